@@ -1,0 +1,82 @@
+/* peerflow: hybrid CDN + BitTorrent streaming engine.  Public API. */
+#ifndef PEERFLOW_H
+#define PEERFLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PF_VERSION_STRING "0.1.0"
+
+/* One error enum for the whole library: 0 is success, failures are
+ * negative.  PF_ERR_MAP(X) is the single source of codes and messages. */
+#define PF_ERR_MAP(X)                                                        \
+    X(OK, 0, "success")                                                      \
+    X(EAGAIN, -1, "need more input")                                         \
+    X(NOMEM, -2, "out of memory")                                            \
+    X(INVAL, -3, "invalid argument")                                         \
+    X(PARSE, -4, "malformed input")                                          \
+    X(LIMIT, -5, "input exceeds a limit")                                    \
+    X(PROTO, -6, "protocol violation by peer")                               \
+    X(HASH, -7, "hash mismatch")                                             \
+    X(IO, -8, "I/O error")                                                   \
+    X(NOTFOUND, -9, "not found")                                             \
+    X(EXISTS, -10, "already exists")                                         \
+    X(UNSUPPORTED, -11, "unsupported")                                       \
+    X(CLOSED, -12, "connection closed")                                      \
+    X(TIMEOUT, -13, "timed out")                                             \
+    X(TRACKER, -14, "tracker failure")                                       \
+    X(UNSAFE_PATH, -15, "unsafe file path in metainfo")                      \
+    X(RANGE, -16, "range not satisfiable")                                   \
+    X(DENIED, -17, "not authorised")                                         \
+    X(SHUTDOWN, -18, "shutting down")                                        \
+    X(NET, -19, "network error")
+
+typedef enum pf_err {
+#define PF__ERR_ENUM(name, code, msg) PF_ERR_##name = (code),
+    PF_ERR_MAP(PF__ERR_ENUM)
+#undef PF__ERR_ENUM
+} pf_err;
+
+/* Human-readable message for an error code; never NULL. */
+const char *pf_strerror(int err);
+/* Symbolic name ("PF_ERR_PARSE") for an error code; never NULL. */
+const char *pf_err_name(int err);
+
+/* Log levels used by the core's log callback. */
+typedef enum pf_log_level {
+    PF_LOG_ERROR = 0,
+    PF_LOG_WARN = 1,
+    PF_LOG_INFO = 2,
+    PF_LOG_DEBUG = 3
+} pf_log_level;
+
+typedef void (*pf_log_fn)(void *ud, pf_log_level level, const char *msg);
+
+/* Torrent state and counters, as reported by the engine and the client. */
+enum pf_torrent_state {
+    PF_TS_METADATA = 1, /* magnet: fetching the info dict from peers */
+    PF_TS_CHECKING,     /* hashing existing data */
+    PF_TS_DOWNLOADING,
+    PF_TS_SEEDING,
+    PF_TS_STOPPED
+};
+
+typedef struct pf_torrent_stats {
+    int state; /* enum pf_torrent_state */
+    uint32_t pieces, have;
+    uint64_t total_length, have_bytes;
+    uint64_t uploaded, downloaded; /* payload bytes */
+    uint64_t wasted;               /* duplicate or failed bytes */
+    uint32_t hash_failures;
+    uint32_t peers, seeds, unchoked;
+    double down_rate, up_rate; /* bytes/s, smoothed */
+} pf_torrent_stats;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

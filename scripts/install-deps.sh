@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install everything peerflow needs to build, test and demo on Debian 12.
+# Idempotent: only missing packages are installed; safe to run repeatedly.
+#   scripts/install-deps.sh          build + demo dependencies
+#   scripts/install-deps.sh --test   also the interop peers used by the suite
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+      libuv1-dev libssl-dev libcurl4-openssl-dev
+      nginx-light ffmpeg curl python3)
+if [ "${1:-}" = "--test" ]; then
+    pkgs+=(python3-libtorrent transmission-cli opentracker aria2
+           iproute2 procps)
+    # Node may come from outside Debian (the image ships node 20 + npm 11);
+    # Debian's npm conflicts with it, so add Debian's only when none exists.
+    command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+    command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+        || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# nginx-light starts a system service on install; we only ever run our own.
+if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+pkill -x nginx >/dev/null 2>&1 || true

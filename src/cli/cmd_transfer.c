@@ -1,0 +1,288 @@
+/* peerflow seed / peerflow get. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/progress.h"
+#include "peerflow/client.h"
+
+#define MAX_PEERS_ARG 64
+
+typedef struct transfer {
+    const char *cmd;
+    pf_client *c;
+    pf_client_torrent *t;
+    int seed_after; /* get --seed */
+    int is_get;
+    int exit_code;
+    int done;
+    const char *stats_path;
+    int tty;
+    int verbose;
+    uint64_t ticks;
+} transfer;
+
+static void log_cb(void *ud, pf_log_level lvl, const char *msg)
+{
+    transfer *x = ud;
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    if (x->tty) pf_progress_clear();
+    fprintf(stderr, "peerflow %s: %s: %s\n", x->cmd, names[lvl], msg);
+}
+
+static void write_stats(transfer *x)
+{
+    if (!x->stats_path || !x->t) return;
+    pf_torrent_stats st;
+    pf_client_torrent_stats(x->t, &st);
+    pf_progress_write_stats(x->stats_path, &st);
+}
+
+static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, int err)
+{
+    transfer *x = ud;
+    switch (event) {
+    case PF_CLIENT_TICK: {
+        x->ticks++;
+        write_stats(x);
+        if (x->tty || (x->verbose && x->ticks % 5 == 0)) {
+            pf_torrent_stats st;
+            pf_client_torrent_stats(x->t, &st);
+            pf_progress_draw(x->tty, pf_client_torrent_name(x->t), &st);
+        }
+        break;
+    }
+    case PF_CLIENT_METADATA:
+        if (x->verbose || x->tty) {
+            if (x->tty) pf_progress_clear();
+            fprintf(stderr, "peerflow %s: got metadata for %s\n", x->cmd, pf_client_torrent_name(t));
+        }
+        break;
+    case PF_CLIENT_CHECKED: {
+        pf_torrent_stats st;
+        pf_client_torrent_stats(t, &st);
+        if (x->verbose || x->tty) {
+            if (x->tty) pf_progress_clear();
+            fprintf(stderr, "peerflow %s: verified %u of %u pieces on disk\n", x->cmd, st.have,
+                    st.pieces);
+        }
+        if (!x->is_get && st.have < st.pieces)
+            fprintf(stderr, "peerflow %s: warning: data is incomplete (%u of %u pieces)\n",
+                    x->cmd, st.have, st.pieces);
+        if (x->is_get && st.have == st.pieces && st.pieces > 0 && !x->seed_after) {
+            x->done = 1;
+            pf_client_stop(c);
+        }
+        break;
+    }
+    case PF_CLIENT_COMPLETE:
+        if (x->tty) pf_progress_clear();
+        fprintf(stderr, "peerflow %s: download complete: %s\n", x->cmd, pf_client_torrent_name(t));
+        x->done = 1;
+        if (x->is_get && !x->seed_after) pf_client_stop(c);
+        break;
+    case PF_CLIENT_ERROR:
+        if (x->tty) pf_progress_clear();
+        fprintf(stderr, "peerflow %s: %s\n", x->cmd, pf_strerror(err));
+        x->exit_code = 1;
+        pf_client_stop(c);
+        break;
+    case PF_CLIENT_STOPPED:
+        write_stats(x);
+        break;
+    }
+}
+
+static void usage(const char *cmd, FILE *f)
+{
+    if (strcmp(cmd, "seed") == 0)
+        fprintf(f, "usage: peerflow seed [options] TORRENT\n\n"
+                   "Verify DIR/<name> and serve it to peers until SIGINT/SIGTERM.\n\n");
+    else
+        fprintf(f, "usage: peerflow get [options] TORRENT|MAGNET\n\n"
+                   "Download into DIR/<name>, resuming from data already there.\n"
+                   "Exits 0 once every piece is verified (unless --seed).\n\n");
+    fprintf(f, "options:\n"
+               "  -d, --dir DIR        data directory (seed: the torrent's folder; get: .)\n"
+               "  -l, --port PORT      listen port (0 = any; seed default 6881)\n"
+               "      --bind ADDR      listen address (default :: = all, v4 and v6)\n"
+               "      --peer HOST:PORT dial this peer (repeatable)\n"
+               "      --tracker URL    add a tracker (repeatable)\n"
+               "      --no-tracker     ignore the torrent's trackers\n"
+               "      --stats FILE     write JSON counters every second and at exit\n"
+               "      --max-peers N    connections per torrent (default 50)\n"
+               "      --upload-slots N peers unchoked at once (default 8)\n"
+               "      --no-upload      never upload (download only)\n");
+    if (strcmp(cmd, "get") == 0) fprintf(f, "      --seed           keep seeding after the download\n");
+    fprintf(f, "  -v, --verbose        log progress and protocol events\n"
+               "  -h, --help           this help\n");
+}
+
+static int run_transfer(int argc, char **argv, int is_get)
+{
+    transfer x;
+    memset(&x, 0, sizeof x);
+    x.cmd = is_get ? "get" : "seed";
+    x.is_get = is_get;
+    x.tty = isatty(2);
+    const char *dir = NULL, *bind = NULL;
+    const char *peers[MAX_PEERS_ARG], *trackers[MAX_PEERS_ARG];
+    int npeers = 0, ntrackers = 0, no_tracker = 0, no_upload = 0;
+    long port = is_get ? 0 : 6881;
+    long max_peers = 0, slots = 0;
+    enum { O_BIND = 256, O_PEER, O_STATS, O_SEED, O_NOTRACK, O_TRACKER, O_MAXP, O_SLOTS, O_NOUP };
+    static const struct option opts[] = {{"dir", 1, 0, 'd'},         {"port", 1, 0, 'l'},
+                                         {"bind", 1, 0, O_BIND},     {"peer", 1, 0, O_PEER},
+                                         {"stats", 1, 0, O_STATS},   {"seed", 0, 0, O_SEED},
+                                         {"no-tracker", 0, 0, O_NOTRACK},
+                                         {"tracker", 1, 0, O_TRACKER},
+                                         {"max-peers", 1, 0, O_MAXP}, {"upload-slots", 1, 0, O_SLOTS},
+                                         {"no-upload", 0, 0, O_NOUP}, {"verbose", 0, 0, 'v'},
+                                         {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+    optind = 1;
+    int ch;
+    char *end;
+    while ((ch = getopt_long(argc, argv, "d:l:vh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'l':
+            port = strtol(optarg, &end, 10);
+            if (*end || port < 0 || port > 65535) {
+                fprintf(stderr, "peerflow %s: bad port '%s'\n", x.cmd, optarg);
+                return 2;
+            }
+            break;
+        case O_BIND:
+            bind = optarg;
+            break;
+        case O_PEER:
+            if (npeers < MAX_PEERS_ARG) peers[npeers++] = optarg;
+            break;
+        case O_TRACKER:
+            if (ntrackers < MAX_PEERS_ARG) trackers[ntrackers++] = optarg;
+            break;
+        case O_STATS:
+            x.stats_path = optarg;
+            break;
+        case O_SEED:
+            if (!is_get) goto bad;
+            x.seed_after = 1;
+            break;
+        case O_NOTRACK:
+            no_tracker = 1;
+            break;
+        case O_MAXP:
+        case O_SLOTS: {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v <= 0 || v > 10000) {
+                fprintf(stderr, "peerflow %s: bad number '%s'\n", x.cmd, optarg);
+                return 2;
+            }
+            if (ch == O_MAXP)
+                max_peers = v;
+            else
+                slots = v;
+            break;
+        }
+        case O_NOUP:
+            no_upload = 1;
+            break;
+        case 'v':
+            x.verbose = 1;
+            break;
+        case 'h':
+            usage(x.cmd, stdout);
+            return 0;
+        default:
+        bad:
+            usage(x.cmd, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "peerflow %s: expected one %s\n", x.cmd,
+                is_get ? "TORRENT or MAGNET" : "TORRENT");
+        usage(x.cmd, stderr);
+        return 2;
+    }
+    const char *src = argv[optind];
+    char dirbuf[4096];
+    if (!dir) {
+        if (is_get || strncmp(src, "magnet:", 7) == 0) {
+            dir = ".";
+        } else {
+            /* seed: the data sits beside the .torrent by default */
+            snprintf(dirbuf, sizeof dirbuf, "%s", src);
+            char *slash = strrchr(dirbuf, '/');
+            if (slash)
+                *slash = 0;
+            else
+                snprintf(dirbuf, sizeof dirbuf, ".");
+            dir = dirbuf;
+        }
+    }
+    if (!is_get && strncmp(src, "magnet:", 7) == 0) {
+        fprintf(stderr, "peerflow seed: needs a .torrent file, not a magnet link\n");
+        return 2;
+    }
+
+    pf_client_settings cs;
+    pf_client_settings_default(&cs);
+    cs.bind_addr = bind;
+    cs.listen_port = (uint16_t)port;
+    cs.max_peers = (uint32_t)max_peers;
+    cs.upload_slots = (uint32_t)slots;
+    cs.upload_enabled = !no_upload;
+    cs.log = log_cb;
+    cs.log_ud = &x;
+    cs.log_level = x.verbose ? PF_LOG_INFO : PF_LOG_WARN;
+    cs.on_event = on_event;
+    cs.event_ud = &x;
+    int rc = pf_client_new(&cs, &x.c);
+    if (rc != 0) {
+        fprintf(stderr, "peerflow %s: cannot listen on %s port %ld: %s\n", x.cmd,
+                bind ? bind : "::", port, pf_strerror(rc));
+        return 1;
+    }
+    fprintf(stderr, "listening on port %d\n", pf_client_listen_port(x.c));
+    rc = pf_client_add(x.c, src, dir, !is_get, &x.t);
+    if (rc != 0) {
+        fprintf(stderr, "peerflow %s: %s: %s\n", x.cmd, src,
+                rc == PF_ERR_NOTFOUND ? "file or data not found" : pf_strerror(rc));
+        pf_client_free(x.c);
+        return 1;
+    }
+    (void)no_tracker; /* trackers come from the torrent unless disabled */
+    if (no_tracker) pf_client_torrent_clear_trackers(x.t);
+    for (int i = 0; i < ntrackers; i++) pf_client_torrent_add_tracker(x.t, trackers[i]);
+    for (int i = 0; i < npeers; i++) {
+        if (pf_client_torrent_add_peer(x.t, peers[i]) != 0) {
+            fprintf(stderr, "peerflow %s: bad peer address '%s'\n", x.cmd, peers[i]);
+            pf_client_free(x.c);
+            return 2;
+        }
+    }
+    pf_client_run(x.c);
+    write_stats(&x);
+    if (x.tty) pf_progress_clear();
+    pf_torrent_stats st;
+    pf_client_torrent_stats(x.t, &st);
+    if (is_get && x.exit_code == 0 && !(st.pieces > 0 && st.have == st.pieces)) {
+        fprintf(stderr, "peerflow get: interrupted before completion (%u of %u pieces)\n", st.have,
+                st.pieces);
+        x.exit_code = 1;
+    }
+    if (x.verbose)
+        fprintf(stderr, "peerflow %s: uploaded %llu bytes, downloaded %llu bytes\n", x.cmd,
+                (unsigned long long)st.uploaded, (unsigned long long)st.downloaded);
+    pf_client_free(x.c);
+    return x.exit_code;
+}
+
+int pf_cmd_seed(int argc, char **argv) { return run_transfer(argc, argv, 0); }
+int pf_cmd_get(int argc, char **argv) { return run_transfer(argc, argv, 1); }

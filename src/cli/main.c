@@ -1,0 +1,49 @@
+/* peerflow: command-line entry point. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "peerflow/peerflow.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "peerflow %s: BitTorrent-compatible hybrid CDN + P2P delivery\n\n"
+            "usage: peerflow <command> [options]\n\n"
+            "commands:\n"
+            "  create   make a .torrent from a file or folder\n"
+            "  info     show what a .torrent or magnet link describes\n"
+            "  seed     serve a torrent's data to peers\n"
+            "  get      download a torrent or magnet link\n"
+            "  tracker  run an HTTP tracker\n"
+            "  demo     run a self-contained swarm on loopback\n\n"
+            "Run 'peerflow <command> --help' for its options.\n",
+            PF_VERSION_STRING);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"create", pf_cmd_create}, {"info", pf_cmd_info},       {"seed", pf_cmd_seed},
+                {"get", pf_cmd_get},       {"tracker", pf_cmd_tracker}, {"demo", pf_cmd_demo}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(cmd, cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("peerflow %s\n", PF_VERSION_STRING);
+        return 0;
+    }
+    fprintf(stderr, "peerflow: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,74 @@
+#include "cli/progress.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void pf_fmt_bytes(double n, char *out, size_t len)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (n >= 1024 && u < 4) {
+        n /= 1024;
+        u++;
+    }
+    snprintf(out, len, u ? "%.1f %s" : "%.0f %s", n, units[u]);
+}
+
+static const char *state_name(int s)
+{
+    switch (s) {
+    case PF_TS_METADATA:
+        return "metadata";
+    case PF_TS_CHECKING:
+        return "checking";
+    case PF_TS_DOWNLOADING:
+        return "downloading";
+    case PF_TS_SEEDING:
+        return "seeding";
+    case PF_TS_STOPPED:
+        return "stopped";
+    }
+    return "?";
+}
+
+void pf_progress_draw(int tty, const char *name, const pf_torrent_stats *st)
+{
+    char down[32], up[32], have[32], total[32], eta[32] = "-";
+    pf_fmt_bytes(st->down_rate, down, sizeof down);
+    pf_fmt_bytes(st->up_rate, up, sizeof up);
+    pf_fmt_bytes((double)st->have_bytes, have, sizeof have);
+    pf_fmt_bytes((double)st->total_length, total, sizeof total);
+    double pct = st->total_length ? 100.0 * (double)st->have_bytes / (double)st->total_length : 0;
+    if (st->down_rate > 1 && st->have_bytes < st->total_length) {
+        double s = (double)(st->total_length - st->have_bytes) / st->down_rate;
+        if (s < 3600 * 99)
+            snprintf(eta, sizeof eta, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
+    }
+    fprintf(stderr, "%s%.24s %-11s %5.1f%% %s/%s  down %s/s  up %s/s  peers %u (%u seeds)  eta %s%s",
+            tty ? "\r\033[K" : "", name, state_name(st->state), pct, have, total, down, up,
+            st->peers, st->seeds, eta, tty ? "" : "\n");
+    fflush(stderr);
+}
+
+void pf_progress_clear(void)
+{
+    fprintf(stderr, "\r\033[K");
+}
+
+int pf_progress_write_stats(const char *path, const pf_torrent_stats *st)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    fprintf(f,
+            "{\"uploaded\":%llu,\"downloaded\":%llu,\"wasted\":%llu,\"peers\":%u,\"seeds\":%u,"
+            "\"have\":%u,\"pieces\":%u,\"hash_failures\":%u,\"down_rate\":%.0f,\"up_rate\":%.0f,"
+            "\"complete\":%s}\n",
+            (unsigned long long)st->uploaded, (unsigned long long)st->downloaded,
+            (unsigned long long)st->wasted, st->peers, st->seeds, st->have, st->pieces,
+            st->hash_failures, st->down_rate, st->up_rate,
+            st->pieces && st->have == st->pieces ? "true" : "false");
+    if (fclose(f) != 0) return -1;
+    return rename(tmp, path);
+}

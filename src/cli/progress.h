@@ -1,0 +1,15 @@
+/* Live progress line (TTY) and JSON counters file for the CLI. */
+#ifndef PF_CLI_PROGRESS_H
+#define PF_CLI_PROGRESS_H
+
+#include "peerflow/peerflow.h"
+
+/* Formats n bytes as "12.3 MiB" into out. */
+void pf_fmt_bytes(double n, char *out, size_t len);
+/* On a TTY redraws one status line; otherwise prints a plain line. */
+void pf_progress_draw(int tty, const char *name, const pf_torrent_stats *st);
+void pf_progress_clear(void);
+/* Writes {"uploaded":..} atomically (temp file + rename). */
+int pf_progress_write_stats(const char *path, const pf_torrent_stats *st);
+
+#endif

@@ -1,0 +1,208 @@
+/* Engine internals shared by session.c, torrent.c, peer.c, metadata.c,
+ * announce.c and choker.c.  Not part of any API. */
+#ifndef PF_CORE_ENGINE_H
+#define PF_CORE_ENGINE_H
+
+#include "core/bitfield.h"
+#include "core/picker.h"
+#include "core/session.h"
+#include "core/wire.h"
+
+/* Smoothed rate: bytes counted since the last tick are folded in. */
+typedef struct pf_rate {
+    uint64_t pending;
+    double bps;
+} pf_rate;
+static inline void pf__rate_add(pf_rate *r, uint64_t n) { r->pending += n; }
+void pf__rate_tick(pf_rate *r, double dt_s);
+
+enum pf__peer_state {
+    PF_PS_CONNECTING = 1,
+    PF_PS_HANDSHAKE, /* waiting for their handshake */
+    PF_PS_ACTIVE,
+    PF_PS_CLOSING    /* close requested; waiting for pf_peer_closed */
+};
+
+typedef struct pf__req {
+    uint32_t piece, begin, length;
+    uint64_t time; /* when sent (ours) or received (theirs) */
+} pf__req;
+
+struct pf_peer {
+    pf_session *s;
+    pf_torrent *t; /* NULL until an incoming peer's handshake names it */
+    uint32_t id;
+    uint32_t slot; /* index in t->peers */
+    pf_addr addr;
+    void *ud;
+    int outgoing;
+    int state;
+    int close_queued;
+    pf_buf in;  /* bytes of an incomplete message */
+    pf_buf out; /* bytes not yet taken by the caller */
+    size_t net_inflight; /* taken, not yet reported sent */
+    int write_queued;
+    int sent_handshake, got_handshake, sent_bitfield;
+    uint8_t peer_id[20];
+    uint8_t reserved[8];
+    int fast, ext;
+    pf_ext_handshake exth;
+    int got_exth;
+    int am_choking, am_interested, peer_choking, peer_interested;
+    uint32_t interesting; /* pieces they have that we lack and want */
+    pf_bitfield have;     /* valid once the torrent has metadata */
+    int is_seed;
+    /* Before metadata: what they told us, applied when it arrives. */
+    uint8_t *raw_bf;
+    size_t raw_bf_len;
+    int raw_have_all;
+    /* Our requests to them. */
+    pf__req *reqs;
+    uint32_t nreqs, cap_reqs;
+    /* Their requests to us (FIFO). */
+    pf__req *inq;
+    uint32_t inq_head, inq_len, inq_cap;
+    pf_rate down, up;
+    uint64_t downloaded, uploaded;
+    uint64_t connected_at, last_recv, last_sent, last_block, unchoked_at;
+    uint32_t hash_fails; /* pieces it contributed to that failed */
+    int snubbed;
+    int optimistic;
+    /* ut_metadata: the metadata piece we asked it for, or -1. */
+    int64_t meta_req;
+    uint64_t meta_req_time;
+};
+
+typedef struct pf__candidate {
+    pf_addr addr;
+    uint64_t next_try;
+    uint8_t fails;
+    uint8_t connected;
+} pf__candidate;
+
+typedef struct pf__tracker {
+    char *url;
+    int tier;
+    uint64_t next_announce;
+    uint32_t interval_s;
+    uint32_t fails;
+    int busy;
+    int started_sent;
+    int completed_sent;
+    char trackerid[64];
+} pf__tracker;
+
+typedef struct pf__cache_slot {
+    uint32_t piece;
+    uint8_t *buf;  /* NULL: free slot */
+    int loading;   /* a READ job is filling it */
+    uint64_t used; /* LRU stamp */
+} pf__cache_slot;
+
+struct pf_torrent {
+    pf_session *s;
+    uint32_t id;
+    void *ud;
+    pf_metainfo *mi;
+    uint8_t info_hash[20];
+    int state;
+    int has_meta;
+    pf_bitfield have;
+    pf_picker picker;
+    uint64_t have_bytes;
+    pf_peer **peers;
+    uint32_t npeers, cap_peers;
+    pf__candidate *cands;
+    uint32_t ncands, cap_cands;
+    pf__tracker *trackers;
+    uint32_t ntrackers;
+    uint32_t cur_tracker; /* index within the current tier walk */
+    pf__cache_slot *cache;
+    uint32_t ncache;
+    uint64_t cache_clock;
+    uint64_t uploaded, downloaded, wasted;
+    uint32_t hash_failures;
+    pf_rate down, up;
+    uint64_t next_choke, next_optimistic;
+    uint32_t optimistic_id;
+    uint32_t check_next, check_inflight, checked;
+    uint32_t jobs_inflight;
+    int stopped;
+    int complete_fired;
+    /* Metadata download (magnet). */
+    uint8_t *meta;
+    size_t meta_size;
+    uint8_t *meta_got; /* per 16 KiB metadata piece */
+    uint32_t meta_pieces, meta_have;
+    char *magnet_name;
+};
+
+typedef struct pf__event_q {
+    pf_event *ev;
+    size_t head, len, cap;
+} pf__event_q;
+
+struct pf_session {
+    pf_session_settings set;
+    uint8_t peer_id[20];
+    uint64_t rng;
+    uint32_t next_id;
+    uint32_t key;
+    pf_torrent **torrents;
+    uint32_t ntorrents, cap_torrents;
+    pf_peer **pending; /* incoming peers before their handshake */
+    uint32_t npending, cap_pending;
+    pf__event_q q;
+    uint64_t last_tick;
+};
+
+/* session.c */
+void pf__log(pf_session *s, pf_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int pf__emit(pf_session *s, const pf_event *ev);
+pf_torrent *pf__session_find(pf_session *s, const uint8_t info_hash[20]);
+void pf__pending_remove(pf_session *s, pf_peer *p);
+
+/* peer.c */
+pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoing, uint64_t now);
+void pf__peer_free(pf_peer *p);
+void pf__peer_close(pf_peer *p, const char *why);
+void pf__peer_mark_write(pf_peer *p);
+void pf__peer_send_have(pf_peer *p, uint32_t piece);
+void pf__peer_set_choke(pf_peer *p, int choke);
+void pf__peer_update_interest(pf_peer *p);
+void pf__peer_fill_requests(pf_peer *p, uint64_t now);
+void pf__peer_serve(pf_peer *p, uint64_t now);
+void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin);
+void pf__peer_drop_requests(pf_peer *p);
+int pf__peer_apply_metadata(pf_peer *p);
+void pf__peer_tick(pf_peer *p, uint64_t now, double dt);
+void pf__peer_send_metadata_request(pf_peer *p, uint32_t piece, uint64_t now);
+
+/* torrent.c */
+pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20]);
+void pf__torrent_free(pf_torrent *t);
+int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p);
+void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p);
+void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
+                          const uint8_t *data, uint32_t len, uint64_t now);
+void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt);
+pf_job *pf__job_new(pf_torrent *t, int type);
+int pf__torrent_emit_job(pf_torrent *t, pf_job *j);
+/* Read cache: returns the verified piece buffer or NULL; if NULL and
+ * start_load, a READ job is started (when a slot is free). */
+const uint8_t *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load);
+int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now);
+void pf__torrent_choke(pf_torrent *t, uint64_t now);
+
+/* metadata.c: BEP 9 on both sides */
+void pf__meta_on_ext_handshake(pf_peer *p, uint64_t now);
+int pf__meta_on_message(pf_peer *p, const uint8_t *body, size_t len, uint64_t now);
+void pf__meta_tick(pf_torrent *t, uint64_t now);
+
+/* announce.c */
+void pf__announce_tick(pf_torrent *t, uint64_t now);
+void pf__announce_done(pf_torrent *t, pf_job *j, uint64_t now);
+void pf__announce_event(pf_torrent *t, int event, uint64_t now);
+
+#endif

@@ -1,0 +1,691 @@
+/* One peer connection's wire state: handshake, choke/interest, our
+ * requests to it, its requests to us, and message dispatch. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/engine.h"
+
+#define PF__UT_METADATA_ID 1 /* our local extended message ids */
+#define PF__UT_PEX_ID 2
+#define PF__MAX_BLOCK_REQ (128u * 1024u)
+
+pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoing,
+                      uint64_t now)
+{
+    pf_peer *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->s = s;
+    p->id = s->next_id++;
+    p->addr = *a;
+    p->outgoing = outgoing;
+    p->state = outgoing ? PF_PS_CONNECTING : PF_PS_HANDSHAKE;
+    p->am_choking = 1;
+    p->peer_choking = 1;
+    p->meta_req = -1;
+    p->connected_at = p->last_recv = p->last_sent = now;
+    pf_buf_init(&p->in);
+    pf_buf_init(&p->out);
+    if (t && pf__torrent_attach_peer(t, p) != 0) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void pf__peer_free(pf_peer *p)
+{
+    pf_buf_free(&p->in);
+    pf_buf_free(&p->out);
+    pf_bitfield_free(&p->have);
+    free(p->raw_bf);
+    free(p->reqs);
+    free(p->inq);
+    free(p);
+}
+
+void pf_peer_set_ud(pf_peer *p, void *ud) { p->ud = ud; }
+void *pf_peer_ud(const pf_peer *p) { return p->ud; }
+const pf_addr *pf_peer_addr(const pf_peer *p) { return &p->addr; }
+
+void pf__peer_mark_write(pf_peer *p)
+{
+    if (p->write_queued || p->state == PF_PS_CLOSING) return;
+    if (pf_buf_unread(&p->out) == 0) return;
+    pf_event ev = {.type = PF_EV_WRITE, .torrent = p->t, .peer = p};
+    if (pf__emit(p->s, &ev) == 0) p->write_queued = 1;
+}
+
+void pf__peer_close(pf_peer *p, const char *why)
+{
+    if (p->state == PF_PS_CLOSING) return;
+    char a[64];
+    pf_addr_format(&p->addr, a, sizeof a);
+    pf__log(p->s, PF_LOG_DEBUG, "closing %s: %s", a, why);
+    if (p->t)
+        pf__torrent_detach_peer(p->t, p);
+    else
+        pf__pending_remove(p->s, p);
+    p->state = PF_PS_CLOSING;
+    pf_event ev = {.type = PF_EV_CLOSE, .torrent = p->t, .peer = p};
+    pf__emit(p->s, &ev);
+}
+
+void pf_peer_closed(pf_peer *p, uint64_t now)
+{
+    (void)now;
+    if (p->state != PF_PS_CLOSING) {
+        if (p->t)
+            pf__torrent_detach_peer(p->t, p);
+        else
+            pf__pending_remove(p->s, p);
+    }
+    /* Drop any queued events that still name this peer. */
+    pf__event_q *q = &p->s->q;
+    for (size_t k = 0; k < q->len; k++) {
+        pf_event *ev = &q->ev[(q->head + k) % q->cap];
+        if (ev->peer == p) ev->type = 0, ev->peer = NULL; /* skipped when popped */
+    }
+    pf__peer_free(p);
+}
+
+size_t pf_peer_take_output(pf_peer *p, pf_buf *dst)
+{
+    size_t n = pf_buf_unread(&p->out);
+    *dst = p->out;
+    pf_buf_init(&p->out);
+    p->net_inflight += n;
+    return n;
+}
+
+static void send_handshake(pf_peer *p)
+{
+    pf_handshake hs;
+    memset(&hs, 0, sizeof hs);
+    hs.reserved[5] |= 0x10; /* BEP 10 */
+    hs.reserved[7] |= 0x04; /* BEP 6 */
+    memcpy(hs.info_hash, p->t->info_hash, 20);
+    memcpy(hs.peer_id, p->s->peer_id, 20);
+    uint8_t raw[PF_HANDSHAKE_LEN];
+    pf_handshake_write(raw, &hs);
+    pf_buf_append(&p->out, raw, sizeof raw);
+    p->sent_handshake = 1;
+    pf__peer_mark_write(p);
+}
+
+void pf_peer_connected(pf_peer *p, uint64_t now)
+{
+    if (p->state != PF_PS_CONNECTING) return;
+    p->state = PF_PS_HANDSHAKE;
+    p->connected_at = p->last_recv = now;
+    send_handshake(p);
+}
+
+static void send_ext_handshake(pf_peer *p)
+{
+    pf_ext_handshake h;
+    memset(&h, 0, sizeof h);
+    h.ut_metadata = PF__UT_METADATA_ID;
+    h.ut_pex = PF__UT_PEX_ID;
+    h.metadata_size = p->t->has_meta ? (int64_t)p->t->mi->info_len : -1;
+    h.listen_port = p->s->set.listen_port;
+    h.reqq = p->s->set.max_queue_in;
+    strcpy(h.client, "peerflow/" PF_VERSION_STRING);
+    h.upload_only = p->t->state == PF_TS_SEEDING;
+    pf_buf body;
+    pf_buf_init(&body);
+    if (pf_ext_handshake_write(&body, &h) == 0)
+        pf_msg_write_extended(&p->out, 0, body.data, body.len);
+    pf_buf_free(&body);
+}
+
+static void send_have_state(pf_peer *p)
+{
+    pf_torrent *t = p->t;
+    p->sent_bitfield = 1;
+    if (!t->has_meta || t->have.count == 0) {
+        if (p->fast) pf_msg_write_simple(&p->out, PF_MSG_HAVE_NONE);
+    } else if (p->fast && pf_bitfield_full(&t->have)) {
+        pf_msg_write_simple(&p->out, PF_MSG_HAVE_ALL);
+    } else {
+        pf_msg_write_bitfield(&p->out, t->have.bits, pf_bitfield_bytes(t->have.nbits));
+    }
+}
+
+/* Recounts the pieces this peer has that we want. */
+static void recount_interesting(pf_peer *p)
+{
+    pf_torrent *t = p->t;
+    uint32_t c = 0;
+    if (t->has_meta) {
+        for (uint32_t i = 0; i < t->have.nbits; i++)
+            if ((p->is_seed || pf_bitfield_get(&p->have, i)) && !pf_bitfield_get(&t->have, i) &&
+                t->picker.prio[i])
+                c++;
+    }
+    p->interesting = c;
+}
+
+void pf__peer_update_interest(pf_peer *p)
+{
+    if (p->state != PF_PS_ACTIVE || !p->t || !p->t->has_meta) return;
+    int want = p->interesting > 0;
+    if (want == p->am_interested) return;
+    p->am_interested = want;
+    pf_msg_write_simple(&p->out, want ? PF_MSG_INTERESTED : PF_MSG_NOT_INTERESTED);
+    pf__peer_mark_write(p);
+}
+
+/* The torrent's metadata became known (or was known at attach time):
+ * size the bitfield and apply what the peer told us before. */
+int pf__peer_apply_metadata(pf_peer *p)
+{
+    pf_torrent *t = p->t;
+    if (p->have.bits) return 0;
+    int rc = pf_bitfield_init(&p->have, t->mi->num_pieces);
+    if (rc) return rc;
+    if (p->raw_have_all) {
+        pf_bitfield_set_all(&p->have);
+    } else if (p->raw_bf) {
+        rc = pf_bitfield_load(&p->have, p->raw_bf, p->raw_bf_len);
+        if (rc) return rc;
+    }
+    free(p->raw_bf);
+    p->raw_bf = NULL;
+    p->is_seed = pf_bitfield_full(&p->have);
+    pf_picker_add_bitfield(&t->picker, &p->have);
+    recount_interesting(p);
+    return 0;
+}
+
+static int raw_have(pf_peer *p, uint32_t index)
+{
+    size_t need = (size_t)index / 8 + 1;
+    if (need > (PF_MAX_MSG_LEN)) return PF_ERR_PROTO;
+    if (need > p->raw_bf_len) {
+        uint8_t *n = realloc(p->raw_bf, need);
+        if (!n) return PF_ERR_NOMEM;
+        memset(n + p->raw_bf_len, 0, need - p->raw_bf_len);
+        p->raw_bf = n;
+        p->raw_bf_len = need;
+    }
+    p->raw_bf[index / 8] |= (uint8_t)(0x80u >> (index & 7));
+    return 0;
+}
+
+void pf__peer_set_choke(pf_peer *p, int choke)
+{
+    if (p->am_choking == choke || p->state != PF_PS_ACTIVE) return;
+    p->am_choking = choke;
+    pf_msg_write_simple(&p->out, choke ? PF_MSG_CHOKE : PF_MSG_UNCHOKE);
+    if (choke) {
+        /* BEP 6: a choke no longer implies a reject; say it per request. */
+        for (uint32_t k = 0; k < p->inq_len; k++) {
+            pf__req *r = &p->inq[(p->inq_head + k) % p->inq_cap];
+            if (p->fast) pf_msg_write_req(&p->out, PF_MSG_REJECT, r->piece, r->begin, r->length);
+        }
+        p->inq_head = p->inq_len = 0;
+        p->optimistic = 0;
+    }
+    pf__peer_mark_write(p);
+}
+
+void pf__peer_send_have(pf_peer *p, uint32_t piece)
+{
+    if (p->state != PF_PS_ACTIVE || !p->sent_bitfield) return;
+    pf_msg_write_have(&p->out, piece);
+    pf__peer_mark_write(p);
+}
+
+/* Our requests to the peer --------------------------------------------- */
+static int req_find(const pf_peer *p, uint32_t piece, uint32_t begin)
+{
+    for (uint32_t i = 0; i < p->nreqs; i++)
+        if (p->reqs[i].piece == piece && p->reqs[i].begin == begin) return (int)i;
+    return -1;
+}
+
+static void req_remove_at(pf_peer *p, uint32_t i)
+{
+    memmove(&p->reqs[i], &p->reqs[i + 1], (p->nreqs - i - 1) * sizeof *p->reqs);
+    p->nreqs--;
+}
+
+static int dup_check(void *ud, uint32_t piece, uint32_t begin)
+{
+    return req_find(ud, piece, begin) >= 0;
+}
+
+void pf__peer_drop_requests(pf_peer *p)
+{
+    if (p->t && p->t->has_meta)
+        for (uint32_t i = 0; i < p->nreqs; i++)
+            pf_picker_unrequest(&p->t->picker, p->reqs[i].piece, p->reqs[i].begin);
+    p->nreqs = 0;
+}
+
+void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin)
+{
+    int i = req_find(p, piece, begin);
+    if (i < 0) return;
+    pf_msg_write_req(&p->out, PF_MSG_CANCEL, piece, begin, p->reqs[i].length);
+    req_remove_at(p, (uint32_t)i);
+    pf__peer_mark_write(p);
+}
+
+static uint32_t queue_depth(const pf_peer *p)
+{
+    /* Enough requests to cover ~1 s of this peer's rate (bandwidth-delay
+     * product with a generous delay), never fewer than 16. */
+    double blocks = p->down.bps / PF_BLOCK_SIZE;
+    uint32_t d = blocks > 4096 ? 4096 : (uint32_t)blocks;
+    if (d < 16) d = 16;
+    if (p->last_block && !p->snubbed && d < 64) d = 64;
+    uint32_t cap = p->s->set.max_queue_out;
+    if (p->exth.reqq && p->exth.reqq < cap) cap = p->exth.reqq;
+    if (!p->exth.reqq && cap > 250) cap = 250;
+    return d < cap ? d : cap;
+}
+
+void pf__peer_fill_requests(pf_peer *p, uint64_t now)
+{
+    pf_torrent *t = p->t;
+    if (!t || !t->has_meta || p->state != PF_PS_ACTIVE || p->peer_choking || !p->am_interested)
+        return;
+    if (t->state != PF_TS_DOWNLOADING) return;
+    uint32_t target = queue_depth(p);
+    if (p->nreqs >= target) return;
+    if (p->cap_reqs < target) {
+        pf__req *n = realloc(p->reqs, target * sizeof *n);
+        if (!n) return;
+        p->reqs = n;
+        p->cap_reqs = target;
+    }
+    pf_block_ref blocks[64];
+    while (p->nreqs < target) {
+        uint32_t want = target - p->nreqs;
+        if (want > 64) want = 64;
+        uint32_t n = pf_picker_pick(&t->picker, &p->have, p->is_seed, blocks, want, dup_check, p,
+                                    &p->s->rng);
+        if (n == 0) break;
+        for (uint32_t i = 0; i < n; i++) {
+            pf__req *r = &p->reqs[p->nreqs++];
+            r->piece = blocks[i].piece;
+            r->begin = blocks[i].begin;
+            r->length = blocks[i].length;
+            r->time = now;
+            pf_msg_write_req(&p->out, PF_MSG_REQUEST, r->piece, r->begin, r->length);
+        }
+    }
+    pf__peer_mark_write(p);
+}
+
+/* Their requests to us ---------------------------------------------------- */
+static int inq_push(pf_peer *p, const pf_msg *m, uint64_t now)
+{
+    if (p->inq_len >= p->s->set.max_queue_in) return -1;
+    if (p->inq_len == p->inq_cap) {
+        uint32_t cap = p->inq_cap ? p->inq_cap * 2 : 64;
+        pf__req *n = malloc(cap * sizeof *n);
+        if (!n) return -1;
+        for (uint32_t k = 0; k < p->inq_len; k++) n[k] = p->inq[(p->inq_head + k) % p->inq_cap];
+        free(p->inq);
+        p->inq = n;
+        p->inq_cap = cap;
+        p->inq_head = 0;
+    }
+    pf__req *r = &p->inq[(p->inq_head + p->inq_len) % p->inq_cap];
+    r->piece = m->index;
+    r->begin = m->begin;
+    r->length = m->length;
+    r->time = now;
+    p->inq_len++;
+    return 0;
+}
+
+void pf__peer_serve(pf_peer *p, uint64_t now)
+{
+    pf_torrent *t = p->t;
+    if (!t || !t->has_meta || p->state != PF_PS_ACTIVE || p->am_choking) return;
+    /* Keep about half a second of this peer's upload rate queued, bounded. */
+    size_t window = (size_t)(p->up.bps / 2);
+    if (window < 512 * 1024) window = 512 * 1024;
+    if (window > 4 * 1024 * 1024) window = 4 * 1024 * 1024;
+    int wrote = 0;
+    while (p->inq_len > 0 && pf_buf_unread(&p->out) + p->net_inflight < window) {
+        pf__req *r = &p->inq[p->inq_head];
+        const uint8_t *pb = pf__cache_get(t, r->piece, 1);
+        if (!pb) break; /* a read is in flight; we are called again */
+        if (pf_msg_write_piece_header(&p->out, r->piece, r->begin, r->length) != 0 ||
+            pf_buf_append(&p->out, pb + r->begin, r->length) != 0)
+            break;
+        p->uploaded += r->length;
+        t->uploaded += r->length;
+        pf__rate_add(&p->up, r->length);
+        pf__rate_add(&t->up, r->length);
+        p->inq_head = (p->inq_head + 1) % p->inq_cap;
+        p->inq_len--;
+        wrote = 1;
+    }
+    (void)now;
+    if (wrote) pf__peer_mark_write(p);
+}
+
+void pf_peer_sent(pf_peer *p, size_t n, uint64_t now)
+{
+    p->net_inflight = n > p->net_inflight ? 0 : p->net_inflight - n;
+    p->last_sent = now;
+    if (p->state == PF_PS_ACTIVE) pf__peer_serve(p, now);
+}
+
+/* Message dispatch --------------------------------------------------------- */
+static int on_have(pf_peer *p, uint32_t index)
+{
+    pf_torrent *t = p->t;
+    if (!t->has_meta) return raw_have(p, index);
+    if (index >= t->mi->num_pieces) return PF_ERR_PROTO;
+    if (pf_bitfield_get(&p->have, index)) return 0;
+    pf_bitfield_set(&p->have, index);
+    pf_picker_add_have(&t->picker, index);
+    if (!pf_bitfield_get(&t->have, index) && t->picker.prio[index]) p->interesting++;
+    if (pf_bitfield_full(&p->have)) p->is_seed = 1;
+    return 0;
+}
+
+static int on_bitfield(pf_peer *p, const uint8_t *bits, size_t n)
+{
+    pf_torrent *t = p->t;
+    if (!t->has_meta) {
+        if (n > PF_MAX_MSG_LEN) return PF_ERR_PROTO;
+        uint8_t *c = malloc(n ? n : 1);
+        if (!c) return PF_ERR_NOMEM;
+        memcpy(c, bits, n);
+        free(p->raw_bf);
+        p->raw_bf = c;
+        p->raw_bf_len = n;
+        return 0;
+    }
+    pf_picker_remove_bitfield(&t->picker, &p->have);
+    int rc = pf_bitfield_load(&p->have, bits, n);
+    if (rc) return rc;
+    pf_picker_add_bitfield(&t->picker, &p->have);
+    p->is_seed = pf_bitfield_full(&p->have);
+    recount_interesting(p);
+    return 0;
+}
+
+static int on_have_all(pf_peer *p, int all)
+{
+    pf_torrent *t = p->t;
+    if (!t->has_meta) {
+        p->raw_have_all = all;
+        return 0;
+    }
+    pf_picker_remove_bitfield(&t->picker, &p->have);
+    if (all)
+        pf_bitfield_set_all(&p->have);
+    else
+        pf_bitfield_clear_all(&p->have);
+    pf_picker_add_bitfield(&t->picker, &p->have);
+    p->is_seed = all;
+    recount_interesting(p);
+    return 0;
+}
+
+static int on_request(pf_peer *p, const pf_msg *m, uint64_t now)
+{
+    pf_torrent *t = p->t;
+    if (!t->has_meta || m->index >= t->mi->num_pieces) return PF_ERR_PROTO;
+    uint32_t psize = pf_metainfo_piece_size(t->mi, m->index);
+    if (m->length == 0 || m->length > PF__MAX_BLOCK_REQ || m->begin > psize ||
+        m->length > psize - m->begin)
+        return PF_ERR_PROTO;
+    int ok = !p->am_choking && pf_bitfield_get(&t->have, m->index);
+    if (ok && inq_push(p, m, now) == 0) {
+        pf__peer_serve(p, now);
+        return 0;
+    }
+    if (p->fast) {
+        pf_msg_write_req(&p->out, PF_MSG_REJECT, m->index, m->begin, m->length);
+        pf__peer_mark_write(p);
+    }
+    return 0;
+}
+
+static void on_cancel(pf_peer *p, const pf_msg *m)
+{
+    for (uint32_t k = 0; k < p->inq_len; k++) {
+        pf__req *r = &p->inq[(p->inq_head + k) % p->inq_cap];
+        if (r->piece == m->index && r->begin == m->begin && r->length == m->length) {
+            /* Remove by shifting the ring's tail down one slot. */
+            for (uint32_t j = k; j + 1 < p->inq_len; j++)
+                p->inq[(p->inq_head + j) % p->inq_cap] = p->inq[(p->inq_head + j + 1) % p->inq_cap];
+            p->inq_len--;
+            if (p->fast) {
+                pf_msg_write_req(&p->out, PF_MSG_REJECT, m->index, m->begin, m->length);
+                pf__peer_mark_write(p);
+            }
+            return;
+        }
+    }
+}
+
+static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
+{
+    pf_torrent *t = p->t;
+    if (!t->has_meta || m->index >= t->mi->num_pieces) return PF_ERR_PROTO;
+    int i = req_find(p, m->index, m->begin);
+    if (i >= 0) req_remove_at(p, (uint32_t)i);
+    p->downloaded += m->payload_len;
+    p->last_block = now;
+    p->snubbed = 0;
+    pf__rate_add(&p->down, m->payload_len);
+    pf__torrent_block_in(t, p, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);
+    return 0;
+}
+
+static void on_reject(pf_peer *p, const pf_msg *m)
+{
+    int i = req_find(p, m->index, m->begin);
+    if (i < 0) return;
+    req_remove_at(p, (uint32_t)i);
+    if (p->t->has_meta) pf_picker_unrequest(&p->t->picker, m->index, m->begin);
+}
+
+static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
+{
+    if (m->ext_id == 0) {
+        pf_ext_handshake h;
+        if (pf_ext_handshake_parse(m->payload, m->payload_len, &h) != 0) return;
+        p->exth = h;
+        p->got_exth = 1;
+        pf__meta_on_ext_handshake(p, now);
+    } else if (m->ext_id == PF__UT_METADATA_ID) {
+        pf__meta_on_message(p, m->payload, m->payload_len, now);
+    } else if (m->ext_id == PF__UT_PEX_ID) {
+        pf_addr added[64];
+        int n = pf_pex_parse(m->payload, m->payload_len, added, 64);
+        for (int k = 0; k < n; k++) pf_torrent_add_peer(p->t, &added[k], now);
+    }
+}
+
+static int handle_msg(pf_peer *p, const pf_msg *m, uint64_t now)
+{
+    pf_torrent *t = p->t;
+    int rc = 0;
+    switch (m->type) {
+    case PF_MSG_KEEPALIVE:
+        break;
+    case PF_MSG_CHOKE:
+        p->peer_choking = 1;
+        if (!p->fast) pf__peer_drop_requests(p);
+        break;
+    case PF_MSG_UNCHOKE:
+        p->peer_choking = 0;
+        break;
+    case PF_MSG_INTERESTED:
+        p->peer_interested = 1;
+        /* A free slot is given at once rather than at the next round. */
+        pf__torrent_choke(t, now);
+        break;
+    case PF_MSG_NOT_INTERESTED:
+        p->peer_interested = 0;
+        break;
+    case PF_MSG_HAVE:
+        rc = on_have(p, m->index);
+        break;
+    case PF_MSG_BITFIELD:
+        rc = on_bitfield(p, m->payload, m->payload_len);
+        break;
+    case PF_MSG_HAVE_ALL:
+    case PF_MSG_HAVE_NONE:
+        if (!p->fast) return PF_ERR_PROTO;
+        rc = on_have_all(p, m->type == PF_MSG_HAVE_ALL);
+        break;
+    case PF_MSG_REQUEST:
+        return on_request(p, m, now);
+    case PF_MSG_PIECE:
+        rc = on_piece(p, m, now);
+        break;
+    case PF_MSG_CANCEL:
+        on_cancel(p, m);
+        return 0;
+    case PF_MSG_REJECT:
+        if (!p->fast) return PF_ERR_PROTO;
+        on_reject(p, m);
+        break;
+    case PF_MSG_EXTENDED:
+        if (p->ext) on_extended(p, m, now);
+        return 0;
+    default: /* PORT, SUGGEST, ALLOWED_FAST, unknown: ignored */
+        return 0;
+    }
+    if (rc) return rc;
+    if (t->has_meta) {
+        pf__peer_update_interest(p);
+        pf__peer_fill_requests(p, now);
+    }
+    return 0;
+}
+
+static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now)
+{
+    pf_handshake hs;
+    if (!p->t) {
+        int r = pf_handshake_parse_prefix(buf, len, &hs);
+        if (r <= 0) return r;
+        pf_torrent *t = pf__session_find(p->s, hs.info_hash);
+        if (!t || t->stopped) return PF_ERR_NOTFOUND;
+        pf__pending_remove(p->s, p);
+        if (pf__torrent_attach_peer(t, p) != 0) return PF_ERR_LIMIT;
+    }
+    int r = pf_handshake_parse(buf, len, &hs);
+    if (r <= 0) return r;
+    if (memcmp(hs.info_hash, p->t->info_hash, 20) != 0) return PF_ERR_PROTO;
+    if (memcmp(hs.peer_id, p->s->peer_id, 20) == 0) return PF_ERR_EXISTS; /* ourselves */
+    for (uint32_t i = 0; i < p->t->npeers; i++) {
+        pf_peer *o = p->t->peers[i];
+        if (o != p && o->got_handshake && memcmp(o->peer_id, hs.peer_id, 20) == 0)
+            return PF_ERR_EXISTS; /* already connected to it */
+    }
+    memcpy(p->peer_id, hs.peer_id, 20);
+    memcpy(p->reserved, hs.reserved, 8);
+    p->fast = PF_RESERVED_FAST(hs.reserved);
+    p->ext = PF_RESERVED_EXTENSION(hs.reserved);
+    p->got_handshake = 1;
+    p->state = PF_PS_ACTIVE;
+    p->last_recv = now;
+    if (!p->sent_handshake) send_handshake(p);
+    if (p->ext) send_ext_handshake(p);
+    send_have_state(p);
+    pf__peer_mark_write(p);
+    return PF_HANDSHAKE_LEN;
+}
+
+long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now)
+{
+    if (p->state == PF_PS_CLOSING) return (long)n;
+    if (p->state == PF_PS_CONNECTING) return PF_ERR_INVAL;
+    p->last_recv = now;
+    const uint8_t *buf = data;
+    size_t len = n;
+    int buffered = pf_buf_unread(&p->in) > 0;
+    if (buffered) {
+        if (pf_buf_append(&p->in, data, n) != 0) return PF_ERR_NOMEM;
+        buf = pf_buf_head(&p->in);
+        len = pf_buf_unread(&p->in);
+    }
+    size_t off = 0;
+    int rc = 0;
+    while (off < len && p->state != PF_PS_CLOSING) {
+        if (!p->got_handshake) {
+            int r = on_handshake(p, buf + off, len - off, now);
+            if (r < 0) {
+                rc = r;
+                break;
+            }
+            if (r == 0) break;
+            off += (size_t)r;
+            continue;
+        }
+        pf_msg m;
+        long r = pf_msg_parse(buf + off, len - off, PF_MAX_MSG_LEN, &m);
+        if (r < 0) {
+            rc = (int)r;
+            break;
+        }
+        if (r == 0) break;
+        rc = handle_msg(p, &m, now);
+        if (rc < 0) break;
+        off += (size_t)r;
+    }
+    if (rc < 0) return rc;
+    if (buffered) {
+        pf_buf_consume(&p->in, off);
+    } else if (off < len) {
+        if (pf_buf_append(&p->in, buf + off, len - off) != 0) return PF_ERR_NOMEM;
+    }
+    return (long)n;
+}
+
+void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
+{
+    if (dt > 0) {
+        pf__rate_tick(&p->down, dt);
+        pf__rate_tick(&p->up, dt);
+    }
+    if (p->state == PF_PS_CONNECTING) {
+        if (now > p->connected_at + 15 * PF_NS_PER_SEC) pf__peer_close(p, "connect timeout");
+        return;
+    }
+    if (now > p->last_recv + 180 * PF_NS_PER_SEC) {
+        pf__peer_close(p, "inactive");
+        return;
+    }
+    if (p->state != PF_PS_ACTIVE) {
+        if (now > p->connected_at + 30 * PF_NS_PER_SEC) pf__peer_close(p, "handshake timeout");
+        return;
+    }
+    if (now > p->last_sent + 90 * PF_NS_PER_SEC && pf_buf_unread(&p->out) == 0 &&
+        p->net_inflight == 0) {
+        pf_msg_write_simple(&p->out, PF_MSG_KEEPALIVE);
+        p->last_sent = now;
+        pf__peer_mark_write(p);
+    }
+    /* A peer that owes us blocks for too long is snubbed: its requests go
+     * back to the picker so faster peers can take them. */
+    uint64_t timeout = (uint64_t)p->s->set.request_timeout_s * PF_NS_PER_SEC;
+    if (p->nreqs > 0) {
+        uint64_t last = p->last_block > p->reqs[0].time ? p->last_block : p->reqs[0].time;
+        if (now > last + timeout) {
+            for (uint32_t i = 0; i < p->nreqs; i++)
+                pf_msg_write_req(&p->out, PF_MSG_CANCEL, p->reqs[i].piece, p->reqs[i].begin,
+                                 p->reqs[i].length);
+            pf__peer_drop_requests(p);
+            p->snubbed = 1;
+            pf__peer_mark_write(p);
+        }
+    }
+    pf__peer_update_interest(p);
+    pf__peer_fill_requests(p, now);
+    pf__peer_serve(p, now);
+}

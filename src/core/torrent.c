@@ -1,0 +1,570 @@
+/* One torrent: its pieces, peers, candidates, read cache, checking,
+ * completion and the choker. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/engine.h"
+#include "core/sha1.h"
+
+#define PF__MAX_CANDIDATES 1000
+#define PF__CHECK_PARALLEL 4
+#define PF__DIALS_PER_TICK 8
+
+pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20])
+{
+    pf_torrent *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->s = s;
+    t->id = s->next_id++;
+    memcpy(t->info_hash, info_hash, 20);
+    t->state = PF_TS_METADATA;
+    return t;
+}
+
+void pf__torrent_free(pf_torrent *t)
+{
+    for (uint32_t i = 0; i < t->npeers; i++) pf__peer_free(t->peers[i]);
+    free(t->peers);
+    free(t->cands);
+    for (uint32_t i = 0; i < t->ntrackers; i++) free(t->trackers[i].url);
+    free(t->trackers);
+    for (uint32_t i = 0; i < t->ncache; i++) free(t->cache[i].buf);
+    free(t->cache);
+    if (t->has_meta) pf_picker_free(&t->picker);
+    pf_bitfield_free(&t->have);
+    if (t->mi) pf_metainfo_free(t->mi);
+    free(t->meta);
+    free(t->meta_got);
+    free(t->magnet_name);
+    free(t);
+}
+
+const pf_metainfo *pf_torrent_metainfo(const pf_torrent *t) { return t->has_meta ? t->mi : NULL; }
+const uint8_t *pf_torrent_info_hash(const pf_torrent *t) { return t->info_hash; }
+int pf_torrent_state(const pf_torrent *t) { return t->state; }
+void pf_torrent_set_ud(pf_torrent *t, void *ud) { t->ud = ud; }
+void *pf_torrent_ud(const pf_torrent *t) { return t->ud; }
+
+int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
+{
+    (void)now;
+    if (memcmp(mi->info_hash, t->info_hash, 20) != 0) return PF_ERR_HASH;
+    int rc = pf_bitfield_init(&t->have, mi->num_pieces);
+    if (rc) return rc;
+    rc = pf_picker_init(&t->picker, mi->num_pieces, mi->piece_length, mi->total_length, &t->have);
+    if (rc) {
+        pf_bitfield_free(&t->have);
+        return rc;
+    }
+    t->picker.max_partials = t->s->set.max_partials;
+    t->ncache = t->s->set.cache_pieces ? t->s->set.cache_pieces : 1;
+    t->cache = calloc(t->ncache, sizeof *t->cache);
+    if (!t->cache) {
+        pf_picker_free(&t->picker);
+        pf_bitfield_free(&t->have);
+        return PF_ERR_NOMEM;
+    }
+    t->mi = mi;
+    t->has_meta = 1;
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *p = t->peers[i];
+        if (pf__peer_apply_metadata(p) != 0) pf__peer_close(p, "bad bitfield");
+    }
+    return 0;
+}
+
+int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p)
+{
+    if (t->npeers >= t->s->set.max_peers + 8) return PF_ERR_LIMIT;
+    if (t->npeers == t->cap_peers) {
+        uint32_t cap = t->cap_peers ? t->cap_peers * 2 : 16;
+        pf_peer **n = realloc(t->peers, cap * sizeof *n);
+        if (!n) return PF_ERR_NOMEM;
+        t->peers = n;
+        t->cap_peers = cap;
+    }
+    p->t = t;
+    p->slot = t->npeers;
+    t->peers[t->npeers++] = p;
+    if (t->has_meta && pf__peer_apply_metadata(p) != 0) {
+        t->npeers--;
+        return PF_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static pf__candidate *cand_find(pf_torrent *t, const pf_addr *a)
+{
+    for (uint32_t i = 0; i < t->ncands; i++)
+        if (pf_addr_eq(&t->cands[i].addr, a)) return &t->cands[i];
+    return NULL;
+}
+
+void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
+{
+    if (p->slot >= t->npeers || t->peers[p->slot] != p) return;
+    pf__peer_drop_requests(p);
+    if (t->has_meta && p->have.bits) pf_picker_remove_bitfield(&t->picker, &p->have);
+    if (p->outgoing) {
+        pf__candidate *c = cand_find(t, &p->addr);
+        if (c) {
+            c->connected = 0;
+            uint64_t now = t->s->last_tick;
+            if (!p->got_handshake) {
+                if (c->fails < 10) c->fails++;
+                c->next_try = now + (5ULL << (c->fails < 6 ? c->fails : 6)) * PF_NS_PER_SEC;
+            } else {
+                c->next_try = now + 30 * PF_NS_PER_SEC;
+            }
+        }
+    }
+    if (t->optimistic_id == p->id) t->optimistic_id = 0;
+    uint32_t last = t->npeers - 1;
+    if (p->slot != last) {
+        t->peers[p->slot] = t->peers[last];
+        t->peers[p->slot]->slot = p->slot;
+    }
+    t->npeers--;
+}
+
+void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now)
+{
+    (void)now;
+    if (a->port == 0 || (a->family != 4 && a->family != 6)) return;
+    if (cand_find(t, a)) return;
+    if (t->ncands >= PF__MAX_CANDIDATES) return;
+    if (t->ncands == t->cap_cands) {
+        uint32_t cap = t->cap_cands ? t->cap_cands * 2 : 32;
+        pf__candidate *n = realloc(t->cands, cap * sizeof *n);
+        if (!n) return;
+        t->cands = n;
+        t->cap_cands = cap;
+    }
+    pf__candidate *c = &t->cands[t->ncands++];
+    memset(c, 0, sizeof *c);
+    c->addr = *a;
+}
+
+/* Jobs ---------------------------------------------------------------------- */
+pf_job *pf__job_new(pf_torrent *t, int type)
+{
+    pf_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->type = type;
+    j->torrent = t;
+    return j;
+}
+
+int pf__torrent_emit_job(pf_torrent *t, pf_job *j)
+{
+    pf_event ev = {.type = PF_EV_JOB, .torrent = t, .job = j};
+    int rc = pf__emit(t->s, &ev);
+    if (rc == 0) t->jobs_inflight++;
+    return rc;
+}
+
+static void job_free(pf_job *j)
+{
+    free(j->buf);
+    free(j->url);
+    free(j->body);
+    free(j);
+}
+
+/* Read cache ---------------------------------------------------------------- */
+const uint8_t *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
+{
+    pf__cache_slot *victim = NULL;
+    for (uint32_t i = 0; i < t->ncache; i++) {
+        pf__cache_slot *c = &t->cache[i];
+        if (c->buf && c->piece == piece) {
+            if (c->loading) return NULL;
+            c->used = ++t->cache_clock;
+            return c->buf;
+        }
+        if (!c->loading && (!victim || !c->buf || (victim->buf && c->used < victim->used)))
+            victim = c;
+    }
+    if (!start_load || !victim || !pf_bitfield_get(&t->have, piece)) return NULL;
+    uint32_t size = pf_metainfo_piece_size(t->mi, piece);
+    pf_job *j = pf__job_new(t, PF_JOB_READ);
+    uint8_t *buf = malloc(size);
+    if (!j || !buf) {
+        free(j);
+        free(buf);
+        return NULL;
+    }
+    free(victim->buf);
+    victim->buf = buf;
+    victim->piece = piece;
+    victim->loading = 1;
+    victim->used = ++t->cache_clock;
+    j->piece = piece;
+    j->offset = (uint64_t)piece * t->mi->piece_length;
+    j->len = size;
+    j->buf = buf; /* shared with the slot; the slot owns it */
+    j->tag = (uint32_t)(victim - t->cache);
+    if (pf__torrent_emit_job(t, j) != 0) {
+        victim->loading = 0;
+        free(victim->buf);
+        victim->buf = NULL;
+        free(j);
+    }
+    return NULL;
+}
+
+/* A verified piece we just wrote is the one other peers want next. */
+static void cache_insert(pf_torrent *t, uint32_t piece, uint8_t *buf)
+{
+    pf__cache_slot *victim = NULL;
+    for (uint32_t i = 0; i < t->ncache; i++) {
+        pf__cache_slot *c = &t->cache[i];
+        if (c->loading) continue;
+        if (!victim || !c->buf || (victim->buf && c->used < victim->used)) victim = c;
+    }
+    if (!victim) {
+        free(buf);
+        return;
+    }
+    free(victim->buf);
+    victim->buf = buf;
+    victim->piece = piece;
+    victim->used = ++t->cache_clock;
+}
+
+static void serve_all(pf_torrent *t, uint64_t now)
+{
+    for (uint32_t i = t->npeers; i-- > 0;)
+        if (t->peers[i]->inq_len) pf__peer_serve(t->peers[i], now);
+}
+
+/* Pieces in, verified, out ------------------------------------------------------ */
+void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
+                          const uint8_t *data, uint32_t len, uint64_t now)
+{
+    int r = pf_picker_block_in(&t->picker, piece, begin, data, len);
+    if (r < 0) {
+        t->wasted += len;
+        return;
+    }
+    t->downloaded += len;
+    pf__rate_add(&t->down, len);
+    /* Endgame duplicates of this block are now useless. */
+    for (uint32_t i = 0; i < t->npeers; i++)
+        if (t->peers[i] != p && t->peers[i]->nreqs) pf__peer_cancel_block(t->peers[i], piece, begin);
+    if (r == 1) {
+        uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
+        pf_job *j = pf__job_new(t, PF_JOB_WRITE);
+        if (!j) {
+            free(buf);
+            pf_picker_piece_failed(&t->picker, piece);
+            return;
+        }
+        j->piece = piece;
+        j->offset = (uint64_t)piece * t->mi->piece_length;
+        j->len = pf_metainfo_piece_size(t->mi, piece);
+        j->buf = buf;
+        memcpy(j->expect, t->mi->piece_hashes + 20 * (size_t)piece, 20);
+        if (pf__torrent_emit_job(t, j) != 0) {
+            job_free(j);
+            pf_picker_piece_failed(&t->picker, piece);
+        }
+    }
+    (void)now;
+}
+
+static void became_complete(pf_torrent *t, uint64_t now)
+{
+    if (t->complete_fired) return;
+    t->complete_fired = 1;
+    t->state = PF_TS_SEEDING;
+    pf_event ev = {.type = PF_EV_COMPLETE, .torrent = t};
+    pf__emit(t->s, &ev);
+    pf__announce_event(t, 2, now);
+    /* Seeds have nothing to trade with seeds. */
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *p = t->peers[i];
+        pf__peer_update_interest(p);
+        if (p->is_seed) pf__peer_close(p, "both seeding");
+    }
+}
+
+static void piece_verified(pf_torrent *t, uint32_t piece, uint64_t now)
+{
+    if (pf_bitfield_get(&t->have, piece)) return;
+    pf_bitfield_set(&t->have, piece);
+    t->have_bytes += pf_metainfo_piece_size(t->mi, piece);
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *p = t->peers[i];
+        if (p->have.bits && (p->is_seed || pf_bitfield_get(&p->have, piece)) && p->interesting)
+            p->interesting--;
+        pf__peer_send_have(p, piece);
+        pf__peer_update_interest(p);
+    }
+    (void)now;
+}
+
+static void check_more(pf_torrent *t, uint64_t now);
+
+static void check_finished(pf_torrent *t, uint64_t now)
+{
+    t->state = pf_bitfield_full(&t->have) ? PF_TS_SEEDING : PF_TS_DOWNLOADING;
+    if (t->state == PF_TS_SEEDING) t->complete_fired = 1;
+    pf_event ev = {.type = PF_EV_CHECKED, .torrent = t};
+    pf__emit(t->s, &ev);
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *p = t->peers[i];
+        if (p->state != PF_PS_ACTIVE) continue;
+        if (t->have.count > 0 && p->sent_bitfield)
+            for (uint32_t k = 0; k < t->have.nbits; k++)
+                if (pf_bitfield_get(&t->have, k)) pf__peer_send_have(p, k);
+        if (t->have.count > 0) {
+            p->interesting = 0;
+            for (uint32_t k = 0; k < t->have.nbits; k++)
+                if ((p->is_seed || pf_bitfield_get(&p->have, k)) && !pf_bitfield_get(&t->have, k))
+                    p->interesting++;
+        }
+        pf__peer_update_interest(p);
+        pf__peer_fill_requests(p, now);
+    }
+    pf__announce_event(t, 1, now);
+}
+
+static void check_more(pf_torrent *t, uint64_t now)
+{
+    while (t->check_inflight < PF__CHECK_PARALLEL && t->check_next < t->mi->num_pieces) {
+        uint32_t piece = t->check_next++;
+        pf_job *j = pf__job_new(t, PF_JOB_HASH);
+        if (!j) break;
+        j->piece = piece;
+        j->offset = (uint64_t)piece * t->mi->piece_length;
+        j->len = pf_metainfo_piece_size(t->mi, piece);
+        memcpy(j->expect, t->mi->piece_hashes + 20 * (size_t)piece, 20);
+        if (pf__torrent_emit_job(t, j) != 0) {
+            free(j);
+            t->check_next--;
+            break;
+        }
+        t->check_inflight++;
+    }
+    if (t->check_inflight == 0 && t->check_next >= t->mi->num_pieces) check_finished(t, now);
+}
+
+void pf_torrent_check(pf_torrent *t, uint64_t now)
+{
+    if (!t->has_meta) return;
+    t->state = PF_TS_CHECKING;
+    t->check_next = 0;
+    check_more(t, now);
+}
+
+void pf_torrent_skip_check(pf_torrent *t, uint64_t now)
+{
+    if (!t->has_meta) return;
+    t->check_next = t->mi->num_pieces;
+    check_finished(t, now);
+}
+
+void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
+{
+    if (t->jobs_inflight) t->jobs_inflight--;
+    switch (j->type) {
+    case PF_JOB_READ: {
+        pf__cache_slot *c = j->tag < t->ncache ? &t->cache[j->tag] : NULL;
+        j->buf = NULL; /* owned by the slot */
+        if (c && c->loading && c->piece == j->piece) {
+            c->loading = 0;
+            if (j->result != 0) {
+                free(c->buf);
+                c->buf = NULL;
+                pf__log(t->s, PF_LOG_ERROR, "read of piece %u failed: %s", j->piece,
+                        pf_strerror(j->result));
+            }
+        }
+        serve_all(t, now);
+        break;
+    }
+    case PF_JOB_WRITE:
+        if (j->result == 0) {
+            pf_picker_piece_done(&t->picker, j->piece);
+            piece_verified(t, j->piece, now);
+            cache_insert(t, j->piece, j->buf);
+            j->buf = NULL;
+            if (pf_bitfield_full(&t->have)) became_complete(t, now);
+        } else {
+            pf_picker_piece_failed(&t->picker, j->piece);
+            if (j->result == PF_ERR_HASH) {
+                t->hash_failures++;
+                t->wasted += j->len;
+                pf__log(t->s, PF_LOG_WARN, "piece %u failed its hash check", j->piece);
+            } else {
+                pf_event ev = {.type = PF_EV_LOG_ERROR, .torrent = t, .err = j->result};
+                pf__emit(t->s, &ev);
+            }
+        }
+        for (uint32_t i = t->npeers; i-- > 0;) pf__peer_fill_requests(t->peers[i], now);
+        break;
+    case PF_JOB_HASH:
+        if (t->check_inflight) t->check_inflight--;
+        if (j->result == 0) piece_verified(t, j->piece, now);
+        if (t->state == PF_TS_CHECKING) check_more(t, now);
+        break;
+    case PF_JOB_HTTP:
+        pf__announce_done(t, j, now);
+        break;
+    }
+    job_free(j);
+}
+
+/* Choking --------------------------------------------------------------------- */
+static double choke_key(const pf_torrent *t, const pf_peer *p)
+{
+    /* Tit-for-tat while downloading; when seeding, those we upload to
+     * fastest (they spread pieces quickest). */
+    return t->state == PF_TS_SEEDING ? p->up.bps : p->down.bps;
+}
+
+void pf__torrent_choke(pf_torrent *t, uint64_t now)
+{
+    if (!t->has_meta) return;
+    pf_session *s = t->s;
+    uint32_t slots = s->set.upload_slots;
+    if (!s->set.upload_enabled) {
+        for (uint32_t i = 0; i < t->npeers; i++) pf__peer_set_choke(t->peers[i], 1);
+        return;
+    }
+    int full_round = now >= t->next_choke;
+    if (!full_round) {
+        /* Between rounds only hand out free slots. */
+        uint32_t unchoked = 0;
+        for (uint32_t i = 0; i < t->npeers; i++)
+            if (!t->peers[i]->am_choking) unchoked++;
+        for (uint32_t i = 0; i < t->npeers && unchoked < slots; i++) {
+            pf_peer *p = t->peers[i];
+            if (p->am_choking && p->peer_interested && p->state == PF_PS_ACTIVE) {
+                pf__peer_set_choke(p, 0);
+                p->unchoked_at = now;
+                unchoked++;
+            }
+        }
+        return;
+    }
+    t->next_choke = now + 10 * PF_NS_PER_SEC;
+    /* Rotate the optimistic unchoke every 30 s. */
+    if (now >= t->next_optimistic || t->optimistic_id == 0) {
+        t->next_optimistic = now + 30 * PF_NS_PER_SEC;
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < t->npeers; i++) {
+            pf_peer *p = t->peers[i];
+            if (p->peer_interested && p->am_choking && p->state == PF_PS_ACTIVE) n++;
+        }
+        t->optimistic_id = 0;
+        if (n > 0) {
+            uint32_t pick = (uint32_t)(pf_rand_next(&s->rng) % n);
+            for (uint32_t i = 0; i < t->npeers; i++) {
+                pf_peer *p = t->peers[i];
+                if (p->peer_interested && p->am_choking && p->state == PF_PS_ACTIVE && pick-- == 0) {
+                    t->optimistic_id = p->id;
+                    break;
+                }
+            }
+        }
+    }
+    /* Rank interested peers: selection of the best (slots - 1). */
+    uint32_t regular = slots > 1 ? slots - 1 : 1;
+    pf_peer *best[64];
+    uint32_t nbest = 0;
+    if (regular > 64) regular = 64;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *p = t->peers[i];
+        if (!p->peer_interested || p->state != PF_PS_ACTIVE || p->id == t->optimistic_id) continue;
+        double k = choke_key(t, p);
+        uint32_t pos = nbest;
+        while (pos > 0 && choke_key(t, best[pos - 1]) < k) pos--;
+        if (pos >= regular) continue;
+        if (nbest < regular) nbest++;
+        memmove(&best[pos + 1], &best[pos], (nbest - 1 - pos) * sizeof *best);
+        best[pos] = p;
+    }
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *p = t->peers[i];
+        int keep = p->id == t->optimistic_id;
+        for (uint32_t k = 0; k < nbest && !keep; k++) keep = best[k] == p;
+        if (keep && p->am_choking) p->unchoked_at = now;
+        pf__peer_set_choke(p, !keep);
+    }
+}
+
+/* Tick ------------------------------------------------------------------------- */
+static void dial_more(pf_torrent *t, uint64_t now)
+{
+    if (t->stopped || t->state == PF_TS_CHECKING) return;
+    uint32_t dials = 0;
+    for (uint32_t i = 0; i < t->ncands && dials < PF__DIALS_PER_TICK; i++) {
+        if (t->npeers >= t->s->set.max_peers) return;
+        pf__candidate *c = &t->cands[i];
+        if (c->connected || c->next_try > now || c->fails >= 8) continue;
+        /* Already connected to this address by an incoming connection? */
+        int dup = 0;
+        for (uint32_t k = 0; k < t->npeers && !dup; k++) dup = pf_addr_eq(&t->peers[k]->addr, &c->addr);
+        if (dup) {
+            c->next_try = now + 60 * PF_NS_PER_SEC;
+            continue;
+        }
+        pf_peer *p = pf__peer_new(t->s, t, &c->addr, 1, now);
+        if (!p) return;
+        c->connected = 1;
+        pf_event ev = {.type = PF_EV_CONNECT, .torrent = t, .peer = p, .addr = c->addr};
+        pf__emit(t->s, &ev);
+        dials++;
+    }
+}
+
+void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt)
+{
+    if (dt > 0) {
+        pf__rate_tick(&t->down, dt);
+        pf__rate_tick(&t->up, dt);
+    }
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        if (i >= t->npeers) continue;
+        pf__peer_tick(t->peers[i], now, dt);
+    }
+    if (t->has_meta) pf__torrent_choke(t, now);
+    if (!t->has_meta) pf__meta_tick(t, now);
+    pf__announce_tick(t, now);
+    dial_more(t, now);
+}
+
+void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->state = t->state;
+    if (t->has_meta) {
+        st->pieces = t->mi->num_pieces;
+        st->have = t->have.count;
+        st->total_length = t->mi->total_length;
+        st->have_bytes = t->have_bytes;
+    }
+    st->uploaded = t->uploaded;
+    st->downloaded = t->downloaded;
+    st->wasted = t->wasted;
+    st->hash_failures = t->hash_failures;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        const pf_peer *p = t->peers[i];
+        if (p->state != PF_PS_ACTIVE) continue;
+        st->peers++;
+        if (p->is_seed) st->seeds++;
+        if (!p->am_choking) st->unchoked++;
+    }
+    st->down_rate = t->down.bps;
+    st->up_rate = t->up.bps;
+}
+
+void pf_torrent_stop(pf_torrent *t, uint64_t now)
+{
+    if (t->stopped) return;
+    pf__announce_event(t, 3, now);
+    t->stopped = 1;
+    t->state = PF_TS_STOPPED;
+}

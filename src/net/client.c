@@ -1,0 +1,815 @@
+/* The engine on libuv: TCP peers, disk jobs on the threadpool, tracker
+ * announces through libcurl, a 250 ms tick. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "core/magnet.h"
+#include "core/metainfo.h"
+#include "core/session.h"
+#include "core/sha1.h"
+#include "net/http_client.h"
+#include "net/storage.h"
+#include "peerflow/client.h"
+
+#define PF__READ_BUF (256 * 1024)
+#define PF__MAX_TORRENT_FILE (16 * 1024 * 1024)
+
+typedef struct pf_conn {
+    uv_tcp_t tcp;
+    pf_client *c;
+    pf_peer *peer; /* NULL once reported closed */
+    int closing;
+    uint8_t *rbuf;
+} pf_conn;
+
+typedef struct pf_wreq {
+    uv_write_t req;
+    pf_conn *conn;
+    pf_buf buf;
+} pf_wreq;
+
+typedef struct pf_work {
+    uv_work_t req;
+    pf_client *c;
+    pf_client_torrent *ct;
+    pf_job *job;
+} pf_work;
+
+struct pf_client_torrent {
+    pf_client *c;
+    pf_torrent *t;
+    pf_storage *st;
+    char *dir;
+    char name[128];
+    int fresh; /* storage created by us: nothing to check */
+    uint32_t works; /* threadpool jobs in flight */
+};
+
+struct pf_client {
+    pf_client_settings set;
+    uv_loop_t loop;
+    pf_session *s;
+    uv_tcp_t listener;
+    int listening;
+    int port;
+    uv_timer_t tick;
+    uv_timer_t second;
+    uv_timer_t stop_timer;
+    uv_signal_t sigint, sigterm;
+    pf_http_client *http;
+    pf_client_torrent **ts;
+    uint32_t nts;
+    pf_conn **conns; /* all live connections, for shutdown */
+    uint32_t nconns, cap_conns;
+    int stopping;
+    uint64_t stop_started; /* uv_now() at pf_client_stop */
+    uint32_t works;
+};
+
+static uint64_t now_ns(pf_client *c)
+{
+    (void)c;
+    return uv_hrtime();
+}
+
+static void pump(pf_client *c);
+
+/* Connections ------------------------------------------------------------------ */
+static void conn_track(pf_client *c, pf_conn *k)
+{
+    if (c->nconns == c->cap_conns) {
+        uint32_t cap = c->cap_conns ? c->cap_conns * 2 : 32;
+        pf_conn **n = realloc(c->conns, cap * sizeof *n);
+        if (!n) return;
+        c->conns = n;
+        c->cap_conns = cap;
+    }
+    c->conns[c->nconns++] = k;
+}
+
+static void conn_untrack(pf_client *c, pf_conn *k)
+{
+    for (uint32_t i = 0; i < c->nconns; i++)
+        if (c->conns[i] == k) {
+            c->conns[i] = c->conns[--c->nconns];
+            return;
+        }
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    pf_conn *k = h->data;
+    pf_client *c = k->c;
+    if (k->peer) {
+        pf_peer_closed(k->peer, now_ns(c));
+        k->peer = NULL;
+    }
+    conn_untrack(c, k);
+    free(k->rbuf);
+    free(k);
+    pump(c);
+}
+
+static void conn_close(pf_conn *k)
+{
+    if (k->closing) return;
+    k->closing = 1;
+    uv_read_stop((uv_stream_t *)&k->tcp);
+    uv_close((uv_handle_t *)&k->tcp, on_conn_closed);
+}
+
+static pf_conn *conn_new(pf_client *c)
+{
+    pf_conn *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->c = c;
+    if (uv_tcp_init(&c->loop, &k->tcp) != 0) {
+        free(k);
+        return NULL;
+    }
+    k->tcp.data = k;
+    uv_tcp_nodelay(&k->tcp, 1);
+    conn_track(c, k);
+    return k;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    pf_conn *k = h->data;
+    if (!k->rbuf) k->rbuf = malloc(PF__READ_BUF);
+    buf->base = (char *)k->rbuf;
+    buf->len = k->rbuf ? PF__READ_BUF : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    pf_conn *k = s->data;
+    pf_client *c = k->c;
+    if (nread < 0) {
+        conn_close(k);
+        return;
+    }
+    if (nread == 0 || !k->peer) return;
+    long r = pf_peer_recv(k->peer, k->rbuf, (size_t)nread, now_ns(c));
+    if (r < 0) conn_close(k);
+    pump(c);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    pf_wreq *w = (pf_wreq *)req;
+    pf_conn *k = w->conn;
+    size_t n = pf_buf_unread(&w->buf);
+    pf_buf_free(&w->buf);
+    free(w);
+    if (k->closing || !k->peer) return;
+    if (status < 0) {
+        conn_close(k);
+        return;
+    }
+    pf_peer_sent(k->peer, n, now_ns(k->c));
+    pump(k->c);
+}
+
+static void conn_flush(pf_conn *k)
+{
+    if (k->closing || !k->peer) return;
+    pf_wreq *w = calloc(1, sizeof *w);
+    if (!w) return;
+    w->conn = k;
+    size_t n = pf_peer_take_output(k->peer, &w->buf);
+    if (n == 0) {
+        pf_buf_free(&w->buf);
+        free(w);
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)pf_buf_head(&w->buf), (unsigned)n);
+    if (uv_write(&w->req, (uv_stream_t *)&k->tcp, &b, 1, on_written) != 0) {
+        pf_buf_free(&w->buf);
+        free(w);
+        conn_close(k);
+    }
+}
+
+static int addr_to_sockaddr(const pf_addr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (a->family == 4) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(a->port);
+        memcpy(&sin->sin_addr, a->ip, 4);
+        return 0;
+    }
+    if (a->family == 6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(a->port);
+        memcpy(&sin6->sin6_addr, a->ip, 16);
+        return 0;
+    }
+    return PF_ERR_INVAL;
+}
+
+static void sockaddr_to_addr(const struct sockaddr_storage *ss, pf_addr *a)
+{
+    memset(a, 0, sizeof *a);
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        a->family = 4;
+        memcpy(a->ip, &sin->sin_addr, 4);
+        a->port = ntohs(sin->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(&sin6->sin6_addr, v4mapped, 12) == 0) {
+            a->family = 4;
+            memcpy(a->ip, (const uint8_t *)&sin6->sin6_addr + 12, 4);
+        } else {
+            a->family = 6;
+            memcpy(a->ip, &sin6->sin6_addr, 16);
+        }
+        a->port = ntohs(sin6->sin6_port);
+    }
+}
+
+typedef struct pf_creq {
+    uv_connect_t req;
+    pf_conn *conn;
+} pf_creq;
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    pf_creq *cr = (pf_creq *)req;
+    pf_conn *k = cr->conn;
+    free(cr);
+    if (k->closing) return;
+    if (status < 0 || !k->peer) {
+        conn_close(k);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
+    pf_peer_connected(k->peer, now_ns(k->c));
+    pump(k->c);
+}
+
+static void do_connect(pf_client *c, pf_peer *p, const pf_addr *a)
+{
+    struct sockaddr_storage ss;
+    pf_conn *k = c->stopping ? NULL : conn_new(c);
+    pf_creq *cr = k ? calloc(1, sizeof *cr) : NULL;
+    if (!k || !cr || addr_to_sockaddr(a, &ss) != 0) {
+        free(cr);
+        if (k) {
+            k->peer = p;
+            pf_peer_set_ud(p, k);
+            conn_close(k);
+        } else {
+            pf_peer_closed(p, now_ns(c));
+        }
+        return;
+    }
+    k->peer = p;
+    pf_peer_set_ud(p, k);
+    cr->conn = k;
+    if (uv_tcp_connect(&cr->req, &k->tcp, (struct sockaddr *)&ss, on_connected) != 0) {
+        free(cr);
+        conn_close(k);
+    }
+}
+
+static void on_incoming(uv_stream_t *server, int status)
+{
+    pf_client *c = server->data;
+    if (status < 0) return;
+    pf_conn *k = conn_new(c);
+    if (!k) return;
+    if (uv_accept(server, (uv_stream_t *)&k->tcp) != 0 || c->stopping) {
+        conn_close(k);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    pf_addr a;
+    if (uv_tcp_getpeername(&k->tcp, (struct sockaddr *)&ss, &len) != 0) {
+        conn_close(k);
+        return;
+    }
+    sockaddr_to_addr(&ss, &a);
+    k->peer = pf_session_accept(c->s, &a, now_ns(c));
+    if (!k->peer) {
+        conn_close(k);
+        return;
+    }
+    pf_peer_set_ud(k->peer, k);
+    uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
+}
+
+/* Jobs ---------------------------------------------------------------------- */
+static int hash_matches(const uint8_t *buf, size_t len, const uint8_t expect[20])
+{
+    uint8_t d[20];
+    if (pf_sha1(buf, len, d) != 0) return 0;
+    return memcmp(d, expect, 20) == 0;
+}
+
+static void work_run(uv_work_t *req)
+{
+    pf_work *w = req->data;
+    pf_job *j = w->job;
+    pf_storage *st = w->ct->st;
+    if (!st) {
+        j->result = PF_ERR_IO;
+        return;
+    }
+    switch (j->type) {
+    case PF_JOB_READ:
+        j->result = pf_storage_read(st, j->offset, j->buf, j->len);
+        break;
+    case PF_JOB_WRITE:
+        if (!hash_matches(j->buf, j->len, j->expect))
+            j->result = PF_ERR_HASH;
+        else
+            j->result = pf_storage_write(st, j->offset, j->buf, j->len);
+        break;
+    case PF_JOB_HASH: {
+        if (!pf_storage_has_data(st, j->offset, j->len)) {
+            j->result = PF_ERR_NOTFOUND;
+            break;
+        }
+        uint8_t *buf = malloc(j->len);
+        if (!buf) {
+            j->result = PF_ERR_NOMEM;
+            break;
+        }
+        j->result = pf_storage_read(st, j->offset, buf, j->len);
+        if (j->result == 0 && !hash_matches(buf, j->len, j->expect)) j->result = PF_ERR_HASH;
+        free(buf);
+        break;
+    }
+    }
+}
+
+static void work_done(uv_work_t *req, int status)
+{
+    pf_work *w = req->data;
+    pf_client *c = w->c;
+    if (status != 0 && w->job->result == 0) w->job->result = PF_ERR_IO;
+    w->ct->works--;
+    c->works--;
+    pf_torrent_job_done(w->ct->t, w->job, now_ns(c));
+    free(w);
+    pump(c);
+}
+
+typedef struct pf_hjob {
+    pf_client *c;
+    pf_client_torrent *ct;
+    pf_job *job;
+} pf_hjob;
+
+static void http_done(void *ud, int err, long status, const uint8_t *body, size_t len)
+{
+    pf_hjob *h = ud;
+    pf_job *j = h->job;
+    j->result = err;
+    j->status = status;
+    if (body && len) {
+        j->body = malloc(len);
+        if (j->body) {
+            memcpy(j->body, body, len);
+            j->body_len = len;
+        }
+    }
+    h->c->works--;
+    pf_torrent_job_done(h->ct->t, j, now_ns(h->c));
+    pump(h->c);
+    free(h);
+}
+
+static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
+{
+    if (j->type == PF_JOB_HTTP) {
+        pf_hjob *h = calloc(1, sizeof *h);
+        pf_http_opts o;
+        memset(&o, 0, sizeof o);
+        o.url = j->url;
+        o.timeout_ms = 15000;
+        o.connect_timeout_ms = 5000;
+        if (h) {
+            h->c = c;
+            h->ct = ct;
+            h->job = j;
+            c->works++;
+            if (pf_http_get(c->http, &o, NULL, http_done, h, NULL) == 0) return;
+            c->works--;
+            free(h);
+        }
+        j->result = PF_ERR_NET;
+        pf_torrent_job_done(ct->t, j, now_ns(c));
+        return;
+    }
+    pf_work *w = calloc(1, sizeof *w);
+    if (!w) {
+        j->result = PF_ERR_NOMEM;
+        pf_torrent_job_done(ct->t, j, now_ns(c));
+        return;
+    }
+    w->c = c;
+    w->ct = ct;
+    w->job = j;
+    w->req.data = w;
+    ct->works++;
+    c->works++;
+    if (uv_queue_work(&c->loop, &w->req, work_run, work_done) != 0) {
+        ct->works--;
+        c->works--;
+        free(w);
+        j->result = PF_ERR_IO;
+        pf_torrent_job_done(ct->t, j, now_ns(c));
+    }
+}
+
+/* Events ---------------------------------------------------------------------- */
+static void emit(pf_client *c, int event, pf_client_torrent *ct, int err)
+{
+    if (c->set.on_event) c->set.on_event(c->set.event_ud, c, event, ct, err);
+}
+
+static int path_exists(const char *dir, const char *name)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static void name_from_meta(pf_client_torrent *ct)
+{
+    const pf_metainfo *mi = pf_torrent_metainfo(ct->t);
+    if (mi) snprintf(ct->name, sizeof ct->name, "%s", mi->name);
+}
+
+static void open_and_check(pf_client *c, pf_client_torrent *ct)
+{
+    const pf_metainfo *mi = pf_torrent_metainfo(ct->t);
+    name_from_meta(ct);
+    int existed = path_exists(ct->dir, mi->name);
+    int rc = pf_storage_open(&ct->st, mi, ct->dir, 1);
+    if (rc != 0) {
+        emit(c, PF_CLIENT_ERROR, ct, rc);
+        return;
+    }
+    if (existed)
+        pf_torrent_check(ct->t, now_ns(c));
+    else
+        pf_torrent_skip_check(ct->t, now_ns(c));
+}
+
+static void pump(pf_client *c)
+{
+    pf_event ev;
+    while (pf_session_next_event(c->s, &ev)) {
+        pf_client_torrent *ct = ev.torrent ? pf_torrent_ud(ev.torrent) : NULL;
+        switch (ev.type) {
+        case PF_EV_CONNECT:
+            do_connect(c, ev.peer, &ev.addr);
+            break;
+        case PF_EV_CLOSE: {
+            pf_conn *k = pf_peer_ud(ev.peer);
+            if (k)
+                conn_close(k);
+            else
+                pf_peer_closed(ev.peer, now_ns(c));
+            break;
+        }
+        case PF_EV_WRITE: {
+            pf_conn *k = pf_peer_ud(ev.peer);
+            if (k) conn_flush(k);
+            break;
+        }
+        case PF_EV_JOB:
+            run_job(c, ct, ev.job);
+            break;
+        case PF_EV_METADATA:
+            emit(c, PF_CLIENT_METADATA, ct, 0);
+            open_and_check(c, ct);
+            break;
+        case PF_EV_CHECKED:
+            emit(c, PF_CLIENT_CHECKED, ct, 0);
+            break;
+        case PF_EV_COMPLETE:
+            if (ct->st) pf_storage_sync(ct->st);
+            emit(c, PF_CLIENT_COMPLETE, ct, 0);
+            break;
+        case PF_EV_LOG_ERROR:
+            emit(c, PF_CLIENT_ERROR, ct, ev.err);
+            break;
+        }
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    pf_client *c = t->data;
+    pf_session_tick(c->s, now_ns(c));
+    pump(c);
+}
+
+static void on_second(uv_timer_t *t)
+{
+    pf_client *c = t->data;
+    emit(c, PF_CLIENT_TICK, NULL, 0);
+}
+
+/* Lifecycle -------------------------------------------------------------------- */
+void pf_client_settings_default(pf_client_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->listen = 1;
+    s->upload_enabled = 1;
+    s->handle_signals = 1;
+    s->log_level = PF_LOG_WARN;
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    (void)sig;
+    pf_client_stop(h->data);
+}
+
+static int start_listen(pf_client *c)
+{
+    const char *bind = c->set.bind_addr ? c->set.bind_addr : "::";
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (uv_ip6_addr(bind, c->set.listen_port, (struct sockaddr_in6 *)&ss) != 0 &&
+        uv_ip4_addr(bind, c->set.listen_port, (struct sockaddr_in *)&ss) != 0)
+        return PF_ERR_INVAL;
+    if (uv_tcp_init(&c->loop, &c->listener) != 0) return PF_ERR_NET;
+    c->listener.data = c;
+    c->listening = 1;
+    if (uv_tcp_bind(&c->listener, (struct sockaddr *)&ss, 0) != 0 ||
+        uv_listen((uv_stream_t *)&c->listener, 128, on_incoming) != 0)
+        return PF_ERR_NET;
+    int len = sizeof ss;
+    uv_tcp_getsockname(&c->listener, (struct sockaddr *)&ss, &len);
+    c->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return 0;
+}
+
+int pf_client_new(const pf_client_settings *set, pf_client **out)
+{
+    pf_client *c = calloc(1, sizeof *c);
+    if (!c) return PF_ERR_NOMEM;
+    if (set)
+        c->set = *set;
+    else
+        pf_client_settings_default(&c->set);
+    if (uv_loop_init(&c->loop) != 0) {
+        free(c);
+        return PF_ERR_NOMEM;
+    }
+    int rc = 0;
+    if (c->set.listen) rc = start_listen(c);
+    pf_session_settings ss;
+    pf_session_settings_default(&ss);
+    ss.rng_seed = c->set.rng_seed ? c->set.rng_seed : (uv_hrtime() ^ ((uint64_t)getpid() << 32));
+    ss.listen_port = (uint16_t)c->port;
+    if (c->set.max_peers) ss.max_peers = c->set.max_peers;
+    if (c->set.upload_slots) ss.upload_slots = c->set.upload_slots;
+    if (c->set.cache_pieces) ss.cache_pieces = c->set.cache_pieces;
+    ss.upload_enabled = c->set.upload_enabled;
+    ss.log = c->set.log;
+    ss.log_ud = c->set.log_ud;
+    ss.log_level = c->set.log_level;
+    if (rc == 0) rc = pf_session_new(&ss, &c->s);
+    if (rc == 0) rc = pf_http_client_new(&c->http, &c->loop);
+    if (rc == 0) {
+        uv_timer_init(&c->loop, &c->tick);
+        c->tick.data = c;
+        uv_timer_start(&c->tick, on_tick, 250, 250);
+        uv_timer_init(&c->loop, &c->second);
+        c->second.data = c;
+        uv_timer_start(&c->second, on_second, 1000, 1000);
+        uv_timer_init(&c->loop, &c->stop_timer);
+        c->stop_timer.data = c;
+        uv_signal_init(&c->loop, &c->sigint);
+        uv_signal_init(&c->loop, &c->sigterm);
+        c->sigint.data = c->sigterm.data = c;
+        if (c->set.handle_signals) {
+            uv_signal_start(&c->sigint, on_signal, SIGINT);
+            uv_signal_start(&c->sigterm, on_signal, SIGTERM);
+        }
+        uv_unref((uv_handle_t *)&c->sigint);
+        uv_unref((uv_handle_t *)&c->sigterm);
+    }
+    if (rc != 0) {
+        pf_client_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int pf_client_listen_port(const pf_client *c) { return c->port; }
+
+static int read_file(const char *path, uint8_t **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return PF_ERR_NOTFOUND;
+    uint8_t *buf = malloc(PF__MAX_TORRENT_FILE + 1);
+    if (!buf) {
+        fclose(f);
+        return PF_ERR_NOMEM;
+    }
+    size_t n = fread(buf, 1, PF__MAX_TORRENT_FILE + 1, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        return PF_ERR_IO;
+    }
+    if (n > PF__MAX_TORRENT_FILE) {
+        free(buf);
+        return PF_ERR_LIMIT;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
+                  pf_client_torrent **out)
+{
+    pf_client_torrent *ct = calloc(1, sizeof *ct);
+    pf_client_torrent **nts = realloc(c->ts, (c->nts + 1) * sizeof *nts);
+    if (!ct || !nts) {
+        free(ct);
+        return PF_ERR_NOMEM;
+    }
+    c->ts = nts;
+    ct->c = c;
+    ct->dir = strdup(dir ? dir : ".");
+    int rc;
+    if (strncmp(src, "magnet:", 7) == 0) {
+        pf_magnet *m = NULL;
+        rc = pf_magnet_parse(src, &m);
+        if (rc == 0) rc = pf_session_add_magnet(c->s, m, &ct->t);
+        if (rc == 0) {
+            if (m->name)
+                snprintf(ct->name, sizeof ct->name, "%s", m->name);
+            else
+                pf_hex_encode(m->info_hash, 20, ct->name);
+        }
+        pf_magnet_free(m);
+        if (rc == 0) pf_torrent_set_ud(ct->t, ct);
+    } else {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        pf_metainfo *mi = NULL;
+        rc = read_file(src, &buf, &len);
+        if (rc == 0) rc = pf_metainfo_parse(buf, len, &mi);
+        free(buf);
+        if (rc == 0 && seed_only && !path_exists(ct->dir, mi->name)) rc = PF_ERR_NOTFOUND;
+        if (rc == 0) {
+            int existed = path_exists(ct->dir, mi->name);
+            rc = pf_storage_open(&ct->st, mi, ct->dir, !seed_only);
+            if (rc == 0) rc = pf_session_add_torrent(c->s, mi, &ct->t);
+            if (rc == 0) {
+                pf_torrent_set_ud(ct->t, ct);
+                name_from_meta(ct);
+                if (existed)
+                    pf_torrent_check(ct->t, now_ns(c));
+                else
+                    pf_torrent_skip_check(ct->t, now_ns(c));
+            } else {
+                pf_metainfo_free(mi);
+            }
+        }
+    }
+    if (rc != 0) {
+        if (ct->st) pf_storage_close(ct->st);
+        free(ct->dir);
+        free(ct);
+        return rc;
+    }
+    c->ts[c->nts++] = ct;
+    if (out) *out = ct;
+    pump(c);
+    return 0;
+}
+
+int pf_client_torrent_add_peer(pf_client_torrent *ct, const char *hostport)
+{
+    pf_addr a;
+    if (pf_addr_parse(hostport, &a) != 0) {
+        /* Resolve a host name (e.g. "localhost:6881") synchronously. */
+        const char *colon = strrchr(hostport, ':');
+        if (!colon || colon == hostport) return PF_ERR_PARSE;
+        char host[256];
+        size_t hl = (size_t)(colon - hostport);
+        if (hl >= sizeof host) return PF_ERR_PARSE;
+        memcpy(host, hostport, hl);
+        host[hl] = 0;
+        uv_getaddrinfo_t gai;
+        struct addrinfo hints;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_socktype = SOCK_STREAM;
+        if (uv_getaddrinfo(&ct->c->loop, &gai, NULL, host, colon + 1, &hints) != 0)
+            return PF_ERR_NOTFOUND;
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        memcpy(&ss, gai.addrinfo->ai_addr, gai.addrinfo->ai_addrlen);
+        uv_freeaddrinfo(gai.addrinfo);
+        sockaddr_to_addr(&ss, &a);
+    }
+    pf_torrent_add_peer(ct->t, &a, now_ns(ct->c));
+    return 0;
+}
+
+int pf_client_torrent_add_tracker(pf_client_torrent *ct, const char *url)
+{
+    return pf_torrent_add_tracker(ct->t, url, 1000);
+}
+
+void pf_client_torrent_clear_trackers(pf_client_torrent *ct) { pf_torrent_clear_trackers(ct->t); }
+
+void pf_client_torrent_stats(const pf_client_torrent *ct, pf_torrent_stats *st)
+{
+    pf_torrent_get_stats(ct->t, st);
+}
+
+const char *pf_client_torrent_name(const pf_client_torrent *ct) { return ct->name; }
+
+int pf_client_run(pf_client *c)
+{
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+static void close_all(pf_client *c)
+{
+    uv_timer_stop(&c->tick);
+    uv_timer_stop(&c->second);
+    for (uint32_t i = c->nconns; i-- > 0;) conn_close(c->conns[i]);
+    if (c->listening && !uv_is_closing((uv_handle_t *)&c->listener))
+        uv_close((uv_handle_t *)&c->listener, NULL);
+    uv_signal_stop(&c->sigint);
+    uv_signal_stop(&c->sigterm);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    pf_client *c = t->data;
+    /* Wait for disk jobs and the "stopped" announces, at most 3 s. */
+    if (c->works > 0 && uv_now(&c->loop) - c->stop_started < 3000) return;
+    uv_timer_stop(t);
+    close_all(c);
+    emit(c, PF_CLIENT_STOPPED, NULL, 0);
+    uv_stop(&c->loop);
+}
+
+void pf_client_stop(pf_client *c)
+{
+    if (c->stopping) return;
+    c->stopping = 1;
+    c->stop_started = uv_now(&c->loop);
+    for (uint32_t i = 0; i < c->nts; i++) pf_torrent_stop(c->ts[i]->t, now_ns(c));
+    pump(c);
+    uv_timer_start(&c->stop_timer, on_stop_timer, 50, 50);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+void pf_client_free(pf_client *c)
+{
+    if (!c) return;
+    for (uint32_t i = c->nconns; i-- > 0;) conn_close(c->conns[i]);
+    if (c->http) pf_http_client_free(c->http);
+    c->http = NULL;
+    uv_walk(&c->loop, close_walk, NULL);
+    while (uv_run(&c->loop, UV_RUN_DEFAULT) != 0) {
+    }
+    pf_session_free(c->s);
+    for (uint32_t i = 0; i < c->nts; i++) {
+        if (c->ts[i]->st) pf_storage_close(c->ts[i]->st);
+        free(c->ts[i]->dir);
+        free(c->ts[i]);
+    }
+    free(c->ts);
+    free(c->conns);
+    uv_loop_close(&c->loop);
+    free(c);
+}

@@ -1,0 +1,609 @@
+#include "net/http_server.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINGER_MS 2000
+#define READ_CHUNK 16384
+
+typedef struct conn conn;
+
+struct pf_http_res {
+    conn *c;
+    int active;    /* delivered to the handler and not ended */
+    int started;   /* header block queued */
+    int is_head;
+    int head_only; /* HEAD, 1xx, 204, 304: no body bytes on the wire */
+    int chunked;
+    int keep_alive; /* request allows reuse */
+    int version_minor;
+    int64_t clen;   /* declared body length or -1 */
+    uint64_t written;
+    size_t low_water;
+    int drain_armed;
+    pf_http_res_cb drain_cb, close_cb;
+    void *drain_ud, *close_ud;
+    pf_addr remote;
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shut;
+    pf_http_server *srv;
+    conn *prev, *next;
+    pf_buf in;
+    size_t queued;
+    int open_handles;
+    int closing;     /* uv_close called */
+    int lingering;   /* response sent, FIN sent, discarding input */
+    int reading;
+    int finished;    /* response ended, waiting for the flush */
+    int close_after; /* close once the current response is flushed */
+    pf_http_res res;
+};
+
+struct pf_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    pf_http_server_config cfg;
+    conn *conns;
+    size_t nconns;
+    int stopping, listener_open;
+    uint16_t port;
+    void (*done)(void *);
+    void *done_ud;
+};
+
+typedef struct wreq {
+    uv_write_t req;
+    conn *c;
+    size_t n;
+    char data[];
+} wreq;
+
+static void conn_process(conn *c);
+static void conn_abort(conn *c);
+
+static void slog(pf_http_server *s, pf_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void slog(pf_http_server *s, pf_log_level lvl, const char *fmt, ...)
+{
+    if (!s->cfg.log) return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->cfg.log(s->cfg.log_ud, lvl, msg);
+}
+
+void pf_http_server_config_default(pf_http_server_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_head = PF_HTTP_MAX_HEAD;
+    cfg->max_body = 64 * 1024;
+    cfg->max_conns = 1024;
+    cfg->idle_timeout_ms = 30000;
+}
+
+/* --- teardown --------------------------------------------------------- */
+
+static void server_maybe_done(pf_http_server *s)
+{
+    if (!s->stopping || s->listener_open || s->conns) return;
+    void (*done)(void *) = s->done;
+    void *ud = s->done_ud;
+    free(s);
+    if (done) done(ud);
+}
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    if (--c->open_handles > 0) return;
+    pf_http_server *s = c->srv;
+    if (c->res.active && c->res.close_cb) {
+        c->res.active = 0;
+        c->res.close_cb(&c->res, c->res.close_ud);
+    }
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nconns--;
+    pf_buf_free(&c->in);
+    free(c);
+    server_maybe_done(s);
+}
+
+/* Closes both handles; the close callback (if any) fires from libuv. */
+static void conn_abort(conn *c)
+{
+    if (c->closing) return;
+    c->closing = 1;
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    conn *c = req->data;
+    if (status < 0) conn_abort(c);
+}
+
+static void timer_cb(uv_timer_t *t);
+static void conn_read_resume(conn *c);
+
+/* Half-closes after the last response and drains input until EOF so the
+ * client reads our reply instead of a reset. */
+static void conn_linger(conn *c)
+{
+    if (c->closing || c->lingering) return;
+    c->lingering = 1;
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_abort(c);
+        return;
+    }
+    uv_timer_start(&c->timer, timer_cb, LINGER_MS, 0);
+    conn_read_resume(c);
+}
+
+/* --- writing ---------------------------------------------------------- */
+
+static void response_done(conn *c);
+
+static void on_write(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    conn *c = w->c;
+    c->queued -= w->n;
+    free(w);
+    if (c->closing) return;
+    if (status < 0) {
+        conn_abort(c);
+        return;
+    }
+    pf_http_res *r = &c->res;
+    if (r->active && r->drain_armed && c->queued <= r->low_water) {
+        r->drain_armed = 0;
+        if (r->drain_cb) r->drain_cb(r, r->drain_ud);
+    }
+    if (!c->closing && c->finished && c->queued == 0) response_done(c);
+}
+
+/* Queues a+b (either may be empty) as one write. */
+static int conn_write2(conn *c, const void *a, size_t an, const void *b, size_t bn,
+                       const void *t, size_t tn)
+{
+    if (c->closing || c->lingering) return PF_ERR_CLOSED;
+    size_t n = an + bn + tn;
+    if (n == 0) return 0;
+    wreq *w = malloc(sizeof *w + n);
+    if (!w) return PF_ERR_NOMEM;
+    w->c = c;
+    w->n = n;
+    if (an) memcpy(w->data, a, an);
+    if (bn) memcpy(w->data + an, b, bn);
+    if (tn) memcpy(w->data + an + bn, t, tn);
+    uv_buf_t ub = uv_buf_init(w->data, (unsigned)n);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, on_write) != 0) {
+        free(w);
+        conn_abort(c);
+        return PF_ERR_CLOSED;
+    }
+    c->queued += n;
+    pf_http_res *r = &c->res;
+    if (r->active && r->drain_cb && c->queued > r->low_water) r->drain_armed = 1;
+    return 0;
+}
+
+/* Sends an error reply on a connection with no active response and
+ * closes it afterwards. */
+static void conn_error(conn *c, int status)
+{
+    pf_buf b;
+    pf_buf_init(&b);
+    pf_http_resp_head h;
+    pf_http_resp_head_init(&h, status);
+    const char *msg = pf_http_reason(status);
+    h.content_type = "text/plain";
+    h.content_length = (int64_t)strlen(msg) + 1;
+    h.keep_alive = 0;
+    slog(c->srv, PF_LOG_DEBUG, "http: rejecting request with %d", status);
+    if (pf_http_resp_head_build(&b, &h) == 0 && pf_buf_appendf(&b, "%s\n", msg) == 0 &&
+        conn_write2(c, b.data, b.len, NULL, 0, NULL, 0) == 0) {
+        c->finished = 1;
+        c->close_after = 1;
+    } else {
+        conn_abort(c);
+    }
+    pf_buf_free(&b);
+}
+
+/* --- reading ---------------------------------------------------------- */
+
+static size_t in_bound(const pf_http_server *s)
+{
+    return s->cfg.max_head + s->cfg.max_body;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = h->data;
+    if (c->lingering) pf_buf_reset(&c->in);
+    if (pf_buf_reserve(&c->in, READ_CHUNK) != 0) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init((char *)c->in.data + c->in.len,
+                       (unsigned)(c->in.cap - c->in.len - 1));
+}
+
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = st->data;
+    if (c->closing) return;
+    if (nread < 0) {
+        conn_abort(c); /* EOF or error: the client is gone */
+        return;
+    }
+    if (nread == 0) return;
+    c->in.len += (size_t)nread;
+    if (c->lingering) {
+        pf_buf_reset(&c->in);
+        return;
+    }
+    if (pf_buf_unread(&c->in) > in_bound(c->srv)) {
+        /* A pipelining client ran far ahead; wait for the response. */
+        uv_read_stop(st);
+        c->reading = 0;
+    }
+    conn_process(c);
+}
+
+static void conn_read_resume(conn *c)
+{
+    if (c->reading || c->closing) return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0) c->reading = 1;
+    else conn_abort(c);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    conn *c = t->data;
+    if (c->closing) return;
+    if (c->lingering) {
+        conn_abort(c);
+    } else if (c->finished && c->queued == 0) {
+        response_done(c);
+    } else if (!c->res.active && !c->finished) {
+        slog(c->srv, PF_LOG_DEBUG, "http: idle timeout");
+        conn_abort(c);
+    }
+}
+
+static void idle_timer_start(conn *c)
+{
+    if (c->srv->cfg.idle_timeout_ms)
+        uv_timer_start(&c->timer, timer_cb, c->srv->cfg.idle_timeout_ms, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+static void response_done(conn *c)
+{
+    c->finished = 0;
+    if (c->close_after || c->srv->stopping) {
+        conn_linger(c);
+        return;
+    }
+    pf_addr remote = c->res.remote;
+    memset(&c->res, 0, sizeof c->res);
+    c->res.remote = remote;
+    idle_timer_start(c);
+    conn_read_resume(c);
+    conn_process(c);
+}
+
+static void conn_process(conn *c)
+{
+    pf_http_server *s = c->srv;
+    if (c->closing || c->lingering || c->res.active || c->finished) return;
+    size_t avail = pf_buf_unread(&c->in);
+    if (avail == 0) return;
+    pf_http_request req;
+    int rc = pf_http_request_parse(pf_buf_head(&c->in), avail, s->cfg.max_head, &req);
+    if (rc == 0) return;
+    if (rc < 0) {
+        int status = rc == PF_ERR_LIMIT ? 431
+                     : rc == PF_ERR_UNSUPPORTED ? (req.version_minor < 0 ? 505 : 501)
+                                                : 400;
+        conn_error(c, status);
+        return;
+    }
+    size_t head = (size_t)rc;
+    if (req.content_length > s->cfg.max_body) {
+        conn_error(c, 413);
+        return;
+    }
+    size_t blen = (size_t)req.content_length;
+    if (avail < head + blen) {
+        if (blen && req.version_minor == 1 &&
+            pf_http_header_has_token(&req, "Expect", "100-continue") && avail == head) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (conn_write2(c, cont, sizeof cont - 1, NULL, 0, NULL, 0) != 0) return;
+        }
+        return;
+    }
+    uv_timer_stop(&c->timer);
+    pf_http_res *r = &c->res;
+    pf_addr remote = r->remote;
+    memset(r, 0, sizeof *r);
+    r->c = c;
+    r->remote = remote;
+    r->active = 1;
+    r->clen = -1;
+    r->head_only = r->is_head = req.method == PF_HTTP_HEAD;
+    r->keep_alive = req.keep_alive;
+    r->version_minor = req.version_minor;
+    s->cfg.on_request(r, &req, pf_buf_head(&c->in) + head, blen, s->cfg.ud);
+    /* The handler may have aborted the connection; the buffer is still
+     * ours until the handles close. */
+    pf_buf_consume(&c->in, head + blen);
+}
+
+/* --- accepting -------------------------------------------------------- */
+
+static void addr_from_sockaddr(pf_addr *a, const struct sockaddr_storage *ss)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memset(a, 0, sizeof *a);
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        a->family = 4;
+        memcpy(a->ip, &s4->sin_addr, 4);
+        a->port = ntohs(s4->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        a->port = ntohs(s6->sin6_port);
+        if (memcmp(&s6->sin6_addr, mapped, 12) == 0) {
+            a->family = 4;
+            memcpy(a->ip, (const uint8_t *)&s6->sin6_addr + 12, 4);
+        } else {
+            a->family = 6;
+            memcpy(a->ip, &s6->sin6_addr, 16);
+        }
+    }
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    pf_http_server *s = l->data;
+    if (status < 0 || s->stopping) return;
+    conn *c = calloc(1, sizeof *c);
+    if (!c) return; /* the pending connection stays in the backlog */
+    c->srv = s;
+    pf_buf_init(&c->in);
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+        conn_abort(c);
+        return;
+    }
+    if (s->nconns > s->cfg.max_conns) {
+        slog(s, PF_LOG_WARN, "http: too many connections (%zu)", s->nconns - 1);
+        conn_abort(c);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        addr_from_sockaddr(&c->res.remote, &ss);
+    uv_tcp_nodelay(&c->tcp, 1);
+    idle_timer_start(c);
+    conn_read_resume(c);
+}
+
+int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
+                         pf_http_server **out)
+{
+    *out = NULL;
+    if (!cfg || !cfg->on_request) return PF_ERR_INVAL;
+    struct sockaddr_storage ss;
+    const char *bind = cfg->bind ? cfg->bind : "0.0.0.0";
+    memset(&ss, 0, sizeof ss);
+    if (strchr(bind, ':')) {
+        if (uv_ip6_addr(bind, cfg->port, (struct sockaddr_in6 *)&ss) != 0) return PF_ERR_INVAL;
+    } else if (uv_ip4_addr(bind, cfg->port, (struct sockaddr_in *)&ss) != 0) {
+        return PF_ERR_INVAL;
+    }
+    pf_http_server *s = calloc(1, sizeof *s);
+    if (!s) return PF_ERR_NOMEM;
+    s->loop = loop;
+    s->cfg = *cfg;
+    if (!s->cfg.max_head || s->cfg.max_head > PF_HTTP_MAX_HEAD) s->cfg.max_head = PF_HTTP_MAX_HEAD;
+    if (!s->cfg.max_conns) s->cfg.max_conns = 1024;
+    s->cfg.bind = NULL; /* not kept: borrowed */
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->listener_open = 1;
+    int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    if (rc != 0) {
+        slog(s, PF_LOG_ERROR, "http: cannot listen on %s:%u: %s", bind,
+             (unsigned)cfg->port, uv_strerror(rc));
+        pf_http_server_stop(s, NULL, NULL);
+        return PF_ERR_NET;
+    }
+    struct sockaddr_storage b;
+    int blen = sizeof b;
+    if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&b, &blen) == 0) {
+        pf_addr a;
+        addr_from_sockaddr(&a, &b);
+        s->port = a.port;
+    }
+    *out = s;
+    return 0;
+}
+
+uint16_t pf_http_server_port(const pf_http_server *s) { return s->port; }
+
+static void listener_closed(uv_handle_t *h)
+{
+    pf_http_server *s = h->data;
+    s->listener_open = 0;
+    server_maybe_done(s);
+}
+
+void pf_http_server_stop(pf_http_server *s, void (*done)(void *ud), void *ud)
+{
+    if (!s || s->stopping) return;
+    s->stopping = 1;
+    s->done = done;
+    s->done_ud = ud;
+    for (conn *c = s->conns; c; c = c->next) conn_abort(c);
+    uv_close((uv_handle_t *)&s->listener, listener_closed);
+}
+
+/* --- responses -------------------------------------------------------- */
+
+const pf_addr *pf_http_res_remote(const pf_http_res *res) { return &res->remote; }
+
+int pf_http_res_is_head(const pf_http_res *res) { return res->is_head; }
+
+static int res_usable(const pf_http_res *r)
+{
+    if (!r->active) return PF_ERR_INVAL;
+    if (r->c->closing || r->c->lingering) return PF_ERR_CLOSED;
+    return 0;
+}
+
+/* Decides framing and builds the header block into b. */
+static int res_head(pf_http_res *r, const pf_http_resp_head *head, pf_buf *b)
+{
+    pf_http_resp_head h = *head;
+    conn *c = r->c;
+    int no_body = h.status < 200 || h.status == 204 || h.status == 304;
+    if (no_body) r->head_only = 1;
+    h.keep_alive = r->keep_alive && !c->srv->stopping;
+    h.chunked = 0;
+    if (no_body) {
+        h.content_length = h.status == 304 ? h.content_length : -1;
+    } else if (h.content_length >= 0) {
+        r->clen = h.content_length;
+    } else if (!r->head_only) {
+        if (r->version_minor == 1) h.chunked = r->chunked = 1;
+        else h.keep_alive = 0; /* body ends at close */
+    }
+    if (!h.keep_alive) c->close_after = 1;
+    return pf_http_resp_head_build(b, &h);
+}
+
+int pf_http_res_start(pf_http_res *r, const pf_http_resp_head *head)
+{
+    int rc = res_usable(r);
+    if (rc) return rc;
+    if (r->started) return PF_ERR_INVAL;
+    pf_buf b;
+    pf_buf_init(&b);
+    rc = res_head(r, head, &b);
+    if (!rc) rc = conn_write2(r->c, b.data, b.len, NULL, 0, NULL, 0);
+    pf_buf_free(&b);
+    if (!rc) r->started = 1;
+    return rc;
+}
+
+int pf_http_res_write(pf_http_res *r, const void *p, size_t n)
+{
+    int rc = res_usable(r);
+    if (rc) return rc;
+    if (!r->started) return PF_ERR_INVAL;
+    if (r->clen >= 0 && (uint64_t)n > (uint64_t)r->clen - r->written) return PF_ERR_INVAL;
+    r->written += n;
+    if (r->head_only || n == 0) return 0;
+    if (r->chunked) {
+        char pre[24];
+        int pn = snprintf(pre, sizeof pre, "%zx\r\n", n);
+        return conn_write2(r->c, pre, (size_t)pn, p, n, "\r\n", 2);
+    }
+    return conn_write2(r->c, p, n, NULL, 0, NULL, 0);
+}
+
+static void res_finish(pf_http_res *r)
+{
+    conn *c = r->c;
+    r->active = 0;
+    c->finished = 1;
+    if (!c->closing && c->queued == 0) uv_timer_start(&c->timer, timer_cb, 0, 0);
+}
+
+int pf_http_res_end(pf_http_res *r)
+{
+    if (!r->active || !r->started) {
+        if (!r->active) return PF_ERR_INVAL;
+        pf_http_resp_head h;
+        pf_http_resp_head_init(&h, 200); /* never started: empty 200 */
+        h.content_length = 0;
+        int rc = pf_http_res_start(r, &h);
+        if (rc && rc != PF_ERR_CLOSED) return rc;
+    }
+    int rc = res_usable(r);
+    if (!rc && r->chunked && !r->head_only) rc = conn_write2(r->c, "0\r\n\r\n", 5, NULL, 0, NULL, 0);
+    if (!r->head_only && r->clen >= 0 && r->written < (uint64_t)r->clen) r->c->close_after = 1;
+    res_finish(r);
+    return rc;
+}
+
+int pf_http_res_send(pf_http_res *r, int status, const char *content_type,
+                     const void *body, size_t len)
+{
+    if (!r->active || r->started) return PF_ERR_INVAL;
+    int rc = res_usable(r);
+    if (rc) {
+        res_finish(r);
+        return rc;
+    }
+    pf_http_resp_head h;
+    pf_http_resp_head_init(&h, status);
+    h.content_type = content_type;
+    h.content_length = (int64_t)len;
+    pf_buf b;
+    pf_buf_init(&b);
+    rc = res_head(r, &h, &b);
+    if (!rc) {
+        r->started = 1;
+        rc = conn_write2(r->c, b.data, b.len, r->head_only ? NULL : body,
+                         r->head_only ? 0 : len, NULL, 0);
+    }
+    pf_buf_free(&b);
+    if (rc == PF_ERR_NOMEM) r->c->close_after = 1;
+    r->written = len;
+    res_finish(r);
+    return rc;
+}
+
+size_t pf_http_res_queued(const pf_http_res *r) { return r->c->queued; }
+
+void pf_http_res_set_drain(pf_http_res *r, size_t low_water, pf_http_res_cb cb, void *ud)
+{
+    r->low_water = low_water;
+    r->drain_cb = cb;
+    r->drain_ud = ud;
+    r->drain_armed = cb && r->c->queued > low_water;
+}
+
+void pf_http_res_set_close(pf_http_res *r, pf_http_res_cb cb, void *ud)
+{
+    r->close_cb = cb;
+    r->close_ud = ud;
+}

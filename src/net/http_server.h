@@ -1,0 +1,100 @@
+/* A small HTTP/1.1 server on libuv, parsing with core/http_parse.
+ *
+ * One request per connection is in flight at a time (pipelined requests
+ * wait in a bounded buffer).  A handler gets a pf_http_res and either
+ * answers at once (pf_http_res_send) or streams: pf_http_res_start, then
+ * pf_http_res_write over time, then pf_http_res_end.  Writes are copied
+ * and queued; a producer watches pf_http_res_queued and/or sets a drain
+ * callback to respect backpressure.  Bodies with a known length go out
+ * with Content-Length, otherwise chunked (HTTP/1.1) or close-delimited
+ * (HTTP/1.0).  For HEAD only the header block is sent; body writes are
+ * counted and discarded, so the same handler serves GET and HEAD.
+ *
+ * Lifetimes: the server and everything it hands out belong to the loop's
+ * thread.  `req` and `body` passed to on_request are borrowed for the
+ * call.  A pf_http_res is valid from on_request until the handler calls
+ * pf_http_res_end/pf_http_res_send, or until its close callback returns
+ * (the client went away or the server stopped before the end), whichever
+ * comes first.  A client EOF counts as going away. */
+#ifndef PF_NET_HTTP_SERVER_H
+#define PF_NET_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/addr.h"
+#include "core/http_parse.h"
+#include "peerflow/peerflow.h"
+
+typedef struct pf_http_server pf_http_server;
+typedef struct pf_http_res pf_http_res;
+
+typedef void (*pf_http_request_cb)(pf_http_res *res, const pf_http_request *req,
+                                   const uint8_t *body, size_t body_len, void *ud);
+typedef void (*pf_http_res_cb)(pf_http_res *res, void *ud);
+
+typedef struct pf_http_server_config {
+    const char *bind;          /* IPv4/IPv6 literal; NULL = "0.0.0.0"; "::"
+                                  is dual-stack where the OS allows */
+    uint16_t port;             /* 0 = ephemeral; see pf_http_server_port */
+    size_t max_head;           /* default and cap PF_HTTP_MAX_HEAD */
+    size_t max_body;           /* request bodies; default 64 KiB (413) */
+    size_t max_conns;          /* default 1024; extra are closed at once */
+    uint32_t idle_timeout_ms;  /* time for a whole request to arrive when
+                                  no response is in progress; default
+                                  30000; 0 = none */
+    pf_http_request_cb on_request;
+    void *ud;
+    pf_log_fn log; /* may be NULL */
+    void *log_ud;
+} pf_http_server_config;
+
+void pf_http_server_config_default(pf_http_server_config *cfg);
+/* Binds and listens.  Returns 0 and *out, PF_ERR_INVAL (bad bind address,
+ * no on_request), PF_ERR_NET (bind/listen failed) or PF_ERR_NOMEM. */
+int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
+                         pf_http_server **out);
+/* The bound port (useful with port 0). */
+uint16_t pf_http_server_port(const pf_http_server *s);
+/* Stops listening and closes every connection (close callbacks fire for
+ * unfinished responses).  The server is freed once libuv has closed its
+ * handles, after which done(ud) runs (done may be NULL); keep running the
+ * loop until then. */
+void pf_http_server_stop(pf_http_server *s, void (*done)(void *ud), void *ud);
+
+/* --- responses -------------------------------------------------------- */
+
+/* The client's address (v4-mapped IPv6 is reported as IPv4). */
+const pf_addr *pf_http_res_remote(const pf_http_res *res);
+/* 1 if the request was HEAD (bodies are not sent). */
+int pf_http_res_is_head(const pf_http_res *res);
+
+/* Whole response at once: status line, Content-Type (may be NULL),
+ * Content-Length, Connection; body copied (not sent for HEAD).  Ends the
+ * response.  Returns 0, PF_ERR_INVAL (already started or ended),
+ * PF_ERR_CLOSED (client gone; the response is still ended) or
+ * PF_ERR_NOMEM. */
+int pf_http_res_send(pf_http_res *res, int status, const char *content_type,
+                     const void *body, size_t len);
+/* Sends the header block.  head->keep_alive and head->chunked are decided
+ * by the server; content_length < 0 means unknown.  Returns 0,
+ * PF_ERR_INVAL, PF_ERR_CLOSED or PF_ERR_NOMEM. */
+int pf_http_res_start(pf_http_res *res, const pf_http_resp_head *head);
+/* Queues n body bytes (copied).  Returns 0, PF_ERR_INVAL (not started,
+ * or past the declared Content-Length), PF_ERR_CLOSED or PF_ERR_NOMEM. */
+int pf_http_res_write(pf_http_res *res, const void *p, size_t n);
+/* Finishes the response; res must not be used afterwards.  Ending short
+ * of a declared Content-Length closes the connection.  Returns 0 or
+ * PF_ERR_CLOSED / PF_ERR_INVAL. */
+int pf_http_res_end(pf_http_res *res);
+/* Bytes handed to the socket and not yet written. */
+size_t pf_http_res_queued(const pf_http_res *res);
+/* cb runs once each time the queue falls to <= low_water after having
+ * exceeded it, until the response ends. */
+void pf_http_res_set_drain(pf_http_res *res, size_t low_water, pf_http_res_cb cb,
+                           void *ud);
+/* cb runs if the connection closes before the response ended. */
+void pf_http_res_set_close(pf_http_res *res, pf_http_res_cb cb, void *ud);
+
+#endif

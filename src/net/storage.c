@@ -1,0 +1,434 @@
+/* File storage for a torrent's byte stream (see storage.h). */
+#include "net/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "peerflow/peerflow.h"
+
+typedef struct sfile sfile;
+struct sfile {
+    char *path;      /* absolute or dir-relative full path */
+    uint64_t offset; /* in the torrent stream */
+    uint64_t length;
+    int pad;
+    /* Guarded by pf_storage.mu: */
+    int fd;          /* -1 = closed */
+    int writable;    /* fd was opened O_RDWR */
+    int dirty;       /* written since the last sync */
+    unsigned users;  /* calls currently using fd; never closed while > 0 */
+    sfile *prev, *next; /* LRU list of open files, most recent first */
+};
+
+struct pf_storage {
+    sfile *files;
+    size_t num_files;
+    uint64_t total;
+    int create;
+    pthread_mutex_t mu;
+    size_t open_count, max_open;
+    sfile *lru_head, *lru_tail;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char *path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = malloc(la + lb + 2);
+    if (!p) return NULL;
+    memcpy(p, a, la);
+    size_t n = la;
+    if (n > 0 && p[n - 1] != '/') p[n++] = '/';
+    memcpy(p + n, b, lb + 1);
+    return p;
+}
+
+/* mkdir -p for every directory component of path (up to the last '/'),
+ * and for path itself when whole is set. */
+static int make_dirs(const char *path, int whole)
+{
+    char *tmp = strdup(path);
+    if (!tmp) return PF_ERR_NOMEM;
+    size_t n = strlen(tmp);
+    int rc = 0;
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && !(whole && tmp[i] == 0)) continue;
+        char save = tmp[i];
+        tmp[i] = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+            rc = PF_ERR_IO;
+            break;
+        }
+        tmp[i] = save;
+    }
+    free(tmp);
+    return rc;
+}
+
+static void lru_unlink(pf_storage *s, sfile *f)
+{
+    if (f->prev) f->prev->next = f->next;
+    else s->lru_head = f->next;
+    if (f->next) f->next->prev = f->prev;
+    else s->lru_tail = f->prev;
+    f->prev = f->next = NULL;
+}
+
+static void lru_push_front(pf_storage *s, sfile *f)
+{
+    f->prev = NULL;
+    f->next = s->lru_head;
+    if (s->lru_head) s->lru_head->prev = f;
+    s->lru_head = f;
+    if (!s->lru_tail) s->lru_tail = f;
+}
+
+/* Closes f's descriptor; caller holds mu and f->users == 0. */
+static void file_close_locked(pf_storage *s, sfile *f)
+{
+    lru_unlink(s, f);
+    close(f->fd);
+    f->fd = -1;
+    f->writable = 0;
+    s->open_count--;
+}
+
+/* Closes idle descriptors from the LRU tail until under the bound. */
+static void evict_locked(pf_storage *s)
+{
+    sfile *f = s->lru_tail;
+    while (s->open_count > s->max_open && f) {
+        sfile *prev = f->prev;
+        if (f->users == 0) file_close_locked(s, f);
+        f = prev;
+    }
+}
+
+static int open_retry(const char *path, int flags)
+{
+    int fd;
+    do {
+        fd = open(path, flags | O_CLOEXEC, 0644);
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+/* Acquires f's descriptor for one call.  Returns the fd (>= 0), or
+ * PF_ERR_NOTFOUND if for_write is 0 and the file does not exist (reads as
+ * zeros), or PF_ERR_IO.  Release with file_release. */
+static int file_acquire(pf_storage *s, sfile *f, int for_write)
+{
+    int rc;
+    pthread_mutex_lock(&s->mu);
+    if (f->fd >= 0 && (f->writable || !for_write)) {
+        lru_unlink(s, f);
+        lru_push_front(s, f);
+        f->users++;
+        rc = f->fd;
+        goto out;
+    }
+    if (for_write && !s->create) {
+        rc = PF_ERR_IO;
+        goto out;
+    }
+    if (f->fd >= 0) {
+        /* Open read-only (permission fallback) but a write needs it: the
+         * file cannot be written. */
+        rc = PF_ERR_IO;
+        goto out;
+    }
+    int fd, writable = 0;
+    if (!s->create) {
+        fd = open_retry(f->path, O_RDONLY);
+    } else {
+        int flags = O_RDWR | (for_write ? O_CREAT : 0);
+        fd = open_retry(f->path, flags);
+        if (fd < 0 && errno == ENOENT && for_write && make_dirs(f->path, 0) == 0)
+            fd = open_retry(f->path, flags);
+        if (fd >= 0)
+            writable = 1;
+        else if (!for_write && (errno == EACCES || errno == EROFS || errno == EPERM))
+            fd = open_retry(f->path, O_RDONLY); /* readable at least */
+    }
+    if (fd < 0) {
+        rc = (errno == ENOENT && !for_write) ? PF_ERR_NOTFOUND : PF_ERR_IO;
+        goto out;
+    }
+    f->fd = fd;
+    f->writable = writable;
+    f->users = 1;
+    lru_push_front(s, f);
+    s->open_count++;
+    evict_locked(s);
+    rc = fd;
+out:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static void file_release(pf_storage *s, sfile *f, int wrote)
+{
+    pthread_mutex_lock(&s->mu);
+    f->users--;
+    if (wrote) f->dirty = 1;
+    evict_locked(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Index of the first file with bytes at or after offset: the last file
+ * whose offset <= offset (empty files are skipped by the callers). */
+static size_t file_index(const pf_storage *s, uint64_t offset)
+{
+    size_t lo = 0, hi = s->num_files;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->files[mid].offset <= offset) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static int range_ok(const pf_storage *s, uint64_t offset, size_t len)
+{
+    return offset <= s->total && (uint64_t)len <= s->total - offset;
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+int pf_storage_open(pf_storage **out, const pf_metainfo *mi, const char *dir,
+                    int create)
+{
+    if (!out || !mi || !dir || !mi->name || mi->num_files == 0) return PF_ERR_INVAL;
+    *out = NULL;
+    pf_storage *s = calloc(1, sizeof *s);
+    if (!s) return PF_ERR_NOMEM;
+    s->create = create ? 1 : 0;
+    s->total = mi->total_length;
+    s->max_open = PF_STORAGE_MAX_OPEN;
+    pthread_mutex_init(&s->mu, NULL);
+    int rc = PF_ERR_NOMEM;
+    char *root = mi->multi_file ? path_join(dir, mi->name) : strdup(dir);
+    if (!root) goto fail;
+    s->files = calloc(mi->num_files, sizeof *s->files);
+    if (!s->files) goto fail;
+    s->num_files = mi->num_files;
+    for (size_t i = 0; i < mi->num_files; i++) {
+        const pf_file_entry *e = &mi->files[i];
+        sfile *f = &s->files[i];
+        f->fd = -1;
+        f->offset = e->offset;
+        f->length = e->length;
+        f->pad = e->pad;
+        f->path = path_join(root, mi->multi_file ? e->path : mi->name);
+        if (!f->path) goto fail;
+    }
+    if (create) {
+        rc = make_dirs(root, 1);
+        if (rc) goto fail;
+    }
+    for (size_t i = 0; i < s->num_files; i++) {
+        sfile *f = &s->files[i];
+        if (f->pad) continue;
+        if (!create) {
+            struct stat st;
+            if (stat(f->path, &st) != 0) {
+                rc = errno == ENOENT || errno == ENOTDIR ? PF_ERR_NOTFOUND : PF_ERR_IO;
+                goto fail;
+            }
+            if (!S_ISREG(st.st_mode)) {
+                rc = PF_ERR_IO;
+                goto fail;
+            }
+        } else if (f->length == 0) {
+            /* Never written, so create it now. */
+            if (make_dirs(f->path, 0) != 0) {
+                rc = PF_ERR_IO;
+                goto fail;
+            }
+            int fd = open_retry(f->path, O_WRONLY | O_CREAT);
+            if (fd < 0) {
+                rc = PF_ERR_IO;
+                goto fail;
+            }
+            close(fd);
+        }
+    }
+    free(root);
+    *out = s;
+    return 0;
+fail:
+    free(root);
+    pf_storage_close(s);
+    return rc;
+}
+
+void pf_storage_close(pf_storage *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->num_files; i++) {
+        if (s->files[i].fd >= 0) close(s->files[i].fd);
+        free(s->files[i].path);
+    }
+    free(s->files);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+void pf_storage_set_max_open(pf_storage *s, size_t max_open)
+{
+    pthread_mutex_lock(&s->mu);
+    s->max_open = max_open ? max_open : 1;
+    evict_locked(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- I/O ---------------------------------------------------------------- */
+
+/* pread all of n bytes at off; zero-fills past EOF.  0 or PF_ERR_IO. */
+static int read_full(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return PF_ERR_IO;
+        }
+        if (r == 0) {
+            memset(p, 0, n);
+            return 0;
+        }
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t r = pwrite(fd, p, n, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return PF_ERR_IO;
+        }
+        if (r == 0) return PF_ERR_IO;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int pf_storage_read(pf_storage *s, uint64_t offset, uint8_t *buf, size_t len)
+{
+    if (!range_ok(s, offset, len)) return PF_ERR_INVAL;
+    size_t i = file_index(s, offset);
+    while (len > 0 && i < s->num_files) {
+        sfile *f = &s->files[i++];
+        if (f->length == 0 || offset >= f->offset + f->length) continue;
+        uint64_t in_off = offset - f->offset;
+        uint64_t avail = f->length - in_off;
+        size_t n = avail < len ? (size_t)avail : len;
+        int rc = 0;
+        if (f->pad) {
+            memset(buf, 0, n);
+        } else {
+            int fd = file_acquire(s, f, 0);
+            if (fd == PF_ERR_NOTFOUND) {
+                memset(buf, 0, n);
+            } else if (fd < 0) {
+                return PF_ERR_IO;
+            } else {
+                rc = read_full(fd, buf, n, in_off);
+                file_release(s, f, 0);
+            }
+        }
+        if (rc) return rc;
+        buf += n;
+        len -= n;
+        offset += n;
+    }
+    return len == 0 ? 0 : PF_ERR_IO;
+}
+
+int pf_storage_write(pf_storage *s, uint64_t offset, const uint8_t *buf,
+                     size_t len)
+{
+    if (!range_ok(s, offset, len)) return PF_ERR_INVAL;
+    size_t i = file_index(s, offset);
+    while (len > 0 && i < s->num_files) {
+        sfile *f = &s->files[i++];
+        if (f->length == 0 || offset >= f->offset + f->length) continue;
+        uint64_t in_off = offset - f->offset;
+        uint64_t avail = f->length - in_off;
+        size_t n = avail < len ? (size_t)avail : len;
+        if (!f->pad) {
+            int fd = file_acquire(s, f, 1);
+            if (fd < 0) return PF_ERR_IO;
+            int rc = write_full(fd, buf, n, in_off);
+            file_release(s, f, 1);
+            if (rc) return rc;
+        }
+        buf += n;
+        len -= n;
+        offset += n;
+    }
+    return len == 0 ? 0 : PF_ERR_IO;
+}
+
+int pf_storage_has_data(pf_storage *s, uint64_t offset, size_t len)
+{
+    if (!range_ok(s, offset, len)) return 0;
+    size_t i = file_index(s, offset);
+    while (len > 0 && i < s->num_files) {
+        sfile *f = &s->files[i++];
+        if (f->length == 0 || offset >= f->offset + f->length) continue;
+        uint64_t in_off = offset - f->offset;
+        uint64_t avail = f->length - in_off;
+        size_t n = avail < len ? (size_t)avail : len;
+        if (!f->pad) {
+            struct stat st;
+            if (stat(f->path, &st) != 0 || !S_ISREG(st.st_mode) ||
+                (uint64_t)st.st_size < in_off + n)
+                return 0;
+        }
+        len -= n;
+        offset += n;
+    }
+    return len == 0;
+}
+
+int pf_storage_sync(pf_storage *s)
+{
+    int result = 0;
+    for (size_t i = 0; i < s->num_files; i++) {
+        sfile *f = &s->files[i];
+        pthread_mutex_lock(&s->mu);
+        int dirty = f->dirty;
+        f->dirty = 0;
+        pthread_mutex_unlock(&s->mu);
+        if (!dirty) continue;
+        int fd = file_acquire(s, f, 1);
+        int rc = fd < 0 ? PF_ERR_IO : 0;
+        if (fd >= 0) {
+            if (fdatasync(fd) != 0) rc = PF_ERR_IO;
+            file_release(s, f, 0);
+        }
+        if (rc) {
+            pthread_mutex_lock(&s->mu);
+            f->dirty = 1; /* retry next time */
+            pthread_mutex_unlock(&s->mu);
+            result = rc;
+        }
+    }
+    return result;
+}

@@ -1,0 +1,266 @@
+# Shared helpers for peerflow's integration tests (tests/it_*.sh) and benches.
+# Source it first thing:   . "$(dirname "$0")/lib.sh"
+#
+# Environment (set by ctest, see CMakeLists.txt; defaults for a manual run):
+#   PF_SRC    source tree              (default: this file's ../)
+#   PF_BUILD  build tree               (default: $PF_SRC/build)
+#   PF_BIN    the peerflow binary      (default: $PF_BUILD/peerflow)
+#   PF_NODE_DIR  WebTorrent install    (default: $PF_SRC/.pf-node)
+#   PF_KEEP=1    keep the temp dir (path printed at exit)
+#
+# Process model: every helper process is started by `spawn NAME CMD...` in its
+# own session/process group (setsid), with stdout+stderr in $T/logs/NAME.log.
+# The EXIT trap kills every spawned group (TERM, then KILL) and, if the test
+# failed, prints the tail of every log. A watchdog (pf_setup's budget) kills
+# the whole test when it overruns.
+set -euo pipefail
+
+PF_SRC=${PF_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+PF_BUILD=${PF_BUILD:-$PF_SRC/build}
+PF_BIN=${PF_BIN:-$PF_BUILD/peerflow}
+PF_NODE_DIR=${PF_NODE_DIR:-$PF_SRC/.pf-node}
+export PF_SRC PF_BUILD PF_BIN PF_NODE_DIR
+PY=/usr/bin/python3
+LT_PEER="$PY $PF_SRC/tests/peers/lt_peer.py"
+WT_PEER="node $PF_SRC/tests/peers/wt_peer.mjs"
+TR_PEER="bash $PF_SRC/tests/peers/tr_peer.sh"
+
+TEST_NAME=$(basename "${0%.*}")
+T=
+_PF_PIDS=()
+_PF_NAMES=()
+_PF_WATCHDOG=
+_PF_T0=$(date +%s.%N)
+
+log() { printf '[%s %6ss] %s\n' "$TEST_NAME" "$(_elapsed)" "$*" >&2; }
+_elapsed() { awk -v a="$(date +%s.%N)" -v b="$_PF_T0" 'BEGIN { printf "%.2f", a - b }'; }
+fail() { log "FAIL: $*"; exit 1; }
+
+# skip REASON: exit 0 with a clear SKIP line. Only for optional components
+# that truly cannot be had (the reference peers are installed by
+# scripts/install-deps.sh --test and scripts/install-node-peers.sh; a missing
+# one is a failure, not a skip).
+skip() { echo "SKIP: $TEST_NAME: $*"; _PF_SKIPPED=1; exit 0; }
+
+# pf_setup [BUDGET_SECONDS]: temp dir $T (+ $T/logs), cleanup trap, watchdog.
+pf_setup() {
+    local budget=${1:-60}
+    local base=${PF_TMP:-/tmp}
+    T=$(mktemp -d "$base/pf-$TEST_NAME.XXXXXX")
+    mkdir -p "$T/logs"
+    trap '_pf_cleanup $?' EXIT
+    trap 'log "interrupted"; exit 130' INT
+    trap 'log "watchdog: over the ${budget}s budget"; exit 124' USR1
+    setsid bash -c "sleep $budget; kill -USR1 $$" >/dev/null 2>&1 </dev/null &
+    _PF_WATCHDOG=$!
+    log "temp dir $T (budget ${budget}s)"
+}
+
+_pf_cleanup() {
+    local rc=$1 i pid
+    set +e
+    trap - EXIT INT USR1
+    [ -n "$_PF_WATCHDOG" ] && kill -- "-$_PF_WATCHDOG" 2>/dev/null
+    for pid in "${_PF_PIDS[@]}"; do
+        kill -TERM -- "-$pid" 2>/dev/null || true
+    done
+    for _ in $(seq 30); do
+        local alive=0
+        for pid in "${_PF_PIDS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${_PF_PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+    if [ "$rc" != 0 ] && [ -n "$T" ]; then
+        for i in "${!_PF_NAMES[@]}"; do
+            local f=$T/logs/${_PF_NAMES[$i]}.log
+            [ -f "$f" ] || continue
+            echo "----- ${_PF_NAMES[$i]} (pid ${_PF_PIDS[$i]}) log, last 40 lines: $f" >&2
+            tr '\r' '\n' <"$f" | grep -v '^ *$' | tail -40 >&2 || true
+        done
+        echo "FAIL: $TEST_NAME (exit $rc) after $(_elapsed)s" >&2
+    elif [ -z "${_PF_SKIPPED:-}" ]; then
+        echo "PASS: $TEST_NAME in $(_elapsed)s" >&2
+    fi
+    if [ -n "$T" ]; then
+        if [ "${PF_KEEP:-0}" = 1 ] || { [ "$rc" != 0 ] && [ "${PF_KEEP_FAILED:-0}" = 1 ]; }; then
+            echo "kept $T" >&2
+        else
+            rm -rf "$T"
+        fi
+    fi
+    exit "$rc"
+}
+
+# spawn NAME CMD... : start CMD in its own process group, log to $T/logs/NAME.log.
+# Sets SPAWNED_PID. NAME must be unique in the test.
+spawn() {
+    local name=$1; shift
+    setsid "$@" >"$T/logs/$name.log" 2>&1 </dev/null &
+    SPAWNED_PID=$!
+    _PF_PIDS+=("$SPAWNED_PID")
+    _PF_NAMES+=("$name")
+    eval "PID_${name//[^A-Za-z0-9_]/_}=$SPAWNED_PID"
+    log "spawned $name (pid $SPAWNED_PID): $*"
+}
+
+_pid_of() { local v="PID_${1//[^A-Za-z0-9_]/_}"; echo "${!v:-}"; }
+
+# stop NAME: TERM its process group and wait for it (KILL after 5 s).
+stop() {
+    local pid; pid=$(_pid_of "$1")
+    [ -n "$pid" ] || fail "stop: no process $1"
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# wait_exit NAME TIMEOUT: wait for a spawned process to exit; returns its
+# status (fails the test on timeout).
+wait_exit() {
+    local name=$1 to=$2 pid rc=0 n=0
+    pid=$(_pid_of "$name")
+    [ -n "$pid" ] || fail "wait_exit: no process $name"
+    while kill -0 "$pid" 2>/dev/null; do
+        n=$((n + 1))
+        [ $n -gt $((to * 10)) ] && fail "$name still running after ${to}s"
+        sleep 0.1
+    done
+    wait "$pid" || rc=$?
+    log "$name exited with $rc"
+    return $rc
+}
+
+# expect_exit0 NAME TIMEOUT: wait_exit and fail unless it exited 0.
+expect_exit0() {
+    local rc=0
+    wait_exit "$1" "$2" || rc=$?
+    [ $rc = 0 ] || fail "$1 exited with status $rc"
+}
+
+# is_running NAME
+is_running() { local pid; pid=$(_pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+# wait_for_file PATH [TIMEOUT=20] [NAME-that-must-stay-alive]
+wait_for_file() {
+    local f=$1 to=${2:-20} who=${3:-} n=0
+    while [ ! -s "$f" ]; do
+        n=$((n + 1))
+        [ $n -gt $((to * 10)) ] && fail "no $f after ${to}s"
+        if [ -n "$who" ] && ! is_running "$who"; then fail "$who died while waiting for $f"; fi
+        sleep 0.1
+    done
+}
+
+# wait_for_log NAME REGEX [TIMEOUT=20]: wait until NAME's log matches REGEX
+# (extended grep); prints the first matching line.
+wait_for_log() {
+    local name=$1 re=$2 to=${3:-20} n=0 f=$T/logs/$1.log
+    while ! grep -Eq -- "$re" "$f" 2>/dev/null; do
+        n=$((n + 1))
+        [ $n -gt $((to * 10)) ] && fail "$name: no '$re' in its log after ${to}s"
+        is_running "$name" || { sleep 0.1; grep -Eq -- "$re" "$f" 2>/dev/null && break; fail "$name exited before logging '$re'"; }
+        sleep 0.1
+    done
+    grep -Em1 -- "$re" "$f"
+}
+
+# port_of NAME [TIMEOUT=20]: the port from NAME's "listening on port N" line
+# (peerflow, lt_peer, wt_peer, tr_peer and `peerflow tracker` all print it).
+port_of() {
+    local line
+    line=$(wait_for_log "$1" 'listening on port [0-9]+' "${2:-20}")
+    echo "$line" | sed -E 's/.*listening on port ([0-9]+).*/\1/'
+}
+
+# wait_for_port PORT [HOST=127.0.0.1] [TIMEOUT=20]: until a TCP listener exists.
+wait_for_port() {
+    local port=$1 host=${2:-127.0.0.1} to=${3:-20} n=0
+    while [ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; do
+        n=$((n + 1))
+        [ $n -gt $((to * 10)) ] && fail "nothing listening on $host:$port after ${to}s"
+        sleep 0.1
+    done
+}
+
+# assert_listens_on ADDR PORT: the TCP listener on PORT is bound to ADDR only.
+assert_listens_on() {
+    local out
+    out=$(ss -Hltn "sport = :$2" 2>/dev/null || true)
+    [ -n "$out" ] || fail "nothing listens on port $2"
+    local local_addr
+    for local_addr in $(awk '{print $4}' <<<"$out"); do
+        local_addr=$(sed -E 's/%[A-Za-z0-9]+:/:/' <<<"$local_addr")  # "127.0.0.1%lo:P": device-bound too
+        [ "$local_addr" = "$1:$2" ] || [ "$local_addr" = "[$1]:$2" ] ||
+            fail "port $2 is bound beyond $1: $local_addr"
+    done
+}
+
+# free_port: a TCP port free on 127.0.0.1 right now (racy by nature; prefer
+# letting a peer pick with port 0 and reading port_of).
+free_port() {
+    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# gen_file SIZE PATH [SEED]: deterministic pseudo-random content, ~1 GB/s.
+# SIZE takes head -c suffixes (K, M, G = powers of 1024). Same SEED, same bytes.
+gen_file() {
+    local size=$1 path=$2 seed=${3:-peerflow} key
+    key=$(printf '%s' "$seed" | sha256sum | cut -c1-32)
+    mkdir -p "$(dirname "$path")"
+    { openssl enc -aes-128-ctr -nosalt -K "$key" -iv 00000000000000000000000000000000 \
+        </dev/zero 2>/dev/null || true; } | head -c "$size" >"$path"
+}
+
+# gen_tree DIR: a small multi-file folder (nested, odd sizes, an empty file).
+gen_tree() {
+    local d=$1
+    mkdir -p "$d/sub/deeper"
+    gen_file 1000000 "$d/a.bin" a
+    gen_file 3M "$d/sub/b.bin" b
+    gen_file 16385 "$d/sub/deeper/c.bin" c
+    gen_file 777 "$d/d.txt" d
+    : >"$d/empty"
+}
+
+# assert_same_file A B: byte-exact comparison.
+assert_same_file() {
+    [ -f "$2" ] || fail "missing $2"
+    cmp -s "$1" "$2" || fail "$2 differs from $1 ($(cmp "$1" "$2" 2>&1 | head -1))"
+    log "same bytes: $2 ($(stat -c %s "$2") bytes)"
+}
+
+# assert_same_tree A B: every file of A is in B with the same bytes.
+assert_same_tree() {
+    local f
+    diff -rq "$1" "$2" >/dev/null || fail "trees differ: $(diff -rq "$1" "$2" | head -3)"
+    log "same tree: $2 ($(find "$2" -type f | wc -l) files)"
+}
+
+# json_get FILE KEY: a top-level value from a JSON file (stats files).
+json_get() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# info_hash TORRENT: hex v1 info-hash (via libtorrent, independent of peerflow).
+info_hash() { $LT_PEER info "$1" --field info_hash; }
+
+# require_peerflow: the binary under test must exist (a failure, not a skip).
+require_peerflow() {
+    [ -x "$PF_BIN" ] || fail "peerflow binary not found at PF_BIN=$PF_BIN (build first)"
+}
+require_libtorrent() {
+    $PY -c 'import libtorrent' 2>/dev/null ||
+        fail "python3-libtorrent missing for $PY (scripts/install-deps.sh --test)"
+}
+require_webtorrent() {
+    command -v node >/dev/null || fail "node missing (scripts/install-deps.sh --test)"
+    [ -f "$PF_NODE_DIR/node_modules/webtorrent/index.js" ] ||
+        fail "webtorrent not installed in $PF_NODE_DIR (scripts/install-node-peers.sh)"
+}
+require_transmission() {
+    command -v transmission-cli >/dev/null ||
+        fail "transmission-cli missing (scripts/install-deps.sh --test)"
+}
+require_cmd() {  # require_cmd CMD [PACKAGE]
+    command -v "$1" >/dev/null || fail "$1 missing (apt package ${2:-$1}; scripts/install-deps.sh --test)"
+}

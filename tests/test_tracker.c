@@ -1,0 +1,369 @@
+#include "core/bencode.h"
+#include "core/http_parse.h"
+#include "core/tracker.h"
+#include "core/tracker_proto.h"
+#include "test.h"
+
+#define S (UINT64_C(1000000000))
+
+static pf_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+    pf_addr x;
+    memset(&x, 0, sizeof x);
+    x.family = 4;
+    x.ip[0] = a, x.ip[1] = b, x.ip[2] = c, x.ip[3] = d;
+    return x;
+}
+
+static pf_addr v6_last(uint8_t last)
+{
+    pf_addr x;
+    memset(&x, 0, sizeof x);
+    x.family = 6;
+    x.ip[0] = 0x20, x.ip[1] = 0x01, x.ip[15] = last;
+    return x;
+}
+
+static void hash_of(uint8_t h[20], int n)
+{
+    memset(h, 0, 20);
+    h[0] = (uint8_t)n; /* includes NUL bytes on purpose */
+    h[19] = 0xff;
+}
+
+/* Announces and parses the reply; returns the HTTP status. */
+static int announce(pf_tracker *t, const pf_addr *remote, uint64_t now, int ih, int pid,
+                    uint16_t port, uint64_t left, const char *extra, pf_announce_resp *resp)
+{
+    uint8_t h[20], p[20];
+    hash_of(h, ih);
+    memset(p, 'p', 20);
+    p[0] = (uint8_t)pid;
+    p[1] = (uint8_t)(pid >> 8);
+    pf_buf q, body;
+    pf_buf_init(&q);
+    pf_buf_init(&body);
+    pf_buf_append_str(&q, "info_hash=");
+    pf_http_pct_encode(&q, h, 20);
+    pf_buf_append_str(&q, "&peer_id=");
+    pf_http_pct_encode(&q, p, 20);
+    pf_buf_appendf(&q, "&port=%u&left=%llu%s", port, (unsigned long long)left, extra ? extra : "");
+    pf_buf_nul(&q);
+    int st = pf_tracker_handle_http(t, "/announce", (char *)q.data, remote, now, &body);
+    if (resp && pf_announce_resp_parse(body.data, body.len, resp) != 0) st = -1;
+    pf_buf_free(&q);
+    pf_buf_free(&body);
+    return st;
+}
+
+static pf_tracker *mk(size_t max_torrents, size_t max_peers)
+{
+    pf_tracker_config c;
+    pf_tracker_config_default(&c);
+    c.interval_s = 100;
+    c.seed = 42;
+    if (max_torrents) c.max_torrents = max_torrents;
+    if (max_peers) c.max_peers_per_torrent = max_peers;
+    return pf_tracker_new(&c);
+}
+
+TEST(test_two_peers_see_each_other)
+{
+    pf_tracker *t = mk(0, 0);
+    pf_addr a = v4(10, 0, 0, 1), b = v4(10, 0, 0, 2);
+    pf_announce_resp r;
+    CHECK_EQ(announce(t, &a, 1 * S, 1, 1, 1000, 5, "&event=started", &r), 200);
+    CHECK_STR(r.failure, "");
+    CHECK_EQ(r.num_peers, 0);
+    CHECK_EQ(r.interval, 100);
+    CHECK_EQ(r.incomplete, 1);
+    pf_announce_resp_clear(&r);
+    CHECK_EQ(announce(t, &b, 2 * S, 1, 2, 2000, 0, NULL, &r), 200);
+    CHECK_EQ(r.num_peers, 1);
+    CHECK_EQ(r.peers[0].port, 1000);
+    CHECK_MEM(r.peers[0].ip, "\x0a\x00\x00\x01", 4);
+    CHECK_EQ(r.complete, 1);
+    CHECK_EQ(r.incomplete, 1);
+    pf_announce_resp_clear(&r);
+    CHECK_EQ(announce(t, &a, 3 * S, 1, 1, 1000, 5, NULL, &r), 200);
+    CHECK_EQ(r.num_peers, 1);
+    CHECK_EQ(r.peers[0].port, 2000);
+    pf_announce_resp_clear(&r);
+    pf_tracker_stats st;
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.torrents, 1);
+    CHECK_EQ(st.peers, 2);
+    CHECK_EQ(st.seeders, 1);
+    CHECK_EQ(st.leechers, 1);
+    pf_tracker_free(t);
+}
+
+TEST(test_dict_model_and_peers6)
+{
+    pf_tracker *t = mk(0, 0);
+    pf_addr a = v4(10, 0, 0, 1), b = v6_last(2), c = v4(10, 0, 0, 3);
+    pf_announce_resp r;
+    CHECK_EQ(announce(t, &a, S, 1, 1, 1000, 5, NULL, NULL), 200);
+    CHECK_EQ(announce(t, &b, S, 1, 2, 2000, 5, NULL, NULL), 200);
+    /* compact: v4 in peers, v6 in peers6 */
+    CHECK_EQ(announce(t, &c, S, 1, 3, 3000, 5, NULL, &r), 200);
+    CHECK_EQ(r.num_peers, 2);
+    CHECK_EQ(r.peers[0].family, 4);
+    CHECK_EQ(r.peers[1].family, 6);
+    CHECK_EQ(r.peers[1].ip[15], 2);
+    pf_announce_resp_clear(&r);
+    /* dictionary model, with peer ids */
+    uint8_t h[20], p[20];
+    hash_of(h, 1);
+    memset(p, 'z', 20);
+    pf_buf q, body;
+    pf_buf_init(&q);
+    pf_buf_init(&body);
+    pf_buf_append_str(&q, "info_hash=");
+    pf_http_pct_encode(&q, h, 20);
+    pf_buf_append_str(&q, "&peer_id=zzzzzzzzzzzzzzzzzzzz&port=4000&compact=0");
+    pf_buf_nul(&q);
+    CHECK_EQ(pf_tracker_handle_http(t, "/announce", (char *)q.data, &c, S, &body), 200);
+    CHECK(memmem(body.data, body.len, "7:peer id20:", 12) != NULL);
+    CHECK(memmem(body.data, body.len, "2:ip8:10.0.0.1", 14) != NULL);
+    CHECK(memmem(body.data, body.len, "2:ip7:2001::2", 13) != NULL);
+    CHECK(memmem(body.data, body.len, "peers6", 6) == NULL);
+    CHECK_EQ(pf_announce_resp_parse(body.data, body.len, &r), 0);
+    CHECK_EQ(r.num_peers, 3); /* a, b and c's other port */
+    pf_announce_resp_clear(&r);
+    pf_buf_reset(&body);
+    pf_buf_append_str(&q, "&no_peer_id=1");
+    q.data[q.len] = 0;
+    CHECK_EQ(pf_tracker_handle_http(t, "/announce", (char *)q.data, &c, S, &body), 200);
+    CHECK(memmem(body.data, body.len, "peer id", 7) == NULL);
+    pf_buf_free(&q);
+    pf_buf_free(&body);
+    (void)p;
+    pf_tracker_free(t);
+}
+
+TEST(test_stopped_completed_expiry)
+{
+    pf_tracker *t = mk(0, 0);
+    pf_addr a = v4(10, 0, 0, 1), b = v4(10, 0, 0, 2);
+    pf_announce_resp r;
+    CHECK_EQ(announce(t, &a, 0, 1, 1, 1000, 5, NULL, NULL), 200);
+    CHECK_EQ(announce(t, &b, 0, 1, 2, 2000, 5, NULL, NULL), 200);
+    CHECK_EQ(announce(t, &a, S, 1, 1, 1000, 0, "&event=completed", &r), 200);
+    CHECK_EQ(r.complete, 1);
+    CHECK_EQ(r.incomplete, 1);
+    pf_announce_resp_clear(&r);
+    /* A repeated completed from a seed is not counted twice. */
+    CHECK_EQ(announce(t, &a, S, 1, 1, 1000, 0, "&event=completed", NULL), 200);
+    CHECK_EQ(announce(t, &b, S, 1, 2, 2000, 5, "&event=stopped", &r), 200);
+    CHECK_EQ(r.num_peers, 0);
+    CHECK_EQ(r.incomplete, 0);
+    pf_announce_resp_clear(&r);
+    pf_tracker_stats st;
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.peers, 1);
+    CHECK_EQ(st.completed, 2);
+    /* scrape shows downloaded = 1 */
+    pf_buf body;
+    pf_buf_init(&body);
+    CHECK_EQ(pf_tracker_handle_http(t, "/scrape", "", &a, S, &body), 200);
+    pf_scrape_entry e[2];
+    size_t n;
+    CHECK_EQ(pf_scrape_resp_parse(body.data, body.len, e, 2, &n), 0);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(e[0].downloaded, 1);
+    CHECK_EQ(e[0].complete, 1);
+    pf_buf_free(&body);
+    /* a last seen at 1 s; ttl = 200 s */
+    CHECK_EQ(pf_tracker_expire(t, 200 * S), 0);
+    CHECK_EQ(pf_tracker_expire(t, 202 * S), 1);
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.peers, 0);
+    CHECK_EQ(st.torrents, 0);
+    CHECK_EQ(st.expired, 1);
+    CHECK(pf_tracker_expire_period_ns(t) == 25 * S);
+    pf_tracker_free(t);
+}
+
+TEST(test_bounds)
+{
+    pf_tracker *t = mk(2, 3);
+    pf_announce_resp r;
+    pf_addr a = v4(10, 0, 0, 1);
+    CHECK_EQ(announce(t, &a, S, 1, 1, 1, 5, NULL, NULL), 200);
+    CHECK_EQ(announce(t, &a, S, 2, 1, 1, 5, NULL, NULL), 200);
+    CHECK_EQ(announce(t, &a, S, 3, 1, 1, 5, NULL, &r), 200);
+    CHECK(strstr(r.failure, "too many torrents") != NULL);
+    pf_announce_resp_clear(&r);
+    /* peers per torrent: the oldest goes */
+    for (int i = 0; i < 5; i++) {
+        pf_addr x = v4(10, 1, 0, (uint8_t)i);
+        CHECK_EQ(announce(t, &x, (uint64_t)(10 + i) * S, 1, 100 + i, 7000, 5, NULL, &r), 200);
+        CHECK_STR(r.failure, "");
+        pf_announce_resp_clear(&r);
+    }
+    pf_tracker_stats st;
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.peers, 4); /* 3 in torrent 1 + 1 in torrent 2 */
+    pf_addr y = v4(10, 9, 9, 9);
+    CHECK_EQ(announce(t, &y, 20 * S, 1, 999, 7000, 5, "&numwant=10", &r), 200);
+    CHECK_EQ(r.num_peers, 2); /* 10.1.0.3, 10.1.0.4 (after evicting .2) */
+    for (size_t i = 0; i < r.num_peers; i++) CHECK(r.peers[i].ip[3] >= 3);
+    pf_announce_resp_clear(&r);
+    pf_tracker_free(t);
+}
+
+TEST(test_numwant_and_randomness)
+{
+    pf_tracker *t = mk(0, 0);
+    for (int i = 0; i < 300; i++) {
+        pf_addr x = v4(10, 2, (uint8_t)(i >> 8), (uint8_t)i);
+        CHECK_EQ(announce(t, &x, S, 1, i, 6881, 5, NULL, NULL), 200);
+    }
+    pf_addr me = v4(10, 3, 0, 0);
+    pf_announce_resp r;
+    CHECK_EQ(announce(t, &me, S, 1, 5000, 1, 5, NULL, &r), 200);
+    CHECK_EQ(r.num_peers, 50); /* default */
+    pf_announce_resp_clear(&r);
+    CHECK_EQ(announce(t, &me, S, 1, 5000, 1, 5, "&numwant=1000", &r), 200);
+    CHECK_EQ(r.num_peers, 200); /* max */
+    int low = 0; /* selection must not be a fixed prefix */
+    for (size_t i = 0; i < r.num_peers; i++) low += r.peers[i].ip[2] == 0 && r.peers[i].ip[3] < 200;
+    CHECK(low < 200);
+    for (size_t i = 0; i < r.num_peers; i++) CHECK(r.peers[i].ip[1] == 2); /* never me */
+    pf_announce_resp_clear(&r);
+    CHECK_EQ(announce(t, &me, S, 1, 5000, 1, 5, "&numwant=0", &r), 200);
+    CHECK_EQ(r.num_peers, 0);
+    pf_announce_resp_clear(&r);
+    pf_tracker_free(t);
+}
+
+TEST(test_ip_param_and_mapped)
+{
+    pf_tracker *t = mk(0, 0);
+    pf_addr lo = v4(127, 0, 0, 1), ext = v4(8, 8, 8, 8);
+    pf_announce_resp r;
+    CHECK_EQ(announce(t, &lo, S, 1, 1, 1000, 5, "&ip=192.0.2.7", NULL), 200);
+    CHECK_EQ(announce(t, &ext, S, 1, 2, 1000, 5, "&ip=192.0.2.8", &r), 200);
+    CHECK_EQ(r.num_peers, 1);
+    CHECK_MEM(r.peers[0].ip, "\xc0\x00\x02\x07", 4); /* honoured from loopback */
+    pf_announce_resp_clear(&r);
+    /* ip= from a non-loopback remote is ignored: 8.8.8.8 is recorded */
+    pf_addr mapped;
+    memset(&mapped, 0, sizeof mapped);
+    mapped.family = 6;
+    mapped.ip[10] = mapped.ip[11] = 0xff;
+    mapped.ip[12] = 9;
+    CHECK_EQ(announce(t, &mapped, S, 1, 3, 1000, 5, NULL, &r), 200);
+    CHECK_EQ(r.num_peers, 2);
+    int saw8 = 0;
+    for (size_t i = 0; i < r.num_peers; i++) {
+        CHECK_EQ(r.peers[i].family, 4);
+        saw8 |= r.peers[i].ip[0] == 8;
+    }
+    CHECK(saw8);
+    pf_announce_resp_clear(&r);
+    CHECK_EQ(announce(t, &lo, S, 1, 4, 1000, 5, "&ip=%3A%3A1", &r), 200);
+    CHECK_EQ(r.num_peers, 3);
+    pf_announce_resp_clear(&r);
+    pf_tracker_stats st;
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.peers, 4);
+    pf_tracker_free(t);
+}
+
+TEST(test_bad_requests_and_scrape)
+{
+    pf_tracker *t = mk(0, 0);
+    pf_addr a = v4(10, 0, 0, 1);
+    pf_buf body;
+    pf_buf_init(&body);
+    const char *bad[] = {
+        "", "info_hash=abc&peer_id=01234567890123456789&port=1",
+        "info_hash=0123456789012345678%&peer_id=01234567890123456789&port=1",
+        "info_hash=01234567890123456789&peer_id=0123&port=1",
+        "info_hash=01234567890123456789&peer_id=01234567890123456789&port=0",
+        "info_hash=01234567890123456789&peer_id=01234567890123456789&port=70000",
+        "info_hash=01234567890123456789&peer_id=01234567890123456789",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pf_buf_reset(&body);
+        CHECK_EQ(pf_tracker_handle_http(t, "/announce", bad[i], &a, S, &body), 200);
+        CHECK(body.len > 18 && memcmp(body.data, "d14:failure reason", 18) == 0);
+    }
+    pf_buf_reset(&body);
+    CHECK_EQ(pf_tracker_handle_http(t, "/nope", "", &a, S, &body), 404);
+    CHECK_EQ(body.len, 0);
+    CHECK_EQ(pf_tracker_handle_http(t, "/announce", NULL, &a, S, &body), 200);
+    pf_buf_reset(&body);
+    CHECK_EQ(announce(t, &a, S, 1, 1, 1000, 5, NULL, NULL), 200);
+    CHECK_EQ(announce(t, &a, S, 2, 1, 1000, 0, NULL, NULL), 200);
+    /* scrape two hashes (one unknown, one repeated), reversed order */
+    uint8_t h1[20], h2[20], h9[20];
+    hash_of(h1, 1);
+    hash_of(h2, 2);
+    hash_of(h9, 9);
+    pf_buf q;
+    pf_buf_init(&q);
+    const uint8_t *hs[] = {h9, h2, h1, h2};
+    for (int i = 0; i < 4; i++) {
+        pf_buf_append_str(&q, i ? "&info_hash=" : "info_hash=");
+        pf_http_pct_encode(&q, hs[i], 20);
+    }
+    pf_buf_nul(&q);
+    CHECK_EQ(pf_tracker_handle_http(t, "/scrape", (char *)q.data, &a, S, &body), 200);
+    pf_scrape_entry e[8];
+    size_t n;
+    CHECK_EQ(pf_scrape_resp_parse(body.data, body.len, e, 8, &n), 0);
+    CHECK_EQ(n, 3);
+    CHECK_MEM(e[0].info_hash, h1, 20);
+    CHECK_EQ(e[0].incomplete, 1);
+    CHECK_EQ(e[1].complete, 1);
+    CHECK_EQ(e[2].complete, 0);
+    pf_buf_reset(&body);
+    CHECK_EQ(pf_tracker_handle_http(t, "/scrape", "info_hash=short", &a, S, &body), 200);
+    CHECK(memmem(body.data, body.len, "failure reason", 14) != NULL);
+    pf_buf_free(&q);
+    pf_buf_free(&body);
+    pf_tracker_free(t);
+}
+
+TEST(test_many_torrents_rehash)
+{
+    pf_tracker *t = mk(0, 0);
+    pf_addr a = v4(10, 0, 0, 1);
+    for (int i = 0; i < 1000; i++) {
+        uint8_t h[20];
+        memset(h, 0, 20);
+        h[5] = (uint8_t)i;
+        h[6] = (uint8_t)(i >> 8);
+        pf_buf q, body;
+        pf_buf_init(&q);
+        pf_buf_init(&body);
+        pf_buf_append_str(&q, "info_hash=");
+        pf_http_pct_encode(&q, h, 20);
+        pf_buf_append_str(&q, "&peer_id=01234567890123456789&port=5");
+        pf_buf_nul(&q);
+        CHECK_EQ(pf_tracker_handle_http(t, "/announce", (char *)q.data, &a, S, &body), 200);
+        pf_buf_free(&q);
+        pf_buf_free(&body);
+    }
+    pf_tracker_stats st;
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.torrents, 1000);
+    pf_buf body;
+    pf_buf_init(&body);
+    CHECK_EQ(pf_tracker_handle_http(t, "/scrape", NULL, &a, S, &body), 200);
+    pf_scrape_entry *e = calloc(1000, sizeof *e);
+    size_t n;
+    CHECK_EQ(pf_scrape_resp_parse(body.data, body.len, e, 1000, &n), 0);
+    CHECK_EQ(n, 256); /* max_scrape */
+    free(e);
+    pf_buf_free(&body);
+    CHECK_EQ(pf_tracker_expire(t, 1000 * S), 1000);
+    pf_tracker_free(t);
+}
+
+TEST_MAIN(test_two_peers_see_each_other, test_dict_model_and_peers6,
+          test_stopped_completed_expiry, test_bounds, test_numwant_and_randomness,
+          test_ip_param_and_mapped, test_bad_requests_and_scrape, test_many_torrents_rehash)
