@@ -2,6 +2,7 @@
  * limits, build -> parse round trip. */
 #include "core/magnet.h"
 
+#include "core/addr.h"
 #include "core/sha1.h"
 #include "peerflow/peerflow.h"
 #include "test.h"
@@ -112,4 +113,36 @@ TEST(mag_build_roundtrip)
     pf_buf_free(&b);
 }
 
-TEST_MAIN(mag_hex_full, mag_base32_and_indexed_keys, mag_rejections, mag_build_roundtrip)
+/* x.pe values are handed to pf_addr_parse; check that contract here. */
+TEST(mag_peers_as_addr)
+{
+    pf_magnet *m = NULL;
+    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a"
+                             "&x.pe=10.0.0.1:6881&x.pe=%5B2001%3Adb8%3A%3A1%5D%3A65535",
+                             &m),
+             0);
+    CHECK_EQ(m->num_peers, 2);
+    pf_addr a, b;
+    char s[64];
+    CHECK_EQ(pf_addr_parse(m->peers[0], &a), 0);
+    CHECK_EQ(a.family, 4);
+    CHECK_EQ(a.port, 6881);
+    CHECK_MEM(a.ip, "\x0a\x00\x00\x01", 4);
+    pf_addr_format(&a, s, sizeof s);
+    CHECK_STR(s, "10.0.0.1:6881");
+    CHECK_EQ(pf_addr_parse(m->peers[1], &a), 0);
+    CHECK_EQ(a.family, 6);
+    CHECK_EQ(a.port, 65535);
+    pf_addr_format(&a, s, sizeof s);
+    CHECK_STR(s, "[2001:db8::1]:65535");
+    CHECK_EQ(pf_addr_parse(s, &b), 0);
+    CHECK(pf_addr_eq(&a, &b));
+    pf_magnet_free(m);
+    const char *bad[] = {"1.2.3.4", "1.2.3.4:", "1.2.3.4:65536", "::1:80", "[::1]80",
+                         "1.2.3:80", "[1.2.3.4]:80", "1.2.3.4:+80", "[]:1", ":80",
+                         "host.example:80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_EQ(pf_addr_parse(bad[i], &a), PF_ERR_PARSE);
+}
+
+TEST_MAIN(mag_hex_full, mag_peers_as_addr, mag_base32_and_indexed_keys, mag_rejections, mag_build_roundtrip)

@@ -54,16 +54,19 @@ static uint32_t create_parse_size(const char *s)
 
 typedef struct create_progress {
     int last_pct;
+    int tty; /* redraw one line; otherwise a plain line every 10% */
 } create_progress;
 
 static void create_on_progress(void *ud, uint64_t done, uint64_t total)
 {
     create_progress *p = ud;
     int pct = total ? (int)(done * 100 / total) : 100;
-    if (pct == p->last_pct) return;
+    if (pct == p->last_pct || (!p->tty && pct / 10 == p->last_pct / 10)) return;
     p->last_pct = pct;
-    fprintf(stderr, "\rhashing %3d%%", pct);
-    if (pct == 100) fputc('\n', stderr);
+    if (p->tty)
+        fprintf(stderr, "\rhashing %3d%%%s", pct, pct == 100 ? "\n" : "");
+    else
+        fprintf(stderr, "hashing %d%%\n", pct);
     fflush(stderr);
 }
 
@@ -183,8 +186,8 @@ int pf_cmd_create(int argc, char **argv)
         out_path = default_out;
     }
 
-    create_progress prog = {.last_pct = -1};
-    int show = verbose || isatty(STDERR_FILENO);
+    create_progress prog = {.last_pct = -10, .tty = isatty(STDERR_FILENO)};
+    int show = verbose || prog.tty;
     pf_create_opts o = {
         .path = path, .piece_length = piece_length,
         .trackers = trackers, .num_trackers = ntr,
@@ -198,7 +201,7 @@ int pf_cmd_create(int argc, char **argv)
     char err[512];
     int rc = pf_torrent_create(&o, &out, err, sizeof err);
     if (rc) {
-        if (show && prog.last_pct >= 0 && prog.last_pct < 100) fputc('\n', stderr);
+        if (prog.tty && prog.last_pct >= 0 && prog.last_pct < 100) fputc('\n', stderr);
         fprintf(stderr, "peerflow create: %s\n", err[0] ? err : pf_strerror(rc));
         pf_buf_free(&out);
         return rc == PF_ERR_INVAL && !err[0] ? 2 : 1;

@@ -1,4 +1,5 @@
 /* peerflow: command-line entry point. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* Piece buffers (up to 16 MiB) come and go all the time: keep them in
+     * the heap instead of paying mmap/munmap and page faults per piece. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
     const char *cmd = argv[1];
     static const struct {
         const char *name;

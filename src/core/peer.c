@@ -601,48 +601,69 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
     return PF_HANDSHAKE_LEN;
 }
 
-long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now)
+/* Parses as many whole messages (or the handshake) as buf holds; returns
+ * bytes consumed or a negative pf_err. */
+static long parse_some(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now)
 {
-    if (p->state == PF_PS_CLOSING) return (long)n;
-    if (p->state == PF_PS_CONNECTING) return PF_ERR_INVAL;
-    p->last_recv = now;
-    const uint8_t *buf = data;
-    size_t len = n;
-    int buffered = pf_buf_unread(&p->in) > 0;
-    if (buffered) {
-        if (pf_buf_append(&p->in, data, n) != 0) return PF_ERR_NOMEM;
-        buf = pf_buf_head(&p->in);
-        len = pf_buf_unread(&p->in);
-    }
     size_t off = 0;
-    int rc = 0;
     while (off < len && p->state != PF_PS_CLOSING) {
         if (!p->got_handshake) {
             int r = on_handshake(p, buf + off, len - off, now);
-            if (r < 0) {
-                rc = r;
-                break;
-            }
+            if (r < 0) return r;
             if (r == 0) break;
             off += (size_t)r;
             continue;
         }
         pf_msg m;
         long r = pf_msg_parse(buf + off, len - off, PF_MAX_MSG_LEN, &m);
-        if (r < 0) {
-            rc = (int)r;
-            break;
-        }
+        if (r < 0) return r;
         if (r == 0) break;
-        rc = handle_msg(p, &m, now);
-        if (rc < 0) break;
+        int rc = handle_msg(p, &m, now);
+        if (rc < 0) return rc;
         off += (size_t)r;
     }
-    if (rc < 0) return rc;
-    if (buffered) {
-        pf_buf_consume(&p->in, off);
-    } else if (off < len) {
-        if (pf_buf_append(&p->in, buf + off, len - off) != 0) return PF_ERR_NOMEM;
+    return (long)off;
+}
+
+/* Bytes still missing from the message that starts the reassembly buffer
+ * (or 0 if its length prefix is not in yet). */
+static size_t missing_bytes(const pf_peer *p)
+{
+    size_t have = pf_buf_unread(&p->in);
+    const uint8_t *h = pf_buf_head(&p->in);
+    if (!p->got_handshake) return have < PF_HANDSHAKE_LEN ? PF_HANDSHAKE_LEN - have : 0;
+    if (have < 4) return 4 - have;
+    uint64_t need = 4 + (uint64_t)pf_rd_be32(h);
+    if (need > PF_MAX_MSG_LEN + 4) return 0; /* the parser reports it */
+    return need > have ? (size_t)(need - have) : 0;
+}
+
+long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now)
+{
+    if (p->state == PF_PS_CLOSING) return (long)n;
+    if (p->state == PF_PS_CONNECTING) return PF_ERR_INVAL;
+    p->last_recv = now;
+    size_t off = 0;
+    /* Complete a message split across reads by copying only its missing
+     * part; everything after it is parsed in place without a copy. */
+    while (pf_buf_unread(&p->in) > 0 && off < n) {
+        size_t want = missing_bytes(p);
+        if (want == 0) want = n - off;
+        if (want > n - off) want = n - off;
+        if (pf_buf_append(&p->in, data + off, want) != 0) return PF_ERR_NOMEM;
+        off += want;
+        long r = parse_some(p, pf_buf_head(&p->in), pf_buf_unread(&p->in), now);
+        if (r < 0) return r;
+        pf_buf_consume(&p->in, (size_t)r);
+        if (p->state == PF_PS_CLOSING) return (long)n;
+    }
+    if (off < n) {
+        long r = parse_some(p, data + off, n - off, now);
+        if (r < 0) return r;
+        off += (size_t)r;
+        if (off < n && p->state != PF_PS_CLOSING &&
+            pf_buf_append(&p->in, data + off, n - off) != 0)
+            return PF_ERR_NOMEM;
     }
     return (long)n;
 }

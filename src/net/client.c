@@ -45,8 +45,9 @@ struct pf_client_torrent {
     pf_storage *st;
     char *dir;
     char name[128];
-    int fresh; /* storage created by us: nothing to check */
     uint32_t works; /* threadpool jobs in flight */
+    uv_mutex_t write_lock; /* one writer per torrent: concurrent pwrites to
+                              one file only contend on its inode lock */
 };
 
 struct pf_client {
@@ -335,8 +336,11 @@ static void work_run(uv_work_t *req)
     case PF_JOB_WRITE:
         if (!hash_matches(j->buf, j->len, j->expect))
             j->result = PF_ERR_HASH;
-        else
+        else {
+            uv_mutex_lock(&w->ct->write_lock);
             j->result = pf_storage_write(st, j->offset, j->buf, j->len);
+            uv_mutex_unlock(&w->ct->write_lock);
+        }
         break;
     case PF_JOB_HASH: {
         if (!pf_storage_has_data(st, j->offset, j->len)) {
@@ -657,6 +661,7 @@ int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
     }
     c->ts = nts;
     ct->c = c;
+    uv_mutex_init(&ct->write_lock);
     ct->dir = strdup(dir ? dir : ".");
     int rc;
     if (strncmp(src, "magnet:", 7) == 0) {
@@ -697,6 +702,7 @@ int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
     }
     if (rc != 0) {
         if (ct->st) pf_storage_close(ct->st);
+        uv_mutex_destroy(&ct->write_lock);
         free(ct->dir);
         free(ct);
         return rc;
@@ -805,6 +811,7 @@ void pf_client_free(pf_client *c)
     pf_session_free(c->s);
     for (uint32_t i = 0; i < c->nts; i++) {
         if (c->ts[i]->st) pf_storage_close(c->ts[i]->st);
+        uv_mutex_destroy(&c->ts[i]->write_lock);
         free(c->ts[i]->dir);
         free(c->ts[i]);
     }

@@ -387,7 +387,8 @@ int pf_torrent_create(const pf_create_opts *o, pf_buf *out, char *errbuf,
     } else if (S_ISDIR(st.st_mode)) {
         j->multi = 1;
         rc = cr_walk(j, j->root, "", 1, errbuf, errlen);
-        if (!rc && j->num_files > 1) qsort(j->files, j->num_files, sizeof *j->files, cr_file_cmp);
+        if (!rc && j->num_files > 1)
+            qsort(j->files, j->num_files, sizeof *j->files, cr_file_cmp);
     } else {
         cr_errf(errbuf, errlen, "%s: not a regular file or folder", o->path);
         rc = PF_ERR_INVAL;

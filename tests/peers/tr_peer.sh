@@ -107,7 +107,7 @@ printf '#!/bin/sh\necho "$TR_TORRENT_NAME" > "%s"\n' "$donef" > "$cfg/done.sh"
 chmod +x "$cfg/done.sh"
 trlog=$cfg/transmission.log
 
-transmission-cli -g "$cfg" -w "$dir" -p "$port" -et -f "$cfg/done.sh" \
+stdbuf -o0 -e0 transmission-cli -g "$cfg" -w "$dir" -p "$port" -et -f "$cfg/done.sh" \
     "${torrent:-$magnet}" >"$trlog" 2>&1 &
 trpid=$!
 start=$SECONDS

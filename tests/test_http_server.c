@@ -1,0 +1,427 @@
+/* Real sockets on 127.0.0.1: the server runs on its own uv loop in a
+ * thread; the test thread is a plain blocking-socket client. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "net/http_server.h"
+#include "test.h"
+
+#define STREAM_CHUNK 65536
+#define STREAM_CHUNKS 32
+
+typedef struct stream_job {
+    pf_http_res *res;
+    uv_timer_t timer;
+    int sent;
+    int chunked;
+    int paused;
+} stream_job;
+
+static uv_loop_t loop;
+static uv_async_t stop_async;
+static pf_http_server *srv;
+static _Atomic int server_port;
+static _Atomic int closes_seen;
+static _Atomic int drains_seen;
+static pthread_t thr;
+
+static void job_closed(uv_handle_t *h) { free(h->data); }
+
+static void stream_tick(uv_timer_t *t);
+
+static void job_finish(stream_job *j)
+{
+    uv_timer_stop(&j->timer);
+    uv_close((uv_handle_t *)&j->timer, job_closed);
+}
+
+static void on_res_close(pf_http_res *res, void *ud)
+{
+    closes_seen++;
+    job_finish(ud);
+}
+
+static void on_drain(pf_http_res *res, void *ud)
+{
+    stream_job *j = ud;
+    drains_seen++;
+    if (j->paused) {
+        j->paused = 0;
+        uv_timer_start(&j->timer, stream_tick, 0, 0);
+    }
+}
+
+static void stream_tick(uv_timer_t *t)
+{
+    stream_job *j = t->data;
+    static uint8_t chunk[STREAM_CHUNK];
+    while (j->sent < STREAM_CHUNKS) {
+        if (pf_http_res_queued(j->res) > 4 * STREAM_CHUNK) { /* backpressure */
+            j->paused = 1;
+            return;
+        }
+        memset(chunk, 'a' + j->sent % 26, sizeof chunk);
+        if (pf_http_res_write(j->res, chunk, sizeof chunk) != 0) return;
+        j->sent++;
+        if (j->sent % 8 == 0) { /* continue later, like a piece arriving */
+            uv_timer_start(&j->timer, stream_tick, 5, 0);
+            return;
+        }
+    }
+    pf_http_res_end(j->res);
+    job_finish(j);
+}
+
+static void on_request(pf_http_res *res, const pf_http_request *req, const uint8_t *body,
+                       size_t blen, void *ud)
+{
+    if (pf_http_str_ieq(req->path, "/hello")) {
+        pf_http_res_send(res, 200, "text/plain", "hello", 5);
+    } else if (pf_http_str_ieq(req->path, "/echo")) {
+        pf_http_res_send(res, 200, "application/octet-stream", body, blen);
+    } else if (pf_http_str_ieq(req->path, "/stream") || pf_http_str_ieq(req->path, "/chunked") ||
+               pf_http_str_ieq(req->path, "/forever")) {
+        stream_job *j = calloc(1, sizeof *j);
+        j->res = res;
+        j->chunked = pf_http_str_ieq(req->path, "/chunked");
+        uv_timer_init(&loop, &j->timer);
+        j->timer.data = j;
+        pf_http_res_set_close(res, on_res_close, j);
+        pf_http_res_set_drain(res, STREAM_CHUNK, on_drain, j);
+        pf_http_resp_head h;
+        pf_http_resp_head_init(&h, 200);
+        h.content_type = "application/octet-stream";
+        h.content_length = j->chunked ? -1 : (int64_t)STREAM_CHUNK * STREAM_CHUNKS;
+        if (pf_http_str_ieq(req->path, "/forever")) h.content_length = INT64_C(1) << 40;
+        pf_http_res_start(res, &h);
+        if (pf_http_res_is_head(res)) {
+            pf_http_res_end(res);
+            job_finish(j);
+            return;
+        }
+        uv_timer_start(&j->timer, stream_tick, 1, 0);
+    } else {
+        pf_http_res_send(res, 404, "text/plain", "nope", 4);
+    }
+}
+
+static void on_stop(uv_async_t *a)
+{
+    pf_http_server_stop(srv, NULL, NULL);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int start_server(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    uv_async_init(&loop, &stop_async, on_stop);
+    pf_http_server_config c;
+    pf_http_server_config_default(&c);
+    c.bind = "127.0.0.1";
+    c.port = 0;
+    c.on_request = on_request;
+    c.max_body = 1024;
+    if (pf_http_server_start(&loop, &c, &srv) != 0) return -1;
+    server_port = pf_http_server_port(srv);
+    return pthread_create(&thr, NULL, loop_main, NULL);
+}
+
+static void stop_server(void)
+{
+    uv_async_send(&stop_async);
+    pthread_join(thr, NULL);
+    uv_loop_close(&loop);
+}
+
+static int dial(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)server_port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int send_str(int fd, const char *s)
+{
+    size_t n = strlen(s);
+    while (n) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0) return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+typedef struct resp {
+    int status;
+    char head[4096];
+    pf_buf body;
+} resp;
+
+/* Reads one response; body by Content-Length, chunked, or to EOF. */
+static int read_resp(int fd, resp *r, int is_head)
+{
+    static uint8_t pending[1 << 16];
+    static size_t npend;
+    static int pend_fd = -1;
+    if (pend_fd != fd) npend = 0, pend_fd = fd;
+    memset(r->head, 0, sizeof r->head);
+    pf_buf_init(&r->body);
+    pf_buf in;
+    pf_buf_init(&in);
+    pf_buf_append(&in, pending, npend);
+    npend = 0;
+    uint8_t tmp[65536];
+    size_t hend = 0;
+    int eof = 0;
+    for (;;) {
+        pf_buf_nul(&in);
+        char *e = in.len ? strstr((char *)in.data, "\r\n\r\n") : NULL;
+        if (e) {
+            hend = (size_t)(e - (char *)in.data) + 4;
+            break;
+        }
+        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+        if (n <= 0) {
+            pf_buf_free(&in);
+            return -1;
+        }
+        pf_buf_append(&in, tmp, (size_t)n);
+    }
+    memcpy(r->head, in.data, hend < sizeof r->head - 1 ? hend : sizeof r->head - 1);
+    r->status = (int)strtol((char *)in.data + 9, NULL, 10);
+    pf_buf_consume(&in, hend);
+    long long clen = -1;
+    char *cl = strcasestr(r->head, "\r\nContent-Length: ");
+    if (cl) clen = strtoll(cl + 18, NULL, 10);
+    int chunked = strcasestr(r->head, "Transfer-Encoding: chunked") != NULL;
+    for (;;) {
+        size_t have = pf_buf_unread(&in);
+        if (is_head || r->status == 204 || r->status == 304) break;
+        if (chunked) {
+            /* decode complete chunks from the front */
+            pf_buf_nul(&in);
+            const char *p = (const char *)pf_buf_head(&in);
+            const char *crlf = have ? strstr(p, "\r\n") : NULL;
+            if (crlf) {
+                size_t sz = strtoul(p, NULL, 16);
+                size_t need = (size_t)(crlf - p) + 2 + sz + 2;
+                if (have >= need) {
+                    pf_buf_append(&r->body, crlf + 2, sz);
+                    pf_buf_consume(&in, need);
+                    if (sz == 0) break;
+                    continue;
+                }
+            }
+        } else if (clen >= 0 && have >= (size_t)clen) {
+            pf_buf_append(&r->body, pf_buf_head(&in), (size_t)clen);
+            pf_buf_consume(&in, (size_t)clen);
+            break;
+        }
+        if (eof) break;
+        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+        if (n < 0) {
+            pf_buf_free(&in);
+            return -1;
+        }
+        if (n == 0) {
+            eof = 1;
+            if (clen < 0 && !chunked) {
+                pf_buf_append(&r->body, pf_buf_head(&in), pf_buf_unread(&in));
+                pf_buf_consume(&in, pf_buf_unread(&in));
+                break;
+            }
+            pf_buf_free(&in);
+            return -1;
+        }
+        pf_buf_append(&in, tmp, (size_t)n);
+    }
+    npend = pf_buf_unread(&in) < sizeof pending ? pf_buf_unread(&in) : 0;
+    memcpy(pending, pf_buf_head(&in), npend);
+    pf_buf_free(&in);
+    return 0;
+}
+
+static int wait_closed(int fd)
+{
+    char b[256];
+    for (;;) {
+        ssize_t n = recv(fd, b, sizeof b, 0);
+        if (n == 0) return 1;
+        if (n < 0) return errno == ECONNRESET;
+    }
+}
+
+TEST(test_keep_alive_two_requests_and_head)
+{
+    int fd = dial();
+    CHECK(fd >= 0);
+    resp r;
+    CHECK_EQ(send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK(strstr(r.head, "Connection: keep-alive"));
+    CHECK_EQ(r.body.len, 5);
+    CHECK_MEM(r.body.data, "hello", 5);
+    pf_buf_free(&r.body);
+    /* second request on the same connection, plus a pipelined HEAD */
+    CHECK_EQ(send_str(fd, "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 404);
+    pf_buf_free(&r.body);
+    CHECK_EQ(read_resp(fd, &r, 1), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK(strstr(r.head, "Content-Length: 5\r\n"));
+    pf_buf_free(&r.body);
+    /* POST body echoed; then Connection: close is honoured */
+    CHECK_EQ(send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                          "Connection: close\r\n\r\nabc"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK(strstr(r.head, "Connection: close"));
+    CHECK_MEM(r.body.data, "abc", 3);
+    pf_buf_free(&r.body);
+    CHECK(wait_closed(fd));
+    close(fd);
+}
+
+TEST(test_streamed_response)
+{
+    int fd = dial();
+    CHECK(fd >= 0);
+    resp r;
+    CHECK_EQ(send_str(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(r.body.len, (size_t)STREAM_CHUNK * STREAM_CHUNKS);
+    CHECK_EQ(r.body.data[0], 'a');
+    CHECK_EQ(r.body.data[r.body.len - 1], 'a' + (STREAM_CHUNKS - 1) % 26);
+    pf_buf_free(&r.body);
+    /* chunked on the same connection */
+    CHECK_EQ(send_str(fd, "GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK(strstr(r.head, "Transfer-Encoding: chunked"));
+    CHECK_EQ(r.body.len, (size_t)STREAM_CHUNK * STREAM_CHUNKS);
+    pf_buf_free(&r.body);
+    /* HTTP/1.0 without length: close-delimited */
+    CHECK_EQ(send_str(fd, "GET /chunked HTTP/1.0\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK(!strstr(r.head, "chunked"));
+    CHECK(strstr(r.head, "Connection: close"));
+    CHECK_EQ(r.body.len, (size_t)STREAM_CHUNK * STREAM_CHUNKS);
+    pf_buf_free(&r.body);
+    close(fd);
+    /* HEAD of a streamed resource: headers only, connection reusable */
+    fd = dial();
+    CHECK(fd >= 0);
+    CHECK_EQ(send_str(fd, "HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 1), 0);
+    CHECK(strstr(r.head, "Content-Length: 2097152\r\n"));
+    pf_buf_free(&r.body);
+    CHECK_EQ(send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    pf_buf_free(&r.body);
+    close(fd);
+    CHECK(drains_seen > 0);
+}
+
+TEST(test_client_disconnect_fires_close)
+{
+    int before = closes_seen;
+    int fd = dial();
+    CHECK(fd >= 0);
+    CHECK_EQ(send_str(fd, "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    char b[4096];
+    CHECK(recv(fd, b, sizeof b, 0) > 0);
+    close(fd);
+    for (int i = 0; i < 500 && closes_seen == before; i++) usleep(10000);
+    CHECK_EQ(closes_seen, before + 1);
+}
+
+TEST(test_oversized_and_bad_requests)
+{
+    int fd = dial();
+    CHECK(fd >= 0);
+    pf_buf big;
+    pf_buf_init(&big);
+    pf_buf_append_str(&big, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    for (int i = 0; i < 10000; i++) pf_buf_append_u8(&big, 'a');
+    pf_buf_append_str(&big, "\r\n\r\n");
+    pf_buf_nul(&big);
+    send_str(fd, (char *)big.data); /* may fail part-way once we are rejected */
+    pf_buf_free(&big);
+    resp r;
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 431);
+    CHECK(strstr(r.head, "Connection: close"));
+    pf_buf_free(&r.body);
+    CHECK(wait_closed(fd));
+    close(fd);
+
+    const char *bad[] = {"GET / HTTP/1.1\r\n\r\n", "GARBAGE\r\n\r\n",
+                         "GET / HTTP/3.0\r\nHost: x\r\n\r\n",
+                         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"};
+    int want[] = {400, 400, 505, 413};
+    for (int i = 0; i < 4; i++) {
+        fd = dial();
+        CHECK(fd >= 0);
+        CHECK_EQ(send_str(fd, bad[i]), 0);
+        CHECK_EQ(read_resp(fd, &r, 0), 0);
+        CHECK_EQ(r.status, want[i]);
+        pf_buf_free(&r.body);
+        CHECK(wait_closed(fd));
+        close(fd);
+    }
+}
+
+static void all(void);
+TEST_MAIN(all)
+
+static void all(void)
+{
+    if (start_server() != 0) {
+        fprintf(stderr, "cannot start server\n");
+        pf_test_failures++;
+        return;
+    }
+    struct {
+        const char *name;
+        void (*fn)(void);
+    } t[] = {{"keep_alive", test_keep_alive_two_requests_and_head},
+             {"stream", test_streamed_response},
+             {"disconnect", test_client_disconnect_fires_close},
+             {"oversized", test_oversized_and_bad_requests}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        int before = pf_test_failures;
+        t[i].fn();
+        fprintf(stderr, "%s %s\n", pf_test_failures == before ? "ok" : "FAIL", t[i].name);
+    }
+    stop_server();
+}
