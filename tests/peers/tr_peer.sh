@@ -18,9 +18,9 @@
 # settings used: docs/INTEROP.md.
 #
 # Stats JSON: {"uploaded","downloaded","peers","have","pieces","complete",
-#   "progress","port"}. While running, uploaded/downloaded are estimates from
-# the status line (ratio x size; progress x size); at exit they are the exact
-# byte counts Transmission saved in its resume file. "have"/"pieces" are -1
+#   "progress","port"}. uploaded/downloaded are estimates from the status line
+# (ratio x size; progress x size), at exit raised to the byte counts in
+# Transmission's resume file if those are larger. "have"/"pieces" are -1
 # (transmission-cli does not print them); use "progress" (0..1).
 set -euo pipefail
 
@@ -151,8 +151,9 @@ if os.environ["FINAL"] == "1" and r and os.path.exists(r):
     try:
         import libtorrent as lt
         rd = lt.bdecode(open(r, "rb").read())
-        d["uploaded"] = int(rd.get(b"uploaded", d["uploaded"]))
-        d["downloaded"] = int(rd.get(b"downloaded", d["downloaded"]))
+        # the resume file can lag behind the last status line: keep the larger
+        d["uploaded"] = max(d["uploaded"], int(rd.get(b"uploaded", 0)))
+        d["downloaded"] = max(d["downloaded"], int(rd.get(b"downloaded", 0)))
     except Exception as e:
         print("tr_peer: resume: %s" % e, file=sys.stderr)
 tmp = sys.argv[1] + ".tmp"
