@@ -9,7 +9,7 @@ set -euo pipefail
 
 WEBTORRENT_VERSION=3.0.21
 WEBTORRENT_CLI_VERSION=6.0.1
-STAMP_VALUE="webtorrent@$WEBTORRENT_VERSION webtorrent-cli@$WEBTORRENT_CLI_VERSION ndc-stub@1"
+STAMP_VALUE="webtorrent@$WEBTORRENT_VERSION webtorrent-cli@$WEBTORRENT_CLI_VERSION ndc-stub@1 no-utp@1"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dest=${1:-${PF_NODE_DIR:-$root/.pf-node}}
@@ -29,6 +29,7 @@ check() {
         const m = await import('webtorrent');
         if (typeof m.default !== 'function') process.exit(1);" ) >/dev/null 2>&1 || return 1
     [ -x "$dest/node_modules/.bin/webtorrent" ] || return 1
+    [ -x "$dest/bin/webtorrent-tcp" ] || return 1
 }
 
 if check; then
@@ -90,6 +91,29 @@ const nodeDataChannel = new Proxy({}, {
         [ -f "$f" ] && printf "'use strict'\n%s\nObject.defineProperty(exports, '__esModule', { value: true })\nexports.default = nodeDataChannel\n" "$stub" > "$f"
     done
 fi
+
+# webtorrent-cli has no switch for uTP, and it tries uTP first on IPv4,
+# falling back to TCP only after 3 failed uTP attempts (~30 s). This wrapper
+# preloads a hook that hides utp-native, so the CLI speaks TCP only. (It
+# still starts DHT/LSD/UPnP/NAT-PMP: run it only inside a network namespace
+# of its own, e.g. `unshare -n`; see docs/INTEROP.md.)
+mkdir -p "$dest/bin"
+cat > "$dest/bin/no-utp.cjs" <<'EOF2'
+// peerflow: make require('utp-native') fail so WebTorrent runs TCP only.
+const Module = require('module')
+const orig = Module._load
+Module._load = function (request, ...rest) {
+  if (request === 'utp-native') throw new Error('uTP disabled for peerflow tests')
+  return orig.call(this, request, ...rest)
+}
+EOF2
+cat > "$dest/bin/webtorrent-tcp" <<'EOF2'
+#!/bin/sh
+# webtorrent-cli without uTP (see scripts/install-node-peers.sh)
+here=$(cd "$(dirname "$0")" && pwd)
+exec node --require "$here/no-utp.cjs" --no-warnings "$here/../node_modules/webtorrent-cli/bin/cmd.js" "$@"
+EOF2
+chmod +x "$dest/bin/webtorrent-tcp"
 
 echo "$STAMP_VALUE" > "$stamp"
 if ! check; then

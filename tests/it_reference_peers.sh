@@ -87,9 +87,7 @@ stop a2_seed
 ot_port=$(free_port)
 $LT_PEER create "$T/src/small.bin" -o "$T/ot.torrent" -p 64K \
     -t "http://127.0.0.1:$ot_port/announce" >/dev/null
-info_hash "$T/ot.torrent" >"$T/whitelist"
-chmod 644 "$T/whitelist"
-spawn ot opentracker -i 127.0.0.1 -p "$ot_port" -P "$ot_port" -w "$T/whitelist"
+start_opentracker "$ot_port" "$(info_hash "$T/ot.torrent")"
 wait_for_port "$ot_port"
 spawn lt_ot_seed $LT_PEER seed --torrent "$T/ot.torrent" --dir "$T/src" --tracker-only \
     --ready-file "$T/lt_ot_seed.ready"

@@ -244,6 +244,20 @@ json_get() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.arg
 # info_hash TORRENT: hex v1 info-hash (via libtorrent, independent of peerflow).
 info_hash() { $LT_PEER info "$1" --field info_hash; }
 
+# start_opentracker PORT INFOHASH...: Debian's opentracker is whitelist-only.
+# It chroots into -d DIR (default ".") and drops to nobody, so the whitelist
+# lives in a world-readable dir of its own, named relative to the chroot.
+# Spawned as "ot"; waits until it listens. SIGHUP (stop/kill -HUP) reloads.
+start_opentracker() {
+    local port=$1; shift
+    mkdir -p "$T/ot"
+    chmod 755 "$T/ot"
+    printf '%s\n' "$@" >"$T/ot/whitelist"
+    chmod 644 "$T/ot/whitelist"
+    spawn ot opentracker -i 127.0.0.1 -p "$port" -P "$port" -d "$T/ot" -w /whitelist
+    wait_for_port "$port"
+}
+
 # require_peerflow: the binary under test must exist (a failure, not a skip).
 require_peerflow() {
     [ -x "$PF_BIN" ] || fail "peerflow binary not found at PF_BIN=$PF_BIN (build first)"

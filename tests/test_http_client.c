@@ -25,6 +25,7 @@ static char g_dir[256];
 static int g_nginx_port, g_py_port;
 static pid_t g_nginx_pid, g_py_pid;
 static uint8_t g_file[FILE_LEN];
+static uv_loop_t *g_loop; /* stopped by callbacks so run_until wakes */
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -211,10 +212,12 @@ static int on_data(void *ud, const uint8_t *p, size_t n)
     if (r->cancel_c) {
         pf_http_cancel(r->cancel_c, r->req);
         r->done = -1; /* marks "cancelled" for the waiter */
+        uv_stop(g_loop);
     }
     if (r->free_c) {
         pf_http_client_free(r->free_c);
         r->done = -1;
+        uv_stop(g_loop);
     }
     return r->abort_after;
 }
@@ -224,6 +227,7 @@ static void on_done(void *ud, int err, long status, const uint8_t *body, size_t 
     result *r = ud;
     if (r->done > 0) abort(); /* twice */
     r->done = 1;
+    uv_stop(g_loop);
     r->err = err;
     r->status = status;
     if (body) {
@@ -249,6 +253,7 @@ static int run_until(uv_loop_t *loop, const int *flag, uint64_t ms)
     uv_timer_init(loop, &wd);
     wd.data = &expired;
     uv_timer_start(&wd, on_watchdog, ms, 0);
+    g_loop = loop;
     while (!*flag && !expired) uv_run(loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&wd, NULL);
     uv_run(loop, UV_RUN_NOWAIT);

@@ -174,13 +174,14 @@ static void on_write(uv_write_t *req, int status)
     if (!c->closing && c->finished && c->queued == 0) response_done(c);
 }
 
-/* Queues a+b (either may be empty) as one write. */
+/* Queues a, b and t (any may be empty) as one write. */
 static int conn_write2(conn *c, const void *a, size_t an, const void *b, size_t bn,
                        const void *t, size_t tn)
 {
     if (c->closing || c->lingering) return PF_ERR_CLOSED;
     size_t n = an + bn + tn;
     if (n == 0) return 0;
+    if (n > UINT32_MAX / 2) return PF_ERR_INVAL; /* uv_buf_t holds an unsigned */
     wreq *w = malloc(sizeof *w + n);
     if (!w) return PF_ERR_NOMEM;
     w->c = c;

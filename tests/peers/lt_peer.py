@@ -237,7 +237,8 @@ def run_peer(args):
         ses.wait_for_alert(200)
         for a in ses.pop_alerts():
             if args.verbose:
-                err("alert: %s: %s" % (type(a).__name__, a.message()))
+                err("%.3f alert: %s: %s" % (time.monotonic() - start,
+                                            type(a).__name__, a.message()))
             if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert,
                               lt.listen_failed_alert)):
                 err(a.message())
@@ -248,6 +249,8 @@ def run_peer(args):
                 log("metadata received")
             elif isinstance(a, lt.tracker_error_alert):
                 err(a.message())
+            elif isinstance(a, lt.tracker_reply_alert):
+                log("tracker reply: %d peers from %s" % (a.num_peers, a.url))
         now = time.monotonic()
         st = h.status()
         stats.update(st)

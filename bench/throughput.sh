@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Loopback throughput, peerflow vs libtorrent, in one run on the same data:
+#   peerflow seed -> peerflow get     and     libtorrent seed -> libtorrent get
+# 1 GiB file (BENCH_SIZE, e.g. 256M), 1 MiB pieces, all data in /dev/shm when
+# it has room (else /tmp), so the page cache serves every read.
+# Per side it measures:
+#   MB/s          file size / wall time of the `get` process (/usr/bin/time:
+#                 start to exit, includes start-up and per-piece verification)
+#   CPU s/GiB     get: user+sys of the whole process (/usr/bin/time);
+#                 seed: user+sys used between "seeding" and the getter's exit
+#                 (/proc/PID/stat), so the seeder's start-up hash check is not
+#                 counted
+#   peak RSS      get: /usr/bin/time max RSS; seed: VmHWM from /proc (both
+#                 count mapped file pages: libtorrent 2.0 mmaps the data)
+#   peak anon RSS RssAnon sampled every 50 ms: the clients' own memory
+# and prints a markdown table with the ratios peerflow/libtorrent.
+#   bench/throughput.sh [--only libtorrent|peerflow] [--runs N]
+# libtorrent runs with its defaults (plus the test settings of lt_peer.py:
+# TCP only, loopback, no DHT/LSD/UPnP); BENCH_LT_FLAGS="--high-performance"
+# selects its high_performance_seed preset for the seeder.
+set -euo pipefail
+ONLY=
+RUNS=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --only) ONLY=$2; shift 2 ;;
+        --runs) RUNS=$2; shift 2 ;;
+        *) echo "usage: bench/throughput.sh [--only libtorrent|peerflow] [--runs N]" >&2; exit 2 ;;
+    esac
+done
+SIZE=${BENCH_SIZE:-1G}
+if [ -z "${PF_TMP:-}" ] && [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR==2 {print $4}')" -gt $((4 << 20)) ] 2>/dev/null; then
+    PF_TMP=/dev/shm
+fi
+export PF_TMP
+. "$(dirname "$0")/../tests/lib.sh"
+TEST_NAME=throughput
+pf_setup $((600 * RUNS))
+require_libtorrent
+[ -x /usr/bin/time ] || fail "/usr/bin/time missing (apt package time)"
+if [ "$ONLY" != libtorrent ] && [ ! -x "$PF_BIN" ]; then
+    [ "$ONLY" = peerflow ] && fail "no peerflow binary at $PF_BIN"
+    log "no peerflow binary at $PF_BIN: libtorrent only"
+    ONLY=libtorrent
+fi
+TICK=$(getconf CLK_TCK)
+
+gen_file "$SIZE" "$T/src/bench.bin" bench
+bytes=$(stat -c %s "$T/src/bench.bin")
+$LT_PEER create -p 1M -o "$T/bench.torrent" "$T/src/bench.bin" >/dev/null
+log "data: $bytes bytes in $T"
+
+# deepest descendant of PID (the getter runs under /usr/bin/time and timeout)
+leaf_pid() {
+    local p=$1 c
+    while c=$(pgrep -P "$p" | head -1) && [ -n "$c" ]; do p=$c; done
+    echo "$p"
+}
+# sample_anon SEED_PID GET_PID OUT: peak RssAnon (KiB) of both, every 50 ms,
+# until GET_PID is gone: "seed_kib get_kib" in OUT. RssAnon leaves out the
+# file pages a client maps (libtorrent 2.0 mmaps the data: its VmHWM counts
+# the whole file), so it compares the clients' own memory.
+sample_anon() {
+    local sp=$1 gp=$2 out=$3 smax=0 gmax=0 leaf v
+    while kill -0 "$gp" 2>/dev/null; do
+        leaf=$(leaf_pid "$gp")
+        v=$(awk '/^RssAnon/ {print $2}' "/proc/$leaf/status" 2>/dev/null || echo 0)
+        [ "${v:-0}" -gt "$gmax" ] && gmax=$v
+        v=$(awk '/^RssAnon/ {print $2}' "/proc/$sp/status" 2>/dev/null || echo 0)
+        [ "${v:-0}" -gt "$smax" ] && smax=$v
+        echo "$smax $gmax" >"$out"
+        sleep 0.05
+    done
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+declare -A R
+run_side() {  # run_side peerflow|libtorrent RUN
+    local side=$1 run=$2 seed_pid port c0 c1 hwm dst=$T/dst_${1}_$2
+    rm -rf "$dst"
+    if [ "$side" = peerflow ]; then
+        spawn "seed_${side}_$run" "$PF_BIN" seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker \
+            "$T/bench.torrent"
+        port=$(port_of "seed_${side}_$run" 120)
+        sleep 0.5  # peerflow verifies before serving; a dial retry covers the rest
+    else
+        # shellcheck disable=SC2086
+        spawn "seed_${side}_$run" $PY "$PF_SRC/tests/peers/lt_peer.py" seed --torrent "$T/bench.torrent" \
+            --dir "$T/src" --no-tracker --ready-file "$T/ready_$run" ${BENCH_LT_FLAGS:-}
+        wait_for_file "$T/ready_$run" 120 "seed_${side}_$run"
+        port=$(cat "$T/ready_$run")
+    fi
+    seed_pid=$SPAWNED_PID
+    c0=$(cpu_ticks "$seed_pid")
+    if [ "$side" = peerflow ]; then
+        spawn "get_${side}_$run" /usr/bin/time -f '%e %U %S %M' -o "$T/time_${side}_$run" \
+            timeout 300 "$PF_BIN" get -d "$dst" -l 0 --bind 127.0.0.1 --no-tracker \
+            --peer "127.0.0.1:$port" "$T/bench.torrent"
+    else
+        spawn "get_${side}_$run" /usr/bin/time -f '%e %U %S %M' -o "$T/time_${side}_$run" \
+            timeout 300 $PY "$PF_SRC/tests/peers/lt_peer.py" get --torrent "$T/bench.torrent" \
+            --dir "$dst" --no-tracker --no-recheck --peer "127.0.0.1:$port"
+    fi
+    sample_anon "$seed_pid" "$SPAWNED_PID" "$T/anon_${side}_$run" &
+    local sampler=$!
+    expect_exit0 "get_${side}_$run" 310
+    wait "$sampler" 2>/dev/null || true
+    c1=$(cpu_ticks "$seed_pid")
+    hwm=$(hwm_kib "$seed_pid")
+    stop "seed_${side}_$run"
+    cmp -s "$T/src/bench.bin" "$dst/bench.bin" || fail "$side: downloaded file differs"
+    rm -rf "$dst"
+    local e u s m
+    read -r e u s m <"$T/time_${side}_$run"
+    R[$side,$run,mbs]=$(awk -v b="$bytes" -v e="$e" 'BEGIN { printf "%.1f", b / e / 1e6 }')
+    R[$side,$run,get_cpu]=$(awk -v u="$u" -v s="$s" -v b="$bytes" 'BEGIN { printf "%.2f", (u + s) / (b / 1073741824) }')
+    R[$side,$run,seed_cpu]=$(awk -v c="$((c1 - c0))" -v t="$TICK" -v b="$bytes" 'BEGIN { printf "%.2f", c / t / (b / 1073741824) }')
+    R[$side,$run,get_rss]=$(awk -v m="$m" 'BEGIN { printf "%.1f", m / 1024 }')
+    R[$side,$run,seed_rss]=$(awk -v m="$hwm" 'BEGIN { printf "%.1f", m / 1024 }')
+    local sa ga
+    read -r sa ga <"$T/anon_${side}_$run"
+    R[$side,$run,get_anon]=$(awk -v m="$ga" 'BEGIN { printf "%.1f", m / 1024 }')
+    R[$side,$run,seed_anon]=$(awk -v m="$sa" 'BEGIN { printf "%.1f", m / 1024 }')
+    log "$side run $run: ${R[$side,$run,mbs]} MB/s, get CPU ${R[$side,$run,get_cpu]} s/GiB, seed CPU ${R[$side,$run,seed_cpu]} s/GiB, get RSS ${R[$side,$run,get_rss]} MiB (anon ${R[$side,$run,get_anon]}), seed RSS ${R[$side,$run,seed_rss]} MiB (anon ${R[$side,$run,seed_anon]})"
+}
+
+sides=()
+[ "$ONLY" != libtorrent ] && sides+=(peerflow)
+[ "$ONLY" != peerflow ] && sides+=(libtorrent)
+for run in $(seq 1 "$RUNS"); do
+    for side in "${sides[@]}"; do run_side "$side" "$run"; done
+done
+
+# median over runs (the middle value; runs are few)
+med() {
+    local side=$1 key=$2 vals=()
+    for run in $(seq 1 "$RUNS"); do vals+=("${R[$side,$run,$key]}"); done
+    printf '%s\n' "${vals[@]}" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+echo
+echo "Loopback, $bytes bytes, 1 MiB pieces, data in ${PF_TMP:-/tmp}, $(nproc) cores, median of $RUNS run(s)"
+echo
+echo "| metric | peerflow | libtorrent $($PY -c 'import libtorrent; print(libtorrent.__version__)') | peerflow/libtorrent |"
+echo "|---|---:|---:|---:|"
+for row in "mbs:throughput (MB/s)" "get_cpu:downloader CPU (s/GiB)" "seed_cpu:seeder CPU (s/GiB)" \
+           "get_rss:downloader peak RSS (MiB)" "seed_rss:seeder peak RSS (MiB)" \
+           "get_anon:downloader peak anon RSS (MiB)" "seed_anon:seeder peak anon RSS (MiB)"; do
+    key=${row%%:*}
+    label=${row#*:}
+    p=- l=- r=-
+    [ "$ONLY" != libtorrent ] && p=$(med peerflow "$key")
+    [ "$ONLY" != peerflow ] && l=$(med libtorrent "$key")
+    [ "$p" != - ] && [ "$l" != - ] && r=$(ratio "$p" "$l")
+    echo "| $label | $p | $l | $r |"
+done
