@@ -14,13 +14,13 @@
 #                 count mapped file pages: libtorrent 2.0 mmaps the data)
 #   peak anon RSS RssAnon sampled every 50 ms: the clients' own memory
 # and prints a markdown table with the ratios peerflow/libtorrent.
-#   bench/throughput.sh [--only libtorrent|peerflow] [--runs N]
+#   bench/throughput.sh [--only libtorrent|peerflow] [--runs N (default 3)]
 # libtorrent runs with its defaults (plus the test settings of lt_peer.py:
 # TCP only, loopback, no DHT/LSD/UPnP); BENCH_LT_FLAGS="--high-performance"
 # selects its high_performance_seed preset for the seeder.
 set -euo pipefail
 ONLY=
-RUNS=1
+RUNS=3
 while [ $# -gt 0 ]; do
     case $1 in
         --only) ONLY=$2; shift 2 ;;
@@ -81,10 +81,18 @@ run_side() {  # run_side peerflow|libtorrent RUN
     local side=$1 run=$2 seed_pid port c0 c1 hwm dst=$T/dst_${1}_$2
     rm -rf "$dst"
     if [ "$side" = peerflow ]; then
+        rm -f "$T/pfseed_$run.json"
         spawn "seed_${side}_$run" "$PF_BIN" seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker \
-            "$T/bench.torrent"
+            --stats "$T/pfseed_$run.json" "$T/bench.torrent"
         port=$(port_of "seed_${side}_$run" 120)
-        sleep 0.5  # peerflow verifies before serving; a dial retry covers the rest
+        # peerflow verifies the data before serving: wait for it, so the
+        # seeder's CPU below is the transfer's only
+        local n=0
+        until [ -s "$T/pfseed_$run.json" ] && [ "$(json_get "$T/pfseed_$run.json" complete 2>/dev/null)" = True ]; do
+            n=$((n + 1)); [ $n -gt 1200 ] && fail "peerflow seed: --stats never says complete"
+            is_running "seed_${side}_$run" || fail "peerflow seed exited"
+            sleep 0.1
+        done
     else
         # shellcheck disable=SC2086
         spawn "seed_${side}_$run" $PY "$PF_SRC/tests/peers/lt_peer.py" seed --torrent "$T/bench.torrent" \

@@ -34,3 +34,4 @@ if command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now nginx >/dev/null 2>&1 || true
 fi
 pkill -x nginx >/dev/null 2>&1 || true
+if [ "${1:-}" = "--test" ]; then bash "$(dirname "$0")/install-node-peers.sh"; fi

@@ -63,6 +63,40 @@ void pf_client_torrent_stats(const pf_client_torrent *t, pf_torrent_stats *st);
 /* Name from the metainfo (or the magnet's dn, or the hex info-hash). */
 const char *pf_client_torrent_name(const pf_client_torrent *t);
 
+
+/* ---- streaming ----------------------------------------------------------
+ * A pf_stream is one reader of one file of a torrent (e.g. one HTTP
+ * response of the local media server).  Its reads define the playhead:
+ * the engine gives the pieces ahead of it deadlines, fetches what the swarm
+ * cannot deliver in time from the torrent's web seeds (the CDN), and keeps
+ * QoE numbers per file.  All calls are on the loop's thread. */
+typedef struct pf_stream pf_stream;
+
+uint32_t pf_client_torrent_num_files(const pf_client_torrent *t); /* 0 until metadata */
+/* Path of file i inside the torrent ('/'-separated), and its size. */
+const char *pf_client_torrent_file_path(const pf_client_torrent *t, uint32_t i);
+uint64_t pf_client_torrent_file_size(const pf_client_torrent *t, uint32_t i);
+
+/* Opens a reader of file i positioned at offset (a seek when it is not where
+ * the previous reader left off).  PF_ERR_NOTFOUND for a bad index. */
+int pf_stream_open(pf_client_torrent *t, uint32_t file, uint64_t offset, pf_stream **out);
+/* Called once per pf_stream_read, on the loop thread: err 0 and 1..max
+ * bytes of verified data at the requested offset, or err < 0 (the data is
+ * borrowed for the call). */
+typedef void (*pf_stream_read_cb)(void *ud, int err, const uint8_t *data, size_t n);
+/* Reads up to max bytes at offset (file-relative) once they are verified;
+ * waits (without blocking the loop) until then.  One read at a time per
+ * stream: PF_ERR_INVAL if one is pending; PF_ERR_RANGE past the end. */
+int pf_stream_read(pf_stream *s, uint64_t offset, size_t max, pf_stream_read_cb cb, void *ud);
+/* Ends the reader; a pending read's callback is not called. */
+void pf_stream_close(pf_stream *s);
+
+int pf_client_torrent_qoe(const pf_client_torrent *t, uint32_t file, pf_qoe *q);
+
+/* Fills up to max entries (connected peers and web seeds, plus peers that
+ * already left as one "peer:(departed)" line); returns how many. */
+size_t pf_client_torrent_sources(const pf_client_torrent *t, pf_source_stats *out, size_t max);
+
 /* Runs the loop until pf_client_stop() completes.  Returns 0. */
 int pf_client_run(pf_client *c);
 /* Announces "stopped", closes peers, then ends pf_client_run. */

@@ -74,7 +74,34 @@ typedef struct pf_torrent_stats {
     uint32_t hash_failures;
     uint32_t peers, seeds, unchoked;
     double down_rate, up_rate; /* bytes/s, smoothed */
+    uint64_t cdn_downloaded;   /* payload bytes from web seeds (BEP 19) */
+    uint64_t peer_downloaded;  /* payload bytes from BitTorrent peers */
+    uint32_t webseeds;         /* web seeds configured */
 } pf_torrent_stats;
+
+/* Quality of experience for one file, across all its readers. */
+typedef struct pf_qoe {
+    int active;                   /* a reader is open */
+    double ttfb_s;                /* first read requested -> first byte ready; -1 if none yet */
+    double time_to_playable_s;    /* first read -> 10 s of media buffered ahead; -1 */
+    uint32_t stalls;              /* reads that waited with an empty buffer after start-up */
+    double stall_s;               /* total time those reads waited */
+    uint32_t seeks;
+    double bitrate_bps;           /* media bitrate in bytes/s (container or observed) */
+    int bitrate_from_container;   /* 1 if from the MP4/MKV duration */
+    uint64_t playhead;            /* file offset of the last read */
+    double buffer_s;              /* media seconds verified ahead of the playhead */
+    uint64_t bytes_served;        /* bytes handed to readers */
+} pf_qoe;
+
+/* Bytes by source for a torrent. */
+typedef struct pf_source_stats {
+    char name[96];      /* "cdn:<url>" or "peer:<ip:port> <client>" */
+    int is_cdn;
+    uint64_t downloaded; /* payload bytes accepted from it */
+    uint64_t uploaded;   /* payload bytes we sent it */
+    double down_rate;
+} pf_source_stats;
 
 #ifdef __cplusplus
 }

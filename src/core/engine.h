@@ -99,6 +99,61 @@ typedef struct pf__cache_slot {
     uint64_t used; /* LRU stamp */
 } pf__cache_slot;
 
+/* BEP 19 web seed (the CDN): a costly source that has every piece. */
+#define PF__WS_MAX_INFLIGHT 4
+typedef struct pf__ws_run {
+    struct pf__webseed *ws;
+    uint64_t start, end; /* torrent byte range, block aligned */
+    uint64_t cursor;     /* next byte expected */
+    uint64_t seg_end;    /* end of the current file segment */
+    pf_job *job;         /* HTTP job in flight, or NULL */
+    uint8_t *blk;        /* staging for a partly received block */
+    uint32_t blk_fill;
+    int cancelled;
+} pf__ws_run;
+
+typedef struct pf__webseed {
+    char *url;
+    pf__ws_run *runs[PF__WS_MAX_INFLIGHT];
+    uint32_t nruns;
+    uint64_t retry_at;
+    uint32_t fails;
+    pf_rate down;
+    uint64_t downloaded;
+    uint64_t wasted;
+} pf__webseed;
+
+/* A reader of one file (a player's HTTP request): its reads are the
+ * playhead the deadline scheduler works for. */
+typedef struct pf__stream {
+    uint32_t id;
+    uint32_t file;
+    uint64_t start_off;  /* file offset it opened at */
+    uint64_t pos;        /* file offset of its next read */
+    uint64_t opened;
+    int waiting;         /* a read is blocked on missing data */
+    uint64_t wait_off;
+    uint64_t wait_since;
+    int wait_is_stall;
+    int started;         /* first byte delivered */
+    uint64_t clock_start; /* media clock: real time of the first byte */
+    uint64_t stall_ns;    /* this reader's stalled time (clock pauses) */
+    int startup_done;     /* the start-up prefix is verified */
+} pf__stream;
+
+typedef struct pf__fileqoe {
+    uint64_t first_read, first_byte, playable_at;
+    uint64_t playable_from; /* offset of the first read */
+    uint32_t stalls, seeks;
+    uint64_t stall_ns;
+    uint64_t served;
+    uint64_t playhead;
+    double bitrate;    /* bytes/s of media; 0 = unknown */
+    int bitrate_src;   /* 0 unknown, 1 container, 2 observed */
+    uint32_t active;
+    uint64_t last_end; /* where the last reader stopped (seek detection) */
+} pf__fileqoe;
+
 struct pf_torrent {
     pf_session *s;
     uint32_t id;
@@ -135,6 +190,15 @@ struct pf_torrent {
     uint8_t *meta_got; /* per 16 KiB metadata piece */
     uint32_t meta_pieces, meta_have;
     char *magnet_name;
+    /* Streaming (stream.c) and the CDN (webseed.c). */
+    pf__webseed *ws;
+    uint32_t nws;
+    pf__stream *streams;
+    uint32_t nstreams, cap_streams;
+    pf__fileqoe *qoe; /* per file, allocated on first stream */
+    uint64_t cdn_downloaded, peer_downloaded;
+    uint64_t departed_down, departed_up; /* peers that left */
+    uint64_t next_sched;
 };
 
 typedef struct pf__event_q {
@@ -199,6 +263,25 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now);
 void pf__meta_on_ext_handshake(pf_peer *p, uint64_t now);
 int pf__meta_on_message(pf_peer *p, const uint8_t *body, size_t len, uint64_t now);
 void pf__meta_tick(pf_torrent *t, uint64_t now);
+
+/* webseed.c */
+int pf__ws_add(pf_torrent *t, const char *url);
+void pf__ws_free_all(pf_torrent *t);
+/* Fetches the given claimed blocks (sorted, one piece range) from the best
+ * web seed; returns 0 or a negative error (the caller unclaims). */
+int pf__ws_capacity(pf_torrent *t, uint64_t now);
+int pf__ws_fetch(pf_torrent *t, const pf_block_ref *blocks, uint32_t n, uint64_t now);
+void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now);
+int pf__ws_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
+/* Cancels CDN runs entirely outside [keep_start, keep_end) torrent bytes
+ * of every current reader (a seek made them useless). */
+void pf__ws_cancel_useless(pf_torrent *t, uint64_t now);
+void pf__ws_tick(pf_torrent *t, double dt);
+
+/* stream.c */
+void pf__sched_update(pf_torrent *t, uint64_t now);
+void pf__stream_piece_done(pf_torrent *t, uint32_t piece, uint64_t now);
+void pf__streams_free(pf_torrent *t);
 
 /* announce.c */
 void pf__announce_tick(pf_torrent *t, uint64_t now);

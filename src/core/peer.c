@@ -304,6 +304,7 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
     while (p->nreqs < target) {
         uint32_t want = target - p->nreqs;
         if (want > 64) want = 64;
+        t->picker.now = now;
         uint32_t n = pf_picker_pick(&t->picker, &p->have, p->is_seed, blocks, want, dup_check, p,
                                     &p->s->rng);
         if (n == 0) break;
@@ -479,7 +480,9 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
     p->last_block = now;
     p->snubbed = 0;
     pf__rate_add(&p->down, m->payload_len);
+    uint64_t wasted = t->wasted;
     pf__torrent_block_in(t, p, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);
+    if (t->wasted == wasted) t->peer_downloaded += m->payload_len;
     return 0;
 }
 

@@ -34,6 +34,7 @@ static void partial_release(pf_partial *pp)
 {
     free(pp->state);
     free(pp->reqs);
+    free(pp->cdn);
     free(pp->buf);
     memset(pp, 0, sizeof *pp);
 }
@@ -105,9 +106,11 @@ static pf_partial *partial_new(pf_picker *p, uint32_t piece)
     pp->nblocks = (pp->size + PF_BLOCK_SIZE - 1) / PF_BLOCK_SIZE;
     pp->state = calloc(pp->nblocks, 1);
     pp->reqs = calloc(pp->nblocks, 1);
+    pp->cdn = calloc(pp->nblocks, 1);
     pp->buf = malloc(pp->size);
     pp->created = p->seq++;
-    if (!pp->state || !pp->reqs || !pp->buf) {
+    pp->started = p->now;
+    if (!pp->state || !pp->reqs || !pp->cdn || !pp->buf) {
         partial_release(pp);
         return NULL;
     }
@@ -192,6 +195,17 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
                         pf_picker_dup_fn dup, void *dup_ud, uint64_t *rng)
 {
     uint32_t n = 0;
+    /* 0. Deadline windows first, in order: pieces ahead of a playhead. */
+    for (uint32_t w = 0; w < p->nwin && n < max; w++) {
+        for (uint32_t i = p->win[w].start; i < p->win[w].end && i < p->num_pieces && n < max; i++) {
+            if (pf_bitfield_get(p->have, i) || p->partial_of[i] < -1 || !p->prio[i]) continue;
+            if (!peer_is_seed && !pf_bitfield_get(peer_has, i)) continue;
+            pf_partial *pp = partial_get(p, i);
+            if (!pp) pp = partial_new(p, i);
+            if (!pp) break;
+            n += take_free(pp, out + n, max - n);
+        }
+    }
     /* 1. Finish pieces in progress, highest priority then oldest first. */
     for (int pass = 0; pass < 2 && n < max; pass++) {
         for (uint32_t k = 0; k < p->npartials && n < max; k++) {
@@ -230,6 +244,48 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
     return n;
 }
 
+void pf_picker_set_windows(pf_picker *p, const pf_picker_window *w, uint32_t n)
+{
+    if (n > PF_PICKER_MAX_WINDOWS) n = PF_PICKER_MAX_WINDOWS;
+    memcpy(p->win, w, n * sizeof *w);
+    p->nwin = n;
+}
+
+uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, int dup, pf_block_ref *out, uint32_t max)
+{
+    if (piece >= p->num_pieces || pf_bitfield_get(p->have, piece) || p->partial_of[piece] < -1)
+        return 0;
+    pf_partial *pp = partial_get(p, piece);
+    if (!pp) pp = partial_new(p, piece);
+    if (!pp) return 0;
+    uint32_t n = 0;
+    for (uint32_t b = 0; b < pp->nblocks && n < max; b++) {
+        if (pp->cdn[b] || pp->state[b] == 2) continue;
+        if (pp->state[b] == 1 && !dup) continue;
+        pp->cdn[b] = 1;
+        if (pp->state[b] == 0) {
+            pp->state[b] = 1;
+            pp->reqs[b] = 0;
+        }
+        pp->reqs[b]++;
+        out[n].piece = piece;
+        out[n].begin = b * PF_BLOCK_SIZE;
+        out[n].length = block_len(pp, b);
+        n++;
+    }
+    return n;
+}
+
+void pf_picker_unclaim(pf_picker *p, uint32_t piece, uint32_t begin)
+{
+    pf_partial *pp = partial_get(p, piece);
+    if (!pp || begin % PF_BLOCK_SIZE) return;
+    uint32_t b = begin / PF_BLOCK_SIZE;
+    if (b >= pp->nblocks || !pp->cdn[b]) return;
+    pp->cdn[b] = 0;
+    pf_picker_unrequest(p, piece, begin);
+}
+
 void pf_picker_unrequest(pf_picker *p, uint32_t piece, uint32_t begin)
 {
     pf_partial *pp = partial_get(p, piece);
@@ -253,6 +309,7 @@ int pf_picker_block_in(pf_picker *p, uint32_t piece, uint32_t begin,
     if (pp->state[b] == 2) return -1;
     memcpy(pp->buf + begin, data, len);
     pp->state[b] = 2;
+    pp->cdn[b] = 0;
     if (pp->reqs[b] > 0) pp->reqs[b]--;
     pp->received++;
     return pp->received == pp->nblocks ? 1 : 0;

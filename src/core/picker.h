@@ -23,9 +23,17 @@ typedef struct pf_partial {
     uint32_t next_free; /* hint: lowest block index that may be free */
     uint8_t *state;    /* per block: 0 free, 1 requested, 2 received */
     uint8_t *reqs;     /* per block: outstanding requests (endgame dups) */
+    uint8_t *cdn;      /* per block: 1 while a web seed request covers it */
     uint8_t *buf;      /* piece data */
     uint64_t created;  /* sequence number, oldest finishes first */
+    uint64_t started;  /* picker clock (ns) when the piece was started */
 } pf_partial;
+
+/* A deadline window: pieces [start, end) wanted in order (a playhead). */
+#define PF_PICKER_MAX_WINDOWS 8
+typedef struct pf_picker_window {
+    uint32_t start, end;
+} pf_picker_window;
 
 typedef struct pf_picker {
     uint32_t num_pieces;
@@ -40,7 +48,22 @@ typedef struct pf_picker {
     uint32_t max_partials; /* soft cap on pieces in progress */
     uint32_t seeds;        /* peers that have everything (not in avail) */
     uint64_t seq;
+    uint64_t now;          /* caller's clock, stamped on new partials */
+    pf_picker_window win[PF_PICKER_MAX_WINDOWS];
+    uint32_t nwin;
 } pf_picker;
+
+/* Replaces the deadline windows.  Peers are given window pieces first, in
+ * window order; the rest stays rarest-first. */
+void pf_picker_set_windows(pf_picker *p, const pf_picker_window *w, uint32_t n);
+
+/* Claims blocks of one piece for a web seed: free blocks, and when dup is
+ * set also blocks already requested from peers (racing them).  Blocks the
+ * web seed already covers are skipped.  Creates the partial if needed.
+ * Returns how many blocks were written to out. */
+uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, int dup, pf_block_ref *out, uint32_t max);
+/* The web seed request covering this block ended without delivering it. */
+void pf_picker_unclaim(pf_picker *p, uint32_t piece, uint32_t begin);
 
 int pf_picker_init(pf_picker *p, uint32_t num_pieces, uint32_t piece_length,
                    uint64_t total_length, const pf_bitfield *have);

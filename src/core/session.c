@@ -20,6 +20,11 @@ void pf_session_settings_default(pf_session_settings *s)
     s->max_queue_out = 512;
     s->max_queue_in = 1024;
     s->request_timeout_s = 20;
+    s->stream.urgent_s = 4.0;
+    s->stream.startup_s = 2.0;
+    s->stream.prefetch_s = 60.0;
+    s->stream.critical_s = 1.0;
+    s->stream.default_bitrate = 500000.0;
     s->log_level = PF_LOG_INFO;
 }
 
@@ -84,7 +89,7 @@ void pf_session_free(pf_session *s)
     for (size_t k = 0; k < s->q.len; k++) {
         pf_event *ev = &s->q.ev[(s->q.head + k) % s->q.cap];
         if (ev->type == PF_EV_JOB && ev->job) {
-            if (ev->job->type != PF_JOB_READ) free(ev->job->buf); /* READ: cache owns it */
+            if (ev->job->type == PF_JOB_WRITE) free(ev->job->buf); /* others: not owned */
             free(ev->job->url);
             free(ev->job->body);
             free(ev->job);

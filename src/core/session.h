@@ -32,6 +32,14 @@ typedef struct pf_session pf_session;
 typedef struct pf_torrent pf_torrent;
 typedef struct pf_peer pf_peer;
 
+typedef struct pf_stream_settings {
+    double urgent_s;    /* media seconds ahead of a reader the CDN guards (4) */
+    double startup_s;   /* start-up / after-seek prefix from the CDN (2) */
+    double prefetch_s;  /* media seconds ahead peers fetch in order (60) */
+    double critical_s;  /* a block due within this races on the CDN (1) */
+    double default_bitrate; /* bytes/s until known (500,000) */
+} pf_stream_settings;
+
 typedef struct pf_session_settings {
     uint8_t peer_id[20];        /* all zero: derived from rng_seed */
     uint64_t rng_seed;          /* deterministic runs; 0 = fixed default */
@@ -46,6 +54,7 @@ typedef struct pf_session_settings {
     uint32_t max_queue_in;      /* requests we accept queued from one peer
                                    (default 1024; our "reqq") */
     uint32_t request_timeout_s; /* re-route a block after this (default 20) */
+    pf_stream_settings stream;
     pf_log_fn log;              /* may be NULL */
     void *log_ud;
     pf_log_level log_level;
@@ -114,7 +123,9 @@ enum pf_job_type {
     PF_JOB_READ = 1, /* read len bytes at offset into buf */
     PF_JOB_WRITE,    /* SHA-1 of buf must equal expect; then write it */
     PF_JOB_HASH,     /* read the piece at offset/len, compare with expect */
-    PF_JOB_HTTP      /* GET url; fill status/body */
+    PF_JOB_HTTP,     /* GET url; fill status/body */
+    PF_JOB_WEBSEED   /* GET url with Range range_start/range_len; feed the
+                        body to pf_torrent_job_data as it arrives */
 };
 typedef struct pf_job {
     int type;
@@ -124,7 +135,9 @@ typedef struct pf_job {
     uint32_t len;
     uint8_t *buf;       /* READ: destination (len bytes); WRITE: data */
     uint8_t expect[20]; /* WRITE, HASH */
-    char *url;          /* HTTP */
+    char *url;          /* HTTP, WEBSEED */
+    uint64_t range_start, range_len; /* WEBSEED */
+    void *io;           /* the caller's handle for the transfer, if any */
     /* Filled by the caller before pf_torrent_job_done: */
     int result;         /* 0, PF_ERR_HASH, PF_ERR_IO, PF_ERR_NET... */
     long status;        /* HTTP status */
@@ -136,6 +149,35 @@ typedef struct pf_job {
 } pf_job;
 /* Reports a finished job; the engine takes ownership and frees it. */
 void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now);
+/* Body bytes of a WEBSEED job as they arrive.  Returns 0 to continue, or a
+ * negative pf_err: the caller aborts the transfer and then reports
+ * pf_torrent_job_done. */
+int pf_torrent_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
+
+/* ---- web seeds and streaming ------------------------------------------- */
+/* Adds a BEP 19 web seed (the CDN).  Torrents also take their url-list. */
+int pf_torrent_add_webseed(pf_torrent *t, const char *url);
+
+
+/* Opens a reader of file `file` at `offset`; *id names it.  PF_ERR_NOTFOUND
+ * for a bad file, PF_ERR_INVAL before metadata. */
+int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64_t now,
+                           uint32_t *id);
+/* Verified bytes available at file offset (at most max): > 0 to read now
+ * from storage; 0 means the reader now waits, and PF_EV_STREAM_READY
+ * (ev.err = id) fires when it should ask again; < 0 error (PF_ERR_RANGE). */
+long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t max,
+                             uint64_t now);
+/* n bytes at file offset were handed to the reader. */
+void pf_torrent_stream_served(pf_torrent *t, uint32_t id, uint64_t offset, size_t n,
+                              uint64_t now);
+void pf_torrent_stream_close(pf_torrent *t, uint32_t id, uint64_t now);
+/* Media bitrate of a file in bytes/s, e.g. size / container duration. */
+void pf_torrent_set_bitrate(pf_torrent *t, uint32_t file, double bytes_per_s);
+/* QoE of one file; PF_ERR_NOTFOUND if it was never read. */
+int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *q);
+/* Per-source byte counts (peers, web seeds, departed peers). */
+size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max);
 
 /* ---- events ------------------------------------------------------------- */
 enum pf_event_type {
@@ -148,7 +190,9 @@ enum pf_event_type {
                           then pf_torrent_check / pf_torrent_skip_check */
     PF_EV_CHECKED,     /* ev.torrent finished checking */
     PF_EV_COMPLETE,    /* ev.torrent has every piece, verified */
-    PF_EV_LOG_ERROR    /* ev.torrent hit a fatal error (ev.err) */
+    PF_EV_LOG_ERROR,   /* ev.torrent hit a fatal error (ev.err) */
+    PF_EV_STREAM_READY, /* reader ev.err of ev.torrent may read again */
+    PF_EV_JOB_CANCEL   /* abort ev.job's transfer, then pf_torrent_job_done */
 };
 typedef struct pf_event {
     int type;

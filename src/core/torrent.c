@@ -36,6 +36,8 @@ void pf__torrent_free(pf_torrent *t)
     free(t->meta);
     free(t->meta_got);
     free(t->magnet_name);
+    pf__ws_free_all(t);
+    pf__streams_free(t);
     free(t);
 }
 
@@ -66,6 +68,7 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
     }
     t->mi = mi;
     t->has_meta = 1;
+    for (size_t i = 0; i < mi->num_webseeds; i++) pf__ws_add(t, mi->webseeds[i]);
     for (uint32_t i = t->npeers; i-- > 0;) {
         pf_peer *p = t->peers[i];
         if (pf__peer_apply_metadata(p) != 0) pf__peer_close(p, "bad bitfield");
@@ -105,6 +108,8 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
     if (p->slot >= t->npeers || t->peers[p->slot] != p) return;
     pf__peer_drop_requests(p);
     if (t->has_meta && p->have.bits) pf_picker_remove_bitfield(&t->picker, &p->have);
+    t->departed_down += p->downloaded;
+    t->departed_up += p->uploaded;
     if (p->outgoing) {
         pf__candidate *c = cand_find(t, &p->addr);
         if (c) {
@@ -242,6 +247,7 @@ static void serve_all(pf_torrent *t, uint64_t now)
 void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
                           const uint8_t *data, uint32_t len, uint64_t now)
 {
+    t->picker.now = now;
     int r = pf_picker_block_in(&t->picker, piece, begin, data, len);
     if (r < 0) {
         t->wasted += len;
@@ -301,7 +307,7 @@ static void piece_verified(pf_torrent *t, uint32_t piece, uint64_t now)
         pf__peer_send_have(p, piece);
         pf__peer_update_interest(p);
     }
-    (void)now;
+    if (t->nstreams) pf__stream_piece_done(t, piece, now);
 }
 
 static void check_more(pf_torrent *t, uint64_t now);
@@ -411,6 +417,10 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         break;
     case PF_JOB_HTTP:
         pf__announce_done(t, j, now);
+        break;
+    case PF_JOB_WEBSEED:
+        pf__ws_job_done(t, j, now);
+        if (t->nstreams) pf__sched_update(t, now);
         break;
     }
     job_free(j);
@@ -525,7 +535,9 @@ void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt)
     if (dt > 0) {
         pf__rate_tick(&t->down, dt);
         pf__rate_tick(&t->up, dt);
+        pf__ws_tick(t, dt);
     }
+    if (t->has_meta && (t->nstreams || t->picker.nwin)) pf__sched_update(t, now);
     for (uint32_t i = t->npeers; i-- > 0;) {
         if (i >= t->npeers) continue;
         pf__peer_tick(t->peers[i], now, dt);
@@ -559,6 +571,9 @@ void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st)
     }
     st->down_rate = t->down.bps;
     st->up_rate = t->up.bps;
+    st->cdn_downloaded = t->cdn_downloaded;
+    st->peer_downloaded = t->peer_downloaded;
+    st->webseeds = t->nws;
 }
 
 void pf_torrent_stop(pf_torrent *t, uint64_t now)

@@ -125,7 +125,7 @@ static pf_addr addr_norm(const pf_addr *a)
     } else if (a->family == 4) {
         r.family = 4;
         memcpy(r.ip, a->ip, 4);
-    } else {
+    } else if (a->family == 6) {
         r.family = 6;
         memcpy(r.ip, a->ip, 16);
     }
@@ -476,7 +476,9 @@ static int handle_announce(pf_tracker *t, const char *q, size_t qlen,
     if (qget_u64(q, qlen, "numwant", &v) == 0)
         o.numwant = v > t->cfg.numwant_max ? t->cfg.numwant_max : (uint32_t)v;
 
-    pf_addr a = addr_norm(remote);
+    pf_addr none;
+    memset(&none, 0, sizeof none);
+    pf_addr a = addr_norm(remote ? remote : &none);
     if (addr_is_loopback(&a) && qget(q, qlen, "ip", b, sizeof b) > 0) {
         char text[96];
         pf_addr ipa;

@@ -1,6 +1,7 @@
 /* The engine on libuv: TCP peers, disk jobs on the threadpool, tracker
  * announces through libcurl, a 250 ms tick. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,65 +12,8 @@
 #include "core/metainfo.h"
 #include "core/session.h"
 #include "core/sha1.h"
-#include "net/http_client.h"
-#include "net/storage.h"
-#include "peerflow/client.h"
+#include "net/client_internal.h"
 
-#define PF__READ_BUF (256 * 1024)
-#define PF__MAX_TORRENT_FILE (16 * 1024 * 1024)
-
-typedef struct pf_conn {
-    uv_tcp_t tcp;
-    pf_client *c;
-    pf_peer *peer; /* NULL once reported closed */
-    int closing;
-    uint8_t *rbuf;
-} pf_conn;
-
-typedef struct pf_wreq {
-    uv_write_t req;
-    pf_conn *conn;
-    pf_buf buf;
-} pf_wreq;
-
-typedef struct pf_work {
-    uv_work_t req;
-    pf_client *c;
-    pf_client_torrent *ct;
-    pf_job *job;
-} pf_work;
-
-struct pf_client_torrent {
-    pf_client *c;
-    pf_torrent *t;
-    pf_storage *st;
-    char *dir;
-    char name[128];
-    uint32_t works; /* threadpool jobs in flight */
-    uv_mutex_t write_lock; /* one writer per torrent: concurrent pwrites to
-                              one file only contend on its inode lock */
-};
-
-struct pf_client {
-    pf_client_settings set;
-    uv_loop_t loop;
-    pf_session *s;
-    uv_tcp_t listener;
-    int listening;
-    int port;
-    uv_timer_t tick;
-    uv_timer_t second;
-    uv_timer_t stop_timer;
-    uv_signal_t sigint, sigterm;
-    pf_http_client *http;
-    pf_client_torrent **ts;
-    uint32_t nts;
-    pf_conn **conns; /* all live connections, for shutdown */
-    uint32_t nconns, cap_conns;
-    int stopping;
-    uint64_t stop_started; /* uv_now() at pf_client_stop */
-    uint32_t works;
-};
 
 static uint64_t now_ns(pf_client *c)
 {
@@ -77,7 +21,10 @@ static uint64_t now_ns(pf_client *c)
     return uv_hrtime();
 }
 
+uint64_t pf__client_now(pf_client *c) { return now_ns(c); }
+
 static void pump(pf_client *c);
+void pf__client_pump(pf_client *c) { pump(c); }
 
 /* Connections ------------------------------------------------------------------ */
 static void conn_track(pf_client *c, pf_conn *k)
@@ -571,6 +518,9 @@ static int start_listen(pf_client *c)
 
 int pf_client_new(const pf_client_settings *set, pf_client **out)
 {
+    /* A write to a socket the peer already closed must be an error for
+     * that connection, not the end of the process. */
+    signal(SIGPIPE, SIG_IGN);
     pf_client *c = calloc(1, sizeof *c);
     if (!c) return PF_ERR_NOMEM;
     if (set)

@@ -52,7 +52,8 @@ typedef struct pf_http_server_config {
 
 void pf_http_server_config_default(pf_http_server_config *cfg);
 /* Binds and listens.  Returns 0 and *out, PF_ERR_INVAL (bad bind address,
- * no on_request), PF_ERR_NET (bind/listen failed) or PF_ERR_NOMEM. */
+ * no on_request), PF_ERR_NET (bind/listen failed; run the loop once more
+ * so the failed listener is released) or PF_ERR_NOMEM. */
 int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
                          pf_http_server **out);
 /* The bound port (useful with port 0). */

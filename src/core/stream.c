@@ -1,0 +1,360 @@
+/* Streaming: readers (playheads), the deadline scheduler and QoE.
+ *
+ * Every reader of a file defines a playhead.  Each tick (and whenever a
+ * reader blocks) the scheduler looks only at the pieces ahead of each
+ * playhead -- never at every piece times every peer:
+ *   - [playhead, +prefetch_s of media) is a picker window: peers are given
+ *     these pieces first, in deadline order, so they arrive well before
+ *     they are due; everything else stays rarest-first.
+ *   - [playhead, +urgent_s) is guarded by the CDN (web seeds).  A missing
+ *     block there is fetched from the CDN when (a) it is in the start-up
+ *     prefix of a new reader (start or seek), (b) the swarm is late with it
+ *     (its piece has been in progress for longer than half its slack, or it
+ *     is due within critical_s) -- the CDN then races the peers and the
+ *     loser's copy is cancelled -- or (c) no connected peer has it.
+ * Bytes from peers are free, CDN bytes cost money: the CDN never fetches a
+ * piece a peer is delivering in time.
+ *
+ * QoE follows a media clock per reader: it starts with the first byte and
+ * runs in real time; a read that waits for data the clock has already
+ * reached is a stall (a reader racing ahead of real time, like
+ * `ffmpeg -f null`, is not stalling). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/engine.h"
+
+#define PF__PLAYABLE_S 10.0
+
+static pf__stream *stream_find(pf_torrent *t, uint32_t id)
+{
+    for (uint32_t i = 0; i < t->nstreams; i++)
+        if (t->streams[i].id == id) return &t->streams[i];
+    return NULL;
+}
+
+static const pf_stream_settings *sset(const pf_torrent *t) { return &t->s->set.stream; }
+
+static double bitrate(const pf_torrent *t, uint32_t file)
+{
+    const pf__fileqoe *q = t->qoe ? &t->qoe[file] : NULL;
+    if (q && q->bitrate > 0) return q->bitrate;
+    return sset(t)->default_bitrate > 0 ? sset(t)->default_bitrate : 500000.0;
+}
+
+void pf__streams_free(pf_torrent *t)
+{
+    free(t->streams);
+    free(t->qoe);
+    t->streams = NULL;
+    t->qoe = NULL;
+    t->nstreams = t->cap_streams = 0;
+}
+
+int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64_t now, uint32_t *id)
+{
+    if (!t->has_meta) return PF_ERR_INVAL;
+    if (file >= t->mi->num_files) return PF_ERR_NOTFOUND;
+    if (offset > t->mi->files[file].length) return PF_ERR_RANGE;
+    if (!t->qoe) {
+        t->qoe = calloc(t->mi->num_files, sizeof *t->qoe);
+        if (!t->qoe) return PF_ERR_NOMEM;
+    }
+    if (t->nstreams >= 64) return PF_ERR_LIMIT;
+    if (t->nstreams == t->cap_streams) {
+        uint32_t cap = t->cap_streams ? t->cap_streams * 2 : 4;
+        pf__stream *n = realloc(t->streams, cap * sizeof *n);
+        if (!n) return PF_ERR_NOMEM;
+        t->streams = n;
+        t->cap_streams = cap;
+    }
+    pf__stream *st = &t->streams[t->nstreams++];
+    memset(st, 0, sizeof *st);
+    st->id = t->s->next_id++;
+    st->file = file;
+    st->start_off = st->pos = offset;
+    st->opened = now;
+    pf__fileqoe *q = &t->qoe[file];
+    if (q->first_read == 0) {
+        q->first_read = now;
+        q->playable_from = offset;
+    } else if (offset != q->last_end && offset != 0) {
+        q->seeks++;
+    }
+    q->active++;
+    *id = st->id;
+    pf__sched_update(t, now);
+    return 0;
+}
+
+void pf_torrent_stream_close(pf_torrent *t, uint32_t id, uint64_t now)
+{
+    pf__stream *st = stream_find(t, id);
+    if (!st) return;
+    pf__fileqoe *q = &t->qoe[st->file];
+    if (st->waiting && st->wait_is_stall) q->stall_ns += now - st->wait_since;
+    q->last_end = st->pos;
+    if (q->active) q->active--;
+    *st = t->streams[--t->nstreams];
+    pf__sched_update(t, now);
+}
+
+/* Verified bytes from torrent offset abs (at most max). */
+static uint64_t verified_run(const pf_torrent *t, uint64_t abs, uint64_t max)
+{
+    uint64_t plen = t->mi->piece_length, got = 0;
+    while (got < max && abs + got < t->mi->total_length) {
+        uint32_t piece = (uint32_t)((abs + got) / plen);
+        if (!pf_bitfield_get(&t->have, piece)) break;
+        uint64_t piece_end = (uint64_t)(piece + 1) * plen;
+        got = piece_end - abs;
+    }
+    return got < max ? got : max;
+}
+
+static double media_clock(const pf__stream *st, uint64_t now)
+{
+    if (!st->started) return 0;
+    return (double)(now - st->clock_start - st->stall_ns) / 1e9;
+}
+
+static void check_playable(pf_torrent *t, uint32_t file, uint64_t now)
+{
+    pf__fileqoe *q = &t->qoe[file];
+    if (q->playable_at || q->first_read == 0) return;
+    const pf_file_entry *fe = &t->mi->files[file];
+    uint64_t want = (uint64_t)(PF__PLAYABLE_S * bitrate(t, file));
+    if (want > fe->length - q->playable_from) want = fe->length - q->playable_from;
+    if (verified_run(t, fe->offset + q->playable_from, want) >= want) q->playable_at = now;
+}
+
+long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t max, uint64_t now)
+{
+    pf__stream *st = stream_find(t, id);
+    if (!st) return PF_ERR_NOTFOUND;
+    const pf_file_entry *fe = &t->mi->files[st->file];
+    if (offset >= fe->length) return PF_ERR_RANGE;
+    if (max > fe->length - offset) max = (size_t)(fe->length - offset);
+    if (offset != st->pos) {
+        /* The reader jumped: a new playhead, with its own start-up. */
+        st->pos = offset;
+        st->startup_done = 0;
+    }
+    uint64_t n = verified_run(t, fe->offset + offset, max);
+    pf__fileqoe *q = &t->qoe[st->file];
+    if (n > 0) {
+        if (st->waiting) {
+            if (st->wait_is_stall) {
+                uint64_t d = now - st->wait_since;
+                st->stall_ns += d;
+                q->stall_ns += d;
+            }
+            st->waiting = 0;
+        }
+        return (long)n;
+    }
+    if (!st->waiting) {
+        st->waiting = 1;
+        st->wait_off = offset;
+        st->wait_since = now;
+        /* Behind the media clock means the player has run dry. */
+        double media_t = (double)(offset - st->start_off) / bitrate(t, st->file);
+        st->wait_is_stall = st->started && media_t <= media_clock(st, now) + 0.05;
+        if (st->wait_is_stall) q->stalls++;
+    }
+    pf__sched_update(t, now);
+    return 0;
+}
+
+void pf_torrent_stream_served(pf_torrent *t, uint32_t id, uint64_t offset, size_t n, uint64_t now)
+{
+    pf__stream *st = stream_find(t, id);
+    if (!st) return;
+    pf__fileqoe *q = &t->qoe[st->file];
+    if (!st->started) {
+        st->started = 1;
+        st->clock_start = now;
+    }
+    if (q->first_byte == 0) q->first_byte = now;
+    st->pos = offset + n;
+    q->served += n;
+    q->playhead = st->pos;
+    q->last_end = st->pos;
+    /* No container duration: the long-run read rate stands in for the
+     * bitrate (bounded: a reader racing ahead says little). */
+    if (q->bitrate_src != 1 && q->first_byte && now > q->first_byte + 2 * PF_NS_PER_SEC) {
+        double r = (double)q->served / ((double)(now - q->first_byte) / 1e9);
+        if (r < 64e3) r = 64e3;
+        if (r > 4e6) r = 4e6;
+        q->bitrate = r;
+        q->bitrate_src = 2;
+    }
+    check_playable(t, st->file, now);
+}
+
+void pf_torrent_set_bitrate(pf_torrent *t, uint32_t file, double bps)
+{
+    if (!t->has_meta || file >= t->mi->num_files || bps <= 0) return;
+    if (!t->qoe) {
+        t->qoe = calloc(t->mi->num_files, sizeof *t->qoe);
+        if (!t->qoe) return;
+    }
+    t->qoe[file].bitrate = bps;
+    t->qoe[file].bitrate_src = 1;
+}
+
+int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!t->qoe || !t->has_meta || file >= t->mi->num_files || t->qoe[file].first_read == 0)
+        return PF_ERR_NOTFOUND;
+    const pf__fileqoe *q = &t->qoe[file];
+    out->active = q->active > 0;
+    out->ttfb_s = q->first_byte ? (double)(q->first_byte - q->first_read) / 1e9 : -1;
+    out->time_to_playable_s = q->playable_at ? (double)(q->playable_at - q->first_read) / 1e9 : -1;
+    out->stalls = q->stalls;
+    uint64_t stall = q->stall_ns;
+    for (uint32_t i = 0; i < t->nstreams; i++) {
+        const pf__stream *st = &t->streams[i];
+        if (st->file == file && st->waiting && st->wait_is_stall) stall += now - st->wait_since;
+    }
+    out->stall_s = (double)stall / 1e9;
+    out->seeks = q->seeks;
+    out->bitrate_bps = bitrate(t, file);
+    out->bitrate_from_container = q->bitrate_src == 1;
+    out->playhead = q->playhead;
+    const pf_file_entry *fe = &t->mi->files[file];
+    uint64_t ahead = q->playhead < fe->length
+                         ? verified_run(t, fe->offset + q->playhead, fe->length - q->playhead)
+                         : 0;
+    out->buffer_s = (double)ahead / bitrate(t, file);
+    out->bytes_served = q->served;
+    return 0;
+}
+
+/* A piece was verified: wake readers waiting on it. */
+void pf__stream_piece_done(pf_torrent *t, uint32_t piece, uint64_t now)
+{
+    uint64_t plen = t->mi->piece_length;
+    for (uint32_t i = 0; i < t->nstreams; i++) {
+        pf__stream *st = &t->streams[i];
+        if (t->qoe) check_playable(t, st->file, now);
+        if (!st->waiting) continue;
+        uint64_t abs = t->mi->files[st->file].offset + st->wait_off;
+        if (abs / plen == piece) {
+            pf_event ev = {.type = PF_EV_STREAM_READY, .torrent = t, .err = (int)st->id};
+            pf__emit(t->s, &ev);
+        }
+    }
+}
+
+/* Why the CDN should take a missing piece of the urgent zone, or 0. */
+static int cdn_reason(const pf_torrent *t, uint32_t piece, double due_s, int startup, uint64_t now)
+{
+    const pf_stream_settings *ss = sset(t);
+    if (startup) return 1;                                  /* (a) */
+    if (t->picker.avail[piece] == 0) return 3;              /* (c) */
+    if (due_s <= ss->critical_s) return 2;                  /* (b) due now */
+    const pf_partial *pp = pf_picker_partial(&t->picker, piece);
+    if (pp && now > pp->started) {
+        double age = (double)(now - pp->started) / 1e9;
+        if (age > 0.5 * due_s + 0.5) return 2;              /* (b) late */
+    }
+    return 0;
+}
+
+void pf__sched_update(pf_torrent *t, uint64_t now)
+{
+    if (!t->has_meta || t->state != PF_TS_DOWNLOADING) {
+        if (t->has_meta) pf_picker_set_windows(&t->picker, NULL, 0);
+        return;
+    }
+    const pf_stream_settings *ss = sset(t);
+    const pf_metainfo *mi = t->mi;
+    uint64_t plen = mi->piece_length;
+    pf_picker_window win[PF_PICKER_MAX_WINDOWS];
+    uint32_t nwin = 0;
+    t->picker.now = now;
+    int cdn = pf__ws_capacity(t, now);
+    pf_block_ref claim[256];
+    for (uint32_t i = 0; i < t->nstreams; i++) {
+        pf__stream *st = &t->streams[i];
+        const pf_file_entry *fe = &mi->files[st->file];
+        if (fe->length == 0) continue;
+        double br = bitrate(t, st->file);
+        uint64_t base = fe->offset + st->pos;
+        uint64_t fend = fe->offset + fe->length;
+        if (base >= fend) continue;
+        uint64_t pref_end = base + (uint64_t)(ss->prefetch_s * br);
+        uint64_t urg_end = base + (uint64_t)(ss->urgent_s * br);
+        uint64_t start_end = st->start_off == st->pos || !st->startup_done
+                                 ? base + (uint64_t)(ss->startup_s * br) + 1
+                                 : base;
+        if (pref_end > fend) pref_end = fend;
+        if (urg_end > fend) urg_end = fend;
+        if (start_end > fend) start_end = fend;
+        uint32_t p0 = (uint32_t)(base / plen);
+        uint32_t pu = (uint32_t)((urg_end - 1) / plen);
+        uint32_t ps = (uint32_t)((start_end - 1) / plen);
+        if (nwin < PF_PICKER_MAX_WINDOWS) {
+            win[nwin].start = p0;
+            win[nwin].end = (uint32_t)((pref_end - 1) / plen) + 1;
+            nwin++;
+        }
+        /* The start-up prefix is done once it is verified. */
+        if (!st->startup_done && verified_run(t, base, start_end - base) >= start_end - base)
+            st->startup_done = 1;
+        if (!cdn) continue;
+        for (uint32_t p = p0; p <= pu && p < mi->num_pieces; p++) {
+            if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
+            uint64_t pstart = (uint64_t)p * plen;
+            double due = pstart > base ? (double)(pstart - base) / br : 0;
+            int startup = !st->startup_done && p <= ps;
+            int why = cdn_reason(t, p, due, startup, now);
+            if (!why) continue;
+            uint32_t n = pf_picker_claim(&t->picker, p, why != 3, claim, 256);
+            if (n == 0) continue;
+            if (pf__ws_fetch(t, claim, n, now) != 0) {
+                cdn = 0;
+                break;
+            }
+            cdn = pf__ws_capacity(t, now);
+            if (!cdn) break;
+        }
+    }
+    pf_picker_set_windows(&t->picker, win, nwin);
+    pf__ws_cancel_useless(t, now);
+}
+
+size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < t->nws && n < max; i++, n++) {
+        memset(&out[n], 0, sizeof out[n]);
+        snprintf(out[n].name, sizeof out[n].name, "cdn:%s", t->ws[i].url);
+        out[n].is_cdn = 1;
+        out[n].downloaded = t->ws[i].downloaded;
+        out[n].down_rate = t->ws[i].down.bps;
+    }
+    for (uint32_t i = 0; i < t->npeers && n < max; i++) {
+        const pf_peer *p = t->peers[i];
+        if (p->state != PF_PS_ACTIVE) continue;
+        char a[64];
+        pf_addr_format(&p->addr, a, sizeof a);
+        memset(&out[n], 0, sizeof out[n]);
+        snprintf(out[n].name, sizeof out[n].name, "peer:%s %s", a, p->exth.client);
+        out[n].downloaded = p->downloaded;
+        out[n].uploaded = p->uploaded;
+        out[n].down_rate = p->down.bps;
+        n++;
+    }
+    if (n < max && (t->departed_down || t->departed_up)) {
+        memset(&out[n], 0, sizeof out[n]);
+        snprintf(out[n].name, sizeof out[n].name, "peer:(departed)");
+        out[n].downloaded = t->departed_down;
+        out[n].uploaded = t->departed_up;
+        n++;
+    }
+    return n;
+}

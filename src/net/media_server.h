@@ -1,0 +1,62 @@
+/* The local media server: one torrent's files over HTTP/1.1 for players
+ * (mpv, VLC, a browser) on the machine, on top of net/http_server and the
+ * client's streaming API (pf_stream_*).
+ *
+ *   GET/HEAD /files/<i>/<name>  file i (the name is decorative), with
+ *            /stream/<i>        Range support (206, 416, multi-range = 200)
+ *   GET /playlist.m3u           every file, audio/video first
+ *   GET /stats.json             torrent counters, per-file QoE, sources
+ *   GET /metrics                Prometheus text format 0.0.4
+ *   GET /                       an HTML index
+ *
+ * A file response reads through one pf_stream opened at the range start,
+ * 256 KiB per pf_stream_read, and keeps at most ~1 MiB queued unsent on
+ * the socket (the rest waits for the drain callback): the player's pace
+ * is the playhead.  A client that goes away closes its stream.  Bounded:
+ * 64 connections, so 64 streams and ~80 MiB of queued data at most.
+ *
+ * When bound to a loopback address, requests whose Host header does not
+ * name loopback get 403 (DNS rebinding from a web page).
+ *
+ * Everything runs on the client's loop thread (the loop comes from
+ * pf_client_loop()).  The body formatting lives in core/media_http.c. */
+#ifndef PF_NET_MEDIA_SERVER_H
+#define PF_NET_MEDIA_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "peerflow/client.h"
+
+typedef struct pf_media_server pf_media_server;
+
+/* Starts serving t on bind:port (bind NULL = "127.0.0.1"; port 0 = any
+ * free port).  t must outlive the server; the files may be unknown yet (a
+ * magnet): until then file routes answer 503 with Retry-After.  Returns 0
+ * and *out, PF_ERR_INVAL (bad address), PF_ERR_NET (cannot listen) or
+ * PF_ERR_NOMEM. */
+int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torrent *t,
+                          const char *bind, uint16_t port);
+/* The bound port. */
+int pf_media_server_port(const pf_media_server *ms);
+/* "http://127.0.0.1:PORT" (the bound address; loopback for a wildcard
+ * bind), without a trailing slash.  Valid while ms is. */
+const char *pf_media_server_base_url(const pf_media_server *ms);
+/* Appends the absolute URL of file i (see pf_media_file_url). */
+int pf_media_server_file_url(const pf_media_server *ms, uint32_t i, pf_buf *out);
+/* 1 once every file (BEP 47 pad files aside) has been sent completely,
+ * in one response or in pieces across several, else 0 (also while the
+ * file list is unknown). */
+int pf_media_server_all_served(const pf_media_server *ms);
+/* Closes every stream at once and every connection; the memory is freed
+ * from libuv close callbacks, so the loop must run afterwards (it does
+ * inside pf_client_run / pf_client_free).  NULL is a no-op. */
+void pf_media_server_stop(pf_media_server *ms);
+
+/* Appends the /stats.json document for t (pf_client_torrent_stats, the QoE
+ * of files that have been read, pf_client_torrent_sources).  Returns 0 or
+ * PF_ERR_NOMEM.  Used by `peerflow play --stats` too. */
+int pf_media_stats_collect(pf_client_torrent *t, pf_buf *out);
+
+#endif
