@@ -278,3 +278,157 @@ require_transmission() {
 require_cmd() {  # require_cmd CMD [PACKAGE]
     command -v "$1" >/dev/null || fail "$1 missing (apt package ${2:-$1}; scripts/install-deps.sh --test)"
 }
+
+# --- streaming tests: media and a CDN origin ----------------------------------
+
+# gen_video SECONDS PATH [WIDTHxHEIGHT=1280x720]: an H.264/AAC MP4 with
+# faststart (moov first), testsrc2 + a 440 Hz sine, 25 fps, a keyframe every
+# 2 s, ~2.1 Mbit/s (60 s = ~16 MB). Cached: the first call encodes into
+# $PF_MEDIA_CACHE (default $PF_BUILD/test-media; written to a temp name and
+# renamed, so parallel tests are safe) and later calls of the suite copy it;
+# PATH gets a copy, never the cache file itself.
+gen_video() {
+    local secs=$1 path=$2 size=${3:-1280x720}
+    local cache=${PF_MEDIA_CACHE:-$PF_BUILD/test-media}
+    local key="v3-${secs}s-${size}.mp4" tmp
+    require_cmd ffmpeg
+    mkdir -p "$cache" "$(dirname "$path")"
+    if [ ! -s "$cache/$key" ]; then
+        tmp=$(mktemp "$cache/.${key}.XXXXXX")
+        timeout 120 ffmpeg -hide_banner -nostdin -v error -y \
+            -f lavfi -i "testsrc2=size=$size:rate=25" \
+            -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$secs" \
+            -c:v libx264 -preset ultrafast -b:v 2M -maxrate 2M -bufsize 2M -g 50 \
+            -pix_fmt yuv420p -c:a aac -b:a 128k -movflags +faststart -f mp4 "$tmp" ||
+            { rm -f "$tmp"; fail "gen_video: ffmpeg failed"; }
+        chmod 644 "$tmp"
+        mv -f "$tmp" "$cache/$key"
+        log "gen_video: encoded ${secs}s ${size} -> $cache/$key ($(stat -c %s "$cache/$key") bytes)"
+    fi
+    cp "$cache/$key" "$path"
+}
+
+# media_duration FILE: container duration in seconds (ffprobe).
+media_duration() {
+    ffprobe -v error -show_entries format=duration -of default=nw=1:nk=1 "$1"
+}
+
+# start_nginx_origin DIR [NAME=nginx]: a real nginx (/usr/sbin/nginx,
+# nginx-light) serving DIR on a free 127.0.0.1 port, static files with Range
+# (on by default), sendfile, keep-alive. Config, pid, temp dirs and logs live
+# in $T/NAME/. Sets NGINX_PORT, NGINX_URL (http://127.0.0.1:PORT, no slash)
+# and NGINX_LOG (the access log). Each request is one line in NGINX_LOG:
+#   msec status bytes_sent body_bytes_sent "request" "range" request_time
+# (written when the response ends, unbuffered), so a test counts the CDN
+# bytes independently of peerflow's counters (nginx_bytes). Spawned as NAME.
+start_nginx_origin() {
+    local dir=$1 name=${2:-nginx} d port try
+    [ -x /usr/sbin/nginx ] || fail "/usr/sbin/nginx missing (apt package nginx-light)"
+    dir=$(cd "$dir" && pwd)
+    d=$T/$name
+    mkdir -p "$d/tmp"
+    : >"$d/access.log"
+    # nginx's workers drop to an unprivileged user when the master is root;
+    # keep our own user so they can read $T (mode 700)
+    local user_line=
+    [ "$(id -u)" = 0 ] && user_line="user $(id -un) $(id -gn);"
+    for try in 1 2 3 4 5; do
+        port=$(free_port)
+        cat >"$d/nginx.conf" <<NGX
+$user_line
+daemon off;
+master_process on;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 256; }
+http {
+    types {
+        video/mp4 mp4 m4v; video/x-matroska mkv; video/webm webm;
+        application/octet-stream bin;
+    }
+    default_type application/octet-stream;
+    log_format pf '\$msec \$status \$bytes_sent \$body_bytes_sent "\$request" "\$http_range" \$request_time';
+    access_log $d/access.log pf;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 10000;
+    server {
+        listen 127.0.0.1:$port;
+        server_name localhost;
+        root $dir;
+        location / { autoindex on; }
+    }
+}
+NGX
+        spawn "$name" /usr/sbin/nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"
+        local n=0
+        while [ $n -lt 50 ]; do
+            is_running "$name" || break
+            [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] && break
+            n=$((n + 1)); sleep 0.1
+        done
+        if is_running "$name" && [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
+            NGINX_PORT=$port
+            NGINX_URL=http://127.0.0.1:$port
+            NGINX_LOG=$d/access.log
+            log "nginx origin on $NGINX_URL serving $dir (access log $NGINX_LOG)"
+            return 0
+        fi
+        log "nginx did not start on port $port (try $try): $(tail -2 "$d/error.log" 2>/dev/null | tr '\n' ' ')"
+        stop "$name"
+    done
+    fail "nginx would not start (see $d/error.log)"
+}
+
+# nginx_bytes [LOG=$NGINX_LOG] [REGEX]: sum of body bytes nginx sent (for
+# requests whose line matches REGEX, e.g. a path). Header bytes excluded:
+# nginx_bytes_total counts them too.
+nginx_bytes() {
+    awk -v re="${2:-}" 're == "" || $0 ~ re { s += $4 } END { printf "%d\n", s }' "${1:-$NGINX_LOG}"
+}
+nginx_bytes_total() {
+    awk -v re="${2:-}" 're == "" || $0 ~ re { s += $3 } END { printf "%d\n", s }' "${1:-$NGINX_LOG}"
+}
+# nginx_requests [LOG] [REGEX]: number of logged requests.
+nginx_requests() {
+    awk -v re="${2:-}" 're == "" || $0 ~ re { n++ } END { printf "%d\n", n }' "${1:-$NGINX_LOG}"
+}
+
+# dead_url: an http://127.0.0.1:PORT URL where nothing listens (a CDN that
+# is down: connection refused).
+dead_url() { echo "http://127.0.0.1:$(free_port)"; }
+
+# start_play NAME TORRENT [ARGS...]: `peerflow play` on an any-port media
+# server with a --stats file in $T/NAME.stats.json; waits for the printed
+# URLs. Sets PLAY_URL (file 0), PLAY_BASE (http://127.0.0.1:PORT),
+# PLAY_STATS (the --stats file).
+start_play() {
+    local name=$1 torrent=$2; shift 2
+    mkdir -p "$T/$name.cache"
+    PLAY_STATS=$T/$name.stats.json
+    spawn "$name" "$PF_BIN" play -d "$T/$name.cache" --http-port 0 -l 0 \
+        --stats "$PLAY_STATS" "$@" "$torrent"
+    PLAY_URL=$(wait_for_log "$name" '^https?://[^ ]+/files/0/' 20)
+    PLAY_URL=${PLAY_URL%%[[:space:]]*}
+    PLAY_BASE=$(sed -E 's#^(https?://[^/]+)/.*#\1#' <<<"$PLAY_URL")
+    log "$name serves $PLAY_URL"
+}
+
+# stats_json URL|FILE EXPR: evaluate a Python expression on the JSON document
+# (`d`) of /stats.json (URL) or a --stats file, e.g. 'd["cdn_downloaded"]'.
+stats_json() {
+    local src=$1 expr=$2 doc
+    if [[ $src == http* ]]; then
+        doc=$(curl -sS --max-time 5 "$src") || fail "stats_json: cannot fetch $src"
+    else
+        doc=$(cat "$src") || fail "stats_json: cannot read $src"
+    fi
+    $PY -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$doc" "$expr"
+}

@@ -47,6 +47,9 @@ void pf_client_settings_default(pf_client_settings *s);
 /* Returns 0 or PF_ERR_NET (cannot listen), PF_ERR_NOMEM. */
 int pf_client_new(const pf_client_settings *s, pf_client **out);
 int pf_client_listen_port(const pf_client *c);
+/* The client's uv_loop_t (as void * so this header needs no <uv.h>), for
+ * adding one's own handles such as the local media server. */
+void *pf_client_loop(pf_client *c);
 
 /* Adds a .torrent file (or a magnet link when src starts with "magnet:")
  * whose data lives in dir.  For a .torrent, existing data is verified
@@ -57,6 +60,17 @@ int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
 /* Dial this peer ("host:port", "[v6]:port") for the torrent. */
 int pf_client_torrent_add_peer(pf_client_torrent *t, const char *hostport);
 int pf_client_torrent_add_tracker(pf_client_torrent *t, const char *url);
+/* Viewer settings.  Rate caps in bytes/s (0 = none): the upload cap
+ * bounds what peers get from us; the download cap paces requests to peers
+ * (CDN fetches for pieces about to be played are not held back). */
+void pf_client_set_rate_limits(pf_client *c, uint64_t up_bps, uint64_t down_bps);
+/* Upload off/on at run time (metered network, battery, data cap). */
+void pf_client_set_upload(pf_client *c, int enabled);
+/* Keep at most `bytes` of the torrent on disk: pieces behind the playhead
+ * are evicted (the most available in the swarm first). 0 = keep all. */
+void pf_client_torrent_set_cache_limit(pf_client_torrent *t, uint64_t bytes);
+/* Adds a BEP 19 web seed (CDN URL) besides the torrent's url-list. */
+int pf_client_torrent_add_webseed(pf_client_torrent *t, const char *url);
 /* Forget the torrent's own trackers (e.g. --no-tracker). */
 void pf_client_torrent_clear_trackers(pf_client_torrent *t);
 void pf_client_torrent_stats(const pf_client_torrent *t, pf_torrent_stats *st);

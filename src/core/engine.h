@@ -199,6 +199,8 @@ struct pf_torrent {
     uint64_t cdn_downloaded, peer_downloaded;
     uint64_t departed_down, departed_up; /* peers that left */
     uint64_t next_sched;
+    uint64_t cache_limit; /* bytes of verified data kept; 0 = all */
+    uint32_t evicted;     /* pieces dropped to honour it */
 };
 
 typedef struct pf__event_q {
@@ -218,7 +220,19 @@ struct pf_session {
     uint32_t npending, cap_pending;
     pf__event_q q;
     uint64_t last_tick;
+    /* Rate caps (bytes/s, 0 = none) as token buckets refilled each tick. */
+    uint64_t up_limit, down_limit;
+    double up_tokens, down_tokens;
 };
+
+/* Token-bucket helpers: may n bytes go now?  Takes them if so. */
+static inline int pf__take_tokens(uint64_t limit, double *tokens, uint32_t n)
+{
+    if (!limit) return 1;
+    if (*tokens < (double)n) return 0;
+    *tokens -= (double)n;
+    return 1;
+}
 
 /* session.c */
 void pf__log(pf_session *s, pf_log_level lvl, const char *fmt, ...)
@@ -279,6 +293,7 @@ void pf__ws_cancel_useless(pf_torrent *t, uint64_t now);
 void pf__ws_tick(pf_torrent *t, double dt);
 
 /* stream.c */
+void pf__cache_limit_enforce(pf_torrent *t, uint64_t now);
 void pf__sched_update(pf_torrent *t, uint64_t now);
 void pf__stream_piece_done(pf_torrent *t, uint32_t piece, uint64_t now);
 void pf__streams_free(pf_torrent *t);

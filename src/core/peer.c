@@ -305,9 +305,16 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
         uint32_t want = target - p->nreqs;
         if (want > 64) want = 64;
         t->picker.now = now;
+        if (p->s->down_limit) {
+            /* Requests are what pull data: pace them to the download cap. */
+            uint32_t afford = (uint32_t)(p->s->down_tokens / PF_BLOCK_SIZE);
+            if (afford == 0) break;
+            if (want > afford) want = afford;
+        }
         uint32_t n = pf_picker_pick(&t->picker, &p->have, p->is_seed, blocks, want, dup_check, p,
                                     &p->s->rng);
         if (n == 0) break;
+        if (p->s->down_limit) p->s->down_tokens -= (double)n * PF_BLOCK_SIZE;
         for (uint32_t i = 0; i < n; i++) {
             pf__req *r = &p->reqs[p->nreqs++];
             r->piece = blocks[i].piece;
@@ -356,6 +363,7 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
         pf__req *r = &p->inq[p->inq_head];
         const uint8_t *pb = pf__cache_get(t, r->piece, 1);
         if (!pb) break; /* a read is in flight; we are called again */
+        if (!pf__take_tokens(p->s->up_limit, &p->s->up_tokens, r->length)) break; /* next tick */
         if (pf_msg_write_piece_header(&p->out, r->piece, r->begin, r->length) != 0 ||
             pf_buf_append(&p->out, pb + r->begin, r->length) != 0)
             break;

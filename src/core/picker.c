@@ -217,7 +217,7 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
         }
     }
     /* 2. Start new pieces. */
-    while (n < max) {
+    while (n < max && !p->window_only) {
         int64_t i = choose_new(p, peer_has, peer_is_seed, rng);
         if (i < 0) break;
         if (p->npartials >= p->max_partials && p->prio[i] <= 1 && n > 0) break;

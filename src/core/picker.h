@@ -51,6 +51,7 @@ typedef struct pf_picker {
     uint64_t now;          /* caller's clock, stamped on new partials */
     pf_picker_window win[PF_PICKER_MAX_WINDOWS];
     uint32_t nwin;
+    int window_only; /* start no pieces outside the windows (cache full) */
 } pf_picker;
 
 /* Replaces the deadline windows.  Peers are given window pieces first, in

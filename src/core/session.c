@@ -241,8 +241,32 @@ void pf_session_tick(pf_session *s, uint64_t now)
         pf_peer *p = s->pending[i];
         if (now > p->connected_at + 30 * PF_NS_PER_SEC) pf__peer_close(p, "handshake timeout");
     }
+    if (dt > 0) {
+        /* Refill the rate-cap buckets; at most one second of burst. */
+        if (s->up_limit) {
+            s->up_tokens += (double)s->up_limit * dt;
+            if (s->up_tokens > (double)s->up_limit) s->up_tokens = (double)s->up_limit;
+        }
+        if (s->down_limit) {
+            s->down_tokens += (double)s->down_limit * dt;
+            if (s->down_tokens > (double)s->down_limit) s->down_tokens = (double)s->down_limit;
+        }
+    }
     for (uint32_t i = 0; i < s->ntorrents; i++) pf__torrent_tick(s->torrents[i], now, dt);
 }
+
+void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bps)
+{
+    s->up_limit = up_bps;
+    s->down_limit = down_bps;
+    /* A block must fit in a full bucket. */
+    if (s->up_limit && s->up_limit < PF_BLOCK_SIZE) s->up_limit = PF_BLOCK_SIZE;
+    if (s->down_limit && s->down_limit < PF_BLOCK_SIZE) s->down_limit = PF_BLOCK_SIZE;
+    s->up_tokens = (double)s->up_limit;
+    s->down_tokens = (double)s->down_limit;
+}
+
+void pf_session_set_upload(pf_session *s, int enabled) { s->set.upload_enabled = enabled; }
 
 uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now)
 {

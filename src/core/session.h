@@ -124,8 +124,9 @@ enum pf_job_type {
     PF_JOB_WRITE,    /* SHA-1 of buf must equal expect; then write it */
     PF_JOB_HASH,     /* read the piece at offset/len, compare with expect */
     PF_JOB_HTTP,     /* GET url; fill status/body */
-    PF_JOB_WEBSEED   /* GET url with Range range_start/range_len; feed the
+    PF_JOB_WEBSEED,  /* GET url with Range range_start/range_len; feed the
                         body to pf_torrent_job_data as it arrives */
+    PF_JOB_DISCARD   /* free the disk space of offset/len (cache limit) */
 };
 typedef struct pf_job {
     int type;
@@ -206,6 +207,18 @@ typedef struct pf_event {
 int pf_session_next_event(pf_session *s, pf_event *ev);
 /* Periodic work: choking, timeouts, announces, dialing, rates. */
 void pf_session_tick(pf_session *s, uint64_t now);
+/* Upload and download caps in bytes/s (0 = none).  The download cap paces
+ * requests to peers; CDN fetches for due pieces are not held back (they
+ * are what keeps playback going). */
+void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bps);
+/* Turns uploading on or off at run time (metered network, battery). */
+void pf_session_set_upload(pf_session *s, int enabled);
+/* Keep at most `bytes` of verified data for this torrent (0 = no limit):
+ * pieces behind every reader are evicted, the most available first, and
+ * beyond the readers' windows only what fits is fetched. */
+void pf_torrent_set_cache_limit(pf_torrent *t, uint64_t bytes);
+/* A PF_JOB_DISCARD: the caller frees the piece's disk space. */
+
 /* When the next tick is due (absolute ns). */
 uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now);
 

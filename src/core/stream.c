@@ -300,6 +300,9 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         if (nwin < PF_PICKER_MAX_WINDOWS) {
             win[nwin].start = p0;
             win[nwin].end = (uint32_t)((pref_end - 1) / plen) + 1;
+            /* Pieces evicted by the cache limit are wanted again here. */
+            for (uint32_t k = win[nwin].start; k < win[nwin].end; k++)
+                if (!t->picker.prio[k]) t->picker.prio[k] = 1;
             nwin++;
         }
         /* The start-up prefix is done once it is verified. */
@@ -357,4 +360,66 @@ size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max)
         n++;
     }
     return n;
+}
+
+/* Cache limit -------------------------------------------------------------- */
+void pf_torrent_set_cache_limit(pf_torrent *t, uint64_t bytes)
+{
+    t->cache_limit = bytes;
+    if (!bytes && t->has_meta) t->picker.window_only = 0;
+}
+
+static int in_any_window(const pf_torrent *t, uint32_t piece)
+{
+    for (uint32_t w = 0; w < t->picker.nwin; w++)
+        if (piece >= t->picker.win[w].start && piece < t->picker.win[w].end) return 1;
+    return 0;
+}
+
+/* Evicts verified pieces outside every reader's window, the most available
+ * in the swarm first (the least useful to keep), then the furthest behind
+ * the earliest playhead; and stops starting new pieces when the cache is
+ * full.  O(pieces), and only while over the limit. */
+void pf__cache_limit_enforce(pf_torrent *t, uint64_t now)
+{
+    if (!t->cache_limit || !t->has_meta) return;
+    const pf_metainfo *mi = t->mi;
+    uint64_t in_progress = (uint64_t)t->picker.npartials * mi->piece_length;
+    t->picker.window_only = t->have_bytes + in_progress >= t->cache_limit;
+    uint32_t head = mi->num_pieces;
+    for (uint32_t w = 0; w < t->picker.nwin; w++)
+        if (t->picker.win[w].start < head) head = t->picker.win[w].start;
+    while (t->have_bytes > t->cache_limit) {
+        int64_t best = -1;
+        uint32_t best_av = 0, best_dist = 0;
+        for (uint32_t i = 0; i < mi->num_pieces; i++) {
+            if (!pf_bitfield_get(&t->have, i) || in_any_window(t, i)) continue;
+            uint32_t av = t->picker.avail[i];
+            uint32_t dist = i < head ? head - i : i - head + mi->num_pieces; /* behind first */
+            if (best < 0 || av > best_av || (av == best_av && dist > best_dist)) {
+                best = i;
+                best_av = av;
+                best_dist = dist;
+            }
+        }
+        if (best < 0) break; /* everything kept is in a window */
+        uint32_t piece = (uint32_t)best;
+        pf_bitfield_clear(&t->have, piece);
+        t->have_bytes -= pf_metainfo_piece_size(mi, piece);
+        t->picker.prio[piece] = 0; /* not wanted again unless a reader needs it */
+        t->evicted++;
+        for (uint32_t k = 0; k < t->ncache; k++)
+            if (t->cache[k].buf && !t->cache[k].loading && t->cache[k].piece == piece) {
+                free(t->cache[k].buf);
+                t->cache[k].buf = NULL;
+            }
+        pf_job *j = pf__job_new(t, PF_JOB_DISCARD);
+        if (j) {
+            j->piece = piece;
+            j->offset = (uint64_t)piece * mi->piece_length;
+            j->len = pf_metainfo_piece_size(mi, piece);
+            if (pf__torrent_emit_job(t, j) != 0) free(j);
+        }
+    }
+    (void)now;
 }

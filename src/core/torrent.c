@@ -308,6 +308,7 @@ static void piece_verified(pf_torrent *t, uint32_t piece, uint64_t now)
         pf__peer_update_interest(p);
     }
     if (t->nstreams) pf__stream_piece_done(t, piece, now);
+    if (t->cache_limit) pf__cache_limit_enforce(t, now);
 }
 
 static void check_more(pf_torrent *t, uint64_t now);
@@ -417,6 +418,8 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         break;
     case PF_JOB_HTTP:
         pf__announce_done(t, j, now);
+        break;
+    case PF_JOB_DISCARD:
         break;
     case PF_JOB_WEBSEED:
         pf__ws_job_done(t, j, now);
@@ -538,6 +541,7 @@ void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt)
         pf__ws_tick(t, dt);
     }
     if (t->has_meta && (t->nstreams || t->picker.nwin)) pf__sched_update(t, now);
+    if (t->cache_limit) pf__cache_limit_enforce(t, now);
     for (uint32_t i = t->npeers; i-- > 0;) {
         if (i >= t->npeers) continue;
         pf__peer_tick(t->peers[i], now, dt);

@@ -280,6 +280,9 @@ static void work_run(uv_work_t *req)
     case PF_JOB_READ:
         j->result = pf_storage_read(st, j->offset, j->buf, j->len);
         break;
+    case PF_JOB_DISCARD:
+        j->result = pf_storage_discard(st, j->offset, j->len);
+        break;
     case PF_JOB_WRITE:
         if (!hash_matches(j->buf, j->len, j->expect))
             j->result = PF_ERR_HASH;
@@ -323,6 +326,7 @@ typedef struct pf_hjob {
     pf_client *c;
     pf_client_torrent *ct;
     pf_job *job;
+    pf_http_req *req;
 } pf_hjob;
 
 static void http_done(void *ud, int err, long status, const uint8_t *body, size_t len)
@@ -344,8 +348,81 @@ static void http_done(void *ud, int err, long status, const uint8_t *body, size_
     free(h);
 }
 
+static int ws_data(void *ud, const uint8_t *p, size_t n)
+{
+    pf_hjob *h = ud;
+    pf_client *c = h->c;
+    int rc = pf_torrent_job_data(h->ct->t, h->job, p, n, now_ns(c));
+    /* Completed pieces go to the disk now, not at the end of the body.
+     * (pump may cancel and free h: do not touch it afterwards.) */
+    pump(c);
+    return rc < 0 ? rc : 0;
+}
+
+static void ws_done(void *ud, int err, long status, const uint8_t *body, size_t len)
+{
+    (void)body;
+    (void)len;
+    pf_hjob *h = ud;
+    pf_job *j = h->job;
+    j->result = err;
+    j->status = status;
+    j->io = NULL;
+    h->c->works--;
+    pf_torrent_job_done(h->ct->t, j, now_ns(h->c));
+    pump(h->c);
+    free(h);
+}
+
+static void run_webseed(pf_client *c, pf_client_torrent *ct, pf_job *j)
+{
+    pf_hjob *h = calloc(1, sizeof *h);
+    pf_http_opts o;
+    memset(&o, 0, sizeof o);
+    o.url = j->url;
+    o.range_start = j->range_start;
+    o.range_len = j->range_len;
+    o.connect_timeout_ms = 3000;
+    /* A CDN that stops sending is as bad as one that fails: the scheduler
+     * must get the blocks back to give them to someone else. */
+    o.timeout_ms = 30000;
+    o.follow = 1;
+    if (h) {
+        h->c = c;
+        h->ct = ct;
+        h->job = j;
+        c->works++;
+        pf_http_req *req = NULL;
+        if (pf_http_get(c->http, &o, ws_data, ws_done, h, &req) == 0) {
+            j->io = h;
+            h->req = req;
+            return;
+        }
+        c->works--;
+        free(h);
+    }
+    j->result = PF_ERR_NET;
+    pf_torrent_job_done(ct->t, j, now_ns(c));
+}
+
+static void cancel_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
+{
+    pf_hjob *h = j->io;
+    if (!h) return; /* already finished */
+    pf_http_cancel(c->http, h->req);
+    j->io = NULL;
+    j->result = PF_ERR_SHUTDOWN;
+    c->works--;
+    free(h);
+    pf_torrent_job_done(ct->t, j, now_ns(c));
+}
+
 static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
 {
+    if (j->type == PF_JOB_WEBSEED) {
+        run_webseed(c, ct, j);
+        return;
+    }
     if (j->type == PF_JOB_HTTP) {
         pf_hjob *h = calloc(1, sizeof *h);
         pf_http_opts o;
@@ -461,6 +538,12 @@ static void pump(pf_client *c)
             break;
         case PF_EV_LOG_ERROR:
             emit(c, PF_CLIENT_ERROR, ct, ev.err);
+            break;
+        case PF_EV_JOB_CANCEL:
+            cancel_job(c, ct, ev.job);
+            break;
+        case PF_EV_STREAM_READY:
+            pf__stream_ready(ct, (uint32_t)ev.err);
             break;
         }
     }
@@ -705,6 +788,25 @@ void pf_client_torrent_stats(const pf_client_torrent *ct, pf_torrent_stats *st)
 
 const char *pf_client_torrent_name(const pf_client_torrent *ct) { return ct->name; }
 
+void pf_client_set_rate_limits(pf_client *c, uint64_t up_bps, uint64_t down_bps)
+{
+    pf_session_set_rate_limits(c->s, up_bps, down_bps);
+}
+
+void pf_client_set_upload(pf_client *c, int enabled) { pf_session_set_upload(c->s, enabled); }
+
+void pf_client_torrent_set_cache_limit(pf_client_torrent *ct, uint64_t bytes)
+{
+    pf_torrent_set_cache_limit(ct->t, bytes);
+}
+
+int pf_client_torrent_add_webseed(pf_client_torrent *ct, const char *url)
+{
+    return pf_torrent_add_webseed(ct->t, url);
+}
+
+void *pf_client_loop(pf_client *c) { return &c->loop; }
+
 int pf_client_run(pf_client *c)
 {
     uv_run(&c->loop, UV_RUN_DEFAULT);
@@ -753,6 +855,7 @@ void pf_client_free(pf_client *c)
 {
     if (!c) return;
     for (uint32_t i = c->nconns; i-- > 0;) conn_close(c->conns[i]);
+    for (uint32_t i = 0; i < c->nts; i++) pf__streams_close_all(c->ts[i]);
     if (c->http) pf_http_client_free(c->http);
     c->http = NULL;
     uv_walk(&c->loop, close_walk, NULL);

@@ -385,6 +385,32 @@ int pf_storage_write(pf_storage *s, uint64_t offset, const uint8_t *buf,
     return len == 0 ? 0 : PF_ERR_IO;
 }
 
+int pf_storage_discard(pf_storage *s, uint64_t offset, size_t len)
+{
+    if (!range_ok(s, offset, len)) return PF_ERR_INVAL;
+    size_t i = file_index(s, offset);
+    int rc = 0;
+    while (len > 0 && i < s->num_files) {
+        sfile *f = &s->files[i++];
+        if (f->length == 0 || offset >= f->offset + f->length) continue;
+        uint64_t in_off = offset - f->offset;
+        uint64_t avail = f->length - in_off;
+        size_t n = avail < len ? (size_t)avail : len;
+        if (!f->pad) {
+            int fd = file_acquire(s, f, 1);
+            /* Keep the size, free the blocks; unsupported file systems
+             * simply keep the data. */
+            if (fd < 0 || fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)in_off,
+                                    (off_t)n) != 0)
+                rc = PF_ERR_IO;
+            if (fd >= 0) file_release(s, f, 1);
+        }
+        len -= n;
+        offset += n;
+    }
+    return rc;
+}
+
 int pf_storage_has_data(pf_storage *s, uint64_t offset, size_t len)
 {
     if (!range_ok(s, offset, len)) return 0;

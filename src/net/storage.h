@@ -55,6 +55,9 @@ int pf_storage_has_data(pf_storage *s, uint64_t offset, size_t len);
 /* fdatasync()s every file written since the last sync (reopening ones
  * that were closed meanwhile).  Returns 0 or PF_ERR_IO. */
 int pf_storage_sync(pf_storage *s);
+/* Frees the disk space of a range (hole punch), keeping file sizes; used
+ * when a cache limit evicts a piece.  0 or PF_ERR_IO. */
+int pf_storage_discard(pf_storage *s, uint64_t offset, size_t len);
 
 /* Closes all descriptors (no sync) and frees s.  NULL is a no-op. */
 void pf_storage_close(pf_storage *s);
