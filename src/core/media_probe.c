@@ -314,9 +314,9 @@ static int ebml_vint(src *s, uint64_t off, uint64_t limit, int is_id, uint64_t *
     return 0;
 }
 
-/* The element header at off inside [.., limit).  A known size must fit in
- * the limit. */
-static int ebml_elem(src *s, uint64_t off, uint64_t limit, elem *e)
+/* The element header at off inside [.., limit); its size is not checked
+ * against the limit. */
+static int ebml_elem_hdr(src *s, uint64_t off, uint64_t limit, elem *e)
 {
     uint64_t id, size;
     unsigned idlen, szlen;
@@ -332,8 +332,15 @@ static int ebml_elem(src *s, uint64_t off, uint64_t limit, elem *e)
     e->data = off + idlen + szlen;
     e->unknown = unknown;
     e->size = unknown ? 0 : size;
-    if (!unknown && size > limit - e->data) return PF_ERR_PARSE;
     return 0;
+}
+
+/* The same, and a known size must fit in the limit. */
+static int ebml_elem(src *s, uint64_t off, uint64_t limit, elem *e)
+{
+    int rc = ebml_elem_hdr(s, off, limit, e);
+    if (rc == 0 && !e->unknown && e->size > limit - e->data) return PF_ERR_PARSE;
+    return rc;
 }
 
 /* EBML header: DocType must be matroska or webm (the default is
@@ -475,15 +482,18 @@ static int mkv_probe(src *s, pf_media_info *info)
     /* Top level: skip to the Segment. */
     elem seg;
     for (;;) {
-        rc = ebml_elem(s, off, s->end, &seg);
+        /* No end limit here: a Segment longer than the file (a truncated
+         * recording) is clamped to the file below, not rejected. */
+        rc = ebml_elem_hdr(s, off, s->end, &seg);
         if (rc == PF_ERR_EAGAIN) return src_need(s, off, PF_MEDIA_PROBE_CHUNK);
         if (rc) return rc;
         if (seg.id == MKV_ID_SEGMENT) break;
-        if (seg.unknown) return PF_ERR_PARSE;
+        if (seg.unknown || seg.size > s->end - seg.data) return PF_ERR_PARSE;
         off = seg.data + seg.size;
         if (off == s->end) return PF_ERR_PARSE; /* no Segment */
     }
-    uint64_t seg_end = seg.unknown ? s->end : seg.data + seg.size;
+    uint64_t seg_end = seg.data + seg.size;
+    if (seg.unknown || seg.size > s->end - seg.data) seg_end = s->end;
     uint64_t info_pos = UINT64_MAX; /* from SeekHead, segment-relative */
     off = seg.data;
     while (off < seg_end) {

@@ -362,7 +362,19 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
     while (p->inq_len > 0 && pf_buf_unread(&p->out) + p->net_inflight < window) {
         pf__req *r = &p->inq[p->inq_head];
         const uint8_t *pb = pf__cache_get(t, r->piece, 1);
-        if (!pb) break; /* a read is in flight; we are called again */
+        if (!pb) {
+            /* A read is in flight and we are called again when it lands;
+             * meanwhile start loading the pieces queued behind it so the
+             * disk reads overlap instead of one at a time. */
+            uint32_t last = r->piece, started = 0;
+            for (uint32_t k = 1; k < p->inq_len && k < 256 && started < 3; k++) {
+                const pf__req *q = &p->inq[(p->inq_head + k) % p->inq_cap];
+                if (q->piece == last) continue;
+                last = q->piece;
+                if (!pf__cache_get(t, q->piece, 1)) started++;
+            }
+            break;
+        }
         if (!pf__take_tokens(p->s->up_limit, &p->s->up_tokens, r->length)) break; /* next tick */
         if (pf_msg_write_piece_header(&p->out, r->piece, r->begin, r->length) != 0 ||
             pf_buf_append(&p->out, pb + r->begin, r->length) != 0)

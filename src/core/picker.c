@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sha1.h"
 #include "core/wire.h"
 #include "peerflow/peerflow.h"
 
@@ -32,6 +33,7 @@ int pf_picker_init(pf_picker *p, uint32_t num_pieces, uint32_t piece_length,
 
 static void partial_release(pf_partial *pp)
 {
+    pf_sha1_free(pp->sha);
     free(pp->state);
     free(pp->reqs);
     free(pp->cdn);

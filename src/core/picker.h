@@ -27,6 +27,8 @@ typedef struct pf_partial {
     uint8_t *buf;      /* piece data */
     uint64_t created;  /* sequence number, oldest finishes first */
     uint64_t started;  /* picker clock (ns) when the piece was started */
+    struct pf_sha1_ctx *sha; /* incremental hash of buf[0, hashed) */
+    uint32_t hashed;
 } pf_partial;
 
 /* A deadline window: pieces [start, end) wanted in order (a playhead). */

@@ -121,7 +121,8 @@ const pf_addr *pf_peer_addr(const pf_peer *p);
 /* ---- jobs: work the caller does off the event loop ---------------------- */
 enum pf_job_type {
     PF_JOB_READ = 1, /* read len bytes at offset into buf */
-    PF_JOB_WRITE,    /* SHA-1 of buf must equal expect; then write it */
+    PF_JOB_WRITE,    /* unless verified, SHA-1 of buf must equal expect;
+                        then write it */
     PF_JOB_HASH,     /* read the piece at offset/len, compare with expect */
     PF_JOB_HTTP,     /* GET url; fill status/body */
     PF_JOB_WEBSEED,  /* GET url with Range range_start/range_len; feed the
@@ -136,6 +137,7 @@ typedef struct pf_job {
     uint32_t len;
     uint8_t *buf;       /* READ: destination (len bytes); WRITE: data */
     uint8_t expect[20]; /* WRITE, HASH */
+    int verified;       /* WRITE: the engine already checked the hash */
     char *url;          /* HTTP, WEBSEED */
     uint64_t range_start, range_len; /* WEBSEED */
     void *io;           /* the caller's handle for the transfer, if any */

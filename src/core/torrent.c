@@ -258,6 +258,32 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
     /* Endgame duplicates of this block are now useless. */
     for (uint32_t i = 0; i < t->npeers; i++)
         if (t->peers[i] != p && t->peers[i]->nreqs) pf__peer_cancel_block(t->peers[i], piece, begin);
+    /* Hash while the block is still in cache: the blocks of a piece mostly
+     * arrive in order, so the digest is ready when the last one lands. */
+    pf_partial *pp = (pf_partial *)pf_picker_partial(&t->picker, piece);
+    int verified = 0;
+    if (pp) {
+        if (!pp->sha) pp->sha = pf_sha1_new();
+        while (pp->sha && pp->hashed < pp->size && pp->state[pp->hashed / PF_BLOCK_SIZE] == 2) {
+            uint32_t n = pp->size - pp->hashed < PF_BLOCK_SIZE ? pp->size - pp->hashed : PF_BLOCK_SIZE;
+            pf_sha1_update(pp->sha, pp->buf + pp->hashed, n);
+            pp->hashed += n;
+        }
+        if (r == 1 && pp->sha && pp->hashed == pp->size) {
+            uint8_t d[20];
+            pf_sha1_final(pp->sha, d);
+            verified = memcmp(d, t->mi->piece_hashes + 20 * (size_t)piece, 20) == 0 ? 1 : -1;
+        }
+    }
+    if (r == 1 && verified < 0) {
+        uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
+        free(buf);
+        pf_picker_piece_failed(&t->picker, piece);
+        t->hash_failures++;
+        t->wasted += pf_metainfo_piece_size(t->mi, piece);
+        pf__log(t->s, PF_LOG_WARN, "piece %u failed its hash check", piece);
+        return;
+    }
     if (r == 1) {
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
         pf_job *j = pf__job_new(t, PF_JOB_WRITE);
@@ -271,6 +297,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
         j->len = pf_metainfo_piece_size(t->mi, piece);
         j->buf = buf;
         memcpy(j->expect, t->mi->piece_hashes + 20 * (size_t)piece, 20);
+        j->verified = verified > 0;
         if (pf__torrent_emit_job(t, j) != 0) {
             job_free(j);
             pf_picker_piece_failed(&t->picker, piece);
