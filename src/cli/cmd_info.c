@@ -10,6 +10,8 @@
 
 #include "cli/cli.h"
 #include "core/magnet.h"
+#include "core/tracker_proto.h"
+#include "net/http_client.h"
 #include "core/metainfo.h"
 #include "core/sha1.h"
 #include "peerflow/peerflow.h"
@@ -18,9 +20,10 @@
 
 static void info_usage(FILE *f)
 {
-    fputs("usage: peerflow info TORRENT|MAGNET\n"
+    fputs("usage: peerflow info [--scrape] TORRENT|MAGNET\n"
           "Print name, info-hash, size, pieces, files, trackers, web seeds.\n"
-          "  -h, --help   this help\n",
+          "  -s, --scrape  also ask each HTTP tracker for seeders/leechers\n"
+          "  -h, --help    this help\n",
           f);
 }
 
@@ -95,7 +98,73 @@ static int info_magnet(const char *uri)
     return 0;
 }
 
-static int info_torrent(const char *path)
+typedef struct scrape_ctx {
+    const uint8_t *hash;
+    const char *url;
+    int done;
+} scrape_ctx;
+
+static void scrape_done(void *ud, int err, long status, const uint8_t *body, size_t len)
+{
+    scrape_ctx *x = ud;
+    x->done = 1;
+    pf_scrape_entry e[4];
+    size_t n = 0;
+    if (err || status != 200) {
+        printf("  %s: scrape failed (%s)\n", x->url, err ? pf_strerror(err) : "HTTP error");
+        return;
+    }
+    if (pf_scrape_resp_parse(body, len, e, 4, &n) != 0) {
+        printf("  %s: malformed scrape reply\n", x->url);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(e[i].info_hash, x->hash, 20) == 0) {
+            printf("  %s: %lld seeders, %lld leechers, %lld downloads\n", x->url,
+                   (long long)e[i].complete, (long long)e[i].incomplete, (long long)e[i].downloaded);
+            return;
+        }
+    printf("  %s: torrent unknown to the tracker\n", x->url);
+}
+
+/* BEP 48 scrape of every HTTP tracker, through libcurl on a private loop. */
+static void info_scrape(const pf_metainfo *mi)
+{
+    uv_loop_t loop;
+    pf_http_client *hc = NULL;
+    if (uv_loop_init(&loop) != 0) return;
+    if (pf_http_client_new(&hc, &loop) != 0) {
+        uv_loop_close(&loop);
+        return;
+    }
+    printf("scrape:\n");
+    for (size_t i = 0; i < mi->num_trackers; i++) {
+        pf_buf url;
+        pf_buf_init(&url);
+        const uint8_t(*h)[20] = (const uint8_t(*)[20])mi->info_hash;
+        if (pf_scrape_url(&url, mi->trackers[i].url, h, 1) != 0 || pf_buf_nul(&url) != 0) {
+            printf("  %s: no scrape URL (BEP 48 needs an .../announce URL)\n", mi->trackers[i].url);
+            pf_buf_free(&url);
+            continue;
+        }
+        scrape_ctx x = {mi->info_hash, mi->trackers[i].url, 0};
+        pf_http_opts o;
+        memset(&o, 0, sizeof o);
+        o.url = (const char *)url.data;
+        o.timeout_ms = 10000;
+        o.connect_timeout_ms = 5000;
+        if (pf_http_get(hc, &o, NULL, scrape_done, &x, NULL) == 0)
+            while (!x.done && uv_run(&loop, UV_RUN_ONCE)) {
+            }
+        pf_buf_free(&url);
+    }
+    pf_http_client_free(hc);
+    while (uv_run(&loop, UV_RUN_NOWAIT)) {
+    }
+    uv_loop_close(&loop);
+}
+
+static int info_torrent(const char *path, int scrape)
 {
     pf_buf b;
     pf_buf_init(&b);
@@ -153,6 +222,7 @@ static int info_torrent(const char *path)
     }
     free(tr);
     pf_buf_free(&mag);
+    if (scrape) info_scrape(mi);
     pf_metainfo_free(mi);
     return 0;
 }
@@ -160,11 +230,16 @@ static int info_torrent(const char *path)
 int pf_cmd_info(int argc, char **argv)
 {
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+                                             {"scrape", no_argument, NULL, 's'},
                                              {NULL, 0, NULL, 0}};
-    int c;
+    int c, scrape = 0;
     optind = 0; /* glibc: full reset, argv[0] is the subcommand */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hs", longopts, NULL)) != -1) {
+        if (c == 's') {
+            scrape = 1;
+            continue;
+        }
         if (c == 'h') {
             info_usage(stdout);
             return 0;
@@ -181,5 +256,5 @@ int pf_cmd_info(int argc, char **argv)
     }
     const char *arg = argv[optind];
     if (strncasecmp(arg, "magnet:", 7) == 0) return info_magnet(arg);
-    return info_torrent(arg);
+    return info_torrent(arg, scrape);
 }
