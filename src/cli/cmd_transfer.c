@@ -115,7 +115,9 @@ static void usage(const char *cmd, FILE *f)
                "      --stats FILE     write JSON counters every second and at exit\n"
                "      --max-peers N    connections per torrent (default 50)\n"
                "      --upload-slots N peers unchoked at once (default 8)\n"
-               "      --no-upload      never upload (download only)\n");
+               "      --no-upload      never upload (download only)\n"
+               "      --upload-rate R  cap uploads at R bytes/s (K/M/G suffixes)\n"
+               "      --download-rate R  cap downloads from peers at R bytes/s\n");
     if (strcmp(cmd, "get") == 0) fprintf(f, "      --seed           keep seeding after the download\n");
     fprintf(f, "  -v, --verbose        log progress and protocol events\n"
                "  -h, --help           this help\n");
@@ -133,7 +135,9 @@ static int run_transfer(int argc, char **argv, int is_get)
     int npeers = 0, ntrackers = 0, no_tracker = 0, no_upload = 0;
     long port = is_get ? 0 : 6881;
     long max_peers = 0, slots = 0;
-    enum { O_BIND = 256, O_PEER, O_STATS, O_SEED, O_NOTRACK, O_TRACKER, O_MAXP, O_SLOTS, O_NOUP };
+    uint64_t up_rate = 0, down_rate = 0;
+    enum { O_BIND = 256, O_PEER, O_STATS, O_SEED, O_NOTRACK, O_TRACKER, O_MAXP, O_SLOTS, O_NOUP,
+           O_UPRATE, O_DOWNRATE };
     static const struct option opts[] = {{"dir", 1, 0, 'd'},         {"port", 1, 0, 'l'},
                                          {"bind", 1, 0, O_BIND},     {"peer", 1, 0, O_PEER},
                                          {"stats", 1, 0, O_STATS},   {"seed", 0, 0, O_SEED},
@@ -141,6 +145,8 @@ static int run_transfer(int argc, char **argv, int is_get)
                                          {"tracker", 1, 0, O_TRACKER},
                                          {"max-peers", 1, 0, O_MAXP}, {"upload-slots", 1, 0, O_SLOTS},
                                          {"no-upload", 0, 0, O_NOUP}, {"verbose", 0, 0, 'v'},
+                                         {"upload-rate", 1, 0, O_UPRATE},
+                                         {"download-rate", 1, 0, O_DOWNRATE},
                                          {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     optind = 1;
     int ch;
@@ -192,6 +198,19 @@ static int run_transfer(int argc, char **argv, int is_get)
         case O_NOUP:
             no_upload = 1;
             break;
+        case O_UPRATE:
+        case O_DOWNRATE: {
+            uint64_t v;
+            if (pf_parse_size(optarg, &v) != 0) {
+                fprintf(stderr, "peerflow %s: bad rate '%s' (bytes/s, K/M/G suffixes)\n", x.cmd, optarg);
+                return 2;
+            }
+            if (ch == O_UPRATE)
+                up_rate = v;
+            else
+                down_rate = v;
+            break;
+        }
         case 'v':
             x.verbose = 1;
             break;
@@ -250,6 +269,7 @@ static int run_transfer(int argc, char **argv, int is_get)
         return 1;
     }
     fprintf(stderr, "listening on port %d\n", pf_client_listen_port(x.c));
+    if (up_rate || down_rate) pf_client_set_rate_limits(x.c, up_rate, down_rate);
     rc = pf_client_add(x.c, src, dir, !is_get, &x.t);
     if (rc != 0) {
         fprintf(stderr, "peerflow %s: %s: %s\n", x.cmd, src,

@@ -1,6 +1,7 @@
 #include "cli/progress.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void pf_fmt_bytes(double n, char *out, size_t len)
@@ -71,4 +72,21 @@ int pf_progress_write_stats(const char *path, const pf_torrent_stats *st)
             st->pieces && st->have == st->pieces ? "true" : "false");
     if (fclose(f) != 0) return -1;
     return rename(tmp, path);
+}
+
+int pf_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0) return -1;
+    double mult = 1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1024.0; end++; break;
+    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    }
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end) return -1;
+    *out = (uint64_t)(v * mult);
+    return 0;
 }

@@ -2,8 +2,12 @@
 #ifndef PF_CLI_PROGRESS_H
 #define PF_CLI_PROGRESS_H
 
+#include <stdint.h>
+
 #include "peerflow/peerflow.h"
 
+/* Parses "1500", "64K", "2M", "1G" (binary multiples); 0 or -1. */
+int pf_parse_size(const char *s, uint64_t *out);
 /* Formats n bytes as "12.3 MiB" into out. */
 void pf_fmt_bytes(double n, char *out, size_t len);
 /* On a TTY redraws one status line; otherwise prints a plain line. */

@@ -68,6 +68,7 @@ struct pf_peer {
     uint32_t hash_fails; /* pieces it contributed to that failed */
     int snubbed;
     int optimistic;
+    uint64_t last_pex;   /* when we last sent it ut_pex (0 = never) */
     /* ut_metadata: the metadata piece we asked it for, or -1. */
     int64_t meta_req;
     uint64_t meta_req_time;

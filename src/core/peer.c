@@ -524,7 +524,7 @@ static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
         pf__meta_on_ext_handshake(p, now);
     } else if (m->ext_id == PF__UT_METADATA_ID) {
         pf__meta_on_message(p, m->payload, m->payload_len, now);
-    } else if (m->ext_id == PF__UT_PEX_ID) {
+    } else if (m->ext_id == PF__UT_PEX_ID && !(p->t->has_meta && p->t->mi->private_flag)) {
         pf_addr added[64];
         int n = pf_pex_parse(m->payload, m->payload_len, added, 64);
         for (int k = 0; k < n; k++) pf_torrent_add_peer(p->t, &added[k], now);
@@ -691,6 +691,46 @@ long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now)
     return (long)n;
 }
 
+/* The address other peers should dial for p: its listen port if it told
+ * us (BEP 10 "p"), else the address we dialled. */
+static int pex_addr(const pf_peer *p, pf_addr *out)
+{
+    *out = p->addr;
+    if (!p->outgoing) {
+        if (!p->exth.listen_port) return 0;
+        out->port = p->exth.listen_port;
+    }
+    return 1;
+}
+
+/* BEP 11: every minute, tell the peer about peers that connected since
+ * the last message (all of them the first time).  Never for private
+ * torrents (BEP 27). */
+static void send_pex(pf_peer *p, uint64_t now)
+{
+    pf_torrent *t = p->t;
+    if (!p->exth.ut_pex || (t->has_meta && t->mi->private_flag)) return;
+    if (p->last_pex ? now < p->last_pex + 60 * PF_NS_PER_SEC
+                    : now < p->connected_at + 5 * PF_NS_PER_SEC)
+        return;
+    pf_addr added[50];
+    size_t n = 0;
+    for (uint32_t i = 0; i < t->npeers && n < 50; i++) {
+        const pf_peer *o = t->peers[i];
+        if (o == p || o->state != PF_PS_ACTIVE || (p->last_pex && o->connected_at < p->last_pex))
+            continue;
+        if (pex_addr(o, &added[n])) n++;
+    }
+    p->last_pex = now;
+    if (n == 0) return;
+    pf_buf body;
+    pf_buf_init(&body);
+    if (pf_pex_write(&body, added, n, NULL, 0) == 0)
+        pf_msg_write_extended(&p->out, p->exth.ut_pex, body.data, body.len);
+    pf_buf_free(&body);
+    pf__peer_mark_write(p);
+}
+
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
 {
     if (dt > 0) {
@@ -729,6 +769,7 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
             pf__peer_mark_write(p);
         }
     }
+    send_pex(p, now);
     pf__peer_update_interest(p);
     pf__peer_fill_requests(p, now);
     pf__peer_serve(p, now);
