@@ -321,6 +321,8 @@ media_duration() {
 #   msec status bytes_sent body_bytes_sent "request" "range" request_time
 # (written when the response ends, unbuffered), so a test counts the CDN
 # bytes independently of peerflow's counters (nginx_bytes). Spawned as NAME.
+# NGINX_LIMIT_RATE=R (nginx syntax: 3m = 3 MiB/s) caps each response's rate
+# (a CDN's per-connection throughput; default unlimited).
 start_nginx_origin() {
     local dir=$1 name=${2:-nginx} d port try
     [ -x /usr/sbin/nginx ] || fail "/usr/sbin/nginx missing (apt package nginx-light)"
@@ -357,6 +359,7 @@ http {
     scgi_temp_path $d/tmp/scgi;
     sendfile on;
     tcp_nopush on;
+    limit_rate ${NGINX_LIMIT_RATE:-0};
     keepalive_timeout 65;
     keepalive_requests 10000;
     server {
@@ -413,7 +416,7 @@ start_play() {
     local name=$1 torrent=$2; shift 2
     mkdir -p "$T/$name.cache"
     PLAY_STATS=$T/$name.stats.json
-    spawn "$name" "$PF_BIN" play -d "$T/$name.cache" --http-port 0 -l 0 \
+    spawn "$name" "$PF_BIN" play -d "$T/$name.cache" --http-port 0 -l 0 --bind 127.0.0.1 \
         --stats "$PLAY_STATS" "$@" "$torrent"
     PLAY_URL=$(wait_for_log "$name" '^https?://[^ ]+/files/0/' 20)
     PLAY_URL=${PLAY_URL%%[[:space:]]*}
@@ -431,4 +434,39 @@ stats_json() {
         doc=$(cat "$src") || fail "stats_json: cannot read $src"
     fi
     $PY -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$doc" "$expr"
+}
+
+# probe_media URL SRC: ffprobe reads URL's container and finds the same
+# duration and streams as SRC's (h264 + aac).
+probe_media() {
+    local url=$1 src=$2 got want
+    got=$(timeout 30 ffprobe -v error -show_entries format=duration:stream=codec_name \
+        -of compact=p=0:nk=1 "$url" 2>"$T/ffprobe.err") ||
+        fail "ffprobe $url failed: $(head -3 "$T/ffprobe.err")"
+    want=$(ffprobe -v error -show_entries format=duration:stream=codec_name \
+        -of compact=p=0:nk=1 "$src")
+    [ "$got" = "$want" ] || fail "ffprobe $url: '$(echo $got)' != source '$(echo $want)'"
+    [ ! -s "$T/ffprobe.err" ] || fail "ffprobe $url reported: $(head -3 "$T/ffprobe.err")"
+    log "ffprobe $url: $(echo $got)"
+}
+
+# decode_media URL [TIMEOUT=60] [FFMPEG-INPUT-OPTS...]: `ffmpeg -v error -i URL
+# -f null -` decodes the whole stream: exit 0 and nothing on stderr.
+decode_media() {
+    local url=$1 to=${2:-60} t0 rc=0; shift 2 || shift $#
+    t0=$(date +%s.%N)
+    timeout "$to" ffmpeg -hide_banner -nostdin -v error "$@" -i "$url" -f null - \
+        2>"$T/ffmpeg.err" || rc=$?
+    [ $rc = 0 ] || fail "ffmpeg -i $url exited $rc: $(head -5 "$T/ffmpeg.err")"
+    [ ! -s "$T/ffmpeg.err" ] || fail "ffmpeg -i $url reported errors: $(head -5 "$T/ffmpeg.err")"
+    log "ffmpeg decoded $url without error in $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.2f", a-b}')s"
+}
+
+# fetch_same URL SRC [TIMEOUT=60]: curl's whole body equals SRC (cmp).
+fetch_same() {
+    local url=$1 src=$2 to=${3:-60} out
+    out=$T/fetch.$RANDOM.out
+    curl -sS --fail --max-time "$to" -o "$out" "$url" || fail "curl $url failed"
+    assert_same_file "$src" "$out"
+    rm -f "$out"
 }

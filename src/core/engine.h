@@ -23,6 +23,8 @@ enum pf__peer_state {
     PF_PS_CLOSING    /* close requested; waiting for pf_peer_closed */
 };
 
+#define PF__UPQ 512 /* PIECE messages tracked per peer until written */
+
 typedef struct pf__req {
     uint32_t piece, begin, length;
     uint64_t time; /* when sent (ours) or received (theirs) */
@@ -69,6 +71,13 @@ struct pf_peer {
     int snubbed;
     int optimistic;
     uint64_t last_pex;   /* when we last sent it ut_pex (0 = never) */
+    /* Upload accounting: bytes taken/written, PIECE payloads in flight. */
+    uint64_t out_total, sent_total;
+    struct {
+        uint64_t end;
+        uint32_t len;
+    } upq[PF__UPQ];
+    uint32_t upq_head, upq_len;
     /* ut_metadata: the metadata piece we asked it for, or -1. */
     int64_t meta_req;
     uint64_t meta_req_time;
@@ -200,6 +209,8 @@ struct pf_torrent {
     uint64_t cdn_downloaded, peer_downloaded;
     uint64_t departed_down, departed_up; /* peers that left */
     uint64_t next_sched;
+    pf_addr banned[64];   /* peers that sent corrupt data */
+    uint32_t nbanned;
     uint64_t cache_limit; /* bytes of verified data kept; 0 = all */
     uint32_t evicted;     /* pieces dropped to honour it */
 };
@@ -262,6 +273,7 @@ void pf__peer_send_metadata_request(pf_peer *p, uint32_t piece, uint64_t now);
 pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20]);
 void pf__torrent_free(pf_torrent *t);
 int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p);
+int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a);
 void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p);
 void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
                           const uint8_t *data, uint32_t len, uint64_t now);

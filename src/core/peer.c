@@ -91,6 +91,7 @@ void pf_peer_closed(pf_peer *p, uint64_t now)
 size_t pf_peer_take_output(pf_peer *p, pf_buf *dst)
 {
     size_t n = pf_buf_unread(&p->out);
+    p->out_total += n;
     *dst = p->out;
     pf_buf_init(&p->out);
     p->net_inflight += n;
@@ -274,6 +275,7 @@ void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin)
 
 static uint32_t queue_depth(const pf_peer *p)
 {
+    if (p->snubbed) return 1; /* one probe request until it delivers again */
     /* Enough requests to cover ~1 s of this peer's rate (bandwidth-delay
      * product with a generous delay), never fewer than 16. */
     double blocks = p->down.bps / PF_BLOCK_SIZE;
@@ -350,13 +352,44 @@ static int inq_push(pf_peer *p, const pf_msg *m, uint64_t now)
     return 0;
 }
 
+/* Payload bytes of PIECE messages by the stream position where each ends,
+ * so uploads count when written, not when queued. */
+static void count_upload(pf_peer *p, uint32_t len)
+{
+    p->uploaded += len;
+    p->t->uploaded += len;
+    pf__rate_add(&p->up, len);
+    pf__rate_add(&p->t->up, len);
+}
+
+static void upq_push(pf_peer *p, uint64_t end_pos, uint32_t len)
+{
+    if (p->upq_len == PF__UPQ) {
+        count_upload(p, len); /* full: count now rather than lose it */
+        return;
+    }
+    uint32_t k = (p->upq_head + p->upq_len) % PF__UPQ;
+    p->upq[k].end = end_pos;
+    p->upq[k].len = len;
+    p->upq_len++;
+}
+
+static void upq_sent(pf_peer *p)
+{
+    while (p->upq_len && p->upq[p->upq_head].end <= p->sent_total) {
+        count_upload(p, p->upq[p->upq_head].len);
+        p->upq_head = (p->upq_head + 1) % PF__UPQ;
+        p->upq_len--;
+    }
+}
+
 void pf__peer_serve(pf_peer *p, uint64_t now)
 {
     pf_torrent *t = p->t;
     if (!t || !t->has_meta || p->state != PF_PS_ACTIVE || p->am_choking) return;
     /* Keep about half a second of this peer's upload rate queued, bounded. */
     size_t window = (size_t)(p->up.bps / 2);
-    if (window < 512 * 1024) window = 512 * 1024;
+    if (window < 128 * 1024) window = 128 * 1024;
     if (window > 4 * 1024 * 1024) window = 4 * 1024 * 1024;
     int wrote = 0;
     while (p->inq_len > 0 && pf_buf_unread(&p->out) + p->net_inflight < window) {
@@ -379,10 +412,8 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
         if (pf_msg_write_piece_header(&p->out, r->piece, r->begin, r->length) != 0 ||
             pf_buf_append(&p->out, pb + r->begin, r->length) != 0)
             break;
-        p->uploaded += r->length;
-        t->uploaded += r->length;
-        pf__rate_add(&p->up, r->length);
-        pf__rate_add(&t->up, r->length);
+        /* Counted as uploaded once the caller reports it written. */
+        upq_push(p, p->out_total + pf_buf_unread(&p->out), r->length);
         p->inq_head = (p->inq_head + 1) % p->inq_cap;
         p->inq_len--;
         wrote = 1;
@@ -395,6 +426,8 @@ void pf_peer_sent(pf_peer *p, size_t n, uint64_t now)
 {
     p->net_inflight = n > p->net_inflight ? 0 : p->net_inflight - n;
     p->last_sent = now;
+    p->sent_total += n;
+    if (p->t && p->t->has_meta) upq_sent(p);
     if (p->state == PF_PS_ACTIVE) pf__peer_serve(p, now);
 }
 
@@ -598,6 +631,7 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
         if (r <= 0) return r;
         pf_torrent *t = pf__session_find(p->s, hs.info_hash);
         if (!t || t->stopped) return PF_ERR_NOTFOUND;
+        if (pf__torrent_is_banned(t, &p->addr)) return PF_ERR_DENIED;
         pf__pending_remove(p->s, p);
         if (pf__torrent_attach_peer(t, p) != 0) return PF_ERR_LIMIT;
     }
@@ -767,6 +801,7 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
             pf__peer_drop_requests(p);
             p->snubbed = 1;
             pf__peer_mark_write(p);
+            return; /* its blocks go to other peers first */
         }
     }
     send_pex(p, now);

@@ -34,6 +34,7 @@ int pf_picker_init(pf_picker *p, uint32_t num_pieces, uint32_t piece_length,
 static void partial_release(pf_partial *pp)
 {
     pf_sha1_free(pp->sha);
+    free(pp->src);
     free(pp->state);
     free(pp->reqs);
     free(pp->cdn);
@@ -109,10 +110,11 @@ static pf_partial *partial_new(pf_picker *p, uint32_t piece)
     pp->state = calloc(pp->nblocks, 1);
     pp->reqs = calloc(pp->nblocks, 1);
     pp->cdn = calloc(pp->nblocks, 1);
+    pp->src = calloc(pp->nblocks, sizeof *pp->src);
     pp->buf = malloc(pp->size);
     pp->created = p->seq++;
     pp->started = p->now;
-    if (!pp->state || !pp->reqs || !pp->cdn || !pp->buf) {
+    if (!pp->state || !pp->reqs || !pp->cdn || !pp->src || !pp->buf) {
         partial_release(pp);
         return NULL;
     }
@@ -228,6 +230,16 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
         n += take_free(pp, out + n, max - n);
     }
     if (n > 0 || !dup) return n;
+    /* Endgame only once no piece is left unstarted at all (not merely none
+     * this peer has): duplicates before that are pure waste. */
+    for (uint32_t i = 0; i < p->num_pieces; i++)
+        if (wanted(p, i)) return 0;
+    /* ...and only for the last few blocks: a duplicate is worth its cost
+     * when it saves waiting on the slowest peer for the final stretch. */
+    uint32_t remaining = 0;
+    for (uint32_t k = 0; k < p->npartials; k++)
+        remaining += p->partials[k].nblocks - p->partials[k].received;
+    if (remaining > PF_PICKER_ENDGAME_BLOCKS) return 0;
     /* 3. Endgame: nothing new left; duplicate outstanding blocks this peer
      * has not requested yet, at most two requests per block. */
     for (uint32_t k = 0; k < p->npartials && n < max; k++) {

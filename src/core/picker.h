@@ -27,9 +27,14 @@ typedef struct pf_partial {
     uint8_t *buf;      /* piece data */
     uint64_t created;  /* sequence number, oldest finishes first */
     uint64_t started;  /* picker clock (ns) when the piece was started */
+    uint32_t *src;     /* per block: id of the peer that sent it (0 = web seed) */
     struct pf_sha1_ctx *sha; /* incremental hash of buf[0, hashed) */
     uint32_t hashed;
 } pf_partial;
+
+/* Endgame (duplicate requests) starts when no piece is left unstarted and
+ * at most this many blocks are still missing. */
+#define PF_PICKER_ENDGAME_BLOCKS 32
 
 /* A deadline window: pieces [start, end) wanted in order (a playhead). */
 #define PF_PICKER_MAX_WINDOWS 8

@@ -237,7 +237,7 @@ void pf_session_tick(pf_session *s, uint64_t now)
         s->last_tick = now;
     }
     /* Incoming connections that never sent a handshake. */
-    for (uint32_t i = 0; i < s->npending; i++) {
+    for (uint32_t i = s->npending; i-- > 0;) {
         pf_peer *p = s->pending[i];
         if (now > p->connected_at + 30 * PF_NS_PER_SEC) pf__peer_close(p, "handshake timeout");
     }

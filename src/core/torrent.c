@@ -243,6 +243,36 @@ static void serve_all(pf_torrent *t, uint64_t now)
         if (t->peers[i]->inq_len) pf__peer_serve(t->peers[i], now);
 }
 
+int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a)
+{
+    for (uint32_t i = 0; i < t->nbanned; i++)
+        if (t->banned[i].family == a->family &&
+            memcmp(t->banned[i].ip, a->ip, a->family == 4 ? 4 : 16) == 0)
+            return 1;
+    return 0;
+}
+
+/* A piece failed its hash: every peer that sent a block of it is suspect.
+ * One that was the only source, or is suspect a second time, is dropped
+ * and never dialled or accepted again. */
+static void blame(pf_torrent *t, const pf_partial *pp)
+{
+    uint32_t first = pp->nblocks ? pp->src[0] : 0;
+    int single = 1;
+    for (uint32_t b = 1; b < pp->nblocks; b++)
+        if (pp->src[b] != first) single = 0;
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *p = t->peers[i];
+        int sent = 0;
+        for (uint32_t b = 0; b < pp->nblocks && !sent; b++) sent = pp->src[b] == p->id;
+        if (!sent) continue;
+        p->hash_fails++;
+        if (!(single || p->hash_fails >= 2)) continue;
+        if (t->nbanned < sizeof t->banned / sizeof t->banned[0]) t->banned[t->nbanned++] = p->addr;
+        pf__peer_close(p, "sent data that failed the hash check");
+    }
+}
+
 /* Pieces in, verified, out ------------------------------------------------------ */
 void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
                           const uint8_t *data, uint32_t len, uint64_t now)
@@ -252,6 +282,10 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
     if (r < 0) {
         t->wasted += len;
         return;
+    }
+    {
+        pf_partial *sp = (pf_partial *)pf_picker_partial(&t->picker, piece);
+        if (sp) sp->src[begin / PF_BLOCK_SIZE] = p ? p->id : 0;
     }
     t->downloaded += len;
     pf__rate_add(&t->down, len);
@@ -276,6 +310,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
         }
     }
     if (r == 1 && verified < 0) {
+        blame(t, pp);
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
         free(buf);
         pf_picker_piece_failed(&t->picker, piece);
@@ -544,6 +579,10 @@ static void dial_more(pf_torrent *t, uint64_t now)
         if (t->npeers >= t->s->set.max_peers) return;
         pf__candidate *c = &t->cands[i];
         if (c->connected || c->next_try > now || c->fails >= 8) continue;
+        if (pf__torrent_is_banned(t, &c->addr)) {
+            c->fails = 255;
+            continue;
+        }
         /* Already connected to this address by an incoming connection? */
         int dup = 0;
         for (uint32_t k = 0; k < t->npeers && !dup; k++) dup = pf_addr_eq(&t->peers[k]->addr, &c->addr);
