@@ -10,7 +10,8 @@
  *     8-byte float).  Unknown-size elements (live Segment, Cluster) are
  *     entered rather than skipped, so the walk continues through them.  A
  *     SeekHead entry for Info is used when the linear walk runs out of
- *     bytes before reaching Info.
+ *     bytes before reaching Info.  A Segment longer than the file (a
+ *     recording cut short) is clamped to the file.
  *
  * The probe is stateless: call it again with more bytes when it asks.
  * It never allocates, never reads outside the two windows, and handles at

@@ -143,12 +143,15 @@ static void probe_feed(pf_client_torrent *ct, uint32_t file, uint64_t off, const
         p->done = 1;
         if (info.duration_s > 0) pf_torrent_set_bitrate(ct->t, file, (double)size / info.duration_s);
     } else if (rc == PF_ERR_EAGAIN) {
-        if (p->suffix && need_off == p->suffix_off) return; /* wait for more */
-        free(p->suffix);
-        p->suffix = NULL;
-        p->suffix_len = 0;
-        p->need_off = need_off;
-        p->need_len = need_len;
+        if (p->suffix && need_off == p->suffix_off) {
+            p->done = 1; /* the range we kept was not enough: use the read rate */
+        } else {
+            free(p->suffix);
+            p->suffix = NULL;
+            p->suffix_len = 0;
+            p->need_off = need_off;
+            p->need_len = need_len;
+        }
     } else {
         p->done = 1; /* not a container we understand: observed rate it is */
     }
