@@ -68,6 +68,7 @@ struct pf_peer {
     uint64_t downloaded, uploaded;
     uint64_t connected_at, last_recv, last_sent, last_block, unchoked_at;
     uint32_t hash_fails; /* pieces it contributed to that failed */
+    uint32_t ss_depth;   /* slow-start pipeline depth: +1 per block in */
     int snubbed;
     int optimistic;
     uint64_t last_pex;   /* when we last sent it ut_pex (0 = never) */

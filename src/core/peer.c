@@ -22,6 +22,7 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
     p->am_choking = 1;
     p->peer_choking = 1;
     p->meta_req = -1;
+    p->ss_depth = 16;
     p->connected_at = p->last_recv = p->last_sent = now;
     pf_buf_init(&p->in);
     pf_buf_init(&p->out);
@@ -281,7 +282,9 @@ static uint32_t queue_depth(const pf_peer *p)
     double blocks = p->down.bps / PF_BLOCK_SIZE;
     uint32_t d = blocks > 4096 ? 4096 : (uint32_t)blocks;
     if (d < 16) d = 16;
-    if (p->last_block && !p->snubbed && d < 64) d = 64;
+    /* Until the rate estimate catches up, grow like TCP slow start: one
+     * more outstanding request per block delivered. */
+    if (d < p->ss_depth) d = p->ss_depth;
     uint32_t cap = p->s->set.max_queue_out;
     if (p->exth.reqq && p->exth.reqq < cap) cap = p->exth.reqq;
     if (!p->exth.reqq && cap > 250) cap = 250;
@@ -392,6 +395,10 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
     if (window < 128 * 1024) window = 128 * 1024;
     if (window > 4 * 1024 * 1024) window = 4 * 1024 * 1024;
     int wrote = 0;
+    /* Size the output once for what this round may queue: growing it by
+     * doubling copied every queued byte again (perf: memmove on seeders). */
+    if (p->inq_len > 0 && pf_buf_unread(&p->out) + p->net_inflight < window)
+        pf_buf_reserve(&p->out, window - p->net_inflight + PF_BLOCK_SIZE + 64);
     while (p->inq_len > 0 && pf_buf_unread(&p->out) + p->net_inflight < window) {
         pf__req *r = &p->inq[p->inq_head];
         const uint8_t *pb = pf__cache_get(t, r->piece, 1);
@@ -532,6 +539,7 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
     p->downloaded += m->payload_len;
     p->last_block = now;
     p->snubbed = 0;
+    if (i >= 0 && p->ss_depth < p->s->set.max_queue_out) p->ss_depth++;
     pf__rate_add(&p->down, m->payload_len);
     uint64_t wasted = t->wasted;
     pf__torrent_block_in(t, p, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);
@@ -800,6 +808,7 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
                                  p->reqs[i].length);
             pf__peer_drop_requests(p);
             p->snubbed = 1;
+            p->ss_depth = 16;
             pf__peer_mark_write(p);
             return; /* its blocks go to other peers first */
         }
