@@ -16,6 +16,7 @@ static void usage(FILE *f)
             "  info     show what a .torrent or magnet link describes\n"
             "  seed     serve a torrent's data to peers\n"
             "  get      download a torrent or magnet link\n"
+            "  play     stream a torrent: local HTTP server for players, CDN fallback\n"
             "  tracker  run an HTTP tracker\n"
             "  demo     run a self-contained swarm on loopback\n\n"
             "Run 'peerflow <command> --help' for its options.\n",
@@ -37,7 +38,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {{"create", pf_cmd_create}, {"info", pf_cmd_info},       {"seed", pf_cmd_seed},
-                {"get", pf_cmd_get},       {"tracker", pf_cmd_tracker}, {"demo", pf_cmd_demo}};
+                {"get", pf_cmd_get},       {"tracker", pf_cmd_tracker}, {"demo", pf_cmd_demo},
+                {"play", pf_cmd_play}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

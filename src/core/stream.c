@@ -75,6 +75,7 @@ int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64
     st->file = file;
     st->start_off = st->pos = offset;
     st->opened = now;
+    st->startup_end = UINT64_MAX; /* set by the scheduler, which knows the bitrate */
     pf__fileqoe *q = &t->qoe[file];
     if (q->first_read == 0) {
         q->first_read = now;
@@ -140,6 +141,7 @@ long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t
         /* The reader jumped: a new playhead, with its own start-up. */
         st->pos = offset;
         st->startup_done = 0;
+        st->startup_end = UINT64_MAX;
     }
     uint64_t n = verified_run(t, fe->offset + offset, max);
     pf__fileqoe *q = &t->qoe[st->file];
@@ -224,11 +226,22 @@ int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *out
     out->bitrate_bps = bitrate(t, file);
     out->bitrate_from_container = q->bitrate_src == 1;
     out->playhead = q->playhead;
+    /* Buffer: media verified ahead of what is being played now (the media
+     * clock of the most recent reader), not of what was last read. */
     const pf_file_entry *fe = &t->mi->files[file];
-    uint64_t ahead = q->playhead < fe->length
-                         ? verified_run(t, fe->offset + q->playhead, fe->length - q->playhead)
-                         : 0;
-    out->buffer_s = (double)ahead / bitrate(t, file);
+    double br = bitrate(t, file);
+    uint64_t play = q->playhead;
+    const pf__stream *last = NULL;
+    for (uint32_t i = 0; i < t->nstreams; i++)
+        if (t->streams[i].file == file && t->streams[i].started &&
+            (!last || t->streams[i].clock_start > last->clock_start))
+            last = &t->streams[i];
+    if (last) {
+        uint64_t p = last->start_off + (uint64_t)(media_clock(last, now) * br);
+        play = p < fe->length ? p : fe->length;
+    }
+    uint64_t ahead = play < fe->length ? verified_run(t, fe->offset + play, fe->length - play) : 0;
+    out->buffer_s = (double)ahead / br;
     out->bytes_served = q->served;
     return 0;
 }
@@ -249,18 +262,37 @@ void pf__stream_piece_done(pf_torrent *t, uint32_t piece, uint64_t now)
     }
 }
 
-/* Why the CDN should take a missing piece of the urgent zone, or 0. */
-static int cdn_reason(const pf_torrent *t, uint32_t piece, double due_s, int startup, uint64_t now)
+/* Bytes of a piece not yet received. */
+static uint64_t missing_bytes(const pf_torrent *t, uint32_t piece)
+{
+    uint64_t size = pf_metainfo_piece_size(t->mi, piece);
+    const pf_partial *pp = pf_picker_partial(&t->picker, piece);
+    if (!pp) return size;
+    uint64_t got = (uint64_t)pp->received * PF_BLOCK_SIZE;
+    return got >= size ? 0 : size - got;
+}
+
+/* What the connected peers deliver to us per second right now. */
+static double swarm_rate(const pf_torrent *t)
+{
+    double r = 0;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        const pf_peer *p = t->peers[i];
+        if (p->state == PF_PS_ACTIVE && !p->peer_choking) r += p->down.bps;
+    }
+    return r;
+}
+
+/* Why the CDN should take a missing piece of the urgent zone, or 0.
+ * eta_s: when the swarm, at its current rate and fetching in deadline
+ * order, would have delivered this piece and everything due before it. */
+static int cdn_reason(const pf_torrent *t, uint32_t piece, double due_s, double eta_s, int startup)
 {
     const pf_stream_settings *ss = sset(t);
     if (startup) return 1;                                  /* (a) */
     if (t->picker.avail[piece] == 0) return 3;              /* (c) */
     if (due_s <= ss->critical_s) return 2;                  /* (b) due now */
-    const pf_partial *pp = pf_picker_partial(&t->picker, piece);
-    if (pp && now > pp->started) {
-        double age = (double)(now - pp->started) / 1e9;
-        if (age > 0.5 * due_s + 0.5) return 2;              /* (b) late */
-    }
+    if (eta_s > due_s - ss->critical_s) return 2;           /* (b) swarm too slow */
     return 0;
 }
 
@@ -283,20 +315,17 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         const pf_file_entry *fe = &mi->files[st->file];
         if (fe->length == 0) continue;
         double br = bitrate(t, st->file);
-        uint64_t base = fe->offset + st->pos;
         uint64_t fend = fe->offset + fe->length;
-        if (base >= fend) continue;
-        uint64_t pref_end = base + (uint64_t)(ss->prefetch_s * br);
-        uint64_t urg_end = base + (uint64_t)(ss->urgent_s * br);
-        uint64_t start_end = st->start_off == st->pos || !st->startup_done
-                                 ? base + (uint64_t)(ss->startup_s * br) + 1
-                                 : base;
+        /* Where the player reads next, and where playback is now: players
+         * read ahead of what they show, so deadlines follow the media
+         * clock, not the read position. */
+        uint64_t rd = fe->offset + st->pos;
+        if (rd >= fend) continue;
+        uint64_t play = fe->offset + st->start_off + (uint64_t)(media_clock(st, now) * br);
+        if (!st->started || play > rd) play = st->started ? play : rd;
+        uint64_t pref_end = rd + (uint64_t)(ss->prefetch_s * br);
         if (pref_end > fend) pref_end = fend;
-        if (urg_end > fend) urg_end = fend;
-        if (start_end > fend) start_end = fend;
-        uint32_t p0 = (uint32_t)(base / plen);
-        uint32_t pu = (uint32_t)((urg_end - 1) / plen);
-        uint32_t ps = (uint32_t)((start_end - 1) / plen);
+        uint32_t p0 = (uint32_t)(rd / plen);
         if (nwin < PF_PICKER_MAX_WINDOWS) {
             win[nwin].start = p0;
             win[nwin].end = (uint32_t)((pref_end - 1) / plen) + 1;
@@ -305,17 +334,44 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                 if (!t->picker.prio[k]) t->picker.prio[k] = 1;
             nwin++;
         }
-        /* The start-up prefix is done once it is verified. */
-        if (!st->startup_done && verified_run(t, base, start_end - base) >= start_end - base)
+        /* Start-up (and after a seek): the first startup_s of media from
+         * where the reader started, fixed then, done once all verified. */
+        if (st->startup_end == UINT64_MAX) st->startup_end = st->pos + (uint64_t)(ss->startup_s * br) + 1;
+        uint64_t start_end = fe->offset + st->startup_end;
+        if (start_end > fend) start_end = fend;
+        if (!st->startup_done && (rd >= start_end || verified_run(t, rd, start_end - rd) >= start_end - rd))
             st->startup_done = 1;
         if (!cdn) continue;
+        /* The urgent zone: from the read position, pieces due (by the media
+         * clock) within urgent_s. */
+        uint64_t urg_end = play + (uint64_t)(ss->urgent_s * br);
+        if (!st->startup_done && urg_end < start_end) urg_end = start_end;
+        if (urg_end > fend) urg_end = fend;
+        if (urg_end <= rd) continue;
+        uint32_t pu = (uint32_t)((urg_end - 1) / plen);
+        uint32_t ps = (uint32_t)((start_end - 1) / plen);
+        double rate = swarm_rate(t);
+        uint64_t queued = 0; /* bytes the swarm must deliver before piece p */
         for (uint32_t p = p0; p <= pu && p < mi->num_pieces; p++) {
             if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
             uint64_t pstart = (uint64_t)p * plen;
-            double due = pstart > base ? (double)(pstart - base) / br : 0;
+            double due = pstart > play ? (double)(pstart - play) / br : 0;
             int startup = !st->startup_done && p <= ps;
-            int why = cdn_reason(t, p, due, startup, now);
+            const pf_partial *pp = pf_picker_partial(&t->picker, p);
+            int cdn_busy = 0; /* the CDN already covers its missing blocks */
+            if (pp) {
+                cdn_busy = 1;
+                for (uint32_t b = 0; b < pp->nblocks && cdn_busy; b++)
+                    cdn_busy = pp->state[b] == 2 || pp->cdn[b];
+            }
+            if (cdn_busy) continue;
+            queued += missing_bytes(t, p);
+            double eta = rate > 1 ? (double)queued / rate : 1e9;
+            int why = cdn_reason(t, p, due, eta, startup);
             if (!why) continue;
+            queued -= missing_bytes(t, p); /* the CDN brings it, not the swarm */
+            pf__log(t->s, PF_LOG_DEBUG, "cdn: piece %u (%s) due %.2fs eta %.2fs swarm %.0f B/s", p,
+                    why == 1 ? "start-up" : why == 3 ? "no peer has it" : "swarm late", due, eta, rate);
             uint32_t n = pf_picker_claim(&t->picker, p, why != 3, claim, 256);
             if (n == 0) continue;
             if (pf__ws_fetch(t, claim, n, now) != 0) {

@@ -135,7 +135,8 @@ static void run_fail(pf_torrent *t, pf__ws_run *r, uint64_t now, int err)
         w->fails++;
         uint32_t shift = w->fails < 6 ? w->fails : 6;
         w->retry_at = now + (1ULL << shift) * 500 * PF_NS_PER_MS; /* 1 s .. 32 s */
-        pf__log(t->s, PF_LOG_WARN, "web seed %s failed (%s); retrying in %llu ms", w->url,
+        pf__log(t->s, w->fails == 1 ? PF_LOG_WARN : PF_LOG_DEBUG,
+                "web seed %s failed (%s); retrying in %llu ms", w->url,
                 pf_strerror(err), (unsigned long long)((1ULL << shift) * 500));
     }
     run_free(r);

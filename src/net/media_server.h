@@ -49,6 +49,8 @@ int pf_media_server_file_url(const pf_media_server *ms, uint32_t i, pf_buf *out)
  * in one response or in pieces across several, else 0 (also while the
  * file list is unknown). */
 int pf_media_server_all_served(const pf_media_server *ms);
+/* File responses being streamed right now. */
+size_t pf_media_server_busy(const pf_media_server *ms);
 /* Closes every stream at once and every connection; the memory is freed
  * from libuv close callbacks, so the loop must run afterwards (it does
  * inside pf_client_run / pf_client_free).  NULL is a no-op. */

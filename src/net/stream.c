@@ -251,11 +251,12 @@ void pf__stream_ready(pf_client_torrent *ct, uint32_t id)
 void pf_stream_close(pf_stream *s)
 {
     if (!s || s->closed) return;
+    pf_client_torrent *ct = s->ct;
     s->closed = 1;
     unlink_stream(s);
-    pf_torrent_stream_close(s->ct->t, s->id, pf__client_now(s->ct->c));
+    pf_torrent_stream_close(ct->t, s->id, pf__client_now(ct->c));
     if (!s->reading) stream_free(s); /* else read_done frees it */
-    pf__client_pump(s->ct->c);
+    pf__client_pump(ct->c);
 }
 
 void pf__streams_close_all(pf_client_torrent *ct)

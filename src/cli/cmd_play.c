@@ -1,0 +1,601 @@
+/* peerflow play: stream a torrent to a local player through the media
+ * server (net/media_server.c), fetching from the swarm and the CDN. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "cli/cli.h"
+#include "cli/progress.h"
+#include "core/media_http.h"
+#include "net/http_client.h"
+#include "net/media_server.h"
+#include "peerflow/client.h"
+
+#define MAX_ARGS 64
+
+typedef struct play {
+    pf_client *c;
+    pf_client_torrent *t;
+    pf_media_server *ms;
+    const char *bind;
+    long http_port;
+    const char *player; /* command, NULL = none */
+    const char *stats_path;
+    int exit_when_done;
+    int tty, verbose;
+    int announced; /* URLs printed (the file list is known) */
+    uint32_t main_file;
+    uv_process_t proc;
+    int player_running;
+    int exit_code;
+    int done_ticks; /* consecutive ticks with everything served */
+    uint64_t ticks;
+} play;
+
+static void log_cb(void *ud, pf_log_level lvl, const char *msg)
+{
+    play *p = ud;
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    if (p->tty) pf_progress_clear();
+    fprintf(stderr, "peerflow play: %s: %s\n", names[lvl], msg);
+}
+
+/* --- fetching a .torrent by URL -------------------------------------------- */
+
+typedef struct fetch {
+    int done, err;
+    long status;
+    pf_buf body;
+} fetch;
+
+static void fetch_done(void *ud, int err, long status, const uint8_t *body, size_t len)
+{
+    fetch *f = ud;
+    f->done = 1;
+    f->err = err;
+    f->status = status;
+    if (!err && body && pf_buf_append(&f->body, body, len) != 0) f->err = PF_ERR_NOMEM;
+}
+
+/* GETs url into a new file in dir; returns 0 and its path in out. */
+static int fetch_torrent(const char *url, const char *dir, char *out, size_t outlen)
+{
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) return 1;
+    pf_http_client *hc = NULL;
+    fetch f;
+    memset(&f, 0, sizeof f);
+    pf_buf_init(&f.body);
+    int rc = pf_http_client_new(&hc, &loop);
+    if (rc == 0) {
+        pf_http_opts o;
+        memset(&o, 0, sizeof o);
+        o.url = url;
+        o.timeout_ms = 60000;
+        o.connect_timeout_ms = 15000;
+        o.follow = 1;
+        rc = pf_http_get(hc, &o, NULL, fetch_done, &f, NULL);
+        if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    pf_http_client_free(hc);
+    while (uv_run(&loop, UV_RUN_DEFAULT) != 0) {
+    }
+    uv_loop_close(&loop);
+    if (rc == 0 && f.done) rc = f.err;
+    if (rc != 0) {
+        fprintf(stderr, "peerflow play: cannot fetch %s: %s\n", url, pf_strerror(rc));
+    } else if (f.status != 200) {
+        fprintf(stderr, "peerflow play: cannot fetch %s: HTTP status %ld\n", url, f.status);
+        rc = 1;
+    } else {
+        snprintf(out, outlen, "%s/.fetch-XXXXXX", dir);
+        int fd = mkstemp(out);
+        if (fd < 0) {
+            fprintf(stderr, "peerflow play: cannot write into %s: %s\n", dir, strerror(errno));
+            rc = 1;
+        } else {
+            size_t off = 0;
+            while (off < f.body.len) {
+                ssize_t n = write(fd, f.body.data + off, f.body.len - off);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                off += (size_t)n;
+            }
+            if (close(fd) != 0 || off != f.body.len) {
+                fprintf(stderr, "peerflow play: cannot write %s\n", out);
+                unlink(out);
+                rc = 1;
+            }
+        }
+    }
+    pf_buf_free(&f.body);
+    return rc ? 1 : 0;
+}
+
+/* --- cache directory ---------------------------------------------------------- */
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return -1;
+    for (char *s = tmp + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+        *s = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    struct stat st;
+    return stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+static int default_cache_dir(char *out, size_t len)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && xdg[0] == '/') return snprintf(out, len, "%s/peerflow", xdg) < (int)len ? 0 : -1;
+    if (home && home[0]) return snprintf(out, len, "%s/.cache/peerflow", home) < (int)len ? 0 : -1;
+    return -1;
+}
+
+/* --- the player ------------------------------------------------------------------ */
+
+static const char *player_command(const char *name)
+{
+    if (strcmp(name, "mpv") == 0) return "mpv --force-window=immediate";
+    if (strcmp(name, "vlc") == 0) return "vlc --play-and-exit";
+    if (strcmp(name, "ffplay") == 0) return "ffplay -autoexit";
+    return name; /* a command line of the user's */
+}
+
+static void player_closed(uv_handle_t *h) { (void)h; }
+
+static void player_exit(uv_process_t *proc, int64_t status, int sig)
+{
+    play *p = proc->data;
+    p->player_running = 0;
+    uv_close((uv_handle_t *)proc, player_closed);
+    if (p->tty) pf_progress_clear();
+    if (status == 127) {
+        fprintf(stderr, "peerflow play: player not found: %s\n", p->player);
+        p->exit_code = 1;
+    } else if (p->verbose) {
+        fprintf(stderr, "peerflow play: player exited (status %lld, signal %d)\n", (long long)status,
+                sig);
+    }
+    pf_client_stop(p->c);
+}
+
+static int player_start(play *p, const char *url)
+{
+    char cmd[4096];
+    /* The URL goes in as "$1": no quoting of ours can be broken by it. */
+    if (snprintf(cmd, sizeof cmd, "%s \"$1\"", player_command(p->player)) >= (int)sizeof cmd) {
+        fprintf(stderr, "peerflow play: player command too long\n");
+        return -1;
+    }
+    char *args[] = {"sh", "-c", cmd, "peerflow-player", (char *)url, NULL};
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_INHERIT_FD;
+    stdio[0].data.fd = 0;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = 2; /* keep our stdout for the URLs */
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = 2;
+    uv_process_options_t o;
+    memset(&o, 0, sizeof o);
+    o.file = "/bin/sh";
+    o.args = args;
+    o.exit_cb = player_exit;
+    o.stdio = stdio;
+    o.stdio_count = 3;
+    p->proc.data = p;
+    int rc = uv_spawn((uv_loop_t *)pf_client_loop(p->c), &p->proc, &o);
+    if (rc != 0) {
+        fprintf(stderr, "peerflow play: cannot start the player: %s\n", uv_strerror(rc));
+        uv_close((uv_handle_t *)&p->proc, player_closed);
+        return -1;
+    }
+    p->player_running = 1;
+    return 0;
+}
+
+/* --- output ---------------------------------------------------------------------- */
+
+/* Once the file list is known: the URLs on stdout, then the player. */
+static void announce(play *p)
+{
+    uint32_t n = pf_client_torrent_num_files(p->t);
+    if (p->announced || n == 0 || !p->ms) return; /* events can come from pf_client_add */
+    p->announced = 1;
+    int have_main = 0;
+    if (p->tty) pf_progress_clear();
+    for (uint32_t i = 0; i < n; i++) {
+        const char *path = pf_client_torrent_file_path(p->t, i);
+        if (!path || strncmp(path, ".pad/", 5) == 0) continue;
+        if (!have_main || (!pf_media_is_media(pf_client_torrent_file_path(p->t, p->main_file)) &&
+                           pf_media_is_media(path))) {
+            p->main_file = i;
+            have_main = 1;
+        }
+        pf_buf b;
+        pf_buf_init(&b);
+        if (pf_media_server_file_url(p->ms, i, &b) == 0 && pf_buf_nul(&b) == 0)
+            printf("%s\n", (const char *)b.data);
+        pf_buf_free(&b);
+    }
+    printf("%s/playlist.m3u\n", pf_media_server_base_url(p->ms));
+    fflush(stdout);
+    if (p->player && have_main) {
+        pf_buf b;
+        pf_buf_init(&b);
+        if (pf_media_server_file_url(p->ms, p->main_file, &b) == 0 && pf_buf_nul(&b) == 0 &&
+            player_start(p, (const char *)b.data) != 0) {
+            p->exit_code = 1;
+            pf_client_stop(p->c);
+        }
+        pf_buf_free(&b);
+    }
+}
+
+static int write_stats(play *p)
+{
+    if (!p->stats_path || !p->t) return 0;
+    pf_buf b;
+    pf_buf_init(&b);
+    char tmp[4096];
+    int ok = pf_media_stats_collect(p->t, &b) == 0 &&
+             snprintf(tmp, sizeof tmp, "%s.tmp", p->stats_path) < (int)sizeof tmp;
+    if (ok) {
+        FILE *f = fopen(tmp, "w");
+        ok = f && fwrite(b.data, 1, b.len, f) == b.len;
+        if (f && fclose(f) != 0) ok = 0;
+        ok = ok && rename(tmp, p->stats_path) == 0;
+    }
+    pf_buf_free(&b);
+    return ok ? 0 : -1;
+}
+
+/* The file whose QoE the status line shows: an active one, else the main. */
+static uint32_t shown_file(play *p, pf_qoe *q)
+{
+    uint32_t n = pf_client_torrent_num_files(p->t);
+    for (uint32_t i = 0; i < n && i < 4096; i++)
+        if (pf_client_torrent_qoe(p->t, i, q) == 0 && q->active) return i;
+    if (pf_client_torrent_qoe(p->t, p->main_file, q) != 0) {
+        memset(q, 0, sizeof *q);
+        q->ttfb_s = q->time_to_playable_s = -1;
+    }
+    return p->main_file;
+}
+
+static void draw_status(play *p)
+{
+    pf_torrent_stats st;
+    pf_client_torrent_stats(p->t, &st);
+    pf_qoe q;
+    uint32_t f = shown_file(p, &q);
+    char cdn[32], peer[32], down[32], up[32], start[32] = "-";
+    pf_fmt_bytes((double)st.cdn_downloaded, cdn, sizeof cdn);
+    pf_fmt_bytes((double)st.peer_downloaded, peer, sizeof peer);
+    pf_fmt_bytes(st.down_rate, down, sizeof down);
+    pf_fmt_bytes(st.up_rate, up, sizeof up);
+    if (q.time_to_playable_s >= 0)
+        snprintf(start, sizeof start, "%.2fs", q.time_to_playable_s);
+    else if (q.ttfb_s >= 0)
+        snprintf(start, sizeof start, "ttfb %.2fs", q.ttfb_s);
+    uint64_t tot = st.cdn_downloaded + st.peer_downloaded;
+    double share = tot ? 100.0 * (double)st.cdn_downloaded / (double)tot : 0;
+    double pct = st.total_length ? 100.0 * (double)st.have_bytes / (double)st.total_length : 0;
+    fprintf(stderr,
+            "%s%s file %u %s | start %s | buffer %.1fs | stalls %u (%.1fs) | CDN %s (%.0f%%) "
+            "P2P %s | peers %u | down %s/s up %s/s | %.1f%%%s",
+            p->tty ? "\r\033[K" : "", p->announced ? "" : "[metadata] ", (unsigned)f,
+            q.active ? "playing" : "idle", start, q.buffer_s > 0 ? q.buffer_s : 0.0, q.stalls,
+            q.stall_s, cdn, share, peer, st.peers, down, up, pct, p->tty ? "" : "\n");
+    fflush(stderr);
+}
+
+static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, int err)
+{
+    play *p = ud;
+    switch (event) {
+    case PF_CLIENT_TICK:
+        p->ticks++;
+        write_stats(p);
+        if (p->tty || (p->verbose && p->ticks % 5 == 0)) draw_status(p);
+        if (p->exit_when_done && p->ms && pf_media_server_all_served(p->ms) &&
+            pf_media_server_busy(p->ms) == 0) {
+            /* One more tick lets the last bytes leave the socket. */
+            if (++p->done_ticks >= 2) pf_client_stop(c);
+        } else {
+            p->done_ticks = 0;
+        }
+        break;
+    case PF_CLIENT_METADATA:
+        if (p->verbose || p->tty) {
+            if (p->tty) pf_progress_clear();
+            fprintf(stderr, "peerflow play: got metadata for %s\n", pf_client_torrent_name(t));
+        }
+        announce(p);
+        break;
+    case PF_CLIENT_CHECKED:
+        if (p->verbose) {
+            pf_torrent_stats st;
+            pf_client_torrent_stats(t, &st);
+            fprintf(stderr, "peerflow play: %u of %u pieces already in the cache\n", st.have,
+                    st.pieces);
+        }
+        announce(p);
+        break;
+    case PF_CLIENT_COMPLETE:
+        if (p->verbose) {
+            if (p->tty) pf_progress_clear();
+            fprintf(stderr, "peerflow play: download complete: %s\n", pf_client_torrent_name(t));
+        }
+        break;
+    case PF_CLIENT_ERROR:
+        if (p->tty) pf_progress_clear();
+        fprintf(stderr, "peerflow play: %s\n", pf_strerror(err));
+        p->exit_code = 1;
+        pf_client_stop(c);
+        break;
+    case PF_CLIENT_STOPPED:
+        write_stats(p);
+        /* Before pf_client_free closes every handle of the loop. */
+        pf_media_server_stop(p->ms);
+        p->ms = NULL;
+        if (p->player_running) uv_process_kill(&p->proc, SIGTERM);
+        break;
+    }
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: peerflow play [options] TORRENT|MAGNET|URL\n\n"
+            "Stream a torrent through a local HTTP server for a media player, fetching\n"
+            "from peers and from web seeds (CDN) as playback needs.  URL is an http(s)\n"
+            "address of a .torrent file.  Prints one URL per file and the playlist's URL\n"
+            "on stdout, then runs until SIGINT/SIGTERM (or until the player exits).\n\n"
+            "options:\n"
+            "  -d, --dir DIR          cache directory (default $XDG_CACHE_HOME/peerflow\n"
+            "                         or ~/.cache/peerflow)\n"
+            "      --http-port PORT   media server port (default 0 = any free port)\n"
+            "      --bind ADDR        media server address (default 127.0.0.1)\n"
+            "  -l, --port PORT        peer listen port (default 0 = any)\n"
+            "      --peer HOST:PORT   dial this peer (repeatable)\n"
+            "      --tracker URL      add a tracker (repeatable)\n"
+            "      --no-tracker       ignore the torrent's trackers\n"
+            "      --webseed URL      add a web seed / CDN URL (repeatable)\n"
+            "      --no-upload        never upload to peers\n"
+            "      --upload-rate R    cap uploads at R bytes/s (K/M/G suffixes)\n"
+            "      --download-rate R  cap downloads from peers at R bytes/s\n"
+            "      --cache-size SIZE  keep at most SIZE bytes of the torrent on disk\n"
+            "      --player P         start mpv, vlc, ffplay or the command P on the first\n"
+            "                         audio/video file; peerflow exits when it does\n"
+            "      --stats FILE       write /stats.json's document every second and at exit\n"
+            "      --exit-when-done   exit once every file has been served completely\n"
+            "  -v, --verbose          log progress and protocol events\n"
+            "  -h, --help             this help\n\n"
+            "routes: /files/<i>/<name> (Range), /stream/<i>, /playlist.m3u, /stats.json,\n"
+            "        /metrics (Prometheus), /\n");
+}
+
+int pf_cmd_play(int argc, char **argv)
+{
+    play p;
+    memset(&p, 0, sizeof p);
+    p.tty = isatty(2);
+    const char *dir = NULL;
+    const char *peers[MAX_ARGS], *trackers[MAX_ARGS], *webseeds[MAX_ARGS];
+    int npeers = 0, ntrackers = 0, nwebseeds = 0, no_tracker = 0, no_upload = 0;
+    long port = 0;
+    uint64_t up_rate = 0, down_rate = 0, cache_size = 0;
+    enum {
+        O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
+        O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE
+    };
+    static const struct option opts[] = {
+        {"dir", 1, 0, 'd'},           {"http-port", 1, 0, O_HTTPPORT},
+        {"bind", 1, 0, O_BIND},       {"port", 1, 0, 'l'},
+        {"peer", 1, 0, O_PEER},       {"tracker", 1, 0, O_TRACKER},
+        {"no-tracker", 0, 0, O_NOTRACK}, {"webseed", 1, 0, O_WEBSEED},
+        {"no-upload", 0, 0, O_NOUP},  {"upload-rate", 1, 0, O_UPRATE},
+        {"download-rate", 1, 0, O_DOWNRATE}, {"cache-size", 1, 0, O_CACHE},
+        {"player", 1, 0, O_PLAYER},   {"stats", 1, 0, O_STATS},
+        {"exit-when-done", 0, 0, O_EXITDONE}, {"verbose", 0, 0, 'v'},
+        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+    optind = 1;
+    int ch;
+    char *end;
+    while ((ch = getopt_long(argc, argv, "d:l:vh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'l':
+        case O_HTTPPORT: {
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 0 || v > 65535) {
+                fprintf(stderr, "peerflow play: bad port '%s'\n", optarg);
+                return 2;
+            }
+            if (ch == 'l')
+                port = v;
+            else
+                p.http_port = v;
+            break;
+        }
+        case O_BIND:
+            p.bind = optarg;
+            break;
+        case O_PEER:
+        case O_TRACKER:
+        case O_WEBSEED: {
+            const char **list = ch == O_PEER ? peers : ch == O_TRACKER ? trackers : webseeds;
+            int *n = ch == O_PEER ? &npeers : ch == O_TRACKER ? &ntrackers : &nwebseeds;
+            if (*n == MAX_ARGS) {
+                fprintf(stderr, "peerflow play: too many --%s options (max %d)\n",
+                        ch == O_PEER ? "peer" : ch == O_TRACKER ? "tracker" : "webseed", MAX_ARGS);
+                return 2;
+            }
+            list[(*n)++] = optarg;
+            break;
+        }
+        case O_NOTRACK:
+            no_tracker = 1;
+            break;
+        case O_NOUP:
+            no_upload = 1;
+            break;
+        case O_UPRATE:
+        case O_DOWNRATE:
+        case O_CACHE: {
+            uint64_t v;
+            if (pf_parse_size(optarg, &v) != 0) {
+                fprintf(stderr, "peerflow play: bad %s '%s' (bytes, K/M/G suffixes)\n",
+                        ch == O_CACHE ? "size" : "rate", optarg);
+                return 2;
+            }
+            if (ch == O_UPRATE)
+                up_rate = v;
+            else if (ch == O_DOWNRATE)
+                down_rate = v;
+            else
+                cache_size = v;
+            break;
+        }
+        case O_PLAYER:
+            if (!*optarg) {
+                fprintf(stderr, "peerflow play: empty --player\n");
+                return 2;
+            }
+            p.player = optarg;
+            break;
+        case O_STATS:
+            p.stats_path = optarg;
+            break;
+        case O_EXITDONE:
+            p.exit_when_done = 1;
+            break;
+        case 'v':
+            p.verbose++;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "peerflow play: expected one TORRENT, MAGNET or URL\n");
+        usage(stderr);
+        return 2;
+    }
+    const char *src = argv[optind];
+
+    char dirbuf[4096];
+    if (!dir) {
+        if (default_cache_dir(dirbuf, sizeof dirbuf) != 0) {
+            fprintf(stderr, "peerflow play: no cache directory: set HOME or use --dir\n");
+            return 2;
+        }
+        dir = dirbuf;
+    }
+    if (mkdir_p(dir) != 0) {
+        fprintf(stderr, "peerflow play: cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+
+    char fetched[4200] = "";
+    if (strncmp(src, "http://", 7) == 0 || strncmp(src, "https://", 8) == 0) {
+        if (fetch_torrent(src, dir, fetched, sizeof fetched) != 0) return 1;
+        src = fetched;
+    }
+
+    pf_client_settings cs;
+    pf_client_settings_default(&cs);
+    cs.listen_port = (uint16_t)port;
+    cs.upload_enabled = !no_upload;
+    cs.log = log_cb;
+    cs.log_ud = &p;
+    cs.log_level = p.verbose > 1 ? PF_LOG_DEBUG : p.verbose ? PF_LOG_INFO : PF_LOG_WARN;
+    cs.on_event = on_event;
+    cs.event_ud = &p;
+    int rc = pf_client_new(&cs, &p.c);
+    if (rc != 0) {
+        fprintf(stderr, "peerflow play: cannot listen on peer port %ld: %s\n", port, pf_strerror(rc));
+        if (fetched[0]) unlink(fetched);
+        return 1;
+    }
+    if (p.verbose) fprintf(stderr, "peerflow play: peers on port %d\n", pf_client_listen_port(p.c));
+    if (up_rate || down_rate) pf_client_set_rate_limits(p.c, up_rate, down_rate);
+    rc = pf_client_add(p.c, src, dir, 0, &p.t);
+    if (fetched[0]) unlink(fetched);
+    if (rc != 0) {
+        fprintf(stderr, "peerflow play: %s: %s\n", fetched[0] ? argv[optind] : src,
+                rc == PF_ERR_NOTFOUND ? "file not found"
+                : rc == PF_ERR_PARSE  ? "not a valid .torrent file or magnet link"
+                                      : pf_strerror(rc));
+        pf_client_free(p.c);
+        return 1;
+    }
+    if (no_tracker) pf_client_torrent_clear_trackers(p.t);
+    for (int i = 0; i < ntrackers; i++) pf_client_torrent_add_tracker(p.t, trackers[i]);
+    int bad = 0;
+    for (int i = 0; i < nwebseeds && !bad; i++)
+        if (pf_client_torrent_add_webseed(p.t, webseeds[i]) != 0) {
+            fprintf(stderr, "peerflow play: bad web seed URL '%s'\n", webseeds[i]);
+            bad = 1;
+        }
+    for (int i = 0; i < npeers && !bad; i++)
+        if (pf_client_torrent_add_peer(p.t, peers[i]) != 0) {
+            fprintf(stderr, "peerflow play: bad peer address '%s'\n", peers[i]);
+            bad = 1;
+        }
+    if (bad) {
+        pf_client_free(p.c);
+        return 2;
+    }
+    if (cache_size) pf_client_torrent_set_cache_limit(p.t, cache_size);
+
+    rc = pf_media_server_start(&p.ms, (uv_loop_t *)pf_client_loop(p.c), p.t, p.bind,
+                               (uint16_t)p.http_port);
+    if (rc != 0) {
+        fprintf(stderr, "peerflow play: cannot serve HTTP on %s port %ld: %s\n",
+                p.bind ? p.bind : "127.0.0.1", p.http_port, pf_strerror(rc));
+        pf_client_free(p.c);
+        return rc == PF_ERR_INVAL ? 2 : 1;
+    }
+    fprintf(stderr, "peerflow play: serving %s on %s/\n", pf_client_torrent_name(p.t),
+            pf_media_server_base_url(p.ms));
+    if (pf_client_torrent_num_files(p.t) == 0)
+        fprintf(stderr, "peerflow play: waiting for the torrent's metadata from peers\n");
+    announce(&p);
+
+    pf_client_run(p.c);
+    if (p.ms) { /* the loop ended without PF_CLIENT_STOPPED */
+        pf_media_server_stop(p.ms);
+        p.ms = NULL;
+    }
+    write_stats(&p);
+    if (p.tty) pf_progress_clear();
+    if (p.verbose) {
+        pf_torrent_stats st;
+        pf_client_torrent_stats(p.t, &st);
+        fprintf(stderr, "peerflow play: downloaded %llu bytes (CDN %llu, peers %llu), uploaded %llu\n",
+                (unsigned long long)st.downloaded, (unsigned long long)st.cdn_downloaded,
+                (unsigned long long)st.peer_downloaded, (unsigned long long)st.uploaded);
+    }
+    pf_client_free(p.c);
+    return p.exit_code;
+}

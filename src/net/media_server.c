@@ -1,0 +1,550 @@
+#include "net/media_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/media_http.h"
+#include "net/http_server.h"
+
+#define MS_READ_CHUNK (256 * 1024)  /* per pf_stream_read */
+#define MS_HIGH_WATER (1024 * 1024) /* stop reading above this much unsent */
+#define MS_LOW_WATER (256 * 1024)   /* resume below it */
+#define MS_MAX_CONNS 64
+#define MS_MAX_SOURCES 512
+#define MS_COV_MAX 32 /* disjoint served intervals remembered per file */
+#define MS_EXTRA "X-Content-Type-Options: nosniff\r\n"
+#define MS_NO_STORE MS_EXTRA "Cache-Control: no-store\r\n"
+
+typedef struct ms_resp ms_resp;
+
+/* Which bytes of one file have been sent: sorted, disjoint [a, b). */
+typedef struct ms_cov {
+    uint32_t n;
+    uint64_t iv[MS_COV_MAX][2];
+} ms_cov;
+
+struct pf_media_server {
+    uv_loop_t *loop;
+    pf_client_torrent *t;
+    pf_http_server *http;
+    int port;
+    int loopback_only;
+    char base[80];
+    ms_resp *resps; /* streaming file responses */
+    ms_cov **cov;   /* per file, allocated on first bytes */
+    uint32_t ncov;
+    int stopping;
+};
+
+/* One GET of a file being streamed. */
+struct ms_resp {
+    pf_media_server *ms;
+    pf_http_res *res;
+    pf_stream *st;
+    uint32_t file;
+    uint64_t next, end; /* file offsets still to send: [next, end) */
+    int reading;        /* a pf_stream_read is pending */
+    int in_pump;
+    int failed;
+    ms_resp *prev, *nextr;
+};
+
+/* --- coverage ----------------------------------------------------------- */
+
+static void cov_add(pf_media_server *ms, uint32_t file, uint64_t a, uint64_t b)
+{
+    if (a >= b) return;
+    if (!ms->cov) {
+        uint32_t n = pf_client_torrent_num_files(ms->t);
+        if (n == 0) return;
+        ms->cov = calloc(n, sizeof *ms->cov);
+        if (!ms->cov) return;
+        ms->ncov = n;
+    }
+    if (file >= ms->ncov) return;
+    ms_cov *c = ms->cov[file];
+    if (!c) {
+        c = ms->cov[file] = calloc(1, sizeof *c);
+        if (!c) return;
+    }
+    /* Merge [a, b) with every interval it touches. */
+    uint32_t i = 0, w = 0;
+    uint64_t (*iv)[2] = c->iv;
+    while (i < c->n && iv[i][1] < a) i++;
+    w = i;
+    while (i < c->n && iv[i][0] <= b) {
+        if (iv[i][0] < a) a = iv[i][0];
+        if (iv[i][1] > b) b = iv[i][1];
+        i++;
+    }
+    uint32_t merged = i - w;
+    if (merged == 0 && c->n == MS_COV_MAX) return; /* full: forget this one */
+    uint32_t tail = c->n - i;
+    if (merged == 0) {
+        memmove(&iv[w + 1], &iv[w], tail * sizeof iv[0]);
+        c->n++;
+    } else if (merged > 1) {
+        memmove(&iv[w + 1], &iv[i], tail * sizeof iv[0]);
+        c->n -= merged - 1;
+    }
+    iv[w][0] = a;
+    iv[w][1] = b;
+}
+
+static int is_pad(const char *path) { return path && strncmp(path, ".pad/", 5) == 0; }
+
+int pf_media_server_all_served(const pf_media_server *ms)
+{
+    uint32_t n = pf_client_torrent_num_files(ms->t);
+    if (n == 0) return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t size = pf_client_torrent_file_size(ms->t, i);
+        if (size == 0 || is_pad(pf_client_torrent_file_path(ms->t, i))) continue;
+        const ms_cov *c = i < ms->ncov && ms->cov ? ms->cov[i] : NULL;
+        if (!c || c->n != 1 || c->iv[0][0] != 0 || c->iv[0][1] < size) return 0;
+    }
+    return 1;
+}
+
+size_t pf_media_server_busy(const pf_media_server *ms)
+{
+    size_t n = 0;
+    for (const ms_resp *r = ms->resps; r; r = r->nextr) n++;
+    return n;
+}
+
+/* --- small responses ------------------------------------------------------ */
+
+static void send_body(pf_http_res *res, int status, const char *ctype, const void *body,
+                      size_t len, const char *extra)
+{
+    pf_http_resp_head h;
+    pf_http_resp_head_init(&h, status);
+    h.content_type = ctype;
+    h.content_length = (int64_t)len;
+    h.extra = extra;
+    if (pf_http_res_start(res, &h) == 0) pf_http_res_write(res, body, len);
+    pf_http_res_end(res);
+}
+
+static void send_text(pf_http_res *res, int status, const char *msg, const char *extra)
+{
+    char body[160];
+    int n = snprintf(body, sizeof body, "%d %s%s%s\n", status, pf_http_reason(status),
+                     msg ? ": " : "", msg ? msg : "");
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof body) n = (int)sizeof body - 1;
+    send_body(res, status, "text/plain; charset=utf-8", body, (size_t)n, extra);
+}
+
+static void send_buf(pf_http_res *res, int rc, const char *ctype, pf_buf *b)
+{
+    if (rc)
+        send_text(res, 500, pf_strerror(rc), MS_NO_STORE);
+    else
+        send_body(res, 200, ctype, b->data, b->len, MS_NO_STORE);
+    pf_buf_free(b);
+}
+
+/* --- gathering ------------------------------------------------------------ */
+
+/* The files to list (pad files skipped, at most PF_MEDIA_MAX_LIST), without
+ * QoE.  *out is malloc'ed (NULL when there are none). */
+static int files_list(pf_client_torrent *t, pf_media_file **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    uint32_t nf = pf_client_torrent_num_files(t);
+    if (nf == 0) return 0;
+    size_t cap = nf < PF_MEDIA_MAX_LIST ? nf : PF_MEDIA_MAX_LIST;
+    pf_media_file *f = calloc(cap, sizeof *f);
+    if (!f) return PF_ERR_NOMEM;
+    size_t k = 0;
+    for (uint32_t i = 0; i < nf && k < cap; i++) {
+        const char *p = pf_client_torrent_file_path(t, i);
+        if (!p || is_pad(p)) continue;
+        f[k].index = i;
+        f[k].path = p;
+        f[k].size = pf_client_torrent_file_size(t, i);
+        k++;
+    }
+    *out = f;
+    *n = k;
+    return 0;
+}
+
+/* The files that have been read, with their QoE. */
+static int files_with_qoe(const pf_client_torrent *t, pf_media_file **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    uint32_t nf = pf_client_torrent_num_files(t);
+    size_t cap = 0;
+    pf_media_file *f = NULL;
+    for (uint32_t i = 0; i < nf; i++) {
+        pf_qoe q;
+        memset(&q, 0, sizeof q);
+        if (pf_client_torrent_qoe(t, i, &q) != 0) continue;
+        if (!q.active && q.bytes_served == 0 && q.ttfb_s < 0) continue;
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            pf_media_file *g = realloc(f, nc * sizeof *g);
+            if (!g) {
+                free(f);
+                *n = 0;
+                return PF_ERR_NOMEM;
+            }
+            f = g;
+            cap = nc;
+        }
+        pf_media_file *e = &f[(*n)++];
+        memset(e, 0, sizeof *e);
+        e->index = i;
+        e->path = pf_client_torrent_file_path(t, i);
+        e->size = pf_client_torrent_file_size(t, i);
+        e->has_qoe = 1;
+        e->qoe = q;
+    }
+    *out = f;
+    return 0;
+}
+
+int pf_media_stats_collect(pf_client_torrent *t, pf_buf *out)
+{
+    pf_torrent_stats st;
+    memset(&st, 0, sizeof st);
+    pf_client_torrent_stats(t, &st);
+    pf_media_file *f;
+    size_t n;
+    int rc = files_with_qoe(t, &f, &n);
+    if (rc) return rc;
+    pf_source_stats *src = calloc(MS_MAX_SOURCES, sizeof *src);
+    if (!src) {
+        free(f);
+        return PF_ERR_NOMEM;
+    }
+    size_t ns = pf_client_torrent_sources(t, src, MS_MAX_SOURCES);
+    if (ns > MS_MAX_SOURCES) ns = MS_MAX_SOURCES;
+    rc = pf_media_stats_json(out, pf_client_torrent_name(t), &st, f, n, src, ns);
+    free(src);
+    free(f);
+    return rc;
+}
+
+/* "http://" + the Host header when it is usable, else our own address. */
+static int base_for(const pf_media_server *ms, const pf_http_request *req, pf_buf *out)
+{
+    if (req->host.len && pf_media_host_valid(req->host.p, req->host.len)) {
+        int rc = pf_buf_append_str(out, "http://");
+        if (!rc) rc = pf_buf_append(out, req->host.p, req->host.len);
+        if (!rc) rc = pf_buf_nul(out);
+        return rc;
+    }
+    int rc = pf_buf_append_str(out, ms->base);
+    if (!rc) rc = pf_buf_nul(out);
+    return rc;
+}
+
+/* --- file streaming --------------------------------------------------------- */
+
+static void resp_unlink(ms_resp *r)
+{
+    pf_media_server *ms = r->ms;
+    if (r->prev) r->prev->nextr = r->nextr;
+    else ms->resps = r->nextr;
+    if (r->nextr) r->nextr->prev = r->prev;
+}
+
+static void resp_free(ms_resp *r)
+{
+    if (r->st) pf_stream_close(r->st);
+    resp_unlink(r);
+    free(r);
+}
+
+static void resp_pump(ms_resp *r);
+
+static void on_read(void *ud, int err, const uint8_t *data, size_t n)
+{
+    ms_resp *r = ud;
+    r->reading = 0;
+    if (err < 0 || n == 0) {
+        r->failed = 1;
+    } else {
+        if (n > r->end - r->next) n = (size_t)(r->end - r->next);
+        int rc = pf_http_res_write(r->res, data, n);
+        if (rc == PF_ERR_CLOSED) {
+            /* The connection is going away: its close callback frees r. */
+            pf_stream_close(r->st);
+            r->st = NULL;
+            r->failed = 2;
+            return;
+        }
+        if (rc) {
+            r->failed = 1;
+        } else {
+            cov_add(r->ms, r->file, r->next, r->next + n);
+            r->next += n;
+        }
+    }
+    if (!r->in_pump) resp_pump(r);
+}
+
+/* Issues reads while the socket has room; ends the response when all was
+ * sent or a read failed.  The only place (besides the close callback) that
+ * frees r. */
+static void resp_pump(ms_resp *r)
+{
+    if (r->failed == 2) return;
+    r->in_pump = 1;
+    while (!r->failed && !r->reading && r->next < r->end) {
+        if (pf_http_res_queued(r->res) > MS_HIGH_WATER) break; /* the drain callback resumes */
+        uint64_t left = r->end - r->next;
+        size_t want = left < MS_READ_CHUNK ? (size_t)left : MS_READ_CHUNK;
+        r->reading = 1;
+        int rc = pf_stream_read(r->st, r->next, want, on_read, r);
+        if (rc) {
+            r->reading = 0;
+            r->failed = 1;
+        }
+    }
+    r->in_pump = 0;
+    if (r->failed == 2) return;
+    if (r->failed || (r->next >= r->end && !r->reading)) {
+        pf_http_res_end(r->res); /* short of Content-Length: closes the connection */
+        resp_free(r);
+    }
+}
+
+static void on_drain(pf_http_res *res, void *ud)
+{
+    (void)res;
+    ms_resp *r = ud;
+    if (!r->reading && !r->in_pump) resp_pump(r);
+}
+
+static void on_close(pf_http_res *res, void *ud)
+{
+    (void)res;
+    resp_free(ud); /* the client went away (or the server stopped) */
+}
+
+static void serve_file(pf_media_server *ms, pf_http_res *res, const pf_http_request *req,
+                       uint32_t idx)
+{
+    uint32_t nf = pf_client_torrent_num_files(ms->t);
+    if (nf == 0) {
+        send_text(res, 503, "waiting for the torrent's metadata", MS_EXTRA "Retry-After: 1\r\n");
+        return;
+    }
+    if (idx >= nf || is_pad(pf_client_torrent_file_path(ms->t, idx))) {
+        send_text(res, 404, "no such file", MS_EXTRA);
+        return;
+    }
+    uint64_t size = pf_client_torrent_file_size(ms->t, idx);
+    const pf_http_str *range = pf_http_header_get(req, "Range");
+    pf_media_range plan;
+    pf_media_range_plan(range ? range->p : NULL, range ? range->len : 0,
+                        pf_http_header_get(req, "If-Range") != NULL, size, &plan);
+
+    pf_http_resp_head h;
+    pf_http_resp_head_init(&h, plan.status);
+    h.content_type = pf_media_content_type(pf_client_torrent_file_path(ms->t, idx));
+    h.accept_ranges = 1;
+    h.extra = MS_EXTRA;
+    if (plan.status == 416) {
+        h.content_type = NULL;
+        h.content_length = 0;
+        h.range_unsatisfied = 1;
+        h.range_total = size;
+        pf_http_res_start(res, &h);
+        pf_http_res_end(res);
+        return;
+    }
+    h.content_length = (int64_t)plan.length;
+    if (plan.status == 206) {
+        h.has_range = 1;
+        h.range.start = plan.start;
+        h.range.end = plan.start + plan.length - 1;
+        h.range_total = size;
+    }
+    if (pf_http_res_is_head(res) || plan.length == 0) {
+        pf_http_res_start(res, &h);
+        pf_http_res_end(res);
+        return;
+    }
+    ms_resp *r = calloc(1, sizeof *r);
+    if (!r) {
+        send_text(res, 503, "out of memory", MS_EXTRA);
+        return;
+    }
+    int rc = pf_stream_open(ms->t, idx, plan.start, &r->st);
+    if (rc) {
+        free(r);
+        send_text(res, rc == PF_ERR_NOTFOUND ? 404 : 503, pf_strerror(rc), MS_EXTRA);
+        return;
+    }
+    r->ms = ms;
+    r->res = res;
+    r->file = idx;
+    r->next = plan.start;
+    r->end = plan.start + plan.length;
+    r->nextr = ms->resps;
+    if (ms->resps) ms->resps->prev = r;
+    ms->resps = r;
+    if (pf_http_res_start(res, &h) != 0) {
+        pf_http_res_end(res);
+        resp_free(r);
+        return;
+    }
+    pf_http_res_set_close(res, on_close, r);
+    pf_http_res_set_drain(res, MS_LOW_WATER, on_drain, r);
+    resp_pump(r);
+}
+
+/* --- requests --------------------------------------------------------------- */
+
+static void on_request(pf_http_res *res, const pf_http_request *req, const uint8_t *body,
+                       size_t body_len, void *ud)
+{
+    pf_media_server *ms = ud;
+    (void)body;
+    (void)body_len;
+    if (ms->stopping) {
+        send_text(res, 503, "shutting down", MS_EXTRA);
+        return;
+    }
+    if (ms->loopback_only && req->host.len &&
+        !pf_media_host_is_loopback(req->host.p, req->host.len)) {
+        send_text(res, 403, "Host must name 127.0.0.1 or localhost", MS_EXTRA);
+        return;
+    }
+    uint32_t idx = 0;
+    pf_media_route_kind route = pf_media_route(req->path.p, req->path.len, &idx);
+    if (req->method != PF_HTTP_GET && req->method != PF_HTTP_HEAD) {
+        send_text(res, route == PF_MEDIA_ROUTE_NONE ? 404 : 405, NULL,
+                  MS_EXTRA "Allow: GET, HEAD\r\n");
+        return;
+    }
+    pf_buf b;
+    pf_buf_init(&b);
+    int rc = 0;
+    switch (route) {
+    case PF_MEDIA_ROUTE_FILE:
+        serve_file(ms, res, req, idx);
+        return;
+    case PF_MEDIA_ROUTE_PLAYLIST:
+    case PF_MEDIA_ROUTE_INDEX: {
+        pf_media_file *f;
+        size_t n;
+        pf_buf base;
+        pf_buf_init(&base);
+        rc = files_list(ms->t, &f, &n);
+        if (!rc && route == PF_MEDIA_ROUTE_PLAYLIST) rc = base_for(ms, req, &base);
+        if (!rc && route == PF_MEDIA_ROUTE_PLAYLIST)
+            rc = pf_media_m3u(&b, (const char *)base.data, f, n);
+        else if (!rc)
+            rc = pf_media_html(&b, pf_client_torrent_name(ms->t), f, n);
+        free(f);
+        pf_buf_free(&base);
+        send_buf(res, rc,
+                 route == PF_MEDIA_ROUTE_PLAYLIST ? "audio/x-mpegurl; charset=utf-8"
+                                                  : "text/html; charset=utf-8",
+                 &b);
+        return;
+    }
+    case PF_MEDIA_ROUTE_STATS:
+        rc = pf_media_stats_collect(ms->t, &b);
+        send_buf(res, rc, "application/json", &b);
+        return;
+    case PF_MEDIA_ROUTE_METRICS: {
+        pf_torrent_stats st;
+        memset(&st, 0, sizeof st);
+        pf_client_torrent_stats(ms->t, &st);
+        pf_media_file *f;
+        size_t n;
+        rc = files_with_qoe(ms->t, &f, &n);
+        if (!rc) rc = pf_media_metrics(&b, pf_client_torrent_name(ms->t), &st, f, n);
+        free(f);
+        send_buf(res, rc, PF_MEDIA_METRICS_CONTENT_TYPE, &b);
+        return;
+    }
+    case PF_MEDIA_ROUTE_NONE:
+        break;
+    }
+    send_text(res, 404, NULL, MS_EXTRA);
+}
+
+/* --- lifecycle -------------------------------------------------------------- */
+
+static int is_loopback_bind(const char *bind)
+{
+    return strncmp(bind, "127.", 4) == 0 || strcmp(bind, "::1") == 0;
+}
+
+int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torrent *t,
+                          const char *bind, uint16_t port)
+{
+    *out = NULL;
+    if (!loop || !t) return PF_ERR_INVAL;
+    if (!bind) bind = "127.0.0.1";
+    pf_media_server *ms = calloc(1, sizeof *ms);
+    if (!ms) return PF_ERR_NOMEM;
+    ms->loop = loop;
+    ms->t = t;
+    ms->loopback_only = is_loopback_bind(bind);
+    pf_http_server_config cfg;
+    pf_http_server_config_default(&cfg);
+    cfg.bind = bind;
+    cfg.port = port;
+    cfg.max_body = 0; /* GET/HEAD only */
+    cfg.max_conns = MS_MAX_CONNS;
+    cfg.on_request = on_request;
+    cfg.ud = ms;
+    int rc = pf_http_server_start(loop, &cfg, &ms->http);
+    if (rc) {
+        free(ms);
+        return rc;
+    }
+    ms->port = pf_http_server_port(ms->http);
+    const char *host = bind;
+    if (strcmp(bind, "0.0.0.0") == 0) host = "127.0.0.1";
+    else if (strcmp(bind, "::") == 0) host = "::1";
+    if (strchr(host, ':'))
+        snprintf(ms->base, sizeof ms->base, "http://[%s]:%d", host, ms->port);
+    else
+        snprintf(ms->base, sizeof ms->base, "http://%s:%d", host, ms->port);
+    *out = ms;
+    return 0;
+}
+
+int pf_media_server_port(const pf_media_server *ms) { return ms->port; }
+
+const char *pf_media_server_base_url(const pf_media_server *ms) { return ms->base; }
+
+int pf_media_server_file_url(const pf_media_server *ms, uint32_t i, pf_buf *out)
+{
+    return pf_media_file_url(out, ms->base, i, pf_client_torrent_file_path(ms->t, i));
+}
+
+static void on_http_stopped(void *ud)
+{
+    pf_media_server *ms = ud;
+    for (uint32_t i = 0; i < ms->ncov; i++) free(ms->cov ? ms->cov[i] : NULL);
+    free(ms->cov);
+    free(ms);
+}
+
+void pf_media_server_stop(pf_media_server *ms)
+{
+    if (!ms || ms->stopping) return;
+    ms->stopping = 1;
+    /* Streams end now; the responses' close callbacks free the rest. */
+    for (ms_resp *r = ms->resps; r; r = r->nextr) {
+        if (r->st) pf_stream_close(r->st);
+        r->st = NULL;
+        r->failed = 2;
+    }
+    pf_http_server_stop(ms->http, on_http_stopped, ms);
+}
