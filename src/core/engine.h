@@ -150,7 +150,7 @@ typedef struct pf__stream {
     uint64_t clock_start; /* media clock: real time of the first byte */
     uint64_t stall_ns;    /* this reader's stalled time (clock pauses) */
     int startup_done;     /* the start-up prefix is verified */
-    uint64_t startup_end; /* file offset where the start-up prefix ends */
+    uint64_t startup_end; /* file offset where the start-up prefix starts */
 } pf__stream;
 
 typedef struct pf__fileqoe {

@@ -21,7 +21,7 @@ void pf_session_settings_default(pf_session_settings *s)
     s->max_queue_in = 1024;
     s->request_timeout_s = 20;
     s->stream.urgent_s = 4.0;
-    s->stream.startup_s = 10.0; /* = "playable": start as fast as the CDN alone */
+    s->stream.startup_s = 4.0;
     s->stream.prefetch_s = 60.0;
     s->stream.critical_s = 1.0;
     s->stream.default_bitrate = 500000.0;

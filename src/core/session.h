@@ -34,7 +34,7 @@ typedef struct pf_peer pf_peer;
 
 typedef struct pf_stream_settings {
     double urgent_s;    /* media seconds ahead of a reader the CDN guards (4) */
-    double startup_s;   /* start-up / after-seek prefix from the CDN (10) */
+    double startup_s;   /* start-up / after-seek prefix from the CDN (4) */
     double prefetch_s;  /* media seconds ahead peers fetch in order (60) */
     double critical_s;  /* a block due within this races on the CDN (1) */
     double default_bitrate; /* bytes/s until known (500,000) */

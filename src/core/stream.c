@@ -75,7 +75,7 @@ int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64
     st->file = file;
     st->start_off = st->pos = offset;
     st->opened = now;
-    st->startup_end = UINT64_MAX; /* set by the scheduler, which knows the bitrate */
+    st->startup_end = UINT64_MAX; /* prefix start; set by the scheduler */
     pf__fileqoe *q = &t->qoe[file];
     if (q->first_read == 0) {
         q->first_read = now;
@@ -336,8 +336,10 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         }
         /* Start-up (and after a seek): the first startup_s of media from
          * where the reader started, fixed then, done once all verified. */
-        if (st->startup_end == UINT64_MAX) st->startup_end = st->pos + (uint64_t)(ss->startup_s * br) + 1;
-        uint64_t start_end = fe->offset + st->startup_end;
+        /* startup_end holds where the prefix starts; its length follows the
+         * bitrate, which the container probe may only now have revealed. */
+        if (st->startup_end == UINT64_MAX) st->startup_end = st->pos;
+        uint64_t start_end = fe->offset + st->startup_end + (uint64_t)(ss->startup_s * br) + 1;
         if (start_end > fend) start_end = fend;
         if (!st->startup_done && (rd >= start_end || verified_run(t, rd, start_end - rd) >= start_end - rd))
             st->startup_done = 1;
