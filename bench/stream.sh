@@ -61,6 +61,8 @@ done
 SECS=${BENCH_SECS:-60}
 PLAY_S=${BENCH_PLAY_S:-30}
 export NGINX_LIMIT_RATE=${BENCH_CDN_RATE:-3m}
+CDN_DESC="nginx at ${NGINX_LIMIT_RATE}/s per response"
+[ "$NGINX_LIMIT_RATE" = 0 ] && CDN_DESC="nginx unlimited (loopback)"
 . "$(dirname "$0")/../tests/lib.sh"
 TEST_NAME=stream
 pf_setup 400
@@ -110,13 +112,13 @@ spawn seeder $LT_PEER seed --torrent "$T/video.torrent" --dir "$T/seed" \
     --ready-file "$T/seed.ready" --stats-file "$T/seed.json"
 wait_for_file "$T/seed.ready" 30 seeder
 sleep 1   # its first announce reaches the tracker
-log "media: $SIZE B, $SECS s, $BITRATE bit/s; 10 s prefix = $PREFIX B; CDN rate ${NGINX_LIMIT_RATE}/s per response"
+log "media: $SIZE B, $SECS s, $BITRATE bit/s; 10 s prefix = $PREFIX B; CDN $CDN_DESC"
 
 declare -A R
 
 # --- (a) straight from nginx ---------------------------------------------------
 nginx_side() {
-    local i out tt=() tf=()
+    local i out tt=() tf=() tr=()
     for i in 1 2 3; do
         local t0 t1
         t0=$(now)
@@ -127,10 +129,12 @@ nginx_side() {
         read -r a b <<<"$out"
         # wall clock of the curl process: its start-up counts like a client's
         tf+=("$(sub "$t1" "$t0")")
+        tr+=("$(awk -v b="$b" 'BEGIN { printf "%.3f", b }')")
         tt+=("$(awk -v w="$(sub "$t1" "$t0")" -v b="$b" -v a="$a" 'BEGIN { printf "%.3f", w - b + a }')")
     done
     R[nginx_ttfb]=$(printf '%s\n' "${tt[@]}" | sort -g | sed -n 2p)
     R[nginx_ttp]=$(printf '%s\n' "${tf[@]}" | sort -g | sed -n 2p)
+    R[nginx_req_ttp]=$(printf '%s\n' "${tr[@]}" | sort -g | sed -n 2p)
     log "nginx: TTFB ${tt[*]} s, 10 s prefix ${tf[*]} s (median ${R[nginx_ttfb]} / ${R[nginx_ttp]})"
 }
 
@@ -197,7 +201,7 @@ client_side() {
     cmp -s "$T/prefix.want" "$T/$name.prefix" || fail "$name: prefix bytes differ"
     R[${name}_ttfb]=$(awk -v s="$(sub "$t1" "$T0")" -v a="$a" 'BEGIN { printf "%.3f", s + a }')
     R[${name}_ttp]=$(awk -v s="$(sub "$t1" "$T0")" -v b="$b" 'BEGIN { printf "%.3f", s + b }')
-    R[${name}_req_ttp]=$b
+    R[${name}_req_ttp]=$(awk -v b="$b" 'BEGIN { printf "%.3f", b }')
     log "$name: server up after $(sub "$t1" "$T0") s; first byte ${R[${name}_ttfb]} s, 10 s prefix ${R[${name}_ttp]} s from process start (${b} s from the request)"
     # playback at the native rate
     stall_play "$url" "$T/$name.stalls" || fail "$name: ffmpeg -re failed"
@@ -265,12 +269,13 @@ ratio() { awk -v a="$(v "$1")" -v b="$(v "$2")" 'BEGIN { if (a == "-" || b == "-
 pct() { awk -v a="$(v "$1")" 'BEGIN { if (a == "-") print "-"; else printf "%.1f%%", 100 * a }'; }
 {
     echo
-    echo "### bench/stream: ${SECS} s H.264/AAC MP4, $SIZE B, $((BITRATE / 1000)) kbit/s; CDN nginx at ${NGINX_LIMIT_RATE}/s per response; 1 libtorrent seeder via opentracker; loopback"
+    echo "### bench/stream: ${SECS} s H.264/AAC MP4, $SIZE B, $((BITRATE / 1000)) kbit/s; CDN $CDN_DESC; 1 libtorrent seeder via opentracker; loopback"
     echo
     echo "| | nginx only | peerflow | WebTorrent | peerflow / nginx | peerflow / WebTorrent |"
     echo "|---|---:|---:|---:|---:|---:|"
     echo "| time to first byte (s, from process start) | $(v nginx_ttfb) | $(v pf_ttfb) | $(v wt_ttfb) | $(ratio pf_ttfb nginx_ttfb) | $(ratio pf_ttfb wt_ttfb) |"
     echo "| time to 10 s playable (s, $PREFIX B) | $(v nginx_ttp) | $(v pf_ttp) | $(v wt_ttp) | $(ratio pf_ttp nginx_ttp) | $(ratio pf_ttp wt_ttp) |"
+    echo "| time to 10 s playable from the request (s, curl) | $(v nginx_req_ttp) | $(v pf_req_ttp) | $(v wt_req_ttp) | $(ratio pf_req_ttp nginx_req_ttp) | $(ratio pf_req_ttp wt_req_ttp) |"
     echo "| stalls in ${PLAY_S} s at native rate (ffmpeg -re) | - | $(v pf_stalls) | $(v wt_stalls) | | |"
     echo "| stall time (s) | - | $(v pf_stall_s) | $(v wt_stall_s) | | |"
     echo "| CDN share of the film (nginx log) | 100% | $(pct pf_share) | $(pct wt_share) | | $(ratio pf_share wt_share) |"

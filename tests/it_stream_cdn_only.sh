@@ -14,11 +14,12 @@ require_cmd curl
 gen_video 20 "$T/www/video.mp4"
 size=$(stat -c %s "$T/www/video.mp4")
 start_nginx_origin "$T/www"
-$PF_BIN create -p 128K -w "$NGINX_URL/video.mp4" -o "$T/video.torrent" "$T/www/video.mp4"
+$PF_BIN create -p 128K -w "$NGINX_URL/video.mp4" -o "$T/video.torrent" "$T/www/video.mp4" >/dev/null
 
 start_play viewer "$T/video.torrent"
 probe_media "$PLAY_URL" "$T/www/video.mp4"
 decode_media "$PLAY_URL" 40
+is_running viewer || fail "peerflow play exited while ffmpeg read"
 fetch_same "$PLAY_URL" "$T/www/video.mp4" 30
 is_running viewer || fail "peerflow play exited"
 

@@ -18,7 +18,7 @@ require_cmd curl
 gen_video 60 "$T/www/video.mp4"
 size=$(stat -c %s "$T/www/video.mp4")
 plen=$((128 * 1024))
-$PF_BIN create -p 128K -w "$(dead_url)/video.mp4" -o "$T/video.torrent" "$T/www/video.mp4"
+$PF_BIN create -p 128K -w "$(dead_url)/video.mp4" -o "$T/video.torrent" "$T/www/video.mp4" >/dev/null
 mkdir -p "$T/lt" "$T/wt"
 cp "$T/www/video.mp4" "$T/lt/"
 cp "$T/www/video.mp4" "$T/wt/"
@@ -32,9 +32,13 @@ wait_for_file "$T/wt.ready" 30 wt_seed
 lt_port=$(tail -1 "$T/lt.ready"); wt_port=$(tail -1 "$T/wt.ready")
 log "libtorrent seeds on $lt_port, WebTorrent on $wt_port"
 
-start_play viewer "$T/video.torrent" --peer "127.0.0.1:$lt_port" --peer "127.0.0.1:$wt_port"
+# The viewer's download is capped so the transfer lasts a few seconds: on
+# loopback libtorrent alone would deliver the whole file before WebTorrent's
+# first unchoke, and the test is that both serve.
+start_play viewer "$T/video.torrent" --download-rate 4M --peer "127.0.0.1:$lt_port" \
+    --peer "127.0.0.1:$wt_port"
 # The viewer's per-source list, the largest count seen per source.
-spawn poll $PY -c '
+cat >"$T/poll.py" <<'PY'
 import json, sys, time, urllib.request
 url, out = sys.argv[1], sys.argv[2]
 best = {}
@@ -48,9 +52,11 @@ while True:
     except Exception as e:
         print("poll:", e, flush=True)
     time.sleep(0.1)
-' "$PLAY_BASE/stats.json" "$T/sources.json"
+PY
+spawn poll $PY "$T/poll.py" "$PLAY_BASE/stats.json" "$T/sources.json"
 
 decode_media "$PLAY_URL" 60
+is_running viewer || fail "peerflow play exited while ffmpeg read"
 fetch_same "$PLAY_URL" "$T/www/video.mp4" 30
 is_running viewer || fail "peerflow play exited"
 st=$PLAY_BASE/stats.json

@@ -13,7 +13,7 @@ require_cmd curl
 gen_video 20 "$T/www/video.mp4"
 size=$(stat -c %s "$T/www/video.mp4")
 dead=$(dead_url)
-$PF_BIN create -p 128K -w "$dead/video.mp4" -o "$T/video.torrent" "$T/www/video.mp4"
+$PF_BIN create -p 128K -w "$dead/video.mp4" -o "$T/video.torrent" "$T/www/video.mp4" >/dev/null
 
 spawn seed $PF_BIN seed -d "$T/www" -l 0 --bind 127.0.0.1 --no-tracker \
     --stats "$T/seed.json" "$T/video.torrent"
@@ -22,6 +22,7 @@ seed_port=$(port_of seed)
 start_play viewer "$T/video.torrent" --peer "127.0.0.1:$seed_port"
 probe_media "$PLAY_URL" "$T/www/video.mp4"
 decode_media "$PLAY_URL" 40
+is_running viewer || fail "peerflow play exited while ffmpeg read"
 fetch_same "$PLAY_URL" "$T/www/video.mp4" 30
 is_running viewer || fail "peerflow play exited"
 

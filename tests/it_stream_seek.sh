@@ -19,7 +19,7 @@ gen_video 60 "$T/www/video.mp4"
 src=$T/www/video.mp4
 size=$(stat -c %s "$src")
 start_nginx_origin "$T/www"
-$PF_BIN create -p 128K -w "$NGINX_URL/video.mp4" -o "$T/video.torrent" "$src"
+$PF_BIN create -p 128K -w "$NGINX_URL/video.mp4" -o "$T/video.torrent" "$src" >/dev/null
 start_play viewer "$T/video.torrent"
 url=$PLAY_URL
 

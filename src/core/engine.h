@@ -209,7 +209,13 @@ struct pf_torrent {
     uint32_t nstreams, cap_streams;
     pf__fileqoe *qoe; /* per file, allocated on first stream */
     uint64_t cdn_downloaded, peer_downloaded;
-    uint64_t departed_down, departed_up; /* peers that left */
+    uint64_t departed_down, departed_up; /* peers that left, not itemised */
+    struct pf__departed {
+        pf_addr addr;
+        char client[48];
+        uint64_t down, up;
+    } departed[32]; /* per-peer byte counts outlive the connection */
+    uint32_t ndeparted;
     uint64_t next_sched;
     pf_addr banned[64];   /* peers that sent corrupt data */
     uint32_t nbanned;

@@ -26,6 +26,7 @@
 #include "core/engine.h"
 
 #define PF__PLAYABLE_S 10.0
+#define PF__PROBE_PREFIX_BYTES (512 * 1024)
 
 static pf__stream *stream_find(pf_torrent *t, uint32_t id)
 {
@@ -283,6 +284,18 @@ static double swarm_rate(const pf_torrent *t)
     return r;
 }
 
+/* Peers still connecting, or connected for under a second: what they
+ * have is not known yet. */
+static int peers_settling(const pf_torrent *t, uint64_t now)
+{
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        const pf_peer *p = t->peers[i];
+        if (p->state == PF_PS_CONNECTING || p->state == PF_PS_HANDSHAKE) return 1;
+        if (p->state == PF_PS_ACTIVE && now < p->connected_at + PF_NS_PER_SEC) return 1;
+    }
+    return 0;
+}
+
 /* Why the CDN should take a missing piece of the urgent zone, or 0.
  * eta_s: when the swarm, at its current rate and fetching in deadline
  * order, would have delivered this piece and everything due before it. */
@@ -339,7 +352,13 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         /* startup_end holds where the prefix starts; its length follows the
          * bitrate, which the container probe may only now have revealed. */
         if (st->startup_end == UINT64_MAX) st->startup_end = st->pos;
-        uint64_t start_end = fe->offset + st->startup_end + (uint64_t)(ss->startup_s * br) + 1;
+        uint64_t start_len = (uint64_t)(ss->startup_s * br) + 1;
+        /* Until the container tells the bitrate, fetch just enough for its
+         * header (a faststart MP4's index, an MKV's Info): the guess may be
+         * far off, and the real prefix follows within a round trip. */
+        if (t->qoe[st->file].bitrate_src == 0 && start_len > PF__PROBE_PREFIX_BYTES)
+            start_len = PF__PROBE_PREFIX_BYTES;
+        uint64_t start_end = fe->offset + st->startup_end + start_len;
         if (start_end > fend) start_end = fend;
         if (!st->startup_done && (rd >= start_end || verified_run(t, rd, start_end - rd) >= start_end - rd))
             st->startup_done = 1;
@@ -349,10 +368,19 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         uint64_t urg_end = play + (uint64_t)(ss->urgent_s * br);
         if (!st->startup_done && urg_end < start_end) urg_end = start_end;
         if (urg_end > fend) urg_end = fend;
-        if (urg_end <= rd) continue;
-        uint32_t pu = (uint32_t)((urg_end - 1) / plen);
+        /* Pieces no connected peer has are the CDN's whatever the media
+         * clock says: nobody else will bring them, and a reader is asking
+         * (a CDN-only stream must not be paced to real time). */
+        uint64_t nopeer_end = rd + (uint64_t)(ss->urgent_s * br);
+        if (nopeer_end > fend) nopeer_end = fend;
+        uint64_t scan_end = urg_end > nopeer_end ? urg_end : nopeer_end;
+        if (scan_end <= rd) continue;
+        uint32_t pu = (uint32_t)((scan_end - 1) / plen);
+        uint32_t pm = urg_end > rd ? (uint32_t)((urg_end - 1) / plen) : 0; /* last media-urgent */
+        int any_media_urgent = urg_end > rd;
         uint32_t ps = (uint32_t)((start_end - 1) / plen);
         double rate = swarm_rate(t);
+        int settling = peers_settling(t, now);
         uint64_t queued = 0; /* bytes the swarm must deliver before piece p */
         for (uint32_t p = p0; p <= pu && p < mi->num_pieces; p++) {
             if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
@@ -370,6 +398,9 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
             queued += missing_bytes(t, p);
             double eta = rate > 1 ? (double)queued / rate : 1e9;
             int why = cdn_reason(t, p, due, eta, startup);
+            int media_urgent = any_media_urgent && p <= pm;
+            if (why == 2 && !media_urgent) why = 0; /* not due yet */
+            if (why == 3 && !media_urgent && settling) why = 0; /* a peer may have it */
             if (!why) continue;
             queued -= missing_bytes(t, p); /* the CDN brings it, not the swarm */
             pf__log(t->s, PF_LOG_DEBUG, "cdn: piece %u (%s) due %.2fs eta %.2fs swarm %.0f B/s", p,
@@ -409,6 +440,15 @@ size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max)
         out[n].uploaded = p->uploaded;
         out[n].down_rate = p->down.bps;
         n++;
+    }
+    for (uint32_t i = 0; i < t->ndeparted && n < max; i++, n++) {
+        const struct pf__departed *d = &t->departed[i];
+        char a[64];
+        pf_addr_format(&d->addr, a, sizeof a);
+        memset(&out[n], 0, sizeof out[n]);
+        snprintf(out[n].name, sizeof out[n].name, "peer:%s %s (left)", a, d->client);
+        out[n].downloaded = d->down;
+        out[n].uploaded = d->up;
     }
     if (n < max && (t->departed_down || t->departed_up)) {
         memset(&out[n], 0, sizeof out[n]);

@@ -1,5 +1,6 @@
 /* One torrent: its pieces, peers, candidates, read cache, checking,
  * completion and the choker. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,8 +109,24 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
     if (p->slot >= t->npeers || t->peers[p->slot] != p) return;
     pf__peer_drop_requests(p);
     if (t->has_meta && p->have.bits) pf_picker_remove_bitfield(&t->picker, &p->have);
-    t->departed_down += p->downloaded;
-    t->departed_up += p->uploaded;
+    if (p->downloaded || p->uploaded) {
+        struct pf__departed *d = NULL;
+        for (uint32_t k = 0; k < t->ndeparted && !d; k++)
+            if (pf_addr_eq(&t->departed[k].addr, &p->addr)) d = &t->departed[k];
+        if (!d && t->ndeparted < sizeof t->departed / sizeof t->departed[0]) {
+            d = &t->departed[t->ndeparted++];
+            memset(d, 0, sizeof *d);
+            d->addr = p->addr;
+            snprintf(d->client, sizeof d->client, "%s", p->exth.client);
+        }
+        if (d) {
+            d->down += p->downloaded;
+            d->up += p->uploaded;
+        } else {
+            t->departed_down += p->downloaded;
+            t->departed_up += p->uploaded;
+        }
+    }
     if (p->outgoing) {
         pf__candidate *c = cand_find(t, &p->addr);
         if (c) {
@@ -132,9 +149,10 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
     t->npeers--;
 }
 
+static void dial_more(pf_torrent *t, uint64_t now);
+
 void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now)
 {
-    (void)now;
     if (a->port == 0 || (a->family != 4 && a->family != 6)) return;
     if (cand_find(t, a)) return;
     if (t->ncands >= PF__MAX_CANDIDATES) return;
@@ -148,6 +166,8 @@ void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now)
     pf__candidate *c = &t->cands[t->ncands++];
     memset(c, 0, sizeof *c);
     c->addr = *a;
+    /* Dial now rather than at the next tick: a player is waiting. */
+    dial_more(t, now);
 }
 
 /* Jobs ---------------------------------------------------------------------- */
@@ -397,6 +417,7 @@ static void check_finished(pf_torrent *t, uint64_t now)
         pf__peer_fill_requests(p, now);
     }
     pf__announce_event(t, 1, now);
+    dial_more(t, now);
 }
 
 static void check_more(pf_torrent *t, uint64_t now)

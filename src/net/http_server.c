@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #define LINGER_MS 2000
 #define READ_CHUNK 16384
@@ -29,6 +31,7 @@ struct pf_http_res {
 };
 
 struct conn {
+    uint64_t linger_outq; /* kernel send queue at the last linger check */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_shutdown_t shut;
@@ -277,6 +280,18 @@ static void timer_cb(uv_timer_t *t)
     conn *c = t->data;
     if (c->closing) return;
     if (c->lingering) {
+        /* After a Connection: close reply the kernel may still hold a slow
+         * reader's last megabytes; closing now (with its request bytes
+         * unread) would reset the connection and lose them.  Wait while the
+         * send queue drains; give up when it is empty or stuck. */
+        uv_os_fd_t fd;
+        int outq = 0;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &outq) == 0 &&
+            outq > 0 && (uint64_t)outq != c->linger_outq) {
+            c->linger_outq = (uint64_t)outq;
+            uv_timer_start(&c->timer, timer_cb, LINGER_MS, 0);
+            return;
+        }
         conn_abort(c);
     } else if (c->finished && c->queued == 0) {
         response_done(c);
