@@ -10,6 +10,13 @@
  * optionally in random-sized chunks and under a per-node upload budget.
  * Everything is deterministic for a given seed.
  *
+ * Streaming additions: a fake CDN per node answers PF_JOB_WEBSEED jobs
+ * from files registered with hn_cdn_add_file() (exact URL match, so URL
+ * building is checked), after a latency and at a rate in fake time, or
+ * fails (503 / network error) or hangs; PF_EV_JOB_CANCEL aborts the
+ * transfer; PF_JOB_DISCARD zeroes the storage range.  hn_player is a media
+ * player reading one file at its bitrate with a small read-ahead.
+ *
  * Header-only (static functions) so that every tests/test_*.c program and
  * fuzz target can include it.  No globals: several nets may coexist. */
 #ifndef PF_TESTS_ENGINE_HARNESS_H
@@ -62,6 +69,63 @@ typedef struct hn_tor {
     uint32_t watch_reads;
 } hn_tor;
 
+/* ---- fake CDN types --------------------------------------------------------- */
+enum {
+    HN_CDN_OK = 0,   /* serve registered files */
+    HN_CDN_FAIL,     /* answer fail_status (default 503) with no body */
+    HN_CDN_NETERR,   /* connection error: status 0, result PF_ERR_NET */
+    HN_CDN_HANG      /* accept the request, never answer */
+};
+
+/* One PF_JOB_WEBSEED request as the CDN saw it. */
+typedef struct hn_cdn_req {
+    char url[512];
+    uint64_t start, len;  /* the Range asked for (file offsets) */
+    uint64_t at;          /* fake time it arrived */
+    uint64_t done_at;     /* fake time it was reported done; 0 while open */
+    uint64_t delivered;   /* body bytes handed to pf_torrent_job_data */
+    long status;          /* what the CDN answered (0: none yet / net error) */
+    int result;           /* the job result reported */
+    int cancelled;        /* ended by PF_EV_JOB_CANCEL */
+    int aborted;          /* pf_torrent_job_data refused more bytes */
+    int64_t file;         /* index into the net's CDN files, -1 unknown URL */
+} hn_cdn_req;
+
+/* A request in flight at the fake CDN. */
+typedef struct hn_cdn_job {
+    pf_job *job;
+    size_t req;        /* index into hn_cdn.reqs */
+    uint64_t ready_at; /* first byte (or the error) after the latency */
+    uint64_t sent;
+    int abort_rc;      /* pf_torrent_job_data error: report done next pump */
+    int body_done;     /* every byte sent: report done next pump */
+} hn_cdn_job;
+
+typedef struct hn_cdn {
+    /* Behaviour (may change at any time; applies to new requests, and the
+     * mode also to requests not yet answered). */
+    int mode;             /* HN_CDN_* */
+    long fail_status;     /* HN_CDN_FAIL: HTTP status (0 = 503) */
+    uint64_t latency_ns;  /* request to first byte */
+    uint64_t rate_bps;    /* body bytes per fake second per request; 0 = all at once */
+    size_t chunk;         /* bytes per pf_torrent_job_data call (0 = 10007) */
+    /* Counters. */
+    uint64_t bytes;       /* body bytes delivered */
+    uint32_t requests, completed, failed, cancels, aborts;
+    hn_cdn_req *reqs;     /* every request, in arrival order */
+    size_t nreqs, cap_reqs;
+    hn_cdn_job *jobs;     /* in flight */
+    size_t njobs, cap_jobs;
+} hn_cdn;
+
+typedef struct hn_cdn_file {
+    char *url;
+    const uint8_t *data; /* borrowed: must outlive the net */
+    uint64_t len;
+    uint64_t tor_off;    /* where the file starts in the torrent's stream */
+} hn_cdn_file;
+#define HN_CDN_MAX_FILES 16
+
 /* Fills *status and *body (malloc'd, may be NULL); returns the job result
  * (0 or a negative pf_err such as PF_ERR_NET). */
 typedef int (*hn_http_fn)(void *ud, hn_node *nd, const char *url, long *status,
@@ -82,6 +146,12 @@ struct hn_node {
     void *http_ud;
     uint32_t http_jobs;
     uint32_t accepted, dialed;
+    hn_cdn cdn;              /* the fake CDN answering this node's web seed jobs */
+    uint32_t stream_ready;   /* PF_EV_STREAM_READY events */
+    uint32_t discards;       /* PF_JOB_DISCARD jobs */
+    uint64_t discard_bytes;
+    uint32_t *discard_log;   /* piece of every PF_JOB_DISCARD, in order */
+    size_t ndiscard_log, cap_discard_log;
 };
 
 typedef struct hn_end {
@@ -140,6 +210,8 @@ struct hn_net {
     uint32_t anomalies; /* harness-detected protocol/API misuse */
     char last_anomaly[160];
     int log; /* print engine logs (env HN_LOG) */
+    hn_cdn_file cdn_files[HN_CDN_MAX_FILES]; /* what the fake CDN serves, by URL */
+    size_t ncdn_files;
 };
 
 /* ---- small utilities ----------------------------------------------------- */
@@ -211,6 +283,75 @@ static inline int hn_content_make(hn_content *c, uint64_t size, uint32_t piece_l
     p.created_by = "engine_harness";
     int rc = pf_metainfo_build(&p, &c->torrent);
     free(hashes);
+    pf_metainfo *mi = NULL;
+    if (rc == 0) rc = pf_metainfo_parse(c->torrent.data, c->torrent.len, &mi);
+    if (rc == 0) {
+        memcpy(c->info_hash, mi->info_hash, 20);
+        pf_metainfo_free(mi);
+    }
+    if (rc) {
+        free(c->data);
+        c->data = NULL;
+        pf_buf_free(&c->torrent);
+    }
+    return rc;
+}
+
+/* Generates a multi-file torrent: nfiles files named paths[i] (relative,
+ * '/'-separated) of sizes[i] bytes under the directory `name`, their bytes
+ * concatenated in c->data (seeded).  webseed, if not NULL, goes into the
+ * url-list. */
+static inline int hn_content_make_multi(hn_content *c, const char *name, const char *const *paths,
+                                        const uint64_t *sizes, size_t nfiles, uint32_t piece_len,
+                                        uint64_t seed, const char *webseed)
+{
+    memset(c, 0, sizeof *c);
+    pf_buf_init(&c->torrent);
+    uint64_t size = 0;
+    for (size_t i = 0; i < nfiles; i++) size += sizes[i];
+    c->size = size;
+    c->piece_len = piece_len;
+    c->num_pieces = (uint32_t)((size + piece_len - 1) / piece_len);
+    c->data = malloc(size ? size : 1);
+    uint8_t *hashes = malloc(20 * (size_t)c->num_pieces + 1);
+    pf_file_entry *fe = calloc(nfiles ? nfiles : 1, sizeof *fe);
+    if (!c->data || !hashes || !fe) {
+        free(c->data);
+        free(hashes);
+        free(fe);
+        c->data = NULL;
+        return PF_ERR_NOMEM;
+    }
+    uint64_t r = seed ? seed : 1;
+    for (uint64_t i = 0; i < size; i += 8) {
+        uint64_t v = hn__rand(&r);
+        for (int k = 0; k < 8 && i + (uint64_t)k < size; k++) c->data[i + (uint64_t)k] = (uint8_t)(v >> (8 * k));
+    }
+    for (uint32_t i = 0; i < c->num_pieces; i++) {
+        uint64_t off = (uint64_t)i * piece_len;
+        uint64_t len = size - off < piece_len ? size - off : piece_len;
+        pf_sha1(c->data + off, (size_t)len, hashes + 20 * (size_t)i);
+    }
+    for (size_t i = 0; i < nfiles; i++) {
+        fe[i].path = (char *)paths[i];
+        fe[i].length = sizes[i];
+    }
+    const char *wss[1] = {webseed};
+    pf_create_params p;
+    memset(&p, 0, sizeof p);
+    p.name = name;
+    p.files = fe;
+    p.num_files = nfiles;
+    p.multi_file = 1;
+    p.piece_length = piece_len;
+    p.piece_hashes = hashes;
+    p.num_pieces = c->num_pieces;
+    p.webseeds = webseed ? wss : NULL;
+    p.num_webseeds = webseed ? 1 : 0;
+    p.created_by = "engine_harness";
+    int rc = pf_metainfo_build(&p, &c->torrent);
+    free(hashes);
+    free(fe);
     pf_metainfo *mi = NULL;
     if (rc == 0) rc = pf_metainfo_parse(c->torrent.data, c->torrent.len, &mi);
     if (rc == 0) {
@@ -588,6 +729,336 @@ static inline void hn_raw_handshake(uint8_t out[PF_HANDSHAKE_LEN], const uint8_t
     pf_handshake_write(out, &hs);
 }
 
+/* ---- fake CDN ----------------------------------------------------------------- */
+/* Registers a URL the fake CDN serves (data borrowed; it must outlive the
+ * net); tor_off is where that file starts in the torrent (for
+ * hn_cdn_covered).  Returns 0 or -1 when full. */
+static inline int hn_cdn_add_file(hn_net *n, const char *url, const uint8_t *data, uint64_t len,
+                                  uint64_t tor_off)
+{
+    if (n->ncdn_files >= HN_CDN_MAX_FILES) return -1;
+    char *u = malloc(strlen(url) + 1);
+    if (!u) return -1;
+    memcpy(u, url, strlen(url) + 1);
+    n->cdn_files[n->ncdn_files].url = u;
+    n->cdn_files[n->ncdn_files].data = data;
+    n->cdn_files[n->ncdn_files].len = len;
+    n->cdn_files[n->ncdn_files].tor_off = tor_off;
+    n->ncdn_files++;
+    return 0;
+}
+
+static inline int64_t hn__cdn_file(const hn_net *n, const char *url)
+{
+    for (size_t i = 0; i < n->ncdn_files; i++)
+        if (url && strcmp(n->cdn_files[i].url, url) == 0) return (int64_t)i;
+    return -1;
+}
+
+/* A PF_JOB_WEBSEED arrived: log it and queue it. */
+static inline void hn__cdn_request(hn_node *nd, pf_job *j)
+{
+    hn_net *n = nd->net;
+    hn_cdn *cd = &nd->cdn;
+    if (cd->nreqs == cd->cap_reqs) {
+        size_t cap = cd->cap_reqs ? cd->cap_reqs * 2 : 64;
+        hn_cdn_req *a = realloc(cd->reqs, cap * sizeof *a);
+        if (!a) goto nomem;
+        cd->reqs = a;
+        cd->cap_reqs = cap;
+    }
+    if (cd->njobs == cd->cap_jobs) {
+        size_t cap = cd->cap_jobs ? cd->cap_jobs * 2 : 16;
+        hn_cdn_job *a = realloc(cd->jobs, cap * sizeof *a);
+        if (!a) goto nomem;
+        cd->jobs = a;
+        cd->cap_jobs = cap;
+    }
+    hn_cdn_req *rq = &cd->reqs[cd->nreqs];
+    memset(rq, 0, sizeof *rq);
+    snprintf(rq->url, sizeof rq->url, "%s", j->url ? j->url : "");
+    rq->start = j->range_start;
+    rq->len = j->range_len;
+    rq->at = n->now;
+    rq->file = hn__cdn_file(n, j->url);
+    hn_cdn_job *cj = &cd->jobs[cd->njobs++];
+    memset(cj, 0, sizeof *cj);
+    cj->job = j;
+    cj->req = cd->nreqs++;
+    cj->ready_at = n->now + cd->latency_ns;
+    cd->requests++;
+    if (j->range_len == 0) hn__anomaly(n, "web seed request for an empty range");
+    return;
+nomem:
+    hn__anomaly(n, "out of memory in the fake CDN");
+    j->result = PF_ERR_NOMEM;
+    pf_torrent_job_done(j->torrent, j, n->now);
+}
+
+static inline void hn__cdn_finish(hn_node *nd, size_t k, int result, long status)
+{
+    hn_cdn *cd = &nd->cdn;
+    hn_cdn_job cj = cd->jobs[k];
+    memmove(&cd->jobs[k], &cd->jobs[k + 1], (cd->njobs - k - 1) * sizeof *cd->jobs);
+    cd->njobs--;
+    hn_cdn_req *rq = &cd->reqs[cj.req];
+    rq->done_at = nd->net->now;
+    rq->result = result;
+    rq->status = status;
+    cj.job->result = result;
+    cj.job->status = status;
+    if (result == 0 && (status == 200 || status == 206))
+        cd->completed++;
+    else if (result != PF_ERR_SHUTDOWN)
+        cd->failed++;
+    pf_torrent_job_done(cj.job->torrent, cj.job, nd->net->now);
+}
+
+/* PF_EV_JOB_CANCEL: abort the transfer and report it done. */
+static inline void hn__cdn_cancel(hn_node *nd, pf_job *j)
+{
+    hn_cdn *cd = &nd->cdn;
+    for (size_t k = 0; k < cd->njobs; k++) {
+        if (cd->jobs[k].job != j) continue;
+        cd->cancels++;
+        cd->reqs[cd->jobs[k].req].cancelled = 1;
+        hn__cdn_finish(nd, k, PF_ERR_SHUTDOWN, cd->reqs[cd->jobs[k].req].status);
+        return;
+    }
+    hn__anomaly(nd->net, "PF_EV_JOB_CANCEL for a job the CDN does not hold");
+}
+
+/* Moves the fake CDN on by at most one call into the engine (so that the
+ * events it causes, such as a cancel of another job, are handled before
+ * the next one).  Returns 1 if it called the engine. */
+static inline int hn__cdn_pump(hn_node *nd)
+{
+    hn_net *n = nd->net;
+    hn_cdn *cd = &nd->cdn;
+    for (size_t k = 0; k < cd->njobs; k++) {
+        hn_cdn_job *cj = &cd->jobs[k];
+        hn_cdn_req *rq = &cd->reqs[cj->req];
+        if (cj->abort_rc) {
+            cd->aborts++;
+            rq->aborted = 1;
+            hn__cdn_finish(nd, k, cj->abort_rc, 206);
+            return 1;
+        }
+        if (cj->body_done) {
+            hn__cdn_finish(nd, k, 0, rq->start == 0 && rq->len == n->cdn_files[rq->file].len ? 200 : 206);
+            return 1;
+        }
+        if (n->now < cj->ready_at || cd->mode == HN_CDN_HANG) continue;
+        if (cd->mode == HN_CDN_FAIL) {
+            hn__cdn_finish(nd, k, 0, cd->fail_status ? cd->fail_status : 503);
+            return 1;
+        }
+        if (cd->mode == HN_CDN_NETERR) {
+            hn__cdn_finish(nd, k, PF_ERR_NET, 0);
+            return 1;
+        }
+        if (rq->file < 0) {
+            hn__cdn_finish(nd, k, 0, 404);
+            return 1;
+        }
+        const hn_cdn_file *f = &n->cdn_files[rq->file];
+        if (rq->start > f->len || rq->len > f->len - rq->start) {
+            hn__anomaly(n, "web seed Range past the end of the file");
+            hn__cdn_finish(nd, k, 0, 416);
+            return 1;
+        }
+        uint64_t target = rq->len;
+        if (cd->rate_bps) {
+            uint64_t el = n->now - cj->ready_at;
+            /* bytes = rate * elapsed, without overflowing for long runs */
+            uint64_t t = cd->rate_bps * (el / PF_NS_PER_SEC) +
+                         cd->rate_bps * (el % PF_NS_PER_SEC) / PF_NS_PER_SEC;
+            if (t < target) target = t;
+        }
+        if (cj->sent >= target) continue;
+        uint64_t m = target - cj->sent;
+        size_t chunk = cd->chunk ? cd->chunk : 10007; /* odd: blocks split across calls */
+        if (m > chunk) m = chunk;
+        int rc = pf_torrent_job_data(cj->job->torrent, cj->job, f->data + rq->start + cj->sent,
+                                     (size_t)m, n->now);
+        cj->sent += m;
+        rq->delivered += m;
+        cd->bytes += m;
+        if (rc < 0)
+            cj->abort_rc = rc;
+        else if (cj->sent == rq->len)
+            cj->body_done = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Bytes of torrent range [off, off+len) covered by body bytes of CDN
+ * requests that arrived at or after `since`. */
+static inline uint64_t hn_cdn_covered(const hn_node *nd, uint64_t off, uint64_t len, uint64_t since)
+{
+    const hn_net *n = nd->net;
+    uint64_t got = 0;
+    for (size_t i = 0; i < nd->cdn.nreqs; i++) {
+        const hn_cdn_req *rq = &nd->cdn.reqs[i];
+        if (rq->at < since || rq->file < 0) continue;
+        uint64_t a = n->cdn_files[rq->file].tor_off + rq->start, b = a + rq->delivered;
+        uint64_t lo = a > off ? a : off, hi = b < off + len ? b : off + len;
+        if (hi > lo) got += hi - lo;
+    }
+    return got;
+}
+
+/* ---- player ------------------------------------------------------------------- */
+/* A media player reading one file through the streaming API: it plays at
+ * `bitrate` bytes per fake second from its first byte, keeps at most
+ * readahead_s of media read ahead of what it shows, checks every byte it
+ * reads against the true content, and notes when it runs dry.  Call
+ * hn_player_step() after every hn_step(). */
+typedef struct hn_player {
+    hn_tor *ht;
+    uint32_t file;
+    uint32_t id;
+    int open;
+    const uint8_t *expect; /* the file's true bytes (NULL: not checked) */
+    uint64_t flen;
+    double bitrate;        /* bytes of media per second */
+    double readahead_s;    /* default 2 */
+    size_t read_max;       /* bytes per read (default 64 KiB) */
+    uint64_t seg_start;    /* offset this open started at */
+    uint64_t read_pos;     /* next offset to read */
+    double play_pos;       /* offset being shown now */
+    int started;           /* first byte of this open read */
+    uint64_t last_at;      /* fake time of the last step */
+    int stalled;
+    uint32_t stalls;       /* playback ran dry before the end */
+    uint64_t stall_ns;
+    uint64_t stall_since;
+    int waiting;
+    uint32_t waits;        /* reads answered 0 (wait for STREAM_READY) */
+    uint64_t bytes_read;
+    uint32_t mismatches;   /* reads whose bytes differ from the content */
+    uint64_t first_mismatch;
+    int done;              /* everything read and shown */
+    uint64_t read_done_at, done_at;
+    uint64_t opened_at, first_byte_at;
+    uint32_t seeks;
+    long err;              /* a negative pf_torrent_stream_avail result */
+} hn_player;
+
+static inline int hn_player_open(hn_player *pl, hn_tor *ht, uint32_t file, uint64_t offset,
+                                 double bitrate, const uint8_t *expect)
+{
+    const pf_metainfo *mi = pf_torrent_metainfo(ht->t);
+    hn_net *n = ht->node->net;
+    if (!pl->ht) {
+        memset(pl, 0, sizeof *pl);
+        pl->readahead_s = 2.0;
+        pl->read_max = 64 * 1024;
+    }
+    if (!mi || file >= mi->num_files) return PF_ERR_NOTFOUND;
+    pl->ht = ht;
+    pl->file = file;
+    pl->flen = mi->files[file].length;
+    pl->bitrate = bitrate;
+    pl->expect = expect;
+    if (bitrate > 0) pf_torrent_set_bitrate(ht->t, file, bitrate);
+    int rc = pf_torrent_stream_open(ht->t, file, offset, n->now, &pl->id);
+    if (rc) return rc;
+    pl->open = 1;
+    pl->seg_start = pl->read_pos = offset;
+    pl->play_pos = (double)offset;
+    pl->started = 0;
+    pl->stalled = 0;
+    pl->waiting = 0;
+    pl->done = 0;
+    pl->last_at = n->now;
+    pl->opened_at = n->now;
+    return 0;
+}
+
+/* Seek: the player drops its connection and opens a new one elsewhere. */
+static inline int hn_player_seek(hn_player *pl, uint64_t offset)
+{
+    hn_net *n = pl->ht->node->net;
+    if (pl->stalled) pl->stall_ns += n->now - pl->stall_since;
+    if (pl->open) pf_torrent_stream_close(pl->ht->t, pl->id, n->now);
+    pl->open = 0;
+    pl->seeks++;
+    return hn_player_open(pl, pl->ht, pl->file, offset, pl->bitrate, pl->expect);
+}
+
+static inline void hn_player_close(hn_player *pl)
+{
+    if (!pl->open) return;
+    pf_torrent_stream_close(pl->ht->t, pl->id, pl->ht->node->net->now);
+    pl->open = 0;
+}
+
+/* Media seconds shown since this open began. */
+static inline double hn_player_clock(const hn_player *pl)
+{
+    return (pl->play_pos - (double)pl->seg_start) / pl->bitrate;
+}
+
+static inline void hn_player_step(hn_player *pl)
+{
+    if (!pl->open || pl->done) return;
+    hn_tor *ht = pl->ht;
+    hn_net *n = ht->node->net;
+    uint64_t now = n->now;
+    double dt = (double)(now - pl->last_at) / 1e9;
+    pl->last_at = now;
+    /* Show media. */
+    if (pl->started && !pl->stalled) {
+        pl->play_pos += dt * pl->bitrate;
+        if (pl->play_pos >= (double)pl->read_pos) {
+            pl->play_pos = (double)pl->read_pos;
+            if (pl->read_pos >= pl->flen) {
+                pl->done = 1;
+                pl->done_at = now;
+                return;
+            }
+            pl->stalled = 1;
+            pl->stalls++;
+            pl->stall_since = now;
+        }
+    }
+    /* Read ahead. */
+    const pf_metainfo *mi = pf_torrent_metainfo(ht->t);
+    uint64_t foff = mi->files[pl->file].offset;
+    double ahead = pl->readahead_s * pl->bitrate;
+    while (pl->read_pos < pl->flen && (double)pl->read_pos < pl->play_pos + ahead) {
+        long a = pf_torrent_stream_avail(ht->t, pl->id, pl->read_pos, pl->read_max, now);
+        if (a < 0) {
+            pl->err = a;
+            return;
+        }
+        if (a == 0) {
+            if (!pl->waiting) pl->waits++;
+            pl->waiting = 1;
+            break;
+        }
+        pl->waiting = 0;
+        if (pl->expect && memcmp(ht->data + foff + pl->read_pos, pl->expect + pl->read_pos, (size_t)a) != 0) {
+            if (!pl->mismatches) pl->first_mismatch = pl->read_pos;
+            pl->mismatches++;
+        }
+        pf_torrent_stream_served(ht->t, pl->id, pl->read_pos, (size_t)a, now);
+        if (!pl->started) {
+            pl->started = 1;
+            if (!pl->first_byte_at) pl->first_byte_at = now;
+        }
+        pl->read_pos += (uint64_t)a;
+        pl->bytes_read += (uint64_t)a;
+        if (pl->stalled) {
+            pl->stalled = 0;
+            pl->stall_ns += now - pl->stall_since;
+        }
+        if (pl->read_pos >= pl->flen) pl->read_done_at = now;
+    }
+}
+
 /* ---- jobs and events ------------------------------------------------------------ */
 static inline int hn__sha1_eq(const uint8_t *p, size_t n, const uint8_t expect[20])
 {
@@ -629,6 +1100,28 @@ static inline void hn__job(hn_node *nd, pf_job *j)
             j->result = PF_ERR_IO;
         else
             j->result = hn__sha1_eq(ht->data + j->offset, j->len, j->expect) ? 0 : PF_ERR_HASH;
+        break;
+    case PF_JOB_WEBSEED:
+        hn__cdn_request(nd, j);
+        return; /* answered later, as fake time passes */
+    case PF_JOB_DISCARD:
+        nd->discards++;
+        nd->discard_bytes += j->len;
+        if (nd->ndiscard_log == nd->cap_discard_log) {
+            size_t cap = nd->cap_discard_log ? nd->cap_discard_log * 2 : 64;
+            uint32_t *a = realloc(nd->discard_log, cap * sizeof *a);
+            if (a) {
+                nd->discard_log = a;
+                nd->cap_discard_log = cap;
+            }
+        }
+        if (nd->ndiscard_log < nd->cap_discard_log) nd->discard_log[nd->ndiscard_log++] = j->piece;
+        if (!in_range) {
+            hn__anomaly(n, "PF_JOB_DISCARD out of range");
+        } else {
+            memset(ht->data + j->offset, 0, j->len); /* gone: a re-read must re-fetch */
+        }
+        j->result = 0;
         break;
     case PF_JOB_HTTP:
         nd->http_jobs++;
@@ -714,6 +1207,12 @@ static inline void hn__handle(hn_node *nd, pf_event *ev)
     case PF_EV_LOG_ERROR:
         if (ht) ht->log_errors++;
         break;
+    case PF_EV_STREAM_READY:
+        nd->stream_ready++;
+        break;
+    case PF_EV_JOB_CANCEL:
+        hn__cdn_cancel(nd, ev->job);
+        break;
     default:
         hn__anomaly(n, "unknown event type");
     }
@@ -740,6 +1239,8 @@ static inline void hn_settle(hn_net *n)
             progress |= hn__deliver(n, l, 0);
             progress |= hn__deliver(n, l, 1);
         }
+        if (!progress)
+            for (int i = 0; i < n->nnodes && !progress; i++) progress = hn__cdn_pump(n->nodes[i]);
         if (!progress) return;
     }
     hn__anomaly(n, "hn_settle did not converge");
@@ -893,6 +1394,14 @@ static inline void hn_free(hn_net *n)
     for (int i = 0; i < n->nnodes; i++) {
         hn_node *nd = n->nodes[i];
         pf_session_free(nd->s);
+        /* Web seed jobs never reported done are the caller's to free. */
+        for (size_t k = 0; k < nd->cdn.njobs; k++) {
+            free(nd->cdn.jobs[k].job->url);
+            free(nd->cdn.jobs[k].job);
+        }
+        free(nd->cdn.jobs);
+        free(nd->cdn.reqs);
+        free(nd->discard_log);
         for (int k = 0; k < nd->ntors; k++) free(nd->tors[k].data);
         free(nd);
     }
@@ -910,6 +1419,7 @@ static inline void hn_free(hn_net *n)
         free(n->raws[i]);
     }
     free(n->raws);
+    for (size_t i = 0; i < n->ncdn_files; i++) free(n->cdn_files[i].url);
     free(n);
 }
 

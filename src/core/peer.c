@@ -279,12 +279,19 @@ static uint32_t queue_depth(const pf_peer *p)
     if (p->snubbed) return 1; /* one probe request until it delivers again */
     /* Enough requests to cover ~1 s of this peer's rate (bandwidth-delay
      * product with a generous delay), never fewer than 16. */
-    double blocks = p->down.bps / PF_BLOCK_SIZE;
-    uint32_t d = blocks > 4096 ? 4096 : (uint32_t)blocks;
-    if (d < 16) d = 16;
-    /* Until the rate estimate catches up, grow like TCP slow start: one
-     * more outstanding request per block delivered. */
-    if (d < p->ss_depth) d = p->ss_depth;
+    /* About one second of this peer's measured rate in flight (enough to
+     * cover the round trip and its send queue, short enough that a late
+     * block can still be re-routed before its deadline).  Until a rate is
+     * measured, grow like TCP slow start: one more per block delivered. */
+    uint32_t d;
+    if (p->down.bps > 0) {
+        double blocks = p->down.bps / PF_BLOCK_SIZE + 4;
+        d = blocks > 4096 ? 4096 : (uint32_t)blocks;
+        if (p->ss_depth > d && p->ss_depth < 64) d = p->ss_depth; /* still ramping */
+    } else {
+        d = p->ss_depth;
+    }
+    if (d < 4) d = 4;
     uint32_t cap = p->s->set.max_queue_out;
     if (p->exth.reqq && p->exth.reqq < cap) cap = p->exth.reqq;
     if (!p->exth.reqq && cap > 250) cap = 250;
@@ -539,7 +546,7 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
     p->downloaded += m->payload_len;
     p->last_block = now;
     p->snubbed = 0;
-    if (i >= 0 && p->ss_depth < p->s->set.max_queue_out) p->ss_depth++;
+    if (i >= 0 && p->ss_depth < p->s->set.max_queue_out && p->down.bps == 0) p->ss_depth++;
     pf__rate_add(&p->down, m->payload_len);
     uint64_t wasted = t->wasted;
     pf__torrent_block_in(t, p, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);

@@ -165,6 +165,13 @@ static uint32_t take_free(pf_partial *pp, pf_block_ref *out, uint32_t max)
     return n;
 }
 
+static int in_window(const pf_picker *p, uint32_t piece)
+{
+    for (uint32_t w = 0; w < p->nwin; w++)
+        if (piece >= p->win[w].start && piece < p->win[w].end) return 1;
+    return 0;
+}
+
 static int wanted(const pf_picker *p, uint32_t i)
 {
     return p->prio[i] && p->partial_of[i] == -1 && !pf_bitfield_get(p->have, i);
@@ -217,6 +224,9 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
             if (pass == 0 && p->prio[pp->piece] <= 1) continue;
             if (pass == 1 && p->prio[pp->piece] > 1) continue;
             if (!peer_is_seed && !pf_bitfield_get(peer_has, pp->piece)) continue;
+            /* Cache full: finishing a speculative piece would only get it
+             * evicted on arrival. */
+            if (p->window_only && !in_window(p, pp->piece)) continue;
             n += take_free(pp, out + n, max - n);
         }
     }
@@ -224,7 +234,11 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
     while (n < max && !p->window_only) {
         int64_t i = choose_new(p, peer_has, peer_is_seed, rng);
         if (i < 0) break;
-        if (p->npartials >= p->max_partials && p->prio[i] <= 1 && n > 0) break;
+        /* Soft cap: a peer with nothing else may start one more, but never
+         * past four times the cap (speculative pieces cost memory). */
+        if (p->npartials >= p->max_partials && p->prio[i] <= 1 &&
+            (n > 0 || p->npartials >= 4 * p->max_partials))
+            break;
         pf_partial *pp = partial_new(p, (uint32_t)i);
         if (!pp) break;
         n += take_free(pp, out + n, max - n);
@@ -261,7 +275,7 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
 void pf_picker_set_windows(pf_picker *p, const pf_picker_window *w, uint32_t n)
 {
     if (n > PF_PICKER_MAX_WINDOWS) n = PF_PICKER_MAX_WINDOWS;
-    memcpy(p->win, w, n * sizeof *w);
+    if (n) memcpy(p->win, w, n * sizeof *w);
     p->nwin = n;
 }
 

@@ -337,7 +337,12 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         uint64_t play = fe->offset + st->start_off + (uint64_t)(media_clock(st, now) * br);
         if (!st->started || play > rd) play = st->started ? play : rd;
         uint64_t pref_end = rd + (uint64_t)(ss->prefetch_s * br);
+        /* A cache smaller than the window: prefetch what fits, keeping a
+         * quarter for what the reader has just passed. */
+        if (t->cache_limit && pref_end > rd + t->cache_limit / 4 * 3)
+            pref_end = rd + t->cache_limit / 4 * 3;
         if (pref_end > fend) pref_end = fend;
+        if (pref_end <= rd) pref_end = rd + 1;
         uint32_t p0 = (uint32_t)(rd / plen);
         if (nwin < PF_PICKER_MAX_WINDOWS) {
             win[nwin].start = p0;
@@ -407,6 +412,13 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                     why == 1 ? "start-up" : why == 3 ? "no peer has it" : "swarm late", due, eta, rate);
             uint32_t n = pf_picker_claim(&t->picker, p, why != 3, claim, 256);
             if (n == 0) continue;
+            /* The CDN takes these over: a late peer's copies are cancelled
+             * rather than downloaded twice. */
+            for (uint32_t k = 0; k < t->npeers; k++) {
+                pf_peer *pr = t->peers[k];
+                if (!pr->nreqs) continue;
+                for (uint32_t b = 0; b < n; b++) pf__peer_cancel_block(pr, claim[b].piece, claim[b].begin);
+            }
             if (pf__ws_fetch(t, claim, n, now) != 0) {
                 cdn = 0;
                 break;
@@ -483,7 +495,15 @@ void pf__cache_limit_enforce(pf_torrent *t, uint64_t now)
     if (!t->cache_limit || !t->has_meta) return;
     const pf_metainfo *mi = t->mi;
     uint64_t in_progress = (uint64_t)t->picker.npartials * mi->piece_length;
-    t->picker.window_only = t->have_bytes + in_progress >= t->cache_limit;
+    /* Room the readers' windows still need comes first: speculative
+     * (rarest-first) pieces only fill what is left, or they would be
+     * evicted as soon as they are verified. */
+    uint64_t window_missing = 0;
+    for (uint32_t w = 0; w < t->picker.nwin; w++)
+        for (uint32_t i = t->picker.win[w].start; i < t->picker.win[w].end && i < mi->num_pieces; i++)
+            if (!pf_bitfield_get(&t->have, i) && !pf_picker_partial(&t->picker, i))
+                window_missing += pf_metainfo_piece_size(mi, i);
+    t->picker.window_only = t->have_bytes + in_progress + window_missing >= t->cache_limit;
     uint32_t head = mi->num_pieces;
     for (uint32_t w = 0; w < t->picker.nwin; w++)
         if (t->picker.win[w].start < head) head = t->picker.win[w].start;
@@ -493,7 +513,9 @@ void pf__cache_limit_enforce(pf_torrent *t, uint64_t now)
         for (uint32_t i = 0; i < mi->num_pieces; i++) {
             if (!pf_bitfield_get(&t->have, i) || in_any_window(t, i)) continue;
             uint32_t av = t->picker.avail[i];
-            uint32_t dist = i < head ? head - i : i - head + mi->num_pieces; /* behind first */
+            /* Behind the earliest playhead first (furthest behind first),
+             * then the furthest ahead. */
+            uint32_t dist = i < head ? head - i + mi->num_pieces : mi->num_pieces - (i - head);
             if (best < 0 || av > best_av || (av == best_av && dist > best_dist)) {
                 best = i;
                 best_av = av;
@@ -502,6 +524,9 @@ void pf__cache_limit_enforce(pf_torrent *t, uint64_t now)
         }
         if (best < 0) break; /* everything kept is in a window */
         uint32_t piece = (uint32_t)best;
+        pf__log(t->s, PF_LOG_DEBUG, "cache limit: evict piece %u (head %u, %u windows [%u,%u), window_only %d)",
+                piece, head, t->picker.nwin, t->picker.nwin ? t->picker.win[0].start : 0,
+                t->picker.nwin ? t->picker.win[0].end : 0, t->picker.window_only);
         pf_bitfield_clear(&t->have, piece);
         t->have_bytes -= pf_metainfo_piece_size(mi, piece);
         t->picker.prio[piece] = 0; /* not wanted again unless a reader needs it */

@@ -458,6 +458,12 @@ void pf_torrent_skip_check(pf_torrent *t, uint64_t now)
 void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
 {
     if (t->jobs_inflight) t->jobs_inflight--;
+    /* A cancel still queued for this job must not outlive it. */
+    pf__event_q *q = &t->s->q;
+    for (size_t k = 0; k < q->len; k++) {
+        pf_event *ev = &q->ev[(q->head + k) % q->cap];
+        if (ev->type == PF_EV_JOB_CANCEL && ev->job == j) ev->type = 0;
+    }
     switch (j->type) {
     case PF_JOB_READ: {
         pf__cache_slot *c = j->tag < t->ncache ? &t->cache[j->tag] : NULL;
