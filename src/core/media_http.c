@@ -364,8 +364,9 @@ static const char *state_name(int s)
 
 static double cdn_share(const pf_torrent_stats *st)
 {
-    uint64_t tot = st->cdn_downloaded + st->peer_downloaded;
-    return tot ? (double)st->cdn_downloaded / (double)tot : 0.0;
+    /* Summed as doubles: the u64 sum may wrap. */
+    double c = (double)st->cdn_downloaded, p = (double)st->peer_downloaded;
+    return c + p > 0 ? c / (c + p) : 0.0;
 }
 
 static int json_qoe(pf_buf *out, const pf_qoe *q)
@@ -457,7 +458,18 @@ int pf_media_prom_label(pf_buf *out, const char *s)
         if (*s == '\\') rc = pf_buf_append_str(out, "\\\\");
         else if (*s == '"') rc = pf_buf_append_str(out, "\\\"");
         else if (*s == '\n') rc = pf_buf_append_str(out, "\\n");
-        else rc = pf_buf_append_u8(out, (uint8_t)*s);
+        else if ((unsigned char)*s < 0x80) rc = pf_buf_append_u8(out, (uint8_t)*s);
+        else {
+            /* Prometheus rejects a whole scrape over one invalid UTF-8
+             * label: copy valid sequences, U+FFFD for anything else. */
+            size_t n = utf8_len((const unsigned char *)s);
+            if (n == 0) {
+                rc = pf_buf_append(out, "\xEF\xBF\xBD", 3);
+            } else {
+                rc = pf_buf_append(out, s, n);
+                s += n - 1;
+            }
+        }
     }
     return rc;
 }
