@@ -328,109 +328,105 @@ static int write_full(int fd, const uint8_t *p, size_t n, uint64_t off)
     return 0;
 }
 
+/* Calls fn for each file segment of [offset, offset + len) in order; fn
+ * gets the file, the offset inside it, the segment length and how many
+ * bytes of the range came before it.  Stops at fn's first non-zero. */
+typedef int (*seg_fn)(pf_storage *s, sfile *f, uint64_t in_off, size_t n, size_t done, void *ud);
+
+static int for_each_segment(pf_storage *s, uint64_t offset, size_t len, seg_fn fn, void *ud)
+{
+    size_t i = file_index(s, offset), done = 0;
+    while (done < len && i < s->num_files) {
+        sfile *f = &s->files[i++];
+        uint64_t pos = offset + done;
+        if (f->length == 0 || pos >= f->offset + f->length) continue;
+        uint64_t in_off = pos - f->offset;
+        uint64_t avail = f->length - in_off;
+        size_t n = avail < len - done ? (size_t)avail : len - done;
+        int rc = fn(s, f, in_off, n, done, ud);
+        if (rc) return rc;
+        done += n;
+    }
+    return done == len ? 0 : PF_ERR_IO;
+}
+
+static int seg_read(pf_storage *s, sfile *f, uint64_t in_off, size_t n, size_t done, void *ud)
+{
+    uint8_t *buf = (uint8_t *)ud + done;
+    if (f->pad) {
+        memset(buf, 0, n);
+        return 0;
+    }
+    int fd = file_acquire(s, f, 0);
+    if (fd == PF_ERR_NOTFOUND) { /* never written: zeros */
+        memset(buf, 0, n);
+        return 0;
+    }
+    if (fd < 0) return PF_ERR_IO;
+    int rc = read_full(fd, buf, n, in_off);
+    file_release(s, f, 0);
+    return rc;
+}
+
 int pf_storage_read(pf_storage *s, uint64_t offset, uint8_t *buf, size_t len)
 {
     if (!range_ok(s, offset, len)) return PF_ERR_INVAL;
-    size_t i = file_index(s, offset);
-    while (len > 0 && i < s->num_files) {
-        sfile *f = &s->files[i++];
-        if (f->length == 0 || offset >= f->offset + f->length) continue;
-        uint64_t in_off = offset - f->offset;
-        uint64_t avail = f->length - in_off;
-        size_t n = avail < len ? (size_t)avail : len;
-        int rc = 0;
-        if (f->pad) {
-            memset(buf, 0, n);
-        } else {
-            int fd = file_acquire(s, f, 0);
-            if (fd == PF_ERR_NOTFOUND) {
-                memset(buf, 0, n);
-            } else if (fd < 0) {
-                return PF_ERR_IO;
-            } else {
-                rc = read_full(fd, buf, n, in_off);
-                file_release(s, f, 0);
-            }
-        }
-        if (rc) return rc;
-        buf += n;
-        len -= n;
-        offset += n;
-    }
-    return len == 0 ? 0 : PF_ERR_IO;
+    return for_each_segment(s, offset, len, seg_read, buf);
 }
 
-int pf_storage_write(pf_storage *s, uint64_t offset, const uint8_t *buf,
-                     size_t len)
+static int seg_write(pf_storage *s, sfile *f, uint64_t in_off, size_t n, size_t done, void *ud)
+{
+    if (f->pad) return 0; /* BEP 47: pad files are never created */
+    int fd = file_acquire(s, f, 1);
+    if (fd < 0) return PF_ERR_IO;
+    int rc = write_full(fd, (const uint8_t *)ud + done, n, in_off);
+    file_release(s, f, 1);
+    return rc;
+}
+
+int pf_storage_write(pf_storage *s, uint64_t offset, const uint8_t *buf, size_t len)
 {
     if (!range_ok(s, offset, len)) return PF_ERR_INVAL;
-    size_t i = file_index(s, offset);
-    while (len > 0 && i < s->num_files) {
-        sfile *f = &s->files[i++];
-        if (f->length == 0 || offset >= f->offset + f->length) continue;
-        uint64_t in_off = offset - f->offset;
-        uint64_t avail = f->length - in_off;
-        size_t n = avail < len ? (size_t)avail : len;
-        if (!f->pad) {
-            int fd = file_acquire(s, f, 1);
-            if (fd < 0) return PF_ERR_IO;
-            int rc = write_full(fd, buf, n, in_off);
-            file_release(s, f, 1);
-            if (rc) return rc;
-        }
-        buf += n;
-        len -= n;
-        offset += n;
-    }
-    return len == 0 ? 0 : PF_ERR_IO;
+    return for_each_segment(s, offset, len, seg_write, (void *)buf);
+}
+
+static int seg_discard(pf_storage *s, sfile *f, uint64_t in_off, size_t n, size_t done, void *ud)
+{
+    (void)done;
+    if (f->pad) return 0;
+    int fd = file_acquire(s, f, 1);
+    /* Keep the size, free the blocks; file systems without hole punching
+     * simply keep the data. */
+    if (fd < 0 || fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)in_off, (off_t)n) != 0)
+        *(int *)ud = PF_ERR_IO;
+    if (fd >= 0) file_release(s, f, 1);
+    return 0; /* try every segment */
 }
 
 int pf_storage_discard(pf_storage *s, uint64_t offset, size_t len)
 {
     if (!range_ok(s, offset, len)) return PF_ERR_INVAL;
-    size_t i = file_index(s, offset);
-    int rc = 0;
-    while (len > 0 && i < s->num_files) {
-        sfile *f = &s->files[i++];
-        if (f->length == 0 || offset >= f->offset + f->length) continue;
-        uint64_t in_off = offset - f->offset;
-        uint64_t avail = f->length - in_off;
-        size_t n = avail < len ? (size_t)avail : len;
-        if (!f->pad) {
-            int fd = file_acquire(s, f, 1);
-            /* Keep the size, free the blocks; unsupported file systems
-             * simply keep the data. */
-            if (fd < 0 || fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)in_off,
-                                    (off_t)n) != 0)
-                rc = PF_ERR_IO;
-            if (fd >= 0) file_release(s, f, 1);
-        }
-        len -= n;
-        offset += n;
-    }
-    return rc;
+    int err = 0;
+    int rc = for_each_segment(s, offset, len, seg_discard, &err);
+    return rc ? rc : err;
+}
+
+static int seg_has(pf_storage *s, sfile *f, uint64_t in_off, size_t n, size_t done, void *ud)
+{
+    (void)s;
+    (void)done;
+    (void)ud;
+    if (f->pad) return 0;
+    struct stat st;
+    if (stat(f->path, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < in_off + n)
+        return 1; /* missing: stop */
+    return 0;
 }
 
 int pf_storage_has_data(pf_storage *s, uint64_t offset, size_t len)
 {
     if (!range_ok(s, offset, len)) return 0;
-    size_t i = file_index(s, offset);
-    while (len > 0 && i < s->num_files) {
-        sfile *f = &s->files[i++];
-        if (f->length == 0 || offset >= f->offset + f->length) continue;
-        uint64_t in_off = offset - f->offset;
-        uint64_t avail = f->length - in_off;
-        size_t n = avail < len ? (size_t)avail : len;
-        if (!f->pad) {
-            struct stat st;
-            if (stat(f->path, &st) != 0 || !S_ISREG(st.st_mode) ||
-                (uint64_t)st.st_size < in_off + n)
-                return 0;
-        }
-        len -= n;
-        offset += n;
-    }
-    return len == 0;
+    return for_each_segment(s, offset, len, seg_has, NULL) == 0;
 }
 
 int pf_storage_sync(pf_storage *s)
