@@ -194,6 +194,7 @@ struct pf_torrent {
     uint32_t optimistic_id;
     uint32_t check_next, check_inflight, checked;
     uint32_t jobs_inflight;
+    uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
     int stopped;
     int complete_fired;
     /* Metadata download (magnet). */

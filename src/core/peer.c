@@ -304,6 +304,10 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
     if (!t || !t->has_meta || p->state != PF_PS_ACTIVE || p->peer_choking || !p->am_interested)
         return;
     if (t->state != PF_TS_DOWNLOADING) return;
+    /* Back-pressure from the disk: pieces waiting to be written hold their
+     * buffers; stop asking for more until the writer catches up (a write
+     * completing calls us again). */
+    if (t->write_backlog >= (uint64_t)p->s->set.max_write_backlog) return;
     uint32_t target = queue_depth(p);
     if (p->nreqs >= target) return;
     if (p->cap_reqs < target) {

@@ -20,6 +20,7 @@ void pf_session_settings_default(pf_session_settings *s)
     s->max_queue_out = 512;
     s->max_queue_in = 1024;
     s->request_timeout_s = 20;
+    s->max_write_backlog = 16u << 20;
     s->stream.urgent_s = 4.0;
     s->stream.startup_s = 4.0;
     s->stream.prefetch_s = 60.0;
@@ -60,6 +61,7 @@ int pf_session_new(const pf_session_settings *set, pf_session **out)
     if (s->set.upload_slots == 0) s->set.upload_slots = 1;
     if (s->set.max_queue_out < 4) s->set.max_queue_out = 4;
     if (s->set.max_queue_in < 4) s->set.max_queue_in = 4;
+    if (s->set.max_write_backlog < (1u << 20)) s->set.max_write_backlog = 1u << 20;
     s->rng = s->set.rng_seed ? s->set.rng_seed : 0x9e3779b97f4a7c15ULL;
     static const uint8_t zero[20];
     if (memcmp(s->set.peer_id, zero, 20) != 0) {

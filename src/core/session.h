@@ -54,6 +54,8 @@ typedef struct pf_session_settings {
     uint32_t max_queue_in;      /* requests we accept queued from one peer
                                    (default 1024; our "reqq") */
     uint32_t request_timeout_s; /* re-route a block after this (default 20) */
+    uint32_t max_write_backlog; /* bytes of verified pieces waiting for the
+                                   disk before requests pause (16 MiB) */
     pf_stream_settings stream;
     pf_log_fn log;              /* may be NULL */
     void *log_ud;

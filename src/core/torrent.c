@@ -356,6 +356,8 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
         if (pf__torrent_emit_job(t, j) != 0) {
             job_free(j);
             pf_picker_piece_failed(&t->picker, piece);
+        } else {
+            t->write_backlog += j->len;
         }
     }
     (void)now;
@@ -481,6 +483,7 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         break;
     }
     case PF_JOB_WRITE:
+        t->write_backlog = t->write_backlog > j->len ? t->write_backlog - j->len : 0;
         if (j->result == 0) {
             pf_picker_piece_done(&t->picker, j->piece);
             piece_verified(t, j->piece, now);

@@ -57,7 +57,6 @@ static void on_conn_closed(uv_handle_t *h)
         k->peer = NULL;
     }
     conn_untrack(c, k);
-    free(k->rbuf);
     free(k);
     pump(c);
 }
@@ -89,9 +88,13 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
     pf_conn *k = h->data;
-    if (!k->rbuf) k->rbuf = malloc(PF__READ_BUF);
-    buf->base = (char *)k->rbuf;
-    buf->len = k->rbuf ? PF__READ_BUF : 0;
+    /* One buffer for every connection: libuv reads one stream at a time
+     * and pf_peer_recv consumes the bytes before the callback returns (a
+     * split message's tail is copied into the peer). */
+    pf_client *c = k->c;
+    if (!c->rbuf) c->rbuf = malloc(PF__READ_BUF);
+    buf->base = (char *)c->rbuf;
+    buf->len = c->rbuf ? PF__READ_BUF : 0;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -104,7 +107,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == 0 || !k->peer) return;
-    long r = pf_peer_recv(k->peer, k->rbuf, (size_t)nread, now_ns(c));
+    long r = pf_peer_recv(k->peer, (const uint8_t *)buf->base, (size_t)nread, now_ns(c));
     if (r < 0) conn_close(k);
     pump(c);
 }
@@ -871,5 +874,6 @@ void pf_client_free(pf_client *c)
     free(c->ts);
     free(c->conns);
     uv_loop_close(&c->loop);
+    free(c->rbuf);
     free(c);
 }

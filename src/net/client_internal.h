@@ -9,7 +9,7 @@
 #include "net/storage.h"
 #include "peerflow/client.h"
 
-#define PF__READ_BUF (256 * 1024)
+#define PF__READ_BUF (1024 * 1024)
 #define PF__MAX_TORRENT_FILE (16 * 1024 * 1024)
 
 typedef struct pf_conn {
@@ -17,7 +17,6 @@ typedef struct pf_conn {
     pf_client *c;
     pf_peer *peer; /* NULL once reported closed */
     int closing;
-    uint8_t *rbuf;
 } pf_conn;
 
 typedef struct pf_wreq {
@@ -64,6 +63,7 @@ struct pf_client {
     uint32_t nconns, cap_conns;
     int stopping;
     uint64_t stop_started; /* uv_now() at pf_client_stop */
+    uint8_t *rbuf; /* read buffer shared by all connections */
     uint32_t works;
 };
 
