@@ -515,7 +515,46 @@ TEST(engine_resume_half)
     hn_content_free(&c);
 }
 
-TEST_MAIN(engine_one_seeder_one_leecher, engine_swarm_one_seeder_five_leechers,
+/* One session, several torrents: connections find their torrent by the
+ * info-hash in the handshake, and each torrent completes on its own. */
+TEST(engine_many_torrents_one_session)
+{
+    hn_content c1, c2, c3;
+    CHECK_EQ(hn_content_make(&c1, 9 * 32768 + 77, 32768, 101, NULL), 0);
+    CHECK_EQ(hn_content_make(&c2, 5 * 16384 - 3, 16384, 102, NULL), 0);
+    CHECK_EQ(hn_content_make(&c3, 3 * 65536, 65536, 103, NULL), 0);
+    hn_net *n = hn_new(9);
+    hn_node *a = hn_add_node(n, NULL), *b = hn_add_node(n, NULL);
+    hn_tor *s1 = hn_add_torrent(a, &c1, HN_FULL, NULL), *s2 = hn_add_torrent(a, &c2, HN_FULL, NULL),
+           *s3 = hn_add_torrent(a, &c3, HN_FULL, NULL);
+    hn_tor *l1 = hn_add_torrent(b, &c1, HN_EMPTY, NULL), *l2 = hn_add_torrent(b, &c2, HN_EMPTY, NULL),
+           *l3 = hn_add_torrent(b, &c3, HN_EMPTY, NULL);
+    CHECK(s1 && s2 && s3 && l1 && l2 && l3);
+    hn_settle(n);
+    hn_add_peer(l1, a);
+    hn_add_peer(l2, a);
+    hn_add_peer(l3, a);
+    hn_tor *all[] = {l1, l2, l3, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 60 * SEC));
+    CHECK_MEM(l1->data, c1.data, c1.size);
+    CHECK_MEM(l2->data, c2.data, c2.size);
+    CHECK_MEM(l3->data, c3.data, c3.size);
+    /* Each seeder torrent uploaded exactly its own torrent's bytes. */
+    pf_torrent_stats st;
+    pf_torrent_get_stats(s1->t, &st);
+    CHECK_EQ(st.uploaded, c1.size);
+    pf_torrent_get_stats(s2->t, &st);
+    CHECK_EQ(st.uploaded, c2.size);
+    pf_torrent_get_stats(s3->t, &st);
+    CHECK_EQ(st.uploaded, c3.size);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c1);
+    hn_content_free(&c2);
+    hn_content_free(&c3);
+}
+
+TEST_MAIN(engine_one_seeder_one_leecher, engine_many_torrents_one_session, engine_swarm_one_seeder_five_leechers,
           engine_corrupt_seeder, engine_magnet, engine_magnet_multi_piece_metadata,
           engine_request_timeout_reroute, engine_timeout_blocks_not_returned,
           engine_choking_upload_slots, engine_protocol_abuse,
