@@ -276,7 +276,6 @@ void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin);
 void pf__peer_drop_requests(pf_peer *p);
 int pf__peer_apply_metadata(pf_peer *p);
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt);
-void pf__peer_send_metadata_request(pf_peer *p, uint32_t piece, uint64_t now);
 
 /* torrent.c */
 pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20]);

@@ -395,7 +395,6 @@ static void piece_verified(pf_torrent *t, uint32_t piece, uint64_t now)
     if (t->cache_limit) pf__cache_limit_enforce(t, now);
 }
 
-static void check_more(pf_torrent *t, uint64_t now);
 
 static void check_finished(pf_torrent *t, uint64_t now)
 {
