@@ -469,6 +469,72 @@ TEST(engine_protocol_abuse)
     hn_content_free(&c);
 }
 
+/* Connection limits: half-open incoming connections are capped and time
+ * out, connections in all are capped, and a peer can always get in again
+ * once the squatters are gone. */
+static int pred_time(hn_net *n, void *ud)
+{
+    return n->now >= *(uint64_t *)ud;
+}
+
+TEST(engine_connection_limits)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8 * 16384, 16384, 5, NULL), 0);
+    hn_net *n = hn_new(11);
+    pf_session_settings set;
+    pf_session_settings_default(&set);
+    set.max_connections = 6;
+    set.max_half_open = 3;
+    set.handshake_timeout_s = 5;
+    hn_node *sn = hn_add_node(n, &set), *ln = hn_add_node(n, NULL);
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(seed && leech);
+    hn_settle(n);
+
+    /* Five silent connections: three are taken, two refused at once. */
+    hn_raw *r[12];
+    int open = 0;
+    for (int i = 0; i < 5; i++) {
+        r[i] = hn_raw_open(sn);
+        CHECK(r[i] != NULL);
+        open += !r[i]->closed;
+    }
+    CHECK_EQ(open, 3);
+    /* Silent past the handshake timeout: all closed by the engine. */
+    uint64_t until = n->now + 6 * SEC;
+    CHECK(hn_run_until(n, pred_time, &until, 10 * SEC));
+    for (int i = 0; i < 5; i++) CHECK(r[i]->closed);
+
+    /* Handshaking connections: at most six connections in all. */
+    uint8_t hs[PF_HANDSHAKE_LEN];
+    open = 0;
+    for (int i = 0; i < 10; i++) {
+        char id[21];
+        snprintf(id, sizeof id, "-XX0000-squatter%04d", i);
+        hn_raw_handshake(hs, c.info_hash, id, 1);
+        r[i] = hn_raw_open(sn);
+        CHECK(r[i] != NULL);
+        if (!r[i]->closed && hn_raw_send(r[i], hs, sizeof hs) == (long)sizeof hs) open++;
+        hn_settle(n);
+    }
+    CHECK_EQ(open, 6);
+    /* The real leecher cannot get in while they squat... */
+    hn_add_peer(leech, sn);
+    until = n->now + 2 * SEC;
+    CHECK(hn_run_until(n, pred_time, &until, 3 * SEC));
+    CHECK(!leech->complete);
+    /* ...and completes once they are gone. */
+    for (int i = 0; i < 10; i++) hn__raw_close(r[i]);
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 120 * SEC));
+    CHECK_MEM(leech->data, c.data, c.size);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 TEST(engine_resume_half)
 {
     hn_content c;
@@ -554,7 +620,7 @@ TEST(engine_many_torrents_one_session)
     hn_content_free(&c3);
 }
 
-TEST_MAIN(engine_one_seeder_one_leecher, engine_many_torrents_one_session, engine_swarm_one_seeder_five_leechers,
+TEST_MAIN(engine_one_seeder_one_leecher, engine_connection_limits, engine_many_torrents_one_session, engine_swarm_one_seeder_five_leechers,
           engine_corrupt_seeder, engine_magnet, engine_magnet_multi_piece_metadata,
           engine_request_timeout_reroute, engine_timeout_blocks_not_returned,
           engine_choking_upload_slots, engine_protocol_abuse,

@@ -32,6 +32,7 @@ typedef struct pf_client_settings {
     int listen;              /* 0 = accept no incoming connections */
     uint32_t max_peers;      /* per torrent; 0 = default (50) */
     uint32_t upload_slots;   /* 0 = default (8) */
+    uint32_t max_connections; /* in all; 0 = default (200) */
     int upload_enabled;      /* default 1 */
     uint32_t cache_pieces;   /* read cache per torrent; 0 = default */
     int handle_signals;      /* SIGINT/SIGTERM stop the client (default 1) */

@@ -261,6 +261,9 @@ void pf__log(pf_session *s, pf_log_level lvl, const char *fmt, ...)
 int pf__emit(pf_session *s, const pf_event *ev);
 pf_torrent *pf__session_find(pf_session *s, const uint8_t info_hash[20]);
 void pf__pending_remove(pf_session *s, pf_peer *p);
+/* Connections in all: every torrent's peers plus incoming ones not yet
+ * attached to a torrent. */
+uint32_t pf__session_connections(const pf_session *s);
 
 /* peer.c */
 pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoing, uint64_t now);

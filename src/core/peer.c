@@ -404,7 +404,7 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
     /* Keep about half a second of this peer's upload rate queued, bounded. */
     size_t window = (size_t)(p->up.bps / 2);
     if (window < 128 * 1024) window = 128 * 1024;
-    if (window > 4 * 1024 * 1024) window = 4 * 1024 * 1024;
+    if (window > p->s->set.max_send_buffer) window = p->s->set.max_send_buffer;
     int wrote = 0;
     /* Size the output once for what this round may queue: growing it by
      * doubling copied every queued byte again (perf: memmove on seeders). */
@@ -799,7 +799,8 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
         return;
     }
     if (p->state != PF_PS_ACTIVE) {
-        if (now > p->connected_at + 30 * PF_NS_PER_SEC) pf__peer_close(p, "handshake timeout");
+        if (now > p->connected_at + (uint64_t)p->s->set.handshake_timeout_s * PF_NS_PER_SEC)
+            pf__peer_close(p, "handshake timeout");
         return;
     }
     if (now > p->last_sent + 90 * PF_NS_PER_SEC && pf_buf_unread(&p->out) == 0 &&

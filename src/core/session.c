@@ -13,6 +13,10 @@ void pf_session_settings_default(pf_session_settings *s)
     s->rng_seed = 0x9e3779b97f4a7c15ULL;
     s->listen_port = 6881;
     s->max_peers = 50;
+    s->max_connections = 200;
+    s->max_half_open = 32;
+    s->handshake_timeout_s = 20;
+    s->max_send_buffer = 4u << 20;
     s->upload_slots = 8;
     s->upload_enabled = 1;
     s->cache_pieces = 16;
@@ -62,6 +66,12 @@ int pf_session_new(const pf_session_settings *set, pf_session **out)
     if (s->set.max_queue_out < 4) s->set.max_queue_out = 4;
     if (s->set.max_queue_in < 4) s->set.max_queue_in = 4;
     if (s->set.max_write_backlog < (1u << 20)) s->set.max_write_backlog = 1u << 20;
+    /* Zero means "default" for the limits added after the first release. */
+    if (!s->set.max_connections) s->set.max_connections = 200;
+    if (!s->set.max_half_open) s->set.max_half_open = 32;
+    if (!s->set.handshake_timeout_s) s->set.handshake_timeout_s = 20;
+    if (!s->set.max_send_buffer) s->set.max_send_buffer = 4u << 20;
+    if (s->set.max_send_buffer < 2 * PF_BLOCK_SIZE) s->set.max_send_buffer = 2 * PF_BLOCK_SIZE;
     s->rng = s->set.rng_seed ? s->set.rng_seed : 0x9e3779b97f4a7c15ULL;
     static const uint8_t zero[20];
     if (memcmp(s->set.peer_id, zero, 20) != 0) {
@@ -200,7 +210,8 @@ int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out)
 
 pf_peer *pf_session_accept(pf_session *s, const pf_addr *remote, uint64_t now)
 {
-    if (s->npending >= 4096) return NULL;
+    if (s->npending >= s->set.max_half_open || pf__session_connections(s) >= s->set.max_connections)
+        return NULL;
     pf_peer *p = pf__peer_new(s, NULL, remote, 0, now);
     if (!p) return NULL;
     if (s->npending == s->cap_pending) {
@@ -217,6 +228,13 @@ pf_peer *pf_session_accept(pf_session *s, const pf_addr *remote, uint64_t now)
     s->pending[s->npending++] = p;
     p->state = PF_PS_HANDSHAKE;
     return p;
+}
+
+uint32_t pf__session_connections(const pf_session *s)
+{
+    uint32_t n = s->npending;
+    for (uint32_t i = 0; i < s->ntorrents; i++) n += s->torrents[i]->npeers;
+    return n;
 }
 
 void pf__pending_remove(pf_session *s, pf_peer *p)
@@ -241,7 +259,8 @@ void pf_session_tick(pf_session *s, uint64_t now)
     /* Incoming connections that never sent a handshake. */
     for (uint32_t i = s->npending; i-- > 0;) {
         pf_peer *p = s->pending[i];
-        if (now > p->connected_at + 30 * PF_NS_PER_SEC) pf__peer_close(p, "handshake timeout");
+        if (now > p->connected_at + (uint64_t)s->set.handshake_timeout_s * PF_NS_PER_SEC)
+            pf__peer_close(p, "handshake timeout");
     }
     if (dt > 0) {
         /* Refill the rate-cap buckets; at most one second of burst. */

@@ -45,6 +45,14 @@ typedef struct pf_session_settings {
     uint64_t rng_seed;          /* deterministic runs; 0 = fixed default */
     uint16_t listen_port;       /* announced to trackers and peers */
     uint32_t max_peers;         /* connections per torrent (default 50) */
+    uint32_t max_connections;   /* connections in all, torrents and incoming
+                                   ones still in their handshake (200) */
+    uint32_t max_half_open;     /* incoming connections before their
+                                   handshake names a torrent (32) */
+    uint32_t handshake_timeout_s; /* close a peer whose handshake has not
+                                   completed after this (default 20) */
+    uint32_t max_send_buffer;   /* bytes of PIECE data queued for one peer,
+                                   not yet written (default 4 MiB) */
     uint32_t upload_slots;      /* unchoked peers per torrent (default 8) */
     int upload_enabled;         /* 0: never unchoke anyone (default 1) */
     uint32_t cache_pieces;      /* read cache, in pieces (default 16) */

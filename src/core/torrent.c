@@ -606,6 +606,7 @@ static void dial_more(pf_torrent *t, uint64_t now)
     uint32_t dials = 0;
     for (uint32_t i = 0; i < t->ncands && dials < PF__DIALS_PER_TICK; i++) {
         if (t->npeers >= t->s->set.max_peers) return;
+        if (pf__session_connections(t->s) >= t->s->set.max_connections) return;
         pf__candidate *c = &t->cands[i];
         if (c->connected || c->next_try > now || c->fails >= 8) continue;
         if (pf__torrent_is_banned(t, &c->addr)) {

@@ -625,6 +625,7 @@ int pf_client_new(const pf_client_settings *set, pf_client **out)
     ss.listen_port = (uint16_t)c->port;
     if (c->set.max_peers) ss.max_peers = c->set.max_peers;
     if (c->set.upload_slots) ss.upload_slots = c->set.upload_slots;
+    if (c->set.max_connections) ss.max_connections = c->set.max_connections;
     if (c->set.cache_pieces) ss.cache_pieces = c->set.cache_pieces;
     ss.upload_enabled = c->set.upload_enabled;
     ss.log = c->set.log;
