@@ -56,10 +56,15 @@ pf_setup() {
     log "temp dir $T (budget ${budget}s)"
 }
 
+# on_exit CMD: run CMD (eval'd) first thing at cleanup, e.g. an umount.
+_PF_ON_EXIT=()
+on_exit() { _PF_ON_EXIT+=("$1"); }
+
 _pf_cleanup() {
     local rc=$1 i pid
     set +e
     trap - EXIT INT USR1
+    for i in "${_PF_ON_EXIT[@]}"; do eval "$i"; done
     [ -n "$_PF_WATCHDOG" ] && kill -- "-$_PF_WATCHDOG" 2>/dev/null
     for pid in "${_PF_PIDS[@]}"; do
         kill -TERM -- "-$pid" 2>/dev/null || true

@@ -33,7 +33,8 @@ extern "C" {
     X(RANGE, -16, "range not satisfiable")                                   \
     X(DENIED, -17, "not authorised")                                         \
     X(SHUTDOWN, -18, "shutting down")                                        \
-    X(NET, -19, "network error")
+    X(NET, -19, "network error")                                             \
+    X(NOSPACE, -20, "no space left on the device")
 
 typedef enum pf_err {
 #define PF__ERR_ENUM(name, code, msg) PF_ERR_##name = (code),

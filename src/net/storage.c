@@ -318,9 +318,9 @@ static int write_full(int fd, const uint8_t *p, size_t n, uint64_t off)
         ssize_t r = pwrite(fd, p, n, (off_t)off);
         if (r < 0) {
             if (errno == EINTR) continue;
-            return PF_ERR_IO;
+            return errno == ENOSPC || errno == EDQUOT ? PF_ERR_NOSPACE : PF_ERR_IO;
         }
-        if (r == 0) return PF_ERR_IO;
+        if (r == 0) return PF_ERR_NOSPACE; /* a short write: the device is full */
         p += r;
         n -= (size_t)r;
         off += (uint64_t)r;
