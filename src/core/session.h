@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/addr.h"
+#include "core/bitfield.h"
 #include "core/buf.h"
 #include "core/magnet.h"
 #include "core/metainfo.h"
@@ -92,6 +93,9 @@ int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out);
 const pf_metainfo *pf_torrent_metainfo(const pf_torrent *t); /* NULL until known */
 const uint8_t *pf_torrent_info_hash(const pf_torrent *t);
 int pf_torrent_state(const pf_torrent *t);
+/* The verified pieces (NULL before metadata); valid until the next call
+ * into the session. */
+const pf_bitfield *pf_torrent_have(const pf_torrent *t);
 void pf_torrent_set_ud(pf_torrent *t, void *ud);
 void *pf_torrent_ud(const pf_torrent *t);
 
@@ -99,6 +103,10 @@ void *pf_torrent_ud(const pf_torrent *t);
 void pf_torrent_check(pf_torrent *t, uint64_t now);
 /* Storage is known to be empty: start downloading at once. */
 void pf_torrent_skip_check(pf_torrent *t, uint64_t now);
+/* Instead of a check: the pieces set in `have` (validated fast-resume
+ * data, see core/resume.h) are taken as verified, the rest as missing.
+ * Returns 0, or PF_ERR_INVAL if have's size does not match. */
+int pf_torrent_resume(pf_torrent *t, const pf_bitfield *have, uint64_t now);
 int pf_torrent_add_tracker(pf_torrent *t, const char *url, int tier);
 void pf_torrent_clear_trackers(pf_torrent *t);
 /* A candidate peer to dial (from a tracker, PEX, the user). */

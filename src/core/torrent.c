@@ -449,6 +449,21 @@ void pf_torrent_check(pf_torrent *t, uint64_t now)
     check_more(t, now);
 }
 
+const pf_bitfield *pf_torrent_have(const pf_torrent *t)
+{
+    return t->has_meta ? &t->have : NULL;
+}
+
+int pf_torrent_resume(pf_torrent *t, const pf_bitfield *have, uint64_t now)
+{
+    if (!t->has_meta || !have || have->nbits != t->mi->num_pieces) return PF_ERR_INVAL;
+    for (uint32_t i = 0; i < have->nbits; i++)
+        if (pf_bitfield_get(have, i)) piece_verified(t, i, now);
+    t->check_next = t->mi->num_pieces;
+    check_finished(t, now);
+    return 0;
+}
+
 void pf_torrent_skip_check(pf_torrent *t, uint64_t now)
 {
     if (!t->has_meta) return;

@@ -2,6 +2,7 @@
  * announces through libcurl, a 250 ms tick. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,17 @@ static uint64_t now_ns(pf_client *c)
 }
 
 uint64_t pf__client_now(pf_client *c) { return now_ns(c); }
+
+static void client_log(pf_client *c, pf_log_level lvl, const char *fmt, ...)
+{
+    if (!c->set.log || lvl > c->set.log_level) return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->set.log(c->set.log_ud, lvl, msg);
+}
 
 static void pump(pf_client *c);
 void pf__client_pump(pf_client *c) { pump(c); }
@@ -487,6 +499,32 @@ static void name_from_meta(pf_client_torrent *ct)
     if (mi) snprintf(ct->name, sizeof ct->name, "%s", mi->name);
 }
 
+/* New storage needs no check.  Existing data: fast resume when the files
+ * are exactly as the resume record saw them, else hash everything before
+ * trusting any of it. */
+static void start_check(pf_client *c, pf_client_torrent *ct, int existed)
+{
+    const pf_metainfo *mi = pf_torrent_metainfo(ct->t);
+    if (!existed) {
+        pf_torrent_skip_check(ct->t, now_ns(c));
+        return;
+    }
+    pf_bitfield have;
+    const char *why = "out of memory";
+    if (pf_bitfield_init(&have, mi->num_pieces) == 0) {
+        int rc = pf__resume_load(ct, &have, &why);
+        if (rc == 0 && pf_torrent_resume(ct->t, &have, now_ns(c)) == 0) {
+            client_log(c, PF_LOG_INFO, "%s: fast resume, %u of %u pieces", ct->name, have.count,
+                       have.nbits);
+            pf_bitfield_free(&have);
+            return;
+        }
+        pf_bitfield_free(&have);
+    }
+    client_log(c, PF_LOG_INFO, "%s: checking existing data (resume record: %s)", ct->name, why);
+    pf_torrent_check(ct->t, now_ns(c));
+}
+
 static void open_and_check(pf_client *c, pf_client_torrent *ct)
 {
     const pf_metainfo *mi = pf_torrent_metainfo(ct->t);
@@ -497,10 +535,7 @@ static void open_and_check(pf_client *c, pf_client_torrent *ct)
         emit(c, PF_CLIENT_ERROR, ct, rc);
         return;
     }
-    if (existed)
-        pf_torrent_check(ct->t, now_ns(c));
-    else
-        pf_torrent_skip_check(ct->t, now_ns(c));
+    start_check(c, ct, existed);
 }
 
 static void pump(pf_client *c)
@@ -536,7 +571,7 @@ static void pump(pf_client *c)
             emit(c, PF_CLIENT_CHECKED, ct, 0);
             break;
         case PF_EV_COMPLETE:
-            if (ct->st) pf_storage_sync(ct->st);
+            if (ct->st && pf__resume_save(ct) != 0) pf_storage_sync(ct->st);
             emit(c, PF_CLIENT_COMPLETE, ct, 0);
             break;
         case PF_EV_LOG_ERROR:
@@ -728,10 +763,7 @@ int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
             if (rc == 0) {
                 pf_torrent_set_ud(ct->t, ct);
                 name_from_meta(ct);
-                if (existed)
-                    pf_torrent_check(ct->t, now_ns(c));
-                else
-                    pf_torrent_skip_check(ct->t, now_ns(c));
+                start_check(c, ct, existed);
             } else {
                 pf_metainfo_free(mi);
             }
@@ -834,6 +866,9 @@ static void on_stop_timer(uv_timer_t *t)
     /* Wait for disk jobs and the "stopped" announces, at most 3 s. */
     if (c->works > 0 && uv_now(&c->loop) - c->stop_started < 3000) return;
     uv_timer_stop(t);
+    for (uint32_t i = 0; i < c->nts; i++)
+        if (c->ts[i]->st && pf__resume_save(c->ts[i]) != 0)
+            client_log(c, PF_LOG_DEBUG, "%s: no resume record saved", c->ts[i]->name);
     close_all(c);
     emit(c, PF_CLIENT_STOPPED, NULL, 0);
     uv_stop(&c->loop);

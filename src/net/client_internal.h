@@ -75,4 +75,8 @@ void pf__client_pump(pf_client *c);
 void pf__stream_ready(pf_client_torrent *ct, uint32_t id);
 void pf__streams_close_all(pf_client_torrent *ct);
 
+/* Fast resume (resume.c): blocking; call from the loop at quiet moments. */
+int pf__resume_save(pf_client_torrent *ct);
+int pf__resume_load(pf_client_torrent *ct, pf_bitfield *have, const char **why);
+
 #endif

@@ -270,6 +270,23 @@ fail:
     return rc;
 }
 
+int pf_storage_stamps(pf_storage *s, uint64_t *out, size_t n)
+{
+    if (!s || n != s->num_files) return PF_ERR_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (s->files[i].pad) {
+            out[2 * i] = out[2 * i + 1] = 0;
+        } else if (stat(s->files[i].path, &st) != 0) {
+            out[2 * i] = out[2 * i + 1] = UINT64_MAX;
+        } else {
+            out[2 * i] = (uint64_t)st.st_size;
+            out[2 * i + 1] = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+        }
+    }
+    return 0;
+}
+
 void pf_storage_close(pf_storage *s)
 {
     if (!s) return;

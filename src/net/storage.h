@@ -59,6 +59,12 @@ int pf_storage_sync(pf_storage *s);
  * when a cache limit evicts a piece.  0 or PF_ERR_IO. */
 int pf_storage_discard(pf_storage *s, uint64_t offset, size_t len);
 
+/* What identifies the files' contents cheaply, for fast resume: per file
+ * (pad files included, as zeros) its size and modification time in ns,
+ * st[2*i] and st[2*i+1]; a missing file reads UINT64_MAX, UINT64_MAX.
+ * n must be the torrent's file count.  Returns 0 or PF_ERR_INVAL. */
+int pf_storage_stamps(pf_storage *s, uint64_t *st, size_t n);
+
 /* Closes all descriptors (no sync) and frees s.  NULL is a no-op. */
 void pf_storage_close(pf_storage *s);
 

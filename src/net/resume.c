@@ -1,0 +1,104 @@
+/* Fast-resume files: <dir>/.peerflow/<info-hash hex>.resume, written at
+ * quiet moments (download complete, client stopping) after the data is
+ * fdatasync()ed, replaced atomically (write, fsync, rename).  The record's
+ * format and trust rule are in core/resume.h: it is used only if every
+ * file still has the size and mtime it had, else the data is re-hashed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/resume.h"
+#include "net/client_internal.h"
+
+static int resume_path(const pf_client_torrent *ct, char *out, size_t n, int make_dir)
+{
+    const uint8_t *ih = pf_torrent_info_hash(ct->t);
+    char hex[41];
+    for (int i = 0; i < 20; i++) snprintf(hex + 2 * i, 3, "%02x", ih[i]);
+    int k = snprintf(out, n, "%s/.peerflow", ct->dir);
+    if (k < 0 || (size_t)k >= n) return PF_ERR_INVAL;
+    if (make_dir && mkdir(out, 0755) != 0 && errno != EEXIST) return PF_ERR_IO;
+    k = snprintf(out, n, "%s/.peerflow/%s.resume", ct->dir, hex);
+    return k < 0 || (size_t)k >= n ? PF_ERR_INVAL : 0;
+}
+
+static uint64_t *stamps_of(pf_client_torrent *ct, size_t *nfiles)
+{
+    const pf_metainfo *mi = pf_torrent_metainfo(ct->t);
+    *nfiles = mi->num_files;
+    uint64_t *st = calloc(2 * mi->num_files + 1, sizeof *st);
+    if (st && pf_storage_stamps(ct->st, st, mi->num_files) != 0) {
+        free(st);
+        st = NULL;
+    }
+    return st;
+}
+
+int pf__resume_save(pf_client_torrent *ct)
+{
+    const pf_bitfield *have = pf_torrent_have(ct->t);
+    if (!ct->st || !have || pf_torrent_state(ct->t) == PF_TS_CHECKING) return PF_ERR_INVAL;
+    char path[4096], tmp[4200];
+    int rc = resume_path(ct, path, sizeof path, 1);
+    if (rc) return rc;
+    /* The pieces the record vouches for must be on the disk first. */
+    if ((rc = pf_storage_sync(ct->st)) != 0) return rc;
+    size_t nfiles;
+    uint64_t *st = stamps_of(ct, &nfiles);
+    if (!st) return PF_ERR_NOMEM;
+    pf_buf b;
+    pf_buf_init(&b);
+    rc = pf_resume_encode(&b, pf_torrent_info_hash(ct->t), have, st, nfiles);
+    free(st);
+    if (rc) goto out;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    rc = PF_ERR_IO;
+    if (fd < 0) goto out;
+    size_t off = 0;
+    while (off < b.len) {
+        ssize_t w = write(fd, b.data + off, b.len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    int ok = off == b.len && fsync(fd) == 0;
+    close(fd);
+    if (ok && rename(tmp, path) == 0)
+        rc = 0;
+    else
+        unlink(tmp);
+out:
+    pf_buf_free(&b);
+    return rc;
+}
+
+int pf__resume_load(pf_client_torrent *ct, pf_bitfield *have, const char **why)
+{
+    *why = "no record";
+    char path[4096];
+    if (!ct->st || resume_path(ct, path, sizeof path, 0) != 0) return PF_ERR_NOTFOUND;
+    FILE *f = fopen(path, "rb");
+    if (!f) return PF_ERR_NOTFOUND;
+    /* A record is ~(pieces / 8 + 24 * files) bytes; refuse absurd ones. */
+    const pf_metainfo *mi = pf_torrent_metainfo(ct->t);
+    size_t cap = pf_bitfield_bytes(mi->num_pieces) + 48 * mi->num_files + 256;
+    uint8_t *buf = malloc(cap + 1);
+    size_t n = buf ? fread(buf, 1, cap + 1, f) : 0;
+    fclose(f);
+    int rc = PF_ERR_PARSE;
+    *why = "too large";
+    if (buf && n <= cap) {
+        size_t nfiles;
+        uint64_t *st = stamps_of(ct, &nfiles);
+        rc = st ? pf_resume_parse(buf, n, pf_torrent_info_hash(ct->t), st, nfiles, have, why)
+                : PF_ERR_NOMEM;
+        free(st);
+    }
+    free(buf);
+    return rc;
+}
