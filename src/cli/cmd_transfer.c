@@ -119,7 +119,8 @@ static void usage(const char *cmd, FILE *f)
                "      --upload-rate R  cap uploads at R bytes/s (K/M/G suffixes)\n"
                "      --download-rate R  cap downloads from peers at R bytes/s\n");
     if (strcmp(cmd, "get") == 0) fprintf(f, "      --seed           keep seeding after the download\n");
-    fprintf(f, "  -v, --verbose        log progress and protocol events\n"
+    fprintf(f, "  -v, --verbose        log progress and protocol events (-vv: also peer\n"
+               "                       connections closed and why)\n"
                "  -h, --help           this help\n");
 }
 
@@ -212,7 +213,7 @@ static int run_transfer(int argc, char **argv, int is_get)
             break;
         }
         case 'v':
-            x.verbose = 1;
+            x.verbose++;
             break;
         case 'h':
             usage(x.cmd, stdout);
@@ -259,7 +260,7 @@ static int run_transfer(int argc, char **argv, int is_get)
     cs.upload_enabled = !no_upload;
     cs.log = log_cb;
     cs.log_ud = &x;
-    cs.log_level = x.verbose ? PF_LOG_INFO : PF_LOG_WARN;
+    cs.log_level = x.verbose > 1 ? PF_LOG_DEBUG : x.verbose ? PF_LOG_INFO : PF_LOG_WARN;
     cs.on_event = on_event;
     cs.event_ud = &x;
     int rc = pf_client_new(&cs, &x.c);

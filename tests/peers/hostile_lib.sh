@@ -1,0 +1,58 @@
+# Helpers for the misbehaving-peer tests (tests/it_hostile_*.sh), sourced
+# after tests/lib.sh:   . "$PF_SRC/tests/peers/hostile_lib.sh"
+#
+#   hostile NAME MODE [ARGS...]  tests/peers/hostile_peer.py MODE, report in
+#                                $T/NAME.json; with --listen, waits for its
+#                                port and sets HOSTILE_PORT
+#   hrep NAME EXPR               a Python expression on NAME's report (`d`)
+#   watch_hwm NAME               sample NAME's peak RSS (VmHWM) every 0.1 s
+#                                into $T/NAME.hwm (kB), until it exits
+#   hwm_kb NAME                  the peak RSS so far (kB)
+#   assert_hwm_below NAME MIB    fail unless NAME's peak RSS < MIB MiB
+#   closed_reason NAME PORT      the reason peerflow -vv logged for closing
+#                                127.0.0.1:PORT (first one), or nothing
+HOSTILE="$PY $PF_SRC/tests/peers/hostile_peer.py"
+
+hostile() {
+    local name=$1 mode=$2; shift 2
+    spawn "$name" $HOSTILE "$mode" --report "$T/$name.json" "$@"
+    HOSTILE_PORT=
+    case " $* " in
+    *" --listen "*) HOSTILE_PORT=$(port_of "$name") ;;
+    esac
+}
+
+hrep() { stats_json "$T/$1.json" "$2"; }
+
+watch_hwm() {
+    local name=$1 pid
+    pid=$(_pid_of "$name")
+    [ -n "$pid" ] || fail "watch_hwm: no process $name"
+    spawn "hwm_$name" bash -c '
+        while [ -r /proc/'"$pid"'/status ]; do
+            v=$(awk "/^VmHWM:/ { print \$2 }" /proc/'"$pid"'/status 2>/dev/null)
+            [ -n "$v" ] && echo "$v" >"'"$T/$name"'.hwm.tmp" && mv -f "'"$T/$name"'.hwm.tmp" "'"$T/$name"'.hwm"
+            sleep 0.1
+        done'
+}
+
+hwm_kb() {
+    local name=$1 pid v=
+    pid=$(_pid_of "$name")
+    [ -n "$pid" ] && v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    [ -z "$v" ] && [ -s "$T/$name.hwm" ] && v=$(cat "$T/$name.hwm")
+    [ -n "$v" ] || fail "hwm_kb: no VmHWM for $name (watch_hwm it before it exits)"
+    echo "$v"
+}
+
+assert_hwm_below() {
+    local name=$1 mib=$2 kb
+    kb=$(hwm_kb "$name")
+    log "$name: peak RSS (VmHWM) $((kb / 1024)) MiB ($kb kB), bound $mib MiB"
+    [ "$kb" -lt $((mib * 1024)) ] || fail "$name: peak RSS $kb kB >= the ${mib} MiB bound"
+}
+
+closed_reason() {
+    local name=$1 port=$2
+    grep -Eo "closing 127\.0\.0\.1:$port: .*" "$T/logs/$name.log" | head -1 | sed -E 's/^closing [^ ]+ //' || true
+}
