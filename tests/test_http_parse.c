@@ -201,6 +201,106 @@ TEST(test_range)
 #undef R
 }
 
+/* Hostile Range values: each is a clear decision, never a bogus 206. */
+TEST(test_range_hostile)
+{
+    pf_http_range r;
+#define R(s, total) pf_http_range_parse(s, strlen(s), total, &r)
+    /* 2^64 - 1 and beyond as a first position: past the end, 416. */
+    CHECK_EQ(R("bytes=18446744073709551615-", 1000), PF_ERR_RANGE);
+    CHECK_EQ(R("bytes=18446744073709551616-", 1000), PF_ERR_RANGE);
+    CHECK_EQ(R("bytes=18446744073709551615-18446744073709551615", 1000), PF_ERR_RANGE);
+    /* valid huge-huge (first <= last, both past the end of a small file) */
+    CHECK_EQ(R("bytes=99999999999999999999-99999999999999999999", 1000), PF_ERR_RANGE);
+    CHECK_EQ(R("bytes=99999999999999999998-99999999999999999999", 1000), PF_ERR_RANGE);
+    /* invalid huge-huge (last < first although both saturate): ignored,
+     * like every other last < first (this was 416 before) */
+    CHECK_EQ(R("bytes=99999999999999999999-99999999999999999998", 1000), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(R("bytes=100000000000000000000-99999999999999999999", 1000), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(R("bytes=0000000000000000000000005-4", 1000), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(R("bytes=0000000000000000000000005-00000000000000000000000000006", 1000), 0);
+    CHECK_EQ(r.start, 5);
+    CHECK_EQ(r.end, 6);
+    /* huge suffix: the whole file */
+    CHECK_EQ(R("bytes=-99999999999999999999999", 1000), 0);
+    CHECK_EQ(r.start, 0);
+    CHECK_EQ(r.end, 999);
+    /* a file of 2^64 - 1 bytes still works at its very end */
+    CHECK_EQ(R("bytes=18446744073709551614-", UINT64_MAX), 0);
+    CHECK_EQ(r.start, UINT64_MAX - 1);
+    CHECK_EQ(r.end, UINT64_MAX - 1);
+    /* negative numbers and junk: bad syntax, ignored */
+    CHECK_EQ(R("bytes=-5-9", 1000), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(R("bytes=--1", 1000), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(R("bytes=-1-", 1000), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(R("bytes=+5-9", 1000), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(R("bytes=5 -9", 1000), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(R("bytes=0x10-", 1000), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(R("bytes=1e3-", 1000), PF_ERR_UNSUPPORTED);
+    /* several ranges (also overlapping / many): ignored */
+    CHECK_EQ(R("bytes=0-0,0-0,0-0,0-0,0-0,0-0", 1000), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(R("bytes=0-,-1", 1000), PF_ERR_UNSUPPORTED);
+    /* NUL inside the value (the parser never lets one through, but the
+     * function is length-based) */
+    CHECK_EQ(pf_http_range_parse("bytes=0-\0009", 10, 1000, &r), PF_ERR_UNSUPPORTED);
+#undef R
+}
+
+/* Oversized and NUL-carrying heads. */
+TEST(test_hostile_heads)
+{
+    pf_http_request r;
+    /* a request line of 9 KiB: PF_ERR_LIMIT flagged as a too-long target */
+    pf_buf b;
+    pf_buf_init(&b);
+    pf_buf_append_str(&b, "GET /");
+    for (int i = 0; i < 9 * 1024; i++) pf_buf_append_u8(&b, 'a');
+    CHECK_EQ(pf_http_request_parse(b.data, b.len, 0, &r), PF_ERR_LIMIT);
+    CHECK_EQ(r.target_too_long, 1);
+    /* complete line, then 9 KiB of one header: a 431, not a 414 */
+    pf_buf_reset(&b);
+    pf_buf_append_str(&b, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: ");
+    for (int i = 0; i < 9 * 1024; i++) pf_buf_append_u8(&b, 'a');
+    CHECK_EQ(pf_http_request_parse(b.data, b.len, 0, &r), PF_ERR_LIMIT);
+    CHECK_EQ(r.target_too_long, 0);
+    /* exactly at the limit still parses; one more byte does not */
+    pf_buf_reset(&b);
+    pf_buf_append_str(&b, "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+    size_t fill = PF_HTTP_MAX_HEAD - b.len - 4;
+    for (size_t i = 0; i < fill; i++) pf_buf_append_u8(&b, 'a');
+    pf_buf_append_str(&b, "\r\n\r\n");
+    CHECK_EQ(b.len, PF_HTTP_MAX_HEAD);
+    CHECK_EQ(pf_http_request_parse(b.data, b.len, 0, &r), (int)PF_HTTP_MAX_HEAD);
+    b.len -= 4;
+    pf_buf_append_str(&b, "a\r\n\r\n");
+    CHECK_EQ(pf_http_request_parse(b.data, b.len, 0, &r), PF_ERR_LIMIT);
+    pf_buf_free(&b);
+    /* NUL bytes: in the target, a header name or a value */
+    static const char nul_target[] = "GET /files/0/a\0b HTTP/1.1\r\nHost: a\r\n\r\n";
+    static const char nul_value[] = "GET / HTTP/1.1\r\nHost: a\0\r\n\r\n";
+    static const char nul_name[] = "GET / HTTP/1.1\r\nHo\0st: a\r\n\r\n";
+    static const char nul_early[] = "GET /\0";
+    CHECK_EQ(pf_http_request_parse((const uint8_t *)nul_target, sizeof nul_target - 1, 0, &r),
+             PF_ERR_PARSE);
+    CHECK_EQ(pf_http_request_parse((const uint8_t *)nul_value, sizeof nul_value - 1, 0, &r),
+             PF_ERR_PARSE);
+    CHECK_EQ(pf_http_request_parse((const uint8_t *)nul_name, sizeof nul_name - 1, 0, &r),
+             PF_ERR_PARSE);
+    /* rejected as soon as it arrives, before the line is complete */
+    CHECK_EQ(pf_http_request_parse((const uint8_t *)nul_early, sizeof nul_early - 1, 0, &r),
+             PF_ERR_PARSE);
+    /* %00 and dot segments are the router's business: the parser keeps the
+     * path encoded */
+    CHECK(parse("GET /files/0/%2e%2e/%00 HTTP/1.1\r\nHost: a\r\n\r\n", &r) > 0);
+    CHECK(pf_http_str_ieq(r.path, "/files/0/%2e%2e/%00"));
+    /* absolute-form: the path part only */
+    CHECK(parse("GET http://127.0.0.1:1/../../etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n", &r) > 0);
+    CHECK(pf_http_str_ieq(r.path, "/../../etc/passwd"));
+    /* a relative target is malformed */
+    CHECK_EQ(parse("GET ../etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n", &r), PF_ERR_PARSE);
+    CHECK_EQ(parse("GET C:\\x HTTP/1.1\r\nHost: a\r\n\r\n", &r), PF_ERR_PARSE);
+}
+
 TEST(test_resp_head)
 {
     pf_buf b;
@@ -252,4 +352,4 @@ TEST(test_resp_head)
 
 TEST_MAIN(test_basic_get, test_incremental, test_keep_alive_rules, test_malformed,
           test_content_length_and_forms, test_limits, test_pct_decode, test_query, test_range,
-          test_resp_head)
+          test_resp_head, test_range_hostile, test_hostile_heads)

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net/http_server.h"
@@ -15,6 +16,11 @@
 
 #define STREAM_CHUNK 65536
 #define STREAM_CHUNKS 32
+/* Short limits so the hostile-client tests run in seconds. */
+#define HEADER_TIMEOUT_MS 400
+#define IDLE_TIMEOUT_MS 700
+#define SEND_TIMEOUT_MS 500
+#define MAX_CONNS 6
 
 typedef struct stream_job {
     pf_http_res *res;
@@ -22,6 +28,7 @@ typedef struct stream_job {
     int sent;
     int chunked;
     int paused;
+    int forever; /* never ends: only the client going away stops it */
 } stream_job;
 
 static uv_loop_t loop;
@@ -62,7 +69,7 @@ static void stream_tick(uv_timer_t *t)
 {
     stream_job *j = t->data;
     static uint8_t chunk[STREAM_CHUNK];
-    while (j->sent < STREAM_CHUNKS) {
+    while (j->forever || j->sent < STREAM_CHUNKS) {
         if (pf_http_res_queued(j->res) > 4 * STREAM_CHUNK) { /* backpressure */
             j->paused = 1;
             return;
@@ -91,6 +98,7 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
         stream_job *j = calloc(1, sizeof *j);
         j->res = res;
         j->chunked = pf_http_str_ieq(req->path, "/chunked");
+        j->forever = pf_http_str_ieq(req->path, "/forever");
         uv_timer_init(&loop, &j->timer);
         j->timer.data = j;
         pf_http_res_set_close(res, on_res_close, j);
@@ -135,6 +143,10 @@ static int start_server(void)
     c.port = 0;
     c.on_request = on_request;
     c.max_body = 1024;
+    c.header_timeout_ms = HEADER_TIMEOUT_MS;
+    c.idle_timeout_ms = IDLE_TIMEOUT_MS;
+    c.send_timeout_ms = SEND_TIMEOUT_MS;
+    c.max_conns = MAX_CONNS;
     if (pf_http_server_start(&loop, &c, &srv) != 0) return -1;
     server_port = pf_http_server_port(srv);
     return pthread_create(&thr, NULL, loop_main, NULL);
@@ -147,9 +159,10 @@ static void stop_server(void)
     uv_loop_close(&loop);
 }
 
-static int dial(void)
+static int dial_rcvbuf(int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct timeval tv = {5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -164,6 +177,8 @@ static int dial(void)
     }
     return fd;
 }
+
+static int dial(void) { return dial_rcvbuf(0); }
 
 static int send_str(int fd, const char *s)
 {
@@ -401,8 +416,192 @@ TEST(test_oversized_and_bad_requests)
     }
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Seconds until the server closes fd (EOF or reset), reading and
+ * dropping what comes; -1 if it is still open after limit_s. */
+static double time_to_close(int fd, double limit_s)
+{
+    struct timeval tv = {0, 100000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    double t0 = now_s();
+    char b[4096];
+    while (now_s() - t0 < limit_s) {
+        ssize_t n = recv(fd, b, sizeof b, 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) return now_s() - t0;
+    }
+    return -1;
+}
+
+/* One byte of headers every 50 ms: 408 about HEADER_TIMEOUT_MS after the
+ * first byte, then closed; meanwhile another client is served normally. */
+TEST(test_header_timeout)
+{
+    int sl = dial();
+    CHECK(sl >= 0);
+    const char *trickle = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    double t0 = now_s(), answered = -1;
+    int served = 0;
+    for (const char *p = trickle; *p && now_s() - t0 < 3; p++) {
+        char c;
+        if (recv(sl, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+            answered = now_s() - t0;
+            break;
+        }
+        if (send(sl, p, 1, MSG_NOSIGNAL) != 1) break;
+        if (p == trickle + 3) { /* someone else, meanwhile */
+            int fd = dial();
+            resp r;
+            if (fd >= 0 && send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0 &&
+                read_resp(fd, &r, 0) == 0) {
+                served = r.status == 200 && r.body.len == 5;
+                pf_buf_free(&r.body);
+            }
+            if (fd >= 0) close(fd);
+        }
+        usleep(50000);
+    }
+    CHECK(served);
+    resp r;
+    CHECK_EQ(read_resp(sl, &r, 0), 0);
+    CHECK_EQ(r.status, 408);
+    CHECK(strstr(r.head, "Connection: close"));
+    pf_buf_free(&r.body);
+    CHECK(time_to_close(sl, 3) >= 0);
+    close(sl);
+    fprintf(stderr, "  408 after %.2f s\n", answered);
+    CHECK(answered >= HEADER_TIMEOUT_MS / 1000.0 - 0.02 && answered < HEADER_TIMEOUT_MS / 1000.0 + 0.5);
+    /* A whole head that arrives slowly but in time is fine. */
+    int fd = dial();
+    CHECK(fd >= 0);
+    CHECK_EQ(send_str(fd, "GET /hello HTTP/1.1\r\n"), 0);
+    usleep(HEADER_TIMEOUT_MS * 500);
+    CHECK_EQ(send_str(fd, "Host: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    pf_buf_free(&r.body);
+    close(fd);
+}
+
+/* Nothing sent at all, or nothing after a response: closed silently after
+ * IDLE_TIMEOUT_MS. */
+TEST(test_idle_timeout)
+{
+    int fd = dial();
+    CHECK(fd >= 0);
+    double t = time_to_close(fd, 3);
+    close(fd);
+    fprintf(stderr, "  silent connection closed after %.2f s\n", t);
+    CHECK(t >= IDLE_TIMEOUT_MS / 1000.0 - 0.05 && t < IDLE_TIMEOUT_MS / 1000.0 + 0.5);
+    fd = dial();
+    CHECK(fd >= 0);
+    resp r;
+    CHECK_EQ(send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    pf_buf_free(&r.body);
+    t = time_to_close(fd, 3);
+    close(fd);
+    CHECK(t >= IDLE_TIMEOUT_MS / 1000.0 - 0.05 && t < IDLE_TIMEOUT_MS / 1000.0 + 0.5);
+}
+
+/* A client that asks for an endless body and never reads: once the
+ * queue stops moving for SEND_TIMEOUT_MS the connection is closed and
+ * the handler's close callback runs. */
+TEST(test_send_timeout)
+{
+    int before = closes_seen;
+    int fd = dial_rcvbuf(4096);
+    CHECK(fd >= 0);
+    CHECK_EQ(send_str(fd, "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    double t0 = now_s();
+    while (closes_seen == before && now_s() - t0 < 5) usleep(10000);
+    double t = now_s() - t0;
+    CHECK_EQ(closes_seen, before + 1);
+    fprintf(stderr, "  non-reader closed after %.2f s\n", t);
+    CHECK(t >= SEND_TIMEOUT_MS / 1000.0 - 0.05 && t < 4);
+    /* what it can still read ends (EOF or reset), short of the body */
+    CHECK(time_to_close(fd, 5) >= 0);
+    close(fd);
+    /* a slow reader that keeps reading (64 KiB per 20 ms, longer than the
+     * send timeout in all) is never cut */
+    fd = dial();
+    CHECK(fd >= 0);
+    CHECK_EQ(send_str(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    size_t got = 0;
+    char b[65536];
+    while (got < (size_t)STREAM_CHUNK * STREAM_CHUNKS + 100) {
+        ssize_t n = recv(fd, b, sizeof b, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+        usleep(20000);
+        if (got > (size_t)STREAM_CHUNK * STREAM_CHUNKS) break;
+    }
+    CHECK(got > (size_t)STREAM_CHUNK * STREAM_CHUNKS); /* head + whole body */
+    close(fd);
+}
+
+/* MAX_CONNS idle connections: a new client is served and the oldest idle
+ * one is closed for it.  MAX_CONNS responses in progress: a new
+ * connection is closed at once. */
+TEST(test_conn_cap)
+{
+    int idle[MAX_CONNS];
+    for (int i = 0; i < MAX_CONNS; i++) {
+        idle[i] = dial();
+        CHECK(idle[i] >= 0);
+        usleep(10000);
+    }
+    /* Leftovers of earlier tests (lingering) are evicted first, then the
+     * idle ones, oldest first: after a few new clients, idle[0] is gone. */
+    int fd;
+    resp r;
+    for (int k = 0; k < 3; k++) {
+        fd = dial();
+        CHECK(fd >= 0);
+        CHECK_EQ(send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+        CHECK_EQ(read_resp(fd, &r, 0), 0);
+        CHECK_EQ(r.status, 200);
+        pf_buf_free(&r.body);
+        close(fd);
+    }
+    CHECK(time_to_close(idle[0], 0.3) >= 0); /* the oldest went */
+    CHECK(time_to_close(idle[MAX_CONNS - 1], 0.1) < 0); /* the newest stays */
+    for (int i = 0; i < MAX_CONNS; i++) close(idle[i]);
+    usleep(100000);
+
+    int busy[MAX_CONNS];
+    for (int i = 0; i < MAX_CONNS; i++) {
+        busy[i] = dial_rcvbuf(4096);
+        CHECK(busy[i] >= 0);
+        CHECK_EQ(send_str(busy[i], "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    }
+    usleep(100000);
+    fd = dial();
+    CHECK(fd >= 0);
+    send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    double t = time_to_close(fd, 1);
+    close(fd);
+    CHECK(t >= 0 && t < 0.3);
+    for (int i = 0; i < MAX_CONNS; i++) close(busy[i]);
+    usleep(200000);
+    fd = dial();
+    CHECK(fd >= 0);
+    CHECK_EQ(send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    pf_buf_free(&r.body);
+    close(fd);
+}
+
 static void all(void);
 TEST_MAIN(all)
+
 
 static void all(void)
 {
@@ -417,7 +616,11 @@ static void all(void)
     } t[] = {{"keep_alive", test_keep_alive_two_requests_and_head},
              {"stream", test_streamed_response},
              {"disconnect", test_client_disconnect_fires_close},
-             {"oversized", test_oversized_and_bad_requests}};
+             {"oversized", test_oversized_and_bad_requests},
+             {"header_timeout", test_header_timeout},
+             {"idle_timeout", test_idle_timeout},
+             {"send_timeout", test_send_timeout},
+             {"conn_cap", test_conn_cap}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         int before = pf_test_failures;
         t[i].fn();

@@ -1,8 +1,25 @@
 /* The media server's sans-I/O helpers (core/media_http.c): routes, content
- * types, Range decisions, and the playlist / JSON / Prometheus bodies. */
+ * types, Range decisions, path safety, and the playlist / JSON / Prometheus
+ * bodies.  Then the real server (net/media_server.c) on 127.0.0.1 with a
+ * seeded torrent: hostile clients (traversal, bad ranges, oversized heads,
+ * slowloris, a client that never reads, a connection flood) while a normal
+ * client fetches the file byte-exact. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/media_http.h"
+#include "net/create.h"
+#include "net/media_server.h"
 #include "test.h"
 
 static int contains(const pf_buf *b, const char *s)
@@ -136,6 +153,68 @@ TEST(test_range_plan)
     r = plan(NULL, 0, 0);
     CHECK_EQ(r.status, 200);
     CHECK_EQ(r.length, 0);
+}
+
+static int safe(const char *p) { return pf_media_path_safe(p, strlen(p)); }
+
+TEST(test_path_safe)
+{
+    CHECK(safe("/"));
+    CHECK(safe("/files/0/Movie%20(1).mp4"));
+    CHECK(safe("/files/0/"));
+    CHECK(safe("/files/3/Sub%0D%0ATitle.srt")); /* our own URLs for odd names */
+    CHECK(safe("/files/0/...")); /* three dots is a name */
+    CHECK(safe("/files/0/a..b"));
+    CHECK(safe("/stats.json"));
+    /* traversal, raw and encoded, any case, any position */
+    CHECK(!safe("/files/0/../../etc/passwd"));
+    CHECK(!safe("/files/../stats.json"));
+    CHECK(!safe("/.."));
+    CHECK(!safe("/files/0/.."));
+    CHECK(!safe("/files/0/."));
+    CHECK(!safe("/./files/0"));
+    CHECK(!safe("/files/0/%2e%2e/%2e%2e/etc/passwd"));
+    CHECK(!safe("/files/0/%2E%2E"));
+    CHECK(!safe("/files/0/.%2e"));
+    CHECK(!safe("/files/0/%2e"));
+    /* encoded slashes and backslashes */
+    CHECK(!safe("/files/0/..%2f..%2fetc%2fpasswd"));
+    CHECK(!safe("/files/0/a%2Fb"));
+    CHECK(!safe("/files/0/..\\..\\x"));
+    CHECK(!safe("/files/0/%5c"));
+    /* NUL and bad escapes */
+    CHECK(!safe("/files/0/a%00.mp4"));
+    CHECK_EQ(pf_media_path_safe("/files/0/a\0b", 12), 0);
+    CHECK(!safe("/files/0/%zz"));
+    CHECK(!safe("/files/0/%2"));
+    CHECK(!safe("/files/0/%"));
+    /* absolute paths after a prefix, and no leading slash */
+    CHECK(!safe("//etc/passwd"));
+    CHECK(!safe("/files/0//etc/passwd"));
+    CHECK(!safe("/files//0"));
+    CHECK(!safe("etc/passwd"));
+    CHECK(!safe("*"));
+    CHECK(!safe(""));
+}
+
+/* Range decisions for hostile values, as the server answers them. */
+TEST(test_range_plan_hostile)
+{
+    pf_media_range r = plan("bytes=18446744073709551615-", 0, 1000);
+    CHECK_EQ(r.status, 416);
+    r = plan("bytes=99999999999999999999-99999999999999999999", 0, 1000);
+    CHECK_EQ(r.status, 416); /* valid, past the end */
+    r = plan("bytes=99999999999999999999-99999999999999999998", 0, 1000);
+    CHECK_EQ(r.status, 200); /* invalid (last < first): ignored */
+    CHECK_EQ(r.length, 1000);
+    r = plan("bytes=-5-9", 0, 1000);
+    CHECK_EQ(r.status, 200);
+    r = plan("bytes=0-1,2-3,4-5", 0, 1000);
+    CHECK_EQ(r.status, 200);
+    r = plan("bytes=-99999999999999999999999", 0, 1000);
+    CHECK_EQ(r.status, 206);
+    CHECK_EQ(r.start, 0);
+    CHECK_EQ(r.length, 1000);
 }
 
 static int host_lb(const char *h) { return pf_media_host_is_loopback(h, strlen(h)); }
@@ -367,5 +446,563 @@ TEST(test_metrics)
     pf_buf_free(&b);
 }
 
+/* --- the real server on 127.0.0.1 ---------------------------------------- */
+
+#define MS_FILE_SIZE (12u << 20)
+#define MS_HEADER_TIMEOUT_MS 600
+#define MS_SEND_TIMEOUT_MS 800
+#define MS_MAX_CONNS_TEST 8
+
+static char ms_dir[256];
+static uint8_t *ms_data;
+static pf_client *ms_cli;
+static pf_client_torrent *ms_tor;
+static pf_media_server *ms_srv;
+static uv_async_t ms_stop_async;
+static pthread_t ms_thr;
+static int ms_port;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void ms_on_stop(uv_async_t *a)
+{
+    pf_media_server_stop(ms_srv);
+    pf_client_stop(ms_cli);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *ms_loop_main(void *arg)
+{
+    (void)arg;
+    pf_client_run(ms_cli);
+    return NULL;
+}
+
+static int write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(p, 1, n, f) == n;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* A 12 MiB file, its torrent, a client seeding it (no listener, no
+ * tracker) and the media server with its default bind and short limits. */
+static int ms_start(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(ms_dir, sizeof ms_dir, "/tmp/pf-test-media-XXXXXX");
+    if (!mkdtemp(ms_dir)) return -1;
+    ms_data = malloc(MS_FILE_SIZE);
+    if (!ms_data) return -1;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < MS_FILE_SIZE; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        ms_data[i] = (uint8_t)(x >> 56);
+    }
+    char path[512], tpath[512], err[256];
+    snprintf(path, sizeof path, "%s/movie.mp4", ms_dir);
+    snprintf(tpath, sizeof tpath, "%s/movie.torrent", ms_dir);
+    if (write_file(path, ms_data, MS_FILE_SIZE)) return -1;
+    pf_create_opts o;
+    memset(&o, 0, sizeof o);
+    o.path = path;
+    o.piece_length = 256 * 1024;
+    pf_buf tb;
+    pf_buf_init(&tb);
+    int rc = pf_torrent_create(&o, &tb, err, sizeof err);
+    if (!rc) rc = write_file(tpath, tb.data, tb.len);
+    pf_buf_free(&tb);
+    if (rc) return -1;
+    pf_client_settings st;
+    pf_client_settings_default(&st);
+    st.listen = 0;
+    st.handle_signals = 0;
+    if (pf_client_new(&st, &ms_cli)) return -1;
+    if (pf_client_add(ms_cli, tpath, ms_dir, 1, &ms_tor)) return -1;
+    uv_loop_t *loop = pf_client_loop(ms_cli);
+    if (pf_media_server_start(&ms_srv, loop, ms_tor, NULL, 0)) return -1; /* default bind */
+    pf_media_server_limits lim;
+    pf_media_server_limits_default(&lim);
+    if (lim.header_timeout_ms != 10000 || lim.max_conns != 64) return -1;
+    lim.header_timeout_ms = MS_HEADER_TIMEOUT_MS;
+    lim.send_timeout_ms = MS_SEND_TIMEOUT_MS;
+    lim.max_conns = MS_MAX_CONNS_TEST;
+    pf_media_server_set_limits(ms_srv, &lim);
+    ms_port = pf_media_server_port(ms_srv);
+    uv_async_init(loop, &ms_stop_async, ms_on_stop);
+    return pthread_create(&ms_thr, NULL, ms_loop_main, NULL);
+}
+
+static void ms_stop(void)
+{
+    uv_async_send(&ms_stop_async);
+    pthread_join(ms_thr, NULL);
+    pf_client_free(ms_cli);
+    char path[512];
+    snprintf(path, sizeof path, "%s/movie.mp4", ms_dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/movie.torrent", ms_dir);
+    unlink(path);
+    rmdir(ms_dir);
+    free(ms_data);
+}
+
+static int dial_addr(uint32_t ip_be, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (rcvbuf) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)ms_port);
+    sa.sin_addr.s_addr = ip_be;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int dial(void) { return dial_addr(htonl(INADDR_LOOPBACK), 0); }
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const char *s = p;
+    while (n) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0) return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+typedef struct resp {
+    int status;
+    char head[4096];
+    pf_buf body;
+} resp;
+
+/* One response with a Content-Length body (what the server sends). */
+static int get_resp(int fd, resp *r, int is_head)
+{
+    memset(r->head, 0, sizeof r->head);
+    pf_buf_init(&r->body);
+    r->status = 0;
+    size_t hl = 0;
+    char *end = NULL;
+    while (!end) {
+        if (hl == sizeof r->head - 1) return -1;
+        ssize_t n = recv(fd, r->head + hl, sizeof r->head - 1 - hl, MSG_PEEK);
+        if (n <= 0) return -1;
+        r->head[hl + (size_t)n] = 0;
+        end = strstr(r->head, "\r\n\r\n");
+        size_t take = end ? (size_t)(end + 4 - r->head) - hl : (size_t)n;
+        if (recv(fd, r->head + hl, take, 0) != (ssize_t)take) return -1;
+        hl += take;
+        r->head[hl] = 0;
+        end = strstr(r->head, "\r\n\r\n");
+    }
+    if (strncmp(r->head, "HTTP/1.1 ", 9) != 0) return -1;
+    r->status = atoi(r->head + 9);
+    const char *cl = strcasestr(r->head, "\r\nContent-Length: ");
+    if (!cl || is_head) return 0;
+    size_t want = (size_t)strtoull(cl + 18, NULL, 10);
+    static uint8_t tmp[1 << 16];
+    while (r->body.len < want) {
+        size_t ask = want - r->body.len < sizeof tmp ? want - r->body.len : sizeof tmp;
+        ssize_t n = recv(fd, tmp, ask, 0);
+        if (n <= 0) return -1;
+        pf_buf_append(&r->body, tmp, (size_t)n);
+    }
+    return 0;
+}
+
+/* 1 if the server closes fd (EOF or reset) within timeout_s. */
+static int closed_within(int fd, double timeout_s)
+{
+    struct timeval tv = {(time_t)timeout_s, (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char b[4096];
+    double t0 = now_s();
+    for (;;) {
+        ssize_t n = recv(fd, b, sizeof b, 0);
+        if (n == 0) return 1;
+        if (n < 0) return errno == ECONNRESET;
+        if (now_s() - t0 > timeout_s) return 0;
+    }
+}
+
+/* Sends raw, reads one response; *closed: the server closed afterwards. */
+static int exchange(const void *raw, size_t n, int is_head, resp *r, int *closed)
+{
+    int fd = dial();
+    if (fd < 0) return -1;
+    int rc = send_all(fd, raw, n);
+    if (!rc) rc = get_resp(fd, r, is_head);
+    if (!rc && closed) *closed = closed_within(fd, 3);
+    close(fd);
+    return rc;
+}
+
+static int status_of(const char *raw, int is_head)
+{
+    resp r;
+    if (exchange(raw, strlen(raw), is_head, &r, NULL)) return -1;
+    pf_buf_free(&r.body);
+    return r.status;
+}
+
+TEST(test_ms_binds_loopback)
+{
+    const char *base = pf_media_server_base_url(ms_srv);
+    CHECK(strncmp(base, "http://127.0.0.1:", 17) == 0);
+    /* The listener is on 127.0.0.1 only: getsockname of an accepted
+     * connection says so, and a non-loopback address of this host (if
+     * there is one) refuses the port. */
+    int fd = dial();
+    CHECK(fd >= 0);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    CHECK_EQ(getpeername(fd, (struct sockaddr *)&sa, &sl), 0);
+    CHECK_EQ(ntohl(sa.sin_addr.s_addr), INADDR_LOOPBACK);
+    close(fd);
+    struct ifaddrs *ifs = NULL, *i;
+    int tried = 0;
+    if (getifaddrs(&ifs) == 0) {
+        for (i = ifs; i; i = i->ifa_next) {
+            if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+            uint32_t ip = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+            if ((ntohl(ip) >> 24) == 127) continue;
+            int f2 = dial_addr(ip, 0);
+            if (f2 >= 0) close(f2);
+            CHECK(f2 < 0);
+            tried++;
+        }
+        freeifaddrs(ifs);
+    }
+    fprintf(stderr, "  non-loopback addresses tried: %d\n", tried);
+    /* DNS rebinding: a Host that is not loopback is refused */
+    CHECK_EQ(status_of("HEAD /files/0/movie.mp4 HTTP/1.1\r\nHost: evil.example:80\r\n\r\n", 1),
+             403);
+    CHECK_EQ(status_of("HEAD /files/0/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 200);
+}
+
+TEST(test_ms_traversal)
+{
+    static const char *bad[] = {
+        "/files/0/../../../../etc/passwd", "/files/0/%2e%2e/%2e%2e/etc/passwd",
+        "/files/0/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd", "/files/0/..%2f..%2fetc%2fpasswd",
+        "/files/0/..%5c..%5cwindows", "/files/0/movie.mp4%00.txt", "/files/0/.",
+        "/files/../stats.json", "//etc/passwd", "/files/0//etc/passwd", "/files/0/%zz",
+        "/%2e%2e/%2e%2e/etc/passwd", "/files/0/..\\..\\x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char req[512];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", bad[i]);
+        int st = status_of(req, 0);
+        if (st != 400) fprintf(stderr, "  %s: %d\n", bad[i], st);
+        CHECK_EQ(st, 400);
+    }
+    /* absolute-form with traversal: still the path that is judged */
+    CHECK_EQ(status_of("GET http://127.0.0.1/files/0/../../etc/passwd HTTP/1.1\r\n"
+                       "Host: 127.0.0.1\r\n\r\n", 0), 400);
+    /* a raw NUL or control byte in the target: the parser's 400 */
+    static const char nul[] = "GET /files/0/a\0b HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    resp r;
+    int closed = 0;
+    CHECK_EQ(exchange(nul, sizeof nul - 1, 0, &r, &closed), 0);
+    CHECK_EQ(r.status, 400);
+    CHECK(closed);
+    pf_buf_free(&r.body);
+    /* the real names still work; the name part is decorative */
+    CHECK_EQ(status_of("HEAD /files/0/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 200);
+    CHECK_EQ(status_of("HEAD /files/0/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 200);
+    CHECK_EQ(status_of("HEAD /files/0/...? HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 200);
+    CHECK_EQ(status_of("HEAD /files/1/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 404);
+    CHECK_EQ(status_of("HEAD /etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 404);
+}
+
+static int range_req(const char *range, int is_head, resp *r)
+{
+    char req[512];
+    snprintf(req, sizeof req, "%s /files/0/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: %s\r\n\r\n",
+             is_head ? "HEAD" : "GET", range);
+    return exchange(req, strlen(req), is_head, r, NULL);
+}
+
+TEST(test_ms_ranges)
+{
+    resp r;
+    char want[128];
+    CHECK_EQ(range_req("bytes=100-199", 0, &r), 0);
+    CHECK_EQ(r.status, 206);
+    CHECK_EQ(r.body.len, 100);
+    CHECK_MEM(r.body.data, ms_data + 100, 100);
+    snprintf(want, sizeof want, "Content-Range: bytes 100-199/%u\r\n", MS_FILE_SIZE);
+    CHECK(strstr(r.head, want));
+    pf_buf_free(&r.body);
+    CHECK_EQ(range_req("bytes=-10", 0, &r), 0);
+    CHECK_EQ(r.status, 206);
+    CHECK_EQ(r.body.len, 10);
+    CHECK_MEM(r.body.data, ms_data + MS_FILE_SIZE - 10, 10);
+    pf_buf_free(&r.body);
+    /* unsatisfiable however large the number: 416 with bytes * /size */
+    static const char *unsat[] = {"bytes=18446744073709551615-", "bytes=18446744073709551616-",
+                                  "bytes=99999999999999999999-99999999999999999999",
+                                  "bytes=12582912-", "bytes=-0"};
+    snprintf(want, sizeof want, "Content-Range: bytes */%u\r\n", MS_FILE_SIZE);
+    for (size_t i = 0; i < sizeof unsat / sizeof unsat[0]; i++) {
+        CHECK_EQ(range_req(unsat[i], 0, &r), 0);
+        CHECK_EQ(r.status, 416);
+        CHECK(strstr(r.head, want));
+        CHECK_EQ(r.body.len, 0);
+        pf_buf_free(&r.body);
+    }
+    /* ignored (whole file, 200): several, negative, junk, invalid huge */
+    static const char *ign[] = {"bytes=0-1,5-6", "bytes=-5-9", "bytes=--1", "bytes=5-1",
+                                "bytes=99999999999999999999-99999999999999999998",
+                                "bytes=0x10-", "lines=1-2", "bytes=0-0,0-0,0-0,0-0,0-0,0-0"};
+    snprintf(want, sizeof want, "Content-Length: %u\r\n", MS_FILE_SIZE);
+    for (size_t i = 0; i < sizeof ign / sizeof ign[0]; i++) {
+        CHECK_EQ(range_req(ign[i], 1, &r), 0);
+        if (r.status != 200) fprintf(stderr, "  %s: %d\n", ign[i], r.status);
+        CHECK_EQ(r.status, 200);
+        CHECK(strstr(r.head, want));
+        pf_buf_free(&r.body);
+    }
+}
+
+TEST(test_ms_oversized)
+{
+    pf_buf b;
+    pf_buf_init(&b);
+    resp r;
+    int closed = 0;
+    /* a 9 KiB header: 431 and closed */
+    pf_buf_append_str(&b, "GET /files/0/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ");
+    for (int i = 0; i < 9 * 1024; i++) pf_buf_append_u8(&b, 'a');
+    pf_buf_append_str(&b, "\r\n\r\n");
+    CHECK_EQ(exchange(b.data, b.len, 0, &r, &closed), 0);
+    CHECK_EQ(r.status, 431);
+    CHECK(strstr(r.head, "Connection: close"));
+    CHECK(closed);
+    pf_buf_free(&r.body);
+    /* a 9 KiB request line: 414 and closed */
+    pf_buf_reset(&b);
+    pf_buf_append_str(&b, "GET /files/0/");
+    for (int i = 0; i < 9 * 1024; i++) pf_buf_append_u8(&b, 'a');
+    pf_buf_append_str(&b, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    CHECK_EQ(exchange(b.data, b.len, 0, &r, &closed), 0);
+    CHECK_EQ(r.status, 414);
+    CHECK(closed);
+    pf_buf_free(&r.body);
+    /* 100 small headers: 431 */
+    pf_buf_reset(&b);
+    pf_buf_append_str(&b, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for (int i = 0; i < 100; i++) pf_buf_appendf(&b, "X-%d: y\r\n", i);
+    pf_buf_append_str(&b, "\r\n");
+    CHECK_EQ(exchange(b.data, b.len, 0, &r, &closed), 0);
+    CHECK_EQ(r.status, 431);
+    CHECK(closed);
+    pf_buf_free(&r.body);
+    /* a body on a GET (max_body 0): 413 */
+    CHECK_EQ(status_of("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello", 0), 413);
+    pf_buf_free(&b);
+}
+
+/* The normal client: a whole-file GET read in 64 KiB steps with pauses,
+ * so it is in flight while the hostile ones run. */
+typedef struct normal_job {
+    pthread_t thr;
+    double pause_s;
+    int ok;
+    double took;
+} normal_job;
+
+static void *normal_main(void *arg)
+{
+    normal_job *j = arg;
+    double t0 = now_s();
+    int fd = dial();
+    if (fd < 0) return NULL;
+    static const char req[] = "GET /files/0/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    resp r;
+    memset(&r, 0, sizeof r);
+    pf_buf_init(&r.body);
+    if (send_all(fd, req, sizeof req - 1) == 0) {
+        /* read the head, then the body slowly */
+        char h[4096];
+        size_t hl = 0;
+        while (hl < sizeof h - 1) {
+            if (recv(fd, h + hl, 1, 0) != 1) break;
+            hl++;
+            h[hl] = 0;
+            if (hl >= 4 && memcmp(h + hl - 4, "\r\n\r\n", 4) == 0) break;
+        }
+        static uint8_t tmp[65536];
+        while (r.body.len < MS_FILE_SIZE) {
+            ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+            if (n <= 0) break;
+            pf_buf_append(&r.body, tmp, (size_t)n);
+            if (j->pause_s > 0) usleep((useconds_t)(j->pause_s * 1e6));
+        }
+        j->ok = strncmp(h, "HTTP/1.1 200", 12) == 0 && r.body.len == MS_FILE_SIZE &&
+                memcmp(r.body.data, ms_data, MS_FILE_SIZE) == 0;
+    }
+    pf_buf_free(&r.body);
+    close(fd);
+    j->took = now_s() - t0;
+    return NULL;
+}
+
+TEST(test_ms_slow_clients)
+{
+    normal_job nj;
+    memset(&nj, 0, sizeof nj);
+    nj.pause_s = 0.01; /* ~6 MB/s: about 2 s for the file */
+    CHECK_EQ(pthread_create(&nj.thr, NULL, normal_main, &nj), 0);
+
+    /* A client that never reads its response: tiny receive buffer, a GET
+     * of the whole file, then silence.  The server must close it about
+     * send_timeout after its queue stopped moving. */
+    int nr = dial_addr(htonl(INADDR_LOOPBACK), 4096);
+    CHECK(nr >= 0);
+    static const char get[] = "GET /files/0/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    CHECK_EQ(send_all(nr, get, sizeof get - 1), 0);
+
+    /* Slowloris: a request line, then one header byte every 100 ms. */
+    int sl = dial();
+    CHECK(sl >= 0);
+    double t0 = now_s();
+    CHECK_EQ(send_all(sl, "GET /files/0/movie.mp4 HTTP/1.1\r\n", 33), 0);
+    const char *trickle = "Host: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    double t_slow = -1;
+    for (const char *p = trickle; *p && now_s() - t0 < 3; p++) {
+        char c;
+        if (recv(sl, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) { /* the server answered */
+            t_slow = now_s() - t0;
+            break;
+        }
+        if (send(sl, p, 1, MSG_NOSIGNAL) != 1) break;
+        usleep(100000);
+    }
+    resp r;
+    CHECK_EQ(get_resp(sl, &r, 0), 0);
+    if (t_slow < 0) t_slow = now_s() - t0;
+    CHECK_EQ(r.status, 408);
+    CHECK(closed_within(sl, 2));
+    pf_buf_free(&r.body);
+    close(sl);
+    fprintf(stderr, "  slowloris answered 408 after %.2f s (header timeout %.1f s)\n", t_slow,
+            MS_HEADER_TIMEOUT_MS / 1000.0);
+    CHECK(t_slow >= MS_HEADER_TIMEOUT_MS / 1000.0 - 0.05 && t_slow < 2.5);
+
+    /* The non-reader: by now well past the send timeout.  It gets part of
+     * the file, then the connection ends. */
+    usleep(1500 * 1000);
+    size_t got = 0;
+    static uint8_t tmp[65536];
+    struct timeval tv = {5, 0};
+    setsockopt(nr, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int ended = 0;
+    for (;;) {
+        ssize_t n = recv(nr, tmp, sizeof tmp, 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+            ended = 1;
+            break;
+        }
+        if (n < 0) break;
+        got += (size_t)n;
+    }
+    close(nr);
+    fprintf(stderr, "  non-reader got %zu of %u bytes, then %s\n", got, MS_FILE_SIZE,
+            ended ? "the connection ended" : "a time-out");
+    CHECK(ended);
+    CHECK(got < MS_FILE_SIZE);
+
+    pthread_join(nj.thr, NULL);
+    fprintf(stderr, "  normal client: whole file in %.2f s, %s\n", nj.took,
+            nj.ok ? "byte-exact" : "WRONG");
+    CHECK(nj.ok);
+}
+
+TEST(test_ms_conn_cap)
+{
+    /* The cap is full of idle connections: a new client still gets served
+     * (the oldest idle one is closed for it). */
+    int idle[MS_MAX_CONNS_TEST];
+    for (int i = 0; i < MS_MAX_CONNS_TEST; i++) {
+        idle[i] = dial();
+        CHECK(idle[i] >= 0);
+        usleep(20000);
+    }
+    CHECK_EQ(status_of("HEAD /files/0/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 200);
+    CHECK(closed_within(idle[0], 2));
+    for (int i = 0; i < MS_MAX_CONNS_TEST; i++) close(idle[i]);
+    usleep(100000);
+
+    /* The cap is full of responses in progress (non-readers): a new
+     * connection is closed at once; once the send timeout has freed them,
+     * service resumes. */
+    int busy[MS_MAX_CONNS_TEST];
+    static const char get[] = "GET /files/0/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    for (int i = 0; i < MS_MAX_CONNS_TEST; i++) {
+        busy[i] = dial_addr(htonl(INADDR_LOOPBACK), 4096);
+        CHECK(busy[i] >= 0);
+        CHECK_EQ(send_all(busy[i], get, sizeof get - 1), 0);
+    }
+    usleep(200000);
+    int extra = dial();
+    CHECK(extra >= 0);
+    send_all(extra, "HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 37);
+    CHECK(closed_within(extra, 2));
+    close(extra);
+    usleep((MS_SEND_TIMEOUT_MS + 700) * 1000);
+    CHECK_EQ(status_of("HEAD /files/0/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 200);
+    for (int i = 0; i < MS_MAX_CONNS_TEST; i++) close(busy[i]);
+    /* and a whole file still comes out right */
+    normal_job nj;
+    memset(&nj, 0, sizeof nj);
+    normal_main(&nj);
+    CHECK(nj.ok);
+}
+
+TEST(test_server)
+{
+    if (ms_start() != 0) {
+        fprintf(stderr, "cannot start the media server\n");
+        pf_test_failures++;
+        return;
+    }
+    struct {
+        const char *name;
+        void (*fn)(void);
+    } t[] = {{"binds_loopback", test_ms_binds_loopback},
+             {"traversal", test_ms_traversal},
+             {"ranges", test_ms_ranges},
+             {"oversized", test_ms_oversized},
+             {"slow_clients", test_ms_slow_clients},
+             {"conn_cap", test_ms_conn_cap}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        int before = pf_test_failures;
+        t[i].fn();
+        fprintf(stderr, "%s %s\n", pf_test_failures == before ? "ok" : "FAIL", t[i].name);
+    }
+    ms_stop();
+}
+
 TEST_MAIN(test_routes, test_content_types, test_range_plan, test_hosts, test_file_url, test_m3u,
-          test_html_escapes, test_json_str, test_stats_json, test_prom_label, test_metrics)
+          test_html_escapes, test_json_str, test_stats_json, test_prom_label, test_metrics,
+          test_path_safe, test_range_plan_hostile, test_server)
+

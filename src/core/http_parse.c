@@ -233,7 +233,10 @@ int pf_http_request_parse(const uint8_t *buf, size_t len, size_t max_head,
     for (;;) {
         const char *nl = pos < limit ? memchr(s + pos, '\n', limit - pos) : NULL;
         if (!nl) {
-            if (len >= max_head) return PF_ERR_LIMIT;
+            if (len >= max_head) {
+                req->target_too_long = line_no == 0;
+                return PF_ERR_LIMIT;
+            }
             /* Reject an over-long request line or bad bytes early. */
             if (line_no == 0) {
                 for (size_t k = pos; k < limit; k++) {
@@ -398,6 +401,15 @@ static int digits_sat(const char *p, size_t len, uint64_t *out)
     return 0;
 }
 
+/* Compares two 1*DIGIT strings as numbers of any size: <0, 0, >0. */
+static int digits_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    while (an > 1 && *a == '0') a++, an--;
+    while (bn > 1 && *b == '0') b++, bn--;
+    if (an != bn) return an < bn ? -1 : 1;
+    return memcmp(a, b, an);
+}
+
 int pf_http_range_parse(const char *v, size_t len, uint64_t total, pf_http_range *out)
 {
     pf_http_str s = str_trim(v, len);
@@ -440,7 +452,9 @@ int pf_http_range_parse(const char *v, size_t len, uint64_t total, pf_http_range
         b = UINT64_MAX;
     } else {
         if (digits_sat(dash + 1, blen, &b)) return PF_ERR_UNSUPPORTED;
-        if (b < a) return PF_ERR_UNSUPPORTED; /* invalid: ignore */
+        /* invalid (last < first): ignore.  Compared as decimal strings, as
+         * both may have saturated at UINT64_MAX. */
+        if (digits_cmp(dash + 1, blen, spec.p, alen) < 0) return PF_ERR_UNSUPPORTED;
     }
     if (a >= total) return PF_ERR_RANGE;
     out->start = a;

@@ -49,6 +49,8 @@ typedef struct pf_http_request {
     int has_content_length;
     uint64_t content_length;  /* 0 unless has_content_length */
     size_t head_len;          /* bytes consumed by the head */
+    int target_too_long;      /* PF_ERR_LIMIT hit inside the request line:
+                                 answer 414 rather than 431 */
 } pf_http_request;
 
 /* Parses one request head (request line, header fields, blank line) at the
@@ -56,8 +58,10 @@ typedef struct pf_http_request {
  * validated as they complete, so garbage is rejected early.  On success
  * returns the head length (> 0) and fills *req, whose slices point into buf
  * (borrowed: valid while buf is).  Any body (Content-Length bytes) follows.
- * Errors: PF_ERR_PARSE (malformed: answer 400), PF_ERR_LIMIT (head over
- * max_head or more than PF_HTTP_MAX_HEADERS fields: answer 431),
+ * Errors: PF_ERR_PARSE (malformed, including NUL or other control bytes
+ * in the request line or a field: answer 400), PF_ERR_LIMIT (head over
+ * max_head or more than PF_HTTP_MAX_HEADERS fields: answer 431; 414 when
+ * req->target_too_long, i.e. the request line alone is over max_head),
  * PF_ERR_UNSUPPORTED (Transfer-Encoding or a version other than 1.0/1.1:
  * answer 501/505 — req->version_minor is -1 for the latter).
  * max_head 0 means PF_HTTP_MAX_HEAD.  HTTP/1.1 requires exactly one Host;
@@ -113,7 +117,16 @@ typedef struct pf_http_range {
  * Returns 0 with *out set (answer 206 + Content-Range), PF_ERR_RANGE
  * (unsatisfiable: answer 416 with "Content-Range: bytes * /total"), or
  * PF_ERR_UNSUPPORTED (other unit, several ranges, or invalid syntax: per
- * RFC 9110 ignore the header and answer 200 with the whole body). */
+ * RFC 9110 ignore the header and answer 200 with the whole body).
+ *
+ * Positions of any length are compared exactly as decimal numbers (a
+ * position past 2^64 is simply past the end): "bytes=B-A" with B > A is
+ * invalid and ignored however large both are; a valid range whose first
+ * position is at or past the end ("bytes=18446744073709551615-",
+ * "bytes=99999999999999999999-99999999999999999999" on a small file) is
+ * unsatisfiable (RFC 9110 15.5.17) and gets PF_ERR_RANGE.  A suffix
+ * "-0" or any range of an empty representation is unsatisfiable too.
+ * Negative numbers ("bytes=-5-9", "bytes=--1") are bad syntax. */
 int pf_http_range_parse(const char *v, size_t len, uint64_t total,
                         pf_http_range *out);
 

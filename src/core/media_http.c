@@ -30,6 +30,45 @@ static int parse_index(const char *p, size_t len, uint32_t *out)
     return 0;
 }
 
+static int hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int pf_media_path_safe(const char *path, size_t len)
+{
+    if (len == 0 || path[0] != '/') return 0;
+    size_t i = 1;
+    for (;;) {
+        size_t j = i;
+        while (j < len && path[j] != '/') j++;
+        /* The segment path[i..j), decoded on the fly. */
+        size_t decoded = 0;
+        int dots_only = 1;
+        for (size_t k = i; k < j; k++) {
+            unsigned char c = (unsigned char)path[k];
+            if (c == '%') {
+                if (j - k < 3) return 0;
+                int hi = hex_digit((unsigned char)path[k + 1]);
+                int lo = hex_digit((unsigned char)path[k + 2]);
+                if (hi < 0 || lo < 0) return 0;
+                c = (unsigned char)(hi << 4 | lo);
+                k += 2;
+            }
+            if (c == 0 || c == '/' || c == '\\') return 0;
+            if (c != '.') dots_only = 0;
+            decoded++;
+        }
+        if (j >= len) return !(dots_only && decoded >= 1 && decoded <= 2);
+        if (decoded == 0) return 0; /* "//" */
+        if (dots_only && decoded <= 2) return 0;
+        i = j + 1;
+    }
+}
+
 pf_media_route_kind pf_media_route(const char *path, size_t len, uint32_t *index)
 {
     if (path_is(path, len, "/") || path_is(path, len, "/index.html")) return PF_MEDIA_ROUTE_INDEX;

@@ -28,6 +28,17 @@ typedef enum pf_media_route_kind {
     PF_MEDIA_ROUTE_FILE      /* "/files/<i>[/<name>]", "/stream/<i>" */
 } pf_media_route_kind;
 
+/* 1 if a request path (still percent-encoded, without the query) is one
+ * the media server will look at, else 0 (answer 400).  Refused: a path
+ * not starting with '/'; a bad %-escape; NUL, '\\' or an encoded '/' in
+ * any segment (raw or %-encoded); a segment that decodes to "." or ".."
+ * (traversal, also as %2e%2e); an empty segment ("//": absolute paths
+ * smuggled after a prefix).  Only the last segment may be empty
+ * ("/files/0/").  The server never maps paths to the file system (files
+ * are addressed by index), so this is defence in depth and a clear
+ * answer to scanners, not the only guard. */
+int pf_media_path_safe(const char *path, size_t len);
+
 /* Classifies a request path (still percent-encoded, without the query).
  * For PF_MEDIA_ROUTE_FILE, *index receives <i> (decimal, at most 9
  * digits); the name part after it is decorative and ignored. */

@@ -32,6 +32,7 @@ struct pf_http_res {
 
 struct conn {
     uint64_t linger_outq; /* kernel send queue at the last linger check */
+    uint64_t wait_since;  /* uv_now when it began waiting for a request */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_shutdown_t shut;
@@ -45,6 +46,7 @@ struct conn {
     int reading;
     int finished;    /* response ended, waiting for the flush */
     int close_after; /* close once the current response is flushed */
+    int send_timer;  /* the timer measures write progress */
     pf_http_res res;
 };
 
@@ -56,6 +58,7 @@ struct pf_http_server {
     size_t nconns;
     int stopping, listener_open;
     uint16_t port;
+    pf_http_server_stats st;
     void (*done)(void *);
     void *done_ud;
 };
@@ -88,9 +91,14 @@ void pf_http_server_config_default(pf_http_server_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->max_head = PF_HTTP_MAX_HEAD;
     cfg->max_body = 64 * 1024;
-    cfg->max_conns = 1024;
-    cfg->idle_timeout_ms = 30000;
+    cfg->max_conns = PF_HTTP_MAX_CONNS;
+    cfg->idle_timeout_ms = PF_HTTP_IDLE_TIMEOUT_MS;
+    cfg->header_timeout_ms = PF_HTTP_HEADER_TIMEOUT_MS;
+    cfg->send_timeout_ms = PF_HTTP_SEND_TIMEOUT_MS;
 }
+
+/* 0 or UINT32_MAX: no timer; else the length. */
+static uint32_t timeout_len(uint32_t ms) { return ms == UINT32_MAX ? 0 : ms; }
 
 /* --- teardown --------------------------------------------------------- */
 
@@ -137,6 +145,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 }
 
 static void timer_cb(uv_timer_t *t);
+static void wait_timer_start(conn *c);
 static void conn_read_resume(conn *c);
 
 /* Half-closes after the last response and drains input until EOF so the
@@ -145,6 +154,7 @@ static void conn_linger(conn *c)
 {
     if (c->closing || c->lingering) return;
     c->lingering = 1;
+    c->send_timer = 0;
     c->shut.data = c;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         conn_abort(c);
@@ -158,6 +168,22 @@ static void conn_linger(conn *c)
 
 static void response_done(conn *c);
 
+/* While a response (or an error reply) has bytes queued, the timer
+ * measures the time since the last write completed. */
+static void send_timer_arm(conn *c)
+{
+    uint32_t ms = timeout_len(c->srv->cfg.send_timeout_ms);
+    if (c->closing || c->lingering || !(c->res.active || c->finished)) return;
+    if (c->queued == 0) {
+        if (c->send_timer) uv_timer_stop(&c->timer);
+        c->send_timer = 0;
+        return;
+    }
+    if (!ms) return;
+    c->send_timer = 1;
+    uv_timer_start(&c->timer, timer_cb, ms, 0);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req;
@@ -169,6 +195,7 @@ static void on_write(uv_write_t *req, int status)
         conn_abort(c);
         return;
     }
+    if (!c->lingering && !(c->finished && c->queued == 0)) send_timer_arm(c);
     pf_http_res *r = &c->res;
     if (r->active && r->drain_armed && c->queued <= r->low_water) {
         r->drain_armed = 0;
@@ -199,6 +226,7 @@ static int conn_write2(conn *c, const void *a, size_t an, const void *b, size_t 
         return PF_ERR_CLOSED;
     }
     c->queued += n;
+    if (c->queued == n) send_timer_arm(c); /* was empty: start measuring */
     pf_http_res *r = &c->res;
     if (r->active && r->drain_cb && c->queued > r->low_water) r->drain_armed = 1;
     return 0;
@@ -217,10 +245,15 @@ static void conn_error(conn *c, int status)
     h.content_length = (int64_t)strlen(msg) + 1;
     h.keep_alive = 0;
     slog(c->srv, PF_LOG_DEBUG, "http: rejecting request with %d", status);
+    c->srv->st.rejected++;
+    /* Nothing more will be read as a request: the reply is all. */
+    pf_buf_reset(&c->in);
     if (pf_http_resp_head_build(&b, &h) == 0 && pf_buf_appendf(&b, "%s\n", msg) == 0 &&
         conn_write2(c, b.data, b.len, NULL, 0, NULL, 0) == 0) {
         c->finished = 1;
         c->close_after = 1;
+        if (c->queued) send_timer_arm(c);
+        else uv_timer_start(&c->timer, timer_cb, 0, 0);
     } else {
         conn_abort(c);
     }
@@ -255,11 +288,14 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == 0) return;
+    size_t before = pf_buf_unread(&c->in);
     c->in.len += (size_t)nread;
     if (c->lingering) {
         pf_buf_reset(&c->in);
         return;
     }
+    /* The first byte of a request starts its header timeout. */
+    if (before == 0 && !c->res.active && !c->finished) wait_timer_start(c);
     if (pf_buf_unread(&c->in) > in_bound(c->srv)) {
         /* A pipelining client ran far ahead; wait for the response. */
         uv_read_stop(st);
@@ -279,6 +315,9 @@ static void timer_cb(uv_timer_t *t)
 {
     conn *c = t->data;
     if (c->closing) return;
+    pf_http_server *s = c->srv;
+    int was_send = c->send_timer;
+    c->send_timer = 0;
     if (c->lingering) {
         /* After a Connection: close reply the kernel may still hold a slow
          * reader's last megabytes; closing now (with its request bytes
@@ -295,16 +334,38 @@ static void timer_cb(uv_timer_t *t)
         conn_abort(c);
     } else if (c->finished && c->queued == 0) {
         response_done(c);
-    } else if (!c->res.active && !c->finished) {
-        slog(c->srv, PF_LOG_DEBUG, "http: idle timeout");
+    } else if (was_send && c->queued > 0) {
+        /* Bytes queued and none written for send_timeout_ms: the client
+         * stopped reading (or a paused player's buffers are full). */
+        slog(s, PF_LOG_DEBUG, "http: send timeout (%zu bytes unsent)", c->queued);
+        s->st.send_timeouts++;
         conn_abort(c);
+    } else if (!c->res.active && !c->finished) {
+        if (pf_buf_unread(&c->in) > 0) {
+            slog(s, PF_LOG_DEBUG, "http: request not complete in %u ms",
+                 (unsigned)timeout_len(s->cfg.header_timeout_ms));
+            s->st.header_timeouts++;
+            conn_error(c, 408);
+        } else {
+            slog(s, PF_LOG_DEBUG, "http: idle timeout");
+            s->st.idle_timeouts++;
+            conn_abort(c);
+        }
     }
 }
 
-static void idle_timer_start(conn *c)
+/* Waiting for a request: the idle timeout until its first byte, then the
+ * header timeout (from that byte, whatever comes later). */
+static void wait_timer_start(conn *c)
 {
-    if (c->srv->cfg.idle_timeout_ms)
-        uv_timer_start(&c->timer, timer_cb, c->srv->cfg.idle_timeout_ms, 0);
+    pf_http_server *s = c->srv;
+    int started = pf_buf_unread(&c->in) > 0;
+    uint32_t ms = started ? timeout_len(s->cfg.header_timeout_ms)
+                          : timeout_len(s->cfg.idle_timeout_ms);
+    c->send_timer = 0;
+    if (!started) c->wait_since = uv_now(s->loop);
+    if (ms)
+        uv_timer_start(&c->timer, timer_cb, ms, 0);
     else
         uv_timer_stop(&c->timer);
 }
@@ -319,7 +380,7 @@ static void response_done(conn *c)
     pf_addr remote = c->res.remote;
     memset(&c->res, 0, sizeof c->res);
     c->res.remote = remote;
-    idle_timer_start(c);
+    wait_timer_start(c);
     conn_read_resume(c);
     conn_process(c);
 }
@@ -334,7 +395,7 @@ static void conn_process(conn *c)
     int rc = pf_http_request_parse(pf_buf_head(&c->in), avail, s->cfg.max_head, &req);
     if (rc == 0) return;
     if (rc < 0) {
-        int status = rc == PF_ERR_LIMIT ? 431
+        int status = rc == PF_ERR_LIMIT ? (req.target_too_long ? 414 : 431)
                      : rc == PF_ERR_UNSUPPORTED ? (req.version_minor < 0 ? 505 : 501)
                                                 : 400;
         conn_error(c, status);
@@ -355,6 +416,7 @@ static void conn_process(conn *c)
         return;
     }
     uv_timer_stop(&c->timer);
+    c->send_timer = 0;
     pf_http_res *r = &c->res;
     pf_addr remote = r->remote;
     memset(r, 0, sizeof *r);
@@ -395,6 +457,37 @@ static void addr_from_sockaddr(pf_addr *a, const struct sockaddr_storage *ss)
     }
 }
 
+/* Connections being closed still count in nconns until libuv is done. */
+static size_t conns_closing(const pf_http_server *s)
+{
+    size_t n = 0;
+    for (const conn *c = s->conns; c; c = c->next) n += (size_t)c->closing;
+    return n;
+}
+
+/* At the connection cap: the oldest connection waiting for a request,
+ * lingering ones first, then those with nothing of a request received
+ * (idle keep-alive), then those still sending one (slow or stalled
+ * heads).  NULL if every other connection has a response in progress or
+ * is closing. */
+static conn *conn_evictable(pf_http_server *s, const conn *except)
+{
+    conn *best = NULL;
+    int best_rank = 0;
+    for (conn *c = s->conns; c; c = c->next) {
+        if (c == except || c->closing) continue;
+        int rank = c->lingering ? 3 : (c->res.active || c->finished) ? 0
+                   : pf_buf_unread(&c->in) == 0                     ? 2
+                                                                    : 1;
+        if (rank == 0) continue;
+        if (!best || rank > best_rank || (rank == best_rank && c->wait_since < best->wait_since)) {
+            best = c;
+            best_rank = rank;
+        }
+    }
+    return best;
+}
+
 static void on_connection(uv_stream_t *l, int status)
 {
     pf_http_server *s = l->data;
@@ -415,10 +508,20 @@ static void on_connection(uv_stream_t *l, int status)
         conn_abort(c);
         return;
     }
-    if (s->nconns > s->cfg.max_conns) {
-        slog(s, PF_LOG_WARN, "http: too many connections (%zu)", s->nconns - 1);
-        conn_abort(c);
-        return;
+    s->st.accepted++;
+    if (s->nconns - conns_closing(s) > s->cfg.max_conns) {
+        conn *victim = conn_evictable(s, c);
+        if (!victim) {
+            slog(s, PF_LOG_WARN, "http: too many connections (%zu)", s->nconns - 1);
+            s->st.refused++;
+            conn_abort(c);
+            return;
+        }
+        slog(s, PF_LOG_DEBUG, "http: at %zu connections, closing one waiting since %llu ms",
+             (size_t)s->cfg.max_conns,
+             (unsigned long long)(uv_now(s->loop) - victim->wait_since));
+        s->st.evicted++;
+        conn_abort(victim);
     }
     struct sockaddr_storage ss;
     int len = sizeof ss;
@@ -426,7 +529,7 @@ static void on_connection(uv_stream_t *l, int status)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         addr_from_sockaddr(&c->res.remote, &ss);
     uv_tcp_nodelay(&c->tcp, 1);
-    idle_timer_start(c);
+    wait_timer_start(c);
     conn_read_resume(c);
 }
 
@@ -448,7 +551,9 @@ int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
     s->loop = loop;
     s->cfg = *cfg;
     if (!s->cfg.max_head || s->cfg.max_head > PF_HTTP_MAX_HEAD) s->cfg.max_head = PF_HTTP_MAX_HEAD;
-    if (!s->cfg.max_conns) s->cfg.max_conns = 1024;
+    if (!s->cfg.max_conns) s->cfg.max_conns = PF_HTTP_MAX_CONNS;
+    if (!s->cfg.header_timeout_ms) s->cfg.header_timeout_ms = PF_HTTP_HEADER_TIMEOUT_MS;
+    if (!s->cfg.send_timeout_ms) s->cfg.send_timeout_ms = PF_HTTP_SEND_TIMEOUT_MS;
     s->cfg.bind = NULL; /* not kept: borrowed */
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
@@ -473,6 +578,24 @@ int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
 }
 
 uint16_t pf_http_server_port(const pf_http_server *s) { return s->port; }
+
+void pf_http_server_set_limits(pf_http_server *s, uint32_t header_timeout_ms,
+                               uint32_t idle_timeout_ms, uint32_t send_timeout_ms,
+                               size_t max_conns)
+{
+    s->cfg.header_timeout_ms = header_timeout_ms ? header_timeout_ms : PF_HTTP_HEADER_TIMEOUT_MS;
+    s->cfg.idle_timeout_ms = idle_timeout_ms == UINT32_MAX ? 0
+                             : idle_timeout_ms           ? idle_timeout_ms
+                                                         : PF_HTTP_IDLE_TIMEOUT_MS;
+    s->cfg.send_timeout_ms = send_timeout_ms ? send_timeout_ms : PF_HTTP_SEND_TIMEOUT_MS;
+    s->cfg.max_conns = max_conns ? max_conns : PF_HTTP_MAX_CONNS;
+}
+
+void pf_http_server_stats_get(const pf_http_server *s, pf_http_server_stats *out)
+{
+    *out = s->st;
+    out->conns = s->nconns;
+}
 
 static void listener_closed(uv_handle_t *h)
 {

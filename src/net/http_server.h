@@ -40,15 +40,39 @@ typedef struct pf_http_server_config {
     uint16_t port;             /* 0 = ephemeral; see pf_http_server_port */
     size_t max_head;           /* default and cap PF_HTTP_MAX_HEAD */
     size_t max_body;           /* request bodies; default 64 KiB (413) */
-    size_t max_conns;          /* default 1024; extra are closed at once */
-    uint32_t idle_timeout_ms;  /* time for a whole request to arrive when
-                                  no response is in progress; default
-                                  30000; 0 = none */
+    size_t max_conns;          /* default 1024.  At the cap, a new
+                                  connection replaces the oldest one that
+                                  is waiting for a request (idle keep-alive
+                                  first, then one still sending its head);
+                                  if every connection has a response in
+                                  progress, the new one is closed at once */
+    uint32_t idle_timeout_ms;  /* a connection with no response in progress
+                                  and no byte of a next request: closed
+                                  silently after this; default 30000;
+                                  0 = none */
     pf_http_request_cb on_request;
     void *ud;
     pf_log_fn log; /* may be NULL */
     void *log_ud;
+    /* Appended fields (zero = default): */
+    uint32_t header_timeout_ms; /* from the first byte of a request until
+                                   its head and body are complete (not
+                                   reset by further bytes: a client that
+                                   trickles its headers is cut off);
+                                   answered 408, then closed; default
+                                   10000; UINT32_MAX = none */
+    uint32_t send_timeout_ms;   /* response bytes queued and none written
+                                   for this long (the client stopped
+                                   reading): the connection is closed (the
+                                   response's close callback runs);
+                                   default 60000; UINT32_MAX = none */
 } pf_http_server_config;
+
+/* Defaults of the fields above. */
+#define PF_HTTP_HEADER_TIMEOUT_MS 10000u
+#define PF_HTTP_IDLE_TIMEOUT_MS 30000u
+#define PF_HTTP_SEND_TIMEOUT_MS 60000u
+#define PF_HTTP_MAX_CONNS 1024u
 
 void pf_http_server_config_default(pf_http_server_config *cfg);
 /* Binds and listens.  Returns 0 and *out, PF_ERR_INVAL (bad bind address,
@@ -58,6 +82,23 @@ int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
                          pf_http_server **out);
 /* The bound port (useful with port 0). */
 uint16_t pf_http_server_port(const pf_http_server *s);
+/* Changes the limits above for the running server: 0 = the default,
+ * UINT32_MAX = no timeout.  Timers already running keep their length. */
+void pf_http_server_set_limits(pf_http_server *s, uint32_t header_timeout_ms,
+                               uint32_t idle_timeout_ms, uint32_t send_timeout_ms,
+                               size_t max_conns);
+
+typedef struct pf_http_server_stats {
+    size_t conns;                 /* open now */
+    uint64_t accepted;
+    uint64_t refused;             /* closed at once: at the cap, nothing to evict */
+    uint64_t evicted;             /* waiting connections replaced at the cap */
+    uint64_t header_timeouts;     /* 408 */
+    uint64_t idle_timeouts;
+    uint64_t send_timeouts;
+    uint64_t rejected;            /* 4xx/5xx for malformed or oversized requests */
+} pf_http_server_stats;
+void pf_http_server_stats_get(const pf_http_server *s, pf_http_server_stats *out);
 /* Stops listening and closes every connection (close callbacks fire for
  * unfinished responses).  The server is freed once libuv has closed its
  * handles, after which done(ud) runs (done may be NULL); keep running the

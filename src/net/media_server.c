@@ -420,6 +420,10 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
         send_text(res, 403, "Host must name 127.0.0.1 or localhost", MS_EXTRA);
         return;
     }
+    if (!pf_media_path_safe(req->path.p, req->path.len)) {
+        send_text(res, 400, "bad path", MS_EXTRA);
+        return;
+    }
     uint32_t idx = 0;
     pf_media_route_kind route = pf_media_route(req->path.p, req->path.len, &idx);
     if (req->method != PF_HTTP_GET && req->method != PF_HTTP_HEAD) {
@@ -499,7 +503,12 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
     cfg.bind = bind;
     cfg.port = port;
     cfg.max_body = 0; /* GET/HEAD only */
-    cfg.max_conns = MS_MAX_CONNS;
+    pf_media_server_limits lim;
+    pf_media_server_limits_default(&lim);
+    cfg.max_conns = lim.max_conns;
+    cfg.header_timeout_ms = lim.header_timeout_ms;
+    cfg.idle_timeout_ms = lim.idle_timeout_ms;
+    cfg.send_timeout_ms = lim.send_timeout_ms;
     cfg.on_request = on_request;
     cfg.ud = ms;
     int rc = pf_http_server_start(loop, &cfg, &ms->http);
@@ -520,6 +529,29 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
 }
 
 int pf_media_server_port(const pf_media_server *ms) { return ms->port; }
+
+void pf_media_server_limits_default(pf_media_server_limits *l)
+{
+    memset(l, 0, sizeof *l);
+    l->header_timeout_ms = PF_HTTP_HEADER_TIMEOUT_MS;
+    l->idle_timeout_ms = PF_HTTP_IDLE_TIMEOUT_MS;
+    l->send_timeout_ms = PF_HTTP_SEND_TIMEOUT_MS;
+    l->max_conns = MS_MAX_CONNS;
+}
+
+void pf_media_server_set_limits(pf_media_server *ms, const pf_media_server_limits *l)
+{
+    pf_media_server_limits d;
+    pf_media_server_limits_default(&d);
+    if (!l) l = &d;
+    pf_http_server_set_limits(ms->http, l->header_timeout_ms, l->idle_timeout_ms,
+                              l->send_timeout_ms, l->max_conns ? l->max_conns : d.max_conns);
+}
+
+void pf_media_server_http_stats(const pf_media_server *ms, pf_http_server_stats *out)
+{
+    pf_http_server_stats_get(ms->http, out);
+}
 
 const char *pf_media_server_base_url(const pf_media_server *ms) { return ms->base; }
 

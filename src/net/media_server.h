@@ -15,6 +15,18 @@
  * is the playhead.  A client that goes away closes its stream.  Bounded:
  * 64 connections, so 64 streams and ~80 MiB of queued data at most.
  *
+ * Hostile clients (see pf_media_server_limits): paths with "." / ".."
+ * segments (also %2e-encoded), encoded slashes, backslashes, NUL or "//"
+ * get 400 (pf_media_path_safe); a request line over 8 KiB 414, a head
+ * over 8 KiB or 64 fields 431, then the connection closes; a client that
+ * has not sent a whole request 10 s after its first byte gets 408 and is
+ * closed (slowloris); one that stops reading its response for 60 s is
+ * closed; at 64 connections a new one replaces the oldest connection that
+ * is only waiting for a request.  Range: one range; several ranges,
+ * other units and invalid syntax (last < first, negative numbers) are
+ * ignored (200, whole file); a valid range starting at or past the end
+ * (however large the number) is 416 (see pf_http_range_parse).
+ *
  * When bound to a loopback address, requests whose Host header does not
  * name loopback get 403 (DNS rebinding from a web page).
  *
@@ -27,6 +39,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "net/http_server.h"
 #include "peerflow/client.h"
 
 typedef struct pf_media_server pf_media_server;
@@ -40,6 +53,26 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
                           const char *bind, uint16_t port);
 /* The bound port. */
 int pf_media_server_port(const pf_media_server *ms);
+
+/* Limits against slow or hostile clients (see net/http_server.h). */
+typedef struct pf_media_server_limits {
+    uint32_t header_timeout_ms; /* first byte to whole request; default
+                                   10000 (408, then closed) */
+    uint32_t idle_timeout_ms;   /* keep-alive wait for a next request;
+                                   default 30000 */
+    uint32_t send_timeout_ms;   /* no response byte written for this long
+                                   (the player stopped reading, e.g. paused
+                                   with full buffers): closed, the player
+                                   reconnects with a Range; default 60000 */
+    size_t max_conns;           /* default 64 */
+} pf_media_server_limits;
+
+void pf_media_server_limits_default(pf_media_server_limits *l);
+/* Applies l (NULL = defaults; a 0 field = its default, UINT32_MAX = no
+ * timeout) to connections from now on. */
+void pf_media_server_set_limits(pf_media_server *ms, const pf_media_server_limits *l);
+/* The HTTP layer's counters (timeouts, evictions, rejected requests). */
+void pf_media_server_http_stats(const pf_media_server *ms, pf_http_server_stats *out);
 /* "http://127.0.0.1:PORT" (the bound address; loopback for a wildcard
  * bind), without a trailing slash.  Valid while ms is. */
 const char *pf_media_server_base_url(const pf_media_server *ms);
