@@ -731,7 +731,7 @@ def main():
     ap.add_argument("--claim", choices=["bitfield", "have", "have-all"], default="bitfield")
     ap.add_argument("--on-request", choices=["ignore", "reject", "choke"], default="ignore")
     ap.add_argument("--length", type=lambda s: int(s, 0), default=0xFFFFFFFF)
-    ap.add_argument("--filler", type=int, default=8 << 20, help="bytes sent after the length")
+    ap.add_argument("--filler", type=int, default=64 << 20, help="bytes sent after the length")
     ap.add_argument("--rate", type=float, default=0, help="request-flood: requests/s (0 = max)")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--no-read", action="store_true", help="request-flood: never read")
