@@ -1,6 +1,8 @@
 /* Sequences of requests through pf_tracker_handle_http: the input is split
  * at '\n'; each line's first byte picks the path and remote address, the
- * rest is the raw query.  Small limits make eviction and refusal likely. */
+ * rest is the raw query.  Small limits make eviction and refusal likely,
+ * the per-source rate limit (4 at once, then 1 per 2 s, 16 sources
+ * remembered) included. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.max_scrape = 3;
     cfg.numwant_max = 5;
     cfg.seed = 7;
+    cfg.ip_rate_per_min = 30;
+    cfg.ip_burst = 4;
+    cfg.max_rate_sources = 16;
     pf_tracker *t = pf_tracker_new(&cfg);
     if (!t) return 0;
     uint64_t now = 1;
@@ -63,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pf_tracker_stats st;
     pf_tracker_stats_get(t, &st);
     if (st.torrents > 4 || st.peers > 20 || st.seeders > st.peers) abort();
+    if (st.rate_sources > 16 || st.rate_limited > size) abort();
     pf_buf_free(&body);
     free(line);
     pf_tracker_free(t);

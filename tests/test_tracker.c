@@ -333,6 +333,8 @@ TEST(test_many_torrents_rehash)
     pf_tracker *t = mk(0, 0);
     pf_addr a = v4(10, 0, 0, 1);
     for (int i = 0; i < 1000; i++) {
+        a.ip[2] = (uint8_t)(i >> 8); /* 1000 sources: under the rate limit */
+        a.ip[3] = (uint8_t)i;
         uint8_t h[20];
         memset(h, 0, 20);
         h[5] = (uint8_t)i;
@@ -364,6 +366,172 @@ TEST(test_many_torrents_rehash)
     pf_tracker_free(t);
 }
 
+/* The body of an announce (or scrape) as raw bencode, for failure checks. */
+static int raw_req(pf_tracker *t, const char *path, const pf_addr *remote, uint64_t now, int ih,
+                   pf_buf *body)
+{
+    uint8_t h[20];
+    hash_of(h, ih);
+    pf_buf q;
+    pf_buf_init(&q);
+    pf_buf_append_str(&q, "info_hash=");
+    pf_http_pct_encode(&q, h, 20);
+    pf_buf_append_str(&q, "&peer_id=01234567890123456789&port=5&left=1");
+    pf_buf_nul(&q);
+    pf_buf_reset(body);
+    int st = pf_tracker_handle_http(t, path, (char *)q.data, remote, now, body);
+    pf_buf_free(&q);
+    pf_buf_nul(body);
+    return st;
+}
+
+static int limited(const pf_buf *b)
+{
+    return b->len && strstr((const char *)b->data, "14:failure reason19:rate limit exceeded") &&
+           strstr((const char *)b->data, "8:retry ini");
+}
+
+TEST(test_rate_limit_defaults)
+{
+    pf_tracker_config c;
+    pf_tracker_config_default(&c);
+    CHECK_EQ(c.ip_rate_per_min, 600);
+    CHECK_EQ(c.ip_burst, 300);
+    CHECK_EQ(c.max_rate_sources, 65536);
+    pf_tracker *t = mk(0, 0);
+    pf_buf body;
+    pf_buf_init(&body);
+    pf_addr a = v4(192, 0, 2, 1), b = v4(192, 0, 2, 2);
+    /* a flood at one instant: the burst passes, then refusals */
+    int ok = 0, refused = 0;
+    for (int i = 0; i < 1000; i++) {
+        CHECK_EQ(raw_req(t, i & 1 ? "/scrape" : "/announce", &a, 100 * S, i, &body), 200);
+        if (limited(&body)) refused++;
+        else ok++;
+    }
+    CHECK_EQ(ok, 300);
+    CHECK_EQ(refused, 700);
+    pf_tracker_stats st;
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.rate_limited, 700);
+    CHECK_EQ(st.torrents, 128); /* 150 announces of 128 hashes (hash_of wraps); the
+                                   refused ones left nothing behind */
+    CHECK_EQ(st.refused, 0);
+    /* another source is not affected */
+    CHECK_EQ(raw_req(t, "/announce", &b, 100 * S, 1, &body), 200);
+    CHECK(!limited(&body));
+    /* a 404 is not limited (and costs nothing) */
+    CHECK_EQ(raw_req(t, "/other", &a, 100 * S, 1, &body), 404);
+    /* 10 per second come back: 100 ms later one more passes, not two */
+    CHECK_EQ(raw_req(t, "/announce", &a, 100 * S + S / 10, 1, &body), 200);
+    CHECK(!limited(&body));
+    CHECK_EQ(raw_req(t, "/announce", &a, 100 * S + S / 10, 1, &body), 200);
+    CHECK(limited(&body));
+    /* the announce that got through still works normally */
+    pf_announce_resp r;
+    CHECK_EQ(announce(t, &a, 200 * S, 1, 1, 1000, 5, NULL, &r), 200);
+    CHECK_STR(r.failure, "");
+    pf_announce_resp_clear(&r);
+    pf_buf_free(&body);
+    pf_tracker_free(t);
+}
+
+TEST(test_rate_limit_normal_clients_pass)
+{
+    /* One address with 200 torrents, announcing each every interval (and a
+     * scrape per torrent now and then) for a day, never hits the limit;
+     * nor does a NAT of 50 such clients at 50 torrents each. */
+    pf_tracker_config c;
+    pf_tracker_config_default(&c);
+    c.interval_s = 1800;
+    c.seed = 3;
+    pf_tracker *t = pf_tracker_new(&c);
+    pf_buf body;
+    pf_buf_init(&body);
+    pf_addr a = v4(198, 51, 100, 7);
+    for (uint64_t round = 0; round < 48; round++) {
+        for (int i = 0; i < 200; i++) {
+            uint64_t now = 1 * S + round * 1800 * S + (uint64_t)i * (S / 20);
+            CHECK_EQ(raw_req(t, round % 8 == 0 ? "/scrape" : "/announce", &a, now, i, &body), 200);
+            CHECK(!limited(&body));
+        }
+    }
+    pf_addr nat = v4(198, 51, 100, 8);
+    for (uint64_t round = 0; round < 4; round++)
+        for (int i = 0; i < 2500; i++) {
+            /* 2500 announces spread over the 1800 s interval */
+            uint64_t now = 100000 * S + round * 1800 * S + (uint64_t)i * (1800 * S / 2500);
+            CHECK_EQ(raw_req(t, "/announce", &nat, now, i, &body), 200);
+            CHECK(!limited(&body));
+        }
+    pf_tracker_stats st;
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.rate_limited, 0);
+    pf_buf_free(&body);
+    pf_tracker_free(t);
+}
+
+TEST(test_rate_limit_config_and_table_bound)
+{
+    pf_tracker_config c;
+    pf_tracker_config_default(&c);
+    c.seed = 9;
+    c.ip_rate_per_min = 60; /* 1/s */
+    c.ip_burst = 2;
+    c.max_rate_sources = 64;
+    pf_tracker *t = pf_tracker_new(&c);
+    pf_buf body;
+    pf_buf_init(&body);
+    pf_addr a = v4(203, 0, 113, 1);
+    CHECK_EQ(raw_req(t, "/announce", &a, S, 1, &body), 200);
+    CHECK(!limited(&body));
+    CHECK_EQ(raw_req(t, "/announce", &a, S, 1, &body), 200);
+    CHECK(!limited(&body));
+    CHECK_EQ(raw_req(t, "/announce", &a, S, 1, &body), 200);
+    CHECK(limited(&body));
+    CHECK(strstr((char *)body.data, "8:retry ini1e")); /* a minute, rounded up */
+    CHECK_EQ(raw_req(t, "/announce", &a, 2 * S, 1, &body), 200);
+    CHECK(!limited(&body));
+    /* IPv6: one bucket per /64, whatever the interface identifier */
+    pf_addr x = v6_last(1), y = v6_last(2), z = v6_last(1);
+    z.ip[7] = 1; /* another /64 */
+    CHECK_EQ(raw_req(t, "/announce", &x, S, 1, &body), 200);
+    CHECK_EQ(raw_req(t, "/announce", &y, S, 1, &body), 200);
+    CHECK(!limited(&body));
+    CHECK_EQ(raw_req(t, "/announce", &y, S, 1, &body), 200);
+    CHECK(limited(&body));
+    CHECK_EQ(raw_req(t, "/announce", &z, S, 1, &body), 200);
+    CHECK(!limited(&body));
+    /* 10,000 sources (a spoofing-free flood from many addresses): the
+     * table stays at 64 entries */
+    for (int i = 0; i < 10000; i++) {
+        pf_addr s = v4(10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i);
+        CHECK_EQ(raw_req(t, "/scrape", &s, 3 * S, 1, &body), 200);
+        CHECK(!limited(&body)); /* each is new: a full bucket */
+    }
+    pf_tracker_stats st;
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.rate_sources, 64);
+    pf_buf_free(&body);
+    pf_tracker_free(t);
+
+    /* unlimited */
+    pf_tracker_config_default(&c);
+    c.ip_rate_per_min = PF_TRACKER_UNLIMITED;
+    t = pf_tracker_new(&c);
+    pf_buf_init(&body);
+    for (int i = 0; i < 5000; i++) {
+        CHECK_EQ(raw_req(t, "/announce", &a, S, i & 7, &body), 200);
+        CHECK(!limited(&body));
+    }
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.rate_sources, 0);
+    pf_buf_free(&body);
+    pf_tracker_free(t);
+}
+
 TEST_MAIN(test_two_peers_see_each_other, test_dict_model_and_peers6,
           test_stopped_completed_expiry, test_bounds, test_numwant_and_randomness,
-          test_ip_param_and_mapped, test_bad_requests_and_scrape, test_many_torrents_rehash)
+          test_ip_param_and_mapped, test_bad_requests_and_scrape, test_many_torrents_rehash,
+          test_rate_limit_defaults, test_rate_limit_normal_clients_pass,
+          test_rate_limit_config_and_table_bound)

@@ -25,12 +25,22 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: peerflow tracker [-l PORT] [--bind ADDR] [--interval SECONDS]\n"
-            "                        [--max-torrents N] [-v]\n"
-            "  -l, --port PORT       listen port (default 6969; 0 = any free port)\n"
-            "      --bind ADDR       IPv4 or IPv6 address (default :: or 0.0.0.0)\n"
-            "      --interval SECS   announce interval (default 1800)\n"
-            "      --max-torrents N  refuse new torrents beyond N (default 100000)\n"
-            "  -v, --verbose         log every request to stderr\n");
+            "                        [--max-torrents N] [--max-peers N] [--max-peers-total N]\n"
+            "                        [--rate-limit N] [--rate-burst N] [--max-conns N] [-v]\n"
+            "  -l, --port PORT         listen port (default 6969; 0 = any free port)\n"
+            "      --bind ADDR         IPv4 or IPv6 address (default :: or 0.0.0.0)\n"
+            "      --interval SECS     announce interval (default 1800)\n"
+            "      --max-torrents N    refuse new torrents beyond N (default 100000)\n"
+            "      --max-peers N       peers kept per torrent; a new one replaces the\n"
+            "                          least recently seen (default 10000)\n"
+            "      --max-peers-total N refuse new peers beyond N in all (default 2000000)\n"
+            "      --rate-limit N      announces+scrapes per minute from one IPv4 address\n"
+            "                          or IPv6 /64, sustained (default 600; 0 = no limit);\n"
+            "                          beyond it: a bencoded failure with \"retry in\"\n"
+            "      --rate-burst N      requests a rested address may send at once\n"
+            "                          (default 300)\n"
+            "      --max-conns N       open HTTP connections (default 1024)\n"
+            "  -v, --verbose           log every request to stderr\n");
 }
 
 static int parse_ulong(const char *s, unsigned long max, unsigned long *out)
@@ -111,11 +121,19 @@ int pf_cmd_tracker(int argc, char **argv)
         {"bind", required_argument, NULL, 'b'},
         {"interval", required_argument, NULL, 'i'},
         {"max-torrents", required_argument, NULL, 'm'},
+        {"max-peers", required_argument, NULL, 'P'},
+        {"max-peers-total", required_argument, NULL, 'T'},
+        {"rate-limit", required_argument, NULL, 'r'},
+        {"rate-burst", required_argument, NULL, 'B'},
+        {"max-conns", required_argument, NULL, 'C'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     unsigned long port = 6969, interval = 1800, max_torrents = 100000, v;
+    pf_tracker_config tc;
+    pf_tracker_config_default(&tc);
+    unsigned long max_conns = PF_HTTP_MAX_CONNS;
     const char *bind = NULL;
     tracker_app app;
     memset(&app, 0, sizeof app);
@@ -138,6 +156,26 @@ int pf_cmd_tracker(int argc, char **argv)
             if (parse_ulong(optarg, 100000000, &v) || v == 0) goto bad_value;
             max_torrents = v;
             break;
+        case 'P':
+            if (parse_ulong(optarg, 100000000, &v) || v == 0) goto bad_value;
+            tc.max_peers_per_torrent = v;
+            break;
+        case 'T':
+            if (parse_ulong(optarg, 1000000000, &v) || v == 0) goto bad_value;
+            tc.max_peers_total = v;
+            break;
+        case 'r':
+            if (parse_ulong(optarg, 60000000, &v)) goto bad_value;
+            tc.ip_rate_per_min = v == 0 ? PF_TRACKER_UNLIMITED : (uint32_t)v;
+            break;
+        case 'B':
+            if (parse_ulong(optarg, 1000000, &v) || v == 0) goto bad_value;
+            tc.ip_burst = (uint32_t)v;
+            break;
+        case 'C':
+            if (parse_ulong(optarg, 1000000, &v) || v == 0) goto bad_value;
+            max_conns = v;
+            break;
         case 'v':
             app.verbose = 1;
             break;
@@ -157,8 +195,6 @@ int pf_cmd_tracker(int argc, char **argv)
         return 2;
     }
 
-    pf_tracker_config tc;
-    pf_tracker_config_default(&tc);
     tc.interval_s = (uint32_t)interval;
     tc.min_interval_s = 0;
     tc.max_torrents = max_torrents;
@@ -183,6 +219,7 @@ int pf_cmd_tracker(int argc, char **argv)
     sc.log = log_cb;
     sc.log_ud = &app;
     sc.max_body = 0; /* GET only */
+    sc.max_conns = max_conns;
     sc.bind = bind ? bind : "::";
     int rc = pf_http_server_start(&app.loop, &sc, &app.srv);
     if (rc == PF_ERR_NET && !bind) { /* no IPv6 on this host */
@@ -216,9 +253,10 @@ int pf_cmd_tracker(int argc, char **argv)
         pf_tracker_stats st;
         pf_tracker_stats_get(app.tracker, &st);
         fprintf(stderr,
-                "peerflow tracker: %zu torrents, %zu peers, %llu announces, %llu scrapes\n",
+                "peerflow tracker: %zu torrents, %zu peers, %llu announces, %llu scrapes, "
+                "%llu rate-limited\n",
                 st.torrents, st.peers, (unsigned long long)st.announces,
-                (unsigned long long)st.scrapes);
+                (unsigned long long)st.scrapes, (unsigned long long)st.rate_limited);
     }
     uv_loop_close(&app.loop);
     pf_tracker_free(app.tracker);

@@ -29,6 +29,16 @@ typedef struct torrent {
     uint64_t downloaded;
 } torrent;
 
+#define RATE_WAYS 8
+#define RATE_KEY_LEN 9 /* family(1) + IPv4 address or IPv6 /64 prefix */
+
+/* One source of requests: GCRA state.  tat (theoretical arrival time) is
+ * when the source's bucket is full again; 0 = unused slot. */
+typedef struct rate_slot {
+    uint64_t tat;
+    uint8_t key[RATE_KEY_LEN];
+} rate_slot;
+
 struct pf_tracker {
     pf_tracker_config cfg;
     torrent **buckets;
@@ -36,6 +46,11 @@ struct pf_tracker {
     size_t ntorrents, npeers;
     uint64_t hkey, rng;
     pf_tracker_stats st;
+    rate_slot *rate;  /* rate_sets * RATE_WAYS slots, NULL when unlimited */
+    size_t rate_sets; /* power of two */
+    size_t rate_used;
+    uint64_t rate_t;  /* ns between requests at the sustained rate */
+    uint64_t rate_tau; /* burst tolerance: (burst - 1) * rate_t */
 };
 
 /* --- small helpers ---------------------------------------------------- */
@@ -168,6 +183,9 @@ void pf_tracker_config_default(pf_tracker_config *cfg)
     cfg->numwant_default = 50;
     cfg->numwant_max = 200;
     cfg->max_scrape = 256;
+    cfg->ip_rate_per_min = 600;
+    cfg->ip_burst = 300;
+    cfg->max_rate_sources = 65536;
 }
 
 pf_tracker *pf_tracker_new(const pf_tracker_config *cfg)
@@ -188,6 +206,9 @@ pf_tracker *pf_tracker_new(const pf_tracker_config *cfg)
     if (!c->numwant_default) c->numwant_default = d.numwant_default;
     if (c->numwant_default > c->numwant_max) c->numwant_default = c->numwant_max;
     if (!c->max_scrape) c->max_scrape = d.max_scrape;
+    if (!c->ip_rate_per_min) c->ip_rate_per_min = d.ip_rate_per_min;
+    if (!c->ip_burst) c->ip_burst = d.ip_burst;
+    if (!c->max_rate_sources) c->max_rate_sources = d.max_rate_sources;
     t->hkey = mix64(c->seed ^ UINT64_C(0x6a09e667f3bcc909));
     t->rng = c->seed;
     t->nbuckets = 64;
@@ -195,6 +216,21 @@ pf_tracker *pf_tracker_new(const pf_tracker_config *cfg)
     if (!t->buckets) {
         free(t);
         return NULL;
+    }
+    if (c->ip_rate_per_min != PF_TRACKER_UNLIMITED) {
+        size_t sets = 1;
+        while (sets * RATE_WAYS < c->max_rate_sources && sets < (SIZE_MAX / 2) / RATE_WAYS)
+            sets *= 2;
+        t->rate_sets = sets;
+        t->rate = calloc(sets * RATE_WAYS, sizeof *t->rate);
+        if (!t->rate) {
+            free(t->buckets);
+            free(t);
+            return NULL;
+        }
+        t->rate_t = 60 * NS_PER_S / c->ip_rate_per_min;
+        if (t->rate_t == 0) t->rate_t = 1;
+        t->rate_tau = (uint64_t)(c->ip_burst - 1) * t->rate_t;
     }
     return t;
 }
@@ -217,6 +253,7 @@ void pf_tracker_free(pf_tracker *t)
         }
     }
     free(t->buckets);
+    free(t->rate);
     free(t);
 }
 
@@ -325,6 +362,64 @@ static size_t oldest_peer(const torrent *tt)
     for (size_t i = 1; i < tt->n; i++)
         if (tt->peers[i].last_seen < tt->peers[o].last_seen) o = i;
     return o;
+}
+
+/* --- per-source rate limit ------------------------------------------- */
+
+static void rate_key(uint8_t key[RATE_KEY_LEN], const pf_addr *a)
+{
+    memset(key, 0, RATE_KEY_LEN);
+    key[0] = a->family;
+    memcpy(key + 1, a->ip, a->family == 4 ? 4 : 8); /* IPv6: the /64 */
+}
+
+/* 0 if the source may go on (and charges it), else the ns until it may. */
+static uint64_t rate_check(pf_tracker *t, const pf_addr *a, uint64_t now)
+{
+    if (!t->rate || (a->family != 4 && a->family != 6)) return 0;
+    uint8_t key[RATE_KEY_LEN];
+    rate_key(key, a);
+    uint64_t w[2] = {0, 0};
+    memcpy(w, key + 1, 8);
+    uint64_t h = mix64(mix64(t->hkey ^ UINT64_C(0x5851f42d4c957f2d) ^ key[0]) ^ w[0]);
+    rate_slot *set = &t->rate[(h & (t->rate_sets - 1)) * RATE_WAYS];
+    rate_slot *s = NULL, *victim = NULL;
+    for (int i = 0; i < RATE_WAYS; i++) {
+        rate_slot *e = &set[i];
+        if (e->tat && memcmp(e->key, key, RATE_KEY_LEN) == 0) {
+            s = e;
+            break;
+        }
+        /* the most rested (smallest tat; unused slots have 0) */
+        if (!victim || e->tat < victim->tat) victim = e;
+    }
+    if (!s) {
+        s = victim;
+        if (!s->tat) t->rate_used++;
+        memcpy(s->key, key, RATE_KEY_LEN);
+        s->tat = 0;
+    }
+    uint64_t tat = s->tat > now ? s->tat : now;
+    if (tat - now > t->rate_tau) {
+        if (!s->tat) s->tat = now ? now : 1; /* keep the slot marked used */
+        return tat - now - t->rate_tau;
+    }
+    s->tat = tat + t->rate_t;
+    return 0;
+}
+
+static int reply_rate_limited(pf_tracker *t, pf_buf *out, uint64_t wait_ns)
+{
+    t->st.rate_limited++;
+    uint64_t minutes = (wait_ns + 60 * NS_PER_S - 1) / (60 * NS_PER_S);
+    if (minutes < 1) minutes = 1;
+    int rc = pf_benc_dict_begin(out);
+    if (!rc) rc = pf_benc_cstr(out, "failure reason");
+    if (!rc) rc = pf_benc_cstr(out, "rate limit exceeded");
+    if (!rc) rc = pf_benc_cstr(out, "retry in");
+    if (!rc) rc = pf_benc_int(out, (int64_t)minutes);
+    if (!rc) rc = pf_benc_end(out);
+    return rc ? 500 : 200;
 }
 
 /* --- replies ---------------------------------------------------------- */
@@ -624,10 +719,27 @@ int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
     size_t start = body_out->len;
     size_t qlen = query ? strlen(query) : 0;
     int status;
-    if (!path) status = 404;
-    else if (strcmp(path, "/announce") == 0)
+    int is_announce = path && strcmp(path, "/announce") == 0;
+    int is_scrape = path && strcmp(path, "/scrape") == 0;
+    uint64_t wait = 0;
+    if (is_announce || is_scrape) {
+        pf_addr none;
+        memset(&none, 0, sizeof none);
+        pf_addr a = addr_norm(remote ? remote : &none);
+        wait = rate_check(t, &a, now_ns);
+    }
+    if (wait) {
+        if (t->st.rate_limited % 1000 == 0) {
+            char who[80];
+            pf_addr a = addr_norm(remote);
+            ip_text(&a, who, sizeof who);
+            tlog(t, PF_LOG_WARN, "rate limit: refusing %s (%llu refused so far)", who,
+                 (unsigned long long)t->st.rate_limited + 1);
+        }
+        status = reply_rate_limited(t, body_out, wait);
+    } else if (is_announce)
         status = handle_announce(t, query, qlen, remote, now_ns, body_out);
-    else if (strcmp(path, "/scrape") == 0)
+    else if (is_scrape)
         status = handle_scrape(t, query, qlen, body_out);
     else
         status = 404;
@@ -693,4 +805,5 @@ void pf_tracker_stats_get(const pf_tracker *t, pf_tracker_stats *out)
     for (size_t b = 0; b < t->nbuckets; b++)
         for (const torrent *tt = t->buckets[b]; tt; tt = tt->next) out->seeders += tt->seeders;
     out->leechers = out->peers - out->seeders;
+    out->rate_sources = t->rate_used;
 }

@@ -6,7 +6,16 @@
  * max_peers_per_torrent and max_peers_total.  Time is passed in; peers
  * not seen for 2 * interval are dropped by pf_tracker_expire.  Randomness
  * (peer selection) comes from a per-tracker generator seeded from the
- * config: no global state. */
+ * config: no global state.
+ *
+ * Floods: every announce and scrape first passes a per-source rate limit
+ * (a token bucket per IPv4 address or IPv6 /64, kept as one "theoretical
+ * arrival time" per source: GCRA).  The sources live in a fixed table of
+ * max_rate_sources entries, 8-way set-associative under the keyed hash;
+ * a new source replaces the most rested one of its set, so memory never
+ * grows with the number of sources.  A request over the limit gets a
+ * bencoded "failure reason" ("rate limit exceeded") with a BEP 31
+ * "retry in" (minutes) and costs nothing else. */
 #ifndef PF_CORE_TRACKER_H
 #define PF_CORE_TRACKER_H
 
@@ -31,12 +40,26 @@ typedef struct pf_tracker_config {
     uint64_t seed;                /* hash key and peer-selection seed */
     pf_log_fn log;                /* may be NULL */
     void *log_ud;
+    /* Appended fields (zero = default): */
+    uint32_t ip_rate_per_min;     /* sustained announces+scrapes per source
+                                     (IPv4 address, IPv6 /64) per minute;
+                                     default 600 (10/s: a client announces
+                                     each torrent every interval_s);
+                                     PF_TRACKER_UNLIMITED turns it off */
+    uint32_t ip_burst;            /* requests a rested source may send at
+                                     once; default 300 */
+    size_t max_rate_sources;      /* sources remembered; default 65,536
+                                     (about 1.5 MiB) */
 } pf_tracker_config;
+
+#define PF_TRACKER_UNLIMITED UINT32_MAX
 
 typedef struct pf_tracker_stats {
     size_t torrents;
     size_t peers, seeders, leechers;
     uint64_t announces, scrapes, completed, refused, expired;
+    uint64_t rate_limited;  /* requests refused by the per-source limit */
+    size_t rate_sources;    /* sources in the limiter table now */
 } pf_tracker_stats;
 
 /* Fills the defaults above (seed 0). */
@@ -61,7 +84,10 @@ void pf_tracker_free(pf_tracker *t);
  * peers (compact: IPv4 only, 6 bytes each; otherwise a list of dicts with
  * ip, port and, unless no_peer_id, peer id) and, when compact, peers6.
  * The requester is never among the returned peers.
- * scrape: zero or more info_hash; none means all (up to max_scrape). */
+ * scrape: zero or more info_hash; none means all (up to max_scrape).
+ * Both first pass the per-source rate limit (keyed by remote, not by the
+ * "ip" parameter); over it, the reply is 200 with "failure reason" and
+ * "retry in". */
 int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
                            const pf_addr *remote, uint64_t now_ns, pf_buf *body_out);
 
