@@ -457,9 +457,10 @@ TEST(test_refused_and_timeout)
     CHECK_EQ(r.status, 0);
     reset(&r);
 
-    /* 9 MiB at 4 KiB/s cannot finish in 400 ms. */
+    /* 100 kB at 4 KiB/s cannot finish in 400 ms.  (A bigger file would be
+     * refused from its Content-Length, over the 1 MiB collect bound.) */
     char us[256];
-    url(us, sizeof us, g_nginx_port, "/slow/big.bin");
+    url(us, sizeof us, g_nginx_port, "/slow/file.bin");
     pf_http_opts os = {.url = us, .timeout_ms = 400};
     CHECK_EQ(pf_http_get(c, &os, NULL, on_done, &r, NULL), 0);
     CHECK_EQ(run_until(&loop, &r.done, 5000), 0);
@@ -585,5 +586,137 @@ TEST(test_concurrent)
     CHECK_EQ(finish_loop(&loop, c), 0);
 }
 
+/* ---- response-size bound (tracker replies) ------------------------------ */
+
+/* A python3 http.server that sends big bodies: with a Content-Length
+ * (/len/N: N bytes), without one (/close/N: HTTP/1.0, close-delimited;
+ * /endless: until the client goes away) and chunked (/chunked/N).  It
+ * counts what it managed to send in <dir>/sent.<path-sans-slashes>. */
+static const char huge_server_py[] =
+    "import http.server, sys, os\n"
+    "d = sys.argv[2]\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def log_message(self, *a): pass\n"
+    "    def do_GET(self):\n"
+    "        parts = self.path.strip('/').split('/')\n"
+    "        kind = parts[0]; n = int(parts[1]) if len(parts) > 1 else 1 << 62\n"
+    "        chunk = b'x' * 65536; sent = 0\n"
+    "        if kind == 'close': self.protocol_version = 'HTTP/1.0'\n"
+    "        else: self.protocol_version = 'HTTP/1.1'\n"
+    "        self.send_response(200)\n"
+    "        if kind == 'len': self.send_header('Content-Length', str(n))\n"
+    "        if kind == 'chunked': self.send_header('Transfer-Encoding', 'chunked')\n"
+    "        if kind in ('close', 'endless'): self.send_header('Connection', 'close')\n"
+    "        self.end_headers()\n"
+    "        try:\n"
+    "            while sent < n:\n"
+    "                b = chunk[:min(len(chunk), n - sent)]\n"
+    "                if kind == 'chunked': self.wfile.write(b'%x\\r\\n' % len(b) + b + b'\\r\\n')\n"
+    "                else: self.wfile.write(b)\n"
+    "                sent += len(b)\n"
+    "            if kind == 'chunked': self.wfile.write(b'0\\r\\n\\r\\n')\n"
+    "        except OSError: pass\n"
+    "        self.close_connection = True\n"
+    "        open(os.path.join(d, 'sent.' + kind), 'w').write(str(sent))\n"
+    "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
+
+static long long sent_of(const char *kind)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/sent.%s", g_dir, kind);
+    for (int i = 0; i < 100; i++) { /* the server writes it when it gives up */
+        FILE *f = fopen(p, "r");
+        if (f) {
+            long long v = -1;
+            if (fscanf(f, "%lld", &v) != 1) v = -1;
+            fclose(f);
+            unlink(p);
+            if (v >= 0) return v;
+        }
+        usleep(50000);
+    }
+    return -1;
+}
+
+TEST(test_reply_size_bound)
+{
+    CHECK_EQ(servers(), 0);
+    int port = free_port();
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    char *argv[] = {"/usr/bin/python3", "-c", (char *)huge_server_py, ps, g_dir, NULL};
+    pid_t pid = spawn(argv);
+    CHECK(pid > 0);
+    if (wait_accepting(port, pid) != 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        CHECK(!"python huge-body server did not start");
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    pf_http_client *c;
+    CHECK_EQ(pf_http_client_new(&c, &loop), 0);
+    char u[256];
+    result r;
+    memset(&r, 0, sizeof r);
+    struct {
+        const char *path, *kind;
+        size_t max_body;
+        int want_err;
+        size_t want_len;
+    } cases[] = {
+        /* the default bound is 1 MiB: exactly that passes, one more byte not */
+        {"/len/1048576", NULL, 0, 0, 1048576},
+        {"/len/1048577", "len", 0, PF_ERR_LIMIT, 0},
+        /* a declared 10 GiB is refused from its header */
+        {"/len/10737418240", "len", 0, PF_ERR_LIMIT, 0},
+        /* no Content-Length: cut when the bytes reach the bound */
+        {"/close/5000000", "close", 0, PF_ERR_LIMIT, 0},
+        {"/endless", "endless", 0, PF_ERR_LIMIT, 0},
+        {"/chunked/3000000", "chunked", 0, PF_ERR_LIMIT, 0},
+        {"/chunked/1000", NULL, 0, 0, 1000},
+        /* callers may ask for more (a .torrent), up to PF_HTTP_MAX_BODY */
+        {"/len/3000000", NULL, 4u << 20, 0, 3000000},
+        {"/close/3000000", NULL, 4u << 20, 0, 3000000},
+        {"/endless", "endless", (size_t)1 << 40, PF_ERR_LIMIT, 0}, /* capped at 8 MiB */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        url(u, sizeof u, port, cases[i].path);
+        pf_http_opts o = {.url = u, .timeout_ms = 20000, .max_body = cases[i].max_body};
+        uint64_t t0 = uv_hrtime();
+        CHECK_EQ(pf_http_get(c, &o, NULL, on_done, &r, NULL), 0);
+        CHECK_EQ(run_until(&loop, &r.done, 20000), 0);
+        double secs = (double)(uv_hrtime() - t0) / 1e9;
+        if (r.err != cases[i].want_err)
+            fprintf(stderr, "%s: err %d (%s)\n", cases[i].path, r.err, pf_strerror(r.err));
+        CHECK_EQ(r.err, cases[i].want_err);
+        CHECK_EQ(r.len, cases[i].want_len);
+        if (cases[i].want_err) CHECK(r.data == NULL);
+        else CHECK_EQ(r.status, 200);
+        CHECK(secs < 10);
+        reset(&r);
+        if (cases[i].kind) {
+            /* the server did not get to send the whole thing: we hung up */
+            long long sent = sent_of(cases[i].kind);
+            fprintf(stderr, "  %s: refused after %.2f s, the server sent %lld bytes\n",
+                    cases[i].path, secs, sent);
+            CHECK(sent >= 0);
+            CHECK(sent < (long long)(PF_HTTP_MAX_BODY + (16u << 20)));
+        }
+    }
+    /* Streaming (web seeds) is not bounded by max_body: the caller counts. */
+    url(u, sizeof u, port, "/len/3000000");
+    pf_http_opts os = {.url = u, .timeout_ms = 20000};
+    CHECK_EQ(pf_http_get(c, &os, on_data, on_done, &r, NULL), 0);
+    CHECK_EQ(run_until(&loop, &r.done, 20000), 0);
+    CHECK_EQ(r.err, 0);
+    CHECK_EQ(r.len, 3000000);
+    reset(&r);
+    CHECK_EQ(finish_loop(&loop, c), 0);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 TEST_MAIN(test_whole_file, test_range_and_status, test_range_fallback_200,
-          test_refused_and_timeout, test_cancel_and_abort, test_concurrent)
+          test_refused_and_timeout, test_cancel_and_abort, test_concurrent,
+          test_reply_size_bound)

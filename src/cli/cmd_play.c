@@ -80,6 +80,7 @@ static int fetch_torrent(const char *url, const char *dir, char *out, size_t out
         o.timeout_ms = 60000;
         o.connect_timeout_ms = 15000;
         o.follow = 1;
+        o.max_body = PF_HTTP_MAX_BODY; /* a .torrent may be over the 1 MiB default */
         rc = pf_http_get(hc, &o, NULL, fetch_done, &f, NULL);
         if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
     }

@@ -45,6 +45,7 @@ struct pf_http_req {
     void *ud;
     uint64_t range_start, range_len;
     uint64_t delivered;
+    size_t max_body;   /* collect mode bound */
     pf_buf body;       /* collect mode */
     int64_t cr_start;  /* Content-Range start of the last response, -1 */
     int checked;       /* status classified (mode set) */
@@ -227,7 +228,7 @@ static int deliver(pf_http_req *r, const uint8_t *p, size_t n)
             return -1;
         }
     } else {
-        if (n > PF_HTTP_MAX_BODY - r->body.len) {
+        if (n > r->max_body - r->body.len) {
             req_abort(r, PF_ERR_LIMIT);
             return -1;
         }
@@ -303,6 +304,7 @@ static int map_curl_err(CURLcode res)
     switch (res) {
     case CURLE_OK: return 0;
     case CURLE_OPERATION_TIMEDOUT: return PF_ERR_TIMEOUT;
+    case CURLE_FILESIZE_EXCEEDED: return PF_ERR_LIMIT; /* Content-Length > max_body */
     case CURLE_OUT_OF_MEMORY: return PF_ERR_NOMEM;
     default: return PF_ERR_NET;
     }
@@ -434,6 +436,8 @@ int pf_http_get(pf_http_client *c, const pf_http_opts *o,
     r->range_start = o->range_start;
     r->range_len = o->range_len;
     r->cr_start = -1;
+    r->max_body = o->max_body ? o->max_body : PF_HTTP_DEFAULT_MAX_BODY;
+    if (r->max_body > PF_HTTP_MAX_BODY) r->max_body = PF_HTTP_MAX_BODY;
     pf_buf_init(&r->body);
     CURL *e = r->easy = curl_easy_init();
     if (!e) {
@@ -457,6 +461,8 @@ int pf_http_get(pf_http_client *c, const pf_http_opts *o,
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    if (!on_data) /* refuse a declared Content-Length over the bound up front */
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
     if (o->timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     if (o->connect_timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);

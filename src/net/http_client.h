@@ -22,6 +22,12 @@ typedef struct pf_http_opts {
     long connect_timeout_ms; /* 0 = curl's default (300 s) */
     int follow;            /* follow up to 5 redirects (web seeds); 0 for
                               trackers */
+    size_t max_body;       /* collected bodies (on_data == NULL) only:
+                              longer ones are aborted with PF_ERR_LIMIT,
+                              at once when Content-Length says so, else
+                              when the bytes reach it; 0 =
+                              PF_HTTP_DEFAULT_MAX_BODY (1 MiB, a tracker
+                              reply); at most PF_HTTP_MAX_BODY */
 } pf_http_opts;
 
 /* Body bytes as they arrive; return 0 to continue, non-zero to abort (the
@@ -32,7 +38,7 @@ typedef int (*pf_http_data_fn)(void *ud, const uint8_t *p, size_t n);
 /* Called exactly once per request unless it was cancelled.  status is the
  * HTTP status if a response arrived (also when its body was then cut
  * short and err != 0), else 0.  err: 0, PF_ERR_NET (connect/transport
- * failure), PF_ERR_TIMEOUT, PF_ERR_LIMIT (collected body over 8 MiB),
+ * failure), PF_ERR_TIMEOUT, PF_ERR_LIMIT (collected body over max_body),
  * PF_ERR_RANGE (a Range request answered with something other than 206
  * for the requested start), PF_ERR_NOMEM, or on_data's abort value.
  * body/body_len: the collected body when on_data was NULL (NULL/0 on
@@ -41,14 +47,15 @@ typedef int (*pf_http_data_fn)(void *ud, const uint8_t *p, size_t n);
 typedef void (*pf_http_done_fn)(void *ud, int err, long status,
                                 const uint8_t *body, size_t body_len);
 
-#define PF_HTTP_MAX_BODY (8u << 20) /* collected-body bound */
+#define PF_HTTP_DEFAULT_MAX_BODY (1u << 20) /* collected-body bound by default */
+#define PF_HTTP_MAX_BODY (8u << 20)         /* largest max_body accepted */
 
 /* Returns 0 and *out, or PF_ERR_NOMEM. */
 int pf_http_client_new(pf_http_client **out, uv_loop_t *loop);
 
 /* Starts a GET.  Body handling:
  *  - on_data == NULL: the body (whatever the status) is collected, bounded
- *    by PF_HTTP_MAX_BODY, and passed to on_done.
+ *    by max_body (never buffered past it), and passed to on_done.
  *  - on_data != NULL: only bodies of 2xx responses are streamed to it;
  *    other statuses' bodies are discarded and on_done reports the status.
  * Range requests (range_len > 0) expect 206 with a Content-Range starting
