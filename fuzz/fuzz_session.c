@@ -15,7 +15,10 @@
  *   [size - L, size) the HTTP body
  *
  * Build with -DFUZZ_SESSION_MKCORPUS for a main() that writes the seed
- * corpus into the directory given as argv[1]. */
+ * corpus into the directory given as argv[1]; with a second directory it
+ * also writes the torrent and its content there (content.torrent,
+ * content.bin), so real clients can be captured talking about it
+ * (fuzz/capture/peer_capture.py). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +205,17 @@ int main(int argc, char **argv)
     if (argc < 2) return 2;
     const char *dir = argv[1];
     const hn_content *c = fs_content();
+    if (argc >= 3) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/content.torrent", argv[2]);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(c->torrent.data, 1, c->torrent.len, f) != c->torrent.len) return 1;
+        fclose(f);
+        snprintf(path, sizeof path, "%s/content.bin", argv[2]);
+        f = fopen(path, "wb");
+        if (!f || fwrite(c->data, 1, c->size, f) != c->size) return 1;
+        fclose(f);
+    }
     pf_metainfo *mi = NULL;
     if (pf_metainfo_parse(c->torrent.data, c->torrent.len, &mi) != 0) return 1;
     pf_buf b;

@@ -114,6 +114,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(memcmp(out, data, PF_HANDSHAKE_LEN) == 0);
         off = PF_HANDSHAKE_LEN;
     }
+    /* The early 48-byte parse (incoming connections) agrees with it. */
+    pf_handshake hp;
+    memset(&hp, 0, sizeof hp);
+    int rp = pf_handshake_parse_prefix(data, size, &hp);
+    FUZZ_ASSERT(rp == 0 || rp == 48 || rp == PF_ERR_PROTO);
+    if (r == PF_HANDSHAKE_LEN)
+        FUZZ_ASSERT(rp == 48 && memcmp(hp.reserved, hs.reserved, 8) == 0 &&
+                    memcmp(hp.info_hash, hs.info_hash, 20) == 0);
 
     /* The first byte picks a small or the default message limit so both
      * the LIMIT path and large messages are reachable. */

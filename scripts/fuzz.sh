@@ -7,7 +7,8 @@
 #   scripts/fuzz.sh --list                      the targets
 #
 # TARGET is the name after fuzz/fuzz_ (bencode, wire, session, ...).
-# SECONDS defaults to 300, JOBS to 1 (JOBS > 1 uses libFuzzer's -fork).
+# SECONDS defaults to 300 (0: only minimize the corpus), JOBS to 1 (JOBS > 1
+# uses libFuzzer's -fork).
 #
 # 1. Configures build-fuzz/ with clang and PF_FUZZ=ON (the libraries built
 #    with -fsanitize=fuzzer-no-link,address,undefined; UBSan reports abort)
@@ -15,9 +16,10 @@
 # 2. Copies fuzz/corpus/TARGET to a scratch dir under build-fuzz/fuzz-run/
 #    and fuzzes that copy, under `nice -n $PF_FUZZ_NICE` (default 10).
 # 3. Merges the result back into fuzz/corpus/TARGET with -merge=1,
-#    minimized: files with a chosen name (real samples, hand-made seeds,
-#    regress-*) are always kept; files named by their SHA-1 (what libFuzzer
-#    writes) are kept only while they add coverage.
+#    minimized (edges, -use_counters=0): files with a chosen name (real
+#    samples, hand-made seeds, regress-*) are always kept; files named by
+#    their SHA-1 (fz_<sha1>, what libFuzzer found) only while they add
+#    coverage.
 # 4. Copies crash-/leak-/timeout-/oom- inputs to fuzz/crashes/TARGET/ and
 #    appends a line to build-fuzz/fuzz-run/summary.tsv: date, target,
 #    seconds, jobs, CPU-minutes, executions, cov, ft, corpus files before
@@ -64,8 +66,8 @@ bins=()
 for t in $list; do bins+=("fuzz_$t"); done
 nice -n "$nice_n" ninja -C "$build" "${bins[@]}" >/dev/null
 
-# Names libFuzzer gives inputs: 40 hex digits.
-is_hash_name() { [[ $1 =~ ^[0-9a-f]{40}$ ]]; }
+# Names of fuzzer-found inputs: their SHA-1, kept as fz_<sha1>.
+is_hash_name() { [[ $1 =~ ^(fz_)?[0-9a-f]{40}$ ]]; }
 
 run_one() {
     local t=$1 bin="$build/fuzz_$t" corpus="$root/fuzz/corpus/$t"
@@ -79,13 +81,18 @@ run_one() {
     local mode=()
     if [ "$jobs" -gt 1 ]; then mode=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); fi
     echo "== fuzz_$t: ${secs}s x $jobs job(s), corpus $before files"
-    set +e
-    # shellcheck disable=SC2086
-    nice -n "$nice_n" "$bin" "${mode[@]}" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$run/artifacts/" ${PF_FUZZ_ARGS:-} \
-        "$run/corpus" >"$run/log" 2>&1
-    local rc=$?
-    set -e
+    local rc=0
+    if [ "$secs" -gt 0 ]; then
+        set +e
+        # shellcheck disable=SC2086
+        nice -n "$nice_n" "$bin" "${mode[@]}" -max_total_time="$secs" -timeout=20 \
+            -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$run/artifacts/" \
+            ${PF_FUZZ_ARGS:-} "$run/corpus" >"$run/log" 2>&1
+        rc=$?
+        set -e
+    else
+        : >"$run/log" # 0 seconds: only minimize the corpus
+    fi
 
     # Coverage and executions from the log (fork mode prints its own lines).
     local execs cov ft
@@ -121,10 +128,12 @@ run_one() {
         if nice -n "$nice_n" "$bin" -merge=1 -use_counters=0 -timeout=20 -rss_limit_mb=2048 \
             "$merged" "$run/old" "$run/corpus" >"$run/merge.log" 2>&1; then
             find "$corpus" -maxdepth 1 -type f -regextype posix-extended \
-                -regex '.*/[0-9a-f]{40}' -delete
+                -regex '.*/(fz_)?[0-9a-f]{40}' -delete
             for f in "$merged"/*; do
                 [ -f "$f" ] || continue
-                is_hash_name "$(basename "$f")" && cp -p "$f" "$corpus/"
+                local b
+                b=$(basename "$f")
+                if is_hash_name "$b"; then cp -p "$f" "$corpus/fz_${b#fz_}"; fi
             done
             after=$(find "$corpus" -maxdepth 1 -type f | wc -l)
         else
