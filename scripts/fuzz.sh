@@ -14,7 +14,8 @@
 #    with -fsanitize=fuzzer-no-link,address,undefined; UBSan reports abort)
 #    and builds the fuzzers.
 # 2. Copies fuzz/corpus/TARGET to a scratch dir under build-fuzz/fuzz-run/
-#    and fuzzes that copy, under `nice -n $PF_FUZZ_NICE` (default 10).
+#    and fuzzes that copy, under `nice -n $PF_FUZZ_NICE` (default 10), with
+#    fuzz/dict/TARGET.dict as a dictionary when it exists.
 # 3. Merges the result back into fuzz/corpus/TARGET with -merge=1,
 #    minimized (edges, -use_counters=0): files with a chosen name (real
 #    samples, hand-made seeds, regress-*) are always kept; files named by
@@ -79,7 +80,9 @@ run_one() {
     before=$(find "$corpus" -maxdepth 1 -type f | wc -l)
 
     local mode=()
-    if [ "$jobs" -gt 1 ]; then mode=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); fi
+    # A libFuzzer dictionary of the format's tokens, when there is one.
+    if [ -f "$root/fuzz/dict/$t.dict" ]; then mode+=(-dict="$root/fuzz/dict/$t.dict"); fi
+    if [ "$jobs" -gt 1 ]; then mode+=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); fi
     echo "== fuzz_$t: ${secs}s x $jobs job(s), corpus $before files"
     local rc=0
     if [ "$secs" -gt 0 ]; then
