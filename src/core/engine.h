@@ -42,6 +42,11 @@ struct pf_peer {
     int close_queued;
     pf_buf in;  /* bytes of an incomplete message */
     pf_buf out; /* bytes not yet taken by the caller */
+    /* PIECE payloads to send from the read cache without a copy, spliced
+     * into `out` (see pf_peer_take_output_zc); sp_bytes is their total. */
+    pf_out_splice *sp;
+    uint32_t nsp, cap_sp;
+    size_t sp_bytes;
     size_t net_inflight; /* taken, not yet reported sent */
     int write_queued;
     int sent_handshake, got_handshake, sent_bitfield;
@@ -103,9 +108,18 @@ typedef struct pf__tracker {
     char trackerid[64];
 } pf__tracker;
 
+/* A verified piece's bytes, shared by the read cache and the output of
+ * peers it is being sent to (zero-copy sends): freed with the last ref. */
+typedef struct pf__pbuf {
+    uint8_t *data;
+    uint32_t refs;
+} pf__pbuf;
+pf__pbuf *pf__pbuf_new(uint8_t *data); /* takes data; one ref */
+void pf__pbuf_unref(pf__pbuf *b);
+
 typedef struct pf__cache_slot {
     uint32_t piece;
-    uint8_t *buf;  /* NULL: free slot */
+    pf__pbuf *pb;  /* NULL: free slot; the slot holds one ref */
     int loading;   /* a READ job is filling it */
     uint64_t used; /* LRU stamp */
 } pf__cache_slot;
@@ -292,8 +306,11 @@ void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt);
 pf_job *pf__job_new(pf_torrent *t, int type);
 int pf__torrent_emit_job(pf_torrent *t, pf_job *j);
 /* Read cache: returns the verified piece buffer or NULL; if NULL and
- * start_load, a READ job is started (when a slot is free). */
-const uint8_t *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load);
+ * start_load, a READ job is started (when a slot is free).  The buffer is
+ * the cache's: take a ref to keep it past the next cache call. */
+pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load);
+/* Drops a slot's buffer (the piece was evicted or failed to load). */
+void pf__cache_slot_clear(pf__cache_slot *c);
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now);
 void pf__torrent_choke(pf_torrent *t, uint64_t now);
 

@@ -36,7 +36,8 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
 void pf__peer_free(pf_peer *p)
 {
     pf_buf_free(&p->in);
-    pf_buf_free(&p->out);
+    pf_out o = {.buf = p->out, .sp = p->sp, .nsp = p->nsp};
+    pf_out_release(&o);
     pf_bitfield_free(&p->have);
     free(p->raw_bf);
     free(p->reqs);
@@ -89,14 +90,72 @@ void pf_peer_closed(pf_peer *p, uint64_t now)
     pf__peer_free(p);
 }
 
-size_t pf_peer_take_output(pf_peer *p, pf_buf *dst)
+size_t pf_peer_take_output_zc(pf_peer *p, pf_out *out)
 {
-    size_t n = pf_buf_unread(&p->out);
-    p->out_total += n;
-    *dst = p->out;
+    size_t n = pf_buf_unread(&p->out) + p->sp_bytes;
+    out->buf = p->out;
+    out->sp = p->sp;
+    out->nsp = p->nsp;
+    out->total = n;
     pf_buf_init(&p->out);
+    p->sp = NULL;
+    p->nsp = p->cap_sp = 0;
+    p->sp_bytes = 0;
+    p->out_total += n;
     p->net_inflight += n;
     return n;
+}
+
+void pf_out_release(pf_out *out)
+{
+    for (size_t i = 0; i < out->nsp; i++) pf__pbuf_unref(out->sp[i].ref);
+    free(out->sp);
+    out->sp = NULL;
+    out->nsp = 0;
+    pf_buf_free(&out->buf);
+}
+
+size_t pf_peer_take_output(pf_peer *p, pf_buf *dst)
+{
+    pf_out o;
+    size_t n = pf_peer_take_output_zc(p, &o);
+    if (o.nsp == 0) {
+        *dst = o.buf;
+        return n;
+    }
+    /* Flatten: headers and control bytes with the payloads in place. */
+    pf_buf_init(dst);
+    if (pf_buf_reserve(dst, n) != 0) {
+        pf_out_release(&o);
+        p->net_inflight -= n;
+        p->out_total -= n;
+        return 0;
+    }
+    const uint8_t *h = pf_buf_head(&o.buf);
+    size_t at = 0;
+    for (size_t i = 0; i < o.nsp; i++) {
+        pf_buf_append(dst, h + at, o.sp[i].at - at);
+        pf_buf_append(dst, o.sp[i].data, o.sp[i].len);
+        at = o.sp[i].at;
+    }
+    pf_buf_append(dst, h + at, pf_buf_unread(&o.buf) - at);
+    pf_out_release(&o);
+    return n;
+}
+
+static int splice_push(pf_peer *p, pf__pbuf *pb, const uint8_t *data, size_t len)
+{
+    if (p->nsp == p->cap_sp) {
+        uint32_t cap = p->cap_sp ? p->cap_sp * 2 : 64;
+        pf_out_splice *n = realloc(p->sp, cap * sizeof *n);
+        if (!n) return PF_ERR_NOMEM;
+        p->sp = n;
+        p->cap_sp = cap;
+    }
+    p->sp[p->nsp++] = (pf_out_splice){.at = pf_buf_unread(&p->out), .data = data, .len = len, .ref = pb};
+    pb->refs++;
+    p->sp_bytes += len;
+    return 0;
 }
 
 static void send_handshake(pf_peer *p)
@@ -406,13 +465,9 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
     if (window < 128 * 1024) window = 128 * 1024;
     if (window > p->s->set.max_send_buffer) window = p->s->set.max_send_buffer;
     int wrote = 0;
-    /* Size the output once for what this round may queue: growing it by
-     * doubling copied every queued byte again (perf: memmove on seeders). */
-    if (p->inq_len > 0 && pf_buf_unread(&p->out) + p->net_inflight < window)
-        pf_buf_reserve(&p->out, window - p->net_inflight + PF_BLOCK_SIZE + 64);
-    while (p->inq_len > 0 && pf_buf_unread(&p->out) + p->net_inflight < window) {
+    while (p->inq_len > 0 && pf_buf_unread(&p->out) + p->sp_bytes + p->net_inflight < window) {
         pf__req *r = &p->inq[p->inq_head];
-        const uint8_t *pb = pf__cache_get(t, r->piece, 1);
+        pf__pbuf *pb = pf__cache_get(t, r->piece, 1);
         if (!pb) {
             /* A read is in flight and we are called again when it lands;
              * meanwhile start loading the pieces queued behind it so the
@@ -427,11 +482,15 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
             break;
         }
         if (!pf__take_tokens(p->s->up_limit, &p->s->up_tokens, r->length)) break; /* next tick */
-        if (pf_msg_write_piece_header(&p->out, r->piece, r->begin, r->length) != 0 ||
-            pf_buf_append(&p->out, pb + r->begin, r->length) != 0)
+        /* The header is copied, the payload spliced in from the cache. */
+        size_t mark = p->out.len;
+        if (pf_msg_write_piece_header(&p->out, r->piece, r->begin, r->length) != 0) break;
+        if (splice_push(p, pb, pb->data + r->begin, r->length) != 0) {
+            p->out.len = mark;
             break;
+        }
         /* Counted as uploaded once the caller reports it written. */
-        upq_push(p, p->out_total + pf_buf_unread(&p->out), r->length);
+        upq_push(p, p->out_total + pf_buf_unread(&p->out) + p->sp_bytes, r->length);
         p->inq_head = (p->inq_head + 1) % p->inq_cap;
         p->inq_len--;
         wrote = 1;

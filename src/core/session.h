@@ -127,6 +127,27 @@ long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now);
 /* Moves all pending output into dst (dst must be empty or freed: it is
  * overwritten).  Returns the byte count; 0 if nothing to send. */
 size_t pf_peer_take_output(pf_peer *p, pf_buf *dst);
+/* Zero-copy output: the bytes to send are buf's unread bytes with each
+ * splice's data inserted, in order, after `at` of them (PIECE payloads
+ * pointing into the engine's read cache, not copied).  The splices stay
+ * valid until pf_out_release(), even after the peer or session is gone
+ * (so a socket write may complete later).  Same counting as
+ * pf_peer_take_output: `total` bytes, reported by pf_peer_sent as they
+ * are written. */
+typedef struct pf_out_splice {
+    size_t at;
+    const uint8_t *data;
+    size_t len;
+    void *ref; /* engine-owned */
+} pf_out_splice;
+typedef struct pf_out {
+    pf_buf buf;
+    pf_out_splice *sp;
+    size_t nsp;
+    size_t total;
+} pf_out;
+size_t pf_peer_take_output_zc(pf_peer *p, pf_out *out);
+void pf_out_release(pf_out *out);
 /* The caller finished writing n bytes previously taken. */
 void pf_peer_sent(pf_peer *p, size_t n, uint64_t now);
 /* The socket is gone (closed by either side or failed to connect).  The

@@ -532,10 +532,8 @@ void pf__cache_limit_enforce(pf_torrent *t, uint64_t now)
         t->picker.prio[piece] = 0; /* not wanted again unless a reader needs it */
         t->evicted++;
         for (uint32_t k = 0; k < t->ncache; k++)
-            if (t->cache[k].buf && !t->cache[k].loading && t->cache[k].piece == piece) {
-                free(t->cache[k].buf);
-                t->cache[k].buf = NULL;
-            }
+            if (t->cache[k].pb && !t->cache[k].loading && t->cache[k].piece == piece)
+                pf__cache_slot_clear(&t->cache[k]);
         pf_job *j = pf__job_new(t, PF_JOB_DISCARD);
         if (j) {
             j->piece = piece;

@@ -29,7 +29,7 @@ void pf__torrent_free(pf_torrent *t)
     free(t->cands);
     for (uint32_t i = 0; i < t->ntrackers; i++) free(t->trackers[i].url);
     free(t->trackers);
-    for (uint32_t i = 0; i < t->ncache; i++) free(t->cache[i].buf);
+    for (uint32_t i = 0; i < t->ncache; i++) pf__cache_slot_clear(&t->cache[i]);
     free(t->cache);
     if (t->has_meta) pf_picker_free(&t->picker);
     pf_bitfield_free(&t->have);
@@ -197,30 +197,54 @@ static void job_free(pf_job *j)
 }
 
 /* Read cache ---------------------------------------------------------------- */
-const uint8_t *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
+pf__pbuf *pf__pbuf_new(uint8_t *data)
+{
+    pf__pbuf *b = malloc(sizeof *b);
+    if (!b) return NULL;
+    b->data = data;
+    b->refs = 1;
+    return b;
+}
+
+void pf__pbuf_unref(pf__pbuf *b)
+{
+    if (b && --b->refs == 0) {
+        free(b->data);
+        free(b);
+    }
+}
+
+void pf__cache_slot_clear(pf__cache_slot *c)
+{
+    pf__pbuf_unref(c->pb);
+    c->pb = NULL;
+}
+
+pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
 {
     pf__cache_slot *victim = NULL;
     for (uint32_t i = 0; i < t->ncache; i++) {
         pf__cache_slot *c = &t->cache[i];
-        if (c->buf && c->piece == piece) {
+        if (c->pb && c->piece == piece) {
             if (c->loading) return NULL;
             c->used = ++t->cache_clock;
-            return c->buf;
+            return c->pb;
         }
-        if (!c->loading && (!victim || !c->buf || (victim->buf && c->used < victim->used)))
+        if (!c->loading && (!victim || !c->pb || (victim->pb && c->used < victim->used)))
             victim = c;
     }
     if (!start_load || !victim || !pf_bitfield_get(&t->have, piece)) return NULL;
     uint32_t size = pf_metainfo_piece_size(t->mi, piece);
     pf_job *j = pf__job_new(t, PF_JOB_READ);
     uint8_t *buf = malloc(size);
-    if (!j || !buf) {
+    pf__pbuf *pb = buf ? pf__pbuf_new(buf) : NULL;
+    if (!j || !pb) {
         free(j);
         free(buf);
         return NULL;
     }
-    free(victim->buf);
-    victim->buf = buf;
+    pf__cache_slot_clear(victim);
+    victim->pb = pb;
     victim->piece = piece;
     victim->loading = 1;
     victim->used = ++t->cache_clock;
@@ -231,8 +255,7 @@ const uint8_t *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
     j->tag = (uint32_t)(victim - t->cache);
     if (pf__torrent_emit_job(t, j) != 0) {
         victim->loading = 0;
-        free(victim->buf);
-        victim->buf = NULL;
+        pf__cache_slot_clear(victim);
         free(j);
     }
     return NULL;
@@ -245,14 +268,15 @@ static void cache_insert(pf_torrent *t, uint32_t piece, uint8_t *buf)
     for (uint32_t i = 0; i < t->ncache; i++) {
         pf__cache_slot *c = &t->cache[i];
         if (c->loading) continue;
-        if (!victim || !c->buf || (victim->buf && c->used < victim->used)) victim = c;
+        if (!victim || !c->pb || (victim->pb && c->used < victim->used)) victim = c;
     }
-    if (!victim) {
+    pf__pbuf *pb = victim ? pf__pbuf_new(buf) : NULL;
+    if (!pb) {
         free(buf);
         return;
     }
-    free(victim->buf);
-    victim->buf = buf;
+    pf__cache_slot_clear(victim);
+    victim->pb = pb;
     victim->piece = piece;
     victim->used = ++t->cache_clock;
 }
@@ -487,8 +511,7 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         if (c && c->loading && c->piece == j->piece) {
             c->loading = 0;
             if (j->result != 0) {
-                free(c->buf);
-                c->buf = NULL;
+                pf__cache_slot_clear(c);
                 pf__log(t->s, PF_LOG_ERROR, "read of piece %u failed: %s", j->piece,
                         pf_strerror(j->result));
             }

@@ -128,8 +128,8 @@ static void on_written(uv_write_t *req, int status)
 {
     pf_wreq *w = (pf_wreq *)req;
     pf_conn *k = w->conn;
-    size_t n = pf_buf_unread(&w->buf);
-    pf_buf_free(&w->buf);
+    size_t n = w->out.total;
+    pf_out_release(&w->out);
     free(w);
     if (k->closing || !k->peer) return;
     if (status < 0) {
@@ -146,15 +146,35 @@ static void conn_flush(pf_conn *k)
     pf_wreq *w = calloc(1, sizeof *w);
     if (!w) return;
     w->conn = k;
-    size_t n = pf_peer_take_output(k->peer, &w->buf);
+    size_t n = pf_peer_take_output_zc(k->peer, &w->out);
     if (n == 0) {
-        pf_buf_free(&w->buf);
+        pf_out_release(&w->out);
         free(w);
         return;
     }
-    uv_buf_t b = uv_buf_init((char *)pf_buf_head(&w->buf), (unsigned)n);
-    if (uv_write(&w->req, (uv_stream_t *)&k->tcp, &b, 1, on_written) != 0) {
-        pf_buf_free(&w->buf);
+    /* iovecs: the bytes before each payload, the payload, ..., the rest. */
+    uv_buf_t small[16], *b = small;
+    size_t nb = 2 * w->out.nsp + 1, k2 = 0;
+    if (nb > sizeof small / sizeof small[0] && !(b = malloc(nb * sizeof *b))) {
+        pf_out_release(&w->out);
+        free(w);
+        conn_close(k);
+        return;
+    }
+    const uint8_t *h = pf_buf_head(&w->out.buf);
+    size_t at = 0;
+    for (size_t i = 0; i < w->out.nsp; i++) {
+        const pf_out_splice *sp = &w->out.sp[i];
+        if (sp->at > at) b[k2++] = uv_buf_init((char *)h + at, (unsigned)(sp->at - at));
+        b[k2++] = uv_buf_init((char *)sp->data, (unsigned)sp->len);
+        at = sp->at;
+    }
+    size_t tail = pf_buf_unread(&w->out.buf) - at;
+    if (tail) b[k2++] = uv_buf_init((char *)h + at, (unsigned)tail);
+    int rc = uv_write(&w->req, (uv_stream_t *)&k->tcp, b, (unsigned)k2, on_written);
+    if (b != small) free(b); /* uv_write keeps its own copy of the array */
+    if (rc != 0) {
+        pf_out_release(&w->out);
         free(w);
         conn_close(k);
     }

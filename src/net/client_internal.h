@@ -22,7 +22,7 @@ typedef struct pf_conn {
 typedef struct pf_wreq {
     uv_write_t req;
     pf_conn *conn;
-    pf_buf buf;
+    pf_out out; /* headers + PIECE payloads spliced from the read cache */
 } pf_wreq;
 
 typedef struct pf_work {
