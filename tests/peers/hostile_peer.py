@@ -519,7 +519,7 @@ def request_flood(c, args):
     else:
         c.note("unchoked; flooding")
     fl = c.rep.doc["flood"]
-    fl.update({"requests": 0, "bytes_recv_payload": 0, "start": now()})
+    fl.update({"requests": 0, "start": now()})
     reqs = []
     for p in range(tor.num_pieces):
         for b in range(0, tor.piece_size(p), BLOCK):
