@@ -3,13 +3,20 @@
 # Idempotent: only missing packages are installed; safe to run repeatedly.
 #   scripts/install-deps.sh          build + demo dependencies
 #   scripts/install-deps.sh --test   also the interop peers used by the suite
+#   scripts/install-deps.sh --lab    --test's, plus python3-matplotlib for the
+#                                    lab's plots (peerflow lab, docs/LAB.md)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libuv1-dev libssl-dev libcurl4-openssl-dev
       nginx-light ffmpeg curl python3)
-if [ "${1:-}" = "--test" ]; then
+test=0
+case "${1:-}" in
+    --test) test=1 ;;
+    --lab) test=1; pkgs+=(python3-matplotlib iproute2) ;;
+esac
+if [ $test = 1 ]; then
     pkgs+=(python3-libtorrent transmission-cli opentracker aria2
            iproute2 procps)
     # Node may come from outside Debian (the image ships node 20 + npm 11);
@@ -34,4 +41,4 @@ if command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now nginx >/dev/null 2>&1 || true
 fi
 pkill -x nginx >/dev/null 2>&1 || true
-if [ "${1:-}" = "--test" ]; then bash "$(dirname "$0")/install-node-peers.sh"; fi
+if [ $test = 1 ]; then bash "$(dirname "$0")/install-node-peers.sh"; fi

@@ -9,5 +9,6 @@ int pf_cmd_get(int argc, char **argv);
 int pf_cmd_tracker(int argc, char **argv);
 int pf_cmd_demo(int argc, char **argv);
 int pf_cmd_play(int argc, char **argv);
+int pf_cmd_lab(int argc, char **argv);
 
 #endif

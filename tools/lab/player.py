@@ -1,0 +1,301 @@
+#!/usr/bin/python3
+"""The lab's player emulator: reads a stream over HTTP the way a player
+with a buffer does, so stalls are real.
+
+  player.py --url URL --src FILE --bitrate BYTES_PER_S --out RESULT.json
+            [--startup-s 4] [--rebuffer-s 2] [--max-buffer-s 30]
+            [--leave-s S] [--actions JSON] [--t0 EPOCH]
+
+* One HTTP connection reads ahead from the play position; reading pauses
+  (TCP back-pressure) while max_buffer_s of media are buffered.
+* Playback starts when startup_s of media are buffered (or the file's end
+  is), and consumes bitrate bytes per second while playing.  A stall starts
+  when playback reaches the end of the buffer before the end of the file;
+  it ends once rebuffer_s are buffered again.
+* Actions (seconds after arrival): {"t":30,"op":"seek","to_s":95} drops the
+  buffer and reads from media second 95 with a Range request (the wait is a
+  seek wait, not a stall); {"t":50,"op":"pause","dur_s":10}.
+* --leave-s: the viewer leaves that long after arrival (default: at the
+  end of the file).
+* Every byte read is compared with --src at its offset (byte-exact check).
+
+Result JSON: startup_s (first request -> playback starts), startup_from_
+arrival_s (t0 -> playback starts), stalls, stall_s, seeks, seek_wait_s,
+bytes, mismatched_bytes, errors, and "play": the intervals spent playing
+[[wall_start, wall_end, media_start_s, media_end_s], ...] (wall = epoch).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+
+TICK = 0.05
+CHUNK = 65536
+
+
+class Player:
+    def __init__(self, a):
+        self.a = a
+        self.url = urllib.parse.urlsplit(a.url)
+        self.size = os.path.getsize(a.src)
+        self.src = os.open(a.src, os.O_RDONLY)
+        self.rate = float(a.bitrate)
+        self.lock = threading.Lock()
+        self.gen = 0               # bumped by a seek
+        self.read_pos = 0          # next byte the reader fetches
+        self.play_pos = 0.0        # bytes played (float: media clock)
+        self.conn = None
+        self.bytes = 0
+        self.mismatch = 0
+        self.errors = []
+        self.stop = False
+        self.first_request = None
+        self.first_byte = None
+        self.not_ready = 0
+        self.reads = []            # [wall_from, wall_to, byte_from, byte_to]
+
+    # --- the reader thread ---------------------------------------------------
+    def reader(self):
+        while not self.stop:
+            with self.lock:
+                gen, pos = self.gen, self.read_pos
+            if pos >= self.size:
+                time.sleep(TICK)
+                continue
+            seg_t, seg_pos = time.time(), pos
+            try:
+                conn = http.client.HTTPConnection(self.url.hostname, self.url.port or 80,
+                                                  timeout=120)
+                self.conn = conn
+                path = self.url.path + ("?" + self.url.query if self.url.query else "")
+                if self.first_request is None:
+                    self.first_request = time.time()
+                conn.request("GET", path, headers={"Range": "bytes=%d-" % pos})
+                resp = conn.getresponse()
+                if resp.status not in (200, 206):
+                    raise IOError("HTTP %d" % resp.status)
+                if resp.status == 200 and pos:
+                    raise IOError("HTTP 200 to a Range request")
+                while not self.stop:
+                    with self.lock:
+                        if gen != self.gen:
+                            break
+                        ahead = self.read_pos - self.play_pos
+                    if ahead >= self.a.max_buffer_s * self.rate:
+                        time.sleep(TICK)
+                        continue
+                    data = resp.read1(CHUNK)
+                    if not data:
+                        break
+                    if self.first_byte is None:
+                        self.first_byte = time.time()
+                    want = os.pread(self.src, len(data), pos)
+                    if want != data:
+                        self.mismatch += sum(1 for x, y in zip(want, data) if x != y) + \
+                            abs(len(want) - len(data))
+                    pos += len(data)
+                    now = time.time()
+                    if now - seg_t >= 0.5:
+                        self.reads.append([seg_t, now, seg_pos, pos])
+                        seg_t, seg_pos = now, pos
+                    with self.lock:
+                        if gen != self.gen:
+                            break
+                        self.read_pos = pos
+                        self.bytes += len(data)
+                if pos > seg_pos:
+                    self.reads.append([seg_t, time.time(), seg_pos, pos])
+                conn.close()
+            except Exception as e:  # noqa: BLE001 -- a broken read is retried
+                if pos > seg_pos:
+                    self.reads.append([seg_t, time.time(), seg_pos, pos])
+                with self.lock:
+                    stale = gen != self.gen
+                if not self.stop and not stale:
+                    if self.first_byte is None:
+                        self.not_ready += 1   # the client's server is not ready yet
+                        time.sleep(0.1)
+                    else:
+                        self.errors.append("%.1f %s" % (time.time() - self.a.t0, e))
+                        time.sleep(0.2)
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def seek(self, to_byte):
+        with self.lock:
+            self.gen += 1
+            self.read_pos = to_byte
+            self.play_pos = float(to_byte)
+        c = self.conn
+        if c is not None and c.sock is not None:
+            try:
+                c.sock.shutdown(2)
+            except OSError:
+                pass
+
+    # --- the playback clock -------------------------------------------------------
+    def run(self):
+        a = self.a
+        t0 = a.t0
+        actions = sorted(json.loads(a.actions) if a.actions else [], key=lambda x: x["t"])
+        leave_at = t0 + a.leave_s if a.leave_s else None
+        th = threading.Thread(target=self.reader, daemon=True)
+        th.start()
+        state = "startup"   # startup, playing, stalled, seeking, paused, ended
+        startup_at = None
+        stalls = 0
+        stall_s = 0.0
+        seeks = 0
+        seek_wait = 0.0
+        wait_since = None
+        pause_until = None
+        play = []           # [wall_start, wall_end, media_start, media_end]
+        cur = None
+        last = time.time()
+        while not STOP[0]:
+            time.sleep(TICK)
+            now = time.time()
+            dt = now - last
+            last = now
+            if leave_at and now >= leave_at:
+                break
+            while actions and now >= t0 + actions[0]["t"]:
+                act = actions.pop(0)
+                if state == "ended":
+                    continue
+                if cur:
+                    play.append(cur)
+                    cur = None
+                if act["op"] == "seek":
+                    to = min(int(act["to_s"] * self.rate), self.size - 1)
+                    self.seek(to)
+                    seeks += 1
+                    if state == "stalled":
+                        stall_s += now - wait_since
+                    if state != "startup":
+                        state = "seeking"
+                        wait_since = now
+                elif act["op"] == "pause" and state == "playing":
+                    state = "paused"
+                    pause_until = now + act["dur_s"]
+            with self.lock:
+                ahead = self.read_pos - self.play_pos
+                at_end = self.read_pos >= self.size
+            if state in ("startup", "stalled", "seeking"):
+                need = (a.startup_s if state == "startup" else a.rebuffer_s) * self.rate
+                if ahead >= need or at_end:
+                    if state == "startup":
+                        startup_at = now
+                    elif state == "stalled":
+                        stall_s += now - wait_since
+                    else:
+                        seek_wait += now - wait_since
+                    state = "playing"
+                    cur = [now, now, self.play_pos / self.rate, self.play_pos / self.rate]
+                continue
+            if state == "paused":
+                if now >= pause_until:
+                    state = "playing"
+                    cur = [now, now, self.play_pos / self.rate, self.play_pos / self.rate]
+                continue
+            if state != "playing":
+                continue
+            with self.lock:
+                self.play_pos = min(self.play_pos + dt * self.rate, float(self.read_pos))
+                pp, rp = self.play_pos, self.read_pos
+            cur[1], cur[3] = now, pp / self.rate
+            if pp >= self.size:
+                state = "ended"
+                play.append(cur)
+                cur = None
+                if not leave_at:
+                    break
+            elif pp >= rp:
+                state = "stalled"
+                stalls += 1
+                wait_since = now
+                play.append(cur)
+                cur = None
+        now = time.time()
+        if cur:
+            play.append(cur)
+        if state == "stalled":
+            stall_s += now - wait_since
+        self.stop = True
+        fr = self.first_request
+        res = {
+            "url": a.url,
+            "t0": t0,
+            "first_request": fr,
+            "first_byte_s": (self.first_byte - fr) if self.first_byte and fr else None,
+            "startup_s": (startup_at - fr) if startup_at and fr else None,
+            "startup_from_arrival_s": (startup_at - t0) if startup_at else None,
+            "stalls": stalls,
+            "stall_s": round(stall_s, 3),
+            "stalled_at_exit": state == "stalled",
+            "seeks": seeks,
+            "seek_wait_s": round(seek_wait, 3),
+            "bytes": self.bytes,
+            "mismatched_bytes": self.mismatch,
+            "played_s": round(sum(p[3] - p[2] for p in play), 2),
+            "ended": state == "ended",
+            "errors": self.errors[:20],
+            "not_ready_retries": self.not_ready,
+            "play": [[round(x, 3) for x in p] for p in play],
+            "reads": [[round(r[0], 3), round(r[1], 3), r[2], r[3]] for r in self.reads],
+            "left": now,
+        }
+        tmp = a.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(res, f)
+        os.replace(tmp, a.out)
+
+
+STOP = [False]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--src", required=True)
+    ap.add_argument("--bitrate", type=float, required=True, help="bytes per second")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--startup-s", type=float, default=4)
+    ap.add_argument("--rebuffer-s", type=float, default=2)
+    ap.add_argument("--max-buffer-s", type=float, default=30)
+    ap.add_argument("--leave-s", type=float, default=0)
+    ap.add_argument("--actions")
+    ap.add_argument("--t0", type=float, default=0)
+    ap.add_argument("--wait-url", type=float, default=60,
+                    help="wait up to S s for the URL's server to accept connections")
+    a = ap.parse_args()
+    if not a.t0:
+        a.t0 = time.time()
+    signal.signal(signal.SIGTERM, lambda *_: STOP.__setitem__(0, True))
+    signal.signal(signal.SIGINT, lambda *_: STOP.__setitem__(0, True))
+    u = urllib.parse.urlsplit(a.url)
+    end = time.time() + a.wait_url
+    import socket
+    while True:
+        try:
+            socket.create_connection((u.hostname, u.port or 80), timeout=1).close()
+            break
+        except OSError:
+            if time.time() > end or STOP[0]:
+                print("player: %s never accepted a connection" % a.url, file=sys.stderr)
+                return 1
+            time.sleep(0.02)
+    Player(a).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
