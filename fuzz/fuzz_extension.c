@@ -104,6 +104,11 @@ static void check_output(fx_peer *fp, int *hs_seen)
         long n = pf_msg_parse(o->data + off, o->len - off, PF_MAX_MSG_LEN, &m);
         FX_ASSERT(n >= 0);
         if (n == 0) break;
+#ifdef FUZZ_EXTENSION_DEBUG
+        if (m.type == PF_MSG_EXTENDED)
+            fprintf(stderr, "  to peer %p: ext %u %.*s\n", (void *)fp, m.ext_id,
+                    (int)(m.payload_len < 60 ? m.payload_len : 60), (const char *)m.payload);
+#endif
         if (m.type == PF_MSG_EXTENDED && m.ext_id == 0) {
             pf_ext_handshake h;
             FX_ASSERT(pf_ext_handshake_parse(m.payload, m.payload_len, &h) == 0);

@@ -66,15 +66,26 @@ void pf__meta_on_ext_handshake(pf_peer *p, uint64_t now)
     meta_request(p, now);
 }
 
+/* Drops the partly fetched info dict; pf__meta_tick sizes a new one. */
+static void meta_reset(pf_torrent *t)
+{
+    free(t->meta);
+    free(t->meta_got);
+    t->meta = t->meta_got = NULL;
+    t->meta_size = 0;
+    t->meta_pieces = t->meta_have = 0;
+    for (uint32_t i = 0; i < t->npeers; i++) t->peers[i]->meta_req = -1;
+}
+
 static void meta_complete(pf_torrent *t, uint64_t now)
 {
     pf_metainfo *mi = NULL;
     int rc = pf_metainfo_from_info(t->meta, t->meta_size, t->info_hash, &mi);
     if (rc != 0) {
-        /* Someone sent garbage; start over (the hash protects us). */
+        /* Someone sent garbage, or a wrong size; start over (the hash
+         * protects us). */
         pf__log(t->s, PF_LOG_WARN, "fetched metadata is invalid: %s", pf_strerror(rc));
-        memset(t->meta_got, 0, t->meta_pieces);
-        t->meta_have = 0;
+        meta_reset(t);
         return;
     }
     rc = pf__torrent_set_metadata(t, mi, now);
@@ -135,11 +146,56 @@ int pf__meta_on_message(pf_peer *p, const uint8_t *body, size_t len, uint64_t no
     return 0;
 }
 
+/* How many active peers claim `size` for the info dict. */
+static uint32_t meta_votes(const pf_torrent *t, int64_t size)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        const pf_peer *p = t->peers[i];
+        if (p->state == PF_PS_ACTIVE && p->exth.ut_metadata && p->exth.metadata_size == size) n++;
+    }
+    return n;
+}
+
+/* The info dict's size is what one peer's extension handshake claims, and
+ * a peer may lie.  Keep the size most active peers claim (on a tie the one
+ * we have, else the first from a random start):
+ * a lone liar can then not keep a magnet from its metadata. */
+static void meta_pick_size(pf_torrent *t, uint64_t now)
+{
+    if (!t->npeers) return;
+    pf_peer *best = NULL;
+    uint32_t best_n = 0;
+    uint32_t start = (uint32_t)(pf_rand_next(&t->s->rng) % t->npeers);
+    for (uint32_t k = 0; k < t->npeers; k++) {
+        pf_peer *p = t->peers[(start + k) % t->npeers];
+        int64_t size = p->exth.metadata_size;
+        if (p->state != PF_PS_ACTIVE || !p->exth.ut_metadata || size <= 0 || size > PF__META_MAX)
+            continue;
+        uint32_t n = meta_votes(t, size);
+        if (n > best_n) best = p, best_n = n;
+    }
+    if (!best) return;
+    if (t->meta && (int64_t)t->meta_size != best->exth.metadata_size &&
+        best_n > meta_votes(t, (int64_t)t->meta_size))
+        meta_reset(t);
+    if (!t->meta) pf__meta_on_ext_handshake(best, now);
+}
+
 void pf__meta_tick(pf_torrent *t, uint64_t now)
 {
+    meta_pick_size(t, now);
     for (uint32_t i = 0; i < t->npeers; i++) {
         pf_peer *p = t->peers[i];
-        if (p->meta_req >= 0 && now > p->meta_req_time + PF__META_TIMEOUT) p->meta_req = -1;
+        if (p->meta_req >= 0 && now > p->meta_req_time + PF__META_TIMEOUT) {
+            p->meta_req = -1;
+            /* Nobody else claims this size: it was probably a lie. */
+            if (t->meta && meta_votes(t, (int64_t)t->meta_size) <= 1) {
+                meta_reset(t);
+                meta_pick_size(t, now);
+                return;
+            }
+        }
         if (p->meta_req < 0 && p->state == PF_PS_ACTIVE && now > p->meta_req_time + PF__META_TIMEOUT / 2)
             meta_request(p, now);
         else if (p->meta_req < 0 && p->state == PF_PS_ACTIVE && p->meta_req_time == 0)
