@@ -24,7 +24,9 @@
 # 4. Copies crash-/leak-/timeout-/oom- inputs to fuzz/crashes/TARGET/ and
 #    appends a line to build-fuzz/fuzz-run/summary.tsv: date, target,
 #    seconds, jobs, CPU-minutes, executions, cov, ft, corpus files before
-#    and after, crashes.  The full log is build-fuzz/fuzz-run/TARGET/log.
+#    and after, crashes, CPU-minutes measured (user + sys; under nice on a
+#    shared machine it can be less than SECONDS x JOBS).  The full log is
+#    build-fuzz/fuzz-run/TARGET/log.
 #
 # Environment: PF_FUZZ_BUILD (default build-fuzz), PF_FUZZ_NICE (10),
 # PF_FUZZ_ARGS (extra libFuzzer flags), CC (default clang),
@@ -85,12 +87,16 @@ run_one() {
     if [ "$jobs" -gt 1 ]; then mode+=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); fi
     echo "== fuzz_$t: ${secs}s x $jobs job(s), corpus $before files"
     local rc=0
+    echo "0 0" >"$run/cputime"
     if [ "$secs" -gt 0 ]; then
         set +e
+        # The CPU time the fuzzer really got (user + sys), which under nice
+        # on a shared machine can be less than SECONDS x JOBS.
+        local TIMEFORMAT='%U %S'
         # shellcheck disable=SC2086
-        nice -n "$nice_n" "$bin" "${mode[@]}" -max_total_time="$secs" -timeout=20 \
+        { time nice -n "$nice_n" "$bin" "${mode[@]}" -max_total_time="$secs" -timeout=20 \
             -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$run/artifacts/" \
-            ${PF_FUZZ_ARGS:-} "$run/corpus" >"$run/log" 2>&1
+            ${PF_FUZZ_ARGS:-} "$run/corpus" >"$run/log" 2>&1; } 2>"$run/cputime"
         rc=$?
         set -e
     else
@@ -144,12 +150,13 @@ run_one() {
         fi
     fi
 
-    local cpumin
+    local cpumin used
     cpumin=$(awk -v s="$secs" -v j="$jobs" 'BEGIN { printf "%.1f", s * j / 60 }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$secs" "$jobs" \
-        "$cpumin" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$before" "$after" "$ncrash" \
+    used=$(awk '{ printf "%.1f", ($1 + $2) / 60 }' "$run/cputime")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$secs" "$jobs" \
+        "$cpumin" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$before" "$after" "$ncrash" "$used" \
         >>"$build/fuzz-run/summary.tsv"
-    echo "   execs ${execs:-?}  cov ${cov:-?}  ft ${ft:-?}  corpus $before -> $after  crashes $ncrash"
+    echo "   execs ${execs:-?}  cov ${cov:-?}  ft ${ft:-?}  corpus $before -> $after  crashes $ncrash  CPU-min $used"
     [ "$ncrash" -eq 0 ] && return 0 || return 1
 }
 
