@@ -370,6 +370,12 @@ static void usage(FILE *f)
             "                         or ~/.cache/peerflow)\n"
             "      --http-port PORT   media server port (default 0 = any free port)\n"
             "      --bind ADDR        media server address (default 127.0.0.1)\n"
+            "      --http-header-timeout S  a request not complete S seconds after its\n"
+            "                         first byte gets 408 (default 10; 0 = none)\n"
+            "      --http-idle-timeout S    close idle keep-alive connections (default 30)\n"
+            "      --http-send-timeout S    close a client that reads nothing of its\n"
+            "                         response for S seconds (default 60; 0 = none)\n"
+            "      --http-max-conns N media server connections (default 64)\n"
             "  -l, --port PORT        peer listen port (default 0 = any)\n"
             "      --peer HOST:PORT   dial this peer (repeatable)\n"
             "      --tracker URL      add a tracker (repeatable)\n"
@@ -401,8 +407,11 @@ int pf_cmd_play(int argc, char **argv)
     uint64_t up_rate = 0, down_rate = 0, cache_size = 0;
     enum {
         O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
-        O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE
+        O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
+        O_MAXCONNS
     };
+    pf_media_server_limits lim;
+    pf_media_server_limits_default(&lim);
     static const struct option opts[] = {
         {"dir", 1, 0, 'd'},           {"http-port", 1, 0, O_HTTPPORT},
         {"bind", 1, 0, O_BIND},       {"port", 1, 0, 'l'},
@@ -412,6 +421,8 @@ int pf_cmd_play(int argc, char **argv)
         {"download-rate", 1, 0, O_DOWNRATE}, {"cache-size", 1, 0, O_CACHE},
         {"player", 1, 0, O_PLAYER},   {"stats", 1, 0, O_STATS},
         {"exit-when-done", 0, 0, O_EXITDONE}, {"verbose", 0, 0, 'v'},
+        {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
+        {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     optind = 1;
     int ch;
@@ -437,6 +448,25 @@ int pf_cmd_play(int argc, char **argv)
         case O_BIND:
             p.bind = optarg;
             break;
+        case O_HDRTO:
+        case O_IDLETO:
+        case O_SENDTO:
+        case O_MAXCONNS: {
+            double v = strtod(optarg, &end);
+            if (!*optarg || *end || !(v >= 0) || v > 86400 ||
+                (ch == O_MAXCONNS && (v < 1 || v > 100000 || v != (double)(long)v))) {
+                fprintf(stderr, "peerflow play: bad value '%s' for --%s\n", optarg,
+                        ch == O_MAXCONNS ? "http-max-conns" : "http-*-timeout");
+                return 2;
+            }
+            /* seconds; 0 = no timeout; sub-millisecond values round up */
+            uint32_t ms = v == 0 ? UINT32_MAX : (uint32_t)(v * 1000 + 0.999);
+            if (ch == O_HDRTO) lim.header_timeout_ms = ms;
+            else if (ch == O_IDLETO) lim.idle_timeout_ms = ms;
+            else if (ch == O_SENDTO) lim.send_timeout_ms = ms;
+            else lim.max_conns = (size_t)v;
+            break;
+        }
         case O_PEER:
         case O_TRACKER:
         case O_WEBSEED: {
@@ -577,6 +607,7 @@ int pf_cmd_play(int argc, char **argv)
         pf_client_free(p.c);
         return rc == PF_ERR_INVAL ? 2 : 1;
     }
+    pf_media_server_set_limits(p.ms, &lim);
     fprintf(stderr, "peerflow play: serving %s on %s/\n", pf_client_torrent_name(p.t),
             pf_media_server_base_url(p.ms));
     if (pf_client_torrent_num_files(p.t) == 0)
