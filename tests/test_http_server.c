@@ -557,8 +557,8 @@ TEST(test_conn_cap)
         CHECK(idle[i] >= 0);
         usleep(10000);
     }
-    /* Leftovers of earlier tests (lingering) are evicted first, then the
-     * idle ones, oldest first: after a few new clients, idle[0] is gone. */
+    /* Idle ones go first, oldest first (then leftovers of earlier tests
+     * that linger): after a few new clients, idle[0] is gone. */
     int fd;
     resp r;
     for (int k = 0; k < 3; k++) {

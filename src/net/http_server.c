@@ -466,19 +466,21 @@ static size_t conns_closing(const pf_http_server *s)
 }
 
 /* At the connection cap: the oldest connection waiting for a request,
- * lingering ones first, then those with nothing of a request received
- * (idle keep-alive), then those still sending one (slow or stalled
- * heads).  NULL if every other connection has a response in progress or
- * is closing. */
+ * those with nothing of a request received first (idle keep-alive: the
+ * client just reconnects), then lingering ones (their reply is written;
+ * a reset might cost its tail), then those still sending a request (slow
+ * or stalled heads).  NULL if every other connection has a response in
+ * progress or is closing. */
 static conn *conn_evictable(pf_http_server *s, const conn *except)
 {
     conn *best = NULL;
     int best_rank = 0;
     for (conn *c = s->conns; c; c = c->next) {
         if (c == except || c->closing) continue;
-        int rank = c->lingering ? 3 : (c->res.active || c->finished) ? 0
-                   : pf_buf_unread(&c->in) == 0                     ? 2
-                                                                    : 1;
+        int rank = c->lingering                        ? 2
+                   : (c->res.active || c->finished)    ? 0
+                   : pf_buf_unread(&c->in) == 0        ? 3
+                                                       : 1;
         if (rank == 0) continue;
         if (!best || rank > best_rank || (rank == best_rank && c->wait_since < best->wait_since)) {
             best = c;

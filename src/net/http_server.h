@@ -43,7 +43,8 @@ typedef struct pf_http_server_config {
     size_t max_conns;          /* default 1024.  At the cap, a new
                                   connection replaces the oldest one that
                                   is waiting for a request (idle keep-alive
-                                  first, then one still sending its head);
+                                  first, then one lingering after its
+                                  reply, then one still sending its head);
                                   if every connection has a response in
                                   progress, the new one is closed at once */
     uint32_t idle_timeout_ms;  /* a connection with no response in progress
