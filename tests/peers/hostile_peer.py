@@ -365,12 +365,9 @@ def serve(c, args):
                 c.note("out-of-range request %d/%d/%d" % (piece, begin, length))
                 continue
             data = c.tor.read(piece, begin, length)
+            bad = False
             if mode == "wrong-data":
                 data, bad = corrupt_block(args, c.tor, piece, begin, data)
-                if bad:
-                    c.rec["bad_blocks_sent"] += 1
-                    if piece not in c.rec["bad_pieces"]:
-                        c.rec["bad_pieces"].append(piece)
             frame = struct.pack(">IBII", 9 + length, PIECE, piece, begin) + data
             if mode == "disconnect-mid-block":
                 c.send(frame[:len(frame) // 2])
@@ -387,6 +384,10 @@ def serve(c, args):
                 continue
             c.send(frame)
             c.rec["blocks_sent"] += 1
+            if bad:
+                c.rec["bad_blocks_sent"] += 1
+                if piece not in c.rec["bad_pieces"]:
+                    c.rec["bad_pieces"].append(piece)
             if args.block_delay:
                 time.sleep(args.block_delay)
         if mode in ("wrong-data",) and c.rec["blocks_sent"] and c.rec["blocks_sent"] % 64 == 0:
