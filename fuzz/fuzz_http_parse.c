@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/http_parse.h"
+#include "peerflow/peerflow.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -12,6 +13,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t cut = size / 3;
     int rc = pf_http_request_parse(data, cut, 0, &req);
     if (rc == 0) rc = pf_http_request_parse(data, size, 0, &req);
+    if (rc == PF_ERR_LIMIT && req.target_too_long) {
+        /* 414 only when the request line itself did not end within the
+         * limit (after at most one leading empty line). */
+        size_t lim = size < PF_HTTP_MAX_HEAD ? size : PF_HTTP_MAX_HEAD, skip = 0;
+        if (lim >= 2 && data[0] == '\r' && data[1] == '\n') skip = 2;
+        else if (lim >= 1 && data[0] == '\n') skip = 1;
+        if (memchr(data + skip, '\n', lim - skip)) abort();
+    }
     if (rc > 0) {
         if ((size_t)rc > size) abort();
         const pf_http_str *h = pf_http_header_get(&req, "Range");
