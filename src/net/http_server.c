@@ -56,6 +56,7 @@ struct pf_http_server {
     pf_http_server_config cfg;
     conn *conns;
     size_t nconns;
+    size_t nclosing; /* conns being closed (still in nconns until libuv is done) */
     int stopping, listener_open;
     uint16_t port;
     pf_http_server_stats st;
@@ -124,6 +125,7 @@ static void conn_handle_closed(uv_handle_t *h)
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    s->nclosing--;
     pf_buf_free(&c->in);
     free(c);
     server_maybe_done(s);
@@ -134,6 +136,7 @@ static void conn_abort(conn *c)
 {
     if (c->closing) return;
     c->closing = 1;
+    c->srv->nclosing++;
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
@@ -457,14 +460,6 @@ static void addr_from_sockaddr(pf_addr *a, const struct sockaddr_storage *ss)
     }
 }
 
-/* Connections being closed still count in nconns until libuv is done. */
-static size_t conns_closing(const pf_http_server *s)
-{
-    size_t n = 0;
-    for (const conn *c = s->conns; c; c = c->next) n += (size_t)c->closing;
-    return n;
-}
-
 /* At the connection cap: the oldest connection waiting for a request,
  * those with nothing of a request received first (idle keep-alive: the
  * client just reconnects), then lingering ones (their reply is written;
@@ -511,7 +506,7 @@ static void on_connection(uv_stream_t *l, int status)
         return;
     }
     s->st.accepted++;
-    if (s->nconns - conns_closing(s) > s->cfg.max_conns) {
+    if (s->nconns - s->nclosing > s->cfg.max_conns) {
         conn *victim = conn_evictable(s, c);
         if (!victim) {
             slog(s, PF_LOG_WARN, "http: too many connections (%zu)", s->nconns - 1);
