@@ -12,13 +12,13 @@
  * The whole input is also used raw as a path, Range and Host value, so
  * bytes a NUL would split still reach the length-based functions.
  *
- * Build with -DPF_FUZZ_MEDIA_STRICT to also check two known deviations
- * that fail at once, so they stay off by default: /metrics label values
- * must be UTF-8 (the exposition format's rule; pf_media_prom_label copies
- * invalid bytes from torrent names) and "cdn_share" must lie in [0, 1]
- * (the u64 sum in cdn_share() can wrap).  A third one is fixed and always
- * checked: a Range whose positions are both past 2^64 with last < first
- * is invalid and ignored (200) like any other invalid range, not 416. */
+ * There used to be a PF_FUZZ_MEDIA_STRICT build for three known
+ * deviations; all are fixed and always checked now: /metrics label values
+ * are UTF-8 (invalid bytes become U+FFFD), "cdn_share" lies in [0, 1]
+ * (summed as doubles), and a Range whose positions are both past 2^64 with
+ * last < first is invalid and ignored (200) like any other invalid range,
+ * not 416 (positions are compared as exact decimals).  Paths are checked
+ * against an independent pf_media_path_safe reference too. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
