@@ -21,7 +21,7 @@
 # seeder is alive afterwards and its peak RSS (VmHWM) stays under 64 MiB.
 . "$(dirname "$0")/lib.sh"
 . "$PF_SRC/tests/peers/hostile_lib.sh"
-pf_setup 75
+pf_setup 90
 require_peerflow
 
 gen_file 16M "$T/src/file.bin" hostile-flood

@@ -8,6 +8,10 @@
 #            peerflow accepts (a 1 MiB bitfield + 64)
 #   wrongih  (the get dials it) answers the handshake for another info-hash,
 #            and also dials the seeder with another info-hash
+#   badhave, spare, short, long   (the get dials them) lie in a malformed
+#            way: a HAVE for the piece after the last one; a bitfield with
+#            the bits past the last piece set; a bitfield one byte short;
+#            one byte too long
 #   oor      dials the seeder once per bad request -- piece index past the
 #            end or 0xffffffff, begin at/after the piece end, a block
 #            crossing the piece end, past the end of the file, length 0,
@@ -22,7 +26,7 @@
 # peak RSS stay under 64 MiB.
 . "$(dirname "$0")/lib.sh"
 . "$PF_SRC/tests/peers/hostile_lib.sh"
-pf_setup 60
+pf_setup 90
 require_peerflow
 
 # 16 MiB + 12345 bytes: the last piece is short, so "past the end of the
@@ -42,9 +46,16 @@ hostile wrongih wrong-infohash --torrent "$T/file.torrent" --listen 0 \
     --connect "127.0.0.1:$seed_port" --case-timeout 3
 wrongih_port=$HOSTILE_PORT
 
+liars=()
+for claim in badhave:have-past-end spare:bitfield-spare-bits short:bitfield-short \
+    long:bitfield-long; do
+    hostile "${claim%%:*}" lying --claim "${claim#*:}" --torrent "$T/file.torrent" --listen 0
+    liars+=(--peer "127.0.0.1:$HOSTILE_PORT")
+done
+
 spawn get $PF_BIN get -vv -d "$T/get" -l 0 --bind 127.0.0.1 --no-tracker \
     --peer "127.0.0.1:$seed_port" --peer "127.0.0.1:$huge4g_port" \
-    --peer "127.0.0.1:$huge1m_port" --peer "127.0.0.1:$wrongih_port" \
+    --peer "127.0.0.1:$huge1m_port" --peer "127.0.0.1:$wrongih_port" "${liars[@]}" \
     --stats "$T/get.json" "$T/file.torrent"
 watch_hwm get
 hostile oor out-of-range --torrent "$T/file.torrent" --connect "127.0.0.1:$seed_port" \
@@ -67,6 +78,14 @@ for h in huge4g huge1m; do
         fail "$h: peerflow kept reading a message it cannot accept (16 MiB of filler in)"
 done
 
+# --- malformed claims -----------------------------------------------------------
+for h in badhave spare short long; do
+    log "$h: $(hrep "$h" '[(c["closed_by"], c["t_close"] and round(c["t_close"] - c["t_open"], 3), c["requests"]) for c in d["conns"]]') (closed by, after s, requests)"
+    [ "$(hrep "$h" 'len(d["conns"]) >= 1 and all(c["closed_by"] == "remote" and c["t_close"] - c["t_open"] < 2 for c in d["conns"])')" = True ] ||
+        fail "$h: the get kept a peer whose claim is malformed: $(hrep "$h" 'd["conns"]')"
+    [ "$(hrep "$h" 'sum(c["requests"] for c in d["conns"])')" = 0 ] || fail "$h: the get asked a malformed liar for blocks"
+done
+
 # --- wrong info-hash ------------------------------------------------------------
 # the get dialled it: closed right after the other info-hash came back
 log "wrongih: $(hrep wrongih '[(c["dir"], c["closed_by"], round(c["t_close"] - c["t_open"], 3), c["bytes_recv"]) for c in d["conns"]]') (dir, closed by, after s, bytes received)"
@@ -81,15 +100,23 @@ log "wrongih: $(hrep wrongih '[(c["dir"], c["closed_by"], round(c["t_close"] - c
 
 # --- out-of-range requests ------------------------------------------------------
 wait_exit oor 40 || fail "the out-of-range client failed"
-ncases=$(hrep oor 'len(d["cases"])')
-[ "$ncases" = 9 ] || fail "oor: $ncases of 9 cases ran"
-for i in $(seq 0 $((ncases - 1))); do
-    c=$(hrep oor "d['cases'][$i]")
-    log "oor: $c"
-    [ "$(hrep oor "d['cases'][$i]['valid_served']")" = True ] || fail "oor: the valid request before case $i was not served"
-    [ "$(hrep oor "d['cases'][$i]['bad_served']")" = False ] || fail "oor: the seeder answered a bad request with data: $c"
-    [ "$(hrep oor "d['cases'][$i]['closed'] and d['cases'][$i]['t_close'] < 2")" = True ] ||
-        fail "oor: the seeder did not close the connection within 2 s: $c"
-done
+out=$($PY - "$T/oor.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("ok   %d cases" % len(d["cases"]) if len(d["cases"]) == 9 else "FAIL %d of 9 cases ran" % len(d["cases"]))
+for c in d["cases"]:
+    bad = []
+    if not c["valid_served"]:
+        bad.append("the valid request before it was not served")
+    if c["bad_served"]:
+        bad.append("the seeder answered the bad request with data")
+    if not (c["closed"] and c["t_close"] < 2):
+        bad.append("the seeder did not close the connection within 2 s")
+    print("%s %s: closed after %ss %s" % ("FAIL" if bad else "ok  ", c["case"], c["t_close"],
+                                          "; ".join(bad) or json.dumps(c["request"])))
+PY
+)
+while IFS= read -r line; do log "oor: $line"; done <<<"$out"
+! grep -q '^FAIL' <<<"$out" || fail "oor: $(grep -m1 '^FAIL' <<<"$out")"
 is_running seed || fail "the seeder died"
 assert_hwm_below seed 64

@@ -31,7 +31,7 @@
 #    timeout"), and play's peak RSS < 64 MiB.
 . "$(dirname "$0")/lib.sh"
 . "$PF_SRC/tests/peers/hostile_lib.sh"
-pf_setup 75
+pf_setup 100
 require_peerflow
 require_cmd ffmpeg
 require_cmd curl

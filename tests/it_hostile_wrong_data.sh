@@ -22,7 +22,7 @@
 # download stalls (issue 5, item 3: blame by block origin).
 . "$(dirname "$0")/lib.sh"
 . "$PF_SRC/tests/peers/hostile_lib.sh"
-pf_setup 60
+pf_setup 75
 require_peerflow
 require_cmd ffmpeg
 require_cmd curl

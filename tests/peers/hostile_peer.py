@@ -9,7 +9,11 @@ each MODE is one misbehaviour:
                    blocks: --corrupt all (every block), first (block 0 of
                    each piece, the rest right) or half (even blocks)
     lying          claims every piece (--claim bitfield|have|have-all) and
-                   never serves: --on-request ignore|reject|choke
+                   never serves: --on-request ignore|reject|choke; or
+                   lies in a malformed way: --claim have-past-end (a HAVE
+                   for the piece after the last), bitfield-spare-bits (the
+                   bits past the last piece set), bitfield-short,
+                   bitfield-long (one byte too few / too many)
     huge-length    after the handshake and a bitfield, announces a message
                    of --length bytes (default 0xffffffff = 4 GiB) and
                    streams filler after it
@@ -303,15 +307,24 @@ class Conn:
             self.read_handshake(timeout)
 
     def claim(self, how):
+        n = self.tor.num_pieces
         if how == "have-all" and self.fast:
             self.send(self.msg(HAVE_ALL))
-        elif how == "have":
+        elif how in ("have", "have-past-end"):
             if self.fast:
                 self.send(self.msg(HAVE_NONE))
-            for i in range(self.tor.num_pieces):
+            for i in range(n + (how == "have-past-end")):
                 self.send(self.msg(HAVE, struct.pack(">I", i)))
+        elif how == "bitfield-spare-bits":  # the bits past the last piece set
+            self.send(self.msg(BITFIELD, b"\xff" * ((n + 7) // 8)))
+        elif how == "bitfield-short":  # one byte short of the piece count
+            self.send(self.msg(BITFIELD, self.tor.bitfield()[:-1]))
+        elif how == "bitfield-long":  # one byte too many
+            self.send(self.msg(BITFIELD, self.tor.bitfield() + b"\xff"))
         else:
             self.send(self.msg(BITFIELD, self.tor.bitfield()))
+        if how != "bitfield":
+            self.note("claimed its pieces by %s" % how)
 
 
 # --- serving modes (peerflow downloads from us) ------------------------------------
@@ -729,7 +742,9 @@ def main():
     ap.add_argument("--report", help="JSON report file")
     ap.add_argument("--duration", type=float, default=300, help="exit after S seconds")
     ap.add_argument("--corrupt", choices=["all", "first", "half"], default="all")
-    ap.add_argument("--claim", choices=["bitfield", "have", "have-all"], default="bitfield")
+    ap.add_argument("--claim", default="bitfield",
+                    choices=["bitfield", "have", "have-all", "have-past-end",
+                             "bitfield-spare-bits", "bitfield-short", "bitfield-long"])
     ap.add_argument("--on-request", choices=["ignore", "reject", "choke"], default="ignore")
     ap.add_argument("--length", type=lambda s: int(s, 0), default=0xFFFFFFFF)
     ap.add_argument("--filler", type=int, default=64 << 20, help="bytes sent after the length")
