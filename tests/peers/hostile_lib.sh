@@ -9,8 +9,9 @@
 #                                into $T/NAME.hwm (kB), until it exits
 #   hwm_kb NAME                  the peak RSS so far (kB)
 #   assert_hwm_below NAME MIB    fail unless NAME's peak RSS < MIB MiB
-#   closed_reason NAME PORT      the reason peerflow -vv logged for closing
-#                                127.0.0.1:PORT (first one), or nothing
+#   closed_reason NAME PORT [IP] the reason peerflow -vv logged for closing
+#                                IP:PORT (default 127.0.0.1; the first one),
+#                                or nothing
 HOSTILE="$PY $PF_SRC/tests/peers/hostile_peer.py"
 
 hostile() {
@@ -53,6 +54,7 @@ assert_hwm_below() {
 }
 
 closed_reason() {
-    local name=$1 port=$2
-    grep -Eo "closing 127\.0\.0\.1:$port: .*" "$T/logs/$name.log" | head -1 | sed -E 's/^closing [^ ]+ //' || true
+    local name=$1 port=$2 ip=${3:-127.0.0.1}
+    grep -Fo "closing $ip:$port: " "$T/logs/$name.log" >/dev/null 2>&1 || return 0
+    grep -F "closing $ip:$port: " "$T/logs/$name.log" | head -1 | sed -E 's/^.*closing [^ ]+ //'
 }

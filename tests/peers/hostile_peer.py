@@ -35,13 +35,18 @@ each MODE is one misbehaviour:
                    PIECE message, then closes (every time it is dialled)
     wrong-infohash answers a handshake with another info-hash; with
                    --connect also dials peerflow with another info-hash
+    probe          not hostile: dials each --connect peerflow with the right
+                   info-hash once and records whether it answers (a control
+                   for the ban checks: another address is still welcome)
 
 Usage:
     hostile_peer.py MODE --torrent T [--data FILE] [--listen PORT]
                     [--connect HOST:PORT]... [--report FILE]
                     [--reconnect HOST:PORT] [--duration S] [mode options]
 
-It listens on 127.0.0.1 (--listen 0 = any port, printed as "listening on
+It listens on --bind (default 127.0.0.1; outgoing connections leave from
+it too, so 127.0.0.2, .3 ... give each hostile peer its own address for
+peerflow's per-address bans) (--listen 0 = any port, printed as "listening on
 port N", the line tests/lib.sh's port_of reads) so peerflow can dial it
 with --peer, and/or dials --connect targets. --reconnect HOST:PORT: once
 peerflow closed a connection it dials HOST:PORT with the right info-hash
@@ -508,9 +513,14 @@ def run_conn(sock, remote, direction, rep, tor, args, fn):
 
 # --- client modes (we dial a peerflow) -------------------------------------------
 
+SOURCE = None  # --bind: our address for outgoing connections too
+
+
 def dial(hostport, timeout=5):
     host, _, port = hostport.rpartition(":")
-    return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    src = (SOURCE, 0) if SOURCE and ":" not in host else None
+    return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout,
+                                    source_address=src)
 
 
 def wait_unchoke(c, timeout):
@@ -653,6 +663,9 @@ def run_client(args, rep, tor):
             sock = dial(args.connect[0])
             run_conn(sock, args.connect[0], "out", rep, tor, args,
                      lambda c, a, name=name, req=req: out_of_range_case(c, a, name, req))
+    elif args.mode == "probe":
+        for hp in args.connect:
+            probe(args, rep, tor, hp)
     elif args.mode == "wrong-infohash":
         other = hashlib.sha1(b"not this torrent" + tor.info_hash).digest()
         for hp in args.connect:
@@ -694,46 +707,53 @@ def reconnector(args, rep, tor):
             except OSError:
                 target = ""
         while not STOP.is_set() and target:
-            entry = {"t": now(), "result": None, "detail": "", "target": target}
-            try:
-                s = dial(target)
-                s.settimeout(5)
-                s.sendall(PSTR + bytes(8) + tor.info_hash + args.peer_id)
-                got = b""
-                try:
-                    while len(got) < 68:
-                        d = s.recv(68 - len(got))
-                        if not d:
-                            break
-                        got += d
-                except socket.timeout:
-                    entry["detail"] = "no reply in 5 s"
-                except OSError as e:
-                    entry["detail"] = str(e)
-                s.close()
-                if len(got) == 68 and got[28:48] == tor.info_hash:
-                    entry["result"] = "accepted"
-                elif entry["detail"]:
-                    entry["result"] = "silent"
-                else:
-                    entry["result"] = "refused"
-                    entry["detail"] = "closed after %d bytes" % len(got)
-            except OSError as e:
-                entry["result"] = "connect-failed"
-                entry["detail"] = str(e)
-            rep.doc["reconnects"].append(entry)
-            say("reconnect to %s: %s %s" % (target, entry["result"], entry["detail"]))
-            rep.save()
+            probe(args, rep, tor, target)
             if len(rep.doc["reconnects"]) >= args.reconnect_count:
                 return
             time.sleep(args.reconnect_interval)
+
+
+def probe(args, rep, tor, target):
+    """Dials target with the right info-hash; records in "reconnects"
+    whether it answered the handshake ("accepted"), hung up first
+    ("refused"), said nothing for 5 s ("silent") or could not be reached."""
+    entry = {"t": now(), "result": None, "detail": "", "target": target}
+    try:
+        s = dial(target)
+        s.settimeout(5)
+        s.sendall(PSTR + bytes(8) + tor.info_hash + args.peer_id)
+        got = b""
+        try:
+            while len(got) < 68:
+                d = s.recv(68 - len(got))
+                if not d:
+                    break
+                got += d
+        except socket.timeout:
+            entry["detail"] = "no reply in 5 s"
+        except OSError as e:
+            entry["detail"] = str(e)
+        s.close()
+        if len(got) == 68 and got[28:48] == tor.info_hash:
+            entry["result"] = "accepted"
+        elif entry["detail"]:
+            entry["result"] = "silent"
+        else:
+            entry["result"] = "refused"
+            entry["detail"] = "closed after %d bytes" % len(got)
+    except OSError as e:
+        entry["result"] = "connect-failed"
+        entry["detail"] = str(e)
+    rep.doc["reconnects"].append(entry)
+    say("handshake probe to %s: %s %s" % (target, entry["result"], entry["detail"]))
+    rep.save()
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("mode", choices=["wrong-data", "lying", "huge-length", "request-flood",
                                      "out-of-range", "silent", "slowloris",
-                                     "disconnect-mid-block", "wrong-infohash"])
+                                     "disconnect-mid-block", "wrong-infohash", "probe"])
     ap.add_argument("--torrent", required=True)
     ap.add_argument("--data", help="the torrent's (single) file, for blocks served right")
     ap.add_argument("--listen", type=int, default=None, help="listen port (0 = any)")
@@ -764,6 +784,8 @@ def main():
     ap.add_argument("--no-ext", action="store_true")
     args = ap.parse_args()
     args.peer_id = b"-HO0001-" + bytes(random.getrandbits(8) for _ in range(12))
+    global SOURCE
+    SOURCE = args.bind
 
     tor = Torrent(args.torrent, args.data)
     rep = Report(args.report, args.mode, tor)
