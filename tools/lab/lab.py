@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover
     sys.exit("lab.py: needs Python 3.11+ (tomllib)")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 import netlab  # noqa: E402
 import report  # noqa: E402
@@ -450,7 +451,18 @@ def main():
     ap.add_argument("--media-cache", default="/tmp/pflab-media")
     ap.add_argument("--cleanup", action="store_true",
                     help="only remove stale pflab- namespaces and exit")
+    ap.add_argument("--report", action="store_true",
+                    help="SCENARIO is a run directory: rewrite its report from its results")
     a = ap.parse_args()
+    if a.report:
+        sc = load_scenario(os.path.join(a.scenario, "scenario.toml"))
+        results = {}
+        for m in ALL_MODES:
+            r = read_json(os.path.join(a.scenario, m, "result.json"))
+            if r:
+                results[m] = r
+        print(report.write(a.scenario, sc, results)["markdown"])
+        return 0
     if os.geteuid() != 0:
         sys.exit("peerflow lab: needs root (network namespaces and tc)")
     netlab.cleanup_stale(log)

@@ -6,6 +6,8 @@ deadlines steer libtorrent the way a streaming client would: each time the
 reader enters a new piece, the next --window-s of media get
 set_piece_deadline(piece, ms until the media clock needs it); a Range
 request elsewhere (a seek) clears the deadlines and starts over there.
+Web seed requests are capped at 1 MiB (urlseed_max_request_bytes; the
+default 16 MiB holds an 8 Mbit/s link for 17 s).
 
   lt_viewer.py --torrent T --dir D --bind IP --bitrate BYTES_PER_S
                [--http-port 8000] [--port 6881] [--upload-rate BYTES_PER_S]
@@ -51,6 +53,10 @@ def main():
         "min_reconnect_time": 1,
         "peer_connect_timeout": 5,
         "upload_rate_limit": a.upload_rate,
+        # A web seed request is 16 MiB by default: on an 8 Mbit/s link that
+        # is 17 s in which the deadline pieces cannot use the CDN.  Four
+        # pieces (1 MiB at 256 KiB) is what a streaming client would pick.
+        "urlseed_max_request_bytes": 4 * 256 * 1024,
         "user_agent": "pflab-lt/" + lt.__version__,
         "alert_mask": (lt.alert.category_t.error_notification
                        | lt.alert.category_t.storage_notification),

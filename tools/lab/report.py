@@ -138,6 +138,12 @@ def summarize(sc, res):
         "client_deaths": sum(1 for v in res["viewers"] if v.get("client_died") is not None),
         "series": series,
     }
+    cl = [v.get("client") for v in vs if v.get("client")]
+    if cl and all("peer_downloaded" in c for c in cl):  # peerflow's own counters
+        s["pf_cdn"] = sum(c["cdn_downloaded"] for c in cl)
+        s["pf_peer"] = sum(c["peer_downloaded"] for c in cl)
+        s["pf_wasted"] = sum(c.get("wasted", 0) for c in cl)
+        s["pf_up"] = sum(c["uploaded"] for c in cl)
     return s
 
 
@@ -186,11 +192,17 @@ def write(rundir, sc, results):
     row("CDN requests", lambda s: str(s["cdn_requests"]))
     row("fluid bound (MB)", lambda s: _mb(s["bound"]))
     row("CDN / bound", lambda s: _f(s["ratio"]))
+    row("CDN bytes / bytes the players read", lambda s: _f(s["cdn_bytes"] / s["read_bytes"]
+                                                          if s["read_bytes"] else None))
     if base:
         row("CDN bytes / CDN-only's", lambda s: _f(s["cdn_bytes"] / base["cdn_bytes"]
                                                    if base["cdn_bytes"] else None))
     row("peer bytes (wire, MB)", lambda s: _mb(s["peer_wire"]))
     row("viewer upload (wire, MB)", lambda s: _mb(s["upload_wire"]))
+    if any("pf_cdn" in sums[m] for m in modes):
+        row("peerflow's counters: CDN / peers / wasted / uploaded (MB)", lambda s: "%s / %s / %s / %s" % (
+            _mb(s["pf_cdn"]), _mb(s["pf_peer"]), _mb(s["pf_wasted"]), _mb(s["pf_up"]))
+            if "pf_cdn" in s else "")
     if len(set(v["isp"] for v in r0["viewers"])) > 1:
         row("inter-ISP peer bytes (wire, MB)", lambda s: _mb(s["inter_isp_wire"]))
     row("every byte read = source", lambda s: "yes" if s["exact"] else
@@ -212,8 +224,13 @@ def write(rundir, sc, results):
                                                           "MISSED", pf["ratio"]))
         for other in ("webtorrent", "libtorrent"):
             if other in sums:
-                ok = pf["cdn_bytes"] < sums[other]["cdn_bytes"]
-                t.append("fewer CDN bytes than %s: %s" % (other, "MET" if ok else "MISSED"))
+                o = sums[other]
+                ok = pf["cdn_bytes"] < o["cdn_bytes"]
+                per = (pf["cdn_bytes"] / pf["read_bytes"] if pf["read_bytes"] else 0,
+                       o["cdn_bytes"] / o["read_bytes"] if o["read_bytes"] else 0)
+                t.append("fewer CDN bytes than %s: %s (%.0f vs %.0f MB; per byte read %.2f vs %.2f)"
+                         % (other, "MET" if ok else "MISSED", pf["cdn_bytes"] / 1e6,
+                            o["cdn_bytes"] / 1e6, per[0], per[1]))
         lines.append("Targets (peerflow): " + "; ".join(t))
         lines.append("")
     # per-viewer tables
@@ -298,6 +315,10 @@ def plot(rundir, sc, results, sums):
                     if v.get("player") and v["player"]["startup_s"] is not None)
         if xs:
             ax.step(xs, [(i + 1) / len(xs) for i in range(len(xs))], where="post", label=m)
+    allx = [v["player"]["startup_s"] for m in modes for v in results[m]["viewers"]
+            if v.get("player") and v["player"]["startup_s"]]
+    if allx and max(allx) > 10 * min(allx):
+        ax.set_xscale("log")
     ax.set_xlabel("startup: request -> %g s buffered (s)" % sc["player"]["startup_s"])
     ax.set_ylabel("fraction of viewers")
     ax.set_title("%s: startup-time CDF" % sc["name"], fontsize=10)
