@@ -35,6 +35,8 @@ each MODE is one misbehaviour:
                    PIECE message, then closes (every time it is dialled)
     wrong-infohash answers a handshake with another info-hash; with
                    --connect also dials peerflow with another info-hash
+    unsolicited    claims every piece and sends PIECE messages (zeros) for
+                   random blocks nobody requested, as fast as it can
     probe          not hostile: dials each --connect peerflow with the right
                    info-hash once and records whether it answers (a control
                    for the ban checks: another address is still welcome)
@@ -466,6 +468,30 @@ def handle_incoming(c, args):
                 c.rec.setdefault("cancels", 0)
                 c.rec["cancels"] = c.rec.get("cancels", 0) + 1
         return
+    if mode == "unsolicited":
+        c.claim("bitfield")
+        c.send(c.msg(UNCHOKE))
+        c.note("sending PIECE messages nobody asked for")
+        c.s.setblocking(True)
+        c.s.settimeout(2)
+        n = 0
+        junk = bytes(BLOCK)
+        while not STOP.is_set():
+            piece = random.randrange(tor.num_pieces)
+            begin = random.randrange(max(1, tor.piece_size(piece) // BLOCK)) * BLOCK
+            length = min(BLOCK, tor.piece_size(piece) - begin)
+            try:
+                c.s.sendall(struct.pack(">IBII", 9 + length, PIECE, piece, begin) + junk[:length])
+            except socket.timeout:
+                continue
+            except OSError as e:
+                raise Closed("send: %s" % e)
+            n += 1
+            c.rec["bytes_sent"] += 13 + length
+            c.rec["blocks_sent"] = n
+            if n % 1000 == 0:
+                c.rep.save()
+        return
     if mode == "huge-length":
         c.claim("bitfield")
         c.send(struct.pack(">I", args.length))
@@ -753,7 +779,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("mode", choices=["wrong-data", "lying", "huge-length", "request-flood",
                                      "out-of-range", "silent", "slowloris",
-                                     "disconnect-mid-block", "wrong-infohash", "probe"])
+                                     "disconnect-mid-block", "wrong-infohash", "probe",
+                                     "unsolicited"])
     ap.add_argument("--torrent", required=True)
     ap.add_argument("--data", help="the torrent's (single) file, for blocks served right")
     ap.add_argument("--listen", type=int, default=None, help="listen port (0 = any)")
