@@ -28,8 +28,10 @@ each MODE is one misbehaviour:
                    (handshake only) or bitfield (handshake, bitfield,
                    unchoke, then never answers a request)
     slowloris      trickles one byte per --interval seconds: --stage
-                   handshake (the handshake itself) or piece (a normal
-                   start, then every requested PIECE a byte at a time)
+                   handshake (the handshake itself), piece (a normal
+                   start, then every requested PIECE a byte at a time) or,
+                   dialling --connect (--conns N at once), idle (a normal
+                   handshake, then keep-alives a byte at a time)
     disconnect-mid-block
                    claims every piece; on a request sends half of the
                    PIECE message, then closes (every time it is dialled)
@@ -217,6 +219,10 @@ class Conn:
         self.peer_choking = True
         self.peer_interested = False
         self.s.settimeout(0.5)
+        # one peer id per connection after the first: peerflow refuses a
+        # second connection from a peer id it already has
+        self.peer_id = args.peer_id if rec["id"] == 0 else \
+            args.peer_id[:8] + bytes(random.getrandbits(8) for _ in range(12))
 
     def note(self, msg):
         self.rec["notes"].append("%.3f %s" % (now(), msg))
@@ -259,7 +265,7 @@ class Conn:
             reserved[7] |= 0x04
         if not self.a.no_ext:
             reserved[5] |= 0x10
-        return PSTR + bytes(reserved) + info_hash + self.a.peer_id
+        return PSTR + bytes(reserved) + info_hash + self.peer_id
 
     def read_handshake(self, timeout=10):
         hs = self.recv_exact(68, time.monotonic() + timeout)
@@ -707,13 +713,31 @@ def run_client(args, rep, tor):
                     drain(c, a.case_timeout)
             run_conn(sock, hp, "out", rep, tor, args, go)
     else:
-        for hp in args.connect:
-            sock = dial(hp)
+        def go(c, a):
+            c.open_as_client(tor.info_hash)
+            if a.mode == "slowloris" and a.stage == "idle":
+                c.note("handshake done; now one keep-alive byte per %ss" % a.interval)
+                while not STOP.is_set():
+                    c.send(b"\0")
+                    drain(c, a.interval)
+            elif a.mode == "silent":
+                drain(c, 1e9)
+            else:
+                serve(c, a)
 
-            def go(c, a):
-                c.open_as_client(tor.info_hash)
-                serve(c, a) if a.mode != "silent" else drain(c, 1e9)
+        def one(hp):
+            try:
+                sock = dial(hp)
+            except OSError as e:
+                rep.doc.setdefault("dial_errors", []).append("%s: %s" % (hp, e))
+                return
             run_conn(sock, hp, "out", rep, tor, args, go)
+        ths = [threading.Thread(target=one, args=(hp,), daemon=True)
+               for hp in args.connect for _ in range(args.conns)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
 
 
 RECONNECT = threading.Event()
@@ -802,6 +826,8 @@ def main():
     ap.add_argument("--interval", type=float, default=1.0, help="slowloris: s per byte")
     ap.add_argument("--block-delay", type=float, default=0, help="s to sleep after each block")
     ap.add_argument("--case-timeout", type=float, default=5)
+    ap.add_argument("--conns", type=int, default=1,
+                    help="client modes: parallel connections per --connect target")
     ap.add_argument("--reconnect", help="HOST:PORT (or @FILE holding it) to redial after "
                     "peerflow closes us")
     ap.add_argument("--reconnect-delay", type=float, default=0.5)
