@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -132,7 +133,7 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static int start_server(void)
+static int start_server_with(uint32_t send_timeout_ms, uint32_t stall_evict_ms)
 {
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
@@ -145,12 +146,15 @@ static int start_server(void)
     c.max_body = 1024;
     c.header_timeout_ms = HEADER_TIMEOUT_MS;
     c.idle_timeout_ms = IDLE_TIMEOUT_MS;
-    c.send_timeout_ms = SEND_TIMEOUT_MS;
+    c.send_timeout_ms = send_timeout_ms;
+    c.stall_evict_ms = stall_evict_ms;
     c.max_conns = MAX_CONNS;
     if (pf_http_server_start(&loop, &c, &srv) != 0) return -1;
     server_port = pf_http_server_port(srv);
     return pthread_create(&thr, NULL, loop_main, NULL);
 }
+
+static int start_server(void) { return start_server_with(SEND_TIMEOUT_MS, 0); }
 
 static void stop_server(void)
 {
@@ -599,6 +603,52 @@ TEST(test_conn_cap)
     close(fd);
 }
 
+/* A paused player: with no send timeout its connection stays open for
+ * as long as it likes, until the cap is reached; then, once it has read
+ * nothing for stall_evict_ms, it is the stream that makes room. */
+/* 1 if the server closed or reset fd, looking without reading a byte
+ * (reading would be progress for the server). */
+static int peer_gone(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static void test_paused_reader(void)
+{
+    stop_server();
+    if (start_server_with(UINT32_MAX, 600) != 0) {
+        fprintf(stderr, "cannot restart server\n");
+        pf_test_failures++;
+        return;
+    }
+    int busy[MAX_CONNS];
+    for (int i = 0; i < MAX_CONNS; i++) {
+        busy[i] = dial_rcvbuf(4096);
+        CHECK(busy[i] >= 0);
+        CHECK_EQ(send_str(busy[i], "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+        usleep(20000);
+    }
+    /* Well past the (default) send timeout of other servers: still open. */
+    usleep(1500000);
+    for (int i = 0; i < MAX_CONNS; i++) CHECK(!peer_gone(busy[i]));
+    /* A new client at the cap: served, and the stream stalled longest
+     * (the first) closed for it; the others stay. */
+    int fd = dial();
+    CHECK(fd >= 0);
+    resp r;
+    CHECK_EQ(send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    pf_buf_free(&r.body);
+    close(fd);
+    for (int i = 1; i < MAX_CONNS; i++) CHECK(!peer_gone(busy[i]));
+    /* (reading: its FIN waits behind the body bytes it never read) */
+    CHECK(time_to_close(busy[0], 3) >= 0);
+    for (int i = 0; i < MAX_CONNS; i++) close(busy[i]);
+    usleep(200000);
+}
+
 static void all(void);
 TEST_MAIN(all)
 
@@ -620,7 +670,8 @@ static void all(void)
              {"header_timeout", test_header_timeout},
              {"idle_timeout", test_idle_timeout},
              {"send_timeout", test_send_timeout},
-             {"conn_cap", test_conn_cap}};
+             {"conn_cap", test_conn_cap},
+             {"paused_reader", test_paused_reader}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         int before = pf_test_failures;
         t[i].fn();

@@ -33,6 +33,8 @@ struct pf_http_res {
 struct conn {
     uint64_t linger_outq; /* kernel send queue at the last linger check */
     uint64_t wait_since;  /* uv_now when it began waiting for a request */
+    uint64_t last_write;  /* uv_now of the last write progress (or of the
+                             first bytes queued after an idle spell) */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_shutdown_t shut;
@@ -198,6 +200,7 @@ static void on_write(uv_write_t *req, int status)
         conn_abort(c);
         return;
     }
+    c->last_write = uv_now(c->srv->loop);
     if (!c->lingering && !(c->finished && c->queued == 0)) send_timer_arm(c);
     pf_http_res *r = &c->res;
     if (r->active && r->drain_armed && c->queued <= r->low_water) {
@@ -212,6 +215,7 @@ static int conn_write2(conn *c, const void *a, size_t an, const void *b, size_t 
                        const void *t, size_t tn)
 {
     if (c->closing || c->lingering) return PF_ERR_CLOSED;
+    if (c->queued == 0) c->last_write = uv_now(c->srv->loop);
     size_t n = an + bn + tn;
     if (n == 0) return 0;
     if (n > UINT32_MAX / 2) return PF_ERR_INVAL; /* uv_buf_t holds an unsigned */
@@ -472,12 +476,18 @@ static conn *conn_evictable(pf_http_server *s, const conn *except)
     int best_rank = 0;
     for (conn *c = s->conns; c; c = c->next) {
         if (c == except || c->closing) continue;
-        int rank = c->lingering                        ? 2
-                   : (c->res.active || c->finished)    ? 0
-                   : pf_buf_unread(&c->in) == 0        ? 3
-                                                       : 1;
+        int streaming = c->res.active || c->finished;
+        int stalled = streaming && c->queued > 0 &&
+                      uv_now(s->loop) - c->last_write >= s->cfg.stall_evict_ms;
+        int rank = c->lingering                  ? 3
+                   : stalled                     ? 1
+                   : streaming                   ? 0
+                   : pf_buf_unread(&c->in) == 0  ? 4
+                                                 : 2;
         if (rank == 0) continue;
-        if (!best || rank > best_rank || (rank == best_rank && c->wait_since < best->wait_since)) {
+        uint64_t since = stalled ? c->last_write : c->wait_since;
+        uint64_t best_since = best_rank == 1 ? best->last_write : best ? best->wait_since : 0;
+        if (!best || rank > best_rank || (rank == best_rank && since < best_since)) {
             best = c;
             best_rank = rank;
         }
@@ -551,6 +561,7 @@ int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
     if (!s->cfg.max_conns) s->cfg.max_conns = PF_HTTP_MAX_CONNS;
     if (!s->cfg.header_timeout_ms) s->cfg.header_timeout_ms = PF_HTTP_HEADER_TIMEOUT_MS;
     if (!s->cfg.send_timeout_ms) s->cfg.send_timeout_ms = PF_HTTP_SEND_TIMEOUT_MS;
+    if (!s->cfg.stall_evict_ms) s->cfg.stall_evict_ms = PF_HTTP_STALL_EVICT_MS;
     s->cfg.bind = NULL; /* not kept: borrowed */
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;

@@ -44,9 +44,12 @@ typedef struct pf_http_server_config {
                                   connection replaces the oldest one that
                                   is waiting for a request (idle keep-alive
                                   first, then one lingering after its
-                                  reply, then one still sending its head);
-                                  if every connection has a response in
-                                  progress, the new one is closed at once */
+                                  reply, then one still sending its head,
+                                  then a response whose client has read
+                                  nothing for PF_HTTP_STALL_EVICT_MS, e.g.
+                                  a paused player); if every connection has
+                                  a response in progress, the new one is
+                                  closed at once */
     uint32_t idle_timeout_ms;  /* a connection with no response in progress
                                   and no byte of a next request: closed
                                   silently after this; default 30000;
@@ -67,6 +70,10 @@ typedef struct pf_http_server_config {
                                    reading): the connection is closed (the
                                    response's close callback runs);
                                    default 60000; UINT32_MAX = none */
+    uint32_t stall_evict_ms;    /* at max_conns, a response whose client
+                                   has read nothing for this long may be
+                                   closed for a new connection; default
+                                   PF_HTTP_STALL_EVICT_MS */
 } pf_http_server_config;
 
 /* Defaults of the fields above. */
@@ -74,6 +81,7 @@ typedef struct pf_http_server_config {
 #define PF_HTTP_IDLE_TIMEOUT_MS 30000u
 #define PF_HTTP_SEND_TIMEOUT_MS 60000u
 #define PF_HTTP_MAX_CONNS 1024u
+#define PF_HTTP_STALL_EVICT_MS 10000u
 
 void pf_http_server_config_default(pf_http_server_config *cfg);
 /* Binds and listens.  Returns 0 and *out, PF_ERR_INVAL (bad bind address,

@@ -535,7 +535,9 @@ void pf_media_server_limits_default(pf_media_server_limits *l)
     memset(l, 0, sizeof *l);
     l->header_timeout_ms = PF_HTTP_HEADER_TIMEOUT_MS;
     l->idle_timeout_ms = PF_HTTP_IDLE_TIMEOUT_MS;
-    l->send_timeout_ms = PF_HTTP_SEND_TIMEOUT_MS;
+    /* A paused player stops reading for as long as it likes; such a
+     * connection is only given up at the connection cap. */
+    l->send_timeout_ms = UINT32_MAX;
     l->max_conns = MS_MAX_CONNS;
 }
 

@@ -60,10 +60,12 @@ typedef struct pf_media_server_limits {
                                    10000 (408, then closed) */
     uint32_t idle_timeout_ms;   /* keep-alive wait for a next request;
                                    default 30000 */
-    uint32_t send_timeout_ms;   /* no response byte written for this long
-                                   (the player stopped reading, e.g. paused
-                                   with full buffers): closed, the player
-                                   reconnects with a Range; default 60000 */
+    uint32_t send_timeout_ms;   /* no response byte written for this long:
+                                   closed.  Default none (UINT32_MAX): a
+                                   paused player stops reading for as long
+                                   as it is paused; at max_conns a client
+                                   that read nothing for 10 s is the first
+                                   stream to make room */
     size_t max_conns;           /* default 64 */
 } pf_media_server_limits;
 
