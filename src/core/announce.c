@@ -1,6 +1,7 @@
 /* Tracker announces (BEP 3/12/23/7): which tracker, when, with what event.
  * The HTTP fetch itself is a PF_JOB_HTTP done by the caller. */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/engine.h"
@@ -138,14 +139,23 @@ void pf__announce_done(pf_torrent *t, pf_job *j, uint64_t now)
     if (event == EV_STOPPED) return;
     pf_announce_resp resp;
     memset(&resp, 0, sizeof resp);
-    int ok = j->result == 0 && j->status == 200 &&
-             pf_announce_resp_parse(j->body, j->body_len, &resp) == 0 && resp.failure[0] == 0;
-    if (!ok) {
+    int prc = j->result == 0 && j->status == 200
+                  ? pf_announce_resp_parse(j->body, j->body_len, &resp)
+                  : PF_ERR_TRACKER;
+    if (j->result != 0 || j->status != 200 || prc != 0 || resp.failure[0]) {
         tr->fails++;
         uint32_t shift = tr->fails < 5 ? tr->fails : 5;
         tr->next_announce = now + (5ULL << shift) * PF_NS_PER_SEC;
-        pf__log(t->s, PF_LOG_WARN, "announce to %s failed%s%s", tr->url, resp.failure[0] ? ": " : "",
-                resp.failure);
+        char why[300];
+        if (j->result != 0)
+            snprintf(why, sizeof why, "%s", pf_strerror(j->result)); /* e.g. reply too large */
+        else if (j->status != 200)
+            snprintf(why, sizeof why, "HTTP status %ld", (long)j->status);
+        else if (prc != 0)
+            snprintf(why, sizeof why, "unreadable reply (%s)", pf_strerror(prc));
+        else
+            snprintf(why, sizeof why, "tracker says: %s", resp.failure);
+        pf__log(t->s, PF_LOG_WARN, "announce to %s failed: %s", tr->url, why);
         /* BEP 12: move on to the next tracker. */
         t->cur_tracker = (idx + 1) % t->ntrackers;
         if (t->cur_tracker != idx) {
