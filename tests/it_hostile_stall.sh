@@ -16,9 +16,9 @@
 #
 # 1. For each of silent, liar, choker, slowloris and cutter in turn, a
 #    `peerflow get` dials the seeder (capped at 4 MiB/s: the 16 MiB take
-#    ~4 s) and that peer. Asserts: get exits 0 within 12 s with the
+#    ~4 s) and that peer. Asserts: get exits 0 within 17 s with the
 #    source's bytes (cmp) -- the blocks the peer sits on are re-routed (the
-#    endgame's duplicates) well before the 20 s request time-out; the peer
+#    endgame's duplicates) before the 20 s request time-out; the peer
 #    was asked for blocks; cutter did cut a PIECE in half; peak RSS < 64 MiB.
 #    (Four at once hold more blocks than the endgame covers and the get
 #    waits for the 20 s request time-out: ~21 s instead of ~4 s on the
@@ -52,7 +52,7 @@ get_case() {  # get_case NAME MODE [ARGS...]
     spawn "get_$h" $PF_BIN get -vv -d "$T/get_$h" -l 0 --bind 127.0.0.1 --no-tracker \
         --peer "127.0.0.1:$seed_port" --peer "127.0.0.1:$HOSTILE_PORT" "$T/file.torrent"
     watch_hwm "get_$h"
-    expect_exit0 "get_$h" 12
+    expect_exit0 "get_$h" 17
     t1=$(date +%s.%N)
     assert_same_file "$T/src/file.bin" "$T/get_$h/file.bin"
     log "$h: get done in $(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')s; $h saw $(hrep "$h" '[(c["requests"], c["closed_by"], c.get("close_reason")) for c in d["conns"]]') (requests, closed by, why)"
