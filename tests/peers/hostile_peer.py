@@ -20,6 +20,10 @@ each MODE is one misbehaviour:
     request-flood  (client) asks the --connect seeder for blocks as fast as
                    it can (--rate requests/s, 0 = unlimited), duplicates
                    included; --no-read never reads what the seeder sends
+    metadata-flood (client) BEP 9: asks the --connect peerflow for the
+                   info dict's first piece over and over for --duration s
+                   (each ask ~30 bytes, each answer up to 16 KiB) and never
+                   reads the answers
     out-of-range   (client) one connection per bad request: piece index
                    past the end, begin past the piece, a block crossing
                    the piece end, length 0, length > 128 KiB; a valid
@@ -565,6 +569,63 @@ def wait_unchoke(c, timeout):
     return True
 
 
+def bencode(v):
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, dict):
+        return b"d" + b"".join(bencode(k) + bencode(v[k]) for k in sorted(v)) + b"e"
+    raise TypeError(v)
+
+
+def metadata_flood(c, args):
+    """BEP 9: asks for the info dict's first piece over and over (each ask
+    ~30 bytes, each answer up to 16 KiB), never reading the answers."""
+    tor = c.tor
+    c.open_as_client(tor.info_hash)
+    c.send(c.msg(EXTENDED, b"\0" + bencode({b"m": {b"ut_metadata": 3}})))
+    their_id = None
+    deadline = time.monotonic() + 10
+    while their_id is None:
+        m = c.read_msg(deadline)
+        if m is None:
+            raise Closed("no extension handshake from peerflow")
+        if m[0] == EXTENDED and m[1][:1] == b"\0":
+            doc, _ = bdecode(m[1][1:])
+            their_id = doc.get(b"m", {}).get(b"ut_metadata")
+            if not their_id:
+                c.note("peerflow offers no ut_metadata")
+                return
+    c.note("ut_metadata is id %d; flooding requests, reading nothing" % their_id)
+    req = c.msg(EXTENDED, bytes([their_id]) + bencode({b"msg_type": 0, b"piece": 0}))
+    fl = c.rep.doc["flood"]
+    fl.update({"requests": 0, "start": now()})
+    c.s.setblocking(True)
+    c.s.settimeout(2)
+    end = time.monotonic() + args.duration
+    batch = req * args.batch
+    k = 0
+    last_save = time.monotonic()
+    while time.monotonic() < end and not STOP.is_set():
+        try:
+            c.s.sendall(batch)
+        except socket.timeout:
+            fl["send_blocked"] = fl.get("send_blocked", 0) + 1
+            continue
+        except OSError as e:
+            raise Closed("send: %s" % e)
+        k += args.batch
+        fl["requests"] = k
+        if time.monotonic() - last_save > 1:
+            fl["rate"] = round(k / max(0.001, now() - fl["start"]))
+            c.rep.save()
+            last_save = time.monotonic()
+    fl["end"] = now()
+    fl["rate"] = round(k / max(0.001, fl["end"] - fl["start"]))
+    c.note("sent %d metadata requests in %.1fs" % (k, fl["end"] - fl["start"]))
+
+
 def request_flood(c, args):
     tor = c.tor
     c.open_as_client(tor.info_hash)
@@ -685,10 +746,11 @@ def out_of_range_case(c, args, name, req):
 
 
 def run_client(args, rep, tor):
-    if args.mode == "request-flood":
+    if args.mode in ("request-flood", "metadata-flood"):
         for hp in args.connect:
             sock = dial(hp)
-            run_conn(sock, hp, "out", rep, tor, args, request_flood)
+            run_conn(sock, hp, "out", rep, tor, args,
+                     request_flood if args.mode == "request-flood" else metadata_flood)
     elif args.mode == "out-of-range":
         for name, mk in OOR_CASES:
             req = mk(tor)
@@ -804,7 +866,7 @@ def main():
     ap.add_argument("mode", choices=["wrong-data", "lying", "huge-length", "request-flood",
                                      "out-of-range", "silent", "slowloris",
                                      "disconnect-mid-block", "wrong-infohash", "probe",
-                                     "unsolicited"])
+                                     "unsolicited", "metadata-flood"])
     ap.add_argument("--torrent", required=True)
     ap.add_argument("--data", help="the torrent's (single) file, for blocks served right")
     ap.add_argument("--listen", type=int, default=None, help="listen port (0 = any)")
