@@ -318,7 +318,7 @@ http {{
     def sampler(self, lab):
         while not self.stop_sampler.is_set():
             t = time.time()
-            self.samples.append({"t": t, "ports": lab.port_bytes()})
+            self.samples.append({"t": t, "ports": lab.port_bytes(), "cpu": cpu_times()})
             self.stop_sampler.wait(max(0.05, 1.0 - (time.time() - t)))
 
     def run(self):
@@ -392,13 +392,21 @@ http {{
         res["nginx"] = nginx_totals(os.path.join(self.dir, "nginx", "access.log"))
         res["samples"] = [{"t": s["t"], "cdn": s["ports"].get("cdn", (0, 0))[0],
                            "viewers_rx": sum(b[1] for h, b in s["ports"].items()
-                                             if h.startswith("v"))}
+                                             if h.startswith("v")),
+                           "cpu": s["cpu"]}
                           for s in self.samples]
         with open(os.path.join(self.dir, "result.json"), "w") as f:
             json.dump(res, f, indent=1)
         if not self.args.keep_caches:
             shutil.rmtree(os.path.join(self.args.cache_root, self.mode), ignore_errors=True)
         self.result = res
+
+
+def cpu_times():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(v) - v[3] - v[4], sum(v))
 
 
 def wait_tcp(lab, host, ip, port, timeout):

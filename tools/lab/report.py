@@ -138,6 +138,9 @@ def summarize(sc, res):
         "client_deaths": sum(1 for v in res["viewers"] if v.get("client_died") is not None),
         "series": series,
     }
+    smp = [x["cpu"] for x in res["samples"] if x.get("cpu")]
+    if len(smp) > 1 and smp[-1][1] > smp[0][1]:
+        s["cpu_busy"] = (smp[-1][0] - smp[0][0]) / (smp[-1][1] - smp[0][1])
     cl = [v.get("client") for v in vs if v.get("client")]
     if cl and all("peer_downloaded" in c for c in cl):  # peerflow's own counters
         s["pf_cdn"] = sum(c["cdn_downloaded"] for c in cl)
@@ -207,6 +210,8 @@ def write(rundir, sc, results):
         row("inter-ISP peer bytes (wire, MB)", lambda s: _mb(s["inter_isp_wire"]))
     row("every byte read = source", lambda s: "yes" if s["exact"] else
         "NO (%d bytes differ, %d missing players)" % (s["mismatched"], s["viewers"] - s["players"]))
+    row("machine CPU busy during the mode (2 cores)", lambda s: "%.0f%%" % (100 * s["cpu_busy"])
+        if "cpu_busy" in s else "-")
     row("read errors / clients that died", lambda s: "%d / %d" % (s["read_errors"],
                                                                   s["client_deaths"]))
     lines.append("")
