@@ -94,7 +94,9 @@ def plan_viewers(sc):
     for g in sc["viewers"]:
         n, w = g["count"], float(g["window_s"])
         if g["arrival"] == "poisson":
-            mean = w / n if n else 1
+            mean = float(g.get("mean_gap_s") or 0) or (w / n if n else 1)
+            if g.get("mean_gap_s"):
+                w = 0  # an open-ended process: no window to fit
             times, t = [], 0.0
             for _ in range(n):
                 times.append(t)
