@@ -52,24 +52,25 @@ Usage:
                     [--connect HOST:PORT]... [--report FILE]
                     [--reconnect HOST:PORT] [--duration S] [mode options]
 
-It listens on --bind (default 127.0.0.1; outgoing connections leave from
-it too, so 127.0.0.2, .3 ... give each hostile peer its own address for
-peerflow's per-address bans) (--listen 0 = any port, printed as "listening on
-port N", the line tests/lib.sh's port_of reads) so peerflow can dial it
-with --peer, and/or dials --connect targets. --reconnect HOST:PORT: once
-peerflow closed a connection it dials HOST:PORT with the right info-hash
-(every --reconnect-interval s; @FILE: the address is read from FILE
-then) and records whether peerflow answers the
-handshake ("accepted") or hangs up first ("refused") -- how a test sees
-a ban from outside.
+It listens on --bind (default 127.0.0.1) with --listen PORT (0 = any port,
+printed as "listening on port N", the line tests/lib.sh's port_of reads) so
+peerflow can dial it with --peer, and/or dials --connect targets; outgoing
+connections leave from --bind too, so 127.0.0.2, .3 ... give each hostile
+peer its own address (peerflow bans addresses). --reconnect HOST:PORT (or
+@FILE, read when needed): once peerflow closed a connection, it dials
+HOST:PORT with the right info-hash every --reconnect-interval s, up to
+--reconnect-count times, and records whether peerflow answers the handshake
+("accepted") or hangs up first ("refused") -- how a test sees a ban from
+outside.
 
 The --report FILE (JSON, rewritten after every event and at exit):
     {"mode", "info_hash", "pieces", "conns": [{"id", "dir" ("in"|"out"),
       "remote", "t_open", "t_close", "closed_by" ("remote"|"us"|null),
       "got_handshake", "requests", "blocks_sent", "bad_blocks_sent",
       "bad_pieces": [...], "bytes_sent", "bytes_recv", "notes": [...]}],
-     "reconnects": [{"t", "result", "detail"}], "cases": [...] (out-of-range),
-     "flood": {...} (request-flood), "done": bool}
+     "reconnects": [{"t", "result", "detail", "target"}] (also probe),
+     "cases": [...] (out-of-range), "flood": {"requests", "rate", ...}
+     (request-flood, metadata-flood), "done": bool}
 Times are seconds since start. Each event is also a line on stdout.
 """
 
