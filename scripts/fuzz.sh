@@ -23,14 +23,15 @@
 #    coverage.
 # 4. Copies crash-/leak-/timeout-/oom- inputs to fuzz/crashes/TARGET/ and
 #    appends a line to build-fuzz/fuzz-run/summary.tsv: date, target,
-#    seconds, jobs, CPU-minutes, executions, cov, ft, corpus files before
+#    seconds it ran, jobs, CPU-minutes, executions, cov, ft, corpus files before
 #    and after, crashes, CPU-minutes measured (user + sys; under nice on a
 #    shared machine it can be less than SECONDS x JOBS).  The full log is
 #    build-fuzz/fuzz-run/TARGET/log.
 #
 # Environment: PF_FUZZ_BUILD (default build-fuzz), PF_FUZZ_NICE (10),
 # PF_FUZZ_ARGS (extra libFuzzer flags), CC (default clang),
-# PF_FUZZ_NO_MERGE=1 to leave fuzz/corpus alone.
+# PF_FUZZ_NO_MERGE=1 to leave fuzz/corpus alone, PF_FUZZ_KEEP_GOING=1 to go
+# on after a crash (libFuzzer -fork mode).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,7 +74,7 @@ nice -n "$nice_n" ninja -C "$build" "${bins[@]}" >/dev/null
 is_hash_name() { [[ $1 =~ ^(fz_)?[0-9a-f]{40}$ ]]; }
 
 run_one() {
-    local t=$1 bin="$build/fuzz_$t" corpus="$root/fuzz/corpus/$t"
+    local t=$1 bin="$build/fuzz_$t" corpus="$root/fuzz/corpus/$t" secs_run=0
     local run="$build/fuzz-run/$t"
     rm -rf "$run"
     mkdir -p "$run/corpus" "$run/artifacts" "$corpus"
@@ -84,9 +85,13 @@ run_one() {
     local mode=()
     # A libFuzzer dictionary of the format's tokens, when there is one.
     if [ -f "$root/fuzz/dict/$t.dict" ]; then mode+=(-dict="$root/fuzz/dict/$t.dict"); fi
-    if [ "$jobs" -gt 1 ]; then mode+=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); fi
+    # Several jobs, or PF_FUZZ_KEEP_GOING=1: fork mode, which goes on after
+    # a crash (one job stops at the first).
+    if [ "$jobs" -gt 1 ] || [ "${PF_FUZZ_KEEP_GOING:-0}" = 1 ]; then
+        mode+=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+    fi
     echo "== fuzz_$t: ${secs}s x $jobs job(s), corpus $before files"
-    local rc=0
+    local rc=0 started=$SECONDS
     echo "0 0" >"$run/cputime"
     if [ "$secs" -gt 0 ]; then
         set +e
@@ -99,6 +104,7 @@ run_one() {
             ${PF_FUZZ_ARGS:-} "$run/corpus" >"$run/log" 2>&1; } 2>"$run/cputime"
         rc=$?
         set -e
+        secs_run=$((SECONDS - started)) # less than asked when it crashed
     else
         : >"$run/log" # 0 seconds: only minimize the corpus
     fi
@@ -151,9 +157,9 @@ run_one() {
     fi
 
     local cpumin used
-    cpumin=$(awk -v s="$secs" -v j="$jobs" 'BEGIN { printf "%.1f", s * j / 60 }')
+    cpumin=$(awk -v s="${secs_run:-0}" -v j="$jobs" 'BEGIN { printf "%.1f", s * j / 60 }')
     used=$(awk '{ printf "%.1f", ($1 + $2) / 60 }' "$run/cputime")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$secs" "$jobs" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "${secs_run:-0}" "$jobs" \
         "$cpumin" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$before" "$after" "$ncrash" "$used" \
         >>"$build/fuzz-run/summary.tsv"
     echo "   execs ${execs:-?}  cov ${cov:-?}  ft ${ft:-?}  corpus $before -> $after  crashes $ncrash  CPU-min $used"
