@@ -73,6 +73,13 @@ struct pf_peer {
     uint64_t downloaded, uploaded;
     uint64_t connected_at, last_recv, last_sent, last_block, unchoked_at;
     uint32_t hash_fails; /* pieces it contributed to that failed */
+    uint64_t unsolicited; /* PIECE bytes it sent that we never asked for */
+    /* Requests we withdrew (cancel, time-out, choke): a block already on
+     * its way is still welcome.  A ring of piece << 32 | begin. */
+    uint64_t withdrawn[128];
+    uint32_t nwithdrawn, withdrawn_next;
+    uint32_t rejects;    /* REJECTs since its last block */
+    uint64_t no_requests_until; /* it rejected much: ask it again then */
     uint32_t ss_depth;   /* slow-start pipeline depth: +1 per block in */
     int snubbed;
     int optimistic;
@@ -232,8 +239,18 @@ struct pf_torrent {
     } departed[32]; /* per-peer byte counts outlive the connection */
     uint32_t ndeparted;
     uint64_t next_sched;
-    pf_addr banned[64];   /* peers that sent corrupt data */
-    uint32_t nbanned;
+    pf_addr banned[128];  /* peers that sent corrupt data (a ring) */
+    uint32_t nbanned, banned_next;
+    /* Blocks of pieces that failed their hash with several senders: who
+     * sent what (a digest per block).  When the piece later verifies, a
+     * sender whose block differs from the good data is banned ("smart
+     * ban"); the others are cleared.  A ring. */
+    struct pf__suspect {
+        uint32_t piece, block, peer_id;
+        pf_addr addr;
+        uint8_t digest[20];
+    } suspects[128];
+    uint32_t nsuspects, suspect_next;
     uint64_t cache_limit; /* bytes of verified data kept; 0 = all */
     uint32_t evicted;     /* pieces dropped to honour it */
 };

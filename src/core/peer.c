@@ -316,11 +316,33 @@ static int dup_check(void *ud, uint32_t piece, uint32_t begin)
     return req_find(ud, piece, begin) >= 0;
 }
 
+static void withdrawn_add(pf_peer *p, uint32_t piece, uint32_t begin)
+{
+    uint32_t cap = sizeof p->withdrawn / sizeof p->withdrawn[0];
+    p->withdrawn[p->withdrawn_next] = (uint64_t)piece << 32 | begin;
+    p->withdrawn_next = (p->withdrawn_next + 1) % cap;
+    if (p->nwithdrawn < cap) p->nwithdrawn++;
+}
+
+/* 1 (and forgets it) if we asked this peer for the block and withdrew it. */
+static int withdrawn_take(pf_peer *p, uint32_t piece, uint32_t begin)
+{
+    uint64_t key = (uint64_t)piece << 32 | begin;
+    for (uint32_t k = 0; k < p->nwithdrawn; k++)
+        if (p->withdrawn[k] == key) {
+            p->withdrawn[k] = UINT64_MAX;
+            return 1;
+        }
+    return 0;
+}
+
 void pf__peer_drop_requests(pf_peer *p)
 {
     if (p->t && p->t->has_meta)
-        for (uint32_t i = 0; i < p->nreqs; i++)
+        for (uint32_t i = 0; i < p->nreqs; i++) {
             pf_picker_unrequest(&p->t->picker, p->reqs[i].piece, p->reqs[i].begin);
+            withdrawn_add(p, p->reqs[i].piece, p->reqs[i].begin);
+        }
     p->nreqs = 0;
 }
 
@@ -328,6 +350,7 @@ void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin)
 {
     int i = req_find(p, piece, begin);
     if (i < 0) return;
+    withdrawn_add(p, piece, begin);
     pf_msg_write_req(&p->out, PF_MSG_CANCEL, piece, begin, p->reqs[i].length);
     req_remove_at(p, (uint32_t)i);
     pf__peer_mark_write(p);
@@ -367,6 +390,9 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
      * buffers; stop asking for more until the writer catches up (a write
      * completing calls us again). */
     if (t->write_backlog >= (uint64_t)p->s->set.max_write_backlog) return;
+    /* It rejects what we ask and sends nothing: give it a rest rather
+     * than a request/reject storm. */
+    if (now < p->no_requests_until) return;
     uint32_t target = queue_depth(p);
     if (p->nreqs >= target) return;
     if (p->cap_reqs < target) {
@@ -605,11 +631,21 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
     pf_torrent *t = p->t;
     if (!t->has_meta || m->index >= t->mi->num_pieces) return PF_ERR_PROTO;
     int i = req_find(p, m->index, m->begin);
+    if (i < 0 && !withdrawn_take(p, m->index, m->begin)) {
+        /* Never asked of this peer: never let it into a piece, or anyone
+         * could poison pieces in progress and get the honest senders of
+         * their other blocks blamed.  (A block we asked for and then
+         * cancelled is still welcome: it was on its way.) */
+        t->wasted += m->payload_len;
+        p->unsolicited += m->payload_len;
+        return p->unsolicited > 8u * 1024 * 1024 ? PF_ERR_PROTO : 0;
+    }
     if (i >= 0) req_remove_at(p, (uint32_t)i);
     p->downloaded += m->payload_len;
     p->last_block = now;
     p->snubbed = 0;
-    if (i >= 0 && p->ss_depth < p->s->set.max_queue_out && p->down.bps == 0) p->ss_depth++;
+    p->rejects = 0;
+    if (p->ss_depth < p->s->set.max_queue_out && p->down.bps == 0) p->ss_depth++;
     pf__rate_add(&p->down, m->payload_len);
     uint64_t wasted = t->wasted;
     pf__torrent_block_in(t, p, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);
@@ -617,12 +653,15 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
     return 0;
 }
 
-static void on_reject(pf_peer *p, const pf_msg *m)
+static void on_reject(pf_peer *p, const pf_msg *m, uint64_t now)
 {
     int i = req_find(p, m->index, m->begin);
     if (i < 0) return;
     req_remove_at(p, (uint32_t)i);
     if (p->t->has_meta) pf_picker_unrequest(&p->t->picker, m->index, m->begin);
+    /* A few rejects are normal (choke races, a seeder trimming its queue);
+     * a stream of them with no block in between is not. */
+    if (++p->rejects >= 16) p->no_requests_until = now + 5 * PF_NS_PER_SEC;
 }
 
 static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
@@ -651,10 +690,13 @@ static int handle_msg(pf_peer *p, const pf_msg *m, uint64_t now)
         break;
     case PF_MSG_CHOKE:
         p->peer_choking = 1;
+        p->rejects = 0;
         if (!p->fast) pf__peer_drop_requests(p);
         break;
     case PF_MSG_UNCHOKE:
         p->peer_choking = 0;
+        p->rejects = 0; /* rejects of a choke (BEP 6) are not a storm */
+        p->no_requests_until = 0;
         break;
     case PF_MSG_INTERESTED:
         p->peer_interested = 1;
@@ -685,7 +727,7 @@ static int handle_msg(pf_peer *p, const pf_msg *m, uint64_t now)
         return 0;
     case PF_MSG_REJECT:
         if (!p->fast) return PF_ERR_PROTO;
-        on_reject(p, m);
+        on_reject(p, m, now);
         break;
     case PF_MSG_EXTENDED:
         if (p->ext) on_extended(p, m, now);
@@ -800,6 +842,16 @@ long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now)
             pf_buf_append(&p->in, data + off, n - off) != 0)
             return PF_ERR_NOMEM;
     }
+    /* What it made us queue (REJECTs, metadata pieces, ...) and does not
+     * read: PIECE data is held to max_send_buffer by pf__peer_serve, so
+     * anything far beyond that is a peer asking without reading. */
+    if (pf_buf_unread(&p->out) + p->sp_bytes + p->net_inflight >
+        (size_t)p->s->set.max_send_buffer + (1u << 20)) {
+        char a[64];
+        pf_addr_format(&p->addr, a, sizeof a);
+        pf__log(p->s, PF_LOG_DEBUG, "closing %s: it does not read what it asks for", a);
+        return PF_ERR_LIMIT;
+    }
     return (long)n;
 }
 
@@ -871,6 +923,11 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
     /* A peer that owes us blocks for too long is snubbed: its requests go
      * back to the picker so faster peers can take them. */
     uint64_t timeout = (uint64_t)p->s->set.request_timeout_s * PF_NS_PER_SEC;
+    /* One that has never delivered a block gets less patience: a few
+     * silent peers holding a pipeline each would otherwise hold the last
+     * blocks of a download (more than the endgame takes on) for the whole
+     * time-out. */
+    if (p->downloaded == 0 && timeout > 5 * PF_NS_PER_SEC) timeout = 5 * PF_NS_PER_SEC;
     if (p->nreqs > 0) {
         uint64_t last = p->last_block > p->reqs[0].time ? p->last_block : p->reqs[0].time;
         if (now > last + timeout) {

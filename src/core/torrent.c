@@ -77,9 +77,28 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
     return 0;
 }
 
+/* A connection that has been open a while and has given nothing, taken
+ * nothing and wants nothing: it may make room for a newcomer (else a few
+ * idle squatters could keep everyone out).  The oldest such, or NULL. */
+static pf_peer *useless_peer(pf_torrent *t, uint64_t now)
+{
+    pf_peer *best = NULL;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *q = t->peers[i];
+        if (q->state == PF_PS_CLOSING || now < q->connected_at + 30 * PF_NS_PER_SEC) continue;
+        if (q->downloaded || q->uploaded || q->peer_interested || q->nreqs || q->inq_len) continue;
+        if (!best || q->connected_at < best->connected_at) best = q;
+    }
+    return best;
+}
+
 int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p)
 {
-    if (t->npeers >= t->s->set.max_peers + 8) return PF_ERR_LIMIT;
+    if (t->npeers >= t->s->set.max_peers + 8) {
+        pf_peer *v = useless_peer(t, t->s->last_tick);
+        if (!v) return PF_ERR_LIMIT;
+        pf__peer_close(v, "idle, making room for a new peer");
+    }
     if (t->npeers == t->cap_peers) {
         uint32_t cap = t->cap_peers ? t->cap_peers * 2 : 16;
         pf_peer **n = realloc(t->peers, cap * sizeof *n);
@@ -296,24 +315,96 @@ int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a)
     return 0;
 }
 
-/* A piece failed its hash: every peer that sent a block of it is suspect.
- * One that was the only source, or is suspect a second time, is dropped
- * and never dialled or accepted again. */
+static pf_peer *peer_by_id(pf_torrent *t, uint32_t id)
+{
+    for (uint32_t i = 0; i < t->npeers; i++)
+        if (t->peers[i]->id == id) return t->peers[i];
+    return NULL;
+}
+
+/* The blocks a banned peer sent into pieces still in progress are as
+ * suspect as the piece that failed: they are fetched again. */
+static void drop_blocks_of(pf_torrent *t, uint32_t id)
+{
+    for (uint32_t i = 0; i < t->picker.npartials; i++) {
+        pf_partial *pp = &t->picker.partials[i];
+        for (uint32_t b = 0; b < pp->nblocks; b++) {
+            if (pp->state[b] != 2 || pp->src[b] != id) continue;
+            pp->state[b] = 0;
+            pp->received--;
+            if (b < pp->next_free) pp->next_free = b;
+            if ((uint64_t)b * PF_BLOCK_SIZE < pp->hashed) {
+                pf_sha1_free(pp->sha); /* the digest covered it: start over */
+                pp->sha = NULL;
+                pp->hashed = 0;
+            }
+        }
+    }
+}
+
+static void ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why)
+{
+    if (!pf__torrent_is_banned(t, a)) {
+        uint32_t cap = sizeof t->banned / sizeof t->banned[0];
+        t->banned[t->banned_next] = *a;
+        t->banned_next = (t->banned_next + 1) % cap;
+        if (t->nbanned < cap) t->nbanned++;
+    }
+    drop_blocks_of(t, id);
+    for (uint32_t i = t->npeers; i-- > 0;)
+        if (pf_addr_eq(&t->peers[i]->addr, a) || t->peers[i]->id == id) pf__peer_close(t->peers[i], why);
+}
+
+/* A piece failed its hash.  Its only sender is banned at once.  With
+ * several senders, each block's digest is kept with its sender, and the
+ * verdict waits for the piece to verify (smart_ban_check). */
 static void blame(pf_torrent *t, const pf_partial *pp)
 {
     uint32_t first = pp->nblocks ? pp->src[0] : 0;
     int single = 1;
     for (uint32_t b = 1; b < pp->nblocks; b++)
         if (pp->src[b] != first) single = 0;
-    for (uint32_t i = t->npeers; i-- > 0;) {
-        pf_peer *p = t->peers[i];
-        int sent = 0;
-        for (uint32_t b = 0; b < pp->nblocks && !sent; b++) sent = pp->src[b] == p->id;
-        if (!sent) continue;
-        p->hash_fails++;
-        if (!(single || p->hash_fails >= 2)) continue;
-        if (t->nbanned < sizeof t->banned / sizeof t->banned[0]) t->banned[t->nbanned++] = p->addr;
-        pf__peer_close(p, "sent data that failed the hash check");
+    if (single) {
+        pf_peer *p = first ? peer_by_id(t, first) : NULL; /* 0: the web seed */
+        if (p) {
+            p->hash_fails++;
+            ban(t, &p->addr, p->id, "sent data that failed the hash check");
+        }
+        return;
+    }
+    uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
+    for (uint32_t b = 0; b < pp->nblocks; b++) {
+        pf_peer *p = pp->src[b] ? peer_by_id(t, pp->src[b]) : NULL;
+        if (!p) continue; /* the web seed, or gone (its blocks went with it) */
+        if (b == 0 || pp->src[b - 1] != pp->src[b]) p->hash_fails++;
+        struct pf__suspect *su = &t->suspects[t->suspect_next];
+        t->suspect_next = (t->suspect_next + 1) % cap;
+        if (t->nsuspects < cap) t->nsuspects++;
+        su->piece = pp->piece;
+        su->block = b;
+        su->peer_id = p->id;
+        su->addr = p->addr;
+        uint32_t off = b * PF_BLOCK_SIZE, len = pp->size - off < PF_BLOCK_SIZE ? pp->size - off : PF_BLOCK_SIZE;
+        pf_sha1(pp->buf + off, len, su->digest);
+    }
+}
+
+/* The piece verified: whoever sent a different block earlier lied. */
+static void smart_ban_check(pf_torrent *t, uint32_t piece, const uint8_t *buf)
+{
+    uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
+    uint32_t size = pf_metainfo_piece_size(t->mi, piece);
+    for (uint32_t k = 0; k < t->nsuspects; k++) {
+        struct pf__suspect *su = &t->suspects[(t->suspect_next + cap - t->nsuspects + k) % cap];
+        if (su->piece != piece || su->peer_id == 0) continue;
+        uint32_t off = su->block * PF_BLOCK_SIZE;
+        if (off >= size) continue;
+        uint32_t len = size - off < PF_BLOCK_SIZE ? size - off : PF_BLOCK_SIZE;
+        uint8_t d[20];
+        pf_sha1(buf + off, len, d);
+        if (memcmp(d, su->digest, 20) != 0)
+            ban(t, &su->addr, su->peer_id, "sent a block that differs from the verified piece");
+        su->peer_id = 0; /* settled */
     }
 }
 
@@ -364,6 +455,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
         return;
     }
     if (r == 1) {
+        if (verified > 0 && t->nsuspects) smart_ban_check(t, piece, pp->buf);
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
         pf_job *j = pf__job_new(t, PF_JOB_WRITE);
         if (!j) {

@@ -120,7 +120,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0 || !k->peer) return;
     long r = pf_peer_recv(k->peer, (const uint8_t *)buf->base, (size_t)nread, now_ns(c));
-    if (r < 0) conn_close(k);
+    if (r < 0) {
+        char a[64];
+        pf_addr_format(pf_peer_addr(k->peer), a, sizeof a);
+        client_log(c, PF_LOG_DEBUG, "closing %s: %s", a, pf_strerror((int)r));
+        conn_close(k);
+    }
     pump(c);
 }
 

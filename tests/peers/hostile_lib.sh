@@ -70,3 +70,13 @@ closed_reason() {
     grep -Fo "closing $ip:$port: " "$T/logs/$name.log" >/dev/null 2>&1 || return 0
     grep -F "closing $ip:$port: " "$T/logs/$name.log" | head -1 | sed -E 's/^.*closing [^ ]+ //'
 }
+
+# is_data_ban REASON: peerflow closed the peer for corrupt data, either as
+# the sole sender of a bad piece or by the smart ban (its block differed
+# from the piece once verified).
+is_data_ban() {
+    case $1 in
+    "sent data that failed the hash check" | "sent a block that differs from the verified piece") return 0 ;;
+    esac
+    return 1
+}

@@ -844,6 +844,9 @@ def probe(args, rep, tor, target):
                 got += d
         except socket.timeout:
             entry["detail"] = "no reply in 5 s"
+        except ConnectionResetError as e:
+            # Closed with our handshake unread: a reset is a refusal too.
+            entry["reset"] = str(e)
         except OSError as e:
             entry["detail"] = str(e)
         s.close()
