@@ -563,7 +563,11 @@ static int on_bitfield(pf_peer *p, const uint8_t *bits, size_t n)
     }
     pf_picker_remove_bitfield(&t->picker, &p->have);
     int rc = pf_bitfield_load(&p->have, bits, n);
-    if (rc) return rc;
+    if (rc) {
+        /* have is unchanged: put its counts back, the close removes them */
+        pf_picker_add_bitfield(&t->picker, &p->have);
+        return rc;
+    }
     pf_picker_add_bitfield(&t->picker, &p->have);
     p->is_seed = pf_bitfield_full(&p->have);
     recount_interesting(p);
