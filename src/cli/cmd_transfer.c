@@ -114,6 +114,7 @@ static void usage(const char *cmd, FILE *f)
                "      --no-tracker     ignore the torrent's trackers\n"
                "      --stats FILE     write JSON counters every second and at exit\n"
                "      --max-peers N    connections per torrent (default 50)\n"
+               "      --max-connections N  connections in all (default 200)\n"
                "      --upload-slots N peers unchoked at once (default 8)\n"
                "      --no-upload      never upload (download only)\n"
                "      --upload-rate R  cap uploads at R bytes/s (K/M/G suffixes)\n"
@@ -135,16 +136,17 @@ static int run_transfer(int argc, char **argv, int is_get)
     const char *peers[MAX_PEERS_ARG], *trackers[MAX_PEERS_ARG];
     int npeers = 0, ntrackers = 0, no_tracker = 0, no_upload = 0;
     long port = is_get ? 0 : 6881;
-    long max_peers = 0, slots = 0;
+    long max_peers = 0, slots = 0, max_conns = 0;
     uint64_t up_rate = 0, down_rate = 0;
     enum { O_BIND = 256, O_PEER, O_STATS, O_SEED, O_NOTRACK, O_TRACKER, O_MAXP, O_SLOTS, O_NOUP,
-           O_UPRATE, O_DOWNRATE };
+           O_UPRATE, O_DOWNRATE, O_MAXCONN };
     static const struct option opts[] = {{"dir", 1, 0, 'd'},         {"port", 1, 0, 'l'},
                                          {"bind", 1, 0, O_BIND},     {"peer", 1, 0, O_PEER},
                                          {"stats", 1, 0, O_STATS},   {"seed", 0, 0, O_SEED},
                                          {"no-tracker", 0, 0, O_NOTRACK},
                                          {"tracker", 1, 0, O_TRACKER},
                                          {"max-peers", 1, 0, O_MAXP}, {"upload-slots", 1, 0, O_SLOTS},
+                                         {"max-connections", 1, 0, O_MAXCONN},
                                          {"no-upload", 0, 0, O_NOUP}, {"verbose", 0, 0, 'v'},
                                          {"upload-rate", 1, 0, O_UPRATE},
                                          {"download-rate", 1, 0, O_DOWNRATE},
@@ -184,6 +186,7 @@ static int run_transfer(int argc, char **argv, int is_get)
             no_tracker = 1;
             break;
         case O_MAXP:
+        case O_MAXCONN:
         case O_SLOTS: {
             long v = strtol(optarg, &end, 10);
             if (*end || v <= 0 || v > 10000) {
@@ -192,6 +195,8 @@ static int run_transfer(int argc, char **argv, int is_get)
             }
             if (ch == O_MAXP)
                 max_peers = v;
+            else if (ch == O_MAXCONN)
+                max_conns = v;
             else
                 slots = v;
             break;
@@ -256,6 +261,7 @@ static int run_transfer(int argc, char **argv, int is_get)
     cs.bind_addr = bind;
     cs.listen_port = (uint16_t)port;
     cs.max_peers = (uint32_t)max_peers;
+    cs.max_connections = (uint32_t)max_conns;
     cs.upload_slots = (uint32_t)slots;
     cs.upload_enabled = !no_upload;
     cs.log = log_cb;
