@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <uv.h>
 
@@ -232,6 +235,24 @@ typedef struct pf_creq {
     pf_conn *conn;
 } pf_creq;
 
+/* Keep the kernel's queue of unsent bytes short (TCP_NOTSENT_LOWAT):
+ * once a block is in the socket it can no longer be cancelled or
+ * re-prioritised, and on a slow uplink an autotuned send buffer holds tens
+ * of seconds of data, which then arrives after the CDN has raced it (pure
+ * waste).  Bytes in flight (the congestion window) are not limited. */
+#define PF__NOTSENT_LOWAT (128 * 1024)
+static void conn_tune(pf_conn *k)
+{
+#ifdef TCP_NOTSENT_LOWAT
+    uv_os_fd_t fd;
+    int v = PF__NOTSENT_LOWAT;
+    if (uv_fileno((uv_handle_t *)&k->tcp, &fd) == 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v);
+#else
+    (void)k;
+#endif
+}
+
 static void on_connected(uv_connect_t *req, int status)
 {
     pf_creq *cr = (pf_creq *)req;
@@ -242,6 +263,7 @@ static void on_connected(uv_connect_t *req, int status)
         conn_close(k);
         return;
     }
+    conn_tune(k);
     uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
     pf_peer_connected(k->peer, now_ns(k->c));
     pump(k->c);
@@ -296,6 +318,7 @@ static void on_incoming(uv_stream_t *server, int status)
         return;
     }
     pf_peer_set_ud(k->peer, k);
+    conn_tune(k);
     uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
 }
 
