@@ -224,6 +224,7 @@ TEST(engine_smart_ban)
     CHECK_EQ(ls.have, 0);
     CHECK(ls.wasted >= 4 * 16384);
     hn_add_peer(leech, sn);
+    all[0] = leech;
     CHECK(hn_run_until(n, hn_pred_all_complete, all, 120 * SEC));
     CHECK_MEM(leech->data, c.data, c.size);
     pf_torrent_get_stats(leech->t, &ls);
