@@ -21,7 +21,10 @@ require_cmd tc iproute2
 require_cmd ffmpeg
 [ -x /usr/sbin/nginx ] || fail "/usr/sbin/nginx missing (apt package nginx-light)"
 MAX_RATIO=${LAB_MAX_BOUND_RATIO:-4}
-lab_ns() { ip netns list | awk '/^pflab-/ { print $1 }'; }
+# Namespaces of this test's runs: those of a lab someone else is running
+# at the same time (alive, so not stale) are not ours to judge.
+others=$(ip netns list | awk '/^pflab-/ { print $1 }' | sort)
+lab_ns() { comm -13 <(echo "$others") <(ip netns list | awk '/^pflab-/ { print $1 }' | sort) | grep . || true; }
 
 # a stale namespace, as a killed run would leave it (pid 1 is never a lab)
 ip netns add pflab-1-stale
