@@ -42,7 +42,9 @@ int pf_resume_parse(const uint8_t *buf, size_t len, const uint8_t info_hash[20],
     const pf_ben *pieces = pf_ben_dict_get_type(root, "pieces", PF_BEN_STR);
     const pf_ben *files = pf_ben_dict_get_type(root, "files", PF_BEN_LIST);
     rc = PF_ERR_PARSE;
-    if (!ver || ver->v.i != 1 || !ih || ih->v.s.len != 20 || !pieces || !files) goto out;
+    /* Exactly the four keys we write: the record is canonical. */
+    if (!ver || ver->v.i != 1 || !ih || ih->v.s.len != 20 || !pieces || !files || root->v.c.n != 4)
+        goto out;
     rc = PF_ERR_INVAL;
     if (memcmp(ih->v.s.p, info_hash, 20) != 0) {
         *why = "another torrent";
