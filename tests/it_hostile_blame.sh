@@ -38,7 +38,7 @@ log "hostile sent $(hrep bad 'sum(c["bad_blocks_sent"] for c in d["conns"])') co
 for s in seed1 seed2; do
     port_var=${s}_port
     case $(closed_reason get "${!port_var}") in
-    *"failed the hash check"* | *"differs from the verified piece"*)
+    *"failed the hash check"* | *"differs from the verified piece"* | *"more failed pieces"*)
         fail "the honest $s was blamed for the hostile peer's blocks" ;;
     esac
 done

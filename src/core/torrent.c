@@ -373,10 +373,36 @@ static void blame(pf_torrent *t, const pf_partial *pp)
         return;
     }
     uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
+    /* Strikes, as a fallback for pieces that never verify (the liar is in
+     * every attempt, so the smart ban never gets its good copy): one per
+     * sender per failed piece; a sender with 4 or more and strictly more
+     * than every co-sender of this piece is banned.  A liar is in every
+     * piece it spoils, so an honest co-sender cannot overtake it. */
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *q = t->peers[i];
+        for (uint32_t b = 0; b < pp->nblocks; b++)
+            if (pp->src[b] == q->id) {
+                q->hash_fails++;
+                break;
+            }
+    }
+    pf_peer *worst = NULL;
+    int unique = 0;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *q = t->peers[i];
+        int sent = 0;
+        for (uint32_t b = 0; b < pp->nblocks && !sent; b++) sent = pp->src[b] == q->id;
+        if (!sent) continue;
+        if (!worst || q->hash_fails > worst->hash_fails) {
+            worst = q;
+            unique = 1;
+        } else if (q->hash_fails == worst->hash_fails) {
+            unique = 0;
+        }
+    }
     for (uint32_t b = 0; b < pp->nblocks; b++) {
         pf_peer *p = pp->src[b] ? peer_by_id(t, pp->src[b]) : NULL;
         if (!p) continue; /* the web seed, or gone (its blocks went with it) */
-        if (b == 0 || pp->src[b - 1] != pp->src[b]) p->hash_fails++;
         struct pf__suspect *su = &t->suspects[t->suspect_next];
         t->suspect_next = (t->suspect_next + 1) % cap;
         if (t->nsuspects < cap) t->nsuspects++;
@@ -387,6 +413,8 @@ static void blame(pf_torrent *t, const pf_partial *pp)
         uint32_t off = b * PF_BLOCK_SIZE, len = pp->size - off < PF_BLOCK_SIZE ? pp->size - off : PF_BLOCK_SIZE;
         pf_sha1(pp->buf + off, len, su->digest);
     }
+    if (worst && unique && worst->hash_fails >= 4)
+        ban(t, &worst->addr, worst->id, "sent data in more failed pieces than anyone else");
 }
 
 /* The piece verified: whoever sent a different block earlier lied. */

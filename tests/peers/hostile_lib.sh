@@ -76,7 +76,8 @@ closed_reason() {
 # from the piece once verified).
 is_data_ban() {
     case $1 in
-    "sent data that failed the hash check" | "sent a block that differs from the verified piece") return 0 ;;
+    "sent data that failed the hash check" | "sent a block that differs from the verified piece" | \
+        "sent data in more failed pieces than anyone else") return 0 ;;
     esac
     return 1
 }
