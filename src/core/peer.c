@@ -486,9 +486,25 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
 {
     pf_torrent *t = p->t;
     if (!t || !t->has_meta || p->state != PF_PS_ACTIVE || p->am_choking) return;
-    /* Keep about half a second of this peer's upload rate queued, bounded. */
+    /* Keep about half a second of this peer's upload rate queued, bounded.
+     * The floor is 128 KiB until the torrent's upload rate is known, then
+     * half a second of a fair share of it: on a slow uplink shared by
+     * several peers a fixed 128 KiB each would queue many seconds of
+     * blocks, which then arrive after a viewer's deadline sent them to the
+     * CDN (waste).  Counted from our queue and the socket's (see
+     * TCP_NOTSENT_LOWAT in net/client.c). */
+    size_t floor = 128 * 1024;
+    if (t->up.bps > 0) {
+        uint32_t active = 0;
+        for (uint32_t i = 0; i < t->npeers; i++) {
+            const pf_peer *q = t->peers[i];
+            active += !q->am_choking && (q->inq_len || q->net_inflight || q->sp_bytes);
+        }
+        double share = t->up.bps / (active ? active : 1) / 2;
+        floor = share < PF_BLOCK_SIZE ? PF_BLOCK_SIZE : share < floor ? (size_t)share : floor;
+    }
     size_t window = (size_t)(p->up.bps / 2);
-    if (window < 128 * 1024) window = 128 * 1024;
+    if (window < floor) window = floor;
     if (window > p->s->set.max_send_buffer) window = p->s->set.max_send_buffer;
     int wrote = 0;
     while (p->inq_len > 0 && pf_buf_unread(&p->out) + p->sp_bytes + p->net_inflight < window) {

@@ -240,7 +240,7 @@ typedef struct pf_creq {
  * re-prioritised, and on a slow uplink an autotuned send buffer holds tens
  * of seconds of data, which then arrives after the CDN has raced it (pure
  * waste).  Bytes in flight (the congestion window) are not limited. */
-#define PF__NOTSENT_LOWAT (128 * 1024)
+#define PF__NOTSENT_LOWAT (16 * 1024)
 static void conn_tune(pf_conn *k)
 {
 #ifdef TCP_NOTSENT_LOWAT
