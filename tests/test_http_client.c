@@ -606,7 +606,7 @@ static const char huge_server_py[] =
     "        self.send_response(200)\n"
     "        if kind == 'len': self.send_header('Content-Length', str(n))\n"
     "        if kind == 'chunked': self.send_header('Transfer-Encoding', 'chunked')\n"
-    "        if kind in ('close', 'endless'): self.send_header('Connection', 'close')\n"
+    "        self.send_header('Connection', 'close')  # it closes after each reply\n"
     "        self.end_headers()\n"
     "        try:\n"
     "            while sent < n:\n"

@@ -658,7 +658,9 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
          * cancelled is still welcome: it was on its way.) */
         t->wasted += m->payload_len;
         p->unsolicited += m->payload_len;
-        return p->unsolicited > 8u * 1024 * 1024 ? PF_ERR_PROTO : 0;
+        if (p->unsolicited > 8u * 1024 * 1024)
+            pf__torrent_ban(t, &p->addr, p->id, "sent data nobody asked for");
+        return 0;
     }
     if (i >= 0) req_remove_at(p, (uint32_t)i);
     p->downloaded += m->payload_len;

@@ -342,7 +342,13 @@ static void drop_blocks_of(pf_torrent *t, uint32_t id)
     }
 }
 
+void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why);
 static void ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why)
+{
+    pf__torrent_ban(t, a, id, why);
+}
+
+void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why)
 {
     if (!pf__torrent_is_banned(t, a)) {
         uint32_t cap = sizeof t->banned / sizeof t->banned[0];
@@ -386,6 +392,11 @@ static void blame(pf_torrent *t, const pf_partial *pp)
                 break;
             }
     }
+    /* Only between senders still here: one that left (or was dropped)
+     * cannot be compared, and its share would fall on the others. */
+    int all_here = 1;
+    for (uint32_t b = 0; b < pp->nblocks && all_here; b++)
+        if (pp->src[b] && !peer_by_id(t, pp->src[b])) all_here = 0;
     pf_peer *worst = NULL;
     int unique = 0;
     for (uint32_t i = 0; i < t->npeers; i++) {
@@ -413,7 +424,7 @@ static void blame(pf_torrent *t, const pf_partial *pp)
         uint32_t off = b * PF_BLOCK_SIZE, len = pp->size - off < PF_BLOCK_SIZE ? pp->size - off : PF_BLOCK_SIZE;
         pf_sha1(pp->buf + off, len, su->digest);
     }
-    if (worst && unique && worst->hash_fails >= 4)
+    if (all_here && worst && unique && worst->hash_fails >= 4)
         ban(t, &worst->addr, worst->id, "sent data in more failed pieces than anyone else");
 }
 
