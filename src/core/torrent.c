@@ -342,12 +342,6 @@ static void drop_blocks_of(pf_torrent *t, uint32_t id)
     }
 }
 
-void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why);
-static void ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why)
-{
-    pf__torrent_ban(t, a, id, why);
-}
-
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why)
 {
     if (!pf__torrent_is_banned(t, a)) {
@@ -374,7 +368,7 @@ static void blame(pf_torrent *t, const pf_partial *pp)
         pf_peer *p = first ? peer_by_id(t, first) : NULL; /* 0: the web seed */
         if (p) {
             p->hash_fails++;
-            ban(t, &p->addr, p->id, "sent data that failed the hash check");
+            pf__torrent_ban(t, &p->addr, p->id, "sent data that failed the hash check");
         }
         return;
     }
@@ -425,7 +419,7 @@ static void blame(pf_torrent *t, const pf_partial *pp)
         pf_sha1(pp->buf + off, len, su->digest);
     }
     if (all_here && worst && unique && worst->hash_fails >= 4)
-        ban(t, &worst->addr, worst->id, "sent data in more failed pieces than anyone else");
+        pf__torrent_ban(t, &worst->addr, worst->id, "sent data in more failed pieces than anyone else");
 }
 
 /* The piece verified: whoever sent a different block earlier lied. */
@@ -442,7 +436,7 @@ static void smart_ban_check(pf_torrent *t, uint32_t piece, const uint8_t *buf)
         uint8_t d[20];
         pf_sha1(buf + off, len, d);
         if (memcmp(d, su->digest, 20) != 0)
-            ban(t, &su->addr, su->peer_id, "sent a block that differs from the verified piece");
+            pf__torrent_ban(t, &su->addr, su->peer_id, "sent a block that differs from the verified piece");
         su->peer_id = 0; /* settled */
     }
 }
