@@ -156,11 +156,99 @@ TEST(engine_corrupt_seeder)
     hn_content_free(&c);
 }
 
-/* Smart ban.  A liar corrupts the first block of every piece, among two
- * honest seeders, so failed pieces have several senders.  The honest ones
- * must never be banned; the liar is banned as soon as a piece it spoiled
- * verifies from other blocks; the leecher completes byte-exact.  Also:
- * PIECE messages nobody asked for never enter a piece. */
+/* A seeder the test drives by hand over a raw connection: it reads what
+ * the engine sent (its handshake, then messages) and answers REQUESTs
+ * itself, so the test decides who sends which block. */
+typedef struct raw_seed {
+    hn_raw *r;
+    const hn_content *c;
+    int hs_in; /* the engine's handshake was read */
+} raw_seed;
+
+/* Connects to nd as a seeder of c without the Fast extension (so that a
+ * CHOKE drops the requests it holds) and unchokes.  0 or -1. */
+static int raw_seed_open(raw_seed *rs, hn_node *nd, const hn_content *c, const char *id20)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->c = c;
+    rs->r = hn_raw_open(nd);
+    if (!rs->r || rs->r->closed) return -1;
+    uint8_t hs[PF_HANDSHAKE_LEN];
+    hn_raw_handshake(hs, c->info_hash, id20, 0);
+    uint8_t bits[64] = {0};
+    size_t nbytes = (c->num_pieces + 7) / 8;
+    if (nbytes > sizeof bits) return -1;
+    for (uint32_t i = 0; i < c->num_pieces; i++) bits[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+    pf_buf b;
+    pf_buf_init(&b);
+    pf_buf_append(&b, hs, sizeof hs);
+    pf_msg_write_bitfield(&b, bits, nbytes);
+    pf_msg_write_simple(&b, PF_MSG_UNCHOKE);
+    long rc = hn_raw_send(rs->r, pf_buf_head(&b), pf_buf_unread(&b));
+    int ok = rc == (long)pf_buf_unread(&b);
+    pf_buf_free(&b);
+    return ok ? 0 : -1;
+}
+
+/* Takes the REQUESTs out of what the engine has sent to rs (other
+ * messages are read and dropped); returns how many, or -1 if the stream
+ * is malformed or holds more than max. */
+static int raw_seed_requests(raw_seed *rs, pf_msg *reqs, int max)
+{
+    pf_buf *o = &rs->r->out;
+    if (!rs->hs_in) {
+        if (pf_buf_unread(o) < PF_HANDSHAKE_LEN) return 0;
+        pf_buf_consume(o, PF_HANDSHAKE_LEN);
+        rs->hs_in = 1;
+    }
+    int n = 0;
+    for (;;) {
+        pf_msg m;
+        long k = pf_msg_parse(pf_buf_head(o), pf_buf_unread(o), PF_MAX_MSG_LEN, &m);
+        if (k < 0) return -1;
+        if (k == 0) return n;
+        if (m.type == PF_MSG_REQUEST) {
+            if (n == max) return -1;
+            reqs[n++] = m;
+        }
+        pf_buf_consume(o, (size_t)k);
+    }
+}
+
+/* Sends the block asked for by req, its bytes flipped if corrupt. */
+static long raw_seed_piece(raw_seed *rs, const pf_msg *req, int corrupt)
+{
+    uint64_t off = (uint64_t)req->index * rs->c->piece_len + req->begin;
+    if (req->length == 0 || off > rs->c->size || req->length > rs->c->size - off) return -1;
+    pf_buf b;
+    pf_buf_init(&b);
+    pf_msg_write_piece_header(&b, req->index, req->begin, req->length);
+    size_t at = b.len;
+    pf_buf_append(&b, rs->c->data + off, req->length);
+    if (corrupt) b.data[at + req->length / 2] ^= 0x77;
+    long rc = hn_raw_send(rs->r, pf_buf_head(&b), pf_buf_unread(&b));
+    pf_buf_free(&b);
+    return rc;
+}
+
+/* Smart ban.
+ *
+ * Part 1, a swarm: a liar corrupts one byte of every piece, among two
+ * honest seeders; the honest ones are never banned, the liar is, and the
+ * leecher completes byte-exact.  Here the liar's first spoiled piece is
+ * usually its alone, so the "sole sender" rule may decide: this part does
+ * not by itself pin the smart ban.
+ *
+ * Part 2 pins it: the test hands out the blocks itself.  The liar sends
+ * one corrupt block of a piece and chokes; an honest seeder sends that
+ * piece's other blocks.  The piece fails with two senders, so neither is
+ * banned then (no sole sender; one failure is far from the 4 strikes).
+ * The honest seeder then sends the whole piece again; when it verifies,
+ * the liar's kept block digest differs from the good copy, so the liar is
+ * banned at that moment, and the honest co-sender, whose digests match,
+ * is not.
+ *
+ * Part 3: PIECE messages nobody asked for never enter a piece. */
 TEST(engine_smart_ban)
 {
     hn_content c;
@@ -194,7 +282,72 @@ TEST(engine_smart_ban)
     CHECK_EQ(n->anomalies, 0);
     hn_free(n);
 
-    /* Unsolicited blocks: a raw peer pushes zeros for every block of
+    /* Part 2: one piece with two senders, decided by the smart ban. */
+    n = hn_new(19);
+    ln = hn_add_node(n, NULL);
+    leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(leech != NULL);
+    hn_settle(n);
+    raw_seed liar, honest;
+    CHECK_EQ(raw_seed_open(&liar, ln, &c, "-XX0000-smartbanliar"), 0);
+    hn_settle(n);
+    CHECK(liar.r->end.p != NULL);
+    const pf_addr liar_addr = liar.r->end.p->addr;
+    static pf_msg reqs[1024];
+    int nr = raw_seed_requests(&liar, reqs, 1024);
+    CHECK(nr > 0);
+    /* One corrupt block, then CHOKE: without the Fast extension that
+     * drops every other request the liar held. */
+    const uint32_t bad_piece = reqs[0].index;
+    CHECK(raw_seed_piece(&liar, &reqs[0], 1) > 0);
+    const uint8_t choke[] = {0, 0, 0, 1, PF_MSG_CHOKE};
+    CHECK_EQ(hn_raw_send(liar.r, choke, sizeof choke), (long)sizeof choke);
+    hn_settle(n);
+    CHECK(raw_seed_requests(&liar, reqs, 1024) >= 0); /* sent before the CHOKE: dropped */
+    CHECK_EQ(liar.r->end.p->nreqs, 0);
+    CHECK_EQ(raw_seed_open(&honest, ln, &c, "-XX0000-smartbanhons"), 0);
+    hn_settle(n);
+    CHECK(honest.r->end.p != NULL);
+    const pf_addr honest_addr = honest.r->end.p->addr;
+    CHECK(!pf_addr_eq(&liar_addr, &honest_addr));
+    uint32_t bad_piece_reqs = 0;
+    int failed_seen = 0;
+    for (int round = 0; round < 400 && !leech->complete; round++) {
+        nr = raw_seed_requests(&honest, reqs, 1024);
+        CHECK(nr >= 0);
+        for (int i = 0; i < nr; i++) {
+            bad_piece_reqs += reqs[i].index == bad_piece;
+            CHECK(raw_seed_piece(&honest, &reqs[i], 0) > 0);
+        }
+        hn_step(n);
+        pf_torrent_get_stats(leech->t, &ls);
+        CHECK(ls.hash_failures <= 1);
+        int banned = pf__torrent_is_banned(leech->t, &liar_addr);
+        int have_bad = pf_bitfield_get(&leech->t->have, bad_piece);
+        if (ls.hash_failures && !have_bad) {
+            /* Failed with two senders and not yet verified: no verdict. */
+            failed_seen = 1;
+            CHECK(!banned);
+            CHECK(!liar.r->closed);
+        }
+        /* The verdict comes when the piece verifies, not before. */
+        CHECK_EQ(banned, have_bad);
+        if (banned) CHECK(liar.r->closed);
+        CHECK(!pf__torrent_is_banned(leech->t, &honest_addr));
+    }
+    CHECK(leech->complete);
+    CHECK(failed_seen);
+    /* The honest seeder sent the piece's other blocks, then all of it. */
+    CHECK_EQ(bad_piece_reqs, 2 * (c.piece_len / PF_BLOCK_SIZE) - 1);
+    CHECK_MEM(leech->data, c.data, c.size);
+    pf_torrent_get_stats(leech->t, &ls);
+    CHECK_EQ(ls.hash_failures, 1);
+    CHECK(pf__torrent_is_banned(leech->t, &liar_addr));
+    CHECK(!pf__torrent_is_banned(leech->t, &honest_addr));
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+
+    /* Part 3, unsolicited blocks: a raw peer pushes zeros for every block of
      * piece 0 right after its handshake; none of it may count. */
     n = hn_new(18);
     hn_node *sn = hn_add_node(n, NULL);
@@ -548,7 +701,8 @@ TEST(engine_protocol_abuse)
 
 /* Connection limits: half-open incoming connections are capped and time
  * out, connections in all are capped, and a peer can always get in again
- * once the squatters are gone. */
+ * once the squatters are gone.  Part 1 has the two caps close together;
+ * part 2 makes the half-open cap the only binding one (2 of 200). */
 static int pred_time(hn_net *n, void *ud)
 {
     return n->now >= *(uint64_t *)ud;
@@ -607,6 +761,115 @@ TEST(engine_connection_limits)
     hn_tor *all[] = {leech, NULL};
     CHECK(hn_run_until(n, hn_pred_all_complete, all, 120 * SEC));
     CHECK_MEM(leech->data, c.data, c.size);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+
+    /* Part 2: max_half_open 2, max_connections 200.  Only connections
+     * whose handshake has not yet named a torrent count against the
+     * half-open cap; those are refused past 2, take a slot until their
+     * handshake names the torrent or handshake_timeout_s passes, and the
+     * slots they free let others in. */
+    n = hn_new(12);
+    pf_session_settings_default(&set);
+    set.max_connections = 200;
+    set.max_half_open = 2;
+    set.handshake_timeout_s = 5;
+    sn = hn_add_node(n, &set);
+    ln = hn_add_node(n, NULL);
+    seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(seed && leech);
+    hn_settle(n);
+    /* Two silent squatters take both slots; four more are refused. */
+    const uint64_t t0 = n->now;
+    hn_raw *sq[6];
+    open = 0;
+    for (int i = 0; i < 6; i++) {
+        sq[i] = hn_raw_open(sn);
+        CHECK(sq[i] != NULL);
+        open += !sq[i]->closed;
+    }
+    CHECK_EQ(open, 2);
+    CHECK(!sq[0]->closed && !sq[1]->closed);
+    CHECK_EQ(sn->s->npending, 2);
+    CHECK_EQ(pf__session_connections(sn->s), 2); /* far below 200 */
+    /* The real leecher's dial is refused too. */
+    hn_add_peer(leech, sn);
+    hn_step(n);
+    CHECK_EQ(ln->dialed, 1);
+    CHECK_EQ(sn->accepted, 0);
+    /* Half a handshake (no info-hash yet) still holds the slot... */
+    hn_raw_handshake(hs, c.info_hash, "-XX0000-halfopen0000", 1);
+    CHECK_EQ(hn_raw_send(sq[0], hs, 20), 20);
+    hn_settle(n);
+    hn_raw *x = hn_raw_open(sn);
+    CHECK(x != NULL && x->closed);
+    /* ...the rest of it frees the slot: the connection now belongs to the
+     * torrent, and is no longer half-open. */
+    CHECK_EQ(hn_raw_send(sq[0], hs + 20, sizeof hs - 20), (long)(sizeof hs - 20));
+    hn_settle(n);
+    CHECK(!sq[0]->closed);
+    CHECK_EQ(sn->s->npending, 1);
+    CHECK_EQ(seed->t->npeers, 1);
+    /* One slot is enough for any number of peers that handshake at once:
+     * twelve connections in all, never more than two half-open. */
+    for (int i = 0; i < 10; i++) {
+        char id[21];
+        snprintf(id, sizeof id, "-XX0000-handshake%03d", i);
+        hn_raw_handshake(hs, c.info_hash, id, 1);
+        r[i] = hn_raw_open(sn);
+        CHECK(r[i] != NULL && !r[i]->closed);
+        CHECK_EQ(sn->s->npending, 2);
+        CHECK_EQ(hn_raw_send(r[i], hs, sizeof hs), (long)sizeof hs);
+        hn_settle(n);
+        CHECK_EQ(sn->s->npending, 1);
+    }
+    CHECK_EQ(seed->t->npeers, 11);
+    CHECK_EQ(pf__session_connections(sn->s), 12);
+    /* A third silent squatter fills the cap again. */
+    const uint64_t t2 = n->now;
+    CHECK(t2 > t0);
+    sq[2] = hn_raw_open(sn);
+    CHECK(sq[2] != NULL && !sq[2]->closed);
+    x = hn_raw_open(sn);
+    CHECK(x != NULL && x->closed);
+    CHECK_EQ(sn->s->npending, 2);
+    /* The silent ones time out after handshake_timeout_s, not before,
+     * and the leecher, retrying, gets a slot and completes. */
+    int open_at_timeout[2] = {-1, -1};
+    uint32_t max_pending = 0;
+    while (!leech->complete && n->now < t0 + 60 * SEC) {
+        hn_step(n);
+        if (sn->s->npending > max_pending) max_pending = sn->s->npending;
+        if (n->now == t0 + 5 * SEC) open_at_timeout[0] = !sq[1]->closed;
+        if (n->now == t2 + 5 * SEC) open_at_timeout[1] = !sq[2]->closed;
+        CHECK_EQ(sq[1]->closed, n->now > t0 + 5 * SEC);
+        CHECK_EQ(sq[2]->closed, n->now > t2 + 5 * SEC);
+        if (n->now <= t2 + 5 * SEC) CHECK_EQ(sn->accepted, 0);
+        /* The handshaked ones were not touched. */
+        CHECK(!sq[0]->closed);
+    }
+    CHECK_EQ(open_at_timeout[0], 1);
+    CHECK_EQ(open_at_timeout[1], 1);
+    CHECK(leech->complete);
+    CHECK(max_pending <= 2);
+    CHECK(ln->dialed >= 2);
+    CHECK_EQ(sn->accepted, 1);
+    CHECK_MEM(leech->data, c.data, c.size);
+    /* Zero means the default: 32 half-open (of 200 in all). */
+    pf_session_settings_default(&set);
+    CHECK_EQ(set.max_half_open, 32);
+    set.max_half_open = 0;
+    set.max_connections = 0;
+    hn_node *zn = hn_add_node(n, &set);
+    CHECK(zn != NULL);
+    open = 0;
+    for (int i = 0; i < 40; i++) {
+        x = hn_raw_open(zn);
+        CHECK(x != NULL);
+        open += !x->closed;
+    }
+    CHECK_EQ(open, 32);
     CHECK_EQ(n->anomalies, 0);
     hn_free(n);
     hn_content_free(&c);
