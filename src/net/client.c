@@ -642,6 +642,15 @@ static void on_tick(uv_timer_t *t)
     pump(c);
 }
 
+/* Run the engine's timers on the next loop iteration instead of at the next
+ * 250 ms tick: a peer or tracker was just added and a player may be waiting
+ * (the dial or announce would otherwise sit for up to a tick; a download's
+ * first connection waited 248 ms).  Too-early ticks only run timers. */
+static void kick(pf_client *c)
+{
+    if (!c->stopping && uv_is_active((uv_handle_t *)&c->tick)) uv_timer_start(&c->tick, on_tick, 0, 250);
+}
+
 static void on_second(uv_timer_t *t)
 {
     pf_client *c = t->data;
@@ -855,12 +864,15 @@ int pf_client_torrent_add_peer(pf_client_torrent *ct, const char *hostport)
         sockaddr_to_addr(&ss, &a);
     }
     pf_torrent_add_peer(ct->t, &a, now_ns(ct->c));
+    kick(ct->c);
     return 0;
 }
 
 int pf_client_torrent_add_tracker(pf_client_torrent *ct, const char *url)
 {
-    return pf_torrent_add_tracker(ct->t, url, 1000);
+    int rc = pf_torrent_add_tracker(ct->t, url, 1000);
+    if (rc == 0) kick(ct->c);
+    return rc;
 }
 
 void pf_client_torrent_clear_trackers(pf_client_torrent *ct) { pf_torrent_clear_trackers(ct->t); }
@@ -929,7 +941,8 @@ void pf_client_stop(pf_client *c)
     c->stop_started = uv_now(&c->loop);
     for (uint32_t i = 0; i < c->nts; i++) pf_torrent_stop(c->ts[i]->t, now_ns(c));
     pump(c);
-    uv_timer_start(&c->stop_timer, on_stop_timer, 50, 50);
+    /* First look at once: with no disk job or announce left, stop now. */
+    uv_timer_start(&c->stop_timer, on_stop_timer, 0, 50);
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
