@@ -353,6 +353,10 @@ void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin)
     withdrawn_add(p, piece, begin);
     pf_msg_write_req(&p->out, PF_MSG_CANCEL, piece, begin, p->reqs[i].length);
     req_remove_at(p, (uint32_t)i);
+    /* The picker counted this request: without giving it back, a block
+     * the CDN claimed from a peer and then failed to bring stayed
+     * "requested" by nobody, and no peer was ever asked for it again. */
+    if (p->t && p->t->has_meta) pf_picker_unrequest(&p->t->picker, piece, begin);
     pf__peer_mark_write(p);
 }
 
