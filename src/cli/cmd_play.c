@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,6 +30,7 @@ typedef struct play {
     const char *stats_path;
     int exit_when_done;
     int tty, verbose;
+    double log_t0; /* -vv log clock origin */
     int announced; /* URLs printed (the file list is known) */
     uint32_t main_file;
     uv_process_t proc;
@@ -43,6 +45,15 @@ static void log_cb(void *ud, pf_log_level lvl, const char *msg)
     play *p = ud;
     static const char *names[] = {"error", "warn", "info", "debug"};
     if (p->tty) pf_progress_clear();
+    if (p->verbose > 1) {
+        /* -vv: seconds since start, to read a stream's start-up from the log */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        if (p->log_t0 == 0) p->log_t0 = now;
+        fprintf(stderr, "[%8.3f] peerflow play: %s: %s\n", now - p->log_t0, names[lvl], msg);
+        return;
+    }
     fprintf(stderr, "peerflow play: %s: %s\n", names[lvl], msg);
 }
 

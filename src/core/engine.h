@@ -142,6 +142,7 @@ typedef struct pf__ws_run {
     uint8_t *blk;        /* staging for a partly received block */
     uint32_t blk_fill;
     int cancelled;
+    uint64_t started;    /* when the current request went out (ns) */
 } pf__ws_run;
 
 typedef struct pf__webseed {
@@ -172,6 +173,7 @@ typedef struct pf__stream {
     uint64_t stall_ns;    /* this reader's stalled time (clock pauses) */
     int startup_done;     /* the start-up prefix is verified */
     uint64_t startup_end; /* file offset where the start-up prefix starts */
+    uint64_t startup_at;  /* when this start-up (open or seek) began */
 } pf__stream;
 
 typedef struct pf__fileqoe {
@@ -229,6 +231,7 @@ struct pf_torrent {
     uint32_t nws;
     pf__stream *streams;
     uint32_t nstreams, cap_streams;
+    int startup_hold; /* peers wait: the CDN is filling a start-up prefix */
     pf__fileqoe *qoe; /* per file, allocated on first stream */
     uint64_t cdn_downloaded, peer_downloaded;
     uint64_t departed_down, departed_up; /* peers that left, not itemised */
@@ -345,6 +348,8 @@ void pf__ws_free_all(pf_torrent *t);
 /* Fetches the given claimed blocks (sorted, one piece range) from the best
  * web seed; returns 0 or a negative error (the caller unclaims). */
 int pf__ws_capacity(pf_torrent *t, uint64_t now);
+/* A web seed exists that is not backing off after failures. */
+int pf__ws_usable(const pf_torrent *t, uint64_t now);
 int pf__ws_fetch(pf_torrent *t, const pf_block_ref *blocks, uint32_t n, uint64_t now);
 void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now);
 int pf__ws_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);

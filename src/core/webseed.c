@@ -105,6 +105,13 @@ static pf__webseed *best_ws(pf_torrent *t, uint64_t now)
 
 int pf__ws_capacity(pf_torrent *t, uint64_t now) { return t->has_meta && best_ws(t, now) != NULL; }
 
+int pf__ws_usable(const pf_torrent *t, uint64_t now)
+{
+    for (uint32_t i = 0; i < t->nws; i++)
+        if (t->ws[i].retry_at <= now) return 1;
+    return 0;
+}
+
 static void run_remove(pf__webseed *w, pf__ws_run *r)
 {
     for (uint32_t k = 0; k < w->nruns; k++)
@@ -226,6 +233,10 @@ static int run_next(pf_torrent *t, pf__ws_run *r, uint64_t now)
         j->piece = (uint32_t)(r->cursor / mi->piece_length);
         j->tag = 0;
         r->job = j;
+        r->started = now;
+        pf__log(t->s, PF_LOG_DEBUG, "cdn: GET bytes %llu-%llu (pieces %u-%u)",
+                (unsigned long long)r->cursor, (unsigned long long)r->seg_end - 1, j->piece,
+                (uint32_t)((r->seg_end - 1) / mi->piece_length));
         /* The run is found again from the job through this pointer. */
         j->buf = (uint8_t *)r;
         if (pf__torrent_emit_job(t, j) != 0) {
@@ -309,6 +320,8 @@ void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         return;
     }
     r->ws->fails = 0;
+    pf__log(t->s, PF_LOG_DEBUG, "cdn: got bytes %llu-%llu in %.0f ms", (unsigned long long)r->start,
+            (unsigned long long)r->cursor - 1, (double)(now - r->started) / 1e6);
     int rc = run_next(t, r, now);
     if (rc < 0) {
         run_fail(t, r, now, rc);

@@ -289,6 +289,8 @@ http {{
                     "--stats", os.path.join(vd, "stats.json")]
             if up_b:
                 argv += ["--upload-rate", str(up_b)]
+            # e.g. PF_LAB_CLIENT_ARGS=-vv: a timed debug log per viewer
+            argv += os.environ.get("PF_LAB_CLIENT_ARGS", "").split()
             client = self.spawn(lab, v["name"], argv + [self.torrent], v["name"] + "/client")
             url = "http://127.0.0.1:8000/files/0"
         elif self.mode == "webtorrent":
