@@ -310,6 +310,9 @@ void pf__peer_update_interest(pf_peer *p);
 void pf__peer_fill_requests(pf_peer *p, uint64_t now);
 void pf__peer_serve(pf_peer *p, uint64_t now);
 void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin);
+/* Cancels its requests for piece that would arrive (in queue order, at its
+ * measured rate) later than deadline_s from now; returns how many. */
+uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s);
 void pf__peer_drop_requests(pf_peer *p);
 int pf__peer_apply_metadata(pf_peer *p);
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt);

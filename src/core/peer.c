@@ -360,6 +360,24 @@ void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin)
     pf__peer_mark_write(p);
 }
 
+uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s)
+{
+    /* It serves our requests in order: the k-th arrives after k+1 blocks
+     * at its measured rate (an unmeasured peer: one block a second). */
+    double rate = p->down.bps > PF_BLOCK_SIZE ? p->down.bps : PF_BLOCK_SIZE;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->nreqs;) {
+        double eta = (double)(i + 1) * PF_BLOCK_SIZE / rate;
+        if (p->reqs[i].piece == piece && eta > deadline_s) {
+            pf__peer_cancel_block(p, piece, p->reqs[i].begin); /* removes reqs[i] */
+            n++;
+            continue;
+        }
+        i++;
+    }
+    return n;
+}
+
 static uint32_t queue_depth(const pf_peer *p)
 {
     if (p->snubbed) return 1; /* one probe request until it delivers again */
@@ -407,6 +425,23 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
         p->reqs = n;
         p->cap_reqs = target;
     }
+    /* With a CDN behind the streams, a peer is only given window pieces it
+     * can bring before the CDN would have to take them: due after its
+     * queue drains, or after it could send a whole piece (it is given the
+     * blocks of a piece together), at its measured rate (an unmeasured
+     * peer counts as one block a second), plus critical_s, with a 50%
+     * margin.  Slow uplinks
+     * get the far end of the window, fast ones the near end; before this,
+     * a 1 Mbit/s uplink shared by eight viewers was asked for the most
+     * urgent blocks, and most of what it sent arrived after the CDN's copy
+     * (flash-crowd lab: 214 of 286 MB uploaded were waste). */
+    double min_due = 0;
+    if (t->nstreams && t->picker.nwin && pf__ws_usable(t, now)) {
+        double rate = p->down.bps > PF_BLOCK_SIZE ? p->down.bps : PF_BLOCK_SIZE;
+        double eta = (double)target * PF_BLOCK_SIZE / rate;
+        double whole = (double)t->mi->piece_length / rate;
+        min_due = p->s->set.stream.critical_s + 1.5 * (eta > whole ? eta : whole);
+    }
     pf_block_ref blocks[64];
     while (p->nreqs < target) {
         uint32_t want = target - p->nreqs;
@@ -418,8 +453,10 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
             if (afford == 0) break;
             if (want > afford) want = afford;
         }
+        t->picker.min_due_s = min_due;
         uint32_t n = pf_picker_pick(&t->picker, &p->have, p->is_seed, blocks, want, dup_check, p,
                                     &p->s->rng);
+        t->picker.min_due_s = 0;
         if (n == 0) break;
         if (p->s->down_limit) p->s->down_tokens -= (double)n * PF_BLOCK_SIZE;
         for (uint32_t i = 0; i < n; i++) {

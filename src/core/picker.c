@@ -165,6 +165,18 @@ static uint32_t take_free(pf_partial *pp, pf_block_ref *out, uint32_t max)
     return n;
 }
 
+/* Due too soon for the peer being served (see min_due_s). */
+static int too_soon(const pf_picker *p, uint32_t piece)
+{
+    if (p->min_due_s <= 0) return 0;
+    for (uint32_t w = 0; w < p->nwin; w++) {
+        const pf_picker_window *win = &p->win[w];
+        if (piece < win->start || piece >= win->end || win->piece_s <= 0) continue;
+        return win->due0_s + (double)(piece - win->start) * win->piece_s < p->min_due_s;
+    }
+    return 0;
+}
+
 static int in_window(const pf_picker *p, uint32_t piece)
 {
     for (uint32_t w = 0; w < p->nwin; w++)
@@ -211,6 +223,7 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
         for (uint32_t i = p->win[w].start; i < p->win[w].end && i < p->num_pieces && n < max; i++) {
             if (pf_bitfield_get(p->have, i) || p->partial_of[i] < -1 || !p->prio[i]) continue;
             if (!peer_is_seed && !pf_bitfield_get(peer_has, i)) continue;
+            if (too_soon(p, i)) continue;
             pf_partial *pp = partial_get(p, i);
             if (!pp) pp = partial_new(p, i);
             if (!pp) break;
@@ -224,6 +237,7 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
             if (pass == 0 && p->prio[pp->piece] <= 1) continue;
             if (pass == 1 && p->prio[pp->piece] > 1) continue;
             if (!peer_is_seed && !pf_bitfield_get(peer_has, pp->piece)) continue;
+            if (too_soon(p, pp->piece)) continue;
             /* Cache full: finishing a speculative piece would only get it
              * evicted on arrival. */
             if (p->window_only && !in_window(p, pp->piece)) continue;

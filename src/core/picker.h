@@ -40,6 +40,10 @@ typedef struct pf_partial {
 #define PF_PICKER_MAX_WINDOWS 8
 typedef struct pf_picker_window {
     uint32_t start, end;
+    /* When piece `start` is due (seconds from now; may be negative) and
+     * the seconds of media per piece: due(i) = due0_s + (i - start) *
+     * piece_s.  piece_s == 0: no deadlines (min_due_s is ignored). */
+    double due0_s, piece_s;
 } pf_picker_window;
 
 typedef struct pf_picker {
@@ -59,6 +63,10 @@ typedef struct pf_picker {
     pf_picker_window win[PF_PICKER_MAX_WINDOWS];
     uint32_t nwin;
     int window_only; /* start no pieces outside the windows (cache full) */
+    /* Set by the caller before pf_picker_pick: window pieces due sooner
+     * than this are not given out (a slow peer would bring them after the
+     * CDN has had to).  0: no limit. */
+    double min_due_s;
 } pf_picker;
 
 /* Replaces the deadline windows.  Peers are given window pieces first, in

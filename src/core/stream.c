@@ -379,6 +379,8 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         if (nwin < PF_PICKER_MAX_WINDOWS) {
             win[nwin].start = p0;
             win[nwin].end = (uint32_t)((pref_end - 1) / plen) + 1;
+            win[nwin].due0_s = ((double)p0 * (double)plen - (double)play) / br;
+            win[nwin].piece_s = (double)plen / br;
             /* Pieces evicted by the cache limit are wanted again here. */
             for (uint32_t k = win[nwin].start; k < win[nwin].end; k++)
                 if (!t->picker.prio[k]) t->picker.prio[k] = 1;
@@ -466,7 +468,19 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                 cdn = pf__ws_capacity(t, now);
                 if (!cdn) break;
             }
-            nclaim += pf_picker_claim(&t->picker, p, why != 3, claim + nclaim, 256 - nclaim);
+            if (why != 3) {
+                /* Start-up: the CDN takes every block (deadline 0).
+                 * Swarm late: take from the peers only the blocks they would
+                 * bring after due - critical_s (their queue order and rate);
+                 * the rest is left to them, and comes back here if they do
+                 * not deliver (at the latest once due within critical_s,
+                 * where every block is late).  Racing them for blocks on
+                 * their way made most of what slow uplinks sent waste. */
+                for (uint32_t k = 0; k < t->npeers; k++)
+                    if (t->peers[k]->nreqs)
+                        pf__peer_cancel_late(t->peers[k], p, why == 1 ? 0 : due - ss->critical_s);
+            }
+            nclaim += pf_picker_claim(&t->picker, p, 0, claim + nclaim, 256 - nclaim);
             /* A piece the swarm is late with goes alone: the CDN races the
              * peers for it, and a failing CDN must not take a run of
              * pieces away from them. */

@@ -696,6 +696,15 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
     if (!t->has_meta) return;
     pf_session *s = t->s;
     uint32_t slots = s->set.upload_slots;
+    /* Under an upload cap, no more peers than get ~32 KB/s each: a 1 Mbit/s
+     * uplink split eight ways took 16 s per 256 KiB piece, too slow for any
+     * piece due within the prefetch window to arrive before the CDN had to
+     * fetch it. */
+    if (s->up_limit) {
+        uint64_t by_rate = s->up_limit / (32 * 1024);
+        if (by_rate < 2) by_rate = 2;
+        if (by_rate < slots) slots = (uint32_t)by_rate;
+    }
     if (!s->set.upload_enabled) {
         for (uint32_t i = 0; i < t->npeers; i++) pf__peer_set_choke(t->peers[i], 1);
         return;
