@@ -4,16 +4,20 @@
  * reader blocks) the scheduler looks only at the pieces ahead of each
  * playhead -- never at every piece times every peer:
  *   - [playhead, +prefetch_s of media) is a picker window: peers are given
- *     these pieces first, in deadline order, so they arrive well before
- *     they are due; everything else stays rarest-first.
+ *     these pieces first, in deadline order, each only the pieces due after
+ *     it could bring them (peer.c, min_due_s); everything else stays
+ *     rarest-first.
  *   - [playhead, +urgent_s) is guarded by the CDN (web seeds).  A missing
  *     block there is fetched from the CDN when (a) it is in the start-up
  *     prefix of a new reader (start or seek), (b) the swarm is late with it
- *     (its piece has been in progress for longer than half its slack, or it
- *     is due within critical_s) -- the CDN then races the peers and the
- *     loser's copy is cancelled -- or (c) no connected peer has it.
+ *     (at its rate, in deadline order, or it is due within critical_s) --
+ *     the CDN then takes only the blocks the peers would bring after the
+ *     deadline -- or (c) no connected peer has it.  (a) and (c) go out as
+ *     one ranged GET per run of consecutive pieces.
+ *   - While a start-up prefix comes from the CDN, peers get no requests
+ *     (the prefix has the downlink to itself), at most startup_s.
  * Bytes from peers are free, CDN bytes cost money: the CDN never fetches a
- * piece a peer is delivering in time.
+ * block a peer is delivering in time.
  *
  * QoE follows a media clock per reader: it starts with the first byte and
  * runs in real time; a read that waits for data the clock has already
