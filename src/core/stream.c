@@ -31,6 +31,9 @@
 
 #define PF__PLAYABLE_S 10.0
 #define PF__PROBE_PREFIX_BYTES (512 * 1024)
+/* Buffer ahead of the media clock past which pieces no peer has wait
+ * until due (when a swarm is there). */
+#define PF__AHEAD_S 15.0
 
 static pf__stream *stream_find(pf_torrent *t, uint32_t id)
 {
@@ -290,6 +293,14 @@ static double swarm_rate(const pf_torrent *t)
     return r;
 }
 
+/* Some peer is connected and talking to us. */
+static int swarm_active(const pf_torrent *t)
+{
+    for (uint32_t i = 0; i < t->npeers; i++)
+        if (t->peers[i]->state == PF_PS_ACTIVE) return 1;
+    return 0;
+}
+
 /* Peers still connecting, or connected for under a second: what they
  * have is not known yet. */
 static int peers_settling(const pf_torrent *t, uint64_t now)
@@ -425,6 +436,14 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
          * clock says: nobody else will bring them, and a reader is asking
          * (a CDN-only stream must not be paced to real time). */
         uint64_t nopeer_end = rd + (uint64_t)(ss->urgent_s * br);
+        /* ...except far ahead of the media clock when peers are there: a
+         * media server filling a player's socket buffers reads tens of
+         * seconds ahead, and the front viewer of the upload-rich lab had
+         * the CDN bring the whole file in its first 4 s (its last minute
+         * watched by nobody) while the viewers behind could have brought
+         * it to each other.  Past PF__AHEAD_S of buffer, such pieces wait
+         * until they are due (the urgent zone still covers them). */
+        if (st->started && rd > play + (uint64_t)(PF__AHEAD_S * br) && swarm_active(t)) nopeer_end = rd;
         if (nopeer_end > fend) nopeer_end = fend;
         uint64_t scan_end = urg_end > nopeer_end ? urg_end : nopeer_end;
         if (scan_end <= rd) continue;
