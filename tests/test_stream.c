@@ -96,6 +96,12 @@ TEST(stream_cdn_only)
     if (getenv("HN_VERBOSE"))
         fprintf(stderr, "cdn_only: ttfb %.3f s, playable after %.3f s\n", q.ttfb_s, q.time_to_playable_s);
     CHECK(q.ttfb_s >= 0 && q.ttfb_s <= 0.5);
+    /* The start-up prefix (4 s of media) went out as one ranged GET, so it
+     * arrives in playback order at the link's full rate (one request per
+     * piece, several at once, shared the link: the first piece came last). */
+    CHECK(vn->cdn.nreqs > 0);
+    CHECK_EQ(vn->cdn.reqs[0].start, 0);
+    CHECK(vn->cdn.reqs[0].len >= (uint64_t)(4 * BR));
     /* 10 s of media verified: the CDN-only stream fetches urgent_s ahead of
      * the reads, which run readahead_s ahead of the clock, so ~4 s in. */
     CHECK(q.time_to_playable_s >= 0 && q.time_to_playable_s <= 6.0);
