@@ -688,6 +688,87 @@ TEST(stream_cache_limit)
     hn_content_free(&c);
 }
 
-TEST_MAIN(stream_cdn_only, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+/* 9. A start-up clears what peers were asked for before and holds them off
+ * until the prefix (from the CDN) is verified. -------------------------- */
+typedef struct hold_rec {
+    hn_tor *v;
+    uint32_t max_reqs_in_startup; /* requests at peers while starting up */
+    int saw_startup, saw_done;
+    uint32_t reqs_after;          /* requests at peers once started */
+} hold_rec;
+
+static uint32_t peer_reqs(const pf_torrent *t)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->npeers; i++) n += t->peers[i]->nreqs;
+    return n;
+}
+
+static void check_hold(hn_net *n, hn_player *pl, void *ud)
+{
+    (void)n;
+    (void)pl;
+    hold_rec *h = ud;
+    const pf_torrent *t = h->v->t;
+    if (t->nstreams == 0) return;
+    uint32_t r = peer_reqs(t);
+    if (!t->streams[0].startup_done) {
+        h->saw_startup = 1;
+        if (r > h->max_reqs_in_startup) h->max_reqs_in_startup = r;
+    } else {
+        h->saw_done = 1;
+        if (r > h->reqs_after) h->reqs_after = r;
+    }
+}
+
+TEST(stream_startup_holds_peers)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 109, NULL), 0); /* 40 s */
+    hn_net *n = hn_new(109);
+    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
+    sn->up_bps = (uint64_t)(2 * BR);
+    fast_cdn(vn);
+    hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(s && v);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    hn_settle(n);
+    hn_add_peer(v, sn);
+    /* No player yet: the viewer fetches rarest-first from the peer. */
+    for (uint64_t end = n->now + 2 * SEC; n->now < end;) hn_step(n);
+    CHECK(peer_reqs(v->t) > 0);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
+    /* Opening the stream cancelled them. */
+    CHECK_EQ(peer_reqs(v->t), 0);
+    hold_rec h;
+    memset(&h, 0, sizeof h);
+    h.v = v;
+    hn_player_step(&pl);
+    for (uint64_t end = n->now + 80 * SEC; !pl.done && n->now < end;) {
+        check_hold(n, &pl, &h);
+        hn_step(n);
+        hn_player_step(&pl);
+    }
+    CHECK(pl.done);
+    CHECK_EQ(pl.mismatches, 0);
+    CHECK_EQ(pl.bytes_read, c.size);
+    CHECK_EQ(pl.stalls, 0);
+    CHECK(h.saw_startup && h.saw_done);
+    CHECK_EQ(h.max_reqs_in_startup, 0); /* held while starting up */
+    CHECK(h.reqs_after > 0);            /* and used afterwards */
+    pf_torrent_stats st;
+    pf_torrent_get_stats(v->t, &st);
+    CHECK(st.peer_downloaded > 0);
+    hn_player_close(&pl);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(stream_cdn_only, stream_startup_holds_peers, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)
