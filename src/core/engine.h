@@ -310,6 +310,8 @@ void pf__peer_update_interest(pf_peer *p);
 void pf__peer_fill_requests(pf_peer *p, uint64_t now);
 void pf__peer_serve(pf_peer *p, uint64_t now);
 void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin);
+/* Cancels every request outstanding at p. */
+void pf__peer_cancel_all(pf_peer *p);
 /* Cancels its requests for piece that would arrive (in queue order, at its
  * measured rate) later than deadline_s from now; returns how many. */
 uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s);

@@ -346,6 +346,21 @@ void pf__peer_drop_requests(pf_peer *p)
     p->nreqs = 0;
 }
 
+void pf__peer_cancel_all(pf_peer *p)
+{
+    for (uint32_t i = 0; i < p->nreqs; i++)
+        pf_msg_write_req(&p->out, PF_MSG_CANCEL, p->reqs[i].piece, p->reqs[i].begin, p->reqs[i].length);
+    if (p->nreqs) pf__peer_mark_write(p);
+    pf__peer_drop_requests(p);
+}
+
+/* What it sends us per second, for planning: its measured rate, and one
+ * block a second until there is one. */
+static double planning_rate(const pf_peer *p)
+{
+    return p->down.bps > PF_BLOCK_SIZE ? p->down.bps : PF_BLOCK_SIZE;
+}
+
 void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin)
 {
     int i = req_find(p, piece, begin);
@@ -362,9 +377,8 @@ void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin)
 
 uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s)
 {
-    /* It serves our requests in order: the k-th arrives after k+1 blocks
-     * at its measured rate (an unmeasured peer: one block a second). */
-    double rate = p->down.bps > PF_BLOCK_SIZE ? p->down.bps : PF_BLOCK_SIZE;
+    /* It serves our requests in order: the k-th arrives after k+1 blocks. */
+    double rate = planning_rate(p);
     uint32_t n = 0;
     for (uint32_t i = 0; i < p->nreqs;) {
         double eta = (double)(i + 1) * PF_BLOCK_SIZE / rate;
@@ -437,7 +451,7 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
      * (flash-crowd lab: 214 of 286 MB uploaded were waste). */
     double min_due = 0;
     if (t->nstreams && t->picker.nwin && pf__ws_usable(t, now)) {
-        double rate = p->down.bps > PF_BLOCK_SIZE ? p->down.bps : PF_BLOCK_SIZE;
+        double rate = planning_rate(p);
         double eta = (double)target * PF_BLOCK_SIZE / rate;
         double whole = (double)t->mi->piece_length / rate;
         min_due = p->s->set.stream.critical_s + 1.5 * (eta > whole ? eta : whole);

@@ -293,7 +293,7 @@ void pf_picker_set_windows(pf_picker *p, const pf_picker_window *w, uint32_t n)
     p->nwin = n;
 }
 
-uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, int dup, pf_block_ref *out, uint32_t max)
+uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32_t max)
 {
     if (piece >= p->num_pieces || pf_bitfield_get(p->have, piece) || p->partial_of[piece] < -1)
         return 0;
@@ -302,14 +302,10 @@ uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, int dup, pf_block_ref *ou
     if (!pp) return 0;
     uint32_t n = 0;
     for (uint32_t b = 0; b < pp->nblocks && n < max; b++) {
-        if (pp->cdn[b] || pp->state[b] == 2) continue;
-        if (pp->state[b] == 1 && !dup) continue;
+        if (pp->cdn[b] || pp->state[b] != 0) continue;
         pp->cdn[b] = 1;
-        if (pp->state[b] == 0) {
-            pp->state[b] = 1;
-            pp->reqs[b] = 0;
-        }
-        pp->reqs[b]++;
+        pp->state[b] = 1;
+        pp->reqs[b] = 1;
         out[n].piece = piece;
         out[n].begin = b * PF_BLOCK_SIZE;
         out[n].length = block_len(pp, b);

@@ -73,11 +73,11 @@ typedef struct pf_picker {
  * window order; the rest stays rarest-first. */
 void pf_picker_set_windows(pf_picker *p, const pf_picker_window *w, uint32_t n);
 
-/* Claims blocks of one piece for a web seed: free blocks, and when dup is
- * set also blocks already requested from peers (racing them).  Blocks the
- * web seed already covers are skipped.  Creates the partial if needed.
- * Returns how many blocks were written to out. */
-uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, int dup, pf_block_ref *out, uint32_t max);
+/* Claims the free blocks of one piece for a web seed (blocks requested
+ * from peers are theirs until cancelled: see pf__peer_cancel_late).
+ * Creates the partial if needed.  Returns how many blocks were written to
+ * out. */
+uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32_t max);
 /* The web seed request covering this block ended without delivering it. */
 void pf_picker_unclaim(pf_picker *p, uint32_t piece, uint32_t begin);
 

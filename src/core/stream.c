@@ -331,26 +331,14 @@ static uint32_t piece_blocks(const pf_torrent *t, uint32_t piece)
     return (uint32_t)((pf_metainfo_piece_size(t->mi, piece) + PF_BLOCK_SIZE - 1) / PF_BLOCK_SIZE);
 }
 
-/* Offset in the piece of its first block nobody has brought yet. */
-static uint64_t first_missing(const pf_torrent *t, uint32_t piece)
+/* Offset in the piece of the first block pf_picker_claim would take. */
+static uint64_t first_claimable(const pf_torrent *t, uint32_t piece)
 {
     const pf_partial *pp = pf_picker_partial(&t->picker, piece);
     if (!pp) return 0;
     for (uint32_t b = 0; b < pp->nblocks; b++)
-        if (pp->state[b] != 2 && !pp->cdn[b]) return (uint64_t)b * PF_BLOCK_SIZE;
+        if (pp->state[b] == 0 && !pp->cdn[b]) return (uint64_t)b * PF_BLOCK_SIZE;
     return pf_metainfo_piece_size(t->mi, piece);
-}
-
-/* Hands claimed blocks to the CDN; a late peer's copies are cancelled
- * rather than downloaded twice. */
-static int cdn_flush(pf_torrent *t, const pf_block_ref *claim, uint32_t n, uint64_t now)
-{
-    for (uint32_t k = 0; k < t->npeers; k++) {
-        pf_peer *pr = t->peers[k];
-        if (!pr->nreqs) continue;
-        for (uint32_t b = 0; b < n; b++) pf__peer_cancel_block(pr, claim[b].piece, claim[b].begin);
-    }
-    return pf__ws_fetch(t, claim, n, now);
 }
 
 void pf__sched_update(pf_torrent *t, uint64_t now)
@@ -486,8 +474,8 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
              * media.) */
             if (nclaim > 0 && (why == 2 || nclaim + piece_blocks(t, p) > 256 ||
                                (uint64_t)claim[nclaim - 1].piece * plen + claim[nclaim - 1].begin +
-                                       claim[nclaim - 1].length != pstart + first_missing(t, p))) {
-                if (cdn_flush(t, claim, nclaim, now) != 0) {
+                                       claim[nclaim - 1].length != pstart + first_claimable(t, p))) {
+                if (pf__ws_fetch(t, claim, nclaim, now) != 0) {
                     nclaim = 0;
                     cdn = 0;
                     break;
@@ -508,18 +496,18 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                     if (t->peers[k]->nreqs)
                         pf__peer_cancel_late(t->peers[k], p, why == 1 ? 0 : due - ss->critical_s);
             }
-            nclaim += pf_picker_claim(&t->picker, p, 0, claim + nclaim, 256 - nclaim);
+            nclaim += pf_picker_claim(&t->picker, p, claim + nclaim, 256 - nclaim);
             /* A piece the swarm is late with goes alone: the CDN races the
              * peers for it, and a failing CDN must not take a run of
              * pieces away from them. */
             if (why == 2 && nclaim > 0) {
-                int rc = cdn_flush(t, claim, nclaim, now);
+                int rc = pf__ws_fetch(t, claim, nclaim, now);
                 nclaim = 0;
                 cdn = rc == 0 ? pf__ws_capacity(t, now) : 0;
                 if (!cdn) break;
             }
         }
-        if (nclaim > 0 && cdn_flush(t, claim, nclaim, now) != 0) cdn = 0;
+        if (nclaim > 0 && pf__ws_fetch(t, claim, nclaim, now) != 0) cdn = 0;
         nclaim = 0;
     }
     pf_picker_set_windows(&t->picker, win, nwin);
@@ -533,10 +521,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
          * fill the downlink ahead of the prefix.  Upload-rich lab: viewers
          * that joined a busy swarm got their 512 KiB prefix from the CDN
          * in 2.9 s instead of 0.05 s, behind 26 peers' queued blocks. */
-        for (uint32_t i = 0; i < t->npeers; i++) {
-            pf_peer *pr = t->peers[i];
-            while (pr->nreqs) pf__peer_cancel_block(pr, pr->reqs[0].piece, pr->reqs[0].begin);
-        }
+        for (uint32_t i = 0; i < t->npeers; i++) pf__peer_cancel_all(t->peers[i]);
     }
     t->startup_hold = hold;
 }
