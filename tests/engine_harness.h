@@ -145,6 +145,12 @@ struct hn_node {
     hn_http_fn http;   /* NULL: HTTP jobs fail with PF_ERR_NET */
     void *http_ud;
     uint32_t http_jobs;
+    uint64_t http_delay_ns; /* HTTP (tracker) answers come this late */
+    struct {
+        pf_job *job;
+        uint64_t due;
+    } http_late[8];
+    uint32_t nhttp_late;
     uint32_t accepted, dialed;
     hn_cdn cdn;              /* the fake CDN answering this node's web seed jobs */
     uint32_t stream_ready;   /* PF_EV_STREAM_READY events */
@@ -1124,6 +1130,12 @@ static inline void hn__job(hn_node *nd, pf_job *j)
         j->result = 0;
         break;
     case PF_JOB_HTTP:
+        if (nd->http_delay_ns && nd->nhttp_late < 8) {
+            nd->http_late[nd->nhttp_late].job = j;
+            nd->http_late[nd->nhttp_late].due = n->now + nd->http_delay_ns;
+            nd->nhttp_late++;
+            return; /* answered by hn_step once due */
+        }
         nd->http_jobs++;
         j->status = 0;
         j->body = NULL;
@@ -1257,6 +1269,21 @@ static inline void hn_step(hn_net *n)
     }
     /* The engine asks for a tick every 250 ms (pf_session_next_timeout);
      * the default step is exactly that. */
+    for (int i = 0; i < n->nnodes; i++) {
+        hn_node *nd = n->nodes[i];
+        for (uint32_t k = 0; k < nd->nhttp_late;) {
+            if (nd->http_late[k].due > n->now) {
+                k++;
+                continue;
+            }
+            pf_job *j = nd->http_late[k].job;
+            nd->http_late[k] = nd->http_late[--nd->nhttp_late];
+            uint64_t d = nd->http_delay_ns;
+            nd->http_delay_ns = 0; /* this once: answer now */
+            hn__job(nd, j);
+            nd->http_delay_ns = d;
+        }
+    }
     for (int i = 0; i < n->nnodes; i++) pf_session_tick(n->nodes[i]->s, n->now);
     hn_settle(n);
 }
@@ -1401,6 +1428,10 @@ static inline void hn_free(hn_net *n)
         }
         free(nd->cdn.jobs);
         free(nd->cdn.reqs);
+        for (uint32_t k = 0; k < nd->nhttp_late; k++) {
+            free(nd->http_late[k].job->url);
+            free(nd->http_late[k].job);
+        }
         free(nd->discard_log);
         for (int k = 0; k < nd->ntors; k++) free(nd->tors[k].data);
         free(nd);

@@ -773,6 +773,72 @@ TEST(stream_startup_holds_peers)
     hn_content_free(&c);
 }
 
-TEST_MAIN(stream_cdn_only, stream_startup_holds_peers, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+/* 10. The swarm is not known until the tracker answers: meanwhile pieces
+ * past the urgent zone wait, although "no peer has them" (a player reading
+ * far ahead pulled the CDN along in the upload-rich lab). -------------- */
+static uint64_t cdn_requested_end(const hn_node *nd)
+{
+    uint64_t e = 0;
+    for (size_t i = 0; i < nd->cdn.nreqs; i++)
+        if (nd->cdn.reqs[i].start + nd->cdn.reqs[i].len > e) e = nd->cdn.reqs[i].start + nd->cdn.reqs[i].len;
+    return e;
+}
+
+TEST(stream_waits_for_tracker)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 111, "http://tracker.test/announce"), 0); /* 40 s */
+    hn_net *n = hn_new(111);
+    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
+    sn->up_bps = (uint64_t)(5 * BR);
+    hn_use_tracker(sn);
+    hn_use_tracker(vn);
+    vn->http_delay_ns = 2 * SEC;
+    fast_cdn(vn);
+    hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    CHECK(s != NULL);
+    hn_settle(n);
+    hn_step(n); /* the seeder announces */
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(v != NULL);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    hn_step(n); /* the viewer's announce is on its way */
+    CHECK_EQ(vn->nhttp_late, 1);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
+    pl.readahead_s = 30; /* a media server filling socket buffers */
+    uint64_t t0 = n->now;
+    hn_player_step(&pl);
+    while (n->now < t0 + 1250 * MS) {
+        hn_step(n);
+        hn_player_step(&pl);
+    }
+    CHECK_EQ(vn->nhttp_late, 1); /* still no answer */
+    /* The start-up prefix and the urgent zone (4 s past the media clock,
+     * which is at most 1.25 s in), not what the reader runs ahead to. */
+    uint64_t early = cdn_requested_end(vn);
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "waits_for_tracker: CDN asked for [0, %llu) before the tracker answered\n",
+                (unsigned long long)early);
+    CHECK(early > 0);
+    CHECK(early <= piece_round((uint64_t)(5.5 * BR), c.size) + PLEN);
+    CHECK(play(n, &pl, 80 * SEC, NULL, NULL));
+    dump_reqs(vn, "waits_for_tracker");
+    CHECK(v->t->tracker_answered > 0);
+    CHECK_EQ(pl.mismatches, 0);
+    CHECK_EQ(pl.bytes_read, c.size);
+    CHECK_EQ(pl.stalls, 0);
+    pf_torrent_stats st;
+    pf_torrent_get_stats(v->t, &st);
+    CHECK(st.peer_downloaded >= c.size / 2); /* the seeder found, and used */
+    hn_player_close(&pl);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(stream_cdn_only, stream_startup_holds_peers, stream_waits_for_tracker, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

@@ -81,6 +81,7 @@ static void send_announce(pf_torrent *t, uint32_t idx, int event, uint64_t now)
     }
     j->url = (char *)url.data; /* NUL-terminated by pf_announce_url */
     j->tag = idx | ((uint32_t)event << 16);
+    if (!t->first_announce) t->first_announce = now ? now : 1;
     if (pf__torrent_emit_job(t, j) != 0) {
         free(j->url);
         free(j);
@@ -137,6 +138,7 @@ void pf__announce_done(pf_torrent *t, pf_job *j, uint64_t now)
     pf__tracker *tr = &t->trackers[idx];
     tr->busy = 0;
     if (event == EV_STOPPED) return;
+    if (!t->tracker_answered) t->tracker_answered = now ? now : 1;
     pf_announce_resp resp;
     memset(&resp, 0, sizeof resp);
     int prc = j->result == 0 && j->status == 200

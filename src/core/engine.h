@@ -207,6 +207,8 @@ struct pf_torrent {
     pf__tracker *trackers;
     uint32_t ntrackers;
     uint32_t cur_tracker; /* index within the current tier walk */
+    uint64_t first_announce; /* when the first announce went out (0: not yet) */
+    uint64_t tracker_answered; /* when an announce first came back (any outcome) */
     pf__cache_slot *cache;
     uint32_t ncache;
     uint64_t cache_clock;

@@ -34,6 +34,9 @@
 /* Buffer ahead of the media clock past which pieces no peer has wait
  * until due (when a swarm is there). */
 #define PF__AHEAD_S 15.0
+/* How long a stream waits for the tracker before pieces no known peer has
+ * count as nobody's (the urgent zone never waits). */
+#define PF__TRACKER_WAIT_S 3.0
 
 static pf__stream *stream_find(pf_torrent *t, uint32_t id)
 {
@@ -301,10 +304,20 @@ static int swarm_active(const pf_torrent *t)
     return 0;
 }
 
-/* Peers still connecting, or connected for under a second: what they
- * have is not known yet. */
+/* The swarm is not known yet: the first announce has not come back (for
+ * at most PF__TRACKER_WAIT_S) or came back under a second ago (the peers
+ * it named are being dialled), or peers are still connecting or connected
+ * for under a second.  "No peer has it" means little then: a viewer that
+ * joined an upload-rich swarm had the CDN bring 4 pieces beyond its
+ * urgent zone in the 0.2 s before the tracker answered, as its player
+ * read ahead. */
 static int peers_settling(const pf_torrent *t, uint64_t now)
 {
+    if (t->ntrackers && t->first_announce) {
+        if (!t->tracker_answered && now < t->first_announce + (uint64_t)(PF__TRACKER_WAIT_S * 1e9))
+            return 1;
+        if (t->tracker_answered && now < t->tracker_answered + PF_NS_PER_SEC) return 1;
+    }
     for (uint32_t i = 0; i < t->npeers; i++) {
         const pf_peer *p = t->peers[i];
         if (p->state == PF_PS_CONNECTING || p->state == PF_PS_HANDSHAKE) return 1;
