@@ -839,6 +839,66 @@ TEST(stream_waits_for_tracker)
     hn_content_free(&c);
 }
 
-TEST_MAIN(stream_cdn_only, stream_startup_holds_peers, stream_waits_for_tracker, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+/* 11. Two viewers of the same file a second apart, no seeder: the one
+ * behind takes from the one ahead what that one fetched, instead of having
+ * the CDN bring the same pieces twice as both players read ahead. ---- */
+TEST(stream_follows_peer_ahead)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 113, NULL), 0); /* 40 s */
+    hn_net *n = hn_new(113);
+    hn_node *an = hn_add_node(n, NULL), *bn = hn_add_node(n, NULL);
+    an->up_bps = bn->up_bps = (uint64_t)(20 * BR);
+    fast_cdn(an);
+    fast_cdn(bn);
+    hn_tor *a = hn_add_torrent(an, &c, HN_EMPTY, NULL);
+    hn_tor *b = hn_add_torrent(bn, &c, HN_EMPTY, NULL);
+    CHECK(a && b);
+    CHECK_EQ(pf_torrent_add_webseed(a->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(b->t, CDN_URL), 0);
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    hn_settle(n);
+    hn_add_peer(b, an);
+    for (int i = 0; i < 8; i++) hn_step(n); /* connected for 2 s: settled */
+    hn_player pa, pb;
+    memset(&pa, 0, sizeof pa);
+    memset(&pb, 0, sizeof pb);
+    CHECK_EQ(hn_player_open(&pa, a, 0, 0, BR, c.data), 0);
+    pa.readahead_s = 30; /* media servers filling socket buffers */
+    for (int i = 0; i < 4; i++) {
+        hn_step(n);
+        hn_player_step(&pa);
+    }
+    CHECK_EQ(hn_player_open(&pb, b, 0, 0, BR, c.data), 0);
+    pb.readahead_s = 30;
+    for (uint64_t end = n->now + 80 * SEC; !(pa.done && pb.done) && n->now < end;) {
+        hn_step(n);
+        hn_player_step(&pa);
+        hn_player_step(&pb);
+    }
+    dump_reqs(an, "follows_peer_ahead A");
+    dump_reqs(bn, "follows_peer_ahead B");
+    CHECK(pa.done && pb.done);
+    CHECK_EQ(pa.mismatches + pb.mismatches, 0);
+    CHECK_EQ(pa.stalls + pb.stalls, 0);
+    pf_torrent_stats sa, sb;
+    pf_torrent_get_stats(a->t, &sa);
+    pf_torrent_get_stats(b->t, &sb);
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "follows_peer_ahead: CDN A %llu B %llu (file %llu), B from A %llu\n",
+                (unsigned long long)sa.cdn_downloaded, (unsigned long long)sb.cdn_downloaded,
+                (unsigned long long)c.size, (unsigned long long)sb.peer_downloaded);
+    /* B: its start-up prefix and its urgent zone's edge (4 + 4 s of media),
+     * whole pieces, nothing of what A fetched ahead. */
+    CHECK(sb.cdn_downloaded <= piece_round((uint64_t)(8 * BR), c.size) + 2 * PLEN);
+    CHECK(sa.cdn_downloaded + sb.cdn_downloaded <= c.size + piece_round((uint64_t)(8 * BR), c.size) + 2 * PLEN);
+    hn_player_close(&pa);
+    hn_player_close(&pb);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(stream_cdn_only, stream_startup_holds_peers, stream_waits_for_tracker, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

@@ -326,6 +326,15 @@ static int peers_settling(const pf_torrent *t, uint64_t now)
     return 0;
 }
 
+/* Some connected peer holds one of the `behind` pieces before p (the
+ * length of a CDN run for a no-peer piece: urgent_s of media). */
+static int peer_ahead(const pf_torrent *t, uint32_t p, uint32_t behind)
+{
+    for (uint32_t k = 1; k <= behind && k <= p; k++)
+        if (t->picker.avail[p - k] > 0) return 1;
+    return 0;
+}
+
 /* Why the CDN should take a missing piece of the urgent zone, or 0.
  * eta_s: when the swarm, at its current rate and fetching in deadline
  * order, would have delivered this piece and everything due before it. */
@@ -454,6 +463,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         uint32_t ps = (uint32_t)((start_end - 1) / plen);
         double rate = swarm_rate(t);
         int settling = peers_settling(t, now);
+        uint32_t behind = (uint32_t)(ss->urgent_s * br / (double)plen) + 2;
         uint64_t queued = 0; /* bytes the swarm must deliver before piece p */
         for (uint32_t p = p0; p <= pu && p < mi->num_pieces; p++) {
             if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
@@ -474,10 +484,19 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
             int media_urgent = any_media_urgent && p <= pm;
             if (why == 2 && !media_urgent) why = 0; /* not due yet */
             if (why == 3 && !media_urgent && settling) why = 0; /* a peer may have it */
+            /* A peer holds a piece shortly before it: a viewer streaming
+             * the same part of the file.  Then such pieces wait for the
+             * urgent zone: whichever of us reaches them first fetches them
+             * from the CDN, the others take them from that one.  Two
+             * front-runners 0.3 s apart each had the CDN bring all their
+             * players read ahead (upload-rich lab: 22 + 9 MB for a 24 MB
+             * bound). */
+            if (why == 3 && !media_urgent && peer_ahead(t, p, behind)) why = 0;
             if (!why) continue;
             queued -= missing_bytes(t, p); /* the CDN brings it, not the swarm */
-            pf__log(t->s, PF_LOG_DEBUG, "cdn: piece %u (%s) due %.2fs eta %.2fs swarm %.0f B/s", p,
-                    why == 1 ? "start-up" : why == 3 ? "no peer has it" : "swarm late", due, eta, rate);
+            pf__log(t->s, PF_LOG_DEBUG, "cdn: piece %u (%s) due %.2fs eta %.2fs swarm %.0f B/s%s", p,
+                    why == 1 ? "start-up" : why == 3 ? "no peer has it" : "swarm late", due, eta, rate,
+                    settling ? ", swarm settling" : "");
             /* Consecutive pieces go out as one ranged GET: the bytes then
              * arrive in playback order at the link's full rate.  Parallel
              * requests share the link, so the first piece (and the first

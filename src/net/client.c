@@ -643,9 +643,11 @@ static void on_tick(uv_timer_t *t)
 }
 
 /* Run the engine's timers on the next loop iteration instead of at the next
- * 250 ms tick: a peer or tracker was just added and a player may be waiting
- * (the dial or announce would otherwise sit for up to a tick; a download's
- * first connection waited 248 ms).  Too-early ticks only run timers. */
+ * 250 ms tick: a torrent, peer or tracker was just added and a player may be
+ * waiting (the dial or announce would otherwise sit for up to a tick; a
+ * download's first connection waited 248 ms, a viewer's first announce went
+ * out after its player's start-up requests).  Too-early ticks only run
+ * timers. */
 static void kick(pf_client *c)
 {
     if (!c->stopping && uv_is_active((uv_handle_t *)&c->tick)) uv_timer_start(&c->tick, on_tick, 0, 250);
@@ -836,6 +838,7 @@ int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
     c->ts[c->nts++] = ct;
     if (out) *out = ct;
     pump(c);
+    kick(c); /* announce now, not at the first 250 ms tick */
     return 0;
 }
 
