@@ -773,6 +773,47 @@ TEST(stream_startup_holds_peers)
     hn_content_free(&c);
 }
 
+/* 9b. A player is about to open a stream (peerflow play): until it does,
+ * peers are connected but asked for nothing; what they would send would
+ * share the downlink with the start-up prefix (flash-crowd lab). ------ */
+TEST(stream_awaits_reader)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 110, NULL), 0); /* 40 s */
+    hn_net *n = hn_new(110);
+    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
+    sn->up_bps = (uint64_t)(2 * BR);
+    fast_cdn(vn);
+    hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(s && v);
+    pf_torrent_set_await_reader(v->t, 1);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    hn_settle(n);
+    hn_add_peer(v, sn);
+    for (uint64_t end = n->now + 3 * SEC; n->now < end;) hn_step(n);
+    CHECK_EQ(v->t->npeers, 1);    /* connected, */
+    CHECK_EQ(peer_reqs(v->t), 0); /* asked for nothing */
+    pf_torrent_stats st;
+    pf_torrent_get_stats(v->t, &st);
+    CHECK_EQ(st.peer_downloaded, 0);
+    CHECK_EQ(st.cdn_downloaded, 0);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
+    CHECK(play(n, &pl, 80 * SEC, NULL, NULL));
+    CHECK_EQ(pl.mismatches, 0);
+    CHECK_EQ(pl.bytes_read, c.size);
+    CHECK_EQ(pl.stalls, 0);
+    pf_torrent_get_stats(v->t, &st);
+    CHECK(st.peer_downloaded > 0); /* the player came: peers are used */
+    hn_player_close(&pl);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* 10. The swarm is not known until the tracker answers: meanwhile pieces
  * past the urgent zone wait, although "no peer has them" (a player reading
  * far ahead pulled the CDN along in the upload-rich lab). -------------- */
@@ -899,6 +940,6 @@ TEST(stream_follows_peer_ahead)
     hn_content_free(&c);
 }
 
-TEST_MAIN(stream_cdn_only, stream_startup_holds_peers, stream_waits_for_tracker, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+TEST_MAIN(stream_cdn_only, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

@@ -70,6 +70,10 @@ void pf_client_set_upload(pf_client *c, int enabled);
 /* Keep at most `bytes` of the torrent on disk: pieces behind the playhead
  * are evicted (the most available in the swarm first). 0 = keep all. */
 void pf_client_torrent_set_cache_limit(pf_client_torrent *t, uint64_t bytes);
+/* A player is about to open a stream: ask peers for nothing until it does
+ * (what they sent meanwhile would share the downlink with its start-up
+ * prefix).  Peers are still connected and served. */
+void pf_client_torrent_await_reader(pf_client_torrent *t);
 /* Adds a BEP 19 web seed (CDN URL) besides the torrent's url-list. */
 int pf_client_torrent_add_webseed(pf_client_torrent *t, const char *url);
 /* Forget the torrent's own trackers (e.g. --no-tracker). */

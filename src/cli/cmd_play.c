@@ -610,6 +610,7 @@ int pf_cmd_play(int argc, char **argv)
         return 2;
     }
     if (cache_size) pf_client_torrent_set_cache_limit(p.t, cache_size);
+    pf_client_torrent_await_reader(p.t);
 
     rc = pf_media_server_start(&p.ms, (uv_loop_t *)pf_client_loop(p.c), p.t, p.bind,
                                (uint16_t)p.http_port);

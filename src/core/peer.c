@@ -429,8 +429,9 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
     /* It rejects what we ask and sends nothing: give it a rest rather
      * than a request/reject storm. */
     if (now < p->no_requests_until) return;
-    /* A stream's start-up prefix is coming from the CDN (stream.c). */
-    if (t->startup_hold) return;
+    /* A stream's start-up prefix is coming from the CDN (stream.c), or
+     * will as soon as the player asks. */
+    if (t->startup_hold || t->await_reader) return;
     uint32_t target = queue_depth(p);
     if (p->nreqs >= target) return;
     if (p->cap_reqs < target) {

@@ -258,6 +258,10 @@ void pf_session_set_upload(pf_session *s, int enabled);
  * pieces behind every reader are evicted, the most available first, and
  * beyond the readers' windows only what fits is fetched. */
 void pf_torrent_set_cache_limit(pf_torrent *t, uint64_t bytes);
+/* A player will come: ask peers for nothing until the first stream opens
+ * (peers are connected and served meanwhile).  Blocks asked for on the
+ * off-chance arrive together with the start-up prefix and delay it. */
+void pf_torrent_set_await_reader(pf_torrent *t, int on);
 /* A PF_JOB_DISCARD: the caller frees the piece's disk space. */
 
 /* When the next tick is due (absolute ns). */

@@ -894,6 +894,8 @@ void pf_client_set_rate_limits(pf_client *c, uint64_t up_bps, uint64_t down_bps)
 
 void pf_client_set_upload(pf_client *c, int enabled) { pf_session_set_upload(c->s, enabled); }
 
+void pf_client_torrent_await_reader(pf_client_torrent *ct) { pf_torrent_set_await_reader(ct->t, 1); }
+
 void pf_client_torrent_set_cache_limit(pf_client_torrent *ct, uint64_t bytes)
 {
     pf_torrent_set_cache_limit(ct->t, bytes);
