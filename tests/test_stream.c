@@ -808,6 +808,16 @@ TEST(stream_awaits_reader)
     CHECK_EQ(pl.stalls, 0);
     pf_torrent_get_stats(v->t, &st);
     CHECK(st.peer_downloaded > 0); /* the player came: peers are used */
+    /* Their rate unknown when they were let go after the prefix, they still
+     * got the chance to bring the next pieces: the CDN brought the prefix
+     * and no more (not also the urgent zone "because the swarm's rate is
+     * 0").  The peer could send 2x the bitrate.  (Without the rule the
+     * CDN took the piece after the prefix too.) */
+    dump_reqs(vn, "awaits_reader");
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "awaits_reader: cdn %llu peers %llu\n", (unsigned long long)st.cdn_downloaded,
+                (unsigned long long)st.peer_downloaded);
+    CHECK(st.cdn_downloaded <= piece_round((uint64_t)(4 * BR) + 1, c.size));
     hn_player_close(&pl);
     CHECK_EQ(n->anomalies, 0);
     hn_free(n);
@@ -880,6 +890,55 @@ TEST(stream_waits_for_tracker)
     hn_content_free(&c);
 }
 
+/* 9c. The bitrate is unknown until the container probe has read its
+ * prefix: meanwhile the CDN brings that prefix and nothing past it by the
+ * default guess (here 2.5x the real bitrate). ------------------------- */
+typedef struct probe_rec {
+    uint64_t max_end; /* CDN bytes asked for while the reader was in the prefix */
+} probe_rec;
+
+static void check_probe(hn_net *n, hn_player *pl, void *ud)
+{
+    (void)n;
+    probe_rec *r = ud;
+    if (pl->read_pos >= 512 * 1024) return;
+    uint64_t e = cdn_requested_end(pl->ht->node);
+    if (e > r->max_end) r->max_end = e;
+}
+
+TEST(stream_probe_before_guess)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 112, NULL), 0);
+    hn_net *n = hn_new(112);
+    hn_node *vn = hn_add_node(n, NULL);
+    fast_cdn(vn);
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(v != NULL);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    hn_settle(n);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, 0, c.data), 0); /* no bitrate given */
+    pl.bitrate = BR;                                       /* the player's */
+    probe_rec r = {0};
+    CHECK(play(n, &pl, 80 * SEC, check_probe, &r));
+    dump_reqs(vn, "probe_before_guess");
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "probe_before_guess: asked up to %llu while in the probe prefix\n",
+                (unsigned long long)r.max_end);
+    CHECK(r.max_end > 0);
+    CHECK(r.max_end <= 512 * 1024);
+    CHECK_EQ(pl.mismatches, 0);
+    CHECK_EQ(pl.bytes_read, c.size);
+    CHECK_EQ(pl.stalls, 0);
+    hn_player_close(&pl);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* 11. Two viewers of the same file a second apart, no seeder: the one
  * behind takes from the one ahead what that one fetched, instead of having
  * the CDN bring the same pieces twice as both players read ahead. ---- */
@@ -940,6 +999,6 @@ TEST(stream_follows_peer_ahead)
     hn_content_free(&c);
 }
 
-TEST_MAIN(stream_cdn_only, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+TEST_MAIN(stream_cdn_only, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

@@ -234,6 +234,7 @@ struct pf_torrent {
     pf__stream *streams;
     uint32_t nstreams, cap_streams;
     int startup_hold; /* peers wait: the CDN is filling a start-up prefix */
+    uint64_t hold_released; /* when peers were last let go after a start-up */
     int await_reader; /* peers wait: a player is about to open a stream */
     pf__fileqoe *qoe; /* per file, allocated on first stream */
     uint64_t cdn_downloaded, peer_downloaded;

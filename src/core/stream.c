@@ -37,6 +37,9 @@
 /* How long a stream waits for the tracker before pieces no known peer has
  * count as nobody's (the urgent zone never waits). */
 #define PF__TRACKER_WAIT_S 3.0
+/* After a start-up, peers are asked again but their rate is unknown for a
+ * tick or so: meanwhile only a piece due within critical_s is "late". */
+#define PF__MEASURE_S 1.0
 
 static pf__stream *stream_find(pf_torrent *t, uint32_t id)
 {
@@ -339,12 +342,14 @@ static int peer_ahead(const pf_torrent *t, uint32_t p, uint32_t behind)
 /* Why the CDN should take a missing piece of the urgent zone, or 0.
  * eta_s: when the swarm, at its current rate and fetching in deadline
  * order, would have delivered this piece and everything due before it. */
-static int cdn_reason(const pf_torrent *t, uint32_t piece, double due_s, double eta_s, int startup)
+static int cdn_reason(const pf_torrent *t, uint32_t piece, double due_s, double eta_s, int startup,
+                      int measuring)
 {
     const pf_stream_settings *ss = sset(t);
     if (startup) return 1;                                  /* (a) */
     if (t->picker.avail[piece] == 0) return 3;              /* (c) */
     if (due_s <= ss->critical_s) return 2;                  /* (b) due now */
+    if (measuring) return 0;                                /* rate unknown yet */
     if (eta_s > due_s - ss->critical_s) return 2;           /* (b) swarm too slow */
     return 0;
 }
@@ -465,6 +470,17 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         double rate = swarm_rate(t);
         int settling = peers_settling(t, now);
         uint32_t behind = (uint32_t)(ss->urgent_s * br / (double)plen) + 2;
+        /* Peers were held for the start-up and have just been asked: an
+         * unmeasured swarm (rate 0) is not a slow one.  Upload-rich lab:
+         * every viewer had the CDN bring the 4 s after its prefix too,
+         * which 40 Mbit/s peers deliver in a tenth of a second. */
+        int measuring = t->hold_released && now < t->hold_released + (uint64_t)(PF__MEASURE_S * 1e9);
+        /* Until the container probe has read its prefix the bitrate is the
+         * default guess (4 Mbit/s), and "urgent" or "no peer has it" past
+         * the prefix means 2 MB instead of a 2.5 Mbit/s stream's 1.25: such
+         * pieces wait the round trip until the probe answers. */
+        int probing = t->qoe[st->file].bitrate_src == 0 &&
+                      rd < fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
         uint64_t queued = 0; /* bytes the swarm must deliver before piece p */
         for (uint32_t p = p0; p <= pu && p < mi->num_pieces; p++) {
             if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
@@ -481,7 +497,8 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
             if (cdn_busy) continue;
             queued += missing_bytes(t, p);
             double eta = rate > 1 ? (double)queued / rate : 1e9;
-            int why = cdn_reason(t, p, due, eta, startup);
+            int why = cdn_reason(t, p, due, eta, startup, measuring);
+            if (probing && !startup) why = 0;
             int media_urgent = any_media_urgent && p <= pm;
             if (why == 2 && !media_urgent) why = 0; /* not due yet */
             /* Before the start-up is done peers are held (or the swarm is
@@ -554,6 +571,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
     pf__ws_cancel_useless(t, now);
     if (t->startup_hold && !hold) {
         t->startup_hold = 0;
+        t->hold_released = now;
         for (uint32_t i = t->npeers; i-- > 0;) pf__peer_fill_requests(t->peers[i], now);
     } else if (!t->startup_hold && hold) {
         /* A start-up begins: what peers were asked for before (rarest-first

@@ -184,8 +184,9 @@ static void read_done(uv_work_t *req, int status)
     if (status != 0 && s->err == 0) s->err = PF_ERR_IO;
     s->pending = 0;
     if (s->err == 0) {
-        pf_torrent_stream_served(s->ct->t, s->id, s->off, s->n, pf__client_now(c));
+        /* The probe first: the bitrate is known before the stream moves. */
         probe_feed(s->ct, s->file, s->off, s->buf, s->n);
+        pf_torrent_stream_served(s->ct->t, s->id, s->off, s->n, pf__client_now(c));
     }
     /* The callback may read again or close the stream. */
     s->cb(s->ud, s->err, s->buf, s->err == 0 ? s->n : 0);
