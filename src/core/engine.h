@@ -354,11 +354,14 @@ void pf__meta_tick(pf_torrent *t, uint64_t now);
 /* webseed.c */
 int pf__ws_add(pf_torrent *t, const char *url);
 void pf__ws_free_all(pf_torrent *t);
-/* Fetches the given claimed blocks (sorted, one piece range) from the best
- * web seed; returns 0 or a negative error (the caller unclaims). */
+/* A web seed can take one more GET now. */
 int pf__ws_capacity(pf_torrent *t, uint64_t now);
 /* A web seed exists that is not backing off after failures. */
 int pf__ws_usable(const pf_torrent *t, uint64_t now);
+/* CDN GETs on their way (not cancelled). */
+uint32_t pf__ws_inflight(const pf_torrent *t);
+/* Fetches the given claimed blocks (sorted, one piece range) from the best
+ * web seed; returns 0 or a negative error (the caller unclaims). */
 int pf__ws_fetch(pf_torrent *t, const pf_block_ref *blocks, uint32_t n, uint64_t now);
 void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now);
 int pf__ws_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);

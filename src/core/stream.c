@@ -443,6 +443,11 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
          * startup_s, in case the CDN is slow rather than failing. */
         if (!st->startup_done && usable && now < st->startup_at + (uint64_t)(ss->startup_s * 1e9)) hold = 1;
         if (!cdn) continue;
+        /* A start-up's GETs go one after the other: side by side they
+         * share the link and the prefix comes later (the probe's GET, the
+         * rest of the prefix and the next piece at once: flash-crowd
+         * start-up 1.41 -> 1.79 s at 8 Mbit/s). */
+        if (!st->startup_done && pf__ws_inflight(t)) continue;
         /* The urgent zone: from the read position, pieces due (by the media
          * clock) within urgent_s. */
         uint64_t urg_end = play + (uint64_t)(ss->urgent_s * br);

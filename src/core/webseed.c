@@ -105,6 +105,14 @@ static pf__webseed *best_ws(pf_torrent *t, uint64_t now)
 
 int pf__ws_capacity(pf_torrent *t, uint64_t now) { return t->has_meta && best_ws(t, now) != NULL; }
 
+uint32_t pf__ws_inflight(const pf_torrent *t)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->nws; i++)
+        for (uint32_t k = 0; k < t->ws[i].nruns; k++) n += !t->ws[i].runs[k]->cancelled;
+    return n;
+}
+
 int pf__ws_usable(const pf_torrent *t, uint64_t now)
 {
     for (uint32_t i = 0; i < t->nws; i++)
