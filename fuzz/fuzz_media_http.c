@@ -822,7 +822,8 @@ static void check_metrics(const pf_buf *b, const char *name, const pf_media_file
                 CHECK(vals[1].len == strlen(f->path) && (vals[1].len == 0 || memcmp(vals[1].data, f->path, vals[1].len) == 0));
             st.file_info++;
         } else if (nl) {
-            CHECK(nl == 1 && (strcmp(lnames[0], "file") == 0 || strcmp(lnames[0], "source") == 0));
+            CHECK(nl == 1 && (strcmp(lnames[0], "file") == 0 || strcmp(lnames[0], "source") == 0 ||
+                               strcmp(lnames[0], "direction") == 0));
         }
         for (int i = 0; i < 4; i++) pf_buf_free(&vals[i]);
         p = eol + 1;
@@ -1102,6 +1103,8 @@ static void check_bodies(const char *name, const char *base, const char *srcname
     st.cdn_downloaded = rng_u64(rng);
     st.peer_downloaded = rng_u64(rng);
     st.webseeds = rng_u32(rng);
+    st.remote_downloaded = rng_u64(rng);
+    st.remote_uploaded = rng_u64(rng);
 
     pf_source_stats src[3];
     size_t nsrc = rng_next(rng) % 4, sl = strlen(srcname);

@@ -604,6 +604,70 @@ TEST(engine_choking_upload_slots)
     hn_content_free(&c);
 }
 
+/* Locality (P4P/ALTO): two leechers on the seeder's ISP, two on another;
+ * two upload slots (one regular plus the optimistic).  The seeder's own
+ * ISP is served first, and what it sends the others is counted. */
+TEST(engine_choking_prefers_local)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 16 * 32768, 32768, 67, NULL), 0);
+    hn_net *n = hn_new(7);
+    pf_session_settings ss_set;
+    pf_session_settings_default(&ss_set);
+    ss_set.upload_slots = 3;
+    hn_node *sn = hn_add_node(n, &ss_set);
+    sn->up_bps = 128 * 1024;
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    CHECK(seed != NULL);
+    /* Leechers are 10.0.0.2-5: the first two share the seeder's ISP. */
+    pf_net isp = {.family = 4, .bits = 31, .ip = {10, 0, 0, 2}};
+    CHECK_EQ(pf_session_add_local_net(sn->s, &isp), 0);
+    pf_net bad = {.family = 4, .bits = 33};
+    CHECK_EQ(pf_session_add_local_net(sn->s, &bad), PF_ERR_INVAL);
+    /* Leechers do not upload: only the seeder's choices count. */
+    pf_session_settings lset;
+    pf_session_settings_default(&lset);
+    lset.upload_enabled = 0;
+    hn_tor *lt[5] = {0};
+    for (int i = 0; i < 4; i++) {
+        lt[i] = hn_add_torrent(hn_add_node(n, &lset), &c, HN_EMPTY, NULL);
+        CHECK(lt[i] != NULL);
+        hn_add_peer(lt[i], sn);
+    }
+    uint64_t done_at[4] = {0};
+    uint64_t end = n->now + 400 * SEC;
+    while (!hn_pred_all_complete(n, lt) && n->now < end) {
+        hn_step(n);
+        for (int i = 0; i < 4; i++) {
+            pf_torrent_stats st;
+            pf_torrent_get_stats(lt[i]->t, &st);
+            if (!done_at[i] && st.have == st.pieces) done_at[i] = n->now;
+        }
+    }
+    CHECK(hn_pred_all_complete(n, lt));
+    for (int i = 0; i < 4; i++) CHECK_MEM(lt[i]->data, c.data, c.size);
+    /* Both of the seeder's ISP finished before either of the other. */
+    CHECK(done_at[0] && done_at[1] && done_at[2] && done_at[3]);
+    uint64_t local_last = done_at[0] > done_at[1] ? done_at[0] : done_at[1];
+    uint64_t remote_first = done_at[2] < done_at[3] ? done_at[2] : done_at[3];
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "prefers_local: done at %.1f %.1f (local) %.1f %.1f s\n", (double)done_at[0] / 1e9 - 1000,
+                (double)done_at[1] / 1e9 - 1000, (double)done_at[2] / 1e9 - 1000, (double)done_at[3] / 1e9 - 1000);
+    CHECK(local_last < remote_first);
+    /* Counted: what went to the other ISP, nothing came from it. */
+    pf_torrent_stats ss, r0, r1;
+    pf_torrent_get_stats(seed->t, &ss);
+    pf_torrent_get_stats(lt[2]->t, &r0);
+    pf_torrent_get_stats(lt[3]->t, &r1);
+    CHECK_EQ(ss.remote_uploaded, r0.peer_downloaded + r1.peer_downloaded);
+    CHECK(ss.remote_uploaded < ss.uploaded);
+    CHECK_EQ(ss.remote_downloaded, 0);
+    CHECK_EQ(r0.remote_uploaded, 0); /* no local nets there: nothing counted */
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* A raw peer that handshakes with the seeder, then misbehaves. */
 static long abuse(hn_node *sn, const hn_content *c, const uint8_t *tail, size_t tail_len,
                   size_t split)
@@ -963,5 +1027,5 @@ TEST(engine_many_torrents_one_session)
 TEST_MAIN(engine_one_seeder_one_leecher, engine_connection_limits, engine_smart_ban, engine_many_torrents_one_session, engine_swarm_one_seeder_five_leechers,
           engine_corrupt_seeder, engine_magnet, engine_magnet_multi_piece_metadata,
           engine_request_timeout_reroute, engine_timeout_blocks_not_returned,
-          engine_choking_upload_slots, engine_protocol_abuse,
+          engine_choking_upload_slots, engine_choking_prefers_local, engine_protocol_abuse,
           engine_resume_half)

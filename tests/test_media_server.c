@@ -311,6 +311,8 @@ static void sample_stats(pf_torrent_stats *st)
     st->downloaded = 4000;
     st->cdn_downloaded = 1000;
     st->peer_downloaded = 3000;
+    st->remote_downloaded = 900;
+    st->remote_uploaded = 5;
     st->hash_failures = 2;
     st->peers = 5;
     st->down_rate = 1234.5;
@@ -342,6 +344,7 @@ TEST(test_stats_json)
     CHECK(contains(&b, "{\"name\":\"T\\\"1\",\"state\":\"downloading\""));
     CHECK(contains(&b, "\"uploaded\":7,\"downloaded\":4000"));
     CHECK(contains(&b, "\"cdn_downloaded\":1000,\"peer_downloaded\":3000"));
+    CHECK(contains(&b, "\"remote_downloaded\":900,\"remote_uploaded\":5"));
     CHECK(contains(&b, "\"cdn_share\":0.2500"));
     CHECK(contains(&b, "\"complete\":false"));
     CHECK(contains(&b, "\"files\":[{\"index\":1,\"path\":\"Movie/Movie.mkv\""));
@@ -412,6 +415,9 @@ TEST(test_metrics)
     CHECK(contains(&b, "# TYPE peerflow_downloaded_bytes_total counter\n"));
     CHECK(contains(&b, "peerflow_downloaded_bytes_total{source=\"cdn\"} 1000\n"));
     CHECK(contains(&b, "peerflow_downloaded_bytes_total{source=\"peer\"} 3000\n"));
+    CHECK(contains(&b, "# TYPE peerflow_remote_isp_bytes_total counter\n"));
+    CHECK(contains(&b, "peerflow_remote_isp_bytes_total{direction=\"down\"} 900\n"));
+    CHECK(contains(&b, "peerflow_remote_isp_bytes_total{direction=\"up\"} 5\n"));
     CHECK(contains(&b, "peerflow_uploaded_bytes_total 7\n"));
     CHECK(contains(&b, "peerflow_hash_failures_total 2\n"));
     CHECK(contains(&b, "# TYPE peerflow_peers gauge\npeerflow_peers 5\n"));

@@ -67,6 +67,11 @@ int pf_client_torrent_add_tracker(pf_client_torrent *t, const char *url);
 void pf_client_set_rate_limits(pf_client *c, uint64_t up_bps, uint64_t down_bps);
 /* Upload off/on at run time (metered network, battery, data cap). */
 void pf_client_set_upload(pf_client *c, int enabled);
+/* A network of the viewer's own ISP, "10.1.0.0/16" or "2001:db8::/32"
+ * (from the operator's ALTO/P4P network map): its peers are unchoked
+ * first and bytes with the others are counted as inter-ISP.  Repeatable;
+ * returns 0 or PF_ERR_PARSE, PF_ERR_RANGE (too many). */
+int pf_client_add_local_net(pf_client *c, const char *cidr);
 /* Keep at most `bytes` of the torrent on disk: pieces behind the playhead
  * are evicted (the most available in the swarm first). 0 = keep all. */
 void pf_client_torrent_set_cache_limit(pf_client_torrent *t, uint64_t bytes);

@@ -78,6 +78,9 @@ typedef struct pf_torrent_stats {
     uint64_t cdn_downloaded;   /* payload bytes from web seeds (BEP 19) */
     uint64_t peer_downloaded;  /* payload bytes from BitTorrent peers */
     uint32_t webseeds;         /* web seeds configured */
+    /* Payload with peers outside the local networks (another ISP), when
+     * any are set (pf_client_add_local_net); 0 otherwise. */
+    uint64_t remote_downloaded, remote_uploaded;
 } pf_torrent_stats;
 
 /* Quality of experience for one file, across all its readers. */

@@ -395,6 +395,8 @@ static void usage(FILE *f)
             "      --webseed URL      add a web seed / CDN URL (repeatable)\n"
             "      --no-upload        never upload to peers\n"
             "      --upload-rate R    cap uploads at R bytes/s (K/M/G suffixes)\n"
+            "      --local-net CIDR   a network of this viewer's ISP (repeatable): its\n"
+            "                         peers are served first, bytes with others counted\n"
             "      --download-rate R  cap downloads from peers at R bytes/s\n"
             "      --cache-size SIZE  keep at most SIZE bytes of the torrent on disk\n"
             "      --player P         start mpv, vlc, ffplay or the command P on the first\n"
@@ -413,14 +415,14 @@ int pf_cmd_play(int argc, char **argv)
     memset(&p, 0, sizeof p);
     p.tty = isatty(2);
     const char *dir = NULL;
-    const char *peers[MAX_ARGS], *trackers[MAX_ARGS], *webseeds[MAX_ARGS];
-    int npeers = 0, ntrackers = 0, nwebseeds = 0, no_tracker = 0, no_upload = 0;
+    const char *peers[MAX_ARGS], *trackers[MAX_ARGS], *webseeds[MAX_ARGS], *nets[MAX_ARGS];
+    int npeers = 0, ntrackers = 0, nwebseeds = 0, nnets = 0, no_tracker = 0, no_upload = 0;
     long port = 0;
     uint64_t up_rate = 0, down_rate = 0, cache_size = 0;
     enum {
         O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
         O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
-        O_MAXCONNS
+        O_MAXCONNS, O_LOCALNET
     };
     pf_media_server_limits lim;
     pf_media_server_limits_default(&lim);
@@ -435,6 +437,7 @@ int pf_cmd_play(int argc, char **argv)
         {"exit-when-done", 0, 0, O_EXITDONE}, {"verbose", 0, 0, 'v'},
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
+        {"local-net", 1, 0, O_LOCALNET},
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     optind = 1;
     int ch;
@@ -481,12 +484,17 @@ int pf_cmd_play(int argc, char **argv)
         }
         case O_PEER:
         case O_TRACKER:
-        case O_WEBSEED: {
-            const char **list = ch == O_PEER ? peers : ch == O_TRACKER ? trackers : webseeds;
-            int *n = ch == O_PEER ? &npeers : ch == O_TRACKER ? &ntrackers : &nwebseeds;
+        case O_WEBSEED:
+        case O_LOCALNET: {
+            const char **list = ch == O_PEER ? peers : ch == O_TRACKER ? trackers : ch == O_WEBSEED ? webseeds : nets;
+            int *n = ch == O_PEER ? &npeers : ch == O_TRACKER ? &ntrackers : ch == O_WEBSEED ? &nwebseeds : &nnets;
             if (*n == MAX_ARGS) {
                 fprintf(stderr, "peerflow play: too many --%s options (max %d)\n",
-                        ch == O_PEER ? "peer" : ch == O_TRACKER ? "tracker" : "webseed", MAX_ARGS);
+                        ch == O_PEER      ? "peer"
+                        : ch == O_TRACKER ? "tracker"
+                        : ch == O_WEBSEED ? "webseed"
+                                          : "local-net",
+                        MAX_ARGS);
                 return 2;
             }
             list[(*n)++] = optarg;
@@ -582,6 +590,14 @@ int pf_cmd_play(int argc, char **argv)
     }
     if (p.verbose) fprintf(stderr, "peerflow play: peers on port %d\n", pf_client_listen_port(p.c));
     if (up_rate || down_rate) pf_client_set_rate_limits(p.c, up_rate, down_rate);
+    for (int i = 0; i < nnets; i++)
+        if (pf_client_add_local_net(p.c, nets[i]) != 0) {
+            fprintf(stderr, "peerflow play: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",
+                    nets[i]);
+            pf_client_free(p.c);
+            if (fetched[0]) unlink(fetched);
+            return 2;
+        }
     rc = pf_client_add(p.c, src, dir, 0, &p.t);
     if (fetched[0]) unlink(fetched);
     if (rc != 0) {

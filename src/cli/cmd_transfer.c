@@ -118,6 +118,8 @@ static void usage(const char *cmd, FILE *f)
                "      --upload-slots N peers unchoked at once (default 8)\n"
                "      --no-upload      never upload (download only)\n"
                "      --upload-rate R  cap uploads at R bytes/s (K/M/G suffixes)\n"
+               "      --local-net CIDR a network of this host's ISP (repeatable): its\n"
+               "                       peers are served first, bytes with others counted\n"
                "      --download-rate R  cap downloads from peers at R bytes/s\n");
     if (strcmp(cmd, "get") == 0) fprintf(f, "      --seed           keep seeding after the download\n");
     fprintf(f, "  -v, --verbose        log progress and protocol events (-vv: also peer\n"
@@ -133,13 +135,13 @@ static int run_transfer(int argc, char **argv, int is_get)
     x.is_get = is_get;
     x.tty = isatty(2);
     const char *dir = NULL, *bind = NULL;
-    const char *peers[MAX_PEERS_ARG], *trackers[MAX_PEERS_ARG];
-    int npeers = 0, ntrackers = 0, no_tracker = 0, no_upload = 0;
+    const char *peers[MAX_PEERS_ARG], *trackers[MAX_PEERS_ARG], *nets[MAX_PEERS_ARG];
+    int npeers = 0, ntrackers = 0, nnets = 0, no_tracker = 0, no_upload = 0;
     long port = is_get ? 0 : 6881;
     long max_peers = 0, slots = 0, max_conns = 0;
     uint64_t up_rate = 0, down_rate = 0;
     enum { O_BIND = 256, O_PEER, O_STATS, O_SEED, O_NOTRACK, O_TRACKER, O_MAXP, O_SLOTS, O_NOUP,
-           O_UPRATE, O_DOWNRATE, O_MAXCONN };
+           O_UPRATE, O_DOWNRATE, O_MAXCONN, O_LOCALNET };
     static const struct option opts[] = {{"dir", 1, 0, 'd'},         {"port", 1, 0, 'l'},
                                          {"bind", 1, 0, O_BIND},     {"peer", 1, 0, O_PEER},
                                          {"stats", 1, 0, O_STATS},   {"seed", 0, 0, O_SEED},
@@ -150,6 +152,7 @@ static int run_transfer(int argc, char **argv, int is_get)
                                          {"no-upload", 0, 0, O_NOUP}, {"verbose", 0, 0, 'v'},
                                          {"upload-rate", 1, 0, O_UPRATE},
                                          {"download-rate", 1, 0, O_DOWNRATE},
+                                         {"local-net", 1, 0, O_LOCALNET},
                                          {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     optind = 1;
     int ch;
@@ -174,6 +177,9 @@ static int run_transfer(int argc, char **argv, int is_get)
             break;
         case O_TRACKER:
             if (ntrackers < MAX_PEERS_ARG) trackers[ntrackers++] = optarg;
+            break;
+        case O_LOCALNET:
+            if (nnets < MAX_PEERS_ARG) nets[nnets++] = optarg;
             break;
         case O_STATS:
             x.stats_path = optarg;
@@ -277,6 +283,13 @@ static int run_transfer(int argc, char **argv, int is_get)
     }
     fprintf(stderr, "listening on port %d\n", pf_client_listen_port(x.c));
     if (up_rate || down_rate) pf_client_set_rate_limits(x.c, up_rate, down_rate);
+    for (int i = 0; i < nnets; i++)
+        if (pf_client_add_local_net(x.c, nets[i]) != 0) {
+            fprintf(stderr, "peerflow %s: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",
+                    x.cmd, nets[i]);
+            pf_client_free(x.c);
+            return 2;
+        }
     rc = pf_client_add(x.c, src, dir, !is_get, &x.t);
     if (rc != 0) {
         fprintf(stderr, "peerflow %s: %s: %s\n", x.cmd, src,

@@ -38,6 +38,7 @@ struct pf_peer {
     pf_addr addr;
     void *ud;
     int outgoing;
+    int local; /* inside the session's local networks (same ISP) */
     int state;
     int close_queued;
     pf_buf in;  /* bytes of an incomplete message */
@@ -213,6 +214,7 @@ struct pf_torrent {
     uint32_t ncache;
     uint64_t cache_clock;
     uint64_t uploaded, downloaded, wasted;
+    uint64_t remote_up, remote_down; /* with peers outside the local nets */
     uint32_t hash_failures;
     pf_rate down, up;
     uint64_t next_choke, next_optimistic;
@@ -267,6 +269,7 @@ typedef struct pf__event_q {
     size_t head, len, cap;
 } pf__event_q;
 
+#define PF__MAX_LOCAL_NETS 16
 struct pf_session {
     pf_session_settings set;
     uint8_t peer_id[20];
@@ -282,6 +285,11 @@ struct pf_session {
     /* Rate caps (bytes/s, 0 = none) as token buckets refilled each tick. */
     uint64_t up_limit, down_limit;
     double up_tokens, down_tokens;
+    /* The viewer's own ISP (ALTO-style network map, given by the
+     * operator): peers inside are preferred, bytes with the others
+     * counted. */
+    pf_net local_nets[PF__MAX_LOCAL_NETS];
+    uint32_t nlocal_nets;
 };
 
 /* Token-bucket helpers: may n bytes go now?  Takes them if so. */
@@ -298,6 +306,7 @@ void pf__log(pf_session *s, pf_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int pf__emit(pf_session *s, const pf_event *ev);
 pf_torrent *pf__session_find(pf_session *s, const uint8_t info_hash[20]);
+int pf__session_is_local(const pf_session *s, const pf_addr *a);
 void pf__pending_remove(pf_session *s, pf_peer *p);
 /* Connections in all: every torrent's peers plus incoming ones not yet
  * attached to a torrent. */

@@ -451,9 +451,12 @@ int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *s
     if (!rc)
         rc = pf_buf_appendf(out,
                             ",\"cdn_downloaded\":%llu,\"peer_downloaded\":%llu,\"webseeds\":%u,"
+                            "\"remote_downloaded\":%llu,\"remote_uploaded\":%llu,"
                             "\"cdn_share\":%.4f,\"complete\":%s,\"files\":[",
                             (unsigned long long)st->cdn_downloaded,
-                            (unsigned long long)st->peer_downloaded, st->webseeds, cdn_share(st),
+                            (unsigned long long)st->peer_downloaded, st->webseeds,
+                            (unsigned long long)st->remote_downloaded,
+                            (unsigned long long)st->remote_uploaded, cdn_share(st),
                             st->pieces && st->have == st->pieces ? "true" : "false");
     int first = 1;
     for (size_t i = 0; i < n && !rc; i++) {
@@ -624,6 +627,12 @@ int pf_media_metrics(pf_buf *out, const char *name, const pf_torrent_stats *st,
         rc = prom_family(out, counters[i].name, "counter", counters[i].help);
         if (!rc) rc = prom_u64(out, counters[i].name, NULL, cvals[i]);
     }
+    m = "peerflow_remote_isp_bytes_total";
+    if (!rc)
+        rc = prom_family(out, m, "counter",
+                         "Payload bytes with peers outside the local networks (another ISP), by direction.");
+    if (!rc) rc = prom_u64(out, m, "{direction=\"down\"}", st->remote_downloaded);
+    if (!rc) rc = prom_u64(out, m, "{direction=\"up\"}", st->remote_uploaded);
     if (!rc) rc = prom_gauge(out, "peerflow_peers", "Connected peers.", st->peers);
     if (!rc) rc = prom_gauge(out, "peerflow_seeds", "Connected peers that have everything.", st->seeds);
     if (!rc) rc = prom_gauge(out, "peerflow_webseeds", "Web seeds (CDN URLs) configured.", st->webseeds);

@@ -17,6 +17,7 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
     p->s = s;
     p->id = s->next_id++;
     p->addr = *a;
+    p->local = pf__session_is_local(s, a);
     p->outgoing = outgoing;
     p->state = outgoing ? PF_PS_CONNECTING : PF_PS_HANDSHAKE;
     p->am_choking = 1;
@@ -515,6 +516,7 @@ static void count_upload(pf_peer *p, uint32_t len)
 {
     p->uploaded += len;
     p->t->uploaded += len;
+    if (!p->local && p->s->nlocal_nets) p->t->remote_up += len;
     pf__rate_add(&p->up, len);
     pf__rate_add(&p->t->up, len);
 }
@@ -729,7 +731,10 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
     pf__rate_add(&p->down, m->payload_len);
     uint64_t wasted = t->wasted;
     pf__torrent_block_in(t, p, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);
-    if (t->wasted == wasted) t->peer_downloaded += m->payload_len;
+    if (t->wasted == wasted) {
+        t->peer_downloaded += m->payload_len;
+        if (!p->local && p->s->nlocal_nets) t->remote_down += m->payload_len;
+    }
     return 0;
 }
 

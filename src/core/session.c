@@ -289,6 +289,27 @@ void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bp
 
 void pf_session_set_upload(pf_session *s, int enabled) { s->set.upload_enabled = enabled; }
 
+int pf_session_add_local_net(pf_session *s, const pf_net *net)
+{
+    if ((net->family != 4 || net->bits > 32) && (net->family != 6 || net->bits > 128)) return PF_ERR_INVAL;
+    if (s->nlocal_nets >= PF__MAX_LOCAL_NETS) return PF_ERR_RANGE;
+    s->local_nets[s->nlocal_nets++] = *net;
+    /* Peers already connected are judged again. */
+    for (uint32_t i = 0; i < s->ntorrents; i++)
+        for (uint32_t k = 0; k < s->torrents[i]->npeers; k++) {
+            pf_peer *p = s->torrents[i]->peers[k];
+            p->local = p->local || pf_net_contains(net, &p->addr);
+        }
+    return 0;
+}
+
+int pf__session_is_local(const pf_session *s, const pf_addr *a)
+{
+    for (uint32_t i = 0; i < s->nlocal_nets; i++)
+        if (pf_net_contains(&s->local_nets[i], a)) return 1;
+    return 0;
+}
+
 uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now)
 {
     (void)s;

@@ -254,6 +254,11 @@ void pf_session_tick(pf_session *s, uint64_t now);
 void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bps);
 /* Turns uploading on or off at run time (metered network, battery). */
 void pf_session_set_upload(pf_session *s, int enabled);
+/* Adds a network of the viewer's own ISP (from an ALTO/P4P-style network
+ * map the operator gives).  Peers inside are unchoked first; payload with
+ * peers outside is counted (pf_torrent_stats.remote_*).  Returns 0,
+ * PF_ERR_INVAL (bad family or prefix length) or PF_ERR_RANGE (full). */
+int pf_session_add_local_net(pf_session *s, const pf_net *net);
 /* Keep at most `bytes` of verified data for this torrent (0 = no limit):
  * pieces behind every reader are evicted, the most available first, and
  * beyond the readers' windows only what fits is fetched. */

@@ -687,8 +687,11 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
 static double choke_key(const pf_torrent *t, const pf_peer *p)
 {
     /* Tit-for-tat while downloading; when seeding, those we upload to
-     * fastest (they spread pieces quickest). */
-    return t->state == PF_TS_SEEDING ? p->up.bps : p->down.bps;
+     * fastest (they spread pieces quickest).  Peers of our own ISP come
+     * first (P4P): the swarm's bytes stay inside it as far as its upload
+     * goes, and the optimistic slot still reaches the others. */
+    double k = t->state == PF_TS_SEEDING ? p->up.bps : p->down.bps;
+    return p->local ? k + 1e15 : k;
 }
 
 void pf__torrent_choke(pf_torrent *t, uint64_t now)
@@ -715,13 +718,32 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
         uint32_t unchoked = 0;
         for (uint32_t i = 0; i < t->npeers; i++)
             if (!t->peers[i]->am_choking) unchoked++;
-        for (uint32_t i = 0; i < t->npeers && unchoked < slots; i++) {
-            pf_peer *p = t->peers[i];
-            if (p->am_choking && p->peer_interested && p->state == PF_PS_ACTIVE) {
-                pf__peer_set_choke(p, 0);
-                p->unchoked_at = now;
-                unchoked++;
+        for (int pass = 0; pass < 2; pass++) /* our ISP's peers first */
+            for (uint32_t i = 0; i < t->npeers && unchoked < slots; i++) {
+                pf_peer *p = t->peers[i];
+                if (p->local != (pass == 0)) continue;
+                if (p->am_choking && p->peer_interested && p->state == PF_PS_ACTIVE) {
+                    pf__peer_set_choke(p, 0);
+                    p->unchoked_at = now;
+                    unchoked++;
+                }
             }
+        /* A peer of our ISP still waiting takes the slot of one of another
+         * ISP (not the optimistic one) at once, not at the next round. */
+        for (uint32_t i = 0; i < t->npeers; i++) {
+            pf_peer *p = t->peers[i];
+            if (!p->local || !p->am_choking || !p->peer_interested || p->state != PF_PS_ACTIVE) continue;
+            pf_peer *out = NULL;
+            for (uint32_t k = 0; k < t->npeers; k++) {
+                pf_peer *q = t->peers[k];
+                if (!q->local && !q->am_choking && q->id != t->optimistic_id &&
+                    (!out || choke_key(t, q) < choke_key(t, out)))
+                    out = q;
+            }
+            if (!out) break;
+            pf__peer_set_choke(out, 1);
+            pf__peer_set_choke(p, 0);
+            p->unchoked_at = now;
         }
         return;
     }
@@ -845,6 +867,8 @@ void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st)
     st->up_rate = t->up.bps;
     st->cdn_downloaded = t->cdn_downloaded;
     st->peer_downloaded = t->peer_downloaded;
+    st->remote_downloaded = t->remote_down;
+    st->remote_uploaded = t->remote_up;
     st->webseeds = t->nws;
 }
 

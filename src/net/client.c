@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -893,6 +894,34 @@ void pf_client_set_rate_limits(pf_client *c, uint64_t up_bps, uint64_t down_bps)
 }
 
 void pf_client_set_upload(pf_client *c, int enabled) { pf_session_set_upload(c->s, enabled); }
+
+int pf_client_add_local_net(pf_client *c, const char *cidr)
+{
+    char ip[INET6_ADDRSTRLEN];
+    const char *slash = strchr(cidr, '/');
+    size_t n = slash ? (size_t)(slash - cidr) : strlen(cidr);
+    if (n == 0 || n >= sizeof ip) return PF_ERR_PARSE;
+    memcpy(ip, cidr, n);
+    ip[n] = 0;
+    pf_net net;
+    memset(&net, 0, sizeof net);
+    if (inet_pton(AF_INET, ip, net.ip) == 1)
+        net.family = 4;
+    else if (inet_pton(AF_INET6, ip, net.ip) == 1)
+        net.family = 6;
+    else
+        return PF_ERR_PARSE;
+    unsigned long bits = net.family == 4 ? 32 : 128;
+    if (slash) {
+        char *end;
+        unsigned long b = strtoul(slash + 1, &end, 10);
+        if (!slash[1] || *end || b > bits) return PF_ERR_PARSE;
+        bits = b;
+    }
+    net.bits = (uint8_t)bits;
+    int rc = pf_session_add_local_net(c->s, &net);
+    return rc == PF_ERR_INVAL ? PF_ERR_PARSE : rc;
+}
 
 void pf_client_torrent_await_reader(pf_client_torrent *ct) { pf_torrent_set_await_reader(ct->t, 1); }
 

@@ -289,6 +289,10 @@ http {{
                     "--stats", os.path.join(vd, "stats.json")]
             if up_b:
                 argv += ["--upload-rate", str(up_b)]
+            # Several ISPs: each viewer is told its own (the network map an
+            # operator would hand out, ALTO/P4P style).
+            if len({x["isp"] for x in self.sc["viewers"]}) > 1:
+                argv += ["--local-net", lab.isp_net(g["isp"]) + ".0/24"]
             # e.g. PF_LAB_CLIENT_ARGS=-vv: a timed debug log per viewer
             argv += os.environ.get("PF_LAB_CLIENT_ARGS", "").split()
             client = self.spawn(lab, v["name"], argv + [self.torrent], v["name"] + "/client")
