@@ -72,6 +72,10 @@ void pf_client_set_upload(pf_client *c, int enabled);
  * first and bytes with the others are counted as inter-ISP.  Repeatable;
  * returns 0 or PF_ERR_PARSE, PF_ERR_RANGE (too many). */
 int pf_client_add_local_net(pf_client *c, const char *cidr);
+/* How strongly: the share of upload slots where its peers come first, 0-1
+ * (default 0.5).  1 keeps the most bytes inside the ISP at the price of CDN
+ * bytes (each ISP then gets its own first copy from the CDN). */
+void pf_client_set_local_share(pf_client *c, double share);
 /* Keep at most `bytes` of the torrent on disk: pieces behind the playhead
  * are evicted (the most available in the swarm first). 0 = keep all. */
 void pf_client_torrent_set_cache_limit(pf_client_torrent *t, uint64_t bytes);

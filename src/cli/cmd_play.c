@@ -397,6 +397,8 @@ static void usage(FILE *f)
             "      --upload-rate R    cap uploads at R bytes/s (K/M/G suffixes)\n"
             "      --local-net CIDR   a network of this viewer's ISP (repeatable): its\n"
             "                         peers are served first, bytes with others counted\n"
+            "      --local-share F    share of upload slots where they come first\n"
+            "                         (0-1, default 0.5; 1 = most locality, more CDN)\n"
             "      --download-rate R  cap downloads from peers at R bytes/s\n"
             "      --cache-size SIZE  keep at most SIZE bytes of the torrent on disk\n"
             "      --player P         start mpv, vlc, ffplay or the command P on the first\n"
@@ -419,10 +421,11 @@ int pf_cmd_play(int argc, char **argv)
     int npeers = 0, ntrackers = 0, nwebseeds = 0, nnets = 0, no_tracker = 0, no_upload = 0;
     long port = 0;
     uint64_t up_rate = 0, down_rate = 0, cache_size = 0;
+    double local_share = -1;
     enum {
         O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
         O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
-        O_MAXCONNS, O_LOCALNET
+        O_MAXCONNS, O_LOCALNET, O_LOCALSHARE
     };
     pf_media_server_limits lim;
     pf_media_server_limits_default(&lim);
@@ -437,7 +440,7 @@ int pf_cmd_play(int argc, char **argv)
         {"exit-when-done", 0, 0, O_EXITDONE}, {"verbose", 0, 0, 'v'},
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
-        {"local-net", 1, 0, O_LOCALNET},
+        {"local-net", 1, 0, O_LOCALNET}, {"local-share", 1, 0, O_LOCALSHARE},
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     optind = 1;
     int ch;
@@ -503,6 +506,15 @@ int pf_cmd_play(int argc, char **argv)
         case O_NOTRACK:
             no_tracker = 1;
             break;
+        case O_LOCALSHARE: {
+            double v = strtod(optarg, &end);
+            if (!*optarg || *end || !(v >= 0 && v <= 1)) {
+                fprintf(stderr, "peerflow play: bad --local-share '%s' (0 to 1)\n", optarg);
+                return 2;
+            }
+            local_share = v;
+            break;
+        }
         case O_NOUP:
             no_upload = 1;
             break;
@@ -590,6 +602,7 @@ int pf_cmd_play(int argc, char **argv)
     }
     if (p.verbose) fprintf(stderr, "peerflow play: peers on port %d\n", pf_client_listen_port(p.c));
     if (up_rate || down_rate) pf_client_set_rate_limits(p.c, up_rate, down_rate);
+    if (local_share >= 0) pf_client_set_local_share(p.c, local_share);
     for (int i = 0; i < nnets; i++)
         if (pf_client_add_local_net(p.c, nets[i]) != 0) {
             fprintf(stderr, "peerflow play: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",

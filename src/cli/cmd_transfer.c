@@ -120,6 +120,8 @@ static void usage(const char *cmd, FILE *f)
                "      --upload-rate R  cap uploads at R bytes/s (K/M/G suffixes)\n"
                "      --local-net CIDR a network of this host's ISP (repeatable): its\n"
                "                       peers are served first, bytes with others counted\n"
+               "      --local-share F  share of upload slots where they come first\n"
+               "                       (0-1, default 0.5; 1 = most locality, more CDN)\n"
                "      --download-rate R  cap downloads from peers at R bytes/s\n");
     if (strcmp(cmd, "get") == 0) fprintf(f, "      --seed           keep seeding after the download\n");
     fprintf(f, "  -v, --verbose        log progress and protocol events (-vv: also peer\n"
@@ -137,11 +139,12 @@ static int run_transfer(int argc, char **argv, int is_get)
     const char *dir = NULL, *bind = NULL;
     const char *peers[MAX_PEERS_ARG], *trackers[MAX_PEERS_ARG], *nets[MAX_PEERS_ARG];
     int npeers = 0, ntrackers = 0, nnets = 0, no_tracker = 0, no_upload = 0;
+    double local_share = -1;
     long port = is_get ? 0 : 6881;
     long max_peers = 0, slots = 0, max_conns = 0;
     uint64_t up_rate = 0, down_rate = 0;
     enum { O_BIND = 256, O_PEER, O_STATS, O_SEED, O_NOTRACK, O_TRACKER, O_MAXP, O_SLOTS, O_NOUP,
-           O_UPRATE, O_DOWNRATE, O_MAXCONN, O_LOCALNET };
+           O_UPRATE, O_DOWNRATE, O_MAXCONN, O_LOCALNET, O_LOCALSHARE };
     static const struct option opts[] = {{"dir", 1, 0, 'd'},         {"port", 1, 0, 'l'},
                                          {"bind", 1, 0, O_BIND},     {"peer", 1, 0, O_PEER},
                                          {"stats", 1, 0, O_STATS},   {"seed", 0, 0, O_SEED},
@@ -153,6 +156,7 @@ static int run_transfer(int argc, char **argv, int is_get)
                                          {"upload-rate", 1, 0, O_UPRATE},
                                          {"download-rate", 1, 0, O_DOWNRATE},
                                          {"local-net", 1, 0, O_LOCALNET},
+                                         {"local-share", 1, 0, O_LOCALSHARE},
                                          {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     optind = 1;
     int ch;
@@ -181,6 +185,15 @@ static int run_transfer(int argc, char **argv, int is_get)
         case O_LOCALNET:
             if (nnets < MAX_PEERS_ARG) nets[nnets++] = optarg;
             break;
+        case O_LOCALSHARE: {
+            char *e;
+            local_share = strtod(optarg, &e);
+            if (!*optarg || *e || !(local_share >= 0 && local_share <= 1)) {
+                fprintf(stderr, "peerflow %s: bad --local-share '%s' (0 to 1)\n", x.cmd, optarg);
+                return 2;
+            }
+            break;
+        }
         case O_STATS:
             x.stats_path = optarg;
             break;
@@ -283,6 +296,7 @@ static int run_transfer(int argc, char **argv, int is_get)
     }
     fprintf(stderr, "listening on port %d\n", pf_client_listen_port(x.c));
     if (up_rate || down_rate) pf_client_set_rate_limits(x.c, up_rate, down_rate);
+    if (local_share >= 0) pf_client_set_local_share(x.c, local_share);
     for (int i = 0; i < nnets; i++)
         if (pf_client_add_local_net(x.c, nets[i]) != 0) {
             fprintf(stderr, "peerflow %s: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",

@@ -290,6 +290,7 @@ struct pf_session {
      * counted. */
     pf_net local_nets[PF__MAX_LOCAL_NETS];
     uint32_t nlocal_nets;
+    double local_share; /* of the regular upload slots, local peers' first */
 };
 
 /* Token-bucket helpers: may n bytes go now?  Takes them if so. */

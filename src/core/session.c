@@ -63,6 +63,7 @@ int pf_session_new(const pf_session_settings *set, pf_session **out)
     else
         pf_session_settings_default(&s->set);
     if (s->set.upload_slots == 0) s->set.upload_slots = 1;
+    s->local_share = 0.5;
     if (s->set.max_queue_out < 4) s->set.max_queue_out = 4;
     if (s->set.max_queue_in < 4) s->set.max_queue_in = 4;
     if (s->set.max_write_backlog < (1u << 20)) s->set.max_write_backlog = 1u << 20;
@@ -301,6 +302,11 @@ int pf_session_add_local_net(pf_session *s, const pf_net *net)
             p->local = p->local || pf_net_contains(net, &p->addr);
         }
     return 0;
+}
+
+void pf_session_set_local_share(pf_session *s, double share)
+{
+    s->local_share = share < 0 ? 0 : share > 1 ? 1 : share;
 }
 
 int pf__session_is_local(const pf_session *s, const pf_addr *a)

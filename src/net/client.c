@@ -895,6 +895,8 @@ void pf_client_set_rate_limits(pf_client *c, uint64_t up_bps, uint64_t down_bps)
 
 void pf_client_set_upload(pf_client *c, int enabled) { pf_session_set_upload(c->s, enabled); }
 
+void pf_client_set_local_share(pf_client *c, double share) { pf_session_set_local_share(c->s, share); }
+
 int pf_client_add_local_net(pf_client *c, const char *cidr)
 {
     char ip[INET6_ADDRSTRLEN];

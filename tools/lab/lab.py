@@ -290,9 +290,13 @@ http {{
             if up_b:
                 argv += ["--upload-rate", str(up_b)]
             # Several ISPs: each viewer is told its own (the network map an
-            # operator would hand out, ALTO/P4P style).
-            if len({x["isp"] for x in self.sc["viewers"]}) > 1:
+            # operator would hand out, ALTO/P4P style); PF_LAB_NO_LOCALITY=1
+            # leaves it out, PF_LAB_LOCAL_SHARE=F sets --local-share (A/B).
+            if len({x["isp"] for x in self.sc["viewers"]}) > 1 and \
+                    not os.environ.get("PF_LAB_NO_LOCALITY"):
                 argv += ["--local-net", lab.isp_net(g["isp"]) + ".0/24"]
+                if os.environ.get("PF_LAB_LOCAL_SHARE"):
+                    argv += ["--local-share", os.environ["PF_LAB_LOCAL_SHARE"]]
             # e.g. PF_LAB_CLIENT_ARGS=-vv: a timed debug log per viewer
             argv += os.environ.get("PF_LAB_CLIENT_ARGS", "").split()
             client = self.spawn(lab, v["name"], argv + [self.torrent], v["name"] + "/client")
