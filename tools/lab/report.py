@@ -147,6 +147,9 @@ def summarize(sc, res):
         s["pf_peer"] = sum(c["peer_downloaded"] for c in cl)
         s["pf_wasted"] = sum(c.get("wasted", 0) for c in cl)
         s["pf_up"] = sum(c["uploaded"] for c in cl)
+        # Payload with peers of another ISP, by the engine's own count
+        # (--local-net; 0 without it).
+        s["pf_remote_down"] = sum(c.get("remote_downloaded", 0) for c in cl)
     return s
 
 
@@ -208,6 +211,9 @@ def write(rundir, sc, results):
             if "pf_cdn" in s else "")
     if len(set(v["isp"] for v in r0["viewers"])) > 1:
         row("inter-ISP peer bytes (wire, MB)", lambda s: _mb(s["inter_isp_wire"]))
+        if any(sums[m].get("pf_remote_down") for m in modes):
+            row("peerflow's counter: from peers of another ISP (MB)",
+                lambda s: _mb(s["pf_remote_down"]) if s.get("pf_remote_down") else "")
     row("every byte read = source", lambda s: "yes" if s["exact"] else
         "NO (%d bytes differ, %d missing players)" % (s["mismatched"], s["viewers"] - s["players"]))
     row("machine CPU busy during the mode (2 cores)", lambda s: "%.0f%%" % (100 * s["cpu_busy"])
