@@ -293,6 +293,10 @@ struct pf_session {
     double local_share; /* of the regular upload slots, local peers' first */
 };
 
+/* Bytes with this peer count as another ISP's (local networks are set and
+ * it is outside them). */
+static inline int pf__peer_remote(const pf_peer *p) { return p->s->nlocal_nets && !p->local; }
+
 /* Token-bucket helpers: may n bytes go now?  Takes them if so. */
 static inline int pf__take_tokens(uint64_t limit, double *tokens, uint32_t n)
 {

@@ -516,7 +516,7 @@ static void count_upload(pf_peer *p, uint32_t len)
 {
     p->uploaded += len;
     p->t->uploaded += len;
-    if (!p->local && p->s->nlocal_nets) p->t->remote_up += len;
+    if (pf__peer_remote(p)) p->t->remote_up += len;
     pf__rate_add(&p->up, len);
     pf__rate_add(&p->t->up, len);
 }
@@ -733,7 +733,7 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
     pf__torrent_block_in(t, p, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);
     if (t->wasted == wasted) {
         t->peer_downloaded += m->payload_len;
-        if (!p->local && p->s->nlocal_nets) t->remote_down += m->payload_len;
+        if (pf__peer_remote(p)) t->remote_down += m->payload_len;
     }
     return 0;
 }

@@ -299,7 +299,7 @@ int pf_session_add_local_net(pf_session *s, const pf_net *net)
     for (uint32_t i = 0; i < s->ntorrents; i++)
         for (uint32_t k = 0; k < s->torrents[i]->npeers; k++) {
             pf_peer *p = s->torrents[i]->peers[k];
-            p->local = p->local || pf_net_contains(net, &p->addr);
+            p->local = pf__session_is_local(s, &p->addr);
         }
     return 0;
 }

@@ -105,6 +105,8 @@ int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64
     return 0;
 }
 
+void pf_torrent_set_await_reader(pf_torrent *t, int on) { t->await_reader = on != 0; }
+
 void pf_torrent_stream_close(pf_torrent *t, uint32_t id, uint64_t now)
 {
     pf__stream *st = stream_find(t, id);
@@ -631,8 +633,6 @@ size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max)
 }
 
 /* Cache limit -------------------------------------------------------------- */
-void pf_torrent_set_await_reader(pf_torrent *t, int on) { t->await_reader = on != 0; }
-
 void pf_torrent_set_cache_limit(pf_torrent *t, uint64_t bytes)
 {
     t->cache_limit = bytes;

@@ -730,6 +730,7 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
         for (uint32_t i = 0; i < t->npeers; i++) pf__peer_set_choke(t->peers[i], 1);
         return;
     }
+    uint32_t regular = slots > 1 ? slots - 1 : 1; /* one is the optimistic */
     int full_round = now >= t->next_choke;
     if (!full_round) {
         /* Between rounds only hand out free slots. */
@@ -754,7 +755,7 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
         uint32_t locals = 0;
         for (uint32_t i = 0; i < t->npeers; i++)
             locals += t->peers[i]->local && !t->peers[i]->am_choking && t->peers[i]->id != t->optimistic_id;
-        for (uint32_t i = 0; i < t->npeers && locals < local_quota(s, slots > 1 ? slots - 1 : 1); i++) {
+        for (uint32_t i = 0; i < t->npeers && locals < local_quota(s, regular); i++) {
             pf_peer *p = t->peers[i];
             if (!p->local || !p->am_choking || !p->peer_interested || p->state != PF_PS_ACTIVE) continue;
             pf_peer *out = NULL;
@@ -795,7 +796,6 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
     }
     /* Rank interested peers: selection of the best (slots - 1), our ISP's
      * first for its quota. */
-    uint32_t regular = slots > 1 ? slots - 1 : 1;
     pf_peer *best[64];
     uint32_t nbest = 0, nlocal = 0;
     if (regular > 64) regular = 64;
