@@ -564,18 +564,26 @@ TEST(engine_timeout_blocks_not_returned)
     CHECK(complete && same);
 }
 
+/* A seeder of c with this many upload slots and this uplink. */
+static hn_tor *slots_seeder(hn_net *n, const hn_content *c, uint32_t slots, uint64_t up_bps)
+{
+    pf_session_settings set;
+    pf_session_settings_default(&set);
+    set.upload_slots = slots;
+    hn_node *sn = hn_add_node(n, &set);
+    if (!sn) return NULL;
+    sn->up_bps = up_bps;
+    return hn_add_torrent(sn, c, HN_FULL, NULL);
+}
+
 TEST(engine_choking_upload_slots)
 {
     hn_content c;
     CHECK_EQ(hn_content_make(&c, 8 * 32768, 32768, 66, NULL), 0);
     hn_net *n = hn_new(6);
-    pf_session_settings ss_set;
-    pf_session_settings_default(&ss_set);
-    ss_set.upload_slots = 2;
-    hn_node *sn = hn_add_node(n, &ss_set);
-    sn->up_bps = 256 * 1024;
-    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *seed = slots_seeder(n, &c, 2, 256 * 1024);
     CHECK(seed != NULL);
+    hn_node *sn = seed->node;
     hn_tor *lt[5] = {0};
     for (int i = 0; i < 4; i++) {
         lt[i] = hn_add_torrent(hn_add_node(n, NULL), &c, HN_EMPTY, NULL);
@@ -614,13 +622,9 @@ TEST(engine_choking_prefers_local)
     hn_content c;
     CHECK_EQ(hn_content_make(&c, 64 * 32768, 32768, 67, NULL), 0);
     hn_net *n = hn_new(7);
-    pf_session_settings ss_set;
-    pf_session_settings_default(&ss_set);
-    ss_set.upload_slots = 2;
-    hn_node *sn = hn_add_node(n, &ss_set);
-    sn->up_bps = 128 * 1024;
-    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *seed = slots_seeder(n, &c, 2, 128 * 1024);
     CHECK(seed != NULL);
+    hn_node *sn = seed->node;
     /* Leechers are 10.0.0.2-5: the last two share the seeder's ISP. */
     pf_net isp = {.family = 4, .bits = 31, .ip = {10, 0, 0, 4}};
     CHECK_EQ(pf_session_add_local_net(sn->s, &isp), 0);

@@ -126,21 +126,41 @@ TEST(stream_cdn_only)
     hn_content_free(&c);
 }
 
+/* A seeder at up_x times the bitrate and a viewer whose CDN is fast, both
+ * settled, not connected yet: the set-up of several tests below. */
+typedef struct seeder_viewer {
+    hn_net *n;
+    hn_node *sn, *vn;
+    hn_tor *s, *v;
+} seeder_viewer;
+
+static int seeder_viewer_make(seeder_viewer *x, const hn_content *c, uint64_t seed, double up_x)
+{
+    x->n = hn_new(seed);
+    x->sn = hn_add_node(x->n, NULL);
+    x->vn = hn_add_node(x->n, NULL);
+    if (!x->sn || !x->vn) return -1;
+    x->sn->up_bps = (uint64_t)(up_x * BR);
+    fast_cdn(x->vn);
+    x->s = hn_add_torrent(x->sn, c, HN_FULL, NULL);
+    x->v = hn_add_torrent(x->vn, c, HN_EMPTY, NULL);
+    if (!x->s || !x->v) return -1;
+    if (pf_torrent_add_webseed(x->v->t, CDN_URL) != 0) return -1;
+    if (hn_cdn_add_file(x->n, CDN_URL, c->data, c->size, 0) != 0) return -1;
+    hn_settle(x->n);
+    return 0;
+}
+
 /* 2. A seeder far faster than the bitrate: the CDN only does start-up. ---- */
 TEST(stream_fast_peer_minimal_cdn)
 {
     hn_content c;
     CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 102, NULL), 0); /* 40 s */
-    hn_net *n = hn_new(102);
-    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
-    sn->up_bps = (uint64_t)(5 * BR);
-    fast_cdn(vn);
-    hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
-    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
-    CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
-    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
-    hn_settle(n);
+    seeder_viewer x;
+    CHECK_EQ(seeder_viewer_make(&x, &c, 102, 5), 0);
+    hn_net *n = x.n;
+    hn_node *sn = x.sn, *vn = x.vn;
+    hn_tor *v = x.v;
     hn_add_peer(v, sn);
     hn_step(n);
     hn_player pl;
@@ -729,16 +749,11 @@ TEST(stream_startup_holds_peers)
 {
     hn_content c;
     CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 109, NULL), 0); /* 40 s */
-    hn_net *n = hn_new(109);
-    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
-    sn->up_bps = (uint64_t)(2 * BR);
-    fast_cdn(vn);
-    hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
-    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
-    CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
-    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
-    hn_settle(n);
+    seeder_viewer x;
+    CHECK_EQ(seeder_viewer_make(&x, &c, 109, 2), 0);
+    hn_net *n = x.n;
+    hn_node *sn = x.sn;
+    hn_tor *v = x.v;
     hn_add_peer(v, sn);
     /* No player yet: the viewer fetches rarest-first from the peer. */
     for (uint64_t end = n->now + 2 * SEC; n->now < end;) hn_step(n);
@@ -780,17 +795,12 @@ TEST(stream_awaits_reader)
 {
     hn_content c;
     CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 110, NULL), 0); /* 40 s */
-    hn_net *n = hn_new(110);
-    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
-    sn->up_bps = (uint64_t)(2 * BR);
-    fast_cdn(vn);
-    hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
-    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
-    CHECK(s && v);
+    seeder_viewer x;
+    CHECK_EQ(seeder_viewer_make(&x, &c, 110, 2), 0);
+    hn_net *n = x.n;
+    hn_node *sn = x.sn, *vn = x.vn;
+    hn_tor *v = x.v;
     pf_torrent_set_await_reader(v->t, 1);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
-    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
-    hn_settle(n);
     hn_add_peer(v, sn);
     for (uint64_t end = n->now + 3 * SEC; n->now < end;) hn_step(n);
     CHECK_EQ(v->t->npeers, 1);    /* connected, */
