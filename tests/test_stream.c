@@ -1027,6 +1027,73 @@ TEST(stream_follows_peer_ahead)
     hn_content_free(&c);
 }
 
-TEST_MAIN(stream_cdn_only, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+/* 12. A peer is planned by what it can send, not by what it was asked:
+ * one that sent ten blocks back to back when asked, but was asked little
+ * (its rate over time is low), is given the blocks due soon that it can
+ * bring in time, instead of only pieces due far ahead. ------------------ */
+TEST(stream_plans_by_busy_rate)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 114, NULL), 0); /* 40 s */
+    hn_net *n = hn_new(114);
+    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
+    sn->up_bps = (uint64_t)(0.5 * BR); /* the CDN keeps the playhead fed */
+    fast_cdn(vn);
+    hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(s && v);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    hn_settle(n);
+    hn_add_peer(v, sn);
+    for (int i = 0; i < 8; i++) hn_step(n);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
+    run_for(n, &pl, 8 * SEC);
+    CHECK(!pl.stalls);
+    pf_peer *p = peer_at(v->t, sn);
+    CHECK(p != NULL);
+    /* Take its requests back; it sent a block a second lately, but the
+     * last ten came at 20x the bitrate while it had requests. */
+    pf__peer_cancel_all(p);
+    p->down.bps = PF_BLOCK_SIZE;
+    p->busy_bytes = 10.0 * PF_BLOCK_SIZE;
+    p->busy_ns = 10.0 * PF_BLOCK_SIZE / (20 * BR) * 1e9;
+    /* The first piece after the playhead a peer could be given now. */
+    const pf_picker *pk = &v->t->picker;
+    uint32_t first_free = UINT32_MAX;
+    for (uint32_t i = pk->win[0].start; i < pk->win[0].end && first_free == UINT32_MAX; i++) {
+        if (pf_bitfield_get(&v->t->have, i) || pf_picker_is_pending(pk, i)) continue;
+        const pf_partial *pp = pf_picker_partial(pk, i);
+        if (!pp) {
+            first_free = i;
+            continue;
+        }
+        for (uint32_t b = 0; b < pp->nblocks; b++)
+            if (pp->state[b] == 0 && !pp->cdn[b]) first_free = i;
+    }
+    CHECK(first_free != UINT32_MAX);
+    double due = pk->win[0].due0_s + (double)(first_free - pk->win[0].start) * pk->win[0].piece_s;
+    pf__peer_fill_requests(p, n->now);
+    CHECK(p->nreqs > 0);
+    uint32_t first = UINT32_MAX;
+    for (uint32_t i = 0; i < p->nreqs; i++)
+        if (p->reqs[i].piece < first) first = p->reqs[i].piece;
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "plans_by_busy_rate: first free piece %u (due %.2f s), first asked %u\n", first_free,
+                due, first);
+    /* At a block a second its queue (5 blocks) drains in 5 s: nothing due
+     * within 1 + 1.5 * 5 s would be asked of it.  At its busy rate, the
+     * first free piece is. */
+    CHECK(due < 7.0);
+    CHECK_EQ(first, first_free);
+    hn_player_close(&pl);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(stream_cdn_only, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

@@ -82,6 +82,9 @@ struct pf_peer {
     uint32_t rejects;    /* REJECTs since its last block */
     uint64_t no_requests_until; /* it rejected much: ask it again then */
     uint32_t ss_depth;   /* slow-start pipeline depth: +1 per block in */
+    /* Its rate while it had our requests (decaying sums over the last ten
+     * or so blocks): what it can send us, where `down` is what it did. */
+    double busy_bytes, busy_ns;
     int snubbed;
     int optimistic;
     uint64_t last_pex;   /* when we last sent it ut_pex (0 = never) */
