@@ -1094,6 +1094,89 @@ TEST(stream_plans_by_busy_rate)
     hn_content_free(&c);
 }
 
-TEST_MAIN(stream_cdn_only, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+/* 13. A start-up with peers on trial: while the CDN brings the container
+ * probe's prefix, a fast peer brings the rest of the start-up prefix, and
+ * the CDN brings none of it; a slow peer is tried too, and the CDN then
+ * brings the prefix as fast as alone. ---------------------------------- */
+static uint64_t cdn_bytes_in(const hn_node *nd, uint64_t a, uint64_t b)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < nd->cdn.nreqs; i++) {
+        uint64_t s = nd->cdn.reqs[i].start, e = s + nd->cdn.reqs[i].delivered;
+        if (s < a) s = a;
+        if (e > b) e = b;
+        if (e > s) n += e - s;
+    }
+    return n;
+}
+
+/* Time from the open until 4 s of media were verified, or 0. */
+static uint64_t trial_startup(double peer_up, uint64_t *prefix_cdn, uint64_t *prefix_peer_ns)
+{
+    hn_content c;
+    if (hn_content_make(&c, 8000023, PLEN, 115, NULL)) return 0;
+    hn_net *n = hn_new(115);
+    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
+    fast_cdn(vn);
+    vn->cdn.rate_bps = (uint64_t)(5 * BR); /* the probe's GET takes 0.1 s */
+    hn_tor *s = peer_up > 0 ? hn_add_torrent(sn, &c, HN_FULL, NULL) : NULL;
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    uint64_t took = 0;
+    if (v && !pf_torrent_add_webseed(v->t, CDN_URL) && !hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0)) {
+        if (s) sn->up_bps = (uint64_t)(peer_up * BR);
+        pf_torrent_set_await_reader(v->t, 1); /* as `peerflow play` */
+        hn_settle(n);
+        if (s) hn_add_peer(v, sn);
+        for (int i = 0; i < 8; i++) hn_step(n);
+        hn_player pl;
+        memset(&pl, 0, sizeof pl);
+        uint64_t t0 = n->now;
+        if (hn_player_open(&pl, v, 0, 0, 0, c.data) == 0) {
+            pl.bitrate = BR;
+            probe_rec r = {0};
+            uint64_t prefix = (uint64_t)(4 * BR);
+            while (n->now < t0 + 20 * SEC && !took) {
+                hn_step(n);
+                hn_player_step(&pl);
+                check_probe(n, &pl, &r);
+                int all = 1;
+                for (uint32_t k = 0; k <= (uint32_t)((prefix - 1) / PLEN) && all; k++)
+                    all = pf_bitfield_get(&v->t->have, k);
+                if (all) took = n->now - t0;
+            }
+            *prefix_cdn = cdn_bytes_in(vn, 512 * 1024, prefix);
+            dump_reqs(vn, "startup_tries_peers");
+            *prefix_peer_ns = took;
+            hn_player_close(&pl);
+        }
+        if (n->anomalies) took = 0;
+    }
+    hn_free(n);
+    hn_content_free(&c);
+    return took;
+}
+
+TEST(stream_startup_tries_peers)
+{
+    uint64_t alone_cdn = 0, fast_cdn_b = 0, slow_cdn = 0, x = 0;
+    uint64_t alone = trial_startup(0, &alone_cdn, &x);
+    uint64_t fast = trial_startup(40, &fast_cdn_b, &x);
+    uint64_t slow = trial_startup(0.3, &slow_cdn, &x);
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "startup_tries_peers: CDN alone %.3f s (%llu B of the prefix past the probe's), "
+                        "fast peer %.3f s (%llu B), slow peer %.3f s (%llu B)\n",
+                (double)alone / 1e9, (unsigned long long)alone_cdn, (double)fast / 1e9,
+                (unsigned long long)fast_cdn_b, (double)slow / 1e9, (unsigned long long)slow_cdn);
+    CHECK(alone > 0 && fast > 0 && slow > 0);
+    uint64_t rest = (uint64_t)(4 * BR) - 512 * 1024;
+    CHECK(alone_cdn >= rest);          /* alone: the CDN brings it all */
+    CHECK(fast_cdn_b <= rest / 4);     /* the fast peer brought the tail */
+    CHECK(slow_cdn >= rest / 2);       /* the slow one could not */
+    /* Neither start-up is slower than the CDN's alone by more than 20%. */
+    CHECK(fast <= alone + alone / 5);
+    CHECK(slow <= alone + alone / 5);
+}
+
+TEST_MAIN(stream_cdn_only, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

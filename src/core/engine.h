@@ -158,6 +158,7 @@ typedef struct pf__webseed {
     pf_rate down;
     uint64_t downloaded;
     uint64_t wasted;
+    double run_bps; /* bytes/s of its last completed GET (0: none yet) */
 } pf__webseed;
 
 /* A reader of one file (a player's HTTP request): its reads are the
@@ -241,6 +242,10 @@ struct pf_torrent {
     int startup_hold; /* peers wait: the CDN is filling a start-up prefix */
     uint64_t hold_released; /* when peers were last let go after a start-up */
     int await_reader; /* peers wait: a player is about to open a stream */
+    /* While a start-up's container probe comes from the CDN: pieces
+     * [trial_start, trial_end), the rest of the prefix, on trial with
+     * peers (stream.c); trial_end == trial_start: none. */
+    uint32_t trial_start, trial_end;
     pf__fileqoe *qoe; /* per file, allocated on first stream */
     uint64_t cdn_downloaded, peer_downloaded;
     uint64_t departed_down, departed_up; /* peers that left, not itemised */

@@ -430,6 +430,63 @@ static uint32_t queue_depth(const pf_peer *p)
     return d < cap ? d : cap;
 }
 
+/* During a start-up's container probe (stream.c), a few peers are asked
+ * for the rest of the prefix, a little each: two blocks, or a tenth of a
+ * second of what they showed they can send while they had requests.  Fast
+ * uplinks bring the prefix's tail while the CDN brings its head, and keep
+ * the blocks they can deliver before the CDN could (stream.c); slow ones
+ * cost a block or two.  Upload-rich lab: every viewer had the CDN bring its
+ * whole prefix (1.4 MB, 29 viewers: 0.9x the fluid bound on their own)
+ * while 40 Mbit/s uplinks sat idle. */
+#define PF__TRIAL_PEERS 4
+static void trial_fill(pf_peer *p, uint64_t now)
+{
+    pf_torrent *t = p->t;
+    if (t->trial_end <= t->trial_start) return;
+    uint32_t allow = 2;
+    if (p->busy_bytes > 0 && p->busy_ns > 0) {
+        double r = p->busy_bytes / p->busy_ns * 1e9 * 0.1 / PF_BLOCK_SIZE;
+        if (r > allow) allow = r > 64 ? 64 : (uint32_t)r;
+    }
+    if (p->nreqs >= allow) return;
+    if (p->nreqs == 0) {
+        uint32_t busy = 0;
+        for (uint32_t i = 0; i < t->npeers; i++) busy += t->peers[i]->nreqs > 0;
+        if (busy >= PF__TRIAL_PEERS) return;
+    }
+    if (p->cap_reqs < allow) {
+        pf__req *n = realloc(p->reqs, allow * sizeof *n);
+        if (!n) return;
+        p->reqs = n;
+        p->cap_reqs = allow;
+    }
+    /* The picker, restricted to the trial pieces for this one pick. */
+    pf_picker *pk = &t->picker;
+    pf_picker_window saved[PF_PICKER_MAX_WINDOWS];
+    uint32_t nsaved = pk->nwin;
+    int only = pk->window_only;
+    memcpy(saved, pk->win, sizeof saved);
+    pf_picker_window w = {.start = t->trial_start, .end = t->trial_end};
+    pk->win[0] = w;
+    pk->nwin = 1;
+    pk->window_only = 1;
+    pk->now = now;
+    pf_block_ref blocks[64];
+    uint32_t n = pf_picker_pick(pk, &p->have, p->is_seed, blocks, allow - p->nreqs, NULL, NULL, &p->s->rng);
+    memcpy(pk->win, saved, sizeof saved);
+    pk->nwin = nsaved;
+    pk->window_only = only;
+    for (uint32_t i = 0; i < n; i++) {
+        pf__req *r = &p->reqs[p->nreqs++];
+        r->piece = blocks[i].piece;
+        r->begin = blocks[i].begin;
+        r->length = blocks[i].length;
+        r->time = now;
+        pf_msg_write_req(&p->out, PF_MSG_REQUEST, r->piece, r->begin, r->length);
+    }
+    if (n) pf__peer_mark_write(p);
+}
+
 void pf__peer_fill_requests(pf_peer *p, uint64_t now)
 {
     pf_torrent *t = p->t;
@@ -445,7 +502,11 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
     if (now < p->no_requests_until) return;
     /* A stream's start-up prefix is coming from the CDN (stream.c), or
      * will as soon as the player asks. */
-    if (t->startup_hold || t->await_reader) return;
+    if (t->await_reader) return;
+    if (t->startup_hold) {
+        trial_fill(p, now);
+        return;
+    }
     uint32_t target = queue_depth(p);
     if (p->nreqs >= target) return;
     if (p->cap_reqs < target) {

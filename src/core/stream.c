@@ -40,6 +40,8 @@
 /* After a start-up, peers are asked again but their rate is unknown for a
  * tick or so: meanwhile only a piece due within critical_s is "late". */
 #define PF__MEASURE_S 1.0
+/* How much of a start-up prefix past the probe's is tried on peers. */
+#define PF__TRIAL_BYTES (768 * 1024)
 
 static pf__stream *stream_find(pf_torrent *t, uint32_t id)
 {
@@ -388,6 +390,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
     pf_block_ref claim[256];
     uint32_t nclaim = 0;
     int hold = 0, usable = pf__ws_usable(t, now);
+    uint32_t trial_start = 0, trial_end = 0;
     for (uint32_t i = 0; i < t->nstreams; i++) {
         pf__stream *st = &t->streams[i];
         const pf_file_entry *fe = &mi->files[st->file];
@@ -444,6 +447,19 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
          * start (the CDN alone is the fastest start there is).  At most
          * startup_s, in case the CDN is slow rather than failing. */
         if (!st->startup_done && usable && now < st->startup_at + (uint64_t)(ss->startup_s * 1e9)) hold = 1;
+        /* While the CDN brings the container probe's prefix, peers are
+         * tried on the rest of the start-up prefix (peer.c, trial_fill):
+         * the pieces after the probe's, up to PF__TRIAL_BYTES. */
+        if (!st->startup_done && t->qoe[st->file].bitrate_src == 0 && trial_end == trial_start) {
+            uint64_t a = fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
+            uint64_t b = a + PF__TRIAL_BYTES;
+            if (b > fend) b = fend;
+            if (a < b && rd < a) {
+                trial_start = (uint32_t)((a + plen - 1) / plen);
+                trial_end = (uint32_t)((b - 1) / plen) + 1;
+                if (trial_end < trial_start) trial_end = trial_start;
+            }
+        }
         if (!cdn) continue;
         /* A start-up's GETs go one after the other: side by side they
          * share the link and the prefix comes later (the probe's GET, the
@@ -488,6 +504,18 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
          * pieces wait the round trip until the probe answers. */
         int probing = t->qoe[st->file].bitrate_src == 0 &&
                       rd < fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
+        /* The prefix's tail that peers on trial deliver before the CDN could
+         * bring what is missing of the prefix stays theirs (below). */
+        double cdn_eta = 0;
+        if (!st->startup_done && !probing) {
+            double r = 0;
+            for (uint32_t k = 0; k < t->nws; k++)
+                if (t->ws[k].run_bps > r) r = t->ws[k].run_bps;
+            uint64_t miss = 0;
+            for (uint32_t q = p0; q <= ps && q < mi->num_pieces; q++)
+                if (!pf_bitfield_get(&t->have, q) && !pf_picker_is_pending(&t->picker, q)) miss += missing_bytes(t, q);
+            if (r > 0) cdn_eta = (double)miss / r;
+        }
         uint64_t queued = 0; /* bytes the swarm must deliver before piece p */
         for (uint32_t p = p0; p <= pu && p < mi->num_pieces; p++) {
             if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
@@ -558,7 +586,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                  * their way made most of what slow uplinks sent waste. */
                 for (uint32_t k = 0; k < t->npeers; k++)
                     if (t->peers[k]->nreqs)
-                        pf__peer_cancel_late(t->peers[k], p, why == 1 ? 0 : due - ss->critical_s);
+                        pf__peer_cancel_late(t->peers[k], p, why == 1 ? cdn_eta : due - ss->critical_s);
             }
             nclaim += pf_picker_claim(&t->picker, p, claim + nclaim, 256 - nclaim);
             /* A piece the swarm is late with goes alone: the CDN races the
@@ -576,6 +604,8 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
     }
     pf_picker_set_windows(&t->picker, win, nwin);
     pf__ws_cancel_useless(t, now);
+    t->trial_start = trial_start;
+    t->trial_end = hold ? trial_end : trial_start;
     if (t->startup_hold && !hold) {
         t->startup_hold = 0;
         t->hold_released = now;
@@ -589,6 +619,8 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         for (uint32_t i = 0; i < t->npeers; i++) pf__peer_cancel_all(t->peers[i]);
     }
     t->startup_hold = hold;
+    if (hold && t->trial_end > t->trial_start)
+        for (uint32_t i = 0; i < t->npeers; i++) pf__peer_fill_requests(t->peers[i], now);
 }
 
 size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max)

@@ -449,6 +449,10 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
     int r = pf_picker_block_in(&t->picker, piece, begin, data, len);
     if (r < 0) {
         t->wasted += len;
+        pf__log(t->s, PF_LOG_DEBUG, "waste: block %u+%u from %s (%s)", piece, begin, p ? "a peer" : "the CDN",
+                pf_bitfield_get(&t->have, piece) ? "piece verified"
+                : pf_picker_is_pending(&t->picker, piece) ? "piece being verified"
+                                                          : "block already in");
         return;
     }
     {

@@ -328,6 +328,8 @@ void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         return;
     }
     r->ws->fails = 0;
+    if (now > r->started && j->range_len > 0)
+        r->ws->run_bps = (double)j->range_len / ((double)(now - r->started) / 1e9);
     pf__log(t->s, PF_LOG_DEBUG, "cdn: got bytes %llu-%llu in %.0f ms", (unsigned long long)r->start,
             (unsigned long long)r->cursor - 1, (double)(now - r->started) / 1e6);
     int rc = run_next(t, r, now);
