@@ -620,13 +620,17 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
 {
     pf_torrent *t = p->t;
     if (!t || !t->has_meta || p->state != PF_PS_ACTIVE || p->am_choking) return;
-    /* Keep about half a second of this peer's upload rate queued, bounded.
-     * The floor is 128 KiB until the torrent's upload rate is known, then
-     * half a second of a fair share of it: on a slow uplink shared by
-     * several peers a fixed 128 KiB each would queue many seconds of
-     * blocks, which then arrive after a viewer's deadline sent them to the
-     * CDN (waste).  Counted from our queue and the socket's (see
-     * TCP_NOTSENT_LOWAT in net/client.c). */
+    /* Keep about a quarter second of this peer's upload rate queued,
+     * bounded.  The floor is 128 KiB until the torrent's upload rate is
+     * known, then a quarter second of a fair share of it (at least a
+     * block): on a slow uplink shared by several peers a fixed 128 KiB
+     * each would queue many seconds of blocks, which then arrive after a
+     * viewer's deadline sent them to the CDN (waste).  A block queued here
+     * can no longer be cancelled: half a second of a share left two blocks
+     * per peer on the way when the CDN took their piece (flash-crowd lab:
+     * 26.8 MB of waste; a quarter, 17.5 MB, and 18 MB less from the CDN).
+     * Counted from our queue and the socket's (see TCP_NOTSENT_LOWAT in
+     * net/client.c). */
     size_t floor = 128 * 1024;
     if (t->up.bps > 0) {
         uint32_t active = 0;
@@ -634,10 +638,10 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
             const pf_peer *q = t->peers[i];
             active += !q->am_choking && (q->inq_len || q->net_inflight || q->sp_bytes);
         }
-        double share = t->up.bps / (active ? active : 1) / 2;
+        double share = t->up.bps / (active ? active : 1) / 4;
         floor = share < PF_BLOCK_SIZE ? PF_BLOCK_SIZE : share < floor ? (size_t)share : floor;
     }
-    size_t window = (size_t)(p->up.bps / 2);
+    size_t window = (size_t)(p->up.bps / 4);
     if (window < floor) window = floor;
     if (window > p->s->set.max_send_buffer) window = p->s->set.max_send_buffer;
     int wrote = 0;
