@@ -340,7 +340,8 @@ void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin);
 void pf__peer_cancel_all(pf_peer *p);
 /* Cancels its requests for piece that would arrive (in queue order, at its
  * measured rate) later than deadline_s from now; returns how many. */
-uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s);
+uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, double head_deadline_s,
+                              uint64_t now);
 void pf__peer_drop_requests(pf_peer *p);
 int pf__peer_apply_metadata(pf_peer *p);
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt);

@@ -365,11 +365,18 @@ void pf__peer_cancel_all(pf_peer *p)
  * ahead of a late one, who hold what it needs seconds before it does,
  * were asked for almost nothing (flash-crowd lab: the last 7 arrivals
  * uploaded 23 MB of the 105 MB their uplinks could). */
-static double planning_rate(const pf_peer *p)
+static double planning_rate(const pf_peer *p, uint64_t now)
 {
     double r = p->down.bps;
     if (p->busy_bytes >= 4.0 * PF_BLOCK_SIZE && p->busy_ns > 0) {
-        double busy = p->busy_bytes / p->busy_ns * 1e9;
+        /* ...counting the wait for its next block so far: a peer that went
+         * silent with our requests is not fast any more. */
+        double wait = 0;
+        if (p->nreqs) {
+            uint64_t since = p->last_block > p->reqs[0].time ? p->last_block : p->reqs[0].time;
+            if (now > since) wait = (double)(now - since);
+        }
+        double busy = p->busy_bytes / (p->busy_ns + wait) * 1e9;
         if (busy > r) r = busy;
     }
     return r > PF_BLOCK_SIZE ? r : PF_BLOCK_SIZE;
@@ -389,14 +396,18 @@ void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin)
     pf__peer_mark_write(p);
 }
 
-uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s)
+uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, double head_deadline_s,
+                              uint64_t now)
 {
-    /* It serves our requests in order: the k-th arrives after k+1 blocks. */
-    double rate = planning_rate(p);
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < p->nreqs;) {
+    /* It serves our requests in order: the k-th arrives after k+1 blocks.
+     * The first two are most likely on their way already (a cancel no
+     * longer stops them): they stay if they arrive by head_deadline_s. */
+    double rate = planning_rate(p, now);
+    uint32_t n = 0, pos = 0;
+    for (uint32_t i = 0; i < p->nreqs; pos++) {
         double eta = (double)(i + 1) * PF_BLOCK_SIZE / rate;
-        if (p->reqs[i].piece == piece && eta > deadline_s) {
+        double limit = pos < 2 && head_deadline_s > deadline_s ? head_deadline_s : deadline_s;
+        if (p->reqs[i].piece == piece && eta > limit) {
             pf__peer_cancel_block(p, piece, p->reqs[i].begin); /* removes reqs[i] */
             n++;
             continue;
@@ -527,7 +538,7 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
      * (flash-crowd lab: 214 of 286 MB uploaded were waste). */
     double min_due = 0;
     if (t->nstreams && t->picker.nwin && pf__ws_usable(t, now)) {
-        double rate = planning_rate(p);
+        double rate = planning_rate(p, now);
         double eta = (double)target * PF_BLOCK_SIZE / rate;
         double whole = (double)t->mi->piece_length / rate;
         min_due = p->s->set.stream.critical_s + 1.5 * (eta > whole ? eta : whole);

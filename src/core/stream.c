@@ -586,7 +586,8 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                  * their way made most of what slow uplinks sent waste. */
                 for (uint32_t k = 0; k < t->npeers; k++)
                     if (t->peers[k]->nreqs)
-                        pf__peer_cancel_late(t->peers[k], p, why == 1 ? cdn_eta : due - ss->critical_s);
+                        pf__peer_cancel_late(t->peers[k], p, why == 1 ? cdn_eta : due - ss->critical_s,
+                                             why == 1 ? cdn_eta : due - ss->critical_s / 4, now);
             }
             nclaim += pf_picker_claim(&t->picker, p, claim + nclaim, 256 - nclaim);
             /* A piece the swarm is late with goes alone: the CDN races the
