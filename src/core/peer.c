@@ -355,8 +355,6 @@ void pf__peer_cancel_all(pf_peer *p)
     pf__peer_drop_requests(p);
 }
 
-/* What it sends us per second, for planning: its measured rate, and one
- * block a second until there is one. */
 /* What a peer can send us per second, to plan its requests by: its rate
  * while it had our requests, once a few blocks tell it, or what it sent
  * lately if that is more; at least one block a second.  What it sent

@@ -15,7 +15,10 @@
  *     deadline -- or (c) no connected peer has it.  (a) and (c) go out as
  *     one ranged GET per run of consecutive pieces.
  *   - While a start-up prefix comes from the CDN, peers get no requests
- *     (the prefix has the downlink to itself), at most startup_s.
+ *     (the prefix has the downlink to itself), at most startup_s; except
+ *     that while the container probe's prefix comes, a few peers are
+ *     tried on the rest of the prefix (peer.c, trial_fill) and keep what
+ *     they would deliver before the CDN could.
  * Bytes from peers are free, CDN bytes cost money: the CDN never fetches a
  * block a peer is delivering in time.
  *
@@ -577,13 +580,15 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                 if (!cdn) break;
             }
             if (why != 3) {
-                /* Start-up: the CDN takes every block (deadline 0).
+                /* Start-up: the CDN takes every block peers on trial would
+                 * not bring before it could (cdn_eta).
                  * Swarm late: take from the peers only the blocks they would
                  * bring after due - critical_s (their queue order and rate);
                  * the rest is left to them, and comes back here if they do
                  * not deliver (at the latest once due within critical_s,
-                 * where every block is late).  Racing them for blocks on
-                 * their way made most of what slow uplinks sent waste. */
+                 * where every block is late but those on their way).
+                 * Racing them for blocks on their way made most of what
+                 * slow uplinks sent waste. */
                 for (uint32_t k = 0; k < t->npeers; k++)
                     if (t->peers[k]->nreqs)
                         pf__peer_cancel_late(t->peers[k], p, why == 1 ? cdn_eta : due - ss->critical_s,
