@@ -1177,6 +1177,69 @@ TEST(stream_startup_tries_peers)
     CHECK(slow <= alone + alone / 5);
 }
 
-TEST_MAIN(stream_cdn_only, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+/* 13b. A peer too slow for a whole piece due soon is still given the few
+ * blocks of it it can bring in time (the viewers just ahead of a late one
+ * hold what it needs only seconds before it does). ------------------------ */
+TEST(stream_slow_peer_takes_blocks_due_soon)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 117, NULL), 0); /* 40 s */
+    hn_net *n = hn_new(117);
+    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
+    sn->up_bps = (uint64_t)(0.5 * BR);
+    fast_cdn(vn);
+    hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(s && v);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    hn_settle(n);
+    hn_add_peer(v, sn);
+    for (int i = 0; i < 8; i++) hn_step(n);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
+    run_for(n, &pl, 8 * SEC);
+    pf_peer *p = peer_at(v->t, sn);
+    CHECK(p != NULL);
+    /* Six blocks a second, measured and while busy: its queue (10 blocks)
+     * takes 1.7 s, so nothing due within 1 + 1.5 x 1.7 s is given to it
+     * whole; a block of a piece due in 2 s arrives in a sixth of a second,
+     * a quarter of the second left. */
+    pf__peer_cancel_all(p);
+    p->down.bps = 6.0 * PF_BLOCK_SIZE;
+    p->busy_bytes = 10.0 * PF_BLOCK_SIZE;
+    p->busy_ns = 10.0 / 6.0 * 1e9;
+    p->last_block = n->now;
+    const pf_picker *pk = &v->t->picker;
+    uint32_t first_free = UINT32_MAX, nfree = 0;
+    for (uint32_t i = pk->win[0].start; i < pk->win[0].end && first_free == UINT32_MAX; i++) {
+        if (pf_bitfield_get(&v->t->have, i) || pf_picker_is_pending(pk, i)) continue;
+        const pf_partial *pp = pf_picker_partial(pk, i);
+        nfree = 0;
+        if (!pp)
+            nfree = PLEN / PF_BLOCK_SIZE;
+        else
+            for (uint32_t b = 0; b < pp->nblocks; b++) nfree += pp->state[b] == 0 && !pp->cdn[b];
+        if (nfree) first_free = i;
+    }
+    CHECK(first_free != UINT32_MAX);
+    double due = pk->win[0].due0_s + (double)(first_free - pk->win[0].start) * pk->win[0].piece_s;
+    pf__peer_fill_requests(p, n->now);
+    uint32_t of_first = 0;
+    for (uint32_t i = 0; i < p->nreqs; i++) of_first += p->reqs[i].piece == first_free;
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "slow_peer_takes_blocks: piece %u due %.2f s: %u of its blocks asked\n", first_free, due,
+                of_first);
+    CHECK(due > 2.0 && due < 3.5); /* the premise: too soon for a whole piece */
+    CHECK(of_first >= 1);
+    CHECK(of_first < nfree);
+    hn_player_close(&pl);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(stream_cdn_only, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

@@ -177,6 +177,22 @@ static int too_soon(const pf_picker *p, uint32_t piece)
     return 0;
 }
 
+/* How many blocks of a piece due too soon for a whole one the peer may
+ * take, `taken` having been given in this pick (see plan_rate). */
+static uint32_t due_room(const pf_picker *p, uint32_t piece, uint32_t taken)
+{
+    if (p->plan_rate <= 0) return 0;
+    for (uint32_t w = 0; w < p->nwin; w++) {
+        const pf_picker_window *win = &p->win[w];
+        if (piece < win->start || piece >= win->end || win->piece_s <= 0) continue;
+        double due = win->due0_s + (double)(piece - win->start) * win->piece_s;
+        double slots = (due - p->plan_critical_s) / p->plan_spare * p->plan_rate / PF_BLOCK_SIZE;
+        double room = slots - (double)p->plan_queued - taken;
+        return room < 1 ? 0 : room > 1e6 ? 1000000 : (uint32_t)room;
+    }
+    return 0;
+}
+
 static int in_window(const pf_picker *p, uint32_t piece)
 {
     for (uint32_t w = 0; w < p->nwin; w++)
@@ -223,11 +239,16 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
         for (uint32_t i = p->win[w].start; i < p->win[w].end && i < p->num_pieces && n < max; i++) {
             if (pf_bitfield_get(p->have, i) || p->partial_of[i] < -1 || !p->prio[i]) continue;
             if (!peer_is_seed && !pf_bitfield_get(peer_has, i)) continue;
-            if (too_soon(p, i)) continue;
+            uint32_t room = max - n;
+            if (too_soon(p, i)) {
+                room = due_room(p, i, n);
+                if (room == 0) continue;
+                if (room > max - n) room = max - n;
+            }
             pf_partial *pp = partial_get(p, i);
             if (!pp) pp = partial_new(p, i);
             if (!pp) break;
-            n += take_free(pp, out + n, max - n);
+            n += take_free(pp, out + n, room);
         }
     }
     /* 1. Finish pieces in progress, highest priority then oldest first. */

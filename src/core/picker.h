@@ -67,6 +67,13 @@ typedef struct pf_picker {
      * than this are not given out (a slow peer would bring them after the
      * CDN has had to).  0: no limit. */
     double min_due_s;
+    /* ...and a peer may still be given single blocks of pieces due sooner
+     * than min_due_s: the k-th of its queue (plan_queued already there)
+     * arrives after k blocks at plan_rate (bytes/s) and must arrive by
+     * the piece's due time - plan_critical_s, with plan_spare to spare.
+     * plan_rate 0: none. */
+    double plan_rate, plan_critical_s, plan_spare;
+    uint32_t plan_queued;
 } pf_picker;
 
 /* Replaces the deadline windows.  Peers are given window pieces first, in
