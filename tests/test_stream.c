@@ -1027,71 +1027,90 @@ TEST(stream_follows_peer_ahead)
     hn_content_free(&c);
 }
 
+/* 12/13b set-up: a viewer 8 s into a 40 s stream whose one peer (a seeder
+ * at half the bitrate; the CDN keeps the playhead fed) has had its requests
+ * taken back and is given the rates below (bytes/s: what it sent lately,
+ * and what it sent while it had requests), and the first piece after the
+ * playhead with blocks a peer could be given (how many, when it is due). */
+typedef struct planned_peer {
+    hn_content c;
+    seeder_viewer x;
+    hn_player pl;
+    pf_peer *p;
+    uint32_t first_free, nfree;
+    double due;
+} planned_peer;
+
+static int planned_peer_make(planned_peer *f, uint64_t seed, double down_bps, double busy_bps)
+{
+    memset(f, 0, sizeof *f);
+    if (hn_content_make(&f->c, 8000023, PLEN, seed, NULL) != 0) return -1;
+    if (seeder_viewer_make(&f->x, &f->c, seed, 0.5) != 0) return -1;
+    hn_net *n = f->x.n;
+    hn_add_peer(f->x.v, f->x.sn);
+    for (int i = 0; i < 8; i++) hn_step(n);
+    if (hn_player_open(&f->pl, f->x.v, 0, 0, BR, f->c.data) != 0) return -1;
+    run_for(n, &f->pl, 8 * SEC);
+    if (f->pl.stalls) return -1;
+    pf_torrent *t = f->x.v->t;
+    f->p = peer_at(t, f->x.sn);
+    if (!f->p) return -1;
+    pf__peer_cancel_all(f->p);
+    f->p->down.bps = down_bps;
+    f->p->busy_bytes = 10.0 * PF_BLOCK_SIZE; /* the last ten blocks */
+    f->p->busy_ns = 10.0 * PF_BLOCK_SIZE / busy_bps * 1e9;
+    f->p->last_block = n->now;
+    const pf_picker *pk = &t->picker;
+    f->first_free = UINT32_MAX;
+    for (uint32_t i = pk->win[0].start; i < pk->win[0].end && f->first_free == UINT32_MAX; i++) {
+        if (pf_bitfield_get(&t->have, i) || pf_picker_is_pending(pk, i)) continue;
+        const pf_partial *pp = pf_picker_partial(pk, i);
+        f->nfree = 0;
+        if (!pp)
+            f->nfree = PLEN / PF_BLOCK_SIZE;
+        else
+            for (uint32_t k = 0; k < pp->nblocks; k++) f->nfree += pp->state[k] == 0 && !pp->cdn[k];
+        if (f->nfree) f->first_free = i;
+    }
+    if (f->first_free == UINT32_MAX) return -1;
+    f->due = pk->win[0].due0_s + (double)(f->first_free - pk->win[0].start) * pk->win[0].piece_s;
+    return 0;
+}
+
+static int planned_peer_free(planned_peer *f)
+{
+    hn_player_close(&f->pl);
+    int anomalies = (int)f->x.n->anomalies;
+    hn_free(f->x.n);
+    hn_content_free(&f->c);
+    return anomalies;
+}
+
 /* 12. A peer is planned by what it can send, not by what it was asked:
  * one that sent ten blocks back to back when asked, but was asked little
  * (its rate over time is low), is given the blocks due soon that it can
  * bring in time, instead of only pieces due far ahead. ------------------ */
 TEST(stream_plans_by_busy_rate)
 {
-    hn_content c;
-    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 114, NULL), 0); /* 40 s */
-    hn_net *n = hn_new(114);
-    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
-    sn->up_bps = (uint64_t)(0.5 * BR); /* the CDN keeps the playhead fed */
-    fast_cdn(vn);
-    hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
-    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
-    CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
-    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
-    hn_settle(n);
-    hn_add_peer(v, sn);
-    for (int i = 0; i < 8; i++) hn_step(n);
-    hn_player pl;
-    memset(&pl, 0, sizeof pl);
-    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
-    run_for(n, &pl, 8 * SEC);
-    CHECK(!pl.stalls);
-    pf_peer *p = peer_at(v->t, sn);
-    CHECK(p != NULL);
-    /* Take its requests back; it sent a block a second lately, but the
-     * last ten came at 20x the bitrate while it had requests. */
-    pf__peer_cancel_all(p);
-    p->down.bps = PF_BLOCK_SIZE;
-    p->busy_bytes = 10.0 * PF_BLOCK_SIZE;
-    p->busy_ns = 10.0 * PF_BLOCK_SIZE / (20 * BR) * 1e9;
-    /* The first piece after the playhead a peer could be given now. */
-    const pf_picker *pk = &v->t->picker;
-    uint32_t first_free = UINT32_MAX;
-    for (uint32_t i = pk->win[0].start; i < pk->win[0].end && first_free == UINT32_MAX; i++) {
-        if (pf_bitfield_get(&v->t->have, i) || pf_picker_is_pending(pk, i)) continue;
-        const pf_partial *pp = pf_picker_partial(pk, i);
-        if (!pp) {
-            first_free = i;
-            continue;
-        }
-        for (uint32_t b = 0; b < pp->nblocks; b++)
-            if (pp->state[b] == 0 && !pp->cdn[b]) first_free = i;
-    }
-    CHECK(first_free != UINT32_MAX);
-    double due = pk->win[0].due0_s + (double)(first_free - pk->win[0].start) * pk->win[0].piece_s;
-    pf__peer_fill_requests(p, n->now);
+    /* A block a second lately, but the last ten came at 20x the bitrate
+     * while it had requests. */
+    planned_peer f;
+    CHECK_EQ(planned_peer_make(&f, 114, PF_BLOCK_SIZE, 20 * BR), 0);
+    pf_peer *p = f.p;
+    pf__peer_fill_requests(p, f.x.n->now);
     CHECK(p->nreqs > 0);
     uint32_t first = UINT32_MAX;
     for (uint32_t i = 0; i < p->nreqs; i++)
         if (p->reqs[i].piece < first) first = p->reqs[i].piece;
     if (getenv("HN_VERBOSE"))
-        fprintf(stderr, "plans_by_busy_rate: first free piece %u (due %.2f s), first asked %u\n", first_free,
-                due, first);
+        fprintf(stderr, "plans_by_busy_rate: first free piece %u (due %.2f s), first asked %u\n", f.first_free,
+                f.due, first);
     /* At a block a second its queue (5 blocks) drains in 5 s: nothing due
      * within 1 + 1.5 * 5 s would be asked of it.  At its busy rate, the
      * first free piece is. */
-    CHECK(due < 7.0);
-    CHECK_EQ(first, first_free);
-    hn_player_close(&pl);
-    CHECK_EQ(n->anomalies, 0);
-    hn_free(n);
-    hn_content_free(&c);
+    CHECK(f.due < 7.0);
+    CHECK_EQ(first, f.first_free);
+    CHECK_EQ(planned_peer_free(&f), 0);
 }
 
 /* 13. A start-up with peers on trial: while the CDN brings the container
@@ -1182,62 +1201,23 @@ TEST(stream_startup_tries_peers)
  * hold what it needs only seconds before it does). ------------------------ */
 TEST(stream_slow_peer_takes_blocks_due_soon)
 {
-    hn_content c;
-    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 117, NULL), 0); /* 40 s */
-    hn_net *n = hn_new(117);
-    hn_node *sn = hn_add_node(n, NULL), *vn = hn_add_node(n, NULL);
-    sn->up_bps = (uint64_t)(0.5 * BR);
-    fast_cdn(vn);
-    hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
-    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
-    CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
-    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
-    hn_settle(n);
-    hn_add_peer(v, sn);
-    for (int i = 0; i < 8; i++) hn_step(n);
-    hn_player pl;
-    memset(&pl, 0, sizeof pl);
-    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
-    run_for(n, &pl, 8 * SEC);
-    pf_peer *p = peer_at(v->t, sn);
-    CHECK(p != NULL);
     /* Six blocks a second, measured and while busy: its queue (10 blocks)
      * takes 1.7 s, so nothing due within 1 + 1.5 x 1.7 s is given to it
      * whole; a block of a piece due in 2 s arrives in a sixth of a second,
      * a quarter of the second left. */
-    pf__peer_cancel_all(p);
-    p->down.bps = 6.0 * PF_BLOCK_SIZE;
-    p->busy_bytes = 10.0 * PF_BLOCK_SIZE;
-    p->busy_ns = 10.0 / 6.0 * 1e9;
-    p->last_block = n->now;
-    const pf_picker *pk = &v->t->picker;
-    uint32_t first_free = UINT32_MAX, nfree = 0;
-    for (uint32_t i = pk->win[0].start; i < pk->win[0].end && first_free == UINT32_MAX; i++) {
-        if (pf_bitfield_get(&v->t->have, i) || pf_picker_is_pending(pk, i)) continue;
-        const pf_partial *pp = pf_picker_partial(pk, i);
-        nfree = 0;
-        if (!pp)
-            nfree = PLEN / PF_BLOCK_SIZE;
-        else
-            for (uint32_t b = 0; b < pp->nblocks; b++) nfree += pp->state[b] == 0 && !pp->cdn[b];
-        if (nfree) first_free = i;
-    }
-    CHECK(first_free != UINT32_MAX);
-    double due = pk->win[0].due0_s + (double)(first_free - pk->win[0].start) * pk->win[0].piece_s;
-    pf__peer_fill_requests(p, n->now);
+    planned_peer f;
+    CHECK_EQ(planned_peer_make(&f, 117, 6.0 * PF_BLOCK_SIZE, 6.0 * PF_BLOCK_SIZE), 0);
+    pf_peer *p = f.p;
+    pf__peer_fill_requests(p, f.x.n->now);
     uint32_t of_first = 0;
-    for (uint32_t i = 0; i < p->nreqs; i++) of_first += p->reqs[i].piece == first_free;
+    for (uint32_t i = 0; i < p->nreqs; i++) of_first += p->reqs[i].piece == f.first_free;
     if (getenv("HN_VERBOSE"))
-        fprintf(stderr, "slow_peer_takes_blocks: piece %u due %.2f s: %u of its blocks asked\n", first_free, due,
-                of_first);
-    CHECK(due > 2.0 && due < 3.5); /* the premise: too soon for a whole piece */
+        fprintf(stderr, "slow_peer_takes_blocks: piece %u due %.2f s: %u of its blocks asked\n", f.first_free,
+                f.due, of_first);
+    CHECK(f.due > 2.0 && f.due < 3.5); /* the premise: too soon for a whole piece */
     CHECK(of_first >= 1);
-    CHECK(of_first < nfree);
-    hn_player_close(&pl);
-    CHECK_EQ(n->anomalies, 0);
-    hn_free(n);
-    hn_content_free(&c);
+    CHECK(of_first < f.nfree);
+    CHECK_EQ(planned_peer_free(&f), 0);
 }
 
 TEST_MAIN(stream_cdn_only, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,

@@ -439,6 +439,31 @@ static uint32_t queue_depth(const pf_peer *p)
     return d < cap ? d : cap;
 }
 
+/* Room for cap requests of ours to p. */
+static int reqs_reserve(pf_peer *p, uint32_t cap)
+{
+    if (p->cap_reqs >= cap) return 0;
+    pf__req *n = realloc(p->reqs, cap * sizeof *n);
+    if (!n) return PF_ERR_NOMEM;
+    p->reqs = n;
+    p->cap_reqs = cap;
+    return 0;
+}
+
+/* Records picked blocks as requested of p and queues their REQUESTs
+ * (reqs_reserve made room). */
+static void send_requests(pf_peer *p, const pf_block_ref *blocks, uint32_t n, uint64_t now)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        pf__req *r = &p->reqs[p->nreqs++];
+        r->piece = blocks[i].piece;
+        r->begin = blocks[i].begin;
+        r->length = blocks[i].length;
+        r->time = now;
+        pf_msg_write_req(&p->out, PF_MSG_REQUEST, r->piece, r->begin, r->length);
+    }
+}
+
 /* During a start-up's container probe (stream.c), a few peers are asked
  * for the rest of the prefix, a little each: two blocks, or a tenth of a
  * second of what they showed they can send while they had requests.  Fast
@@ -463,12 +488,7 @@ static void trial_fill(pf_peer *p, uint64_t now)
         for (uint32_t i = 0; i < t->npeers; i++) busy += t->peers[i]->nreqs > 0;
         if (busy >= PF__TRIAL_PEERS) return;
     }
-    if (p->cap_reqs < allow) {
-        pf__req *n = realloc(p->reqs, allow * sizeof *n);
-        if (!n) return;
-        p->reqs = n;
-        p->cap_reqs = allow;
-    }
+    if (reqs_reserve(p, allow) != 0) return;
     /* The picker, restricted to the trial pieces for this one pick. */
     pf_picker *pk = &t->picker;
     pf_picker_window saved[PF_PICKER_MAX_WINDOWS];
@@ -485,14 +505,7 @@ static void trial_fill(pf_peer *p, uint64_t now)
     memcpy(pk->win, saved, sizeof saved);
     pk->nwin = nsaved;
     pk->window_only = only;
-    for (uint32_t i = 0; i < n; i++) {
-        pf__req *r = &p->reqs[p->nreqs++];
-        r->piece = blocks[i].piece;
-        r->begin = blocks[i].begin;
-        r->length = blocks[i].length;
-        r->time = now;
-        pf_msg_write_req(&p->out, PF_MSG_REQUEST, r->piece, r->begin, r->length);
-    }
+    send_requests(p, blocks, n, now);
     if (n) pf__peer_mark_write(p);
 }
 
@@ -530,12 +543,7 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
     }
     uint32_t target = queue_depth(p);
     if (p->nreqs >= target) return;
-    if (p->cap_reqs < target) {
-        pf__req *n = realloc(p->reqs, target * sizeof *n);
-        if (!n) return;
-        p->reqs = n;
-        p->cap_reqs = target;
-    }
+    if (reqs_reserve(p, target) != 0) return;
     /* With a CDN behind the streams, a peer is only given window pieces it
      * can bring before the CDN would have to take them: due after its
      * queue drains, or after it could send a whole piece (it is given the
@@ -577,14 +585,7 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
         t->picker.plan_rate = 0;
         if (n == 0) break;
         if (p->s->down_limit) p->s->down_tokens -= (double)n * PF_BLOCK_SIZE;
-        for (uint32_t i = 0; i < n; i++) {
-            pf__req *r = &p->reqs[p->nreqs++];
-            r->piece = blocks[i].piece;
-            r->begin = blocks[i].begin;
-            r->length = blocks[i].length;
-            r->time = now;
-            pf_msg_write_req(&p->out, PF_MSG_REQUEST, r->piece, r->begin, r->length);
-        }
+        send_requests(p, blocks, n, now);
     }
     pf__peer_mark_write(p);
 }
