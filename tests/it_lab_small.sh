@@ -5,7 +5,8 @@
 # Asserts:
 #   - a stale pflab- namespace of a dead run is removed by the next run
 #   - every viewer's player ran, started, and every byte it read equals
-#     the source at its offset
+#     the source at its offset, and the reads log (the bound's demand) holds
+#     every byte read
 #   - zero stalls for peerflow
 #   - CDN bytes (nginx) <= LAB_MAX_BOUND_RATIO (4) x the fluid-model bound,
 #     and the peers carried part of the stream
@@ -50,6 +51,10 @@ for v in res["viewers"]:
         bad.append("%s: %d bytes differ from the source" % (v["name"], p["mismatched_bytes"]))
     if p["bytes"] < 4 * res["bitrate"]:
         bad.append("%s: read only %d bytes" % (v["name"], p["bytes"]))
+    # The bound counts the player's reads: every byte read must be in them.
+    logged = sum(b1 - b0 for _, _, b0, b1 in p["reads"])
+    if logged != p["bytes"]:
+        bad.append("%s: reads log %d bytes of the %d read" % (v["name"], logged, p["bytes"]))
     if p["startup_s"] is None:
         bad.append("%s: never started playing" % v["name"])
     if p["stalls"]:

@@ -59,6 +59,7 @@ class Player:
         self.first_byte = None
         self.not_ready = 0
         self.reads = []            # [wall_from, wall_to, byte_from, byte_to]
+        self.seg = None            # (wall_from, byte_from) of the reads in progress
 
     # --- the reader thread ---------------------------------------------------
     def reader(self):
@@ -69,6 +70,10 @@ class Player:
                 time.sleep(TICK)
                 continue
             seg_t, seg_pos = time.time(), pos
+            with self.lock:
+                if self.stop:
+                    break
+                self.seg = (seg_t, seg_pos)
             try:
                 conn = http.client.HTTPConnection(self.url.hostname, self.url.port or 80,
                                                   timeout=120)
@@ -99,22 +104,21 @@ class Player:
                     if want != data:
                         self.mismatch += sum(1 for x, y in zip(want, data) if x != y) + \
                             abs(len(want) - len(data))
-                    pos += len(data)
                     now = time.time()
-                    if now - seg_t >= 0.5:
-                        self.reads.append([seg_t, now, seg_pos, pos])
-                        seg_t, seg_pos = now, pos
                     with self.lock:
-                        if gen != self.gen:
+                        if gen != self.gen or self.stop:
                             break
+                        pos += len(data)
+                        if now - seg_t >= 0.5:
+                            self.reads.append([seg_t, now, seg_pos, pos])
+                            seg_t, seg_pos = now, pos
+                        self.seg = (seg_t, seg_pos)
                         self.read_pos = pos
                         self.bytes += len(data)
-                if pos > seg_pos:
-                    self.reads.append([seg_t, time.time(), seg_pos, pos])
+                self.end_segment(seg_t, seg_pos, pos)
                 conn.close()
             except Exception as e:  # noqa: BLE001 -- a broken read is retried
-                if pos > seg_pos:
-                    self.reads.append([seg_t, time.time(), seg_pos, pos])
+                self.end_segment(seg_t, seg_pos, pos)
                 with self.lock:
                     stale = gen != self.gen
                 if not self.stop and not stale:
@@ -128,6 +132,22 @@ class Player:
                     conn.close()
                 except Exception:  # noqa: BLE001
                     pass
+
+    def end_segment(self, seg_t, seg_pos, pos):
+        """Records the reads since seg_t, unless stop() already has."""
+        with self.lock:
+            if pos > seg_pos and self.seg is not None:
+                self.reads.append([seg_t, time.time(), seg_pos, pos])
+            self.seg = None
+
+    def stop_reading(self):
+        """Stops the reader; the reads in progress count too (they are
+        demand, and the lab's bound lost up to 2 MB per viewer without)."""
+        with self.lock:
+            self.stop = True
+            if self.seg is not None and self.read_pos > self.seg[1]:
+                self.reads.append([self.seg[0], time.time(), self.seg[1], self.read_pos])
+            self.seg = None
 
     def seek(self, to_byte):
         with self.lock:
@@ -229,7 +249,7 @@ class Player:
             play.append(cur)
         if state == "stalled":
             stall_s += now - wait_since
-        self.stop = True
+        self.stop_reading()
         fr = self.first_request
         res = {
             "url": a.url,
