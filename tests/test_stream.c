@@ -712,11 +712,14 @@ TEST(stream_cache_limit)
     hn_content_free(&c);
 }
 
-/* 9. A start-up clears what peers were asked for before and holds them off
- * until the prefix (from the CDN) is verified. -------------------------- */
+/* 9. A start-up clears what peers were asked for before (rarest-first),
+ * and until the prefix is verified peers are asked only for blocks of the
+ * prefix (on trial, beside the CDN), never for what lies beyond it. ---- */
 typedef struct hold_rec {
     hn_tor *v;
     uint32_t max_reqs_in_startup; /* requests at peers while starting up */
+    uint32_t beyond;              /* ...for pieces past the prefix */
+    uint32_t prefix_end;          /* first piece past the start-up prefix */
     int saw_startup, saw_done;
     uint32_t reqs_after;          /* requests at peers once started */
 } hold_rec;
@@ -739,6 +742,9 @@ static void check_hold(hn_net *n, hn_player *pl, void *ud)
     if (!t->streams[0].startup_done) {
         h->saw_startup = 1;
         if (r > h->max_reqs_in_startup) h->max_reqs_in_startup = r;
+        for (uint32_t i = 0; i < t->npeers; i++)
+            for (uint32_t k = 0; k < t->peers[i]->nreqs; k++)
+                h->beyond += t->peers[i]->reqs[k].piece >= h->prefix_end;
     } else {
         h->saw_done = 1;
         if (r > h->reqs_after) h->reqs_after = r;
@@ -760,12 +766,18 @@ TEST(stream_startup_holds_peers)
     CHECK(peer_reqs(v->t) > 0);
     hn_player pl;
     memset(&pl, 0, sizeof pl);
-    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
-    /* Opening the stream cancelled them. */
-    CHECK_EQ(peer_reqs(v->t), 0);
     hold_rec h;
     memset(&h, 0, sizeof h);
     h.v = v;
+    pf_session_settings def;
+    pf_session_settings_default(&def);
+    h.prefix_end = (uint32_t)(def.stream.startup_s * BR / PLEN) + 1;
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
+    /* Opening the stream cancelled them: what is asked now is a trial of
+     * the prefix, a few blocks. */
+    CHECK(peer_reqs(v->t) <= 8);
+    check_hold(n, &pl, &h);
+    CHECK_EQ(h.beyond, 0);
     hn_player_step(&pl);
     for (uint64_t end = n->now + 80 * SEC; !pl.done && n->now < end;) {
         check_hold(n, &pl, &h);
@@ -777,8 +789,8 @@ TEST(stream_startup_holds_peers)
     CHECK_EQ(pl.bytes_read, c.size);
     CHECK_EQ(pl.stalls, 0);
     CHECK(h.saw_startup && h.saw_done);
-    CHECK_EQ(h.max_reqs_in_startup, 0); /* held while starting up */
-    CHECK(h.reqs_after > 0);            /* and used afterwards */
+    CHECK_EQ(h.beyond, 0);  /* held to the prefix while starting up */
+    CHECK(h.reqs_after > 0); /* and used for everything afterwards */
     pf_torrent_stats st;
     pf_torrent_get_stats(v->t, &st);
     CHECK(st.peer_downloaded > 0);
@@ -1113,10 +1125,10 @@ TEST(stream_plans_by_busy_rate)
     CHECK_EQ(planned_peer_free(&f), 0);
 }
 
-/* 13. A start-up with peers on trial: while the CDN brings the container
- * probe's prefix, a fast peer brings the rest of the start-up prefix, and
- * the CDN brings none of it; a slow peer is tried too, and the CDN then
- * brings the prefix as fast as alone. ---------------------------------- */
+/* 13. A start-up with peers on trial: the CDN brings a head of the
+ * container probe's prefix, a fast peer brings the rest of the probe's and
+ * of the start-up prefix, and the CDN brings almost none of them; a slow
+ * peer is tried too, and the CDN then brings the prefix as fast as alone. */
 static uint64_t cdn_bytes_in(const hn_node *nd, uint64_t a, uint64_t b)
 {
     uint64_t n = 0;
@@ -1130,7 +1142,7 @@ static uint64_t cdn_bytes_in(const hn_node *nd, uint64_t a, uint64_t b)
 }
 
 /* Time from the open until 4 s of media were verified, or 0. */
-static uint64_t trial_startup(double peer_up, uint64_t *prefix_cdn, uint64_t *prefix_peer_ns)
+static uint64_t trial_startup(double peer_up, uint64_t *prefix_cdn, uint64_t *probe_cdn)
 {
     hn_content c;
     if (hn_content_make(&c, 8000023, PLEN, 115, NULL)) return 0;
@@ -1164,8 +1176,8 @@ static uint64_t trial_startup(double peer_up, uint64_t *prefix_cdn, uint64_t *pr
                 if (all) took = n->now - t0;
             }
             *prefix_cdn = cdn_bytes_in(vn, 512 * 1024, prefix);
+            *probe_cdn = cdn_bytes_in(vn, 0, 512 * 1024);
             dump_reqs(vn, "startup_tries_peers");
-            *prefix_peer_ns = took;
             hn_player_close(&pl);
         }
         if (n->anomalies) took = 0;
@@ -1177,20 +1189,25 @@ static uint64_t trial_startup(double peer_up, uint64_t *prefix_cdn, uint64_t *pr
 
 TEST(stream_startup_tries_peers)
 {
-    uint64_t alone_cdn = 0, fast_cdn_b = 0, slow_cdn = 0, x = 0;
-    uint64_t alone = trial_startup(0, &alone_cdn, &x);
-    uint64_t fast = trial_startup(40, &fast_cdn_b, &x);
-    uint64_t slow = trial_startup(0.3, &slow_cdn, &x);
+    uint64_t alone_cdn = 0, fast_cdn_b = 0, slow_cdn = 0;
+    uint64_t alone_probe = 0, fast_probe = 0, slow_probe = 0;
+    uint64_t alone = trial_startup(0, &alone_cdn, &alone_probe);
+    uint64_t fast = trial_startup(40, &fast_cdn_b, &fast_probe);
+    uint64_t slow = trial_startup(0.3, &slow_cdn, &slow_probe);
     if (getenv("HN_VERBOSE"))
-        fprintf(stderr, "startup_tries_peers: CDN alone %.3f s (%llu B of the prefix past the probe's), "
-                        "fast peer %.3f s (%llu B), slow peer %.3f s (%llu B)\n",
-                (double)alone / 1e9, (unsigned long long)alone_cdn, (double)fast / 1e9,
-                (unsigned long long)fast_cdn_b, (double)slow / 1e9, (unsigned long long)slow_cdn);
+        fprintf(stderr, "startup_tries_peers: CDN alone %.3f s (%llu + %llu B of the probe's prefix and "
+                        "the rest), fast peer %.3f s (%llu + %llu B), slow peer %.3f s (%llu + %llu B)\n",
+                (double)alone / 1e9, (unsigned long long)alone_probe, (unsigned long long)alone_cdn,
+                (double)fast / 1e9, (unsigned long long)fast_probe, (unsigned long long)fast_cdn_b,
+                (double)slow / 1e9, (unsigned long long)slow_probe, (unsigned long long)slow_cdn);
     CHECK(alone > 0 && fast > 0 && slow > 0);
     uint64_t rest = (uint64_t)(4 * BR) - 512 * 1024;
     CHECK(alone_cdn >= rest);          /* alone: the CDN brings it all */
+    CHECK_EQ(alone_probe, 512 * 1024);
     CHECK(fast_cdn_b <= rest / 4);     /* the fast peer brought the tail */
+    CHECK(fast_probe <= 128 * 1024);   /* and most of the probe's prefix */
     CHECK(slow_cdn >= rest / 2);       /* the slow one could not */
+    CHECK(slow_probe >= 256 * 1024);
     /* Neither start-up is slower than the CDN's alone by more than 20%. */
     CHECK(fast <= alone + alone / 5);
     CHECK(slow <= alone + alone / 5);

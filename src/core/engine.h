@@ -147,6 +147,8 @@ typedef struct pf__ws_run {
     uint32_t blk_fill;
     int cancelled;
     uint64_t started;    /* when the current request went out (ns) */
+    uint64_t first_at;   /* when its first bytes came (0: not yet) */
+    uint64_t first_len;  /* how many came then */
 } pf__ws_run;
 
 typedef struct pf__webseed {
@@ -159,6 +161,10 @@ typedef struct pf__webseed {
     uint64_t downloaded;
     uint64_t wasted;
     double run_bps; /* bytes/s of its last completed GET (0: none yet) */
+    /* The same GET from its first bytes on (0: unknown), and its time to
+     * first byte: a 64 KiB GET's rate is mostly the round trip's. */
+    double xfer_bps;
+    uint64_t ttfb_ns;
 } pf__webseed;
 
 /* A reader of one file (a player's HTTP request): its reads are the
@@ -179,6 +185,14 @@ typedef struct pf__stream {
     int startup_done;     /* the start-up prefix is verified */
     uint64_t startup_end; /* file offset where the start-up prefix starts */
     uint64_t startup_at;  /* when this start-up (open or seek) began */
+    /* The CDN alone, from when a start-up phase began (su_at, at offset
+     * su_off, at su_rate bytes/s), would have each piece of the prefix by
+     * su_at + (its end - su_off) / su_rate: peers on trial keep the blocks
+     * they deliver by then.  Fixed for the phase (1 probe, 2 prefix). */
+    uint64_t su_at, su_off;
+    double su_rate;
+    int su_phase;
+    int su_head;  /* the CDN was asked for a head only (peers to try) */
 } pf__stream;
 
 typedef struct pf__fileqoe {
@@ -242,10 +256,12 @@ struct pf_torrent {
     int startup_hold; /* peers wait: the CDN is filling a start-up prefix */
     uint64_t hold_released; /* when peers were last let go after a start-up */
     int await_reader; /* peers wait: a player is about to open a stream */
-    /* While a start-up's container probe comes from the CDN: pieces
-     * [trial_start, trial_end), the rest of the prefix, on trial with
-     * peers (stream.c); trial_end == trial_start: none. */
+    /* During a start-up: pieces [trial_start, trial_end) of the prefix are
+     * on trial with peers (stream.c), each given what it can deliver by
+     * trial_until (when the CDN alone would have the last of them);
+     * trial_end == trial_start: none. */
     uint32_t trial_start, trial_end;
+    uint64_t trial_until;
     pf__fileqoe *qoe; /* per file, allocated on first stream */
     uint64_t cdn_downloaded, peer_downloaded;
     uint64_t departed_down, departed_up; /* peers that left, not itemised */
@@ -336,12 +352,17 @@ void pf__peer_update_interest(pf_peer *p);
 void pf__peer_fill_requests(pf_peer *p, uint64_t now);
 void pf__peer_serve(pf_peer *p, uint64_t now);
 void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin);
+/* What p can send us per second, to plan by (its rate while it had our
+ * requests, or what it sent lately if more; at least a block a second). */
+double pf__peer_plan_rate(const pf_peer *p, uint64_t now);
 /* Cancels every request outstanding at p. */
 void pf__peer_cancel_all(pf_peer *p);
 /* Cancels its requests for piece that would arrive (in queue order, at its
- * measured rate) later than deadline_s from now; returns how many. */
+ * measured rate) later than deadline_s from now, head_deadline_s for the
+ * first two; returns how many.  trial: a start-up's peer (rate from one
+ * block on). */
 uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, double head_deadline_s,
-                              uint64_t now);
+                              int trial, uint64_t now);
 void pf__peer_drop_requests(pf_peer *p);
 int pf__peer_apply_metadata(pf_peer *p);
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt);

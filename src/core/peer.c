@@ -363,10 +363,11 @@ void pf__peer_cancel_all(pf_peer *p)
  * ahead of a late one, who hold what it needs seconds before it does,
  * were asked for almost nothing (flash-crowd lab: the last 7 arrivals
  * uploaded 23 MB of the 105 MB their uplinks could). */
-static double planning_rate(const pf_peer *p, uint64_t now)
+#define PF__PLAN_BLOCKS 4.0 /* blocks' weight before the busy rate counts */
+static double planning_rate(const pf_peer *p, uint64_t now, double min_blocks)
 {
     double r = p->down.bps;
-    if (p->busy_bytes >= 4.0 * PF_BLOCK_SIZE && p->busy_ns > 0) {
+    if (p->busy_bytes >= min_blocks * PF_BLOCK_SIZE && p->busy_ns > 0) {
         /* ...counting the wait for its next block so far: a peer that went
          * silent with our requests is not fast any more. */
         double wait = 0;
@@ -379,6 +380,8 @@ static double planning_rate(const pf_peer *p, uint64_t now)
     }
     return r > PF_BLOCK_SIZE ? r : PF_BLOCK_SIZE;
 }
+
+double pf__peer_plan_rate(const pf_peer *p, uint64_t now) { return planning_rate(p, now, PF__PLAN_BLOCKS); }
 
 void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin)
 {
@@ -395,12 +398,16 @@ void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin)
 }
 
 uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, double head_deadline_s,
-                              uint64_t now)
+                              int trial, uint64_t now)
 {
     /* It serves our requests in order: the k-th arrives after k+1 blocks.
      * The first two are most likely on their way already (a cancel no
-     * longer stops them): they stay if they arrive by head_deadline_s. */
-    double rate = planning_rate(p, now);
+     * longer stops them): they stay if they arrive by head_deadline_s.
+     * A peer on start-up trial has had a few milliseconds to show its
+     * rate: one block tells it (counted from the request, so slow if
+     * anything); with four, peers that had sent one or two blocks of the
+     * prefix counted as one block a second and lost the rest to the CDN. */
+    double rate = planning_rate(p, now, trial ? 1.0 : PF__PLAN_BLOCKS);
     uint32_t n = 0, pos = 0;
     for (uint32_t i = 0; i < p->nreqs; pos++) {
         double eta = (double)(i + 1) * PF_BLOCK_SIZE / rate;
@@ -464,22 +471,24 @@ static void send_requests(pf_peer *p, const pf_block_ref *blocks, uint32_t n, ui
     }
 }
 
-/* During a start-up's container probe (stream.c), a few peers are asked
- * for the rest of the prefix, a little each: two blocks, or a tenth of a
- * second of what they showed they can send while they had requests.  Fast
- * uplinks bring the prefix's tail while the CDN brings its head, and keep
- * the blocks they can deliver before the CDN could (stream.c); slow ones
- * cost a block or two.  Upload-rich lab: every viewer had the CDN bring its
- * whole prefix (1.4 MB, 29 viewers: 0.9x the fluid bound on their own)
- * while 40 Mbit/s uplinks sat idle. */
+/* During a start-up (stream.c), a few peers are asked for the prefix
+ * beside the CDN: two blocks each, or what they showed they can send
+ * (while they had requests) by t->trial_until, when the CDN alone would
+ * have the last of it.  Fast uplinks bring most of the prefix while the
+ * CDN brings a head, and keep the blocks they can deliver before the CDN
+ * could (stream.c); slow ones cost a block or two.  Upload-rich lab: every
+ * viewer had the CDN bring its whole prefix (1.4 MB, 29 viewers: 0.9x the
+ * fluid bound on their own) while 40 Mbit/s uplinks sat idle; with a
+ * tenth of a second each instead of until the deadline, the CDN still
+ * brought 0.4 MB of each. */
 #define PF__TRIAL_PEERS 4
 static void trial_fill(pf_peer *p, uint64_t now)
 {
     pf_torrent *t = p->t;
     if (t->trial_end <= t->trial_start) return;
     uint32_t allow = 2;
-    if (p->busy_bytes > 0 && p->busy_ns > 0) {
-        double r = p->busy_bytes / p->busy_ns * 1e9 * 0.1 / PF_BLOCK_SIZE;
+    if (p->busy_bytes > 0 && p->busy_ns > 0 && t->trial_until > now) {
+        double r = p->busy_bytes / p->busy_ns * (double)(t->trial_until - now) / PF_BLOCK_SIZE;
         if (r > allow) allow = r > 64 ? 64 : (uint32_t)r;
     }
     if (p->nreqs >= allow) return;
@@ -556,7 +565,7 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
      * (flash-crowd lab: 214 of 286 MB uploaded were waste). */
     double min_due = 0;
     if (t->nstreams && t->picker.nwin && pf__ws_usable(t, now)) {
-        double rate = planning_rate(p, now);
+        double rate = planning_rate(p, now, PF__PLAN_BLOCKS);
         double eta = (double)target * PF_BLOCK_SIZE / rate;
         double whole = (double)t->mi->piece_length / rate;
         min_due = p->s->set.stream.critical_s + 1.5 * (eta > whole ? eta : whole);
@@ -574,7 +583,7 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
         }
         t->picker.min_due_s = min_due;
         if (min_due > 0) {
-            t->picker.plan_rate = planning_rate(p, now);
+            t->picker.plan_rate = planning_rate(p, now, PF__PLAN_BLOCKS);
             t->picker.plan_critical_s = p->s->set.stream.critical_s;
             t->picker.plan_spare = PF__BLOCK_SPARE;
             t->picker.plan_queued = p->nreqs;

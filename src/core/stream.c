@@ -45,6 +45,9 @@
 #define PF__MEASURE_S 1.0
 /* How much of a start-up prefix past the probe's is tried on peers. */
 #define PF__TRIAL_BYTES (768 * 1024)
+/* The CDN's first GET of a start-up with peers to try: a head of the
+ * prefix that measures the CDN (stream.c, the start-up deadline). */
+#define PF__CDN_HEAD (64 * 1024)
 
 static pf__stream *stream_find(pf_torrent *t, uint32_t id)
 {
@@ -166,6 +169,8 @@ long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t
         st->startup_done = 0;
         st->startup_end = UINT64_MAX;
         st->startup_at = now;
+        st->su_phase = 0;
+        st->su_head = 0;
     }
     uint64_t n = verified_run(t, fe->offset + offset, max);
     pf__fileqoe *q = &t->qoe[st->file];
@@ -296,15 +301,34 @@ static uint64_t missing_bytes(const pf_torrent *t, uint32_t piece)
     return got >= size ? 0 : size - got;
 }
 
-/* What the connected peers deliver to us per second right now. */
-static double swarm_rate(const pf_torrent *t)
+/* What the connected peers not choking us can deliver per second (those
+ * holding piece, unless piece < 0): each one's rate while it had our
+ * requests (peer.c), not what it sent lately.  A viewer just behind the
+ * front one is sent little because little exists yet, not because its
+ * peers are slow: by what they sent, the second viewer of the upload-rich
+ * lab found its swarm "late" at 9 KB/s and had the CDN bring 2.7 MB the
+ * first one held. */
+static double swarm_rate(const pf_torrent *t, int64_t piece, uint64_t now)
 {
     double r = 0;
     for (uint32_t i = 0; i < t->npeers; i++) {
         const pf_peer *p = t->peers[i];
-        if (p->state == PF_PS_ACTIVE && !p->peer_choking) r += p->down.bps;
+        if (p->state != PF_PS_ACTIVE || p->peer_choking) continue;
+        if (piece >= 0 && !pf_bitfield_get(&p->have, (uint32_t)piece)) continue;
+        r += pf__peer_plan_rate(p, now);
     }
     return r;
+}
+
+/* Peers that could be tried on a start-up from piece p on: talking to
+ * us, not choking us, not snubbed, holding p. */
+static int trial_peers(const pf_torrent *t, uint32_t p)
+{
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        const pf_peer *q = t->peers[i];
+        if (q->state == PF_PS_ACTIVE && !q->peer_choking && !q->snubbed && pf_bitfield_get(&q->have, p)) return 1;
+    }
+    return 0;
 }
 
 /* Some peer is connected and talking to us. */
@@ -394,6 +418,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
     uint32_t nclaim = 0;
     int hold = 0, usable = pf__ws_usable(t, now);
     uint32_t trial_start = 0, trial_end = 0;
+    uint64_t trial_until = 0;
     for (uint32_t i = 0; i < t->nstreams; i++) {
         pf__stream *st = &t->streams[i];
         const pf_file_entry *fe = &mi->files[st->file];
@@ -450,17 +475,50 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
          * start (the CDN alone is the fastest start there is).  At most
          * startup_s, in case the CDN is slow rather than failing. */
         if (!st->startup_done && usable && now < st->startup_at + (uint64_t)(ss->startup_s * 1e9)) hold = 1;
-        /* While the CDN brings the container probe's prefix, peers are
-         * tried on the rest of the start-up prefix (peer.c, trial_fill):
-         * the pieces after the probe's, up to PF__TRIAL_BYTES. */
-        if (!st->startup_done && t->qoe[st->file].bitrate_src == 0 && trial_end == trial_start) {
-            uint64_t a = fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
-            uint64_t b = a + PF__TRIAL_BYTES;
+        /* During a start-up, peers are tried on the prefix (peer.c,
+         * trial_fill): while the container is probed, on the probe's
+         * prefix past the CDN's head (or past the probe's prefix when the
+         * CDN took all of it) and PF__TRIAL_BYTES more; then on the whole
+         * prefix.  Each keeps what it delivers by the start-up deadline. */
+        int probe_phase = t->qoe[st->file].bitrate_src == 0;
+        /* With peers to try and no start-up GET yet, the CDN brings only a
+         * head of the prefix, PF__CDN_HEAD: peers try the rest meanwhile,
+         * and its GET measures the CDN for the start-up deadline (below).
+         * (Upload-rich lab: the probe's 512 KiB from the CDN were 15 of
+         * the 72 MB the CDN served, 29 viewers' worth, with peers there
+         * that could bring them.) */
+        int head = 0;
+        if (!st->startup_done && !st->su_head && st->su_phase == 0 && cdn && !pf__ws_inflight(t) &&
+            trial_peers(t, p0)) {
+            head = 1;
+            st->su_head = 1;
+        }
+        if (!st->startup_done && trial_end == trial_start) {
+            uint64_t a = st->su_head || !probe_phase ? rd : fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
+            uint64_t b = probe_phase ? fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES + PF__TRIAL_BYTES
+                                     : start_end;
             if (b > fend) b = fend;
-            if (a < b && rd < a) {
-                trial_start = (uint32_t)((a + plen - 1) / plen);
+            if (a < b && rd <= a) {
+                trial_start = (uint32_t)(a / plen);
+                if (a % plen && !st->su_head && probe_phase) trial_start++;
                 trial_end = (uint32_t)((b - 1) / plen) + 1;
                 if (trial_end < trial_start) trial_end = trial_start;
+            }
+            /* Peers on trial take what they can before the CDN claims
+             * the rest (below): claimed first, blocks still unasked at
+             * the phase's start (a few milliseconds in) all went to the
+             * CDN, a third of the probe's prefix. */
+            trial_until = now + PF_NS_PER_SEC / 10;
+            if (st->su_phase && st->su_rate > 0) {
+                uint64_t e = (uint64_t)trial_end * plen;
+                double at = (double)st->su_at + (double)(e > st->su_off ? e - st->su_off : 0) / st->su_rate * 1e9;
+                if (at > (double)trial_until) trial_until = (uint64_t)at;
+            }
+            if (t->startup_hold && trial_end > trial_start && cdn) {
+                t->trial_start = trial_start;
+                t->trial_end = trial_end;
+                t->trial_until = trial_until;
+                for (uint32_t k = 0; k < t->npeers; k++) pf__peer_fill_requests(t->peers[k], now);
             }
         }
         if (!cdn) continue;
@@ -493,7 +551,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
         uint32_t pm = urg_end > rd ? (uint32_t)((urg_end - 1) / plen) : 0; /* last media-urgent */
         int any_media_urgent = urg_end > rd;
         uint32_t ps = (uint32_t)((start_end - 1) / plen);
-        double rate = swarm_rate(t);
+        double rate = swarm_rate(t, -1, now);
         int settling = peers_settling(t, now);
         uint32_t behind = (uint32_t)(ss->urgent_s * br / (double)plen) + 2;
         /* Peers were held for the start-up and have just been asked: an
@@ -507,17 +565,37 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
          * pieces wait the round trip until the probe answers. */
         int probing = t->qoe[st->file].bitrate_src == 0 &&
                       rd < fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
-        /* The prefix's tail that peers on trial deliver before the CDN could
-         * bring what is missing of the prefix stays theirs (below). */
-        double cdn_eta = 0;
-        if (!st->startup_done && !probing) {
-            double r = 0;
-            for (uint32_t k = 0; k < t->nws; k++)
-                if (t->ws[k].run_bps > r) r = t->ws[k].run_bps;
-            uint64_t miss = 0;
-            for (uint32_t q = p0; q <= ps && q < mi->num_pieces; q++)
-                if (!pf_bitfield_get(&t->have, q) && !pf_picker_is_pending(&t->picker, q)) miss += missing_bytes(t, q);
-            if (r > 0) cdn_eta = (double)miss / r;
+        /* The start-up deadlines: when the CDN alone would have each piece
+         * of the prefix (the probe's, while probing), in order at the rate
+         * of its last GET, from when the phase began (fixed then).  Blocks
+         * peers on trial deliver by then stay theirs (below).  Recomputed
+         * each tick from what was still missing and not yet asked of
+         * peers, one deadline for the prefix shrank as the CDN took
+         * blocks, until every block was late (upload-rich lab: the CDN
+         * took the prefix's last piece in four GETs while 40 Mbit/s peers
+         * delivered it 10 ms later). */
+        if (!st->startup_done && !head) {
+            int phase = probing ? 1 : 2;
+            if (st->su_phase != phase) {
+                /* The CDN: its best GET rate from the first byte on, after
+                 * a time to first byte; a head GET's overall rate, round
+                 * trip included, put deadlines 2-3x too late (upload-rich
+                 * lab: median start-up 0.15 -> 0.18 s). */
+                double r = 0;
+                uint64_t ttfb = 0;
+                for (uint32_t k = 0; k < t->nws; k++) {
+                    const pf__webseed *w = &t->ws[k];
+                    double wr = w->xfer_bps > 0 ? w->xfer_bps : w->run_bps;
+                    if (wr > r) {
+                        r = wr;
+                        ttfb = w->xfer_bps > 0 ? w->ttfb_ns : 0;
+                    }
+                }
+                st->su_at = now + ttfb;
+                st->su_off = rd;
+                st->su_rate = r;
+                st->su_phase = phase;
+            }
         }
         uint64_t queued = 0; /* bytes the swarm must deliver before piece p */
         for (uint32_t p = p0; p <= pu && p < mi->num_pieces; p++) {
@@ -535,6 +613,12 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
             if (cdn_busy) continue;
             queued += missing_bytes(t, p);
             double eta = rate > 1 ? (double)queued / rate : 1e9;
+            if (rate > 1 && !startup && t->picker.avail[p] > 0) {
+                /* ...and no sooner than those holding it could send it. */
+                double rp = swarm_rate(t, p, now);
+                double e = rp > 1 ? (double)missing_bytes(t, p) / rp : 1e9;
+                if (e > eta) eta = e;
+            }
             int why = cdn_reason(t, p, due, eta, startup, measuring);
             if (probing && !startup) why = 0;
             int media_urgent = any_media_urgent && p <= pm;
@@ -579,6 +663,17 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                 cdn = pf__ws_capacity(t, now);
                 if (!cdn) break;
             }
+            double cdn_eta = 0; /* start-up: when the CDN alone would have p */
+            if (why == 1 && st->su_phase && st->su_rate > 0) {
+                uint64_t pend = pstart + pf_metainfo_piece_size(mi, p);
+                double at = ((double)st->su_at - (double)now) / 1e9 +
+                            (double)(pend > st->su_off ? pend - st->su_off : 0) / st->su_rate;
+                /* Once the reader has (or is about to have) its first
+                 * byte, the media clock runs: no later than due either. */
+                if ((st->started || pf_bitfield_get(&t->have, p0)) && at > due - ss->critical_s / 4)
+                    at = due - ss->critical_s / 4;
+                cdn_eta = at > 0 ? at : 0;
+            }
             if (why != 3) {
                 /* Start-up: the CDN takes every block peers on trial would
                  * not bring before it could (cdn_eta).
@@ -592,7 +687,11 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                 for (uint32_t k = 0; k < t->npeers; k++)
                     if (t->peers[k]->nreqs)
                         pf__peer_cancel_late(t->peers[k], p, why == 1 ? cdn_eta : due - ss->critical_s,
-                                             why == 1 ? cdn_eta : due - ss->critical_s / 4, now);
+                                             why == 1 ? cdn_eta : due - ss->critical_s / 4, why == 1, now);
+            }
+            if (head) {
+                nclaim += pf_picker_claim(&t->picker, p, claim + nclaim, PF__CDN_HEAD / PF_BLOCK_SIZE);
+                break;
             }
             nclaim += pf_picker_claim(&t->picker, p, claim + nclaim, 256 - nclaim);
             /* A piece the swarm is late with goes alone: the CDN races the
@@ -612,6 +711,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
     pf__ws_cancel_useless(t, now);
     t->trial_start = trial_start;
     t->trial_end = hold ? trial_end : trial_start;
+    t->trial_until = trial_until;
     if (t->startup_hold && !hold) {
         t->startup_hold = 0;
         t->hold_released = now;

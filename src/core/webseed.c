@@ -242,6 +242,7 @@ static int run_next(pf_torrent *t, pf__ws_run *r, uint64_t now)
         j->tag = 0;
         r->job = j;
         r->started = now;
+        r->first_at = 0;
         pf__log(t->s, PF_LOG_DEBUG, "cdn: GET bytes %llu-%llu (pieces %u-%u)",
                 (unsigned long long)r->cursor, (unsigned long long)r->seg_end - 1, j->piece,
                 (uint32_t)((r->seg_end - 1) / mi->piece_length));
@@ -308,6 +309,10 @@ int pf__ws_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uin
     pf__ws_run *r = (pf__ws_run *)j->buf;
     if (!r || j->tag == UINT32_MAX || r->cancelled) return PF_ERR_SHUTDOWN;
     if (n > r->seg_end - r->cursor) return PF_ERR_PROTO; /* more than asked for */
+    if (!r->first_at && n > 0) {
+        r->first_at = now;
+        r->first_len = n;
+    }
     run_feed(t, r, data, n, now);
     return 0;
 }
@@ -330,6 +335,11 @@ void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now)
     r->ws->fails = 0;
     if (now > r->started && j->range_len > 0)
         r->ws->run_bps = (double)j->range_len / ((double)(now - r->started) / 1e9);
+    if (r->first_at > r->started && now > r->first_at && j->range_len > r->first_len) {
+        r->ws->xfer_bps = (double)(j->range_len - r->first_len) / ((double)(now - r->first_at) / 1e9);
+        r->ws->ttfb_ns = r->first_at - r->started;
+    }
+    r->first_at = 0;
     pf__log(t->s, PF_LOG_DEBUG, "cdn: got bytes %llu-%llu in %.0f ms", (unsigned long long)r->start,
             (unsigned long long)r->cursor - 1, (double)(now - r->started) / 1e6);
     int rc = run_next(t, r, now);
