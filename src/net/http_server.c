@@ -536,6 +536,10 @@ static void on_connection(uv_stream_t *l, int status)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         addr_from_sockaddr(&c->res.remote, &ss);
     uv_tcp_nodelay(&c->tcp, 1);
+    if (s->cfg.send_buffer) {
+        int sz = (int)s->cfg.send_buffer;
+        uv_send_buffer_size((uv_handle_t *)&c->tcp, &sz);
+    }
     wait_timer_start(c);
     conn_read_resume(c);
 }

@@ -74,6 +74,8 @@ typedef struct pf_http_server_config {
                                    has read nothing for this long may be
                                    closed for a new connection; default
                                    PF_HTTP_STALL_EVICT_MS */
+    uint32_t send_buffer;       /* SO_SNDBUF of each connection (bytes);
+                                   0 = the kernel's (autotuned) */
 } pf_http_server_config;
 
 /* Defaults of the fields above. */

@@ -8,7 +8,8 @@
 #include "net/http_server.h"
 
 #define MS_READ_CHUNK (256 * 1024)  /* per pf_stream_read */
-#define MS_HIGH_WATER (1024 * 1024) /* stop reading above this much unsent */
+#define MS_HIGH_WATER (256 * 1024) /* stop reading above this much unsent */
+#define MS_SEND_BUFFER (128 * 1024) /* SO_SNDBUF of a player's connection */
 #define MS_LOW_WATER (256 * 1024)   /* resume below it */
 #define MS_MAX_CONNS 64
 #define MS_MAX_SOURCES 512
@@ -509,6 +510,13 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
     cfg.header_timeout_ms = lim.header_timeout_ms;
     cfg.idle_timeout_ms = lim.idle_timeout_ms;
     cfg.send_timeout_ms = lim.send_timeout_ms;
+    /* What sits in socket buffers counts as read by the player: with the
+     * kernel's autotuned megabytes, the playhead the scheduler saw ran
+     * 4-5 MB (15 s of a 2.5 Mbit/s stream) ahead of the player's, and
+     * that much more came from the CDN before a viewer left (upload-rich
+     * lab).  A player on this host refills a small buffer in microseconds;
+     * one across a LAN (a TV) may need the kernel's, for its round trip. */
+    cfg.send_buffer = ms->loopback_only ? MS_SEND_BUFFER : 0;
     cfg.on_request = on_request;
     cfg.ud = ms;
     int rc = pf_http_server_start(loop, &cfg, &ms->http);
