@@ -402,6 +402,10 @@ void pf__ws_free_all(pf_torrent *t);
 int pf__ws_capacity(pf_torrent *t, uint64_t now);
 /* A web seed exists that is not backing off after failures. */
 int pf__ws_usable(const pf_torrent *t, uint64_t now);
+/* The best rate a web seed has shown from a GET's first byte on (bytes/s)
+ * and that GET's time to first byte; a whole GET's rate and 0 when that
+ * is all there is; 0: no GET yet. */
+double pf__ws_rate(const pf_torrent *t, uint64_t *ttfb_ns);
 /* CDN GETs on their way (not cancelled). */
 uint32_t pf__ws_inflight(const pf_torrent *t);
 /* Fetches the given claimed blocks (sorted, one piece range) from the best

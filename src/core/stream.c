@@ -320,6 +320,13 @@ static double swarm_rate(const pf_torrent *t, int64_t piece, uint64_t now)
     return r;
 }
 
+/* When (ns, absolute) the CDN alone would have a start-up phase's bytes
+ * up to file offset end (pf__stream's su_* fields). */
+static double su_deadline(const pf__stream *st, uint64_t end)
+{
+    return (double)st->su_at + (double)(end > st->su_off ? end - st->su_off : 0) / st->su_rate * 1e9;
+}
+
 /* Peers that could be tried on a start-up from piece p on: talking to
  * us, not choking us, not snubbed, holding p. */
 static int trial_peers(const pf_torrent *t, uint32_t p)
@@ -510,8 +517,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
              * CDN, a third of the probe's prefix. */
             trial_until = now + PF_NS_PER_SEC / 10;
             if (st->su_phase && st->su_rate > 0) {
-                uint64_t e = (uint64_t)trial_end * plen;
-                double at = (double)st->su_at + (double)(e > st->su_off ? e - st->su_off : 0) / st->su_rate * 1e9;
+                double at = su_deadline(st, (uint64_t)trial_end * plen);
                 if (at > (double)trial_until) trial_until = (uint64_t)at;
             }
             if (t->startup_hold && trial_end > trial_start && cdn) {
@@ -581,16 +587,8 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                  * a time to first byte; a head GET's overall rate, round
                  * trip included, put deadlines 2-3x too late (upload-rich
                  * lab: median start-up 0.15 -> 0.18 s). */
-                double r = 0;
                 uint64_t ttfb = 0;
-                for (uint32_t k = 0; k < t->nws; k++) {
-                    const pf__webseed *w = &t->ws[k];
-                    double wr = w->xfer_bps > 0 ? w->xfer_bps : w->run_bps;
-                    if (wr > r) {
-                        r = wr;
-                        ttfb = w->xfer_bps > 0 ? w->ttfb_ns : 0;
-                    }
-                }
+                double r = pf__ws_rate(t, &ttfb);
                 st->su_at = now + ttfb;
                 st->su_off = rd;
                 st->su_rate = r;
@@ -665,9 +663,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
             }
             double cdn_eta = 0; /* start-up: when the CDN alone would have p */
             if (why == 1 && st->su_phase && st->su_rate > 0) {
-                uint64_t pend = pstart + pf_metainfo_piece_size(mi, p);
-                double at = ((double)st->su_at - (double)now) / 1e9 +
-                            (double)(pend > st->su_off ? pend - st->su_off : 0) / st->su_rate;
+                double at = (su_deadline(st, pstart + pf_metainfo_piece_size(mi, p)) - (double)now) / 1e9;
                 /* Once the reader has (or is about to have) its first
                  * byte, the media clock runs: no later than due either. */
                 if ((st->started || pf_bitfield_get(&t->have, p0)) && at > due - ss->critical_s / 4)

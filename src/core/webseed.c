@@ -113,6 +113,21 @@ uint32_t pf__ws_inflight(const pf_torrent *t)
     return n;
 }
 
+double pf__ws_rate(const pf_torrent *t, uint64_t *ttfb_ns)
+{
+    double r = 0;
+    *ttfb_ns = 0;
+    for (uint32_t k = 0; k < t->nws; k++) {
+        const pf__webseed *w = &t->ws[k];
+        double wr = w->xfer_bps > 0 ? w->xfer_bps : w->run_bps;
+        if (wr > r) {
+            r = wr;
+            *ttfb_ns = w->xfer_bps > 0 ? w->ttfb_ns : 0;
+        }
+    }
+    return r;
+}
+
 int pf__ws_usable(const pf_torrent *t, uint64_t now)
 {
     for (uint32_t i = 0; i < t->nws; i++)
