@@ -979,9 +979,9 @@ TEST(stream_probe_before_guess)
     hn_content_free(&c);
 }
 
-/* 11. Two viewers of the same file a second apart, no seeder: the one
- * behind takes from the one ahead what that one fetched, instead of having
- * the CDN bring the same pieces twice as both players read ahead. ---- */
+/* 11. Two viewers of the same file a second apart, no seeder: one takes
+ * from the other what that one fetched, instead of having the CDN bring
+ * the same pieces twice as both players read ahead. ------------------- */
 TEST(stream_follows_peer_ahead)
 {
     hn_content c;
@@ -1028,14 +1028,77 @@ TEST(stream_follows_peer_ahead)
         fprintf(stderr, "follows_peer_ahead: CDN A %llu B %llu (file %llu), B from A %llu\n",
                 (unsigned long long)sa.cdn_downloaded, (unsigned long long)sb.cdn_downloaded,
                 (unsigned long long)c.size, (unsigned long long)sb.peer_downloaded);
-    /* B: its start-up prefix and its urgent zone's edge (4 + 4 s of media),
-     * whole pieces, nothing of what A fetched ahead. */
-    CHECK(sb.cdn_downloaded <= piece_round((uint64_t)(8 * BR), c.size) + 2 * PLEN);
+    /* One of them (the lower peer id: they are at the same point) has the
+     * CDN bring the pieces nobody has; the other only its start-up prefix
+     * and its urgent zone's edge (4 + 4 s of media), whole pieces. */
+    uint64_t least = sa.cdn_downloaded < sb.cdn_downloaded ? sa.cdn_downloaded : sb.cdn_downloaded;
+    CHECK(least <= piece_round((uint64_t)(8 * BR), c.size) + 2 * PLEN);
     CHECK(sa.cdn_downloaded + sb.cdn_downloaded <= c.size + piece_round((uint64_t)(8 * BR), c.size) + 2 * PLEN);
     hn_player_close(&pa);
     hn_player_close(&pb);
     CHECK_EQ(n->anomalies, 0);
     hn_free(n);
+    hn_content_free(&c);
+}
+
+/* 11b. Two viewers of the same file starting together, no seeder: their
+ * media clocks run within a tick of each other, so each reaches a piece
+ * nobody has at the same moment.  One of them (the lower peer id) has
+ * the CDN bring it and the other takes it from that one: the CDN brings
+ * one copy, plus the start-ups. ----------------------------------------- */
+TEST(stream_front_pair_one_fetches)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 117, NULL), 0); /* 40 s */
+    for (int lag = 0; lag < 2; lag++) {
+        hn_net *n = hn_new(117 + (uint64_t)lag);
+        hn_node *an = hn_add_node(n, NULL), *bn = hn_add_node(n, NULL);
+        an->up_bps = bn->up_bps = (uint64_t)(20 * BR);
+        fast_cdn(an);
+        fast_cdn(bn);
+        hn_tor *a = hn_add_torrent(an, &c, HN_EMPTY, NULL);
+        hn_tor *b = hn_add_torrent(bn, &c, HN_EMPTY, NULL);
+        CHECK(a && b);
+        CHECK_EQ(pf_torrent_add_webseed(a->t, CDN_URL), 0);
+        CHECK_EQ(pf_torrent_add_webseed(b->t, CDN_URL), 0);
+        CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+        hn_settle(n);
+        hn_add_peer(b, an);
+        for (int i = 0; i < 8; i++) hn_step(n);
+        hn_player pa, pb;
+        memset(&pa, 0, sizeof pa);
+        memset(&pb, 0, sizeof pb);
+        CHECK_EQ(hn_player_open(&pa, a, 0, 0, BR, c.data), 0);
+        pa.readahead_s = 30;
+        if (lag) { /* b a tick later */
+            hn_step(n);
+            hn_player_step(&pa);
+        }
+        CHECK_EQ(hn_player_open(&pb, b, 0, 0, BR, c.data), 0);
+        pb.readahead_s = 30;
+        for (uint64_t end = n->now + 80 * SEC; !(pa.done && pb.done) && n->now < end;) {
+            hn_step(n);
+            hn_player_step(&pa);
+            hn_player_step(&pb);
+        }
+        CHECK(pa.done && pb.done);
+        CHECK_EQ(pa.mismatches + pb.mismatches, 0);
+        CHECK_EQ(pa.stalls + pb.stalls, 0);
+        pf_torrent_stats sa, sb;
+        pf_torrent_get_stats(a->t, &sa);
+        pf_torrent_get_stats(b->t, &sb);
+        if (getenv("HN_VERBOSE"))
+            fprintf(stderr, "front_pair lag %d: CDN A %llu B %llu (file %llu)\n", lag,
+                    (unsigned long long)sa.cdn_downloaded, (unsigned long long)sb.cdn_downloaded,
+                    (unsigned long long)c.size);
+        /* One copy, and each start-up's prefix (4 s of media) twice at
+         * most, whole pieces. */
+        CHECK(sa.cdn_downloaded + sb.cdn_downloaded <= c.size + 2 * piece_round((uint64_t)(4 * BR), c.size) + 2 * PLEN);
+        hn_player_close(&pa);
+        hn_player_close(&pb);
+        CHECK_EQ(n->anomalies, 0);
+        hn_free(n);
+    }
     hn_content_free(&c);
 }
 
@@ -1237,6 +1300,6 @@ TEST(stream_slow_peer_takes_blocks_due_soon)
     CHECK_EQ(planned_peer_free(&f), 0);
 }
 
-TEST_MAIN(stream_cdn_only, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+TEST_MAIN(stream_cdn_only, stream_front_pair_one_fetches, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

@@ -377,6 +377,25 @@ static int peer_ahead(const pf_torrent *t, uint32_t p, uint32_t behind)
     return 0;
 }
 
+/* Of viewers at the same point of the file, which one has the CDN bring
+ * the pieces nobody has yet: another peerflow peer at our frontier (it
+ * holds one of the `behind` pieces before p, not p) whose peer id sorts
+ * before ours fetches them, and we take them from it.  Players at the same
+ * point reach the urgent zone's edge within a tick of each other, so "the
+ * first to get there" was both: the upload-rich lab's second viewer, 0.3 s
+ * behind the first, had the CDN bring 2-11 MB of the first's 41. */
+static int frontier_leader(const pf_torrent *t, uint32_t p, uint32_t behind)
+{
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        const pf_peer *q = t->peers[i];
+        if (!q->got_handshake || memcmp(q->peer_id, "-PF", 3) != 0) continue;
+        if (memcmp(q->peer_id, t->s->peer_id, 20) >= 0 || pf_bitfield_get(&q->have, p)) continue;
+        for (uint32_t k = 1; k <= behind && k <= p; k++)
+            if (pf_bitfield_get(&q->have, p - k)) return 1;
+    }
+    return 0;
+}
+
 /* Why the CDN should take a missing piece of the urgent zone, or 0.
  * eta_s: when the swarm, at its current rate and fetching in deadline
  * order, would have delivered this piece and everything due before it. */
@@ -637,6 +656,12 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
              * players read ahead (upload-rich lab: 22 + 9 MB for a 24 MB
              * bound). */
             if (why == 3 && !media_urgent && peer_ahead(t, p, behind)) why = 0;
+            /* In the urgent zone, the others leave such a piece to the
+             * leader for half of it, and fetch it themselves only if its
+             * HAVE has not come by then. */
+            if (why == 3 && media_urgent && st->startup_done && due > ss->urgent_s / 2 &&
+                frontier_leader(t, p, behind))
+                why = 0;
             if (!why) continue;
             queued -= missing_bytes(t, p); /* the CDN brings it, not the swarm */
             pf__log(t->s, PF_LOG_DEBUG, "cdn: piece %u (%s) due %.2fs eta %.2fs swarm %.0f B/s%s", p,
