@@ -1,6 +1,7 @@
 /* The extension protocol behind the parsers: BEP 10 handshakes, BEP 9
  * ut_metadata (src/core/metadata.c: fetching an info dict for a magnet,
- * serving ours) and BEP 11 ut_pex, as a session handles them.  fuzz_wire
+ * serving ours), BEP 11 ut_pex and peerflow's pf_cdn notices, as a
+ * session handles them.  fuzz_wire
  * covers the payload parsers; fuzz_session reaches this code only after
  * the fuzzer rebuilt a handshake.  Here the harness does the handshake and
  * the input is a list of operations, so the fuzzer spends its time on the
@@ -15,7 +16,8 @@
  *           handshake (ut_metadata 3, ut_pex 4, the true metadata_size)
  *           for each new peer; bit 2 tiny clock steps
  *   then operations: op byte, length byte, body (clipped to the input)
- *     op % 8 == 0  extended message: id body[0], payload body[1..]
+ *     op % 8 == 0  extended message: id body[0], payload body[1..] (our
+ *                  ids: 1 ut_metadata, 2 ut_pex, 3 pf_cdn)
  *               1  ut_metadata DATA for piece body[0] with the true slice
  *                  of the info dict (body[1] odd: one byte flipped,
  *                  body[2] odd: wrong total_size), id body[3] (0: 1)

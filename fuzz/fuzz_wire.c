@@ -31,12 +31,20 @@ static void check_ext(const uint8_t *body, size_t len)
         pf_ext_handshake h2;
         FUZZ_ASSERT(pf_ext_handshake_write(&b, &h) == 0);
         FUZZ_ASSERT(pf_ext_handshake_parse(b.data, b.len, &h2) == 0);
-        FUZZ_ASSERT(h2.ut_metadata == h.ut_metadata && h2.ut_pex == h.ut_pex &&
+        FUZZ_ASSERT(h2.pf_cdn == h.pf_cdn && h2.ut_metadata == h.ut_metadata && h2.ut_pex == h.ut_pex &&
                     h2.metadata_size == h.metadata_size &&
                     h2.listen_port == h.listen_port && h2.reqq == h.reqq &&
                     h2.upload_only == h.upload_only &&
                     strcmp(h2.client, h.client) == 0);
         pf_buf_free(&b);
+    }
+
+    pf_cdn_notice cn;
+    if (pf_cdn_notice_parse(body, len, &cn) == 0) {
+        FUZZ_ASSERT(len == 8 && cn.count >= 1 && cn.count <= 65536 && cn.first <= UINT32_MAX - cn.count);
+        uint8_t enc[8];
+        FUZZ_ASSERT(pf_cdn_notice_encode(enc, cn.first, cn.count) == 0);
+        FUZZ_ASSERT(memcmp(enc, body, 8) == 0);
     }
 
     pf_utm_msg u;

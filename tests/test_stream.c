@@ -1102,6 +1102,73 @@ TEST(stream_front_pair_one_fetches)
     hn_content_free(&c);
 }
 
+/* 11c. The same front pair, A's two upload slots taken by three
+ * downloaders that stay behind (their downlinks are capped at half the
+ * bitrate) and connected to it before B: A downloads from nobody, so
+ * tit-for-tat ties and keeps them, in connection order.  Once B defers to
+ * A's notices, A gives B a slot for each piece it fetched (a need slot)
+ * instead of leaving it choked, and B's CDN brings nothing of A's copy. */
+TEST(stream_front_pair_need_slots)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 119, NULL), 0); /* 40 s */
+    hn_net *n = hn_new(119);
+    pf_session_settings set;
+    pf_session_settings_default(&set);
+    set.upload_slots = 2;
+    enum { NV = 5 };
+    hn_node *nd[NV];
+    hn_tor *v[NV];
+    for (int i = 0; i < NV; i++) {
+        nd[i] = hn_add_node(n, &set);
+        CHECK(nd[i] != NULL);
+        nd[i]->up_bps = (uint64_t)(20 * BR);
+        v[i] = hn_add_torrent(nd[i], &c, HN_EMPTY, NULL);
+        CHECK(v[i] != NULL);
+        if (i < 2) {
+            fast_cdn(nd[i]);
+            CHECK_EQ(pf_torrent_add_webseed(v[i]->t, CDN_URL), 0);
+        } else {
+            pf_session_set_rate_limits(nd[i]->s, 0, (uint64_t)(BR / 2));
+        }
+    }
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    hn_settle(n);
+    for (int i = 2; i < NV; i++) hn_add_peer(v[i], nd[0]);
+    hn_settle(n);
+    hn_add_peer(v[1], nd[0]);
+    for (int i = 0; i < 8; i++) hn_step(n);
+    hn_player pl[2];
+    memset(pl, 0, sizeof pl);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(hn_player_open(&pl[i], v[i], 0, 0, BR, c.data), 0);
+        pl[i].readahead_s = 30;
+    }
+    for (uint64_t end = n->now + 80 * SEC; !(pl[0].done && pl[1].done) && n->now < end;) {
+        hn_step(n);
+        hn_player_step(&pl[0]);
+        hn_player_step(&pl[1]);
+    }
+    pf_torrent_stats sa, sb;
+    pf_torrent_get_stats(v[0]->t, &sa);
+    pf_torrent_get_stats(v[1]->t, &sb);
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "need_slots: CDN A %llu B %llu (file %llu), B from peers %llu\n",
+                (unsigned long long)sa.cdn_downloaded, (unsigned long long)sb.cdn_downloaded,
+                (unsigned long long)c.size, (unsigned long long)sb.peer_downloaded);
+    for (int i = 0; i < 2; i++) {
+        CHECK(pl[i].done);
+        CHECK_EQ(pl[i].mismatches, 0);
+        CHECK_EQ(pl[i].stalls, 0);
+        hn_player_close(&pl[i]);
+    }
+    uint64_t prefix = piece_round((uint64_t)(4 * BR), c.size);
+    CHECK(sa.cdn_downloaded + sb.cdn_downloaded <= c.size + 2 * prefix + 2 * PLEN);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* 12/13b set-up: a viewer 8 s into a 40 s stream whose one peer (a seeder
  * at half the bitrate; the CDN keeps the playhead fed) has had its requests
  * taken back and is given the rates below (bytes/s: what it sent lately,
@@ -1300,6 +1367,6 @@ TEST(stream_slow_peer_takes_blocks_due_soon)
     CHECK_EQ(planned_peer_free(&f), 0);
 }
 
-TEST_MAIN(stream_cdn_only, stream_front_pair_one_fetches, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+TEST_MAIN(stream_cdn_only, stream_front_pair_need_slots, stream_front_pair_one_fetches, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

@@ -225,6 +225,7 @@ TEST(test_ext_handshake)
 {
     pf_ext_handshake h, g;
     memset(&h, 0, sizeof h);
+    h.pf_cdn = 3;
     h.ut_metadata = 1;
     h.ut_pex = 2;
     h.metadata_size = 1234;
@@ -236,11 +237,12 @@ TEST(test_ext_handshake)
     pf_buf_init(&b);
     CHECK_EQ(pf_ext_handshake_write(&b, &h), 0);
     static const char want[] =
-        "d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei1234e1:pi6881e"
+        "d1:md6:pf_cdni3e11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei1234e1:pi6881e"
         "4:reqqi250e11:upload_onlyi1e1:v12:peerflow/0.1e";
     CHECK_EQ(b.len, sizeof want - 1);
     CHECK_MEM(b.data, want, b.len);
     CHECK_EQ(pf_ext_handshake_parse(b.data, b.len, &g), 0);
+    CHECK_EQ(g.pf_cdn, 3);
     CHECK_EQ(g.ut_metadata, 1);
     CHECK_EQ(g.ut_pex, 2);
     CHECK_EQ(g.metadata_size, 1234);
@@ -280,6 +282,28 @@ TEST(test_ext_handshake)
     CHECK_EQ(pf_ext_handshake_parse((const uint8_t *)"d1:m", 4, &g), PF_ERR_PARSE);
     CHECK_EQ(pf_ext_handshake_parse((const uint8_t *)"", 0, &g), PF_ERR_PARSE);
     pf_buf_free(&b);
+}
+
+/* peerflow's pf_cdn notice: 8 bytes, first and count, count 1..65536. */
+TEST(test_cdn_notice)
+{
+    uint8_t b[8];
+    pf_cdn_notice c;
+    CHECK_EQ(pf_cdn_notice_encode(b, 0x01020304u, 5), 0);
+    CHECK_MEM(b, "\x01\x02\x03\x04\x00\x00\x00\x05", 8);
+    CHECK_EQ(pf_cdn_notice_parse(b, 8, &c), 0);
+    CHECK_EQ(c.first, 0x01020304u);
+    CHECK_EQ(c.count, 5);
+    CHECK_EQ(pf_cdn_notice_parse(b, 7, &c), PF_ERR_PARSE);
+    CHECK_EQ(pf_cdn_notice_parse(NULL, 0, &c), PF_ERR_PARSE);
+    static const uint8_t zero[8] = {0, 0, 0, 7, 0, 0, 0, 0};
+    CHECK_EQ(pf_cdn_notice_parse(zero, 8, &c), PF_ERR_PARSE); /* no pieces */
+    static const uint8_t big[8] = {0, 0, 0, 0, 0, 1, 0, 1};
+    CHECK_EQ(pf_cdn_notice_parse(big, 8, &c), PF_ERR_PARSE); /* 65537 */
+    static const uint8_t wrap[8] = {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1};
+    CHECK_EQ(pf_cdn_notice_parse(wrap, 8, &c), PF_ERR_PARSE);
+    CHECK_EQ(pf_cdn_notice_encode(b, 0, 0), PF_ERR_INVAL);
+    CHECK_EQ(pf_cdn_notice_encode(b, UINT32_MAX, 1), PF_ERR_INVAL);
 }
 
 TEST(test_utm)
@@ -402,5 +426,5 @@ TEST(test_append_keeps_queue)
 }
 
 TEST_MAIN(test_handshake, test_msg_roundtrip, test_msg_errors,
-          test_allowed_fast_vector, test_ext_handshake, test_utm, test_pex,
+          test_allowed_fast_vector, test_ext_handshake, test_cdn_notice, test_utm, test_pex,
           test_append_keeps_queue)

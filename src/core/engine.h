@@ -56,6 +56,10 @@ struct pf_peer {
     int fast, ext;
     pf_ext_handshake exth;
     int got_exth;
+    /* Its last pf_cdn notice: pieces [cdn_first, cdn_end) it asked the CDN
+     * for at cdn_at (0: none). */
+    uint32_t cdn_first, cdn_end;
+    uint64_t cdn_at;
     int am_choking, am_interested, peer_choking, peer_interested;
     uint32_t interesting; /* pieces they have that we lack and want */
     pf_bitfield have;     /* valid once the torrent has metadata */
@@ -237,6 +241,13 @@ struct pf_torrent {
     pf_rate down, up;
     uint64_t next_choke, next_optimistic;
     uint32_t optimistic_id;
+    /* The pieces verified last (a ring; at == 0: empty), for the choker's
+     * need slots (torrent.c). */
+    struct pf__fresh {
+        uint32_t piece;
+        uint64_t at;
+    } fresh[16];
+    uint32_t fresh_next;
     uint32_t check_next, check_inflight, checked;
     uint32_t jobs_inflight;
     uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
@@ -352,6 +363,8 @@ void pf__peer_update_interest(pf_peer *p);
 void pf__peer_fill_requests(pf_peer *p, uint64_t now);
 void pf__peer_serve(pf_peer *p, uint64_t now);
 void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin);
+/* Tells a peerflow peer (pf_cdn) we asked the CDN for these pieces. */
+void pf__peer_send_cdn_notice(pf_peer *p, uint32_t first, uint32_t count);
 /* What p can send us per second, to plan by (its rate while it had our
  * requests, or what it sent lately if more; at least a block a second). */
 double pf__peer_plan_rate(const pf_peer *p, uint64_t now);

@@ -7,6 +7,7 @@
 
 #define PF__UT_METADATA_ID 1 /* our local extended message ids */
 #define PF__UT_PEX_ID 2
+#define PF__PF_CDN_ID 3
 #define PF__MAX_BLOCK_REQ (128u * 1024u)
 
 pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoing,
@@ -186,6 +187,7 @@ static void send_ext_handshake(pf_peer *p)
 {
     pf_ext_handshake h;
     memset(&h, 0, sizeof h);
+    h.pf_cdn = PF__PF_CDN_ID;
     h.ut_metadata = PF__UT_METADATA_ID;
     h.ut_pex = PF__UT_PEX_ID;
     h.metadata_size = p->t->has_meta ? (int64_t)p->t->mi->info_len : -1;
@@ -886,7 +888,22 @@ static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
         pf_addr added[64];
         int n = pf_pex_parse(m->payload, m->payload_len, added, 64);
         for (int k = 0; k < n; k++) pf_torrent_add_peer(p->t, &added[k], now);
+    } else if (m->ext_id == PF__PF_CDN_ID && p->t->has_meta) {
+        pf_cdn_notice c;
+        if (pf_cdn_notice_parse(m->payload, m->payload_len, &c) != 0 || c.first >= p->t->mi->num_pieces) return;
+        p->cdn_first = c.first;
+        p->cdn_end = c.count > p->t->mi->num_pieces - c.first ? p->t->mi->num_pieces : c.first + c.count;
+        p->cdn_at = now ? now : 1;
     }
+}
+
+void pf__peer_send_cdn_notice(pf_peer *p, uint32_t first, uint32_t count)
+{
+    if (p->state != PF_PS_ACTIVE || !p->exth.pf_cdn) return;
+    uint8_t body[8];
+    if (pf_cdn_notice_encode(body, first, count) != 0) return;
+    pf_msg_write_extended(&p->out, p->exth.pf_cdn, body, sizeof body);
+    pf__peer_mark_write(p);
 }
 
 static int handle_msg(pf_peer *p, const pf_msg *m, uint64_t now)

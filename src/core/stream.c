@@ -377,23 +377,36 @@ static int peer_ahead(const pf_torrent *t, uint32_t p, uint32_t behind)
     return 0;
 }
 
-/* Of viewers at the same point of the file, which one has the CDN bring
- * the pieces nobody has yet: another peerflow peer at our frontier (it
- * holds one of the `behind` pieces before p, not p) whose peer id sorts
- * before ours fetches them, and we take them from it.  Players at the same
- * point reach the urgent zone's edge within a tick of each other, so "the
- * first to get there" was both: the upload-rich lab's second viewer, 0.3 s
- * behind the first, had the CDN bring 2-11 MB of the first's 41. */
-static int frontier_leader(const pf_torrent *t, uint32_t p, uint32_t behind)
+/* pf_cdn notices (peer.c): viewers tell each other which pieces nobody
+ * had they just asked the CDN for.  Players at the same point of the file
+ * reach the urgent zone's edge within a tick of each other, so "whichever
+ * gets there first fetches it" was both of them: the upload-rich lab's
+ * second viewer, 0.3 s behind the first, had the CDN bring 2-11 MB of the
+ * first's 41.  1: a peer told us a moment ago it asked for p (its HAVE
+ * follows); 2: one that asked for the pieces just before p, at our point
+ * of the file, and whose peer id sorts before ours, so it leads there and
+ * will ask for p too.  (Peers' pieces alone do not tell who is at our
+ * point: in an upload-rich swarm every viewer holds everything up to the
+ * front, and the lowest id among them was often seconds behind.)  Whoever
+ * sends a notice, it costs us at most half the urgent zone's wait; those
+ * at the front choke each other (neither has what the other lacks), so
+ * choking says nothing here. */
+#define PF__NOTICE_NS (3 * PF_NS_PER_SEC)
+static int cdn_noticed(const pf_torrent *t, uint32_t p, uint32_t behind, uint64_t now)
 {
     for (uint32_t i = 0; i < t->npeers; i++) {
         const pf_peer *q = t->peers[i];
-        if (!q->got_handshake || memcmp(q->peer_id, "-PF", 3) != 0) continue;
-        if (memcmp(q->peer_id, t->s->peer_id, 20) >= 0 || pf_bitfield_get(&q->have, p)) continue;
-        for (uint32_t k = 1; k <= behind && k <= p; k++)
-            if (pf_bitfield_get(&q->have, p - k)) return 1;
+        if (!q->cdn_at || now > q->cdn_at + PF__NOTICE_NS || q->state != PF_PS_ACTIVE) continue;
+        if (p >= q->cdn_first && p < q->cdn_end) return 1;
+        if (q->cdn_end <= p && q->cdn_end + behind >= p && memcmp(q->peer_id, t->s->peer_id, 20) < 0) return 2;
     }
     return 0;
+}
+
+static void send_cdn_notices(pf_torrent *t, uint32_t first, uint32_t end)
+{
+    if (end <= first) return;
+    for (uint32_t i = 0; i < t->npeers; i++) pf__peer_send_cdn_notice(t->peers[i], first, end - first);
 }
 
 /* Why the CDN should take a missing piece of the urgent zone, or 0.
@@ -615,6 +628,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
             }
         }
         uint64_t queued = 0; /* bytes the swarm must deliver before piece p */
+        uint32_t nf_first = 0, nf_end = 0; /* pieces nobody had asked of the CDN */
         for (uint32_t p = p0; p <= pu && p < mi->num_pieces; p++) {
             if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
             uint64_t pstart = (uint64_t)p * plen;
@@ -656,11 +670,12 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
              * players read ahead (upload-rich lab: 22 + 9 MB for a 24 MB
              * bound). */
             if (why == 3 && !media_urgent && peer_ahead(t, p, behind)) why = 0;
-            /* In the urgent zone, the others leave such a piece to the
-             * leader for half of it, and fetch it themselves only if its
-             * HAVE has not come by then. */
+            /* In the urgent zone, such a piece another viewer fetches
+             * (or will, leading at our point) is left to it for half of
+             * the zone; we ask the CDN ourselves only if its HAVE has not
+             * come by then. */
             if (why == 3 && media_urgent && st->startup_done && due > ss->urgent_s / 2 &&
-                frontier_leader(t, p, behind))
+                cdn_noticed(t, p, behind, now))
                 why = 0;
             if (!why) continue;
             queued -= missing_bytes(t, p); /* the CDN brings it, not the swarm */
@@ -715,6 +730,13 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                 break;
             }
             nclaim += pf_picker_claim(&t->picker, p, claim + nclaim, 256 - nclaim);
+            if (why == 3) {
+                if (nf_end != p) {
+                    send_cdn_notices(t, nf_first, nf_end);
+                    nf_first = p;
+                }
+                nf_end = p + 1;
+            }
             /* A piece the swarm is late with goes alone: the CDN races the
              * peers for it, and a failing CDN must not take a run of
              * pieces away from them. */
@@ -726,6 +748,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
             }
         }
         if (nclaim > 0 && pf__ws_fetch(t, claim, nclaim, now) != 0) cdn = 0;
+        send_cdn_notices(t, nf_first, nf_end);
         nclaim = 0;
     }
     pf_picker_set_windows(&t->picker, win, nwin);

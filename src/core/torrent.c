@@ -652,6 +652,11 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         t->write_backlog = t->write_backlog > j->len ? t->write_backlog - j->len : 0;
         if (j->result == 0) {
             pf_picker_piece_done(&t->picker, j->piece);
+            if (!pf_bitfield_get(&t->have, j->piece)) { /* downloaded: fresh */
+                t->fresh[t->fresh_next].piece = j->piece;
+                t->fresh[t->fresh_next].at = now ? now : 1;
+                t->fresh_next = (t->fresh_next + 1) % (uint32_t)(sizeof t->fresh / sizeof t->fresh[0]);
+            }
             piece_verified(t, j->piece, now);
             cache_insert(t, j->piece, j->buf);
             j->buf = NULL;
@@ -702,6 +707,51 @@ static double choke_key(const pf_torrent *t, const pf_peer *p)
 static uint32_t local_quota(const pf_session *s, uint32_t regular)
 {
     return (uint32_t)((double)regular * s->local_share + 0.5);
+}
+
+/* Need slots: beyond the regular ones, up to PF__NEED_SLOTS peers that
+ * lack a piece we verified in the last PF__FRESH_NS that none of our other
+ * peers has.  Such a peer streams right behind us, and only we or the CDN
+ * can bring it that piece now; tit-for-tat never picks it (it has nothing
+ * we lack) and the regular slots are full of peers further behind, who
+ * have other sources.  Upload-rich lab: the second viewer, a fraction of
+ * a second behind the first, was choked by it and had the CDN bring 4-11
+ * MB of what the first had just fetched. */
+#define PF__NEED_SLOTS 2
+#define PF__FRESH_NS (10 * PF_NS_PER_SEC)
+static int needs_us(const pf_torrent *t, const pf_peer *p, uint64_t now)
+{
+    if (!p->peer_interested || p->state != PF_PS_ACTIVE || p->is_seed || !p->have.bits) return 0;
+    uint32_t lacks_fresh = 0, only_ours = 0;
+    for (uint32_t k = 0; k < sizeof t->fresh / sizeof t->fresh[0]; k++) {
+        const struct pf__fresh *f = &t->fresh[k];
+        if (!f->at || now > f->at + PF__FRESH_NS || pf_bitfield_get(&p->have, f->piece)) continue;
+        lacks_fresh++;
+        only_ours += t->picker.avail[f->piece] == 0;
+    }
+    if (!only_ours) return 0;
+    /* ...and it has the rest of what we have, give or take two pieces:
+     * it is at our point of the file.  Peers further behind lack older
+     * pieces too, which others hold, and the regular slots serve them. */
+    uint32_t lacks = 0;
+    size_t nb = pf_bitfield_bytes(t->have.nbits);
+    for (size_t i = 0; i < nb; i++) lacks += (uint32_t)__builtin_popcount(t->have.bits[i] & (uint8_t)~p->have.bits[i]);
+    return lacks <= lacks_fresh + 2;
+}
+
+/* Unchokes needy peers (needs_us) while fewer than slots + PF__NEED_SLOTS
+ * are unchoked. */
+static void fill_need_slots(pf_torrent *t, uint32_t slots, uint64_t now)
+{
+    uint32_t unchoked = 0;
+    for (uint32_t i = 0; i < t->npeers; i++) unchoked += !t->peers[i]->am_choking;
+    for (uint32_t i = 0; i < t->npeers && unchoked < slots + PF__NEED_SLOTS; i++) {
+        pf_peer *p = t->peers[i];
+        if (!p->am_choking || !needs_us(t, p, now)) continue;
+        pf__peer_set_choke(p, 0);
+        p->unchoked_at = now;
+        unchoked++;
+    }
 }
 
 /* Inserts p into best[0..*n) kept sorted by choke_key, at most cap long. */
@@ -775,6 +825,7 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
             p->unchoked_at = now;
             locals++;
         }
+        fill_need_slots(t, slots, now);
         return;
     }
     t->next_choke = now + 10 * PF_NS_PER_SEC;
@@ -819,13 +870,20 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
         nbest += nrank;
         if (pass == 0) nlocal = nbest;
     }
+    uint32_t need = 0;
     for (uint32_t i = 0; i < t->npeers; i++) {
         pf_peer *p = t->peers[i];
         int keep = p->id == t->optimistic_id;
         for (uint32_t k = 0; k < nbest && !keep; k++) keep = best[k] == p;
+        /* A need slot is kept while the need lasts. */
+        if (!keep && need < PF__NEED_SLOTS && !p->am_choking && needs_us(t, p, now)) {
+            keep = 1;
+            need++;
+        }
         if (keep && p->am_choking) p->unchoked_at = now;
         pf__peer_set_choke(p, !keep);
     }
+    fill_need_slots(t, slots, now);
 }
 
 /* Tick ------------------------------------------------------------------------- */

@@ -285,6 +285,7 @@ int pf_ext_handshake_parse(const uint8_t *body, size_t len, pf_ext_handshake *ou
         return PF_ERR_PARSE;
     }
     const pf_ben *m = pf_ben_dict_get_type(root, "m", PF_BEN_DICT);
+    out->pf_cdn = ext_id_of(m, "pf_cdn");
     out->ut_metadata = ext_id_of(m, "ut_metadata");
     out->ut_pex = ext_id_of(m, "ut_pex");
     const pf_ben *v = get_int(root, "metadata_size");
@@ -318,6 +319,10 @@ int pf_ext_handshake_write(pf_buf *b, const pf_ext_handshake *local)
     rc |= pf_benc_dict_begin(b);
     rc |= pf_benc_cstr(b, "m");
     rc |= pf_benc_dict_begin(b);
+    if (local->pf_cdn) {
+        rc |= pf_benc_cstr(b, "pf_cdn");
+        rc |= pf_benc_int(b, local->pf_cdn);
+    }
     if (local->ut_metadata) {
         rc |= pf_benc_cstr(b, "ut_metadata");
         rc |= pf_benc_int(b, local->ut_metadata);
@@ -409,6 +414,31 @@ int pf_utm_write(pf_buf *b, int msg_type, uint32_t piece, int64_t total_size,
     if (rc) {
         buf_rollback(b, mark);
         return PF_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* ---- peerflow's pf_cdn ------------------------------------------------- */
+
+#define PF__CDN_NOTICE_MAX 65536u
+
+int pf_cdn_notice_parse(const uint8_t *body, size_t len, pf_cdn_notice *out)
+{
+    if (!body || len != 8) return PF_ERR_PARSE;
+    uint32_t first = (uint32_t)body[0] << 24 | (uint32_t)body[1] << 16 | (uint32_t)body[2] << 8 | body[3];
+    uint32_t count = (uint32_t)body[4] << 24 | (uint32_t)body[5] << 16 | (uint32_t)body[6] << 8 | body[7];
+    if (count == 0 || count > PF__CDN_NOTICE_MAX || first > UINT32_MAX - count) return PF_ERR_PARSE;
+    out->first = first;
+    out->count = count;
+    return 0;
+}
+
+int pf_cdn_notice_encode(uint8_t out[8], uint32_t first, uint32_t count)
+{
+    if (count == 0 || count > PF__CDN_NOTICE_MAX || first > UINT32_MAX - count) return PF_ERR_INVAL;
+    for (int i = 0; i < 4; i++) {
+        out[i] = (uint8_t)(first >> (24 - 8 * i));
+        out[4 + i] = (uint8_t)(count >> (24 - 8 * i));
     }
     return 0;
 }

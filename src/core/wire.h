@@ -96,6 +96,7 @@ size_t pf_allowed_fast_set(const uint8_t info_hash[20], const pf_addr *peer,
 
 /* BEP 10 extension handshake (the bencoded body of ext message 0). */
 typedef struct pf_ext_handshake {
+    uint8_t pf_cdn;      /* peer's id for peerflow's pf_cdn, 0 = unsupported */
     uint8_t ut_metadata; /* peer's id for ut_metadata, 0 = unsupported */
     uint8_t ut_pex;      /* peer's id for ut_pex, 0 = unsupported */
     int64_t metadata_size; /* -1 if absent */
@@ -109,6 +110,19 @@ typedef struct pf_ext_handshake {
 int pf_ext_handshake_parse(const uint8_t *body, size_t len, pf_ext_handshake *out);
 /* Appends the bencoded body (not the message framing). */
 int pf_ext_handshake_write(pf_buf *b, const pf_ext_handshake *local);
+
+/* peerflow's own "pf_cdn" extension message: the sender has just asked
+ * the CDN for pieces [first, first + count) that no peer it knows has; its
+ * HAVEs follow.  Other viewers streaming the same part of the file take
+ * those pieces from it instead of asking the CDN for them too.  Body: 8
+ * bytes, first and count as big-endian u32; count is 1..65536. */
+typedef struct pf_cdn_notice {
+    uint32_t first, count;
+} pf_cdn_notice;
+int pf_cdn_notice_parse(const uint8_t *body, size_t len, pf_cdn_notice *out);
+/* Writes the body (not the message framing); PF_ERR_INVAL for a count
+ * out of range. */
+int pf_cdn_notice_encode(uint8_t out[8], uint32_t first, uint32_t count);
 
 /* BEP 9 ut_metadata. */
 enum { PF_UTM_REQUEST = 0, PF_UTM_DATA = 1, PF_UTM_REJECT = 2 };
