@@ -1169,6 +1169,63 @@ TEST(stream_front_pair_need_slots)
     hn_content_free(&c);
 }
 
+/* 11d. A viewer whose only peer leaves while its player is 20 s ahead:
+ * it keeps the pace it had with the swarm (the CDN brings what is due,
+ * not the player's 30 s of buffer at once) for PF__SWARM_GONE_S. ------ */
+TEST(stream_alone_keeps_pace)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 16000037, PLEN, 121, NULL), 0); /* 80 s */
+    seeder_viewer x;
+    CHECK_EQ(seeder_viewer_make(&x, &c, 121, 1.7), 0);
+    hn_net *n = x.n;
+    hn_add_peer(x.v, x.sn);
+    for (int i = 0; i < 8; i++) hn_step(n);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, x.v, 0, 0, BR, c.data), 0);
+    pl.readahead_s = 30;
+    run_for(n, &pl, 30 * SEC);
+    double buffered = (pl.read_pos - pl.play_pos) / BR;
+    if (getenv("HN_VERBOSE")) {
+        pf_torrent_stats st;
+        pf_torrent_get_stats(x.v->t, &st);
+        uint32_t k = 0;
+        while (k < x.v->t->mi->num_pieces && pf_bitfield_get(&x.v->t->have, k)) k++;
+        fprintf(stderr, "alone_keeps_pace: at %.1f s: play %.1f s, read %.1f s, held %.1f s; CDN %llu peers %llu\n",
+                hn_player_clock(&pl), pl.play_pos / BR, (double)pl.read_pos / BR, (double)k * PLEN / BR,
+                (unsigned long long)st.cdn_downloaded, (unsigned long long)st.peer_downloaded);
+    }
+    pf_torrent_stop(x.s->t, n->now); /* the seeder leaves */
+    x.sn->offline = 1;
+    hn_link *l = hn_find_link(n, x.vn, x.sn, 1);
+    CHECK(l != NULL);
+    hn__link_close(l);
+    size_t seen = x.vn->cdn.nreqs;
+    double max_ahead = 0;
+    for (uint64_t end = n->now + 14 * SEC; n->now < end;) {
+        hn_step(n);
+        hn_player_step(&pl);
+        for (; seen < x.vn->cdn.nreqs; seen++) {
+            double ahead = ((double)x.vn->cdn.reqs[seen].start - pl.play_pos) / BR;
+            if (ahead > max_ahead) max_ahead = ahead;
+        }
+    }
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "alone_keeps_pace: %.1f s buffered when the seeder left; CDN fetched up to %.1f s ahead\n",
+                buffered, max_ahead);
+    CHECK(buffered > 16); /* the premise: the player was past PF__AHEAD_S */
+    CHECK(max_ahead > 0); /* the CDN did take over */
+    CHECK(max_ahead <= 15 + 4 + (double)PLEN / BR + 0.5);
+    CHECK(play(n, &pl, 120 * SEC, NULL, NULL));
+    CHECK_EQ(pl.mismatches, 0);
+    CHECK_EQ(pl.stalls, 0);
+    hn_player_close(&pl);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* 12/13b set-up: a viewer 8 s into a 40 s stream whose one peer (a seeder
  * at half the bitrate; the CDN keeps the playhead fed) has had its requests
  * taken back and is given the rates below (bytes/s: what it sent lately,
@@ -1367,6 +1424,6 @@ TEST(stream_slow_peer_takes_blocks_due_soon)
     CHECK_EQ(planned_peer_free(&f), 0);
 }
 
-TEST_MAIN(stream_cdn_only, stream_front_pair_need_slots, stream_front_pair_one_fetches, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+TEST_MAIN(stream_cdn_only, stream_alone_keeps_pace, stream_front_pair_need_slots, stream_front_pair_one_fetches, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

@@ -266,6 +266,7 @@ struct pf_torrent {
     uint32_t nstreams, cap_streams;
     int startup_hold; /* peers wait: the CDN is filling a start-up prefix */
     uint64_t hold_released; /* when peers were last let go after a start-up */
+    uint64_t swarm_seen;    /* when a peer was last active (stream.c) */
     int await_reader; /* peers wait: a player is about to open a stream */
     /* During a start-up: pieces [trial_start, trial_end) of the prefix are
      * on trial with peers (stream.c), each given what it can deliver by

@@ -346,6 +346,17 @@ static int swarm_active(const pf_torrent *t)
     return 0;
 }
 
+/* A swarm is there, or was PF__SWARM_GONE_S ago: the last viewer left
+ * alone keeps the pace it had (below, PF__AHEAD_S) for a while, rather
+ * than have the CDN fill its player's buffer at once.  The upload-rich
+ * lab's last viewer, alone for its last second, had the CDN bring 12 MB
+ * in it, 4 of them never read. */
+#define PF__SWARM_GONE_S 15.0
+static int swarm_lately(const pf_torrent *t, uint64_t now)
+{
+    return t->swarm_seen && now < t->swarm_seen + (uint64_t)(PF__SWARM_GONE_S * 1e9);
+}
+
 /* The swarm is not known yet: the first announce has not come back (for
  * at most PF__TRACKER_WAIT_S) or came back under a second ago (the peers
  * it named are being dialled), or peers are still connecting or connected
@@ -452,6 +463,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
     pf_picker_window win[PF_PICKER_MAX_WINDOWS];
     uint32_t nwin = 0;
     t->picker.now = now;
+    if (swarm_active(t)) t->swarm_seen = now ? now : 1;
     int cdn = pf__ws_capacity(t, now);
     pf_block_ref claim[256];
     uint32_t nclaim = 0;
@@ -581,7 +593,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
          * watched by nobody) while the viewers behind could have brought
          * it to each other.  Past PF__AHEAD_S of buffer, such pieces wait
          * until they are due (the urgent zone still covers them). */
-        if (st->started && rd > play + (uint64_t)(PF__AHEAD_S * br) && swarm_active(t)) nopeer_end = rd;
+        if (st->started && rd > play + (uint64_t)(PF__AHEAD_S * br) && swarm_lately(t, now)) nopeer_end = rd;
         if (nopeer_end > fend) nopeer_end = fend;
         uint64_t scan_end = urg_end > nopeer_end ? urg_end : nopeer_end;
         if (scan_end <= rd) continue;
