@@ -721,7 +721,9 @@ static uint32_t local_quota(const pf_session *s, uint32_t regular)
 #define PF__FRESH_NS (10 * PF_NS_PER_SEC)
 static int needs_us(const pf_torrent *t, const pf_peer *p, uint64_t now)
 {
-    if (!p->peer_interested || p->state != PF_PS_ACTIVE || p->is_seed || !p->have.bits) return 0;
+    if (!p->peer_interested || p->state != PF_PS_ACTIVE || p->is_seed || !p->have.bits ||
+        p->have.nbits != t->have.nbits)
+        return 0;
     uint32_t lacks_fresh = 0, only_ours = 0;
     for (uint32_t k = 0; k < sizeof t->fresh / sizeof t->fresh[0]; k++) {
         const struct pf__fresh *f = &t->fresh[k];

@@ -425,8 +425,7 @@ int pf_utm_write(pf_buf *b, int msg_type, uint32_t piece, int64_t total_size,
 int pf_cdn_notice_parse(const uint8_t *body, size_t len, pf_cdn_notice *out)
 {
     if (!body || len != 8) return PF_ERR_PARSE;
-    uint32_t first = (uint32_t)body[0] << 24 | (uint32_t)body[1] << 16 | (uint32_t)body[2] << 8 | body[3];
-    uint32_t count = (uint32_t)body[4] << 24 | (uint32_t)body[5] << 16 | (uint32_t)body[6] << 8 | body[7];
+    uint32_t first = pf_rd_be32(body), count = pf_rd_be32(body + 4);
     if (count == 0 || count > PF__CDN_NOTICE_MAX || first > UINT32_MAX - count) return PF_ERR_PARSE;
     out->first = first;
     out->count = count;
@@ -436,10 +435,8 @@ int pf_cdn_notice_parse(const uint8_t *body, size_t len, pf_cdn_notice *out)
 int pf_cdn_notice_encode(uint8_t out[8], uint32_t first, uint32_t count)
 {
     if (count == 0 || count > PF__CDN_NOTICE_MAX || first > UINT32_MAX - count) return PF_ERR_INVAL;
-    for (int i = 0; i < 4; i++) {
-        out[i] = (uint8_t)(first >> (24 - 8 * i));
-        out[4 + i] = (uint8_t)(count >> (24 - 8 * i));
-    }
+    pf_wr_be32(out, first);
+    pf_wr_be32(out + 4, count);
     return 0;
 }
 
