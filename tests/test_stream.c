@@ -979,6 +979,51 @@ TEST(stream_probe_before_guess)
     hn_content_free(&c);
 }
 
+/* A viewer with a fast CDN and a 20x-bitrate uplink, nothing yet. */
+static hn_tor *cdn_viewer(hn_net *n, const pf_session_settings *set, const hn_content *c)
+{
+    hn_node *nd = hn_add_node(n, set);
+    if (!nd) return NULL;
+    nd->up_bps = (uint64_t)(20 * BR);
+    fast_cdn(nd);
+    hn_tor *t = hn_add_torrent(nd, c, HN_EMPTY, NULL);
+    if (!t || pf_torrent_add_webseed(t->t, CDN_URL) != 0) return NULL;
+    return t;
+}
+
+/* Players on a and b (30 s read-ahead, like media servers filling socket
+ * buffers), b opened lag steps after a, until both end (80 s at most).
+ * 0 if both played every byte right without a stall; their stats. */
+static int watch_pair(hn_net *n, hn_tor *a, hn_tor *b, const hn_content *c, int lag, pf_torrent_stats *sa,
+                      pf_torrent_stats *sb)
+{
+    hn_player pa, pb;
+    memset(&pa, 0, sizeof pa);
+    memset(&pb, 0, sizeof pb);
+    if (hn_player_open(&pa, a, 0, 0, BR, c->data) != 0) return -1;
+    pa.readahead_s = 30;
+    for (int i = 0; i < lag; i++) {
+        hn_step(n);
+        hn_player_step(&pa);
+    }
+    if (hn_player_open(&pb, b, 0, 0, BR, c->data) != 0) {
+        hn_player_close(&pa);
+        return -1;
+    }
+    pb.readahead_s = 30;
+    for (uint64_t end = n->now + 80 * SEC; !(pa.done && pb.done) && n->now < end;) {
+        hn_step(n);
+        hn_player_step(&pa);
+        hn_player_step(&pb);
+    }
+    int ok = pa.done && pb.done && pa.mismatches + pb.mismatches == 0 && pa.stalls + pb.stalls == 0;
+    pf_torrent_get_stats(a->t, sa);
+    pf_torrent_get_stats(b->t, sb);
+    hn_player_close(&pa);
+    hn_player_close(&pb);
+    return ok ? 0 : -1;
+}
+
 /* 11. Two viewers of the same file a second apart, no seeder: one takes
  * from the other what that one fetched, instead of having the CDN bring
  * the same pieces twice as both players read ahead. ------------------- */
@@ -987,43 +1032,16 @@ TEST(stream_follows_peer_ahead)
     hn_content c;
     CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 113, NULL), 0); /* 40 s */
     hn_net *n = hn_new(113);
-    hn_node *an = hn_add_node(n, NULL), *bn = hn_add_node(n, NULL);
-    an->up_bps = bn->up_bps = (uint64_t)(20 * BR);
-    fast_cdn(an);
-    fast_cdn(bn);
-    hn_tor *a = hn_add_torrent(an, &c, HN_EMPTY, NULL);
-    hn_tor *b = hn_add_torrent(bn, &c, HN_EMPTY, NULL);
+    hn_tor *a = cdn_viewer(n, NULL, &c), *b = cdn_viewer(n, NULL, &c);
     CHECK(a && b);
-    CHECK_EQ(pf_torrent_add_webseed(a->t, CDN_URL), 0);
-    CHECK_EQ(pf_torrent_add_webseed(b->t, CDN_URL), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
-    hn_add_peer(b, an);
+    hn_add_peer(b, a->node);
     for (int i = 0; i < 8; i++) hn_step(n); /* connected for 2 s: settled */
-    hn_player pa, pb;
-    memset(&pa, 0, sizeof pa);
-    memset(&pb, 0, sizeof pb);
-    CHECK_EQ(hn_player_open(&pa, a, 0, 0, BR, c.data), 0);
-    pa.readahead_s = 30; /* media servers filling socket buffers */
-    for (int i = 0; i < 4; i++) {
-        hn_step(n);
-        hn_player_step(&pa);
-    }
-    CHECK_EQ(hn_player_open(&pb, b, 0, 0, BR, c.data), 0);
-    pb.readahead_s = 30;
-    for (uint64_t end = n->now + 80 * SEC; !(pa.done && pb.done) && n->now < end;) {
-        hn_step(n);
-        hn_player_step(&pa);
-        hn_player_step(&pb);
-    }
-    dump_reqs(an, "follows_peer_ahead A");
-    dump_reqs(bn, "follows_peer_ahead B");
-    CHECK(pa.done && pb.done);
-    CHECK_EQ(pa.mismatches + pb.mismatches, 0);
-    CHECK_EQ(pa.stalls + pb.stalls, 0);
     pf_torrent_stats sa, sb;
-    pf_torrent_get_stats(a->t, &sa);
-    pf_torrent_get_stats(b->t, &sb);
+    CHECK_EQ(watch_pair(n, a, b, &c, 4, &sa, &sb), 0);
+    dump_reqs(a->node, "follows_peer_ahead A");
+    dump_reqs(b->node, "follows_peer_ahead B");
     if (getenv("HN_VERBOSE"))
         fprintf(stderr, "follows_peer_ahead: CDN A %llu B %llu (file %llu), B from A %llu\n",
                 (unsigned long long)sa.cdn_downloaded, (unsigned long long)sb.cdn_downloaded,
@@ -1034,8 +1052,6 @@ TEST(stream_follows_peer_ahead)
     uint64_t least = sa.cdn_downloaded < sb.cdn_downloaded ? sa.cdn_downloaded : sb.cdn_downloaded;
     CHECK(least <= piece_round((uint64_t)(8 * BR), c.size) + 2 * PLEN);
     CHECK(sa.cdn_downloaded + sb.cdn_downloaded <= c.size + piece_round((uint64_t)(8 * BR), c.size) + 2 * PLEN);
-    hn_player_close(&pa);
-    hn_player_close(&pb);
     CHECK_EQ(n->anomalies, 0);
     hn_free(n);
     hn_content_free(&c);
@@ -1050,43 +1066,16 @@ TEST(stream_front_pair_one_fetches)
 {
     hn_content c;
     CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 117, NULL), 0); /* 40 s */
-    for (int lag = 0; lag < 2; lag++) {
+    for (int lag = 0; lag < 2; lag++) { /* b in the same tick, or one later */
         hn_net *n = hn_new(117 + (uint64_t)lag);
-        hn_node *an = hn_add_node(n, NULL), *bn = hn_add_node(n, NULL);
-        an->up_bps = bn->up_bps = (uint64_t)(20 * BR);
-        fast_cdn(an);
-        fast_cdn(bn);
-        hn_tor *a = hn_add_torrent(an, &c, HN_EMPTY, NULL);
-        hn_tor *b = hn_add_torrent(bn, &c, HN_EMPTY, NULL);
+        hn_tor *a = cdn_viewer(n, NULL, &c), *b = cdn_viewer(n, NULL, &c);
         CHECK(a && b);
-        CHECK_EQ(pf_torrent_add_webseed(a->t, CDN_URL), 0);
-        CHECK_EQ(pf_torrent_add_webseed(b->t, CDN_URL), 0);
         CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
         hn_settle(n);
-        hn_add_peer(b, an);
+        hn_add_peer(b, a->node);
         for (int i = 0; i < 8; i++) hn_step(n);
-        hn_player pa, pb;
-        memset(&pa, 0, sizeof pa);
-        memset(&pb, 0, sizeof pb);
-        CHECK_EQ(hn_player_open(&pa, a, 0, 0, BR, c.data), 0);
-        pa.readahead_s = 30;
-        if (lag) { /* b a tick later */
-            hn_step(n);
-            hn_player_step(&pa);
-        }
-        CHECK_EQ(hn_player_open(&pb, b, 0, 0, BR, c.data), 0);
-        pb.readahead_s = 30;
-        for (uint64_t end = n->now + 80 * SEC; !(pa.done && pb.done) && n->now < end;) {
-            hn_step(n);
-            hn_player_step(&pa);
-            hn_player_step(&pb);
-        }
-        CHECK(pa.done && pb.done);
-        CHECK_EQ(pa.mismatches + pb.mismatches, 0);
-        CHECK_EQ(pa.stalls + pb.stalls, 0);
         pf_torrent_stats sa, sb;
-        pf_torrent_get_stats(a->t, &sa);
-        pf_torrent_get_stats(b->t, &sb);
+        CHECK_EQ(watch_pair(n, a, b, &c, lag, &sa, &sb), 0);
         if (getenv("HN_VERBOSE"))
             fprintf(stderr, "front_pair lag %d: CDN A %llu B %llu (file %llu)\n", lag,
                     (unsigned long long)sa.cdn_downloaded, (unsigned long long)sb.cdn_downloaded,
@@ -1094,8 +1083,6 @@ TEST(stream_front_pair_one_fetches)
         /* One copy, and each start-up's prefix (4 s of media) twice at
          * most, whole pieces. */
         CHECK(sa.cdn_downloaded + sb.cdn_downloaded <= c.size + 2 * piece_round((uint64_t)(4 * BR), c.size) + 2 * PLEN);
-        hn_player_close(&pa);
-        hn_player_close(&pb);
         CHECK_EQ(n->anomalies, 0);
         hn_free(n);
     }
@@ -1116,52 +1103,29 @@ TEST(stream_front_pair_need_slots)
     pf_session_settings set;
     pf_session_settings_default(&set);
     set.upload_slots = 2;
-    enum { NV = 5 };
-    hn_node *nd[NV];
-    hn_tor *v[NV];
-    for (int i = 0; i < NV; i++) {
-        nd[i] = hn_add_node(n, &set);
-        CHECK(nd[i] != NULL);
-        nd[i]->up_bps = (uint64_t)(20 * BR);
-        v[i] = hn_add_torrent(nd[i], &c, HN_EMPTY, NULL);
-        CHECK(v[i] != NULL);
-        if (i < 2) {
-            fast_cdn(nd[i]);
-            CHECK_EQ(pf_torrent_add_webseed(v[i]->t, CDN_URL), 0);
-        } else {
-            pf_session_set_rate_limits(nd[i]->s, 0, (uint64_t)(BR / 2));
-        }
+    hn_tor *a = cdn_viewer(n, &set, &c), *b = cdn_viewer(n, &set, &c);
+    CHECK(a && b);
+    hn_tor *f[3];
+    for (int i = 0; i < 3; i++) {
+        hn_node *nd = hn_add_node(n, &set);
+        CHECK(nd != NULL);
+        nd->up_bps = (uint64_t)(20 * BR);
+        pf_session_set_rate_limits(nd->s, 0, (uint64_t)(BR / 2));
+        f[i] = hn_add_torrent(nd, &c, HN_EMPTY, NULL);
+        CHECK(f[i] != NULL);
     }
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
-    for (int i = 2; i < NV; i++) hn_add_peer(v[i], nd[0]);
+    for (int i = 0; i < 3; i++) hn_add_peer(f[i], a->node);
     hn_settle(n);
-    hn_add_peer(v[1], nd[0]);
+    hn_add_peer(b, a->node);
     for (int i = 0; i < 8; i++) hn_step(n);
-    hn_player pl[2];
-    memset(pl, 0, sizeof pl);
-    for (int i = 0; i < 2; i++) {
-        CHECK_EQ(hn_player_open(&pl[i], v[i], 0, 0, BR, c.data), 0);
-        pl[i].readahead_s = 30;
-    }
-    for (uint64_t end = n->now + 80 * SEC; !(pl[0].done && pl[1].done) && n->now < end;) {
-        hn_step(n);
-        hn_player_step(&pl[0]);
-        hn_player_step(&pl[1]);
-    }
     pf_torrent_stats sa, sb;
-    pf_torrent_get_stats(v[0]->t, &sa);
-    pf_torrent_get_stats(v[1]->t, &sb);
+    CHECK_EQ(watch_pair(n, a, b, &c, 0, &sa, &sb), 0);
     if (getenv("HN_VERBOSE"))
         fprintf(stderr, "need_slots: CDN A %llu B %llu (file %llu), B from peers %llu\n",
                 (unsigned long long)sa.cdn_downloaded, (unsigned long long)sb.cdn_downloaded,
                 (unsigned long long)c.size, (unsigned long long)sb.peer_downloaded);
-    for (int i = 0; i < 2; i++) {
-        CHECK(pl[i].done);
-        CHECK_EQ(pl[i].mismatches, 0);
-        CHECK_EQ(pl[i].stalls, 0);
-        hn_player_close(&pl[i]);
-    }
     uint64_t prefix = piece_round((uint64_t)(4 * BR), c.size);
     CHECK(sa.cdn_downloaded + sb.cdn_downloaded <= c.size + 2 * prefix + 2 * PLEN);
     CHECK_EQ(n->anomalies, 0);
