@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/bencode.h"
+#include "core/codec/bencode.h"
 #include "peerflow/peerflow.h"
 
 static void reencode(const pf_ben *v, pf_buf *b, const uint8_t *base, size_t size)

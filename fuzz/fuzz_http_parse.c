@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/http_parse.h"
+#include "core/codec/http_parse.h"
 #include "peerflow/peerflow.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/magnet.h"
+#include "core/codec/magnet.h"
 #include "peerflow/peerflow.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

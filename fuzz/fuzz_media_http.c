@@ -26,9 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/http_parse.h"
-#include "core/media_http.h"
+#include "core/util/buf.h"
+#include "core/codec/http_parse.h"
+#include "core/media/media_http.h"
 
 #define CHECK(c)                                                              \
     do {                                                                      \

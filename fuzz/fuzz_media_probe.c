@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/media_probe.h"
+#include "core/codec/media_probe.h"
 #include "peerflow/peerflow.h"
 
 static int rc_ok(int rc)

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/metainfo.h"
-#include "core/sha1.h"
+#include "core/codec/metainfo.h"
+#include "core/util/sha1.h"
 #include "peerflow/peerflow.h"
 
 static void check_invariants(const pf_metainfo *mi)

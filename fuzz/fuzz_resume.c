@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/resume.h"
+#include "core/codec/resume.h"
 #include "peerflow/peerflow.h"
 
 static void one(const uint8_t *data, size_t size, uint32_t npieces, size_t nfiles)

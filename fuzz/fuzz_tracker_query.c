@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/bencode.h"
-#include "core/tracker.h"
+#include "core/codec/bencode.h"
+#include "core/tracker/tracker.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

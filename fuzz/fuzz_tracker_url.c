@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/http_parse.h"
-#include "core/tracker_proto.h"
+#include "core/codec/http_parse.h"
+#include "core/codec/tracker_proto.h"
 #include "peerflow/peerflow.h"
 
 #define HDR 52

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/wire.h"
+#include "core/codec/wire.h"
 #include "peerflow/peerflow.h"
 
 #define FUZZ_ASSERT(c)       \

@@ -27,12 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/magnet.h"
-#include "core/metainfo.h"
-#include "core/session.h"
-#include "core/sha1.h"
-#include "core/wire.h"
+#include "core/util/buf.h"
+#include "core/codec/magnet.h"
+#include "core/codec/metainfo.h"
+#include "peerflow/session.h"
+#include "core/util/sha1.h"
+#include "core/codec/wire.h"
 #include "peerflow/peerflow.h"
 
 #define HN_MAX_NODES 16

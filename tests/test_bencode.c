@@ -1,5 +1,5 @@
 /* Bencode: canonical parsing, rejections, limits, lookups, encoder. */
-#include "core/bencode.h"
+#include "core/codec/bencode.h"
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /* src/core/bitfield.c: wire-order bit sets, counts, spare bits. */
-#include "core/bitfield.h"
+#include "core/codec/bitfield.h"
 
 #include "peerflow/peerflow.h"
 #include "test.h"

@@ -3,7 +3,7 @@
 #include "engine_harness.h"
 #include "test.h"
 
-#include "core/engine.h" /* for a few white-box looks at peers */
+#include "core/swarm/swarm.h" /* for a few white-box looks at peers */
 
 #define SEC PF_NS_PER_SEC
 #define TRACKER "http://tracker.test/announce"

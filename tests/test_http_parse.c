@@ -1,4 +1,4 @@
-#include "core/http_parse.h"
+#include "core/codec/http_parse.h"
 #include "peerflow/peerflow.h"
 #include "test.h"
 

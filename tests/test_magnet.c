@@ -1,9 +1,9 @@
 /* Magnet URIs: hex and base32 btih, percent-decoding, indexed keys,
  * limits, build -> parse round trip. */
-#include "core/magnet.h"
+#include "core/codec/magnet.h"
 
-#include "core/addr.h"
-#include "core/sha1.h"
+#include "core/util/addr.h"
+#include "core/util/sha1.h"
 #include "peerflow/peerflow.h"
 #include "test.h"
 

@@ -1,7 +1,7 @@
 /* Media probe: real files made by ffmpeg (checked against ffprobe) and
  * hand-made byte arrays for the edges.  The ffmpeg tests skip (pass) when
  * ffmpeg/ffprobe are not installed. */
-#include "core/media_probe.h"
+#include "core/codec/media_probe.h"
 
 #include <math.h>
 #include <stdint.h>

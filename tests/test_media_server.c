@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/media_http.h"
+#include "core/media/media_http.h"
 #include "net/create.h"
 #include "net/media_server.h"
 #include "test.h"

@@ -1,9 +1,9 @@
 /* Metainfo: hand-crafted torrents, multi-file offsets, trackers, path
  * safety, limits, build -> parse round trips, from_info. */
-#include "core/metainfo.h"
+#include "core/codec/metainfo.h"
 
-#include "core/bencode.h"
-#include "core/sha1.h"
+#include "core/codec/bencode.h"
+#include "core/util/sha1.h"
 #include "peerflow/peerflow.h"
 #include "test.h"
 

@@ -1,7 +1,7 @@
 /* src/core/picker.c: rarest first, priorities, endgame, block bookkeeping. */
-#include "core/picker.h"
+#include "core/sched/picker.h"
 
-#include "core/wire.h"
+#include "core/codec/wire.h"
 #include "peerflow/peerflow.h"
 #include "test.h"
 

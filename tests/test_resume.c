@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/resume.h"
+#include "core/codec/resume.h"
 #include "peerflow/peerflow.h"
 #include "test.h"
 

@@ -1,5 +1,5 @@
 /* SHA-1 and hex helpers: FIPS 180 vectors, incremental use, hex edge cases. */
-#include "core/sha1.h"
+#include "core/util/sha1.h"
 
 #include "peerflow/peerflow.h"
 #include "test.h"

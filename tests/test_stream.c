@@ -5,7 +5,7 @@
 #include "engine_harness.h"
 #include "test.h"
 
-#include "core/engine.h" /* white-box: a peer's outstanding requests */
+#include "core/swarm/swarm.h" /* white-box: a peer's outstanding requests */
 
 #define SEC PF_NS_PER_SEC
 #define MS PF_NS_PER_MS

@@ -1,7 +1,7 @@
-#include "core/bencode.h"
-#include "core/http_parse.h"
-#include "core/tracker.h"
-#include "core/tracker_proto.h"
+#include "core/codec/bencode.h"
+#include "core/codec/http_parse.h"
+#include "core/tracker/tracker.h"
+#include "core/codec/tracker_proto.h"
 #include "test.h"
 
 #define S (UINT64_C(1000000000))

@@ -1,4 +1,4 @@
-#include "core/tracker_proto.h"
+#include "core/codec/tracker_proto.h"
 #include "peerflow/peerflow.h"
 #include "test.h"
 

@@ -1,7 +1,7 @@
 /* Tests for src/core/wire.c. */
-#include "core/wire.h"
+#include "core/codec/wire.h"
 
-#include "core/bencode.h"
+#include "core/codec/bencode.h"
 #include "peerflow/peerflow.h"
 #include "test.h"
 

@@ -55,7 +55,14 @@ typedef enum pf_log_level {
     PF_LOG_DEBUG = 3
 } pf_log_level;
 
+/* Receives each log line (no newline; control bytes already escaped). */
 typedef void (*pf_log_fn)(void *ud, pf_log_level level, const char *msg);
+
+/* Copies s into out (outlen bytes, always NUL-terminated, truncated if
+ * need be) with control bytes and DEL written as \xNN: for printing names
+ * that came from outside (a torrent's name, a magnet's dn, a peer's
+ * client string) to a terminal.  Returns out. */
+char *pf_escape_text(const char *s, char *out, size_t outlen);
 
 /* Torrent state and counters, as reported by the engine and the client. */
 enum pf_torrent_state {

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "core/metainfo.h"
-#include "core/sha1.h"
+#include "core/codec/metainfo.h"
+#include "core/util/sha1.h"
 #include "net/create.h"
 #include "peerflow/peerflow.h"
 

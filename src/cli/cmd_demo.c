@@ -36,7 +36,7 @@
 
 #include "cli/cli.h"
 #include "cli/progress.h"
-#include "core/buf.h"
+#include "core/util/buf.h"
 #include "net/create.h"
 
 #define DEMO_MAX_VIEWERS 8

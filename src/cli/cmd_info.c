@@ -9,11 +9,11 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "core/magnet.h"
-#include "core/tracker_proto.h"
+#include "core/codec/magnet.h"
+#include "core/codec/tracker_proto.h"
 #include "net/http_client.h"
-#include "core/metainfo.h"
-#include "core/sha1.h"
+#include "core/codec/metainfo.h"
+#include "core/util/sha1.h"
 #include "peerflow/peerflow.h"
 
 #define INFO_MAX_FILE (16u << 20)

@@ -13,7 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/progress.h"
-#include "core/media_http.h"
+#include "core/media/media_http.h"
 #include "net/http_client.h"
 #include "net/media_server.h"
 #include "peerflow/client.h"

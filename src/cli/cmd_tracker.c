@@ -8,7 +8,7 @@
 #include <uv.h>
 
 #include "cli/cli.h"
-#include "core/tracker.h"
+#include "core/tracker/tracker.h"
 #include "net/http_server.h"
 
 typedef struct tracker_app {
@@ -201,6 +201,7 @@ int pf_cmd_tracker(int argc, char **argv)
     tc.seed = uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32);
     tc.log = log_cb;
     tc.log_ud = &app;
+    tc.log_level = app.verbose ? PF_LOG_DEBUG : PF_LOG_WARN;
     app.tracker = pf_tracker_new(&tc);
     if (!app.tracker) {
         fprintf(stderr, "peerflow tracker: out of memory\n");
@@ -218,6 +219,7 @@ int pf_cmd_tracker(int argc, char **argv)
     sc.ud = &app;
     sc.log = log_cb;
     sc.log_ud = &app;
+    sc.log_level = app.verbose ? PF_LOG_DEBUG : PF_LOG_WARN;
     sc.max_body = 0; /* GET only */
     sc.max_conns = max_conns;
     sc.bind = bind ? bind : "::";

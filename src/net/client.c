@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <uv.h>
 
-#include "core/magnet.h"
-#include "core/metainfo.h"
-#include "core/session.h"
-#include "core/sha1.h"
+#include "core/codec/magnet.h"
+#include "core/codec/metainfo.h"
+#include "peerflow/session.h"
+#include "core/util/sha1.h"
 #include "net/client_internal.h"
 
 
@@ -30,13 +30,11 @@ uint64_t pf__client_now(pf_client *c) { return now_ns(c); }
 
 static void client_log(pf_client *c, pf_log_level lvl, const char *fmt, ...)
 {
-    if (!c->set.log || lvl > c->set.log_level) return;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    c->log.now = now_ns(c);
+    pf__logv(&c->log, lvl, fmt, ap);
     va_end(ap);
-    c->set.log(c->set.log_ud, lvl, msg);
 }
 
 static void pump(pf_client *c);
@@ -708,6 +706,7 @@ int pf_client_new(const pf_client_settings *set, pf_client **out)
         c->set = *set;
     else
         pf_client_settings_default(&c->set);
+    pf__logger_init(&c->log, c->set.log, c->set.log_ud, c->set.log_level);
     if (uv_loop_init(&c->loop) != 0) {
         free(c);
         return PF_ERR_NOMEM;

@@ -4,7 +4,8 @@
 
 #include <uv.h>
 
-#include "core/session.h"
+#include "peerflow/session.h"
+#include "core/util/log.h"
 #include "net/http_client.h"
 #include "net/storage.h"
 #include "peerflow/client.h"
@@ -64,6 +65,7 @@ struct pf_client {
     int stopping;
     uint64_t stop_started; /* uv_now() at pf_client_stop */
     uint8_t *rbuf; /* read buffer shared by all connections */
+    pf_logger log;
     uint32_t works;
 };
 

@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/metainfo.h"
-#include "core/sha1.h"
+#include "core/codec/metainfo.h"
+#include "core/util/sha1.h"
 #include "peerflow/peerflow.h"
 
 #define CR_CHUNK (4u << 20)

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
+#include "core/util/buf.h"
 
 typedef struct pf_create_opts {
     const char *path;

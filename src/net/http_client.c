@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/buf.h"
+#include "core/util/buf.h"
 #include "peerflow/peerflow.h"
 
 #define PF_HTTP_USER_AGENT "peerflow/0.1"

@@ -1,4 +1,5 @@
 #include "net/http_server.h"
+#include "core/util/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@ struct pf_http_server {
     pf_http_server_stats st;
     void (*done)(void *);
     void *done_ud;
+    pf_logger log;
 };
 
 typedef struct wreq {
@@ -80,13 +82,11 @@ static void slog(pf_http_server *s, pf_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void slog(pf_http_server *s, pf_log_level lvl, const char *fmt, ...)
 {
-    if (!s->cfg.log) return;
-    char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    s->log.now = uv_now(s->loop) * 1000000ULL;
+    pf__logv(&s->log, lvl, fmt, ap);
     va_end(ap);
-    s->cfg.log(s->cfg.log_ud, lvl, msg);
 }
 
 void pf_http_server_config_default(pf_http_server_config *cfg)
@@ -98,6 +98,7 @@ void pf_http_server_config_default(pf_http_server_config *cfg)
     cfg->idle_timeout_ms = PF_HTTP_IDLE_TIMEOUT_MS;
     cfg->header_timeout_ms = PF_HTTP_HEADER_TIMEOUT_MS;
     cfg->send_timeout_ms = PF_HTTP_SEND_TIMEOUT_MS;
+    cfg->log_level = PF_LOG_INFO;
 }
 
 /* 0 or UINT32_MAX: no timer; else the length. */
@@ -567,6 +568,7 @@ int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
     if (!s->cfg.send_timeout_ms) s->cfg.send_timeout_ms = PF_HTTP_SEND_TIMEOUT_MS;
     if (!s->cfg.stall_evict_ms) s->cfg.stall_evict_ms = PF_HTTP_STALL_EVICT_MS;
     s->cfg.bind = NULL; /* not kept: borrowed */
+    pf__logger_init(&s->log, s->cfg.log, s->cfg.log_ud, s->cfg.log_level);
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     s->listener_open = 1;

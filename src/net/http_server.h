@@ -23,8 +23,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "core/addr.h"
-#include "core/http_parse.h"
+#include "core/util/addr.h"
+#include "core/codec/http_parse.h"
 #include "peerflow/peerflow.h"
 
 typedef struct pf_http_server pf_http_server;
@@ -58,6 +58,7 @@ typedef struct pf_http_server_config {
     void *ud;
     pf_log_fn log; /* may be NULL */
     void *log_ud;
+    pf_log_level log_level; /* default PF_LOG_INFO */
     /* Appended fields (zero = default): */
     uint32_t header_timeout_ms; /* from the first byte of a request until
                                    its head and body are complete (not

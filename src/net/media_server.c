@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/media_http.h"
+#include "core/media/media_http.h"
 #include "net/http_server.h"
 
 #define MS_READ_CHUNK (256 * 1024)  /* per pf_stream_read */

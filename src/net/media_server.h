@@ -38,7 +38,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "core/buf.h"
+#include "core/util/buf.h"
 #include "net/http_server.h"
 #include "peerflow/client.h"
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/resume.h"
+#include "core/codec/resume.h"
 #include "net/client_internal.h"
 
 static int resume_path(const pf_client_torrent *ct, char *out, size_t n, int make_dir)

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/metainfo.h"
+#include "core/codec/metainfo.h"
 
 typedef struct pf_storage pf_storage;
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/media_probe.h"
+#include "core/codec/media_probe.h"
 #include "net/client_internal.h"
 
 #define PF__STREAM_READ_MAX (1024 * 1024)

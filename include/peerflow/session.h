@@ -1,0 +1,280 @@
+/* The protocol engine, sans-I/O.
+ *
+ * A pf_session holds torrents; each torrent holds peers.  The caller (the
+ * libuv client in src/net, a test with a fake clock, a fuzzer or a
+ * simulator) owns sockets, files and the clock:
+ *   - bytes a peer sent us go in through pf_peer_recv();
+ *   - bytes for a peer come out of pf_peer_take_output();
+ *   - time is a uint64_t in nanoseconds passed into every call that needs
+ *     it, and pf_session_tick() is called at pf_session_next_timeout();
+ *   - everything the engine wants done outside (dial a peer, close one,
+ *     read/verify/write a piece, fetch a tracker URL) is a pf_event, polled
+ *     with pf_session_next_event(); results come back through
+ *     pf_peer_connected(), pf_peer_closed() and pf_torrent_job_done().
+ * Pointers to peers and jobs handed out in events stay valid until the
+ * caller reports pf_peer_closed() / pf_torrent_job_done(). */
+#ifndef PEERFLOW_SESSION_H
+#define PEERFLOW_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/util/addr.h"
+#include "core/codec/bitfield.h"
+#include "core/util/buf.h"
+#include "core/codec/magnet.h"
+#include "core/codec/metainfo.h"
+#include "peerflow/peerflow.h"
+
+#define PF_NS_PER_SEC 1000000000ULL
+#define PF_NS_PER_MS 1000000ULL
+
+typedef struct pf_session pf_session;
+typedef struct pf_torrent pf_torrent;
+typedef struct pf_peer pf_peer;
+
+typedef struct pf_stream_settings {
+    double urgent_s;    /* media seconds ahead of a reader the CDN guards (4) */
+    double startup_s;   /* start-up / after-seek prefix from the CDN (4) */
+    double prefetch_s;  /* media seconds ahead peers fetch in order (60) */
+    double critical_s;  /* a block due within this races on the CDN (1) */
+    double default_bitrate; /* bytes/s until known (500,000) */
+} pf_stream_settings;
+
+typedef struct pf_session_settings {
+    uint8_t peer_id[20];        /* all zero: derived from rng_seed */
+    uint64_t rng_seed;          /* deterministic runs; 0 = fixed default */
+    uint16_t listen_port;       /* announced to trackers and peers */
+    uint32_t max_peers;         /* connections per torrent (default 50) */
+    uint32_t max_connections;   /* connections in all, torrents and incoming
+                                   ones still in their handshake (200) */
+    uint32_t max_half_open;     /* incoming connections before their
+                                   handshake names a torrent (32) */
+    uint32_t handshake_timeout_s; /* close a peer whose handshake has not
+                                   completed after this (default 20) */
+    uint32_t max_send_buffer;   /* bytes of PIECE data queued for one peer,
+                                   not yet written (default 4 MiB) */
+    uint32_t upload_slots;      /* unchoked peers per torrent (default 8) */
+    int upload_enabled;         /* 0: never unchoke anyone (default 1) */
+    uint32_t cache_pieces;      /* read cache, in pieces (default 16) */
+    uint32_t max_partials;      /* pieces in progress at once (default 32) */
+    uint32_t max_queue_out;     /* max requests we keep outstanding to one
+                                   peer (default 512) */
+    uint32_t max_queue_in;      /* requests we accept queued from one peer
+                                   (default 1024; our "reqq") */
+    uint32_t request_timeout_s; /* re-route a block after this (default 20) */
+    uint32_t max_write_backlog; /* bytes of verified pieces waiting for the
+                                   disk before requests pause (16 MiB) */
+    pf_stream_settings stream;
+    pf_log_fn log;              /* may be NULL */
+    void *log_ud;
+    pf_log_level log_level;
+} pf_session_settings;
+
+void pf_session_settings_default(pf_session_settings *s);
+int pf_session_new(const pf_session_settings *s, pf_session **out);
+/* Frees everything.  The caller must have closed its sockets first; peers
+ * and jobs still outstanding are freed too. */
+void pf_session_free(pf_session *s);
+const uint8_t *pf_session_peer_id(const pf_session *s);
+
+/* ---- torrents ---------------------------------------------------------- */
+
+/* Adds a torrent; on success the session owns mi.  PF_ERR_EXISTS if the
+ * info-hash is already present.  The torrent starts in CHECKING: the
+ * caller opens storage, then calls pf_torrent_check() (or
+ * pf_torrent_skip_check() for new empty storage). */
+int pf_session_add_torrent(pf_session *s, pf_metainfo *mi, pf_torrent **out);
+/* Adds a torrent known only by a magnet link (METADATA state); trackers and
+ * x.pe peers from the link are used.  PF_EV_METADATA fires once the info
+ * dict is fetched and verified. */
+int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out);
+
+const pf_metainfo *pf_torrent_metainfo(const pf_torrent *t); /* NULL until known */
+const uint8_t *pf_torrent_info_hash(const pf_torrent *t);
+int pf_torrent_state(const pf_torrent *t);
+/* The verified pieces (NULL before metadata); valid until the next call
+ * into the session. */
+const pf_bitfield *pf_torrent_have(const pf_torrent *t);
+void pf_torrent_set_ud(pf_torrent *t, void *ud);
+void *pf_torrent_ud(const pf_torrent *t);
+
+/* Hash every piece already on disk (emits PF_JOB_HASH jobs). */
+void pf_torrent_check(pf_torrent *t, uint64_t now);
+/* Storage is known to be empty: start downloading at once. */
+void pf_torrent_skip_check(pf_torrent *t, uint64_t now);
+/* Instead of a check: the pieces set in `have` (validated fast-resume
+ * data, see core/resume.h) are taken as verified, the rest as missing.
+ * Returns 0, or PF_ERR_INVAL if have's size does not match. */
+int pf_torrent_resume(pf_torrent *t, const pf_bitfield *have, uint64_t now);
+int pf_torrent_add_tracker(pf_torrent *t, const char *url, int tier);
+void pf_torrent_clear_trackers(pf_torrent *t);
+/* A candidate peer to dial (from a tracker, PEX, the user). */
+void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now);
+/* Announces "stopped" and stops dialing; peers stay until closed. */
+void pf_torrent_stop(pf_torrent *t, uint64_t now);
+
+void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st);
+
+/* ---- peers --------------------------------------------------------------- */
+/* An incoming connection; its torrent is known after its handshake. */
+pf_peer *pf_session_accept(pf_session *s, const pf_addr *remote, uint64_t now);
+/* Dial succeeded (peer came from a PF_EV_CONNECT). */
+void pf_peer_connected(pf_peer *p, uint64_t now);
+/* Bytes from the socket.  Returns n (all consumed) or a negative pf_err:
+ * the caller then closes the socket and calls pf_peer_closed(). */
+long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now);
+/* Moves all pending output into dst (dst must be empty or freed: it is
+ * overwritten).  Returns the byte count; 0 if nothing to send. */
+size_t pf_peer_take_output(pf_peer *p, pf_buf *dst);
+/* Zero-copy output: the bytes to send are buf's unread bytes with each
+ * splice's data inserted, in order, after `at` of them (PIECE payloads
+ * pointing into the engine's read cache, not copied).  The splices stay
+ * valid until pf_out_release(), even after the peer or session is gone
+ * (so a socket write may complete later).  Same counting as
+ * pf_peer_take_output: `total` bytes, reported by pf_peer_sent as they
+ * are written. */
+typedef struct pf_out_splice {
+    size_t at;
+    const uint8_t *data;
+    size_t len;
+    void *ref; /* engine-owned */
+} pf_out_splice;
+typedef struct pf_out {
+    pf_buf buf;
+    pf_out_splice *sp;
+    size_t nsp;
+    size_t total;
+} pf_out;
+size_t pf_peer_take_output_zc(pf_peer *p, pf_out *out);
+void pf_out_release(pf_out *out);
+/* The caller finished writing n bytes previously taken. */
+void pf_peer_sent(pf_peer *p, size_t n, uint64_t now);
+/* The socket is gone (closed by either side or failed to connect).  The
+ * engine frees the peer; the pointer is invalid afterwards. */
+void pf_peer_closed(pf_peer *p, uint64_t now);
+void pf_peer_set_ud(pf_peer *p, void *ud);
+void *pf_peer_ud(const pf_peer *p);
+const pf_addr *pf_peer_addr(const pf_peer *p);
+
+/* ---- jobs: work the caller does off the event loop ---------------------- */
+enum pf_job_type {
+    PF_JOB_READ = 1, /* read len bytes at offset into buf */
+    PF_JOB_WRITE,    /* unless verified, SHA-1 of buf must equal expect;
+                        then write it */
+    PF_JOB_HASH,     /* read the piece at offset/len, compare with expect */
+    PF_JOB_HTTP,     /* GET url; fill status/body */
+    PF_JOB_WEBSEED,  /* GET url with Range range_start/range_len; feed the
+                        body to pf_torrent_job_data as it arrives */
+    PF_JOB_DISCARD   /* free the disk space of offset/len (cache limit) */
+};
+typedef struct pf_job {
+    int type;
+    pf_torrent *torrent;
+    uint32_t piece;
+    uint64_t offset;
+    uint32_t len;
+    uint8_t *buf;       /* READ: destination (len bytes); WRITE: data */
+    uint8_t expect[20]; /* WRITE, HASH */
+    int verified;       /* WRITE: the engine already checked the hash */
+    char *url;          /* HTTP, WEBSEED */
+    uint64_t range_start, range_len; /* WEBSEED */
+    void *io;           /* the caller's handle for the transfer, if any */
+    /* Filled by the caller before pf_torrent_job_done: */
+    int result;         /* 0, PF_ERR_HASH, PF_ERR_IO, PF_ERR_NET... */
+    long status;        /* HTTP status */
+    uint8_t *body;      /* HTTP body, malloc'd; the engine frees it */
+    size_t body_len;
+    /* engine-private */
+    uint32_t tag;
+    struct pf_job *next;
+} pf_job;
+/* Reports a finished job; the engine takes ownership and frees it. */
+void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now);
+/* Body bytes of a WEBSEED job as they arrive.  Returns 0 to continue, or a
+ * negative pf_err: the caller aborts the transfer and then reports
+ * pf_torrent_job_done. */
+int pf_torrent_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
+
+/* ---- web seeds and streaming ------------------------------------------- */
+/* Adds a BEP 19 web seed (the CDN).  Torrents also take their url-list. */
+int pf_torrent_add_webseed(pf_torrent *t, const char *url);
+
+
+/* Opens a reader of file `file` at `offset`; *id names it.  PF_ERR_NOTFOUND
+ * for a bad file, PF_ERR_INVAL before metadata. */
+int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64_t now,
+                           uint32_t *id);
+/* Verified bytes available at file offset (at most max): > 0 to read now
+ * from storage; 0 means the reader now waits, and PF_EV_STREAM_READY
+ * (ev.err = id) fires when it should ask again; < 0 error (PF_ERR_RANGE). */
+long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t max,
+                             uint64_t now);
+/* n bytes at file offset were handed to the reader. */
+void pf_torrent_stream_served(pf_torrent *t, uint32_t id, uint64_t offset, size_t n,
+                              uint64_t now);
+void pf_torrent_stream_close(pf_torrent *t, uint32_t id, uint64_t now);
+/* Media bitrate of a file in bytes/s, e.g. size / container duration. */
+void pf_torrent_set_bitrate(pf_torrent *t, uint32_t file, double bytes_per_s);
+/* QoE of one file; PF_ERR_NOTFOUND if it was never read. */
+int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *q);
+/* Per-source byte counts (peers, web seeds, departed peers). */
+size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max);
+
+/* ---- events ------------------------------------------------------------- */
+enum pf_event_type {
+    PF_EV_CONNECT = 1, /* dial ev.addr for ev.peer; then pf_peer_connected
+                          or pf_peer_closed */
+    PF_EV_CLOSE,       /* close ev.peer's socket, then pf_peer_closed */
+    PF_EV_WRITE,       /* ev.peer has output: pf_peer_take_output */
+    PF_EV_JOB,         /* run ev.job, then pf_torrent_job_done */
+    PF_EV_METADATA,    /* ev.torrent's metainfo is now known: open storage,
+                          then pf_torrent_check / pf_torrent_skip_check */
+    PF_EV_CHECKED,     /* ev.torrent finished checking */
+    PF_EV_COMPLETE,    /* ev.torrent has every piece, verified */
+    PF_EV_LOG_ERROR,   /* ev.torrent hit a fatal error (ev.err) */
+    PF_EV_STREAM_READY, /* reader ev.err of ev.torrent may read again */
+    PF_EV_JOB_CANCEL   /* abort ev.job's transfer, then pf_torrent_job_done */
+};
+typedef struct pf_event {
+    int type;
+    pf_torrent *torrent;
+    pf_peer *peer;
+    pf_job *job;
+    pf_addr addr;
+    int err;
+} pf_event;
+/* Pops the next event; returns 1 if *ev was filled, 0 if none. */
+int pf_session_next_event(pf_session *s, pf_event *ev);
+/* Periodic work: choking, timeouts, announces, dialing, rates. */
+void pf_session_tick(pf_session *s, uint64_t now);
+/* Upload and download caps in bytes/s (0 = none).  The download cap paces
+ * requests to peers; CDN fetches for due pieces are not held back (they
+ * are what keeps playback going). */
+void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bps);
+/* Turns uploading on or off at run time (metered network, battery). */
+void pf_session_set_upload(pf_session *s, int enabled);
+/* Adds a network of the viewer's own ISP (from an ALTO/P4P-style network
+ * map the operator gives).  Peers inside are unchoked first; payload with
+ * peers outside is counted (pf_torrent_stats.remote_*).  Returns 0,
+ * PF_ERR_INVAL (bad family or prefix length) or PF_ERR_RANGE (full). */
+int pf_session_add_local_net(pf_session *s, const pf_net *net);
+/* The share of the regular upload slots where local peers come first, 0-1
+ * (default 0.5): 1 keeps the most bytes inside the ISP, and makes the CDN
+ * bring each ISP its own first copy (isp-split lab: inter-ISP bytes -33%,
+ * CDN +10%); 0.5 cost no CDN bytes there (inter-ISP -5%). */
+void pf_session_set_local_share(pf_session *s, double share);
+/* Keep at most `bytes` of verified data for this torrent (0 = no limit):
+ * pieces behind every reader are evicted, the most available first, and
+ * beyond the readers' windows only what fits is fetched. */
+void pf_torrent_set_cache_limit(pf_torrent *t, uint64_t bytes);
+/* A player will come: ask peers for nothing until the first stream opens
+ * (peers are connected and served meanwhile).  Blocks asked for on the
+ * off-chance arrive together with the start-up prefix and delay it. */
+void pf_torrent_set_await_reader(pf_torrent *t, int on);
+/* A PF_JOB_DISCARD: the caller frees the piece's disk space. */
+
+/* When the next tick is due (absolute ns). */
+uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now);
+
+#endif

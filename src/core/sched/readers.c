@@ -1,0 +1,257 @@
+/* Readers of files (a player's HTTP request each): their positions, the
+ * media clock, stalls and the rest of the QoE.  Their reads are the
+ * playheads the deadline scheduler (sched.c) works for.
+ *
+ * QoE follows a media clock per reader: it starts with the first byte and
+ * runs in real time; a read that waits for data the clock has already
+ * reached is a stall (a reader racing ahead of real time, like
+ * `ffmpeg -f null`, is not stalling). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/swarm/swarm.h"
+
+#define PF__PLAYABLE_S 10.0
+
+static pf__stream *stream_find(pf_torrent *t, uint32_t id)
+{
+    for (uint32_t i = 0; i < t->nstreams; i++)
+        if (t->streams[i].id == id) return &t->streams[i];
+    return NULL;
+}
+
+const pf_stream_settings *pf__sset(const pf_torrent *t) { return &t->s->set.stream; }
+
+double pf__bitrate(const pf_torrent *t, uint32_t file)
+{
+    const pf__fileqoe *q = t->qoe ? &t->qoe[file] : NULL;
+    if (q && q->bitrate > 0) return q->bitrate;
+    return pf__sset(t)->default_bitrate > 0 ? pf__sset(t)->default_bitrate : 500000.0;
+}
+
+void pf__streams_free(pf_torrent *t)
+{
+    free(t->streams);
+    free(t->qoe);
+    t->streams = NULL;
+    t->qoe = NULL;
+    t->nstreams = t->cap_streams = 0;
+}
+
+int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64_t now, uint32_t *id)
+{
+    if (!t->has_meta) return PF_ERR_INVAL;
+    if (file >= t->mi->num_files) return PF_ERR_NOTFOUND;
+    if (offset > t->mi->files[file].length) return PF_ERR_RANGE;
+    if (!t->qoe) {
+        t->qoe = calloc(t->mi->num_files, sizeof *t->qoe);
+        if (!t->qoe) return PF_ERR_NOMEM;
+    }
+    if (t->nstreams >= 64) return PF_ERR_LIMIT;
+    if (t->nstreams == t->cap_streams) {
+        uint32_t cap = t->cap_streams ? t->cap_streams * 2 : 4;
+        pf__stream *n = realloc(t->streams, cap * sizeof *n);
+        if (!n) return PF_ERR_NOMEM;
+        t->streams = n;
+        t->cap_streams = cap;
+    }
+    pf__stream *st = &t->streams[t->nstreams++];
+    memset(st, 0, sizeof *st);
+    t->await_reader = 0;
+    st->id = t->s->next_id++;
+    st->file = file;
+    st->start_off = st->pos = offset;
+    st->opened = now;
+    st->startup_end = UINT64_MAX; /* prefix start; set by the scheduler */
+    st->startup_at = now;
+    pf__fileqoe *q = &t->qoe[file];
+    if (q->first_read == 0) {
+        q->first_read = now;
+        q->playable_from = offset;
+    } else if (offset != q->last_end && offset != 0) {
+        q->seeks++;
+    }
+    q->active++;
+    *id = st->id;
+    pf__sched_update(t, now);
+    return 0;
+}
+
+void pf_torrent_set_await_reader(pf_torrent *t, int on) { t->await_reader = on != 0; }
+
+void pf_torrent_stream_close(pf_torrent *t, uint32_t id, uint64_t now)
+{
+    pf__stream *st = stream_find(t, id);
+    if (!st) return;
+    pf__fileqoe *q = &t->qoe[st->file];
+    if (st->waiting && st->wait_is_stall) q->stall_ns += now - st->wait_since;
+    q->last_end = st->pos;
+    if (q->active) q->active--;
+    *st = t->streams[--t->nstreams];
+    pf__sched_update(t, now);
+}
+
+/* Verified bytes from torrent offset abs (at most max). */
+uint64_t pf__verified_run(const pf_torrent *t, uint64_t abs, uint64_t max)
+{
+    uint64_t plen = t->mi->piece_length, got = 0;
+    while (got < max && abs + got < t->mi->total_length) {
+        uint32_t piece = (uint32_t)((abs + got) / plen);
+        if (!pf_bitfield_get(&t->have, piece)) break;
+        uint64_t piece_end = (uint64_t)(piece + 1) * plen;
+        got = piece_end - abs;
+    }
+    return got < max ? got : max;
+}
+
+double pf__media_clock(const pf__stream *st, uint64_t now)
+{
+    if (!st->started) return 0;
+    return (double)(now - st->clock_start - st->stall_ns) / 1e9;
+}
+
+static void check_playable(pf_torrent *t, uint32_t file, uint64_t now)
+{
+    pf__fileqoe *q = &t->qoe[file];
+    if (q->playable_at || q->first_read == 0) return;
+    const pf_file_entry *fe = &t->mi->files[file];
+    uint64_t want = (uint64_t)(PF__PLAYABLE_S * pf__bitrate(t, file));
+    if (want > fe->length - q->playable_from) want = fe->length - q->playable_from;
+    if (pf__verified_run(t, fe->offset + q->playable_from, want) >= want) q->playable_at = now;
+}
+
+long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t max, uint64_t now)
+{
+    pf__stream *st = stream_find(t, id);
+    if (!st) return PF_ERR_NOTFOUND;
+    const pf_file_entry *fe = &t->mi->files[st->file];
+    if (offset >= fe->length) return PF_ERR_RANGE;
+    if (max > fe->length - offset) max = (size_t)(fe->length - offset);
+    if (offset != st->pos) {
+        /* The reader jumped: a new playhead, with its own start-up. */
+        st->pos = offset;
+        st->startup_done = 0;
+        st->startup_end = UINT64_MAX;
+        st->startup_at = now;
+        st->su_phase = 0;
+        st->su_head = 0;
+    }
+    uint64_t n = pf__verified_run(t, fe->offset + offset, max);
+    pf__fileqoe *q = &t->qoe[st->file];
+    if (n > 0) {
+        if (st->waiting) {
+            if (st->wait_is_stall) {
+                uint64_t d = now - st->wait_since;
+                st->stall_ns += d;
+                q->stall_ns += d;
+            }
+            st->waiting = 0;
+        }
+        return (long)n;
+    }
+    if (!st->waiting) {
+        st->waiting = 1;
+        st->wait_off = offset;
+        st->wait_since = now;
+        /* Behind the media clock means the player has run dry. */
+        double media_t = (double)(offset - st->start_off) / pf__bitrate(t, st->file);
+        st->wait_is_stall = st->started && media_t <= pf__media_clock(st, now) + 0.05;
+        if (st->wait_is_stall) q->stalls++;
+    }
+    pf__sched_update(t, now);
+    return 0;
+}
+
+void pf_torrent_stream_served(pf_torrent *t, uint32_t id, uint64_t offset, size_t n, uint64_t now)
+{
+    pf__stream *st = stream_find(t, id);
+    if (!st) return;
+    pf__fileqoe *q = &t->qoe[st->file];
+    if (!st->started) {
+        st->started = 1;
+        st->clock_start = now;
+    }
+    if (q->first_byte == 0) q->first_byte = now;
+    st->pos = offset + n;
+    q->served += n;
+    q->playhead = st->pos;
+    q->last_end = st->pos;
+    /* No container duration: the long-run read rate stands in for the
+     * bitrate (bounded: a reader racing ahead says little). */
+    if (q->bitrate_src != 1 && q->first_byte && now > q->first_byte + 2 * PF_NS_PER_SEC) {
+        double r = (double)q->served / ((double)(now - q->first_byte) / 1e9);
+        if (r < 64e3) r = 64e3;
+        if (r > 4e6) r = 4e6;
+        q->bitrate = r;
+        q->bitrate_src = 2;
+    }
+    check_playable(t, st->file, now);
+}
+
+void pf_torrent_set_bitrate(pf_torrent *t, uint32_t file, double bps)
+{
+    if (!t->has_meta || file >= t->mi->num_files || bps <= 0) return;
+    if (!t->qoe) {
+        t->qoe = calloc(t->mi->num_files, sizeof *t->qoe);
+        if (!t->qoe) return;
+    }
+    t->qoe[file].bitrate = bps;
+    t->qoe[file].bitrate_src = 1;
+}
+
+int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!t->qoe || !t->has_meta || file >= t->mi->num_files || t->qoe[file].first_read == 0)
+        return PF_ERR_NOTFOUND;
+    const pf__fileqoe *q = &t->qoe[file];
+    out->active = q->active > 0;
+    out->ttfb_s = q->first_byte ? (double)(q->first_byte - q->first_read) / 1e9 : -1;
+    out->time_to_playable_s = q->playable_at ? (double)(q->playable_at - q->first_read) / 1e9 : -1;
+    out->stalls = q->stalls;
+    uint64_t stall = q->stall_ns;
+    for (uint32_t i = 0; i < t->nstreams; i++) {
+        const pf__stream *st = &t->streams[i];
+        if (st->file == file && st->waiting && st->wait_is_stall) stall += now - st->wait_since;
+    }
+    out->stall_s = (double)stall / 1e9;
+    out->seeks = q->seeks;
+    out->bitrate_bps = pf__bitrate(t, file);
+    out->bitrate_from_container = q->bitrate_src == 1;
+    out->playhead = q->playhead;
+    /* Buffer: media verified ahead of what is being played now (the media
+     * clock of the most recent reader), not of what was last read. */
+    const pf_file_entry *fe = &t->mi->files[file];
+    double br = pf__bitrate(t, file);
+    uint64_t play = q->playhead;
+    const pf__stream *last = NULL;
+    for (uint32_t i = 0; i < t->nstreams; i++)
+        if (t->streams[i].file == file && t->streams[i].started &&
+            (!last || t->streams[i].clock_start > last->clock_start))
+            last = &t->streams[i];
+    if (last) {
+        uint64_t p = last->start_off + (uint64_t)(pf__media_clock(last, now) * br);
+        play = p < fe->length ? p : fe->length;
+    }
+    uint64_t ahead = play < fe->length ? pf__verified_run(t, fe->offset + play, fe->length - play) : 0;
+    out->buffer_s = (double)ahead / br;
+    out->bytes_served = q->served;
+    return 0;
+}
+
+/* A piece was verified: wake readers waiting on it. */
+void pf__stream_piece_done(pf_torrent *t, uint32_t piece, uint64_t now)
+{
+    uint64_t plen = t->mi->piece_length;
+    for (uint32_t i = 0; i < t->nstreams; i++) {
+        pf__stream *st = &t->streams[i];
+        if (t->qoe) check_playable(t, st->file, now);
+        if (!st->waiting) continue;
+        uint64_t abs = t->mi->files[st->file].offset + st->wait_off;
+        if (abs / plen == piece) {
+            pf_event ev = {.type = PF_EV_STREAM_READY, .torrent = t, .err = (int)st->id};
+            pf__emit(t->s, &ev);
+        }
+    }
+}

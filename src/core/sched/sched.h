@@ -1,0 +1,134 @@
+/* The streaming scheduler's internals: readers and their deadlines
+ * (readers.c, sched.c), the web seeds (webseed.c) and the picker they share with
+ * the swarm engine (core/swarm).  Not part of any API. */
+#ifndef PF_CORE_SCHED_H
+#define PF_CORE_SCHED_H
+
+#include "core/sched/picker.h"
+#include "peerflow/session.h"
+
+/* Smoothed rate: bytes counted since the last tick are folded in. */
+typedef struct pf_rate {
+    uint64_t pending;
+    double bps;
+} pf_rate;
+static inline void pf__rate_add(pf_rate *r, uint64_t n) { r->pending += n; }
+void pf__rate_tick(pf_rate *r, double dt_s);
+
+
+
+/* BEP 19 web seed (the CDN): a costly source that has every piece. */
+#define PF__WS_MAX_INFLIGHT 4
+typedef struct pf__ws_run {
+    struct pf__webseed *ws;
+    uint64_t start, end; /* torrent byte range, block aligned */
+    uint64_t cursor;     /* next byte expected */
+    uint64_t seg_end;    /* end of the current file segment */
+    pf_job *job;         /* HTTP job in flight, or NULL */
+    uint8_t *blk;        /* staging for a partly received block */
+    uint32_t blk_fill;
+    int cancelled;
+    uint64_t started;    /* when the current request went out (ns) */
+    uint64_t first_at;   /* when its first bytes came (0: not yet) */
+    uint64_t first_len;  /* how many came then */
+} pf__ws_run;
+
+typedef struct pf__webseed {
+    char *url;
+    pf__ws_run *runs[PF__WS_MAX_INFLIGHT];
+    uint32_t nruns;
+    uint64_t retry_at;
+    uint32_t fails;
+    pf_rate down;
+    uint64_t downloaded;
+    uint64_t wasted;
+    double run_bps; /* bytes/s of its last completed GET (0: none yet) */
+    /* The same GET from its first bytes on (0: unknown), and its time to
+     * first byte: a 64 KiB GET's rate is mostly the round trip's. */
+    double xfer_bps;
+    uint64_t ttfb_ns;
+} pf__webseed;
+
+/* A reader of one file (a player's HTTP request): its reads are the
+ * playhead the deadline scheduler works for. */
+typedef struct pf__stream {
+    uint32_t id;
+    uint32_t file;
+    uint64_t start_off;  /* file offset it opened at */
+    uint64_t pos;        /* file offset of its next read */
+    uint64_t opened;
+    int waiting;         /* a read is blocked on missing data */
+    uint64_t wait_off;
+    uint64_t wait_since;
+    int wait_is_stall;
+    int started;         /* first byte delivered */
+    uint64_t clock_start; /* media clock: real time of the first byte */
+    uint64_t stall_ns;    /* this reader's stalled time (clock pauses) */
+    int startup_done;     /* the start-up prefix is verified */
+    uint64_t startup_end; /* file offset where the start-up prefix starts */
+    uint64_t startup_at;  /* when this start-up (open or seek) began */
+    /* The CDN alone, from when a start-up phase began (su_at, at offset
+     * su_off, at su_rate bytes/s), would have each piece of the prefix by
+     * su_at + (its end - su_off) / su_rate: peers on trial keep the blocks
+     * they deliver by then.  Fixed for the phase (1 probe, 2 prefix). */
+    uint64_t su_at, su_off;
+    double su_rate;
+    int su_phase;
+    int su_head;  /* the CDN was asked for a head only (peers to try) */
+} pf__stream;
+
+typedef struct pf__fileqoe {
+    uint64_t first_read, first_byte, playable_at;
+    uint64_t playable_from; /* offset of the first read */
+    uint32_t stalls, seeks;
+    uint64_t stall_ns;
+    uint64_t served;
+    uint64_t playhead;
+    double bitrate;    /* bytes/s of media; 0 = unknown */
+    int bitrate_src;   /* 0 unknown, 1 container, 2 observed */
+    uint32_t active;
+    uint64_t last_end; /* where the last reader stopped (seek detection) */
+} pf__fileqoe;
+/* webseed.c */
+int pf__ws_add(pf_torrent *t, const char *url);
+void pf__ws_free_all(pf_torrent *t);
+/* A web seed can take one more GET now. */
+int pf__ws_capacity(pf_torrent *t, uint64_t now);
+/* A web seed exists that is not backing off after failures. */
+int pf__ws_usable(const pf_torrent *t, uint64_t now);
+/* The best rate a web seed has shown from a GET's first byte on (bytes/s)
+ * and that GET's time to first byte; a whole GET's rate and 0 when that
+ * is all there is; 0: no GET yet. */
+double pf__ws_rate(const pf_torrent *t, uint64_t *ttfb_ns);
+/* CDN GETs on their way (not cancelled). */
+uint32_t pf__ws_inflight(const pf_torrent *t);
+/* Fetches the given claimed blocks (sorted, one piece range) from the best
+ * web seed; returns 0 or a negative error (the caller unclaims). */
+int pf__ws_fetch(pf_torrent *t, const pf_block_ref *blocks, uint32_t n, uint64_t now);
+void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now);
+int pf__ws_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
+/* Cancels CDN runs entirely outside [keep_start, keep_end) torrent bytes
+ * of every current reader (a seek made them useless). */
+void pf__ws_cancel_useless(pf_torrent *t, uint64_t now);
+void pf__ws_tick(pf_torrent *t, double dt);
+
+/* sched.c */
+void pf__cache_limit_enforce(pf_torrent *t, uint64_t now);
+void pf__sched_update(pf_torrent *t, uint64_t now);
+
+/* readers.c */
+const pf_stream_settings *pf__sset(const pf_torrent *t);
+/* A file's media bitrate in bytes/s: from the container, observed, or
+ * the settings' default guess. */
+double pf__bitrate(const pf_torrent *t, uint32_t file);
+void pf__stream_piece_done(pf_torrent *t, uint32_t piece, uint64_t now);
+void pf__streams_free(pf_torrent *t);
+/* Verified bytes from torrent offset abs (at most max). */
+uint64_t pf__verified_run(const pf_torrent *t, uint64_t abs, uint64_t max);
+/* A reader's media clock: seconds of media played since its first byte,
+ * stalls excluded. */
+double pf__media_clock(const pf__stream *st, uint64_t now);
+
+
+
+#endif

@@ -1,0 +1,324 @@
+/* Session: settings, torrents, incoming peers before their handshake, the
+ * event queue and the tick. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/swarm/swarm.h"
+
+void pf_session_settings_default(pf_session_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->rng_seed = 0x9e3779b97f4a7c15ULL;
+    s->listen_port = 6881;
+    s->max_peers = 50;
+    s->max_connections = 200;
+    s->max_half_open = 32;
+    s->handshake_timeout_s = 20;
+    s->max_send_buffer = 4u << 20;
+    s->upload_slots = 8;
+    s->upload_enabled = 1;
+    s->cache_pieces = 16;
+    s->max_partials = 32;
+    s->max_queue_out = 512;
+    s->max_queue_in = 1024;
+    s->request_timeout_s = 20;
+    s->max_write_backlog = 16u << 20;
+    s->stream.urgent_s = 4.0;
+    s->stream.startup_s = 4.0;
+    s->stream.prefetch_s = 60.0;
+    s->stream.critical_s = 1.0;
+    s->stream.default_bitrate = 500000.0;
+    s->log_level = PF_LOG_INFO;
+}
+
+void pf__rate_tick(pf_rate *r, double dt_s)
+{
+    if (dt_s <= 0) return;
+    double inst = (double)r->pending / dt_s;
+    /* ~2 s time constant at 1 tick/s; reacts within a few ticks. */
+    r->bps = r->bps * 0.5 + inst * 0.5;
+    if (r->bps < 1) r->bps = 0;
+    r->pending = 0;
+}
+
+void pf__log(pf_session *s, pf_log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pf__logv(&s->log, lvl, fmt, ap);
+    va_end(ap);
+}
+
+int pf_session_new(const pf_session_settings *set, pf_session **out)
+{
+    pf_session *s = calloc(1, sizeof *s);
+    if (!s) return PF_ERR_NOMEM;
+    if (set)
+        s->set = *set;
+    else
+        pf_session_settings_default(&s->set);
+    if (s->set.upload_slots == 0) s->set.upload_slots = 1;
+    s->local_share = 0.5;
+    if (s->set.max_queue_out < 4) s->set.max_queue_out = 4;
+    if (s->set.max_queue_in < 4) s->set.max_queue_in = 4;
+    if (s->set.max_write_backlog < (1u << 20)) s->set.max_write_backlog = 1u << 20;
+    /* Zero means "default" for the limits added after the first release. */
+    if (!s->set.max_connections) s->set.max_connections = 200;
+    if (!s->set.max_half_open) s->set.max_half_open = 32;
+    if (!s->set.handshake_timeout_s) s->set.handshake_timeout_s = 20;
+    if (!s->set.max_send_buffer) s->set.max_send_buffer = 4u << 20;
+    if (s->set.max_send_buffer < 2 * PF_BLOCK_SIZE) s->set.max_send_buffer = 2 * PF_BLOCK_SIZE;
+    s->rng = s->set.rng_seed ? s->set.rng_seed : 0x9e3779b97f4a7c15ULL;
+    static const uint8_t zero[20];
+    if (memcmp(s->set.peer_id, zero, 20) != 0) {
+        memcpy(s->peer_id, s->set.peer_id, 20);
+    } else {
+        /* Azureus-style id: -PF0100- then 12 random alphanumerics. */
+        static const char alnum[] =
+            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        memcpy(s->peer_id, "-PF0100-", 8);
+        for (int i = 8; i < 20; i++)
+            s->peer_id[i] = (uint8_t)alnum[pf_rand_next(&s->rng) % 62];
+    }
+    s->key = (uint32_t)pf_rand_next(&s->rng);
+    s->next_id = 1;
+    pf__logger_init(&s->log, s->set.log, s->set.log_ud, s->set.log_level);
+    *out = s;
+    return 0;
+}
+
+void pf_session_free(pf_session *s)
+{
+    if (!s) return;
+    for (uint32_t i = 0; i < s->npending; i++) pf__peer_free(s->pending[i]);
+    free(s->pending);
+    for (uint32_t i = 0; i < s->ntorrents; i++) pf__torrent_free(s->torrents[i]);
+    free(s->torrents);
+    /* Jobs still queued as events belong to us now. */
+    for (size_t k = 0; k < s->q.len; k++) {
+        pf_event *ev = &s->q.ev[(s->q.head + k) % s->q.cap];
+        if (ev->type == PF_EV_JOB && ev->job) {
+            if (ev->job->type == PF_JOB_WRITE) free(ev->job->buf); /* others: not owned */
+            free(ev->job->url);
+            free(ev->job->body);
+            free(ev->job);
+        }
+    }
+    free(s->q.ev);
+    free(s);
+}
+
+const uint8_t *pf_session_peer_id(const pf_session *s) { return s->peer_id; }
+
+int pf__emit(pf_session *s, const pf_event *ev)
+{
+    pf__event_q *q = &s->q;
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        pf_event *n = malloc(cap * sizeof *n);
+        if (!n) return PF_ERR_NOMEM;
+        for (size_t k = 0; k < q->len; k++) n[k] = q->ev[(q->head + k) % q->cap];
+        free(q->ev);
+        q->ev = n;
+        q->cap = cap;
+        q->head = 0;
+    }
+    q->ev[(q->head + q->len) % q->cap] = *ev;
+    q->len++;
+    return 0;
+}
+
+int pf_session_next_event(pf_session *s, pf_event *ev)
+{
+    pf__event_q *q = &s->q;
+    while (q->len > 0) {
+        *ev = q->ev[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+        if (ev->type == 0) continue; /* its peer is gone */
+        if (ev->type == PF_EV_WRITE) {
+            /* Coalesced: the flag is cleared when the event is delivered. */
+            ev->peer->write_queued = 0;
+            if (ev->peer->out.len - ev->peer->out.off == 0) continue;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+pf_torrent *pf__session_find(pf_session *s, const uint8_t info_hash[20])
+{
+    for (uint32_t i = 0; i < s->ntorrents; i++)
+        if (memcmp(s->torrents[i]->info_hash, info_hash, 20) == 0) return s->torrents[i];
+    return NULL;
+}
+
+static int session_add(pf_session *s, pf_torrent *t)
+{
+    if (s->ntorrents == s->cap_torrents) {
+        uint32_t cap = s->cap_torrents ? s->cap_torrents * 2 : 4;
+        pf_torrent **n = realloc(s->torrents, cap * sizeof *n);
+        if (!n) return PF_ERR_NOMEM;
+        s->torrents = n;
+        s->cap_torrents = cap;
+    }
+    s->torrents[s->ntorrents++] = t;
+    return 0;
+}
+
+int pf_session_add_torrent(pf_session *s, pf_metainfo *mi, pf_torrent **out)
+{
+    if (pf__session_find(s, mi->info_hash)) return PF_ERR_EXISTS;
+    pf_torrent *t = pf__torrent_new(s, mi->info_hash);
+    if (!t) return PF_ERR_NOMEM;
+    int rc = pf__torrent_set_metadata(t, mi, 0);
+    if (rc == 0) rc = session_add(s, t);
+    if (rc) {
+        t->mi = NULL; /* the caller keeps mi on failure */
+        pf__torrent_free(t);
+        return rc;
+    }
+    for (size_t i = 0; i < mi->num_trackers; i++)
+        pf_torrent_add_tracker(t, mi->trackers[i].url, mi->trackers[i].tier);
+    t->state = PF_TS_CHECKING;
+    *out = t;
+    return 0;
+}
+
+int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out)
+{
+    if (pf__session_find(s, m->info_hash)) return PF_ERR_EXISTS;
+    pf_torrent *t = pf__torrent_new(s, m->info_hash);
+    if (!t) return PF_ERR_NOMEM;
+    if (session_add(s, t)) {
+        pf__torrent_free(t);
+        return PF_ERR_NOMEM;
+    }
+    t->state = PF_TS_METADATA;
+    if (m->name) t->magnet_name = strdup(m->name);
+    for (size_t i = 0; i < m->num_trackers; i++) pf_torrent_add_tracker(t, m->trackers[i], (int)i);
+    for (size_t i = 0; i < m->num_peers; i++) {
+        pf_addr a;
+        if (pf_addr_parse(m->peers[i], &a) == 0) pf_torrent_add_peer(t, &a, 0);
+    }
+    *out = t;
+    return 0;
+}
+
+pf_peer *pf_session_accept(pf_session *s, const pf_addr *remote, uint64_t now)
+{
+    if (s->npending >= s->set.max_half_open || pf__session_connections(s) >= s->set.max_connections)
+        return NULL;
+    pf_peer *p = pf__peer_new(s, NULL, remote, 0, now);
+    if (!p) return NULL;
+    if (s->npending == s->cap_pending) {
+        uint32_t cap = s->cap_pending ? s->cap_pending * 2 : 16;
+        pf_peer **n = realloc(s->pending, cap * sizeof *n);
+        if (!n) {
+            pf__peer_free(p);
+            return NULL;
+        }
+        s->pending = n;
+        s->cap_pending = cap;
+    }
+    p->slot = s->npending;
+    s->pending[s->npending++] = p;
+    p->state = PF_PS_HANDSHAKE;
+    return p;
+}
+
+uint32_t pf__session_connections(const pf_session *s)
+{
+    uint32_t n = s->npending;
+    for (uint32_t i = 0; i < s->ntorrents; i++) n += s->torrents[i]->npeers;
+    return n;
+}
+
+void pf__pending_remove(pf_session *s, pf_peer *p)
+{
+    for (uint32_t i = 0; i < s->npending; i++) {
+        if (s->pending[i] == p) {
+            s->pending[i] = s->pending[--s->npending];
+            return;
+        }
+    }
+}
+
+void pf_session_tick(pf_session *s, uint64_t now)
+{
+    s->log.now = now;
+    double dt = s->last_tick ? (double)(now - s->last_tick) / 1e9 : 1.0;
+    if (s->last_tick && now < s->last_tick + 200 * PF_NS_PER_MS) {
+        /* Rates need a sane interval; too-early ticks only do timers. */
+        dt = 0;
+    } else {
+        s->last_tick = now;
+    }
+    /* Incoming connections that never sent a handshake. */
+    for (uint32_t i = s->npending; i-- > 0;) {
+        pf_peer *p = s->pending[i];
+        if (now > p->connected_at + (uint64_t)s->set.handshake_timeout_s * PF_NS_PER_SEC)
+            pf__peer_close(p, "handshake timeout");
+    }
+    if (dt > 0) {
+        /* Refill the rate-cap buckets; at most one second of burst. */
+        if (s->up_limit) {
+            s->up_tokens += (double)s->up_limit * dt;
+            if (s->up_tokens > (double)s->up_limit) s->up_tokens = (double)s->up_limit;
+        }
+        if (s->down_limit) {
+            s->down_tokens += (double)s->down_limit * dt;
+            if (s->down_tokens > (double)s->down_limit) s->down_tokens = (double)s->down_limit;
+        }
+    }
+    for (uint32_t i = 0; i < s->ntorrents; i++) pf__torrent_tick(s->torrents[i], now, dt);
+}
+
+void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bps)
+{
+    s->up_limit = up_bps;
+    s->down_limit = down_bps;
+    /* A block must fit in a full bucket. */
+    if (s->up_limit && s->up_limit < PF_BLOCK_SIZE) s->up_limit = PF_BLOCK_SIZE;
+    if (s->down_limit && s->down_limit < PF_BLOCK_SIZE) s->down_limit = PF_BLOCK_SIZE;
+    s->up_tokens = (double)s->up_limit;
+    s->down_tokens = (double)s->down_limit;
+}
+
+void pf_session_set_upload(pf_session *s, int enabled) { s->set.upload_enabled = enabled; }
+
+int pf_session_add_local_net(pf_session *s, const pf_net *net)
+{
+    if ((net->family != 4 || net->bits > 32) && (net->family != 6 || net->bits > 128)) return PF_ERR_INVAL;
+    if (s->nlocal_nets >= PF__MAX_LOCAL_NETS) return PF_ERR_RANGE;
+    s->local_nets[s->nlocal_nets++] = *net;
+    /* Peers already connected are judged again. */
+    for (uint32_t i = 0; i < s->ntorrents; i++)
+        for (uint32_t k = 0; k < s->torrents[i]->npeers; k++) {
+            pf_peer *p = s->torrents[i]->peers[k];
+            p->local = pf__session_is_local(s, &p->addr);
+        }
+    return 0;
+}
+
+void pf_session_set_local_share(pf_session *s, double share)
+{
+    s->local_share = share < 0 ? 0 : share > 1 ? 1 : share;
+}
+
+int pf__session_is_local(const pf_session *s, const pf_addr *a)
+{
+    for (uint32_t i = 0; i < s->nlocal_nets; i++)
+        if (pf_net_contains(&s->local_nets[i], a)) return 1;
+    return 0;
+}
+
+uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now)
+{
+    (void)s;
+    /* A fixed 250 ms cadence keeps request pipelines and timers fresh;
+     * everything else is event-driven. */
+    return now + 250 * PF_NS_PER_MS;
+}

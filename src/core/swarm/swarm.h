@@ -1,0 +1,339 @@
+/* The swarm engine's internals: the session, its torrents and their
+ * peers (session.c, torrent.c, peer.c, metadata.c, announce.c), shared
+ * with the streaming scheduler (core/sched).  Not part of any API. */
+#ifndef PF_CORE_SWARM_H
+#define PF_CORE_SWARM_H
+
+#include "core/codec/bitfield.h"
+#include "core/codec/wire.h"
+#include "core/util/log.h"
+#include "core/sched/sched.h"
+#include "peerflow/session.h"
+
+enum pf__peer_state {
+    PF_PS_CONNECTING = 1,
+    PF_PS_HANDSHAKE, /* waiting for their handshake */
+    PF_PS_ACTIVE,
+    PF_PS_CLOSING    /* close requested; waiting for pf_peer_closed */
+};
+
+#define PF__UPQ 512 /* PIECE messages tracked per peer until written */
+
+typedef struct pf__req {
+    uint32_t piece, begin, length;
+    uint64_t time; /* when sent (ours) or received (theirs) */
+} pf__req;
+
+struct pf_peer {
+    pf_session *s;
+    pf_torrent *t; /* NULL until an incoming peer's handshake names it */
+    uint32_t id;
+    uint32_t slot; /* index in t->peers */
+    pf_addr addr;
+    void *ud;
+    int outgoing;
+    int local; /* inside the session's local networks (same ISP) */
+    int state;
+    int close_queued;
+    pf_buf in;  /* bytes of an incomplete message */
+    pf_buf out; /* bytes not yet taken by the caller */
+    /* PIECE payloads to send from the read cache without a copy, spliced
+     * into `out` (see pf_peer_take_output_zc); sp_bytes is their total. */
+    pf_out_splice *sp;
+    uint32_t nsp, cap_sp;
+    size_t sp_bytes;
+    size_t net_inflight; /* taken, not yet reported sent */
+    int write_queued;
+    int sent_handshake, got_handshake, sent_bitfield;
+    uint8_t peer_id[20];
+    uint8_t reserved[8];
+    int fast, ext;
+    pf_ext_handshake exth;
+    int got_exth;
+    /* Its last pf_cdn notice: pieces [cdn_first, cdn_end) it asked the CDN
+     * for at cdn_at (0: none). */
+    uint32_t cdn_first, cdn_end;
+    uint64_t cdn_at;
+    int am_choking, am_interested, peer_choking, peer_interested;
+    uint32_t interesting; /* pieces they have that we lack and want */
+    pf_bitfield have;     /* valid once the torrent has metadata */
+    int is_seed;
+    /* Before metadata: what they told us, applied when it arrives. */
+    uint8_t *raw_bf;
+    size_t raw_bf_len;
+    int raw_have_all;
+    /* Our requests to them. */
+    pf__req *reqs;
+    uint32_t nreqs, cap_reqs;
+    /* Their requests to us (FIFO). */
+    pf__req *inq;
+    uint32_t inq_head, inq_len, inq_cap;
+    pf_rate down, up;
+    uint64_t downloaded, uploaded;
+    uint64_t connected_at, last_recv, last_sent, last_block, unchoked_at;
+    uint32_t hash_fails; /* pieces it contributed to that failed */
+    uint64_t unsolicited; /* PIECE bytes it sent that we never asked for */
+    /* Requests we withdrew (cancel, time-out, choke): a block already on
+     * its way is still welcome.  A ring of piece << 32 | begin. */
+    uint64_t withdrawn[128];
+    uint32_t nwithdrawn, withdrawn_next;
+    uint32_t rejects;    /* REJECTs since its last block */
+    uint64_t no_requests_until; /* it rejected much: ask it again then */
+    uint32_t ss_depth;   /* slow-start pipeline depth: +1 per block in */
+    /* Its rate while it had our requests (decaying sums over the last ten
+     * or so blocks): what it can send us, where `down` is what it did. */
+    double busy_bytes, busy_ns;
+    int snubbed;
+    int optimistic;
+    uint64_t last_pex;   /* when we last sent it ut_pex (0 = never) */
+    /* Upload accounting: bytes taken/written, PIECE payloads in flight. */
+    uint64_t out_total, sent_total;
+    struct {
+        uint64_t end;
+        uint32_t len;
+    } upq[PF__UPQ];
+    uint32_t upq_head, upq_len;
+    /* ut_metadata: the metadata piece we asked it for, or -1. */
+    int64_t meta_req;
+    uint64_t meta_req_time;
+};
+
+typedef struct pf__candidate {
+    pf_addr addr;
+    uint64_t next_try;
+    uint8_t fails;
+    uint8_t connected;
+} pf__candidate;
+
+typedef struct pf__tracker {
+    char *url;
+    int tier;
+    uint64_t next_announce;
+    uint32_t interval_s;
+    uint32_t fails;
+    int busy;
+    int started_sent;
+    int completed_sent;
+    char trackerid[64];
+} pf__tracker;
+
+/* A verified piece's bytes, shared by the read cache and the output of
+ * peers it is being sent to (zero-copy sends): freed with the last ref. */
+typedef struct pf__pbuf {
+    uint8_t *data;
+    uint32_t refs;
+} pf__pbuf;
+pf__pbuf *pf__pbuf_new(uint8_t *data); /* takes data; one ref */
+void pf__pbuf_unref(pf__pbuf *b);
+
+typedef struct pf__cache_slot {
+    uint32_t piece;
+    pf__pbuf *pb;  /* NULL: free slot; the slot holds one ref */
+    int loading;   /* a READ job is filling it */
+    uint64_t used; /* LRU stamp */
+} pf__cache_slot;
+
+struct pf_torrent {
+    pf_session *s;
+    uint32_t id;
+    void *ud;
+    pf_metainfo *mi;
+    uint8_t info_hash[20];
+    int state;
+    int has_meta;
+    pf_bitfield have;
+    pf_picker picker;
+    uint64_t have_bytes;
+    pf_peer **peers;
+    uint32_t npeers, cap_peers;
+    pf__candidate *cands;
+    uint32_t ncands, cap_cands;
+    pf__tracker *trackers;
+    uint32_t ntrackers;
+    uint32_t cur_tracker; /* index within the current tier walk */
+    uint64_t first_announce; /* when the first announce went out (0: not yet) */
+    uint64_t tracker_answered; /* when an announce first came back (any outcome) */
+    pf__cache_slot *cache;
+    uint32_t ncache;
+    uint64_t cache_clock;
+    uint64_t uploaded, downloaded, wasted;
+    uint64_t remote_up, remote_down; /* with peers outside the local nets */
+    uint32_t hash_failures;
+    pf_rate down, up;
+    uint64_t next_choke, next_optimistic;
+    uint32_t optimistic_id;
+    /* The pieces verified last (a ring; at == 0: empty), for the choker's
+     * need slots (torrent.c). */
+    struct pf__fresh {
+        uint32_t piece;
+        uint64_t at;
+    } fresh[16];
+    uint32_t fresh_next;
+    uint32_t check_next, check_inflight, checked;
+    uint32_t jobs_inflight;
+    uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
+    int stopped;
+    int complete_fired;
+    /* Metadata download (magnet). */
+    uint8_t *meta;
+    size_t meta_size;
+    uint8_t *meta_got; /* per 16 KiB metadata piece */
+    uint32_t meta_pieces, meta_have;
+    char *magnet_name;
+    /* Streaming (stream.c) and the CDN (webseed.c). */
+    pf__webseed *ws;
+    uint32_t nws;
+    pf__stream *streams;
+    uint32_t nstreams, cap_streams;
+    int startup_hold; /* peers wait: the CDN is filling a start-up prefix */
+    uint64_t hold_released; /* when peers were last let go after a start-up */
+    uint64_t swarm_seen;    /* when a peer was last active (stream.c) */
+    int await_reader; /* peers wait: a player is about to open a stream */
+    /* During a start-up: pieces [trial_start, trial_end) of the prefix are
+     * on trial with peers (stream.c), each given what it can deliver by
+     * trial_until (when the CDN alone would have the last of them);
+     * trial_end == trial_start: none. */
+    uint32_t trial_start, trial_end;
+    uint64_t trial_until;
+    pf__fileqoe *qoe; /* per file, allocated on first stream */
+    uint64_t cdn_downloaded, peer_downloaded;
+    uint64_t departed_down, departed_up; /* peers that left, not itemised */
+    struct pf__departed {
+        pf_addr addr;
+        char client[48];
+        uint64_t down, up;
+    } departed[32]; /* per-peer byte counts outlive the connection */
+    uint32_t ndeparted;
+    uint64_t next_sched;
+    pf_addr banned[128];  /* peers that sent corrupt data (a ring) */
+    uint32_t nbanned, banned_next;
+    /* Blocks of pieces that failed their hash with several senders: who
+     * sent what (a digest per block).  When the piece later verifies, a
+     * sender whose block differs from the good data is banned ("smart
+     * ban"); the others are cleared.  A ring. */
+    struct pf__suspect {
+        uint32_t piece, block, peer_id;
+        pf_addr addr;
+        uint8_t digest[20];
+    } suspects[128];
+    uint32_t nsuspects, suspect_next;
+    uint64_t cache_limit; /* bytes of verified data kept; 0 = all */
+    uint32_t evicted;     /* pieces dropped to honour it */
+};
+
+typedef struct pf__event_q {
+    pf_event *ev;
+    size_t head, len, cap;
+} pf__event_q;
+
+#define PF__MAX_LOCAL_NETS 16
+struct pf_session {
+    pf_session_settings set;
+    uint8_t peer_id[20];
+    uint64_t rng;
+    uint32_t next_id;
+    uint32_t key;
+    pf_torrent **torrents;
+    uint32_t ntorrents, cap_torrents;
+    pf_peer **pending; /* incoming peers before their handshake */
+    uint32_t npending, cap_pending;
+    pf__event_q q;
+    uint64_t last_tick;
+    /* Rate caps (bytes/s, 0 = none) as token buckets refilled each tick. */
+    uint64_t up_limit, down_limit;
+    double up_tokens, down_tokens;
+    /* The viewer's own ISP (ALTO-style network map, given by the
+     * operator): peers inside are preferred, bytes with the others
+     * counted. */
+    pf_net local_nets[PF__MAX_LOCAL_NETS];
+    uint32_t nlocal_nets;
+    double local_share; /* of the regular upload slots, local peers' first */
+    pf_logger log;
+};
+
+/* Bytes with this peer count as another ISP's (local networks are set and
+ * it is outside them). */
+static inline int pf__peer_remote(const pf_peer *p) { return p->s->nlocal_nets && !p->local; }
+
+/* Token-bucket helpers: may n bytes go now?  Takes them if so. */
+static inline int pf__take_tokens(uint64_t limit, double *tokens, uint32_t n)
+{
+    if (!limit) return 1;
+    if (*tokens < (double)n) return 0;
+    *tokens -= (double)n;
+    return 1;
+}
+
+/* session.c */
+void pf__log(pf_session *s, pf_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int pf__emit(pf_session *s, const pf_event *ev);
+pf_torrent *pf__session_find(pf_session *s, const uint8_t info_hash[20]);
+int pf__session_is_local(const pf_session *s, const pf_addr *a);
+void pf__pending_remove(pf_session *s, pf_peer *p);
+/* Connections in all: every torrent's peers plus incoming ones not yet
+ * attached to a torrent. */
+uint32_t pf__session_connections(const pf_session *s);
+
+/* peer.c */
+pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoing, uint64_t now);
+void pf__peer_free(pf_peer *p);
+void pf__peer_close(pf_peer *p, const char *why);
+void pf__peer_mark_write(pf_peer *p);
+void pf__peer_send_have(pf_peer *p, uint32_t piece);
+void pf__peer_set_choke(pf_peer *p, int choke);
+void pf__peer_update_interest(pf_peer *p);
+void pf__peer_fill_requests(pf_peer *p, uint64_t now);
+void pf__peer_serve(pf_peer *p, uint64_t now);
+void pf__peer_cancel_block(pf_peer *p, uint32_t piece, uint32_t begin);
+/* Tells a peerflow peer (pf_cdn) we asked the CDN for these pieces. */
+void pf__peer_send_cdn_notice(pf_peer *p, uint32_t first, uint32_t count);
+/* What p can send us per second, to plan by (its rate while it had our
+ * requests, or what it sent lately if more; at least a block a second). */
+double pf__peer_plan_rate(const pf_peer *p, uint64_t now);
+/* Cancels every request outstanding at p. */
+void pf__peer_cancel_all(pf_peer *p);
+/* Cancels its requests for piece that would arrive (in queue order, at its
+ * measured rate) later than deadline_s from now, head_deadline_s for the
+ * first two; returns how many.  trial: a start-up's peer (rate from one
+ * block on). */
+uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, double head_deadline_s,
+                              int trial, uint64_t now);
+void pf__peer_drop_requests(pf_peer *p);
+int pf__peer_apply_metadata(pf_peer *p);
+void pf__peer_tick(pf_peer *p, uint64_t now, double dt);
+
+/* torrent.c */
+pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20]);
+void pf__torrent_free(pf_torrent *t);
+int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p);
+int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a);
+/* Bans an address: closes its peers, forgets the blocks peer `id` sent
+ * into pieces in progress, refuses it from now on. */
+void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why);
+void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p);
+void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
+                          const uint8_t *data, uint32_t len, uint64_t now);
+void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt);
+pf_job *pf__job_new(pf_torrent *t, int type);
+int pf__torrent_emit_job(pf_torrent *t, pf_job *j);
+/* Read cache: returns the verified piece buffer or NULL; if NULL and
+ * start_load, a READ job is started (when a slot is free).  The buffer is
+ * the cache's: take a ref to keep it past the next cache call. */
+pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load);
+/* Drops a slot's buffer (the piece was evicted or failed to load). */
+void pf__cache_slot_clear(pf__cache_slot *c);
+int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now);
+void pf__torrent_choke(pf_torrent *t, uint64_t now);
+
+/* metadata.c: BEP 9 on both sides */
+void pf__meta_on_ext_handshake(pf_peer *p, uint64_t now);
+int pf__meta_on_message(pf_peer *p, const uint8_t *body, size_t len, uint64_t now);
+void pf__meta_tick(pf_torrent *t, uint64_t now);
+
+/* announce.c */
+void pf__announce_tick(pf_torrent *t, uint64_t now);
+void pf__announce_done(pf_torrent *t, pf_job *j, uint64_t now);
+void pf__announce_event(pf_torrent *t, int event, uint64_t now);
+
+#endif

@@ -1,0 +1,976 @@
+/* One torrent: its pieces, peers, candidates, read cache, checking,
+ * completion and the choker. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/swarm/swarm.h"
+#include "core/util/sha1.h"
+
+#define PF__MAX_CANDIDATES 1000
+#define PF__CHECK_PARALLEL 4
+#define PF__DIALS_PER_TICK 8
+
+pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20])
+{
+    pf_torrent *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->s = s;
+    t->id = s->next_id++;
+    memcpy(t->info_hash, info_hash, 20);
+    t->state = PF_TS_METADATA;
+    return t;
+}
+
+void pf__torrent_free(pf_torrent *t)
+{
+    for (uint32_t i = 0; i < t->npeers; i++) pf__peer_free(t->peers[i]);
+    free(t->peers);
+    free(t->cands);
+    for (uint32_t i = 0; i < t->ntrackers; i++) free(t->trackers[i].url);
+    free(t->trackers);
+    for (uint32_t i = 0; i < t->ncache; i++) pf__cache_slot_clear(&t->cache[i]);
+    free(t->cache);
+    if (t->has_meta) pf_picker_free(&t->picker);
+    pf_bitfield_free(&t->have);
+    if (t->mi) pf_metainfo_free(t->mi);
+    free(t->meta);
+    free(t->meta_got);
+    free(t->magnet_name);
+    pf__ws_free_all(t);
+    pf__streams_free(t);
+    free(t);
+}
+
+const pf_metainfo *pf_torrent_metainfo(const pf_torrent *t) { return t->has_meta ? t->mi : NULL; }
+const uint8_t *pf_torrent_info_hash(const pf_torrent *t) { return t->info_hash; }
+int pf_torrent_state(const pf_torrent *t) { return t->state; }
+void pf_torrent_set_ud(pf_torrent *t, void *ud) { t->ud = ud; }
+void *pf_torrent_ud(const pf_torrent *t) { return t->ud; }
+
+int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
+{
+    (void)now;
+    if (memcmp(mi->info_hash, t->info_hash, 20) != 0) return PF_ERR_HASH;
+    int rc = pf_bitfield_init(&t->have, mi->num_pieces);
+    if (rc) return rc;
+    rc = pf_picker_init(&t->picker, mi->num_pieces, mi->piece_length, mi->total_length, &t->have);
+    if (rc) {
+        pf_bitfield_free(&t->have);
+        return rc;
+    }
+    t->picker.max_partials = t->s->set.max_partials;
+    t->ncache = t->s->set.cache_pieces ? t->s->set.cache_pieces : 1;
+    t->cache = calloc(t->ncache, sizeof *t->cache);
+    if (!t->cache) {
+        pf_picker_free(&t->picker);
+        pf_bitfield_free(&t->have);
+        return PF_ERR_NOMEM;
+    }
+    t->mi = mi;
+    t->has_meta = 1;
+    for (size_t i = 0; i < mi->num_webseeds; i++) pf__ws_add(t, mi->webseeds[i]);
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *p = t->peers[i];
+        if (pf__peer_apply_metadata(p) != 0) pf__peer_close(p, "bad bitfield");
+    }
+    return 0;
+}
+
+/* A connection that has been open a while and has given nothing, taken
+ * nothing and wants nothing: it may make room for a newcomer (else a few
+ * idle squatters could keep everyone out).  The oldest such, or NULL. */
+static pf_peer *useless_peer(pf_torrent *t, uint64_t now)
+{
+    pf_peer *best = NULL;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *q = t->peers[i];
+        if (q->state == PF_PS_CLOSING || now < q->connected_at + 30 * PF_NS_PER_SEC) continue;
+        if (q->downloaded || q->uploaded || q->peer_interested || q->nreqs || q->inq_len) continue;
+        if (!best || q->connected_at < best->connected_at) best = q;
+    }
+    return best;
+}
+
+int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p)
+{
+    if (t->npeers >= t->s->set.max_peers + 8) {
+        pf_peer *v = useless_peer(t, t->s->last_tick);
+        if (!v) return PF_ERR_LIMIT;
+        pf__peer_close(v, "idle, making room for a new peer");
+    }
+    if (t->npeers == t->cap_peers) {
+        uint32_t cap = t->cap_peers ? t->cap_peers * 2 : 16;
+        pf_peer **n = realloc(t->peers, cap * sizeof *n);
+        if (!n) return PF_ERR_NOMEM;
+        t->peers = n;
+        t->cap_peers = cap;
+    }
+    p->t = t;
+    p->slot = t->npeers;
+    t->peers[t->npeers++] = p;
+    if (t->has_meta && pf__peer_apply_metadata(p) != 0) {
+        t->npeers--;
+        return PF_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static pf__candidate *cand_find(pf_torrent *t, const pf_addr *a)
+{
+    for (uint32_t i = 0; i < t->ncands; i++)
+        if (pf_addr_eq(&t->cands[i].addr, a)) return &t->cands[i];
+    return NULL;
+}
+
+void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
+{
+    if (p->slot >= t->npeers || t->peers[p->slot] != p) return;
+    pf__peer_drop_requests(p);
+    if (t->has_meta && p->have.bits) pf_picker_remove_bitfield(&t->picker, &p->have);
+    if (p->downloaded || p->uploaded) {
+        struct pf__departed *d = NULL;
+        for (uint32_t k = 0; k < t->ndeparted && !d; k++)
+            if (pf_addr_eq(&t->departed[k].addr, &p->addr)) d = &t->departed[k];
+        if (!d && t->ndeparted < sizeof t->departed / sizeof t->departed[0]) {
+            d = &t->departed[t->ndeparted++];
+            memset(d, 0, sizeof *d);
+            d->addr = p->addr;
+            snprintf(d->client, sizeof d->client, "%s", p->exth.client);
+        }
+        if (d) {
+            d->down += p->downloaded;
+            d->up += p->uploaded;
+        } else {
+            t->departed_down += p->downloaded;
+            t->departed_up += p->uploaded;
+        }
+    }
+    if (p->outgoing) {
+        pf__candidate *c = cand_find(t, &p->addr);
+        if (c) {
+            c->connected = 0;
+            uint64_t now = t->s->last_tick;
+            if (!p->got_handshake) {
+                if (c->fails < 10) c->fails++;
+                c->next_try = now + (5ULL << (c->fails < 6 ? c->fails : 6)) * PF_NS_PER_SEC;
+            } else {
+                c->next_try = now + 30 * PF_NS_PER_SEC;
+            }
+        }
+    }
+    if (t->optimistic_id == p->id) t->optimistic_id = 0;
+    uint32_t last = t->npeers - 1;
+    if (p->slot != last) {
+        t->peers[p->slot] = t->peers[last];
+        t->peers[p->slot]->slot = p->slot;
+    }
+    t->npeers--;
+}
+
+static void dial_more(pf_torrent *t, uint64_t now);
+
+void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now)
+{
+    if (a->port == 0 || (a->family != 4 && a->family != 6)) return;
+    if (cand_find(t, a)) return;
+    if (t->ncands >= PF__MAX_CANDIDATES) return;
+    if (t->ncands == t->cap_cands) {
+        uint32_t cap = t->cap_cands ? t->cap_cands * 2 : 32;
+        pf__candidate *n = realloc(t->cands, cap * sizeof *n);
+        if (!n) return;
+        t->cands = n;
+        t->cap_cands = cap;
+    }
+    pf__candidate *c = &t->cands[t->ncands++];
+    memset(c, 0, sizeof *c);
+    c->addr = *a;
+    /* Dial now rather than at the next tick: a player is waiting. */
+    dial_more(t, now);
+}
+
+/* Jobs ---------------------------------------------------------------------- */
+pf_job *pf__job_new(pf_torrent *t, int type)
+{
+    pf_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->type = type;
+    j->torrent = t;
+    return j;
+}
+
+int pf__torrent_emit_job(pf_torrent *t, pf_job *j)
+{
+    pf_event ev = {.type = PF_EV_JOB, .torrent = t, .job = j};
+    int rc = pf__emit(t->s, &ev);
+    if (rc == 0) t->jobs_inflight++;
+    return rc;
+}
+
+static void job_free(pf_job *j)
+{
+    free(j->buf);
+    free(j->url);
+    free(j->body);
+    free(j);
+}
+
+/* Read cache ---------------------------------------------------------------- */
+pf__pbuf *pf__pbuf_new(uint8_t *data)
+{
+    pf__pbuf *b = malloc(sizeof *b);
+    if (!b) return NULL;
+    b->data = data;
+    b->refs = 1;
+    return b;
+}
+
+void pf__pbuf_unref(pf__pbuf *b)
+{
+    if (b && --b->refs == 0) {
+        free(b->data);
+        free(b);
+    }
+}
+
+void pf__cache_slot_clear(pf__cache_slot *c)
+{
+    pf__pbuf_unref(c->pb);
+    c->pb = NULL;
+}
+
+pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
+{
+    pf__cache_slot *victim = NULL;
+    for (uint32_t i = 0; i < t->ncache; i++) {
+        pf__cache_slot *c = &t->cache[i];
+        if (c->pb && c->piece == piece) {
+            if (c->loading) return NULL;
+            c->used = ++t->cache_clock;
+            return c->pb;
+        }
+        if (!c->loading && (!victim || !c->pb || (victim->pb && c->used < victim->used)))
+            victim = c;
+    }
+    if (!start_load || !victim || !pf_bitfield_get(&t->have, piece)) return NULL;
+    uint32_t size = pf_metainfo_piece_size(t->mi, piece);
+    pf_job *j = pf__job_new(t, PF_JOB_READ);
+    uint8_t *buf = malloc(size);
+    pf__pbuf *pb = buf ? pf__pbuf_new(buf) : NULL;
+    if (!j || !pb) {
+        free(j);
+        free(buf);
+        return NULL;
+    }
+    pf__cache_slot_clear(victim);
+    victim->pb = pb;
+    victim->piece = piece;
+    victim->loading = 1;
+    victim->used = ++t->cache_clock;
+    j->piece = piece;
+    j->offset = (uint64_t)piece * t->mi->piece_length;
+    j->len = size;
+    j->buf = buf; /* shared with the slot; the slot owns it */
+    j->tag = (uint32_t)(victim - t->cache);
+    if (pf__torrent_emit_job(t, j) != 0) {
+        victim->loading = 0;
+        pf__cache_slot_clear(victim);
+        free(j);
+    }
+    return NULL;
+}
+
+/* A verified piece we just wrote is the one other peers want next. */
+static void cache_insert(pf_torrent *t, uint32_t piece, uint8_t *buf)
+{
+    pf__cache_slot *victim = NULL;
+    for (uint32_t i = 0; i < t->ncache; i++) {
+        pf__cache_slot *c = &t->cache[i];
+        if (c->loading) continue;
+        if (!victim || !c->pb || (victim->pb && c->used < victim->used)) victim = c;
+    }
+    pf__pbuf *pb = victim ? pf__pbuf_new(buf) : NULL;
+    if (!pb) {
+        free(buf);
+        return;
+    }
+    pf__cache_slot_clear(victim);
+    victim->pb = pb;
+    victim->piece = piece;
+    victim->used = ++t->cache_clock;
+}
+
+static void serve_all(pf_torrent *t, uint64_t now)
+{
+    for (uint32_t i = t->npeers; i-- > 0;)
+        if (t->peers[i]->inq_len) pf__peer_serve(t->peers[i], now);
+}
+
+int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a)
+{
+    for (uint32_t i = 0; i < t->nbanned; i++)
+        if (t->banned[i].family == a->family &&
+            memcmp(t->banned[i].ip, a->ip, a->family == 4 ? 4 : 16) == 0)
+            return 1;
+    return 0;
+}
+
+static pf_peer *peer_by_id(pf_torrent *t, uint32_t id)
+{
+    for (uint32_t i = 0; i < t->npeers; i++)
+        if (t->peers[i]->id == id) return t->peers[i];
+    return NULL;
+}
+
+/* The blocks a banned peer sent into pieces still in progress are as
+ * suspect as the piece that failed: they are fetched again. */
+static void drop_blocks_of(pf_torrent *t, uint32_t id)
+{
+    for (uint32_t i = 0; i < t->picker.npartials; i++) {
+        pf_partial *pp = &t->picker.partials[i];
+        for (uint32_t b = 0; b < pp->nblocks; b++) {
+            if (pp->state[b] != 2 || pp->src[b] != id) continue;
+            pp->state[b] = 0;
+            pp->received--;
+            if (b < pp->next_free) pp->next_free = b;
+            if ((uint64_t)b * PF_BLOCK_SIZE < pp->hashed) {
+                pf_sha1_free(pp->sha); /* the digest covered it: start over */
+                pp->sha = NULL;
+                pp->hashed = 0;
+            }
+        }
+    }
+}
+
+void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why)
+{
+    if (!pf__torrent_is_banned(t, a)) {
+        uint32_t cap = sizeof t->banned / sizeof t->banned[0];
+        t->banned[t->banned_next] = *a;
+        t->banned_next = (t->banned_next + 1) % cap;
+        if (t->nbanned < cap) t->nbanned++;
+    }
+    drop_blocks_of(t, id);
+    for (uint32_t i = t->npeers; i-- > 0;)
+        if (pf_addr_eq(&t->peers[i]->addr, a) || t->peers[i]->id == id) pf__peer_close(t->peers[i], why);
+}
+
+/* A piece failed its hash.  Its only sender is banned at once.  With
+ * several senders, each block's digest is kept with its sender, and the
+ * verdict waits for the piece to verify (smart_ban_check). */
+static void blame(pf_torrent *t, const pf_partial *pp)
+{
+    uint32_t first = pp->nblocks ? pp->src[0] : 0;
+    int single = 1;
+    for (uint32_t b = 1; b < pp->nblocks; b++)
+        if (pp->src[b] != first) single = 0;
+    if (single) {
+        pf_peer *p = first ? peer_by_id(t, first) : NULL; /* 0: the web seed */
+        if (p) {
+            p->hash_fails++;
+            pf__torrent_ban(t, &p->addr, p->id, "sent data that failed the hash check");
+        }
+        return;
+    }
+    uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
+    /* Strikes, as a fallback for pieces that never verify (the liar is in
+     * every attempt, so the smart ban never gets its good copy): one per
+     * sender per failed piece; a sender with 4 or more and strictly more
+     * than every co-sender of this piece is banned.  A liar is in every
+     * piece it spoils, so an honest co-sender cannot overtake it. */
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *q = t->peers[i];
+        for (uint32_t b = 0; b < pp->nblocks; b++)
+            if (pp->src[b] == q->id) {
+                q->hash_fails++;
+                break;
+            }
+    }
+    /* Only between senders still here: one that left (or was dropped)
+     * cannot be compared, and its share would fall on the others. */
+    int all_here = 1;
+    for (uint32_t b = 0; b < pp->nblocks && all_here; b++)
+        if (pp->src[b] && !peer_by_id(t, pp->src[b])) all_here = 0;
+    pf_peer *worst = NULL;
+    int unique = 0;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *q = t->peers[i];
+        int sent = 0;
+        for (uint32_t b = 0; b < pp->nblocks && !sent; b++) sent = pp->src[b] == q->id;
+        if (!sent) continue;
+        if (!worst || q->hash_fails > worst->hash_fails) {
+            worst = q;
+            unique = 1;
+        } else if (q->hash_fails == worst->hash_fails) {
+            unique = 0;
+        }
+    }
+    for (uint32_t b = 0; b < pp->nblocks; b++) {
+        pf_peer *p = pp->src[b] ? peer_by_id(t, pp->src[b]) : NULL;
+        if (!p) continue; /* the web seed, or gone (its blocks went with it) */
+        struct pf__suspect *su = &t->suspects[t->suspect_next];
+        t->suspect_next = (t->suspect_next + 1) % cap;
+        if (t->nsuspects < cap) t->nsuspects++;
+        su->piece = pp->piece;
+        su->block = b;
+        su->peer_id = p->id;
+        su->addr = p->addr;
+        uint32_t off = b * PF_BLOCK_SIZE, len = pp->size - off < PF_BLOCK_SIZE ? pp->size - off : PF_BLOCK_SIZE;
+        pf_sha1(pp->buf + off, len, su->digest);
+    }
+    if (all_here && worst && unique && worst->hash_fails >= 4)
+        pf__torrent_ban(t, &worst->addr, worst->id, "sent data in more failed pieces than anyone else");
+}
+
+/* The piece verified: whoever sent a different block earlier lied. */
+static void smart_ban_check(pf_torrent *t, uint32_t piece, const uint8_t *buf)
+{
+    uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
+    uint32_t size = pf_metainfo_piece_size(t->mi, piece);
+    for (uint32_t k = 0; k < t->nsuspects; k++) {
+        struct pf__suspect *su = &t->suspects[(t->suspect_next + cap - t->nsuspects + k) % cap];
+        if (su->piece != piece || su->peer_id == 0) continue;
+        uint32_t off = su->block * PF_BLOCK_SIZE;
+        if (off >= size) continue;
+        uint32_t len = size - off < PF_BLOCK_SIZE ? size - off : PF_BLOCK_SIZE;
+        uint8_t d[20];
+        pf_sha1(buf + off, len, d);
+        if (memcmp(d, su->digest, 20) != 0)
+            pf__torrent_ban(t, &su->addr, su->peer_id, "sent a block that differs from the verified piece");
+        su->peer_id = 0; /* settled */
+    }
+}
+
+/* Pieces in, verified, out ------------------------------------------------------ */
+void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
+                          const uint8_t *data, uint32_t len, uint64_t now)
+{
+    t->picker.now = now;
+    int r = pf_picker_block_in(&t->picker, piece, begin, data, len);
+    if (r < 0) {
+        t->wasted += len;
+        pf__log(t->s, PF_LOG_DEBUG, "waste: block %u+%u from %s (%s)", piece, begin, p ? "a peer" : "the CDN",
+                pf_bitfield_get(&t->have, piece) ? "piece verified"
+                : pf_picker_is_pending(&t->picker, piece) ? "piece being verified"
+                                                          : "block already in");
+        return;
+    }
+    {
+        pf_partial *sp = (pf_partial *)pf_picker_partial(&t->picker, piece);
+        if (sp) sp->src[begin / PF_BLOCK_SIZE] = p ? p->id : 0;
+    }
+    t->downloaded += len;
+    pf__rate_add(&t->down, len);
+    /* Endgame duplicates of this block are now useless. */
+    for (uint32_t i = 0; i < t->npeers; i++)
+        if (t->peers[i] != p && t->peers[i]->nreqs) pf__peer_cancel_block(t->peers[i], piece, begin);
+    /* Hash while the block is still in cache: the blocks of a piece mostly
+     * arrive in order, so the digest is ready when the last one lands. */
+    pf_partial *pp = (pf_partial *)pf_picker_partial(&t->picker, piece);
+    int verified = 0;
+    if (pp) {
+        if (!pp->sha) pp->sha = pf_sha1_new();
+        while (pp->sha && pp->hashed < pp->size && pp->state[pp->hashed / PF_BLOCK_SIZE] == 2) {
+            uint32_t n = pp->size - pp->hashed < PF_BLOCK_SIZE ? pp->size - pp->hashed : PF_BLOCK_SIZE;
+            pf_sha1_update(pp->sha, pp->buf + pp->hashed, n);
+            pp->hashed += n;
+        }
+        if (r == 1 && pp->sha && pp->hashed == pp->size) {
+            uint8_t d[20];
+            pf_sha1_final(pp->sha, d);
+            verified = memcmp(d, t->mi->piece_hashes + 20 * (size_t)piece, 20) == 0 ? 1 : -1;
+        }
+    }
+    if (r == 1 && verified < 0) {
+        blame(t, pp);
+        uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
+        free(buf);
+        pf_picker_piece_failed(&t->picker, piece);
+        t->hash_failures++;
+        t->wasted += pf_metainfo_piece_size(t->mi, piece);
+        pf__log(t->s, PF_LOG_WARN, "piece %u failed its hash check", piece);
+        return;
+    }
+    if (r == 1) {
+        if (verified > 0 && t->nsuspects) smart_ban_check(t, piece, pp->buf);
+        uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
+        pf_job *j = pf__job_new(t, PF_JOB_WRITE);
+        if (!j) {
+            free(buf);
+            pf_picker_piece_failed(&t->picker, piece);
+            return;
+        }
+        j->piece = piece;
+        j->offset = (uint64_t)piece * t->mi->piece_length;
+        j->len = pf_metainfo_piece_size(t->mi, piece);
+        j->buf = buf;
+        memcpy(j->expect, t->mi->piece_hashes + 20 * (size_t)piece, 20);
+        j->verified = verified > 0;
+        if (pf__torrent_emit_job(t, j) != 0) {
+            job_free(j);
+            pf_picker_piece_failed(&t->picker, piece);
+        } else {
+            t->write_backlog += j->len;
+        }
+    }
+    (void)now;
+}
+
+static void became_complete(pf_torrent *t, uint64_t now)
+{
+    if (t->complete_fired) return;
+    t->complete_fired = 1;
+    t->state = PF_TS_SEEDING;
+    pf_event ev = {.type = PF_EV_COMPLETE, .torrent = t};
+    pf__emit(t->s, &ev);
+    pf__announce_event(t, 2, now);
+    /* Seeds have nothing to trade with seeds. */
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *p = t->peers[i];
+        pf__peer_update_interest(p);
+        if (p->is_seed) pf__peer_close(p, "both seeding");
+    }
+}
+
+static void piece_verified(pf_torrent *t, uint32_t piece, uint64_t now)
+{
+    if (pf_bitfield_get(&t->have, piece)) return;
+    pf_bitfield_set(&t->have, piece);
+    t->have_bytes += pf_metainfo_piece_size(t->mi, piece);
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *p = t->peers[i];
+        if (p->have.bits && (p->is_seed || pf_bitfield_get(&p->have, piece)) && p->interesting)
+            p->interesting--;
+        pf__peer_send_have(p, piece);
+        pf__peer_update_interest(p);
+    }
+    if (t->nstreams) pf__stream_piece_done(t, piece, now);
+    if (t->cache_limit) pf__cache_limit_enforce(t, now);
+}
+
+
+static void check_finished(pf_torrent *t, uint64_t now)
+{
+    t->state = pf_bitfield_full(&t->have) ? PF_TS_SEEDING : PF_TS_DOWNLOADING;
+    if (t->state == PF_TS_SEEDING) t->complete_fired = 1;
+    pf_event ev = {.type = PF_EV_CHECKED, .torrent = t};
+    pf__emit(t->s, &ev);
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *p = t->peers[i];
+        if (p->state != PF_PS_ACTIVE) continue;
+        if (t->have.count > 0 && p->sent_bitfield)
+            for (uint32_t k = 0; k < t->have.nbits; k++)
+                if (pf_bitfield_get(&t->have, k)) pf__peer_send_have(p, k);
+        if (t->have.count > 0) {
+            p->interesting = 0;
+            for (uint32_t k = 0; k < t->have.nbits; k++)
+                if ((p->is_seed || pf_bitfield_get(&p->have, k)) && !pf_bitfield_get(&t->have, k))
+                    p->interesting++;
+        }
+        pf__peer_update_interest(p);
+        pf__peer_fill_requests(p, now);
+    }
+    pf__announce_event(t, 1, now);
+    dial_more(t, now);
+}
+
+static void check_more(pf_torrent *t, uint64_t now)
+{
+    while (t->check_inflight < PF__CHECK_PARALLEL && t->check_next < t->mi->num_pieces) {
+        uint32_t piece = t->check_next++;
+        pf_job *j = pf__job_new(t, PF_JOB_HASH);
+        if (!j) break;
+        j->piece = piece;
+        j->offset = (uint64_t)piece * t->mi->piece_length;
+        j->len = pf_metainfo_piece_size(t->mi, piece);
+        memcpy(j->expect, t->mi->piece_hashes + 20 * (size_t)piece, 20);
+        if (pf__torrent_emit_job(t, j) != 0) {
+            free(j);
+            t->check_next--;
+            break;
+        }
+        t->check_inflight++;
+    }
+    if (t->check_inflight == 0 && t->check_next >= t->mi->num_pieces) check_finished(t, now);
+}
+
+void pf_torrent_check(pf_torrent *t, uint64_t now)
+{
+    if (!t->has_meta) return;
+    t->state = PF_TS_CHECKING;
+    t->check_next = 0;
+    check_more(t, now);
+}
+
+const pf_bitfield *pf_torrent_have(const pf_torrent *t)
+{
+    return t->has_meta ? &t->have : NULL;
+}
+
+int pf_torrent_resume(pf_torrent *t, const pf_bitfield *have, uint64_t now)
+{
+    if (!t->has_meta || !have || have->nbits != t->mi->num_pieces) return PF_ERR_INVAL;
+    for (uint32_t i = 0; i < have->nbits; i++)
+        if (pf_bitfield_get(have, i)) piece_verified(t, i, now);
+    t->check_next = t->mi->num_pieces;
+    check_finished(t, now);
+    return 0;
+}
+
+void pf_torrent_skip_check(pf_torrent *t, uint64_t now)
+{
+    if (!t->has_meta) return;
+    t->check_next = t->mi->num_pieces;
+    check_finished(t, now);
+}
+
+void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
+{
+    if (t->jobs_inflight) t->jobs_inflight--;
+    /* A cancel still queued for this job must not outlive it. */
+    pf__event_q *q = &t->s->q;
+    for (size_t k = 0; k < q->len; k++) {
+        pf_event *ev = &q->ev[(q->head + k) % q->cap];
+        if (ev->type == PF_EV_JOB_CANCEL && ev->job == j) ev->type = 0;
+    }
+    switch (j->type) {
+    case PF_JOB_READ: {
+        pf__cache_slot *c = j->tag < t->ncache ? &t->cache[j->tag] : NULL;
+        j->buf = NULL; /* owned by the slot */
+        if (c && c->loading && c->piece == j->piece) {
+            c->loading = 0;
+            if (j->result != 0) {
+                pf__cache_slot_clear(c);
+                pf__log(t->s, PF_LOG_ERROR, "read of piece %u failed: %s", j->piece,
+                        pf_strerror(j->result));
+            }
+        }
+        serve_all(t, now);
+        break;
+    }
+    case PF_JOB_WRITE:
+        t->write_backlog = t->write_backlog > j->len ? t->write_backlog - j->len : 0;
+        if (j->result == 0) {
+            pf_picker_piece_done(&t->picker, j->piece);
+            if (!pf_bitfield_get(&t->have, j->piece)) { /* downloaded: fresh */
+                t->fresh[t->fresh_next].piece = j->piece;
+                t->fresh[t->fresh_next].at = now ? now : 1;
+                t->fresh_next = (t->fresh_next + 1) % (uint32_t)(sizeof t->fresh / sizeof t->fresh[0]);
+            }
+            piece_verified(t, j->piece, now);
+            cache_insert(t, j->piece, j->buf);
+            j->buf = NULL;
+            if (pf_bitfield_full(&t->have)) became_complete(t, now);
+        } else {
+            pf_picker_piece_failed(&t->picker, j->piece);
+            if (j->result == PF_ERR_HASH) {
+                t->hash_failures++;
+                t->wasted += j->len;
+                pf__log(t->s, PF_LOG_WARN, "piece %u failed its hash check", j->piece);
+            } else {
+                pf_event ev = {.type = PF_EV_LOG_ERROR, .torrent = t, .err = j->result};
+                pf__emit(t->s, &ev);
+            }
+        }
+        for (uint32_t i = t->npeers; i-- > 0;) pf__peer_fill_requests(t->peers[i], now);
+        break;
+    case PF_JOB_HASH:
+        if (t->check_inflight) t->check_inflight--;
+        if (j->result == 0) piece_verified(t, j->piece, now);
+        if (t->state == PF_TS_CHECKING) check_more(t, now);
+        break;
+    case PF_JOB_HTTP:
+        pf__announce_done(t, j, now);
+        break;
+    case PF_JOB_DISCARD:
+        break;
+    case PF_JOB_WEBSEED:
+        pf__ws_job_done(t, j, now);
+        if (t->nstreams) pf__sched_update(t, now);
+        break;
+    }
+    job_free(j);
+}
+
+/* Choking --------------------------------------------------------------------- */
+static double choke_key(const pf_torrent *t, const pf_peer *p)
+{
+    /* Tit-for-tat while downloading; when seeding, those we upload to
+     * fastest (they spread pieces quickest). */
+    return t->state == PF_TS_SEEDING ? p->up.bps : p->down.bps;
+}
+
+/* Locality (P4P): peers of our own ISP have precedence for this many of
+ * the regular slots (pf_session_set_local_share); the rest go by choke_key
+ * to anyone.  All of them made the CDN bring each ISP its own first copy
+ * (isp-split lab: inter-ISP bytes -33% but CDN +10%, peer bytes -12%). */
+static uint32_t local_quota(const pf_session *s, uint32_t regular)
+{
+    return (uint32_t)((double)regular * s->local_share + 0.5);
+}
+
+/* Need slots: beyond the regular ones, up to PF__NEED_SLOTS peers that
+ * lack a piece we verified in the last PF__FRESH_NS that none of our other
+ * peers has.  Such a peer streams right behind us, and only we or the CDN
+ * can bring it that piece now; tit-for-tat never picks it (it has nothing
+ * we lack) and the regular slots are full of peers further behind, who
+ * have other sources.  Upload-rich lab: the second viewer, a fraction of
+ * a second behind the first, was choked by it and had the CDN bring 4-11
+ * MB of what the first had just fetched. */
+#define PF__NEED_SLOTS 2
+#define PF__FRESH_NS (10 * PF_NS_PER_SEC)
+static int needs_us(const pf_torrent *t, const pf_peer *p, uint64_t now)
+{
+    if (!p->peer_interested || p->state != PF_PS_ACTIVE || p->is_seed || !p->have.bits ||
+        p->have.nbits != t->have.nbits)
+        return 0;
+    uint32_t lacks_fresh = 0, only_ours = 0;
+    for (uint32_t k = 0; k < sizeof t->fresh / sizeof t->fresh[0]; k++) {
+        const struct pf__fresh *f = &t->fresh[k];
+        if (!f->at || now > f->at + PF__FRESH_NS || pf_bitfield_get(&p->have, f->piece)) continue;
+        lacks_fresh++;
+        only_ours += t->picker.avail[f->piece] == 0;
+    }
+    if (!only_ours) return 0;
+    /* ...and it has the rest of what we have, give or take two pieces:
+     * it is at our point of the file.  Peers further behind lack older
+     * pieces too, which others hold, and the regular slots serve them. */
+    uint32_t lacks = 0;
+    size_t nb = pf_bitfield_bytes(t->have.nbits);
+    for (size_t i = 0; i < nb; i++) lacks += (uint32_t)__builtin_popcount(t->have.bits[i] & (uint8_t)~p->have.bits[i]);
+    return lacks <= lacks_fresh + 2;
+}
+
+/* Unchokes needy peers (needs_us) while fewer than slots + PF__NEED_SLOTS
+ * are unchoked. */
+static void fill_need_slots(pf_torrent *t, uint32_t slots, uint64_t now)
+{
+    uint32_t unchoked = 0;
+    for (uint32_t i = 0; i < t->npeers; i++) unchoked += !t->peers[i]->am_choking;
+    for (uint32_t i = 0; i < t->npeers && unchoked < slots + PF__NEED_SLOTS; i++) {
+        pf_peer *p = t->peers[i];
+        if (!p->am_choking || !needs_us(t, p, now)) continue;
+        pf__peer_set_choke(p, 0);
+        p->unchoked_at = now;
+        unchoked++;
+    }
+}
+
+/* Inserts p into best[0..*n) kept sorted by choke_key, at most cap long. */
+static void rank_insert(const pf_torrent *t, pf_peer **best, uint32_t *n, uint32_t cap, pf_peer *p)
+{
+    double k = choke_key(t, p);
+    uint32_t pos = *n;
+    while (pos > 0 && choke_key(t, best[pos - 1]) < k) pos--;
+    if (pos >= cap) return;
+    if (*n < cap) (*n)++;
+    memmove(&best[pos + 1], &best[pos], (*n - 1 - pos) * sizeof *best);
+    best[pos] = p;
+}
+
+void pf__torrent_choke(pf_torrent *t, uint64_t now)
+{
+    if (!t->has_meta) return;
+    pf_session *s = t->s;
+    uint32_t slots = s->set.upload_slots;
+    /* Under an upload cap, no more peers than get ~32 KB/s each: a 1 Mbit/s
+     * uplink split eight ways took 16 s per 256 KiB piece, too slow for any
+     * piece due within the prefetch window to arrive before the CDN had to
+     * fetch it. */
+    if (s->up_limit) {
+        uint64_t by_rate = s->up_limit / (32 * 1024);
+        if (by_rate < 2) by_rate = 2;
+        if (by_rate < slots) slots = (uint32_t)by_rate;
+    }
+    if (!s->set.upload_enabled) {
+        for (uint32_t i = 0; i < t->npeers; i++) pf__peer_set_choke(t->peers[i], 1);
+        return;
+    }
+    uint32_t regular = slots > 1 ? slots - 1 : 1; /* one is the optimistic */
+    int full_round = now >= t->next_choke;
+    if (!full_round) {
+        /* Between rounds only hand out free slots. */
+        uint32_t unchoked = 0;
+        for (uint32_t i = 0; i < t->npeers; i++)
+            if (!t->peers[i]->am_choking) unchoked++;
+        for (int pass = 0; pass < 2; pass++) /* our ISP's peers first */
+            for (uint32_t i = 0; i < t->npeers && unchoked < slots; i++) {
+                pf_peer *p = t->peers[i];
+                if (p->local != (pass == 0)) continue;
+                if (p->am_choking && p->peer_interested && p->state == PF_PS_ACTIVE) {
+                    pf__peer_set_choke(p, 0);
+                    p->unchoked_at = now;
+                    unchoked++;
+                }
+            }
+        /* A peer of our ISP still waiting, while our ISP has less than its
+         * quota, takes the slot of one of another ISP (not the optimistic
+         * one) at once, not at the next round, if that one asks for
+         * nothing right now: choking a peer in the middle of its requests
+         * sends them to its CDN. */
+        uint32_t locals = 0;
+        for (uint32_t i = 0; i < t->npeers; i++)
+            locals += t->peers[i]->local && !t->peers[i]->am_choking && t->peers[i]->id != t->optimistic_id;
+        for (uint32_t i = 0; i < t->npeers && locals < local_quota(s, regular); i++) {
+            pf_peer *p = t->peers[i];
+            if (!p->local || !p->am_choking || !p->peer_interested || p->state != PF_PS_ACTIVE) continue;
+            pf_peer *out = NULL;
+            for (uint32_t k = 0; k < t->npeers; k++) {
+                pf_peer *q = t->peers[k];
+                if (!q->local && !q->am_choking && q->id != t->optimistic_id && q->inq_len == 0 &&
+                    q->sp_bytes == 0 && (!out || choke_key(t, q) < choke_key(t, out)))
+                    out = q;
+            }
+            if (!out) break;
+            pf__peer_set_choke(out, 1);
+            pf__peer_set_choke(p, 0);
+            p->unchoked_at = now;
+            locals++;
+        }
+        fill_need_slots(t, slots, now);
+        return;
+    }
+    t->next_choke = now + 10 * PF_NS_PER_SEC;
+    /* Rotate the optimistic unchoke every 30 s. */
+    if (now >= t->next_optimistic || t->optimistic_id == 0) {
+        t->next_optimistic = now + 30 * PF_NS_PER_SEC;
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < t->npeers; i++) {
+            pf_peer *p = t->peers[i];
+            if (p->peer_interested && p->am_choking && p->state == PF_PS_ACTIVE) n++;
+        }
+        t->optimistic_id = 0;
+        if (n > 0) {
+            uint32_t pick = (uint32_t)(pf_rand_next(&s->rng) % n);
+            for (uint32_t i = 0; i < t->npeers; i++) {
+                pf_peer *p = t->peers[i];
+                if (p->peer_interested && p->am_choking && p->state == PF_PS_ACTIVE && pick-- == 0) {
+                    t->optimistic_id = p->id;
+                    break;
+                }
+            }
+        }
+    }
+    /* Rank interested peers: selection of the best (slots - 1), our ISP's
+     * first for its quota. */
+    pf_peer *best[64];
+    uint32_t nbest = 0, nlocal = 0;
+    if (regular > 64) regular = 64;
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t cap = pass == 0 ? local_quota(s, regular) : regular;
+        pf_peer *rank[64];
+        uint32_t nrank = 0;
+        for (uint32_t i = 0; i < t->npeers; i++) {
+            pf_peer *p = t->peers[i];
+            if (!p->peer_interested || p->state != PF_PS_ACTIVE || p->id == t->optimistic_id) continue;
+            if (pass == 0 && !p->local) continue;
+            int taken = 0;
+            for (uint32_t k = 0; k < nlocal && !taken; k++) taken = best[k] == p;
+            if (!taken) rank_insert(t, rank, &nrank, cap - nbest, p);
+        }
+        memcpy(&best[nbest], rank, nrank * sizeof *rank);
+        nbest += nrank;
+        if (pass == 0) nlocal = nbest;
+    }
+    uint32_t need = 0;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *p = t->peers[i];
+        int keep = p->id == t->optimistic_id;
+        for (uint32_t k = 0; k < nbest && !keep; k++) keep = best[k] == p;
+        /* A need slot is kept while the need lasts. */
+        if (!keep && need < PF__NEED_SLOTS && !p->am_choking && needs_us(t, p, now)) {
+            keep = 1;
+            need++;
+        }
+        if (keep && p->am_choking) p->unchoked_at = now;
+        pf__peer_set_choke(p, !keep);
+    }
+    fill_need_slots(t, slots, now);
+}
+
+/* Tick ------------------------------------------------------------------------- */
+static void dial_more(pf_torrent *t, uint64_t now)
+{
+    if (t->stopped || t->state == PF_TS_CHECKING) return;
+    uint32_t dials = 0;
+    for (uint32_t i = 0; i < t->ncands && dials < PF__DIALS_PER_TICK; i++) {
+        if (t->npeers >= t->s->set.max_peers) return;
+        if (pf__session_connections(t->s) >= t->s->set.max_connections) return;
+        pf__candidate *c = &t->cands[i];
+        if (c->connected || c->next_try > now || c->fails >= 8) continue;
+        if (pf__torrent_is_banned(t, &c->addr)) {
+            c->fails = 255;
+            continue;
+        }
+        /* Already connected to this address by an incoming connection? */
+        int dup = 0;
+        for (uint32_t k = 0; k < t->npeers && !dup; k++) dup = pf_addr_eq(&t->peers[k]->addr, &c->addr);
+        if (dup) {
+            c->next_try = now + 60 * PF_NS_PER_SEC;
+            continue;
+        }
+        pf_peer *p = pf__peer_new(t->s, t, &c->addr, 1, now);
+        if (!p) return;
+        c->connected = 1;
+        pf_event ev = {.type = PF_EV_CONNECT, .torrent = t, .peer = p, .addr = c->addr};
+        pf__emit(t->s, &ev);
+        dials++;
+    }
+}
+
+void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt)
+{
+    if (dt > 0) {
+        pf__rate_tick(&t->down, dt);
+        pf__rate_tick(&t->up, dt);
+        pf__ws_tick(t, dt);
+    }
+    if (t->has_meta && (t->nstreams || t->picker.nwin)) pf__sched_update(t, now);
+    if (t->cache_limit) pf__cache_limit_enforce(t, now);
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        if (i >= t->npeers) continue;
+        pf__peer_tick(t->peers[i], now, dt);
+    }
+    if (t->has_meta) pf__torrent_choke(t, now);
+    if (!t->has_meta) pf__meta_tick(t, now);
+    pf__announce_tick(t, now);
+    dial_more(t, now);
+}
+
+void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->state = t->state;
+    if (t->has_meta) {
+        st->pieces = t->mi->num_pieces;
+        st->have = t->have.count;
+        st->total_length = t->mi->total_length;
+        st->have_bytes = t->have_bytes;
+    }
+    st->uploaded = t->uploaded;
+    st->downloaded = t->downloaded;
+    st->wasted = t->wasted;
+    st->hash_failures = t->hash_failures;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        const pf_peer *p = t->peers[i];
+        if (p->state != PF_PS_ACTIVE) continue;
+        st->peers++;
+        if (p->is_seed) st->seeds++;
+        if (!p->am_choking) st->unchoked++;
+    }
+    st->down_rate = t->down.bps;
+    st->up_rate = t->up.bps;
+    st->cdn_downloaded = t->cdn_downloaded;
+    st->peer_downloaded = t->peer_downloaded;
+    st->remote_downloaded = t->remote_down;
+    st->remote_uploaded = t->remote_up;
+    st->webseeds = t->nws;
+}
+
+void pf_torrent_stop(pf_torrent *t, uint64_t now)
+{
+    if (t->stopped) return;
+    pf__announce_event(t, 3, now);
+    t->stopped = 1;
+    t->state = PF_TS_STOPPED;
+}

@@ -1,0 +1,811 @@
+#include "core/tracker/tracker.h"
+#include "core/util/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/codec/bencode.h"
+#include "core/codec/http_parse.h"
+
+#define NS_PER_S UINT64_C(1000000000)
+enum { PF_TRACKER_EV_NONE, PF_TRACKER_EV_STARTED, PF_TRACKER_EV_COMPLETED, PF_TRACKER_EV_STOPPED };
+
+#define KEY_LEN 19 /* family(1) ip(16) port(2, big-endian): memcmp order */
+
+typedef struct peer {
+    uint8_t key[KEY_LEN];
+    uint8_t seeder;
+    uint8_t peer_id[20];
+    uint64_t last_seen;
+} peer;
+
+typedef struct torrent {
+    struct torrent *next; /* hash chain */
+    uint8_t ih[20];
+    peer *peers; /* sorted by key */
+    size_t n, cap;
+    size_t seeders;
+    uint64_t downloaded;
+} torrent;
+
+#define RATE_WAYS 8
+#define RATE_KEY_LEN 9 /* family(1) + IPv4 address or IPv6 /64 prefix */
+
+/* One source of requests: GCRA state.  tat (theoretical arrival time) is
+ * when the source's bucket is full again; 0 = unused slot. */
+typedef struct rate_slot {
+    uint64_t tat;
+    uint8_t key[RATE_KEY_LEN];
+} rate_slot;
+
+struct pf_tracker {
+    pf_tracker_config cfg;
+    torrent **buckets;
+    size_t nbuckets; /* power of two */
+    size_t ntorrents, npeers;
+    uint64_t hkey, rng;
+    pf_tracker_stats st;
+    rate_slot *rate;  /* rate_sets * RATE_WAYS slots, NULL when unlimited */
+    size_t rate_sets; /* power of two */
+    size_t rate_used;
+    uint64_t rate_t;  /* ns between requests at the sustained rate */
+    uint64_t rate_tau; /* burst tolerance: (burst - 1) * rate_t */
+    pf_logger log;
+};
+
+/* --- small helpers ---------------------------------------------------- */
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static uint64_t rng_next(pf_tracker *t)
+{
+    t->rng += UINT64_C(0x9e3779b97f4a7c15);
+    return mix64(t->rng);
+}
+
+/* Uniform-enough value in [0, n) for n > 0 (n is small here). */
+static size_t rng_below(pf_tracker *t, size_t n) { return (size_t)(rng_next(t) % n); }
+
+static size_t ih_hash(const pf_tracker *t, const uint8_t ih[20])
+{
+    uint64_t w[3] = {0, 0, 0};
+    memcpy(&w[0], ih, 8);
+    memcpy(&w[1], ih + 8, 8);
+    memcpy(&w[2], ih + 16, 4);
+    uint64_t h = t->hkey;
+    for (int i = 0; i < 3; i++) h = mix64(h ^ w[i]);
+    return (size_t)h & (t->nbuckets - 1);
+}
+
+static void tlog(pf_tracker *t, pf_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void tlog(pf_tracker *t, pf_log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pf__logv(&t->log, lvl, fmt, ap);
+    va_end(ap);
+}
+
+/* Digits only, no overflow; 0 or -1. */
+static int parse_u64(const uint8_t *p, size_t n, uint64_t *out)
+{
+    if (n == 0 || n > 20) return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return -1;
+        unsigned d = (unsigned)(p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Decoded parameter value into buf (NUL-terminated); length or -1. */
+static long qget(const char *q, size_t qlen, const char *key, uint8_t *buf, size_t cap)
+{
+    size_t n;
+    if (pf_http_query_get(q, qlen, key, buf, cap - 1, &n) != 0) return -1;
+    buf[n] = 0;
+    return (long)n;
+}
+
+static int qget_u64(const char *q, size_t qlen, const char *key, uint64_t *out)
+{
+    uint8_t b[32];
+    long n = qget(q, qlen, key, b, sizeof b);
+    if (n < 0) return -1;
+    return parse_u64(b, (size_t)n, out);
+}
+
+/* Normalises v4-mapped IPv6 to IPv4 and zeroes unused bytes. */
+static pf_addr addr_norm(const pf_addr *a)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    pf_addr r;
+    memset(&r, 0, sizeof r);
+    r.port = a->port;
+    if (a->family == 6 && memcmp(a->ip, mapped, 12) == 0) {
+        r.family = 4;
+        memcpy(r.ip, a->ip + 12, 4);
+    } else if (a->family == 4) {
+        r.family = 4;
+        memcpy(r.ip, a->ip, 4);
+    } else if (a->family == 6) {
+        r.family = 6;
+        memcpy(r.ip, a->ip, 16);
+    }
+    return r;
+}
+
+static int addr_is_loopback(const pf_addr *a)
+{
+    static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (a->family == 4) return a->ip[0] == 127;
+    return a->family == 6 && memcmp(a->ip, lo6, 16) == 0;
+}
+
+static void key_from_addr(uint8_t key[KEY_LEN], const pf_addr *a)
+{
+    memset(key, 0, KEY_LEN);
+    key[0] = a->family;
+    memcpy(key + 1, a->ip, a->family == 4 ? 4 : 16);
+    pf_wr_be16(key + 17, a->port);
+}
+
+static void addr_from_key(pf_addr *a, const uint8_t key[KEY_LEN])
+{
+    memset(a, 0, sizeof *a);
+    a->family = key[0];
+    memcpy(a->ip, key + 1, 16);
+    a->port = pf_rd_be16(key + 17);
+}
+
+/* --- lifecycle -------------------------------------------------------- */
+
+void pf_tracker_config_default(pf_tracker_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->interval_s = 1800;
+    cfg->min_interval_s = 900;
+    cfg->max_torrents = 100000;
+    cfg->max_peers_per_torrent = 10000;
+    cfg->max_peers_total = 2000000;
+    cfg->numwant_default = 50;
+    cfg->numwant_max = 200;
+    cfg->max_scrape = 256;
+    cfg->ip_rate_per_min = 600;
+    cfg->ip_burst = 300;
+    cfg->max_rate_sources = 65536;
+    cfg->log_level = PF_LOG_INFO;
+}
+
+pf_tracker *pf_tracker_new(const pf_tracker_config *cfg)
+{
+    pf_tracker_config d;
+    pf_tracker_config_default(&d);
+    pf_tracker *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->cfg = cfg ? *cfg : d;
+    pf_tracker_config *c = &t->cfg;
+    if (!c->interval_s) c->interval_s = d.interval_s;
+    if (!c->min_interval_s || c->min_interval_s > c->interval_s)
+        c->min_interval_s = c->interval_s / 2 ? c->interval_s / 2 : 1;
+    if (!c->max_torrents) c->max_torrents = d.max_torrents;
+    if (!c->max_peers_per_torrent) c->max_peers_per_torrent = d.max_peers_per_torrent;
+    if (!c->max_peers_total) c->max_peers_total = d.max_peers_total;
+    if (!c->numwant_max) c->numwant_max = d.numwant_max;
+    if (!c->numwant_default) c->numwant_default = d.numwant_default;
+    if (c->numwant_default > c->numwant_max) c->numwant_default = c->numwant_max;
+    if (!c->max_scrape) c->max_scrape = d.max_scrape;
+    if (!c->ip_rate_per_min) c->ip_rate_per_min = d.ip_rate_per_min;
+    if (!c->ip_burst) c->ip_burst = d.ip_burst;
+    if (!c->max_rate_sources) c->max_rate_sources = d.max_rate_sources;
+    pf__logger_init(&t->log, c->log, c->log_ud, c->log_level);
+    t->hkey = mix64(c->seed ^ UINT64_C(0x6a09e667f3bcc909));
+    t->rng = c->seed;
+    t->nbuckets = 64;
+    t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
+    if (!t->buckets) {
+        free(t);
+        return NULL;
+    }
+    if (c->ip_rate_per_min != PF_TRACKER_UNLIMITED) {
+        size_t sets = 1;
+        while (sets * RATE_WAYS < c->max_rate_sources && sets < (SIZE_MAX / 2) / RATE_WAYS)
+            sets *= 2;
+        t->rate_sets = sets;
+        t->rate = calloc(sets * RATE_WAYS, sizeof *t->rate);
+        if (!t->rate) {
+            free(t->buckets);
+            free(t);
+            return NULL;
+        }
+        t->rate_t = 60 * NS_PER_S / c->ip_rate_per_min;
+        if (t->rate_t == 0) t->rate_t = 1;
+        t->rate_tau = (uint64_t)(c->ip_burst - 1) * t->rate_t;
+    }
+    return t;
+}
+
+static void torrent_free(torrent *tt)
+{
+    free(tt->peers);
+    free(tt);
+}
+
+void pf_tracker_free(pf_tracker *t)
+{
+    if (!t) return;
+    for (size_t b = 0; b < t->nbuckets; b++) {
+        torrent *tt = t->buckets[b];
+        while (tt) {
+            torrent *next = tt->next;
+            torrent_free(tt);
+            tt = next;
+        }
+    }
+    free(t->buckets);
+    free(t->rate);
+    free(t);
+}
+
+/* --- swarms ----------------------------------------------------------- */
+
+static torrent *torrent_find(pf_tracker *t, const uint8_t ih[20])
+{
+    for (torrent *tt = t->buckets[ih_hash(t, ih)]; tt; tt = tt->next)
+        if (memcmp(tt->ih, ih, 20) == 0) return tt;
+    return NULL;
+}
+
+static void table_grow(pf_tracker *t)
+{
+    size_t nb = t->nbuckets * 2;
+    torrent **nbk = calloc(nb, sizeof *nbk);
+    if (!nbk) return; /* keep the old table: longer chains, still correct */
+    torrent **old = t->buckets;
+    size_t on = t->nbuckets;
+    t->buckets = nbk;
+    t->nbuckets = nb;
+    for (size_t b = 0; b < on; b++) {
+        torrent *tt = old[b];
+        while (tt) {
+            torrent *next = tt->next;
+            size_t h = ih_hash(t, tt->ih);
+            tt->next = nbk[h];
+            nbk[h] = tt;
+            tt = next;
+        }
+    }
+    free(old);
+}
+
+static torrent *torrent_add(pf_tracker *t, const uint8_t ih[20])
+{
+    torrent *tt = calloc(1, sizeof *tt);
+    if (!tt) return NULL;
+    memcpy(tt->ih, ih, 20);
+    size_t h = ih_hash(t, ih);
+    tt->next = t->buckets[h];
+    t->buckets[h] = tt;
+    t->ntorrents++;
+    if (t->ntorrents > t->nbuckets) table_grow(t);
+    return tt;
+}
+
+static void torrent_remove(pf_tracker *t, torrent *tt)
+{
+    torrent **pp = &t->buckets[ih_hash(t, tt->ih)];
+    while (*pp && *pp != tt) pp = &(*pp)->next;
+    if (*pp) *pp = tt->next;
+    t->npeers -= tt->n;
+    t->ntorrents--;
+    torrent_free(tt);
+}
+
+/* Binary search: index of key, or insertion point with *found = 0. */
+static size_t peer_find(const torrent *tt, const uint8_t key[KEY_LEN], int *found)
+{
+    size_t lo = 0, hi = tt->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(tt->peers[mid].key, key, KEY_LEN);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+static void peer_remove_at(pf_tracker *t, torrent *tt, size_t i)
+{
+    if (tt->peers[i].seeder) tt->seeders--;
+    memmove(&tt->peers[i], &tt->peers[i + 1], (tt->n - i - 1) * sizeof(peer));
+    tt->n--;
+    t->npeers--;
+}
+
+static int peer_insert_at(pf_tracker *t, torrent *tt, size_t i, const peer *p)
+{
+    if (tt->n == tt->cap) {
+        size_t nc = tt->cap ? tt->cap * 2 : 8;
+        if (nc > t->cfg.max_peers_per_torrent) nc = t->cfg.max_peers_per_torrent;
+        if (nc <= tt->n) return PF_ERR_LIMIT;
+        peer *np = realloc(tt->peers, nc * sizeof *np);
+        if (!np) return PF_ERR_NOMEM;
+        tt->peers = np;
+        tt->cap = nc;
+    }
+    memmove(&tt->peers[i + 1], &tt->peers[i], (tt->n - i) * sizeof(peer));
+    tt->peers[i] = *p;
+    tt->n++;
+    t->npeers++;
+    if (p->seeder) tt->seeders++;
+    return 0;
+}
+
+static size_t oldest_peer(const torrent *tt)
+{
+    size_t o = 0;
+    for (size_t i = 1; i < tt->n; i++)
+        if (tt->peers[i].last_seen < tt->peers[o].last_seen) o = i;
+    return o;
+}
+
+/* --- per-source rate limit ------------------------------------------- */
+
+static void rate_key(uint8_t key[RATE_KEY_LEN], const pf_addr *a)
+{
+    memset(key, 0, RATE_KEY_LEN);
+    key[0] = a->family;
+    memcpy(key + 1, a->ip, a->family == 4 ? 4 : 8); /* IPv6: the /64 */
+}
+
+/* 0 if the source may go on (and charges it), else the ns until it may. */
+static uint64_t rate_check(pf_tracker *t, const pf_addr *a, uint64_t now)
+{
+    if (!t->rate || (a->family != 4 && a->family != 6)) return 0;
+    uint8_t key[RATE_KEY_LEN];
+    rate_key(key, a);
+    uint64_t w[2] = {0, 0};
+    memcpy(w, key + 1, 8);
+    uint64_t h = mix64(mix64(t->hkey ^ UINT64_C(0x5851f42d4c957f2d) ^ key[0]) ^ w[0]);
+    rate_slot *set = &t->rate[(h & (t->rate_sets - 1)) * RATE_WAYS];
+    rate_slot *s = NULL, *victim = NULL;
+    for (int i = 0; i < RATE_WAYS; i++) {
+        rate_slot *e = &set[i];
+        if (e->tat && memcmp(e->key, key, RATE_KEY_LEN) == 0) {
+            s = e;
+            break;
+        }
+        /* the most rested (smallest tat; unused slots have 0) */
+        if (!victim || e->tat < victim->tat) victim = e;
+    }
+    if (!s) {
+        s = victim;
+        if (!s->tat) t->rate_used++;
+        memcpy(s->key, key, RATE_KEY_LEN);
+        s->tat = 0;
+    }
+    uint64_t tat = s->tat > now ? s->tat : now;
+    if (tat - now > t->rate_tau) {
+        if (!s->tat) s->tat = now ? now : 1; /* keep the slot marked used */
+        return tat - now - t->rate_tau;
+    }
+    s->tat = tat + t->rate_t;
+    return 0;
+}
+
+static int reply_rate_limited(pf_tracker *t, pf_buf *out, uint64_t wait_ns)
+{
+    t->st.rate_limited++;
+    uint64_t minutes = (wait_ns + 60 * NS_PER_S - 1) / (60 * NS_PER_S);
+    if (minutes < 1) minutes = 1;
+    int rc = pf_benc_dict_begin(out);
+    if (!rc) rc = pf_benc_cstr(out, "failure reason");
+    if (!rc) rc = pf_benc_cstr(out, "rate limit exceeded");
+    if (!rc) rc = pf_benc_cstr(out, "retry in");
+    if (!rc) rc = pf_benc_int(out, (int64_t)minutes);
+    if (!rc) rc = pf_benc_end(out);
+    return rc ? 500 : 200;
+}
+
+/* --- replies ---------------------------------------------------------- */
+
+static int reply_failure(pf_tracker *t, pf_buf *out, const char *why)
+{
+    t->st.refused++;
+    int rc = pf_benc_dict_begin(out);
+    if (!rc) rc = pf_benc_cstr(out, "failure reason");
+    if (!rc) rc = pf_benc_cstr(out, why);
+    if (!rc) rc = pf_benc_end(out);
+    return rc ? 500 : 200;
+}
+
+/* Text form of an address without the port. */
+static void ip_text(const pf_addr *a, char *out, size_t cap)
+{
+    char s[80];
+    pf_addr_format(a, s, sizeof s);
+    const char *b = s;
+    size_t n;
+    if (s[0] == '[') {
+        b = s + 1;
+        const char *e = strchr(b, ']');
+        n = e ? (size_t)(e - b) : strlen(b);
+    } else {
+        const char *e = strrchr(s, ':');
+        n = e ? (size_t)(e - s) : strlen(s);
+    }
+    if (n >= cap) n = cap - 1;
+    memcpy(out, b, n);
+    out[n] = 0;
+}
+
+typedef struct announce_opts {
+    int compact, no_peer_id;
+    uint32_t numwant;
+} announce_opts;
+
+static int emit_peer(pf_buf *out, pf_buf *v4, pf_buf *v6, const peer *p,
+                     const announce_opts *o)
+{
+    pf_addr a;
+    addr_from_key(&a, p->key);
+    if (o->compact) {
+        pf_buf *b = a.family == 4 ? v4 : v6;
+        int rc = pf_buf_append(b, a.ip, a.family == 4 ? 4 : 16);
+        return rc ? rc : pf_buf_append_be16(b, a.port);
+    }
+    char ip[64];
+    ip_text(&a, ip, sizeof ip);
+    int rc = pf_benc_dict_begin(out);
+    if (!rc) rc = pf_benc_cstr(out, "ip");
+    if (!rc) rc = pf_benc_cstr(out, ip);
+    if (!rc && !o->no_peer_id) {
+        rc = pf_benc_cstr(out, "peer id");
+        if (!rc) rc = pf_benc_str(out, p->peer_id, 20);
+    }
+    if (!rc) rc = pf_benc_cstr(out, "port");
+    if (!rc) rc = pf_benc_int(out, a.port);
+    if (!rc) rc = pf_benc_end(out);
+    return rc;
+}
+
+/* Writes the peer list(s): up to numwant peers other than index `self`
+ * (SIZE_MAX for none), chosen by selection sampling (Knuth's algorithm S)
+ * so every subset is equally likely. */
+static int emit_peers(pf_tracker *t, pf_buf *out, const torrent *tt, size_t self,
+                      const announce_opts *o)
+{
+    pf_buf v4, v6;
+    pf_buf_init(&v4);
+    pf_buf_init(&v6);
+    size_t avail = tt ? tt->n - (self < tt->n ? 1 : 0) : 0;
+    size_t need = avail < o->numwant ? avail : o->numwant;
+    int rc = 0;
+    if (!o->compact) {
+        rc = pf_benc_cstr(out, "peers");
+        if (!rc) rc = pf_benc_list_begin(out);
+    }
+    size_t left = avail;
+    for (size_t i = 0; tt && !rc && i < tt->n && need > 0; i++) {
+        if (i == self) continue;
+        if (rng_below(t, left) < need) {
+            rc = emit_peer(out, &v4, &v6, &tt->peers[i], o);
+            need--;
+        }
+        left--;
+    }
+    if (!rc && !o->compact) rc = pf_benc_end(out);
+    if (!rc && o->compact) {
+        rc = pf_benc_cstr(out, "peers");
+        if (!rc) rc = pf_benc_str(out, v4.data, v4.len);
+        if (!rc) rc = pf_benc_cstr(out, "peers6");
+        if (!rc) rc = pf_benc_str(out, v6.data, v6.len);
+    }
+    pf_buf_free(&v4);
+    pf_buf_free(&v6);
+    return rc;
+}
+
+static int reply_announce(pf_tracker *t, pf_buf *out, const torrent *tt, size_t self,
+                          const announce_opts *o)
+{
+    size_t seeders = tt ? tt->seeders : 0, n = tt ? tt->n : 0;
+    int rc = pf_benc_dict_begin(out);
+    if (!rc) rc = pf_benc_cstr(out, "complete");
+    if (!rc) rc = pf_benc_int(out, (int64_t)seeders);
+    if (!rc) rc = pf_benc_cstr(out, "downloaded");
+    if (!rc) rc = pf_benc_int(out, tt ? (int64_t)tt->downloaded : 0);
+    if (!rc) rc = pf_benc_cstr(out, "incomplete");
+    if (!rc) rc = pf_benc_int(out, (int64_t)(n - seeders));
+    if (!rc) rc = pf_benc_cstr(out, "interval");
+    if (!rc) rc = pf_benc_int(out, t->cfg.interval_s);
+    if (!rc) rc = pf_benc_cstr(out, "min interval");
+    if (!rc) rc = pf_benc_int(out, t->cfg.min_interval_s);
+    if (!rc) rc = emit_peers(t, out, tt, self, o);
+    if (!rc) rc = pf_benc_end(out);
+    return rc ? 500 : 200;
+}
+
+/* --- announce --------------------------------------------------------- */
+
+static int handle_announce(pf_tracker *t, const char *q, size_t qlen,
+                           const pf_addr *remote, uint64_t now, pf_buf *out)
+{
+    uint8_t ih[21], pid[21], b[64];
+    uint64_t port, left = 1, v;
+    t->st.announces++;
+    if (qget(q, qlen, "info_hash", ih, sizeof ih) != 20)
+        return reply_failure(t, out, "invalid info_hash");
+    if (qget(q, qlen, "peer_id", pid, sizeof pid) != 20)
+        return reply_failure(t, out, "invalid peer_id");
+    if (qget_u64(q, qlen, "port", &port) || port == 0 || port > 65535)
+        return reply_failure(t, out, "invalid port");
+    if (qget(q, qlen, "left", b, sizeof b) >= 0 && parse_u64(b, strlen((char *)b), &v) == 0)
+        left = v;
+    int event = PF_TRACKER_EV_NONE;
+    if (qget(q, qlen, "event", b, sizeof b) >= 0) {
+        if (strcmp((char *)b, "started") == 0) event = PF_TRACKER_EV_STARTED;
+        else if (strcmp((char *)b, "completed") == 0) event = PF_TRACKER_EV_COMPLETED;
+        else if (strcmp((char *)b, "stopped") == 0) event = PF_TRACKER_EV_STOPPED;
+    }
+    announce_opts o = {1, 0, t->cfg.numwant_default};
+    if (qget(q, qlen, "compact", b, sizeof b) >= 0 && strcmp((char *)b, "0") == 0)
+        o.compact = 0;
+    if (qget(q, qlen, "no_peer_id", b, sizeof b) >= 0 && strcmp((char *)b, "0") != 0)
+        o.no_peer_id = 1;
+    if (qget_u64(q, qlen, "numwant", &v) == 0)
+        o.numwant = v > t->cfg.numwant_max ? t->cfg.numwant_max : (uint32_t)v;
+
+    pf_addr none;
+    memset(&none, 0, sizeof none);
+    pf_addr a = addr_norm(remote ? remote : &none);
+    if (addr_is_loopback(&a) && qget(q, qlen, "ip", b, sizeof b) > 0) {
+        char text[96];
+        pf_addr ipa;
+        if (strchr((char *)b, ':')) snprintf(text, sizeof text, "[%s]:1", (char *)b);
+        else snprintf(text, sizeof text, "%s:1", (char *)b);
+        if (pf_addr_parse(text, &ipa) == 0) a = addr_norm(&ipa);
+    }
+    a.port = (uint16_t)port;
+    if (a.family != 4 && a.family != 6) return reply_failure(t, out, "bad address");
+
+    peer rec;
+    memset(&rec, 0, sizeof rec);
+    key_from_addr(rec.key, &a);
+    memcpy(rec.peer_id, pid, 20);
+    rec.seeder = left == 0;
+    rec.last_seen = now;
+
+    torrent *tt = torrent_find(t, ih);
+    if (event == PF_TRACKER_EV_STOPPED) {
+        if (tt) {
+            int found;
+            size_t i = peer_find(tt, rec.key, &found);
+            if (found) peer_remove_at(t, tt, i);
+        }
+        o.numwant = 0;
+        return reply_announce(t, out, tt, SIZE_MAX, &o);
+    }
+    int created = 0;
+    if (!tt) {
+        if (t->ntorrents >= t->cfg.max_torrents) {
+            tlog(t, PF_LOG_DEBUG, "refusing torrent: %zu torrents", t->ntorrents);
+            return reply_failure(t, out, "tracker full: too many torrents");
+        }
+        if (!(tt = torrent_add(t, ih))) return 500;
+        created = 1;
+    }
+    int found;
+    size_t i = peer_find(tt, rec.key, &found);
+    if (found) {
+        peer *p = &tt->peers[i];
+        if (event == PF_TRACKER_EV_COMPLETED && !p->seeder) tt->downloaded++;
+        if (p->seeder != rec.seeder) {
+            if (rec.seeder) tt->seeders++;
+            else tt->seeders--;
+        }
+        *p = rec;
+    } else {
+        if (t->npeers >= t->cfg.max_peers_total) {
+            if (created) torrent_remove(t, tt);
+            return reply_failure(t, out, "tracker full: too many peers");
+        }
+        if (tt->n >= t->cfg.max_peers_per_torrent) {
+            peer_remove_at(t, tt, oldest_peer(tt));
+            i = peer_find(tt, rec.key, &found);
+        }
+        if (peer_insert_at(t, tt, i, &rec) != 0) {
+            if (created) torrent_remove(t, tt);
+            return 500;
+        }
+        if (event == PF_TRACKER_EV_COMPLETED) tt->downloaded++;
+    }
+    if (event == PF_TRACKER_EV_COMPLETED) t->st.completed++;
+    return reply_announce(t, out, tt, i, &o);
+}
+
+/* --- scrape ----------------------------------------------------------- */
+
+static int cmp_ih(const void *a, const void *b) { return memcmp(a, b, 20); }
+
+static int cmp_torrent_ptr(const void *a, const void *b)
+{
+    const torrent *x = *(const torrent *const *)a, *y = *(const torrent *const *)b;
+    return memcmp(x->ih, y->ih, 20);
+}
+
+static int scrape_entry(pf_buf *out, const uint8_t ih[20], const torrent *tt)
+{
+    int rc = pf_benc_str(out, ih, 20);
+    if (!rc) rc = pf_benc_dict_begin(out);
+    if (!rc) rc = pf_benc_cstr(out, "complete");
+    if (!rc) rc = pf_benc_int(out, tt ? (int64_t)tt->seeders : 0);
+    if (!rc) rc = pf_benc_cstr(out, "downloaded");
+    if (!rc) rc = pf_benc_int(out, tt ? (int64_t)tt->downloaded : 0);
+    if (!rc) rc = pf_benc_cstr(out, "incomplete");
+    if (!rc) rc = pf_benc_int(out, tt ? (int64_t)(tt->n - tt->seeders) : 0);
+    if (!rc) rc = pf_benc_end(out);
+    return rc;
+}
+
+static int handle_scrape(pf_tracker *t, const char *q, size_t qlen, pf_buf *out)
+{
+    t->st.scrapes++;
+    size_t max = t->cfg.max_scrape, n = 0;
+    uint8_t (*ihs)[20] = malloc(max * 20);
+    torrent **all = NULL;
+    if (!ihs) return 500;
+    pf_http_query_iter it;
+    pf_http_str k, v;
+    pf_http_query_init(&it, q, qlen);
+    while (n < max && pf_http_query_next(&it, &k, &v)) {
+        uint8_t kb[16], vb[20];
+        size_t kn, vn;
+        if (pf_http_pct_decode(k.p, k.len, 1, kb, sizeof kb, &kn) || kn != 9 ||
+            memcmp(kb, "info_hash", 9) != 0)
+            continue;
+        if (pf_http_pct_decode(v.p, v.len, 1, vb, sizeof vb, &vn) || vn != 20) {
+            free(ihs);
+            return reply_failure(t, out, "invalid info_hash");
+        }
+        memcpy(ihs[n++], vb, 20);
+    }
+    int rc = pf_benc_dict_begin(out);
+    if (!rc) rc = pf_benc_cstr(out, "files");
+    if (!rc) rc = pf_benc_dict_begin(out);
+    if (n > 0) {
+        qsort(ihs, n, 20, cmp_ih);
+        for (size_t i = 0; !rc && i < n; i++) {
+            if (i > 0 && memcmp(ihs[i], ihs[i - 1], 20) == 0) continue;
+            rc = scrape_entry(out, ihs[i], torrent_find(t, ihs[i]));
+        }
+    } else if (t->ntorrents > 0) {
+        size_t cnt = t->ntorrents, m = 0;
+        all = malloc(cnt * sizeof *all);
+        if (!all) rc = PF_ERR_NOMEM;
+        for (size_t b = 0; !rc && b < t->nbuckets; b++)
+            for (torrent *tt = t->buckets[b]; tt; tt = tt->next) all[m++] = tt;
+        if (!rc) {
+            qsort(all, m, sizeof *all, cmp_torrent_ptr);
+            if (m > max) m = max;
+            for (size_t i = 0; !rc && i < m; i++) rc = scrape_entry(out, all[i]->ih, all[i]);
+        }
+    }
+    if (!rc) rc = pf_benc_end(out);
+    if (!rc) rc = pf_benc_end(out);
+    free(all);
+    free(ihs);
+    return rc ? 500 : 200;
+}
+
+int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
+                           const pf_addr *remote, uint64_t now_ns, pf_buf *body_out)
+{
+    size_t start = body_out->len;
+    size_t qlen = query ? strlen(query) : 0;
+    t->log.now = now_ns;
+    int status;
+    int is_announce = path && strcmp(path, "/announce") == 0;
+    int is_scrape = path && strcmp(path, "/scrape") == 0;
+    uint64_t wait = 0;
+    if (is_announce || is_scrape) {
+        pf_addr none;
+        memset(&none, 0, sizeof none);
+        pf_addr a = addr_norm(remote ? remote : &none);
+        wait = rate_check(t, &a, now_ns);
+    }
+    if (wait) {
+        if (t->st.rate_limited % 1000 == 0) {
+            char who[80];
+            pf_addr a = addr_norm(remote);
+            ip_text(&a, who, sizeof who);
+            tlog(t, PF_LOG_WARN, "rate limit: refusing %s (%llu refused so far)", who,
+                 (unsigned long long)t->st.rate_limited + 1);
+        }
+        status = reply_rate_limited(t, body_out, wait);
+    } else if (is_announce)
+        status = handle_announce(t, query, qlen, remote, now_ns, body_out);
+    else if (is_scrape)
+        status = handle_scrape(t, query, qlen, body_out);
+    else
+        status = 404;
+    if (status != 200) body_out->len = start;
+    return status;
+}
+
+size_t pf_tracker_expire(pf_tracker *t, uint64_t now)
+{
+    uint64_t ttl = 2 * (uint64_t)t->cfg.interval_s * NS_PER_S;
+    size_t dropped = 0;
+    for (size_t b = 0; b < t->nbuckets; b++) {
+        torrent **pp = &t->buckets[b];
+        while (*pp) {
+            torrent *tt = *pp;
+            size_t w = 0;
+            for (size_t r = 0; r < tt->n; r++) {
+                peer *p = &tt->peers[r];
+                if (now > p->last_seen && now - p->last_seen > ttl) {
+                    if (p->seeder) tt->seeders--;
+                    dropped++;
+                    continue;
+                }
+                if (w != r) tt->peers[w] = *p;
+                w++;
+            }
+            t->npeers -= tt->n - w;
+            tt->n = w;
+            if (tt->n == 0) {
+                *pp = tt->next;
+                t->ntorrents--;
+                torrent_free(tt);
+                continue;
+            }
+            if (tt->cap > 64 && tt->n < tt->cap / 4) { /* give memory back */
+                peer *np = realloc(tt->peers, tt->cap / 2 * sizeof *np);
+                if (np) {
+                    tt->peers = np;
+                    tt->cap /= 2;
+                }
+            }
+            pp = &tt->next;
+        }
+    }
+    t->st.expired += dropped;
+    return dropped;
+}
+
+uint64_t pf_tracker_expire_period_ns(const pf_tracker *t)
+{
+    uint64_t p = (uint64_t)t->cfg.interval_s / 4;
+    if (p < 1) p = 1;
+    if (p > 60) p = 60;
+    return p * NS_PER_S;
+}
+
+void pf_tracker_stats_get(const pf_tracker *t, pf_tracker_stats *out)
+{
+    *out = t->st;
+    out->torrents = t->ntorrents;
+    out->peers = t->npeers;
+    out->seeders = 0;
+    for (size_t b = 0; b < t->nbuckets; b++)
+        for (const torrent *tt = t->buckets[b]; tt; tt = tt->next) out->seeders += tt->seeders;
+    out->leechers = out->peers - out->seeders;
+    out->rate_sources = t->rate_used;
+}

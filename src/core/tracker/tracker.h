@@ -1,0 +1,103 @@
+/* An HTTP BitTorrent tracker core (opentracker-like), sans-I/O.
+ *
+ * Swarms live in a hash table keyed by info-hash (keyed hash, seeded by
+ * the caller); each swarm keeps its peers as fixed-size records in a
+ * vector sorted by address.  Memory is bounded by max_torrents,
+ * max_peers_per_torrent and max_peers_total.  Time is passed in; peers
+ * not seen for 2 * interval are dropped by pf_tracker_expire.  Randomness
+ * (peer selection) comes from a per-tracker generator seeded from the
+ * config: no global state.
+ *
+ * Floods: every announce and scrape first passes a per-source rate limit
+ * (a token bucket per IPv4 address or IPv6 /64, kept as one "theoretical
+ * arrival time" per source: GCRA).  The sources live in a fixed table of
+ * max_rate_sources entries, 8-way set-associative under the keyed hash;
+ * a new source replaces the most rested one of its set, so memory never
+ * grows with the number of sources.  A request over the limit gets a
+ * bencoded "failure reason" ("rate limit exceeded") with a BEP 31
+ * "retry in" (minutes) and costs nothing else. */
+#ifndef PF_CORE_TRACKER_H
+#define PF_CORE_TRACKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/util/addr.h"
+#include "core/util/buf.h"
+#include "peerflow/peerflow.h"
+
+typedef struct pf_tracker pf_tracker;
+
+typedef struct pf_tracker_config {
+    uint32_t interval_s;          /* announce interval; default 1800 */
+    uint32_t min_interval_s;      /* default interval_s / 2 (0 = that) */
+    size_t max_torrents;          /* default 100,000; new ones refused */
+    size_t max_peers_per_torrent; /* default 10,000; oldest evicted */
+    size_t max_peers_total;       /* default 2,000,000; new peers refused */
+    uint32_t numwant_default;     /* default 50 */
+    uint32_t numwant_max;         /* default 200 */
+    size_t max_scrape;            /* torrents in one scrape reply; 256 */
+    uint64_t seed;                /* hash key and peer-selection seed */
+    pf_log_fn log;                /* may be NULL */
+    void *log_ud;
+    pf_log_level log_level;       /* default PF_LOG_INFO */
+    /* Appended fields (zero = default): */
+    uint32_t ip_rate_per_min;     /* sustained announces+scrapes per source
+                                     (IPv4 address, IPv6 /64) per minute;
+                                     default 600 (10/s: a client announces
+                                     each torrent every interval_s);
+                                     PF_TRACKER_UNLIMITED turns it off */
+    uint32_t ip_burst;            /* requests a rested source may send at
+                                     once; default 300 */
+    size_t max_rate_sources;      /* sources remembered; default 65,536
+                                     (about 1.5 MiB) */
+} pf_tracker_config;
+
+#define PF_TRACKER_UNLIMITED UINT32_MAX
+
+typedef struct pf_tracker_stats {
+    size_t torrents;
+    size_t peers, seeders, leechers;
+    uint64_t announces, scrapes, completed, refused, expired;
+    uint64_t rate_limited;  /* requests refused by the per-source limit */
+    size_t rate_sources;    /* sources in the limiter table now */
+} pf_tracker_stats;
+
+/* Fills the defaults above (seed 0). */
+void pf_tracker_config_default(pf_tracker_config *cfg);
+/* cfg is copied; NULL means defaults.  Zero fields take their default.
+ * Returns NULL on allocation failure. */
+pf_tracker *pf_tracker_new(const pf_tracker_config *cfg);
+void pf_tracker_free(pf_tracker *t);
+
+/* Handles GET <path>?<query> (query raw, still percent-encoded, without
+ * '?'; may be NULL).  path is matched exactly against "/announce" and
+ * "/scrape".  remote is the TCP peer address (port ignored); a v4-mapped
+ * IPv6 address counts as IPv4.  The "ip" parameter is honoured only when
+ * remote is loopback.  Appends the reply body to body_out and returns the
+ * HTTP status: 200 (also for a bencoded "failure reason" reply), 404
+ * (unknown path, empty body) or 500 (out of memory, empty body).
+ *
+ * announce: info_hash and peer_id (20 bytes each), port (1-65535)
+ * required; uploaded, downloaded, left, event (started, completed,
+ * stopped, empty), compact (default 1), no_peer_id, numwant, ip.
+ * Replies with complete, downloaded, incomplete, interval, min interval,
+ * peers (compact: IPv4 only, 6 bytes each; otherwise a list of dicts with
+ * ip, port and, unless no_peer_id, peer id) and, when compact, peers6.
+ * The requester is never among the returned peers.
+ * scrape: zero or more info_hash; none means all (up to max_scrape).
+ * Both first pass the per-source rate limit (keyed by remote, not by the
+ * "ip" parameter); over it, the reply is 200 with "failure reason" and
+ * "retry in". */
+int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
+                           const pf_addr *remote, uint64_t now_ns, pf_buf *body_out);
+
+/* Drops peers last seen more than 2 * interval before now_ns and empty
+ * swarms.  Returns the number of peers dropped. */
+size_t pf_tracker_expire(pf_tracker *t, uint64_t now_ns);
+/* Suggested delay until the next pf_tracker_expire call, in ns. */
+uint64_t pf_tracker_expire_period_ns(const pf_tracker *t);
+
+void pf_tracker_stats_get(const pf_tracker *t, pf_tracker_stats *out);
+
+#endif
