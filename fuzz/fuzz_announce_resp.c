@@ -8,7 +8,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     pf_announce_resp r;
-    if (pf_announce_resp_parse(data, size, &r) == 0) {
+    if (pf_announce_resp_parse(data, size, NULL, &r) == 0) {
         if (r.num_peers > PF_ANNOUNCE_MAX_PEERS) abort();
         if (strlen(r.failure) >= sizeof r.failure || strlen(r.trackerid) >= sizeof r.trackerid)
             abort();

@@ -33,7 +33,7 @@ static void reencode(const pf_ben *v, pf_buf *b, const uint8_t *base, size_t siz
             reencode(&v->v.c.items[2 * i + 1], b, base, size);
             /* Lookup by key must find this very value (keys without NUL). */
             if (!memchr(k->v.s.p, 0, k->v.s.len)) {
-                char *ks = pf_ben_strdup(k);
+                char *ks = pf_ben_strdup(k, NULL);
                 if (ks && pf_ben_dict_get(v, ks) != &v->v.c.items[2 * i + 1]) abort();
                 free(ks);
             }

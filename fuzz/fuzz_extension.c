@@ -75,7 +75,7 @@ static const fx_static *fx_content(void)
         }
         if (hn_content_make_multi(&s.c, "show", paths, sizes, FX_FILES, FX_PIECE, 0xbeef, NULL) != 0)
             abort();
-        if (pf_metainfo_parse(s.c.torrent.data, s.c.torrent.len, &s.mi) != 0) abort();
+        if (pf_metainfo_parse(s.c.torrent.data, s.c.torrent.len, NULL, &s.mi) != 0) abort();
         if (s.mi->info_len <= 2 * PF_UTM_PIECE) abort(); /* want >= 3 pieces */
         ready = 1;
     }

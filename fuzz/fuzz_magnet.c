@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     s[size] = 0;
     pf_magnet *m = NULL;
-    int rc = pf_magnet_parse(s, &m);
+    int rc = pf_magnet_parse(s, NULL, &m);
     free(s);
     if (rc != 0) {
         if (m || (rc != PF_ERR_PARSE && rc != PF_ERR_LIMIT)) abort();
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         m->num_trackers) != 0)
         abort();
     pf_magnet *m2 = NULL;
-    rc = pf_magnet_parse((const char *)b.data, &m2);
+    rc = pf_magnet_parse((const char *)b.data, NULL, &m2);
     if (rc == PF_ERR_LIMIT && b.len > 8192) goto out; /* escaping grew it */
     if (rc != 0) abort();
     if (memcmp(m->info_hash, m2->info_hash, 20) != 0) abort();

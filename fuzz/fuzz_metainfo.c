@@ -75,11 +75,11 @@ static void same_content(const pf_metainfo *a, const pf_metainfo *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     pf_metainfo *mi = NULL;
-    int rc = pf_metainfo_parse(data, size, &mi);
+    int rc = pf_metainfo_parse(data, size, NULL, &mi);
     if (rc == 0) {
         check_invariants(mi);
         pf_metainfo *fi = NULL;
-        if (pf_metainfo_from_info(mi->info_raw, mi->info_len, mi->info_hash, &fi) != 0)
+        if (pf_metainfo_from_info(mi->info_raw, mi->info_len, mi->info_hash, NULL, &fi) != 0)
             abort();
         if (memcmp(fi->info_hash, mi->info_hash, 20) != 0) abort();
         pf_metainfo_free(fi);
@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pf_buf_init(&b2);
         if (rebuild(mi, &b1) != 0) abort();
         pf_metainfo *mi2 = NULL;
-        if (pf_metainfo_parse(b1.data, b1.len, &mi2) != 0) abort();
+        if (pf_metainfo_parse(b1.data, b1.len, NULL, &mi2) != 0) abort();
         check_invariants(mi2);
         same_content(mi, mi2);
         if (rebuild(mi2, &b2) != 0) abort();
@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     /* The same bytes as a bare info dict (the BEP 9 path). */
-    rc = pf_metainfo_from_info(data, size, NULL, &mi);
+    rc = pf_metainfo_from_info(data, size, NULL, NULL, &mi);
     if (rc == 0) {
         check_invariants(mi);
         if (mi->info_len != size || memcmp(mi->info_raw, data, size) != 0) abort();

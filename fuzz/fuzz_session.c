@@ -217,7 +217,7 @@ int main(int argc, char **argv)
         fclose(f);
     }
     pf_metainfo *mi = NULL;
-    if (pf_metainfo_parse(c->torrent.data, c->torrent.len, &mi) != 0) return 1;
+    if (pf_metainfo_parse(c->torrent.data, c->torrent.len, NULL, &mi) != 0) return 1;
     pf_buf b;
 
     /* 1. We seed; the peer is a leecher asking for everything, plus the

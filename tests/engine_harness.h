@@ -135,6 +135,7 @@ struct hn_node {
     hn_net *net;
     int idx;
     pf_session *s;
+    const pf_mem *mem; /* its session's allocator (settings.mem) */
     pf_addr addr;
     hn_tor tors[HN_MAX_TORRENTS];
     int ntors;
@@ -290,7 +291,7 @@ static inline int hn_content_make(hn_content *c, uint64_t size, uint32_t piece_l
     int rc = pf_metainfo_build(&p, &c->torrent);
     free(hashes);
     pf_metainfo *mi = NULL;
-    if (rc == 0) rc = pf_metainfo_parse(c->torrent.data, c->torrent.len, &mi);
+    if (rc == 0) rc = pf_metainfo_parse(c->torrent.data, c->torrent.len, NULL, &mi);
     if (rc == 0) {
         memcpy(c->info_hash, mi->info_hash, 20);
         pf_metainfo_free(mi);
@@ -359,7 +360,7 @@ static inline int hn_content_make_multi(hn_content *c, const char *name, const c
     free(hashes);
     free(fe);
     pf_metainfo *mi = NULL;
-    if (rc == 0) rc = pf_metainfo_parse(c->torrent.data, c->torrent.len, &mi);
+    if (rc == 0) rc = pf_metainfo_parse(c->torrent.data, c->torrent.len, NULL, &mi);
     if (rc == 0) {
         memcpy(c->info_hash, mi->info_hash, 20);
         pf_metainfo_free(mi);
@@ -424,6 +425,7 @@ static inline hn_node *hn_add_node(hn_net *n, const pf_session_settings *base)
         set.log_ud = nd;
         set.log_level = PF_LOG_DEBUG;
     }
+    nd->mem = set.mem;
     if (pf_session_new(&set, &nd->s) != 0) {
         free(nd);
         return NULL;
@@ -442,7 +444,7 @@ static inline hn_tor *hn_add_torrent(hn_node *nd, const hn_content *c, int mode,
 {
     if (nd->ntors >= HN_MAX_TORRENTS) return NULL;
     pf_metainfo *mi = NULL;
-    if (pf_metainfo_parse(c->torrent.data, c->torrent.len, &mi) != 0) return NULL;
+    if (pf_metainfo_parse(c->torrent.data, c->torrent.len, nd->mem, &mi) != 0) return NULL;
     hn_tor *ht = &nd->tors[nd->ntors];
     memset(ht, 0, sizeof *ht);
     ht->node = nd;
@@ -1140,10 +1142,15 @@ static inline void hn__job(hn_node *nd, pf_job *j)
         j->status = 0;
         j->body = NULL;
         j->body_len = 0;
-        if (nd->http)
-            j->result = nd->http(nd->http_ud, nd, j->url, &j->status, &j->body, &j->body_len);
-        else
-            j->result = PF_ERR_NET;
+        if (nd->http) {
+            uint8_t *body = NULL;
+            j->result = nd->http(nd->http_ud, nd, j->url, &j->status, &body, &j->body_len);
+            j->body = body;
+            pf_torrent_job_done(j->torrent, j, n->now);
+            free(body); /* borrowed by the engine for the call */
+            return;
+        }
+        j->result = PF_ERR_NET;
         break;
     default:
         hn__anomaly(n, "unknown job type");

@@ -56,7 +56,7 @@ TEST(ben_strings)
     CHECK_EQ(r->v.s.len, 4);
     CHECK(pf_ben_str_eq(r, "spam"));
     CHECK(!pf_ben_str_eq(r, "spa"));
-    char *s = pf_ben_strdup(r);
+    char *s = pf_ben_strdup(r, NULL);
     CHECK(s && strcmp(s, "spam") == 0);
     free(s);
     pf_ben_doc_free(d);
@@ -70,7 +70,7 @@ TEST(ben_strings)
     /* Embedded NUL: parses, but strdup refuses. */
     static const uint8_t nul[] = {'3', ':', 'a', 0, 'b'};
     CHECK_EQ(pf_bencode_parse(nul, sizeof nul, 0, NULL, &d, NULL), 0);
-    CHECK(pf_ben_strdup(pf_ben_doc_root(d)) == NULL);
+    CHECK(pf_ben_strdup(pf_ben_doc_root(d), NULL) == NULL);
     CHECK(!pf_ben_str_eq(pf_ben_doc_root(d), "a"));
     pf_ben_doc_free(d);
 }

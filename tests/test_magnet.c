@@ -17,7 +17,7 @@ TEST(mag_hex_full)
         "&dn=Big+Buck%20Bunny%2Emp4&tr=udp%3A%2F%2Ftracker.example%3A1337%2Fannounce"
         "&tr=http://t2/ann?a=1%26b=2&ws=https%3A%2F%2Fcdn.example%2Fbbb.mp4"
         "&x.pe=10.0.0.1:6881&x.pe=%5B%3A%3A1%5D%3A6882&foo=bar&tr=";
-    CHECK_EQ(pf_magnet_parse(uri, &m), 0);
+    CHECK_EQ(pf_magnet_parse(uri, NULL, &m), 0);
     uint8_t want[20];
     pf_hex_decode(hexhash, 20, want);
     CHECK_MEM(m->info_hash, want, 20);
@@ -38,7 +38,7 @@ TEST(mag_base32_and_indexed_keys)
     /* base32 of c12fe1c0... */
     pf_magnet *m = NULL;
     CHECK_EQ(pf_magnet_parse("MAGNET:?tr.1=http://a/&xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK"
-                             "&tr.2=http://b/&dn.1=x",
+                             "&tr.2=http://b/&dn.1=x", NULL,
                              &m),
              0);
     uint8_t want[20];
@@ -49,7 +49,7 @@ TEST(mag_base32_and_indexed_keys)
     CHECK_STR(m->name, "x");
     pf_magnet_free(m);
     /* lower-case base32 works too */
-    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:yex6dqdlxisuvhoj6um3gnnkpqjwpkek", &m), 0);
+    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:yex6dqdlxisuvhoj6um3gnnkpqjwpkek", NULL, &m), 0);
     CHECK_MEM(m->info_hash, want, 20);
     CHECK(m->name == NULL && m->num_trackers == 0);
     pf_magnet_free(m);
@@ -58,34 +58,34 @@ TEST(mag_base32_and_indexed_keys)
 TEST(mag_rejections)
 {
     pf_magnet *m = NULL;
-    CHECK_EQ(pf_magnet_parse("http://example.com/", &m), PF_ERR_PARSE);
-    CHECK_EQ(pf_magnet_parse("magnet:?dn=x", &m), PF_ERR_PARSE);
-    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88", &m),
+    CHECK_EQ(pf_magnet_parse("http://example.com/", NULL, &m), PF_ERR_PARSE);
+    CHECK_EQ(pf_magnet_parse("magnet:?dn=x", NULL, &m), PF_ERR_PARSE);
+    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88", NULL, &m),
              PF_ERR_PARSE);
-    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:g12fe1c06bba254a9dc9f519b335aa7c1367a88a", &m),
+    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:g12fe1c06bba254a9dc9f519b335aa7c1367a88a", NULL, &m),
              PF_ERR_PARSE);
-    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKE1", &m),
+    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKE1", NULL, &m),
              PF_ERR_PARSE);
-    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btmh:1220abcd", &m), PF_ERR_PARSE);
-    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=%4", &m),
+    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btmh:1220abcd", NULL, &m), PF_ERR_PARSE);
+    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=%4", NULL, &m),
              PF_ERR_PARSE);
-    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=%zz", &m),
+    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=%zz", NULL, &m),
              PF_ERR_PARSE);
-    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=a%00b", &m),
+    CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=a%00b", NULL, &m),
              PF_ERR_PARSE);
     CHECK(m == NULL);
     /* 65 trackers: over the limit. */
     char big[4096];
     size_t n = (size_t)snprintf(big, sizeof big, "magnet:?xt=urn:btih:%s", hexhash);
     for (int i = 0; i < 65; i++) n += (size_t)snprintf(big + n, sizeof big - n, "&tr=u%d", i);
-    CHECK_EQ(pf_magnet_parse(big, &m), PF_ERR_LIMIT);
+    CHECK_EQ(pf_magnet_parse(big, NULL, &m), PF_ERR_LIMIT);
     /* Over 8 KiB. */
     char *huge = malloc(9000);
     CHECK(huge != NULL);
     n = (size_t)snprintf(huge, 9000, "magnet:?xt=urn:btih:%s&dn=", hexhash);
     memset(huge + n, 'a', 9000 - n - 1);
     huge[8999] = 0;
-    CHECK_EQ(pf_magnet_parse(huge, &m), PF_ERR_LIMIT);
+    CHECK_EQ(pf_magnet_parse(huge, NULL, &m), PF_ERR_LIMIT);
     free(huge);
 }
 
@@ -104,7 +104,7 @@ TEST(mag_build_roundtrip)
     CHECK_EQ(b.len, strlen(want));
     CHECK_STR((const char *)b.data, want);
     pf_magnet *m = NULL;
-    CHECK_EQ(pf_magnet_parse((const char *)b.data, &m), 0);
+    CHECK_EQ(pf_magnet_parse((const char *)b.data, NULL, &m), 0);
     CHECK_MEM(m->info_hash, h, 20);
     CHECK_STR(m->name, "A & B/ü+%.txt");
     CHECK_EQ(m->num_trackers, 2);
@@ -118,7 +118,7 @@ TEST(mag_peers_as_addr)
 {
     pf_magnet *m = NULL;
     CHECK_EQ(pf_magnet_parse("magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a"
-                             "&x.pe=10.0.0.1:6881&x.pe=%5B2001%3Adb8%3A%3A1%5D%3A65535",
+                             "&x.pe=10.0.0.1:6881&x.pe=%5B2001%3Adb8%3A%3A1%5D%3A65535", NULL,
                              &m),
              0);
     CHECK_EQ(m->num_peers, 2);

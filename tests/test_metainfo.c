@@ -9,7 +9,7 @@
 
 static int parse_buf(const pf_buf *b, pf_metainfo **mi)
 {
-    return pf_metainfo_parse(b->data, b->len, mi);
+    return pf_metainfo_parse(b->data, b->len, NULL, mi);
 }
 
 /* A single-file torrent, bytes written out by hand: 40000 bytes in 16 KiB
@@ -295,9 +295,9 @@ TEST(mi_rejections)
              PF_ERR_PARSE);
     /* not a dict / no info */
     pf_metainfo *mi = NULL;
-    CHECK_EQ(pf_metainfo_parse((const uint8_t *)"le", 2, &mi), PF_ERR_PARSE);
-    CHECK_EQ(pf_metainfo_parse((const uint8_t *)"de", 2, &mi), PF_ERR_PARSE);
-    CHECK_EQ(pf_metainfo_parse((const uint8_t *)"", 0, &mi), PF_ERR_PARSE);
+    CHECK_EQ(pf_metainfo_parse((const uint8_t *)"le", 2, NULL, &mi), PF_ERR_PARSE);
+    CHECK_EQ(pf_metainfo_parse((const uint8_t *)"de", 2, NULL, &mi), PF_ERR_PARSE);
+    CHECK_EQ(pf_metainfo_parse((const uint8_t *)"", 0, NULL, &mi), PF_ERR_PARSE);
     CHECK(mi == NULL);
 }
 
@@ -345,8 +345,8 @@ TEST(mi_build_roundtrip_multi)
     /* from_info on the embedded info dict gives the same hash and files. */
     pf_metainfo *mi2 = NULL;
     uint8_t bad[20] = {0};
-    CHECK_EQ(pf_metainfo_from_info(mi->info_raw, mi->info_len, bad, &mi2), PF_ERR_HASH);
-    CHECK_EQ(pf_metainfo_from_info(mi->info_raw, mi->info_len, mi->info_hash, &mi2), 0);
+    CHECK_EQ(pf_metainfo_from_info(mi->info_raw, mi->info_len, bad, NULL, &mi2), PF_ERR_HASH);
+    CHECK_EQ(pf_metainfo_from_info(mi->info_raw, mi->info_len, mi->info_hash, NULL, &mi2), 0);
     CHECK_MEM(mi2->info_hash, mi->info_hash, 20);
     CHECK_EQ(mi2->num_files, 3);
     CHECK_EQ(mi2->num_trackers, 0);

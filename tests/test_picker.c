@@ -17,7 +17,7 @@ static int fx_init(fixture *f, uint32_t pieces, uint32_t plen, uint64_t total)
 {
     f->rng = 0x1234567;
     if (pf_bitfield_init(&f->have, pieces) != 0) return -1;
-    return pf_picker_init(&f->pk, pieces, plen, total, &f->have);
+    return pf_picker_init(&f->pk, NULL, pieces, plen, total, &f->have);
 }
 
 static void fx_free(fixture *f)

@@ -50,7 +50,7 @@ static int announce(pf_tracker *t, const pf_addr *remote, uint64_t now, int ih, 
     pf_buf_appendf(&q, "&port=%u&left=%llu%s", port, (unsigned long long)left, extra ? extra : "");
     pf_buf_nul(&q);
     int st = pf_tracker_handle_http(t, "/announce", (char *)q.data, remote, now, &body);
-    if (resp && pf_announce_resp_parse(body.data, body.len, resp) != 0) st = -1;
+    if (resp && pf_announce_resp_parse(body.data, body.len, NULL, resp) != 0) st = -1;
     pf_buf_free(&q);
     pf_buf_free(&body);
     return st;
@@ -128,7 +128,7 @@ TEST(test_dict_model_and_peers6)
     CHECK(memmem(body.data, body.len, "2:ip8:10.0.0.1", 14) != NULL);
     CHECK(memmem(body.data, body.len, "2:ip7:2001::2", 13) != NULL);
     CHECK(memmem(body.data, body.len, "peers6", 6) == NULL);
-    CHECK_EQ(pf_announce_resp_parse(body.data, body.len, &r), 0);
+    CHECK_EQ(pf_announce_resp_parse(body.data, body.len, NULL, &r), 0);
     CHECK_EQ(r.num_peers, 3); /* a, b and c's other port */
     pf_announce_resp_clear(&r);
     pf_buf_reset(&body);

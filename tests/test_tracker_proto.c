@@ -56,7 +56,7 @@ TEST(test_resp_compact)
                                "\x05\x06\x07\x08\x00\x00"
                                "6:peers618:\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01\x1a\xe2"
                                "10:tracker id3:abce";
-    CHECK_EQ(pf_announce_resp_parse(BODY(body), &r), 0);
+    CHECK_EQ(pf_announce_resp_parse(BODY(body), NULL, &r), 0);
     CHECK_EQ(r.interval, 1800);
     CHECK_EQ(r.min_interval, 900);
     CHECK_EQ(r.complete, 5);
@@ -85,7 +85,7 @@ TEST(test_resp_dict)
         "d2:ip7:1.2.3.44:porti0ee"
         "i5e"
         "ee";
-    CHECK_EQ(pf_announce_resp_parse(BODY(body), &r), 0);
+    CHECK_EQ(pf_announce_resp_parse(BODY(body), NULL, &r), 0);
     CHECK_EQ(r.interval, 60);
     CHECK_EQ(r.complete, -1);
     CHECK_EQ(r.num_peers, 2);
@@ -98,17 +98,17 @@ TEST(test_resp_dict)
 TEST(test_resp_failure_and_errors)
 {
     pf_announce_resp r;
-    CHECK_EQ(pf_announce_resp_parse(BODY("d14:failure reason9:not founde"), &r), 0);
+    CHECK_EQ(pf_announce_resp_parse(BODY("d14:failure reason9:not founde"), NULL, &r), 0);
     CHECK_STR(r.failure, "not found");
     pf_announce_resp_clear(&r);
-    CHECK_EQ(pf_announce_resp_parse(BODY("d5:peers0:15:warning message2:hie"), &r), 0);
+    CHECK_EQ(pf_announce_resp_parse(BODY("d5:peers0:15:warning message2:hie"), NULL, &r), 0);
     CHECK_STR(r.warning, "hi");
     CHECK_EQ(r.num_peers, 0);
     pf_announce_resp_clear(&r);
-    CHECK_EQ(pf_announce_resp_parse(BODY("le"), &r), PF_ERR_PARSE);
-    CHECK_EQ(pf_announce_resp_parse(BODY("<html>"), &r), PF_ERR_PARSE);
-    CHECK_EQ(pf_announce_resp_parse(BODY("d5:peersi3ee"), &r), PF_ERR_PARSE);
-    CHECK_EQ(pf_announce_resp_parse(NULL, 0, &r), PF_ERR_PARSE);
+    CHECK_EQ(pf_announce_resp_parse(BODY("le"), NULL, &r), PF_ERR_PARSE);
+    CHECK_EQ(pf_announce_resp_parse(BODY("<html>"), NULL, &r), PF_ERR_PARSE);
+    CHECK_EQ(pf_announce_resp_parse(BODY("d5:peersi3ee"), NULL, &r), PF_ERR_PARSE);
+    CHECK_EQ(pf_announce_resp_parse(NULL, 0, NULL, &r), PF_ERR_PARSE);
     pf_announce_resp_clear(&r);
 }
 
@@ -124,7 +124,7 @@ TEST(test_resp_peer_bound)
     }
     pf_buf_append_str(&b, "e");
     pf_announce_resp r;
-    CHECK_EQ(pf_announce_resp_parse(b.data, b.len, &r), 0);
+    CHECK_EQ(pf_announce_resp_parse(b.data, b.len, NULL, &r), 0);
     CHECK_EQ(r.num_peers, PF_ANNOUNCE_MAX_PEERS);
     pf_announce_resp_clear(&r);
     pf_buf_free(&b);

@@ -47,6 +47,19 @@ const char *pf_strerror(int err);
 /* Symbolic name ("PF_ERR_PARSE") for an error code; never NULL. */
 const char *pf_err_name(int err);
 
+/* Allocator hooks (as nghttp2's nghttp2_mem): a session, and every codec
+ * call that allocates, takes one; NULL means the C library's.  Each
+ * function has the semantics of its C library namesake; ud is passed
+ * through.  Memory allocated through one pf_mem is freed through the
+ * same one (objects remember it). */
+typedef struct pf_mem {
+    void *(*malloc)(size_t size, void *ud);
+    void *(*calloc)(size_t nmemb, size_t size, void *ud);
+    void *(*realloc)(void *ptr, size_t size, void *ud);
+    void (*free)(void *ptr, void *ud);
+    void *ud;
+} pf_mem;
+
 /* Log levels used by the core's log callback. */
 typedef enum pf_log_level {
     PF_LOG_ERROR = 0,

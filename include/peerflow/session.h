@@ -69,6 +69,10 @@ typedef struct pf_session_settings {
     pf_log_fn log;              /* may be NULL */
     void *log_ud;
     pf_log_level log_level;
+    /* Every allocation of the session and its torrents, peers and jobs
+     * goes through mem (NULL: the C library's).  Borrowed: it must
+     * outlive the session and any pf_out taken from it. */
+    const pf_mem *mem;
 } pf_session_settings;
 
 void pf_session_settings_default(pf_session_settings *s);
@@ -183,7 +187,8 @@ typedef struct pf_job {
     /* Filled by the caller before pf_torrent_job_done: */
     int result;         /* 0, PF_ERR_HASH, PF_ERR_IO, PF_ERR_NET... */
     long status;        /* HTTP status */
-    uint8_t *body;      /* HTTP body, malloc'd; the engine frees it */
+    const uint8_t *body; /* HTTP body, the caller's: borrowed for the
+                           pf_torrent_job_done call only */
     size_t body_len;
     /* engine-private */
     uint32_t tag;

@@ -212,7 +212,7 @@ int pf_cmd_create(int argc, char **argv)
         return 1;
     }
     pf_metainfo *mi = NULL;
-    if (pf_metainfo_parse(out.data, out.len, &mi) == 0) {
+    if (pf_metainfo_parse(out.data, out.len, NULL, &mi) == 0) {
         char hex[41];
         pf_hex_encode(mi->info_hash, 20, hex);
         printf("%s\ninfo hash: %s\n", out_path, hex);

@@ -75,7 +75,7 @@ static int info_read_file(const char *path, pf_buf *b)
 static int info_magnet(const char *uri)
 {
     pf_magnet *m = NULL;
-    int rc = pf_magnet_parse(uri, &m);
+    int rc = pf_magnet_parse(uri, NULL, &m);
     if (rc) {
         fprintf(stderr, "peerflow info: bad magnet link: %s\n", pf_strerror(rc));
         return 1;
@@ -174,7 +174,7 @@ static int info_torrent(const char *path, int scrape)
         return 1;
     }
     pf_metainfo *mi = NULL;
-    int rc = pf_metainfo_parse(b.data, b.len, &mi);
+    int rc = pf_metainfo_parse(b.data, b.len, NULL, &mi);
     pf_buf_free(&b);
     if (rc) {
         fprintf(stderr, "peerflow info: %s: not a valid torrent: %s\n", path, pf_strerror(rc));

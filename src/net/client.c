@@ -397,13 +397,8 @@ static void http_done(void *ud, int err, long status, const uint8_t *body, size_
     pf_job *j = h->job;
     j->result = err;
     j->status = status;
-    if (body && len) {
-        j->body = malloc(len);
-        if (j->body) {
-            memcpy(j->body, body, len);
-            j->body_len = len;
-        }
-    }
+    j->body = body; /* borrowed for the call */
+    j->body_len = body ? len : 0;
     h->c->works--;
     pf_torrent_job_done(h->ct->t, j, now_ns(h->c));
     pump(h->c);
@@ -797,7 +792,7 @@ int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
     int rc;
     if (strncmp(src, "magnet:", 7) == 0) {
         pf_magnet *m = NULL;
-        rc = pf_magnet_parse(src, &m);
+        rc = pf_magnet_parse(src, NULL, &m);
         if (rc == 0) rc = pf_session_add_magnet(c->s, m, &ct->t);
         if (rc == 0) {
             if (m->name)
@@ -812,7 +807,7 @@ int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
         size_t len = 0;
         pf_metainfo *mi = NULL;
         rc = read_file(src, &buf, &len);
-        if (rc == 0) rc = pf_metainfo_parse(buf, len, &mi);
+        if (rc == 0) rc = pf_metainfo_parse(buf, len, NULL, &mi);
         free(buf);
         if (rc == 0 && seed_only && !path_exists(ct->dir, mi->name)) rc = PF_ERR_NOTFOUND;
         if (rc == 0) {

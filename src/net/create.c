@@ -317,7 +317,7 @@ static int cr_hash(cr_job *j)
         w[i].fd = -1;
         w[i].is_caller = i == 0;
         w[i].buf = malloc(CR_CHUNK);
-        w[i].sha = pf_sha1_new();
+        w[i].sha = pf_sha1_new(NULL);
         if (!w[i].buf || !w[i].sha) rc = PF_ERR_NOMEM;
     }
     if (!rc) {

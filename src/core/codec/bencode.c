@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util/mem.h"
 #include "peerflow/peerflow.h"
 
 #define PF_BEN_DEFAULT_DEPTH 32
@@ -20,6 +21,7 @@
 #define PF_BEN_DEFAULT_LEN (64u << 20)
 
 struct pf_ben_doc {
+    const pf_mem *mem;
     pf_ben *nodes; /* nodes[0] is the root */
     size_t num_nodes;
 };
@@ -45,6 +47,7 @@ typedef struct ben_parser {
     size_t num_counts, cap_counts;
     pf_ben *arena; /* pass two */
     size_t next;   /* next free arena slot */
+    const pf_mem *mem;
 } ben_parser;
 
 static int ben_truncated(const ben_parser *p)
@@ -118,7 +121,7 @@ static int ben_push_count(ben_parser *p, size_t *idx)
 {
     if (p->num_counts == p->cap_counts) {
         size_t cap = p->cap_counts ? p->cap_counts * 2 : 16;
-        size_t *c = realloc(p->counts, cap * sizeof *c);
+        size_t *c = pf__realloc(p->mem, p->counts, cap * sizeof *c);
         if (!c) return PF_ERR_NOMEM;
         p->counts = c;
         p->cap_counts = cap;
@@ -229,6 +232,7 @@ int pf_bencode_parse(const uint8_t *buf, size_t len, int allow_trailing,
         if (limits->max_depth) p.max_depth = limits->max_depth;
         if (limits->max_nodes) p.max_nodes = limits->max_nodes;
         if (limits->max_len) max_len = limits->max_len;
+        p.mem = limits->mem;
     }
     if (len > max_len) {
         if (!allow_trailing) return PF_ERR_LIMIT;
@@ -239,7 +243,7 @@ int pf_bencode_parse(const uint8_t *buf, size_t len, int allow_trailing,
     p.len = len;
     /* A container needs at least two bytes, so depth is bounded by len/2. */
     size_t depth = p.max_depth < len / 2 + 1 ? p.max_depth : len / 2 + 1;
-    p.stack = malloc(depth * sizeof *p.stack);
+    p.stack = pf__malloc(p.mem, depth * sizeof *p.stack);
     if (!p.stack) return PF_ERR_NOMEM;
     p.stack_cap = depth;
 
@@ -248,8 +252,8 @@ int pf_bencode_parse(const uint8_t *buf, size_t len, int allow_trailing,
     if (rc == 0 && !allow_trailing && end != len) rc = PF_ERR_PARSE;
     pf_ben_doc *doc = NULL;
     if (rc == 0) {
-        doc = calloc(1, sizeof *doc);
-        p.arena = calloc(nodes, sizeof *p.arena);
+        doc = pf__calloc(p.mem, 1, sizeof *doc);
+        p.arena = pf__calloc(p.mem, nodes, sizeof *p.arena);
         if (!doc || !p.arena) rc = PF_ERR_NOMEM;
     }
     if (rc == 0) {
@@ -259,13 +263,14 @@ int pf_bencode_parse(const uint8_t *buf, size_t len, int allow_trailing,
         if (rc == 0 && (end2 != end || nodes2 != nodes || p.next != nodes))
             rc = PF_ERR_PARSE; /* cannot happen: both passes agree */
     }
-    free(p.stack);
-    free(p.counts);
+    pf__free(p.mem, p.stack);
+    pf__free(p.mem, p.counts);
     if (rc != 0) {
-        free(p.arena);
-        free(doc);
+        pf__free(p.mem, p.arena);
+        pf__free(p.mem, doc);
         return rc;
     }
+    doc->mem = p.mem;
     doc->nodes = p.arena;
     doc->num_nodes = nodes;
     *out = doc;
@@ -281,8 +286,8 @@ const pf_ben *pf_ben_doc_root(const pf_ben_doc *doc)
 void pf_ben_doc_free(pf_ben_doc *doc)
 {
     if (!doc) return;
-    free(doc->nodes);
-    free(doc);
+    pf__free(doc->mem, doc->nodes);
+    pf__free(doc->mem, doc);
 }
 
 const pf_ben *pf_ben_dict_get(const pf_ben *dict, const char *key)
@@ -317,11 +322,11 @@ int pf_ben_str_eq(const pf_ben *s, const char *lit)
     return s->v.s.len == n && (n == 0 || memcmp(s->v.s.p, lit, n) == 0);
 }
 
-char *pf_ben_strdup(const pf_ben *s)
+char *pf_ben_strdup(const pf_ben *s, const pf_mem *mem)
 {
     if (!s || s->type != PF_BEN_STR) return NULL;
     if (s->v.s.len && memchr(s->v.s.p, 0, s->v.s.len)) return NULL;
-    char *r = malloc(s->v.s.len + 1);
+    char *r = pf__malloc(mem, s->v.s.len + 1);
     if (!r) return NULL;
     if (s->v.s.len) memcpy(r, s->v.s.p, s->v.s.len);
     r[s->v.s.len] = 0;

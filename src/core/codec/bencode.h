@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/util/buf.h"
+#include "peerflow/peerflow.h"
 
 typedef enum pf_ben_type {
     PF_BEN_INT = 1,
@@ -43,6 +44,7 @@ typedef struct pf_ben_limits {
     size_t max_depth; /* nesting of lists/dicts; default 32 */
     size_t max_nodes; /* total values; default 1,000,000 */
     size_t max_len;   /* input bytes; default 64 MiB */
+    const pf_mem *mem; /* the document's allocator; NULL: libc */
 } pf_ben_limits;
 
 typedef struct pf_ben_doc pf_ben_doc; /* owns the node arena */
@@ -66,7 +68,7 @@ const pf_ben *pf_ben_dict_get_type(const pf_ben *dict, const char *key,
 int pf_ben_str_eq(const pf_ben *s, const char *lit);
 /* Copies a STR into a fresh NUL-terminated string (NULL if it holds a NUL
  * byte or on allocation failure). */
-char *pf_ben_strdup(const pf_ben *s);
+char *pf_ben_strdup(const pf_ben *s, const pf_mem *mem);
 
 /* Encoder: appends to a pf_buf.  The caller writes dict keys in sorted
  * order.  All return 0 or PF_ERR_NOMEM. */

@@ -1,14 +1,18 @@
 #include "core/codec/bitfield.h"
+#include "core/util/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "peerflow/peerflow.h"
 
-int pf_bitfield_init(pf_bitfield *b, uint32_t nbits)
+int pf_bitfield_init(pf_bitfield *b, uint32_t nbits) { return pf_bitfield_init_mem(b, nbits, NULL); }
+
+int pf_bitfield_init_mem(pf_bitfield *b, uint32_t nbits, const pf_mem *mem)
 {
     size_t n = pf_bitfield_bytes(nbits);
-    b->bits = calloc(n ? n : 1, 1);
+    b->mem = mem;
+    b->bits = pf__calloc(mem, n ? n : 1, 1);
     if (!b->bits) return PF_ERR_NOMEM;
     b->nbits = nbits;
     b->count = 0;
@@ -17,8 +21,10 @@ int pf_bitfield_init(pf_bitfield *b, uint32_t nbits)
 
 void pf_bitfield_free(pf_bitfield *b)
 {
-    free(b->bits);
+    const pf_mem *mem = b->mem;
+    pf__free(mem, b->bits);
     memset(b, 0, sizeof *b);
+    b->mem = mem;
 }
 
 void pf_bitfield_set(pf_bitfield *b, uint32_t i)

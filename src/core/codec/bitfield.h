@@ -5,13 +5,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct pf_mem pf_mem;
 typedef struct pf_bitfield {
+    const pf_mem *mem; /* its allocator (NULL: the C library's) */
     uint8_t *bits;
     uint32_t nbits;
     uint32_t count; /* bits set */
 } pf_bitfield;
 
-int pf_bitfield_init(pf_bitfield *b, uint32_t nbits); /* all clear */
+int pf_bitfield_init(pf_bitfield *b, uint32_t nbits); /* all clear; libc */
+int pf_bitfield_init_mem(pf_bitfield *b, uint32_t nbits, const pf_mem *mem);
 void pf_bitfield_free(pf_bitfield *b);
 static inline size_t pf_bitfield_bytes(uint32_t nbits) { return ((size_t)nbits + 7) / 8; }
 static inline int pf_bitfield_get(const pf_bitfield *b, uint32_t i)

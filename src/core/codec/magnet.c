@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "core/util/sha1.h"
+#include "core/util/mem.h"
 #include "peerflow/peerflow.h"
 
 #define MAG_MAX_LEN 8192
@@ -14,14 +15,15 @@
 void pf_magnet_free(pf_magnet *m)
 {
     if (!m) return;
-    free(m->name);
-    for (size_t i = 0; i < m->num_trackers; i++) free(m->trackers[i]);
-    free(m->trackers);
-    for (size_t i = 0; i < m->num_webseeds; i++) free(m->webseeds[i]);
-    free(m->webseeds);
-    for (size_t i = 0; i < m->num_peers; i++) free(m->peers[i]);
-    free(m->peers);
-    free(m);
+    pf__free(m->mem, m->name);
+    for (size_t i = 0; i < m->num_trackers; i++) pf__free(m->mem, m->trackers[i]);
+    pf__free(m->mem, m->trackers);
+    for (size_t i = 0; i < m->num_webseeds; i++) pf__free(m->mem, m->webseeds[i]);
+    pf__free(m->mem, m->webseeds);
+    for (size_t i = 0; i < m->num_peers; i++) pf__free(m->mem, m->peers[i]);
+    pf__free(m->mem, m->peers);
+    const pf_mem *mem = m->mem;
+    pf__free(mem, m);
 }
 
 static int mag_hex(char c)
@@ -34,9 +36,9 @@ static int mag_hex(char c)
 
 /* Percent-decodes s[0..n) into a fresh string; plus_space maps '+' to ' '.
  * Returns NULL with *rc = PF_ERR_PARSE on a bad escape or a NUL byte. */
-static char *mag_decode(const char *s, size_t n, int plus_space, int *rc)
+static char *mag_decode(const pf_magnet *m, const char *s, size_t n, int plus_space, int *rc)
 {
-    char *o = malloc(n + 1);
+    char *o = pf__malloc(m->mem, n + 1);
     if (!o) {
         *rc = PF_ERR_NOMEM;
         return NULL;
@@ -48,7 +50,7 @@ static char *mag_decode(const char *s, size_t n, int plus_space, int *rc)
             int hi = i + 2 < n ? mag_hex(s[i + 1]) : -1;
             int lo = hi >= 0 ? mag_hex(s[i + 2]) : -1;
             if (lo < 0 || (hi == 0 && lo == 0)) {
-                free(o);
+                pf__free(m->mem, o);
                 *rc = PF_ERR_PARSE;
                 return NULL;
             }
@@ -86,15 +88,15 @@ static int mag_base32(const char *s, uint8_t out[20])
     return k == 20 ? 0 : PF_ERR_PARSE;
 }
 
-static int mag_push(char ***v, size_t *n, char *s)
+static int mag_push(const pf_magnet *m, char ***v, size_t *n, char *s)
 {
     if (*n >= MAG_MAX_VALUES) {
-        free(s);
+        pf__free(m->mem, s);
         return PF_ERR_LIMIT;
     }
-    char **nv = realloc(*v, (*n + 1) * sizeof *nv);
+    char **nv = pf__realloc(m->mem, *v, (*n + 1) * sizeof *nv);
     if (!nv) {
-        free(s);
+        pf__free(m->mem, s);
         return PF_ERR_NOMEM;
     }
     *v = nv;
@@ -122,7 +124,7 @@ static int mag_field(pf_magnet *m, const char *key, size_t klen, const char *val
     int is_tr = mag_key_is(key, klen, "tr"), is_ws = mag_key_is(key, klen, "ws");
     int is_pe = klen == 4 && memcmp(key, "x.pe", 4) == 0;
     if (!is_xt && !is_dn && !is_tr && !is_ws && !is_pe) return 0; /* ignore */
-    char *v = mag_decode(val, vlen, is_dn, &rc);
+    char *v = mag_decode(m, val, vlen, is_dn, &rc);
     if (!v) return rc;
     if (is_xt) {
         if (!*have_hash && strncasecmp(v, "urn:btih:", 9) == 0) {
@@ -136,27 +138,27 @@ static int mag_field(pf_magnet *m, const char *key, size_t klen, const char *val
                 rc = PF_ERR_PARSE;
             if (!rc) *have_hash = 1;
         }
-        free(v);
+        pf__free(m->mem, v);
         return rc;
     }
     if (!*v) {
-        free(v);
+        pf__free(m->mem, v);
         return 0;
     }
     if (is_dn) {
         if (m->name) {
-            free(v); /* first dn wins */
+            pf__free(m->mem, v); /* first dn wins */
             return 0;
         }
         m->name = v;
         return 0;
     }
-    if (is_tr) return mag_push(&m->trackers, &m->num_trackers, v);
-    if (is_ws) return mag_push(&m->webseeds, &m->num_webseeds, v);
-    return mag_push(&m->peers, &m->num_peers, v);
+    if (is_tr) return mag_push(m, &m->trackers, &m->num_trackers, v);
+    if (is_ws) return mag_push(m, &m->webseeds, &m->num_webseeds, v);
+    return mag_push(m, &m->peers, &m->num_peers, v);
 }
 
-int pf_magnet_parse(const char *uri, pf_magnet **out)
+int pf_magnet_parse(const char *uri, const pf_mem *mem, pf_magnet **out)
 {
     if (!out) return PF_ERR_INVAL;
     *out = NULL;
@@ -164,8 +166,9 @@ int pf_magnet_parse(const char *uri, pf_magnet **out)
     size_t len = strnlen(uri, MAG_MAX_LEN + 1);
     if (len > MAG_MAX_LEN) return PF_ERR_LIMIT;
     if (len < 8 || strncasecmp(uri, "magnet:?", 8) != 0) return PF_ERR_PARSE;
-    pf_magnet *m = calloc(1, sizeof *m);
+    pf_magnet *m = pf__calloc(mem, 1, sizeof *m);
     if (!m) return PF_ERR_NOMEM;
+    m->mem = mem;
     int have_hash = 0, rc = 0;
     const char *p = uri + 8, *end = uri + len;
     while (p < end && !rc) {

@@ -5,7 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "peerflow/peerflow.h"
+
 typedef struct pf_magnet {
+    const pf_mem *mem; /* its allocator (NULL: libc) */
     uint8_t info_hash[20];
     char *name;        /* dn, may be NULL */
     char **trackers;   /* tr, percent-decoded, in order */
@@ -19,11 +22,13 @@ typedef struct pf_magnet {
 /* Returns 0 and *out, or PF_ERR_PARSE (not a magnet, no/invalid btih),
  * PF_ERR_LIMIT (over 8 KiB or more than 64 values of one kind),
  * PF_ERR_NOMEM. */
-int pf_magnet_parse(const char *uri, pf_magnet **out);
+int pf_magnet_parse(const char *uri, const pf_mem *mem, pf_magnet **out);
 void pf_magnet_free(pf_magnet *m);
 
 /* Writes a magnet URI for an info-hash, name and trackers into out. */
 #include "core/util/buf.h"
+#include "peerflow/peerflow.h"
+#include "peerflow/peerflow.h"
 int pf_magnet_build(pf_buf *out, const uint8_t info_hash[20], const char *name,
                     const char *const *trackers, size_t num_trackers);
 

@@ -6,6 +6,7 @@
 
 #include "core/codec/bencode.h"
 #include "core/util/sha1.h"
+#include "core/util/mem.h"
 #include "peerflow/peerflow.h"
 
 #define MI_MAX_INPUT (16u << 20)
@@ -44,9 +45,9 @@ int pf_metainfo_check_path(const char *path)
 
 /* ---- helpers ---- */
 
-static char *mi_dup_str(const pf_ben *v)
+static char *mi_dup_str(const pf_ben *v, const pf_mem *mem)
 {
-    return v && v->type == PF_BEN_STR ? pf_ben_strdup(v) : NULL;
+    return v && v->type == PF_BEN_STR ? pf_ben_strdup(v, mem) : NULL;
 }
 
 static int mi_is_pow2(uint64_t v) { return v && (v & (v - 1)) == 0; }
@@ -54,22 +55,23 @@ static int mi_is_pow2(uint64_t v) { return v && (v & (v - 1)) == 0; }
 void pf_metainfo_free(pf_metainfo *mi)
 {
     if (!mi) return;
-    free(mi->name);
-    free(mi->piece_hashes);
-    for (size_t i = 0; i < mi->num_files; i++) free(mi->files[i].path);
-    free(mi->files);
-    for (size_t i = 0; i < mi->num_trackers; i++) free(mi->trackers[i].url);
-    free(mi->trackers);
-    for (size_t i = 0; i < mi->num_webseeds; i++) free(mi->webseeds[i]);
-    free(mi->webseeds);
-    free(mi->comment);
-    free(mi->created_by);
-    free(mi->info_raw);
-    free(mi);
+    pf__free(mi->mem, mi->name);
+    pf__free(mi->mem, mi->piece_hashes);
+    for (size_t i = 0; i < mi->num_files; i++) pf__free(mi->mem, mi->files[i].path);
+    pf__free(mi->mem, mi->files);
+    for (size_t i = 0; i < mi->num_trackers; i++) pf__free(mi->mem, mi->trackers[i].url);
+    pf__free(mi->mem, mi->trackers);
+    for (size_t i = 0; i < mi->num_webseeds; i++) pf__free(mi->mem, mi->webseeds[i]);
+    pf__free(mi->mem, mi->webseeds);
+    pf__free(mi->mem, mi->comment);
+    pf__free(mi->mem, mi->created_by);
+    pf__free(mi->mem, mi->info_raw);
+    const pf_mem *mem = mi->mem;
+    pf__free(mem, mi);
 }
 
 /* Joins a `path` list into "a/b/c" after validating every component. */
-static int mi_join_path(const pf_ben *list, char **out)
+static int mi_join_path(const pf_ben *list, const pf_mem *mem, char **out)
 {
     if (!list || list->type != PF_BEN_LIST || list->v.c.n == 0) return PF_ERR_PARSE;
     if (list->v.c.n > MI_MAX_PATH_DEPTH) return PF_ERR_LIMIT;
@@ -80,7 +82,7 @@ static int mi_join_path(const pf_ben *list, char **out)
         if (!mi_component_ok(c->v.s.p, c->v.s.len)) return PF_ERR_UNSAFE_PATH;
         total += c->v.s.len + 1;
     }
-    char *s = malloc(total);
+    char *s = pf__malloc(mem, total);
     if (!s) return PF_ERR_NOMEM;
     size_t off = 0;
     for (size_t i = 0; i < list->v.c.n; i++) {
@@ -112,7 +114,7 @@ static int mi_path_cmp(const void *a, const void *b)
  * used as a directory ("a" and "a/b"). */
 static int mi_check_collisions(const pf_metainfo *mi)
 {
-    const char **v = malloc((mi->num_files ? mi->num_files : 1) * sizeof *v);
+    const char **v = pf__malloc(mi->mem, (mi->num_files ? mi->num_files : 1) * sizeof *v);
     if (!v) return PF_ERR_NOMEM;
     size_t n = 0;
     for (size_t i = 0; i < mi->num_files; i++)
@@ -124,7 +126,7 @@ static int mi_check_collisions(const pf_metainfo *mi)
         if (strncmp(v[i - 1], v[i], k) == 0 && (v[i][k] == 0 || v[i][k] == '/'))
             rc = PF_ERR_UNSAFE_PATH;
     }
-    free(v);
+    pf__free(mi->mem, v);
     return rc;
 }
 
@@ -148,7 +150,7 @@ static int mi_parse_info(const pf_ben *info, pf_metainfo *mi)
     if (plen->v.i <= 0 || !mi_is_pow2((uint64_t)plen->v.i)) return PF_ERR_PARSE;
     if (plen->v.i < MI_MIN_PIECE || plen->v.i > MI_MAX_PIECE) return PF_ERR_LIMIT;
     mi->piece_length = (uint32_t)plen->v.i;
-    if (!(mi->name = pf_ben_strdup(name))) return PF_ERR_NOMEM;
+    if (!(mi->name = pf_ben_strdup(name, mi->mem))) return PF_ERR_NOMEM;
 
     const pf_ben *priv = pf_ben_dict_get_type(info, "private", PF_BEN_INT);
     mi->private_flag = priv && priv->v.i == 1;
@@ -158,16 +160,16 @@ static int mi_parse_info(const pf_ben *info, pf_metainfo *mi)
         if (length->type != PF_BEN_INT || length->v.i < 0) return PF_ERR_PARSE;
         if ((uint64_t)length->v.i >= MI_MAX_TOTAL) return PF_ERR_LIMIT;
         mi->multi_file = 0;
-        if (!(mi->files = calloc(1, sizeof *mi->files))) return PF_ERR_NOMEM;
+        if (!(mi->files = pf__calloc(mi->mem, 1, sizeof *mi->files))) return PF_ERR_NOMEM;
         mi->num_files = 1;
-        if (!(mi->files[0].path = strdup(mi->name))) return PF_ERR_NOMEM;
+        if (!(mi->files[0].path = pf__strdup(mi->mem, mi->name))) return PF_ERR_NOMEM;
         mi->files[0].length = (uint64_t)length->v.i;
         total = mi->files[0].length;
     } else {
         if (files->type != PF_BEN_LIST || files->v.c.n == 0) return PF_ERR_PARSE;
         if (files->v.c.n > MI_MAX_FILES) return PF_ERR_LIMIT;
         mi->multi_file = 1;
-        if (!(mi->files = calloc(files->v.c.n, sizeof *mi->files))) return PF_ERR_NOMEM;
+        if (!(mi->files = pf__calloc(mi->mem, files->v.c.n, sizeof *mi->files))) return PF_ERR_NOMEM;
         for (size_t i = 0; i < files->v.c.n; i++) {
             const pf_ben *f = &files->v.c.items[i];
             if (f->type != PF_BEN_DICT) return PF_ERR_PARSE;
@@ -175,7 +177,7 @@ static int mi_parse_info(const pf_ben *info, pf_metainfo *mi)
             if (!fl || fl->v.i < 0) return PF_ERR_PARSE;
             if ((uint64_t)fl->v.i >= MI_MAX_TOTAL) return PF_ERR_LIMIT;
             pf_file_entry *e = &mi->files[mi->num_files];
-            int rc = mi_join_path(pf_ben_dict_get(f, "path"), &e->path);
+            int rc = mi_join_path(pf_ben_dict_get(f, "path"), mi->mem, &e->path);
             if (rc) return rc;
             mi->num_files++;
             e->length = (uint64_t)fl->v.i;
@@ -195,10 +197,10 @@ static int mi_parse_info(const pf_ben *info, pf_metainfo *mi)
     if (np > UINT32_MAX) return PF_ERR_LIMIT;
     if (pieces->v.s.len % 20 != 0 || pieces->v.s.len / 20 != np) return PF_ERR_PARSE;
     mi->num_pieces = (uint32_t)np;
-    if (!(mi->piece_hashes = malloc(pieces->v.s.len))) return PF_ERR_NOMEM;
+    if (!(mi->piece_hashes = pf__malloc(mi->mem, pieces->v.s.len))) return PF_ERR_NOMEM;
     memcpy(mi->piece_hashes, pieces->v.s.p, pieces->v.s.len);
 
-    if (!(mi->info_raw = malloc(info->raw_len))) return PF_ERR_NOMEM;
+    if (!(mi->info_raw = pf__malloc(mi->mem, info->raw_len))) return PF_ERR_NOMEM;
     memcpy(mi->info_raw, info->raw, info->raw_len);
     mi->info_len = info->raw_len;
     return pf_sha1(info->raw, info->raw_len, mi->info_hash);
@@ -209,19 +211,19 @@ static int mi_parse_info(const pf_ben *info, pf_metainfo *mi)
 static int mi_add_tracker(pf_metainfo *mi, const pf_ben *s, int tier, size_t *cap)
 {
     if (!s || s->type != PF_BEN_STR || s->v.s.len == 0) return 0;
-    char *url = pf_ben_strdup(s);
+    char *url = pf_ben_strdup(s, mi->mem);
     if (!url) return memchr(s->v.s.p, 0, s->v.s.len) ? 0 : PF_ERR_NOMEM;
     for (size_t i = 0; i < mi->num_trackers; i++) {
         if (strcmp(mi->trackers[i].url, url) == 0) {
-            free(url);
+            pf__free(mi->mem, url);
             return 0;
         }
     }
     if (mi->num_trackers == *cap) {
         size_t nc = *cap ? *cap * 2 : 4;
-        pf_tracker_url *t = realloc(mi->trackers, nc * sizeof *t);
+        pf_tracker_url *t = pf__realloc(mi->mem, mi->trackers, nc * sizeof *t);
         if (!t) {
-            free(url);
+            pf__free(mi->mem, url);
             return PF_ERR_NOMEM;
         }
         mi->trackers = t;
@@ -259,19 +261,19 @@ static int mi_parse_trackers(const pf_ben *root, pf_metainfo *mi)
 static int mi_add_webseed(pf_metainfo *mi, const pf_ben *s, size_t *cap)
 {
     if (s->type != PF_BEN_STR || s->v.s.len == 0) return 0;
-    char *url = pf_ben_strdup(s);
+    char *url = pf_ben_strdup(s, mi->mem);
     if (!url) return memchr(s->v.s.p, 0, s->v.s.len) ? 0 : PF_ERR_NOMEM;
     for (size_t i = 0; i < mi->num_webseeds; i++) {
         if (strcmp(mi->webseeds[i], url) == 0) {
-            free(url);
+            pf__free(mi->mem, url);
             return 0;
         }
     }
     if (mi->num_webseeds == *cap) {
         size_t nc = *cap ? *cap * 2 : 4;
-        char **w = realloc(mi->webseeds, nc * sizeof *w);
+        char **w = pf__realloc(mi->mem, mi->webseeds, nc * sizeof *w);
         if (!w) {
-            free(url);
+            pf__free(mi->mem, url);
             return PF_ERR_NOMEM;
         }
         mi->webseeds = w;
@@ -300,16 +302,19 @@ static int mi_parse_webseeds(const pf_ben *root, pf_metainfo *mi)
 static const pf_ben_limits mi_limits = {
     .max_depth = 32, .max_nodes = 8u << 20, .max_len = MI_MAX_INPUT};
 
-int pf_metainfo_parse(const uint8_t *buf, size_t len, pf_metainfo **out)
+int pf_metainfo_parse(const uint8_t *buf, size_t len, const pf_mem *mem, pf_metainfo **out)
 {
     if (!out) return PF_ERR_INVAL;
     *out = NULL;
     if (len > MI_MAX_INPUT) return PF_ERR_LIMIT;
     pf_ben_doc *doc = NULL;
-    int rc = pf_bencode_parse(buf, len, 0, &mi_limits, &doc, NULL);
+    pf_ben_limits lim = mi_limits;
+    lim.mem = mem;
+    int rc = pf_bencode_parse(buf, len, 0, &lim, &doc, NULL);
     if (rc) return rc;
     const pf_ben *root = pf_ben_doc_root(doc);
-    pf_metainfo *mi = calloc(1, sizeof *mi);
+    pf_metainfo *mi = pf__calloc(mem, 1, sizeof *mi);
+    if (mi) mi->mem = mem;
     if (!mi) rc = PF_ERR_NOMEM;
     else if (root->type != PF_BEN_DICT) rc = PF_ERR_PARSE;
     if (!rc) rc = mi_parse_info(pf_ben_dict_get(root, "info"), mi);
@@ -317,10 +322,10 @@ int pf_metainfo_parse(const uint8_t *buf, size_t len, pf_metainfo **out)
     if (!rc) rc = mi_parse_webseeds(root, mi);
     if (!rc) {
         const pf_ben *v = pf_ben_dict_get_type(root, "comment", PF_BEN_STR);
-        if (v && !(mi->comment = mi_dup_str(v)) && !memchr(v->v.s.p, 0, v->v.s.len))
+        if (v && !(mi->comment = mi_dup_str(v, mi->mem)) && !memchr(v->v.s.p, 0, v->v.s.len))
             rc = PF_ERR_NOMEM;
         v = pf_ben_dict_get_type(root, "created by", PF_BEN_STR);
-        if (!rc && v && !(mi->created_by = mi_dup_str(v)) &&
+        if (!rc && v && !(mi->created_by = mi_dup_str(v, mi->mem)) &&
             !memchr(v->v.s.p, 0, v->v.s.len))
             rc = PF_ERR_NOMEM;
         v = pf_ben_dict_get_type(root, "creation date", PF_BEN_INT);
@@ -336,7 +341,7 @@ int pf_metainfo_parse(const uint8_t *buf, size_t len, pf_metainfo **out)
 }
 
 int pf_metainfo_from_info(const uint8_t *info, size_t len,
-                          const uint8_t *expect_hash, pf_metainfo **out)
+                          const uint8_t *expect_hash, const pf_mem *mem, pf_metainfo **out)
 {
     if (!out) return PF_ERR_INVAL;
     *out = NULL;
@@ -348,9 +353,12 @@ int pf_metainfo_from_info(const uint8_t *info, size_t len,
         if (memcmp(h, expect_hash, 20) != 0) return PF_ERR_HASH;
     }
     pf_ben_doc *doc = NULL;
-    int rc = pf_bencode_parse(info, len, 0, &mi_limits, &doc, NULL);
+    pf_ben_limits lim = mi_limits;
+    lim.mem = mem;
+    int rc = pf_bencode_parse(info, len, 0, &lim, &doc, NULL);
     if (rc) return rc;
-    pf_metainfo *mi = calloc(1, sizeof *mi);
+    pf_metainfo *mi = pf__calloc(mem, 1, sizeof *mi);
+    if (mi) mi->mem = mem;
     rc = mi ? mi_parse_info(pf_ben_doc_root(doc), mi) : PF_ERR_NOMEM;
     pf_ben_doc_free(doc);
     if (rc) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/util/buf.h"
+#include "peerflow/peerflow.h"
 
 typedef struct pf_file_entry {
     char *path;      /* relative, '/'-separated, validated safe: no "..",
@@ -24,6 +25,7 @@ typedef struct pf_tracker_url {
 } pf_tracker_url;
 
 typedef struct pf_metainfo {
+    const pf_mem *mem;   /* its allocator (NULL: libc) */
     uint8_t info_hash[20];
     char *name;          /* validated like a path component */
     int multi_file;      /* 1 if info has `files` */
@@ -53,13 +55,13 @@ typedef struct pf_metainfo {
 
 /* Parses a whole .torrent file.  Returns 0 and *out, or PF_ERR_PARSE,
  * PF_ERR_LIMIT, PF_ERR_UNSAFE_PATH, PF_ERR_NOMEM.  buf is borrowed. */
-int pf_metainfo_parse(const uint8_t *buf, size_t len, pf_metainfo **out);
+int pf_metainfo_parse(const uint8_t *buf, size_t len, const pf_mem *mem, pf_metainfo **out);
 
 /* Builds a metainfo from a bare info dict (e.g. fetched with BEP 9).  If
  * expect_hash is not NULL, the SHA-1 of info must equal it (PF_ERR_HASH).
  * trackers/webseeds are left empty. */
 int pf_metainfo_from_info(const uint8_t *info, size_t len,
-                          const uint8_t *expect_hash, pf_metainfo **out);
+                          const uint8_t *expect_hash, const pf_mem *mem, pf_metainfo **out);
 
 void pf_metainfo_free(pf_metainfo *mi);
 

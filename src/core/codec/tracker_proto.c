@@ -6,6 +6,7 @@
 
 #include "core/codec/bencode.h"
 #include "core/codec/http_parse.h"
+#include "core/util/mem.h"
 #include "peerflow/peerflow.h"
 
 /* Length of the URL without any "#fragment". */
@@ -57,8 +58,10 @@ int pf_announce_url(pf_buf *out, const char *announce_url, const pf_announce_req
 
 void pf_announce_resp_clear(pf_announce_resp *r)
 {
-    free(r->peers);
+    const pf_mem *mem = r->mem;
+    pf__free(mem, r->peers);
     memset(r, 0, sizeof *r);
+    r->mem = mem;
     r->complete = r->incomplete = -1;
 }
 
@@ -123,12 +126,13 @@ static void add_dict_peer(pf_announce_resp *out, size_t cap, const pf_ben *d)
     if (pf_addr_parse(text, &a) == 0) add_peer(out, cap, &a);
 }
 
-int pf_announce_resp_parse(const uint8_t *body, size_t len, pf_announce_resp *out)
+int pf_announce_resp_parse(const uint8_t *body, size_t len, const pf_mem *mem, pf_announce_resp *out)
 {
     memset(out, 0, sizeof *out);
+    out->mem = mem;
     out->complete = out->incomplete = -1;
     pf_ben_limits lim = {.max_depth = 8, .max_nodes = 200000,
-                         .max_len = 4u << 20};
+                         .max_len = 4u << 20, .mem = mem};
     pf_ben_doc *doc = NULL;
     int rc = pf_bencode_parse(body, len, 1, &lim, &doc, NULL);
     if (rc == PF_ERR_NOMEM) return rc;
@@ -166,7 +170,7 @@ int pf_announce_resp_parse(const uint8_t *body, size_t len, pf_announce_resp *ou
     if (peers6) want += peers6->v.s.len / 18;
     if (want > PF_ANNOUNCE_MAX_PEERS) want = PF_ANNOUNCE_MAX_PEERS;
     if (want) {
-        out->peers = calloc(want, sizeof *out->peers);
+        out->peers = pf__calloc(mem, want, sizeof *out->peers);
         if (!out->peers) {
             pf_ben_doc_free(doc);
             return PF_ERR_NOMEM;
@@ -180,7 +184,7 @@ int pf_announce_resp_parse(const uint8_t *body, size_t len, pf_announce_resp *ou
     }
     if (peers6) add_compact(out, want, peers6, 6);
     if (out->num_peers == 0) {
-        free(out->peers);
+        pf__free(mem, out->peers);
         out->peers = NULL;
     }
     pf_ben_doc_free(doc);

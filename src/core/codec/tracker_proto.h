@@ -8,6 +8,7 @@
 
 #include "core/util/addr.h"
 #include "core/util/buf.h"
+#include "peerflow/peerflow.h"
 
 #define PF_ANNOUNCE_MAX_PEERS 2000 /* peers kept from one reply */
 
@@ -44,6 +45,7 @@ typedef struct pf_announce_resp {
     pf_addr *peers;     /* owned; peers then peers6, deduplicated no */
     size_t num_peers;
     char trackerid[64]; /* "" if none */
+    const pf_mem *mem;  /* peers' allocator (NULL: libc) */
 } pf_announce_resp;
 
 /* Parses a tracker reply: compact (BEP 23) or dictionary "peers" and
@@ -52,7 +54,7 @@ typedef struct pf_announce_resp {
  * for a "failure reason", which is copied to out->failure, truncated),
  * PF_ERR_PARSE or PF_ERR_NOMEM.  *out is always initialised; free it with
  * pf_announce_resp_clear. */
-int pf_announce_resp_parse(const uint8_t *body, size_t len, pf_announce_resp *out);
+int pf_announce_resp_parse(const uint8_t *body, size_t len, const pf_mem *mem, pf_announce_resp *out);
 void pf_announce_resp_clear(pf_announce_resp *r);
 
 /* Appends the BEP 48 scrape URL for announce_url with one info_hash

@@ -1,4 +1,5 @@
 #include "core/sched/picker.h"
+#include "core/util/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,18 +11,19 @@
 /* partial_of values below -1 mark a piece that is being verified. */
 #define PF__PENDING (-2)
 
-int pf_picker_init(pf_picker *p, uint32_t num_pieces, uint32_t piece_length,
+int pf_picker_init(pf_picker *p, const pf_mem *mem, uint32_t num_pieces, uint32_t piece_length,
                    uint64_t total_length, const pf_bitfield *have)
 {
     memset(p, 0, sizeof *p);
+    p->mem = mem;
     p->num_pieces = num_pieces;
     p->piece_length = piece_length;
     p->total_length = total_length;
     p->have = have;
     p->max_partials = 16;
-    p->avail = calloc(num_pieces ? num_pieces : 1, sizeof *p->avail);
-    p->prio = malloc(num_pieces ? num_pieces : 1);
-    p->partial_of = malloc((num_pieces ? num_pieces : 1) * sizeof *p->partial_of);
+    p->avail = pf__calloc(p->mem, num_pieces ? num_pieces : 1, sizeof *p->avail);
+    p->prio = pf__malloc(p->mem, num_pieces ? num_pieces : 1);
+    p->partial_of = pf__malloc(p->mem, (num_pieces ? num_pieces : 1) * sizeof *p->partial_of);
     if (!p->avail || !p->prio || !p->partial_of) {
         pf_picker_free(p);
         return PF_ERR_NOMEM;
@@ -31,24 +33,24 @@ int pf_picker_init(pf_picker *p, uint32_t num_pieces, uint32_t piece_length,
     return 0;
 }
 
-static void partial_release(pf_partial *pp)
+static void partial_release(const pf_mem *m, pf_partial *pp)
 {
     pf_sha1_free(pp->sha);
-    free(pp->src);
-    free(pp->state);
-    free(pp->reqs);
-    free(pp->cdn);
-    free(pp->buf);
+    pf__free(m, pp->src);
+    pf__free(m, pp->state);
+    pf__free(m, pp->reqs);
+    pf__free(m, pp->cdn);
+    pf__free(m, pp->buf);
     memset(pp, 0, sizeof *pp);
 }
 
 void pf_picker_free(pf_picker *p)
 {
-    for (uint32_t i = 0; i < p->npartials; i++) partial_release(&p->partials[i]);
-    free(p->partials);
-    free(p->avail);
-    free(p->prio);
-    free(p->partial_of);
+    for (uint32_t i = 0; i < p->npartials; i++) partial_release(p->mem, &p->partials[i]);
+    pf__free(p->mem, p->partials);
+    pf__free(p->mem, p->avail);
+    pf__free(p->mem, p->prio);
+    pf__free(p->mem, p->partial_of);
     memset(p, 0, sizeof *p);
 }
 
@@ -97,7 +99,7 @@ static pf_partial *partial_new(pf_picker *p, uint32_t piece)
 {
     if (p->npartials == p->cap_partials) {
         uint32_t cap = p->cap_partials ? p->cap_partials * 2 : 16;
-        pf_partial *n = realloc(p->partials, cap * sizeof *n);
+        pf_partial *n = pf__realloc(p->mem, p->partials, cap * sizeof *n);
         if (!n) return NULL;
         p->partials = n;
         p->cap_partials = cap;
@@ -107,15 +109,15 @@ static pf_partial *partial_new(pf_picker *p, uint32_t piece)
     pp->piece = piece;
     pp->size = pf_picker_piece_size(p, piece);
     pp->nblocks = (pp->size + PF_BLOCK_SIZE - 1) / PF_BLOCK_SIZE;
-    pp->state = calloc(pp->nblocks, 1);
-    pp->reqs = calloc(pp->nblocks, 1);
-    pp->cdn = calloc(pp->nblocks, 1);
-    pp->src = calloc(pp->nblocks, sizeof *pp->src);
-    pp->buf = malloc(pp->size);
+    pp->state = pf__calloc(p->mem, pp->nblocks, 1);
+    pp->reqs = pf__calloc(p->mem, pp->nblocks, 1);
+    pp->cdn = pf__calloc(p->mem, pp->nblocks, 1);
+    pp->src = pf__calloc(p->mem, pp->nblocks, sizeof *pp->src);
+    pp->buf = pf__malloc(p->mem, pp->size);
     pp->created = p->seq++;
     pp->started = p->now;
     if (!pp->state || !pp->reqs || !pp->cdn || !pp->src || !pp->buf) {
-        partial_release(pp);
+        partial_release(p->mem, pp);
         return NULL;
     }
     p->partial_of[piece] = (int32_t)p->npartials++;
@@ -127,9 +129,9 @@ static void partial_remove(pf_picker *p, uint32_t piece, int free_buf)
     int32_t idx = p->partial_of[piece];
     if (idx < 0) return;
     pf_partial *pp = &p->partials[idx];
-    if (free_buf) free(pp->buf);
+    if (free_buf) pf__free(p->mem, pp->buf);
     pp->buf = NULL;
-    partial_release(pp);
+    partial_release(p->mem, pp);
     uint32_t last = p->npartials - 1;
     if ((uint32_t)idx != last) {
         p->partials[idx] = p->partials[last];

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/codec/bitfield.h"
+#include "peerflow/peerflow.h"
 
 typedef struct pf_block_ref {
     uint32_t piece;
@@ -47,6 +48,7 @@ typedef struct pf_picker_window {
 } pf_picker_window;
 
 typedef struct pf_picker {
+    const pf_mem *mem; /* partial pieces' buffers and state come from it */
     uint32_t num_pieces;
     uint32_t piece_length;
     uint64_t total_length;
@@ -88,7 +90,7 @@ uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32
 /* The web seed request covering this block ended without delivering it. */
 void pf_picker_unclaim(pf_picker *p, uint32_t piece, uint32_t begin);
 
-int pf_picker_init(pf_picker *p, uint32_t num_pieces, uint32_t piece_length,
+int pf_picker_init(pf_picker *p, const pf_mem *mem, uint32_t num_pieces, uint32_t piece_length,
                    uint64_t total_length, const pf_bitfield *have);
 void pf_picker_free(pf_picker *p);
 

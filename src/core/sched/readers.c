@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/swarm/swarm.h"
+#include "core/util/mem.h"
 
 #define PF__PLAYABLE_S 10.0
 
@@ -32,8 +33,8 @@ double pf__bitrate(const pf_torrent *t, uint32_t file)
 
 void pf__streams_free(pf_torrent *t)
 {
-    free(t->streams);
-    free(t->qoe);
+    pf__free(t->s->mem, t->streams);
+    pf__free(t->s->mem, t->qoe);
     t->streams = NULL;
     t->qoe = NULL;
     t->nstreams = t->cap_streams = 0;
@@ -45,13 +46,13 @@ int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64
     if (file >= t->mi->num_files) return PF_ERR_NOTFOUND;
     if (offset > t->mi->files[file].length) return PF_ERR_RANGE;
     if (!t->qoe) {
-        t->qoe = calloc(t->mi->num_files, sizeof *t->qoe);
+        t->qoe = pf__calloc(t->s->mem, t->mi->num_files, sizeof *t->qoe);
         if (!t->qoe) return PF_ERR_NOMEM;
     }
     if (t->nstreams >= 64) return PF_ERR_LIMIT;
     if (t->nstreams == t->cap_streams) {
         uint32_t cap = t->cap_streams ? t->cap_streams * 2 : 4;
-        pf__stream *n = realloc(t->streams, cap * sizeof *n);
+        pf__stream *n = pf__realloc(t->s->mem, t->streams, cap * sizeof *n);
         if (!n) return PF_ERR_NOMEM;
         t->streams = n;
         t->cap_streams = cap;
@@ -193,7 +194,7 @@ void pf_torrent_set_bitrate(pf_torrent *t, uint32_t file, double bps)
 {
     if (!t->has_meta || file >= t->mi->num_files || bps <= 0) return;
     if (!t->qoe) {
-        t->qoe = calloc(t->mi->num_files, sizeof *t->qoe);
+        t->qoe = pf__calloc(t->s->mem, t->mi->num_files, sizeof *t->qoe);
         if (!t->qoe) return;
     }
     t->qoe[file].bitrate = bps;

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/swarm/swarm.h"
+#include "core/util/mem.h"
 
 #define PF__PROBE_PREFIX_BYTES (512 * 1024)
 /* Buffer ahead of the media clock past which pieces no peer has wait
@@ -651,7 +652,7 @@ void pf__cache_limit_enforce(pf_torrent *t, uint64_t now)
             j->piece = piece;
             j->offset = (uint64_t)piece * mi->piece_length;
             j->len = pf_metainfo_piece_size(mi, piece);
-            if (pf__torrent_emit_job(t, j) != 0) free(j);
+            if (pf__torrent_emit_job(t, j) != 0) pf__free(t->s->mem, j);
         }
     }
     (void)now;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/swarm/swarm.h"
+#include "core/util/mem.h"
 
 #define PF__WS_RUN_MAX (4u * 1024u * 1024u) /* bytes per run */
 
@@ -18,11 +19,11 @@ int pf__ws_add(pf_torrent *t, const char *url)
     for (uint32_t i = 0; i < t->nws; i++)
         if (strcmp(t->ws[i].url, url) == 0) return PF_ERR_EXISTS;
     if (t->nws >= 16) return PF_ERR_LIMIT;
-    pf__webseed *n = realloc(t->ws, (t->nws + 1) * sizeof *n);
+    pf__webseed *n = pf__realloc(t->s->mem, t->ws, (t->nws + 1) * sizeof *n);
     if (!n) return PF_ERR_NOMEM;
     t->ws = n;
     memset(&t->ws[t->nws], 0, sizeof *t->ws);
-    t->ws[t->nws].url = strdup(url);
+    t->ws[t->nws].url = pf__strdup(t->s->mem, url);
     if (!t->ws[t->nws].url) return PF_ERR_NOMEM;
     t->nws++;
     return 0;
@@ -30,10 +31,10 @@ int pf__ws_add(pf_torrent *t, const char *url)
 
 int pf_torrent_add_webseed(pf_torrent *t, const char *url) { return pf__ws_add(t, url); }
 
-static void run_free(pf__ws_run *r)
+static void run_free(const pf_mem *m, pf__ws_run *r)
 {
-    free(r->blk);
-    free(r);
+    pf__free(m, r->blk);
+    pf__free(m, r);
 }
 
 void pf__ws_free_all(pf_torrent *t)
@@ -42,11 +43,11 @@ void pf__ws_free_all(pf_torrent *t)
         for (uint32_t k = 0; k < t->ws[i].nruns; k++) {
             pf__ws_run *r = t->ws[i].runs[k];
             if (r->job) r->job->tag = UINT32_MAX; /* orphaned; freed by its owner */
-            run_free(r);
+            run_free(t->s->mem, r);
         }
-        free(t->ws[i].url);
+        pf__free(t->s->mem, t->ws[i].url);
     }
-    free(t->ws);
+    pf__free(t->s->mem, t->ws);
     t->ws = NULL;
     t->nws = 0;
 }
@@ -71,7 +72,7 @@ static char *file_url(const pf_torrent *t, const char *base, size_t f)
 {
     const pf_metainfo *mi = t->mi;
     pf_buf b;
-    pf_buf_init(&b);
+    pf_buf_init_mem(&b, t->s->mem);
     size_t bl = strlen(base);
     int slash = bl > 0 && base[bl - 1] == '/';
     int rc = pf_buf_append(&b, base, bl);
@@ -169,7 +170,7 @@ static void run_fail(pf_torrent *t, pf__ws_run *r, uint64_t now, int err)
                 "web seed %s failed (%s); retrying in %llu ms", w->url,
                 pf_strerror(err), (unsigned long long)((1ULL << shift) * 500));
     }
-    run_free(r);
+    run_free(t->s->mem, r);
 }
 
 /* One block of the run is complete in data: hand it to the picker. */
@@ -248,7 +249,7 @@ static int run_next(pf_torrent *t, pf__ws_run *r, uint64_t now)
         if (!j) return PF_ERR_NOMEM;
         j->url = file_url(t, r->ws->url, f);
         if (!j->url) {
-            free(j);
+            pf__free(t->s->mem, j);
             return PF_ERR_NOMEM;
         }
         j->range_start = r->cursor - fe->offset;
@@ -266,8 +267,8 @@ static int run_next(pf_torrent *t, pf__ws_run *r, uint64_t now)
         if (pf__torrent_emit_job(t, j) != 0) {
             r->job = NULL;
             j->buf = NULL;
-            free(j->url);
-            free(j);
+            pf__free(t->s->mem, j->url);
+            pf__free(t->s->mem, j);
             return PF_ERR_NOMEM;
         }
         return 0;
@@ -293,10 +294,10 @@ int pf__ws_fetch(pf_torrent *t, const pf_block_ref *blocks, uint32_t n, uint64_t
             end += blocks[k].length;
             k++;
         }
-        pf__ws_run *r = w->nruns < PF__WS_MAX_INFLIGHT ? calloc(1, sizeof *r) : NULL;
-        if (r) r->blk = malloc(PF_BLOCK_SIZE);
+        pf__ws_run *r = w->nruns < PF__WS_MAX_INFLIGHT ? pf__calloc(t->s->mem, 1, sizeof *r) : NULL;
+        if (r) r->blk = pf__malloc(t->s->mem, PF_BLOCK_SIZE);
         if (!r || !r->blk) {
-            if (r) run_free(r);
+            if (r) run_free(t->s->mem, r);
             /* No room: hand these blocks back. */
             for (uint32_t q = i; q < n; q++) pf_picker_unclaim(&t->picker, blocks[q].piece, blocks[q].begin);
             return PF_ERR_EAGAIN;
@@ -311,7 +312,7 @@ int pf__ws_fetch(pf_torrent *t, const pf_block_ref *blocks, uint32_t n, uint64_t
                 run_fail(t, r, now, rc);
             else {
                 run_remove(w, r);
-                run_free(r);
+                run_free(t->s->mem, r);
             }
         }
         i = k;
@@ -362,7 +363,7 @@ void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         run_fail(t, r, now, rc);
     } else if (rc == 1) {
         run_remove(r->ws, r);
-        run_free(r);
+        run_free(t->s->mem, r);
     }
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/swarm/swarm.h"
+#include "core/util/mem.h"
 #include "core/codec/tracker_proto.h"
 
 enum { EV_NONE = 0, EV_STARTED = 1, EV_COMPLETED = 2, EV_STOPPED = 3 };
@@ -16,12 +17,12 @@ int pf_torrent_add_tracker(pf_torrent *t, const char *url, int tier)
     for (uint32_t i = 0; i < t->ntrackers; i++)
         if (strcmp(t->trackers[i].url, url) == 0) return PF_ERR_EXISTS;
     if (t->ntrackers >= 64) return PF_ERR_LIMIT;
-    pf__tracker *n = realloc(t->trackers, (t->ntrackers + 1) * sizeof *n);
+    pf__tracker *n = pf__realloc(t->s->mem, t->trackers, (t->ntrackers + 1) * sizeof *n);
     if (!n) return PF_ERR_NOMEM;
     t->trackers = n;
     pf__tracker *tr = &t->trackers[t->ntrackers];
     memset(tr, 0, sizeof *tr);
-    tr->url = strdup(url);
+    tr->url = pf__strdup(t->s->mem, url);
     if (!tr->url) return PF_ERR_NOMEM;
     tr->tier = tier;
     /* Keep tiers in order (stable insertion). */
@@ -40,8 +41,8 @@ void pf_torrent_clear_trackers(pf_torrent *t)
     for (uint32_t i = 0; i < t->ntrackers; i++) {
         if (t->trackers[i].busy) return; /* a job still names it; keep all */
     }
-    for (uint32_t i = 0; i < t->ntrackers; i++) free(t->trackers[i].url);
-    free(t->trackers);
+    for (uint32_t i = 0; i < t->ntrackers; i++) pf__free(t->s->mem, t->trackers[i].url);
+    pf__free(t->s->mem, t->trackers);
     t->trackers = NULL;
     t->ntrackers = 0;
     t->cur_tracker = 0;
@@ -69,7 +70,7 @@ static void send_announce(pf_torrent *t, uint32_t idx, int event, uint64_t now)
     r.key = t->s->key;
     r.trackerid = tr->trackerid[0] ? tr->trackerid : NULL;
     pf_buf url;
-    pf_buf_init(&url);
+    pf_buf_init_mem(&url, t->s->mem);
     if (pf_announce_url(&url, tr->url, &r) != 0) {
         pf_buf_free(&url);
         return;
@@ -83,8 +84,8 @@ static void send_announce(pf_torrent *t, uint32_t idx, int event, uint64_t now)
     j->tag = idx | ((uint32_t)event << 16);
     if (!t->first_announce) t->first_announce = now ? now : 1;
     if (pf__torrent_emit_job(t, j) != 0) {
-        free(j->url);
-        free(j);
+        pf__free(t->s->mem, j->url);
+        pf__free(t->s->mem, j);
         return;
     }
     tr->busy = 1;
@@ -142,7 +143,7 @@ void pf__announce_done(pf_torrent *t, pf_job *j, uint64_t now)
     pf_announce_resp resp;
     memset(&resp, 0, sizeof resp);
     int prc = j->result == 0 && j->status == 200
-                  ? pf_announce_resp_parse(j->body, j->body_len, &resp)
+                  ? pf_announce_resp_parse(j->body, j->body_len, t->s->mem, &resp)
                   : PF_ERR_TRACKER;
     if (j->result != 0 || j->status != 200 || prc != 0 || resp.failure[0]) {
         tr->fails++;

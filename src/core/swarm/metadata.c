@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/swarm/swarm.h"
+#include "core/util/mem.h"
 
 #define PF__META_MAX (16u * 1024u * 1024u)
 #define PF__META_TIMEOUT (10 * PF_NS_PER_SEC)
@@ -13,7 +14,7 @@ static void send_utm(pf_peer *p, int type, uint32_t piece, int64_t total, const 
 {
     if (!p->exth.ut_metadata) return;
     pf_buf body;
-    pf_buf_init(&body);
+    pf_buf_init_mem(&body, p->s->mem);
     if (pf_utm_write(&body, type, piece, total, data, len) == 0)
         pf_msg_write_extended(&p->out, p->exth.ut_metadata, body.data, body.len);
     pf_buf_free(&body);
@@ -51,12 +52,12 @@ void pf__meta_on_ext_handshake(pf_peer *p, uint64_t now)
     int64_t size = p->exth.metadata_size;
     if (size <= 0 || size > PF__META_MAX) return;
     if (!t->meta) {
-        t->meta = malloc((size_t)size);
+        t->meta = pf__malloc(t->s->mem, (size_t)size);
         t->meta_pieces = (uint32_t)((size + PF_UTM_PIECE - 1) / PF_UTM_PIECE);
-        t->meta_got = calloc(t->meta_pieces, 1);
+        t->meta_got = pf__calloc(t->s->mem, t->meta_pieces, 1);
         if (!t->meta || !t->meta_got) {
-            free(t->meta);
-            free(t->meta_got);
+            pf__free(t->s->mem, t->meta);
+            pf__free(t->s->mem, t->meta_got);
             t->meta = t->meta_got = NULL;
             return;
         }
@@ -69,8 +70,8 @@ void pf__meta_on_ext_handshake(pf_peer *p, uint64_t now)
 /* Drops the partly fetched info dict; pf__meta_tick sizes a new one. */
 static void meta_reset(pf_torrent *t)
 {
-    free(t->meta);
-    free(t->meta_got);
+    pf__free(t->s->mem, t->meta);
+    pf__free(t->s->mem, t->meta_got);
     t->meta = t->meta_got = NULL;
     t->meta_size = 0;
     t->meta_pieces = t->meta_have = 0;
@@ -80,7 +81,7 @@ static void meta_reset(pf_torrent *t)
 static void meta_complete(pf_torrent *t, uint64_t now)
 {
     pf_metainfo *mi = NULL;
-    int rc = pf_metainfo_from_info(t->meta, t->meta_size, t->info_hash, &mi);
+    int rc = pf_metainfo_from_info(t->meta, t->meta_size, t->info_hash, t->s->mem, &mi);
     if (rc != 0) {
         /* Someone sent garbage, or a wrong size; start over (the hash
          * protects us). */
@@ -93,8 +94,8 @@ static void meta_complete(pf_torrent *t, uint64_t now)
         pf_metainfo_free(mi);
         return;
     }
-    free(t->meta);
-    free(t->meta_got);
+    pf__free(t->s->mem, t->meta);
+    pf__free(t->s->mem, t->meta_got);
     t->meta = t->meta_got = NULL;
     t->state = PF_TS_CHECKING;
     pf_event ev = {.type = PF_EV_METADATA, .torrent = t};

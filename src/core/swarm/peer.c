@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/swarm/swarm.h"
+#include "core/util/mem.h"
 
 #define PF__UT_METADATA_ID 1 /* our local extended message ids */
 #define PF__UT_PEX_ID 2
@@ -14,7 +15,7 @@
 pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoing,
                       uint64_t now)
 {
-    pf_peer *p = calloc(1, sizeof *p);
+    pf_peer *p = pf__calloc(s->mem, 1, sizeof *p);
     if (!p) return NULL;
     p->s = s;
     p->id = s->next_id++;
@@ -27,10 +28,10 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
     p->meta_req = -1;
     p->ss_depth = 16;
     p->connected_at = p->last_recv = p->last_sent = now;
-    pf_buf_init(&p->in);
-    pf_buf_init(&p->out);
+    pf_buf_init_mem(&p->in, s->mem);
+    pf_buf_init_mem(&p->out, p->s->mem);
     if (t && pf__torrent_attach_peer(t, p) != 0) {
-        free(p);
+        pf__free(s->mem, p);
         return NULL;
     }
     return p;
@@ -42,10 +43,10 @@ void pf__peer_free(pf_peer *p)
     pf_out o = {.buf = p->out, .sp = p->sp, .nsp = p->nsp};
     pf_out_release(&o);
     pf_bitfield_free(&p->have);
-    free(p->raw_bf);
-    free(p->reqs);
-    free(p->inq);
-    free(p);
+    pf__free(p->s->mem, p->raw_bf);
+    pf__free(p->s->mem, p->reqs);
+    pf__free(p->s->mem, p->inq);
+    pf__free(p->s->mem, p);
 }
 
 void pf_peer_set_ud(pf_peer *p, void *ud) { p->ud = ud; }
@@ -100,7 +101,7 @@ size_t pf_peer_take_output_zc(pf_peer *p, pf_out *out)
     out->sp = p->sp;
     out->nsp = p->nsp;
     out->total = n;
-    pf_buf_init(&p->out);
+    pf_buf_init_mem(&p->out, p->s->mem);
     p->sp = NULL;
     p->nsp = p->cap_sp = 0;
     p->sp_bytes = 0;
@@ -112,7 +113,7 @@ size_t pf_peer_take_output_zc(pf_peer *p, pf_out *out)
 void pf_out_release(pf_out *out)
 {
     for (size_t i = 0; i < out->nsp; i++) pf__pbuf_unref(out->sp[i].ref);
-    free(out->sp);
+    pf__free(out->buf.mem, out->sp);
     out->sp = NULL;
     out->nsp = 0;
     pf_buf_free(&out->buf);
@@ -127,7 +128,7 @@ size_t pf_peer_take_output(pf_peer *p, pf_buf *dst)
         return n;
     }
     /* Flatten: headers and control bytes with the payloads in place. */
-    pf_buf_init(dst);
+    pf_buf_init_mem(dst, p->s->mem);
     if (pf_buf_reserve(dst, n) != 0) {
         pf_out_release(&o);
         p->net_inflight -= n;
@@ -150,7 +151,7 @@ static int splice_push(pf_peer *p, pf__pbuf *pb, const uint8_t *data, size_t len
 {
     if (p->nsp == p->cap_sp) {
         uint32_t cap = p->cap_sp ? p->cap_sp * 2 : 64;
-        pf_out_splice *n = realloc(p->sp, cap * sizeof *n);
+        pf_out_splice *n = pf__realloc(p->s->mem, p->sp, cap * sizeof *n);
         if (!n) return PF_ERR_NOMEM;
         p->sp = n;
         p->cap_sp = cap;
@@ -197,7 +198,7 @@ static void send_ext_handshake(pf_peer *p)
     snprintf(h.client, sizeof h.client, "%s", "peerflow/" PF_VERSION_STRING);
     h.upload_only = p->t->state == PF_TS_SEEDING;
     pf_buf body;
-    pf_buf_init(&body);
+    pf_buf_init_mem(&body, p->s->mem);
     if (pf_ext_handshake_write(&body, &h) == 0)
         pf_msg_write_extended(&p->out, 0, body.data, body.len);
     pf_buf_free(&body);
@@ -246,7 +247,7 @@ int pf__peer_apply_metadata(pf_peer *p)
 {
     pf_torrent *t = p->t;
     if (p->have.bits) return 0;
-    int rc = pf_bitfield_init(&p->have, t->mi->num_pieces);
+    int rc = pf_bitfield_init_mem(&p->have, t->mi->num_pieces, p->s->mem);
     if (rc) return rc;
     if (p->raw_have_all) {
         pf_bitfield_set_all(&p->have);
@@ -254,7 +255,7 @@ int pf__peer_apply_metadata(pf_peer *p)
         rc = pf_bitfield_load(&p->have, p->raw_bf, p->raw_bf_len);
         if (rc) return rc;
     }
-    free(p->raw_bf);
+    pf__free(t->s->mem, p->raw_bf);
     p->raw_bf = NULL;
     p->is_seed = pf_bitfield_full(&p->have);
     pf_picker_add_bitfield(&t->picker, &p->have);
@@ -267,7 +268,7 @@ static int raw_have(pf_peer *p, uint32_t index)
     size_t need = (size_t)index / 8 + 1;
     if (need > (PF_MAX_MSG_LEN)) return PF_ERR_PROTO;
     if (need > p->raw_bf_len) {
-        uint8_t *n = realloc(p->raw_bf, need);
+        uint8_t *n = pf__realloc(p->s->mem, p->raw_bf, need);
         if (!n) return PF_ERR_NOMEM;
         memset(n + p->raw_bf_len, 0, need - p->raw_bf_len);
         p->raw_bf = n;
@@ -453,7 +454,7 @@ static uint32_t queue_depth(const pf_peer *p)
 static int reqs_reserve(pf_peer *p, uint32_t cap)
 {
     if (p->cap_reqs >= cap) return 0;
-    pf__req *n = realloc(p->reqs, cap * sizeof *n);
+    pf__req *n = pf__realloc(p->s->mem, p->reqs, cap * sizeof *n);
     if (!n) return PF_ERR_NOMEM;
     p->reqs = n;
     p->cap_reqs = cap;
@@ -608,10 +609,10 @@ static int inq_push(pf_peer *p, const pf_msg *m, uint64_t now)
     if (p->inq_len >= p->s->set.max_queue_in) return -1;
     if (p->inq_len == p->inq_cap) {
         uint32_t cap = p->inq_cap ? p->inq_cap * 2 : 64;
-        pf__req *n = malloc(cap * sizeof *n);
+        pf__req *n = pf__malloc(p->s->mem, cap * sizeof *n);
         if (!n) return -1;
         for (uint32_t k = 0; k < p->inq_len; k++) n[k] = p->inq[(p->inq_head + k) % p->inq_cap];
-        free(p->inq);
+        pf__free(p->s->mem, p->inq);
         p->inq = n;
         p->inq_cap = cap;
         p->inq_head = 0;
@@ -748,10 +749,10 @@ static int on_bitfield(pf_peer *p, const uint8_t *bits, size_t n)
     pf_torrent *t = p->t;
     if (!t->has_meta) {
         if (n > PF_MAX_MSG_LEN) return PF_ERR_PROTO;
-        uint8_t *c = malloc(n ? n : 1);
+        uint8_t *c = pf__malloc(t->s->mem, n ? n : 1);
         if (!c) return PF_ERR_NOMEM;
         memcpy(c, bits, n);
-        free(p->raw_bf);
+        pf__free(t->s->mem, p->raw_bf);
         p->raw_bf = c;
         p->raw_bf_len = n;
         return 0;
@@ -1114,7 +1115,7 @@ static void send_pex(pf_peer *p, uint64_t now)
     p->last_pex = now;
     if (n == 0) return;
     pf_buf body;
-    pf_buf_init(&body);
+    pf_buf_init_mem(&body, p->s->mem);
     if (pf_pex_write(&body, added, n, NULL, 0) == 0)
         pf_msg_write_extended(&p->out, p->exth.ut_pex, body.data, body.len);
     pf_buf_free(&body);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/swarm/swarm.h"
+#include "core/util/mem.h"
 
 void pf_session_settings_default(pf_session_settings *s)
 {
@@ -53,8 +54,10 @@ void pf__log(pf_session *s, pf_log_level lvl, const char *fmt, ...)
 
 int pf_session_new(const pf_session_settings *set, pf_session **out)
 {
-    pf_session *s = calloc(1, sizeof *s);
+    const pf_mem *mem = set ? set->mem : NULL;
+    pf_session *s = pf__calloc(mem, 1, sizeof *s);
     if (!s) return PF_ERR_NOMEM;
+    s->mem = mem;
     if (set)
         s->set = *set;
     else
@@ -93,21 +96,20 @@ void pf_session_free(pf_session *s)
 {
     if (!s) return;
     for (uint32_t i = 0; i < s->npending; i++) pf__peer_free(s->pending[i]);
-    free(s->pending);
+    pf__free(s->mem, s->pending);
     for (uint32_t i = 0; i < s->ntorrents; i++) pf__torrent_free(s->torrents[i]);
-    free(s->torrents);
+    pf__free(s->mem, s->torrents);
     /* Jobs still queued as events belong to us now. */
     for (size_t k = 0; k < s->q.len; k++) {
         pf_event *ev = &s->q.ev[(s->q.head + k) % s->q.cap];
         if (ev->type == PF_EV_JOB && ev->job) {
-            if (ev->job->type == PF_JOB_WRITE) free(ev->job->buf); /* others: not owned */
-            free(ev->job->url);
-            free(ev->job->body);
-            free(ev->job);
+            if (ev->job->type == PF_JOB_WRITE) pf__free(s->mem, ev->job->buf); /* others: not owned */
+            pf__free(s->mem, ev->job->url);
+            pf__free(s->mem, ev->job);
         }
     }
-    free(s->q.ev);
-    free(s);
+    pf__free(s->mem, s->q.ev);
+    pf__free(s->mem, s);
 }
 
 const uint8_t *pf_session_peer_id(const pf_session *s) { return s->peer_id; }
@@ -117,10 +119,10 @@ int pf__emit(pf_session *s, const pf_event *ev)
     pf__event_q *q = &s->q;
     if (q->len == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 64;
-        pf_event *n = malloc(cap * sizeof *n);
+        pf_event *n = pf__malloc(s->mem, cap * sizeof *n);
         if (!n) return PF_ERR_NOMEM;
         for (size_t k = 0; k < q->len; k++) n[k] = q->ev[(q->head + k) % q->cap];
-        free(q->ev);
+        pf__free(s->mem, q->ev);
         q->ev = n;
         q->cap = cap;
         q->head = 0;
@@ -159,7 +161,7 @@ static int session_add(pf_session *s, pf_torrent *t)
 {
     if (s->ntorrents == s->cap_torrents) {
         uint32_t cap = s->cap_torrents ? s->cap_torrents * 2 : 4;
-        pf_torrent **n = realloc(s->torrents, cap * sizeof *n);
+        pf_torrent **n = pf__realloc(s->mem, s->torrents, cap * sizeof *n);
         if (!n) return PF_ERR_NOMEM;
         s->torrents = n;
         s->cap_torrents = cap;
@@ -197,7 +199,7 @@ int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out)
         return PF_ERR_NOMEM;
     }
     t->state = PF_TS_METADATA;
-    if (m->name) t->magnet_name = strdup(m->name);
+    if (m->name) t->magnet_name = pf__strdup(s->mem, m->name);
     for (size_t i = 0; i < m->num_trackers; i++) pf_torrent_add_tracker(t, m->trackers[i], (int)i);
     for (size_t i = 0; i < m->num_peers; i++) {
         pf_addr a;
@@ -215,7 +217,7 @@ pf_peer *pf_session_accept(pf_session *s, const pf_addr *remote, uint64_t now)
     if (!p) return NULL;
     if (s->npending == s->cap_pending) {
         uint32_t cap = s->cap_pending ? s->cap_pending * 2 : 16;
-        pf_peer **n = realloc(s->pending, cap * sizeof *n);
+        pf_peer **n = pf__realloc(s->mem, s->pending, cap * sizeof *n);
         if (!n) {
             pf__peer_free(p);
             return NULL;

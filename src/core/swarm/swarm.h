@@ -120,10 +120,11 @@ typedef struct pf__tracker {
 /* A verified piece's bytes, shared by the read cache and the output of
  * peers it is being sent to (zero-copy sends): freed with the last ref. */
 typedef struct pf__pbuf {
+    const pf_mem *mem; /* outlives the session: the caller's */
     uint8_t *data;
     uint32_t refs;
 } pf__pbuf;
-pf__pbuf *pf__pbuf_new(uint8_t *data); /* takes data; one ref */
+pf__pbuf *pf__pbuf_new(const pf_mem *m, uint8_t *data); /* takes data; one ref */
 void pf__pbuf_unref(pf__pbuf *b);
 
 typedef struct pf__cache_slot {
@@ -229,6 +230,7 @@ typedef struct pf__event_q {
 #define PF__MAX_LOCAL_NETS 16
 struct pf_session {
     pf_session_settings set;
+    const pf_mem *mem; /* set.mem: NULL for the C library's */
     uint8_t peer_id[20];
     uint64_t rng;
     uint32_t next_id;

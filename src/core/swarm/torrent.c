@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/swarm/swarm.h"
+#include "core/util/mem.h"
 #include "core/util/sha1.h"
 
 #define PF__MAX_CANDIDATES 1000
@@ -13,7 +14,7 @@
 
 pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20])
 {
-    pf_torrent *t = calloc(1, sizeof *t);
+    pf_torrent *t = pf__calloc(s->mem, 1, sizeof *t);
     if (!t) return NULL;
     t->s = s;
     t->id = s->next_id++;
@@ -25,21 +26,21 @@ pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20])
 void pf__torrent_free(pf_torrent *t)
 {
     for (uint32_t i = 0; i < t->npeers; i++) pf__peer_free(t->peers[i]);
-    free(t->peers);
-    free(t->cands);
-    for (uint32_t i = 0; i < t->ntrackers; i++) free(t->trackers[i].url);
-    free(t->trackers);
+    pf__free(t->s->mem, t->peers);
+    pf__free(t->s->mem, t->cands);
+    for (uint32_t i = 0; i < t->ntrackers; i++) pf__free(t->s->mem, t->trackers[i].url);
+    pf__free(t->s->mem, t->trackers);
     for (uint32_t i = 0; i < t->ncache; i++) pf__cache_slot_clear(&t->cache[i]);
-    free(t->cache);
+    pf__free(t->s->mem, t->cache);
     if (t->has_meta) pf_picker_free(&t->picker);
     pf_bitfield_free(&t->have);
     if (t->mi) pf_metainfo_free(t->mi);
-    free(t->meta);
-    free(t->meta_got);
-    free(t->magnet_name);
+    pf__free(t->s->mem, t->meta);
+    pf__free(t->s->mem, t->meta_got);
+    pf__free(t->s->mem, t->magnet_name);
     pf__ws_free_all(t);
     pf__streams_free(t);
-    free(t);
+    pf__free(t->s->mem, t);
 }
 
 const pf_metainfo *pf_torrent_metainfo(const pf_torrent *t) { return t->has_meta ? t->mi : NULL; }
@@ -52,21 +53,22 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
 {
     (void)now;
     if (memcmp(mi->info_hash, t->info_hash, 20) != 0) return PF_ERR_HASH;
-    int rc = pf_bitfield_init(&t->have, mi->num_pieces);
+    int rc = pf_bitfield_init_mem(&t->have, mi->num_pieces, t->s->mem);
     if (rc) return rc;
-    rc = pf_picker_init(&t->picker, mi->num_pieces, mi->piece_length, mi->total_length, &t->have);
+    rc = pf_picker_init(&t->picker, t->s->mem, mi->num_pieces, mi->piece_length, mi->total_length, &t->have);
     if (rc) {
         pf_bitfield_free(&t->have);
         return rc;
     }
     t->picker.max_partials = t->s->set.max_partials;
-    t->ncache = t->s->set.cache_pieces ? t->s->set.cache_pieces : 1;
-    t->cache = calloc(t->ncache, sizeof *t->cache);
+    uint32_t ncache = t->s->set.cache_pieces ? t->s->set.cache_pieces : 1;
+    t->cache = pf__calloc(t->s->mem, ncache, sizeof *t->cache);
     if (!t->cache) {
         pf_picker_free(&t->picker);
         pf_bitfield_free(&t->have);
         return PF_ERR_NOMEM;
     }
+    t->ncache = ncache;
     t->mi = mi;
     t->has_meta = 1;
     for (size_t i = 0; i < mi->num_webseeds; i++) pf__ws_add(t, mi->webseeds[i]);
@@ -101,7 +103,7 @@ int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p)
     }
     if (t->npeers == t->cap_peers) {
         uint32_t cap = t->cap_peers ? t->cap_peers * 2 : 16;
-        pf_peer **n = realloc(t->peers, cap * sizeof *n);
+        pf_peer **n = pf__realloc(t->s->mem, t->peers, cap * sizeof *n);
         if (!n) return PF_ERR_NOMEM;
         t->peers = n;
         t->cap_peers = cap;
@@ -177,7 +179,7 @@ void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now)
     if (t->ncands >= PF__MAX_CANDIDATES) return;
     if (t->ncands == t->cap_cands) {
         uint32_t cap = t->cap_cands ? t->cap_cands * 2 : 32;
-        pf__candidate *n = realloc(t->cands, cap * sizeof *n);
+        pf__candidate *n = pf__realloc(t->s->mem, t->cands, cap * sizeof *n);
         if (!n) return;
         t->cands = n;
         t->cap_cands = cap;
@@ -192,7 +194,7 @@ void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now)
 /* Jobs ---------------------------------------------------------------------- */
 pf_job *pf__job_new(pf_torrent *t, int type)
 {
-    pf_job *j = calloc(1, sizeof *j);
+    pf_job *j = pf__calloc(t->s->mem, 1, sizeof *j);
     if (!j) return NULL;
     j->type = type;
     j->torrent = t;
@@ -207,19 +209,19 @@ int pf__torrent_emit_job(pf_torrent *t, pf_job *j)
     return rc;
 }
 
-static void job_free(pf_job *j)
+static void job_free(const pf_mem *m, pf_job *j)
 {
-    free(j->buf);
-    free(j->url);
-    free(j->body);
-    free(j);
+    pf__free(m, j->buf);
+    pf__free(m, j->url);
+    pf__free(m, j);
 }
 
 /* Read cache ---------------------------------------------------------------- */
-pf__pbuf *pf__pbuf_new(uint8_t *data)
+pf__pbuf *pf__pbuf_new(const pf_mem *m, uint8_t *data)
 {
-    pf__pbuf *b = malloc(sizeof *b);
+    pf__pbuf *b = pf__malloc(m, sizeof *b);
     if (!b) return NULL;
+    b->mem = m;
     b->data = data;
     b->refs = 1;
     return b;
@@ -228,8 +230,8 @@ pf__pbuf *pf__pbuf_new(uint8_t *data)
 void pf__pbuf_unref(pf__pbuf *b)
 {
     if (b && --b->refs == 0) {
-        free(b->data);
-        free(b);
+        pf__free(b->mem, b->data);
+        pf__free(b->mem, b);
     }
 }
 
@@ -255,11 +257,14 @@ pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
     if (!start_load || !victim || !pf_bitfield_get(&t->have, piece)) return NULL;
     uint32_t size = pf_metainfo_piece_size(t->mi, piece);
     pf_job *j = pf__job_new(t, PF_JOB_READ);
-    uint8_t *buf = malloc(size);
-    pf__pbuf *pb = buf ? pf__pbuf_new(buf) : NULL;
+    uint8_t *buf = pf__malloc(t->s->mem, size);
+    pf__pbuf *pb = buf ? pf__pbuf_new(t->s->mem, buf) : NULL;
     if (!j || !pb) {
-        free(j);
-        free(buf);
+        pf__free(t->s->mem, j);
+        if (pb)
+            pf__pbuf_unref(pb); /* frees buf too */
+        else
+            pf__free(t->s->mem, buf);
         return NULL;
     }
     pf__cache_slot_clear(victim);
@@ -275,7 +280,7 @@ pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
     if (pf__torrent_emit_job(t, j) != 0) {
         victim->loading = 0;
         pf__cache_slot_clear(victim);
-        free(j);
+        pf__free(t->s->mem, j);
     }
     return NULL;
 }
@@ -289,9 +294,9 @@ static void cache_insert(pf_torrent *t, uint32_t piece, uint8_t *buf)
         if (c->loading) continue;
         if (!victim || !c->pb || (victim->pb && c->used < victim->used)) victim = c;
     }
-    pf__pbuf *pb = victim ? pf__pbuf_new(buf) : NULL;
+    pf__pbuf *pb = victim ? pf__pbuf_new(t->s->mem, buf) : NULL;
     if (!pb) {
-        free(buf);
+        pf__free(t->s->mem, buf);
         return;
     }
     pf__cache_slot_clear(victim);
@@ -469,7 +474,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
     pf_partial *pp = (pf_partial *)pf_picker_partial(&t->picker, piece);
     int verified = 0;
     if (pp) {
-        if (!pp->sha) pp->sha = pf_sha1_new();
+        if (!pp->sha) pp->sha = pf_sha1_new(t->s->mem);
         while (pp->sha && pp->hashed < pp->size && pp->state[pp->hashed / PF_BLOCK_SIZE] == 2) {
             uint32_t n = pp->size - pp->hashed < PF_BLOCK_SIZE ? pp->size - pp->hashed : PF_BLOCK_SIZE;
             pf_sha1_update(pp->sha, pp->buf + pp->hashed, n);
@@ -484,7 +489,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
     if (r == 1 && verified < 0) {
         blame(t, pp);
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
-        free(buf);
+        pf__free(t->s->mem, buf);
         pf_picker_piece_failed(&t->picker, piece);
         t->hash_failures++;
         t->wasted += pf_metainfo_piece_size(t->mi, piece);
@@ -496,7 +501,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
         pf_job *j = pf__job_new(t, PF_JOB_WRITE);
         if (!j) {
-            free(buf);
+            pf__free(t->s->mem, buf);
             pf_picker_piece_failed(&t->picker, piece);
             return;
         }
@@ -507,7 +512,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
         memcpy(j->expect, t->mi->piece_hashes + 20 * (size_t)piece, 20);
         j->verified = verified > 0;
         if (pf__torrent_emit_job(t, j) != 0) {
-            job_free(j);
+            job_free(t->s->mem, j);
             pf_picker_piece_failed(&t->picker, piece);
         } else {
             t->write_backlog += j->len;
@@ -585,7 +590,7 @@ static void check_more(pf_torrent *t, uint64_t now)
         j->len = pf_metainfo_piece_size(t->mi, piece);
         memcpy(j->expect, t->mi->piece_hashes + 20 * (size_t)piece, 20);
         if (pf__torrent_emit_job(t, j) != 0) {
-            free(j);
+            pf__free(t->s->mem, j);
             t->check_next--;
             break;
         }
@@ -689,7 +694,7 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         if (t->nstreams) pf__sched_update(t, now);
         break;
     }
-    job_free(j);
+    job_free(t->s->mem, j);
 }
 
 /* Choking --------------------------------------------------------------------- */

@@ -1,4 +1,5 @@
 #include "core/util/buf.h"
+#include "core/util/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,10 +10,18 @@
 
 void pf_buf_init(pf_buf *b) { memset(b, 0, sizeof *b); }
 
+void pf_buf_init_mem(pf_buf *b, const pf_mem *mem)
+{
+    memset(b, 0, sizeof *b);
+    b->mem = mem;
+}
+
 void pf_buf_free(pf_buf *b)
 {
-    free(b->data);
+    const pf_mem *mem = b->mem;
+    pf__free(mem, b->data);
     memset(b, 0, sizeof *b);
+    b->mem = mem;
 }
 
 void pf_buf_reset(pf_buf *b) { b->len = b->off = 0; }
@@ -32,7 +41,7 @@ int pf_buf_reserve(pf_buf *b, size_t extra)
     }
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) cap *= 2;
-    uint8_t *p = realloc(b->data, cap);
+    uint8_t *p = pf__realloc(b->mem, b->data, cap);
     if (!p) return PF_ERR_NOMEM;
     b->data = p;
     b->cap = cap;

@@ -4,9 +4,11 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 
+#include "core/util/mem.h"
 #include "peerflow/peerflow.h"
 
 struct pf_sha1_ctx {
+    const pf_mem *mem;
     EVP_MD_CTX *md;
 };
 
@@ -19,14 +21,15 @@ int pf_sha1(const void *data, size_t len, uint8_t out[PF_SHA1_LEN])
     return 0;
 }
 
-pf_sha1_ctx *pf_sha1_new(void)
+pf_sha1_ctx *pf_sha1_new(const pf_mem *mem)
 {
-    pf_sha1_ctx *c = calloc(1, sizeof *c);
+    pf_sha1_ctx *c = pf__calloc(mem, 1, sizeof *c);
     if (!c) return NULL;
+    c->mem = mem;
     c->md = EVP_MD_CTX_new();
     if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha1(), NULL) != 1) {
         EVP_MD_CTX_free(c->md);
-        free(c);
+        pf__free(mem, c);
         return NULL;
     }
     return c;
@@ -51,7 +54,7 @@ void pf_sha1_free(pf_sha1_ctx *c)
 {
     if (!c) return;
     EVP_MD_CTX_free(c->md);
-    free(c);
+    pf__free(c->mem, c);
 }
 
 void pf_hex_encode(const uint8_t *in, size_t n, char *out)

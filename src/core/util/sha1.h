@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "peerflow/peerflow.h"
+
 #define PF_SHA1_LEN 20
 
 /* One-shot digest; returns 0 or PF_ERR_NOMEM. */
@@ -12,7 +14,7 @@ int pf_sha1(const void *data, size_t len, uint8_t out[PF_SHA1_LEN]);
 
 /* Incremental digest for data that arrives in parts. */
 typedef struct pf_sha1_ctx pf_sha1_ctx;
-pf_sha1_ctx *pf_sha1_new(void);
+pf_sha1_ctx *pf_sha1_new(const pf_mem *mem); /* NULL: libc (OpenSSL allocates too) */
 int pf_sha1_update(pf_sha1_ctx *c, const void *data, size_t len);
 int pf_sha1_final(pf_sha1_ctx *c, uint8_t out[PF_SHA1_LEN]); /* resets */
 void pf_sha1_free(pf_sha1_ctx *c);
