@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "cli/cli.h"
+#include "cli/cli_loop.h"
 #include "cli/progress.h"
 #include "core/media/media_http.h"
 #include "net/http_client.h"
@@ -208,7 +209,7 @@ static int player_start(play *p, const char *url)
     o.stdio = stdio;
     o.stdio_count = 3;
     p->proc.data = p;
-    int rc = uv_spawn((uv_loop_t *)pf_client_loop(p->c), &p->proc, &o);
+    int rc = uv_spawn(pf_client_loop(p->c), &p->proc, &o);
     if (rc != 0) {
         fprintf(stderr, "peerflow play: cannot start the player: %s\n", uv_strerror(rc));
         uv_close((uv_handle_t *)&p->proc, player_closed);
@@ -360,7 +361,8 @@ static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, in
         break;
     case PF_CLIENT_STOPPED:
         write_stats(p);
-        /* Before pf_client_free closes every handle of the loop. */
+        /* Its connections end with the client's (the loop then closes
+         * whatever is left: cli_loop_close). */
         pf_media_server_stop(p->ms);
         p->ms = NULL;
         if (p->player_running) uv_process_kill(&p->proc, SIGTERM);
@@ -585,8 +587,15 @@ int pf_cmd_play(int argc, char **argv)
         src = fetched;
     }
 
+    cli_loop lp;
+    if (cli_loop_init(&lp) != 0) {
+        fprintf(stderr, "peerflow play: cannot create an event loop\n");
+        if (fetched[0]) unlink(fetched);
+        return 1;
+    }
     pf_client_settings cs;
     pf_client_settings_default(&cs);
+    cs.loop = &lp.loop;
     cs.listen_port = (uint16_t)port;
     cs.upload_enabled = !no_upload;
     cs.log = log_cb;
@@ -598,8 +607,10 @@ int pf_cmd_play(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "peerflow play: cannot listen on peer port %ld: %s\n", port, pf_strerror(rc));
         if (fetched[0]) unlink(fetched);
+        cli_loop_close(&lp);
         return 1;
     }
+    cli_loop_watch(&lp, p.c);
     if (p.verbose) fprintf(stderr, "peerflow play: peers on port %d\n", pf_client_listen_port(p.c));
     if (up_rate || down_rate) pf_client_set_rate_limits(p.c, up_rate, down_rate);
     if (local_share >= 0) pf_client_set_local_share(p.c, local_share);
@@ -608,6 +619,7 @@ int pf_cmd_play(int argc, char **argv)
             fprintf(stderr, "peerflow play: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",
                     nets[i]);
             pf_client_free(p.c);
+            cli_loop_close(&lp);
             if (fetched[0]) unlink(fetched);
             return 2;
         }
@@ -619,6 +631,7 @@ int pf_cmd_play(int argc, char **argv)
                 : rc == PF_ERR_PARSE  ? "not a valid .torrent file or magnet link"
                                       : pf_strerror(rc));
         pf_client_free(p.c);
+        cli_loop_close(&lp);
         return 1;
     }
     if (no_tracker) pf_client_torrent_clear_trackers(p.t);
@@ -636,17 +649,19 @@ int pf_cmd_play(int argc, char **argv)
         }
     if (bad) {
         pf_client_free(p.c);
+        cli_loop_close(&lp);
         return 2;
     }
     if (cache_size) pf_client_torrent_set_cache_limit(p.t, cache_size);
     pf_client_torrent_await_reader(p.t);
 
-    rc = pf_media_server_start(&p.ms, (uv_loop_t *)pf_client_loop(p.c), p.t, p.bind,
+    rc = pf_media_server_start(&p.ms, pf_client_loop(p.c), p.t, p.bind,
                                (uint16_t)p.http_port);
     if (rc != 0) {
         fprintf(stderr, "peerflow play: cannot serve HTTP on %s port %ld: %s\n",
                 p.bind ? p.bind : "127.0.0.1", p.http_port, pf_strerror(rc));
         pf_client_free(p.c);
+        cli_loop_close(&lp);
         return rc == PF_ERR_INVAL ? 2 : 1;
     }
     pf_media_server_set_limits(p.ms, &lim);
@@ -671,5 +686,6 @@ int pf_cmd_play(int argc, char **argv)
                 (unsigned long long)st.peer_downloaded, (unsigned long long)st.uploaded);
     }
     pf_client_free(p.c);
+    cli_loop_close(&lp);
     return p.exit_code;
 }

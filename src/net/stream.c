@@ -177,6 +177,7 @@ static void read_done(uv_work_t *req, int status)
     s->reading = 0;
     s->ct->works--;
     c->works--;
+    c->pool_works--;
     if (s->closed) {
         stream_free(s);
         return;
@@ -217,10 +218,12 @@ static void try_read(pf_stream *s)
     s->work.data = s;
     s->ct->works++;
     c->works++;
-    if (uv_queue_work(&c->loop, &s->work, read_work, read_done) != 0) {
+    c->pool_works++;
+    if (uv_queue_work(c->loop, &s->work, read_work, read_done) != 0) {
         s->reading = 0;
         s->ct->works--;
         c->works--;
+        c->pool_works--;
         s->pending = 0;
         s->cb(s->ud, PF_ERR_IO, NULL, 0);
     }
