@@ -33,9 +33,12 @@ enum pf_client_event {
     PF_CLIENT_TICK = 1,     /* once a second */
     PF_CLIENT_METADATA,     /* a magnet's info dict arrived */
     PF_CLIENT_CHECKED,      /* existing data verified */
-    PF_CLIENT_COMPLETE,     /* every piece downloaded and verified */
+    PF_CLIENT_COMPLETE,     /* every wanted piece downloaded and verified
+                               (every piece, unless files are skipped) */
     PF_CLIENT_ERROR,        /* a torrent hit a fatal error (err) */
-    PF_CLIENT_STOPPED       /* pf_client_stop() finished */
+    PF_CLIENT_STOPPED,      /* pf_client_stop() finished */
+    PF_CLIENT_REMOVED       /* pf_client_torrent_remove() finished: t is
+                               valid for this call only */
 };
 typedef void (*pf_client_event_fn)(void *ud, pf_client *c, int event, pf_client_torrent *t,
                                    int err);
@@ -128,10 +131,37 @@ PF_EXTERN void pf_client_torrent_await_reader(pf_client_torrent *t);
 PF_EXTERN int pf_client_torrent_add_webseed(pf_client_torrent *t, const char *url);
 /* Forget the torrent's own trackers (e.g. --no-tracker). */
 PF_EXTERN void pf_client_torrent_clear_trackers(pf_client_torrent *t);
+/* Counters; while paused, state reads PF_TS_STOPPED. */
 PF_EXTERN void pf_client_torrent_stats(const pf_client_torrent *t, pf_torrent_stats *st);
 /* Name from the metainfo (or the magnet's dn, or the hex info-hash), as it
  * came from outside: escape it (pf_escape_text) before printing it. */
 PF_EXTERN const char *pf_client_torrent_name(const pf_client_torrent *t);
+
+/* ---- control ------------------------------------------------------------
+ * Pause: peers are closed, nothing is requested, uploaded or announced
+ * (one "stopped" announce goes out), web seed transfers are cancelled and
+ * readers wait; a check in progress runs on.  Resume: "started" is
+ * announced and known peers are dialled again.  Both return 0, or
+ * PF_ERR_SHUTDOWN while the client stops or the torrent is removed. */
+PF_EXTERN int pf_client_torrent_pause(pf_client_torrent *t);
+PF_EXTERN int pf_client_torrent_resume(pf_client_torrent *t);
+PF_EXTERN int pf_client_torrent_paused(const pf_client_torrent *t);
+/* Which files to fetch: 0 = skip, 1 = normal (the default), up to 7 =
+ * sooner.  A piece shared by several files is fetched at the highest of
+ * their priorities.  Set after the metadata is known (a .torrent: at once;
+ * a magnet: from PF_CLIENT_METADATA on).  Once every piece of the wanted
+ * files is verified, PF_CLIENT_COMPLETE fires.  Returns 0, PF_ERR_NOTFOUND
+ * (no such file), PF_ERR_INVAL (metadata unknown, prio out of range). */
+PF_EXTERN int pf_client_torrent_set_file_priority(pf_client_torrent *t, uint32_t file, int prio);
+/* A file's priority, or a negative pf_err (PF_ERR_NOTFOUND, PF_ERR_INVAL). */
+PF_EXTERN int pf_client_torrent_file_priority(const pf_client_torrent *t, uint32_t file);
+/* Removes the torrent: readers are closed (their pending read callbacks are
+ * not called), peers closed, transfers cancelled, a "stopped" announce
+ * sent (given up to 3 s), the resume record written; the data stays on
+ * disk.  Asynchronous: PF_CLIENT_REMOVED fires once nothing refers to it,
+ * and t is invalid after that callback.  Returns 0, or PF_ERR_SHUTDOWN if
+ * it is already being removed or the client stops. */
+PF_EXTERN int pf_client_torrent_remove(pf_client_torrent *t);
 
 /* ---- streaming ----------------------------------------------------------
  * A pf_stream is one reader of one file of a torrent (e.g. one HTTP
@@ -147,7 +177,8 @@ PF_EXTERN const char *pf_client_torrent_file_path(const pf_client_torrent *t, ui
 PF_EXTERN uint64_t pf_client_torrent_file_size(const pf_client_torrent *t, uint32_t i);
 
 /* Opens a reader of file i positioned at offset (a seek when it is not where
- * the previous reader left off).  PF_ERR_NOTFOUND for a bad index. */
+ * the previous reader left off).  PF_ERR_NOTFOUND for a bad index,
+ * PF_ERR_SHUTDOWN while the torrent is being removed. */
 PF_EXTERN int pf_stream_open(pf_client_torrent *t, uint32_t file, uint64_t offset, pf_stream **out);
 /* Called once per pf_stream_read, on the loop thread: err 0 and 1..max
  * bytes of verified data at the requested offset, or err < 0 (the data is

@@ -17,6 +17,7 @@
 #include "peerflow/session.h"
 #include "core/util/sha1.h"
 #include "net/client_internal.h"
+#include "peerflow/control.h"
 
 
 static uint64_t now_ns(pf_client *c)
@@ -616,6 +617,10 @@ static void open_and_check(pf_client *c, pf_client_torrent *ct)
     start_check(c, ct, existed);
 }
 
+static void removals_reap(pf_client *c);
+static void removals_tick(pf_client *c);
+static void torrent_free(pf_client_torrent *ct);
+
 static void pump(pf_client *c)
 {
     pf_event ev;
@@ -646,6 +651,7 @@ static void pump(pf_client *c)
             open_and_check(c, ct);
             break;
         case PF_EV_CHECKED:
+            ct->checked = 1;
             emit(c, PF_CLIENT_CHECKED, ct, 0);
             break;
         case PF_EV_COMPLETE:
@@ -663,6 +669,7 @@ static void pump(pf_client *c)
             break;
         }
     }
+    if (c->removing && !c->reaping) removals_reap(c);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -670,6 +677,7 @@ static void on_tick(uv_timer_t *t)
     pf_client *c = t->data;
     pf_session_tick(c->s, now_ns(c));
     pump(c);
+    if (c->removing) removals_tick(c);
 }
 
 /* Run the engine's timers on the next loop iteration instead of at the next
@@ -683,9 +691,25 @@ static void kick(pf_client *c)
     if (!c->stopping && uv_is_active((uv_handle_t *)&c->tick)) uv_timer_start(&c->tick, on_tick, 0, 250);
 }
 
+/* With files skipped the engine never sees "every piece": the client
+ * tells the application when the wanted ones are all there (checked once a
+ * second, the count costing a pass over the pieces). */
+static void check_wanted(pf_client *c)
+{
+    for (uint32_t i = 0; i < c->nts; i++) {
+        pf_client_torrent *ct = c->ts[i];
+        if (!ct->skips || ct->wanted_done || ct->removing || !ct->checked) continue;
+        if (pf_torrent_wanted_left(ct->t) != 0) continue;
+        ct->wanted_done = 1;
+        if (ct->st && pf__resume_save(ct) != 0) pf_storage_sync(ct->st);
+        emit(c, PF_CLIENT_COMPLETE, ct, 0);
+    }
+}
+
 static void on_second(uv_timer_t *t)
 {
     pf_client *c = t->data;
+    check_wanted(c);
     emit(c, PF_CLIENT_TICK, NULL, 0);
 }
 
@@ -951,6 +975,95 @@ void pf_client_torrent_clear_trackers(pf_client_torrent *ct) { pf_torrent_clear_
 void pf_client_torrent_stats(const pf_client_torrent *ct, pf_torrent_stats *st)
 {
     pf_torrent_get_stats(ct->t, st);
+    if (pf_torrent_paused(ct->t)) st->state = PF_TS_STOPPED;
+}
+
+/* Control ------------------------------------------------------------------------ */
+static int set_paused(pf_client_torrent *ct, int paused)
+{
+    pf_client *c = ct->c;
+    if (c->stopping || ct->removing) return PF_ERR_SHUTDOWN;
+    int rc = pf_torrent_set_paused(ct->t, paused, now_ns(c));
+    pump(c);
+    if (rc == 0 && !paused) kick(c); /* announce and dial now */
+    return rc;
+}
+
+int pf_client_torrent_pause(pf_client_torrent *ct) { return set_paused(ct, 1); }
+int pf_client_torrent_resume(pf_client_torrent *ct) { return set_paused(ct, 0); }
+int pf_client_torrent_paused(const pf_client_torrent *ct) { return pf_torrent_paused(ct->t); }
+
+int pf_client_torrent_set_file_priority(pf_client_torrent *ct, uint32_t file, int prio)
+{
+    pf_client *c = ct->c;
+    int rc = pf_torrent_set_file_priority(ct->t, file, prio, now_ns(c));
+    if (rc != 0) return rc;
+    const pf_metainfo *mi = pf_torrent_metainfo(ct->t);
+    ct->skips = 0;
+    for (uint32_t i = 0; mi && i < mi->num_files && !ct->skips; i++)
+        ct->skips = pf_torrent_file_priority(ct->t, i) == 0;
+    ct->wanted_done = 0; /* the wanted set changed: tell again when done */
+    pump(c);
+    return 0;
+}
+
+int pf_client_torrent_file_priority(const pf_client_torrent *ct, uint32_t file)
+{
+    return pf_torrent_file_priority(ct->t, file);
+}
+
+int pf_client_torrent_remove(pf_client_torrent *ct)
+{
+    pf_client *c = ct->c;
+    if (ct->removing || c->stopping) return PF_ERR_SHUTDOWN;
+    ct->removing = 1;
+    ct->remove_started = uv_now(c->loop);
+    c->removing++;
+    pf__streams_close_all(ct);
+    uint64_t now = now_ns(c);
+    pf_torrent_stop(ct->t, now); /* the "stopped" announce */
+    pf_torrent_remove(ct->t, now);
+    pump(c);
+    return 0;
+}
+
+/* A torrent being removed goes once the engine and the threadpool hold
+ * nothing of it: its resume record is written, the engine frees it, the
+ * application hears PF_CLIENT_REMOVED. */
+static void removals_reap(pf_client *c)
+{
+    c->reaping = 1;
+    for (uint32_t i = 0; i < c->nts;) {
+        pf_client_torrent *ct = c->ts[i];
+        if (!ct->removing || ct->works > 0 || pf_torrent_pending(ct->t) > 0) {
+            i++;
+            continue;
+        }
+        if (ct->st && pf__resume_save(ct) != 0)
+            client_log(c, PF_LOG_DEBUG, "%s: no resume record saved", ct->name);
+        if (pf_session_free_torrent(c->s, ct->t) != 0) {
+            i++;
+            continue;
+        }
+        ct->t = NULL;
+        memmove(&c->ts[i], &c->ts[i + 1], (c->nts - i - 1) * sizeof *c->ts);
+        c->nts--;
+        c->removing--;
+        emit(c, PF_CLIENT_REMOVED, ct, 0);
+        torrent_free(ct);
+    }
+    c->reaping = 0;
+}
+
+/* The "stopped" announce gets 3 s, as at a client stop. */
+static void removals_tick(pf_client *c)
+{
+    for (uint32_t i = 0; i < c->nts; i++) {
+        pf_client_torrent *ct = c->ts[i];
+        if (ct->removing && uv_now(c->loop) - ct->remove_started >= 3000)
+            pf__client_cancel_http(c, ct);
+    }
+    pump(c);
 }
 
 const char *pf_client_torrent_name(const pf_client_torrent *ct) { return ct->name; }

@@ -46,6 +46,12 @@ struct pf_client_torrent {
                               one file only contend on its inode lock */
     struct pf_stream *streams; /* open readers (stream.c) */
     struct pf__probe *probes;  /* per file media probe state (stream.c) */
+    int checked;     /* the data on disk was verified (PF_EV_CHECKED): a
+                        resume record may be written */
+    int skips;       /* some file has priority 0 */
+    int wanted_done; /* PF_CLIENT_COMPLETE sent for the wanted files */
+    int removing;    /* pf_client_torrent_remove: PF_CLIENT_REMOVED next */
+    uint64_t remove_started; /* uv_now() then */
 };
 
 /* A pf_client_post call waiting for the loop (a FIFO under post_lock). */
@@ -76,6 +82,8 @@ struct pf_client {
                            closed (pf_client_free waits for 0) */
     uint32_t pool_works; /* threadpool jobs in flight (disk, stream reads) */
     int stop_done;      /* PF_CLIENT_STOPPED was emitted */
+    uint32_t removing;  /* torrents being removed */
+    int reaping;        /* inside removals_reap */
     int freeing;        /* inside pf_client_free */
     struct pf_hjob *hjobs; /* HTTP transfers of jobs (client.c) */
     pf_http_client *http;

@@ -82,6 +82,7 @@ static void stream_free(pf_stream *s)
 
 int pf_stream_open(pf_client_torrent *ct, uint32_t file, uint64_t offset, pf_stream **out)
 {
+    if (ct->removing) return PF_ERR_SHUTDOWN;
     pf_stream *s = calloc(1, sizeof *s);
     if (!s) return PF_ERR_NOMEM;
     int rc = pf_torrent_stream_open(ct->t, file, offset, pf__client_now(ct->c), &s->id);

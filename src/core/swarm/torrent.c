@@ -40,6 +40,7 @@ void pf__torrent_free(pf_torrent *t)
     pf__free(t->s->mem, t->magnet_name);
     pf__ws_free_all(t);
     pf__streams_free(t);
+    pf__control_free(t);
     pf__free(t->s->mem, t);
 }
 
