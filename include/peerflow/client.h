@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "peerflow/metainfo.h"
 #include "peerflow/peerflow.h"
 
 #ifdef __cplusplus
@@ -102,6 +103,11 @@ PF_EXTERN int pf_client_post(pf_client *c, pf_client_post_fn fn, void *ud);
  * PF_ERR_NOMEM. */
 PF_EXTERN int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
                             pf_client_torrent **out);
+/* Adds a parsed .torrent (pf_metainfo_parse, _load, _fetch) whose data
+ * lives in dir, as pf_client_add does.  On success the client owns mi (do
+ * not free it); on failure it stays the caller's.  Same errors. */
+PF_EXTERN int pf_client_add_metainfo(pf_client *c, pf_metainfo *mi, const char *dir,
+                                     int seed_only, pf_client_torrent **out);
 /* Dial this peer ("host:port", "[v6]:port") for the torrent. */
 PF_EXTERN int pf_client_torrent_add_peer(pf_client_torrent *t, const char *hostport);
 PF_EXTERN int pf_client_torrent_add_tracker(pf_client_torrent *t, const char *url);

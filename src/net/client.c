@@ -847,79 +847,54 @@ int pf_client_new(const pf_client_settings *set, pf_client **out)
 
 int pf_client_listen_port(const pf_client *c) { return c->port; }
 
-static int read_file(const char *path, uint8_t **out, size_t *len)
+static pf_client_torrent *ct_new(pf_client *c, const char *dir)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return PF_ERR_NOTFOUND;
-    uint8_t *buf = malloc(PF__MAX_TORRENT_FILE + 1);
-    if (!buf) {
-        fclose(f);
-        return PF_ERR_NOMEM;
+    pf_client_torrent *ct = calloc(1, sizeof *ct);
+    pf_client_torrent **nts = realloc(c->ts, (c->nts + 1) * sizeof *nts);
+    if (nts) c->ts = nts;
+    if (ct) ct->dir = strdup(dir ? dir : ".");
+    if (!ct || !nts || !ct->dir) {
+        if (ct) free(ct->dir);
+        free(ct);
+        return NULL;
     }
-    size_t n = fread(buf, 1, PF__MAX_TORRENT_FILE + 1, f);
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        return PF_ERR_IO;
+    ct->c = c;
+    uv_mutex_init(&ct->write_lock);
+    return ct;
+}
+
+static int add_magnet(pf_client *c, pf_client_torrent *ct, const char *uri)
+{
+    pf_magnet *m = NULL;
+    int rc = pf_magnet_parse(uri, NULL, &m);
+    if (rc == 0) rc = pf_session_add_magnet(c->s, m, &ct->t);
+    if (rc == 0) {
+        pf_torrent_set_ud(ct->t, ct);
+        if (m->name)
+            snprintf(ct->name, sizeof ct->name, "%s", m->name);
+        else
+            pf_hex_encode(m->info_hash, 20, ct->name);
     }
-    if (n > PF__MAX_TORRENT_FILE) {
-        free(buf);
-        return PF_ERR_LIMIT;
-    }
-    *out = buf;
-    *len = n;
+    pf_magnet_free(m);
+    return rc;
+}
+
+/* On success the torrent owns mi. */
+static int add_metainfo(pf_client *c, pf_client_torrent *ct, pf_metainfo *mi, int seed_only)
+{
+    int existed = path_exists(ct->dir, mi->name);
+    if (seed_only && !existed) return PF_ERR_NOTFOUND;
+    int rc = pf_storage_open(&ct->st, mi, ct->dir, !seed_only);
+    if (rc == 0) rc = pf_session_add_torrent(c->s, mi, &ct->t);
+    if (rc != 0) return rc;
+    pf_torrent_set_ud(ct->t, ct);
+    name_from_meta(ct);
+    start_check(c, ct, existed);
     return 0;
 }
 
-int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
-                  pf_client_torrent **out)
+static int add_finish(pf_client *c, pf_client_torrent *ct, int rc, pf_client_torrent **out)
 {
-    if (c->stopping) return PF_ERR_SHUTDOWN;
-    pf_client_torrent *ct = calloc(1, sizeof *ct);
-    pf_client_torrent **nts = realloc(c->ts, (c->nts + 1) * sizeof *nts);
-    if (!ct || !nts) {
-        free(ct);
-        return PF_ERR_NOMEM;
-    }
-    c->ts = nts;
-    ct->c = c;
-    uv_mutex_init(&ct->write_lock);
-    ct->dir = strdup(dir ? dir : ".");
-    int rc;
-    if (strncmp(src, "magnet:", 7) == 0) {
-        pf_magnet *m = NULL;
-        rc = pf_magnet_parse(src, NULL, &m);
-        if (rc == 0) rc = pf_session_add_magnet(c->s, m, &ct->t);
-        if (rc == 0) {
-            if (m->name)
-                snprintf(ct->name, sizeof ct->name, "%s", m->name);
-            else
-                pf_hex_encode(m->info_hash, 20, ct->name);
-        }
-        pf_magnet_free(m);
-        if (rc == 0) pf_torrent_set_ud(ct->t, ct);
-    } else {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        pf_metainfo *mi = NULL;
-        rc = read_file(src, &buf, &len);
-        if (rc == 0) rc = pf_metainfo_parse(buf, len, NULL, &mi);
-        free(buf);
-        if (rc == 0 && seed_only && !path_exists(ct->dir, mi->name)) rc = PF_ERR_NOTFOUND;
-        if (rc == 0) {
-            int existed = path_exists(ct->dir, mi->name);
-            rc = pf_storage_open(&ct->st, mi, ct->dir, !seed_only);
-            if (rc == 0) rc = pf_session_add_torrent(c->s, mi, &ct->t);
-            if (rc == 0) {
-                pf_torrent_set_ud(ct->t, ct);
-                name_from_meta(ct);
-                start_check(c, ct, existed);
-            } else {
-                pf_metainfo_free(mi);
-            }
-        }
-    }
     if (rc != 0) {
         if (ct->st) pf_storage_close(ct->st);
         uv_mutex_destroy(&ct->write_lock);
@@ -932,6 +907,35 @@ int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
     pump(c);
     kick(c); /* announce now, not at the first 250 ms tick */
     return 0;
+}
+
+int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
+                  pf_client_torrent **out)
+{
+    if (c->stopping) return PF_ERR_SHUTDOWN;
+    if (!src) return PF_ERR_INVAL;
+    pf_client_torrent *ct = ct_new(c, dir);
+    if (!ct) return PF_ERR_NOMEM;
+    int rc;
+    if (strncmp(src, "magnet:", 7) == 0) {
+        rc = add_magnet(c, ct, src);
+    } else {
+        pf_metainfo *mi = NULL;
+        rc = pf_metainfo_load(src, &mi);
+        if (rc == 0) rc = add_metainfo(c, ct, mi, seed_only);
+        if (rc != 0) pf_metainfo_free(mi);
+    }
+    return add_finish(c, ct, rc, out);
+}
+
+int pf_client_add_metainfo(pf_client *c, pf_metainfo *mi, const char *dir, int seed_only,
+                           pf_client_torrent **out)
+{
+    if (c->stopping) return PF_ERR_SHUTDOWN;
+    if (!mi) return PF_ERR_INVAL;
+    pf_client_torrent *ct = ct_new(c, dir);
+    if (!ct) return PF_ERR_NOMEM;
+    return add_finish(c, ct, add_metainfo(c, ct, mi, seed_only), out);
 }
 
 int pf_client_torrent_add_peer(pf_client_torrent *ct, const char *hostport)

@@ -11,7 +11,6 @@
 #include "peerflow/client.h"
 
 #define PF__READ_BUF (1024 * 1024)
-#define PF__MAX_TORRENT_FILE (16 * 1024 * 1024)
 
 typedef struct pf_conn {
     uv_tcp_t tcp;
