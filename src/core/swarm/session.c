@@ -201,6 +201,8 @@ int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out)
     t->state = PF_TS_METADATA;
     if (m->name) t->magnet_name = pf__strdup(s->mem, m->name);
     for (size_t i = 0; i < m->num_trackers; i++) pf_torrent_add_tracker(t, m->trackers[i], (int)i);
+    /* ws= (BEP 19 web seeds): used once the info dict is known. */
+    for (size_t i = 0; i < m->num_webseeds; i++) pf_torrent_add_webseed(t, m->webseeds[i]);
     for (size_t i = 0; i < m->num_peers; i++) {
         pf_addr a;
         if (pf_addr_parse(m->peers[i], &a) == 0) pf_torrent_add_peer(t, &a, 0);
