@@ -335,7 +335,8 @@ TEST(test_stats_json)
     pf_source_stats src[2];
     memset(src, 0, sizeof src);
     snprintf(src[0].name, sizeof src[0].name, "cdn:http://cdn/x");
-    src[0].is_cdn = 1;
+    snprintf(src[0].kind, sizeof src[0].kind, "webseed");
+    src[0].cost = 1;
     src[0].downloaded = 1000;
     memset(src[1].name, 'a', sizeof src[1].name); /* not NUL-terminated */
     pf_buf b;
@@ -352,8 +353,8 @@ TEST(test_stats_json)
     CHECK(contains(&b, "\"ttfb_s\":0.500,\"time_to_playable_s\":null,\"stalls\":3"));
     CHECK(contains(&b, "\"buffer_s\":null"));
     CHECK(contains(&b, "\"bytes_served\":42"));
-    CHECK(contains(&b, "\"sources\":[{\"name\":\"cdn:http://cdn/x\",\"cdn\":true,\"downloaded\":1000"));
-    CHECK_EQ(count(&b, "\"cdn\":"), 2);
+    CHECK(contains(&b, "\"sources\":[{\"name\":\"cdn:http://cdn/x\",\"kind\":\"webseed\",\"cost\":1,\"downloaded\":1000"));
+    CHECK_EQ(count(&b, "\"kind\":"), 2);
     pf_buf_free(&b);
 }
 

@@ -76,7 +76,7 @@ TEST(stream_cdn_only)
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(v != NULL);
     /* BEP 19: a base ending in '/' gets the single file's name appended. */
-    CHECK_EQ(pf_torrent_add_webseed(v->t, "http://cdn.test/v/"), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, "http://cdn.test/v/", 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_player pl;
@@ -118,7 +118,8 @@ TEST(stream_cdn_only)
     pf_source_stats src[4];
     size_t ns = pf_torrent_sources(v->t, src, 4);
     CHECK(ns >= 1);
-    CHECK(src[0].is_cdn);
+    CHECK_STR(src[0].kind, "webseed");
+    CHECK(src[0].cost > 0);
     CHECK_EQ(src[0].downloaded, c.size);
     hn_player_close(&pl);
     CHECK_EQ(n->anomalies, 0);
@@ -145,7 +146,7 @@ static int seeder_viewer_make(seeder_viewer *x, const hn_content *c, uint64_t se
     x->s = hn_add_torrent(x->sn, c, HN_FULL, NULL);
     x->v = hn_add_torrent(x->vn, c, HN_EMPTY, NULL);
     if (!x->s || !x->v) return -1;
-    if (pf_torrent_add_webseed(x->v->t, CDN_URL) != 0) return -1;
+    if (pf_torrent_add_webseed(x->v->t, CDN_URL, 1.0) != 0) return -1;
     if (hn_cdn_add_file(x->n, CDN_URL, c->data, c->size, 0) != 0) return -1;
     hn_settle(x->n);
     return 0;
@@ -235,7 +236,7 @@ TEST(stream_slow_peer_deadlines_met)
     hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_add_peer(v, sn);
@@ -266,7 +267,7 @@ TEST(stream_slow_peer_deadlines_met)
         pf_torrent_get_stats(s->t, &ss);
         fprintf(stderr, "slow_peer: seeder uploaded %llu, CDN body bytes %llu, CDN wasted %llu, cancels %u\n",
                 (unsigned long long)ss.uploaded, (unsigned long long)vn->cdn.bytes,
-                (unsigned long long)v->t->ws[0].wasted, vn->cdn.cancels);
+                (unsigned long long)v->t->ws[0]->src.wasted, vn->cdn.cancels);
     }
     if (getenv("HN_VERBOSE"))
         fprintf(stderr, "slow_peer: cdn %llu peer %llu wasted %llu share %.3f max ahead %.2f s\n",
@@ -324,7 +325,7 @@ TEST(stream_late_blocks_rerouted)
     hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_add_peer(v, sn);
@@ -406,7 +407,7 @@ TEST(stream_seek_cancels)
     vn->cdn.rate_bps = 40000; /* slow: a 64 KiB run takes 1.6 s */
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(v != NULL);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_player pl;
@@ -481,7 +482,7 @@ TEST(stream_cdn_failure_backoff)
     hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_add_peer(v, sn);
@@ -649,7 +650,7 @@ TEST(stream_cache_limit)
     hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     const uint64_t limit = 2 * 1000 * 1000;
     pf_torrent_set_cache_limit(v->t, limit);
@@ -874,7 +875,7 @@ TEST(stream_waits_for_tracker)
     hn_step(n); /* the seeder announces */
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(v != NULL);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_step(n); /* the viewer's announce is on its way */
     CHECK_EQ(vn->nhttp_late, 1);
@@ -946,7 +947,7 @@ TEST(stream_probe_before_guess)
     vn->cdn.rate_bps = (uint64_t)(3 * BR); /* the probe's GET takes a while */
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(v != NULL);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_player pl;
@@ -987,7 +988,7 @@ static hn_tor *cdn_viewer(hn_net *n, const pf_session_settings *set, const hn_co
     nd->up_bps = (uint64_t)(20 * BR);
     fast_cdn(nd);
     hn_tor *t = hn_add_torrent(nd, c, HN_EMPTY, NULL);
-    if (!t || pf_torrent_add_webseed(t->t, CDN_URL) != 0) return NULL;
+    if (!t || pf_torrent_add_webseed(t->t, CDN_URL, 1.0) != 0) return NULL;
     return t;
 }
 
@@ -1219,7 +1220,7 @@ static int planned_peer_make(planned_peer *f, uint64_t seed, double down_bps, do
     f->p = peer_at(t, f->x.sn);
     if (!f->p) return -1;
     pf__peer_cancel_all(f->p);
-    f->p->down.bps = down_bps;
+    f->p->src.down.bps = down_bps;
     f->p->busy_bytes = 10.0 * PF_BLOCK_SIZE; /* the last ten blocks */
     f->p->busy_ns = 10.0 * PF_BLOCK_SIZE / busy_bps * 1e9;
     f->p->last_block = n->now;
@@ -1232,7 +1233,7 @@ static int planned_peer_make(planned_peer *f, uint64_t seed, double down_bps, do
         if (!pp)
             f->nfree = PLEN / PF_BLOCK_SIZE;
         else
-            for (uint32_t k = 0; k < pp->nblocks; k++) f->nfree += pp->state[k] == 0 && !pp->cdn[k];
+            for (uint32_t k = 0; k < pp->nblocks; k++) f->nfree += pp->state[k] == 0 && !pp->claimed[k];
         if (f->nfree) f->first_free = i;
     }
     if (f->first_free == UINT32_MAX) return -1;
@@ -1304,7 +1305,7 @@ static uint64_t trial_startup(double peer_up, uint64_t *prefix_cdn, uint64_t *pr
     hn_tor *s = peer_up > 0 ? hn_add_torrent(sn, &c, HN_FULL, NULL) : NULL;
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     uint64_t took = 0;
-    if (v && !pf_torrent_add_webseed(v->t, CDN_URL) && !hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0)) {
+    if (v && !pf_torrent_add_webseed(v->t, CDN_URL, 1.0) && !hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0)) {
         if (s) sn->up_bps = (uint64_t)(peer_up * BR);
         pf_torrent_set_await_reader(v->t, 1); /* as `peerflow play` */
         hn_settle(n);

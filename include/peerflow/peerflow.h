@@ -118,10 +118,12 @@ typedef struct pf_qoe {
     uint64_t bytes_served;        /* bytes handed to readers */
 } pf_qoe;
 
-/* Bytes by source for a torrent. */
+/* Bytes by source for a torrent: one entry per source, whatever its kind
+ * (peers, web seeds, ...), and peers that already left. */
 typedef struct pf_source_stats {
     char name[96];      /* "cdn:<url>" or "peer:<ip:port> <client>" */
-    int is_cdn;
+    char kind[16];      /* "webseed", "peer", ...: a label */
+    double cost;        /* relative cost per byte; 0 for peers (free) */
     uint64_t downloaded; /* payload bytes accepted from it */
     uint64_t uploaded;   /* payload bytes we sent it */
     double down_rate;

@@ -203,7 +203,7 @@ int pf_torrent_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n,
 
 /* ---- web seeds and streaming ------------------------------------------- */
 /* Adds a BEP 19 web seed (the CDN).  Torrents also take their url-list. */
-int pf_torrent_add_webseed(pf_torrent *t, const char *url);
+int pf_torrent_add_webseed(pf_torrent *t, const char *url, double cost);
 
 
 /* Opens a reader of file `file` at `offset`; *id names it.  PF_ERR_NOTFOUND

@@ -928,7 +928,7 @@ void pf_client_torrent_set_cache_limit(pf_client_torrent *ct, uint64_t bytes)
 
 int pf_client_torrent_add_webseed(pf_client_torrent *ct, const char *url)
 {
-    return pf_torrent_add_webseed(ct->t, url);
+    return pf_torrent_add_webseed(ct->t, url, 1.0);
 }
 
 void *pf_client_loop(pf_client *c) { return &c->loop; }

@@ -122,6 +122,26 @@ static void check_playable(pf_torrent *t, uint32_t file, uint64_t now)
     if (pf__verified_run(t, fe->offset + q->playable_from, want) >= want) q->playable_at = now;
 }
 
+/* A read that began waiting ahead of the media clock becomes a stall when
+ * the clock reaches the data it waits for: the player's buffer runs dry
+ * then, whatever held the data up (a CDN sending garbage once left a
+ * player without a byte for a minute while the QoE said 0 stalls). */
+static void wait_update(pf_torrent *t, pf__stream *st, uint64_t now)
+{
+    if (!st->waiting || st->wait_is_stall || !st->started) return;
+    double media_t = (double)(st->wait_off - st->start_off) / pf__bitrate(t, st->file);
+    if (media_t > pf__media_clock(st, now) + 0.05) return;
+    uint64_t at = st->clock_start + st->stall_ns + (uint64_t)(media_t * 1e9);
+    st->wait_is_stall = 1;
+    st->wait_since = at > st->wait_since && at <= now ? at : now;
+    t->qoe[st->file].stalls++;
+}
+
+void pf__streams_tick(pf_torrent *t, uint64_t now)
+{
+    for (uint32_t i = 0; i < t->nstreams; i++) wait_update(t, &t->streams[i], now);
+}
+
 long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t max, uint64_t now)
 {
     pf__stream *st = stream_find(t, id);

@@ -55,24 +55,14 @@ static uint64_t missing_bytes(const pf_torrent *t, uint32_t piece)
     return got >= size ? 0 : size - got;
 }
 
-/* What the connected peers not choking us can deliver per second (those
- * holding piece, unless piece < 0): each one's rate while it had our
- * requests (peer.c), not what it sent lately.  A viewer just behind the
- * front one is sent little because little exists yet, not because its
- * peers are slow: by what they sent, the second viewer of the upload-rich
- * lab found its swarm "late" at 9 KB/s and had the CDN bring 2.7 MB the
- * first one held. */
-static double swarm_rate(const pf_torrent *t, int64_t piece, uint64_t now)
-{
-    double r = 0;
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        const pf_peer *p = t->peers[i];
-        if (p->state != PF_PS_ACTIVE || p->peer_choking) continue;
-        if (piece >= 0 && !pf_bitfield_get(&p->have, (uint32_t)piece)) continue;
-        r += pf__peer_plan_rate(p, now);
-    }
-    return r;
-}
+/* What the free sources able to send us blocks can deliver per second
+ * (those holding piece, unless piece < 0): each one's rate to plan by (a
+ * peer's: its rate while it had our requests, not what it sent lately).
+ * A viewer just behind the front one is sent little because little exists
+ * yet, not because its peers are slow: by what they sent, the second
+ * viewer of the upload-rich lab found its swarm "late" at 9 KB/s and had
+ * the CDN bring 2.7 MB the first one held. */
+static double swarm_rate(const pf_torrent *t, int64_t piece, uint64_t now) { return pf__free_rate(t, piece, now); }
 
 /* When (ns, absolute) the CDN alone would have a start-up phase's bytes
  * up to file offset end (pf__stream's su_* fields). */
@@ -81,22 +71,22 @@ static double su_deadline(const pf__stream *st, uint64_t end)
     return (double)st->su_at + (double)(end > st->su_off ? end - st->su_off : 0) / st->su_rate * 1e9;
 }
 
-/* Peers that could be tried on a start-up from piece p on: talking to
- * us, not choking us, not snubbed, holding p. */
-static int trial_peers(const pf_torrent *t, uint32_t p)
+/* Free sources that could be tried on a start-up from piece p on: able
+ * to send us blocks, not snubbed, holding p. */
+static int trial_peers(const pf_torrent *t, uint32_t p, uint64_t now)
 {
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        const pf_peer *q = t->peers[i];
-        if (q->state == PF_PS_ACTIVE && !q->peer_choking && !q->snubbed && pf_bitfield_get(&q->have, p)) return 1;
-    }
+    uint32_t it;
+    PF_SRC_FOREACH((pf_torrent *)t, q, it)
+    if (pf__src_free(q) && !q->snubbed && q->ops->available(q, now) && pf__src_has(q, p)) return 1;
     return 0;
 }
 
-/* Some peer is connected and talking to us. */
+/* Some free source (a peer) is connected and talking to us. */
 static int swarm_active(const pf_torrent *t)
 {
-    for (uint32_t i = 0; i < t->npeers; i++)
-        if (t->peers[i]->state == PF_PS_ACTIVE) return 1;
+    uint32_t it;
+    PF_SRC_FOREACH((pf_torrent *)t, q, it)
+    if (pf__src_free(q) && q->ops->present && q->ops->present(q)) return 1;
     return 0;
 }
 
@@ -125,11 +115,9 @@ static int peers_settling(const pf_torrent *t, uint64_t now)
             return 1;
         if (t->tracker_answered && now < t->tracker_answered + PF_NS_PER_SEC) return 1;
     }
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        const pf_peer *p = t->peers[i];
-        if (p->state == PF_PS_CONNECTING || p->state == PF_PS_HANDSHAKE) return 1;
-        if (p->state == PF_PS_ACTIVE && now < p->connected_at + PF_NS_PER_SEC) return 1;
-    }
+    uint32_t it;
+    PF_SRC_FOREACH((pf_torrent *)t, q, it)
+    if (q->ops->settling && q->ops->settling(q, now)) return 1;
     return 0;
 }
 
@@ -159,11 +147,15 @@ static int peer_ahead(const pf_torrent *t, uint32_t p, uint32_t behind)
 #define PF__NOTICE_NS (3 * PF_NS_PER_SEC)
 static int cdn_noticed(const pf_torrent *t, uint32_t p, uint32_t behind, uint64_t now)
 {
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        const pf_peer *q = t->peers[i];
-        if (!q->cdn_at || now > q->cdn_at + PF__NOTICE_NS || q->state != PF_PS_ACTIVE) continue;
-        if (p >= q->cdn_first && p < q->cdn_end) return 1;
-        if (q->cdn_end <= p && q->cdn_end + behind >= p && memcmp(q->peer_id, t->s->peer_id, 20) < 0) return 2;
+    uint32_t it;
+    PF_SRC_FOREACH((pf_torrent *)t, q, it)
+    {
+        if (!q->notice_at || now > q->notice_at + PF__NOTICE_NS || !q->ops->present || !q->ops->present(q))
+            continue;
+        if (p >= q->notice_first && p < q->notice_end) return 1;
+        if (q->notice_end <= p && q->notice_end + behind >= p && q->order_key &&
+            memcmp(q->order_key, t->s->peer_id, 20) < 0)
+            return 2;
     }
     return 0;
 }
@@ -171,7 +163,9 @@ static int cdn_noticed(const pf_torrent *t, uint32_t p, uint32_t behind, uint64_
 static void send_cdn_notices(pf_torrent *t, uint32_t first, uint32_t end)
 {
     if (end <= first) return;
-    for (uint32_t i = 0; i < t->npeers; i++) pf__peer_send_cdn_notice(t->peers[i], first, end - first);
+    uint32_t it;
+    PF_SRC_FOREACH(t, q, it)
+    if (q->ops->notify_fetch) q->ops->notify_fetch(q, first, end - first);
 }
 
 /* Why the CDN should take a missing piece of the urgent zone, or 0.
@@ -200,12 +194,56 @@ static uint64_t first_claimable(const pf_torrent *t, uint32_t piece)
     const pf_partial *pp = pf_picker_partial(&t->picker, piece);
     if (!pp) return 0;
     for (uint32_t b = 0; b < pp->nblocks; b++)
-        if (pp->state[b] == 0 && !pp->cdn[b]) return (uint64_t)b * PF_BLOCK_SIZE;
+        if (pp->state[b] == 0 && !pp->claimed[b]) return (uint64_t)b * PF_BLOCK_SIZE;
     return pf_metainfo_piece_size(t->mi, piece);
+}
+
+/* Hands claimed blocks (due in due_s) to the costly source that brings
+ * them in time at the least cost (source.c); 0, or < 0 when none could
+ * take them (they went back to the picker). */
+static int costly_fetch(pf_torrent *t, const pf_block_ref *b, uint32_t n, double due_s, uint64_t now)
+{
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < n; i++) bytes += b[i].length;
+    pf_source *s = pf__costly_pick(t, bytes, due_s, now);
+    if (!s) {
+        for (uint32_t i = 0; i < n; i++) pf_picker_unclaim(&t->picker, b[i].piece, b[i].begin);
+        return PF_ERR_EAGAIN;
+    }
+    return s->ops->fetch(s, b, n, now);
+}
+
+/* Tiers, during a start-up: pieces of the prefix a costly source is
+ * fetching too slowly go to a quicker one (pf__costly_reroute). */
+static void reroute_startup(pf_torrent *t, uint32_t p0, uint64_t start_end, uint64_t play, double br, uint64_t now)
+{
+    uint64_t plen = t->mi->piece_length;
+    for (uint32_t p = p0; (uint64_t)p * plen < start_end && p < t->mi->num_pieces; p++) {
+        const pf_partial *pp = pf_picker_partial(&t->picker, p);
+        if (!pp) continue;
+        int claimed = 0;
+        for (uint32_t b = 0; b < pp->nblocks && !claimed; b++) claimed = pp->claimed[b];
+        if (!claimed) continue;
+        uint64_t pstart = (uint64_t)p * plen;
+        pf__costly_reroute(t, p, pstart > play ? (double)(pstart - play) / br : 0, now);
+    }
+}
+
+/* Free sources take blocks from the picker at their own pace (in reverse
+ * order when asked: the order the peers were filled in before). */
+static void pull_free(pf_torrent *t, uint64_t now, int reverse)
+{
+    uint32_t n = t->npeers + t->nsources;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = reverse ? n - 1 - k : k;
+        pf_source *q = i < t->npeers ? &t->peers[i]->src : t->sources[i - t->npeers];
+        if (pf__src_free(q) && q->ops->pull) q->ops->pull(q, now);
+    }
 }
 
 void pf__sched_update(pf_torrent *t, uint64_t now)
 {
+    pf__streams_tick(t, now);
     if (!t->has_meta || t->state != PF_TS_DOWNLOADING) {
         if (t->has_meta) pf_picker_set_windows(&t->picker, NULL, 0);
         t->startup_hold = 0;
@@ -218,10 +256,11 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
     uint32_t nwin = 0;
     t->picker.now = now;
     if (swarm_active(t)) t->swarm_seen = now ? now : 1;
-    int cdn = pf__ws_capacity(t, now);
+    int cdn = pf__costly_ready(t, now);
     pf_block_ref claim[256];
     uint32_t nclaim = 0;
-    int hold = 0, usable = pf__ws_usable(t, now);
+    double claim_due = 0; /* when the first of the claimed blocks is due */
+    int hold = 0, usable = pf__costly_available(t, now);
     uint32_t trial_start = 0, trial_end = 0;
     uint64_t trial_until = 0;
     for (uint32_t i = 0; i < t->nstreams; i++) {
@@ -293,8 +332,8 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
          * the 72 MB the CDN served, 29 viewers' worth, with peers there
          * that could bring them.) */
         int head = 0;
-        if (!st->startup_done && !st->su_head && st->su_phase == 0 && cdn && !pf__ws_inflight(t) &&
-            trial_peers(t, p0)) {
+        if (!st->startup_done && !st->su_head && st->su_phase == 0 && cdn && !pf__costly_inflight(t) &&
+            trial_peers(t, p0, now)) {
             head = 1;
             st->su_head = 1;
         }
@@ -322,7 +361,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                 t->trial_start = trial_start;
                 t->trial_end = trial_end;
                 t->trial_until = trial_until;
-                for (uint32_t k = 0; k < t->npeers; k++) pf__peer_fill_requests(t->peers[k], now);
+                pull_free(t, now, 0);
             }
         }
         if (!cdn) continue;
@@ -330,7 +369,10 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
          * share the link and the prefix comes later (the probe's GET, the
          * rest of the prefix and the next piece at once: flash-crowd
          * start-up 1.41 -> 1.79 s at 8 Mbit/s). */
-        if (!st->startup_done && pf__ws_inflight(t)) continue;
+        if (!st->startup_done && pf__costly_inflight(t)) {
+            reroute_startup(t, p0, start_end, play, br, now);
+            continue;
+        }
         /* The urgent zone: from the read position, pieces due (by the media
          * clock) within urgent_s. */
         uint64_t urg_end = play + (uint64_t)(ss->urgent_s * br);
@@ -386,7 +428,7 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                  * trip included, put deadlines 2-3x too late (upload-rich
                  * lab: median start-up 0.15 -> 0.18 s). */
                 uint64_t ttfb = 0;
-                double r = pf__ws_rate(t, &ttfb);
+                double r = pf__costly_rate(t, now, &ttfb);
                 st->su_at = now + ttfb;
                 st->su_off = rd;
                 st->su_rate = r;
@@ -405,9 +447,14 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
             if (pp) {
                 cdn_busy = 1;
                 for (uint32_t b = 0; b < pp->nblocks && cdn_busy; b++)
-                    cdn_busy = pp->state[b] == 2 || pp->cdn[b];
+                    cdn_busy = pp->state[b] == 2 || pp->claimed[b];
             }
-            if (cdn_busy) continue;
+            if (cdn_busy) {
+                /* Tiers: a slow or stalled costly fetch of an urgent piece
+                 * gives way to a quicker costly source. */
+                if (any_media_urgent && p <= pm) pf__costly_reroute(t, p, due, now);
+                continue;
+            }
             queued += missing_bytes(t, p);
             double eta = rate > 1 ? (double)queued / rate : 1e9;
             if (rate > 1 && !startup && t->picker.avail[p] > 0) {
@@ -458,13 +505,13 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
             if (nclaim > 0 && (why == 2 || nclaim + piece_blocks(t, p) > 256 ||
                                (uint64_t)claim[nclaim - 1].piece * plen + claim[nclaim - 1].begin +
                                        claim[nclaim - 1].length != pstart + first_claimable(t, p))) {
-                if (pf__ws_fetch(t, claim, nclaim, now) != 0) {
+                if (costly_fetch(t, claim, nclaim, claim_due, now) != 0) {
                     nclaim = 0;
                     cdn = 0;
                     break;
                 }
                 nclaim = 0;
-                cdn = pf__ws_capacity(t, now);
+                cdn = pf__costly_ready(t, now);
                 if (!cdn) break;
             }
             double cdn_eta = 0; /* start-up: when the CDN alone would have p */
@@ -486,11 +533,13 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
                  * where every block is late but those on their way).
                  * Racing them for blocks on their way made most of what
                  * slow uplinks sent waste. */
-                for (uint32_t k = 0; k < t->npeers; k++)
-                    if (t->peers[k]->nreqs)
-                        pf__peer_cancel_late(t->peers[k], p, why == 1 ? cdn_eta : due - ss->critical_s,
-                                             why == 1 ? cdn_eta : due - ss->critical_s / 4, why == 1, now);
+                uint32_t it;
+                PF_SRC_FOREACH(t, q, it)
+                if (pf__src_free(q) && q->ops->inflight(q))
+                    q->ops->cancel_late(q, p, why == 1 ? cdn_eta : due - ss->critical_s,
+                                        why == 1 ? cdn_eta : due - ss->critical_s / 4, why == 1, now);
             }
+            if (nclaim == 0) claim_due = due;
             if (head) {
                 nclaim += pf_picker_claim(&t->picker, p, claim + nclaim, PF__CDN_HEAD / PF_BLOCK_SIZE);
                 break;
@@ -507,72 +556,77 @@ void pf__sched_update(pf_torrent *t, uint64_t now)
              * peers for it, and a failing CDN must not take a run of
              * pieces away from them. */
             if (why == 2 && nclaim > 0) {
-                int rc = pf__ws_fetch(t, claim, nclaim, now);
+                int rc = costly_fetch(t, claim, nclaim, claim_due, now);
                 nclaim = 0;
-                cdn = rc == 0 ? pf__ws_capacity(t, now) : 0;
+                cdn = rc == 0 ? pf__costly_ready(t, now) : 0;
                 if (!cdn) break;
             }
         }
-        if (nclaim > 0 && pf__ws_fetch(t, claim, nclaim, now) != 0) cdn = 0;
+        if (nclaim > 0 && costly_fetch(t, claim, nclaim, claim_due, now) != 0) cdn = 0;
         send_cdn_notices(t, nf_first, nf_end);
         nclaim = 0;
     }
     pf_picker_set_windows(&t->picker, win, nwin);
-    pf__ws_cancel_useless(t, now);
+    uint32_t it;
+    PF_SRC_FOREACH(t, q, it)
+    if (q->ops->prune) q->ops->prune(q, now);
     t->trial_start = trial_start;
     t->trial_end = hold ? trial_end : trial_start;
     t->trial_until = trial_until;
     if (t->startup_hold && !hold) {
         t->startup_hold = 0;
         t->hold_released = now;
-        for (uint32_t i = t->npeers; i-- > 0;) pf__peer_fill_requests(t->peers[i], now);
+        pull_free(t, now, 1);
     } else if (!t->startup_hold && hold) {
         /* A start-up begins: what peers were asked for before (rarest-first
          * before the player came, or the old window before a seek) would
          * fill the downlink ahead of the prefix.  Upload-rich lab: viewers
          * that joined a busy swarm got their 512 KiB prefix from the CDN
          * in 2.9 s instead of 0.05 s, behind 26 peers' queued blocks. */
-        for (uint32_t i = 0; i < t->npeers; i++) pf__peer_cancel_all(t->peers[i]);
+        PF_SRC_FOREACH(t, q, it)
+        if (pf__src_free(q)) q->ops->cancel_all(q, now);
     }
     t->startup_hold = hold;
-    if (hold && t->trial_end > t->trial_start)
-        for (uint32_t i = 0; i < t->npeers; i++) pf__peer_fill_requests(t->peers[i], now);
+    if (hold && t->trial_end > t->trial_start) pull_free(t, now, 0);
 }
 
 size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max)
 {
     size_t n = 0;
-    for (uint32_t i = 0; i < t->nws && n < max; i++, n++) {
-        memset(&out[n], 0, sizeof out[n]);
-        snprintf(out[n].name, sizeof out[n].name, "cdn:%s", t->ws[i].url);
-        out[n].is_cdn = 1;
-        out[n].downloaded = t->ws[i].downloaded;
-        out[n].down_rate = t->ws[i].down.bps;
-    }
-    for (uint32_t i = 0; i < t->npeers && n < max; i++) {
-        const pf_peer *p = t->peers[i];
-        if (p->state != PF_PS_ACTIVE) continue;
-        char a[64];
-        pf_addr_format(&p->addr, a, sizeof a);
-        memset(&out[n], 0, sizeof out[n]);
-        snprintf(out[n].name, sizeof out[n].name, "peer:%s %s", a, p->exth.client);
-        out[n].downloaded = p->downloaded;
-        out[n].uploaded = p->uploaded;
-        out[n].down_rate = p->down.bps;
-        n++;
+    uint32_t it;
+    /* The costly ones first (the CDNs a viewer most wants to see). */
+    for (int pass = 0; pass < 2; pass++) {
+        PF_SRC_FOREACH((pf_torrent *)t, q, it)
+        {
+            if (n >= max) break;
+            if (pf__src_free(q) != pass) continue;
+            if (q->ops->present && !q->ops->present(q)) continue;
+            memset(&out[n], 0, sizeof out[n]);
+            q->ops->name(q, out[n].name, sizeof out[n].name);
+            snprintf(out[n].kind, sizeof out[n].kind, "%s", q->ops->kind);
+            out[n].cost = q->cost;
+            out[n].downloaded = q->downloaded;
+            out[n].uploaded = q->uploaded;
+            out[n].down_rate = q->down.bps;
+            n++;
+        }
     }
     for (uint32_t i = 0; i < t->ndeparted && n < max; i++, n++) {
         const struct pf__departed *d = &t->departed[i];
         char a[64];
         pf_addr_format(&d->addr, a, sizeof a);
         memset(&out[n], 0, sizeof out[n]);
-        snprintf(out[n].name, sizeof out[n].name, "peer:%s %s (left)", a, d->client);
+        char client[96];
+        snprintf(out[n].name, sizeof out[n].name, "peer:%s %s (left)", a,
+                 pf_escape_text(d->client, client, sizeof client));
+        snprintf(out[n].kind, sizeof out[n].kind, "peer");
         out[n].downloaded = d->down;
         out[n].uploaded = d->up;
     }
     if (n < max && (t->departed_down || t->departed_up)) {
         memset(&out[n], 0, sizeof out[n]);
         snprintf(out[n].name, sizeof out[n].name, "peer:(departed)");
+        snprintf(out[n].kind, sizeof out[n].kind, "peer");
         out[n].downloaded = t->departed_down;
         out[n].uploaded = t->departed_up;
         n++;

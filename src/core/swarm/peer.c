@@ -1,5 +1,6 @@
 /* One peer connection's wire state: handshake, choke/interest, our
  * requests to it, its requests to us, and message dispatch. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #define PF__PF_CDN_ID 3
 #define PF__MAX_BLOCK_REQ (128u * 1024u)
 
+static const pf_source_ops peer_ops;
+
 pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoing,
                       uint64_t now)
 {
@@ -19,6 +22,11 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
     if (!p) return NULL;
     p->s = s;
     p->id = s->next_id++;
+    p->src.ops = &peer_ops;
+    p->src.id = p->id;
+    p->src.cost = 0; /* peers are free */
+    p->src.order_key = p->peer_id;
+    p->src.addr = &p->addr;
     p->addr = *a;
     p->local = pf__session_is_local(s, a);
     p->outgoing = outgoing;
@@ -370,7 +378,7 @@ void pf__peer_cancel_all(pf_peer *p)
 #define PF__PLAN_BLOCKS 4.0 /* blocks' weight before the busy rate counts */
 static double planning_rate(const pf_peer *p, uint64_t now, double min_blocks)
 {
-    double r = p->down.bps;
+    double r = p->src.down.bps;
     if (p->busy_bytes >= min_blocks * PF_BLOCK_SIZE && p->busy_ns > 0) {
         /* ...counting the wait for its next block so far: a peer that went
          * silent with our requests is not fast any more. */
@@ -428,7 +436,7 @@ uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, dou
 
 static uint32_t queue_depth(const pf_peer *p)
 {
-    if (p->snubbed) return 1; /* one probe request until it delivers again */
+    if (p->src.snubbed) return 1; /* one probe request until it delivers again */
     /* Enough requests to cover ~1 s of this peer's rate (bandwidth-delay
      * product with a generous delay), never fewer than 16. */
     /* About one second of this peer's measured rate in flight (enough to
@@ -436,8 +444,8 @@ static uint32_t queue_depth(const pf_peer *p)
      * block can still be re-routed before its deadline).  Until a rate is
      * measured, grow like TCP slow start: one more per block delivered. */
     uint32_t d;
-    if (p->down.bps > 0) {
-        double blocks = p->down.bps / PF_BLOCK_SIZE + 4;
+    if (p->src.down.bps > 0) {
+        double blocks = p->src.down.bps / PF_BLOCK_SIZE + 4;
         d = blocks > 4096 ? 4096 : (uint32_t)blocks;
         if (p->ss_depth > d && p->ss_depth < 64) d = p->ss_depth; /* still ramping */
     } else {
@@ -497,8 +505,8 @@ static void trial_fill(pf_peer *p, uint64_t now)
     }
     if (p->nreqs >= allow) return;
     if (p->nreqs == 0) {
-        uint32_t busy = 0;
-        for (uint32_t i = 0; i < t->npeers; i++) busy += t->peers[i]->nreqs > 0;
+        uint32_t busy = 0, it;
+        PF_SRC_FOREACH(t, q, it) busy += pf__src_free(q) && q->ops->inflight(q) > 0;
         if (busy >= PF__TRIAL_PEERS) return;
     }
     if (reqs_reserve(p, allow) != 0) return;
@@ -568,7 +576,7 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
      * urgent blocks, and most of what it sent arrived after the CDN's copy
      * (flash-crowd lab: 214 of 286 MB uploaded were waste). */
     double min_due = 0;
-    if (t->nstreams && t->picker.nwin && pf__ws_usable(t, now)) {
+    if (t->nstreams && t->picker.nwin && pf__costly_available(t, now)) {
         double rate = planning_rate(p, now, PF__PLAN_BLOCKS);
         double eta = (double)target * PF_BLOCK_SIZE / rate;
         double whole = (double)t->mi->piece_length / rate;
@@ -630,7 +638,7 @@ static int inq_push(pf_peer *p, const pf_msg *m, uint64_t now)
  * so uploads count when written, not when queued. */
 static void count_upload(pf_peer *p, uint32_t len)
 {
-    p->uploaded += len;
+    p->src.uploaded += len;
     p->t->uploaded += len;
     if (pf__peer_remote(p)) p->t->remote_up += len;
     pf__rate_add(&p->up, len);
@@ -850,18 +858,13 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
         p->busy_ns = p->busy_ns * 0.9 + (double)(now > since ? now - since : 0);
         req_remove_at(p, (uint32_t)i);
     }
-    p->downloaded += m->payload_len;
     p->last_block = now;
-    p->snubbed = 0;
+    p->src.snubbed = 0;
     p->rejects = 0;
-    if (p->ss_depth < p->s->set.max_queue_out && p->down.bps == 0) p->ss_depth++;
-    pf__rate_add(&p->down, m->payload_len);
-    uint64_t wasted = t->wasted;
-    pf__torrent_block_in(t, p, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);
-    if (t->wasted == wasted) {
-        t->peer_downloaded += m->payload_len;
-        if (pf__peer_remote(p)) t->remote_down += m->payload_len;
-    }
+    if (p->ss_depth < p->s->set.max_queue_out && p->src.down.bps == 0) p->ss_depth++;
+    uint64_t got = p->src.downloaded;
+    pf__torrent_block_in(t, &p->src, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);
+    if (p->src.downloaded != got && pf__peer_remote(p)) t->remote_down += m->payload_len;
     return 0;
 }
 
@@ -893,9 +896,9 @@ static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
     } else if (m->ext_id == PF__PF_CDN_ID && p->t->has_meta) {
         pf_cdn_notice c;
         if (pf_cdn_notice_parse(m->payload, m->payload_len, &c) != 0 || c.first >= p->t->mi->num_pieces) return;
-        p->cdn_first = c.first;
-        p->cdn_end = c.count > p->t->mi->num_pieces - c.first ? p->t->mi->num_pieces : c.first + c.count;
-        p->cdn_at = now ? now : 1;
+        p->src.notice_first = c.first;
+        p->src.notice_end = c.count > p->t->mi->num_pieces - c.first ? p->t->mi->num_pieces : c.first + c.count;
+        p->src.notice_at = now ? now : 1;
     }
 }
 
@@ -1125,7 +1128,7 @@ static void send_pex(pf_peer *p, uint64_t now)
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
 {
     if (dt > 0) {
-        pf__rate_tick(&p->down, dt);
+        pf__rate_tick(&p->src.down, dt);
         pf__rate_tick(&p->up, dt);
     }
     if (p->state == PF_PS_CONNECTING) {
@@ -1154,7 +1157,7 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
      * silent peers holding a pipeline each would otherwise hold the last
      * blocks of a download (more than the endgame takes on) for the whole
      * time-out. */
-    if (p->downloaded == 0 && timeout > 5 * PF_NS_PER_SEC) timeout = 5 * PF_NS_PER_SEC;
+    if (p->src.downloaded == 0 && timeout > 5 * PF_NS_PER_SEC) timeout = 5 * PF_NS_PER_SEC;
     if (p->nreqs > 0) {
         uint64_t last = p->last_block > p->reqs[0].time ? p->last_block : p->reqs[0].time;
         if (now > last + timeout) {
@@ -1162,7 +1165,7 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
                 pf_msg_write_req(&p->out, PF_MSG_CANCEL, p->reqs[i].piece, p->reqs[i].begin,
                                  p->reqs[i].length);
             pf__peer_drop_requests(p);
-            p->snubbed = 1;
+            p->src.snubbed = 1;
             p->ss_depth = 16;
             pf__peer_mark_write(p);
             return; /* its blocks go to other peers first */
@@ -1173,3 +1176,92 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
     pf__peer_fill_requests(p, now);
     pf__peer_serve(p, now);
 }
+
+/* The peer as a source of blocks (core/sched/source.h) ---------------------- */
+#define PEER_OF(s) ((pf_peer *)((char *)(s) - offsetof(pf_peer, src)))
+#define CPEER_OF(s) ((const pf_peer *)((const char *)(s) - offsetof(pf_peer, src)))
+
+static int po_has(const pf_source *s, uint32_t piece) { return pf_bitfield_get(&CPEER_OF(s)->have, piece); }
+
+static int po_available(const pf_source *s, uint64_t now)
+{
+    const pf_peer *p = CPEER_OF(s);
+    (void)now;
+    return p->state == PF_PS_ACTIVE && !p->peer_choking;
+}
+
+static int po_settling(const pf_source *s, uint64_t now)
+{
+    const pf_peer *p = CPEER_OF(s);
+    if (p->state == PF_PS_CONNECTING || p->state == PF_PS_HANDSHAKE) return 1;
+    return p->state == PF_PS_ACTIVE && now < p->connected_at + PF_NS_PER_SEC;
+}
+
+static int po_present(const pf_source *s) { return CPEER_OF(s)->state == PF_PS_ACTIVE; }
+
+static void po_pull(pf_source *s, uint64_t now) { pf__peer_fill_requests(PEER_OF(s), now); }
+
+static uint32_t po_cancel_late(pf_source *s, uint32_t piece, double deadline_s, double head_deadline_s, int trial,
+                               uint64_t now)
+{
+    return pf__peer_cancel_late(PEER_OF(s), piece, deadline_s, head_deadline_s, trial, now);
+}
+
+static void po_cancel_all(pf_source *s, uint64_t now)
+{
+    (void)now;
+    pf__peer_cancel_all(PEER_OF(s));
+}
+
+static void po_cancel_block(pf_source *s, uint32_t piece, uint32_t begin)
+{
+    pf__peer_cancel_block(PEER_OF(s), piece, begin);
+}
+
+static uint32_t po_inflight(const pf_source *s) { return CPEER_OF(s)->nreqs; }
+
+static double po_rate(const pf_source *s, uint64_t now, uint64_t *latency_ns)
+{
+    if (latency_ns) *latency_ns = 0;
+    return pf__peer_plan_rate(CPEER_OF(s), now);
+}
+
+static void po_misbehaved(pf_source *s, const char *why, uint64_t now)
+{
+    (void)now;
+    pf_peer *p = PEER_OF(s);
+    if (p->t) pf__torrent_ban(p->t, &p->addr, p->id, why);
+}
+
+static void po_notify_fetch(pf_source *s, uint32_t first, uint32_t count)
+{
+    pf__peer_send_cdn_notice(PEER_OF(s), first, count);
+}
+
+static void po_name(const pf_source *s, char *out, size_t n)
+{
+    const pf_peer *p = CPEER_OF(s);
+    char a[64], client[96];
+    pf_addr_format(&p->addr, a, sizeof a);
+    snprintf(out, n, "peer:%s %s", a, pf_escape_text(p->exth.client, client, sizeof client));
+}
+
+static const pf_source_ops peer_ops = {
+    .kind = "peer",
+    .has = po_has,
+    .available = po_available,
+    .settling = po_settling,
+    .present = po_present,
+    .ready = po_available,
+    .pull = po_pull,
+    .fetch = NULL,
+    .cancel_late = po_cancel_late,
+    .cancel_block = po_cancel_block,
+    .cancel_all = po_cancel_all,
+    .prune = NULL,
+    .inflight = po_inflight,
+    .rate = po_rate,
+    .misbehaved = po_misbehaved,
+    .notify_fetch = po_notify_fetch,
+    .name = po_name,
+};

@@ -25,9 +25,10 @@ typedef struct pf__req {
 } pf__req;
 
 struct pf_peer {
+    pf_source src; /* a peer is a free source of blocks (peer.c's ops) */
     pf_session *s;
     pf_torrent *t; /* NULL until an incoming peer's handshake names it */
-    uint32_t id;
+    uint32_t id;   /* == src.id */
     uint32_t slot; /* index in t->peers */
     pf_addr addr;
     void *ud;
@@ -50,10 +51,6 @@ struct pf_peer {
     int fast, ext;
     pf_ext_handshake exth;
     int got_exth;
-    /* Its last pf_cdn notice: pieces [cdn_first, cdn_end) it asked the CDN
-     * for at cdn_at (0: none). */
-    uint32_t cdn_first, cdn_end;
-    uint64_t cdn_at;
     int am_choking, am_interested, peer_choking, peer_interested;
     uint32_t interesting; /* pieces they have that we lack and want */
     pf_bitfield have;     /* valid once the torrent has metadata */
@@ -68,10 +65,8 @@ struct pf_peer {
     /* Their requests to us (FIFO). */
     pf__req *inq;
     uint32_t inq_head, inq_len, inq_cap;
-    pf_rate down, up;
-    uint64_t downloaded, uploaded;
+    pf_rate up; /* src.down: what it sent us; src.uploaded: what we sent */
     uint64_t connected_at, last_recv, last_sent, last_block, unchoked_at;
-    uint32_t hash_fails; /* pieces it contributed to that failed */
     uint64_t unsolicited; /* PIECE bytes it sent that we never asked for */
     /* Requests we withdrew (cancel, time-out, choke): a block already on
      * its way is still welcome.  A ring of piece << 32 | begin. */
@@ -83,7 +78,6 @@ struct pf_peer {
     /* Its rate while it had our requests (decaying sums over the last ten
      * or so blocks): what it can send us, where `down` is what it did. */
     double busy_bytes, busy_ns;
-    int snubbed;
     int optimistic;
     uint64_t last_pex;   /* when we last sent it ut_pex (0 = never) */
     /* Upload accounting: bytes taken/written, PIECE payloads in flight. */
@@ -182,8 +176,10 @@ struct pf_torrent {
     uint32_t meta_pieces, meta_have;
     char *magnet_name;
     /* Streaming (stream.c) and the CDN (webseed.c). */
-    pf__webseed *ws;
+    pf__webseed **ws; /* webseed.c's own list; each is in `sources` too */
     uint32_t nws;
+    pf_source **sources; /* every source that is not a peer (source.c) */
+    uint32_t nsources, cap_sources;
     pf__stream *streams;
     uint32_t nstreams, cap_streams;
     int startup_hold; /* peers wait: the CDN is filling a start-up prefix */
@@ -197,7 +193,10 @@ struct pf_torrent {
     uint32_t trial_start, trial_end;
     uint64_t trial_until;
     pf__fileqoe *qoe; /* per file, allocated on first stream */
-    uint64_t cdn_downloaded, peer_downloaded;
+    /* Payload accepted from costly sources (the CDNs) and free ones (the
+     * peers), and the cost of the former (bytes x their cost). */
+    uint64_t paid_downloaded, free_downloaded;
+    double paid_cost;
     uint64_t departed_down, departed_up; /* peers that left, not itemised */
     struct pf__departed {
         pf_addr addr;
@@ -213,7 +212,8 @@ struct pf_torrent {
      * sender whose block differs from the good data is banned ("smart
      * ban"); the others are cleared.  A ring. */
     struct pf__suspect {
-        uint32_t piece, block, peer_id;
+        uint32_t piece, block, src_id; /* src_id 0: settled */
+        int has_addr;                  /* addr: the sender was a peer */
         pf_addr addr;
         uint8_t digest[20];
     } suspects[128];
@@ -314,8 +314,6 @@ int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a);
  * into pieces in progress, refuses it from now on. */
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why);
 void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p);
-void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
-                          const uint8_t *data, uint32_t len, uint64_t now);
 void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt);
 pf_job *pf__job_new(pf_torrent *t, int type);
 int pf__torrent_emit_job(pf_torrent *t, pf_job *j);

@@ -39,6 +39,7 @@ void pf__torrent_free(pf_torrent *t)
     pf__free(t->s->mem, t->meta_got);
     pf__free(t->s->mem, t->magnet_name);
     pf__ws_free_all(t);
+    pf__sources_free(t);
     pf__streams_free(t);
     pf__free(t->s->mem, t);
 }
@@ -71,7 +72,7 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
     t->ncache = ncache;
     t->mi = mi;
     t->has_meta = 1;
-    for (size_t i = 0; i < mi->num_webseeds; i++) pf__ws_add(t, mi->webseeds[i]);
+    for (size_t i = 0; i < mi->num_webseeds; i++) pf__ws_add(t, mi->webseeds[i], 1.0);
     for (uint32_t i = t->npeers; i-- > 0;) {
         pf_peer *p = t->peers[i];
         if (pf__peer_apply_metadata(p) != 0) pf__peer_close(p, "bad bitfield");
@@ -88,7 +89,7 @@ static pf_peer *useless_peer(pf_torrent *t, uint64_t now)
     for (uint32_t i = 0; i < t->npeers; i++) {
         pf_peer *q = t->peers[i];
         if (q->state == PF_PS_CLOSING || now < q->connected_at + 30 * PF_NS_PER_SEC) continue;
-        if (q->downloaded || q->uploaded || q->peer_interested || q->nreqs || q->inq_len) continue;
+        if (q->src.downloaded || q->src.uploaded || q->peer_interested || q->nreqs || q->inq_len) continue;
         if (!best || q->connected_at < best->connected_at) best = q;
     }
     return best;
@@ -109,6 +110,7 @@ int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p)
         t->cap_peers = cap;
     }
     p->t = t;
+    p->src.t = t;
     p->slot = t->npeers;
     t->peers[t->npeers++] = p;
     if (t->has_meta && pf__peer_apply_metadata(p) != 0) {
@@ -130,7 +132,7 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
     if (p->slot >= t->npeers || t->peers[p->slot] != p) return;
     pf__peer_drop_requests(p);
     if (t->has_meta && p->have.bits) pf_picker_remove_bitfield(&t->picker, &p->have);
-    if (p->downloaded || p->uploaded) {
+    if (p->src.downloaded || p->src.uploaded) {
         struct pf__departed *d = NULL;
         for (uint32_t k = 0; k < t->ndeparted && !d; k++)
             if (pf_addr_eq(&t->departed[k].addr, &p->addr)) d = &t->departed[k];
@@ -141,11 +143,11 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
             snprintf(d->client, sizeof d->client, "%s", p->exth.client);
         }
         if (d) {
-            d->down += p->downloaded;
-            d->up += p->uploaded;
+            d->down += p->src.downloaded;
+            d->up += p->src.uploaded;
         } else {
-            t->departed_down += p->downloaded;
-            t->departed_up += p->uploaded;
+            t->departed_down += p->src.downloaded;
+            t->departed_up += p->src.uploaded;
         }
     }
     if (p->outgoing) {
@@ -320,13 +322,6 @@ int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a)
     return 0;
 }
 
-static pf_peer *peer_by_id(pf_torrent *t, uint32_t id)
-{
-    for (uint32_t i = 0; i < t->npeers; i++)
-        if (t->peers[i]->id == id) return t->peers[i];
-    return NULL;
-}
-
 /* The blocks a banned peer sent into pieces still in progress are as
  * suspect as the piece that failed: they are fetched again. */
 static void drop_blocks_of(pf_torrent *t, uint32_t id)
@@ -360,20 +355,32 @@ void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *w
         if (pf_addr_eq(&t->peers[i]->addr, a) || t->peers[i]->id == id) pf__peer_close(t->peers[i], why);
 }
 
-/* A piece failed its hash.  Its only sender is banned at once.  With
- * several senders, each block's digest is kept with its sender, and the
- * verdict waits for the piece to verify (smart_ban_check). */
-static void blame(pf_torrent *t, const pf_partial *pp)
+/* Did source s send one of pp's blocks? */
+static int sent_a_block(const pf_partial *pp, uint32_t id)
+{
+    for (uint32_t b = 0; b < pp->nblocks; b++)
+        if (pp->src[b] == id) return 1;
+    return 0;
+}
+
+/* A piece failed its hash.  Its only sender takes the blame at once (a
+ * peer is banned, a web seed backs off and, lying again, is dropped: its
+ * ops->misbehaved).  With several senders, each block's digest is kept
+ * with its sender, and the verdict waits for the piece to verify
+ * (smart_ban_check).  Every kind of source is blamed alike: a CDN edge
+ * with a corrupt cache once had its co-sender, an honest peer, banned in
+ * its place. */
+static void blame(pf_torrent *t, const pf_partial *pp, uint64_t now)
 {
     uint32_t first = pp->nblocks ? pp->src[0] : 0;
     int single = 1;
     for (uint32_t b = 1; b < pp->nblocks; b++)
         if (pp->src[b] != first) single = 0;
     if (single) {
-        pf_peer *p = first ? peer_by_id(t, first) : NULL; /* 0: the web seed */
-        if (p) {
-            p->hash_fails++;
-            pf__torrent_ban(t, &p->addr, p->id, "sent data that failed the hash check");
+        pf_source *s = first ? pf__src_by_id(t, first) : NULL;
+        if (s) {
+            s->hash_fails++;
+            s->ops->misbehaved(s, "sent data that failed the hash check", now);
         }
         return;
     }
@@ -381,28 +388,23 @@ static void blame(pf_torrent *t, const pf_partial *pp)
     /* Strikes, as a fallback for pieces that never verify (the liar is in
      * every attempt, so the smart ban never gets its good copy): one per
      * sender per failed piece; a sender with 4 or more and strictly more
-     * than every co-sender of this piece is banned.  A liar is in every
-     * piece it spoils, so an honest co-sender cannot overtake it. */
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        pf_peer *q = t->peers[i];
-        for (uint32_t b = 0; b < pp->nblocks; b++)
-            if (pp->src[b] == q->id) {
-                q->hash_fails++;
-                break;
-            }
-    }
+     * than every co-sender of this piece is blamed, unless more of its
+     * blocks verified than it spoiled pieces' worth (guesswork never bans
+     * a source whose data proved good).  A liar is in every piece it
+     * spoils, so an honest co-sender cannot overtake it. */
+    uint32_t it;
+    PF_SRC_FOREACH(t, q, it)
+    if (sent_a_block(pp, q->id)) q->hash_fails++;
     /* Only between senders still here: one that left (or was dropped)
      * cannot be compared, and its share would fall on the others. */
     int all_here = 1;
     for (uint32_t b = 0; b < pp->nblocks && all_here; b++)
-        if (pp->src[b] && !peer_by_id(t, pp->src[b])) all_here = 0;
-    pf_peer *worst = NULL;
+        if (pp->src[b] && !pf__src_by_id(t, pp->src[b])) all_here = 0;
+    pf_source *worst = NULL;
     int unique = 0;
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        pf_peer *q = t->peers[i];
-        int sent = 0;
-        for (uint32_t b = 0; b < pp->nblocks && !sent; b++) sent = pp->src[b] == q->id;
-        if (!sent) continue;
+    PF_SRC_FOREACH(t, q, it)
+    {
+        if (!sent_a_block(pp, q->id)) continue;
         if (!worst || q->hash_fails > worst->hash_fails) {
             worst = q;
             unique = 1;
@@ -411,50 +413,68 @@ static void blame(pf_torrent *t, const pf_partial *pp)
         }
     }
     for (uint32_t b = 0; b < pp->nblocks; b++) {
-        pf_peer *p = pp->src[b] ? peer_by_id(t, pp->src[b]) : NULL;
-        if (!p) continue; /* the web seed, or gone (its blocks went with it) */
+        pf_source *s = pp->src[b] ? pf__src_by_id(t, pp->src[b]) : NULL;
+        if (!s) continue; /* gone (its blocks went with it) */
         struct pf__suspect *su = &t->suspects[t->suspect_next];
         t->suspect_next = (t->suspect_next + 1) % cap;
         if (t->nsuspects < cap) t->nsuspects++;
         su->piece = pp->piece;
         su->block = b;
-        su->peer_id = p->id;
-        su->addr = p->addr;
+        su->src_id = s->id;
+        su->has_addr = s->addr != NULL;
+        if (s->addr) su->addr = *s->addr;
         uint32_t off = b * PF_BLOCK_SIZE, len = pp->size - off < PF_BLOCK_SIZE ? pp->size - off : PF_BLOCK_SIZE;
         pf_sha1(pp->buf + off, len, su->digest);
     }
-    if (all_here && worst && unique && worst->hash_fails >= 4)
-        pf__torrent_ban(t, &worst->addr, worst->id, "sent data in more failed pieces than anyone else");
+    uint64_t piece_blocks = pp->nblocks ? pp->nblocks : 1;
+    if (all_here && worst && unique && worst->hash_fails >= 4 &&
+        worst->good_blocks < (uint64_t)worst->hash_fails * piece_blocks)
+        worst->ops->misbehaved(worst, "sent data in more failed pieces than anyone else", now);
 }
 
-/* The piece verified: whoever sent a different block earlier lied. */
-static void smart_ban_check(pf_torrent *t, uint32_t piece, const uint8_t *buf)
+/* The piece verified: whoever sent a different block earlier lied; the
+ * senders of its blocks proved good. */
+static void smart_ban_check(pf_torrent *t, const pf_partial *pp, uint64_t now)
 {
+    uint32_t piece = pp->piece;
+    for (uint32_t b = 0; b < pp->nblocks; b++) {
+        pf_source *s = pp->src[b] ? pf__src_by_id(t, pp->src[b]) : NULL;
+        if (s) s->good_blocks++;
+    }
+    if (!t->nsuspects) return;
     uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
     uint32_t size = pf_metainfo_piece_size(t->mi, piece);
     for (uint32_t k = 0; k < t->nsuspects; k++) {
         struct pf__suspect *su = &t->suspects[(t->suspect_next + cap - t->nsuspects + k) % cap];
-        if (su->piece != piece || su->peer_id == 0) continue;
+        if (su->piece != piece || su->src_id == 0) continue;
         uint32_t off = su->block * PF_BLOCK_SIZE;
         if (off >= size) continue;
         uint32_t len = size - off < PF_BLOCK_SIZE ? size - off : PF_BLOCK_SIZE;
         uint8_t d[20];
-        pf_sha1(buf + off, len, d);
-        if (memcmp(d, su->digest, 20) != 0)
-            pf__torrent_ban(t, &su->addr, su->peer_id, "sent a block that differs from the verified piece");
-        su->peer_id = 0; /* settled */
+        pf_sha1(pp->buf + off, len, d);
+        if (memcmp(d, su->digest, 20) != 0) {
+            static const char why[] = "sent a block that differs from the verified piece";
+            pf_source *s = pf__src_by_id(t, su->src_id);
+            if (s)
+                s->ops->misbehaved(s, why, now);
+            else if (su->has_addr)
+                pf__torrent_ban(t, &su->addr, su->src_id, why); /* a peer that left */
+        }
+        su->src_id = 0; /* settled */
     }
 }
 
 /* Pieces in, verified, out ------------------------------------------------------ */
-void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
+void pf__torrent_block_in(pf_torrent *t, pf_source *src, uint32_t piece, uint32_t begin,
                           const uint8_t *data, uint32_t len, uint64_t now)
 {
     t->picker.now = now;
+    pf__rate_add(&src->down, len);
     int r = pf_picker_block_in(&t->picker, piece, begin, data, len);
     if (r < 0) {
         t->wasted += len;
-        pf__log(t->s, PF_LOG_DEBUG, "waste: block %u+%u from %s (%s)", piece, begin, p ? "a peer" : "the CDN",
+        src->wasted += len;
+        pf__log(t->s, PF_LOG_DEBUG, "waste: block %u+%u from a %s (%s)", piece, begin, src->ops->kind,
                 pf_bitfield_get(&t->have, piece) ? "piece verified"
                 : pf_picker_is_pending(&t->picker, piece) ? "piece being verified"
                                                           : "block already in");
@@ -462,13 +482,21 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
     }
     {
         pf_partial *sp = (pf_partial *)pf_picker_partial(&t->picker, piece);
-        if (sp) sp->src[begin / PF_BLOCK_SIZE] = p ? p->id : 0;
+        if (sp) sp->src[begin / PF_BLOCK_SIZE] = src->id;
+    }
+    src->downloaded += len;
+    if (pf__src_free(src)) {
+        t->free_downloaded += len;
+    } else {
+        t->paid_downloaded += len;
+        t->paid_cost += (double)len * src->cost;
     }
     t->downloaded += len;
     pf__rate_add(&t->down, len);
     /* Endgame duplicates of this block are now useless. */
-    for (uint32_t i = 0; i < t->npeers; i++)
-        if (t->peers[i] != p && t->peers[i]->nreqs) pf__peer_cancel_block(t->peers[i], piece, begin);
+    uint32_t it;
+    PF_SRC_FOREACH(t, o, it)
+    if (o != src && o->ops->cancel_block && o->ops->inflight(o)) o->ops->cancel_block(o, piece, begin);
     /* Hash while the block is still in cache: the blocks of a piece mostly
      * arrive in order, so the digest is ready when the last one lands. */
     pf_partial *pp = (pf_partial *)pf_picker_partial(&t->picker, piece);
@@ -487,7 +515,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
         }
     }
     if (r == 1 && verified < 0) {
-        blame(t, pp);
+        blame(t, pp, now);
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
         pf__free(t->s->mem, buf);
         pf_picker_piece_failed(&t->picker, piece);
@@ -497,7 +525,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
         return;
     }
     if (r == 1) {
-        if (verified > 0 && t->nsuspects) smart_ban_check(t, piece, pp->buf);
+        if (verified > 0) smart_ban_check(t, pp, now);
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
         pf_job *j = pf__job_new(t, PF_JOB_WRITE);
         if (!j) {
@@ -702,7 +730,7 @@ static double choke_key(const pf_torrent *t, const pf_peer *p)
 {
     /* Tit-for-tat while downloading; when seeding, those we upload to
      * fastest (they spread pieces quickest). */
-    return t->state == PF_TS_SEEDING ? p->up.bps : p->down.bps;
+    return t->state == PF_TS_SEEDING ? p->up.bps : p->src.down.bps;
 }
 
 /* Locality (P4P): peers of our own ISP have precedence for this many of
@@ -928,7 +956,7 @@ void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt)
     if (dt > 0) {
         pf__rate_tick(&t->down, dt);
         pf__rate_tick(&t->up, dt);
-        pf__ws_tick(t, dt);
+        pf__sources_tick(t, dt);
     }
     if (t->has_meta && (t->nstreams || t->picker.nwin)) pf__sched_update(t, now);
     if (t->cache_limit) pf__cache_limit_enforce(t, now);
@@ -965,8 +993,8 @@ void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st)
     }
     st->down_rate = t->down.bps;
     st->up_rate = t->up.bps;
-    st->cdn_downloaded = t->cdn_downloaded;
-    st->peer_downloaded = t->peer_downloaded;
+    st->cdn_downloaded = t->paid_downloaded;
+    st->peer_downloaded = t->free_downloaded;
     st->remote_downloaded = t->remote_down;
     st->remote_uploaded = t->remote_up;
     st->webseeds = t->nws;
