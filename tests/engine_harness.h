@@ -136,6 +136,7 @@ struct hn_node {
     int idx;
     pf_session *s;
     const pf_mem *mem; /* its session's allocator (settings.mem) */
+    uint64_t dgrams_out; /* datagrams it sent */
     pf_addr addr;
     hn_tor tors[HN_MAX_TORRENTS];
     int ntors;
@@ -488,7 +489,8 @@ static inline hn_tor *hn_add_magnet(hn_node *nd, const uint8_t info_hash[20])
 /* Tells ht's torrent about another node (as a tracker or the user would). */
 static inline void hn_add_peer(hn_tor *ht, const hn_node *other)
 {
-    pf_torrent_add_peer(ht->t, &other->addr, ht->node->net->now);
+    pf_endpoint ep = {.addr = other->addr, .transport = PF_TRANSPORT_TCP};
+    pf_torrent_add_peer(ht->t, &ep, ht->node->net->now);
 }
 
 static inline hn_node *hn__node_by_addr(hn_net *n, const pf_addr *a)
@@ -570,7 +572,8 @@ static inline void hn__dial(hn_node *from, pf_peer *p, const pf_addr *to_addr)
     pf_addr remote = from->addr;
     remote.port = n->next_eph++;
     if (n->next_eph < 40000) n->next_eph = 40000;
-    pf_peer *q = pf_session_accept(to->s, &remote, n->now);
+    pf_endpoint rep = {.addr = remote, .transport = PF_TRANSPORT_TCP};
+    pf_peer *q = pf_session_accept(to->s, &rep, n->now);
     if (!q) {
         l->closed = 1;
         l->end[0].p = NULL;
@@ -700,7 +703,8 @@ static inline hn_raw *hn_raw_open(hn_node *nd)
     a.ip[1] = 168;
     a.ip[3] = (uint8_t)(n->nraws & 0xff);
     a.port = n->next_eph++;
-    r->end.p = pf_session_accept(nd->s, &a, n->now);
+    pf_endpoint aep = {.addr = a, .transport = PF_TRANSPORT_TCP};
+    r->end.p = pf_session_accept(nd->s, &aep, n->now);
     if (!r->end.p) {
         r->closed = 1;
         return r;
@@ -1180,7 +1184,7 @@ static inline void hn__handle(hn_node *nd, pf_event *ev)
     hn_tor *ht = ev->torrent ? pf_torrent_ud(ev->torrent) : NULL;
     switch (ev->type) {
     case PF_EV_CONNECT:
-        hn__dial(nd, ev->peer, &ev->addr);
+        hn__dial(nd, ev->peer, &ev->ep.addr);
         break;
     case PF_EV_CLOSE: {
         hn_end *e = pf_peer_ud(ev->peer);
@@ -1232,6 +1236,19 @@ static inline void hn__handle(hn_node *nd, pf_event *ev)
     case PF_EV_JOB_CANCEL:
         hn__cdn_cancel(nd, ev->job);
         break;
+    case PF_EV_DATAGRAMS: {
+        /* A lossless virtual UDP network between the nodes: each datagram
+         * goes to the node at its address, from this node's. */
+        uint8_t dg[PF_MAX_DATAGRAM];
+        pf_addr to;
+        long len;
+        while ((len = pf_session_take_datagram(nd->s, &to, dg, sizeof dg)) > 0) {
+            nd->dgrams_out++;
+            hn_node *dst = hn__node_by_addr(n, &to);
+            if (dst) pf_session_recv_datagram(dst->s, &nd->addr, dg, (size_t)len, n->now);
+        }
+        break;
+    }
     default:
         hn__anomaly(n, "unknown event type");
     }

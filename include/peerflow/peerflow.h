@@ -60,6 +60,35 @@ typedef struct pf_mem {
     void *ud;
 } pf_mem;
 
+/* A network address: IPv4 or IPv6 and a port, as plain bytes (no socket
+ * headers). */
+typedef struct pf_addr {
+    uint8_t family; /* 4 or 6; 0 = unset */
+    uint8_t ip[16]; /* IPv4 in the first 4 bytes */
+    uint16_t port;  /* host order */
+} pf_addr;
+
+/* A network: the first `bits` bits of ip (IPv4 in the first 4 bytes). */
+typedef struct pf_net {
+    uint8_t family; /* 4 or 6 */
+    uint8_t bits;   /* prefix length: 0-32 or 0-128 */
+    uint8_t ip[16];
+} pf_net;
+
+/* How a peer is reached.  A peer's identity (duplicates, bans, locality)
+ * is its address and port; the transport is how a connection to it runs. */
+typedef enum pf_transport {
+    PF_TRANSPORT_ANY = 0, /* not chosen yet: the caller's preference */
+    PF_TRANSPORT_TCP = 1,
+    PF_TRANSPORT_UTP = 2, /* BEP 29, over the session's datagrams */
+    PF_TRANSPORT_WEBRTC = 3
+} pf_transport;
+
+typedef struct pf_endpoint {
+    pf_addr addr;
+    uint8_t transport; /* pf_transport */
+} pf_endpoint;
+
 /* Log levels used by the core's log callback. */
 typedef enum pf_log_level {
     PF_LOG_ERROR = 0,

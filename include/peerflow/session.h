@@ -113,16 +113,19 @@ void pf_torrent_skip_check(pf_torrent *t, uint64_t now);
 int pf_torrent_resume(pf_torrent *t, const pf_bitfield *have, uint64_t now);
 int pf_torrent_add_tracker(pf_torrent *t, const char *url, int tier);
 void pf_torrent_clear_trackers(pf_torrent *t);
-/* A candidate peer to dial (from a tracker, PEX, the user). */
-void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now);
+/* A candidate peer to dial (from a tracker, PEX, the user), by the
+ * endpoint's transport (PF_TRANSPORT_ANY: the caller chooses when it gets
+ * the PF_EV_CONNECT). */
+void pf_torrent_add_peer(pf_torrent *t, const pf_endpoint *ep, uint64_t now);
 /* Announces "stopped" and stops dialing; peers stay until closed. */
 void pf_torrent_stop(pf_torrent *t, uint64_t now);
 
 void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st);
 
 /* ---- peers --------------------------------------------------------------- */
-/* An incoming connection; its torrent is known after its handshake. */
-pf_peer *pf_session_accept(pf_session *s, const pf_addr *remote, uint64_t now);
+/* An incoming connection (any stream transport: TCP, uTP...); its torrent
+ * is known after its handshake.  NULL: refused (limits), close it. */
+pf_peer *pf_session_accept(pf_session *s, const pf_endpoint *remote, uint64_t now);
 /* Dial succeeded (peer came from a PF_EV_CONNECT). */
 void pf_peer_connected(pf_peer *p, uint64_t now);
 /* Bytes from the socket.  Returns n (all consumed) or a negative pf_err:
@@ -160,6 +163,8 @@ void pf_peer_closed(pf_peer *p, uint64_t now);
 void pf_peer_set_ud(pf_peer *p, void *ud);
 void *pf_peer_ud(const pf_peer *p);
 const pf_addr *pf_peer_addr(const pf_peer *p);
+/* The peer's address and the transport of this connection. */
+void pf_peer_endpoint(const pf_peer *p, pf_endpoint *out);
 
 /* ---- jobs: work the caller does off the event loop ---------------------- */
 enum pf_job_type {
@@ -228,7 +233,7 @@ size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max)
 
 /* ---- events ------------------------------------------------------------- */
 enum pf_event_type {
-    PF_EV_CONNECT = 1, /* dial ev.addr for ev.peer; then pf_peer_connected
+    PF_EV_CONNECT = 1, /* dial ev.ep for ev.peer; then pf_peer_connected
                           or pf_peer_closed */
     PF_EV_CLOSE,       /* close ev.peer's socket, then pf_peer_closed */
     PF_EV_WRITE,       /* ev.peer has output: pf_peer_take_output */
@@ -239,18 +244,33 @@ enum pf_event_type {
     PF_EV_COMPLETE,    /* ev.torrent has every piece, verified */
     PF_EV_LOG_ERROR,   /* ev.torrent hit a fatal error (ev.err) */
     PF_EV_STREAM_READY, /* reader ev.err of ev.torrent may read again */
-    PF_EV_JOB_CANCEL   /* abort ev.job's transfer, then pf_torrent_job_done */
+    PF_EV_JOB_CANCEL,  /* abort ev.job's transfer, then pf_torrent_job_done */
+    PF_EV_DATAGRAMS    /* datagrams wait: pf_session_take_datagram until 0 */
 };
 typedef struct pf_event {
     int type;
     pf_torrent *torrent;
     pf_peer *peer;
     pf_job *job;
-    pf_addr addr;
+    pf_endpoint ep;    /* PF_EV_CONNECT: whom to dial, and how */
     int err;
 } pf_event;
 /* Pops the next event; returns 1 if *ev was filled, 0 if none. */
 int pf_session_next_event(pf_session *s, pf_event *ev);
+
+/* ---- datagrams ------------------------------------------------------------
+ * The session's UDP traffic (BEP 29 uTP connections, BEP 15 trackers) goes
+ * through one socket the caller owns.  Datagrams in are borrowed for the
+ * call; datagrams out wait in a bounded queue until taken. */
+#define PF_MAX_DATAGRAM 1472 /* UDP payload in one Ethernet frame (IPv4) */
+/* A datagram from `from`.  Returns 0 if the engine took it, or
+ * PF_ERR_UNSUPPORTED (no protocol here claims it) or PF_ERR_PARSE
+ * (malformed): it is dropped and counted, never fatal. */
+int pf_session_recv_datagram(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now);
+/* The next datagram to send: copied into buf (cap bytes; PF_MAX_DATAGRAM
+ * is always enough), its destination in *to.  Returns its length, 0 if
+ * none waits, PF_ERR_RANGE if cap is too small (it stays queued). */
+long pf_session_take_datagram(pf_session *s, pf_addr *to, uint8_t *buf, size_t cap);
 /* Periodic work: choking, timeouts, announces, dialing, rates. */
 void pf_session_tick(pf_session *s, uint64_t now);
 /* Upload and download caps in bytes/s (0 = none).  The download cap paces
@@ -279,7 +299,10 @@ void pf_torrent_set_cache_limit(pf_torrent *t, uint64_t bytes);
 void pf_torrent_set_await_reader(pf_torrent *t, int on);
 /* A PF_JOB_DISCARD: the caller frees the piece's disk space. */
 
-/* When the next tick is due (absolute ns). */
+/* When the session next wants pf_session_tick (absolute ns, at least
+ * now + 1 ms): its real next deadline, a quarter second while a transfer
+ * or a stream is under way, at most once a second when idle.  Ask again
+ * after every call into the session (anything may move it earlier). */
 uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now);
 
 #endif

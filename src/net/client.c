@@ -311,7 +311,8 @@ static void on_incoming(uv_stream_t *server, int status)
         return;
     }
     sockaddr_to_addr(&ss, &a);
-    k->peer = pf_session_accept(c->s, &a, now_ns(c));
+    pf_endpoint ep = {.addr = a, .transport = PF_TRANSPORT_TCP};
+    k->peer = pf_session_accept(c->s, &ep, now_ns(c));
     if (!k->peer) {
         conn_close(k);
         return;
@@ -587,7 +588,7 @@ static void pump(pf_client *c)
         pf_client_torrent *ct = ev.torrent ? pf_torrent_ud(ev.torrent) : NULL;
         switch (ev.type) {
         case PF_EV_CONNECT:
-            do_connect(c, ev.peer, &ev.addr);
+            do_connect(c, ev.peer, &ev.ep.addr); /* TCP, whatever ev.ep.transport */
             break;
         case PF_EV_CLOSE: {
             pf_conn *k = pf_peer_ud(ev.peer);
@@ -861,7 +862,8 @@ int pf_client_torrent_add_peer(pf_client_torrent *ct, const char *hostport)
         uv_freeaddrinfo(gai.addrinfo);
         sockaddr_to_addr(&ss, &a);
     }
-    pf_torrent_add_peer(ct->t, &a, now_ns(ct->c));
+    pf_endpoint ep = {.addr = a, .transport = PF_TRANSPORT_TCP};
+    pf_torrent_add_peer(ct->t, &ep, now_ns(ct->c));
     kick(ct->c);
     return 0;
 }

@@ -184,7 +184,7 @@ void pf__announce_done(pf_torrent *t, pf_job *j, uint64_t now)
         if (soon < next) next = soon;
     }
     tr->next_announce = now + (uint64_t)next * PF_NS_PER_SEC;
-    for (size_t i = 0; i < resp.num_peers; i++) pf_torrent_add_peer(t, &resp.peers[i], now);
+    for (size_t i = 0; i < resp.num_peers; i++) pf__torrent_add_addr(t, &resp.peers[i], now);
     pf__log(t->s, PF_LOG_INFO, "announce to %s: %zu peers, interval %u s", tr->url, resp.num_peers,
             interval);
     pf_announce_resp_clear(&resp);

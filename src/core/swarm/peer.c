@@ -61,6 +61,12 @@ void pf_peer_set_ud(pf_peer *p, void *ud) { p->ud = ud; }
 void *pf_peer_ud(const pf_peer *p) { return p->ud; }
 const pf_addr *pf_peer_addr(const pf_peer *p) { return &p->addr; }
 
+void pf_peer_endpoint(const pf_peer *p, pf_endpoint *out)
+{
+    out->addr = p->addr;
+    out->transport = p->transport;
+}
+
 void pf__peer_mark_write(pf_peer *p)
 {
     if (p->write_queued || p->state == PF_PS_CLOSING) return;
@@ -892,7 +898,7 @@ static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
     } else if (m->ext_id == PF__UT_PEX_ID && !(p->t->has_meta && p->t->mi->private_flag)) {
         pf_addr added[64];
         int n = pf_pex_parse(m->payload, m->payload_len, added, 64);
-        for (int k = 0; k < n; k++) pf_torrent_add_peer(p->t, &added[k], now);
+        for (int k = 0; k < n; k++) pf__torrent_add_addr(p->t, &added[k], now);
     } else if (m->ext_id == PF__PF_CDN_ID && p->t->has_meta) {
         pf_cdn_notice c;
         if (pf_cdn_notice_parse(m->payload, m->payload_len, &c) != 0 || c.first >= p->t->mi->num_pieces) return;

@@ -109,6 +109,7 @@ void pf_session_free(pf_session *s)
         }
     }
     pf__free(s->mem, s->q.ev);
+    pf__datagrams_free(s);
     pf__free(s->mem, s);
 }
 
@@ -203,18 +204,19 @@ int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out)
     for (size_t i = 0; i < m->num_trackers; i++) pf_torrent_add_tracker(t, m->trackers[i], (int)i);
     for (size_t i = 0; i < m->num_peers; i++) {
         pf_addr a;
-        if (pf_addr_parse(m->peers[i], &a) == 0) pf_torrent_add_peer(t, &a, 0);
+        if (pf_addr_parse(m->peers[i], &a) == 0) pf__torrent_add_addr(t, &a, 0);
     }
     *out = t;
     return 0;
 }
 
-pf_peer *pf_session_accept(pf_session *s, const pf_addr *remote, uint64_t now)
+pf_peer *pf_session_accept(pf_session *s, const pf_endpoint *remote, uint64_t now)
 {
     if (s->npending >= s->set.max_half_open || pf__session_connections(s) >= s->set.max_connections)
         return NULL;
-    pf_peer *p = pf__peer_new(s, NULL, remote, 0, now);
+    pf_peer *p = pf__peer_new(s, NULL, &remote->addr, 0, now);
     if (!p) return NULL;
+    p->transport = remote->transport;
     if (s->npending == s->cap_pending) {
         uint32_t cap = s->cap_pending ? s->cap_pending * 2 : 16;
         pf_peer **n = pf__realloc(s->mem, s->pending, cap * sizeof *n);
@@ -317,10 +319,3 @@ int pf__session_is_local(const pf_session *s, const pf_addr *a)
     return 0;
 }
 
-uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now)
-{
-    (void)s;
-    /* A fixed 250 ms cadence keeps request pipelines and timers fresh;
-     * everything else is event-driven. */
-    return now + 250 * PF_NS_PER_MS;
-}

@@ -30,7 +30,8 @@ struct pf_peer {
     pf_torrent *t; /* NULL until an incoming peer's handshake names it */
     uint32_t id;   /* == src.id */
     uint32_t slot; /* index in t->peers */
-    pf_addr addr;
+    pf_addr addr;      /* its identity (with the port) */
+    uint8_t transport; /* pf_transport of this connection (ANY: not told) */
     void *ud;
     int outgoing;
     int local; /* inside the session's local networks (same ISP) */
@@ -94,6 +95,7 @@ struct pf_peer {
 
 typedef struct pf__candidate {
     pf_addr addr;
+    uint8_t transport; /* pf_transport to dial it by (ANY: the caller's choice) */
     uint64_t next_try;
     uint8_t fails;
     uint8_t connected;
@@ -251,6 +253,11 @@ struct pf_session {
     uint32_t nlocal_nets;
     double local_share; /* of the regular upload slots, local peers' first */
     pf_logger log;
+    /* Datagrams to send (datagram.c): a bounded ring, allocated on first
+     * use; and what came in that nothing claimed. */
+    struct pf__dgram *dgrams;
+    uint32_t dg_head, dg_len, dg_cap;
+    uint64_t dg_dropped_in, dg_dropped_out;
 };
 
 /* Bytes with this peer count as another ISP's (local networks are set and
@@ -265,6 +272,13 @@ static inline int pf__take_tokens(uint64_t limit, double *tokens, uint32_t n)
     *tokens -= (double)n;
     return 1;
 }
+
+/* datagram.c */
+#define PF__DGRAM_QUEUE 256
+/* Queues a datagram to `to`; 0, PF_ERR_LIMIT (queue full: dropped, as a
+ * congested socket would) or PF_ERR_INVAL (too long). */
+int pf__session_send_datagram(pf_session *s, const pf_addr *to, const uint8_t *data, size_t n);
+void pf__datagrams_free(pf_session *s);
 
 /* session.c */
 void pf__log(pf_session *s, pf_log_level lvl, const char *fmt, ...)
@@ -309,6 +323,8 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt);
 pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20]);
 void pf__torrent_free(pf_torrent *t);
 int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p);
+/* A candidate from a tracker, PEX or a magnet: dialled by any transport. */
+void pf__torrent_add_addr(pf_torrent *t, const pf_addr *a, uint64_t now);
 int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a);
 /* Bans an address: closes its peers, forgets the blocks peer `id` sent
  * into pieces in progress, refuses it from now on. */

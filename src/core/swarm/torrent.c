@@ -174,8 +174,15 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
 
 static void dial_more(pf_torrent *t, uint64_t now);
 
-void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now)
+void pf__torrent_add_addr(pf_torrent *t, const pf_addr *a, uint64_t now)
 {
+    pf_endpoint ep = {.addr = *a, .transport = PF_TRANSPORT_ANY};
+    pf_torrent_add_peer(t, &ep, now);
+}
+
+void pf_torrent_add_peer(pf_torrent *t, const pf_endpoint *ep, uint64_t now)
+{
+    const pf_addr *a = &ep->addr;
     if (a->port == 0 || (a->family != 4 && a->family != 6)) return;
     if (cand_find(t, a)) return;
     if (t->ncands >= PF__MAX_CANDIDATES) return;
@@ -189,6 +196,7 @@ void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now)
     pf__candidate *c = &t->cands[t->ncands++];
     memset(c, 0, sizeof *c);
     c->addr = *a;
+    c->transport = ep->transport;
     /* Dial now rather than at the next tick: a player is waiting. */
     dial_more(t, now);
 }
@@ -944,8 +952,9 @@ static void dial_more(pf_torrent *t, uint64_t now)
         }
         pf_peer *p = pf__peer_new(t->s, t, &c->addr, 1, now);
         if (!p) return;
+        p->transport = c->transport;
         c->connected = 1;
-        pf_event ev = {.type = PF_EV_CONNECT, .torrent = t, .peer = p, .addr = c->addr};
+        pf_event ev = {.type = PF_EV_CONNECT, .torrent = t, .peer = p, .ep = {c->addr, c->transport}};
         pf__emit(t->s, &ev);
         dials++;
     }
