@@ -175,6 +175,10 @@ struct pf_torrent {
     uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
     int stopped;
     int complete_fired;
+    /* A download completed in this session (became_complete): what BEP 3's
+     * "completed" announce reports.  A torrent found complete by its check
+     * or resume record never sends it. */
+    int completed_here;
     /* Metadata download (magnet). */
     uint8_t *meta;
     size_t meta_size;

@@ -525,6 +525,7 @@ static void became_complete(pf_torrent *t, uint64_t now)
 {
     if (t->complete_fired) return;
     t->complete_fired = 1;
+    t->completed_here = 1;
     t->state = PF_TS_SEEDING;
     pf_event ev = {.type = PF_EV_COMPLETE, .torrent = t};
     pf__emit(t->s, &ev);

@@ -1,0 +1,83 @@
+/* The swarm engine's defences and peer sources (src/core/swarm): what it
+ * tells trackers, whom it dials and when, whom it bans and whom it drops,
+ * and what it serves from disk.  In-memory sessions under a fake clock
+ * (tests/engine_harness.h). */
+#include "engine_harness.h"
+#include "test.h"
+
+#include "core/swarm/swarm.h" /* white-box looks at peers, candidates, bans */
+
+#define SEC PF_NS_PER_SEC
+#define MS PF_NS_PER_MS
+#define TRACKER "http://tracker.test/announce"
+
+/* ---- a tracker that remembers the events it was told ---------------------- */
+typedef struct ev_log {
+    hn_net *n;
+    uint32_t started[HN_MAX_NODES], completed[HN_MAX_NODES], stopped[HN_MAX_NODES],
+        plain[HN_MAX_NODES];
+} ev_log;
+
+static int logging_tracker(void *ud, hn_node *nd, const char *url, long *status, uint8_t **body,
+                           size_t *body_len)
+{
+    ev_log *lg = ud;
+    size_t len = 0;
+    const char *ev = hn__qparam(url, "event", &len);
+    if (!ev)
+        lg->plain[nd->idx]++;
+    else if (len == 7 && memcmp(ev, "started", 7) == 0)
+        lg->started[nd->idx]++;
+    else if (len == 9 && memcmp(ev, "completed", 9) == 0)
+        lg->completed[nd->idx]++;
+    else if (len == 7 && memcmp(ev, "stopped", 7) == 0)
+        lg->stopped[nd->idx]++;
+    return hn_tracker_http(lg->n, nd, url, status, body, body_len);
+}
+
+/* Item 13 (BEP 3): "completed" is sent when a download completes, never by
+ * a torrent that was complete when it started (a seed), however long it
+ * runs and however often it re-announces. */
+TEST(swarm_seed_never_announces_completed)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8 * 32768, 32768, 1301, TRACKER), 0);
+    hn_net *n = hn_new(1301);
+    ev_log lg = {.n = n};
+    hn_node *sn = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL);
+    sn->http = ln->http = logging_tracker;
+    sn->http_ud = ln->http_ud = &lg;
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    CHECK(seed != NULL);
+    /* The seed alone for a while: its started announce and two regular
+     * ones (the fake tracker's interval is 60 s). */
+    for (int i = 0; i < 4 * 130; i++) hn_step(n);
+    CHECK_EQ(lg.started[sn->idx], 1);
+    CHECK(lg.plain[sn->idx] >= 2);
+    CHECK_EQ(lg.completed[sn->idx], 0);
+    /* A leecher that completes says so once; the seed still never does. */
+    hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(leech != NULL);
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 120 * SEC));
+    for (int i = 0; i < 4 * 130; i++) hn_step(n);
+    CHECK_EQ(lg.started[ln->idx], 1);
+    CHECK_EQ(lg.completed[ln->idx], 1);
+    CHECK_EQ(lg.completed[sn->idx], 0);
+    /* A restart of the leecher, now complete (resumed from its data): no
+     * second "completed". */
+    hn_node *rn = hn_add_node(n, NULL);
+    rn->http = logging_tracker;
+    rn->http_ud = &lg;
+    hn_tor *again = hn_add_torrent(rn, &c, HN_DATA, leech->data);
+    CHECK(again != NULL);
+    for (int i = 0; i < 4 * 130; i++) hn_step(n);
+    CHECK_EQ(pf_torrent_state(again->t), PF_TS_SEEDING);
+    CHECK_EQ(lg.started[rn->idx], 1);
+    CHECK_EQ(lg.completed[rn->idx], 0);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(swarm_seed_never_announces_completed)
