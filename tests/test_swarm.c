@@ -80,4 +80,83 @@ TEST(swarm_seed_never_announces_completed)
     hn_content_free(&c);
 }
 
-TEST_MAIN(swarm_seed_never_announces_completed)
+/* ---- magnets ------------------------------------------------------------- */
+/* Adds a magnet with x.pe peers (each "host:port") to nd, as `peerflow get
+ * 'magnet:?...&x.pe=...'` does. */
+static hn_tor *add_magnet_pe(hn_node *nd, const uint8_t info_hash[20], char **peers, size_t npeers)
+{
+    pf_magnet m;
+    memset(&m, 0, sizeof m);
+    memcpy(m.info_hash, info_hash, 20);
+    m.peers = peers;
+    m.num_peers = npeers;
+    hn_tor *ht = &nd->tors[nd->ntors];
+    memset(ht, 0, sizeof *ht);
+    ht->node = nd;
+    ht->watch_piece = -1;
+    if (pf_session_add_magnet(nd->s, &m, nd->net->now, &ht->t) != 0) return NULL;
+    nd->ntors++;
+    pf_torrent_set_ud(ht->t, ht);
+    return ht;
+}
+
+/* Item 10: a magnet's x.pe peer is dialled when the magnet is added, and a
+ * TCP connect takes a while: the ticks that come meanwhile must not take
+ * the dial for one that timed out.  Here the connect completes 1.5 s
+ * (six ticks) after the CONNECT event, as on a slow link; before the fix
+ * the first tick closed it ("connect timeout": dialled at time 0) and the
+ * next dial came 10 s later. */
+TEST(swarm_magnet_xpe_dialled_at_once)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 16 * 32768, 32768, 1001, NULL), 0);
+    hn_net *n = hn_new(1001);
+    hn_node *sn = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL);
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    CHECK(seed != NULL);
+    hn_settle(n);
+    char pe[64];
+    pf_addr_format(&sn->addr, pe, sizeof pe);
+    char *peers[] = {pe};
+    uint64_t t0 = n->now;
+    hn_tor *leech = add_magnet_pe(ln, c.info_hash, peers, 1);
+    CHECK(leech != NULL);
+    /* The dial: held like a connect in progress. */
+    pf_event ev;
+    pf_peer *dial = NULL;
+    while (pf_session_next_event(ln->s, &ev)) {
+        if (ev.type == PF_EV_CONNECT && pf_addr_eq(&ev.addr, &sn->addr))
+            dial = ev.peer;
+        else
+            hn__handle(ln, &ev);
+    }
+    CHECK(dial != NULL);
+    int closed = 0;
+    for (int k = 0; k < 6 && !closed; k++) {
+        n->now += n->step_ns;
+        pf_session_tick(ln->s, n->now);
+        while (pf_session_next_event(ln->s, &ev)) {
+            if (ev.type == PF_EV_CLOSE && ev.peer == dial) {
+                closed = 1;
+                pf_peer_closed(dial, n->now);
+            } else {
+                hn__handle(ln, &ev);
+            }
+        }
+    }
+    CHECK(!closed); /* the engine gave up on a dial still in progress */
+    hn__dial(ln, dial, &sn->addr); /* connected */
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 30 * SEC));
+    /* The metadata and then the data came over that one connection, in
+     * moments: no redial 10 s later. */
+    CHECK(leech->metadata_at - t0 <= 3 * SEC);
+    CHECK(leech->complete_at - t0 <= 5 * SEC);
+    CHECK_EQ(ln->dialed, 1);
+    CHECK_MEM(leech->data, c.data, c.size);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(swarm_seed_never_announces_completed, swarm_magnet_xpe_dialled_at_once)
