@@ -159,4 +159,63 @@ TEST(swarm_magnet_xpe_dialled_at_once)
     hn_content_free(&c);
 }
 
-TEST_MAIN(swarm_seed_never_announces_completed, swarm_magnet_xpe_dialled_at_once)
+/* ---- dialling ------------------------------------------------------------- */
+static pf__candidate *cand_of(hn_tor *ht, const pf_addr *a)
+{
+    for (uint32_t i = 0; i < ht->t->ncands; i++)
+        if (pf_addr_eq(&ht->t->cands[i].addr, a)) return &ht->t->cands[i];
+    return NULL;
+}
+
+/* Item 12: a refused dial is tried again soon, backing off exponentially
+ * (0.25 s, 0.5, 1, 2 ... capped), candidate by candidate.  The seeder
+ * comes up 1.5 s after the leecher's first dial: the leecher must be
+ * connected within a tick of the 1.75 s retry, not 10 s later.  Another
+ * candidate that never comes up is tried at a decreasing rate, and its
+ * failures do not slow the first one down. */
+TEST(swarm_refused_dial_retried_with_backoff)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 16 * 32768, 32768, 1201, NULL), 0);
+    hn_net *n = hn_new(1201);
+    hn_node *sn = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL), *dead = hn_add_node(n, NULL);
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(seed && leech);
+    hn_settle(n);
+    sn->offline = dead->offline = 1; /* connection refused */
+    uint64_t t0 = n->now;
+    hn_add_peer(leech, sn);
+    hn_add_peer(leech, dead);
+    hn_settle(n);
+    CHECK_EQ(sn->accepted, 0);
+    pf__candidate *cs = cand_of(leech, &sn->addr);
+    CHECK(cs != NULL);
+    CHECK_EQ(cs->fails, 1);
+    CHECK(cs->next_try <= t0 + 250 * MS);
+    while (n->now < t0 + 1500 * MS) hn_step(n);
+    /* 0, 0.25, 0.75: three refusals so far, the next at 1.75 s. */
+    CHECK_EQ(cand_of(leech, &sn->addr)->fails, 3);
+    CHECK_EQ(cand_of(leech, &sn->addr)->next_try, t0 + 1750 * MS);
+    sn->offline = 0;
+    while (n->now < t0 + 2 * SEC) hn_step(n);
+    CHECK_EQ(sn->accepted, 1);
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 10 * SEC));
+    CHECK(leech->complete_at - t0 <= 3 * SEC);
+    CHECK_MEM(leech->data, c.data, c.size);
+    /* The dead one: 60 s of refusals cost a dozen dials at most (0.25 s
+     * doubling to 60 s), not one per tick. */
+    while (n->now < t0 + 60 * SEC) hn_step(n);
+    pf__candidate *cd = cand_of(leech, &dead->addr);
+    CHECK(cd != NULL);
+    CHECK(cd->fails >= 8 && cd->fails <= 10);
+    CHECK(cd->next_try > n->now);
+    CHECK(cd->next_try <= n->now + 60 * SEC);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(swarm_seed_never_announces_completed, swarm_magnet_xpe_dialled_at_once,
+          swarm_refused_dial_retried_with_backoff)

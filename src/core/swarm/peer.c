@@ -68,7 +68,7 @@ void pf__peer_close(pf_peer *p, const char *why)
     pf_addr_format(&p->addr, a, sizeof a);
     pf__log(p->s, PF_LOG_DEBUG, "closing %s: %s", a, why);
     if (p->t)
-        pf__torrent_detach_peer(p->t, p);
+        pf__torrent_detach_peer(p->t, p, p->s->last_tick);
     else
         pf__pending_remove(p->s, p);
     p->state = PF_PS_CLOSING;
@@ -78,10 +78,9 @@ void pf__peer_close(pf_peer *p, const char *why)
 
 void pf_peer_closed(pf_peer *p, uint64_t now)
 {
-    (void)now;
     if (p->state != PF_PS_CLOSING) {
         if (p->t)
-            pf__torrent_detach_peer(p->t, p);
+            pf__torrent_detach_peer(p->t, p, now);
         else
             pf__pending_remove(p->s, p);
     }

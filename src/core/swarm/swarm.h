@@ -317,7 +317,9 @@ int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a);
 /* Bans an address: closes its peers, forgets the blocks peer `id` sent
  * into pieces in progress, refuses it from now on. */
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why);
-void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p);
+/* Removes p from t; now: when it went (a failed dial's retry is timed
+ * from it). */
+void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p, uint64_t now);
 void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
                           const uint8_t *data, uint32_t len, uint64_t now);
 void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt);

@@ -125,7 +125,25 @@ static pf__candidate *cand_find(pf_torrent *t, const pf_addr *a)
     return NULL;
 }
 
-void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
+/* A dial that failed (refused, timed out, closed before its handshake) is
+ * tried again after PF__DIAL_RETRY_NS, doubling with each failure in a row
+ * up to PF__DIAL_RETRY_MAX_NS, candidate by candidate; after
+ * PF__DIAL_GIVE_UP failures in a row it is not dialled again.  A seeder
+ * still starting refuses the first dial: at 10 s for the first retry a
+ * viewer took the whole film from the CDN meanwhile. */
+#define PF__DIAL_RETRY_NS (250 * PF_NS_PER_MS)
+#define PF__DIAL_RETRY_MAX_NS (60 * PF_NS_PER_SEC)
+#define PF__DIAL_GIVE_UP 24
+
+static uint64_t dial_backoff(uint32_t fails)
+{
+    uint32_t shift = fails > 1 ? fails - 1 : 0;
+    if (shift > 20) shift = 20;
+    uint64_t d = PF__DIAL_RETRY_NS << shift;
+    return d < PF__DIAL_RETRY_MAX_NS ? d : PF__DIAL_RETRY_MAX_NS;
+}
+
+void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
 {
     if (p->slot >= t->npeers || t->peers[p->slot] != p) return;
     pf__peer_drop_requests(p);
@@ -152,11 +170,11 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
         pf__candidate *c = cand_find(t, &p->addr);
         if (c) {
             c->connected = 0;
-            uint64_t now = t->s->last_tick;
             if (!p->got_handshake) {
-                if (c->fails < 10) c->fails++;
-                c->next_try = now + (5ULL << (c->fails < 6 ? c->fails : 6)) * PF_NS_PER_SEC;
+                if (c->fails < PF__DIAL_GIVE_UP) c->fails++;
+                c->next_try = now + dial_backoff(c->fails);
             } else {
+                c->fails = 0;
                 c->next_try = now + 30 * PF_NS_PER_SEC;
             }
         }
@@ -903,7 +921,7 @@ static void dial_more(pf_torrent *t, uint64_t now)
         if (t->npeers >= t->s->set.max_peers) return;
         if (pf__session_connections(t->s) >= t->s->set.max_connections) return;
         pf__candidate *c = &t->cands[i];
-        if (c->connected || c->next_try > now || c->fails >= 8) continue;
+        if (c->connected || c->next_try > now || c->fails >= PF__DIAL_GIVE_UP) continue;
         if (pf__torrent_is_banned(t, &c->addr)) {
             c->fails = 255;
             continue;
