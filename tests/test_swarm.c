@@ -159,6 +159,155 @@ TEST(swarm_magnet_xpe_dialled_at_once)
     hn_content_free(&c);
 }
 
+/* ---- PEX before the metadata (BEP 27) --------------------------------------- */
+/* hn_content_make with the private flag set (or not). */
+static int content_make_flag(hn_content *c, uint64_t size, uint32_t piece_len, uint64_t seed, int private_flag)
+{
+    int rc = hn_content_make(c, size, piece_len, seed, NULL);
+    if (rc) return rc;
+    uint8_t *hashes = malloc(20 * (size_t)c->num_pieces);
+    if (!hashes) return PF_ERR_NOMEM;
+    for (uint32_t i = 0; i < c->num_pieces; i++)
+        pf_sha1(c->data + (uint64_t)i * piece_len, (size_t)hn_content_piece_size(c, i), hashes + 20 * (size_t)i);
+    pf_file_entry fe = {.path = "content.bin", .length = size};
+    pf_create_params p;
+    memset(&p, 0, sizeof p);
+    p.name = "content.bin";
+    p.files = &fe;
+    p.num_files = 1;
+    p.piece_length = piece_len;
+    p.piece_hashes = hashes;
+    p.num_pieces = c->num_pieces;
+    p.private_flag = private_flag;
+    p.created_by = "test_swarm";
+    pf_buf_free(&c->torrent);
+    pf_buf_init(&c->torrent);
+    rc = pf_metainfo_build(&p, &c->torrent);
+    free(hashes);
+    pf_metainfo *mi = NULL;
+    if (rc == 0) rc = pf_metainfo_parse(c->torrent.data, c->torrent.len, NULL, &mi);
+    if (rc == 0) {
+        memcpy(c->info_hash, mi->info_hash, 20);
+        pf_metainfo_free(mi);
+    }
+    return rc;
+}
+
+/* The extension message id r's engine gave `which` ("ut_pex" or
+ * "ut_metadata") in its extension handshake, 0 if not (yet) seen. */
+static uint8_t raw_ext_id(hn_raw *r, int which_pex)
+{
+    const uint8_t *b = r->out.data;
+    size_t len = r->out.len, off = PF_HANDSHAKE_LEN;
+    while (len > off) {
+        pf_msg m;
+        long k = pf_msg_parse(b + off, len - off, PF_MAX_MSG_LEN, &m);
+        if (k <= 0) break;
+        if (m.type == PF_MSG_EXTENDED && m.ext_id == 0) {
+            pf_ext_handshake h;
+            if (pf_ext_handshake_parse(m.payload, m.payload_len, &h) == 0) return which_pex ? h.ut_pex : h.ut_metadata;
+        }
+        off += (size_t)k;
+    }
+    return 0;
+}
+
+/* ut_pex messages r's engine sent it (r announced ut_pex = 1). */
+static uint32_t pex_sent(const hn_raw *r)
+{
+    uint32_t k = 0;
+    size_t off = PF_HANDSHAKE_LEN;
+    while (r->out.len > off) {
+        pf_msg m;
+        long len = pf_msg_parse(r->out.data + off, r->out.len - off, PF_MAX_MSG_LEN, &m);
+        if (len <= 0) break;
+        k += m.type == PF_MSG_EXTENDED && m.ext_id == 1;
+        off += (size_t)len;
+    }
+    return k;
+}
+
+/* A raw peer connects to ht's node and tells it, by ut_pex, about `other`. */
+static hn_raw *raw_pex(hn_tor *ht, const uint8_t info_hash[20], const pf_addr *other, const char *peer_id20)
+{
+    hn_raw *r = hn_raw_open(ht->node);
+    if (!r || r->closed) return NULL;
+    uint8_t hs[PF_HANDSHAKE_LEN];
+    hn_raw_handshake(hs, info_hash, peer_id20, 1);
+    if (hn_raw_send(r, hs, sizeof hs) < 0) return NULL;
+    hn_settle(ht->node->net);
+    pf_buf b, body;
+    pf_buf_init(&b);
+    pf_buf_init(&body);
+    pf_ext_handshake h;
+    memset(&h, 0, sizeof h);
+    h.ut_pex = 1;
+    h.metadata_size = -1;
+    h.listen_port = 7777; /* so that it can be named in PEX */
+    pf_ext_handshake_write(&body, &h);
+    pf_msg_write_extended(&b, 0, body.data, body.len);
+    pf_msg_write_simple(&b, PF_MSG_HAVE_NONE);
+    long rc = hn_raw_send(r, b.data, b.len);
+    pf_buf_free(&b);
+    pf_buf_free(&body);
+    uint8_t id = raw_ext_id(r, 1);
+    if (rc < 0 || id == 0) return NULL;
+    pf_buf_init(&b);
+    pf_buf_init(&body);
+    pf_pex_write(&body, other, 1, NULL, 0);
+    pf_msg_write_extended(&b, id, body.data, body.len);
+    rc = hn_raw_send(r, b.data, b.len);
+    pf_buf_free(&b);
+    pf_buf_free(&body);
+    hn_settle(ht->node->net);
+    return rc < 0 ? NULL : r;
+}
+
+/* Item 7 (BEP 27): a magnet does not know whether its torrent is private
+ * until the info dict arrives, so an address heard by PEX before then is
+ * held: dialled once the metadata says "not private", never if it says
+ * "private".  Nor does it send PEX before then.  `other` is a node with
+ * the torrent: a dial to it would show as an accepted connection. */
+static void pex_case(int private_flag)
+{
+    hn_content c;
+    CHECK_EQ(content_make_flag(&c, 8 * 32768, 32768, 700 + (uint64_t)private_flag, private_flag), 0);
+    hn_net *n = hn_new(700 + (uint64_t)private_flag);
+    hn_node *sn = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL), *other = hn_add_node(n, NULL);
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *oth = hn_add_torrent(other, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_magnet(ln, c.info_hash);
+    CHECK(seed && oth && leech);
+    hn_settle(n);
+    hn_raw *r = raw_pex(leech, c.info_hash, &other->addr, "-XX0001-pexpexpexpe1");
+    hn_raw *r2 = raw_pex(leech, c.info_hash, &other->addr, "-XX0001-pexpexpexpe2");
+    CHECK(r && r2);
+    /* Six seconds with no metadata: past the first PEX message's 5 s. */
+    for (int i = 0; i < 24; i++) hn_step(n);
+    CHECK_EQ(other->accepted, 0);
+    CHECK(pf_torrent_metainfo(leech->t) == NULL);
+    CHECK_EQ(pex_sent(r) + pex_sent(r2), 0);
+    /* Now a source of the metadata (the user's --peer). */
+    hn_add_peer(leech, sn);
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 30 * SEC));
+    for (int i = 0; i < 4 * 20; i++) hn_step(n);
+    CHECK_MEM(leech->data, c.data, c.size);
+    CHECK_EQ(pf_torrent_metainfo(leech->t)->private_flag, private_flag);
+    if (private_flag) {
+        CHECK_EQ(other->accepted, 0);
+        CHECK_EQ(pex_sent(r) + pex_sent(r2), 0);
+    } else {
+        CHECK(other->accepted >= 1); /* held, then dialled */
+    }
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST(swarm_pex_held_until_metadata_private) { pex_case(1); }
+TEST(swarm_pex_held_until_metadata_public) { pex_case(0); }
+
 /* ---- dialling ------------------------------------------------------------- */
 static pf__candidate *cand_of(hn_tor *ht, const pf_addr *a)
 {
@@ -218,4 +367,5 @@ TEST(swarm_refused_dial_retried_with_backoff)
 }
 
 TEST_MAIN(swarm_seed_never_announces_completed, swarm_magnet_xpe_dialled_at_once,
-          swarm_refused_dial_retried_with_backoff)
+          swarm_refused_dial_retried_with_backoff, swarm_pex_held_until_metadata_private,
+          swarm_pex_held_until_metadata_public)

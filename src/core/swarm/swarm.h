@@ -180,6 +180,11 @@ struct pf_torrent {
      * or resume record never sends it. */
     int completed_here;
     /* Metadata download (magnet). */
+    /* PEX addresses heard before the metadata: dialled once it says the
+     * torrent is not private (BEP 27), forgotten if it is. */
+#define PF__HELD_PEX 128
+    pf_addr held_pex[PF__HELD_PEX];
+    uint32_t nheld_pex;
     uint8_t *meta;
     size_t meta_size;
     uint8_t *meta_got; /* per 16 KiB metadata piece */

@@ -51,7 +51,6 @@ void *pf_torrent_ud(const pf_torrent *t) { return t->ud; }
 
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
 {
-    (void)now;
     if (memcmp(mi->info_hash, t->info_hash, 20) != 0) return PF_ERR_HASH;
     int rc = pf_bitfield_init_mem(&t->have, mi->num_pieces, t->s->mem);
     if (rc) return rc;
@@ -76,6 +75,14 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
         pf_peer *p = t->peers[i];
         if (pf__peer_apply_metadata(p) != 0) pf__peer_close(p, "bad bitfield");
     }
+    /* PEX heard while we could not know whether PEX is allowed (BEP 27). */
+    if (mi->private_flag) {
+        if (t->nheld_pex)
+            pf__log(t->s, PF_LOG_INFO, "private torrent: %u peers from PEX not dialled", t->nheld_pex);
+    } else {
+        for (uint32_t i = 0; i < t->nheld_pex; i++) pf_torrent_add_peer(t, &t->held_pex[i], now);
+    }
+    t->nheld_pex = 0;
     return 0;
 }
 
