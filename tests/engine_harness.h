@@ -480,7 +480,7 @@ static inline hn_tor *hn_add_magnet(hn_node *nd, const uint8_t info_hash[20])
     memset(ht, 0, sizeof *ht);
     ht->node = nd;
     ht->watch_piece = -1;
-    if (pf_session_add_magnet(nd->s, &m, &ht->t) != 0) return NULL;
+    if (pf_session_add_magnet(nd->s, &m, nd->net->now, &ht->t) != 0) return NULL;
     nd->ntors++;
     pf_torrent_set_ud(ht->t, ht);
     return ht;

@@ -90,9 +90,10 @@ const uint8_t *pf_session_peer_id(const pf_session *s);
  * pf_torrent_skip_check() for new empty storage). */
 int pf_session_add_torrent(pf_session *s, pf_metainfo *mi, pf_torrent **out);
 /* Adds a torrent known only by a magnet link (METADATA state); trackers and
- * x.pe peers from the link are used.  PF_EV_METADATA fires once the info
- * dict is fetched and verified. */
-int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out);
+ * x.pe peers from the link are used (the peers are dialled at once, at
+ * `now`).  PF_EV_METADATA fires once the info dict is fetched and
+ * verified. */
+int pf_session_add_magnet(pf_session *s, const pf_magnet *m, uint64_t now, pf_torrent **out);
 
 const pf_metainfo *pf_torrent_metainfo(const pf_torrent *t); /* NULL until known */
 const uint8_t *pf_torrent_info_hash(const pf_torrent *t);

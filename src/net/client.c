@@ -794,7 +794,7 @@ int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
     if (strncmp(src, "magnet:", 7) == 0) {
         pf_magnet *m = NULL;
         rc = pf_magnet_parse(src, NULL, &m);
-        if (rc == 0) rc = pf_session_add_magnet(c->s, m, &ct->t);
+        if (rc == 0) rc = pf_session_add_magnet(c->s, m, now_ns(c), &ct->t);
         if (rc == 0) {
             if (m->name)
                 snprintf(ct->name, sizeof ct->name, "%s", m->name);

@@ -124,7 +124,7 @@ void pf__announce_tick(pf_torrent *t, uint64_t now)
     int event = EV_NONE;
     if (!tr->started_sent)
         event = EV_STARTED;
-    else if (t->state == PF_TS_SEEDING && t->complete_fired && !tr->completed_sent) {
+    else if (t->state == PF_TS_SEEDING && t->completed_here && !tr->completed_sent) {
         event = EV_COMPLETED;
         tr->completed_sent = 1;
     }
@@ -188,7 +188,7 @@ void pf__announce_done(pf_torrent *t, pf_job *j, uint64_t now)
     pf__log(t->s, PF_LOG_INFO, "announce to %s: %zu peers, interval %u s", tr->url, resp.num_peers,
             interval);
     pf_announce_resp_clear(&resp);
-    if (t->state == PF_TS_SEEDING && t->complete_fired && !tr->completed_sent &&
+    if (t->state == PF_TS_SEEDING && t->completed_here && !tr->completed_sent &&
         event != EV_COMPLETED) {
         tr->completed_sent = 1;
         send_announce(t, idx, EV_COMPLETED, now);

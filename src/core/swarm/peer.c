@@ -82,7 +82,7 @@ void pf__peer_close(pf_peer *p, const char *why)
     pf_addr_format(&p->addr, a, sizeof a);
     pf__log(p->s, PF_LOG_DEBUG, "closing %s: %s", a, why);
     if (p->t)
-        pf__torrent_detach_peer(p->t, p);
+        pf__torrent_detach_peer(p->t, p, p->s->last_tick);
     else
         pf__pending_remove(p->s, p);
     p->state = PF_PS_CLOSING;
@@ -92,10 +92,9 @@ void pf__peer_close(pf_peer *p, const char *why)
 
 void pf_peer_closed(pf_peer *p, uint64_t now)
 {
-    (void)now;
     if (p->state != PF_PS_CLOSING) {
         if (p->t)
-            pf__torrent_detach_peer(p->t, p);
+            pf__torrent_detach_peer(p->t, p, now);
         else
             pf__pending_remove(p->s, p);
     }
@@ -205,7 +204,7 @@ static void send_ext_handshake(pf_peer *p)
     memset(&h, 0, sizeof h);
     h.pf_cdn = PF__PF_CDN_ID;
     h.ut_metadata = PF__UT_METADATA_ID;
-    h.ut_pex = PF__UT_PEX_ID;
+    h.ut_pex = p->t->has_meta && p->t->mi->private_flag ? 0 : PF__UT_PEX_ID; /* BEP 27 */
     h.metadata_size = p->t->has_meta ? (int64_t)p->t->mi->info_len : -1;
     h.listen_port = p->s->set.listen_port;
     h.reqq = p->s->set.max_queue_in;
@@ -895,10 +894,22 @@ static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
         pf__meta_on_ext_handshake(p, now);
     } else if (m->ext_id == PF__UT_METADATA_ID) {
         pf__meta_on_message(p, m->payload, m->payload_len, now);
-    } else if (m->ext_id == PF__UT_PEX_ID && !(p->t->has_meta && p->t->mi->private_flag)) {
+    } else if (m->ext_id == PF__UT_PEX_ID) {
+        /* BEP 27: never for a private torrent; and until the metadata
+         * says whether it is one, held, not dialled. */
+        pf_torrent *t = p->t;
+        if (t->has_meta && t->mi->private_flag) return;
         pf_addr added[64];
         int n = pf_pex_parse(m->payload, m->payload_len, added, 64);
-        for (int k = 0; k < n; k++) pf__torrent_add_addr(p->t, &added[k], now);
+        for (int k = 0; k < n; k++) {
+            if (t->has_meta) {
+                pf__torrent_add_addr(t, &added[k], now);
+                continue;
+            }
+            int dup = 0;
+            for (uint32_t i = 0; i < t->nheld_pex && !dup; i++) dup = pf_addr_eq(&t->held_pex[i], &added[k]);
+            if (!dup && t->nheld_pex < PF__HELD_PEX) t->held_pex[t->nheld_pex++] = added[k];
+        }
     } else if (m->ext_id == PF__PF_CDN_ID && p->t->has_meta) {
         pf_cdn_notice c;
         if (pf_cdn_notice_parse(m->payload, m->payload_len, &c) != 0 || c.first >= p->t->mi->num_pieces) return;
@@ -1105,11 +1116,11 @@ static int pex_addr(const pf_peer *p, pf_addr *out)
 
 /* BEP 11: every minute, tell the peer about peers that connected since
  * the last message (all of them the first time).  Never for private
- * torrents (BEP 27). */
+ * torrents (BEP 27), nor before the metadata says whether it is one. */
 static void send_pex(pf_peer *p, uint64_t now)
 {
     pf_torrent *t = p->t;
-    if (!p->exth.ut_pex || (t->has_meta && t->mi->private_flag)) return;
+    if (!p->exth.ut_pex || !t->has_meta || t->mi->private_flag) return;
     if (p->last_pex ? now < p->last_pex + 60 * PF_NS_PER_SEC
                     : now < p->connected_at + 5 * PF_NS_PER_SEC)
         return;

@@ -190,7 +190,7 @@ int pf_session_add_torrent(pf_session *s, pf_metainfo *mi, pf_torrent **out)
     return 0;
 }
 
-int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out)
+int pf_session_add_magnet(pf_session *s, const pf_magnet *m, uint64_t now, pf_torrent **out)
 {
     if (pf__session_find(s, m->info_hash)) return PF_ERR_EXISTS;
     pf_torrent *t = pf__torrent_new(s, m->info_hash);
@@ -204,7 +204,7 @@ int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out)
     for (size_t i = 0; i < m->num_trackers; i++) pf_torrent_add_tracker(t, m->trackers[i], (int)i);
     for (size_t i = 0; i < m->num_peers; i++) {
         pf_addr a;
-        if (pf_addr_parse(m->peers[i], &a) == 0) pf__torrent_add_addr(t, &a, 0);
+        if (pf_addr_parse(m->peers[i], &a) == 0) pf__torrent_add_addr(t, &a, now);
     }
     *out = t;
     return 0;

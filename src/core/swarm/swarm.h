@@ -171,7 +171,16 @@ struct pf_torrent {
     uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
     int stopped;
     int complete_fired;
+    /* A download completed in this session (became_complete): what BEP 3's
+     * "completed" announce reports.  A torrent found complete by its check
+     * or resume record never sends it. */
+    int completed_here;
     /* Metadata download (magnet). */
+    /* PEX addresses heard before the metadata: dialled once it says the
+     * torrent is not private (BEP 27), forgotten if it is. */
+#define PF__HELD_PEX 128
+    pf_addr held_pex[PF__HELD_PEX];
+    uint32_t nheld_pex;
     uint8_t *meta;
     size_t meta_size;
     uint8_t *meta_got; /* per 16 KiB metadata piece */
@@ -329,7 +338,9 @@ int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a);
 /* Bans an address: closes its peers, forgets the blocks peer `id` sent
  * into pieces in progress, refuses it from now on. */
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why);
-void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p);
+/* Removes p from t; now: when it went (a failed dial's retry is timed
+ * from it). */
+void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p, uint64_t now);
 void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt);
 pf_job *pf__job_new(pf_torrent *t, int type);
 int pf__torrent_emit_job(pf_torrent *t, pf_job *j);

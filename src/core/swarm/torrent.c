@@ -52,7 +52,6 @@ void *pf_torrent_ud(const pf_torrent *t) { return t->ud; }
 
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
 {
-    (void)now;
     if (memcmp(mi->info_hash, t->info_hash, 20) != 0) return PF_ERR_HASH;
     int rc = pf_bitfield_init_mem(&t->have, mi->num_pieces, t->s->mem);
     if (rc) return rc;
@@ -77,6 +76,14 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
         pf_peer *p = t->peers[i];
         if (pf__peer_apply_metadata(p) != 0) pf__peer_close(p, "bad bitfield");
     }
+    /* PEX heard while we could not know whether PEX is allowed (BEP 27). */
+    if (mi->private_flag) {
+        if (t->nheld_pex)
+            pf__log(t->s, PF_LOG_INFO, "private torrent: %u peers from PEX not dialled", t->nheld_pex);
+    } else {
+        for (uint32_t i = 0; i < t->nheld_pex; i++) pf__torrent_add_addr(t, &t->held_pex[i], now);
+    }
+    t->nheld_pex = 0;
     return 0;
 }
 
@@ -127,7 +134,25 @@ static pf__candidate *cand_find(pf_torrent *t, const pf_addr *a)
     return NULL;
 }
 
-void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
+/* A dial that failed (refused, timed out, closed before its handshake) is
+ * tried again after PF__DIAL_RETRY_NS, doubling with each failure in a row
+ * up to PF__DIAL_RETRY_MAX_NS, candidate by candidate; after
+ * PF__DIAL_GIVE_UP failures in a row it is not dialled again.  A seeder
+ * still starting refuses the first dial: at 10 s for the first retry a
+ * viewer took the whole film from the CDN meanwhile. */
+#define PF__DIAL_RETRY_NS (250 * PF_NS_PER_MS)
+#define PF__DIAL_RETRY_MAX_NS (60 * PF_NS_PER_SEC)
+#define PF__DIAL_GIVE_UP 24
+
+static uint64_t dial_backoff(uint32_t fails)
+{
+    uint32_t shift = fails > 1 ? fails - 1 : 0;
+    if (shift > 20) shift = 20;
+    uint64_t d = PF__DIAL_RETRY_NS << shift;
+    return d < PF__DIAL_RETRY_MAX_NS ? d : PF__DIAL_RETRY_MAX_NS;
+}
+
+void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
 {
     if (p->slot >= t->npeers || t->peers[p->slot] != p) return;
     pf__peer_drop_requests(p);
@@ -154,11 +179,11 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
         pf__candidate *c = cand_find(t, &p->addr);
         if (c) {
             c->connected = 0;
-            uint64_t now = t->s->last_tick;
             if (!p->got_handshake) {
-                if (c->fails < 10) c->fails++;
-                c->next_try = now + (5ULL << (c->fails < 6 ? c->fails : 6)) * PF_NS_PER_SEC;
+                if (c->fails < PF__DIAL_GIVE_UP) c->fails++;
+                c->next_try = now + dial_backoff(c->fails);
             } else {
+                c->fails = 0;
                 c->next_try = now + 30 * PF_NS_PER_SEC;
             }
         }
@@ -561,6 +586,7 @@ static void became_complete(pf_torrent *t, uint64_t now)
 {
     if (t->complete_fired) return;
     t->complete_fired = 1;
+    t->completed_here = 1;
     t->state = PF_TS_SEEDING;
     pf_event ev = {.type = PF_EV_COMPLETE, .torrent = t};
     pf__emit(t->s, &ev);
@@ -938,7 +964,7 @@ static void dial_more(pf_torrent *t, uint64_t now)
         if (t->npeers >= t->s->set.max_peers) return;
         if (pf__session_connections(t->s) >= t->s->set.max_connections) return;
         pf__candidate *c = &t->cands[i];
-        if (c->connected || c->next_try > now || c->fails >= 8) continue;
+        if (c->connected || c->next_try > now || c->fails >= PF__DIAL_GIVE_UP) continue;
         if (pf__torrent_is_banned(t, &c->addr)) {
             c->fails = 255;
             continue;

@@ -1,0 +1,371 @@
+/* The swarm engine's defences and peer sources (src/core/swarm): what it
+ * tells trackers, whom it dials and when, whom it bans and whom it drops,
+ * and what it serves from disk.  In-memory sessions under a fake clock
+ * (tests/engine_harness.h). */
+#include "engine_harness.h"
+#include "test.h"
+
+#include "core/swarm/swarm.h" /* white-box looks at peers, candidates, bans */
+
+#define SEC PF_NS_PER_SEC
+#define MS PF_NS_PER_MS
+#define TRACKER "http://tracker.test/announce"
+
+/* ---- a tracker that remembers the events it was told ---------------------- */
+typedef struct ev_log {
+    hn_net *n;
+    uint32_t started[HN_MAX_NODES], completed[HN_MAX_NODES], stopped[HN_MAX_NODES],
+        plain[HN_MAX_NODES];
+} ev_log;
+
+static int logging_tracker(void *ud, hn_node *nd, const char *url, long *status, uint8_t **body,
+                           size_t *body_len)
+{
+    ev_log *lg = ud;
+    size_t len = 0;
+    const char *ev = hn__qparam(url, "event", &len);
+    if (!ev)
+        lg->plain[nd->idx]++;
+    else if (len == 7 && memcmp(ev, "started", 7) == 0)
+        lg->started[nd->idx]++;
+    else if (len == 9 && memcmp(ev, "completed", 9) == 0)
+        lg->completed[nd->idx]++;
+    else if (len == 7 && memcmp(ev, "stopped", 7) == 0)
+        lg->stopped[nd->idx]++;
+    return hn_tracker_http(lg->n, nd, url, status, body, body_len);
+}
+
+/* Item 13 (BEP 3): "completed" is sent when a download completes, never by
+ * a torrent that was complete when it started (a seed), however long it
+ * runs and however often it re-announces. */
+TEST(swarm_seed_never_announces_completed)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8 * 32768, 32768, 1301, TRACKER), 0);
+    hn_net *n = hn_new(1301);
+    ev_log lg = {.n = n};
+    hn_node *sn = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL);
+    sn->http = ln->http = logging_tracker;
+    sn->http_ud = ln->http_ud = &lg;
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    CHECK(seed != NULL);
+    /* The seed alone for a while: its started announce and two regular
+     * ones (the fake tracker's interval is 60 s). */
+    for (int i = 0; i < 4 * 130; i++) hn_step(n);
+    CHECK_EQ(lg.started[sn->idx], 1);
+    CHECK(lg.plain[sn->idx] >= 2);
+    CHECK_EQ(lg.completed[sn->idx], 0);
+    /* A leecher that completes says so once; the seed still never does. */
+    hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(leech != NULL);
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 120 * SEC));
+    for (int i = 0; i < 4 * 130; i++) hn_step(n);
+    CHECK_EQ(lg.started[ln->idx], 1);
+    CHECK_EQ(lg.completed[ln->idx], 1);
+    CHECK_EQ(lg.completed[sn->idx], 0);
+    /* A restart of the leecher, now complete (resumed from its data): no
+     * second "completed". */
+    hn_node *rn = hn_add_node(n, NULL);
+    rn->http = logging_tracker;
+    rn->http_ud = &lg;
+    hn_tor *again = hn_add_torrent(rn, &c, HN_DATA, leech->data);
+    CHECK(again != NULL);
+    for (int i = 0; i < 4 * 130; i++) hn_step(n);
+    CHECK_EQ(pf_torrent_state(again->t), PF_TS_SEEDING);
+    CHECK_EQ(lg.started[rn->idx], 1);
+    CHECK_EQ(lg.completed[rn->idx], 0);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+/* ---- magnets ------------------------------------------------------------- */
+/* Adds a magnet with x.pe peers (each "host:port") to nd, as `peerflow get
+ * 'magnet:?...&x.pe=...'` does. */
+static hn_tor *add_magnet_pe(hn_node *nd, const uint8_t info_hash[20], char **peers, size_t npeers)
+{
+    pf_magnet m;
+    memset(&m, 0, sizeof m);
+    memcpy(m.info_hash, info_hash, 20);
+    m.peers = peers;
+    m.num_peers = npeers;
+    hn_tor *ht = &nd->tors[nd->ntors];
+    memset(ht, 0, sizeof *ht);
+    ht->node = nd;
+    ht->watch_piece = -1;
+    if (pf_session_add_magnet(nd->s, &m, nd->net->now, &ht->t) != 0) return NULL;
+    nd->ntors++;
+    pf_torrent_set_ud(ht->t, ht);
+    return ht;
+}
+
+/* Item 10: a magnet's x.pe peer is dialled when the magnet is added, and a
+ * TCP connect takes a while: the ticks that come meanwhile must not take
+ * the dial for one that timed out.  Here the connect completes 1.5 s
+ * (six ticks) after the CONNECT event, as on a slow link; before the fix
+ * the first tick closed it ("connect timeout": dialled at time 0) and the
+ * next dial came 10 s later. */
+TEST(swarm_magnet_xpe_dialled_at_once)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 16 * 32768, 32768, 1001, NULL), 0);
+    hn_net *n = hn_new(1001);
+    hn_node *sn = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL);
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    CHECK(seed != NULL);
+    hn_settle(n);
+    char pe[64];
+    pf_addr_format(&sn->addr, pe, sizeof pe);
+    char *peers[] = {pe};
+    uint64_t t0 = n->now;
+    hn_tor *leech = add_magnet_pe(ln, c.info_hash, peers, 1);
+    CHECK(leech != NULL);
+    /* The dial: held like a connect in progress. */
+    pf_event ev;
+    pf_peer *dial = NULL;
+    while (pf_session_next_event(ln->s, &ev)) {
+        if (ev.type == PF_EV_CONNECT && pf_addr_eq(&ev.ep.addr, &sn->addr))
+            dial = ev.peer;
+        else
+            hn__handle(ln, &ev);
+    }
+    CHECK(dial != NULL);
+    int closed = 0;
+    for (int k = 0; k < 6 && !closed; k++) {
+        n->now += n->step_ns;
+        pf_session_tick(ln->s, n->now);
+        while (pf_session_next_event(ln->s, &ev)) {
+            if (ev.type == PF_EV_CLOSE && ev.peer == dial) {
+                closed = 1;
+                pf_peer_closed(dial, n->now);
+            } else {
+                hn__handle(ln, &ev);
+            }
+        }
+    }
+    CHECK(!closed); /* the engine gave up on a dial still in progress */
+    hn__dial(ln, dial, &sn->addr); /* connected */
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 30 * SEC));
+    /* The metadata and then the data came over that one connection, in
+     * moments: no redial 10 s later. */
+    CHECK(leech->metadata_at - t0 <= 3 * SEC);
+    CHECK(leech->complete_at - t0 <= 5 * SEC);
+    CHECK_EQ(ln->dialed, 1);
+    CHECK_MEM(leech->data, c.data, c.size);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+/* ---- PEX before the metadata (BEP 27) --------------------------------------- */
+/* hn_content_make with the private flag set (or not). */
+static int content_make_flag(hn_content *c, uint64_t size, uint32_t piece_len, uint64_t seed, int private_flag)
+{
+    int rc = hn_content_make(c, size, piece_len, seed, NULL);
+    if (rc) return rc;
+    uint8_t *hashes = malloc(20 * (size_t)c->num_pieces);
+    if (!hashes) return PF_ERR_NOMEM;
+    for (uint32_t i = 0; i < c->num_pieces; i++)
+        pf_sha1(c->data + (uint64_t)i * piece_len, (size_t)hn_content_piece_size(c, i), hashes + 20 * (size_t)i);
+    pf_file_entry fe = {.path = "content.bin", .length = size};
+    pf_create_params p;
+    memset(&p, 0, sizeof p);
+    p.name = "content.bin";
+    p.files = &fe;
+    p.num_files = 1;
+    p.piece_length = piece_len;
+    p.piece_hashes = hashes;
+    p.num_pieces = c->num_pieces;
+    p.private_flag = private_flag;
+    p.created_by = "test_swarm";
+    pf_buf_free(&c->torrent);
+    pf_buf_init(&c->torrent);
+    rc = pf_metainfo_build(&p, &c->torrent);
+    free(hashes);
+    pf_metainfo *mi = NULL;
+    if (rc == 0) rc = pf_metainfo_parse(c->torrent.data, c->torrent.len, NULL, &mi);
+    if (rc == 0) {
+        memcpy(c->info_hash, mi->info_hash, 20);
+        pf_metainfo_free(mi);
+    }
+    return rc;
+}
+
+/* The extension message id r's engine gave `which` ("ut_pex" or
+ * "ut_metadata") in its extension handshake, 0 if not (yet) seen. */
+static uint8_t raw_ext_id(hn_raw *r, int which_pex)
+{
+    const uint8_t *b = r->out.data;
+    size_t len = r->out.len, off = PF_HANDSHAKE_LEN;
+    while (len > off) {
+        pf_msg m;
+        long k = pf_msg_parse(b + off, len - off, PF_MAX_MSG_LEN, &m);
+        if (k <= 0) break;
+        if (m.type == PF_MSG_EXTENDED && m.ext_id == 0) {
+            pf_ext_handshake h;
+            if (pf_ext_handshake_parse(m.payload, m.payload_len, &h) == 0) return which_pex ? h.ut_pex : h.ut_metadata;
+        }
+        off += (size_t)k;
+    }
+    return 0;
+}
+
+/* ut_pex messages r's engine sent it (r announced ut_pex = 1). */
+static uint32_t pex_sent(const hn_raw *r)
+{
+    uint32_t k = 0;
+    size_t off = PF_HANDSHAKE_LEN;
+    while (r->out.len > off) {
+        pf_msg m;
+        long len = pf_msg_parse(r->out.data + off, r->out.len - off, PF_MAX_MSG_LEN, &m);
+        if (len <= 0) break;
+        k += m.type == PF_MSG_EXTENDED && m.ext_id == 1;
+        off += (size_t)len;
+    }
+    return k;
+}
+
+/* A raw peer connects to ht's node and tells it, by ut_pex, about `other`. */
+static hn_raw *raw_pex(hn_tor *ht, const uint8_t info_hash[20], const pf_addr *other, const char *peer_id20)
+{
+    hn_raw *r = hn_raw_open(ht->node);
+    if (!r || r->closed) return NULL;
+    uint8_t hs[PF_HANDSHAKE_LEN];
+    hn_raw_handshake(hs, info_hash, peer_id20, 1);
+    if (hn_raw_send(r, hs, sizeof hs) < 0) return NULL;
+    hn_settle(ht->node->net);
+    pf_buf b, body;
+    pf_buf_init(&b);
+    pf_buf_init(&body);
+    pf_ext_handshake h;
+    memset(&h, 0, sizeof h);
+    h.ut_pex = 1;
+    h.metadata_size = -1;
+    h.listen_port = 7777; /* so that it can be named in PEX */
+    pf_ext_handshake_write(&body, &h);
+    pf_msg_write_extended(&b, 0, body.data, body.len);
+    pf_msg_write_simple(&b, PF_MSG_HAVE_NONE);
+    long rc = hn_raw_send(r, b.data, b.len);
+    pf_buf_free(&b);
+    pf_buf_free(&body);
+    uint8_t id = raw_ext_id(r, 1);
+    if (rc < 0 || id == 0) return NULL;
+    pf_buf_init(&b);
+    pf_buf_init(&body);
+    pf_pex_write(&body, other, 1, NULL, 0);
+    pf_msg_write_extended(&b, id, body.data, body.len);
+    rc = hn_raw_send(r, b.data, b.len);
+    pf_buf_free(&b);
+    pf_buf_free(&body);
+    hn_settle(ht->node->net);
+    return rc < 0 ? NULL : r;
+}
+
+/* Item 7 (BEP 27): a magnet does not know whether its torrent is private
+ * until the info dict arrives, so an address heard by PEX before then is
+ * held: dialled once the metadata says "not private", never if it says
+ * "private".  Nor does it send PEX before then.  `other` is a node with
+ * the torrent: a dial to it would show as an accepted connection. */
+static void pex_case(int private_flag)
+{
+    hn_content c;
+    CHECK_EQ(content_make_flag(&c, 8 * 32768, 32768, 700 + (uint64_t)private_flag, private_flag), 0);
+    hn_net *n = hn_new(700 + (uint64_t)private_flag);
+    hn_node *sn = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL), *other = hn_add_node(n, NULL);
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *oth = hn_add_torrent(other, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_magnet(ln, c.info_hash);
+    CHECK(seed && oth && leech);
+    hn_settle(n);
+    hn_raw *r = raw_pex(leech, c.info_hash, &other->addr, "-XX0001-pexpexpexpe1");
+    hn_raw *r2 = raw_pex(leech, c.info_hash, &other->addr, "-XX0001-pexpexpexpe2");
+    CHECK(r && r2);
+    /* Six seconds with no metadata: past the first PEX message's 5 s. */
+    for (int i = 0; i < 24; i++) hn_step(n);
+    CHECK_EQ(other->accepted, 0);
+    CHECK(pf_torrent_metainfo(leech->t) == NULL);
+    CHECK_EQ(pex_sent(r) + pex_sent(r2), 0);
+    /* Now a source of the metadata (the user's --peer). */
+    hn_add_peer(leech, sn);
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 30 * SEC));
+    for (int i = 0; i < 4 * 20; i++) hn_step(n);
+    CHECK_MEM(leech->data, c.data, c.size);
+    CHECK_EQ(pf_torrent_metainfo(leech->t)->private_flag, private_flag);
+    if (private_flag) {
+        CHECK_EQ(other->accepted, 0);
+        CHECK_EQ(pex_sent(r) + pex_sent(r2), 0);
+    } else {
+        CHECK(other->accepted >= 1); /* held, then dialled */
+    }
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST(swarm_pex_held_until_metadata_private) { pex_case(1); }
+TEST(swarm_pex_held_until_metadata_public) { pex_case(0); }
+
+/* ---- dialling ------------------------------------------------------------- */
+static pf__candidate *cand_of(hn_tor *ht, const pf_addr *a)
+{
+    for (uint32_t i = 0; i < ht->t->ncands; i++)
+        if (pf_addr_eq(&ht->t->cands[i].addr, a)) return &ht->t->cands[i];
+    return NULL;
+}
+
+/* Item 12: a refused dial is tried again soon, backing off exponentially
+ * (0.25 s, 0.5, 1, 2 ... capped), candidate by candidate.  The seeder
+ * comes up 1.5 s after the leecher's first dial: the leecher must be
+ * connected within a tick of the 1.75 s retry, not 10 s later.  Another
+ * candidate that never comes up is tried at a decreasing rate, and its
+ * failures do not slow the first one down. */
+TEST(swarm_refused_dial_retried_with_backoff)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 16 * 32768, 32768, 1201, NULL), 0);
+    hn_net *n = hn_new(1201);
+    hn_node *sn = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL), *dead = hn_add_node(n, NULL);
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(seed && leech);
+    hn_settle(n);
+    sn->offline = dead->offline = 1; /* connection refused */
+    uint64_t t0 = n->now;
+    hn_add_peer(leech, sn);
+    hn_add_peer(leech, dead);
+    hn_settle(n);
+    CHECK_EQ(sn->accepted, 0);
+    pf__candidate *cs = cand_of(leech, &sn->addr);
+    CHECK(cs != NULL);
+    CHECK_EQ(cs->fails, 1);
+    CHECK(cs->next_try <= t0 + 250 * MS);
+    while (n->now < t0 + 1500 * MS) hn_step(n);
+    /* 0, 0.25, 0.75: three refusals so far, the next at 1.75 s. */
+    CHECK_EQ(cand_of(leech, &sn->addr)->fails, 3);
+    CHECK_EQ(cand_of(leech, &sn->addr)->next_try, t0 + 1750 * MS);
+    sn->offline = 0;
+    while (n->now < t0 + 2 * SEC) hn_step(n);
+    CHECK_EQ(sn->accepted, 1);
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 10 * SEC));
+    CHECK(leech->complete_at - t0 <= 3 * SEC);
+    CHECK_MEM(leech->data, c.data, c.size);
+    /* The dead one: 60 s of refusals cost a dozen dials at most (0.25 s
+     * doubling to 60 s), not one per tick. */
+    while (n->now < t0 + 60 * SEC) hn_step(n);
+    pf__candidate *cd = cand_of(leech, &dead->addr);
+    CHECK(cd != NULL);
+    CHECK(cd->fails >= 8 && cd->fails <= 10);
+    CHECK(cd->next_try > n->now);
+    CHECK(cd->next_try <= n->now + 60 * SEC);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(swarm_seed_never_announces_completed, swarm_magnet_xpe_dialled_at_once,
+          swarm_refused_dial_retried_with_backoff, swarm_pex_held_until_metadata_private,
+          swarm_pex_held_until_metadata_public)
