@@ -30,15 +30,24 @@ for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
         || missing+=("$p")
 done
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+installed_nginx=0
 if [ ${#missing[@]} -gt 0 ]; then
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    for p in "${missing[@]}"; do [ "$p" = nginx-light ] && installed_nginx=1; done
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# nginx-light starts a system service on install; we only ever run our own.
-if command -v systemctl >/dev/null 2>&1; then
-    systemctl disable --now nginx >/dev/null 2>&1 || true
+# The tests and the demo run nginx with configurations of their own, on
+# ports of their own; they never need the distribution's nginx service.
+# Installing nginx-light starts that service: stop and disable it only when
+# this run installed it.  An nginx the user already had (and any nginx
+# process at all) is left alone: the project only stops what it started.
+if [ $installed_nginx = 1 ]; then
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+    elif command -v invoke-rc.d >/dev/null 2>&1; then
+        $SUDO invoke-rc.d nginx stop >/dev/null 2>&1 || true
+    fi
 fi
-pkill -x nginx >/dev/null 2>&1 || true
 if [ $test = 1 ]; then bash "$(dirname "$0")/install-node-peers.sh"; fi

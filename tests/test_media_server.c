@@ -529,7 +529,6 @@ static int ms_start(void)
     pf_client_settings st;
     pf_client_settings_default(&st);
     st.listen = 0;
-    st.handle_signals = 0;
     if (pf_client_new(&st, &ms_cli)) return -1;
     if (pf_client_add(ms_cli, tpath, ms_dir, 1, &ms_tor)) return -1;
     uv_loop_t *loop = pf_client_loop(ms_cli);

@@ -11,6 +11,15 @@ extern "C" {
 
 #define PF_VERSION_STRING "0.1.0"
 
+/* Marks the functions libpeerflow.so exports.  The library is built with
+ * -fvisibility=hidden: only declarations carrying PF_EXTERN (all in
+ * include/peerflow/) are part of its ABI (as libuv's UV_EXTERN). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PF_EXTERN __attribute__((visibility("default")))
+#else
+#define PF_EXTERN
+#endif
+
 /* One error enum for the whole library: 0 is success, failures are
  * negative.  PF_ERR_MAP(X) is the single source of codes and messages. */
 #define PF_ERR_MAP(X)                                                        \
@@ -43,9 +52,15 @@ typedef enum pf_err {
 } pf_err;
 
 /* Human-readable message for an error code; never NULL. */
-const char *pf_strerror(int err);
+PF_EXTERN const char *pf_strerror(int err);
 /* Symbolic name ("PF_ERR_PARSE") for an error code; never NULL. */
-const char *pf_err_name(int err);
+PF_EXTERN const char *pf_err_name(int err);
+/* The library's version ("0.1.0"): the library actually loaded, where
+ * PF_VERSION_STRING is the header compiled against. */
+PF_EXTERN const char *pf_version(void);
+/* Frees memory the library allocated and handed over (e.g.
+ * pf_metainfo_create's output).  NULL is a no-op. */
+PF_EXTERN void pf_free(void *p);
 
 /* Allocator hooks (as nghttp2's nghttp2_mem): a session, and every codec
  * call that allocates, takes one; NULL means the C library's.  Each
@@ -104,7 +119,7 @@ typedef void (*pf_log_fn)(void *ud, pf_log_level level, const char *msg);
  * need be) with control bytes and DEL written as \xNN: for printing names
  * that came from outside (a torrent's name, a magnet's dn, a peer's
  * client string) to a terminal.  Returns out. */
-char *pf_escape_text(const char *s, char *out, size_t outlen);
+PF_EXTERN char *pf_escape_text(const char *s, char *out, size_t outlen);
 
 /* Torrent state and counters, as reported by the engine and the client. */
 enum pf_torrent_state {

@@ -9,9 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "core/codec/metainfo.h"
-#include "core/util/sha1.h"
-#include "net/create.h"
+#include "peerflow/metainfo.h"
 #include "peerflow/peerflow.h"
 
 #define CREATE_MAX_URLS 64
@@ -70,7 +68,7 @@ static void create_on_progress(void *ud, uint64_t done, uint64_t total)
     fflush(stderr);
 }
 
-static int create_write(const char *path, const pf_buf *b)
+static int create_write(const char *path, const uint8_t *data, size_t len)
 {
     char tmp[PATH_MAX];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.part", path) >= sizeof tmp) {
@@ -79,7 +77,7 @@ static int create_write(const char *path, const pf_buf *b)
     }
     FILE *f = fopen(tmp, "wb");
     if (!f) return -1;
-    int ok = fwrite(b->data, 1, b->len, f) == b->len;
+    int ok = fwrite(data, 1, len, f) == len;
     if (fclose(f) != 0) ok = 0;
     if (!ok || rename(tmp, path) != 0) {
         int e = errno;
@@ -188,36 +186,40 @@ int pf_cmd_create(int argc, char **argv)
 
     create_progress prog = {.last_pct = -10, .tty = isatty(STDERR_FILENO)};
     int show = verbose || prog.tty;
-    pf_create_opts o = {
-        .path = path, .piece_length = piece_length,
-        .trackers = trackers, .num_trackers = ntr,
-        .webseeds = webseeds, .num_webseeds = nws,
-        .private_flag = private_flag, .comment = comment,
-        .created_by = "peerflow/" PF_VERSION_STRING,
-        .creation_date = (int64_t)time(NULL),
-        .progress = show ? create_on_progress : NULL, .progress_ud = &prog};
-    pf_buf out;
-    pf_buf_init(&out);
+    pf_create_opts o;
+    pf_create_opts_default(&o);
+    o.path = path;
+    o.piece_length = piece_length;
+    o.trackers = trackers;
+    o.num_trackers = ntr;
+    o.webseeds = webseeds;
+    o.num_webseeds = nws;
+    o.private_flag = private_flag;
+    o.comment = comment;
+    o.created_by = "peerflow/" PF_VERSION_STRING;
+    o.creation_date = (int64_t)time(NULL);
+    o.progress = show ? create_on_progress : NULL;
+    o.progress_ud = &prog;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
     char err[512];
-    int rc = pf_torrent_create(&o, &out, err, sizeof err);
+    int rc = pf_metainfo_create(&o, &out, &out_len, err, sizeof err);
     if (rc) {
         if (prog.tty && prog.last_pct >= 0 && prog.last_pct < 100) fputc('\n', stderr);
         fprintf(stderr, "peerflow create: %s\n", err[0] ? err : pf_strerror(rc));
-        pf_buf_free(&out);
         return rc == PF_ERR_INVAL && !err[0] ? 2 : 1;
     }
-    if (create_write(out_path, &out) != 0) {
+    if (create_write(out_path, out, out_len) != 0) {
         fprintf(stderr, "peerflow create: %s: %s\n", out_path, strerror(errno));
-        pf_buf_free(&out);
+        pf_free(out);
         return 1;
     }
     pf_metainfo *mi = NULL;
-    if (pf_metainfo_parse(out.data, out.len, NULL, &mi) == 0) {
+    if (pf_metainfo_parse(out, out_len, NULL, &mi) == 0) {
         char hex[41];
-        pf_hex_encode(mi->info_hash, 20, hex);
-        printf("%s\ninfo hash: %s\n", out_path, hex);
+        printf("%s\ninfo hash: %s\n", out_path, pf_metainfo_info_hash_hex(mi, hex));
         pf_metainfo_free(mi);
     }
-    pf_buf_free(&out);
+    pf_free(out);
     return 0;
 }

@@ -36,8 +36,7 @@
 
 #include "cli/cli.h"
 #include "cli/progress.h"
-#include "core/util/buf.h"
-#include "net/create.h"
+#include "peerflow/metainfo.h"
 
 #define DEMO_MAX_VIEWERS 8
 #define DEMO_STAGGER_S 2.0 /* between viewers' starts */
@@ -516,7 +515,7 @@ static int make_torrent(demo *d, const char *tracker)
     snprintf(webseed, sizeof webseed, "http://127.0.0.1:%d/video.mp4", d->ngx_port);
     const char *trs[] = {tracker}, *wss[] = {webseed};
     pf_create_opts co;
-    memset(&co, 0, sizeof co);
+    pf_create_opts_default(&co);
     co.path = d->video;
     co.piece_length = DEMO_PIECE_LEN;
     co.trackers = trs;
@@ -524,19 +523,19 @@ static int make_torrent(demo *d, const char *tracker)
     co.webseeds = wss;
     co.num_webseeds = 1;
     co.created_by = "peerflow demo";
-    pf_buf tb;
-    pf_buf_init(&tb);
+    uint8_t *tb = NULL;
+    size_t tlen = 0;
     char err[256] = "";
-    int rc = pf_torrent_create(&co, &tb, err, sizeof err);
+    int rc = pf_metainfo_create(&co, &tb, &tlen, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "peerflow demo: cannot create the torrent: %s\n", err);
     } else {
         FILE *f = fopen(d->torrent, "wb");
-        rc = !f || fwrite(tb.data, 1, tb.len, f) != tb.len;
+        rc = !f || fwrite(tb, 1, tlen, f) != tlen;
         if (f && fclose(f) != 0) rc = 1;
         if (rc) fprintf(stderr, "peerflow demo: cannot write %s\n", d->torrent);
     }
-    pf_buf_free(&tb);
+    pf_free(tb);
     return rc ? -1 : 0;
 }
 

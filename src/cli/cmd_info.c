@@ -9,14 +9,8 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "core/codec/magnet.h"
-#include "core/codec/tracker_proto.h"
-#include "net/http_client.h"
-#include "core/codec/metainfo.h"
-#include "core/util/sha1.h"
+#include "peerflow/metainfo.h"
 #include "peerflow/peerflow.h"
-
-#define INFO_MAX_FILE (16u << 20)
 
 static void info_usage(FILE *f)
 {
@@ -44,34 +38,6 @@ static void info_size(char *out, size_t n, uint64_t v)
     snprintf(out, n, "%.1f %s (%" PRIu64 " bytes)", d, units[u], v);
 }
 
-static int info_read_file(const char *path, pf_buf *b)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    uint8_t tmp[65536];
-    size_t n;
-    errno = 0;
-    int rc = 0;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
-        if (b->len + n > INFO_MAX_FILE) {
-            errno = EFBIG;
-            rc = -1;
-            break;
-        }
-        if (pf_buf_append(b, tmp, n) != 0) {
-            errno = ENOMEM;
-            rc = -1;
-            break;
-        }
-    }
-    if (!rc && ferror(f)) {
-        if (!errno) errno = EIO;
-        rc = -1;
-    }
-    fclose(f);
-    return rc;
-}
-
 static int info_magnet(const char *uri)
 {
     pf_magnet *m = NULL;
@@ -81,147 +47,94 @@ static int info_magnet(const char *uri)
         return 1;
     }
     char hex[41];
-    pf_hex_encode(m->info_hash, 20, hex);
-    printf("name:         %s\n", m->name ? m->name : "(unknown)");
-    printf("info hash:    %s\n", hex);
+    const char *name = pf_magnet_name(m);
+    printf("name:         %s\n", name ? name : "(unknown)");
+    printf("info hash:    %s\n", pf_magnet_info_hash_hex(m, hex));
     printf("total size:   unknown (magnet link; metadata not fetched)\n");
-    printf("trackers:     %zu\n", m->num_trackers);
-    for (size_t i = 0; i < m->num_trackers; i++)
-        printf("  tier %zu: %s\n", i, m->trackers[i]);
-    printf("web seeds:    %zu\n", m->num_webseeds);
-    for (size_t i = 0; i < m->num_webseeds; i++) printf("  %s\n", m->webseeds[i]);
-    if (m->num_peers) {
-        printf("peers:        %zu\n", m->num_peers);
-        for (size_t i = 0; i < m->num_peers; i++) printf("  %s\n", m->peers[i]);
+    printf("trackers:     %zu\n", pf_magnet_num_trackers(m));
+    for (size_t i = 0; i < pf_magnet_num_trackers(m); i++)
+        printf("  tier %zu: %s\n", i, pf_magnet_tracker(m, i));
+    printf("web seeds:    %zu\n", pf_magnet_num_webseeds(m));
+    for (size_t i = 0; i < pf_magnet_num_webseeds(m); i++) printf("  %s\n", pf_magnet_webseed(m, i));
+    if (pf_magnet_num_peers(m)) {
+        printf("peers:        %zu\n", pf_magnet_num_peers(m));
+        for (size_t i = 0; i < pf_magnet_num_peers(m); i++) printf("  %s\n", pf_magnet_peer(m, i));
     }
     pf_magnet_free(m);
     return 0;
 }
 
-typedef struct scrape_ctx {
-    const uint8_t *hash;
-    const char *url;
-    int done;
-} scrape_ctx;
-
-static void scrape_done(void *ud, int err, long status, const uint8_t *body, size_t len)
-{
-    scrape_ctx *x = ud;
-    x->done = 1;
-    pf_scrape_entry e[4];
-    size_t n = 0;
-    if (err || status != 200) {
-        printf("  %s: scrape failed (%s)\n", x->url, err ? pf_strerror(err) : "HTTP error");
-        return;
-    }
-    if (pf_scrape_resp_parse(body, len, e, 4, &n) != 0) {
-        printf("  %s: malformed scrape reply\n", x->url);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(e[i].info_hash, x->hash, 20) == 0) {
-            printf("  %s: %lld seeders, %lld leechers, %lld downloads\n", x->url,
-                   (long long)e[i].complete, (long long)e[i].incomplete, (long long)e[i].downloaded);
-            return;
-        }
-    printf("  %s: torrent unknown to the tracker\n", x->url);
-}
-
-/* BEP 48 scrape of every HTTP tracker, through libcurl on a private loop. */
+/* BEP 48 scrape of every tracker. */
 static void info_scrape(const pf_metainfo *mi)
 {
-    uv_loop_t loop;
-    pf_http_client *hc = NULL;
-    if (uv_loop_init(&loop) != 0) return;
-    if (pf_http_client_new(&hc, &loop) != 0) {
-        uv_loop_close(&loop);
-        return;
-    }
     printf("scrape:\n");
-    for (size_t i = 0; i < mi->num_trackers; i++) {
-        pf_buf url;
-        pf_buf_init(&url);
-        const uint8_t(*h)[20] = (const uint8_t(*)[20])mi->info_hash;
-        if (pf_scrape_url(&url, mi->trackers[i].url, h, 1) != 0 || pf_buf_nul(&url) != 0) {
-            printf("  %s: no scrape URL (BEP 48 needs an .../announce URL)\n", mi->trackers[i].url);
-            pf_buf_free(&url);
-            continue;
-        }
-        scrape_ctx x = {mi->info_hash, mi->trackers[i].url, 0};
-        pf_http_opts o;
-        memset(&o, 0, sizeof o);
-        o.url = (const char *)url.data;
-        o.timeout_ms = 10000;
-        o.connect_timeout_ms = 5000;
-        if (pf_http_get(hc, &o, NULL, scrape_done, &x, NULL) == 0)
-            while (!x.done && uv_run(&loop, UV_RUN_ONCE)) {
-            }
-        pf_buf_free(&url);
+    for (size_t i = 0; i < pf_metainfo_num_trackers(mi); i++) {
+        const char *url = pf_metainfo_tracker_url(mi, i);
+        pf_scrape_counts n;
+        int rc = pf_metainfo_scrape(mi, i, 10000, &n);
+        if (rc == 0)
+            printf("  %s: %lld seeders, %lld leechers, %lld downloads\n", url, (long long)n.seeders,
+                   (long long)n.leechers, (long long)n.downloads);
+        else if (rc == PF_ERR_UNSUPPORTED)
+            printf("  %s: no scrape URL (BEP 48 needs an .../announce URL)\n", url);
+        else if (rc == PF_ERR_NOTFOUND)
+            printf("  %s: torrent unknown to the tracker\n", url);
+        else if (rc == PF_ERR_PARSE)
+            printf("  %s: malformed scrape reply\n", url);
+        else
+            printf("  %s: scrape failed (%s)\n", url,
+                   rc == PF_ERR_TRACKER && n.http_status != 200 ? "HTTP error" : pf_strerror(rc));
     }
-    pf_http_client_free(hc);
-    while (uv_run(&loop, UV_RUN_NOWAIT)) {
-    }
-    uv_loop_close(&loop);
 }
 
 static int info_torrent(const char *path, int scrape)
 {
-    pf_buf b;
-    pf_buf_init(&b);
-    if (info_read_file(path, &b) != 0) {
-        fprintf(stderr, "peerflow info: %s: %s\n", path, strerror(errno));
-        pf_buf_free(&b);
+    pf_metainfo *mi = NULL;
+    int rc = pf_metainfo_load(path, &mi);
+    if (rc == PF_ERR_NOTFOUND || rc == PF_ERR_IO) {
+        fprintf(stderr, "peerflow info: %s: %s\n", path,
+                rc == PF_ERR_NOTFOUND ? "No such file or directory" : "cannot read it");
         return 1;
     }
-    pf_metainfo *mi = NULL;
-    int rc = pf_metainfo_parse(b.data, b.len, NULL, &mi);
-    pf_buf_free(&b);
     if (rc) {
         fprintf(stderr, "peerflow info: %s: not a valid torrent: %s\n", path, pf_strerror(rc));
         return 1;
     }
     char hex[41], sz[64];
-    pf_hex_encode(mi->info_hash, 20, hex);
-    printf("name:         %s\n", mi->name);
-    printf("info hash:    %s\n", hex);
-    info_size(sz, sizeof sz, mi->total_length);
+    printf("name:         %s\n", pf_metainfo_name(mi));
+    printf("info hash:    %s\n", pf_metainfo_info_hash_hex(mi, hex));
+    info_size(sz, sizeof sz, pf_metainfo_total_length(mi));
     printf("total size:   %s\n", sz);
-    info_size(sz, sizeof sz, mi->piece_length);
+    info_size(sz, sizeof sz, pf_metainfo_piece_length(mi));
     printf("piece length: %s\n", sz);
-    printf("pieces:       %" PRIu32 "\n", mi->num_pieces);
-    printf("private:      %s\n", mi->private_flag ? "yes" : "no");
-    if (mi->comment) printf("comment:      %s\n", mi->comment);
-    if (mi->created_by) printf("created by:   %s\n", mi->created_by);
-    if (mi->creation_date) {
-        time_t t = (time_t)mi->creation_date;
+    printf("pieces:       %" PRIu32 "\n", pf_metainfo_num_pieces(mi));
+    printf("private:      %s\n", pf_metainfo_is_private(mi) ? "yes" : "no");
+    if (pf_metainfo_comment(mi)) printf("comment:      %s\n", pf_metainfo_comment(mi));
+    if (pf_metainfo_created_by(mi)) printf("created by:   %s\n", pf_metainfo_created_by(mi));
+    if (pf_metainfo_creation_date(mi)) {
+        time_t t = (time_t)pf_metainfo_creation_date(mi);
         struct tm tm;
         char when[64];
         if (gmtime_r(&t, &tm) && strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm))
             printf("created:      %s\n", when);
     }
-    printf("files:        %zu%s\n", mi->num_files, mi->multi_file ? "" : " (single file)");
-    for (size_t i = 0; i < mi->num_files; i++) {
-        const pf_file_entry *f = &mi->files[i];
-        info_size(sz, sizeof sz, f->length);
-        printf("  %s%s%s  %s%s\n", mi->multi_file ? mi->name : "", mi->multi_file ? "/" : "",
-               f->path, sz, f->pad ? "  [pad]" : "");
+    int multi = pf_metainfo_is_multi_file(mi);
+    printf("files:        %zu%s\n", pf_metainfo_num_files(mi), multi ? "" : " (single file)");
+    for (size_t i = 0; i < pf_metainfo_num_files(mi); i++) {
+        info_size(sz, sizeof sz, pf_metainfo_file_length(mi, i));
+        printf("  %s%s%s  %s%s\n", multi ? pf_metainfo_name(mi) : "", multi ? "/" : "",
+               pf_metainfo_file_path(mi, i), sz, pf_metainfo_file_is_pad(mi, i) ? "  [pad]" : "");
     }
-    printf("trackers:     %zu\n", mi->num_trackers);
-    for (size_t i = 0; i < mi->num_trackers; i++)
-        printf("  tier %d: %s\n", mi->trackers[i].tier, mi->trackers[i].url);
-    printf("web seeds:    %zu\n", mi->num_webseeds);
-    for (size_t i = 0; i < mi->num_webseeds; i++) printf("  %s\n", mi->webseeds[i]);
-
-    const char **tr = calloc(mi->num_trackers + 1, sizeof *tr);
-    pf_buf mag;
-    pf_buf_init(&mag);
-    if (tr) {
-        for (size_t i = 0; i < mi->num_trackers; i++) tr[i] = mi->trackers[i].url;
-        if (pf_magnet_build(&mag, mi->info_hash, mi->name, tr, mi->num_trackers) == 0)
-            printf("magnet:       %s\n", (const char *)mag.data);
-    }
-    free(tr);
-    pf_buf_free(&mag);
+    printf("trackers:     %zu\n", pf_metainfo_num_trackers(mi));
+    for (size_t i = 0; i < pf_metainfo_num_trackers(mi); i++)
+        printf("  tier %d: %s\n", pf_metainfo_tracker_tier(mi, i), pf_metainfo_tracker_url(mi, i));
+    printf("web seeds:    %zu\n", pf_metainfo_num_webseeds(mi));
+    for (size_t i = 0; i < pf_metainfo_num_webseeds(mi); i++)
+        printf("  %s\n", pf_metainfo_webseed(mi, i));
+    int need = pf_metainfo_magnet(mi, NULL, 0);
+    char *mag = need > 0 ? malloc((size_t)need + 1) : NULL;
+    if (mag && pf_metainfo_magnet(mi, mag, (size_t)need + 1) == need) printf("magnet:       %s\n", mag);
+    free(mag);
     if (scrape) info_scrape(mi);
     pf_metainfo_free(mi);
     return 0;

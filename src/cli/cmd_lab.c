@@ -39,12 +39,10 @@ int pf_cmd_lab(int argc, char **argv)
                 lab_script(PF_LAB_DIR, script, sizeof script) == 0;
     const char *rel[] = {"/../tools/lab", "/../../tools/lab"};
     for (size_t i = 0; !found && i < sizeof rel / sizeof rel[0]; i++) {
-        snprintf(dir, sizeof dir, "%s", self);
-        char *slash = strrchr(dir, '/');
+        const char *slash = strrchr(self, '/');
         if (!slash) break;
-        *slash = 0;
-        if (strlen(dir) + strlen(rel[i]) >= sizeof dir) break;
-        strcat(dir, rel[i]);
+        int len = (int)(slash - self);
+        if (snprintf(dir, sizeof dir, "%.*s%s", len, self, rel[i]) >= (int)sizeof dir) break;
         found = lab_script(dir, script, sizeof script) == 0;
     }
     if (!found) {

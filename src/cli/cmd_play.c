@@ -12,9 +12,9 @@
 #include <uv.h>
 
 #include "cli/cli.h"
+#include "cli/cli_loop.h"
 #include "cli/progress.h"
 #include "core/media/media_http.h"
-#include "net/http_client.h"
 #include "net/media_server.h"
 #include "peerflow/client.h"
 
@@ -59,75 +59,19 @@ static void log_cb(void *ud, pf_log_level lvl, const char *msg)
 
 /* --- fetching a .torrent by URL -------------------------------------------- */
 
-typedef struct fetch {
-    int done, err;
-    long status;
-    pf_buf body;
-} fetch;
-
-static void fetch_done(void *ud, int err, long status, const uint8_t *body, size_t len)
+/* GETs and parses the .torrent at url; returns 0 and *out. */
+static int fetch_torrent(const char *url, pf_metainfo **out)
 {
-    fetch *f = ud;
-    f->done = 1;
-    f->err = err;
-    f->status = status;
-    if (!err && body && pf_buf_append(&f->body, body, len) != 0) f->err = PF_ERR_NOMEM;
-}
-
-/* GETs url into a new file in dir; returns 0 and its path in out. */
-static int fetch_torrent(const char *url, const char *dir, char *out, size_t outlen)
-{
-    uv_loop_t loop;
-    if (uv_loop_init(&loop) != 0) return 1;
-    pf_http_client *hc = NULL;
-    fetch f;
-    memset(&f, 0, sizeof f);
-    pf_buf_init(&f.body);
-    int rc = pf_http_client_new(&hc, &loop);
-    if (rc == 0) {
-        pf_http_opts o;
-        memset(&o, 0, sizeof o);
-        o.url = url;
-        o.timeout_ms = 60000;
-        o.connect_timeout_ms = 15000;
-        o.follow = 1;
-        o.max_body = PF_HTTP_MAX_BODY; /* a .torrent may be over the 1 MiB default */
-        rc = pf_http_get(hc, &o, NULL, fetch_done, &f, NULL);
-        if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
-    }
-    pf_http_client_free(hc);
-    while (uv_run(&loop, UV_RUN_DEFAULT) != 0) {
-    }
-    uv_loop_close(&loop);
-    if (rc == 0 && f.done) rc = f.err;
-    if (rc != 0) {
+    long status = 0;
+    int rc = pf_metainfo_fetch(url, 60000, out, &status);
+    if (rc == 0) return 0;
+    if (rc == PF_ERR_TRACKER)
+        fprintf(stderr, "peerflow play: cannot fetch %s: HTTP status %ld\n", url, status);
+    else if (rc == PF_ERR_PARSE || rc == PF_ERR_LIMIT || rc == PF_ERR_UNSAFE_PATH)
+        fprintf(stderr, "peerflow play: %s: not a valid .torrent file or magnet link\n", url);
+    else
         fprintf(stderr, "peerflow play: cannot fetch %s: %s\n", url, pf_strerror(rc));
-    } else if (f.status != 200) {
-        fprintf(stderr, "peerflow play: cannot fetch %s: HTTP status %ld\n", url, f.status);
-        rc = 1;
-    } else {
-        snprintf(out, outlen, "%s/.fetch-XXXXXX", dir);
-        int fd = mkstemp(out);
-        if (fd < 0) {
-            fprintf(stderr, "peerflow play: cannot write into %s: %s\n", dir, strerror(errno));
-            rc = 1;
-        } else {
-            size_t off = 0;
-            while (off < f.body.len) {
-                ssize_t n = write(fd, f.body.data + off, f.body.len - off);
-                if (n < 0 && errno == EINTR) continue;
-                if (n <= 0) break;
-                off += (size_t)n;
-            }
-            if (close(fd) != 0 || off != f.body.len) {
-                fprintf(stderr, "peerflow play: cannot write %s\n", out);
-                unlink(out);
-                rc = 1;
-            }
-        }
-    }
-    pf_buf_free(&f.body);
-    return rc ? 1 : 0;
+    return 1;
 }
 
 /* --- cache directory ---------------------------------------------------------- */
@@ -208,7 +152,7 @@ static int player_start(play *p, const char *url)
     o.stdio = stdio;
     o.stdio_count = 3;
     p->proc.data = p;
-    int rc = uv_spawn((uv_loop_t *)pf_client_loop(p->c), &p->proc, &o);
+    int rc = uv_spawn(pf_client_loop(p->c), &p->proc, &o);
     if (rc != 0) {
         fprintf(stderr, "peerflow play: cannot start the player: %s\n", uv_strerror(rc));
         uv_close((uv_handle_t *)&p->proc, player_closed);
@@ -360,7 +304,8 @@ static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, in
         break;
     case PF_CLIENT_STOPPED:
         write_stats(p);
-        /* Before pf_client_free closes every handle of the loop. */
+        /* Its connections end with the client's (the loop then closes
+         * whatever is left: cli_loop_close). */
         pf_media_server_stop(p->ms);
         p->ms = NULL;
         if (p->player_running) uv_process_kill(&p->proc, SIGTERM);
@@ -579,14 +524,20 @@ int pf_cmd_play(int argc, char **argv)
         return 1;
     }
 
-    char fetched[4200] = "";
+    pf_metainfo *fetched = NULL; /* a .torrent given by URL */
     if (strncmp(src, "http://", 7) == 0 || strncmp(src, "https://", 8) == 0) {
-        if (fetch_torrent(src, dir, fetched, sizeof fetched) != 0) return 1;
-        src = fetched;
+        if (fetch_torrent(src, &fetched) != 0) return 1;
     }
 
+    cli_loop lp;
+    if (cli_loop_init(&lp) != 0) {
+        fprintf(stderr, "peerflow play: cannot create an event loop\n");
+        pf_metainfo_free(fetched);
+        return 1;
+    }
     pf_client_settings cs;
     pf_client_settings_default(&cs);
+    cs.loop = &lp.loop;
     cs.listen_port = (uint16_t)port;
     cs.upload_enabled = !no_upload;
     cs.log = log_cb;
@@ -597,9 +548,11 @@ int pf_cmd_play(int argc, char **argv)
     int rc = pf_client_new(&cs, &p.c);
     if (rc != 0) {
         fprintf(stderr, "peerflow play: cannot listen on peer port %ld: %s\n", port, pf_strerror(rc));
-        if (fetched[0]) unlink(fetched);
+        pf_metainfo_free(fetched);
+        cli_loop_close(&lp);
         return 1;
     }
+    cli_loop_watch(&lp, p.c);
     if (p.verbose) fprintf(stderr, "peerflow play: peers on port %d\n", pf_client_listen_port(p.c));
     if (up_rate || down_rate) pf_client_set_rate_limits(p.c, up_rate, down_rate);
     if (local_share >= 0) pf_client_set_local_share(p.c, local_share);
@@ -608,17 +561,20 @@ int pf_cmd_play(int argc, char **argv)
             fprintf(stderr, "peerflow play: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",
                     nets[i]);
             pf_client_free(p.c);
-            if (fetched[0]) unlink(fetched);
+            cli_loop_close(&lp);
+            pf_metainfo_free(fetched);
             return 2;
         }
-    rc = pf_client_add(p.c, src, dir, 0, &p.t);
-    if (fetched[0]) unlink(fetched);
+    rc = fetched ? pf_client_add_metainfo(p.c, fetched, dir, 0, &p.t)
+                 : pf_client_add(p.c, src, dir, 0, &p.t);
     if (rc != 0) {
-        fprintf(stderr, "peerflow play: %s: %s\n", fetched[0] ? argv[optind] : src,
+        pf_metainfo_free(fetched); /* the client owns it only on success */
+        fprintf(stderr, "peerflow play: %s: %s\n", src,
                 rc == PF_ERR_NOTFOUND ? "file not found"
                 : rc == PF_ERR_PARSE  ? "not a valid .torrent file or magnet link"
                                       : pf_strerror(rc));
         pf_client_free(p.c);
+        cli_loop_close(&lp);
         return 1;
     }
     if (no_tracker) pf_client_torrent_clear_trackers(p.t);
@@ -636,17 +592,19 @@ int pf_cmd_play(int argc, char **argv)
         }
     if (bad) {
         pf_client_free(p.c);
+        cli_loop_close(&lp);
         return 2;
     }
     if (cache_size) pf_client_torrent_set_cache_limit(p.t, cache_size);
     pf_client_torrent_await_reader(p.t);
 
-    rc = pf_media_server_start(&p.ms, (uv_loop_t *)pf_client_loop(p.c), p.t, p.bind,
+    rc = pf_media_server_start(&p.ms, pf_client_loop(p.c), p.t, p.bind,
                                (uint16_t)p.http_port);
     if (rc != 0) {
         fprintf(stderr, "peerflow play: cannot serve HTTP on %s port %ld: %s\n",
                 p.bind ? p.bind : "127.0.0.1", p.http_port, pf_strerror(rc));
         pf_client_free(p.c);
+        cli_loop_close(&lp);
         return rc == PF_ERR_INVAL ? 2 : 1;
     }
     pf_media_server_set_limits(p.ms, &lim);
@@ -671,5 +629,6 @@ int pf_cmd_play(int argc, char **argv)
                 (unsigned long long)st.peer_downloaded, (unsigned long long)st.uploaded);
     }
     pf_client_free(p.c);
+    cli_loop_close(&lp);
     return p.exit_code;
 }

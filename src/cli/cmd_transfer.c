@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cli_loop.h"
 #include "cli/progress.h"
 #include "peerflow/client.h"
 
@@ -275,8 +276,14 @@ static int run_transfer(int argc, char **argv, int is_get)
         return 2;
     }
 
+    cli_loop lp;
+    if (cli_loop_init(&lp) != 0) {
+        fprintf(stderr, "peerflow %s: cannot create an event loop\n", x.cmd);
+        return 1;
+    }
     pf_client_settings cs;
     pf_client_settings_default(&cs);
+    cs.loop = &lp.loop;
     cs.bind_addr = bind;
     cs.listen_port = (uint16_t)port;
     cs.max_peers = (uint32_t)max_peers;
@@ -292,8 +299,10 @@ static int run_transfer(int argc, char **argv, int is_get)
     if (rc != 0) {
         fprintf(stderr, "peerflow %s: cannot listen on %s port %ld: %s\n", x.cmd,
                 bind ? bind : "::", port, pf_strerror(rc));
+        cli_loop_close(&lp);
         return 1;
     }
+    cli_loop_watch(&lp, x.c);
     fprintf(stderr, "listening on port %d\n", pf_client_listen_port(x.c));
     if (up_rate || down_rate) pf_client_set_rate_limits(x.c, up_rate, down_rate);
     if (local_share >= 0) pf_client_set_local_share(x.c, local_share);
@@ -302,6 +311,7 @@ static int run_transfer(int argc, char **argv, int is_get)
             fprintf(stderr, "peerflow %s: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",
                     x.cmd, nets[i]);
             pf_client_free(x.c);
+            cli_loop_close(&lp);
             return 2;
         }
     rc = pf_client_add(x.c, src, dir, !is_get, &x.t);
@@ -309,6 +319,7 @@ static int run_transfer(int argc, char **argv, int is_get)
         fprintf(stderr, "peerflow %s: %s: %s\n", x.cmd, src,
                 rc == PF_ERR_NOTFOUND ? "file or data not found" : pf_strerror(rc));
         pf_client_free(x.c);
+        cli_loop_close(&lp);
         return 1;
     }
     (void)no_tracker; /* trackers come from the torrent unless disabled */
@@ -318,6 +329,7 @@ static int run_transfer(int argc, char **argv, int is_get)
         if (pf_client_torrent_add_peer(x.t, peers[i]) != 0) {
             fprintf(stderr, "peerflow %s: bad peer address '%s'\n", x.cmd, peers[i]);
             pf_client_free(x.c);
+            cli_loop_close(&lp);
             return 2;
         }
     }
@@ -335,6 +347,7 @@ static int run_transfer(int argc, char **argv, int is_get)
         fprintf(stderr, "peerflow %s: uploaded %llu bytes, downloaded %llu bytes\n", x.cmd,
                 (unsigned long long)st.uploaded, (unsigned long long)st.downloaded);
     pf_client_free(x.c);
+    cli_loop_close(&lp);
     return x.exit_code;
 }
 

@@ -1,5 +1,6 @@
 /* peerflow: command-line entry point. */
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,10 @@ int main(int argc, char **argv)
      * the heap instead of paying mmap/munmap and page faults per piece. */
     mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
+    /* As every libuv program: a write to a peer that has gone away must
+     * fail with EPIPE on that connection, not end the process.  This is
+     * the application's decision; the library changes no signal. */
+    signal(SIGPIPE, SIG_IGN);
     const char *cmd = argv[1];
     static const struct {
         const char *name;

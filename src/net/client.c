@@ -1,7 +1,6 @@
 /* The engine on libuv: TCP peers, disk jobs on the threadpool, tracker
  * announces through libcurl, a 250 ms tick. */
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "peerflow/session.h"
 #include "core/util/sha1.h"
 #include "net/client_internal.h"
+#include "peerflow/control.h"
 
 
 static uint64_t now_ns(pf_client *c)
@@ -88,7 +88,7 @@ static pf_conn *conn_new(pf_client *c)
     pf_conn *k = calloc(1, sizeof *k);
     if (!k) return NULL;
     k->c = c;
-    if (uv_tcp_init(&c->loop, &k->tcp) != 0) {
+    if (uv_tcp_init(c->loop, &k->tcp) != 0) {
         free(k);
         return NULL;
     }
@@ -380,30 +380,61 @@ static void work_done(uv_work_t *req, int status)
     if (status != 0 && w->job->result == 0) w->job->result = PF_ERR_IO;
     w->ct->works--;
     c->works--;
+    c->pool_works--;
     pf_torrent_job_done(w->ct->t, w->job, now_ns(c));
     free(w);
     pump(c);
 }
 
-typedef struct pf_hjob {
+/* An HTTP transfer for a job (tracker announce or web seed GET).  Every
+ * one is on the client's list until it ends, so a stop or a torrent's
+ * removal can end the ones still running (pf__client_cancel_http). */
+struct pf_hjob {
     pf_client *c;
     pf_client_torrent *ct;
     pf_job *job;
     pf_http_req *req;
-} pf_hjob;
+    struct pf_hjob *prev, *next;
+};
+
+static pf_hjob *hjob_new(pf_client *c, pf_client_torrent *ct, pf_job *j)
+{
+    pf_hjob *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->c = c;
+    h->ct = ct;
+    h->job = j;
+    h->next = c->hjobs;
+    if (c->hjobs) c->hjobs->prev = h;
+    c->hjobs = h;
+    c->works++;
+    return h;
+}
+
+/* Ends h's bookkeeping (not the transfer) and frees it. */
+static void hjob_free(pf_hjob *h)
+{
+    pf_client *c = h->c;
+    if (h->prev) h->prev->next = h->next;
+    else c->hjobs = h->next;
+    if (h->next) h->next->prev = h->prev;
+    c->works--;
+    free(h);
+}
 
 static void http_done(void *ud, int err, long status, const uint8_t *body, size_t len)
 {
     pf_hjob *h = ud;
+    pf_client *c = h->c;
     pf_job *j = h->job;
+    pf_torrent *t = h->ct->t;
     j->result = err;
     j->status = status;
     j->body = body; /* borrowed for the call */
     j->body_len = body ? len : 0;
-    h->c->works--;
-    pf_torrent_job_done(h->ct->t, j, now_ns(h->c));
-    pump(h->c);
-    free(h);
+    hjob_free(h);
+    pf_torrent_job_done(t, j, now_ns(c));
+    pump(c);
 }
 
 static int ws_data(void *ud, const uint8_t *p, size_t n)
@@ -422,82 +453,86 @@ static void ws_done(void *ud, int err, long status, const uint8_t *body, size_t 
     (void)body;
     (void)len;
     pf_hjob *h = ud;
+    pf_client *c = h->c;
     pf_job *j = h->job;
+    pf_torrent *t = h->ct->t;
     j->result = err;
     j->status = status;
     j->io = NULL;
-    h->c->works--;
-    pf_torrent_job_done(h->ct->t, j, now_ns(h->c));
-    pump(h->c);
-    free(h);
+    hjob_free(h);
+    pf_torrent_job_done(t, j, now_ns(c));
+    pump(c);
 }
 
-static void run_webseed(pf_client *c, pf_client_torrent *ct, pf_job *j)
+/* Starts an HTTP job's transfer; on failure reports it done at once. */
+static void run_http(pf_client *c, pf_client_torrent *ct, pf_job *j)
 {
-    pf_hjob *h = calloc(1, sizeof *h);
     pf_http_opts o;
     memset(&o, 0, sizeof o);
     o.url = j->url;
-    o.range_start = j->range_start;
-    o.range_len = j->range_len;
-    o.connect_timeout_ms = 3000;
-    /* A CDN that stops sending is as bad as one that fails: the scheduler
-     * must get the blocks back to give them to someone else. */
-    o.timeout_ms = 30000;
-    o.follow = 1;
+    int ws = j->type == PF_JOB_WEBSEED;
+    if (ws) {
+        o.range_start = j->range_start;
+        o.range_len = j->range_len;
+        o.connect_timeout_ms = 3000;
+        /* A CDN that stops sending is as bad as one that fails: the
+         * scheduler must get the blocks back to give them to someone else. */
+        o.timeout_ms = 30000;
+        o.follow = 1;
+    } else {
+        o.timeout_ms = 15000;
+        o.connect_timeout_ms = 5000;
+    }
+    pf_hjob *h = c->http ? hjob_new(c, ct, j) : NULL;
     if (h) {
-        h->c = c;
-        h->ct = ct;
-        h->job = j;
-        c->works++;
-        pf_http_req *req = NULL;
-        if (pf_http_get(c->http, &o, ws_data, ws_done, h, &req) == 0) {
-            j->io = h;
-            h->req = req;
+        if (pf_http_get(c->http, &o, ws ? ws_data : NULL, ws ? ws_done : http_done, h, &h->req) == 0) {
+            if (ws) j->io = h;
             return;
         }
-        c->works--;
-        free(h);
+        hjob_free(h);
     }
-    j->result = PF_ERR_NET;
+    j->result = c->http ? PF_ERR_NET : PF_ERR_SHUTDOWN;
     pf_torrent_job_done(ct->t, j, now_ns(c));
+}
+
+/* Aborts h's transfer and reports its job done (PF_ERR_SHUTDOWN). */
+static void hjob_cancel(pf_hjob *h)
+{
+    pf_client *c = h->c;
+    pf_job *j = h->job;
+    pf_torrent *t = h->ct->t;
+    pf_http_cancel(c->http, h->req);
+    j->io = NULL;
+    j->result = PF_ERR_SHUTDOWN;
+    hjob_free(h);
+    pf_torrent_job_done(t, j, now_ns(c));
+}
+
+void pf__client_cancel_http(pf_client *c, pf_client_torrent *ct)
+{
+    pf_hjob *h = c->hjobs, *next;
+    for (; h; h = next) {
+        next = h->next;
+        if (!ct || h->ct == ct) hjob_cancel(h);
+    }
 }
 
 static void cancel_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
 {
+    (void)c;
+    (void)ct;
     pf_hjob *h = j->io;
-    if (!h) return; /* already finished */
-    pf_http_cancel(c->http, h->req);
-    j->io = NULL;
-    j->result = PF_ERR_SHUTDOWN;
-    c->works--;
-    free(h);
-    pf_torrent_job_done(ct->t, j, now_ns(c));
+    if (h) hjob_cancel(h); /* else already finished */
 }
 
 static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
 {
-    if (j->type == PF_JOB_WEBSEED) {
-        run_webseed(c, ct, j);
+    if (j->type == PF_JOB_WEBSEED || j->type == PF_JOB_HTTP) {
+        run_http(c, ct, j);
         return;
     }
-    if (j->type == PF_JOB_HTTP) {
-        pf_hjob *h = calloc(1, sizeof *h);
-        pf_http_opts o;
-        memset(&o, 0, sizeof o);
-        o.url = j->url;
-        o.timeout_ms = 15000;
-        o.connect_timeout_ms = 5000;
-        if (h) {
-            h->c = c;
-            h->ct = ct;
-            h->job = j;
-            c->works++;
-            if (pf_http_get(c->http, &o, NULL, http_done, h, NULL) == 0) return;
-            c->works--;
-            free(h);
-        }
-        j->result = PF_ERR_NET;
+    if (c->freeing) { /* pf_client_free: no new disk work */
+        j->result = PF_ERR_SHUTDOWN;
         pf_torrent_job_done(ct->t, j, now_ns(c));
         return;
     }
@@ -513,9 +548,11 @@ static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
     w->req.data = w;
     ct->works++;
     c->works++;
-    if (uv_queue_work(&c->loop, &w->req, work_run, work_done) != 0) {
+    c->pool_works++;
+    if (uv_queue_work(c->loop, &w->req, work_run, work_done) != 0) {
         ct->works--;
         c->works--;
+        c->pool_works--;
         free(w);
         j->result = PF_ERR_IO;
         pf_torrent_job_done(ct->t, j, now_ns(c));
@@ -581,6 +618,10 @@ static void open_and_check(pf_client *c, pf_client_torrent *ct)
     start_check(c, ct, existed);
 }
 
+static void removals_reap(pf_client *c);
+static void removals_tick(pf_client *c);
+static void torrent_free(pf_client_torrent *ct);
+
 static void pump(pf_client *c)
 {
     pf_event ev;
@@ -611,6 +652,7 @@ static void pump(pf_client *c)
             open_and_check(c, ct);
             break;
         case PF_EV_CHECKED:
+            ct->checked = 1;
             emit(c, PF_CLIENT_CHECKED, ct, 0);
             break;
         case PF_EV_COMPLETE:
@@ -628,6 +670,7 @@ static void pump(pf_client *c)
             break;
         }
     }
+    if (c->removing && !c->reaping) removals_reap(c);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -635,6 +678,7 @@ static void on_tick(uv_timer_t *t)
     pf_client *c = t->data;
     pf_session_tick(c->s, now_ns(c));
     pump(c);
+    if (c->removing) removals_tick(c);
 }
 
 /* Run the engine's timers on the next loop iteration instead of at the next
@@ -648,26 +692,65 @@ static void kick(pf_client *c)
     if (!c->stopping && uv_is_active((uv_handle_t *)&c->tick)) uv_timer_start(&c->tick, on_tick, 0, 250);
 }
 
+/* With files skipped the engine never sees "every piece": the client
+ * tells the application when the wanted ones are all there (checked once a
+ * second, the count costing a pass over the pieces). */
+static void check_wanted(pf_client *c)
+{
+    for (uint32_t i = 0; i < c->nts; i++) {
+        pf_client_torrent *ct = c->ts[i];
+        if (!ct->skips || ct->wanted_done || ct->removing || !ct->checked) continue;
+        if (pf_torrent_wanted_left(ct->t) != 0) continue;
+        ct->wanted_done = 1;
+        if (ct->st && pf__resume_save(ct) != 0) pf_storage_sync(ct->st);
+        emit(c, PF_CLIENT_COMPLETE, ct, 0);
+    }
+}
+
 static void on_second(uv_timer_t *t)
 {
     pf_client *c = t->data;
+    check_wanted(c);
     emit(c, PF_CLIENT_TICK, NULL, 0);
 }
 
 /* Lifecycle -------------------------------------------------------------------- */
-void pf_client_settings_default(pf_client_settings *s)
+void pf_client_settings_init(pf_client_settings *s, size_t size)
 {
-    memset(s, 0, sizeof *s);
-    s->listen = 1;
-    s->upload_enabled = 1;
-    s->handle_signals = 1;
-    s->log_level = PF_LOG_WARN;
+    if (!s || size < sizeof s->size) return;
+    pf_client_settings d;
+    memset(&d, 0, sizeof d);
+    d.size = size < sizeof d ? size : sizeof d;
+    d.listen = 1;
+    d.upload_enabled = 1;
+    d.log_level = PF_LOG_WARN;
+    memset(s, 0, size);
+    memcpy(s, &d, d.size);
 }
 
-static void on_signal(uv_signal_t *h, int sig)
+/* The caller's settings over the defaults: only the bytes its struct has
+ * (a program built against an older, shorter pf_client_settings). */
+static int settings_take(pf_client *c, const pf_client_settings *set)
 {
-    (void)sig;
-    pf_client_stop(h->data);
+    pf_client_settings_default(&c->set);
+    if (!set) return 0;
+    if (set->size < offsetof(pf_client_settings, loop)) return PF_ERR_INVAL;
+    memcpy(&c->set, set, set->size < sizeof c->set ? set->size : sizeof c->set);
+    c->set.size = sizeof c->set;
+    return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    pf_client *c = h->data;
+    c->handles--;
+}
+
+/* Initialised handles are counted; each is closed once (pf_client_free). */
+static void handle_close(pf_client *c, uv_handle_t *h)
+{
+    (void)c;
+    if (!uv_is_closing(h)) uv_close(h, on_handle_closed);
 }
 
 static int start_listen(pf_client *c)
@@ -678,9 +761,10 @@ static int start_listen(pf_client *c)
     if (uv_ip6_addr(bind, c->set.listen_port, (struct sockaddr_in6 *)&ss) != 0 &&
         uv_ip4_addr(bind, c->set.listen_port, (struct sockaddr_in *)&ss) != 0)
         return PF_ERR_INVAL;
-    if (uv_tcp_init(&c->loop, &c->listener) != 0) return PF_ERR_NET;
+    if (uv_tcp_init(c->loop, &c->listener) != 0) return PF_ERR_NET;
     c->listener.data = c;
     c->listening = 1;
+    c->handles++;
     if (uv_tcp_bind(&c->listener, (struct sockaddr *)&ss, 0) != 0 ||
         uv_listen((uv_stream_t *)&c->listener, 128, on_incoming) != 0)
         return PF_ERR_NET;
@@ -691,24 +775,29 @@ static int start_listen(pf_client *c)
     return 0;
 }
 
-int pf_client_new(const pf_client_settings *set, pf_client **out)
+static void on_post(uv_async_t *a);
+
+/* The timers and the post handle, on c->loop; counted in c->handles. */
+static int handles_init(pf_client *c)
 {
-    /* A write to a socket the peer already closed must be an error for
-     * that connection, not the end of the process. */
-    signal(SIGPIPE, SIG_IGN);
-    pf_client *c = calloc(1, sizeof *c);
-    if (!c) return PF_ERR_NOMEM;
-    if (set)
-        c->set = *set;
-    else
-        pf_client_settings_default(&c->set);
-    pf__logger_init(&c->log, c->set.log, c->set.log_ud, c->set.log_level);
-    if (uv_loop_init(&c->loop) != 0) {
-        free(c);
-        return PF_ERR_NOMEM;
+    uv_timer_t *timers[] = {&c->tick, &c->second, &c->stop_timer};
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+        if (uv_timer_init(c->loop, timers[i]) != 0) return PF_ERR_NOMEM;
+        timers[i]->data = c;
+        c->handles++;
     }
-    int rc = 0;
-    if (c->set.listen) rc = start_listen(c);
+    if (uv_async_init(c->loop, &c->post_async, on_post) != 0) return PF_ERR_NOMEM;
+    c->post_async.data = c;
+    c->handles++;
+    /* A post wakes a running loop; it does not keep one running. */
+    uv_unref((uv_handle_t *)&c->post_async);
+    uv_timer_start(&c->tick, on_tick, 250, 250);
+    uv_timer_start(&c->second, on_second, 1000, 1000);
+    return 0;
+}
+
+static int session_start(pf_client *c)
+{
     pf_session_settings ss;
     pf_session_settings_default(&ss);
     ss.rng_seed = c->set.rng_seed ? c->set.rng_seed : (uv_hrtime() ^ ((uint64_t)getpid() << 32));
@@ -721,27 +810,34 @@ int pf_client_new(const pf_client_settings *set, pf_client **out)
     ss.log = c->set.log;
     ss.log_ud = c->set.log_ud;
     ss.log_level = c->set.log_level;
-    if (rc == 0) rc = pf_session_new(&ss, &c->s);
-    if (rc == 0) rc = pf_http_client_new(&c->http, &c->loop);
-    if (rc == 0) {
-        uv_timer_init(&c->loop, &c->tick);
-        c->tick.data = c;
-        uv_timer_start(&c->tick, on_tick, 250, 250);
-        uv_timer_init(&c->loop, &c->second);
-        c->second.data = c;
-        uv_timer_start(&c->second, on_second, 1000, 1000);
-        uv_timer_init(&c->loop, &c->stop_timer);
-        c->stop_timer.data = c;
-        uv_signal_init(&c->loop, &c->sigint);
-        uv_signal_init(&c->loop, &c->sigterm);
-        c->sigint.data = c->sigterm.data = c;
-        if (c->set.handle_signals) {
-            uv_signal_start(&c->sigint, on_signal, SIGINT);
-            uv_signal_start(&c->sigterm, on_signal, SIGTERM);
-        }
-        uv_unref((uv_handle_t *)&c->sigint);
-        uv_unref((uv_handle_t *)&c->sigterm);
+    return pf_session_new(&ss, &c->s);
+}
+
+int pf_client_new(const pf_client_settings *set, pf_client **out)
+{
+    pf_client *c = calloc(1, sizeof *c);
+    if (!c) return PF_ERR_NOMEM;
+    int rc = settings_take(c, set);
+    if (rc != 0) {
+        free(c);
+        return rc;
     }
+    pf__logger_init(&c->log, c->set.log, c->set.log_ud, c->set.log_level);
+    uv_mutex_init(&c->post_lock);
+    c->loop = c->set.loop;
+    if (!c->loop) {
+        if (uv_loop_init(&c->own_loop) != 0) {
+            uv_mutex_destroy(&c->post_lock);
+            free(c);
+            return PF_ERR_NOMEM;
+        }
+        c->loop = &c->own_loop;
+        c->owns_loop = 1;
+    }
+    if (c->set.listen) rc = start_listen(c);
+    if (rc == 0) rc = session_start(c);
+    if (rc == 0) rc = pf_http_client_new(&c->http, c->loop);
+    if (rc == 0) rc = handles_init(c);
     if (rc != 0) {
         pf_client_free(c);
         return rc;
@@ -752,78 +848,54 @@ int pf_client_new(const pf_client_settings *set, pf_client **out)
 
 int pf_client_listen_port(const pf_client *c) { return c->port; }
 
-static int read_file(const char *path, uint8_t **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return PF_ERR_NOTFOUND;
-    uint8_t *buf = malloc(PF__MAX_TORRENT_FILE + 1);
-    if (!buf) {
-        fclose(f);
-        return PF_ERR_NOMEM;
-    }
-    size_t n = fread(buf, 1, PF__MAX_TORRENT_FILE + 1, f);
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        return PF_ERR_IO;
-    }
-    if (n > PF__MAX_TORRENT_FILE) {
-        free(buf);
-        return PF_ERR_LIMIT;
-    }
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
-int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
-                  pf_client_torrent **out)
+static pf_client_torrent *ct_new(pf_client *c, const char *dir)
 {
     pf_client_torrent *ct = calloc(1, sizeof *ct);
     pf_client_torrent **nts = realloc(c->ts, (c->nts + 1) * sizeof *nts);
-    if (!ct || !nts) {
+    if (nts) c->ts = nts;
+    if (ct) ct->dir = strdup(dir ? dir : ".");
+    if (!ct || !nts || !ct->dir) {
+        if (ct) free(ct->dir);
         free(ct);
-        return PF_ERR_NOMEM;
+        return NULL;
     }
-    c->ts = nts;
     ct->c = c;
     uv_mutex_init(&ct->write_lock);
-    ct->dir = strdup(dir ? dir : ".");
-    int rc;
-    if (strncmp(src, "magnet:", 7) == 0) {
-        pf_magnet *m = NULL;
-        rc = pf_magnet_parse(src, NULL, &m);
-        if (rc == 0) rc = pf_session_add_magnet(c->s, m, now_ns(c), &ct->t);
-        if (rc == 0) {
-            if (m->name)
-                snprintf(ct->name, sizeof ct->name, "%s", m->name);
-            else
-                pf_hex_encode(m->info_hash, 20, ct->name);
-        }
-        pf_magnet_free(m);
-        if (rc == 0) pf_torrent_set_ud(ct->t, ct);
-    } else {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        pf_metainfo *mi = NULL;
-        rc = read_file(src, &buf, &len);
-        if (rc == 0) rc = pf_metainfo_parse(buf, len, NULL, &mi);
-        free(buf);
-        if (rc == 0 && seed_only && !path_exists(ct->dir, mi->name)) rc = PF_ERR_NOTFOUND;
-        if (rc == 0) {
-            int existed = path_exists(ct->dir, mi->name);
-            rc = pf_storage_open(&ct->st, mi, ct->dir, !seed_only);
-            if (rc == 0) rc = pf_session_add_torrent(c->s, mi, &ct->t);
-            if (rc == 0) {
-                pf_torrent_set_ud(ct->t, ct);
-                name_from_meta(ct);
-                start_check(c, ct, existed);
-            } else {
-                pf_metainfo_free(mi);
-            }
-        }
+    return ct;
+}
+
+static int add_magnet(pf_client *c, pf_client_torrent *ct, const char *uri)
+{
+    pf_magnet *m = NULL;
+    int rc = pf_magnet_parse(uri, NULL, &m);
+    if (rc == 0) rc = pf_session_add_magnet(c->s, m, now_ns(c), &ct->t);
+    if (rc == 0) {
+        pf_torrent_set_ud(ct->t, ct);
+        if (m->name)
+            snprintf(ct->name, sizeof ct->name, "%s", m->name);
+        else
+            pf_hex_encode(m->info_hash, 20, ct->name);
     }
+    pf_magnet_free(m);
+    return rc;
+}
+
+/* On success the torrent owns mi. */
+static int add_metainfo(pf_client *c, pf_client_torrent *ct, pf_metainfo *mi, int seed_only)
+{
+    int existed = path_exists(ct->dir, mi->name);
+    if (seed_only && !existed) return PF_ERR_NOTFOUND;
+    int rc = pf_storage_open(&ct->st, mi, ct->dir, !seed_only);
+    if (rc == 0) rc = pf_session_add_torrent(c->s, mi, &ct->t);
+    if (rc != 0) return rc;
+    pf_torrent_set_ud(ct->t, ct);
+    name_from_meta(ct);
+    start_check(c, ct, existed);
+    return 0;
+}
+
+static int add_finish(pf_client *c, pf_client_torrent *ct, int rc, pf_client_torrent **out)
+{
     if (rc != 0) {
         if (ct->st) pf_storage_close(ct->st);
         uv_mutex_destroy(&ct->write_lock);
@@ -836,6 +908,35 @@ int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
     pump(c);
     kick(c); /* announce now, not at the first 250 ms tick */
     return 0;
+}
+
+int pf_client_add(pf_client *c, const char *src, const char *dir, int seed_only,
+                  pf_client_torrent **out)
+{
+    if (c->stopping) return PF_ERR_SHUTDOWN;
+    if (!src) return PF_ERR_INVAL;
+    pf_client_torrent *ct = ct_new(c, dir);
+    if (!ct) return PF_ERR_NOMEM;
+    int rc;
+    if (strncmp(src, "magnet:", 7) == 0) {
+        rc = add_magnet(c, ct, src);
+    } else {
+        pf_metainfo *mi = NULL;
+        rc = pf_metainfo_load(src, &mi);
+        if (rc == 0) rc = add_metainfo(c, ct, mi, seed_only);
+        if (rc != 0) pf_metainfo_free(mi);
+    }
+    return add_finish(c, ct, rc, out);
+}
+
+int pf_client_add_metainfo(pf_client *c, pf_metainfo *mi, const char *dir, int seed_only,
+                           pf_client_torrent **out)
+{
+    if (c->stopping) return PF_ERR_SHUTDOWN;
+    if (!mi) return PF_ERR_INVAL;
+    pf_client_torrent *ct = ct_new(c, dir);
+    if (!ct) return PF_ERR_NOMEM;
+    return add_finish(c, ct, add_metainfo(c, ct, mi, seed_only), out);
 }
 
 int pf_client_torrent_add_peer(pf_client_torrent *ct, const char *hostport)
@@ -854,7 +955,7 @@ int pf_client_torrent_add_peer(pf_client_torrent *ct, const char *hostport)
         struct addrinfo hints;
         memset(&hints, 0, sizeof hints);
         hints.ai_socktype = SOCK_STREAM;
-        if (uv_getaddrinfo(&ct->c->loop, &gai, NULL, host, colon + 1, &hints) != 0)
+        if (uv_getaddrinfo(ct->c->loop, &gai, NULL, host, colon + 1, &hints) != 0)
             return PF_ERR_NOTFOUND;
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof ss);
@@ -880,6 +981,95 @@ void pf_client_torrent_clear_trackers(pf_client_torrent *ct) { pf_torrent_clear_
 void pf_client_torrent_stats(const pf_client_torrent *ct, pf_torrent_stats *st)
 {
     pf_torrent_get_stats(ct->t, st);
+    if (pf_torrent_paused(ct->t)) st->state = PF_TS_STOPPED;
+}
+
+/* Control ------------------------------------------------------------------------ */
+static int set_paused(pf_client_torrent *ct, int paused)
+{
+    pf_client *c = ct->c;
+    if (c->stopping || ct->removing) return PF_ERR_SHUTDOWN;
+    int rc = pf_torrent_set_paused(ct->t, paused, now_ns(c));
+    pump(c);
+    if (rc == 0 && !paused) kick(c); /* announce and dial now */
+    return rc;
+}
+
+int pf_client_torrent_pause(pf_client_torrent *ct) { return set_paused(ct, 1); }
+int pf_client_torrent_resume(pf_client_torrent *ct) { return set_paused(ct, 0); }
+int pf_client_torrent_paused(const pf_client_torrent *ct) { return pf_torrent_paused(ct->t); }
+
+int pf_client_torrent_set_file_priority(pf_client_torrent *ct, uint32_t file, int prio)
+{
+    pf_client *c = ct->c;
+    int rc = pf_torrent_set_file_priority(ct->t, file, prio, now_ns(c));
+    if (rc != 0) return rc;
+    const pf_metainfo *mi = pf_torrent_metainfo(ct->t);
+    ct->skips = 0;
+    for (uint32_t i = 0; mi && i < mi->num_files && !ct->skips; i++)
+        ct->skips = pf_torrent_file_priority(ct->t, i) == 0;
+    ct->wanted_done = 0; /* the wanted set changed: tell again when done */
+    pump(c);
+    return 0;
+}
+
+int pf_client_torrent_file_priority(const pf_client_torrent *ct, uint32_t file)
+{
+    return pf_torrent_file_priority(ct->t, file);
+}
+
+int pf_client_torrent_remove(pf_client_torrent *ct)
+{
+    pf_client *c = ct->c;
+    if (ct->removing || c->stopping) return PF_ERR_SHUTDOWN;
+    ct->removing = 1;
+    ct->remove_started = uv_now(c->loop);
+    c->removing++;
+    pf__streams_close_all(ct);
+    uint64_t now = now_ns(c);
+    pf_torrent_stop(ct->t, now); /* the "stopped" announce */
+    pf_torrent_remove(ct->t, now);
+    pump(c);
+    return 0;
+}
+
+/* A torrent being removed goes once the engine and the threadpool hold
+ * nothing of it: its resume record is written, the engine frees it, the
+ * application hears PF_CLIENT_REMOVED. */
+static void removals_reap(pf_client *c)
+{
+    c->reaping = 1;
+    for (uint32_t i = 0; i < c->nts;) {
+        pf_client_torrent *ct = c->ts[i];
+        if (!ct->removing || ct->works > 0 || pf_torrent_pending(ct->t) > 0) {
+            i++;
+            continue;
+        }
+        if (ct->st && pf__resume_save(ct) != 0)
+            client_log(c, PF_LOG_DEBUG, "%s: no resume record saved", ct->name);
+        if (pf_session_free_torrent(c->s, ct->t) != 0) {
+            i++;
+            continue;
+        }
+        ct->t = NULL;
+        memmove(&c->ts[i], &c->ts[i + 1], (c->nts - i - 1) * sizeof *c->ts);
+        c->nts--;
+        c->removing--;
+        emit(c, PF_CLIENT_REMOVED, ct, 0);
+        torrent_free(ct);
+    }
+    c->reaping = 0;
+}
+
+/* The "stopped" announce gets 3 s, as at a client stop. */
+static void removals_tick(pf_client *c)
+{
+    for (uint32_t i = 0; i < c->nts; i++) {
+        pf_client_torrent *ct = c->ts[i];
+        if (ct->removing && uv_now(c->loop) - ct->remove_started >= 3000)
+            pf__client_cancel_http(c, ct);
+    }
+    pump(c);
 }
 
 const char *pf_client_torrent_name(const pf_client_torrent *ct) { return ct->name; }
@@ -933,44 +1123,108 @@ int pf_client_torrent_add_webseed(pf_client_torrent *ct, const char *url)
     return pf_torrent_add_webseed(ct->t, url, 1.0);
 }
 
-void *pf_client_loop(pf_client *c) { return &c->loop; }
+uv_loop_t *pf_client_loop(pf_client *c) { return c->loop; }
 
-int pf_client_run(pf_client *c)
+/* Posts ----------------------------------------------------------------------- */
+int pf_client_post(pf_client *c, pf_client_post_fn fn, void *ud)
 {
-    uv_run(&c->loop, UV_RUN_DEFAULT);
+    if (!c || !fn) return PF_ERR_INVAL;
+    pf__post *p = malloc(sizeof *p);
+    if (!p) return PF_ERR_NOMEM;
+    p->fn = fn;
+    p->ud = ud;
+    p->next = NULL;
+    uv_mutex_lock(&c->post_lock);
+    if (c->nposts >= PF__MAX_POSTS) {
+        uv_mutex_unlock(&c->post_lock);
+        free(p);
+        return PF_ERR_LIMIT;
+    }
+    if (c->post_tail)
+        c->post_tail->next = p;
+    else
+        c->post_head = p;
+    c->post_tail = p;
+    c->nposts++;
+    uv_mutex_unlock(&c->post_lock);
+    /* Coalesced by libuv: one wake-up may run many posts. */
+    uv_async_send(&c->post_async);
     return 0;
 }
 
+/* Takes the whole queue under the lock, runs it without: a post may post. */
+static void on_post(uv_async_t *a)
+{
+    pf_client *c = a->data;
+    uv_mutex_lock(&c->post_lock);
+    pf__post *p = c->post_head;
+    c->post_head = c->post_tail = NULL;
+    c->nposts = 0;
+    uv_mutex_unlock(&c->post_lock);
+    while (p) {
+        pf__post *next = p->next;
+        if (!c->freeing) p->fn(c, p->ud);
+        free(p);
+        p = next;
+    }
+}
+
+static void posts_drop(pf_client *c)
+{
+    uv_mutex_lock(&c->post_lock);
+    pf__post *p = c->post_head;
+    c->post_head = c->post_tail = NULL;
+    c->nposts = 0;
+    uv_mutex_unlock(&c->post_lock);
+    while (p) {
+        pf__post *next = p->next;
+        free(p);
+        p = next;
+    }
+}
+
+/* Run, stop, free ---------------------------------------------------------------- */
+int pf_client_run(pf_client *c)
+{
+    while (!c->stop_done && uv_run(c->loop, UV_RUN_ONCE) != 0) {
+    }
+    return 0;
+}
+
+/* At the end of a stop: nothing of the client stays active on the loop. */
 static void close_all(pf_client *c)
 {
     uv_timer_stop(&c->tick);
     uv_timer_stop(&c->second);
     for (uint32_t i = c->nconns; i-- > 0;) conn_close(c->conns[i]);
-    if (c->listening && !uv_is_closing((uv_handle_t *)&c->listener))
-        uv_close((uv_handle_t *)&c->listener, NULL);
-    uv_signal_stop(&c->sigint);
-    uv_signal_stop(&c->sigterm);
+    if (c->listening) {
+        handle_close(c, (uv_handle_t *)&c->listener);
+        c->listening = 0;
+    }
+    pf__client_cancel_http(c, NULL);
+    if (c->http) pf_http_client_free(c->http); /* its handles close now */
+    c->http = NULL;
 }
 
 static void on_stop_timer(uv_timer_t *t)
 {
     pf_client *c = t->data;
     /* Wait for disk jobs and the "stopped" announces, at most 3 s. */
-    if (c->works > 0 && uv_now(&c->loop) - c->stop_started < 3000) return;
+    if (c->works > 0 && uv_now(c->loop) - c->stop_started < 3000) return;
     uv_timer_stop(t);
     for (uint32_t i = 0; i < c->nts; i++)
         if (c->ts[i]->st && pf__resume_save(c->ts[i]) != 0)
             client_log(c, PF_LOG_DEBUG, "%s: no resume record saved", c->ts[i]->name);
     close_all(c);
+    c->stop_done = 1;
     emit(c, PF_CLIENT_STOPPED, NULL, 0);
-    uv_stop(&c->loop);
 }
 
 void pf_client_stop(pf_client *c)
 {
     if (c->stopping) return;
     c->stopping = 1;
-    c->stop_started = uv_now(&c->loop);
+    c->stop_started = uv_now(c->loop);
     for (uint32_t i = 0; i < c->nts; i++) pf_torrent_stop(c->ts[i]->t, now_ns(c));
     pump(c);
     /* First look at once: with no disk job or announce left, stop now. */
@@ -983,26 +1237,46 @@ static void close_walk(uv_handle_t *h, void *arg)
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+static void torrent_free(pf_client_torrent *ct)
+{
+    if (ct->st) pf_storage_close(ct->st);
+    uv_mutex_destroy(&ct->write_lock);
+    free(ct->dir);
+    free(ct);
+}
+
 void pf_client_free(pf_client *c)
 {
     if (!c) return;
+    c->freeing = c->stopping = 1;
+    posts_drop(c);
     for (uint32_t i = c->nconns; i-- > 0;) conn_close(c->conns[i]);
     for (uint32_t i = 0; i < c->nts; i++) pf__streams_close_all(c->ts[i]);
+    if (c->s) pf__client_cancel_http(c, NULL);
     if (c->http) pf_http_client_free(c->http);
     c->http = NULL;
-    uv_walk(&c->loop, close_walk, NULL);
-    while (uv_run(&c->loop, UV_RUN_DEFAULT) != 0) {
+    if (c->listening) handle_close(c, (uv_handle_t *)&c->listener);
+    c->listening = 0;
+    uv_handle_t *hs[] = {(uv_handle_t *)&c->tick, (uv_handle_t *)&c->second,
+                         (uv_handle_t *)&c->stop_timer, (uv_handle_t *)&c->post_async};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        if (hs[i]->loop == c->loop) handle_close(c, hs[i]);
+    /* Our close callbacks, the last disk jobs and stream reads (their
+     * results go to the engine, which is still there). */
+    while (c->handles > 0 || c->nconns > 0 || c->pool_works > 0) uv_run(c->loop, UV_RUN_ONCE);
+    if (c->owns_loop) { /* whatever else is on our own loop goes too */
+        uv_walk(c->loop, close_walk, NULL);
+        while (uv_run(c->loop, UV_RUN_DEFAULT) != 0) {
+        }
+    } else {
+        uv_run(c->loop, UV_RUN_NOWAIT); /* the HTTP client's last closes */
     }
-    pf_session_free(c->s);
-    for (uint32_t i = 0; i < c->nts; i++) {
-        if (c->ts[i]->st) pf_storage_close(c->ts[i]->st);
-        uv_mutex_destroy(&c->ts[i]->write_lock);
-        free(c->ts[i]->dir);
-        free(c->ts[i]);
-    }
+    if (c->s) pf_session_free(c->s);
+    for (uint32_t i = 0; i < c->nts; i++) torrent_free(c->ts[i]);
     free(c->ts);
     free(c->conns);
-    uv_loop_close(&c->loop);
+    if (c->owns_loop) uv_loop_close(c->loop);
+    uv_mutex_destroy(&c->post_lock);
     free(c->rbuf);
     free(c);
 }

@@ -11,7 +11,6 @@
 #include "peerflow/client.h"
 
 #define PF__READ_BUF (1024 * 1024)
-#define PF__MAX_TORRENT_FILE (16 * 1024 * 1024)
 
 typedef struct pf_conn {
     uv_tcp_t tcp;
@@ -25,6 +24,8 @@ typedef struct pf_wreq {
     pf_conn *conn;
     pf_out out; /* headers + PIECE payloads spliced from the read cache */
 } pf_wreq;
+
+typedef struct pf_hjob pf_hjob;
 
 typedef struct pf_work {
     uv_work_t req;
@@ -44,11 +45,27 @@ struct pf_client_torrent {
                               one file only contend on its inode lock */
     struct pf_stream *streams; /* open readers (stream.c) */
     struct pf__probe *probes;  /* per file media probe state (stream.c) */
+    int checked;     /* the data on disk was verified (PF_EV_CHECKED): a
+                        resume record may be written */
+    int skips;       /* some file has priority 0 */
+    int wanted_done; /* PF_CLIENT_COMPLETE sent for the wanted files */
+    int removing;    /* pf_client_torrent_remove: PF_CLIENT_REMOVED next */
+    uint64_t remove_started; /* uv_now() then */
 };
+
+/* A pf_client_post call waiting for the loop (a FIFO under post_lock). */
+typedef struct pf__post {
+    pf_client_post_fn fn;
+    void *ud;
+    struct pf__post *next;
+} pf__post;
+#define PF__MAX_POSTS 65536
 
 struct pf_client {
     pf_client_settings set;
-    uv_loop_t loop;
+    uv_loop_t *loop;    /* the application's, or own_loop */
+    uv_loop_t own_loop; /* when set.loop was NULL */
+    int owns_loop;
     pf_session *s;
     uv_tcp_t listener;
     int listening;
@@ -56,7 +73,18 @@ struct pf_client {
     uv_timer_t tick;
     uv_timer_t second;
     uv_timer_t stop_timer;
-    uv_signal_t sigint, sigterm;
+    uv_async_t post_async; /* wakes the loop for pf_client_post */
+    uv_mutex_t post_lock;
+    pf__post *post_head, *post_tail;
+    uint32_t nposts;
+    uint32_t handles;   /* the client's own handles initialised, not yet
+                           closed (pf_client_free waits for 0) */
+    uint32_t pool_works; /* threadpool jobs in flight (disk, stream reads) */
+    int stop_done;      /* PF_CLIENT_STOPPED was emitted */
+    uint32_t removing;  /* torrents being removed */
+    int reaping;        /* inside removals_reap */
+    int freeing;        /* inside pf_client_free */
+    struct pf_hjob *hjobs; /* HTTP transfers of jobs (client.c) */
     pf_http_client *http;
     pf_client_torrent **ts;
     uint32_t nts;
@@ -72,6 +100,9 @@ struct pf_client {
 /* client.c */
 uint64_t pf__client_now(pf_client *c);
 void pf__client_pump(pf_client *c);
+/* Aborts the HTTP transfers of ct's jobs (all torrents' if ct is NULL)
+ * and reports those jobs done with PF_ERR_SHUTDOWN. */
+void pf__client_cancel_http(pf_client *c, pf_client_torrent *ct);
 
 /* stream.c */
 void pf__stream_ready(pf_client_torrent *ct, uint32_t id);

@@ -6,23 +6,10 @@
 #include <stdint.h>
 
 #include "core/util/buf.h"
+#include "peerflow/metainfo.h"
 
-typedef struct pf_create_opts {
-    const char *path;
-    uint32_t piece_length; /* 0 = auto (pf_metainfo_auto_piece_length) */
-    const char *const *trackers; /* each its own tier */
-    size_t num_trackers;
-    const char *const *webseeds;
-    size_t num_webseeds;
-    int private_flag;
-    const char *comment;    /* may be NULL */
-    const char *created_by; /* may be NULL */
-    int64_t creation_date;  /* 0 = omit */
-    /* Optional, called from the calling thread while hashing (bytes done
-     * of total) and once at the end; may be NULL. */
-    void (*progress)(void *ud, uint64_t done, uint64_t total);
-    void *progress_ud;
-} pf_create_opts;
+/* pf_create_opts is public (peerflow/metainfo.h); its size field is not
+ * looked at here. */
 
 /* Reads the file, or walks the folder (sorted by path; symlinks are
  * followed only to regular files inside the folder; special files are

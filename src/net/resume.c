@@ -41,7 +41,10 @@ static uint64_t *stamps_of(pf_client_torrent *ct, size_t *nfiles)
 int pf__resume_save(pf_client_torrent *ct)
 {
     const pf_bitfield *have = pf_torrent_have(ct->t);
-    if (!ct->st || !have || pf_torrent_state(ct->t) == PF_TS_CHECKING) return PF_ERR_INVAL;
+    /* Only once the check is over: a check cut short by a stop has not
+     * looked at the rest, which a record would call missing. */
+    if (!ct->st || !have || !ct->checked || pf_torrent_state(ct->t) == PF_TS_CHECKING)
+        return PF_ERR_INVAL;
     char path[4096], tmp[4200];
     int rc = resume_path(ct, path, sizeof path, 1);
     if (rc) return rc;

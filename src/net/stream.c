@@ -82,6 +82,7 @@ static void stream_free(pf_stream *s)
 
 int pf_stream_open(pf_client_torrent *ct, uint32_t file, uint64_t offset, pf_stream **out)
 {
+    if (ct->removing) return PF_ERR_SHUTDOWN;
     pf_stream *s = calloc(1, sizeof *s);
     if (!s) return PF_ERR_NOMEM;
     int rc = pf_torrent_stream_open(ct->t, file, offset, pf__client_now(ct->c), &s->id);
@@ -177,6 +178,7 @@ static void read_done(uv_work_t *req, int status)
     s->reading = 0;
     s->ct->works--;
     c->works--;
+    c->pool_works--;
     if (s->closed) {
         stream_free(s);
         return;
@@ -217,10 +219,12 @@ static void try_read(pf_stream *s)
     s->work.data = s;
     s->ct->works++;
     c->works++;
-    if (uv_queue_work(&c->loop, &s->work, read_work, read_done) != 0) {
+    c->pool_works++;
+    if (uv_queue_work(c->loop, &s->work, read_work, read_done) != 0) {
         s->reading = 0;
         s->ct->works--;
         c->works--;
+        c->pool_works--;
         s->pending = 0;
         s->cb(s->ud, PF_ERR_IO, NULL, 0);
     }

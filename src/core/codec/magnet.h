@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "peerflow/metainfo.h" /* the public view (opaque) of the same struct */
 #include "peerflow/peerflow.h"
 
 typedef struct pf_magnet {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/util/buf.h"
+#include "peerflow/metainfo.h" /* the public view (opaque) of the same struct */
 #include "peerflow/peerflow.h"
 
 typedef struct pf_file_entry {

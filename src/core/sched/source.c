@@ -68,6 +68,7 @@ void pf__sources_tick(pf_torrent *t, double dt)
 
 int pf__costly_available(const pf_torrent *t, uint64_t now)
 {
+    if (t->stopped) return 0; /* paused, removed, stopped */
     uint32_t it;
     PF_SRC_FOREACH((pf_torrent *)t, s, it)
     if (!pf__src_free(s) && s->ops->available(s, now)) return 1;
@@ -76,7 +77,7 @@ int pf__costly_available(const pf_torrent *t, uint64_t now)
 
 int pf__costly_ready(const pf_torrent *t, uint64_t now)
 {
-    if (!t->has_meta) return 0;
+    if (!t->has_meta || t->stopped) return 0;
     uint32_t it;
     PF_SRC_FOREACH((pf_torrent *)t, s, it)
     if (!pf__src_free(s) && s->ops->fetch && s->ops->ready(s, now)) return 1;
@@ -117,6 +118,7 @@ static int better_deal(const pf_source *a, const pf_source *b)
 pf_source *pf__costly_pick_except(const pf_torrent *t, uint64_t bytes, double due_s, uint64_t now,
                                   const pf_source *except, double *eta_out)
 {
+    if (t->stopped) return NULL;
     pf_source *best = NULL, *fastest = NULL;
     double best_eta = 0, fastest_eta = 0;
     uint32_t it;

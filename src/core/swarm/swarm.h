@@ -231,6 +231,8 @@ struct pf_torrent {
     uint32_t nsuspects, suspect_next;
     uint64_t cache_limit; /* bytes of verified data kept; 0 = all */
     uint32_t evicted;     /* pieces dropped to honour it */
+    /* Pause, file priorities, removal (control.c); NULL until used. */
+    struct pf__control *ctl;
 };
 
 typedef struct pf__event_q {
@@ -357,6 +359,10 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now);
 void pf__meta_on_ext_handshake(pf_peer *p, uint64_t now);
 int pf__meta_on_message(pf_peer *p, const uint8_t *body, size_t len, uint64_t now);
 void pf__meta_tick(pf_torrent *t, uint64_t now);
+
+/* control.c */
+typedef struct pf__control pf__control;
+void pf__control_free(pf_torrent *t);
 
 /* announce.c */
 void pf__announce_tick(pf_torrent *t, uint64_t now);

@@ -41,6 +41,7 @@ void pf__torrent_free(pf_torrent *t)
     pf__ws_free_all(t);
     pf__sources_free(t);
     pf__streams_free(t);
+    pf__control_free(t);
     pf__free(t->s->mem, t);
 }
 
