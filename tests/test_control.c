@@ -198,7 +198,7 @@ TEST(control_file_priorities)
     CHECK_MEM(leech->data + off_c, c.data + off_c, sizes[2]);
     /* A piece wholly inside b.bin was never fetched. */
     uint32_t inside_b = (uint32_t)(sizes[0] / plen) + 2;
-    CHECK(!pf_bitfield_get(pf_torrent_have(leech->t), inside_b));
+    CHECK(!pf_torrent_have_piece(leech->t, inside_b));
     CHECK(st.downloaded <= (uint64_t)want * plen);
     CHECK(st.downloaded < c.size / 2);
     /* Not interested in a seed that has only what we skip. */

@@ -75,6 +75,18 @@ typedef struct pf_mem {
     void *ud;
 } pf_mem;
 
+/* A byte buffer the engine fills and the caller drains or frees (output
+ * taken from a peer, see session.h).  data[off, len) is unread. */
+typedef struct pf_buf {
+    const pf_mem *mem; /* its allocator (NULL: the C library's) */
+    uint8_t *data;
+    size_t len; /* bytes written */
+    size_t cap; /* bytes allocated */
+    size_t off; /* bytes already consumed from the front */
+} pf_buf;
+PF_EXTERN void pf_buf_init(pf_buf *b); /* empty, the C library's allocator */
+PF_EXTERN void pf_buf_free(pf_buf *b); /* frees data; b stays usable */
+
 /* A network address: IPv4 or IPv6 and a port, as plain bytes (no socket
  * headers). */
 typedef struct pf_addr {

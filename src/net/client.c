@@ -593,7 +593,7 @@ static void start_check(pf_client *c, pf_client_torrent *ct, int existed)
     const char *why = "out of memory";
     if (pf_bitfield_init(&have, mi->num_pieces) == 0) {
         int rc = pf__resume_load(ct, &have, &why);
-        if (rc == 0 && pf_torrent_resume(ct->t, &have, now_ns(c)) == 0) {
+        if (rc == 0 && pf_torrent_resume(ct->t, have.bits, have.nbits, now_ns(c)) == 0) {
             client_log(c, PF_LOG_INFO, "%s: fast resume, %u of %u pieces", ct->name, have.count,
                        have.nbits);
             pf_bitfield_free(&have);

@@ -5,6 +5,8 @@
 #include <uv.h>
 
 #include "peerflow/session.h"
+#include "core/codec/bitfield.h"
+#include "core/util/addr.h"
 #include "core/util/log.h"
 #include "net/http_client.h"
 #include "net/storage.h"

@@ -4,8 +4,13 @@
 #ifndef PF_CORE_SCHED_H
 #define PF_CORE_SCHED_H
 
+#include "core/codec/bitfield.h"
+#include "core/codec/magnet.h"
+#include "core/codec/metainfo.h"
 #include "core/sched/picker.h"
 #include "core/sched/source.h"
+#include "core/util/addr.h"
+#include "core/util/buf.h"
 #include "peerflow/session.h"
 
 /* BEP 19 web seed (a CDN edge, an ISP cache): a costly source that has

@@ -670,16 +670,22 @@ void pf_torrent_check(pf_torrent *t, uint64_t now)
     check_more(t, now);
 }
 
-const pf_bitfield *pf_torrent_have(const pf_torrent *t)
+const uint8_t *pf_torrent_have(const pf_torrent *t, uint32_t *npieces)
 {
-    return t->has_meta ? &t->have : NULL;
+    if (npieces) *npieces = t->has_meta ? t->have.nbits : 0;
+    return t->has_meta ? t->have.bits : NULL;
 }
 
-int pf_torrent_resume(pf_torrent *t, const pf_bitfield *have, uint64_t now)
+int pf_torrent_have_piece(const pf_torrent *t, uint32_t piece)
 {
-    if (!t->has_meta || !have || have->nbits != t->mi->num_pieces) return PF_ERR_INVAL;
-    for (uint32_t i = 0; i < have->nbits; i++)
-        if (pf_bitfield_get(have, i)) piece_verified(t, i, now);
+    return t->has_meta && pf_bitfield_get(&t->have, piece);
+}
+
+int pf_torrent_resume(pf_torrent *t, const uint8_t *have, uint32_t npieces, uint64_t now)
+{
+    if (!t->has_meta || !have || npieces != t->mi->num_pieces) return PF_ERR_INVAL;
+    for (uint32_t i = 0; i < npieces; i++)
+        if (have[i >> 3] & (0x80u >> (i & 7))) piece_verified(t, i, now);
     t->check_next = t->mi->num_pieces;
     check_finished(t, now);
     return 0;
