@@ -220,6 +220,13 @@ struct hn_net {
     int log; /* print engine logs (env HN_LOG) */
     hn_cdn_file cdn_files[HN_CDN_MAX_FILES]; /* what the fake CDN serves, by URL */
     size_t ncdn_files;
+    /* Datagrams to an address that is no node's (a test's UDP tracker):
+     * handed to udp_sink, if set, else dropped.  Names in PF_JOB_RESOLVE
+     * are answered by resolve, if set, else PF_ERR_NOTFOUND. */
+    void (*udp_sink)(void *ud, hn_node *from, const pf_addr *to, const uint8_t *data, size_t len);
+    void *udp_sink_ud;
+    int (*resolve)(void *ud, const char *hostport, pf_addr *out);
+    void *resolve_ud;
 };
 
 /* ---- small utilities ----------------------------------------------------- */
@@ -1116,6 +1123,14 @@ static inline void hn__job(hn_node *nd, pf_job *j)
     case PF_JOB_WEBSEED:
         hn__cdn_request(nd, j);
         return; /* answered later, as fake time passes */
+    case PF_JOB_RESOLVE:
+        j->naddrs = 0;
+        j->result = PF_ERR_NOTFOUND;
+        if (n->resolve && j->url && n->resolve(n->resolve_ud, j->url, &j->addrs[0]) == 0) {
+            j->naddrs = 1;
+            j->result = 0;
+        }
+        break;
     case PF_JOB_DISCARD:
         nd->discards++;
         nd->discard_bytes += j->len;
@@ -1245,7 +1260,10 @@ static inline void hn__handle(hn_node *nd, pf_event *ev)
         while ((len = pf_session_take_datagram(nd->s, &to, dg, sizeof dg)) > 0) {
             nd->dgrams_out++;
             hn_node *dst = hn__node_by_addr(n, &to);
-            if (dst) pf_session_recv_datagram(dst->s, &nd->addr, dg, (size_t)len, n->now);
+            if (dst)
+                pf_session_recv_datagram(dst->s, &nd->addr, dg, (size_t)len, n->now);
+            else if (n->udp_sink)
+                n->udp_sink(n->udp_sink_ud, nd, &to, dg, (size_t)len);
         }
         break;
     }

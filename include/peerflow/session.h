@@ -181,7 +181,8 @@ enum pf_job_type {
     PF_JOB_HTTP,     /* GET url; fill status/body */
     PF_JOB_WEBSEED,  /* GET url with Range range_start/range_len; feed the
                         body to pf_torrent_job_data as it arrives */
-    PF_JOB_DISCARD   /* free the disk space of offset/len (cache limit) */
+    PF_JOB_DISCARD,  /* free the disk space of offset/len (cache limit) */
+    PF_JOB_RESOLVE   /* look up url ("host:port"): fill addrs/naddrs */
 };
 typedef struct pf_job {
     int type;
@@ -201,6 +202,8 @@ typedef struct pf_job {
     const uint8_t *body; /* HTTP body, the caller's: borrowed for the
                            pf_torrent_job_done call only */
     size_t body_len;
+    pf_addr addrs[4];   /* RESOLVE: the host's addresses (port set) */
+    uint32_t naddrs;
     /* engine-private */
     uint32_t tag;
     struct pf_job *next;

@@ -52,13 +52,13 @@ long pf_session_take_datagram(pf_session *s, pf_addr *to, uint8_t *buf, size_t c
 
 int pf_session_recv_datagram(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now)
 {
-    (void)from, (void)now;
     if (!data || n == 0 || n > 65535) {
         s->dg_dropped_in++;
         return PF_ERR_PARSE;
     }
-    /* No UDP protocol is spoken yet: uTP (issue 15) and the BEP 15
-     * tracker client claim theirs here. */
+    /* BEP 15 tracker replies (matched by address and transaction id);
+     * uTP (BEP 29) will claim its own here. */
+    if (pf__announce_udp_in(s, from, data, n, now)) return 0;
     s->dg_dropped_in++;
     return PF_ERR_UNSUPPORTED;
 }

@@ -111,7 +111,18 @@ typedef struct pf__tracker {
     int started_sent;
     int completed_sent;
     char trackerid[64];
+    /* BEP 15 (udp:// URLs): the address once resolved, the connection id
+     * and when it was given (valid for a minute), the request in flight
+     * (its transaction id, event, when to give up on it, tries so far). */
+    int udp;
+    int udp_state; /* PF__UDPT_IDLE, _RESOLVING, _CONNECTING, _ANNOUNCING */
+    pf_addr udp_addr;
+    uint64_t udp_conn_id, udp_conn_at;
+    uint32_t udp_tid, udp_tries;
+    int udp_event;
+    uint64_t udp_deadline;
 } pf__tracker;
+enum { PF__UDPT_IDLE = 0, PF__UDPT_RESOLVING, PF__UDPT_CONNECTING, PF__UDPT_ANNOUNCING };
 
 /* A verified piece's bytes, shared by the read cache and the output of
  * peers it is being sent to (zero-copy sends): freed with the last ref. */
@@ -368,5 +379,9 @@ void pf__control_free(pf_torrent *t);
 void pf__announce_tick(pf_torrent *t, uint64_t now);
 void pf__announce_done(pf_torrent *t, pf_job *j, uint64_t now);
 void pf__announce_event(pf_torrent *t, int event, uint64_t now);
+/* A datagram from a UDP tracker: 1 if one of s's trackers took it. */
+int pf__announce_udp_in(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now);
+/* A PF_JOB_RESOLVE for a UDP tracker came back. */
+void pf__announce_resolved(pf_torrent *t, pf_job *j, uint64_t now);
 
 #endif

@@ -8,7 +8,8 @@
  *   - a second while peers are connected and idle (rates decay, choke
  *     rounds, keep-alives, time-outs: none needs better than a second);
  *   - otherwise the earliest of its explicit timers (announces, dials of
- *     candidates), and at most a few seconds.
+ *     candidates, UDP tracker requests to retry), and at most a few
+ *     seconds.
  * Explicit timers due sooner always win, to the millisecond. */
 #include "core/swarm/swarm.h"
 
@@ -45,6 +46,7 @@ static uint64_t torrent_timer(const pf_torrent *t, uint64_t after)
         const pf__tracker *tr = &t->trackers[i];
         if (!tr->busy && tr->next_announce > after && tr->next_announce < next) next = tr->next_announce;
         if (!tr->busy && tr->next_announce <= after) next = after; /* due now */
+        if (tr->busy && tr->udp && tr->udp_deadline < next) next = tr->udp_deadline > after ? tr->udp_deadline : after;
     }
     if (t->npeers < t->s->set.max_peers)
         for (uint32_t i = 0; i < t->ncands; i++) {

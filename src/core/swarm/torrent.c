@@ -758,6 +758,9 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         break;
     case PF_JOB_DISCARD:
         break;
+    case PF_JOB_RESOLVE:
+        pf__announce_resolved(t, j, now);
+        break;
     case PF_JOB_WEBSEED:
         pf__ws_job_done(t, j, now);
         if (t->nstreams) pf__sched_update(t, now);
