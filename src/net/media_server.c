@@ -7,11 +7,19 @@
 #include "core/media/media_http.h"
 #include "net/http_server.h"
 
-#define MS_READ_CHUNK (256 * 1024)  /* per pf_stream_read */
-#define MS_HIGH_WATER (256 * 1024) /* stop reading above this much unsent */
+/* Memory per connection: one read of MS_READ_CHUNK in the stream's
+ * buffer, and at most one such chunk (plus framing) queued in user space:
+ * the next read starts only once the socket took the last one (the
+ * kernel's send buffer, MS_SEND_BUFFER on loopback, keeps the player fed
+ * meanwhile). */
+#define MS_READ_CHUNK (64 * 1024)   /* per pf_stream_read */
+#define MS_HIGH_WATER 0             /* read again only when all was taken */
 #define MS_SEND_BUFFER (128 * 1024) /* SO_SNDBUF of a player's connection */
-#define MS_LOW_WATER (256 * 1024)   /* resume below it */
+#define MS_LOW_WATER 0              /* the drain callback: queue empty */
 #define MS_MAX_CONNS 64
+#define MS_MAX_CONNS_PER_CLIENT 16 /* when not bound to loopback */
+#define MS_MAX_STALLED 4           /* streams one client holds unread */
+#define MS_STALL_EVICT_MS 1000     /* at the cap: a stream unread this long */
 #define MS_MAX_SOURCES 512
 #define MS_COV_MAX 32 /* disjoint served intervals remembered per file */
 #define MS_EXTRA "X-Content-Type-Options: nosniff\r\n"
@@ -524,6 +532,7 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
         free(ms);
         return rc;
     }
+    pf_media_server_set_limits(ms, &lim);
     ms->port = pf_http_server_port(ms->http);
     const char *host = bind;
     if (strcmp(bind, "0.0.0.0") == 0) host = "127.0.0.1";
@@ -547,6 +556,9 @@ void pf_media_server_limits_default(pf_media_server_limits *l)
      * connection is only given up at the connection cap. */
     l->send_timeout_ms = UINT32_MAX;
     l->max_conns = MS_MAX_CONNS;
+    l->max_conns_per_client = MS_MAX_CONNS_PER_CLIENT;
+    l->max_stalled_per_client = MS_MAX_STALLED;
+    l->stall_evict_ms = MS_STALL_EVICT_MS;
 }
 
 void pf_media_server_set_limits(pf_media_server *ms, const pf_media_server_limits *l)
@@ -556,6 +568,12 @@ void pf_media_server_set_limits(pf_media_server *ms, const pf_media_server_limit
     if (!l) l = &d;
     pf_http_server_set_limits(ms->http, l->header_timeout_ms, l->idle_timeout_ms,
                               l->send_timeout_ms, l->max_conns ? l->max_conns : d.max_conns);
+    size_t per = l->max_conns_per_client ? l->max_conns_per_client : d.max_conns_per_client;
+    uint32_t stalled =
+        l->max_stalled_per_client ? l->max_stalled_per_client : d.max_stalled_per_client;
+    pf_http_server_set_client_limits(ms->http, ms->loopback_only || per == SIZE_MAX ? 0 : per,
+                                     stalled == UINT32_MAX ? 0 : stalled,
+                                     l->stall_evict_ms ? l->stall_evict_ms : d.stall_evict_ms);
 }
 
 void pf_media_server_http_stats(const pf_media_server *ms, pf_http_server_stats *out)

@@ -10,19 +10,34 @@
  *   GET /                       an HTML index
  *
  * A file response reads through one pf_stream opened at the range start,
- * 256 KiB per pf_stream_read, and keeps at most ~1 MiB queued unsent on
- * the socket (the rest waits for the drain callback): the player's pace
- * is the playhead.  A client that goes away closes its stream.  Bounded:
- * 64 connections, so 64 streams and ~80 MiB of queued data at most.
+ * 64 KiB per pf_stream_read, and reads again only once the socket has
+ * taken the last chunk (the kernel's send buffer keeps the player fed
+ * meanwhile): the player's pace is the playhead.  A client that goes away
+ * closes its stream.
+ *
+ * Bounded memory: a connection holds at most 64 KiB in its stream's
+ * buffer, one 64 KiB chunk (plus framing) queued unsent, and up to
+ * 24 KiB of request input while a request is arriving (none once it is
+ * parsed): about 160 KiB, so 64 connections hold about 10 MiB at most
+ * whatever the clients do (measured: +8 MiB RSS under tests/
+ * it_http_flood.sh).  Connections waiting for a slot hold no buffer.
  *
  * Hostile clients (see pf_media_server_limits): paths with "." / ".."
  * segments (also %2e-encoded), encoded slashes, backslashes, NUL or "//"
  * get 400 (pf_media_path_safe); a request line over 8 KiB 414, a head
  * over 8 KiB or 64 fields 431, then the connection closes; a client that
  * has not sent a whole request 10 s after its first byte gets 408 and is
- * closed (slowloris); one that stops reading its response for 60 s is
- * closed; at 64 connections a new one replaces the oldest connection that
- * is only waiting for a request.  Range: one range; several ranges,
+ * closed (slowloris).  Floods: at 64 connections a newcomer replaces a
+ * connection that is only waiting for a request (the one waiting
+ * longest), else a stream whose client has read nothing for a second (the
+ * longest unread first; streams unread for 2 s or more, which took the
+ * most, last); if none may go it waits, unread, in the order it came,
+ * until one may (as nginx leaves connections in its listen queue).  One
+ * client (an address; every local client is 127.0.0.1) holds at most 4
+ * streams it does not read: beyond, those that took the fewest bytes are
+ * closed (a paused player took its buffer's worth, a flood's streams
+ * nothing).  Not bound to loopback, one address holds at most 16
+ * connections.  Range: one range; several ranges,
  * other units and invalid syntax (last < first, negative numbers) are
  * ignored (200, whole file); a valid range starting at or past the end
  * (however large the number) is 416 (see pf_http_range_parse).
@@ -67,11 +82,23 @@ typedef struct pf_media_server_limits {
                                    that read nothing for 10 s is the first
                                    stream to make room */
     size_t max_conns;           /* default 64 */
+    size_t max_conns_per_client; /* from one address (IPv4, IPv6 /64);
+                                   default 16; not applied when bound to
+                                   loopback (every local client is
+                                   127.0.0.1); SIZE_MAX = no cap */
+    uint32_t max_stalled_per_client; /* streams one address holds open
+                                   without reading (nothing taken for 2 s);
+                                   beyond, the ones that took the fewest
+                                   bytes are closed; default 4;
+                                   UINT32_MAX = no cap */
+    uint32_t stall_evict_ms;    /* at max_conns, a stream whose client has
+                                   taken nothing for this long may be
+                                   closed for a newcomer; default 1000 */
 } pf_media_server_limits;
 
 void pf_media_server_limits_default(pf_media_server_limits *l);
 /* Applies l (NULL = defaults; a 0 field = its default, UINT32_MAX = no
- * timeout) to connections from now on. */
+ * timeout or cap) to connections from now on. */
 void pf_media_server_set_limits(pf_media_server *ms, const pf_media_server_limits *l);
 /* The HTTP layer's counters (timeouts, evictions, rejected requests). */
 void pf_media_server_http_stats(const pf_media_server *ms, pf_http_server_stats *out);
