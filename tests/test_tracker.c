@@ -317,7 +317,7 @@ static int announce_req(pf_tracker *t, const pf_addr *remote, const char *header
     int st = -1;
     if (pf_http_request_parse(raw.data, raw.len, 0, &req) > 0)
         st = pf_tracker_handle_request(t, &req, remote, S, &body);
-    if (resp && pf_announce_resp_parse(body.data, body.len, resp) != 0) st = -1;
+    if (resp && pf_announce_resp_parse(body.data, body.len, NULL, resp) != 0) st = -1;
     pf_buf_free(&raw);
     pf_buf_free(&body);
     return st;
