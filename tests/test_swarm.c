@@ -308,6 +308,150 @@ static void pex_case(int private_flag)
 TEST(swarm_pex_held_until_metadata_private) { pex_case(1); }
 TEST(swarm_pex_held_until_metadata_public) { pex_case(0); }
 
+/* ---- bans by endpoint --------------------------------------------------------- */
+/* A node whose disk rotted after its check: it still claims every piece
+ * and serves a flipped byte in each. */
+static void make_liar(hn_tor *ht, const hn_content *c)
+{
+    for (uint32_t i = 0; i < c->num_pieces; i++) ht->data[(size_t)i * c->piece_len + 100] ^= 0x77;
+}
+
+/* An incoming connection to nd from `from` (a raw peer the test drives). */
+static hn_raw *raw_open_from(hn_node *nd, const pf_addr *from)
+{
+    hn_net *n = nd->net;
+    hn_raw *r = calloc(1, sizeof *r);
+    if (!r || hn__track((void ***)&n->raws, &n->nraws, &n->cap_raws, r) != 0) {
+        free(r);
+        return NULL;
+    }
+    pf_buf_init(&r->out);
+    r->end.raw = r;
+    r->end.node = nd;
+    r->end.p = pf_session_accept(nd->s, from, n->now);
+    if (!r->end.p) {
+        r->closed = 1;
+        return r;
+    }
+    pf_peer_set_ud(r->end.p, &r->end);
+    return r;
+}
+
+/* Handshakes (with extensions) and, if listen_port, sends an extension
+ * handshake naming it.  Returns 1 if the engine kept the connection. */
+static int raw_hello(hn_raw *r, const uint8_t info_hash[20], const char *id20, uint16_t listen_port)
+{
+    if (!r || r->closed) return 0;
+    uint8_t hs[PF_HANDSHAKE_LEN];
+    hn_raw_handshake(hs, info_hash, id20, 1);
+    if (hn_raw_send(r, hs, sizeof hs) < 0 || r->closed) return 0;
+    if (listen_port) {
+        pf_buf b, body;
+        pf_buf_init(&b);
+        pf_buf_init(&body);
+        pf_ext_handshake h;
+        memset(&h, 0, sizeof h);
+        h.metadata_size = -1;
+        h.listen_port = listen_port;
+        pf_ext_handshake_write(&body, &h);
+        pf_msg_write_extended(&b, 0, body.data, body.len);
+        hn_raw_send(r, b.data, b.len);
+        pf_buf_free(&b);
+        pf_buf_free(&body);
+    }
+    hn_settle(r->end.node->net);
+    return !r->closed && r->end.p != NULL;
+}
+
+/* Item 5: a liar and an honest seeder behind one address (carrier-grade
+ * NAT: same IP, different ports).  The liar's endpoint is banned, the
+ * honest one's is not and it carries the download; a newcomer from the
+ * same address on another port is still welcome, while the liar coming
+ * back from a new port under its listen port is refused.  Before the fix
+ * the ban took the whole address: the honest seeder was closed and never
+ * dialled again, and with no other source the download never finished. */
+TEST(swarm_ban_endpoint_not_address)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 24 * 32768, 32768, 501, NULL), 0);
+    hn_net *n = hn_new(501);
+    hn_node *liar = hn_add_node(n, NULL), *honest = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL);
+    memcpy(honest->addr.ip, liar->addr.ip, 4); /* one household's address */
+    CHECK(honest->addr.port != liar->addr.port);
+    liar->up_bps = 1024 * 1024; /* the fast one, so it gets pieces of its own */
+    honest->up_bps = 256 * 1024;
+    hn_tor *bad = hn_add_torrent(liar, &c, HN_FULL, NULL);
+    hn_tor *good = hn_add_torrent(honest, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(bad && good && leech);
+    hn_settle(n);
+    make_liar(bad, &c);
+    hn_add_peer(leech, liar);
+    hn_add_peer(leech, honest);
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 120 * SEC));
+    CHECK_MEM(leech->data, c.data, c.size);
+    CHECK(pf__torrent_is_banned(leech->t, &liar->addr));
+    CHECK(!pf__torrent_is_banned(leech->t, &honest->addr));
+    pf_torrent_stats hs;
+    pf_torrent_get_stats(good->t, &hs);
+    CHECK(hs.uploaded * 2 >= c.size); /* it carried the download */
+    /* A neighbour behind the same address, another port: welcome. */
+    pf_addr nb = liar->addr;
+    nb.port = 50001;
+    hn_raw *r = raw_open_from(ln, &nb);
+    CHECK(raw_hello(r, c.info_hash, "-XX0001-neighbour0001", 0));
+    /* The liar again, from a new port but naming its listen port: no. */
+    pf_addr back = liar->addr;
+    back.port = 50002;
+    hn_raw *r2 = raw_open_from(ln, &back);
+    CHECK(!raw_hello(r2, c.info_hash, "-XX0001-liarcomesback", liar->addr.port));
+    CHECK(!pf__torrent_is_banned(leech->t, &nb));
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+/* Item 5, the other half: when several (3) endpoints of one address lie,
+ * the address is banned as a whole: a fourth port of it is refused, even
+ * at its handshake; another address is not affected. */
+TEST(swarm_ban_address_after_three_liars)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 32 * 32768, 32768, 502, NULL), 0);
+    hn_net *n = hn_new(502);
+    hn_node *liars[3], *honest = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL);
+    honest->up_bps = 128 * 1024;
+    hn_tor *good = hn_add_torrent(honest, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(good && leech);
+    for (int i = 0; i < 3; i++) {
+        liars[i] = hn_add_node(n, NULL);
+        memcpy(liars[i]->addr.ip, liars[0]->addr.ip, 4);
+        liars[i]->up_bps = 1024 * 1024;
+        hn_tor *b = hn_add_torrent(liars[i], &c, HN_FULL, NULL);
+        CHECK(b != NULL);
+        hn_settle(n);
+        make_liar(b, &c);
+        hn_add_peer(leech, liars[i]);
+    }
+    hn_add_peer(leech, honest);
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 120 * SEC));
+    CHECK_MEM(leech->data, c.data, c.size);
+    for (int i = 0; i < 3; i++) CHECK(pf__torrent_is_banned(leech->t, &liars[i]->addr));
+    pf_addr fourth = liars[0]->addr;
+    fourth.port = 50003;
+    CHECK(pf__torrent_is_banned(leech->t, &fourth));
+    CHECK(!pf__torrent_is_banned(leech->t, &honest->addr));
+    hn_raw *r = raw_open_from(ln, &fourth);
+    CHECK(!raw_hello(r, c.info_hash, "-XX0001-fourthport001", 0));
+    CHECK_EQ(r->err, PF_ERR_DENIED);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* ---- dialling ------------------------------------------------------------- */
 static pf__candidate *cand_of(hn_tor *ht, const pf_addr *a)
 {
@@ -368,4 +512,5 @@ TEST(swarm_refused_dial_retried_with_backoff)
 
 TEST_MAIN(swarm_seed_never_announces_completed, swarm_magnet_xpe_dialled_at_once,
           swarm_refused_dial_retried_with_backoff, swarm_pex_held_until_metadata_private,
-          swarm_pex_held_until_metadata_public)
+          swarm_pex_held_until_metadata_public, swarm_ban_endpoint_not_address,
+          swarm_ban_address_after_three_liars)

@@ -61,7 +61,10 @@ peer its own address (peerflow bans addresses). --reconnect HOST:PORT (or
 HOST:PORT with the right info-hash every --reconnect-interval s, up to
 --reconnect-count times, and records whether peerflow answers the handshake
 ("accepted") or hangs up first ("refused") -- how a test sees a ban from
-outside.
+outside.  peerflow bans an endpoint (address and port; the whole address
+only once several of its endpoints lied): --reconnect-from-listen makes
+those dials leave from the --listen endpoint peerflow dialled and banned,
+not from a new port (which is another endpoint, welcome).
 
 The --report FILE (JSON, rewritten after every event and at exit):
     {"mode", "info_hash", "pieces", "conns": [{"id", "dir" ("in"|"out"),
@@ -553,8 +556,25 @@ def run_conn(sock, remote, direction, rep, tor, args, fn):
 SOURCE = None  # --bind: our address for outgoing connections too
 
 
-def dial(hostport, timeout=5):
+LISTEN_PORT = 0  # our listening port, once bound (--reconnect-from-listen dials from it)
+
+
+def dial(hostport, timeout=5, from_listen=False):
     host, _, port = hostport.rpartition(":")
+    if from_listen and SOURCE and LISTEN_PORT and ":" not in host:
+        # Leave from our listen endpoint itself (SO_REUSEPORT on both
+        # sockets): peerflow bans endpoints, address and port.
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((SOURCE, LISTEN_PORT))
+        s.settimeout(timeout)
+        try:
+            s.connect((host.strip("[]"), int(port)))
+        except OSError:
+            s.close()
+            raise
+        return s
     src = (SOURCE, 0) if SOURCE and ":" not in host else None
     return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout,
                                     source_address=src)
@@ -832,7 +852,8 @@ def probe(args, rep, tor, target):
     ("refused"), said nothing for 5 s ("silent") or could not be reached."""
     entry = {"t": now(), "result": None, "detail": "", "target": target}
     try:
-        s = dial(target)
+        s = dial(target, from_listen=args.reconnect_from_listen)
+        entry["from"] = "%s:%d" % s.getsockname()[:2]
         s.settimeout(5)
         s.sendall(PSTR + bytes(8) + tor.info_hash + args.peer_id)
         got = b""
@@ -899,6 +920,9 @@ def main():
     ap.add_argument("--reconnect-delay", type=float, default=0.5)
     ap.add_argument("--reconnect-interval", type=float, default=2)
     ap.add_argument("--reconnect-count", type=int, default=3)
+    ap.add_argument("--reconnect-from-listen", action="store_true",
+                    help="reconnect (and probe) from our --listen address and port, the "
+                    "endpoint peerflow dialled, rather than from a new port")
     ap.add_argument("--no-fast", action="store_true")
     ap.add_argument("--no-ext", action="store_true")
     args = ap.parse_args()
@@ -915,7 +939,11 @@ def main():
     if args.listen is not None:
         ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if args.reconnect_from_listen:
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         ls.bind((args.bind, args.listen))
+        global LISTEN_PORT
+        LISTEN_PORT = ls.getsockname()[1]
         ls.listen(64)
         ls.settimeout(0.2)
         say("listening on port %d (%s, info-hash %s, %d pieces)"

@@ -882,6 +882,15 @@ static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
         if (pf_ext_handshake_parse(m->payload, m->payload_len, &h) != 0) return;
         p->exth = h;
         p->got_exth = 1;
+        /* An incoming peer is known by the listen port it gives: a banned
+         * one reconnecting from a new port is refused here. */
+        if (!p->outgoing && h.listen_port) {
+            pf_addr ep = pf__peer_endpoint(p);
+            if (pf__torrent_is_banned(p->t, &ep)) {
+                pf__peer_close(p, "banned endpoint");
+                return;
+            }
+        }
         pf__meta_on_ext_handshake(p, now);
     } else if (m->ext_id == PF__UT_METADATA_ID) {
         pf__meta_on_message(p, m->payload, m->payload_len, now);

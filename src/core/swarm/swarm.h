@@ -215,7 +215,9 @@ struct pf_torrent {
     } departed[32]; /* per-peer byte counts outlive the connection */
     uint32_t ndeparted;
     uint64_t next_sched;
-    pf_addr banned[128];  /* peers that sent corrupt data (a ring) */
+    /* Endpoints that sent corrupt data (a ring); a host with
+     * PF__BAN_HOST_AFTER of them in it is banned as a whole. */
+    pf_addr banned[128];
     uint32_t nbanned, banned_next;
     /* Blocks of pieces that failed their hash with several senders: who
      * sent what (a digest per block).  When the piece later verifies, a
@@ -261,6 +263,26 @@ struct pf_session {
     double local_share; /* of the regular upload slots, local peers' first */
     pf_logger log;
 };
+
+/* Endpoints: a peer is known by address AND port (households behind one
+ * carrier-grade NAT share an address).  The one comparison every ban and
+ * lookup goes through: widen it here when an endpoint also names its
+ * transport. */
+static inline int pf__endpoint_eq(const pf_addr *a, const pf_addr *b) { return pf_addr_eq(a, b); }
+/* Same host: the address without the port. */
+static inline int pf__host_eq(const pf_addr *a, const pf_addr *b)
+{
+    return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+}
+/* The endpoint that names p: the address we dialled, or for an incoming
+ * connection the listen port it gave in its extension handshake (BEP 10
+ * "p"), else its connection's own (ephemeral) port. */
+static inline pf_addr pf__peer_endpoint(const pf_peer *p)
+{
+    pf_addr a = p->addr;
+    if (!p->outgoing && p->got_exth && p->exth.listen_port) a.port = p->exth.listen_port;
+    return a;
+}
 
 /* Bytes with this peer count as another ISP's (local networks are set and
  * it is outside them). */
@@ -318,9 +340,14 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt);
 pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20]);
 void pf__torrent_free(pf_torrent *t);
 int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p);
+/* The endpoint a is banned, or its host is (PF__BAN_HOST_AFTER of its
+ * endpoints were). */
+#define PF__BAN_HOST_AFTER 3
 int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a);
-/* Bans an address: closes its peers, forgets the blocks peer `id` sent
- * into pieces in progress, refuses it from now on. */
+/* Bans an endpoint: peer `id`'s if it is still here (pf__peer_endpoint),
+ * else a; closes its peers (and its host's, once the host is banned),
+ * forgets the blocks peer `id` sent into pieces in progress, refuses it
+ * from now on. */
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why);
 /* Removes p from t; now: when it went (a failed dial's retry is timed
  * from it). */

@@ -336,13 +336,19 @@ static void serve_all(pf_torrent *t, uint64_t now)
         if (t->peers[i]->inq_len) pf__peer_serve(t->peers[i], now);
 }
 
+/* Banned endpoints of a's host. */
+static uint32_t host_bans(const pf_torrent *t, const pf_addr *a)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->nbanned; i++) n += pf__host_eq(&t->banned[i], a);
+    return n;
+}
+
 int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a)
 {
     for (uint32_t i = 0; i < t->nbanned; i++)
-        if (t->banned[i].family == a->family &&
-            memcmp(t->banned[i].ip, a->ip, a->family == 4 ? 4 : 16) == 0)
-            return 1;
-    return 0;
+        if (pf__endpoint_eq(&t->banned[i], a)) return 1;
+    return host_bans(t, a) >= PF__BAN_HOST_AFTER;
 }
 
 static pf_peer *peer_by_id(pf_torrent *t, uint32_t id)
@@ -374,15 +380,28 @@ static void drop_blocks_of(pf_torrent *t, uint32_t id)
 
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why)
 {
-    if (!pf__torrent_is_banned(t, a)) {
+    pf_peer *liar = id ? peer_by_id(t, id) : NULL;
+    pf_addr ep = liar ? pf__peer_endpoint(liar) : *a;
+    if (!pf__torrent_is_banned(t, &ep)) {
         uint32_t cap = sizeof t->banned / sizeof t->banned[0];
-        t->banned[t->banned_next] = *a;
+        t->banned[t->banned_next] = ep;
         t->banned_next = (t->banned_next + 1) % cap;
         if (t->nbanned < cap) t->nbanned++;
+        char buf[64];
+        pf_addr_format(&ep, buf, sizeof buf);
+        pf__log(t->s, PF_LOG_INFO, "banned %s%s: %s", buf,
+                host_bans(t, &ep) >= PF__BAN_HOST_AFTER ? " and its whole address" : "", why);
     }
     drop_blocks_of(t, id);
-    for (uint32_t i = t->npeers; i-- > 0;)
-        if (pf_addr_eq(&t->peers[i]->addr, a) || t->peers[i]->id == id) pf__peer_close(t->peers[i], why);
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *q = t->peers[i];
+        if (q->state == PF_PS_CLOSING) continue;
+        pf_addr qe = pf__peer_endpoint(q);
+        /* Its other connections, and once its host is banned, the host's;
+         * never another endpoint of a host with an honest one (NAT). */
+        if (q->id == id || pf__torrent_is_banned(t, &qe) || pf__torrent_is_banned(t, &q->addr))
+            pf__peer_close(q, why);
+    }
 }
 
 /* A piece failed its hash.  Its only sender is banned at once.  With
