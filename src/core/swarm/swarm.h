@@ -45,6 +45,7 @@ struct pf_peer {
     size_t net_inflight; /* taken, not yet reported sent */
     int write_queued;
     int sent_handshake, got_handshake, sent_bitfield;
+    int dup; /* its handshake named a peer we already have (or us) */
     uint8_t peer_id[20];
     uint8_t reserved[8];
     int fast, ext;
@@ -71,6 +72,12 @@ struct pf_peer {
     pf_rate down, up;
     uint64_t downloaded, uploaded;
     uint64_t connected_at, last_recv, last_sent, last_block, unchoked_at;
+    /* Idle peers (torrent.c: the choker's trials and who makes room):
+     * when it last sent a message other than a keep-alive, its last
+     * REQUEST, when PIECE data to it was last written (0: never), and
+     * when it was last choked for asking nothing while unchoked, and
+     * first (0: not since its last REQUEST). */
+    uint64_t last_msg, last_request, last_upload, idle_choked_at, idle_since;
     uint32_t hash_fails; /* pieces it contributed to that failed */
     uint64_t unsolicited; /* PIECE bytes it sent that we never asked for */
     /* Requests we withdrew (cancel, time-out, choke): a block already on
@@ -103,6 +110,7 @@ typedef struct pf__candidate {
     uint64_t next_try;
     uint8_t fails;
     uint8_t connected;
+    uint8_t seed; /* it had every piece: not dialled while we seed */
 } pf__candidate;
 
 typedef struct pf__tracker {
@@ -339,7 +347,12 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt);
 /* torrent.c */
 pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20]);
 void pf__torrent_free(pf_torrent *t);
-int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p);
+/* Adds p to t; when t is full, the least useful peer (if any may go)
+ * makes room; else PF_ERR_LIMIT. */
+int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p, uint64_t now);
+/* The peer of t that may best make room for a newcomer, or NULL if none
+ * may; *rank orders candidates across torrents (lower goes first). */
+pf_peer *pf__torrent_least_useful(pf_torrent *t, uint64_t now, uint64_t *rank);
 /* The endpoint a is banned, or its host is (PF__BAN_HOST_AFTER of its
  * endpoints were). */
 #define PF__BAN_HOST_AFTER 3
