@@ -309,11 +309,11 @@ TEST(swarm_pex_held_until_metadata_private) { pex_case(1); }
 TEST(swarm_pex_held_until_metadata_public) { pex_case(0); }
 
 /* ---- bans by endpoint --------------------------------------------------------- */
-/* A node whose disk rotted after its check: it still claims every piece
- * and serves a flipped byte in each. */
+/* A node that claims every piece and sends a flipped byte in each block. */
 static void make_liar(hn_tor *ht, const hn_content *c)
 {
-    for (uint32_t i = 0; i < c->num_pieces; i++) ht->data[(size_t)i * c->piece_len + 100] ^= 0x77;
+    (void)c;
+    ht->node->lie = 1;
 }
 
 /* An incoming connection to nd from `from` (a raw peer the test drives). */
@@ -676,6 +676,69 @@ TEST(swarm_honest_idle_peers_kept)
     hn_content_free(&c);
 }
 
+/* ---- bit rot: verify on read ----------------------------------------------------- */
+/* Item 2: a node's storage rots after its check (one byte of piece 3, one
+ * of piece 9: as after a clean run whose resume record is trusted).
+ * Nothing unverified leaves it: its reader (pf_torrent_read, what the
+ * media server reads through) gets piece 9's true bytes once the piece is
+ * fetched again from the other seed, never the rotten ones; a leecher that
+ * knows only it completes without a single hash failure or wasted byte
+ * (piece 3 was refused, then served once repaired); the rotten pieces are
+ * rewritten on its disk and it is a seed again. */
+TEST(swarm_bit_rot_not_served)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 16 * 32768, 32768, 201, NULL), 0);
+    hn_net *n = hn_new(201);
+    hn_node *an = hn_add_node(n, NULL), *bn = hn_add_node(n, NULL), *cn = hn_add_node(n, NULL);
+    hn_tor *a = hn_add_torrent(an, &c, HN_FULL, NULL);
+    hn_tor *b = hn_add_torrent(bn, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_torrent(cn, &c, HN_EMPTY, NULL);
+    CHECK(a && b && leech);
+    hn_settle(n);
+    CHECK_EQ(pf_torrent_state(a->t), PF_TS_SEEDING);
+    a->data[3 * 32768 + 1000] ^= 0x01;
+    a->data[9 * 32768 + 20000] ^= 0x40;
+    hn_add_peer(a, bn); /* two seeds: they part at once, until a needs b */
+    for (int i = 0; i < 8; i++) hn_step(n);
+    /* The reader: piece 9, read and checked first. */
+    uint32_t id = 0;
+    CHECK_EQ(pf_torrent_stream_open(a->t, 0, 9 * 32768, n->now, &id), 0);
+    uint8_t buf[32768];
+    uint64_t off = 9 * 32768 + 16384;
+    long got = pf_torrent_read(a->t, off, buf, sizeof buf, n->now);
+    CHECK_EQ(got, 0); /* being read */
+    uint32_t ready0 = an->stream_ready;
+    hn_settle(n);
+    CHECK(an->stream_ready > ready0); /* woken when the check was done */
+    CHECK(!pf_bitfield_get(pf_torrent_have(a->t), 9)); /* it failed: not ours */
+    CHECK_EQ(pf_torrent_read(a->t, off, buf, sizeof buf, n->now), PF_ERR_NOTFOUND);
+    uint64_t t0 = n->now;
+    while ((got = pf_torrent_read(a->t, off, buf, sizeof buf, n->now)) <= 0 && n->now < t0 + 20 * SEC) hn_step(n);
+    CHECK_EQ(got, 16384); /* to the end of the piece */
+    CHECK_MEM(buf, c.data + off, 16384);
+    CHECK_MEM(a->data + 9 * 32768, c.data + 9 * 32768, 32768); /* rewritten */
+    pf_torrent_stream_close(a->t, id, n->now);
+    /* The leecher, which knows only a. */
+    hn_add_peer(leech, an);
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 60 * SEC));
+    CHECK_MEM(leech->data, c.data, c.size);
+    pf_torrent_stats ls, as;
+    pf_torrent_get_stats(leech->t, &ls);
+    pf_torrent_get_stats(a->t, &as);
+    CHECK_EQ(ls.hash_failures, 0);
+    CHECK_EQ(ls.wasted, 0);
+    CHECK_EQ(leech->write_hash_fails, 0);
+    CHECK_EQ(as.hash_failures, 2); /* pieces 9 and 3, each once */
+    CHECK_MEM(a->data, c.data, c.size);
+    for (int i = 0; i < 8; i++) hn_step(n);
+    CHECK_EQ(pf_torrent_state(a->t), PF_TS_SEEDING);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* ---- dialling ------------------------------------------------------------- */
 static pf__candidate *cand_of(hn_tor *ht, const pf_addr *a)
 {
@@ -738,4 +801,4 @@ TEST_MAIN(swarm_seed_never_announces_completed, swarm_magnet_xpe_dialled_at_once
           swarm_refused_dial_retried_with_backoff, swarm_pex_held_until_metadata_private,
           swarm_pex_held_until_metadata_public, swarm_ban_endpoint_not_address,
           swarm_ban_address_after_three_liars, swarm_idle_peer_dropped, swarm_squatters_make_room,
-          swarm_honest_idle_peers_kept)
+          swarm_honest_idle_peers_kept, swarm_bit_rot_not_served)

@@ -294,6 +294,24 @@ void pf__peer_set_choke(pf_peer *p, int choke)
     pf__peer_mark_write(p);
 }
 
+void pf__peer_reject_piece(pf_peer *p, uint32_t piece)
+{
+    uint32_t kept = 0, dropped = 0;
+    for (uint32_t k = 0; k < p->inq_len; k++) {
+        pf__req r = p->inq[(p->inq_head + k) % p->inq_cap];
+        if (r.piece != piece) {
+            p->inq[(p->inq_head + kept++) % p->inq_cap] = r;
+            continue;
+        }
+        dropped++;
+        if (p->fast) pf_msg_write_req(&p->out, PF_MSG_REJECT, r.piece, r.begin, r.length);
+    }
+    p->inq_len = kept;
+    if (!dropped) return;
+    if (!p->fast) pf__peer_set_choke(p, 1); /* BEP 3: a choke drops them all */
+    pf__peer_mark_write(p);
+}
+
 void pf__peer_send_have(pf_peer *p, uint32_t piece)
 {
     if (p->state != PF_PS_ACTIVE || !p->sent_bitfield) return;

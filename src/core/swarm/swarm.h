@@ -183,6 +183,11 @@ struct pf_torrent {
     uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
     int stopped;
     int complete_fired;
+    int started_complete; /* complete when its check or resume ended */
+    /* Pieces that failed their hash when read back from disk (bit rot):
+     * fetched again; when the storage cannot take the new copy (a seed's
+     * read-only files) no longer wanted.  Allocated at the first one. */
+    pf_bitfield rotten;
     /* A download completed in this session (became_complete): what BEP 3's
      * "completed" announce reports.  A torrent found complete by its check
      * or resume record never sends it. */
@@ -341,6 +346,9 @@ void pf__peer_cancel_all(pf_peer *p);
 uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, double head_deadline_s,
                               int trial, uint64_t now);
 void pf__peer_drop_requests(pf_peer *p);
+/* Forgets its queued requests for piece (we no longer have it): REJECTs
+ * them (BEP 6), or chokes a peer without the Fast extension. */
+void pf__peer_reject_piece(pf_peer *p, uint32_t piece);
 int pf__peer_apply_metadata(pf_peer *p);
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt);
 
@@ -376,6 +384,11 @@ int pf__torrent_emit_job(pf_torrent *t, pf_job *j);
 pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load);
 /* Drops a slot's buffer (the piece was evicted or failed to load). */
 void pf__cache_slot_clear(pf__cache_slot *c);
+/* A verified piece is no longer ours (it failed its hash when read back
+ * from disk): its have-bit goes, it is no longer served (peers' queued
+ * requests for it are rejected, or a peer without BEP 6 is choked: a
+ * HAVE cannot be taken back), and it is fetched again. */
+void pf__torrent_piece_lost(pf_torrent *t, uint32_t piece, uint64_t now);
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now);
 void pf__torrent_choke(pf_torrent *t, uint64_t now);
 
