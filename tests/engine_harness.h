@@ -143,6 +143,11 @@ struct hn_node {
     uint64_t up_bps;   /* upload budget in bytes/s; 0 = unlimited */
     uint64_t budget;   /* bytes this node may still send in this step */
     int mute_pieces;   /* drop every PIECE and REJECT this node sends */
+    /* A liar: flips the first payload byte of every PIECE it sends (of
+     * piece lie_piece - 1 only, if lie_piece > 0).  Its engine checks what
+     * it reads from disk, so rotting its storage no longer makes one. */
+    int lie;
+    uint32_t lie_piece;
     int offline;       /* refuse incoming connections */
     hn_http_fn http;   /* NULL: HTTP jobs fail with PF_ERR_NET */
     void *http_ud;
@@ -601,6 +606,7 @@ static inline size_t hn__filter(hn_link *l, int dir, const uint8_t *data, size_t
 {
     hn_net *n = l->end[dir].node->net;
     int mute = l->end[dir].node->mute_pieces;
+    const hn_node *from = l->end[dir].node;
     pf_buf *c = &l->carry[dir];
     size_t dropped = 0;
     pf_buf_append(c, data, len);
@@ -622,6 +628,9 @@ static inline size_t hn__filter(hn_link *l, int dir, const uint8_t *data, size_t
         if (type >= 0 && type < HN_MSG_TYPES) {
             if (l->msgs[dir][type]++ == 0) l->first_msg_at[dir][type] = n->now;
         }
+        if (from->lie && type == PF_MSG_PIECE && m > 13 &&
+            (!from->lie_piece || pf_rd_be32(b + off + 5) == from->lie_piece - 1))
+            c->data[off + 13] ^= 0x77;
         if (mute && (type == PF_MSG_PIECE || type == PF_MSG_REJECT)) {
             dropped += (size_t)m;
             l->dropped[dir]++;

@@ -233,6 +233,15 @@ PF_EXTERN long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offs
 PF_EXTERN void pf_torrent_stream_served(pf_torrent *t, uint32_t id, uint64_t offset, size_t n,
                               uint64_t now);
 PF_EXTERN void pf_torrent_stream_close(pf_torrent *t, uint32_t id, uint64_t now);
+/* Copies up to max bytes at torrent offset off (within one piece) into dst
+ * from a verified copy of their piece, so that bytes read back from disk
+ * reach a reader only once their piece's SHA-1 matched (bit rot).  Returns
+ * the bytes copied (> 0); 0 while the piece is read and checked
+ * (PF_EV_STREAM_READY then fires for every open reader); PF_ERR_NOTFOUND
+ * if the piece is not verified (not yet there, or it just failed its
+ * check and is fetched again: ask pf_torrent_stream_avail again);
+ * PF_ERR_RANGE past the end; PF_ERR_INVAL before the metadata. */
+PF_EXTERN long pf_torrent_read(pf_torrent *t, uint64_t off, uint8_t *dst, size_t max, uint64_t now);
 /* Media bitrate of a file in bytes/s, e.g. size / container duration. */
 PF_EXTERN void pf_torrent_set_bitrate(pf_torrent *t, uint32_t file, double bytes_per_s);
 /* QoE of one file; PF_ERR_NOTFOUND if it was never read. */

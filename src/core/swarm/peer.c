@@ -35,10 +35,10 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
     p->peer_choking = 1;
     p->meta_req = -1;
     p->ss_depth = 16;
-    p->connected_at = p->last_recv = p->last_sent = now;
+    p->connected_at = p->last_recv = p->last_sent = p->last_msg = now;
     pf_buf_init_mem(&p->in, s->mem);
     pf_buf_init_mem(&p->out, p->s->mem);
-    if (t && pf__torrent_attach_peer(t, p) != 0) {
+    if (t && pf__torrent_attach_peer(t, p, now) != 0) {
         pf__free(s->mem, p);
         return NULL;
     }
@@ -194,7 +194,7 @@ void pf_peer_connected(pf_peer *p, uint64_t now)
 {
     if (p->state != PF_PS_CONNECTING) return;
     p->state = PF_PS_HANDSHAKE;
-    p->connected_at = p->last_recv = now;
+    p->connected_at = p->last_recv = p->last_msg = now;
     send_handshake(p);
 }
 
@@ -305,6 +305,24 @@ void pf__peer_set_choke(pf_peer *p, int choke)
         p->inq_head = p->inq_len = 0;
         p->optimistic = 0;
     }
+    pf__peer_mark_write(p);
+}
+
+void pf__peer_reject_piece(pf_peer *p, uint32_t piece)
+{
+    uint32_t kept = 0, dropped = 0;
+    for (uint32_t k = 0; k < p->inq_len; k++) {
+        pf__req r = p->inq[(p->inq_head + k) % p->inq_cap];
+        if (r.piece != piece) {
+            p->inq[(p->inq_head + kept++) % p->inq_cap] = r;
+            continue;
+        }
+        dropped++;
+        if (p->fast) pf_msg_write_req(&p->out, PF_MSG_REJECT, r.piece, r.begin, r.length);
+    }
+    p->inq_len = kept;
+    if (!dropped) return;
+    if (!p->fast) pf__peer_set_choke(p, 1); /* BEP 3: a choke drops them all */
     pf__peer_mark_write(p);
 }
 
@@ -662,9 +680,10 @@ static void upq_push(pf_peer *p, uint64_t end_pos, uint32_t len)
     p->upq_len++;
 }
 
-static void upq_sent(pf_peer *p)
+static void upq_sent(pf_peer *p, uint64_t now)
 {
     while (p->upq_len && p->upq[p->upq_head].end <= p->sent_total) {
+        p->last_upload = now ? now : 1;
         count_upload(p, p->upq[p->upq_head].len);
         p->upq_head = (p->upq_head + 1) % PF__UPQ;
         p->upq_len--;
@@ -739,7 +758,7 @@ void pf_peer_sent(pf_peer *p, size_t n, uint64_t now)
     p->net_inflight = n > p->net_inflight ? 0 : p->net_inflight - n;
     p->last_sent = now;
     p->sent_total += n;
-    if (p->t && p->t->has_meta) upq_sent(p);
+    if (p->t && p->t->has_meta) upq_sent(p, now);
     if (p->state == PF_PS_ACTIVE) pf__peer_serve(p, now);
 }
 
@@ -805,6 +824,8 @@ static int on_request(pf_peer *p, const pf_msg *m, uint64_t now)
 {
     pf_torrent *t = p->t;
     if (!t->has_meta || m->index >= t->mi->num_pieces) return PF_ERR_PROTO;
+    p->last_request = now ? now : 1;
+    p->idle_choked_at = p->idle_since = 0; /* it does ask */
     uint32_t psize = pf_metainfo_piece_size(t->mi, m->index);
     if (m->length == 0 || m->length > PF__MAX_BLOCK_REQ || m->begin > psize ||
         m->length > psize - m->begin)
@@ -891,6 +912,15 @@ static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
         if (pf_ext_handshake_parse(m->payload, m->payload_len, &h) != 0) return;
         p->exth = h;
         p->got_exth = 1;
+        /* An incoming peer is known by the listen port it gives: a banned
+         * one reconnecting from a new port is refused here. */
+        if (!p->outgoing && h.listen_port) {
+            pf_addr ep = pf__peer_endpoint(p);
+            if (pf__torrent_is_banned(p->t, &ep)) {
+                pf__peer_close(p, "banned endpoint");
+                return;
+            }
+        }
         pf__meta_on_ext_handshake(p, now);
     } else if (m->ext_id == PF__UT_METADATA_ID) {
         pf__meta_on_message(p, m->payload, m->payload_len, now);
@@ -932,6 +962,7 @@ static int handle_msg(pf_peer *p, const pf_msg *m, uint64_t now)
 {
     pf_torrent *t = p->t;
     int rc = 0;
+    if (m->type != PF_MSG_KEEPALIVE) p->last_msg = now;
     switch (m->type) {
     case PF_MSG_KEEPALIVE:
         break;
@@ -984,6 +1015,12 @@ static int handle_msg(pf_peer *p, const pf_msg *m, uint64_t now)
     }
     if (rc) return rc;
     if (t->has_meta) {
+        /* Seeds have nothing to trade with seeds (and are not dialled
+         * again while we seed: torrent.c). */
+        if (p->is_seed && t->state == PF_TS_SEEDING) {
+            pf__peer_close(p, "both seeding");
+            return 0;
+        }
         pf__peer_update_interest(p);
         pf__peer_fill_requests(p, now);
     }
@@ -1000,16 +1037,21 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
         if (!t || t->stopped) return PF_ERR_NOTFOUND;
         if (pf__torrent_is_banned(t, &p->addr)) return PF_ERR_DENIED;
         pf__pending_remove(p->s, p);
-        if (pf__torrent_attach_peer(t, p) != 0) return PF_ERR_LIMIT;
+        if (pf__torrent_attach_peer(t, p, now) != 0) return PF_ERR_LIMIT;
     }
     int r = pf_handshake_parse(buf, len, &hs);
     if (r <= 0) return r;
     if (memcmp(hs.info_hash, p->t->info_hash, 20) != 0) return PF_ERR_PROTO;
-    if (memcmp(hs.peer_id, p->s->peer_id, 20) == 0) return PF_ERR_EXISTS; /* ourselves */
+    if (memcmp(hs.peer_id, p->s->peer_id, 20) == 0) { /* ourselves */
+        p->dup = 2;
+        return PF_ERR_EXISTS;
+    }
     for (uint32_t i = 0; i < p->t->npeers; i++) {
         pf_peer *o = p->t->peers[i];
-        if (o != p && o->got_handshake && memcmp(o->peer_id, hs.peer_id, 20) == 0)
-            return PF_ERR_EXISTS; /* already connected to it */
+        if (o != p && o->got_handshake && memcmp(o->peer_id, hs.peer_id, 20) == 0) {
+            p->dup = 1; /* already connected to it */
+            return PF_ERR_EXISTS;
+        }
     }
     memcpy(p->peer_id, hs.peer_id, 20);
     memcpy(p->reserved, hs.reserved, 8);
@@ -1017,7 +1059,7 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
     p->ext = PF_RESERVED_EXTENSION(hs.reserved);
     p->got_handshake = 1;
     p->state = PF_PS_ACTIVE;
-    p->last_recv = now;
+    p->last_recv = p->last_msg = now;
     if (!p->sent_handshake) send_handshake(p);
     if (p->ext) send_ext_handshake(p);
     send_have_state(p);
@@ -1142,6 +1184,47 @@ static void send_pex(pf_peer *p, uint64_t now)
     pf__peer_mark_write(p);
 }
 
+/* It holds a piece we lack (wanted now or not: a viewer's window moves
+ * on, and a seed has nothing to ask of anyone). */
+static int holds_what_we_lack(const pf_peer *p)
+{
+    const pf_torrent *t = p->t;
+    if (!t->has_meta || !p->have.bits) return 1; /* cannot tell yet */
+    if (p->is_seed) return !pf_bitfield_full(&t->have);
+    size_t nb = pf_bitfield_bytes(t->have.nbits);
+    for (size_t i = 0; i < nb; i++)
+        if (p->have.bits[i] & (uint8_t)~t->have.bits[i]) return 1;
+    return 0;
+}
+
+/* Peers that give nothing and ask nothing hold a connection slot that a
+ * newcomer could use (slot squatters: 500 connections that handshake and
+ * say nothing more, or say they are interested and never ask):
+ *  - neither side interested, no message but keep-alives from it for
+ *    PF__IDLE_NS, nothing in flight, and it holds nothing we lack: they
+ *    have nothing to trade.  A stream's viewers waiting for their
+ *    deadlines are interested (or hold what the other lacks), and a seed
+ *    we download from holds what we lack: both stay;
+ *  - one the choker tried and choked for asking nothing while unchoked
+ *    (idle_since: others were waiting for its slot), still not asking
+ *    PF__IDLE_NS later, or PF__IDLE_NS / 6 later when the torrent is at
+ *    max_peers.  With nobody waiting, the choker never tries anyone: a
+ *    viewer waiting for its player stays.
+ * Returns why it goes, or NULL. */
+#define PF__IDLE_NS (60 * PF_NS_PER_SEC)
+static const char *idle_reason(const pf_peer *p, uint64_t now)
+{
+    const pf_torrent *t = p->t;
+    if (!t->has_meta || p->nreqs || p->inq_len || p->sp_bytes) return NULL;
+    if (!p->peer_interested && !p->am_interested && now > p->last_msg + PF__IDLE_NS && !holds_what_we_lack(p))
+        return "idle: nothing to trade";
+    if (p->idle_since && p->am_choking &&
+        (now > p->idle_since + PF__IDLE_NS ||
+         (now > p->idle_since + PF__IDLE_NS / 6 && t->npeers >= p->s->set.max_peers)))
+        return "idle: unchoked, asked for nothing";
+    return NULL;
+}
+
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
 {
     if (dt > 0) {
@@ -1159,6 +1242,11 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
     if (p->state != PF_PS_ACTIVE) {
         if (now > p->connected_at + (uint64_t)p->s->set.handshake_timeout_s * PF_NS_PER_SEC)
             pf__peer_close(p, "handshake timeout");
+        return;
+    }
+    const char *idle = idle_reason(p, now);
+    if (idle) {
+        pf__peer_close(p, idle);
         return;
     }
     if (now > p->last_sent + 90 * PF_NS_PER_SEC && pf_buf_unread(&p->out) == 0 &&

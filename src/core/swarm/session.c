@@ -210,10 +210,26 @@ int pf_session_add_magnet(pf_session *s, const pf_magnet *m, uint64_t now, pf_to
     return 0;
 }
 
+/* All connections are taken: the least useful peer of any torrent makes
+ * room for a newcomer, if one may (pf__torrent_least_useful). */
+static int make_room(pf_session *s, uint64_t now)
+{
+    pf_peer *victim = NULL;
+    uint64_t best = 0;
+    for (uint32_t i = 0; i < s->ntorrents; i++) {
+        uint64_t rank = 0;
+        pf_peer *p = pf__torrent_least_useful(s->torrents[i], now, &rank);
+        if (p && (!victim || rank < best)) victim = p, best = rank;
+    }
+    if (!victim) return 0;
+    pf__peer_close(victim, "idle, making room for a new peer");
+    return 1;
+}
+
 pf_peer *pf_session_accept(pf_session *s, const pf_endpoint *remote, uint64_t now)
 {
-    if (s->npending >= s->set.max_half_open || pf__session_connections(s) >= s->set.max_connections)
-        return NULL;
+    if (s->npending >= s->set.max_half_open) return NULL;
+    if (pf__session_connections(s) >= s->set.max_connections && !make_room(s, now)) return NULL;
     pf_peer *p = pf__peer_new(s, NULL, &remote->addr, 0, now);
     if (!p) return NULL;
     p->transport = remote->transport;

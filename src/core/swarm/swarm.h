@@ -47,6 +47,7 @@ struct pf_peer {
     size_t net_inflight; /* taken, not yet reported sent */
     int write_queued;
     int sent_handshake, got_handshake, sent_bitfield;
+    int dup; /* its handshake named a peer we already have (or us) */
     uint8_t peer_id[20];
     uint8_t reserved[8];
     int fast, ext;
@@ -68,6 +69,12 @@ struct pf_peer {
     uint32_t inq_head, inq_len, inq_cap;
     pf_rate up; /* src.down: what it sent us; src.uploaded: what we sent */
     uint64_t connected_at, last_recv, last_sent, last_block, unchoked_at;
+    /* Idle peers (torrent.c: the choker's trials and who makes room):
+     * when it last sent a message other than a keep-alive, its last
+     * REQUEST, when PIECE data to it was last written (0: never), and
+     * when it was last choked for asking nothing while unchoked, and
+     * first (0: not since its last REQUEST). */
+    uint64_t last_msg, last_request, last_upload, idle_choked_at, idle_since;
     uint64_t unsolicited; /* PIECE bytes it sent that we never asked for */
     /* Requests we withdrew (cancel, time-out, choke): a block already on
      * its way is still welcome.  A ring of piece << 32 | begin. */
@@ -99,6 +106,7 @@ typedef struct pf__candidate {
     uint64_t next_try;
     uint8_t fails;
     uint8_t connected;
+    uint8_t seed; /* it had every piece: not dialled while we seed */
 } pf__candidate;
 
 typedef struct pf__tracker {
@@ -182,6 +190,11 @@ struct pf_torrent {
     uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
     int stopped;
     int complete_fired;
+    int started_complete; /* complete when its check or resume ended */
+    /* Pieces that failed their hash when read back from disk (bit rot):
+     * fetched again; when the storage cannot take the new copy (a seed's
+     * read-only files) no longer wanted.  Allocated at the first one. */
+    pf_bitfield rotten;
     /* A download completed in this session (became_complete): what BEP 3's
      * "completed" announce reports.  A torrent found complete by its check
      * or resume record never sends it. */
@@ -227,7 +240,9 @@ struct pf_torrent {
     } departed[32]; /* per-peer byte counts outlive the connection */
     uint32_t ndeparted;
     uint64_t next_sched;
-    pf_addr banned[128];  /* peers that sent corrupt data (a ring) */
+    /* Endpoints that sent corrupt data (a ring); a host with
+     * PF__BAN_HOST_AFTER of them in it is banned as a whole. */
+    pf_addr banned[128];
     uint32_t nbanned, banned_next;
     /* Blocks of pieces that failed their hash with several senders: who
      * sent what (a digest per block).  When the piece later verifies, a
@@ -281,6 +296,26 @@ struct pf_session {
     uint32_t dg_head, dg_len, dg_cap;
     uint64_t dg_dropped_in, dg_dropped_out;
 };
+
+/* Endpoints: a peer is known by address AND port (households behind one
+ * carrier-grade NAT share an address).  The one comparison every ban and
+ * lookup goes through: widen it here when an endpoint also names its
+ * transport. */
+static inline int pf__endpoint_eq(const pf_addr *a, const pf_addr *b) { return pf_addr_eq(a, b); }
+/* Same host: the address without the port. */
+static inline int pf__host_eq(const pf_addr *a, const pf_addr *b)
+{
+    return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+}
+/* The endpoint that names p: the address we dialled, or for an incoming
+ * connection the listen port it gave in its extension handshake (BEP 10
+ * "p"), else its connection's own (ephemeral) port. */
+static inline pf_addr pf__peer_endpoint(const pf_peer *p)
+{
+    pf_addr a = p->addr;
+    if (!p->outgoing && p->got_exth && p->exth.listen_port) a.port = p->exth.listen_port;
+    return a;
+}
 
 /* Bytes with this peer count as another ISP's (local networks are set and
  * it is outside them). */
@@ -338,18 +373,31 @@ void pf__peer_cancel_all(pf_peer *p);
 uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, double head_deadline_s,
                               int trial, uint64_t now);
 void pf__peer_drop_requests(pf_peer *p);
+/* Forgets its queued requests for piece (we no longer have it): REJECTs
+ * them (BEP 6), or chokes a peer without the Fast extension. */
+void pf__peer_reject_piece(pf_peer *p, uint32_t piece);
 int pf__peer_apply_metadata(pf_peer *p);
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt);
 
 /* torrent.c */
 pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20]);
 void pf__torrent_free(pf_torrent *t);
-int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p);
+/* Adds p to t; when t is full, the least useful peer (if any may go)
+ * makes room; else PF_ERR_LIMIT. */
+int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p, uint64_t now);
+/* The peer of t that may best make room for a newcomer, or NULL if none
+ * may; *rank orders candidates across torrents (lower goes first). */
+pf_peer *pf__torrent_least_useful(pf_torrent *t, uint64_t now, uint64_t *rank);
+/* The endpoint a is banned, or its host is (PF__BAN_HOST_AFTER of its
+ * endpoints were). */
+#define PF__BAN_HOST_AFTER 3
 /* A candidate from a tracker, PEX or a magnet: dialled by any transport. */
 void pf__torrent_add_addr(pf_torrent *t, const pf_addr *a, uint64_t now);
 int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a);
-/* Bans an address: closes its peers, forgets the blocks peer `id` sent
- * into pieces in progress, refuses it from now on. */
+/* Bans an endpoint: peer `id`'s if it is still here (pf__peer_endpoint),
+ * else a; closes its peers (and its host's, once the host is banned),
+ * forgets the blocks peer `id` sent into pieces in progress, refuses it
+ * from now on. */
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why);
 /* Removes p from t; now: when it went (a failed dial's retry is timed
  * from it). */
@@ -363,6 +411,11 @@ int pf__torrent_emit_job(pf_torrent *t, pf_job *j);
 pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load);
 /* Drops a slot's buffer (the piece was evicted or failed to load). */
 void pf__cache_slot_clear(pf__cache_slot *c);
+/* A verified piece is no longer ours (it failed its hash when read back
+ * from disk): its have-bit goes, it is no longer served (peers' queued
+ * requests for it are rejected, or a peer without BEP 6 is choked: a
+ * HAVE cannot be taken back), and it is fetched again. */
+void pf__torrent_piece_lost(pf_torrent *t, uint32_t piece, uint64_t now);
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now);
 void pf__torrent_choke(pf_torrent *t, uint64_t now);
 

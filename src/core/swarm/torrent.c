@@ -34,6 +34,7 @@ void pf__torrent_free(pf_torrent *t)
     pf__free(t->s->mem, t->cache);
     if (t->has_meta) pf_picker_free(&t->picker);
     pf_bitfield_free(&t->have);
+    pf_bitfield_free(&t->rotten);
     if (t->mi) pf_metainfo_free(t->mi);
     pf__free(t->s->mem, t->meta);
     pf__free(t->s->mem, t->meta_got);
@@ -88,25 +89,61 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
     return 0;
 }
 
-/* A connection that has been open a while and has given nothing, taken
- * nothing and wants nothing: it may make room for a newcomer (else a few
- * idle squatters could keep everyone out).  The oldest such, or NULL. */
-static pf_peer *useless_peer(pf_torrent *t, uint64_t now)
+/* Making room (peer turnover, as libtorrent does when its connections are
+ * full): a newcomer may displace the least useful peer.  Never one that
+ * moved payload either way in the last PF__USEFUL_NS, has requests in
+ * flight either way, or is still connecting or handshaking; first one the
+ * choker tried and that asked for nothing while unchoked (oldest first),
+ * then, once PF__GRACE_NS old, one that never moved a byte and has
+ * nothing we want, then one that has, then one that moved payload before
+ * (longest ago first).  Among peers that never moved a byte the newest
+ * goes first: the ones that waited longest are next for an upload slot.
+ * 500 squatters that handshake and say they are interested held all of
+ * a seed's connections, and a real leecher could not get in. */
+#define PF__USEFUL_NS (60 * PF_NS_PER_SEC)
+#define PF__GRACE_NS (10 * PF_NS_PER_SEC)
+static int useless_tier(const pf_peer *p, uint64_t now, uint64_t *order)
+{
+    if (p->state != PF_PS_ACTIVE || p->nreqs || p->inq_len || p->sp_bytes || p->net_inflight) return -1;
+    uint64_t moved = p->last_block > p->last_upload ? p->last_block : p->last_upload;
+    if (moved && now < moved + PF__USEFUL_NS) return -1;
+    if (p->idle_since) {
+        *order = p->idle_since;
+        return 0;
+    }
+    if (now < p->connected_at + PF__GRACE_NS) return -1;
+    if (!moved) {
+        *order = UINT64_MAX - p->connected_at; /* newest first */
+        return p->interesting ? 2 : 1;
+    }
+    *order = moved;
+    return 3;
+}
+
+pf_peer *pf__torrent_least_useful(pf_torrent *t, uint64_t now, uint64_t *rank)
 {
     pf_peer *best = NULL;
+    int best_tier = 0;
+    uint64_t best_order = 0;
     for (uint32_t i = 0; i < t->npeers; i++) {
-        pf_peer *q = t->peers[i];
-        if (q->state == PF_PS_CLOSING || now < q->connected_at + 30 * PF_NS_PER_SEC) continue;
-        if (q->src.downloaded || q->src.uploaded || q->peer_interested || q->nreqs || q->inq_len) continue;
-        if (!best || q->connected_at < best->connected_at) best = q;
+        uint64_t order = 0;
+        int tier = useless_tier(t->peers[i], now, &order);
+        if (tier < 0) continue;
+        if (!best || tier < best_tier || (tier == best_tier && order < best_order)) {
+            best = t->peers[i];
+            best_tier = tier;
+            best_order = order;
+        }
     }
+    /* Tiers are few and orders are times (ns): the tier in the top bits. */
+    if (best && rank) *rank = ((uint64_t)best_tier << 62) | (best_order >> 2);
     return best;
 }
 
-int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p)
+int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
 {
     if (t->npeers >= t->s->set.max_peers + 8) {
-        pf_peer *v = useless_peer(t, t->s->last_tick);
+        pf_peer *v = pf__torrent_least_useful(t, now, NULL);
         if (!v) return PF_ERR_LIMIT;
         pf__peer_close(v, "idle, making room for a new peer");
     }
@@ -180,7 +217,12 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
         pf__candidate *c = cand_find(t, &p->addr);
         if (c) {
             c->connected = 0;
-            if (!p->got_handshake) {
+            if (p->is_seed) c->seed = 1;
+            if (p->dup) {
+                /* Ourselves, or a peer already connected the other way. */
+                if (p->dup == 2) c->fails = PF__DIAL_GIVE_UP;
+                c->next_try = now + 60 * PF_NS_PER_SEC;
+            } else if (!p->got_handshake) {
                 if (c->fails < PF__DIAL_GIVE_UP) c->fails++;
                 c->next_try = now + dial_backoff(c->fails);
             } else {
@@ -341,19 +383,94 @@ static void cache_insert(pf_torrent *t, uint32_t piece, uint8_t *buf)
     victim->used = ++t->cache_clock;
 }
 
+static int piece_hash_ok(const pf_torrent *t, uint32_t piece, const uint8_t *data)
+{
+    uint8_t d[20];
+    return pf_sha1(data, pf_metainfo_piece_size(t->mi, piece), d) == 0 &&
+           memcmp(d, t->mi->piece_hashes + 20 * (size_t)piece, 20) == 0;
+}
+
+/* A read finished: readers waiting on it (pf_torrent_read) ask again. */
+static void wake_readers(pf_torrent *t)
+{
+    for (uint32_t i = 0; i < t->nstreams; i++) {
+        pf_event ev = {.type = PF_EV_STREAM_READY, .torrent = t, .err = (int)t->streams[i].id};
+        pf__emit(t->s, &ev);
+    }
+}
+
+void pf__torrent_piece_lost(pf_torrent *t, uint32_t piece, uint64_t now)
+{
+    if (!t->has_meta || !pf_bitfield_get(&t->have, piece)) return;
+    if (!t->rotten.bits) pf_bitfield_init_mem(&t->rotten, t->mi->num_pieces, t->s->mem);
+    if (t->rotten.bits) pf_bitfield_set(&t->rotten, piece);
+    pf_bitfield_clear(&t->have, piece);
+    t->have_bytes -= pf_metainfo_piece_size(t->mi, piece);
+    t->hash_failures++;
+    for (uint32_t i = 0; i < t->ncache; i++)
+        if (t->cache[i].pb && !t->cache[i].loading && t->cache[i].piece == piece) pf__cache_slot_clear(&t->cache[i]);
+    if (t->state == PF_TS_SEEDING) {
+        t->state = PF_TS_DOWNLOADING;
+        t->complete_fired = 0; /* PF_EV_COMPLETE again once repaired */
+        /* Seeds are worth dialling again. */
+        for (uint32_t i = 0; i < t->ncands; i++)
+            if (t->cands[i].seed && t->cands[i].next_try > now) t->cands[i].next_try = now;
+    }
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *p = t->peers[i];
+        if (p->state != PF_PS_ACTIVE) continue;
+        pf__peer_reject_piece(p, piece);
+        if (p->have.bits && (p->is_seed || pf_bitfield_get(&p->have, piece)) && t->picker.prio[piece])
+            p->interesting++;
+        pf__peer_update_interest(p);
+        pf__peer_fill_requests(p, now);
+    }
+    if (t->nstreams) pf__sched_update(t, now);
+}
+
+long pf_torrent_read(pf_torrent *t, uint64_t off, uint8_t *dst, size_t max, uint64_t now)
+{
+    if (!t->has_meta) return PF_ERR_INVAL;
+    if (off >= t->mi->total_length) return PF_ERR_RANGE;
+    if (max == 0) return 0;
+    uint32_t piece = (uint32_t)(off / t->mi->piece_length);
+    if (!pf_bitfield_get(&t->have, piece)) return PF_ERR_NOTFOUND;
+    pf__pbuf *pb = pf__cache_get(t, piece, 1); /* or a verifying READ starts */
+    (void)now;
+    if (!pb) return 0;
+    uint64_t start = (uint64_t)piece * t->mi->piece_length;
+    uint64_t in = off - start, n = pf_metainfo_piece_size(t->mi, piece) - in;
+    if (n > max) n = max;
+    memcpy(dst, pb->data + in, (size_t)n);
+    return (long)n;
+}
+
 static void serve_all(pf_torrent *t, uint64_t now)
 {
     for (uint32_t i = t->npeers; i-- > 0;)
         if (t->peers[i]->inq_len) pf__peer_serve(t->peers[i], now);
 }
 
+/* Banned endpoints of a's host. */
+static uint32_t host_bans(const pf_torrent *t, const pf_addr *a)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->nbanned; i++) n += pf__host_eq(&t->banned[i], a);
+    return n;
+}
+
 int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a)
 {
     for (uint32_t i = 0; i < t->nbanned; i++)
-        if (t->banned[i].family == a->family &&
-            memcmp(t->banned[i].ip, a->ip, a->family == 4 ? 4 : 16) == 0)
-            return 1;
-    return 0;
+        if (pf__endpoint_eq(&t->banned[i], a)) return 1;
+    return host_bans(t, a) >= PF__BAN_HOST_AFTER;
+}
+
+static pf_peer *peer_by_id(pf_torrent *t, uint32_t id)
+{
+    for (uint32_t i = 0; i < t->npeers; i++)
+        if (t->peers[i]->id == id) return t->peers[i];
+    return NULL;
 }
 
 /* The blocks a banned peer sent into pieces still in progress are as
@@ -378,15 +495,28 @@ static void drop_blocks_of(pf_torrent *t, uint32_t id)
 
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why)
 {
-    if (!pf__torrent_is_banned(t, a)) {
+    pf_peer *liar = id ? peer_by_id(t, id) : NULL;
+    pf_addr ep = liar ? pf__peer_endpoint(liar) : *a;
+    if (!pf__torrent_is_banned(t, &ep)) {
         uint32_t cap = sizeof t->banned / sizeof t->banned[0];
-        t->banned[t->banned_next] = *a;
+        t->banned[t->banned_next] = ep;
         t->banned_next = (t->banned_next + 1) % cap;
         if (t->nbanned < cap) t->nbanned++;
+        char buf[64];
+        pf_addr_format(&ep, buf, sizeof buf);
+        pf__log(t->s, PF_LOG_INFO, "banned %s%s: %s", buf,
+                host_bans(t, &ep) >= PF__BAN_HOST_AFTER ? " and its whole address" : "", why);
     }
     drop_blocks_of(t, id);
-    for (uint32_t i = t->npeers; i-- > 0;)
-        if (pf_addr_eq(&t->peers[i]->addr, a) || t->peers[i]->id == id) pf__peer_close(t->peers[i], why);
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *q = t->peers[i];
+        if (q->state == PF_PS_CLOSING) continue;
+        pf_addr qe = pf__peer_endpoint(q);
+        /* Its other connections, and once its host is banned, the host's;
+         * never another endpoint of a host with an honest one (NAT). */
+        if (q->id == id || pf__torrent_is_banned(t, &qe) || pf__torrent_is_banned(t, &q->addr))
+            pf__peer_close(q, why);
+    }
 }
 
 /* Did source s send one of pp's blocks? */
@@ -587,7 +717,7 @@ static void became_complete(pf_torrent *t, uint64_t now)
 {
     if (t->complete_fired) return;
     t->complete_fired = 1;
-    t->completed_here = 1;
+    if (!t->started_complete) t->completed_here = 1; /* not a repair */
     t->state = PF_TS_SEEDING;
     pf_event ev = {.type = PF_EV_COMPLETE, .torrent = t};
     pf__emit(t->s, &ev);
@@ -620,7 +750,7 @@ static void piece_verified(pf_torrent *t, uint32_t piece, uint64_t now)
 static void check_finished(pf_torrent *t, uint64_t now)
 {
     t->state = pf_bitfield_full(&t->have) ? PF_TS_SEEDING : PF_TS_DOWNLOADING;
-    if (t->state == PF_TS_SEEDING) t->complete_fired = 1;
+    if (t->state == PF_TS_SEEDING) t->complete_fired = t->started_complete = 1;
     pf_event ev = {.type = PF_EV_CHECKED, .torrent = t};
     pf__emit(t->s, &ev);
     for (uint32_t i = t->npeers; i-- > 0;) {
@@ -711,15 +841,31 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
     case PF_JOB_READ: {
         pf__cache_slot *c = j->tag < t->ncache ? &t->cache[j->tag] : NULL;
         j->buf = NULL; /* owned by the slot */
+        int rotten = 0;
         if (c && c->loading && c->piece == j->piece) {
             c->loading = 0;
+            /* Verify on read: nothing from the disk reaches a peer or a
+             * reader unchecked (a resume record vouches for the data as it
+             * was written, not as it is now).  SHA-1 runs at about
+             * 1.9 GB/s: half a millisecond per MiB piece. */
+            if (j->result == 0 && !piece_hash_ok(t, j->piece, c->pb->data)) {
+                j->result = PF_ERR_HASH;
+                rotten = 1;
+            }
             if (j->result != 0) {
                 pf__cache_slot_clear(c);
-                pf__log(t->s, PF_LOG_ERROR, "read of piece %u failed: %s", j->piece,
-                        pf_strerror(j->result));
+                if (!rotten)
+                    pf__log(t->s, PF_LOG_ERROR, "read of piece %u failed: %s", j->piece,
+                            pf_strerror(j->result));
             }
         }
+        if (rotten) {
+            pf__log(t->s, PF_LOG_WARN, "piece %u failed its hash check when read from disk: fetching it again",
+                    j->piece);
+            pf__torrent_piece_lost(t, j->piece, now);
+        }
         serve_all(t, now);
+        wake_readers(t);
         break;
     }
     case PF_JOB_WRITE:
@@ -741,6 +887,12 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
                 t->hash_failures++;
                 t->wasted += j->len;
                 pf__log(t->s, PF_LOG_WARN, "piece %u failed its hash check", j->piece);
+            } else if (j->result == PF_ERR_IO && pf_bitfield_get(&t->rotten, j->piece)) {
+                /* A rotten piece's new copy cannot be written (a seed's
+                 * files are read-only): do without it rather than stop. */
+                t->picker.prio[j->piece] = 0;
+                pf__log(t->s, PF_LOG_WARN, "piece %u cannot be repaired on disk (%s): no longer served", j->piece,
+                        pf_strerror(j->result));
             } else {
                 pf_event ev = {.type = PF_EV_LOG_ERROR, .torrent = t, .err = j->result};
                 pf__emit(t->s, &ev);
@@ -786,6 +938,59 @@ static uint32_t local_quota(const pf_session *s, uint32_t regular)
     return (uint32_t)((double)regular * s->local_share + 0.5);
 }
 
+/* Upload slots go to peers that use them.  One unchoked that has not
+ * asked for a block PF__UNCHOKE_TRIAL_NS later (any client asks at once:
+ * it said it was interested) while others wait for a slot is choked
+ * again and marked (idle_choked_at): for PF__IDLE_RETRY_NS it gets no
+ * slot, then only after those that never had one; its REQUEST clears the
+ * mark.  Free slots go to the peer waiting longest: never unchoked first,
+ * in the order they came.  With nobody waiting nothing changes: a viewer
+ * waiting for its player keeps its slot.  500 squatters that said they
+ * were interested and never asked held a seed's 8 slots for good. */
+#define PF__UNCHOKE_TRIAL_NS (2 * PF_NS_PER_SEC)
+#define PF__IDLE_RETRY_NS (10 * PF_NS_PER_SEC)
+static int slot_idle(const pf_peer *p, uint64_t now)
+{
+    return p->idle_choked_at && now < p->idle_choked_at + PF__IDLE_RETRY_NS;
+}
+
+static int waits_for_slot(const pf_peer *p, uint64_t now)
+{
+    return p->am_choking && p->peer_interested && p->state == PF_PS_ACTIVE && !slot_idle(p, now);
+}
+
+/* a is before b in the line for a free slot. */
+static int ahead(const pf_peer *a, const pf_peer *b)
+{
+    if (!a->idle_choked_at != !b->idle_choked_at) return !a->idle_choked_at;
+    if (a->unchoked_at != b->unchoked_at) return a->unchoked_at < b->unchoked_at;
+    return a->connected_at < b->connected_at;
+}
+
+/* It has asked for something since it was last unchoked. */
+static int uses_slot(const pf_peer *p)
+{
+    return !p->am_choking && (p->last_request >= p->unchoked_at || p->inq_len || p->sp_bytes);
+}
+
+static void trial_chokes(pf_torrent *t, uint64_t now)
+{
+    int waiting = 0;
+    for (uint32_t i = 0; i < t->npeers && !waiting; i++) waiting = waits_for_slot(t->peers[i], now);
+    if (!waiting) return;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *p = t->peers[i];
+        if (p->am_choking || p->state != PF_PS_ACTIVE || uses_slot(p)) continue;
+        if (p->peer_interested && now < p->unchoked_at + PF__UNCHOKE_TRIAL_NS) continue;
+        pf__peer_set_choke(p, 1);
+        if (p->peer_interested) {
+            p->idle_choked_at = now ? now : 1;
+            if (!p->idle_since) p->idle_since = p->idle_choked_at;
+        }
+        if (t->optimistic_id == p->id) t->optimistic_id = 0;
+    }
+}
+
 /* Need slots: beyond the regular ones, up to PF__NEED_SLOTS peers that
  * lack a piece we verified in the last PF__FRESH_NS that none of our other
  * peers has.  Such a peer streams right behind us, and only we or the CDN
@@ -826,19 +1031,28 @@ static void fill_need_slots(pf_torrent *t, uint32_t slots, uint64_t now)
     for (uint32_t i = 0; i < t->npeers; i++) unchoked += !t->peers[i]->am_choking;
     for (uint32_t i = 0; i < t->npeers && unchoked < slots + PF__NEED_SLOTS; i++) {
         pf_peer *p = t->peers[i];
-        if (!p->am_choking || !needs_us(t, p, now)) continue;
+        if (!p->am_choking || slot_idle(p, now) || !needs_us(t, p, now)) continue;
         pf__peer_set_choke(p, 0);
         p->unchoked_at = now;
         unchoked++;
     }
 }
 
-/* Inserts p into best[0..*n) kept sorted by choke_key, at most cap long. */
+/* a ranks above b for a regular slot: by choke_key, then one using its
+ * slot, then the one that has waited longest. */
+static int ranks_above(const pf_torrent *t, const pf_peer *a, const pf_peer *b)
+{
+    double ka = choke_key(t, a), kb = choke_key(t, b);
+    if (ka != kb) return ka > kb;
+    if (uses_slot(a) != uses_slot(b)) return uses_slot(a);
+    return ahead(a, b);
+}
+
+/* Inserts p into best[0..*n) kept sorted by ranks_above, at most cap long. */
 static void rank_insert(const pf_torrent *t, pf_peer **best, uint32_t *n, uint32_t cap, pf_peer *p)
 {
-    double k = choke_key(t, p);
     uint32_t pos = *n;
-    while (pos > 0 && choke_key(t, best[pos - 1]) < k) pos--;
+    while (pos > 0 && ranks_above(t, p, best[pos - 1])) pos--;
     if (pos >= cap) return;
     if (*n < cap) (*n)++;
     memmove(&best[pos + 1], &best[pos], (*n - 1 - pos) * sizeof *best);
@@ -864,21 +1078,25 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
         return;
     }
     uint32_t regular = slots > 1 ? slots - 1 : 1; /* one is the optimistic */
+    trial_chokes(t, now);
     int full_round = now >= t->next_choke;
     if (!full_round) {
-        /* Between rounds only hand out free slots. */
+        /* Between rounds only hand out free slots, to the peers waiting
+         * longest. */
         uint32_t unchoked = 0;
         for (uint32_t i = 0; i < t->npeers; i++)
             if (!t->peers[i]->am_choking) unchoked++;
         for (int pass = 0; pass < 2; pass++) /* our ISP's peers first */
-            for (uint32_t i = 0; i < t->npeers && unchoked < slots; i++) {
-                pf_peer *p = t->peers[i];
-                if (p->local != (pass == 0)) continue;
-                if (p->am_choking && p->peer_interested && p->state == PF_PS_ACTIVE) {
-                    pf__peer_set_choke(p, 0);
-                    p->unchoked_at = now;
-                    unchoked++;
+            while (unchoked < slots) {
+                pf_peer *next = NULL;
+                for (uint32_t i = 0; i < t->npeers; i++) {
+                    pf_peer *p = t->peers[i];
+                    if (p->local == (pass == 0) && waits_for_slot(p, now) && (!next || ahead(p, next))) next = p;
                 }
+                if (!next) break;
+                pf__peer_set_choke(next, 0);
+                next->unchoked_at = now;
+                unchoked++;
             }
         /* A peer of our ISP still waiting, while our ISP has less than its
          * quota, takes the slot of one of another ISP (not the optimistic
@@ -890,7 +1108,7 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
             locals += t->peers[i]->local && !t->peers[i]->am_choking && t->peers[i]->id != t->optimistic_id;
         for (uint32_t i = 0; i < t->npeers && locals < local_quota(s, regular); i++) {
             pf_peer *p = t->peers[i];
-            if (!p->local || !p->am_choking || !p->peer_interested || p->state != PF_PS_ACTIVE) continue;
+            if (!p->local || !waits_for_slot(p, now)) continue;
             pf_peer *out = NULL;
             for (uint32_t k = 0; k < t->npeers; k++) {
                 pf_peer *q = t->peers[k];
@@ -911,17 +1129,21 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
     /* Rotate the optimistic unchoke every 30 s. */
     if (now >= t->next_optimistic || t->optimistic_id == 0) {
         t->next_optimistic = now + 30 * PF_NS_PER_SEC;
-        uint32_t n = 0;
+        /* A random one of those waiting, of those never unchoked if any
+         * (a newcomer's first chance). */
+        uint32_t n = 0, fresh = 0;
         for (uint32_t i = 0; i < t->npeers; i++) {
             pf_peer *p = t->peers[i];
-            if (p->peer_interested && p->am_choking && p->state == PF_PS_ACTIVE) n++;
+            if (!waits_for_slot(p, now)) continue;
+            n++;
+            fresh += p->unchoked_at == 0;
         }
         t->optimistic_id = 0;
         if (n > 0) {
-            uint32_t pick = (uint32_t)(pf_rand_next(&s->rng) % n);
+            uint32_t pick = (uint32_t)(pf_rand_next(&s->rng) % (fresh ? fresh : n));
             for (uint32_t i = 0; i < t->npeers; i++) {
                 pf_peer *p = t->peers[i];
-                if (p->peer_interested && p->am_choking && p->state == PF_PS_ACTIVE && pick-- == 0) {
+                if (waits_for_slot(p, now) && (!fresh || p->unchoked_at == 0) && pick-- == 0) {
                     t->optimistic_id = p->id;
                     break;
                 }
@@ -940,6 +1162,7 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
         for (uint32_t i = 0; i < t->npeers; i++) {
             pf_peer *p = t->peers[i];
             if (!p->peer_interested || p->state != PF_PS_ACTIVE || p->id == t->optimistic_id) continue;
+            if (p->am_choking && slot_idle(p, now)) continue;
             if (pass == 0 && !p->local) continue;
             int taken = 0;
             for (uint32_t k = 0; k < nlocal && !taken; k++) taken = best[k] == p;
@@ -975,13 +1198,18 @@ static void dial_more(pf_torrent *t, uint64_t now)
         if (pf__session_connections(t->s) >= t->s->set.max_connections) return;
         pf__candidate *c = &t->cands[i];
         if (c->connected || c->next_try > now || c->fails >= PF__DIAL_GIVE_UP) continue;
+        if (c->seed && t->state == PF_TS_SEEDING) continue;
         if (pf__torrent_is_banned(t, &c->addr)) {
             c->fails = 255;
             continue;
         }
-        /* Already connected to this address by an incoming connection? */
+        /* Already connected to this endpoint by an incoming connection
+         * (known by the listen port of its extension handshake)? */
         int dup = 0;
-        for (uint32_t k = 0; k < t->npeers && !dup; k++) dup = pf_addr_eq(&t->peers[k]->addr, &c->addr);
+        for (uint32_t k = 0; k < t->npeers && !dup; k++) {
+            pf_addr ep = pf__peer_endpoint(t->peers[k]);
+            dup = pf__endpoint_eq(&ep, &c->addr) || pf__endpoint_eq(&t->peers[k]->addr, &c->addr);
+        }
         if (dup) {
             c->next_try = now + 60 * PF_NS_PER_SEC;
             continue;
