@@ -32,7 +32,8 @@ typedef struct pf_client_torrent pf_client_torrent;
 
 enum pf_client_event {
     PF_CLIENT_TICK = 1,     /* once a second */
-    PF_CLIENT_METADATA,     /* a magnet's info dict arrived */
+    PF_CLIENT_METADATA,     /* a magnet's info dict arrived (its files are
+                               known and streams can be read from now) */
     PF_CLIENT_CHECKED,      /* existing data verified */
     PF_CLIENT_COMPLETE,     /* every wanted piece downloaded and verified
                                (every piece, unless files are skipped) */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "peerflow/metainfo.h"
 #include "peerflow/peerflow.h"
 
@@ -134,7 +135,7 @@ int pf_cmd_create(int argc, char **argv)
                 piece_length < (16u << 10)) {
                 fprintf(stderr,
                         "peerflow create: bad piece length '%s' (power of two, 16K..64M)\n",
-                        optarg);
+                        pf_cli_esc(optarg));
                 return 2;
             }
             break;
@@ -151,11 +152,11 @@ int pf_cmd_create(int argc, char **argv)
             create_usage(stdout);
             return 0;
         case ':':
-            fprintf(stderr, "peerflow create: option '%s' needs a value\n", argv[optind - 1]);
+            fprintf(stderr, "peerflow create: option '%s' needs a value\n", pf_cli_esc(argv[optind - 1]));
             create_usage(stderr);
             return 2;
         default:
-            fprintf(stderr, "peerflow create: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "peerflow create: unknown option '%s'\n", pf_cli_esc(argv[optind - 1]));
             create_usage(stderr);
             return 2;
         }
@@ -171,7 +172,7 @@ int pf_cmd_create(int argc, char **argv)
     if (!out_path) {
         char real[PATH_MAX];
         if (!realpath(path, real)) {
-            fprintf(stderr, "peerflow create: %s: %s\n", path, strerror(errno));
+            fprintf(stderr, "peerflow create: %s: %s\n", pf_cli_esc(path), strerror(errno));
             return 1;
         }
         const char *base = strrchr(real, '/');
@@ -206,18 +207,18 @@ int pf_cmd_create(int argc, char **argv)
     int rc = pf_metainfo_create(&o, &out, &out_len, err, sizeof err);
     if (rc) {
         if (prog.tty && prog.last_pct >= 0 && prog.last_pct < 100) fputc('\n', stderr);
-        fprintf(stderr, "peerflow create: %s\n", err[0] ? err : pf_strerror(rc));
+        fprintf(stderr, "peerflow create: %s\n", err[0] ? pf_cli_esc(err) : pf_strerror(rc));
         return rc == PF_ERR_INVAL && !err[0] ? 2 : 1;
     }
     if (create_write(out_path, out, out_len) != 0) {
-        fprintf(stderr, "peerflow create: %s: %s\n", out_path, strerror(errno));
+        fprintf(stderr, "peerflow create: %s: %s\n", pf_cli_esc(out_path), strerror(errno));
         pf_free(out);
         return 1;
     }
     pf_metainfo *mi = NULL;
     if (pf_metainfo_parse(out, out_len, NULL, &mi) == 0) {
         char hex[41];
-        printf("%s\ninfo hash: %s\n", out_path, pf_metainfo_info_hash_hex(mi, hex));
+        printf("%s\ninfo hash: %s\n", pf_cli_esc(out_path), pf_metainfo_info_hash_hex(mi, hex));
         pf_metainfo_free(mi);
     }
     pf_free(out);

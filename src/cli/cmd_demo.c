@@ -381,7 +381,7 @@ static int encode_video(demo *d)
         char buf[512];
         read_small(log, buf, sizeof buf);
         fprintf(stderr, "peerflow demo: ffmpeg could not encode the video: %s\n",
-                buf[0] ? buf : "(no message)");
+                buf[0] ? pf_cli_esc(buf) : "(no message)");
         return -1;
     }
     d->size = (uint64_t)st.st_size;
@@ -490,7 +490,8 @@ static int start_nginx(demo *d)
         procs_stop(ps, 1, 2.0);
     }
     read_small(err, buf, sizeof buf);
-    fprintf(stderr, "peerflow demo: nginx would not start: %s\n", buf[0] ? buf : "(no message)");
+    fprintf(stderr, "peerflow demo: nginx would not start: %s\n",
+            buf[0] ? pf_cli_esc(buf) : "(no message)");
     return -1;
 }
 
@@ -502,7 +503,7 @@ static int start_tracker(demo *d, char *url, size_t len)
     if (proc_start(&d->tracker, d->self, argv, log, log) != 0) return -1;
     int port = wait_port(log, &d->tracker, 10);
     if (port < 0) {
-        fprintf(stderr, "peerflow demo: the tracker did not start (see %s)\n", log);
+        fprintf(stderr, "peerflow demo: the tracker did not start (see %s)\n", pf_cli_esc(log));
         return -1;
     }
     snprintf(url, len, "http://127.0.0.1:%d/announce", port);
@@ -528,12 +529,12 @@ static int make_torrent(demo *d, const char *tracker)
     char err[256] = "";
     int rc = pf_metainfo_create(&co, &tb, &tlen, err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "peerflow demo: cannot create the torrent: %s\n", err);
+        fprintf(stderr, "peerflow demo: cannot create the torrent: %s\n", pf_cli_esc(err));
     } else {
         FILE *f = fopen(d->torrent, "wb");
         rc = !f || fwrite(tb, 1, tlen, f) != tlen;
         if (f && fclose(f) != 0) rc = 1;
-        if (rc) fprintf(stderr, "peerflow demo: cannot write %s\n", d->torrent);
+        if (rc) fprintf(stderr, "peerflow demo: cannot write %s\n", pf_cli_esc(d->torrent));
     }
     pf_free(tb);
     return rc ? -1 : 0;
@@ -549,7 +550,7 @@ static int start_seeder(demo *d)
                     "--stats", stats, "--upload-rate", d->seed_rate, d->torrent, NULL};
     if (proc_start(&d->seeder, d->self, argv, log, log) != 0) return -1;
     if (wait_port(log, &d->seeder, 20) < 0) {
-        fprintf(stderr, "peerflow demo: the seeder did not start (see %s)\n", log);
+        fprintf(stderr, "peerflow demo: the seeder did not start (see %s)\n", pf_cli_esc(log));
         return -1;
     }
     return 0;
@@ -592,8 +593,8 @@ static int start_player(demo *d, int i)
         snprintf(base, sizeof base, "%s", v->url);
         char *s = strstr(base, "/files/");
         if (s) *s = 0;
-        fprintf(stderr, "peerflow demo: open in a player: %s (or %s/playlist.m3u)\n", v->url,
-                base);
+        fprintf(stderr, "peerflow demo: open in a player: %s (or %s/playlist.m3u)\n",
+                pf_cli_esc(v->url), pf_cli_esc(base));
     }
     return 0;
 }
@@ -678,13 +679,15 @@ static void refresh(demo *d)
 static void view_line(demo *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void view_line(demo *d, const char *fmt, ...)
 {
-    char line[512];
+    char raw[512], line[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
+    int n = vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    if (n < 0) n = 0;
-    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    if (n < 0) raw[0] = 0;
+    /* A viewer's URL and the like come from other processes' output. */
+    pf_escape_text(raw, line, sizeof line);
+    size_t len = strlen(line);
     if (d->cols > 1 && len > (size_t)d->cols - 1) len = (size_t)d->cols - 1;
     fputs("\033[K", stderr);
     fwrite(line, 1, len, stderr);
@@ -696,12 +699,13 @@ static void view_line(demo *d, const char *fmt, ...)
 static void note(demo *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(demo *d, const char *fmt, ...)
 {
+    char raw[2048];
     va_list ap;
     va_start(ap, fmt);
-    fputs("peerflow demo: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    if (vsnprintf(raw, sizeof raw, fmt, ap) < 0) raw[0] = 0;
     va_end(ap);
+    /* Notes quote logs, paths and URLs: escaped as a whole. */
+    fprintf(stderr, "peerflow demo: %s\n", pf_cli_esc(raw));
     d->drawn = 0;
 }
 
@@ -962,7 +966,7 @@ int pf_cmd_demo(int argc, char **argv)
         } else if (ch == 'u') {
             if (pf_parse_size(optarg, &d.up_rate) != 0) {
                 fprintf(stderr, "peerflow demo: bad --upload-rate '%s' (bytes/s, K/M/G suffixes)\n",
-                        optarg);
+                        pf_cli_esc(optarg));
                 return 2;
             }
             d.up_rate_set = 1;
@@ -977,7 +981,7 @@ int pf_cmd_demo(int argc, char **argv)
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "peerflow demo: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "peerflow demo: unexpected argument '%s'\n", pf_cli_esc(argv[optind]));
         usage(stderr);
         return 2;
     }
@@ -1038,7 +1042,7 @@ int pf_cmd_demo(int argc, char **argv)
     }
     int rc = 1, verified = 0, ran = 0;
     char tracker[128], sz[32];
-    fprintf(stderr, "peerflow demo: working in %s\n", d.dir);
+    fprintf(stderr, "peerflow demo: working in %s\n", pf_cli_esc(d.dir));
     fprintf(stderr, "peerflow demo: ffmpeg encodes a %d s 640x360 H.264/AAC test video...\n",
             d.duration);
     if (mkdir(d.www, 0755) != 0 || encode_video(&d) != 0) goto out;
@@ -1127,9 +1131,9 @@ out:
     if (rc != 0 && !g_stop) d.keep = 1; /* its logs tell what went wrong */
     if (!d.keep) {
         if (nftw(d.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-            fprintf(stderr, "peerflow demo: could not remove %s\n", d.dir);
+            fprintf(stderr, "peerflow demo: could not remove %s\n", pf_cli_esc(d.dir));
     } else {
-        fprintf(stderr, "peerflow demo: kept %s\n", d.dir);
+        fprintf(stderr, "peerflow demo: kept %s\n", pf_cli_esc(d.dir));
     }
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "peerflow/metainfo.h"
 #include "peerflow/peerflow.h"
 
@@ -48,17 +49,17 @@ static int info_magnet(const char *uri)
     }
     char hex[41];
     const char *name = pf_magnet_name(m);
-    printf("name:         %s\n", name ? name : "(unknown)");
+    printf("name:         %s\n", name ? pf_cli_esc(name) : "(unknown)");
     printf("info hash:    %s\n", pf_magnet_info_hash_hex(m, hex));
     printf("total size:   unknown (magnet link; metadata not fetched)\n");
     printf("trackers:     %zu\n", pf_magnet_num_trackers(m));
     for (size_t i = 0; i < pf_magnet_num_trackers(m); i++)
-        printf("  tier %zu: %s\n", i, pf_magnet_tracker(m, i));
+        printf("  tier %zu: %s\n", i, pf_cli_esc(pf_magnet_tracker(m, i)));
     printf("web seeds:    %zu\n", pf_magnet_num_webseeds(m));
-    for (size_t i = 0; i < pf_magnet_num_webseeds(m); i++) printf("  %s\n", pf_magnet_webseed(m, i));
+    for (size_t i = 0; i < pf_magnet_num_webseeds(m); i++) printf("  %s\n", pf_cli_esc(pf_magnet_webseed(m, i)));
     if (pf_magnet_num_peers(m)) {
         printf("peers:        %zu\n", pf_magnet_num_peers(m));
-        for (size_t i = 0; i < pf_magnet_num_peers(m); i++) printf("  %s\n", pf_magnet_peer(m, i));
+        for (size_t i = 0; i < pf_magnet_num_peers(m); i++) printf("  %s\n", pf_cli_esc(pf_magnet_peer(m, i)));
     }
     pf_magnet_free(m);
     return 0;
@@ -69,7 +70,7 @@ static void info_scrape(const pf_metainfo *mi)
 {
     printf("scrape:\n");
     for (size_t i = 0; i < pf_metainfo_num_trackers(mi); i++) {
-        const char *url = pf_metainfo_tracker_url(mi, i);
+        const char *url = pf_cli_esc(pf_metainfo_tracker_url(mi, i));
         pf_scrape_counts n;
         int rc = pf_metainfo_scrape(mi, i, 10000, &n);
         if (rc == 0)
@@ -92,16 +93,17 @@ static int info_torrent(const char *path, int scrape)
     pf_metainfo *mi = NULL;
     int rc = pf_metainfo_load(path, &mi);
     if (rc == PF_ERR_NOTFOUND || rc == PF_ERR_IO) {
-        fprintf(stderr, "peerflow info: %s: %s\n", path,
+        fprintf(stderr, "peerflow info: %s: %s\n", pf_cli_esc(path),
                 rc == PF_ERR_NOTFOUND ? "No such file or directory" : "cannot read it");
         return 1;
     }
     if (rc) {
-        fprintf(stderr, "peerflow info: %s: not a valid torrent: %s\n", path, pf_strerror(rc));
+        fprintf(stderr, "peerflow info: %s: not a valid torrent: %s\n", pf_cli_esc(path),
+                pf_strerror(rc));
         return 1;
     }
     char hex[41], sz[64];
-    printf("name:         %s\n", pf_metainfo_name(mi));
+    printf("name:         %s\n", pf_cli_esc(pf_metainfo_name(mi)));
     printf("info hash:    %s\n", pf_metainfo_info_hash_hex(mi, hex));
     info_size(sz, sizeof sz, pf_metainfo_total_length(mi));
     printf("total size:   %s\n", sz);
@@ -109,8 +111,9 @@ static int info_torrent(const char *path, int scrape)
     printf("piece length: %s\n", sz);
     printf("pieces:       %" PRIu32 "\n", pf_metainfo_num_pieces(mi));
     printf("private:      %s\n", pf_metainfo_is_private(mi) ? "yes" : "no");
-    if (pf_metainfo_comment(mi)) printf("comment:      %s\n", pf_metainfo_comment(mi));
-    if (pf_metainfo_created_by(mi)) printf("created by:   %s\n", pf_metainfo_created_by(mi));
+    if (pf_metainfo_comment(mi)) printf("comment:      %s\n", pf_cli_esc(pf_metainfo_comment(mi)));
+    if (pf_metainfo_created_by(mi))
+        printf("created by:   %s\n", pf_cli_esc(pf_metainfo_created_by(mi)));
     if (pf_metainfo_creation_date(mi)) {
         time_t t = (time_t)pf_metainfo_creation_date(mi);
         struct tm tm;
@@ -122,19 +125,24 @@ static int info_torrent(const char *path, int scrape)
     printf("files:        %zu%s\n", pf_metainfo_num_files(mi), multi ? "" : " (single file)");
     for (size_t i = 0; i < pf_metainfo_num_files(mi); i++) {
         info_size(sz, sizeof sz, pf_metainfo_file_length(mi, i));
-        printf("  %s%s%s  %s%s\n", multi ? pf_metainfo_name(mi) : "", multi ? "/" : "",
-               pf_metainfo_file_path(mi, i), sz, pf_metainfo_file_is_pad(mi, i) ? "  [pad]" : "");
+        printf("  %s%s%s  %s%s\n", multi ? pf_cli_esc(pf_metainfo_name(mi)) : "", multi ? "/" : "",
+               pf_cli_esc(pf_metainfo_file_path(mi, i)), sz, pf_metainfo_file_is_pad(mi, i) ? "  [pad]" : "");
     }
     printf("trackers:     %zu\n", pf_metainfo_num_trackers(mi));
     for (size_t i = 0; i < pf_metainfo_num_trackers(mi); i++)
-        printf("  tier %d: %s\n", pf_metainfo_tracker_tier(mi, i), pf_metainfo_tracker_url(mi, i));
+        printf("  tier %d: %s\n", pf_metainfo_tracker_tier(mi, i),
+               pf_cli_esc(pf_metainfo_tracker_url(mi, i)));
     printf("web seeds:    %zu\n", pf_metainfo_num_webseeds(mi));
     for (size_t i = 0; i < pf_metainfo_num_webseeds(mi); i++)
-        printf("  %s\n", pf_metainfo_webseed(mi, i));
+        printf("  %s\n", pf_cli_esc(pf_metainfo_webseed(mi, i)));
+    /* Its dn and tr are percent-encoded; escaped all the same. */
     int need = pf_metainfo_magnet(mi, NULL, 0);
     char *mag = need > 0 ? malloc((size_t)need + 1) : NULL;
-    if (mag && pf_metainfo_magnet(mi, mag, (size_t)need + 1) == need) printf("magnet:       %s\n", mag);
+    char *esc = need > 0 ? malloc(4 * (size_t)need + 1) : NULL;
+    if (mag && esc && pf_metainfo_magnet(mi, mag, (size_t)need + 1) == need)
+        printf("magnet:       %s\n", pf_escape_text(mag, esc, 4 * (size_t)need + 1));
     free(mag);
+    free(esc);
     if (scrape) info_scrape(mi);
     pf_metainfo_free(mi);
     return 0;
@@ -157,7 +165,7 @@ int pf_cmd_info(int argc, char **argv)
             info_usage(stdout);
             return 0;
         }
-        fprintf(stderr, "peerflow info: unknown option '%s'\n", argv[optind - 1]);
+        fprintf(stderr, "peerflow info: unknown option '%s'\n", pf_cli_esc(argv[optind - 1]));
         info_usage(stderr);
         return 2;
     }

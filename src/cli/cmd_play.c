@@ -66,11 +66,12 @@ static int fetch_torrent(const char *url, pf_metainfo **out)
     int rc = pf_metainfo_fetch(url, 60000, out, &status);
     if (rc == 0) return 0;
     if (rc == PF_ERR_TRACKER)
-        fprintf(stderr, "peerflow play: cannot fetch %s: HTTP status %ld\n", url, status);
+        fprintf(stderr, "peerflow play: cannot fetch %s: HTTP status %ld\n", pf_cli_esc(url), status);
     else if (rc == PF_ERR_PARSE || rc == PF_ERR_LIMIT || rc == PF_ERR_UNSAFE_PATH)
-        fprintf(stderr, "peerflow play: %s: not a valid .torrent file or magnet link\n", url);
+        fprintf(stderr, "peerflow play: %s: not a valid .torrent file or magnet link\n",
+                pf_cli_esc(url));
     else
-        fprintf(stderr, "peerflow play: cannot fetch %s: %s\n", url, pf_strerror(rc));
+        fprintf(stderr, "peerflow play: cannot fetch %s: %s\n", pf_cli_esc(url), pf_strerror(rc));
     return 1;
 }
 
@@ -119,7 +120,7 @@ static void player_exit(uv_process_t *proc, int64_t status, int sig)
     uv_close((uv_handle_t *)proc, player_closed);
     if (p->tty) pf_progress_clear();
     if (status == 127) {
-        fprintf(stderr, "peerflow play: player not found: %s\n", p->player);
+        fprintf(stderr, "peerflow play: player not found: %s\n", pf_cli_esc(p->player));
         p->exit_code = 1;
     } else if (p->verbose) {
         fprintf(stderr, "peerflow play: player exited (status %lld, signal %d)\n", (long long)status,
@@ -183,10 +184,10 @@ static void announce(play *p)
         pf_buf b;
         pf_buf_init(&b);
         if (pf_media_server_file_url(p->ms, i, &b) == 0 && pf_buf_nul(&b) == 0)
-            printf("%s\n", (const char *)b.data);
+            printf("%s\n", pf_cli_esc((const char *)b.data));
         pf_buf_free(&b);
     }
-    printf("%s/playlist.m3u\n", pf_media_server_base_url(p->ms));
+    printf("%s/playlist.m3u\n", pf_cli_esc(pf_media_server_base_url(p->ms)));
     fflush(stdout);
     if (p->player && have_main) {
         pf_buf b;
@@ -277,7 +278,8 @@ static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, in
     case PF_CLIENT_METADATA:
         if (p->verbose || p->tty) {
             if (p->tty) pf_progress_clear();
-            fprintf(stderr, "peerflow play: got metadata for %s\n", pf_client_torrent_name(t));
+            fprintf(stderr, "peerflow play: got metadata for %s\n",
+                    pf_cli_esc(pf_client_torrent_name(t)));
         }
         announce(p);
         break;
@@ -293,7 +295,8 @@ static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, in
     case PF_CLIENT_COMPLETE:
         if (p->verbose) {
             if (p->tty) pf_progress_clear();
-            fprintf(stderr, "peerflow play: download complete: %s\n", pf_client_torrent_name(t));
+            fprintf(stderr, "peerflow play: download complete: %s\n",
+                    pf_cli_esc(pf_client_torrent_name(t)));
         }
         break;
     case PF_CLIENT_ERROR:
@@ -399,7 +402,7 @@ int pf_cmd_play(int argc, char **argv)
         case O_HTTPPORT: {
             long v = strtol(optarg, &end, 10);
             if (!*optarg || *end || v < 0 || v > 65535) {
-                fprintf(stderr, "peerflow play: bad port '%s'\n", optarg);
+                fprintf(stderr, "peerflow play: bad port '%s'\n", pf_cli_esc(optarg));
                 return 2;
             }
             if (ch == 'l')
@@ -418,7 +421,7 @@ int pf_cmd_play(int argc, char **argv)
             double v = strtod(optarg, &end);
             if (!*optarg || *end || !(v >= 0) || v > 86400 ||
                 (ch == O_MAXCONNS && (v < 1 || v > 100000 || v != (double)(long)v))) {
-                fprintf(stderr, "peerflow play: bad value '%s' for --%s\n", optarg,
+                fprintf(stderr, "peerflow play: bad value '%s' for --%s\n", pf_cli_esc(optarg),
                         ch == O_MAXCONNS ? "http-max-conns" : "http-*-timeout");
                 return 2;
             }
@@ -454,7 +457,7 @@ int pf_cmd_play(int argc, char **argv)
         case O_LOCALSHARE: {
             double v = strtod(optarg, &end);
             if (!*optarg || *end || !(v >= 0 && v <= 1)) {
-                fprintf(stderr, "peerflow play: bad --local-share '%s' (0 to 1)\n", optarg);
+                fprintf(stderr, "peerflow play: bad --local-share '%s' (0 to 1)\n", pf_cli_esc(optarg));
                 return 2;
             }
             local_share = v;
@@ -469,7 +472,7 @@ int pf_cmd_play(int argc, char **argv)
             uint64_t v;
             if (pf_parse_size(optarg, &v) != 0) {
                 fprintf(stderr, "peerflow play: bad %s '%s' (bytes, K/M/G suffixes)\n",
-                        ch == O_CACHE ? "size" : "rate", optarg);
+                        ch == O_CACHE ? "size" : "rate", pf_cli_esc(optarg));
                 return 2;
             }
             if (ch == O_UPRATE)
@@ -520,7 +523,7 @@ int pf_cmd_play(int argc, char **argv)
         dir = dirbuf;
     }
     if (mkdir_p(dir) != 0) {
-        fprintf(stderr, "peerflow play: cannot create %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, "peerflow play: cannot create %s: %s\n", pf_cli_esc(dir), strerror(errno));
         return 1;
     }
 
@@ -559,7 +562,7 @@ int pf_cmd_play(int argc, char **argv)
     for (int i = 0; i < nnets; i++)
         if (pf_client_add_local_net(p.c, nets[i]) != 0) {
             fprintf(stderr, "peerflow play: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",
-                    nets[i]);
+                    pf_cli_esc(nets[i]));
             pf_client_free(p.c);
             cli_loop_close(&lp);
             pf_metainfo_free(fetched);
@@ -569,7 +572,7 @@ int pf_cmd_play(int argc, char **argv)
                  : pf_client_add(p.c, src, dir, 0, &p.t);
     if (rc != 0) {
         pf_metainfo_free(fetched); /* the client owns it only on success */
-        fprintf(stderr, "peerflow play: %s: %s\n", src,
+        fprintf(stderr, "peerflow play: %s: %s\n", pf_cli_esc(src),
                 rc == PF_ERR_NOTFOUND ? "file not found"
                 : rc == PF_ERR_PARSE  ? "not a valid .torrent file or magnet link"
                                       : pf_strerror(rc));
@@ -582,12 +585,12 @@ int pf_cmd_play(int argc, char **argv)
     int bad = 0;
     for (int i = 0; i < nwebseeds && !bad; i++)
         if (pf_client_torrent_add_webseed(p.t, webseeds[i]) != 0) {
-            fprintf(stderr, "peerflow play: bad web seed URL '%s'\n", webseeds[i]);
+            fprintf(stderr, "peerflow play: bad web seed URL '%s'\n", pf_cli_esc(webseeds[i]));
             bad = 1;
         }
     for (int i = 0; i < npeers && !bad; i++)
         if (pf_client_torrent_add_peer(p.t, peers[i]) != 0) {
-            fprintf(stderr, "peerflow play: bad peer address '%s'\n", peers[i]);
+            fprintf(stderr, "peerflow play: bad peer address '%s'\n", pf_cli_esc(peers[i]));
             bad = 1;
         }
     if (bad) {
@@ -602,13 +605,13 @@ int pf_cmd_play(int argc, char **argv)
                                (uint16_t)p.http_port);
     if (rc != 0) {
         fprintf(stderr, "peerflow play: cannot serve HTTP on %s port %ld: %s\n",
-                p.bind ? p.bind : "127.0.0.1", p.http_port, pf_strerror(rc));
+                p.bind ? pf_cli_esc(p.bind) : "127.0.0.1", p.http_port, pf_strerror(rc));
         pf_client_free(p.c);
         cli_loop_close(&lp);
         return rc == PF_ERR_INVAL ? 2 : 1;
     }
     pf_media_server_set_limits(p.ms, &lim);
-    fprintf(stderr, "peerflow play: serving %s on %s/\n", pf_client_torrent_name(p.t),
+    fprintf(stderr, "peerflow play: serving %s on %s/\n", pf_cli_esc(pf_client_torrent_name(p.t)),
             pf_media_server_base_url(p.ms));
     if (pf_client_torrent_num_files(p.t) == 0)
         fprintf(stderr, "peerflow play: waiting for the torrent's metadata from peers\n");

@@ -59,7 +59,8 @@ static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, in
     case PF_CLIENT_METADATA:
         if (x->verbose || x->tty) {
             if (x->tty) pf_progress_clear();
-            fprintf(stderr, "peerflow %s: got metadata for %s\n", x->cmd, pf_client_torrent_name(t));
+            fprintf(stderr, "peerflow %s: got metadata for %s\n", x->cmd,
+                    pf_cli_esc(pf_client_torrent_name(t)));
         }
         break;
     case PF_CLIENT_CHECKED: {
@@ -81,7 +82,8 @@ static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, in
     }
     case PF_CLIENT_COMPLETE:
         if (x->tty) pf_progress_clear();
-        fprintf(stderr, "peerflow %s: download complete: %s\n", x->cmd, pf_client_torrent_name(t));
+        fprintf(stderr, "peerflow %s: download complete: %s\n", x->cmd,
+                pf_cli_esc(pf_client_torrent_name(t)));
         x->done = 1;
         if (x->is_get && !x->seed_after) pf_client_stop(c);
         break;
@@ -170,7 +172,7 @@ static int run_transfer(int argc, char **argv, int is_get)
         case 'l':
             port = strtol(optarg, &end, 10);
             if (*end || port < 0 || port > 65535) {
-                fprintf(stderr, "peerflow %s: bad port '%s'\n", x.cmd, optarg);
+                fprintf(stderr, "peerflow %s: bad port '%s'\n", x.cmd, pf_cli_esc(optarg));
                 return 2;
             }
             break;
@@ -190,7 +192,7 @@ static int run_transfer(int argc, char **argv, int is_get)
             char *e;
             local_share = strtod(optarg, &e);
             if (!*optarg || *e || !(local_share >= 0 && local_share <= 1)) {
-                fprintf(stderr, "peerflow %s: bad --local-share '%s' (0 to 1)\n", x.cmd, optarg);
+                fprintf(stderr, "peerflow %s: bad --local-share '%s' (0 to 1)\n", x.cmd, pf_cli_esc(optarg));
                 return 2;
             }
             break;
@@ -210,7 +212,7 @@ static int run_transfer(int argc, char **argv, int is_get)
         case O_SLOTS: {
             long v = strtol(optarg, &end, 10);
             if (*end || v <= 0 || v > 10000) {
-                fprintf(stderr, "peerflow %s: bad number '%s'\n", x.cmd, optarg);
+                fprintf(stderr, "peerflow %s: bad number '%s'\n", x.cmd, pf_cli_esc(optarg));
                 return 2;
             }
             if (ch == O_MAXP)
@@ -228,7 +230,7 @@ static int run_transfer(int argc, char **argv, int is_get)
         case O_DOWNRATE: {
             uint64_t v;
             if (pf_parse_size(optarg, &v) != 0) {
-                fprintf(stderr, "peerflow %s: bad rate '%s' (bytes/s, K/M/G suffixes)\n", x.cmd, optarg);
+                fprintf(stderr, "peerflow %s: bad rate '%s' (bytes/s, K/M/G suffixes)\n", x.cmd, pf_cli_esc(optarg));
                 return 2;
             }
             if (ch == O_UPRATE)
@@ -298,7 +300,7 @@ static int run_transfer(int argc, char **argv, int is_get)
     int rc = pf_client_new(&cs, &x.c);
     if (rc != 0) {
         fprintf(stderr, "peerflow %s: cannot listen on %s port %ld: %s\n", x.cmd,
-                bind ? bind : "::", port, pf_strerror(rc));
+                bind ? pf_cli_esc(bind) : "::", port, pf_strerror(rc));
         cli_loop_close(&lp);
         return 1;
     }
@@ -309,14 +311,14 @@ static int run_transfer(int argc, char **argv, int is_get)
     for (int i = 0; i < nnets; i++)
         if (pf_client_add_local_net(x.c, nets[i]) != 0) {
             fprintf(stderr, "peerflow %s: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",
-                    x.cmd, nets[i]);
+                    x.cmd, pf_cli_esc(nets[i]));
             pf_client_free(x.c);
             cli_loop_close(&lp);
             return 2;
         }
     rc = pf_client_add(x.c, src, dir, !is_get, &x.t);
     if (rc != 0) {
-        fprintf(stderr, "peerflow %s: %s: %s\n", x.cmd, src,
+        fprintf(stderr, "peerflow %s: %s: %s\n", x.cmd, pf_cli_esc(src),
                 rc == PF_ERR_NOTFOUND ? "file or data not found" : pf_strerror(rc));
         pf_client_free(x.c);
         cli_loop_close(&lp);
@@ -327,7 +329,7 @@ static int run_transfer(int argc, char **argv, int is_get)
     for (int i = 0; i < ntrackers; i++) pf_client_torrent_add_tracker(x.t, trackers[i]);
     for (int i = 0; i < npeers; i++) {
         if (pf_client_torrent_add_peer(x.t, peers[i]) != 0) {
-            fprintf(stderr, "peerflow %s: bad peer address '%s'\n", x.cmd, peers[i]);
+            fprintf(stderr, "peerflow %s: bad peer address '%s'\n", x.cmd, pf_cli_esc(peers[i]));
             pf_client_free(x.c);
             cli_loop_close(&lp);
             return 2;

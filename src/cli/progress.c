@@ -4,6 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *pf_cli_esc(const char *s)
+{
+    static char bufs[8][4096];
+    static unsigned next;
+    char *b = bufs[next++ % 8];
+    return pf_escape_text(s ? s : "(null)", b, sizeof bufs[0]);
+}
+
 void pf_fmt_bytes(double n, char *out, size_t len)
 {
     static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -46,7 +54,7 @@ void pf_progress_draw(int tty, const char *name, const pf_torrent_stats *st)
             snprintf(eta, sizeof eta, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
     }
     fprintf(stderr, "%s%.24s %-11s %5.1f%% %s/%s  down %s/s  up %s/s  peers %u (%u seeds)  eta %s%s",
-            tty ? "\r\033[K" : "", name, state_name(st->state), pct, have, total, down, up,
+            tty ? "\r\033[K" : "", pf_cli_esc(name), state_name(st->state), pct, have, total, down, up,
             st->peers, st->seeds, eta, tty ? "" : "\n");
     fflush(stderr);
 }

@@ -10,7 +10,14 @@
 int pf_parse_size(const char *s, uint64_t *out);
 /* Formats n bytes as "12.3 MiB" into out. */
 void pf_fmt_bytes(double n, char *out, size_t len);
-/* On a TTY redraws one status line; otherwise prints a plain line. */
+/* Text that came from outside (a torrent's name, a file's path, a URL, a
+ * magnet's dn, a message quoting one) for a printf argument: control bytes
+ * and DEL become \xNN (pf_escape_text), so a crafted name cannot drive the
+ * terminal.  One of 8 rotating buffers of 4 KiB (longer text is cut): at
+ * most 8 in one printf, on the CLI's thread only. */
+const char *pf_cli_esc(const char *s);
+/* On a TTY redraws one status line; otherwise prints a plain line.  name
+ * is escaped here. */
 void pf_progress_draw(int tty, const char *name, const pf_torrent_stats *st);
 void pf_progress_clear(void);
 /* Writes {"uploaded":..} atomically (temp file + rename). */

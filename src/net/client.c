@@ -653,8 +653,9 @@ static void pump(pf_client *c)
             run_job(c, ct, ev.job);
             break;
         case PF_EV_METADATA:
-            emit(c, PF_CLIENT_METADATA, ct, 0);
+            /* Storage first: from the event on, streams can be read. */
             open_and_check(c, ct);
+            emit(c, PF_CLIENT_METADATA, ct, 0);
             break;
         case PF_EV_CHECKED:
             ct->checked = 1;

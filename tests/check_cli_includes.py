@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""The CLI is an application of the library: src/cli includes only the
+public headers (peerflow/*.h) and its own (cli/*.h), never "core/..." or
+"net/...".
+
+  check_cli_includes.py SRC_DIR
+
+PENDING lists the includes that wait for public headers another change
+brings (include/peerflow/tracker.h and media_server.h); delete an entry
+when its file switches.  An entry that is no longer needed fails too, so
+the list only shrinks."""
+import os
+import re
+import sys
+
+PENDING = {
+    ("cmd_tracker.c", "core/tracker/tracker.h"),
+    ("cmd_tracker.c", "net/http_server.h"),
+    ("cmd_play.c", "net/media_server.h"),
+    ("cmd_play.c", "core/media/media_http.h"),
+}
+INCLUDE = re.compile(r'^\s*#\s*include\s*"((?:core|net)/[^"]+)"', re.M)
+
+
+def main(src):
+    cli = os.path.join(src, "cli")
+    found, bad = set(), []
+    for name in sorted(os.listdir(cli)):
+        if not name.endswith((".c", ".h")):
+            continue
+        with open(os.path.join(cli, name), encoding="utf-8") as f:
+            for m in INCLUDE.finditer(f.read()):
+                key = (name, m.group(1))
+                found.add(key)
+                if key not in PENDING:
+                    bad.append(f"src/cli/{name}: #include \"{m.group(1)}\" (internal header)")
+    for name, inc in sorted(PENDING - found):
+        bad.append(f"src/cli/{name} no longer includes \"{inc}\": remove it from PENDING")
+    for b in bad:
+        print(b)
+    print(f"check_cli_includes: {len(found)} internal includes, {len(found & PENDING)} pending "
+          f"public headers, {len(bad)} problem(s)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "src"))
