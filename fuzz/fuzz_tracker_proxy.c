@@ -53,7 +53,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 1: remote.family = 4, remote.ip[0] = 10, remote.ip[3] = 1; break;
     case 2: remote.family = 6, remote.ip[15] = 1; break;
     case 3: remote.family = 6, remote.ip[10] = remote.ip[11] = 0xff, remote.ip[12] = 127; break;
-    default: if (nnets) { remote.family = nets[0].family; memcpy(remote.ip, nets[0].ip, 16); } break;
+    default: /* inside the first network, when there is one */
+        remote.family = nnets ? nets[0].family : 4;
+        if (nnets) memcpy(remote.ip, nets[0].ip, 16);
+        break;
     }
 
     /* The request: a fixed announce line, the input's header lines. */

@@ -982,12 +982,36 @@ TEST(test_ms_conn_cap)
     fprintf(stderr, "  a newcomer at the cap of non-readers was served after %.2f s\n", waited);
     CHECK(waited > 0.3 && waited < 3);
     close(extra);
+    pf_media_server_stats ms_st;
+    pf_media_server_stats_get(ms_srv, &ms_st); /* (a racy read of counters: only grows) */
+    CHECK(ms_st.waited >= 1);
+    CHECK(ms_st.evicted + ms_st.timeouts + ms_st.stalled_closed >= 1);
     for (int i = 0; i < MS_MAX_CONNS_TEST; i++) close(busy[i]);
     /* and a whole file still comes out right */
     normal_job nj;
     memset(&nj, 0, sizeof nj);
     normal_main(&nj);
     CHECK(nj.ok);
+}
+
+/* The limits struct grows by appending: a caller built with an older,
+ * shorter one gets only its own bytes written, and the rest defaults. */
+TEST(test_limits_init)
+{
+    pf_media_server_limits l;
+    pf_media_server_limits_default(&l);
+    CHECK_EQ(l.size, sizeof l);
+    CHECK_EQ(l.max_conns, 64);
+    CHECK_EQ(l.max_stalled_per_client, 4);
+    CHECK_EQ(l.max_conns_per_client, 16);
+    CHECK_EQ(l.stall_evict_ms, 1000);
+    CHECK_EQ(l.send_timeout_ms, UINT32_MAX);
+    unsigned char buf[sizeof l + 8];
+    memset(buf, 0xab, sizeof buf);
+    size_t old = offsetof(pf_media_server_limits, max_conns_per_client);
+    pf_media_server_limits_init((pf_media_server_limits *)buf, old);
+    CHECK_EQ(buf[old], 0xab);
+    CHECK_EQ(((pf_media_server_limits *)buf)->size, old);
 }
 
 TEST(test_server)
@@ -1016,5 +1040,5 @@ TEST(test_server)
 
 TEST_MAIN(test_routes, test_content_types, test_range_plan, test_hosts, test_file_url, test_m3u,
           test_html_escapes, test_json_str, test_stats_json, test_prom_label, test_metrics,
-          test_path_safe, test_range_plan_hostile, test_server)
+          test_path_safe, test_range_plan_hostile, test_limits_init, test_server)
 

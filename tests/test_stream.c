@@ -465,6 +465,73 @@ TEST(stream_seek_cancels)
     hn_content_free(&c);
 }
 
+/* 1 if every piece of [off, off + len) of file 0 is verified. */
+static int range_have(const pf_torrent *t, uint64_t off, uint64_t len)
+{
+    for (uint64_t p = off / PLEN; p * PLEN < off + len; p++)
+        if (!pf_torrent_have_piece(t, (uint32_t)p)) return 0;
+    return 1;
+}
+
+/* 5b. QoE where the player plays (issue 19 item 14): a player reads the
+ * header at 0, then seeks to 45 s before 10 s at 0 could be verified.
+ * time_to_playable_s is measured at 45 s, from the read there, to 10 s of
+ * media verified ahead of it (it was null, or the time of the file's
+ * first 10 s).  bitrate_bps is in bits per second. */
+TEST(stream_qoe_seek_at_start)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, (size_t)(60 * BR) + 17, PLEN, 121, NULL), 0); /* 60 s */
+    hn_net *n = hn_new(121);
+    hn_node *vn = hn_add_node(n, NULL);
+    vn->cdn.latency_ns = 100 * MS;
+    vn->cdn.rate_bps = 1000 * 1000; /* 5x the bitrate: 10 s of media takes 2 s */
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(v != NULL);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    hn_settle(n);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
+    run_for(n, &pl, 400 * MS); /* the header comes */
+    CHECK(pl.first_byte_at > 0);
+    CHECK(!range_have(v->t, 0, (uint64_t)(10 * BR)));
+    pf_qoe q;
+    CHECK_EQ(pf_torrent_qoe(v->t, 0, n->now, &q), 0);
+    CHECK(q.time_to_playable_s < 0);
+    uint64_t seek_off = (uint64_t)(45 * BR), seek_at = n->now, ready_at = 0;
+    CHECK_EQ(hn_player_seek(&pl, seek_off), 0);
+    uint64_t end = n->now + 15 * SEC;
+    while (n->now < end) {
+        hn_step(n);
+        hn_player_step(&pl);
+        if (!ready_at && range_have(v->t, seek_off, (uint64_t)(10 * BR))) ready_at = n->now;
+    }
+    CHECK(ready_at > 0);
+    CHECK_EQ(pf_torrent_qoe(v->t, 0, n->now, &q), 0);
+    double want = (double)(ready_at - seek_at) / 1e9;
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "qoe_seek_at_start: playable %.3f s after the seek (seen %.3f s)\n",
+                q.time_to_playable_s, want);
+    CHECK(q.time_to_playable_s >= 0); /* never null once 10 s are buffered */
+    CHECK(q.time_to_playable_s > want - 0.05 && q.time_to_playable_s < want + 0.05);
+    CHECK_EQ(q.seeks, 1);
+    CHECK(q.bitrate_bps > 8 * BR - 1 && q.bitrate_bps < 8 * BR + 1); /* bits, not bytes */
+    CHECK_EQ(pl.mismatches, 0);
+    /* The player goes back to the start: the measurement stays (it is the
+     * start-up's). */
+    CHECK_EQ(hn_player_seek(&pl, 0), 0);
+    run_for(n, &pl, 3 * SEC);
+    pf_qoe q2;
+    CHECK_EQ(pf_torrent_qoe(v->t, 0, n->now, &q2), 0);
+    CHECK(q2.time_to_playable_s == q.time_to_playable_s);
+    hn_player_close(&pl);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* 6. A failing CDN backs off; the peer carries playback. ---------------- */
 TEST(stream_cdn_failure_backoff)
 {
@@ -1390,5 +1457,6 @@ TEST(stream_slow_peer_takes_blocks_due_soon)
 }
 
 TEST_MAIN(stream_cdn_only, stream_alone_keeps_pace, stream_front_pair_need_slots, stream_front_pair_one_fetches, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
-          stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
+          stream_late_blocks_rerouted, stream_seek_cancels, stream_qoe_seek_at_start,
+          stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

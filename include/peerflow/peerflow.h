@@ -163,11 +163,16 @@ typedef struct pf_torrent_stats {
 typedef struct pf_qoe {
     int active;                   /* a reader is open */
     double ttfb_s;                /* first read requested -> first byte ready; -1 if none yet */
-    double time_to_playable_s;    /* first read -> 10 s of media buffered ahead; -1 */
+    double time_to_playable_s;    /* the read that started playback where it
+                                     played (the first read, or a seek made
+                                     before that position was playable) ->
+                                     10 s of media verified ahead of it (or
+                                     the rest of the file); -1 until then */
     uint32_t stalls;              /* reads that waited with an empty buffer after start-up */
     double stall_s;               /* total time those reads waited */
     uint32_t seeks;
-    double bitrate_bps;           /* media bitrate in bytes/s (container or observed) */
+    double bitrate_bps;           /* media bitrate in bits per second
+                                     (container or observed) */
     int bitrate_from_container;   /* 1 if from the MP4/MKV duration */
     uint64_t playhead;            /* file offset of the last read */
     double buffer_s;              /* media seconds verified ahead of the playhead */

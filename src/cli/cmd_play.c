@@ -14,9 +14,8 @@
 #include "cli/cli.h"
 #include "cli/cli_loop.h"
 #include "cli/progress.h"
-#include "core/media/media_http.h"
-#include "net/media_server.h"
 #include "peerflow/client.h"
+#include "peerflow/media_server.h"
 
 #define MAX_ARGS 64
 
@@ -183,7 +182,7 @@ static void announce(play *p)
         }
         pf_buf b;
         pf_buf_init(&b);
-        if (pf_media_server_file_url(p->ms, i, &b) == 0 && pf_buf_nul(&b) == 0)
+        if (pf_media_server_file_url(p->ms, i, &b) == 0)
             printf("%s\n", pf_cli_esc((const char *)b.data));
         pf_buf_free(&b);
     }
@@ -192,7 +191,7 @@ static void announce(play *p)
     if (p->player && have_main) {
         pf_buf b;
         pf_buf_init(&b);
-        if (pf_media_server_file_url(p->ms, p->main_file, &b) == 0 && pf_buf_nul(&b) == 0 &&
+        if (pf_media_server_file_url(p->ms, p->main_file, &b) == 0 &&
             player_start(p, (const char *)b.data) != 0) {
             p->exit_code = 1;
             pf_client_stop(p->c);

@@ -579,9 +579,10 @@ static const struct {
      FQ_BUFFER_S},
     {"peerflow_time_to_first_byte_seconds", "gauge", "First read requested to first byte ready.",
      FQ_TTFB_S},
-    {"peerflow_time_to_playable_seconds", "gauge", "First read to 10 s of media buffered ahead.",
+    {"peerflow_time_to_playable_seconds", "gauge",
+     "The read that started playback (where it played) to 10 s of media verified ahead of it.",
      FQ_PLAYABLE_S},
-    {"peerflow_bitrate_bytes", "gauge", "Media bitrate in bytes per second.", FQ_BITRATE},
+    {"peerflow_bitrate_bits_per_second", "gauge", "Media bitrate in bits per second.", FQ_BITRATE},
     {"peerflow_playhead_bytes", "gauge", "File offset of the last read.", FQ_PLAYHEAD},
 };
 

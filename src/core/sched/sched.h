@@ -76,8 +76,13 @@ typedef struct pf__stream {
 } pf__stream;
 
 typedef struct pf__fileqoe {
-    uint64_t first_read, first_byte, playable_at;
-    uint64_t playable_from; /* offset of the first read */
+    uint64_t first_read, first_byte;
+    /* Time to playable, measured at the playback position: the first
+     * read, or a read elsewhere (a seek) before that position had 10 s
+     * of media verified ahead, starts it over at the new position. */
+    uint64_t play_start;    /* the read that started the position measured */
+    uint64_t playable_from; /* its file offset */
+    uint64_t playable_at;   /* 10 s verified ahead of it; 0 = not yet */
     uint32_t stalls, seeks;
     uint64_t stall_ns;
     uint64_t served;
