@@ -340,6 +340,9 @@ static void usage(FILE *f)
             "      --tracker URL      add a tracker (repeatable)\n"
             "      --no-tracker       ignore the torrent's trackers\n"
             "      --webseed URL      add a web seed / CDN URL (repeatable)\n"
+            "      --webseed-cost C   relative cost per byte of the --webseed before it\n"
+            "                         (default 1; e.g. 0.2 for an ISP cache: the\n"
+            "                         cheapest that keeps up brings the CDN bytes)\n"
             "      --no-upload        never upload to peers\n"
             "      --upload-rate R    cap uploads at R bytes/s (K/M/G suffixes)\n"
             "      --local-net CIDR   a network of this viewer's ISP (repeatable): its\n"
@@ -365,6 +368,7 @@ int pf_cmd_play(int argc, char **argv)
     p.tty = isatty(2);
     const char *dir = NULL;
     const char *peers[MAX_ARGS], *trackers[MAX_ARGS], *webseeds[MAX_ARGS], *nets[MAX_ARGS];
+    double ws_cost[MAX_ARGS];
     int npeers = 0, ntrackers = 0, nwebseeds = 0, nnets = 0, no_tracker = 0, no_upload = 0;
     long port = 0;
     uint64_t up_rate = 0, down_rate = 0, cache_size = 0;
@@ -372,7 +376,7 @@ int pf_cmd_play(int argc, char **argv)
     enum {
         O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
         O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
-        O_MAXCONNS, O_LOCALNET, O_LOCALSHARE
+        O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST
     };
     pf_media_server_limits lim;
     pf_media_server_limits_default(&lim);
@@ -388,6 +392,7 @@ int pf_cmd_play(int argc, char **argv)
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
         {"local-net", 1, 0, O_LOCALNET}, {"local-share", 1, 0, O_LOCALSHARE},
+        {"webseed-cost", 1, 0, O_WSCOST},
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     optind = 1;
     int ch;
@@ -432,6 +437,16 @@ int pf_cmd_play(int argc, char **argv)
             else lim.max_conns = (size_t)v;
             break;
         }
+        case O_WSCOST: {
+            char *rest = NULL;
+            double v = strtod(optarg, &rest);
+            if (!nwebseeds || !rest || *rest || !(v > 0) || v > 1e6) {
+                fprintf(stderr, "peerflow play: --webseed-cost takes a positive number and follows a --webseed\n");
+                return 2;
+            }
+            ws_cost[nwebseeds - 1] = v;
+            break;
+        }
         case O_PEER:
         case O_TRACKER:
         case O_WEBSEED:
@@ -447,6 +462,7 @@ int pf_cmd_play(int argc, char **argv)
                         MAX_ARGS);
                 return 2;
             }
+            if (ch == O_WEBSEED) ws_cost[*n] = 1.0;
             list[(*n)++] = optarg;
             break;
         }
@@ -583,7 +599,7 @@ int pf_cmd_play(int argc, char **argv)
     for (int i = 0; i < ntrackers; i++) pf_client_torrent_add_tracker(p.t, trackers[i]);
     int bad = 0;
     for (int i = 0; i < nwebseeds && !bad; i++)
-        if (pf_client_torrent_add_webseed(p.t, webseeds[i]) != 0) {
+        if (pf_client_torrent_add_webseed(p.t, webseeds[i], ws_cost[i]) != 0) {
             fprintf(stderr, "peerflow play: bad web seed URL '%s'\n", pf_cli_esc(webseeds[i]));
             bad = 1;
         }

@@ -1149,9 +1149,9 @@ void pf_client_torrent_set_cache_limit(pf_client_torrent *ct, uint64_t bytes)
     pf_torrent_set_cache_limit(ct->t, bytes);
 }
 
-int pf_client_torrent_add_webseed(pf_client_torrent *ct, const char *url)
+int pf_client_torrent_add_webseed(pf_client_torrent *ct, const char *url, double cost)
 {
-    return pf_torrent_add_webseed(ct->t, url, 1.0);
+    return pf_torrent_add_webseed(ct->t, url, cost);
 }
 
 uv_loop_t *pf_client_loop(pf_client *c) { return c->loop; }
