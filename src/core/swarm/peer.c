@@ -937,7 +937,7 @@ static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
                 continue;
             }
             int dup = 0;
-            for (uint32_t i = 0; i < t->nheld_pex && !dup; i++) dup = pf_addr_eq(&t->held_pex[i], &added[k]);
+            for (uint32_t i = 0; i < t->nheld_pex && !dup; i++) dup = pf__endpoint_eq(&t->held_pex[i], &added[k]);
             if (!dup && t->nheld_pex < PF__HELD_PEX) t->held_pex[t->nheld_pex++] = added[k];
         }
     } else if (m->ext_id == PF__PF_CDN_ID && p->t->has_meta) {

@@ -168,7 +168,7 @@ int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
 static pf__candidate *cand_find(pf_torrent *t, const pf_addr *a)
 {
     for (uint32_t i = 0; i < t->ncands; i++)
-        if (pf_addr_eq(&t->cands[i].addr, a)) return &t->cands[i];
+        if (pf__endpoint_eq(&t->cands[i].addr, a)) return &t->cands[i];
     return NULL;
 }
 
