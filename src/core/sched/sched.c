@@ -829,6 +829,9 @@ void pf__cache_limit_enforce(pf_torrent *t, uint64_t now)
         for (uint32_t k = 0; k < t->ncache; k++)
             if (t->cache[k].pb && !t->cache[k].loading && t->cache[k].piece == piece)
                 pf__cache_slot_clear(&t->cache[k]);
+        /* Requests queued for it can no longer be served: say so (a peer
+         * waiting on them stalled its whole queue). */
+        for (uint32_t k = 0; k < t->npeers; k++) pf__peer_reject_piece(t->peers[k], piece);
         pf_job *j = pf__job_new(t, PF_JOB_DISCARD);
         if (j) {
             j->piece = piece;
