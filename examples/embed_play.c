@@ -266,7 +266,7 @@ int main(int argc, char **argv)
             if (pf_client_torrent_add_peer(a.t, peers[k]) != 0)
                 fprintf(stderr, "embed_play: bad peer %s\n", peers[k]);
         for (int k = 0; k < nwebseeds; k++)
-            if (pf_client_torrent_add_webseed(a.t, webseeds[k]) != 0)
+            if (pf_client_torrent_add_webseed(a.t, webseeds[k], 1.0) != 0)
                 fprintf(stderr, "embed_play: bad web seed %s\n", webseeds[k]);
         start_playing(&a); /* a .torrent whose check is already over */
     }

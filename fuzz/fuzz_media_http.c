@@ -1119,7 +1119,8 @@ static void check_bodies(const char *name, const char *base, const char *srcname
             take = take > sizeof src[i].name - 1 ? sizeof src[i].name - 1 : take;
         }
         memcpy(src[i].name, srcname + off, take);
-        src[i].is_cdn = (int)(rng_next(rng) & 1);
+        snprintf(src[i].kind, sizeof src[i].kind, "%s", (rng_next(rng) & 1) ? "webseed" : "peer");
+        src[i].cost = rng_double(rng);
         src[i].downloaded = rng_u64(rng);
         src[i].uploaded = rng_u64(rng);
         src[i].down_rate = rng_double(rng);

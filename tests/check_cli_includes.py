@@ -13,12 +13,7 @@ import os
 import re
 import sys
 
-PENDING = {
-    ("cmd_tracker.c", "core/tracker/tracker.h"),
-    ("cmd_tracker.c", "net/http_server.h"),
-    ("cmd_play.c", "net/media_server.h"),
-    ("cmd_play.c", "core/media/media_http.h"),
-}
+PENDING = set()
 INCLUDE = re.compile(r'^\s*#\s*include\s*"((?:core|net)/[^"]+)"', re.M)
 
 

@@ -136,12 +136,18 @@ struct hn_node {
     int idx;
     pf_session *s;
     const pf_mem *mem; /* its session's allocator (settings.mem) */
+    uint64_t dgrams_out; /* datagrams it sent */
     pf_addr addr;
     hn_tor tors[HN_MAX_TORRENTS];
     int ntors;
     uint64_t up_bps;   /* upload budget in bytes/s; 0 = unlimited */
     uint64_t budget;   /* bytes this node may still send in this step */
     int mute_pieces;   /* drop every PIECE and REJECT this node sends */
+    /* A liar: flips the first payload byte of every PIECE it sends (of
+     * piece lie_piece - 1 only, if lie_piece > 0).  Its engine checks what
+     * it reads from disk, so rotting its storage no longer makes one. */
+    int lie;
+    uint32_t lie_piece;
     int offline;       /* refuse incoming connections */
     hn_http_fn http;   /* NULL: HTTP jobs fail with PF_ERR_NET */
     void *http_ud;
@@ -219,6 +225,13 @@ struct hn_net {
     int log; /* print engine logs (env HN_LOG) */
     hn_cdn_file cdn_files[HN_CDN_MAX_FILES]; /* what the fake CDN serves, by URL */
     size_t ncdn_files;
+    /* Datagrams to an address that is no node's (a test's UDP tracker):
+     * handed to udp_sink, if set, else dropped.  Names in PF_JOB_RESOLVE
+     * are answered by resolve, if set, else PF_ERR_NOTFOUND. */
+    void (*udp_sink)(void *ud, hn_node *from, const pf_addr *to, const uint8_t *data, size_t len);
+    void *udp_sink_ud;
+    int (*resolve)(void *ud, const char *hostport, pf_addr *out);
+    void *resolve_ud;
 };
 
 /* ---- small utilities ----------------------------------------------------- */
@@ -479,7 +492,7 @@ static inline hn_tor *hn_add_magnet(hn_node *nd, const uint8_t info_hash[20])
     memset(ht, 0, sizeof *ht);
     ht->node = nd;
     ht->watch_piece = -1;
-    if (pf_session_add_magnet(nd->s, &m, &ht->t) != 0) return NULL;
+    if (pf_session_add_magnet(nd->s, &m, nd->net->now, &ht->t) != 0) return NULL;
     nd->ntors++;
     pf_torrent_set_ud(ht->t, ht);
     return ht;
@@ -488,7 +501,8 @@ static inline hn_tor *hn_add_magnet(hn_node *nd, const uint8_t info_hash[20])
 /* Tells ht's torrent about another node (as a tracker or the user would). */
 static inline void hn_add_peer(hn_tor *ht, const hn_node *other)
 {
-    pf_torrent_add_peer(ht->t, &other->addr, ht->node->net->now);
+    pf_endpoint ep = {.addr = other->addr, .transport = PF_TRANSPORT_TCP};
+    pf_torrent_add_peer(ht->t, &ep, ht->node->net->now);
 }
 
 static inline hn_node *hn__node_by_addr(hn_net *n, const pf_addr *a)
@@ -570,7 +584,8 @@ static inline void hn__dial(hn_node *from, pf_peer *p, const pf_addr *to_addr)
     pf_addr remote = from->addr;
     remote.port = n->next_eph++;
     if (n->next_eph < 40000) n->next_eph = 40000;
-    pf_peer *q = pf_session_accept(to->s, &remote, n->now);
+    pf_endpoint rep = {.addr = remote, .transport = PF_TRANSPORT_TCP};
+    pf_peer *q = pf_session_accept(to->s, &rep, n->now);
     if (!q) {
         l->closed = 1;
         l->end[0].p = NULL;
@@ -591,6 +606,7 @@ static inline size_t hn__filter(hn_link *l, int dir, const uint8_t *data, size_t
 {
     hn_net *n = l->end[dir].node->net;
     int mute = l->end[dir].node->mute_pieces;
+    const hn_node *from = l->end[dir].node;
     pf_buf *c = &l->carry[dir];
     size_t dropped = 0;
     pf_buf_append(c, data, len);
@@ -612,6 +628,9 @@ static inline size_t hn__filter(hn_link *l, int dir, const uint8_t *data, size_t
         if (type >= 0 && type < HN_MSG_TYPES) {
             if (l->msgs[dir][type]++ == 0) l->first_msg_at[dir][type] = n->now;
         }
+        if (from->lie && type == PF_MSG_PIECE && m > 13 &&
+            (!from->lie_piece || pf_rd_be32(b + off + 5) == from->lie_piece - 1))
+            c->data[off + 13] ^= 0x77;
         if (mute && (type == PF_MSG_PIECE || type == PF_MSG_REJECT)) {
             dropped += (size_t)m;
             l->dropped[dir]++;
@@ -700,7 +719,8 @@ static inline hn_raw *hn_raw_open(hn_node *nd)
     a.ip[1] = 168;
     a.ip[3] = (uint8_t)(n->nraws & 0xff);
     a.port = n->next_eph++;
-    r->end.p = pf_session_accept(nd->s, &a, n->now);
+    pf_endpoint aep = {.addr = a, .transport = PF_TRANSPORT_TCP};
+    r->end.p = pf_session_accept(nd->s, &aep, n->now);
     if (!r->end.p) {
         r->closed = 1;
         return r;
@@ -1112,6 +1132,14 @@ static inline void hn__job(hn_node *nd, pf_job *j)
     case PF_JOB_WEBSEED:
         hn__cdn_request(nd, j);
         return; /* answered later, as fake time passes */
+    case PF_JOB_RESOLVE:
+        j->naddrs = 0;
+        j->result = PF_ERR_NOTFOUND;
+        if (n->resolve && j->url && n->resolve(n->resolve_ud, j->url, &j->addrs[0]) == 0) {
+            j->naddrs = 1;
+            j->result = 0;
+        }
+        break;
     case PF_JOB_DISCARD:
         nd->discards++;
         nd->discard_bytes += j->len;
@@ -1180,7 +1208,7 @@ static inline void hn__handle(hn_node *nd, pf_event *ev)
     hn_tor *ht = ev->torrent ? pf_torrent_ud(ev->torrent) : NULL;
     switch (ev->type) {
     case PF_EV_CONNECT:
-        hn__dial(nd, ev->peer, &ev->addr);
+        hn__dial(nd, ev->peer, &ev->ep.addr);
         break;
     case PF_EV_CLOSE: {
         hn_end *e = pf_peer_ud(ev->peer);
@@ -1232,6 +1260,22 @@ static inline void hn__handle(hn_node *nd, pf_event *ev)
     case PF_EV_JOB_CANCEL:
         hn__cdn_cancel(nd, ev->job);
         break;
+    case PF_EV_DATAGRAMS: {
+        /* A lossless virtual UDP network between the nodes: each datagram
+         * goes to the node at its address, from this node's. */
+        uint8_t dg[PF_MAX_DATAGRAM];
+        pf_addr to;
+        long len;
+        while ((len = pf_session_take_datagram(nd->s, &to, dg, sizeof dg)) > 0) {
+            nd->dgrams_out++;
+            hn_node *dst = hn__node_by_addr(n, &to);
+            if (dst)
+                pf_session_recv_datagram(dst->s, &nd->addr, dg, (size_t)len, n->now);
+            else if (n->udp_sink)
+                n->udp_sink(n->udp_sink_ud, nd, &to, dg, (size_t)len);
+        }
+        break;
+    }
     default:
         hn__anomaly(n, "unknown event type");
     }

@@ -5,7 +5,7 @@
 # blocks/s) all contribute blocks to the same 1 MiB pieces of a
 # `peerflow get`. Asserts: get exits 0 within 30 s with the source's bytes
 # (cmp); the hostile peer is closed for its data and refused when it
-# reconnects; neither honest seeder is ever blamed (closed for "data that
+# reconnects from the endpoint peerflow dialled (bans are per endpoint); neither honest seeder is ever blamed (closed for "data that
 # failed the hash check"); peak RSS < 64 MiB.
 #
 # Regression test: this failed on the engine before the fix it came with
@@ -23,7 +23,7 @@ spawn seed2 $PF_BIN seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker --upload
 seed2_port=$(port_of seed2)
 hostile bad wrong-data --corrupt half --block-delay 0.02 --torrent "$T/file.torrent" \
     --data "$T/src/file.bin" --bind 127.0.0.2 --listen 0 --reconnect "@$T/get.addr" --reconnect-interval 0.5 \
-    --reconnect-count 3
+    --reconnect-count 3 --reconnect-from-listen
 bad_port=$HOSTILE_PORT
 spawn get $PF_BIN get -vv -d "$T/get" -l 0 --bind 127.0.0.1 --no-tracker \
     --peer "127.0.0.1:$seed1_port" --peer "127.0.0.1:$seed2_port" --peer "127.0.0.2:$bad_port" \

@@ -13,10 +13,12 @@
 # equal the source (cmp), no stall; pieces failed their hash check (the
 # corrupt blocks were really used, and caught); each hostile peer was closed
 # by peerflow for "data that failed the hash check" and is banned: every
-# reconnect it makes is hung up on before a handshake reply, and peerflow
+# reconnect it makes from the endpoint peerflow dialled (bans are per
+# address and port) is hung up on before a handshake reply, and peerflow
 # never dials it again, while a peer from another address is still
 # welcome; play's peak RSS (VmHWM) < 64 MiB. Each hostile peer has its own
-# loopback address (127.0.0.2, .3), since peerflow bans addresses.
+# loopback address (127.0.0.2, .3): the control peer from 127.0.0.4 then
+# tells an innocent address from a banned endpoint.
 #
 # Not yet here: an honest `peerflow seed` beside the hostile peer (and
 # `peerflow get`). On the engine as of f0bd4ee the honest seeder shares the
@@ -32,9 +34,9 @@ require_cmd curl
 gen_video 60 "$T/www/video.mp4"
 start_nginx_origin "$T/www"
 $PF_BIN create -p 256K -w "$NGINX_URL/video.mp4" -o "$T/video.torrent" "$T/www/video.mp4" >/dev/null
-# each hostile peer on its own loopback address (bans are per address)
+# each hostile peer on its own loopback address
 vtor=(--torrent "$T/video.torrent" --data "$T/www/video.mp4" --listen 0 --reconnect "@$T/play.addr"
-    --reconnect-interval 0.5 --reconnect-count 3)
+    --reconnect-interval 0.5 --reconnect-count 3 --reconnect-from-listen)
 allbad_ip=127.0.0.2
 hostile allbad wrong-data --corrupt all --bind $allbad_ip "${vtor[@]}"
 allbad_port=$HOSTILE_PORT

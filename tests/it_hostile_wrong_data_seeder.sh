@@ -7,7 +7,8 @@
 #    source (cmp); at least one piece failed its hash check; peerflow closed
 #    the hostile peer with "sent data that failed the hash check" (-vv log)
 #    and the peer saw its connection closed by peerflow; it is banned: its
-#    reconnects to the downloader are hung up on before a handshake reply,
+#    reconnects to the downloader from the endpoint peerflow dialled (bans
+#    are per address and port) are hung up on before a handshake reply,
 #    and peerflow never dials it again; the honest seeder is never blamed;
 #    the downloader's peak RSS (VmHWM) stays under 64 MiB (a 16 MiB file:
 #    the bound is the download's buffers, not the file).
@@ -35,7 +36,8 @@ spawn seed $PF_BIN seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker --upload-
     "$T/file.torrent"
 seed_port=$(port_of seed)
 hostile bad wrong-data --corrupt all --torrent "$T/file.torrent" --data "$T/src/file.bin" \
-    --bind 127.0.0.2 --listen 0 --reconnect "@$T/get.addr" --reconnect-interval 0.5 --reconnect-count 3
+    --bind 127.0.0.2 --listen 0 --reconnect "@$T/get.addr" --reconnect-interval 0.5 --reconnect-count 3 \
+    --reconnect-from-listen
 bad_port=$HOSTILE_PORT
 spawn get $PF_BIN get -vv -d "$T/get" -l 0 --bind 127.0.0.1 --no-tracker \
     --peer "127.0.0.1:$seed_port" --peer "127.0.0.2:$bad_port" --stats "$T/get.json" \
@@ -75,7 +77,8 @@ spawn vseed $PF_BIN seed -d "$T/vseed" -l 0 --bind 127.0.0.1 --no-tracker --uplo
     "$T/video.torrent"
 vseed_port=$(port_of vseed)
 hostile vbad wrong-data --corrupt all --torrent "$T/video.torrent" --data "$T/www/video.mp4" \
-    --bind 127.0.0.2 --listen 0 --reconnect "@$T/play.addr" --reconnect-interval 0.5 --reconnect-count 3
+    --bind 127.0.0.2 --listen 0 --reconnect "@$T/play.addr" --reconnect-interval 0.5 --reconnect-count 3 \
+    --reconnect-from-listen
 vbad_port=$HOSTILE_PORT
 start_play play "$T/video.torrent" -vv --peer "127.0.0.1:$vseed_port" --peer "127.0.0.2:$vbad_port"
 watch_hwm play

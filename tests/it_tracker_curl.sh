@@ -8,7 +8,9 @@ pf_setup 60
 command -v curl >/dev/null || fail "curl not installed"
 [ -x "$PF_BIN" ] || fail "no peerflow binary at $PF_BIN"
 
-spawn tracker "$PF_BIN" tracker -l 0 --bind 127.0.0.1 --interval 60 -v
+# 127.0.0.1 is trusted here, so the fake peers' ip= is believed (without
+# --trusted-proxy it is ignored: it_tracker_proxy.sh).
+spawn tracker "$PF_BIN" tracker -l 0 --bind 127.0.0.1 --interval 60 --trusted-proxy 127.0.0.1 -v
 PORT=$(port_of tracker 20)
 BASE="http://127.0.0.1:$PORT"
 log "tracker on port $PORT"
@@ -23,7 +25,7 @@ get() { # URL OUTFILE
 }
 hex() { od -An -tx1 -v "$1" | tr -d ' \n'; }
 
-# Peer A (compact), claims 10.0.0.1:6001 (ip= is honoured from loopback).
+# Peer A (compact), claims 10.0.0.1:6001 (ip= is honoured from a trusted address).
 code=$(get "$BASE/announce?info_hash=$IH&peer_id=$PID_A&port=6001&left=100&event=started&compact=1&ip=10.0.0.1" "$T/a1")
 [ "$code" = 200 ] || fail "announce A: HTTP $code"
 grep -q 'failure' "$T/a1" && fail "announce A failed: $(cat "$T/a1")"

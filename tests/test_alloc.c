@@ -104,7 +104,7 @@ static int run_session(const pf_mem *m, const hn_content *c)
         hn_tor *seed = hn_add_torrent(a, c, HN_FULL, NULL);
         hn_tor *leech = hn_add_torrent(b, c, HN_EMPTY, NULL);
         hn_tor *view = hn_add_torrent(v, c, HN_EMPTY, NULL);
-        if (seed && leech && view && pf_torrent_add_webseed(view->t, CDN_URL) == 0 &&
+        if (seed && leech && view && pf_torrent_add_webseed(view->t, CDN_URL, 1.0) == 0 &&
             hn_cdn_add_file(n, CDN_URL, c->data, c->size, 0) == 0) {
             hn_settle(n);
             hn_add_peer(leech, a);

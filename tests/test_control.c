@@ -115,7 +115,7 @@ TEST(control_pause_cdn)
     vn->cdn.rate_bps = 200 * 1000;
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(v != NULL);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, "http://cdn.test/content.bin"), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, "http://cdn.test/content.bin", 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, "http://cdn.test/content.bin", c.data, c.size, 0), 0);
     hn_settle(n);
     hn_player pl;
@@ -198,7 +198,7 @@ TEST(control_file_priorities)
     CHECK_MEM(leech->data + off_c, c.data + off_c, sizes[2]);
     /* A piece wholly inside b.bin was never fetched. */
     uint32_t inside_b = (uint32_t)(sizes[0] / plen) + 2;
-    CHECK(!pf_bitfield_get(pf_torrent_have(leech->t), inside_b));
+    CHECK(!pf_torrent_have_piece(leech->t, inside_b));
     CHECK(st.downloaded <= (uint64_t)want * plen);
     CHECK(st.downloaded < c.size / 2);
     /* Not interested in a seed that has only what we skip. */

@@ -122,10 +122,11 @@ TEST(engine_corrupt_seeder)
     CHECK(bad && good && leech);
     hn_settle(n);
     CHECK(bad->checked && good->checked);
-    /* After its check passed, the liar's disk rots in piece 5: it still
-     * advertises the piece and serves the bad bytes. */
+    /* The liar serves bad bytes of piece 5 (its engine reads them right
+     * from disk: they go bad on the wire). */
     const uint32_t rot = 5;
-    for (uint32_t k = 0; k < 32768; k += 4096) bad->data[rot * 32768 + k] ^= 0x5a;
+    badn->lie = 1;
+    badn->lie_piece = rot + 1;
     bad->watch_piece = rot;
     hn_add_peer(leech, badn);
     hn_add_peer(leech, goodn);
@@ -264,7 +265,7 @@ TEST(engine_smart_ban)
     hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
     CHECK(bad && s1 && s2 && leech);
     hn_settle(n);
-    for (uint32_t i = 0; i < c.num_pieces; i++) bad->data[(size_t)i * 65536 + 100] ^= 0x77;
+    badn->lie = 1; /* every PIECE it sends has a byte flipped */
     hn_add_peer(leech, badn);
     hn_add_peer(leech, g1);
     hn_add_peer(leech, g2);

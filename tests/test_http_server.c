@@ -133,6 +133,9 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
+/* Set before a restart: changes the config further. */
+static void (*cfg_hook)(pf_http_server_config *c);
+
 static int start_server_with(uint32_t send_timeout_ms, uint32_t stall_evict_ms)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -149,6 +152,7 @@ static int start_server_with(uint32_t send_timeout_ms, uint32_t stall_evict_ms)
     c.send_timeout_ms = send_timeout_ms;
     c.stall_evict_ms = stall_evict_ms;
     c.max_conns = MAX_CONNS;
+    if (cfg_hook) cfg_hook(&c);
     if (pf_http_server_start(&loop, &c, &srv) != 0) return -1;
     server_port = pf_http_server_port(srv);
     return pthread_create(&thr, NULL, loop_main, NULL);
@@ -163,10 +167,21 @@ static void stop_server(void)
     uv_loop_close(&loop);
 }
 
-static int dial_rcvbuf(int rcvbuf)
+/* From 127.0.0.1 unless src names another local address (127.0.0.2). */
+static int dial_from(const char *src, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (rcvbuf) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (src) {
+        struct sockaddr_in la;
+        memset(&la, 0, sizeof la);
+        la.sin_family = AF_INET;
+        inet_pton(AF_INET, src, &la.sin_addr);
+        if (bind(fd, (struct sockaddr *)&la, sizeof la) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
     struct timeval tv = {5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -182,6 +197,7 @@ static int dial_rcvbuf(int rcvbuf)
     return fd;
 }
 
+static int dial_rcvbuf(int rcvbuf) { return dial_from(NULL, rcvbuf); }
 static int dial(void) { return dial_rcvbuf(0); }
 
 static int send_str(int fd, const char *s)
@@ -551,8 +567,9 @@ TEST(test_send_timeout)
 }
 
 /* MAX_CONNS idle connections: a new client is served and the oldest idle
- * one is closed for it.  MAX_CONNS responses in progress: a new
- * connection is closed at once. */
+ * one is closed for it.  MAX_CONNS responses in progress that cannot be
+ * evicted: a new connection waits, unanswered, and is served as soon as
+ * one of them ends. */
 TEST(test_conn_cap)
 {
     int idle[MAX_CONNS];
@@ -588,19 +605,22 @@ TEST(test_conn_cap)
     usleep(100000);
     fd = dial();
     CHECK(fd >= 0);
-    send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
-    double t = time_to_close(fd, 1);
-    close(fd);
-    CHECK(t >= 0 && t < 0.3);
-    for (int i = 0; i < MAX_CONNS; i++) close(busy[i]);
-    usleep(200000);
-    fd = dial();
-    CHECK(fd >= 0);
     CHECK_EQ(send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    CHECK_EQ(poll(&pfd, 1, 250), 0); /* waits: no answer, not closed */
+    pf_http_server_stats st;
+    pf_http_server_stats_get(srv, &st);
+    CHECK_EQ(st.waiting, 1);
+    CHECK(st.waited >= 1);
+    close(busy[0]); /* one ends: the waiting one is served */
+    double t0 = now_s();
     CHECK_EQ(read_resp(fd, &r, 0), 0);
     CHECK_EQ(r.status, 200);
+    CHECK(now_s() - t0 < 1.0);
     pf_buf_free(&r.body);
     close(fd);
+    for (int i = 1; i < MAX_CONNS; i++) close(busy[i]);
+    usleep(200000);
 }
 
 /* A paused player: with no send timeout its connection stays open for
@@ -649,6 +669,169 @@ static void test_paused_reader(void)
     usleep(200000);
 }
 
+static int restart(void (*hook)(pf_http_server_config *c))
+{
+    stop_server();
+    cfg_hook = hook;
+    int rc = start_server_with(UINT32_MAX, 0);
+    cfg_hook = NULL;
+    if (rc != 0) {
+        fprintf(stderr, "cannot restart server\n");
+        pf_test_failures++;
+    }
+    return rc;
+}
+
+/* Reads about n bytes of a response (head included), then stops. */
+static void take(int fd, size_t n)
+{
+    char b[65536];
+    while (n > 0) {
+        ssize_t r = recv(fd, b, n < sizeof b ? n : sizeof b, 0);
+        if (r <= 0) return;
+        n -= (size_t)r;
+    }
+}
+
+static void hook_stalled_cap(pf_http_server_config *c)
+{
+    c->max_stalled_per_addr = 2;
+    c->stalled_ms = 300;
+}
+
+/* A client holds streams open without reading: beyond 2 per address,
+ * those that took the fewest bytes are closed (a paused player that
+ * took 2 MiB stays); a client that reads is not touched. */
+static void test_stalled_cap(void)
+{
+    if (restart(hook_stalled_cap) != 0) return;
+    static const char fe[] = "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n";
+    int big = dial_rcvbuf(4096);
+    CHECK(big >= 0);
+    CHECK_EQ(send_str(big, fe), 0);
+    take(big, 2 << 20); /* a player that filled its buffer, then paused */
+    int nr[3];
+    for (int i = 0; i < 3; i++) {
+        nr[i] = dial_rcvbuf(4096);
+        CHECK(nr[i] >= 0);
+        CHECK_EQ(send_str(nr[i], fe), 0);
+        usleep(50000);
+    }
+    /* a client that reads all along */
+    int rd = dial();
+    CHECK(rd >= 0);
+    CHECK_EQ(send_str(rd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    resp r;
+    usleep(1200000);
+    pf_http_server_stats st;
+    pf_http_server_stats_get(srv, &st);
+    CHECK_EQ(st.stalled_closed, 2);
+    CHECK_EQ(read_resp(rd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(r.body.len, (size_t)STREAM_CHUNK * STREAM_CHUNKS);
+    pf_buf_free(&r.body);
+    close(rd);
+    int closed = 0;
+    for (int i = 0; i < 3; i++) closed += time_to_close(nr[i], 1.0) >= 0;
+    CHECK_EQ(closed, 2);
+    CHECK(time_to_close(big, 0.5) < 0); /* still streaming */
+    close(big);
+    for (int i = 0; i < 3; i++) close(nr[i]);
+    usleep(200000);
+}
+
+static void hook_addr_cap(pf_http_server_config *c) { c->max_conns_per_addr = 2; }
+
+/* Two connections from 127.0.0.1 at most: a third one from it replaces
+ * one of its own that waits for a request, or is closed at once when both
+ * stream; another address is not affected. */
+static void test_addr_cap(void)
+{
+    if (restart(hook_addr_cap) != 0) return;
+    int idle[2];
+    for (int i = 0; i < 2; i++) CHECK((idle[i] = dial()) >= 0);
+    usleep(400000); /* no longer just arrived */
+    int fd = dial();
+    CHECK(fd >= 0);
+    CHECK_EQ(send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    resp r;
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    pf_buf_free(&r.body);
+    close(fd);
+    CHECK(time_to_close(idle[0], 0.5) >= 0); /* its oldest went */
+    for (int i = 0; i < 2; i++) close(idle[i]);
+    usleep(100000);
+
+    static const char fe[] = "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n";
+    int busy[2];
+    for (int i = 0; i < 2; i++) {
+        busy[i] = dial_rcvbuf(4096);
+        CHECK(busy[i] >= 0);
+        CHECK_EQ(send_str(busy[i], fe), 0);
+    }
+    usleep(100000);
+    fd = dial();
+    CHECK(fd >= 0);
+    send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(time_to_close(fd, 1) >= 0); /* refused */
+    close(fd);
+    int other = dial_from("127.0.0.2", 0);
+    CHECK(other >= 0);
+    CHECK_EQ(send_str(other, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    CHECK_EQ(read_resp(other, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    pf_buf_free(&r.body);
+    close(other);
+    pf_http_server_stats st;
+    pf_http_server_stats_get(srv, &st);
+    CHECK_EQ(st.refused, 1);
+    for (int i = 0; i < 2; i++) close(busy[i]);
+    usleep(200000);
+}
+
+static void hook_evict_order(pf_http_server_config *c)
+{
+    c->max_conns = 3;
+    c->stall_evict_ms = 200;
+    c->stalled_ms = 1500;
+}
+
+/* At the cap, a stream that stopped reading a moment ago (a flood's)
+ * goes before one stalled for long that took much (a paused player). */
+static void test_evict_order(void)
+{
+    if (restart(hook_evict_order) != 0) return;
+    static const char fe[] = "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n";
+    int paused = dial_rcvbuf(4096);
+    CHECK(paused >= 0);
+    CHECK_EQ(send_str(paused, fe), 0);
+    take(paused, 1 << 20);
+    usleep(1700000); /* stalled for longer than stalled_ms */
+    int fl[2];
+    for (int i = 0; i < 2; i++) {
+        fl[i] = dial_rcvbuf(4096);
+        CHECK(fl[i] >= 0);
+        CHECK_EQ(send_str(fl[i], fe), 0);
+        usleep(50000);
+    }
+    usleep(300000);
+    int fd = dial();
+    CHECK(fd >= 0);
+    CHECK_EQ(send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    resp r;
+    CHECK_EQ(read_resp(fd, &r, 0), 0);
+    CHECK_EQ(r.status, 200);
+    pf_buf_free(&r.body);
+    close(fd);
+    CHECK(time_to_close(fl[0], 1.0) >= 0); /* unread the longest of the two */
+    CHECK(time_to_close(paused, 0.3) < 0);
+    CHECK(time_to_close(fl[1], 0.3) < 0);
+    for (int i = 0; i < 2; i++) close(fl[i]);
+    close(paused);
+    usleep(200000);
+}
+
 static void all(void);
 TEST_MAIN(all)
 
@@ -671,7 +854,10 @@ static void all(void)
              {"idle_timeout", test_idle_timeout},
              {"send_timeout", test_send_timeout},
              {"conn_cap", test_conn_cap},
-             {"paused_reader", test_paused_reader}};
+             {"paused_reader", test_paused_reader},
+             {"stalled_cap", test_stalled_cap},
+             {"addr_cap", test_addr_cap},
+             {"evict_order", test_evict_order}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         int before = pf_test_failures;
         t[i].fn();

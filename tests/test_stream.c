@@ -76,7 +76,7 @@ TEST(stream_cdn_only)
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(v != NULL);
     /* BEP 19: a base ending in '/' gets the single file's name appended. */
-    CHECK_EQ(pf_torrent_add_webseed(v->t, "http://cdn.test/v/"), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, "http://cdn.test/v/", 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_player pl;
@@ -118,7 +118,8 @@ TEST(stream_cdn_only)
     pf_source_stats src[4];
     size_t ns = pf_torrent_sources(v->t, src, 4);
     CHECK(ns >= 1);
-    CHECK(src[0].is_cdn);
+    CHECK_STR(src[0].kind, "webseed");
+    CHECK(src[0].cost > 0);
     CHECK_EQ(src[0].downloaded, c.size);
     hn_player_close(&pl);
     CHECK_EQ(n->anomalies, 0);
@@ -145,7 +146,7 @@ static int seeder_viewer_make(seeder_viewer *x, const hn_content *c, uint64_t se
     x->s = hn_add_torrent(x->sn, c, HN_FULL, NULL);
     x->v = hn_add_torrent(x->vn, c, HN_EMPTY, NULL);
     if (!x->s || !x->v) return -1;
-    if (pf_torrent_add_webseed(x->v->t, CDN_URL) != 0) return -1;
+    if (pf_torrent_add_webseed(x->v->t, CDN_URL, 1.0) != 0) return -1;
     if (hn_cdn_add_file(x->n, CDN_URL, c->data, c->size, 0) != 0) return -1;
     hn_settle(x->n);
     return 0;
@@ -235,7 +236,7 @@ TEST(stream_slow_peer_deadlines_met)
     hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_add_peer(v, sn);
@@ -266,7 +267,7 @@ TEST(stream_slow_peer_deadlines_met)
         pf_torrent_get_stats(s->t, &ss);
         fprintf(stderr, "slow_peer: seeder uploaded %llu, CDN body bytes %llu, CDN wasted %llu, cancels %u\n",
                 (unsigned long long)ss.uploaded, (unsigned long long)vn->cdn.bytes,
-                (unsigned long long)v->t->ws[0].wasted, vn->cdn.cancels);
+                (unsigned long long)v->t->ws[0]->src.wasted, vn->cdn.cancels);
     }
     if (getenv("HN_VERBOSE"))
         fprintf(stderr, "slow_peer: cdn %llu peer %llu wasted %llu share %.3f max ahead %.2f s\n",
@@ -324,7 +325,7 @@ TEST(stream_late_blocks_rerouted)
     hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_add_peer(v, sn);
@@ -406,7 +407,7 @@ TEST(stream_seek_cancels)
     vn->cdn.rate_bps = 40000; /* slow: a 64 KiB run takes 1.6 s */
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(v != NULL);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_player pl;
@@ -464,6 +465,73 @@ TEST(stream_seek_cancels)
     hn_content_free(&c);
 }
 
+/* 1 if every piece of [off, off + len) of file 0 is verified. */
+static int range_have(const pf_torrent *t, uint64_t off, uint64_t len)
+{
+    for (uint64_t p = off / PLEN; p * PLEN < off + len; p++)
+        if (!pf_torrent_have_piece(t, (uint32_t)p)) return 0;
+    return 1;
+}
+
+/* 5b. QoE where the player plays (issue 19 item 14): a player reads the
+ * header at 0, then seeks to 45 s before 10 s at 0 could be verified.
+ * time_to_playable_s is measured at 45 s, from the read there, to 10 s of
+ * media verified ahead of it (it was null, or the time of the file's
+ * first 10 s).  bitrate_bps is in bits per second. */
+TEST(stream_qoe_seek_at_start)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, (size_t)(60 * BR) + 17, PLEN, 121, NULL), 0); /* 60 s */
+    hn_net *n = hn_new(121);
+    hn_node *vn = hn_add_node(n, NULL);
+    vn->cdn.latency_ns = 100 * MS;
+    vn->cdn.rate_bps = 1000 * 1000; /* 5x the bitrate: 10 s of media takes 2 s */
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(v != NULL);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    hn_settle(n);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
+    run_for(n, &pl, 400 * MS); /* the header comes */
+    CHECK(pl.first_byte_at > 0);
+    CHECK(!range_have(v->t, 0, (uint64_t)(10 * BR)));
+    pf_qoe q;
+    CHECK_EQ(pf_torrent_qoe(v->t, 0, n->now, &q), 0);
+    CHECK(q.time_to_playable_s < 0);
+    uint64_t seek_off = (uint64_t)(45 * BR), seek_at = n->now, ready_at = 0;
+    CHECK_EQ(hn_player_seek(&pl, seek_off), 0);
+    uint64_t end = n->now + 15 * SEC;
+    while (n->now < end) {
+        hn_step(n);
+        hn_player_step(&pl);
+        if (!ready_at && range_have(v->t, seek_off, (uint64_t)(10 * BR))) ready_at = n->now;
+    }
+    CHECK(ready_at > 0);
+    CHECK_EQ(pf_torrent_qoe(v->t, 0, n->now, &q), 0);
+    double want = (double)(ready_at - seek_at) / 1e9;
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "qoe_seek_at_start: playable %.3f s after the seek (seen %.3f s)\n",
+                q.time_to_playable_s, want);
+    CHECK(q.time_to_playable_s >= 0); /* never null once 10 s are buffered */
+    CHECK(q.time_to_playable_s > want - 0.05 && q.time_to_playable_s < want + 0.05);
+    CHECK_EQ(q.seeks, 1);
+    CHECK(q.bitrate_bps > 8 * BR - 1 && q.bitrate_bps < 8 * BR + 1); /* bits, not bytes */
+    CHECK_EQ(pl.mismatches, 0);
+    /* The player goes back to the start: the measurement stays (it is the
+     * start-up's). */
+    CHECK_EQ(hn_player_seek(&pl, 0), 0);
+    run_for(n, &pl, 3 * SEC);
+    pf_qoe q2;
+    CHECK_EQ(pf_torrent_qoe(v->t, 0, n->now, &q2), 0);
+    CHECK(q2.time_to_playable_s == q.time_to_playable_s);
+    hn_player_close(&pl);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* 6. A failing CDN backs off; the peer carries playback. ---------------- */
 TEST(stream_cdn_failure_backoff)
 {
@@ -481,7 +549,7 @@ TEST(stream_cdn_failure_backoff)
     hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_add_peer(v, sn);
@@ -649,7 +717,7 @@ TEST(stream_cache_limit)
     hn_tor *s = hn_add_torrent(sn, &c, HN_FULL, NULL);
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(s && v);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     const uint64_t limit = 2 * 1000 * 1000;
     pf_torrent_set_cache_limit(v->t, limit);
@@ -874,7 +942,7 @@ TEST(stream_waits_for_tracker)
     hn_step(n); /* the seeder announces */
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(v != NULL);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_step(n); /* the viewer's announce is on its way */
     CHECK_EQ(vn->nhttp_late, 1);
@@ -946,7 +1014,7 @@ TEST(stream_probe_before_guess)
     vn->cdn.rate_bps = (uint64_t)(3 * BR); /* the probe's GET takes a while */
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     CHECK(v != NULL);
-    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL), 0);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
     CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
     hn_settle(n);
     hn_player pl;
@@ -987,7 +1055,7 @@ static hn_tor *cdn_viewer(hn_net *n, const pf_session_settings *set, const hn_co
     nd->up_bps = (uint64_t)(20 * BR);
     fast_cdn(nd);
     hn_tor *t = hn_add_torrent(nd, c, HN_EMPTY, NULL);
-    if (!t || pf_torrent_add_webseed(t->t, CDN_URL) != 0) return NULL;
+    if (!t || pf_torrent_add_webseed(t->t, CDN_URL, 1.0) != 0) return NULL;
     return t;
 }
 
@@ -1219,7 +1287,7 @@ static int planned_peer_make(planned_peer *f, uint64_t seed, double down_bps, do
     f->p = peer_at(t, f->x.sn);
     if (!f->p) return -1;
     pf__peer_cancel_all(f->p);
-    f->p->down.bps = down_bps;
+    f->p->src.down.bps = down_bps;
     f->p->busy_bytes = 10.0 * PF_BLOCK_SIZE; /* the last ten blocks */
     f->p->busy_ns = 10.0 * PF_BLOCK_SIZE / busy_bps * 1e9;
     f->p->last_block = n->now;
@@ -1232,7 +1300,7 @@ static int planned_peer_make(planned_peer *f, uint64_t seed, double down_bps, do
         if (!pp)
             f->nfree = PLEN / PF_BLOCK_SIZE;
         else
-            for (uint32_t k = 0; k < pp->nblocks; k++) f->nfree += pp->state[k] == 0 && !pp->cdn[k];
+            for (uint32_t k = 0; k < pp->nblocks; k++) f->nfree += pp->state[k] == 0 && !pp->claimed[k];
         if (f->nfree) f->first_free = i;
     }
     if (f->first_free == UINT32_MAX) return -1;
@@ -1304,7 +1372,7 @@ static uint64_t trial_startup(double peer_up, uint64_t *prefix_cdn, uint64_t *pr
     hn_tor *s = peer_up > 0 ? hn_add_torrent(sn, &c, HN_FULL, NULL) : NULL;
     hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
     uint64_t took = 0;
-    if (v && !pf_torrent_add_webseed(v->t, CDN_URL) && !hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0)) {
+    if (v && !pf_torrent_add_webseed(v->t, CDN_URL, 1.0) && !hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0)) {
         if (s) sn->up_bps = (uint64_t)(peer_up * BR);
         pf_torrent_set_await_reader(v->t, 1); /* as `peerflow play` */
         hn_settle(n);
@@ -1389,5 +1457,6 @@ TEST(stream_slow_peer_takes_blocks_due_soon)
 }
 
 TEST_MAIN(stream_cdn_only, stream_alone_keeps_pace, stream_front_pair_need_slots, stream_front_pair_one_fetches, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
-          stream_late_blocks_rerouted, stream_seek_cancels, stream_cdn_failure_backoff,
+          stream_late_blocks_rerouted, stream_seek_cancels, stream_qoe_seek_at_start,
+          stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

@@ -174,9 +174,10 @@ TEST(test_stopped_completed_expiry)
     CHECK_EQ(e[0].downloaded, 1);
     CHECK_EQ(e[0].complete, 1);
     pf_buf_free(&body);
-    /* a last seen at 1 s; ttl = 200 s */
-    CHECK_EQ(pf_tracker_expire(t, 200 * S), 0);
-    CHECK_EQ(pf_tracker_expire(t, 202 * S), 1);
+    /* a last seen at 1 s and never seen re-announcing without an event:
+     * ttl = 2 * max(interval 100, client floor 300) = 600 s */
+    CHECK_EQ(pf_tracker_expire(t, 601 * S), 0);
+    CHECK_EQ(pf_tracker_expire(t, 602 * S), 1);
     pf_tracker_stats_get(t, &st);
     CHECK_EQ(st.peers, 0);
     CHECK_EQ(st.torrents, 0);
@@ -238,37 +239,199 @@ TEST(test_numwant_and_randomness)
     pf_tracker_free(t);
 }
 
+/* ip= is a claim: from 127.0.0.1 (issue 19: a reverse proxy's address)
+ * it is ignored unless the operator trusts that address. */
 TEST(test_ip_param_and_mapped)
 {
     pf_tracker *t = mk(0, 0);
     pf_addr lo = v4(127, 0, 0, 1), ext = v4(8, 8, 8, 8);
     pf_announce_resp r;
-    CHECK_EQ(announce(t, &lo, S, 1, 1, 1000, 5, "&ip=192.0.2.7", NULL), 200);
+    CHECK_EQ(announce(t, &lo, S, 1, 1, 1000, 5, "&ip=1.2.3.4", NULL), 200);
     CHECK_EQ(announce(t, &ext, S, 1, 2, 1000, 5, "&ip=192.0.2.8", &r), 200);
     CHECK_EQ(r.num_peers, 1);
-    CHECK_MEM(r.peers[0].ip, "\xc0\x00\x02\x07", 4); /* honoured from loopback */
+    CHECK_MEM(r.peers[0].ip, "\x7f\x00\x00\x01", 4); /* not 1.2.3.4 */
     pf_announce_resp_clear(&r);
-    /* ip= from a non-loopback remote is ignored: 8.8.8.8 is recorded */
+    /* a v4-mapped remote counts as IPv4; its ip= is ignored too */
     pf_addr mapped;
     memset(&mapped, 0, sizeof mapped);
     mapped.family = 6;
     mapped.ip[10] = mapped.ip[11] = 0xff;
     mapped.ip[12] = 9;
-    CHECK_EQ(announce(t, &mapped, S, 1, 3, 1000, 5, NULL, &r), 200);
+    CHECK_EQ(announce(t, &mapped, S, 1, 3, 1000, 5, "&ip=192.0.2.9", &r), 200);
     CHECK_EQ(r.num_peers, 2);
-    int saw8 = 0;
+    int saw8 = 0, saw_claim = 0;
     for (size_t i = 0; i < r.num_peers; i++) {
         CHECK_EQ(r.peers[i].family, 4);
         saw8 |= r.peers[i].ip[0] == 8;
+        saw_claim |= r.peers[i].ip[0] == 192 || r.peers[i].ip[0] == 1;
     }
     CHECK(saw8);
+    CHECK(!saw_claim);
+    pf_announce_resp_clear(&r);
+    pf_tracker_free(t);
+
+    /* The operator trusts 127.0.0.0/8 (a gateway announcing for others):
+     * its ip= is believed, IPv6 too; 8.8.8.8's still is not. */
+    pf_tracker_config c;
+    pf_tracker_config_default(&c);
+    c.interval_s = 100;
+    c.seed = 42;
+    pf_net lonet = {.family = 4, .bits = 8, .ip = {127}};
+    c.trusted_proxies = &lonet;
+    c.num_trusted_proxies = 1;
+    t = pf_tracker_new(&c);
+    CHECK(t != NULL);
+    CHECK_EQ(announce(t, &lo, S, 1, 1, 1000, 5, "&ip=192.0.2.7", NULL), 200);
+    CHECK_EQ(announce(t, &ext, S, 1, 2, 1000, 5, "&ip=192.0.2.8", &r), 200);
+    CHECK_EQ(r.num_peers, 1);
+    CHECK_MEM(r.peers[0].ip, "\xc0\x00\x02\x07", 4); /* honoured from a trusted address */
     pf_announce_resp_clear(&r);
     CHECK_EQ(announce(t, &lo, S, 1, 4, 1000, 5, "&ip=%3A%3A1", &r), 200);
-    CHECK_EQ(r.num_peers, 3);
+    CHECK_EQ(r.num_peers, 2);
     pf_announce_resp_clear(&r);
     pf_tracker_stats st;
     pf_tracker_stats_get(t, &st);
-    CHECK_EQ(st.peers, 4);
+    CHECK_EQ(st.peers, 3);
+    pf_tracker_free(t);
+}
+
+/* One GET as a client behind proxies sends it: raw text parsed by the
+ * real parser, then handed to pf_tracker_handle_request. */
+static int announce_req(pf_tracker *t, const pf_addr *remote, const char *headers, int pid,
+                        const char *extra, pf_announce_resp *resp)
+{
+    uint8_t h[20], p[20];
+    hash_of(h, 9);
+    memset(p, 'q', 20);
+    p[0] = (uint8_t)pid;
+    pf_buf raw, body;
+    pf_buf_init(&raw);
+    pf_buf_init(&body);
+    pf_buf_append_str(&raw, "GET /announce?info_hash=");
+    pf_http_pct_encode(&raw, h, 20);
+    pf_buf_append_str(&raw, "&peer_id=");
+    pf_http_pct_encode(&raw, p, 20);
+    pf_buf_appendf(&raw, "&port=7000&left=5%s HTTP/1.1\r\nHost: t\r\n%s\r\n", extra ? extra : "",
+                   headers ? headers : "");
+    pf_http_request req;
+    int st = -1;
+    if (pf_http_request_parse(raw.data, raw.len, 0, &req) > 0)
+        st = pf_tracker_handle_request(t, &req, remote, S, &body);
+    if (resp && pf_announce_resp_parse(body.data, body.len, NULL, resp) != 0) st = -1;
+    pf_buf_free(&raw);
+    pf_buf_free(&body);
+    return st;
+}
+
+/* Has the swarm of announce_req a peer at a.b.c.d:7000? */
+static int swarm_has(pf_tracker *t, uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+    pf_announce_resp r;
+    pf_addr probe = v4(203, 0, 113, 250);
+    if (announce_req(t, &probe, NULL, 250, "&numwant=200", &r) != 200) return -1;
+    int found = 0;
+    for (size_t i = 0; i < r.num_peers; i++)
+        found |= r.peers[i].family == 4 && r.peers[i].ip[0] == a && r.peers[i].ip[1] == b &&
+                 r.peers[i].ip[2] == c && r.peers[i].ip[3] == d && r.peers[i].port == 7000;
+    pf_announce_resp_clear(&r);
+    return found;
+}
+
+/* Behind nginx at 127.0.0.1 (trusted): the client is the address the
+ * proxy appended, whatever the client wrote itself; its ip= is ignored.
+ * From an untrusted address the headers mean nothing. */
+TEST(test_forwarded_clients)
+{
+    pf_tracker_config c;
+    pf_tracker_config_default(&c);
+    c.seed = 1;
+    pf_net nets[2] = {{.family = 4, .bits = 32, .ip = {127, 0, 0, 1}},
+                      {.family = 4, .bits = 24, .ip = {10, 9, 9}}};
+    c.trusted_proxies = nets;
+    c.num_trusted_proxies = 2;
+    pf_tracker *t = pf_tracker_new(&c);
+    CHECK(t != NULL);
+    pf_addr proxy = v4(127, 0, 0, 1), other = v4(198, 51, 100, 7);
+    CHECK_EQ(announce_req(t, &proxy, "X-Forwarded-For: 198.51.100.1\r\n", 1, "&ip=1.2.3.4", NULL), 200);
+    CHECK_EQ(swarm_has(t, 198, 51, 100, 1), 1);
+    CHECK_EQ(swarm_has(t, 1, 2, 3, 4), 0);
+    /* a forged left part: nginx appends the real one */
+    CHECK_EQ(announce_req(t, &proxy, "X-Forwarded-For: 6.6.6.6, 198.51.100.2\r\n", 2, NULL, NULL), 200);
+    CHECK_EQ(swarm_has(t, 198, 51, 100, 2), 1);
+    CHECK_EQ(swarm_has(t, 6, 6, 6, 6), 0);
+    /* two trusted hops, two header lines */
+    CHECK_EQ(announce_req(t, &proxy,
+                          "X-Forwarded-For: 6.6.6.7, 198.51.100.3\r\nX-Forwarded-For: 10.9.9.1\r\n", 3,
+                          NULL, NULL),
+             200);
+    CHECK_EQ(swarm_has(t, 198, 51, 100, 3), 1);
+    /* not a trusted proxy: its header is the client's word */
+    CHECK_EQ(announce_req(t, &other, "X-Forwarded-For: 6.6.6.8\r\n", 4, "&ip=6.6.6.9", NULL), 200);
+    CHECK_EQ(swarm_has(t, 198, 51, 100, 7), 1);
+    CHECK_EQ(swarm_has(t, 6, 6, 6, 8), 0);
+    CHECK_EQ(swarm_has(t, 6, 6, 6, 9), 0);
+    /* Forwarded is not the header configured: ignored (the proxy would
+     * pass a client's own Forwarded through), the socket's address used */
+    CHECK_EQ(announce_req(t, &proxy, "Forwarded: for=6.6.6.10\r\n", 5, NULL, NULL), 200);
+    CHECK_EQ(swarm_has(t, 6, 6, 6, 10), 0);
+    CHECK_EQ(swarm_has(t, 127, 0, 0, 1), 1);
+    /* the rate limit counts the client, not the proxy: 300 announces from
+     * 300 clients behind it all pass */
+    int limited = 0;
+    for (int i = 0; i < 400; i++) {
+        char hdr[64];
+        snprintf(hdr, sizeof hdr, "X-Forwarded-For: 100.64.%d.%d\r\n", i / 200, i % 200);
+        pf_announce_resp r;
+        CHECK_EQ(announce_req(t, &proxy, hdr, 10 + i % 200, NULL, &r), 200);
+        limited += r.failure[0] != 0;
+        pf_announce_resp_clear(&r);
+    }
+    CHECK_EQ(limited, 0);
+    pf_tracker_free(t);
+}
+
+/* Peers re-announce at their own pace: with interval 5, peerflow waits
+ * 15 s (its floor) and libtorrent 300 s (min_announce_interval); issue 19
+ * saw peers forgotten after 10 s.  Expiry follows the gap each peer shows
+ * (and the clients' floor before it has shown one). */
+TEST(test_expiry_follows_clients)
+{
+    pf_tracker_config c;
+    pf_tracker_config_default(&c);
+    c.interval_s = 5;
+    c.seed = 3;
+    pf_tracker *t = pf_tracker_new(&c);
+    CHECK(t != NULL);
+    pf_addr pf = v4(10, 1, 0, 1), lt = v4(10, 1, 0, 2), gone = v4(10, 1, 0, 3);
+    /* started at 1 s; peerflow-like: every 15 s from then on */
+    CHECK_EQ(announce(t, &pf, 1 * S, 1, 1, 6881, 5, "&event=started", NULL), 200);
+    CHECK_EQ(announce(t, &lt, 1 * S, 1, 2, 6882, 5, "&event=started", NULL), 200);
+    CHECK_EQ(announce(t, &gone, 1 * S, 1, 3, 6883, 5, "&event=started", NULL), 200);
+    /* 12 s: twice the interval has passed, nobody is gone */
+    CHECK_EQ(pf_tracker_expire(t, 12 * S), 0);
+    CHECK_EQ(announce(t, &pf, 16 * S, 1, 1, 6881, 5, NULL, NULL), 200);
+    CHECK_EQ(announce(t, &pf, 31 * S, 1, 1, 6881, 5, NULL, NULL), 200);
+    CHECK_EQ(pf_tracker_expire(t, 45 * S), 0);
+    /* libtorrent comes back after 300 s */
+    CHECK_EQ(announce(t, &lt, 301 * S, 1, 2, 6882, 5, NULL, NULL), 200);
+    CHECK_EQ(announce(t, &pf, 301 * S, 1, 1, 6881, 5, NULL, NULL), 200);
+    pf_tracker_stats st;
+    pf_tracker_stats_get(t, &st);
+    CHECK_EQ(st.peers, 3);
+    /* the one that never came back: 2 * 300 s after its only announce */
+    CHECK_EQ(pf_tracker_expire(t, 601 * S), 0);
+    CHECK_EQ(pf_tracker_expire(t, 602 * S), 1);
+    /* peerflow's gap is its longest: 270 s (16 -> 31 -> 301): kept until
+     * 301 + 540 s; libtorrent's 300 s: until 301 + 600 s */
+    CHECK_EQ(pf_tracker_expire(t, 841 * S), 0);
+    CHECK_EQ(pf_tracker_expire(t, 842 * S), 1);
+    CHECK_EQ(pf_tracker_expire(t, 901 * S), 0);
+    CHECK_EQ(pf_tracker_expire(t, 902 * S), 1);
+    /* a peer that keeps its 15 s pace is dropped after 30 s of silence */
+    CHECK_EQ(announce(t, &pf, 1000 * S, 2, 1, 6881, 5, "&event=started", NULL), 200);
+    CHECK_EQ(announce(t, &pf, 1015 * S, 2, 1, 6881, 5, NULL, NULL), 200);
+    CHECK_EQ(pf_tracker_expire(t, 1045 * S), 0);
+    CHECK_EQ(pf_tracker_expire(t, 1046 * S), 1);
     pf_tracker_free(t);
 }
 
@@ -532,6 +695,7 @@ TEST(test_rate_limit_config_and_table_bound)
 
 TEST_MAIN(test_two_peers_see_each_other, test_dict_model_and_peers6,
           test_stopped_completed_expiry, test_bounds, test_numwant_and_randomness,
-          test_ip_param_and_mapped, test_bad_requests_and_scrape, test_many_torrents_rehash,
+          test_ip_param_and_mapped, test_forwarded_clients, test_expiry_follows_clients,
+          test_bad_requests_and_scrape, test_many_torrents_rehash,
           test_rate_limit_defaults, test_rate_limit_normal_clients_pass,
           test_rate_limit_config_and_table_bound)

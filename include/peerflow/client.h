@@ -136,8 +136,13 @@ PF_EXTERN void pf_client_torrent_set_cache_limit(pf_client_torrent *t, uint64_t 
  * (what they sent meanwhile would share the downlink with its start-up
  * prefix).  Peers are still connected and served. */
 PF_EXTERN void pf_client_torrent_await_reader(pf_client_torrent *t);
-/* Adds a BEP 19 web seed (CDN URL) besides the torrent's url-list. */
-PF_EXTERN int pf_client_torrent_add_webseed(pf_client_torrent *t, const char *url);
+/* Adds a BEP 19 web seed (CDN URL) besides the torrent's url-list, with
+ * its relative cost per byte (> 0; the url-list's cost 1): of the web
+ * seeds that can bring a block before it is due, the cheapest does (an
+ * ISP-embedded cache before the public CDN); a slow or failing one gives
+ * way to the next.  Returns 0, PF_ERR_UNSUPPORTED (not http/https),
+ * PF_ERR_EXISTS, PF_ERR_LIMIT (16), PF_ERR_NOMEM. */
+PF_EXTERN int pf_client_torrent_add_webseed(pf_client_torrent *t, const char *url, double cost);
 /* Forget the torrent's own trackers (e.g. --no-tracker). */
 PF_EXTERN void pf_client_torrent_clear_trackers(pf_client_torrent *t);
 /* Counters; while paused, state reads PF_TS_STOPPED. */

@@ -75,6 +75,47 @@ typedef struct pf_mem {
     void *ud;
 } pf_mem;
 
+/* A byte buffer the engine fills and the caller drains or frees (output
+ * taken from a peer, see session.h).  data[off, len) is unread. */
+typedef struct pf_buf {
+    const pf_mem *mem; /* its allocator (NULL: the C library's) */
+    uint8_t *data;
+    size_t len; /* bytes written */
+    size_t cap; /* bytes allocated */
+    size_t off; /* bytes already consumed from the front */
+} pf_buf;
+PF_EXTERN void pf_buf_init(pf_buf *b); /* empty, the C library's allocator */
+PF_EXTERN void pf_buf_free(pf_buf *b); /* frees data; b stays usable */
+
+/* A network address: IPv4 or IPv6 and a port, as plain bytes (no socket
+ * headers). */
+typedef struct pf_addr {
+    uint8_t family; /* 4 or 6; 0 = unset */
+    uint8_t ip[16]; /* IPv4 in the first 4 bytes */
+    uint16_t port;  /* host order */
+} pf_addr;
+
+/* A network: the first `bits` bits of ip (IPv4 in the first 4 bytes). */
+typedef struct pf_net {
+    uint8_t family; /* 4 or 6 */
+    uint8_t bits;   /* prefix length: 0-32 or 0-128 */
+    uint8_t ip[16];
+} pf_net;
+
+/* How a peer is reached.  A peer's identity (duplicates, bans, locality)
+ * is its address and port; the transport is how a connection to it runs. */
+typedef enum pf_transport {
+    PF_TRANSPORT_ANY = 0, /* not chosen yet: the caller's preference */
+    PF_TRANSPORT_TCP = 1,
+    PF_TRANSPORT_UTP = 2, /* BEP 29, over the session's datagrams */
+    PF_TRANSPORT_WEBRTC = 3
+} pf_transport;
+
+typedef struct pf_endpoint {
+    pf_addr addr;
+    uint8_t transport; /* pf_transport */
+} pf_endpoint;
+
 /* Log levels used by the core's log callback. */
 typedef enum pf_log_level {
     PF_LOG_ERROR = 0,
@@ -122,21 +163,28 @@ typedef struct pf_torrent_stats {
 typedef struct pf_qoe {
     int active;                   /* a reader is open */
     double ttfb_s;                /* first read requested -> first byte ready; -1 if none yet */
-    double time_to_playable_s;    /* first read -> 10 s of media buffered ahead; -1 */
+    double time_to_playable_s;    /* the read that started playback where it
+                                     played (the first read, or a seek made
+                                     before that position was playable) ->
+                                     10 s of media verified ahead of it (or
+                                     the rest of the file); -1 until then */
     uint32_t stalls;              /* reads that waited with an empty buffer after start-up */
     double stall_s;               /* total time those reads waited */
     uint32_t seeks;
-    double bitrate_bps;           /* media bitrate in bytes/s (container or observed) */
+    double bitrate_bps;           /* media bitrate in bits per second
+                                     (container or observed) */
     int bitrate_from_container;   /* 1 if from the MP4/MKV duration */
     uint64_t playhead;            /* file offset of the last read */
     double buffer_s;              /* media seconds verified ahead of the playhead */
     uint64_t bytes_served;        /* bytes handed to readers */
 } pf_qoe;
 
-/* Bytes by source for a torrent. */
+/* Bytes by source for a torrent: one entry per source, whatever its kind
+ * (peers, web seeds, ...), and peers that already left. */
 typedef struct pf_source_stats {
     char name[96];      /* "cdn:<url>" or "peer:<ip:port> <client>" */
-    int is_cdn;
+    char kind[16];      /* "webseed", "peer", ...: a label */
+    double cost;        /* relative cost per byte; 0 for peers (free) */
     uint64_t downloaded; /* payload bytes accepted from it */
     uint64_t uploaded;   /* payload bytes we sent it */
     double down_rate;

@@ -19,12 +19,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/util/addr.h"
-#include "core/codec/bitfield.h"
-#include "core/util/buf.h"
-#include "core/codec/magnet.h"
-#include "core/codec/metainfo.h"
+#include "peerflow/metainfo.h"
 #include "peerflow/peerflow.h"
+
+#ifdef __cplusplus
+extern "C" {
+#ifdef __cplusplus
+}
+#endif
+#endif
 
 #define PF_NS_PER_SEC 1000000000ULL
 #define PF_NS_PER_MS 1000000ULL
@@ -75,12 +78,12 @@ typedef struct pf_session_settings {
     const pf_mem *mem;
 } pf_session_settings;
 
-void pf_session_settings_default(pf_session_settings *s);
-int pf_session_new(const pf_session_settings *s, pf_session **out);
+PF_EXTERN void pf_session_settings_default(pf_session_settings *s);
+PF_EXTERN int pf_session_new(const pf_session_settings *s, pf_session **out);
 /* Frees everything.  The caller must have closed its sockets first; peers
  * and jobs still outstanding are freed too. */
-void pf_session_free(pf_session *s);
-const uint8_t *pf_session_peer_id(const pf_session *s);
+PF_EXTERN void pf_session_free(pf_session *s);
+PF_EXTERN const uint8_t *pf_session_peer_id(const pf_session *s);
 
 /* ---- torrents ---------------------------------------------------------- */
 
@@ -88,49 +91,55 @@ const uint8_t *pf_session_peer_id(const pf_session *s);
  * info-hash is already present.  The torrent starts in CHECKING: the
  * caller opens storage, then calls pf_torrent_check() (or
  * pf_torrent_skip_check() for new empty storage). */
-int pf_session_add_torrent(pf_session *s, pf_metainfo *mi, pf_torrent **out);
+PF_EXTERN int pf_session_add_torrent(pf_session *s, pf_metainfo *mi, pf_torrent **out);
 /* Adds a torrent known only by a magnet link (METADATA state); trackers and
- * x.pe peers from the link are used.  PF_EV_METADATA fires once the info
- * dict is fetched and verified. */
-int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out);
+ * x.pe peers from the link are used (the peers are dialled at once, at
+ * `now`).  PF_EV_METADATA fires once the info dict is fetched and
+ * verified. */
+PF_EXTERN int pf_session_add_magnet(pf_session *s, const pf_magnet *m, uint64_t now, pf_torrent **out);
 
-const pf_metainfo *pf_torrent_metainfo(const pf_torrent *t); /* NULL until known */
-const uint8_t *pf_torrent_info_hash(const pf_torrent *t);
-int pf_torrent_state(const pf_torrent *t);
-/* The verified pieces (NULL before metadata); valid until the next call
- * into the session. */
-const pf_bitfield *pf_torrent_have(const pf_torrent *t);
-void pf_torrent_set_ud(pf_torrent *t, void *ud);
-void *pf_torrent_ud(const pf_torrent *t);
+PF_EXTERN const pf_metainfo *pf_torrent_metainfo(const pf_torrent *t); /* NULL until known */
+PF_EXTERN const uint8_t *pf_torrent_info_hash(const pf_torrent *t);
+PF_EXTERN int pf_torrent_state(const pf_torrent *t);
+/* The verified pieces as a BitTorrent wire-order bitfield (bit 0 is the
+ * high bit of byte 0), *npieces of them; NULL before metadata.  Valid
+ * until the next call into the session. */
+PF_EXTERN const uint8_t *pf_torrent_have(const pf_torrent *t, uint32_t *npieces);
+PF_EXTERN int pf_torrent_have_piece(const pf_torrent *t, uint32_t piece);
+PF_EXTERN void pf_torrent_set_ud(pf_torrent *t, void *ud);
+PF_EXTERN void *pf_torrent_ud(const pf_torrent *t);
 
 /* Hash every piece already on disk (emits PF_JOB_HASH jobs). */
-void pf_torrent_check(pf_torrent *t, uint64_t now);
+PF_EXTERN void pf_torrent_check(pf_torrent *t, uint64_t now);
 /* Storage is known to be empty: start downloading at once. */
-void pf_torrent_skip_check(pf_torrent *t, uint64_t now);
+PF_EXTERN void pf_torrent_skip_check(pf_torrent *t, uint64_t now);
 /* Instead of a check: the pieces set in `have` (validated fast-resume
  * data, see core/resume.h) are taken as verified, the rest as missing.
  * Returns 0, or PF_ERR_INVAL if have's size does not match. */
-int pf_torrent_resume(pf_torrent *t, const pf_bitfield *have, uint64_t now);
-int pf_torrent_add_tracker(pf_torrent *t, const char *url, int tier);
-void pf_torrent_clear_trackers(pf_torrent *t);
-/* A candidate peer to dial (from a tracker, PEX, the user). */
-void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now);
+PF_EXTERN int pf_torrent_resume(pf_torrent *t, const uint8_t *have, uint32_t npieces, uint64_t now);
+PF_EXTERN int pf_torrent_add_tracker(pf_torrent *t, const char *url, int tier);
+PF_EXTERN void pf_torrent_clear_trackers(pf_torrent *t);
+/* A candidate peer to dial (from a tracker, PEX, the user), by the
+ * endpoint's transport (PF_TRANSPORT_ANY: the caller chooses when it gets
+ * the PF_EV_CONNECT). */
+PF_EXTERN void pf_torrent_add_peer(pf_torrent *t, const pf_endpoint *ep, uint64_t now);
 /* Announces "stopped" and stops dialing; peers stay until closed. */
-void pf_torrent_stop(pf_torrent *t, uint64_t now);
+PF_EXTERN void pf_torrent_stop(pf_torrent *t, uint64_t now);
 
-void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st);
+PF_EXTERN void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st);
 
 /* ---- peers --------------------------------------------------------------- */
-/* An incoming connection; its torrent is known after its handshake. */
-pf_peer *pf_session_accept(pf_session *s, const pf_addr *remote, uint64_t now);
+/* An incoming connection (any stream transport: TCP, uTP...); its torrent
+ * is known after its handshake.  NULL: refused (limits), close it. */
+PF_EXTERN pf_peer *pf_session_accept(pf_session *s, const pf_endpoint *remote, uint64_t now);
 /* Dial succeeded (peer came from a PF_EV_CONNECT). */
-void pf_peer_connected(pf_peer *p, uint64_t now);
+PF_EXTERN void pf_peer_connected(pf_peer *p, uint64_t now);
 /* Bytes from the socket.  Returns n (all consumed) or a negative pf_err:
  * the caller then closes the socket and calls pf_peer_closed(). */
-long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now);
+PF_EXTERN long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now);
 /* Moves all pending output into dst (dst must be empty or freed: it is
  * overwritten).  Returns the byte count; 0 if nothing to send. */
-size_t pf_peer_take_output(pf_peer *p, pf_buf *dst);
+PF_EXTERN size_t pf_peer_take_output(pf_peer *p, pf_buf *dst);
 /* Zero-copy output: the bytes to send are buf's unread bytes with each
  * splice's data inserted, in order, after `at` of them (PIECE payloads
  * pointing into the engine's read cache, not copied).  The splices stay
@@ -150,16 +159,18 @@ typedef struct pf_out {
     size_t nsp;
     size_t total;
 } pf_out;
-size_t pf_peer_take_output_zc(pf_peer *p, pf_out *out);
-void pf_out_release(pf_out *out);
+PF_EXTERN size_t pf_peer_take_output_zc(pf_peer *p, pf_out *out);
+PF_EXTERN void pf_out_release(pf_out *out);
 /* The caller finished writing n bytes previously taken. */
-void pf_peer_sent(pf_peer *p, size_t n, uint64_t now);
+PF_EXTERN void pf_peer_sent(pf_peer *p, size_t n, uint64_t now);
 /* The socket is gone (closed by either side or failed to connect).  The
  * engine frees the peer; the pointer is invalid afterwards. */
-void pf_peer_closed(pf_peer *p, uint64_t now);
-void pf_peer_set_ud(pf_peer *p, void *ud);
-void *pf_peer_ud(const pf_peer *p);
-const pf_addr *pf_peer_addr(const pf_peer *p);
+PF_EXTERN void pf_peer_closed(pf_peer *p, uint64_t now);
+PF_EXTERN void pf_peer_set_ud(pf_peer *p, void *ud);
+PF_EXTERN void *pf_peer_ud(const pf_peer *p);
+PF_EXTERN const pf_addr *pf_peer_addr(const pf_peer *p);
+/* The peer's address and the transport of this connection. */
+PF_EXTERN void pf_peer_endpoint(const pf_peer *p, pf_endpoint *out);
 
 /* ---- jobs: work the caller does off the event loop ---------------------- */
 enum pf_job_type {
@@ -170,7 +181,8 @@ enum pf_job_type {
     PF_JOB_HTTP,     /* GET url; fill status/body */
     PF_JOB_WEBSEED,  /* GET url with Range range_start/range_len; feed the
                         body to pf_torrent_job_data as it arrives */
-    PF_JOB_DISCARD   /* free the disk space of offset/len (cache limit) */
+    PF_JOB_DISCARD,  /* free the disk space of offset/len (cache limit) */
+    PF_JOB_RESOLVE   /* look up url ("host:port"): fill addrs/naddrs */
 };
 typedef struct pf_job {
     int type;
@@ -190,45 +202,56 @@ typedef struct pf_job {
     const uint8_t *body; /* HTTP body, the caller's: borrowed for the
                            pf_torrent_job_done call only */
     size_t body_len;
+    pf_addr addrs[4];   /* RESOLVE: the host's addresses (port set) */
+    uint32_t naddrs;
     /* engine-private */
     uint32_t tag;
     struct pf_job *next;
 } pf_job;
 /* Reports a finished job; the engine takes ownership and frees it. */
-void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now);
+PF_EXTERN void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now);
 /* Body bytes of a WEBSEED job as they arrive.  Returns 0 to continue, or a
  * negative pf_err: the caller aborts the transfer and then reports
  * pf_torrent_job_done. */
-int pf_torrent_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
+PF_EXTERN int pf_torrent_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
 
 /* ---- web seeds and streaming ------------------------------------------- */
 /* Adds a BEP 19 web seed (the CDN).  Torrents also take their url-list. */
-int pf_torrent_add_webseed(pf_torrent *t, const char *url);
+PF_EXTERN int pf_torrent_add_webseed(pf_torrent *t, const char *url, double cost);
 
 
 /* Opens a reader of file `file` at `offset`; *id names it.  PF_ERR_NOTFOUND
  * for a bad file, PF_ERR_INVAL before metadata. */
-int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64_t now,
+PF_EXTERN int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64_t now,
                            uint32_t *id);
 /* Verified bytes available at file offset (at most max): > 0 to read now
  * from storage; 0 means the reader now waits, and PF_EV_STREAM_READY
  * (ev.err = id) fires when it should ask again; < 0 error (PF_ERR_RANGE). */
-long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t max,
+PF_EXTERN long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t max,
                              uint64_t now);
 /* n bytes at file offset were handed to the reader. */
-void pf_torrent_stream_served(pf_torrent *t, uint32_t id, uint64_t offset, size_t n,
+PF_EXTERN void pf_torrent_stream_served(pf_torrent *t, uint32_t id, uint64_t offset, size_t n,
                               uint64_t now);
-void pf_torrent_stream_close(pf_torrent *t, uint32_t id, uint64_t now);
+PF_EXTERN void pf_torrent_stream_close(pf_torrent *t, uint32_t id, uint64_t now);
+/* Copies up to max bytes at torrent offset off (within one piece) into dst
+ * from a verified copy of their piece, so that bytes read back from disk
+ * reach a reader only once their piece's SHA-1 matched (bit rot).  Returns
+ * the bytes copied (> 0); 0 while the piece is read and checked
+ * (PF_EV_STREAM_READY then fires for every open reader); PF_ERR_NOTFOUND
+ * if the piece is not verified (not yet there, or it just failed its
+ * check and is fetched again: ask pf_torrent_stream_avail again);
+ * PF_ERR_RANGE past the end; PF_ERR_INVAL before the metadata. */
+PF_EXTERN long pf_torrent_read(pf_torrent *t, uint64_t off, uint8_t *dst, size_t max, uint64_t now);
 /* Media bitrate of a file in bytes/s, e.g. size / container duration. */
-void pf_torrent_set_bitrate(pf_torrent *t, uint32_t file, double bytes_per_s);
+PF_EXTERN void pf_torrent_set_bitrate(pf_torrent *t, uint32_t file, double bytes_per_s);
 /* QoE of one file; PF_ERR_NOTFOUND if it was never read. */
-int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *q);
+PF_EXTERN int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *q);
 /* Per-source byte counts (peers, web seeds, departed peers). */
-size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max);
+PF_EXTERN size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max);
 
 /* ---- events ------------------------------------------------------------- */
 enum pf_event_type {
-    PF_EV_CONNECT = 1, /* dial ev.addr for ev.peer; then pf_peer_connected
+    PF_EV_CONNECT = 1, /* dial ev.ep for ev.peer; then pf_peer_connected
                           or pf_peer_closed */
     PF_EV_CLOSE,       /* close ev.peer's socket, then pf_peer_closed */
     PF_EV_WRITE,       /* ev.peer has output: pf_peer_take_output */
@@ -239,47 +262,68 @@ enum pf_event_type {
     PF_EV_COMPLETE,    /* ev.torrent has every piece, verified */
     PF_EV_LOG_ERROR,   /* ev.torrent hit a fatal error (ev.err) */
     PF_EV_STREAM_READY, /* reader ev.err of ev.torrent may read again */
-    PF_EV_JOB_CANCEL   /* abort ev.job's transfer, then pf_torrent_job_done */
+    PF_EV_JOB_CANCEL,  /* abort ev.job's transfer, then pf_torrent_job_done */
+    PF_EV_DATAGRAMS    /* datagrams wait: pf_session_take_datagram until 0 */
 };
 typedef struct pf_event {
     int type;
     pf_torrent *torrent;
     pf_peer *peer;
     pf_job *job;
-    pf_addr addr;
+    pf_endpoint ep;    /* PF_EV_CONNECT: whom to dial, and how */
     int err;
 } pf_event;
 /* Pops the next event; returns 1 if *ev was filled, 0 if none. */
-int pf_session_next_event(pf_session *s, pf_event *ev);
+PF_EXTERN int pf_session_next_event(pf_session *s, pf_event *ev);
+
+/* ---- datagrams ------------------------------------------------------------
+ * The session's UDP traffic (BEP 29 uTP connections, BEP 15 trackers) goes
+ * through one socket the caller owns.  Datagrams in are borrowed for the
+ * call; datagrams out wait in a bounded queue until taken. */
+#define PF_MAX_DATAGRAM 1472 /* UDP payload in one Ethernet frame (IPv4) */
+/* A datagram from `from`.  Returns 0 if the engine took it, or
+ * PF_ERR_UNSUPPORTED (no protocol here claims it) or PF_ERR_PARSE
+ * (malformed): it is dropped and counted, never fatal. */
+PF_EXTERN int pf_session_recv_datagram(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now);
+/* The next datagram to send: copied into buf (cap bytes; PF_MAX_DATAGRAM
+ * is always enough), its destination in *to.  Returns its length, 0 if
+ * none waits, PF_ERR_RANGE if cap is too small (it stays queued). */
+PF_EXTERN long pf_session_take_datagram(pf_session *s, pf_addr *to, uint8_t *buf, size_t cap);
 /* Periodic work: choking, timeouts, announces, dialing, rates. */
-void pf_session_tick(pf_session *s, uint64_t now);
+PF_EXTERN void pf_session_tick(pf_session *s, uint64_t now);
 /* Upload and download caps in bytes/s (0 = none).  The download cap paces
  * requests to peers; CDN fetches for due pieces are not held back (they
  * are what keeps playback going). */
-void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bps);
+PF_EXTERN void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bps);
 /* Turns uploading on or off at run time (metered network, battery). */
-void pf_session_set_upload(pf_session *s, int enabled);
+PF_EXTERN void pf_session_set_upload(pf_session *s, int enabled);
 /* Adds a network of the viewer's own ISP (from an ALTO/P4P-style network
  * map the operator gives).  Peers inside are unchoked first; payload with
  * peers outside is counted (pf_torrent_stats.remote_*).  Returns 0,
  * PF_ERR_INVAL (bad family or prefix length) or PF_ERR_RANGE (full). */
-int pf_session_add_local_net(pf_session *s, const pf_net *net);
+PF_EXTERN int pf_session_add_local_net(pf_session *s, const pf_net *net);
 /* The share of the regular upload slots where local peers come first, 0-1
  * (default 0.5): 1 keeps the most bytes inside the ISP, and makes the CDN
  * bring each ISP its own first copy (isp-split lab: inter-ISP bytes -33%,
  * CDN +10%); 0.5 cost no CDN bytes there (inter-ISP -5%). */
-void pf_session_set_local_share(pf_session *s, double share);
+PF_EXTERN void pf_session_set_local_share(pf_session *s, double share);
 /* Keep at most `bytes` of verified data for this torrent (0 = no limit):
  * pieces behind every reader are evicted, the most available first, and
  * beyond the readers' windows only what fits is fetched. */
-void pf_torrent_set_cache_limit(pf_torrent *t, uint64_t bytes);
+PF_EXTERN void pf_torrent_set_cache_limit(pf_torrent *t, uint64_t bytes);
 /* A player will come: ask peers for nothing until the first stream opens
  * (peers are connected and served meanwhile).  Blocks asked for on the
  * off-chance arrive together with the start-up prefix and delay it. */
-void pf_torrent_set_await_reader(pf_torrent *t, int on);
+PF_EXTERN void pf_torrent_set_await_reader(pf_torrent *t, int on);
 /* A PF_JOB_DISCARD: the caller frees the piece's disk space. */
 
-/* When the next tick is due (absolute ns). */
-uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now);
+/* When the session next wants pf_session_tick (absolute ns, at least
+ * now + 1 ms): its real next deadline, a quarter second while a transfer
+ * or a stream is under way, at most once a second when idle.  Ask again
+ * after every call into the session (anything may move it earlier). */
+PF_EXTERN uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

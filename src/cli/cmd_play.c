@@ -14,9 +14,8 @@
 #include "cli/cli.h"
 #include "cli/cli_loop.h"
 #include "cli/progress.h"
-#include "core/media/media_http.h"
-#include "net/media_server.h"
 #include "peerflow/client.h"
+#include "peerflow/media_server.h"
 
 #define MAX_ARGS 64
 
@@ -183,7 +182,7 @@ static void announce(play *p)
         }
         pf_buf b;
         pf_buf_init(&b);
-        if (pf_media_server_file_url(p->ms, i, &b) == 0 && pf_buf_nul(&b) == 0)
+        if (pf_media_server_file_url(p->ms, i, &b) == 0)
             printf("%s\n", pf_cli_esc((const char *)b.data));
         pf_buf_free(&b);
     }
@@ -192,7 +191,7 @@ static void announce(play *p)
     if (p->player && have_main) {
         pf_buf b;
         pf_buf_init(&b);
-        if (pf_media_server_file_url(p->ms, p->main_file, &b) == 0 && pf_buf_nul(&b) == 0 &&
+        if (pf_media_server_file_url(p->ms, p->main_file, &b) == 0 &&
             player_start(p, (const char *)b.data) != 0) {
             p->exit_code = 1;
             pf_client_stop(p->c);
@@ -341,6 +340,9 @@ static void usage(FILE *f)
             "      --tracker URL      add a tracker (repeatable)\n"
             "      --no-tracker       ignore the torrent's trackers\n"
             "      --webseed URL      add a web seed / CDN URL (repeatable)\n"
+            "      --webseed-cost C   relative cost per byte of the --webseed before it\n"
+            "                         (default 1; e.g. 0.2 for an ISP cache: the\n"
+            "                         cheapest that keeps up brings the CDN bytes)\n"
             "      --no-upload        never upload to peers\n"
             "      --upload-rate R    cap uploads at R bytes/s (K/M/G suffixes)\n"
             "      --local-net CIDR   a network of this viewer's ISP (repeatable): its\n"
@@ -363,6 +365,7 @@ static void usage(FILE *f)
 typedef struct play_opts {
     const char *src, *dir;
     const char *peers[MAX_ARGS], *trackers[MAX_ARGS], *webseeds[MAX_ARGS], *nets[MAX_ARGS];
+    double ws_cost[MAX_ARGS]; /* each --webseed's --webseed-cost (1) */
     int npeers, ntrackers, nwebseeds, nnets, no_tracker, no_upload;
     long port;
     uint64_t up_rate, down_rate, cache_size;
@@ -374,7 +377,7 @@ typedef struct play_opts {
 enum {
     O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
     O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
-    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE
+    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST
 };
 
 /* --http-*-timeout S and --http-max-conns N into the media server's limits. */
@@ -411,6 +414,7 @@ static int play_list_option(play_opts *o, int ch, const char *arg)
                 MAX_ARGS);
         return 2;
     }
+    if (ch == O_WEBSEED) o->ws_cost[*n] = 1.0;
     list[(*n)++] = arg;
     return -1;
 }
@@ -456,6 +460,15 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
         o->local_share = v;
         return -1;
     }
+    case O_WSCOST: {
+        double v = strtod(arg, &end);
+        if (!o->nwebseeds || !*arg || *end || !(v > 0) || v > 1e6) {
+            fprintf(stderr, "peerflow play: --webseed-cost takes a positive number and follows a --webseed\n");
+            return 2;
+        }
+        o->ws_cost[o->nwebseeds - 1] = v;
+        return -1;
+    }
     case O_UPRATE:
     case O_DOWNRATE:
     case O_CACHE: {
@@ -499,6 +512,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
         {"local-net", 1, 0, O_LOCALNET}, {"local-share", 1, 0, O_LOCALSHARE},
+        {"webseed-cost", 1, 0, O_WSCOST},
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     o->local_share = -1;
     pf_media_server_limits_default(&o->lim);
@@ -582,7 +596,7 @@ static int play_torrent(play *p, const play_opts *o)
     if (o->no_tracker) pf_client_torrent_clear_trackers(p->t);
     for (int i = 0; i < o->ntrackers; i++) pf_client_torrent_add_tracker(p->t, o->trackers[i]);
     for (int i = 0; i < o->nwebseeds; i++)
-        if (pf_client_torrent_add_webseed(p->t, o->webseeds[i]) != 0) {
+        if (pf_client_torrent_add_webseed(p->t, o->webseeds[i], o->ws_cost[i]) != 0) {
             fprintf(stderr, "peerflow play: bad web seed URL '%s'\n", pf_cli_esc(o->webseeds[i]));
             return 2;
         }

@@ -1,22 +1,23 @@
-/* peerflow tracker: an HTTP tracker (/announce, /scrape) on libuv. */
+/* peerflow tracker: an HTTP tracker (/announce, /scrape) on the CLI's own
+ * libuv loop, through the public API (include/peerflow/tracker.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #include "cli/cli.h"
-#include "core/tracker/tracker.h"
-#include "net/http_server.h"
+#include "peerflow/tracker.h"
 
 typedef struct tracker_app {
     uv_loop_t loop;
-    uv_timer_t expire_timer;
     uv_signal_t sigint, sigterm;
-    pf_http_server *srv;
-    pf_tracker *tracker;
+    pf_tracker_server *ts;
+    pf_tracker_settings set;
+    const char *proxies[PF_TRACKER_MAX_TRUSTED];
     int verbose;
     int stopping;
 } tracker_app;
@@ -26,7 +27,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: peerflow tracker [-l PORT] [--bind ADDR] [--interval SECONDS]\n"
             "                        [--max-torrents N] [--max-peers N] [--max-peers-total N]\n"
-            "                        [--rate-limit N] [--rate-burst N] [--max-conns N] [-v]\n"
+            "                        [--rate-limit N] [--rate-burst N] [--max-conns N]\n"
+            "                        [--trusted-proxy CIDR]... [--proxy-header NAME] [-v]\n"
             "  -l, --port PORT         listen port (default 6969; 0 = any free port)\n"
             "      --bind ADDR         IPv4 or IPv6 address (default :: or 0.0.0.0)\n"
             "      --interval SECS     announce interval (default 1800)\n"
@@ -40,7 +42,16 @@ static void usage(FILE *f)
             "      --rate-burst N      requests a rested address may send at once\n"
             "                          (default 300)\n"
             "      --max-conns N       open HTTP connections (default 1024)\n"
-            "  -v, --verbose           log every request to stderr\n");
+            "      --trusted-proxy CIDR  a reverse proxy or load balancer in front of the\n"
+            "                          tracker (an address or a network; repeatable, up\n"
+            "                          to %d): its forwarded header names the client,\n"
+            "                          and a client in it may name another address with\n"
+            "                          ip=.  Without it, peers are listed at the address\n"
+            "                          they connect from, and ip= is ignored\n"
+            "      --proxy-header NAME the header those proxies set: X-Forwarded-For\n"
+            "                          (default) or Forwarded (RFC 7239)\n"
+            "  -v, --verbose           log every request to stderr\n",
+            PF_TRACKER_MAX_TRUSTED);
 }
 
 static int parse_ulong(const char *s, unsigned long max, unsigned long *out)
@@ -54,218 +65,181 @@ static int parse_ulong(const char *s, unsigned long max, unsigned long *out)
     return 0;
 }
 
-static uint64_t now_ns(void) { return uv_hrtime(); }
-
 static void log_cb(void *ud, pf_log_level level, const char *msg)
 {
     tracker_app *app = ud;
     if (level <= PF_LOG_WARN || app->verbose) fprintf(stderr, "peerflow tracker: %s\n", msg);
 }
 
-static void on_request(pf_http_res *res, const pf_http_request *req, const uint8_t *body,
-                       size_t body_len, void *ud)
+static const struct option opts[] = {
+    {"port", required_argument, NULL, 'l'},
+    {"bind", required_argument, NULL, 'b'},
+    {"interval", required_argument, NULL, 'i'},
+    {"max-torrents", required_argument, NULL, 'm'},
+    {"max-peers", required_argument, NULL, 'P'},
+    {"max-peers-total", required_argument, NULL, 'T'},
+    {"rate-limit", required_argument, NULL, 'r'},
+    {"rate-burst", required_argument, NULL, 'B'},
+    {"max-conns", required_argument, NULL, 'C'},
+    {"trusted-proxy", required_argument, NULL, 'x'},
+    {"proxy-header", required_argument, NULL, 'H'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option into app->set; 0, or -1 for a bad value. */
+static int take_option(tracker_app *app, int c, const char *arg)
 {
-    tracker_app *app = ud;
-    if (app->verbose)
-        fprintf(stderr, "peerflow tracker: %.*s %.*s\n", (int)req->method_str.len,
-                req->method_str.p, (int)req->target.len, req->target.p);
-    if (req->method != PF_HTTP_GET && req->method != PF_HTTP_HEAD) {
-        static const char msg[] = "method not allowed\n";
-        pf_http_res_send(res, 405, "text/plain", msg, sizeof msg - 1);
-        return;
+    pf_tracker_settings *s = &app->set;
+    unsigned long v;
+    switch (c) {
+    case 'l':
+        if (parse_ulong(arg, 65535, &v)) return -1;
+        s->port = (uint16_t)v;
+        return 0;
+    case 'b':
+        s->bind = arg;
+        return 0;
+    case 'i':
+        if (parse_ulong(arg, 86400, &v) || v == 0) return -1;
+        s->interval_s = (uint32_t)v;
+        return 0;
+    case 'm':
+        if (parse_ulong(arg, 100000000, &v) || v == 0) return -1;
+        s->max_torrents = v;
+        return 0;
+    case 'P':
+        if (parse_ulong(arg, 100000000, &v) || v == 0) return -1;
+        s->max_peers_per_torrent = v;
+        return 0;
+    case 'T':
+        if (parse_ulong(arg, 1000000000, &v) || v == 0) return -1;
+        s->max_peers_total = v;
+        return 0;
+    case 'r':
+        if (parse_ulong(arg, 60000000, &v)) return -1;
+        s->rate_per_min = v == 0 ? PF_TRACKER_NO_LIMIT : (uint32_t)v;
+        return 0;
+    case 'B':
+        if (parse_ulong(arg, 1000000, &v) || v == 0) return -1;
+        s->rate_burst = (uint32_t)v;
+        return 0;
+    case 'C':
+        if (parse_ulong(arg, 1000000, &v) || v == 0) return -1;
+        s->max_conns = v;
+        return 0;
+    case 'x': /* checked by pf_tracker_server_start, which names a bad one */
+        if (s->num_trusted_proxies == PF_TRACKER_MAX_TRUSTED) return -1;
+        app->proxies[s->num_trusted_proxies++] = arg;
+        return 0;
+    case 'H':
+        if (strcasecmp(arg, "X-Forwarded-For") == 0)
+            s->forwarded_header = PF_TRACKER_X_FORWARDED_FOR;
+        else if (strcasecmp(arg, "Forwarded") == 0)
+            s->forwarded_header = PF_TRACKER_FORWARDED;
+        else
+            return -1;
+        return 0;
     }
-    char *path = strndup(req->path.p, req->path.len);
-    char *query = strndup(req->query.p ? req->query.p : "", req->query.len);
-    pf_buf out;
-    pf_buf_init(&out);
-    int status = 500;
-    if (path && query)
-        status = pf_tracker_handle_http(app->tracker, path, query, pf_http_res_remote(res),
-                                        now_ns(), &out);
-    if (status == 200) {
-        pf_http_res_send(res, 200, "text/plain", out.data, out.len);
-    } else {
-        const char *msg = status == 404 ? "not found\n" : "internal error\n";
-        pf_http_res_send(res, status, "text/plain", msg, strlen(msg));
-    }
-    pf_buf_free(&out);
-    free(path);
-    free(query);
+    return -1;
 }
 
-static void on_expire(uv_timer_t *t)
+/* The command line into app; 0 to run, else the exit code (0 for --help). */
+static int parse_args(tracker_app *app, int argc, char **argv, int *exit_code)
 {
-    tracker_app *app = t->data;
-    size_t n = pf_tracker_expire(app->tracker, now_ns());
-    if (app->verbose && n) fprintf(stderr, "peerflow tracker: expired %zu peers\n", n);
+    pf_tracker_settings_default(&app->set);
+    app->set.port = 6969;
+    app->set.trusted_proxies = app->proxies;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+l:vh", opts, NULL)) != -1) {
+        if (c == 'v') {
+            app->verbose = 1;
+        } else if (c == 'h') {
+            usage(stdout);
+            *exit_code = 0;
+            return -1;
+        } else if (c == '?' || c == ':') {
+            fprintf(stderr, "peerflow tracker: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            usage(stderr);
+            *exit_code = 2;
+            return -1;
+        } else if (take_option(app, c, optarg) != 0) {
+            fprintf(stderr, "peerflow tracker: invalid value '%s' for option\n", optarg);
+            usage(stderr);
+            *exit_code = 2;
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "peerflow tracker: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        *exit_code = 2;
+        return -1;
+    }
+    app->set.log = log_cb;
+    app->set.log_ud = app;
+    app->set.log_level = app->verbose ? PF_LOG_DEBUG : PF_LOG_WARN;
+    return 0;
 }
 
 static void on_closed(uv_handle_t *h) { (void)h; }
+
+static void print_totals(const tracker_app *app)
+{
+    pf_tracker_server_stats st;
+    pf_tracker_server_stats_get(app->ts, &st);
+    fprintf(stderr,
+            "peerflow tracker: %zu torrents, %zu peers, %llu announces, %llu scrapes, "
+            "%llu rate-limited, %llu expired\n",
+            st.torrents, st.peers, (unsigned long long)st.announces,
+            (unsigned long long)st.scrapes, (unsigned long long)st.rate_limited,
+            (unsigned long long)st.expired);
+}
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
     tracker_app *app = sig->data;
     if (app->stopping) return;
     app->stopping = 1;
-    if (app->verbose) fprintf(stderr, "peerflow tracker: signal %d, stopping\n", signum);
-    pf_http_server_stop(app->srv, NULL, NULL);
-    uv_close((uv_handle_t *)&app->expire_timer, on_closed);
+    if (app->verbose) {
+        fprintf(stderr, "peerflow tracker: signal %d, stopping\n", signum);
+        print_totals(app);
+    }
+    pf_tracker_server_stop(app->ts, NULL, NULL);
     uv_close((uv_handle_t *)&app->sigint, on_closed);
     uv_close((uv_handle_t *)&app->sigterm, on_closed);
 }
 
 int pf_cmd_tracker(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"port", required_argument, NULL, 'l'},
-        {"bind", required_argument, NULL, 'b'},
-        {"interval", required_argument, NULL, 'i'},
-        {"max-torrents", required_argument, NULL, 'm'},
-        {"max-peers", required_argument, NULL, 'P'},
-        {"max-peers-total", required_argument, NULL, 'T'},
-        {"rate-limit", required_argument, NULL, 'r'},
-        {"rate-burst", required_argument, NULL, 'B'},
-        {"max-conns", required_argument, NULL, 'C'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    unsigned long port = 6969, interval = 1800, max_torrents = 100000, v;
-    pf_tracker_config tc;
-    pf_tracker_config_default(&tc);
-    unsigned long max_conns = PF_HTTP_MAX_CONNS;
-    const char *bind = NULL;
     tracker_app app;
     memset(&app, 0, sizeof app);
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "+l:vh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            if (parse_ulong(optarg, 65535, &port)) goto bad_value;
-            break;
-        case 'b':
-            bind = optarg;
-            break;
-        case 'i':
-            if (parse_ulong(optarg, 86400, &v) || v == 0) goto bad_value;
-            interval = v;
-            break;
-        case 'm':
-            if (parse_ulong(optarg, 100000000, &v) || v == 0) goto bad_value;
-            max_torrents = v;
-            break;
-        case 'P':
-            if (parse_ulong(optarg, 100000000, &v) || v == 0) goto bad_value;
-            tc.max_peers_per_torrent = v;
-            break;
-        case 'T':
-            if (parse_ulong(optarg, 1000000000, &v) || v == 0) goto bad_value;
-            tc.max_peers_total = v;
-            break;
-        case 'r':
-            if (parse_ulong(optarg, 60000000, &v)) goto bad_value;
-            tc.ip_rate_per_min = v == 0 ? PF_TRACKER_UNLIMITED : (uint32_t)v;
-            break;
-        case 'B':
-            if (parse_ulong(optarg, 1000000, &v) || v == 0) goto bad_value;
-            tc.ip_burst = (uint32_t)v;
-            break;
-        case 'C':
-            if (parse_ulong(optarg, 1000000, &v) || v == 0) goto bad_value;
-            max_conns = v;
-            break;
-        case 'v':
-            app.verbose = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            fprintf(stderr, "peerflow tracker: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "peerflow tracker: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-
-    tc.interval_s = (uint32_t)interval;
-    tc.min_interval_s = 0;
-    tc.max_torrents = max_torrents;
-    tc.seed = uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32);
-    tc.log = log_cb;
-    tc.log_ud = &app;
-    tc.log_level = app.verbose ? PF_LOG_DEBUG : PF_LOG_WARN;
-    app.tracker = pf_tracker_new(&tc);
-    if (!app.tracker) {
-        fprintf(stderr, "peerflow tracker: out of memory\n");
-        return 1;
-    }
+    int code = 0;
+    if (parse_args(&app, argc, argv, &code) != 0) return code;
     if (uv_loop_init(&app.loop) != 0) {
-        pf_tracker_free(app.tracker);
         fprintf(stderr, "peerflow tracker: cannot create event loop\n");
         return 1;
     }
-    pf_http_server_config sc;
-    pf_http_server_config_default(&sc);
-    sc.port = (uint16_t)port;
-    sc.on_request = on_request;
-    sc.ud = &app;
-    sc.log = log_cb;
-    sc.log_ud = &app;
-    sc.log_level = app.verbose ? PF_LOG_DEBUG : PF_LOG_WARN;
-    sc.max_body = 0; /* GET only */
-    sc.max_conns = max_conns;
-    sc.bind = bind ? bind : "::";
-    int rc = pf_http_server_start(&app.loop, &sc, &app.srv);
-    if (rc == PF_ERR_NET && !bind) { /* no IPv6 on this host */
-        sc.bind = "0.0.0.0";
-        rc = pf_http_server_start(&app.loop, &sc, &app.srv);
-    }
+    int rc = pf_tracker_server_start(&app.loop, &app.set, &app.ts);
     if (rc != 0) {
-        fprintf(stderr, "peerflow tracker: cannot listen on %s port %lu: %s\n", sc.bind, port,
-                pf_strerror(rc));
-        uv_run(&app.loop, UV_RUN_DEFAULT); /* let the failed listener close */
+        /* the reason was logged (log_cb) */
+        fprintf(stderr, "peerflow tracker: cannot start: %s\n", pf_strerror(rc));
+        uv_run(&app.loop, UV_RUN_DEFAULT); /* let a failed listener close */
         uv_loop_close(&app.loop);
-        pf_tracker_free(app.tracker);
-        return rc == PF_ERR_INVAL ? 2 : 1;
+        return rc == PF_ERR_INVAL || rc == PF_ERR_PARSE || rc == PF_ERR_LIMIT ? 2 : 1;
     }
-    fprintf(stderr, "listening on port %u\n", (unsigned)pf_http_server_port(app.srv));
+    fprintf(stderr, "listening on port %u\n", (unsigned)pf_tracker_server_port(app.ts));
     fflush(stderr);
-
-    uint64_t period_ms = pf_tracker_expire_period_ns(app.tracker) / 1000000;
-    uv_timer_init(&app.loop, &app.expire_timer);
-    app.expire_timer.data = &app;
-    uv_timer_start(&app.expire_timer, on_expire, period_ms, period_ms);
-    signal(SIGPIPE, SIG_IGN); /* a client vanishing mid-write is not fatal */
+    signal(SIGPIPE, SIG_IGN); /* the application's choice: a client vanishing mid-write */
     uv_signal_init(&app.loop, &app.sigint);
     uv_signal_init(&app.loop, &app.sigterm);
     app.sigint.data = app.sigterm.data = &app;
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
-
     uv_run(&app.loop, UV_RUN_DEFAULT);
-    if (app.verbose) {
-        pf_tracker_stats st;
-        pf_tracker_stats_get(app.tracker, &st);
-        fprintf(stderr,
-                "peerflow tracker: %zu torrents, %zu peers, %llu announces, %llu scrapes, "
-                "%llu rate-limited\n",
-                st.torrents, st.peers, (unsigned long long)st.announces,
-                (unsigned long long)st.scrapes, (unsigned long long)st.rate_limited);
-    }
     uv_loop_close(&app.loop);
-    pf_tracker_free(app.tracker);
     return 0;
-
-bad_value:
-    fprintf(stderr, "peerflow tracker: invalid value '%s' for option\n", optarg);
-    usage(stderr);
-    return 2;
 }

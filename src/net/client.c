@@ -38,6 +38,7 @@ static void client_log(pf_client *c, pf_log_level lvl, const char *fmt, ...)
 }
 
 static void pump(pf_client *c);
+static void arm(pf_client *c);
 void pf__client_pump(pf_client *c) { pump(c); }
 
 /* Connections ------------------------------------------------------------------ */
@@ -311,7 +312,8 @@ static void on_incoming(uv_stream_t *server, int status)
         return;
     }
     sockaddr_to_addr(&ss, &a);
-    k->peer = pf_session_accept(c->s, &a, now_ns(c));
+    pf_endpoint ep = {.addr = a, .transport = PF_TRANSPORT_TCP};
+    k->peer = pf_session_accept(c->s, &ep, now_ns(c));
     if (!k->peer) {
         conn_close(k);
         return;
@@ -537,6 +539,10 @@ static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
         run_http(c, ct, j);
         return;
     }
+    if (j->type == PF_JOB_RESOLVE && !c->freeing) {
+        pf__resolve_job(c, ct, j);
+        return;
+    }
     if (c->stopping) { /* pf_client_stop/free: no new disk work */
         j->result = PF_ERR_SHUTDOWN;
         pf_torrent_job_done(ct->t, j, now_ns(c));
@@ -604,7 +610,7 @@ static void start_check(pf_client *c, pf_client_torrent *ct, int existed)
     const char *why = "out of memory";
     if (pf_bitfield_init(&have, mi->num_pieces) == 0) {
         int rc = pf__resume_load(ct, &have, &why);
-        if (rc == 0 && pf_torrent_resume(ct->t, &have, now_ns(c)) == 0) {
+        if (rc == 0 && pf_torrent_resume(ct->t, have.bits, have.nbits, now_ns(c)) == 0) {
             client_log(c, PF_LOG_INFO, "%s: fast resume, %u of %u pieces", ct->name, have.count,
                        have.nbits);
             pf_bitfield_free(&have);
@@ -640,7 +646,7 @@ static void pump(pf_client *c)
         pf_client_torrent *ct = ev.torrent ? pf_torrent_ud(ev.torrent) : NULL;
         switch (ev.type) {
         case PF_EV_CONNECT:
-            do_connect(c, ev.peer, &ev.addr);
+            do_connect(c, ev.peer, &ev.ep.addr); /* TCP, whatever ev.ep.transport */
             break;
         case PF_EV_CLOSE: {
             pf_conn *k = pf_peer_ud(ev.peer);
@@ -681,9 +687,13 @@ static void pump(pf_client *c)
         case PF_EV_STREAM_READY:
             pf__stream_ready(ct, (uint32_t)ev.err);
             break;
+        case PF_EV_DATAGRAMS:
+            pf__udp_flush(c);
+            break;
         }
     }
     if (c->removing && !c->reaping) removals_reap(c);
+    arm(c);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -694,6 +704,19 @@ static void on_tick(uv_timer_t *t)
     if (c->removing) removals_tick(c);
 }
 
+/* The tick is a one-shot timer at the session's own next deadline
+ * (pf_session_next_timeout: a quarter second while busy, a second or more
+ * when idle), re-armed after every pump: anything may move it earlier.
+ * While torrents are being removed, their wait is looked at every 250 ms. */
+static void arm(pf_client *c)
+{
+    if (c->stopping || !c->tick_armed) return;
+    uint64_t now = now_ns(c), next = pf_session_next_timeout(c->s, now);
+    uint64_t ms = next > now ? (next - now + PF_NS_PER_MS - 1) / PF_NS_PER_MS : 0;
+    if (c->removing && ms > 250) ms = 250;
+    uv_timer_start(&c->tick, on_tick, ms, 0);
+}
+
 /* Run the engine's timers on the next loop iteration instead of at the next
  * 250 ms tick: a torrent, peer or tracker was just added and a player may be
  * waiting (the dial or announce would otherwise sit for up to a tick; a
@@ -702,7 +725,7 @@ static void on_tick(uv_timer_t *t)
  * timers. */
 static void kick(pf_client *c)
 {
-    if (!c->stopping && uv_is_active((uv_handle_t *)&c->tick)) uv_timer_start(&c->tick, on_tick, 0, 250);
+    if (!c->stopping && c->tick_armed) uv_timer_start(&c->tick, on_tick, 0, 0);
 }
 
 /* With files skipped the engine never sees "every piece": the client
@@ -804,7 +827,8 @@ static int handles_init(pf_client *c)
     c->handles++;
     /* A post wakes a running loop; it does not keep one running. */
     uv_unref((uv_handle_t *)&c->post_async);
-    uv_timer_start(&c->tick, on_tick, 250, 250);
+    c->tick_armed = 1;
+    uv_timer_start(&c->tick, on_tick, 0, 0);
     uv_timer_start(&c->second, on_second, 1000, 1000);
     return 0;
 }
@@ -848,6 +872,13 @@ int pf_client_new(const pf_client_settings *set, pf_client **out)
         c->owns_loop = 1;
     }
     if (c->set.listen) rc = start_listen(c);
+    if (rc == 0) {
+        /* One UDP socket beside the listener (the same port when there is
+         * one): without it, UDP trackers and uTP are simply not there. */
+        const char *bind = c->set.bind_addr ? c->set.bind_addr : "::";
+        if (pf__udp_start(c, bind, c->listening ? c->port : 0) != 0)
+            client_log(c, PF_LOG_WARN, "no UDP socket on port %d: UDP trackers unavailable", c->port);
+    }
     if (rc == 0) rc = session_start(c);
     if (rc == 0) rc = pf_http_client_new(&c->http, c->loop);
     if (rc == 0) rc = handles_init(c);
@@ -881,7 +912,7 @@ static int add_magnet(pf_client *c, pf_client_torrent *ct, const char *uri)
 {
     pf_magnet *m = NULL;
     int rc = pf_magnet_parse(uri, NULL, &m);
-    if (rc == 0) rc = pf_session_add_magnet(c->s, m, &ct->t);
+    if (rc == 0) rc = pf_session_add_magnet(c->s, m, now_ns(c), &ct->t);
     if (rc == 0) {
         pf_torrent_set_ud(ct->t, ct);
         if (m->name)
@@ -976,7 +1007,8 @@ int pf_client_torrent_add_peer(pf_client_torrent *ct, const char *hostport)
         uv_freeaddrinfo(gai.addrinfo);
         sockaddr_to_addr(&ss, &a);
     }
-    pf_torrent_add_peer(ct->t, &a, now_ns(ct->c));
+    pf_endpoint ep = {.addr = a, .transport = PF_TRANSPORT_TCP};
+    pf_torrent_add_peer(ct->t, &ep, now_ns(ct->c));
     kick(ct->c);
     return 0;
 }
@@ -1130,9 +1162,9 @@ void pf_client_torrent_set_cache_limit(pf_client_torrent *ct, uint64_t bytes)
     pf_torrent_set_cache_limit(ct->t, bytes);
 }
 
-int pf_client_torrent_add_webseed(pf_client_torrent *ct, const char *url)
+int pf_client_torrent_add_webseed(pf_client_torrent *ct, const char *url, double cost)
 {
-    return pf_torrent_add_webseed(ct->t, url);
+    return pf_torrent_add_webseed(ct->t, url, cost);
 }
 
 uv_loop_t *pf_client_loop(pf_client *c) { return c->loop; }
@@ -1207,7 +1239,9 @@ int pf_client_run(pf_client *c)
 static void close_all(pf_client *c)
 {
     uv_timer_stop(&c->tick);
+    c->tick_armed = 0;
     uv_timer_stop(&c->second);
+    pf__udp_close(c);
     for (uint32_t i = c->nconns; i-- > 0;) conn_close(c->conns[i]);
     if (c->listening) {
         handle_close(c, (uv_handle_t *)&c->listener);
@@ -1281,6 +1315,7 @@ void pf_client_free(pf_client *c)
     c->http = NULL;
     if (c->listening) handle_close(c, (uv_handle_t *)&c->listener);
     c->listening = 0;
+    pf__udp_close(c);
     uv_handle_t *hs[] = {(uv_handle_t *)&c->tick, (uv_handle_t *)&c->second,
                          (uv_handle_t *)&c->stop_timer, (uv_handle_t *)&c->post_async};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
@@ -1301,6 +1336,7 @@ void pf_client_free(pf_client *c)
     free(c->conns);
     if (c->owns_loop) uv_loop_close(c->loop);
     uv_mutex_destroy(&c->post_lock);
+    pf__udp_free(c);
     free(c->rbuf);
     free(c);
 }

@@ -5,6 +5,8 @@
 #include <uv.h>
 
 #include "peerflow/session.h"
+#include "core/codec/bitfield.h"
+#include "core/util/addr.h"
 #include "core/util/log.h"
 #include "net/http_client.h"
 #include "net/storage.h"
@@ -72,7 +74,8 @@ struct pf_client {
     uv_tcp_t listener;
     int listening;
     int port;
-    uv_timer_t tick;
+    uv_timer_t tick; /* one-shot, at pf_session_next_timeout (client.c arm) */
+    int tick_armed;
     uv_timer_t second;
     uv_timer_t stop_timer;
     uv_async_t post_async; /* wakes the loop for pf_client_post */
@@ -98,6 +101,11 @@ struct pf_client {
     uint8_t *rbuf; /* read buffer shared by all connections */
     pf_logger log;
     uint32_t works;
+    /* The UDP socket (udp.c): datagrams of the session (BEP 15 trackers,
+     * uTP), on the listen port. */
+    uv_udp_t udp;
+    int udp_open, udp_family;
+    uint8_t *udp_buf;
 };
 
 /* client.c */
@@ -106,6 +114,13 @@ void pf__client_pump(pf_client *c);
 /* Aborts the HTTP transfers of ct's jobs (all torrents' if ct is NULL)
  * and reports those jobs done with PF_ERR_SHUTDOWN. */
 void pf__client_cancel_http(pf_client *c, pf_client_torrent *ct);
+
+/* udp.c */
+int pf__udp_start(pf_client *c, const char *bind, int port);
+void pf__udp_flush(pf_client *c); /* PF_EV_DATAGRAMS */
+void pf__udp_close(pf_client *c);
+void pf__udp_free(pf_client *c);
+void pf__resolve_job(pf_client *c, pf_client_torrent *ct, pf_job *j);
 
 /* stream.c */
 void pf__stream_ready(pf_client_torrent *ct, uint32_t id);

@@ -10,6 +10,9 @@
 
 #define LINGER_MS 2000
 #define READ_CHUNK 16384
+#define SWEEP_MS 250 /* how often stalled responses are counted */
+#define LISTEN_BACKLOG 511 /* as nginx: newcomers past the waiting room */
+#define ADDR_KEY_LEN 9 /* family + IPv4 address or IPv6 /64 */
 
 typedef struct conn conn;
 
@@ -36,6 +39,8 @@ struct conn {
     uint64_t wait_since;  /* uv_now when it began waiting for a request */
     uint64_t last_write;  /* uv_now of the last write progress (or of the
                              first bytes queued after an idle spell) */
+    uint64_t sent;        /* bytes the socket took (writes completed) */
+    uint8_t akey[ADDR_KEY_LEN]; /* the client's address, for per-address caps */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_shutdown_t shut;
@@ -50,16 +55,21 @@ struct conn {
     int finished;    /* response ended, waiting for the flush */
     int close_after; /* close once the current response is flushed */
     int send_timer;  /* the timer measures write progress */
+    int parked;      /* accepted at the cap: waits its turn, unread */
     pf_http_res res;
 };
 
 struct pf_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
+    uv_timer_t sweep; /* max_stalled_per_addr */
+    int sweep_open;
     pf_http_server_config cfg;
     conn *conns;
     size_t nconns;
     size_t nclosing; /* conns being closed (still in nconns until libuv is done) */
+    size_t nparked;  /* conns waiting to be admitted (in nconns) */
+    int accept_held; /* a connection left pending in libuv: parking is full */
     int stopping, listener_open;
     uint16_t port;
     pf_http_server_stats st;
@@ -77,6 +87,7 @@ typedef struct wreq {
 
 static void conn_process(conn *c);
 static void conn_abort(conn *c);
+static void server_admit(pf_http_server *s);
 
 static void slog(pf_http_server *s, pf_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -108,7 +119,7 @@ static uint32_t timeout_len(uint32_t ms) { return ms == UINT32_MAX ? 0 : ms; }
 
 static void server_maybe_done(pf_http_server *s)
 {
-    if (!s->stopping || s->listener_open || s->conns) return;
+    if (!s->stopping || s->listener_open || s->sweep_open || s->conns) return;
     void (*done)(void *) = s->done;
     void *ud = s->done_ud;
     free(s);
@@ -131,6 +142,7 @@ static void conn_handle_closed(uv_handle_t *h)
     s->nclosing--;
     pf_buf_free(&c->in);
     free(c);
+    if (!s->stopping) server_admit(s); /* a slot is free */
     server_maybe_done(s);
 }
 
@@ -140,6 +152,10 @@ static void conn_abort(conn *c)
     if (c->closing) return;
     c->closing = 1;
     c->srv->nclosing++;
+    if (c->parked) {
+        c->parked = 0;
+        c->srv->nparked--;
+    }
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
@@ -195,6 +211,7 @@ static void on_write(uv_write_t *req, int status)
     wreq *w = (wreq *)req;
     conn *c = w->c;
     c->queued -= w->n;
+    if (status >= 0) c->sent += w->n;
     free(w);
     if (c->closing) return;
     if (status < 0) {
@@ -437,8 +454,10 @@ static void conn_process(conn *c)
     r->version_minor = req.version_minor;
     s->cfg.on_request(r, &req, pf_buf_head(&c->in) + head, blen, s->cfg.ud);
     /* The handler may have aborted the connection; the buffer is still
-     * ours until the handles close. */
+     * ours until the handles close.  Emptied, it is given back: an idle
+     * or streaming connection holds no input buffer. */
     pf_buf_consume(&c->in, head + blen);
+    if (pf_buf_unread(&c->in) == 0) pf_buf_free(&c->in);
 }
 
 /* --- accepting -------------------------------------------------------- */
@@ -465,30 +484,63 @@ static void addr_from_sockaddr(pf_addr *a, const struct sockaddr_storage *ss)
     }
 }
 
-/* At the connection cap: the oldest connection waiting for a request,
- * those with nothing of a request received first (idle keep-alive: the
- * client just reconnects), then lingering ones (their reply is written;
- * a reset might cost its tail), then those still sending a request (slow
- * or stalled heads).  NULL if every other connection has a response in
- * progress or is closing. */
-static conn *conn_evictable(pf_http_server *s, const conn *except)
+static void addr_key(uint8_t key[ADDR_KEY_LEN], const pf_addr *a)
 {
+    memset(key, 0, ADDR_KEY_LEN);
+    key[0] = a->family;
+    memcpy(key + 1, a->ip, a->family == 4 ? 4 : 8); /* IPv6: the /64 */
+}
+
+/* A response (or the tail of one) is queued and its client has taken
+ * nothing for ms. */
+static int conn_stalled(const conn *c, uint64_t now, uint32_t ms)
+{
+    return (c->res.active || c->finished) && !c->lingering && c->queued > 0 &&
+           now - c->last_write >= ms;
+}
+
+/* How readily c makes room for a new connection (EV_NO: never): an idle
+ * keep-alive connection (its client just reconnects), then one lingering
+ * after its reply, then a head still coming (slow or stalled), then a
+ * stream whose client has taken nothing for a moment (stall_evict_ms)
+ * but not yet for stalled_ms, last one stalled longer: the streams still
+ * stalled after stalled_ms are the few (max_stalled_per_addr) that took
+ * the most, most likely paused players, while a flood's streams stop
+ * reading at once.  A connection waiting for its first request for less
+ * than PF_HTTP_YOUNG_MS is most likely sending it right now: it stays. */
+enum { EV_NO, EV_STALLED, EV_SLOW, EV_PARTIAL, EV_LINGERING, EV_IDLE };
+static int evict_rank(const pf_http_server *s, const conn *c, uint64_t now)
+{
+    if (c->closing || c->parked) return EV_NO;
+    if (c->lingering) return EV_LINGERING;
+    if (c->res.active || c->finished) {
+        if (!conn_stalled(c, now, s->cfg.stall_evict_ms)) return EV_NO;
+        return conn_stalled(c, now, s->cfg.stalled_ms) ? EV_STALLED : EV_SLOW;
+    }
+    if (now - c->wait_since <= PF_HTTP_YOUNG_MS) return EV_NO;
+    return pf_buf_unread(&c->in) == 0 ? EV_IDLE : EV_PARTIAL;
+}
+
+/* 1 if a should go before b, both of rank r. */
+static int evict_before(const conn *a, const conn *b, int r)
+{
+    if (r == EV_STALLED && a->sent != b->sent) return a->sent < b->sent; /* took least */
+    if (r == EV_STALLED || r == EV_SLOW) return a->last_write < b->last_write;
+    return a->wait_since < b->wait_since; /* waiting longest */
+}
+
+/* The connection to close for a newcomer (see max_conns in the header),
+ * among those of one address when key is not NULL; NULL if none may go. */
+static conn *conn_evictable(pf_http_server *s, const uint8_t *key)
+{
+    uint64_t now = uv_now(s->loop);
     conn *best = NULL;
-    int best_rank = 0;
+    int best_rank = EV_NO;
     for (conn *c = s->conns; c; c = c->next) {
-        if (c == except || c->closing) continue;
-        int streaming = c->res.active || c->finished;
-        int stalled = streaming && c->queued > 0 &&
-                      uv_now(s->loop) - c->last_write >= s->cfg.stall_evict_ms;
-        int rank = c->lingering                  ? 3
-                   : stalled                     ? 1
-                   : streaming                   ? 0
-                   : pf_buf_unread(&c->in) == 0  ? 4
-                                                 : 2;
-        if (rank == 0) continue;
-        uint64_t since = stalled ? c->last_write : c->wait_since;
-        uint64_t best_since = best_rank == 1 ? best->last_write : best ? best->wait_since : 0;
-        if (!best || rank > best_rank || (rank == best_rank && since < best_since)) {
+        if (key && memcmp(c->akey, key, ADDR_KEY_LEN) != 0) continue;
+        int rank = evict_rank(s, c, now);
+        if (rank == EV_NO || rank < best_rank) continue;
+        if (rank > best_rank || evict_before(c, best, rank)) {
             best = c;
             best_rank = rank;
         }
@@ -496,10 +548,132 @@ static conn *conn_evictable(pf_http_server *s, const conn *except)
     return best;
 }
 
-static void on_connection(uv_stream_t *l, int status)
+static void conn_evict(pf_http_server *s, conn *victim)
 {
-    pf_http_server *s = l->data;
-    if (status < 0 || s->stopping) return;
+    int streaming = victim->res.active || victim->finished;
+    slog(s, PF_LOG_DEBUG, "http: at the cap, closing one %s for %llu ms",
+         streaming ? "unread" : "waiting",
+         (unsigned long long)(uv_now(s->loop) - (streaming ? victim->last_write : victim->wait_since)));
+    s->st.evicted++;
+    conn_abort(victim);
+}
+
+static size_t conns_of(const pf_http_server *s, const uint8_t *key)
+{
+    size_t n = 0;
+    for (const conn *c = s->conns; c; c = c->next)
+        if (!c->closing && memcmp(c->akey, key, ADDR_KEY_LEN) == 0) n++;
+    return n;
+}
+
+static int cmp_stalled(const void *pa, const void *pb)
+{
+    const conn *a = *(const conn *const *)pa, *b = *(const conn *const *)pb;
+    int k = memcmp(a->akey, b->akey, ADDR_KEY_LEN);
+    if (k) return k;
+    if (a->sent != b->sent) return a->sent > b->sent ? -1 : 1; /* most taken first */
+    return a->last_write > b->last_write ? -1 : a->last_write < b->last_write;
+}
+
+/* max_stalled_per_addr: of each address's stalled responses, keeps the
+ * ones whose clients have taken the most and closes the rest. */
+static void stalled_sweep(pf_http_server *s)
+{
+    uint64_t now = uv_now(s->loop);
+    uint32_t cap = s->cfg.max_stalled_per_addr;
+    size_t n = 0;
+    if (!cap) return;
+    for (conn *c = s->conns; c; c = c->next)
+        if (!c->closing && conn_stalled(c, now, s->cfg.stalled_ms)) n++;
+    if (n <= cap) return;
+    conn **v = malloc(n * sizeof *v);
+    if (!v) return;
+    size_t k = 0;
+    for (conn *c = s->conns; c && k < n; c = c->next)
+        if (!c->closing && conn_stalled(c, now, s->cfg.stalled_ms)) v[k++] = c;
+    qsort(v, k, sizeof *v, cmp_stalled);
+    for (size_t i = 0, run = 0; i < k; i++) {
+        run = i > 0 && memcmp(v[i]->akey, v[i - 1]->akey, ADDR_KEY_LEN) == 0 ? run + 1 : 0;
+        if (run < cap) continue;
+        slog(s, PF_LOG_DEBUG, "http: closing a response unread for %llu ms (%llu bytes taken)",
+             (unsigned long long)(now - v[i]->last_write), (unsigned long long)v[i]->sent);
+        s->st.stalled_closed++;
+        conn_abort(v[i]);
+    }
+    free(v);
+}
+
+static void sweep_cb(uv_timer_t *t)
+{
+    pf_http_server *s = t->data;
+    stalled_sweep(s);
+    server_admit(s);
+}
+
+/* The sweep runs while it has work: stalled responses to count, or
+ * connections waiting for a slot (evictability changes with time). */
+static void sweep_update(pf_http_server *s)
+{
+    if (!s->sweep_open) return;
+    if (!s->cfg.max_stalled_per_addr && !s->nparked)
+        uv_timer_stop(&s->sweep);
+    else if (!uv_is_active((uv_handle_t *)&s->sweep))
+        uv_timer_start(&s->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+}
+
+/* A connection starts: reads its request, under the idle timeout. */
+static void conn_start(pf_http_server *s, conn *c)
+{
+    c->wait_since = uv_now(s->loop);
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (s->cfg.send_buffer) {
+        int sz = (int)s->cfg.send_buffer;
+        uv_send_buffer_size((uv_handle_t *)&c->tcp, &sz);
+    }
+    wait_timer_start(c);
+    conn_read_resume(c);
+}
+
+/* Connections holding a slot, closing ones included. */
+static size_t conns_live(const pf_http_server *s) { return s->nconns - s->nparked; }
+
+static void conn_accept(pf_http_server *s);
+
+/* Admits waiting connections in the order they came, each when there is
+ * room or a connection may make room; then takes a connection left in
+ * libuv when the waiting room was full. */
+static void server_admit(pf_http_server *s)
+{
+    /* A closing connection holds its slot (and its response's resources,
+     * e.g. a media stream) until libuv has closed it; then this runs
+     * again. */
+    while (s->nparked > 0 && !s->stopping) {
+        if (conns_live(s) >= s->cfg.max_conns) {
+            if (s->nclosing >= s->nparked) break; /* room is on its way */
+            conn *victim = conn_evictable(s, NULL);
+            if (!victim) break;
+            conn_evict(s, victim);
+            continue;
+        }
+        conn *oldest = NULL;
+        for (conn *c = s->conns; c; c = c->next)
+            if (c->parked) oldest = c; /* the list is newest first */
+        oldest->parked = 0;
+        s->nparked--;
+        conn_start(s, oldest);
+    }
+    if (s->accept_held && !s->stopping && s->nparked < s->cfg.max_waiting) {
+        s->accept_held = 0;
+        conn_accept(s);
+    }
+    sweep_update(s);
+}
+
+/* Accepts the connection libuv holds.  Over its address's cap it replaces
+ * one of that address's own or is closed at once; at the global cap (or
+ * behind others already waiting) it waits for a slot. */
+static void conn_accept(pf_http_server *s)
+{
     conn *c = calloc(1, sizeof *c);
     if (!c) return; /* the pending connection stays in the backlog */
     c->srv = s;
@@ -512,37 +686,52 @@ static void on_connection(uv_stream_t *l, int status)
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->nconns++;
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_abort(c);
         return;
     }
     s->st.accepted++;
-    if (s->nconns - s->nclosing > s->cfg.max_conns) {
-        conn *victim = conn_evictable(s, c);
-        if (!victim) {
-            slog(s, PF_LOG_WARN, "http: too many connections (%zu)", s->nconns - 1);
-            s->st.refused++;
-            conn_abort(c);
-            return;
-        }
-        slog(s, PF_LOG_DEBUG, "http: at %zu connections, closing one waiting since %llu ms",
-             (size_t)s->cfg.max_conns,
-             (unsigned long long)(uv_now(s->loop) - victim->wait_since));
-        s->st.evicted++;
-        conn_abort(victim);
-    }
+    c->wait_since = uv_now(s->loop);
     struct sockaddr_storage ss;
     int len = sizeof ss;
     memset(&ss, 0, sizeof ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         addr_from_sockaddr(&c->res.remote, &ss);
-    uv_tcp_nodelay(&c->tcp, 1);
-    if (s->cfg.send_buffer) {
-        int sz = (int)s->cfg.send_buffer;
-        uv_send_buffer_size((uv_handle_t *)&c->tcp, &sz);
+    addr_key(c->akey, &c->res.remote);
+    if (s->cfg.max_conns_per_addr && conns_of(s, c->akey) > s->cfg.max_conns_per_addr) {
+        conn *victim = conn_evictable(s, c->akey);
+        if (!victim) {
+            slog(s, PF_LOG_WARN, "http: too many connections from one address (%zu)",
+                 conns_of(s, c->akey) - 1);
+            s->st.refused++;
+            conn_abort(c);
+            return;
+        }
+        conn_evict(s, victim);
     }
-    wait_timer_start(c);
-    conn_read_resume(c);
+    if (s->nparked > 0 || conns_live(s) > s->cfg.max_conns) {
+        if (!s->nparked) slog(s, PF_LOG_INFO, "http: at %zu connections, newcomers wait",
+                              s->cfg.max_conns);
+        c->parked = 1;
+        s->nparked++;
+        s->st.waited++;
+        server_admit(s);
+        return;
+    }
+    conn_start(s, c);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    pf_http_server *s = l->data;
+    if (status < 0 || s->stopping) return;
+    if (s->nparked >= s->cfg.max_waiting) {
+        /* Left pending: libuv stops watching the listener until
+         * server_admit accepts it; the kernel's backlog holds the rest. */
+        s->accept_held = 1;
+        return;
+    }
+    conn_accept(s);
 }
 
 int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
@@ -567,13 +756,19 @@ int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
     if (!s->cfg.header_timeout_ms) s->cfg.header_timeout_ms = PF_HTTP_HEADER_TIMEOUT_MS;
     if (!s->cfg.send_timeout_ms) s->cfg.send_timeout_ms = PF_HTTP_SEND_TIMEOUT_MS;
     if (!s->cfg.stall_evict_ms) s->cfg.stall_evict_ms = PF_HTTP_STALL_EVICT_MS;
+    if (!s->cfg.stalled_ms) s->cfg.stalled_ms = PF_HTTP_STALLED_MS;
+    if (!s->cfg.max_waiting) s->cfg.max_waiting = PF_HTTP_MAX_WAITING;
     s->cfg.bind = NULL; /* not kept: borrowed */
     pf__logger_init(&s->log, s->cfg.log, s->cfg.log_ud, s->cfg.log_level);
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     s->listener_open = 1;
+    uv_timer_init(loop, &s->sweep);
+    s->sweep.data = s;
+    s->sweep_open = 1;
+    sweep_update(s);
     int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
-    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection);
     if (rc != 0) {
         slog(s, PF_LOG_ERROR, "http: cannot listen on %s:%u: %s", bind,
              (unsigned)cfg->port, uv_strerror(rc));
@@ -603,18 +798,36 @@ void pf_http_server_set_limits(pf_http_server *s, uint32_t header_timeout_ms,
                                                          : PF_HTTP_IDLE_TIMEOUT_MS;
     s->cfg.send_timeout_ms = send_timeout_ms ? send_timeout_ms : PF_HTTP_SEND_TIMEOUT_MS;
     s->cfg.max_conns = max_conns ? max_conns : PF_HTTP_MAX_CONNS;
+    server_admit(s);
+}
+
+void pf_http_server_set_client_limits(pf_http_server *s, size_t max_conns_per_addr,
+                                      uint32_t max_stalled_per_addr, uint32_t stall_evict_ms)
+{
+    s->cfg.max_conns_per_addr = max_conns_per_addr;
+    s->cfg.max_stalled_per_addr = max_stalled_per_addr;
+    s->cfg.stall_evict_ms = stall_evict_ms ? stall_evict_ms : PF_HTTP_STALL_EVICT_MS;
+    sweep_update(s);
 }
 
 void pf_http_server_stats_get(const pf_http_server *s, pf_http_server_stats *out)
 {
     *out = s->st;
-    out->conns = s->nconns;
+    out->conns = s->nconns - s->nparked;
+    out->waiting = s->nparked;
 }
 
 static void listener_closed(uv_handle_t *h)
 {
     pf_http_server *s = h->data;
     s->listener_open = 0;
+    server_maybe_done(s);
+}
+
+static void sweep_closed(uv_handle_t *h)
+{
+    pf_http_server *s = h->data;
+    s->sweep_open = 0;
     server_maybe_done(s);
 }
 
@@ -625,6 +838,7 @@ void pf_http_server_stop(pf_http_server *s, void (*done)(void *ud), void *ud)
     s->done = done;
     s->done_ud = ud;
     for (conn *c = s->conns; c; c = c->next) conn_abort(c);
+    if (s->sweep_open) uv_close((uv_handle_t *)&s->sweep, sweep_closed);
     uv_close((uv_handle_t *)&s->listener, listener_closed);
 }
 

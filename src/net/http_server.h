@@ -41,15 +41,22 @@ typedef struct pf_http_server_config {
     size_t max_head;           /* default and cap PF_HTTP_MAX_HEAD */
     size_t max_body;           /* request bodies; default 64 KiB (413) */
     size_t max_conns;          /* default 1024.  At the cap, a new
-                                  connection replaces the oldest one that
-                                  is waiting for a request (idle keep-alive
-                                  first, then one lingering after its
-                                  reply, then one still sending its head,
-                                  then a response whose client has read
-                                  nothing for PF_HTTP_STALL_EVICT_MS, e.g.
-                                  a paused player); if every connection has
-                                  a response in progress, the new one is
-                                  closed at once */
+                                  connection replaces another, in this
+                                  order (oldest first within each): an
+                                  idle keep-alive one; one lingering after
+                                  its reply; one still sending its head;
+                                  a response whose client has taken
+                                  nothing for stall_evict_ms but not for
+                                  stalled_ms (the longest unread first);
+                                  one unread for stalled_ms or more (a
+                                  paused player; the one that took the
+                                  fewest bytes first).  A connection that
+                                  arrived less than PF_HTTP_YOUNG_MS ago
+                                  stays.  If none may go (every other
+                                  connection has a response its client is
+                                  reading, or has just arrived), the new
+                                  one waits, unread, for a slot, in the
+                                  order they came (see max_waiting) */
     uint32_t idle_timeout_ms;  /* a connection with no response in progress
                                   and no byte of a next request: closed
                                   silently after this; default 30000;
@@ -77,6 +84,25 @@ typedef struct pf_http_server_config {
                                    PF_HTTP_STALL_EVICT_MS */
     uint32_t send_buffer;       /* SO_SNDBUF of each connection (bytes);
                                    0 = the kernel's (autotuned) */
+    size_t max_conns_per_addr;  /* connections from one client address
+                                   (IPv4 address or IPv6 /64); a new one
+                                   over it replaces that address's own
+                                   most evictable connection (the order
+                                   of max_conns) or is closed at once.
+                                   0 = max_conns (no cap of its own) */
+    uint32_t max_stalled_per_addr; /* responses from one client address
+                                   whose client has taken nothing for
+                                   stalled_ms (a stream it holds open
+                                   without reading): beyond this many, the
+                                   ones that have taken the fewest bytes
+                                   are closed.  0 = no cap */
+    uint32_t stalled_ms;        /* see max_stalled_per_addr; default
+                                   PF_HTTP_STALLED_MS */
+    size_t max_waiting;         /* connections accepted at max_conns that
+                                   wait for a slot (unread, in the order
+                                   they came); past these, the kernel's
+                                   listen backlog holds newcomers.
+                                   Default PF_HTTP_MAX_WAITING */
 } pf_http_server_config;
 
 /* Defaults of the fields above. */
@@ -85,6 +111,12 @@ typedef struct pf_http_server_config {
 #define PF_HTTP_SEND_TIMEOUT_MS 60000u
 #define PF_HTTP_MAX_CONNS 1024u
 #define PF_HTTP_STALL_EVICT_MS 10000u
+#define PF_HTTP_STALLED_MS 2000u
+#define PF_HTTP_MAX_WAITING 256u
+/* A connection waiting for a request this long or less is only evicted
+ * when nothing older can go (it is most likely a client sending its
+ * request right now). */
+#define PF_HTTP_YOUNG_MS 100u
 
 void pf_http_server_config_default(pf_http_server_config *cfg);
 /* Binds and listens.  Returns 0 and *out, PF_ERR_INVAL (bad bind address,
@@ -100,15 +132,24 @@ void pf_http_server_set_limits(pf_http_server *s, uint32_t header_timeout_ms,
                                uint32_t idle_timeout_ms, uint32_t send_timeout_ms,
                                size_t max_conns);
 
+/* Changes the per-client limits (see the config fields of those names):
+ * 0 = no cap; stall_evict_ms 0 = the default. */
+void pf_http_server_set_client_limits(pf_http_server *s, size_t max_conns_per_addr,
+                                      uint32_t max_stalled_per_addr, uint32_t stall_evict_ms);
+
 typedef struct pf_http_server_stats {
-    size_t conns;                 /* open now */
+    size_t conns;                 /* open now (admitted) */
+    size_t waiting;               /* accepted, waiting for a slot now */
     uint64_t accepted;
-    uint64_t refused;             /* closed at once: at the cap, nothing to evict */
+    uint64_t waited;              /* accepted at the cap: had to wait */
+    uint64_t refused;             /* closed at once: over max_conns_per_addr
+                                     with nothing of its own to evict */
     uint64_t evicted;             /* waiting connections replaced at the cap */
     uint64_t header_timeouts;     /* 408 */
     uint64_t idle_timeouts;
     uint64_t send_timeouts;
     uint64_t rejected;            /* 4xx/5xx for malformed or oversized requests */
+    uint64_t stalled_closed;      /* over max_stalled_per_addr */
 } pf_http_server_stats;
 void pf_http_server_stats_get(const pf_http_server *s, pf_http_server_stats *out);
 /* Stops listening and closes every connection (close callbacks fire for

@@ -5,13 +5,22 @@
 #include <string.h>
 
 #include "core/media/media_http.h"
+#include "core/util/buf.h"
 #include "net/http_server.h"
 
-#define MS_READ_CHUNK (256 * 1024)  /* per pf_stream_read */
-#define MS_HIGH_WATER (256 * 1024) /* stop reading above this much unsent */
+/* Memory per connection: one read of MS_READ_CHUNK in the stream's
+ * buffer, and at most one such chunk (plus framing) queued in user space:
+ * the next read starts only once the socket took the last one (the
+ * kernel's send buffer, MS_SEND_BUFFER on loopback, keeps the player fed
+ * meanwhile). */
+#define MS_READ_CHUNK (64 * 1024)   /* per pf_stream_read */
+#define MS_HIGH_WATER 0             /* read again only when all was taken */
 #define MS_SEND_BUFFER (128 * 1024) /* SO_SNDBUF of a player's connection */
-#define MS_LOW_WATER (256 * 1024)   /* resume below it */
+#define MS_LOW_WATER 0              /* the drain callback: queue empty */
 #define MS_MAX_CONNS 64
+#define MS_MAX_CONNS_PER_CLIENT 16 /* when not bound to loopback */
+#define MS_MAX_STALLED 4           /* streams one client holds unread */
+#define MS_STALL_EVICT_MS 1000     /* at the cap: a stream unread this long */
 #define MS_MAX_SOURCES 512
 #define MS_COV_MAX 32 /* disjoint served intervals remembered per file */
 #define MS_EXTRA "X-Content-Type-Options: nosniff\r\n"
@@ -228,6 +237,7 @@ int pf_media_stats_collect(pf_client_torrent *t, pf_buf *out)
     size_t ns = pf_client_torrent_sources(t, src, MS_MAX_SOURCES);
     if (ns > MS_MAX_SOURCES) ns = MS_MAX_SOURCES;
     rc = pf_media_stats_json(out, pf_client_torrent_name(t), &st, f, n, src, ns);
+    if (!rc) rc = pf_buf_nul(out);
     free(src);
     free(f);
     return rc;
@@ -524,6 +534,7 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
         free(ms);
         return rc;
     }
+    pf_media_server_set_limits(ms, &lim);
     ms->port = pf_http_server_port(ms->http);
     const char *host = bind;
     if (strcmp(bind, "0.0.0.0") == 0) host = "127.0.0.1";
@@ -538,24 +549,43 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
 
 int pf_media_server_port(const pf_media_server *ms) { return ms->port; }
 
-void pf_media_server_limits_default(pf_media_server_limits *l)
+void pf_media_server_limits_init(pf_media_server_limits *l, size_t size)
 {
-    memset(l, 0, sizeof *l);
-    l->header_timeout_ms = PF_HTTP_HEADER_TIMEOUT_MS;
-    l->idle_timeout_ms = PF_HTTP_IDLE_TIMEOUT_MS;
+    if (!l || size < sizeof l->size) return;
+    pf_media_server_limits d;
+    memset(&d, 0, sizeof d);
+    d.size = size < sizeof d ? size : sizeof d;
+    d.header_timeout_ms = PF_HTTP_HEADER_TIMEOUT_MS;
+    d.idle_timeout_ms = PF_HTTP_IDLE_TIMEOUT_MS;
     /* A paused player stops reading for as long as it likes; such a
-     * connection is only given up at the connection cap. */
-    l->send_timeout_ms = UINT32_MAX;
-    l->max_conns = MS_MAX_CONNS;
+     * connection is only given up at the connection cap, or when its
+     * client holds too many unread ones. */
+    d.send_timeout_ms = UINT32_MAX;
+    d.max_conns = MS_MAX_CONNS;
+    d.max_conns_per_client = MS_MAX_CONNS_PER_CLIENT;
+    d.max_stalled_per_client = MS_MAX_STALLED;
+    d.stall_evict_ms = MS_STALL_EVICT_MS;
+    memset(l, 0, size);
+    memcpy(l, &d, d.size);
 }
 
-void pf_media_server_set_limits(pf_media_server *ms, const pf_media_server_limits *l)
+void pf_media_server_set_limits(pf_media_server *ms, const pf_media_server_limits *lim)
 {
-    pf_media_server_limits d;
+    /* the caller's fields over the defaults, only the bytes its struct has */
+    pf_media_server_limits d, given;
     pf_media_server_limits_default(&d);
-    if (!l) l = &d;
+    given = d;
+    if (lim && lim->size >= sizeof lim->size)
+        memcpy(&given, lim, lim->size < sizeof given ? lim->size : sizeof given);
+    const pf_media_server_limits *l = &given;
     pf_http_server_set_limits(ms->http, l->header_timeout_ms, l->idle_timeout_ms,
                               l->send_timeout_ms, l->max_conns ? l->max_conns : d.max_conns);
+    size_t per = l->max_conns_per_client ? l->max_conns_per_client : d.max_conns_per_client;
+    uint32_t stalled =
+        l->max_stalled_per_client ? l->max_stalled_per_client : d.max_stalled_per_client;
+    pf_http_server_set_client_limits(ms->http, ms->loopback_only || per == SIZE_MAX ? 0 : per,
+                                     stalled == UINT32_MAX ? 0 : stalled,
+                                     l->stall_evict_ms ? l->stall_evict_ms : d.stall_evict_ms);
 }
 
 void pf_media_server_http_stats(const pf_media_server *ms, pf_http_server_stats *out)
@@ -563,11 +593,29 @@ void pf_media_server_http_stats(const pf_media_server *ms, pf_http_server_stats 
     pf_http_server_stats_get(ms->http, out);
 }
 
+void pf_media_server_stats_get(const pf_media_server *ms, pf_media_server_stats *out)
+{
+    pf_http_server_stats h;
+    pf_http_server_stats_get(ms->http, &h);
+    memset(out, 0, sizeof *out);
+    out->conns = h.conns;
+    out->waiting = h.waiting;
+    out->streams = pf_media_server_busy(ms);
+    out->accepted = h.accepted;
+    out->waited = h.waited;
+    out->evicted = h.evicted;
+    out->refused = h.refused;
+    out->stalled_closed = h.stalled_closed;
+    out->timeouts = h.header_timeouts + h.idle_timeouts + h.send_timeouts;
+    out->rejected = h.rejected;
+}
+
 const char *pf_media_server_base_url(const pf_media_server *ms) { return ms->base; }
 
 int pf_media_server_file_url(const pf_media_server *ms, uint32_t i, pf_buf *out)
 {
-    return pf_media_file_url(out, ms->base, i, pf_client_torrent_file_path(ms->t, i));
+    int rc = pf_media_file_url(out, ms->base, i, pf_client_torrent_file_path(ms->t, i));
+    return rc ? rc : pf_buf_nul(out);
 }
 
 static void on_http_stopped(void *ud)

@@ -1,99 +1,13 @@
-/* The local media server: one torrent's files over HTTP/1.1 for players
- * (mpv, VLC, a browser) on the machine, on top of net/http_server and the
- * client's streaming API (pf_stream_*).
- *
- *   GET/HEAD /files/<i>/<name>  file i (the name is decorative), with
- *            /stream/<i>        Range support (206, 416, multi-range = 200)
- *   GET /playlist.m3u           every file, audio/video first
- *   GET /stats.json             torrent counters, per-file QoE, sources
- *   GET /metrics                Prometheus text format 0.0.4
- *   GET /                       an HTML index
- *
- * A file response reads through one pf_stream opened at the range start,
- * 256 KiB per pf_stream_read, and keeps at most ~1 MiB queued unsent on
- * the socket (the rest waits for the drain callback): the player's pace
- * is the playhead.  A client that goes away closes its stream.  Bounded:
- * 64 connections, so 64 streams and ~80 MiB of queued data at most.
- *
- * Hostile clients (see pf_media_server_limits): paths with "." / ".."
- * segments (also %2e-encoded), encoded slashes, backslashes, NUL or "//"
- * get 400 (pf_media_path_safe); a request line over 8 KiB 414, a head
- * over 8 KiB or 64 fields 431, then the connection closes; a client that
- * has not sent a whole request 10 s after its first byte gets 408 and is
- * closed (slowloris); one that stops reading its response for 60 s is
- * closed; at 64 connections a new one replaces the oldest connection that
- * is only waiting for a request.  Range: one range; several ranges,
- * other units and invalid syntax (last < first, negative numbers) are
- * ignored (200, whole file); a valid range starting at or past the end
- * (however large the number) is 416 (see pf_http_range_parse).
- *
- * When bound to a loopback address, requests whose Host header does not
- * name loopback get 403 (DNS rebinding from a web page).
- *
- * Everything runs on the client's loop thread (the loop comes from
- * pf_client_loop()).  The body formatting lives in core/media_http.c. */
+/* The local media server's internal side: the public API is
+ * include/peerflow/media_server.h (this header includes it, so code built
+ * against the old internal header keeps compiling). */
 #ifndef PF_NET_MEDIA_SERVER_H
 #define PF_NET_MEDIA_SERVER_H
 
-#include <stdint.h>
-#include <uv.h>
-
-#include "core/util/buf.h"
 #include "net/http_server.h"
-#include "peerflow/client.h"
+#include "peerflow/media_server.h"
 
-typedef struct pf_media_server pf_media_server;
-
-/* Starts serving t on bind:port (bind NULL = "127.0.0.1"; port 0 = any
- * free port).  t must outlive the server; the files may be unknown yet (a
- * magnet): until then file routes answer 503 with Retry-After.  Returns 0
- * and *out, PF_ERR_INVAL (bad address), PF_ERR_NET (cannot listen) or
- * PF_ERR_NOMEM. */
-int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torrent *t,
-                          const char *bind, uint16_t port);
-/* The bound port. */
-int pf_media_server_port(const pf_media_server *ms);
-
-/* Limits against slow or hostile clients (see net/http_server.h). */
-typedef struct pf_media_server_limits {
-    uint32_t header_timeout_ms; /* first byte to whole request; default
-                                   10000 (408, then closed) */
-    uint32_t idle_timeout_ms;   /* keep-alive wait for a next request;
-                                   default 30000 */
-    uint32_t send_timeout_ms;   /* no response byte written for this long:
-                                   closed.  Default none (UINT32_MAX): a
-                                   paused player stops reading for as long
-                                   as it is paused; at max_conns a client
-                                   that read nothing for 10 s is the first
-                                   stream to make room */
-    size_t max_conns;           /* default 64 */
-} pf_media_server_limits;
-
-void pf_media_server_limits_default(pf_media_server_limits *l);
-/* Applies l (NULL = defaults; a 0 field = its default, UINT32_MAX = no
- * timeout) to connections from now on. */
-void pf_media_server_set_limits(pf_media_server *ms, const pf_media_server_limits *l);
-/* The HTTP layer's counters (timeouts, evictions, rejected requests). */
+/* The HTTP layer's own counters. */
 void pf_media_server_http_stats(const pf_media_server *ms, pf_http_server_stats *out);
-/* "http://127.0.0.1:PORT" (the bound address; loopback for a wildcard
- * bind), without a trailing slash.  Valid while ms is. */
-const char *pf_media_server_base_url(const pf_media_server *ms);
-/* Appends the absolute URL of file i (see pf_media_file_url). */
-int pf_media_server_file_url(const pf_media_server *ms, uint32_t i, pf_buf *out);
-/* 1 once every file (BEP 47 pad files aside) has been sent completely,
- * in one response or in pieces across several, else 0 (also while the
- * file list is unknown). */
-int pf_media_server_all_served(const pf_media_server *ms);
-/* File responses being streamed right now. */
-size_t pf_media_server_busy(const pf_media_server *ms);
-/* Closes every stream at once and every connection; the memory is freed
- * from libuv close callbacks, so the loop must run afterwards (it does
- * inside pf_client_run / pf_client_free).  NULL is a no-op. */
-void pf_media_server_stop(pf_media_server *ms);
-
-/* Appends the /stats.json document for t (pf_client_torrent_stats, the QoE
- * of files that have been read, pf_client_torrent_sources).  Returns 0 or
- * PF_ERR_NOMEM.  Used by `peerflow play --stats` too. */
-int pf_media_stats_collect(pf_client_torrent *t, pf_buf *out);
 
 #endif

@@ -40,10 +40,11 @@ static uint64_t *stamps_of(pf_client_torrent *ct, size_t *nfiles)
 
 int pf__resume_save(pf_client_torrent *ct)
 {
-    const pf_bitfield *have = pf_torrent_have(ct->t);
+    uint32_t npieces = 0;
+    const uint8_t *bits = pf_torrent_have(ct->t, &npieces);
     /* Only once the check is over: a check cut short by a stop has not
      * looked at the rest, which a record would call missing. */
-    if (!ct->st || !have || !ct->checked || pf_torrent_state(ct->t) == PF_TS_CHECKING)
+    if (!ct->st || !bits || !ct->checked || pf_torrent_state(ct->t) == PF_TS_CHECKING)
         return PF_ERR_INVAL;
     char path[4096], tmp[4200];
     int rc = resume_path(ct, path, sizeof path, 1);
@@ -55,7 +56,11 @@ int pf__resume_save(pf_client_torrent *ct)
     if (!st) return PF_ERR_NOMEM;
     pf_buf b;
     pf_buf_init(&b);
-    rc = pf_resume_encode(&b, pf_torrent_info_hash(ct->t), have, st, nfiles);
+    pf_bitfield have;
+    rc = pf_bitfield_init(&have, npieces);
+    if (rc == 0) rc = pf_bitfield_load(&have, bits, pf_bitfield_bytes(npieces));
+    if (rc == 0) rc = pf_resume_encode(&b, pf_torrent_info_hash(ct->t), &have, st, nfiles);
+    pf_bitfield_free(&have);
     free(st);
     if (rc) goto out;
     snprintf(tmp, sizeof tmp, "%s.tmp", path);

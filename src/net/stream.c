@@ -1,6 +1,8 @@
 /* Readers of a torrent's files for the local media server: waits for
- * verified data without blocking the loop, reads it on the threadpool, and
- * feeds the media probe so the scheduler learns the real bitrate. */
+ * verified data without blocking the loop, takes it from the engine's
+ * verified copy of each piece (read from disk on the threadpool, checked
+ * by the engine), and feeds the media probe so the scheduler learns the
+ * real bitrate. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,15 +19,13 @@ struct pf_stream {
     uint32_t file;
     struct pf_stream *next;
     /* the pending read */
-    int pending, reading, closed;
+    int pending, closed;
     uint64_t off;
     size_t max;
     pf_stream_read_cb cb;
     void *ud;
-    uv_work_t work;
     uint8_t *buf;
     size_t n;
-    int err;
 };
 
 /* Media probe state of one file. */
@@ -164,38 +164,25 @@ static void probe_feed(pf_client_torrent *ct, uint32_t file, uint64_t off, const
 }
 
 /* Reading ---------------------------------------------------------------- */
-static void read_work(uv_work_t *req)
+/* The bytes are in s->buf: hand them to the reader. */
+static void deliver(pf_stream *s)
 {
-    pf_stream *s = req->data;
-    const pf_metainfo *mi = pf_torrent_metainfo(s->ct->t);
-    s->err = pf_storage_read(s->ct->st, mi->files[s->file].offset + s->off, s->buf, s->n);
-}
-
-static void read_done(uv_work_t *req, int status)
-{
-    pf_stream *s = req->data;
     pf_client *c = s->ct->c;
-    s->reading = 0;
-    s->ct->works--;
-    c->works--;
-    c->pool_works--;
-    if (s->closed) {
-        stream_free(s);
-        return;
-    }
-    if (status != 0 && s->err == 0) s->err = PF_ERR_IO;
     s->pending = 0;
-    if (s->err == 0) {
-        /* The probe first: the bitrate is known before the stream moves. */
-        probe_feed(s->ct, s->file, s->off, s->buf, s->n);
-        pf_torrent_stream_served(s->ct->t, s->id, s->off, s->n, pf__client_now(c));
-    }
+    /* The probe first: the bitrate is known before the stream moves. */
+    probe_feed(s->ct, s->file, s->off, s->buf, s->n);
+    pf_torrent_stream_served(s->ct->t, s->id, s->off, s->n, pf__client_now(c));
     /* The callback may read again or close the stream. */
-    s->cb(s->ud, s->err, s->buf, s->err == 0 ? s->n : 0);
+    s->cb(s->ud, 0, s->buf, s->n);
     pf__client_pump(c);
 }
 
-/* Asks the engine; starts the disk read when data is there. */
+/* Asks the engine; copies the data when it is there.  The bytes come from
+ * the engine's verified copy of their piece (pf_torrent_read), not from
+ * our own pread of the file: a piece read back from disk reaches the
+ * player only once its SHA-1 matched (bit rot after a clean run went to
+ * the player when a resume record was trusted), and the engine's read
+ * cache and disk reads serve peers and players alike. */
 static void try_read(pf_stream *s)
 {
     pf_client *c = s->ct->c;
@@ -214,20 +201,18 @@ static void try_read(pf_stream *s)
         return;
     }
     s->buf = nb;
-    s->n = (size_t)avail;
-    s->reading = 1;
-    s->work.data = s;
-    s->ct->works++;
-    c->works++;
-    c->pool_works++;
-    if (uv_queue_work(c->loop, &s->work, read_work, read_done) != 0) {
-        s->reading = 0;
-        s->ct->works--;
-        c->works--;
-        c->pool_works--;
+    const pf_metainfo *mi = pf_torrent_metainfo(s->ct->t);
+    long n = pf_torrent_read(s->ct->t, mi->files[s->file].offset + s->off, s->buf, (size_t)avail,
+                             pf__client_now(c));
+    pf__client_pump(c);
+    if (n == 0) return; /* being read and checked: PF_EV_STREAM_READY brings us back */
+    if (n < 0) {
         s->pending = 0;
-        s->cb(s->ud, PF_ERR_IO, NULL, 0);
+        s->cb(s->ud, (int)n, NULL, 0);
+        return;
     }
+    s->n = (size_t)n;
+    deliver(s);
 }
 
 int pf_stream_read(pf_stream *s, uint64_t offset, size_t max, pf_stream_read_cb cb, void *ud)
@@ -247,7 +232,7 @@ int pf_stream_read(pf_stream *s, uint64_t offset, size_t max, pf_stream_read_cb 
 void pf__stream_ready(pf_client_torrent *ct, uint32_t id)
 {
     for (pf_stream *s = ct->streams; s; s = s->next)
-        if (s->id == id && s->pending && !s->reading && !s->closed) {
+        if (s->id == id && s->pending && !s->closed) {
             try_read(s);
             return;
         }
@@ -260,7 +245,7 @@ void pf_stream_close(pf_stream *s)
     s->closed = 1;
     unlink_stream(s);
     pf_torrent_stream_close(ct->t, s->id, pf__client_now(ct->c));
-    if (!s->reading) stream_free(s); /* else read_done frees it */
+    stream_free(s);
     pf__client_pump(ct->c);
 }
 

@@ -43,6 +43,12 @@ each MODE is one misbehaviour:
                    --connect also dials peerflow with another info-hash
     unsolicited    claims every piece and sends PIECE messages (zeros) for
                    random blocks nobody requested, as fast as it can
+    squat          (client) slot squatting: --conns connections to each
+                   --connect peerflow (one thread, non-blocking), each a
+                   normal handshake, HAVE_NONE and INTERESTED, then only a
+                   keep-alive every --interval s: never a request, whatever
+                   peerflow says; --squat-reconnect S redials S seconds
+                   after peerflow closes one (a persistent squatter)
     probe          not hostile: dials each --connect peerflow with the right
                    info-hash once and records whether it answers (a control
                    for the ban checks: another address is still welcome)
@@ -61,7 +67,10 @@ peer its own address (peerflow bans addresses). --reconnect HOST:PORT (or
 HOST:PORT with the right info-hash every --reconnect-interval s, up to
 --reconnect-count times, and records whether peerflow answers the handshake
 ("accepted") or hangs up first ("refused") -- how a test sees a ban from
-outside.
+outside.  peerflow bans an endpoint (address and port; the whole address
+only once several of its endpoints lied): --reconnect-from-listen makes
+those dials leave from the --listen endpoint peerflow dialled and banned,
+not from a new port (which is another endpoint, welcome).
 
 The --report FILE (JSON, rewritten after every event and at exit):
     {"mode", "info_hash", "pieces", "conns": [{"id", "dir" ("in"|"out"),
@@ -70,15 +79,20 @@ The --report FILE (JSON, rewritten after every event and at exit):
       "bad_pieces": [...], "bytes_sent", "bytes_recv", "notes": [...]}],
      "reconnects": [{"t", "result", "detail", "target"}] (also probe),
      "cases": [...] (out-of-range), "flood": {"requests", "rate", ...}
-     (request-flood, metadata-flood), "done": bool}
+     (request-flood, metadata-flood), "squat": {"dials", "connect_failed",
+     "handshaked", "unchoked", "closed_by_remote", "open", "peak_open",
+     "samples": [[t, open], ...]} (squat: no per-connection records),
+     "done": bool}
 Times are seconds since start. Each event is also a line on stdout.
 """
 
 import argparse
+import errno
 import hashlib
 import json
 import os
 import random
+import selectors
 import signal
 import socket
 import struct
@@ -553,8 +567,25 @@ def run_conn(sock, remote, direction, rep, tor, args, fn):
 SOURCE = None  # --bind: our address for outgoing connections too
 
 
-def dial(hostport, timeout=5):
+LISTEN_PORT = 0  # our listening port, once bound (--reconnect-from-listen dials from it)
+
+
+def dial(hostport, timeout=5, from_listen=False):
     host, _, port = hostport.rpartition(":")
+    if from_listen and SOURCE and LISTEN_PORT and ":" not in host:
+        # Leave from our listen endpoint itself (SO_REUSEPORT on both
+        # sockets): peerflow bans endpoints, address and port.
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((SOURCE, LISTEN_PORT))
+        s.settimeout(timeout)
+        try:
+            s.connect((host.strip("[]"), int(port)))
+        except OSError:
+            s.close()
+            raise
+        return s
     src = (SOURCE, 0) if SOURCE and ":" not in host else None
     return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout,
                                     source_address=src)
@@ -746,8 +777,131 @@ def out_of_range_case(c, args, name, req):
     c.note("%s: connection still open after %ss" % (name, args.case_timeout))
 
 
+def squat(args, rep, tor):
+    """Many connections that take a slot each and never use it: handshake,
+    HAVE_NONE (Fast) and INTERESTED, then keep-alives.  One thread with a
+    selector, so that hundreds of connections cost little."""
+    sel = selectors.DefaultSelector()
+    st = {"dials": 0, "connect_failed": 0, "handshaked": 0, "unchoked": 0, "closed_by_remote": 0,
+          "open": 0, "peak_open": 0, "samples": []}
+    rep.doc["squat"] = st
+    redial = []  # (when, target)
+
+    def hello():
+        reserved = bytearray(8)
+        reserved[7] |= 0x04
+        reserved[5] |= 0x10
+        pid = b"-SQ0001-" + bytes(random.getrandbits(8) for _ in range(12))
+        return (PSTR + bytes(reserved) + tor.info_hash + pid + struct.pack(">IB", 1, HAVE_NONE)
+                + struct.pack(">IB", 1, INTERESTED))
+
+    def dial_one(target):
+        host, _, port = target.rpartition(":")
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            if SOURCE:
+                s.bind((SOURCE, 0))
+            rc = s.connect_ex((host.strip("[]"), int(port)))
+        except OSError:
+            rc = -1
+        st["dials"] += 1
+        if rc not in (0, errno.EINPROGRESS):
+            st["connect_failed"] += 1
+            s.close()
+            if args.squat_reconnect:
+                redial.append((time.monotonic() + args.squat_reconnect, target))
+            return
+        conn = {"target": target, "connected": False, "buf": b"", "hs": False, "next_ka": 0.0,
+                "unchoked": False}
+        sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+
+    def drop(s, conn, by_remote):
+        sel.unregister(s)
+        s.close()
+        if conn["connected"]:
+            st["open"] -= 1
+            if by_remote:
+                st["closed_by_remote"] += 1
+        else:
+            st["connect_failed"] += 1
+        if args.squat_reconnect and not STOP.is_set():
+            redial.append((time.monotonic() + args.squat_reconnect, conn["target"]))
+
+    for target in args.connect:
+        for _ in range(args.conns):
+            dial_one(target)
+    say("squat: %d dials to %s" % (st["dials"], ", ".join(args.connect)))
+    next_sample = 0.0
+    while not STOP.is_set():
+        for key, ev in sel.select(timeout=0.2):
+            s, conn = key.fileobj, key.data
+            if not conn["connected"]:
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                    drop(s, conn, False)
+                    continue
+                conn["connected"] = True
+                st["open"] += 1
+                st["peak_open"] = max(st["peak_open"], st["open"])
+                try:
+                    s.sendall(hello())
+                except OSError:
+                    drop(s, conn, True)
+                    continue
+                conn["next_ka"] = time.monotonic() + args.interval
+                sel.modify(s, selectors.EVENT_READ, conn)
+                continue
+            try:
+                d = s.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                d = b""
+            if not d:
+                drop(s, conn, True)
+                continue
+            b = conn["buf"] + d
+            if not conn["hs"]:
+                if len(b) < 68:
+                    conn["buf"] = b
+                    continue
+                conn["hs"] = True
+                st["handshaked"] += 1
+                b = b[68:]
+            while len(b) >= 4:
+                (n,) = struct.unpack(">I", b[:4])
+                if len(b) < 4 + n:
+                    break
+                if n and b[4] == UNCHOKE and not conn["unchoked"]:
+                    conn["unchoked"] = True
+                    st["unchoked"] += 1
+                b = b[4 + n:]
+            conn["buf"] = b[-(1 << 20):]
+        t = time.monotonic()
+        for key in list(sel.get_map().values()):
+            conn = key.data
+            if conn["connected"] and t >= conn["next_ka"]:
+                conn["next_ka"] = t + args.interval
+                try:
+                    key.fileobj.send(b"\0\0\0\0")
+                except OSError:
+                    pass
+        for item in [r for r in redial if r[0] <= t]:
+            redial.remove(item)
+            dial_one(item[1])
+        if t >= next_sample:
+            next_sample = t + 1.0
+            st["samples"].append([now(), st["open"]])
+            rep.save()
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    rep.save()
+
+
 def run_client(args, rep, tor):
-    if args.mode in ("request-flood", "metadata-flood"):
+    if args.mode == "squat":
+        squat(args, rep, tor)
+    elif args.mode in ("request-flood", "metadata-flood"):
         for hp in args.connect:
             sock = dial(hp)
             run_conn(sock, hp, "out", rep, tor, args,
@@ -832,7 +986,8 @@ def probe(args, rep, tor, target):
     ("refused"), said nothing for 5 s ("silent") or could not be reached."""
     entry = {"t": now(), "result": None, "detail": "", "target": target}
     try:
-        s = dial(target)
+        s = dial(target, from_listen=args.reconnect_from_listen)
+        entry["from"] = "%s:%d" % s.getsockname()[:2]
         s.settimeout(5)
         s.sendall(PSTR + bytes(8) + tor.info_hash + args.peer_id)
         got = b""
@@ -870,7 +1025,7 @@ def main():
     ap.add_argument("mode", choices=["wrong-data", "lying", "huge-length", "request-flood",
                                      "out-of-range", "silent", "slowloris",
                                      "disconnect-mid-block", "wrong-infohash", "probe",
-                                     "unsolicited", "metadata-flood"])
+                                     "unsolicited", "metadata-flood", "squat"])
     ap.add_argument("--torrent", required=True)
     ap.add_argument("--data", help="the torrent's (single) file, for blocks served right")
     ap.add_argument("--listen", type=int, default=None, help="listen port (0 = any)")
@@ -894,11 +1049,16 @@ def main():
     ap.add_argument("--case-timeout", type=float, default=5)
     ap.add_argument("--conns", type=int, default=1,
                     help="client modes: parallel connections per --connect target")
+    ap.add_argument("--squat-reconnect", type=float, default=0,
+                    help="squat: redial this many seconds after a connection is closed (0: never)")
     ap.add_argument("--reconnect", help="HOST:PORT (or @FILE holding it) to redial after "
                     "peerflow closes us")
     ap.add_argument("--reconnect-delay", type=float, default=0.5)
     ap.add_argument("--reconnect-interval", type=float, default=2)
     ap.add_argument("--reconnect-count", type=int, default=3)
+    ap.add_argument("--reconnect-from-listen", action="store_true",
+                    help="reconnect (and probe) from our --listen address and port, the "
+                    "endpoint peerflow dialled, rather than from a new port")
     ap.add_argument("--no-fast", action="store_true")
     ap.add_argument("--no-ext", action="store_true")
     args = ap.parse_args()
@@ -915,7 +1075,11 @@ def main():
     if args.listen is not None:
         ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if args.reconnect_from_listen:
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         ls.bind((args.bind, args.listen))
+        global LISTEN_PORT
+        LISTEN_PORT = ls.getsockname()[1]
         ls.listen(64)
         ls.settimeout(0.2)
         say("listening on port %d (%s, info-hash %s, %d pieces)"

@@ -17,7 +17,8 @@ seed/get options:
     --ready-file F    written (with the port) once listening and, for seed,
                       once the data is verified and seeding
     --stats-file F    JSON written every second and at exit:
-                      {"uploaded","downloaded","peers","have","pieces",
+                      {"uploaded","downloaded","failed" (bytes of pieces
+                       that failed their hash check),"peers","have","pieces",
                        "complete","port","elapsed","state"}
     --tracker-only    find peers only through the torrent's trackers
                       (no --peer allowed, PEX off)
@@ -152,12 +153,13 @@ class Stats:
     def __init__(self, path, start):
         self.path = path
         self.start = start
-        self.up = self.down = 0
+        self.up = self.down = self.failed = 0
 
     def update(self, st):
         # a recheck resets libtorrent's session counters: keep the maxima
         self.up = max(self.up, st.total_payload_upload)
         self.down = max(self.down, st.total_payload_download)
+        self.failed = max(self.failed, st.total_failed_bytes)
 
     def write(self, st, port, num_pieces):
         self.update(st)
@@ -166,6 +168,7 @@ class Stats:
         d = {
             "uploaded": self.up,
             "downloaded": self.down,
+            "failed": self.failed,
             "peers": st.num_peers,
             "have": st.num_pieces,
             "pieces": num_pieces,

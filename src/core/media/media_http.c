@@ -479,9 +479,15 @@ int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *s
         name_z[sizeof src[i].name] = 0; /* in case the engine filled it all */
         rc = pf_buf_append_str(out, i ? ",{\"name\":" : "{\"name\":");
         if (!rc) rc = pf_media_json_str(out, name_z);
+        char kind_z[sizeof src[i].kind + 1];
+        memcpy(kind_z, src[i].kind, sizeof src[i].kind);
+        kind_z[sizeof src[i].kind] = 0;
+        if (!rc) rc = pf_buf_append_str(out, ",\"kind\":");
+        if (!rc) rc = pf_media_json_str(out, kind_z);
+        if (!rc) rc = pf_buf_append_str(out, ",\"cost\":");
+        if (!rc) rc = json_num(out, src[i].cost, "%g");
         if (!rc)
-            rc = pf_buf_appendf(out, ",\"cdn\":%s,\"downloaded\":%llu,\"uploaded\":%llu,\"down_rate\":",
-                                src[i].is_cdn ? "true" : "false",
+            rc = pf_buf_appendf(out, ",\"downloaded\":%llu,\"uploaded\":%llu,\"down_rate\":",
                                 (unsigned long long)src[i].downloaded,
                                 (unsigned long long)src[i].uploaded);
         if (!rc) rc = json_num(out, src[i].down_rate, "%.0f");
@@ -573,9 +579,10 @@ static const struct {
      FQ_BUFFER_S},
     {"peerflow_time_to_first_byte_seconds", "gauge", "First read requested to first byte ready.",
      FQ_TTFB_S},
-    {"peerflow_time_to_playable_seconds", "gauge", "First read to 10 s of media buffered ahead.",
+    {"peerflow_time_to_playable_seconds", "gauge",
+     "The read that started playback (where it played) to 10 s of media verified ahead of it.",
      FQ_PLAYABLE_S},
-    {"peerflow_bitrate_bytes", "gauge", "Media bitrate in bytes per second.", FQ_BITRATE},
+    {"peerflow_bitrate_bits_per_second", "gauge", "Media bitrate in bits per second.", FQ_BITRATE},
     {"peerflow_playhead_bytes", "gauge", "File offset of the last read.", FQ_PLAYHEAD},
 };
 

@@ -14,7 +14,6 @@
 #include <stdint.h>
 
 #include "core/util/buf.h"
-#include "peerflow/client.h"
 #include "peerflow/peerflow.h"
 
 /* --- routes ----------------------------------------------------------- */
@@ -51,8 +50,9 @@ pf_media_route_kind pf_media_route(const char *path, size_t len, uint32_t *index
  * would execute or render as a document (html, svg, js) are deliberately
  * unknown: the server's origin also serves /stats.json. */
 const char *pf_media_content_type(const char *path);
-/* 1 for audio and video (what a player wants), else 0. */
-int pf_media_is_media(const char *path);
+/* 1 for audio and video (what a player wants), else 0.  Public too
+ * (include/peerflow/media_server.h). */
+PF_EXTERN int pf_media_is_media(const char *path);
 /* 1 for video only. */
 int pf_media_is_video(const char *path);
 

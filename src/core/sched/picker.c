@@ -39,7 +39,7 @@ static void partial_release(const pf_mem *m, pf_partial *pp)
     pf__free(m, pp->src);
     pf__free(m, pp->state);
     pf__free(m, pp->reqs);
-    pf__free(m, pp->cdn);
+    pf__free(m, pp->claimed);
     pf__free(m, pp->buf);
     memset(pp, 0, sizeof *pp);
 }
@@ -111,12 +111,12 @@ static pf_partial *partial_new(pf_picker *p, uint32_t piece)
     pp->nblocks = (pp->size + PF_BLOCK_SIZE - 1) / PF_BLOCK_SIZE;
     pp->state = pf__calloc(p->mem, pp->nblocks, 1);
     pp->reqs = pf__calloc(p->mem, pp->nblocks, 1);
-    pp->cdn = pf__calloc(p->mem, pp->nblocks, 1);
+    pp->claimed = pf__calloc(p->mem, pp->nblocks, 1);
     pp->src = pf__calloc(p->mem, pp->nblocks, sizeof *pp->src);
     pp->buf = pf__malloc(p->mem, pp->size);
     pp->created = p->seq++;
     pp->started = p->now;
-    if (!pp->state || !pp->reqs || !pp->cdn || !pp->src || !pp->buf) {
+    if (!pp->state || !pp->reqs || !pp->claimed || !pp->src || !pp->buf) {
         partial_release(p->mem, pp);
         return NULL;
     }
@@ -325,8 +325,8 @@ uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32
     if (!pp) return 0;
     uint32_t n = 0;
     for (uint32_t b = 0; b < pp->nblocks && n < max; b++) {
-        if (pp->cdn[b] || pp->state[b] != 0) continue;
-        pp->cdn[b] = 1;
+        if (pp->claimed[b] || pp->state[b] != 0) continue;
+        pp->claimed[b] = 1;
         pp->state[b] = 1;
         pp->reqs[b] = 1;
         out[n].piece = piece;
@@ -342,8 +342,8 @@ void pf_picker_unclaim(pf_picker *p, uint32_t piece, uint32_t begin)
     pf_partial *pp = partial_get(p, piece);
     if (!pp || begin % PF_BLOCK_SIZE) return;
     uint32_t b = begin / PF_BLOCK_SIZE;
-    if (b >= pp->nblocks || !pp->cdn[b]) return;
-    pp->cdn[b] = 0;
+    if (b >= pp->nblocks || !pp->claimed[b]) return;
+    pp->claimed[b] = 0;
     pf_picker_unrequest(p, piece, begin);
 }
 
@@ -370,7 +370,7 @@ int pf_picker_block_in(pf_picker *p, uint32_t piece, uint32_t begin,
     if (pp->state[b] == 2) return -1;
     memcpy(pp->buf + begin, data, len);
     pp->state[b] = 2;
-    pp->cdn[b] = 0;
+    pp->claimed[b] = 0;
     if (pp->reqs[b] > 0) pp->reqs[b]--;
     pp->received++;
     return pp->received == pp->nblocks ? 1 : 0;

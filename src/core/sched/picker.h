@@ -24,11 +24,12 @@ typedef struct pf_partial {
     uint32_t next_free; /* hint: lowest block index that may be free */
     uint8_t *state;    /* per block: 0 free, 1 requested, 2 received */
     uint8_t *reqs;     /* per block: outstanding requests (endgame dups) */
-    uint8_t *cdn;      /* per block: 1 while a web seed request covers it */
+    uint8_t *claimed;  /* per block: 1 while a costly source's fetch covers
+                          it (pf_picker_claim) */
     uint8_t *buf;      /* piece data */
     uint64_t created;  /* sequence number, oldest finishes first */
     uint64_t started;  /* picker clock (ns) when the piece was started */
-    uint32_t *src;     /* per block: id of the peer that sent it (0 = web seed) */
+    uint32_t *src;     /* per block: id of the source that sent it */
     struct pf_sha1_ctx *sha; /* incremental hash of buf[0, hashed) */
     uint32_t hashed;
 } pf_partial;
@@ -52,7 +53,7 @@ typedef struct pf_picker {
     uint32_t num_pieces;
     uint32_t piece_length;
     uint64_t total_length;
-    uint16_t *avail;    /* peers that have each piece */
+    uint16_t *avail;    /* free sources (peers) that have each piece */
     uint8_t *prio;      /* 0 = do not download, 1 = normal, higher = sooner */
     int32_t *partial_of; /* index into partials or -1 */
     const pf_bitfield *have; /* our verified pieces (owned by the torrent) */
@@ -82,12 +83,13 @@ typedef struct pf_picker {
  * window order; the rest stays rarest-first. */
 void pf_picker_set_windows(pf_picker *p, const pf_picker_window *w, uint32_t n);
 
-/* Claims the free blocks of one piece for a web seed (blocks requested
- * from peers are theirs until cancelled: see pf__peer_cancel_late).
+/* Claims the free blocks of one piece for a costly source's fetch (blocks
+ * free sources were asked for are theirs until cancelled: see
+ * pf_source_ops.cancel_late).
  * Creates the partial if needed.  Returns how many blocks were written to
  * out. */
 uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32_t max);
-/* The web seed request covering this block ended without delivering it. */
+/* The fetch covering this block ended without delivering it. */
 void pf_picker_unclaim(pf_picker *p, uint32_t piece, uint32_t begin);
 
 int pf_picker_init(pf_picker *p, const pf_mem *mem, uint32_t num_pieces, uint32_t piece_length,

@@ -40,6 +40,22 @@ void pf__streams_free(pf_torrent *t)
     t->nstreams = t->cap_streams = 0;
 }
 
+/* A reader starts at offset of file (a first read, or one elsewhere than
+ * where the last reader stopped).  Until a position has had 10 s of media
+ * verified ahead of it, a read at another position (a player that read
+ * the header at 0 and seeks to where it plays) starts the measurement
+ * over there; a read inside the 10 s being measured (a player re-reading
+ * the start) keeps it.  Once measured, the value stays. */
+static void position_start(pf_torrent *t, uint32_t file, uint64_t offset, uint64_t now)
+{
+    pf__fileqoe *q = &t->qoe[file];
+    if (q->playable_at) return;
+    uint64_t span = (uint64_t)(PF__PLAYABLE_S * pf__bitrate(t, file));
+    if (q->play_start && offset >= q->playable_from && offset - q->playable_from < span) return;
+    q->play_start = now;
+    q->playable_from = offset;
+}
+
 int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64_t now, uint32_t *id)
 {
     if (!t->has_meta) return PF_ERR_INVAL;
@@ -69,9 +85,10 @@ int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64
     pf__fileqoe *q = &t->qoe[file];
     if (q->first_read == 0) {
         q->first_read = now;
-        q->playable_from = offset;
-    } else if (offset != q->last_end && offset != 0) {
-        q->seeks++;
+        position_start(t, file, offset, now);
+    } else if (offset != q->last_end) {
+        if (offset != 0) q->seeks++;
+        position_start(t, file, offset, now);
     }
     q->active++;
     *id = st->id;
@@ -122,6 +139,26 @@ static void check_playable(pf_torrent *t, uint32_t file, uint64_t now)
     if (pf__verified_run(t, fe->offset + q->playable_from, want) >= want) q->playable_at = now;
 }
 
+/* A read that began waiting ahead of the media clock becomes a stall when
+ * the clock reaches the data it waits for: the player's buffer runs dry
+ * then, whatever held the data up (a CDN sending garbage once left a
+ * player without a byte for a minute while the QoE said 0 stalls). */
+static void wait_update(pf_torrent *t, pf__stream *st, uint64_t now)
+{
+    if (!st->waiting || st->wait_is_stall || !st->started) return;
+    double media_t = (double)(st->wait_off - st->start_off) / pf__bitrate(t, st->file);
+    if (media_t > pf__media_clock(st, now) + 0.05) return;
+    uint64_t at = st->clock_start + st->stall_ns + (uint64_t)(media_t * 1e9);
+    st->wait_is_stall = 1;
+    st->wait_since = at > st->wait_since && at <= now ? at : now;
+    t->qoe[st->file].stalls++;
+}
+
+void pf__streams_tick(pf_torrent *t, uint64_t now)
+{
+    for (uint32_t i = 0; i < t->nstreams; i++) wait_update(t, &t->streams[i], now);
+}
+
 long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t max, uint64_t now)
 {
     pf__stream *st = stream_find(t, id);
@@ -131,6 +168,7 @@ long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t
     if (max > fe->length - offset) max = (size_t)(fe->length - offset);
     if (offset != st->pos) {
         /* The reader jumped: a new playhead, with its own start-up. */
+        position_start(t, st->file, offset, now);
         st->pos = offset;
         st->startup_done = 0;
         st->startup_end = UINT64_MAX;
@@ -209,7 +247,7 @@ int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *out
     const pf__fileqoe *q = &t->qoe[file];
     out->active = q->active > 0;
     out->ttfb_s = q->first_byte ? (double)(q->first_byte - q->first_read) / 1e9 : -1;
-    out->time_to_playable_s = q->playable_at ? (double)(q->playable_at - q->first_read) / 1e9 : -1;
+    out->time_to_playable_s = q->playable_at ? (double)(q->playable_at - q->play_start) / 1e9 : -1;
     out->stalls = q->stalls;
     uint64_t stall = q->stall_ns;
     for (uint32_t i = 0; i < t->nstreams; i++) {
@@ -218,7 +256,7 @@ int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *out
     }
     out->stall_s = (double)stall / 1e9;
     out->seeks = q->seeks;
-    out->bitrate_bps = pf__bitrate(t, file);
+    out->bitrate_bps = 8 * pf__bitrate(t, file); /* bits, as the name says */
     out->bitrate_from_container = q->bitrate_src == 1;
     out->playhead = q->playhead;
     /* Buffer: media verified ahead of what is being played now (the media

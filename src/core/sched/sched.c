@@ -55,24 +55,14 @@ static uint64_t missing_bytes(const pf_torrent *t, uint32_t piece)
     return got >= size ? 0 : size - got;
 }
 
-/* What the connected peers not choking us can deliver per second (those
- * holding piece, unless piece < 0): each one's rate while it had our
- * requests (peer.c), not what it sent lately.  A viewer just behind the
- * front one is sent little because little exists yet, not because its
- * peers are slow: by what they sent, the second viewer of the upload-rich
- * lab found its swarm "late" at 9 KB/s and had the CDN bring 2.7 MB the
- * first one held. */
-static double swarm_rate(const pf_torrent *t, int64_t piece, uint64_t now)
-{
-    double r = 0;
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        const pf_peer *p = t->peers[i];
-        if (p->state != PF_PS_ACTIVE || p->peer_choking) continue;
-        if (piece >= 0 && !pf_bitfield_get(&p->have, (uint32_t)piece)) continue;
-        r += pf__peer_plan_rate(p, now);
-    }
-    return r;
-}
+/* What the free sources able to send us blocks can deliver per second
+ * (those holding piece, unless piece < 0): each one's rate to plan by (a
+ * peer's: its rate while it had our requests, not what it sent lately).
+ * A viewer just behind the front one is sent little because little exists
+ * yet, not because its peers are slow: by what they sent, the second
+ * viewer of the upload-rich lab found its swarm "late" at 9 KB/s and had
+ * the CDN bring 2.7 MB the first one held. */
+static double swarm_rate(const pf_torrent *t, int64_t piece, uint64_t now) { return pf__free_rate(t, piece, now); }
 
 /* When (ns, absolute) the CDN alone would have a start-up phase's bytes
  * up to file offset end (pf__stream's su_* fields). */
@@ -81,22 +71,22 @@ static double su_deadline(const pf__stream *st, uint64_t end)
     return (double)st->su_at + (double)(end > st->su_off ? end - st->su_off : 0) / st->su_rate * 1e9;
 }
 
-/* Peers that could be tried on a start-up from piece p on: talking to
- * us, not choking us, not snubbed, holding p. */
-static int trial_peers(const pf_torrent *t, uint32_t p)
+/* Free sources that could be tried on a start-up from piece p on: able
+ * to send us blocks, not snubbed, holding p. */
+static int trial_peers(const pf_torrent *t, uint32_t p, uint64_t now)
 {
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        const pf_peer *q = t->peers[i];
-        if (q->state == PF_PS_ACTIVE && !q->peer_choking && !q->snubbed && pf_bitfield_get(&q->have, p)) return 1;
-    }
+    uint32_t it;
+    PF_SRC_FOREACH((pf_torrent *)t, q, it)
+    if (pf__src_free(q) && !q->snubbed && q->ops->available(q, now) && pf__src_has(q, p)) return 1;
     return 0;
 }
 
-/* Some peer is connected and talking to us. */
+/* Some free source (a peer) is connected and talking to us. */
 static int swarm_active(const pf_torrent *t)
 {
-    for (uint32_t i = 0; i < t->npeers; i++)
-        if (t->peers[i]->state == PF_PS_ACTIVE) return 1;
+    uint32_t it;
+    PF_SRC_FOREACH((pf_torrent *)t, q, it)
+    if (pf__src_free(q) && q->ops->present && q->ops->present(q)) return 1;
     return 0;
 }
 
@@ -125,11 +115,9 @@ static int peers_settling(const pf_torrent *t, uint64_t now)
             return 1;
         if (t->tracker_answered && now < t->tracker_answered + PF_NS_PER_SEC) return 1;
     }
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        const pf_peer *p = t->peers[i];
-        if (p->state == PF_PS_CONNECTING || p->state == PF_PS_HANDSHAKE) return 1;
-        if (p->state == PF_PS_ACTIVE && now < p->connected_at + PF_NS_PER_SEC) return 1;
-    }
+    uint32_t it;
+    PF_SRC_FOREACH((pf_torrent *)t, q, it)
+    if (q->ops->settling && q->ops->settling(q, now)) return 1;
     return 0;
 }
 
@@ -159,11 +147,15 @@ static int peer_ahead(const pf_torrent *t, uint32_t p, uint32_t behind)
 #define PF__NOTICE_NS (3 * PF_NS_PER_SEC)
 static int cdn_noticed(const pf_torrent *t, uint32_t p, uint32_t behind, uint64_t now)
 {
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        const pf_peer *q = t->peers[i];
-        if (!q->cdn_at || now > q->cdn_at + PF__NOTICE_NS || q->state != PF_PS_ACTIVE) continue;
-        if (p >= q->cdn_first && p < q->cdn_end) return 1;
-        if (q->cdn_end <= p && q->cdn_end + behind >= p && memcmp(q->peer_id, t->s->peer_id, 20) < 0) return 2;
+    uint32_t it;
+    PF_SRC_FOREACH((pf_torrent *)t, q, it)
+    {
+        if (!q->notice_at || now > q->notice_at + PF__NOTICE_NS || !q->ops->present || !q->ops->present(q))
+            continue;
+        if (p >= q->notice_first && p < q->notice_end) return 1;
+        if (q->notice_end <= p && q->notice_end + behind >= p && q->order_key &&
+            memcmp(q->order_key, t->s->peer_id, 20) < 0)
+            return 2;
     }
     return 0;
 }
@@ -171,7 +163,9 @@ static int cdn_noticed(const pf_torrent *t, uint32_t p, uint32_t behind, uint64_
 static void send_cdn_notices(pf_torrent *t, uint32_t first, uint32_t end)
 {
     if (end <= first) return;
-    for (uint32_t i = 0; i < t->npeers; i++) pf__peer_send_cdn_notice(t->peers[i], first, end - first);
+    uint32_t it;
+    PF_SRC_FOREACH(t, q, it)
+    if (q->ops->notify_fetch) q->ops->notify_fetch(q, first, end - first);
 }
 
 /* Why the CDN should take a missing piece of the urgent zone, or 0.
@@ -200,379 +194,567 @@ static uint64_t first_claimable(const pf_torrent *t, uint32_t piece)
     const pf_partial *pp = pf_picker_partial(&t->picker, piece);
     if (!pp) return 0;
     for (uint32_t b = 0; b < pp->nblocks; b++)
-        if (pp->state[b] == 0 && !pp->cdn[b]) return (uint64_t)b * PF_BLOCK_SIZE;
+        if (pp->state[b] == 0 && !pp->claimed[b]) return (uint64_t)b * PF_BLOCK_SIZE;
     return pf_metainfo_piece_size(t->mi, piece);
+}
+
+/* Hands claimed blocks (due in due_s) to the costly source that brings
+ * them in time at the least cost (source.c); 0, or < 0 when none could
+ * take them (they went back to the picker). */
+static int costly_fetch(pf_torrent *t, const pf_block_ref *b, uint32_t n, double due_s, uint64_t now)
+{
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < n; i++) bytes += b[i].length;
+    pf_source *s = pf__costly_pick(t, bytes, due_s, now);
+    if (!s) {
+        for (uint32_t i = 0; i < n; i++) pf_picker_unclaim(&t->picker, b[i].piece, b[i].begin);
+        return PF_ERR_EAGAIN;
+    }
+    return s->ops->fetch(s, b, n, now);
+}
+
+/* Tiers, during a start-up: pieces of the prefix a costly source is
+ * fetching too slowly go to a quicker one (pf__costly_reroute). */
+static void reroute_startup(pf_torrent *t, uint32_t p0, uint64_t start_end, uint64_t play, double br, uint64_t now)
+{
+    uint64_t plen = t->mi->piece_length;
+    for (uint32_t p = p0; (uint64_t)p * plen < start_end && p < t->mi->num_pieces; p++) {
+        const pf_partial *pp = pf_picker_partial(&t->picker, p);
+        if (!pp) continue;
+        int claimed = 0;
+        for (uint32_t b = 0; b < pp->nblocks && !claimed; b++) claimed = pp->claimed[b];
+        if (!claimed) continue;
+        uint64_t pstart = (uint64_t)p * plen;
+        pf__costly_reroute(t, p, pstart > play ? (double)(pstart - play) / br : 0, now);
+    }
+}
+
+/* Free sources take blocks from the picker at their own pace (in reverse
+ * order when asked: the order the peers were filled in before). */
+static void pull_free(pf_torrent *t, uint64_t now, int reverse)
+{
+    uint32_t n = t->npeers + t->nsources;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = reverse ? n - 1 - k : k;
+        pf_source *q = i < t->npeers ? &t->peers[i]->src : t->sources[i - t->npeers];
+        if (pf__src_free(q) && q->ops->pull) q->ops->pull(q, now);
+    }
+}
+
+/* One pass of the scheduler over a torrent's readers: what it builds up
+ * as it goes. */
+typedef struct sched_pass {
+    pf_torrent *t;
+    uint64_t now;
+    const pf_stream_settings *ss;
+    uint64_t plen;
+    pf_picker_window win[PF_PICKER_MAX_WINDOWS];
+    uint32_t nwin;
+    int cdn;    /* a costly source can take a fetch now */
+    int usable; /* a costly source is there, not backing off */
+    int hold;   /* a start-up holds the free sources back */
+    uint32_t trial_start, trial_end; /* pieces on trial with free sources */
+    uint64_t trial_until;
+    pf_block_ref claim[256]; /* blocks claimed for the next costly fetch */
+    uint32_t nclaim;
+    double claim_due; /* when the first of them is due */
+} sched_pass;
+
+/* One reader, as this pass sees it (torrent byte offsets). */
+typedef struct reader_view {
+    pf__stream *st;
+    const pf_file_entry *fe;
+    double br;          /* media bytes per second */
+    uint64_t fend;      /* end of its file */
+    uint64_t rd;        /* where it reads next */
+    uint64_t play;      /* where playback is now (the media clock) */
+    uint64_t start_end; /* end of its start-up prefix */
+    uint32_t p0;        /* the piece it reads next */
+    int head;           /* the costly source brings only a head of the prefix */
+} reader_view;
+
+/* The urgent-zone scan of one reader: its bounds and what it knows. */
+typedef struct urgent_scan {
+    uint32_t pu;          /* last piece scanned */
+    uint32_t pm;          /* last piece due within urgent_s (media-urgent) */
+    int any_media_urgent;
+    uint32_t ps;          /* last piece of the start-up prefix */
+    double rate;          /* what the free sources deliver per second */
+    int settling;         /* the swarm is not known yet */
+    uint32_t behind;      /* pieces a costly run for a no-peer piece spans */
+    int measuring;        /* free sources just let go: rate unmeasured */
+    int probing;          /* the container probe's prefix is still coming */
+    uint64_t queued;      /* bytes the free sources must deliver first */
+    uint32_t nf_first, nf_end; /* pieces nobody had, asked of the CDN */
+} urgent_scan;
+
+/* Phase 0: the reader's positions.  0 if there is nothing to schedule. */
+static int reader_view_init(sched_pass *sp, pf__stream *st, reader_view *v)
+{
+    pf_torrent *t = sp->t;
+    memset(v, 0, sizeof *v);
+    v->st = st;
+    v->fe = &t->mi->files[st->file];
+    if (v->fe->length == 0) return 0;
+    v->br = pf__bitrate(t, st->file);
+    v->fend = v->fe->offset + v->fe->length;
+    /* Where the player reads next, and where playback is now: players
+     * read ahead of what they show, so deadlines follow the media clock,
+     * not the read position. */
+    v->rd = v->fe->offset + st->pos;
+    if (v->rd >= v->fend) return 0;
+    v->play = v->fe->offset + st->start_off + (uint64_t)(pf__media_clock(st, sp->now) * v->br);
+    if (!st->started || v->play > v->rd) v->play = st->started ? v->play : v->rd;
+    v->p0 = (uint32_t)(v->rd / sp->plen);
+    return 1;
+}
+
+/* Phase 1: [read position, +prefetch_s of media) is a picker window. */
+static void phase_window(sched_pass *sp, const reader_view *v)
+{
+    pf_torrent *t = sp->t;
+    uint64_t pref_end = v->rd + (uint64_t)(sp->ss->prefetch_s * v->br);
+    /* A cache smaller than the window: prefetch what fits, keeping a
+     * quarter for what the reader has just passed. */
+    if (t->cache_limit && pref_end > v->rd + t->cache_limit / 4 * 3) pref_end = v->rd + t->cache_limit / 4 * 3;
+    if (pref_end > v->fend) pref_end = v->fend;
+    if (pref_end <= v->rd) pref_end = v->rd + 1;
+    if (sp->nwin >= PF_PICKER_MAX_WINDOWS) return;
+    pf_picker_window *w = &sp->win[sp->nwin++];
+    w->start = v->p0;
+    w->end = (uint32_t)((pref_end - 1) / sp->plen) + 1;
+    w->due0_s = ((double)v->p0 * (double)sp->plen - (double)v->play) / v->br;
+    w->piece_s = (double)sp->plen / v->br;
+    /* Pieces evicted by the cache limit are wanted again here. */
+    for (uint32_t k = w->start; k < w->end; k++)
+        if (!t->picker.prio[k]) t->picker.prio[k] = 1;
+}
+
+/* Phase 2a: the start-up prefix (after an open or a seek): the first
+ * startup_s of media from where the reader started, fixed then, done once
+ * all verified; while it comes from a costly source, free sources wait. */
+static void phase_startup_prefix(sched_pass *sp, reader_view *v)
+{
+    pf_torrent *t = sp->t;
+    pf__stream *st = v->st;
+    const pf_stream_settings *ss = sp->ss;
+    /* startup_end holds where the prefix starts; its length follows the
+     * bitrate, which the container probe may only now have revealed. */
+    if (st->startup_end == UINT64_MAX) st->startup_end = st->pos;
+    uint64_t start_len = (uint64_t)(ss->startup_s * v->br) + 1;
+    /* Until the container tells the bitrate, fetch just enough for its
+     * header (a faststart MP4's index, an MKV's Info): the guess may be
+     * far off, and the real prefix follows within a round trip. */
+    if (t->qoe[st->file].bitrate_src == 0 && start_len > PF__PROBE_PREFIX_BYTES) start_len = PF__PROBE_PREFIX_BYTES;
+    v->start_end = v->fe->offset + st->startup_end + start_len;
+    if (v->start_end > v->fend) v->start_end = v->fend;
+    /* Not done while only the probe prefix is known: peers that already
+     * held the first piece ended the start-up there, and the real prefix
+     * never came from the CDN (upload-rich lab: 1.9-4.1 s start-ups for
+     * viewers that joined a swarm that had piece 0). */
+    if (!st->startup_done && t->qoe[st->file].bitrate_src != 0 &&
+        (v->rd >= v->start_end || pf__verified_run(t, v->rd, v->start_end - v->rd) >= v->start_end - v->rd))
+        st->startup_done = 1;
+    /* While the CDN brings a start-up prefix, peers wait: their blocks
+     * would share the viewer's downlink with the prefix and delay the
+     * start (the CDN alone is the fastest start there is).  At most
+     * startup_s, in case the CDN is slow rather than failing. */
+    if (!st->startup_done && sp->usable && sp->now < st->startup_at + (uint64_t)(ss->startup_s * 1e9))
+        sp->hold = 1;
+}
+
+/* Phase 2b: during a start-up, free sources are tried on the prefix
+ * (peer.c, trial_fill): while the container is probed, on the probe's
+ * prefix past the CDN's head (or past the probe's prefix when the CDN
+ * took all of it) and PF__TRIAL_BYTES more; then on the whole prefix.
+ * Each keeps what it delivers by the start-up deadline. */
+static void phase_startup_trial(sched_pass *sp, reader_view *v)
+{
+    pf_torrent *t = sp->t;
+    pf__stream *st = v->st;
+    uint64_t plen = sp->plen, now = sp->now;
+    int probe_phase = t->qoe[st->file].bitrate_src == 0;
+    /* With peers to try and no start-up GET yet, the CDN brings only a
+     * head of the prefix, PF__CDN_HEAD: peers try the rest meanwhile, and
+     * its GET measures the CDN for the start-up deadline (below).
+     * (Upload-rich lab: the probe's 512 KiB from the CDN were 15 of the
+     * 72 MB the CDN served, 29 viewers' worth, with peers there that could
+     * bring them.) */
+    if (!st->startup_done && !st->su_head && st->su_phase == 0 && sp->cdn && !pf__costly_inflight(t) &&
+        trial_peers(t, v->p0, now)) {
+        v->head = 1;
+        st->su_head = 1;
+    }
+    if (st->startup_done || sp->trial_end != sp->trial_start) return;
+    uint64_t a = st->su_head || !probe_phase ? v->rd : v->fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
+    uint64_t b = probe_phase ? v->fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES + PF__TRIAL_BYTES
+                             : v->start_end;
+    if (b > v->fend) b = v->fend;
+    if (a < b && v->rd <= a) {
+        sp->trial_start = (uint32_t)(a / plen);
+        if (a % plen && !st->su_head && probe_phase) sp->trial_start++;
+        sp->trial_end = (uint32_t)((b - 1) / plen) + 1;
+        if (sp->trial_end < sp->trial_start) sp->trial_end = sp->trial_start;
+    }
+    /* Peers on trial take what they can before the CDN claims the rest
+     * (below): claimed first, blocks still unasked at the phase's start (a
+     * few milliseconds in) all went to the CDN, a third of the probe's
+     * prefix. */
+    sp->trial_until = now + PF_NS_PER_SEC / 10;
+    if (st->su_phase && st->su_rate > 0) {
+        double at = su_deadline(st, (uint64_t)sp->trial_end * plen);
+        if (at > (double)sp->trial_until) sp->trial_until = (uint64_t)at;
+    }
+    if (t->startup_hold && sp->trial_end > sp->trial_start && sp->cdn) {
+        t->trial_start = sp->trial_start;
+        t->trial_end = sp->trial_end;
+        t->trial_until = sp->trial_until;
+        pull_free(t, now, 0);
+    }
+}
+
+/* Phase 3a: the urgent zone's bounds and what the scan needs to know.  0
+ * if there is nothing to scan. */
+static int urgent_scan_init(sched_pass *sp, const reader_view *v, urgent_scan *u)
+{
+    pf_torrent *t = sp->t;
+    const pf__stream *st = v->st;
+    const pf_stream_settings *ss = sp->ss;
+    uint64_t now = sp->now, plen = sp->plen;
+    memset(u, 0, sizeof *u);
+    /* The urgent zone: from the read position, pieces due (by the media
+     * clock) within urgent_s. */
+    uint64_t urg_end = v->play + (uint64_t)(ss->urgent_s * v->br);
+    if (!st->startup_done && urg_end < v->start_end) urg_end = v->start_end;
+    if (urg_end > v->fend) urg_end = v->fend;
+    /* Pieces no connected peer has are the CDN's whatever the media clock
+     * says: nobody else will bring them, and a reader is asking (a
+     * CDN-only stream must not be paced to real time). */
+    uint64_t nopeer_end = v->rd + (uint64_t)(ss->urgent_s * v->br);
+    /* ...except far ahead of the media clock when peers are there: a media
+     * server filling a player's socket buffers reads tens of seconds
+     * ahead, and the front viewer of the upload-rich lab had the CDN bring
+     * the whole file in its first 4 s (its last minute watched by nobody)
+     * while the viewers behind could have brought it to each other.  Past
+     * PF__AHEAD_S of buffer, such pieces wait until they are due (the
+     * urgent zone still covers them). */
+    if (st->started && v->rd > v->play + (uint64_t)(PF__AHEAD_S * v->br) && swarm_lately(t, now))
+        nopeer_end = v->rd;
+    if (nopeer_end > v->fend) nopeer_end = v->fend;
+    uint64_t scan_end = urg_end > nopeer_end ? urg_end : nopeer_end;
+    if (scan_end <= v->rd) return 0;
+    u->pu = (uint32_t)((scan_end - 1) / plen);
+    u->pm = urg_end > v->rd ? (uint32_t)((urg_end - 1) / plen) : 0;
+    u->any_media_urgent = urg_end > v->rd;
+    u->ps = (uint32_t)((v->start_end - 1) / plen);
+    u->rate = swarm_rate(t, -1, now);
+    u->settling = peers_settling(t, now);
+    u->behind = (uint32_t)(ss->urgent_s * v->br / (double)plen) + 2;
+    /* Peers were held for the start-up and have just been asked: an
+     * unmeasured swarm (rate 0) is not a slow one.  Upload-rich lab: every
+     * viewer had the CDN bring the 4 s after its prefix too, which
+     * 40 Mbit/s peers deliver in a tenth of a second. */
+    u->measuring = t->hold_released && now < t->hold_released + (uint64_t)(PF__MEASURE_S * 1e9);
+    /* Until the container probe has read its prefix the bitrate is the
+     * default guess (4 Mbit/s), and "urgent" or "no peer has it" past the
+     * prefix means 2 MB instead of a 2.5 Mbit/s stream's 1.25: such pieces
+     * wait the round trip until the probe answers. */
+    u->probing = t->qoe[st->file].bitrate_src == 0 && v->rd < v->fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
+    return 1;
+}
+
+/* Phase 3b: the start-up deadlines: when the CDN alone would have each
+ * piece of the prefix (the probe's, while probing), in order at the rate
+ * of its last GET, from when the phase began (fixed then).  Blocks peers
+ * on trial deliver by then stay theirs (phase 3d).  Recomputed each tick
+ * from what was still missing and not yet asked of peers, one deadline for
+ * the prefix shrank as the CDN took blocks, until every block was late
+ * (upload-rich lab: the CDN took the prefix's last piece in four GETs
+ * while 40 Mbit/s peers delivered it 10 ms later). */
+static void phase_startup_deadlines(sched_pass *sp, const reader_view *v, const urgent_scan *u)
+{
+    pf__stream *st = v->st;
+    if (st->startup_done || v->head) return;
+    int phase = u->probing ? 1 : 2;
+    if (st->su_phase == phase) return;
+    /* The CDN: its best GET rate from the first byte on, after a time to
+     * first byte; a head GET's overall rate, round trip included, put
+     * deadlines 2-3x too late (upload-rich lab: median start-up 0.15 ->
+     * 0.18 s). */
+    uint64_t ttfb = 0;
+    double r = pf__costly_rate(sp->t, sp->now, &ttfb);
+    st->su_at = sp->now + ttfb;
+    st->su_off = v->rd;
+    st->su_rate = r;
+    st->su_phase = phase;
+}
+
+/* Why a costly source should bring missing piece p of the urgent zone (1
+ * start-up, 2 the swarm is late, 3 no free source has it), or 0.  *eta_s:
+ * when the free sources would have delivered it. */
+static int piece_verdict(sched_pass *sp, const reader_view *v, urgent_scan *u, uint32_t p, double due,
+                         double *eta_s)
+{
+    pf_torrent *t = sp->t;
+    const pf__stream *st = v->st;
+    const pf_stream_settings *ss = sp->ss;
+    int startup = !st->startup_done && p <= u->ps;
+    u->queued += missing_bytes(t, p);
+    double eta = u->rate > 1 ? (double)u->queued / u->rate : 1e9;
+    if (u->rate > 1 && !startup && t->picker.avail[p] > 0) {
+        /* ...and no sooner than those holding it could send it. */
+        double rp = swarm_rate(t, p, sp->now);
+        double e = rp > 1 ? (double)missing_bytes(t, p) / rp : 1e9;
+        if (e > eta) eta = e;
+    }
+    *eta_s = eta;
+    int why = cdn_reason(t, p, due, eta, startup, u->measuring);
+    if (u->probing && !startup) why = 0;
+    int media_urgent = u->any_media_urgent && p <= u->pm;
+    if (why == 2 && !media_urgent) why = 0; /* not due yet */
+    /* Before the start-up is done peers are held (or the swarm is
+     * unknown): what is late is part of the start-up, in the same ranged
+     * GET.  Until the container's bitrate is known the prefix is only the
+     * probe, and the rest of the urgent zone went out as one GET per
+     * piece, sharing the link: 4 s of media took 1.8-2.4 s instead of 1.4
+     * at 8 Mbit/s. */
+    if (why == 2 && !st->startup_done) why = 1;
+    if (why == 3 && !media_urgent && u->settling) why = 0; /* a peer may have it */
+    /* A peer holds a piece shortly before it: a viewer streaming the same
+     * part of the file.  Then such pieces wait for the urgent zone:
+     * whichever of us reaches them first fetches them from the CDN, the
+     * others take them from that one.  Two front-runners 0.3 s apart each
+     * had the CDN bring all their players read ahead (upload-rich lab:
+     * 22 + 9 MB for a 24 MB bound). */
+    if (why == 3 && !media_urgent && peer_ahead(t, p, u->behind)) why = 0;
+    /* In the urgent zone, such a piece another viewer fetches (or will,
+     * leading at our point) is left to it for half of the zone; we ask the
+     * CDN ourselves only if its HAVE has not come by then. */
+    if (why == 3 && media_urgent && st->startup_done && due > ss->urgent_s / 2 && cdn_noticed(t, p, u->behind, sp->now))
+        why = 0;
+    if (why) u->queued -= missing_bytes(t, p); /* the CDN brings it, not the swarm */
+    return why;
+}
+
+/* Hands the claimed blocks to a costly source.  0, or < 0: none could
+ * take them (sp->cdn is then 0). */
+static int flush_claim(sched_pass *sp)
+{
+    if (!sp->nclaim) return 0;
+    int rc = costly_fetch(sp->t, sp->claim, sp->nclaim, sp->claim_due, sp->now);
+    sp->nclaim = 0;
+    sp->cdn = rc == 0 ? pf__costly_ready(sp->t, sp->now) : 0;
+    return rc;
+}
+
+/* Phase 3d: the costly source takes piece p (reason why).  Start-up: every
+ * block peers on trial would not bring before the CDN alone could
+ * (cdn_eta).  Swarm late: only the blocks the peers would bring after
+ * due - critical_s (their queue order and rate); the rest is left to them,
+ * and comes back here if they do not deliver (at the latest once due
+ * within critical_s, where every block is late but those on their way).
+ * Racing them for blocks on their way made most of what slow uplinks sent
+ * waste.  Returns 0 to go on, 1 to end this reader's scan. */
+static int take_piece(sched_pass *sp, const reader_view *v, urgent_scan *u, uint32_t p, double due, int why)
+{
+    pf_torrent *t = sp->t;
+    const pf__stream *st = v->st;
+    const pf_stream_settings *ss = sp->ss;
+    uint64_t now = sp->now, plen = sp->plen, pstart = (uint64_t)p * plen;
+    /* Consecutive pieces go out as one ranged GET: the bytes then arrive in
+     * playback order at the link's full rate.  Parallel requests share the
+     * link, so the first piece (and the first byte served) came only when
+     * all of them did: 0.76 s instead of 0.26 s for 4 pieces of 256 KiB at
+     * 8 Mbit/s.  (Start-up and pieces no peer has: both bounded by a few
+     * seconds of media.) */
+    if (sp->nclaim > 0) {
+        const pf_block_ref *last = &sp->claim[sp->nclaim - 1];
+        if (why == 2 || sp->nclaim + piece_blocks(t, p) > 256 ||
+            (uint64_t)last->piece * plen + last->begin + last->length != pstart + first_claimable(t, p)) {
+            if (flush_claim(sp) != 0 || !sp->cdn) return 1;
+        }
+    }
+    double cdn_eta = 0; /* start-up: when the CDN alone would have p */
+    if (why == 1 && st->su_phase && st->su_rate > 0) {
+        double at = (su_deadline(st, pstart + pf_metainfo_piece_size(t->mi, p)) - (double)now) / 1e9;
+        /* Once the reader has (or is about to have) its first byte, the
+         * media clock runs: no later than due either. */
+        if ((st->started || pf_bitfield_get(&t->have, v->p0)) && at > due - ss->critical_s / 4)
+            at = due - ss->critical_s / 4;
+        cdn_eta = at > 0 ? at : 0;
+    }
+    if (why != 3) {
+        uint32_t it;
+        PF_SRC_FOREACH(t, q, it)
+        if (pf__src_free(q) && q->ops->inflight(q))
+            q->ops->cancel_late(q, p, why == 1 ? cdn_eta : due - ss->critical_s,
+                                why == 1 ? cdn_eta : due - ss->critical_s / 4, why == 1, now);
+    }
+    if (sp->nclaim == 0) sp->claim_due = due;
+    if (v->head) {
+        sp->nclaim += pf_picker_claim(&t->picker, p, sp->claim + sp->nclaim, PF__CDN_HEAD / PF_BLOCK_SIZE);
+        return 1;
+    }
+    sp->nclaim += pf_picker_claim(&t->picker, p, sp->claim + sp->nclaim, 256 - sp->nclaim);
+    if (why == 3) {
+        if (u->nf_end != p) {
+            send_cdn_notices(t, u->nf_first, u->nf_end);
+            u->nf_first = p;
+        }
+        u->nf_end = p + 1;
+    }
+    /* A piece the swarm is late with goes alone: the CDN races the peers
+     * for it, and a failing CDN must not take a run of pieces away from
+     * them. */
+    if (why == 2 && sp->nclaim > 0 && (flush_claim(sp) != 0 || !sp->cdn)) return 1;
+    return 0;
+}
+
+/* Phase 3: the urgent zone of one reader.  A missing block there goes to a
+ * costly source when (a) it is in the start-up prefix, (b) the free
+ * sources would deliver it too late, or (c) none of them has it. */
+static void phase_urgent(sched_pass *sp, reader_view *v)
+{
+    pf_torrent *t = sp->t;
+    pf__stream *st = v->st;
+    uint64_t now = sp->now, plen = sp->plen;
+    if (!sp->cdn) return;
+    /* A start-up's GETs go one after the other: side by side they share
+     * the link and the prefix comes later (the probe's GET, the rest of
+     * the prefix and the next piece at once: flash-crowd start-up 1.41 ->
+     * 1.79 s at 8 Mbit/s). */
+    if (!st->startup_done && pf__costly_inflight(t)) {
+        reroute_startup(t, v->p0, v->start_end, v->play, v->br, now);
+        return;
+    }
+    urgent_scan u;
+    if (!urgent_scan_init(sp, v, &u)) return;
+    phase_startup_deadlines(sp, v, &u);
+    for (uint32_t p = v->p0; p <= u.pu && p < t->mi->num_pieces; p++) {
+        if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
+        uint64_t pstart = (uint64_t)p * plen;
+        double due = pstart > v->play ? (double)(pstart - v->play) / v->br : 0;
+        const pf_partial *pp = pf_picker_partial(&t->picker, p);
+        int cdn_busy = 0; /* the CDN already covers its missing blocks */
+        if (pp) {
+            cdn_busy = 1;
+            for (uint32_t b = 0; b < pp->nblocks && cdn_busy; b++) cdn_busy = pp->state[b] == 2 || pp->claimed[b];
+        }
+        if (cdn_busy) {
+            /* Tiers: a slow or stalled costly fetch of an urgent piece gives
+             * way to a quicker costly source. */
+            if (u.any_media_urgent && p <= u.pm) pf__costly_reroute(t, p, due, now);
+            continue;
+        }
+        double eta = 0;
+        int why = piece_verdict(sp, v, &u, p, due, &eta);
+        if (!why) continue;
+        pf__log(t->s, PF_LOG_DEBUG, "cdn: piece %u (%s) due %.2fs eta %.2fs swarm %.0f B/s%s", p,
+                why == 1 ? "start-up" : why == 3 ? "no peer has it" : "swarm late", due, eta, u.rate,
+                u.settling ? ", swarm settling" : "");
+        if (take_piece(sp, v, &u, p, due, why)) break;
+    }
+    if (sp->nclaim > 0) flush_claim(sp);
+    send_cdn_notices(t, u.nf_first, u.nf_end);
+    sp->nclaim = 0;
+}
+
+/* Phase 4: the pass's verdicts take effect: the picker's windows, costly
+ * fetches no reader needs any more, the trial, the start-up hold. */
+static void phase_apply(sched_pass *sp)
+{
+    pf_torrent *t = sp->t;
+    uint64_t now = sp->now;
+    pf_picker_set_windows(&t->picker, sp->win, sp->nwin);
+    uint32_t it;
+    PF_SRC_FOREACH(t, q, it)
+    if (q->ops->prune) q->ops->prune(q, now);
+    t->trial_start = sp->trial_start;
+    t->trial_end = sp->hold ? sp->trial_end : sp->trial_start;
+    t->trial_until = sp->trial_until;
+    if (t->startup_hold && !sp->hold) {
+        t->startup_hold = 0;
+        t->hold_released = now;
+        pull_free(t, now, 1);
+    } else if (!t->startup_hold && sp->hold) {
+        /* A start-up begins: what peers were asked for before (rarest-first
+         * before the player came, or the old window before a seek) would
+         * fill the downlink ahead of the prefix.  Upload-rich lab: viewers
+         * that joined a busy swarm got their 512 KiB prefix from the CDN in
+         * 2.9 s instead of 0.05 s, behind 26 peers' queued blocks. */
+        PF_SRC_FOREACH(t, q, it)
+        if (pf__src_free(q)) q->ops->cancel_all(q, now);
+    }
+    t->startup_hold = sp->hold;
+    if (sp->hold && t->trial_end > t->trial_start) pull_free(t, now, 0);
 }
 
 void pf__sched_update(pf_torrent *t, uint64_t now)
 {
+    pf__streams_tick(t, now);
     if (!t->has_meta || t->state != PF_TS_DOWNLOADING) {
         if (t->has_meta) pf_picker_set_windows(&t->picker, NULL, 0);
         t->startup_hold = 0;
         return;
     }
-    const pf_stream_settings *ss = pf__sset(t);
-    const pf_metainfo *mi = t->mi;
-    uint64_t plen = mi->piece_length;
-    pf_picker_window win[PF_PICKER_MAX_WINDOWS];
-    uint32_t nwin = 0;
+    sched_pass sp;
+    memset(&sp, 0, sizeof sp);
+    sp.t = t;
+    sp.now = now;
+    sp.ss = pf__sset(t);
+    sp.plen = t->mi->piece_length;
     t->picker.now = now;
     if (swarm_active(t)) t->swarm_seen = now ? now : 1;
-    int cdn = pf__ws_capacity(t, now);
-    pf_block_ref claim[256];
-    uint32_t nclaim = 0;
-    int hold = 0, usable = pf__ws_usable(t, now);
-    uint32_t trial_start = 0, trial_end = 0;
-    uint64_t trial_until = 0;
+    sp.cdn = pf__costly_ready(t, now);
+    sp.usable = pf__costly_available(t, now);
     for (uint32_t i = 0; i < t->nstreams; i++) {
-        pf__stream *st = &t->streams[i];
-        const pf_file_entry *fe = &mi->files[st->file];
-        if (fe->length == 0) continue;
-        double br = pf__bitrate(t, st->file);
-        uint64_t fend = fe->offset + fe->length;
-        /* Where the player reads next, and where playback is now: players
-         * read ahead of what they show, so deadlines follow the media
-         * clock, not the read position. */
-        uint64_t rd = fe->offset + st->pos;
-        if (rd >= fend) continue;
-        uint64_t play = fe->offset + st->start_off + (uint64_t)(pf__media_clock(st, now) * br);
-        if (!st->started || play > rd) play = st->started ? play : rd;
-        uint64_t pref_end = rd + (uint64_t)(ss->prefetch_s * br);
-        /* A cache smaller than the window: prefetch what fits, keeping a
-         * quarter for what the reader has just passed. */
-        if (t->cache_limit && pref_end > rd + t->cache_limit / 4 * 3)
-            pref_end = rd + t->cache_limit / 4 * 3;
-        if (pref_end > fend) pref_end = fend;
-        if (pref_end <= rd) pref_end = rd + 1;
-        uint32_t p0 = (uint32_t)(rd / plen);
-        if (nwin < PF_PICKER_MAX_WINDOWS) {
-            win[nwin].start = p0;
-            win[nwin].end = (uint32_t)((pref_end - 1) / plen) + 1;
-            win[nwin].due0_s = ((double)p0 * (double)plen - (double)play) / br;
-            win[nwin].piece_s = (double)plen / br;
-            /* Pieces evicted by the cache limit are wanted again here. */
-            for (uint32_t k = win[nwin].start; k < win[nwin].end; k++)
-                if (!t->picker.prio[k]) t->picker.prio[k] = 1;
-            nwin++;
-        }
-        /* Start-up (and after a seek): the first startup_s of media from
-         * where the reader started, fixed then, done once all verified. */
-        /* startup_end holds where the prefix starts; its length follows the
-         * bitrate, which the container probe may only now have revealed. */
-        if (st->startup_end == UINT64_MAX) st->startup_end = st->pos;
-        uint64_t start_len = (uint64_t)(ss->startup_s * br) + 1;
-        /* Until the container tells the bitrate, fetch just enough for its
-         * header (a faststart MP4's index, an MKV's Info): the guess may be
-         * far off, and the real prefix follows within a round trip. */
-        if (t->qoe[st->file].bitrate_src == 0 && start_len > PF__PROBE_PREFIX_BYTES)
-            start_len = PF__PROBE_PREFIX_BYTES;
-        uint64_t start_end = fe->offset + st->startup_end + start_len;
-        if (start_end > fend) start_end = fend;
-        /* Not done while only the probe prefix is known: peers that already
-         * held the first piece ended the start-up there, and the real
-         * prefix never came from the CDN (upload-rich lab: 1.9-4.1 s
-         * start-ups for viewers that joined a swarm that had piece 0). */
-        if (!st->startup_done && t->qoe[st->file].bitrate_src != 0 &&
-            (rd >= start_end || pf__verified_run(t, rd, start_end - rd) >= start_end - rd))
-            st->startup_done = 1;
-        /* While the CDN brings a start-up prefix, peers wait: their blocks
-         * would share the viewer's downlink with the prefix and delay the
-         * start (the CDN alone is the fastest start there is).  At most
-         * startup_s, in case the CDN is slow rather than failing. */
-        if (!st->startup_done && usable && now < st->startup_at + (uint64_t)(ss->startup_s * 1e9)) hold = 1;
-        /* During a start-up, peers are tried on the prefix (peer.c,
-         * trial_fill): while the container is probed, on the probe's
-         * prefix past the CDN's head (or past the probe's prefix when the
-         * CDN took all of it) and PF__TRIAL_BYTES more; then on the whole
-         * prefix.  Each keeps what it delivers by the start-up deadline. */
-        int probe_phase = t->qoe[st->file].bitrate_src == 0;
-        /* With peers to try and no start-up GET yet, the CDN brings only a
-         * head of the prefix, PF__CDN_HEAD: peers try the rest meanwhile,
-         * and its GET measures the CDN for the start-up deadline (below).
-         * (Upload-rich lab: the probe's 512 KiB from the CDN were 15 of
-         * the 72 MB the CDN served, 29 viewers' worth, with peers there
-         * that could bring them.) */
-        int head = 0;
-        if (!st->startup_done && !st->su_head && st->su_phase == 0 && cdn && !pf__ws_inflight(t) &&
-            trial_peers(t, p0)) {
-            head = 1;
-            st->su_head = 1;
-        }
-        if (!st->startup_done && trial_end == trial_start) {
-            uint64_t a = st->su_head || !probe_phase ? rd : fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
-            uint64_t b = probe_phase ? fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES + PF__TRIAL_BYTES
-                                     : start_end;
-            if (b > fend) b = fend;
-            if (a < b && rd <= a) {
-                trial_start = (uint32_t)(a / plen);
-                if (a % plen && !st->su_head && probe_phase) trial_start++;
-                trial_end = (uint32_t)((b - 1) / plen) + 1;
-                if (trial_end < trial_start) trial_end = trial_start;
-            }
-            /* Peers on trial take what they can before the CDN claims
-             * the rest (below): claimed first, blocks still unasked at
-             * the phase's start (a few milliseconds in) all went to the
-             * CDN, a third of the probe's prefix. */
-            trial_until = now + PF_NS_PER_SEC / 10;
-            if (st->su_phase && st->su_rate > 0) {
-                double at = su_deadline(st, (uint64_t)trial_end * plen);
-                if (at > (double)trial_until) trial_until = (uint64_t)at;
-            }
-            if (t->startup_hold && trial_end > trial_start && cdn) {
-                t->trial_start = trial_start;
-                t->trial_end = trial_end;
-                t->trial_until = trial_until;
-                for (uint32_t k = 0; k < t->npeers; k++) pf__peer_fill_requests(t->peers[k], now);
-            }
-        }
-        if (!cdn) continue;
-        /* A start-up's GETs go one after the other: side by side they
-         * share the link and the prefix comes later (the probe's GET, the
-         * rest of the prefix and the next piece at once: flash-crowd
-         * start-up 1.41 -> 1.79 s at 8 Mbit/s). */
-        if (!st->startup_done && pf__ws_inflight(t)) continue;
-        /* The urgent zone: from the read position, pieces due (by the media
-         * clock) within urgent_s. */
-        uint64_t urg_end = play + (uint64_t)(ss->urgent_s * br);
-        if (!st->startup_done && urg_end < start_end) urg_end = start_end;
-        if (urg_end > fend) urg_end = fend;
-        /* Pieces no connected peer has are the CDN's whatever the media
-         * clock says: nobody else will bring them, and a reader is asking
-         * (a CDN-only stream must not be paced to real time). */
-        uint64_t nopeer_end = rd + (uint64_t)(ss->urgent_s * br);
-        /* ...except far ahead of the media clock when peers are there: a
-         * media server filling a player's socket buffers reads tens of
-         * seconds ahead, and the front viewer of the upload-rich lab had
-         * the CDN bring the whole file in its first 4 s (its last minute
-         * watched by nobody) while the viewers behind could have brought
-         * it to each other.  Past PF__AHEAD_S of buffer, such pieces wait
-         * until they are due (the urgent zone still covers them). */
-        if (st->started && rd > play + (uint64_t)(PF__AHEAD_S * br) && swarm_lately(t, now)) nopeer_end = rd;
-        if (nopeer_end > fend) nopeer_end = fend;
-        uint64_t scan_end = urg_end > nopeer_end ? urg_end : nopeer_end;
-        if (scan_end <= rd) continue;
-        uint32_t pu = (uint32_t)((scan_end - 1) / plen);
-        uint32_t pm = urg_end > rd ? (uint32_t)((urg_end - 1) / plen) : 0; /* last media-urgent */
-        int any_media_urgent = urg_end > rd;
-        uint32_t ps = (uint32_t)((start_end - 1) / plen);
-        double rate = swarm_rate(t, -1, now);
-        int settling = peers_settling(t, now);
-        uint32_t behind = (uint32_t)(ss->urgent_s * br / (double)plen) + 2;
-        /* Peers were held for the start-up and have just been asked: an
-         * unmeasured swarm (rate 0) is not a slow one.  Upload-rich lab:
-         * every viewer had the CDN bring the 4 s after its prefix too,
-         * which 40 Mbit/s peers deliver in a tenth of a second. */
-        int measuring = t->hold_released && now < t->hold_released + (uint64_t)(PF__MEASURE_S * 1e9);
-        /* Until the container probe has read its prefix the bitrate is the
-         * default guess (4 Mbit/s), and "urgent" or "no peer has it" past
-         * the prefix means 2 MB instead of a 2.5 Mbit/s stream's 1.25: such
-         * pieces wait the round trip until the probe answers. */
-        int probing = t->qoe[st->file].bitrate_src == 0 &&
-                      rd < fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
-        /* The start-up deadlines: when the CDN alone would have each piece
-         * of the prefix (the probe's, while probing), in order at the rate
-         * of its last GET, from when the phase began (fixed then).  Blocks
-         * peers on trial deliver by then stay theirs (below).  Recomputed
-         * each tick from what was still missing and not yet asked of
-         * peers, one deadline for the prefix shrank as the CDN took
-         * blocks, until every block was late (upload-rich lab: the CDN
-         * took the prefix's last piece in four GETs while 40 Mbit/s peers
-         * delivered it 10 ms later). */
-        if (!st->startup_done && !head) {
-            int phase = probing ? 1 : 2;
-            if (st->su_phase != phase) {
-                /* The CDN: its best GET rate from the first byte on, after
-                 * a time to first byte; a head GET's overall rate, round
-                 * trip included, put deadlines 2-3x too late (upload-rich
-                 * lab: median start-up 0.15 -> 0.18 s). */
-                uint64_t ttfb = 0;
-                double r = pf__ws_rate(t, &ttfb);
-                st->su_at = now + ttfb;
-                st->su_off = rd;
-                st->su_rate = r;
-                st->su_phase = phase;
-            }
-        }
-        uint64_t queued = 0; /* bytes the swarm must deliver before piece p */
-        uint32_t nf_first = 0, nf_end = 0; /* pieces nobody had asked of the CDN */
-        for (uint32_t p = p0; p <= pu && p < mi->num_pieces; p++) {
-            if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
-            uint64_t pstart = (uint64_t)p * plen;
-            double due = pstart > play ? (double)(pstart - play) / br : 0;
-            int startup = !st->startup_done && p <= ps;
-            const pf_partial *pp = pf_picker_partial(&t->picker, p);
-            int cdn_busy = 0; /* the CDN already covers its missing blocks */
-            if (pp) {
-                cdn_busy = 1;
-                for (uint32_t b = 0; b < pp->nblocks && cdn_busy; b++)
-                    cdn_busy = pp->state[b] == 2 || pp->cdn[b];
-            }
-            if (cdn_busy) continue;
-            queued += missing_bytes(t, p);
-            double eta = rate > 1 ? (double)queued / rate : 1e9;
-            if (rate > 1 && !startup && t->picker.avail[p] > 0) {
-                /* ...and no sooner than those holding it could send it. */
-                double rp = swarm_rate(t, p, now);
-                double e = rp > 1 ? (double)missing_bytes(t, p) / rp : 1e9;
-                if (e > eta) eta = e;
-            }
-            int why = cdn_reason(t, p, due, eta, startup, measuring);
-            if (probing && !startup) why = 0;
-            int media_urgent = any_media_urgent && p <= pm;
-            if (why == 2 && !media_urgent) why = 0; /* not due yet */
-            /* Before the start-up is done peers are held (or the swarm is
-             * unknown): what is late is part of the start-up, in the same
-             * ranged GET.  Until the container's bitrate is known the
-             * prefix is only the probe, and the rest of the urgent zone
-             * went out as one GET per piece, sharing the link: 4 s of
-             * media took 1.8-2.4 s instead of 1.4 at 8 Mbit/s. */
-            if (why == 2 && !st->startup_done) why = 1;
-            if (why == 3 && !media_urgent && settling) why = 0; /* a peer may have it */
-            /* A peer holds a piece shortly before it: a viewer streaming
-             * the same part of the file.  Then such pieces wait for the
-             * urgent zone: whichever of us reaches them first fetches them
-             * from the CDN, the others take them from that one.  Two
-             * front-runners 0.3 s apart each had the CDN bring all their
-             * players read ahead (upload-rich lab: 22 + 9 MB for a 24 MB
-             * bound). */
-            if (why == 3 && !media_urgent && peer_ahead(t, p, behind)) why = 0;
-            /* In the urgent zone, such a piece another viewer fetches
-             * (or will, leading at our point) is left to it for half of
-             * the zone; we ask the CDN ourselves only if its HAVE has not
-             * come by then. */
-            if (why == 3 && media_urgent && st->startup_done && due > ss->urgent_s / 2 &&
-                cdn_noticed(t, p, behind, now))
-                why = 0;
-            if (!why) continue;
-            queued -= missing_bytes(t, p); /* the CDN brings it, not the swarm */
-            pf__log(t->s, PF_LOG_DEBUG, "cdn: piece %u (%s) due %.2fs eta %.2fs swarm %.0f B/s%s", p,
-                    why == 1 ? "start-up" : why == 3 ? "no peer has it" : "swarm late", due, eta, rate,
-                    settling ? ", swarm settling" : "");
-            /* Consecutive pieces go out as one ranged GET: the bytes then
-             * arrive in playback order at the link's full rate.  Parallel
-             * requests share the link, so the first piece (and the first
-             * byte served) came only when all of them did: 0.76 s instead
-             * of 0.26 s for 4 pieces of 256 KiB at 8 Mbit/s.  (Start-up
-             * and pieces no peer has: both bounded by a few seconds of
-             * media.) */
-            if (nclaim > 0 && (why == 2 || nclaim + piece_blocks(t, p) > 256 ||
-                               (uint64_t)claim[nclaim - 1].piece * plen + claim[nclaim - 1].begin +
-                                       claim[nclaim - 1].length != pstart + first_claimable(t, p))) {
-                if (pf__ws_fetch(t, claim, nclaim, now) != 0) {
-                    nclaim = 0;
-                    cdn = 0;
-                    break;
-                }
-                nclaim = 0;
-                cdn = pf__ws_capacity(t, now);
-                if (!cdn) break;
-            }
-            double cdn_eta = 0; /* start-up: when the CDN alone would have p */
-            if (why == 1 && st->su_phase && st->su_rate > 0) {
-                double at = (su_deadline(st, pstart + pf_metainfo_piece_size(mi, p)) - (double)now) / 1e9;
-                /* Once the reader has (or is about to have) its first
-                 * byte, the media clock runs: no later than due either. */
-                if ((st->started || pf_bitfield_get(&t->have, p0)) && at > due - ss->critical_s / 4)
-                    at = due - ss->critical_s / 4;
-                cdn_eta = at > 0 ? at : 0;
-            }
-            if (why != 3) {
-                /* Start-up: the CDN takes every block peers on trial would
-                 * not bring before it could (cdn_eta).
-                 * Swarm late: take from the peers only the blocks they would
-                 * bring after due - critical_s (their queue order and rate);
-                 * the rest is left to them, and comes back here if they do
-                 * not deliver (at the latest once due within critical_s,
-                 * where every block is late but those on their way).
-                 * Racing them for blocks on their way made most of what
-                 * slow uplinks sent waste. */
-                for (uint32_t k = 0; k < t->npeers; k++)
-                    if (t->peers[k]->nreqs)
-                        pf__peer_cancel_late(t->peers[k], p, why == 1 ? cdn_eta : due - ss->critical_s,
-                                             why == 1 ? cdn_eta : due - ss->critical_s / 4, why == 1, now);
-            }
-            if (head) {
-                nclaim += pf_picker_claim(&t->picker, p, claim + nclaim, PF__CDN_HEAD / PF_BLOCK_SIZE);
-                break;
-            }
-            nclaim += pf_picker_claim(&t->picker, p, claim + nclaim, 256 - nclaim);
-            if (why == 3) {
-                if (nf_end != p) {
-                    send_cdn_notices(t, nf_first, nf_end);
-                    nf_first = p;
-                }
-                nf_end = p + 1;
-            }
-            /* A piece the swarm is late with goes alone: the CDN races the
-             * peers for it, and a failing CDN must not take a run of
-             * pieces away from them. */
-            if (why == 2 && nclaim > 0) {
-                int rc = pf__ws_fetch(t, claim, nclaim, now);
-                nclaim = 0;
-                cdn = rc == 0 ? pf__ws_capacity(t, now) : 0;
-                if (!cdn) break;
-            }
-        }
-        if (nclaim > 0 && pf__ws_fetch(t, claim, nclaim, now) != 0) cdn = 0;
-        send_cdn_notices(t, nf_first, nf_end);
-        nclaim = 0;
+        reader_view v;
+        if (!reader_view_init(&sp, &t->streams[i], &v)) continue;
+        phase_window(&sp, &v);
+        phase_startup_prefix(&sp, &v);
+        phase_startup_trial(&sp, &v);
+        phase_urgent(&sp, &v);
     }
-    pf_picker_set_windows(&t->picker, win, nwin);
-    pf__ws_cancel_useless(t, now);
-    t->trial_start = trial_start;
-    t->trial_end = hold ? trial_end : trial_start;
-    t->trial_until = trial_until;
-    if (t->startup_hold && !hold) {
-        t->startup_hold = 0;
-        t->hold_released = now;
-        for (uint32_t i = t->npeers; i-- > 0;) pf__peer_fill_requests(t->peers[i], now);
-    } else if (!t->startup_hold && hold) {
-        /* A start-up begins: what peers were asked for before (rarest-first
-         * before the player came, or the old window before a seek) would
-         * fill the downlink ahead of the prefix.  Upload-rich lab: viewers
-         * that joined a busy swarm got their 512 KiB prefix from the CDN
-         * in 2.9 s instead of 0.05 s, behind 26 peers' queued blocks. */
-        for (uint32_t i = 0; i < t->npeers; i++) pf__peer_cancel_all(t->peers[i]);
-    }
-    t->startup_hold = hold;
-    if (hold && t->trial_end > t->trial_start)
-        for (uint32_t i = 0; i < t->npeers; i++) pf__peer_fill_requests(t->peers[i], now);
+    phase_apply(&sp);
 }
 
 size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max)
 {
     size_t n = 0;
-    for (uint32_t i = 0; i < t->nws && n < max; i++, n++) {
-        memset(&out[n], 0, sizeof out[n]);
-        snprintf(out[n].name, sizeof out[n].name, "cdn:%s", t->ws[i].url);
-        out[n].is_cdn = 1;
-        out[n].downloaded = t->ws[i].downloaded;
-        out[n].down_rate = t->ws[i].down.bps;
-    }
-    for (uint32_t i = 0; i < t->npeers && n < max; i++) {
-        const pf_peer *p = t->peers[i];
-        if (p->state != PF_PS_ACTIVE) continue;
-        char a[64];
-        pf_addr_format(&p->addr, a, sizeof a);
-        memset(&out[n], 0, sizeof out[n]);
-        snprintf(out[n].name, sizeof out[n].name, "peer:%s %s", a, p->exth.client);
-        out[n].downloaded = p->downloaded;
-        out[n].uploaded = p->uploaded;
-        out[n].down_rate = p->down.bps;
-        n++;
+    uint32_t it;
+    /* The costly ones first (the CDNs a viewer most wants to see). */
+    for (int pass = 0; pass < 2; pass++) {
+        PF_SRC_FOREACH((pf_torrent *)t, q, it)
+        {
+            if (n >= max) break;
+            if (pf__src_free(q) != pass) continue;
+            if (q->ops->present && !q->ops->present(q)) continue;
+            memset(&out[n], 0, sizeof out[n]);
+            q->ops->name(q, out[n].name, sizeof out[n].name);
+            snprintf(out[n].kind, sizeof out[n].kind, "%s", q->ops->kind);
+            out[n].cost = q->cost;
+            out[n].downloaded = q->downloaded;
+            out[n].uploaded = q->uploaded;
+            out[n].down_rate = q->down.bps;
+            n++;
+        }
     }
     for (uint32_t i = 0; i < t->ndeparted && n < max; i++, n++) {
         const struct pf__departed *d = &t->departed[i];
         char a[64];
         pf_addr_format(&d->addr, a, sizeof a);
         memset(&out[n], 0, sizeof out[n]);
-        snprintf(out[n].name, sizeof out[n].name, "peer:%s %s (left)", a, d->client);
+        char client[96];
+        snprintf(out[n].name, sizeof out[n].name, "peer:%s %s (left)", a,
+                 pf_escape_text(d->client, client, sizeof client));
+        snprintf(out[n].kind, sizeof out[n].kind, "peer");
         out[n].downloaded = d->down;
         out[n].uploaded = d->up;
     }
     if (n < max && (t->departed_down || t->departed_up)) {
         memset(&out[n], 0, sizeof out[n]);
         snprintf(out[n].name, sizeof out[n].name, "peer:(departed)");
+        snprintf(out[n].kind, sizeof out[n].kind, "peer");
         out[n].downloaded = t->departed_down;
         out[n].uploaded = t->departed_up;
         n++;
@@ -647,6 +829,9 @@ void pf__cache_limit_enforce(pf_torrent *t, uint64_t now)
         for (uint32_t k = 0; k < t->ncache; k++)
             if (t->cache[k].pb && !t->cache[k].loading && t->cache[k].piece == piece)
                 pf__cache_slot_clear(&t->cache[k]);
+        /* Requests queued for it can no longer be served: say so (a peer
+         * waiting on them stalled its whole queue). */
+        for (uint32_t k = 0; k < t->npeers; k++) pf__peer_reject_piece(t->peers[k], piece);
         pf_job *j = pf__job_new(t, PF_JOB_DISCARD);
         if (j) {
             j->piece = piece;

@@ -4,20 +4,17 @@
 #ifndef PF_CORE_SCHED_H
 #define PF_CORE_SCHED_H
 
+#include "core/codec/bitfield.h"
+#include "core/codec/magnet.h"
+#include "core/codec/metainfo.h"
 #include "core/sched/picker.h"
+#include "core/sched/source.h"
+#include "core/util/addr.h"
+#include "core/util/buf.h"
 #include "peerflow/session.h"
 
-/* Smoothed rate: bytes counted since the last tick are folded in. */
-typedef struct pf_rate {
-    uint64_t pending;
-    double bps;
-} pf_rate;
-static inline void pf__rate_add(pf_rate *r, uint64_t n) { r->pending += n; }
-void pf__rate_tick(pf_rate *r, double dt_s);
-
-
-
-/* BEP 19 web seed (the CDN): a costly source that has every piece. */
+/* BEP 19 web seed (a CDN edge, an ISP cache): a costly source that has
+ * every piece.  Runs of claimed blocks become ranged GETs (webseed.c). */
 #define PF__WS_MAX_INFLIGHT 4
 typedef struct pf__ws_run {
     struct pf__webseed *ws;
@@ -31,17 +28,18 @@ typedef struct pf__ws_run {
     uint64_t started;    /* when the current request went out (ns) */
     uint64_t first_at;   /* when its first bytes came (0: not yet) */
     uint64_t first_len;  /* how many came then */
+    uint64_t job_cursor; /* cursor when the current GET went out */
 } pf__ws_run;
 
 typedef struct pf__webseed {
+    pf_source src; /* first: a web seed is a source */
     char *url;
     pf__ws_run *runs[PF__WS_MAX_INFLIGHT];
     uint32_t nruns;
     uint64_t retry_at;
-    uint32_t fails;
-    pf_rate down;
-    uint64_t downloaded;
-    uint64_t wasted;
+    uint32_t fails;     /* failed GETs in a row */
+    uint32_t lies;      /* pieces it alone (or provably) spoiled */
+    int disabled;       /* lied too often: never asked again */
     double run_bps; /* bytes/s of its last completed GET (0: none yet) */
     /* The same GET from its first bytes on (0: unknown), and its time to
      * first byte: a 64 KiB GET's rate is mostly the round trip's. */
@@ -78,8 +76,13 @@ typedef struct pf__stream {
 } pf__stream;
 
 typedef struct pf__fileqoe {
-    uint64_t first_read, first_byte, playable_at;
-    uint64_t playable_from; /* offset of the first read */
+    uint64_t first_read, first_byte;
+    /* Time to playable, measured at the playback position: the first
+     * read, or a read elsewhere (a seek) before that position had 10 s
+     * of media verified ahead, starts it over at the new position. */
+    uint64_t play_start;    /* the read that started the position measured */
+    uint64_t playable_from; /* its file offset */
+    uint64_t playable_at;   /* 10 s verified ahead of it; 0 = not yet */
     uint32_t stalls, seeks;
     uint64_t stall_ns;
     uint64_t served;
@@ -90,27 +93,44 @@ typedef struct pf__fileqoe {
     uint64_t last_end; /* where the last reader stopped (seek detection) */
 } pf__fileqoe;
 /* webseed.c */
-int pf__ws_add(pf_torrent *t, const char *url);
+/* Adds a web seed of the given relative cost per byte (> 0).  0,
+ * PF_ERR_UNSUPPORTED (not http/https), PF_ERR_EXISTS, PF_ERR_LIMIT (16),
+ * PF_ERR_NOMEM. */
+int pf__ws_add(pf_torrent *t, const char *url, double cost);
 void pf__ws_free_all(pf_torrent *t);
-/* A web seed can take one more GET now. */
-int pf__ws_capacity(pf_torrent *t, uint64_t now);
-/* A web seed exists that is not backing off after failures. */
-int pf__ws_usable(const pf_torrent *t, uint64_t now);
-/* The best rate a web seed has shown from a GET's first byte on (bytes/s)
- * and that GET's time to first byte; a whole GET's rate and 0 when that
- * is all there is; 0: no GET yet. */
-double pf__ws_rate(const pf_torrent *t, uint64_t *ttfb_ns);
-/* CDN GETs on their way (not cancelled). */
-uint32_t pf__ws_inflight(const pf_torrent *t);
-/* Fetches the given claimed blocks (sorted, one piece range) from the best
- * web seed; returns 0 or a negative error (the caller unclaims). */
-int pf__ws_fetch(pf_torrent *t, const pf_block_ref *blocks, uint32_t n, uint64_t now);
 void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now);
 int pf__ws_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
-/* Cancels CDN runs entirely outside [keep_start, keep_end) torrent bytes
- * of every current reader (a seek made them useless). */
-void pf__ws_cancel_useless(pf_torrent *t, uint64_t now);
-void pf__ws_tick(pf_torrent *t, double dt);
+
+/* source.c: the torrent's sources, and its costly ones as the scheduler
+ * sees them (every decision by cost, rate and deadline). */
+void pf__sources_tick(pf_torrent *t, double dt);
+void pf__sources_free(pf_torrent *t);
+/* A costly source is there and not backing off. */
+int pf__costly_available(const pf_torrent *t, uint64_t now);
+/* A costly source can take one more fetch now. */
+int pf__costly_ready(const pf_torrent *t, uint64_t now);
+/* Fetches on their way at costly sources. */
+uint32_t pf__costly_inflight(const pf_torrent *t);
+/* The costly source for `bytes` due in due_s: of those ready, the
+ * cheapest that would deliver them in time (an unmeasured one is trusted
+ * to), else the one that would deliver them soonest; NULL if none is
+ * ready. */
+pf_source *pf__costly_pick(const pf_torrent *t, uint64_t bytes, double due_s, uint64_t now);
+/* The same, leaving `except` out; *eta_out (may be NULL): when the pick
+ * would deliver them (0: unmeasured). */
+pf_source *pf__costly_pick_except(const pf_torrent *t, uint64_t bytes, double due_s, uint64_t now,
+                                  const pf_source *except, double *eta_out);
+/* Tiers: a costly source fetching piece (due in due_s) that would bring it
+ * later than the deadline, or than another costly source could, gives it
+ * back (its cancel_late), to go to the quicker one.  A cheap cache that is
+ * slow or stalled must not hold up a stream the dear CDN could serve. */
+void pf__costly_reroute(pf_torrent *t, uint32_t piece, double due_s, uint64_t now);
+/* The rate (bytes/s, from a fetch's first byte on) and time to first byte
+ * of the costly source a fetch due now would go to; 0: not measured. */
+double pf__costly_rate(const pf_torrent *t, uint64_t now, uint64_t *ttfb_ns);
+/* Free sources (peers) now able to send us blocks, holding piece (any
+ * piece if piece < 0): the sum of their rates to plan by. */
+double pf__free_rate(const pf_torrent *t, int64_t piece, uint64_t now);
 
 /* sched.c */
 void pf__cache_limit_enforce(pf_torrent *t, uint64_t now);
@@ -122,13 +142,13 @@ const pf_stream_settings *pf__sset(const pf_torrent *t);
  * the settings' default guess. */
 double pf__bitrate(const pf_torrent *t, uint32_t file);
 void pf__stream_piece_done(pf_torrent *t, uint32_t piece, uint64_t now);
+/* Waits that ran past the media clock become stalls (every tick). */
+void pf__streams_tick(pf_torrent *t, uint64_t now);
 void pf__streams_free(pf_torrent *t);
 /* Verified bytes from torrent offset abs (at most max). */
 uint64_t pf__verified_run(const pf_torrent *t, uint64_t abs, uint64_t max);
 /* A reader's media clock: seconds of media played since its first byte,
  * stalls excluded. */
 double pf__media_clock(const pf__stream *st, uint64_t now);
-
-
 
 #endif

@@ -1,8 +1,10 @@
-/* BEP 19 web seeds: the CDN as one more source of blocks.  The scheduler
- * (stream.c) decides which blocks it fetches; this file turns a run of
- * claimed blocks into ranged GETs per file, feeds the body back into the
- * picker block by block (verified like any other piece), and retries a
- * failing CDN with exponential backoff. */
+/* BEP 19 web seeds: a CDN edge (or an ISP-embedded cache) as one more
+ * source of blocks (source.h), with a cost per byte.  The scheduler
+ * (sched.c) decides which blocks it fetches; this file turns a run of
+ * claimed blocks into ranged GETs per file, feeds the body back block by
+ * block through the same verification as any other source, retries a
+ * failing web seed with exponential backoff, and stops asking one whose
+ * data keeps failing its hash. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +14,38 @@
 
 #define PF__WS_RUN_MAX (4u * 1024u * 1024u) /* bytes per run */
 
-int pf__ws_add(pf_torrent *t, const char *url)
+/* A web seed that sent this many pieces that failed their hash (alone,
+ * or proven by a piece that later verified) is never asked again. */
+#define PF__WS_MAX_LIES 4
+
+static const pf_source_ops ws_ops;
+
+int pf__ws_add(pf_torrent *t, const char *url, double cost)
 {
     if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
         return PF_ERR_UNSUPPORTED;
+    if (!(cost > 0)) cost = 1.0;
     for (uint32_t i = 0; i < t->nws; i++)
-        if (strcmp(t->ws[i].url, url) == 0) return PF_ERR_EXISTS;
+        if (strcmp(t->ws[i]->url, url) == 0) return PF_ERR_EXISTS;
     if (t->nws >= 16) return PF_ERR_LIMIT;
-    pf__webseed *n = pf__realloc(t->s->mem, t->ws, (t->nws + 1) * sizeof *n);
+    pf__webseed **n = pf__realloc(t->s->mem, t->ws, (t->nws + 1) * sizeof *n);
     if (!n) return PF_ERR_NOMEM;
     t->ws = n;
-    memset(&t->ws[t->nws], 0, sizeof *t->ws);
-    t->ws[t->nws].url = pf__strdup(t->s->mem, url);
-    if (!t->ws[t->nws].url) return PF_ERR_NOMEM;
-    t->nws++;
+    pf__webseed *w = pf__calloc(t->s->mem, 1, sizeof *w);
+    if (!w) return PF_ERR_NOMEM;
+    w->url = pf__strdup(t->s->mem, url);
+    w->src.ops = &ws_ops;
+    w->src.cost = cost;
+    if (!w->url || pf__torrent_add_source(t, &w->src) != 0) {
+        pf__free(t->s->mem, w->url);
+        pf__free(t->s->mem, w);
+        return PF_ERR_NOMEM;
+    }
+    t->ws[t->nws++] = w;
     return 0;
 }
 
-int pf_torrent_add_webseed(pf_torrent *t, const char *url) { return pf__ws_add(t, url); }
+int pf_torrent_add_webseed(pf_torrent *t, const char *url, double cost) { return pf__ws_add(t, url, cost); }
 
 static void run_free(const pf_mem *m, pf__ws_run *r)
 {
@@ -40,12 +56,15 @@ static void run_free(const pf_mem *m, pf__ws_run *r)
 void pf__ws_free_all(pf_torrent *t)
 {
     for (uint32_t i = 0; i < t->nws; i++) {
-        for (uint32_t k = 0; k < t->ws[i].nruns; k++) {
-            pf__ws_run *r = t->ws[i].runs[k];
+        pf__webseed *w = t->ws[i];
+        for (uint32_t k = 0; k < w->nruns; k++) {
+            pf__ws_run *r = w->runs[k];
             if (r->job) r->job->tag = UINT32_MAX; /* orphaned; freed by its owner */
             run_free(t->s->mem, r);
         }
-        pf__free(t->s->mem, t->ws[i].url);
+        pf__torrent_remove_source(t, &w->src);
+        pf__free(t->s->mem, w->url);
+        pf__free(t->s->mem, w);
     }
     pf__free(t->s->mem, t->ws);
     t->ws = NULL;
@@ -92,50 +111,6 @@ static char *file_url(const pf_torrent *t, const char *base, size_t f)
     return (char *)b.data;
 }
 
-static pf__webseed *best_ws(pf_torrent *t, uint64_t now)
-{
-    pf__webseed *best = NULL;
-    for (uint32_t i = 0; i < t->nws; i++) {
-        pf__webseed *w = &t->ws[i];
-        if (w->retry_at > now || w->nruns >= PF__WS_MAX_INFLIGHT) continue;
-        if (!best || w->nruns < best->nruns || (w->nruns == best->nruns && w->down.bps > best->down.bps))
-            best = w;
-    }
-    return best;
-}
-
-int pf__ws_capacity(pf_torrent *t, uint64_t now) { return t->has_meta && best_ws(t, now) != NULL; }
-
-uint32_t pf__ws_inflight(const pf_torrent *t)
-{
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < t->nws; i++)
-        for (uint32_t k = 0; k < t->ws[i].nruns; k++) n += !t->ws[i].runs[k]->cancelled;
-    return n;
-}
-
-double pf__ws_rate(const pf_torrent *t, uint64_t *ttfb_ns)
-{
-    double r = 0;
-    *ttfb_ns = 0;
-    for (uint32_t k = 0; k < t->nws; k++) {
-        const pf__webseed *w = &t->ws[k];
-        double wr = w->xfer_bps > 0 ? w->xfer_bps : w->run_bps;
-        if (wr > r) {
-            r = wr;
-            *ttfb_ns = w->xfer_bps > 0 ? w->ttfb_ns : 0;
-        }
-    }
-    return r;
-}
-
-int pf__ws_usable(const pf_torrent *t, uint64_t now)
-{
-    for (uint32_t i = 0; i < t->nws; i++)
-        if (t->ws[i].retry_at <= now) return 1;
-    return 0;
-}
-
 static void run_remove(pf__webseed *w, pf__ws_run *r)
 {
     for (uint32_t k = 0; k < w->nruns; k++)
@@ -165,7 +140,8 @@ static void run_fail(pf_torrent *t, pf__ws_run *r, uint64_t now, int err)
     if (!r->cancelled) {
         w->fails++;
         uint32_t shift = w->fails < 6 ? w->fails : 6;
-        w->retry_at = now + (1ULL << shift) * 500 * PF_NS_PER_MS; /* 1 s .. 32 s */
+        uint64_t at = now + (1ULL << shift) * 500 * PF_NS_PER_MS; /* 1 s .. 32 s */
+        if (at > w->retry_at) w->retry_at = at;
         pf__log(t->s, w->fails == 1 ? PF_LOG_WARN : PF_LOG_DEBUG,
                 "web seed %s failed (%s); retrying in %llu ms", w->url,
                 pf_strerror(err), (unsigned long long)((1ULL << shift) * 500));
@@ -173,21 +149,26 @@ static void run_fail(pf_torrent *t, pf__ws_run *r, uint64_t now, int err)
     run_free(t->s->mem, r);
 }
 
-/* One block of the run is complete in data: hand it to the picker. */
+/* Stops every GET of w: their blocks go back to the picker. */
+static void cancel_runs(pf_torrent *t, pf__webseed *w)
+{
+    for (uint32_t k = 0; k < w->nruns; k++) {
+        pf__ws_run *r = w->runs[k];
+        if (r->cancelled || !r->job) continue;
+        r->cancelled = 1;
+        pf_event ev = {.type = PF_EV_JOB_CANCEL, .torrent = t, .job = r->job};
+        pf__emit(t->s, &ev);
+    }
+}
+
+/* One block of the run is complete in data: in through the same
+ * verification as any other source's. */
 static void run_block(pf_torrent *t, pf__ws_run *r, uint64_t off, const uint8_t *data, uint32_t len,
                       uint64_t now)
 {
     uint64_t plen = t->mi->piece_length;
     uint32_t piece = (uint32_t)(off / plen), begin = (uint32_t)(off % plen);
-    uint64_t before = t->wasted;
-    pf__torrent_block_in(t, NULL, piece, begin, data, len, now);
-    if (t->wasted == before) {
-        t->cdn_downloaded += len;
-        r->ws->downloaded += len;
-    } else {
-        r->ws->wasted += len;
-    }
-    pf__rate_add(&r->ws->down, len);
+    pf__torrent_block_in(t, &r->ws->src, piece, begin, data, len, now);
 }
 
 static uint32_t block_len_at(const pf_torrent *t, uint64_t off)
@@ -259,6 +240,7 @@ static int run_next(pf_torrent *t, pf__ws_run *r, uint64_t now)
         r->job = j;
         r->started = now;
         r->first_at = 0;
+        r->job_cursor = r->cursor;
         pf__log(t->s, PF_LOG_DEBUG, "cdn: GET bytes %llu-%llu (pieces %u-%u)",
                 (unsigned long long)r->cursor, (unsigned long long)r->seg_end - 1, j->piece,
                 (uint32_t)((r->seg_end - 1) / mi->piece_length));
@@ -276,11 +258,11 @@ static int run_next(pf_torrent *t, pf__ws_run *r, uint64_t now)
     return 1;
 }
 
-int pf__ws_fetch(pf_torrent *t, const pf_block_ref *blocks, uint32_t n, uint64_t now)
+static int ws_fetch(pf_source *s, const pf_block_ref *blocks, uint32_t n, uint64_t now)
 {
+    pf__webseed *w = (pf__webseed *)s;
+    pf_torrent *t = s->t;
     if (n == 0) return 0;
-    pf__webseed *w = best_ws(t, now);
-    if (!w) return PF_ERR_EAGAIN;
     uint64_t plen = t->mi->piece_length;
     /* Split into contiguous runs; each becomes one request (per file). */
     uint32_t i = 0;
@@ -294,7 +276,7 @@ int pf__ws_fetch(pf_torrent *t, const pf_block_ref *blocks, uint32_t n, uint64_t
             end += blocks[k].length;
             k++;
         }
-        pf__ws_run *r = w->nruns < PF__WS_MAX_INFLIGHT ? pf__calloc(t->s->mem, 1, sizeof *r) : NULL;
+        pf__ws_run *r = w->nruns < PF__WS_MAX_INFLIGHT && !w->disabled ? pf__calloc(t->s->mem, 1, sizeof *r) : NULL;
         if (r) r->blk = pf__malloc(t->s->mem, PF_BLOCK_SIZE);
         if (!r || !r->blk) {
             if (r) run_free(t->s->mem, r);
@@ -373,32 +355,163 @@ int pf_torrent_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n,
     return pf__ws_job_data(t, j, data, n, now);
 }
 
-void pf__ws_cancel_useless(pf_torrent *t, uint64_t now)
+/* Its GETs that no reader's window wants any more (a seek left them
+ * behind) are cancelled. */
+static void ws_prune(pf_source *s, uint64_t now)
 {
     (void)now;
+    pf__webseed *w = (pf__webseed *)s;
+    pf_torrent *t = s->t;
     uint64_t plen = t->has_meta ? t->mi->piece_length : 1;
-    for (uint32_t i = 0; i < t->nws; i++) {
-        pf__webseed *w = &t->ws[i];
-        for (uint32_t k = 0; k < w->nruns; k++) {
-            pf__ws_run *r = w->runs[k];
-            if (r->cancelled || !r->job) continue;
-            /* Useful while every remaining block is still missing-and-wanted
-             * by some reader's window; otherwise the seek left it behind. */
-            int useful = 0;
-            for (uint32_t s = 0; s < t->picker.nwin && !useful; s++) {
-                uint64_t ws = (uint64_t)t->picker.win[s].start * plen;
-                uint64_t we = (uint64_t)t->picker.win[s].end * plen;
-                useful = r->cursor < we && r->end > ws;
-            }
-            if (useful || t->picker.nwin == 0) continue;
-            r->cancelled = 1;
-            pf_event ev = {.type = PF_EV_JOB_CANCEL, .torrent = t, .job = r->job};
-            pf__emit(t->s, &ev);
+    if (t->picker.nwin == 0) return;
+    for (uint32_t k = 0; k < w->nruns; k++) {
+        pf__ws_run *r = w->runs[k];
+        if (r->cancelled || !r->job) continue;
+        /* Useful while every remaining block is still missing-and-wanted
+         * by some reader's window; otherwise the seek left it behind. */
+        int useful = 0;
+        for (uint32_t i = 0; i < t->picker.nwin && !useful; i++) {
+            uint64_t ws = (uint64_t)t->picker.win[i].start * plen;
+            uint64_t we = (uint64_t)t->picker.win[i].end * plen;
+            useful = r->cursor < we && r->end > ws;
         }
+        if (useful) continue;
+        r->cancelled = 1;
+        pf_event ev = {.type = PF_EV_JOB_CANCEL, .torrent = t, .job = r->job};
+        pf__emit(t->s, &ev);
     }
 }
 
-void pf__ws_tick(pf_torrent *t, double dt)
+/* The web seed as a source (source.h) ---------------------------------------- */
+static int ws_available(const pf_source *s, uint64_t now)
 {
-    for (uint32_t i = 0; i < t->nws; i++) pf__rate_tick(&t->ws[i].down, dt);
+    const pf__webseed *w = (const pf__webseed *)s;
+    return !w->disabled && w->retry_at <= now;
 }
+
+static int ws_ready(const pf_source *s, uint64_t now)
+{
+    const pf__webseed *w = (const pf__webseed *)s;
+    return ws_available(s, now) && w->nruns < PF__WS_MAX_INFLIGHT;
+}
+
+static uint32_t ws_inflight(const pf_source *s)
+{
+    const pf__webseed *w = (const pf__webseed *)s;
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < w->nruns; k++) n += !w->runs[k]->cancelled;
+    return n;
+}
+
+/* Its rate from a GET's first byte on, and that GET's time to first byte
+ * (a 64 KiB GET's rate is mostly the round trip's); the last whole GET's
+ * rate and no latency when that is all there is; 0: no GET yet. */
+static double ws_rate(const pf_source *s, uint64_t now, uint64_t *latency_ns)
+{
+    (void)now;
+    const pf__webseed *w = (const pf__webseed *)s;
+    if (latency_ns) *latency_ns = w->xfer_bps > 0 ? w->ttfb_ns : 0;
+    return w->xfer_bps > 0 ? w->xfer_bps : w->run_bps;
+}
+
+/* A GET that would bring piece later than deadline_s (at the pace it has
+ * shown so far, or not started after that long) is cancelled whole: its
+ * blocks go back to the picker for a quicker source, and what it showed
+ * is its measured rate from now on. */
+static uint32_t ws_cancel_late(pf_source *s, uint32_t piece, double deadline_s, double head_deadline_s, int trial,
+                               uint64_t now)
+{
+    (void)head_deadline_s, (void)trial;
+    pf__webseed *w = (pf__webseed *)s;
+    pf_torrent *t = s->t;
+    uint64_t plen = t->mi->piece_length;
+    uint64_t pstart = (uint64_t)piece * plen, pend = pstart + pf_metainfo_piece_size(t->mi, piece);
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < w->nruns; k++) {
+        pf__ws_run *r = w->runs[k];
+        if (r->cancelled || !r->job || r->cursor >= pend || r->end <= pstart) continue;
+        uint64_t left = (pend < r->end ? pend : r->end) - r->cursor;
+        double el = now > r->started ? (double)(now - r->started) / 1e9 : 0;
+        double rate = 0, at;
+        if (r->first_at && now > r->first_at + PF_NS_PER_SEC / 10) {
+            uint64_t got = r->cursor - r->job_cursor;
+            rate = got > r->first_len ? (double)(got - r->first_len) / ((double)(now - r->first_at) / 1e9) : 0;
+            at = rate > 0 ? (double)left / rate : 1e9;
+        } else {
+            uint64_t lat = 0;
+            double wr = ws_rate(s, now, &lat);
+            at = wr > 0 ? (double)lat / 1e9 - el + (double)left / wr : 0;
+            if (at < 0) at = 0;
+            if (!r->first_at && el > deadline_s) at = 1e9; /* not even a first byte */
+        }
+        if (at <= deadline_s) continue;
+        if (rate > 0) {
+            w->xfer_bps = rate;
+            w->ttfb_ns = r->first_at - r->started;
+        } else if (el > 0) {
+            w->xfer_bps = (double)PF_BLOCK_SIZE / el; /* silent that long */
+            w->ttfb_ns = r->first_at ? r->first_at - r->started : now - r->started;
+        }
+        pf__log(t->s, PF_LOG_DEBUG, "cdn: %s late with piece %u (%.2f s > %.2f s): rerouted", w->url, piece, at,
+                deadline_s);
+        r->cancelled = 1;
+        pf_event ev = {.type = PF_EV_JOB_CANCEL, .torrent = t, .job = r->job};
+        pf__emit(t->s, &ev);
+        n++;
+    }
+    return n;
+}
+
+static void ws_cancel_all(pf_source *s, uint64_t now)
+{
+    (void)now;
+    cancel_runs(s->t, (pf__webseed *)s);
+}
+
+/* It sent data that failed its hash (a CDN edge with a corrupt cache, a
+ * misconfigured origin): its GETs stop, it is left alone for a while (2 s,
+ * doubling), and after PF__WS_MAX_LIES such pieces for good.  A web seed
+ * that was not backed off from was asked again at once, 24,033 times in
+ * 12 s for an 8 MB read. */
+static void ws_misbehaved(pf_source *s, const char *why, uint64_t now)
+{
+    pf__webseed *w = (pf__webseed *)s;
+    pf_torrent *t = s->t;
+    w->lies++;
+    cancel_runs(t, w);
+    if (w->lies >= PF__WS_MAX_LIES) {
+        if (!w->disabled)
+            pf__log(t->s, PF_LOG_WARN, "web seed %s %s %u times: not used any more", w->url, why, w->lies);
+        w->disabled = 1;
+        return;
+    }
+    uint64_t wait = (2ULL << (w->lies - 1)) * PF_NS_PER_SEC;
+    if (now + wait > w->retry_at) w->retry_at = now + wait;
+    pf__log(t->s, PF_LOG_WARN, "web seed %s %s; not asked for %llu s", w->url, why,
+            (unsigned long long)(wait / PF_NS_PER_SEC));
+}
+
+static void ws_name(const pf_source *s, char *out, size_t n)
+{
+    snprintf(out, n, "cdn:%s", ((const pf__webseed *)s)->url);
+}
+
+static const pf_source_ops ws_ops = {
+    .kind = "webseed",
+    .has = NULL, /* every piece */
+    .available = ws_available,
+    .settling = NULL,
+    .present = NULL,
+    .ready = ws_ready,
+    .pull = NULL,
+    .fetch = ws_fetch,
+    .cancel_late = ws_cancel_late,
+    .cancel_block = NULL,
+    .cancel_all = ws_cancel_all,
+    .prune = ws_prune,
+    .inflight = ws_inflight,
+    .rate = ws_rate,
+    .misbehaved = ws_misbehaved,
+    .notify_fetch = NULL,
+    .name = ws_name,
+};

@@ -4,9 +4,9 @@
  *
  * Pause uses the gates the engine already has: t->stopped keeps the
  * torrent from dialling (dial_more), accepting (the handshake), and
- * announcing (pf__announce_tick); a web seed whose retry_at lies in the
- * future is not used (pf__ws_usable, best_ws), so a pause parks every
- * web seed's retry_at at UINT64_MAX and a resume gives it back.  File
+ * announcing (pf__announce_tick), and a stopped torrent asks no costly
+ * source (a web seed) for anything (source.c); a pause also cancels their
+ * fetches in flight.  File
  * priorities become the picker's per-piece priorities (picker.prio: 0 =
  * not wanted), which the picker and the peers' interest already honour. */
 #include <string.h>
@@ -21,8 +21,6 @@ struct pf__control {
     int paused;
     int stopped_before; /* t->stopped was set before the pause */
     int removing;
-    uint64_t *ws_retry; /* each web seed's retry_at before the pause */
-    uint32_t nws_saved;
     uint8_t *file_prio; /* per file, NULL: all 1 */
     uint32_t nfiles;
     uint32_t skipped;   /* files at priority 0 */
@@ -38,49 +36,19 @@ void pf__control_free(pf_torrent *t)
 {
     pf__control *c = t->ctl;
     if (!c) return;
-    pf__free(t->s->mem, c->ws_retry);
     pf__free(t->s->mem, c->file_prio);
     pf__free(t->s->mem, c);
     t->ctl = NULL;
 }
 
-/* Web seeds ----------------------------------------------------------------- */
-/* Cancels every web seed GET in flight (the job comes back through
- * pf_torrent_job_done and its blocks go back to the picker). */
-static void ws_cancel_all(pf_torrent *t)
+/* Costly sources (web seeds): their fetches in flight are cancelled (each
+ * job comes back through pf_torrent_job_done and its blocks go back to
+ * the picker); a stopped torrent asks them for nothing more (source.c). */
+static void costly_cancel_all(pf_torrent *t, uint64_t now)
 {
-    for (uint32_t i = 0; i < t->nws; i++) {
-        pf__webseed *w = &t->ws[i];
-        for (uint32_t k = 0; k < w->nruns; k++) {
-            pf__ws_run *r = w->runs[k];
-            if (r->cancelled || !r->job) continue;
-            r->cancelled = 1;
-            pf_event ev = {.type = PF_EV_JOB_CANCEL, .torrent = t, .job = r->job};
-            pf__emit(t->s, &ev);
-        }
-    }
-}
-
-static void ws_park(pf_torrent *t, pf__control *c)
-{
-    pf__free(t->s->mem, c->ws_retry);
-    c->ws_retry = t->nws ? pf__calloc(t->s->mem, t->nws, sizeof *c->ws_retry) : NULL;
-    c->nws_saved = c->ws_retry ? t->nws : 0;
-    for (uint32_t i = 0; i < t->nws; i++) {
-        if (i < c->nws_saved) c->ws_retry[i] = t->ws[i].retry_at;
-        t->ws[i].retry_at = UINT64_MAX;
-    }
-    ws_cancel_all(t);
-}
-
-static void ws_unpark(pf_torrent *t, pf__control *c)
-{
-    /* Web seeds added during the pause start fresh. */
-    for (uint32_t i = 0; i < t->nws; i++)
-        t->ws[i].retry_at = i < c->nws_saved && c->ws_retry[i] != UINT64_MAX ? c->ws_retry[i] : 0;
-    pf__free(t->s->mem, c->ws_retry);
-    c->ws_retry = NULL;
-    c->nws_saved = 0;
+    uint32_t it;
+    PF_SRC_FOREACH(t, q, it)
+    if (!pf__src_free(q)) q->ops->cancel_all(q, now);
 }
 
 static void close_peers(pf_torrent *t, const char *why)
@@ -107,12 +75,11 @@ int pf_torrent_set_paused(pf_torrent *t, int paused, uint64_t now)
             t->trackers[i].next_announce = now;
         }
         close_peers(t, "paused");
-        ws_park(t, c);
+        costly_cancel_all(t, now);
         pf__log(t->s, PF_LOG_INFO, "paused");
         return 0;
     }
     c->paused = 0;
-    ws_unpark(t, c);
     if (c->stopped_before) return 0; /* stopped for good meanwhile */
     t->stopped = 0;
     for (uint32_t i = 0; i < t->ncands; i++) {
@@ -225,7 +192,6 @@ uint32_t pf_torrent_wanted_left(const pf_torrent *t)
 /* Removal --------------------------------------------------------------------- */
 void pf_torrent_remove(pf_torrent *t, uint64_t now)
 {
-    (void)now;
     pf__control *c = ctl_get(t);
     if (c) {
         if (c->removing) return;
@@ -235,8 +201,7 @@ void pf_torrent_remove(pf_torrent *t, uint64_t now)
     t->state = PF_TS_STOPPED; /* a check in progress stops too */
     t->cache_limit = 0;       /* no more evictions (discard jobs) */
     close_peers(t, "torrent removed");
-    for (uint32_t i = 0; i < t->nws; i++) t->ws[i].retry_at = UINT64_MAX;
-    ws_cancel_all(t);
+    costly_cancel_all(t, now);
     pf__log(t->s, PF_LOG_INFO, "removing: %u peers and jobs to wait for", pf_torrent_pending(t));
 }
 

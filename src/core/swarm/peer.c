@@ -1,5 +1,6 @@
 /* One peer connection's wire state: handshake, choke/interest, our
  * requests to it, its requests to us, and message dispatch. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #define PF__PF_CDN_ID 3
 #define PF__MAX_BLOCK_REQ (128u * 1024u)
 
+static const pf_source_ops peer_ops;
+
 pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoing,
                       uint64_t now)
 {
@@ -19,6 +22,11 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
     if (!p) return NULL;
     p->s = s;
     p->id = s->next_id++;
+    p->src.ops = &peer_ops;
+    p->src.id = p->id;
+    p->src.cost = 0; /* peers are free */
+    p->src.order_key = p->peer_id;
+    p->src.addr = &p->addr;
     p->addr = *a;
     p->local = pf__session_is_local(s, a);
     p->outgoing = outgoing;
@@ -27,10 +35,10 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
     p->peer_choking = 1;
     p->meta_req = -1;
     p->ss_depth = 16;
-    p->connected_at = p->last_recv = p->last_sent = now;
+    p->connected_at = p->last_recv = p->last_sent = p->last_msg = now;
     pf_buf_init_mem(&p->in, s->mem);
     pf_buf_init_mem(&p->out, p->s->mem);
-    if (t && pf__torrent_attach_peer(t, p) != 0) {
+    if (t && pf__torrent_attach_peer(t, p, now) != 0) {
         pf__free(s->mem, p);
         return NULL;
     }
@@ -53,6 +61,12 @@ void pf_peer_set_ud(pf_peer *p, void *ud) { p->ud = ud; }
 void *pf_peer_ud(const pf_peer *p) { return p->ud; }
 const pf_addr *pf_peer_addr(const pf_peer *p) { return &p->addr; }
 
+void pf_peer_endpoint(const pf_peer *p, pf_endpoint *out)
+{
+    out->addr = p->addr;
+    out->transport = p->transport;
+}
+
 void pf__peer_mark_write(pf_peer *p)
 {
     if (p->write_queued || p->state == PF_PS_CLOSING) return;
@@ -68,7 +82,7 @@ void pf__peer_close(pf_peer *p, const char *why)
     pf_addr_format(&p->addr, a, sizeof a);
     pf__log(p->s, PF_LOG_DEBUG, "closing %s: %s", a, why);
     if (p->t)
-        pf__torrent_detach_peer(p->t, p);
+        pf__torrent_detach_peer(p->t, p, p->s->last_tick);
     else
         pf__pending_remove(p->s, p);
     p->state = PF_PS_CLOSING;
@@ -78,10 +92,9 @@ void pf__peer_close(pf_peer *p, const char *why)
 
 void pf_peer_closed(pf_peer *p, uint64_t now)
 {
-    (void)now;
     if (p->state != PF_PS_CLOSING) {
         if (p->t)
-            pf__torrent_detach_peer(p->t, p);
+            pf__torrent_detach_peer(p->t, p, now);
         else
             pf__pending_remove(p->s, p);
     }
@@ -181,7 +194,7 @@ void pf_peer_connected(pf_peer *p, uint64_t now)
 {
     if (p->state != PF_PS_CONNECTING) return;
     p->state = PF_PS_HANDSHAKE;
-    p->connected_at = p->last_recv = now;
+    p->connected_at = p->last_recv = p->last_msg = now;
     send_handshake(p);
 }
 
@@ -191,7 +204,7 @@ static void send_ext_handshake(pf_peer *p)
     memset(&h, 0, sizeof h);
     h.pf_cdn = PF__PF_CDN_ID;
     h.ut_metadata = PF__UT_METADATA_ID;
-    h.ut_pex = PF__UT_PEX_ID;
+    h.ut_pex = p->t->has_meta && p->t->mi->private_flag ? 0 : PF__UT_PEX_ID; /* BEP 27 */
     h.metadata_size = p->t->has_meta ? (int64_t)p->t->mi->info_len : -1;
     h.listen_port = p->s->set.listen_port;
     h.reqq = p->s->set.max_queue_in;
@@ -295,6 +308,24 @@ void pf__peer_set_choke(pf_peer *p, int choke)
     pf__peer_mark_write(p);
 }
 
+void pf__peer_reject_piece(pf_peer *p, uint32_t piece)
+{
+    uint32_t kept = 0, dropped = 0;
+    for (uint32_t k = 0; k < p->inq_len; k++) {
+        pf__req r = p->inq[(p->inq_head + k) % p->inq_cap];
+        if (r.piece != piece) {
+            p->inq[(p->inq_head + kept++) % p->inq_cap] = r;
+            continue;
+        }
+        dropped++;
+        if (p->fast) pf_msg_write_req(&p->out, PF_MSG_REJECT, r.piece, r.begin, r.length);
+    }
+    p->inq_len = kept;
+    if (!dropped) return;
+    if (!p->fast) pf__peer_set_choke(p, 1); /* BEP 3: a choke drops them all */
+    pf__peer_mark_write(p);
+}
+
 void pf__peer_send_have(pf_peer *p, uint32_t piece)
 {
     if (p->state != PF_PS_ACTIVE || !p->sent_bitfield) return;
@@ -370,7 +401,7 @@ void pf__peer_cancel_all(pf_peer *p)
 #define PF__PLAN_BLOCKS 4.0 /* blocks' weight before the busy rate counts */
 static double planning_rate(const pf_peer *p, uint64_t now, double min_blocks)
 {
-    double r = p->down.bps;
+    double r = p->src.down.bps;
     if (p->busy_bytes >= min_blocks * PF_BLOCK_SIZE && p->busy_ns > 0) {
         /* ...counting the wait for its next block so far: a peer that went
          * silent with our requests is not fast any more. */
@@ -428,7 +459,7 @@ uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, dou
 
 static uint32_t queue_depth(const pf_peer *p)
 {
-    if (p->snubbed) return 1; /* one probe request until it delivers again */
+    if (p->src.snubbed) return 1; /* one probe request until it delivers again */
     /* Enough requests to cover ~1 s of this peer's rate (bandwidth-delay
      * product with a generous delay), never fewer than 16. */
     /* About one second of this peer's measured rate in flight (enough to
@@ -436,8 +467,8 @@ static uint32_t queue_depth(const pf_peer *p)
      * block can still be re-routed before its deadline).  Until a rate is
      * measured, grow like TCP slow start: one more per block delivered. */
     uint32_t d;
-    if (p->down.bps > 0) {
-        double blocks = p->down.bps / PF_BLOCK_SIZE + 4;
+    if (p->src.down.bps > 0) {
+        double blocks = p->src.down.bps / PF_BLOCK_SIZE + 4;
         d = blocks > 4096 ? 4096 : (uint32_t)blocks;
         if (p->ss_depth > d && p->ss_depth < 64) d = p->ss_depth; /* still ramping */
     } else {
@@ -497,8 +528,8 @@ static void trial_fill(pf_peer *p, uint64_t now)
     }
     if (p->nreqs >= allow) return;
     if (p->nreqs == 0) {
-        uint32_t busy = 0;
-        for (uint32_t i = 0; i < t->npeers; i++) busy += t->peers[i]->nreqs > 0;
+        uint32_t busy = 0, it;
+        PF_SRC_FOREACH(t, q, it) busy += pf__src_free(q) && q->ops->inflight(q) > 0;
         if (busy >= PF__TRIAL_PEERS) return;
     }
     if (reqs_reserve(p, allow) != 0) return;
@@ -568,7 +599,7 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
      * urgent blocks, and most of what it sent arrived after the CDN's copy
      * (flash-crowd lab: 214 of 286 MB uploaded were waste). */
     double min_due = 0;
-    if (t->nstreams && t->picker.nwin && pf__ws_usable(t, now)) {
+    if (t->nstreams && t->picker.nwin && pf__costly_available(t, now)) {
         double rate = planning_rate(p, now, PF__PLAN_BLOCKS);
         double eta = (double)target * PF_BLOCK_SIZE / rate;
         double whole = (double)t->mi->piece_length / rate;
@@ -630,7 +661,7 @@ static int inq_push(pf_peer *p, const pf_msg *m, uint64_t now)
  * so uploads count when written, not when queued. */
 static void count_upload(pf_peer *p, uint32_t len)
 {
-    p->uploaded += len;
+    p->src.uploaded += len;
     p->t->uploaded += len;
     if (pf__peer_remote(p)) p->t->remote_up += len;
     pf__rate_add(&p->up, len);
@@ -649,9 +680,10 @@ static void upq_push(pf_peer *p, uint64_t end_pos, uint32_t len)
     p->upq_len++;
 }
 
-static void upq_sent(pf_peer *p)
+static void upq_sent(pf_peer *p, uint64_t now)
 {
     while (p->upq_len && p->upq[p->upq_head].end <= p->sent_total) {
+        p->last_upload = now ? now : 1;
         count_upload(p, p->upq[p->upq_head].len);
         p->upq_head = (p->upq_head + 1) % PF__UPQ;
         p->upq_len--;
@@ -726,7 +758,7 @@ void pf_peer_sent(pf_peer *p, size_t n, uint64_t now)
     p->net_inflight = n > p->net_inflight ? 0 : p->net_inflight - n;
     p->last_sent = now;
     p->sent_total += n;
-    if (p->t && p->t->has_meta) upq_sent(p);
+    if (p->t && p->t->has_meta) upq_sent(p, now);
     if (p->state == PF_PS_ACTIVE) pf__peer_serve(p, now);
 }
 
@@ -792,6 +824,8 @@ static int on_request(pf_peer *p, const pf_msg *m, uint64_t now)
 {
     pf_torrent *t = p->t;
     if (!t->has_meta || m->index >= t->mi->num_pieces) return PF_ERR_PROTO;
+    p->last_request = now ? now : 1;
+    p->idle_choked_at = p->idle_since = 0; /* it does ask */
     uint32_t psize = pf_metainfo_piece_size(t->mi, m->index);
     if (m->length == 0 || m->length > PF__MAX_BLOCK_REQ || m->begin > psize ||
         m->length > psize - m->begin)
@@ -850,18 +884,13 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
         p->busy_ns = p->busy_ns * 0.9 + (double)(now > since ? now - since : 0);
         req_remove_at(p, (uint32_t)i);
     }
-    p->downloaded += m->payload_len;
     p->last_block = now;
-    p->snubbed = 0;
+    p->src.snubbed = 0;
     p->rejects = 0;
-    if (p->ss_depth < p->s->set.max_queue_out && p->down.bps == 0) p->ss_depth++;
-    pf__rate_add(&p->down, m->payload_len);
-    uint64_t wasted = t->wasted;
-    pf__torrent_block_in(t, p, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);
-    if (t->wasted == wasted) {
-        t->peer_downloaded += m->payload_len;
-        if (pf__peer_remote(p)) t->remote_down += m->payload_len;
-    }
+    if (p->ss_depth < p->s->set.max_queue_out && p->src.down.bps == 0) p->ss_depth++;
+    uint64_t got = p->src.downloaded;
+    pf__torrent_block_in(t, &p->src, m->index, m->begin, m->payload, (uint32_t)m->payload_len, now);
+    if (p->src.downloaded != got && pf__peer_remote(p)) t->remote_down += m->payload_len;
     return 0;
 }
 
@@ -883,19 +912,40 @@ static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
         if (pf_ext_handshake_parse(m->payload, m->payload_len, &h) != 0) return;
         p->exth = h;
         p->got_exth = 1;
+        /* An incoming peer is known by the listen port it gives: a banned
+         * one reconnecting from a new port is refused here. */
+        if (!p->outgoing && h.listen_port) {
+            pf_addr ep = pf__peer_endpoint(p);
+            if (pf__torrent_is_banned(p->t, &ep)) {
+                pf__peer_close(p, "banned endpoint");
+                return;
+            }
+        }
         pf__meta_on_ext_handshake(p, now);
     } else if (m->ext_id == PF__UT_METADATA_ID) {
         pf__meta_on_message(p, m->payload, m->payload_len, now);
-    } else if (m->ext_id == PF__UT_PEX_ID && !(p->t->has_meta && p->t->mi->private_flag)) {
+    } else if (m->ext_id == PF__UT_PEX_ID) {
+        /* BEP 27: never for a private torrent; and until the metadata
+         * says whether it is one, held, not dialled. */
+        pf_torrent *t = p->t;
+        if (t->has_meta && t->mi->private_flag) return;
         pf_addr added[64];
         int n = pf_pex_parse(m->payload, m->payload_len, added, 64);
-        for (int k = 0; k < n; k++) pf_torrent_add_peer(p->t, &added[k], now);
+        for (int k = 0; k < n; k++) {
+            if (t->has_meta) {
+                pf__torrent_add_addr(t, &added[k], now);
+                continue;
+            }
+            int dup = 0;
+            for (uint32_t i = 0; i < t->nheld_pex && !dup; i++) dup = pf__endpoint_eq(&t->held_pex[i], &added[k]);
+            if (!dup && t->nheld_pex < PF__HELD_PEX) t->held_pex[t->nheld_pex++] = added[k];
+        }
     } else if (m->ext_id == PF__PF_CDN_ID && p->t->has_meta) {
         pf_cdn_notice c;
         if (pf_cdn_notice_parse(m->payload, m->payload_len, &c) != 0 || c.first >= p->t->mi->num_pieces) return;
-        p->cdn_first = c.first;
-        p->cdn_end = c.count > p->t->mi->num_pieces - c.first ? p->t->mi->num_pieces : c.first + c.count;
-        p->cdn_at = now ? now : 1;
+        p->src.notice_first = c.first;
+        p->src.notice_end = c.count > p->t->mi->num_pieces - c.first ? p->t->mi->num_pieces : c.first + c.count;
+        p->src.notice_at = now ? now : 1;
     }
 }
 
@@ -912,6 +962,7 @@ static int handle_msg(pf_peer *p, const pf_msg *m, uint64_t now)
 {
     pf_torrent *t = p->t;
     int rc = 0;
+    if (m->type != PF_MSG_KEEPALIVE) p->last_msg = now;
     switch (m->type) {
     case PF_MSG_KEEPALIVE:
         break;
@@ -964,6 +1015,12 @@ static int handle_msg(pf_peer *p, const pf_msg *m, uint64_t now)
     }
     if (rc) return rc;
     if (t->has_meta) {
+        /* Seeds have nothing to trade with seeds (and are not dialled
+         * again while we seed: torrent.c). */
+        if (p->is_seed && t->state == PF_TS_SEEDING) {
+            pf__peer_close(p, "both seeding");
+            return 0;
+        }
         pf__peer_update_interest(p);
         pf__peer_fill_requests(p, now);
     }
@@ -980,16 +1037,21 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
         if (!t || t->stopped) return PF_ERR_NOTFOUND;
         if (pf__torrent_is_banned(t, &p->addr)) return PF_ERR_DENIED;
         pf__pending_remove(p->s, p);
-        if (pf__torrent_attach_peer(t, p) != 0) return PF_ERR_LIMIT;
+        if (pf__torrent_attach_peer(t, p, now) != 0) return PF_ERR_LIMIT;
     }
     int r = pf_handshake_parse(buf, len, &hs);
     if (r <= 0) return r;
     if (memcmp(hs.info_hash, p->t->info_hash, 20) != 0) return PF_ERR_PROTO;
-    if (memcmp(hs.peer_id, p->s->peer_id, 20) == 0) return PF_ERR_EXISTS; /* ourselves */
+    if (memcmp(hs.peer_id, p->s->peer_id, 20) == 0) { /* ourselves */
+        p->dup = 2;
+        return PF_ERR_EXISTS;
+    }
     for (uint32_t i = 0; i < p->t->npeers; i++) {
         pf_peer *o = p->t->peers[i];
-        if (o != p && o->got_handshake && memcmp(o->peer_id, hs.peer_id, 20) == 0)
-            return PF_ERR_EXISTS; /* already connected to it */
+        if (o != p && o->got_handshake && memcmp(o->peer_id, hs.peer_id, 20) == 0) {
+            p->dup = 1; /* already connected to it */
+            return PF_ERR_EXISTS;
+        }
     }
     memcpy(p->peer_id, hs.peer_id, 20);
     memcpy(p->reserved, hs.reserved, 8);
@@ -997,7 +1059,7 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
     p->ext = PF_RESERVED_EXTENSION(hs.reserved);
     p->got_handshake = 1;
     p->state = PF_PS_ACTIVE;
-    p->last_recv = now;
+    p->last_recv = p->last_msg = now;
     if (!p->sent_handshake) send_handshake(p);
     if (p->ext) send_ext_handshake(p);
     send_have_state(p);
@@ -1096,11 +1158,11 @@ static int pex_addr(const pf_peer *p, pf_addr *out)
 
 /* BEP 11: every minute, tell the peer about peers that connected since
  * the last message (all of them the first time).  Never for private
- * torrents (BEP 27). */
+ * torrents (BEP 27), nor before the metadata says whether it is one. */
 static void send_pex(pf_peer *p, uint64_t now)
 {
     pf_torrent *t = p->t;
-    if (!p->exth.ut_pex || (t->has_meta && t->mi->private_flag)) return;
+    if (!p->exth.ut_pex || !t->has_meta || t->mi->private_flag) return;
     if (p->last_pex ? now < p->last_pex + 60 * PF_NS_PER_SEC
                     : now < p->connected_at + 5 * PF_NS_PER_SEC)
         return;
@@ -1122,10 +1184,51 @@ static void send_pex(pf_peer *p, uint64_t now)
     pf__peer_mark_write(p);
 }
 
+/* It holds a piece we lack (wanted now or not: a viewer's window moves
+ * on, and a seed has nothing to ask of anyone). */
+static int holds_what_we_lack(const pf_peer *p)
+{
+    const pf_torrent *t = p->t;
+    if (!t->has_meta || !p->have.bits) return 1; /* cannot tell yet */
+    if (p->is_seed) return !pf_bitfield_full(&t->have);
+    size_t nb = pf_bitfield_bytes(t->have.nbits);
+    for (size_t i = 0; i < nb; i++)
+        if (p->have.bits[i] & (uint8_t)~t->have.bits[i]) return 1;
+    return 0;
+}
+
+/* Peers that give nothing and ask nothing hold a connection slot that a
+ * newcomer could use (slot squatters: 500 connections that handshake and
+ * say nothing more, or say they are interested and never ask):
+ *  - neither side interested, no message but keep-alives from it for
+ *    PF__IDLE_NS, nothing in flight, and it holds nothing we lack: they
+ *    have nothing to trade.  A stream's viewers waiting for their
+ *    deadlines are interested (or hold what the other lacks), and a seed
+ *    we download from holds what we lack: both stay;
+ *  - one the choker tried and choked for asking nothing while unchoked
+ *    (idle_since: others were waiting for its slot), still not asking
+ *    PF__IDLE_NS later, or PF__IDLE_NS / 6 later when the torrent is at
+ *    max_peers.  With nobody waiting, the choker never tries anyone: a
+ *    viewer waiting for its player stays.
+ * Returns why it goes, or NULL. */
+#define PF__IDLE_NS (60 * PF_NS_PER_SEC)
+static const char *idle_reason(const pf_peer *p, uint64_t now)
+{
+    const pf_torrent *t = p->t;
+    if (!t->has_meta || p->nreqs || p->inq_len || p->sp_bytes) return NULL;
+    if (!p->peer_interested && !p->am_interested && now > p->last_msg + PF__IDLE_NS && !holds_what_we_lack(p))
+        return "idle: nothing to trade";
+    if (p->idle_since && p->am_choking &&
+        (now > p->idle_since + PF__IDLE_NS ||
+         (now > p->idle_since + PF__IDLE_NS / 6 && t->npeers >= p->s->set.max_peers)))
+        return "idle: unchoked, asked for nothing";
+    return NULL;
+}
+
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
 {
     if (dt > 0) {
-        pf__rate_tick(&p->down, dt);
+        pf__rate_tick(&p->src.down, dt);
         pf__rate_tick(&p->up, dt);
     }
     if (p->state == PF_PS_CONNECTING) {
@@ -1141,6 +1244,11 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
             pf__peer_close(p, "handshake timeout");
         return;
     }
+    const char *idle = idle_reason(p, now);
+    if (idle) {
+        pf__peer_close(p, idle);
+        return;
+    }
     if (now > p->last_sent + 90 * PF_NS_PER_SEC && pf_buf_unread(&p->out) == 0 &&
         p->net_inflight == 0) {
         pf_msg_write_simple(&p->out, PF_MSG_KEEPALIVE);
@@ -1154,7 +1262,7 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
      * silent peers holding a pipeline each would otherwise hold the last
      * blocks of a download (more than the endgame takes on) for the whole
      * time-out. */
-    if (p->downloaded == 0 && timeout > 5 * PF_NS_PER_SEC) timeout = 5 * PF_NS_PER_SEC;
+    if (p->src.downloaded == 0 && timeout > 5 * PF_NS_PER_SEC) timeout = 5 * PF_NS_PER_SEC;
     if (p->nreqs > 0) {
         uint64_t last = p->last_block > p->reqs[0].time ? p->last_block : p->reqs[0].time;
         if (now > last + timeout) {
@@ -1162,7 +1270,7 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
                 pf_msg_write_req(&p->out, PF_MSG_CANCEL, p->reqs[i].piece, p->reqs[i].begin,
                                  p->reqs[i].length);
             pf__peer_drop_requests(p);
-            p->snubbed = 1;
+            p->src.snubbed = 1;
             p->ss_depth = 16;
             pf__peer_mark_write(p);
             return; /* its blocks go to other peers first */
@@ -1173,3 +1281,92 @@ void pf__peer_tick(pf_peer *p, uint64_t now, double dt)
     pf__peer_fill_requests(p, now);
     pf__peer_serve(p, now);
 }
+
+/* The peer as a source of blocks (core/sched/source.h) ---------------------- */
+#define PEER_OF(s) ((pf_peer *)((char *)(s) - offsetof(pf_peer, src)))
+#define CPEER_OF(s) ((const pf_peer *)((const char *)(s) - offsetof(pf_peer, src)))
+
+static int po_has(const pf_source *s, uint32_t piece) { return pf_bitfield_get(&CPEER_OF(s)->have, piece); }
+
+static int po_available(const pf_source *s, uint64_t now)
+{
+    const pf_peer *p = CPEER_OF(s);
+    (void)now;
+    return p->state == PF_PS_ACTIVE && !p->peer_choking;
+}
+
+static int po_settling(const pf_source *s, uint64_t now)
+{
+    const pf_peer *p = CPEER_OF(s);
+    if (p->state == PF_PS_CONNECTING || p->state == PF_PS_HANDSHAKE) return 1;
+    return p->state == PF_PS_ACTIVE && now < p->connected_at + PF_NS_PER_SEC;
+}
+
+static int po_present(const pf_source *s) { return CPEER_OF(s)->state == PF_PS_ACTIVE; }
+
+static void po_pull(pf_source *s, uint64_t now) { pf__peer_fill_requests(PEER_OF(s), now); }
+
+static uint32_t po_cancel_late(pf_source *s, uint32_t piece, double deadline_s, double head_deadline_s, int trial,
+                               uint64_t now)
+{
+    return pf__peer_cancel_late(PEER_OF(s), piece, deadline_s, head_deadline_s, trial, now);
+}
+
+static void po_cancel_all(pf_source *s, uint64_t now)
+{
+    (void)now;
+    pf__peer_cancel_all(PEER_OF(s));
+}
+
+static void po_cancel_block(pf_source *s, uint32_t piece, uint32_t begin)
+{
+    pf__peer_cancel_block(PEER_OF(s), piece, begin);
+}
+
+static uint32_t po_inflight(const pf_source *s) { return CPEER_OF(s)->nreqs; }
+
+static double po_rate(const pf_source *s, uint64_t now, uint64_t *latency_ns)
+{
+    if (latency_ns) *latency_ns = 0;
+    return pf__peer_plan_rate(CPEER_OF(s), now);
+}
+
+static void po_misbehaved(pf_source *s, const char *why, uint64_t now)
+{
+    (void)now;
+    pf_peer *p = PEER_OF(s);
+    if (p->t) pf__torrent_ban(p->t, &p->addr, p->id, why);
+}
+
+static void po_notify_fetch(pf_source *s, uint32_t first, uint32_t count)
+{
+    pf__peer_send_cdn_notice(PEER_OF(s), first, count);
+}
+
+static void po_name(const pf_source *s, char *out, size_t n)
+{
+    const pf_peer *p = CPEER_OF(s);
+    char a[64], client[96];
+    pf_addr_format(&p->addr, a, sizeof a);
+    snprintf(out, n, "peer:%s %s", a, pf_escape_text(p->exth.client, client, sizeof client));
+}
+
+static const pf_source_ops peer_ops = {
+    .kind = "peer",
+    .has = po_has,
+    .available = po_available,
+    .settling = po_settling,
+    .present = po_present,
+    .ready = po_available,
+    .pull = po_pull,
+    .fetch = NULL,
+    .cancel_late = po_cancel_late,
+    .cancel_block = po_cancel_block,
+    .cancel_all = po_cancel_all,
+    .prune = NULL,
+    .inflight = po_inflight,
+    .rate = po_rate,
+    .misbehaved = po_misbehaved,
+    .notify_fetch = po_notify_fetch,
+    .name = po_name,
+};

@@ -109,6 +109,7 @@ void pf_session_free(pf_session *s)
         }
     }
     pf__free(s->mem, s->q.ev);
+    pf__datagrams_free(s);
     pf__free(s->mem, s);
 }
 
@@ -189,7 +190,7 @@ int pf_session_add_torrent(pf_session *s, pf_metainfo *mi, pf_torrent **out)
     return 0;
 }
 
-int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out)
+int pf_session_add_magnet(pf_session *s, const pf_magnet *m, uint64_t now, pf_torrent **out)
 {
     if (pf__session_find(s, m->info_hash)) return PF_ERR_EXISTS;
     pf_torrent *t = pf__torrent_new(s, m->info_hash);
@@ -202,21 +203,38 @@ int pf_session_add_magnet(pf_session *s, const pf_magnet *m, pf_torrent **out)
     if (m->name) t->magnet_name = pf__strdup(s->mem, m->name);
     for (size_t i = 0; i < m->num_trackers; i++) pf_torrent_add_tracker(t, m->trackers[i], (int)i);
     /* ws= (BEP 19 web seeds): used once the info dict is known. */
-    for (size_t i = 0; i < m->num_webseeds; i++) pf_torrent_add_webseed(t, m->webseeds[i]);
+    for (size_t i = 0; i < m->num_webseeds; i++) pf_torrent_add_webseed(t, m->webseeds[i], 1.0);
     for (size_t i = 0; i < m->num_peers; i++) {
         pf_addr a;
-        if (pf_addr_parse(m->peers[i], &a) == 0) pf_torrent_add_peer(t, &a, 0);
+        if (pf_addr_parse(m->peers[i], &a) == 0) pf__torrent_add_addr(t, &a, now);
     }
     *out = t;
     return 0;
 }
 
-pf_peer *pf_session_accept(pf_session *s, const pf_addr *remote, uint64_t now)
+/* All connections are taken: the least useful peer of any torrent makes
+ * room for a newcomer, if one may (pf__torrent_least_useful). */
+static int make_room(pf_session *s, uint64_t now)
 {
-    if (s->npending >= s->set.max_half_open || pf__session_connections(s) >= s->set.max_connections)
-        return NULL;
-    pf_peer *p = pf__peer_new(s, NULL, remote, 0, now);
+    pf_peer *victim = NULL;
+    uint64_t best = 0;
+    for (uint32_t i = 0; i < s->ntorrents; i++) {
+        uint64_t rank = 0;
+        pf_peer *p = pf__torrent_least_useful(s->torrents[i], now, &rank);
+        if (p && (!victim || rank < best)) victim = p, best = rank;
+    }
+    if (!victim) return 0;
+    pf__peer_close(victim, "idle, making room for a new peer");
+    return 1;
+}
+
+pf_peer *pf_session_accept(pf_session *s, const pf_endpoint *remote, uint64_t now)
+{
+    if (s->npending >= s->set.max_half_open) return NULL;
+    if (pf__session_connections(s) >= s->set.max_connections && !make_room(s, now)) return NULL;
+    pf_peer *p = pf__peer_new(s, NULL, &remote->addr, 0, now);
     if (!p) return NULL;
+    p->transport = remote->transport;
     if (s->npending == s->cap_pending) {
         uint32_t cap = s->cap_pending ? s->cap_pending * 2 : 16;
         pf_peer **n = pf__realloc(s->mem, s->pending, cap * sizeof *n);
@@ -319,10 +337,3 @@ int pf__session_is_local(const pf_session *s, const pf_addr *a)
     return 0;
 }
 
-uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now)
-{
-    (void)s;
-    /* A fixed 250 ms cadence keeps request pipelines and timers fresh;
-     * everything else is event-driven. */
-    return now + 250 * PF_NS_PER_MS;
-}

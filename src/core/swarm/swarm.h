@@ -25,11 +25,13 @@ typedef struct pf__req {
 } pf__req;
 
 struct pf_peer {
+    pf_source src; /* a peer is a free source of blocks (peer.c's ops) */
     pf_session *s;
     pf_torrent *t; /* NULL until an incoming peer's handshake names it */
-    uint32_t id;
+    uint32_t id;   /* == src.id */
     uint32_t slot; /* index in t->peers */
-    pf_addr addr;
+    pf_addr addr;      /* its identity (with the port) */
+    uint8_t transport; /* pf_transport of this connection (ANY: not told) */
     void *ud;
     int outgoing;
     int local; /* inside the session's local networks (same ISP) */
@@ -45,15 +47,12 @@ struct pf_peer {
     size_t net_inflight; /* taken, not yet reported sent */
     int write_queued;
     int sent_handshake, got_handshake, sent_bitfield;
+    int dup; /* its handshake named a peer we already have (or us) */
     uint8_t peer_id[20];
     uint8_t reserved[8];
     int fast, ext;
     pf_ext_handshake exth;
     int got_exth;
-    /* Its last pf_cdn notice: pieces [cdn_first, cdn_end) it asked the CDN
-     * for at cdn_at (0: none). */
-    uint32_t cdn_first, cdn_end;
-    uint64_t cdn_at;
     int am_choking, am_interested, peer_choking, peer_interested;
     uint32_t interesting; /* pieces they have that we lack and want */
     pf_bitfield have;     /* valid once the torrent has metadata */
@@ -68,10 +67,14 @@ struct pf_peer {
     /* Their requests to us (FIFO). */
     pf__req *inq;
     uint32_t inq_head, inq_len, inq_cap;
-    pf_rate down, up;
-    uint64_t downloaded, uploaded;
+    pf_rate up; /* src.down: what it sent us; src.uploaded: what we sent */
     uint64_t connected_at, last_recv, last_sent, last_block, unchoked_at;
-    uint32_t hash_fails; /* pieces it contributed to that failed */
+    /* Idle peers (torrent.c: the choker's trials and who makes room):
+     * when it last sent a message other than a keep-alive, its last
+     * REQUEST, when PIECE data to it was last written (0: never), and
+     * when it was last choked for asking nothing while unchoked, and
+     * first (0: not since its last REQUEST). */
+    uint64_t last_msg, last_request, last_upload, idle_choked_at, idle_since;
     uint64_t unsolicited; /* PIECE bytes it sent that we never asked for */
     /* Requests we withdrew (cancel, time-out, choke): a block already on
      * its way is still welcome.  A ring of piece << 32 | begin. */
@@ -83,7 +86,6 @@ struct pf_peer {
     /* Its rate while it had our requests (decaying sums over the last ten
      * or so blocks): what it can send us, where `down` is what it did. */
     double busy_bytes, busy_ns;
-    int snubbed;
     int optimistic;
     uint64_t last_pex;   /* when we last sent it ut_pex (0 = never) */
     /* Upload accounting: bytes taken/written, PIECE payloads in flight. */
@@ -100,9 +102,11 @@ struct pf_peer {
 
 typedef struct pf__candidate {
     pf_addr addr;
+    uint8_t transport; /* pf_transport to dial it by (ANY: the caller's choice) */
     uint64_t next_try;
     uint8_t fails;
     uint8_t connected;
+    uint8_t seed; /* it had every piece: not dialled while we seed */
 } pf__candidate;
 
 typedef struct pf__tracker {
@@ -115,7 +119,18 @@ typedef struct pf__tracker {
     int started_sent;
     int completed_sent;
     char trackerid[64];
+    /* BEP 15 (udp:// URLs): the address once resolved, the connection id
+     * and when it was given (valid for a minute), the request in flight
+     * (its transaction id, event, when to give up on it, tries so far). */
+    int udp;
+    int udp_state; /* PF__UDPT_IDLE, _RESOLVING, _CONNECTING, _ANNOUNCING */
+    pf_addr udp_addr;
+    uint64_t udp_conn_id, udp_conn_at;
+    uint32_t udp_tid, udp_tries;
+    int udp_event;
+    uint64_t udp_deadline;
 } pf__tracker;
+enum { PF__UDPT_IDLE = 0, PF__UDPT_RESOLVING, PF__UDPT_CONNECTING, PF__UDPT_ANNOUNCING };
 
 /* A verified piece's bytes, shared by the read cache and the output of
  * peers it is being sent to (zero-copy sends): freed with the last ref. */
@@ -175,15 +190,31 @@ struct pf_torrent {
     uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
     int stopped;
     int complete_fired;
+    int started_complete; /* complete when its check or resume ended */
+    /* Pieces that failed their hash when read back from disk (bit rot):
+     * fetched again; when the storage cannot take the new copy (a seed's
+     * read-only files) no longer wanted.  Allocated at the first one. */
+    pf_bitfield rotten;
+    /* A download completed in this session (became_complete): what BEP 3's
+     * "completed" announce reports.  A torrent found complete by its check
+     * or resume record never sends it. */
+    int completed_here;
     /* Metadata download (magnet). */
+    /* PEX addresses heard before the metadata: dialled once it says the
+     * torrent is not private (BEP 27), forgotten if it is. */
+#define PF__HELD_PEX 128
+    pf_addr held_pex[PF__HELD_PEX];
+    uint32_t nheld_pex;
     uint8_t *meta;
     size_t meta_size;
     uint8_t *meta_got; /* per 16 KiB metadata piece */
     uint32_t meta_pieces, meta_have;
     char *magnet_name;
     /* Streaming (stream.c) and the CDN (webseed.c). */
-    pf__webseed *ws;
+    pf__webseed **ws; /* webseed.c's own list; each is in `sources` too */
     uint32_t nws;
+    pf_source **sources; /* every source that is not a peer (source.c) */
+    uint32_t nsources, cap_sources;
     pf__stream *streams;
     uint32_t nstreams, cap_streams;
     int startup_hold; /* peers wait: the CDN is filling a start-up prefix */
@@ -197,7 +228,10 @@ struct pf_torrent {
     uint32_t trial_start, trial_end;
     uint64_t trial_until;
     pf__fileqoe *qoe; /* per file, allocated on first stream */
-    uint64_t cdn_downloaded, peer_downloaded;
+    /* Payload accepted from costly sources (the CDNs) and free ones (the
+     * peers), and the cost of the former (bytes x their cost). */
+    uint64_t paid_downloaded, free_downloaded;
+    double paid_cost;
     uint64_t departed_down, departed_up; /* peers that left, not itemised */
     struct pf__departed {
         pf_addr addr;
@@ -206,14 +240,17 @@ struct pf_torrent {
     } departed[32]; /* per-peer byte counts outlive the connection */
     uint32_t ndeparted;
     uint64_t next_sched;
-    pf_addr banned[128];  /* peers that sent corrupt data (a ring) */
+    /* Endpoints that sent corrupt data (a ring); a host with
+     * PF__BAN_HOST_AFTER of them in it is banned as a whole. */
+    pf_addr banned[128];
     uint32_t nbanned, banned_next;
     /* Blocks of pieces that failed their hash with several senders: who
      * sent what (a digest per block).  When the piece later verifies, a
      * sender whose block differs from the good data is banned ("smart
      * ban"); the others are cleared.  A ring. */
     struct pf__suspect {
-        uint32_t piece, block, peer_id;
+        uint32_t piece, block, src_id; /* src_id 0: settled */
+        int has_addr;                  /* addr: the sender was a peer */
         pf_addr addr;
         uint8_t digest[20];
     } suspects[128];
@@ -253,7 +290,32 @@ struct pf_session {
     uint32_t nlocal_nets;
     double local_share; /* of the regular upload slots, local peers' first */
     pf_logger log;
+    /* Datagrams to send (datagram.c): a bounded ring, allocated on first
+     * use; and what came in that nothing claimed. */
+    struct pf__dgram *dgrams;
+    uint32_t dg_head, dg_len, dg_cap;
+    uint64_t dg_dropped_in, dg_dropped_out;
 };
+
+/* Endpoints: a peer is known by address AND port (households behind one
+ * carrier-grade NAT share an address).  The one comparison every ban and
+ * lookup goes through: widen it here when an endpoint also names its
+ * transport. */
+static inline int pf__endpoint_eq(const pf_addr *a, const pf_addr *b) { return pf_addr_eq(a, b); }
+/* Same host: the address without the port. */
+static inline int pf__host_eq(const pf_addr *a, const pf_addr *b)
+{
+    return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+}
+/* The endpoint that names p: the address we dialled, or for an incoming
+ * connection the listen port it gave in its extension handshake (BEP 10
+ * "p"), else its connection's own (ephemeral) port. */
+static inline pf_addr pf__peer_endpoint(const pf_peer *p)
+{
+    pf_addr a = p->addr;
+    if (!p->outgoing && p->got_exth && p->exth.listen_port) a.port = p->exth.listen_port;
+    return a;
+}
 
 /* Bytes with this peer count as another ISP's (local networks are set and
  * it is outside them). */
@@ -267,6 +329,13 @@ static inline int pf__take_tokens(uint64_t limit, double *tokens, uint32_t n)
     *tokens -= (double)n;
     return 1;
 }
+
+/* datagram.c */
+#define PF__DGRAM_QUEUE 256
+/* Queues a datagram to `to`; 0, PF_ERR_LIMIT (queue full: dropped, as a
+ * congested socket would) or PF_ERR_INVAL (too long). */
+int pf__session_send_datagram(pf_session *s, const pf_addr *to, const uint8_t *data, size_t n);
+void pf__datagrams_free(pf_session *s);
 
 /* session.c */
 void pf__log(pf_session *s, pf_log_level lvl, const char *fmt, ...)
@@ -304,20 +373,35 @@ void pf__peer_cancel_all(pf_peer *p);
 uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, double head_deadline_s,
                               int trial, uint64_t now);
 void pf__peer_drop_requests(pf_peer *p);
+/* Forgets its queued requests for piece (we no longer have it): REJECTs
+ * them (BEP 6), or chokes a peer without the Fast extension. */
+void pf__peer_reject_piece(pf_peer *p, uint32_t piece);
 int pf__peer_apply_metadata(pf_peer *p);
 void pf__peer_tick(pf_peer *p, uint64_t now, double dt);
 
 /* torrent.c */
 pf_torrent *pf__torrent_new(pf_session *s, const uint8_t info_hash[20]);
 void pf__torrent_free(pf_torrent *t);
-int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p);
+/* Adds p to t; when t is full, the least useful peer (if any may go)
+ * makes room; else PF_ERR_LIMIT. */
+int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p, uint64_t now);
+/* The peer of t that may best make room for a newcomer, or NULL if none
+ * may; *rank orders candidates across torrents (lower goes first). */
+pf_peer *pf__torrent_least_useful(pf_torrent *t, uint64_t now, uint64_t *rank);
+/* The endpoint a is banned, or its host is (PF__BAN_HOST_AFTER of its
+ * endpoints were). */
+#define PF__BAN_HOST_AFTER 3
+/* A candidate from a tracker, PEX or a magnet: dialled by any transport. */
+void pf__torrent_add_addr(pf_torrent *t, const pf_addr *a, uint64_t now);
 int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a);
-/* Bans an address: closes its peers, forgets the blocks peer `id` sent
- * into pieces in progress, refuses it from now on. */
+/* Bans an endpoint: peer `id`'s if it is still here (pf__peer_endpoint),
+ * else a; closes its peers (and its host's, once the host is banned),
+ * forgets the blocks peer `id` sent into pieces in progress, refuses it
+ * from now on. */
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why);
-void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p);
-void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
-                          const uint8_t *data, uint32_t len, uint64_t now);
+/* Removes p from t; now: when it went (a failed dial's retry is timed
+ * from it). */
+void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p, uint64_t now);
 void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt);
 pf_job *pf__job_new(pf_torrent *t, int type);
 int pf__torrent_emit_job(pf_torrent *t, pf_job *j);
@@ -327,6 +411,11 @@ int pf__torrent_emit_job(pf_torrent *t, pf_job *j);
 pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load);
 /* Drops a slot's buffer (the piece was evicted or failed to load). */
 void pf__cache_slot_clear(pf__cache_slot *c);
+/* A verified piece is no longer ours (it failed its hash when read back
+ * from disk): its have-bit goes, it is no longer served (peers' queued
+ * requests for it are rejected, or a peer without BEP 6 is choked: a
+ * HAVE cannot be taken back), and it is fetched again. */
+void pf__torrent_piece_lost(pf_torrent *t, uint32_t piece, uint64_t now);
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now);
 void pf__torrent_choke(pf_torrent *t, uint64_t now);
 
@@ -343,5 +432,9 @@ void pf__control_free(pf_torrent *t);
 void pf__announce_tick(pf_torrent *t, uint64_t now);
 void pf__announce_done(pf_torrent *t, pf_job *j, uint64_t now);
 void pf__announce_event(pf_torrent *t, int event, uint64_t now);
+/* A datagram from a UDP tracker: 1 if one of s's trackers took it. */
+int pf__announce_udp_in(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now);
+/* A PF_JOB_RESOLVE for a UDP tracker came back. */
+void pf__announce_resolved(pf_torrent *t, pf_job *j, uint64_t now);
 
 #endif

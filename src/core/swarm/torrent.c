@@ -34,11 +34,13 @@ void pf__torrent_free(pf_torrent *t)
     pf__free(t->s->mem, t->cache);
     if (t->has_meta) pf_picker_free(&t->picker);
     pf_bitfield_free(&t->have);
+    pf_bitfield_free(&t->rotten);
     if (t->mi) pf_metainfo_free(t->mi);
     pf__free(t->s->mem, t->meta);
     pf__free(t->s->mem, t->meta_got);
     pf__free(t->s->mem, t->magnet_name);
     pf__ws_free_all(t);
+    pf__sources_free(t);
     pf__streams_free(t);
     pf__control_free(t);
     pf__free(t->s->mem, t);
@@ -52,7 +54,6 @@ void *pf_torrent_ud(const pf_torrent *t) { return t->ud; }
 
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
 {
-    (void)now;
     if (memcmp(mi->info_hash, t->info_hash, 20) != 0) return PF_ERR_HASH;
     int rc = pf_bitfield_init_mem(&t->have, mi->num_pieces, t->s->mem);
     if (rc) return rc;
@@ -72,33 +73,77 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
     t->ncache = ncache;
     t->mi = mi;
     t->has_meta = 1;
-    for (size_t i = 0; i < mi->num_webseeds; i++) pf__ws_add(t, mi->webseeds[i]);
+    for (size_t i = 0; i < mi->num_webseeds; i++) pf__ws_add(t, mi->webseeds[i], 1.0);
     for (uint32_t i = t->npeers; i-- > 0;) {
         pf_peer *p = t->peers[i];
         if (pf__peer_apply_metadata(p) != 0) pf__peer_close(p, "bad bitfield");
     }
+    /* PEX heard while we could not know whether PEX is allowed (BEP 27). */
+    if (mi->private_flag) {
+        if (t->nheld_pex)
+            pf__log(t->s, PF_LOG_INFO, "private torrent: %u peers from PEX not dialled", t->nheld_pex);
+    } else {
+        for (uint32_t i = 0; i < t->nheld_pex; i++) pf__torrent_add_addr(t, &t->held_pex[i], now);
+    }
+    t->nheld_pex = 0;
     return 0;
 }
 
-/* A connection that has been open a while and has given nothing, taken
- * nothing and wants nothing: it may make room for a newcomer (else a few
- * idle squatters could keep everyone out).  The oldest such, or NULL. */
-static pf_peer *useless_peer(pf_torrent *t, uint64_t now)
+/* Making room (peer turnover, as libtorrent does when its connections are
+ * full): a newcomer may displace the least useful peer.  Never one that
+ * moved payload either way in the last PF__USEFUL_NS, has requests in
+ * flight either way, or is still connecting or handshaking; first one the
+ * choker tried and that asked for nothing while unchoked (oldest first),
+ * then, once PF__GRACE_NS old, one that never moved a byte and has
+ * nothing we want, then one that has, then one that moved payload before
+ * (longest ago first).  Among peers that never moved a byte the newest
+ * goes first: the ones that waited longest are next for an upload slot.
+ * 500 squatters that handshake and say they are interested held all of
+ * a seed's connections, and a real leecher could not get in. */
+#define PF__USEFUL_NS (60 * PF_NS_PER_SEC)
+#define PF__GRACE_NS (10 * PF_NS_PER_SEC)
+static int useless_tier(const pf_peer *p, uint64_t now, uint64_t *order)
+{
+    if (p->state != PF_PS_ACTIVE || p->nreqs || p->inq_len || p->sp_bytes || p->net_inflight) return -1;
+    uint64_t moved = p->last_block > p->last_upload ? p->last_block : p->last_upload;
+    if (moved && now < moved + PF__USEFUL_NS) return -1;
+    if (p->idle_since) {
+        *order = p->idle_since;
+        return 0;
+    }
+    if (now < p->connected_at + PF__GRACE_NS) return -1;
+    if (!moved) {
+        *order = UINT64_MAX - p->connected_at; /* newest first */
+        return p->interesting ? 2 : 1;
+    }
+    *order = moved;
+    return 3;
+}
+
+pf_peer *pf__torrent_least_useful(pf_torrent *t, uint64_t now, uint64_t *rank)
 {
     pf_peer *best = NULL;
+    int best_tier = 0;
+    uint64_t best_order = 0;
     for (uint32_t i = 0; i < t->npeers; i++) {
-        pf_peer *q = t->peers[i];
-        if (q->state == PF_PS_CLOSING || now < q->connected_at + 30 * PF_NS_PER_SEC) continue;
-        if (q->downloaded || q->uploaded || q->peer_interested || q->nreqs || q->inq_len) continue;
-        if (!best || q->connected_at < best->connected_at) best = q;
+        uint64_t order = 0;
+        int tier = useless_tier(t->peers[i], now, &order);
+        if (tier < 0) continue;
+        if (!best || tier < best_tier || (tier == best_tier && order < best_order)) {
+            best = t->peers[i];
+            best_tier = tier;
+            best_order = order;
+        }
     }
+    /* Tiers are few and orders are times (ns): the tier in the top bits. */
+    if (best && rank) *rank = ((uint64_t)best_tier << 62) | (best_order >> 2);
     return best;
 }
 
-int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p)
+int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
 {
     if (t->npeers >= t->s->set.max_peers + 8) {
-        pf_peer *v = useless_peer(t, t->s->last_tick);
+        pf_peer *v = pf__torrent_least_useful(t, now, NULL);
         if (!v) return PF_ERR_LIMIT;
         pf__peer_close(v, "idle, making room for a new peer");
     }
@@ -110,6 +155,7 @@ int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p)
         t->cap_peers = cap;
     }
     p->t = t;
+    p->src.t = t;
     p->slot = t->npeers;
     t->peers[t->npeers++] = p;
     if (t->has_meta && pf__peer_apply_metadata(p) != 0) {
@@ -122,16 +168,34 @@ int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p)
 static pf__candidate *cand_find(pf_torrent *t, const pf_addr *a)
 {
     for (uint32_t i = 0; i < t->ncands; i++)
-        if (pf_addr_eq(&t->cands[i].addr, a)) return &t->cands[i];
+        if (pf__endpoint_eq(&t->cands[i].addr, a)) return &t->cands[i];
     return NULL;
 }
 
-void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
+/* A dial that failed (refused, timed out, closed before its handshake) is
+ * tried again after PF__DIAL_RETRY_NS, doubling with each failure in a row
+ * up to PF__DIAL_RETRY_MAX_NS, candidate by candidate; after
+ * PF__DIAL_GIVE_UP failures in a row it is not dialled again.  A seeder
+ * still starting refuses the first dial: at 10 s for the first retry a
+ * viewer took the whole film from the CDN meanwhile. */
+#define PF__DIAL_RETRY_NS (250 * PF_NS_PER_MS)
+#define PF__DIAL_RETRY_MAX_NS (60 * PF_NS_PER_SEC)
+#define PF__DIAL_GIVE_UP 24
+
+static uint64_t dial_backoff(uint32_t fails)
+{
+    uint32_t shift = fails > 1 ? fails - 1 : 0;
+    if (shift > 20) shift = 20;
+    uint64_t d = PF__DIAL_RETRY_NS << shift;
+    return d < PF__DIAL_RETRY_MAX_NS ? d : PF__DIAL_RETRY_MAX_NS;
+}
+
+void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
 {
     if (p->slot >= t->npeers || t->peers[p->slot] != p) return;
     pf__peer_drop_requests(p);
     if (t->has_meta && p->have.bits) pf_picker_remove_bitfield(&t->picker, &p->have);
-    if (p->downloaded || p->uploaded) {
+    if (p->src.downloaded || p->src.uploaded) {
         struct pf__departed *d = NULL;
         for (uint32_t k = 0; k < t->ndeparted && !d; k++)
             if (pf_addr_eq(&t->departed[k].addr, &p->addr)) d = &t->departed[k];
@@ -142,22 +206,27 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
             snprintf(d->client, sizeof d->client, "%s", p->exth.client);
         }
         if (d) {
-            d->down += p->downloaded;
-            d->up += p->uploaded;
+            d->down += p->src.downloaded;
+            d->up += p->src.uploaded;
         } else {
-            t->departed_down += p->downloaded;
-            t->departed_up += p->uploaded;
+            t->departed_down += p->src.downloaded;
+            t->departed_up += p->src.uploaded;
         }
     }
     if (p->outgoing) {
         pf__candidate *c = cand_find(t, &p->addr);
         if (c) {
             c->connected = 0;
-            uint64_t now = t->s->last_tick;
-            if (!p->got_handshake) {
-                if (c->fails < 10) c->fails++;
-                c->next_try = now + (5ULL << (c->fails < 6 ? c->fails : 6)) * PF_NS_PER_SEC;
+            if (p->is_seed) c->seed = 1;
+            if (p->dup) {
+                /* Ourselves, or a peer already connected the other way. */
+                if (p->dup == 2) c->fails = PF__DIAL_GIVE_UP;
+                c->next_try = now + 60 * PF_NS_PER_SEC;
+            } else if (!p->got_handshake) {
+                if (c->fails < PF__DIAL_GIVE_UP) c->fails++;
+                c->next_try = now + dial_backoff(c->fails);
             } else {
+                c->fails = 0;
                 c->next_try = now + 30 * PF_NS_PER_SEC;
             }
         }
@@ -173,8 +242,15 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p)
 
 static void dial_more(pf_torrent *t, uint64_t now);
 
-void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now)
+void pf__torrent_add_addr(pf_torrent *t, const pf_addr *a, uint64_t now)
 {
+    pf_endpoint ep = {.addr = *a, .transport = PF_TRANSPORT_ANY};
+    pf_torrent_add_peer(t, &ep, now);
+}
+
+void pf_torrent_add_peer(pf_torrent *t, const pf_endpoint *ep, uint64_t now)
+{
+    const pf_addr *a = &ep->addr;
     if (a->port == 0 || (a->family != 4 && a->family != 6)) return;
     if (cand_find(t, a)) return;
     if (t->ncands >= PF__MAX_CANDIDATES) return;
@@ -188,6 +264,7 @@ void pf_torrent_add_peer(pf_torrent *t, const pf_addr *a, uint64_t now)
     pf__candidate *c = &t->cands[t->ncands++];
     memset(c, 0, sizeof *c);
     c->addr = *a;
+    c->transport = ep->transport;
     /* Dial now rather than at the next tick: a player is waiting. */
     dial_more(t, now);
 }
@@ -306,19 +383,87 @@ static void cache_insert(pf_torrent *t, uint32_t piece, uint8_t *buf)
     victim->used = ++t->cache_clock;
 }
 
+static int piece_hash_ok(const pf_torrent *t, uint32_t piece, const uint8_t *data)
+{
+    uint8_t d[20];
+    return pf_sha1(data, pf_metainfo_piece_size(t->mi, piece), d) == 0 &&
+           memcmp(d, t->mi->piece_hashes + 20 * (size_t)piece, 20) == 0;
+}
+
+/* A read finished: readers waiting on it (pf_torrent_read) ask again. */
+static void wake_readers(pf_torrent *t)
+{
+    for (uint32_t i = 0; i < t->nstreams; i++) {
+        pf_event ev = {.type = PF_EV_STREAM_READY, .torrent = t, .err = (int)t->streams[i].id};
+        pf__emit(t->s, &ev);
+    }
+}
+
+void pf__torrent_piece_lost(pf_torrent *t, uint32_t piece, uint64_t now)
+{
+    if (!t->has_meta || !pf_bitfield_get(&t->have, piece)) return;
+    if (!t->rotten.bits) pf_bitfield_init_mem(&t->rotten, t->mi->num_pieces, t->s->mem);
+    if (t->rotten.bits) pf_bitfield_set(&t->rotten, piece);
+    pf_bitfield_clear(&t->have, piece);
+    t->have_bytes -= pf_metainfo_piece_size(t->mi, piece);
+    t->hash_failures++;
+    for (uint32_t i = 0; i < t->ncache; i++)
+        if (t->cache[i].pb && !t->cache[i].loading && t->cache[i].piece == piece) pf__cache_slot_clear(&t->cache[i]);
+    if (t->state == PF_TS_SEEDING) {
+        t->state = PF_TS_DOWNLOADING;
+        t->complete_fired = 0; /* PF_EV_COMPLETE again once repaired */
+        /* Seeds are worth dialling again. */
+        for (uint32_t i = 0; i < t->ncands; i++)
+            if (t->cands[i].seed && t->cands[i].next_try > now) t->cands[i].next_try = now;
+    }
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *p = t->peers[i];
+        if (p->state != PF_PS_ACTIVE) continue;
+        pf__peer_reject_piece(p, piece);
+        if (p->have.bits && (p->is_seed || pf_bitfield_get(&p->have, piece)) && t->picker.prio[piece])
+            p->interesting++;
+        pf__peer_update_interest(p);
+        pf__peer_fill_requests(p, now);
+    }
+    if (t->nstreams) pf__sched_update(t, now);
+}
+
+long pf_torrent_read(pf_torrent *t, uint64_t off, uint8_t *dst, size_t max, uint64_t now)
+{
+    if (!t->has_meta) return PF_ERR_INVAL;
+    if (off >= t->mi->total_length) return PF_ERR_RANGE;
+    if (max == 0) return 0;
+    uint32_t piece = (uint32_t)(off / t->mi->piece_length);
+    if (!pf_bitfield_get(&t->have, piece)) return PF_ERR_NOTFOUND;
+    pf__pbuf *pb = pf__cache_get(t, piece, 1); /* or a verifying READ starts */
+    (void)now;
+    if (!pb) return 0;
+    uint64_t start = (uint64_t)piece * t->mi->piece_length;
+    uint64_t in = off - start, n = pf_metainfo_piece_size(t->mi, piece) - in;
+    if (n > max) n = max;
+    memcpy(dst, pb->data + in, (size_t)n);
+    return (long)n;
+}
+
 static void serve_all(pf_torrent *t, uint64_t now)
 {
     for (uint32_t i = t->npeers; i-- > 0;)
         if (t->peers[i]->inq_len) pf__peer_serve(t->peers[i], now);
 }
 
+/* Banned endpoints of a's host. */
+static uint32_t host_bans(const pf_torrent *t, const pf_addr *a)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->nbanned; i++) n += pf__host_eq(&t->banned[i], a);
+    return n;
+}
+
 int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a)
 {
     for (uint32_t i = 0; i < t->nbanned; i++)
-        if (t->banned[i].family == a->family &&
-            memcmp(t->banned[i].ip, a->ip, a->family == 4 ? 4 : 16) == 0)
-            return 1;
-    return 0;
+        if (pf__endpoint_eq(&t->banned[i], a)) return 1;
+    return host_bans(t, a) >= PF__BAN_HOST_AFTER;
 }
 
 static pf_peer *peer_by_id(pf_torrent *t, uint32_t id)
@@ -350,31 +495,56 @@ static void drop_blocks_of(pf_torrent *t, uint32_t id)
 
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why)
 {
-    if (!pf__torrent_is_banned(t, a)) {
+    pf_peer *liar = id ? peer_by_id(t, id) : NULL;
+    pf_addr ep = liar ? pf__peer_endpoint(liar) : *a;
+    if (!pf__torrent_is_banned(t, &ep)) {
         uint32_t cap = sizeof t->banned / sizeof t->banned[0];
-        t->banned[t->banned_next] = *a;
+        t->banned[t->banned_next] = ep;
         t->banned_next = (t->banned_next + 1) % cap;
         if (t->nbanned < cap) t->nbanned++;
+        char buf[64];
+        pf_addr_format(&ep, buf, sizeof buf);
+        pf__log(t->s, PF_LOG_INFO, "banned %s%s: %s", buf,
+                host_bans(t, &ep) >= PF__BAN_HOST_AFTER ? " and its whole address" : "", why);
     }
     drop_blocks_of(t, id);
-    for (uint32_t i = t->npeers; i-- > 0;)
-        if (pf_addr_eq(&t->peers[i]->addr, a) || t->peers[i]->id == id) pf__peer_close(t->peers[i], why);
+    for (uint32_t i = t->npeers; i-- > 0;) {
+        pf_peer *q = t->peers[i];
+        if (q->state == PF_PS_CLOSING) continue;
+        pf_addr qe = pf__peer_endpoint(q);
+        /* Its other connections, and once its host is banned, the host's;
+         * never another endpoint of a host with an honest one (NAT). */
+        if (q->id == id || pf__torrent_is_banned(t, &qe) || pf__torrent_is_banned(t, &q->addr))
+            pf__peer_close(q, why);
+    }
 }
 
-/* A piece failed its hash.  Its only sender is banned at once.  With
- * several senders, each block's digest is kept with its sender, and the
- * verdict waits for the piece to verify (smart_ban_check). */
-static void blame(pf_torrent *t, const pf_partial *pp)
+/* Did source s send one of pp's blocks? */
+static int sent_a_block(const pf_partial *pp, uint32_t id)
+{
+    for (uint32_t b = 0; b < pp->nblocks; b++)
+        if (pp->src[b] == id) return 1;
+    return 0;
+}
+
+/* A piece failed its hash.  Its only sender takes the blame at once (a
+ * peer is banned, a web seed backs off and, lying again, is dropped: its
+ * ops->misbehaved).  With several senders, each block's digest is kept
+ * with its sender, and the verdict waits for the piece to verify
+ * (smart_ban_check).  Every kind of source is blamed alike: a CDN edge
+ * with a corrupt cache once had its co-sender, an honest peer, banned in
+ * its place. */
+static void blame(pf_torrent *t, const pf_partial *pp, uint64_t now)
 {
     uint32_t first = pp->nblocks ? pp->src[0] : 0;
     int single = 1;
     for (uint32_t b = 1; b < pp->nblocks; b++)
         if (pp->src[b] != first) single = 0;
     if (single) {
-        pf_peer *p = first ? peer_by_id(t, first) : NULL; /* 0: the web seed */
-        if (p) {
-            p->hash_fails++;
-            pf__torrent_ban(t, &p->addr, p->id, "sent data that failed the hash check");
+        pf_source *s = first ? pf__src_by_id(t, first) : NULL;
+        if (s) {
+            s->hash_fails++;
+            s->ops->misbehaved(s, "sent data that failed the hash check", now);
         }
         return;
     }
@@ -382,28 +552,23 @@ static void blame(pf_torrent *t, const pf_partial *pp)
     /* Strikes, as a fallback for pieces that never verify (the liar is in
      * every attempt, so the smart ban never gets its good copy): one per
      * sender per failed piece; a sender with 4 or more and strictly more
-     * than every co-sender of this piece is banned.  A liar is in every
-     * piece it spoils, so an honest co-sender cannot overtake it. */
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        pf_peer *q = t->peers[i];
-        for (uint32_t b = 0; b < pp->nblocks; b++)
-            if (pp->src[b] == q->id) {
-                q->hash_fails++;
-                break;
-            }
-    }
+     * than every co-sender of this piece is blamed, unless more of its
+     * blocks verified than it spoiled pieces' worth (guesswork never bans
+     * a source whose data proved good).  A liar is in every piece it
+     * spoils, so an honest co-sender cannot overtake it. */
+    uint32_t it;
+    PF_SRC_FOREACH(t, q, it)
+    if (sent_a_block(pp, q->id)) q->hash_fails++;
     /* Only between senders still here: one that left (or was dropped)
      * cannot be compared, and its share would fall on the others. */
     int all_here = 1;
     for (uint32_t b = 0; b < pp->nblocks && all_here; b++)
-        if (pp->src[b] && !peer_by_id(t, pp->src[b])) all_here = 0;
-    pf_peer *worst = NULL;
+        if (pp->src[b] && !pf__src_by_id(t, pp->src[b])) all_here = 0;
+    pf_source *worst = NULL;
     int unique = 0;
-    for (uint32_t i = 0; i < t->npeers; i++) {
-        pf_peer *q = t->peers[i];
-        int sent = 0;
-        for (uint32_t b = 0; b < pp->nblocks && !sent; b++) sent = pp->src[b] == q->id;
-        if (!sent) continue;
+    PF_SRC_FOREACH(t, q, it)
+    {
+        if (!sent_a_block(pp, q->id)) continue;
         if (!worst || q->hash_fails > worst->hash_fails) {
             worst = q;
             unique = 1;
@@ -412,50 +577,68 @@ static void blame(pf_torrent *t, const pf_partial *pp)
         }
     }
     for (uint32_t b = 0; b < pp->nblocks; b++) {
-        pf_peer *p = pp->src[b] ? peer_by_id(t, pp->src[b]) : NULL;
-        if (!p) continue; /* the web seed, or gone (its blocks went with it) */
+        pf_source *s = pp->src[b] ? pf__src_by_id(t, pp->src[b]) : NULL;
+        if (!s) continue; /* gone (its blocks went with it) */
         struct pf__suspect *su = &t->suspects[t->suspect_next];
         t->suspect_next = (t->suspect_next + 1) % cap;
         if (t->nsuspects < cap) t->nsuspects++;
         su->piece = pp->piece;
         su->block = b;
-        su->peer_id = p->id;
-        su->addr = p->addr;
+        su->src_id = s->id;
+        su->has_addr = s->addr != NULL;
+        if (s->addr) su->addr = *s->addr;
         uint32_t off = b * PF_BLOCK_SIZE, len = pp->size - off < PF_BLOCK_SIZE ? pp->size - off : PF_BLOCK_SIZE;
         pf_sha1(pp->buf + off, len, su->digest);
     }
-    if (all_here && worst && unique && worst->hash_fails >= 4)
-        pf__torrent_ban(t, &worst->addr, worst->id, "sent data in more failed pieces than anyone else");
+    uint64_t piece_blocks = pp->nblocks ? pp->nblocks : 1;
+    if (all_here && worst && unique && worst->hash_fails >= 4 &&
+        worst->good_blocks < (uint64_t)worst->hash_fails * piece_blocks)
+        worst->ops->misbehaved(worst, "sent data in more failed pieces than anyone else", now);
 }
 
-/* The piece verified: whoever sent a different block earlier lied. */
-static void smart_ban_check(pf_torrent *t, uint32_t piece, const uint8_t *buf)
+/* The piece verified: whoever sent a different block earlier lied; the
+ * senders of its blocks proved good. */
+static void smart_ban_check(pf_torrent *t, const pf_partial *pp, uint64_t now)
 {
+    uint32_t piece = pp->piece;
+    for (uint32_t b = 0; b < pp->nblocks; b++) {
+        pf_source *s = pp->src[b] ? pf__src_by_id(t, pp->src[b]) : NULL;
+        if (s) s->good_blocks++;
+    }
+    if (!t->nsuspects) return;
     uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
     uint32_t size = pf_metainfo_piece_size(t->mi, piece);
     for (uint32_t k = 0; k < t->nsuspects; k++) {
         struct pf__suspect *su = &t->suspects[(t->suspect_next + cap - t->nsuspects + k) % cap];
-        if (su->piece != piece || su->peer_id == 0) continue;
+        if (su->piece != piece || su->src_id == 0) continue;
         uint32_t off = su->block * PF_BLOCK_SIZE;
         if (off >= size) continue;
         uint32_t len = size - off < PF_BLOCK_SIZE ? size - off : PF_BLOCK_SIZE;
         uint8_t d[20];
-        pf_sha1(buf + off, len, d);
-        if (memcmp(d, su->digest, 20) != 0)
-            pf__torrent_ban(t, &su->addr, su->peer_id, "sent a block that differs from the verified piece");
-        su->peer_id = 0; /* settled */
+        pf_sha1(pp->buf + off, len, d);
+        if (memcmp(d, su->digest, 20) != 0) {
+            static const char why[] = "sent a block that differs from the verified piece";
+            pf_source *s = pf__src_by_id(t, su->src_id);
+            if (s)
+                s->ops->misbehaved(s, why, now);
+            else if (su->has_addr)
+                pf__torrent_ban(t, &su->addr, su->src_id, why); /* a peer that left */
+        }
+        su->src_id = 0; /* settled */
     }
 }
 
 /* Pieces in, verified, out ------------------------------------------------------ */
-void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t begin,
+void pf__torrent_block_in(pf_torrent *t, pf_source *src, uint32_t piece, uint32_t begin,
                           const uint8_t *data, uint32_t len, uint64_t now)
 {
     t->picker.now = now;
+    pf__rate_add(&src->down, len);
     int r = pf_picker_block_in(&t->picker, piece, begin, data, len);
     if (r < 0) {
         t->wasted += len;
-        pf__log(t->s, PF_LOG_DEBUG, "waste: block %u+%u from %s (%s)", piece, begin, p ? "a peer" : "the CDN",
+        src->wasted += len;
+        pf__log(t->s, PF_LOG_DEBUG, "waste: block %u+%u from a %s (%s)", piece, begin, src->ops->kind,
                 pf_bitfield_get(&t->have, piece) ? "piece verified"
                 : pf_picker_is_pending(&t->picker, piece) ? "piece being verified"
                                                           : "block already in");
@@ -463,13 +646,21 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
     }
     {
         pf_partial *sp = (pf_partial *)pf_picker_partial(&t->picker, piece);
-        if (sp) sp->src[begin / PF_BLOCK_SIZE] = p ? p->id : 0;
+        if (sp) sp->src[begin / PF_BLOCK_SIZE] = src->id;
+    }
+    src->downloaded += len;
+    if (pf__src_free(src)) {
+        t->free_downloaded += len;
+    } else {
+        t->paid_downloaded += len;
+        t->paid_cost += (double)len * src->cost;
     }
     t->downloaded += len;
     pf__rate_add(&t->down, len);
     /* Endgame duplicates of this block are now useless. */
-    for (uint32_t i = 0; i < t->npeers; i++)
-        if (t->peers[i] != p && t->peers[i]->nreqs) pf__peer_cancel_block(t->peers[i], piece, begin);
+    uint32_t it;
+    PF_SRC_FOREACH(t, o, it)
+    if (o != src && o->ops->cancel_block && o->ops->inflight(o)) o->ops->cancel_block(o, piece, begin);
     /* Hash while the block is still in cache: the blocks of a piece mostly
      * arrive in order, so the digest is ready when the last one lands. */
     pf_partial *pp = (pf_partial *)pf_picker_partial(&t->picker, piece);
@@ -488,7 +679,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
         }
     }
     if (r == 1 && verified < 0) {
-        blame(t, pp);
+        blame(t, pp, now);
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
         pf__free(t->s->mem, buf);
         pf_picker_piece_failed(&t->picker, piece);
@@ -498,7 +689,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_peer *p, uint32_t piece, uint32_t be
         return;
     }
     if (r == 1) {
-        if (verified > 0 && t->nsuspects) smart_ban_check(t, piece, pp->buf);
+        if (verified > 0) smart_ban_check(t, pp, now);
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
         pf_job *j = pf__job_new(t, PF_JOB_WRITE);
         if (!j) {
@@ -526,6 +717,7 @@ static void became_complete(pf_torrent *t, uint64_t now)
 {
     if (t->complete_fired) return;
     t->complete_fired = 1;
+    if (!t->started_complete) t->completed_here = 1; /* not a repair */
     t->state = PF_TS_SEEDING;
     pf_event ev = {.type = PF_EV_COMPLETE, .torrent = t};
     pf__emit(t->s, &ev);
@@ -558,7 +750,7 @@ static void piece_verified(pf_torrent *t, uint32_t piece, uint64_t now)
 static void check_finished(pf_torrent *t, uint64_t now)
 {
     t->state = pf_bitfield_full(&t->have) ? PF_TS_SEEDING : PF_TS_DOWNLOADING;
-    if (t->state == PF_TS_SEEDING) t->complete_fired = 1;
+    if (t->state == PF_TS_SEEDING) t->complete_fired = t->started_complete = 1;
     pf_event ev = {.type = PF_EV_CHECKED, .torrent = t};
     pf__emit(t->s, &ev);
     for (uint32_t i = t->npeers; i-- > 0;) {
@@ -608,16 +800,22 @@ void pf_torrent_check(pf_torrent *t, uint64_t now)
     check_more(t, now);
 }
 
-const pf_bitfield *pf_torrent_have(const pf_torrent *t)
+const uint8_t *pf_torrent_have(const pf_torrent *t, uint32_t *npieces)
 {
-    return t->has_meta ? &t->have : NULL;
+    if (npieces) *npieces = t->has_meta ? t->have.nbits : 0;
+    return t->has_meta ? t->have.bits : NULL;
 }
 
-int pf_torrent_resume(pf_torrent *t, const pf_bitfield *have, uint64_t now)
+int pf_torrent_have_piece(const pf_torrent *t, uint32_t piece)
 {
-    if (!t->has_meta || !have || have->nbits != t->mi->num_pieces) return PF_ERR_INVAL;
-    for (uint32_t i = 0; i < have->nbits; i++)
-        if (pf_bitfield_get(have, i)) piece_verified(t, i, now);
+    return t->has_meta && pf_bitfield_get(&t->have, piece);
+}
+
+int pf_torrent_resume(pf_torrent *t, const uint8_t *have, uint32_t npieces, uint64_t now)
+{
+    if (!t->has_meta || !have || npieces != t->mi->num_pieces) return PF_ERR_INVAL;
+    for (uint32_t i = 0; i < npieces; i++)
+        if (have[i >> 3] & (0x80u >> (i & 7))) piece_verified(t, i, now);
     t->check_next = t->mi->num_pieces;
     check_finished(t, now);
     return 0;
@@ -643,15 +841,31 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
     case PF_JOB_READ: {
         pf__cache_slot *c = j->tag < t->ncache ? &t->cache[j->tag] : NULL;
         j->buf = NULL; /* owned by the slot */
+        int rotten = 0;
         if (c && c->loading && c->piece == j->piece) {
             c->loading = 0;
+            /* Verify on read: nothing from the disk reaches a peer or a
+             * reader unchecked (a resume record vouches for the data as it
+             * was written, not as it is now).  SHA-1 runs at about
+             * 1.9 GB/s: half a millisecond per MiB piece. */
+            if (j->result == 0 && !piece_hash_ok(t, j->piece, c->pb->data)) {
+                j->result = PF_ERR_HASH;
+                rotten = 1;
+            }
             if (j->result != 0) {
                 pf__cache_slot_clear(c);
-                pf__log(t->s, PF_LOG_ERROR, "read of piece %u failed: %s", j->piece,
-                        pf_strerror(j->result));
+                if (!rotten)
+                    pf__log(t->s, PF_LOG_ERROR, "read of piece %u failed: %s", j->piece,
+                            pf_strerror(j->result));
             }
         }
+        if (rotten) {
+            pf__log(t->s, PF_LOG_WARN, "piece %u failed its hash check when read from disk: fetching it again",
+                    j->piece);
+            pf__torrent_piece_lost(t, j->piece, now);
+        }
         serve_all(t, now);
+        wake_readers(t);
         break;
     }
     case PF_JOB_WRITE:
@@ -673,6 +887,12 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
                 t->hash_failures++;
                 t->wasted += j->len;
                 pf__log(t->s, PF_LOG_WARN, "piece %u failed its hash check", j->piece);
+            } else if (j->result == PF_ERR_IO && pf_bitfield_get(&t->rotten, j->piece)) {
+                /* A rotten piece's new copy cannot be written (a seed's
+                 * files are read-only): do without it rather than stop. */
+                t->picker.prio[j->piece] = 0;
+                pf__log(t->s, PF_LOG_WARN, "piece %u cannot be repaired on disk (%s): no longer served", j->piece,
+                        pf_strerror(j->result));
             } else {
                 pf_event ev = {.type = PF_EV_LOG_ERROR, .torrent = t, .err = j->result};
                 pf__emit(t->s, &ev);
@@ -690,6 +910,9 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         break;
     case PF_JOB_DISCARD:
         break;
+    case PF_JOB_RESOLVE:
+        pf__announce_resolved(t, j, now);
+        break;
     case PF_JOB_WEBSEED:
         pf__ws_job_done(t, j, now);
         if (t->nstreams) pf__sched_update(t, now);
@@ -703,7 +926,7 @@ static double choke_key(const pf_torrent *t, const pf_peer *p)
 {
     /* Tit-for-tat while downloading; when seeding, those we upload to
      * fastest (they spread pieces quickest). */
-    return t->state == PF_TS_SEEDING ? p->up.bps : p->down.bps;
+    return t->state == PF_TS_SEEDING ? p->up.bps : p->src.down.bps;
 }
 
 /* Locality (P4P): peers of our own ISP have precedence for this many of
@@ -713,6 +936,59 @@ static double choke_key(const pf_torrent *t, const pf_peer *p)
 static uint32_t local_quota(const pf_session *s, uint32_t regular)
 {
     return (uint32_t)((double)regular * s->local_share + 0.5);
+}
+
+/* Upload slots go to peers that use them.  One unchoked that has not
+ * asked for a block PF__UNCHOKE_TRIAL_NS later (any client asks at once:
+ * it said it was interested) while others wait for a slot is choked
+ * again and marked (idle_choked_at): for PF__IDLE_RETRY_NS it gets no
+ * slot, then only after those that never had one; its REQUEST clears the
+ * mark.  Free slots go to the peer waiting longest: never unchoked first,
+ * in the order they came.  With nobody waiting nothing changes: a viewer
+ * waiting for its player keeps its slot.  500 squatters that said they
+ * were interested and never asked held a seed's 8 slots for good. */
+#define PF__UNCHOKE_TRIAL_NS (2 * PF_NS_PER_SEC)
+#define PF__IDLE_RETRY_NS (10 * PF_NS_PER_SEC)
+static int slot_idle(const pf_peer *p, uint64_t now)
+{
+    return p->idle_choked_at && now < p->idle_choked_at + PF__IDLE_RETRY_NS;
+}
+
+static int waits_for_slot(const pf_peer *p, uint64_t now)
+{
+    return p->am_choking && p->peer_interested && p->state == PF_PS_ACTIVE && !slot_idle(p, now);
+}
+
+/* a is before b in the line for a free slot. */
+static int ahead(const pf_peer *a, const pf_peer *b)
+{
+    if (!a->idle_choked_at != !b->idle_choked_at) return !a->idle_choked_at;
+    if (a->unchoked_at != b->unchoked_at) return a->unchoked_at < b->unchoked_at;
+    return a->connected_at < b->connected_at;
+}
+
+/* It has asked for something since it was last unchoked. */
+static int uses_slot(const pf_peer *p)
+{
+    return !p->am_choking && (p->last_request >= p->unchoked_at || p->inq_len || p->sp_bytes);
+}
+
+static void trial_chokes(pf_torrent *t, uint64_t now)
+{
+    int waiting = 0;
+    for (uint32_t i = 0; i < t->npeers && !waiting; i++) waiting = waits_for_slot(t->peers[i], now);
+    if (!waiting) return;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *p = t->peers[i];
+        if (p->am_choking || p->state != PF_PS_ACTIVE || uses_slot(p)) continue;
+        if (p->peer_interested && now < p->unchoked_at + PF__UNCHOKE_TRIAL_NS) continue;
+        pf__peer_set_choke(p, 1);
+        if (p->peer_interested) {
+            p->idle_choked_at = now ? now : 1;
+            if (!p->idle_since) p->idle_since = p->idle_choked_at;
+        }
+        if (t->optimistic_id == p->id) t->optimistic_id = 0;
+    }
 }
 
 /* Need slots: beyond the regular ones, up to PF__NEED_SLOTS peers that
@@ -755,19 +1031,28 @@ static void fill_need_slots(pf_torrent *t, uint32_t slots, uint64_t now)
     for (uint32_t i = 0; i < t->npeers; i++) unchoked += !t->peers[i]->am_choking;
     for (uint32_t i = 0; i < t->npeers && unchoked < slots + PF__NEED_SLOTS; i++) {
         pf_peer *p = t->peers[i];
-        if (!p->am_choking || !needs_us(t, p, now)) continue;
+        if (!p->am_choking || slot_idle(p, now) || !needs_us(t, p, now)) continue;
         pf__peer_set_choke(p, 0);
         p->unchoked_at = now;
         unchoked++;
     }
 }
 
-/* Inserts p into best[0..*n) kept sorted by choke_key, at most cap long. */
+/* a ranks above b for a regular slot: by choke_key, then one using its
+ * slot, then the one that has waited longest. */
+static int ranks_above(const pf_torrent *t, const pf_peer *a, const pf_peer *b)
+{
+    double ka = choke_key(t, a), kb = choke_key(t, b);
+    if (ka != kb) return ka > kb;
+    if (uses_slot(a) != uses_slot(b)) return uses_slot(a);
+    return ahead(a, b);
+}
+
+/* Inserts p into best[0..*n) kept sorted by ranks_above, at most cap long. */
 static void rank_insert(const pf_torrent *t, pf_peer **best, uint32_t *n, uint32_t cap, pf_peer *p)
 {
-    double k = choke_key(t, p);
     uint32_t pos = *n;
-    while (pos > 0 && choke_key(t, best[pos - 1]) < k) pos--;
+    while (pos > 0 && ranks_above(t, p, best[pos - 1])) pos--;
     if (pos >= cap) return;
     if (*n < cap) (*n)++;
     memmove(&best[pos + 1], &best[pos], (*n - 1 - pos) * sizeof *best);
@@ -793,21 +1078,25 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
         return;
     }
     uint32_t regular = slots > 1 ? slots - 1 : 1; /* one is the optimistic */
+    trial_chokes(t, now);
     int full_round = now >= t->next_choke;
     if (!full_round) {
-        /* Between rounds only hand out free slots. */
+        /* Between rounds only hand out free slots, to the peers waiting
+         * longest. */
         uint32_t unchoked = 0;
         for (uint32_t i = 0; i < t->npeers; i++)
             if (!t->peers[i]->am_choking) unchoked++;
         for (int pass = 0; pass < 2; pass++) /* our ISP's peers first */
-            for (uint32_t i = 0; i < t->npeers && unchoked < slots; i++) {
-                pf_peer *p = t->peers[i];
-                if (p->local != (pass == 0)) continue;
-                if (p->am_choking && p->peer_interested && p->state == PF_PS_ACTIVE) {
-                    pf__peer_set_choke(p, 0);
-                    p->unchoked_at = now;
-                    unchoked++;
+            while (unchoked < slots) {
+                pf_peer *next = NULL;
+                for (uint32_t i = 0; i < t->npeers; i++) {
+                    pf_peer *p = t->peers[i];
+                    if (p->local == (pass == 0) && waits_for_slot(p, now) && (!next || ahead(p, next))) next = p;
                 }
+                if (!next) break;
+                pf__peer_set_choke(next, 0);
+                next->unchoked_at = now;
+                unchoked++;
             }
         /* A peer of our ISP still waiting, while our ISP has less than its
          * quota, takes the slot of one of another ISP (not the optimistic
@@ -819,7 +1108,7 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
             locals += t->peers[i]->local && !t->peers[i]->am_choking && t->peers[i]->id != t->optimistic_id;
         for (uint32_t i = 0; i < t->npeers && locals < local_quota(s, regular); i++) {
             pf_peer *p = t->peers[i];
-            if (!p->local || !p->am_choking || !p->peer_interested || p->state != PF_PS_ACTIVE) continue;
+            if (!p->local || !waits_for_slot(p, now)) continue;
             pf_peer *out = NULL;
             for (uint32_t k = 0; k < t->npeers; k++) {
                 pf_peer *q = t->peers[k];
@@ -840,17 +1129,21 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
     /* Rotate the optimistic unchoke every 30 s. */
     if (now >= t->next_optimistic || t->optimistic_id == 0) {
         t->next_optimistic = now + 30 * PF_NS_PER_SEC;
-        uint32_t n = 0;
+        /* A random one of those waiting, of those never unchoked if any
+         * (a newcomer's first chance). */
+        uint32_t n = 0, fresh = 0;
         for (uint32_t i = 0; i < t->npeers; i++) {
             pf_peer *p = t->peers[i];
-            if (p->peer_interested && p->am_choking && p->state == PF_PS_ACTIVE) n++;
+            if (!waits_for_slot(p, now)) continue;
+            n++;
+            fresh += p->unchoked_at == 0;
         }
         t->optimistic_id = 0;
         if (n > 0) {
-            uint32_t pick = (uint32_t)(pf_rand_next(&s->rng) % n);
+            uint32_t pick = (uint32_t)(pf_rand_next(&s->rng) % (fresh ? fresh : n));
             for (uint32_t i = 0; i < t->npeers; i++) {
                 pf_peer *p = t->peers[i];
-                if (p->peer_interested && p->am_choking && p->state == PF_PS_ACTIVE && pick-- == 0) {
+                if (waits_for_slot(p, now) && (!fresh || p->unchoked_at == 0) && pick-- == 0) {
                     t->optimistic_id = p->id;
                     break;
                 }
@@ -869,6 +1162,7 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
         for (uint32_t i = 0; i < t->npeers; i++) {
             pf_peer *p = t->peers[i];
             if (!p->peer_interested || p->state != PF_PS_ACTIVE || p->id == t->optimistic_id) continue;
+            if (p->am_choking && slot_idle(p, now)) continue;
             if (pass == 0 && !p->local) continue;
             int taken = 0;
             for (uint32_t k = 0; k < nlocal && !taken; k++) taken = best[k] == p;
@@ -903,22 +1197,28 @@ static void dial_more(pf_torrent *t, uint64_t now)
         if (t->npeers >= t->s->set.max_peers) return;
         if (pf__session_connections(t->s) >= t->s->set.max_connections) return;
         pf__candidate *c = &t->cands[i];
-        if (c->connected || c->next_try > now || c->fails >= 8) continue;
+        if (c->connected || c->next_try > now || c->fails >= PF__DIAL_GIVE_UP) continue;
+        if (c->seed && t->state == PF_TS_SEEDING) continue;
         if (pf__torrent_is_banned(t, &c->addr)) {
             c->fails = 255;
             continue;
         }
-        /* Already connected to this address by an incoming connection? */
+        /* Already connected to this endpoint by an incoming connection
+         * (known by the listen port of its extension handshake)? */
         int dup = 0;
-        for (uint32_t k = 0; k < t->npeers && !dup; k++) dup = pf_addr_eq(&t->peers[k]->addr, &c->addr);
+        for (uint32_t k = 0; k < t->npeers && !dup; k++) {
+            pf_addr ep = pf__peer_endpoint(t->peers[k]);
+            dup = pf__endpoint_eq(&ep, &c->addr) || pf__endpoint_eq(&t->peers[k]->addr, &c->addr);
+        }
         if (dup) {
             c->next_try = now + 60 * PF_NS_PER_SEC;
             continue;
         }
         pf_peer *p = pf__peer_new(t->s, t, &c->addr, 1, now);
         if (!p) return;
+        p->transport = c->transport;
         c->connected = 1;
-        pf_event ev = {.type = PF_EV_CONNECT, .torrent = t, .peer = p, .addr = c->addr};
+        pf_event ev = {.type = PF_EV_CONNECT, .torrent = t, .peer = p, .ep = {c->addr, c->transport}};
         pf__emit(t->s, &ev);
         dials++;
     }
@@ -929,7 +1229,7 @@ void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt)
     if (dt > 0) {
         pf__rate_tick(&t->down, dt);
         pf__rate_tick(&t->up, dt);
-        pf__ws_tick(t, dt);
+        pf__sources_tick(t, dt);
     }
     if (t->has_meta && (t->nstreams || t->picker.nwin)) pf__sched_update(t, now);
     if (t->cache_limit) pf__cache_limit_enforce(t, now);
@@ -966,8 +1266,8 @@ void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st)
     }
     st->down_rate = t->down.bps;
     st->up_rate = t->up.bps;
-    st->cdn_downloaded = t->cdn_downloaded;
-    st->peer_downloaded = t->peer_downloaded;
+    st->cdn_downloaded = t->paid_downloaded;
+    st->peer_downloaded = t->free_downloaded;
     st->remote_downloaded = t->remote_down;
     st->remote_uploaded = t->remote_up;
     st->webseeds = t->nws;

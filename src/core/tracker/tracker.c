@@ -18,6 +18,7 @@ typedef struct peer {
     uint8_t key[KEY_LEN];
     uint8_t seeder;
     uint8_t peer_id[20];
+    uint32_t gap_s; /* longest gap seen between two of its announces; 0 = none yet */
     uint64_t last_seen;
 } peer;
 
@@ -52,6 +53,8 @@ struct pf_tracker {
     size_t rate_used;
     uint64_t rate_t;  /* ns between requests at the sustained rate */
     uint64_t rate_tau; /* burst tolerance: (burst - 1) * rate_t */
+    pf_net proxies[PF_TRACKER_MAX_PROXIES];
+    size_t nproxies;
     pf_logger log;
 };
 
@@ -146,13 +149,6 @@ static pf_addr addr_norm(const pf_addr *a)
     return r;
 }
 
-static int addr_is_loopback(const pf_addr *a)
-{
-    static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    if (a->family == 4) return a->ip[0] == 127;
-    return a->family == 6 && memcmp(a->ip, lo6, 16) == 0;
-}
-
 static void key_from_addr(uint8_t key[KEY_LEN], const pf_addr *a)
 {
     memset(key, 0, KEY_LEN);
@@ -185,6 +181,7 @@ void pf_tracker_config_default(pf_tracker_config *cfg)
     cfg->ip_rate_per_min = 600;
     cfg->ip_burst = 300;
     cfg->max_rate_sources = 65536;
+    cfg->client_floor_s = PF_TRACKER_CLIENT_FLOOR_S;
     cfg->log_level = PF_LOG_INFO;
 }
 
@@ -209,6 +206,15 @@ pf_tracker *pf_tracker_new(const pf_tracker_config *cfg)
     if (!c->ip_rate_per_min) c->ip_rate_per_min = d.ip_rate_per_min;
     if (!c->ip_burst) c->ip_burst = d.ip_burst;
     if (!c->max_rate_sources) c->max_rate_sources = d.max_rate_sources;
+    if (!c->client_floor_s) c->client_floor_s = d.client_floor_s;
+    if (c->client_floor_s > PF_TRACKER_MAX_GAP_S) c->client_floor_s = PF_TRACKER_MAX_GAP_S;
+    t->nproxies = c->num_trusted_proxies < PF_TRACKER_MAX_PROXIES ? c->num_trusted_proxies
+                                                                   : PF_TRACKER_MAX_PROXIES;
+    if (t->nproxies && c->trusted_proxies)
+        memcpy(t->proxies, c->trusted_proxies, t->nproxies * sizeof *t->proxies);
+    else
+        t->nproxies = 0;
+    c->trusted_proxies = NULL; /* borrowed: not kept */
     pf__logger_init(&t->log, c->log, c->log_ud, c->log_level);
     t->hkey = mix64(c->seed ^ UINT64_C(0x6a09e667f3bcc909));
     t->rng = c->seed;
@@ -544,8 +550,8 @@ static int reply_announce(pf_tracker *t, pf_buf *out, const torrent *tt, size_t 
 
 /* --- announce --------------------------------------------------------- */
 
-static int handle_announce(pf_tracker *t, const char *q, size_t qlen,
-                           const pf_addr *remote, uint64_t now, pf_buf *out)
+static int handle_announce(pf_tracker *t, const char *q, size_t qlen, const pf_addr *client,
+                           int ip_ok, uint64_t now, pf_buf *out)
 {
     uint8_t ih[21], pid[21], b[64];
     uint64_t port, left = 1, v;
@@ -572,10 +578,8 @@ static int handle_announce(pf_tracker *t, const char *q, size_t qlen,
     if (qget_u64(q, qlen, "numwant", &v) == 0)
         o.numwant = v > t->cfg.numwant_max ? t->cfg.numwant_max : (uint32_t)v;
 
-    pf_addr none;
-    memset(&none, 0, sizeof none);
-    pf_addr a = addr_norm(remote ? remote : &none);
-    if (addr_is_loopback(&a) && qget(q, qlen, "ip", b, sizeof b) > 0) {
+    pf_addr a = *client;
+    if (ip_ok && qget(q, qlen, "ip", b, sizeof b) > 0) {
         char text[96];
         pf_addr ipa;
         if (strchr((char *)b, ':')) snprintf(text, sizeof text, "[%s]:1", (char *)b);
@@ -619,6 +623,14 @@ static int handle_announce(pf_tracker *t, const char *q, size_t qlen,
         if (p->seeder != rec.seeder) {
             if (rec.seeder) tt->seeders++;
             else tt->seeders--;
+        }
+        rec.gap_s = p->gap_s;
+        /* A regular re-announce (no event) shows the client's own period;
+         * started/completed come whenever they happen. */
+        if (event == PF_TRACKER_EV_NONE && now > p->last_seen) {
+            uint64_t gap = (now - p->last_seen) / NS_PER_S;
+            if (gap > PF_TRACKER_MAX_GAP_S) gap = PF_TRACKER_MAX_GAP_S;
+            if (gap > rec.gap_s) rec.gap_s = (uint32_t)gap;
         }
         *p = rec;
     } else {
@@ -714,44 +726,69 @@ static int handle_scrape(pf_tracker *t, const char *q, size_t qlen, pf_buf *out)
     return rc ? 500 : 200;
 }
 
-int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
-                           const pf_addr *remote, uint64_t now_ns, pf_buf *body_out)
+/* path[0..plen) and the raw query from client (normalised); ip_ok: its
+ * "ip" parameter may be believed. */
+static int dispatch(pf_tracker *t, const char *path, size_t plen, const char *query, size_t qlen,
+                    const pf_addr *client, int ip_ok, uint64_t now_ns, pf_buf *body_out)
 {
     size_t start = body_out->len;
-    size_t qlen = query ? strlen(query) : 0;
     t->log.now = now_ns;
     int status;
-    int is_announce = path && strcmp(path, "/announce") == 0;
-    int is_scrape = path && strcmp(path, "/scrape") == 0;
-    uint64_t wait = 0;
-    if (is_announce || is_scrape) {
-        pf_addr none;
-        memset(&none, 0, sizeof none);
-        pf_addr a = addr_norm(remote ? remote : &none);
-        wait = rate_check(t, &a, now_ns);
-    }
+    int is_announce = path && plen == 9 && memcmp(path, "/announce", 9) == 0;
+    int is_scrape = path && plen == 7 && memcmp(path, "/scrape", 7) == 0;
+    uint64_t wait = is_announce || is_scrape ? rate_check(t, client, now_ns) : 0;
     if (wait) {
         if (t->st.rate_limited % 1000 == 0) {
             char who[80];
-            pf_addr a = addr_norm(remote);
-            ip_text(&a, who, sizeof who);
+            ip_text(client, who, sizeof who);
             tlog(t, PF_LOG_WARN, "rate limit: refusing %s (%llu refused so far)", who,
                  (unsigned long long)t->st.rate_limited + 1);
         }
         status = reply_rate_limited(t, body_out, wait);
     } else if (is_announce)
-        status = handle_announce(t, query, qlen, remote, now_ns, body_out);
+        status = handle_announce(t, query ? query : "", qlen, client, ip_ok, now_ns, body_out);
     else if (is_scrape)
-        status = handle_scrape(t, query, qlen, body_out);
+        status = handle_scrape(t, query ? query : "", qlen, body_out);
     else
         status = 404;
     if (status != 200) body_out->len = start;
     return status;
 }
 
+int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
+                           const pf_addr *remote, uint64_t now_ns, pf_buf *body_out)
+{
+    pf_addr none;
+    memset(&none, 0, sizeof none);
+    pf_addr client = addr_norm(remote ? remote : &none);
+    int ip_ok = pf__nets_contain(t->proxies, t->nproxies, &client);
+    return dispatch(t, path, path ? strlen(path) : 0, query, query ? strlen(query) : 0, &client,
+                    ip_ok, now_ns, body_out);
+}
+
+int pf_tracker_handle_request(pf_tracker *t, const pf_http_request *req, const pf_addr *remote,
+                              uint64_t now_ns, pf_buf *body_out)
+{
+    pf_addr none, client;
+    memset(&none, 0, sizeof none);
+    int ip_ok = pf__fwd_client(t->proxies, t->nproxies, t->cfg.forwarded_header, req,
+                               remote ? remote : &none, &client);
+    return dispatch(t, req->path.p, req->path.len, req->query.p, req->query.len, &client, ip_ok,
+                    now_ns, body_out);
+}
+
+/* A peer is expected back within the longest of interval and the gap it
+ * was seen to leave (or, not seen twice yet, the clients' floor); it is
+ * given twice that. */
+static uint64_t peer_ttl(const pf_tracker *t, const peer *p)
+{
+    uint64_t gap = p->gap_s ? p->gap_s : t->cfg.client_floor_s;
+    if (gap < t->cfg.interval_s) gap = t->cfg.interval_s;
+    return 2 * gap * NS_PER_S;
+}
+
 size_t pf_tracker_expire(pf_tracker *t, uint64_t now)
 {
-    uint64_t ttl = 2 * (uint64_t)t->cfg.interval_s * NS_PER_S;
     size_t dropped = 0;
     for (size_t b = 0; b < t->nbuckets; b++) {
         torrent **pp = &t->buckets[b];
@@ -760,7 +797,7 @@ size_t pf_tracker_expire(pf_tracker *t, uint64_t now)
             size_t w = 0;
             for (size_t r = 0; r < tt->n; r++) {
                 peer *p = &tt->peers[r];
-                if (now > p->last_seen && now - p->last_seen > ttl) {
+                if (now > p->last_seen && now - p->last_seen > peer_ttl(t, p)) {
                     if (p->seeder) tt->seeders--;
                     dropped++;
                     continue;

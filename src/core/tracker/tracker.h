@@ -3,8 +3,14 @@
  * Swarms live in a hash table keyed by info-hash (keyed hash, seeded by
  * the caller); each swarm keeps its peers as fixed-size records in a
  * vector sorted by address.  Memory is bounded by max_torrents,
- * max_peers_per_torrent and max_peers_total.  Time is passed in; peers
- * not seen for 2 * interval are dropped by pf_tracker_expire.  Randomness
+ * max_peers_per_torrent and max_peers_total.  Time is passed in; a peer
+ * is dropped by pf_tracker_expire when it has not announced for twice the
+ * gap it is expected to leave between announces: the larger of interval
+ * and the longest gap it was seen to leave between two announces, or,
+ * before it announced a second time, of interval and client_floor_s
+ * (clients re-announce no sooner than their own floor whatever interval
+ * says: libtorrent's min_announce_interval is 300 s, peerflow's 15 s).
+ * Randomness
  * (peer selection) comes from a per-tracker generator seeded from the
  * config: no global state.
  *
@@ -22,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/codec/http_parse.h"
+#include "core/tracker/proxy.h"
 #include "core/util/addr.h"
 #include "core/util/buf.h"
 #include "peerflow/peerflow.h"
@@ -51,7 +59,22 @@ typedef struct pf_tracker_config {
                                      once; default 300 */
     size_t max_rate_sources;      /* sources remembered; default 65,536
                                      (about 1.5 MiB) */
+    const pf_net *trusted_proxies; /* copied (the first
+                                     PF_TRACKER_MAX_PROXIES): reverse
+                                     proxies whose forwarded_header names
+                                     the client, and clients whose "ip"
+                                     parameter is believed; none by
+                                     default (then the socket's address is
+                                     the client, always) */
+    size_t num_trusted_proxies;
+    pf_fwd_header forwarded_header; /* the header those proxies set;
+                                     default X-Forwarded-For */
+    uint32_t client_floor_s;      /* see the top of this file; default
+                                     PF_TRACKER_CLIENT_FLOOR_S */
 } pf_tracker_config;
+
+#define PF_TRACKER_CLIENT_FLOOR_S 300u /* libtorrent's min_announce_interval */
+#define PF_TRACKER_MAX_GAP_S 86400u    /* a peer's observed gap is capped */
 
 #define PF_TRACKER_UNLIMITED UINT32_MAX
 
@@ -73,9 +96,10 @@ void pf_tracker_free(pf_tracker *t);
 /* Handles GET <path>?<query> (query raw, still percent-encoded, without
  * '?'; may be NULL).  path is matched exactly against "/announce" and
  * "/scrape".  remote is the TCP peer address (port ignored); a v4-mapped
- * IPv6 address counts as IPv4.  The "ip" parameter is honoured only when
- * remote is loopback.  Appends the reply body to body_out and returns the
- * HTTP status: 200 (also for a bencoded "failure reason" reply), 404
+ * IPv6 address counts as IPv4.  No request headers: the client is remote,
+ * and its "ip" parameter is honoured only when remote is a trusted proxy
+ * (see pf_tracker_config).  Appends the reply body to body_out and returns
+ * the HTTP status: 200 (also for a bencoded "failure reason" reply), 404
  * (unknown path, empty body) or 500 (out of memory, empty body).
  *
  * announce: info_hash and peer_id (20 bytes each), port (1-65535)
@@ -86,14 +110,21 @@ void pf_tracker_free(pf_tracker *t);
  * ip, port and, unless no_peer_id, peer id) and, when compact, peers6.
  * The requester is never among the returned peers.
  * scrape: zero or more info_hash; none means all (up to max_scrape).
- * Both first pass the per-source rate limit (keyed by remote, not by the
- * "ip" parameter); over it, the reply is 200 with "failure reason" and
- * "retry in". */
+ * Both first pass the per-source rate limit (keyed by the client's
+ * address, never by the "ip" parameter); over it, the reply is 200 with
+ * "failure reason" and "retry in". */
 int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
                            const pf_addr *remote, uint64_t now_ns, pf_buf *body_out);
+/* The same for a parsed request (req borrowed for the call): from a
+ * trusted proxy, the client is the address its forwarded header names
+ * (see core/tracker/proxy.h), and the "ip" parameter is honoured only
+ * when that client is itself trusted; from anyone else, both are
+ * ignored. */
+int pf_tracker_handle_request(pf_tracker *t, const pf_http_request *req, const pf_addr *remote,
+                              uint64_t now_ns, pf_buf *body_out);
 
-/* Drops peers last seen more than 2 * interval before now_ns and empty
- * swarms.  Returns the number of peers dropped. */
+/* Drops peers not seen for twice their expected gap (see the top of this
+ * file) and empty swarms.  Returns the number of peers dropped. */
 size_t pf_tracker_expire(pf_tracker *t, uint64_t now_ns);
 /* Suggested delay until the next pf_tracker_expire call, in ns. */
 uint64_t pf_tracker_expire_period_ns(const pf_tracker *t);

@@ -1,4 +1,4 @@
-/* A peer address, IPv4 or IPv6, as plain bytes (no socket headers). */
+/* Helpers for pf_addr, pf_net and pf_endpoint (include/peerflow/peerflow.h). */
 #ifndef PF_CORE_ADDR_H
 #define PF_CORE_ADDR_H
 
@@ -6,11 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef struct pf_addr {
-    uint8_t family; /* 4 or 6; 0 = unset */
-    uint8_t ip[16]; /* IPv4 in the first 4 bytes */
-    uint16_t port;  /* host order */
-} pf_addr;
+#include "peerflow/peerflow.h"
+
 
 static inline int pf_addr_eq(const pf_addr *a, const pf_addr *b)
 {
@@ -18,12 +15,24 @@ static inline int pf_addr_eq(const pf_addr *a, const pf_addr *b)
            memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
 }
 
-/* A network: the first `bits` bits of ip (IPv4 in the first 4 bytes). */
-typedef struct pf_net {
-    uint8_t family; /* 4 or 6 */
-    uint8_t bits;   /* prefix length: 0-32 or 0-128 */
-    uint8_t ip[16];
-} pf_net;
+/* Same host (ports aside). */
+static inline int pf_addr_same_host(const pf_addr *a, const pf_addr *b)
+{
+    return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+}
+
+/* Same peer: endpoints name one peer when address and port agree, over
+ * whichever transport (a peer reachable by TCP and uTP is one peer). */
+static inline int pf_endpoint_same_peer(const pf_endpoint *a, const pf_endpoint *b)
+{
+    return pf_addr_eq(&a->addr, &b->addr);
+}
+
+static inline const char *pf_transport_name(int t)
+{
+    return t == PF_TRANSPORT_TCP ? "tcp" : t == PF_TRANSPORT_UTP ? "utp" : t == PF_TRANSPORT_WEBRTC ? "webrtc" : "any";
+}
+
 
 static inline int pf_net_contains(const pf_net *n, const pf_addr *a)
 {

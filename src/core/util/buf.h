@@ -5,19 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct pf_mem pf_mem;
-typedef struct pf_buf {
-    const pf_mem *mem; /* its allocator (NULL: the C library's); kept
-                          across pf_buf_free and moves */
-    uint8_t *data;
-    size_t len; /* bytes written */
-    size_t cap; /* bytes allocated */
-    size_t off; /* bytes already consumed from the front (for queues) */
-} pf_buf;
+#include "peerflow/peerflow.h" /* pf_buf (its allocator is kept across
+                                   pf_buf_free and moves), pf_buf_init,
+                                   pf_buf_free */
 
-void pf_buf_init(pf_buf *b); /* the C library's allocator */
 void pf_buf_init_mem(pf_buf *b, const pf_mem *mem);
-void pf_buf_free(pf_buf *b);
 void pf_buf_reset(pf_buf *b);
 /* Ensure room for `extra` more bytes; returns 0 or PF_ERR_NOMEM. */
 int pf_buf_reserve(pf_buf *b, size_t extra);

@@ -1,0 +1,163 @@
+/* The local media server: one torrent's files over HTTP/1.1 for players
+ * (mpv, VLC, a browser) on the machine, on top of net/http_server and the
+ * client's streaming API (pf_stream_*).
+ *
+ *   GET/HEAD /files/<i>/<name>  file i (the name is decorative), with
+ *            /stream/<i>        Range support (206, 416, multi-range = 200)
+ *   GET /playlist.m3u           every file, audio/video first
+ *   GET /stats.json             torrent counters, per-file QoE, sources
+ *   GET /metrics                Prometheus text format 0.0.4
+ *   GET /                       an HTML index
+ *
+ * A file response reads through one pf_stream opened at the range start,
+ * 64 KiB per pf_stream_read, and reads again only once the socket has
+ * taken the last chunk (the kernel's send buffer keeps the player fed
+ * meanwhile): the player's pace is the playhead.  A client that goes away
+ * closes its stream.
+ *
+ * Bounded memory: a connection holds at most 64 KiB in its stream's
+ * buffer, one 64 KiB chunk (plus framing) queued unsent, and up to
+ * 24 KiB of request input while a request is arriving (none once it is
+ * parsed): about 160 KiB, so 64 connections hold about 10 MiB at most
+ * whatever the clients do (measured: +8 MiB RSS under tests/
+ * it_http_flood.sh).  Connections waiting for a slot hold no buffer.
+ *
+ * Hostile clients (see pf_media_server_limits): paths with "." / ".."
+ * segments (also %2e-encoded), encoded slashes, backslashes, NUL or "//"
+ * get 400 (pf_media_path_safe); a request line over 8 KiB 414, a head
+ * over 8 KiB or 64 fields 431, then the connection closes; a client that
+ * has not sent a whole request 10 s after its first byte gets 408 and is
+ * closed (slowloris).  Floods: at 64 connections a newcomer replaces a
+ * connection that is only waiting for a request (the one waiting
+ * longest), else a stream whose client has read nothing for a second (the
+ * longest unread first; streams unread for 2 s or more, which took the
+ * most, last); if none may go it waits, unread, in the order it came,
+ * until one may (as nginx leaves connections in its listen queue).  One
+ * client (an address; every local client is 127.0.0.1) holds at most 4
+ * streams it does not read: beyond, those that took the fewest bytes are
+ * closed (a paused player took its buffer's worth, a flood's streams
+ * nothing).  Not bound to loopback, one address holds at most 16
+ * connections.  Range: one range; several ranges,
+ * other units and invalid syntax (last < first, negative numbers) are
+ * ignored (200, whole file); a valid range starting at or past the end
+ * (however large the number) is 416 (see pf_http_range_parse).
+ *
+ * When bound to a loopback address, requests whose Host header does not
+ * name loopback get 403 (DNS rebinding from a web page).
+ *
+ * Threading: everything runs on the client's loop thread (the loop the
+ * application gave pf_client_new, see pf_client_loop()).  Lifetime: the
+ * server is freed from libuv close callbacks after pf_media_server_stop,
+ * so the loop must run afterwards.  See docs/API.md. */
+#ifndef PEERFLOW_MEDIA_SERVER_H
+#define PEERFLOW_MEDIA_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "peerflow/client.h"
+#include "peerflow/peerflow.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pf_media_server pf_media_server;
+
+/* Starts serving t on bind:port (bind NULL = "127.0.0.1"; port 0 = any
+ * free port) on loop, the client's (pf_client_loop).  t must outlive the
+ * server; the files may be unknown yet (a magnet): until then file routes
+ * answer 503 with Retry-After.  Default limits (see below).  Returns 0 and
+ * *out, PF_ERR_INVAL (no loop or torrent, bad address), PF_ERR_NET (cannot
+ * listen) or PF_ERR_NOMEM. */
+PF_EXTERN int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torrent *t,
+                                    const char *bind, uint16_t port);
+/* The bound port. */
+PF_EXTERN int pf_media_server_port(const pf_media_server *ms);
+
+/* Limits against slow or hostile clients.  Grows by appending fields; a
+ * 0 field means its default.  Fill with pf_media_server_limits_default(),
+ * then set fields. */
+typedef struct pf_media_server_limits {
+    size_t size;                /* set by pf_media_server_limits_default() */
+    uint32_t header_timeout_ms; /* first byte to whole request; default
+                                   10000 (408, then closed) */
+    uint32_t idle_timeout_ms;   /* keep-alive wait for a next request;
+                                   default 30000 */
+    uint32_t send_timeout_ms;   /* no response byte taken for this long:
+                                   closed.  Default none (UINT32_MAX): a
+                                   paused player stops reading for as long
+                                   as it is paused (but see the two
+                                   below) */
+    size_t max_conns;           /* default 64 */
+    size_t max_conns_per_client; /* from one address (IPv4, IPv6 /64);
+                                   default 16; not applied when bound to
+                                   loopback (every local client is
+                                   127.0.0.1); SIZE_MAX = no cap */
+    uint32_t max_stalled_per_client; /* streams one address holds open
+                                   without reading (nothing taken for 2 s);
+                                   beyond, the ones that took the fewest
+                                   bytes are closed; default 4;
+                                   UINT32_MAX = no cap */
+    uint32_t stall_evict_ms;    /* at max_conns, a stream whose client has
+                                   taken nothing for this long may be
+                                   closed for a newcomer; default 1000 */
+} pf_media_server_limits;
+
+/* Fills l with the defaults for a struct of `size` bytes (use the
+ * pf_media_server_limits_default() wrapper). */
+PF_EXTERN void pf_media_server_limits_init(pf_media_server_limits *l, size_t size);
+static inline void pf_media_server_limits_default(pf_media_server_limits *l)
+{
+    pf_media_server_limits_init(l, sizeof *l);
+}
+/* Applies l (NULL = defaults; a 0 field = its default, UINT32_MAX = no
+ * timeout or cap) to connections from now on. */
+PF_EXTERN void pf_media_server_set_limits(pf_media_server *ms, const pf_media_server_limits *l);
+
+typedef struct pf_media_server_stats {
+    size_t conns;            /* connections open now (waiting ones aside) */
+    size_t waiting;          /* accepted at the cap, waiting for a slot */
+    size_t streams;          /* file responses being streamed now */
+    uint64_t accepted;
+    uint64_t waited;         /* had to wait for a slot */
+    uint64_t evicted;        /* closed at the cap for a newcomer */
+    uint64_t refused;        /* closed at once: over max_conns_per_client */
+    uint64_t stalled_closed; /* over max_stalled_per_client */
+    uint64_t timeouts;       /* a slow head (408), silence, an unread reply */
+    uint64_t rejected;       /* malformed or oversized requests (4xx) */
+} pf_media_server_stats;
+PF_EXTERN void pf_media_server_stats_get(const pf_media_server *ms, pf_media_server_stats *out);
+
+/* "http://127.0.0.1:PORT" (the bound address; loopback for a wildcard
+ * bind), without a trailing slash.  Valid while ms is. */
+PF_EXTERN const char *pf_media_server_base_url(const pf_media_server *ms);
+/* Appends the absolute URL of file i ("<base>/files/<i>/<name>", the name
+ * percent-encoded), NUL-terminated (the NUL not counted in out->len).
+ * Returns 0 or PF_ERR_NOMEM. */
+PF_EXTERN int pf_media_server_file_url(const pf_media_server *ms, uint32_t i, pf_buf *out);
+/* 1 once every file (BEP 47 pad files aside) has been sent completely,
+ * in one response or in pieces across several, else 0 (also while the
+ * file list is unknown). */
+PF_EXTERN int pf_media_server_all_served(const pf_media_server *ms);
+/* File responses being streamed right now. */
+PF_EXTERN size_t pf_media_server_busy(const pf_media_server *ms);
+/* Closes every stream at once and every connection; the memory is freed
+ * from libuv close callbacks, so the loop must run afterwards.  NULL is a
+ * no-op. */
+PF_EXTERN void pf_media_server_stop(pf_media_server *ms);
+
+/* Appends the /stats.json document for t (pf_client_torrent_stats, the QoE
+ * of files that have been read, pf_client_torrent_sources), NUL-terminated
+ * (the NUL not counted in out->len).  Returns 0 or PF_ERR_NOMEM.  Used by
+ * `peerflow play --stats` too. */
+PF_EXTERN int pf_media_stats_collect(pf_client_torrent *t, pf_buf *out);
+/* 1 if path names an audio or video file by its extension (the file a
+ * player is started on), else 0. */
+PF_EXTERN int pf_media_is_media(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,281 @@
+/* BEP 15 UDP trackers: the codec, and the client over the session's
+ * datagrams against a fake tracker written here (the harness hands it the
+ * datagrams sent to its address; it answers through
+ * pf_session_recv_datagram).  Fake clock. */
+#include "engine_harness.h"
+#include "test.h"
+
+#include "core/codec/udp_tracker.h"
+#include "core/swarm/swarm.h" /* white-box: a tracker's state */
+
+#define SEC PF_NS_PER_SEC
+
+/* ---- the codec ------------------------------------------------------------- */
+TEST(udpt_requests_layout)
+{
+    uint8_t b[PF_UDPT_ANNOUNCE_LEN];
+    pf_udpt_connect_req(b, 0xdeadbeef);
+    static const uint8_t want[16] = {0, 0, 0x04, 0x17, 0x27, 0x10, 0x19, 0x80, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef};
+    CHECK_MEM(b, want, 16);
+    pf_announce_req r;
+    memset(&r, 0, sizeof r);
+    memset(r.info_hash, 0xaa, 20);
+    memset(r.peer_id, 0xbb, 20);
+    r.downloaded = 1;
+    r.left = 0x100000000ULL;
+    r.uploaded = 3;
+    r.event = PF_ANNOUNCE_STARTED;
+    r.key = 0x01020304;
+    r.numwant = 80;
+    r.port = 6881;
+    pf_udpt_announce_req(b, 0x1122334455667788ULL, 7, &r);
+    CHECK_EQ(b[0], 0x11);
+    CHECK_EQ(b[7], 0x88);
+    CHECK_EQ(pf_rd_be32(b + 8), PF_UDPT_ANNOUNCE);
+    CHECK_EQ(pf_rd_be32(b + 12), 7);
+    CHECK_EQ(b[16], 0xaa);
+    CHECK_EQ(b[36], 0xbb);
+    CHECK_EQ(b[63], 1);                  /* downloaded */
+    CHECK_EQ(b[67], 1);                  /* left: 2^32 */
+    CHECK_EQ(b[79], 3);                  /* uploaded */
+    CHECK_EQ(pf_rd_be32(b + 80), 2);     /* started is 2 in BEP 15 */
+    CHECK_EQ(pf_rd_be32(b + 88), 0x01020304);
+    CHECK_EQ(pf_rd_be32(b + 92), 80);
+    CHECK_EQ(pf_rd_be16(b + 96), 6881);
+    r.event = PF_ANNOUNCE_COMPLETED;
+    pf_udpt_announce_req(b, 1, 1, &r);
+    CHECK_EQ(pf_rd_be32(b + 80), 1);
+    r.event = PF_ANNOUNCE_STOPPED;
+    pf_udpt_announce_req(b, 1, 1, &r);
+    CHECK_EQ(pf_rd_be32(b + 80), 3);
+}
+
+TEST(udpt_replies)
+{
+    pf_udpt_reply r;
+    uint8_t c[16] = {0, 0, 0, 0, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK_EQ(pf_udpt_parse(c, 16, 4, &r), 0);
+    CHECK_EQ(r.action, PF_UDPT_CONNECT);
+    CHECK_EQ(r.tid, 9);
+    CHECK(r.conn_id == 0x0102030405060708ULL);
+    CHECK_EQ(pf_udpt_parse(c, 15, 4, &r), PF_ERR_PARSE);
+    uint8_t a[20 + 12] = {0, 0, 0, 1, 0, 0, 0, 5, 0, 0, 0x07, 0x08, 0, 0, 0, 2, 0, 0, 0, 1,
+                          10, 0, 0, 1, 0x1a, 0xe1, 10, 0, 0, 2, 0, 0};
+    CHECK_EQ(pf_udpt_parse(a, sizeof a, 4, &r), 0);
+    CHECK_EQ(r.action, PF_UDPT_ANNOUNCE);
+    CHECK_EQ(r.interval, 1800);
+    CHECK_EQ(r.leechers, 2);
+    CHECK_EQ(r.seeders, 1);
+    CHECK_EQ(r.npeers, 2);
+    pf_addr p;
+    pf_udpt_peer(&r, 0, &p);
+    CHECK_EQ(p.family, 4);
+    CHECK_EQ(p.ip[0], 10);
+    CHECK_EQ(p.ip[3], 1);
+    CHECK_EQ(p.port, 6881);
+    pf_udpt_peer(&r, 1, &p);
+    CHECK_EQ(p.port, 0); /* the caller skips it */
+    CHECK_EQ(pf_udpt_parse(a, sizeof a - 1, 4, &r), PF_ERR_PARSE); /* not whole peers */
+    /* An IPv6 tracker's peers are 18 bytes: 12 is not a whole one. */
+    CHECK_EQ(pf_udpt_parse(a, sizeof a, 6, &r), PF_ERR_PARSE);
+    uint8_t e[8 + 5] = {0, 0, 0, 3, 0, 0, 0, 4, 'n', 'o', 0, 'p', 'e'};
+    CHECK_EQ(pf_udpt_parse(e, sizeof e, 4, &r), 0);
+    CHECK_EQ(r.action, PF_UDPT_ERROR);
+    CHECK_STR(r.error, "no?pe");
+    uint8_t bad[8] = {0, 0, 0, 9, 0, 0, 0, 0};
+    CHECK_EQ(pf_udpt_parse(bad, 8, 4, &r), PF_ERR_PARSE);
+    CHECK_EQ(pf_udpt_parse(bad, 3, 4, &r), PF_ERR_PARSE);
+    CHECK_EQ(pf_udpt_parse(NULL, 0, 4, &r), PF_ERR_PARSE);
+}
+
+/* ---- a fake BEP 15 tracker ----------------------------------------------- */
+#define TRACKER "udp://tracker.test:6969/announce"
+typedef struct fake_udpt {
+    hn_net *n;
+    pf_addr addr;
+    int mute;           /* never answer */
+    int error;          /* answer every announce with an error */
+    uint64_t conn_id;
+    uint32_t connects, announces, events[4];
+    struct {
+        hn_node *from;
+        uint8_t data[PF_MAX_DATAGRAM];
+        size_t len;
+    } q[64];
+    size_t nq;
+    pf_addr peers[16]; /* who announced (address, announced port) */
+    size_t npeers;
+} fake_udpt;
+
+static int fu_resolve(void *ud, const char *hostport, pf_addr *out)
+{
+    fake_udpt *f = ud;
+    if (strcmp(hostport, "tracker.test:6969") != 0) return -1;
+    *out = f->addr;
+    return 0;
+}
+
+static void fu_sink(void *ud, hn_node *from, const pf_addr *to, const uint8_t *data, size_t len)
+{
+    fake_udpt *f = ud;
+    if (!pf_addr_eq(to, &f->addr) || f->nq >= 64 || len > PF_MAX_DATAGRAM) return;
+    f->q[f->nq].from = from;
+    memcpy(f->q[f->nq].data, data, len);
+    f->q[f->nq].len = len;
+    f->nq++;
+}
+
+/* Answers what came, as a tracker would. */
+static void fu_serve(fake_udpt *f)
+{
+    for (size_t k = 0; k < f->nq; k++) {
+        const uint8_t *d = f->q[k].data;
+        size_t len = f->q[k].len;
+        hn_node *from = f->q[k].from;
+        if (f->mute || len < 16) continue;
+        uint8_t out[20 + 6 * 16];
+        size_t n = 0;
+        uint32_t tid = pf_rd_be32(d + 12);
+        if (len == 16 && pf_rd_be32(d + 8) == PF_UDPT_CONNECT) {
+            f->connects++;
+            pf_wr_be32(out, PF_UDPT_CONNECT);
+            pf_wr_be32(out + 4, tid);
+            for (int i = 0; i < 8; i++) out[8 + i] = (uint8_t)(f->conn_id >> (56 - 8 * i));
+            n = 16;
+        } else if (len >= 98 && pf_rd_be32(d + 8) == PF_UDPT_ANNOUNCE) {
+            uint64_t cid = 0;
+            for (int i = 0; i < 8; i++) cid = cid << 8 | d[i];
+            if (cid != f->conn_id) continue; /* a tracker ignores a bad id */
+            f->announces++;
+            uint32_t ev = pf_rd_be32(d + 80);
+            if (ev < 4) f->events[ev]++;
+            if (f->error) {
+                pf_wr_be32(out, PF_UDPT_ERROR);
+                pf_wr_be32(out + 4, tid);
+                memcpy(out + 8, "banned", 6);
+                n = 14;
+            } else {
+                pf_addr me = from->addr;
+                me.port = pf_rd_be16(d + 96);
+                int known = 0;
+                for (size_t i = 0; i < f->npeers; i++) known |= pf_addr_eq(&f->peers[i], &me);
+                if (!known && f->npeers < 16) f->peers[f->npeers++] = me;
+                pf_wr_be32(out, PF_UDPT_ANNOUNCE);
+                pf_wr_be32(out + 4, tid);
+                pf_wr_be32(out + 8, 60);
+                pf_wr_be32(out + 12, 1);
+                pf_wr_be32(out + 16, 1);
+                n = 20;
+                for (size_t i = 0; i < f->npeers; i++) {
+                    if (pf_addr_eq(&f->peers[i], &me)) continue;
+                    memcpy(out + n, f->peers[i].ip, 4);
+                    pf_wr_be16(out + n + 4, f->peers[i].port);
+                    n += 6;
+                }
+            }
+        }
+        if (n) pf_session_recv_datagram(from->s, &f->addr, out, n, f->n->now);
+    }
+    f->nq = 0;
+}
+
+static void fu_init(fake_udpt *f, hn_net *n)
+{
+    memset(f, 0, sizeof *f);
+    f->n = n;
+    f->addr.family = 4;
+    f->addr.ip[0] = 10;
+    f->addr.ip[1] = 99;
+    f->addr.ip[3] = 1;
+    f->addr.port = 6969;
+    f->conn_id = 0x5151515151515151ULL;
+    n->udp_sink = fu_sink;
+    n->udp_sink_ud = f;
+    n->resolve = fu_resolve;
+    n->resolve_ud = f;
+}
+
+static void run(hn_net *n, fake_udpt *f, uint64_t ns)
+{
+    uint64_t end = n->now + ns;
+    while (n->now < end) {
+        hn_step(n);
+        fu_serve(f);
+        hn_settle(n);
+    }
+}
+
+TEST(udpt_swarm_finds_itself)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 200000, 32768, 51, TRACKER), 0);
+    hn_net *n = hn_new(51);
+    fake_udpt f;
+    fu_init(&f, n);
+    hn_node *a = hn_add_node(n, NULL), *b = hn_add_node(n, NULL);
+    hn_tor *seed = hn_add_torrent(a, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_torrent(b, &c, HN_EMPTY, NULL);
+    CHECK(seed && leech);
+    run(n, &f, 20 * SEC);
+    CHECK(leech->complete);
+    CHECK_MEM(leech->data, c.data, c.size);
+    CHECK(f.connects >= 2);
+    CHECK(f.announces >= 2);
+    CHECK(f.events[2] >= 2); /* both said "started" */
+    CHECK_EQ(f.events[1], 1); /* the leecher said "completed" once it was */
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST(udpt_silent_tracker_is_given_up)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 200000, 32768, 52, TRACKER), 0);
+    hn_net *n = hn_new(52);
+    fake_udpt f;
+    fu_init(&f, n);
+    f.mute = 1;
+    hn_node *a = hn_add_node(n, NULL);
+    hn_tor *ht = hn_add_torrent(a, &c, HN_EMPTY, NULL);
+    CHECK(ht != NULL);
+    run(n, &f, 10 * SEC);
+    pf__tracker *tr = &ht->t->trackers[0];
+    CHECK(tr->udp && tr->busy);
+    CHECK_EQ(tr->fails, 0);
+    run(n, &f, 40 * SEC); /* 15 s, then 30 s, then given up */
+    CHECK(tr->fails >= 1);
+    CHECK(!tr->busy || tr->udp_tries <= 2);
+    /* It woke for the retries, not every quarter second for nothing: the
+     * session's next timer is the tracker's deadline or a second. */
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST(udpt_error_reply_moves_on)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 200000, 32768, 53, TRACKER), 0);
+    hn_net *n = hn_new(53);
+    fake_udpt f;
+    fu_init(&f, n);
+    f.error = 1;
+    hn_node *a = hn_add_node(n, NULL);
+    hn_tor *ht = hn_add_torrent(a, &c, HN_EMPTY, NULL);
+    CHECK(ht != NULL);
+    run(n, &f, 5 * SEC);
+    pf__tracker *tr = &ht->t->trackers[0];
+    CHECK(f.announces >= 1);
+    CHECK(tr->fails >= 1);
+    CHECK(!tr->busy);
+    /* A datagram from elsewhere, or with another transaction id, is not a
+     * reply: dropped. */
+    uint8_t junk[16] = {0};
+    CHECK_EQ(pf_session_recv_datagram(a->s, &f.addr, junk, sizeof junk, n->now), PF_ERR_UNSUPPORTED);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(udpt_requests_layout, udpt_replies, udpt_swarm_finds_itself, udpt_silent_tracker_is_given_up,
+          udpt_error_reply_moves_on)
