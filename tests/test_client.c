@@ -307,6 +307,8 @@ static void ctl_watch(uv_timer_t *h)
     case 2: /* resumed: until complete, then removed */
         if (a->completes == 0) return;
         if (pf_client_torrent_remove(a->lt) != 0) a->failed = 4;
+        /* Never reaped inside the call: lt is still valid here. */
+        if (a->removed) a->failed = 6;
         if (pf_client_torrent_remove(a->lt) != PF_ERR_SHUTDOWN) a->failed = 5;
         a->phase = 3;
         return;

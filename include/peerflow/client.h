@@ -172,8 +172,9 @@ PF_EXTERN int pf_client_torrent_file_priority(const pf_client_torrent *t, uint32
 /* Removes the torrent: readers are closed (their pending read callbacks are
  * not called), peers closed, transfers cancelled, a "stopped" announce
  * sent (given up to 3 s), the resume record written; the data stays on
- * disk.  Asynchronous: PF_CLIENT_REMOVED fires once nothing refers to it,
- * and t is invalid after that callback.  Returns 0, or PF_ERR_SHUTDOWN if
+ * disk.  Asynchronous: PF_CLIENT_REMOVED fires once nothing refers to it
+ * (from the loop, never inside this call), and t is invalid after that
+ * callback.  Returns 0, or PF_ERR_SHUTDOWN if
  * it is already being removed or the client stops. */
 PF_EXTERN int pf_client_torrent_remove(pf_client_torrent *t);
 

@@ -1073,7 +1073,13 @@ int pf_client_torrent_remove(pf_client_torrent *ct)
     uint64_t now = now_ns(c);
     pf_torrent_stop(ct->t, now); /* the "stopped" announce */
     pf_torrent_remove(ct->t, now);
+    /* Not reaped within this call, even with nothing in flight: the
+     * caller's pointer stays valid until PF_CLIENT_REMOVED, which comes
+     * from the loop (the next tick, run at once by kick). */
+    c->reaping = 1;
     pump(c);
+    c->reaping = 0;
+    kick(c);
     return 0;
 }
 
