@@ -33,7 +33,12 @@ for h in "$P"/include/peerflow/*.h; do
         2>"$T/logs/hdr.log" ||
         fail "installed header $(basename "$h") does not compile alone: $(head -5 "$T/logs/hdr.log")"
 done
-cc -std=c11 -Wall -Wextra -Werror -o "$T/embed_play" "$PF_SRC/examples/embed_play.c" $flags \
+# A library built with the sanitizers (PF_SANITIZE, the suite's second
+# pass) needs an application built with them too: their runtime must be
+# the first library loaded.
+san=
+readelf -d "$libdir/libpeerflow.so.0" | grep -q 'libasan' && san="-fsanitize=address,undefined"
+cc -std=c11 -Wall -Wextra -Werror $san -o "$T/embed_play" "$PF_SRC/examples/embed_play.c" $flags \
     -Wl,-rpath,"$libdir" -pthread 2>"$T/logs/cc.log" ||
     fail "examples/embed_play.c does not build against the installed library: $(head -10 "$T/logs/cc.log")"
 lib=$(ldd "$T/embed_play" | awk '/libpeerflow/ {print $3}')
