@@ -99,6 +99,8 @@ PF_EXTERN int pf_client_post(pf_client *c, pf_client_post_fn fn, void *ud);
 /* Adds a .torrent file (or a magnet link when src starts with "magnet:")
  * whose data lives in dir.  For a .torrent, existing data is verified
  * first; seed_only requires it to exist (PF_ERR_NOTFOUND otherwise).
+ * A magnet's tr= trackers, x.pe peers and ws= web seeds are all used (the
+ * web seeds once the metadata came: nothing unverified is served).
  * Errors: PF_ERR_NOTFOUND, PF_ERR_PARSE, PF_ERR_LIMIT, PF_ERR_UNSAFE_PATH,
  * PF_ERR_IO, PF_ERR_EXISTS (already added), PF_ERR_SHUTDOWN (stopping),
  * PF_ERR_NOMEM. */

@@ -942,10 +942,9 @@ static int run(demo *d)
     }
 }
 
-int pf_cmd_demo(int argc, char **argv)
+/* Phase 1: the command line.  Returns -1 to go on, else the exit code. */
+static int demo_parse(demo *d, int argc, char **argv)
 {
-    static demo d; /* large; one demo per process */
-    memset(&d, 0, sizeof d);
     long viewers = 3, duration = 60;
     static const struct option opts[] = {
         {"viewers", 1, 0, 'n'}, {"duration", 1, 0, 't'}, {"upload-rate", 1, 0, 'u'},
@@ -964,14 +963,14 @@ int pf_cmd_demo(int argc, char **argv)
                 return 2;
             }
         } else if (ch == 'u') {
-            if (pf_parse_size(optarg, &d.up_rate) != 0) {
+            if (pf_parse_size(optarg, &d->up_rate) != 0) {
                 fprintf(stderr, "peerflow demo: bad --upload-rate '%s' (bytes/s, K/M/G suffixes)\n",
                         pf_cli_esc(optarg));
                 return 2;
             }
-            d.up_rate_set = 1;
+            d->up_rate_set = 1;
         } else if (ch == 'k') {
-            d.keep = 1;
+            d->keep = 1;
         } else if (ch == 'h') {
             usage(stdout);
             return 0;
@@ -985,24 +984,30 @@ int pf_cmd_demo(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    d.nviewers = (int)viewers;
-    d.duration = (int)duration;
+    d->nviewers = (int)viewers;
+    d->duration = (int)duration;
     const char *term = getenv("TERM");
-    d.tty = isatty(2) && !(term && strcmp(term, "dumb") == 0);
-    ssize_t sl = readlink("/proc/self/exe", d.self, sizeof d.self - 1);
+    d->tty = isatty(2) && !(term && strcmp(term, "dumb") == 0);
+    return -1;
+}
+
+/* Phase 2: this binary, nginx and ffmpeg.  0, or -1 (said why). */
+static int demo_find_programs(demo *d)
+{
+    ssize_t sl = readlink("/proc/self/exe", d->self, sizeof d->self - 1);
     if (sl <= 0) {
         fprintf(stderr, "peerflow demo: cannot find own executable\n");
-        return 1;
+        return -1;
     }
-    d.self[sl] = 0;
+    d->self[sl] = 0;
     int missing = 0;
-    if (find_exe("/usr/sbin/nginx", d.nginx, sizeof d.nginx) != 0 &&
-        find_exe("nginx", d.nginx, sizeof d.nginx) != 0) {
+    if (find_exe("/usr/sbin/nginx", d->nginx, sizeof d->nginx) != 0 &&
+        find_exe("nginx", d->nginx, sizeof d->nginx) != 0) {
         fprintf(stderr, "peerflow demo: nginx not found (/usr/sbin/nginx or in PATH); it is the "
                         "demo's CDN origin\n");
         missing = 1;
     }
-    if (find_exe("ffmpeg", d.ffmpeg, sizeof d.ffmpeg) != 0) {
+    if (find_exe("ffmpeg", d->ffmpeg, sizeof d->ffmpeg) != 0) {
         fprintf(stderr, "peerflow demo: ffmpeg not found in PATH; it makes the video and plays "
                         "it\n");
         missing = 1;
@@ -1010,9 +1015,15 @@ int pf_cmd_demo(int argc, char **argv)
     if (missing) {
         fprintf(stderr, "peerflow demo: install what is missing with: bash scripts/install-deps.sh "
                         "(Debian packages nginx-light and ffmpeg)\n");
-        return 1;
+        return -1;
     }
+    return 0;
+}
 
+/* Phase 3: signals (a Ctrl-C reaches only us; we stop the children in
+ * order) and the work directory with its paths.  0 or -1. */
+static int demo_prepare(demo *d)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sig;
@@ -1023,117 +1034,149 @@ int pf_cmd_demo(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     const char *base = getenv("TMPDIR");
-    snprintf(d.dir, sizeof d.dir, "%s/peerflow-demo-XXXXXX",
+    snprintf(d->dir, sizeof d->dir, "%s/peerflow-demo-XXXXXX",
              base && base[0] == '/' && strlen(base) < 150 ? base : "/tmp");
-    if (!mkdtemp(d.dir)) {
+    if (!mkdtemp(d->dir)) {
         fprintf(stderr, "peerflow demo: mkdtemp: %s\n", strerror(errno));
-        return 1;
+        return -1;
     }
-    snprintf(d.www, sizeof d.www, "%s/www", d.dir);
-    snprintf(d.video, sizeof d.video, "%s/video.mp4", d.www);
-    snprintf(d.torrent, sizeof d.torrent, "%s/video.torrent", d.dir);
-    for (int i = 0; i < d.nviewers; i++) {
-        viewer *v = &d.v[i];
-        snprintf(v->dir, sizeof v->dir, "%s/viewer%d", d.dir, i + 1);
-        snprintf(v->stats, sizeof v->stats, "%s/viewer%d.json", d.dir, i + 1);
-        snprintf(v->out, sizeof v->out, "%s/viewer%d.urls", d.dir, i + 1);
-        snprintf(v->log, sizeof v->log, "%s/viewer%d.log", d.dir, i + 1);
-        snprintf(v->plog, sizeof v->plog, "%s/player%d.log", d.dir, i + 1);
+    snprintf(d->www, sizeof d->www, "%s/www", d->dir);
+    snprintf(d->video, sizeof d->video, "%s/video.mp4", d->www);
+    snprintf(d->torrent, sizeof d->torrent, "%s/video.torrent", d->dir);
+    for (int i = 0; i < d->nviewers; i++) {
+        viewer *v = &d->v[i];
+        snprintf(v->dir, sizeof v->dir, "%s/viewer%d", d->dir, i + 1);
+        snprintf(v->stats, sizeof v->stats, "%s/viewer%d.json", d->dir, i + 1);
+        snprintf(v->out, sizeof v->out, "%s/viewer%d.urls", d->dir, i + 1);
+        snprintf(v->log, sizeof v->log, "%s/viewer%d.log", d->dir, i + 1);
+        snprintf(v->plog, sizeof v->plog, "%s/player%d.log", d->dir, i + 1);
     }
-    int rc = 1, verified = 0, ran = 0;
+    return 0;
+}
+
+/* Phase 4: the video, the CDN, the tracker, the torrent, the seeder.  0,
+ * or -1 (said why). */
+static int demo_start_origin(demo *d)
+{
     char tracker[128], sz[32];
-    fprintf(stderr, "peerflow demo: working in %s\n", pf_cli_esc(d.dir));
+    fprintf(stderr, "peerflow demo: working in %s\n", pf_cli_esc(d->dir));
     fprintf(stderr, "peerflow demo: ffmpeg encodes a %d s 640x360 H.264/AAC test video...\n",
-            d.duration);
-    if (mkdir(d.www, 0755) != 0 || encode_video(&d) != 0) goto out;
+            d->duration);
+    if (mkdir(d->www, 0755) != 0 || encode_video(d) != 0) return -1;
     /* Loopback is a fast uplink; a viewer's home uplink is not.  Cap each
      * viewer's upload at the video's bitrate and the seeder's at twice it, so
      * the swarm cannot hand out the whole file in the first second and the
      * CDN has the start-ups and the urgent pieces to cover. */
-    if (!d.up_rate_set) d.up_rate = d.size / (uint64_t)d.duration;
-    snprintf(d.view_rate, sizeof d.view_rate, "%llu", (unsigned long long)d.up_rate);
-    snprintf(d.seed_rate, sizeof d.seed_rate, "%llu", (unsigned long long)d.up_rate * 2);
-    if (start_nginx(&d) != 0) goto out;
-    if (start_tracker(&d, tracker, sizeof tracker) != 0) goto out;
-    if (make_torrent(&d, tracker) != 0 || start_seeder(&d) != 0) goto out;
-    pf_fmt_bytes((double)d.size, sz, sizeof sz);
+    if (!d->up_rate_set) d->up_rate = d->size / (uint64_t)d->duration;
+    snprintf(d->view_rate, sizeof d->view_rate, "%llu", (unsigned long long)d->up_rate);
+    snprintf(d->seed_rate, sizeof d->seed_rate, "%llu", (unsigned long long)d->up_rate * 2);
+    if (start_nginx(d) != 0) return -1;
+    if (start_tracker(d, tracker, sizeof tracker) != 0) return -1;
+    if (make_torrent(d, tracker) != 0 || start_seeder(d) != 0) return -1;
+    pf_fmt_bytes((double)d->size, sz, sizeof sz);
     fprintf(stderr, "peerflow demo: CDN (nginx): http://127.0.0.1:%d/video.mp4 (%s)\n",
-            d.ngx_port, sz);
+            d->ngx_port, sz);
     fprintf(stderr, "peerflow demo: tracker %s, one seeder\n", tracker);
     char cap[40] = "none", scap[40] = "none", r[32];
-    if (d.up_rate) {
-        pf_fmt_bytes((double)d.up_rate, r, sizeof r);
+    if (d->up_rate) {
+        pf_fmt_bytes((double)d->up_rate, r, sizeof r);
         snprintf(cap, sizeof cap, "%s/s", r);
-        pf_fmt_bytes((double)d.up_rate * 2, r, sizeof r);
+        pf_fmt_bytes((double)d->up_rate * 2, r, sizeof r);
         snprintf(scap, sizeof scap, "%s/s", r);
     }
     fprintf(stderr, "peerflow demo: upload caps: each viewer %s, the seeder %s\n", cap, scap);
     fprintf(stderr,
             "peerflow demo: %d viewer%s %.0f s apart, each peerflow play + ffmpeg -re as the "
             "player\npeerflow demo: Ctrl-C stops\n\n",
-            d.nviewers, d.nviewers == 1 ? "" : "s", DEMO_STAGGER_S);
-    ran = 1;
-    if (run(&d) != 0) {
-        if (g_stop) note(&d, "interrupted");
-        goto out;
-    }
-    /* Every player has read the whole file, so every piece has been
-     * fetched; give the last ones a moment to reach the disk. */
+            d->nviewers, d->nviewers == 1 ? "" : "s", DEMO_STAGGER_S);
+    return 0;
+}
+
+/* Phase 6: every player has read the whole file; the viewers stop (their
+ * last stats are written at exit) and every copy is compared with the
+ * source.  Returns the exit code. */
+static int demo_verify(demo *d)
+{
+    /* Every piece has been fetched; give the last ones a moment to reach
+     * the disk. */
     for (double end = mono() + 10; mono() < end && !g_stop;) {
         int all = 1;
-        for (int i = 0; i < d.nviewers; i++) {
-            read_node(d.v[i].stats, &d.v[i].st);
-            if (!d.v[i].st.complete) all = 0;
+        for (int i = 0; i < d->nviewers; i++) {
+            read_node(d->v[i].stats, &d->v[i].st);
+            if (!d->v[i].st.complete) all = 0;
         }
         if (all) break;
         nap(0.1);
     }
-    /* Stop the viewers first: their last stats are written at exit. */
-    {
-        proc *ps[DEMO_MAX_VIEWERS];
-        for (int i = 0; i < d.nviewers; i++) ps[i] = &d.v[i].play;
-        procs_stop(ps, d.nviewers, 5.0);
-    }
-    refresh(&d);
-    if (d.tty) draw_table(&d);
-    rc = 0;
-    for (int i = 0; i < d.nviewers; i++) {
-        viewer *v = &d.v[i];
+    proc *ps[DEMO_MAX_VIEWERS];
+    for (int i = 0; i < d->nviewers; i++) ps[i] = &d->v[i].play;
+    procs_stop(ps, d->nviewers, 5.0);
+    refresh(d);
+    if (d->tty) draw_table(d);
+    int rc = 0;
+    for (int i = 0; i < d->nviewers; i++) {
+        viewer *v = &d->v[i];
         char copy[600];
         snprintf(copy, sizeof copy, "%s/video.mp4", v->dir);
-        v->copy_ok = same_file(d.video, copy);
+        v->copy_ok = same_file(d->video, copy);
         if (!proc_ok(&v->player)) {
             char buf[512], st[48];
             read_small(v->plog, buf, sizeof buf);
             proc_describe(&v->player, st, sizeof st);
             buf[strcspn(buf, "\n")] = 0;
-            note(&d, "viewer %d's player failed (%s): %s", i + 1, st, buf[0] ? buf : "no message");
+            note(d, "viewer %d's player failed (%s): %s", i + 1, st, buf[0] ? buf : "no message");
             rc = 1;
         }
         if (!v->copy_ok) {
-            note(&d, "viewer %d's copy differs from the source!", i + 1);
+            note(d, "viewer %d's copy differs from the source!", i + 1);
             rc = 1;
         }
     }
-    verified = 1;
-out:
-    if (g_stop && !ran) note(&d, "interrupted");
-    stop_all(&d); /* the viewers write their last stats as they exit */
+    return rc;
+}
+
+/* Phase 7: everything stopped and reaped, the summary, the work directory
+ * removed (kept with --keep or after a failure). */
+static void demo_finish(demo *d, int rc, int ran, int verified)
+{
+    if (g_stop && !ran) note(d, "interrupted");
+    stop_all(d); /* the viewers write their last stats as they exit */
     if (ran) {
-        refresh(&d);
-        summary(&d, verified);
+        refresh(d);
+        summary(d, verified);
         if (rc == 0)
             printf("peerflow demo: PASS: every player played to the end, every copy matches\n");
         else
             printf("peerflow demo: FAIL%s\n", g_stop ? " (interrupted)" : "");
         fflush(stdout);
     }
-    if (rc != 0 && !g_stop) d.keep = 1; /* its logs tell what went wrong */
-    if (!d.keep) {
-        if (nftw(d.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-            fprintf(stderr, "peerflow demo: could not remove %s\n", pf_cli_esc(d.dir));
+    if (rc != 0 && !g_stop) d->keep = 1; /* its logs tell what went wrong */
+    if (!d->keep) {
+        if (nftw(d->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+            fprintf(stderr, "peerflow demo: could not remove %s\n", pf_cli_esc(d->dir));
     } else {
-        fprintf(stderr, "peerflow demo: kept %s\n", pf_cli_esc(d.dir));
+        fprintf(stderr, "peerflow demo: kept %s\n", pf_cli_esc(d->dir));
     }
+}
+
+int pf_cmd_demo(int argc, char **argv)
+{
+    static demo d; /* large; one demo per process */
+    memset(&d, 0, sizeof d);
+    int rc = demo_parse(&d, argc, argv);
+    if (rc >= 0) return rc;
+    if (demo_find_programs(&d) != 0 || demo_prepare(&d) != 0) return 1;
+    int ran = 0, verified = 0;
+    rc = 1;
+    if (demo_start_origin(&d) == 0) {
+        ran = 1;
+        if (run(&d) != 0) { /* phase 5: the viewers and their players */
+            if (g_stop) note(&d, "interrupted");
+        } else {
+            rc = demo_verify(&d);
+            verified = 1;
+        }
+    }
+    demo_finish(&d, rc, ran, verified);
     return rc;
 }

@@ -361,30 +361,151 @@ static void usage(FILE *f)
             "        /metrics (Prometheus), /\n");
 }
 
-int pf_cmd_play(int argc, char **argv)
-{
-    play p;
-    memset(&p, 0, sizeof p);
-    p.tty = isatty(2);
-    const char *dir = NULL;
+/* What the command line asks for, besides what `play` keeps. */
+typedef struct play_opts {
+    const char *src, *dir;
     const char *peers[MAX_ARGS], *trackers[MAX_ARGS], *webseeds[MAX_ARGS], *nets[MAX_ARGS];
-    double ws_cost[MAX_ARGS];
-    int npeers = 0, ntrackers = 0, nwebseeds = 0, nnets = 0, no_tracker = 0, no_upload = 0;
-    long port = 0;
-    uint64_t up_rate = 0, down_rate = 0, cache_size = 0;
-    double local_share = -1;
-    enum {
-        O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
-        O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
-        O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST
-    };
+    int npeers, ntrackers, nwebseeds, nnets, no_tracker, no_upload;
+    double ws_cost[MAX_ARGS]; /* each --webseed's --webseed-cost (1) */
+    long port;
+    uint64_t up_rate, down_rate, cache_size;
+    double local_share; /* < 0: default */
     pf_media_server_limits lim;
-    pf_media_server_limits_default(&lim);
+    char dirbuf[4096];
+} play_opts;
+
+enum {
+    O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
+    O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
+    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST
+};
+
+/* --http-*-timeout S and --http-max-conns N into the media server's limits. */
+static int play_http_limit(play_opts *o, int ch, const char *arg)
+{
+    char *end;
+    double v = strtod(arg, &end);
+    if (!*arg || *end || !(v >= 0) || v > 86400 ||
+        (ch == O_MAXCONNS && (v < 1 || v > 100000 || v != (double)(long)v))) {
+        fprintf(stderr, "peerflow play: bad value '%s' for --%s\n", pf_cli_esc(arg),
+                ch == O_MAXCONNS ? "http-max-conns" : "http-*-timeout");
+        return 2;
+    }
+    /* seconds; 0 = no timeout; sub-millisecond values round up */
+    uint32_t ms = v == 0 ? UINT32_MAX : (uint32_t)(v * 1000 + 0.999);
+    if (ch == O_HDRTO) o->lim.header_timeout_ms = ms;
+    else if (ch == O_IDLETO) o->lim.idle_timeout_ms = ms;
+    else if (ch == O_SENDTO) o->lim.send_timeout_ms = ms;
+    else o->lim.max_conns = (size_t)v;
+    return -1;
+}
+
+/* A repeatable option (--peer, --tracker, --webseed, --local-net). */
+static int play_list_option(play_opts *o, int ch, const char *arg)
+{
+    const char **list = ch == O_PEER ? o->peers : ch == O_TRACKER ? o->trackers : ch == O_WEBSEED ? o->webseeds : o->nets;
+    int *n = ch == O_PEER ? &o->npeers : ch == O_TRACKER ? &o->ntrackers : ch == O_WEBSEED ? &o->nwebseeds : &o->nnets;
+    if (*n == MAX_ARGS) {
+        fprintf(stderr, "peerflow play: too many --%s options (max %d)\n",
+                ch == O_PEER      ? "peer"
+                : ch == O_TRACKER ? "tracker"
+                : ch == O_WEBSEED ? "webseed"
+                                  : "local-net",
+                MAX_ARGS);
+        return 2;
+    }
+    if (ch == O_WEBSEED) o->ws_cost[*n] = 1.0;
+    list[(*n)++] = arg;
+    return -1;
+}
+
+/* One option; returns -1 to go on, else the exit code. */
+static int play_option(play *p, play_opts *o, int ch, const char *arg)
+{
+    char *end;
+    switch (ch) {
+    case 'd': o->dir = arg; return -1;
+    case O_BIND: p->bind = arg; return -1;
+    case O_NOTRACK: o->no_tracker = 1; return -1;
+    case O_NOUP: o->no_upload = 1; return -1;
+    case O_STATS: p->stats_path = arg; return -1;
+    case O_EXITDONE: p->exit_when_done = 1; return -1;
+    case 'v': p->verbose++; return -1;
+    case 'l':
+    case O_HTTPPORT: {
+        long v = strtol(arg, &end, 10);
+        if (!*arg || *end || v < 0 || v > 65535) {
+            fprintf(stderr, "peerflow play: bad port '%s'\n", pf_cli_esc(arg));
+            return 2;
+        }
+        *(ch == 'l' ? &o->port : &p->http_port) = v;
+        return -1;
+    }
+    case O_HDRTO:
+    case O_IDLETO:
+    case O_SENDTO:
+    case O_MAXCONNS:
+        return play_http_limit(o, ch, arg);
+    case O_PEER:
+    case O_TRACKER:
+    case O_WEBSEED:
+    case O_LOCALNET:
+        return play_list_option(o, ch, arg);
+    case O_WSCOST: {
+        double v = strtod(arg, &end);
+        if (!o->nwebseeds || !*arg || *end || !(v > 0) || v > 1e6) {
+            fprintf(stderr, "peerflow play: --webseed-cost takes a positive number and follows a --webseed\n");
+            return 2;
+        }
+        o->ws_cost[o->nwebseeds - 1] = v;
+        return -1;
+    }
+    case O_LOCALSHARE: {
+        double v = strtod(arg, &end);
+        if (!*arg || *end || !(v >= 0 && v <= 1)) {
+            fprintf(stderr, "peerflow play: bad --local-share '%s' (0 to 1)\n", pf_cli_esc(arg));
+            return 2;
+        }
+        o->local_share = v;
+        return -1;
+    }
+    case O_UPRATE:
+    case O_DOWNRATE:
+    case O_CACHE: {
+        uint64_t v;
+        if (pf_parse_size(arg, &v) != 0) {
+            fprintf(stderr, "peerflow play: bad %s '%s' (bytes, K/M/G suffixes)\n",
+                    ch == O_CACHE ? "size" : "rate", pf_cli_esc(arg));
+            return 2;
+        }
+        *(ch == O_UPRATE ? &o->up_rate : ch == O_DOWNRATE ? &o->down_rate : &o->cache_size) = v;
+        return -1;
+    }
+    case O_PLAYER:
+        if (!*arg) {
+            fprintf(stderr, "peerflow play: empty --player\n");
+            return 2;
+        }
+        p->player = arg;
+        return -1;
+    case 'h':
+        usage(stdout);
+        return 0;
+    }
+    usage(stderr);
+    return 2;
+}
+
+/* Phase 1: the command line and the cache directory.  Returns -1 to go
+ * on, else the exit code. */
+static int play_parse(play *p, play_opts *o, int argc, char **argv)
+{
     static const struct option opts[] = {
         {"dir", 1, 0, 'd'},           {"http-port", 1, 0, O_HTTPPORT},
         {"bind", 1, 0, O_BIND},       {"port", 1, 0, 'l'},
         {"peer", 1, 0, O_PEER},       {"tracker", 1, 0, O_TRACKER},
         {"no-tracker", 0, 0, O_NOTRACK}, {"webseed", 1, 0, O_WEBSEED},
+        {"webseed-cost", 1, 0, O_WSCOST},
         {"no-upload", 0, 0, O_NOUP},  {"upload-rate", 1, 0, O_UPRATE},
         {"download-rate", 1, 0, O_DOWNRATE}, {"cache-size", 1, 0, O_CACHE},
         {"player", 1, 0, O_PLAYER},   {"stats", 1, 0, O_STATS},
@@ -392,261 +513,163 @@ int pf_cmd_play(int argc, char **argv)
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
         {"local-net", 1, 0, O_LOCALNET}, {"local-share", 1, 0, O_LOCALSHARE},
-        {"webseed-cost", 1, 0, O_WSCOST},
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+    o->local_share = -1;
+    pf_media_server_limits_default(&o->lim);
     optind = 1;
     int ch;
-    char *end;
     while ((ch = getopt_long(argc, argv, "d:l:vh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'd':
-            dir = optarg;
-            break;
-        case 'l':
-        case O_HTTPPORT: {
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 0 || v > 65535) {
-                fprintf(stderr, "peerflow play: bad port '%s'\n", pf_cli_esc(optarg));
-                return 2;
-            }
-            if (ch == 'l')
-                port = v;
-            else
-                p.http_port = v;
-            break;
-        }
-        case O_BIND:
-            p.bind = optarg;
-            break;
-        case O_HDRTO:
-        case O_IDLETO:
-        case O_SENDTO:
-        case O_MAXCONNS: {
-            double v = strtod(optarg, &end);
-            if (!*optarg || *end || !(v >= 0) || v > 86400 ||
-                (ch == O_MAXCONNS && (v < 1 || v > 100000 || v != (double)(long)v))) {
-                fprintf(stderr, "peerflow play: bad value '%s' for --%s\n", pf_cli_esc(optarg),
-                        ch == O_MAXCONNS ? "http-max-conns" : "http-*-timeout");
-                return 2;
-            }
-            /* seconds; 0 = no timeout; sub-millisecond values round up */
-            uint32_t ms = v == 0 ? UINT32_MAX : (uint32_t)(v * 1000 + 0.999);
-            if (ch == O_HDRTO) lim.header_timeout_ms = ms;
-            else if (ch == O_IDLETO) lim.idle_timeout_ms = ms;
-            else if (ch == O_SENDTO) lim.send_timeout_ms = ms;
-            else lim.max_conns = (size_t)v;
-            break;
-        }
-        case O_WSCOST: {
-            char *rest = NULL;
-            double v = strtod(optarg, &rest);
-            if (!nwebseeds || !rest || *rest || !(v > 0) || v > 1e6) {
-                fprintf(stderr, "peerflow play: --webseed-cost takes a positive number and follows a --webseed\n");
-                return 2;
-            }
-            ws_cost[nwebseeds - 1] = v;
-            break;
-        }
-        case O_PEER:
-        case O_TRACKER:
-        case O_WEBSEED:
-        case O_LOCALNET: {
-            const char **list = ch == O_PEER ? peers : ch == O_TRACKER ? trackers : ch == O_WEBSEED ? webseeds : nets;
-            int *n = ch == O_PEER ? &npeers : ch == O_TRACKER ? &ntrackers : ch == O_WEBSEED ? &nwebseeds : &nnets;
-            if (*n == MAX_ARGS) {
-                fprintf(stderr, "peerflow play: too many --%s options (max %d)\n",
-                        ch == O_PEER      ? "peer"
-                        : ch == O_TRACKER ? "tracker"
-                        : ch == O_WEBSEED ? "webseed"
-                                          : "local-net",
-                        MAX_ARGS);
-                return 2;
-            }
-            if (ch == O_WEBSEED) ws_cost[*n] = 1.0;
-            list[(*n)++] = optarg;
-            break;
-        }
-        case O_NOTRACK:
-            no_tracker = 1;
-            break;
-        case O_LOCALSHARE: {
-            double v = strtod(optarg, &end);
-            if (!*optarg || *end || !(v >= 0 && v <= 1)) {
-                fprintf(stderr, "peerflow play: bad --local-share '%s' (0 to 1)\n", pf_cli_esc(optarg));
-                return 2;
-            }
-            local_share = v;
-            break;
-        }
-        case O_NOUP:
-            no_upload = 1;
-            break;
-        case O_UPRATE:
-        case O_DOWNRATE:
-        case O_CACHE: {
-            uint64_t v;
-            if (pf_parse_size(optarg, &v) != 0) {
-                fprintf(stderr, "peerflow play: bad %s '%s' (bytes, K/M/G suffixes)\n",
-                        ch == O_CACHE ? "size" : "rate", pf_cli_esc(optarg));
-                return 2;
-            }
-            if (ch == O_UPRATE)
-                up_rate = v;
-            else if (ch == O_DOWNRATE)
-                down_rate = v;
-            else
-                cache_size = v;
-            break;
-        }
-        case O_PLAYER:
-            if (!*optarg) {
-                fprintf(stderr, "peerflow play: empty --player\n");
-                return 2;
-            }
-            p.player = optarg;
-            break;
-        case O_STATS:
-            p.stats_path = optarg;
-            break;
-        case O_EXITDONE:
-            p.exit_when_done = 1;
-            break;
-        case 'v':
-            p.verbose++;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
+        int rc = play_option(p, o, ch, optarg);
+        if (rc >= 0) return rc;
     }
     if (optind != argc - 1) {
         fprintf(stderr, "peerflow play: expected one TORRENT, MAGNET or URL\n");
         usage(stderr);
         return 2;
     }
-    const char *src = argv[optind];
-
-    char dirbuf[4096];
-    if (!dir) {
-        if (default_cache_dir(dirbuf, sizeof dirbuf) != 0) {
+    o->src = argv[optind];
+    if (!o->dir) {
+        if (default_cache_dir(o->dirbuf, sizeof o->dirbuf) != 0) {
             fprintf(stderr, "peerflow play: no cache directory: set HOME or use --dir\n");
             return 2;
         }
-        dir = dirbuf;
+        o->dir = o->dirbuf;
     }
-    if (mkdir_p(dir) != 0) {
-        fprintf(stderr, "peerflow play: cannot create %s: %s\n", pf_cli_esc(dir), strerror(errno));
+    if (mkdir_p(o->dir) != 0) {
+        fprintf(stderr, "peerflow play: cannot create %s: %s\n", pf_cli_esc(o->dir), strerror(errno));
         return 1;
     }
+    return -1;
+}
 
-    pf_metainfo *fetched = NULL; /* a .torrent given by URL */
-    if (strncmp(src, "http://", 7) == 0 || strncmp(src, "https://", 8) == 0) {
-        if (fetch_torrent(src, &fetched) != 0) return 1;
-    }
-
-    cli_loop lp;
-    if (cli_loop_init(&lp) != 0) {
-        fprintf(stderr, "peerflow play: cannot create an event loop\n");
-        pf_metainfo_free(fetched);
-        return 1;
-    }
+/* Phase 2: the client on our loop, with the viewer's settings.  Returns -1
+ * to go on, else the exit code. */
+static int play_client(play *p, const play_opts *o, cli_loop *lp)
+{
     pf_client_settings cs;
     pf_client_settings_default(&cs);
-    cs.loop = &lp.loop;
-    cs.listen_port = (uint16_t)port;
-    cs.upload_enabled = !no_upload;
+    cs.loop = &lp->loop;
+    cs.listen_port = (uint16_t)o->port;
+    cs.upload_enabled = !o->no_upload;
     cs.log = log_cb;
-    cs.log_ud = &p;
-    cs.log_level = p.verbose > 1 ? PF_LOG_DEBUG : p.verbose ? PF_LOG_INFO : PF_LOG_WARN;
+    cs.log_ud = p;
+    cs.log_level = p->verbose > 1 ? PF_LOG_DEBUG : p->verbose ? PF_LOG_INFO : PF_LOG_WARN;
     cs.on_event = on_event;
-    cs.event_ud = &p;
-    int rc = pf_client_new(&cs, &p.c);
+    cs.event_ud = p;
+    int rc = pf_client_new(&cs, &p->c);
     if (rc != 0) {
-        fprintf(stderr, "peerflow play: cannot listen on peer port %ld: %s\n", port, pf_strerror(rc));
-        pf_metainfo_free(fetched);
-        cli_loop_close(&lp);
+        fprintf(stderr, "peerflow play: cannot listen on peer port %ld: %s\n", o->port, pf_strerror(rc));
+        p->c = NULL;
         return 1;
     }
-    cli_loop_watch(&lp, p.c);
-    if (p.verbose) fprintf(stderr, "peerflow play: peers on port %d\n", pf_client_listen_port(p.c));
-    if (up_rate || down_rate) pf_client_set_rate_limits(p.c, up_rate, down_rate);
-    if (local_share >= 0) pf_client_set_local_share(p.c, local_share);
-    for (int i = 0; i < nnets; i++)
-        if (pf_client_add_local_net(p.c, nets[i]) != 0) {
+    cli_loop_watch(lp, p->c);
+    if (p->verbose) fprintf(stderr, "peerflow play: peers on port %d\n", pf_client_listen_port(p->c));
+    if (o->up_rate || o->down_rate) pf_client_set_rate_limits(p->c, o->up_rate, o->down_rate);
+    if (o->local_share >= 0) pf_client_set_local_share(p->c, o->local_share);
+    for (int i = 0; i < o->nnets; i++)
+        if (pf_client_add_local_net(p->c, o->nets[i]) != 0) {
             fprintf(stderr, "peerflow play: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",
-                    pf_cli_esc(nets[i]));
-            pf_client_free(p.c);
-            cli_loop_close(&lp);
-            pf_metainfo_free(fetched);
+                    pf_cli_esc(o->nets[i]));
             return 2;
         }
-    rc = fetched ? pf_client_add_metainfo(p.c, fetched, dir, 0, &p.t)
-                 : pf_client_add(p.c, src, dir, 0, &p.t);
+    return -1;
+}
+
+/* Phase 3: the torrent (a file, a magnet, or a .torrent by URL) with its
+ * trackers, web seeds and peers.  Returns -1 to go on, else the exit code. */
+static int play_torrent(play *p, const play_opts *o)
+{
+    pf_metainfo *fetched = NULL; /* a .torrent given by URL */
+    if (strncmp(o->src, "http://", 7) == 0 || strncmp(o->src, "https://", 8) == 0) {
+        if (fetch_torrent(o->src, &fetched) != 0) return 1;
+    }
+    int rc = fetched ? pf_client_add_metainfo(p->c, fetched, o->dir, 0, &p->t)
+                     : pf_client_add(p->c, o->src, o->dir, 0, &p->t);
     if (rc != 0) {
         pf_metainfo_free(fetched); /* the client owns it only on success */
-        fprintf(stderr, "peerflow play: %s: %s\n", pf_cli_esc(src),
+        fprintf(stderr, "peerflow play: %s: %s\n", pf_cli_esc(o->src),
                 rc == PF_ERR_NOTFOUND ? "file not found"
                 : rc == PF_ERR_PARSE  ? "not a valid .torrent file or magnet link"
                                       : pf_strerror(rc));
-        pf_client_free(p.c);
-        cli_loop_close(&lp);
         return 1;
     }
-    if (no_tracker) pf_client_torrent_clear_trackers(p.t);
-    for (int i = 0; i < ntrackers; i++) pf_client_torrent_add_tracker(p.t, trackers[i]);
-    int bad = 0;
-    for (int i = 0; i < nwebseeds && !bad; i++)
-        if (pf_client_torrent_add_webseed(p.t, webseeds[i], ws_cost[i]) != 0) {
-            fprintf(stderr, "peerflow play: bad web seed URL '%s'\n", pf_cli_esc(webseeds[i]));
-            bad = 1;
+    if (o->no_tracker) pf_client_torrent_clear_trackers(p->t);
+    for (int i = 0; i < o->ntrackers; i++) pf_client_torrent_add_tracker(p->t, o->trackers[i]);
+    for (int i = 0; i < o->nwebseeds; i++)
+        if (pf_client_torrent_add_webseed(p->t, o->webseeds[i], o->ws_cost[i]) != 0) {
+            fprintf(stderr, "peerflow play: bad web seed URL '%s'\n", pf_cli_esc(o->webseeds[i]));
+            return 2;
         }
-    for (int i = 0; i < npeers && !bad; i++)
-        if (pf_client_torrent_add_peer(p.t, peers[i]) != 0) {
-            fprintf(stderr, "peerflow play: bad peer address '%s'\n", pf_cli_esc(peers[i]));
-            bad = 1;
+    for (int i = 0; i < o->npeers; i++)
+        if (pf_client_torrent_add_peer(p->t, o->peers[i]) != 0) {
+            fprintf(stderr, "peerflow play: bad peer address '%s'\n", pf_cli_esc(o->peers[i]));
+            return 2;
         }
-    if (bad) {
-        pf_client_free(p.c);
-        cli_loop_close(&lp);
-        return 2;
-    }
-    if (cache_size) pf_client_torrent_set_cache_limit(p.t, cache_size);
-    pf_client_torrent_await_reader(p.t);
+    if (o->cache_size) pf_client_torrent_set_cache_limit(p->t, o->cache_size);
+    pf_client_torrent_await_reader(p->t);
+    return -1;
+}
 
-    rc = pf_media_server_start(&p.ms, pf_client_loop(p.c), p.t, p.bind,
-                               (uint16_t)p.http_port);
+/* Phase 4: the local media server; the URLs once the files are known.
+ * Returns -1 to go on, else the exit code. */
+static int play_serve(play *p, const play_opts *o)
+{
+    int rc = pf_media_server_start(&p->ms, pf_client_loop(p->c), p->t, p->bind,
+                                   (uint16_t)p->http_port);
     if (rc != 0) {
         fprintf(stderr, "peerflow play: cannot serve HTTP on %s port %ld: %s\n",
-                p.bind ? pf_cli_esc(p.bind) : "127.0.0.1", p.http_port, pf_strerror(rc));
-        pf_client_free(p.c);
-        cli_loop_close(&lp);
+                p->bind ? pf_cli_esc(p->bind) : "127.0.0.1", p->http_port, pf_strerror(rc));
+        p->ms = NULL;
         return rc == PF_ERR_INVAL ? 2 : 1;
     }
-    pf_media_server_set_limits(p.ms, &lim);
-    fprintf(stderr, "peerflow play: serving %s on %s/\n", pf_cli_esc(pf_client_torrent_name(p.t)),
-            pf_media_server_base_url(p.ms));
-    if (pf_client_torrent_num_files(p.t) == 0)
+    pf_media_server_set_limits(p->ms, &o->lim);
+    fprintf(stderr, "peerflow play: serving %s on %s/\n", pf_cli_esc(pf_client_torrent_name(p->t)),
+            pf_media_server_base_url(p->ms));
+    if (pf_client_torrent_num_files(p->t) == 0)
         fprintf(stderr, "peerflow play: waiting for the torrent's metadata from peers\n");
-    announce(&p);
+    announce(p);
+    return -1;
+}
 
-    pf_client_run(p.c);
-    if (p.ms) { /* the loop ended without PF_CLIENT_STOPPED */
-        pf_media_server_stop(p.ms);
-        p.ms = NULL;
+/* Phase 5: run until stopped (a signal, the player's exit, --exit-when-done). */
+static int play_run(play *p)
+{
+    pf_client_run(p->c);
+    if (p->ms) { /* the loop ended without PF_CLIENT_STOPPED */
+        pf_media_server_stop(p->ms);
+        p->ms = NULL;
     }
-    write_stats(&p);
-    if (p.tty) pf_progress_clear();
-    if (p.verbose) {
+    write_stats(p);
+    if (p->tty) pf_progress_clear();
+    if (p->verbose) {
         pf_torrent_stats st;
-        pf_client_torrent_stats(p.t, &st);
+        pf_client_torrent_stats(p->t, &st);
         fprintf(stderr, "peerflow play: downloaded %llu bytes (CDN %llu, peers %llu), uploaded %llu\n",
                 (unsigned long long)st.downloaded, (unsigned long long)st.cdn_downloaded,
                 (unsigned long long)st.peer_downloaded, (unsigned long long)st.uploaded);
     }
+    return p->exit_code;
+}
+
+int pf_cmd_play(int argc, char **argv)
+{
+    static play p;
+    static play_opts o;
+    memset(&p, 0, sizeof p);
+    memset(&o, 0, sizeof o);
+    p.tty = isatty(2);
+    int rc = play_parse(&p, &o, argc, argv);
+    if (rc >= 0) return rc;
+    cli_loop lp;
+    if (cli_loop_init(&lp) != 0) {
+        fprintf(stderr, "peerflow play: cannot create an event loop\n");
+        return 1;
+    }
+    rc = play_client(&p, &o, &lp);
+    if (rc < 0) rc = play_torrent(&p, &o);
+    if (rc < 0) rc = play_serve(&p, &o);
+    if (rc < 0) rc = play_run(&p);
     pf_client_free(p.c);
     cli_loop_close(&lp);
-    return p.exit_code;
+    return rc;
 }

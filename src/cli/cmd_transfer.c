@@ -132,22 +132,91 @@ static void usage(const char *cmd, FILE *f)
                "  -h, --help           this help\n");
 }
 
-static int run_transfer(int argc, char **argv, int is_get)
-{
-    transfer x;
-    memset(&x, 0, sizeof x);
-    x.cmd = is_get ? "get" : "seed";
-    x.is_get = is_get;
-    x.tty = isatty(2);
-    const char *dir = NULL, *bind = NULL;
+/* What the command line asks for. */
+typedef struct transfer_opts {
+    const char *src, *dir, *bind;
     const char *peers[MAX_PEERS_ARG], *trackers[MAX_PEERS_ARG], *nets[MAX_PEERS_ARG];
-    int npeers = 0, ntrackers = 0, nnets = 0, no_tracker = 0, no_upload = 0;
-    double local_share = -1;
-    long port = is_get ? 0 : 6881;
-    long max_peers = 0, slots = 0, max_conns = 0;
-    uint64_t up_rate = 0, down_rate = 0;
-    enum { O_BIND = 256, O_PEER, O_STATS, O_SEED, O_NOTRACK, O_TRACKER, O_MAXP, O_SLOTS, O_NOUP,
-           O_UPRATE, O_DOWNRATE, O_MAXCONN, O_LOCALNET, O_LOCALSHARE };
+    int npeers, ntrackers, nnets, no_tracker, no_upload;
+    double local_share; /* < 0: default */
+    long port, max_peers, slots, max_conns;
+    uint64_t up_rate, down_rate;
+    char dirbuf[4096];
+} transfer_opts;
+
+enum { O_BIND = 256, O_PEER, O_STATS, O_SEED, O_NOTRACK, O_TRACKER, O_MAXP, O_SLOTS, O_NOUP,
+       O_UPRATE, O_DOWNRATE, O_MAXCONN, O_LOCALNET, O_LOCALSHARE };
+
+/* One option; returns -1 to go on, else the exit code. */
+static int transfer_option(transfer *x, transfer_opts *o, int ch, const char *arg)
+{
+    char *end;
+    switch (ch) {
+    case 'd': o->dir = arg; return -1;
+    case O_BIND: o->bind = arg; return -1;
+    case O_STATS: x->stats_path = arg; return -1;
+    case O_NOTRACK: o->no_tracker = 1; return -1;
+    case O_NOUP: o->no_upload = 1; return -1;
+    case 'v': x->verbose++; return -1;
+    case 'l':
+        o->port = strtol(arg, &end, 10);
+        if (*end || o->port < 0 || o->port > 65535) {
+            fprintf(stderr, "peerflow %s: bad port '%s'\n", x->cmd, pf_cli_esc(arg));
+            return 2;
+        }
+        return -1;
+    case O_PEER:
+        if (o->npeers < MAX_PEERS_ARG) o->peers[o->npeers++] = arg;
+        return -1;
+    case O_TRACKER:
+        if (o->ntrackers < MAX_PEERS_ARG) o->trackers[o->ntrackers++] = arg;
+        return -1;
+    case O_LOCALNET:
+        if (o->nnets < MAX_PEERS_ARG) o->nets[o->nnets++] = arg;
+        return -1;
+    case O_LOCALSHARE:
+        o->local_share = strtod(arg, &end);
+        if (!*arg || *end || !(o->local_share >= 0 && o->local_share <= 1)) {
+            fprintf(stderr, "peerflow %s: bad --local-share '%s' (0 to 1)\n", x->cmd, pf_cli_esc(arg));
+            return 2;
+        }
+        return -1;
+    case O_SEED:
+        if (!x->is_get) break;
+        x->seed_after = 1;
+        return -1;
+    case O_MAXP:
+    case O_MAXCONN:
+    case O_SLOTS: {
+        long v = strtol(arg, &end, 10);
+        if (*end || v <= 0 || v > 10000) {
+            fprintf(stderr, "peerflow %s: bad number '%s'\n", x->cmd, pf_cli_esc(arg));
+            return 2;
+        }
+        *(ch == O_MAXP ? &o->max_peers : ch == O_MAXCONN ? &o->max_conns : &o->slots) = v;
+        return -1;
+    }
+    case O_UPRATE:
+    case O_DOWNRATE: {
+        uint64_t v;
+        if (pf_parse_size(arg, &v) != 0) {
+            fprintf(stderr, "peerflow %s: bad rate '%s' (bytes/s, K/M/G suffixes)\n", x->cmd,
+                    pf_cli_esc(arg));
+            return 2;
+        }
+        *(ch == O_UPRATE ? &o->up_rate : &o->down_rate) = v;
+        return -1;
+    }
+    case 'h':
+        usage(x->cmd, stdout);
+        return 0;
+    }
+    usage(x->cmd, stderr);
+    return 2;
+}
+
+/* Phase 1: the command line.  Returns -1 to go on, else the exit code. */
+static int transfer_parse(transfer *x, transfer_opts *o, int argc, char **argv)
+{
     static const struct option opts[] = {{"dir", 1, 0, 'd'},         {"port", 1, 0, 'l'},
                                          {"bind", 1, 0, O_BIND},     {"peer", 1, 0, O_PEER},
                                          {"stats", 1, 0, O_STATS},   {"seed", 0, 0, O_SEED},
@@ -161,196 +230,133 @@ static int run_transfer(int argc, char **argv, int is_get)
                                          {"local-net", 1, 0, O_LOCALNET},
                                          {"local-share", 1, 0, O_LOCALSHARE},
                                          {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+    o->local_share = -1;
+    o->port = x->is_get ? 0 : 6881;
     optind = 1;
     int ch;
-    char *end;
     while ((ch = getopt_long(argc, argv, "d:l:vh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'd':
-            dir = optarg;
-            break;
-        case 'l':
-            port = strtol(optarg, &end, 10);
-            if (*end || port < 0 || port > 65535) {
-                fprintf(stderr, "peerflow %s: bad port '%s'\n", x.cmd, pf_cli_esc(optarg));
-                return 2;
-            }
-            break;
-        case O_BIND:
-            bind = optarg;
-            break;
-        case O_PEER:
-            if (npeers < MAX_PEERS_ARG) peers[npeers++] = optarg;
-            break;
-        case O_TRACKER:
-            if (ntrackers < MAX_PEERS_ARG) trackers[ntrackers++] = optarg;
-            break;
-        case O_LOCALNET:
-            if (nnets < MAX_PEERS_ARG) nets[nnets++] = optarg;
-            break;
-        case O_LOCALSHARE: {
-            char *e;
-            local_share = strtod(optarg, &e);
-            if (!*optarg || *e || !(local_share >= 0 && local_share <= 1)) {
-                fprintf(stderr, "peerflow %s: bad --local-share '%s' (0 to 1)\n", x.cmd, pf_cli_esc(optarg));
-                return 2;
-            }
-            break;
-        }
-        case O_STATS:
-            x.stats_path = optarg;
-            break;
-        case O_SEED:
-            if (!is_get) goto bad;
-            x.seed_after = 1;
-            break;
-        case O_NOTRACK:
-            no_tracker = 1;
-            break;
-        case O_MAXP:
-        case O_MAXCONN:
-        case O_SLOTS: {
-            long v = strtol(optarg, &end, 10);
-            if (*end || v <= 0 || v > 10000) {
-                fprintf(stderr, "peerflow %s: bad number '%s'\n", x.cmd, pf_cli_esc(optarg));
-                return 2;
-            }
-            if (ch == O_MAXP)
-                max_peers = v;
-            else if (ch == O_MAXCONN)
-                max_conns = v;
-            else
-                slots = v;
-            break;
-        }
-        case O_NOUP:
-            no_upload = 1;
-            break;
-        case O_UPRATE:
-        case O_DOWNRATE: {
-            uint64_t v;
-            if (pf_parse_size(optarg, &v) != 0) {
-                fprintf(stderr, "peerflow %s: bad rate '%s' (bytes/s, K/M/G suffixes)\n", x.cmd, pf_cli_esc(optarg));
-                return 2;
-            }
-            if (ch == O_UPRATE)
-                up_rate = v;
-            else
-                down_rate = v;
-            break;
-        }
-        case 'v':
-            x.verbose++;
-            break;
-        case 'h':
-            usage(x.cmd, stdout);
-            return 0;
-        default:
-        bad:
-            usage(x.cmd, stderr);
-            return 2;
-        }
+        int rc = transfer_option(x, o, ch, optarg);
+        if (rc >= 0) return rc;
     }
     if (optind != argc - 1) {
-        fprintf(stderr, "peerflow %s: expected one %s\n", x.cmd,
-                is_get ? "TORRENT or MAGNET" : "TORRENT");
-        usage(x.cmd, stderr);
+        fprintf(stderr, "peerflow %s: expected one %s\n", x->cmd,
+                x->is_get ? "TORRENT or MAGNET" : "TORRENT");
+        usage(x->cmd, stderr);
         return 2;
     }
-    const char *src = argv[optind];
-    char dirbuf[4096];
-    if (!dir) {
-        if (is_get || strncmp(src, "magnet:", 7) == 0) {
-            dir = ".";
-        } else {
-            /* seed: the data sits beside the .torrent by default */
-            snprintf(dirbuf, sizeof dirbuf, "%s", src);
-            char *slash = strrchr(dirbuf, '/');
-            if (slash)
-                *slash = 0;
-            else
-                snprintf(dirbuf, sizeof dirbuf, ".");
-            dir = dirbuf;
-        }
-    }
-    if (!is_get && strncmp(src, "magnet:", 7) == 0) {
+    o->src = argv[optind];
+    int magnet = strncmp(o->src, "magnet:", 7) == 0;
+    if (!x->is_get && magnet) {
         fprintf(stderr, "peerflow seed: needs a .torrent file, not a magnet link\n");
         return 2;
     }
+    if (!o->dir && (x->is_get || magnet)) {
+        o->dir = ".";
+    } else if (!o->dir) {
+        /* seed: the data sits beside the .torrent by default */
+        snprintf(o->dirbuf, sizeof o->dirbuf, "%s", o->src);
+        char *slash = strrchr(o->dirbuf, '/');
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(o->dirbuf, sizeof o->dirbuf, ".");
+        o->dir = o->dirbuf;
+    }
+    return -1;
+}
 
+/* Phase 2: the client on our loop, the torrent, its peers and trackers.
+ * Returns -1 to go on, else the exit code (x->c is then freed). */
+static int transfer_start(transfer *x, const transfer_opts *o, cli_loop *lp)
+{
+    pf_client_settings cs;
+    pf_client_settings_default(&cs);
+    cs.loop = &lp->loop;
+    cs.bind_addr = o->bind;
+    cs.listen_port = (uint16_t)o->port;
+    cs.max_peers = (uint32_t)o->max_peers;
+    cs.max_connections = (uint32_t)o->max_conns;
+    cs.upload_slots = (uint32_t)o->slots;
+    cs.upload_enabled = !o->no_upload;
+    cs.log = log_cb;
+    cs.log_ud = x;
+    cs.log_level = x->verbose > 1 ? PF_LOG_DEBUG : x->verbose ? PF_LOG_INFO : PF_LOG_WARN;
+    cs.on_event = on_event;
+    cs.event_ud = x;
+    int rc = pf_client_new(&cs, &x->c);
+    if (rc != 0) {
+        fprintf(stderr, "peerflow %s: cannot listen on %s port %ld: %s\n", x->cmd,
+                o->bind ? pf_cli_esc(o->bind) : "::", o->port, pf_strerror(rc));
+        x->c = NULL;
+        return 1;
+    }
+    cli_loop_watch(lp, x->c);
+    fprintf(stderr, "listening on port %d\n", pf_client_listen_port(x->c));
+    if (o->up_rate || o->down_rate) pf_client_set_rate_limits(x->c, o->up_rate, o->down_rate);
+    if (o->local_share >= 0) pf_client_set_local_share(x->c, o->local_share);
+    for (int i = 0; i < o->nnets; i++)
+        if (pf_client_add_local_net(x->c, o->nets[i]) != 0) {
+            fprintf(stderr, "peerflow %s: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",
+                    x->cmd, pf_cli_esc(o->nets[i]));
+            return 2;
+        }
+    rc = pf_client_add(x->c, o->src, o->dir, !x->is_get, &x->t);
+    if (rc != 0) {
+        fprintf(stderr, "peerflow %s: %s: %s\n", x->cmd, pf_cli_esc(o->src),
+                rc == PF_ERR_NOTFOUND ? "file or data not found" : pf_strerror(rc));
+        return 1;
+    }
+    /* trackers come from the torrent unless disabled */
+    if (o->no_tracker) pf_client_torrent_clear_trackers(x->t);
+    for (int i = 0; i < o->ntrackers; i++) pf_client_torrent_add_tracker(x->t, o->trackers[i]);
+    for (int i = 0; i < o->npeers; i++)
+        if (pf_client_torrent_add_peer(x->t, o->peers[i]) != 0) {
+            fprintf(stderr, "peerflow %s: bad peer address '%s'\n", x->cmd, pf_cli_esc(o->peers[i]));
+            return 2;
+        }
+    return -1;
+}
+
+/* Phase 3: run until stopped (a signal, completion, an error); the exit code. */
+static int transfer_run(transfer *x)
+{
+    pf_client_run(x->c);
+    write_stats(x);
+    if (x->tty) pf_progress_clear();
+    pf_torrent_stats st;
+    pf_client_torrent_stats(x->t, &st);
+    if (x->is_get && x->exit_code == 0 && !(st.pieces > 0 && st.have == st.pieces)) {
+        fprintf(stderr, "peerflow get: interrupted before completion (%u of %u pieces)\n", st.have,
+                st.pieces);
+        x->exit_code = 1;
+    }
+    if (x->verbose)
+        fprintf(stderr, "peerflow %s: uploaded %llu bytes, downloaded %llu bytes\n", x->cmd,
+                (unsigned long long)st.uploaded, (unsigned long long)st.downloaded);
+    return x->exit_code;
+}
+
+static int run_transfer(int argc, char **argv, int is_get)
+{
+    static transfer x;
+    static transfer_opts o;
+    memset(&x, 0, sizeof x);
+    memset(&o, 0, sizeof o);
+    x.cmd = is_get ? "get" : "seed";
+    x.is_get = is_get;
+    x.tty = isatty(2);
+    int rc = transfer_parse(&x, &o, argc, argv);
+    if (rc >= 0) return rc;
     cli_loop lp;
     if (cli_loop_init(&lp) != 0) {
         fprintf(stderr, "peerflow %s: cannot create an event loop\n", x.cmd);
         return 1;
     }
-    pf_client_settings cs;
-    pf_client_settings_default(&cs);
-    cs.loop = &lp.loop;
-    cs.bind_addr = bind;
-    cs.listen_port = (uint16_t)port;
-    cs.max_peers = (uint32_t)max_peers;
-    cs.max_connections = (uint32_t)max_conns;
-    cs.upload_slots = (uint32_t)slots;
-    cs.upload_enabled = !no_upload;
-    cs.log = log_cb;
-    cs.log_ud = &x;
-    cs.log_level = x.verbose > 1 ? PF_LOG_DEBUG : x.verbose ? PF_LOG_INFO : PF_LOG_WARN;
-    cs.on_event = on_event;
-    cs.event_ud = &x;
-    int rc = pf_client_new(&cs, &x.c);
-    if (rc != 0) {
-        fprintf(stderr, "peerflow %s: cannot listen on %s port %ld: %s\n", x.cmd,
-                bind ? pf_cli_esc(bind) : "::", port, pf_strerror(rc));
-        cli_loop_close(&lp);
-        return 1;
-    }
-    cli_loop_watch(&lp, x.c);
-    fprintf(stderr, "listening on port %d\n", pf_client_listen_port(x.c));
-    if (up_rate || down_rate) pf_client_set_rate_limits(x.c, up_rate, down_rate);
-    if (local_share >= 0) pf_client_set_local_share(x.c, local_share);
-    for (int i = 0; i < nnets; i++)
-        if (pf_client_add_local_net(x.c, nets[i]) != 0) {
-            fprintf(stderr, "peerflow %s: bad --local-net '%s' (a network: 10.1.0.0/16, 2001:db8::/32)\n",
-                    x.cmd, pf_cli_esc(nets[i]));
-            pf_client_free(x.c);
-            cli_loop_close(&lp);
-            return 2;
-        }
-    rc = pf_client_add(x.c, src, dir, !is_get, &x.t);
-    if (rc != 0) {
-        fprintf(stderr, "peerflow %s: %s: %s\n", x.cmd, pf_cli_esc(src),
-                rc == PF_ERR_NOTFOUND ? "file or data not found" : pf_strerror(rc));
-        pf_client_free(x.c);
-        cli_loop_close(&lp);
-        return 1;
-    }
-    (void)no_tracker; /* trackers come from the torrent unless disabled */
-    if (no_tracker) pf_client_torrent_clear_trackers(x.t);
-    for (int i = 0; i < ntrackers; i++) pf_client_torrent_add_tracker(x.t, trackers[i]);
-    for (int i = 0; i < npeers; i++) {
-        if (pf_client_torrent_add_peer(x.t, peers[i]) != 0) {
-            fprintf(stderr, "peerflow %s: bad peer address '%s'\n", x.cmd, pf_cli_esc(peers[i]));
-            pf_client_free(x.c);
-            cli_loop_close(&lp);
-            return 2;
-        }
-    }
-    pf_client_run(x.c);
-    write_stats(&x);
-    if (x.tty) pf_progress_clear();
-    pf_torrent_stats st;
-    pf_client_torrent_stats(x.t, &st);
-    if (is_get && x.exit_code == 0 && !(st.pieces > 0 && st.have == st.pieces)) {
-        fprintf(stderr, "peerflow get: interrupted before completion (%u of %u pieces)\n", st.have,
-                st.pieces);
-        x.exit_code = 1;
-    }
-    if (x.verbose)
-        fprintf(stderr, "peerflow %s: uploaded %llu bytes, downloaded %llu bytes\n", x.cmd,
-                (unsigned long long)st.uploaded, (unsigned long long)st.downloaded);
+    rc = transfer_start(&x, &o, &lp);
+    if (rc < 0) rc = transfer_run(&x);
     pf_client_free(x.c);
     cli_loop_close(&lp);
-    return x.exit_code;
+    return rc;
 }
 
 int pf_cmd_seed(int argc, char **argv) { return run_transfer(argc, argv, 0); }

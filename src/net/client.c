@@ -378,6 +378,13 @@ static void work_done(uv_work_t *req, int status)
 {
     pf_work *w = req->data;
     pf_client *c = w->c;
+    if (w->prev) w->prev->next = w->next;
+    else c->pool = w->next;
+    if (w->next) w->next->prev = w->prev;
+    /* Cancelled by a stop before a thread took it: a verified piece not
+     * written is fetched again next time (the resume record does not
+     * claim it). */
+    if (status == UV_ECANCELED) w->job->result = PF_ERR_SHUTDOWN;
     if (status != 0 && w->job->result == 0) w->job->result = PF_ERR_IO;
     w->ct->works--;
     c->works--;
@@ -532,11 +539,11 @@ static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
         run_http(c, ct, j);
         return;
     }
-    if (j->type == PF_JOB_RESOLVE && !c->freeing) {
+    if (j->type == PF_JOB_RESOLVE && !c->stopping) {
         pf__resolve_job(c, ct, j);
         return;
     }
-    if (c->freeing) { /* pf_client_free: no new disk work */
+    if (c->stopping) { /* pf_client_stop/free: no new disk work */
         j->result = PF_ERR_SHUTDOWN;
         pf_torrent_job_done(ct->t, j, now_ns(c));
         return;
@@ -554,7 +561,12 @@ static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
     ct->works++;
     c->works++;
     c->pool_works++;
+    w->next = c->pool;
+    if (c->pool) c->pool->prev = w;
+    c->pool = w;
     if (uv_queue_work(c->loop, &w->req, work_run, work_done) != 0) {
+        c->pool = w->next;
+        if (c->pool) c->pool->prev = NULL;
         ct->works--;
         c->works--;
         c->pool_works--;
@@ -666,7 +678,8 @@ static void pump(pf_client *c)
             emit(c, PF_CLIENT_COMPLETE, ct, 0);
             break;
         case PF_EV_LOG_ERROR:
-            emit(c, PF_CLIENT_ERROR, ct, ev.err);
+            /* A disk job a stop cancelled is not the torrent's error. */
+            if (!(c->stopping && ev.err == PF_ERR_SHUTDOWN)) emit(c, PF_CLIENT_ERROR, ct, ev.err);
             break;
         case PF_EV_JOB_CANCEL:
             cancel_job(c, ct, ev.job);
@@ -1253,12 +1266,23 @@ static void on_stop_timer(uv_timer_t *t)
     emit(c, PF_CLIENT_STOPPED, NULL, 0);
 }
 
+/* Disk jobs no thread has started yet are dropped (their callbacks come
+ * with UV_ECANCELED): a stop waits for the few running, not for a backlog
+ * of writes that, with many small files, takes seconds. */
+static void pool_cancel(pf_client *c)
+{
+    for (pf_work *w = c->pool; w; w = w->next) uv_cancel((uv_req_t *)&w->req);
+}
+
 void pf_client_stop(pf_client *c)
 {
     if (c->stopping) return;
     c->stopping = 1;
     c->stop_started = uv_now(c->loop);
     for (uint32_t i = 0; i < c->nts; i++) pf_torrent_stop(c->ts[i]->t, now_ns(c));
+    pool_cancel(c);
+    /* Peers go now: what they would still send could not be written. */
+    for (uint32_t i = c->nconns; i-- > 0;) conn_close(c->conns[i]);
     pump(c);
     /* First look at once: with no disk job or announce left, stop now. */
     uv_timer_start(&c->stop_timer, on_stop_timer, 0, 50);
@@ -1283,6 +1307,7 @@ void pf_client_free(pf_client *c)
     if (!c) return;
     c->freeing = c->stopping = 1;
     posts_drop(c);
+    pool_cancel(c);
     for (uint32_t i = c->nconns; i-- > 0;) conn_close(c->conns[i]);
     for (uint32_t i = 0; i < c->nts; i++) pf__streams_close_all(c->ts[i]);
     if (c->s) pf__client_cancel_http(c, NULL);

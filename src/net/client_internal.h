@@ -34,6 +34,8 @@ typedef struct pf_work {
     pf_client *c;
     pf_client_torrent *ct;
     pf_job *job;
+    struct pf_work *prev, *next; /* on pf_client.pool (a stop cancels the
+                                    ones no thread has started) */
 } pf_work;
 
 struct pf_client_torrent {
@@ -88,6 +90,7 @@ struct pf_client {
     int reaping;        /* inside removals_reap */
     int freeing;        /* inside pf_client_free */
     struct pf_hjob *hjobs; /* HTTP transfers of jobs (client.c) */
+    pf_work *pool;         /* disk jobs on the threadpool (client.c) */
     pf_http_client *http;
     pf_client_torrent **ts;
     uint32_t nts;

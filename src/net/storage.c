@@ -23,6 +23,8 @@ struct sfile {
     int fd;          /* -1 = closed */
     int writable;    /* fd was opened O_RDWR */
     int dirty;       /* written since the last sync */
+    dev_t dev;       /* its file system (known once opened for writing) */
+    int dev_known;
     unsigned users;  /* calls currently using fd; never closed while > 0 */
     sfile *prev, *next; /* LRU list of open files, most recent first */
 };
@@ -30,6 +32,9 @@ struct sfile {
 struct pf_storage {
     sfile *files;
     size_t num_files;
+    char *root;       /* dir, or dir/name for a multi-file torrent */
+    dev_t root_dev;   /* the root's file system (for syncfs) */
+    int root_dev_known;
     uint64_t total;
     int create;
     pthread_mutex_t mu;
@@ -165,6 +170,13 @@ static int file_acquire(pf_storage *s, sfile *f, int for_write)
     f->fd = fd;
     f->writable = writable;
     f->users = 1;
+    if (writable && !f->dev_known) {
+        struct stat st;
+        if (fstat(fd, &st) == 0) {
+            f->dev = st.st_dev;
+            f->dev_known = 1;
+        }
+    }
     lru_push_front(s, f);
     s->open_count++;
     evict_locked(s);
@@ -234,6 +246,11 @@ int pf_storage_open(pf_storage **out, const pf_metainfo *mi, const char *dir,
         rc = make_dirs(root, 1);
         if (rc) goto fail;
     }
+    struct stat rst;
+    if (stat(root, &rst) == 0) {
+        s->root_dev = rst.st_dev;
+        s->root_dev_known = 1;
+    }
     for (size_t i = 0; i < s->num_files; i++) {
         sfile *f = &s->files[i];
         if (f->pad) continue;
@@ -261,7 +278,7 @@ int pf_storage_open(pf_storage **out, const pf_metainfo *mi, const char *dir,
             close(fd);
         }
     }
-    free(root);
+    s->root = root;
     *out = s;
     return 0;
 fail:
@@ -295,6 +312,7 @@ void pf_storage_close(pf_storage *s)
         free(s->files[i].path);
     }
     free(s->files);
+    free(s->root);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -446,14 +464,17 @@ int pf_storage_has_data(pf_storage *s, uint64_t offset, size_t len)
     return for_each_segment(s, offset, len, seg_has, NULL) == 0;
 }
 
-int pf_storage_sync(pf_storage *s)
+/* fdatasync()s each dirty file (of one class: on the root's file system
+ * or not, or all), reopening the ones closed meanwhile. */
+static int sync_each(pf_storage *s, int which)
 {
     int result = 0;
     for (size_t i = 0; i < s->num_files; i++) {
         sfile *f = &s->files[i];
         pthread_mutex_lock(&s->mu);
-        int dirty = f->dirty;
-        f->dirty = 0;
+        int on_root = f->dev_known && s->root_dev_known && f->dev == s->root_dev;
+        int dirty = f->dirty && (which < 0 || which == on_root);
+        if (dirty) f->dirty = 0;
         pthread_mutex_unlock(&s->mu);
         if (!dirty) continue;
         int fd = file_acquire(s, f, 1);
@@ -470,4 +491,49 @@ int pf_storage_sync(pf_storage *s)
         }
     }
     return result;
+}
+
+/* One syncfs(2) for every dirty file on the root's file system: with many
+ * small files, one open and one fdatasync each cost minutes (100,000
+ * files: 200,038 openat and 100,000 fdatasync calls, 14-55 s). */
+static int sync_root_fs(pf_storage *s)
+{
+    size_t n = 0;
+    size_t *taken = malloc(s->num_files * sizeof *taken);
+    if (!taken) return PF_ERR_NOMEM;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->num_files; i++) {
+        sfile *f = &s->files[i];
+        if (f->dirty && f->dev_known && f->dev == s->root_dev) {
+            f->dirty = 0;
+            taken[n++] = i;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    int rc = 0;
+    if (n > 0) {
+        int dfd = open_retry(s->root, O_RDONLY | O_DIRECTORY);
+        rc = dfd >= 0 && syncfs(dfd) == 0 ? 0 : PF_ERR_IO;
+        if (dfd >= 0) close(dfd);
+        if (rc) {
+            pthread_mutex_lock(&s->mu);
+            for (size_t k = 0; k < n; k++) s->files[taken[k]].dirty = 1;
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+    free(taken);
+    return rc;
+}
+
+int pf_storage_sync(pf_storage *s)
+{
+    size_t dirty = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->num_files; i++) dirty += s->files[i].dirty != 0;
+    pthread_mutex_unlock(&s->mu);
+    if (dirty == 0) return 0;
+    if (dirty <= PF_STORAGE_SYNC_EACH || !s->root_dev_known || !s->root) return sync_each(s, -1);
+    int rc = sync_root_fs(s);
+    int rc2 = sync_each(s, 0); /* files on another file system, if any */
+    return rc ? rc : rc2;
 }

@@ -52,8 +52,12 @@ int pf_storage_write(pf_storage *s, uint64_t offset, const uint8_t *buf,
  * torrent).  Used to skip hashing data that cannot be there. */
 int pf_storage_has_data(pf_storage *s, uint64_t offset, size_t len);
 
-/* fdatasync()s every file written since the last sync (reopening ones
- * that were closed meanwhile).  Returns 0 or PF_ERR_IO. */
+/* Makes every write so far durable.  Up to PF_STORAGE_SYNC_EACH files
+ * written since the last sync: fdatasync() each (reopening ones closed
+ * meanwhile); more: one syncfs() of the torrent's file system (one call
+ * instead of an open and a sync per small file), and fdatasync() for any
+ * file on another file system.  Returns 0 or PF_ERR_IO. */
+#define PF_STORAGE_SYNC_EACH 16
 int pf_storage_sync(pf_storage *s);
 /* Frees the disk space of a range (hole punch), keeping file sizes; used
  * when a cache limit evicts a piece.  0 or PF_ERR_IO. */

@@ -202,6 +202,8 @@ int pf_session_add_magnet(pf_session *s, const pf_magnet *m, uint64_t now, pf_to
     t->state = PF_TS_METADATA;
     if (m->name) t->magnet_name = pf__strdup(s->mem, m->name);
     for (size_t i = 0; i < m->num_trackers; i++) pf_torrent_add_tracker(t, m->trackers[i], (int)i);
+    /* ws= (BEP 19 web seeds): used once the info dict is known. */
+    for (size_t i = 0; i < m->num_webseeds; i++) pf_torrent_add_webseed(t, m->webseeds[i], 1.0);
     for (size_t i = 0; i < m->num_peers; i++) {
         pf_addr a;
         if (pf_addr_parse(m->peers[i], &a) == 0) pf__torrent_add_addr(t, &a, now);
