@@ -1073,7 +1073,14 @@ int pf_client_torrent_remove(pf_client_torrent *ct)
     uint64_t now = now_ns(c);
     pf_torrent_stop(ct->t, now); /* the "stopped" announce */
     pf_torrent_remove(ct->t, now);
+    /* Never reaped inside this call: the handle stays valid until
+     * PF_CLIENT_REMOVED, which comes from the loop (a torrent with nothing
+     * pending was freed here, and a second remove read freed memory). */
+    int reaping = c->reaping;
+    c->reaping = 1;
     pump(c);
+    c->reaping = reaping;
+    kick(c);
     return 0;
 }
 
