@@ -1,0 +1,517 @@
+/* uTP (BEP 29) with LEDBAT: two contexts joined by a simulated network,
+ * all on a fake clock.  Each direction is a link with a one-way delay, an
+ * optional bottleneck (a rate and a drop-tail queue measured in time, so
+ * the delay grows as it fills), random loss and reordering from a seeded
+ * PRNG; a simple AIMD "TCP-like" sender can share the bottleneck.  The
+ * two nodes' clocks differ (node 1's microsecond clock wraps during the
+ * tests). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/utp/utp.h"
+#include "test.h"
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+#define T0 SEC /* the simulation starts at 1 s */
+
+/* ---- PRNG ---------------------------------------------------------------- */
+static uint64_t rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static double unit(uint64_t *s) { return (double)(rnd(s) >> 11) / 9007199254740992.0; }
+
+/* The byte at offset i of the stream node `dir` sends. */
+static uint8_t pattern(int dir, uint64_t i)
+{
+    uint64_t z = (i / 7) ^ ((uint64_t)dir << 48);
+    z *= 0x9e3779b97f4a7c15ull;
+    return (uint8_t)((z >> 56) + i);
+}
+
+/* ---- the network ---------------------------------------------------------- */
+typedef struct link {
+    uint64_t delay;    /* one way, ns */
+    double rate;       /* bottleneck bits/s; 0: none */
+    uint64_t queue;    /* the bottleneck's buffer, ns of its rate (drop-tail); 0: unbounded */
+    double loss;       /* random loss */
+    double reorder;    /* a packet held back by up to reorder_ns */
+    uint64_t reorder_ns;
+    uint64_t busy;     /* the bottleneck is busy until then */
+    uint64_t sent, lost, overflow;
+    /* queueing delay seen by uTP packets, from measure_from on */
+    uint64_t measure_from;
+    double qsum;
+    uint64_t qn;
+} link;
+
+enum { EV_UTP, EV_TCP_DATA, EV_TCP_ACK, EV_TCP_LOSS };
+
+typedef struct ev {
+    uint64_t at, seq;
+    int type, dst;
+    pf_addr from;
+    uint16_t len;
+    uint8_t *data;
+} ev;
+
+typedef struct sim sim;
+
+typedef struct node {
+    sim *s;
+    int id;
+    pf_addr addr;
+    pf_utp_ctx *x;
+    uint64_t off; /* this node's clock minus the simulation's */
+    pf_utp_conn *c;
+    int seen, closed, connected, accepted, eof;
+    int err;
+    int refuse;            /* close inside accept */
+    uint64_t to_send, written; /* the stream this node sends */
+    int shut_when_written; /* pf_utp_shutdown after the last byte */
+    int close_when_done;   /* pf_utp_close once `expect` bytes came */
+    uint64_t expect, received, done_at;
+    int bad;
+    uint64_t write_calls, sent_pkts;
+} node;
+
+typedef struct tcp { /* AIMD: slow start, +1/cwnd per ACK, halving on loss */
+    int on;
+    uint64_t start, stop;
+    double cwnd, ssthresh;
+    uint32_t inflight;
+    uint64_t last_cut, delivered, next;
+} tcp;
+
+struct sim {
+    uint64_t now, rng, evseq;
+    node n[2];
+    link l[2]; /* l[i]: from node i */
+    ev *q;
+    size_t nq, capq;
+    tcp t;
+    uint64_t to_nowhere;
+    uint64_t ping_from, ping_every, ping_at;
+    double ping_sum;
+    uint64_t ping_n;
+};
+
+static int ev_lt(const ev *a, const ev *b) { return a->at < b->at || (a->at == b->at && a->seq < b->seq); }
+
+static void q_push(sim *s, ev e)
+{
+    if (s->nq == s->capq) {
+        s->capq = s->capq ? s->capq * 2 : 1024;
+        s->q = realloc(s->q, s->capq * sizeof *s->q);
+        if (!s->q) abort();
+    }
+    e.seq = s->evseq++;
+    size_t i = s->nq++;
+    while (i > 0 && ev_lt(&e, &s->q[(i - 1) / 2])) {
+        s->q[i] = s->q[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    s->q[i] = e;
+}
+
+static ev q_pop(sim *s)
+{
+    ev top = s->q[0], last = s->q[--s->nq];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        const ev *best = &last;
+        if (l < s->nq && ev_lt(&s->q[l], best)) {
+            m = l;
+            best = &s->q[l];
+        }
+        if (l + 1 < s->nq && ev_lt(&s->q[l + 1], best)) m = l + 1;
+        if (m == i) break;
+        s->q[i] = s->q[m];
+        i = m;
+    }
+    if (s->nq) s->q[i] = last;
+    return top;
+}
+
+/* Through link l: lost, dropped at a full queue, or delivered later. */
+static int link_send(sim *s, link *l, ev *e, size_t bytes, int is_utp)
+{
+    l->sent++;
+    if (l->loss > 0 && unit(&s->rng) < l->loss) {
+        l->lost++;
+        return 0;
+    }
+    uint64_t t = s->now;
+    if (l->rate > 0) {
+        uint64_t start = l->busy > s->now ? l->busy : s->now;
+        if (l->queue && start - s->now > l->queue) {
+            l->overflow++;
+            return 0;
+        }
+        if (is_utp && s->now >= l->measure_from && l->measure_from) {
+            l->qsum += (double)(start - s->now);
+            l->qn++;
+        }
+        l->busy = start + (uint64_t)((double)(bytes + 28) * 8e9 / l->rate);
+        t = l->busy;
+    }
+    t += l->delay;
+    if (l->reorder > 0 && unit(&s->rng) < l->reorder) t += (uint64_t)(unit(&s->rng) * (double)l->reorder_ns);
+    e->at = t;
+    q_push(s, *e);
+    return 1;
+}
+
+/* ---- the application on each node -------------------------------------- */
+static void pump(node *n)
+{
+    uint8_t buf[16384];
+    while (n->c && n->written < n->to_send) {
+        uint64_t left = n->to_send - n->written;
+        size_t k = left < sizeof buf ? (size_t)left : sizeof buf;
+        for (size_t i = 0; i < k; i++) buf[i] = pattern(n->id, n->written + i);
+        n->write_calls++;
+        long r = pf_utp_write(n->c, buf, k, n->s->now + n->off);
+        if (r <= 0) return;
+        n->written += (uint64_t)r;
+        if ((size_t)r < k) return;
+    }
+    if (n->c && n->shut_when_written && n->written == n->to_send) {
+        n->shut_when_written = 0;
+        pf_utp_shutdown(n->c, n->s->now + n->off);
+    }
+}
+
+static void cb_send(void *ud, const pf_addr *to, const uint8_t *pkt, size_t n)
+{
+    node *me = ud;
+    sim *s = me->s;
+    int dst = -1;
+    for (int i = 0; i < 2; i++)
+        if (s->n[i].addr.port == to->port && memcmp(s->n[i].addr.ip, to->ip, 4) == 0 && s->n[i].x) dst = i;
+    me->sent_pkts++;
+    if (dst < 0) {
+        s->to_nowhere++;
+        return;
+    }
+    ev e = {.type = EV_UTP, .dst = dst, .from = me->addr, .len = (uint16_t)n};
+    e.data = malloc(n);
+    if (!e.data) abort();
+    memcpy(e.data, pkt, n);
+    if (!link_send(s, &s->l[me->id], &e, n, 1)) free(e.data);
+}
+
+static void cb_accept(void *ud, pf_utp_conn *c)
+{
+    node *n = ud;
+    n->accepted++;
+    n->seen++;
+    if (n->refuse) {
+        pf_utp_close(c, n->s->now + n->off);
+        return;
+    }
+    if (!n->c) {
+        n->c = c;
+        pump(n);
+    }
+}
+
+static void cb_connected(void *ud, pf_utp_conn *c)
+{
+    node *n = ud;
+    n->connected++;
+    if (c == n->c) pump(n);
+}
+
+static void cb_read(void *ud, pf_utp_conn *c, const uint8_t *d, size_t len)
+{
+    node *n = ud;
+    if (c != n->c) return;
+    if (!d) {
+        n->eof++;
+        return;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (d[i] != pattern(1 - n->id, n->received + i)) {
+            n->bad++;
+            break;
+        }
+    n->received += len;
+    if (n->expect && n->received >= n->expect && !n->done_at) {
+        n->done_at = n->s->now;
+        if (n->close_when_done) pf_utp_close(c, n->s->now + n->off);
+    }
+}
+
+static void cb_writable(void *ud, pf_utp_conn *c)
+{
+    node *n = ud;
+    if (c == n->c) pump(n);
+}
+
+static void cb_closed(void *ud, pf_utp_conn *c, int err)
+{
+    node *n = ud;
+    n->closed++;
+    if (c == n->c) {
+        n->err = err;
+        n->c = NULL;
+    }
+}
+
+static const pf_utp_callbacks cbs = {cb_send, cb_accept, cb_connected, cb_read, cb_writable, cb_closed};
+
+/* ---- the simulation ------------------------------------------------------- */
+static void sim_init(sim *s, const pf_utp_settings *set0, const pf_utp_settings *set1, uint64_t seed)
+{
+    memset(s, 0, sizeof *s);
+    s->now = T0;
+    s->rng = seed;
+    for (int i = 0; i < 2; i++) {
+        node *n = &s->n[i];
+        n->s = s;
+        n->id = i;
+        n->addr.family = 4;
+        n->addr.ip[0] = 10;
+        n->addr.ip[3] = (uint8_t)(i + 1);
+        n->addr.port = 6881;
+        /* node 1's microsecond clock wraps 2^32 about 1.5 s in */
+        n->off = i ? 4293467296ull * 1000ull : 0;
+        pf_utp_settings st;
+        if (i ? set1 : set0)
+            st = *(i ? set1 : set0);
+        else
+            pf_utp_settings_default(&st);
+        st.seed = seed * 31 + (uint64_t)i + 1;
+        n->x = pf_utp_ctx_new(NULL, &st, &cbs, n);
+        if (!n->x) abort();
+    }
+}
+
+static void sim_free(sim *s)
+{
+    for (int i = 0; i < 2; i++) pf_utp_ctx_free(s->n[i].x);
+    while (s->nq) free(q_pop(s).data);
+    free(s->q);
+}
+
+static void tcp_pump(sim *s)
+{
+    tcp *t = &s->t;
+    while (t->on && s->now >= t->start && s->now < t->stop && t->inflight < (uint32_t)t->cwnd) {
+        ev e = {.type = EV_TCP_DATA, .dst = 1};
+        t->inflight++;
+        if (!link_send(s, &s->l[0], &e, 1500, 0)) { /* the sender hears of it a RTT later */
+            ev l = {.type = EV_TCP_LOSS, .dst = 0, .at = s->now + 2 * s->l[0].delay + s->l[0].queue};
+            q_push(s, l);
+        }
+    }
+}
+
+static void tcp_event(sim *s, const ev *e)
+{
+    tcp *t = &s->t;
+    if (e->type == EV_TCP_DATA) {
+        t->delivered += 1500 - 40;
+        ev a = {.type = EV_TCP_ACK, .dst = 0};
+        link_send(s, &s->l[1], &a, 40, 0);
+        return;
+    }
+    t->inflight--;
+    if (e->type == EV_TCP_ACK) {
+        t->cwnd += t->cwnd < t->ssthresh ? 1 : 1 / t->cwnd;
+    } else if (s->now > t->last_cut + 2 * s->l[0].delay + s->l[0].queue / 2) {
+        t->cwnd = t->cwnd / 2 < 2 ? 2 : t->cwnd / 2;
+        t->ssthresh = t->cwnd;
+        t->last_cut = s->now;
+    }
+    tcp_pump(s);
+}
+
+static uint64_t node_deadline(const node *n, uint64_t now)
+{
+    uint64_t d = pf_utp_next_timeout(n->x, now + n->off);
+    return d == UINT64_MAX ? UINT64_MAX : d - n->off;
+}
+
+/* Runs until `until` or until stop(s) holds. */
+static void sim_run(sim *s, uint64_t until, int (*stop)(sim *))
+{
+    while (s->now < until) {
+        if (stop && stop(s)) return;
+        uint64_t next = s->nq ? s->q[0].at : UINT64_MAX;
+        for (int i = 0; i < 2; i++) {
+            uint64_t d = node_deadline(&s->n[i], s->now);
+            if (d < next) next = d;
+        }
+        if (s->t.on && s->t.start > s->now && s->t.start < next) next = s->t.start;
+        if (s->ping_every && s->ping_at < next) next = s->ping_at;
+        if (next > until) {
+            s->now = until;
+            break;
+        }
+        if (next > s->now) s->now = next;
+        while (s->nq && s->q[0].at <= s->now) {
+            ev e = q_pop(s);
+            if (e.type == EV_UTP) {
+                node *n = &s->n[e.dst];
+                if (n->x) pf_utp_recv(n->x, &e.from, e.data, e.len, s->now + n->off);
+                free(e.data);
+            } else {
+                tcp_event(s, &e);
+            }
+        }
+        for (int i = 0; i < 2; i++) {
+            node *n = &s->n[i];
+            if (n->x && node_deadline(n, s->now) <= s->now) pf_utp_tick(n->x, s->now + n->off);
+        }
+        if (s->ping_every && s->ping_at <= s->now) {
+            if (s->now >= s->ping_from) {
+                link *l = &s->l[0];
+                s->ping_sum += (double)(l->busy > s->now ? l->busy - s->now : 0);
+                s->ping_n++;
+            }
+            s->ping_at = s->now + s->ping_every;
+        }
+        tcp_pump(s);
+    }
+}
+
+static void link_set(link *l, uint64_t delay, double rate, uint64_t queue, double loss)
+{
+    memset(l, 0, sizeof *l);
+    l->delay = delay;
+    l->rate = rate;
+    l->queue = queue;
+    l->loss = loss;
+}
+
+/* Node 0 connects to node 1; each sends `a` and `b` bytes. */
+static void start_transfer(sim *s, uint64_t a, uint64_t b)
+{
+    s->n[0].to_send = a;
+    s->n[1].to_send = b;
+    s->n[0].expect = b;
+    s->n[1].expect = a;
+    s->n[0].c = pf_utp_connect(s->n[0].x, &s->n[1].addr, s->now + s->n[0].off);
+    pump(&s->n[0]);
+}
+
+static __attribute__((unused)) int both_done(sim *s)
+{
+    return s->n[0].received >= s->n[0].expect && s->n[1].received >= s->n[1].expect;
+}
+
+static int both_closed(sim *s) { return s->n[0].closed && s->n[1].closed; }
+
+/* Both directions byte-exact, then a clean close on both sides. */
+static void check_transfer(sim *s, uint64_t a, uint64_t b, uint64_t limit, const char *what)
+{
+    start_transfer(s, a, b);
+    s->n[0].shut_when_written = s->n[1].shut_when_written = 1;
+    sim_run(s, s->now + limit, both_closed);
+    pf_utp_stats st;
+    memset(&st, 0, sizeof st);
+    printf("  %s: %.1f s simulated, A->B %llu/%llu B->A %llu/%llu, closed %d/%d err %d/%d\n", what,
+           (double)(s->now - T0) / 1e9, (unsigned long long)s->n[1].received, (unsigned long long)a,
+           (unsigned long long)s->n[0].received, (unsigned long long)b, s->n[0].closed, s->n[1].closed, s->n[0].err,
+           s->n[1].err);
+    (void)st;
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+TEST(utp_handshake_and_close)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, 1);
+    link_set(&s.l[0], 10 * MS, 0, 0, 0);
+    link_set(&s.l[1], 10 * MS, 0, 0, 0);
+    start_transfer(&s, 100, 200);
+    CHECK(s.n[0].c != NULL);
+    s.n[0].shut_when_written = s.n[1].shut_when_written = 1;
+    sim_run(&s, T0 + 10 * SEC, both_closed);
+    CHECK_EQ(s.n[0].connected, 1);
+    CHECK_EQ(s.n[1].accepted, 1);
+    CHECK_EQ(s.n[1].received, 100);
+    CHECK_EQ(s.n[0].received, 200);
+    CHECK_EQ(s.n[0].bad + s.n[1].bad, 0);
+    CHECK_EQ(s.n[0].eof, 1);
+    CHECK_EQ(s.n[1].eof, 1);
+    CHECK_EQ(s.n[0].closed, 1);
+    CHECK_EQ(s.n[1].closed, 1);
+    CHECK_EQ(s.n[0].err, 0);
+    CHECK_EQ(s.n[1].err, 0);
+    CHECK(s.now < T0 + SEC); /* a few round trips */
+    pf_utp_ctx_stats cs;
+    pf_utp_ctx_stats_get(s.n[1].x, &cs);
+    CHECK_EQ(cs.conns, 0);
+    CHECK_EQ(cs.accepted, 1);
+    CHECK_EQ(cs.invalid, 0);
+    CHECK_EQ(pf_utp_next_timeout(s.n[0].x, s.now), UINT64_MAX);
+    sim_free(&s);
+}
+
+TEST(utp_transfer_clean)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, 2);
+    link_set(&s.l[0], 10 * MS, 50e6, 100 * MS, 0);
+    link_set(&s.l[1], 10 * MS, 50e6, 100 * MS, 0);
+    check_transfer(&s, 10000000, 10000000, 60 * SEC, "clean 50 Mbit/s both ways");
+    CHECK_EQ(s.n[1].received, 10000000);
+    CHECK_EQ(s.n[0].received, 10000000);
+    CHECK_EQ(s.n[0].bad + s.n[1].bad, 0);
+    CHECK_EQ(s.n[0].closed + s.n[1].closed, 2);
+    CHECK_EQ(s.n[0].err + s.n[1].err, 0);
+    sim_free(&s);
+}
+
+static void lossy(double loss, uint64_t seed)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, seed);
+    link_set(&s.l[0], 10 * MS, 20e6, 100 * MS, loss);
+    link_set(&s.l[1], 10 * MS, 20e6, 100 * MS, loss);
+    char what[64];
+    snprintf(what, sizeof what, "%.0f%% loss both ways", loss * 100);
+    check_transfer(&s, 10000000, 10000000, 600 * SEC, what);
+    CHECK_EQ(s.n[1].received, 10000000);
+    CHECK_EQ(s.n[0].received, 10000000);
+    CHECK_EQ(s.n[0].bad + s.n[1].bad, 0);
+    CHECK_EQ(s.n[0].closed + s.n[1].closed, 2);
+    CHECK_EQ(s.n[0].err + s.n[1].err, 0);
+    sim_free(&s);
+}
+
+TEST(utp_transfer_loss_1) { lossy(0.01, 3); }
+TEST(utp_transfer_loss_5) { lossy(0.05, 4); }
+
+TEST(utp_transfer_reorder)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, 5);
+    link_set(&s.l[0], 10 * MS, 0, 0, 0);
+    link_set(&s.l[1], 10 * MS, 0, 0, 0);
+    for (int i = 0; i < 2; i++) {
+        s.l[i].reorder = 0.1;
+        s.l[i].reorder_ns = 8 * MS;
+        s.l[i].rate = 50e6;
+        s.l[i].queue = 100 * MS;
+    }
+    check_transfer(&s, 10000000, 10000000, 120 * SEC, "10% reordered by up to 8 ms");
+    CHECK_EQ(s.n[1].received, 10000000);
+    CHECK_EQ(s.n[0].received, 10000000);
+    CHECK_EQ(s.n[0].bad + s.n[1].bad, 0);
+    CHECK_EQ(s.n[0].err + s.n[1].err, 0);
+    sim_free(&s);
+}
+
+TEST_MAIN(utp_handshake_and_close, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder)
