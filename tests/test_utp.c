@@ -80,6 +80,7 @@ typedef struct node {
     uint64_t expect, received, done_at;
     int bad;
     uint64_t write_calls, sent_pkts;
+    pf_utp_stats last; /* the connection's stats when it closed */
 } node;
 
 typedef struct tcp { /* AIMD: slow start, +1/cwnd per ACK, halving on loss */
@@ -262,6 +263,7 @@ static void cb_closed(void *ud, pf_utp_conn *c, int err)
     node *n = ud;
     n->closed++;
     if (c == n->c) {
+        pf_utp_stats_get(c, &n->last);
         n->err = err;
         n->c = NULL;
     }
@@ -418,13 +420,20 @@ static void check_transfer(sim *s, uint64_t a, uint64_t b, uint64_t limit, const
     start_transfer(s, a, b);
     s->n[0].shut_when_written = s->n[1].shut_when_written = 1;
     sim_run(s, s->now + limit, both_closed);
-    pf_utp_stats st;
-    memset(&st, 0, sizeof st);
     printf("  %s: %.1f s simulated, A->B %llu/%llu B->A %llu/%llu, closed %d/%d err %d/%d\n", what,
            (double)(s->now - T0) / 1e9, (unsigned long long)s->n[1].received, (unsigned long long)a,
            (unsigned long long)s->n[0].received, (unsigned long long)b, s->n[0].closed, s->n[1].closed, s->n[0].err,
            s->n[1].err);
-    (void)st;
+    for (int i = 0; i < 2; i++) {
+        const pf_utp_stats *t = &s->n[i].last;
+        printf("    node %d: pkts out %llu in %llu, retransmits %llu (fast %llu), timeouts %llu, loss events %llu, "
+               "dup in %llu, spurious %llu, reorder %u, rtt %u us, rto %u us, cwnd %u\n",
+               i, (unsigned long long)t->packets_out, (unsigned long long)t->packets_in,
+               (unsigned long long)t->retransmits, (unsigned long long)t->fast_retransmits,
+               (unsigned long long)t->timeouts, (unsigned long long)t->loss_events,
+               (unsigned long long)t->dup_packets_in, (unsigned long long)t->spurious, t->reorder, t->rtt_us,
+               t->rto_us, t->cwnd);
+    }
 }
 
 /* ---- tests ------------------------------------------------------------------- */
@@ -514,4 +523,117 @@ TEST(utp_transfer_reorder)
     sim_free(&s);
 }
 
-TEST_MAIN(utp_handshake_and_close, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder)
+
+/* One-way bulk transfer from node 0 over a clean path: goodput. */
+static double goodput(double rate, uint64_t delay, uint64_t queue, uint64_t bytes, const pf_utp_settings *set)
+{
+    sim s;
+    sim_init(&s, set, set, 11);
+    link_set(&s.l[0], delay, rate, queue, 0);
+    link_set(&s.l[1], delay, rate, queue, 0);
+    start_transfer(&s, bytes, 0);
+    uint64_t t0 = s.now;
+    sim_run(&s, s.now + 120 * SEC, both_done);
+    double secs = (double)(s.n[1].done_at - t0) / 1e9;
+    double mbps = (double)s.n[1].received * 8 / secs / 1e6;
+    pf_utp_stats st;
+    pf_utp_stats_get(s.n[0].c, &st);
+    printf("  %.0f Mbit/s, %.0f ms RTT, %.0f ms buffer: %llu bytes in %.2f s = %.1f Mbit/s (%.0f%% of the link; "
+           "payload/wire %.3f), retransmits %llu, loss events %llu, slowdowns %llu, cwnd %u, rtt %u us, bad %d\n",
+           rate / 1e6, 2.0 * (double)delay / 1e6, (double)queue / 1e6, (unsigned long long)s.n[1].received, secs, mbps,
+           100 * mbps * 1e6 / rate, 1380.0 / 1428.0, (unsigned long long)st.retransmits,
+           (unsigned long long)st.loss_events, (unsigned long long)st.slowdowns, st.cwnd, st.rtt_us, s.n[1].bad);
+    int ok = s.n[1].received == bytes && !s.n[1].bad;
+    sim_free(&s);
+    return ok ? mbps * 1e6 / rate : 0;
+}
+
+TEST(utp_throughput)
+{
+    /* the link carries 1428-byte frames (1400 + UDP/IP) for 1380 bytes
+     * of payload: 96.6% is the most a 1400-byte mtu can get */
+    CHECK(goodput(100e6, 10 * MS, 100 * MS, 40000000, NULL) > 0.85);
+    CHECK(goodput(100e6, 10 * MS, 25 * MS, 40000000, NULL) > 0.80);
+    CHECK(goodput(10e6, 25 * MS, 500 * MS, 10000000, NULL) > 0.85);
+}
+
+/* LEDBAT on a bottleneck with a deep buffer: node 0 uploads for `secs`;
+ * returns the mean queueing delay (ms) a ping every 100 ms sees over the
+ * second half, and the link's utilisation by uTP. */
+static void ledbat_run(double rate, uint64_t queue, uint32_t target_us, int tcp_from, int tcp_to, int secs,
+                       double *qd_ms, double *util, double *tcp_share, double *after)
+{
+    pf_utp_settings set;
+    pf_utp_settings_default(&set);
+    set.target_delay_us = target_us;
+    sim s;
+    sim_init(&s, &set, &set, 21);
+    link_set(&s.l[0], 20 * MS, rate, queue, 0);
+    link_set(&s.l[1], 20 * MS, 0, 0, 0);
+    s.ping_every = 100 * MS;
+    uint64_t t0 = s.now;
+    start_transfer(&s, (uint64_t)1 << 40, 0);
+    s.n[1].expect = 0;
+    if (tcp_to > tcp_from) {
+        s.t.on = 1;
+        s.t.start = t0 + (uint64_t)tcp_from * SEC;
+        s.t.stop = t0 + (uint64_t)tcp_to * SEC;
+        s.t.cwnd = 2;
+        s.t.ssthresh = 1e9;
+    }
+    /* measure over the second half of the uTP-alone part, or of TCP's */
+    int m0 = tcp_to > tcp_from ? tcp_from + (tcp_to - tcp_from) / 2 : secs / 2;
+    int m1 = tcp_to > tcp_from ? tcp_to : secs;
+    sim_run(&s, t0 + (uint64_t)m0 * SEC, NULL);
+    s.ping_from = s.now;
+    uint64_t u0 = s.n[1].received, c0 = s.t.delivered;
+    sim_run(&s, t0 + (uint64_t)m1 * SEC, NULL);
+    uint64_t u1 = s.n[1].received, c1 = s.t.delivered;
+    double span = (double)(m1 - m0), cap = rate / 8 * span;
+    *qd_ms = s.ping_n ? s.ping_sum / (double)s.ping_n / 1e6 : 0;
+    *util = (double)(u1 - u0) / cap;
+    *tcp_share = (double)(c1 - c0) / cap;
+    *after = 0;
+    if (tcp_to > tcp_from && secs > tcp_to) { /* uTP takes the link back */
+        sim_run(&s, t0 + (uint64_t)(secs - 5) * SEC, NULL);
+        uint64_t a0 = s.n[1].received;
+        sim_run(&s, t0 + (uint64_t)secs * SEC, NULL);
+        *after = (double)(s.n[1].received - a0) / (rate / 8 * 5);
+    }
+    pf_utp_stats st;
+    pf_utp_stats_get(s.n[0].c, &st);
+    printf("  %.0f Mbit/s, %.0f ms buffer, target %u ms%s: queueing delay %.1f ms, uTP %.0f%%, TCP %.0f%% of the link "
+           "(%d-%d s)%s; cwnd %u, our_delay %u us, loss events %llu, slowdowns %llu, overflows %llu\n",
+           rate / 1e6, (double)queue / 1e6, target_us / 1000, tcp_to > tcp_from ? " + AIMD flow" : "", *qd_ms,
+           100 * *util, 100 * *tcp_share, m0, m1, "", st.cwnd, st.our_delay_us, (unsigned long long)st.loss_events,
+           (unsigned long long)st.slowdowns, (unsigned long long)s.l[0].overflow);
+    if (*after > 0) printf("    after the AIMD flow stopped: uTP %.0f%% of the link\n", 100 * *after);
+    sim_free(&s);
+}
+
+TEST(utp_ledbat_target)
+{
+    double qd, util, share, after;
+    ledbat_run(10e6, 500 * MS, 100000, 0, 0, 60, &qd, &util, &share, &after);
+    CHECK(qd > 50 && qd < 120);
+    CHECK(util > 0.85);
+    ledbat_run(10e6, 500 * MS, 60000, 0, 0, 60, &qd, &util, &share, &after);
+    CHECK(qd > 30 && qd < 75);
+    CHECK(util > 0.85);
+    ledbat_run(2e6, 500 * MS, 100000, 0, 0, 60, &qd, &util, &share, &after);
+    CHECK(qd > 50 && qd < 120);
+    CHECK(util > 0.85);
+}
+
+TEST(utp_ledbat_yields)
+{
+    double qd, util, share, after;
+    ledbat_run(10e6, 500 * MS, 100000, 20, 80, 110, &qd, &util, &share, &after);
+    CHECK(share > 0.8);
+    CHECK(after > 0.8);
+    ledbat_run(2e6, 500 * MS, 100000, 20, 80, 110, &qd, &util, &share, &after);
+    CHECK(share > 0.8);
+    CHECK(after > 0.8);
+}
+
+TEST_MAIN(utp_handshake_and_close, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder, utp_throughput, utp_ledbat_target, utp_ledbat_yields)

@@ -495,4 +495,5 @@ void pf_utp_stats_get(const pf_utp_conn *c, pf_utp_stats *o)
     o->our_delay_us = pf__utp_delay_value(&c->our);
     o->base_delay_us = c->our.init ? pf__utp_delay_base(&c->our) : 0;
     o->their_delay_us = c->their_delay;
+    o->reorder = c->reorder;
 }

@@ -166,6 +166,8 @@ typedef struct pf_utp_stats {
     uint64_t retransmits, fast_retransmits, timeouts, loss_events;
     uint64_t dup_packets_in;   /* data we already had */
     uint64_t slowdowns;
+    uint64_t spurious;         /* retransmissions found needless (reordering), window cuts undone */
+    uint32_t reorder;          /* packets of reordering tolerated before a loss is assumed */
 } pf_utp_stats;
 
 enum { PF_UTP_SYN_SENT = 1, PF_UTP_SYN_RECV, PF_UTP_CONNECTED, PF_UTP_CLOSED };

@@ -76,6 +76,7 @@ void pf__utp_rtt_sample(pf_utp_conn *c, uint32_t r)
     uint32_t rto = c->srtt + var4, min = c->ctx->set.min_rto_ms * 1000u;
     c->rto = rto < min ? min : rto > MAX_RTO_US ? MAX_RTO_US : rto;
     c->backoff = 0; /* a fresh sample ends the back-off (RFC 6298 5.7, Karn) */
+    if (!c->min_rtt || r < c->min_rtt) c->min_rtt = r ? r : 1;
 }
 
 uint64_t pf__utp_rto_ns(const pf_utp_conn *c)
@@ -197,6 +198,10 @@ void pf__utp_cc_loss(pf_utp_conn *c, uint16_t seq, uint64_t now)
      * the same congestion event */
     if (!pf__seq_lt(c->loss_seq, seq)) return;
     c->st.loss_events++;
+    c->undo_ok = 1;
+    c->undo_seq = seq;
+    c->undo_cwnd = c->cwnd;
+    c->undo_ssthresh = c->ssthresh;
     c->cwnd /= 2;
     clamp_cwnd(c);
     c->ssthresh = (uint32_t)c->cwnd;
@@ -214,6 +219,7 @@ void pf__utp_cc_timeout(pf_utp_conn *c, uint64_t now)
     uint32_t mss = pf__utp_mss(c);
     double half = c->cwnd / 2;
     c->ssthresh = half < 2.0 * mss ? 2 * mss : (uint32_t)half;
+    c->undo_ok = 0;
     c->cwnd = mss; /* one packet, then slow start */
     c->slow_start = 1;
     c->loss_seq = (uint16_t)(c->seq_nr - 1);

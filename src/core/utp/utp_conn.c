@@ -11,7 +11,8 @@
 #include "core/utp/utp_int.h"
 
 #define NS_PER_MS 1000000ull
-#define ACK_SLACK 64 /* how far below the acked range an ack_nr may lag */
+#define ACK_SLACK 64     /* how far below the acked range an ack_nr may lag */
+#define MAX_REORDER 128  /* the most reordering (packets) we learn to tolerate */
 
 uint32_t pf__utp_us(uint64_t now) { return (uint32_t)(now / 1000u); }
 uint32_t pf__utp_mss(const pf_utp_conn *c) { return (uint32_t)c->ctx->set.mtu - PF_UTP_HEADER; }
@@ -40,6 +41,7 @@ pf_utp_conn *pf__utp_conn_alloc(pf_utp_ctx *x, const pf_addr *peer, uint64_t now
     c->heap_idx = UINT32_MAX;
     c->created = c->last_recv = c->last_send = now;
     c->peer_wnd = x->set.recv_buffer;
+    c->reorder = 3;
     pf__utp_cc_init(c);
     return c;
 }
@@ -204,7 +206,7 @@ void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now)
     uint32_t wnd = pf__utp_cc_window(c);
     if (c->peer_wnd < wnd) wnd = c->peer_wnd;
     uint32_t mtu = c->ctx->set.mtu;
-    c->cwnd_limited = 0;
+    int blocked = 0;
     if (c->nlost) {
         uint16_t first = (uint16_t)(c->acked_seq_nr + 1);
         for (uint16_t s = first; s != c->seq_nr && c->nlost; s++) {
@@ -213,26 +215,27 @@ void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now)
             /* the oldest hole goes out whatever the window (a fast
              * retransmit, or the one packet after a timeout) */
             if (s != first && c->flight > 0 && c->flight + p->len > wnd) {
-                c->cwnd_limited = 1;
-                return;
+                blocked = 1;
+                goto out;
             }
             retransmit(c, s, p, now);
         }
     }
     while (c->s_nxt < c->s_end) {
-        if (outstanding(c) >= c->ob_cap && !ob_grow(c)) return;
+        if (outstanding(c) >= c->ob_cap && !ob_grow(c)) goto out;
         size_t sb = sack_need(c);
         uint32_t room = mtu - PF_UTP_HEADER - (uint32_t)(sb ? sb + 2 : 0);
         uint32_t len = c->s_end - c->s_nxt < room ? (uint32_t)(c->s_end - c->s_nxt) : room;
         if (c->flight > 0 && c->flight + len > wnd) {
-            c->cwnd_limited = 1;
-            return;
+            blocked = 1;
+            goto out;
         }
-        if (len < room && c->ctx->set.nagle && c->nagle_out && !c->shut_wr) return;
+        if (len < room && c->ctx->set.nagle && c->nagle_out && !c->shut_wr) goto out;
         uint16_t s = c->seq_nr;
         pf__utp_pkt *p = slot(c, s);
         p->off = c->s_nxt;
         p->len = (uint16_t)len;
+        p->above = 0;
         p->type = PF__UTP_DATA;
         p->tx = 1;
         p->flags = PF__PKT_USED | PF__PKT_INFLIGHT;
@@ -264,6 +267,10 @@ void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now)
         c->seq_nr++;
         arm_rto(c, now);
     }
+out:
+    /* the window is what limits us when it stopped the sending or is
+     * (nearly) full anyway (the send buffer ran dry at the same time) */
+    c->cwnd_limited = (uint8_t)(blocked || c->flight + pf__utp_mss(c) > wnd);
 }
 
 /* ---- acknowledgements in ------------------------------------------------------ */
@@ -277,6 +284,20 @@ typedef struct ack_acc {
 static void count_acked(pf_utp_conn *c, uint16_t s, pf__utp_pkt *p, uint64_t now, ack_acc *a)
 {
     if (p->flags & PF__PKT_SACKED) return;
+    /* An ack for a retransmission sooner than half the smallest RTT
+     * acks the original: it was late, not lost.  Tolerate that much
+     * reordering from now on, and undo the window cut it caused. */
+    if (p->tx == 2 && c->min_rtt && now >= p->sent_at && (now - p->sent_at) / 1000u < c->min_rtt / 2) {
+        c->st.spurious++;
+        uint32_t r = (uint32_t)p->above + 1;
+        if (r > MAX_REORDER) r = MAX_REORDER;
+        if (r > c->reorder) c->reorder = (uint16_t)r;
+        if (c->undo_ok && c->undo_seq == s) {
+            c->undo_ok = 0;
+            if (c->cwnd < c->undo_cwnd) c->cwnd = c->undo_cwnd;
+            if (c->ssthresh < c->undo_ssthresh) c->ssthresh = c->undo_ssthresh;
+        }
+    }
     a->bytes += p->len;
     if (p->flags & PF__PKT_INFLIGHT) c->flight -= p->len;
     if (p->flags & PF__PKT_LOST) c->nlost--;
@@ -297,6 +318,7 @@ static void mark_lost(pf_utp_conn *c, uint16_t s, pf__utp_pkt *p, uint64_t now)
     p->flags |= PF__PKT_LOST;
     c->nlost++;
     c->st.fast_retransmits++;
+    if (!pf__seq_lt(s, c->fast_seq)) c->fast_seq = (uint16_t)(s + 1); /* no duplicate-ACK resend of it */
     pf__utp_cc_loss(c, s, now);
 }
 
@@ -314,17 +336,18 @@ static void detect_losses(pf_utp_conn *c, uint64_t now)
             above++;
             continue;
         }
-        if (above >= 3 && p->tx == 1) mark_lost(c, s, p, now);
+        if (above > p->above) p->above = above > UINT16_MAX ? UINT16_MAX : (uint16_t)above;
+        if (above >= c->reorder && p->tx == 1) mark_lost(c, s, p, now);
     }
     pf__utp_pkt *p = slot(c, first);
     if (first != c->seq_nr && (p->flags & PF__PKT_USED) && p->tx > 1 &&
         (p->flags & (PF__PKT_SACKED | PF__PKT_LOST)) == 0) {
         uint32_t later = 0;
-        for (uint16_t s = (uint16_t)(first + 1); s != c->seq_nr && later < 3; s++) {
+        for (uint16_t s = (uint16_t)(first + 1); s != c->seq_nr && later < c->reorder; s++) {
             pf__utp_pkt *q = slot(c, s);
             if ((q->flags & PF__PKT_SACKED) && q->sent_at > p->sent_at) later++;
         }
-        if (later >= 3) mark_lost(c, first, p, now);
+        if (later >= c->reorder) mark_lost(c, first, p, now);
     }
 }
 
@@ -363,7 +386,7 @@ static void process_acks(pf_utp_conn *c, const pf__utp_hdr *h, uint64_t now, ack
         }
     }
     uint16_t first = (uint16_t)(c->acked_seq_nr + 1);
-    if (c->dup_acks >= 3 && first != c->seq_nr && c->fast_seq == first) {
+    if (c->dup_acks >= c->reorder && first != c->seq_nr && c->fast_seq == first) {
         pf__utp_pkt *p = slot(c, first);
         if (p->flags & PF__PKT_USED) mark_lost(c, first, p, now);
         c->fast_seq = (uint16_t)(first + 1);

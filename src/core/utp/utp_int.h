@@ -61,6 +61,7 @@ typedef struct pf__utp_pkt { /* a packet sent and not yet cumulatively acked */
     uint64_t off;     /* its payload's stream offset in the send ring */
     uint64_t sent_at; /* last transmission, ns */
     uint16_t len;     /* payload bytes */
+    uint16_t above;   /* most packets seen selectively acked above it */
     uint8_t type;     /* DATA, FIN or SYN */
     uint8_t tx;       /* transmissions */
     uint8_t flags;    /* PF__PKT_* */
@@ -101,6 +102,11 @@ struct pf_utp_conn {
     uint16_t loss_seq;     /* losses of packets up to here do not cut cwnd again */
     uint16_t fast_seq;     /* fast retransmits happen from here on */
     uint32_t dup_acks;
+    uint16_t reorder;      /* DupThresh: learnt from spurious retransmissions (3..) */
+    uint16_t undo_seq;     /* the loss that cut the window last */
+    uint8_t undo_ok;       /* ... and that cut can be undone */
+    double undo_cwnd;
+    uint32_t undo_ssthresh;
 
     /* send side: one ring of bytes [s_una, s_end); [s_una, s_nxt) is in
      * packets, [s_nxt, s_end) not yet */
@@ -129,7 +135,7 @@ struct pf_utp_conn {
     uint64_t sd_began;    /* when the slowdown began */
 
     /* RTT (RFC 6298), microseconds */
-    uint32_t srtt, rttvar, rto;
+    uint32_t srtt, rttvar, rto, min_rtt;
     uint8_t have_rtt, backoff;
     uint32_t ntimeouts;
 
