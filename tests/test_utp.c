@@ -80,7 +80,9 @@ typedef struct node {
     uint64_t expect, received, done_at;
     int bad;
     uint64_t write_calls, sent_pkts;
+    uint64_t send_after_eof; /* starts sending this much once the peer's FIN is read */
     pf_utp_stats last; /* the connection's stats when it closed */
+    uint64_t closed_at;
 } node;
 
 typedef struct tcp { /* AIMD: slow start, +1/cwnd per ACK, halving on loss */
@@ -99,6 +101,7 @@ struct sim {
     size_t nq, capq;
     tcp t;
     uint64_t to_nowhere;
+    int cut; /* the network is gone */
     uint64_t ping_from, ping_every, ping_at;
     double ping_sum;
     uint64_t ping_n;
@@ -199,7 +202,7 @@ static void cb_send(void *ud, const pf_addr *to, const uint8_t *pkt, size_t n)
     for (int i = 0; i < 2; i++)
         if (s->n[i].addr.port == to->port && memcmp(s->n[i].addr.ip, to->ip, 4) == 0 && s->n[i].x) dst = i;
     me->sent_pkts++;
-    if (dst < 0) {
+    if (dst < 0 || s->cut) {
         s->to_nowhere++;
         return;
     }
@@ -238,6 +241,11 @@ static void cb_read(void *ud, pf_utp_conn *c, const uint8_t *d, size_t len)
     if (c != n->c) return;
     if (!d) {
         n->eof++;
+        if (n->send_after_eof) {
+            n->to_send = n->send_after_eof;
+            n->shut_when_written = 1;
+            pump(n);
+        }
         return;
     }
     for (size_t i = 0; i < len; i++)
@@ -263,6 +271,7 @@ static void cb_closed(void *ud, pf_utp_conn *c, int err)
     node *n = ud;
     n->closed++;
     if (c == n->c) {
+        n->closed_at = n->s->now;
         pf_utp_stats_get(c, &n->last);
         n->err = err;
         n->c = NULL;
@@ -272,7 +281,8 @@ static void cb_closed(void *ud, pf_utp_conn *c, int err)
 static const pf_utp_callbacks cbs = {cb_send, cb_accept, cb_connected, cb_read, cb_writable, cb_closed};
 
 /* ---- the simulation ------------------------------------------------------- */
-static void sim_init(sim *s, const pf_utp_settings *set0, const pf_utp_settings *set1, uint64_t seed)
+static void sim_init_mem(sim *s, const pf_utp_settings *set0, const pf_utp_settings *set1, uint64_t seed,
+                         const pf_mem *mem)
 {
     memset(s, 0, sizeof *s);
     s->now = T0;
@@ -293,9 +303,14 @@ static void sim_init(sim *s, const pf_utp_settings *set0, const pf_utp_settings 
         else
             pf_utp_settings_default(&st);
         st.seed = seed * 31 + (uint64_t)i + 1;
-        n->x = pf_utp_ctx_new(NULL, &st, &cbs, n);
-        if (!n->x) abort();
+        n->x = pf_utp_ctx_new(mem, &st, &cbs, n);
+        if (!n->x && !mem) abort();
     }
+}
+
+static void sim_init(sim *s, const pf_utp_settings *set0, const pf_utp_settings *set1, uint64_t seed)
+{
+    sim_init_mem(s, set0, set1, seed, NULL);
 }
 
 static void sim_free(sim *s)
@@ -407,7 +422,7 @@ static void start_transfer(sim *s, uint64_t a, uint64_t b)
     pump(&s->n[0]);
 }
 
-static __attribute__((unused)) int both_done(sim *s)
+static int both_done(sim *s)
 {
     return s->n[0].received >= s->n[0].expect && s->n[1].received >= s->n[1].expect;
 }
@@ -636,4 +651,474 @@ TEST(utp_ledbat_yields)
     CHECK(after > 0.8);
 }
 
-TEST_MAIN(utp_handshake_and_close, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder, utp_throughput, utp_ledbat_target, utp_ledbat_yields)
+/* ---- lifetimes, limits, hostile input ----------------------------------- */
+TEST(utp_half_close)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, 31);
+    link_set(&s.l[0], 15 * MS, 10e6, 200 * MS, 0);
+    link_set(&s.l[1], 15 * MS, 10e6, 200 * MS, 0);
+    start_transfer(&s, 300000, 0);
+    s.n[0].shut_when_written = 1;   /* A: FIN after its data, then reads on */
+    s.n[1].send_after_eof = 200000; /* B answers once it has read A's FIN */
+    s.n[0].expect = 200000;
+    sim_run(&s, s.now + 60 * SEC, both_closed);
+    CHECK_EQ(s.n[1].received, 300000);
+    CHECK_EQ(s.n[0].received, 200000);
+    CHECK_EQ(s.n[0].bad + s.n[1].bad, 0);
+    CHECK_EQ(s.n[0].eof, 1);
+    CHECK_EQ(s.n[1].eof, 1);
+    CHECK_EQ(s.n[0].closed, 1);
+    CHECK_EQ(s.n[1].closed, 1);
+    CHECK_EQ(s.n[0].err, 0);
+    CHECK_EQ(s.n[1].err, 0);
+    sim_free(&s);
+}
+
+TEST(utp_close_linger)
+{
+    /* A closes; B reads the EOF but never closes: A is done linger_ms
+     * after its FIN is acked.  B writes after close: refused. */
+    sim s;
+    sim_init(&s, NULL, NULL, 32);
+    link_set(&s.l[0], 10 * MS, 0, 0, 0);
+    link_set(&s.l[1], 10 * MS, 0, 0, 0);
+    start_transfer(&s, 5000, 0);
+    sim_run(&s, s.now + SEC, NULL);
+    CHECK_EQ(s.n[1].received, 5000);
+    uint64_t t = s.now;
+    pf_utp_close(s.n[0].c, s.now);
+    CHECK(pf_utp_write(s.n[0].c, (const uint8_t *)"x", 1, s.now) == PF_ERR_CLOSED);
+    sim_run(&s, s.now + 10 * SEC, both_closed);
+    CHECK_EQ(s.n[1].eof, 1);
+    CHECK_EQ(s.n[0].closed, 1);
+    CHECK_EQ(s.n[0].err, 0);
+    printf("  closed %.3f s after pf_utp_close\n", (double)(s.n[0].closed_at - t) / 1e9);
+    CHECK(s.n[0].closed_at - t >= 3 * SEC && s.n[0].closed_at - t < 4 * SEC);
+    CHECK_EQ(s.n[1].closed, 0); /* B keeps its half-open connection */
+    sim_free(&s);
+    CHECK_EQ(s.n[1].closed, 1); /* ... until its context goes: PF_ERR_SHUTDOWN */
+    CHECK_EQ(s.n[1].err, PF_ERR_SHUTDOWN);
+}
+
+TEST(utp_peer_vanishes)
+{
+    pf_utp_settings set;
+    pf_utp_settings_default(&set);
+    set.idle_timeout_ms = 60000;
+    sim s;
+    sim_init(&s, &set, &set, 33);
+    link_set(&s.l[0], 20 * MS, 10e6, 100 * MS, 0);
+    link_set(&s.l[1], 20 * MS, 10e6, 100 * MS, 0);
+    start_transfer(&s, 1 << 30, 0);
+    sim_run(&s, s.now + 5 * SEC, NULL);
+    CHECK(s.n[1].received > 1000000);
+    s.cut = 1;
+    uint64_t t = s.now;
+    sim_run(&s, s.now + 120 * SEC, both_closed);
+    CHECK_EQ(s.n[0].closed, 1);
+    CHECK_EQ(s.n[0].err, PF_ERR_TIMEOUT); /* the sender: timeout_ms (20 s) of silence */
+    CHECK_EQ(s.n[1].closed, 1);
+    CHECK_EQ(s.n[1].err, PF_ERR_TIMEOUT); /* the receiver: idle_timeout_ms (60 s) */
+    CHECK(s.n[0].last.timeouts >= 3);
+    printf("  peer gone at %.1f s: sender timed out after %.1f s (%llu RTOs), receiver after %.1f s\n",
+           (double)(t - T0) / 1e9, (double)(s.n[0].closed_at - t) / 1e9, (unsigned long long)s.n[0].last.timeouts,
+           (double)(s.n[1].closed_at - t) / 1e9);
+    CHECK(s.n[0].closed_at - t > 19 * SEC && s.n[0].closed_at - t < 21 * SEC);
+    CHECK(s.n[1].closed_at - t > 59 * SEC && s.n[1].closed_at - t < 61 * SEC);
+    sim_free(&s);
+}
+
+TEST(utp_connect_timeout)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, 34);
+    link_set(&s.l[0], 10 * MS, 0, 0, 0);
+    link_set(&s.l[1], 10 * MS, 0, 0, 0);
+    pf_addr nowhere = s.n[1].addr;
+    nowhere.ip[3] = 99;
+    s.n[0].c = pf_utp_connect(s.n[0].x, &nowhere, s.now);
+    CHECK(s.n[0].c != NULL);
+    uint64_t t = s.now;
+    sim_run(&s, s.now + 60 * SEC, both_closed);
+    sim_run(&s, s.now + 60 * SEC, NULL);
+    CHECK_EQ(s.n[0].closed, 1);
+    CHECK_EQ(s.n[0].err, PF_ERR_TIMEOUT);
+    CHECK_EQ(s.n[0].connected, 0);
+    CHECK_EQ(s.to_nowhere, 4); /* the SYN at 0, 1, 3 and 7 s: RFC 6298 back-off */
+    (void)t;
+    sim_free(&s);
+}
+
+TEST(utp_reset)
+{
+    /* B loses its state (a restart): A's next packet gets a RESET */
+    sim s;
+    sim_init(&s, NULL, NULL, 35);
+    link_set(&s.l[0], 10 * MS, 0, 0, 0);
+    link_set(&s.l[1], 10 * MS, 0, 0, 0);
+    start_transfer(&s, 1000, 0);
+    sim_run(&s, s.now + SEC, NULL);
+    CHECK_EQ(s.n[1].received, 1000);
+    pf_utp_ctx_free(s.n[1].x);
+    CHECK_EQ(s.n[1].closed, 1);
+    CHECK_EQ(s.n[1].err, PF_ERR_SHUTDOWN);
+    s.n[1].x = pf_utp_ctx_new(NULL, NULL, &cbs, &s.n[1]);
+    s.n[1].c = NULL;
+    s.n[1].closed = 0;
+    CHECK_EQ(pf_utp_write(s.n[0].c, (const uint8_t *)"hello", 5, s.now + s.n[0].off), 5);
+    sim_run(&s, s.now + 5 * SEC, NULL);
+    CHECK_EQ(s.n[0].closed, 1);
+    CHECK_EQ(s.n[0].err, PF_ERR_CLOSED);
+    pf_utp_ctx_stats cs;
+    pf_utp_ctx_stats_get(s.n[1].x, &cs);
+    CHECK_EQ(cs.conns, 0); /* no state for a stranger's packets */
+    CHECK(cs.resets_sent >= 1);
+    pf_utp_ctx_stats_get(s.n[0].x, &cs);
+    CHECK_EQ(cs.resets_in, 1);
+    sim_free(&s);
+}
+
+TEST(utp_refused)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, 36);
+    link_set(&s.l[0], 10 * MS, 0, 0, 0);
+    link_set(&s.l[1], 10 * MS, 0, 0, 0);
+    s.n[1].refuse = 1;
+    start_transfer(&s, 1000, 0);
+    sim_run(&s, s.now + 5 * SEC, NULL);
+    CHECK_EQ(s.n[1].accepted, 1);
+    CHECK_EQ(s.n[1].closed, 1); /* the closed callback follows a refusal too */
+    CHECK_EQ(s.n[0].connected, 0);
+    CHECK_EQ(s.n[0].closed, 1);
+    CHECK_EQ(s.n[0].err, PF_ERR_CLOSED);
+    CHECK(s.now < T0 + 5 * SEC + 1);
+    sim_free(&s);
+}
+
+TEST(utp_max_conns)
+{
+    pf_utp_settings a, b;
+    pf_utp_settings_default(&a);
+    pf_utp_settings_default(&b);
+    a.max_conns = 12;
+    b.max_conns = 4;
+    sim s;
+    sim_init(&s, &a, &b, 37);
+    link_set(&s.l[0], 10 * MS, 0, 0, 0);
+    link_set(&s.l[1], 10 * MS, 0, 0, 0);
+    int opened = 0;
+    for (int i = 0; i < 20; i++)
+        if (pf_utp_connect(s.n[0].x, &s.n[1].addr, s.now)) opened++;
+    CHECK_EQ(opened, 12); /* our own limit */
+    sim_run(&s, s.now + 5 * SEC, NULL);
+    CHECK_EQ(s.n[1].accepted, 4);
+    CHECK_EQ(s.n[0].connected, 4);
+    CHECK_EQ(s.n[0].closed, 8); /* refused with a RESET */
+    pf_utp_ctx_stats cs;
+    pf_utp_ctx_stats_get(s.n[1].x, &cs);
+    CHECK_EQ(cs.conns, 4);
+    CHECK_EQ(cs.refused, 8);
+    sim_free(&s);
+    CHECK_EQ(s.n[0].closed, 12);
+    CHECK_EQ(s.n[1].closed, 4);
+}
+
+static size_t mkpkt(uint8_t *b, int type, uint16_t id, uint16_t seq, uint16_t ack)
+{
+    memset(b, 0, 20);
+    b[0] = (uint8_t)(type << 4 | 1);
+    b[2] = (uint8_t)(id >> 8);
+    b[3] = (uint8_t)id;
+    b[4] = 1; /* timestamp */
+    b[15] = 0x10;
+    b[16] = (uint8_t)(seq >> 8);
+    b[17] = (uint8_t)seq;
+    b[18] = (uint8_t)(ack >> 8);
+    b[19] = (uint8_t)ack;
+    return 20;
+}
+
+TEST(utp_syn_flood)
+{
+    pf_utp_settings b;
+    pf_utp_settings_default(&b);
+    b.max_conns = 16;
+    sim s;
+    sim_init(&s, NULL, &b, 38);
+    link_set(&s.l[0], 10 * MS, 0, 0, 0);
+    link_set(&s.l[1], 10 * MS, 0, 0, 0);
+    uint64_t r = 1;
+    uint8_t pkt[64];
+    for (int i = 0; i < 5000; i++) {
+        pf_addr from = {.family = 4, .ip = {192, 0, 2, (uint8_t)rnd(&r)}, .port = (uint16_t)rnd(&r)};
+        size_t n = mkpkt(pkt, 4, (uint16_t)rnd(&r), (uint16_t)rnd(&r), 0);
+        CHECK_EQ(pf_utp_recv(s.n[1].x, &from, pkt, n, s.now + s.n[1].off), 1);
+        pf_utp_ctx_stats cs;
+        pf_utp_ctx_stats_get(s.n[1].x, &cs);
+        CHECK(cs.conns <= 16);
+    }
+    CHECK_EQ(s.n[1].accepted, 16);
+    sim_run(&s, s.now + 11 * SEC, NULL); /* unconfirmed: connect_timeout_ms */
+    CHECK_EQ(s.n[1].closed, 16);
+    CHECK_EQ(s.n[1].err, PF_ERR_TIMEOUT);
+    pf_utp_ctx_stats cs;
+    pf_utp_ctx_stats_get(s.n[1].x, &cs);
+    CHECK_EQ(cs.conns, 0);
+    CHECK(cs.resets_sent <= 100); /* rate-limited answers to the rest */
+    /* and a real peer gets in again */
+    start_transfer(&s, 1000, 1000);
+    sim_run(&s, s.now + 5 * SEC, both_done);
+    CHECK_EQ(s.n[1].received, 1000);
+    CHECK_EQ(s.n[0].received, 1000);
+    sim_free(&s);
+}
+
+TEST(utp_hostile_input)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, 39);
+    pf_utp_ctx *x = s.n[1].x;
+    uint64_t now = s.now + s.n[1].off;
+    pf_addr from = {.family = 4, .ip = {192, 0, 2, 1}, .port = 1};
+    uint8_t b[64];
+    /* not uTP: left to the other protocols */
+    CHECK_EQ(pf_utp_recv(x, &from, b, 0, now), 0);
+    memset(b, 0, sizeof b); /* a BEP 15 reply starts with a zero byte */
+    CHECK_EQ(pf_utp_recv(x, &from, b, 20, now), 0);
+    CHECK_EQ(pf_utp_recv(x, &from, (const uint8_t *)"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe", 56, now), 0);
+    mkpkt(b, 2, 7, 1, 1);
+    CHECK_EQ(pf_utp_recv(x, &from, b, 19, now), 0); /* short */
+    b[0] = 0x22; /* version 2 */
+    CHECK_EQ(pf_utp_recv(x, &from, b, 20, now), 0);
+    b[0] = 0x51; /* type 5 */
+    CHECK_EQ(pf_utp_recv(x, &from, b, 20, now), 0);
+    /* uTP, but a broken extension chain */
+    mkpkt(b, 2, 7, 1, 1);
+    b[1] = 1;
+    b[20] = 0;
+    b[21] = 40;
+    CHECK_EQ(pf_utp_recv(x, &from, b, 30, now), 1);
+    pf_utp_ctx_stats cs;
+    pf_utp_ctx_stats_get(x, &cs);
+    CHECK_EQ(cs.invalid, 1);
+    CHECK_EQ(cs.resets_sent, 0);
+    /* a stranger's STATE, DATA, FIN: a RESET each, no state */
+    for (int t = 0; t < 3; t++) {
+        size_t n = mkpkt(b, t, 7, 1, 1);
+        CHECK_EQ(pf_utp_recv(x, &from, b, n, now), 1);
+    }
+    /* a RESET for nothing: not answered */
+    mkpkt(b, 3, 7, 1, 1);
+    CHECK_EQ(pf_utp_recv(x, &from, b, 20, now), 1);
+    pf_utp_ctx_stats_get(x, &cs);
+    CHECK_EQ(cs.conns, 0);
+    CHECK_EQ(cs.resets_sent, 3);
+    CHECK_EQ(s.to_nowhere, 3);
+    /* a flood of them: RESETs at rst_per_sec at most */
+    for (int i = 0; i < 1000; i++) {
+        size_t n = mkpkt(b, 0, (uint16_t)i, 1, 1);
+        pf_utp_recv(x, &from, b, n, now);
+    }
+    pf_utp_ctx_stats_get(x, &cs);
+    CHECK(cs.resets_sent <= 100);
+    CHECK_EQ(pf_utp_next_timeout(x, now), UINT64_MAX);
+    sim_free(&s);
+}
+
+TEST(utp_spoofed_packets)
+{
+    /* an established connection; an off-path party who knows the ids but
+     * not the sequence numbers cannot inject data or reset it */
+    sim s;
+    sim_init(&s, NULL, NULL, 40);
+    link_set(&s.l[0], 10 * MS, 0, 0, 0);
+    link_set(&s.l[1], 10 * MS, 0, 0, 0);
+    start_transfer(&s, 1000, 0);
+    sim_run(&s, s.now + SEC, NULL);
+    CHECK_EQ(s.n[1].received, 1000);
+    pf_utp_stats st;
+    pf_utp_stats_get(s.n[1].c, &st);
+    uint8_t b[200];
+    pf_utp_ctx *x = s.n[1].x;
+    uint64_t now = s.now + s.n[1].off;
+    /* B's receive id: A's send id.  Guess ack numbers far from B's. */
+    pf_utp_ctx_stats cs0, cs1;
+    pf_utp_ctx_stats_get(x, &cs0);
+    uint16_t id = 0;
+    for (int i = 0; i < 65536; i++) { /* find the id: only the right one is not answered with a RESET */
+        size_t n = mkpkt(b, 2, (uint16_t)i, 0, 0);
+        pf_utp_ctx_stats a0, a1;
+        pf_utp_ctx_stats_get(x, &a0);
+        pf_utp_recv(x, &s.n[0].addr, b, n, now + (uint64_t)i * 20 * MS);
+        pf_utp_ctx_stats_get(x, &a1);
+        if (a1.resets_sent == a0.resets_sent && a1.invalid > a0.invalid) {
+            id = (uint16_t)i;
+            break;
+        }
+    }
+    (void)id;
+    for (int i = 0; i < 8; i++) {
+        size_t n = mkpkt(b, 0, id, (uint16_t)(st.ack_nr + 1), (uint16_t)(st.seq_nr + 1000 + i));
+        memset(b + n, 'X', 100);
+        pf_utp_recv(x, &s.n[0].addr, b, n + 100, now);
+        n = mkpkt(b, 3, id, 0, (uint16_t)(st.seq_nr + 5000));
+        pf_utp_recv(x, &s.n[0].addr, b, n, now);
+    }
+    pf_utp_ctx_stats_get(x, &cs1);
+    CHECK(cs1.invalid >= cs0.invalid + 16);
+    CHECK_EQ(s.n[1].received, 1000); /* nothing injected */
+    CHECK_EQ(s.n[1].closed, 0);      /* not reset */
+    sim_free(&s);
+}
+
+TEST(utp_nagle_and_acks)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, 41);
+    link_set(&s.l[0], 10 * MS, 10e6, 100 * MS, 0);
+    link_set(&s.l[1], 10 * MS, 10e6, 100 * MS, 0);
+    start_transfer(&s, 0, 0);
+    sim_run(&s, s.now + SEC, NULL);
+    CHECK_EQ(s.n[0].connected, 1);
+    uint64_t p0 = s.n[0].sent_pkts;
+    /* 2000 writes of 10 bytes, as fast as the application makes them */
+    for (int i = 0; i < 2000; i++) {
+        uint8_t m[10];
+        for (int k = 0; k < 10; k++) m[k] = pattern(0, (uint64_t)i * 10 + (uint64_t)k);
+        CHECK_EQ(pf_utp_write(s.n[0].c, m, 10, s.now), 10);
+    }
+    s.n[1].expect = 20000;
+    sim_run(&s, s.now + 5 * SEC, both_done);
+    CHECK_EQ(s.n[1].received, 20000);
+    CHECK_EQ(s.n[1].bad, 0);
+    uint64_t pkts = s.n[0].sent_pkts - p0;
+    printf("  2000 writes of 10 bytes: %llu packets\n", (unsigned long long)pkts);
+    CHECK(pkts <= 20); /* one small packet, then full ones */
+    /* delayed ACKs: a bulk transfer one way is acked about every 2 packets */
+    uint64_t a0 = s.n[0].sent_pkts, b0 = s.n[1].sent_pkts;
+    s.n[0].to_send = 20000 + 3000000;
+    s.n[0].written = 20000;
+    s.n[1].expect = 20000 + 3000000;
+    pump(&s.n[0]);
+    sim_run(&s, s.now + 30 * SEC, both_done);
+    CHECK_EQ(s.n[1].received, 3020000);
+    double ratio = (double)(s.n[1].sent_pkts - b0) / (double)(s.n[0].sent_pkts - a0);
+    printf("  bulk: %llu data packets, %llu ACKs (%.2f per packet)\n", (unsigned long long)(s.n[0].sent_pkts - a0),
+           (unsigned long long)(s.n[1].sent_pkts - b0), ratio);
+    CHECK(ratio > 0.4 && ratio < 0.6);
+    sim_free(&s);
+}
+
+TEST(utp_keepalive)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, 42);
+    link_set(&s.l[0], 10 * MS, 0, 0, 0);
+    link_set(&s.l[1], 10 * MS, 0, 0, 0);
+    start_transfer(&s, 10, 10);
+    sim_run(&s, s.now + SEC, NULL);
+    uint64_t a0 = s.n[0].sent_pkts;
+    sim_run(&s, s.now + 300 * SEC, NULL);
+    uint64_t k = s.n[0].sent_pkts - a0;
+    CHECK(k >= 9 && k <= 11); /* one every 29 s */
+    CHECK_EQ(s.n[0].closed + s.n[1].closed, 0);
+    CHECK(s.n[0].c && s.n[1].c);
+    sim_free(&s);
+}
+
+TEST(utp_settings)
+{
+    pf_utp_settings set;
+    pf_utp_settings_default(&set);
+    CHECK_EQ(set.target_delay_us, 100000);
+    pf_utp_ctx *x = pf_utp_ctx_new(NULL, &set, &cbs, NULL);
+    CHECK(x != NULL);
+    pf_utp_ctx_free(x);
+    pf_utp_settings bad = set;
+    bad.mtu = 100;
+    CHECK(pf_utp_ctx_new(NULL, &bad, &cbs, NULL) == NULL);
+    bad = set;
+    bad.target_delay_us = 0;
+    CHECK(pf_utp_ctx_new(NULL, &bad, &cbs, NULL) == NULL);
+    bad = set;
+    bad.max_conns = 0;
+    CHECK(pf_utp_ctx_new(NULL, &bad, &cbs, NULL) == NULL);
+    pf_utp_callbacks nocb = cbs;
+    nocb.closed = NULL;
+    CHECK(pf_utp_ctx_new(NULL, &set, &nocb, NULL) == NULL);
+    pf_utp_ctx_free(NULL);
+}
+
+/* An allocator that counts, and fails its k-th allocation. */
+typedef struct cmem {
+    long live, n, fail_at;
+} cmem;
+static void *cm_malloc(size_t n, void *ud)
+{
+    cmem *m = ud;
+    if (++m->n == m->fail_at) return NULL;
+    void *p = malloc(n);
+    if (p) m->live++;
+    return p;
+}
+static void *cm_calloc(size_t k, size_t n, void *ud)
+{
+    cmem *m = ud;
+    if (++m->n == m->fail_at) return NULL;
+    void *p = calloc(k, n);
+    if (p) m->live++;
+    return p;
+}
+static void *cm_realloc(void *p, size_t n, void *ud)
+{
+    cmem *m = ud;
+    if (++m->n == m->fail_at) return NULL;
+    void *q = realloc(p, n);
+    if (q && !p) m->live++;
+    return q;
+}
+static void cm_free(void *p, void *ud)
+{
+    cmem *m = ud;
+    if (p) m->live--;
+    free(p);
+}
+
+TEST(utp_alloc_failures)
+{
+    long total = 0;
+    for (long k = 0;; k++) {
+        cmem cm = {.fail_at = k};
+        pf_mem mem = {cm_malloc, cm_calloc, cm_realloc, cm_free, &cm};
+        sim s;
+        sim_init_mem(&s, NULL, NULL, 43, &mem);
+        link_set(&s.l[0], 10 * MS, 0, 0, 0.05);
+        link_set(&s.l[1], 10 * MS, 0, 0, 0.05);
+        s.l[0].reorder = s.l[1].reorder = 0.2;
+        s.l[0].reorder_ns = s.l[1].reorder_ns = 5 * MS;
+        if (s.n[0].x && s.n[1].x) {
+            start_transfer(&s, 200000, 100000);
+            s.n[0].shut_when_written = s.n[1].shut_when_written = 1;
+            sim_run(&s, s.now + 120 * SEC, both_closed);
+            if (k == 0) {
+                CHECK_EQ(s.n[1].received, 200000);
+                CHECK_EQ(s.n[0].received, 100000);
+            }
+        }
+        int seen0 = s.n[0].c || s.n[0].closed || s.n[0].connected;
+        sim_free(&s);
+        CHECK_EQ(cm.live, 0); /* everything freed */
+        CHECK(!seen0 || s.n[0].closed == 1);
+        CHECK(s.n[1].closed == s.n[1].accepted);
+        if (k == 0) total = cm.n;
+        if (k >= total) break;
+    }
+    printf("  %ld allocations, each failed in turn\n", total);
+}
+
+TEST_MAIN(utp_handshake_and_close, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder, utp_throughput, utp_ledbat_target, utp_ledbat_yields, utp_half_close, utp_close_linger,
+          utp_peer_vanishes, utp_connect_timeout, utp_reset, utp_refused, utp_max_conns, utp_syn_flood,
+          utp_hostile_input, utp_spoofed_packets, utp_nagle_and_acks, utp_keepalive, utp_settings,
+          utp_alloc_failures)

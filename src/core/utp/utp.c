@@ -23,7 +23,7 @@ void pf_utp_settings_default(pf_utp_settings *s)
     s->connect_timeout_ms = 10000;
     s->timeout_ms = 20000;
     s->keepalive_ms = 29000;
-    s->ack_delay_us = 1000;
+    s->ack_delay_us = 10000;
     s->ack_every = 2;
     s->linger_ms = 3000;
     s->nagle = 1;

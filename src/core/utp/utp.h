@@ -50,8 +50,13 @@ typedef struct pf_utp_settings {
     uint32_t connect_timeout_ms; /* SYN sent or received and no answer (10000) */
     uint32_t timeout_ms;       /* data outstanding and nothing heard from the peer for this long (20000) */
     uint32_t keepalive_ms;     /* an idle connection sends an ACK this often, for NATs (29000; 0: never) */
-    uint32_t ack_delay_us;     /* a delayed ACK waits at most this long (1000) */
-    uint32_t ack_every;        /* ... or for this many unacked data packets (2) */
+    uint32_t idle_timeout_ms;  /* nothing heard from the peer for this long: closed, PF_ERR_TIMEOUT (0: never,
+                                  the default: with nothing outstanding only the peer wire protocol's own
+                                  keep-alives can tell a quiet peer from a vanished one) */
+    uint32_t ack_delay_us;     /* a delayed ACK waits at most this long (10000) */
+    uint32_t ack_every;        /* ... or for this many unacked data packets (2); a packet smaller
+                                  than the peer's largest is acked at once (the end of a write: the
+                                  peer's Nagle may be waiting for that ACK) */
     uint32_t linger_ms;        /* after our FIN is acked, wait this long for the peer's (3000) */
     uint8_t nagle;             /* hold small writes while a small packet is unacked (1) */
     uint8_t slowdown;          /* LEDBAT++ periodic slowdowns: re-measure the base delay (1) */

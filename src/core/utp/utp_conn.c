@@ -587,7 +587,9 @@ void pf__utp_conn_recv(pf_utp_conn *c, const pf__utp_hdr *h, uint64_t now)
             check_eof(c);
             if (c->state == PF_UTP_CLOSED) return;
             c->acks_pending++;
-            if (had_holes || c->acks_pending >= x->set.ack_every) ack_now = 1;
+            if (h->payload_len > c->peer_max_payload) c->peer_max_payload = (uint16_t)h->payload_len;
+            if (had_holes || c->acks_pending >= x->set.ack_every || h->payload_len < c->peer_max_payload)
+                ack_now = 1;
         } else {
             if (!rb_store(c, h->seq, h->payload, h->payload_len)) c->st.dup_packets_in++;
             c->acks_pending++;
@@ -667,6 +669,8 @@ uint64_t pf__utp_conn_deadline(const pf_utp_conn *c)
     PF__MIN(c->ack_at);
     PF__MIN(c->linger_at);
     if (c->state == PF_UTP_CONNECTED && s->keepalive_ms) PF__MIN(c->last_send + (uint64_t)s->keepalive_ms * NS_PER_MS);
+    if (c->state == PF_UTP_CONNECTED && s->idle_timeout_ms)
+        PF__MIN(c->last_recv + (uint64_t)s->idle_timeout_ms * NS_PER_MS);
 #undef PF__MIN
     return d;
 }
@@ -685,6 +689,10 @@ void pf__utp_conn_timer(pf_utp_conn *c, uint64_t now)
             pf__utp_die(c, PF_ERR_TIMEOUT);
             return;
         }
+    }
+    if (s->idle_timeout_ms && now >= c->last_recv + (uint64_t)s->idle_timeout_ms * NS_PER_MS) {
+        pf__utp_die(c, PF_ERR_TIMEOUT);
+        return;
     }
     if (c->linger_at && now >= c->linger_at) {
         pf__utp_die(c, 0);

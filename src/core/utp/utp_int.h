@@ -102,6 +102,7 @@ struct pf_utp_conn {
     uint16_t loss_seq;     /* losses of packets up to here do not cut cwnd again */
     uint16_t fast_seq;     /* fast retransmits happen from here on */
     uint32_t dup_acks;
+    uint16_t peer_max_payload; /* the largest payload the peer sent */
     uint16_t reorder;      /* DupThresh: learnt from spurious retransmissions (3..) */
     uint16_t undo_seq;     /* the loss that cut the window last */
     uint8_t undo_ok;       /* ... and that cut can be undone */
