@@ -70,6 +70,7 @@ typedef struct node {
     pf_addr addr;
     pf_utp_ctx *x;
     uint64_t off; /* this node's clock minus the simulation's */
+    double skew;  /* ... and how much faster it runs (1e-4: 100 ppm) */
     pf_utp_conn *c;
     int seen, closed, connected, accepted, eof;
     int err;
@@ -95,8 +96,8 @@ typedef struct tcp { /* AIMD: slow start, +1/cwnd per ACK, halving on loss */
 
 struct sim {
     uint64_t now, rng, evseq;
-    node n[2];
-    link l[2]; /* l[i]: from node i */
+    node n[4]; /* nodes 2 and 3, when used, are a second pair on the same links */
+    link l[2]; /* l[i]: from node i (and i + 2) */
     ev *q;
     size_t nq, capq;
     tcp t;
@@ -106,6 +107,13 @@ struct sim {
     double ping_sum;
     uint64_t ping_n;
 };
+
+/* The node's clock at simulation time t. */
+static uint64_t clk_at(const node *n, uint64_t t)
+{
+    return n->off + T0 + (t - T0) + (uint64_t)((double)(t - T0) * n->skew);
+}
+static uint64_t clk(const node *n) { return clk_at(n, n->s->now); }
 
 static int ev_lt(const ev *a, const ev *b) { return a->at < b->at || (a->at == b->at && a->seq < b->seq); }
 
@@ -183,14 +191,14 @@ static void pump(node *n)
         size_t k = left < sizeof buf ? (size_t)left : sizeof buf;
         for (size_t i = 0; i < k; i++) buf[i] = pattern(n->id, n->written + i);
         n->write_calls++;
-        long r = pf_utp_write(n->c, buf, k, n->s->now + n->off);
+        long r = pf_utp_write(n->c, buf, k, clk(n));
         if (r <= 0) return;
         n->written += (uint64_t)r;
         if ((size_t)r < k) return;
     }
     if (n->c && n->shut_when_written && n->written == n->to_send) {
         n->shut_when_written = 0;
-        pf_utp_shutdown(n->c, n->s->now + n->off);
+        pf_utp_shutdown(n->c, clk(n));
     }
 }
 
@@ -199,7 +207,7 @@ static void cb_send(void *ud, const pf_addr *to, const uint8_t *pkt, size_t n)
     node *me = ud;
     sim *s = me->s;
     int dst = -1;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 4; i++)
         if (s->n[i].addr.port == to->port && memcmp(s->n[i].addr.ip, to->ip, 4) == 0 && s->n[i].x) dst = i;
     me->sent_pkts++;
     if (dst < 0 || s->cut) {
@@ -210,7 +218,7 @@ static void cb_send(void *ud, const pf_addr *to, const uint8_t *pkt, size_t n)
     e.data = malloc(n);
     if (!e.data) abort();
     memcpy(e.data, pkt, n);
-    if (!link_send(s, &s->l[me->id], &e, n, 1)) free(e.data);
+    if (!link_send(s, &s->l[me->id & 1], &e, n, 1)) free(e.data);
 }
 
 static void cb_accept(void *ud, pf_utp_conn *c)
@@ -219,7 +227,7 @@ static void cb_accept(void *ud, pf_utp_conn *c)
     n->accepted++;
     n->seen++;
     if (n->refuse) {
-        pf_utp_close(c, n->s->now + n->off);
+        pf_utp_close(c, clk(n));
         return;
     }
     if (!n->c) {
@@ -249,14 +257,14 @@ static void cb_read(void *ud, pf_utp_conn *c, const uint8_t *d, size_t len)
         return;
     }
     for (size_t i = 0; i < len; i++)
-        if (d[i] != pattern(1 - n->id, n->received + i)) {
+        if (d[i] != pattern(n->id ^ 1, n->received + i)) {
             n->bad++;
             break;
         }
     n->received += len;
     if (n->expect && n->received >= n->expect && !n->done_at) {
         n->done_at = n->s->now;
-        if (n->close_when_done) pf_utp_close(c, n->s->now + n->off);
+        if (n->close_when_done) pf_utp_close(c, clk(n));
     }
 }
 
@@ -281,31 +289,35 @@ static void cb_closed(void *ud, pf_utp_conn *c, int err)
 static const pf_utp_callbacks cbs = {cb_send, cb_accept, cb_connected, cb_read, cb_writable, cb_closed};
 
 /* ---- the simulation ------------------------------------------------------- */
+static void node_init(sim *s, int i, const pf_utp_settings *set, uint64_t seed, const pf_mem *mem)
+{
+    node *n = &s->n[i];
+    n->s = s;
+    n->id = i;
+    n->addr.family = 4;
+    n->addr.ip[0] = 10;
+    n->addr.ip[3] = (uint8_t)(i + 1);
+    n->addr.port = 6881;
+    /* odd nodes' microsecond clocks wrap 2^32 about 1.5 s in */
+    n->off = (i & 1) ? 4293467296ull * 1000ull : 0;
+    pf_utp_settings st;
+    if (set)
+        st = *set;
+    else
+        pf_utp_settings_default(&st);
+    st.seed = seed * 31 + (uint64_t)i + 1;
+    n->x = pf_utp_ctx_new(mem, &st, &cbs, n);
+    if (!n->x && !mem) abort();
+}
+
 static void sim_init_mem(sim *s, const pf_utp_settings *set0, const pf_utp_settings *set1, uint64_t seed,
                          const pf_mem *mem)
 {
     memset(s, 0, sizeof *s);
     s->now = T0;
     s->rng = seed;
-    for (int i = 0; i < 2; i++) {
-        node *n = &s->n[i];
-        n->s = s;
-        n->id = i;
-        n->addr.family = 4;
-        n->addr.ip[0] = 10;
-        n->addr.ip[3] = (uint8_t)(i + 1);
-        n->addr.port = 6881;
-        /* node 1's microsecond clock wraps 2^32 about 1.5 s in */
-        n->off = i ? 4293467296ull * 1000ull : 0;
-        pf_utp_settings st;
-        if (i ? set1 : set0)
-            st = *(i ? set1 : set0);
-        else
-            pf_utp_settings_default(&st);
-        st.seed = seed * 31 + (uint64_t)i + 1;
-        n->x = pf_utp_ctx_new(mem, &st, &cbs, n);
-        if (!n->x && !mem) abort();
-    }
+    node_init(s, 0, set0, seed, mem);
+    node_init(s, 1, set1, seed, mem);
 }
 
 static void sim_init(sim *s, const pf_utp_settings *set0, const pf_utp_settings *set1, uint64_t seed)
@@ -315,7 +327,7 @@ static void sim_init(sim *s, const pf_utp_settings *set0, const pf_utp_settings 
 
 static void sim_free(sim *s)
 {
-    for (int i = 0; i < 2; i++) pf_utp_ctx_free(s->n[i].x);
+    for (int i = 0; i < 4; i++) pf_utp_ctx_free(s->n[i].x);
     while (s->nq) free(q_pop(s).data);
     free(s->q);
 }
@@ -355,8 +367,12 @@ static void tcp_event(sim *s, const ev *e)
 
 static uint64_t node_deadline(const node *n, uint64_t now)
 {
-    uint64_t d = pf_utp_next_timeout(n->x, now + n->off);
-    return d == UINT64_MAX ? UINT64_MAX : d - n->off;
+    if (!n->x) return UINT64_MAX;
+    uint64_t d = pf_utp_next_timeout(n->x, clk_at(n, now));
+    if (d == UINT64_MAX) return UINT64_MAX;
+    uint64_t t = T0 + (uint64_t)((double)(d - n->off - T0) / (1 + n->skew));
+    while (clk_at(n, t) < d) t++;
+    return t < now ? now : t;
 }
 
 /* Runs until `until` or until stop(s) holds. */
@@ -365,7 +381,7 @@ static void sim_run(sim *s, uint64_t until, int (*stop)(sim *))
     while (s->now < until) {
         if (stop && stop(s)) return;
         uint64_t next = s->nq ? s->q[0].at : UINT64_MAX;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 4; i++) {
             uint64_t d = node_deadline(&s->n[i], s->now);
             if (d < next) next = d;
         }
@@ -380,15 +396,15 @@ static void sim_run(sim *s, uint64_t until, int (*stop)(sim *))
             ev e = q_pop(s);
             if (e.type == EV_UTP) {
                 node *n = &s->n[e.dst];
-                if (n->x) pf_utp_recv(n->x, &e.from, e.data, e.len, s->now + n->off);
+                if (n->x) pf_utp_recv(n->x, &e.from, e.data, e.len, clk(n));
                 free(e.data);
             } else {
                 tcp_event(s, &e);
             }
         }
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 4; i++) {
             node *n = &s->n[i];
-            if (n->x && node_deadline(n, s->now) <= s->now) pf_utp_tick(n->x, s->now + n->off);
+            if (n->x && node_deadline(n, s->now) <= s->now) pf_utp_tick(n->x, clk(n));
         }
         if (s->ping_every && s->ping_at <= s->now) {
             if (s->now >= s->ping_from) {
@@ -411,16 +427,18 @@ static void link_set(link *l, uint64_t delay, double rate, uint64_t queue, doubl
     l->loss = loss;
 }
 
-/* Node 0 connects to node 1; each sends `a` and `b` bytes. */
-static void start_transfer(sim *s, uint64_t a, uint64_t b)
+/* Node p connects to node p + 1; each sends `a` and `b` bytes. */
+static void start_pair(sim *s, int p, uint64_t a, uint64_t b)
 {
-    s->n[0].to_send = a;
-    s->n[1].to_send = b;
-    s->n[0].expect = b;
-    s->n[1].expect = a;
-    s->n[0].c = pf_utp_connect(s->n[0].x, &s->n[1].addr, s->now + s->n[0].off);
-    pump(&s->n[0]);
+    s->n[p].to_send = a;
+    s->n[p + 1].to_send = b;
+    s->n[p].expect = b;
+    s->n[p + 1].expect = a;
+    s->n[p].c = pf_utp_connect(s->n[p].x, &s->n[p + 1].addr, clk(&s->n[p]));
+    pump(&s->n[p]);
 }
+
+static void start_transfer(sim *s, uint64_t a, uint64_t b) { start_pair(s, 0, a, b); }
 
 static int both_done(sim *s)
 {
@@ -575,6 +593,8 @@ TEST(utp_throughput)
 /* LEDBAT on a bottleneck with a deep buffer: node 0 uploads for `secs`;
  * returns the mean queueing delay (ms) a ping every 100 ms sees over the
  * second half, and the link's utilisation by uTP. */
+static double g_skew; /* node 1's clock runs this much faster (ledbat_run) */
+
 static void ledbat_run(double rate, uint64_t queue, uint32_t target_us, int tcp_from, int tcp_to, int secs,
                        double *qd_ms, double *util, double *tcp_share, double *after)
 {
@@ -583,6 +603,7 @@ static void ledbat_run(double rate, uint64_t queue, uint32_t target_us, int tcp_
     set.target_delay_us = target_us;
     sim s;
     sim_init(&s, &set, &set, 21);
+    s.n[1].skew = g_skew;
     link_set(&s.l[0], 20 * MS, rate, queue, 0);
     link_set(&s.l[1], 20 * MS, 0, 0, 0);
     s.ping_every = 100 * MS;
@@ -617,6 +638,7 @@ static void ledbat_run(double rate, uint64_t queue, uint32_t target_us, int tcp_
     }
     pf_utp_stats st;
     pf_utp_stats_get(s.n[0].c, &st);
+    if (g_skew != 0) printf("  receiver's clock %+.0f ppm, %d s:", g_skew * 1e6, secs);
     printf("  %.0f Mbit/s, %.0f ms buffer, target %u ms%s: queueing delay %.1f ms, uTP %.0f%%, TCP %.0f%% of the link "
            "(%d-%d s)%s; cwnd %u, our_delay %u us, loss events %llu, slowdowns %llu, overflows %llu\n",
            rate / 1e6, (double)queue / 1e6, target_us / 1000, tcp_to > tcp_from ? " + AIMD flow" : "", *qd_ms,
@@ -1118,7 +1140,60 @@ TEST(utp_alloc_failures)
     printf("  %ld allocations, each failed in turn\n", total);
 }
 
-TEST_MAIN(utp_handshake_and_close, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder, utp_throughput, utp_ledbat_target, utp_ledbat_yields, utp_half_close, utp_close_linger,
+TEST(utp_ledbat_clock_drift)
+{
+    /* the peer's clock runs 100 ppm fast (slow): its timestamps drift by
+     * 6 ms a minute, which the one-way delays carry */
+    double qd, util, share, after;
+    for (int sign = -1; sign <= 1; sign += 2) {
+        g_skew = sign * 1e-4;
+        ledbat_run(2e6, 500 * MS, 100000, 0, 0, 600, &qd, &util, &share, &after);
+        CHECK(qd > 70 && qd < 110);
+        CHECK(util > 0.85);
+    }
+    g_skew = 0;
+}
+
+TEST(utp_ledbat_latecomer)
+{
+    /* a second uTP flow joins a bottleneck the first one keeps at its
+     * target: without slowdowns it would take that queue for its base
+     * and push the delay to twice the target, and starve the first */
+    pf_utp_settings set;
+    pf_utp_settings_default(&set);
+    for (int sd = 1; sd >= 0; sd--) {
+        set.slowdown = (uint8_t)sd;
+        sim s;
+        sim_init(&s, &set, &set, 51);
+        node_init(&s, 2, &set, 51, NULL);
+        node_init(&s, 3, &set, 51, NULL);
+        link_set(&s.l[0], 20 * MS, 4e6, 1000 * MS, 0);
+        link_set(&s.l[1], 20 * MS, 0, 0, 0);
+        s.ping_every = 100 * MS;
+        uint64_t t0 = s.now;
+        start_pair(&s, 0, (uint64_t)1 << 40, 0);
+        s.n[1].expect = 0;
+        sim_run(&s, t0 + 60 * SEC, NULL);
+        start_pair(&s, 2, (uint64_t)1 << 40, 0);
+        s.n[3].expect = 0;
+        sim_run(&s, t0 + 120 * SEC, NULL);
+        s.ping_from = s.now;
+        uint64_t a0 = s.n[1].received, b0 = s.n[3].received;
+        sim_run(&s, t0 + 180 * SEC, NULL);
+        double cap = 4e6 / 8 * 60, a = (double)(s.n[1].received - a0) / cap, b = (double)(s.n[3].received - b0) / cap;
+        double qd = s.ping_sum / (double)s.ping_n / 1e6;
+        printf("  slowdowns %s: latecomer joined at 60 s; 120-180 s: queueing delay %.1f ms, first %.0f%%, "
+               "latecomer %.0f%% of the link\n", sd ? "on" : "off", qd, 100 * a, 100 * b);
+        if (sd) {
+            CHECK(qd < 130);
+            CHECK(a + b > 0.85);
+            CHECK(a > 0.2 && b > 0.2);
+        }
+        sim_free(&s);
+    }
+}
+
+TEST_MAIN(utp_handshake_and_close, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder, utp_throughput, utp_ledbat_target, utp_ledbat_yields, utp_ledbat_clock_drift, utp_ledbat_latecomer, utp_half_close, utp_close_linger,
           utp_peer_vanishes, utp_connect_timeout, utp_reset, utp_refused, utp_max_conns, utp_syn_flood,
           utp_hostile_input, utp_spoofed_packets, utp_nagle_and_acks, utp_keepalive, utp_settings,
           utp_alloc_failures)

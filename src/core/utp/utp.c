@@ -17,7 +17,7 @@ void pf_utp_settings_default(pf_utp_settings *s)
     s->recv_buffer = 1u << 20;
     s->mtu = 1400;
     s->max_conns = 512;
-    s->base_history = 10;
+    s->base_history = 2;
     s->min_rto_ms = 500;
     s->initial_rto_ms = 1000;
     s->connect_timeout_ms = 10000;

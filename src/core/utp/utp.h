@@ -44,7 +44,7 @@ typedef struct pf_utp_settings {
     uint32_t recv_buffer;      /* bytes: out-of-order data held, and the window we advertise (1 MiB) */
     uint16_t mtu;              /* largest datagram we send, uTP header included (1400; 576..1472) */
     uint32_t max_conns;        /* connections at once, incoming and outgoing (512) */
-    uint32_t base_history;     /* LEDBAT BASE_HISTORY: 1-minute minima kept for the base delay (10; 1..16) */
+    uint32_t base_history;     /* LEDBAT BASE_HISTORY: 1-minute minima kept for the base delay (2; 1..16) */
     uint32_t min_rto_ms;       /* floor of the retransmission timeout (500, as libtorrent; RFC 6298 says 1000) */
     uint32_t initial_rto_ms;   /* before the first RTT sample, and for SYNs (1000, RFC 6298) */
     uint32_t connect_timeout_ms; /* SYN sent or received and no answer (10000) */

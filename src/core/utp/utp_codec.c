@@ -19,6 +19,7 @@ int pf__utp_parse(const uint8_t *p, size_t n, pf__utp_hdr *h)
     if (!p || n < PF_UTP_HEADER) return PF_ERR_UNSUPPORTED;
     uint8_t type = p[0] >> 4, ver = p[0] & 15;
     if (ver != 1 || type > PF__UTP_SYN) return PF_ERR_UNSUPPORTED;
+    if (n > 65535) return PF_ERR_PARSE; /* no UDP datagram is that long */
     h->type = type;
     h->conn_id = pf_rd_be16(p + 2);
     h->ts = pf_rd_be32(p + 4);
