@@ -208,7 +208,9 @@ static void cb_send(void *ud, const pf_addr *to, const uint8_t *pkt, size_t n)
     sim *s = me->s;
     int dst = -1;
     for (int i = 0; i < 4; i++)
-        if (s->n[i].addr.port == to->port && memcmp(s->n[i].addr.ip, to->ip, 4) == 0 && s->n[i].x) dst = i;
+        if (s->n[i].addr.family == to->family && s->n[i].addr.port == to->port &&
+            memcmp(s->n[i].addr.ip, to->ip, 16) == 0 && s->n[i].x)
+            dst = i;
     me->sent_pkts++;
     if (dst < 0 || s->cut) {
         s->to_nowhere++;
@@ -470,10 +472,15 @@ static void check_transfer(sim *s, uint64_t a, uint64_t b, uint64_t limit, const
 }
 
 /* ---- tests ------------------------------------------------------------------- */
-TEST(utp_handshake_and_close)
+static void handshake(int family)
 {
     sim s;
     sim_init(&s, NULL, NULL, 1);
+    if (family == 6)
+        for (int i = 0; i < 2; i++) {
+            pf_addr a = {.family = 6, .ip = {0x20, 0x01, 0x0d, 0xb8, [15] = (uint8_t)(i + 1)}, .port = 51413};
+            s.n[i].addr = a;
+        }
     link_set(&s.l[0], 10 * MS, 0, 0, 0);
     link_set(&s.l[1], 10 * MS, 0, 0, 0);
     start_transfer(&s, 100, 200);
@@ -500,6 +507,9 @@ TEST(utp_handshake_and_close)
     CHECK_EQ(pf_utp_next_timeout(s.n[0].x, s.now), UINT64_MAX);
     sim_free(&s);
 }
+
+TEST(utp_handshake_and_close) { handshake(4); }
+TEST(utp_handshake_ipv6) { handshake(6); }
 
 TEST(utp_transfer_clean)
 {
@@ -1193,7 +1203,7 @@ TEST(utp_ledbat_latecomer)
     }
 }
 
-TEST_MAIN(utp_handshake_and_close, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder, utp_throughput, utp_ledbat_target, utp_ledbat_yields, utp_ledbat_clock_drift, utp_ledbat_latecomer, utp_half_close, utp_close_linger,
+TEST_MAIN(utp_handshake_and_close, utp_handshake_ipv6, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder, utp_throughput, utp_ledbat_target, utp_ledbat_yields, utp_ledbat_clock_drift, utp_ledbat_latecomer, utp_half_close, utp_close_linger,
           utp_peer_vanishes, utp_connect_timeout, utp_reset, utp_refused, utp_max_conns, utp_syn_flood,
           utp_hostile_input, utp_spoofed_packets, utp_nagle_and_acks, utp_keepalive, utp_settings,
           utp_alloc_failures)
