@@ -19,7 +19,27 @@
  * Every buffer a remote party can grow is bounded: connections by
  * max_conns (a SYN flood fills that and no more), the reorder buffer by
  * recv_buffer bytes and PF_UTP_MAX_REORDER packets, unacknowledged and
- * unsent data by send_buffer, packets in flight by PF_UTP_MAX_OUTSTANDING. */
+ * unsent data by send_buffer, packets in flight by PF_UTP_MAX_OUTSTANDING.
+ *
+ * Congestion control is RFC 6817's LEDBAT on the one-way delay the peer
+ * echoes (timestamp_difference): a base delay of base_history one-minute
+ * minima, the minimum of the last 4 samples as the current delay, growth
+ * GAIN(1) * off_target * bytes_acked * MSS / cwnd (never faster than TCP:
+ * slow start adds at most the bytes acked, and leaves it at 3/4 of the
+ * target), halving on loss (once per window, not below 2 packets), one
+ * packet after a timeout.  From LEDBAT++: above the target the window
+ * shrinks by W * (delay/target - 1) per RTT (at most half), and periodic
+ * slowdowns (2 packets for 2 RTTs, every ~9x their cost) let the queue
+ * drain so the base delay is measured again (latecomers, clock drift).
+ * Losses: selective ACKs with a reordering threshold learnt from
+ * retransmissions that proved needless (their window cut undone),
+ * duplicate ACKs, RTO per RFC 6298 with back-off.
+ *
+ * Wire details follow libutp and libtorrent: the SYN names the id we
+ * receive on, we send on id + 1 (the acceptor the reverse); the STATE
+ * answering a SYN carries the acceptor's initial seq_nr, unconsumed; a FIN
+ * consumes a sequence number; selective ACK bitmasks are multiples of 4
+ * bytes; RESETs are matched on either id. */
 #ifndef PF_CORE_UTP_H
 #define PF_CORE_UTP_H
 
@@ -142,6 +162,8 @@ void pf_utp_close(pf_utp_conn *c, uint64_t now);
  * follows once our FIN is acked and the peer's FIN has been read. */
 void pf_utp_shutdown(pf_utp_conn *c, uint64_t now);
 
+/* The user's pointer for c (NULL until set; not freed by uTP), and the
+ * peer's address (valid as long as c).  Any time until closed returns. */
 void pf_utp_set_ud(pf_utp_conn *c, void *ud);
 void *pf_utp_ud(const pf_utp_conn *c);
 const pf_addr *pf_utp_peer(const pf_utp_conn *c);
@@ -177,7 +199,8 @@ typedef struct pf_utp_stats {
 
 enum { PF_UTP_SYN_SENT = 1, PF_UTP_SYN_RECV, PF_UTP_CONNECTED, PF_UTP_CLOSED };
 
-/* A connection's counters and congestion state. */
+/* A connection's counters and congestion state, copied into *out (also
+ * from inside its closed callback). */
 void pf_utp_stats_get(const pf_utp_conn *c, pf_utp_stats *out);
 
 typedef struct pf_utp_ctx_stats {
@@ -187,6 +210,7 @@ typedef struct pf_utp_ctx_stats {
     uint64_t invalid;            /* uTP packets dropped: malformed, out of window, unknown */
 } pf_utp_ctx_stats;
 
+/* The context's counters, copied into *out. */
 void pf_utp_ctx_stats_get(const pf_utp_ctx *x, pf_utp_ctx_stats *out);
 
 #endif
