@@ -106,6 +106,7 @@ struct sim {
     uint64_t ping_from, ping_every, ping_at;
     double ping_sum;
     uint64_t ping_n;
+    float pings[8192]; /* the first samples, for percentiles */
 };
 
 /* The node's clock at simulation time t. */
@@ -411,7 +412,9 @@ static void sim_run(sim *s, uint64_t until, int (*stop)(sim *))
         if (s->ping_every && s->ping_at <= s->now) {
             if (s->now >= s->ping_from) {
                 link *l = &s->l[0];
-                s->ping_sum += (double)(l->busy > s->now ? l->busy - s->now : 0);
+                double q = (double)(l->busy > s->now ? l->busy - s->now : 0);
+                s->ping_sum += q;
+                if (s->ping_n < sizeof s->pings / sizeof s->pings[0]) s->pings[s->ping_n] = (float)(q / 1e6);
                 s->ping_n++;
             }
             s->ping_at = s->now + s->ping_every;
@@ -567,6 +570,22 @@ TEST(utp_transfer_reorder)
 }
 
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Percentile p (0..100) of the ping samples, ms. */
+static double ping_pct(sim *s, double p)
+{
+    size_t n = s->ping_n < 8192 ? (size_t)s->ping_n : 8192;
+    if (!n) return 0;
+    qsort(s->pings, n, sizeof s->pings[0], cmp_float);
+    size_t i = (size_t)(p / 100 * (double)(n - 1));
+    return s->pings[i];
+}
+
 /* One-way bulk transfer from node 0 over a clean path: goodput. */
 static double goodput(double rate, uint64_t delay, uint64_t queue, uint64_t bytes, const pf_utp_settings *set)
 {
@@ -649,10 +668,12 @@ static void ledbat_run(double rate, uint64_t queue, uint32_t target_us, int tcp_
     pf_utp_stats st;
     pf_utp_stats_get(s.n[0].c, &st);
     if (g_skew != 0) printf("  receiver's clock %+.0f ppm, %d s:", g_skew * 1e6, secs);
-    printf("  %.0f Mbit/s, %.0f ms buffer, target %u ms%s: queueing delay %.1f ms, uTP %.0f%%, TCP %.0f%% of the link "
-           "(%d-%d s)%s; cwnd %u, our_delay %u us, loss events %llu, slowdowns %llu, overflows %llu\n",
+    printf("  %.0f Mbit/s, %.0f ms buffer, target %u ms%s: queueing delay mean %.1f ms (p10 %.0f, p50 %.0f, p90 %.0f), "
+           "uTP %.0f%%, TCP %.0f%% of the link (%d-%d s); cwnd %u, our_delay %u us, loss events %llu, slowdowns %llu, "
+           "overflows %llu\n",
            rate / 1e6, (double)queue / 1e6, target_us / 1000, tcp_to > tcp_from ? " + AIMD flow" : "", *qd_ms,
-           100 * *util, 100 * *tcp_share, m0, m1, "", st.cwnd, st.our_delay_us, (unsigned long long)st.loss_events,
+           ping_pct(&s, 10), ping_pct(&s, 50), ping_pct(&s, 90), 100 * *util, 100 * *tcp_share, m0, m1, st.cwnd,
+           st.our_delay_us, (unsigned long long)st.loss_events,
            (unsigned long long)st.slowdowns, (unsigned long long)s.l[0].overflow);
     if (*after > 0) printf("    after the AIMD flow stopped: uTP %.0f%% of the link\n", 100 * *after);
     sim_free(&s);
@@ -883,6 +904,7 @@ TEST(utp_syn_flood)
     link_set(&s.l[1], 10 * MS, 0, 0, 0);
     uint64_t r = 1;
     uint8_t pkt[64];
+    s.n[1].to_send = 100000; /* the application speaks first on what it accepts */
     for (int i = 0; i < 5000; i++) {
         pf_addr from = {.family = 4, .ip = {192, 0, 2, (uint8_t)rnd(&r)}, .port = (uint16_t)rnd(&r)};
         size_t n = mkpkt(pkt, 4, (uint16_t)rnd(&r), (uint16_t)rnd(&r), 0);
@@ -892,7 +914,11 @@ TEST(utp_syn_flood)
         CHECK(cs.conns <= 16);
     }
     CHECK_EQ(s.n[1].accepted, 16);
+    CHECK(s.n[1].written > 0);
     sim_run(&s, s.now + 11 * SEC, NULL); /* unconfirmed: connect_timeout_ms */
+    /* to the spoofed addresses: 16 STATEs and rate-limited RESETs, no data */
+    printf("  5000 spoofed SYNs: %llu packets sent back\n", (unsigned long long)s.to_nowhere);
+    CHECK(s.to_nowhere <= 16 + 100);
     CHECK_EQ(s.n[1].closed, 16);
     CHECK_EQ(s.n[1].err, PF_ERR_TIMEOUT);
     pf_utp_ctx_stats cs;
@@ -900,6 +926,8 @@ TEST(utp_syn_flood)
     CHECK_EQ(cs.conns, 0);
     CHECK(cs.resets_sent <= 100); /* rate-limited answers to the rest */
     /* and a real peer gets in again */
+    s.n[1].c = NULL;
+    s.n[1].written = 0;
     start_transfer(&s, 1000, 1000);
     sim_run(&s, s.now + 5 * SEC, both_done);
     CHECK_EQ(s.n[1].received, 1000);

@@ -350,7 +350,6 @@ static void on_syn(pf_utp_ctx *x, const pf_addr *from, const pf__utp_hdr *h, uin
     c->in_accept = 0;
     if (c->state == PF_UTP_CLOSED) return;
     pf__utp_conn_send_state(c, now);
-    pf__utp_conn_flush(c, now); /* anything written inside accept */
     pf__utp_schedule(c);
 }
 

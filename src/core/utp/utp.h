@@ -147,7 +147,9 @@ pf_utp_conn *pf_utp_connect(pf_utp_ctx *x, const pf_addr *to, uint64_t now);
 
 /* Copies up to n bytes into the send buffer and sends what the windows
  * allow.  Allowed before the connection is established (sent once it
- * is).  Returns the bytes taken (fewer than n, even 0, when the send
+ * is; an accepted connection is established by the peer's first packet
+ * after its SYN, which proves the address: BitTorrent's initiator speaks
+ * first).  Returns the bytes taken (fewer than n, even 0, when the send
  * buffer is full: wait for writable), PF_ERR_CLOSED after close, shutdown
  * or the end of the connection, PF_ERR_NOMEM. */
 long pf_utp_write(pf_utp_conn *c, const uint8_t *data, size_t n, uint64_t now);

@@ -202,7 +202,10 @@ static void retransmit(pf_utp_conn *c, uint16_t s, pf__utp_pkt *p, uint64_t now)
  * from the ring, then the FIN. */
 void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now)
 {
-    if ((c->state != PF_UTP_CONNECTED && c->state != PF_UTP_SYN_RECV) || c->in_accept) return;
+    /* An accepted connection sends nothing but its STATE until the peer's
+     * next packet proves the SYN's address is the peer's: a spoofed SYN
+     * cannot turn us into an amplifier aimed at someone else. */
+    if (c->state != PF_UTP_CONNECTED) return;
     uint32_t wnd = pf__utp_cc_window(c);
     if (c->peer_wnd < wnd) wnd = c->peer_wnd;
     uint32_t mtu = c->ctx->set.mtu;
