@@ -1231,7 +1231,34 @@ TEST(utp_ledbat_latecomer)
     }
 }
 
+TEST(utp_idle_restart)
+{
+    /* a large window left from a bulk transfer is not spent as one burst
+     * after an idle spell: it halves per RTO of idleness (RFC 7661) */
+    sim s;
+    sim_init(&s, NULL, NULL, 44);
+    link_set(&s.l[0], 20 * MS, 10e6, 500 * MS, 0);
+    link_set(&s.l[1], 20 * MS, 0, 0, 0);
+    start_transfer(&s, 5000000, 0);
+    sim_run(&s, s.now + 60 * SEC, both_done);
+    pf_utp_stats st;
+    pf_utp_stats_get(s.n[0].c, &st);
+    uint32_t before = st.cwnd;
+    sim_run(&s, s.now + 3 * SEC, NULL); /* idle */
+    s.n[0].to_send += 2000000;
+    s.n[1].expect += 2000000;
+    pump(&s.n[0]);
+    pf_utp_stats_get(s.n[0].c, &st);
+    printf("  cwnd %u before 3 s idle, %u after; in flight at once: %u bytes\n", before, st.cwnd, st.flight);
+    CHECK(before > 20 * 1380);
+    CHECK(st.flight <= before / 16);
+    sim_run(&s, s.now + 60 * SEC, both_done);
+    CHECK_EQ(s.n[1].received, 7000000);
+    CHECK_EQ(s.n[1].bad, 0);
+    sim_free(&s);
+}
+
 TEST_MAIN(utp_handshake_and_close, utp_handshake_ipv6, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder, utp_throughput, utp_ledbat_target, utp_ledbat_yields, utp_ledbat_clock_drift, utp_ledbat_latecomer, utp_half_close, utp_close_linger,
           utp_peer_vanishes, utp_connect_timeout, utp_reset, utp_refused, utp_max_conns, utp_syn_flood,
-          utp_hostile_input, utp_spoofed_packets, utp_nagle_and_acks, utp_keepalive, utp_settings,
+          utp_hostile_input, utp_spoofed_packets, utp_nagle_and_acks, utp_idle_restart, utp_keepalive, utp_settings,
           utp_alloc_failures)

@@ -214,6 +214,17 @@ void pf__utp_cc_loss(pf_utp_conn *c, uint16_t seq, uint64_t now)
     }
 }
 
+void pf__utp_cc_restart(pf_utp_conn *c, uint64_t now)
+{
+    uint64_t rto = pf__utp_rto_ns(c), idle = now - c->idle_since;
+    if (now < c->idle_since || idle < rto) return;
+    double lo = (double)MIN_CWND * pf__utp_mss(c);
+    if (c->cwnd * 0.75 > c->ssthresh) c->ssthresh = (uint32_t)(c->cwnd * 0.75);
+    for (uint64_t t = rto; t <= idle && c->cwnd > lo; t += rto) c->cwnd /= 2;
+    clamp_cwnd(c);
+    if (c->cwnd < c->ssthresh && (c->sd_phase == 0 || c->sd_phase == 1)) c->slow_start = 1;
+}
+
 void pf__utp_cc_timeout(pf_utp_conn *c, uint64_t now)
 {
     uint32_t mss = pf__utp_mss(c);

@@ -224,6 +224,12 @@ void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now)
             retransmit(c, s, p, now);
         }
     }
+    if (c->s_nxt < c->s_end && c->idle_since) {
+        pf__utp_cc_restart(c, now);
+        c->idle_since = 0;
+        wnd = pf__utp_cc_window(c);
+        if (c->peer_wnd < wnd) wnd = c->peer_wnd;
+    }
     while (c->s_nxt < c->s_end) {
         if (outstanding(c) >= c->ob_cap && !ob_grow(c)) goto out;
         size_t sb = sack_need(c);
@@ -555,6 +561,7 @@ void pf__utp_conn_recv(pf_utp_conn *c, const pf__utp_hdr *h, uint64_t now)
         } else {
             c->rto_at = 0;
             c->out_since = 0;
+            c->idle_since = now;
         }
     }
     if (a.bytes && flight_before) pf__utp_cc_ack(c, a.bytes, flight_before, a.min_rtt, now);

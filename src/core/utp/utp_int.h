@@ -147,6 +147,7 @@ struct pf_utp_conn {
 
     /* timers, ns (0: not armed) */
     uint64_t created, last_recv, last_send, out_since;
+    uint64_t idle_since; /* nothing outstanding since (0: busy) */
     uint64_t rto_at, ack_at, linger_at;
     uint32_t acks_pending;
     uint64_t deadline;
@@ -215,5 +216,7 @@ void pf__utp_cc_loss(pf_utp_conn *c, uint16_t seq, uint64_t now);
 void pf__utp_cc_timeout(pf_utp_conn *c, uint64_t now);
 /* The window new data may use now (bytes), LEDBAT++ slowdowns included. */
 uint32_t pf__utp_cc_window(const pf_utp_conn *c);
+/* Sending again after an idle spell: the window decays (RFC 7661). */
+void pf__utp_cc_restart(pf_utp_conn *c, uint64_t now);
 
 #endif
