@@ -107,9 +107,11 @@ typedef struct pf_utp_callbacks {
     /* A write returned less than asked, and the send buffer has room again
      * (a quarter of send_buffer). */
     void (*writable)(void *ud, pf_utp_conn *c);
-    /* The connection is over: err 0 (closed cleanly), PF_ERR_CLOSED (reset
-     * by the peer, or refused), PF_ERR_TIMEOUT (the peer stopped
-     * answering), PF_ERR_NOMEM, PF_ERR_SHUTDOWN (pf_utp_ctx_free).  Called
+    /* The connection is over: err 0 (closed cleanly, or by
+     * pf_utp_close while still connecting), PF_ERR_CLOSED (reset by the
+     * peer, or refused in accept), PF_ERR_TIMEOUT (the peer stopped
+     * answering), PF_ERR_SHUTDOWN (pf_utp_ctx_free); an allocation that
+     * fails drops a packet or fails a write, never a connection.  Called
      * exactly once for every connection the user saw (accept or
      * pf_utp_connect); c is freed when it returns.  Required. */
     void (*closed)(void *ud, pf_utp_conn *c, int err);
