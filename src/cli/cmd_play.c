@@ -340,6 +340,9 @@ static void usage(FILE *f)
             "      --tracker URL      add a tracker (repeatable)\n"
             "      --no-tracker       ignore the torrent's trackers\n"
             "      --webseed URL      add a web seed / CDN URL (repeatable)\n"
+            "      --memory-limit SIZE  piece buffers the engine may hold (pieces in\n"
+            "                         progress, read cache, write backlog), e.g. 16M\n"
+            "                         for a TV; default: no limit\n"
             "      --webseed-cost C   relative cost per byte of the --webseed before it\n"
             "                         (default 1; e.g. 0.2 for an ISP cache: the\n"
             "                         cheapest that keeps up brings the CDN bytes)\n"
@@ -368,7 +371,7 @@ typedef struct play_opts {
     int npeers, ntrackers, nwebseeds, nnets, no_tracker, no_upload;
     double ws_cost[MAX_ARGS]; /* each --webseed's --webseed-cost (1) */
     long port;
-    uint64_t up_rate, down_rate, cache_size;
+    uint64_t up_rate, down_rate, cache_size, memory_limit;
     double local_share; /* < 0: default */
     pf_media_server_limits lim;
     char dirbuf[4096];
@@ -377,7 +380,7 @@ typedef struct play_opts {
 enum {
     O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
     O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
-    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST
+    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST, O_MEMLIMIT
 };
 
 /* --http-*-timeout S and --http-max-conns N into the media server's limits. */
@@ -471,6 +474,7 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
     }
     case O_UPRATE:
     case O_DOWNRATE:
+    case O_MEMLIMIT:
     case O_CACHE: {
         uint64_t v;
         if (pf_parse_size(arg, &v) != 0) {
@@ -478,7 +482,7 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
                     ch == O_CACHE ? "size" : "rate", pf_cli_esc(arg));
             return 2;
         }
-        *(ch == O_UPRATE ? &o->up_rate : ch == O_DOWNRATE ? &o->down_rate : &o->cache_size) = v;
+        *(ch == O_UPRATE ? &o->up_rate : ch == O_DOWNRATE ? &o->down_rate : ch == O_MEMLIMIT ? &o->memory_limit : &o->cache_size) = v;
         return -1;
     }
     case O_PLAYER:
@@ -505,7 +509,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"bind", 1, 0, O_BIND},       {"port", 1, 0, 'l'},
         {"peer", 1, 0, O_PEER},       {"tracker", 1, 0, O_TRACKER},
         {"no-tracker", 0, 0, O_NOTRACK}, {"webseed", 1, 0, O_WEBSEED},
-        {"webseed-cost", 1, 0, O_WSCOST},
+        {"webseed-cost", 1, 0, O_WSCOST}, {"memory-limit", 1, 0, O_MEMLIMIT},
         {"no-upload", 0, 0, O_NOUP},  {"upload-rate", 1, 0, O_UPRATE},
         {"download-rate", 1, 0, O_DOWNRATE}, {"cache-size", 1, 0, O_CACHE},
         {"player", 1, 0, O_PLAYER},   {"stats", 1, 0, O_STATS},
@@ -551,6 +555,7 @@ static int play_client(play *p, const play_opts *o, cli_loop *lp)
     cs.loop = &lp->loop;
     cs.listen_port = (uint16_t)o->port;
     cs.upload_enabled = !o->no_upload;
+    cs.memory_limit = o->memory_limit;
     cs.log = log_cb;
     cs.log_ud = p;
     cs.log_level = p->verbose > 1 ? PF_LOG_DEBUG : p->verbose ? PF_LOG_INFO : PF_LOG_WARN;

@@ -843,6 +843,7 @@ static int session_start(pf_client *c)
     if (c->set.upload_slots) ss.upload_slots = c->set.upload_slots;
     if (c->set.max_connections) ss.max_connections = c->set.max_connections;
     if (c->set.cache_pieces) ss.cache_pieces = c->set.cache_pieces;
+    ss.memory_limit = c->set.memory_limit;
     ss.upload_enabled = c->set.upload_enabled;
     ss.log = c->set.log;
     ss.log_ud = c->set.log_ud;
