@@ -179,5 +179,64 @@ TEST(session_endpoint_of_a_peer)
     hn_content_free(&c);
 }
 
-TEST_MAIN(session_idle_seed_wakes_at_most_once_a_second, session_busy_ticks_four_times_a_second,
+/* Piece buffers the viewer holds: pieces in progress, cached pieces and
+ * verified pieces waiting for the disk. */
+static uint64_t buffers_held(const pf_torrent *t)
+{
+    uint64_t n = (uint64_t)t->picker.npartials * t->mi->piece_length + t->write_backlog;
+    for (uint32_t i = 0; i < t->ncache; i++)
+        if (t->cache[i].pb) n += t->mi->piece_length;
+    return n;
+}
+
+TEST(session_memory_limit_bounds_piece_buffers)
+{
+    /* 128 KiB pieces, a 1 MiB limit: 4 pieces in progress, 2 cached, 256
+     * KiB of write backlog at most; the stream still plays every byte. */
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 6 * 1024 * 1024, 131072, 46, NULL), 0);
+    hn_net *n = hn_new(46);
+    hn_node *sn = hn_add_node(n, NULL);
+    pf_session_settings set;
+    pf_session_settings_default(&set);
+    set.memory_limit = 1024 * 1024;
+    hn_node *vn = hn_add_node(n, &set);
+    sn->up_bps = 2 * 1000 * 1000;
+    vn->cdn.mode = HN_CDN_OK;
+    vn->cdn.latency_ns = 30 * MS;
+    vn->cdn.rate_bps = 2 * 1000 * 1000;
+    hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(seed && v);
+    CHECK_EQ(v->t->picker.hard_max_partials, 4);
+    CHECK_EQ(v->t->ncache, 2);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, "http://cdn.test/v/content.bin", 1.0), 0);
+    CHECK_EQ(hn_cdn_add_file(n, "http://cdn.test/v/content.bin", c.data, c.size, 0), 0);
+    hn_settle(n);
+    hn_add_peer(v, sn);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, 400000.0, c.data), 0);
+    uint64_t peak = 0, end = n->now + 60 * SEC;
+    while (!pl.done && n->now < end) {
+        hn_step(n);
+        hn_player_step(&pl);
+        uint64_t h = buffers_held(v->t);
+        if (h > peak) peak = h;
+    }
+    if (getenv("HN_VERBOSE")) fprintf(stderr, "memory limit 1 MiB: peak piece buffers %llu B\n", (unsigned long long)peak);
+    CHECK(pl.done);
+    CHECK_EQ(pl.mismatches, 0);
+    CHECK(peak <= 1024 * 1024);
+    /* Idle: the cache lets its pieces go after 30 s. */
+    hn_player_close(&pl);
+    for (int i = 0; i < 140; i++) hn_step(n);
+    uint32_t cached = 0;
+    for (uint32_t i = 0; i < v->t->ncache; i++) cached += v->t->cache[i].pb != NULL;
+    CHECK_EQ(cached, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(session_memory_limit_bounds_piece_buffers, session_idle_seed_wakes_at_most_once_a_second, session_busy_ticks_four_times_a_second,
           session_timer_due_soon_wins, session_datagrams_in_and_out, session_endpoint_of_a_peer)

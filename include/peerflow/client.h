@@ -69,6 +69,10 @@ typedef struct pf_client_settings {
     pf_log_level log_level;
     pf_client_event_fn on_event;
     void *event_ud;
+    /* Appended fields (zero = default): */
+    uint64_t memory_limit;   /* bytes of piece buffers per torrent (pieces
+                                in progress, read cache, write backlog);
+                                0 = no limit (pf_session_settings) */
 } pf_client_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the

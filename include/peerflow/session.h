@@ -76,6 +76,13 @@ typedef struct pf_session_settings {
      * goes through mem (NULL: the C library's).  Borrowed: it must
      * outlive the session and any pf_out taken from it. */
     const pf_mem *mem;
+    /* Bytes of piece buffers one torrent may hold: pieces in progress (at
+     * most half of it), the read cache (a quarter) and verified pieces
+     * waiting for the disk (a quarter); 0 = no limit (32 pieces in
+     * progress, 16 cached, 16 MiB of write backlog).  A TV's 16 MiB keeps
+     * a stream going with 1 MiB pieces.  Cached pieces nobody asked for in
+     * 30 s are let go either way. */
+    uint64_t memory_limit;
 } pf_session_settings;
 
 PF_EXTERN void pf_session_settings_default(pf_session_settings *s);

@@ -340,6 +340,9 @@ static void usage(FILE *f)
             "      --tracker URL      add a tracker (repeatable)\n"
             "      --no-tracker       ignore the torrent's trackers\n"
             "      --webseed URL      add a web seed / CDN URL (repeatable)\n"
+            "      --memory-limit SIZE  piece buffers the engine may hold (pieces in\n"
+            "                         progress, read cache, write backlog), e.g. 16M\n"
+            "                         for a TV; default: no limit\n"
             "      --webseed-cost C   relative cost per byte of the --webseed before it\n"
             "                         (default 1; e.g. 0.2 for an ISP cache: the\n"
             "                         cheapest that keeps up brings the CDN bytes)\n"
@@ -365,10 +368,10 @@ static void usage(FILE *f)
 typedef struct play_opts {
     const char *src, *dir;
     const char *peers[MAX_ARGS], *trackers[MAX_ARGS], *webseeds[MAX_ARGS], *nets[MAX_ARGS];
-    double ws_cost[MAX_ARGS]; /* each --webseed's --webseed-cost (1) */
     int npeers, ntrackers, nwebseeds, nnets, no_tracker, no_upload;
+    double ws_cost[MAX_ARGS]; /* each --webseed's --webseed-cost (1) */
     long port;
-    uint64_t up_rate, down_rate, cache_size;
+    uint64_t up_rate, down_rate, cache_size, memory_limit;
     double local_share; /* < 0: default */
     pf_media_server_limits lim;
     char dirbuf[4096];
@@ -377,7 +380,7 @@ typedef struct play_opts {
 enum {
     O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
     O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
-    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST
+    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST, O_MEMLIMIT
 };
 
 /* --http-*-timeout S and --http-max-conns N into the media server's limits. */
@@ -451,15 +454,6 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
     case O_WEBSEED:
     case O_LOCALNET:
         return play_list_option(o, ch, arg);
-    case O_LOCALSHARE: {
-        double v = strtod(arg, &end);
-        if (!*arg || *end || !(v >= 0 && v <= 1)) {
-            fprintf(stderr, "peerflow play: bad --local-share '%s' (0 to 1)\n", pf_cli_esc(arg));
-            return 2;
-        }
-        o->local_share = v;
-        return -1;
-    }
     case O_WSCOST: {
         double v = strtod(arg, &end);
         if (!o->nwebseeds || !*arg || *end || !(v > 0) || v > 1e6) {
@@ -469,8 +463,18 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
         o->ws_cost[o->nwebseeds - 1] = v;
         return -1;
     }
+    case O_LOCALSHARE: {
+        double v = strtod(arg, &end);
+        if (!*arg || *end || !(v >= 0 && v <= 1)) {
+            fprintf(stderr, "peerflow play: bad --local-share '%s' (0 to 1)\n", pf_cli_esc(arg));
+            return 2;
+        }
+        o->local_share = v;
+        return -1;
+    }
     case O_UPRATE:
     case O_DOWNRATE:
+    case O_MEMLIMIT:
     case O_CACHE: {
         uint64_t v;
         if (pf_parse_size(arg, &v) != 0) {
@@ -478,7 +482,7 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
                     ch == O_CACHE ? "size" : "rate", pf_cli_esc(arg));
             return 2;
         }
-        *(ch == O_UPRATE ? &o->up_rate : ch == O_DOWNRATE ? &o->down_rate : &o->cache_size) = v;
+        *(ch == O_UPRATE ? &o->up_rate : ch == O_DOWNRATE ? &o->down_rate : ch == O_MEMLIMIT ? &o->memory_limit : &o->cache_size) = v;
         return -1;
     }
     case O_PLAYER:
@@ -505,6 +509,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"bind", 1, 0, O_BIND},       {"port", 1, 0, 'l'},
         {"peer", 1, 0, O_PEER},       {"tracker", 1, 0, O_TRACKER},
         {"no-tracker", 0, 0, O_NOTRACK}, {"webseed", 1, 0, O_WEBSEED},
+        {"webseed-cost", 1, 0, O_WSCOST}, {"memory-limit", 1, 0, O_MEMLIMIT},
         {"no-upload", 0, 0, O_NOUP},  {"upload-rate", 1, 0, O_UPRATE},
         {"download-rate", 1, 0, O_DOWNRATE}, {"cache-size", 1, 0, O_CACHE},
         {"player", 1, 0, O_PLAYER},   {"stats", 1, 0, O_STATS},
@@ -512,7 +517,6 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
         {"local-net", 1, 0, O_LOCALNET}, {"local-share", 1, 0, O_LOCALSHARE},
-        {"webseed-cost", 1, 0, O_WSCOST},
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     o->local_share = -1;
     pf_media_server_limits_default(&o->lim);
@@ -551,6 +555,7 @@ static int play_client(play *p, const play_opts *o, cli_loop *lp)
     cs.loop = &lp->loop;
     cs.listen_port = (uint16_t)o->port;
     cs.upload_enabled = !o->no_upload;
+    cs.memory_limit = o->memory_limit;
     cs.log = log_cb;
     cs.log_ud = p;
     cs.log_level = p->verbose > 1 ? PF_LOG_DEBUG : p->verbose ? PF_LOG_INFO : PF_LOG_WARN;

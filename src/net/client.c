@@ -539,7 +539,7 @@ static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
         run_http(c, ct, j);
         return;
     }
-    if (j->type == PF_JOB_RESOLVE && !c->freeing) {
+    if (j->type == PF_JOB_RESOLVE && !c->stopping) {
         pf__resolve_job(c, ct, j);
         return;
     }
@@ -843,6 +843,7 @@ static int session_start(pf_client *c)
     if (c->set.upload_slots) ss.upload_slots = c->set.upload_slots;
     if (c->set.max_connections) ss.max_connections = c->set.max_connections;
     if (c->set.cache_pieces) ss.cache_pieces = c->set.cache_pieces;
+    ss.memory_limit = c->set.memory_limit;
     ss.upload_enabled = c->set.upload_enabled;
     ss.log = c->set.log;
     ss.log_ud = c->set.log_ud;
@@ -1073,12 +1074,13 @@ int pf_client_torrent_remove(pf_client_torrent *ct)
     uint64_t now = now_ns(c);
     pf_torrent_stop(ct->t, now); /* the "stopped" announce */
     pf_torrent_remove(ct->t, now);
-    /* Not reaped within this call, even with nothing in flight: the
-     * caller's pointer stays valid until PF_CLIENT_REMOVED, which comes
-     * from the loop (the next tick, run at once by kick). */
+    /* Never reaped inside this call: the handle stays valid until
+     * PF_CLIENT_REMOVED, which comes from the loop (a torrent with nothing
+     * pending was freed here, and a second remove read freed memory). */
+    int reaping = c->reaping;
     c->reaping = 1;
     pump(c);
-    c->reaping = 0;
+    c->reaping = reaping;
     kick(c);
     return 0;
 }

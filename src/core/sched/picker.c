@@ -97,6 +97,7 @@ const pf_partial *pf_picker_partial(const pf_picker *p, uint32_t piece)
 
 static pf_partial *partial_new(pf_picker *p, uint32_t piece)
 {
+    if (p->hard_max_partials && p->npartials >= p->hard_max_partials) return NULL; /* memory */
     if (p->npartials == p->cap_partials) {
         uint32_t cap = p->cap_partials ? p->cap_partials * 2 : 16;
         pf_partial *n = pf__realloc(p->mem, p->partials, cap * sizeof *n);

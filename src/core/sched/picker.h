@@ -60,6 +60,7 @@ typedef struct pf_picker {
     pf_partial *partials;
     uint32_t npartials, cap_partials;
     uint32_t max_partials; /* soft cap on pieces in progress */
+    uint32_t hard_max_partials; /* 0: none; never more in progress (memory) */
     uint32_t seeds;        /* peers that have everything (not in avail) */
     uint64_t seq;
     uint64_t now;          /* caller's clock, stamped on new partials */

@@ -574,7 +574,7 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
     /* Back-pressure from the disk: pieces waiting to be written hold their
      * buffers; stop asking for more until the writer catches up (a write
      * completing calls us again). */
-    if (t->write_backlog >= (uint64_t)p->s->set.max_write_backlog) return;
+    if (t->write_backlog >= t->max_backlog) return;
     /* It rejects what we ask and sends nothing: give it a rest rather
      * than a request/reject storm. */
     if (now < p->no_requests_until) return;

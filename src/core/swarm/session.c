@@ -72,6 +72,10 @@ int pf_session_new(const pf_session_settings *set, pf_session **out)
     if (!s->set.max_half_open) s->set.max_half_open = 32;
     if (!s->set.handshake_timeout_s) s->set.handshake_timeout_s = 20;
     if (!s->set.max_send_buffer) s->set.max_send_buffer = 4u << 20;
+    /* Under a memory limit, what one peer may have queued (references to
+     * cached pieces it keeps alive) is bounded by it too. */
+    if (s->set.memory_limit && s->set.max_send_buffer > s->set.memory_limit / 8)
+        s->set.max_send_buffer = (uint32_t)(s->set.memory_limit / 8);
     if (s->set.max_send_buffer < 2 * PF_BLOCK_SIZE) s->set.max_send_buffer = 2 * PF_BLOCK_SIZE;
     s->rng = s->set.rng_seed ? s->set.rng_seed : 0x9e3779b97f4a7c15ULL;
     static const uint8_t zero[20];

@@ -147,6 +147,7 @@ typedef struct pf__cache_slot {
     pf__pbuf *pb;  /* NULL: free slot; the slot holds one ref */
     int loading;   /* a READ job is filling it */
     uint64_t used; /* LRU stamp */
+    uint64_t used_at; /* when it was last asked for (ns; idle ones go) */
 } pf__cache_slot;
 
 struct pf_torrent {
@@ -188,6 +189,7 @@ struct pf_torrent {
     uint32_t check_next, check_inflight, checked;
     uint32_t jobs_inflight;
     uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
+    uint64_t max_backlog;   /* ...at most (settings, memory_limit) */
     int stopped;
     int complete_fired;
     int started_complete; /* complete when its check or resume ended */

@@ -52,6 +52,31 @@ int pf_torrent_state(const pf_torrent *t) { return t->state; }
 void pf_torrent_set_ud(pf_torrent *t, void *ud) { t->ud = ud; }
 void *pf_torrent_ud(const pf_torrent *t) { return t->ud; }
 
+/* The piece buffers the torrent may hold (settings.memory_limit): pieces
+ * in progress, the read cache, the write backlog.  Returns the number of
+ * cache slots. */
+static uint32_t size_buffers(pf_torrent *t, uint64_t plen)
+{
+    const pf_session_settings *set = &t->s->set;
+    uint32_t partials = set->max_partials, hard = 0;
+    uint32_t ncache = set->cache_pieces ? set->cache_pieces : 1;
+    uint64_t backlog = set->max_write_backlog;
+    if (set->memory_limit && plen) {
+        uint64_t lim = set->memory_limit;
+        uint64_t h = lim / 2 / plen, c = lim / 4 / plen, b = lim / 4;
+        hard = h < 2 ? 2 : h > 4096 ? 4096 : (uint32_t)h;
+        if (partials > hard) partials = hard;
+        if (c < 1) c = 1;
+        if (ncache > c) ncache = (uint32_t)c;
+        if (b < 2 * plen) b = 2 * plen;
+        if (backlog > b) backlog = b;
+    }
+    t->picker.max_partials = partials;
+    t->picker.hard_max_partials = hard;
+    t->max_backlog = backlog;
+    return ncache;
+}
+
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
 {
     if (memcmp(mi->info_hash, t->info_hash, 20) != 0) return PF_ERR_HASH;
@@ -62,8 +87,7 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
         pf_bitfield_free(&t->have);
         return rc;
     }
-    t->picker.max_partials = t->s->set.max_partials;
-    uint32_t ncache = t->s->set.cache_pieces ? t->s->set.cache_pieces : 1;
+    uint32_t ncache = size_buffers(t, mi->piece_length);
     t->cache = pf__calloc(t->s->mem, ncache, sizeof *t->cache);
     if (!t->cache) {
         pf_picker_free(&t->picker);
@@ -327,6 +351,7 @@ pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
         if (c->pb && c->piece == piece) {
             if (c->loading) return NULL;
             c->used = ++t->cache_clock;
+            c->used_at = t->s->last_tick;
             return c->pb;
         }
         if (!c->loading && (!victim || !c->pb || (victim->pb && c->used < victim->used)))
@@ -350,6 +375,7 @@ pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
     victim->piece = piece;
     victim->loading = 1;
     victim->used = ++t->cache_clock;
+    victim->used_at = t->s->last_tick;
     j->piece = piece;
     j->offset = (uint64_t)piece * t->mi->piece_length;
     j->len = size;
@@ -381,6 +407,7 @@ static void cache_insert(pf_torrent *t, uint32_t piece, uint8_t *buf)
     victim->pb = pb;
     victim->piece = piece;
     victim->used = ++t->cache_clock;
+    victim->used_at = t->s->last_tick;
 }
 
 static int piece_hash_ok(const pf_torrent *t, uint32_t piece, const uint8_t *data)
@@ -1224,6 +1251,19 @@ static void dial_more(pf_torrent *t, uint64_t now)
     }
 }
 
+/* Cached pieces nobody asked for in PF__CACHE_IDLE_NS are let go (a TV
+ * that streamed a film keeps none of it in memory afterwards); one still
+ * being sent (a splice holds a reference) stays. */
+#define PF__CACHE_IDLE_NS (30 * PF_NS_PER_SEC)
+static void cache_release_idle(pf_torrent *t, uint64_t now)
+{
+    for (uint32_t i = 0; i < t->ncache; i++) {
+        pf__cache_slot *c = &t->cache[i];
+        if (c->pb && !c->loading && c->pb->refs == 1 && now > c->used_at + PF__CACHE_IDLE_NS)
+            pf__cache_slot_clear(c);
+    }
+}
+
 void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt)
 {
     if (dt > 0) {
@@ -1233,6 +1273,7 @@ void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt)
     }
     if (t->has_meta && (t->nstreams || t->picker.nwin)) pf__sched_update(t, now);
     if (t->cache_limit) pf__cache_limit_enforce(t, now);
+    cache_release_idle(t, now);
     for (uint32_t i = t->npeers; i-- > 0;) {
         if (i >= t->npeers) continue;
         pf__peer_tick(t->peers[i], now, dt);
