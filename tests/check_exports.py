@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 OPTIONAL = set()  # headers whose functions may stay unexported (none now)
-ENGINE = {"client.h", "session.h", "control.h", "metainfo.h"}
+ENGINE = {"client.h", "session.h", "metainfo.h"}
 
 
 def strip_c(text):

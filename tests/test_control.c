@@ -1,10 +1,9 @@
 /* Pause/resume, file priorities and removal of a torrent
- * (include/peerflow/control.h), on the in-memory harness with a fake clock
+ * (include/peerflow/session.h), on the in-memory harness with a fake clock
  * (tests/engine_harness.h): real engine sessions trading real bytes. */
 #include "engine_harness.h"
 #include "test.h"
 
-#include "peerflow/control.h"
 
 #define SEC PF_NS_PER_SEC
 #define MS PF_NS_PER_MS

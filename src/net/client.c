@@ -17,7 +17,6 @@
 #include "peerflow/session.h"
 #include "core/util/sha1.h"
 #include "net/client_internal.h"
-#include "peerflow/control.h"
 
 
 static uint64_t now_ns(pf_client *c)

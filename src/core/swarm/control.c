@@ -1,4 +1,4 @@
-/* Control of a torrent (include/peerflow/control.h): pause and resume,
+/* Control of a torrent (include/peerflow/session.h): pause and resume,
  * file priorities, removal.  The state lives in one struct hung off the
  * torrent (t->ctl), made on first use.
  *
@@ -13,7 +13,6 @@
 
 #include "core/swarm/swarm.h"
 #include "core/util/mem.h"
-#include "peerflow/control.h"
 
 enum { EV_STARTED = 1, EV_STOPPED = 3 }; /* pf__announce_event's events */
 
