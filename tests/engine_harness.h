@@ -501,7 +501,7 @@ static inline hn_tor *hn_add_magnet(hn_node *nd, const uint8_t info_hash[20])
 /* Tells ht's torrent about another node (as a tracker or the user would). */
 static inline void hn_add_peer(hn_tor *ht, const hn_node *other)
 {
-    pf_endpoint ep = {.addr = other->addr, .transport = PF_TRANSPORT_TCP};
+    pf_endpoint ep = {.addr = other->addr, .transport = PF_TRANSPORT_ANY};
     pf_torrent_add_peer(ht->t, &ep, ht->node->net->now);
 }
 

@@ -97,7 +97,7 @@ TEST(session_timer_due_soon_wins)
     CHECK(ht != NULL);
     hn_settle(n);
     pf_session_tick(a->s, n->now);
-    pf_endpoint ep = {.addr = {.family = 4, .ip = {10, 9, 9, 9}, .port = 7000}, .transport = PF_TRANSPORT_UTP};
+    pf_endpoint ep = {.addr = {.family = 4, .ip = {10, 9, 9, 9}, .port = 7000}, .transport = PF_TRANSPORT_TCP};
     pf_torrent_add_peer(ht->t, &ep, n->now); /* dialled at once */
     /* The dial goes out with the endpoint's transport. */
     pf_event ev;
@@ -105,13 +105,13 @@ TEST(session_timer_due_soon_wins)
     while (pf_session_next_event(a->s, &ev))
         if (ev.type == PF_EV_CONNECT) {
             dialled = 1;
-            CHECK_EQ(ev.ep.transport, PF_TRANSPORT_UTP);
+            CHECK_EQ(ev.ep.transport, PF_TRANSPORT_TCP);
             CHECK(pf_addr_eq(&ev.ep.addr, &ep.addr));
             pf_peer_closed(ev.peer, n->now); /* refused */
         }
     CHECK(dialled);
     CHECK(ht->t->ncands == 1);
-    CHECK_EQ(ht->t->cands[0].transport, PF_TRANSPORT_UTP);
+    CHECK_EQ(ht->t->cands[0].transport, PF_TRANSPORT_TCP);
     CHECK_EQ(ht->t->cands[0].connected, 0);
     ht->t->cands[0].next_try = n->now + 100 * MS;
     uint64_t next = pf_session_next_timeout(a->s, n->now);

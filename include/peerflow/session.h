@@ -83,7 +83,19 @@ typedef struct pf_session_settings {
      * a stream going with 1 MiB pieces.  Cached pieces nobody asked for in
      * 30 s are let go either way. */
     uint64_t memory_limit;
+    /* Transports peers are reached by (PF_TRANSPORTS_*; 0 = TCP only).
+     * uTP (BEP 29, with LEDBAT: uploads that yield to the household's own
+     * traffic) runs inside the session over its datagrams: the caller only
+     * moves those.  A candidate of no stated transport is dialled by every
+     * one enabled at once and the first to finish its handshake is kept;
+     * with prefer_utp a uTP connection replaces a TCP one to the same
+     * peer. */
+    uint32_t transports;
+    int prefer_utp;
+    uint32_t utp_target_delay_us; /* LEDBAT's target queueing delay; 0 = 100 ms */
 } pf_session_settings;
+#define PF_TRANSPORTS_TCP (1u << PF_TRANSPORT_TCP)
+#define PF_TRANSPORTS_UTP (1u << PF_TRANSPORT_UTP)
 
 PF_EXTERN void pf_session_settings_default(pf_session_settings *s);
 PF_EXTERN int pf_session_new(const pf_session_settings *s, pf_session **out);

@@ -58,7 +58,9 @@ int pf_session_recv_datagram(pf_session *s, const pf_addr *from, const uint8_t *
     }
     /* BEP 15 tracker replies (matched by address and transaction id);
      * uTP (BEP 29) will claim its own here. */
+    if (now > s->now) s->now = now;
     if (pf__announce_udp_in(s, from, data, n, now)) return 0;
+    if (pf__utp_datagram(s, from, data, n, now)) return 0;
     s->dg_dropped_in++;
     return PF_ERR_UNSUPPORTED;
 }

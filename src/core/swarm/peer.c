@@ -47,6 +47,8 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
 
 void pf__peer_free(pf_peer *p)
 {
+    if (p->utp) pf_utp_set_ud(p->utp, NULL); /* the context outlives it */
+    pf_buf_free(&p->utp_out);
     pf_buf_free(&p->in);
     pf_out o = {.buf = p->out, .sp = p->sp, .nsp = p->nsp};
     pf_out_release(&o);
@@ -69,7 +71,12 @@ void pf_peer_endpoint(const pf_peer *p, pf_endpoint *out)
 
 void pf__peer_mark_write(pf_peer *p)
 {
-    if (p->write_queued || p->state == PF_PS_CLOSING) return;
+    if (p->state == PF_PS_CLOSING) return;
+    if (p->transport == PF_TRANSPORT_UTP) { /* ours to carry (utp_link.c) */
+        if (pf_buf_unread(&p->out)) pf__utp_flush_peer(p);
+        return;
+    }
+    if (p->write_queued) return;
     if (pf_buf_unread(&p->out) == 0) return;
     pf_event ev = {.type = PF_EV_WRITE, .torrent = p->t, .peer = p};
     if (pf__emit(p->s, &ev) == 0) p->write_queued = 1;
@@ -86,6 +93,17 @@ void pf__peer_close(pf_peer *p, const char *why)
     else
         pf__pending_remove(p->s, p);
     p->state = PF_PS_CLOSING;
+    if (p->transport == PF_TRANSPORT_UTP) {
+        /* Ours to close: the closed callback (or, already closed, the
+         * session's next reap) frees it. */
+        if (p->utp) {
+            pf__utp_close_peer(p);
+        } else {
+            p->utp_dead_next = p->s->utp_dead;
+            p->s->utp_dead = p;
+        }
+        return;
+    }
     pf_event ev = {.type = PF_EV_CLOSE, .torrent = p->t, .peer = p};
     pf__emit(p->s, &ev);
 }
@@ -755,6 +773,7 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
 
 void pf_peer_sent(pf_peer *p, size_t n, uint64_t now)
 {
+    if (now > p->s->now) p->s->now = now;
     p->net_inflight = n > p->net_inflight ? 0 : p->net_inflight - n;
     p->last_sent = now;
     p->sent_total += n;
@@ -1049,7 +1068,15 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
     for (uint32_t i = 0; i < p->t->npeers; i++) {
         pf_peer *o = p->t->peers[i];
         if (o != p && o->got_handshake && memcmp(o->peer_id, hs.peer_id, 20) == 0) {
-            p->dup = 1; /* already connected to it */
+            /* Connected to it already: keep one.  A uTP connection replaces
+             * a TCP one when the settings prefer uTP; else the first. */
+            if (p->s->set.prefer_utp && p->transport == PF_TRANSPORT_UTP && o->transport != PF_TRANSPORT_UTP &&
+                o->state != PF_PS_CLOSING) {
+                o->dup = 1;
+                pf__peer_close(o, "duplicate: its uTP connection is kept");
+                break;
+            }
+            p->dup = 1;
             return PF_ERR_EXISTS;
         }
     }
@@ -1106,6 +1133,7 @@ static size_t missing_bytes(const pf_peer *p)
 
 long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now)
 {
+    if (now > p->s->now) p->s->now = now;
     if (p->state == PF_PS_CLOSING) return (long)n;
     if (p->state == PF_PS_CONNECTING) return PF_ERR_INVAL;
     p->last_recv = now;

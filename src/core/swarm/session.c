@@ -92,6 +92,11 @@ int pf_session_new(const pf_session_settings *set, pf_session **out)
     s->key = (uint32_t)pf_rand_next(&s->rng);
     s->next_id = 1;
     pf__logger_init(&s->log, s->set.log, s->set.log_ud, s->set.log_level);
+    if (!s->set.transports) s->set.transports = PF_TRANSPORTS_TCP;
+    if (pf__utp_init(s) != 0) {
+        pf__free(s->mem, s);
+        return PF_ERR_NOMEM;
+    }
     *out = s;
     return 0;
 }
@@ -99,6 +104,13 @@ int pf_session_new(const pf_session_settings *set, pf_session **out)
 void pf_session_free(pf_session *s)
 {
     if (!s) return;
+    pf__utp_reap(s);
+    /* The uTP context goes before the peers, none of them named by it. */
+    for (uint32_t i = 0; i < s->npending; i++) pf__utp_detach(s->pending[i]);
+    for (uint32_t i = 0; i < s->ntorrents; i++)
+        for (uint32_t k = 0; k < s->torrents[i]->npeers; k++) pf__utp_detach(s->torrents[i]->peers[k]);
+    pf__utp_free(s);
+    s->utp_dead = NULL;
     for (uint32_t i = 0; i < s->npending; i++) pf__peer_free(s->pending[i]);
     pf__free(s->mem, s->pending);
     for (uint32_t i = 0; i < s->ntorrents; i++) pf__torrent_free(s->torrents[i]);
@@ -275,6 +287,9 @@ void pf__pending_remove(pf_session *s, pf_peer *p)
 void pf_session_tick(pf_session *s, uint64_t now)
 {
     s->log.now = now;
+    if (now > s->now) s->now = now;
+    if (s->utp) pf_utp_tick(s->utp, now);
+    pf__utp_reap(s);
     double dt = s->last_tick ? (double)(now - s->last_tick) / 1e9 : 1.0;
     if (s->last_tick && now < s->last_tick + 200 * PF_NS_PER_MS) {
         /* Rates need a sane interval; too-early ticks only do timers. */

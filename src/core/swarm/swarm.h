@@ -7,6 +7,7 @@
 #include "core/codec/bitfield.h"
 #include "core/codec/wire.h"
 #include "core/util/log.h"
+#include "core/utp/utp.h"
 #include "core/sched/sched.h"
 #include "peerflow/session.h"
 
@@ -32,6 +33,12 @@ struct pf_peer {
     uint32_t slot; /* index in t->peers */
     pf_addr addr;      /* its identity (with the port) */
     uint8_t transport; /* pf_transport of this connection (ANY: not told) */
+    /* uTP (utp_link.c): the connection, output the send buffer did not
+     * take yet, and the flush's re-entry guard. */
+    struct pf_utp_conn *utp;
+    pf_buf utp_out;
+    int utp_flushing, utp_again;
+    pf_peer *utp_dead_next;
     void *ud;
     int outgoing;
     int local; /* inside the session's local networks (same ISP) */
@@ -103,6 +110,7 @@ struct pf_peer {
 typedef struct pf__candidate {
     pf_addr addr;
     uint8_t transport; /* pf_transport to dial it by (ANY: the caller's choice) */
+    uint8_t no_utp;    /* a uTP dial found nobody: TCP only from now on */
     uint64_t next_try;
     uint8_t fails;
     uint8_t connected;
@@ -292,6 +300,11 @@ struct pf_session {
     uint32_t nlocal_nets;
     double local_share; /* of the regular upload slots, local peers' first */
     pf_logger log;
+    uint64_t now; /* the latest time the caller passed in */
+    /* uTP (utp_link.c): the context on our datagrams, and peers whose
+     * connection ended, freed at the end of the entry point. */
+    struct pf_utp_ctx *utp;
+    pf_peer *utp_dead;
     /* Datagrams to send (datagram.c): a bounded ring, allocated on first
      * use; and what came in that nothing claimed. */
     struct pf__dgram *dgrams;
@@ -331,6 +344,17 @@ static inline int pf__take_tokens(uint64_t limit, double *tokens, uint32_t n)
     *tokens -= (double)n;
     return 1;
 }
+
+/* utp_link.c */
+int pf__utp_init(pf_session *s);
+void pf__utp_free(pf_session *s);
+int pf__utp_dial(pf_peer *p, uint64_t now);
+void pf__utp_flush_peer(pf_peer *p);
+void pf__utp_close_peer(pf_peer *p);
+void pf__utp_detach(pf_peer *p); /* forgets its connection (session free) */
+void pf__utp_reap(pf_session *s);
+/* 1 if a uTP datagram (taken or dropped as uTP), 0 if not uTP. */
+int pf__utp_datagram(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now);
 
 /* datagram.c */
 #define PF__DGRAM_QUEUE 256

@@ -72,6 +72,10 @@ uint64_t pf_session_next_timeout(const pf_session *s, uint64_t now)
     }
     uint64_t next = base + (busy ? PF__BUSY_NS : connected ? PF__IDLE_NS : PF__QUIET_NS);
     if (timer < next) next = timer;
+    if (s->utp) {
+        uint64_t u = pf_utp_next_timeout(s->utp, now);
+        if (u < next) next = u;
+    }
     if (next < now + PF_NS_PER_MS) next = now + PF_NS_PER_MS;
     return next;
 }

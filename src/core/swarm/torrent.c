@@ -239,7 +239,13 @@ void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
     }
     if (p->outgoing) {
         pf__candidate *c = cand_find(t, &p->addr);
-        if (c) {
+        if (c && c->connected > 1) {
+            /* One of its connections went; another is still there (or
+             * still dialling).  A uTP dial that never got its handshake
+             * says the peer has no uTP: not tried again. */
+            c->connected--;
+            if (p->transport == PF_TRANSPORT_UTP && !p->got_handshake && !p->dup) c->no_utp = 1;
+        } else if (c) {
             c->connected = 0;
             if (p->is_seed) c->seed = 1;
             if (p->dup) {
@@ -1216,6 +1222,42 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
 }
 
 /* Tick ------------------------------------------------------------------------- */
+/* Dials c by every transport the settings enable that it may take (its
+ * own, or any): uTP inside the session, TCP through the caller.  Returns
+ * the connections started, or < 0 when none could be made (memory). */
+static int dial_candidate(pf_torrent *t, pf__candidate *c, uint64_t now)
+{
+    uint32_t tr = t->s->set.transports;
+    int utp = (tr & PF_TRANSPORTS_UTP) && !c->no_utp &&
+              (c->transport == PF_TRANSPORT_ANY || c->transport == PF_TRANSPORT_UTP);
+    int tcp = (tr & PF_TRANSPORTS_TCP) && (c->transport == PF_TRANSPORT_ANY || c->transport == PF_TRANSPORT_TCP);
+    if (!tcp && !utp && (tr & PF_TRANSPORTS_TCP)) tcp = 1; /* a transport we lack: TCP */
+    int n = 0;
+    if (utp) {
+        pf_peer *p = pf__peer_new(t->s, t, &c->addr, 1, now);
+        if (!p) return -1;
+        p->transport = PF_TRANSPORT_UTP;
+        if (pf__utp_dial(p, now) == 0) {
+            c->connected++;
+            n++;
+        } else {
+            p->outgoing = 0; /* not a failed dial of c's: it never went */
+            pf__torrent_detach_peer(t, p, now);
+            pf__peer_free(p);
+        }
+    }
+    if (tcp) {
+        pf_peer *p = pf__peer_new(t->s, t, &c->addr, 1, now);
+        if (!p) return n ? n : -1;
+        p->transport = PF_TRANSPORT_TCP;
+        c->connected++;
+        pf_event ev = {.type = PF_EV_CONNECT, .torrent = t, .peer = p, .ep = {c->addr, PF_TRANSPORT_TCP}};
+        pf__emit(t->s, &ev);
+        n++;
+    }
+    return n;
+}
+
 static void dial_more(pf_torrent *t, uint64_t now)
 {
     if (t->stopped || t->state == PF_TS_CHECKING) return;
@@ -1241,12 +1283,7 @@ static void dial_more(pf_torrent *t, uint64_t now)
             c->next_try = now + 60 * PF_NS_PER_SEC;
             continue;
         }
-        pf_peer *p = pf__peer_new(t->s, t, &c->addr, 1, now);
-        if (!p) return;
-        p->transport = c->transport;
-        c->connected = 1;
-        pf_event ev = {.type = PF_EV_CONNECT, .torrent = t, .peer = p, .ep = {c->addr, c->transport}};
-        pf__emit(t->s, &ev);
+        if (dial_candidate(t, c, now) < 0) return;
         dials++;
     }
 }
