@@ -73,6 +73,9 @@ typedef struct pf_client_settings {
     uint64_t memory_limit;   /* bytes of piece buffers per torrent (pieces
                                 in progress, read cache, write backlog);
                                 0 = no limit (pf_session_settings) */
+    uint32_t transports;     /* PF_TRANSPORTS_TCP / _UTP (session.h); 0 = TCP */
+    int prefer_utp;          /* keep a uTP connection over a TCP one */
+    uint32_t utp_target_delay_us; /* LEDBAT target; 0 = 100 ms */
 } pf_client_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the

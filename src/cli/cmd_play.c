@@ -340,6 +340,7 @@ static void usage(FILE *f)
             "      --tracker URL      add a tracker (repeatable)\n"
             "      --no-tracker       ignore the torrent's trackers\n"
             "      --webseed URL      add a web seed / CDN URL (repeatable)\n"
+ PF_CLI_TRANSPORT_HELP
             "      --memory-limit SIZE  piece buffers the engine may hold (pieces in\n"
             "                         progress, read cache, write backlog), e.g. 16M\n"
             "                         for a TV; default: no limit\n"
@@ -372,6 +373,7 @@ typedef struct play_opts {
     double ws_cost[MAX_ARGS]; /* each --webseed's --webseed-cost (1) */
     long port;
     uint64_t up_rate, down_rate, cache_size, memory_limit;
+    pf_client_settings net; /* --transport, --utp-target (their fields only) */
     double local_share; /* < 0: default */
     pf_media_server_limits lim;
     char dirbuf[4096];
@@ -380,7 +382,7 @@ typedef struct play_opts {
 enum {
     O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
     O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
-    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST, O_MEMLIMIT
+    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST, O_MEMLIMIT, O_TRANSPORT, O_UTPTARGET
 };
 
 /* --http-*-timeout S and --http-max-conns N into the media server's limits. */
@@ -431,6 +433,8 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
     case O_BIND: p->bind = arg; return -1;
     case O_NOTRACK: o->no_tracker = 1; return -1;
     case O_NOUP: o->no_upload = 1; return -1;
+    case O_TRANSPORT: return pf_cli_transport("play", arg, &o->net) ? 2 : -1;
+    case O_UTPTARGET: return pf_cli_utp_target("play", arg, &o->net) ? 2 : -1;
     case O_STATS: p->stats_path = arg; return -1;
     case O_EXITDONE: p->exit_when_done = 1; return -1;
     case 'v': p->verbose++; return -1;
@@ -510,6 +514,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"peer", 1, 0, O_PEER},       {"tracker", 1, 0, O_TRACKER},
         {"no-tracker", 0, 0, O_NOTRACK}, {"webseed", 1, 0, O_WEBSEED},
         {"webseed-cost", 1, 0, O_WSCOST}, {"memory-limit", 1, 0, O_MEMLIMIT},
+        {"transport", 1, 0, O_TRANSPORT}, {"utp-target", 1, 0, O_UTPTARGET},
         {"no-upload", 0, 0, O_NOUP},  {"upload-rate", 1, 0, O_UPRATE},
         {"download-rate", 1, 0, O_DOWNRATE}, {"cache-size", 1, 0, O_CACHE},
         {"player", 1, 0, O_PLAYER},   {"stats", 1, 0, O_STATS},
@@ -556,6 +561,9 @@ static int play_client(play *p, const play_opts *o, cli_loop *lp)
     cs.listen_port = (uint16_t)o->port;
     cs.upload_enabled = !o->no_upload;
     cs.memory_limit = o->memory_limit;
+    cs.transports = o->net.transports;
+    cs.prefer_utp = o->net.prefer_utp;
+    cs.utp_target_delay_us = o->net.utp_target_delay_us;
     cs.log = log_cb;
     cs.log_ud = p;
     cs.log_level = p->verbose > 1 ? PF_LOG_DEBUG : p->verbose ? PF_LOG_INFO : PF_LOG_WARN;

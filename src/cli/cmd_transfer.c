@@ -125,7 +125,7 @@ static void usage(const char *cmd, FILE *f)
                "                       peers are served first, bytes with others counted\n"
                "      --local-share F  share of upload slots where they come first\n"
                "                       (0-1, default 0.5; 1 = most locality, more CDN)\n"
-               "      --download-rate R  cap downloads from peers at R bytes/s\n");
+               "      --download-rate R  cap downloads from peers at R bytes/s\n" PF_CLI_TRANSPORT_HELP);
     if (strcmp(cmd, "get") == 0) fprintf(f, "      --seed           keep seeding after the download\n");
     fprintf(f, "  -v, --verbose        log progress and protocol events (-vv: also peer\n"
                "                       connections closed and why)\n"
@@ -140,11 +140,12 @@ typedef struct transfer_opts {
     double local_share; /* < 0: default */
     long port, max_peers, slots, max_conns;
     uint64_t up_rate, down_rate;
+    pf_client_settings net; /* --transport, --utp-target (their fields only) */
     char dirbuf[4096];
 } transfer_opts;
 
 enum { O_BIND = 256, O_PEER, O_STATS, O_SEED, O_NOTRACK, O_TRACKER, O_MAXP, O_SLOTS, O_NOUP,
-       O_UPRATE, O_DOWNRATE, O_MAXCONN, O_LOCALNET, O_LOCALSHARE };
+       O_UPRATE, O_DOWNRATE, O_MAXCONN, O_LOCALNET, O_LOCALSHARE, O_TRANSPORT, O_UTPTARGET };
 
 /* One option; returns -1 to go on, else the exit code. */
 static int transfer_option(transfer *x, transfer_opts *o, int ch, const char *arg)
@@ -156,6 +157,8 @@ static int transfer_option(transfer *x, transfer_opts *o, int ch, const char *ar
     case O_STATS: x->stats_path = arg; return -1;
     case O_NOTRACK: o->no_tracker = 1; return -1;
     case O_NOUP: o->no_upload = 1; return -1;
+    case O_TRANSPORT: return pf_cli_transport(x->cmd, arg, &o->net) ? 2 : -1;
+    case O_UTPTARGET: return pf_cli_utp_target(x->cmd, arg, &o->net) ? 2 : -1;
     case 'v': x->verbose++; return -1;
     case 'l':
         o->port = strtol(arg, &end, 10);
@@ -229,6 +232,8 @@ static int transfer_parse(transfer *x, transfer_opts *o, int argc, char **argv)
                                          {"download-rate", 1, 0, O_DOWNRATE},
                                          {"local-net", 1, 0, O_LOCALNET},
                                          {"local-share", 1, 0, O_LOCALSHARE},
+                                         {"transport", 1, 0, O_TRANSPORT},
+                                         {"utp-target", 1, 0, O_UTPTARGET},
                                          {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     o->local_share = -1;
     o->port = x->is_get ? 0 : 6881;
@@ -278,6 +283,9 @@ static int transfer_start(transfer *x, const transfer_opts *o, cli_loop *lp)
     cs.max_connections = (uint32_t)o->max_conns;
     cs.upload_slots = (uint32_t)o->slots;
     cs.upload_enabled = !o->no_upload;
+    cs.transports = o->net.transports;
+    cs.prefer_utp = o->net.prefer_utp;
+    cs.utp_target_delay_us = o->net.utp_target_delay_us;
     cs.log = log_cb;
     cs.log_ud = x;
     cs.log_level = x->verbose > 1 ? PF_LOG_DEBUG : x->verbose ? PF_LOG_INFO : PF_LOG_WARN;

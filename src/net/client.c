@@ -843,6 +843,9 @@ static int session_start(pf_client *c)
     if (c->set.max_connections) ss.max_connections = c->set.max_connections;
     if (c->set.cache_pieces) ss.cache_pieces = c->set.cache_pieces;
     ss.memory_limit = c->set.memory_limit;
+    ss.transports = c->set.transports;
+    ss.prefer_utp = c->set.prefer_utp;
+    ss.utp_target_delay_us = c->set.utp_target_delay_us;
     ss.upload_enabled = c->set.upload_enabled;
     ss.log = c->set.log;
     ss.log_ud = c->set.log_ud;
@@ -1007,7 +1010,7 @@ int pf_client_torrent_add_peer(pf_client_torrent *ct, const char *hostport)
         uv_freeaddrinfo(gai.addrinfo);
         sockaddr_to_addr(&ss, &a);
     }
-    pf_endpoint ep = {.addr = a, .transport = PF_TRANSPORT_TCP};
+    pf_endpoint ep = {.addr = a, .transport = PF_TRANSPORT_ANY}; /* by the settings' transports */
     pf_torrent_add_peer(ct->t, &ep, now_ns(ct->c));
     kick(ct->c);
     return 0;

@@ -28,6 +28,7 @@ seed/get options:
     --seed-mode       seed without checking the data first (benchmarks)
     --high-performance  start from libtorrent's high_performance_seed preset
     --no-recheck      get: skip the full recheck after completion
+    --transport T     tcp (default), utp (BEP 29 only) or both
     -v                print libtorrent alerts
 
 Every mode prints `listening on port N` on stdout (same line as peerflow).
@@ -97,10 +98,10 @@ def make_settings(args):
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
-        "enable_incoming_utp": False,
-        "enable_outgoing_utp": False,
-        "enable_incoming_tcp": True,
-        "enable_outgoing_tcp": True,
+        "enable_incoming_utp": args.transport in ("utp", "both"),
+        "enable_outgoing_utp": args.transport in ("utp", "both"),
+        "enable_incoming_tcp": args.transport in ("tcp", "both"),
+        "enable_outgoing_tcp": args.transport in ("tcp", "both"),
         "allow_multiple_connections_per_ip": True,
         "min_reconnect_time": 1,
         "peer_connect_timeout": 5,
@@ -406,6 +407,8 @@ def main(argv):
         p.add_argument("--high-performance", action="store_true")
         p.add_argument("--no-recheck", action="store_true")
         p.add_argument("-v", "--verbose", action="store_true")
+        p.add_argument("--transport", choices=("tcp", "utp", "both"), default="tcp",
+                       help="peer connections over TCP (default), uTP (BEP 29) or both")
     p = sub.add_parser("create")
     p.add_argument("path")
     p.add_argument("-o", "--output")

@@ -8,6 +8,8 @@
 #     --ready-file F    written with the port once listening (get) / seeding (seed)
 #     --stats-file F    JSON every second and at exit (see below)
 #     --config DIR      transmission config dir (default: a temp dir, removed)
+#     --utp             uTP on (libutp; default off); Transmission 3.00 still
+#                       listens on TCP too and cannot be told not to
 #     --peer HOST:PORT  refused: Transmission cannot be told to dial a peer,
 #                       and it never dials loopback peers learned from a
 #                       tracker or PEX. The other side must dial it.
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
         --ready-file) ready=$2; shift 2 ;;
         --stats-file) statsf=$2; shift 2 ;;
         --config) cfg=$2; shift 2 ;;
+        --utp) utp=true; shift ;;
         --peer) die "--peer: transmission cannot dial a given peer; make the other side dial it (see tr_peer.sh header)" ;;
         --no-tracker|--tracker-only|--webseed-ok) shift ;;  # accepted for symmetry
         *) die "unknown argument: $1" ;;
@@ -72,7 +75,7 @@ cat > "$cfg/settings.json" <<EOF
 {
   "dht-enabled": false,
   "lpd-enabled": false,
-  "utp-enabled": false,
+  "utp-enabled": ${utp:-false},
   "pex-enabled": false,
   "port-forwarding-enabled": false,
   "bind-address-ipv4": "$bind",

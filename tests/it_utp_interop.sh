@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# uTP (BEP 29) interop on loopback, byte-exact:
+#  1. a libtorrent seed that speaks uTP only -> `peerflow get --transport utp`
+#  2. `peerflow seed --transport utp` -> a libtorrent leecher that speaks uTP only
+#     (it dials us; peerflow answers on its UDP socket)
+#  3. a Transmission 3.00 seed with libutp on -> `peerflow get --transport utp`
+#     (Transmission also listens on TCP; we speak nothing but uTP)
+# With TCP off on our side, a byte-exact copy proves the bytes came over uTP.
+. "$(dirname "$0")/lib.sh"
+pf_setup 120
+require_peerflow
+require_libtorrent
+require_transmission
+
+gen_file 6M "$T/src/clip.bin" utp-interop
+$PF_BIN create -p 128K -o "$T/clip.torrent" "$T/src/clip.bin" >/dev/null
+
+# 1. libtorrent (uTP only) seeds, peerflow (uTP only) gets.
+spawn lt_seed $LT_PEER seed --torrent "$T/clip.torrent" --dir "$T/src" --no-tracker \
+    --transport utp --ready-file "$T/lt_seed.ready"
+wait_for_file "$T/lt_seed.ready" 20 lt_seed
+spawn pf_get timeout 40 $PF_BIN get -v -d "$T/pf_get" -l 0 --bind 127.0.0.1 --no-tracker \
+    --transport utp --peer "127.0.0.1:$(head -1 "$T/lt_seed.ready")" --stats "$T/pf_get.json" "$T/clip.torrent"
+expect_exit0 pf_get 45
+assert_same_file "$T/src/clip.bin" "$T/pf_get/clip.bin"
+stop lt_seed
+log "1. libtorrent uTP seed -> peerflow uTP get: byte-exact"
+
+# 2. peerflow (uTP only) seeds, libtorrent (uTP only) dials it and gets.
+mkdir -p "$T/pf_seed" && cp "$T/src/clip.bin" "$T/pf_seed/"
+spawn pf_seed $PF_BIN seed -d "$T/pf_seed" -l 0 --bind 127.0.0.1 --no-tracker --transport utp \
+    --stats "$T/pf_seed.json" "$T/clip.torrent"
+seed_port=$(port_of pf_seed)
+spawn lt_get $LT_PEER get --torrent "$T/clip.torrent" --dir "$T/lt_get" --no-tracker --transport utp \
+    --peer "127.0.0.1:$seed_port" --timeout 40
+expect_exit0 lt_get 45
+assert_same_file "$T/src/clip.bin" "$T/lt_get/clip.bin"
+stop pf_seed
+log "2. peerflow uTP seed -> libtorrent uTP get: byte-exact"
+
+# 3. Transmission (libutp) seeds, peerflow (uTP only) gets.
+spawn tr_seed $TR_PEER seed --torrent "$T/clip.torrent" --dir "$T/src" --utp \
+    --ready-file "$T/tr_seed.ready"
+wait_for_file "$T/tr_seed.ready" 20 tr_seed
+spawn pf_get2 timeout 50 $PF_BIN get -v -d "$T/pf_get2" -l 0 --bind 127.0.0.1 --no-tracker \
+    --transport utp --peer "127.0.0.1:$(cat "$T/tr_seed.ready")" "$T/clip.torrent"
+expect_exit0 pf_get2 55
+assert_same_file "$T/src/clip.bin" "$T/pf_get2/clip.bin"
+stop tr_seed
+log "3. Transmission (libutp) seed -> peerflow uTP get: byte-exact"
