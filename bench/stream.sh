@@ -61,7 +61,8 @@
 #   SIDE: peerflow, webtorrent, libtorrent, nginx
 # Env: BENCH_SECS (60), BENCH_PLAY_S (30), BENCH_CDN_RATE (3m),
 #      BENCH_STARTUP (curl), BENCH_PF_ARGS, BENCH_OUT (copy of the report),
-#      PF_TMP.
+#      BENCH_PF_TRACE=1 (peerflow's debug log kept in memory and written
+#      at exit to logs/pfRUN.trace: PF_TRACE, src/cli/cmd_play.c), PF_TMP.
 set -euo pipefail
 if [ -z "${PF_BENCH_NETNS:-}" ]; then
     export PF_BENCH_NETNS=1
@@ -342,9 +343,11 @@ pf_run() {
     rm -rf "$T/pf.cache"
     mkdir -p "$T/pf.cache"
     T0=$(now)
+    [ -n "${BENCH_PF_TRACE:-}" ] && export PF_TRACE=$T/logs/pf$run.trace
     spawn "pf$run" "$PF_BIN" play -d "$T/pf.cache" --http-port 0 -l 0 --bind 127.0.0.1 \
         "${PF_ARGS[@]}" "$T/video.torrent"
     pid=$SPAWNED_PID
+    unset PF_TRACE
     start_sampler pf "$run" "$pid"
     url=$(wait_for_log "pf$run" '^https?://[^ ]+/files/0/' 60)
     url=${url%%[[:space:]]*}
