@@ -10,10 +10,11 @@
 #            capped at BENCH_CDN_RATE (nginx limit_rate, default 3m =
 #            3 MiB/s ~ 25 Mbit/s per connection: a CDN edge's throughput to
 #            one viewer; 0 = unlimited, i.e. loopback speed)
-#   swarm    opentracker + one libtorrent seeder (tests/peers/lt_peer.py, no
-#            upload cap) that announces to it; each viewer finds the seeder
-#            through the tracker (no --peer for anyone).  The tracker and
-#            the seeder live for the whole bench: later viewers are also
+#   swarm    opentracker + BENCH_SEEDERS (1) libtorrent seeders
+#            (tests/peers/lt_peer.py, no upload cap) that announce to it;
+#            each viewer finds them through the tracker (no --peer for
+#            anyone).  The tracker and the seeders live for the whole
+#            bench: later viewers are also
 #            told about earlier ones that have gone (as in a real swarm).
 # Sides, each run with a fresh cache and a fresh process:
 #   nginx       curl -r 0-(P-1) of the file straight from nginx, where P =
@@ -59,7 +60,7 @@
 # DHT/LSD/UPnP it cannot switch off from the CLI, so nothing may leave.
 #   bench/stream.sh [--runs N (20)] [--only SIDE[,SIDE...]] [--keep]
 #   SIDE: peerflow, webtorrent, libtorrent, nginx
-# Env: BENCH_SECS (60), BENCH_PLAY_S (30), BENCH_CDN_RATE (3m),
+# Env: BENCH_SECS (60), BENCH_PLAY_S (30), BENCH_CDN_RATE (3m), BENCH_SEEDERS (1),
 #      BENCH_STARTUP (curl), BENCH_PF_ARGS, BENCH_OUT (copy of the report),
 #      BENCH_PF_TRACE=1 (peerflow's debug log kept in memory and written
 #      at exit to logs/pfRUN.trace: PF_TRACE, src/cli/cmd_play.c), PF_TMP.
@@ -142,12 +143,21 @@ $PF_BIN create -p 256K -t "http://127.0.0.1:$ot_port/announce" -w "$NGINX_URL/vi
     -o "$T/video.torrent" "$SRC" >/dev/null
 IH=$(info_hash "$T/video.torrent")
 start_opentracker "$ot_port" "$IH"
-mkdir -p "$T/seed"
-cp "$SRC" "$T/seed/"
-spawn seeder $LT_PEER seed --torrent "$T/video.torrent" --dir "$T/seed" \
-    --ready-file "$T/seed.ready" --stats-file "$T/seed.json"
-wait_for_file "$T/seed.ready" 30 seeder
-sleep 1   # its first announce reaches the tracker
+NSEEDERS=${BENCH_SEEDERS:-1}
+for i in $(seq 1 "$NSEEDERS"); do
+    mkdir -p "$T/seed$i"
+    cp "$SRC" "$T/seed$i/"
+    spawn "seeder$i" $LT_PEER seed --torrent "$T/video.torrent" --dir "$T/seed$i" \
+        --ready-file "$T/seed$i.ready" --stats-file "$T/seed$i.json"
+done
+for i in $(seq 1 "$NSEEDERS"); do wait_for_file "$T/seed$i.ready" 60 "seeder$i"; done
+sleep 1   # their first announces reach the tracker
+# seeded: bytes all seeders uploaded so far (their stats files)
+seeded() {
+    local i n=0
+    for i in $(seq 1 "$NSEEDERS"); do n=$((n + $(json_get "$T/seed$i.json" uploaded))); done
+    echo "$n"
+}
 log "media: $SIZE B, $SECS s, $BITRATE bit/s; 10 s prefix = $PREFIX B; CDN $CDN_DESC; $RUNS runs of ${SIDES[*]}; start-up by $STARTUP"
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -296,11 +306,12 @@ client_side() {
 }
 
 # cdn_side SIDE RUN: the CDN's bytes and requests since NGX_L0, and the
-# seeder's uploads since SEED_UP0 (its stats file is rewritten every second)
+# seeders' uploads since SEED_UP0 (their stats files are rewritten every
+# second)
 cdn_side() {
     local side=$1 run=$2 cdn
     sleep 1.1
-    R[$side,$run,seed_up]=$(( $(json_get "$T/seed.json" uploaded) - SEED_UP0 ))
+    R[$side,$run,seed_up]=$(( $(seeded) - SEED_UP0 ))
     cdn=$(tail -n +"$((NGX_L0 + 1))" "$NGINX_LOG" | awk '{ s += $4 } END { printf "%d\n", s }')
     R[$side,$run,cdn]=$cdn
     R[$side,$run,share]=$(awk -v c="$cdn" -v s="$SIZE" 'BEGIN { printf "%.3f", c / s }')
@@ -310,7 +321,7 @@ cdn_side() {
 
 side_begin() {
     NGX_L0=$(wc -l <"$NGINX_LOG")
-    SEED_UP0=$(json_get "$T/seed.json" uploaded)
+    SEED_UP0=$(seeded)
 }
 
 nginx_run() {
@@ -458,7 +469,7 @@ ten="10 s playable (curl, $PREFIX B)"
 [ "$STARTUP" = decode ] && ten="10 s decoded (ffmpeg)"
 {
     echo
-    echo "### bench/stream: ${SECS} s H.264/AAC MP4, $SIZE B, $((BITRATE / 1000)) kbit/s; CDN $CDN_DESC; 1 libtorrent seeder via opentracker; loopback; $RUNS runs per side, alternated"
+    echo "### bench/stream: ${SECS} s H.264/AAC MP4, $SIZE B, $((BITRATE / 1000)) kbit/s; CDN $CDN_DESC; $NSEEDERS libtorrent seeder(s) via opentracker; loopback; $RUNS runs per side, alternated"
     echo
     echo "Each cell: median / p90 / worst of $RUNS runs. Load average $LOAD0 before, $LOAD1 after ($(nproc) cores)."
     echo
