@@ -126,7 +126,15 @@ static int peers_settling(const pf_torrent *t, uint64_t now)
     }
     for (uint32_t i = 0; i < t->npeers; i++) {
         const pf_peer *p = t->peers[i];
-        if (p->state == PF_PS_CONNECTING || p->state == PF_PS_HANDSHAKE) return 1;
+        /* A dial counts for a second too (connected_at: when it was
+         * dialled, then when it connected).  One that hangs (a stale
+         * tracker entry whose port another program holds) held the pieces
+         * nobody had back from the CDN until its 15-20 s time-out: 10 s of
+         * media took 6 s, one piece a second by the media clock (issue
+         * 19, item 16; test stream_hung_dial_no_wait). */
+        if ((p->state == PF_PS_CONNECTING || p->state == PF_PS_HANDSHAKE) &&
+            now < p->connected_at + PF_NS_PER_SEC)
+            return 1;
         if (p->state == PF_PS_ACTIVE && now < p->connected_at + PF_NS_PER_SEC) return 1;
     }
     return 0;
