@@ -59,9 +59,12 @@
 # Runs inside a new network namespace (unshare -n, only lo): WebTorrent has
 # DHT/LSD/UPnP it cannot switch off from the CLI, so nothing may leave.
 #   bench/stream.sh [--runs N (20)] [--only SIDE[,SIDE...]] [--keep]
-#   SIDE: peerflow, webtorrent, libtorrent, nginx
+#   SIDE: peerflow, peerflow2, webtorrent, libtorrent, nginx
 # Env: BENCH_SECS (60), BENCH_PLAY_S (30), BENCH_CDN_RATE (3m), BENCH_SEEDERS (1),
 #      BENCH_STARTUP (curl), BENCH_PF_ARGS, BENCH_OUT (copy of the report),
+#      BENCH_PF_BIN2 (a second peerflow binary, side peerflow2, e.g. the
+#      build before a change: both alternate on the same machine state),
+#      BENCH_STALE / BENCH_SILENT (gone / silent peers on the tracker),
 #      BENCH_PF_TRACE=1 (peerflow's debug log kept in memory and written
 #      at exit to logs/pfRUN.trace: PF_TRACE, src/cli/cmd_play.c), PF_TMP.
 set -euo pipefail
@@ -91,6 +94,7 @@ SIDES=()
 for s in ${ONLY//,/ }; do
     case $s in
         peerflow|pf) SIDES+=(pf) ;;
+        peerflow2|pf2) SIDES+=(pf2) ;;
         webtorrent|wt) SIDES+=(wt) ;;
         libtorrent|lt) SIDES+=(lt) ;;
         nginx) SIDES+=(nginx) ;;
@@ -120,6 +124,9 @@ WT_CLI=$PF_NODE_DIR/bin/webtorrent-tcp
 LT_VIEWER="$PY $PF_SRC/tools/lab/lt_viewer.py"
 if has_side pf && ! "$PF_BIN" play --help >/dev/null 2>&1; then
     fail "no 'peerflow play' in $PF_BIN"
+fi
+if has_side pf2 && ! "${BENCH_PF_BIN2:-}" play --help >/dev/null 2>&1; then
+    fail "side peerflow2 needs BENCH_PF_BIN2, a peerflow binary"
 fi
 if has_side wt; then
     require_webtorrent
@@ -152,6 +159,17 @@ for i in $(seq 1 "$NSEEDERS"); do
 done
 for i in $(seq 1 "$NSEEDERS"); do wait_for_file "$T/seed$i.ready" 60 "seeder$i"; done
 sleep 1   # their first announces reach the tracker
+# BENCH_STALE=N: the tracker also lists N viewers that have gone (nothing
+# listens at their ports any more), and BENCH_SILENT=K more whose ports
+# accept connections and never answer (another program holds the port,
+# or a client is shutting down): what a tracker holds after a day of
+# churn.  opentracker answers at most 80 peers, at random once it has more.
+STALE_DESC=
+if [ "${BENCH_STALE:-0}" != 0 ] || [ "${BENCH_SILENT:-0}" != 0 ]; then
+    spawn stale $PY "$PF_SRC/bench/stale_peers.py" "$ot_port" "$IH" "${BENCH_STALE:-0}" "${BENCH_SILENT:-0}"
+    wait_for_log stale '^announced' 60 >/dev/null
+    STALE_DESC=", + ${BENCH_STALE:-0} gone and ${BENCH_SILENT:-0} silent peers on the tracker"
+fi
 # seeded: bytes all seeders uploaded so far (their stats files)
 seeded() {
     local i n=0
@@ -348,25 +366,27 @@ nginx_run() {
     log "nginx run $run: first byte ${R[nginx,$run,ttfb]} s, 10 s ${R[nginx,$run,ttp]} s"
 }
 
-pf_run() {
-    local run=$1 url base pid
+# pf_side SIDE BIN RUN: `peerflow play` of BIN as SIDE (pf, or pf2 for a
+# second binary: BENCH_PF_BIN2, e.g. the build before a change)
+pf_side() {
+    local sd=$1 bin=$2 run=$3 url base pid
     side_begin
     rm -rf "$T/pf.cache"
     mkdir -p "$T/pf.cache"
     T0=$(now)
-    [ -n "${BENCH_PF_TRACE:-}" ] && export PF_TRACE=$T/logs/pf$run.trace
-    spawn "pf$run" "$PF_BIN" play -d "$T/pf.cache" --http-port 0 -l 0 --bind 127.0.0.1 \
+    [ -n "${BENCH_PF_TRACE:-}" ] && export PF_TRACE=$T/logs/$sd$run.trace
+    spawn "$sd$run" "$bin" play -d "$T/pf.cache" --http-port 0 -l 0 --bind 127.0.0.1 \
         "${PF_ARGS[@]}" "$T/video.torrent"
     pid=$SPAWNED_PID
     unset PF_TRACE
-    start_sampler pf "$run" "$pid"
-    url=$(wait_for_log "pf$run" '^https?://[^ ]+/files/0/' 60)
+    start_sampler "$sd" "$run" "$pid"
+    url=$(wait_for_log "$sd$run" '^https?://[^ ]+/files/0/' 60)
     url=${url%%[[:space:]]*}
-    client_side pf "$run" "$url"
+    client_side "$sd" "$run" "$url"
     base=${url%%/files/*}
-    R[pf,$run,q]=-
+    R[$sd,$run,q]=-
     if curl -sS --max-time 5 -o "$T/pf.final.json" "$base/stats.json"; then
-        R[pf,$run,q]=$($PY -c '
+        R[$sd,$run,q]=$($PY -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 q = d["files"][0]["qoe"] if d.get("files") else {}
@@ -374,10 +394,12 @@ f = lambda v: "-" if v is None else v
 print("%s/%s/%s" % (f(q.get("ttfb_s")), f(q.get("time_to_playable_s")), f(q.get("stalls"))))
 ' "$T/pf.final.json")
     fi
-    cdn_side pf "$run"
-    stop_client "pf$run" pf "$run" "$pid"
+    cdn_side "$sd" "$run"
+    stop_client "$sd$run" "$sd" "$run" "$pid"
     rm -rf "$T/pf.cache"
 }
+pf_run() { pf_side pf "$PF_BIN" "$1"; }
+pf2_run() { pf_side pf2 "$BENCH_PF_BIN2" "$1"; }
 
 wt_run() {
     local run=$1 port pid
@@ -467,25 +489,54 @@ first=byte
 [ "$STARTUP" = decode ] && first="decoded frame"
 ten="10 s playable (curl, $PREFIX B)"
 [ "$STARTUP" = decode ] && ten="10 s decoded (ffmpeg)"
+# columns: the sides run, in a fixed order; ratios of peerflow to each other
+COLS=()
+for c in nginx pf pf2 wt lt; do has_side "$c" && COLS+=("$c"); done
+RATIOS=()
+if has_side pf; then for c in pf2 wt lt; do has_side "$c" && RATIOS+=("$c"); done; fi
+declare -A TITLE=([nginx]="nginx only" [pf]=peerflow [pf2]="peerflow (BENCH_PF_BIN2)" [wt]=WebTorrent [lt]=libtorrent)
+row() {  # row LABEL KEY FORMAT [pct] [noratio]: one metric for every column
+    local label=$1 key=$2 f=$3 kind=${4:-} c line
+    line="| $label |"
+    for c in "${COLS[@]}"; do
+        if [ "$c" = nginx ] && { [ "$key" = stalls ] || [ "$key" = stall_s ] || [ "$key" = hwm ] || [ "$key" = anon ]; }; then
+            line+=" - |"
+        elif [ "$kind" = pct ]; then
+            if [ "$c" = nginx ]; then line+=" 100% |"; else line+=" $(pcell "$c") |"; fi
+        else
+            line+=" $(cell "$c" "$key" "$f") |"
+        fi
+    done
+    for c in "${RATIOS[@]}"; do
+        if [ "${5:-}" = noratio ]; then line+=" |"; else line+=" $(rcell "$key" "$c") |"; fi
+    done
+    echo "$line"
+}
 {
     echo
-    echo "### bench/stream: ${SECS} s H.264/AAC MP4, $SIZE B, $((BITRATE / 1000)) kbit/s; CDN $CDN_DESC; $NSEEDERS libtorrent seeder(s) via opentracker; loopback; $RUNS runs per side, alternated"
+    echo "### bench/stream: ${SECS} s H.264/AAC MP4, $SIZE B, $((BITRATE / 1000)) kbit/s; CDN $CDN_DESC; $NSEEDERS libtorrent seeder(s) via opentracker$STALE_DESC; loopback; $RUNS runs per side, alternated"
     echo
     echo "Each cell: median / p90 / worst of $RUNS runs. Load average $LOAD0 before, $LOAD1 after ($(nproc) cores)."
     echo
-    echo "| | nginx only | peerflow | WebTorrent | libtorrent | peerflow / WebTorrent (median / p90) | peerflow / libtorrent (median / p90) |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
-    echo "| time to first $first (s, from process start) | $(cell nginx ttfb %.3f) | $(cell pf ttfb %.3f) | $(cell wt ttfb %.3f) | $(cell lt ttfb %.3f) | $(rcell ttfb wt) | $(rcell ttfb lt) |"
-    echo "| time to $ten (s, from process start) | $(cell nginx ttp %.3f) | $(cell pf ttp %.3f) | $(cell wt ttp %.3f) | $(cell lt ttp %.3f) | $(rcell ttp wt) | $(rcell ttp lt) |"
+    line="| |"; sep="|---|"
+    for c in "${COLS[@]}"; do line+=" ${TITLE[$c]} |"; sep+="---:|"; done
+    for c in "${RATIOS[@]}"; do line+=" peerflow / ${TITLE[$c]} (median / p90) |"; sep+="---:|"; done
+    echo "$line"
+    echo "$sep"
+    row "time to first $first (s, from process start)" ttfb %.3f
+    row "time to $ten (s, from process start)" ttp %.3f
     if [ "$PLAY_S" != 0 ]; then
-        echo "| stalls in ${PLAY_S} s at native rate (ffmpeg -re) | - | $(cell pf stalls %d) | $(cell wt stalls %d) | $(cell lt stalls %d) | | |"
-        echo "| stall time (s) | - | $(cell pf stall_s %.2f) | $(cell wt stall_s %.2f) | $(cell lt stall_s %.2f) | | |"
+        row "stalls in ${PLAY_S} s at native rate (ffmpeg -re)" stalls %d "" noratio
+        row "stall time (s)" stall_s %.2f "" noratio
     fi
-    echo "| CDN share of the film (nginx log) | 100% | $(pcell pf) | $(pcell wt) | $(pcell lt) | $(rcell share wt) | $(rcell share lt) |"
-    echo "| CDN requests | $(cell nginx cdn_reqs %d) | $(cell pf cdn_reqs %d) | $(cell wt cdn_reqs %d) | $(cell lt cdn_reqs %d) | | |"
-    echo "| peak RSS (MiB, VmHWM) | - | $(cell pf hwm %.1f) | $(cell wt hwm %.1f) | $(cell lt hwm %.1f) | $(rcell hwm wt) | $(rcell hwm lt) |"
-    echo "| peak anon RSS (MiB, sampled) | - | $(cell pf anon %.1f) | $(cell wt anon %.1f) | $(cell lt anon %.1f) | $(rcell anon wt) | $(rcell anon lt) |"
-    echo "| bytes served = source, every run | yes | $(allsame pf) | $(allsame wt) | $(allsame lt) | | |"
+    row "CDN share of the film (nginx log)" share %.3f pct
+    row "CDN requests" cdn_reqs %d "" noratio
+    row "peak RSS (MiB, VmHWM)" hwm %.1f
+    row "peak anon RSS (MiB, sampled)" anon %.1f
+    line="| bytes served = source, every run |"
+    for c in "${COLS[@]}"; do line+=" $(allsame "$c") |"; done
+    for c in "${RATIOS[@]}"; do line+=" |"; done
+    echo "$line"
     echo
     echo "Runs (first $first / 10 s, s; CDN share; peak RSS MiB):"
     echo
@@ -494,7 +545,7 @@ ten="10 s playable (curl, $PREFIX B)"
         for run in $(seq 1 "$RUNS"); do
             line+=" ${R[$side,$run,ttfb]}/${R[$side,$run,ttp]}"
             [ "$side" != nginx ] && line+=" $(pct "${R[$side,$run,share]}") ${R[$side,$run,hwm]}"
-            [ "$side" = pf ] && line+=" (qoe ${R[pf,$run,q]})"
+            [ "${side#pf}" != "$side" ] && line+=" (qoe ${R[$side,$run,q]})"
             line+=";"
         done
         echo "$line"
