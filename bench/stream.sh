@@ -288,37 +288,49 @@ open(out, "w").write("%.3f %.3f\n" % (first - t0, end - t0))
 PY
 }
 
+# run_failed SIDE RUN WHY: a client that did not serve is a failed run
+# (listed, left out of the statistics), not the end of the bench: one
+# WebTorrent that never opened its HTTP port lost 40 minutes of runs.
+FAILED=()
+run_failed() {
+    local k
+    for k in ttfb ttp stalls stall_s share cdn_reqs hwm anon seed_up q; do R[$1,$2,$k]=-; done
+    R[$1,$2,same]=FAILED
+    FAILED+=("$1 run $2: $3")
+    log "$1 run $2 FAILED: $3"
+}
+
 # client_side SIDE RUN URL: the common measurements once the client runs
-# (spawned at $T0).
+# (spawned at $T0); returns 1 (run_failed) when it could not measure.
 client_side() {
     local side=$1 run=$2 url=$3 name=$1$2 t1 out a b port n=0
     port=$(sed -E 's#^https?://[^:/]+:([0-9]+)/.*#\1#' <<<"$url")
     while [ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; do
-        n=$((n + 1)); [ $n -gt 3000 ] && fail "$name: nothing listens on $port after 60 s"
-        is_running "$name" || fail "$name exited"
+        n=$((n + 1)); [ $n -gt 3000 ] && { run_failed "$side" "$run" "nothing listens on $port after 60 s"; return 1; }
+        is_running "$name" || { run_failed "$side" "$run" "it exited"; return 1; }
         sleep 0.02
     done
     t1=$(now)
     if [ "$STARTUP" = curl ]; then
         out=$(curl -sS --max-time 120 -r "0-$((PREFIX - 1))" -o "$T/$name.prefix" \
-            -w '%{time_starttransfer} %{time_total}' "$url") || fail "$name: prefix request failed"
+            -w '%{time_starttransfer} %{time_total}' "$url") || { run_failed "$side" "$run" "prefix request failed"; return 1; }
         read -r a b <<<"$out"
         cmp -s "$T/prefix.want" "$T/$name.prefix" || fail "$name: prefix bytes differ"
         rm -f "$T/$name.prefix"
         R[$side,$run,ttfb]=$(awk -v s="$(sub "$t1" "$T0")" -v a="$a" 'BEGIN { printf "%.3f", s + a }')
         R[$side,$run,ttp]=$(awk -v s="$(sub "$t1" "$T0")" -v b="$b" 'BEGIN { printf "%.3f", s + b }')
     else
-        decode_start "$url" "$T0" "$T/$name.dec" || fail "$name: ffmpeg decode failed"
+        decode_start "$url" "$T0" "$T/$name.dec" || { run_failed "$side" "$run" "ffmpeg decode failed"; return 1; }
         read -r R[$side,$run,ttfb] R[$side,$run,ttp] <"$T/$name.dec"
     fi
     log "$name: server up after $(sub "$t1" "$T0") s; first byte/frame ${R[$side,$run,ttfb]} s, 10 s ${R[$side,$run,ttp]} s from process start"
     R[$side,$run,stalls]=- R[$side,$run,stall_s]=-
     if [ "$PLAY_S" != 0 ]; then
-        stall_play "$url" "$T/$name.stalls" || fail "$name: ffmpeg -re failed"
+        stall_play "$url" "$T/$name.stalls" || { run_failed "$side" "$run" "ffmpeg -re failed"; return 1; }
         read -r R[$side,$run,stalls] R[$side,$run,stall_s] _ _ _ <"$T/$name.stalls"
     fi
     # the whole film, byte-exact
-    curl -sS --max-time 120 -o "$T/$name.full" "$url" || fail "$name: full fetch failed"
+    curl -sS --max-time 120 -o "$T/$name.full" "$url" || { run_failed "$side" "$run" "full fetch failed"; return 1; }
     if cmp -s "$SRC" "$T/$name.full"; then R[$side,$run,same]=yes; else R[$side,$run,same]=NO; fi
     rm -f "$T/$name.full"
 }
@@ -382,7 +394,10 @@ pf_side() {
     start_sampler "$sd" "$run" "$pid"
     url=$(wait_for_log "$sd$run" '^https?://[^ ]+/files/0/' 60)
     url=${url%%[[:space:]]*}
-    client_side "$sd" "$run" "$url"
+    if ! client_side "$sd" "$run" "$url"; then
+        stop_client "$sd$run" "$sd" "$run" "$pid"
+        return 0
+    fi
     base=${url%%/files/*}
     R[$sd,$run,q]=-
     if curl -sS --max-time 5 -o "$T/pf.final.json" "$base/stats.json"; then
@@ -411,8 +426,7 @@ wt_run() {
     spawn "wt$run" "$WT_CLI" download "$T/video.torrent" -o "$T/wt.out" -p "$port" -s 0 -q --keep-seeding
     pid=$SPAWNED_PID
     start_sampler wt "$run" "$pid"
-    client_side wt "$run" "http://127.0.0.1:$port/webtorrent/$IH/video.mp4"
-    cdn_side wt "$run"
+    if client_side wt "$run" "http://127.0.0.1:$port/webtorrent/$IH/video.mp4"; then cdn_side wt "$run"; fi
     stop_client "wt$run" wt "$run" "$pid"
     rm -rf "$T/wt.out"
 }
@@ -429,8 +443,7 @@ lt_run() {
         --bitrate $((BITRATE / 8)) --http-port "$port" --port "$bt"
     pid=$SPAWNED_PID
     start_sampler lt "$run" "$pid"
-    client_side lt "$run" "http://127.0.0.1:$port/video.mp4"
-    cdn_side lt "$run"
+    if client_side lt "$run" "http://127.0.0.1:$port/video.mp4"; then cdn_side lt "$run"; fi
     stop_client "lt$run" lt "$run" "$pid"
     rm -rf "$T/lt.out"
 }
@@ -482,8 +495,11 @@ pcell() {
 allsame() {
     has_side "$1" || { echo -; return; }
     local run
-    for run in $(seq 1 "$RUNS"); do [ "${R[$1,$run,same]}" = yes ] || { echo NO; return; }; done
-    echo yes
+    local bad=0 failed=0
+    for run in $(seq 1 "$RUNS"); do
+        case ${R[$1,$run,same]} in yes) ;; FAILED) failed=$((failed + 1)) ;; *) bad=1 ;; esac
+    done
+    if [ $bad = 1 ]; then echo NO; elif [ $failed -gt 0 ]; then echo "yes ($failed failed)"; else echo yes; fi
 }
 first=byte
 [ "$STARTUP" = decode ] && first="decoded frame"
@@ -538,6 +554,8 @@ row() {  # row LABEL KEY FORMAT [pct] [noratio]: one metric for every column
     for c in "${RATIOS[@]}"; do line+=" |"; done
     echo "$line"
     echo
+    for f in "${FAILED[@]}"; do echo "Failed: $f"; done
+    [ ${#FAILED[@]} -gt 0 ] && echo
     echo "Runs (first $first / 10 s, s; CDN share; peak RSS MiB):"
     echo
     for side in "${SIDES[@]}"; do
