@@ -78,7 +78,7 @@ if [ -z "${PF_BENCH_NETNS:-}" ]; then
     echo "bench/stream.sh: cannot create a network namespace (unshare -n)" >&2
     exit 1
 fi
-usage() { echo "usage: bench/stream.sh [--runs N] [--only peerflow,webtorrent,libtorrent,nginx] [--keep]" >&2; exit 2; }
+usage() { echo "usage: bench/stream.sh [--runs N] [--only peerflow,peerflow2,webtorrent,libtorrent,nginx] [--keep]" >&2; exit 2; }
 ONLY=peerflow,webtorrent,libtorrent,nginx
 RUNS=20
 while [ $# -gt 0 ]; do
