@@ -149,6 +149,9 @@ struct hn_node {
     int lie;
     uint32_t lie_piece;
     int offline;       /* refuse incoming connections */
+    int silent;        /* accept connections, never say a word (a stale
+                          tracker entry whose port another program now
+                          holds, a client shutting down) */
     hn_http_fn http;   /* NULL: HTTP jobs fail with PF_ERR_NET */
     void *http_ud;
     uint32_t http_jobs;
@@ -581,6 +584,12 @@ static inline void hn__dial(hn_node *from, pf_peer *p, const pf_addr *to_addr)
     l->end[0].p = p;
     l->end[1].node = to;
     pf_peer_set_ud(p, &l->end[0]);
+    if (to->silent) {
+        /* Connected, and the dialer's handshake waits in the link for
+         * ever: nobody on the other end reads it. */
+        pf_peer_connected(p, n->now);
+        return;
+    }
     pf_addr remote = from->addr;
     remote.port = n->next_eph++;
     if (n->next_eph < 40000) n->next_eph = 40000;

@@ -99,6 +99,7 @@ struct pf_client {
     int stopping;
     uint64_t stop_started; /* uv_now() at pf_client_stop */
     uint8_t *rbuf; /* read buffer shared by all connections */
+    uint64_t trim_moved; /* bytes downloaded at the last second's tick */
     pf_logger log;
     uint32_t works;
     /* The UDP socket (udp.c): datagrams of the session (BEP 15 trackers,
