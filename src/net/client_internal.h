@@ -65,6 +65,13 @@ typedef struct pf__post {
 } pf__post;
 #define PF__MAX_POSTS 65536
 
+/* One datagram of a send batch (net/udp.c). */
+typedef struct pf__udp_dgram {
+    pf_addr to;
+    uint16_t len;
+    uint8_t data[PF_MAX_DATAGRAM];
+} pf__udp_dgram;
+
 struct pf_client {
     pf_client_settings set;
     uv_loop_t *loop;    /* the application's, or own_loop */
@@ -106,7 +113,10 @@ struct pf_client {
      * uTP), on the listen port. */
     uv_udp_t udp;
     int udp_open, udp_family;
+    uint32_t udp_batch; /* datagrams in since the last pump */
     uint8_t *udp_buf;
+    struct pf__udp_dgram *udp_out; /* a send batch (udp.c) */
+    int udp_gso;                   /* the kernel takes UDP_SEGMENT (Linux) */
 };
 
 /* client.c */
