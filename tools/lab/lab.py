@@ -6,7 +6,9 @@ libtorrent viewers and with the CDN alone.
   lab.py SCENARIO [--modes cdn-only,peerflow,webtorrent,libtorrent]
          [--out DIR] [--seed N] [--keep-caches] [--scale F]
 
-SCENARIO is a file or a name in tools/lab/scenarios/ (flash-crowd, ...).
+SCENARIO is a file or a name in tools/lab/scenarios/ (flash-crowd, ...),
+or "household" (household.py: does a viewer's upload yield to the home's
+own traffic? uTP/LEDBAT against TCP and libtorrent on a shaped uplink).
 Runs each mode on a freshly built network (same viewers, same schedule),
 writes everything into the run directory (default
 /tmp/pflab-runs/<time>-<scenario>) and prints report.md's tables.
@@ -459,6 +461,9 @@ def nginx_totals(path):
 # --- main -------------------------------------------------------------------------------
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "household":  # its own timeline: household.py
+        import household
+        return household.main(sys.argv[2:])
     ap = argparse.ArgumentParser(prog="peerflow lab", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("scenario")

@@ -240,6 +240,11 @@ void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now)
             blocked = 1;
             goto out;
         }
+        /* a window below one packet: one packet every len/wnd RTTs */
+        if (len > wnd && c->pace_at > now) {
+            blocked = 1;
+            goto out;
+        }
         if (len < room && c->ctx->set.nagle && c->nagle_out && !c->shut_wr) goto out;
         uint16_t s = c->seq_nr;
         pf__utp_pkt *p = slot(c, s);
@@ -261,6 +266,7 @@ void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now)
         emit(c, PF__UTP_DATA, s, p, now);
         c->seq_nr++;
         arm_rto(c, now);
+        c->pace_at = len > wnd ? now + (uint64_t)((double)(c->have_rtt ? c->srtt : 100000u) * 1000.0 * len / wnd) : 0;
     }
     if (c->shut_wr && !c->fin_sent && outstanding(c) < c->ob_cap) {
         uint16_t s = c->seq_nr;
@@ -678,6 +684,7 @@ uint64_t pf__utp_conn_deadline(const pf_utp_conn *c)
     }
     PF__MIN(c->rto_at);
     PF__MIN(c->ack_at);
+    if (c->pace_at && c->s_nxt < c->s_end) PF__MIN(c->pace_at);
     PF__MIN(c->linger_at);
     if (c->state == PF_UTP_CONNECTED && s->keepalive_ms) PF__MIN(c->last_send + (uint64_t)s->keepalive_ms * NS_PER_MS);
     if (c->state == PF_UTP_CONNECTED && s->idle_timeout_ms)
@@ -712,6 +719,10 @@ void pf__utp_conn_timer(pf_utp_conn *c, uint64_t now)
     if (c->rto_at && now >= c->rto_at) {
         on_rto(c, now);
         if (c->state == PF_UTP_CLOSED) return;
+    }
+    if (c->pace_at && now >= c->pace_at) { /* paced: the next packet may go (the window may still hold it) */
+        c->pace_at = 0;
+        pf__utp_conn_flush(c, now);
     }
     if (c->ack_at && now >= c->ack_at) pf__utp_conn_send_state(c, now);
     if (c->state == PF_UTP_CONNECTED && s->keepalive_ms && now >= c->last_send + (uint64_t)s->keepalive_ms * NS_PER_MS)

@@ -149,6 +149,7 @@ struct pf_utp_conn {
     uint64_t created, last_recv, last_send, out_since;
     uint64_t idle_since; /* nothing outstanding since (0: busy) */
     uint64_t rto_at, ack_at, linger_at;
+    uint64_t pace_at;    /* a window below one packet: the next may go then */
     uint32_t acks_pending;
     uint64_t deadline;
     uint32_t heap_idx; /* UINT32_MAX: not in the heap */
