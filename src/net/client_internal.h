@@ -8,6 +8,7 @@
 #include "core/codec/bitfield.h"
 #include "core/util/addr.h"
 #include "core/util/log.h"
+#include "net/budget.h"
 #include "net/http_client.h"
 #include "net/storage.h"
 #include "peerflow/client.h"
@@ -106,6 +107,8 @@ struct pf_client {
     uv_udp_t udp;
     int udp_open, udp_family;
     uint8_t *udp_buf;
+    /* Uploads on the viewer's terms (budget.c): switches, share, budget. */
+    pf__upload up;
 };
 
 /* client.c */
