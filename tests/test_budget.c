@@ -57,7 +57,7 @@ TEST(share_caps_at_half_the_measured_uplink)
     uint64_t now = 1000 * SEC, up = 0, cap = 0;
     const uint64_t link = 2000000;
     /* Warm-up: no cap while the uplink is measured. */
-    for (int i = 0; i < 7; i++) { /* a rate from the third sample on, 5 s of it */
+    for (int i = 0; i < 7; i++) { /* a sample from the fifth on, 3 of them */
         up += link_second(10000000, link, cap);
         now += SEC;
         cap = pf__share_update(&sh, now, up);
@@ -80,13 +80,13 @@ TEST(share_caps_at_half_the_measured_uplink)
         }
     }
     CHECK(sh.uplink >= link * 0.99 && sh.uplink <= link * 1.01);
-    /* Probes: 4 s every 120 s while the cap binds. */
-    CHECK(sh.probes >= 4 && sh.probes <= 5);
-    CHECK(probe_s <= 5 * PF__SHARE_PROBE_S);
-    CHECK(capped_s >= 575);
+    /* Probes: 6 s every 180 s while the cap binds. */
+    CHECK(sh.probes >= 3 && sh.probes <= 4);
+    CHECK(probe_s <= 4 * PF__SHARE_PROBE_S);
+    CHECK(capped_s >= 600 - 4 * PF__SHARE_PROBE_S);
     /* The link gets faster: the next probe finds it. */
     const uint64_t fast = 6000000;
-    for (int i = 0; i < 130; i++) {
+    for (int i = 0; i < 200; i++) {
         up += link_second(10000000, fast, cap);
         now += SEC;
         cap = pf__share_update(&sh, now, up);
@@ -109,6 +109,22 @@ TEST(share_caps_at_half_the_measured_uplink)
     CHECK(cap == 0 || (cap >= slow / 2 * 0.95 && cap <= slow / 2 * 1.05));
 }
 
+/* A one-second burst (a rate cap's full bucket at the start) is not the
+ * uplink: what was kept up for 4 s is. */
+TEST(share_ignores_a_burst)
+{
+    pf__share sh;
+    pf__share_init(&sh, 0.5);
+    uint64_t now = 10 * SEC, up = 0, cap = 0;
+    for (int i = 0; i < 12; i++) {
+        up += (i == 0 ? 2000000 : 0) + link_second(10000000, 2000000, cap);
+        now += SEC;
+        cap = pf__share_update(&sh, now, up);
+    }
+    CHECK(sh.uplink >= 1990000 && sh.uplink <= 2010000);
+    CHECK(cap >= 995000 && cap <= 1005000);
+}
+
 /* Few peers asking at first: the uplink seen is what they took; once more
  * ask and the cap binds, a probe measures the real link. */
 TEST(share_probe_finds_an_underestimate)
@@ -123,7 +139,7 @@ TEST(share_probe_finds_an_underestimate)
     }
     CHECK(sh.uplink < 310000);
     CHECK(cap < 80000);
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 220; i++) {
         up += link_second(10000000, 4000000, cap);
         now += SEC;
         cap = pf__share_update(&sh, now, up);
@@ -476,7 +492,7 @@ static void cleanup(void)
 }
 
 #define main test_main
-TEST_MAIN(share_caps_at_half_the_measured_uplink, share_probe_finds_an_underestimate,
+TEST_MAIN(share_caps_at_half_the_measured_uplink, share_ignores_a_burst, share_probe_finds_an_underestimate,
           budget_file_format_and_parse, budget_file_reserve_return_period_corrupt,
           budget_file_shared_by_processes, power_supply_battery, client_budget_across_restarts,
           client_budget_spent, client_switches)

@@ -47,20 +47,30 @@ static void record_free(pf__share *sh, uint64_t now, double rate)
     if (m > 0) sh->uplink = m; /* none in the window: the last estimate stands */
 }
 
+/* Bytes per second between samples a and b of the ring (oldest = 0). */
+static double ring_rate(const pf__share *sh, int a, int b)
+{
+    uint64_t dt = sh->at[b] - sh->at[a];
+    return dt ? (double)(sh->bytes[b] - sh->bytes[a]) / ((double)dt / 1e9) : 0;
+}
+
 uint64_t pf__share_update(pf__share *sh, uint64_t now, uint64_t uploaded)
 {
     if (sh->share <= 0) return 0;
-    if (sh->nsamples == 3) {
-        memmove(sh->at, sh->at + 1, 2 * sizeof sh->at[0]);
-        memmove(sh->bytes, sh->bytes + 1, 2 * sizeof sh->bytes[0]);
-        sh->nsamples = 2;
+    if (sh->nsamples == PF__SHARE_RING) {
+        memmove(sh->at, sh->at + 1, (PF__SHARE_RING - 1) * sizeof sh->at[0]);
+        memmove(sh->bytes, sh->bytes + 1, (PF__SHARE_RING - 1) * sizeof sh->bytes[0]);
+        sh->nsamples--;
     }
     sh->at[sh->nsamples] = now;
     sh->bytes[sh->nsamples++] = uploaded;
-    if (sh->nsamples < 3 || now <= sh->at[0]) return sh->cap;
-    sh->rate = (double)(sh->bytes[2] - sh->bytes[0]) / ((double)(now - sh->at[0]) / 1e9);
+    if (sh->nsamples < PF__SHARE_RING || now <= sh->at[0]) return sh->cap;
+    /* What it kept up for 4 s: the slower of two 2 s halves (a burst, such
+     * as a rate cap's full bucket at the start, is not the link). */
+    double a = ring_rate(sh, 0, 2), b = ring_rate(sh, 2, 4);
+    sh->rate = a < b ? a : b;
     int probing = now < sh->probe_until;
-    int holding = sh->cap && !probing && sh->rate >= 0.8 * (double)sh->cap;
+    int holding = sh->cap && !probing && b >= 0.8 * (double)sh->cap;
     if (!holding) record_free(sh, now, sh->rate);
     if (sh->active_s < PF__SHARE_WARMUP_S) {
         if (sh->rate > 0 && ++sh->active_s == PF__SHARE_WARMUP_S) sh->warm_at = sh->last_probe = now;

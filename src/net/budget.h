@@ -26,33 +26,36 @@
 #include "peerflow/client.h"
 
 /* --- the upload share: a cap at share x the uplink measured ----------------
- * Once a second the client passes the session's upload counter.  The
- * rate is averaged over the last 2 s.  The uplink is the highest such
- * rate in the last PF__SHARE_WINDOW_S seconds among the "free" samples:
- * taken while no cap applied, while the cap did not hold uploads back
- * (the rate under 80 % of it: what the peers asked for, not what we
+ * Once a second the client passes the session's upload counter (payload
+ * bytes written to sockets).  A sample is the rate uploads kept up for
+ * the last 4 s: the slower of its two 2 s halves (a burst, such as a rate
+ * cap's full bucket, is not the link).  The uplink is the highest sample
+ * of the last PF__SHARE_WINDOW_S seconds among the "free" ones: taken
+ * while no cap applied, while the cap did not hold uploads back (the
+ * last 2 s under 80 % of it: what the peers asked for, not what we
  * allowed), or during a probe; with none in the window the last estimate
  * stands.  The cap (share x uplink, at least 16 KiB/s) applies once
- * uploads were seen for PF__SHARE_WARMUP_S seconds.  A cap that held
+ * uploads went on for PF__SHARE_WARMUP_S samples.  A cap that held
  * uploads back for PF__SHARE_PROBE_AFTER_S is lifted for PF__SHARE_PROBE_S
  * (a probe), at most once per PF__SHARE_PROBE_EVERY_S: an uplink first
- * measured with few peers asking, or one that got faster, is found
- * again (about 3 % of the time at full rate while the cap binds). */
+ * measured with few peers asking, or one that got faster, is found again
+ * (about 3 % of the time at full rate while the cap binds). */
+#define PF__SHARE_RING 5
 #define PF__SHARE_WINDOW_S 300
 #define PF__SHARE_BUCKET_S 30
-#define PF__SHARE_WARMUP_S 5
+#define PF__SHARE_WARMUP_S 3
 #define PF__SHARE_PROBE_AFTER_S 10
-#define PF__SHARE_PROBE_S 4
-#define PF__SHARE_PROBE_EVERY_S 120
+#define PF__SHARE_PROBE_S 6
+#define PF__SHARE_PROBE_EVERY_S 180
 #define PF__SHARE_MIN_CAP 16384
 typedef struct pf__share {
     double share; /* (0, 1]; 0: none */
-    uint64_t at[3], bytes[3];
+    uint64_t at[PF__SHARE_RING], bytes[PF__SHARE_RING];
     uint32_t nsamples;
     double bucket[PF__SHARE_WINDOW_S / PF__SHARE_BUCKET_S];
     uint64_t bucket_epoch[PF__SHARE_WINDOW_S / PF__SHARE_BUCKET_S];
     double uplink; /* bytes/s; 0: not measured yet */
-    double rate;   /* the last 2 s average */
+    double rate;   /* the last sample */
     uint32_t active_s;
     uint64_t cap; /* bytes/s in force; 0: none */
     uint64_t bound_since, probe_until, last_probe, warm_at;
