@@ -163,11 +163,12 @@ static int ref_budget(const uint8_t *p, size_t len, char *period, uint64_t *used
     }
     if (ll[2] < 6 || ll[2] > 25 || memcmp(line[2], "used ", 5) != 0) return -1;
     char num[32];
-    memcpy(num, line[2] + 5, ll[2] - 5);
-    num[ll[2] - 5] = 0;
-    if (num[0] == '0' && num[1]) return -1;
-    for (char *q = num; *q; q++)
-        if (*q < '0' || *q > '9') return -1;
+    size_t nl = ll[2] - 5;
+    memcpy(num, line[2] + 5, nl);
+    num[nl] = 0;
+    if (num[0] == '0' && nl > 1) return -1;
+    for (size_t i = 0; i < nl; i++) /* by length: a NUL is no digit */
+        if (num[i] < '0' || num[i] > '9') return -1;
     /* 20 digits: at most 18446744073709551615 */
     if (strlen(num) == 20 && strcmp(num, "18446744073709551615") > 0) return -1;
     *used = strtoull(num, NULL, 10);

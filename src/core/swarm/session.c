@@ -374,9 +374,9 @@ static void uploads_stopped(pf_session *s)
 
 void pf_session_set_upload(pf_session *s, int enabled)
 {
-    int was = pf__upload_allowed(s);
+    int was_on = s->set.upload_enabled, was = pf__upload_allowed(s);
     s->set.upload_enabled = enabled != 0;
-    if (was && !enabled) uploads_stopped(s);
+    if (was_on && !enabled) uploads_stopped(s); /* also with the budget spent: what is queued goes back */
     else if (!was && pf__upload_allowed(s)) uploads_resumed(s);
 }
 
