@@ -852,17 +852,19 @@ static int post_control(const char *extra_headers, const char *body, resp *r)
 TEST(test_ms_control)
 {
     const char *json = "Content-Type: application/json\r\n";
+    const char *get_stats = "GET /stats.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    const char *get_metrics = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     resp r;
     CHECK_EQ(post_control(json, "{\"upload\":\"off\"}", &r), 0);
     CHECK_EQ(r.status, 200);
     CHECK(strstr(r.head, "Content-Type: application/json"));
     CHECK(contains(&r.body, "{\"enabled\":false,\"state\":\"off\",\"off\":[\"user\"]"));
     pf_buf_free(&r.body);
-    CHECK_EQ(exchange("GET /stats.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 48, 0, &r, NULL), 0);
+    CHECK_EQ(exchange(get_stats, strlen(get_stats), 0, &r, NULL), 0);
     CHECK_EQ(r.status, 200);
     CHECK(contains(&r.body, "\"upload\":{\"enabled\":false,\"state\":\"off\",\"off\":[\"user\"]"));
     pf_buf_free(&r.body);
-    CHECK_EQ(exchange("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 45, 0, &r, NULL), 0);
+    CHECK_EQ(exchange(get_metrics, strlen(get_metrics), 0, &r, NULL), 0);
     CHECK(contains(&r.body, "peerflow_upload_enabled 0\n"));
     pf_buf_free(&r.body);
     CHECK_EQ(post_control("Content-Type: Application/JSON; charset=utf-8\r\n",
@@ -897,7 +899,7 @@ TEST(test_ms_control)
     CHECK_EQ(r.status, 413);
     pf_buf_free(&r.body);
     /* None of the refused ones changed anything. */
-    CHECK_EQ(exchange("GET /stats.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 48, 0, &r, NULL), 0);
+    CHECK_EQ(exchange(get_stats, strlen(get_stats), 0, &r, NULL), 0);
     CHECK(contains(&r.body, "\"upload\":{\"enabled\":true,"));
     pf_buf_free(&r.body);
 }

@@ -808,7 +808,11 @@ size_t pf__peer_withdraw_pieces(pf_peer *p)
     for (uint32_t i = 0; i < p->nsp; i++) pf__pbuf_unref(p->sp[i].ref);
     pf_buf_free(&p->out);
     p->out = keep;
-    p->nsp = 0;
+    /* No splices means no array (pf_peer_take_output hands over only
+     * what it is told to release). */
+    pf__free(p->s->mem, p->sp);
+    p->sp = NULL;
+    p->nsp = p->cap_sp = 0;
     p->sp_bytes = 0;
     /* Their entries are the newest: the ones that end past what the
      * caller took. */
