@@ -283,6 +283,8 @@ TEST(upload_off_stops_a_transfer_within_a_second)
     hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
     CHECK(seed && leech);
     hn_settle(n);
+    const uint64_t B = 1ull << 40; /* a budget that never runs out: it counts what is queued */
+    pf_session_set_upload_budget(sn->s, B);
     hn_add_peer(leech, sn);
     for (uint64_t end = n->now + 3 * SEC; n->now < end;) hn_step(n);
     pf_torrent_stats st;
@@ -290,6 +292,13 @@ TEST(upload_off_stops_a_transfer_within_a_second)
     CHECK(st.downloaded > 1024 * 1024); /* flowing */
     uint64_t t_off = n->now, last_growth = n->now, before = st.downloaded;
     pf_session_set_upload(sn->s, 0);
+    /* Nothing more is queued from the switch on, before any tick (a
+     * quarter second of the link, as between two of the client's ticks):
+     * the bytes the leecher still gets are the ones the caller had taken. */
+    uint64_t queued = B - pf_session_upload_budget(sn->s);
+    sn->budget = sn->up_bps / 4;
+    hn_settle(n);
+    CHECK(B - pf_session_upload_budget(sn->s) <= queued);
     for (uint64_t end = n->now + 5 * SEC; n->now < end;) {
         hn_step(n);
         pf_torrent_get_stats(leech->t, &st);
