@@ -13,19 +13,24 @@
 #   peak RSS      get: /usr/bin/time max RSS; seed: VmHWM from /proc (both
 #                 count mapped file pages: libtorrent 2.0 mmaps the data)
 #   peak anon RSS RssAnon sampled every 50 ms: the clients' own memory
-# and prints a markdown table with the ratios peerflow/libtorrent.
+# and prints a markdown table with the ratios peerflow/libtorrent, one per
+# transport: TCP, and uTP (BEP 29, both clients with only uTP enabled).
 #   bench/throughput.sh [--only libtorrent|peerflow] [--runs N (default 3)]
+#                       [--transports "tcp utp" (default) | tcp | utp]
 # libtorrent runs with its defaults (plus the test settings of lt_peer.py:
-# TCP only, loopback, no DHT/LSD/UPnP); BENCH_LT_FLAGS="--high-performance"
-# selects its high_performance_seed preset for the seeder.
+# loopback, no DHT/LSD/UPnP, the transport asked); BENCH_LT_FLAGS=
+# "--high-performance" selects its high_performance_seed preset for the seeder.
+# Runs alternate: for each run, each transport, each side.
 set -euo pipefail
 ONLY=
 RUNS=3
+TRANSPORTS="tcp utp"
 while [ $# -gt 0 ]; do
     case $1 in
         --only) ONLY=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
-        *) echo "usage: bench/throughput.sh [--only libtorrent|peerflow] [--runs N]" >&2; exit 2 ;;
+        --transports) TRANSPORTS=$2; shift 2 ;;
+        *) echo "usage: bench/throughput.sh [--only libtorrent|peerflow] [--runs N] [--transports \"tcp utp\"]" >&2; exit 2 ;;
     esac
 done
 SIZE=${BENCH_SIZE:-1G}
@@ -98,92 +103,108 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 declare -A R
-run_side() {  # run_side peerflow|libtorrent RUN
-    local side=$1 run=$2 seed_pid port c0 c1 hwm dst=$T/dst_${1}_$2
+run_side() {  # run_side peerflow|libtorrent tcp|utp RUN
+    local side=$1 tr=$2 run=$3 seed_pid port c0 c1 hwm
+    local dst=$T/dst_${1}_$3 id=${1}_${2}_$3
     rm -rf "$dst"
     if [ "$side" = peerflow ]; then
         rm -f "$T/pfseed_$run.json"
-        spawn "seed_${side}_$run" "$PF_BIN" seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker \
-            --stats "$T/pfseed_$run.json" "$T/bench.torrent"
-        port=$(port_of "seed_${side}_$run" 120)
+        spawn "seed_$id" "$PF_BIN" seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker \
+            --transport "$tr" --stats "$T/pfseed_$run.json" "$T/bench.torrent"
+        port=$(port_of "seed_$id" 120)
         # peerflow verifies the data before serving: wait for it, so the
         # seeder's CPU below is the transfer's only
         local n=0
         until [ -s "$T/pfseed_$run.json" ] && [ "$(json_get "$T/pfseed_$run.json" complete 2>/dev/null)" = True ]; do
             n=$((n + 1)); [ $n -gt 1200 ] && fail "peerflow seed: --stats never says complete"
-            is_running "seed_${side}_$run" || fail "peerflow seed exited"
+            is_running "seed_$id" || fail "peerflow seed exited"
             sleep 0.1
         done
     else
+        rm -f "$T/ready_$id"
         # shellcheck disable=SC2086
-        spawn "seed_${side}_$run" $PY "$PF_SRC/tests/peers/lt_peer.py" seed --torrent "$T/bench.torrent" \
-            --dir "$T/src" --no-tracker --ready-file "$T/ready_$run" ${BENCH_LT_FLAGS:-}
-        wait_for_file "$T/ready_$run" 120 "seed_${side}_$run"
-        port=$(cat "$T/ready_$run")
+        spawn "seed_$id" $PY "$PF_SRC/tests/peers/lt_peer.py" seed --torrent "$T/bench.torrent" \
+            --dir "$T/src" --no-tracker --transport "$tr" --ready-file "$T/ready_$id" ${BENCH_LT_FLAGS:-}
+        wait_for_file "$T/ready_$id" 120 "seed_$id"
+        port=$(cat "$T/ready_$id")
     fi
     seed_pid=$SPAWNED_PID
     warm_memory
     c0=$(cpu_ticks "$seed_pid")
     if [ "$side" = peerflow ]; then
-        spawn "get_${side}_$run" /usr/bin/time -f '%e %U %S %M' -o "$T/time_${side}_$run" \
+        spawn "get_$id" /usr/bin/time -f '%e %U %S %M' -o "$T/time_$id" \
             timeout 300 "$PF_BIN" get -d "$dst" -l 0 --bind 127.0.0.1 --no-tracker \
-            --peer "127.0.0.1:$port" "$T/bench.torrent"
+            --transport "$tr" --peer "127.0.0.1:$port" "$T/bench.torrent"
     else
-        spawn "get_${side}_$run" /usr/bin/time -f '%e %U %S %M' -o "$T/time_${side}_$run" \
+        spawn "get_$id" /usr/bin/time -f '%e %U %S %M' -o "$T/time_$id" \
             timeout 300 $PY "$PF_SRC/tests/peers/lt_peer.py" get --torrent "$T/bench.torrent" \
-            --dir "$dst" --no-tracker --no-recheck --peer "127.0.0.1:$port"
+            --dir "$dst" --no-tracker --no-recheck --transport "$tr" --peer "127.0.0.1:$port"
     fi
-    sample_anon "$seed_pid" "$SPAWNED_PID" "$T/anon_${side}_$run" &
+    sample_anon "$seed_pid" "$SPAWNED_PID" "$T/anon_$id" &
     local sampler=$!
-    expect_exit0 "get_${side}_$run" 310
+    expect_exit0 "get_$id" 310
     wait "$sampler" 2>/dev/null || true
     c1=$(cpu_ticks "$seed_pid")
     hwm=$(hwm_kib "$seed_pid")
-    stop "seed_${side}_$run"
-    cmp -s "$T/src/bench.bin" "$dst/bench.bin" || fail "$side: downloaded file differs"
+    stop "seed_$id"
+    cmp -s "$T/src/bench.bin" "$dst/bench.bin" || fail "$side over $tr: downloaded file differs"
     rm -rf "$dst"
     local e u s m
-    read -r e u s m <"$T/time_${side}_$run"
-    R[$side,$run,mbs]=$(awk -v b="$bytes" -v e="$e" 'BEGIN { printf "%.1f", b / e / 1e6 }')
-    R[$side,$run,get_cpu]=$(awk -v u="$u" -v s="$s" -v b="$bytes" 'BEGIN { printf "%.2f", (u + s) / (b / 1073741824) }')
-    R[$side,$run,seed_cpu]=$(awk -v c="$((c1 - c0))" -v t="$TICK" -v b="$bytes" 'BEGIN { printf "%.2f", c / t / (b / 1073741824) }')
-    R[$side,$run,get_rss]=$(awk -v m="$m" 'BEGIN { printf "%.1f", m / 1024 }')
-    R[$side,$run,seed_rss]=$(awk -v m="$hwm" 'BEGIN { printf "%.1f", m / 1024 }')
+    read -r e u s m <"$T/time_$id"
+    R[$side,$tr,$run,mbs]=$(awk -v b="$bytes" -v e="$e" 'BEGIN { printf "%.1f", b / e / 1e6 }')
+    R[$side,$tr,$run,get_cpu]=$(awk -v u="$u" -v s="$s" -v b="$bytes" 'BEGIN { printf "%.2f", (u + s) / (b / 1073741824) }')
+    R[$side,$tr,$run,seed_cpu]=$(awk -v c="$((c1 - c0))" -v t="$TICK" -v b="$bytes" 'BEGIN { printf "%.2f", c / t / (b / 1073741824) }')
+    R[$side,$tr,$run,get_rss]=$(awk -v m="$m" 'BEGIN { printf "%.1f", m / 1024 }')
+    R[$side,$tr,$run,seed_rss]=$(awk -v m="$hwm" 'BEGIN { printf "%.1f", m / 1024 }')
     local sa ga
-    read -r sa ga <"$T/anon_${side}_$run"
-    R[$side,$run,get_anon]=$(awk -v m="$ga" 'BEGIN { printf "%.1f", m / 1024 }')
-    R[$side,$run,seed_anon]=$(awk -v m="$sa" 'BEGIN { printf "%.1f", m / 1024 }')
-    log "$side run $run: ${R[$side,$run,mbs]} MB/s, get CPU ${R[$side,$run,get_cpu]} s/GiB, seed CPU ${R[$side,$run,seed_cpu]} s/GiB, get RSS ${R[$side,$run,get_rss]} MiB (anon ${R[$side,$run,get_anon]}), seed RSS ${R[$side,$run,seed_rss]} MiB (anon ${R[$side,$run,seed_anon]})"
+    read -r sa ga <"$T/anon_$id"
+    R[$side,$tr,$run,get_anon]=$(awk -v m="$ga" 'BEGIN { printf "%.1f", m / 1024 }')
+    R[$side,$tr,$run,seed_anon]=$(awk -v m="$sa" 'BEGIN { printf "%.1f", m / 1024 }')
+    log "$side over $tr, run $run: ${R[$side,$tr,$run,mbs]} MB/s, get CPU ${R[$side,$tr,$run,get_cpu]} s/GiB, seed CPU ${R[$side,$tr,$run,seed_cpu]} s/GiB, get RSS ${R[$side,$tr,$run,get_rss]} MiB (anon ${R[$side,$tr,$run,get_anon]}), seed RSS ${R[$side,$tr,$run,seed_rss]} MiB (anon ${R[$side,$tr,$run,seed_anon]})"
 }
 
 sides=()
 [ "$ONLY" != libtorrent ] && sides+=(peerflow)
 [ "$ONLY" != peerflow ] && sides+=(libtorrent)
 for run in $(seq 1 "$RUNS"); do
-    for side in "${sides[@]}"; do run_side "$side" "$run"; done
+    for tr in $TRANSPORTS; do
+        for side in "${sides[@]}"; do run_side "$side" "$tr" "$run"; done
+    done
 done
 
 # median over runs (the middle value; runs are few)
 med() {
-    local side=$1 key=$2 vals=()
-    for run in $(seq 1 "$RUNS"); do vals+=("${R[$side,$run,$key]}"); done
+    local side=$1 tr=$2 key=$3 vals=()
+    for run in $(seq 1 "$RUNS"); do vals+=("${R[$side,$tr,$run,$key]}"); done
     printf '%s\n' "${vals[@]}" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 echo
 echo "Loopback, $bytes bytes, 1 MiB pieces, data in ${PF_TMP:-/tmp}, $(nproc) cores, median of $RUNS run(s)"
-echo
-echo "| metric | peerflow | libtorrent $($PY -c 'import libtorrent; print(libtorrent.__version__)') | peerflow/libtorrent |"
-echo "|---|---:|---:|---:|"
-for row in "mbs:throughput (MB/s)" "get_cpu:downloader CPU (s/GiB)" "seed_cpu:seeder CPU (s/GiB)" \
-           "get_rss:downloader peak RSS (MiB)" "seed_rss:seeder peak RSS (MiB)" \
-           "get_anon:downloader peak anon RSS (MiB)" "seed_anon:seeder peak anon RSS (MiB)"; do
-    key=${row%%:*}
-    label=${row#*:}
-    p=- l=- r=-
-    [ "$ONLY" != libtorrent ] && p=$(med peerflow "$key")
-    [ "$ONLY" != peerflow ] && l=$(med libtorrent "$key")
-    [ "$p" != - ] && [ "$l" != - ] && r=$(ratio "$p" "$l")
-    echo "| $label | $p | $l | $r |"
+for tr in $TRANSPORTS; do
+    echo
+    echo "Over $tr:"
+    echo
+    echo "| metric | peerflow | libtorrent $($PY -c 'import libtorrent; print(libtorrent.__version__)') | peerflow/libtorrent |"
+    echo "|---|---:|---:|---:|"
+    for row in "mbs:throughput (MB/s)" "get_cpu:downloader CPU (s/GiB)" "seed_cpu:seeder CPU (s/GiB)" \
+               "get_rss:downloader peak RSS (MiB)" "seed_rss:seeder peak RSS (MiB)" \
+               "get_anon:downloader peak anon RSS (MiB)" "seed_anon:seeder peak anon RSS (MiB)"; do
+        key=${row%%:*}
+        label=${row#*:}
+        p=- l=- r=-
+        [ "$ONLY" != libtorrent ] && p=$(med peerflow "$tr" "$key")
+        [ "$ONLY" != peerflow ] && l=$(med libtorrent "$tr" "$key")
+        [ "$p" != - ] && [ "$l" != - ] && r=$(ratio "$p" "$l")
+        echo "| $label | $p | $l | $r |"
+    done
 done
+# uTP against TCP, per client (the issue's target: peerflow's uTP at least
+# half its own TCP)
+case " $TRANSPORTS " in *" tcp "*) case " $TRANSPORTS " in *" utp "*)
+    echo
+    for side in "${sides[@]}"; do
+        echo "$side: uTP/TCP throughput $(ratio "$(med "$side" utp mbs)" "$(med "$side" tcp mbs)")"
+    done ;;
+esac ;; esac

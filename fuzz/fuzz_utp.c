@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s.mtu = 1200;
     s.max_window = s.send_buffer = s.recv_buffer = 65536;
     s.seed = 42;
-    pf_utp_callbacks cb = {on_send_syn, on_accept, on_connected, on_read, on_writable, on_closed};
+    pf_utp_callbacks cb = {on_send_syn, on_accept, on_connected, on_read, on_writable, on_closed, NULL};
     fz f = {.now = 1000000000ull};
     f.x = pf_utp_ctx_new(NULL, &s, &cb, &f);
     if (!f.x) return 0;

@@ -137,6 +137,7 @@ struct hn_node {
     pf_session *s;
     const pf_mem *mem; /* its session's allocator (settings.mem) */
     uint64_t dgrams_out; /* datagrams it sent */
+    int dgrams_in;       /* datagrams since its last pf_session_flush_datagrams */
     pf_addr addr;
     hn_tor tors[HN_MAX_TORRENTS];
     int ntors;
@@ -149,6 +150,9 @@ struct hn_node {
     int lie;
     uint32_t lie_piece;
     int offline;       /* refuse incoming connections */
+    int silent;        /* accept connections, never say a word (a stale
+                          tracker entry whose port another program now
+                          holds, a client shutting down) */
     hn_http_fn http;   /* NULL: HTTP jobs fail with PF_ERR_NET */
     void *http_ud;
     uint32_t http_jobs;
@@ -581,6 +585,12 @@ static inline void hn__dial(hn_node *from, pf_peer *p, const pf_addr *to_addr)
     l->end[0].p = p;
     l->end[1].node = to;
     pf_peer_set_ud(p, &l->end[0]);
+    if (to->silent) {
+        /* Connected, and the dialer's handshake waits in the link for
+         * ever: nobody on the other end reads it. */
+        pf_peer_connected(p, n->now);
+        return;
+    }
     pf_addr remote = from->addr;
     remote.port = n->next_eph++;
     if (n->next_eph < 40000) n->next_eph = 40000;
@@ -1269,10 +1279,19 @@ static inline void hn__handle(hn_node *nd, pf_event *ev)
         while ((len = pf_session_take_datagram(nd->s, &to, dg, sizeof dg)) > 0) {
             nd->dgrams_out++;
             hn_node *dst = hn__node_by_addr(n, &to);
-            if (dst)
+            if (dst) {
                 pf_session_recv_datagram(dst->s, &nd->addr, dg, (size_t)len, n->now);
-            else if (n->udp_sink)
+                dst->dgrams_in = 1;
+            } else if (n->udp_sink) {
                 n->udp_sink(n->udp_sink_ud, nd, &to, dg, (size_t)len);
+            }
+        }
+        /* the batch is over, as a socket drained: deferred ACKs go */
+        for (int i = 0; i < n->nnodes; i++) {
+            hn_node *r = n->nodes[i];
+            if (!r->dgrams_in) continue;
+            r->dgrams_in = 0;
+            pf_session_flush_datagrams(r->s, n->now);
         }
         break;
     }

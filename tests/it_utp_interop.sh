@@ -48,3 +48,19 @@ expect_exit0 pf_get2 55
 assert_same_file "$T/src/clip.bin" "$T/pf_get2/clip.bin"
 stop tr_seed
 log "3. Transmission (libutp) seed -> peerflow uTP get: byte-exact"
+
+# 4. peerflow (uTP only) seeds 96 MiB to peerflow (uTP only): enough to fill
+#    the connection's send buffer many times over.  The seed once stopped
+#    for good after a few MiB (blocks served while the send buffer was full
+#    were never handed to uTP) and lost the tail of every window burst in
+#    a 256-datagram queue; this run must simply finish, byte-exact.
+gen_file 96M "$T/big/big.bin" utp-big
+$PF_BIN create -p 1M -o "$T/big.torrent" "$T/big/big.bin" >/dev/null
+spawn pf_seed4 $PF_BIN seed -d "$T/big" -l 0 --bind 127.0.0.1 --no-tracker --transport utp "$T/big.torrent"
+seed_port=$(port_of pf_seed4)
+spawn pf_get4 timeout 60 $PF_BIN get -d "$T/pf_get4" -l 0 --bind 127.0.0.1 --no-tracker \
+    --transport utp --peer "127.0.0.1:$seed_port" --stats "$T/pf_get4.json" "$T/big.torrent"
+expect_exit0 pf_get4 65
+assert_same_file "$T/big/big.bin" "$T/pf_get4/big.bin"
+stop pf_seed4
+log "4. peerflow uTP seed -> peerflow uTP get, 96 MiB: byte-exact"

@@ -1432,6 +1432,64 @@ TEST(stream_startup_tries_peers)
     CHECK(slow <= alone + alone / 5);
 }
 
+/* 13c. A dial that hangs does not hold the CDN back.  A stale tracker entry
+ * whose port another program now holds (or a client shutting down)
+ * accepts the connection and never answers; the dial stays in its
+ * handshake until the 20 s time-out.  Meanwhile "no peer has it" meant
+ * "a peer may have it": pieces past the urgent zone waited for it, and the
+ * CDN brought the start of the film one piece a second as the media clock
+ * reached each (bench/stream, with such entries: 10 s of media in 5.8-6.1
+ * s instead of 0.3-0.9; issue 19, item 16).  A dial now counts for a
+ * second, like a new connection. ------------------------------------ */
+TEST(stream_hung_dial_no_wait)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8000023, PLEN, 118, NULL), 0); /* 40 s */
+    hn_net *n = hn_new(118);
+    hn_node *vn = hn_add_node(n, NULL), *mute = hn_add_node(n, NULL);
+    mute->silent = 1;
+    fast_cdn(vn);
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(v != NULL);
+    CHECK_EQ(pf_torrent_add_webseed(v->t, CDN_URL, 1.0), 0);
+    CHECK_EQ(hn_cdn_add_file(n, CDN_URL, c.data, c.size, 0), 0);
+    pf_torrent_set_await_reader(v->t, 1); /* as `peerflow play` */
+    hn_settle(n);
+    hn_add_peer(v, mute); /* dialled at once, never answers */
+    hn_step(n);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 0, 0, BR, c.data), 0);
+    pl.readahead_s = 30; /* a decoder, or a media server filling sockets */
+    uint64_t t0 = n->now, ten = 0;
+    uint32_t last = (uint32_t)((uint64_t)(10 * BR) / PLEN); /* 10 s of media */
+    hn_player_step(&pl);
+    while (!ten && n->now < t0 + 20 * SEC) {
+        hn_step(n);
+        hn_player_step(&pl);
+        int all = 1;
+        for (uint32_t k = 0; k <= last && all; k++) all = pf_bitfield_get(&v->t->have, k);
+        if (all) ten = n->now - t0;
+    }
+    dump_reqs(vn, "hung_dial_no_wait");
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "hung_dial_no_wait: 10 s of media after %.2f s\n", (double)ten / 1e9);
+    /* The premise: the dial still hangs. */
+    CHECK_EQ(v->t->npeers, 1);
+    CHECK_EQ(v->t->peers[0]->state, PF_PS_HANDSHAKE);
+    /* A second for the dial, then the CDN (2 MB at 4 MB/s), not the
+     * media clock's pace: 6.75 s when the dial held it back. */
+    CHECK(ten > 0);
+    CHECK(ten <= 5 * SEC / 2);
+    CHECK(play(n, &pl, 80 * SEC, NULL, NULL));
+    CHECK_EQ(pl.mismatches, 0);
+    CHECK_EQ(pl.stalls, 0);
+    hn_player_close(&pl);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* 13b. A peer too slow for a whole piece due soon is still given the few
  * blocks of it it can bring in time (the viewers just ahead of a late one
  * hold what it needs only seconds before it does). ------------------------ */
@@ -1456,7 +1514,7 @@ TEST(stream_slow_peer_takes_blocks_due_soon)
     CHECK_EQ(planned_peer_free(&f), 0);
 }
 
-TEST_MAIN(stream_cdn_only, stream_alone_keeps_pace, stream_front_pair_need_slots, stream_front_pair_one_fetches, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
+TEST_MAIN(stream_cdn_only, stream_hung_dial_no_wait, stream_alone_keeps_pace, stream_front_pair_need_slots, stream_front_pair_one_fetches, stream_slow_peer_takes_blocks_due_soon, stream_startup_tries_peers, stream_plans_by_busy_rate, stream_startup_holds_peers, stream_awaits_reader, stream_waits_for_tracker, stream_probe_before_guess, stream_follows_peer_ahead, stream_fast_peer_minimal_cdn, stream_slow_peer_deadlines_met,
           stream_late_blocks_rerouted, stream_seek_cancels, stream_qoe_seek_at_start,
           stream_cdn_failure_backoff,
           stream_multi_file_webseed, stream_cache_limit)

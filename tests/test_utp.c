@@ -84,6 +84,10 @@ typedef struct node {
     uint64_t send_after_eof; /* starts sending this much once the peer's FIN is read */
     pf_utp_stats last; /* the connection's stats when it closed */
     uint64_t closed_at;
+    /* the user's datagram queue: can_send says no at qlimit (0: never);
+     * drained, and pf_utp_flush called, at each step of the simulation */
+    uint32_t qlimit, queued, queued_max;
+    uint64_t flushes;
 } node;
 
 typedef struct tcp { /* AIMD: slow start, +1/cwnd per ACK, halving on loss */
@@ -213,6 +217,7 @@ static void cb_send(void *ud, const pf_addr *to, const uint8_t *pkt, size_t n)
             memcmp(s->n[i].addr.ip, to->ip, 16) == 0 && s->n[i].x)
             dst = i;
     me->sent_pkts++;
+    if (++me->queued > me->queued_max) me->queued_max = me->queued;
     if (dst < 0 || s->cut) {
         s->to_nowhere++;
         return;
@@ -222,6 +227,12 @@ static void cb_send(void *ud, const pf_addr *to, const uint8_t *pkt, size_t n)
     if (!e.data) abort();
     memcpy(e.data, pkt, n);
     if (!link_send(s, &s->l[me->id & 1], &e, n, 1)) free(e.data);
+}
+
+static int cb_can_send(void *ud)
+{
+    node *n = ud;
+    return !n->qlimit || n->queued < n->qlimit;
 }
 
 static void cb_accept(void *ud, pf_utp_conn *c)
@@ -289,7 +300,7 @@ static void cb_closed(void *ud, pf_utp_conn *c, int err)
     }
 }
 
-static const pf_utp_callbacks cbs = {cb_send, cb_accept, cb_connected, cb_read, cb_writable, cb_closed};
+static const pf_utp_callbacks cbs = {cb_send, cb_accept, cb_connected, cb_read, cb_writable, cb_closed, cb_can_send};
 
 /* ---- the simulation ------------------------------------------------------- */
 static void node_init(sim *s, int i, const pf_utp_settings *set, uint64_t seed, const pf_mem *mem)
@@ -408,6 +419,11 @@ static void sim_run(sim *s, uint64_t until, int (*stop)(sim *))
         for (int i = 0; i < 4; i++) {
             node *n = &s->n[i];
             if (n->x && node_deadline(n, s->now) <= s->now) pf_utp_tick(n->x, clk(n));
+            if (n->x && n->qlimit && n->queued) { /* the user drains its queue */
+                n->queued = 0;
+                n->flushes++;
+                pf_utp_flush(n->x, clk(n));
+            }
         }
         if (s->ping_every && s->ping_at <= s->now) {
             if (s->now >= s->ping_from) {
@@ -1071,6 +1087,30 @@ TEST(utp_nagle_and_acks)
     sim_free(&s);
 }
 
+/* A user whose datagram queue is short (can_send): a window's burst waits
+ * in uTP for pf_utp_flush instead of being sent into a full queue and
+ * lost, so a transfer on a lossless path sees no loss at all. */
+TEST(utp_can_send_paces_bursts)
+{
+    sim s;
+    sim_init(&s, NULL, NULL, 43);
+    link_set(&s.l[0], 5 * MS, 0, 0, 0); /* no bottleneck: the window opens wide */
+    link_set(&s.l[1], 5 * MS, 0, 0, 0);
+    s.n[0].qlimit = 16;
+    check_transfer(&s, 8000000, 0, 60 * SEC, "a 16-datagram queue");
+    CHECK_EQ(s.n[1].received, 8000000);
+    CHECK_EQ(s.n[1].bad, 0);
+    printf("  most datagrams queued at once: %u (limit 16), %llu flushes; loss events %llu, retransmits %llu\n",
+           s.n[0].queued_max, (unsigned long long)s.n[0].flushes, (unsigned long long)s.n[0].last.loss_events,
+           (unsigned long long)s.n[0].last.retransmits);
+    /* data stops at the limit; an ACK or a FIN may still go past it */
+    CHECK(s.n[0].queued_max <= 16 + 4);
+    CHECK(s.n[0].flushes > 0);
+    CHECK_EQ(s.n[0].last.loss_events, 0);
+    CHECK_EQ(s.n[0].last.retransmits, 0);
+    sim_free(&s);
+}
+
 TEST(utp_keepalive)
 {
     sim s;
@@ -1260,5 +1300,5 @@ TEST(utp_idle_restart)
 
 TEST_MAIN(utp_handshake_and_close, utp_handshake_ipv6, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder, utp_throughput, utp_ledbat_target, utp_ledbat_yields, utp_ledbat_clock_drift, utp_ledbat_latecomer, utp_half_close, utp_close_linger,
           utp_peer_vanishes, utp_connect_timeout, utp_reset, utp_refused, utp_max_conns, utp_syn_flood,
-          utp_hostile_input, utp_spoofed_packets, utp_nagle_and_acks, utp_idle_restart, utp_keepalive, utp_settings,
+          utp_hostile_input, utp_spoofed_packets, utp_nagle_and_acks, utp_can_send_paces_bursts, utp_idle_restart, utp_keepalive, utp_settings,
           utp_alloc_failures)

@@ -355,6 +355,12 @@ PF_EXTERN int pf_session_recv_datagram(pf_session *s, const pf_addr *from, const
  * is always enough), its destination in *to.  Returns its length, 0 if
  * none waits, PF_ERR_RANGE if cap is too small (it stays queued). */
 PF_EXTERN long pf_session_take_datagram(pf_session *s, pf_addr *to, uint8_t *buf, size_t cap);
+/* The end of a batch: call it when the socket has no more datagrams for
+ * now, after the pf_session_recv_datagram calls.  uTP acknowledges a batch
+ * with one packet per connection instead of one per two packets (the
+ * receiver's cost is in its sends).  Optional: without it, ACKs go out
+ * after two packets or a few milliseconds. */
+PF_EXTERN void pf_session_flush_datagrams(pf_session *s, uint64_t now);
 /* Periodic work: choking, timeouts, announces, dialing, rates. */
 PF_EXTERN void pf_session_tick(pf_session *s, uint64_t now);
 /* Upload and download caps in bytes/s (0 = none).  The download cap paces

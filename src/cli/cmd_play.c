@@ -39,10 +39,62 @@ typedef struct play {
     uint64_t ticks;
 } play;
 
+/* PF_TRACE=FILE: every debug line goes, stamped, into a ring in memory
+ * (the last PF__TRACE_LINES), written to FILE at exit; stderr gets what
+ * -v asks for.  Writing -vv to stderr as it happens changes when the
+ * engine's ticks run; a line into memory costs a formatting only. */
+#define PF__TRACE_LINES 8192
+#define PF__TRACE_LEN 232
+typedef struct trace_line {
+    double t;
+    pf_log_level lvl;
+    char msg[PF__TRACE_LEN];
+} trace_line;
+static trace_line *g_trace;
+static uint32_t g_trace_n;
+static double g_trace_t0;
+static int g_trace_stderr_level;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void trace_add(pf_log_level lvl, const char *msg)
+{
+    trace_line *l = &g_trace[g_trace_n++ % PF__TRACE_LINES];
+    l->t = mono_s() - g_trace_t0;
+    l->lvl = lvl;
+    snprintf(l->msg, sizeof l->msg, "%s", msg);
+}
+
+static void trace_dump(const char *path)
+{
+    if (!g_trace) return;
+    FILE *f = fopen(path, "w");
+    if (f) {
+        static const char *names[] = {"error", "warn", "info", "debug"};
+        uint32_t n = g_trace_n < PF__TRACE_LINES ? g_trace_n : PF__TRACE_LINES;
+        for (uint32_t i = g_trace_n - n; i != g_trace_n; i++) {
+            const trace_line *l = &g_trace[i % PF__TRACE_LINES];
+            fprintf(f, "[%8.3f] %s: %s\n", l->t, names[l->lvl], l->msg);
+        }
+        fclose(f);
+    }
+    free(g_trace);
+    g_trace = NULL;
+}
+
 static void log_cb(void *ud, pf_log_level lvl, const char *msg)
 {
     play *p = ud;
     static const char *names[] = {"error", "warn", "info", "debug"};
+    if (g_trace) {
+        trace_add(lvl, msg);
+        if ((int)lvl > g_trace_stderr_level) return;
+    }
     if (p->tty) pf_progress_clear();
     if (p->verbose > 1) {
         /* -vv: seconds since start, to read a stream's start-up from the log */
@@ -582,6 +634,15 @@ static int play_client(play *p, play_opts *o, cli_loop *lp)
     cs.log = log_cb;
     cs.log_ud = p;
     cs.log_level = p->verbose > 1 ? PF_LOG_DEBUG : p->verbose ? PF_LOG_INFO : PF_LOG_WARN;
+    const char *trace_path = getenv("PF_TRACE");
+    if (trace_path && *trace_path) {
+        g_trace = calloc(PF__TRACE_LINES, sizeof *g_trace);
+        if (g_trace) {
+            g_trace_t0 = mono_s();
+            g_trace_stderr_level = (int)cs.log_level;
+            cs.log_level = PF_LOG_DEBUG;
+        }
+    }
     cs.on_event = on_event;
     cs.event_ud = p;
     rc = pf_client_new(&cs, &p->c);
@@ -705,5 +766,7 @@ int pf_cmd_play(int argc, char **argv)
     if (rc < 0) rc = play_run(&p);
     pf_client_free(p.c);
     cli_loop_close(&lp);
+    const char *trace_path = getenv("PF_TRACE");
+    if (trace_path && *trace_path) trace_dump(trace_path);
     return rc;
 }

@@ -66,6 +66,13 @@ typedef struct pf__post {
 } pf__post;
 #define PF__MAX_POSTS 65536
 
+/* One datagram of a send batch (net/udp.c). */
+typedef struct pf__udp_dgram {
+    pf_addr to;
+    uint16_t len;
+    uint8_t data[PF_MAX_DATAGRAM];
+} pf__udp_dgram;
+
 struct pf_client {
     pf_client_settings set;
     uv_loop_t *loop;    /* the application's, or own_loop */
@@ -100,13 +107,17 @@ struct pf_client {
     int stopping;
     uint64_t stop_started; /* uv_now() at pf_client_stop */
     uint8_t *rbuf; /* read buffer shared by all connections */
+    uint64_t trim_moved; /* bytes downloaded at the last second's tick */
     pf_logger log;
     uint32_t works;
     /* The UDP socket (udp.c): datagrams of the session (BEP 15 trackers,
      * uTP), on the listen port. */
     uv_udp_t udp;
     int udp_open, udp_family;
+    uint32_t udp_batch; /* datagrams in since the last pump */
     uint8_t *udp_buf;
+    struct pf__udp_dgram *udp_out; /* a send batch (udp.c) */
+    int udp_gso;                   /* the kernel takes UDP_SEGMENT (Linux) */
     /* Uploads on the viewer's terms (budget.c): switches, share, budget. */
     pf__upload up;
 };

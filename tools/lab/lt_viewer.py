@@ -52,6 +52,11 @@ def main():
         "enable_incoming_utp": False, "enable_outgoing_utp": False,
         "min_reconnect_time": 1,
         "peer_connect_timeout": 5,
+        # Peers that share an address are distinct peers (bench/stream.sh
+        # runs every client on 127.0.0.1): without this, libtorrent keeps
+        # one peer per IP, the first the tracker named, often a viewer of
+        # an earlier run that is gone, and never dials the seeder.
+        "allow_multiple_connections_per_ip": True,
         "upload_rate_limit": a.upload_rate,
         # A web seed request is 16 MiB by default: on an 8 Mbit/s link that
         # is 17 s in which the deadline pieces cannot use the CDN.  Four

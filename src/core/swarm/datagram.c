@@ -47,7 +47,15 @@ long pf_session_take_datagram(pf_session *s, pf_addr *to, uint8_t *buf, size_t c
     long n = d->len;
     s->dg_head = (s->dg_head + 1) % s->dg_cap;
     s->dg_len--;
+    /* uTP data held back for a full queue goes out once it is half empty */
+    if (s->dg_blocked && s->dg_len <= s->dg_cap / 2) pf__utp_flush(s, s->now);
     return n;
+}
+
+void pf_session_flush_datagrams(pf_session *s, uint64_t now)
+{
+    if (now > s->now) s->now = now;
+    pf__utp_flush(s, s->now);
 }
 
 int pf_session_recv_datagram(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now)

@@ -1377,11 +1377,17 @@ static int po_available(const pf_source *s, uint64_t now)
     return p->state == PF_PS_ACTIVE && !p->peer_choking;
 }
 
+/* Connected for under a second, or dialled under a second ago
+ * (connected_at: the dial, then the connect).  A dial that hangs (a stale
+ * tracker entry whose port another program holds) once held the pieces
+ * nobody had back from the CDN until its 15-20 s time-out: 10 s of media
+ * took 6 s, one piece a second by the media clock (issue 19, item 16;
+ * test stream_hung_dial_no_wait). */
 static int po_settling(const pf_source *s, uint64_t now)
 {
     const pf_peer *p = CPEER_OF(s);
-    if (p->state == PF_PS_CONNECTING || p->state == PF_PS_HANDSHAKE) return 1;
-    return p->state == PF_PS_ACTIVE && now < p->connected_at + PF_NS_PER_SEC;
+    if (p->state != PF_PS_CONNECTING && p->state != PF_PS_HANDSHAKE && p->state != PF_PS_ACTIVE) return 0;
+    return now < p->connected_at + PF_NS_PER_SEC;
 }
 
 static int po_present(const pf_source *s) { return CPEER_OF(s)->state == PF_PS_ACTIVE; }

@@ -111,7 +111,13 @@ void pf_session_free(pf_session *s)
     for (uint32_t i = 0; i < s->ntorrents; i++)
         for (uint32_t k = 0; k < s->torrents[i]->npeers; k++) pf__utp_detach(s->torrents[i]->peers[k]);
     pf__utp_free(s);
-    s->utp_dead = NULL;
+    /* Peers already closing were on no list above: their connections'
+     * closed callbacks (PF_ERR_SHUTDOWN) just put them on the dead list. */
+    while (s->utp_dead) {
+        pf_peer *p = s->utp_dead;
+        s->utp_dead = p->utp_dead_next;
+        pf__peer_free(p);
+    }
     for (uint32_t i = 0; i < s->npending; i++) pf__peer_free(s->pending[i]);
     pf__free(s->mem, s->pending);
     for (uint32_t i = 0; i < s->ntorrents; i++) pf__torrent_free(s->torrents[i]);

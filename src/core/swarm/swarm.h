@@ -37,7 +37,7 @@ struct pf_peer {
      * take yet, and the flush's re-entry guard. */
     struct pf_utp_conn *utp;
     pf_buf utp_out;
-    int utp_flushing, utp_again;
+    int utp_flushing;
     pf_peer *utp_dead_next;
     void *ud;
     int outgoing;
@@ -314,6 +314,7 @@ struct pf_session {
      * use; and what came in that nothing claimed. */
     struct pf__dgram *dgrams;
     uint32_t dg_head, dg_len, dg_cap;
+    int dg_blocked; /* uTP held data back for a full queue: flush it when taken */
     uint64_t dg_dropped_in, dg_dropped_out;
 };
 
@@ -360,6 +361,8 @@ void pf__utp_detach(pf_peer *p); /* forgets its connection (session free) */
 void pf__utp_reap(pf_session *s);
 /* 1 if a uTP datagram (taken or dropped as uTP), 0 if not uTP. */
 int pf__utp_datagram(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now);
+/* Deferred ACKs and data held for the queue go out. */
+void pf__utp_flush(pf_session *s, uint64_t now);
 
 /* datagram.c */
 #define PF__DGRAM_QUEUE 256

@@ -26,6 +26,18 @@ static void link_send(void *ud, const pf_addr *to, const uint8_t *pkt, size_t n)
     pf__session_send_datagram(s, to, pkt, n);
 }
 
+/* A window's burst is paced by the datagram queue (the caller drains it
+ * into its socket) instead of being dropped at its end; a few slots stay
+ * free for ACKs and tracker packets. */
+static int link_can_send(void *ud)
+{
+    pf_session *s = ud;
+    uint32_t cap = s->dg_cap ? s->dg_cap : PF__DGRAM_QUEUE;
+    if (s->dg_len + 8 < cap) return 1;
+    s->dg_blocked = 1;
+    return 0;
+}
+
 static void link_accept(void *ud, pf_utp_conn *c)
 {
     pf_session *s = ud;
@@ -82,6 +94,7 @@ static void link_closed(void *ud, pf_utp_conn *c, int err)
 
 static const pf_utp_callbacks link_cb = {
     .send = link_send,
+    .can_send = link_can_send,
     .accept = link_accept,
     .connected = link_connected,
     .read = link_read,
@@ -124,13 +137,16 @@ int pf__utp_dial(pf_peer *p, uint64_t now)
 void pf__utp_flush_peer(pf_peer *p)
 {
     pf_session *s = p->s;
-    if (!p->utp || p->utp_flushing) {
-        p->utp_again = 1;
-        return;
-    }
+    /* Re-entered from pf_peer_sent (which may serve more): the loop below
+     * takes whatever was queued meanwhile. */
+    if (!p->utp || p->utp_flushing) return;
     p->utp_flushing = 1;
-    do {
-        p->utp_again = 0;
+    /* Until the peer has nothing queued or the connection's send buffer
+     * is full (its writable callback brings us back).  Whatever the peer
+     * queued while the buffer was full is taken here too, not only what
+     * a call made during this flush queued: the output of a serve that
+     * ran while we were waiting would otherwise wait forever. */
+    for (;;) {
         if (pf_buf_unread(&p->utp_out) == 0) {
             pf_buf_free(&p->utp_out);
             p->write_queued = 0;
@@ -140,9 +156,10 @@ void pf__utp_flush_peer(pf_peer *p)
             long n = pf_utp_write(p->utp, pf_buf_head(&p->utp_out), pf_buf_unread(&p->utp_out), s->now);
             if (n <= 0) break; /* full: the writable callback comes back */
             pf_buf_consume(&p->utp_out, (size_t)n);
-            pf_peer_sent(p, (size_t)n, s->now); /* may queue more: utp_again */
+            pf_peer_sent(p, (size_t)n, s->now); /* may queue more */
         }
-    } while (p->utp && pf_buf_unread(&p->utp_out) == 0 && p->utp_again);
+        if (!p->utp || pf_buf_unread(&p->utp_out) > 0) break;
+    }
     p->utp_flushing = 0;
 }
 
@@ -169,8 +186,17 @@ void pf__utp_reap(pf_session *s)
 int pf__utp_datagram(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now)
 {
     if (!s->utp) return 0;
+    /* ACKs wait for the end of the caller's batch (pf_session_flush_datagrams):
+     * one per batch instead of one per packet. */
     int taken = pf_utp_recv(s->utp, from, data, n, now);
-    if (taken) pf_utp_flush(s->utp, now);
     pf__utp_reap(s);
     return taken;
+}
+
+void pf__utp_flush(pf_session *s, uint64_t now)
+{
+    if (!s->utp) return;
+    s->dg_blocked = 0;
+    pf_utp_flush(s->utp, now);
+    pf__utp_reap(s);
 }

@@ -385,9 +385,11 @@ void pf_utp_flush(pf_utp_ctx *x, uint64_t now)
 {
     if (!x) return;
     pf__utp_enter(x);
+    x->log.now = now;
     for (pf_utp_conn *c = x->all; c; c = c->next) {
-        if (!c->ack_at) continue;
-        pf__utp_conn_send_state(c, now);
+        if (c->state == PF_UTP_CLOSED) continue;
+        if (c->s_nxt < c->s_end || c->nlost) pf__utp_conn_flush(c, now);
+        if (c->ack_at) pf__utp_conn_send_state(c, now);
         pf__utp_schedule(c);
     }
     pf__utp_leave(x);

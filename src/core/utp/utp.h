@@ -115,6 +115,11 @@ typedef struct pf_utp_callbacks {
      * exactly once for every connection the user saw (accept or
      * pf_utp_connect); c is freed when it returns.  Required. */
     void (*closed)(void *ud, pf_utp_conn *c, int err);
+    /* Nonzero while the user can queue another datagram.  When it says 0,
+     * new data waits (ACKs and retransmissions still go) until the user
+     * calls pf_utp_flush: a window's burst is paced by the user's queue,
+     * not dropped at its end.  NULL: always. */
+    int (*can_send)(void *ud);
 } pf_utp_callbacks;
 
 /* A new context.  mem: allocator (NULL: the C library's), kept by
@@ -137,9 +142,10 @@ void pf_utp_ctx_free(pf_utp_ctx *x);
  * (rate-limited) and creates no state. */
 int pf_utp_recv(pf_utp_ctx *x, const pf_addr *from, const uint8_t *pkt, size_t n, uint64_t now);
 
-/* Sends the ACKs that were deferred to coalesce them.  Optional: call it
- * after a batch of pf_utp_recv (the socket drained); otherwise they go
- * out after ack_delay_us or ack_every packets. */
+/* Sends the ACKs that were deferred to coalesce them, and the data that
+ * waited for can_send.  Call it after a batch of pf_utp_recv (the socket
+ * drained; otherwise deferred ACKs go out after ack_delay_us or ack_every
+ * packets) and when can_send would say yes again. */
 void pf_utp_flush(pf_utp_ctx *x, uint64_t now);
 
 /* Opens a connection to `to` (sends a SYN).  Returns the connection (the

@@ -232,6 +232,7 @@ void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now)
     }
     while (c->s_nxt < c->s_end) {
         if (outstanding(c) >= c->ob_cap && !ob_grow(c)) goto out;
+        if (c->ctx->cb.can_send && !c->ctx->cb.can_send(c->ctx->ud)) goto out; /* pf_utp_flush resumes */
         size_t sb = sack_need(c);
         uint32_t room = mtu - PF_UTP_HEADER - (uint32_t)(sb ? sb + 2 : 0);
         uint32_t len = c->s_end - c->s_nxt < room ? (uint32_t)(c->s_end - c->s_nxt) : room;
