@@ -50,7 +50,7 @@ capped=$(rate_over 6)
 log "capped: the leecher receives $capped B/s ($(awk -v r="$capped" -v u="$uplink" 'BEGIN { printf "%.0f", 100 * r / u }') % of the uplink measured)"
 awk -v r="$capped" -v u="$uplink" 'BEGIN { exit !(r > 0.4 * u && r < 0.6 * u) }' ||
     fail "the leecher got $capped B/s, not half of the $uplink measured"
-wait_for_log seed 'cap 1\.0 MiB/s \(50% of 2\.0 MiB/s\)' 12 >/dev/null
+wait_for_log seed 'cap [0-9.]+ (KiB|MiB)/s \(50% of [0-9.]+ MiB/s\)' 12 >/dev/null
 is_running seed || fail "the seed died"
 stop leech
 stop seed

@@ -125,6 +125,25 @@ TEST(share_ignores_a_burst)
     CHECK(cap >= 995000 && cap <= 1005000);
 }
 
+/* Uploads that ramp up over several seconds (TCP's start, peers joining,
+ * a loaded machine): the cap waits until the rate stops growing. */
+TEST(share_waits_for_the_ramp)
+{
+    pf__share sh;
+    pf__share_init(&sh, 0.5);
+    static const uint64_t ramp[] = {300000, 600000, 900000, 1200000, 1500000, 1800000, 2000000};
+    uint64_t now = 10 * SEC, up = 0, cap = 0;
+    for (int i = 0; i < 30; i++) {
+        uint64_t link = i < 7 ? ramp[i] : 2000000;
+        up += link_second(10000000, link, cap);
+        now += SEC;
+        cap = pf__share_update(&sh, now, up);
+        if (i < 9) CHECK_EQ(cap, 0); /* 4 s samples still rising */
+    }
+    CHECK(sh.uplink >= 1990000 && sh.uplink <= 2010000);
+    CHECK(cap >= 995000 && cap <= 1005000);
+}
+
 /* Few peers asking at first: the uplink seen is what they took; once more
  * ask and the cap binds, a probe measures the real link. */
 TEST(share_probe_finds_an_underestimate)
@@ -492,7 +511,8 @@ static void cleanup(void)
 }
 
 #define main test_main
-TEST_MAIN(share_caps_at_half_the_measured_uplink, share_ignores_a_burst, share_probe_finds_an_underestimate,
+TEST_MAIN(share_caps_at_half_the_measured_uplink, share_ignores_a_burst, share_waits_for_the_ramp,
+          share_probe_finds_an_underestimate,
           budget_file_format_and_parse, budget_file_reserve_return_period_corrupt,
           budget_file_shared_by_processes, power_supply_battery, client_budget_across_restarts,
           client_budget_spent, client_switches)

@@ -72,9 +72,16 @@ uint64_t pf__share_update(pf__share *sh, uint64_t now, uint64_t uploaded)
     int probing = now < sh->probe_until;
     int holding = sh->cap && !probing && b >= 0.8 * (double)sh->cap;
     if (!holding) record_free(sh, now, sh->rate);
-    if (sh->active_s < PF__SHARE_WARMUP_S) {
-        if (sh->rate > 0 && ++sh->active_s == PF__SHARE_WARMUP_S) sh->warm_at = sh->last_probe = now;
-        if (sh->active_s < PF__SHARE_WARMUP_S) return sh->cap = 0;
+    if (!sh->warm_at) {
+        /* Measuring: until uploads went on for a few samples and stopped
+         * getting faster (TCP's ramp is not the link), or for long. */
+        if (sh->rate > 0) sh->active_s++;
+        if (sh->rate > 1.05 * sh->warm_peak) sh->warm_peak = sh->rate, sh->plateau = 0;
+        else if (sh->rate > 0) sh->plateau++;
+        int done = (sh->active_s >= PF__SHARE_WARMUP_S && sh->plateau >= 2) ||
+                   sh->active_s >= PF__SHARE_WARMUP_MAX_S;
+        if (!done) return sh->cap = 0;
+        sh->warm_at = sh->last_probe = now;
     }
     if (!holding)
         sh->bound_since = 0;

@@ -35,7 +35,9 @@
  * last 2 s under 80 % of it: what the peers asked for, not what we
  * allowed), or during a probe; with none in the window the last estimate
  * stands.  The cap (share x uplink, at least 16 KiB/s) applies once
- * uploads went on for PF__SHARE_WARMUP_S samples.  A cap that held
+ * uploads went on for PF__SHARE_WARMUP_S samples and the last two did
+ * not beat the highest by 5 % (the ramp is over), or after
+ * PF__SHARE_WARMUP_MAX_S samples of uploads.  A cap that held
  * uploads back for PF__SHARE_PROBE_AFTER_S is lifted for PF__SHARE_PROBE_S
  * (a probe), at most once per PF__SHARE_PROBE_EVERY_S: an uplink first
  * measured with few peers asking, or one that got faster, is found again
@@ -44,6 +46,7 @@
 #define PF__SHARE_WINDOW_S 300
 #define PF__SHARE_BUCKET_S 30
 #define PF__SHARE_WARMUP_S 3
+#define PF__SHARE_WARMUP_MAX_S 15
 #define PF__SHARE_PROBE_AFTER_S 10
 #define PF__SHARE_PROBE_S 6
 #define PF__SHARE_PROBE_EVERY_S 180
@@ -56,7 +59,8 @@ typedef struct pf__share {
     uint64_t bucket_epoch[PF__SHARE_WINDOW_S / PF__SHARE_BUCKET_S];
     double uplink; /* bytes/s; 0: not measured yet */
     double rate;   /* the last sample */
-    uint32_t active_s;
+    double warm_peak;  /* measuring: the highest sample so far */
+    uint32_t active_s, plateau;
     uint64_t cap; /* bytes/s in force; 0: none */
     uint64_t bound_since, probe_until, last_probe, warm_at;
     uint32_t probes;
