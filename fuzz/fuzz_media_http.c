@@ -184,6 +184,7 @@ static int ref_route(const char *p, size_t n, uint32_t *idx)
     if (EQ("/playlist.m3u")) return PF_MEDIA_ROUTE_PLAYLIST;
     if (EQ("/stats.json")) return PF_MEDIA_ROUTE_STATS;
     if (EQ("/metrics")) return PF_MEDIA_ROUTE_METRICS;
+    if (EQ("/control")) return PF_MEDIA_ROUTE_CONTROL;
 #undef EQ
     static const char *pre[] = {"/files/", "/stream/"};
     for (int k = 0; k < 2; k++) {
@@ -821,6 +822,14 @@ static void check_metrics(const pf_buf *b, const char *name, const pf_media_file
             if (utf8_valid((const uint8_t *)f->path, strlen(f->path)))
                 CHECK(vals[1].len == strlen(f->path) && (vals[1].len == 0 || memcmp(vals[1].data, f->path, vals[1].len) == 0));
             st.file_info++;
+        } else if (strcmp(st.fam, "peerflow_upload_off") == 0) {
+            /* one sample per reason uploads may be off, 0 or 1 */
+            CHECK(nl == 1 && strcmp(lnames[0], "reason") == 0 && pf_buf_nul(&vals[0]) == 0);
+            const char *r = (const char *)vals[0].data;
+            CHECK(strcmp(r, "user") == 0 || strcmp(r, "metered") == 0 || strcmp(r, "battery") == 0 ||
+                  strcmp(r, "budget") == 0);
+            CHECK(eol[-1] == '0' || eol[-1] == '1');
+            CHECK(eol[-2] == ' ');
         } else if (nl) {
             CHECK(nl == 1 && (strcmp(lnames[0], "file") == 0 || strcmp(lnames[0], "source") == 0 ||
                                strcmp(lnames[0], "direction") == 0));
@@ -1026,7 +1035,7 @@ static void check_route(const char *p, size_t n)
 {
     uint32_t idx = 0xdeadbeef, ridx = 0;
     pf_media_route_kind k = pf_media_route(p, n, &idx);
-    CHECK(k >= PF_MEDIA_ROUTE_NONE && k <= PF_MEDIA_ROUTE_FILE);
+    CHECK(k >= PF_MEDIA_ROUTE_NONE && k <= PF_MEDIA_ROUTE_CONTROL);
     CHECK((int)k == ref_route(p, n, &ridx));
     if (k == PF_MEDIA_ROUTE_FILE) CHECK(idx == ridx && idx <= 999999999u);
     int safe = pf_media_path_safe(p, n);
@@ -1129,10 +1138,32 @@ static void check_bodies(const char *name, const char *base, const char *srcname
     size_t with_qoe = 0;
     for (size_t i = 0; i < n; i++) with_qoe += files[i].has_qoe != 0;
 
+    /* The upload state, or none (half the time); a period of any bytes,
+     * filled to the end without a NUL now and then. */
+    pf_upload_status ups, *up = NULL;
+    if (rng_next(rng) & 1) {
+        memset(&ups, 0, sizeof ups);
+        ups.off = (uint32_t)rng_next(rng);
+        ups.enabled = ups.off == 0;
+        ups.off_when = (uint32_t)rng_next(rng);
+        ups.metered = (int)(rng_next(rng) & 1);
+        ups.on_battery = (int)(rng_next(rng) & 1);
+        ups.budget = rng_next(rng) & 1 ? rng_u64(rng) : 0;
+        ups.budget_used = rng_u64(rng);
+        ups.budget_left = rng_u64(rng);
+        size_t pl = strlen(srcname) < sizeof ups.period ? strlen(srcname) : sizeof ups.period;
+        memcpy(ups.period, srcname, pl);
+        ups.share = rng_double(rng);
+        ups.uplink_bps = rng_double(rng);
+        ups.cap_bps = rng_u64(rng);
+        ups.uploaded = rng_u64(rng);
+        up = &ups;
+    }
+
     pf_buf b;
     pf_buf_init(&b);
     /* /stats.json: one valid JSON object with the right arrays */
-    CHECK(pf_media_stats_json(&b, name, &st, files, n, src, nsrc) == 0);
+    CHECK(pf_media_stats_json(&b, name, &st, up, files, n, src, nsrc) == 0);
     jp j = {b.data, b.data + b.len, 0, -1, -1, {0}, 0};
     CHECK(b.len && b.data[0] == '{');
     CHECK(j_value(&j, NULL) == 0);
@@ -1152,7 +1183,7 @@ static void check_bodies(const char *name, const char *base, const char *srcname
     pf_buf_reset(&b);
 
     /* /metrics */
-    CHECK(pf_media_metrics(&b, name, &st, files, n) == 0);
+    CHECK(pf_media_metrics(&b, name, &st, up, files, n) == 0);
     check_metrics(&b, name, files, n);
     pf_buf_reset(&b);
 

@@ -341,7 +341,7 @@ TEST(test_stats_json)
     memset(src[1].name, 'a', sizeof src[1].name); /* not NUL-terminated */
     pf_buf b;
     pf_buf_init(&b);
-    CHECK_EQ(pf_media_stats_json(&b, "T\"1", &st, f, 2, src, 2), 0);
+    CHECK_EQ(pf_media_stats_json(&b, "T\"1", &st, NULL, f, 2, src, 2), 0);
     CHECK(contains(&b, "{\"name\":\"T\\\"1\",\"state\":\"downloading\""));
     CHECK(contains(&b, "\"uploaded\":7,\"downloaded\":4000"));
     CHECK(contains(&b, "\"cdn_downloaded\":1000,\"peer_downloaded\":3000"));
@@ -410,7 +410,7 @@ TEST(test_metrics)
     memcpy(f, sample_files, sizeof f);
     pf_buf b;
     pf_buf_init(&b);
-    CHECK_EQ(pf_media_metrics(&b, "My \"show\"\n", &st, f, 4), 0);
+    CHECK_EQ(pf_media_metrics(&b, "My \"show\"\n", &st, NULL, f, 4), 0);
     CHECK(prom_well_formed(&b));
     CHECK(contains(&b, "peerflow_info{torrent=\"My \\\"show\\\"\\n\",version=\""));
     CHECK(contains(&b, "# TYPE peerflow_downloaded_bytes_total counter\n"));
@@ -437,7 +437,7 @@ TEST(test_metrics)
     f[3].qoe.buffer_s = INFINITY;
     f[3].path = "odd\\\"\n.mp3";
     pf_buf_reset(&b);
-    CHECK_EQ(pf_media_metrics(&b, "x", &st, f, 4), 0);
+    CHECK_EQ(pf_media_metrics(&b, "x", &st, NULL, f, 4), 0);
     CHECK(prom_well_formed(&b));
     CHECK(contains(&b, "peerflow_stalls_total{file=\"1\"} 2\npeerflow_stalls_total{file=\"3\"} 0\n"));
     CHECK(contains(&b, "peerflow_stall_seconds_total{file=\"1\"} 1.25\n"));
@@ -451,6 +451,104 @@ TEST(test_metrics)
     CHECK(contains(&b, "peerflow_file_info{file=\"3\",path=\"odd\\\\\\\"\\n.mp3\"} 1\n"));
     CHECK(!contains(&b, "file=\"0\""));
     pf_buf_free(&b);
+}
+
+/* The upload state in /stats.json, /metrics and POST /control's answer. */
+TEST(test_upload_state)
+{
+    pf_torrent_stats st;
+    sample_stats(&st);
+    pf_media_file f[2];
+    memcpy(f, sample_files, sizeof f);
+    pf_upload_status u;
+    memset(&u, 0, sizeof u);
+    u.off = PF_UPLOAD_OFF_BATTERY | PF_UPLOAD_OFF_BUDGET;
+    u.off_when = PF_UPLOAD_OFF_METERED | PF_UPLOAD_OFF_BATTERY;
+    u.on_battery = 1;
+    u.budget = 2097152;
+    u.budget_used = 2090000;
+    u.budget_left = 7152;
+    memcpy(u.period, "2031-01", 8);
+    u.share = 0.5;
+    u.uplink_bps = 2000000;
+    u.cap_bps = 1000000;
+    u.uploaded = 4242;
+    pf_buf b;
+    pf_buf_init(&b);
+    CHECK_EQ(pf_media_stats_json(&b, "T", &st, &u, f, 2, NULL, 0), 0);
+    CHECK(contains(&b, "\"complete\":false,\"upload\":{\"enabled\":false,\"state\":\"off\","
+                       "\"off\":[\"battery\",\"budget\"],\"off_when\":[\"metered\",\"battery\"],"
+                       "\"metered\":false,\"on_battery\":true,\"budget\":2097152,"
+                       "\"budget_used\":2090000,\"budget_left\":7152,\"period\":\"2031-01\","
+                       "\"share\":0.5,\"uplink_bps\":2000000,\"cap_bps\":1000000,\"uploaded\":4242},"
+                       "\"files\":["));
+    pf_buf_reset(&b);
+    memset(&u, 0, sizeof u);
+    u.enabled = 1;
+    memset(u.period, 'x', sizeof u.period); /* no budget: not shown, whatever it holds */
+    CHECK_EQ(pf_media_upload_json(&b, &u), 0);
+    CHECK_EQ(pf_buf_nul(&b), 0);
+    CHECK_STR((char *)b.data, "{\"enabled\":true,\"state\":\"on\",\"off\":[],\"off_when\":[],"
+                              "\"metered\":false,\"on_battery\":false,\"budget\":null,"
+                              "\"budget_used\":null,\"budget_left\":null,\"period\":null,"
+                              "\"share\":null,\"uplink_bps\":null,\"cap_bps\":null,\"uploaded\":0}");
+    pf_buf_reset(&b);
+    u.enabled = 0;
+    u.off = PF_UPLOAD_OFF_USER;
+    u.budget = 100;
+    u.budget_used = 40;
+    u.budget_left = 60;
+    CHECK_EQ(pf_media_metrics(&b, "x", &st, &u, f, 2), 0);
+    CHECK(prom_well_formed(&b));
+    CHECK(contains(&b, "# TYPE peerflow_upload_enabled gauge\npeerflow_upload_enabled 0\n"));
+    CHECK(contains(&b, "peerflow_upload_off{reason=\"user\"} 1\npeerflow_upload_off{reason=\"metered\"} 0\n"));
+    CHECK(contains(&b, "peerflow_upload_budget_left_bytes 60\n"));
+    CHECK(contains(&b, "peerflow_upload_budget_used_bytes 40\n"));
+    CHECK(contains(&b, "peerflow_upload_cap_bytes_per_second 0\n"));
+    pf_buf_reset(&b);
+    u.budget = 0;
+    CHECK_EQ(pf_media_metrics(&b, "x", &st, &u, f, 2), 0);
+    CHECK(!contains(&b, "peerflow_upload_budget"));
+    CHECK(contains(&b, "peerflow_upload_enabled 0\n"));
+    pf_buf_free(&b);
+}
+
+static int ctl(const char *body, pf_media_control *c)
+{
+    return pf_media_control_parse((const uint8_t *)body, strlen(body), c);
+}
+
+TEST(test_control_parse)
+{
+    pf_media_control c;
+    CHECK_EQ(ctl("{\"upload\":\"off\"}", &c), 0);
+    CHECK(c.upload == 0 && c.metered == -1);
+    CHECK_EQ(ctl(" {\r\n \"upload\" : \"on\" ,\t\"metered\":false } \n", &c), 0);
+    CHECK(c.upload == 1 && c.metered == 0);
+    CHECK_EQ(ctl("{\"metered\":\"yes\",\"upload\":true}", &c), 0);
+    CHECK(c.upload == 1 && c.metered == 1);
+    CHECK_EQ(ctl("{\"upload\":false}", &c), 0);
+    CHECK(c.upload == 0);
+    static const char *bad[] = {
+        "", "{}", "[]", "{\"upload\":\"off\"", "{\"upload\":\"off\"}x", "{\"upload\":\"off\"}{}",
+        "{\"upload\":\"Off\"}", "{\"upload\":\"yes\"}", "{\"metered\":\"on\"}", "{\"upload\":1}",
+        "{\"upload\":null}", "{\"upload\":\"off\",}", "{\"upload\":\"off\",\"upload\":\"on\"}",
+        "{\"Upload\":\"off\"}", "{\"up\\u006coad\":\"off\"}", "{\"upload\":\"o\\u0066f\"}",
+        "{\"upload\":{\"x\":1}}", "{\"upload\":\"off\",\"other\":1}", "{upload:\"off\"}",
+        "{\"upload\":truex}", "{\"upload\" \"off\"}", "{\"upload\":\"of\nf\"}", "upload=off",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = ctl(bad[i], &c);
+        if (rc != PF_ERR_PARSE) fprintf(stderr, "  accepted: %s\n", bad[i]);
+        CHECK_EQ(rc, PF_ERR_PARSE);
+    }
+    static const uint8_t nul_tail[] = "{\"upload\":\"off\"}\0";
+    CHECK_EQ(pf_media_control_parse(nul_tail, sizeof nul_tail - 1, &c), PF_ERR_PARSE);
+    char big[PF_MEDIA_CONTROL_MAX + 2];
+    memset(big, ' ', sizeof big);
+    memcpy(big, "{\"upload\":\"on\"}", 15);
+    CHECK_EQ(pf_media_control_parse((const uint8_t *)big, sizeof big, &c), PF_ERR_LIMIT);
+    CHECK_EQ(pf_media_control_parse((const uint8_t *)big, PF_MEDIA_CONTROL_MAX, &c), 0);
 }
 
 /* --- the real server on 127.0.0.1 ---------------------------------------- */
@@ -737,6 +835,73 @@ TEST(test_ms_traversal)
     CHECK_EQ(status_of("HEAD /files/0/...? HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 200);
     CHECK_EQ(status_of("HEAD /files/1/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 404);
     CHECK_EQ(status_of("HEAD /etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 404);
+}
+
+static int post_control(const char *extra_headers, const char *body, resp *r)
+{
+    char req[4096];
+    snprintf(req, sizeof req,
+             "POST /control HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: %zu\r\n\r\n%s",
+             extra_headers, strlen(body), body);
+    return exchange(req, strlen(req), 0, r, NULL);
+}
+
+/* POST /control: uploads off and on at once, the answer is the state;
+ * wrong method, a web page's request, another content type, a bad or an
+ * oversized body are refused. */
+TEST(test_ms_control)
+{
+    const char *json = "Content-Type: application/json\r\n";
+    const char *get_stats = "GET /stats.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    const char *get_metrics = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    resp r;
+    CHECK_EQ(post_control(json, "{\"upload\":\"off\"}", &r), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK(strstr(r.head, "Content-Type: application/json"));
+    CHECK(contains(&r.body, "{\"enabled\":false,\"state\":\"off\",\"off\":[\"user\"]"));
+    pf_buf_free(&r.body);
+    CHECK_EQ(exchange(get_stats, strlen(get_stats), 0, &r, NULL), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK(contains(&r.body, "\"upload\":{\"enabled\":false,\"state\":\"off\",\"off\":[\"user\"]"));
+    pf_buf_free(&r.body);
+    CHECK_EQ(exchange(get_metrics, strlen(get_metrics), 0, &r, NULL), 0);
+    CHECK(contains(&r.body, "peerflow_upload_enabled 0\n"));
+    pf_buf_free(&r.body);
+    CHECK_EQ(post_control("Content-Type: Application/JSON; charset=utf-8\r\n",
+                          "{\"upload\":\"on\",\"metered\":true}", &r), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK(contains(&r.body, "{\"enabled\":true,\"state\":\"on\",\"off\":[],\"off_when\":[],\"metered\":true"));
+    pf_buf_free(&r.body);
+    CHECK_EQ(post_control(json, "{\"metered\":false}", &r), 0);
+    CHECK_EQ(r.status, 200);
+    pf_buf_free(&r.body);
+    CHECK_EQ(status_of("GET /control HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 0), 405);
+    CHECK_EQ(post_control("Content-Type: application/json\r\nOrigin: http://evil.example\r\n",
+                          "{\"upload\":\"on\"}", &r), 0);
+    CHECK_EQ(r.status, 403);
+    pf_buf_free(&r.body);
+    CHECK_EQ(post_control("Content-Type: text/plain\r\n", "{\"upload\":\"on\"}", &r), 0);
+    CHECK_EQ(r.status, 415);
+    pf_buf_free(&r.body);
+    CHECK_EQ(post_control("", "{\"upload\":\"on\"}", &r), 0);
+    CHECK_EQ(r.status, 415);
+    pf_buf_free(&r.body);
+    CHECK_EQ(post_control(json, "upload=off", &r), 0);
+    CHECK_EQ(r.status, 400);
+    pf_buf_free(&r.body);
+    CHECK_EQ(post_control(json, "{\"upload\":\"maybe\"}", &r), 0);
+    CHECK_EQ(r.status, 400);
+    pf_buf_free(&r.body);
+    static char big[PF_MEDIA_CONTROL_MAX + 100];
+    memset(big, ' ', sizeof big - 1);
+    memcpy(big, "{\"upload\":\"off\"}", 16);
+    CHECK_EQ(post_control(json, big, &r), 0);
+    CHECK_EQ(r.status, 413);
+    pf_buf_free(&r.body);
+    /* None of the refused ones changed anything. */
+    CHECK_EQ(exchange(get_stats, strlen(get_stats), 0, &r, NULL), 0);
+    CHECK(contains(&r.body, "\"upload\":{\"enabled\":true,"));
+    pf_buf_free(&r.body);
 }
 
 static int range_req(const char *range, int is_head, resp *r)
@@ -1029,7 +1194,8 @@ TEST(test_server)
              {"ranges", test_ms_ranges},
              {"oversized", test_ms_oversized},
              {"slow_clients", test_ms_slow_clients},
-             {"conn_cap", test_ms_conn_cap}};
+             {"conn_cap", test_ms_conn_cap},
+             {"control", test_ms_control}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         int before = pf_test_failures;
         t[i].fn();
@@ -1040,5 +1206,6 @@ TEST(test_server)
 
 TEST_MAIN(test_routes, test_content_types, test_range_plan, test_hosts, test_file_url, test_m3u,
           test_html_escapes, test_json_str, test_stats_json, test_prom_label, test_metrics,
+          test_upload_state, test_control_parse,
           test_path_safe, test_range_plan_hostile, test_limits_init, test_server)
 

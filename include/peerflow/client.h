@@ -76,6 +76,26 @@ typedef struct pf_client_settings {
     uint32_t transports;     /* PF_TRANSPORTS_TCP / _UTP (session.h); 0 = TCP */
     int prefer_utp;          /* keep a uTP connection over a TCP one */
     uint32_t utp_target_delay_us; /* LEDBAT target; 0 = 100 ms */
+    /* Upload budget (see pf_client_upload_status): at most upload_budget
+     * payload bytes uploaded per period, kept in upload_budget_file
+     * (required with a budget; its folder must exist) across restarts and
+     * crashes, shared by every process using the same file.  The period is
+     * the calendar month in local time ("2025-07") unless
+     * upload_budget_period names one (any label of at most 15 bytes, e.g.
+     * a billing cycle's; see pf_client_set_upload_budget_period). */
+    uint64_t upload_budget;
+    const char *upload_budget_file;
+    const char *upload_budget_period;
+    /* Conditions that turn uploads off while they hold:
+     * PF_UPLOAD_OFF_METERED, PF_UPLOAD_OFF_BATTERY (peerflow.h). */
+    uint32_t upload_off_when;
+    /* The network counts as metered while this file exists (looked at
+     * every 5 s); NULL: only pf_client_set_metered says so. */
+    const char *metered_file;
+    /* Cap uploads at this share (0-1] of the uplink as measured: the
+     * highest upload rate seen (2 s averages) in the last 5 minutes while
+     * the cap was not holding uploads back; see docs/API.md.  0 = none. */
+    double upload_share;
 } pf_client_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the
@@ -125,8 +145,27 @@ PF_EXTERN int pf_client_torrent_add_tracker(pf_client_torrent *t, const char *ur
  * bounds what peers get from us; the download cap paces requests to peers
  * (CDN fetches for pieces about to be played are not held back). */
 PF_EXTERN void pf_client_set_rate_limits(pf_client *c, uint64_t up_bps, uint64_t down_bps);
-/* Upload off/on at run time (metered network, battery, data cap). */
+/* The user's switch: uploads off or on at once (off: every peer choked and
+ * PIECE data not yet handed to a socket taken back; see
+ * pf_session_set_upload).  The other conditions (metered, battery, the
+ * budget) still apply when it is on. */
 PF_EXTERN void pf_client_set_upload(pf_client *c, int enabled);
+/* The application's word on the network and the power: metered (e.g.
+ * NetworkManager's Metered property, Android's or Windows' cost hint) and
+ * on battery (1/0; -1: back to looking at /sys/class/power_supply on
+ * Linux, every 5 s).  They turn uploads off when upload_off_when names
+ * them. */
+PF_EXTERN void pf_client_set_metered(pf_client *c, int metered);
+PF_EXTERN void pf_client_set_on_battery(pf_client *c, int on_battery);
+/* A new budget period (a billing cycle's label, at most 15 bytes; NULL:
+ * back to the calendar month): usage starts again from 0 when it differs
+ * from the one counted.  Returns 0, PF_ERR_INVAL (too long, no budget). */
+PF_EXTERN int pf_client_set_upload_budget_period(pf_client *c, const char *period);
+/* Uploads now: on or off and why, the budget and what is left of it, the
+ * upload share and the uplink measured.  Fills caller storage. */
+PF_EXTERN void pf_client_upload_status(const pf_client *c, pf_upload_status *out);
+/* The client a torrent belongs to. */
+PF_EXTERN pf_client *pf_client_torrent_client(const pf_client_torrent *t);
 /* A network of the viewer's own ISP, "10.1.0.0/16" or "2001:db8::/32"
  * (from the operator's ALTO/P4P network map): its peers are unchoked
  * first and bytes with the others are counted as inter-ISP.  Repeatable;

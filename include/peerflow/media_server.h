@@ -8,6 +8,16 @@
  *   GET /stats.json             torrent counters, per-file QoE, sources
  *   GET /metrics                Prometheus text format 0.0.4
  *   GET /                       an HTML index
+ *   POST /control               {"upload":"off"|"on"}, {"metered":true|false}:
+ *                               the torrent's client's switches
+ *                               (pf_client_set_upload, _set_metered), at
+ *                               once; answered with the upload state
+ *
+ * POST /control is taken from loopback peers only (403 otherwise, also
+ * when bound to a LAN address), without an Origin header (403: a web
+ * page's request), with Content-Type application/json (415), a body of at
+ * most 1 KiB (413) that pf_media_control_parse accepts (400).  Other
+ * routes take no body (413).
  *
  * A file response reads through one pf_stream opened at the range start,
  * 64 KiB per pf_stream_read, and reads again only once the socket has

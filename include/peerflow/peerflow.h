@@ -190,6 +190,33 @@ typedef struct pf_source_stats {
     double down_rate;
 } pf_source_stats;
 
+/* Uploads to peers: whether they may go and why not, the monthly budget,
+ * the upload share (pf_client_upload_status, /stats.json, /metrics). */
+#define PF_UPLOAD_OFF_USER 1u    /* switched off: pf_client_set_upload, POST /control */
+#define PF_UPLOAD_OFF_METERED 2u /* a metered network (with upload_off_when) */
+#define PF_UPLOAD_OFF_BATTERY 4u /* running on battery (with upload_off_when) */
+#define PF_UPLOAD_OFF_BUDGET 8u  /* the period's upload budget is spent */
+typedef struct pf_upload_status {
+    int enabled;          /* uploads may go now (off == 0) */
+    uint32_t off;         /* PF_UPLOAD_OFF_* bits: why not */
+    uint32_t off_when;    /* the conditions that turn uploads off
+                             (PF_UPLOAD_OFF_METERED, _BATTERY) */
+    int metered;          /* the network is metered, as last told or seen */
+    int on_battery;       /* running on battery, as last told or seen */
+    uint64_t budget;      /* payload bytes per period; 0 = no budget */
+    uint64_t budget_used; /* this period, by every process keeping the
+                             budget in the same file (bytes reserved and not
+                             given back count as used) */
+    uint64_t budget_left; /* budget - budget_used */
+    char period[16];      /* "2025-07" (the calendar month, local time) or
+                             the application's label; "" without a budget */
+    double share;         /* cap as a share of the measured uplink; 0 = none */
+    double uplink_bps;    /* the uplink as measured, bytes/s; 0 = not yet */
+    uint64_t cap_bps;     /* the upload rate cap in force (the smaller of the
+                             rate limit and share x uplink); 0 = none */
+    uint64_t uploaded;    /* payload bytes written to peers since start */
+} pf_upload_status;
+
 #ifdef __cplusplus
 }
 #endif

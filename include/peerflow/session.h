@@ -367,8 +367,34 @@ PF_EXTERN void pf_session_tick(pf_session *s, uint64_t now);
  * requests to peers; CDN fetches for due pieces are not held back (they
  * are what keeps playback going). */
 PF_EXTERN void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bps);
-/* Turns uploading on or off at run time (metered network, battery). */
+/* Turns uploading on or off at run time (metered network, battery, a
+ * user's switch).  Off takes effect at once, inside this call: every peer
+ * is choked (BEP 6 peers get a REJECT for each request we held), and the
+ * PIECE messages queued for a peer that the caller has not taken yet
+ * (pf_peer_take_output) are taken back, their blocks rejected too and
+ * refunded to the upload budget; what the caller already took is its own
+ * (on a socket: at most a quarter second of the peer's rate, see
+ * max_send_buffer).  On: peers waiting for a slot are unchoked at once. */
 PF_EXTERN void pf_session_set_upload(pf_session *s, int enabled);
+/* ---- upload budget -------------------------------------------------------
+ * Payload bytes of PIECE messages the session may still queue for peers,
+ * all torrents together (PF_UPLOAD_UNLIMITED, the default: no budget).
+ * A block is charged when it is queued, before a byte of it is written,
+ * so uploads stop before the budget is exceeded, never after; a block
+ * taken back before the caller took it (the off switch, a peer gone) is
+ * refunded.  Below one block (16 KiB) left, every peer is choked at the
+ * next tick; raising the budget again unchokes at once.  The caller owns
+ * the policy (a monthly budget kept on disk: net/budget.c): it sets what
+ * may be spent and reads back what is left; what was used is what it set
+ * minus what is left.  Only payload counts, as in pf_torrent_stats.uploaded
+ * (headers, control messages and TCP/IP add a few percent on the wire). */
+#define PF_UPLOAD_UNLIMITED UINT64_MAX
+PF_EXTERN void pf_session_set_upload_budget(pf_session *s, uint64_t bytes);
+/* What is left of it (PF_UPLOAD_UNLIMITED without one). */
+PF_EXTERN uint64_t pf_session_upload_budget(const pf_session *s);
+/* Payload bytes of PIECE messages the caller reported written
+ * (pf_peer_sent), every torrent's, since the session began. */
+PF_EXTERN uint64_t pf_session_uploaded(const pf_session *s);
 /* Adds a network of the viewer's own ISP (from an ALTO/P4P-style network
  * map the operator gives).  Peers inside are unchoked first; payload with
  * peers outside is counted (pf_torrent_stats.remote_*).  Returns 0,

@@ -19,6 +19,45 @@ int pf_cmd_lab(int argc, char **argv);
 int pf_cli_transport(const char *cmd, const char *arg, pf_client_settings *cs);
 /* --utp-target MS: LEDBAT's target queueing delay in milliseconds. */
 int pf_cli_utp_target(const char *cmd, const char *arg, pf_client_settings *cs);
+/* Uploads on the viewer's terms, shared by get, seed and play: the
+ * options' ids (above every command's own), their getopt entries and
+ * help, what they ask for. */
+enum {
+    PF_CLI_O_BUDGET = 1000, PF_CLI_O_BUDGET_FILE, PF_CLI_O_OFF_WHEN, PF_CLI_O_METERED_FILE,
+    PF_CLI_O_SHARE
+};
+#define PF_CLI_UPLOAD_LONGOPTS                                                       \
+    {"upload-budget", 1, 0, PF_CLI_O_BUDGET}, {"budget-file", 1, 0, PF_CLI_O_BUDGET_FILE}, \
+    {"upload-off-when", 1, 0, PF_CLI_O_OFF_WHEN},                                    \
+    {"metered-file", 1, 0, PF_CLI_O_METERED_FILE}, {"upload-share", 1, 0, PF_CLI_O_SHARE}
+#define PF_CLI_UPLOAD_HELP                                                                 \
+    "      --upload-budget SIZE  upload at most SIZE per calendar month (local time),\n"  \
+    "                       e.g. 20G; kept across restarts in --budget-file\n"            \
+    "      --budget-file F  where the month's usage is kept (default\n"                  \
+    "                       $XDG_STATE_HOME/peerflow/upload-budget or\n"                 \
+    "                       ~/.local/state/peerflow/upload-budget)\n"                    \
+    "      --upload-off-when LIST  no uploads while: metered (--metered-file exists,\n" \
+    "                       or play's POST /control said so), battery (on\n"        \
+    "                       battery power); e.g. metered,battery\n"                    \
+    "      --metered-file F the network counts as metered while F exists\n"             \
+    "      --upload-share F cap uploads at F (0-1] of the uplink measured\n"
+typedef struct pf_cli_upload {
+    uint64_t budget;
+    const char *budget_file, *metered_file;
+    uint32_t off_when;
+    double share;
+    char path[4096]; /* the default budget file */
+} pf_cli_upload;
+/* One of the options above (ch is its id); 0, or 2 after a message. */
+int pf_cli_upload_option(const char *cmd, int ch, const char *arg, pf_cli_upload *u);
+/* Into the client's settings; the default budget file and its folder
+ * (PEERFLOW_BUDGET_PERIOD in the environment names the period instead of
+ * the calendar month: tests, billing cycles).  0, or 1/2 after a message. */
+int pf_cli_upload_settings(const char *cmd, pf_cli_upload *u, pf_client_settings *cs);
+/* For a status line: " | up off (battery)", " | budget 1.2 GiB left",
+ * " | cap 1.0 MiB/s" (what applies), or "". */
+void pf_cli_upload_brief(pf_client *c, char *out, size_t cap);
+
 #define PF_CLI_TRANSPORT_HELP                                                           \
     "      --transport T    peers over tcp (default), utp (BEP 29, with LEDBAT:\n"     \
     "                       uploads yield to this household's own traffic) or both\n" \

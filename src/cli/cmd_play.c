@@ -298,15 +298,17 @@ static void draw_status(play *p)
         snprintf(start, sizeof start, "%.2fs", q.time_to_playable_s);
     else if (q.ttfb_s >= 0)
         snprintf(start, sizeof start, "ttfb %.2fs", q.ttfb_s);
+    char extra[160];
+    pf_cli_upload_brief(p->c, extra, sizeof extra);
     uint64_t tot = st.cdn_downloaded + st.peer_downloaded;
     double share = tot ? 100.0 * (double)st.cdn_downloaded / (double)tot : 0;
     double pct = st.total_length ? 100.0 * (double)st.have_bytes / (double)st.total_length : 0;
     fprintf(stderr,
             "%s%s file %u %s | start %s | buffer %.1fs | stalls %u (%.1fs) | CDN %s (%.0f%%) "
-            "P2P %s | peers %u | down %s/s up %s/s | %.1f%%%s",
+            "P2P %s | peers %u | down %s/s up %s/s | %.1f%%%s%s",
             p->tty ? "\r\033[K" : "", p->announced ? "" : "[metadata] ", (unsigned)f,
             q.active ? "playing" : "idle", start, q.buffer_s > 0 ? q.buffer_s : 0.0, q.stalls,
-            q.stall_s, cdn, share, peer, st.peers, down, up, pct, p->tty ? "" : "\n");
+            q.stall_s, cdn, share, peer, st.peers, down, up, pct, extra, p->tty ? "" : "\n");
     fflush(stderr);
 }
 
@@ -399,8 +401,10 @@ static void usage(FILE *f)
             "      --webseed-cost C   relative cost per byte of the --webseed before it\n"
             "                         (default 1; e.g. 0.2 for an ISP cache: the\n"
             "                         cheapest that keeps up brings the CDN bytes)\n"
-            "      --no-upload        never upload to peers\n"
+            "      --no-upload        never upload to peers (POST /control turns uploads\n"
+            "                         off and on while it runs)\n"
             "      --upload-rate R    cap uploads at R bytes/s (K/M/G suffixes)\n"
+ PF_CLI_UPLOAD_HELP
             "      --local-net CIDR   a network of this viewer's ISP (repeatable): its\n"
             "                         peers are served first, bytes with others counted\n"
             "      --local-share F    share of upload slots where they come first\n"
@@ -414,7 +418,8 @@ static void usage(FILE *f)
             "  -v, --verbose          log progress and protocol events\n"
             "  -h, --help             this help\n\n"
             "routes: /files/<i>/<name> (Range), /stream/<i>, /playlist.m3u, /stats.json,\n"
-            "        /metrics (Prometheus), /\n");
+            "        /metrics (Prometheus), /; POST /control {\"upload\":\"off\"|\"on\"},\n"
+            "        {\"metered\":true|false} (from this machine, application/json)\n");
 }
 
 /* What the command line asks for, besides what `play` keeps. */
@@ -426,6 +431,7 @@ typedef struct play_opts {
     long port;
     uint64_t up_rate, down_rate, cache_size, memory_limit;
     pf_client_settings net; /* --transport, --utp-target (their fields only) */
+    pf_cli_upload up;       /* --upload-budget, --upload-off-when, ... */
     double local_share; /* < 0: default */
     pf_media_server_limits lim;
     char dirbuf[4096];
@@ -490,6 +496,12 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
     case O_STATS: p->stats_path = arg; return -1;
     case O_EXITDONE: p->exit_when_done = 1; return -1;
     case 'v': p->verbose++; return -1;
+    case PF_CLI_O_BUDGET:
+    case PF_CLI_O_BUDGET_FILE:
+    case PF_CLI_O_OFF_WHEN:
+    case PF_CLI_O_METERED_FILE:
+    case PF_CLI_O_SHARE:
+        return pf_cli_upload_option("play", ch, arg, &o->up) ? 2 : -1;
     case 'l':
     case O_HTTPPORT: {
         long v = strtol(arg, &end, 10);
@@ -574,6 +586,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
         {"local-net", 1, 0, O_LOCALNET}, {"local-share", 1, 0, O_LOCALSHARE},
+        PF_CLI_UPLOAD_LONGOPTS,
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     o->local_share = -1;
     pf_media_server_limits_default(&o->lim);
@@ -605,10 +618,12 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
 
 /* Phase 2: the client on our loop, with the viewer's settings.  Returns -1
  * to go on, else the exit code. */
-static int play_client(play *p, const play_opts *o, cli_loop *lp)
+static int play_client(play *p, play_opts *o, cli_loop *lp)
 {
     pf_client_settings cs;
     pf_client_settings_default(&cs);
+    int rc = pf_cli_upload_settings("play", &o->up, &cs);
+    if (rc) return rc;
     cs.loop = &lp->loop;
     cs.listen_port = (uint16_t)o->port;
     cs.upload_enabled = !o->no_upload;
@@ -630,7 +645,13 @@ static int play_client(play *p, const play_opts *o, cli_loop *lp)
     }
     cs.on_event = on_event;
     cs.event_ud = p;
-    int rc = pf_client_new(&cs, &p->c);
+    rc = pf_client_new(&cs, &p->c);
+    if (rc == PF_ERR_IO && cs.upload_budget) {
+        fprintf(stderr, "peerflow play: cannot write the upload budget file %s\n",
+                pf_cli_esc(cs.upload_budget_file));
+        p->c = NULL;
+        return 1;
+    }
     if (rc != 0) {
         fprintf(stderr, "peerflow play: cannot listen on peer port %ld: %s\n", o->port, pf_strerror(rc));
         p->c = NULL;

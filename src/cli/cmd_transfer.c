@@ -39,7 +39,9 @@ static void write_stats(transfer *x)
     if (!x->stats_path || !x->t) return;
     pf_torrent_stats st;
     pf_client_torrent_stats(x->t, &st);
-    pf_progress_write_stats(x->stats_path, &st);
+    pf_upload_status up;
+    pf_client_upload_status(x->c, &up);
+    pf_progress_write_stats(x->stats_path, &st, &up);
 }
 
 static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, int err)
@@ -52,7 +54,9 @@ static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, in
         if (x->tty || (x->verbose && x->ticks % 5 == 0)) {
             pf_torrent_stats st;
             pf_client_torrent_stats(x->t, &st);
-            pf_progress_draw(x->tty, pf_client_torrent_name(x->t), &st);
+            char extra[160];
+            pf_cli_upload_brief(c, extra, sizeof extra);
+            pf_progress_draw(x->tty, pf_client_torrent_name(x->t), &st, extra);
         }
         break;
     }
@@ -125,7 +129,8 @@ static void usage(const char *cmd, FILE *f)
                "                       peers are served first, bytes with others counted\n"
                "      --local-share F  share of upload slots where they come first\n"
                "                       (0-1, default 0.5; 1 = most locality, more CDN)\n"
-               "      --download-rate R  cap downloads from peers at R bytes/s\n" PF_CLI_TRANSPORT_HELP);
+               "      --download-rate R  cap downloads from peers at R bytes/s\n" PF_CLI_UPLOAD_HELP
+               PF_CLI_TRANSPORT_HELP);
     if (strcmp(cmd, "get") == 0) fprintf(f, "      --seed           keep seeding after the download\n");
     fprintf(f, "  -v, --verbose        log progress and protocol events (-vv: also peer\n"
                "                       connections closed and why)\n"
@@ -141,6 +146,7 @@ typedef struct transfer_opts {
     long port, max_peers, slots, max_conns;
     uint64_t up_rate, down_rate;
     pf_client_settings net; /* --transport, --utp-target (their fields only) */
+    pf_cli_upload up;       /* --upload-budget, --upload-off-when, ... */
     char dirbuf[4096];
 } transfer_opts;
 
@@ -160,6 +166,12 @@ static int transfer_option(transfer *x, transfer_opts *o, int ch, const char *ar
     case O_TRANSPORT: return pf_cli_transport(x->cmd, arg, &o->net) ? 2 : -1;
     case O_UTPTARGET: return pf_cli_utp_target(x->cmd, arg, &o->net) ? 2 : -1;
     case 'v': x->verbose++; return -1;
+    case PF_CLI_O_BUDGET:
+    case PF_CLI_O_BUDGET_FILE:
+    case PF_CLI_O_OFF_WHEN:
+    case PF_CLI_O_METERED_FILE:
+    case PF_CLI_O_SHARE:
+        return pf_cli_upload_option(x->cmd, ch, arg, &o->up) ? 2 : -1;
     case 'l':
         o->port = strtol(arg, &end, 10);
         if (*end || o->port < 0 || o->port > 65535) {
@@ -234,6 +246,7 @@ static int transfer_parse(transfer *x, transfer_opts *o, int argc, char **argv)
                                          {"local-share", 1, 0, O_LOCALSHARE},
                                          {"transport", 1, 0, O_TRANSPORT},
                                          {"utp-target", 1, 0, O_UTPTARGET},
+                                         PF_CLI_UPLOAD_LONGOPTS,
                                          {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     o->local_share = -1;
     o->port = x->is_get ? 0 : 6881;
@@ -272,10 +285,12 @@ static int transfer_parse(transfer *x, transfer_opts *o, int argc, char **argv)
 
 /* Phase 2: the client on our loop, the torrent, its peers and trackers.
  * Returns -1 to go on, else the exit code (x->c is then freed). */
-static int transfer_start(transfer *x, const transfer_opts *o, cli_loop *lp)
+static int transfer_start(transfer *x, transfer_opts *o, cli_loop *lp)
 {
     pf_client_settings cs;
     pf_client_settings_default(&cs);
+    int rc = pf_cli_upload_settings(x->cmd, &o->up, &cs);
+    if (rc) return rc;
     cs.loop = &lp->loop;
     cs.bind_addr = o->bind;
     cs.listen_port = (uint16_t)o->port;
@@ -291,7 +306,13 @@ static int transfer_start(transfer *x, const transfer_opts *o, cli_loop *lp)
     cs.log_level = x->verbose > 1 ? PF_LOG_DEBUG : x->verbose ? PF_LOG_INFO : PF_LOG_WARN;
     cs.on_event = on_event;
     cs.event_ud = x;
-    int rc = pf_client_new(&cs, &x->c);
+    rc = pf_client_new(&cs, &x->c);
+    if (rc == PF_ERR_IO && cs.upload_budget) {
+        fprintf(stderr, "peerflow %s: cannot write the upload budget file %s\n", x->cmd,
+                pf_cli_esc(cs.upload_budget_file));
+        x->c = NULL;
+        return 1;
+    }
     if (rc != 0) {
         fprintf(stderr, "peerflow %s: cannot listen on %s port %ld: %s\n", x->cmd,
                 o->bind ? pf_cli_esc(o->bind) : "::", o->port, pf_strerror(rc));

@@ -1,9 +1,12 @@
 /* Options shared by get, seed and play. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "peerflow/session.h"
 
 int pf_cli_transport(const char *cmd, const char *arg, pf_client_settings *cs)
@@ -32,4 +35,127 @@ int pf_cli_utp_target(const char *cmd, const char *arg, pf_client_settings *cs)
     }
     cs->utp_target_delay_us = (uint32_t)(ms * 1000);
     return 0;
+}
+
+/* --- uploads on the viewer's terms ------------------------------------------ */
+
+int pf_cli_upload_option(const char *cmd, int ch, const char *arg, pf_cli_upload *u)
+{
+    char *end = NULL;
+    switch (ch) {
+    case PF_CLI_O_BUDGET:
+        if (pf_parse_size(arg, &u->budget) != 0 || u->budget == 0) {
+            fprintf(stderr, "peerflow %s: bad --upload-budget '%s' (bytes, K/M/G suffixes)\n", cmd,
+                    pf_cli_esc(arg));
+            return 2;
+        }
+        return 0;
+    case PF_CLI_O_BUDGET_FILE:
+        u->budget_file = arg;
+        return 0;
+    case PF_CLI_O_METERED_FILE:
+        u->metered_file = arg;
+        return 0;
+    case PF_CLI_O_SHARE:
+        u->share = strtod(arg, &end);
+        if (!*arg || *end || !(u->share > 0 && u->share <= 1)) {
+            fprintf(stderr, "peerflow %s: bad --upload-share '%s' (more than 0, at most 1)\n", cmd,
+                    pf_cli_esc(arg));
+            return 2;
+        }
+        return 0;
+    case PF_CLI_O_OFF_WHEN:
+        for (const char *p = arg; *p;) {
+            size_t n = strcspn(p, ",");
+            if (n == 7 && strncmp(p, "metered", 7) == 0) u->off_when |= PF_UPLOAD_OFF_METERED;
+            else if (n == 7 && strncmp(p, "battery", 7) == 0) u->off_when |= PF_UPLOAD_OFF_BATTERY;
+            else {
+                fprintf(stderr, "peerflow %s: --upload-off-when takes metered and/or battery\n", cmd);
+                return 2;
+            }
+            p += n + (p[n] == ',');
+        }
+        return 0;
+    }
+    return 2;
+}
+
+static int mkdir_parents(char *path)
+{
+    for (char *s = path + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        int rc = mkdir(path, 0700);
+        *s = '/';
+        if (rc != 0 && errno != EEXIST) return -1;
+    }
+    return 0;
+}
+
+int pf_cli_upload_settings(const char *cmd, pf_cli_upload *u, pf_client_settings *cs)
+{
+    cs->upload_off_when = u->off_when;
+    cs->metered_file = u->metered_file;
+    cs->upload_share = u->share;
+    if (!u->budget) return 0;
+    if (!u->budget_file) {
+        const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+        int n = xdg && xdg[0] == '/' ? snprintf(u->path, sizeof u->path, "%s/peerflow/upload-budget", xdg)
+                : home && home[0]   ? snprintf(u->path, sizeof u->path, "%s/.local/state/peerflow/upload-budget", home)
+                                    : -1;
+        if (n < 0 || (size_t)n >= sizeof u->path) {
+            fprintf(stderr, "peerflow %s: --upload-budget needs --budget-file (no HOME)\n", cmd);
+            return 2;
+        }
+        if (mkdir_parents(u->path) != 0) {
+            fprintf(stderr, "peerflow %s: cannot create the folder of %s: %s\n", cmd, pf_cli_esc(u->path),
+                    strerror(errno));
+            return 1;
+        }
+        u->budget_file = u->path;
+    }
+    cs->upload_budget = u->budget;
+    cs->upload_budget_file = u->budget_file;
+    const char *period = getenv("PEERFLOW_BUDGET_PERIOD");
+    if (period && *period) cs->upload_budget_period = period;
+    return 0;
+}
+
+void pf_cli_upload_brief(pf_client *c, char *out, size_t cap)
+{
+    pf_upload_status u;
+    pf_client_upload_status(c, &u);
+    out[0] = 0;
+    size_t n = 0;
+    if (!u.enabled) {
+        static const struct {
+            uint32_t bit;
+            const char *name;
+        } why[] = {{PF_UPLOAD_OFF_USER, "switched off"},
+                   {PF_UPLOAD_OFF_METERED, "metered"},
+                   {PF_UPLOAD_OFF_BATTERY, "battery"},
+                   {PF_UPLOAD_OFF_BUDGET, "budget spent"}};
+        n += (size_t)snprintf(out + n, cap - n, " | up off (");
+        int first = 1;
+        for (size_t i = 0; i < sizeof why / sizeof why[0] && n < cap; i++)
+            if (u.off & why[i].bit) {
+                n += (size_t)snprintf(out + n, cap - n, "%s%s", first ? "" : ", ", why[i].name);
+                first = 0;
+            }
+        if (n < cap) n += (size_t)snprintf(out + n, cap - n, ")");
+    }
+    char a[32], b[32];
+    if (u.budget && n < cap) {
+        pf_fmt_bytes((double)u.budget_left, a, sizeof a);
+        pf_fmt_bytes((double)u.budget, b, sizeof b);
+        n += (size_t)snprintf(out + n, cap - n, " | budget %s left of %s", a, b);
+    }
+    if (u.cap_bps && n < cap) {
+        pf_fmt_bytes((double)u.cap_bps, a, sizeof a);
+        n += (size_t)snprintf(out + n, cap - n, " | cap %s/s", a);
+        if (u.share > 0 && u.uplink_bps > 0 && n < cap) {
+            pf_fmt_bytes(u.uplink_bps, b, sizeof b);
+            snprintf(out + n, cap - n, " (%.0f%% of %s/s)", u.share * 100, b);
+        }
+    }
 }

@@ -40,7 +40,7 @@ static const char *state_name(int s)
     return "?";
 }
 
-void pf_progress_draw(int tty, const char *name, const pf_torrent_stats *st)
+void pf_progress_draw(int tty, const char *name, const pf_torrent_stats *st, const char *extra)
 {
     char down[32], up[32], have[32], total[32], eta[32] = "-";
     pf_fmt_bytes(st->down_rate, down, sizeof down);
@@ -53,9 +53,9 @@ void pf_progress_draw(int tty, const char *name, const pf_torrent_stats *st)
         if (s < 3600 * 99)
             snprintf(eta, sizeof eta, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
     }
-    fprintf(stderr, "%s%.24s %-11s %5.1f%% %s/%s  down %s/s  up %s/s  peers %u (%u seeds)  eta %s%s",
+    fprintf(stderr, "%s%.24s %-11s %5.1f%% %s/%s  down %s/s  up %s/s  peers %u (%u seeds)  eta %s%s%s",
             tty ? "\r\033[K" : "", pf_cli_esc(name), state_name(st->state), pct, have, total, down, up,
-            st->peers, st->seeds, eta, tty ? "" : "\n");
+            st->peers, st->seeds, eta, extra ? extra : "", tty ? "" : "\n");
     fflush(stderr);
 }
 
@@ -64,7 +64,31 @@ void pf_progress_clear(void)
     fprintf(stderr, "\r\033[K");
 }
 
-int pf_progress_write_stats(const char *path, const pf_torrent_stats *st)
+/* ,"upload":{...}: the state, why it is off, the budget (as /stats.json
+ * has it, its main fields). */
+static void write_upload(FILE *f, const pf_upload_status *u)
+{
+    static const char *why[] = {"user", "metered", "battery", "budget"};
+    fprintf(f, ",\"upload\":{\"enabled\":%s,\"state\":\"%s\",\"off\":[", u->enabled ? "true" : "false",
+            u->enabled ? "on" : "off");
+    for (int i = 0, first = 1; i < 4; i++)
+        if (u->off & (1u << i)) {
+            fprintf(f, "%s\"%s\"", first ? "" : ",", why[i]);
+            first = 0;
+        }
+    fprintf(f, "],\"uploaded\":%llu", (unsigned long long)u->uploaded);
+    if (u->budget) {
+        char period[sizeof u->period + 1];
+        memcpy(period, u->period, sizeof u->period);
+        period[sizeof u->period] = 0;
+        fprintf(f, ",\"budget\":%llu,\"budget_used\":%llu,\"budget_left\":%llu,\"period\":\"%s\"",
+                (unsigned long long)u->budget, (unsigned long long)u->budget_used,
+                (unsigned long long)u->budget_left, pf_cli_esc(period));
+    }
+    fprintf(f, ",\"cap_bps\":%llu,\"uplink_bps\":%.0f}", (unsigned long long)u->cap_bps, u->uplink_bps);
+}
+
+int pf_progress_write_stats(const char *path, const pf_torrent_stats *st, const pf_upload_status *up)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -73,11 +97,13 @@ int pf_progress_write_stats(const char *path, const pf_torrent_stats *st)
     fprintf(f,
             "{\"uploaded\":%llu,\"downloaded\":%llu,\"wasted\":%llu,\"peers\":%u,\"seeds\":%u,"
             "\"have\":%u,\"pieces\":%u,\"hash_failures\":%u,\"down_rate\":%.0f,\"up_rate\":%.0f,"
-            "\"complete\":%s}\n",
+            "\"complete\":%s",
             (unsigned long long)st->uploaded, (unsigned long long)st->downloaded,
             (unsigned long long)st->wasted, st->peers, st->seeds, st->have, st->pieces,
             st->hash_failures, st->down_rate, st->up_rate,
             st->pieces && st->have == st->pieces ? "true" : "false");
+    if (up) write_upload(f, up);
+    fprintf(f, "}\n");
     if (fclose(f) != 0) return -1;
     return rename(tmp, path);
 }

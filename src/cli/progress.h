@@ -17,10 +17,11 @@ void pf_fmt_bytes(double n, char *out, size_t len);
  * most 8 in one printf, on the CLI's thread only. */
 const char *pf_cli_esc(const char *s);
 /* On a TTY redraws one status line; otherwise prints a plain line.  name
- * is escaped here. */
-void pf_progress_draw(int tty, const char *name, const pf_torrent_stats *st);
+ * is escaped here; extra (NULL: none) ends the line (the upload state). */
+void pf_progress_draw(int tty, const char *name, const pf_torrent_stats *st, const char *extra);
 void pf_progress_clear(void);
-/* Writes {"uploaded":..} atomically (temp file + rename). */
-int pf_progress_write_stats(const char *path, const pf_torrent_stats *st);
+/* Writes {"uploaded":..} atomically (temp file + rename), with
+ * "upload":{...} when up is not NULL. */
+int pf_progress_write_stats(const char *path, const pf_torrent_stats *st, const pf_upload_status *up);
 
 #endif

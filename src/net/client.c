@@ -695,6 +695,7 @@ static void pump(pf_client *c)
         }
     }
     if (c->removing && !c->reaping) removals_reap(c);
+    if (c->up.b.monthly) pf__upload_check(c); /* more budget before it runs out */
     arm(c);
 }
 
@@ -779,6 +780,7 @@ static void on_second(uv_timer_t *t)
 {
     pf_client *c = t->data;
     check_wanted(c);
+    pf__upload_second(c);
     emit(c, PF_CLIENT_TICK, NULL, 0);
     trim_when_idle(c);
 }
@@ -884,7 +886,8 @@ static int session_start(pf_client *c)
     ss.log = c->set.log;
     ss.log_ud = c->set.log_ud;
     ss.log_level = c->set.log_level;
-    return pf_session_new(&ss, &c->s);
+    int rc = pf_session_new(&ss, &c->s);
+    return rc ? rc : pf__upload_start(c);
 }
 
 int pf_client_new(const pf_client_settings *set, pf_client **out)
@@ -1162,12 +1165,7 @@ static void removals_tick(pf_client *c)
 
 const char *pf_client_torrent_name(const pf_client_torrent *ct) { return ct->name; }
 
-void pf_client_set_rate_limits(pf_client *c, uint64_t up_bps, uint64_t down_bps)
-{
-    pf_session_set_rate_limits(c->s, up_bps, down_bps);
-}
-
-void pf_client_set_upload(pf_client *c, int enabled) { pf_session_set_upload(c->s, enabled); }
+pf_client *pf_client_torrent_client(const pf_client_torrent *ct) { return ct->c; }
 
 void pf_client_set_local_share(pf_client *c, double share) { pf_session_set_local_share(c->s, share); }
 
@@ -1305,6 +1303,7 @@ static void on_stop_timer(uv_timer_t *t)
     for (uint32_t i = 0; i < c->nts; i++)
         if (c->ts[i]->st && pf__resume_save(c->ts[i]) != 0)
             client_log(c, PF_LOG_DEBUG, "%s: no resume record saved", c->ts[i]->name);
+    pf__upload_stop(c); /* the budget not spent goes back to the file */
     close_all(c);
     c->stop_done = 1;
     emit(c, PF_CLIENT_STOPPED, NULL, 0);
@@ -1375,6 +1374,7 @@ void pf_client_free(pf_client *c)
         uv_run(c->loop, UV_RUN_NOWAIT); /* the HTTP client's last closes */
     }
     if (c->s) pf_session_free(c->s);
+    pf__upload_free(c);
     for (uint32_t i = 0; i < c->nts; i++) torrent_free(c->ts[i]);
     free(c->ts);
     free(c->conns);

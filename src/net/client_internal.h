@@ -8,6 +8,7 @@
 #include "core/codec/bitfield.h"
 #include "core/util/addr.h"
 #include "core/util/log.h"
+#include "net/budget.h"
 #include "net/http_client.h"
 #include "net/storage.h"
 #include "peerflow/client.h"
@@ -117,6 +118,8 @@ struct pf_client {
     uint8_t *udp_buf;
     struct pf__udp_dgram *udp_out; /* a send batch (udp.c) */
     int udp_gso;                   /* the kernel takes UDP_SEGMENT (Linux) */
+    /* Uploads on the viewer's terms (budget.c): switches, share, budget. */
+    pf__upload up;
 };
 
 /* client.c */

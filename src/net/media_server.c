@@ -236,7 +236,9 @@ int pf_media_stats_collect(pf_client_torrent *t, pf_buf *out)
     }
     size_t ns = pf_client_torrent_sources(t, src, MS_MAX_SOURCES);
     if (ns > MS_MAX_SOURCES) ns = MS_MAX_SOURCES;
-    rc = pf_media_stats_json(out, pf_client_torrent_name(t), &st, f, n, src, ns);
+    pf_upload_status up;
+    pf_client_upload_status(pf_client_torrent_client(t), &up);
+    rc = pf_media_stats_json(out, pf_client_torrent_name(t), &st, &up, f, n, src, ns);
     if (!rc) rc = pf_buf_nul(out);
     free(src);
     free(f);
@@ -414,14 +416,76 @@ static void serve_file(pf_media_server *ms, pf_http_res *res, const pf_http_requ
     resp_pump(r);
 }
 
+/* --- POST /control ------------------------------------------------------------ */
+
+static int addr_is_loopback(const pf_addr *a)
+{
+    static const uint8_t v6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return (a->family == 4 && a->ip[0] == 127) || (a->family == 6 && memcmp(a->ip, v6, 16) == 0);
+}
+
+/* "application/json", parameters (charset) allowed, any case. */
+static int is_json_type(const pf_http_str *ct)
+{
+    static const char want[] = "application/json";
+    size_t n = sizeof want - 1;
+    if (!ct || ct->len < n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = ct->p[i];
+        if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
+        if (ch != want[i]) return 0;
+    }
+    return ct->len == n || ct->p[n] == ';' || ct->p[n] == ' ' || ct->p[n] == '\t';
+}
+
+/* Uploads off or on at once ({"upload":"off"}), the network metered or
+ * not ({"metered":true}), from this machine only.  A web page cannot do
+ * it for a site: its browser sends Origin with a POST, and a JSON body
+ * from another origin needs a CORS preflight we never allow. */
+static void serve_control(pf_media_server *ms, pf_http_res *res, const pf_http_request *req,
+                          const uint8_t *body, size_t len)
+{
+    if (req->method != PF_HTTP_POST) {
+        send_text(res, 405, NULL, MS_EXTRA "Allow: POST\r\n");
+        return;
+    }
+    if (!addr_is_loopback(pf_http_res_remote(res))) {
+        send_text(res, 403, "from this machine only", MS_EXTRA);
+        return;
+    }
+    if (pf_http_header_get(req, "Origin")) {
+        send_text(res, 403, "not from a web page", MS_EXTRA);
+        return;
+    }
+    if (!is_json_type(pf_http_header_get(req, "Content-Type"))) {
+        send_text(res, 415, "send application/json", MS_EXTRA);
+        return;
+    }
+    pf_media_control ctl;
+    int rc = pf_media_control_parse(body, len, &ctl);
+    if (rc != 0) {
+        send_text(res, rc == PF_ERR_LIMIT ? 413 : 400,
+                  "expected {\"upload\":\"on\"|\"off\"} and/or {\"metered\":true|false}", MS_EXTRA);
+        return;
+    }
+    pf_client *c = pf_client_torrent_client(ms->t);
+    if (ctl.upload >= 0) pf_client_set_upload(c, ctl.upload);
+    if (ctl.metered >= 0) pf_client_set_metered(c, ctl.metered);
+    pf_upload_status up;
+    pf_client_upload_status(c, &up);
+    pf_buf b;
+    pf_buf_init(&b);
+    rc = pf_media_upload_json(&b, &up);
+    if (!rc) rc = pf_buf_append_u8(&b, '\n');
+    send_buf(res, rc, "application/json", &b);
+}
+
 /* --- requests --------------------------------------------------------------- */
 
 static void on_request(pf_http_res *res, const pf_http_request *req, const uint8_t *body,
                        size_t body_len, void *ud)
 {
     pf_media_server *ms = ud;
-    (void)body;
-    (void)body_len;
     if (ms->stopping) {
         send_text(res, 503, "shutting down", MS_EXTRA);
         return;
@@ -437,6 +501,14 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
     }
     uint32_t idx = 0;
     pf_media_route_kind route = pf_media_route(req->path.p, req->path.len, &idx);
+    if (route == PF_MEDIA_ROUTE_CONTROL) {
+        serve_control(ms, res, req, body, body_len);
+        return;
+    }
+    if (body_len) { /* only /control takes one */
+        send_text(res, 413, NULL, MS_EXTRA);
+        return;
+    }
     if (req->method != PF_HTTP_GET && req->method != PF_HTTP_HEAD) {
         send_text(res, route == PF_MEDIA_ROUTE_NONE ? 404 : 405, NULL,
                   MS_EXTRA "Allow: GET, HEAD\r\n");
@@ -480,12 +552,15 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
         pf_media_file *f;
         size_t n;
         rc = files_with_qoe(ms->t, &f, &n);
-        if (!rc) rc = pf_media_metrics(&b, pf_client_torrent_name(ms->t), &st, f, n);
+        pf_upload_status up;
+        pf_client_upload_status(pf_client_torrent_client(ms->t), &up);
+        if (!rc) rc = pf_media_metrics(&b, pf_client_torrent_name(ms->t), &st, &up, f, n);
         free(f);
         send_buf(res, rc, PF_MEDIA_METRICS_CONTENT_TYPE, &b);
         return;
     }
     case PF_MEDIA_ROUTE_NONE:
+    case PF_MEDIA_ROUTE_CONTROL:
         break;
     }
     send_text(res, 404, NULL, MS_EXTRA);
@@ -513,7 +588,7 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
     pf_http_server_config_default(&cfg);
     cfg.bind = bind;
     cfg.port = port;
-    cfg.max_body = 0; /* GET/HEAD only */
+    cfg.max_body = PF_MEDIA_CONTROL_MAX; /* POST /control's; GET/HEAD have none */
     pf_media_server_limits lim;
     pf_media_server_limits_default(&lim);
     cfg.max_conns = lim.max_conns;

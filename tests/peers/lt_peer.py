@@ -16,10 +16,12 @@ seed/get options:
     --timeout S       give up after S seconds (get: exit 3; seed: exit 0)
     --ready-file F    written (with the port) once listening and, for seed,
                       once the data is verified and seeding
+    --stats-interval S  write the stats file every S seconds (default 1)
     --stats-file F    JSON written every second and at exit:
                       {"uploaded","downloaded","failed" (bytes of pieces
                        that failed their hash check),"peers","have","pieces",
-                       "complete","port","elapsed","state"}
+                       "complete","port","elapsed","wall" (time.time()),
+                       "state"}
     --tracker-only    find peers only through the torrent's trackers
                       (no --peer allowed, PEX off)
     --no-tracker      drop the torrent's trackers
@@ -176,6 +178,7 @@ class Stats:
             "complete": bool(st.is_seeding),
             "port": port,
             "elapsed": round(time.monotonic() - self.start, 3),
+            "wall": round(time.time(), 3),
             "state": str(st.state),
         }
         tmp = self.path + ".tmp"
@@ -238,7 +241,7 @@ def run_peer(args):
     st = h.status()
 
     while rc is None:
-        ses.wait_for_alert(200)
+        ses.wait_for_alert(int(min(200, args.stats_interval * 1000)))
         for a in ses.pop_alerts():
             if args.verbose:
                 err("%.3f alert: %s: %s" % (time.monotonic() - start,
@@ -261,7 +264,7 @@ def run_peer(args):
         if st.has_metadata and not num_pieces:
             num_pieces = h.torrent_file().num_pieces()
 
-        if now - last_stats >= 1.0:
+        if now - last_stats >= args.stats_interval:
             stats.write(st, port, num_pieces)
             last_stats = now
         # connect_peer is forgotten when the peer refuses (it may start a
@@ -400,6 +403,7 @@ def main(argv):
         p.add_argument("--timeout", type=float, default=0)
         p.add_argument("--ready-file")
         p.add_argument("--stats-file")
+        p.add_argument("--stats-interval", type=float, default=1.0)
         p.add_argument("--tracker-only", action="store_true")
         p.add_argument("--no-tracker", action="store_true")
         p.add_argument("--webseed-ok", action="store_true")

@@ -75,6 +75,7 @@ pf_media_route_kind pf_media_route(const char *path, size_t len, uint32_t *index
     if (path_is(path, len, "/playlist.m3u")) return PF_MEDIA_ROUTE_PLAYLIST;
     if (path_is(path, len, "/stats.json")) return PF_MEDIA_ROUTE_STATS;
     if (path_is(path, len, "/metrics")) return PF_MEDIA_ROUTE_METRICS;
+    if (path_is(path, len, "/control")) return PF_MEDIA_ROUTE_CONTROL;
     static const char *prefixes[] = {"/files/", "/stream/"};
     for (size_t k = 0; k < 2; k++) {
         size_t n = strlen(prefixes[k]);
@@ -428,9 +429,69 @@ static int json_qoe(pf_buf *out, const pf_qoe *q)
     return rc;
 }
 
+static const struct {
+    uint32_t bit;
+    const char *name;
+} off_names[] = {{PF_UPLOAD_OFF_USER, "user"},
+                 {PF_UPLOAD_OFF_METERED, "metered"},
+                 {PF_UPLOAD_OFF_BATTERY, "battery"},
+                 {PF_UPLOAD_OFF_BUDGET, "budget"}};
+
+static int json_reasons(pf_buf *out, uint32_t bits)
+{
+    int rc = pf_buf_append_u8(out, '['), first = 1;
+    for (size_t i = 0; i < sizeof off_names / sizeof off_names[0] && !rc; i++) {
+        if (!(bits & off_names[i].bit)) continue;
+        rc = pf_buf_appendf(out, "%s\"%s\"", first ? "" : ",", off_names[i].name);
+        first = 0;
+    }
+    if (!rc) rc = pf_buf_append_u8(out, ']');
+    return rc;
+}
+
+/* An unsigned count, or null when `known` is 0. */
+static int json_u64_or_null(pf_buf *out, int known, uint64_t v)
+{
+    if (!known) return pf_buf_append_str(out, "null");
+    return pf_buf_appendf(out, "%llu", (unsigned long long)v);
+}
+
+int pf_media_upload_json(pf_buf *out, const pf_upload_status *u)
+{
+    int rc = pf_buf_appendf(out, "{\"enabled\":%s,\"state\":\"%s\",\"off\":",
+                            u->enabled ? "true" : "false", u->enabled ? "on" : "off");
+    if (!rc) rc = json_reasons(out, u->off);
+    if (!rc) rc = pf_buf_append_str(out, ",\"off_when\":");
+    if (!rc) rc = json_reasons(out, u->off_when);
+    if (!rc)
+        rc = pf_buf_appendf(out, ",\"metered\":%s,\"on_battery\":%s,\"budget\":",
+                            u->metered ? "true" : "false", u->on_battery ? "true" : "false");
+    int b = u->budget != 0;
+    if (!rc) rc = json_u64_or_null(out, b, u->budget);
+    if (!rc) rc = pf_buf_append_str(out, ",\"budget_used\":");
+    if (!rc) rc = json_u64_or_null(out, b, u->budget_used);
+    if (!rc) rc = pf_buf_append_str(out, ",\"budget_left\":");
+    if (!rc) rc = json_u64_or_null(out, b, u->budget_left);
+    if (!rc) rc = pf_buf_append_str(out, ",\"period\":");
+    if (!rc) {
+        char period[sizeof u->period + 1];
+        memcpy(period, u->period, sizeof u->period);
+        period[sizeof u->period] = 0; /* in case it was filled to the end */
+        rc = b ? pf_media_json_str(out, period) : pf_buf_append_str(out, "null");
+    }
+    if (!rc) rc = pf_buf_append_str(out, ",\"share\":");
+    if (!rc) rc = u->share > 0 ? json_num(out, u->share, "%g") : pf_buf_append_str(out, "null");
+    if (!rc) rc = pf_buf_append_str(out, ",\"uplink_bps\":");
+    if (!rc) rc = u->uplink_bps > 0 ? json_num(out, u->uplink_bps, "%.0f") : pf_buf_append_str(out, "null");
+    if (!rc) rc = pf_buf_append_str(out, ",\"cap_bps\":");
+    if (!rc) rc = json_u64_or_null(out, u->cap_bps != 0, u->cap_bps);
+    if (!rc) rc = pf_buf_appendf(out, ",\"uploaded\":%llu}", (unsigned long long)u->uploaded);
+    return rc;
+}
+
 int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *st,
-                        const pf_media_file *files, size_t n, const pf_source_stats *src,
-                        size_t nsrc)
+                        const pf_upload_status *up, const pf_media_file *files, size_t n,
+                        const pf_source_stats *src, size_t nsrc)
 {
     int rc = pf_buf_append_str(out, "{\"name\":");
     if (!rc) rc = pf_media_json_str(out, name);
@@ -452,12 +513,15 @@ int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *s
         rc = pf_buf_appendf(out,
                             ",\"cdn_downloaded\":%llu,\"peer_downloaded\":%llu,\"webseeds\":%u,"
                             "\"remote_downloaded\":%llu,\"remote_uploaded\":%llu,"
-                            "\"cdn_share\":%.4f,\"complete\":%s,\"files\":[",
+                            "\"cdn_share\":%.4f,\"complete\":%s,",
                             (unsigned long long)st->cdn_downloaded,
                             (unsigned long long)st->peer_downloaded, st->webseeds,
                             (unsigned long long)st->remote_downloaded,
                             (unsigned long long)st->remote_uploaded, cdn_share(st),
                             st->pieces && st->have == st->pieces ? "true" : "false");
+    if (!rc && up) rc = pf_buf_append_str(out, "\"upload\":");
+    if (!rc && up) rc = pf_media_upload_json(out, up);
+    if (!rc) rc = pf_buf_append_str(out, up ? ",\"files\":[" : "\"files\":[");
     int first = 1;
     for (size_t i = 0; i < n && !rc; i++) {
         if (!files[i].has_qoe) continue;
@@ -610,8 +674,38 @@ static int prom_gauge(pf_buf *out, const char *metric, const char *help, double 
     return rc;
 }
 
+/* The upload state's families. */
+static int metrics_upload(pf_buf *out, const pf_upload_status *u)
+{
+    int rc = prom_gauge(out, "peerflow_upload_enabled", "1 while uploads to peers may go.", u->enabled);
+    const char *m = "peerflow_upload_off";
+    if (!rc) rc = prom_family(out, m, "gauge", "1 for each reason uploads are off now.");
+    for (size_t i = 0; i < sizeof off_names / sizeof off_names[0] && !rc; i++) {
+        char labels[40];
+        snprintf(labels, sizeof labels, "{reason=\"%s\"}", off_names[i].name);
+        rc = prom_u64(out, m, labels, (u->off & off_names[i].bit) ? 1 : 0);
+    }
+    if (!rc && u->budget) {
+        rc = prom_gauge(out, "peerflow_upload_budget_bytes", "Upload budget per period.", (double)u->budget);
+        if (!rc)
+            rc = prom_gauge(out, "peerflow_upload_budget_used_bytes",
+                            "Upload budget used this period (every process sharing its file).",
+                            (double)u->budget_used);
+        if (!rc)
+            rc = prom_gauge(out, "peerflow_upload_budget_left_bytes", "Upload budget left this period.",
+                            (double)u->budget_left);
+    }
+    if (!rc)
+        rc = prom_gauge(out, "peerflow_upload_cap_bytes_per_second",
+                        "Upload rate cap in force (rate limit, upload share); 0 = none.", (double)u->cap_bps);
+    if (!rc)
+        rc = prom_gauge(out, "peerflow_uplink_bytes_per_second",
+                        "Uplink as measured for the upload share; 0 = not measured.", u->uplink_bps);
+    return rc;
+}
+
 int pf_media_metrics(pf_buf *out, const char *name, const pf_torrent_stats *st,
-                     const pf_media_file *files, size_t n)
+                     const pf_upload_status *up, const pf_media_file *files, size_t n)
 {
     int rc = prom_family(out, "peerflow_info", "gauge", "Torrent served by this process.");
     if (!rc) rc = pf_buf_append_str(out, "peerflow_info{torrent=\"");
@@ -649,6 +743,7 @@ int pf_media_metrics(pf_buf *out, const char *name, const pf_torrent_stats *st,
     if (!rc) rc = prom_gauge(out, "peerflow_pieces_have", "Verified pieces.", st->have);
     if (!rc) rc = prom_gauge(out, "peerflow_size_bytes", "Total size of the torrent.", (double)st->total_length);
     if (!rc) rc = prom_gauge(out, "peerflow_have_bytes", "Verified bytes.", (double)st->have_bytes);
+    if (!rc && up) rc = metrics_upload(out, up);
 
     int any = 0;
     for (size_t i = 0; i < n; i++) any |= files[i].has_qoe;
@@ -673,4 +768,85 @@ int pf_media_metrics(pf_buf *out, const char *name, const pf_torrent_stats *st,
         }
     }
     return rc;
+}
+
+/* --- POST /control -------------------------------------------------------- */
+
+typedef struct ctl_lex {
+    const uint8_t *p, *end;
+} ctl_lex;
+
+static void ctl_ws(ctl_lex *l)
+{
+    while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' || *l->p == '\r')) l->p++;
+}
+
+/* The next token is the byte c: taken. */
+static int ctl_byte(ctl_lex *l, uint8_t c)
+{
+    ctl_ws(l);
+    if (l->p >= l->end || *l->p != c) return -1;
+    l->p++;
+    return 0;
+}
+
+/* A string without escapes or control bytes; its bytes in s/n. */
+static int ctl_str(ctl_lex *l, const uint8_t **s, size_t *n)
+{
+    if (ctl_byte(l, '"') != 0) return -1;
+    const uint8_t *start = l->p;
+    while (l->p < l->end && *l->p != '"') {
+        if (*l->p == '\\' || *l->p < 0x20) return -1;
+        l->p++;
+    }
+    if (l->p >= l->end) return -1;
+    *s = start;
+    *n = (size_t)(l->p - start);
+    l->p++;
+    return 0;
+}
+
+static int bytes_are(const uint8_t *s, size_t n, const char *lit)
+{
+    return n == strlen(lit) && memcmp(s, lit, n) == 0;
+}
+
+/* A switch's value: true/false, or the key's own words ("on"/"off" for
+ * upload, "yes"/"no" for metered).  1, 0, or -1 (none of these). */
+static int ctl_value(ctl_lex *l, const char *yes, const char *no)
+{
+    ctl_ws(l);
+    size_t left = (size_t)(l->end - l->p);
+    if (left >= 4 && memcmp(l->p, "true", 4) == 0) return l->p += 4, 1;
+    if (left >= 5 && memcmp(l->p, "false", 5) == 0) return l->p += 5, 0;
+    const uint8_t *s;
+    size_t n;
+    if (ctl_str(l, &s, &n) != 0) return -1;
+    if (bytes_are(s, n, yes)) return 1;
+    if (bytes_are(s, n, no)) return 0;
+    return -1;
+}
+
+int pf_media_control_parse(const uint8_t *body, size_t len, pf_media_control *out)
+{
+    out->upload = out->metered = -1;
+    if (len > PF_MEDIA_CONTROL_MAX) return PF_ERR_LIMIT;
+    ctl_lex l = {body, body + len};
+    if (ctl_byte(&l, '{') != 0) return PF_ERR_PARSE;
+    for (;;) {
+        const uint8_t *k;
+        size_t kn;
+        if (ctl_str(&l, &k, &kn) != 0 || ctl_byte(&l, ':') != 0) return PF_ERR_PARSE;
+        int *slot = bytes_are(k, kn, "upload")    ? &out->upload
+                    : bytes_are(k, kn, "metered") ? &out->metered
+                                                  : NULL;
+        if (!slot || *slot != -1) return PF_ERR_PARSE; /* unknown, or twice */
+        *slot = slot == &out->upload ? ctl_value(&l, "on", "off") : ctl_value(&l, "yes", "no");
+        if (*slot < 0) return PF_ERR_PARSE;
+        if (ctl_byte(&l, ',') == 0) continue;
+        if (ctl_byte(&l, '}') != 0) return PF_ERR_PARSE;
+        break;
+    }
+    ctl_ws(&l);
+    return l.p == l.end ? 0 : PF_ERR_PARSE;
 }

@@ -24,7 +24,8 @@ typedef enum pf_media_route_kind {
     PF_MEDIA_ROUTE_PLAYLIST, /* "/playlist.m3u" */
     PF_MEDIA_ROUTE_STATS,    /* "/stats.json" */
     PF_MEDIA_ROUTE_METRICS,  /* "/metrics" */
-    PF_MEDIA_ROUTE_FILE      /* "/files/<i>[/<name>]", "/stream/<i>" */
+    PF_MEDIA_ROUTE_FILE,     /* "/files/<i>[/<name>]", "/stream/<i>" */
+    PF_MEDIA_ROUTE_CONTROL   /* "/control" (POST: uploads on/off) */
 } pf_media_route_kind;
 
 /* 1 if a request path (still percent-encoded, without the query) is one
@@ -115,11 +116,35 @@ int pf_media_html(pf_buf *out, const char *name, const pf_media_file *files, siz
  * characters are escaped and invalid UTF-8 becomes U+FFFD. */
 int pf_media_json_str(pf_buf *out, const char *s);
 /* The /stats.json object: the torrent's pf_torrent_stats as top-level
- * fields (a superset of `peerflow get --stats`), "files": the entries with
- * has_qoe (times not measured yet are null), "sources": src. */
+ * fields (a superset of `peerflow get --stats`), "upload": up (when not
+ * NULL, see pf_media_upload_json), "files": the entries with has_qoe
+ * (times not measured yet are null), "sources": src. */
 int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *st,
-                        const pf_media_file *files, size_t n, const pf_source_stats *src,
-                        size_t nsrc);
+                        const pf_upload_status *up, const pf_media_file *files, size_t n,
+                        const pf_source_stats *src, size_t nsrc);
+/* The upload state as a JSON object (also POST /control's answer):
+ * {"enabled":bool,"state":"on"|"off","off":["user","metered","battery",
+ * "budget"],"off_when":[...],"metered":bool,"on_battery":bool,
+ * "budget":N|null,"budget_used":N|null,"budget_left":N|null,
+ * "period":"2025-07"|null,"share":F|null,"uplink_bps":N|null,
+ * "cap_bps":N|null,"uploaded":N}. */
+int pf_media_upload_json(pf_buf *out, const pf_upload_status *up);
+
+/* --- POST /control ---------------------------------------------------- */
+
+/* What a /control body asks for: -1 not asked, 0 off / no, 1 on / yes. */
+typedef struct pf_media_control {
+    int upload;
+    int metered;
+} pf_media_control;
+#define PF_MEDIA_CONTROL_MAX 1024 /* bytes of body (413 beyond) */
+/* Parses a /control body: one JSON object whose members are "upload"
+ * ("on", "off", true, false) and "metered" (true, false, "yes", "no"),
+ * each at most once, at least one of them; JSON whitespace around the
+ * tokens.  Nothing else is accepted: other keys or values, escapes in
+ * strings, nesting, trailing bytes.  Returns 0, PF_ERR_PARSE, or
+ * PF_ERR_LIMIT (over PF_MEDIA_CONTROL_MAX). */
+int pf_media_control_parse(const uint8_t *body, size_t len, pf_media_control *out);
 
 /* Appends s escaped as a Prometheus label value (without the quotes):
  * backslash, double quote and line feed become \\, \" and \n. */
@@ -127,9 +152,10 @@ int pf_media_prom_label(pf_buf *out, const char *s);
 /* The /metrics body (text exposition format 0.0.4, served as "text/plain;
  * version=0.0.4"): counters end in _total; per-file series (label
  * file="<index>") only for entries with has_qoe, and the time gauges only
- * once measured. */
+ * once measured; the upload state when up is not NULL (the budget's
+ * gauges only with a budget). */
 int pf_media_metrics(pf_buf *out, const char *name, const pf_torrent_stats *st,
-                     const pf_media_file *files, size_t n);
+                     const pf_upload_status *up, const pf_media_file *files, size_t n);
 
 #define PF_MEDIA_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

@@ -47,6 +47,8 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
 
 void pf__peer_free(pf_peer *p)
 {
+    /* Blocks queued that the caller never took were never sent. */
+    if (p->s->up_budget != PF_UPLOAD_UNLIMITED) p->s->up_budget += p->sp_bytes;
     if (p->utp) pf_utp_set_ud(p->utp, NULL); /* the context outlives it */
     pf_buf_free(&p->utp_out);
     pf_buf_free(&p->in);
@@ -679,6 +681,7 @@ static int inq_push(pf_peer *p, const pf_msg *m, uint64_t now)
  * so uploads count when written, not when queued. */
 static void count_upload(pf_peer *p, uint32_t len)
 {
+    p->s->uploaded += len;
     p->src.uploaded += len;
     p->t->uploaded += len;
     if (pf__peer_remote(p)) p->t->remote_up += len;
@@ -753,6 +756,9 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
             }
             break;
         }
+        /* The budget is charged as a block is queued: uploads stop
+         * before it is exceeded, whatever the caller then writes. */
+        if (r->length > p->s->up_budget) break;
         if (!pf__take_tokens(p->s->up_limit, &p->s->up_tokens, r->length)) break; /* next tick */
         /* The header is copied, the payload spliced in from the cache. */
         size_t mark = p->out.len;
@@ -761,6 +767,7 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
             p->out.len = mark;
             break;
         }
+        if (p->s->up_budget != PF_UPLOAD_UNLIMITED) p->s->up_budget -= r->length;
         /* Counted as uploaded once the caller reports it written. */
         upq_push(p, p->out_total + pf_buf_unread(&p->out) + p->sp_bytes, r->length);
         p->inq_head = (p->inq_head + 1) % p->inq_cap;
@@ -769,6 +776,53 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
     }
     (void)now;
     if (wrote) pf__peer_mark_write(p);
+}
+
+/* The PIECE header written just before each splice (serve: the header,
+ * then the payload spliced in). */
+#define PF__PIECE_HDR 13
+
+size_t pf__peer_withdraw_pieces(pf_peer *p)
+{
+    if (p->nsp == 0) return 0;
+    size_t n = pf_buf_unread(&p->out);
+    pf_buf keep;
+    pf_buf_init_mem(&keep, p->s->mem);
+    if (pf_buf_reserve(&keep, n + (size_t)p->nsp * PF__PIECE_HDR) != 0) return 0; /* left to go */
+    const uint8_t *h = pf_buf_head(&p->out);
+    size_t at = 0, taken = 0;
+    for (uint32_t i = 0; i < p->nsp; i++) {
+        const pf_out_splice *sp = &p->sp[i];
+        size_t hdr = sp->at - PF__PIECE_HDR;
+        pf_buf_append(&keep, h + at, hdr - at);
+        at = sp->at;
+        taken += sp->len;
+    }
+    pf_buf_append(&keep, h + at, n - at);
+    /* A BEP 6 peer hears that each block will not come. */
+    for (uint32_t i = 0; i < p->nsp && p->fast; i++) {
+        const uint8_t *m = h + p->sp[i].at - PF__PIECE_HDR;
+        pf_msg_write_req(&keep, PF_MSG_REJECT, pf_rd_be32(m + 5), pf_rd_be32(m + 9),
+                         (uint32_t)p->sp[i].len);
+    }
+    for (uint32_t i = 0; i < p->nsp; i++) pf__pbuf_unref(p->sp[i].ref);
+    pf_buf_free(&p->out);
+    p->out = keep;
+    /* No splices means no array (pf_peer_take_output hands over only
+     * what it is told to release). */
+    pf__free(p->s->mem, p->sp);
+    p->sp = NULL;
+    p->nsp = p->cap_sp = 0;
+    p->sp_bytes = 0;
+    /* Their entries are the newest: the ones that end past what the
+     * caller took. */
+    while (p->upq_len) {
+        uint32_t last = (p->upq_head + p->upq_len - 1) % PF__UPQ;
+        if (p->upq[last].end <= p->out_total) break;
+        p->upq_len--;
+    }
+    if (p->s->up_budget != PF_UPLOAD_UNLIMITED) p->s->up_budget += taken;
+    return taken;
 }
 
 void pf_peer_sent(pf_peer *p, size_t n, uint64_t now)

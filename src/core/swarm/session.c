@@ -64,6 +64,7 @@ int pf_session_new(const pf_session_settings *set, pf_session **out)
         pf_session_settings_default(&s->set);
     if (s->set.upload_slots == 0) s->set.upload_slots = 1;
     s->local_share = 0.5;
+    s->up_budget = PF_UPLOAD_UNLIMITED;
     if (s->set.max_queue_out < 4) s->set.max_queue_out = 4;
     if (s->set.max_queue_in < 4) s->set.max_queue_in = 4;
     if (s->set.max_write_backlog < (1u << 20)) s->set.max_write_backlog = 1u << 20;
@@ -323,18 +324,77 @@ void pf_session_tick(pf_session *s, uint64_t now)
     for (uint32_t i = 0; i < s->ntorrents; i++) pf__torrent_tick(s->torrents[i], now, dt);
 }
 
+/* A cap set anew starts with a full bucket; a cap changed keeps what its
+ * bucket holds (at most the new cap): a caller that adjusts the cap every
+ * second (an upload share of the measured uplink) must not refill it each
+ * time. */
+static double bucket_after(uint64_t old_limit, double tokens, uint64_t limit)
+{
+    if (!limit) return 0;
+    if (!old_limit || tokens > (double)limit) return (double)limit;
+    return tokens;
+}
+
 void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bps)
 {
+    uint64_t old_up = s->up_limit, old_down = s->down_limit;
     s->up_limit = up_bps;
     s->down_limit = down_bps;
     /* A block must fit in a full bucket. */
     if (s->up_limit && s->up_limit < PF_BLOCK_SIZE) s->up_limit = PF_BLOCK_SIZE;
     if (s->down_limit && s->down_limit < PF_BLOCK_SIZE) s->down_limit = PF_BLOCK_SIZE;
-    s->up_tokens = (double)s->up_limit;
-    s->down_tokens = (double)s->down_limit;
+    s->up_tokens = bucket_after(old_up, s->up_tokens, s->up_limit);
+    s->down_tokens = bucket_after(old_down, s->down_tokens, s->down_limit);
 }
 
-void pf_session_set_upload(pf_session *s, int enabled) { s->set.upload_enabled = enabled; }
+/* Uploads may go again: peers waiting for a slot get one now, not at the
+ * next tick, and requests still queued (a budget raised in time) are
+ * served. */
+static void uploads_resumed(pf_session *s)
+{
+    for (uint32_t i = 0; i < s->ntorrents; i++) {
+        pf_torrent *t = s->torrents[i];
+        if (!t->has_meta) continue;
+        pf__torrent_choke(t, s->now);
+        for (uint32_t k = 0; k < t->npeers; k++)
+            if (t->peers[k]->inq_len) pf__peer_serve(t->peers[k], s->now);
+    }
+}
+
+/* Uploads stop now: what the caller has not taken is taken back, every
+ * peer is choked (its queued requests rejected or, without BEP 6, dropped
+ * by the choke itself). */
+static void uploads_stopped(pf_session *s)
+{
+    for (uint32_t i = 0; i < s->ntorrents; i++) {
+        pf_torrent *t = s->torrents[i];
+        for (uint32_t k = 0; k < t->npeers; k++) {
+            pf_peer *p = t->peers[k];
+            if (p->state != PF_PS_ACTIVE) continue;
+            pf__peer_withdraw_pieces(p);
+            pf__peer_set_choke(p, 1);
+            pf__peer_mark_write(p);
+        }
+    }
+}
+
+void pf_session_set_upload(pf_session *s, int enabled)
+{
+    int was_on = s->set.upload_enabled, was = pf__upload_allowed(s);
+    s->set.upload_enabled = enabled != 0;
+    if (was_on && !enabled) uploads_stopped(s); /* also with the budget spent: what is queued goes back */
+    else if (!was && pf__upload_allowed(s)) uploads_resumed(s);
+}
+
+void pf_session_set_upload_budget(pf_session *s, uint64_t bytes)
+{
+    int was = pf__upload_allowed(s);
+    s->up_budget = bytes;
+    if (!was && pf__upload_allowed(s)) uploads_resumed(s);
+}
+
+uint64_t pf_session_upload_budget(const pf_session *s) { return s->up_budget; }
+uint64_t pf_session_uploaded(const pf_session *s) { return s->uploaded; }
 
 int pf_session_add_local_net(pf_session *s, const pf_net *net)
 {

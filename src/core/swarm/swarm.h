@@ -293,6 +293,11 @@ struct pf_session {
     /* Rate caps (bytes/s, 0 = none) as token buckets refilled each tick. */
     uint64_t up_limit, down_limit;
     double up_tokens, down_tokens;
+    /* Upload budget: PIECE payload bytes that may still be queued
+     * (PF_UPLOAD_UNLIMITED: none), charged when a block is queued; and
+     * payload reported written, every torrent's. */
+    uint64_t up_budget;
+    uint64_t uploaded;
     /* The viewer's own ISP (ALTO-style network map, given by the
      * operator): peers inside are preferred, bytes with the others
      * counted. */
@@ -402,6 +407,15 @@ void pf__peer_cancel_all(pf_peer *p);
 uint32_t pf__peer_cancel_late(pf_peer *p, uint32_t piece, double deadline_s, double head_deadline_s,
                               int trial, uint64_t now);
 void pf__peer_drop_requests(pf_peer *p);
+/* Takes back the PIECE messages queued for p that the caller has not
+ * taken yet (their blocks refunded to the upload budget, REJECTed to a
+ * BEP 6 peer); returns their payload bytes. */
+size_t pf__peer_withdraw_pieces(pf_peer *p);
+/* Uploads may go now: switched on and at least a block of budget left. */
+static inline int pf__upload_allowed(const pf_session *s)
+{
+    return s->set.upload_enabled && s->up_budget >= PF_BLOCK_SIZE;
+}
 /* Forgets its queued requests for piece (we no longer have it): REJECTs
  * them (BEP 6), or chokes a peer without the Fast extension. */
 void pf__peer_reject_piece(pf_peer *p, uint32_t piece);

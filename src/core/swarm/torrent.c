@@ -1106,7 +1106,7 @@ void pf__torrent_choke(pf_torrent *t, uint64_t now)
         if (by_rate < 2) by_rate = 2;
         if (by_rate < slots) slots = (uint32_t)by_rate;
     }
-    if (!s->set.upload_enabled) {
+    if (!pf__upload_allowed(s)) { /* switched off, or the budget is spent */
         for (uint32_t i = 0; i < t->npeers; i++) pf__peer_set_choke(t->peers[i], 1);
         return;
     }
