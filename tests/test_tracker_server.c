@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/codec/http_parse.h"
+#include "core/util/buf.h"
+#include "peerflow/metainfo.h"
 #include "peerflow/tracker.h"
 #include "test.h"
 
@@ -347,4 +350,158 @@ TEST(test_udp_port_taken_and_off)
     CHECK_EQ(uv_loop_close(&loop), 0);
 }
 
-TEST_MAIN(test_settings, test_serve_and_stop, test_udp_same_port, test_udp_port_taken_and_off)
+/* ---- pf_metainfo_scrape over udp:// ------------------------------------- */
+
+typedef struct scrape_job {
+    pf_metainfo *mi;
+    long timeout_ms;
+    int rc;
+    pf_scrape_counts c;
+    int done;
+} scrape_job;
+
+static void *scrape_main(void *arg)
+{
+    scrape_job *j = arg;
+    j->rc = pf_metainfo_scrape(j->mi, 0, j->timeout_ms, &j->c);
+    __atomic_store_n(&j->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* A one-file torrent whose only tracker is url. */
+static pf_metainfo *torrent_for(const char *url)
+{
+    pf_buf b;
+    pf_buf_init(&b);
+    pf_buf_appendf(&b, "d8:announce%zu:%s4:infod6:lengthi1e4:name1:a12:piece lengthi16384e"
+                       "6:pieces20:aaaaaaaaaaaaaaaaaaaaee",
+                   strlen(url), url);
+    pf_metainfo *mi = NULL;
+    if (pf_metainfo_parse(b.data, b.len, NULL, &mi) != 0) mi = NULL;
+    pf_buf_free(&b);
+    return mi;
+}
+
+/* Runs the scrape on a thread while the loop (and the tracker on it) runs;
+ * *serve, if not NULL, is called on the main thread meanwhile. */
+static void run_scrape(scrape_job *j, void (*serve)(void *), void *ud)
+{
+    pthread_t thr;
+    if (pthread_create(&thr, NULL, scrape_main, j) != 0) return;
+    while (!__atomic_load_n(&j->done, __ATOMIC_SEQ_CST)) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        if (serve) serve(ud);
+        usleep(500);
+    }
+    pthread_join(thr, NULL);
+}
+
+/* A fake tracker that answers a connect with a BEP 15 error. */
+static void fake_error(void *ud)
+{
+    int fd = *(int *)ud;
+    uint8_t d[64];
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(fd, d, sizeof d, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+    if (n < 16) return;
+    uint8_t r[8 + 6] = {0, 0, 0, 3};
+    memcpy(r + 4, d + 12, 4);
+    memcpy(r + 8, "banned", 6);
+    (void)sendto(fd, r, sizeof r, 0, (struct sockaddr *)&from, fl);
+}
+
+TEST(test_udp_scrape_client)
+{
+    uv_loop_init(&loop);
+    pf_tracker_settings s;
+    pf_tracker_settings_default(&s);
+    pf_tracker_server *ts = NULL;
+    CHECK_EQ(pf_tracker_server_start(&loop, &s, &ts), 0);
+    uint16_t port = pf_tracker_server_port(ts);
+    char url[96];
+    snprintf(url, sizeof url, "udp://127.0.0.1:%u/announce", (unsigned)port);
+    pf_metainfo *mi = torrent_for(url);
+    CHECK(mi != NULL);
+    /* a seed and a leecher of that torrent announce over HTTP */
+    pf_buf req;
+    pf_buf_init(&req);
+    for (int k = 0; k < 2; k++) {
+        pf_buf_reset(&req);
+        pf_buf_append_str(&req, "GET /announce?info_hash=");
+        pf_http_pct_encode(&req, pf_metainfo_info_hash(mi), 20);
+        pf_buf_appendf(&req, "&peer_id=%020d&port=%d&left=%d HTTP/1.1\r\nHost: t\r\n"
+                             "Connection: close\r\n\r\n", k, 100 + k, k);
+        pf_buf_nul(&req);
+        client_job h;
+        memset(&h, 0, sizeof h);
+        h.port = port;
+        h.req = (const char *)req.data;
+        pthread_t thr;
+        CHECK_EQ(pthread_create(&thr, NULL, client_main, &h), 0);
+        while (!__atomic_load_n(&h.done, __ATOMIC_SEQ_CST)) uv_run(&loop, UV_RUN_NOWAIT);
+        pthread_join(thr, NULL);
+    }
+    pf_buf_free(&req);
+    scrape_job j;
+    memset(&j, 0, sizeof j);
+    j.mi = mi;
+    run_scrape(&j, NULL, NULL);
+    CHECK_EQ(j.rc, 0);
+    CHECK(j.c.seeders == 1 && j.c.leechers == 1 && j.c.downloads == 0);
+    CHECK_EQ(j.c.http_status, 0);
+    pf_metainfo_free(mi);
+    if (has_ipv6_loopback()) { /* the same over IPv6 */
+        snprintf(url, sizeof url, "udp://[::1]:%u/announce", (unsigned)port);
+        memset(&j, 0, sizeof j);
+        j.mi = mi = torrent_for(url);
+        run_scrape(&j, NULL, NULL);
+        CHECK_EQ(j.rc, 0);
+        CHECK(j.c.seeders == 1 && j.c.leechers == 1);
+        pf_metainfo_free(mi);
+    }
+    pf_tracker_udp_stats us;
+    pf_tracker_server_udp_stats_get(ts, &us);
+    CHECK(us.connects >= 1);
+    pf_tracker_server_stop(ts, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    /* nobody there (refused), nobody answering (time-out), an error reply,
+     * a URL without a port */
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    CHECK_EQ(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(url, sizeof url, "udp://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+    memset(&j, 0, sizeof j);
+    j.mi = mi = torrent_for(url);
+    j.timeout_ms = 300;
+    run_scrape(&j, NULL, NULL);
+    CHECK_EQ(j.rc, PF_ERR_TIMEOUT);
+    memset(&j, 0, sizeof j);
+    j.mi = mi;
+    run_scrape(&j, fake_error, &fd);
+    CHECK_EQ(j.rc, PF_ERR_TRACKER);
+    CHECK(j.c.seeders == -1);
+    pf_metainfo_free(mi);
+    close(fd); /* now nobody listens there */
+    memset(&j, 0, sizeof j);
+    j.mi = mi = torrent_for(url);
+    j.timeout_ms = 3000;
+    run_scrape(&j, NULL, NULL);
+    CHECK_EQ(j.rc, PF_ERR_NET);
+    pf_metainfo_free(mi);
+    memset(&j, 0, sizeof j);
+    j.mi = mi = torrent_for("udp://127.0.0.1/announce");
+    run_scrape(&j, NULL, NULL);
+    CHECK_EQ(j.rc, PF_ERR_PARSE);
+    pf_metainfo_free(mi);
+    CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST_MAIN(test_settings, test_serve_and_stop, test_udp_same_port, test_udp_port_taken_and_off,
+          test_udp_scrape_client)
