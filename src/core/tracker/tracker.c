@@ -460,8 +460,7 @@ static int reply_failure(pf_tracker *t, pf_buf *out, const char *why)
     return rc ? 500 : 200;
 }
 
-/* Text form of an address without the port. */
-static void ip_text(const pf_addr *a, char *out, size_t cap)
+void pf__tracker_ip_text(const pf_addr *a, char *out, size_t cap)
 {
     char s[80];
     pf_addr_format(a, s, sizeof s);
@@ -496,7 +495,7 @@ static int emit_peer(pf_buf *out, pf_buf *v4, pf_buf *v6, const peer *p,
         return rc ? rc : pf_buf_append_be16(b, a.port);
     }
     char ip[64];
-    ip_text(&a, ip, sizeof ip);
+    pf__tracker_ip_text(&a, ip, sizeof ip);
     int rc = pf_benc_dict_begin(out);
     if (!rc) rc = pf_benc_cstr(out, "ip");
     if (!rc) rc = pf_benc_cstr(out, ip);
@@ -871,7 +870,7 @@ static int dispatch(pf_tracker *t, const char *path, size_t plen, const char *qu
     if (wait) {
         if (t->st.rate_limited % 1000 == 0) {
             char who[80];
-            ip_text(client, who, sizeof who);
+            pf__tracker_ip_text(client, who, sizeof who);
             tlog(t, PF_LOG_WARN, "rate limit: refusing %s (%llu refused so far)", who,
                  (unsigned long long)t->st.rate_limited + 1);
         }

@@ -201,6 +201,8 @@ void pf__tracker_scrape_one(pf_tracker *t, const uint8_t ih[20], pf__swarm_view 
 /* The per-source limit: 0 (and charged), or ns to wait (counted in
  * rate_limited). */
 uint64_t pf__tracker_rate_check(pf_tracker *t, const pf_addr *client, uint64_t now);
+/* The text form of an address without its port. */
+void pf__tracker_ip_text(const pf_addr *a, char *out, size_t cap);
 /* v4-mapped IPv6 as IPv4, unused bytes zeroed. */
 pf_addr pf__tracker_addr_norm(const pf_addr *a);
 const pf_tracker_config *pf__tracker_config(const pf_tracker *t);

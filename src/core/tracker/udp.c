@@ -88,9 +88,7 @@ static void log_rate_limited(pf_tracker *t, const pf_addr *from, uint64_t now)
     if (st->rate_limited % 1000 != 1) return;
     pf_logger *log = pf__tracker_logger(t);
     char who[80];
-    pf_addr a = *from;
-    a.port = 0;
-    pf_addr_format(&a, who, sizeof who);
+    pf__tracker_ip_text(from, who, sizeof who);
     log->now = now;
     pf__logf(log, PF_LOG_WARN, "rate limit: refusing UDP requests from %s (%llu refused so far)",
              who, (unsigned long long)st->rate_limited);
