@@ -6,6 +6,8 @@
 #     talk to and its socket on loopback); byte-exact; the tracker saw UDP
 #     announces from both and not one HTTP request;
 #  2. `peerflow info --scrape` reads the swarm over UDP (IPv4, then IPv6);
+#     `peerflow get` of a magnet whose only tr= is the udp:// URL finds the
+#     libtorrent seed through it (metadata and data from the seed);
 #  3. over IPv6 (udp://[::1]:PORT): a libtorrent seed on ::1 and `peerflow
 #     get` find each other: the peers an IPv6 client is handed are 18-byte
 #     IPv6 ones (the IPv4 seed of part 1, in the same swarm, is not among
@@ -55,6 +57,13 @@ log "libtorrent seed -> aria2 through the UDP tracker: byte-exact ($n_lt UDP ann
 $PF_BIN info --scrape "$T/show.torrent" >"$T/scrape4.out"
 grep -Eq "$url: [1-9][0-9]* seeders" "$T/scrape4.out" ||
     fail "UDP scrape (IPv4): $(grep -A2 scrape: "$T/scrape4.out")"
+magnet=$($PF_BIN info "$T/show.torrent" | sed -nE 's/^magnet: *//p')
+grep -q "tr=udp%3A%2F%2F127.0.0.1%3A$tport%2Fannounce" <<<"$magnet" || fail "magnet: $magnet"
+spawn pf_mag timeout 40 $PF_BIN get -v -d "$T/pf_mag" -l 0 --bind 127.0.0.1 "$magnet"
+expect_exit0 pf_mag 45
+assert_same_file "$T/src/show.bin" "$T/pf_mag/show.bin"
+grep -F "announce to $url: " "$T/logs/pf_mag.log" | grep -Eq ': [1-9][0-9]* peers' ||
+    fail "the magnet's UDP tracker gave no peer: $(grep -i announce "$T/logs/pf_mag.log" | head -3)"
 
 # --- 3. IPv6: a libtorrent seed on ::1, peerflow get through udp://[::1] -----
 if ! $PY -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
