@@ -462,6 +462,42 @@ TEST(udp_numwant_and_datagram_size)
     pf_tracker_free(t);
 }
 
+/* Peers are handed out fairly: over many announces each peer of a 301-peer
+ * swarm comes about numwant / 300 of the time, never twice in a reply. */
+TEST(udp_peer_selection_is_fair)
+{
+    pf_tracker *t = mk(10);
+    static uint32_t seen[301];
+    memset(seen, 0, sizeof seen);
+    pf_announce_req q;
+    pf_udpt_reply r;
+    pf_addr me = v4(10, 9, 9, 9, 1);
+    for (int i = 0; i < 301; i++) {
+        pf_addr x = v4(10, 1, (uint8_t)(i >> 8), (uint8_t)i, 1);
+        req_of(&q, 1, i, (uint16_t)(1000 + i), 5, 0);
+        CHECK(announce(t, &x, T0, &q, &r) > 0);
+    }
+    req_of(&q, 1, 999, 999, 5, 0);
+    q.numwant = 50;
+    for (int k = 0; k < 3000; k++) { /* 5 a second: under the rate limit */
+        CHECK_EQ(announce(t, &me, T0 + (uint64_t)k * S / 5, &q, &r), 20 + 6 * 50);
+        uint8_t once[301];
+        memset(once, 0, sizeof once);
+        for (size_t i = 0; i < r.npeers; i++) {
+            pf_addr p;
+            pf_udpt_peer(&r, i, &p);
+            int idx = p.port - 1000;
+            CHECK(idx >= 0 && idx < 301);
+            CHECK(!once[idx]);
+            once[idx] = 1;
+            seen[idx]++;
+        }
+    }
+    /* 3000 x 50 / 301 = 498 each on average */
+    for (int i = 0; i < 301; i++) CHECK(seen[i] > 350 && seen[i] < 650);
+    pf_tracker_free(t);
+}
+
 TEST(udp_limits_and_rate_limit)
 {
     pf_tracker_config c;
@@ -508,4 +544,4 @@ TEST(udp_limits_and_rate_limit)
 TEST_MAIN(udp_two_peers_see_each_other, udp_ipv6_peers_are_18_bytes, udp_connection_ids,
           udp_connid_rotation, udp_ip_field_ignored_even_from_trusted,
           udp_not_well_formed_gets_no_reply, udp_scrape_shares_http_swarms,
-          udp_numwant_and_datagram_size, udp_limits_and_rate_limit)
+          udp_numwant_and_datagram_size, udp_peer_selection_is_fair, udp_limits_and_rate_limit)
