@@ -8,6 +8,7 @@
 #  2. `peerflow info --scrape` reads the swarm over UDP (IPv4, then IPv6);
 #     `peerflow get` of a magnet whose only tr= is the udp:// URL finds the
 #     libtorrent seed through it (metadata and data from the seed);
+#     with --no-udp nothing answers there;
 #  3. over IPv6 (udp://[::1]:PORT): a libtorrent seed on ::1 and `peerflow
 #     get` find each other: the peers an IPv6 client is handed are 18-byte
 #     IPv6 ones (the IPv4 seed of part 1, in the same swarm, is not among
@@ -64,6 +65,18 @@ expect_exit0 pf_mag 45
 assert_same_file "$T/src/show.bin" "$T/pf_mag/show.bin"
 grep -F "announce to $url: " "$T/logs/pf_mag.log" | grep -Eq ': [1-9][0-9]* peers' ||
     fail "the magnet's UDP tracker gave no peer: $(grep -i announce "$T/logs/pf_mag.log" | head -3)"
+
+# --no-udp: HTTP only; the same UDP scrape finds nobody there
+spawn tracker_http $PF_BIN tracker -l 0 --bind 127.0.0.1 --no-udp
+hport=$(port_of tracker_http)
+grep -q "listening on port $hport (HTTP)" "$T/logs/tracker_http.log" ||
+    fail "--no-udp: $(head -2 "$T/logs/tracker_http.log")"
+$PF_BIN create -p 256K -t "udp://127.0.0.1:$hport/announce" -o "$T/http_only.torrent" \
+    "$T/src/show.bin" >/dev/null
+$PF_BIN info --scrape "$T/http_only.torrent" >"$T/scrape_http.out"
+grep -q "udp://127.0.0.1:$hport/announce: scrape failed" "$T/scrape_http.out" ||
+    fail "--no-udp still answered over UDP: $(grep -A2 scrape: "$T/scrape_http.out")"
+stop tracker_http
 
 # --- 3. IPv6: a libtorrent seed on ::1, peerflow get through udp://[::1] -----
 if ! $PY -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
