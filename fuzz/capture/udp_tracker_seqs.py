@@ -45,6 +45,9 @@ write("seq-events",
 # limits: more torrents and peers than the fuzzer's tracker holds, a flood
 many = b"".join(rec(k % 4, announce(bytes([k]) * 20, 1000 + k)) for k in range(24))
 write("seq-limits", many + b"".join(rec(0, scrape(ih)) for _ in range(30)))
+# the tracker full of peers (16 in 3 torrents), then a new torrent
+full = b"".join(rec(k % 4, announce(bytes([0x40 + k % 3]) * 20, 2000 + k)) for k in range(17))
+write("seq-full", full + rec(1, announce(b"\x7f" * 20, 3000)))
 # scrapes of 74 and 75 hashes, port 0, a huge numwant, a v6 source
 write("seq-odd", rec(0, scrape(*[bytes([k]) * 20 for k in range(75)])) +
       rec(2, announce(ih, 0)) + rec(2, announce(ih, 9, numwant=100000)) +
