@@ -5,7 +5,11 @@
 #  1. a libtorrent seed announces over UDP; `peerflow get`, given only the
 #     .torrent, finds it through the UDP tracker and downloads byte-exact;
 #  2. a `peerflow seed` announces over UDP; a libtorrent leecher limited to
-#     the tracker (--tracker-only) finds it and downloads byte-exact.
+#     the tracker (--tracker-only) finds it and downloads byte-exact;
+#  3. `peerflow info --scrape` asks opentracker over UDP (BEP 15 scrape).
+# IPv6: Debian's opentracker is built IPv4-only ("V4 Tracker is V4 only!"
+# for -i ::1), so peerflow's UDP client over IPv6 is tested against
+# `peerflow tracker` instead (it_tracker_udp, test_udp_tracker).
 . "$(dirname "$0")/lib.sh"
 pf_setup 90
 require_peerflow
@@ -40,4 +44,10 @@ spawn lt_get $LT_PEER get --torrent "$T/feed.torrent" --dir "$T/lt_get" --tracke
 expect_exit0 lt_get 45
 assert_same_file "$T/src/feed.bin" "$T/lt_get/feed.bin"
 stop pf_seed
-log "UDP tracker: both ways byte-exact"
+
+# 3. opentracker's counts over BEP 15: the seeds above (the stopped ones
+# said so; libtorrent's leecher completed and still seeds).
+$PF_BIN info --scrape "$T/feed.torrent" >"$T/scrape.out"
+grep -Eq "udp://127.0.0.1:$ot_port/announce: [0-9]+ seeders, [0-9]+ leechers, [1-9][0-9]* downloads" \
+    "$T/scrape.out" || fail "UDP scrape of opentracker: $(grep -A2 scrape: "$T/scrape.out")"
+log "UDP tracker: both ways byte-exact; scrape:$(tail -1 "$T/scrape.out")"

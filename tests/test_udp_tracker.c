@@ -88,6 +88,89 @@ TEST(udpt_replies)
     CHECK_EQ(pf_udpt_parse(NULL, 0, 4, &r), PF_ERR_PARSE);
 }
 
+/* The server's side of the codec, against the client's requests. */
+TEST(udpt_server_codec)
+{
+    pf_udpt_request q;
+    uint8_t b[16 + 20 * (PF_UDPT_SCRAPE_MAX + 2)];
+    pf_udpt_connect_req(b, 0xabcd);
+    CHECK_EQ(pf_udpt_parse_request(b, 16, &q), 0);
+    CHECK_EQ(q.action, PF_UDPT_CONNECT);
+    CHECK_EQ(q.tid, 0xabcd);
+    b[0] ^= 1; /* not the protocol id */
+    CHECK_EQ(pf_udpt_parse_request(b, 16, &q), PF_ERR_PARSE);
+    CHECK_EQ(pf_udpt_parse_request(b, 15, &q), PF_ERR_PARSE);
+    CHECK_EQ(pf_udpt_parse_request(NULL, 0, &q), PF_ERR_PARSE);
+    pf_announce_req r;
+    memset(&r, 0, sizeof r);
+    memset(r.info_hash, 0xaa, 20);
+    memset(r.peer_id, 0xbb, 20);
+    r.downloaded = 1;
+    r.left = 0x100000000ULL;
+    r.uploaded = 3;
+    r.event = PF_ANNOUNCE_STOPPED;
+    r.key = 9;
+    r.numwant = UINT32_MAX;
+    r.port = 6881;
+    pf_udpt_announce_req(b, 0x0102030405060708ULL, 11, &r);
+    CHECK_EQ(pf_udpt_parse_request(b, PF_UDPT_ANNOUNCE_LEN, &q), 0);
+    CHECK_EQ(q.action, PF_UDPT_ANNOUNCE);
+    CHECK(q.conn_id == 0x0102030405060708ULL);
+    CHECK_EQ(q.tid, 11);
+    CHECK_EQ(q.info_hash[0], 0xaa);
+    CHECK_EQ(q.peer_id[19], 0xbb);
+    CHECK(q.downloaded == 1 && q.left == 0x100000000ULL && q.uploaded == 3);
+    CHECK_EQ(q.event, PF_UDPT_EV_STOPPED);
+    CHECK_EQ(q.key, 9);
+    CHECK_EQ(q.numwant, -1);
+    CHECK_EQ(q.port, 6881);
+    CHECK_EQ(pf_udpt_parse_request(b, PF_UDPT_ANNOUNCE_LEN - 1, &q), PF_ERR_PARSE);
+    /* scrape: the client's request, the server's reply, the client's parse */
+    uint8_t ih[PF_UDPT_SCRAPE_MAX + 2][20];
+    for (int i = 0; i < PF_UDPT_SCRAPE_MAX + 2; i++) memset(ih[i], i, 20);
+    CHECK_EQ(pf_udpt_scrape_req(b, sizeof b, 5, 6, (const uint8_t(*)[20])ih, 0), 0);
+    CHECK_EQ(pf_udpt_scrape_req(b, sizeof b, 5, 6, (const uint8_t(*)[20])ih, PF_UDPT_SCRAPE_MAX + 1), 0);
+    CHECK_EQ(pf_udpt_scrape_req(b, 16 + 20 * 2 - 1, 5, 6, (const uint8_t(*)[20])ih, 2), 0);
+    CHECK_EQ(pf_udpt_scrape_req(b, sizeof b, 5, 6, (const uint8_t(*)[20])ih, 2), 56);
+    CHECK_EQ(pf_udpt_parse_request(b, 56, &q), 0);
+    CHECK_EQ(q.action, PF_UDPT_SCRAPE);
+    CHECK_EQ(q.nhashes, 2);
+    CHECK_EQ(q.hashes[20], 1);
+    CHECK_EQ(pf_udpt_parse_request(b, 55, &q), 0); /* a partial trailing hash: left out */
+    CHECK_EQ(q.nhashes, 1);
+    CHECK_EQ(pf_udpt_parse_request(b, 35, &q), PF_ERR_PARSE);
+    for (int i = 2; i < PF_UDPT_SCRAPE_MAX + 2; i++) memcpy(b + 16 + 20 * i, ih[i], 20);
+    CHECK_EQ(pf_udpt_parse_request(b, sizeof b, &q), 0);
+    CHECK_EQ(q.nhashes, PF_UDPT_SCRAPE_MAX);
+    uint8_t rep[8 + 24];
+    pf_udpt_scrape_reply_head(rep, 6);
+    pf_udpt_scrape_reply_entry(rep + 8, 1, 2, 3);
+    pf_udpt_scrape_reply_entry(rep + 20, 4, 5, 6);
+    pf_udpt_reply rr;
+    CHECK_EQ(pf_udpt_parse(rep, sizeof rep, 4, &rr), 0);
+    CHECK_EQ(rr.action, PF_UDPT_SCRAPE);
+    CHECK_EQ(rr.tid, 6);
+    CHECK_EQ(rr.nscrape, 2);
+    uint32_t se, co, le;
+    pf_udpt_scrape_entry(&rr, 1, &se, &co, &le);
+    CHECK(se == 4 && co == 5 && le == 6);
+    pf_udpt_scrape_entry(&rr, 2, &se, &co, &le);
+    CHECK(se == 0 && co == 0 && le == 0);
+    CHECK_EQ(pf_udpt_parse(rep, sizeof rep - 1, 4, &rr), PF_ERR_PARSE); /* not whole entries */
+    /* the other replies */
+    pf_udpt_connect_reply(rep, 7, 0x1122334455667788ULL);
+    CHECK_EQ(pf_udpt_parse(rep, 16, 4, &rr), 0);
+    CHECK(rr.action == PF_UDPT_CONNECT && rr.tid == 7 && rr.conn_id == 0x1122334455667788ULL);
+    pf_udpt_announce_reply_head(rep, 8, 1800, 3, 2);
+    CHECK_EQ(pf_udpt_parse(rep, 20, 6, &rr), 0);
+    CHECK(rr.action == PF_UDPT_ANNOUNCE && rr.tid == 8 && rr.interval == 1800);
+    CHECK(rr.leechers == 3 && rr.seeders == 2 && rr.npeers == 0);
+    CHECK_EQ(pf_udpt_error_reply(rep, 7, 9, "x"), 0);
+    CHECK_EQ(pf_udpt_error_reply(rep, 12, 9, "too long for it"), 12);
+    CHECK_EQ(pf_udpt_parse(rep, 12, 4, &rr), 0);
+    CHECK_STR(rr.error, "too ");
+}
+
 /* ---- a fake BEP 15 tracker ----------------------------------------------- */
 #define TRACKER "udp://tracker.test:6969/announce"
 typedef struct fake_udpt {
@@ -277,5 +360,5 @@ TEST(udpt_error_reply_moves_on)
     hn_content_free(&c);
 }
 
-TEST_MAIN(udpt_requests_layout, udpt_replies, udpt_swarm_finds_itself, udpt_silent_tracker_is_given_up,
+TEST_MAIN(udpt_requests_layout, udpt_replies, udpt_server_codec, udpt_swarm_finds_itself, udpt_silent_tracker_is_given_up,
           udpt_error_reply_moves_on)

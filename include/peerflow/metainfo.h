@@ -78,17 +78,22 @@ PF_EXTERN int64_t pf_metainfo_creation_date(const pf_metainfo *mi);  /* Unix tim
  * NUL; truncated if outlen is smaller), or PF_ERR_NOMEM. */
 PF_EXTERN int pf_metainfo_magnet(const pf_metainfo *mi, char *out, size_t outlen);
 
-/* How many peers a tracker knows of a torrent (BEP 48 scrape). */
+/* How many peers a tracker knows of a torrent (BEP 48 or BEP 15 scrape). */
 typedef struct pf_scrape_counts {
     int64_t seeders, leechers, downloads; /* -1 if the tracker did not say */
-    long http_status;                     /* the reply's, 0 if none came */
+    long http_status;                     /* the reply's, 0 if none came (UDP) */
 } pf_scrape_counts;
 /* Blocking: scrapes mi's tracker number `tracker` (see
- * pf_metainfo_tracker_url) within timeout_ms (0 = 10 s).  Returns 0, or
- * PF_ERR_NOTFOUND (no such tracker, or the torrent unknown to it),
- * PF_ERR_UNSUPPORTED (not an http(s) URL whose last path part starts with
- * "announce": no scrape URL), PF_ERR_NET, PF_ERR_TIMEOUT, PF_ERR_TRACKER (a
- * status other than 200, or a failure reason), PF_ERR_PARSE, PF_ERR_NOMEM. */
+ * pf_metainfo_tracker_url) within timeout_ms (0 = 10 s): an http(s) URL
+ * by BEP 48, a udp://host:port URL by BEP 15 (connect, then scrape; its
+ * first address, IPv4 or IPv6; resent after 15 s, 30 s... within the
+ * time-out; a torrent unknown to a UDP tracker reads as zeros).  Returns
+ * 0, or PF_ERR_NOTFOUND (no such tracker, or the torrent unknown to it),
+ * PF_ERR_UNSUPPORTED (neither UDP nor an http(s) URL whose last path part
+ * starts with "announce": no scrape URL), PF_ERR_NET (also: a UDP name
+ * that does not resolve, nothing listening), PF_ERR_TIMEOUT,
+ * PF_ERR_TRACKER (a status other than 200, a failure reason, a BEP 15
+ * error), PF_ERR_PARSE (also a malformed udp:// URL), PF_ERR_NOMEM. */
 PF_EXTERN int pf_metainfo_scrape(const pf_metainfo *mi, size_t tracker, long timeout_ms,
                                  pf_scrape_counts *out);
 

@@ -1,6 +1,8 @@
-/* peerflow tracker: an HTTP BitTorrent tracker (/announce and /scrape:
- * BEP 3, compact peers BEP 23, peers6 BEP 7, "retry in" BEP 31) on the
- * application's libuv loop, as `peerflow tracker` runs it.
+/* peerflow tracker: a BitTorrent tracker on the application's libuv loop,
+ * as `peerflow tracker` runs it: HTTP (/announce and /scrape: BEP 3,
+ * compact peers BEP 23, peers6 BEP 7, "retry in" BEP 31) and UDP (BEP 15:
+ * connect, announce, scrape) on the same port number, serving the same
+ * swarms under the same limits.
  *
  * Swarms are kept in memory with every growth bounded (torrents, peers per
  * torrent and in all, requests per source address, connections); see
@@ -11,13 +13,25 @@
  * peerflow 15 s), or before it has shown one, of the interval and
  * client_floor_s.
  *
+ * UDP (BEP 15): connection ids are stateless, a keyed hash of the
+ * client's address under a secret that rotates every minute (128 bits
+ * from the OS at start), accepted for 2 to 3 minutes.  An IPv4 client
+ * gets IPv4 peers (6 bytes each), an IPv6 client IPv6 peers (18 bytes),
+ * at most what fits one unfragmented datagram.  Up to 74 info-hashes per
+ * scrape.  A well-formed request that cannot be served (an expired id,
+ * over the rate limit, the tracker full) gets an error reply; a datagram
+ * that is not well-formed gets none.
+ *
  * Addresses: a peer is listed at the address its connection came from.
  * Behind a reverse proxy or load balancer, list the proxy in
  * trusted_proxies: its forwarded header (X-Forwarded-For, or Forwarded)
  * then names the client, read from the right and believed only as far as
  * trusted proxies vouch for it.  An announce's "ip" parameter is believed
  * only from a client that is itself trusted; from anyone else it is
- * ignored (an attacker could make the swarm dial a victim).
+ * ignored (an attacker could make the swarm dial a victim).  A UDP
+ * announce's peer is the datagram's source address with the announced
+ * port: BEP 15's ip field is ignored from anyone (UDP comes through no
+ * proxy).
  *
  * Threading: every function runs on the loop's thread (or while the loop
  * is not running).  Lifetime: the server belongs to the loop until
@@ -95,6 +109,10 @@ typedef struct pf_tracker_settings {
     pf_log_fn log;               /* may be NULL; DEBUG logs every request */
     void *log_ud;
     pf_log_level log_level;      /* PF_LOG_ERROR (0) unless set */
+    /* Appended fields (zero = default): */
+    int no_udp;                  /* 1: HTTP only; 0: BEP 15 on UDP too, on
+                                    the same port number (with port 0,
+                                    one free for both) */
 } pf_tracker_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the
@@ -110,8 +128,8 @@ static inline void pf_tracker_settings_default(pf_tracker_settings *s)
  * pf_tracker_settings_default, a bad bind address), PF_ERR_PARSE (a
  * trusted proxy that is neither an address nor a network: named in an
  * ERROR log line), PF_ERR_LIMIT (more than PF_TRACKER_MAX_TRUSTED trusted
- * proxies), PF_ERR_NET (cannot listen: run the loop once more so the
- * failed listener is released) or PF_ERR_NOMEM. */
+ * proxies), PF_ERR_NET (cannot listen on TCP or bind UDP: run the loop
+ * once more so the failed listener is released) or PF_ERR_NOMEM. */
 PF_EXTERN int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *s,
                                       pf_tracker_server **out);
 /* The bound port (useful with port 0). */
@@ -130,6 +148,21 @@ typedef struct pf_tracker_server_stats {
     uint64_t rejected;     /* malformed or oversized HTTP requests */
 } pf_tracker_server_stats;
 PF_EXTERN void pf_tracker_server_stats_get(const pf_tracker_server *ts, pf_tracker_server_stats *out);
+
+/* BEP 15 counters (announces and scrapes over UDP are also in
+ * pf_tracker_server_stats).  All zero with no_udp. */
+typedef struct pf_tracker_udp_stats {
+    uint64_t datagrams;  /* received */
+    uint64_t connects;   /* connection ids handed out */
+    uint64_t bad_connid; /* announces/scrapes with an unknown or expired id */
+    uint64_t malformed;  /* not well-formed: dropped without a reply */
+    uint64_t errors;     /* error replies (bad id, rate limit, limits) */
+    uint64_t sent;       /* replies sent */
+    uint64_t send_failed; /* replies the socket did not take (dropped) */
+} pf_tracker_udp_stats;
+PF_EXTERN void pf_tracker_server_udp_stats_get(const pf_tracker_server *ts, pf_tracker_udp_stats *out);
+/* 1 if BEP 15 is served (on pf_tracker_server_port), else 0. */
+PF_EXTERN int pf_tracker_server_udp(const pf_tracker_server *ts);
 
 /* Stops listening and closes every connection; the server is freed once
  * libuv has closed its handles, then done(ud) runs (done may be NULL):

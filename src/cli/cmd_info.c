@@ -17,7 +17,8 @@ static void info_usage(FILE *f)
 {
     fputs("usage: peerflow info [--scrape] TORRENT|MAGNET\n"
           "Print name, info-hash, size, pieces, files, trackers, web seeds.\n"
-          "  -s, --scrape  also ask each HTTP tracker for seeders/leechers\n"
+          "  -s, --scrape  also ask each HTTP (BEP 48) or UDP (BEP 15) tracker for\n"
+          "                seeders/leechers\n"
           "  -h, --help    this help\n",
           f);
 }
@@ -65,7 +66,7 @@ static int info_magnet(const char *uri)
     return 0;
 }
 
-/* BEP 48 scrape of every tracker. */
+/* Scrape of every tracker: BEP 48 over HTTP, BEP 15 over UDP. */
 static void info_scrape(const pf_metainfo *mi)
 {
     printf("scrape:\n");
@@ -77,14 +78,16 @@ static void info_scrape(const pf_metainfo *mi)
             printf("  %s: %lld seeders, %lld leechers, %lld downloads\n", url, (long long)n.seeders,
                    (long long)n.leechers, (long long)n.downloads);
         else if (rc == PF_ERR_UNSUPPORTED)
-            printf("  %s: no scrape URL (BEP 48 needs an .../announce URL)\n", url);
+            printf("  %s: no scrape URL (BEP 48 needs an .../announce URL; UDP and HTTP only)\n",
+                   url);
         else if (rc == PF_ERR_NOTFOUND)
             printf("  %s: torrent unknown to the tracker\n", url);
         else if (rc == PF_ERR_PARSE)
-            printf("  %s: malformed scrape reply\n", url);
+            printf("  %s: malformed scrape reply (or URL)\n", url);
         else
             printf("  %s: scrape failed (%s)\n", url,
-                   rc == PF_ERR_TRACKER && n.http_status != 200 ? "HTTP error" : pf_strerror(rc));
+                   rc == PF_ERR_TRACKER && n.http_status && n.http_status != 200 ? "HTTP error"
+                                                                                 : pf_strerror(rc));
     }
 }
 

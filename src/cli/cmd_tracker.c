@@ -1,5 +1,6 @@
-/* peerflow tracker: an HTTP tracker (/announce, /scrape) on the CLI's own
- * libuv loop, through the public API (include/peerflow/tracker.h). */
+/* peerflow tracker: a tracker over HTTP (/announce, /scrape) and UDP (BEP
+ * 15) on one port number, on the CLI's own libuv loop, through the public
+ * API (include/peerflow/tracker.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -28,8 +29,10 @@ static void usage(FILE *f)
             "usage: peerflow tracker [-l PORT] [--bind ADDR] [--interval SECONDS]\n"
             "                        [--max-torrents N] [--max-peers N] [--max-peers-total N]\n"
             "                        [--rate-limit N] [--rate-burst N] [--max-conns N]\n"
-            "                        [--trusted-proxy CIDR]... [--proxy-header NAME] [-v]\n"
-            "  -l, --port PORT         listen port (default 6969; 0 = any free port)\n"
+            "                        [--trusted-proxy CIDR]... [--proxy-header NAME]\n"
+            "                        [--no-udp] [-v]\n"
+            "  -l, --port PORT         listen port, TCP (HTTP) and UDP (BEP 15) (default\n"
+            "                          6969; 0 = any port free for both)\n"
             "      --bind ADDR         IPv4 or IPv6 address (default :: or 0.0.0.0)\n"
             "      --interval SECS     announce interval (default 1800)\n"
             "      --max-torrents N    refuse new torrents beyond N (default 100000)\n"
@@ -37,8 +40,9 @@ static void usage(FILE *f)
             "                          least recently seen (default 10000)\n"
             "      --max-peers-total N refuse new peers beyond N in all (default 2000000)\n"
             "      --rate-limit N      announces+scrapes per minute from one IPv4 address\n"
-            "                          or IPv6 /64, sustained (default 600; 0 = no limit);\n"
-            "                          beyond it: a bencoded failure with \"retry in\"\n"
+            "                          or IPv6 /64, sustained, HTTP and UDP together\n"
+            "                          (default 600; 0 = no limit); beyond it: a bencoded\n"
+            "                          failure with \"retry in\", or a BEP 15 error\n"
             "      --rate-burst N      requests a rested address may send at once\n"
             "                          (default 300)\n"
             "      --max-conns N       open HTTP connections (default 1024)\n"
@@ -50,6 +54,8 @@ static void usage(FILE *f)
             "                          they connect from, and ip= is ignored\n"
             "      --proxy-header NAME the header those proxies set: X-Forwarded-For\n"
             "                          (default) or Forwarded (RFC 7239)\n"
+            "                          (over UDP a peer is always the datagram's source)\n"
+            "      --no-udp            HTTP only (no BEP 15)\n"
             "  -v, --verbose           log every request to stderr\n",
             PF_TRACKER_MAX_TRUSTED);
 }
@@ -83,6 +89,7 @@ static const struct option opts[] = {
     {"max-conns", required_argument, NULL, 'C'},
     {"trusted-proxy", required_argument, NULL, 'x'},
     {"proxy-header", required_argument, NULL, 'H'},
+    {"no-udp", no_argument, NULL, 'U'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -132,6 +139,9 @@ static int take_option(tracker_app *app, int c, const char *arg)
     case 'x': /* checked by pf_tracker_server_start, which names a bad one */
         if (s->num_trusted_proxies == PF_TRACKER_MAX_TRUSTED) return -1;
         app->proxies[s->num_trusted_proxies++] = arg;
+        return 0;
+    case 'U':
+        s->no_udp = 1;
         return 0;
     case 'H':
         if (strcasecmp(arg, "X-Forwarded-For") == 0)
@@ -190,13 +200,23 @@ static void on_closed(uv_handle_t *h) { (void)h; }
 static void print_totals(const tracker_app *app)
 {
     pf_tracker_server_stats st;
+    pf_tracker_udp_stats us;
     pf_tracker_server_stats_get(app->ts, &st);
+    pf_tracker_server_udp_stats_get(app->ts, &us);
     fprintf(stderr,
             "peerflow tracker: %zu torrents, %zu peers, %llu announces, %llu scrapes, "
             "%llu rate-limited, %llu expired\n",
             st.torrents, st.peers, (unsigned long long)st.announces,
             (unsigned long long)st.scrapes, (unsigned long long)st.rate_limited,
             (unsigned long long)st.expired);
+    if (pf_tracker_server_udp(app->ts))
+        fprintf(stderr,
+                "peerflow tracker: UDP: %llu datagrams, %llu connects, %llu bad connection ids, "
+                "%llu malformed, %llu errors, %llu replies sent, %llu not sent\n",
+                (unsigned long long)us.datagrams, (unsigned long long)us.connects,
+                (unsigned long long)us.bad_connid, (unsigned long long)us.malformed,
+                (unsigned long long)us.errors, (unsigned long long)us.sent,
+                (unsigned long long)us.send_failed);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -231,7 +251,8 @@ int pf_cmd_tracker(int argc, char **argv)
         uv_loop_close(&app.loop);
         return rc == PF_ERR_INVAL || rc == PF_ERR_PARSE || rc == PF_ERR_LIMIT ? 2 : 1;
     }
-    fprintf(stderr, "listening on port %u\n", (unsigned)pf_tracker_server_port(app.ts));
+    fprintf(stderr, "listening on port %u (%s)\n", (unsigned)pf_tracker_server_port(app.ts),
+            pf_tracker_server_udp(app.ts) ? "HTTP and UDP" : "HTTP");
     fflush(stderr);
     signal(SIGPIPE, SIG_IGN); /* the application's choice: a client vanishing mid-write */
     uv_signal_init(&app.loop, &app.sigint);

@@ -1,16 +1,22 @@
 /* The blocking parts of include/peerflow/metainfo.h: loading a .torrent
- * from a file or a URL, scraping a tracker, making a .torrent.  HTTP goes
- * through the client's libcurl adapter on a private loop, so these run on
- * any thread and touch no loop of the application's. */
+ * from a file or a URL, scraping a tracker (HTTP, BEP 48, or UDP, BEP
+ * 15), making a .torrent.  HTTP goes through the client's libcurl adapter
+ * on a private loop, UDP through a socket of the call's own, so these run
+ * on any thread and touch no loop of the application's. */
 #include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/codec/metainfo.h"
 #include "core/codec/tracker_proto.h"
+#include "core/codec/udp_tracker.h"
 #include "core/util/buf.h"
 #include "net/create.h"
 #include "net/http_client.h"
@@ -102,12 +108,125 @@ int pf_metainfo_fetch(const char *url, long timeout_ms, pf_metainfo **out, long 
     return rc;
 }
 
+/* ---- BEP 15 scrape ------------------------------------------------------ */
+
+#define UDPT_WAIT_MS 15000 /* BEP 15: wait 15 * 2^n seconds, n = 0, 1, ... */
+
+/* "udp://host:port/..." into host and port; 0 or -1. */
+static int udp_url_split(const char *url, char *host, size_t hcap, char *port, size_t pcap)
+{
+    const char *h = url + 6, *hend, *p;
+    if (*h == '[') {
+        hend = strchr(++h, ']');
+        if (!hend || hend[1] != ':') return -1;
+        p = hend + 2;
+    } else {
+        hend = h;
+        while (*hend && *hend != ':' && *hend != '/') hend++;
+        if (*hend != ':') return -1;
+        p = hend + 1;
+    }
+    size_t hl = (size_t)(hend - h), pl = strspn(p, "0123456789");
+    if (hl == 0 || hl >= hcap || pl == 0 || pl >= pcap || (p[pl] && p[pl] != '/')) return -1;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    memcpy(port, p, pl);
+    port[pl] = 0;
+    return 0;
+}
+
+/* A UDP socket connected to the tracker (its first address); fd or a
+ * negative pf_err.  *family: 4 or 6 (the size of its compact peers). */
+static int udp_tracker_socket(const char *url, int *family)
+{
+    char host[256], port[8];
+    if (udp_url_split(url, host, sizeof host, port, sizeof port) != 0) return PF_ERR_PARSE;
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) return PF_ERR_NET;
+    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    *family = ai->ai_family == AF_INET6 ? 6 : 4;
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd >= 0 ? fd : PF_ERR_NET;
+}
+
+/* Sends req and waits for the reply of transaction tid, resending after
+ * 15 s, 30 s, ... (BEP 15) until deadline_ns.  Returns 0 and *r (borrowing
+ * rep), or PF_ERR_TIMEOUT, PF_ERR_NET (refused: nothing listens),
+ * PF_ERR_TRACKER (an error reply), PF_ERR_PARSE. */
+static int udp_exchange(int fd, int family, const uint8_t *req, size_t n, uint32_t tid,
+                        uint64_t deadline_ns, uint8_t *rep, size_t cap, pf_udpt_reply *r)
+{
+    for (int tries = 0;; tries++) {
+        if (send(fd, req, n, 0) != (ssize_t)n) return PF_ERR_NET;
+        uint64_t wait_end = uv_hrtime() + ((uint64_t)UDPT_WAIT_MS << (tries < 8 ? tries : 8)) * 1000000;
+        if (wait_end > deadline_ns) wait_end = deadline_ns;
+        for (;;) {
+            uint64_t now = uv_hrtime();
+            if (now >= wait_end) break;
+            struct pollfd p = {fd, POLLIN, 0};
+            int pr = poll(&p, 1, (int)((wait_end - now + 999999) / 1000000));
+            if (pr < 0 && errno == EINTR) continue;
+            if (pr <= 0) break;
+            ssize_t got = recv(fd, rep, cap, 0);
+            if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            if (got < 0) return PF_ERR_NET; /* ECONNREFUSED: nothing listens there */
+            if (pf_udpt_parse(rep, (size_t)got, family, r) != 0) return PF_ERR_PARSE;
+            if (r->tid != tid) continue; /* a late reply to an earlier try */
+            return r->action == PF_UDPT_ERROR ? PF_ERR_TRACKER : 0;
+        }
+        if (uv_hrtime() >= deadline_ns) return PF_ERR_TIMEOUT;
+    }
+}
+
+static int udp_scrape(const char *url, const uint8_t ih[20], long timeout_ms, pf_scrape_counts *out)
+{
+    int family = 4;
+    int fd = udp_tracker_socket(url, &family);
+    if (fd < 0) return fd;
+    uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000;
+    uint32_t tid[2];
+    if (uv_random(NULL, NULL, tid, sizeof tid, 0, NULL) != 0) {
+        tid[0] = (uint32_t)uv_hrtime();
+        tid[1] = tid[0] ^ 0x9e3779b9u;
+    }
+    uint8_t req[16 + 20], rep[1500];
+    pf_udpt_reply r;
+    pf_udpt_connect_req(req, tid[0]);
+    int rc = udp_exchange(fd, family, req, PF_UDPT_CONNECT_LEN, tid[0], deadline, rep, sizeof rep, &r);
+    if (rc == 0 && r.action != PF_UDPT_CONNECT) rc = PF_ERR_PARSE;
+    if (rc == 0) {
+        size_t n = pf_udpt_scrape_req(req, sizeof req, r.conn_id, tid[1], (const uint8_t(*)[20])ih, 1);
+        rc = udp_exchange(fd, family, req, n, tid[1], deadline, rep, sizeof rep, &r);
+    }
+    if (rc == 0 && (r.action != PF_UDPT_SCRAPE || r.nscrape != 1)) rc = PF_ERR_PARSE;
+    if (rc == 0) {
+        uint32_t seeders, completed, leechers;
+        pf_udpt_scrape_entry(&r, 0, &seeders, &completed, &leechers);
+        out->seeders = seeders;
+        out->leechers = leechers;
+        out->downloads = completed;
+    }
+    close(fd);
+    return rc;
+}
+
 int pf_metainfo_scrape(const pf_metainfo *mi, size_t tracker, long timeout_ms, pf_scrape_counts *out)
 {
     if (!mi || !out) return PF_ERR_INVAL;
     out->seeders = out->leechers = out->downloads = -1;
     out->http_status = 0;
     if (tracker >= mi->num_trackers) return PF_ERR_NOTFOUND;
+    if (strncmp(mi->trackers[tracker].url, "udp://", 6) == 0)
+        return udp_scrape(mi->trackers[tracker].url, mi->info_hash,
+                          timeout_ms > 0 ? timeout_ms : 10000, out);
     pf_buf url, body;
     pf_buf_init(&url);
     pf_buf_init(&body);

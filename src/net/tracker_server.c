@@ -1,12 +1,22 @@
-/* The HTTP tracker on a libuv loop (include/peerflow/tracker.h): the
- * sans-I/O tracker core (core/tracker) behind net/http_server, and a timer
- * for expiry. */
+/* The tracker on a libuv loop (include/peerflow/tracker.h): the sans-I/O
+ * tracker core (core/tracker) behind net/http_server and a UDP socket on
+ * the same port number (BEP 15), and a timer for expiry.
+ *
+ * UDP: libuv reads up to UDP_BATCH datagrams per recvmmsg; each is handed
+ * to the core at once and its reply kept, and the replies of one read go
+ * out together (sendmmsg on Linux) when libuv says the read is over.  A
+ * reply the socket does not take is dropped, as the network may drop it:
+ * clients retry. */
 #include "peerflow/tracker.h"
 
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/tracker/proxy.h"
 #include "core/tracker/tracker.h"
@@ -14,6 +24,19 @@
 #include "net/http_server.h"
 
 #define LOG_TARGET_MAX 200 /* request targets logged at DEBUG, at most */
+#define UDP_BATCH 20          /* datagrams per read: libuv's recvmmsg width */
+#define UDP_CHUNK 65536       /* libuv's room per datagram in a recvmmsg read */
+#define UDP_TRIES 16          /* port 0: ports tried for one free on both */
+#define UDP_RCVBUF (1 << 20)  /* SO_RCVBUF asked for (the kernel may cap it) */
+
+/* The replies of one read, sent together. */
+typedef struct udp_batch {
+    uint8_t out[UDP_BATCH][PF_TRACKER_UDP_REPLY_MAX];
+    size_t len[UDP_BATCH];
+    struct sockaddr_storage to[UDP_BATCH];
+    size_t n;
+    uint64_t now; /* the clock at the read's first datagram */
+} udp_batch;
 
 struct pf_tracker_server {
     uv_loop_t *loop;
@@ -21,7 +44,11 @@ struct pf_tracker_server {
     pf_http_server *http;
     pf_tracker *tracker;
     pf_logger log;
-    int timer_open, http_open, stopping;
+    int timer_open, http_open, udp_open, stopping;
+    uv_udp_t *udp;    /* NULL without UDP; freed by its close callback */
+    uint8_t *udp_in;  /* UDP_BATCH * UDP_CHUNK */
+    udp_batch *batch;
+    uint64_t udp_sent, udp_send_failed;
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -47,6 +74,7 @@ static int settings_take(pf_tracker_settings *out, const pf_tracker_settings *s)
     return 0;
 }
 
+static void maybe_done(pf_tracker_server *ts);
 static void slog(pf_tracker_server *ts, pf_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void slog(pf_tracker_server *ts, pf_log_level lvl, const char *fmt, ...)
@@ -140,6 +168,10 @@ static int tracker_make(pf_tracker_server *ts, const pf_tracker_settings *s)
     tc.forwarded_header =
         s->forwarded_header == PF_TRACKER_FORWARDED ? PF_FWD_FORWARDED : PF_FWD_X_FORWARDED_FOR;
     tc.seed = s->seed ? s->seed : uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32);
+    /* BEP 15 connection ids: a secret from the OS, unless a seed was given
+     * (tests); from the seed if the OS has none to give. */
+    if (!s->seed && uv_random(NULL, NULL, tc.udp_secret, sizeof tc.udp_secret, 0, NULL) != 0)
+        memset(tc.udp_secret, 0, sizeof tc.udp_secret);
     tc.log = s->log;
     tc.log_ud = s->log_ud;
     tc.log_level = s->log_level;
@@ -147,11 +179,13 @@ static int tracker_make(pf_tracker_server *ts, const pf_tracker_settings *s)
     return ts->tracker ? 0 : PF_ERR_NOMEM;
 }
 
-static int http_start(pf_tracker_server *ts, const pf_tracker_settings *s)
+/* HTTP on host:port; 0 or PF_ERR_NET (logged), PF_ERR_INVAL, PF_ERR_NOMEM. */
+static int http_start(pf_tracker_server *ts, const pf_tracker_settings *s, const char *host,
+                      uint16_t port)
 {
     pf_http_server_config sc;
     pf_http_server_config_default(&sc);
-    sc.port = s->port;
+    sc.port = port;
     sc.on_request = on_request;
     sc.ud = ts;
     sc.log = s->log;
@@ -159,15 +193,235 @@ static int http_start(pf_tracker_server *ts, const pf_tracker_settings *s)
     sc.log_level = s->log_level;
     sc.max_body = 0; /* GET only */
     if (s->max_conns) sc.max_conns = s->max_conns;
-    sc.bind = s->bind ? s->bind : "::";
+    sc.bind = host;
     int rc = pf_http_server_start(ts->loop, &sc, &ts->http);
-    if (rc == PF_ERR_NET && !s->bind) { /* no IPv6 on this host */
-        sc.bind = "0.0.0.0";
-        rc = pf_http_server_start(ts->loop, &sc, &ts->http);
-    }
-    if (rc) slog(ts, PF_LOG_ERROR, "cannot listen on %s port %u: %s", sc.bind, (unsigned)s->port,
-                 pf_strerror(rc));
+    if (rc && (rc != PF_ERR_NET || s->port || s->no_udp))
+        slog(ts, PF_LOG_ERROR, "cannot listen on %s port %u: %s", host, (unsigned)port,
+             pf_strerror(rc));
     return rc;
+}
+
+/* ---- UDP (BEP 15) ------------------------------------------------------ */
+
+static void sockaddr_to_pf(const struct sockaddr *sa, pf_addr *a)
+{
+    memset(a, 0, sizeof *a);
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        a->family = 4;
+        memcpy(a->ip, &s4->sin_addr, 4);
+        a->port = ntohs(s4->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        a->family = 6; /* v4-mapped ones are the core's to read as IPv4 */
+        memcpy(a->ip, &s6->sin6_addr, 16);
+        a->port = ntohs(s6->sin6_port);
+    }
+}
+
+static socklen_t sockaddr_len(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/* A UDP socket bound to host:port (0: any), its port in *bound; the fd, or
+ * a negative errno (-EINVAL: host is not an address). */
+static int udp_socket(const char *host, uint16_t port, uint16_t *bound)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0 &&
+        uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0)
+        return -EINVAL;
+    if (ss.ss_family == AF_INET6 && !strchr(host, ':')) return -EINVAL;
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    int off = 0, rcv = UDP_RCVBUF;
+    if (ss.ss_family == AF_INET6) /* "::" serves IPv4 too where the OS allows */
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    struct sockaddr_storage b;
+    socklen_t blen = sizeof b;
+    if (bind(fd, (struct sockaddr *)&ss, sockaddr_len(&ss)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&b, &blen) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    pf_addr a;
+    sockaddr_to_pf((struct sockaddr *)&b, &a);
+    *bound = a.port;
+    return fd;
+}
+
+static void udp_flush(pf_tracker_server *ts)
+{
+    udp_batch *b = ts->batch;
+    size_t n = b->n, done = 0;
+    b->n = 0;
+    if (!n || !ts->udp_open || ts->stopping) return;
+#ifdef __linux__
+    struct mmsghdr m[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    memset(m, 0, sizeof m);
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = b->out[i];
+        iov[i].iov_len = b->len[i];
+        m[i].msg_hdr.msg_name = &b->to[i];
+        m[i].msg_hdr.msg_namelen = sockaddr_len(&b->to[i]);
+        m[i].msg_hdr.msg_iov = &iov[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+    }
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)ts->udp, &fd) != 0) fd = -1;
+    while (fd >= 0 && done < n) {
+        int r = sendmmsg(fd, m + done, (unsigned)(n - done), MSG_DONTWAIT);
+        if (r > 0) {
+            done += (size_t)r;
+        } else if (r < 0 && errno == EINTR) {
+            continue;
+        } else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+            ts->udp_send_failed++; /* that one destination: skip it */
+            n--;
+            memmove(m + done, m + done + 1, (n - done) * sizeof *m);
+        } else {
+            break; /* the socket is full: the rest are dropped */
+        }
+    }
+#else
+    for (size_t i = 0; i < n; i++) {
+        uv_buf_t ub = uv_buf_init((char *)b->out[i], (unsigned)b->len[i]);
+        if (uv_udp_try_send(ts->udp, &ub, 1, (const struct sockaddr *)&b->to[i]) >= 0) done++;
+    }
+#endif
+    ts->udp_sent += done;
+    ts->udp_send_failed += n - done;
+}
+
+static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    pf_tracker_server *ts = h->data;
+    buf->base = (char *)ts->udp_in;
+    buf->len = UDP_BATCH * UDP_CHUNK;
+}
+
+static void udp_log(pf_tracker_server *ts, const pf_addr *from, const uint8_t *d, size_t n,
+                    size_t reply)
+{
+    static const char *const names[] = {"connect", "announce", "scrape"};
+    char who[80];
+    pf_addr a = pf__tracker_addr_norm(from);
+    pf_addr_format(&a, who, sizeof who);
+    uint32_t action = n >= 12 ? pf_rd_be32(d + 8) : UINT32_MAX;
+    slog(ts, PF_LOG_DEBUG, "udp %s from %s: %zu bytes, reply %zu", action < 3 ? names[action] : "?",
+         who, n, reply);
+}
+
+static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
+                   unsigned flags)
+{
+    pf_tracker_server *ts = h->data;
+    udp_batch *b = ts->batch;
+    if (nread > 0 && from && !ts->stopping) {
+        if (b->n == 0) b->now = uv_hrtime();
+        pf_addr a;
+        sockaddr_to_pf(from, &a);
+        const uint8_t *d = (const uint8_t *)buf->base;
+        size_t len = pf_tracker_handle_udp(ts->tracker, &a, d, (size_t)nread, b->now,
+                                           b->out[b->n], sizeof b->out[b->n]);
+        if (pf__log_on(&ts->log, PF_LOG_DEBUG)) udp_log(ts, &a, d, (size_t)nread, len);
+        if (len) {
+            b->len[b->n] = len;
+            memcpy(&b->to[b->n], from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                  : sizeof(struct sockaddr_in));
+            b->to[b->n].ss_family = from->sa_family;
+            if (++b->n == UDP_BATCH) udp_flush(ts);
+        }
+    }
+    if (!(flags & UV_UDP_MMSG_CHUNK)) udp_flush(ts); /* the read is over */
+}
+
+static void udp_closed(uv_handle_t *h)
+{
+    pf_tracker_server *ts = h->data;
+    free(h);
+    if (!ts) return; /* a start that failed: ts is gone */
+    ts->udp_open = 0;
+    maybe_done(ts);
+}
+
+/* Serves BEP 15 on the bound socket fd (taken: closed on failure). */
+static int udp_serve(pf_tracker_server *ts, int fd)
+{
+    ts->udp_in = malloc(UDP_BATCH * UDP_CHUNK);
+    ts->batch = calloc(1, sizeof *ts->batch);
+    ts->udp = calloc(1, sizeof *ts->udp);
+    if (!ts->udp_in || !ts->batch || !ts->udp) {
+        close(fd);
+        return PF_ERR_NOMEM;
+    }
+    if (uv_udp_init_ex(ts->loop, ts->udp, AF_UNSPEC | UV_UDP_RECVMMSG) != 0) {
+        close(fd);
+        return PF_ERR_NET;
+    }
+    ts->udp->data = ts;
+    ts->udp_open = 1;
+    if (uv_udp_open(ts->udp, fd) != 0) {
+        close(fd);
+        return PF_ERR_NET;
+    }
+    return uv_udp_recv_start(ts->udp, udp_alloc, on_udp) == 0 ? 0 : PF_ERR_NET;
+}
+
+/* HTTP and UDP on one port number: the UDP socket is bound first (with
+ * port 0, the port it got is tried for TCP, and another one if TCP has it
+ * taken).  Without an address, "::" (both families where the OS allows),
+ * else "0.0.0.0". */
+static int listeners_start(pf_tracker_server *ts, const pf_tracker_settings *s)
+{
+    if (s->no_udp) {
+        int rc = http_start(ts, s, s->bind ? s->bind : "::", s->port);
+        if (rc == PF_ERR_NET && !s->bind) rc = http_start(ts, s, "0.0.0.0", s->port);
+        return rc;
+    }
+    const char *host = s->bind ? s->bind : "::";
+    for (int attempt = 0; attempt < UDP_TRIES; attempt++) {
+        uint16_t port = 0;
+        int fd = udp_socket(host, s->port, &port);
+        if ((fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL) && !s->bind) /* no IPv6 here */
+            fd = udp_socket(host = "0.0.0.0", s->port, &port);
+        if (fd < 0) {
+            slog(ts, PF_LOG_ERROR, "cannot bind UDP %s port %u: %s", host, (unsigned)s->port,
+                 strerror(-fd));
+            return fd == -EINVAL ? PF_ERR_INVAL : PF_ERR_NET;
+        }
+        int rc = http_start(ts, s, host, port);
+        if (rc == 0) {
+            ts->http_open = 1;
+            return udp_serve(ts, fd);
+        }
+        close(fd);
+        if (rc != PF_ERR_NET || s->port) return rc;
+    }
+    slog(ts, PF_LOG_ERROR, "no port free for both TCP and UDP after %d tries", UDP_TRIES);
+    return PF_ERR_NET;
+}
+
+/* A start that failed: whatever runs is stopped and frees itself. */
+static void start_fail(pf_tracker_server *ts)
+{
+    if (ts->http_open) pf_http_server_stop(ts->http, NULL, NULL);
+    if (ts->udp_open) {
+        ts->udp->data = NULL;
+        uv_close((uv_handle_t *)ts->udp, udp_closed);
+    } else {
+        free(ts->udp);
+    }
+    free(ts->udp_in);
+    free(ts->batch);
+    pf_tracker_free(ts->tracker);
+    free(ts);
 }
 
 int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *set,
@@ -181,10 +435,9 @@ int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *set,
     ts->loop = loop;
     pf__logger_init(&ts->log, s.log, s.log_ud, s.log_level);
     int rc = tracker_make(ts, &s);
-    if (!rc) rc = http_start(ts, &s);
+    if (!rc) rc = listeners_start(ts, &s);
     if (rc) {
-        pf_tracker_free(ts->tracker);
-        free(ts);
+        start_fail(ts);
         return rc;
     }
     ts->http_open = 1;
@@ -226,10 +479,12 @@ void pf_tracker_server_stats_get(const pf_tracker_server *ts, pf_tracker_server_
 
 static void maybe_done(pf_tracker_server *ts)
 {
-    if (ts->timer_open || ts->http_open) return;
+    if (ts->timer_open || ts->http_open || ts->udp_open) return;
     void (*done)(void *) = ts->done;
     void *ud = ts->done_ud;
     pf_tracker_free(ts->tracker);
+    free(ts->udp_in);
+    free(ts->batch);
     free(ts);
     if (done) done(ud);
 }
@@ -255,5 +510,22 @@ void pf_tracker_server_stop(pf_tracker_server *ts, void (*done)(void *ud), void 
     ts->done = done;
     ts->done_ud = ud;
     uv_close((uv_handle_t *)&ts->expire, timer_closed);
+    if (ts->udp_open) uv_close((uv_handle_t *)ts->udp, udp_closed);
     pf_http_server_stop(ts->http, http_stopped, ts);
 }
+
+void pf_tracker_server_udp_stats_get(const pf_tracker_server *ts, pf_tracker_udp_stats *out)
+{
+    pf_tracker_stats t;
+    pf_tracker_stats_get(ts->tracker, &t);
+    memset(out, 0, sizeof *out);
+    out->datagrams = t.udp_datagrams;
+    out->connects = t.udp_connects;
+    out->bad_connid = t.udp_bad_connid;
+    out->malformed = t.udp_malformed;
+    out->errors = t.udp_errors;
+    out->sent = ts->udp_sent;
+    out->send_failed = ts->udp_send_failed;
+}
+
+int pf_tracker_server_udp(const pf_tracker_server *ts) { return ts && ts->udp != NULL; }

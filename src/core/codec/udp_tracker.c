@@ -1,4 +1,4 @@
-/* BEP 15 codec (udp_tracker.h). */
+/* BEP 15 codec (udp_tracker.h): client and server sides. */
 #include "core/codec/udp_tracker.h"
 
 #include <string.h>
@@ -25,7 +25,10 @@ void pf_udpt_connect_req(uint8_t out[PF_UDPT_CONNECT_LEN], uint32_t tid)
 /* BEP 15 numbers events 0 none, 1 completed, 2 started, 3 stopped. */
 static uint32_t event_code(int ev)
 {
-    return ev == PF_ANNOUNCE_COMPLETED ? 1 : ev == PF_ANNOUNCE_STARTED ? 2 : ev == PF_ANNOUNCE_STOPPED ? 3 : 0;
+    return ev == PF_ANNOUNCE_COMPLETED   ? PF_UDPT_EV_COMPLETED
+           : ev == PF_ANNOUNCE_STARTED ? PF_UDPT_EV_STARTED
+           : ev == PF_ANNOUNCE_STOPPED ? PF_UDPT_EV_STOPPED
+                                       : PF_UDPT_EV_NONE;
 }
 
 void pf_udpt_announce_req(uint8_t out[PF_UDPT_ANNOUNCE_LEN], uint64_t conn_id, uint32_t tid,
@@ -70,7 +73,10 @@ int pf_udpt_parse(const uint8_t *buf, size_t n, int family, pf_udpt_reply *out)
         return 0;
     }
     case PF_UDPT_SCRAPE:
-        return 0; /* not asked for by this client; the caller ignores it */
+        if ((n - 8) % 12) return PF_ERR_PARSE;
+        out->scrape = buf + 8;
+        out->nscrape = (n - 8) / 12;
+        return 0;
     case PF_UDPT_ERROR: {
         size_t m = n - 8 < sizeof out->error - 1 ? n - 8 : sizeof out->error - 1;
         for (size_t i = 0; i < m; i++) out->error[i] = buf[8 + i] ? (char)buf[8 + i] : '?';
@@ -97,4 +103,104 @@ void pf_udpt_peer(const pf_udpt_reply *r, size_t i, pf_addr *out)
         memcpy(out->ip, p, 4);
         out->port = pf_rd_be16(p + 4);
     }
+}
+
+void pf_udpt_scrape_entry(const pf_udpt_reply *r, size_t i, uint32_t *seeders,
+                          uint32_t *completed, uint32_t *leechers)
+{
+    *seeders = *completed = *leechers = 0;
+    if (i >= r->nscrape) return;
+    const uint8_t *p = r->scrape + 12 * i;
+    *seeders = pf_rd_be32(p);
+    *completed = pf_rd_be32(p + 4);
+    *leechers = pf_rd_be32(p + 8);
+}
+
+size_t pf_udpt_scrape_req(uint8_t *out, size_t cap, uint64_t conn_id, uint32_t tid,
+                          const uint8_t (*info_hashes)[20], size_t n)
+{
+    if (n == 0 || n > PF_UDPT_SCRAPE_MAX || cap < 16 + 20 * n) return 0;
+    wr64(out, conn_id);
+    pf_wr_be32(out + 8, PF_UDPT_SCRAPE);
+    pf_wr_be32(out + 12, tid);
+    for (size_t i = 0; i < n; i++) memcpy(out + 16 + 20 * i, info_hashes[i], 20);
+    return 16 + 20 * n;
+}
+
+/* ---- server ------------------------------------------------------------ */
+
+int pf_udpt_parse_request(const uint8_t *buf, size_t n, pf_udpt_request *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!buf || n < 16) return PF_ERR_PARSE;
+    out->conn_id = rd64(buf);
+    out->action = (int)pf_rd_be32(buf + 8);
+    out->tid = pf_rd_be32(buf + 12);
+    switch (out->action) {
+    case PF_UDPT_CONNECT:
+        return out->conn_id == PF_UDPT_PROTOCOL_ID ? 0 : PF_ERR_PARSE;
+    case PF_UDPT_ANNOUNCE:
+        if (n < PF_UDPT_ANNOUNCE_LEN) return PF_ERR_PARSE;
+        out->info_hash = buf + 16;
+        out->peer_id = buf + 36;
+        out->downloaded = rd64(buf + 56);
+        out->left = rd64(buf + 64);
+        out->uploaded = rd64(buf + 72);
+        out->event = pf_rd_be32(buf + 80);
+        out->ip = pf_rd_be32(buf + 84);
+        out->key = pf_rd_be32(buf + 88);
+        out->numwant = (int32_t)pf_rd_be32(buf + 92);
+        out->port = pf_rd_be16(buf + 96);
+        return 0;
+    case PF_UDPT_SCRAPE:
+        if (n < 16 + 20) return PF_ERR_PARSE;
+        out->hashes = buf + 16;
+        out->nhashes = (n - 16) / 20;
+        if (out->nhashes > PF_UDPT_SCRAPE_MAX) out->nhashes = PF_UDPT_SCRAPE_MAX;
+        return 0;
+    default:
+        return PF_ERR_PARSE;
+    }
+}
+
+void pf_udpt_connect_reply(uint8_t out[16], uint32_t tid, uint64_t conn_id)
+{
+    pf_wr_be32(out, PF_UDPT_CONNECT);
+    pf_wr_be32(out + 4, tid);
+    wr64(out + 8, conn_id);
+}
+
+void pf_udpt_announce_reply_head(uint8_t out[PF_UDPT_ANNOUNCE_HEAD], uint32_t tid,
+                                 uint32_t interval, uint32_t leechers, uint32_t seeders)
+{
+    pf_wr_be32(out, PF_UDPT_ANNOUNCE);
+    pf_wr_be32(out + 4, tid);
+    pf_wr_be32(out + 8, interval);
+    pf_wr_be32(out + 12, leechers);
+    pf_wr_be32(out + 16, seeders);
+}
+
+void pf_udpt_scrape_reply_head(uint8_t out[PF_UDPT_SCRAPE_HEAD], uint32_t tid)
+{
+    pf_wr_be32(out, PF_UDPT_SCRAPE);
+    pf_wr_be32(out + 4, tid);
+}
+
+void pf_udpt_scrape_reply_entry(uint8_t out[12], uint32_t seeders, uint32_t completed,
+                                uint32_t leechers)
+{
+    pf_wr_be32(out, seeders);
+    pf_wr_be32(out + 4, completed);
+    pf_wr_be32(out + 8, leechers);
+}
+
+size_t pf_udpt_error_reply(uint8_t *out, size_t cap, uint32_t tid, const char *msg)
+{
+    if (cap < 8) return 0;
+    pf_wr_be32(out, PF_UDPT_ERROR);
+    pf_wr_be32(out + 4, tid);
+    size_t m = msg ? strlen(msg) : 0;
+    if (m > cap - 8) m = cap - 8;
+    if (m) memcpy(out + 8, msg, m);
+    return 8 + m;
 }

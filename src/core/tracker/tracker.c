@@ -8,9 +8,9 @@
 
 #include "core/codec/bencode.h"
 #include "core/codec/http_parse.h"
+#include "core/tracker/connid.h"
 
 #define NS_PER_S UINT64_C(1000000000)
-enum { PF_TRACKER_EV_NONE, PF_TRACKER_EV_STARTED, PF_TRACKER_EV_COMPLETED, PF_TRACKER_EV_STOPPED };
 
 #define KEY_LEN 19 /* family(1) ip(16) port(2, big-endian): memcmp order */
 
@@ -56,6 +56,7 @@ struct pf_tracker {
     pf_net proxies[PF_TRACKER_MAX_PROXIES];
     size_t nproxies;
     pf_logger log;
+    pf__connid connid; /* BEP 15 connection ids (core/tracker/udp.c) */
 };
 
 /* --- small helpers ---------------------------------------------------- */
@@ -130,7 +131,7 @@ static int qget_u64(const char *q, size_t qlen, const char *key, uint64_t *out)
 }
 
 /* Normalises v4-mapped IPv6 to IPv4 and zeroes unused bytes. */
-static pf_addr addr_norm(const pf_addr *a)
+pf_addr pf__tracker_addr_norm(const pf_addr *a)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     pf_addr r;
@@ -166,6 +167,23 @@ static void addr_from_key(pf_addr *a, const uint8_t key[KEY_LEN])
 }
 
 /* --- lifecycle -------------------------------------------------------- */
+
+/* The connection-id generator from cfg.udp_secret, or, when that is all
+ * zero, from the seed. */
+static void connid_seed(pf_tracker *t)
+{
+    static const uint8_t zero[16];
+    uint8_t secret[16];
+    memcpy(secret, t->cfg.udp_secret, 16);
+    if (memcmp(secret, zero, 16) == 0) {
+        uint64_t a = mix64(t->cfg.seed ^ UINT64_C(0x3c6ef372fe94f82b)), b = mix64(a);
+        for (int i = 0; i < 8; i++) {
+            secret[i] = (uint8_t)(a >> (8 * i));
+            secret[8 + i] = (uint8_t)(b >> (8 * i));
+        }
+    }
+    pf__connid_init(&t->connid, secret, 0);
+}
 
 void pf_tracker_config_default(pf_tracker_config *cfg)
 {
@@ -218,6 +236,7 @@ pf_tracker *pf_tracker_new(const pf_tracker_config *cfg)
     pf__logger_init(&t->log, c->log, c->log_ud, c->log_level);
     t->hkey = mix64(c->seed ^ UINT64_C(0x6a09e667f3bcc909));
     t->rng = c->seed;
+    connid_seed(t);
     t->nbuckets = 64;
     t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
     if (!t->buckets) {
@@ -441,8 +460,7 @@ static int reply_failure(pf_tracker *t, pf_buf *out, const char *why)
     return rc ? 500 : 200;
 }
 
-/* Text form of an address without the port. */
-static void ip_text(const pf_addr *a, char *out, size_t cap)
+void pf__tracker_ip_text(const pf_addr *a, char *out, size_t cap)
 {
     char s[80];
     pf_addr_format(a, s, sizeof s);
@@ -477,7 +495,7 @@ static int emit_peer(pf_buf *out, pf_buf *v4, pf_buf *v6, const peer *p,
         return rc ? rc : pf_buf_append_be16(b, a.port);
     }
     char ip[64];
-    ip_text(&a, ip, sizeof ip);
+    pf__tracker_ip_text(&a, ip, sizeof ip);
     int rc = pf_benc_dict_begin(out);
     if (!rc) rc = pf_benc_cstr(out, "ip");
     if (!rc) rc = pf_benc_cstr(out, ip);
@@ -491,31 +509,58 @@ static int emit_peer(pf_buf *out, pf_buf *v4, pf_buf *v6, const peer *p,
     return rc;
 }
 
+/* Peers chosen at random among tt->peers[lo, hi) other than index self
+ * (SIZE_MAX, or any index outside the range, for none): all of them when
+ * there are no more than `need`; otherwise one from each of `need` equal
+ * strata, as opentracker does, so a reply costs O(need) however large the
+ * swarm, and each peer is chosen with probability about need / avail. */
+typedef struct picker {
+    size_t lo, self, avail, need, k;
+} picker;
+
+static void picker_init(picker *p, size_t lo, size_t hi, size_t self, size_t need)
+{
+    p->lo = lo;
+    p->self = self >= lo && self < hi ? self : SIZE_MAX;
+    p->avail = hi - lo - (p->self != SIZE_MAX ? 1 : 0);
+    p->need = need < p->avail ? need : p->avail;
+    p->k = 0;
+}
+
+/* The next index, or SIZE_MAX once done. */
+static size_t picker_next(pf_tracker *t, picker *p)
+{
+    if (p->k >= p->need) return SIZE_MAX;
+    size_t v;
+    if (p->need == p->avail) {
+        v = p->k;
+    } else {
+        size_t a = (size_t)((uint64_t)p->k * p->avail / p->need);
+        size_t b = (size_t)((uint64_t)(p->k + 1) * p->avail / p->need);
+        v = a + rng_below(t, b - a);
+    }
+    p->k++;
+    size_t i = p->lo + v;
+    return p->self != SIZE_MAX && i >= p->self ? i + 1 : i;
+}
+
 /* Writes the peer list(s): up to numwant peers other than index `self`
- * (SIZE_MAX for none), chosen by selection sampling (Knuth's algorithm S)
- * so every subset is equally likely. */
+ * (SIZE_MAX for none). */
 static int emit_peers(pf_tracker *t, pf_buf *out, const torrent *tt, size_t self,
                       const announce_opts *o)
 {
     pf_buf v4, v6;
     pf_buf_init(&v4);
     pf_buf_init(&v6);
-    size_t avail = tt ? tt->n - (self < tt->n ? 1 : 0) : 0;
-    size_t need = avail < o->numwant ? avail : o->numwant;
     int rc = 0;
     if (!o->compact) {
         rc = pf_benc_cstr(out, "peers");
         if (!rc) rc = pf_benc_list_begin(out);
     }
-    size_t left = avail;
-    for (size_t i = 0; tt && !rc && i < tt->n && need > 0; i++) {
-        if (i == self) continue;
-        if (rng_below(t, left) < need) {
-            rc = emit_peer(out, &v4, &v6, &tt->peers[i], o);
-            need--;
-        }
-        left--;
-    }
+    picker pk;
+    picker_init(&pk, 0, tt ? tt->n : 0, self, o->numwant);
+    for (size_t i; !rc && (i = picker_next(t, &pk)) != SIZE_MAX;)
+        rc = emit_peer(out, &v4, &v6, &tt->peers[i], o);
     if (!rc && !o->compact) rc = pf_benc_end(out);
     if (!rc && o->compact) {
         rc = pf_benc_cstr(out, "peers");
@@ -550,11 +595,88 @@ static int reply_announce(pf_tracker *t, pf_buf *out, const torrent *tt, size_t 
 
 /* --- announce --------------------------------------------------------- */
 
+int pf__tracker_announce(pf_tracker *t, const pf__announce *a, uint64_t now, pf__swarm_view *view,
+                         const char **why)
+{
+    memset(view, 0, sizeof *view);
+    view->self = SIZE_MAX;
+    *why = NULL;
+    peer rec;
+    memset(&rec, 0, sizeof rec);
+    key_from_addr(rec.key, &a->addr);
+    memcpy(rec.peer_id, a->peer_id, 20);
+    rec.seeder = a->left == 0;
+    rec.last_seen = now;
+
+    torrent *tt = torrent_find(t, a->info_hash);
+    if (a->event == PF_TRACKER_EV_STOPPED) {
+        if (tt) {
+            int found;
+            size_t i = peer_find(tt, rec.key, &found);
+            if (found) peer_remove_at(t, tt, i);
+        }
+        view->torrent = tt;
+        return 0;
+    }
+    int created = 0;
+    if (!tt) {
+        if (t->ntorrents >= t->cfg.max_torrents) {
+            tlog(t, PF_LOG_DEBUG, "refusing torrent: %zu torrents", t->ntorrents);
+            *why = "tracker full: too many torrents";
+            return PF_ERR_LIMIT;
+        }
+        if (!(tt = torrent_add(t, a->info_hash))) return PF_ERR_NOMEM;
+        created = 1;
+    }
+    int found;
+    size_t i = peer_find(tt, rec.key, &found);
+    if (found) {
+        peer *p = &tt->peers[i];
+        if (a->event == PF_TRACKER_EV_COMPLETED && !p->seeder) tt->downloaded++;
+        if (p->seeder != rec.seeder) {
+            if (rec.seeder) tt->seeders++;
+            else tt->seeders--;
+        }
+        rec.gap_s = p->gap_s;
+        /* A regular re-announce (no event) shows the client's own period;
+         * started/completed come whenever they happen. */
+        if (a->event == PF_TRACKER_EV_NONE && now > p->last_seen) {
+            uint64_t gap = (now - p->last_seen) / NS_PER_S;
+            if (gap > PF_TRACKER_MAX_GAP_S) gap = PF_TRACKER_MAX_GAP_S;
+            if (gap > rec.gap_s) rec.gap_s = (uint32_t)gap;
+        }
+        *p = rec;
+    } else {
+        if (t->npeers >= t->cfg.max_peers_total) {
+            if (created) torrent_remove(t, tt);
+            *why = "tracker full: too many peers";
+            return PF_ERR_LIMIT;
+        }
+        if (tt->n >= t->cfg.max_peers_per_torrent) {
+            peer_remove_at(t, tt, oldest_peer(tt));
+            i = peer_find(tt, rec.key, &found);
+        }
+        int rc = peer_insert_at(t, tt, i, &rec);
+        if (rc) {
+            if (created) torrent_remove(t, tt);
+            return rc == PF_ERR_NOMEM ? PF_ERR_NOMEM : PF_ERR_LIMIT;
+        }
+        if (a->event == PF_TRACKER_EV_COMPLETED) tt->downloaded++;
+    }
+    if (a->event == PF_TRACKER_EV_COMPLETED) t->st.completed++;
+    view->torrent = tt;
+    view->self = i;
+    return 0;
+}
+
 static int handle_announce(pf_tracker *t, const char *q, size_t qlen, const pf_addr *client,
                            int ip_ok, uint64_t now, pf_buf *out)
 {
     uint8_t ih[21], pid[21], b[64];
-    uint64_t port, left = 1, v;
+    uint64_t port, v;
+    pf__announce a;
+    memset(&a, 0, sizeof a);
+    a.left = 1;
     t->st.announces++;
     if (qget(q, qlen, "info_hash", ih, sizeof ih) != 20)
         return reply_failure(t, out, "invalid info_hash");
@@ -563,12 +685,12 @@ static int handle_announce(pf_tracker *t, const char *q, size_t qlen, const pf_a
     if (qget_u64(q, qlen, "port", &port) || port == 0 || port > 65535)
         return reply_failure(t, out, "invalid port");
     if (qget(q, qlen, "left", b, sizeof b) >= 0 && parse_u64(b, strlen((char *)b), &v) == 0)
-        left = v;
-    int event = PF_TRACKER_EV_NONE;
+        a.left = v;
+    a.event = PF_TRACKER_EV_NONE;
     if (qget(q, qlen, "event", b, sizeof b) >= 0) {
-        if (strcmp((char *)b, "started") == 0) event = PF_TRACKER_EV_STARTED;
-        else if (strcmp((char *)b, "completed") == 0) event = PF_TRACKER_EV_COMPLETED;
-        else if (strcmp((char *)b, "stopped") == 0) event = PF_TRACKER_EV_STOPPED;
+        if (strcmp((char *)b, "started") == 0) a.event = PF_TRACKER_EV_STARTED;
+        else if (strcmp((char *)b, "completed") == 0) a.event = PF_TRACKER_EV_COMPLETED;
+        else if (strcmp((char *)b, "stopped") == 0) a.event = PF_TRACKER_EV_STOPPED;
     }
     announce_opts o = {1, 0, t->cfg.numwant_default};
     if (qget(q, qlen, "compact", b, sizeof b) >= 0 && strcmp((char *)b, "0") == 0)
@@ -578,79 +700,87 @@ static int handle_announce(pf_tracker *t, const char *q, size_t qlen, const pf_a
     if (qget_u64(q, qlen, "numwant", &v) == 0)
         o.numwant = v > t->cfg.numwant_max ? t->cfg.numwant_max : (uint32_t)v;
 
-    pf_addr a = *client;
+    a.addr = *client;
     if (ip_ok && qget(q, qlen, "ip", b, sizeof b) > 0) {
         char text[96];
         pf_addr ipa;
         if (strchr((char *)b, ':')) snprintf(text, sizeof text, "[%s]:1", (char *)b);
         else snprintf(text, sizeof text, "%s:1", (char *)b);
-        if (pf_addr_parse(text, &ipa) == 0) a = addr_norm(&ipa);
+        if (pf_addr_parse(text, &ipa) == 0) a.addr = pf__tracker_addr_norm(&ipa);
     }
-    a.port = (uint16_t)port;
-    if (a.family != 4 && a.family != 6) return reply_failure(t, out, "bad address");
+    a.addr.port = (uint16_t)port;
+    if (a.addr.family != 4 && a.addr.family != 6) return reply_failure(t, out, "bad address");
+    a.info_hash = ih;
+    a.peer_id = pid;
 
-    peer rec;
-    memset(&rec, 0, sizeof rec);
-    key_from_addr(rec.key, &a);
-    memcpy(rec.peer_id, pid, 20);
-    rec.seeder = left == 0;
-    rec.last_seen = now;
-
-    torrent *tt = torrent_find(t, ih);
-    if (event == PF_TRACKER_EV_STOPPED) {
-        if (tt) {
-            int found;
-            size_t i = peer_find(tt, rec.key, &found);
-            if (found) peer_remove_at(t, tt, i);
-        }
-        o.numwant = 0;
-        return reply_announce(t, out, tt, SIZE_MAX, &o);
-    }
-    int created = 0;
-    if (!tt) {
-        if (t->ntorrents >= t->cfg.max_torrents) {
-            tlog(t, PF_LOG_DEBUG, "refusing torrent: %zu torrents", t->ntorrents);
-            return reply_failure(t, out, "tracker full: too many torrents");
-        }
-        if (!(tt = torrent_add(t, ih))) return 500;
-        created = 1;
-    }
-    int found;
-    size_t i = peer_find(tt, rec.key, &found);
-    if (found) {
-        peer *p = &tt->peers[i];
-        if (event == PF_TRACKER_EV_COMPLETED && !p->seeder) tt->downloaded++;
-        if (p->seeder != rec.seeder) {
-            if (rec.seeder) tt->seeders++;
-            else tt->seeders--;
-        }
-        rec.gap_s = p->gap_s;
-        /* A regular re-announce (no event) shows the client's own period;
-         * started/completed come whenever they happen. */
-        if (event == PF_TRACKER_EV_NONE && now > p->last_seen) {
-            uint64_t gap = (now - p->last_seen) / NS_PER_S;
-            if (gap > PF_TRACKER_MAX_GAP_S) gap = PF_TRACKER_MAX_GAP_S;
-            if (gap > rec.gap_s) rec.gap_s = (uint32_t)gap;
-        }
-        *p = rec;
-    } else {
-        if (t->npeers >= t->cfg.max_peers_total) {
-            if (created) torrent_remove(t, tt);
-            return reply_failure(t, out, "tracker full: too many peers");
-        }
-        if (tt->n >= t->cfg.max_peers_per_torrent) {
-            peer_remove_at(t, tt, oldest_peer(tt));
-            i = peer_find(tt, rec.key, &found);
-        }
-        if (peer_insert_at(t, tt, i, &rec) != 0) {
-            if (created) torrent_remove(t, tt);
-            return 500;
-        }
-        if (event == PF_TRACKER_EV_COMPLETED) tt->downloaded++;
-    }
-    if (event == PF_TRACKER_EV_COMPLETED) t->st.completed++;
-    return reply_announce(t, out, tt, i, &o);
+    pf__swarm_view view;
+    const char *why;
+    int rc = pf__tracker_announce(t, &a, now, &view, &why);
+    if (rc == PF_ERR_LIMIT) return reply_failure(t, out, why ? why : "refused");
+    if (rc) return 500;
+    if (a.event == PF_TRACKER_EV_STOPPED) o.numwant = 0;
+    return reply_announce(t, out, view.torrent, view.self, &o);
 }
+
+/* --- for the UDP front (core/tracker/udp.c) --------------------------- */
+
+/* The first index of tt's peers of family >= fam (keys sort by family). */
+static size_t family_start(const torrent *tt, int fam)
+{
+    size_t lo = 0, hi = tt->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (tt->peers[mid].key[0] < fam) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+size_t pf__tracker_compact_peers(pf_tracker *t, const pf__swarm_view *v, int family, size_t want,
+                                 uint8_t *out)
+{
+    const torrent *tt = v->torrent;
+    if (!tt || want == 0) return 0;
+    size_t lo = family == 6 ? family_start(tt, 6) : 0;
+    size_t hi = family == 6 ? tt->n : family_start(tt, 5);
+    size_t each = family == 6 ? 18 : 6, n = 0;
+    picker pk;
+    picker_init(&pk, lo, hi, v->self, want);
+    for (size_t i; (i = picker_next(t, &pk)) != SIZE_MAX; n += each) {
+        const uint8_t *key = tt->peers[i].key;
+        memcpy(out + n, key + 1, each - 2);
+        memcpy(out + n + each - 2, key + 17, 2); /* the port, big-endian */
+    }
+    return n;
+}
+
+void pf__swarm_counts(const pf__swarm_view *v, uint32_t *seeders, uint32_t *completed,
+                      uint32_t *leechers)
+{
+    const torrent *tt = v->torrent;
+    *seeders = tt ? (uint32_t)tt->seeders : 0;
+    *leechers = tt ? (uint32_t)(tt->n - tt->seeders) : 0;
+    *completed = tt ? (uint32_t)tt->downloaded : 0;
+}
+
+void pf__tracker_scrape_one(pf_tracker *t, const uint8_t ih[20], pf__swarm_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->self = SIZE_MAX;
+    v->torrent = torrent_find(t, ih);
+}
+
+uint64_t pf__tracker_rate_check(pf_tracker *t, const pf_addr *client, uint64_t now)
+{
+    uint64_t wait = rate_check(t, client, now);
+    if (wait) t->st.rate_limited++;
+    return wait;
+}
+
+const pf_tracker_config *pf__tracker_config(const pf_tracker *t) { return &t->cfg; }
+pf_tracker_stats *pf__tracker_counters(pf_tracker *t) { return &t->st; }
+pf__connid *pf__tracker_connid(pf_tracker *t) { return &t->connid; }
+pf_logger *pf__tracker_logger(pf_tracker *t) { return &t->log; }
 
 /* --- scrape ----------------------------------------------------------- */
 
@@ -740,7 +870,7 @@ static int dispatch(pf_tracker *t, const char *path, size_t plen, const char *qu
     if (wait) {
         if (t->st.rate_limited % 1000 == 0) {
             char who[80];
-            ip_text(client, who, sizeof who);
+            pf__tracker_ip_text(client, who, sizeof who);
             tlog(t, PF_LOG_WARN, "rate limit: refusing %s (%llu refused so far)", who,
                  (unsigned long long)t->st.rate_limited + 1);
         }
@@ -760,7 +890,7 @@ int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
 {
     pf_addr none;
     memset(&none, 0, sizeof none);
-    pf_addr client = addr_norm(remote ? remote : &none);
+    pf_addr client = pf__tracker_addr_norm(remote ? remote : &none);
     int ip_ok = pf__nets_contain(t->proxies, t->nproxies, &client);
     return dispatch(t, path, path ? strlen(path) : 0, query, query ? strlen(query) : 0, &client,
                     ip_ok, now_ns, body_out);

@@ -1,4 +1,6 @@
-/* An HTTP BitTorrent tracker core (opentracker-like), sans-I/O.
+/* A BitTorrent tracker core (opentracker-like), sans-I/O: HTTP requests
+ * (BEP 3, 23, 7, 48) and UDP datagrams (BEP 15, core/tracker/udp.c) on
+ * the same swarms, limits and rate limits.
  *
  * Swarms live in a hash table keyed by info-hash (keyed hash, seeded by
  * the caller); each swarm keeps its peers as fixed-size records in a
@@ -29,8 +31,10 @@
 #include <stdint.h>
 
 #include "core/codec/http_parse.h"
+#include "core/tracker/connid.h"
 #include "core/tracker/proxy.h"
 #include "core/util/addr.h"
+#include "core/util/log.h"
 #include "core/util/buf.h"
 #include "peerflow/peerflow.h"
 
@@ -71,6 +75,10 @@ typedef struct pf_tracker_config {
                                      default X-Forwarded-For */
     uint32_t client_floor_s;      /* see the top of this file; default
                                      PF_TRACKER_CLIENT_FLOOR_S */
+    uint8_t udp_secret[16];       /* entropy for BEP 15 connection ids
+                                     (core/tracker/connid.h); the adapter
+                                     takes it from the OS.  All zero:
+                                     derived from seed (tests) */
 } pf_tracker_config;
 
 #define PF_TRACKER_CLIENT_FLOOR_S 300u /* libtorrent's min_announce_interval */
@@ -84,6 +92,12 @@ typedef struct pf_tracker_stats {
     uint64_t announces, scrapes, completed, refused, expired;
     uint64_t rate_limited;  /* requests refused by the per-source limit */
     size_t rate_sources;    /* sources in the limiter table now */
+    /* BEP 15 (announces and scrapes above count both fronts) */
+    uint64_t udp_datagrams;   /* datagrams handed to pf_tracker_handle_udp */
+    uint64_t udp_connects;    /* connection ids handed out */
+    uint64_t udp_bad_connid;  /* announces/scrapes with an unknown or expired id */
+    uint64_t udp_malformed;   /* dropped without a reply */
+    uint64_t udp_errors;      /* error replies sent (any reason) */
 } pf_tracker_stats;
 
 /* Fills the defaults above (seed 0). */
@@ -123,6 +137,26 @@ int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
 int pf_tracker_handle_request(pf_tracker *t, const pf_http_request *req, const pf_addr *remote,
                               uint64_t now_ns, pf_buf *body_out);
 
+/* BEP 15: handles one datagram from `from` (its source address and port;
+ * a v4-mapped IPv6 address counts as IPv4), on the same swarms, limits
+ * and per-source rate limit as HTTP.  Writes the reply into out (cap
+ * bytes; PF_TRACKER_UDP_REPLY_MAX always suffices, a smaller cap gets
+ * fewer peers) and returns its length, or 0: no reply.
+ *
+ * connect: an id from core/tracker/connid.h, bound to from's address.
+ * announce (98 bytes or more) and scrape (1 to PF_UDPT_SCRAPE_MAX hashes;
+ * more are left out) with an id that address was given: served, or an
+ * error reply (an expired id, over the rate limit, a port of 0, the
+ * tracker full).  The peer is from's address with the announced port: the
+ * request's ip field is ignored, from anyone (UDP comes through no
+ * proxy).  An announce's peers are of from's family only, 6-byte IPv4 or
+ * 18-byte IPv6 entries (BEP 15), at most numwant_max and what fits one
+ * unfragmented datagram (242 IPv4, 79 IPv6).  Anything not well-formed
+ * (short, no protocol id, an unknown action) gets no reply. */
+#define PF_TRACKER_UDP_REPLY_MAX 1500
+size_t pf_tracker_handle_udp(pf_tracker *t, const pf_addr *from, const uint8_t *data, size_t n,
+                             uint64_t now_ns, uint8_t *out, size_t cap);
+
 /* Drops peers not seen for twice their expected gap (see the top of this
  * file) and empty swarms.  Returns the number of peers dropped. */
 size_t pf_tracker_expire(pf_tracker *t, uint64_t now_ns);
@@ -130,5 +164,50 @@ size_t pf_tracker_expire(pf_tracker *t, uint64_t now_ns);
 uint64_t pf_tracker_expire_period_ns(const pf_tracker *t);
 
 void pf_tracker_stats_get(const pf_tracker *t, pf_tracker_stats *out);
+
+/* ---- internal: between tracker.c (the swarms) and udp.c (BEP 15) ---- */
+
+enum { PF_TRACKER_EV_NONE, PF_TRACKER_EV_STARTED, PF_TRACKER_EV_COMPLETED, PF_TRACKER_EV_STOPPED };
+
+typedef struct pf__announce {
+    const uint8_t *info_hash, *peer_id; /* 20 bytes each, borrowed */
+    pf_addr addr;                       /* the peer: normalised, with its port */
+    uint64_t left;
+    int event;                          /* PF_TRACKER_EV_* */
+} pf__announce;
+
+/* A swarm as one request found or left it; valid until the next call
+ * into the tracker. */
+typedef struct pf__swarm_view {
+    const void *torrent; /* NULL: not known */
+    size_t self;         /* the announcer's index, SIZE_MAX for none */
+} pf__swarm_view;
+
+/* Applies an announce (the rules are HTTP's: a stopped peer is removed, a
+ * new one inserted within the limits).  Returns 0 and *view, or
+ * PF_ERR_LIMIT with *why (the failure reason HTTP sends), PF_ERR_NOMEM.
+ * Counts nothing but completions. */
+int pf__tracker_announce(pf_tracker *t, const pf__announce *a, uint64_t now, pf__swarm_view *view,
+                         const char **why);
+/* Writes up to `want` compact peers of `family` (6 or 18 bytes each; out
+ * holds want of them), chosen at random, never the announcer; returns the
+ * bytes written. */
+size_t pf__tracker_compact_peers(pf_tracker *t, const pf__swarm_view *v, int family, size_t want,
+                                 uint8_t *out);
+void pf__swarm_counts(const pf__swarm_view *v, uint32_t *seeders, uint32_t *completed,
+                      uint32_t *leechers);
+/* The swarm of one info-hash (for a scrape). */
+void pf__tracker_scrape_one(pf_tracker *t, const uint8_t ih[20], pf__swarm_view *v);
+/* The per-source limit: 0 (and charged), or ns to wait (counted in
+ * rate_limited). */
+uint64_t pf__tracker_rate_check(pf_tracker *t, const pf_addr *client, uint64_t now);
+/* The text form of an address without its port. */
+void pf__tracker_ip_text(const pf_addr *a, char *out, size_t cap);
+/* v4-mapped IPv6 as IPv4, unused bytes zeroed. */
+pf_addr pf__tracker_addr_norm(const pf_addr *a);
+const pf_tracker_config *pf__tracker_config(const pf_tracker *t);
+pf_tracker_stats *pf__tracker_counters(pf_tracker *t);
+pf__connid *pf__tracker_connid(pf_tracker *t);
+pf_logger *pf__tracker_logger(pf_tracker *t);
 
 #endif
