@@ -20,6 +20,9 @@
 # libtorrent runs with its defaults (plus the test settings of lt_peer.py:
 # loopback, no DHT/LSD/UPnP, the transport asked); BENCH_LT_FLAGS=
 # "--high-performance" selects its high_performance_seed preset for the seeder.
+# BENCH_PF_BIN2=<another peerflow binary> adds a side "peerflow2" (a build
+# before a change: the before/after of docs/BENCHMARKS.md), run after
+# peerflow in each round; a binary without --transport runs TCP only.
 # Runs alternate: for each run, each transport, each side.
 set -euo pipefail
 ONLY=
@@ -105,12 +108,19 @@ hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 declare -A R
 run_side() {  # run_side peerflow|libtorrent tcp|utp RUN
     local side=$1 tr=$2 run=$3 seed_pid port c0 c1 hwm
-    local dst=$T/dst_${1}_$3 id=${1}_${2}_$3
+    local dst=$T/dst_${1}_$3 id=${1}_${2}_$3 bin=$PF_BIN tflag=(--transport "$tr")
     rm -rf "$dst"
-    if [ "$side" = peerflow ]; then
+    if [ "$side" = peerflow2 ]; then
+        bin=$BENCH_PF_BIN2
+        if ! "$bin" seed --help 2>&1 | grep -q -- --transport; then
+            [ "$tr" = tcp ] || { log "peerflow2 has no --transport: no $tr run"; return 0; }
+            tflag=()
+        fi
+    fi
+    if [ "$side" != libtorrent ]; then
         rm -f "$T/pfseed_$run.json"
-        spawn "seed_$id" "$PF_BIN" seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker \
-            --transport "$tr" --stats "$T/pfseed_$run.json" "$T/bench.torrent"
+        spawn "seed_$id" "$bin" seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker \
+            "${tflag[@]}" --stats "$T/pfseed_$run.json" "$T/bench.torrent"
         port=$(port_of "seed_$id" 120)
         # peerflow verifies the data before serving: wait for it, so the
         # seeder's CPU below is the transfer's only
@@ -131,10 +141,10 @@ run_side() {  # run_side peerflow|libtorrent tcp|utp RUN
     seed_pid=$SPAWNED_PID
     warm_memory
     c0=$(cpu_ticks "$seed_pid")
-    if [ "$side" = peerflow ]; then
+    if [ "$side" != libtorrent ]; then
         spawn "get_$id" /usr/bin/time -f '%e %U %S %M' -o "$T/time_$id" \
-            timeout 300 "$PF_BIN" get -d "$dst" -l 0 --bind 127.0.0.1 --no-tracker \
-            --transport "$tr" --peer "127.0.0.1:$port" "$T/bench.torrent"
+            timeout 300 "$bin" get -d "$dst" -l 0 --bind 127.0.0.1 --no-tracker \
+            "${tflag[@]}" --peer "127.0.0.1:$port" "$T/bench.torrent"
     else
         spawn "get_$id" /usr/bin/time -f '%e %U %S %M' -o "$T/time_$id" \
             timeout 300 $PY "$PF_SRC/tests/peers/lt_peer.py" get --torrent "$T/bench.torrent" \
@@ -165,6 +175,7 @@ run_side() {  # run_side peerflow|libtorrent tcp|utp RUN
 
 sides=()
 [ "$ONLY" != libtorrent ] && sides+=(peerflow)
+[ "$ONLY" != libtorrent ] && [ -n "${BENCH_PF_BIN2:-}" ] && sides+=(peerflow2)
 [ "$ONLY" != peerflow ] && sides+=(libtorrent)
 for run in $(seq 1 "$RUNS"); do
     for tr in $TRANSPORTS; do
@@ -175,7 +186,8 @@ done
 # median over runs (the middle value; runs are few)
 med() {
     local side=$1 tr=$2 key=$3 vals=()
-    for run in $(seq 1 "$RUNS"); do vals+=("${R[$side,$tr,$run,$key]}"); done
+    for run in $(seq 1 "$RUNS"); do [ -n "${R[$side,$tr,$run,$key]:-}" ] && vals+=("${R[$side,$tr,$run,$key]}"); done
+    [ ${#vals[@]} -gt 0 ] || { echo -; return; }
     printf '%s\n' "${vals[@]}" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -199,6 +211,26 @@ for tr in $TRANSPORTS; do
         [ "$p" != - ] && [ "$l" != - ] && r=$(ratio "$p" "$l")
         echo "| $label | $p | $l | $r |"
     done
+    if [ -n "${BENCH_PF_BIN2:-}" ] && [ "$ONLY" != libtorrent ]; then
+        echo
+        echo "peerflow ($PF_BIN) against peerflow2 ($BENCH_PF_BIN2) over $tr:"
+        echo
+        echo "| metric | peerflow | peerflow2 | peerflow/peerflow2 | runs (peerflow / peerflow2) |"
+        echo "|---|---:|---:|---:|---|"
+        for row in "mbs:throughput (MB/s)" "get_cpu:downloader CPU (s/GiB)" "seed_cpu:seeder CPU (s/GiB)" \
+                   "get_anon:downloader peak anon RSS (MiB)" "seed_anon:seeder peak anon RSS (MiB)"; do
+            key=${row%%:*}
+            p=$(med peerflow "$tr" "$key")
+            q=$(med peerflow2 "$tr" "$key")
+            runs=
+            for run in $(seq 1 "$RUNS"); do
+                runs+="${R[peerflow,$tr,$run,$key]:--}/${R[peerflow2,$tr,$run,$key]:--} "
+            done
+            r=-
+            [ "$q" != - ] && r=$(ratio "$p" "$q")
+            echo "| ${row#*:} | $p | $q | $r | ${runs% } |"
+        done
+    fi
 done
 # uTP against TCP, per client (the issue's target: peerflow's uTP at least
 # half its own TCP)

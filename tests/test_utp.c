@@ -1111,6 +1111,49 @@ TEST(utp_can_send_paces_bursts)
     sim_free(&s);
 }
 
+/* notsent_lowat holds what the user has written and uTP has not yet put
+ * in a packet to the setting, as TCP_NOTSENT_LOWAT: on a 1 Mbit/s uplink
+ * with a deep buffer the bytes written ahead of the wire (which the user
+ * can no longer cancel) stay within the setting plus LEDBAT's window,
+ * where without it the whole 1 MiB send buffer fills (8 s of data); the
+ * transfer takes no longer. */
+static uint64_t g_backlog_max;
+static int sample_backlog(sim *s)
+{
+    uint64_t b = s->n[0].written - s->n[1].received;
+    if (b > g_backlog_max) g_backlog_max = b;
+    return both_closed(s);
+}
+
+TEST(utp_notsent_lowat_bounds_backlog)
+{
+    double took[2] = {0, 0};
+    for (int low = 0; low < 2; low++) {
+        pf_utp_settings set;
+        pf_utp_settings_default(&set);
+        set.notsent_lowat = low ? 16384 : 0;
+        sim s;
+        sim_init(&s, &set, NULL, 47);
+        link_set(&s.l[0], 10 * MS, 1e6, 500 * MS, 0);
+        link_set(&s.l[1], 10 * MS, 1e6, 500 * MS, 0);
+        g_backlog_max = 0;
+        start_transfer(&s, 1000000, 0);
+        s.n[0].shut_when_written = s.n[1].shut_when_written = 1;
+        sim_run(&s, s.now + 60 * SEC, sample_backlog);
+        CHECK_EQ(s.n[1].received, 1000000);
+        CHECK_EQ(s.n[1].bad, 0);
+        took[low] = (double)(s.n[1].done_at - T0) / 1e9;
+        printf("  notsent_lowat %u: written ahead of the receiver at most %llu bytes, 1 MB in %.2f s\n",
+               set.notsent_lowat, (unsigned long long)g_backlog_max, took[low]);
+        if (low)
+            CHECK(g_backlog_max <= 16384 + 48 * 1024);
+        else
+            CHECK(g_backlog_max >= 512 * 1024);
+        sim_free(&s);
+    }
+    CHECK(took[1] <= took[0] * 1.05);
+}
+
 TEST(utp_keepalive)
 {
     sim s;
@@ -1300,5 +1343,5 @@ TEST(utp_idle_restart)
 
 TEST_MAIN(utp_handshake_and_close, utp_handshake_ipv6, utp_transfer_clean, utp_transfer_loss_1, utp_transfer_loss_5, utp_transfer_reorder, utp_throughput, utp_ledbat_target, utp_ledbat_yields, utp_ledbat_clock_drift, utp_ledbat_latecomer, utp_half_close, utp_close_linger,
           utp_peer_vanishes, utp_connect_timeout, utp_reset, utp_refused, utp_max_conns, utp_syn_flood,
-          utp_hostile_input, utp_spoofed_packets, utp_nagle_and_acks, utp_can_send_paces_bursts, utp_idle_restart, utp_keepalive, utp_settings,
+          utp_hostile_input, utp_spoofed_packets, utp_nagle_and_acks, utp_can_send_paces_bursts, utp_notsent_lowat_bounds_backlog, utp_idle_restart, utp_keepalive, utp_settings,
           utp_alloc_failures)

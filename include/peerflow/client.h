@@ -73,7 +73,8 @@ typedef struct pf_client_settings {
     uint64_t memory_limit;   /* bytes of piece buffers per torrent (pieces
                                 in progress, read cache, write backlog);
                                 0 = no limit (pf_session_settings) */
-    uint32_t transports;     /* PF_TRANSPORTS_TCP / _UTP (session.h); 0 = TCP */
+    uint32_t transports;     /* PF_TRANSPORTS_TCP / _UTP (session.h); 0 = TCP
+                                (docs/CLI.md, "Transports": why) */
     int prefer_utp;          /* keep a uTP connection over a TCP one */
     uint32_t utp_target_delay_us; /* LEDBAT target; 0 = 100 ms */
     /* Upload budget (see pf_client_upload_status): at most upload_budget

@@ -61,6 +61,7 @@ void pf_cli_upload_brief(pf_client *c, char *out, size_t cap);
 #define PF_CLI_TRANSPORT_HELP                                                           \
     "      --transport T    peers over tcp (default), utp (BEP 29, with LEDBAT:\n"     \
     "                       uploads yield to this household's own traffic) or both\n" \
+    "                       (dial both at once, keep uTP when a peer has it)\n"        \
     "      --utp-target MS  LEDBAT's target queueing delay (default 100)\n"
 
 #endif

@@ -628,8 +628,10 @@ static int play_client(play *p, play_opts *o, cli_loop *lp)
     cs.listen_port = (uint16_t)o->port;
     cs.upload_enabled = !o->no_upload;
     cs.memory_limit = o->memory_limit;
-    cs.transports = o->net.transports;
-    cs.prefer_utp = o->net.prefer_utp;
+    if (o->net.transports) { /* --transport given; else the client's default */
+        cs.transports = o->net.transports;
+        cs.prefer_utp = o->net.prefer_utp;
+    }
     cs.utp_target_delay_us = o->net.utp_target_delay_us;
     cs.log = log_cb;
     cs.log_ud = p;

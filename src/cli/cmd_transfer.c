@@ -298,8 +298,10 @@ static int transfer_start(transfer *x, transfer_opts *o, cli_loop *lp)
     cs.max_connections = (uint32_t)o->max_conns;
     cs.upload_slots = (uint32_t)o->slots;
     cs.upload_enabled = !o->no_upload;
-    cs.transports = o->net.transports;
-    cs.prefer_utp = o->net.prefer_utp;
+    if (o->net.transports) { /* --transport given; else the client's default */
+        cs.transports = o->net.transports;
+        cs.prefer_utp = o->net.prefer_utp;
+    }
     cs.utp_target_delay_us = o->net.utp_target_delay_us;
     cs.log = log_cb;
     cs.log_ud = x;

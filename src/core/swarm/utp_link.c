@@ -108,6 +108,10 @@ int pf__utp_init(pf_session *s)
     pf_utp_settings us;
     pf_utp_settings_default(&us);
     if (s->set.utp_target_delay_us) us.target_delay_us = s->set.utp_target_delay_us;
+    /* As the client's TCP_NOTSENT_LOWAT: a block in uTP's send buffer can no
+     * longer be cancelled, and on a 1 Mbit/s uplink its 1 MiB is 8 s of
+     * data that arrives after the CDN raced it.  The peer keeps the rest. */
+    us.notsent_lowat = 16u << 10;
     us.seed = pf_rand_next(&s->rng);
     us.log = s->set.log;
     us.log_ud = s->set.log_ud;

@@ -61,6 +61,10 @@ typedef struct pf_utp_settings {
     uint32_t target_delay_us;  /* LEDBAT TARGET: queueing delay we allow ourselves (100000; <= 1 s) */
     uint32_t max_window;       /* bytes: cap on the congestion window (1 MiB) */
     uint32_t send_buffer;      /* bytes: written and not yet acked, per connection (1 MiB) */
+    uint32_t notsent_lowat;    /* bytes: written and not yet in a packet, at most (as TCP_NOTSENT_LOWAT:
+                                  a write takes nothing past it, writable comes when under it); what
+                                  the user still holds can be cancelled, what we hold cannot (0: no
+                                  limit but send_buffer, the default) */
     uint32_t recv_buffer;      /* bytes: out-of-order data held, and the window we advertise (1 MiB) */
     uint16_t mtu;              /* largest datagram we send, uTP header included (1400; 576..1472) */
     uint32_t max_conns;        /* connections at once, incoming and outgoing (512) */
@@ -105,7 +109,7 @@ typedef struct pf_utp_callbacks {
      * the peer finished sending (FIN); no more reads follow. */
     void (*read)(void *ud, pf_utp_conn *c, const uint8_t *data, size_t n);
     /* A write returned less than asked, and the send buffer has room again
-     * (a quarter of send_buffer). */
+     * (a quarter of send_buffer, and less than notsent_lowat unsent). */
     void (*writable)(void *ud, pf_utp_conn *c);
     /* The connection is over: err 0 (closed cleanly, or by
      * pf_utp_close while still connecting), PF_ERR_CLOSED (reset by the

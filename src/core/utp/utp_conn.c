@@ -623,13 +623,20 @@ void pf__utp_conn_recv(pf_utp_conn *c, const pf__utp_hdr *h, uint64_t now)
     }
     check_done(c, now);
     if (c->state == PF_UTP_CLOSED) return;
-    if (c->want_writable && x->cb.writable) {
-        uint64_t used = c->s_end - c->s_una;
-        if (used + x->set.send_buffer / 4 <= x->set.send_buffer && !c->shut_wr) {
-            c->want_writable = 0;
-            x->cb.writable(x->ud, c);
-        }
-    }
+    pf__utp_conn_writable(c);
+}
+
+/* The writable callback, when a write was short and there is room again.
+ * Called last: the user may write or close from inside it. */
+void pf__utp_conn_writable(pf_utp_conn *c)
+{
+    pf_utp_ctx *x = c->ctx;
+    if (!c->want_writable || !x->cb.writable || c->shut_wr || c->state == PF_UTP_CLOSED) return;
+    uint64_t used = c->s_end - c->s_una;
+    if (used + x->set.send_buffer / 4 > x->set.send_buffer) return;
+    if (x->set.notsent_lowat && c->s_end - c->s_nxt >= x->set.notsent_lowat) return;
+    c->want_writable = 0;
+    x->cb.writable(x->ud, c);
 }
 
 /* ---- timers -------------------------------------------------------------------- */
@@ -728,6 +735,7 @@ void pf__utp_conn_timer(pf_utp_conn *c, uint64_t now)
     if (c->state == PF_UTP_CONNECTED && s->keepalive_ms && now >= c->last_send + (uint64_t)s->keepalive_ms * NS_PER_MS)
         pf__utp_conn_send_state(c, now);
     check_done(c, now);
+    pf__utp_conn_writable(c); /* a paced packet or a retransmission made room */
 }
 
 /* ---- the user's calls ------------------------------------------------------------ */
@@ -736,6 +744,12 @@ long pf__utp_conn_write(pf_utp_conn *c, const uint8_t *data, size_t n, uint64_t 
     if (c->state == PF_UTP_CLOSED || c->shut_wr) return PF_ERR_CLOSED;
     uint64_t used = c->s_end - c->s_una, cap = c->ctx->set.send_buffer;
     size_t take = used >= cap ? 0 : (cap - used < n ? (size_t)(cap - used) : n);
+    uint32_t low = c->ctx->set.notsent_lowat;
+    if (low) { /* unsent bytes held to low: the user keeps the rest, cancellable */
+        uint64_t unsent = c->s_end - c->s_nxt;
+        size_t room = unsent >= low ? 0 : (size_t)(low - unsent);
+        if (take > room) take = room;
+    }
     if (take < n) c->want_writable = 1;
     if (!take) return 0;
     if (sbuf_reserve(c, used + take) != 0) {

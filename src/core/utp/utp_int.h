@@ -199,6 +199,7 @@ pf_utp_conn *pf__utp_conn_alloc(pf_utp_ctx *x, const pf_addr *peer, uint64_t now
 void pf__utp_conn_free(pf_utp_conn *c);
 void pf__utp_conn_recv(pf_utp_conn *c, const pf__utp_hdr *h, uint64_t now);
 void pf__utp_conn_timer(pf_utp_conn *c, uint64_t now);
+void pf__utp_conn_writable(pf_utp_conn *c);
 void pf__utp_conn_send_state(pf_utp_conn *c, uint64_t now);
 void pf__utp_conn_send_syn(pf_utp_conn *c, uint64_t now);
 void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now);
