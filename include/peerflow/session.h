@@ -240,7 +240,10 @@ PF_EXTERN void pf_peer_endpoint(const pf_peer *p, pf_endpoint *out);
 
 /* ---- jobs: work the caller does off the event loop ---------------------- */
 enum pf_job_type {
-    PF_JOB_READ = 1, /* read len bytes at offset into buf */
+    PF_JOB_READ = 1, /* read len bytes at offset into buf: one whole piece,
+                        whose SHA-1 is in expect.  The caller may check it
+                        off the loop (verified = 1 if it matches, result
+                        PF_ERR_HASH if not); else the engine checks it */
     PF_JOB_WRITE,    /* unless verified, SHA-1 of buf must equal expect;
                         then write it */
     PF_JOB_HASH,     /* read the piece at offset/len, compare with expect */
@@ -257,8 +260,9 @@ typedef struct pf_job {
     uint64_t offset;
     uint32_t len;
     uint8_t *buf;       /* READ: destination (len bytes); WRITE: data */
-    uint8_t expect[20]; /* WRITE, HASH */
-    int verified;       /* WRITE: the engine already checked the hash */
+    uint8_t expect[20]; /* READ, WRITE, HASH */
+    int verified;       /* WRITE: the engine already checked the hash;
+                           READ: the caller checked it (set by the caller) */
     char *url;          /* HTTP, WEBSEED */
     uint64_t range_start, range_len; /* WEBSEED */
     void *io;           /* the caller's handle for the transfer, if any */

@@ -344,7 +344,15 @@ static void work_run(uv_work_t *req)
     }
     switch (j->type) {
     case PF_JOB_READ:
+        /* A piece is checked here, while it is hot in this core's cache,
+         * rather than on the loop (verify on read). */
         j->result = pf_storage_read(st, j->offset, j->buf, j->len);
+        if (j->result == 0) {
+            if (hash_matches(j->buf, j->len, j->expect))
+                j->verified = 1;
+            else
+                j->result = PF_ERR_HASH;
+        }
         break;
     case PF_JOB_DISCARD:
         j->result = pf_storage_discard(st, j->offset, j->len);

@@ -386,6 +386,7 @@ pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
     j->offset = (uint64_t)piece * t->mi->piece_length;
     j->len = size;
     j->buf = buf; /* shared with the slot; the slot owns it */
+    memcpy(j->expect, t->mi->piece_hashes + 20 * (size_t)piece, 20); /* verify on read */
     j->tag = (uint32_t)(victim - t->cache);
     if (pf__torrent_emit_job(t, j) != 0) {
         victim->loading = 0;
@@ -880,8 +881,10 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
             /* Verify on read: nothing from the disk reaches a peer or a
              * reader unchecked (a resume record vouches for the data as it
              * was written, not as it is now).  SHA-1 runs at about
-             * 1.9 GB/s: half a millisecond per MiB piece. */
-            if (j->result == 0 && !piece_hash_ok(t, j->piece, c->pb->data)) {
+             * 1.9 GB/s: half a millisecond per MiB piece, which the caller
+             * may spend off the loop, beside the read (j->verified). */
+            if (j->result == PF_ERR_HASH ||
+                (j->result == 0 && !j->verified && !piece_hash_ok(t, j->piece, c->pb->data))) {
                 j->result = PF_ERR_HASH;
                 rotten = 1;
             }
