@@ -4,10 +4,11 @@
 #  2. `peerflow seed --transport utp` -> a libtorrent leecher that speaks uTP only
 #     (it dials us; peerflow answers on its UDP socket)
 #  3. a Transmission 3.00 seed with libutp on -> `peerflow get --transport utp`
-#     (Transmission also listens on TCP; we speak nothing but uTP)
+#     (Transmission also listens on TCP; we speak nothing but uTP), and
+#     `peerflow seed --transport utp` dialling a Transmission leecher
 # With TCP off on our side, a byte-exact copy proves the bytes came over uTP.
 . "$(dirname "$0")/lib.sh"
-pf_setup 120
+pf_setup 150
 require_peerflow
 require_libtorrent
 require_transmission
@@ -48,6 +49,19 @@ expect_exit0 pf_get2 55
 assert_same_file "$T/src/clip.bin" "$T/pf_get2/clip.bin"
 stop tr_seed
 log "3. Transmission (libutp) seed -> peerflow uTP get: byte-exact"
+
+# 3b. peerflow (uTP only) seeds and dials a Transmission leecher (libutp on):
+#     Transmission never dials loopback peers itself (docs/INTEROP.md), so
+#     the seed dials it, over nothing but uTP.
+spawn tr_get $TR_PEER get --torrent "$T/clip.torrent" --dir "$T/tr_get" --timeout 50 --utp \
+    --stats-file "$T/tr_get.json"
+tr_port=$(port_of tr_get)
+spawn pf_seed3 $PF_BIN seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker --transport utp \
+    --peer "127.0.0.1:$tr_port" "$T/clip.torrent"
+expect_exit0 tr_get 55
+assert_same_file "$T/src/clip.bin" "$T/tr_get/clip.bin"
+stop pf_seed3
+log "3b. peerflow uTP seed -> Transmission (libutp) get: byte-exact"
 
 # 4. peerflow (uTP only) seeds 96 MiB to peerflow (uTP only): enough to fill
 #    the connection's send buffer many times over.  The seed once stopped
