@@ -27,7 +27,8 @@ require_cmd ffmpeg
 # connection: +350 MB), and redzones and shadow roughly double what is live.
 # So the viewer's quarantine is cut to 1 MB and the limit doubled.
 rss_limit=${PF_FLOOD_RSS_MB:-20}
-if ldd "$PF_BIN" 2>/dev/null | grep -q libasan; then
+# (not `ldd | grep -q`: under pipefail grep's early exit can fail ldd)
+if [[ "$(ldd "$PF_BIN" 2>/dev/null)" == *libasan* ]]; then
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
     rss_limit=$((rss_limit * 2))
     log "ASan build: quarantine 1 MB, RSS limit $rss_limit MB"
