@@ -200,6 +200,17 @@ static void retransmit(pf_utp_conn *c, uint16_t s, pf__utp_pkt *p, uint64_t now)
 
 /* Sends what the windows allow: retransmissions first, then new data cut
  * from the ring, then the FIN. */
+/* The wait after a packet of len bytes sent on a window below one packet
+ * (wnd < len): len/wnd RTTs, at most a second.  A window of 0 (the peer
+ * advertised none) makes that one packet a probe sent once a second,
+ * not an infinite wait (fuzz_utp: inf converted to an integer). */
+static uint64_t pace_gap(const pf_utp_conn *c, uint32_t len, uint32_t wnd)
+{
+    double rtt_ns = (c->have_rtt ? (double)c->srtt : 100000.0) * 1000.0;
+    double gap = rtt_ns * (double)len / (double)(wnd ? wnd : 1);
+    return gap < 1e9 ? (uint64_t)gap : 1000000000u;
+}
+
 void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now)
 {
     /* An accepted connection sends nothing but its STATE until the peer's
@@ -266,7 +277,7 @@ void pf__utp_conn_flush(pf_utp_conn *c, uint64_t now)
         emit(c, PF__UTP_DATA, s, p, now);
         c->seq_nr++;
         arm_rto(c, now);
-        c->pace_at = len > wnd ? now + (uint64_t)((double)(c->have_rtt ? c->srtt : 100000u) * 1000.0 * len / wnd) : 0;
+        c->pace_at = len > wnd ? now + pace_gap(c, len, wnd) : 0;
     }
     if (c->shut_wr && !c->fin_sent && outstanding(c) < c->ob_cap) {
         uint16_t s = c->seq_nr;
