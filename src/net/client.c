@@ -20,6 +20,7 @@
 #include "peerflow/session.h"
 #include "core/util/sha1.h"
 #include "net/client_internal.h"
+#include "net/sockaddr.h"
 
 
 static uint64_t now_ns(pf_client *c)
@@ -190,48 +191,6 @@ static void conn_flush(pf_conn *k)
     }
 }
 
-static int addr_to_sockaddr(const pf_addr *a, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (a->family == 4) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(a->port);
-        memcpy(&sin->sin_addr, a->ip, 4);
-        return 0;
-    }
-    if (a->family == 6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(a->port);
-        memcpy(&sin6->sin6_addr, a->ip, 16);
-        return 0;
-    }
-    return PF_ERR_INVAL;
-}
-
-static void sockaddr_to_addr(const struct sockaddr_storage *ss, pf_addr *a)
-{
-    memset(a, 0, sizeof *a);
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        a->family = 4;
-        memcpy(a->ip, &sin->sin_addr, 4);
-        a->port = ntohs(sin->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(&sin6->sin6_addr, v4mapped, 12) == 0) {
-            a->family = 4;
-            memcpy(a->ip, (const uint8_t *)&sin6->sin6_addr + 12, 4);
-        } else {
-            a->family = 6;
-            memcpy(a->ip, &sin6->sin6_addr, 16);
-        }
-        a->port = ntohs(sin6->sin6_port);
-    }
-}
-
 typedef struct pf_creq {
     uv_connect_t req;
     pf_conn *conn;
@@ -276,7 +235,7 @@ static void do_connect(pf_client *c, pf_peer *p, const pf_addr *a)
     struct sockaddr_storage ss;
     pf_conn *k = c->stopping ? NULL : conn_new(c);
     pf_creq *cr = k ? calloc(1, sizeof *cr) : NULL;
-    if (!k || !cr || addr_to_sockaddr(a, &ss) != 0) {
+    if (!k || !cr || pf__addr_to_sockaddr(a, &ss, 0) != 0) {
         free(cr);
         if (k) {
             k->peer = p;
@@ -313,7 +272,7 @@ static void on_incoming(uv_stream_t *server, int status)
         conn_close(k);
         return;
     }
-    sockaddr_to_addr(&ss, &a);
+    pf__addr_from_sockaddr((const struct sockaddr *)&ss, &a, 1);
     pf_endpoint ep = {.addr = a, .transport = PF_TRANSPORT_TCP};
     k->peer = pf_session_accept(c->s, &ep, now_ns(c));
     if (!k->peer) {
@@ -1053,7 +1012,7 @@ int pf_client_torrent_add_peer(pf_client_torrent *ct, const char *hostport)
         memset(&ss, 0, sizeof ss);
         memcpy(&ss, gai.addrinfo->ai_addr, gai.addrinfo->ai_addrlen);
         uv_freeaddrinfo(gai.addrinfo);
-        sockaddr_to_addr(&ss, &a);
+        pf__addr_from_sockaddr((const struct sockaddr *)&ss, &a, 1);
     }
     pf_endpoint ep = {.addr = a, .transport = PF_TRANSPORT_ANY}; /* by the settings' transports */
     pf_torrent_add_peer(ct->t, &ep, now_ns(ct->c));

@@ -1,5 +1,6 @@
 #include "net/http_server.h"
 #include "core/util/log.h"
+#include "net/sockaddr.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -462,28 +463,6 @@ static void conn_process(conn *c)
 
 /* --- accepting -------------------------------------------------------- */
 
-static void addr_from_sockaddr(pf_addr *a, const struct sockaddr_storage *ss)
-{
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    memset(a, 0, sizeof *a);
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-        a->family = 4;
-        memcpy(a->ip, &s4->sin_addr, 4);
-        a->port = ntohs(s4->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-        a->port = ntohs(s6->sin6_port);
-        if (memcmp(&s6->sin6_addr, mapped, 12) == 0) {
-            a->family = 4;
-            memcpy(a->ip, (const uint8_t *)&s6->sin6_addr + 12, 4);
-        } else {
-            a->family = 6;
-            memcpy(a->ip, &s6->sin6_addr, 16);
-        }
-    }
-}
-
 static void addr_key(uint8_t key[ADDR_KEY_LEN], const pf_addr *a)
 {
     memset(key, 0, ADDR_KEY_LEN);
@@ -696,7 +675,7 @@ static void conn_accept(pf_http_server *s)
     int len = sizeof ss;
     memset(&ss, 0, sizeof ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        addr_from_sockaddr(&c->res.remote, &ss);
+        pf__addr_from_sockaddr((const struct sockaddr *)&ss, &c->res.remote, 1);
     addr_key(c->akey, &c->res.remote);
     if (s->cfg.max_conns_per_addr && conns_of(s, c->akey) > s->cfg.max_conns_per_addr) {
         conn *victim = conn_evictable(s, c->akey);
@@ -779,7 +758,7 @@ int pf_http_server_start(uv_loop_t *loop, const pf_http_server_config *cfg,
     int blen = sizeof b;
     if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&b, &blen) == 0) {
         pf_addr a;
-        addr_from_sockaddr(&a, &b);
+        pf__addr_from_sockaddr((const struct sockaddr *)&b, &a, 1);
         s->port = a.port;
     }
     *out = s;

@@ -22,6 +22,7 @@
 #include "core/tracker/tracker.h"
 #include "core/util/log.h"
 #include "net/http_server.h"
+#include "net/sockaddr.h"
 
 #define LOG_TARGET_MAX 200 /* request targets logged at DEBUG, at most */
 #define UDP_BATCH 20          /* datagrams per read: libuv's recvmmsg width */
@@ -203,27 +204,6 @@ static int http_start(pf_tracker_server *ts, const pf_tracker_settings *s, const
 
 /* ---- UDP (BEP 15) ------------------------------------------------------ */
 
-static void sockaddr_to_pf(const struct sockaddr *sa, pf_addr *a)
-{
-    memset(a, 0, sizeof *a);
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        a->family = 4;
-        memcpy(a->ip, &s4->sin_addr, 4);
-        a->port = ntohs(s4->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        a->family = 6; /* v4-mapped ones are the core's to read as IPv4 */
-        memcpy(a->ip, &s6->sin6_addr, 16);
-        a->port = ntohs(s6->sin6_port);
-    }
-}
-
-static socklen_t sockaddr_len(const struct sockaddr_storage *ss)
-{
-    return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
 /* A UDP socket bound to host:port (0: any), its port in *bound; the fd, or
  * a negative errno (-EINVAL: host is not an address). */
 static int udp_socket(const char *host, uint16_t port, uint16_t *bound)
@@ -242,14 +222,14 @@ static int udp_socket(const char *host, uint16_t port, uint16_t *bound)
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     struct sockaddr_storage b;
     socklen_t blen = sizeof b;
-    if (bind(fd, (struct sockaddr *)&ss, sockaddr_len(&ss)) != 0 ||
+    if (bind(fd, (struct sockaddr *)&ss, pf__sockaddr_len(&ss)) != 0 ||
         getsockname(fd, (struct sockaddr *)&b, &blen) != 0) {
         int e = errno;
         close(fd);
         return -e;
     }
     pf_addr a;
-    sockaddr_to_pf((struct sockaddr *)&b, &a);
+    pf__addr_from_sockaddr((struct sockaddr *)&b, &a, 0);
     *bound = a.port;
     return fd;
 }
@@ -268,7 +248,7 @@ static void udp_flush(pf_tracker_server *ts)
         iov[i].iov_base = b->out[i];
         iov[i].iov_len = b->len[i];
         m[i].msg_hdr.msg_name = &b->to[i];
-        m[i].msg_hdr.msg_namelen = sockaddr_len(&b->to[i]);
+        m[i].msg_hdr.msg_namelen = pf__sockaddr_len(&b->to[i]);
         m[i].msg_hdr.msg_iov = &iov[i];
         m[i].msg_hdr.msg_iovlen = 1;
     }
@@ -326,7 +306,7 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
     if (nread > 0 && from && !ts->stopping) {
         if (b->n == 0) b->now = uv_hrtime();
         pf_addr a;
-        sockaddr_to_pf(from, &a);
+        pf__addr_from_sockaddr(from, &a, 0); /* v4-mapped: the core reads them as IPv4 */
         const uint8_t *d = (const uint8_t *)buf->base;
         size_t len = pf_tracker_handle_udp(ts->tracker, &a, d, (size_t)nread, b->now,
                                            b->out[b->n], sizeof b->out[b->n]);

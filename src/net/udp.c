@@ -19,6 +19,7 @@
 #endif
 
 #include "net/client_internal.h"
+#include "net/sockaddr.h"
 
 /* libuv reads with recvmmsg (UV_UDP_RECVMMSG) into 64 KiB chunks, up to
  * 20 datagrams per syscall: 1.25 MiB of address space, of which only the
@@ -45,54 +46,6 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = c->udp_buf ? PF__UDP_BUF : 0;
 }
 
-static void sockaddr_to_pf(const struct sockaddr *sa, pf_addr *a)
-{
-    memset(a, 0, sizeof *a);
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        a->family = 4;
-        memcpy(a->ip, &s4->sin_addr, 4);
-        a->port = ntohs(s4->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(&s6->sin6_addr, v4mapped, 12) == 0) {
-            a->family = 4;
-            memcpy(a->ip, (const uint8_t *)&s6->sin6_addr + 12, 4);
-        } else {
-            a->family = 6;
-            memcpy(a->ip, &s6->sin6_addr, 16);
-        }
-        a->port = ntohs(s6->sin6_port);
-    }
-}
-
-/* pf_addr to a sockaddr this socket can send to (a dual-stack IPv6 socket
- * reaches IPv4 through mapped addresses). */
-static int pf_to_sockaddr(const pf_client *c, const pf_addr *a, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (c->udp_family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(a->port);
-        if (a->family == 4) {
-            uint8_t *b = (uint8_t *)&s6->sin6_addr;
-            b[10] = b[11] = 0xff;
-            memcpy(b + 12, a->ip, 4);
-        } else {
-            memcpy(&s6->sin6_addr, a->ip, 16);
-        }
-        return 0;
-    }
-    if (a->family != 4) return -1;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(a->port);
-    memcpy(&s4->sin_addr, a->ip, 4);
-    return 0;
-}
-
 static void on_udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags)
 {
     pf_client *c = h->data;
@@ -105,7 +58,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
     }
     if (n > 0 && from) {
         pf_addr a;
-        sockaddr_to_pf(from, &a);
+        pf__addr_from_sockaddr(from, &a, 1);
         if (a.family) pf_session_recv_datagram(c->s, &a, (const uint8_t *)buf->base, (size_t)n, pf__client_now(c));
     }
     /* libuv reads at most 32 datagrams per wakeup and says nothing if the
@@ -154,7 +107,7 @@ int pf__udp_start(pf_client *c, const char *bind, int port)
 static void send_one(pf_client *c, const pf__udp_dgram *d)
 {
     struct sockaddr_storage ss;
-    if (pf_to_sockaddr(c, &d->to, &ss) != 0) return;
+    if (pf__addr_to_sockaddr(&d->to, &ss, c->udp_family) != 0) return;
     uv_buf_t b = uv_buf_init((char *)d->data, d->len);
     /* A full socket buffer drops it, as the network may: every UDP
      * protocol here retries. */
@@ -182,7 +135,7 @@ static int send_batch(pf_client *c, pf__udp_dgram *out, unsigned n)
         while (c->udp_gso && i + k < n && k < PF__UDP_GSO_MAX && out[i + k].len <= out[i].len &&
                out[i + k - 1].len == out[i].len && pf_addr_eq(&out[i + k].to, &out[i].to))
             k++;
-        if (pf_to_sockaddr(c, &out[i].to, &addrs[nm]) != 0) {
+        if (pf__addr_to_sockaddr(&out[i].to, &addrs[nm], c->udp_family) != 0) {
             i += k;
             continue;
         }
@@ -281,7 +234,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     j->naddrs = 0;
     for (struct addrinfo *ai = status == 0 ? res : NULL; ai && j->naddrs < 4; ai = ai->ai_next) {
         pf_addr a;
-        sockaddr_to_pf(ai->ai_addr, &a);
+        pf__addr_from_sockaddr(ai->ai_addr, &a, 1);
         if (a.family) j->addrs[j->naddrs++] = a;
     }
     j->result = status == UV_ECANCELED ? PF_ERR_SHUTDOWN : j->naddrs ? 0 : PF_ERR_NOTFOUND;
