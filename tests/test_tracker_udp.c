@@ -97,6 +97,24 @@ static size_t announce(pf_tracker *t, const pf_addr *from, uint64_t now, const p
     return send_dg(t, from, req, sizeof req, now, r);
 }
 
+/* An HTTP announce of torrent n (hash_of) from `from` at T0: its status,
+ * the reply in *body. */
+static int http_announce(pf_tracker *t, int n, const char *peer_id, uint16_t port, uint64_t left,
+                         const pf_addr *from, pf_buf *body)
+{
+    uint8_t h[20];
+    hash_of(h, n);
+    pf_buf qs;
+    pf_buf_init(&qs);
+    pf_buf_append_str(&qs, "info_hash=");
+    pf_http_pct_encode(&qs, h, 20);
+    pf_buf_appendf(&qs, "&peer_id=%s&port=%u&left=%llu", peer_id, port, (unsigned long long)left);
+    pf_buf_nul(&qs);
+    int st = pf_tracker_handle_http(t, "/announce", (char *)qs.data, from, T0, body);
+    pf_buf_free(&qs);
+    return st;
+}
+
 TEST(udp_two_peers_see_each_other)
 {
     pf_tracker *t = mk(1);
@@ -361,17 +379,10 @@ TEST(udp_scrape_shares_http_swarms)
     req_of(&q, 1, 2, 6882, 9, 0);
     CHECK(announce(t, &b, T0, &q, &r) > 0);
     /* an HTTP announce of the same torrent joins the same swarm */
-    uint8_t h[20];
-    hash_of(h, 1);
-    pf_buf qs, body;
-    pf_buf_init(&qs);
+    pf_buf body;
     pf_buf_init(&body);
-    pf_buf_append_str(&qs, "info_hash=");
-    pf_http_pct_encode(&qs, h, 20);
-    pf_buf_append_str(&qs, "&peer_id=hhhhhhhhhhhhhhhhhhhh&port=7777&left=3");
-    pf_buf_nul(&qs);
     pf_addr c = v4(10, 0, 0, 3, 0);
-    CHECK_EQ(pf_tracker_handle_http(t, "/announce", (char *)qs.data, &c, T0, &body), 200);
+    CHECK_EQ(http_announce(t, 1, "hhhhhhhhhhhhhhhhhhhh", 7777, 3, &c, &body), 200);
     pf_announce_resp hr;
     CHECK_EQ(pf_announce_resp_parse(body.data, body.len, NULL, &hr), 0);
     CHECK_EQ(hr.num_peers, 2); /* the two UDP peers */
@@ -402,7 +413,6 @@ TEST(udp_scrape_shares_http_swarms)
     pf_tracker_stats_get(t, &st);
     CHECK_EQ(st.scrapes, 2);
     CHECK_EQ(st.peers, 3);
-    pf_buf_free(&qs);
     pf_buf_free(&body);
     pf_tracker_free(t);
 }
@@ -414,18 +424,12 @@ TEST(udp_numwant_and_datagram_size)
     pf_udpt_reply r;
     /* 300 v4 and 300 v6 peers, through HTTP for speed */
     for (int i = 0; i < 600; i++) {
-        uint8_t h[20];
-        hash_of(h, 1);
-        pf_buf qs, body;
-        pf_buf_init(&qs);
+        char id[21];
+        snprintf(id, sizeof id, "%020d", i);
+        pf_buf body;
         pf_buf_init(&body);
-        pf_buf_append_str(&qs, "info_hash=");
-        pf_http_pct_encode(&qs, h, 20);
-        pf_buf_appendf(&qs, "&peer_id=%020d&port=%d&left=5", i, 1000 + i);
-        pf_buf_nul(&qs);
         pf_addr x = i < 300 ? v4(10, 1, (uint8_t)(i >> 8), (uint8_t)i, 0) : v6((uint16_t)i, 0);
-        CHECK_EQ(pf_tracker_handle_http(t, "/announce", (char *)qs.data, &x, T0, &body), 200);
-        pf_buf_free(&qs);
+        CHECK_EQ(http_announce(t, 1, id, (uint16_t)(1000 + i), 5, &x, &body), 200);
         pf_buf_free(&body);
     }
     pf_addr a = v4(10, 9, 0, 1, 1), b = v6(9999, 1);

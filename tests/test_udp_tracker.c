@@ -11,6 +11,22 @@
 #define SEC PF_NS_PER_SEC
 
 /* ---- the codec ------------------------------------------------------------- */
+/* The announce both sides of the codec are checked with: info-hash 0xaa..,
+ * peer id 0xbb.., 1 down, 4 GiB left, 3 up, port 6881. */
+static void sample_req(pf_announce_req *r, int event, uint32_t key, uint32_t numwant)
+{
+    memset(r, 0, sizeof *r);
+    memset(r->info_hash, 0xaa, 20);
+    memset(r->peer_id, 0xbb, 20);
+    r->downloaded = 1;
+    r->left = 0x100000000ULL;
+    r->uploaded = 3;
+    r->event = event;
+    r->key = key;
+    r->numwant = numwant;
+    r->port = 6881;
+}
+
 TEST(udpt_requests_layout)
 {
     uint8_t b[PF_UDPT_ANNOUNCE_LEN];
@@ -18,16 +34,7 @@ TEST(udpt_requests_layout)
     static const uint8_t want[16] = {0, 0, 0x04, 0x17, 0x27, 0x10, 0x19, 0x80, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef};
     CHECK_MEM(b, want, 16);
     pf_announce_req r;
-    memset(&r, 0, sizeof r);
-    memset(r.info_hash, 0xaa, 20);
-    memset(r.peer_id, 0xbb, 20);
-    r.downloaded = 1;
-    r.left = 0x100000000ULL;
-    r.uploaded = 3;
-    r.event = PF_ANNOUNCE_STARTED;
-    r.key = 0x01020304;
-    r.numwant = 80;
-    r.port = 6881;
+    sample_req(&r, PF_ANNOUNCE_STARTED, 0x01020304, 80);
     pf_udpt_announce_req(b, 0x1122334455667788ULL, 7, &r);
     CHECK_EQ(b[0], 0x11);
     CHECK_EQ(b[7], 0x88);
@@ -102,16 +109,7 @@ TEST(udpt_server_codec)
     CHECK_EQ(pf_udpt_parse_request(b, 15, &q), PF_ERR_PARSE);
     CHECK_EQ(pf_udpt_parse_request(NULL, 0, &q), PF_ERR_PARSE);
     pf_announce_req r;
-    memset(&r, 0, sizeof r);
-    memset(r.info_hash, 0xaa, 20);
-    memset(r.peer_id, 0xbb, 20);
-    r.downloaded = 1;
-    r.left = 0x100000000ULL;
-    r.uploaded = 3;
-    r.event = PF_ANNOUNCE_STOPPED;
-    r.key = 9;
-    r.numwant = UINT32_MAX;
-    r.port = 6881;
+    sample_req(&r, PF_ANNOUNCE_STOPPED, 9, UINT32_MAX);
     pf_udpt_announce_req(b, 0x0102030405060708ULL, 11, &r);
     CHECK_EQ(pf_udpt_parse_request(b, PF_UDPT_ANNOUNCE_LEN, &q), 0);
     CHECK_EQ(q.action, PF_UDPT_ANNOUNCE);
