@@ -236,9 +236,14 @@ int pf_session_add_magnet(pf_session *s, const pf_magnet *m, uint64_t now, pf_to
 }
 
 /* All connections are taken: the least useful peer of any torrent makes
- * room for a newcomer, if one may (pf__torrent_least_useful). */
-static int make_room(pf_session *s, uint64_t now)
+ * room for a newcomer from `from`, if one may (pf__torrent_least_useful)
+ * and that host does not hold PF__ROOM_HOST_MAX connections already. */
+static int make_room(pf_session *s, const pf_addr *from, uint64_t now)
 {
+    uint32_t mine = 0;
+    for (uint32_t i = 0; i < s->npending; i++) mine += pf_addr_same_host(&s->pending[i]->addr, from);
+    for (uint32_t i = 0; i < s->ntorrents; i++) mine += pf__torrent_host_conns(s->torrents[i], from);
+    if (mine >= PF__ROOM_HOST_MAX) return 0;
     pf_peer *victim = NULL;
     uint64_t best = 0;
     for (uint32_t i = 0; i < s->ntorrents; i++) {
@@ -254,7 +259,7 @@ static int make_room(pf_session *s, uint64_t now)
 pf_peer *pf_session_accept(pf_session *s, const pf_endpoint *remote, uint64_t now)
 {
     if (s->npending >= s->set.max_half_open) return NULL;
-    if (pf__session_connections(s) >= s->set.max_connections && !make_room(s, now)) return NULL;
+    if (pf__session_connections(s) >= s->set.max_connections && !make_room(s, &remote->addr, now)) return NULL;
     pf_peer *p = pf__peer_new(s, NULL, &remote->addr, 0, now);
     if (!p) return NULL;
     p->transport = remote->transport;

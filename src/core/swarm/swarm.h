@@ -431,6 +431,14 @@ int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p, uint64_t now);
 /* The peer of t that may best make room for a newcomer, or NULL if none
  * may; *rank orders candidates across torrents (lower goes first). */
 pf_peer *pf__torrent_least_useful(pf_torrent *t, uint64_t now, uint64_t *rank);
+/* Peer turnover is for new hosts: a host that holds this many connections
+ * (to the torrent, or to the session before its handshake) does not
+ * displace anyone to get another.  One host's 500 squatting connections,
+ * each dialled again as soon as it was closed, took every connection the
+ * seed's upload trials freed, and a libtorrent leecher from another host
+ * could not stay in (it_hostile_squat_interested). */
+#define PF__ROOM_HOST_MAX 4
+uint32_t pf__torrent_host_conns(const pf_torrent *t, const pf_addr *a);
 /* The endpoint a is banned, or its host is (PF__BAN_HOST_AFTER of its
  * endpoints were). */
 #define PF__BAN_HOST_AFTER 3

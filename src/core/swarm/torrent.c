@@ -164,10 +164,18 @@ pf_peer *pf__torrent_least_useful(pf_torrent *t, uint64_t now, uint64_t *rank)
     return best;
 }
 
+uint32_t pf__torrent_host_conns(const pf_torrent *t, const pf_addr *a)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->npeers; i++) n += pf_addr_same_host(&t->peers[i]->addr, a);
+    return n;
+}
+
 int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
 {
     if (t->npeers >= t->s->set.max_peers + 8) {
-        pf_peer *v = pf__torrent_least_useful(t, now, NULL);
+        pf_peer *v = NULL;
+        if (pf__torrent_host_conns(t, &p->addr) < PF__ROOM_HOST_MAX) v = pf__torrent_least_useful(t, now, NULL);
         if (!v) return PF_ERR_LIMIT;
         pf__peer_close(v, "idle, making room for a new peer");
     }
