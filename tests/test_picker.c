@@ -377,9 +377,49 @@ TEST(picker_reset_partials)
     fx_free(&f);
 }
 
+/* Parole (a source that sent blocks into a piece that failed): it is
+ * given only pieces of its own, nobody else's blocks in them, and the
+ * pieces it owns go to nobody else until it is released; a costly
+ * source's claim (a deadline) shares the piece again. */
+TEST(picker_parole_own_pieces)
+{
+    fixture f;
+    CHECK_EQ(fx_init(&f, 4, 4 * BS, 16 * BS), 0);
+    pf_block_ref out[16];
+    /* Someone (not on parole) starts piece k with 2 of its 4 blocks. */
+    CHECK_EQ(pf_picker_pick(&f.pk, NULL, 1, out, 2, NULL, NULL, &f.rng), 2);
+    uint32_t shared = out[0].piece;
+    /* The one on parole: not the rest of that piece, a piece of its own. */
+    f.pk.parole_id = 7;
+    CHECK_EQ(pf_picker_pick(&f.pk, NULL, 1, out, 2, NULL, NULL, &f.rng), 2);
+    uint32_t own = out[0].piece;
+    CHECK(own != shared);
+    CHECK_EQ(out[1].piece, own);
+    CHECK_EQ(pf_picker_partial(&f.pk, own)->owner, 7u);
+    /* Others finish the shared piece, then start new ones: never its. */
+    f.pk.parole_id = 0;
+    CHECK_EQ(pf_picker_pick(&f.pk, NULL, 1, out, 16, NULL, NULL, &f.rng), 2 + 8);
+    for (uint32_t i = 0; i < 10; i++) CHECK(out[i].piece != own);
+    /* Released (its parole ended, or it left): its piece is anyone's. */
+    pf_picker_release_owner(&f.pk, 7);
+    CHECK_EQ(pf_picker_pick(&f.pk, NULL, 1, out, 16, NULL, NULL, &f.rng), 2);
+    CHECK_EQ(out[0].piece, own);
+    /* A claim shares a piece owned by a parole source. */
+    fixture g;
+    CHECK_EQ(fx_init(&g, 2, 4 * BS, 8 * BS), 0);
+    g.pk.parole_id = 9;
+    CHECK_EQ(pf_picker_pick(&g.pk, NULL, 1, out, 2, NULL, NULL, &g.rng), 2);
+    uint32_t p9 = out[0].piece;
+    g.pk.parole_id = 0;
+    CHECK_EQ(pf_picker_claim(&g.pk, p9, out, 4), 2);
+    CHECK_EQ(pf_picker_partial(&g.pk, p9)->owner, 0u);
+    fx_free(&g);
+    fx_free(&f);
+}
+
 #define PICKER_STRICT_TESTS picker_endgame_only_when_nothing_left,
 
 TEST_MAIN(picker_piece_sizes, picker_rarest_first, picker_random_tie_break, picker_priorities,
           picker_finishes_partials_first, picker_endgame, picker_endgame_respects_peer_has,
           PICKER_STRICT_TESTS picker_unrequest_returns_blocks, picker_piece_failed_and_done, picker_block_in_rejects,
-          picker_reset_partials)
+          picker_reset_partials, picker_parole_own_pieces)

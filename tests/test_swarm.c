@@ -889,6 +889,67 @@ static pf__candidate *cand_of(hn_tor *ht, const pf_addr *a)
     return NULL;
 }
 
+/* it_hostile_blame failed in CI this way: a liar that keeps reconnecting
+ * (from its listen port, as hostile_peer.py --reconnect-from-listen does)
+ * among two honest seeds, all three sending blocks of the same pieces.
+ * Each failed piece gives every co-sender a strike, and the one with the
+ * most is dropped; but each new connection of the liar began with none,
+ * while the honest seeds kept theirs, so the liar was never the worst:
+ * 180 failed pieces for a 16 MiB file.  Strikes and proven blocks now
+ * belong to the endpoint, across its connections: the liar is banned
+ * within a few failed pieces, the honest seeds never are, and the file
+ * completes byte-exact. */
+TEST(swarm_blame_survives_reconnects)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 16 * 1048576, 1048576, 306, NULL), 0);
+    hn_net *n = hn_new(306);
+    hn_node *s1 = hn_add_node(n, NULL), *s2 = hn_add_node(n, NULL), *liar = hn_add_node(n, NULL);
+    hn_node *ln = hn_add_node(n, NULL);
+    s1->up_bps = s2->up_bps = 2 * 1024 * 1024;
+    liar->up_bps = 800 * 1024;
+    hn_tor *g1 = hn_add_torrent(s1, &c, HN_FULL, NULL), *g2 = hn_add_torrent(s2, &c, HN_FULL, NULL);
+    hn_tor *bad = hn_add_torrent(liar, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(g1 && g2 && bad && leech);
+    hn_settle(n);
+    make_liar(bad, &c);
+    hn_add_peer(leech, s1);
+    hn_add_peer(leech, s2);
+    hn_add_peer(bad, ln); /* it dials the leecher: an incoming peer there */
+    uint64_t t0 = n->now;
+    uint32_t reconnects = 0;
+    while (!leech->complete && n->now < t0 + 120 * SEC) {
+        hn_step(n);
+        /* Every second its connection drops and it dials again at once. */
+        if ((n->now - t0) % SEC == 0 && !pf__torrent_is_banned(leech->t, &liar->addr)) {
+            hn_link *l = hn_find_link(n, liar, ln, 1);
+            if (l) {
+                hn__link_close(l);
+                reconnects++;
+            }
+            pf__candidate *cd = cand_of(bad, &ln->addr);
+            if (cd) cd->next_try = n->now;
+        }
+    }
+    pf_torrent_stats st;
+    hn_torrent_stats(leech, &st);
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "reconnecting liar: %s after %.1f s, %u hash failures, %u reconnects, banned %d\n",
+                leech->complete ? "done" : "NOT done", (double)(n->now - t0) / 1e9, st.hash_failures, reconnects,
+                pf__torrent_is_banned(leech->t, &liar->addr));
+    CHECK(leech->complete);
+    CHECK_MEM(leech->data, c.data, c.size);
+    CHECK(reconnects >= 2); /* it did reconnect before its ban */
+    CHECK(pf__torrent_is_banned(leech->t, &liar->addr));
+    CHECK(!pf__torrent_is_banned(leech->t, &s1->addr));
+    CHECK(!pf__torrent_is_banned(leech->t, &s2->addr));
+    CHECK(st.hash_failures <= 12);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* Item 12: a refused dial is tried again soon, backing off exponentially
  * (0.25 s, 0.5, 1, 2 ... capped), candidate by candidate.  The seeder
  * comes up 1.5 s after the leecher's first dial: the leecher must be
@@ -944,4 +1005,5 @@ TEST_MAIN(swarm_seed_never_announces_completed, swarm_magnet_xpe_dialled_at_once
           swarm_pex_held_until_metadata_public, swarm_ban_endpoint_not_address,
           swarm_ban_address_after_three_liars, swarm_idle_peer_dropped, swarm_squatters_make_room, swarm_persistent_squatters_one_host,
           swarm_persistent_squatters_many_hosts, swarm_room_is_for_new_hosts,
+          swarm_blame_survives_reconnects,
           swarm_honest_idle_peers_kept, swarm_bit_rot_not_served)

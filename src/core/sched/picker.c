@@ -208,6 +208,19 @@ static int wanted(const pf_picker *p, uint32_t i)
     return p->prio[i] && p->partial_of[i] == -1 && !pf_bitfield_get(p->have, i);
 }
 
+/* The picking source may take blocks of pp: on parole, only of pieces it
+ * owns; otherwise, of pieces nobody on parole owns. */
+static int parole_ok(const pf_picker *p, const pf_partial *pp)
+{
+    return pp->owner == p->parole_id;
+}
+
+void pf_picker_release_owner(pf_picker *p, uint32_t id)
+{
+    for (uint32_t k = 0; k < p->npartials; k++)
+        if (p->partials[k].owner == id) p->partials[k].owner = 0;
+}
+
 /* Best new piece for the peer: highest priority, then rarest, random
  * tie-break via a random start position.  O(pieces). */
 static int64_t choose_new(pf_picker *p, const pf_bitfield *peer_has, int seed,
@@ -249,8 +262,12 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
                 if (room > max - n) room = max - n;
             }
             pf_partial *pp = partial_get(p, i);
-            if (!pp) pp = partial_new(p, i);
-            if (!pp) break;
+            if (pp && !parole_ok(p, pp)) continue;
+            if (!pp) {
+                pp = partial_new(p, i);
+                if (!pp) break;
+                pp->owner = p->parole_id;
+            }
             n += take_free(pp, out + n, room);
         }
     }
@@ -265,6 +282,7 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
             /* Cache full: finishing a speculative piece would only get it
              * evicted on arrival. */
             if (p->window_only && !in_window(p, pp->piece)) continue;
+            if (!parole_ok(p, pp)) continue;
             n += take_free(pp, out + n, max - n);
         }
     }
@@ -279,6 +297,7 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
             break;
         pf_partial *pp = partial_new(p, (uint32_t)i);
         if (!pp) break;
+        pp->owner = p->parole_id;
         n += take_free(pp, out + n, max - n);
     }
     if (n > 0 || !dup) return n;
@@ -297,6 +316,7 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
     for (uint32_t k = 0; k < p->npartials && n < max; k++) {
         pf_partial *pp = &p->partials[k];
         if (!peer_is_seed && !pf_bitfield_get(peer_has, pp->piece)) continue;
+        if (!parole_ok(p, pp)) continue;
         for (uint32_t b = 0; b < pp->nblocks && n < max; b++) {
             if (pp->state[b] != 1 || pp->reqs[b] >= 2) continue;
             if (dup(dup_ud, pp->piece, b * PF_BLOCK_SIZE)) continue;
@@ -324,6 +344,9 @@ uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32
     pf_partial *pp = partial_get(p, piece);
     if (!pp) pp = partial_new(p, piece);
     if (!pp) return 0;
+    /* A deadline comes first: a piece a peer on parole had to itself is
+     * shared with the costly source. */
+    pp->owner = 0;
     uint32_t n = 0;
     for (uint32_t b = 0; b < pp->nblocks && n < max; b++) {
         if (pp->claimed[b] || pp->state[b] != 0) continue;

@@ -30,6 +30,8 @@ typedef struct pf_partial {
     uint64_t created;  /* sequence number, oldest finishes first */
     uint64_t started;  /* picker clock (ns) when the piece was started */
     uint32_t *src;     /* per block: id of the source that sent it */
+    uint32_t owner;    /* a source on parole that has this piece to
+                          itself (pf_picker.parole_id); 0: shared */
     struct pf_sha1_ctx *sha; /* incremental hash of buf[0, hashed) */
     uint32_t hashed;
 } pf_partial;
@@ -78,7 +80,17 @@ typedef struct pf_picker {
      * plan_rate 0: none. */
     double plan_rate, plan_critical_s, plan_spare;
     uint32_t plan_queued;
+    /* Set by the caller before pf_picker_pick: the id of a source on
+     * parole (it sent blocks into a piece that failed its hash), which is
+     * given only pieces of its own, no one else's blocks in them, so that
+     * the next piece it spoils names it alone.  Pieces it owns are given
+     * to no one else.  0: not on parole. */
+    uint32_t parole_id;
 } pf_picker;
+
+/* Source id's pieces are shared again (its parole ended, or it left or
+ * dropped its requests). */
+void pf_picker_release_owner(pf_picker *p, uint32_t id);
 
 /* Replaces the deadline windows.  Peers are given window pieces first, in
  * window order; the rest stays rarest-first. */

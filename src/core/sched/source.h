@@ -108,6 +108,10 @@ struct pf_source {
     uint64_t wasted;     /* payload from it that was not needed or failed */
     uint32_t hash_fails; /* pieces it contributed to that failed */
     uint64_t good_blocks; /* its blocks in pieces that verified */
+    /* It sent blocks into a piece that failed: until a piece it sent alone
+     * verifies, it picks only pieces of its own (pf_picker.parole_id), as
+     * libtorrent's parole mode does. */
+    int parole;
 };
 
 /* Walks a torrent's sources: its peers, then every other source. */

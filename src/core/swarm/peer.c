@@ -26,8 +26,8 @@ pf_peer *pf__peer_new(pf_session *s, pf_torrent *t, const pf_addr *a, int outgoi
     p->src.id = p->id;
     p->src.cost = 0; /* peers are free */
     p->src.order_key = p->peer_id;
-    p->src.addr = &p->addr;
-    p->addr = *a;
+    p->src.addr = &p->ep;
+    p->addr = p->ep = *a;
     p->local = pf__session_is_local(s, a);
     p->outgoing = outgoing;
     p->state = outgoing ? PF_PS_CONNECTING : PF_PS_HANDSHAKE;
@@ -394,11 +394,14 @@ static int withdrawn_take(pf_peer *p, uint32_t piece, uint32_t begin)
 
 void pf__peer_drop_requests(pf_peer *p)
 {
-    if (p->t && p->t->has_meta)
+    if (p->t && p->t->has_meta) {
         for (uint32_t i = 0; i < p->nreqs; i++) {
             pf_picker_unrequest(&p->t->picker, p->reqs[i].piece, p->reqs[i].begin);
             withdrawn_add(p, p->reqs[i].piece, p->reqs[i].begin);
         }
+        /* Pieces it had to itself on parole are anyone's again. */
+        if (p->src.parole) pf_picker_release_owner(&p->t->picker, p->id);
+    }
     p->nreqs = 0;
 }
 
@@ -565,7 +568,9 @@ static void trial_fill(pf_peer *p, uint64_t now)
     pk->window_only = 1;
     pk->now = now;
     pf_block_ref blocks[64];
+    pk->parole_id = p->src.parole ? p->id : 0;
     uint32_t n = pf_picker_pick(pk, &p->have, p->is_seed, blocks, allow - p->nreqs, NULL, NULL, &p->s->rng);
+    pk->parole_id = 0;
     memcpy(pk->win, saved, sizeof saved);
     pk->nwin = nsaved;
     pk->window_only = only;
@@ -643,8 +648,10 @@ void pf__peer_fill_requests(pf_peer *p, uint64_t now)
             t->picker.plan_spare = PF__BLOCK_SPARE;
             t->picker.plan_queued = p->nreqs;
         }
+        t->picker.parole_id = p->src.parole ? p->id : 0;
         uint32_t n = pf_picker_pick(&t->picker, &p->have, p->is_seed, blocks, want, dup_check, p,
                                     &p->s->rng);
+        t->picker.parole_id = 0;
         t->picker.min_due_s = 0;
         t->picker.plan_rate = 0;
         if (n == 0) break;
@@ -987,12 +994,13 @@ static void on_extended(pf_peer *p, const pf_msg *m, uint64_t now)
         p->got_exth = 1;
         /* An incoming peer is known by the listen port it gives: a banned
          * one reconnecting from a new port is refused here. */
-        if (!p->outgoing && h.listen_port) {
-            pf_addr ep = pf__peer_endpoint(p);
-            if (pf__torrent_is_banned(p->t, &ep)) {
+        if (!p->outgoing && h.listen_port && h.listen_port != p->ep.port) {
+            p->ep.port = h.listen_port;
+            if (pf__torrent_is_banned(p->t, &p->ep)) {
                 pf__peer_close(p, "banned endpoint");
                 return;
             }
+            pf__blame_peer_known(p->t, p);
         }
         pf__meta_on_ext_handshake(p, now);
     } else if (m->ext_id == PF__UT_METADATA_ID) {
@@ -1140,6 +1148,7 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
     p->ext = PF_RESERVED_EXTENSION(hs.reserved);
     p->got_handshake = 1;
     p->state = PF_PS_ACTIVE;
+    pf__blame_peer_known(p->t, p);
     p->last_recv = p->last_msg = now;
     if (!p->sent_handshake) send_handshake(p);
     if (p->ext) send_ext_handshake(p);

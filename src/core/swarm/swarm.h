@@ -32,6 +32,9 @@ struct pf_peer {
     uint32_t id;   /* == src.id */
     uint32_t slot; /* index in t->peers */
     pf_addr addr;      /* its identity (with the port) */
+    /* The endpoint it is known by for blame and bans: addr, or for an
+     * incoming peer the listen port its extension handshake names. */
+    pf_addr ep;
     uint8_t transport; /* pf_transport of this connection (ANY: not told) */
     /* uTP (utp_link.c): the connection, output the send buffer did not
      * take yet, and the flush's re-entry guard. */
@@ -265,6 +268,23 @@ struct pf_torrent {
         uint8_t digest[20];
     } suspects[128];
     uint32_t nsuspects, suspect_next;
+    /* Blame outlives a connection (blame.c), as a peer list entry does in
+     * libtorrent: the endpoints of peers that sent blocks and left (blocks
+     * name their sender's connection: src ids), and what each such
+     * endpoint was blamed for and proved, taken back by its next
+     * connection (pf__blame_peer_known). */
+    struct pf__gone {
+        uint32_t id;
+        pf_addr ep;
+    } gone[32];
+    uint32_t ngone, gone_next;
+    struct pf__strikes {
+        pf_addr ep;
+        uint32_t hash_fails;
+        uint64_t good_blocks;
+        int parole;
+    } strikes[16];
+    uint32_t nstrikes;
     uint64_t cache_limit; /* bytes of verified data kept; 0 = all */
     uint32_t evicted;     /* pieces dropped to honour it */
     /* Pause, file priorities, removal (control.c); NULL until used. */
@@ -331,12 +351,7 @@ static inline int pf__host_eq(const pf_addr *a, const pf_addr *b)
 /* The endpoint that names p: the address we dialled, or for an incoming
  * connection the listen port it gave in its extension handshake (BEP 10
  * "p"), else its connection's own (ephemeral) port. */
-static inline pf_addr pf__peer_endpoint(const pf_peer *p)
-{
-    pf_addr a = p->addr;
-    if (!p->outgoing && p->got_exth && p->exth.listen_port) a.port = p->exth.listen_port;
-    return a;
-}
+static inline pf_addr pf__peer_endpoint(const pf_peer *p) { return p->ep; }
 
 /* Bytes with this peer count as another ISP's (local networks are set and
  * it is outside them). */
@@ -439,6 +454,15 @@ pf_peer *pf__torrent_least_useful(pf_torrent *t, uint64_t now, uint64_t *rank);
  * could not stay in (it_hostile_squat_interested). */
 #define PF__ROOM_HOST_MAX 4
 uint32_t pf__torrent_host_conns(const pf_torrent *t, const pf_addr *a);
+/* Blame (blame.c).  A piece failed its hash / verified: its senders are
+ * blamed or credited; a sender that left is answered for by its endpoint. */
+void pf__blame_failed(pf_torrent *t, const pf_partial *pp, uint64_t now);
+void pf__blame_verified(pf_torrent *t, const pf_partial *pp, uint64_t now);
+/* p's endpoint is known (its handshake, or an incoming peer's listen
+ * port): it takes back what a previous connection of it was blamed for. */
+void pf__blame_peer_known(pf_torrent *t, pf_peer *p);
+/* p leaves t: its endpoint answers for its blocks from now on. */
+void pf__blame_peer_left(pf_torrent *t, const pf_peer *p);
 /* The endpoint a is banned, or its host is (PF__BAN_HOST_AFTER of its
  * endpoints were). */
 #define PF__BAN_HOST_AFTER 3
@@ -447,8 +471,8 @@ void pf__torrent_add_addr(pf_torrent *t, const pf_addr *a, uint64_t now);
 int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a);
 /* Bans an endpoint: peer `id`'s if it is still here (pf__peer_endpoint),
  * else a; closes its peers (and its host's, once the host is banned),
- * forgets the blocks peer `id` sent into pieces in progress, refuses it
- * from now on. */
+ * forgets the blocks its connections (peer `id`, and those that left) sent
+ * into pieces in progress, refuses it from now on. */
 void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why);
 /* Removes p from t; now: when it went (a failed dial's retry is timed
  * from it). */

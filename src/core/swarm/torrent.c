@@ -225,6 +225,7 @@ static uint64_t dial_backoff(uint32_t fails)
 void pf__torrent_detach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
 {
     if (p->slot >= t->npeers || t->peers[p->slot] != p) return;
+    pf__blame_peer_left(t, p);
     pf__peer_drop_requests(p);
     if (t->has_meta && p->have.bits) pf_picker_remove_bitfield(&t->picker, &p->have);
     if (p->src.downloaded || p->src.uploaded) {
@@ -493,183 +494,6 @@ static void serve_all(pf_torrent *t, uint64_t now)
         if (t->peers[i]->inq_len) pf__peer_serve(t->peers[i], now);
 }
 
-/* Banned endpoints of a's host. */
-static uint32_t host_bans(const pf_torrent *t, const pf_addr *a)
-{
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < t->nbanned; i++) n += pf__host_eq(&t->banned[i], a);
-    return n;
-}
-
-int pf__torrent_is_banned(const pf_torrent *t, const pf_addr *a)
-{
-    for (uint32_t i = 0; i < t->nbanned; i++)
-        if (pf__endpoint_eq(&t->banned[i], a)) return 1;
-    return host_bans(t, a) >= PF__BAN_HOST_AFTER;
-}
-
-static pf_peer *peer_by_id(pf_torrent *t, uint32_t id)
-{
-    for (uint32_t i = 0; i < t->npeers; i++)
-        if (t->peers[i]->id == id) return t->peers[i];
-    return NULL;
-}
-
-/* The blocks a banned peer sent into pieces still in progress are as
- * suspect as the piece that failed: they are fetched again. */
-static void drop_blocks_of(pf_torrent *t, uint32_t id)
-{
-    for (uint32_t i = 0; i < t->picker.npartials; i++) {
-        pf_partial *pp = &t->picker.partials[i];
-        for (uint32_t b = 0; b < pp->nblocks; b++) {
-            if (pp->state[b] != 2 || pp->src[b] != id) continue;
-            pp->state[b] = 0;
-            pp->received--;
-            if (b < pp->next_free) pp->next_free = b;
-            if ((uint64_t)b * PF_BLOCK_SIZE < pp->hashed) {
-                pf_sha1_free(pp->sha); /* the digest covered it: start over */
-                pp->sha = NULL;
-                pp->hashed = 0;
-            }
-        }
-    }
-}
-
-void pf__torrent_ban(pf_torrent *t, const pf_addr *a, uint32_t id, const char *why)
-{
-    pf_peer *liar = id ? peer_by_id(t, id) : NULL;
-    pf_addr ep = liar ? pf__peer_endpoint(liar) : *a;
-    if (!pf__torrent_is_banned(t, &ep)) {
-        uint32_t cap = sizeof t->banned / sizeof t->banned[0];
-        t->banned[t->banned_next] = ep;
-        t->banned_next = (t->banned_next + 1) % cap;
-        if (t->nbanned < cap) t->nbanned++;
-        char buf[64];
-        pf_addr_format(&ep, buf, sizeof buf);
-        pf__log(t->s, PF_LOG_INFO, "banned %s%s: %s", buf,
-                host_bans(t, &ep) >= PF__BAN_HOST_AFTER ? " and its whole address" : "", why);
-    }
-    drop_blocks_of(t, id);
-    for (uint32_t i = t->npeers; i-- > 0;) {
-        pf_peer *q = t->peers[i];
-        if (q->state == PF_PS_CLOSING) continue;
-        pf_addr qe = pf__peer_endpoint(q);
-        /* Its other connections, and once its host is banned, the host's;
-         * never another endpoint of a host with an honest one (NAT). */
-        if (q->id == id || pf__torrent_is_banned(t, &qe) || pf__torrent_is_banned(t, &q->addr))
-            pf__peer_close(q, why);
-    }
-}
-
-/* Did source s send one of pp's blocks? */
-static int sent_a_block(const pf_partial *pp, uint32_t id)
-{
-    for (uint32_t b = 0; b < pp->nblocks; b++)
-        if (pp->src[b] == id) return 1;
-    return 0;
-}
-
-/* A piece failed its hash.  Its only sender takes the blame at once (a
- * peer is banned, a web seed backs off and, lying again, is dropped: its
- * ops->misbehaved).  With several senders, each block's digest is kept
- * with its sender, and the verdict waits for the piece to verify
- * (smart_ban_check).  Every kind of source is blamed alike: a CDN edge
- * with a corrupt cache once had its co-sender, an honest peer, banned in
- * its place. */
-static void blame(pf_torrent *t, const pf_partial *pp, uint64_t now)
-{
-    uint32_t first = pp->nblocks ? pp->src[0] : 0;
-    int single = 1;
-    for (uint32_t b = 1; b < pp->nblocks; b++)
-        if (pp->src[b] != first) single = 0;
-    if (single) {
-        pf_source *s = first ? pf__src_by_id(t, first) : NULL;
-        if (s) {
-            s->hash_fails++;
-            s->ops->misbehaved(s, "sent data that failed the hash check", now);
-        }
-        return;
-    }
-    uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
-    /* Strikes, as a fallback for pieces that never verify (the liar is in
-     * every attempt, so the smart ban never gets its good copy): one per
-     * sender per failed piece; a sender with 4 or more and strictly more
-     * than every co-sender of this piece is blamed, unless more of its
-     * blocks verified than it spoiled pieces' worth (guesswork never bans
-     * a source whose data proved good).  A liar is in every piece it
-     * spoils, so an honest co-sender cannot overtake it. */
-    uint32_t it;
-    PF_SRC_FOREACH(t, q, it)
-    if (sent_a_block(pp, q->id)) q->hash_fails++;
-    /* Only between senders still here: one that left (or was dropped)
-     * cannot be compared, and its share would fall on the others. */
-    int all_here = 1;
-    for (uint32_t b = 0; b < pp->nblocks && all_here; b++)
-        if (pp->src[b] && !pf__src_by_id(t, pp->src[b])) all_here = 0;
-    pf_source *worst = NULL;
-    int unique = 0;
-    PF_SRC_FOREACH(t, q, it)
-    {
-        if (!sent_a_block(pp, q->id)) continue;
-        if (!worst || q->hash_fails > worst->hash_fails) {
-            worst = q;
-            unique = 1;
-        } else if (q->hash_fails == worst->hash_fails) {
-            unique = 0;
-        }
-    }
-    for (uint32_t b = 0; b < pp->nblocks; b++) {
-        pf_source *s = pp->src[b] ? pf__src_by_id(t, pp->src[b]) : NULL;
-        if (!s) continue; /* gone (its blocks went with it) */
-        struct pf__suspect *su = &t->suspects[t->suspect_next];
-        t->suspect_next = (t->suspect_next + 1) % cap;
-        if (t->nsuspects < cap) t->nsuspects++;
-        su->piece = pp->piece;
-        su->block = b;
-        su->src_id = s->id;
-        su->has_addr = s->addr != NULL;
-        if (s->addr) su->addr = *s->addr;
-        uint32_t off = b * PF_BLOCK_SIZE, len = pp->size - off < PF_BLOCK_SIZE ? pp->size - off : PF_BLOCK_SIZE;
-        pf_sha1(pp->buf + off, len, su->digest);
-    }
-    uint64_t piece_blocks = pp->nblocks ? pp->nblocks : 1;
-    if (all_here && worst && unique && worst->hash_fails >= 4 &&
-        worst->good_blocks < (uint64_t)worst->hash_fails * piece_blocks)
-        worst->ops->misbehaved(worst, "sent data in more failed pieces than anyone else", now);
-}
-
-/* The piece verified: whoever sent a different block earlier lied; the
- * senders of its blocks proved good. */
-static void smart_ban_check(pf_torrent *t, const pf_partial *pp, uint64_t now)
-{
-    uint32_t piece = pp->piece;
-    for (uint32_t b = 0; b < pp->nblocks; b++) {
-        pf_source *s = pp->src[b] ? pf__src_by_id(t, pp->src[b]) : NULL;
-        if (s) s->good_blocks++;
-    }
-    if (!t->nsuspects) return;
-    uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
-    uint32_t size = pf_metainfo_piece_size(t->mi, piece);
-    for (uint32_t k = 0; k < t->nsuspects; k++) {
-        struct pf__suspect *su = &t->suspects[(t->suspect_next + cap - t->nsuspects + k) % cap];
-        if (su->piece != piece || su->src_id == 0) continue;
-        uint32_t off = su->block * PF_BLOCK_SIZE;
-        if (off >= size) continue;
-        uint32_t len = size - off < PF_BLOCK_SIZE ? size - off : PF_BLOCK_SIZE;
-        uint8_t d[20];
-        pf_sha1(pp->buf + off, len, d);
-        if (memcmp(d, su->digest, 20) != 0) {
-            static const char why[] = "sent a block that differs from the verified piece";
-            pf_source *s = pf__src_by_id(t, su->src_id);
-            if (s)
-                s->ops->misbehaved(s, why, now);
-            else if (su->has_addr)
-                pf__torrent_ban(t, &su->addr, su->src_id, why); /* a peer that left */
-        }
-        su->src_id = 0; /* settled */
-    }
-}
-
 /* Pieces in, verified, out ------------------------------------------------------ */
 void pf__torrent_block_in(pf_torrent *t, pf_source *src, uint32_t piece, uint32_t begin,
                           const uint8_t *data, uint32_t len, uint64_t now)
@@ -721,7 +545,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_source *src, uint32_t piece, uint32_
         }
     }
     if (r == 1 && verified < 0) {
-        blame(t, pp, now);
+        pf__blame_failed(t, pp, now);
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
         pf__free(t->s->mem, buf);
         pf_picker_piece_failed(&t->picker, piece);
@@ -731,7 +555,7 @@ void pf__torrent_block_in(pf_torrent *t, pf_source *src, uint32_t piece, uint32_
         return;
     }
     if (r == 1) {
-        if (verified > 0) smart_ban_check(t, pp, now);
+        if (verified > 0) pf__blame_verified(t, pp, now);
         uint8_t *buf = pf_picker_take_piece(&t->picker, piece);
         pf_job *j = pf__job_new(t, PF_JOB_WRITE);
         if (!j) {
