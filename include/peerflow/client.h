@@ -142,6 +142,8 @@ PF_EXTERN int pf_client_add_metainfo(pf_client *c, pf_metainfo *mi, const char *
 /* Dial this peer ("host:port", "[v6]:port") for the torrent. */
 PF_EXTERN int pf_client_torrent_add_peer(pf_client_torrent *t, const char *hostport);
 PF_EXTERN int pf_client_torrent_add_tracker(pf_client_torrent *t, const char *url);
+/* pf_torrent_set_tracker_token: a private tracker's subscriber token. */
+PF_EXTERN int pf_client_torrent_set_tracker_token(pf_client_torrent *t, const char *token);
 /* Viewer settings.  Rate caps in bytes/s (0 = none): the upload cap
  * bounds what peers get from us; the download cap paces requests to peers
  * (CDN fetches for pieces about to be played are not held back). */

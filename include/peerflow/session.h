@@ -138,6 +138,10 @@ PF_EXTERN void pf_torrent_skip_check(pf_torrent *t, uint64_t now);
 PF_EXTERN int pf_torrent_resume(pf_torrent *t, const uint8_t *have, uint32_t npieces, uint64_t now);
 PF_EXTERN int pf_torrent_add_tracker(pf_torrent *t, const char *url, int tier);
 PF_EXTERN void pf_torrent_clear_trackers(pf_torrent *t);
+/* A private tracker's subscriber token (peerflow/token.h), sent as token=
+ * in every HTTP announce of this torrent (copied; NULL or "": none).
+ * Never logged.  0 or PF_ERR_NOMEM. */
+PF_EXTERN int pf_torrent_set_tracker_token(pf_torrent *t, const char *token);
 /* A candidate peer to dial (from a tracker, PEX, the user), by the
  * endpoint's transport (PF_TRANSPORT_ANY: the caller chooses when it gets
  * the PF_EV_CONNECT). */

@@ -44,6 +44,7 @@
 #include <uv.h>
 
 #include "peerflow/peerflow.h"
+#include "peerflow/token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -113,6 +114,15 @@ typedef struct pf_tracker_settings {
     int no_udp;                  /* 1: HTTP only; 0: BEP 15 on UDP too, on
                                     the same port number (with port 0,
                                     one free for both) */
+    const char *auth_keys_path;  /* subscribers only: a key file (see
+                                    peerflow/token.h); every
+                                    announce must carry token= signed by
+                                    one of its keys for that torrent and
+                                    not expired, else it gets a failure
+                                    reason.  Read at start, and again
+                                    when it changes (key rotation).  UDP
+                                    announces carry no token: refused.
+                                    NULL: anyone may announce */
 } pf_tracker_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the
@@ -146,6 +156,9 @@ typedef struct pf_tracker_server_stats {
     uint64_t evicted;      /* closed at the cap to make room */
     uint64_t timeouts;     /* closed for a slow head, silence or unread replies */
     uint64_t rejected;     /* malformed or oversized HTTP requests */
+    uint64_t auth_refused; /* announces refused for their token (also in
+                              refused) */
+    uint64_t auth_reloads; /* times the key file was read again */
 } pf_tracker_server_stats;
 PF_EXTERN void pf_tracker_server_stats_get(const pf_tracker_server *ts, pf_tracker_server_stats *out);
 

@@ -10,11 +10,13 @@ int pf_cmd_tracker(int argc, char **argv);
 int pf_cmd_demo(int argc, char **argv);
 int pf_cmd_play(int argc, char **argv);
 int pf_cmd_lab(int argc, char **argv);
+int pf_cmd_token(int argc, char **argv);
 
 /* Options shared by get, seed and play (options.c).  Each returns 0, or
  * prints why to stderr (prefixed by cmd) and returns 2. */
 #include <stdint.h>
 #include "peerflow/client.h"
+#include "peerflow/token.h"
 /* --transport tcp|utp|both into settings.transports (and prefer_utp). */
 int pf_cli_transport(const char *cmd, const char *arg, pf_client_settings *cs);
 /* --utp-target MS: LEDBAT's target queueing delay in milliseconds. */
@@ -24,8 +26,15 @@ int pf_cli_utp_target(const char *cmd, const char *arg, pf_client_settings *cs);
  * help, what they ask for. */
 enum {
     PF_CLI_O_BUDGET = 1000, PF_CLI_O_BUDGET_FILE, PF_CLI_O_OFF_WHEN, PF_CLI_O_METERED_FILE,
-    PF_CLI_O_SHARE
+    PF_CLI_O_SHARE, PF_CLI_O_TOKEN
 };
+/* --tracker-token TOKEN|@FILE (a private tracker's subscriber token; from
+ * a file, it stays out of the process list) into out (cap bytes). */
+#define PF_CLI_TOKEN_LONGOPT {"tracker-token", 1, 0, PF_CLI_O_TOKEN}
+#define PF_CLI_TOKEN_HELP                                                               \
+    "      --tracker-token T  a private tracker's subscriber token, sent in every\n"  \
+    "                       HTTP announce (never logged); @FILE reads it from FILE\n"
+int pf_cli_tracker_token(const char *cmd, const char *arg, char *out, size_t cap);
 #define PF_CLI_UPLOAD_LONGOPTS                                                       \
     {"upload-budget", 1, 0, PF_CLI_O_BUDGET}, {"budget-file", 1, 0, PF_CLI_O_BUDGET_FILE}, \
     {"upload-off-when", 1, 0, PF_CLI_O_OFF_WHEN},                                    \

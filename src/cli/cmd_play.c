@@ -393,6 +393,7 @@ static void usage(FILE *f)
             "      --peer HOST:PORT   dial this peer (repeatable)\n"
             "      --tracker URL      add a tracker (repeatable)\n"
             "      --no-tracker       ignore the torrent's trackers\n"
+            PF_CLI_TOKEN_HELP
             "      --webseed URL      add a web seed / CDN URL (repeatable)\n"
  PF_CLI_TRANSPORT_HELP
             "      --memory-limit SIZE  piece buffers the engine may hold (pieces in\n"
@@ -432,6 +433,7 @@ typedef struct play_opts {
     uint64_t up_rate, down_rate, cache_size, memory_limit;
     pf_client_settings net; /* --transport, --utp-target (their fields only) */
     pf_cli_upload up;       /* --upload-budget, --upload-off-when, ... */
+    char token[PF_TOKEN_MAX + 1]; /* --tracker-token; "" none */
     double local_share; /* < 0: default */
     pf_media_server_limits lim;
     char dirbuf[4096];
@@ -502,6 +504,8 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
     case PF_CLI_O_METERED_FILE:
     case PF_CLI_O_SHARE:
         return pf_cli_upload_option("play", ch, arg, &o->up) ? 2 : -1;
+    case PF_CLI_O_TOKEN:
+        return pf_cli_tracker_token("play", arg, o->token, sizeof o->token) ? 2 : -1;
     case 'l':
     case O_HTTPPORT: {
         long v = strtol(arg, &end, 10);
@@ -586,7 +590,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
         {"local-net", 1, 0, O_LOCALNET}, {"local-share", 1, 0, O_LOCALSHARE},
-        PF_CLI_UPLOAD_LONGOPTS,
+        PF_CLI_UPLOAD_LONGOPTS,       PF_CLI_TOKEN_LONGOPT,
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     o->local_share = -1;
     pf_media_server_limits_default(&o->lim);
@@ -692,6 +696,7 @@ static int play_torrent(play *p, const play_opts *o)
     }
     if (o->no_tracker) pf_client_torrent_clear_trackers(p->t);
     for (int i = 0; i < o->ntrackers; i++) pf_client_torrent_add_tracker(p->t, o->trackers[i]);
+    if (o->token[0] && pf_client_torrent_set_tracker_token(p->t, o->token) != 0) return 1;
     for (int i = 0; i < o->nwebseeds; i++)
         if (pf_client_torrent_add_webseed(p->t, o->webseeds[i], o->ws_cost[i]) != 0) {
             fprintf(stderr, "peerflow play: bad web seed URL '%s'\n", pf_cli_esc(o->webseeds[i]));

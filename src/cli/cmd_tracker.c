@@ -30,7 +30,7 @@ static void usage(FILE *f)
             "                        [--max-torrents N] [--max-peers N] [--max-peers-total N]\n"
             "                        [--rate-limit N] [--rate-burst N] [--max-conns N]\n"
             "                        [--trusted-proxy CIDR]... [--proxy-header NAME]\n"
-            "                        [--no-udp] [-v]\n"
+            "                        [--auth-keys FILE] [--no-udp] [-v]\n"
             "  -l, --port PORT         listen port, TCP (HTTP) and UDP (BEP 15) (default\n"
             "                          6969; 0 = any port free for both)\n"
             "      --bind ADDR         IPv4 or IPv6 address (default :: or 0.0.0.0)\n"
@@ -55,6 +55,10 @@ static void usage(FILE *f)
             "      --proxy-header NAME the header those proxies set: X-Forwarded-For\n"
             "                          (default) or Forwarded (RFC 7239)\n"
             "                          (over UDP a peer is always the datagram's source)\n"
+            "      --auth-keys FILE    subscribers only: every announce must carry a\n"
+            "                          token= signed by a key in FILE for its torrent\n"
+            "                          (see `peerflow token`); FILE is read again when it\n"
+            "                          changes (key rotation); UDP announces are refused\n"
             "      --no-udp            HTTP only (no BEP 15)\n"
             "  -v, --verbose           log every request to stderr\n",
             PF_TRACKER_MAX_TRUSTED);
@@ -90,6 +94,7 @@ static const struct option opts[] = {
     {"trusted-proxy", required_argument, NULL, 'x'},
     {"proxy-header", required_argument, NULL, 'H'},
     {"no-udp", no_argument, NULL, 'U'},
+    {"auth-keys", required_argument, NULL, 'K'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -101,6 +106,9 @@ static int take_option(tracker_app *app, int c, const char *arg)
     pf_tracker_settings *s = &app->set;
     unsigned long v;
     switch (c) {
+    case 'K':
+        s->auth_keys_path = arg;
+        return 0;
     case 'l':
         if (parse_ulong(arg, 65535, &v)) return -1;
         s->port = (uint16_t)v;
@@ -251,8 +259,9 @@ int pf_cmd_tracker(int argc, char **argv)
         uv_loop_close(&app.loop);
         return rc == PF_ERR_INVAL || rc == PF_ERR_PARSE || rc == PF_ERR_LIMIT ? 2 : 1;
     }
-    fprintf(stderr, "listening on port %u (%s)\n", (unsigned)pf_tracker_server_port(app.ts),
-            pf_tracker_server_udp(app.ts) ? "HTTP and UDP" : "HTTP");
+    fprintf(stderr, "listening on port %u (%s%s)\n", (unsigned)pf_tracker_server_port(app.ts),
+            pf_tracker_server_udp(app.ts) ? "HTTP and UDP" : "HTTP",
+            app.set.auth_keys_path ? ", subscribers only" : "");
     fflush(stderr);
     signal(SIGPIPE, SIG_IGN); /* the application's choice: a client vanishing mid-write */
     uv_signal_init(&app.loop, &app.sigint);

@@ -159,3 +159,27 @@ void pf_cli_upload_brief(pf_client *c, char *out, size_t cap)
         }
     }
 }
+
+int pf_cli_tracker_token(const char *cmd, const char *arg, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (arg[0] == '@') {
+        FILE *f = fopen(arg + 1, "r");
+        if (!f) {
+            fprintf(stderr, "peerflow %s: --tracker-token %s: %s\n", cmd, pf_cli_esc(arg + 1), strerror(errno));
+            return 2;
+        }
+        n = fread(out, 1, cap, f);
+        fclose(f);
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ')) n--;
+    } else {
+        n = strlen(arg);
+        if (n < cap) memcpy(out, arg, n);
+    }
+    if (n == 0 || n >= cap) {
+        fprintf(stderr, "peerflow %s: --tracker-token: %s\n", cmd, n ? "too long" : "empty");
+        return 2;
+    }
+    out[n] = 0;
+    return 0;
+}

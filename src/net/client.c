@@ -1029,6 +1029,11 @@ int pf_client_torrent_add_tracker(pf_client_torrent *ct, const char *url)
 
 void pf_client_torrent_clear_trackers(pf_client_torrent *ct) { pf_torrent_clear_trackers(ct->t); }
 
+int pf_client_torrent_set_tracker_token(pf_client_torrent *ct, const char *token)
+{
+    return pf_torrent_set_tracker_token(ct->t, token);
+}
+
 void pf_client_torrent_stats(const pf_client_torrent *ct, pf_torrent_stats *st)
 {
     pf_torrent_get_stats(ct->t, st);

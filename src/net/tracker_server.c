@@ -10,6 +10,7 @@
 #include "peerflow/tracker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,9 +19,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/tracker/auth.h"
 #include "core/tracker/proxy.h"
 #include "core/tracker/tracker.h"
 #include "core/util/log.h"
+#include "core/util/redact.h"
 #include "net/http_server.h"
 #include "net/sockaddr.h"
 
@@ -29,6 +32,8 @@
 #define UDP_CHUNK 65536       /* libuv's room per datagram in a recvmmsg read */
 #define UDP_TRIES 16          /* port 0: ports tried for one free on both */
 #define UDP_RCVBUF (1 << 20)  /* SO_RCVBUF asked for (the kernel may cap it) */
+#define KEYS_MAX (64 * 1024)  /* bytes of a key file */
+#define KEYS_CHECK_MS 1000    /* how often the key file is looked at */
 
 /* The replies of one read, sent together. */
 typedef struct udp_batch {
@@ -50,6 +55,11 @@ struct pf_tracker_server {
     uint8_t *udp_in;  /* UDP_BATCH * UDP_CHUNK */
     udp_batch *batch;
     uint64_t udp_sent, udp_send_failed;
+    /* Subscribers only: the key file, what it held when last read. */
+    char *keys_path;
+    pf_auth_keys *keys;
+    uv_stat_t keys_st;
+    uint64_t keys_reloads, next_expire_ms, expire_period_ms;
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -94,9 +104,10 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
     (void)body;
     (void)body_len;
     if (pf__log_on(&ts->log, PF_LOG_DEBUG)) {
-        int n = req->target.len < LOG_TARGET_MAX ? (int)req->target.len : LOG_TARGET_MAX;
-        slog(ts, PF_LOG_DEBUG, "%.*s %.*s%s", (int)req->method_str.len, req->method_str.p, n,
-             req->target.p, req->target.len > LOG_TARGET_MAX ? "..." : "");
+        char target[LOG_TARGET_MAX + 1];
+        pf_redact_url(req->target.p, req->target.len, target, sizeof target); /* never a token */
+        slog(ts, PF_LOG_DEBUG, "%.*s %s%s", (int)req->method_str.len, req->method_str.p, target,
+             req->target.len > LOG_TARGET_MAX ? "..." : "");
     }
     if (req->method != PF_HTTP_GET && req->method != PF_HTTP_HEAD) {
         static const char msg[] = "method not allowed\n";
@@ -105,6 +116,10 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
     }
     pf_buf out;
     pf_buf_init(&out);
+    if (ts->keys) {
+        uv_timeval64_t tv;
+        if (uv_gettimeofday(&tv) == 0) pf_tracker_set_unix_time(ts->tracker, (uint64_t)tv.tv_sec);
+    }
     int status = pf_tracker_handle_request(ts->tracker, req, pf_http_res_remote(res), uv_hrtime(),
                                            &out);
     if (status == 200) {
@@ -116,9 +131,70 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
     pf_buf_free(&out);
 }
 
+/* Reads the key file.  0, or an error (logged at `lvl`; the keys in use
+ * are kept). */
+static int keys_load(pf_tracker_server *ts, pf_log_level lvl)
+{
+    uv_fs_t req;
+    int fd = uv_fs_open(NULL, &req, ts->keys_path, O_RDONLY, 0, NULL);
+    uv_fs_req_cleanup(&req);
+    if (fd < 0) {
+        slog(ts, lvl, "auth keys %s: %s", ts->keys_path, uv_strerror(fd));
+        return PF_ERR_IO;
+    }
+    char *text = malloc(KEYS_MAX + 1);
+    ssize_t got = 0, r = 1;
+    while (text && got < KEYS_MAX + 1 && r > 0) {
+        uv_buf_t b = uv_buf_init(text + got, (unsigned)(KEYS_MAX + 1 - got));
+        r = uv_fs_read(NULL, &req, fd, &b, 1, -1, NULL);
+        uv_fs_req_cleanup(&req);
+        if (r > 0) got += r;
+    }
+    if (uv_fs_fstat(NULL, &req, fd, NULL) == 0) ts->keys_st = req.statbuf;
+    uv_fs_req_cleanup(&req);
+    uv_fs_close(NULL, &req, fd, NULL);
+    uv_fs_req_cleanup(&req);
+    int rc = !text ? PF_ERR_NOMEM : r < 0 ? PF_ERR_IO : got > KEYS_MAX ? PF_ERR_LIMIT : 0;
+    char why[160] = "";
+    pf_auth_keys *k = NULL;
+    if (!rc) rc = pf_auth_keys_parse(text, (size_t)got, &k, why, sizeof why);
+    free(text);
+    if (rc) {
+        slog(ts, lvl, "auth keys %s: %s", ts->keys_path, why[0] ? why : pf_strerror(rc));
+        return rc;
+    }
+    pf_tracker_set_auth(ts->tracker, k);
+    pf_auth_keys_free(ts->keys);
+    ts->keys = k;
+    slog(ts, PF_LOG_INFO, "auth keys %s: %zu keys", ts->keys_path, pf_auth_keys_count(k));
+    return 0;
+}
+
+/* The key file changed (rotation): read it again. */
+static void keys_check(pf_tracker_server *ts)
+{
+    uv_fs_t req;
+    if (uv_fs_stat(NULL, &req, ts->keys_path, NULL) != 0) {
+        uv_fs_req_cleanup(&req);
+        return; /* gone for a moment (replaced by a rename): keep the keys */
+    }
+    const uv_stat_t *a = &req.statbuf, *b = &ts->keys_st;
+    int changed = a->st_ino != b->st_ino || a->st_size != b->st_size || a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+                  a->st_mtim.tv_nsec != b->st_mtim.tv_nsec;
+    uv_fs_req_cleanup(&req);
+    if (changed) {
+        ts->keys_reloads++;
+        if (keys_load(ts, PF_LOG_WARN) != 0) ts->keys_st = req.statbuf; /* not again until it changes */
+    }
+}
+
 static void on_expire(uv_timer_t *t)
 {
     pf_tracker_server *ts = t->data;
+    if (ts->keys_path) keys_check(ts);
+    uint64_t now = uv_now(ts->loop);
+    if (now < ts->next_expire_ms) return;
+    ts->next_expire_ms = now + ts->expire_period_ms;
     size_t n = pf_tracker_expire(ts->tracker, uv_hrtime());
     if (n) slog(ts, PF_LOG_DEBUG, "expired %zu peers", n);
 }
@@ -401,6 +477,8 @@ static void start_fail(pf_tracker_server *ts)
     free(ts->udp_in);
     free(ts->batch);
     pf_tracker_free(ts->tracker);
+    pf_auth_keys_free(ts->keys);
+    free(ts->keys_path);
     free(ts);
 }
 
@@ -415,6 +493,10 @@ int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *set,
     ts->loop = loop;
     pf__logger_init(&ts->log, s.log, s.log_ud, s.log_level);
     int rc = tracker_make(ts, &s);
+    if (!rc && s.auth_keys_path) {
+        ts->keys_path = strdup(s.auth_keys_path);
+        rc = ts->keys_path ? keys_load(ts, PF_LOG_ERROR) : PF_ERR_NOMEM;
+    }
     if (!rc) rc = listeners_start(ts, &s);
     if (rc) {
         start_fail(ts);
@@ -422,6 +504,9 @@ int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *set,
     }
     ts->http_open = 1;
     uint64_t period_ms = pf_tracker_expire_period_ns(ts->tracker) / 1000000;
+    ts->expire_period_ms = period_ms;
+    ts->next_expire_ms = uv_now(loop) + period_ms;
+    if (ts->keys_path && period_ms > KEYS_CHECK_MS) period_ms = KEYS_CHECK_MS;
     uv_timer_init(loop, &ts->expire);
     ts->expire.data = ts;
     ts->timer_open = 1;
@@ -455,6 +540,8 @@ void pf_tracker_server_stats_get(const pf_tracker_server *ts, pf_tracker_server_
     out->evicted = h.evicted;
     out->timeouts = h.header_timeouts + h.idle_timeouts + h.send_timeouts;
     out->rejected = h.rejected;
+    out->auth_refused = t.auth_refused;
+    out->auth_reloads = ts->keys_reloads;
 }
 
 static void maybe_done(pf_tracker_server *ts)
@@ -463,6 +550,8 @@ static void maybe_done(pf_tracker_server *ts)
     void (*done)(void *) = ts->done;
     void *ud = ts->done_ud;
     pf_tracker_free(ts->tracker);
+    pf_auth_keys_free(ts->keys);
+    free(ts->keys_path);
     free(ts->udp_in);
     free(ts->batch);
     free(ts);

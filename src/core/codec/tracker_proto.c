@@ -51,6 +51,10 @@ int pf_announce_url(pf_buf *out, const char *announce_url, const pf_announce_req
         rc = pf_buf_append_str(out, "&trackerid=");
         if (!rc) rc = pf_http_pct_encode(out, r->trackerid, strlen(r->trackerid));
     }
+    if (!rc && r->token && r->token[0]) {
+        rc = pf_buf_append_str(out, "&token=");
+        if (!rc) rc = pf_http_pct_encode(out, r->token, strlen(r->token));
+    }
     if (!rc) rc = pf_buf_nul(out);
     if (rc) out->len = start;
     return rc;

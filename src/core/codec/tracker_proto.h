@@ -28,6 +28,7 @@ typedef struct pf_announce_req {
     uint32_t numwant;
     uint32_t key;
     const char *trackerid; /* may be NULL */
+    const char *token;     /* a private tracker's subscriber token; NULL */
 } pf_announce_req;
 
 /* Appends announce_url plus the query (info_hash, peer_id, port, uploaded,

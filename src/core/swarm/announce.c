@@ -10,6 +10,7 @@
 #include "core/util/mem.h"
 #include "core/codec/tracker_proto.h"
 #include "core/codec/udp_tracker.h"
+#include "core/util/redact.h"
 
 enum { EV_NONE = 0, EV_STARTED = 1, EV_COMPLETED = 2, EV_STOPPED = 3 };
 
@@ -72,6 +73,23 @@ static void announce_req(const pf_torrent *t, const pf__tracker *tr, int event, 
     r->numwant = event == EV_STOPPED ? 0 : 80;
     r->key = t->s->key;
     r->trackerid = tr->trackerid[0] ? tr->trackerid : NULL;
+    r->token = t->tracker_token;
+}
+
+/* A tracker URL as logs show it: a token in it never is. */
+#define URL_LOG_MAX 256
+static const char *log_url(const char *url, char buf[URL_LOG_MAX])
+{
+    return pf_redact_url(url, strlen(url), buf, URL_LOG_MAX);
+}
+
+int pf_torrent_set_tracker_token(pf_torrent *t, const char *token)
+{
+    char *dup = NULL;
+    if (token && token[0] && !(dup = pf__strdup(t->s->mem, token))) return PF_ERR_NOMEM;
+    pf__free(t->s->mem, t->tracker_token);
+    t->tracker_token = dup;
+    return 0;
 }
 
 static void udp_start(pf_torrent *t, uint32_t idx, int event, uint64_t now);
@@ -156,7 +174,8 @@ static void announce_failed(pf_torrent *t, uint32_t idx, const char *why, uint64
     tr->fails++;
     uint32_t shift = tr->fails < 5 ? tr->fails : 5;
     tr->next_announce = now + (5ULL << shift) * PF_NS_PER_SEC;
-    pf__log(t->s, PF_LOG_WARN, "announce to %s failed: %s", tr->url, why);
+    char lb[URL_LOG_MAX];
+    pf__log(t->s, PF_LOG_WARN, "announce to %s failed: %s", log_url(tr->url, lb), why);
     t->cur_tracker = (idx + 1) % t->ntrackers;
     if (t->cur_tracker != idx) {
         pf__tracker *nx = &t->trackers[t->cur_tracker];
@@ -185,7 +204,9 @@ static void announce_ok(pf_torrent *t, uint32_t idx, int event, const pf_announc
     }
     tr->next_announce = now + (uint64_t)next * PF_NS_PER_SEC;
     for (size_t i = 0; i < resp->num_peers; i++) pf__torrent_add_addr(t, &resp->peers[i], now);
-    pf__log(t->s, PF_LOG_INFO, "announce to %s: %zu peers, interval %u s", tr->url, resp->num_peers, interval);
+    char lb[URL_LOG_MAX];
+    pf__log(t->s, PF_LOG_INFO, "announce to %s: %zu peers, interval %u s", log_url(tr->url, lb), resp->num_peers,
+            interval);
     if (t->state == PF_TS_SEEDING && t->completed_here && !tr->completed_sent && event != EV_COMPLETED) {
         tr->completed_sent = 1;
         send_announce(t, idx, EV_COMPLETED, now);

@@ -223,6 +223,7 @@ struct pf_torrent {
     uint8_t *meta_got; /* per 16 KiB metadata piece */
     uint32_t meta_pieces, meta_have;
     char *magnet_name;
+    char *tracker_token; /* sent as token= in HTTP announces; NULL: none */
     /* Streaming (stream.c) and the CDN (webseed.c). */
     pf__webseed **ws; /* webseed.c's own list; each is in `sources` too */
     uint32_t nws;

@@ -39,6 +39,7 @@ void pf__torrent_free(pf_torrent *t)
     pf__free(t->s->mem, t->meta);
     pf__free(t->s->mem, t->meta_got);
     pf__free(t->s->mem, t->magnet_name);
+    pf__free(t->s->mem, t->tracker_token);
     pf__ws_free_all(t);
     pf__sources_free(t);
     pf__streams_free(t);

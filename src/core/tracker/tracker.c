@@ -1,4 +1,6 @@
 #include "core/tracker/tracker.h"
+
+#include "core/tracker/auth.h"
 #include "core/util/log.h"
 
 #include <stdarg.h>
@@ -57,6 +59,8 @@ struct pf_tracker {
     size_t nproxies;
     pf_logger log;
     pf__connid connid; /* BEP 15 connection ids (core/tracker/udp.c) */
+    const pf_auth_keys *auth; /* borrowed; NULL: anyone may announce */
+    uint64_t unix_s;          /* wall clock for token expiry */
 };
 
 /* --- small helpers ---------------------------------------------------- */
@@ -684,6 +688,18 @@ static int handle_announce(pf_tracker *t, const char *q, size_t qlen, const pf_a
         return reply_failure(t, out, "invalid peer_id");
     if (qget_u64(q, qlen, "port", &port) || port == 0 || port > 65535)
         return reply_failure(t, out, "invalid port");
+    if (t->auth) {
+        uint8_t tok[PF_TOKEN_MAX];
+        size_t n = 0;
+        int qr = pf_http_query_get(q, qlen, "token", tok, sizeof tok, &n);
+        const char *why = qr == PF_ERR_NOTFOUND ? "missing token"
+                          : qr                  ? "malformed token"
+                                                : pf_auth_check(t->auth, (const char *)tok, n, ih, t->unix_s);
+        if (why) {
+            t->st.auth_refused++;
+            return reply_failure(t, out, why);
+        }
+    }
     if (qget(q, qlen, "left", b, sizeof b) >= 0 && parse_u64(b, strlen((char *)b), &v) == 0)
         a.left = v;
     a.event = PF_TRACKER_EV_NONE;
@@ -779,6 +795,7 @@ uint64_t pf__tracker_rate_check(pf_tracker *t, const pf_addr *client, uint64_t n
 
 const pf_tracker_config *pf__tracker_config(const pf_tracker *t) { return &t->cfg; }
 pf_tracker_stats *pf__tracker_counters(pf_tracker *t) { return &t->st; }
+int pf__tracker_needs_token(const pf_tracker *t) { return t->auth != NULL; }
 pf__connid *pf__tracker_connid(pf_tracker *t) { return &t->connid; }
 pf_logger *pf__tracker_logger(pf_tracker *t) { return &t->log; }
 
@@ -884,6 +901,9 @@ static int dispatch(pf_tracker *t, const char *path, size_t plen, const char *qu
     if (status != 200) body_out->len = start;
     return status;
 }
+
+void pf_tracker_set_auth(pf_tracker *t, const pf_auth_keys *keys) { t->auth = keys; }
+void pf_tracker_set_unix_time(pf_tracker *t, uint64_t unix_s) { t->unix_s = unix_s; }
 
 int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
                            const pf_addr *remote, uint64_t now_ns, pf_buf *body_out)

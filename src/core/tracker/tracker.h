@@ -98,6 +98,7 @@ typedef struct pf_tracker_stats {
     uint64_t udp_bad_connid;  /* announces/scrapes with an unknown or expired id */
     uint64_t udp_malformed;   /* dropped without a reply */
     uint64_t udp_errors;      /* error replies sent (any reason) */
+    uint64_t auth_refused;    /* announces refused for their token */
 } pf_tracker_stats;
 
 /* Fills the defaults above (seed 0). */
@@ -165,6 +166,15 @@ uint64_t pf_tracker_expire_period_ns(const pf_tracker *t);
 
 void pf_tracker_stats_get(const pf_tracker *t, pf_tracker_stats *out);
 
+/* Subscribers only (core/tracker/auth.h): every announce must carry a
+ * token= that keys (borrowed until replaced; NULL: anyone) admit for its
+ * info-hash at the Unix time last set, else it gets the failure reason
+ * (HTTP) or an error reply (UDP, which carries no token).  The adapter
+ * sets the time before each request. */
+struct pf_auth_keys;
+void pf_tracker_set_auth(pf_tracker *t, const struct pf_auth_keys *keys);
+void pf_tracker_set_unix_time(pf_tracker *t, uint64_t unix_s);
+
 /* ---- internal: between tracker.c (the swarms) and udp.c (BEP 15) ---- */
 
 enum { PF_TRACKER_EV_NONE, PF_TRACKER_EV_STARTED, PF_TRACKER_EV_COMPLETED, PF_TRACKER_EV_STOPPED };
@@ -207,6 +217,7 @@ void pf__tracker_ip_text(const pf_addr *a, char *out, size_t cap);
 pf_addr pf__tracker_addr_norm(const pf_addr *a);
 const pf_tracker_config *pf__tracker_config(const pf_tracker *t);
 pf_tracker_stats *pf__tracker_counters(pf_tracker *t);
+int pf__tracker_needs_token(const pf_tracker *t);
 pf__connid *pf__tracker_connid(pf_tracker *t);
 pf_logger *pf__tracker_logger(pf_tracker *t);
 

@@ -36,6 +36,11 @@ static size_t udp_announce(pf_tracker *t, const pf_udpt_request *rq, const pf_ad
         st->refused++;
         return reply_error(t, out, cap, rq->tid, "invalid port");
     }
+    if (pf__tracker_needs_token(t)) { /* a BEP 15 announce has no room for one */
+        st->refused++;
+        st->auth_refused++;
+        return reply_error(t, out, cap, rq->tid, "missing token (announce over HTTP)");
+    }
     pf__announce a;
     memset(&a, 0, sizeof a);
     a.info_hash = rq->info_hash;
