@@ -18,7 +18,7 @@ case "${1:-}" in
 esac
 if [ $test = 1 ]; then
     pkgs+=(python3-libtorrent transmission-cli opentracker aria2
-           iproute2 procps)
+           iproute2 procps prometheus)
     # Node may come from outside Debian (the image ships node 20 + npm 11);
     # Debian's npm conflicts with it, so add Debian's only when none exists.
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
@@ -32,22 +32,25 @@ for p in "${pkgs[@]}"; do
 done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-installed_nginx=0
+installed_services=()
 if [ ${#missing[@]} -gt 0 ]; then
-    for p in "${missing[@]}"; do [ "$p" = nginx-light ] && installed_nginx=1; done
+    for p in "${missing[@]}"; do
+        case $p in nginx-light) installed_services+=(nginx) ;; prometheus) installed_services+=(prometheus) ;; esac
+    done
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The tests and the demo run nginx with configurations of their own, on
-# ports of their own; they never need the distribution's nginx service.
-# Installing nginx-light starts that service: stop and disable it only when
-# this run installed it.  An nginx the user already had (and any nginx
-# process at all) is left alone: the project only stops what it started.
-if [ $installed_nginx = 1 ]; then
+# The tests and the demo run nginx and Prometheus with configurations of
+# their own, on ports of their own; they never need the distribution's
+# services.  Installing the packages starts those services: stop and
+# disable them only when this run installed them.  An nginx or Prometheus
+# the user already had (and any such process at all) is left alone: the
+# project only stops what it started.
+for svc in "${installed_services[@]}"; do
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-        $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+        $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
     elif command -v invoke-rc.d >/dev/null 2>&1; then
-        $SUDO invoke-rc.d nginx stop >/dev/null 2>&1 || true
+        $SUDO invoke-rc.d "$svc" stop >/dev/null 2>&1 || true
     fi
-fi
+done
 if [ $test = 1 ]; then bash "$(dirname "$0")/install-node-peers.sh"; fi

@@ -210,6 +210,18 @@ TEST(token_tracker_admits_subscribers_only)
     pf_tracker_stats st;
     pf_tracker_stats_get(t, &st);
     CHECK_EQ(st.auth_refused, 4u);
+    CHECK_EQ(st.refused_by[PF_TRACKER_R_MISSING_TOKEN], 1u);
+    CHECK_EQ(st.refused_by[PF_TRACKER_R_WRONG_TORRENT], 1u);
+    CHECK_EQ(st.refused_by[PF_TRACKER_R_EXPIRED], 1u);
+    CHECK_EQ(st.refused_by[PF_TRACKER_R_MALFORMED_TOKEN], 1u);
+    pf_buf m;
+    pf_buf_init(&m);
+    CHECK_EQ(pf_tracker_metrics(t, &m), 0);
+    CHECK_EQ(pf_buf_nul(&m), 0);
+    CHECK(strstr((const char *)m.data, "\npeerflow_tracker_refused_total{reason=\"expired\"} 1\n") != NULL);
+    CHECK(strstr((const char *)m.data, "\npeerflow_tracker_peers{state=\"seeder\"} 1\n") != NULL);
+    CHECK(strstr((const char *)m.data, "\npeerflow_tracker_announces_total 6\n") != NULL);
+    pf_buf_free(&m);
     /* BEP 15 has no room for a token: refused with a reason. */
     uint8_t req[PF_UDPT_ANNOUNCE_LEN], out[PF_TRACKER_UDP_REPLY_MAX];
     pf_addr from;
@@ -244,6 +256,10 @@ TEST(token_never_logged)
     CHECK(strstr(out, "SECRET") == NULL);
     pf_redact_url("/announce", 9, out, sizeof out);
     CHECK_STR(out, "/announce");
+    /* A '?' inside the query separates too (found by fuzz_token). */
+    const char *u2 = "/a?x=1&y?token=SECRET&z=2";
+    pf_redact_url(u2, strlen(u2), out, sizeof out);
+    CHECK_STR(out, "/a?x=1&y?token=REDACTED&z=2");
     pf_redact_url(u, strlen(u), out, 30); /* truncated, still NUL-terminated */
     CHECK_EQ(strlen(out), 29u);
     /* The announce URL carries it (percent-encoded where it must be). */

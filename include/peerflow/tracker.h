@@ -123,6 +123,13 @@ typedef struct pf_tracker_settings {
                                     when it changes (key rotation).  UDP
                                     announces carry no token: refused.
                                     NULL: anyone may announce */
+    const char *const *metrics_allow; /* who may GET /metrics (the
+                                    Prometheus text exposition):
+                                    addresses or CIDR networks, copied,
+                                    at most PF_TRACKER_MAX_TRUSTED; none:
+                                    this host only (127.0.0.0/8, ::1);
+                                    others get 403 */
+    size_t num_metrics_allow;
 } pf_tracker_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the

@@ -19,6 +19,7 @@ typedef struct tracker_app {
     pf_tracker_server *ts;
     pf_tracker_settings set;
     const char *proxies[PF_TRACKER_MAX_TRUSTED];
+    const char *metrics_allow[PF_TRACKER_MAX_TRUSTED];
     int verbose;
     int stopping;
 } tracker_app;
@@ -30,7 +31,8 @@ static void usage(FILE *f)
             "                        [--max-torrents N] [--max-peers N] [--max-peers-total N]\n"
             "                        [--rate-limit N] [--rate-burst N] [--max-conns N]\n"
             "                        [--trusted-proxy CIDR]... [--proxy-header NAME]\n"
-            "                        [--auth-keys FILE] [--no-udp] [-v]\n"
+            "                        [--auth-keys FILE] [--metrics-allow CIDR]...\n"
+            "                        [--no-udp] [-v]\n"
             "  -l, --port PORT         listen port, TCP (HTTP) and UDP (BEP 15) (default\n"
             "                          6969; 0 = any port free for both)\n"
             "      --bind ADDR         IPv4 or IPv6 address (default :: or 0.0.0.0)\n"
@@ -59,6 +61,9 @@ static void usage(FILE *f)
             "                          token= signed by a key in FILE for its torrent\n"
             "                          (see `peerflow token`); FILE is read again when it\n"
             "                          changes (key rotation); UDP announces are refused\n"
+            "      --metrics-allow CIDR  who may GET /metrics (Prometheus text format:\n"
+            "                          swarms, peers, announces, refusals by reason);\n"
+            "                          repeatable; default this host only\n"
             "      --no-udp            HTTP only (no BEP 15)\n"
             "  -v, --verbose           log every request to stderr\n",
             PF_TRACKER_MAX_TRUSTED);
@@ -95,6 +100,7 @@ static const struct option opts[] = {
     {"proxy-header", required_argument, NULL, 'H'},
     {"no-udp", no_argument, NULL, 'U'},
     {"auth-keys", required_argument, NULL, 'K'},
+    {"metrics-allow", required_argument, NULL, 'M'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -108,6 +114,10 @@ static int take_option(tracker_app *app, int c, const char *arg)
     switch (c) {
     case 'K':
         s->auth_keys_path = arg;
+        return 0;
+    case 'M': /* checked by pf_tracker_server_start */
+        if (s->num_metrics_allow == PF_TRACKER_MAX_TRUSTED) return -1;
+        app->metrics_allow[s->num_metrics_allow++] = arg;
         return 0;
     case 'l':
         if (parse_ulong(arg, 65535, &v)) return -1;
@@ -169,6 +179,7 @@ static int parse_args(tracker_app *app, int argc, char **argv, int *exit_code)
     pf_tracker_settings_default(&app->set);
     app->set.port = 6969;
     app->set.trusted_proxies = app->proxies;
+    app->set.metrics_allow = app->metrics_allow;
     optind = 1;
     opterr = 0;
     int c;

@@ -60,6 +60,11 @@ struct pf_tracker_server {
     pf_auth_keys *keys;
     uv_stat_t keys_st;
     uint64_t keys_reloads, next_expire_ms, expire_period_ms;
+    pf_net metrics_allow[PF_TRACKER_MAX_TRUSTED];
+    size_t nmetrics_allow;
+    pf_net proxies[PF_TRACKER_MAX_TRUSTED]; /* behind them, the client is the forwarded one */
+    size_t nproxies;
+    pf_fwd_header fwd;
     void (*done)(void *ud);
     void *done_ud;
 };
@@ -97,6 +102,46 @@ static void slog(pf_tracker_server *ts, pf_log_level lvl, const char *fmt, ...)
     va_end(ap);
 }
 
+/* GET /metrics: the Prometheus text exposition, to metrics_allow only.
+ * Behind a trusted proxy the client is the one it forwards for: a proxy on
+ * this host does not make the whole Internet "this host". */
+static void serve_metrics(pf_tracker_server *ts, pf_http_res *res, const pf_http_request *req)
+{
+    pf_addr remote = pf__tracker_addr_norm(pf_http_res_remote(res)), who;
+    pf__fwd_client(ts->proxies, ts->nproxies, ts->fwd, req, &remote, &who);
+    if (!pf__nets_contain(ts->metrics_allow, ts->nmetrics_allow, &who)) {
+        static const char msg[] = "forbidden\n";
+        pf_http_res_send(res, 403, "text/plain", msg, sizeof msg - 1);
+        return;
+    }
+    pf_tracker_server_stats st;
+    pf_tracker_server_stats_get(ts, &st);
+    pf_buf out;
+    pf_buf_init(&out);
+    int rc = pf_tracker_metrics(ts->tracker, &out);
+#define M(name, type, help, v)                                                                            \
+    if (!rc)                                                                                              \
+    rc = pf_buf_appendf(&out, "# HELP peerflow_tracker_" name " " help "\n# TYPE peerflow_tracker_" name " " type \
+                        "\npeerflow_tracker_" name " %llu\n", (unsigned long long)(v))
+    M("http_connections", "gauge", "HTTP connections open.", st.conns);
+    M("http_accepted_total", "counter", "HTTP connections accepted.", st.accepted);
+    M("http_evicted_total", "counter", "HTTP connections closed at the cap to make room.", st.evicted);
+    M("http_timeouts_total", "counter", "HTTP connections closed for slowness or silence.", st.timeouts);
+    M("http_rejected_total", "counter", "Malformed or oversized HTTP requests.", st.rejected);
+    M("udp_replies_total", "counter", "BEP 15 replies sent.", ts->udp_sent);
+    M("auth_keys", "gauge", "Keys subscriber tokens are checked against (0: anyone may announce).",
+      pf_auth_keys_count(ts->keys));
+    M("auth_reloads_total", "counter", "Times the key file was read again after a change.", ts->keys_reloads);
+#undef M
+    if (rc) {
+        static const char msg[] = "internal error\n";
+        pf_http_res_send(res, 500, "text/plain", msg, sizeof msg - 1);
+    } else {
+        pf_http_res_send(res, 200, "text/plain; version=0.0.4", out.data, out.len);
+    }
+    pf_buf_free(&out);
+}
+
 static void on_request(pf_http_res *res, const pf_http_request *req, const uint8_t *body,
                        size_t body_len, void *ud)
 {
@@ -112,6 +157,10 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
     if (req->method != PF_HTTP_GET && req->method != PF_HTTP_HEAD) {
         static const char msg[] = "method not allowed\n";
         pf_http_res_send(res, 405, "text/plain", msg, sizeof msg - 1);
+        return;
+    }
+    if (req->path.len == 8 && memcmp(req->path.p, "/metrics", 8) == 0) {
+        serve_metrics(ts, res, req);
         return;
     }
     pf_buf out;
@@ -200,29 +249,45 @@ static void on_expire(uv_timer_t *t)
 }
 
 /* Trusted proxies from text; 0, PF_ERR_PARSE or PF_ERR_LIMIT. */
-static int proxies_parse(pf_tracker_server *ts, const pf_tracker_settings *s, pf_net *nets)
+/* Addresses or CIDR networks (what: for the log) into nets. */
+static int nets_parse(pf_tracker_server *ts, const char *const *list, size_t n, pf_net *nets, const char *what)
 {
-    if (s->num_trusted_proxies > PF_TRACKER_MAX_TRUSTED) {
-        slog(ts, PF_LOG_ERROR, "%zu trusted proxies: at most %d", s->num_trusted_proxies,
-             PF_TRACKER_MAX_TRUSTED);
+    if (n > PF_TRACKER_MAX_TRUSTED) {
+        slog(ts, PF_LOG_ERROR, "%zu %s: at most %d", n, what, PF_TRACKER_MAX_TRUSTED);
         return PF_ERR_LIMIT;
     }
-    for (size_t i = 0; i < s->num_trusted_proxies; i++) {
-        const char *p = s->trusted_proxies ? s->trusted_proxies[i] : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = list ? list[i] : NULL;
         if (!p || pf__cidr_parse(p, strlen(p), &nets[i]) != 0) {
-            slog(ts, PF_LOG_ERROR, "trusted proxy '%s': not an address or a network (CIDR)",
-                 p ? p : "(null)");
+            slog(ts, PF_LOG_ERROR, "%s '%s': not an address or a network (CIDR)", what, p ? p : "(null)");
             return PF_ERR_PARSE;
         }
     }
     return 0;
 }
 
+static int proxies_parse(pf_tracker_server *ts, const pf_tracker_settings *s, pf_net *nets)
+{
+    return nets_parse(ts, s->trusted_proxies, s->num_trusted_proxies, nets, "trusted proxy");
+}
+
+/* Who may read /metrics: metrics_allow, or this host only. */
+static int metrics_allow_parse(pf_tracker_server *ts, const pf_tracker_settings *s)
+{
+    static const char *const local[] = {"127.0.0.0/8", "::1"};
+    const char *const *list = s->num_metrics_allow ? s->metrics_allow : local;
+    size_t n = s->num_metrics_allow ? s->num_metrics_allow : 2;
+    int rc = nets_parse(ts, list, n, ts->metrics_allow, "metrics-allow");
+    if (!rc) ts->nmetrics_allow = n;
+    return rc;
+}
+
 static int tracker_make(pf_tracker_server *ts, const pf_tracker_settings *s)
 {
-    pf_net nets[PF_TRACKER_MAX_TRUSTED];
+    pf_net *nets = ts->proxies;
     int rc = proxies_parse(ts, s, nets);
     if (rc) return rc;
+    ts->nproxies = s->num_trusted_proxies;
     pf_tracker_config tc;
     pf_tracker_config_default(&tc);
 #define TAKE(dst, src) \
@@ -242,7 +307,7 @@ static int tracker_make(pf_tracker_server *ts, const pf_tracker_settings *s)
     tc.min_interval_s = s->min_interval_s; /* 0: half the interval */
     tc.trusted_proxies = nets;
     tc.num_trusted_proxies = s->num_trusted_proxies;
-    tc.forwarded_header =
+    tc.forwarded_header = ts->fwd =
         s->forwarded_header == PF_TRACKER_FORWARDED ? PF_FWD_FORWARDED : PF_FWD_X_FORWARDED_FOR;
     tc.seed = s->seed ? s->seed : uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32);
     /* BEP 15 connection ids: a secret from the OS, unless a seed was given
@@ -493,6 +558,7 @@ int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *set,
     ts->loop = loop;
     pf__logger_init(&ts->log, s.log, s.log_ud, s.log_level);
     int rc = tracker_make(ts, &s);
+    if (!rc) rc = metrics_allow_parse(ts, &s);
     if (!rc && s.auth_keys_path) {
         ts->keys_path = strdup(s.auth_keys_path);
         rc = ts->keys_path ? keys_load(ts, PF_LOG_ERROR) : PF_ERR_NOMEM;

@@ -454,9 +454,35 @@ static int reply_rate_limited(pf_tracker *t, pf_buf *out, uint64_t wait_ns)
 
 /* --- replies ---------------------------------------------------------- */
 
+static const struct {
+    const char *prefix, *label;
+} REASONS[PF_TRACKER_NREASONS] = {
+    [PF_TRACKER_R_INVALID] = {"invalid ", "invalid"},
+    [PF_TRACKER_R_FULL] = {"tracker full", "tracker_full"},
+    [PF_TRACKER_R_MISSING_TOKEN] = {"missing token", "missing_token"},
+    [PF_TRACKER_R_MALFORMED_TOKEN] = {"malformed token", "malformed_token"},
+    [PF_TRACKER_R_UNKNOWN_KEY] = {"unknown token key", "unknown_key"},
+    [PF_TRACKER_R_BAD_SIGNATURE] = {"bad token signature", "bad_signature"},
+    [PF_TRACKER_R_WRONG_TORRENT] = {"token is for another torrent", "wrong_torrent"},
+    [PF_TRACKER_R_EXPIRED] = {"token expired", "expired"},
+    [PF_TRACKER_R_OTHER] = {"", "other"},
+};
+
+const char *pf_tracker_reason_label(int i) { return i >= 0 && i < PF_TRACKER_NREASONS ? REASONS[i].label : NULL; }
+
+void pf__tracker_refused(pf_tracker *t, const char *why)
+{
+    int r = PF_TRACKER_R_OTHER;
+    for (int i = 0; i < PF_TRACKER_R_OTHER && r == PF_TRACKER_R_OTHER; i++)
+        if (strncmp(why, REASONS[i].prefix, strlen(REASONS[i].prefix)) == 0) r = i;
+    if (strcmp(why, "bad address") == 0) r = PF_TRACKER_R_INVALID;
+    t->st.refused_by[r]++;
+}
+
 static int reply_failure(pf_tracker *t, pf_buf *out, const char *why)
 {
     t->st.refused++;
+    pf__tracker_refused(t, why);
     int rc = pf_benc_dict_begin(out);
     if (!rc) rc = pf_benc_cstr(out, "failure reason");
     if (!rc) rc = pf_benc_cstr(out, why);
@@ -983,6 +1009,45 @@ uint64_t pf_tracker_expire_period_ns(const pf_tracker *t)
     if (p < 1) p = 1;
     if (p > 60) p = 60;
     return p * NS_PER_S;
+}
+
+static int metric(pf_buf *out, const char *name, const char *type, const char *help, const char *labels,
+                  uint64_t v)
+{
+    int rc = 0;
+    if (type) rc = pf_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    if (!rc) rc = pf_buf_appendf(out, "%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
+    return rc;
+}
+
+int pf_tracker_metrics(const pf_tracker *t, pf_buf *out)
+{
+    pf_tracker_stats s;
+    pf_tracker_stats_get(t, &s);
+#define M(name, type, help, v) \
+    if (!rc) rc = metric(out, "peerflow_tracker_" name, type, help, NULL, v)
+    int rc = 0;
+    M("torrents", "gauge", "Swarms held.", s.torrents);
+    if (!rc) rc = metric(out, "peerflow_tracker_peers", "gauge", "Peers held, by state.", "{state=\"seeder\"}", s.seeders);
+    if (!rc) rc = metric(out, "peerflow_tracker_peers", NULL, NULL, "{state=\"leecher\"}", s.leechers);
+    M("announces_total", "counter", "Announces received (HTTP and UDP).", s.announces);
+    M("scrapes_total", "counter", "Scrapes received (HTTP and UDP).", s.scrapes);
+    M("completed_total", "counter", "Announces of a completed download.", s.completed);
+    M("expired_total", "counter", "Peers forgotten for silence.", s.expired);
+    M("rate_limited_total", "counter", "Requests over the per-source rate limit.", s.rate_limited);
+    for (int i = 0; i < PF_TRACKER_NREASONS && !rc; i++) {
+        char lab[64];
+        snprintf(lab, sizeof lab, "{reason=\"%s\"}", REASONS[i].label);
+        rc = metric(out, "peerflow_tracker_refused_total", i ? NULL : "counter",
+                    "Announces refused, by reason (tokens: subscribers only).", lab, s.refused_by[i]);
+    }
+    M("udp_datagrams_total", "counter", "BEP 15 datagrams received.", s.udp_datagrams);
+    M("udp_connects_total", "counter", "BEP 15 connection ids handed out.", s.udp_connects);
+    M("udp_bad_connid_total", "counter", "BEP 15 requests with an unknown or expired connection id.",
+      s.udp_bad_connid);
+    M("udp_malformed_total", "counter", "BEP 15 datagrams dropped as malformed.", s.udp_malformed);
+#undef M
+    return rc;
 }
 
 void pf_tracker_stats_get(const pf_tracker *t, pf_tracker_stats *out)

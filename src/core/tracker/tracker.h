@@ -86,6 +86,22 @@ typedef struct pf_tracker_config {
 
 #define PF_TRACKER_UNLIMITED UINT32_MAX
 
+/* Why announces are refused, for metrics: the failure reasons grouped. */
+enum {
+    PF_TRACKER_R_INVALID,      /* a bad info_hash, peer_id, port, address */
+    PF_TRACKER_R_FULL,         /* tracker full */
+    PF_TRACKER_R_MISSING_TOKEN,
+    PF_TRACKER_R_MALFORMED_TOKEN,
+    PF_TRACKER_R_UNKNOWN_KEY,
+    PF_TRACKER_R_BAD_SIGNATURE,
+    PF_TRACKER_R_WRONG_TORRENT,
+    PF_TRACKER_R_EXPIRED,
+    PF_TRACKER_R_OTHER,
+    PF_TRACKER_NREASONS
+};
+/* The label of reason i ("missing_token"), or NULL out of range. */
+const char *pf_tracker_reason_label(int i);
+
 typedef struct pf_tracker_stats {
     size_t torrents;
     size_t peers, seeders, leechers;
@@ -99,6 +115,8 @@ typedef struct pf_tracker_stats {
     uint64_t udp_malformed;   /* dropped without a reply */
     uint64_t udp_errors;      /* error replies sent (any reason) */
     uint64_t auth_refused;    /* announces refused for their token */
+    uint64_t refused_by[PF_TRACKER_NREASONS]; /* refused announces by reason
+                                    (pf_tracker_reason_label) */
 } pf_tracker_stats;
 
 /* Fills the defaults above (seed 0). */
@@ -165,6 +183,10 @@ size_t pf_tracker_expire(pf_tracker *t, uint64_t now_ns);
 uint64_t pf_tracker_expire_period_ns(const pf_tracker *t);
 
 void pf_tracker_stats_get(const pf_tracker *t, pf_tracker_stats *out);
+/* Appends the Prometheus text exposition (version 0.0.4) of the stats:
+ * swarms, peers by state, announces, scrapes, completions, expiries,
+ * refusals by reason, rate limiting, BEP 15 counts.  0 or PF_ERR_NOMEM. */
+int pf_tracker_metrics(const pf_tracker *t, pf_buf *out);
 
 /* Subscribers only (core/tracker/auth.h): every announce must carry a
  * token= that keys (borrowed until replaced; NULL: anyone) admit for its
@@ -218,6 +240,8 @@ pf_addr pf__tracker_addr_norm(const pf_addr *a);
 const pf_tracker_config *pf__tracker_config(const pf_tracker *t);
 pf_tracker_stats *pf__tracker_counters(pf_tracker *t);
 int pf__tracker_needs_token(const pf_tracker *t);
+/* Counts a refused announce under its failure reason (why). */
+void pf__tracker_refused(pf_tracker *t, const char *why);
 pf__connid *pf__tracker_connid(pf_tracker *t);
 pf_logger *pf__tracker_logger(pf_tracker *t);
 

@@ -34,12 +34,15 @@ static size_t udp_announce(pf_tracker *t, const pf_udpt_request *rq, const pf_ad
     st->announces++;
     if (rq->port == 0) {
         st->refused++;
+        pf__tracker_refused(t, "invalid port");
         return reply_error(t, out, cap, rq->tid, "invalid port");
     }
     if (pf__tracker_needs_token(t)) { /* a BEP 15 announce has no room for one */
+        static const char why[] = "missing token (announce over HTTP)";
         st->refused++;
         st->auth_refused++;
-        return reply_error(t, out, cap, rq->tid, "missing token (announce over HTTP)");
+        pf__tracker_refused(t, why);
+        return reply_error(t, out, cap, rq->tid, why);
     }
     pf__announce a;
     memset(&a, 0, sizeof a);
@@ -54,6 +57,7 @@ static size_t udp_announce(pf_tracker *t, const pf_udpt_request *rq, const pf_ad
     int rc = pf__tracker_announce(t, &a, now, &v, &why);
     if (rc) {
         st->refused++;
+        pf__tracker_refused(t, rc == PF_ERR_LIMIT && why ? why : "internal error");
         return reply_error(t, out, cap, rq->tid, rc == PF_ERR_LIMIT && why ? why : "internal error");
     }
     uint32_t seeders, completed, leechers;

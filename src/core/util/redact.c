@@ -28,8 +28,11 @@ char *pf_redact_url(const char *s, size_t n, char *out, size_t cap)
     put(out, cap, &o, s, head);
     i = head;
     while (i < n) {
-        const char *amp = memchr(s + i, '&', n - i);
-        size_t end = amp ? (size_t)(amp - s) : n;
+        /* '?' inside the query separates too: a stray "?token=" is
+         * redacted whatever a server would make of it. */
+        size_t end = i;
+        while (end < n && s[end] != '&' && s[end] != '?') end++;
+        const char *amp = end < n ? s + end : NULL;
         const char *eq = memchr(s + i, '=', end - i);
         if (eq && secret_key(s + i, (size_t)(eq - (s + i)))) {
             put(out, cap, &o, s + i, (size_t)(eq - (s + i)) + 1);
@@ -37,7 +40,7 @@ char *pf_redact_url(const char *s, size_t n, char *out, size_t cap)
         } else {
             put(out, cap, &o, s + i, end - i);
         }
-        if (amp) put(out, cap, &o, "&", 1);
+        if (amp) put(out, cap, &o, amp, 1);
         i = end + 1;
     }
     out[o] = 0;
