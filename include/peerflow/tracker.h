@@ -130,6 +130,11 @@ typedef struct pf_tracker_settings {
                                     this host only (127.0.0.0/8, ::1);
                                     others get 403 */
     size_t num_metrics_allow;
+    const char *policy_path;     /* the operator's kill switch and upload
+                                    caps per title, PID or everyone (see
+                                    docs/CLI.md, "The operator's
+                                    switches"), read again when it
+                                    changes; NULL: none */
 } pf_tracker_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the

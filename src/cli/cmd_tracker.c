@@ -32,6 +32,7 @@ static void usage(FILE *f)
             "                        [--rate-limit N] [--rate-burst N] [--max-conns N]\n"
             "                        [--trusted-proxy CIDR]... [--proxy-header NAME]\n"
             "                        [--auth-keys FILE] [--metrics-allow CIDR]...\n"
+            "                        [--policy FILE]\n"
             "                        [--no-udp] [-v]\n"
             "  -l, --port PORT         listen port, TCP (HTTP) and UDP (BEP 15) (default\n"
             "                          6969; 0 = any port free for both)\n"
@@ -64,6 +65,11 @@ static void usage(FILE *f)
             "      --metrics-allow CIDR  who may GET /metrics (Prometheus text format:\n"
             "                          swarms, peers, announces, refusals by reason);\n"
             "                          repeatable; default this host only\n"
+            "      --policy FILE       the operator's switches: P2P off or an upload cap\n"
+            "                          per title, per PID or for all (`title <hex> p2p\n"
+            "                          off`, `pid isp-a upload-cap 512K`, `all p2p off`);\n"
+            "                          read again when it changes; viewers obey at their\n"
+            "                          next announce\n"
             "      --no-udp            HTTP only (no BEP 15)\n"
             "  -v, --verbose           log every request to stderr\n",
             PF_TRACKER_MAX_TRUSTED);
@@ -101,6 +107,7 @@ static const struct option opts[] = {
     {"no-udp", no_argument, NULL, 'U'},
     {"auth-keys", required_argument, NULL, 'K'},
     {"metrics-allow", required_argument, NULL, 'M'},
+    {"policy", required_argument, NULL, 'Q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -114,6 +121,9 @@ static int take_option(tracker_app *app, int c, const char *arg)
     switch (c) {
     case 'K':
         s->auth_keys_path = arg;
+        return 0;
+    case 'Q':
+        s->policy_path = arg;
         return 0;
     case 'M': /* checked by pf_tracker_server_start */
         if (s->num_metrics_allow == PF_TRACKER_MAX_TRUSTED) return -1;

@@ -44,6 +44,19 @@ typedef struct udp_batch {
     uint64_t now; /* the clock at the read's first datagram */
 } udp_batch;
 
+/* A file the tracker reads at start and again when it changes (the key
+ * file, the policy): checked every KEYS_CHECK_MS; a file that cannot be
+ * read or parsed is logged and what is in force is kept. */
+typedef struct watched {
+    char *path;
+    const char *what; /* for the log: "auth keys", "policy" */
+    size_t max;       /* bytes */
+    uv_stat_t st;
+    uint64_t reloads;
+    /* Parses text and puts it in force: 0, or an error with why. */
+    int (*apply)(struct pf_tracker_server *ts, const char *text, size_t n, char *why, size_t whylen);
+} watched;
+
 struct pf_tracker_server {
     uv_loop_t *loop;
     uv_timer_t expire;
@@ -56,10 +69,10 @@ struct pf_tracker_server {
     udp_batch *batch;
     uint64_t udp_sent, udp_send_failed;
     /* Subscribers only: the key file, what it held when last read. */
-    char *keys_path;
+    watched keys_w, policy_w; /* --auth-keys, --policy */
     pf_auth_keys *keys;
-    uv_stat_t keys_st;
-    uint64_t keys_reloads, next_expire_ms, expire_period_ms;
+    pf_tracker_policy *policy;
+    uint64_t next_expire_ms, expire_period_ms;
     pf_net metrics_allow[PF_TRACKER_MAX_TRUSTED];
     size_t nmetrics_allow;
     pf_net proxies[PF_TRACKER_MAX_TRUSTED]; /* behind them, the client is the forwarded one */
@@ -131,7 +144,7 @@ static void serve_metrics(pf_tracker_server *ts, pf_http_res *res, const pf_http
     M("udp_replies_total", "counter", "BEP 15 replies sent.", ts->udp_sent);
     M("auth_keys", "gauge", "Keys subscriber tokens are checked against (0: anyone may announce).",
       pf_auth_keys_count(ts->keys));
-    M("auth_reloads_total", "counter", "Times the key file was read again after a change.", ts->keys_reloads);
+    M("auth_reloads_total", "counter", "Times the key file was read again after a change.", ts->keys_w.reloads);
 #undef M
     if (rc) {
         static const char msg[] = "internal error\n";
@@ -180,67 +193,91 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
     pf_buf_free(&out);
 }
 
-/* Reads the key file.  0, or an error (logged at `lvl`; the keys in use
- * are kept). */
-static int keys_load(pf_tracker_server *ts, pf_log_level lvl)
+static int watched_load(pf_tracker_server *ts, watched *w, pf_log_level lvl)
 {
     uv_fs_t req;
-    int fd = uv_fs_open(NULL, &req, ts->keys_path, O_RDONLY, 0, NULL);
+    int fd = uv_fs_open(NULL, &req, w->path, O_RDONLY, 0, NULL);
     uv_fs_req_cleanup(&req);
     if (fd < 0) {
-        slog(ts, lvl, "auth keys %s: %s", ts->keys_path, uv_strerror(fd));
+        slog(ts, lvl, "%s %s: %s", w->what, w->path, uv_strerror(fd));
         return PF_ERR_IO;
     }
-    char *text = malloc(KEYS_MAX + 1);
+    char *text = malloc(w->max + 1);
     ssize_t got = 0, r = 1;
-    while (text && got < KEYS_MAX + 1 && r > 0) {
-        uv_buf_t b = uv_buf_init(text + got, (unsigned)(KEYS_MAX + 1 - got));
+    while (text && (size_t)got < w->max + 1 && r > 0) {
+        uv_buf_t b = uv_buf_init(text + got, (unsigned)(w->max + 1 - (size_t)got));
         r = uv_fs_read(NULL, &req, fd, &b, 1, -1, NULL);
         uv_fs_req_cleanup(&req);
         if (r > 0) got += r;
     }
-    if (uv_fs_fstat(NULL, &req, fd, NULL) == 0) ts->keys_st = req.statbuf;
+    if (uv_fs_fstat(NULL, &req, fd, NULL) == 0) w->st = req.statbuf;
     uv_fs_req_cleanup(&req);
     uv_fs_close(NULL, &req, fd, NULL);
     uv_fs_req_cleanup(&req);
-    int rc = !text ? PF_ERR_NOMEM : r < 0 ? PF_ERR_IO : got > KEYS_MAX ? PF_ERR_LIMIT : 0;
-    char why[160] = "";
-    pf_auth_keys *k = NULL;
-    if (!rc) rc = pf_auth_keys_parse(text, (size_t)got, &k, why, sizeof why);
+    int rc = !text ? PF_ERR_NOMEM : r < 0 ? PF_ERR_IO : (size_t)got > w->max ? PF_ERR_LIMIT : 0;
+    char why[200] = "";
+    if (!rc) rc = w->apply(ts, text, (size_t)got, why, sizeof why);
     free(text);
-    if (rc) {
-        slog(ts, lvl, "auth keys %s: %s", ts->keys_path, why[0] ? why : pf_strerror(rc));
-        return rc;
-    }
-    pf_tracker_set_auth(ts->tracker, k);
-    pf_auth_keys_free(ts->keys);
-    ts->keys = k;
-    slog(ts, PF_LOG_INFO, "auth keys %s: %zu keys", ts->keys_path, pf_auth_keys_count(k));
-    return 0;
+    if (rc) slog(ts, lvl, "%s %s: %s", w->what, w->path, why[0] ? why : pf_strerror(rc));
+    return rc;
 }
 
-/* The key file changed (rotation): read it again. */
-static void keys_check(pf_tracker_server *ts)
+/* The file changed (a key rotated, a switch flipped): read it again. */
+static void watched_check(pf_tracker_server *ts, watched *w)
 {
+    if (!w->path) return;
     uv_fs_t req;
-    if (uv_fs_stat(NULL, &req, ts->keys_path, NULL) != 0) {
+    if (uv_fs_stat(NULL, &req, w->path, NULL) != 0) {
         uv_fs_req_cleanup(&req);
-        return; /* gone for a moment (replaced by a rename): keep the keys */
+        return; /* gone for a moment (replaced by a rename): keep what holds */
     }
-    const uv_stat_t *a = &req.statbuf, *b = &ts->keys_st;
+    const uv_stat_t *a = &req.statbuf, *b = &w->st;
     int changed = a->st_ino != b->st_ino || a->st_size != b->st_size || a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
                   a->st_mtim.tv_nsec != b->st_mtim.tv_nsec;
     uv_fs_req_cleanup(&req);
     if (changed) {
-        ts->keys_reloads++;
-        if (keys_load(ts, PF_LOG_WARN) != 0) ts->keys_st = req.statbuf; /* not again until it changes */
+        w->reloads++;
+        if (watched_load(ts, w, PF_LOG_WARN) != 0) w->st = req.statbuf; /* not again until it changes */
     }
+}
+
+static int keys_apply(pf_tracker_server *ts, const char *text, size_t n, char *why, size_t whylen)
+{
+    pf_auth_keys *k = NULL;
+    int rc = pf_auth_keys_parse(text, n, &k, why, whylen);
+    if (rc) return rc;
+    pf_tracker_set_auth(ts->tracker, k);
+    pf_auth_keys_free(ts->keys);
+    ts->keys = k;
+    slog(ts, PF_LOG_INFO, "auth keys %s: %zu keys", ts->keys_w.path, pf_auth_keys_count(k));
+    return 0;
+}
+
+static int policy_apply(pf_tracker_server *ts, const char *text, size_t n, char *why, size_t whylen)
+{
+    pf_tracker_policy *p = NULL;
+    int rc = pf_tracker_policy_parse(text, n, &p, why, whylen);
+    if (rc) return rc;
+    pf_tracker_set_policy(ts->tracker, p);
+    pf_tracker_policy_free(ts->policy);
+    ts->policy = p;
+    slog(ts, PF_LOG_INFO, "policy %s: %zu rules", ts->policy_w.path, pf_tracker_policy_count(p));
+    return 0;
+}
+
+/* Starts watching path (NULL: nothing to do): read now, errors fatal. */
+static int watched_start(pf_tracker_server *ts, watched *w, const char *path)
+{
+    if (!path) return 0;
+    w->path = strdup(path);
+    return w->path ? watched_load(ts, w, PF_LOG_ERROR) : PF_ERR_NOMEM;
 }
 
 static void on_expire(uv_timer_t *t)
 {
     pf_tracker_server *ts = t->data;
-    if (ts->keys_path) keys_check(ts);
+    watched_check(ts, &ts->keys_w);
+    watched_check(ts, &ts->policy_w);
     uint64_t now = uv_now(ts->loop);
     if (now < ts->next_expire_ms) return;
     ts->next_expire_ms = now + ts->expire_period_ms;
@@ -543,7 +580,9 @@ static void start_fail(pf_tracker_server *ts)
     free(ts->batch);
     pf_tracker_free(ts->tracker);
     pf_auth_keys_free(ts->keys);
-    free(ts->keys_path);
+    pf_tracker_policy_free(ts->policy);
+    free(ts->keys_w.path);
+    free(ts->policy_w.path);
     free(ts);
 }
 
@@ -559,10 +598,10 @@ int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *set,
     pf__logger_init(&ts->log, s.log, s.log_ud, s.log_level);
     int rc = tracker_make(ts, &s);
     if (!rc) rc = metrics_allow_parse(ts, &s);
-    if (!rc && s.auth_keys_path) {
-        ts->keys_path = strdup(s.auth_keys_path);
-        rc = ts->keys_path ? keys_load(ts, PF_LOG_ERROR) : PF_ERR_NOMEM;
-    }
+    ts->keys_w = (watched){NULL, "auth keys", KEYS_MAX, {0}, 0, keys_apply};
+    ts->policy_w = (watched){NULL, "policy", PF_POLICY_MAX_BYTES, {0}, 0, policy_apply};
+    if (!rc) rc = watched_start(ts, &ts->keys_w, s.auth_keys_path);
+    if (!rc) rc = watched_start(ts, &ts->policy_w, s.policy_path);
     if (!rc) rc = listeners_start(ts, &s);
     if (rc) {
         start_fail(ts);
@@ -572,7 +611,7 @@ int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *set,
     uint64_t period_ms = pf_tracker_expire_period_ns(ts->tracker) / 1000000;
     ts->expire_period_ms = period_ms;
     ts->next_expire_ms = uv_now(loop) + period_ms;
-    if (ts->keys_path && period_ms > KEYS_CHECK_MS) period_ms = KEYS_CHECK_MS;
+    if ((ts->keys_w.path || ts->policy_w.path) && period_ms > KEYS_CHECK_MS) period_ms = KEYS_CHECK_MS;
     uv_timer_init(loop, &ts->expire);
     ts->expire.data = ts;
     ts->timer_open = 1;
@@ -607,7 +646,7 @@ void pf_tracker_server_stats_get(const pf_tracker_server *ts, pf_tracker_server_
     out->timeouts = h.header_timeouts + h.idle_timeouts + h.send_timeouts;
     out->rejected = h.rejected;
     out->auth_refused = t.auth_refused;
-    out->auth_reloads = ts->keys_reloads;
+    out->auth_reloads = ts->keys_w.reloads;
 }
 
 static void maybe_done(pf_tracker_server *ts)
@@ -617,7 +656,9 @@ static void maybe_done(pf_tracker_server *ts)
     void *ud = ts->done_ud;
     pf_tracker_free(ts->tracker);
     pf_auth_keys_free(ts->keys);
-    free(ts->keys_path);
+    pf_tracker_policy_free(ts->policy);
+    free(ts->keys_w.path);
+    free(ts->policy_w.path);
     free(ts->udp_in);
     free(ts->batch);
     free(ts);

@@ -162,6 +162,11 @@ int pf_announce_resp_parse(const uint8_t *body, size_t len, const pf_mem *mem, p
     int64_t c = get_int(root, "complete", -1), ic = get_int(root, "incomplete", -1);
     out->complete = c < -1 ? -1 : c;
     out->incomplete = ic < -1 ? -1 : ic;
+    if ((v = pf_ben_dict_get_type(root, "peerflow", PF_BEN_DICT))) {
+        out->p2p_off = get_int(v, "p2p", 1) == 0;
+        int64_t cap = get_int(v, "upload cap", 0);
+        out->upload_cap = cap > 0 ? (uint64_t)cap : 0;
+    }
 
     const pf_ben *peers = pf_ben_dict_get(root, "peers");
     const pf_ben *peers6 = pf_ben_dict_get_type(root, "peers6", PF_BEN_STR);

@@ -47,6 +47,10 @@ typedef struct pf_announce_resp {
     size_t num_peers;
     char trackerid[64]; /* "" if none */
     const pf_mem *mem;  /* peers' allocator (NULL: libc) */
+    /* The operator's word (a peerflow tracker's "peerflow" dict, see
+     * core/tracker/policy.h); absent: P2P on, no cap. */
+    int p2p_off;         /* "p2p": 0 */
+    uint64_t upload_cap; /* "upload cap": bytes/s; 0 none */
 } pf_announce_resp;
 
 /* Parses a tracker reply: compact (BEP 23) or dictionary "peers" and

@@ -203,6 +203,7 @@ static void announce_ok(pf_torrent *t, uint32_t idx, int event, const pf_announc
         if (soon < next) next = soon;
     }
     tr->next_announce = now + (uint64_t)next * PF_NS_PER_SEC;
+    pf__torrent_operator(t, resp->p2p_off, resp->upload_cap, now);
     for (size_t i = 0; i < resp->num_peers; i++) pf__torrent_add_addr(t, &resp->peers[i], now);
     char lb[URL_LOG_MAX];
     pf__log(t->s, PF_LOG_INFO, "announce to %s: %zu peers, interval %u s", log_url(tr->url, lb), resp->num_peers,

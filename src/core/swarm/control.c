@@ -92,6 +92,40 @@ int pf_torrent_set_paused(pf_torrent *t, int paused, uint64_t now)
 
 int pf_torrent_paused(const pf_torrent *t) { return t->ctl ? t->ctl->paused : 0; }
 
+/* The operator's switch ---------------------------------------------------------
+ * Off: every peer is closed and none is dialled or accepted (the gates of
+ * dial_more and the handshake), so the scheduler's only sources left are
+ * the web seeds: the CDN serves what the player needs, on its deadlines.
+ * Announces go on (the tracker gives no peers meanwhile), so the next
+ * reply that says nothing switches P2P back on, and the known peers are
+ * dialled again. */
+void pf__torrent_operator(pf_torrent *t, int p2p_off, uint64_t upload_cap, uint64_t now)
+{
+    p2p_off = p2p_off != 0;
+    if (p2p_off != t->p2p_off) {
+        t->p2p_off = p2p_off;
+        if (p2p_off) {
+            close_peers(t, "P2P switched off by the operator");
+            pf__log(t->s, PF_LOG_WARN, "the operator switched P2P off for this title: CDN only");
+        } else {
+            for (uint32_t i = 0; i < t->ncands; i++) {
+                t->cands[i].next_try = 0;
+                if (t->cands[i].fails < 8) t->cands[i].fails = 0;
+            }
+            pf__log(t->s, PF_LOG_WARN, "the operator switched P2P back on");
+        }
+    }
+    if (upload_cap != t->op_upload_cap) {
+        t->op_upload_cap = upload_cap;
+        pf__session_caps_changed(t->s);
+        if (upload_cap)
+            pf__log(t->s, PF_LOG_INFO, "the operator caps uploads at %llu B/s", (unsigned long long)upload_cap);
+        else
+            pf__log(t->s, PF_LOG_INFO, "the operator's upload cap is lifted");
+    }
+    (void)now;
+}
+
 /* File priorities ------------------------------------------------------------- */
 static int file_prio(const pf__control *c, size_t f)
 {

@@ -1116,6 +1116,7 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
         if (r <= 0) return r;
         pf_torrent *t = pf__session_find(p->s, hs.info_hash);
         if (!t || t->stopped) return PF_ERR_NOTFOUND;
+        if (t->p2p_off) return PF_ERR_DENIED; /* the operator's switch */
         if (pf__torrent_is_banned(t, &p->addr)) return PF_ERR_DENIED;
         pf__pending_remove(p->s, p);
         if (pf__torrent_attach_peer(t, p, now) != 0) return PF_ERR_LIMIT;

@@ -340,9 +340,23 @@ static double bucket_after(uint64_t old_limit, double tokens, uint64_t limit)
     return tokens;
 }
 
+/* The operator's smallest upload cap over the torrents (0: none). */
+static uint64_t operator_cap(const pf_session *s)
+{
+    uint64_t cap = 0;
+    for (uint32_t i = 0; i < s->ntorrents; i++) {
+        uint64_t c = s->torrents[i]->op_upload_cap;
+        if (c && (!cap || c < cap)) cap = c;
+    }
+    return cap;
+}
+
 void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bps)
 {
     uint64_t old_up = s->up_limit, old_down = s->down_limit;
+    uint64_t op = operator_cap(s);
+    s->up_user = up_bps;
+    if (op && (!up_bps || op < up_bps)) up_bps = op;
     s->up_limit = up_bps;
     s->down_limit = down_bps;
     /* A block must fit in a full bucket. */
@@ -351,6 +365,8 @@ void pf_session_set_rate_limits(pf_session *s, uint64_t up_bps, uint64_t down_bp
     s->up_tokens = bucket_after(old_up, s->up_tokens, s->up_limit);
     s->down_tokens = bucket_after(old_down, s->down_tokens, s->down_limit);
 }
+
+void pf__session_caps_changed(pf_session *s) { pf_session_set_rate_limits(s, s->up_user, s->down_limit); }
 
 /* Uploads may go again: peers waiting for a slot get one now, not at the
  * next tick, and requests still queued (a budget raised in time) are

@@ -202,6 +202,11 @@ struct pf_torrent {
     uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
     uint64_t max_backlog;   /* ...at most (settings, memory_limit) */
     int stopped;
+    /* The operator's word from the tracker (core/tracker/policy.h): P2P
+     * off (no peer dialled or accepted, the CDN serves) and an upload cap
+     * (bytes/s, 0 none), as of the last announce reply. */
+    int p2p_off;
+    uint64_t op_upload_cap;
     int complete_fired;
     int started_complete; /* complete when its check or resume ended */
     /* Pieces that failed their hash when read back from disk (bit rot):
@@ -312,7 +317,8 @@ struct pf_session {
     pf__event_q q;
     uint64_t last_tick;
     /* Rate caps (bytes/s, 0 = none) as token buckets refilled each tick. */
-    uint64_t up_limit, down_limit;
+    uint64_t up_limit, down_limit; /* in force: the smaller of the user's and the operator's */
+    uint64_t up_user;              /* the user's (pf_session_set_rate_limits) */
     double up_tokens, down_tokens;
     /* Upload budget: PIECE payload bytes that may still be queued
      * (PF_UPLOAD_UNLIMITED: none), charged when a block is queued; and
@@ -385,6 +391,11 @@ void pf__utp_flush(pf_session *s, uint64_t now);
 /* Queues a datagram to `to`; 0, PF_ERR_LIMIT (queue full: dropped, as a
  * congested socket would) or PF_ERR_INVAL (too long). */
 int pf__session_send_datagram(pf_session *s, const pf_addr *to, const uint8_t *data, size_t n);
+/* A torrent's operator cap changed: the upload cap in force follows. */
+void pf__session_caps_changed(pf_session *s);
+/* control.c: the operator's word from an announce reply (P2P off or on,
+ * an upload cap or 0), obeyed at once. */
+void pf__torrent_operator(pf_torrent *t, int p2p_off, uint64_t upload_cap, uint64_t now);
 void pf__datagrams_free(pf_session *s);
 
 /* session.c */

@@ -1096,7 +1096,7 @@ static int dial_candidate(pf_torrent *t, pf__candidate *c, uint64_t now)
 
 static void dial_more(pf_torrent *t, uint64_t now)
 {
-    if (t->stopped || t->state == PF_TS_CHECKING) return;
+    if (t->stopped || t->p2p_off || t->state == PF_TS_CHECKING) return;
     uint32_t dials = 0;
     for (uint32_t i = 0; i < t->ncands && dials < PF__DIALS_PER_TICK; i++) {
         if (t->npeers >= t->s->set.max_peers) return;

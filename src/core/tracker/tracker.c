@@ -61,6 +61,7 @@ struct pf_tracker {
     pf__connid connid; /* BEP 15 connection ids (core/tracker/udp.c) */
     const pf_auth_keys *auth; /* borrowed; NULL: anyone may announce */
     uint64_t unix_s;          /* wall clock for token expiry */
+    const pf_tracker_policy *policy; /* borrowed; NULL: no rule */
 };
 
 /* --- small helpers ---------------------------------------------------- */
@@ -512,6 +513,7 @@ void pf__tracker_ip_text(const pf_addr *a, char *out, size_t cap)
 typedef struct announce_opts {
     int compact, no_peer_id;
     uint32_t numwant;
+    pf_policy_verdict pv; /* the operator's word for this viewer */
 } announce_opts;
 
 static int emit_peer(pf_buf *out, pf_buf *v4, pf_buf *v6, const peer *p,
@@ -618,6 +620,17 @@ static int reply_announce(pf_tracker *t, pf_buf *out, const torrent *tt, size_t 
     if (!rc) rc = pf_benc_int(out, t->cfg.interval_s);
     if (!rc) rc = pf_benc_cstr(out, "min interval");
     if (!rc) rc = pf_benc_int(out, t->cfg.min_interval_s);
+    if (!rc && (o->pv.p2p_off || o->pv.upload_cap)) { /* keys sorted: before "peers" */
+        rc = pf_benc_cstr(out, "peerflow");
+        if (!rc) rc = pf_benc_dict_begin(out);
+        if (!rc) rc = pf_benc_cstr(out, "p2p");
+        if (!rc) rc = pf_benc_int(out, o->pv.p2p_off ? 0 : 1);
+        if (!rc && o->pv.upload_cap) {
+            rc = pf_benc_cstr(out, "upload cap");
+            if (!rc) rc = pf_benc_int(out, (int64_t)o->pv.upload_cap);
+        }
+        if (!rc) rc = pf_benc_end(out);
+    }
     if (!rc) rc = emit_peers(t, out, tt, self, o);
     if (!rc) rc = pf_benc_end(out);
     return rc ? 500 : 200;
@@ -734,7 +747,7 @@ static int handle_announce(pf_tracker *t, const char *q, size_t qlen, const pf_a
         else if (strcmp((char *)b, "completed") == 0) a.event = PF_TRACKER_EV_COMPLETED;
         else if (strcmp((char *)b, "stopped") == 0) a.event = PF_TRACKER_EV_STOPPED;
     }
-    announce_opts o = {1, 0, t->cfg.numwant_default};
+    announce_opts o = {1, 0, t->cfg.numwant_default, {0, 0}};
     if (qget(q, qlen, "compact", b, sizeof b) >= 0 && strcmp((char *)b, "0") == 0)
         o.compact = 0;
     if (qget(q, qlen, "no_peer_id", b, sizeof b) >= 0 && strcmp((char *)b, "0") != 0)
@@ -760,7 +773,8 @@ static int handle_announce(pf_tracker *t, const char *q, size_t qlen, const pf_a
     int rc = pf__tracker_announce(t, &a, now, &view, &why);
     if (rc == PF_ERR_LIMIT) return reply_failure(t, out, why ? why : "refused");
     if (rc) return 500;
-    if (a.event == PF_TRACKER_EV_STOPPED) o.numwant = 0;
+    pf__tracker_verdict(t, ih, &a.addr, &o.pv);
+    if (a.event == PF_TRACKER_EV_STOPPED || o.pv.p2p_off) o.numwant = 0;
     return reply_announce(t, out, view.torrent, view.self, &o);
 }
 
@@ -929,6 +943,19 @@ static int dispatch(pf_tracker *t, const char *path, size_t plen, const char *qu
 }
 
 void pf_tracker_set_auth(pf_tracker *t, const pf_auth_keys *keys) { t->auth = keys; }
+void pf_tracker_set_policy(pf_tracker *t, const pf_tracker_policy *p) { t->policy = p; }
+
+const char *pf__tracker_pid(const pf_tracker *t, const pf_addr *a)
+{
+    (void)t;
+    (void)a;
+    return NULL;
+}
+
+void pf__tracker_verdict(const pf_tracker *t, const uint8_t ih[20], const pf_addr *viewer, pf_policy_verdict *out)
+{
+    pf_tracker_policy_eval(t->policy, ih, t->policy ? pf__tracker_pid(t, viewer) : NULL, out);
+}
 void pf_tracker_set_unix_time(pf_tracker *t, uint64_t unix_s) { t->unix_s = unix_s; }
 
 int pf_tracker_handle_http(pf_tracker *t, const char *path, const char *query,
@@ -1047,6 +1074,7 @@ int pf_tracker_metrics(const pf_tracker *t, pf_buf *out)
       s.udp_bad_connid);
     M("udp_malformed_total", "counter", "BEP 15 datagrams dropped as malformed.", s.udp_malformed);
 #undef M
+    if (!rc) rc = pf_tracker_policy_metrics(t->policy, out);
     return rc;
 }
 

@@ -32,6 +32,7 @@
 
 #include "core/codec/http_parse.h"
 #include "core/tracker/connid.h"
+#include "core/tracker/policy.h"
 #include "core/tracker/proxy.h"
 #include "core/util/addr.h"
 #include "core/util/log.h"
@@ -197,6 +198,12 @@ struct pf_auth_keys;
 void pf_tracker_set_auth(pf_tracker *t, const struct pf_auth_keys *keys);
 void pf_tracker_set_unix_time(pf_tracker *t, uint64_t unix_s);
 
+/* The operator's kill switch and upload caps (core/tracker/policy.h;
+ * borrowed until replaced; NULL: none).  An announce it switches P2P off
+ * for gets no peer (HTTP and UDP), and an HTTP reply says so:
+ * "peerflow": {"p2p": 0, "upload cap": N} (a cap alone: "p2p": 1). */
+void pf_tracker_set_policy(pf_tracker *t, const pf_tracker_policy *p);
+
 /* ---- internal: between tracker.c (the swarms) and udp.c (BEP 15) ---- */
 
 enum { PF_TRACKER_EV_NONE, PF_TRACKER_EV_STARTED, PF_TRACKER_EV_COMPLETED, PF_TRACKER_EV_STOPPED };
@@ -243,6 +250,10 @@ int pf__tracker_needs_token(const pf_tracker *t);
 /* Counts a refused announce under its failure reason (why). */
 void pf__tracker_refused(pf_tracker *t, const char *why);
 pf__connid *pf__tracker_connid(pf_tracker *t);
+/* The viewer's PID name (its ISP or region), or NULL: not known. */
+const char *pf__tracker_pid(const pf_tracker *t, const pf_addr *a);
+/* The policy's verdict for an announce of ih from viewer. */
+void pf__tracker_verdict(const pf_tracker *t, const uint8_t ih[20], const pf_addr *viewer, pf_policy_verdict *out);
 pf_logger *pf__tracker_logger(pf_tracker *t);
 
 #endif

@@ -69,7 +69,9 @@ static size_t udp_announce(pf_tracker *t, const pf_udpt_request *rq, const pf_ad
     if (want > (from->family == 6 ? UDP_PEERS_V6 : UDP_PEERS_V4))
         want = from->family == 6 ? UDP_PEERS_V6 : UDP_PEERS_V4;
     if (want > (cap - PF_UDPT_ANNOUNCE_HEAD) / each) want = (cap - PF_UDPT_ANNOUNCE_HEAD) / each;
-    if (a.event == PF_TRACKER_EV_STOPPED) want = 0;
+    pf_policy_verdict pv; /* BEP 15 cannot say why: P2P off is no peers */
+    pf__tracker_verdict(t, rq->info_hash, &a.addr, &pv);
+    if (a.event == PF_TRACKER_EV_STOPPED || pv.p2p_off) want = 0;
     return PF_UDPT_ANNOUNCE_HEAD +
            pf__tracker_compact_peers(t, &v, from->family, want, out + PF_UDPT_ANNOUNCE_HEAD);
 }
