@@ -44,7 +44,7 @@ static void redact(const char *s, size_t n)
     for (const char *p = q; p && (p = strstr(p, "token=")); p += 6) {
         if (p[-1] != '?' && p[-1] != '&') continue;
         const char *v = p + 6;
-        size_t vl = strcspn(v, "&");
+        size_t vl = strcspn(v, "&?");
         if (vl > 8 || strncmp(v, "REDACTED", vl) != 0) abort();
     }
 }

@@ -21,8 +21,18 @@ static int b64url_char(char c)
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
+static int b64url_value(char c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+                                          : c == '-'              ? 62
+                                                                  : 63;
+}
+
 /* Decodes unpadded base64url s[0, n) into out (cap bytes).  Returns the
- * decoded length, or -1 (a bad character or length, or too long). */
+ * decoded length, or -1 (a bad character or length, or too long, or bits
+ * past the end that are not zero: one token has one spelling, RFC 4648
+ * section 3.5; found by fuzz_token, where "...D_" and "...D-" passed as
+ * the same signature). */
 static long b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap)
 {
     if (n % 4 == 1 || n > 4 * ((PF_TOKEN_MAX + 2) / 3)) return -1;
@@ -32,6 +42,7 @@ static long b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap)
         if (!b64url_char(s[i])) return -1;
         tmp[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
     }
+    if (pad && (b64url_value(s[n - 1]) & (pad == 1 ? 0x3 : 0xf))) return -1;
     for (size_t i = 0; i < pad; i++) tmp[n + i] = '=';
     size_t len = n + pad, outlen = len / 4 * 3 - pad;
     if (outlen > cap) return -1;
