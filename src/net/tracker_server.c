@@ -155,17 +155,38 @@ static void serve_metrics(pf_tracker_server *ts, pf_http_res *res, const pf_http
     pf_buf_free(&out);
 }
 
+/* POST /qoe: a viewer's QoE report (core/tracker/qoe.h). */
+static void serve_qoe(pf_tracker_server *ts, pf_http_res *res, const pf_http_request *req, const uint8_t *body,
+                      size_t body_len)
+{
+    if (ts->keys) {
+        uv_timeval64_t tv;
+        if (uv_gettimeofday(&tv) == 0) pf_tracker_set_unix_time(ts->tracker, (uint64_t)tv.tv_sec);
+    }
+    const char *why = NULL;
+    int status = pf_tracker_handle_qoe(ts->tracker, req, pf_http_res_remote(res), body, body_len, uv_hrtime(), &why);
+    if (status == 204) {
+        pf_http_res_send(res, 204, NULL, NULL, 0);
+        return;
+    }
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "%s\n", why ? why : "internal error");
+    pf_http_res_send(res, status, "text/plain", msg, (size_t)n);
+}
+
 static void on_request(pf_http_res *res, const pf_http_request *req, const uint8_t *body,
                        size_t body_len, void *ud)
 {
     pf_tracker_server *ts = ud;
-    (void)body;
-    (void)body_len;
     if (pf__log_on(&ts->log, PF_LOG_DEBUG)) {
         char target[LOG_TARGET_MAX + 1];
         pf_redact_url(req->target.p, req->target.len, target, sizeof target); /* never a token */
         slog(ts, PF_LOG_DEBUG, "%.*s %s%s", (int)req->method_str.len, req->method_str.p, target,
              req->target.len > LOG_TARGET_MAX ? "..." : "");
+    }
+    if (req->method == PF_HTTP_POST && req->path.len == 4 && memcmp(req->path.p, "/qoe", 4) == 0) {
+        serve_qoe(ts, res, req, body, body_len);
+        return;
     }
     if (req->method != PF_HTTP_GET && req->method != PF_HTTP_HEAD) {
         static const char msg[] = "method not allowed\n";

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/codec/bencode.h"
 #include "core/codec/http_parse.h"
 #include "core/tracker/connid.h"
+#include "core/tracker/qoe.h"
 
 #define NS_PER_S UINT64_C(1000000000)
 
@@ -62,6 +64,7 @@ struct pf_tracker {
     const pf_auth_keys *auth; /* borrowed; NULL: anyone may announce */
     uint64_t unix_s;          /* wall clock for token expiry */
     const pf_tracker_policy *policy; /* borrowed; NULL: no rule */
+    pf_qoe_store *qoe;               /* viewers' QoE reports */
 };
 
 /* --- small helpers ---------------------------------------------------- */
@@ -263,6 +266,11 @@ pf_tracker *pf_tracker_new(const pf_tracker_config *cfg)
         if (t->rate_t == 0) t->rate_t = 1;
         t->rate_tau = (uint64_t)(c->ip_burst - 1) * t->rate_t;
     }
+    t->qoe = pf__qoe_new(c->max_qoe_series, c->max_qoe_streams, c->seed ^ t->hkey);
+    if (!t->qoe) {
+        pf_tracker_free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -285,6 +293,7 @@ void pf_tracker_free(pf_tracker *t)
     }
     free(t->buckets);
     free(t->rate);
+    pf__qoe_free(t->qoe);
     free(t);
 }
 
@@ -980,6 +989,47 @@ int pf_tracker_handle_request(pf_tracker *t, const pf_http_request *req, const p
                     now_ns, body_out);
 }
 
+/* --- QoE reports (core/tracker/qoe.h) ------------------------------------ */
+
+int pf_tracker_handle_qoe(pf_tracker *t, const pf_http_request *req, const pf_addr *remote, const uint8_t *body,
+                          size_t n, uint64_t now_ns, const char **why)
+{
+    pf_addr none, client;
+    memset(&none, 0, sizeof none);
+    pf__fwd_client(t->proxies, t->nproxies, t->cfg.forwarded_header, req, remote ? remote : &none, &client);
+    t->log.now = now_ns;
+    *why = NULL;
+    if (rate_check(t, &client, now_ns)) {
+        *why = "rate limit exceeded";
+        pf__qoe_rejected(t->qoe);
+        return 429;
+    }
+    const pf_http_str *ct = pf_http_header_get(req, "content-type");
+    static const char form[] = "application/x-www-form-urlencoded";
+    if (!ct || ct->len < sizeof form - 1 || strncasecmp(ct->p, form, sizeof form - 1) != 0 ||
+        (ct->len > sizeof form - 1 && ct->p[sizeof form - 1] != ';')) {
+        *why = "expected application/x-www-form-urlencoded";
+        pf__qoe_rejected(t->qoe);
+        return 415;
+    }
+    pf_qoe_report r;
+    *why = pf__qoe_parse((const char *)body, n, &r);
+    if (*why) {
+        pf__qoe_rejected(t->qoe);
+        return 400;
+    }
+    if (t->auth) {
+        *why = r.token_len ? pf_auth_check(t->auth, r.token, r.token_len, r.info_hash, t->unix_s) : "missing token";
+        if (*why) {
+            pf__qoe_rejected(t->qoe);
+            return 403;
+        }
+    }
+    int rc = pf__qoe_add(t->qoe, &r, pf__tracker_pid(t, &client), now_ns);
+    if (rc == PF_ERR_LIMIT) *why = "too many streams: try again later";
+    return rc == 0 ? 204 : rc == PF_ERR_LIMIT ? 503 : 500;
+}
+
 /* A peer is expected back within the longest of interval and the gap it
  * was seen to leave (or, not seen twice yet, the clients' floor); it is
  * given twice that. */
@@ -993,6 +1043,7 @@ static uint64_t peer_ttl(const pf_tracker *t, const peer *p)
 size_t pf_tracker_expire(pf_tracker *t, uint64_t now)
 {
     size_t dropped = 0;
+    pf__qoe_expire(t->qoe, now);
     for (size_t b = 0; b < t->nbuckets; b++) {
         torrent **pp = &t->buckets[b];
         while (*pp) {
@@ -1075,6 +1126,14 @@ int pf_tracker_metrics(const pf_tracker *t, pf_buf *out)
     M("udp_malformed_total", "counter", "BEP 15 datagrams dropped as malformed.", s.udp_malformed);
 #undef M
     if (!rc) rc = pf_tracker_policy_metrics(t->policy, out);
+    pf_qoe_counts qc;
+    pf__qoe_counts(t->qoe, &qc);
+    if (!rc) rc = metric(out, "peerflow_tracker_qoe_reports_refused_total", "counter",
+                         "QoE reports refused (malformed, bad token, rate limit).", "", qc.rejected);
+    if (!rc) rc = metric(out, "peerflow_tracker_qoe_reports_dropped_total", "counter",
+                         "QoE reports dropped: no room for another stream.", "", qc.dropped_full);
+    if (!rc) rc = metric(out, "peerflow_tracker_qoe_streams_live", "gauge", "Streams reporting now.", "", qc.streams_live);
+    if (!rc) rc = pf__qoe_metrics(t->qoe, out);
     return rc;
 }
 

@@ -76,6 +76,9 @@ typedef struct pf_tracker_config {
                                      default X-Forwarded-For */
     uint32_t client_floor_s;      /* see the top of this file; default
                                      PF_TRACKER_CLIENT_FLOOR_S */
+    size_t max_qoe_series;        /* (title, PID) pairs whose QoE is kept
+                                     apart; default 4096 (core/tracker/qoe.h) */
+    size_t max_qoe_streams;       /* live streams remembered; default 65536 */
     uint8_t udp_secret[16];       /* entropy for BEP 15 connection ids
                                      (core/tracker/connid.h); the adapter
                                      takes it from the OS.  All zero:
@@ -197,6 +200,16 @@ int pf_tracker_metrics(const pf_tracker *t, pf_buf *out);
 struct pf_auth_keys;
 void pf_tracker_set_auth(pf_tracker *t, const struct pf_auth_keys *keys);
 void pf_tracker_set_unix_time(pf_tracker *t, uint64_t unix_s);
+
+/* POST /qoe: a viewer's QoE report (core/tracker/qoe.h for the body),
+ * body[0..n) borrowed.  From behind a trusted proxy the client is the one
+ * it forwards for (its PID is the one counted).  Returns the HTTP
+ * status: 204 (added), 400 (malformed), 403 (no good token for that
+ * title, when keys are set), 415 (not a form), 429 (over the source's
+ * rate limit), 503 (no room for another stream), 500; *why says why for
+ * anything but 204. */
+int pf_tracker_handle_qoe(pf_tracker *t, const pf_http_request *req, const pf_addr *remote, const uint8_t *body,
+                          size_t n, uint64_t now_ns, const char **why);
 
 /* The operator's kill switch and upload caps (core/tracker/policy.h;
  * borrowed until replaced; NULL: none).  An announce it switches P2P off
