@@ -97,6 +97,10 @@ typedef struct pf_client_settings {
      * highest upload rate seen (2 s averages) in the last 5 minutes while
      * the cap was not holding uploads back; see docs/API.md.  0 = none. */
     double upload_share;
+    /* A stream's QoE summary (start-up, stalls, bytes by source, uploads,
+     * budget) to its HTTP tracker's /qoe this often and when it stops, for
+     * the operator's fleet view; 0 = every 60 s; PF_QOE_REPORT_OFF: never. */
+    uint32_t qoe_report_ms;
 } pf_client_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the

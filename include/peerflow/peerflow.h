@@ -157,7 +157,14 @@ typedef struct pf_torrent_stats {
     /* Payload with peers outside the local networks (another ISP), when
      * any are set (pf_client_add_local_net); 0 otherwise. */
     uint64_t remote_downloaded, remote_uploaded;
+    /* The operator's word from the tracker: P2P switched off for this
+     * title (the CDN serves it), and an upload cap (bytes/s, 0 none). */
+    int p2p_off;
+    uint64_t operator_upload_cap;
 } pf_torrent_stats;
+
+/* qoe_report_ms (pf_client_settings, pf_session_settings): no reports. */
+#define PF_QOE_REPORT_OFF UINT32_MAX
 
 /* Quality of experience for one file, across all its readers. */
 typedef struct pf_qoe {

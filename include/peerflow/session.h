@@ -93,6 +93,10 @@ typedef struct pf_session_settings {
     uint32_t transports;
     int prefer_utp;
     uint32_t utp_target_delay_us; /* LEDBAT's target queueing delay; 0 = 100 ms */
+    uint32_t qoe_report_ms;       /* a stream's QoE report to its HTTP tracker
+                                     (POST .../qoe) this often and when it
+                                     stops; 0 = every 60 s;
+                                     PF_QOE_REPORT_OFF: never */
 } pf_session_settings;
 #define PF_TRANSPORTS_TCP (1u << PF_TRANSPORT_TCP)
 #define PF_TRANSPORTS_UTP (1u << PF_TRANSPORT_UTP)
@@ -251,7 +255,9 @@ enum pf_job_type {
     PF_JOB_WRITE,    /* unless verified, SHA-1 of buf must equal expect;
                         then write it */
     PF_JOB_HASH,     /* read the piece at offset/len, compare with expect */
-    PF_JOB_HTTP,     /* GET url; fill status/body */
+    PF_JOB_HTTP,     /* GET url; fill status/body.  With buf: POST
+                        buf[0, len) to url instead, as
+                        application/x-www-form-urlencoded (a QoE report) */
     PF_JOB_WEBSEED,  /* GET url with Range range_start/range_len; feed the
                         body to pf_torrent_job_data as it arrives */
     PF_JOB_DISCARD,  /* free the disk space of offset/len (cache limit) */
@@ -263,7 +269,8 @@ typedef struct pf_job {
     uint32_t piece;
     uint64_t offset;
     uint32_t len;
-    uint8_t *buf;       /* READ: destination (len bytes); WRITE: data */
+    uint8_t *buf;       /* READ: destination (len bytes); WRITE: data;
+                           HTTP: a POST's body, or NULL */
     uint8_t expect[20]; /* READ, WRITE, HASH */
     int verified;       /* WRITE: the engine already checked the hash;
                            READ: the caller checked it (set by the caller) */

@@ -415,6 +415,8 @@ static void usage(FILE *f)
             "      --player P         start mpv, vlc, ffplay or the command P on the first\n"
             "                         audio/video file; peerflow exits when it does\n"
             "      --stats FILE       write /stats.json's document every second and at exit\n"
+            "      --qoe-report S     send the stream's QoE summary to the tracker every S\n"
+            "                         seconds and at the end (default 60; 0 = never)\n"
             "      --exit-when-done   exit once every file has been served completely\n"
             "  -v, --verbose          log progress and protocol events\n"
             "  -h, --help             this help\n\n"
@@ -442,7 +444,7 @@ typedef struct play_opts {
 enum {
     O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
     O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
-    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST, O_MEMLIMIT, O_TRANSPORT, O_UTPTARGET
+    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST, O_MEMLIMIT, O_TRANSPORT, O_UTPTARGET, O_QOE
 };
 
 /* --http-*-timeout S and --http-max-conns N into the media server's limits. */
@@ -495,6 +497,16 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
     case O_NOUP: o->no_upload = 1; return -1;
     case O_TRANSPORT: return pf_cli_transport("play", arg, &o->net) ? 2 : -1;
     case O_UTPTARGET: return pf_cli_utp_target("play", arg, &o->net) ? 2 : -1;
+    case O_QOE: {
+        end = NULL;
+        double sec = strtod(arg, &end);
+        if (!*arg || *end || !(sec == 0 || (sec >= 0.1 && sec <= 86400))) {
+            fprintf(stderr, "peerflow play: --qoe-report takes seconds, 0.1 to 86400, or 0\n");
+            return 2;
+        }
+        o->net.qoe_report_ms = sec == 0 ? PF_QOE_REPORT_OFF : (uint32_t)(sec * 1000);
+        return -1;
+    }
     case O_STATS: p->stats_path = arg; return -1;
     case O_EXITDONE: p->exit_when_done = 1; return -1;
     case 'v': p->verbose++; return -1;
@@ -582,7 +594,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"peer", 1, 0, O_PEER},       {"tracker", 1, 0, O_TRACKER},
         {"no-tracker", 0, 0, O_NOTRACK}, {"webseed", 1, 0, O_WEBSEED},
         {"webseed-cost", 1, 0, O_WSCOST}, {"memory-limit", 1, 0, O_MEMLIMIT},
-        {"transport", 1, 0, O_TRANSPORT}, {"utp-target", 1, 0, O_UTPTARGET},
+        {"transport", 1, 0, O_TRANSPORT}, {"utp-target", 1, 0, O_UTPTARGET}, {"qoe-report", 1, 0, O_QOE},
         {"no-upload", 0, 0, O_NOUP},  {"upload-rate", 1, 0, O_UPRATE},
         {"download-rate", 1, 0, O_DOWNRATE}, {"cache-size", 1, 0, O_CACHE},
         {"player", 1, 0, O_PLAYER},   {"stats", 1, 0, O_STATS},
@@ -637,6 +649,7 @@ static int play_client(play *p, play_opts *o, cli_loop *lp)
         cs.prefer_utp = o->net.prefer_utp;
     }
     cs.utp_target_delay_us = o->net.utp_target_delay_us;
+    cs.qoe_report_ms = o->net.qoe_report_ms;
     cs.log = log_cb;
     cs.log_ud = p;
     cs.log_level = p->verbose > 1 ? PF_LOG_DEBUG : p->verbose ? PF_LOG_INFO : PF_LOG_WARN;

@@ -459,6 +459,11 @@ static void run_http(pf_client *c, pf_client_torrent *ct, pf_job *j)
     } else {
         o.timeout_ms = 15000;
         o.connect_timeout_ms = 5000;
+        if (j->buf) {
+            o.post = j->buf;
+            o.post_len = j->len;
+            o.content_type = "application/x-www-form-urlencoded";
+        }
     }
     pf_hjob *h = c->http ? hjob_new(c, ct, j) : NULL;
     if (h) {
@@ -849,6 +854,7 @@ static int session_start(pf_client *c)
     ss.transports = c->set.transports;
     ss.prefer_utp = c->set.prefer_utp;
     ss.utp_target_delay_us = c->set.utp_target_delay_us;
+    ss.qoe_report_ms = c->set.qoe_report_ms;
     ss.upload_enabled = c->set.upload_enabled;
     ss.log = c->set.log;
     ss.log_ud = c->set.log_ud;

@@ -55,6 +55,7 @@ struct pf_http_req {
     int added;         /* attached to the multi handle */
     int cancelled;     /* removal pending (cancel from inside curl) */
     int done;          /* on_done running */
+    struct curl_slist *headers; /* a POST's Content-Type */
     pf_http_req *prev, *next;
 };
 
@@ -116,6 +117,7 @@ static void req_destroy(pf_http_client *c, pf_http_req *r)
 {
     if (r->added) curl_multi_remove_handle(c->multi, r->easy);
     curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
     if (r->prev) r->prev->next = r->next;
     else c->reqs = r->next;
     if (r->next) r->next->prev = r->prev;
@@ -473,14 +475,26 @@ int pf_http_get(pf_http_client *c, const pf_http_opts *o,
                  (unsigned long long)(o->range_start + o->range_len - 1));
         bad |= curl_easy_setopt(e, CURLOPT_RANGE, range) != CURLE_OK;
     }
+    if (o->post) {
+        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->post_len) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, (const char *)o->post) != CURLE_OK;
+        if (o->content_type) {
+            char h[160];
+            snprintf(h, sizeof h, "Content-Type: %s", o->content_type);
+            r->headers = curl_slist_append(NULL, h);
+            bad |= !r->headers || curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK;
+        }
+    }
     if (bad) {
         curl_easy_cleanup(e);
+        curl_slist_free_all(r->headers);
         free(r);
         return PF_ERR_INVAL;
     }
     if (!c->in_curl) {
         if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
             curl_easy_cleanup(e);
+            curl_slist_free_all(r->headers);
             free(r);
             return PF_ERR_NOMEM;
         }

@@ -28,6 +28,10 @@ typedef struct pf_http_opts {
                               when the bytes reach it; 0 =
                               PF_HTTP_DEFAULT_MAX_BODY (1 MiB, a tracker
                               reply); at most PF_HTTP_MAX_BODY */
+    const void *post;      /* non-NULL: POST these post_len bytes (copied)
+                              instead of a GET */
+    size_t post_len;
+    const char *content_type; /* the POST's Content-Type (copied) */
 } pf_http_opts;
 
 /* Body bytes as they arrive; return 0 to continue, non-zero to abort (the

@@ -21,6 +21,7 @@
 
 #include "core/tracker/auth.h"
 #include "core/tracker/proxy.h"
+#include "core/tracker/qoe.h"
 #include "core/tracker/tracker.h"
 #include "core/util/log.h"
 #include "core/util/redact.h"
@@ -391,7 +392,7 @@ static int http_start(pf_tracker_server *ts, const pf_tracker_settings *s, const
     sc.log = s->log;
     sc.log_ud = s->log_ud;
     sc.log_level = s->log_level;
-    sc.max_body = 0; /* GET only */
+    sc.max_body = PF_QOE_BODY_MAX; /* GET, and POST /qoe's form */
     if (s->max_conns) sc.max_conns = s->max_conns;
     sc.bind = host;
     int rc = pf_http_server_start(ts->loop, &sc, &ts->http);

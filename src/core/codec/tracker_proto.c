@@ -200,10 +200,10 @@ int pf_announce_resp_parse(const uint8_t *body, size_t len, const pf_mem *mem, p
     return 0;
 }
 
-int pf_scrape_url(pf_buf *out, const char *announce_url, const uint8_t (*hashes)[20],
-                  size_t n)
+/* announce_url with its last path component's "announce" replaced by
+ * `what` (BEP 48's rule), appended to out from `start`.  0 or an error. */
+static int sibling_url(pf_buf *out, const char *announce_url, const char *what)
 {
-    if (!announce_url || (n && !hashes)) return PF_ERR_INVAL;
     size_t ulen = url_len_nofrag(announce_url);
     const char *q = memchr(announce_url, '?', ulen);
     size_t plen = q ? (size_t)(q - announce_url) : ulen;
@@ -223,10 +223,32 @@ int pf_scrape_url(pf_buf *out, const char *announce_url, const uint8_t (*hashes)
     last++;
     size_t rest = plen - (size_t)(last - announce_url);
     if (rest < 8 || memcmp(last, "announce", 8) != 0) return PF_ERR_UNSUPPORTED;
-    size_t start = out->len;
     int rc = pf_buf_append(out, announce_url, (size_t)(last - announce_url));
-    if (!rc) rc = pf_buf_append_str(out, "scrape");
+    if (!rc) rc = pf_buf_append_str(out, what);
     if (!rc) rc = pf_buf_append(out, last + 8, ulen - (size_t)(last + 8 - announce_url));
+    return rc;
+}
+
+int pf_tracker_qoe_url(pf_buf *out, const char *announce_url)
+{
+    if (!announce_url) return PF_ERR_INVAL;
+    size_t start = out->len;
+    int rc = sibling_url(out, announce_url, "qoe");
+    if (!rc) rc = pf_buf_nul(out);
+    if (rc) out->len = start;
+    return rc;
+}
+
+int pf_scrape_url(pf_buf *out, const char *announce_url, const uint8_t (*hashes)[20],
+                  size_t n)
+{
+    if (!announce_url || (n && !hashes)) return PF_ERR_INVAL;
+    size_t start = out->len;
+    int rc = sibling_url(out, announce_url, "scrape");
+    if (rc) {
+        out->len = start;
+        return rc;
+    }
     const char *sfx = (const char *)out->data + start;
     size_t slen = out->len - start;
     for (size_t i = 0; !rc && i < n; i++) {

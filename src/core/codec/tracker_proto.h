@@ -68,6 +68,10 @@ void pf_announce_resp_clear(pf_announce_resp *r);
  * "announce"), PF_ERR_INVAL or PF_ERR_NOMEM. */
 int pf_scrape_url(pf_buf *out, const char *announce_url, const uint8_t (*hashes)[20],
                   size_t n);
+/* The tracker's QoE report URL (core/tracker/qoe.h): the announce URL
+ * with "announce" replaced by "qoe" by the same rule; NUL-terminated.
+ * Same errors. */
+int pf_tracker_qoe_url(pf_buf *out, const char *announce_url);
 
 typedef struct pf_scrape_entry {
     uint8_t info_hash[20];

@@ -207,6 +207,11 @@ struct pf_torrent {
      * (bytes/s, 0 none), as of the last announce reply. */
     int p2p_off;
     uint64_t op_upload_cap;
+    /* QoE reports to the tracker (qoe_report.c): the stream's id ("" until
+     * a file is read from), when it began, the next report. */
+    char qoe_stream[17];
+    uint64_t qoe_began, qoe_next;
+    uint8_t qoe_inflight, qoe_final;
     int complete_fired;
     int started_complete; /* complete when its check or resume ended */
     /* Pieces that failed their hash when read back from disk (bit rot):
@@ -396,6 +401,11 @@ void pf__session_caps_changed(pf_session *s);
 /* control.c: the operator's word from an announce reply (P2P off or on,
  * an upload cap or 0), obeyed at once. */
 void pf__torrent_operator(pf_torrent *t, int p2p_off, uint64_t upload_cap, uint64_t now);
+/* qoe_report.c: QoE reports to the tracker (core/tracker/qoe.h). */
+#define PF__QOE_JOB_TAG 0xffffffffu /* a PF_JOB_HTTP that is a report */
+void pf__qoe_report_tick(pf_torrent *t, uint64_t now);
+void pf__qoe_report_final(pf_torrent *t, uint64_t now);
+void pf__qoe_report_done(pf_torrent *t, pf_job *j, uint64_t now);
 void pf__datagrams_free(pf_session *s);
 
 /* session.c */

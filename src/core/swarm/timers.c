@@ -48,6 +48,8 @@ static uint64_t torrent_timer(const pf_torrent *t, uint64_t after)
         if (!tr->busy && tr->next_announce <= after) next = after; /* due now */
         if (tr->busy && tr->udp && tr->udp_deadline < next) next = tr->udp_deadline > after ? tr->udp_deadline : after;
     }
+    if (t->qoe_stream[0] && !t->qoe_final && !t->qoe_inflight) /* the next QoE report */
+        next = t->qoe_next > after ? (t->qoe_next < next ? t->qoe_next : next) : after;
     if (t->npeers < t->s->set.max_peers)
         for (uint32_t i = 0; i < t->ncands; i++) {
             const pf__candidate *c = &t->cands[i];

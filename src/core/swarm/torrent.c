@@ -775,7 +775,8 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
         if (t->state == PF_TS_CHECKING) check_more(t, now);
         break;
     case PF_JOB_HTTP:
-        pf__announce_done(t, j, now);
+        if (j->tag == PF__QOE_JOB_TAG) pf__qoe_report_done(t, j, now);
+        else pf__announce_done(t, j, now);
         break;
     case PF_JOB_DISCARD:
         break;
@@ -1154,6 +1155,7 @@ void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt)
     if (t->has_meta) pf__torrent_choke(t, now);
     if (!t->has_meta) pf__meta_tick(t, now);
     pf__announce_tick(t, now);
+    pf__qoe_report_tick(t, now);
     dial_more(t, now);
 }
 
@@ -1184,12 +1186,15 @@ void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st)
     st->peer_downloaded = t->free_downloaded;
     st->remote_downloaded = t->remote_down;
     st->remote_uploaded = t->remote_up;
+    st->p2p_off = t->p2p_off;
+    st->operator_upload_cap = t->op_upload_cap;
     st->webseeds = t->nws;
 }
 
 void pf_torrent_stop(pf_torrent *t, uint64_t now)
 {
     if (t->stopped) return;
+    pf__qoe_report_final(t, now);
     pf__announce_event(t, 3, now);
     t->stopped = 1;
     t->state = PF_TS_STOPPED;
