@@ -79,7 +79,16 @@ static void send_report(pf_torrent *t, int final, uint64_t now)
     pf_buf_init_mem(&url, t->s->mem);
     pf_buf_init_mem(&body, t->s->mem);
     pf_job *j = NULL;
-    if (pf_tracker_qoe_url(&url, t->trackers[idx].url) == 0 && report_body(t, &q, final, now, &body) == 0 &&
+    /* info_hash in the query too: a balancer that routes by it (nginx's
+     * hash $arg_info_hash) sends the report to the instance that owns
+     * the swarm, where the stream's earlier totals are. */
+    int rc = pf_tracker_qoe_url(&url, t->trackers[idx].url);
+    if (!rc) {
+        rc = pf_buf_append_str(&url, memchr(url.data, '?', url.len) ? "&info_hash=" : "?info_hash=");
+        if (!rc) rc = pf_http_pct_encode(&url, t->info_hash, 20);
+        if (!rc) rc = pf_buf_nul(&url);
+    }
+    if (!rc && report_body(t, &q, final, now, &body) == 0 &&
         body.len <= UINT32_MAX && (j = pf__job_new(t, PF_JOB_HTTP)) != NULL) {
         j->url = (char *)url.data;
         j->buf = body.data;
