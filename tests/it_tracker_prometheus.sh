@@ -38,18 +38,36 @@ sleep 2
 announce "&token=$short"
 announce "&token=$short"
 
+# a viewer's QoE report (issue 18 item 4), with the seed's token
+curl -sS --fail --max-time 5 -o /dev/null -H 'Content-Type: application/x-www-form-urlencoded' \
+    --data "info_hash=$ih_esc&stream=ab&play_ms=60000&startup_ms=700&stalls=1&stall_ms=300&cdn_bytes=100&peer_bytes=900&token=$(cat "$T/seed.token")" \
+    "http://127.0.0.1:$tport/qoe?info_hash=$ih_esc" || fail "POST /qoe refused"
+
 # 1. the exposition is valid
 curl -sS --fail --max-time 5 "http://127.0.0.1:$tport/metrics" >"$T/metrics.txt" || fail "GET /metrics failed"
 promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
 grep -q '^peerflow_tracker_refused_total{reason="missing_token"} 2$' "$T/metrics.txt" ||
     fail "missing_token count: $(grep missing_token "$T/metrics.txt")"
 log "promtool accepts /metrics ($(grep -vc '^#' "$T/metrics.txt") samples)"
+# every series the ops/ rules read is one the tracker exports
+for name in $(grep -o 'peerflow_tracker_[a-z_0-9]*' "$PF_SRC/ops/peerflow.rules.yml" | sort -u |
+    grep -E '(_total|_bucket|_count|_sum|^peerflow_tracker_p2p_off)$'); do
+    base=$(sed -E 's/_(bucket|count|sum)$//' <<<"$name")
+    grep -q "^# TYPE $name \|^# TYPE $base histogram" "$T/metrics.txt" ||
+        fail "ops/peerflow.rules.yml reads $name, which /metrics does not export"
+done
+grep -q '^peerflow_tracker_qoe_startup_seconds_bucket{title="[0-9a-f]*",pid="unknown",le="1"} 1$' "$T/metrics.txt" ||
+    fail "the QoE report is not in /metrics: $(grep qoe_startup "$T/metrics.txt" | head -3)"
+log "/metrics exports every series ops/ reads, and the QoE report"
 
 # 2. a real Prometheus scrapes it
 pport=$(free_port)
 cat >"$T/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $PF_SRC/ops/peerflow.rules.yml
 scrape_configs:
   - job_name: peerflow-tracker
     static_configs:
@@ -76,6 +94,14 @@ check 'peerflow_tracker_refused_total{reason="missing_token"}' 2
 check 'peerflow_tracker_refused_total{reason="wrong_torrent"}' 1
 check 'peerflow_tracker_refused_total{reason="expired"}' 2
 check 'peerflow_tracker_auth_keys' 1
+check 'sum(peerflow_tracker_qoe_reports_total)' 1
+health=$(curl -sS --max-time 5 "http://127.0.0.1:$pport/api/v1/rules" | $PY -c 'import json,sys
+g = json.load(sys.stdin)["data"]["groups"]
+r = [x for grp in g for x in grp["rules"]]
+bad = [x["name"] for x in r if x.get("health") not in ("ok", "unknown")]
+print(len(r), "rules;", "bad:", ",".join(bad) if bad else "none")')
+grep -q "bad: none" <<<"$health" && ! grep -q "^0 rules" <<<"$health" || fail "Prometheus and ops/ rules: $health"
+log "Prometheus loaded ops/: $health"
 a=$(query 'peerflow_tracker_announces_total')
 [ "${a:-0}" -ge 6 ] || fail "announces_total = '$a', want at least 6"
 log "Prometheus: 1 seeder, $a announces, refusals by reason as sent"
