@@ -309,7 +309,9 @@ static int add_prefix(loader *L, size_t pid, const char *type, int fam, const pf
         return refuse(L, PF_ERR_PARSE, "network-map: PID \"%s\": \"%s\"[%zu]: a string expected, not %s", name, type,
                       j, pf_json_kind_name(pf_json_type(pf_json_at(list, j))));
     pf_net net;
-    if (pf__cidr_parse(s, sl, &net) != 0)
+    /* Hex digits, '.', ':' and '/' only: no NUL to end the text early
+     * (pf__cidr_parse reads the address as a C string). */
+    if (strspn(s, "0123456789abcdefABCDEF.:/") != sl || pf__cidr_parse(s, sl, &net) != 0)
         return refuse(L, PF_ERR_PARSE, "network-map: PID \"%s\": \"%s\"[%zu]: bad prefix \"%s\"", name, type, j,
                       quote(q, s, sl));
     /* "ipv6" may hold v4-mapped prefixes (which parse as IPv4); an IPv4
