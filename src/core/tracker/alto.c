@@ -204,10 +204,9 @@ static int build_ranges(loader *L, item *it, size_t n, unsigned width, ranges *r
         const item *p = &it[i];
         if (i && key_cmp(p->start, it[i - 1].start) == 0 && p->bits == it[i - 1].bits) {
             if (p->pid == it[i - 1].pid) continue; /* listed twice in one PID */
-            char qp[Q], qa[Q], qb[Q];
+            char q[Q]; /* PID names are plain (name_ok) */
             return refuse(L, PF_ERR_PARSE, "network-map: prefix \"%s\" is in PID \"%s\" and in PID \"%s\"",
-                          quote(qp, p->text, p->tlen), quote(qa, m->names[it[i - 1].pid], strlen(m->names[it[i - 1].pid])),
-                          quote(qb, m->names[p->pid], strlen(m->names[p->pid])));
+                          quote(q, p->text, p->tlen), m->names[it[i - 1].pid], m->names[p->pid]);
         }
         L->m->nprefixes++;
         while (depth && key_cmp(stack[depth - 1]->end, p->start) < 0) pop(r, stack, &depth, last);
@@ -429,7 +428,8 @@ static int cost_meta(loader *L, const pf_json *meta)
     const char *mode = pf_json_str(pf_json_get(ct, "cost-mode"), &ml);
     const char *metric = pf_json_str(pf_json_get(ct, "cost-metric"), &kl);
     if (!mode || (strcmp(mode, "numerical") != 0 && strcmp(mode, "ordinal") != 0) || ml != strlen(mode))
-        return refuse(L, PF_ERR_PARSE, "cost map: meta: \"cost-type\": \"cost-mode\" must be \"numerical\" or \"ordinal\"");
+        return refuse(L, PF_ERR_PARSE,
+                      "cost map: meta: \"cost-type\": \"cost-mode\" must be \"numerical\" or \"ordinal\"");
     if (!metric || !name_ok(metric, kl, METRIC_MAX))
         return refuse(L, PF_ERR_PARSE,
                       "cost map: meta: \"cost-type\": \"cost-metric\" must be 1-32 of A-Z a-z 0-9 - : @ _ .");
