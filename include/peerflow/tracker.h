@@ -135,6 +135,14 @@ typedef struct pf_tracker_settings {
                                     docs/CLI.md, "The operator's
                                     switches"), read again when it
                                     changes; NULL: none */
+    const char *alto_network_map_path; /* locality decided by the operator
+                                    (P4P): an ALTO (RFC 7285) network map,
+                                    JSON; each announce's peers come from
+                                    the announcer's PID first, then by
+                                    cost; PID names label QoE and match
+                                    policy "pid" rules; read again when it
+                                    changes; NULL: none */
+    const char *alto_cost_map_path; /* its cost map (optional) */
 } pf_tracker_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the

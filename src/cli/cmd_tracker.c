@@ -32,7 +32,8 @@ static void usage(FILE *f)
             "                        [--rate-limit N] [--rate-burst N] [--max-conns N]\n"
             "                        [--trusted-proxy CIDR]... [--proxy-header NAME]\n"
             "                        [--auth-keys FILE] [--metrics-allow CIDR]...\n"
-            "                        [--policy FILE]\n"
+            "                        [--policy FILE] [--alto-network-map FILE\n"
+            "                        [--alto-cost-map FILE]]\n"
             "                        [--no-udp] [-v]\n"
             "  -l, --port PORT         listen port, TCP (HTTP) and UDP (BEP 15) (default\n"
             "                          6969; 0 = any port free for both)\n"
@@ -70,6 +71,11 @@ static void usage(FILE *f)
             "                          off`, `pid isp-a upload-cap 512K`, `all p2p off`);\n"
             "                          read again when it changes; viewers obey at their\n"
             "                          next announce\n"
+            "      --alto-network-map FILE  the operator's ALTO (RFC 7285) network map\n"
+            "                          (JSON): each announce's peers come from the\n"
+            "                          announcer's PID (ISP) first, then by cost (P4P);\n"
+            "                          PIDs label the QoE metrics; read again on change\n"
+            "      --alto-cost-map FILE  its cost map (ranks the other PIDs)\n"
             "      --no-udp            HTTP only (no BEP 15)\n"
             "  -v, --verbose           log every request to stderr\n",
             PF_TRACKER_MAX_TRUSTED);
@@ -108,6 +114,8 @@ static const struct option opts[] = {
     {"auth-keys", required_argument, NULL, 'K'},
     {"metrics-allow", required_argument, NULL, 'M'},
     {"policy", required_argument, NULL, 'Q'},
+    {"alto-network-map", required_argument, NULL, 'N'},
+    {"alto-cost-map", required_argument, NULL, 'A'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -124,6 +132,12 @@ static int take_option(tracker_app *app, int c, const char *arg)
         return 0;
     case 'Q':
         s->policy_path = arg;
+        return 0;
+    case 'N':
+        s->alto_network_map_path = arg;
+        return 0;
+    case 'A':
+        s->alto_cost_map_path = arg;
         return 0;
     case 'M': /* checked by pf_tracker_server_start */
         if (s->num_metrics_allow == PF_TRACKER_MAX_TRUSTED) return -1;

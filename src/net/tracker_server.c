@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/tracker/alto.h"
 #include "core/tracker/auth.h"
 #include "core/tracker/proxy.h"
 #include "core/tracker/qoe.h"
@@ -71,6 +72,8 @@ struct pf_tracker_server {
     uint64_t udp_sent, udp_send_failed;
     /* Subscribers only: the key file, what it held when last read. */
     watched keys_w, policy_w; /* --auth-keys, --policy */
+    watched altonet_w, altocost_w; /* --alto-network-map, --alto-cost-map */
+    pf_alto_map *alto;
     pf_auth_keys *keys;
     pf_tracker_policy *policy;
     uint64_t next_expire_ms, expire_period_ms;
@@ -215,30 +218,47 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
     pf_buf_free(&out);
 }
 
-static int watched_load(pf_tracker_server *ts, watched *w, pf_log_level lvl)
+/* Reads path whole (at most max bytes) into *text (malloc'd, NUL-
+ * terminated) and *n; fills *st when given.  0, or a pf_err. */
+static int read_whole(const char *path, size_t max, char **text, size_t *n, uv_stat_t *st)
 {
     uv_fs_t req;
-    int fd = uv_fs_open(NULL, &req, w->path, O_RDONLY, 0, NULL);
+    *text = NULL;
+    *n = 0;
+    int fd = uv_fs_open(NULL, &req, path, O_RDONLY, 0, NULL);
     uv_fs_req_cleanup(&req);
-    if (fd < 0) {
-        slog(ts, lvl, "%s %s: %s", w->what, w->path, uv_strerror(fd));
-        return PF_ERR_IO;
-    }
-    char *text = malloc(w->max + 1);
+    if (fd < 0) return PF_ERR_IO;
+    char *b = malloc(max + 1);
     ssize_t got = 0, r = 1;
-    while (text && (size_t)got < w->max + 1 && r > 0) {
-        uv_buf_t b = uv_buf_init(text + got, (unsigned)(w->max + 1 - (size_t)got));
-        r = uv_fs_read(NULL, &req, fd, &b, 1, -1, NULL);
+    while (b && (size_t)got < max + 1 && r > 0) {
+        uv_buf_t ub = uv_buf_init(b + got, (unsigned)(max + 1 - (size_t)got));
+        r = uv_fs_read(NULL, &req, fd, &ub, 1, -1, NULL);
         uv_fs_req_cleanup(&req);
         if (r > 0) got += r;
     }
-    if (uv_fs_fstat(NULL, &req, fd, NULL) == 0) w->st = req.statbuf;
+    if (st && uv_fs_fstat(NULL, &req, fd, NULL) == 0) *st = req.statbuf;
     uv_fs_req_cleanup(&req);
     uv_fs_close(NULL, &req, fd, NULL);
     uv_fs_req_cleanup(&req);
-    int rc = !text ? PF_ERR_NOMEM : r < 0 ? PF_ERR_IO : (size_t)got > w->max ? PF_ERR_LIMIT : 0;
+    int rc = !b ? PF_ERR_NOMEM : r < 0 ? PF_ERR_IO : (size_t)got > max ? PF_ERR_LIMIT : 0;
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    b[got] = 0;
+    *text = b;
+    *n = (size_t)got;
+    return 0;
+}
+
+static int watched_load(pf_tracker_server *ts, watched *w, pf_log_level lvl)
+{
+    char *text;
+    size_t n;
+    int rc = read_whole(w->path, w->max, &text, &n, &w->st);
     char why[200] = "";
-    if (!rc) rc = w->apply(ts, text, (size_t)got, why, sizeof why);
+    if (rc == PF_ERR_IO) snprintf(why, sizeof why, "cannot read it");
+    if (!rc) rc = w->apply(ts, text, n, why, sizeof why);
     free(text);
     if (rc) slog(ts, lvl, "%s %s: %s", w->what, w->path, why[0] ? why : pf_strerror(rc));
     return rc;
@@ -287,6 +307,54 @@ static int policy_apply(pf_tracker_server *ts, const char *text, size_t n, char 
     return 0;
 }
 
+/* The ALTO maps: either file changed, both are read and loaded together
+ * (a cost map belongs to one version of the network map). */
+static int alto_load(pf_tracker_server *ts, const char *net, size_t nn, const char *cost, size_t cn, char *why,
+                     size_t whylen)
+{
+    pf_alto_map *m = NULL;
+    int rc = pf_alto_load(net, nn, cost, cn, &m, why, whylen);
+    if (rc) return rc;
+    pf_tracker_set_alto(ts->tracker, m);
+    pf_alto_free(ts->alto);
+    ts->alto = m;
+    slog(ts, PF_LOG_INFO, "ALTO map %s: %zu PIDs, %zu prefixes%s%s", pf_alto_resource_id(m), pf_alto_npids(m),
+         pf_alto_nprefixes(m), pf_alto_cost_metric(m) ? ", cost map " : "",
+         pf_alto_cost_metric(m) ? pf_alto_cost_metric(m) : "");
+    return 0;
+}
+
+static int altonet_apply(pf_tracker_server *ts, const char *text, size_t n, char *why, size_t whylen)
+{
+    char *cost = NULL;
+    size_t cn = 0;
+    if (ts->altocost_w.path) {
+        int rc = read_whole(ts->altocost_w.path, PF_ALTO_MAX_FILE, &cost, &cn, NULL);
+        if (rc) {
+            snprintf(why, whylen, "cost map %s: %s", ts->altocost_w.path, pf_strerror(rc));
+            return rc;
+        }
+    }
+    int rc = alto_load(ts, text, n, cost, cn, why, whylen);
+    free(cost);
+    return rc;
+}
+
+static int altocost_apply(pf_tracker_server *ts, const char *text, size_t n, char *why, size_t whylen)
+{
+    if (!ts->altonet_w.path) return 0;
+    char *net = NULL;
+    size_t nn = 0;
+    int rc = read_whole(ts->altonet_w.path, PF_ALTO_MAX_FILE, &net, &nn, NULL);
+    if (rc) {
+        snprintf(why, whylen, "network map %s: %s", ts->altonet_w.path, pf_strerror(rc));
+        return rc;
+    }
+    rc = alto_load(ts, net, nn, text, n, why, whylen);
+    free(net);
+    return rc;
+}
+
 /* Starts watching path (NULL: nothing to do): read now, errors fatal. */
 static int watched_start(pf_tracker_server *ts, watched *w, const char *path)
 {
@@ -300,6 +368,8 @@ static void on_expire(uv_timer_t *t)
     pf_tracker_server *ts = t->data;
     watched_check(ts, &ts->keys_w);
     watched_check(ts, &ts->policy_w);
+    watched_check(ts, &ts->altonet_w);
+    watched_check(ts, &ts->altocost_w);
     uint64_t now = uv_now(ts->loop);
     if (now < ts->next_expire_ms) return;
     ts->next_expire_ms = now + ts->expire_period_ms;
@@ -603,8 +673,11 @@ static void start_fail(pf_tracker_server *ts)
     pf_tracker_free(ts->tracker);
     pf_auth_keys_free(ts->keys);
     pf_tracker_policy_free(ts->policy);
+    pf_alto_free(ts->alto);
     free(ts->keys_w.path);
     free(ts->policy_w.path);
+    free(ts->altonet_w.path);
+    free(ts->altocost_w.path);
     free(ts);
 }
 
@@ -624,6 +697,19 @@ int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *set,
     ts->policy_w = (watched){NULL, "policy", PF_POLICY_MAX_BYTES, {0}, 0, policy_apply};
     if (!rc) rc = watched_start(ts, &ts->keys_w, s.auth_keys_path);
     if (!rc) rc = watched_start(ts, &ts->policy_w, s.policy_path);
+    ts->altonet_w = (watched){NULL, "ALTO network map", PF_ALTO_MAX_FILE, {0}, 0, altonet_apply};
+    ts->altocost_w = (watched){NULL, "ALTO cost map", PF_ALTO_MAX_FILE, {0}, 0, altocost_apply};
+    if (!rc && s.alto_cost_map_path && !s.alto_network_map_path) {
+        slog(ts, PF_LOG_ERROR, "an ALTO cost map needs its network map");
+        rc = PF_ERR_INVAL;
+    }
+    if (!rc && s.alto_cost_map_path) ts->altocost_w.path = strdup(s.alto_cost_map_path); /* read with the network map */
+    if (!rc) rc = watched_start(ts, &ts->altonet_w, s.alto_network_map_path);
+    if (!rc && ts->altocost_w.path) { /* its stat, for changes */
+        uv_fs_t req;
+        if (uv_fs_stat(NULL, &req, ts->altocost_w.path, NULL) == 0) ts->altocost_w.st = req.statbuf;
+        uv_fs_req_cleanup(&req);
+    }
     if (!rc) rc = listeners_start(ts, &s);
     if (rc) {
         start_fail(ts);
@@ -633,7 +719,7 @@ int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *set,
     uint64_t period_ms = pf_tracker_expire_period_ns(ts->tracker) / 1000000;
     ts->expire_period_ms = period_ms;
     ts->next_expire_ms = uv_now(loop) + period_ms;
-    if ((ts->keys_w.path || ts->policy_w.path) && period_ms > KEYS_CHECK_MS) period_ms = KEYS_CHECK_MS;
+    if ((ts->keys_w.path || ts->policy_w.path || ts->altonet_w.path) && period_ms > KEYS_CHECK_MS) period_ms = KEYS_CHECK_MS;
     uv_timer_init(loop, &ts->expire);
     ts->expire.data = ts;
     ts->timer_open = 1;
@@ -679,8 +765,11 @@ static void maybe_done(pf_tracker_server *ts)
     pf_tracker_free(ts->tracker);
     pf_auth_keys_free(ts->keys);
     pf_tracker_policy_free(ts->policy);
+    pf_alto_free(ts->alto);
     free(ts->keys_w.path);
     free(ts->policy_w.path);
+    free(ts->altonet_w.path);
+    free(ts->altocost_w.path);
     free(ts->udp_in);
     free(ts->batch);
     free(ts);

@@ -12,6 +12,7 @@
 #include "core/codec/bencode.h"
 #include "core/codec/http_parse.h"
 #include "core/tracker/connid.h"
+#include "core/tracker/alto.h"
 #include "core/tracker/qoe.h"
 
 #define NS_PER_S UINT64_C(1000000000)
@@ -23,6 +24,8 @@ typedef struct peer {
     uint8_t seeder;
     uint8_t peer_id[20];
     uint32_t gap_s; /* longest gap seen between two of its announces; 0 = none yet */
+    int16_t pid;      /* its ALTO PID (-1: none), as of map generation pid_gen */
+    uint16_t pid_gen;
     uint64_t last_seen;
 } peer;
 
@@ -65,6 +68,8 @@ struct pf_tracker {
     uint64_t unix_s;          /* wall clock for token expiry */
     const pf_tracker_policy *policy; /* borrowed; NULL: no rule */
     pf_qoe_store *qoe;               /* viewers' QoE reports */
+    const pf_alto_map *alto;         /* borrowed; NULL: no locality */
+    uint16_t alto_gen;               /* bumped with each map */
 };
 
 /* --- small helpers ---------------------------------------------------- */
@@ -523,6 +528,7 @@ typedef struct announce_opts {
     int compact, no_peer_id;
     uint32_t numwant;
     pf_policy_verdict pv; /* the operator's word for this viewer */
+    int pid;              /* the announcer's ALTO PID, -1 none */
 } announce_opts;
 
 static int emit_peer(pf_buf *out, pf_buf *v4, pf_buf *v6, const peer *p,
@@ -585,6 +591,96 @@ static size_t picker_next(pf_tracker *t, picker *p)
     return p->self != SIZE_MAX && i >= p->self ? i + 1 : i;
 }
 
+/* --- locality (core/tracker/alto.h) ------------------------------------- */
+
+static int addr_pid(const pf_tracker *t, const pf_addr *a)
+{
+    int pid = t->alto ? pf_alto_pid(t->alto, a) : -1;
+    return pid > INT16_MAX ? -1 : pid;
+}
+
+/* A peer's PID under the map in force (recomputed after a new map). */
+static int peer_pid(const pf_tracker *t, peer *p)
+{
+    if (p->pid_gen != t->alto_gen) {
+        pf_addr a;
+        addr_from_key(&a, p->key);
+        p->pid = (int16_t)addr_pid(t, &a);
+        p->pid_gen = t->alto_gen;
+    }
+    return p->pid;
+}
+
+typedef struct cand {
+    double cost;
+    uint64_t r; /* random tie-break */
+    size_t i;
+} cand;
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->cost != y->cost) return x->cost < y->cost ? -1 : 1;
+    return x->r < y->r ? -1 : x->r > y->r;
+}
+
+/* Peers of tt[lo, hi) but self for an announcer of PID `pid`, into idx
+ * (want of them at most); returns how many.  Without a map or a PID:
+ * chosen at random (picker).  With them, P4P's way: the candidates (all
+ * of them, or 4 x want chosen at random in a large swarm, so a reply
+ * costs O(want)) ranked by the cost from the announcer's PID, its own PID
+ * first, ties at random.  A tenth of the list (at least 2) is kept for
+ * other PIDs, the cheapest, so that the PIDs stay connected; the
+ * announcer's own PID takes the rest; if it has fewer, other PIDs fill
+ * the list, but no more than a fifth of it once the own PID has 8 peers:
+ * most bytes stay inside the ISP. */
+static size_t choose_peers(pf_tracker *t, torrent *tt, size_t lo, size_t hi, size_t self, size_t want, int pid,
+                           size_t *idx)
+{
+    picker pk;
+    size_t n = 0;
+    if (!t->alto || pid < 0) {
+        picker_init(&pk, lo, hi, self, want);
+        for (size_t i; (i = picker_next(t, &pk)) != SIZE_MAX;) idx[n++] = i;
+        return n;
+    }
+    size_t ncand = 4 * want, k = 0;
+    cand *c = malloc((ncand ? ncand : 1) * sizeof *c);
+    if (!c) { /* no memory for the ranking: at random */
+        picker_init(&pk, lo, hi, self, want);
+        for (size_t i; (i = picker_next(t, &pk)) != SIZE_MAX;) idx[n++] = i;
+        return n;
+    }
+    picker_init(&pk, lo, hi, self, ncand);
+    size_t same = 0;
+    for (size_t i; (i = picker_next(t, &pk)) != SIZE_MAX;) {
+        int q = peer_pid(t, &tt->peers[i]);
+        c[k].cost = q == pid ? -1 : pf_alto_cost(t->alto, pid, q);
+        c[k].r = rng_next(t);
+        c[k].i = i;
+        same += q == pid;
+        k++;
+    }
+    qsort(c, k, sizeof *c, cmp_cand);
+    size_t others = k - same, r = want / 10 < 2 ? 2 : want / 10;
+    size_t own_take = want - (r < others ? r : others);
+    if (own_take > same) own_take = same;
+    size_t others_cap = same >= 8 ? (r > want / 5 ? r : want / 5) : want;
+    size_t others_take = want - own_take;
+    if (others_take > others_cap) others_take = others_cap;
+    for (size_t j = 0; j < same && j < own_take; j++) idx[n++] = c[j].i; /* sorted: own PID first */
+    for (size_t j = same; j < k && n < own_take + others_take; j++) idx[n++] = c[j].i;
+    free(c);
+    return n;
+}
+
+void pf_tracker_set_alto(pf_tracker *t, const pf_alto_map *m)
+{
+    t->alto = m;
+    t->alto_gen++;
+    if (t->alto_gen == 0) t->alto_gen = 1; /* 0 is "no map" for fresh peers */
+}
+
 /* Writes the peer list(s): up to numwant peers other than index `self`
  * (SIZE_MAX for none). */
 static int emit_peers(pf_tracker *t, pf_buf *out, const torrent *tt, size_t self,
@@ -598,10 +694,10 @@ static int emit_peers(pf_tracker *t, pf_buf *out, const torrent *tt, size_t self
         rc = pf_benc_cstr(out, "peers");
         if (!rc) rc = pf_benc_list_begin(out);
     }
-    picker pk;
-    picker_init(&pk, 0, tt ? tt->n : 0, self, o->numwant);
-    for (size_t i; !rc && (i = picker_next(t, &pk)) != SIZE_MAX;)
-        rc = emit_peer(out, &v4, &v6, &tt->peers[i], o);
+    size_t *idx = o->numwant ? malloc(o->numwant * sizeof *idx) : NULL;
+    size_t n = tt && idx ? choose_peers(t, (torrent *)tt, 0, tt->n, self, o->numwant, o->pid, idx) : 0;
+    for (size_t j = 0; !rc && j < n; j++) rc = emit_peer(out, &v4, &v6, &tt->peers[idx[j]], o);
+    free(idx);
     if (!rc && !o->compact) rc = pf_benc_end(out);
     if (!rc && o->compact) {
         rc = pf_benc_cstr(out, "peers");
@@ -652,6 +748,7 @@ int pf__tracker_announce(pf_tracker *t, const pf__announce *a, uint64_t now, pf_
 {
     memset(view, 0, sizeof *view);
     view->self = SIZE_MAX;
+    view->pid = -1;
     *why = NULL;
     peer rec;
     memset(&rec, 0, sizeof rec);
@@ -659,6 +756,9 @@ int pf__tracker_announce(pf_tracker *t, const pf__announce *a, uint64_t now, pf_
     memcpy(rec.peer_id, a->peer_id, 20);
     rec.seeder = a->left == 0;
     rec.last_seen = now;
+    rec.pid = (int16_t)addr_pid(t, &a->addr);
+    rec.pid_gen = t->alto_gen;
+    view->pid = rec.pid;
 
     torrent *tt = torrent_find(t, a->info_hash);
     if (a->event == PF_TRACKER_EV_STOPPED) {
@@ -756,7 +856,7 @@ static int handle_announce(pf_tracker *t, const char *q, size_t qlen, const pf_a
         else if (strcmp((char *)b, "completed") == 0) a.event = PF_TRACKER_EV_COMPLETED;
         else if (strcmp((char *)b, "stopped") == 0) a.event = PF_TRACKER_EV_STOPPED;
     }
-    announce_opts o = {1, 0, t->cfg.numwant_default, {0, 0}};
+    announce_opts o = {1, 0, t->cfg.numwant_default, {0, 0}, -1};
     if (qget(q, qlen, "compact", b, sizeof b) >= 0 && strcmp((char *)b, "0") == 0)
         o.compact = 0;
     if (qget(q, qlen, "no_peer_id", b, sizeof b) >= 0 && strcmp((char *)b, "0") != 0)
@@ -783,6 +883,7 @@ static int handle_announce(pf_tracker *t, const char *q, size_t qlen, const pf_a
     if (rc == PF_ERR_LIMIT) return reply_failure(t, out, why ? why : "refused");
     if (rc) return 500;
     pf__tracker_verdict(t, ih, &a.addr, &o.pv);
+    o.pid = view.pid;
     if (a.event == PF_TRACKER_EV_STOPPED || o.pv.p2p_off) o.numwant = 0;
     return reply_announce(t, out, view.torrent, view.self, &o);
 }
@@ -809,13 +910,15 @@ size_t pf__tracker_compact_peers(pf_tracker *t, const pf__swarm_view *v, int fam
     size_t lo = family == 6 ? family_start(tt, 6) : 0;
     size_t hi = family == 6 ? tt->n : family_start(tt, 5);
     size_t each = family == 6 ? 18 : 6, n = 0;
-    picker pk;
-    picker_init(&pk, lo, hi, v->self, want);
-    for (size_t i; (i = picker_next(t, &pk)) != SIZE_MAX; n += each) {
-        const uint8_t *key = tt->peers[i].key;
+    size_t *idx = malloc(want * sizeof *idx);
+    if (!idx) return 0;
+    size_t k = choose_peers(t, (torrent *)tt, lo, hi, v->self, want, v->pid, idx);
+    for (size_t j = 0; j < k; j++, n += each) {
+        const uint8_t *key = tt->peers[idx[j]].key;
         memcpy(out + n, key + 1, each - 2);
         memcpy(out + n + each - 2, key + 17, 2); /* the port, big-endian */
     }
+    free(idx);
     return n;
 }
 
@@ -956,9 +1059,8 @@ void pf_tracker_set_policy(pf_tracker *t, const pf_tracker_policy *p) { t->polic
 
 const char *pf__tracker_pid(const pf_tracker *t, const pf_addr *a)
 {
-    (void)t;
-    (void)a;
-    return NULL;
+    int pid = addr_pid(t, a);
+    return pid >= 0 ? pf_alto_pid_name(t->alto, pid) : NULL;
 }
 
 void pf__tracker_verdict(const pf_tracker *t, const uint8_t ih[20], const pf_addr *viewer, pf_policy_verdict *out)

@@ -217,6 +217,14 @@ int pf_tracker_handle_qoe(pf_tracker *t, const pf_http_request *req, const pf_ad
  * "peerflow": {"p2p": 0, "upload cap": N} (a cap alone: "p2p": 1). */
 void pf_tracker_set_policy(pf_tracker *t, const pf_tracker_policy *p);
 
+/* Locality decided by the operator (P4P): an ALTO network map and cost
+ * map (core/tracker/alto.h; borrowed until replaced; NULL: none).  Each
+ * announce's peers come from the announcer's PID first, then by cost
+ * (HTTP and UDP; see choose_peers in tracker.c); the PID names label the
+ * QoE series and match the policy's "pid" rules. */
+struct pf_alto_map;
+void pf_tracker_set_alto(pf_tracker *t, const struct pf_alto_map *m);
+
 /* ---- internal: between tracker.c (the swarms) and udp.c (BEP 15) ---- */
 
 enum { PF_TRACKER_EV_NONE, PF_TRACKER_EV_STARTED, PF_TRACKER_EV_COMPLETED, PF_TRACKER_EV_STOPPED };
@@ -233,6 +241,7 @@ typedef struct pf__announce {
 typedef struct pf__swarm_view {
     const void *torrent; /* NULL: not known */
     size_t self;         /* the announcer's index, SIZE_MAX for none */
+    int pid;             /* the announcer's ALTO PID, -1 none */
 } pf__swarm_view;
 
 /* Applies an announce (the rules are HTTP's: a stopped peer is removed, a
