@@ -77,6 +77,12 @@ TEST(alto_peers_by_pid_then_cost)
     CHECK_EQ(n[1], 27);
     CHECK_EQ(n[2], 3);
     CHECK_EQ(n[3], 0);
+    /* ...and is told its own PID's networks, to serve them first. */
+    CHECK_EQ(r.has_local_nets, 1);
+    CHECK_EQ(r.nlocal_nets, 1u);
+    CHECK_EQ(r.local_nets[0].family, 4);
+    CHECK_EQ(r.local_nets[0].bits, 24);
+    CHECK_EQ(r.local_nets[0].ip[2], 1);
     pf_announce_resp_clear(&r);
     /* More than its PID holds: the rest from other PIDs, cheapest first,
      * but no more than a fifth (8 of 40). */
@@ -91,10 +97,11 @@ TEST(alto_peers_by_pid_then_cost)
     CHECK_EQ(n[3], 8);
     CHECK_EQ(n[1] + n[2], 2);
     pf_announce_resp_clear(&r);
-    /* An address in no PID: at random. */
+    /* An address in no PID: at random, and no networks. */
     CHECK_EQ(announce(t, 9, 1, 30, &r), 0);
     count_nets(&r, n);
     CHECK(n[1] > 3 && n[2] > 3 && n[3] > 3);
+    CHECK_EQ(r.has_local_nets, 0);
     pf_announce_resp_clear(&r);
 
     /* PID names in the QoE labels and the policy. */

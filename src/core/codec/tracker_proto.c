@@ -1,4 +1,5 @@
 #include "core/codec/tracker_proto.h"
+#include "core/tracker/proxy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,14 @@ int pf_announce_resp_parse(const uint8_t *body, size_t len, const pf_mem *mem, p
         out->p2p_off = get_int(v, "p2p", 1) == 0;
         int64_t cap = get_int(v, "upload cap", 0);
         out->upload_cap = cap > 0 ? (uint64_t)cap : 0;
+        const pf_ben *nets = pf_ben_dict_get_type(v, "local nets", PF_BEN_LIST);
+        out->has_local_nets = nets != NULL;
+        for (size_t i = 0; nets && i < nets->v.c.n && out->nlocal_nets < PF_ANNOUNCE_LOCAL_NETS; i++) {
+            const pf_ben *e = &nets->v.c.items[i];
+            if (e->type == PF_BEN_STR && e->v.s.len < 64 && !memchr(e->v.s.p, 0, e->v.s.len) &&
+                pf__cidr_parse((const char *)e->v.s.p, e->v.s.len, &out->local_nets[out->nlocal_nets]) == 0)
+                out->nlocal_nets++; /* one that does not parse is skipped */
+        }
     }
 
     const pf_ben *peers = pf_ben_dict_get(root, "peers");

@@ -38,6 +38,7 @@ typedef struct pf_announce_req {
  * PF_ERR_NOMEM. */
 int pf_announce_url(pf_buf *out, const char *announce_url, const pf_announce_req *r);
 
+#define PF_ANNOUNCE_LOCAL_NETS 16
 typedef struct pf_announce_resp {
     char failure[256];  /* "failure reason"; "" if none */
     char warning[256];  /* "warning message"; "" if none */
@@ -51,6 +52,9 @@ typedef struct pf_announce_resp {
      * core/tracker/policy.h); absent: P2P on, no cap. */
     int p2p_off;         /* "p2p": 0 */
     uint64_t upload_cap; /* "upload cap": bytes/s; 0 none */
+    int has_local_nets;  /* "local nets" was there (maybe empty) */
+    pf_net local_nets[PF_ANNOUNCE_LOCAL_NETS]; /* the viewer's own ISP's */
+    uint32_t nlocal_nets;
 } pf_announce_resp;
 
 /* Parses a tracker reply: compact (BEP 23) or dictionary "peers" and

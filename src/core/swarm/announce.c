@@ -204,6 +204,7 @@ static void announce_ok(pf_torrent *t, uint32_t idx, int event, const pf_announc
     }
     tr->next_announce = now + (uint64_t)next * PF_NS_PER_SEC;
     pf__torrent_operator(t, resp->p2p_off, resp->upload_cap, now);
+    if (resp->has_local_nets) pf__session_set_tracker_nets(t->s, resp->local_nets, resp->nlocal_nets);
     for (size_t i = 0; i < resp->num_peers; i++) pf__torrent_add_addr(t, &resp->peers[i], now);
     char lb[URL_LOG_MAX];
     pf__log(t->s, PF_LOG_INFO, "announce to %s: %zu peers, interval %u s", log_url(tr->url, lb), resp->num_peers,

@@ -417,17 +417,14 @@ void pf_session_set_upload_budget(pf_session *s, uint64_t bytes)
 uint64_t pf_session_upload_budget(const pf_session *s) { return s->up_budget; }
 uint64_t pf_session_uploaded(const pf_session *s) { return s->uploaded; }
 
+static void rejudge_peers(pf_session *s);
+
 int pf_session_add_local_net(pf_session *s, const pf_net *net)
 {
     if ((net->family != 4 || net->bits > 32) && (net->family != 6 || net->bits > 128)) return PF_ERR_INVAL;
     if (s->nlocal_nets >= PF__MAX_LOCAL_NETS) return PF_ERR_RANGE;
     s->local_nets[s->nlocal_nets++] = *net;
-    /* Peers already connected are judged again. */
-    for (uint32_t i = 0; i < s->ntorrents; i++)
-        for (uint32_t k = 0; k < s->torrents[i]->npeers; k++) {
-            pf_peer *p = s->torrents[i]->peers[k];
-            p->local = pf__session_is_local(s, &p->addr);
-        }
+    rejudge_peers(s); /* peers already connected are judged again */
     return 0;
 }
 
@@ -440,6 +437,27 @@ int pf__session_is_local(const pf_session *s, const pf_addr *a)
 {
     for (uint32_t i = 0; i < s->nlocal_nets; i++)
         if (pf_net_contains(&s->local_nets[i], a)) return 1;
+    for (uint32_t i = 0; i < s->ntracker_nets; i++)
+        if (pf_net_contains(&s->tracker_nets[i], a)) return 1;
     return 0;
+}
+
+static void rejudge_peers(pf_session *s)
+{
+    for (uint32_t i = 0; i < s->ntorrents; i++)
+        for (uint32_t k = 0; k < s->torrents[i]->npeers; k++) {
+            pf_peer *p = s->torrents[i]->peers[k];
+            p->local = pf__session_is_local(s, &p->addr);
+        }
+}
+
+void pf__session_set_tracker_nets(pf_session *s, const pf_net *nets, uint32_t n)
+{
+    if (n > PF__MAX_LOCAL_NETS) n = PF__MAX_LOCAL_NETS;
+    if (n == s->ntracker_nets && memcmp(nets, s->tracker_nets, n * sizeof *nets) == 0) return;
+    memcpy(s->tracker_nets, nets, n * sizeof *nets);
+    s->ntracker_nets = n;
+    pf__log(s, PF_LOG_INFO, "the tracker says this viewer's ISP has %u network(s): its peers are served first", n);
+    rejudge_peers(s);
 }
 

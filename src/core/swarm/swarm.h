@@ -335,6 +335,10 @@ struct pf_session {
      * counted. */
     pf_net local_nets[PF__MAX_LOCAL_NETS];
     uint32_t nlocal_nets;
+    /* The viewer's ISP's networks as its tracker's ALTO map has them
+     * ("local nets" in an announce reply), beside the user's. */
+    pf_net tracker_nets[PF__MAX_LOCAL_NETS];
+    uint32_t ntracker_nets;
     double local_share; /* of the regular upload slots, local peers' first */
     pf_logger log;
     uint64_t now; /* the latest time the caller passed in */
@@ -367,7 +371,10 @@ static inline pf_addr pf__peer_endpoint(const pf_peer *p) { return p->ep; }
 
 /* Bytes with this peer count as another ISP's (local networks are set and
  * it is outside them). */
-static inline int pf__peer_remote(const pf_peer *p) { return p->s->nlocal_nets && !p->local; }
+static inline int pf__peer_remote(const pf_peer *p)
+{
+    return (p->s->nlocal_nets || p->s->ntracker_nets) && !p->local;
+}
 
 /* Token-bucket helpers: may n bytes go now?  Takes them if so. */
 static inline int pf__take_tokens(uint64_t limit, double *tokens, uint32_t n)
@@ -398,6 +405,8 @@ void pf__utp_flush(pf_session *s, uint64_t now);
 int pf__session_send_datagram(pf_session *s, const pf_addr *to, const uint8_t *data, size_t n);
 /* A torrent's operator cap changed: the upload cap in force follows. */
 void pf__session_caps_changed(pf_session *s);
+/* The tracker's word on the viewer's own networks (replaces the last). */
+void pf__session_set_tracker_nets(pf_session *s, const pf_net *nets, uint32_t n);
 /* control.c: the operator's word from an announce reply (P2P off or on,
  * an upload cap or 0), obeyed at once. */
 void pf__torrent_operator(pf_torrent *t, int p2p_off, uint64_t upload_cap, uint64_t now);

@@ -45,6 +45,8 @@ struct pf_alto_map {
     char metric[METRIC_MAX + 1], mode[16];
     uint32_t *row; /* npids + 1: PID i's entries are cost[row[i], row[i + 1]) */
     centry *cost;
+    pf_net *nets;      /* the prefixes as listed, by PID: PID i's are */
+    uint32_t *net_row; /* nets[net_row[i], net_row[i + 1]) */
 };
 
 /* A prefix as listed, while loading. */
@@ -54,6 +56,7 @@ typedef struct item {
     int32_t pid;
     const char *text;
     size_t tlen;
+    pf_net net;
 } item;
 
 typedef struct name_ref {
@@ -335,6 +338,27 @@ static int add_prefix(loader *L, size_t pid, const char *type, int fam, const pf
     it->pid = (int32_t)pid;
     it->text = s;
     it->tlen = sl;
+    it->net = net;
+    return 0;
+}
+
+/* The prefixes by PID, for pf_alto_pid_nets (a counting sort). */
+static int keep_nets(loader *L)
+{
+    pf_alto_map *m = L->m;
+    size_t total = L->nitems[0] + L->nitems[1];
+    m->nets = pf__malloc(NULL, (total ? total : 1) * sizeof *m->nets);
+    m->net_row = pf__calloc(NULL, m->npids + 1, sizeof *m->net_row);
+    if (!m->nets || !m->net_row) return refuse(L, PF_ERR_NOMEM, "out of memory");
+    for (int f = 0; f < 2; f++)
+        for (size_t i = 0; i < L->nitems[f]; i++) m->net_row[L->items[f][i].pid + 1]++;
+    for (size_t i = 0; i < m->npids; i++) m->net_row[i + 1] += m->net_row[i];
+    uint32_t *fill = pf__malloc(NULL, (m->npids ? m->npids : 1) * sizeof *fill);
+    if (!fill) return refuse(L, PF_ERR_NOMEM, "out of memory");
+    memcpy(fill, m->net_row, m->npids * sizeof *fill);
+    for (int f = 0; f < 2; f++)
+        for (size_t i = 0; i < L->nitems[f]; i++) m->nets[fill[L->items[f][i].pid]++] = L->items[f][i].net;
+    pf__free(NULL, fill);
     return 0;
 }
 
@@ -382,7 +406,8 @@ static int load_netmap(loader *L, const pf_json *root)
         L->by_name[i].pid = (uint32_t)i;
     }
     qsort(L->by_name, m->npids, sizeof *L->by_name, name_cmp);
-    rc = build_ranges(L, L->items[0], L->nitems[0], 32, &m->fam[0]);
+    rc = keep_nets(L);
+    if (!rc) rc = build_ranges(L, L->items[0], L->nitems[0], 32, &m->fam[0]);
     if (!rc) rc = build_ranges(L, L->items[1], L->nitems[1], 128, &m->fam[1]);
     return rc;
 }
@@ -534,6 +559,8 @@ void pf_alto_free(pf_alto_map *m)
         pf__free(NULL, m->fam[f].pid);
     }
     pf__free(NULL, m->names);
+    pf__free(NULL, m->nets);
+    pf__free(NULL, m->net_row);
     pf__free(NULL, m->row);
     pf__free(NULL, m->cost);
     pf__free(NULL, m);
@@ -581,3 +608,11 @@ const char *pf_alto_tag(const pf_alto_map *m) { return m ? m->tag : NULL; }
 const char *pf_alto_cost_metric(const pf_alto_map *m) { return m && m->has_cost ? m->metric : NULL; }
 const char *pf_alto_cost_mode(const pf_alto_map *m) { return m && m->has_cost ? m->mode : NULL; }
 size_t pf_alto_nprefixes(const pf_alto_map *m) { return m ? m->nprefixes : 0; }
+
+size_t pf_alto_pid_nets(const pf_alto_map *m, int pid, pf_net *out, size_t max)
+{
+    if (!m || pid < 0 || (size_t)pid >= m->npids) return 0;
+    size_t n = m->net_row[pid + 1] - m->net_row[pid];
+    for (size_t i = 0; i < n && i < max; i++) out[i] = m->nets[m->net_row[pid] + i];
+    return n;
+}

@@ -91,6 +91,11 @@ const char *pf_alto_pid_name(const pf_alto_map *m, int i);
  * PID holds) or out of range: such peers rank last. */
 double pf_alto_cost(const pf_alto_map *m, int from, int to);
 
+/* PID pid's prefixes as the map lists them (both families, in the
+ * file's order; a duplicate within the PID may appear twice): the first
+ * max of them into out; returns how many it has. */
+size_t pf_alto_pid_nets(const pf_alto_map *m, int pid, pf_net *out, size_t max);
+
 /* For logs: the network map's vtag, and the cost map's metric and mode
  * ("routingcost", "numerical"; NULL without a cost map). */
 const char *pf_alto_resource_id(const pf_alto_map *m);

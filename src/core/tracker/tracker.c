@@ -725,9 +725,30 @@ static int reply_announce(pf_tracker *t, pf_buf *out, const torrent *tt, size_t 
     if (!rc) rc = pf_benc_int(out, t->cfg.interval_s);
     if (!rc) rc = pf_benc_cstr(out, "min interval");
     if (!rc) rc = pf_benc_int(out, t->cfg.min_interval_s);
-    if (!rc && (o->pv.p2p_off || o->pv.upload_cap)) { /* keys sorted: before "peers" */
+    pf_net nets[PF_TRACKER_LOCAL_NETS];
+    size_t nnets = 0;
+    if (t->alto && o->pid >= 0) {
+        nnets = pf_alto_pid_nets(t->alto, o->pid, nets, PF_TRACKER_LOCAL_NETS);
+        if (nnets > PF_TRACKER_LOCAL_NETS) nnets = PF_TRACKER_LOCAL_NETS;
+    }
+    if (!rc && (o->pv.p2p_off || o->pv.upload_cap || nnets)) { /* keys sorted: before "peers" */
         rc = pf_benc_cstr(out, "peerflow");
         if (!rc) rc = pf_benc_dict_begin(out);
+        if (!rc && nnets) { /* the announcer's own PID's networks: its ISP */
+            rc = pf_benc_cstr(out, "local nets");
+            if (!rc) rc = pf_benc_list_begin(out);
+            for (size_t i = 0; !rc && i < nnets; i++) {
+                char ip[64], text[80];
+                pf_addr a;
+                memset(&a, 0, sizeof a);
+                a.family = nets[i].family;
+                memcpy(a.ip, nets[i].ip, sizeof a.ip < sizeof nets[i].ip ? sizeof a.ip : sizeof nets[i].ip);
+                pf__tracker_ip_text(&a, ip, sizeof ip);
+                snprintf(text, sizeof text, "%s/%u", ip, (unsigned)nets[i].bits);
+                rc = pf_benc_cstr(out, text);
+            }
+            if (!rc) rc = pf_benc_end(out);
+        }
         if (!rc) rc = pf_benc_cstr(out, "p2p");
         if (!rc) rc = pf_benc_int(out, o->pv.p2p_off ? 0 : 1);
         if (!rc && o->pv.upload_cap) {

@@ -220,8 +220,13 @@ void pf_tracker_set_policy(pf_tracker *t, const pf_tracker_policy *p);
 /* Locality decided by the operator (P4P): an ALTO network map and cost
  * map (core/tracker/alto.h; borrowed until replaced; NULL: none).  Each
  * announce's peers come from the announcer's PID first, then by cost
- * (HTTP and UDP; see choose_peers in tracker.c); the PID names label the
- * QoE series and match the policy's "pid" rules. */
+ * (HTTP and UDP; see choose_peers in tracker.c); an HTTP reply to an
+ * announcer in a PID lists that PID's networks (the first
+ * PF_TRACKER_LOCAL_NETS) as "peerflow": {"local nets": ["10.1.0.0/16",
+ * ...]}, which a peerflow client serves first as it does --local-net;
+ * the PID names label the QoE series and match the policy's "pid"
+ * rules. */
+#define PF_TRACKER_LOCAL_NETS 16 /* the announcer's PID's networks sent back */
 struct pf_alto_map;
 void pf_tracker_set_alto(pf_tracker *t, const struct pf_alto_map *m);
 
