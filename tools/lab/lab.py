@@ -41,6 +41,12 @@ import report  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(HERE))
 PY = "/usr/bin/python3"
 ALL_MODES = ["cdn-only", "peerflow", "webtorrent", "libtorrent"]
+# Locality variants of peerflow (scenarios with several ISPs), run on
+# demand: "peerflow" is told its ISP by --local-net (the client side);
+# "peerflow-alto" learns it from the tracker's ALTO map (the operator's
+# side: the tracker chooses peers by PID and sends each viewer its PID's
+# networks); "peerflow-noloc" has no locality at all.
+EXTRA_MODES = ["peerflow-alto", "peerflow-noloc"]
 CDN_IP = "10.77.0.2"
 TRACKER_IP = "10.77.0.3"
 
@@ -261,10 +267,11 @@ http {{
 """.format(d=ngx, ip=CDN_IP, www=www))
         self.ngx = self.spawn(lab, "cdn", ["/usr/sbin/nginx", "-p", ngx + "/", "-e",
                                            ngx + "/error.log", "-c", conf], "nginx")
-        self.tracker = self.spawn(lab, "tracker", [self.args.pf_bin, "tracker", "-l", "6969",
-                                                   "--bind", TRACKER_IP, "--interval",
-                                                   str(self.sc["tracker"]["interval_s"])],
-                                  "tracker")
+        targv = [self.args.pf_bin, "tracker", "-l", "6969", "--bind", TRACKER_IP, "--interval",
+                 str(self.sc["tracker"]["interval_s"])]
+        if self.mode == "peerflow-alto":
+            targv += self.alto_maps(lab)
+        self.tracker = self.spawn(lab, "tracker", targv, "tracker")
         wait_tcp(lab, "cdn", CDN_IP, 80, 10)
         wait_tcp(lab, "tracker", TRACKER_IP, 6969, 10)
         for i in range(self.sc["seeders"]["count"]):
@@ -272,6 +279,21 @@ http {{
             self.spawn(lab, name, [self.args.pf_bin, "seed", "-d", www, "-l", "6881",
                                    "--stats", os.path.join(self.dir, name + ".json"),
                                    self.torrent], name)
+
+    def alto_maps(self, lab):
+        """The operator's ALTO network map (a PID per ISP, its /24) and a
+        cost map (1 within a PID, 10 between), as tracker arguments."""
+        isps = sorted({x["group"]["isp"] for x in self.viewers})
+        net = {"meta": {"vtag": {"resource-id": "lab", "tag": "1"}},
+               "network-map": {"isp-" + i: {"ipv4": [lab.isp_net(i) + ".0/24"]} for i in isps}}
+        cost = {"meta": {"dependent-vtags": [{"resource-id": "lab", "tag": "1"}],
+                         "cost-type": {"cost-mode": "numerical", "cost-metric": "routingcost"}},
+                "cost-map": {"isp-" + i: {"isp-" + j: 1 if i == j else 10 for j in isps} for i in isps}}
+        paths = [os.path.join(self.dir, "alto-net.json"), os.path.join(self.dir, "alto-cost.json")]
+        for path, doc in zip(paths, (net, cost)):
+            with open(path, "w") as f:
+                json.dump(doc, f)
+        return ["--alto-network-map", paths[0], "--alto-cost-map", paths[1]]
 
     def start_viewer(self, lab, v):
         vd = os.path.join(self.dir, v["name"])
@@ -286,7 +308,7 @@ http {{
         client = None
         if self.mode == "cdn-only":
             url = "http://%s/%s" % (CDN_IP, os.path.basename(self.media))
-        elif self.mode == "peerflow":
+        elif self.mode.startswith("peerflow"):
             argv = [self.args.pf_bin, "play", "-d", cache, "--http-port", "8000", "-l", "6881",
                     "--stats", os.path.join(vd, "stats.json")]
             if up_b:
@@ -294,7 +316,8 @@ http {{
             # Several ISPs: each viewer is told its own (the network map an
             # operator would hand out, ALTO/P4P style); PF_LAB_NO_LOCALITY=1
             # leaves it out, PF_LAB_LOCAL_SHARE=F sets --local-share (A/B).
-            if len({x["isp"] for x in self.sc["viewers"]}) > 1 and \
+            # peerflow-alto is told by the tracker, peerflow-noloc by nobody.
+            if len({x["isp"] for x in self.sc["viewers"]}) > 1 and self.mode == "peerflow" and \
                     not os.environ.get("PF_LAB_NO_LOCALITY"):
                 argv += ["--local-net", lab.isp_net(g["isp"]) + ".0/24"]
                 if os.environ.get("PF_LAB_LOCAL_SHARE"):
@@ -467,7 +490,7 @@ def main():
     ap = argparse.ArgumentParser(prog="peerflow lab", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("scenario")
-    ap.add_argument("--modes", help="comma-separated, from: " + ",".join(ALL_MODES))
+    ap.add_argument("--modes", help="comma-separated, from: " + ",".join(ALL_MODES + EXTRA_MODES))
     ap.add_argument("--out", help="run directory")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--keep-caches", action="store_true")
@@ -482,7 +505,7 @@ def main():
     if a.report:
         sc = load_scenario(os.path.join(a.scenario, "scenario.toml"))
         results = {}
-        for m in ALL_MODES:
+        for m in ALL_MODES + EXTRA_MODES:
             r = read_json(os.path.join(a.scenario, m, "result.json"))
             if r:
                 results[m] = r
@@ -498,8 +521,8 @@ def main():
         sc["seed"] = a.seed
     modes = a.modes.split(",") if a.modes else list(sc["modes"])
     for m in modes:
-        if m not in ALL_MODES:
-            sys.exit("peerflow lab: unknown mode %s (modes: %s)" % (m, ", ".join(ALL_MODES)))
+        if m not in ALL_MODES + EXTRA_MODES:
+            sys.exit("peerflow lab: unknown mode %s (modes: %s)" % (m, ", ".join(ALL_MODES + EXTRA_MODES)))
     if not os.access(a.pf_bin, os.X_OK):
         sys.exit("peerflow lab: no peerflow binary at %s (--pf-bin or PF_BIN)" % a.pf_bin)
     a.pf_bin = os.path.abspath(a.pf_bin)
