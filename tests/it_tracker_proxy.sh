@@ -71,38 +71,17 @@ log "no trusted proxy: ip=1.2.3.4 and X-Forwarded-For: 5.6.7.8 from 127.0.0.1 ar
 # 2. Behind nginx (X-Forwarded-For), 127.0.0.1 trusted.
 spawn behind "$PF_BIN" tracker -l 0 --bind 127.0.0.1 --interval 60 --trusted-proxy 127.0.0.1 -v
 bport=$(port_of behind)
-d=$T/nginx
-mkdir -p "$d/tmp"
-user_line=
-[ "$(id -u)" = 0 ] && user_line="user $(id -un) $(id -gn);"
-nport=$(free_port)
-cat >"$d/nginx.conf" <<NGX
-$user_line
-daemon off;
-master_process on;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
+start_nginx_proxy nginx '
     server {
-        listen 127.0.0.1:$nport;
+        listen 127.0.0.1:@PORT@;
         location / {
-            proxy_pass http://127.0.0.1:$bport;
+            proxy_pass http://127.0.0.1:'"$bport"';
             proxy_bind 127.0.0.1;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         }
-    }
-}
-NGX
-spawn nginx /usr/sbin/nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"
-wait_for_port "$nport"
+    }'
+nport=$PROXY_PORT
+d=$T/nginx # its config, changed below
 front=http://127.0.0.1:$nport
 announce "$front" 127.0.0.2 d -H 'X-Forwarded-For: 6.6.6.6' -G --data-urlencode 'ip=1.2.3.4' >/dev/null
 announce "$front" 127.0.0.3 e >/dev/null

@@ -17,7 +17,6 @@
 pf_setup 120
 require_peerflow
 require_cmd curl
-[ -x /usr/sbin/nginx ] || skip "/usr/sbin/nginx missing (nginx-light)"
 
 : >"$T/policy"
 spawn tA "$PF_BIN" tracker -l 0 --bind 127.0.0.1 --interval 5 --trusted-proxy 127.0.0.1 --policy "$T/policy"
@@ -26,41 +25,20 @@ pA=$(port_of tA)
 pB=$(port_of tB)
 
 # the balancer
-d=$T/lb
-mkdir -p "$d/tmp"
-user_line=
-[ "$(id -u)" = 0 ] && user_line="user $(id -un) $(id -gn);"
-lport=$(free_port)
-cat >"$d/nginx.conf" <<NGX
-$user_line
-daemon off;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log $d/access.log;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
+start_nginx_proxy lb '
     upstream trackers {
-        hash \$arg_info_hash consistent;
-        server 127.0.0.1:$pA;
-        server 127.0.0.1:$pB;
+        hash $arg_info_hash consistent;
+        server 127.0.0.1:'"$pA"';
+        server 127.0.0.1:'"$pB"';
     }
     server {
-        listen 127.0.0.1:$lport;
+        listen 127.0.0.1:@PORT@;
         location / {
             proxy_pass http://trackers;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         }
-    }
-}
-NGX
-spawn lb /usr/sbin/nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"
-wait_for_port "$lport" 127.0.0.1 10
+    }'
+lport=$PROXY_PORT
 lb="http://127.0.0.1:$lport"
 log "nginx balances $lb over 127.0.0.1:$pA (A) and 127.0.0.1:$pB (B) by info_hash"
 

@@ -430,6 +430,38 @@ NGX
     fail "nginx would not start (see $d/error.log)"
 }
 
+# start_nginx_proxy NAME BODY: nginx as a reverse proxy or load balancer
+# on a free loopback port ($PROXY_PORT).  BODY is the inside of its http {}
+# block (upstreams, servers), with @PORT@ for the port to listen on.
+start_nginx_proxy() {
+    local name=$1 body=$2 d=$T/$1 user_line= port
+    [ -x /usr/sbin/nginx ] || fail "/usr/sbin/nginx missing (apt package nginx-light)"
+    mkdir -p "$d/tmp"
+    [ "$(id -u)" = 0 ] && user_line="user $(id -un) $(id -gn);"
+    port=$(free_port)
+    cat >"$d/nginx.conf" <<NGX
+$user_line
+daemon off;
+master_process on;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log $d/access.log;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+${body//@PORT@/$port}
+}
+NGX
+    spawn "$name" /usr/sbin/nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf"
+    wait_for_port "$port" 127.0.0.1 10
+    PROXY_PORT=$port
+}
+
 # nginx_bytes [LOG=$NGINX_LOG] [REGEX]: sum of body bytes nginx sent (for
 # requests whose line matches REGEX, e.g. a path). Header bytes excluded:
 # nginx_bytes_total counts them too.

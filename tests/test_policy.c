@@ -7,6 +7,7 @@
 #include "core/tracker/policy.h"
 #include "core/tracker/tracker.h"
 #include "test.h"
+#include "tracker_announce.h"
 
 #define IH_HEX "3031323334353637383930313233343536373839" /* "01234567890123456789" */
 static const uint8_t IH[20] = "01234567890123456789";
@@ -108,23 +109,10 @@ TEST(policy_refusals)
     CHECK(p == NULL);
 }
 
-/* An HTTP announce of ih from 10.0.0.<n>; its reply parsed as a client. */
+/* An HTTP announce of ih from 10.0.0.<n> (n == 1: a seed). */
 static int announce(pf_tracker *t, const uint8_t ih[20], int n, pf_announce_resp *r)
 {
-    char q[256], ihq[61];
-    for (int i = 0; i < 20; i++) sprintf(ihq + 3 * i, "%%%02X", ih[i]);
-    snprintf(q, sizeof q, "info_hash=%s&peer_id=-XX0001-%012d&port=%d&left=%d", ihq, n, 6000 + n, n == 1 ? 0 : 100);
-    pf_addr from;
-    memset(&from, 0, sizeof from);
-    from.family = 4;
-    from.ip[0] = 10;
-    from.ip[3] = (uint8_t)n;
-    pf_buf body;
-    pf_buf_init(&body);
-    int st = pf_tracker_handle_http(t, "/announce", q, &from, 1, &body);
-    int rc = st == 200 ? pf_announce_resp_parse(body.data, body.len, NULL, r) : -1;
-    pf_buf_free(&body);
-    return rc;
+    return tracker_announce(t, ih, 0, n, n == 1 ? "&left=0" : "&left=100", r);
 }
 
 TEST(policy_tracker_obeyed)

@@ -6,6 +6,7 @@
 #include "core/tracker/policy.h"
 #include "core/tracker/tracker.h"
 #include "test.h"
+#include "tracker_announce.h"
 
 static const char NETMAP[] = "{\"meta\":{\"vtag\":{\"resource-id\":\"lab\",\"tag\":\"1\"}},"
                              "\"network-map\":{\"isp-a\":{\"ipv4\":[\"10.0.1.0/24\"]},"
@@ -20,22 +21,9 @@ static const uint8_t IH[20] = "01234567890123456789";
 
 static int announce(pf_tracker *t, int net, int host, int numwant, pf_announce_resp *r)
 {
-    char q[256], ihq[61];
-    for (int i = 0; i < 20; i++) sprintf(ihq + 3 * i, "%%%02X", IH[i]);
-    snprintf(q, sizeof q, "info_hash=%s&peer_id=-XX0001-%06d%06d&port=6881&left=100&numwant=%d", ihq, net, host,
-             numwant);
-    pf_addr from;
-    memset(&from, 0, sizeof from);
-    from.family = 4;
-    from.ip[0] = 10;
-    from.ip[2] = (uint8_t)net;
-    from.ip[3] = (uint8_t)host;
-    pf_buf body;
-    pf_buf_init(&body);
-    int st = pf_tracker_handle_http(t, "/announce", q, &from, 1, &body);
-    int rc = st == 200 ? pf_announce_resp_parse(body.data, body.len, NULL, r) : -1;
-    pf_buf_free(&body);
-    return rc;
+    char extra[48];
+    snprintf(extra, sizeof extra, "&left=100&numwant=%d", numwant);
+    return tracker_announce(t, IH, net, host, extra, r);
 }
 
 static void count_nets(const pf_announce_resp *r, int by_net[4])

@@ -324,35 +324,34 @@ static int alto_load(pf_tracker_server *ts, const char *net, size_t nn, const ch
     return 0;
 }
 
-static int altonet_apply(pf_tracker_server *ts, const char *text, size_t n, char *why, size_t whylen)
+/* One ALTO file changed (text): the other is read from its path and both
+ * are loaded together.  net: text is the network map. */
+static int alto_apply(pf_tracker_server *ts, const char *text, size_t n, int net, char *why, size_t whylen)
 {
-    char *cost = NULL;
-    size_t cn = 0;
-    if (ts->altocost_w.path) {
-        int rc = read_whole(ts->altocost_w.path, PF_ALTO_MAX_FILE, &cost, &cn, NULL);
+    const watched *other = net ? &ts->altocost_w : &ts->altonet_w;
+    if (!net && !other->path) return 0;
+    char *o = NULL;
+    size_t on = 0;
+    if (other->path) {
+        int rc = read_whole(other->path, PF_ALTO_MAX_FILE, &o, &on, NULL);
         if (rc) {
-            snprintf(why, whylen, "cost map %s: %s", ts->altocost_w.path, pf_strerror(rc));
+            snprintf(why, whylen, "%s %s: %s", other->what, other->path, pf_strerror(rc));
             return rc;
         }
     }
-    int rc = alto_load(ts, text, n, cost, cn, why, whylen);
-    free(cost);
+    int rc = net ? alto_load(ts, text, n, o, on, why, whylen) : alto_load(ts, o, on, text, n, why, whylen);
+    free(o);
     return rc;
+}
+
+static int altonet_apply(pf_tracker_server *ts, const char *text, size_t n, char *why, size_t whylen)
+{
+    return alto_apply(ts, text, n, 1, why, whylen);
 }
 
 static int altocost_apply(pf_tracker_server *ts, const char *text, size_t n, char *why, size_t whylen)
 {
-    if (!ts->altonet_w.path) return 0;
-    char *net = NULL;
-    size_t nn = 0;
-    int rc = read_whole(ts->altonet_w.path, PF_ALTO_MAX_FILE, &net, &nn, NULL);
-    if (rc) {
-        snprintf(why, whylen, "network map %s: %s", ts->altonet_w.path, pf_strerror(rc));
-        return rc;
-    }
-    rc = alto_load(ts, net, nn, text, n, why, whylen);
-    free(net);
-    return rc;
+    return alto_apply(ts, text, n, 0, why, whylen);
 }
 
 /* Starts watching path (NULL: nothing to do): read now, errors fatal. */
