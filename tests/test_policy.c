@@ -130,6 +130,7 @@ TEST(policy_tracker_obeyed)
     CHECK_EQ(r.num_peers, 3u);
     CHECK_EQ(r.p2p_off, 0);
     CHECK_EQ(r.upload_cap, 0u);
+    CHECK_EQ(r.takes_qoe, 1); /* a peerflow tracker says it takes QoE reports */
     pf_announce_resp_clear(&r);
 
     char why[160];

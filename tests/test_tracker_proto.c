@@ -175,5 +175,38 @@ TEST(test_scrape_resp)
     CHECK_EQ(pf_scrape_resp_parse(BODY("de"), e, 4, &n), PF_ERR_PARSE);
 }
 
+/* A peerflow tracker's "peerflow" dict; without it, a tracker takes no
+ * QoE report, P2P is on and nothing is capped.  The QoE URL follows BEP
+ * 48's rule, as the scrape URL does. */
+TEST(test_resp_peerflow_dict)
+{
+    static const char with[] = "d8:intervali60e8:peerflowd10:local netsl11:10.1.0.0/163:bad13:2001:db8::/32e"
+                               "3:p2pi0e3:qoei1e10:upload capi4096ee5:peers0:e";
+    pf_announce_resp r;
+    CHECK_EQ(pf_announce_resp_parse((const uint8_t *)with, sizeof with - 1, NULL, &r), 0);
+    CHECK_EQ(r.p2p_off, 1);
+    CHECK_EQ(r.takes_qoe, 1);
+    CHECK_EQ(r.upload_cap, 4096u);
+    CHECK_EQ(r.has_local_nets, 1);
+    CHECK_EQ(r.nlocal_nets, 2u); /* "bad" skipped */
+    CHECK_EQ(r.local_nets[0].bits, 16);
+    CHECK_EQ(r.local_nets[1].family, 6);
+    pf_announce_resp_clear(&r);
+    static const char without[] = "d8:intervali60e5:peers0:e";
+    CHECK_EQ(pf_announce_resp_parse((const uint8_t *)without, sizeof without - 1, NULL, &r), 0);
+    CHECK_EQ(r.p2p_off, 0);
+    CHECK_EQ(r.takes_qoe, 0);
+    CHECK_EQ(r.upload_cap, 0u);
+    CHECK_EQ(r.has_local_nets, 0);
+    pf_announce_resp_clear(&r);
+    pf_buf b;
+    pf_buf_init(&b);
+    CHECK_EQ(pf_tracker_qoe_url(&b, "http://t.example/x/announce.php?passkey=1"), 0);
+    CHECK_STR((char *)b.data, "http://t.example/x/qoe.php?passkey=1");
+    b.len = 0;
+    CHECK_EQ(pf_tracker_qoe_url(&b, "http://t.example/track"), PF_ERR_UNSUPPORTED);
+    pf_buf_free(&b);
+}
+
 TEST_MAIN(test_announce_url, test_resp_compact, test_resp_dict, test_resp_failure_and_errors,
-          test_resp_peer_bound, test_scrape_url, test_scrape_resp)
+          test_resp_peer_bound, test_scrape_url, test_scrape_resp, test_resp_peerflow_dict)

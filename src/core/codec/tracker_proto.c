@@ -165,6 +165,7 @@ int pf_announce_resp_parse(const uint8_t *body, size_t len, const pf_mem *mem, p
     out->incomplete = ic < -1 ? -1 : ic;
     if ((v = pf_ben_dict_get_type(root, "peerflow", PF_BEN_DICT))) {
         out->p2p_off = get_int(v, "p2p", 1) == 0;
+        out->takes_qoe = get_int(v, "qoe", 0) == 1;
         int64_t cap = get_int(v, "upload cap", 0);
         out->upload_cap = cap > 0 ? (uint64_t)cap : 0;
         const pf_ben *nets = pf_ben_dict_get_type(v, "local nets", PF_BEN_LIST);

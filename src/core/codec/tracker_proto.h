@@ -52,6 +52,7 @@ typedef struct pf_announce_resp {
      * core/tracker/policy.h); absent: P2P on, no cap. */
     int p2p_off;         /* "p2p": 0 */
     uint64_t upload_cap; /* "upload cap": bytes/s; 0 none */
+    int takes_qoe;       /* "qoe": 1 (a peerflow tracker takes QoE reports) */
     int has_local_nets;  /* "local nets" was there (maybe empty) */
     pf_net local_nets[PF_ANNOUNCE_LOCAL_NETS]; /* the viewer's own ISP's */
     uint32_t nlocal_nets;

@@ -203,6 +203,7 @@ static void announce_ok(pf_torrent *t, uint32_t idx, int event, const pf_announc
         if (soon < next) next = soon;
     }
     tr->next_announce = now + (uint64_t)next * PF_NS_PER_SEC;
+    tr->takes_qoe = resp->takes_qoe;
     pf__torrent_operator(t, resp->p2p_off, resp->upload_cap, now);
     if (resp->has_local_nets) pf__session_set_tracker_nets(t->s, resp->local_nets, resp->nlocal_nets);
     for (size_t i = 0; i < resp->num_peers; i++) pf__torrent_add_addr(t, &resp->peers[i], now);

@@ -2,7 +2,8 @@
  * format): once a torrent has been read from (a stream), a report of the
  * stream's totals so far every qoe_report_ms and a last one, marked
  * final, when the torrent stops.  Reports go to the current HTTP
- * tracker's "qoe" URL (its announce URL with "announce" replaced, BEP 48's
+ * tracker, if its last announce reply said it takes them ("qoe": 1 in
+ * its "peerflow" dict; a public tracker gets none), at its "qoe" URL (its announce URL with "announce" replaced, BEP 48's
  * rule) as a PF_JOB_HTTP with a POST body.  One at a time: a report that
  * fails is not resent (the next one carries the totals). */
 #include <stdio.h>
@@ -74,7 +75,9 @@ static void send_report(pf_torrent *t, int final, uint64_t now)
     pf_qoe q;
     if (played_file(t, now, &q) < 0) return;
     uint32_t idx = t->cur_tracker < t->ntrackers ? t->cur_tracker : 0;
-    if (t->trackers[idx].udp) return; /* BEP 15 has no room for it */
+    /* Only to a tracker that said it takes them (a peerflow tracker's
+     * "qoe": 1); BEP 15 has no room for one. */
+    if (t->trackers[idx].udp || !t->trackers[idx].takes_qoe) return;
     pf_buf url, body;
     pf_buf_init_mem(&url, t->s->mem);
     pf_buf_init_mem(&body, t->s->mem);

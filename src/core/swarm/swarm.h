@@ -129,6 +129,7 @@ typedef struct pf__tracker {
     int busy;
     int started_sent;
     int completed_sent;
+    int takes_qoe; /* its last reply said it takes QoE reports */
     char trackerid[64];
     /* BEP 15 (udp:// URLs): the address once resolved, the connection id
      * and when it was given (valid for a minute), the request in flight

@@ -731,8 +731,11 @@ static int reply_announce(pf_tracker *t, pf_buf *out, const torrent *tt, size_t 
         nnets = pf_alto_pid_nets(t->alto, o->pid, nets, PF_TRACKER_LOCAL_NETS);
         if (nnets > PF_TRACKER_LOCAL_NETS) nnets = PF_TRACKER_LOCAL_NETS;
     }
-    if (!rc && (o->pv.p2p_off || o->pv.upload_cap || nnets)) { /* keys sorted: before "peers" */
-        rc = pf_benc_cstr(out, "peerflow");
+    { /* keys sorted: before "peers".  Always there: "qoe" tells a peerflow
+       * client that this tracker takes its QoE reports (it sends none to
+       * a tracker that does not say so: a public tracker learns nothing
+       * more than an announce tells it). */
+        rc = rc ? rc : pf_benc_cstr(out, "peerflow");
         if (!rc) rc = pf_benc_dict_begin(out);
         if (!rc && nnets) { /* the announcer's own PID's networks: its ISP */
             rc = pf_benc_cstr(out, "local nets");
@@ -751,6 +754,8 @@ static int reply_announce(pf_tracker *t, pf_buf *out, const torrent *tt, size_t 
         }
         if (!rc) rc = pf_benc_cstr(out, "p2p");
         if (!rc) rc = pf_benc_int(out, o->pv.p2p_off ? 0 : 1);
+        if (!rc) rc = pf_benc_cstr(out, "qoe");
+        if (!rc) rc = pf_benc_int(out, 1);
         if (!rc && o->pv.upload_cap) {
             rc = pf_benc_cstr(out, "upload cap");
             if (!rc) rc = pf_benc_int(out, (int64_t)o->pv.upload_cap);
