@@ -97,6 +97,8 @@ TEST(policy_refusals)
     CHECK_STR(refusal("all upload-cap K\n"), "line 1: upload-cap takes a rate of at least 1K (bytes/s, K/M/G)");
     CHECK_STR(refusal("all upload-cap 99999999999999M\n"),
               "line 1: upload-cap takes a rate of at least 1K (bytes/s, K/M/G)");
+    CHECK_STR(refusal("all upload-cap 999999999999G\n"),
+              "line 1: upload-cap takes a rate of at least 1K (bytes/s, K/M/G)"); /* 2^64 and more */
     CHECK_STR(refusal("all p2p off now\n"), "line 1: unexpected words at the end");
     char big[PF_POLICY_MAX_RULES * 24 + 64], *w = big;
     for (int i = 0; i <= PF_POLICY_MAX_RULES; i++) w += sprintf(w, "pid p%d p2p off\n", i);

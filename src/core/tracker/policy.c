@@ -81,6 +81,7 @@ static int rate_parse(const char *w, size_t n, uint64_t *out)
         if (w[i] < '0' || w[i] > '9') return -1;
         v = v * 10 + (uint64_t)(w[i] - '0');
     }
+    if (v > UINT64_MAX / mul) return -1; /* 999999999999G does not fit */
     v *= mul;
     if (v < 1024) return -1;
     *out = v;
