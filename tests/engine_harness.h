@@ -184,6 +184,7 @@ struct hn_link {
     pf_buf q[2];     /* q[i]: sent by end[i], not yet delivered */
     pf_buf carry[2]; /* q[i]: partial message seen by the counter */
     int hs_done[2];  /* the 68-byte handshake of direction i went past */
+    int opaque[2];   /* direction i carries TLS records: not parsed */
     int closed;
     long recv_err[2]; /* pf_peer_recv error on end[i], 0 if none */
     /* Messages end[i] sent, by id (counted when taken, dropped or not). */
@@ -264,8 +265,10 @@ static inline void hn__log(void *ud, pf_log_level lvl, const char *msg)
 
 /* ---- content --------------------------------------------------------------- */
 /* Generates size bytes (seeded) and a single-file .torrent for them. */
-static inline int hn_content_make(hn_content *c, uint64_t size, uint32_t piece_len, uint64_t seed,
-                                  const char *tracker)
+/* ssl_cert: an SSL torrent's root certificate (PEM) for its info dict, or
+ * NULL. */
+static inline int hn_content_make_ex(hn_content *c, uint64_t size, uint32_t piece_len, uint64_t seed,
+                                     const char *tracker, const char *ssl_cert)
 {
     memset(c, 0, sizeof *c);
     pf_buf_init(&c->torrent);
@@ -305,6 +308,7 @@ static inline int hn_content_make(hn_content *c, uint64_t size, uint32_t piece_l
     p.trackers = tracker ? trs : NULL;
     p.num_trackers = tracker ? 1 : 0;
     p.created_by = "engine_harness";
+    p.ssl_cert = ssl_cert;
     int rc = pf_metainfo_build(&p, &c->torrent);
     free(hashes);
     pf_metainfo *mi = NULL;
@@ -319,6 +323,12 @@ static inline int hn_content_make(hn_content *c, uint64_t size, uint32_t piece_l
         pf_buf_free(&c->torrent);
     }
     return rc;
+}
+
+static inline int hn_content_make(hn_content *c, uint64_t size, uint32_t piece_len, uint64_t seed,
+                                  const char *tracker)
+{
+    return hn_content_make_ex(c, size, piece_len, seed, tracker, NULL);
 }
 
 /* Generates a multi-file torrent: nfiles files named paths[i] (relative,
@@ -619,6 +629,12 @@ static inline size_t hn__filter(hn_link *l, int dir, const uint8_t *data, size_t
     const hn_node *from = l->end[dir].node;
     pf_buf *c = &l->carry[dir];
     size_t dropped = 0;
+    /* TLS (SSL torrents): records, not messages; carried as they are. */
+    if (!l->hs_done[dir] && c->len == 0 && len > 0 && data[0] == 0x16) l->opaque[dir] = 1;
+    if (l->opaque[dir]) {
+        pf_buf_append(&l->q[dir], data, len);
+        return 0;
+    }
     pf_buf_append(c, data, len);
     size_t off = 0;
     const uint8_t *b = c->data;

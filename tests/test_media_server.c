@@ -476,7 +476,8 @@ TEST(test_upload_state)
     pf_buf b;
     pf_buf_init(&b);
     CHECK_EQ(pf_media_stats_json(&b, "T", &st, &u, f, 2, NULL, 0), 0);
-    CHECK(contains(&b, "\"complete\":false,\"p2p_off\":false,\"operator_upload_cap\":0,\"upload\":{\"enabled\":false,\"state\":\"off\","
+    CHECK(contains(&b, "\"complete\":false,\"p2p_off\":false,\"operator_upload_cap\":0,\"ssl\":false,\"tls_peers\":0,\"tls_refused\":0,"
+                     "\"upload\":{\"enabled\":false,\"state\":\"off\","
                        "\"off\":[\"battery\",\"budget\"],\"off_when\":[\"metered\",\"battery\"],"
                        "\"metered\":false,\"on_battery\":true,\"budget\":2097152,"
                        "\"budget_used\":2090000,\"budget_left\":7152,\"period\":\"2031-01\","

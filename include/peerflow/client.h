@@ -148,6 +148,11 @@ PF_EXTERN int pf_client_torrent_add_peer(pf_client_torrent *t, const char *hostp
 PF_EXTERN int pf_client_torrent_add_tracker(pf_client_torrent *t, const char *url);
 /* pf_torrent_set_tracker_token: a private tracker's subscriber token. */
 PF_EXTERN int pf_client_torrent_set_tracker_token(pf_client_torrent *t, const char *token);
+/* An SSL torrent's identity and the operator's revocation list (PEM; see
+ * pf_torrent_set_tls_identity and pf_torrent_set_tls_crl in session.h):
+ * until the identity is set, the torrent talks to no peer. */
+PF_EXTERN int pf_client_torrent_set_tls_identity(pf_client_torrent *t, const char *cert_pem, const char *key_pem);
+PF_EXTERN int pf_client_torrent_set_tls_crl(pf_client_torrent *t, const char *crl_pem);
 /* Viewer settings.  Rate caps in bytes/s (0 = none): the upload cap
  * bounds what peers get from us; the download cap paces requests to peers
  * (CDN fetches for pieces about to be played are not held back). */

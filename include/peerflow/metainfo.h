@@ -70,6 +70,10 @@ PF_EXTERN int pf_metainfo_tracker_tier(const pf_metainfo *mi, size_t i); /* -1 o
 PF_EXTERN size_t pf_metainfo_num_webseeds(const pf_metainfo *mi);
 PF_EXTERN const char *pf_metainfo_webseed(const pf_metainfo *mi, size_t i);
 PF_EXTERN int pf_metainfo_is_private(const pf_metainfo *mi); /* BEP 27 */
+/* An SSL torrent's root certificate (PEM, info["ssl-cert"] as libtorrent
+ * writes it): its peers talk over TLS with certificates it signed.  NULL
+ * for an ordinary torrent. */
+PF_EXTERN const char *pf_metainfo_ssl_cert(const pf_metainfo *mi);
 PF_EXTERN const char *pf_metainfo_comment(const pf_metainfo *mi);    /* NULL if none */
 PF_EXTERN const char *pf_metainfo_created_by(const pf_metainfo *mi); /* NULL if none */
 PF_EXTERN int64_t pf_metainfo_creation_date(const pf_metainfo *mi);  /* Unix time; 0 if none */
@@ -135,6 +139,10 @@ typedef struct pf_create_opts {
      * and once at the end; may be NULL. */
     void (*progress)(void *ud, uint64_t done, uint64_t total);
     void *progress_ud;
+    /* An SSL torrent: the operator's root certificate (PEM) goes into the
+     * info dict as "ssl-cert"; peers then need a certificate it signed
+     * (pf_cert_issue).  NULL = an ordinary torrent. */
+    const char *ssl_cert;
 } pf_create_opts;
 
 PF_EXTERN void pf_create_opts_init(pf_create_opts *o, size_t size);

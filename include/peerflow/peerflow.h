@@ -161,6 +161,12 @@ typedef struct pf_torrent_stats {
      * title (the CDN serves it), and an upload cap (bytes/s, 0 none). */
     int p2p_off;
     uint64_t operator_upload_cap;
+    /* An SSL torrent (its peers talk TLS with certificates its root
+     * signed): peers connected over TLS, and connections refused (no or a
+     * bad certificate, another torrent's, expired, revoked, plain). */
+    int ssl;
+    uint32_t tls_peers;
+    uint64_t tls_refused;
 } pf_torrent_stats;
 
 /* qoe_report_ms (pf_client_settings, pf_session_settings): no reports. */

@@ -146,6 +146,22 @@ PF_EXTERN void pf_torrent_clear_trackers(pf_torrent *t);
  * in every HTTP announce of this torrent (copied; NULL or "": none).
  * Never logged.  0 or PF_ERR_NOMEM. */
 PF_EXTERN int pf_torrent_set_tracker_token(pf_torrent *t, const char *token);
+/* SSL torrents (libtorrent's: the info dict's "ssl-cert" is the
+ * operator's root certificate).  Every peer connection is TLS 1.3 with a
+ * certificate on both sides: signed by that root, its DNS name (or CN)
+ * the torrent's name exactly or "*", not expired, not in the revocation
+ * list.  Until our certificate and key (PEM) are set the torrent neither
+ * dials nor accepts.  A magnet's torrent keeps them until its metadata
+ * says whether it is an SSL torrent.  0, PF_ERR_INVAL (unreadable, the key
+ * does not match, the certificate is not the root's or not for this
+ * torrent), PF_ERR_UNSUPPORTED (not an SSL torrent), PF_ERR_NOMEM. */
+PF_EXTERN int pf_torrent_set_tls_identity(pf_torrent *t, const char *cert_pem, const char *key_pem);
+/* The operator's revocation list (PEM CRLs signed by the root; NULL or ""
+ * none), checked for every new connection.  Replaces the last one; a bad
+ * one is refused (PF_ERR_INVAL) and the last stays. */
+PF_EXTERN int pf_torrent_set_tls_crl(pf_torrent *t, const char *crl_pem);
+/* 1 for an SSL torrent (known once its metadata is). */
+PF_EXTERN int pf_torrent_is_ssl(const pf_torrent *t);
 /* A candidate peer to dial (from a tracker, PEX, the user), by the
  * endpoint's transport (PF_TRANSPORT_ANY: the caller chooses when it gets
  * the PF_EV_CONNECT). */

@@ -11,6 +11,7 @@ int pf_cmd_demo(int argc, char **argv);
 int pf_cmd_play(int argc, char **argv);
 int pf_cmd_lab(int argc, char **argv);
 int pf_cmd_token(int argc, char **argv);
+int pf_cmd_cert(int argc, char **argv);
 
 /* Options shared by get, seed and play (options.c).  Each returns 0, or
  * prints why to stderr (prefixed by cmd) and returns 2. */
@@ -26,8 +27,36 @@ int pf_cli_utp_target(const char *cmd, const char *arg, pf_client_settings *cs);
  * help, what they ask for. */
 enum {
     PF_CLI_O_BUDGET = 1000, PF_CLI_O_BUDGET_FILE, PF_CLI_O_OFF_WHEN, PF_CLI_O_METERED_FILE,
-    PF_CLI_O_SHARE, PF_CLI_O_TOKEN
+    PF_CLI_O_SHARE, PF_CLI_O_TOKEN, PF_CLI_O_SSL_CERT, PF_CLI_O_SSL_KEY, PF_CLI_O_SSL_CRL
 };
+/* SSL torrents: --ssl-cert, --ssl-key (the viewer's certificate and key,
+ * PEM) and --ssl-crl (the operator's revocation list, read again when the
+ * file changes). */
+#define PF_CLI_TLS_LONGOPTS                                                      \
+    {"ssl-cert", 1, 0, PF_CLI_O_SSL_CERT}, {"ssl-key", 1, 0, PF_CLI_O_SSL_KEY}, \
+    {"ssl-crl", 1, 0, PF_CLI_O_SSL_CRL}
+#define PF_CLI_TLS_HELP                                                                      \
+    "      --ssl-cert F     an SSL torrent's viewer certificate (PEM, peerflow cert\n"      \
+    "                       issue); its peers talk TLS 1.3 and need one too\n"          \
+    "      --ssl-key F      that certificate's private key (PEM)\n"                    \
+    "      --ssl-crl F      the operator's revocation list (PEM): peers whose\n"       \
+    "                       certificates it lists are refused; re-read when F changes\n"
+typedef struct pf_cli_tls {
+    const char *cert, *key, *crl;
+    pf_client_torrent *t;
+    uv_fs_poll_t poll;
+    int polling;
+    char cmd[16];
+} pf_cli_tls;
+/* One of the options above; 0, or 2 after a message. */
+int pf_cli_tls_option(const char *cmd, int ch, const char *arg, pf_cli_tls *o);
+/* After the torrent is added: the identity and CRL set, the CRL file
+ * watched on loop.  0, or 1 after a message (a file that cannot be read
+ * or does not fit the torrent). */
+int pf_cli_tls_apply(const char *cmd, pf_cli_tls *o, pf_client_torrent *t, uv_loop_t *loop);
+/* An SSL torrent given no certificate: says that it talks to no peer. */
+void pf_cli_tls_warn(const char *cmd, const pf_cli_tls *o, pf_client_torrent *t);
+
 /* --tracker-token TOKEN|@FILE (a private tracker's subscriber token; from
  * a file, it stays out of the process list) into out (cap bytes). */
 #define PF_CLI_TOKEN_LONGOPT {"tracker-token", 1, 0, PF_CLI_O_TOKEN}
@@ -35,6 +64,9 @@ enum {
     "      --tracker-token T  a private tracker's subscriber token, sent in every\n"  \
     "                       HTTP announce (never logged); @FILE reads it from FILE\n"
 int pf_cli_tracker_token(const char *cmd, const char *arg, char *out, size_t cap);
+/* The text of file `path` (at most max bytes, no NUL inside) into *out
+ * (malloc'd, NUL-terminated); 0, or 1 after a message naming opt. */
+int pf_cli_read_text(const char *cmd, const char *opt, const char *path, size_t max, char **out);
 #define PF_CLI_UPLOAD_LONGOPTS                                                       \
     {"upload-budget", 1, 0, PF_CLI_O_BUDGET}, {"budget-file", 1, 0, PF_CLI_O_BUDGET_FILE}, \
     {"upload-off-when", 1, 0, PF_CLI_O_OFF_WHEN},                                    \

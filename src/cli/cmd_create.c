@@ -26,6 +26,9 @@ static void create_usage(FILE *f)
           "  -p, --piece-length N   piece size, power of two 16K..64M; K/M suffixes\n"
           "                         (default: chosen by total size)\n"
           "      --private          set the private flag (BEP 27)\n"
+          "      --ssl-ca CA.pem    an SSL torrent (libtorrent's): peers talk TLS 1.3\n"
+          "                         and need a certificate CA.pem signed for this\n"
+          "                         torrent's name (peerflow cert issue); implies --private\n"
           "  -c, --comment TEXT     comment\n"
           "  -v, --verbose          show progress even when stderr is not a TTY\n"
           "  -h, --help             this help\n",
@@ -97,11 +100,12 @@ int pf_cmd_create(int argc, char **argv)
         {"webseed", required_argument, NULL, 'w'},
         {"piece-length", required_argument, NULL, 'p'},
         {"private", no_argument, NULL, 'P'},
+        {"ssl-ca", required_argument, NULL, 'S'},
         {"comment", required_argument, NULL, 'c'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *out_path = NULL, *comment = NULL;
+    const char *out_path = NULL, *comment = NULL, *ssl_ca = NULL;
     const char *trackers[CREATE_MAX_URLS], *webseeds[CREATE_MAX_URLS];
     size_t ntr = 0, nws = 0;
     uint32_t piece_length = 0;
@@ -140,6 +144,10 @@ int pf_cmd_create(int argc, char **argv)
             }
             break;
         case 'P':
+            private_flag = 1;
+            break;
+        case 'S':
+            ssl_ca = optarg;
             private_flag = 1;
             break;
         case 'c':
@@ -197,6 +205,16 @@ int pf_cmd_create(int argc, char **argv)
     o.num_webseeds = nws;
     o.private_flag = private_flag;
     o.comment = comment;
+    char *ssl_pem = NULL;
+    if (ssl_ca) {
+        if (pf_cli_read_text("create", "--ssl-ca", ssl_ca, 64u << 10, &ssl_pem) != 0) return 1;
+        if (!strstr(ssl_pem, "-----BEGIN CERTIFICATE-----")) {
+            fprintf(stderr, "peerflow create: --ssl-ca %s: no PEM certificate in it\n", pf_cli_esc(ssl_ca));
+            free(ssl_pem);
+            return 1;
+        }
+        o.ssl_cert = ssl_pem;
+    }
     o.created_by = "peerflow/" PF_VERSION_STRING;
     o.creation_date = (int64_t)time(NULL);
     o.progress = show ? create_on_progress : NULL;
@@ -205,6 +223,7 @@ int pf_cmd_create(int argc, char **argv)
     size_t out_len = 0;
     char err[512];
     int rc = pf_metainfo_create(&o, &out, &out_len, err, sizeof err);
+    free(ssl_pem);
     if (rc) {
         if (prog.tty && prog.last_pct >= 0 && prog.last_pct < 100) fputc('\n', stderr);
         fprintf(stderr, "peerflow create: %s\n", err[0] ? pf_cli_esc(err) : pf_strerror(rc));

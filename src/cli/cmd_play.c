@@ -393,7 +393,7 @@ static void usage(FILE *f)
             "      --peer HOST:PORT   dial this peer (repeatable)\n"
             "      --tracker URL      add a tracker (repeatable)\n"
             "      --no-tracker       ignore the torrent's trackers\n"
-            PF_CLI_TOKEN_HELP
+            PF_CLI_TOKEN_HELP PF_CLI_TLS_HELP
             "      --webseed URL      add a web seed / CDN URL (repeatable)\n"
  PF_CLI_TRANSPORT_HELP
             "      --memory-limit SIZE  piece buffers the engine may hold (pieces in\n"
@@ -436,6 +436,7 @@ typedef struct play_opts {
     pf_client_settings net; /* --transport, --utp-target (their fields only) */
     pf_cli_upload up;       /* --upload-budget, --upload-off-when, ... */
     char token[PF_TOKEN_MAX + 1]; /* --tracker-token; "" none */
+    pf_cli_tls tls;               /* --ssl-cert, --ssl-key, --ssl-crl */
     double local_share; /* < 0: default */
     pf_media_server_limits lim;
     char dirbuf[4096];
@@ -516,6 +517,10 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
     case PF_CLI_O_METERED_FILE:
     case PF_CLI_O_SHARE:
         return pf_cli_upload_option("play", ch, arg, &o->up) ? 2 : -1;
+    case PF_CLI_O_SSL_CERT:
+    case PF_CLI_O_SSL_KEY:
+    case PF_CLI_O_SSL_CRL:
+        return pf_cli_tls_option("play", ch, arg, &o->tls) ? 2 : -1;
     case PF_CLI_O_TOKEN:
         return pf_cli_tracker_token("play", arg, o->token, sizeof o->token) ? 2 : -1;
     case 'l':
@@ -602,7 +607,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
         {"local-net", 1, 0, O_LOCALNET}, {"local-share", 1, 0, O_LOCALSHARE},
-        PF_CLI_UPLOAD_LONGOPTS,       PF_CLI_TOKEN_LONGOPT,
+        PF_CLI_UPLOAD_LONGOPTS,       PF_CLI_TOKEN_LONGOPT, PF_CLI_TLS_LONGOPTS,
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     o->local_share = -1;
     pf_media_server_limits_default(&o->lim);
@@ -691,7 +696,7 @@ static int play_client(play *p, play_opts *o, cli_loop *lp)
 
 /* Phase 3: the torrent (a file, a magnet, or a .torrent by URL) with its
  * trackers, web seeds and peers.  Returns -1 to go on, else the exit code. */
-static int play_torrent(play *p, const play_opts *o)
+static int play_torrent(play *p, play_opts *o, uv_loop_t *loop)
 {
     pf_metainfo *fetched = NULL; /* a .torrent given by URL */
     if (strncmp(o->src, "http://", 7) == 0 || strncmp(o->src, "https://", 8) == 0) {
@@ -710,6 +715,8 @@ static int play_torrent(play *p, const play_opts *o)
     if (o->no_tracker) pf_client_torrent_clear_trackers(p->t);
     for (int i = 0; i < o->ntrackers; i++) pf_client_torrent_add_tracker(p->t, o->trackers[i]);
     if (o->token[0] && pf_client_torrent_set_tracker_token(p->t, o->token) != 0) return 1;
+    if (pf_cli_tls_apply("play", &o->tls, p->t, loop) != 0) return 1;
+    pf_cli_tls_warn("play", &o->tls, p->t);
     for (int i = 0; i < o->nwebseeds; i++)
         if (pf_client_torrent_add_webseed(p->t, o->webseeds[i], o->ws_cost[i]) != 0) {
             fprintf(stderr, "peerflow play: bad web seed URL '%s'\n", pf_cli_esc(o->webseeds[i]));
@@ -781,7 +788,7 @@ int pf_cmd_play(int argc, char **argv)
         return 1;
     }
     rc = play_client(&p, &o, &lp);
-    if (rc < 0) rc = play_torrent(&p, &o);
+    if (rc < 0) rc = play_torrent(&p, &o, &lp.loop);
     if (rc < 0) rc = play_serve(&p, &o);
     if (rc < 0) rc = play_run(&p);
     pf_client_free(p.c);

@@ -119,7 +119,7 @@ static void usage(const char *cmd, FILE *f)
                "      --peer HOST:PORT dial this peer (repeatable)\n"
                "      --tracker URL    add a tracker (repeatable)\n"
                "      --no-tracker     ignore the torrent's trackers\n"
-               PF_CLI_TOKEN_HELP
+               PF_CLI_TOKEN_HELP PF_CLI_TLS_HELP
                "      --stats FILE     write JSON counters every second and at exit\n"
                "      --max-peers N    connections per torrent (default 50)\n"
                "      --max-connections N  connections in all (default 200)\n"
@@ -149,6 +149,7 @@ typedef struct transfer_opts {
     pf_client_settings net; /* --transport, --utp-target (their fields only) */
     pf_cli_upload up;       /* --upload-budget, --upload-off-when, ... */
     char token[PF_TOKEN_MAX + 1]; /* --tracker-token; "" none */
+    pf_cli_tls tls;               /* --ssl-cert, --ssl-key, --ssl-crl */
     char dirbuf[4096];
 } transfer_opts;
 
@@ -174,6 +175,10 @@ static int transfer_option(transfer *x, transfer_opts *o, int ch, const char *ar
     case PF_CLI_O_METERED_FILE:
     case PF_CLI_O_SHARE:
         return pf_cli_upload_option(x->cmd, ch, arg, &o->up) ? 2 : -1;
+    case PF_CLI_O_SSL_CERT:
+    case PF_CLI_O_SSL_KEY:
+    case PF_CLI_O_SSL_CRL:
+        return pf_cli_tls_option(x->cmd, ch, arg, &o->tls) ? 2 : -1;
     case PF_CLI_O_TOKEN:
         return pf_cli_tracker_token(x->cmd, arg, o->token, sizeof o->token) ? 2 : -1;
     case 'l':
@@ -251,7 +256,7 @@ static int transfer_parse(transfer *x, transfer_opts *o, int argc, char **argv)
                                          {"transport", 1, 0, O_TRANSPORT},
                                          {"utp-target", 1, 0, O_UTPTARGET},
                                          PF_CLI_UPLOAD_LONGOPTS,
-                                         PF_CLI_TOKEN_LONGOPT,
+                                         PF_CLI_TOKEN_LONGOPT, PF_CLI_TLS_LONGOPTS,
                                          {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     o->local_share = -1;
     o->port = x->is_get ? 0 : 6881;
@@ -346,6 +351,8 @@ static int transfer_start(transfer *x, transfer_opts *o, cli_loop *lp)
     if (o->no_tracker) pf_client_torrent_clear_trackers(x->t);
     for (int i = 0; i < o->ntrackers; i++) pf_client_torrent_add_tracker(x->t, o->trackers[i]);
     if (o->token[0] && pf_client_torrent_set_tracker_token(x->t, o->token) != 0) return 1;
+    if (pf_cli_tls_apply(x->cmd, &o->tls, x->t, &lp->loop) != 0) return 1;
+    pf_cli_tls_warn(x->cmd, &o->tls, x->t);
     for (int i = 0; i < o->npeers; i++)
         if (pf_client_torrent_add_peer(x->t, o->peers[i]) != 0) {
             fprintf(stderr, "peerflow %s: bad peer address '%s'\n", x->cmd, pf_cli_esc(o->peers[i]));

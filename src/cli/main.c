@@ -20,6 +20,7 @@ static void usage(FILE *f)
             "  play     stream a torrent: local HTTP server for players, CDN fallback\n"
             "  tracker  run an HTTP tracker\n"
             "  token    subscriber tokens for a private tracker (keygen, sign)\n"
+            "  cert     certificates for TLS swarms, as libtorrent's SSL torrents\n"
             "  demo     run a self-contained swarm on loopback\n"
             "  lab      emulated viewers on shaped links vs the CDN bound (root)\n\n"
             "Run 'peerflow <command> --help' for its options.\n",
@@ -46,7 +47,8 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {{"create", pf_cmd_create}, {"info", pf_cmd_info},       {"seed", pf_cmd_seed},
                 {"get", pf_cmd_get},       {"tracker", pf_cmd_tracker}, {"demo", pf_cmd_demo},
-                {"play", pf_cmd_play},     {"lab", pf_cmd_lab},         {"token", pf_cmd_token}};
+                {"play", pf_cmd_play},     {"lab", pf_cmd_lab},         {"token", pf_cmd_token},
+                {"cert", pf_cmd_cert}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

@@ -183,3 +183,101 @@ int pf_cli_tracker_token(const char *cmd, const char *arg, char *out, size_t cap
     out[n] = 0;
     return 0;
 }
+
+int pf_cli_read_text(const char *cmd, const char *opt, const char *path, size_t max, char **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    char *buf = f ? malloc(max + 1) : NULL;
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    const char *why = !f ? strerror(errno) : !buf ? "out of memory" : ferror(f) ? "read error" : NULL;
+    if (!why && n > max) why = "too large";
+    if (!why && memchr(buf, 0, n)) why = "not a text file";
+    if (f) fclose(f);
+    if (why) {
+        fprintf(stderr, "peerflow %s: %s %s: %s\n", cmd, opt, pf_cli_esc(path), why);
+        free(buf);
+        return 1;
+    }
+    buf[n] = 0;
+    *out = buf;
+    return 0;
+}
+
+int pf_cli_tls_option(const char *cmd, int ch, const char *arg, pf_cli_tls *o)
+{
+    if (!*arg) {
+        fprintf(stderr, "peerflow %s: empty file name\n", cmd);
+        return 2;
+    }
+    if (ch == PF_CLI_O_SSL_CERT) o->cert = arg;
+    if (ch == PF_CLI_O_SSL_KEY) o->key = arg;
+    if (ch == PF_CLI_O_SSL_CRL) o->crl = arg;
+    return 0;
+}
+
+static int tls_load_crl(pf_cli_tls *o)
+{
+    char *crl = NULL;
+    if (pf_cli_read_text(o->cmd, "--ssl-crl", o->crl, 16u << 20, &crl) != 0) return 1;
+    int rc = pf_client_torrent_set_tls_crl(o->t, crl);
+    free(crl);
+    if (rc) {
+        fprintf(stderr, "peerflow %s: --ssl-crl %s: %s\n", o->cmd, pf_cli_esc(o->crl),
+                rc == PF_ERR_INVAL ? "not a CRL of this torrent's root certificate" : pf_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+/* The operator published a new list: in force for the next connections;
+ * a broken one is refused and the last stays. */
+static void on_crl_changed(uv_fs_poll_t *h, int status, const uv_stat_t *prev, const uv_stat_t *cur)
+{
+    (void)prev;
+    (void)cur;
+    pf_cli_tls *o = h->data;
+    if (status < 0) return; /* gone for now: the last list stays */
+    if (tls_load_crl(o) == 0) fprintf(stderr, "peerflow %s: revocation list %s re-read\n", o->cmd, pf_cli_esc(o->crl));
+}
+
+int pf_cli_tls_apply(const char *cmd, pf_cli_tls *o, pf_client_torrent *t, uv_loop_t *loop)
+{
+    snprintf(o->cmd, sizeof o->cmd, "%s", cmd);
+    o->t = t;
+    if (!o->cert != !o->key) {
+        fprintf(stderr, "peerflow %s: --ssl-cert and --ssl-key go together\n", cmd);
+        return 1;
+    }
+    if (o->cert) {
+        char *cert = NULL, *key = NULL;
+        int rc = pf_cli_read_text(cmd, "--ssl-cert", o->cert, 1u << 20, &cert) ||
+                 pf_cli_read_text(cmd, "--ssl-key", o->key, 1u << 20, &key);
+        if (!rc && (rc = pf_client_torrent_set_tls_identity(t, cert, key)) != 0)
+            fprintf(stderr, "peerflow %s: --ssl-cert %s: %s\n", cmd, pf_cli_esc(o->cert),
+                    rc == PF_ERR_UNSUPPORTED ? "not an SSL torrent"
+                    : rc == PF_ERR_INVAL     ? "unreadable, its key does not match, or not signed for this torrent "
+                                               "by its root certificate"
+                                             : pf_strerror(rc));
+        free(cert);
+        free(key);
+        if (rc) return 1;
+    }
+    if (o->crl) {
+        if (tls_load_crl(o) != 0) return 1;
+        if (uv_fs_poll_init(loop, &o->poll) == 0) {
+            o->poll.data = o;
+            o->polling = uv_fs_poll_start(&o->poll, on_crl_changed, o->crl, 2000) == 0;
+        }
+    }
+    return 0;
+}
+
+void pf_cli_tls_warn(const char *cmd, const pf_cli_tls *o, pf_client_torrent *t)
+{
+    pf_torrent_stats st;
+    pf_client_torrent_stats(t, &st);
+    if (st.ssl && !o->cert)
+        fprintf(stderr,
+                "peerflow %s: an SSL torrent: without --ssl-cert and --ssl-key it talks to no peer\n", cmd);
+}

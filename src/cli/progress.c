@@ -97,11 +97,12 @@ int pf_progress_write_stats(const char *path, const pf_torrent_stats *st, const 
     fprintf(f,
             "{\"uploaded\":%llu,\"downloaded\":%llu,\"wasted\":%llu,\"peers\":%u,\"seeds\":%u,"
             "\"have\":%u,\"pieces\":%u,\"hash_failures\":%u,\"down_rate\":%.0f,\"up_rate\":%.0f,"
-            "\"complete\":%s",
+            "\"complete\":%s,\"ssl\":%s,\"tls_peers\":%u,\"tls_refused\":%llu",
             (unsigned long long)st->uploaded, (unsigned long long)st->downloaded,
             (unsigned long long)st->wasted, st->peers, st->seeds, st->have, st->pieces,
             st->hash_failures, st->down_rate, st->up_rate,
-            st->pieces && st->have == st->pieces ? "true" : "false");
+            st->pieces && st->have == st->pieces ? "true" : "false", st->ssl ? "true" : "false", st->tls_peers,
+            (unsigned long long)st->tls_refused);
     if (up) write_upload(f, up);
     fprintf(f, "}\n");
     if (fclose(f) != 0) return -1;

@@ -1040,6 +1040,16 @@ int pf_client_torrent_set_tracker_token(pf_client_torrent *ct, const char *token
     return pf_torrent_set_tracker_token(ct->t, token);
 }
 
+int pf_client_torrent_set_tls_identity(pf_client_torrent *ct, const char *cert_pem, const char *key_pem)
+{
+    return pf_torrent_set_tls_identity(ct->t, cert_pem, key_pem);
+}
+
+int pf_client_torrent_set_tls_crl(pf_client_torrent *ct, const char *crl_pem)
+{
+    return pf_torrent_set_tls_crl(ct->t, crl_pem);
+}
+
 void pf_client_torrent_stats(const pf_client_torrent *ct, pf_torrent_stats *st)
 {
     pf_torrent_get_stats(ct->t, st);

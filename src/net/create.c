@@ -442,7 +442,7 @@ int pf_torrent_create(const pf_create_opts *o, pf_buf *out, char *errbuf,
         .piece_hashes = j->hashes, .num_pieces = j->num_pieces,
         .trackers = o->trackers, .num_trackers = o->num_trackers,
         .webseeds = o->webseeds, .num_webseeds = o->num_webseeds,
-        .private_flag = o->private_flag, .comment = o->comment,
+        .private_flag = o->private_flag, .ssl_cert = o->ssl_cert, .comment = o->comment,
         .created_by = o->created_by, .creation_date = o->creation_date};
     rc = pf_metainfo_build(&p, out);
     if (rc) cr_errf(errbuf, errlen, "cannot encode torrent: %s", pf_strerror(rc));

@@ -31,6 +31,11 @@ seed/get options:
     --high-performance  start from libtorrent's high_performance_seed preset
     --no-recheck      get: skip the full recheck after completion
     --transport T     tcp (default), utp (BEP 29 only) or both
+    --ssl-cert F --ssl-key F  an SSL torrent's certificate and key (PEM):
+                      a second, SSL listener is opened and its port is the
+                      one printed, written to --ready-file and dialled by
+                      peers; refused TLS handshakes are logged to stderr
+                      ("lt_peer: ssl: ...") and counted ("ssl_errors")
     -v                print libtorrent alerts
 
 Every mode prints `listening on port N` on stdout (same line as peerflow).
@@ -94,7 +99,7 @@ def make_settings(args):
     bind = args.bind
     lh = "[%s]" % bind if ":" in bind else bind
     pack.update({
-        "listen_interfaces": "%s:%d" % (lh, args.port),
+        "listen_interfaces": "%s:%d" % (lh, args.port) + (",%s:0s" % lh if args.ssl_cert else ""),
         "outgoing_interfaces": bind,
         "enable_dht": False,
         "enable_lsd": False,
@@ -120,6 +125,9 @@ def make_settings(args):
                  ("enable_set_file_valid_data", False)):
         if k in defaults:
             pack[k] = v
+    if args.ssl_cert:
+        pack["alert_mask"] |= (lt.alert.category_t.peer_notification
+                               | lt.alert.category_t.connect_notification)
     if args.verbose:
         pack["alert_mask"] = lt.alert.category_t.all_categories
     return pack
@@ -157,6 +165,7 @@ class Stats:
         self.path = path
         self.start = start
         self.up = self.down = self.failed = 0
+        self.ssl_errors = 0
 
     def update(self, st):
         # a recheck resets libtorrent's session counters: keep the maxima
@@ -180,6 +189,7 @@ class Stats:
             "elapsed": round(time.monotonic() - self.start, 3),
             "wall": round(time.time(), 3),
             "state": str(st.state),
+            "ssl_errors": self.ssl_errors,
         }
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
@@ -196,6 +206,32 @@ def write_ready(path, port):
         os.replace(tmp, path)
 
 
+def ssl_listen_port(ses):
+    """The SSL listener's port (the bindings have no ssl_listen_port())."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        ses.wait_for_alert(100)
+        for a in ses.pop_alerts():
+            if isinstance(a, lt.listen_succeeded_alert) and \
+                    a.socket_type == lt.socket_type_t.tcp_ssl:
+                return a.port
+    return 0
+
+
+def is_ssl_error(a):
+    if isinstance(a, lt.peer_error_alert) and a.op == lt.operation_t.ssl_handshake:
+        return True
+    if isinstance(a, (lt.peer_error_alert, lt.peer_disconnected_alert)):
+        try:
+            if "ssl" in a.error.category().name():
+                return True
+        except Exception:  # noqa: BLE001
+            pass
+        m = a.message().lower()
+        return "certificate" in m or "tlsv1" in m or "unknown ca" in m
+    return False
+
+
 def run_peer(args):
     if args.tracker_only and args.peer:
         err("--tracker-only and --peer are exclusive")
@@ -206,8 +242,10 @@ def run_peer(args):
     signal.signal(signal.SIGINT, _on_signal)
 
     ses = lt.session(make_settings(args))
-    port = 0
+    port = ssl_listen_port(ses) if args.ssl_cert else 0
     for _ in range(100):  # the listen socket opens asynchronously
+        if args.ssl_cert:
+            break
         port = ses.listen_port()
         if port:
             break
@@ -220,6 +258,9 @@ def run_peer(args):
     log("listening on port %d" % port)
 
     h = ses.add_torrent(add_params(args))
+    if args.ssl_cert:
+        # dh_params "" only posts a harmless error alert (see tls-peers.md)
+        h.set_ssl_certificate(args.ssl_cert, args.ssl_key, "")
     stats = Stats(args.stats_file, start)
     if args.mode == "get":
         write_ready(args.ready_file, port)
@@ -246,6 +287,9 @@ def run_peer(args):
             if args.verbose:
                 err("%.3f alert: %s: %s" % (time.monotonic() - start,
                                             type(a).__name__, a.message()))
+            if args.ssl_cert and is_ssl_error(a):
+                stats.ssl_errors += 1
+                err("ssl: " + a.message())
             if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert,
                               lt.listen_failed_alert)):
                 err(a.message())
@@ -411,6 +455,8 @@ def main(argv):
         p.add_argument("--high-performance", action="store_true")
         p.add_argument("--no-recheck", action="store_true")
         p.add_argument("-v", "--verbose", action="store_true")
+        p.add_argument("--ssl-cert")
+        p.add_argument("--ssl-key")
         p.add_argument("--transport", choices=("tcp", "utp", "both"), default="tcp",
                        help="peer connections over TCP (default), uTP (BEP 29) or both")
     p = sub.add_parser("create")

@@ -15,6 +15,7 @@
 #define MI_MIN_PIECE (16u << 10)
 #define MI_MAX_PIECE (64u << 20)
 #define MI_MAX_TOTAL ((uint64_t)1 << 50)
+#define MI_MAX_SSL_CERT (64u << 10) /* a PEM root certificate */
 
 /* ---- path safety ---- */
 
@@ -63,6 +64,7 @@ void pf_metainfo_free(pf_metainfo *mi)
     pf__free(mi->mem, mi->trackers);
     for (size_t i = 0; i < mi->num_webseeds; i++) pf__free(mi->mem, mi->webseeds[i]);
     pf__free(mi->mem, mi->webseeds);
+    pf__free(mi->mem, mi->ssl_cert);
     pf__free(mi->mem, mi->comment);
     pf__free(mi->mem, mi->created_by);
     pf__free(mi->mem, mi->info_raw);
@@ -154,6 +156,13 @@ static int mi_parse_info(const pf_ben *info, pf_metainfo *mi)
 
     const pf_ben *priv = pf_ben_dict_get_type(info, "private", PF_BEN_INT);
     mi->private_flag = priv && priv->v.i == 1;
+    const pf_ben *ssl = pf_ben_dict_get_type(info, "ssl-cert", PF_BEN_STR);
+    if (ssl) {
+        if (ssl->v.s.len == 0 || ssl->v.s.len > MI_MAX_SSL_CERT || memchr(ssl->v.s.p, 0, ssl->v.s.len))
+            return PF_ERR_PARSE;
+        if (!(mi->ssl_cert = pf_ben_strdup(ssl, mi->mem))) return PF_ERR_NOMEM;
+        mi->ssl_cert_len = ssl->v.s.len;
+    }
 
     uint64_t total = 0;
     if (length) {
@@ -450,6 +459,10 @@ static int mi_build_info(const pf_create_params *p, pf_buf *b)
     if (p->private_flag) {
         rc = rc ? rc : pf_benc_cstr(b, "private");
         rc = rc ? rc : pf_benc_int(b, 1);
+    }
+    if (p->ssl_cert) {
+        rc = rc ? rc : pf_benc_cstr(b, "ssl-cert");
+        rc = rc ? rc : pf_benc_cstr(b, p->ssl_cert);
     }
     return rc ? rc : pf_benc_end(b);
 }

@@ -42,6 +42,11 @@ typedef struct pf_metainfo {
     char **webseeds; /* url-list: string or list of strings */
     size_t num_webseeds;
     int private_flag;
+    /* libtorrent's SSL torrents: the operator's root certificate (PEM) that
+     * every peer's certificate must chain to; NULL if none.  Its bytes as
+     * the info dict has them (ssl_cert_len), NUL-terminated. */
+    char *ssl_cert;
+    size_t ssl_cert_len;
     char *comment;      /* may be NULL */
     char *created_by;   /* may be NULL */
     int64_t creation_date; /* 0 if absent */
@@ -87,6 +92,7 @@ typedef struct pf_create_params {
     const char *const *webseeds; /* url-list; may be NULL */
     size_t num_webseeds;
     int private_flag;
+    const char *ssl_cert;   /* PEM root certificate for "ssl-cert"; may be NULL */
     const char *comment;    /* may be NULL */
     const char *created_by; /* may be NULL */
     int64_t creation_date;  /* 0 = omit */

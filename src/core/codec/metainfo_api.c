@@ -65,6 +65,7 @@ const char *pf_metainfo_webseed(const pf_metainfo *mi, size_t i)
 }
 
 int pf_metainfo_is_private(const pf_metainfo *mi) { return mi->private_flag; }
+const char *pf_metainfo_ssl_cert(const pf_metainfo *mi) { return mi->ssl_cert; }
 const char *pf_metainfo_comment(const pf_metainfo *mi) { return mi->comment; }
 const char *pf_metainfo_created_by(const pf_metainfo *mi) { return mi->created_by; }
 int64_t pf_metainfo_creation_date(const pf_metainfo *mi) { return mi->creation_date; }

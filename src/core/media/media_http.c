@@ -513,13 +513,15 @@ int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *s
         rc = pf_buf_appendf(out,
                             ",\"cdn_downloaded\":%llu,\"peer_downloaded\":%llu,\"webseeds\":%u,"
                             "\"remote_downloaded\":%llu,\"remote_uploaded\":%llu,"
-                            "\"cdn_share\":%.4f,\"complete\":%s,\"p2p_off\":%s,\"operator_upload_cap\":%llu,",
+                            "\"cdn_share\":%.4f,\"complete\":%s,\"p2p_off\":%s,\"operator_upload_cap\":%llu,"
+                            "\"ssl\":%s,\"tls_peers\":%u,\"tls_refused\":%llu,",
                             (unsigned long long)st->cdn_downloaded,
                             (unsigned long long)st->peer_downloaded, st->webseeds,
                             (unsigned long long)st->remote_downloaded,
                             (unsigned long long)st->remote_uploaded, cdn_share(st),
                             st->pieces && st->have == st->pieces ? "true" : "false",
-                            st->p2p_off ? "true" : "false", (unsigned long long)st->operator_upload_cap);
+                            st->p2p_off ? "true" : "false", (unsigned long long)st->operator_upload_cap,
+                            st->ssl ? "true" : "false", st->tls_peers, (unsigned long long)st->tls_refused);
     if (!rc && up) rc = pf_buf_append_str(out, "\"upload\":");
     if (!rc && up) rc = pf_media_upload_json(out, up);
     if (!rc) rc = pf_buf_append_str(out, up ? ",\"files\":[" : "\"files\":[");

@@ -50,6 +50,7 @@ void pf__peer_free(pf_peer *p)
     /* Blocks queued that the caller never took were never sent. */
     if (p->s->up_budget != PF_UPLOAD_UNLIMITED) p->s->up_budget += p->sp_bytes;
     if (p->utp) pf_utp_set_ud(p->utp, NULL); /* the context outlives it */
+    pf__tls_peer_free(p);
     pf_buf_free(&p->utp_out);
     pf_buf_free(&p->in);
     pf_out o = {.buf = p->out, .sp = p->sp, .nsp = p->nsp};
@@ -75,11 +76,11 @@ void pf__peer_mark_write(pf_peer *p)
 {
     if (p->state == PF_PS_CLOSING) return;
     if (p->transport == PF_TRANSPORT_UTP) { /* ours to carry (utp_link.c) */
-        if (pf_buf_unread(&p->out)) pf__utp_flush_peer(p);
+        if (pf__peer_has_output(p)) pf__utp_flush_peer(p);
         return;
     }
     if (p->write_queued) return;
-    if (pf_buf_unread(&p->out) == 0) return;
+    if (!pf__peer_has_output(p)) return;
     pf_event ev = {.type = PF_EV_WRITE, .torrent = p->t, .peer = p};
     if (pf__emit(p->s, &ev) == 0) p->write_queued = 1;
 }
@@ -127,7 +128,7 @@ void pf_peer_closed(pf_peer *p, uint64_t now)
     pf__peer_free(p);
 }
 
-size_t pf_peer_take_output_zc(pf_peer *p, pf_out *out)
+size_t pf__peer_take_plain(pf_peer *p, pf_out *out)
 {
     size_t n = pf_buf_unread(&p->out) + p->sp_bytes;
     out->buf = p->out;
@@ -152,31 +153,40 @@ void pf_out_release(pf_out *out)
     pf_buf_free(&out->buf);
 }
 
+int pf__out_flatten(pf_session *s, pf_out *o, pf_buf *dst)
+{
+    if (o->nsp == 0) {
+        *dst = o->buf;
+        pf_buf_init_mem(&o->buf, s->mem);
+        return 0;
+    }
+    /* Headers and control bytes with the payloads in place. */
+    pf_buf_init_mem(dst, s->mem);
+    if (pf_buf_reserve(dst, o->total) != 0) {
+        pf_out_release(o);
+        return PF_ERR_NOMEM;
+    }
+    const uint8_t *h = pf_buf_head(&o->buf);
+    size_t at = 0;
+    for (size_t i = 0; i < o->nsp; i++) {
+        pf_buf_append(dst, h + at, o->sp[i].at - at);
+        pf_buf_append(dst, o->sp[i].data, o->sp[i].len);
+        at = o->sp[i].at;
+    }
+    pf_buf_append(dst, h + at, pf_buf_unread(&o->buf) - at);
+    pf_out_release(o);
+    return 0;
+}
+
 size_t pf_peer_take_output(pf_peer *p, pf_buf *dst)
 {
     pf_out o;
     size_t n = pf_peer_take_output_zc(p, &o);
-    if (o.nsp == 0) {
-        *dst = o.buf;
-        return n;
-    }
-    /* Flatten: headers and control bytes with the payloads in place. */
-    pf_buf_init_mem(dst, p->s->mem);
-    if (pf_buf_reserve(dst, n) != 0) {
-        pf_out_release(&o);
+    if (pf__out_flatten(p->s, &o, dst) != 0) {
         p->net_inflight -= n;
         p->out_total -= n;
         return 0;
     }
-    const uint8_t *h = pf_buf_head(&o.buf);
-    size_t at = 0;
-    for (size_t i = 0; i < o.nsp; i++) {
-        pf_buf_append(dst, h + at, o.sp[i].at - at);
-        pf_buf_append(dst, o.sp[i].data, o.sp[i].len);
-        at = o.sp[i].at;
-    }
-    pf_buf_append(dst, h + at, pf_buf_unread(&o.buf) - at);
-    pf_out_release(&o);
     return n;
 }
 
@@ -215,6 +225,10 @@ void pf_peer_connected(pf_peer *p, uint64_t now)
     if (p->state != PF_PS_CONNECTING) return;
     p->state = PF_PS_HANDSHAKE;
     p->connected_at = p->last_recv = p->last_msg = now;
+    if (pf__tls_connected(p) != 0) {
+        pf__peer_close(p, "TLS: cannot start the handshake");
+        return;
+    }
     send_handshake(p);
 }
 
@@ -832,7 +846,7 @@ size_t pf__peer_withdraw_pieces(pf_peer *p)
     return taken;
 }
 
-void pf_peer_sent(pf_peer *p, size_t n, uint64_t now)
+void pf__peer_sent_plain(pf_peer *p, size_t n, uint64_t now)
 {
     if (now > p->s->now) p->s->now = now;
     p->net_inflight = n > p->net_inflight ? 0 : p->net_inflight - n;
@@ -1118,6 +1132,7 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
         if (!t || t->stopped) return PF_ERR_NOTFOUND;
         if (t->p2p_off) return PF_ERR_DENIED; /* the operator's switch */
         if (pf__torrent_is_banned(t, &p->addr)) return PF_ERR_DENIED;
+        if (!pf__tls_admits(p, t)) return PF_ERR_DENIED;
         pf__pending_remove(p->s, p);
         if (pf__torrent_attach_peer(t, p, now) != 0) return PF_ERR_LIMIT;
     }
@@ -1195,7 +1210,7 @@ static size_t missing_bytes(const pf_peer *p)
     return need > have ? (size_t)(need - have) : 0;
 }
 
-long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now)
+long pf__peer_recv_plain(pf_peer *p, const uint8_t *data, size_t n, uint64_t now)
 {
     if (now > p->s->now) p->s->now = now;
     if (p->state == PF_PS_CLOSING) return (long)n;

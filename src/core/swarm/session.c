@@ -132,6 +132,7 @@ void pf_session_free(pf_session *s)
         }
     }
     pf__free(s->mem, s->q.ev);
+    pf__session_tls_free(s);
     pf__datagrams_free(s);
     pf__free(s->mem, s);
 }
@@ -167,7 +168,7 @@ int pf_session_next_event(pf_session *s, pf_event *ev)
         if (ev->type == PF_EV_WRITE) {
             /* Coalesced: the flag is cleared when the event is delivered. */
             ev->peer->write_queued = 0;
-            if (ev->peer->out.len - ev->peer->out.off == 0) continue;
+            if (!pf__peer_has_output(ev->peer)) continue;
         }
         return 1;
     }

@@ -8,6 +8,7 @@
 #include "core/codec/wire.h"
 #include "core/util/log.h"
 #include "core/utp/utp.h"
+#include "core/tls/tls.h"
 #include "core/sched/sched.h"
 #include "peerflow/session.h"
 
@@ -42,6 +43,11 @@ struct pf_peer {
     pf_buf utp_out;
     int utp_flushing;
     pf_peer *utp_dead_next;
+    /* TLS (tls_link.c): the connection's filter between these bytes and
+     * the wire, NULL for a plain one; tls_sniffed: an incoming
+     * connection's first byte was looked at (0x16 starts TLS). */
+    struct pf__tls_peer *tls;
+    int tls_sniffed;
     void *ud;
     int outgoing;
     int local; /* inside the session's local networks (same ISP) */
@@ -208,6 +214,12 @@ struct pf_torrent {
      * (bytes/s, 0 none), as of the last announce reply. */
     int p2p_off;
     uint64_t op_upload_cap;
+    /* An SSL torrent (tls_link.c): its trust, once the metadata is known,
+     * and what the caller gave for it (applied then, kept for rebuilds);
+     * refusals of its peers by reason. */
+    struct pf_tls_ctx *tls;
+    char *tls_cert, *tls_key, *tls_crl;
+    uint64_t tls_refused[PF_TLS_NREFUSALS];
     /* QoE reports to the tracker (qoe_report.c): the stream's id ("" until
      * a file is read from), when it began, the next report. */
     char qoe_stream[17];
@@ -341,6 +353,10 @@ struct pf_session {
     pf_net tracker_nets[PF__MAX_LOCAL_NETS];
     uint32_t ntracker_nets;
     double local_share; /* of the regular upload slots, local peers' first */
+    /* TLS (tls_link.c): the router SNI picks SSL torrents by (made on
+     * first use), and refusals by reason, every torrent's and none's. */
+    struct pf_tls_ctx *tls_router;
+    uint64_t tls_refused[PF_TLS_NREFUSALS];
     pf_logger log;
     uint64_t now; /* the latest time the caller passed in */
     /* uTP (utp_link.c): the context on our datagrams, and peers whose
@@ -398,6 +414,33 @@ void pf__utp_reap(pf_session *s);
 int pf__utp_datagram(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now);
 /* Deferred ACKs and data held for the queue go out. */
 void pf__utp_flush(pf_session *s, uint64_t now);
+
+/* tls_link.c: TLS peers of SSL torrents.  The public pf_peer_recv,
+ * pf_peer_take_output_zc and pf_peer_sent carry ciphertext for a TLS peer
+ * and pass plaintext to the _plain functions of peer.c. */
+long pf__peer_recv_plain(pf_peer *p, const uint8_t *data, size_t n, uint64_t now);
+size_t pf__peer_take_plain(pf_peer *p, pf_out *out);
+void pf__peer_sent_plain(pf_peer *p, size_t n, uint64_t now);
+/* o's bytes in one buffer (o released); PF_ERR_NOMEM. */
+int pf__out_flatten(pf_session *s, pf_out *o, pf_buf *dst);
+/* Output the caller may take now (plaintext, or a TLS peer's records). */
+int pf__peer_has_output(const pf_peer *p);
+/* A dial of an SSL torrent's peer becomes TLS (0, or PF_ERR_*: no
+ * identity yet, memory); its connection is made: the ClientHello goes. */
+int pf__tls_dial(pf_peer *p);
+int pf__tls_connected(pf_peer *p);
+/* An incoming peer's BitTorrent handshake named t: may it have it?  A
+ * plain connection to an SSL torrent, or a TLS one whose SNI chose
+ * another torrent, may not (counted and logged). */
+int pf__tls_admits(pf_peer *p, pf_torrent *t);
+void pf__tls_peer_free(pf_peer *p);
+/* The torrent's metadata is known: an SSL torrent gets its context (with
+ * the identity and CRL set so far); plain peers of it are closed. */
+int pf__torrent_tls_init(pf_torrent *t, const pf_metainfo *mi);
+void pf__torrent_tls_free(pf_torrent *t);
+/* 0 for a plain torrent; for an SSL one, 1 once it can dial (identity). */
+int pf__torrent_tls_blocked(const pf_torrent *t);
+void pf__session_tls_free(pf_session *s);
 
 /* datagram.c */
 #define PF__DGRAM_QUEUE 256

@@ -40,6 +40,7 @@ void pf__torrent_free(pf_torrent *t)
     pf__free(t->s->mem, t->meta_got);
     pf__free(t->s->mem, t->magnet_name);
     pf__free(t->s->mem, t->tracker_token);
+    pf__torrent_tls_free(t);
     pf__ws_free_all(t);
     pf__sources_free(t);
     pf__streams_free(t);
@@ -81,7 +82,9 @@ static uint32_t size_buffers(pf_torrent *t, uint64_t plen)
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
 {
     if (memcmp(mi->info_hash, t->info_hash, 20) != 0) return PF_ERR_HASH;
-    int rc = pf_bitfield_init_mem(&t->have, mi->num_pieces, t->s->mem);
+    int rc = pf__torrent_tls_init(t, mi); /* an SSL torrent: never in clear */
+    if (rc) return rc;
+    rc = pf_bitfield_init_mem(&t->have, mi->num_pieces, t->s->mem);
     if (rc) return rc;
     rc = pf_picker_init(&t->picker, t->s->mem, mi->num_pieces, mi->piece_length, mi->total_length, &t->have);
     if (rc) {
@@ -1074,7 +1077,7 @@ static int dial_candidate(pf_torrent *t, pf__candidate *c, uint64_t now)
         pf_peer *p = pf__peer_new(t->s, t, &c->addr, 1, now);
         if (!p) return -1;
         p->transport = PF_TRANSPORT_UTP;
-        if (pf__utp_dial(p, now) == 0) {
+        if (pf__tls_dial(p) == 0 && pf__utp_dial(p, now) == 0) {
             c->connected++;
             n++;
         } else {
@@ -1087,6 +1090,12 @@ static int dial_candidate(pf_torrent *t, pf__candidate *c, uint64_t now)
         pf_peer *p = pf__peer_new(t->s, t, &c->addr, 1, now);
         if (!p) return n ? n : -1;
         p->transport = PF_TRANSPORT_TCP;
+        if (pf__tls_dial(p) != 0) {
+            p->outgoing = 0;
+            pf__torrent_detach_peer(t, p, now);
+            pf__peer_free(p);
+            return n ? n : -1;
+        }
         c->connected++;
         pf_event ev = {.type = PF_EV_CONNECT, .torrent = t, .peer = p, .ep = {c->addr, PF_TRANSPORT_TCP}};
         pf__emit(t->s, &ev);
@@ -1098,6 +1107,7 @@ static int dial_candidate(pf_torrent *t, pf__candidate *c, uint64_t now)
 static void dial_more(pf_torrent *t, uint64_t now)
 {
     if (t->stopped || t->p2p_off || t->state == PF_TS_CHECKING) return;
+    if (pf__torrent_tls_blocked(t)) return; /* an SSL torrent without our certificate */
     uint32_t dials = 0;
     for (uint32_t i = 0; i < t->ncands && dials < PF__DIALS_PER_TICK; i++) {
         if (t->npeers >= t->s->set.max_peers) return;
@@ -1189,6 +1199,9 @@ void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st)
     st->p2p_off = t->p2p_off;
     st->operator_upload_cap = t->op_upload_cap;
     st->webseeds = t->nws;
+    st->ssl = t->tls != NULL;
+    for (uint32_t i = 0; i < t->npeers; i++) st->tls_peers += t->peers[i]->tls && t->peers[i]->state == PF_PS_ACTIVE;
+    for (int r = 1; r < PF_TLS_NREFUSALS; r++) st->tls_refused += t->tls_refused[r];
 }
 
 void pf_torrent_stop(pf_torrent *t, uint64_t now)

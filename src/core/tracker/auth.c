@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/codec/bencode.h"
+#include "core/tls/pem.h"
 #include "core/util/buf.h"
 #include "core/util/mem.h"
 #include "peerflow/peerflow.h"
@@ -262,9 +263,7 @@ int pf_token_keygen(char *private_pem, size_t pem_cap, char public_key[PF_TOKEN_
 
 static EVP_PKEY *private_key(const char *pem)
 {
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
+    EVP_PKEY *pk = pf__pem_key(pem);
     if (pk && EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {
         EVP_PKEY_free(pk);
         pk = NULL;
