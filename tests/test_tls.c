@@ -187,6 +187,11 @@ TEST(tls_identity_checked)
     CHECK_EQ(pf_torrent_set_tls_identity(pr.seed->t, "garbage", "garbage"), PF_ERR_INVAL);
     CHECK_EQ(pf_torrent_set_tls_identity(pr.seed->t, ok.cert, ok.key), 0);
     CHECK_EQ(pf_torrent_set_tls_crl(pr.seed->t, "not a CRL"), PF_ERR_INVAL);
+    /* A list past its next update would refuse everyone: refused. */
+    char *stale = NULL;
+    CHECK_EQ(pf_cert_revoke(g_pki.ca, g_pki.ca_key, NULL, NULL, 0, (int64_t)time(NULL) - 30 * 86400, 7, &stale), 0);
+    CHECK_EQ(pf_torrent_set_tls_crl(pr.seed->t, stale), PF_ERR_TIMEOUT);
+    pf_cert_free(stale);
     CHECK_EQ(pf_torrent_is_ssl(pr.seed->t), 1);
     pair_free(&pr);
     /* An ordinary torrent has no use for one. */

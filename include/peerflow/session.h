@@ -158,7 +158,8 @@ PF_EXTERN int pf_torrent_set_tracker_token(pf_torrent *t, const char *token);
 PF_EXTERN int pf_torrent_set_tls_identity(pf_torrent *t, const char *cert_pem, const char *key_pem);
 /* The operator's revocation list (PEM CRLs signed by the root; NULL or ""
  * none), checked for every new connection.  Replaces the last one; a bad
- * one is refused (PF_ERR_INVAL) and the last stays. */
+ * one (PF_ERR_INVAL) or one past its nextUpdate (PF_ERR_TIMEOUT: it would
+ * refuse every peer) is refused and the last stays. */
 PF_EXTERN int pf_torrent_set_tls_crl(pf_torrent *t, const char *crl_pem);
 /* 1 for an SSL torrent (known once its metadata is). */
 PF_EXTERN int pf_torrent_is_ssl(const pf_torrent *t);

@@ -224,7 +224,10 @@ static int tls_load_crl(pf_cli_tls *o)
     free(crl);
     if (rc) {
         fprintf(stderr, "peerflow %s: --ssl-crl %s: %s\n", o->cmd, pf_cli_esc(o->crl),
-                rc == PF_ERR_INVAL ? "not a CRL of this torrent's root certificate" : pf_strerror(rc));
+                rc == PF_ERR_INVAL     ? "not a CRL of this torrent's root certificate"
+                : rc == PF_ERR_TIMEOUT ? "past its next update: it would refuse every peer (renew it: peerflow "
+                                         "cert revoke --crl FILE)"
+                                       : pf_strerror(rc));
         return 1;
     }
     return 0;

@@ -204,6 +204,14 @@ int pf_tls_ctx_set_identity(pf_tls_ctx *c, const char *cert_pem, const char *key
 
 int pf_tls_ctx_has_identity(const pf_tls_ctx *c) { return c && c->identity; }
 
+/* A list past its nextUpdate (or without one) would refuse every peer:
+ * refused when given, so the operator hears of it at once. */
+static int crl_stale(const X509_CRL *crl)
+{
+    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+    return !next || X509_cmp_current_time(next) <= 0;
+}
+
 /* A fresh store with the root and crls (the old one may be in use by a
  * handshake; OpenSSL reference-counts stores). */
 static int replace_store(pf_tls_ctx *c, STACK_OF(X509_CRL) *crls)
@@ -221,9 +229,11 @@ static int replace_store(pf_tls_ctx *c, STACK_OF(X509_CRL) *crls)
     for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
         X509_CRL *crl = sk_X509_CRL_value(crls, i);
         EVP_PKEY *pk = X509_get0_pubkey(root);
-        if (!pk || X509_CRL_verify(crl, pk) != 1 || X509_STORE_add_crl(s, crl) != 1) {
+        int rc = !pk || X509_CRL_verify(crl, pk) != 1 ? PF_ERR_INVAL : crl_stale(crl) ? PF_ERR_TIMEOUT : 0;
+        if (rc == 0 && X509_STORE_add_crl(s, crl) != 1) rc = PF_ERR_NOMEM;
+        if (rc) {
             X509_STORE_free(s);
-            return PF_ERR_INVAL;
+            return rc;
         }
     }
     if (sk_X509_CRL_num(crls) > 0) X509_STORE_set_flags(s, X509_V_FLAG_CRL_CHECK);
@@ -290,6 +300,16 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
             snprintf(t->detail, sizeof t->detail, "SNI names no SSL torrent we serve");
         }
         *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    /* Called again for the second ClientHello after a HelloRetryRequest,
+     * which must name the same torrent (RFC 8446 4.1.2); it is chosen
+     * already, and holds its one reference. */
+    if (t->chosen) {
+        if (t->chosen == c) return SSL_TLSEXT_ERR_OK;
+        t->refusal = PF_TLS_FAILED;
+        snprintf(t->detail, sizeof t->detail, "SNI changed after HelloRetryRequest");
+        *alert = SSL_AD_ILLEGAL_PARAMETER;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     if (SSL_set_SSL_CTX(ssl, c->ssl) != c->ssl) return SSL_TLSEXT_ERR_ALERT_FATAL;

@@ -56,8 +56,10 @@ pf_tls_ctx *pf_tls_ctx_new(const char *root_pem, size_t root_len, const char *na
 int pf_tls_ctx_set_identity(pf_tls_ctx *c, const char *cert_pem, const char *key_pem);
 int pf_tls_ctx_has_identity(const pf_tls_ctx *c);
 /* The operator's revocation list (PEM, one or more CRLs); NULL or "" drops
- * it.  PF_ERR_INVAL: unreadable, or not signed by the root.  Connections
- * already made keep going; new ones are checked against it. */
+ * it.  PF_ERR_INVAL: unreadable, or not signed by the root; PF_ERR_TIMEOUT:
+ * past its nextUpdate (it would refuse every peer: renew it).  The list in
+ * force stays on an error.  Connections already made keep going; new ones
+ * are checked against it. */
 int pf_tls_ctx_set_crl(pf_tls_ctx *c, const char *crl_pem);
 void pf_tls_ctx_free(pf_tls_ctx *c); /* connections hold their own reference */
 
