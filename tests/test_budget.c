@@ -292,6 +292,60 @@ TEST(budget_file_shared_by_processes)
     CHECK_EQ(total, B);
 }
 
+/* --- the calendar month --- */
+
+/* The month of t in zone tz (a POSIX TZ string: no tz database needed). */
+static void month_in(const char *tz, time_t t, char out[PF__PERIOD_MAX + 1])
+{
+    setenv("TZ", tz, 1);
+    tzset(); /* glibc's localtime_r does not look at TZ again by itself */
+    pf__budget_month(t, out);
+}
+
+/* The period is the month on the viewer's wall clock: one second before
+ * local midnight of the 1st it is the old month, at midnight the new
+ * one, whatever month UTC is in, and with the offset of daylight saving
+ * time when it is in force. */
+TEST(budget_month_local_time)
+{
+    static const struct {
+        const char *tz;
+        time_t at; /* local midnight on the 1st, as UTC seconds */
+        const char *before, *after;
+    } cases[] = {
+        /* December to January east of UTC: UTC is still in December. */
+        {"JST-9", 1735657200, "2024-12", "2025-01"},       /* 2024-12-31 15:00 UTC */
+        /* ...and west of UTC: UTC is already in January. */
+        {"PST8PDT,M3.2.0,M11.1.0", 1735718400, "2024-12", "2025-01"}, /* 2025-01-01 08:00 UTC */
+        /* March to April in central Europe on the day summer time began
+         * (2024-03-31 01:00 UTC): midnight is 22:00 UTC, not 23:00. */
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 1711922400, "2024-03", "2024-04"},
+        /* October to November in New York two days before summer time
+         * ends: midnight is 04:00 UTC, not 05:00. */
+        {"EST5EDT,M3.2.0,M11.1.0", 1730433600, "2024-10", "2024-11"},
+    };
+    const char *old = getenv("TZ");
+    char saved[256] = "";
+    if (old) snprintf(saved, sizeof saved, "%s", old);
+    char m[PF__PERIOD_MAX + 1];
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        month_in(cases[i].tz, cases[i].at - 1, m);
+        if (strcmp(m, cases[i].before) != 0) bad++, fprintf(stderr, "%s: %s before\n", cases[i].tz, m);
+        month_in(cases[i].tz, cases[i].at, m);
+        if (strcmp(m, cases[i].after) != 0) bad++, fprintf(stderr, "%s: %s after\n", cases[i].tz, m);
+    }
+    /* The clocks going forward (01:00 UTC) is no month change. */
+    month_in("CET-1CEST,M3.5.0,M10.5.0/3", 1711846800 - 1, m);
+    if (strcmp(m, "2024-03") != 0) bad++;
+    month_in("CET-1CEST,M3.5.0,M10.5.0/3", 1711846800, m);
+    if (strcmp(m, "2024-03") != 0) bad++;
+    if (old) setenv("TZ", saved, 1);
+    else unsetenv("TZ");
+    tzset();
+    CHECK_EQ(bad, 0);
+}
+
 TEST(power_supply_battery)
 {
     const char *root = tmp_path("ps");
@@ -514,7 +568,7 @@ static void cleanup(void)
 TEST_MAIN(share_caps_at_half_the_measured_uplink, share_ignores_a_burst, share_waits_for_the_ramp,
           share_probe_finds_an_underestimate,
           budget_file_format_and_parse, budget_file_reserve_return_period_corrupt,
-          budget_file_shared_by_processes, power_supply_battery, client_budget_across_restarts,
+          budget_file_shared_by_processes, budget_month_local_time, power_supply_battery, client_budget_across_restarts,
           client_budget_spent, client_switches)
 #undef main
 int main(int argc, char **argv)
