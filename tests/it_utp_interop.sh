@@ -36,6 +36,28 @@ spawn lt_get $LT_PEER get --torrent "$T/clip.torrent" --dir "$T/lt_get" --no-tra
     --peer "127.0.0.1:$seed_port" --timeout 40
 expect_exit0 lt_get 45
 assert_same_file "$T/src/clip.bin" "$T/lt_get/clip.bin"
+# Bad datagrams on its socket are dropped and counted (the --stats file,
+# written every second): 5 of garbage, 1 uTP packet whose SACK extension
+# runs past its end.
+dg() { stats_json "$T/pf_seed.json" "d['datagrams']['$1']"; }
+in0=$(dg dropped_in) bad0=$(dg utp_invalid)
+[ "$(dg received)" -gt 10 ] || fail "the seed's --stats file counts $(dg received) datagrams received"
+$PY - "$seed_port" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5):
+    s.sendto(bytes([0, i]) + b"not uTP" * 3, ("127.0.0.1", int(sys.argv[1])))
+hdr = struct.pack(">BBHIIIHH", 0x01, 1, 4242, 1, 0, 65536, 1, 1)  # ST_DATA v1, a SACK follows
+s.sendto(hdr + bytes([0, 8, 0xff]), ("127.0.0.1", int(sys.argv[1])))
+PY
+for _ in $(seq 30); do
+    [ "$(dg dropped_in)" -ge $((in0 + 5)) ] && [ "$(dg utp_invalid)" -ge $((bad0 + 1)) ] && break
+    sleep 0.1
+done
+[ "$(dg dropped_in)" -ge $((in0 + 5)) ] || fail "garbage not counted: dropped_in $in0 -> $(dg dropped_in)"
+[ "$(dg utp_invalid)" -ge $((bad0 + 1)) ] || fail "a truncated uTP packet not counted: utp_invalid $bad0 -> $(dg utp_invalid)"
+is_running pf_seed || fail "the seed died of bad datagrams"
+log "bad datagrams counted in the seed's --stats: $(stats_json "$T/pf_seed.json" 'd["datagrams"]')"
 stop pf_seed
 log "2. peerflow uTP seed -> libtorrent uTP get: byte-exact"
 

@@ -341,7 +341,7 @@ TEST(test_stats_json)
     memset(src[1].name, 'a', sizeof src[1].name); /* not NUL-terminated */
     pf_buf b;
     pf_buf_init(&b);
-    CHECK_EQ(pf_media_stats_json(&b, "T\"1", &st, NULL, f, 2, src, 2), 0);
+    CHECK_EQ(pf_media_stats_json(&b, "T\"1", &st, NULL, NULL, f, 2, src, 2), 0);
     CHECK(contains(&b, "{\"name\":\"T\\\"1\",\"state\":\"downloading\""));
     CHECK(contains(&b, "\"uploaded\":7,\"downloaded\":4000"));
     CHECK(contains(&b, "\"cdn_downloaded\":1000,\"peer_downloaded\":3000"));
@@ -410,7 +410,7 @@ TEST(test_metrics)
     memcpy(f, sample_files, sizeof f);
     pf_buf b;
     pf_buf_init(&b);
-    CHECK_EQ(pf_media_metrics(&b, "My \"show\"\n", &st, NULL, f, 4), 0);
+    CHECK_EQ(pf_media_metrics(&b, "My \"show\"\n", &st, NULL, NULL, f, 4), 0);
     CHECK(prom_well_formed(&b));
     CHECK(contains(&b, "peerflow_info{torrent=\"My \\\"show\\\"\\n\",version=\""));
     CHECK(contains(&b, "# TYPE peerflow_downloaded_bytes_total counter\n"));
@@ -437,7 +437,7 @@ TEST(test_metrics)
     f[3].qoe.buffer_s = INFINITY;
     f[3].path = "odd\\\"\n.mp3";
     pf_buf_reset(&b);
-    CHECK_EQ(pf_media_metrics(&b, "x", &st, NULL, f, 4), 0);
+    CHECK_EQ(pf_media_metrics(&b, "x", &st, NULL, NULL, f, 4), 0);
     CHECK(prom_well_formed(&b));
     CHECK(contains(&b, "peerflow_stalls_total{file=\"1\"} 2\npeerflow_stalls_total{file=\"3\"} 0\n"));
     CHECK(contains(&b, "peerflow_stall_seconds_total{file=\"1\"} 1.25\n"));
@@ -453,7 +453,8 @@ TEST(test_metrics)
     pf_buf_free(&b);
 }
 
-/* The upload state in /stats.json, /metrics and POST /control's answer. */
+/* The upload state in /stats.json, /metrics and POST /control's answer;
+ * the datagram counters beside it. */
 TEST(test_upload_state)
 {
     pf_torrent_stats st;
@@ -475,8 +476,10 @@ TEST(test_upload_state)
     u.uploaded = 4242;
     pf_buf b;
     pf_buf_init(&b);
-    CHECK_EQ(pf_media_stats_json(&b, "T", &st, &u, f, 2, NULL, 0), 0);
+    pf_datagram_stats dg = {.received = 1000, .dropped_in = 7, .dropped_out = 2, .utp_invalid = 3};
+    CHECK_EQ(pf_media_stats_json(&b, "T", &st, &u, &dg, f, 2, NULL, 0), 0);
     CHECK(contains(&b, "\"complete\":false,\"p2p_off\":false,\"operator_upload_cap\":0,\"ssl\":false,\"tls_peers\":0,\"tls_refused\":0,"
+                     "\"datagrams\":{\"received\":1000,\"dropped_in\":7,\"dropped_out\":2,\"utp_invalid\":3},"
                      "\"upload\":{\"enabled\":false,\"state\":\"off\","
                        "\"off\":[\"battery\",\"budget\"],\"off_when\":[\"metered\",\"battery\"],"
                        "\"metered\":false,\"on_battery\":true,\"budget\":2097152,"
@@ -499,18 +502,31 @@ TEST(test_upload_state)
     u.budget = 100;
     u.budget_used = 40;
     u.budget_left = 60;
-    CHECK_EQ(pf_media_metrics(&b, "x", &st, &u, f, 2), 0);
+    CHECK_EQ(pf_media_metrics(&b, "x", &st, &u, NULL, f, 2), 0);
     CHECK(prom_well_formed(&b));
     CHECK(contains(&b, "# TYPE peerflow_upload_enabled gauge\npeerflow_upload_enabled 0\n"));
     CHECK(contains(&b, "peerflow_upload_off{reason=\"user\"} 1\npeerflow_upload_off{reason=\"metered\"} 0\n"));
     CHECK(contains(&b, "peerflow_upload_budget_left_bytes 60\n"));
     CHECK(contains(&b, "peerflow_upload_budget_used_bytes 40\n"));
     CHECK(contains(&b, "peerflow_upload_cap_bytes_per_second 0\n"));
+    CHECK(!contains(&b, "peerflow_datagrams")); /* none given */
     pf_buf_reset(&b);
     u.budget = 0;
-    CHECK_EQ(pf_media_metrics(&b, "x", &st, &u, f, 2), 0);
+    CHECK_EQ(pf_media_metrics(&b, "x", &st, &u, NULL, f, 2), 0);
     CHECK(!contains(&b, "peerflow_upload_budget"));
     CHECK(contains(&b, "peerflow_upload_enabled 0\n"));
+    /* The datagram counters: dropped and counted, in both documents. */
+    pf_buf_reset(&b);
+    CHECK_EQ(pf_media_metrics(&b, "x", &st, &u, &dg, f, 2), 0);
+    CHECK(prom_well_formed(&b));
+    CHECK(contains(&b, "# TYPE peerflow_datagrams_received_total counter\npeerflow_datagrams_received_total 1000\n"));
+    CHECK(contains(&b, "# TYPE peerflow_datagrams_dropped_total counter\n"
+                       "peerflow_datagrams_dropped_total{direction=\"in\"} 7\n"
+                       "peerflow_datagrams_dropped_total{direction=\"out\"} 2\n"));
+    CHECK(contains(&b, "# TYPE peerflow_utp_invalid_packets_total counter\npeerflow_utp_invalid_packets_total 3\n"));
+    pf_buf_reset(&b);
+    CHECK_EQ(pf_media_stats_json(&b, "T", &st, NULL, &dg, f, 2, NULL, 0), 0);
+    CHECK(contains(&b, "\"utp_invalid\":3},\"files\":["));
     pf_buf_free(&b);
 }
 

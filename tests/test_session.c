@@ -152,10 +152,18 @@ TEST(session_datagrams_in_and_out)
      * nothing claims them yet (counted, not fatal). */
     hn_settle(n);
     CHECK_EQ(a->dgrams_out, PF__DGRAM_QUEUE);
-    CHECK_EQ(b->s->dg_dropped_in, PF__DGRAM_QUEUE);
     /* In: garbage never hurts. */
     CHECK_EQ(pf_session_recv_datagram(b->s, &a->addr, NULL, 0, n->now), PF_ERR_PARSE);
     CHECK_EQ(pf_session_recv_datagram(b->s, &a->addr, big, 20, n->now), PF_ERR_UNSUPPORTED);
+    /* ...and all of it is counted, in public. */
+    pf_datagram_stats ds;
+    pf_session_datagram_stats(a->s, &ds);
+    CHECK(ds.received == 0 && ds.dropped_in == 0 && ds.utp_invalid == 0);
+    CHECK_EQ(ds.dropped_out, 1);
+    pf_session_datagram_stats(b->s, &ds);
+    CHECK_EQ(ds.received, PF__DGRAM_QUEUE + 2);
+    CHECK_EQ(ds.dropped_in, PF__DGRAM_QUEUE + 2);
+    CHECK(ds.dropped_out == 0 && ds.utp_invalid == 0);
     CHECK_EQ(n->anomalies, 0);
     hn_free(n);
 }

@@ -6,6 +6,7 @@
 #include "test.h"
 
 #include "core/swarm/swarm.h" /* white-box: each peer's transport */
+#include "core/utp/utp_int.h"   /* white-box: a connection's id */
 
 #define SEC PF_NS_PER_SEC
 #define MS PF_NS_PER_MS
@@ -139,5 +140,86 @@ TEST(utp_peer_streams_beside_a_cdn)
     hn_content_free(&c);
 }
 
+/* Counters since the last snapshot. */
+static pf_datagram_stats dg_delta(const pf_session *s, const pf_datagram_stats *before)
+{
+    pf_datagram_stats now;
+    pf_session_datagram_stats(s, &now);
+    now.received -= before->received;
+    now.dropped_in -= before->dropped_in;
+    now.dropped_out -= before->dropped_out;
+    now.utp_invalid -= before->utp_invalid;
+    return now;
+}
+
+/* Garbage and truncated uTP packets from the peer's own address, in the
+ * middle of a transfer over uTP: dropped and counted (the public
+ * counters), and the connection goes on to the end. */
+TEST(utp_bad_datagrams_are_dropped_and_counted)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 2 * 1024 * 1024, 65536, 65, NULL), 0);
+    hn_net *n = hn_new(65);
+    hn_node *a = node(n, PF_TRANSPORTS_UTP, 0), *b = node(n, PF_TRANSPORTS_UTP, 0);
+    pf_session_set_rate_limits(a->s, 256 * 1024, 0); /* 8 s for it all */
+    hn_tor *seed = hn_add_torrent(a, &c, HN_FULL, NULL);
+    hn_tor *leech = hn_add_torrent(b, &c, HN_EMPTY, NULL);
+    CHECK(seed && leech);
+    hn_settle(n);
+    hn_add_peer(leech, a);
+    pf_torrent_stats st;
+    for (int i = 0; i < 40 * 4; i++) {
+        hn_step(n);
+        pf_torrent_get_stats(leech->t, &st);
+        if (st.downloaded >= c.size / 4) break;
+    }
+    CHECK(st.downloaded >= c.size / 4 && st.downloaded < c.size);
+    CHECK_EQ(leech->t->npeers, 1);
+    pf_peer *p = leech->t->peers[0];
+    CHECK(p->transport == PF_TRANSPORT_UTP && p->utp);
+    uint16_t id = p->utp->recv_id;
+    pf_datagram_stats d0;
+    pf_session_datagram_stats(b->s, &d0);
+    CHECK(d0.received > 0);
+    CHECK_EQ(d0.utp_invalid, 0);
+
+    /* Not uTP at all: claimed by nobody. */
+    uint8_t junk[64];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)(i * 37 + 11);
+    junk[0] = 0x00; /* version 0 */
+    CHECK_EQ(pf_session_recv_datagram(b->s, &a->addr, junk, sizeof junk, n->now), PF_ERR_UNSUPPORTED);
+    CHECK_EQ(pf_session_recv_datagram(b->s, &a->addr, NULL, 0, n->now), PF_ERR_PARSE);
+    /* A uTP header cut short (under 20 bytes) is no uTP packet either. */
+    uint8_t pkt[40];
+    pf__utp_put_hdr(pkt, PF__UTP_DATA, id, 1, 0, 1 << 20, 1, 1);
+    CHECK_EQ(pf_session_recv_datagram(b->s, &a->addr, pkt, 12, n->now), PF_ERR_UNSUPPORTED);
+    /* The connection's id, then a SACK extension longer than what is
+     * left; then an extension header cut in two: invalid uTP. */
+    pkt[1] = PF__UTP_EXT_SACK;
+    pkt[20] = 0;
+    pkt[21] = 8;
+    CHECK_EQ(pf_session_recv_datagram(b->s, &a->addr, pkt, 26, n->now), 0);
+    CHECK_EQ(pf_session_recv_datagram(b->s, &a->addr, pkt, 21, n->now), 0);
+    pf_datagram_stats d = dg_delta(b->s, &d0);
+    CHECK_EQ(d.received, 5);
+    CHECK_EQ(d.dropped_in, 3);
+    CHECK_EQ(d.utp_invalid, 2);
+    CHECK_EQ(d.dropped_out, 0);
+
+    /* The transfer goes on to the end over the same connection. */
+    hn_tor *all[] = {leech, NULL};
+    CHECK(hn_run_until(n, hn_pred_all_complete, all, 60 * SEC));
+    CHECK_MEM(leech->data, c.data, c.size);
+    pf_utp_ctx_stats us;
+    pf_utp_ctx_stats_get(a->s->utp, &us);
+    CHECK_EQ(us.accepted, 1); /* no second connection was needed */
+    pf_utp_ctx_stats_get(b->s->utp, &us);
+    CHECK_EQ(us.resets_in, 0);
+    CHECK_EQ(n->nlinks, 0);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 TEST_MAIN(utp_peers_trade_a_torrent, utp_both_transports_keep_one_connection, utp_peer_without_utp_is_reached_by_tcp,
-          utp_peer_streams_beside_a_cdn)
+          utp_peer_streams_beside_a_cdn, utp_bad_datagrams_are_dropped_and_counted)

@@ -176,6 +176,10 @@ PF_EXTERN int pf_client_set_upload_budget_period(pf_client *c, const char *perio
 /* Uploads now: on or off and why, the budget and what is left of it, the
  * upload share and the uplink measured.  Fills caller storage. */
 PF_EXTERN void pf_client_upload_status(const pf_client *c, pf_upload_status *out);
+/* The UDP socket's datagrams (uTP, UDP trackers): received, dropped (no
+ * protocol claimed them; the send queue was full), invalid uTP packets,
+ * since the client started.  Fills caller storage. */
+PF_EXTERN void pf_client_datagram_stats(const pf_client *c, pf_datagram_stats *out);
 /* The client a torrent belongs to. */
 PF_EXTERN pf_client *pf_client_torrent_client(const pf_client_torrent *t);
 /* A network of the viewer's own ISP, "10.1.0.0/16" or "2001:db8::/32"

@@ -161,7 +161,8 @@ PF_EXTERN size_t pf_media_server_busy(const pf_media_server *ms);
 PF_EXTERN void pf_media_server_stop(pf_media_server *ms);
 
 /* Appends the /stats.json document for t (pf_client_torrent_stats, the QoE
- * of files that have been read, pf_client_torrent_sources), NUL-terminated
+ * of files that have been read, pf_client_torrent_sources, the client's
+ * pf_client_upload_status and pf_client_datagram_stats), NUL-terminated
  * (the NUL not counted in out->len).  Returns 0 or PF_ERR_NOMEM.  Used by
  * `peerflow play --stats` too. */
 PF_EXTERN int pf_media_stats_collect(pf_client_torrent *t, pf_buf *out);

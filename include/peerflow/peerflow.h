@@ -203,6 +203,20 @@ typedef struct pf_source_stats {
     double down_rate;
 } pf_source_stats;
 
+/* The session's UDP socket (uTP, BEP 15 trackers): what came in and what
+ * was dropped, since the session began (pf_session_datagram_stats,
+ * pf_client_datagram_stats, /stats.json, /metrics).  A bad datagram is
+ * dropped and counted here, never fatal to the session or a connection. */
+typedef struct pf_datagram_stats {
+    uint64_t received;    /* datagrams handed to the session */
+    uint64_t dropped_in;  /* of those, claimed by no protocol: garbage, not
+                             uTP or a reply we wait for, empty or too long */
+    uint64_t dropped_out; /* datagrams to send dropped: the queue was full */
+    uint64_t utp_invalid; /* uTP packets dropped: malformed (a truncated
+                             header extension), out of the window, for no
+                             connection of ours, a RESET that acks nothing */
+} pf_datagram_stats;
+
 /* Uploads to peers: whether they may go and why not, the monthly budget,
  * the upload share (pf_client_upload_status, /stats.json, /metrics). */
 #define PF_UPLOAD_OFF_USER 1u    /* switched off: pf_client_set_upload, POST /control */

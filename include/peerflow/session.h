@@ -381,7 +381,8 @@ PF_EXTERN int pf_session_next_event(pf_session *s, pf_event *ev);
 #define PF_MAX_DATAGRAM 1472 /* UDP payload in one Ethernet frame (IPv4) */
 /* A datagram from `from`.  Returns 0 if the engine took it, or
  * PF_ERR_UNSUPPORTED (no protocol here claims it) or PF_ERR_PARSE
- * (malformed): it is dropped and counted, never fatal. */
+ * (malformed): it is dropped and counted (pf_session_datagram_stats),
+ * never fatal. */
 PF_EXTERN int pf_session_recv_datagram(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now);
 /* The next datagram to send: copied into buf (cap bytes; PF_MAX_DATAGRAM
  * is always enough), its destination in *to.  Returns its length, 0 if
@@ -393,6 +394,9 @@ PF_EXTERN long pf_session_take_datagram(pf_session *s, pf_addr *to, uint8_t *buf
  * receiver's cost is in its sends).  Optional: without it, ACKs go out
  * after two packets or a few milliseconds. */
 PF_EXTERN void pf_session_flush_datagrams(pf_session *s, uint64_t now);
+/* The datagrams' counters (received, dropped, invalid uTP packets) since
+ * the session began, copied into *out. */
+PF_EXTERN void pf_session_datagram_stats(const pf_session *s, pf_datagram_stats *out);
 /* Periodic work: choking, timeouts, announces, dialing, rates. */
 PF_EXTERN void pf_session_tick(pf_session *s, uint64_t now);
 /* Upload and download caps in bytes/s (0 = none).  The download cap paces

@@ -41,7 +41,9 @@ static void write_stats(transfer *x)
     pf_client_torrent_stats(x->t, &st);
     pf_upload_status up;
     pf_client_upload_status(x->c, &up);
-    pf_progress_write_stats(x->stats_path, &st, &up);
+    pf_datagram_stats dg;
+    pf_client_datagram_stats(x->c, &dg);
+    pf_progress_write_stats(x->stats_path, &st, &up, &dg);
 }
 
 static void on_event(void *ud, pf_client *c, int event, pf_client_torrent *t, int err)

@@ -88,7 +88,8 @@ static void write_upload(FILE *f, const pf_upload_status *u)
     fprintf(f, ",\"cap_bps\":%llu,\"uplink_bps\":%.0f}", (unsigned long long)u->cap_bps, u->uplink_bps);
 }
 
-int pf_progress_write_stats(const char *path, const pf_torrent_stats *st, const pf_upload_status *up)
+int pf_progress_write_stats(const char *path, const pf_torrent_stats *st, const pf_upload_status *up,
+                            const pf_datagram_stats *dg)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -104,6 +105,10 @@ int pf_progress_write_stats(const char *path, const pf_torrent_stats *st, const 
             st->pieces && st->have == st->pieces ? "true" : "false", st->ssl ? "true" : "false", st->tls_peers,
             (unsigned long long)st->tls_refused);
     if (up) write_upload(f, up);
+    if (dg)
+        fprintf(f, ",\"datagrams\":{\"received\":%llu,\"dropped_in\":%llu,\"dropped_out\":%llu,\"utp_invalid\":%llu}",
+                (unsigned long long)dg->received, (unsigned long long)dg->dropped_in,
+                (unsigned long long)dg->dropped_out, (unsigned long long)dg->utp_invalid);
     fprintf(f, "}\n");
     if (fclose(f) != 0) return -1;
     return rename(tmp, path);

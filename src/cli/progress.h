@@ -21,7 +21,9 @@ const char *pf_cli_esc(const char *s);
 void pf_progress_draw(int tty, const char *name, const pf_torrent_stats *st, const char *extra);
 void pf_progress_clear(void);
 /* Writes {"uploaded":..} atomically (temp file + rename), with
- * "upload":{...} when up is not NULL. */
-int pf_progress_write_stats(const char *path, const pf_torrent_stats *st, const pf_upload_status *up);
+ * "upload":{...} when up is not NULL and "datagrams":{"received":N,
+ * "dropped_in":N,"dropped_out":N,"utp_invalid":N} when dg is not NULL. */
+int pf_progress_write_stats(const char *path, const pf_torrent_stats *st, const pf_upload_status *up,
+                            const pf_datagram_stats *dg);
 
 #endif

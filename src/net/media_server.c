@@ -238,7 +238,9 @@ int pf_media_stats_collect(pf_client_torrent *t, pf_buf *out)
     if (ns > MS_MAX_SOURCES) ns = MS_MAX_SOURCES;
     pf_upload_status up;
     pf_client_upload_status(pf_client_torrent_client(t), &up);
-    rc = pf_media_stats_json(out, pf_client_torrent_name(t), &st, &up, f, n, src, ns);
+    pf_datagram_stats dg;
+    pf_client_datagram_stats(pf_client_torrent_client(t), &dg);
+    rc = pf_media_stats_json(out, pf_client_torrent_name(t), &st, &up, &dg, f, n, src, ns);
     if (!rc) rc = pf_buf_nul(out);
     free(src);
     free(f);
@@ -554,7 +556,9 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
         rc = files_with_qoe(ms->t, &f, &n);
         pf_upload_status up;
         pf_client_upload_status(pf_client_torrent_client(ms->t), &up);
-        if (!rc) rc = pf_media_metrics(&b, pf_client_torrent_name(ms->t), &st, &up, f, n);
+        pf_datagram_stats dg;
+        pf_client_datagram_stats(pf_client_torrent_client(ms->t), &dg);
+        if (!rc) rc = pf_media_metrics(&b, pf_client_torrent_name(ms->t), &st, &up, &dg, f, n);
         free(f);
         send_buf(res, rc, PF_MEDIA_METRICS_CONTENT_TYPE, &b);
         return;

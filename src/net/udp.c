@@ -280,3 +280,8 @@ void pf__resolve_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
         pf_torrent_job_done(ct->t, j, pf__client_now(c));
     }
 }
+
+void pf_client_datagram_stats(const pf_client *c, pf_datagram_stats *out)
+{
+    pf_session_datagram_stats(c->s, out);
+}

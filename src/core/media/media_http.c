@@ -489,9 +489,19 @@ int pf_media_upload_json(pf_buf *out, const pf_upload_status *u)
     return rc;
 }
 
+/* "datagrams":{...}, (with its trailing comma). */
+static int json_datagrams(pf_buf *out, const pf_datagram_stats *dg)
+{
+    return pf_buf_appendf(out,
+                          "\"datagrams\":{\"received\":%llu,\"dropped_in\":%llu,\"dropped_out\":%llu,"
+                          "\"utp_invalid\":%llu},",
+                          (unsigned long long)dg->received, (unsigned long long)dg->dropped_in,
+                          (unsigned long long)dg->dropped_out, (unsigned long long)dg->utp_invalid);
+}
+
 int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *st,
-                        const pf_upload_status *up, const pf_media_file *files, size_t n,
-                        const pf_source_stats *src, size_t nsrc)
+                        const pf_upload_status *up, const pf_datagram_stats *dg,
+                        const pf_media_file *files, size_t n, const pf_source_stats *src, size_t nsrc)
 {
     int rc = pf_buf_append_str(out, "{\"name\":");
     if (!rc) rc = pf_media_json_str(out, name);
@@ -522,6 +532,7 @@ int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *s
                             st->pieces && st->have == st->pieces ? "true" : "false",
                             st->p2p_off ? "true" : "false", (unsigned long long)st->operator_upload_cap,
                             st->ssl ? "true" : "false", st->tls_peers, (unsigned long long)st->tls_refused);
+    if (!rc && dg) rc = json_datagrams(out, dg);
     if (!rc && up) rc = pf_buf_append_str(out, "\"upload\":");
     if (!rc && up) rc = pf_media_upload_json(out, up);
     if (!rc) rc = pf_buf_append_str(out, up ? ",\"files\":[" : "\"files\":[");
@@ -707,8 +718,29 @@ static int metrics_upload(pf_buf *out, const pf_upload_status *u)
     return rc;
 }
 
+/* The datagram counters' families. */
+static int metrics_datagrams(pf_buf *out, const pf_datagram_stats *dg)
+{
+    const char *m = "peerflow_datagrams_received_total";
+    int rc = prom_family(out, m, "counter", "Datagrams received on the UDP socket (uTP, UDP trackers).");
+    if (!rc) rc = prom_u64(out, m, NULL, dg->received);
+    m = "peerflow_datagrams_dropped_total";
+    if (!rc)
+        rc = prom_family(out, m, "counter",
+                         "Datagrams dropped: in, claimed by no protocol (garbage); out, the send queue was full.");
+    if (!rc) rc = prom_u64(out, m, "{direction=\"in\"}", dg->dropped_in);
+    if (!rc) rc = prom_u64(out, m, "{direction=\"out\"}", dg->dropped_out);
+    m = "peerflow_utp_invalid_packets_total";
+    if (!rc)
+        rc = prom_family(out, m, "counter",
+                         "uTP packets dropped as invalid (malformed, out of the window, for no connection).");
+    if (!rc) rc = prom_u64(out, m, NULL, dg->utp_invalid);
+    return rc;
+}
+
 int pf_media_metrics(pf_buf *out, const char *name, const pf_torrent_stats *st,
-                     const pf_upload_status *up, const pf_media_file *files, size_t n)
+                     const pf_upload_status *up, const pf_datagram_stats *dg,
+                     const pf_media_file *files, size_t n)
 {
     int rc = prom_family(out, "peerflow_info", "gauge", "Torrent served by this process.");
     if (!rc) rc = pf_buf_append_str(out, "peerflow_info{torrent=\"");
@@ -747,6 +779,7 @@ int pf_media_metrics(pf_buf *out, const char *name, const pf_torrent_stats *st,
     if (!rc) rc = prom_gauge(out, "peerflow_size_bytes", "Total size of the torrent.", (double)st->total_length);
     if (!rc) rc = prom_gauge(out, "peerflow_have_bytes", "Verified bytes.", (double)st->have_bytes);
     if (!rc && up) rc = metrics_upload(out, up);
+    if (!rc && dg) rc = metrics_datagrams(out, dg);
 
     int any = 0;
     for (size_t i = 0; i < n; i++) any |= files[i].has_qoe;

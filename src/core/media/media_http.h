@@ -116,12 +116,14 @@ int pf_media_html(pf_buf *out, const char *name, const pf_media_file *files, siz
  * characters are escaped and invalid UTF-8 becomes U+FFFD. */
 int pf_media_json_str(pf_buf *out, const char *s);
 /* The /stats.json object: the torrent's pf_torrent_stats as top-level
- * fields (a superset of `peerflow get --stats`), "upload": up (when not
- * NULL, see pf_media_upload_json), "files": the entries with has_qoe
- * (times not measured yet are null), "sources": src. */
+ * fields (a superset of `peerflow get --stats`), "datagrams": dg (when
+ * not NULL: {"received":N,"dropped_in":N,"dropped_out":N,
+ * "utp_invalid":N}), "upload": up (when not NULL, see
+ * pf_media_upload_json), "files": the entries with has_qoe (times not
+ * measured yet are null), "sources": src. */
 int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *st,
-                        const pf_upload_status *up, const pf_media_file *files, size_t n,
-                        const pf_source_stats *src, size_t nsrc);
+                        const pf_upload_status *up, const pf_datagram_stats *dg,
+                        const pf_media_file *files, size_t n, const pf_source_stats *src, size_t nsrc);
 /* The upload state as a JSON object (also POST /control's answer):
  * {"enabled":bool,"state":"on"|"off","off":["user","metered","battery",
  * "budget"],"off_when":[...],"metered":bool,"on_battery":bool,
@@ -153,9 +155,10 @@ int pf_media_prom_label(pf_buf *out, const char *s);
  * version=0.0.4"): counters end in _total; per-file series (label
  * file="<index>") only for entries with has_qoe, and the time gauges only
  * once measured; the upload state when up is not NULL (the budget's
- * gauges only with a budget). */
+ * gauges only with a budget); the datagram counters when dg is not NULL. */
 int pf_media_metrics(pf_buf *out, const char *name, const pf_torrent_stats *st,
-                     const pf_upload_status *up, const pf_media_file *files, size_t n);
+                     const pf_upload_status *up, const pf_datagram_stats *dg,
+                     const pf_media_file *files, size_t n);
 
 #define PF_MEDIA_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

@@ -60,6 +60,7 @@ void pf_session_flush_datagrams(pf_session *s, uint64_t now)
 
 int pf_session_recv_datagram(pf_session *s, const pf_addr *from, const uint8_t *data, size_t n, uint64_t now)
 {
+    s->dg_received++;
     if (!data || n == 0 || n > 65535) {
         s->dg_dropped_in++;
         return PF_ERR_PARSE;
@@ -71,6 +72,19 @@ int pf_session_recv_datagram(pf_session *s, const pf_addr *from, const uint8_t *
     if (pf__utp_datagram(s, from, data, n, now)) return 0;
     s->dg_dropped_in++;
     return PF_ERR_UNSUPPORTED;
+}
+
+void pf_session_datagram_stats(const pf_session *s, pf_datagram_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->received = s->dg_received;
+    out->dropped_in = s->dg_dropped_in;
+    out->dropped_out = s->dg_dropped_out;
+    if (s->utp) {
+        pf_utp_ctx_stats us;
+        pf_utp_ctx_stats_get(s->utp, &us);
+        out->utp_invalid = us.invalid;
+    }
 }
 
 void pf__datagrams_free(pf_session *s)

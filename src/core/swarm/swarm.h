@@ -364,11 +364,11 @@ struct pf_session {
     struct pf_utp_ctx *utp;
     pf_peer *utp_dead;
     /* Datagrams to send (datagram.c): a bounded ring, allocated on first
-     * use; and what came in that nothing claimed. */
+     * use; the counters (pf_session_datagram_stats). */
     struct pf__dgram *dgrams;
     uint32_t dg_head, dg_len, dg_cap;
     int dg_blocked; /* uTP held data back for a full queue: flush it when taken */
-    uint64_t dg_dropped_in, dg_dropped_out;
+    uint64_t dg_received, dg_dropped_in, dg_dropped_out;
 };
 
 /* Endpoints: a peer is known by address AND port (households behind one
