@@ -175,7 +175,11 @@ typedef struct fake_udpt {
     hn_net *n;
     pf_addr addr;
     int mute;           /* never answer */
+    int mute_announces; /* answer connects only */
     int error;          /* answer every announce with an error */
+    uint64_t sent_at[64]; /* when requests came (connects and announces) */
+    int sent_connect[64];
+    size_t nsent;
     uint64_t conn_id;
     uint32_t connects, announces, events[4];
     struct {
@@ -200,6 +204,10 @@ static void fu_sink(void *ud, hn_node *from, const pf_addr *to, const uint8_t *d
 {
     fake_udpt *f = ud;
     if (!pf_addr_eq(to, &f->addr) || f->nq >= 64 || len > PF_MAX_DATAGRAM) return;
+    if (f->nsent < 64) {
+        f->sent_connect[f->nsent] = len == 16;
+        f->sent_at[f->nsent++] = f->n->now;
+    }
     f->q[f->nq].from = from;
     memcpy(f->q[f->nq].data, data, len);
     f->q[f->nq].len = len;
@@ -223,7 +231,7 @@ static void fu_serve(fake_udpt *f)
             pf_wr_be32(out + 4, tid);
             for (int i = 0; i < 8; i++) out[8 + i] = (uint8_t)(f->conn_id >> (56 - 8 * i));
             n = 16;
-        } else if (len >= 98 && pf_rd_be32(d + 8) == PF_UDPT_ANNOUNCE) {
+        } else if (len >= 98 && pf_rd_be32(d + 8) == PF_UDPT_ANNOUNCE && !f->mute_announces) {
             uint64_t cid = 0;
             for (int i = 0; i < 8; i++) cid = cid << 8 | d[i];
             if (cid != f->conn_id) continue; /* a tracker ignores a bad id */
@@ -309,6 +317,8 @@ TEST(udpt_swarm_finds_itself)
     hn_content_free(&c);
 }
 
+/* With another tracker to ask, a silent UDP tracker is given up after two
+ * tries, 15 s then 30 s, and the next one is asked (BEP 12). */
 TEST(udpt_silent_tracker_is_given_up)
 {
     hn_content c;
@@ -320,15 +330,109 @@ TEST(udpt_silent_tracker_is_given_up)
     hn_node *a = hn_add_node(n, NULL);
     hn_tor *ht = hn_add_torrent(a, &c, HN_EMPTY, NULL);
     CHECK(ht != NULL);
+    CHECK_EQ(pf_torrent_add_tracker(ht->t, "udp://elsewhere.test:6969/announce", 1), 0);
     run(n, &f, 10 * SEC);
     pf__tracker *tr = &ht->t->trackers[0];
     CHECK(tr->udp && tr->busy);
     CHECK_EQ(tr->fails, 0);
-    run(n, &f, 40 * SEC); /* 15 s, then 30 s, then given up */
-    CHECK(tr->fails >= 1);
-    CHECK(!tr->busy || tr->udp_tries <= 2);
+    CHECK_EQ(f.nsent, 1);
+    uint64_t t0 = f.sent_at[0];
+    run(n, &f, t0 + 45 * SEC + 100 * PF_NS_PER_MS - n->now); /* 15 s, then 30 s, then given up */
+    CHECK_EQ(tr->fails, 1);
+    CHECK(f.nsent >= 2);
+    CHECK_EQ(f.sent_at[1] - t0, 15 * SEC);
+    CHECK(f.nsent == 2 || f.sent_at[2] - t0 >= 45 * SEC); /* asked again only in a new announce */
+    CHECK_EQ(ht->t->trackers[1].fails, 1); /* the next one was asked (its name is unknown) */
     /* It woke for the retries, not every quarter second for nothing: the
      * session's next timer is the tracker's deadline or a second. */
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+/* Request times from a fake tracker's log: 1 if they are t0 + 15 s *
+ * (2^k - 1) for k = 0..8 (BEP 15's schedule), within a step. */
+static int bep15_schedule(const uint64_t *at, size_t n, uint64_t step)
+{
+    if (n != 9) return 0;
+    for (size_t k = 1; k < n; k++) {
+        uint64_t want = ((uint64_t)15 << (k - 1)) * SEC, gap = at[k] - at[k - 1];
+        if (gap < want || gap > want + step) {
+            fprintf(stderr, "request %zu came %llu ms after the one before, not %llu\n", k,
+                    (unsigned long long)(gap / PF_NS_PER_MS), (unsigned long long)(want / PF_NS_PER_MS));
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A torrent's only tracker, silent: BEP 15's retransmissions, 15 * 2^n s
+ * for n = 0..8 (nine requests over 2 h 8 min), then the announce has
+ * failed and the normal back-off starts over. */
+TEST(udpt_sole_tracker_backs_off_as_bep15_says)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 200000, 32768, 54, TRACKER), 0);
+    hn_net *n = hn_new(54);
+    n->step_ns = SEC; /* two hours of fake time */
+    fake_udpt f;
+    fu_init(&f, n);
+    f.mute = 1;
+    hn_node *a = hn_add_node(n, NULL);
+    hn_tor *ht = hn_add_torrent(a, &c, HN_EMPTY, NULL);
+    CHECK(ht != NULL);
+    run(n, &f, 2 * SEC);
+    CHECK_EQ(f.nsent, 1);
+    uint64_t t0 = f.sent_at[0];
+    pf__tracker *tr = &ht->t->trackers[0];
+    run(n, &f, t0 + 7665 * SEC - 2 * SEC - n->now); /* 15 * (2^9 - 1) s */
+    CHECK(tr->busy);
+    CHECK_EQ(tr->fails, 0);
+    CHECK_EQ(f.nsent, 9);
+    for (size_t k = 0; k < f.nsent; k++) CHECK(f.sent_connect[k]); /* no answer: connects all */
+    CHECK(bep15_schedule(f.sent_at, f.nsent, SEC));
+    run(n, &f, 4 * SEC);
+    CHECK_EQ(tr->fails, 1);
+    CHECK_EQ(f.nsent, 9);
+    run(n, &f, 12 * SEC); /* the back-off (10 s), then a new schedule */
+    CHECK_EQ(f.nsent, 10);
+    CHECK(tr->busy);
+    CHECK_EQ(n->anomalies, 0);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+/* The only tracker answers connects and never an announce: the schedule
+ * still grows (connection ids expire after a minute and are asked for
+ * again: that does not start it over), and ends. */
+TEST(udpt_sole_tracker_backs_off_across_connection_ids)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 200000, 32768, 55, TRACKER), 0);
+    hn_net *n = hn_new(55);
+    n->step_ns = SEC;
+    fake_udpt f;
+    fu_init(&f, n);
+    f.mute_announces = 1;
+    hn_node *a = hn_add_node(n, NULL);
+    hn_tor *ht = hn_add_torrent(a, &c, HN_EMPTY, NULL);
+    CHECK(ht != NULL);
+    run(n, &f, 2 * SEC);
+    CHECK(f.nsent >= 2 && f.sent_connect[0] && !f.sent_connect[1]);
+    uint64_t t0 = f.sent_at[0];
+    pf__tracker *tr = &ht->t->trackers[0];
+    run(n, &f, t0 + 7665 * SEC + 2 * SEC - n->now);
+    CHECK_EQ(tr->fails, 1);
+    /* The announces, at 15 * 2^n s; a connect answered at once before
+     * each one whose connection id had expired. */
+    uint64_t ann[64];
+    size_t na = 0;
+    for (size_t k = 0; k < f.nsent && na < 64; k++)
+        if (!f.sent_connect[k]) ann[na++] = f.sent_at[k];
+    CHECK(bep15_schedule(ann, na, SEC));
+    CHECK_EQ(f.connects, f.nsent - na);
+    CHECK(f.connects >= 6 && f.connects <= 8);
+    CHECK_EQ(f.announces, 0);
     CHECK_EQ(n->anomalies, 0);
     hn_free(n);
     hn_content_free(&c);
@@ -359,4 +463,5 @@ TEST(udpt_error_reply_moves_on)
 }
 
 TEST_MAIN(udpt_requests_layout, udpt_replies, udpt_server_codec, udpt_swarm_finds_itself, udpt_silent_tracker_is_given_up,
+          udpt_sole_tracker_backs_off_as_bep15_says, udpt_sole_tracker_backs_off_across_connection_ids,
           udpt_error_reply_moves_on)

@@ -249,12 +249,24 @@ void pf__announce_done(pf_torrent *t, pf_job *j, uint64_t now)
 }
 
 /* ---- BEP 15: UDP trackers ------------------------------------------------- */
-/* A request is given up after PF__UDPT_TRIES tries, waiting 15 s, then
- * 30 s (BEP 15 doubles to 3840 s; a viewer would rather try the next
- * tracker). */
+/* Retries.  BEP 15: a request not answered within 15 * 2^n s is sent
+ * again, n from 0 up to 8 (3840 s).  When the UDP tracker is the
+ * torrent's only one we follow it: there is nothing to fail over to, and
+ * a tracker that is down or drowning in requests gets fewer and fewer
+ * of ours (15 s, 30 s, 1 min ... 64 min: nine tries over 2 h 8 min; then
+ * the announce has failed, and the normal back-off starts the schedule
+ * again).  With other trackers a request is given up after two tries (15
+ * s, then 30 s) and the next tracker is asked (BEP 12): a dead tracker
+ * must not keep the swarm from its peers for two hours. */
 #define PF__UDPT_TIMEOUT_S 15
-#define PF__UDPT_TRIES 2
+#define PF__UDPT_TRIES 2       /* with other trackers to fail over to */
+#define PF__UDPT_TRIES_ALONE 9 /* the only tracker: n = 0..8 */
 #define PF__UDPT_CONN_NS (60 * PF_NS_PER_SEC) /* a connection id's life */
+
+static uint32_t udp_max_tries(const pf_torrent *t)
+{
+    return t->ntrackers == 1 ? PF__UDPT_TRIES_ALONE : PF__UDPT_TRIES;
+}
 
 /* "udp://host:port/..." into "host:port" (at most n bytes); 0 or -1. */
 static int udp_hostport(const char *url, char *out, size_t n)
@@ -302,7 +314,8 @@ static void udp_send(pf_torrent *t, uint32_t idx, uint64_t now)
         n = PF_UDPT_CONNECT_LEN;
         tr->udp_state = PF__UDPT_CONNECTING;
     }
-    tr->udp_deadline = now + ((uint64_t)PF__UDPT_TIMEOUT_S << tr->udp_tries) * PF_NS_PER_SEC;
+    uint32_t n_exp = tr->udp_tries < PF__UDPT_TRIES_ALONE - 1 ? tr->udp_tries : PF__UDPT_TRIES_ALONE - 1;
+    tr->udp_deadline = now + ((uint64_t)PF__UDPT_TIMEOUT_S << n_exp) * PF_NS_PER_SEC;
     tr->udp_tries++;
     pf__session_send_datagram(t->s, &tr->udp_addr, b, n); /* a full queue: the retry covers it */
 }
@@ -359,10 +372,14 @@ static void udp_timeouts(pf_torrent *t, uint64_t now)
     for (uint32_t i = 0; i < t->ntrackers; i++) {
         pf__tracker *tr = &t->trackers[i];
         if (!tr->udp || !tr->busy || now < tr->udp_deadline) continue;
-        if (tr->udp_state == PF__UDPT_RESOLVING || tr->udp_tries >= PF__UDPT_TRIES || tr->udp_event == EV_STOPPED)
+        if (tr->udp_state == PF__UDPT_RESOLVING || tr->udp_tries >= udp_max_tries(t) || tr->udp_event == EV_STOPPED) {
             udp_fail(t, i, "no answer", now);
-        else
-            udp_send(t, i, now);
+            continue;
+        }
+        char lb[URL_LOG_MAX];
+        pf__log(t->s, PF_LOG_DEBUG, "no answer from %s: asking again, then waiting %u s", log_url(tr->url, lb),
+                PF__UDPT_TIMEOUT_S << tr->udp_tries);
+        udp_send(t, i, now);
     }
 }
 
@@ -380,7 +397,11 @@ static void udp_reply(pf_torrent *t, uint32_t idx, const pf_udpt_reply *r, uint6
     if (r->action == PF_UDPT_CONNECT && tr->udp_state == PF__UDPT_CONNECTING) {
         tr->udp_conn_id = r->conn_id;
         tr->udp_conn_at = now ? now : 1;
-        tr->udp_tries = 0;
+        /* The announce follows.  The only tracker: it goes on with the
+         * connect's wait (the answered connect does not count), so one
+         * that answers connects and never announces still backs off
+         * across connection ids.  With others: two tries of its own. */
+        tr->udp_tries = t->ntrackers == 1 && tr->udp_tries ? tr->udp_tries - 1 : 0;
         udp_send(t, idx, now);
         return;
     }
