@@ -317,37 +317,61 @@ TEST(udpt_swarm_finds_itself)
     hn_content_free(&c);
 }
 
+/* One node leeching a torrent whose only tracker is the fake one (its
+ * switches set after lone_start, before the first run). */
+typedef struct lone {
+    hn_content c;
+    hn_net *n;
+    fake_udpt f;
+    hn_node *a;
+    hn_tor *ht;
+} lone;
+
+static int lone_start(lone *l, uint32_t seed, uint64_t step_ns)
+{
+    memset(l, 0, sizeof *l);
+    if (hn_content_make(&l->c, 200000, 32768, seed, TRACKER) != 0) return -1;
+    l->n = hn_new(seed);
+    if (step_ns) l->n->step_ns = step_ns;
+    fu_init(&l->f, l->n);
+    l->a = hn_add_node(l->n, NULL);
+    l->ht = hn_add_torrent(l->a, &l->c, HN_EMPTY, NULL);
+    return l->ht ? 0 : -1;
+}
+
+static void lone_free(lone *l)
+{
+    hn_free(l->n);
+    hn_content_free(&l->c);
+}
+
 /* With another tracker to ask, a silent UDP tracker is given up after two
  * tries, 15 s then 30 s, and the next one is asked (BEP 12). */
 TEST(udpt_silent_tracker_is_given_up)
 {
-    hn_content c;
-    CHECK_EQ(hn_content_make(&c, 200000, 32768, 52, TRACKER), 0);
-    hn_net *n = hn_new(52);
-    fake_udpt f;
-    fu_init(&f, n);
-    f.mute = 1;
-    hn_node *a = hn_add_node(n, NULL);
-    hn_tor *ht = hn_add_torrent(a, &c, HN_EMPTY, NULL);
-    CHECK(ht != NULL);
+    lone l;
+    CHECK_EQ(lone_start(&l, 52, 0), 0);
+    hn_net *n = l.n;
+    fake_udpt *f = &l.f;
+    f->mute = 1;
+    hn_tor *ht = l.ht;
     CHECK_EQ(pf_torrent_add_tracker(ht->t, "udp://elsewhere.test:6969/announce", 1), 0);
-    run(n, &f, 10 * SEC);
+    run(n, f, 10 * SEC);
     pf__tracker *tr = &ht->t->trackers[0];
     CHECK(tr->udp && tr->busy);
     CHECK_EQ(tr->fails, 0);
-    CHECK_EQ(f.nsent, 1);
-    uint64_t t0 = f.sent_at[0];
-    run(n, &f, t0 + 45 * SEC + 100 * PF_NS_PER_MS - n->now); /* 15 s, then 30 s, then given up */
+    CHECK_EQ(f->nsent, 1);
+    uint64_t t0 = f->sent_at[0];
+    run(n, f, t0 + 45 * SEC + 100 * PF_NS_PER_MS - n->now); /* 15 s, then 30 s, then given up */
     CHECK_EQ(tr->fails, 1);
-    CHECK(f.nsent >= 2);
-    CHECK_EQ(f.sent_at[1] - t0, 15 * SEC);
-    CHECK(f.nsent == 2 || f.sent_at[2] - t0 >= 45 * SEC); /* asked again only in a new announce */
+    CHECK(f->nsent >= 2);
+    CHECK_EQ(f->sent_at[1] - t0, 15 * SEC);
+    CHECK(f->nsent == 2 || f->sent_at[2] - t0 >= 45 * SEC); /* asked again only in a new announce */
     CHECK_EQ(ht->t->trackers[1].fails, 1); /* the next one was asked (its name is unknown) */
     /* It woke for the retries, not every quarter second for nothing: the
      * session's next timer is the tracker's deadline or a second. */
     CHECK_EQ(n->anomalies, 0);
-    hn_free(n);
-    hn_content_free(&c);
+    lone_free(&l);
 }
 
 /* Request times from a fake tracker's log: 1 if they are t0 + 15 s *
@@ -371,35 +395,30 @@ static int bep15_schedule(const uint64_t *at, size_t n, uint64_t step)
  * failed and the normal back-off starts over. */
 TEST(udpt_sole_tracker_backs_off_as_bep15_says)
 {
-    hn_content c;
-    CHECK_EQ(hn_content_make(&c, 200000, 32768, 54, TRACKER), 0);
-    hn_net *n = hn_new(54);
-    n->step_ns = SEC; /* two hours of fake time */
-    fake_udpt f;
-    fu_init(&f, n);
-    f.mute = 1;
-    hn_node *a = hn_add_node(n, NULL);
-    hn_tor *ht = hn_add_torrent(a, &c, HN_EMPTY, NULL);
-    CHECK(ht != NULL);
-    run(n, &f, 2 * SEC);
-    CHECK_EQ(f.nsent, 1);
-    uint64_t t0 = f.sent_at[0];
+    lone l;
+    CHECK_EQ(lone_start(&l, 54, SEC), 0); /* two hours of fake time, by the second */
+    hn_net *n = l.n;
+    fake_udpt *f = &l.f;
+    f->mute = 1;
+    hn_tor *ht = l.ht;
+    run(n, f, 2 * SEC);
+    CHECK_EQ(f->nsent, 1);
+    uint64_t t0 = f->sent_at[0];
     pf__tracker *tr = &ht->t->trackers[0];
-    run(n, &f, t0 + 7665 * SEC - 2 * SEC - n->now); /* 15 * (2^9 - 1) s */
+    run(n, f, t0 + 7665 * SEC - 2 * SEC - n->now); /* 15 * (2^9 - 1) s */
     CHECK(tr->busy);
     CHECK_EQ(tr->fails, 0);
-    CHECK_EQ(f.nsent, 9);
-    for (size_t k = 0; k < f.nsent; k++) CHECK(f.sent_connect[k]); /* no answer: connects all */
-    CHECK(bep15_schedule(f.sent_at, f.nsent, SEC));
-    run(n, &f, 4 * SEC);
+    CHECK_EQ(f->nsent, 9);
+    for (size_t k = 0; k < f->nsent; k++) CHECK(f->sent_connect[k]); /* no answer: connects all */
+    CHECK(bep15_schedule(f->sent_at, f->nsent, SEC));
+    run(n, f, 4 * SEC);
     CHECK_EQ(tr->fails, 1);
-    CHECK_EQ(f.nsent, 9);
-    run(n, &f, 12 * SEC); /* the back-off (10 s), then a new schedule */
-    CHECK_EQ(f.nsent, 10);
+    CHECK_EQ(f->nsent, 9);
+    run(n, f, 12 * SEC); /* the back-off (10 s), then a new schedule */
+    CHECK_EQ(f->nsent, 10);
     CHECK(tr->busy);
     CHECK_EQ(n->anomalies, 0);
-    hn_free(n);
-    hn_content_free(&c);
+    lone_free(&l);
 }
 
 /* The only tracker answers connects and never an announce: the schedule
@@ -407,59 +426,50 @@ TEST(udpt_sole_tracker_backs_off_as_bep15_says)
  * again: that does not start it over), and ends. */
 TEST(udpt_sole_tracker_backs_off_across_connection_ids)
 {
-    hn_content c;
-    CHECK_EQ(hn_content_make(&c, 200000, 32768, 55, TRACKER), 0);
-    hn_net *n = hn_new(55);
-    n->step_ns = SEC;
-    fake_udpt f;
-    fu_init(&f, n);
-    f.mute_announces = 1;
-    hn_node *a = hn_add_node(n, NULL);
-    hn_tor *ht = hn_add_torrent(a, &c, HN_EMPTY, NULL);
-    CHECK(ht != NULL);
-    run(n, &f, 2 * SEC);
-    CHECK(f.nsent >= 2 && f.sent_connect[0] && !f.sent_connect[1]);
-    uint64_t t0 = f.sent_at[0];
+    lone l;
+    CHECK_EQ(lone_start(&l, 55, SEC), 0);
+    hn_net *n = l.n;
+    fake_udpt *f = &l.f;
+    f->mute_announces = 1;
+    hn_tor *ht = l.ht;
+    run(n, f, 2 * SEC);
+    CHECK(f->nsent >= 2 && f->sent_connect[0] && !f->sent_connect[1]);
+    uint64_t t0 = f->sent_at[0];
     pf__tracker *tr = &ht->t->trackers[0];
-    run(n, &f, t0 + 7665 * SEC + 2 * SEC - n->now);
+    run(n, f, t0 + 7665 * SEC + 2 * SEC - n->now);
     CHECK_EQ(tr->fails, 1);
     /* The announces, at 15 * 2^n s; a connect answered at once before
      * each one whose connection id had expired. */
     uint64_t ann[64];
     size_t na = 0;
-    for (size_t k = 0; k < f.nsent && na < 64; k++)
-        if (!f.sent_connect[k]) ann[na++] = f.sent_at[k];
+    for (size_t k = 0; k < f->nsent && na < 64; k++)
+        if (!f->sent_connect[k]) ann[na++] = f->sent_at[k];
     CHECK(bep15_schedule(ann, na, SEC));
-    CHECK_EQ(f.connects, f.nsent - na);
-    CHECK(f.connects >= 6 && f.connects <= 8);
-    CHECK_EQ(f.announces, 0);
+    CHECK_EQ(f->connects, f->nsent - na);
+    CHECK(f->connects >= 6 && f->connects <= 8);
+    CHECK_EQ(f->announces, 0);
     CHECK_EQ(n->anomalies, 0);
-    hn_free(n);
-    hn_content_free(&c);
+    lone_free(&l);
 }
 
 TEST(udpt_error_reply_moves_on)
 {
-    hn_content c;
-    CHECK_EQ(hn_content_make(&c, 200000, 32768, 53, TRACKER), 0);
-    hn_net *n = hn_new(53);
-    fake_udpt f;
-    fu_init(&f, n);
-    f.error = 1;
-    hn_node *a = hn_add_node(n, NULL);
-    hn_tor *ht = hn_add_torrent(a, &c, HN_EMPTY, NULL);
-    CHECK(ht != NULL);
-    run(n, &f, 5 * SEC);
+    lone l;
+    CHECK_EQ(lone_start(&l, 53, 0), 0);
+    hn_net *n = l.n;
+    fake_udpt *f = &l.f;
+    f->error = 1;
+    hn_tor *ht = l.ht;
+    run(n, f, 5 * SEC);
     pf__tracker *tr = &ht->t->trackers[0];
-    CHECK(f.announces >= 1);
+    CHECK(f->announces >= 1);
     CHECK(tr->fails >= 1);
     CHECK(!tr->busy);
     /* A datagram from elsewhere, or with another transaction id, is not a
      * reply: dropped. */
     uint8_t junk[16] = {0};
-    CHECK_EQ(pf_session_recv_datagram(a->s, &f.addr, junk, sizeof junk, n->now), PF_ERR_UNSUPPORTED);
-    hn_free(n);
-    hn_content_free(&c);
+    CHECK_EQ(pf_session_recv_datagram(l.a->s, &f->addr, junk, sizeof junk, n->now), PF_ERR_UNSUPPORTED);
+    lone_free(&l);
 }
 
 TEST_MAIN(udpt_requests_layout, udpt_replies, udpt_server_codec, udpt_swarm_finds_itself, udpt_silent_tracker_is_given_up,
