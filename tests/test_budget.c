@@ -469,6 +469,31 @@ TEST(client_budget_across_restarts)
     CHECK_EQ(rc, PF_ERR_IO);
 }
 
+/* The next reservation, made when half a chunk is left, tops the unspent
+ * budget up to one chunk: a crash then loses at most one chunk, as the
+ * docs say (a whole chunk more would put 1.5 chunks at stake). */
+TEST(client_budget_crash_loses_at_most_a_chunk)
+{
+    const char *f = tmp_path("client-crash");
+    const uint64_t B = 2u * 1024 * 1024;
+    int rc;
+    pf_client *c = client_with_budget(f, B, "2031-04", 0, NULL, &rc);
+    CHECK_EQ(rc, 0);
+    uint64_t chunk = c->up.b.chunk;
+    CHECK_EQ(pf_session_upload_budget(c->s), chunk);
+    pf_session_set_upload_budget(c->s, chunk / 2 - 1); /* spent half a chunk and a byte */
+    pf__upload_check(c);
+    CHECK(c->up.b.busy);
+    for (int i = 0; i < 200 && c->up.b.busy; i++) uv_run(pf_client_loop(c), UV_RUN_ONCE);
+    CHECK(!c->up.b.busy);
+    CHECK_EQ(pf_session_upload_budget(c->s), chunk);
+    pf_client_free(c); /* no stop: as a kill -9 */
+    uint64_t g, total;
+    int corrupt;
+    CHECK_EQ(pf__budget_file_add(f, "2031-04", 0, B, &g, &total, &corrupt), 0);
+    CHECK_EQ(total, chunk / 2 + 1 + chunk); /* what was spent, and one chunk lost */
+}
+
 /* The last chunk of a period is what is left; then BUDGET is the reason
  * uploads are off. */
 TEST(client_budget_spent)
@@ -569,7 +594,7 @@ TEST_MAIN(share_caps_at_half_the_measured_uplink, share_ignores_a_burst, share_w
           share_probe_finds_an_underestimate,
           budget_file_format_and_parse, budget_file_reserve_return_period_corrupt,
           budget_file_shared_by_processes, budget_month_local_time, power_supply_battery, client_budget_across_restarts,
-          client_budget_spent, client_switches)
+          client_budget_crash_loses_at_most_a_chunk, client_budget_spent, client_switches)
 #undef main
 int main(int argc, char **argv)
 {

@@ -462,7 +462,11 @@ static void reserve_start(pf_client *c)
     }
     w->req.data = w;
     w->c = c;
-    w->ask = b->chunk;
+    /* Tops the engine's unspent budget up to one chunk, no more: what a
+     * kill -9 loses (reserved, not spent) is never more than a chunk.
+     * What is spent while this is written only lowers it. */
+    uint64_t left = pf_session_upload_budget(c->s);
+    w->ask = left < b->chunk ? b->chunk - left : 0;
     w->budget = b->monthly;
     memcpy(w->period, b->period, sizeof w->period);
     if (uv_queue_work(c->loop, &w->req, reserve_run, reserve_done) != 0) {
