@@ -246,5 +246,37 @@ TEST(session_memory_limit_bounds_piece_buffers)
     hn_content_free(&c);
 }
 
+/* Settings grow without breaking callers: a caller built against an older,
+ * shorter pf_session_settings gets the defaults for the fields it does not
+ * know, and the defaults function writes only its own size. */
+TEST(session_settings_older_size)
+{
+    union {
+        pf_session_settings s;
+        unsigned char raw[sizeof(pf_session_settings)];
+    } u;
+    memset(u.raw, 0xff, sizeof u.raw);
+    size_t old = offsetof(pf_session_settings, mem) + sizeof u.s.mem;
+    pf_session_settings_init(&u.s, old);
+    CHECK(u.s.size == old);
+    CHECK(u.raw[old] == 0xff); /* kept to its size */
+    u.s.max_peers = 7;
+    pf_session *s = NULL;
+    CHECK_EQ(pf_session_new(&u.s, &s), 0);
+    CHECK_EQ(s->set.max_peers, 7);
+    CHECK_EQ(s->set.transports, PF_TRANSPORTS_TCP); /* past the caller's size: defaults, */
+    CHECK_EQ(s->set.memory_limit, 0);  /* not the 0xff bytes after it */
+    CHECK_EQ(s->set.qoe_report_ms, 0);
+    pf_session_free(s);
+
+    pf_session_settings z;
+    memset(&z, 0, sizeof z); /* never filled: size 0 */
+    CHECK_EQ(pf_session_new(&z, &s), PF_ERR_INVAL);
+    CHECK_EQ(pf_session_new(NULL, &s), 0); /* NULL: every default */
+    CHECK_EQ(s->set.max_peers, 50);
+    pf_session_free(s);
+}
+
 TEST_MAIN(session_memory_limit_bounds_piece_buffers, session_idle_seed_wakes_at_most_once_a_second, session_busy_ticks_four_times_a_second,
-          session_timer_due_soon_wins, session_datagrams_in_and_out, session_endpoint_of_a_peer)
+          session_timer_due_soon_wins, session_datagrams_in_and_out, session_endpoint_of_a_peer,
+          session_settings_older_size)

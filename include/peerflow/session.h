@@ -36,6 +36,8 @@ typedef struct pf_session pf_session;
 typedef struct pf_torrent pf_torrent;
 typedef struct pf_peer pf_peer;
 
+/* Part of pf_session_settings, in its middle: it never grows (a stream
+ * setting added later goes at the end of pf_session_settings). */
 typedef struct pf_stream_settings {
     double urgent_s;    /* media seconds ahead of a reader the CDN guards (4) */
     double startup_s;   /* start-up / after-seek prefix from the CDN (4) */
@@ -44,7 +46,14 @@ typedef struct pf_stream_settings {
     double default_bitrate; /* bytes/s until known (500,000) */
 } pf_stream_settings;
 
+/* Grows like pf_client_settings: new fields are appended and default to
+ * what their zero means; pf_session_settings_default() records the size
+ * of the struct the caller was built with, so a caller built against an
+ * older header keeps working with a newer library (the fields it does not
+ * know get their defaults).  Fill with pf_session_settings_default(), then
+ * set fields. */
 typedef struct pf_session_settings {
+    size_t size;                /* set by pf_session_settings_default() */
     uint8_t peer_id[20];        /* all zero: derived from rng_seed */
     uint64_t rng_seed;          /* deterministic runs; 0 = fixed default */
     uint16_t listen_port;       /* announced to trackers and peers */
@@ -101,7 +110,13 @@ typedef struct pf_session_settings {
 #define PF_TRANSPORTS_TCP (1u << PF_TRANSPORT_TCP)
 #define PF_TRANSPORTS_UTP (1u << PF_TRANSPORT_UTP)
 
-PF_EXTERN void pf_session_settings_default(pf_session_settings *s);
+/* The defaults in the first `size` bytes of s (size = the caller's
+ * sizeof; use the pf_session_settings_default() wrapper). */
+PF_EXTERN void pf_session_settings_init(pf_session_settings *s, size_t size);
+static inline void pf_session_settings_default(pf_session_settings *s) { pf_session_settings_init(s, sizeof *s); }
+/* A session with settings s (NULL: the defaults); fields past s->size
+ * get their defaults.  0, PF_ERR_INVAL (s->size not set: settings not
+ * filled by pf_session_settings_default), PF_ERR_NOMEM. */
 PF_EXTERN int pf_session_new(const pf_session_settings *s, pf_session **out);
 /* Frees everything.  The caller must have closed its sockets first; peers
  * and jobs still outstanding are freed too. */

@@ -3,14 +3,16 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/swarm/swarm.h"
 #include "core/util/mem.h"
 
-void pf_session_settings_default(pf_session_settings *s)
+static void settings_defaults(pf_session_settings *s)
 {
     memset(s, 0, sizeof *s);
+    s->size = sizeof *s;
     s->rng_seed = 0x9e3779b97f4a7c15ULL;
     s->listen_port = 6881;
     s->max_peers = 50;
@@ -34,6 +36,16 @@ void pf_session_settings_default(pf_session_settings *s)
     s->log_level = PF_LOG_INFO;
 }
 
+void pf_session_settings_init(pf_session_settings *s, size_t size)
+{
+    if (!s || size < sizeof s->size) return;
+    pf_session_settings d;
+    settings_defaults(&d);
+    d.size = size < sizeof d ? size : sizeof d;
+    memset(s, 0, size);
+    memcpy(s, &d, d.size);
+}
+
 void pf__rate_tick(pf_rate *r, double dt_s)
 {
     if (dt_s <= 0) return;
@@ -54,14 +66,16 @@ void pf__log(pf_session *s, pf_log_level lvl, const char *fmt, ...)
 
 int pf_session_new(const pf_session_settings *set, pf_session **out)
 {
-    const pf_mem *mem = set ? set->mem : NULL;
-    pf_session *s = pf__calloc(mem, 1, sizeof *s);
+    if (set && set->size < offsetof(pf_session_settings, mem) + sizeof set->mem) return PF_ERR_INVAL;
+    /* What the caller's struct holds; the defaults past it. */
+    pf_session_settings full;
+    settings_defaults(&full);
+    if (set) memcpy(&full, set, set->size < sizeof full ? set->size : sizeof full);
+    full.size = sizeof full;
+    pf_session *s = pf__calloc(full.mem, 1, sizeof *s);
     if (!s) return PF_ERR_NOMEM;
-    s->mem = mem;
-    if (set)
-        s->set = *set;
-    else
-        pf_session_settings_default(&s->set);
+    s->mem = full.mem;
+    s->set = full;
     if (s->set.upload_slots == 0) s->set.upload_slots = 1;
     s->local_share = 0.5;
     s->up_budget = PF_UPLOAD_UNLIMITED;
