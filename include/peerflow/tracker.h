@@ -159,7 +159,10 @@ static inline void pf_tracker_settings_default(pf_tracker_settings *s)
  * trusted proxy that is neither an address nor a network: named in an
  * ERROR log line), PF_ERR_LIMIT (more than PF_TRACKER_MAX_TRUSTED trusted
  * proxies), PF_ERR_NET (cannot listen on TCP or bind UDP: run the loop
- * once more so the failed listener is released) or PF_ERR_NOMEM. */
+ * once more so the failed listener is released) or PF_ERR_NOMEM; a key,
+ * policy or ALTO file that cannot be read or does not parse stops it with
+ * that error (PF_ERR_IO, PF_ERR_PARSE...), the file and the reason in an
+ * ERROR log line. */
 PF_EXTERN int pf_tracker_server_start(uv_loop_t *loop, const pf_tracker_settings *s,
                                       pf_tracker_server **out);
 /* The bound port (useful with port 0). */
