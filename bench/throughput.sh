@@ -15,14 +15,22 @@
 #   peak anon RSS RssAnon sampled every 50 ms: the clients' own memory
 # and prints a markdown table with the ratios peerflow/libtorrent, one per
 # transport: TCP, and uTP (BEP 29, both clients with only uTP enabled).
+# Two more transports on request: tls (TLS 1.3 over TCP) and tls-utp (TLS 1.3
+# over uTP), an SSL torrent of the same data (libtorrent's kind: `peerflow
+# create --ssl-ca`, 1 MiB pieces) with certificates from `peerflow cert`,
+# made once per invocation, given to both clients.  They get the same table,
+# and, when the plain transport under them ran too, one more per client:
+# TLS against plain on the same transport (the overhead).
 #   bench/throughput.sh [--only libtorrent|peerflow] [--runs N (default 3)]
-#                       [--transports "tcp utp" (default) | tcp | utp]
+#                       [--transports "tcp utp" (default) | any of
+#                        tcp utp tls tls-utp, e.g. "tcp tls utp tls-utp"]
 # libtorrent runs with its defaults (plus the test settings of lt_peer.py:
 # loopback, no DHT/LSD/UPnP, the transport asked); BENCH_LT_FLAGS=
 # "--high-performance" selects its high_performance_seed preset for the seeder.
 # BENCH_PF_BIN2=<another peerflow binary> adds a side "peerflow2" (a build
 # before a change: the before/after of docs/BENCHMARKS.md), run after
-# peerflow in each round; a binary without --transport runs TCP only.
+# peerflow in each round; a binary without --transport runs TCP only, one
+# without --ssl-cert no TLS.
 # Runs alternate: for each run, each transport, each side.
 set -euo pipefail
 ONLY=
@@ -33,9 +41,15 @@ while [ $# -gt 0 ]; do
         --only) ONLY=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
         --transports) TRANSPORTS=$2; shift 2 ;;
-        *) echo "usage: bench/throughput.sh [--only libtorrent|peerflow] [--runs N] [--transports \"tcp utp\"]" >&2; exit 2 ;;
+        *) echo "usage: bench/throughput.sh [--only libtorrent|peerflow] [--runs N] [--transports \"tcp utp tls tls-utp\"]" >&2; exit 2 ;;
     esac
 done
+for tr in $TRANSPORTS; do
+    case $tr in tcp | utp | tls | tls-utp) ;; *) echo "throughput.sh: unknown transport $tr (tcp, utp, tls, tls-utp)" >&2; exit 2 ;; esac
+done
+# wire_of TR: the transport a TLS transport runs over (tcp, utp)
+wire_of() { case $1 in tls) echo tcp ;; tls-utp) echo utp ;; *) echo "$1" ;; esac; }
+is_tls() { case $1 in tls | tls-utp) return 0 ;; esac; return 1; }
 SIZE=${BENCH_SIZE:-1G}
 if [ -z "${PF_TMP:-}" ] && [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR==2 {print $4}')" -gt $((4 << 20)) ] 2>/dev/null; then
     PF_TMP=/dev/shm
@@ -43,7 +57,8 @@ fi
 export PF_TMP
 . "$(dirname "$0")/../tests/lib.sh"
 TEST_NAME=throughput
-pf_setup $((600 * RUNS))
+# 300 s per transport and run (600 per run for the default two)
+pf_setup $((300 * RUNS * $(wc -w <<<"$TRANSPORTS")))
 require_libtorrent
 [ -x /usr/bin/time ] || fail "/usr/bin/time missing (apt package time)"
 if [ "$ONLY" != libtorrent ] && [ ! -x "$PF_BIN" ]; then
@@ -51,12 +66,31 @@ if [ "$ONLY" != libtorrent ] && [ ! -x "$PF_BIN" ]; then
     log "no peerflow binary at $PF_BIN: libtorrent only"
     ONLY=libtorrent
 fi
+TLS=
+for tr in $TRANSPORTS; do is_tls "$tr" && TLS=1; done
+if [ -n "$TLS" ]; then
+    # the SSL torrent and the certificates come from peerflow, whoever runs
+    [ -x "$PF_BIN" ] || fail "$TRANSPORTS: TLS needs peerflow (create --ssl-ca, cert) at $PF_BIN"
+    [ "$ONLY" = peerflow ] || $PY -c 'import libtorrent as lt; lt.create_torrent.set_root_cert' 2>/dev/null ||
+        fail "python3-libtorrent without SSL torrents: no TLS side for it"
+fi
 TICK=$(getconf CLK_TCK)
 
 gen_file "$SIZE" "$T/src/bench.bin" bench
 bytes=$(stat -c %s "$T/src/bench.bin")
 $LT_PEER create -p 1M -o "$T/bench.torrent" "$T/src/bench.bin" >/dev/null
 log "data: $bytes bytes in $T"
+# The SSL torrent (the same file and piece size, a CA in its info dict, so
+# another info-hash) and one certificate per role, the same for both clients.
+if [ -n "$TLS" ]; then
+    mkdir -p "$T/ssl"
+    "$PF_BIN" cert ca --out "$T/ssl/ca" >/dev/null
+    for role in seed get; do
+        "$PF_BIN" cert issue --ca "$T/ssl/ca" --name bench.bin --out "$T/ssl/$role" >/dev/null
+    done
+    "$PF_BIN" create --ssl-ca "$T/ssl/ca.pem" -p 1M -o "$T/bench_ssl.torrent" "$T/src/bench.bin" >/dev/null
+    log "SSL torrent $T/bench_ssl.torrent, certificates in $T/ssl"
+fi
 
 # deepest descendant of PID (the getter runs under /usr/bin/time and timeout)
 leaf_pid() {
@@ -106,21 +140,34 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 declare -A R
-run_side() {  # run_side peerflow|libtorrent tcp|utp RUN
-    local side=$1 tr=$2 run=$3 seed_pid port c0 c1 hwm
-    local dst=$T/dst_${1}_$3 id=${1}_${2}_$3 bin=$PF_BIN tflag=(--transport "$tr")
+run_side() {  # run_side peerflow|peerflow2|libtorrent tcp|utp|tls|tls-utp RUN
+    local side=$1 tr=$2 run=$3 seed_pid port c0 c1 hwm wire
+    wire=$(wire_of "$tr")
+    local dst=$T/dst_${1}_$3 id=${1}_${2}_$3 bin=$PF_BIN tflag=(--transport "$wire")
+    # plain: the plain torrent, no certificates; TLS: the SSL torrent, and
+    # each process its role's certificate (the flags are the same for both
+    # clients)
+    local torrent=$T/bench.torrent seed_ssl=() get_ssl=()
+    if is_tls "$tr"; then
+        torrent=$T/bench_ssl.torrent
+        seed_ssl=(--ssl-cert "$T/ssl/seed.pem" --ssl-key "$T/ssl/seed.key.pem")
+        get_ssl=(--ssl-cert "$T/ssl/get.pem" --ssl-key "$T/ssl/get.key.pem")
+    fi
     rm -rf "$dst"
     if [ "$side" = peerflow2 ]; then
         bin=$BENCH_PF_BIN2
         if ! "$bin" seed --help 2>&1 | grep -q -- --transport; then
-            [ "$tr" = tcp ] || { log "peerflow2 has no --transport: no $tr run"; return 0; }
+            [ "$wire" = tcp ] || { log "peerflow2 has no --transport: no $tr run"; return 0; }
             tflag=()
+        fi
+        if is_tls "$tr" && ! "$bin" seed --help 2>&1 | grep -q -- --ssl-cert; then
+            log "peerflow2 has no --ssl-cert: no $tr run"; return 0
         fi
     fi
     if [ "$side" != libtorrent ]; then
         rm -f "$T/pfseed_$run.json"
         spawn "seed_$id" "$bin" seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker \
-            "${tflag[@]}" --stats "$T/pfseed_$run.json" "$T/bench.torrent"
+            "${tflag[@]}" "${seed_ssl[@]}" --stats "$T/pfseed_$run.json" "$torrent"
         port=$(port_of "seed_$id" 120)
         # peerflow verifies the data before serving: wait for it, so the
         # seeder's CPU below is the transfer's only
@@ -133,8 +180,9 @@ run_side() {  # run_side peerflow|libtorrent tcp|utp RUN
     else
         rm -f "$T/ready_$id"
         # shellcheck disable=SC2086
-        spawn "seed_$id" $PY "$PF_SRC/tests/peers/lt_peer.py" seed --torrent "$T/bench.torrent" \
-            --dir "$T/src" --no-tracker --transport "$tr" --ready-file "$T/ready_$id" ${BENCH_LT_FLAGS:-}
+        spawn "seed_$id" $PY "$PF_SRC/tests/peers/lt_peer.py" seed --torrent "$torrent" \
+            --dir "$T/src" --no-tracker --transport "$wire" "${seed_ssl[@]}" \
+            --ready-file "$T/ready_$id" ${BENCH_LT_FLAGS:-}
         wait_for_file "$T/ready_$id" 120 "seed_$id"
         port=$(cat "$T/ready_$id")
     fi
@@ -144,11 +192,12 @@ run_side() {  # run_side peerflow|libtorrent tcp|utp RUN
     if [ "$side" != libtorrent ]; then
         spawn "get_$id" /usr/bin/time -f '%e %U %S %M' -o "$T/time_$id" \
             timeout 300 "$bin" get -d "$dst" -l 0 --bind 127.0.0.1 --no-tracker \
-            "${tflag[@]}" --peer "127.0.0.1:$port" "$T/bench.torrent"
+            "${tflag[@]}" "${get_ssl[@]}" --peer "127.0.0.1:$port" "$torrent"
     else
         spawn "get_$id" /usr/bin/time -f '%e %U %S %M' -o "$T/time_$id" \
-            timeout 300 $PY "$PF_SRC/tests/peers/lt_peer.py" get --torrent "$T/bench.torrent" \
-            --dir "$dst" --no-tracker --no-recheck --transport "$tr" --peer "127.0.0.1:$port"
+            timeout 300 $PY "$PF_SRC/tests/peers/lt_peer.py" get --torrent "$torrent" \
+            --dir "$dst" --no-tracker --no-recheck --transport "$wire" "${get_ssl[@]}" \
+            --peer "127.0.0.1:$port"
     fi
     sample_anon "$seed_pid" "$SPAWNED_PID" "$T/anon_$id" &
     local sampler=$!
@@ -196,7 +245,10 @@ echo
 echo "Loopback, $bytes bytes, 1 MiB pieces, data in ${PF_TMP:-/tmp}, $(nproc) cores, median of $RUNS run(s)"
 for tr in $TRANSPORTS; do
     echo
-    echo "Over $tr:"
+    case $tr in
+        tls | tls-utp) echo "Over $tr (TLS 1.3 over $(wire_of "$tr"), an SSL torrent):" ;;
+        *) echo "Over $tr:" ;;
+    esac
     echo
     echo "| metric | peerflow | libtorrent $($PY -c 'import libtorrent; print(libtorrent.__version__)') | peerflow/libtorrent |"
     echo "|---|---:|---:|---:|"
@@ -231,6 +283,41 @@ for tr in $TRANSPORTS; do
             echo "| ${row#*:} | $p | $q | $r | ${runs% } |"
         done
     fi
+done
+# TLS against plain on the same transport, per client: what TLS costs
+# (ratios of the medians; the plain rows are the tables above)
+tls_overhead() {  # tls_overhead tls|tls-utp
+    local tr=$1 plain head= rule= row key cells side p t r
+    plain=$(wire_of "$tr")
+    for side in "${sides[@]}"; do
+        head+=" $side $plain | $side $tr | $side $tr/$plain |"
+        rule+="---:|---:|---:|"
+    done
+    echo
+    echo "TLS overhead over $plain: $tr against $plain, per client:"
+    echo
+    echo "| metric |$head"
+    echo "|---|$rule"
+    for row in "mbs:throughput (MB/s)" "get_cpu:downloader CPU (s/GiB)" "seed_cpu:seeder CPU (s/GiB)" \
+               "get_anon:downloader peak anon RSS (MiB)" "seed_anon:seeder peak anon RSS (MiB)"; do
+        key=${row%%:*}
+        cells=
+        for side in "${sides[@]}"; do
+            p=$(med "$side" "$plain" "$key")
+            t=$(med "$side" "$tr" "$key")
+            r=-
+            [ "$p" != - ] && [ "$t" != - ] && r=$(ratio "$t" "$p")
+            cells+=" $p | $t | $r |"
+        done
+        echo "| ${row#*:} |$cells"
+    done
+}
+for tr in $TRANSPORTS; do
+    is_tls "$tr" || continue
+    case " $TRANSPORTS " in
+        *" $(wire_of "$tr") "*) tls_overhead "$tr" ;;
+        *) log "no $(wire_of "$tr") in --transports: no TLS overhead table for $tr" ;;
+    esac
 done
 # uTP against TCP, per client (the issue's target: peerflow's uTP at least
 # half its own TCP)
