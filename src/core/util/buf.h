@@ -23,7 +23,9 @@ int pf_buf_appendf(pf_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Queue use: unread bytes are data[off..len). */
 static inline size_t pf_buf_unread(const pf_buf *b) { return b->len - b->off; }
-static inline const uint8_t *pf_buf_head(const pf_buf *b) { return b->data + b->off; }
+/* The first unread byte; NULL for a buffer never allocated (an empty
+ * take), without the undefined NULL + 0 of plain arithmetic. */
+static inline const uint8_t *pf_buf_head(const pf_buf *b) { return b->data ? b->data + b->off : NULL; }
 /* Drop n bytes from the front; compacts when the buffer drains. */
 void pf_buf_consume(pf_buf *b, size_t n);
 /* Ensure data is NUL-terminated past len (not counted in len). */
