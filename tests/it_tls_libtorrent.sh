@@ -158,4 +158,16 @@ $PF_BIN get -d pf_get_bad -l 0 --bind 127.0.0.1 --no-tracker --ssl-cert other.pe
 [ $rc = 1 ] || fail "a certificate for another torrent: exit $rc"
 grep -q "not signed for this torrent" bad.err || fail "a certificate for another torrent: $(cat bad.err)"
 log "5. peerflow given another torrent's certificate: $(grep -m1 ssl-cert bad.err)"
+
+# Nothing secret is printed: no line of any private key (the CA's or a
+# viewer's) in any log or stats file of this test.
+for k in ca.key.pem pf.key.pem pf2.key.pem lt.key.pem victim.key.pem; do
+    while read -r line; do
+        case $line in -----*) continue ;; esac
+        if grep -rqF -- "$line" "$T/logs" "$T"/*.json bad.err 2>/dev/null; then
+            fail "a line of $k is in a log or stats file"
+        fi
+    done <"$k"
+done
+log "no private key line in any log or stats file"
 log "PASS"
