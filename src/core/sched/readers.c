@@ -31,6 +31,40 @@ double pf__bitrate(const pf_torrent *t, uint32_t file)
     return pf__sset(t)->default_bitrate > 0 ? pf__sset(t)->default_bitrate : 500000.0;
 }
 
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    if (a < b) return 0;
+    for (size_t i = 0; i < b; i++) {
+        char c = s[a - b + i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (c != suf[i]) return 0;
+    }
+    return 1;
+}
+
+void pf__fetch_object_type(const pf_torrent *t, uint32_t file, char ot[3])
+{
+    ot[0] = ot[1] = ot[2] = 0;
+    if (file >= t->mi->num_files || !t->mi->files[file].path) return;
+    const char *p = t->mi->files[file].path;
+    const char *base = strrchr(p, '/');
+    base = base ? base + 1 : p;
+    const char *k = "o";
+    if (ends_with(p, ".m3u8") || ends_with(p, ".m3u") || ends_with(p, ".mpd"))
+        k = "m";
+    else if (strstr(base, "init") && (ends_with(p, ".mp4") || ends_with(p, ".m4s") || ends_with(p, ".m4v")))
+        k = "i";
+    else if (ends_with(p, ".m4a") || ends_with(p, ".aac") || ends_with(p, ".mp3") || ends_with(p, ".opus"))
+        k = "a";
+    else if (ends_with(p, ".ts") || ends_with(p, ".m4s") || ends_with(p, ".mp4") || ends_with(p, ".m4v") ||
+             ends_with(p, ".mkv") || ends_with(p, ".webm") || ends_with(p, ".mov"))
+        k = "av";
+    else if (ends_with(p, ".vtt") || ends_with(p, ".ttml"))
+        k = "tt";
+    memcpy(ot, k, strlen(k));
+}
+
 void pf__streams_free(pf_torrent *t)
 {
     pf__free(t->s->mem, t->streams);

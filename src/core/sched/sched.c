@@ -258,6 +258,7 @@ typedef struct sched_pass {
     pf_block_ref claim[256]; /* blocks claimed for the next costly fetch */
     uint32_t nclaim;
     double claim_due; /* when the first of them is due */
+    const struct reader_view *cur; /* the reader whose urgent zone is scanned */
 } sched_pass;
 
 /* One reader, as this pass sees it (torrent byte offsets). */
@@ -536,11 +537,28 @@ static int piece_verdict(sched_pass *sp, const reader_view *v, urgent_scan *u, u
     return why;
 }
 
+/* What the costly source is told of the fetch it is handed (CMCD). */
+static void fetch_hint_set(sched_pass *sp)
+{
+    pf__fetch_hint *h = &sp->t->fetch_hint;
+    const reader_view *v = sp->cur;
+    memset(h, 0, sizeof *h);
+    h->due_s = sp->claim_due;
+    h->buffer_s = h->bitrate = -1;
+    if (!v) return;
+    h->bitrate = v->br;
+    h->buffer_s = v->rd > v->play ? (double)(v->rd - v->play) / v->br : 0;
+    h->startup = !v->st->startup_done;
+    h->starved = v->st->waiting && v->st->wait_is_stall;
+    pf__fetch_object_type(sp->t, v->st->file, h->ot);
+}
+
 /* Hands the claimed blocks to a costly source.  0, or < 0: none could
  * take them (sp->cdn is then 0). */
 static int flush_claim(sched_pass *sp)
 {
     if (!sp->nclaim) return 0;
+    fetch_hint_set(sp);
     int rc = costly_fetch(sp->t, sp->claim, sp->nclaim, sp->claim_due, sp->now);
     sp->nclaim = 0;
     sp->cdn = rc == 0 ? pf__costly_ready(sp->t, sp->now) : 0;
@@ -629,6 +647,7 @@ static void phase_urgent(sched_pass *sp, reader_view *v)
     }
     urgent_scan u;
     if (!urgent_scan_init(sp, v, &u)) return;
+    sp->cur = v;
     phase_startup_deadlines(sp, v, &u);
     for (uint32_t p = v->p0; p <= u.pu && p < t->mi->num_pieces; p++) {
         if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
@@ -657,6 +676,7 @@ static void phase_urgent(sched_pass *sp, reader_view *v)
     if (sp->nclaim > 0) flush_claim(sp);
     send_cdn_notices(t, u.nf_first, u.nf_end);
     sp->nclaim = 0;
+    sp->cur = NULL;
 }
 
 /* Phase 4: the pass's verdicts take effect: the picker's windows, costly

@@ -47,6 +47,19 @@ typedef struct pf__webseed {
     uint64_t ttfb_ns;
 } pf__webseed;
 
+/* What the scheduler knew of the reader a costly fetch is for, when it
+ * handed the fetch over (sched.c sets pf_torrent.fetch_hint just before
+ * ops->fetch): a CDN source passes it on as CMCD (CTA-5004) so that the
+ * CDN can serve urgent requests first.  Negative: unknown. */
+typedef struct pf__fetch_hint {
+    double due_s;    /* until the first block fetched is due (CMCD dl) */
+    double buffer_s; /* media buffered ahead of the playhead (bl) */
+    double bitrate;  /* media bytes/s of the file fetched (br) */
+    int startup;     /* the reader is starting up (su) */
+    int starved;     /* the reader is stalled now (bs) */
+    char ot[3];      /* object type: "v", "a", "av", "i", "m", "o", "" unknown */
+} pf__fetch_hint;
+
 /* A reader of one file (a player's HTTP request): its reads are the
  * playhead the deadline scheduler works for. */
 typedef struct pf__stream {
@@ -141,6 +154,9 @@ const pf_stream_settings *pf__sset(const pf_torrent *t);
 /* A file's media bitrate in bytes/s: from the container, observed, or
  * the settings' default guess. */
 double pf__bitrate(const pf_torrent *t, uint32_t file);
+/* The CMCD object type of a file ("m" manifest, "i" init segment, "a",
+ * "v", "av", "tt", "o"; "" unknown), from its track or its name. */
+void pf__fetch_object_type(const pf_torrent *t, uint32_t file, char ot[3]);
 void pf__stream_piece_done(pf_torrent *t, uint32_t piece, uint64_t now);
 /* Waits that ran past the media clock become stalls (every tick). */
 void pf__streams_tick(pf_torrent *t, uint64_t now);
