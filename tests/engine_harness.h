@@ -124,7 +124,7 @@ typedef struct hn_cdn_file {
     uint64_t len;
     uint64_t tor_off;    /* where the file starts in the torrent's stream */
 } hn_cdn_file;
-#define HN_CDN_MAX_FILES 16
+#define HN_CDN_MAX_FILES 32
 
 /* Fills *status and *body (malloc'd, may be NULL); returns the job result
  * (0 or a negative pf_err such as PF_ERR_NET). */

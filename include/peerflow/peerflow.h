@@ -192,6 +192,42 @@ typedef struct pf_qoe {
     uint64_t bytes_served;        /* bytes handed to readers */
 } pf_qoe;
 
+/* A packaged title's renditions (HLS media playlists, DASH
+ * Representations) as the player's manifests describe them, for the
+ * media timeline (pf_torrent_set_media): each track's segments in
+ * presentation order, each a byte range of one of the torrent's files. */
+typedef struct pf_media_segment {
+    uint32_t file;           /* the torrent file holding it */
+    uint64_t offset, length; /* its bytes in that file; length 0: the whole file */
+    double start_s;          /* presentation time of its start */
+    double duration_s;       /* > 0, from the manifest */
+} pf_media_segment;
+
+typedef struct pf_media_track {
+    char kind;          /* 'v' video (maybe muxed with audio), 'a' audio, 't' text */
+    uint64_t bandwidth; /* bits/s as the manifest declares it (0: unknown) */
+    const pf_media_segment *seg;
+    size_t nseg;
+} pf_media_track;
+
+#define PF_MEDIA_MAX_TRACKS 32
+/* Quality of experience of a torrent's media timeline (one presentation
+ * across the files of its renditions). */
+typedef struct pf_media_qoe {
+    uint32_t ntracks;
+    int32_t track;            /* the video (else audio) track being played, -1 none */
+    uint32_t switches;        /* rendition switches the player made */
+    uint32_t seeks;           /* jumps to another point of the presentation */
+    uint32_t stalls;          /* segment reads that waited with the player's buffer empty */
+    double stall_s;
+    double startup_s;         /* first segment requested -> its first byte; -1 none yet */
+    double position_s;        /* presentation time being played (-1: not playing) */
+    double played_s;          /* presentation seconds played, all tracks of that kind */
+    double mean_bitrate_bps;  /* declared bandwidth averaged over what was played */
+    uint64_t bandwidth[PF_MEDIA_MAX_TRACKS]; /* per track: declared bits/s */
+    double track_played_s[PF_MEDIA_MAX_TRACKS]; /* per track: seconds played at it */
+} pf_media_qoe;
+
 /* Bytes by source for a torrent: one entry per source, whatever its kind
  * (peers, web seeds, ...), and peers that already left. */
 typedef struct pf_source_stats {

@@ -357,6 +357,21 @@ PF_EXTERN void pf_torrent_stream_close(pf_torrent *t, uint32_t id, uint64_t now)
 PF_EXTERN long pf_torrent_read(pf_torrent *t, uint64_t off, uint8_t *dst, size_t max, uint64_t now);
 /* Media bitrate of a file in bytes/s, e.g. size / container duration. */
 PF_EXTERN void pf_torrent_set_bitrate(pf_torrent *t, uint32_t file, double bytes_per_s);
+/* The media timeline: the title's tracks (renditions) and their
+ * segments, from its manifests (the local media server passes what the
+ * player loaded).  Readers of a segment then follow one presentation
+ * clock across files: the deadlines run on into the next segments of the
+ * rendition the player is on (never into other renditions: segments are
+ * fetched only for a reader's window or when the player asks), a request
+ * for the next segment is not a new start-up, a request of another
+ * rendition moves the windows to it at once, one elsewhere in time is a
+ * seek.  Segment files are set to priority 0 (fetched only when read or
+ * in a window).  Replaces any earlier call's tracks.  0, PF_ERR_INVAL
+ * (no metadata, no track, a segment outside its file or of no duration),
+ * PF_ERR_LIMIT (more than PF_MEDIA_MAX_TRACKS), PF_ERR_NOMEM. */
+PF_EXTERN int pf_torrent_set_media(pf_torrent *t, const pf_media_track *tracks, size_t n, uint64_t now);
+/* PF_ERR_NOTFOUND until tracks are set. */
+PF_EXTERN int pf_torrent_media_qoe(const pf_torrent *t, uint64_t now, pf_media_qoe *q);
 /* QoE of one file; PF_ERR_NOTFOUND if it was never read. */
 PF_EXTERN int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *q);
 /* Per-source byte counts (peers, web seeds, departed peers). */

@@ -277,6 +277,8 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
             pf_partial *pp = &p->partials[k];
             if (pass == 0 && p->prio[pp->piece] <= 1) continue;
             if (pass == 1 && p->prio[pp->piece] > 1) continue;
+            /* Not wanted any more (a rendition the player left). */
+            if (!p->prio[pp->piece]) continue;
             if (!peer_is_seed && !pf_bitfield_get(peer_has, pp->piece)) continue;
             if (too_soon(p, pp->piece)) continue;
             /* Cache full: finishing a speculative piece would only get it

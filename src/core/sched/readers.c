@@ -15,12 +15,39 @@
 
 #define PF__PLAYABLE_S 10.0
 
-static pf__stream *stream_find(pf_torrent *t, uint32_t id)
+pf__stream *pf__stream_find(pf_torrent *t, uint32_t id)
 {
     for (uint32_t i = 0; i < t->nstreams; i++)
         if (t->streams[i].id == id) return &t->streams[i];
     return NULL;
 }
+
+static pf__stream *stream_find(pf_torrent *t, uint32_t id)
+{
+    pf__stream *st = pf__stream_find(t, id);
+    return st && !st->cursor ? st : NULL; /* cursors are nobody's readers */
+}
+
+pf__stream *pf__stream_new(pf_torrent *t, uint64_t now)
+{
+    if (t->nstreams >= 64) return NULL;
+    if (t->nstreams == t->cap_streams) {
+        uint32_t cap = t->cap_streams ? t->cap_streams * 2 : 4;
+        pf__stream *n = pf__realloc(t->s->mem, t->streams, cap * sizeof *n);
+        if (!n) return NULL;
+        t->streams = n;
+        t->cap_streams = cap;
+    }
+    pf__stream *st = &t->streams[t->nstreams++];
+    memset(st, 0, sizeof *st);
+    st->id = t->s->next_id++;
+    st->opened = now;
+    st->startup_end = UINT64_MAX; /* prefix start; set by the scheduler */
+    st->startup_at = now;
+    return st;
+}
+
+void pf__stream_remove(pf_torrent *t, pf__stream *st) { *st = t->streams[--t->nstreams]; }
 
 const pf_stream_settings *pf__sset(const pf_torrent *t) { return &t->s->set.stream; }
 
@@ -67,6 +94,7 @@ void pf__fetch_object_type(const pf_torrent *t, uint32_t file, char ot[3])
 
 void pf__streams_free(pf_torrent *t)
 {
+    pf__tl_free(t);
     pf__free(t->s->mem, t->streams);
     pf__free(t->s->mem, t->qoe);
     t->streams = NULL;
@@ -100,22 +128,11 @@ int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64
         if (!t->qoe) return PF_ERR_NOMEM;
     }
     if (t->nstreams >= 64) return PF_ERR_LIMIT;
-    if (t->nstreams == t->cap_streams) {
-        uint32_t cap = t->cap_streams ? t->cap_streams * 2 : 4;
-        pf__stream *n = pf__realloc(t->s->mem, t->streams, cap * sizeof *n);
-        if (!n) return PF_ERR_NOMEM;
-        t->streams = n;
-        t->cap_streams = cap;
-    }
-    pf__stream *st = &t->streams[t->nstreams++];
-    memset(st, 0, sizeof *st);
+    pf__stream *st = pf__stream_new(t, now);
+    if (!st) return PF_ERR_NOMEM;
     t->await_reader = 0;
-    st->id = t->s->next_id++;
     st->file = file;
     st->start_off = st->pos = offset;
-    st->opened = now;
-    st->startup_end = UINT64_MAX; /* prefix start; set by the scheduler */
-    st->startup_at = now;
     pf__fileqoe *q = &t->qoe[file];
     if (q->first_read == 0) {
         q->first_read = now;
@@ -126,6 +143,13 @@ int pf_torrent_stream_open(pf_torrent *t, uint32_t file, uint64_t offset, uint64
     }
     q->active++;
     *id = st->id;
+    if (t->tl) {
+        int rc = pf__tl_open(t, st->id, now); /* may move t->streams */
+        if (rc < 0) {
+            pf_torrent_stream_close(t, *id, now);
+            return rc;
+        }
+    }
     pf__sched_update(t, now);
     return 0;
 }
@@ -140,7 +164,8 @@ void pf_torrent_stream_close(pf_torrent *t, uint32_t id, uint64_t now)
     if (st->waiting && st->wait_is_stall) q->stall_ns += now - st->wait_since;
     q->last_end = st->pos;
     if (q->active) q->active--;
-    *st = t->streams[--t->nstreams];
+    if (st->waiting && st->wait_is_stall && st->mtrack) pf__tl_wait_over(t, now - st->wait_since, now);
+    pf__stream_remove(t, st);
     pf__sched_update(t, now);
 }
 
@@ -179,6 +204,14 @@ static void check_playable(pf_torrent *t, uint32_t file, uint64_t now)
  * player without a byte for a minute while the QoE said 0 stalls). */
 static void wait_update(pf_torrent *t, pf__stream *st, uint64_t now)
 {
+    if (st->mtrack && st->waiting && !st->wait_is_stall && !st->cursor) {
+        if (pf__tl_wait_is_stall(t, st, st->wait_off, now)) {
+            st->wait_is_stall = 1;
+            st->wait_since = now;
+            t->qoe[st->file].stalls++;
+        }
+        return;
+    }
     if (!st->waiting || st->wait_is_stall || !st->started) return;
     double media_t = (double)(st->wait_off - st->start_off) / pf__bitrate(t, st->file);
     if (media_t > pf__media_clock(st, now) + 0.05) return;
@@ -191,6 +224,7 @@ static void wait_update(pf_torrent *t, pf__stream *st, uint64_t now)
 void pf__streams_tick(pf_torrent *t, uint64_t now)
 {
     for (uint32_t i = 0; i < t->nstreams; i++) wait_update(t, &t->streams[i], now);
+    if (t->tl) pf__tl_tick(t, now);
 }
 
 long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t max, uint64_t now)
@@ -200,7 +234,7 @@ long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t
     const pf_file_entry *fe = &t->mi->files[st->file];
     if (offset >= fe->length) return PF_ERR_RANGE;
     if (max > fe->length - offset) max = (size_t)(fe->length - offset);
-    if (offset != st->pos) {
+    if (offset != st->pos && !st->mtrack) {
         /* The reader jumped: a new playhead, with its own start-up. */
         position_start(t, st->file, offset, now);
         st->pos = offset;
@@ -218,6 +252,7 @@ long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t
                 uint64_t d = now - st->wait_since;
                 st->stall_ns += d;
                 q->stall_ns += d;
+                if (st->mtrack) pf__tl_wait_over(t, d, now);
             }
             st->waiting = 0;
         }
@@ -228,8 +263,12 @@ long pf_torrent_stream_avail(pf_torrent *t, uint32_t id, uint64_t offset, size_t
         st->wait_off = offset;
         st->wait_since = now;
         /* Behind the media clock means the player has run dry. */
-        double media_t = (double)(offset - st->start_off) / pf__bitrate(t, st->file);
-        st->wait_is_stall = st->started && media_t <= pf__media_clock(st, now) + 0.05;
+        if (st->mtrack) {
+            st->wait_is_stall = pf__tl_wait_is_stall(t, st, offset, now);
+        } else {
+            double media_t = (double)(offset - st->start_off) / pf__bitrate(t, st->file);
+            st->wait_is_stall = st->started && media_t <= pf__media_clock(st, now) + 0.05;
+        }
         if (st->wait_is_stall) q->stalls++;
     }
     pf__sched_update(t, now);
@@ -260,6 +299,7 @@ void pf_torrent_stream_served(pf_torrent *t, uint32_t id, uint64_t offset, size_
         q->bitrate_src = 2;
     }
     check_playable(t, st->file, now);
+    if (st->mtrack) pf__tl_served(t, st, offset, n, now);
 }
 
 void pf_torrent_set_bitrate(pf_torrent *t, uint32_t file, double bps)
@@ -286,7 +326,7 @@ int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *out
     uint64_t stall = q->stall_ns;
     for (uint32_t i = 0; i < t->nstreams; i++) {
         const pf__stream *st = &t->streams[i];
-        if (st->file == file && st->waiting && st->wait_is_stall) stall += now - st->wait_since;
+        if (st->file == file && !st->cursor && st->waiting && st->wait_is_stall) stall += now - st->wait_since;
     }
     out->stall_s = (double)stall / 1e9;
     out->seeks = q->seeks;
@@ -300,7 +340,7 @@ int pf_torrent_qoe(const pf_torrent *t, uint32_t file, uint64_t now, pf_qoe *out
     uint64_t play = q->playhead;
     const pf__stream *last = NULL;
     for (uint32_t i = 0; i < t->nstreams; i++)
-        if (t->streams[i].file == file && t->streams[i].started &&
+        if (t->streams[i].file == file && t->streams[i].started && !t->streams[i].cursor &&
             (!last || t->streams[i].clock_start > last->clock_start))
             last = &t->streams[i];
     if (last) {
@@ -319,6 +359,7 @@ void pf__stream_piece_done(pf_torrent *t, uint32_t piece, uint64_t now)
     uint64_t plen = t->mi->piece_length;
     for (uint32_t i = 0; i < t->nstreams; i++) {
         pf__stream *st = &t->streams[i];
+        if (st->cursor) continue;
         if (t->qoe) check_playable(t, st->file, now);
         if (!st->waiting) continue;
         uint64_t abs = t->mi->files[st->file].offset + st->wait_off;

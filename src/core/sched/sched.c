@@ -265,6 +265,7 @@ typedef struct sched_pass {
 typedef struct reader_view {
     pf__stream *st;
     const pf_file_entry *fe;
+    uint64_t base;      /* torrent offset of the reader's offsets (its file's; 0 for a cursor) */
     double br;          /* media bytes per second */
     uint64_t fend;      /* end of its file */
     uint64_t rd;        /* where it reads next */
@@ -289,14 +290,63 @@ typedef struct urgent_scan {
     uint32_t nf_first, nf_end; /* pieces nobody had, asked of the CDN */
 } urgent_scan;
 
+/* Phase 0 for a media timeline's cursor (timeline.c): its window runs to
+ * the end of its rendition (or of its segment, if the rendition's segments
+ * are not laid out one after the other), at the rendition's bitrate, and
+ * playback is where the presentation clock is.  A player that stopped
+ * reading past its buffer (paused, or at the end) holds the clock there:
+ * nothing becomes urgent while nobody plays. */
+static int cursor_view_init(sched_pass *sp, pf__stream *st, reader_view *v)
+{
+    pf_torrent *t = sp->t;
+    const pf__mtrack *tr = &t->tl->tracks[st->mtrack - 1];
+    v->fe = &t->mi->files[st->file];
+    v->base = 0;
+    v->br = tr->br;
+    v->rd = st->pos;
+    if (v->rd < tr->abs || v->rd >= tr->end) return 0;
+    v->fend = tr->end;
+    if (!tr->contiguous) {
+        /* Only the segment it is in (or the next one: what lies between
+         * is another track's). */
+        for (uint32_t k = 0; k < tr->nseg; k++)
+            if (tr->seg[k].end > v->rd) {
+                if (v->rd < tr->seg[k].abs) v->rd = tr->seg[k].abs;
+                v->fend = tr->seg[k].end;
+                break;
+            }
+    }
+    v->play = v->rd;
+    double p = pf__tl_now(t->tl, sp->now);
+    if (st->started && p >= 0) {
+        if (pf__tl_offset_at(tr, p) > v->rd && !pf__tl_group_reading(t, st)) {
+            pf__tl_hold(t, pf__tl_time_of(tr, v->rd), sp->now);
+            p = pf__tl_time_of(tr, v->rd);
+        }
+        /* A player plays a segment only once it has all of it: every byte
+         * of a segment is due when the segment starts, which the linear
+         * deadlines below meet if playback is taken to be a segment ahead
+         * of the clock. */
+        uint64_t at = pf__tl_offset_at(tr, p + tr->maxdur);
+        v->play = at < v->rd ? at : v->rd;
+    }
+    v->p0 = (uint32_t)(v->rd / sp->plen);
+    return 1;
+}
+
 /* Phase 0: the reader's positions.  0 if there is nothing to schedule. */
 static int reader_view_init(sched_pass *sp, pf__stream *st, reader_view *v)
 {
     pf_torrent *t = sp->t;
     memset(v, 0, sizeof *v);
     v->st = st;
+    /* A segment reader only moves its timeline's cursor, which is
+     * scheduled for it. */
+    if (st->cursor) return cursor_view_init(sp, st, v);
+    if (st->mtrack) return 0;
     v->fe = &t->mi->files[st->file];
     if (v->fe->length == 0) return 0;
+    v->base = v->fe->offset;
     v->br = pf__bitrate(t, st->file);
     v->fend = v->fe->offset + v->fe->length;
     /* Where the player reads next, and where playback is now: players
@@ -326,9 +376,14 @@ static void phase_window(sched_pass *sp, const reader_view *v)
     w->end = (uint32_t)((pref_end - 1) / sp->plen) + 1;
     w->due0_s = ((double)v->p0 * (double)sp->plen - (double)v->play) / v->br;
     w->piece_s = (double)sp->plen / v->br;
-    /* Pieces evicted by the cache limit are wanted again here. */
+    /* Pieces evicted by the cache limit, or of files fetched only when
+     * read (a title's segments), are wanted here: peers holding them
+     * become interesting. */
     for (uint32_t k = w->start; k < w->end; k++)
-        if (!t->picker.prio[k]) t->picker.prio[k] = 1;
+        if (!t->picker.prio[k]) {
+            t->picker.prio[k] = 1;
+            if (!pf_bitfield_get(&t->have, k)) pf__piece_wanted(t, k);
+        }
 }
 
 /* Phase 2a: the start-up prefix (after an open or a seek): the first
@@ -347,7 +402,7 @@ static void phase_startup_prefix(sched_pass *sp, reader_view *v)
      * header (a faststart MP4's index, an MKV's Info): the guess may be
      * far off, and the real prefix follows within a round trip. */
     if (t->qoe[st->file].bitrate_src == 0 && start_len > PF__PROBE_PREFIX_BYTES) start_len = PF__PROBE_PREFIX_BYTES;
-    v->start_end = v->fe->offset + st->startup_end + start_len;
+    v->start_end = v->base + st->startup_end + start_len;
     if (v->start_end > v->fend) v->start_end = v->fend;
     /* Not done while only the probe prefix is known: peers that already
      * held the first piece ended the start-up there, and the real prefix
@@ -387,8 +442,8 @@ static void phase_startup_trial(sched_pass *sp, reader_view *v)
         st->su_head = 1;
     }
     if (st->startup_done || sp->trial_end != sp->trial_start) return;
-    uint64_t a = st->su_head || !probe_phase ? v->rd : v->fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
-    uint64_t b = probe_phase ? v->fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES + PF__TRIAL_BYTES
+    uint64_t a = st->su_head || !probe_phase ? v->rd : v->base + st->startup_end + PF__PROBE_PREFIX_BYTES;
+    uint64_t b = probe_phase ? v->base + st->startup_end + PF__PROBE_PREFIX_BYTES + PF__TRIAL_BYTES
                              : v->start_end;
     if (b > v->fend) b = v->fend;
     if (a < b && v->rd <= a) {
@@ -460,7 +515,7 @@ static int urgent_scan_init(sched_pass *sp, const reader_view *v, urgent_scan *u
      * default guess (4 Mbit/s), and "urgent" or "no peer has it" past the
      * prefix means 2 MB instead of a 2.5 Mbit/s stream's 1.25: such pieces
      * wait the round trip until the probe answers. */
-    u->probing = t->qoe[st->file].bitrate_src == 0 && v->rd < v->fe->offset + st->startup_end + PF__PROBE_PREFIX_BYTES;
+    u->probing = t->qoe[st->file].bitrate_src == 0 && v->rd < v->base + st->startup_end + PF__PROBE_PREFIX_BYTES;
     return 1;
 }
 

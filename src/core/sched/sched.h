@@ -86,7 +86,60 @@ typedef struct pf__stream {
     double su_rate;
     int su_phase;
     int su_head;  /* the CDN was asked for a head only (peers to try) */
+    /* Media timeline (timeline.c): the track (index + 1, 0: none) a
+     * reader's segment belongs to.  A *cursor* is the timeline's reader of
+     * one kind of track (video, audio, text): it outlives the player's
+     * segment requests, holds the windows and the start-up of the
+     * presentation, and its offsets (pos, start_off, startup_end) are
+     * torrent offsets; the segment readers only move it. */
+    uint32_t mtrack;
+    int cursor;
 } pf__stream;
+
+/* timeline.c: a title's renditions and the presentation clock. */
+#define PF__TL_GROUPS 3 /* video (or muxed), audio, text */
+typedef struct pf__mseg {
+    uint32_t file;
+    uint64_t abs, end; /* torrent byte range */
+    double t0, dur;
+} pf__mseg;
+
+typedef struct pf__mtrack {
+    char kind;
+    uint8_t group;
+    uint64_t bandwidth;
+    pf__mseg *seg;
+    uint32_t nseg;
+    uint64_t abs, end; /* from its first segment's start to its last's end */
+    int contiguous;    /* each segment starts where the one before ended */
+    double br;         /* media bytes/s: its bytes over its duration */
+    double maxdur;     /* its longest segment (s) */
+    double played_s;
+} pf__mtrack;
+
+typedef struct pf__timeline {
+    pf__mtrack *tracks;
+    uint32_t ntracks;
+    uint32_t *file_track; /* per file: track index + 1 (0: none) */
+    uint32_t *file_seg;   /* per file: its first segment in that track */
+    /* The presentation clock: media time t_at at real time at, running
+     * unless paused (a stall, or nobody reading past the buffer). */
+    int running, paused;
+    double t_at;
+    uint64_t at;
+    double acc_t; /* presentation time QoE has been counted up to */
+    uint32_t cursor[PF__TL_GROUPS]; /* stream ids of the cursors (0: none) */
+    uint64_t active_at[PF__TL_GROUPS]; /* the last segment read of the group */
+    /* Where the played track changed (by presentation time), per group:
+     * the last few switches the player asked for, oldest first. */
+    struct pf__tl_switch {
+        double t;
+        uint32_t track;
+    } sw[PF__TL_GROUPS][8];
+    uint32_t nsw[PF__TL_GROUPS];
+    uint32_t switches, seeks, stalls;
+    uint64_t stall_ns, first_req, first_byte;
+} pf__timeline;
 
 typedef struct pf__fileqoe {
     uint64_t first_read, first_byte;
@@ -149,7 +202,36 @@ double pf__free_rate(const pf_torrent *t, int64_t piece, uint64_t now);
 void pf__cache_limit_enforce(pf_torrent *t, uint64_t now);
 void pf__sched_update(pf_torrent *t, uint64_t now);
 
+/* timeline.c */
+void pf__tl_free(pf_torrent *t);
+/* A reader opened on a segment (or not: nothing happens).  Moves or makes
+ * its group's cursor: a continuation, a switch of rendition or a seek.
+ * PF_ERR_NOMEM, else 0. */
+int pf__tl_open(pf_torrent *t, uint32_t reader_id, uint64_t now);
+void pf__tl_served(pf_torrent *t, const pf__stream *st, uint64_t off, size_t n, uint64_t now);
+/* Presentation seconds at torrent offset abs of track tr. */
+double pf__tl_time_of(const pf__mtrack *tr, uint64_t abs);
+/* Torrent offset of presentation time ts in track tr (its end past it). */
+uint64_t pf__tl_offset_at(const pf__mtrack *tr, double ts);
+/* The presentation clock now (-1: not running). */
+double pf__tl_now(const pf__timeline *tl, uint64_t now);
+/* A segment reader's wait at file offset off: is the player's buffer
+ * dry (the clock reached it)?  Pauses the clock if so. */
+int pf__tl_wait_is_stall(pf_torrent *t, const pf__stream *st, uint64_t off, uint64_t now);
+void pf__tl_wait_over(pf_torrent *t, uint64_t stalled_ns, uint64_t now);
+/* Each tick: QoE accounting, idle cursors dropped. */
+void pf__tl_tick(pf_torrent *t, uint64_t now);
+/* A cursor's group has a segment reader open. */
+int pf__tl_group_reading(const pf_torrent *t, const pf__stream *cursor);
+/* Nobody reads past the buffer: the clock waits at ts. */
+void pf__tl_hold(pf_torrent *t, double ts, uint64_t now);
+
 /* readers.c */
+/* A new pf__stream in t->streams (zeroed but for id and bookkeeping), or
+ * NULL (PF_ERR_LIMIT / NOMEM).  May move t->streams. */
+pf__stream *pf__stream_new(pf_torrent *t, uint64_t now);
+pf__stream *pf__stream_find(pf_torrent *t, uint32_t id);
+void pf__stream_remove(pf_torrent *t, pf__stream *st);
 const pf_stream_settings *pf__sset(const pf_torrent *t);
 /* A file's media bitrate in bytes/s: from the container, observed, or
  * the settings' default guess. */

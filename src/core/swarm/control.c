@@ -166,7 +166,8 @@ static void reinterest(pf_torrent *t, uint64_t now)
         if (i < t->npeers) pf__peer_fill_requests(t->peers[i], now);
 }
 
-int pf_torrent_set_file_priority(pf_torrent *t, uint32_t file, int prio, uint64_t now)
+/* Sets one file's priority and its pieces', without telling the peers. */
+static int set_file_prio(pf_torrent *t, uint32_t file, int prio)
 {
     if (!t->has_meta) return PF_ERR_INVAL;
     const pf_metainfo *mi = t->mi;
@@ -181,7 +182,7 @@ int pf_torrent_set_file_priority(pf_torrent *t, uint32_t file, int prio, uint64_
         c->nfiles = (uint32_t)mi->num_files;
     }
     int old = c->file_prio[file];
-    if (old == prio) return 0;
+    if (old == prio) return 1;
     c->file_prio[file] = (uint8_t)prio;
     if (old == 0) c->skipped--;
     if (prio == 0) c->skipped++;
@@ -192,8 +193,39 @@ int pf_torrent_set_file_priority(pf_torrent *t, uint32_t file, int prio, uint64_
         for (uint32_t p = first; p <= last; p++)
             t->picker.prio[p] = p == first || p == last ? piece_prio(t, p) : (uint8_t)prio;
     }
-    reinterest(t, now);
     return 0;
+}
+
+int pf_torrent_set_file_priority(pf_torrent *t, uint32_t file, int prio, uint64_t now)
+{
+    int rc = set_file_prio(t, file, prio);
+    if (rc < 0) return rc;
+    if (rc == 0) reinterest(t, now);
+    return 0;
+}
+
+int pf__files_set_prio(pf_torrent *t, const uint32_t *files, size_t n, int prio, uint64_t now)
+{
+    int changed = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = set_file_prio(t, files[i], prio);
+        if (rc < 0) return rc;
+        changed |= rc == 0;
+    }
+    if (changed) reinterest(t, now);
+    return 0;
+}
+
+void pf__prio_restore(pf_torrent *t, uint32_t first, uint32_t end, uint64_t now)
+{
+    int changed = 0;
+    for (uint32_t p = first; p < end && p < t->mi->num_pieces; p++) {
+        if (pf_bitfield_get(&t->have, p)) continue;
+        uint8_t pr = piece_prio(t, p);
+        changed |= pr != t->picker.prio[p];
+        t->picker.prio[p] = pr;
+    }
+    if (changed) reinterest(t, now);
 }
 
 int pf_torrent_file_priority(const pf_torrent *t, uint32_t file)

@@ -265,6 +265,7 @@ struct pf_torrent {
     uint32_t trial_start, trial_end;
     uint64_t trial_until;
     pf__fileqoe *qoe; /* per file, allocated on first stream */
+    pf__timeline *tl; /* the media timeline (timeline.c); NULL: none */
     pf__fetch_hint fetch_hint; /* of the costly fetch being handed over (sched.c) */
     /* Payload accepted from costly sources (the CDNs) and free ones (the
      * peers), and the cost of the former (bytes x their cost). */
@@ -575,7 +576,15 @@ void pf__meta_on_ext_handshake(pf_peer *p, uint64_t now);
 int pf__meta_on_message(pf_peer *p, const uint8_t *body, size_t len, uint64_t now);
 void pf__meta_tick(pf_torrent *t, uint64_t now);
 
+/* torrent.c: a missing piece's priority went from 0 to wanted: the peers
+ * holding it become interesting. */
+void pf__piece_wanted(pf_torrent *t, uint32_t piece);
 /* control.c */
+/* Files' priority in one go (peers told once). */
+int pf__files_set_prio(pf_torrent *t, const uint32_t *files, size_t n, int prio, uint64_t now);
+/* Missing pieces [first, end) back to their files' priority (a window
+ * that raised them moved away). */
+void pf__prio_restore(pf_torrent *t, uint32_t first, uint32_t end, uint64_t now);
 typedef struct pf__control pf__control;
 void pf__control_free(pf_torrent *t);
 

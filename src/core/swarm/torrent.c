@@ -441,8 +441,20 @@ static int piece_hash_ok(const pf_torrent *t, uint32_t piece, const uint8_t *dat
 static void wake_readers(pf_torrent *t)
 {
     for (uint32_t i = 0; i < t->nstreams; i++) {
+        if (t->streams[i].cursor) continue;
         pf_event ev = {.type = PF_EV_STREAM_READY, .torrent = t, .err = (int)t->streams[i].id};
         pf__emit(t->s, &ev);
+    }
+}
+
+void pf__piece_wanted(pf_torrent *t, uint32_t piece)
+{
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        pf_peer *p = t->peers[i];
+        if (p->state != PF_PS_ACTIVE || !p->have.bits) continue;
+        if (!p->is_seed && !pf_bitfield_get(&p->have, piece)) continue;
+        p->interesting++;
+        pf__peer_update_interest(p);
     }
 }
 

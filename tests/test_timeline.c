@@ -1,0 +1,432 @@
+/* The media timeline (issue 16 item 2): a packaged title's renditions as
+ * tracks of segment files, played by an HLS-like player that asks for one
+ * segment after another, on the in-memory harness (fake clock, fake CDN,
+ * a seeding peer).  Checks that prefetch runs on into the next segments of
+ * the rendition being played and never into another, that a segment
+ * request is not a new start-up, that a rendition switch moves the
+ * windows at once, that a jump is a seek, and the rendition QoE. */
+#include "engine_harness.h"
+#include "test.h"
+
+#include "core/swarm/swarm.h" /* white-box: the cursors */
+
+#define SEC PF_NS_PER_SEC
+#define MS PF_NS_PER_MS
+#define PLEN 32768u
+#define NSEG 10
+#define SEG_S 4.0
+#define NTRACK 2
+/* Media bytes per second of the two renditions. */
+static const double track_br[NTRACK] = {50000.0, 150000.0};
+static const char *track_dir[NTRACK] = {"lo", "hi"};
+
+typedef struct title {
+    hn_content c;
+    char paths[NTRACK * NSEG][32];
+    uint64_t sizes[NTRACK * NSEG];
+    uint64_t off[NTRACK * NSEG];
+    pf_media_segment seg[NTRACK][NSEG];
+    pf_media_track tracks[NTRACK];
+} title;
+
+static uint32_t file_of(uint32_t tr, uint32_t k) { return tr * NSEG + k; }
+
+/* Files lo/s0..s9 then hi/s0..s9, segment sizes varying a little (VBR).
+ * interleave: lo/s0, hi/s0, lo/s1... (a layout peerflow create avoids). */
+static int title_make(title *ti, uint64_t seed, int interleave)
+{
+    const char *ptr[NTRACK * NSEG];
+    uint32_t order[NTRACK * NSEG];
+    for (uint32_t tr = 0; tr < NTRACK; tr++)
+        for (uint32_t k = 0; k < NSEG; k++) {
+            uint32_t f = interleave ? k * NTRACK + tr : file_of(tr, k);
+            order[file_of(tr, k)] = f;
+            snprintf(ti->paths[f], sizeof ti->paths[f], "%s/s%u.m4s", track_dir[tr], k);
+            ti->sizes[f] = (uint64_t)(track_br[tr] * SEG_S * (0.8 + 0.05 * (double)((k * 7 + tr) % 9)));
+        }
+    uint64_t off = 0;
+    for (uint32_t f = 0; f < NTRACK * NSEG; f++) {
+        ptr[f] = ti->paths[f];
+        ti->off[f] = off;
+        off += ti->sizes[f];
+    }
+    if (hn_content_make_multi(&ti->c, "title", ptr, ti->sizes, NTRACK * NSEG, PLEN, seed, "http://cdn.test/t"))
+        return -1;
+    for (uint32_t tr = 0; tr < NTRACK; tr++) {
+        for (uint32_t k = 0; k < NSEG; k++) {
+            pf_media_segment *s = &ti->seg[tr][k];
+            memset(s, 0, sizeof *s);
+            s->file = order[file_of(tr, k)];
+            s->start_s = SEG_S * k;
+            s->duration_s = SEG_S;
+        }
+        ti->tracks[tr].kind = 'v';
+        ti->tracks[tr].bandwidth = (uint64_t)(track_br[tr] * 8);
+        ti->tracks[tr].seg = ti->seg[tr];
+        ti->tracks[tr].nseg = NSEG;
+    }
+    return 0;
+}
+
+static int cdn_files(hn_net *n, const title *ti)
+{
+    for (uint32_t f = 0; f < NTRACK * NSEG; f++) {
+        char url[96];
+        snprintf(url, sizeof url, "http://cdn.test/t/title/%s", ti->paths[f]);
+        if (hn_cdn_add_file(n, url, ti->c.data + ti->off[f], ti->sizes[f], ti->off[f])) return -1;
+    }
+    return 0;
+}
+
+/* A segment player (hls.js-like): keeps up to buffer_s of media fetched
+ * ahead of what it shows, one segment request at a time, each read to its
+ * end as fast as it comes; plays from the first segment's arrival. */
+typedef struct seg_player {
+    hn_tor *ht;
+    const title *ti;
+    uint32_t track, next; /* rendition, next segment to ask for */
+    uint32_t switch_at, switch_to; /* from segment switch_at on, ask for track switch_to (0: never) */
+    uint64_t lo_have_at_switch;    /* verified bytes of track 0 then */
+    double buffer_s;
+    int reading;
+    uint32_t id;
+    uint64_t pos;         /* in the segment file being read */
+    double fetched_s;     /* media time fetched up to */
+    double shown_s;       /* media time shown */
+    int playing, stalled;
+    uint32_t stalls, mismatches;
+    uint64_t last_at;
+    uint64_t opened_at[NSEG];   /* when segment k was asked for */
+    uint64_t have_at_open[NSEG]; /* verified bytes of it then */
+    uint64_t first_byte_at;
+} seg_player;
+
+static uint64_t verified_bytes(hn_tor *ht, uint64_t off, uint64_t len)
+{
+    uint32_t np = 0;
+    const uint8_t *have = pf_torrent_have(ht->t, &np);
+    uint64_t got = 0;
+    for (uint64_t p = off / PLEN; p * PLEN < off + len && p < np; p++)
+        if (have[p / 8] & (0x80 >> (p % 8))) {
+            uint64_t a = p * PLEN > off ? p * PLEN : off, b = (p + 1) * PLEN < off + len ? (p + 1) * PLEN : off + len;
+            got += b - a;
+        }
+    return got;
+}
+
+static void sp_step(seg_player *sp)
+{
+    hn_net *n = sp->ht->node->net;
+    uint64_t now = n->now;
+    double dt = (double)(now - sp->last_at) / 1e9;
+    sp->last_at = now;
+    if (sp->playing && !sp->stalled) {
+        sp->shown_s += dt;
+        if (sp->shown_s >= sp->fetched_s && sp->next < NSEG) {
+            sp->shown_s = sp->fetched_s;
+            sp->stalled = 1;
+            sp->stalls++;
+        }
+    }
+    for (int guard = 0; guard < 64; guard++) {
+        if (!sp->reading) {
+            if (sp->next >= NSEG || sp->fetched_s - sp->shown_s >= sp->buffer_s) return;
+            if (sp->switch_at && sp->next == sp->switch_at && sp->track != sp->switch_to) {
+                sp->track = sp->switch_to;
+                sp->lo_have_at_switch = verified_bytes(sp->ht, 0, sp->ti->off[file_of(1, 0)]);
+            }
+            uint32_t f = sp->ti->seg[sp->track][sp->next].file;
+            sp->opened_at[sp->next] = now;
+            sp->have_at_open[sp->next] = verified_bytes(sp->ht, sp->ti->off[f], sp->ti->sizes[f]);
+            if (pf_torrent_stream_open(sp->ht->t, f, 0, now, &sp->id)) return;
+            sp->reading = 1;
+            sp->pos = 0;
+        }
+        uint32_t f = sp->ti->seg[sp->track][sp->next].file;
+        uint64_t flen = sp->ti->sizes[f];
+        while (sp->pos < flen) {
+            long a = pf_torrent_stream_avail(sp->ht->t, sp->id, sp->pos, 65536, now);
+            if (a <= 0) return;
+            if (memcmp(sp->ht->data + sp->ti->off[f] + sp->pos, sp->ti->c.data + sp->ti->off[f] + sp->pos,
+                       (size_t)a))
+                sp->mismatches++;
+            pf_torrent_stream_served(sp->ht->t, sp->id, sp->pos, (size_t)a, now);
+            if (!sp->first_byte_at) sp->first_byte_at = now;
+            sp->pos += (uint64_t)a;
+        }
+        pf_torrent_stream_close(sp->ht->t, sp->id, now);
+        if (getenv("HN_VERBOSE"))
+            fprintf(stderr, "%8.3f seg %u.%u done (asked %.3f, had %llu of %llu) shown %.2f fetched %.2f\n",
+                    (double)now / 1e9 - 1000, sp->track, sp->next, (double)sp->opened_at[sp->next] / 1e9 - 1000,
+                    (unsigned long long)sp->have_at_open[sp->next], (unsigned long long)flen, sp->shown_s,
+                    sp->fetched_s + SEG_S);
+        sp->reading = 0;
+        sp->next++;
+        sp->fetched_s += SEG_S;
+        sp->playing = 1;
+        sp->stalled = 0;
+    }
+}
+
+static void sp_run(hn_net *n, seg_player *sp, uint64_t ns)
+{
+    uint64_t end = n->now + ns;
+    while (n->now < end) {
+        hn_step(n);
+        sp_step(sp);
+    }
+}
+
+typedef struct fixture {
+    title ti;
+    hn_net *n;
+    hn_node *sn, *vn;
+    hn_tor *s, *v;
+} fixture;
+
+static int fixture_make(fixture *x, uint64_t seed, uint64_t peer_bps, int interleave)
+{
+    memset(x, 0, sizeof *x);
+    if (title_make(&x->ti, seed, interleave)) return -1;
+    x->n = hn_new(seed);
+    x->sn = hn_add_node(x->n, NULL);
+    x->vn = hn_add_node(x->n, NULL);
+    x->sn->up_bps = peer_bps;
+    x->vn->cdn.mode = HN_CDN_OK;
+    x->vn->cdn.latency_ns = 50 * MS;
+    x->vn->cdn.rate_bps = 2 * 1000 * 1000;
+    x->s = hn_add_torrent(x->sn, &x->ti.c, HN_FULL, NULL);
+    x->v = hn_add_torrent(x->vn, &x->ti.c, HN_EMPTY, NULL);
+    if (!x->s || !x->v) return -2;
+    if (cdn_files(x->n, &x->ti)) return -3;
+    hn_settle(x->n);
+    int mrc = pf_torrent_set_media(x->v->t, x->ti.tracks, NTRACK, x->n->now);
+    if (mrc) {
+        fprintf(stderr, "set_media: %d\n", mrc);
+        return -1;
+    }
+    hn_add_peer(x->v, x->sn);
+    hn_step(x->n);
+    return 0;
+}
+
+static void dump_cdn(const fixture *x)
+{
+    if (getenv("HN_VERBOSE"))
+        for (size_t i = 0; i < x->vn->cdn.nreqs; i++) {
+            const hn_cdn_req *r = &x->vn->cdn.reqs[i];
+            fprintf(stderr, "  cdn %8.3f file %lld [%llu +%llu] got %llu%s\n", (double)r->at / 1e9 - 1000, (long long)r->file,
+                    (unsigned long long)r->start, (unsigned long long)r->len, (unsigned long long)r->delivered,
+                    r->cancelled ? " CANCELLED" : "");
+        }
+}
+
+static void fixture_free(fixture *x)
+{
+    hn_free(x->n);
+    hn_content_free(&x->ti.c);
+}
+
+static uint64_t track_have(const fixture *x, uint32_t tr)
+{
+    uint64_t got = 0;
+    for (uint32_t k = 0; k < NSEG; k++) {
+        uint32_t f = x->ti.seg[tr][k].file;
+        got += verified_bytes(x->v, x->ti.off[f], x->ti.sizes[f]);
+    }
+    return got;
+}
+
+static uint64_t cdn_bytes_since(const hn_node *nd, uint64_t since)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < nd->cdn.nreqs; i++)
+        if (nd->cdn.reqs[i].at >= since) b += nd->cdn.reqs[i].delivered;
+    return b;
+}
+
+/* Segments after the first come from the peer, fetched before the player
+ * asks for them; nothing of the other rendition; the first request is the
+ * only start-up. */
+TEST(timeline_prefetch_runs_on)
+{
+    fixture x;
+    CHECK_EQ(fixture_make(&x, 301, 400000, 0), 0);
+    seg_player sp;
+    memset(&sp, 0, sizeof sp);
+    sp.ht = x.v;
+    sp.ti = &x.ti;
+    sp.buffer_s = 12;
+    sp.last_at = x.n->now;
+    sp_step(&sp);
+    sp_run(x.n, &sp, 50 * SEC);
+    CHECK_EQ(sp.next, NSEG);
+    CHECK_EQ(sp.mismatches, 0);
+    CHECK_EQ(sp.stalls, 0);
+    /* From the fifth request on, the segment was all there when asked
+     * for: the window ran on past the end of the files before it. */
+    for (uint32_t k = 4; k < NSEG; k++) {
+        uint32_t f = x.ti.seg[0][k].file;
+        CHECK_EQ(sp.have_at_open[k], x.ti.sizes[f]);
+    }
+    /* The CDN brought the start-up only: nothing after the first second. */
+    CHECK(x.vn->cdn.nreqs >= 1);
+    CHECK_EQ(cdn_bytes_since(x.vn, sp.opened_at[0] + 2 * SEC), 0);
+    CHECK(x.vn->cdn.bytes <= x.ti.sizes[x.ti.seg[0][0].file] + x.ti.sizes[x.ti.seg[0][1].file]);
+    /* Not a byte of the other rendition (bar the piece the two share). */
+    CHECK(track_have(&x, 1) <= PLEN);
+    CHECK_EQ(track_have(&x, 0), x.ti.off[file_of(1, 0)]);
+    pf_media_qoe q;
+    CHECK_EQ(pf_torrent_media_qoe(x.v->t, x.n->now, &q), 0);
+    CHECK_EQ(q.ntracks, 2);
+    CHECK_EQ(q.switches, 0);
+    CHECK_EQ(q.seeks, 0);
+    CHECK_EQ(q.stalls, 0);
+    CHECK(q.startup_s >= 0 && q.startup_s < 1.0);
+    CHECK(q.track_played_s[0] > 30);
+    CHECK(q.track_played_s[1] == 0);
+    CHECK(q.mean_bitrate_bps == (double)x.ti.tracks[0].bandwidth);
+    fixture_free(&x);
+}
+
+/* The player moves to the high rendition: the window moves with it at
+ * once, the low rendition's prefetch stops, the CDN fills what the slow
+ * peer cannot, and QoE counts the switch and the time at each. */
+TEST(timeline_switch_moves_windows)
+{
+    fixture x;
+    /* The peer sends 100 KB/s: enough for lo (50), not for hi (150). */
+    CHECK_EQ(fixture_make(&x, 302, 100000, 0), 0);
+    seg_player sp;
+    memset(&sp, 0, sizeof sp);
+    sp.ht = x.v;
+    sp.ti = &x.ti;
+    sp.buffer_s = 8;
+    sp.last_at = x.n->now;
+    sp_step(&sp);
+    sp.switch_at = 3;
+    sp.switch_to = 1;
+    sp_run(x.n, &sp, 60 * SEC);
+    uint64_t lo_at_switch = sp.lo_have_at_switch;
+    uint32_t first_hi = sp.switch_at;
+    CHECK_EQ(sp.next, NSEG);
+    CHECK_EQ(sp.mismatches, 0);
+    CHECK_EQ(sp.stalls, 0);
+    /* The low rendition: what was on its way at the switch, no more. */
+    if (getenv("HN_VERBOSE"))
+        fprintf(stderr, "lo at switch %llu, at end %llu\n", (unsigned long long)lo_at_switch,
+                (unsigned long long)track_have(&x, 0));
+    CHECK(track_have(&x, 0) <= lo_at_switch + 4 * PLEN);
+    /* The high one: every segment from the switch on was fetched. */
+    for (uint32_t k = first_hi; k < NSEG; k++) {
+        uint32_t f = x.ti.seg[1][k].file;
+        CHECK_EQ(verified_bytes(x.v, x.ti.off[f], x.ti.sizes[f]), x.ti.sizes[f]);
+    }
+    pf_media_qoe q;
+    CHECK_EQ(pf_torrent_media_qoe(x.v->t, x.n->now, &q), 0);
+    CHECK_EQ(q.switches, 1);
+    CHECK_EQ(q.seeks, 0);
+    CHECK(q.track_played_s[0] > 8);
+    CHECK(q.track_played_s[1] > 8);
+    CHECK(q.mean_bitrate_bps > (double)x.ti.tracks[0].bandwidth);
+    CHECK(q.mean_bitrate_bps < (double)x.ti.tracks[1].bandwidth);
+    fixture_free(&x);
+}
+
+/* A request far from the clock is a seek: a new start-up from the CDN
+ * there, and the clock starts over at its first byte. */
+TEST(timeline_jump_is_seek)
+{
+    fixture x;
+    CHECK_EQ(fixture_make(&x, 303, 30000, 0), 0); /* a slow peer */
+    seg_player sp;
+    memset(&sp, 0, sizeof sp);
+    sp.ht = x.v;
+    sp.ti = &x.ti;
+    sp.buffer_s = 8;
+    sp.last_at = x.n->now;
+    sp.buffer_s = 4;
+    sp_step(&sp);
+    while (sp.next < 2) sp_run(x.n, &sp, 100 * MS);
+    while (sp.reading) sp_run(x.n, &sp, 10 * MS);
+    CHECK(sp.next <= 3);
+    /* Jump to segment 8: the player drops its buffer and starts again. */
+    sp.next = 8;
+    sp.fetched_s = sp.shown_s = 8 * SEG_S;
+    sp.playing = 0;
+    uint64_t t0 = x.n->now;
+    sp_step(&sp);
+    sp_run(x.n, &sp, 3 * SEC);
+    dump_cdn(&x);
+    CHECK_EQ(sp.stalls, 0);
+    CHECK(sp.next >= 9);
+    /* The start-up at 8 came from the CDN (the peer is far too slow). */
+    uint32_t f8 = x.ti.seg[0][8].file;
+    CHECK(cdn_bytes_since(x.vn, t0) >= x.ti.sizes[f8] / 2);
+    pf_media_qoe q;
+    CHECK_EQ(pf_torrent_media_qoe(x.v->t, x.n->now, &q), 0);
+    CHECK_EQ(q.seeks, 1);
+    CHECK_EQ(q.switches, 0);
+    CHECK(q.position_s >= 32 && q.position_s < 40);
+    fixture_free(&x);
+}
+
+/* Renditions interleaved in the torrent: windows stop at each segment's
+ * end (never into the other rendition's file in between), and the title
+ * still plays from its peer. */
+TEST(timeline_interleaved_layout)
+{
+    fixture x;
+    CHECK_EQ(fixture_make(&x, 304, 400000, 1), 0);
+    seg_player sp;
+    memset(&sp, 0, sizeof sp);
+    sp.ht = x.v;
+    sp.ti = &x.ti;
+    sp.buffer_s = 12;
+    sp.last_at = x.n->now;
+    sp_step(&sp);
+    sp_run(x.n, &sp, 50 * SEC);
+    CHECK_EQ(sp.next, NSEG);
+    CHECK_EQ(sp.mismatches, 0);
+    CHECK_EQ(sp.stalls, 0);
+    /* Of hi, at most the pieces shared with lo's segments. */
+    CHECK(track_have(&x, 1) <= 2 * NSEG * PLEN);
+    fixture_free(&x);
+}
+
+TEST(timeline_set_media_checks)
+{
+    fixture x;
+    CHECK_EQ(fixture_make(&x, 305, 400000, 0), 0);
+    pf_torrent *t = x.v->t;
+    pf_media_segment bad[2];
+    memcpy(bad, x.ti.seg[0], sizeof bad);
+    pf_media_track tr = {.kind = 'v', .bandwidth = 1, .seg = bad, .nseg = 2};
+    bad[1].duration_s = 0;
+    CHECK_EQ(pf_torrent_set_media(t, &tr, 1, x.n->now), PF_ERR_INVAL);
+    bad[1].duration_s = 4;
+    bad[1].file = 999;
+    CHECK_EQ(pf_torrent_set_media(t, &tr, 1, x.n->now), PF_ERR_INVAL);
+    bad[1].file = bad[0].file;
+    bad[1].offset = 0; /* overlaps segment 0 */
+    CHECK_EQ(pf_torrent_set_media(t, &tr, 1, x.n->now), PF_ERR_INVAL);
+    memcpy(bad, x.ti.seg[0], sizeof bad);
+    bad[1].length = x.ti.sizes[bad[1].file] + 1; /* past its file */
+    CHECK_EQ(pf_torrent_set_media(t, &tr, 1, x.n->now), PF_ERR_INVAL);
+    CHECK_EQ(pf_torrent_set_media(t, &tr, 0, x.n->now), PF_ERR_INVAL);
+    pf_media_track many[PF_MEDIA_MAX_TRACKS + 1];
+    for (size_t i = 0; i < PF_MEDIA_MAX_TRACKS + 1; i++) many[i] = x.ti.tracks[0];
+    CHECK_EQ(pf_torrent_set_media(t, many, PF_MEDIA_MAX_TRACKS + 1, x.n->now), PF_ERR_LIMIT);
+    /* The tracks in force are still the fixture's. */
+    pf_media_qoe q;
+    CHECK_EQ(pf_torrent_media_qoe(t, x.n->now, &q), 0);
+    CHECK_EQ(q.ntracks, 2);
+    /* Segment files are fetched only when read: nothing rarest-first. */
+    hn_step(x.n);
+    for (int i = 0; i < 20; i++) hn_step(x.n);
+    CHECK_EQ(track_have(&x, 0) + track_have(&x, 1), 0);
+    fixture_free(&x);
+}
+
+TEST_MAIN(timeline_prefetch_runs_on, timeline_switch_moves_windows, timeline_jump_is_seek,
+          timeline_interleaved_layout, timeline_set_media_checks)
