@@ -98,6 +98,7 @@ typedef struct seg_player {
     uint64_t last_at;
     uint64_t opened_at[NSEG];   /* when segment k was asked for */
     uint64_t have_at_open[NSEG]; /* verified bytes of it then */
+    uint64_t have_ahead[NSEG];   /* ...and of the segment 3 after it */
     uint64_t first_byte_at;
 } seg_player;
 
@@ -138,6 +139,10 @@ static void sp_step(seg_player *sp)
             uint32_t f = sp->ti->seg[sp->track][sp->next].file;
             sp->opened_at[sp->next] = now;
             sp->have_at_open[sp->next] = verified_bytes(sp->ht, sp->ti->off[f], sp->ti->sizes[f]);
+            if (sp->next + 3 < NSEG) {
+                uint32_t f3 = sp->ti->seg[sp->track][sp->next + 3].file;
+                sp->have_ahead[sp->next] = verified_bytes(sp->ht, sp->ti->off[f3], sp->ti->sizes[f3]);
+            }
             if (pf_torrent_stream_open(sp->ht->t, f, 0, now, &sp->id)) return;
             sp->reading = 1;
             sp->pos = 0;
@@ -269,6 +274,8 @@ TEST(timeline_prefetch_runs_on)
         uint32_t f = x.ti.seg[0][k].file;
         CHECK_EQ(sp.have_at_open[k], x.ti.sizes[f]);
     }
+    /* ...and not just the next one: three segments on were there too. */
+    for (uint32_t k = 4; k + 3 < NSEG; k++) CHECK_EQ(sp.have_ahead[k], x.ti.sizes[x.ti.seg[0][k + 3].file]);
     /* The CDN brought the start-up only: nothing after the first second. */
     CHECK(x.vn->cdn.nreqs >= 1);
     CHECK_EQ(cdn_bytes_since(x.vn, sp.opened_at[0] + 2 * SEC), 0);
