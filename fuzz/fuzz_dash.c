@@ -1,0 +1,55 @@
+/* Fuzz the DASH MPD reader (core/media/dash.c, xml.c, manifest.c).
+ * Input: an MPD, parsed as "title/dash/manifest.mpd".  Invariants
+ * (fuzz/manifest_check.h): a refusal is a documented code with a message
+ * and no manifest; what is accepted has only title-relative paths (no
+ * "..", no leading '/'), segments in presentation order with finite
+ * durations adding up to each track's, tracks with an id, within the
+ * bounds.  Then the same parse with the k-th allocation failing (k from
+ * the input) must fail cleanly or succeed, and leak nothing. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/media/manifest.h"
+#include "manifest_check.h"
+
+static int run(const pf_mem *mem, const uint8_t *data, size_t size, int check)
+{
+    pf_manifest *m = (pf_manifest *)1;
+    char err[256];
+    int rc = pf_dash_parse(mem, "title/dash/manifest.mpd", data, size, &m, err, sizeof err);
+    if (rc) {
+        if (check) fz_check_refusal(rc, m, err);
+        else if (m) abort();
+        return rc;
+    }
+    if (check) {
+        fz_check_manifest(m);
+        if (m->kind != PF_MF_DASH) abort();
+        for (size_t i = 0; i < m->ntracks; i++) {
+            if (m->tracks[i].playlist || m->tracks[i].nseg == 0) abort();
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(m->tracks[i].id, m->tracks[j].id) == 0) abort();
+        }
+    }
+    pf_manifest_free(mem, m);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fz_failing f = {0};
+    pf_mem mem = {fz_malloc, fz_calloc, fz_realloc, fz_free, &f};
+    run(&mem, data, size, 1);
+    if (f.live != 0) abort();
+    long total = f.count;
+    if (total == 0) return 0;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 16777619u;
+    fz_failing g = {.fail_at = 1 + (long)(h % (uint32_t)total)};
+    pf_mem gm = {fz_malloc, fz_calloc, fz_realloc, fz_free, &g};
+    run(&gm, data, size, 0);
+    if (g.live != 0) abort();
+    return 0;
+}
