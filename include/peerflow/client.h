@@ -270,6 +270,14 @@ PF_EXTERN int pf_stream_read(pf_stream *s, uint64_t offset, size_t max, pf_strea
 PF_EXTERN void pf_stream_close(pf_stream *s);
 
 PF_EXTERN int pf_client_torrent_qoe(const pf_client_torrent *t, uint32_t file, pf_qoe *q);
+/* The title's media timeline (pf_torrent_set_media in session.h): its
+ * renditions as tracks of segment files.  The local media server sets it
+ * from the manifests a player loads; an application with its own player
+ * may set it itself.  0 or a negative pf_err as there. */
+PF_EXTERN int pf_client_torrent_set_media(pf_client_torrent *t, const pf_media_track *tracks, size_t n);
+/* QoE of the timeline (renditions played, switches...); PF_ERR_NOTFOUND
+ * until it is set. */
+PF_EXTERN int pf_client_torrent_media_qoe(const pf_client_torrent *t, pf_media_qoe *q);
 
 /* Fills up to max entries (connected peers and web seeds, plus peers that
  * already left as one "peer:(departed)" line); returns how many. */

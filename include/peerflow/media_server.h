@@ -4,6 +4,11 @@
  *
  *   GET/HEAD /files/<i>/<name>  file i (the name is decorative), with
  *            /stream/<i>        Range support (206, 416, multi-range = 200)
+ *   GET/HEAD /t/<path>          the file at that path in the torrent: a
+ *                               packaged title's manifests and segments
+ *                               (their relative URIs resolve here); the
+ *                               first manifest asked for loads the title's
+ *                               media timeline
  *   GET /playlist.m3u           every file, audio/video first
  *   GET /stats.json             torrent counters, per-file QoE, sources
  *   GET /metrics                Prometheus text format 0.0.4
@@ -149,6 +154,14 @@ PF_EXTERN const char *pf_media_server_base_url(const pf_media_server *ms);
  * percent-encoded), NUL-terminated (the NUL not counted in out->len).
  * Returns 0 or PF_ERR_NOMEM. */
 PF_EXTERN int pf_media_server_file_url(const pf_media_server *ms, uint32_t i, pf_buf *out);
+/* A packaged title (HLS, DASH) at the top of the torrent: appends the URL
+ * of its manifest of that kind ("<base>/t/<path>"; hls 1: "master.m3u8",
+ * else the only top-level .m3u8; hls 0: the only top-level .mpd), whose
+ * relative URIs then name the title's files on this server.  A player
+ * given it plays the title adaptively, its segments following one media
+ * timeline in the engine (see pf_torrent_set_media).  Returns 0,
+ * PF_ERR_NOTFOUND (no such manifest, or no metadata yet), PF_ERR_NOMEM. */
+PF_EXTERN int pf_media_server_title_url(const pf_media_server *ms, int hls, pf_buf *out);
 /* 1 once every file (BEP 47 pad files aside) has been sent completely,
  * in one response or in pieces across several, else 0 (also while the
  * file list is unknown). */

@@ -239,8 +239,24 @@ static void announce(play *p)
         pf_buf_free(&b);
     }
     printf("%s/playlist.m3u\n", pf_cli_esc(pf_media_server_base_url(p->ms)));
+    /* A packaged title: its manifests, for players that switch renditions
+     * (the player is given the HLS one). */
+    int title = 0;
+    for (int hls = 1; hls >= 0; hls--) {
+        pf_buf b;
+        pf_buf_init(&b);
+        if (pf_media_server_title_url(p->ms, hls, &b) == 0) {
+            printf("%s\n", pf_cli_esc((const char *)b.data));
+            if (p->player && !title && player_start(p, (const char *)b.data) != 0) {
+                p->exit_code = 1;
+                pf_client_stop(p->c);
+            }
+            title = 1;
+        }
+        pf_buf_free(&b);
+    }
     fflush(stdout);
-    if (p->player && have_main) {
+    if (p->player && have_main && !title) {
         pf_buf b;
         pf_buf_init(&b);
         if (pf_media_server_file_url(p->ms, p->main_file, &b) == 0 &&

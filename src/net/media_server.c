@@ -7,6 +7,7 @@
 #include "core/media/media_http.h"
 #include "core/util/buf.h"
 #include "net/http_server.h"
+#include "net/media_title.h"
 
 /* Memory per connection: one read of MS_READ_CHUNK in the stream's
  * buffer, and at most one such chunk (plus framing) queued in user space:
@@ -19,7 +20,7 @@
 #define MS_LOW_WATER 0              /* the drain callback: queue empty */
 #define MS_MAX_CONNS 64
 #define MS_MAX_CONNS_PER_CLIENT 16 /* when not bound to loopback */
-#define MS_MAX_STALLED 4           /* streams one client holds unread */
+#define MS_MAX_STALLED 8           /* streams one client holds unread */
 #define MS_STALL_EVICT_MS 1000     /* at the cap: a stream unread this long */
 #define MS_MAX_SOURCES 512
 #define MS_COV_MAX 32 /* disjoint served intervals remembered per file */
@@ -43,6 +44,7 @@ struct pf_media_server {
     char base[80];
     ms_resp *resps; /* streaming file responses */
     ms_cov **cov;   /* per file, allocated on first bytes */
+    ms_title *title; /* the packaged title its manifests describe (HLS, DASH) */
     uint32_t ncov;
     int stopping;
 };
@@ -241,6 +243,8 @@ int pf_media_stats_collect(pf_client_torrent *t, pf_buf *out)
     pf_datagram_stats dg;
     pf_client_datagram_stats(pf_client_torrent_client(t), &dg);
     rc = pf_media_stats_json(out, pf_client_torrent_name(t), &st, &up, &dg, f, n, src, ns);
+    pf_media_qoe mq;
+    if (!rc && pf_client_torrent_media_qoe(t, &mq) == 0) rc = pf_media_stats_add_media(out, &mq);
     if (!rc) rc = pf_buf_nul(out);
     free(src);
     free(f);
@@ -484,6 +488,17 @@ static void serve_control(pf_media_server *ms, pf_http_res *res, const pf_http_r
 
 /* --- requests --------------------------------------------------------------- */
 
+/* The file a "/t/<path>" request names: 0 with *idx, or -1. */
+static int path_route(pf_media_server *ms, const pf_http_request *req, uint32_t *idx)
+{
+    char path[1024];
+    if (pf_media_path_decode(req->path.p, req->path.len, path, sizeof path) != 0) return -1;
+    int64_t f = ms->title ? ms_title_file(ms->title, path) : -1;
+    if (f < 0 || is_pad(path)) return -1;
+    *idx = (uint32_t)f;
+    return 0;
+}
+
 static void on_request(pf_http_res *res, const pf_http_request *req, const uint8_t *body,
                        size_t body_len, void *ud)
 {
@@ -520,7 +535,18 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
     pf_buf_init(&b);
     int rc = 0;
     switch (route) {
+    case PF_MEDIA_ROUTE_PATH:
+        if (path_route(ms, req, &idx) != 0) {
+            send_text(res, pf_client_torrent_num_files(ms->t) ? 404 : 503,
+                      pf_client_torrent_num_files(ms->t) ? "no such file" : "waiting for the torrent's metadata",
+                      MS_EXTRA);
+            return;
+        }
+        /* fall through */
     case PF_MEDIA_ROUTE_FILE:
+        if (ms->title && idx < pf_client_torrent_num_files(ms->t) &&
+            ms_title_is_manifest(pf_client_torrent_file_path(ms->t, idx)))
+            ms_title_kick(ms->title, idx);
         serve_file(ms, res, req, idx);
         return;
     case PF_MEDIA_ROUTE_PLAYLIST:
@@ -587,6 +613,11 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
     if (!ms) return PF_ERR_NOMEM;
     ms->loop = loop;
     ms->t = t;
+    ms->title = ms_title_new(t);
+    if (!ms->title) {
+        free(ms);
+        return PF_ERR_NOMEM;
+    }
     ms->loopback_only = is_loopback_bind(bind);
     pf_http_server_config cfg;
     pf_http_server_config_default(&cfg);
@@ -610,6 +641,7 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
     cfg.ud = ms;
     int rc = pf_http_server_start(loop, &cfg, &ms->http);
     if (rc) {
+        ms_title_free(ms->title);
         free(ms);
         return rc;
     }
@@ -691,6 +723,34 @@ void pf_media_server_stats_get(const pf_media_server *ms, pf_media_server_stats 
 
 const char *pf_media_server_base_url(const pf_media_server *ms) { return ms->base; }
 
+int pf_media_server_title_url(const pf_media_server *ms, int hls, pf_buf *out)
+{
+    uint32_t n = pf_client_torrent_num_files(ms->t);
+    int64_t pick = -1;
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *p = pf_client_torrent_file_path(ms->t, i);
+        size_t len = p ? strlen(p) : 0;
+        if (!len || strchr(p, '/')) continue;
+        const char *ext = hls ? ".m3u8" : ".mpd";
+        size_t el = strlen(ext);
+        if (len <= el || strcmp(p + len - el, ext) != 0) continue;
+        if (hls && strcmp(p, "master.m3u8") == 0) {
+            pick = i;
+            count = 1;
+            break;
+        }
+        pick = i;
+        count++;
+    }
+    if (pick < 0 || count != 1) return PF_ERR_NOTFOUND;
+    const char *path = pf_client_torrent_file_path(ms->t, (uint32_t)pick);
+    int rc = pf_buf_append_str(out, ms->base);
+    if (!rc) rc = pf_buf_append_str(out, "/t/");
+    if (!rc) rc = pf_http_pct_encode(out, path, strlen(path)); /* top level: no '/' */
+    return rc ? rc : pf_buf_nul(out);
+}
+
 int pf_media_server_file_url(const pf_media_server *ms, uint32_t i, pf_buf *out)
 {
     int rc = pf_media_file_url(out, ms->base, i, pf_client_torrent_file_path(ms->t, i));
@@ -702,6 +762,7 @@ static void on_http_stopped(void *ud)
     pf_media_server *ms = ud;
     for (uint32_t i = 0; i < ms->ncov; i++) free(ms->cov ? ms->cov[i] : NULL);
     free(ms->cov);
+    ms_title_free(ms->title);
     free(ms);
 }
 

@@ -62,6 +62,18 @@ int pf_client_torrent_qoe(const pf_client_torrent *ct, uint32_t file, pf_qoe *q)
     return pf_torrent_qoe(ct->t, file, uv_hrtime(), q);
 }
 
+int pf_client_torrent_set_media(pf_client_torrent *ct, const pf_media_track *tracks, size_t n)
+{
+    int rc = pf_torrent_set_media(ct->t, tracks, n, uv_hrtime());
+    pf__client_pump(ct->c);
+    return rc;
+}
+
+int pf_client_torrent_media_qoe(const pf_client_torrent *ct, pf_media_qoe *q)
+{
+    return pf_torrent_media_qoe(ct->t, uv_hrtime(), q);
+}
+
 size_t pf_client_torrent_sources(const pf_client_torrent *ct, pf_source_stats *out, size_t max)
 {
     return pf_torrent_sources(ct->t, out, max);

@@ -76,6 +76,7 @@ pf_media_route_kind pf_media_route(const char *path, size_t len, uint32_t *index
     if (path_is(path, len, "/stats.json")) return PF_MEDIA_ROUTE_STATS;
     if (path_is(path, len, "/metrics")) return PF_MEDIA_ROUTE_METRICS;
     if (path_is(path, len, "/control")) return PF_MEDIA_ROUTE_CONTROL;
+    if (len > 3 && memcmp(path, "/t/", 3) == 0) return PF_MEDIA_ROUTE_PATH;
     static const char *prefixes[] = {"/files/", "/stream/"};
     for (size_t k = 0; k < 2; k++) {
         size_t n = strlen(prefixes[k]);
@@ -84,6 +85,27 @@ pf_media_route_kind pf_media_route(const char *path, size_t len, uint32_t *index
             return PF_MEDIA_ROUTE_FILE;
     }
     return PF_MEDIA_ROUTE_NONE;
+}
+
+int pf_media_path_decode(const char *path, size_t len, char *out, size_t outlen)
+{
+    if (len <= 3 || memcmp(path, "/t/", 3) != 0 || outlen == 0) return PF_ERR_PARSE;
+    size_t o = 0;
+    for (size_t k = 3; k < len; k++) {
+        unsigned char c = (unsigned char)path[k];
+        if (c == '%') {
+            if (len - k < 3) return PF_ERR_PARSE;
+            int hi = hex_digit((unsigned char)path[k + 1]), lo = hex_digit((unsigned char)path[k + 2]);
+            if (hi < 0 || lo < 0) return PF_ERR_PARSE;
+            c = (unsigned char)(hi << 4 | lo);
+            k += 2;
+        }
+        if (c == 0) return PF_ERR_PARSE;
+        if (o + 1 >= outlen) return PF_ERR_LIMIT;
+        out[o++] = (char)c;
+    }
+    out[o] = 0;
+    return o ? 0 : PF_ERR_PARSE;
 }
 
 /* --- content types ---------------------------------------------------- */
@@ -497,6 +519,29 @@ static int json_datagrams(pf_buf *out, const pf_datagram_stats *dg)
                           "\"utp_invalid\":%llu},",
                           (unsigned long long)dg->received, (unsigned long long)dg->dropped_in,
                           (unsigned long long)dg->dropped_out, (unsigned long long)dg->utp_invalid);
+}
+
+int pf_media_stats_add_media(pf_buf *out, const pf_media_qoe *q)
+{
+    /* The object so far ends in '}' (maybe a newline after it). */
+    while (out->len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == 0)) out->len--;
+    if (!out->len || out->data[out->len - 1] != '}') return PF_ERR_INVAL;
+    out->len--;
+    int rc = pf_buf_appendf(out,
+                            ",\"media\":{\"tracks\":%u,\"track\":%d,\"switches\":%u,\"seeks\":%u,"
+                            "\"stalls\":%u,\"stall_s\":%.3f,\"startup_s\":",
+                            q->ntracks, q->track, q->switches, q->seeks, q->stalls, q->stall_s);
+    if (!rc) rc = json_time(out, q->startup_s);
+    if (!rc) rc = pf_buf_append_str(out, ",\"position_s\":");
+    if (!rc) rc = json_time(out, q->position_s);
+    if (!rc)
+        rc = pf_buf_appendf(out, ",\"played_s\":%.3f,\"mean_bitrate_bps\":%.0f,\"renditions\":[", q->played_s,
+                            q->mean_bitrate_bps);
+    for (uint32_t i = 0; i < q->ntracks && i < PF_MEDIA_MAX_TRACKS && !rc; i++)
+        rc = pf_buf_appendf(out, "%s{\"bandwidth\":%llu,\"played_s\":%.3f}", i ? "," : "",
+                            (unsigned long long)q->bandwidth[i], q->track_played_s[i]);
+    if (!rc) rc = pf_buf_append_str(out, "]}}\n");
+    return rc;
 }
 
 int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *st,

@@ -25,7 +25,9 @@ typedef enum pf_media_route_kind {
     PF_MEDIA_ROUTE_STATS,    /* "/stats.json" */
     PF_MEDIA_ROUTE_METRICS,  /* "/metrics" */
     PF_MEDIA_ROUTE_FILE,     /* "/files/<i>[/<name>]", "/stream/<i>" */
-    PF_MEDIA_ROUTE_CONTROL   /* "/control" (POST: uploads on/off) */
+    PF_MEDIA_ROUTE_CONTROL,  /* "/control" (POST: uploads on/off) */
+    PF_MEDIA_ROUTE_PATH      /* "/t/<path in the torrent>": a packaged title's files
+                                by name, so that its manifests' relative URIs work */
 } pf_media_route_kind;
 
 /* 1 if a request path (still percent-encoded, without the query) is one
@@ -43,6 +45,12 @@ int pf_media_path_safe(const char *path, size_t len);
  * For PF_MEDIA_ROUTE_FILE, *index receives <i> (decimal, at most 9
  * digits); the name part after it is decorative and ignored. */
 pf_media_route_kind pf_media_route(const char *path, size_t len, uint32_t *index);
+
+/* The torrent path of a PF_MEDIA_ROUTE_PATH request: what follows
+ * "/t/", percent-decoded (the path must have passed pf_media_path_safe).
+ * 0, PF_ERR_PARSE (not such a route, empty, a bad escape, NUL),
+ * PF_ERR_LIMIT (out too small). */
+int pf_media_path_decode(const char *path, size_t len, char *out, size_t outlen);
 
 /* --- content types ---------------------------------------------------- */
 
@@ -124,6 +132,10 @@ int pf_media_json_str(pf_buf *out, const char *s);
 int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *st,
                         const pf_upload_status *up, const pf_datagram_stats *dg,
                         const pf_media_file *files, size_t n, const pf_source_stats *src, size_t nsrc);
+/* Adds the media timeline's QoE ("media": tracks, switches, time per
+ * rendition...) to a pf_media_stats_json object.  0 or PF_ERR_INVAL (out
+ * does not end an object), PF_ERR_NOMEM. */
+int pf_media_stats_add_media(pf_buf *out, const pf_media_qoe *q);
 /* The upload state as a JSON object (also POST /control's answer):
  * {"enabled":bool,"state":"on"|"off","off":["user","metered","battery",
  * "budget"],"off_when":[...],"metered":bool,"on_battery":bool,

@@ -341,9 +341,11 @@ static int reader_view_init(sched_pass *sp, pf__stream *st, reader_view *v)
     memset(v, 0, sizeof *v);
     v->st = st;
     /* A segment reader only moves its timeline's cursor, which is
-     * scheduled for it. */
+     * scheduled for it... */
     if (st->cursor) return cursor_view_init(sp, st, v);
-    if (st->mtrack) return 0;
+    /* ...a reader of another track (a demuxer reading every variant, a
+     * player probing one) is scheduled as a reader of its file. */
+    if (st->mtrack && pf__tl_on_cursor(t, st)) return 0;
     v->fe = &t->mi->files[st->file];
     if (v->fe->length == 0) return 0;
     v->base = v->fe->offset;

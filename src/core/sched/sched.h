@@ -221,6 +221,9 @@ int pf__tl_wait_is_stall(pf_torrent *t, const pf__stream *st, uint64_t off, uint
 void pf__tl_wait_over(pf_torrent *t, uint64_t stalled_ns, uint64_t now);
 /* Each tick: QoE accounting, idle cursors dropped. */
 void pf__tl_tick(pf_torrent *t, uint64_t now);
+/* A segment reader is on its group's cursor's track (the cursor is
+ * scheduled for it). */
+int pf__tl_on_cursor(pf_torrent *t, const pf__stream *st);
 /* A cursor's group has a segment reader open. */
 int pf__tl_group_reading(const pf_torrent *t, const pf__stream *cursor);
 /* Nobody reads past the buffer: the clock waits at ts. */

@@ -356,6 +356,8 @@ int pf__tl_wait_is_stall(pf_torrent *t, const pf__stream *st, uint64_t off, uint
     uint64_t abs;
     double ts;
     if (!tl || !tl->running || !reader_place(t, st, off, &tr, &abs, &ts)) return 0;
+    /* Only the track played can run dry (not a variant being probed). */
+    if (!pf__tl_on_cursor(t, st)) return 0;
     /* A player plays a segment once it has all of it: its buffer is dry
      * when the clock reaches the start of the segment it waits for. */
     const pf__mtrack *m = &tl->tracks[tr];
@@ -386,6 +388,15 @@ void pf__tl_hold(pf_torrent *t, double ts, uint64_t now)
     if (!tl || !tl->running) return;
     tl->t_at = ts;
     tl->at = now;
+}
+
+int pf__tl_on_cursor(pf_torrent *t, const pf__stream *st)
+{
+    pf__timeline *tl = t->tl;
+    if (!tl || !st->mtrack) return 0;
+    uint32_t id = tl->cursor[tl->tracks[st->mtrack - 1].group];
+    const pf__stream *c = id ? pf__stream_find(t, id) : NULL;
+    return c && c->mtrack == st->mtrack;
 }
 
 int pf__tl_group_reading(const pf_torrent *t, const pf__stream *cursor)
