@@ -163,6 +163,14 @@ void pf_sim_result_json(const pf_sim_result *res, FILE *f)
     fprintf(f, "  \"engine_heap_per_viewer_bytes\": %.0f,\n  \"engine_heap_node_peak_mean_bytes\": %.0f,\n",
             r.heap_per_viewer, r.heap_node_mean);
     fprintf(f, "  \"engine_heap_node_peak_max_bytes\": %llu,\n", (unsigned long long)r.heap_node_max);
+    fprintf(f, "  \"engine_heap_at_peak_by_size\": [");
+    for (unsigned b = 0, first = 1; b < SIM_HEAP_BUCKETS; b++) {
+        if (!w->heap_count_peak[b]) continue;
+        fprintf(f, "%s\n    {\"from\": %llu, \"allocations\": %llu, \"bytes\": %llu}", first ? "" : ",",
+                1ULL << b, (unsigned long long)w->heap_count_peak[b], (unsigned long long)w->heap_by_size_peak[b]);
+        first = 0;
+    }
+    fprintf(f, "\n  ],\n");
     fprintf(f, "  \"events\": %llu,\n  \"stale_events\": %llu,\n  \"dials\": %llu,\n  \"dials_refused\": %llu,\n",
             (unsigned long long)w->events, (unsigned long long)w->stale_events, (unsigned long long)w->dials,
             (unsigned long long)w->refused);

@@ -1,6 +1,7 @@
 /* Scenario files of `peerflow sim`: one statement a line, `#` comments
  * (docs/SIM.md "Scenario files").  Every value is checked; an error names
  * the file and the line. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -91,7 +92,7 @@ static int sc_number(const char *s, const sc_unit *units, double plain, double *
 
 static const sc_unit RATE_UNITS[] = {{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {NULL, 0}};
 static const sc_unit TIME_UNITS[] = {{"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}, {NULL, 0}};
-static const sc_unit SIZE_UNITS[] = {{"k", 1024}, {"K", 1024}, {"M", 1048576}, {NULL, 0}};
+static const sc_unit SIZE_UNITS[] = {{"k", 1024}, {"K", 1024}, {"M", 1048576}, {"G", 1073741824.0}, {NULL, 0}};
 
 /* bits/s (k, M, G decimal) into bytes/s. */
 static int sc_rate(sc_ctx *c, const char *what, const char *s, uint64_t *out)
@@ -237,7 +238,13 @@ static int kv_engine(sc_ctx *c, pf_sim_scenario *sc, void *ud, const char *k, co
         sc->upload_slots = (uint32_t)x;
         return 0;
     }
-    return sc_fail(c, "engine: unknown key '%s' (max_peers, upload_slots)", k);
+    if (strcmp(k, "memory_limit") == 0) {
+        if (sc_number(v, SIZE_UNITS, 1, &x) || x < 65536 || x > 1e12 || x != floor(x))
+            return sc_fail(c, "engine memory_limit: bad size '%s' (bytes, e.g. 16M; at least 64k)", v);
+        sc->memory_limit = (uint64_t)x;
+        return 0;
+    }
+    return sc_fail(c, "engine: unknown key '%s' (max_peers, upload_slots, memory_limit)", k);
 }
 
 /* link [SHARE%] up RATE down RATE [latency TIME] */
@@ -289,6 +296,9 @@ static int sc_single(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
     if (n != 2) return sc_fail(c, "%s: expects one value", w[0]);
     if (strcmp(w[0], "name") == 0) {
         if (strlen(w[1]) >= sizeof sc->name) return sc_fail(c, "name: at most %zu characters", sizeof sc->name - 1);
+        for (const char *p = w[1]; *p; p++)
+            if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+                return sc_fail(c, "name: only letters, digits, '.', '_' and '-'");
         snprintf(sc->name, sizeof sc->name, "%s", w[1]);
         return 0;
     }

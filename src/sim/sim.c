@@ -21,6 +21,24 @@ void sim_fail(sim *w, const char *what)
 /* ---- each session's allocator: counts what its engine holds ------------------- */
 #define MEM_HDR 16 /* the size, keeping malloc's 16-byte alignment */
 
+static unsigned size_bucket(uint64_t n)
+{
+    unsigned b = 0;
+    while (n > 1 && b < SIM_HEAP_BUCKETS - 1) {
+        n >>= 1;
+        b++;
+    }
+    return b;
+}
+
+/* One allocation of n bytes comes (dir 1) or goes (dir -1). */
+static void mem_count(sim *w, uint64_t n, int dir)
+{
+    unsigned b = size_bucket(n);
+    w->heap_by_size[b] = (uint64_t)((int64_t)w->heap_by_size[b] + dir * (int64_t)n);
+    w->heap_count[b] = (uint64_t)((int64_t)w->heap_count[b] + dir);
+}
+
 static void mem_add(sim_mem *m, int64_t d)
 {
     m->live = (uint64_t)((int64_t)m->live + d);
@@ -30,6 +48,8 @@ static void mem_add(sim_mem *m, int64_t d)
     if (w->heap_live > w->heap_peak) {
         w->heap_peak = w->heap_live;
         w->heap_peak_present = w->present;
+        memcpy(w->heap_by_size_peak, w->heap_by_size, sizeof w->heap_by_size);
+        memcpy(w->heap_count_peak, w->heap_count, sizeof w->heap_count);
     }
 }
 
@@ -39,6 +59,7 @@ static void *mem_malloc(size_t n, void *ud)
     uint64_t *h = malloc(n + MEM_HDR);
     if (!h) return NULL;
     h[0] = n;
+    mem_count(((sim_mem *)ud)->sim, n, 1);
     mem_add(ud, (int64_t)n);
     return (uint8_t *)h + MEM_HDR;
 }
@@ -50,6 +71,7 @@ static void *mem_calloc(size_t nmemb, size_t size, void *ud)
     uint64_t *h = calloc(1, n + MEM_HDR);
     if (!h) return NULL;
     h[0] = n;
+    mem_count(((sim_mem *)ud)->sim, n, 1);
     mem_add(ud, (int64_t)n);
     return (uint8_t *)h + MEM_HDR;
 }
@@ -58,6 +80,7 @@ static void mem_free(void *p, void *ud)
 {
     if (!p) return;
     uint64_t *h = (uint64_t *)((uint8_t *)p - MEM_HDR);
+    mem_count(((sim_mem *)ud)->sim, h[0], -1);
     mem_add(ud, -(int64_t)h[0]);
     free(h);
 }
@@ -71,6 +94,8 @@ static void *mem_realloc(void *p, size_t n, void *ud)
     uint64_t *nh = realloc(h, n + MEM_HDR);
     if (!nh) return NULL;
     nh[0] = n;
+    mem_count(((sim_mem *)ud)->sim, old, -1);
+    mem_count(((sim_mem *)ud)->sim, n, 1);
     mem_add(ud, (int64_t)n - (int64_t)old);
     return (uint8_t *)nh + MEM_HDR;
 }
@@ -191,6 +216,7 @@ static void viewer_arrive(sim *w, uint32_t i)
     st.mem = &nd->mem.mem;
     if (w->sc.max_peers) st.max_peers = w->sc.max_peers;
     if (w->sc.upload_slots) st.upload_slots = w->sc.upload_slots;
+    st.memory_limit = w->sc.memory_limit;
     pf_metainfo *mi = NULL;
     if (pf_session_new(&st, &nd->s) != 0 ||
         pf_metainfo_parse(w->torrent, w->torrent_len, &nd->mem.mem, &mi) != 0 ||

@@ -50,6 +50,7 @@ typedef struct pf_sim_scenario {
     double end_s;         /* 0: run until the last viewer left */
     uint32_t max_peers;   /* engine settings; 0 = the engine's default */
     uint32_t upload_slots;
+    uint64_t memory_limit; /* pf_session_settings.memory_limit; 0 = none */
 } pf_sim_scenario;
 
 /* The defaults every scenario starts from (docs/SIM.md). */

@@ -23,6 +23,7 @@
 #define SIM_SEG 65536u            /* ... each this long */
 #define SIM_SLOT 65536u           /* "first read by anyone" unit (as the lab's) */
 #define SIM_PORT 6881
+#define SIM_HEAP_BUCKETS 40
 #define SIM_TRACKER_URL "http://tracker.sim/announce"
 #define SIM_CDN_URL "http://cdn.sim/title.bin"
 
@@ -199,6 +200,10 @@ typedef struct sim {
     uint64_t cdn_bytes, cdn_requests, cdn_cancels;
     uint64_t link_bytes, dials, refused, refused_accept, dials_other_port, dials_self, announces, datagrams_dropped;
     uint64_t heap_live, heap_peak;
+    /* live engine bytes by allocation size (bucket b: sizes in
+     * [2^b, 2^(b+1))), now and when the sum peaked */
+    uint64_t heap_by_size[SIM_HEAP_BUCKETS], heap_by_size_peak[SIM_HEAP_BUCKETS];
+    uint64_t heap_count[SIM_HEAP_BUCKETS], heap_count_peak[SIM_HEAP_BUCKETS];
     uint32_t present, peak_present, heap_peak_present;
     int failed; /* out of memory somewhere: the run is void */
     /* the fluid bound's one-second bins */
