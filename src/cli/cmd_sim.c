@@ -11,11 +11,12 @@
 
 static void sim_usage(FILE *f)
 {
-    fputs("usage: peerflow sim [--seed N] [--out DIR] [--quiet] SCENARIO\n"
+    fputs("usage: peerflow sim [--seed N] [--viewers N] [--out DIR] [--quiet] SCENARIO\n"
           "Run SCENARIO (docs/SIM.md) in the simulator: many viewers, each the real\n"
           "engine, on a virtual clock, with virtual links, CDN and tracker.  Prints a\n"
           "summary; the same scenario and seed give the same output, byte for byte.\n"
           "  -s, --seed N   the scenario's seed instead of its own\n"
+          "  -n, --viewers N  the scenario's audience at another size\n"
           "  -o, --out DIR  write summary.json, summary.txt, viewers.csv (deterministic)\n"
           "                 and perf.json (wall time, events/s, peak RSS) into DIR\n"
           "  -q, --quiet    no progress lines on stderr\n"
@@ -54,15 +55,27 @@ static int sim_write(const pf_sim_result *r, const char *dir)
     return 0;
 }
 
+/* A decimal number (at most max, 0: any); 0 or -1. */
+static int sim_number(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || errno || s[0] == '-' || (max && v > max)) return -1;
+    *out = v;
+    return 0;
+}
+
 int pf_cmd_sim(int argc, char **argv)
 {
-    static const struct option opts[] = {{"seed", 1, 0, 's'}, {"out", 1, 0, 'o'}, {"quiet", 0, 0, 'q'},
+    static const struct option opts[] = {{"seed", 1, 0, 's'}, {"viewers", 1, 0, 'n'}, {"out", 1, 0, 'o'}, {"quiet", 0, 0, 'q'},
                                          {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *out = NULL, *seed = NULL;
+    const char *out = NULL, *seed = NULL, *viewers = NULL;
     int quiet = 0, ch;
-    while ((ch = getopt_long(argc, argv, "s:o:qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "s:n:o:qh", opts, NULL)) != -1) {
         switch (ch) {
         case 's': seed = optarg; break;
+        case 'n': viewers = optarg; break;
         case 'o': out = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': sim_usage(stdout); return 0;
@@ -80,15 +93,20 @@ int pf_cmd_sim(int argc, char **argv)
         fprintf(stderr, "peerflow sim: %s\n", err);
         return 2;
     }
+    unsigned long long v;
     if (seed) {
-        char *end = NULL;
-        errno = 0;
-        unsigned long long v = strtoull(seed, &end, 10);
-        if (end == seed || *end || errno || seed[0] == '-') {
+        if (sim_number(seed, 0, &v)) {
             fprintf(stderr, "peerflow sim: bad --seed '%s'\n", seed);
             return 2;
         }
         sc.seed = v;
+    }
+    if (viewers) {
+        if (sim_number(viewers, 10000000, &v) || v == 0) {
+            fprintf(stderr, "peerflow sim: bad --viewers '%s' (1 to 10000000)\n", viewers);
+            return 2;
+        }
+        sc.viewers = (uint32_t)v;
     }
     pf_sim_result *r = NULL;
     if (pf_sim_run(&sc, NULL, quiet ? NULL : stderr, &r, err, sizeof err)) {

@@ -43,7 +43,8 @@ int sim_content_init(sim *w)
     return 0;
 }
 
-/* Calls fn on each run of the table that [off, off + n) is made of. */
+/* Runs BODY for each run of the table that [off, off + n) is made of:
+ * src_ points at it, m_ bytes, for the bytes at k_ of the range. */
 #define CONTENT_RUNS(w, off, n, BODY)                                           \
     for (size_t k_ = 0; k_ < (n);) {                                           \
         uint64_t o_ = (off) + k_;                                             \
