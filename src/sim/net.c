@@ -398,6 +398,8 @@ void sim_dial(sim *w, uint32_t from, pf_peer *p, const pf_endpoint *ep)
     sim_link *l = calloc(1, sizeof *l);
     if (!l) {
         sim_fail(w, "out of memory (link)");
+        pf_peer_closed(p, w->now); /* the dial failed */
+        sim_touch(w, from);
         return;
     }
     const pf_addr *a = &ep->addr;
