@@ -594,16 +594,24 @@ void sim_cdn_cancel(sim *w, pf_job *j)
     cdn_finish(w, cj, PF_ERR_SHUTDOWN, 0);
 }
 
-/* The viewer left: its GETs stop, nobody is told. */
+/* The viewer leaves: its GETs stop.  Each is reported ended to its engine
+ * first: pf_session_free frees the jobs still queued as events, not those
+ * handed out (docs/SIM.md). */
 void sim_cdn_drop_node(sim *w, uint32_t node)
 {
     sim_node *nd = &w->nodes[node];
     while (nd->jobs) {
         sim_cdnjob *cj = nd->jobs;
+        pf_job *j = cj->job;
         cj->dead = 1;
         cj->job = NULL;
         ring_remove(&w->cdn, &cj->flow);
         cdn_unlink(w, cj);
+        if (j) {
+            j->io = NULL;
+            j->result = PF_ERR_SHUTDOWN;
+            pf_torrent_job_done(nd->t, j, w->now);
+        }
         sim_cdnjob_unref(cj);
     }
 }

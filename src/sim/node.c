@@ -61,10 +61,39 @@ static size_t tracker_pick(sim *w, uint32_t node, size_t want, uint32_t *out)
 }
 
 /* The tracker's answer reaches the viewer (an HTTP announce). */
+static void http_unlink(sim *w, sim_http *h)
+{
+    sim_node *nd = &w->nodes[h->node];
+    if (h->prev)
+        h->prev->next = h->next;
+    else if (nd->https == h)
+        nd->https = h->next;
+    if (h->next) h->next->prev = h->prev;
+    h->next = h->prev = NULL;
+}
+
+/* The viewer leaves: its announces on their way are reported ended (the
+ * engine frees a job only when it is reported done); their answers find
+ * nobody. */
+void sim_http_drop_node(sim *w, uint32_t node)
+{
+    sim_node *nd = &w->nodes[node];
+    while (nd->https) {
+        sim_http *h = nd->https;
+        http_unlink(w, h);
+        pf_job *j = h->j;
+        h->j = NULL;
+        j->io = NULL;
+        j->result = PF_ERR_SHUTDOWN;
+        pf_torrent_job_done(nd->t, j, w->now);
+    }
+}
+
 void sim_http_answer(sim *w, uint32_t node, void *http)
 {
     sim_http *h = http;
     pf_job *j = h->j;
+    if (j) http_unlink(w, h);
     free(h);
     sim_node *nd = &w->nodes[node];
     if (!j || !nd->alive) return;
@@ -133,6 +162,11 @@ static void http_request(sim *w, sim_node *nd, pf_job *j)
         return;
     }
     h->j = j;
+    h->node = nd->idx;
+    h->prev = NULL;
+    h->next = nd->https;
+    if (nd->https) nd->https->prev = h;
+    nd->https = h;
     j->io = h;
     uint64_t rtt = 2 * (w->sc.cls[nd->cls].latency_ns + w->sc.tracker_latency_ns);
     push(w, w->now + rtt, EV_HTTP, nd->idx, h);
@@ -182,6 +216,7 @@ static void job_cancel(sim *w, sim_node *nd, pf_job *j)
     }
     if (j->type == PF_JOB_HTTP && j->io) {
         sim_http *h = j->io;
+        http_unlink(w, h);
         h->j = NULL; /* its answer finds nobody */
         j->io = NULL;
         j->result = PF_ERR_SHUTDOWN;

@@ -252,6 +252,7 @@ static void viewer_depart(sim *w, uint32_t i)
     if (pl->state == PL_STALLED) pl->stall_s += (double)(w->now - pl->stall_since) / 1e9;
     while (nd->ends) sim_end_close(w, nd->ends, 0);
     sim_cdn_drop_node(w, i);
+    sim_http_drop_node(w, i);
     sim_tracker_remove(w, i);
     pf_session_free(nd->s);
     nd->s = NULL;

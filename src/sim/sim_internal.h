@@ -165,6 +165,7 @@ typedef struct sim_node {
     uint64_t down_busy;  /* the downlink's FIFO is busy until then */
     sim_end *ends;
     sim_cdnjob *jobs;
+    struct sim_http *https;
     uint32_t next_port;
     int64_t trk_pos;     /* index in the tracker's swarm, -1 if not in it */
     sim_player pl;
@@ -251,7 +252,10 @@ void sim_tracker_remove(sim *w, uint32_t node);
 /* A tracker request on its way (PF_JOB_HTTP); j NULL once cancelled. */
 typedef struct sim_http {
     pf_job *j;
+    uint32_t node;
+    struct sim_http *next, *prev; /* the node's requests on their way */
 } sim_http;
+void sim_http_drop_node(sim *w, uint32_t node);
 
 /* sim.c */
 void sim_fail(sim *w, const char *what);
