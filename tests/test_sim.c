@@ -171,4 +171,72 @@ TEST(same_seed_same_output)
     free(c);
 }
 
-TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output)
+static pf_sim_result *run_text(const char *text, char **json)
+{
+    pf_sim_scenario sc;
+    char err[256];
+    *json = NULL;
+    if (parse(text, &sc, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    pf_sim_result *r = NULL;
+    if (pf_sim_run(&sc, NULL, NULL, &r, err, sizeof err)) {
+        fprintf(stderr, "run: %s\n", err);
+        return NULL;
+    }
+    size_t len = 0;
+    FILE *f = open_memstream(json, &len);
+    if (f) {
+        pf_sim_result_json(r, f);
+        fclose(f);
+    }
+    return r;
+}
+
+/* The link model in numbers: a lone viewer gets everything from the CDN,
+ * and its start-up (2 s of a 1 Mbit/s title: 250 kB) takes what its
+ * 8 Mbit/s downlink needs for that (0.25 s) plus the round trips of the
+ * announce, the GET and the first bytes, not much more. */
+TEST(lone_viewer_timing)
+{
+    char *js = NULL;
+    pf_sim_result *r = run_text("viewers 1\narrival burst\nwatch 20\n"
+                                "title bitrate 1M duration 20 piece 64k\n"
+                                "link up 1M down 8M latency 10ms\ncdn capacity 1G latency 5ms\n"
+                                "player startup 2 rebuffer 1 buffer 10\n",
+                                &js);
+    CHECK(r && js);
+    double su = json_num(js, "startup_p50_s");
+    if (su < 0.25 || su > 0.45) fprintf(stderr, "start-up %.3f s\n", su);
+    CHECK(su >= 0.25 && su <= 0.45);
+    CHECK(json_num(js, "peer_bytes") == 0);
+    CHECK(json_num(js, "cdn_bytes") >= json_num(js, "novel_bytes"));
+    CHECK(json_num(js, "cdn_bytes") >= 2500000 * 0.9); /* 20 s watched of 2.5 MB */
+    CHECK(json_num(js, "stalls") == 0);
+    free(js);
+    pf_sim_result_free(r);
+}
+
+/* Two viewers 10 s apart: the second takes part of the stream from the
+ * first, and the first uploads what the second takes. */
+TEST(second_viewer_uses_the_first)
+{
+    char *js = NULL;
+    pf_sim_result *r = run_text("viewers 2\narrival fixed 20\nwatch 40\n"
+                                "title bitrate 1M duration 30 piece 64k\n"
+                                "link up 4M down 8M latency 10ms\ncdn capacity 1G\n"
+                                "player startup 2 rebuffer 1 buffer 10\n",
+                                &js);
+    CHECK(r && js);
+    CHECK(json_num(js, "started") == 2);
+    CHECK(json_num(js, "peer_bytes") > 500000);
+    CHECK(json_num(js, "upload_per_viewer_max_bytes") >= json_num(js, "peer_bytes") * 0.9);
+    CHECK(json_num(js, "offload") > 0.1);
+    CHECK(json_num(js, "stalls") == 0);
+    free(js);
+    pf_sim_result_free(r);
+}
+
+TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output, lone_viewer_timing,
+          second_viewer_uses_the_first)

@@ -314,13 +314,13 @@ static void note_read(sim *w, uint64_t off, uint64_t n)
     uint64_t bin = w->now / 1000000000ULL;
     if (bin >= w->nbins) bin = w->nbins - 1;
     w->demand[bin] += (double)n;
-    uint64_t fresh = 0;
+    uint64_t fresh = 0; /* bytes of the slots nobody read before (the last one is short) */
     for (uint64_t s = off / SIM_SLOT; s <= (off + n - 1) / SIM_SLOT && s < w->nslots; s++)
         if (!(w->slots[s >> 3] & (1u << (s & 7)))) {
             w->slots[s >> 3] |= (uint8_t)(1u << (s & 7));
-            fresh++;
+            fresh += w->size - s * SIM_SLOT < SIM_SLOT ? w->size - s * SIM_SLOT : SIM_SLOT;
         }
-    if (fresh) w->novel[bin] += (double)(fresh * SIM_SLOT < n + SIM_SLOT ? fresh * SIM_SLOT : n + SIM_SLOT);
+    if (fresh) w->novel[bin] += (double)(fresh < n + SIM_SLOT ? fresh : n + SIM_SLOT);
 }
 
 static void player_read(sim *w, sim_node *nd)
