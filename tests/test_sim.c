@@ -33,7 +33,8 @@ TEST(scenario_parses)
                        "tracker interval 30 numwant 40\n"
                        "player startup 2 rebuffer 1 buffer 20\n"
                        "engine max_peers 30 upload_slots 4 memory_limit 16M\n"
-                       "end 1200\n";
+                       "end 1200\n"
+                       "departed silent\n";
     CHECK_EQ(parse(text, &sc, err, sizeof err), 0);
     CHECK_STR(sc.name, "flash");
     CHECK_EQ(sc.seed, 42);
@@ -58,6 +59,7 @@ TEST(scenario_parses)
     CHECK_EQ(sc.upload_slots, 4);
     CHECK_EQ(sc.memory_limit, 16 << 20);
     CHECK(sc.end_s == 1200);
+    CHECK_EQ(sc.departed_silent, 1);
     CHECK_EQ(parse("arrival burst\n", &sc, err, sizeof err), 0);
     CHECK(sc.arrival_s == 0);
 }
@@ -83,6 +85,7 @@ TEST(scenario_errors_name_the_line)
         {"title bitrate 2.5M colour blue\n", "t.sim:1: title: unknown key 'colour'"},
         {"title duration -5\n", "t.sim:1: title duration: bad time '-5'"},
         {"arrival sometimes 60\n", "t.sim:1: arrival: expects"},
+        {"departed politely\n", "t.sim:1: departed: expects 'refuse' or 'silent'"},
         {"cdn capacity 0\n", "t.sim:1: cdn capacity: bad rate '0'"},
         {"seed -1\n", "t.sim:1: seed: bad number '-1'"},
         {"player startup 40\n", "t.sim: player: startup and rebuffer must not exceed buffer"},

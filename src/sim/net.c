@@ -436,6 +436,11 @@ void sim_dial_arrive(sim *w, sim_link *l)
         return;
     }
     sim_node *nt = &w->nodes[to];
+    if (!l->refused && !nt->alive && w->sc.departed_silent) {
+        w->dials_unanswered++; /* the dialer's engine times the dial out */
+        sim_link_unref(l);     /* the SYN's reference */
+        return;
+    }
     if (!l->refused && nt->alive) {
         sim_node *nf = &w->nodes[from];
         pf_endpoint ep;

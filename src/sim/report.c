@@ -176,7 +176,8 @@ void pf_sim_result_json(const pf_sim_result *res, FILE *f)
             (unsigned long long)w->refused);
     fprintf(f, "  \"dials_refused_by_engine\": %llu,\n  \"dials_not_a_listening_port\": %llu,\n",
             (unsigned long long)w->refused_accept, (unsigned long long)w->dials_other_port);
-    fprintf(f, "  \"dials_to_self\": %llu,\n", (unsigned long long)w->dials_self);
+    fprintf(f, "  \"dials_to_self\": %llu,\n  \"dials_unanswered\": %llu,\n", (unsigned long long)w->dials_self,
+            (unsigned long long)w->dials_unanswered);
     fprintf(f, "  \"announces\": %llu,\n  \"cdn_requests\": %llu,\n  \"cdn_cancels\": %llu,\n",
             (unsigned long long)w->announces, (unsigned long long)w->cdn_requests,
             (unsigned long long)w->cdn_cancels);

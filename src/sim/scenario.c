@@ -341,6 +341,12 @@ static int sc_statement(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
     if (strcmp(w[0], "player") == 0) return sc_pairs(c, sc, w, n, kv_player, NULL);
     if (strcmp(w[0], "engine") == 0) return sc_pairs(c, sc, w, n, kv_engine, NULL);
     if (strcmp(w[0], "arrival") == 0) return sc_arrival(c, sc, w, n);
+    if (strcmp(w[0], "departed") == 0) {
+        if (n != 2 || (strcmp(w[1], "refuse") && strcmp(w[1], "silent")))
+            return sc_fail(c, "departed: expects 'refuse' or 'silent'");
+        sc->departed_silent = strcmp(w[1], "silent") == 0;
+        return 0;
+    }
     return sc_single(c, sc, w, n);
 }
 

@@ -51,6 +51,9 @@ typedef struct pf_sim_scenario {
     uint32_t max_peers;   /* engine settings; 0 = the engine's default */
     uint32_t upload_slots;
     uint64_t memory_limit; /* pf_session_settings.memory_limit; 0 = none */
+    int departed_silent;   /* a dial to a viewer that left gets no answer
+                              (its router drops the SYN; the engine times
+                              out) instead of a refusal one round trip later */
 } pf_sim_scenario;
 
 /* The defaults every scenario starts from (docs/SIM.md). */

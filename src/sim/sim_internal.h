@@ -199,7 +199,7 @@ typedef struct sim {
     /* counters */
     uint64_t events, stale_events;
     uint64_t cdn_bytes, cdn_requests, cdn_cancels;
-    uint64_t link_bytes, dials, refused, refused_accept, dials_other_port, dials_self, announces, datagrams_dropped;
+    uint64_t link_bytes, dials, refused, refused_accept, dials_other_port, dials_self, dials_unanswered, announces, datagrams_dropped;
     uint64_t heap_live, heap_peak;
     /* live engine bytes by allocation size (bucket b: sizes in
      * [2^b, 2^(b+1))), now and when the sum peaked */
