@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The CLI is an application of the library: src/cli includes only the
 public headers (peerflow/*.h) and its own (cli/*.h), never "core/..." or
-"net/...".
+"net/...".  So is the simulator the CLI links (src/sim: sim/*.h).
 
   check_cli_includes.py SRC_DIR
 
@@ -18,17 +18,20 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*"((?:core|net)/[^"]+)"', re.M)
 
 
 def main(src):
-    cli = os.path.join(src, "cli")
     found, bad = set(), []
-    for name in sorted(os.listdir(cli)):
-        if not name.endswith((".c", ".h")):
+    for sub in ("cli", "sim"):
+        d = os.path.join(src, sub)
+        if not os.path.isdir(d):
             continue
-        with open(os.path.join(cli, name), encoding="utf-8") as f:
-            for m in INCLUDE.finditer(f.read()):
-                key = (name, m.group(1))
-                found.add(key)
-                if key not in PENDING:
-                    bad.append(f"src/cli/{name}: #include \"{m.group(1)}\" (internal header)")
+        for name in sorted(os.listdir(d)):
+            if not name.endswith((".c", ".h")):
+                continue
+            with open(os.path.join(d, name), encoding="utf-8") as f:
+                for m in INCLUDE.finditer(f.read()):
+                    key = (name, m.group(1))
+                    found.add(key)
+                    if key not in PENDING:
+                        bad.append(f"src/{sub}/{name}: #include \"{m.group(1)}\" (internal header)")
     for name, inc in sorted(PENDING - found):
         bad.append(f"src/cli/{name} no longer includes \"{inc}\": remove it from PENDING")
     for b in bad:

@@ -12,6 +12,7 @@ int pf_cmd_play(int argc, char **argv);
 int pf_cmd_lab(int argc, char **argv);
 int pf_cmd_token(int argc, char **argv);
 int pf_cmd_cert(int argc, char **argv);
+int pf_cmd_sim(int argc, char **argv);
 
 /* Options shared by get, seed and play (options.c).  Each returns 0, or
  * prints why to stderr (prefixed by cmd) and returns 2. */

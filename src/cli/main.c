@@ -22,7 +22,8 @@ static void usage(FILE *f)
             "  token    subscriber tokens for a private tracker (keygen, sign)\n"
             "  cert     certificates for TLS swarms, as libtorrent's SSL torrents\n"
             "  demo     run a self-contained swarm on loopback\n"
-            "  lab      emulated viewers on shaped links vs the CDN bound (root)\n\n"
+            "  lab      emulated viewers on shaped links vs the CDN bound (root)\n"
+            "  sim      many viewers, each the real engine, on a virtual clock\n\n"
             "Run 'peerflow <command> --help' for its options.\n",
             PF_VERSION_STRING);
 }
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
     } cmds[] = {{"create", pf_cmd_create}, {"info", pf_cmd_info},       {"seed", pf_cmd_seed},
                 {"get", pf_cmd_get},       {"tracker", pf_cmd_tracker}, {"demo", pf_cmd_demo},
                 {"play", pf_cmd_play},     {"lab", pf_cmd_lab},         {"token", pf_cmd_token},
-                {"cert", pf_cmd_cert}};
+                {"cert", pf_cmd_cert},     {"sim", pf_cmd_sim}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

@@ -59,6 +59,7 @@ void pf__peer_free(pf_peer *p)
     pf__free(p->s->mem, p->raw_bf);
     pf__free(p->s->mem, p->reqs);
     pf__free(p->s->mem, p->inq);
+    pf__free(p->s->mem, p->upq);
     pf__free(p->s->mem, p);
 }
 
@@ -710,13 +711,29 @@ static void count_upload(pf_peer *p, uint32_t len)
     pf__rate_add(&p->t->up, len);
 }
 
+/* Doubles the ring (16 entries at first, PF__UPQ at most), its entries
+ * in order from 0.  0, or -1 when it may not or cannot grow. */
+static int upq_grow(pf_peer *p)
+{
+    uint32_t cap = p->upq_cap ? p->upq_cap * 2 : 16;
+    if (cap > PF__UPQ) return -1;
+    struct pf__upq_entry *q = pf__malloc(p->s->mem, cap * sizeof *q);
+    if (!q) return -1;
+    for (uint32_t i = 0; i < p->upq_len; i++) q[i] = p->upq[(p->upq_head + i) % p->upq_cap];
+    pf__free(p->s->mem, p->upq);
+    p->upq = q;
+    p->upq_cap = cap;
+    p->upq_head = 0;
+    return 0;
+}
+
 static void upq_push(pf_peer *p, uint64_t end_pos, uint32_t len)
 {
-    if (p->upq_len == PF__UPQ) {
+    if (p->upq_len == p->upq_cap && upq_grow(p) != 0) {
         count_upload(p, len); /* full: count now rather than lose it */
         return;
     }
-    uint32_t k = (p->upq_head + p->upq_len) % PF__UPQ;
+    uint32_t k = (p->upq_head + p->upq_len) % p->upq_cap;
     p->upq[k].end = end_pos;
     p->upq[k].len = len;
     p->upq_len++;
@@ -727,7 +744,7 @@ static void upq_sent(pf_peer *p, uint64_t now)
     while (p->upq_len && p->upq[p->upq_head].end <= p->sent_total) {
         p->last_upload = now ? now : 1;
         count_upload(p, p->upq[p->upq_head].len);
-        p->upq_head = (p->upq_head + 1) % PF__UPQ;
+        p->upq_head = (p->upq_head + 1) % p->upq_cap;
         p->upq_len--;
     }
 }
@@ -838,7 +855,7 @@ size_t pf__peer_withdraw_pieces(pf_peer *p)
     /* Their entries are the newest: the ones that end past what the
      * caller took. */
     while (p->upq_len) {
-        uint32_t last = (p->upq_head + p->upq_len - 1) % PF__UPQ;
+        uint32_t last = (p->upq_head + p->upq_len - 1) % p->upq_cap;
         if (p->upq[last].end <= p->out_total) break;
         p->upq_len--;
     }

@@ -19,7 +19,7 @@ enum pf__peer_state {
     PF_PS_CLOSING    /* close requested; waiting for pf_peer_closed */
 };
 
-#define PF__UPQ 512 /* PIECE messages tracked per peer until written */
+#define PF__UPQ 512 /* PIECE messages tracked per peer until written, at most */
 
 typedef struct pf__req {
     uint32_t piece, begin, length;
@@ -106,11 +106,14 @@ struct pf_peer {
     uint64_t last_pex;   /* when we last sent it ut_pex (0 = never) */
     /* Upload accounting: bytes taken/written, PIECE payloads in flight. */
     uint64_t out_total, sent_total;
-    struct {
+    /* PIECE messages queued, by where each ends in the stream: a ring of
+     * upq_cap entries, grown on demand up to PF__UPQ (a peer we upload
+     * little to holds a few, not 8 KiB of them). */
+    struct pf__upq_entry {
         uint64_t end;
         uint32_t len;
-    } upq[PF__UPQ];
-    uint32_t upq_head, upq_len;
+    } *upq;
+    uint32_t upq_head, upq_len, upq_cap;
     /* ut_metadata: the metadata piece we asked it for, or -1. */
     int64_t meta_req;
     uint64_t meta_req_time;

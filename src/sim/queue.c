@@ -1,0 +1,58 @@
+/* The event queue: a binary min-heap keyed by (time, sequence number).
+ * The sequence number makes the order of events at the same instant the
+ * order they were scheduled in, so a run depends on nothing but its
+ * inputs. */
+#include <stdlib.h>
+
+#include "sim/sim_internal.h"
+
+static int ev_less(const sim_ev *a, const sim_ev *b)
+{
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+int sim_queue_push(sim_queue *q, uint64_t t, uint32_t type, uint32_t a, void *p)
+{
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 1024;
+        sim_ev *v = realloc(q->v, cap * sizeof *v);
+        if (!v) return -1;
+        q->v = v;
+        q->cap = cap;
+    }
+    sim_ev e = {t, q->seq++, p, type, a};
+    size_t i = q->n++;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (!ev_less(&e, &q->v[up])) break;
+        q->v[i] = q->v[up];
+        i = up;
+    }
+    q->v[i] = e;
+    return 0;
+}
+
+int sim_queue_pop(sim_queue *q, sim_ev *out)
+{
+    if (!q->n) return 0;
+    *out = q->v[0];
+    sim_ev last = q->v[--q->n];
+    size_t i = 0, n = q->n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && ev_less(&q->v[c + 1], &q->v[c])) c++;
+        if (!ev_less(&q->v[c], &last)) break;
+        q->v[i] = q->v[c];
+        i = c;
+    }
+    if (n) q->v[i] = last;
+    return 1;
+}
+
+void sim_queue_free(sim_queue *q)
+{
+    free(q->v);
+    q->v = NULL;
+    q->n = q->cap = 0;
+}

@@ -1,0 +1,450 @@
+/* A run of the simulator: the title and its .torrent, the viewers'
+ * arrivals and departures, the event loop on the virtual clock. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "peerflow/metainfo.h"
+#include "sim/sim_internal.h"
+#include "sim/sim_result.h"
+
+void sim_fail(sim *w, const char *what)
+{
+    if (!w->failed && w->progress) fprintf(w->progress, "sim: %s\n", what);
+    w->failed = 1;
+}
+
+/* ---- each session's allocator: counts what its engine holds ------------------- */
+#define MEM_HDR 16 /* the size, keeping malloc's 16-byte alignment */
+
+static unsigned size_bucket(uint64_t n)
+{
+    unsigned b = 0;
+    while (n > 1 && b < SIM_HEAP_BUCKETS - 1) {
+        n >>= 1;
+        b++;
+    }
+    return b;
+}
+
+/* One allocation of n bytes comes (dir 1) or goes (dir -1). */
+static void mem_count(sim *w, uint64_t n, int dir)
+{
+    unsigned b = size_bucket(n);
+    w->heap_by_size[b] = (uint64_t)((int64_t)w->heap_by_size[b] + dir * (int64_t)n);
+    w->heap_count[b] = (uint64_t)((int64_t)w->heap_count[b] + dir);
+}
+
+static void mem_add(sim_mem *m, int64_t d)
+{
+    m->live = (uint64_t)((int64_t)m->live + d);
+    if (m->live > m->peak) m->peak = m->live;
+    sim *w = m->sim;
+    w->heap_live = (uint64_t)((int64_t)w->heap_live + d);
+    if (w->heap_live > w->heap_peak) {
+        w->heap_peak = w->heap_live;
+        w->heap_peak_present = w->present;
+        memcpy(w->heap_by_size_peak, w->heap_by_size, sizeof w->heap_by_size);
+        memcpy(w->heap_count_peak, w->heap_count, sizeof w->heap_count);
+    }
+}
+
+static void *mem_malloc(size_t n, void *ud)
+{
+    if (n > SIZE_MAX - MEM_HDR) return NULL;
+    uint64_t *h = malloc(n + MEM_HDR);
+    if (!h) return NULL;
+    h[0] = n;
+    mem_count(((sim_mem *)ud)->sim, n, 1);
+    mem_add(ud, (int64_t)n);
+    return (uint8_t *)h + MEM_HDR;
+}
+
+static void *mem_calloc(size_t nmemb, size_t size, void *ud)
+{
+    if (size && nmemb > (SIZE_MAX - MEM_HDR) / size) return NULL;
+    size_t n = nmemb * size;
+    uint64_t *h = calloc(1, n + MEM_HDR);
+    if (!h) return NULL;
+    h[0] = n;
+    mem_count(((sim_mem *)ud)->sim, n, 1);
+    mem_add(ud, (int64_t)n);
+    return (uint8_t *)h + MEM_HDR;
+}
+
+static void mem_free(void *p, void *ud)
+{
+    if (!p) return;
+    uint64_t *h = (uint64_t *)((uint8_t *)p - MEM_HDR);
+    mem_count(((sim_mem *)ud)->sim, h[0], -1);
+    mem_add(ud, -(int64_t)h[0]);
+    free(h);
+}
+
+static void *mem_realloc(void *p, size_t n, void *ud)
+{
+    if (!p) return mem_malloc(n, ud);
+    if (n > SIZE_MAX - MEM_HDR) return NULL;
+    uint64_t *h = (uint64_t *)((uint8_t *)p - MEM_HDR);
+    uint64_t old = h[0];
+    uint64_t *nh = realloc(h, n + MEM_HDR);
+    if (!nh) return NULL;
+    nh[0] = n;
+    mem_count(((sim_mem *)ud)->sim, old, -1);
+    mem_count(((sim_mem *)ud)->sim, n, 1);
+    mem_add(ud, (int64_t)n - (int64_t)old);
+    return (uint8_t *)nh + MEM_HDR;
+}
+
+/* ---- the title ------------------------------------------------------------------- */
+/* Writes the title's bytes once to a private directory, makes its
+ * .torrent there through the public pf_metainfo_create (the same SHA-1s a
+ * real publisher would compute) and removes the file again. */
+static int title_make(sim *w, const char *tmpdir, char *err, size_t errlen)
+{
+    const char *base = tmpdir ? tmpdir : getenv("TMPDIR");
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/pf-sim-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(dir)) {
+        snprintf(err, errlen, "cannot make a directory in %s: %s", base ? base : "/tmp", strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/title.bin", dir);
+    FILE *f = fopen(path, "wb");
+    uint8_t *buf = malloc(1 << 20);
+    int rc = -1;
+    if (!f || !buf) {
+        snprintf(err, errlen, "cannot write %s", path);
+        goto out;
+    }
+    for (uint64_t off = 0; off < w->size; off += 1 << 20) {
+        size_t n = w->size - off < (1 << 20) ? (size_t)(w->size - off) : (1 << 20);
+        sim_content_fill(w, off, buf, n);
+        if (fwrite(buf, 1, n, f) != n) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            goto out;
+        }
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        snprintf(err, errlen, "cannot write %s", path);
+        goto out;
+    }
+    f = NULL;
+    const char *trackers[1] = {SIM_TRACKER_URL}, *webseeds[1] = {SIM_CDN_URL};
+    pf_create_opts o;
+    pf_create_opts_default(&o);
+    o.path = path;
+    o.piece_length = w->sc.piece_len;
+    o.trackers = trackers;
+    o.num_trackers = 1;
+    o.webseeds = webseeds;
+    o.num_webseeds = 1;
+    char cerr[256] = "";
+    int crc = pf_metainfo_create(&o, &w->torrent, &w->torrent_len, cerr, sizeof cerr);
+    if (crc)
+        snprintf(err, errlen, "cannot make the title's .torrent: %s (%s)", pf_strerror(crc), cerr);
+    else
+        rc = 0;
+out:
+    if (f) fclose(f);
+    free(buf);
+    unlink(path);
+    rmdir(dir);
+    return rc;
+}
+
+/* ---- viewers ------------------------------------------------------------------------- */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Arrival times (sorted: viewer i is the i-th to arrive) and link classes. */
+static int viewers_plan(sim *w)
+{
+    const pf_sim_scenario *sc = &w->sc;
+    uint64_t *at = malloc(sizeof *at * w->n);
+    if (!at) return -1;
+    for (uint32_t i = 0; i < w->n; i++) {
+        double f = sc->arrival == PF_SIM_ARRIVAL_FIXED ? (double)i / w->n
+                                                       : (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0;
+        at[i] = (uint64_t)(f * sc->arrival_s * 1e9);
+    }
+    qsort(at, w->n, sizeof *at, cmp_u64);
+    for (uint32_t i = 0; i < w->n; i++) {
+        sim_node *nd = &w->nodes[i];
+        nd->idx = i;
+        nd->trk_pos = -1;
+        nd->arrive_at = at[i];
+        nd->depart_at = at[i] + (uint64_t)(sc->watch_s * 1e9);
+        double r = (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0, acc = 0;
+        nd->cls = (uint8_t)(sc->ncls - 1);
+        for (uint32_t c = 0; c < sc->ncls; c++) {
+            acc += sc->cls[c].share;
+            if (r < acc) {
+                nd->cls = (uint8_t)c;
+                break;
+            }
+        }
+        nd->up.Bps = sc->cls[nd->cls].up_Bps;
+        nd->mem.mem.malloc = mem_malloc;
+        nd->mem.mem.calloc = mem_calloc;
+        nd->mem.mem.realloc = mem_realloc;
+        nd->mem.mem.free = mem_free;
+        nd->mem.mem.ud = &nd->mem;
+        nd->mem.sim = w;
+    }
+    free(at);
+    return 0;
+}
+
+static void viewer_arrive(sim *w, uint32_t i)
+{
+    sim_node *nd = &w->nodes[i];
+    pf_session_settings st;
+    pf_session_settings_default(&st);
+    uint64_t s = w->sc.seed ^ ((uint64_t)(i + 1) << 20);
+    st.rng_seed = sim_rand(&s) | 1;
+    st.listen_port = SIM_PORT;
+    st.qoe_report_ms = PF_QOE_REPORT_OFF;
+    st.mem = &nd->mem.mem;
+    if (w->sc.max_peers) st.max_peers = w->sc.max_peers;
+    if (w->sc.upload_slots) st.upload_slots = w->sc.upload_slots;
+    st.memory_limit = w->sc.memory_limit;
+    pf_metainfo *mi = NULL;
+    if (pf_session_new(&st, &nd->s) != 0 ||
+        pf_metainfo_parse(w->torrent, w->torrent_len, &nd->mem.mem, &mi) != 0 ||
+        pf_session_add_torrent(nd->s, mi, &nd->t) != 0) {
+        pf_metainfo_free(mi);
+        pf_session_free(nd->s);
+        nd->s = NULL;
+        sim_fail(w, "cannot start a viewer's session");
+        return;
+    }
+    nd->alive = 1;
+    w->present++;
+    if (w->present > w->peak_present) w->peak_present = w->present;
+    pf_torrent_skip_check(nd->t, w->now);
+    sim_player_open(w, nd);
+    sim_touch(w, i);
+}
+
+/* The viewer closes the application: its connections drop (the others
+ * see a FIN), its GETs stop, the tracker forgets it, its session goes. */
+static void viewer_depart(sim *w, uint32_t i)
+{
+    sim_node *nd = &w->nodes[i];
+    if (!nd->alive) return;
+    pf_torrent_stats ts;
+    pf_torrent_get_stats(nd->t, &ts);
+    nd->cdn_bytes = ts.cdn_downloaded;
+    nd->peer_bytes = ts.peer_downloaded;
+    nd->uploaded = ts.uploaded;
+    nd->wasted = ts.wasted;
+    nd->hash_failures = ts.hash_failures;
+    sim_player *pl = &nd->pl;
+    if (pl->state == PL_STALLED) pl->stall_s += (double)(w->now - pl->stall_since) / 1e9;
+    while (nd->ends) sim_end_close(w, nd->ends, 0);
+    sim_cdn_drop_node(w, i);
+    sim_http_drop_node(w, i);
+    sim_tracker_remove(w, i);
+    pf_session_free(nd->s);
+    nd->s = NULL;
+    nd->t = NULL;
+    nd->alive = 0;
+    nd->left = 1;
+    nd->depart_at = w->now;
+    nd->heap_peak = nd->mem.peak;
+    w->present--;
+}
+
+/* ---- the loop ---------------------------------------------------------------------------- */
+static void dispatch(sim *w, const sim_ev *ev)
+{
+    sim_node *nd = ev->a < w->n ? &w->nodes[ev->a] : NULL;
+    switch (ev->type) {
+    case EV_ARRIVE: viewer_arrive(w, ev->a); break;
+    case EV_DEPART: viewer_depart(w, ev->a); break;
+    case EV_TIMER:
+        if (!nd->alive || ev->t != nd->timer_at) {
+            w->stale_events++;
+            break;
+        }
+        nd->timer_at = 0;
+        pf_session_tick(nd->s, w->now);
+        sim_touch(w, ev->a);
+        break;
+    case EV_PLAYER:
+        if (!nd->alive || ev->t != nd->pl.wake_at) {
+            w->stale_events++;
+            break;
+        }
+        nd->pl.wake_at = 0;
+        sim_player_step(w, nd);
+        break;
+    case EV_UP_DONE: sim_up_done(w, ev->a); break;
+    case EV_CDN_DONE: sim_cdn_done(w); break;
+    case EV_DOWN_ARRIVE: sim_down_arrive(w, ev->p); break;
+    case EV_DELIVER: sim_deliver(w, ev->p); break;
+    case EV_DIAL: sim_dial_arrive(w, ev->p); break;
+    case EV_DIAL_ACK: sim_dial_ack(w, ev->p); break;
+    case EV_HTTP: sim_http_answer(w, ev->a, ev->p); break;
+    case EV_CDN_START: sim_cdn_start(w, ev->p); break;
+    case EV_CDN_FINISH: sim_cdn_finish_ev(w, ev->p); break;
+    default: break;
+    }
+}
+
+/* An event not run (the run ended): free what it holds. */
+static void discard(sim *w, const sim_ev *ev)
+{
+    switch (ev->type) {
+    case EV_DOWN_ARRIVE:
+    case EV_DELIVER: sim_chunk_free(ev->p); break;
+    case EV_DIAL:
+    case EV_DIAL_ACK: sim_link_unref(ev->p); break;
+    case EV_HTTP: free(ev->p); break;
+    case EV_CDN_START:
+    case EV_CDN_FINISH: sim_cdnjob_unref(ev->p); break;
+    case EV_UP_DONE:
+        if (w->nodes[ev->a].up.cur) sim_chunk_free(w->nodes[ev->a].up.cur);
+        w->nodes[ev->a].up.cur = NULL;
+        break;
+    case EV_CDN_DONE:
+        if (w->cdn.cur) sim_chunk_free(w->cdn.cur);
+        w->cdn.cur = NULL;
+        break;
+    default: break;
+    }
+}
+
+static void run_loop(sim *w)
+{
+    sim_ev ev;
+    while (!w->failed && sim_queue_pop(&w->q, &ev)) {
+        if (ev.t > w->end_at) {
+            discard(w, &ev);
+            break;
+        }
+        w->now = ev.t;
+        w->events++;
+        dispatch(w, &ev);
+        while (w->ndirty && !w->failed) sim_node_drain(w, w->dirty[--w->ndirty]);
+        if (w->progress && w->now >= w->next_progress) {
+            fprintf(w->progress, "sim: t=%.0f s, %u viewers present, %llu events\n", (double)w->now / 1e9,
+                    w->present, (unsigned long long)w->events);
+            fflush(w->progress);
+            w->next_progress += 60 * 1000000000ULL;
+        }
+    }
+    w->now = w->end_at;
+    for (uint32_t i = 0; i < w->n; i++) viewer_depart(w, i);
+    while (sim_queue_pop(&w->q, &ev)) discard(w, &ev);
+}
+
+static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char *err, size_t errlen)
+{
+    w->sc = *sc;
+    w->n = sc->viewers;
+    w->rng = sc->seed;
+    uint64_t k = sc->seed ^ 0x7469746c65ULL; /* "title" */
+    w->content_key = sim_rand(&k);
+    if (sim_content_init(w)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    w->size = (uint64_t)(sc->bitrate / 8 * sc->duration_s);
+    w->cdn.Bps = sc->cdn_Bps;
+    w->nodes = calloc(w->n, sizeof *w->nodes);
+    w->dirty = calloc(w->n, sizeof *w->dirty);
+    w->swarm = calloc(w->n, sizeof *w->swarm);
+    if (!w->nodes || !w->dirty || !w->swarm || viewers_plan(w)) {
+        snprintf(err, errlen, "out of memory for %u viewers", w->n);
+        return -1;
+    }
+    uint64_t last = 0;
+    for (uint32_t i = 0; i < w->n; i++)
+        if (w->nodes[i].depart_at > last) last = w->nodes[i].depart_at;
+    w->end_at = sc->end_s > 0 ? (uint64_t)(sc->end_s * 1e9) : last;
+    w->nbins = (uint32_t)(w->end_at / 1000000000ULL) + 2;
+    w->nslots = (w->size + SIM_SLOT - 1) / SIM_SLOT;
+    w->demand = calloc(w->nbins, sizeof *w->demand);
+    w->novel = calloc(w->nbins, sizeof *w->novel);
+    w->slots = calloc(w->nslots / 8 + 1, 1);
+    if (!w->demand || !w->novel || !w->slots) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (title_make(w, tmpdir, err, errlen)) return -1;
+    for (uint32_t i = 0; i < w->n; i++) {
+        if (sim_queue_push(&w->q, w->nodes[i].arrive_at, EV_ARRIVE, i, NULL) ||
+            sim_queue_push(&w->q, w->nodes[i].depart_at, EV_DEPART, i, NULL)) {
+            snprintf(err, errlen, "out of memory (event queue)");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int pf_sim_run(const pf_sim_scenario *sc, const char *tmpdir, FILE *progress, pf_sim_result **out,
+               char *err, size_t errlen)
+{
+    *out = NULL;
+    pf_sim_result *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    sim *w = &r->w;
+    w->progress = progress;
+    w->next_progress = 60 * 1000000000ULL;
+    double t0 = mono_s();
+    if (sim_setup(w, sc, tmpdir, err, errlen)) {
+        pf_sim_result_free(r);
+        return -1;
+    }
+    r->setup_s = mono_s() - t0;
+    run_loop(w);
+    r->wall_s = mono_s() - t0;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) r->maxrss_kb = (uint64_t)ru.ru_maxrss;
+    if (w->failed) {
+        snprintf(err, errlen, "the run failed (out of memory or a viewer could not start)");
+        pf_sim_result_free(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+void pf_sim_result_free(pf_sim_result *r)
+{
+    if (!r) return;
+    sim *w = &r->w;
+    if (w->nodes)
+        for (uint32_t i = 0; i < w->n; i++)
+            if (w->nodes[i].s) pf_session_free(w->nodes[i].s);
+    sim_queue_free(&w->q);
+    free(w->nodes);
+    free(w->dirty);
+    free(w->swarm);
+    free(w->demand);
+    free(w->novel);
+    free(w->slots);
+    pf_free(w->torrent);
+    free(w->table);
+    free(r);
+}

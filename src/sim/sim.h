@@ -1,0 +1,87 @@
+/* peerflow sim: a deterministic discrete-event simulator of many viewers,
+ * each an unmodified pf_session (the public sans-I/O API of
+ * peerflow/session.h), on a virtual clock, with virtual links, a virtual
+ * CDN, an announce responder and a player per viewer (docs/SIM.md).
+ *
+ * The simulator is an application of the public API only: it includes
+ * the peerflow/ headers and nothing of src/core or src/net, so the CLI links it
+ * against libpeerflow.so like any other command.  Nothing here is global:
+ * two runs may live in one process (the determinism test does). */
+#ifndef PF_SIM_SIM_H
+#define PF_SIM_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PF_SIM_MAX_CLASSES 8
+
+/* A kind of viewer link: its share of the audience, its access capacity
+ * and its one-way latency to the core of the network. */
+typedef struct pf_sim_link_class {
+    double share;        /* fraction of the viewers (0-1; classes add to 1) */
+    uint64_t up_Bps;     /* uplink, bytes/s */
+    uint64_t down_Bps;   /* downlink, bytes/s */
+    uint64_t latency_ns; /* one way, viewer to the core */
+} pf_sim_link_class;
+
+enum { PF_SIM_ARRIVAL_UNIFORM = 0, PF_SIM_ARRIVAL_FIXED = 1 };
+
+typedef struct pf_sim_scenario {
+    char name[64];
+    uint64_t seed;
+    uint32_t viewers;
+    int arrival;          /* PF_SIM_ARRIVAL_*: seeded uniform, or evenly spaced */
+    double arrival_s;     /* arrivals spread over [0, arrival_s) */
+    double watch_s;       /* each viewer leaves this long after it arrived */
+    double bitrate;       /* media, bits/s */
+    double duration_s;    /* media length: the title is bitrate/8 x duration bytes */
+    uint32_t piece_len;
+    pf_sim_link_class cls[PF_SIM_MAX_CLASSES];
+    uint32_t ncls;
+    uint64_t cdn_Bps;         /* the CDN's egress, bytes/s */
+    uint64_t cdn_latency_ns;  /* one way, core to the CDN */
+    uint64_t tracker_latency_ns;
+    uint32_t tracker_interval_s;
+    uint32_t numwant;
+    double startup_s;     /* media a player buffers before it plays */
+    double rebuffer_s;    /* ... and after a stall before it plays again */
+    double buffer_s;      /* media a player keeps read ahead at most */
+    double end_s;         /* 0: run until the last viewer left */
+    uint32_t max_peers;   /* engine settings; 0 = the engine's default */
+    uint32_t upload_slots;
+    uint64_t memory_limit; /* pf_session_settings.memory_limit; 0 = none */
+    int departed_silent;   /* a dial to a viewer that left gets no answer
+                              (its router drops the SYN; the engine times
+                              out) instead of a refusal one round trip later */
+} pf_sim_scenario;
+
+/* The defaults every scenario starts from (docs/SIM.md). */
+void pf_sim_scenario_default(pf_sim_scenario *sc);
+/* Parses a scenario (text of len bytes; fname names it in errors) over
+ * the defaults.  0, or -1 with "FILE:LINE: what is wrong" in err. */
+int pf_sim_scenario_parse(const char *text, size_t len, const char *fname, pf_sim_scenario *sc,
+                          char *err, size_t errlen);
+/* Reads and parses a scenario file (at most 1 MiB). */
+int pf_sim_scenario_load(const char *path, pf_sim_scenario *sc, char *err, size_t errlen);
+
+typedef struct pf_sim_result pf_sim_result;
+
+/* Runs a scenario.  tmpdir: where the title's bytes are written once to
+ * make its .torrent (NULL: $TMPDIR or /tmp); removed afterwards.
+ * progress: one line per simulated minute, or NULL.  0 and *out (free
+ * with pf_sim_result_free), or -1 with a message in err. */
+int pf_sim_run(const pf_sim_scenario *sc, const char *tmpdir, FILE *progress, pf_sim_result **out,
+               char *err, size_t errlen);
+void pf_sim_result_free(pf_sim_result *r);
+
+/* The deterministic output: the same scenario and seed give the same
+ * bytes.  A JSON summary, a short text table, one CSV line per viewer. */
+void pf_sim_result_json(const pf_sim_result *r, FILE *f);
+void pf_sim_result_text(const pf_sim_result *r, FILE *f);
+void pf_sim_result_viewers_csv(const pf_sim_result *r, FILE *f);
+/* What this run cost on this machine (wall time, events/s, peak RSS): not
+ * deterministic, so kept apart. */
+void pf_sim_result_perf_json(const pf_sim_result *r, FILE *f);
+
+#endif

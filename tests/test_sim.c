@@ -1,0 +1,245 @@
+/* The simulator (src/sim, docs/SIM.md): scenario files are checked line by
+ * line, and a run is a function of its scenario and seed, byte for byte
+ * of its output. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/sim.h"
+#include "test.h"
+
+static int parse(const char *text, pf_sim_scenario *sc, char *err, size_t errlen)
+{
+    pf_sim_scenario_default(sc);
+    err[0] = 0;
+    return pf_sim_scenario_parse(text, strlen(text), "t.sim", sc, err, errlen);
+}
+
+TEST(scenario_parses)
+{
+    pf_sim_scenario sc;
+    char err[256];
+    const char *text = "# a comment\n"
+                       "name flash\n"
+                       "seed 42\n"
+                       "viewers 1000   # trailing comment\n"
+                       "\n"
+                       "arrival uniform 10m\n"
+                       "watch 600\n"
+                       "title bitrate 2.5M duration 600 piece 256k\n"
+                       "link 70% up 1M down 20M latency 20ms\n"
+                       "link 30% up 10M down 100M\n"
+                       "cdn capacity 1G latency 3ms\n"
+                       "tracker interval 30 numwant 40\n"
+                       "player startup 2 rebuffer 1 buffer 20\n"
+                       "engine max_peers 30 upload_slots 4 memory_limit 16M\n"
+                       "end 1200\n"
+                       "departed silent\n";
+    CHECK_EQ(parse(text, &sc, err, sizeof err), 0);
+    CHECK_STR(sc.name, "flash");
+    CHECK_EQ(sc.seed, 42);
+    CHECK_EQ(sc.viewers, 1000);
+    CHECK_EQ(sc.arrival, PF_SIM_ARRIVAL_UNIFORM);
+    CHECK(sc.arrival_s == 600);
+    CHECK(sc.watch_s == 600);
+    CHECK(sc.bitrate == 2500000);
+    CHECK_EQ(sc.piece_len, 262144);
+    CHECK_EQ(sc.ncls, 2);
+    CHECK(sc.cls[0].share == 0.7);
+    CHECK_EQ(sc.cls[0].up_Bps, 125000);
+    CHECK_EQ(sc.cls[0].down_Bps, 2500000);
+    CHECK_EQ(sc.cls[0].latency_ns, 20000000);
+    CHECK_EQ(sc.cls[1].latency_ns, 10000000); /* the default */
+    CHECK_EQ(sc.cdn_Bps, 125000000);
+    CHECK_EQ(sc.cdn_latency_ns, 3000000);
+    CHECK_EQ(sc.tracker_interval_s, 30);
+    CHECK_EQ(sc.numwant, 40);
+    CHECK(sc.startup_s == 2 && sc.rebuffer_s == 1 && sc.buffer_s == 20);
+    CHECK_EQ(sc.max_peers, 30);
+    CHECK_EQ(sc.upload_slots, 4);
+    CHECK_EQ(sc.memory_limit, 16 << 20);
+    CHECK(sc.end_s == 1200);
+    CHECK_EQ(sc.departed_silent, 1);
+    CHECK_EQ(parse("arrival burst\n", &sc, err, sizeof err), 0);
+    CHECK(sc.arrival_s == 0);
+}
+
+/* Each bad scenario fails with an error naming its file and line. */
+TEST(scenario_errors_name_the_line)
+{
+    static const struct {
+        const char *text;
+        const char *expect; /* a substring of the error */
+    } bad[] = {
+        {"viewers 10\nfrobnicate 3\n", "t.sim:2: unknown keyword 'frobnicate'"},
+        {"viewers 0\n", "t.sim:1: viewers: bad count '0'"},
+        {"viewers 1.5\n", "t.sim:1: viewers: bad count"},
+        {"viewers\n", "t.sim:1: viewers: expects one value"},
+        {"\n\nlink up fast down 8M\n", "t.sim:3: link up: bad rate 'fast'"},
+        {"link up 1M\n", "t.sim:1: link: both 'up' and 'down' are needed"},
+        {"link 50% up 1M down 8M\nlink 40% up 2M down 8M\n", "t.sim:1: link: the shares"},
+        {"link 120% up 1M down 8M\n", "t.sim:1: link: bad share '120%'"},
+        {"link up 1M down 8M latency 20 parsecs\n", "t.sim:1: link: expects KEY VALUE pairs"},
+        {"link up 1M down 8M latency 20parsecs\n", "t.sim:1: link latency: bad time '20parsecs'"},
+        {"title piece 100000\n", "t.sim:1: title piece: bad size '100000'"},
+        {"title bitrate 2.5M colour blue\n", "t.sim:1: title: unknown key 'colour'"},
+        {"title duration -5\n", "t.sim:1: title duration: bad time '-5'"},
+        {"arrival sometimes 60\n", "t.sim:1: arrival: expects"},
+        {"departed politely\n", "t.sim:1: departed: expects 'refuse' or 'silent'"},
+        {"cdn capacity 0\n", "t.sim:1: cdn capacity: bad rate '0'"},
+        {"seed -1\n", "t.sim:1: seed: bad number '-1'"},
+        {"player startup 40\n", "t.sim: player: startup and rebuffer must not exceed buffer"},
+        {"title bitrate 8k duration 10 piece 256k\n", "t.sim: title: 10000 bytes, less than one piece"},
+        {"name a\"b\n", "t.sim:1: name: only letters"},
+        {"viewers 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n", "t.sim:1: more than 16 words"},
+        {"viewers 10\x01\n", "t.sim:1: control character"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pf_sim_scenario sc;
+        char err[256];
+        int rc = parse(bad[i].text, &sc, err, sizeof err);
+        if (rc != -1 || !strstr(err, bad[i].expect)) {
+            fprintf(stderr, "case %zu: rc %d, error \"%s\", expected \"%s\"\n", i, rc, err, bad[i].expect);
+            CHECK(0);
+        }
+    }
+}
+
+/* A small run: 8 viewers, 20 s of a 1 Mbit/s title. */
+static const char *SMALL = "name unit\n"
+                           "viewers 8\n"
+                           "arrival uniform 6\n"
+                           "watch 16\n"
+                           "title bitrate 1M duration 20 piece 64k\n"
+                           "link 50% up 1M down 8M latency 10ms\n"
+                           "link 50% up 2M down 20M latency 30ms\n"
+                           "cdn capacity 50M\n"
+                           "player startup 2 rebuffer 1 buffer 10\n";
+
+/* The deterministic output of a run (JSON, text and CSV), malloc'd. */
+static char *run_output(uint64_t seed, pf_sim_result **keep)
+{
+    pf_sim_scenario sc;
+    char err[256];
+    if (parse(SMALL, &sc, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    sc.seed = seed;
+    pf_sim_result *r = NULL;
+    if (pf_sim_run(&sc, NULL, NULL, &r, err, sizeof err)) {
+        fprintf(stderr, "run: %s\n", err);
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f) {
+        pf_sim_result_json(r, f);
+        pf_sim_result_text(r, f);
+        pf_sim_result_viewers_csv(r, f);
+        fclose(f);
+    }
+    if (keep)
+        *keep = r;
+    else
+        pf_sim_result_free(r);
+    return buf;
+}
+
+static double json_num(const char *json, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *p = strstr(json, k);
+    return p ? strtod(p + strlen(k), NULL) : -1;
+}
+
+TEST(same_seed_same_output)
+{
+    char *a = run_output(5, NULL), *b = run_output(5, NULL), *c = run_output(6, NULL);
+    CHECK(a && b && c);
+    if (strcmp(a, b) != 0) fprintf(stderr, "--- first run\n%s\n--- second run\n%s\n", a, b);
+    CHECK_STR(a, b);
+    CHECK(strcmp(a, c) != 0);
+    /* and the run is sane */
+    CHECK(json_num(a, "viewers_arrived") == 8);
+    CHECK(json_num(a, "started") == 8);
+    CHECK(json_num(a, "cdn_bytes") >= json_num(a, "title_bytes") * 0.5);
+    CHECK(json_num(a, "cdn_bytes") + json_num(a, "peer_bytes") > 0);
+    CHECK(json_num(a, "hash_failures") == 0);
+    CHECK(json_num(a, "events") > 1000);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static pf_sim_result *run_text(const char *text, char **json)
+{
+    pf_sim_scenario sc;
+    char err[256];
+    *json = NULL;
+    if (parse(text, &sc, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    pf_sim_result *r = NULL;
+    if (pf_sim_run(&sc, NULL, NULL, &r, err, sizeof err)) {
+        fprintf(stderr, "run: %s\n", err);
+        return NULL;
+    }
+    size_t len = 0;
+    FILE *f = open_memstream(json, &len);
+    if (f) {
+        pf_sim_result_json(r, f);
+        fclose(f);
+    }
+    return r;
+}
+
+/* The link model in numbers: a lone viewer gets everything from the CDN,
+ * and its start-up (2 s of a 1 Mbit/s title: 250 kB) takes what its
+ * 8 Mbit/s downlink needs for that (0.25 s) plus the round trips of the
+ * announce, the GET and the first bytes, not much more. */
+TEST(lone_viewer_timing)
+{
+    char *js = NULL;
+    pf_sim_result *r = run_text("viewers 1\narrival burst\nwatch 20\n"
+                                "title bitrate 1M duration 20 piece 64k\n"
+                                "link up 1M down 8M latency 10ms\ncdn capacity 1G latency 5ms\n"
+                                "player startup 2 rebuffer 1 buffer 10\n",
+                                &js);
+    CHECK(r && js);
+    double su = json_num(js, "startup_p50_s");
+    if (su < 0.25 || su > 0.45) fprintf(stderr, "start-up %.3f s\n", su);
+    CHECK(su >= 0.25 && su <= 0.45);
+    CHECK(json_num(js, "peer_bytes") == 0);
+    CHECK(json_num(js, "cdn_bytes") >= json_num(js, "novel_bytes"));
+    CHECK(json_num(js, "cdn_bytes") >= 2500000 * 0.9); /* 20 s watched of 2.5 MB */
+    CHECK(json_num(js, "stalls") == 0);
+    free(js);
+    pf_sim_result_free(r);
+}
+
+/* Two viewers 10 s apart: the second takes part of the stream from the
+ * first, and the first uploads what the second takes. */
+TEST(second_viewer_uses_the_first)
+{
+    char *js = NULL;
+    pf_sim_result *r = run_text("viewers 2\narrival fixed 20\nwatch 40\n"
+                                "title bitrate 1M duration 30 piece 64k\n"
+                                "link up 4M down 8M latency 10ms\ncdn capacity 1G\n"
+                                "player startup 2 rebuffer 1 buffer 10\n",
+                                &js);
+    CHECK(r && js);
+    CHECK(json_num(js, "started") == 2);
+    CHECK(json_num(js, "peer_bytes") > 500000);
+    CHECK(json_num(js, "upload_per_viewer_max_bytes") >= json_num(js, "peer_bytes") * 0.9);
+    CHECK(json_num(js, "offload") > 0.1);
+    CHECK(json_num(js, "stalls") == 0);
+    free(js);
+    pf_sim_result_free(r);
+}
+
+TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output, lone_viewer_timing,
+          second_viewer_uses_the_first)
