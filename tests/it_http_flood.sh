@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `peerflow play`'s media server keeps its players served under a flood,
 # and its memory stays bounded (issue 19 item 4).  The real server (default
-# limits: 64 connections, 4 unread streams per client) serves a real MP4
+# limits: 64 connections, 8 unread streams per client) serves a real MP4
 # from a complete cache while python3 floods it over loopback:
 #   phase 1: 200 slow readers (a GET of the file, then 1 KiB a second) and
 #            100 slowloris heads (a header byte a second), each reopened

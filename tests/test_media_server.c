@@ -1184,7 +1184,7 @@ TEST(test_limits_init)
     pf_media_server_limits_default(&l);
     CHECK_EQ(l.size, sizeof l);
     CHECK_EQ(l.max_conns, 64);
-    CHECK_EQ(l.max_stalled_per_client, 4);
+    CHECK_EQ(l.max_stalled_per_client, 8);
     CHECK_EQ(l.max_conns_per_client, 16);
     CHECK_EQ(l.stall_evict_ms, 1000);
     CHECK_EQ(l.send_timeout_ms, UINT32_MAX);

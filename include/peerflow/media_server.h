@@ -50,7 +50,7 @@
  * longest unread first; streams unread for 2 s or more, which took the
  * most, last); if none may go it waits, unread, in the order it came,
  * until one may (as nginx leaves connections in its listen queue).  One
- * client (an address; every local client is 127.0.0.1) holds at most 4
+ * client (an address; every local client is 127.0.0.1) holds at most 8
  * streams it does not read: beyond, those that took the fewest bytes are
  * closed (a paused player took its buffer's worth, a flood's streams
  * nothing).  Not bound to loopback, one address holds at most 16
@@ -115,7 +115,7 @@ typedef struct pf_media_server_limits {
     uint32_t max_stalled_per_client; /* streams one address holds open
                                    without reading (nothing taken for 2 s);
                                    beyond, the ones that took the fewest
-                                   bytes are closed; default 4;
+                                   bytes are closed; default 8 (an HLS demuxer keeps every variant's connection);
                                    UINT32_MAX = no cap */
     uint32_t stall_evict_ms;    /* at max_conns, a stream whose client has
                                    taken nothing for this long may be
