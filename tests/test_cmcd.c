@@ -1,0 +1,319 @@
+/* CMCD encoder (CTA-5004) and CMSD reader (CTA-5006): exact strings,
+ * rounding, ordering, escaping; malformed CMSD. */
+#include <string.h>
+
+#include "core/media/cmcd.h"
+#include "core/media/cmsd.h"
+#include "peerflow/peerflow.h"
+#include "test.h"
+
+/* The example of CTA-5004 section 3: every key of version 1. */
+static void spec_example(pf__cmcd *c)
+{
+    pf__cmcd_init(c);
+    c->bl_ms = 21300;
+    c->br_kbps = 3200;
+    c->bs = 1;
+    c->cid = "faec5fc2-ac30-11eabb37-0242ac130002";
+    c->d_ms = 4004;
+    c->dl_ms = 18500;
+    c->mtp_kbps = 48100;
+    c->nor = "..%2F300kbps%2Ftrack.m4v";
+    c->nrr = "12323-48763";
+    memcpy(c->ot, "v", 2);
+    c->pr = 1.08;
+    c->rtp_kbps = 12000;
+    c->sf = 'd';
+    c->sid = "6e2fb550-c457-11e9-bb97-0800200c9a66";
+    c->st = 'v';
+    c->su = 1;
+    c->tb_kbps = 6000;
+}
+
+TEST(test_spec_query)
+{
+    pf__cmcd c;
+    spec_example(&c);
+    char out[2048];
+    long n = pf__cmcd_query(&c, out, sizeof out);
+    const char *want = "CMCD=bl%3D21300%2Cbr%3D3200%2Cbs%2Ccid%3D%22faec5fc2-ac30-11eabb37-0242ac130002%22%2Cd%3D4004"
+                       "%2Cdl%3D18500%2Cmtp%3D48100%2Cnor%3D%22..%252F300kbps%252Ftrack.m4v%22%2Cnrr%3D%2212323-48763"
+                       "%22%2Cot%3Dv%2Cpr%3D1.08%2Crtp%3D12000%2Csf%3Dd%2Csid%3D%226e2fb550-c457-11e9-bb97-0800200c9a66"
+                       "%22%2Cst%3Dv%2Csu%2Ctb%3D6000";
+    CHECK_STR(out, want);
+    CHECK_EQ(n, (long)strlen(want));
+}
+
+TEST(test_spec_payload)
+{
+    pf__cmcd c;
+    spec_example(&c);
+    char out[1024];
+    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
+    CHECK_STR(out, "bl=21300,br=3200,bs,cid=\"faec5fc2-ac30-11eabb37-0242ac130002\",d=4004,dl=18500,mtp=48100,"
+                   "nor=\"..%2F300kbps%2Ftrack.m4v\",nrr=\"12323-48763\",ot=v,pr=1.08,rtp=12000,sf=d,"
+                   "sid=\"6e2fb550-c457-11e9-bb97-0800200c9a66\",st=v,su,tb=6000");
+}
+
+TEST(test_spec_headers)
+{
+    pf__cmcd c;
+    spec_example(&c);
+    char out[1024];
+    long n = pf__cmcd_headers(&c, out, sizeof out);
+    CHECK(n > 0);
+    CHECK_STR(out, "CMCD-Object: br=3200,d=4004,ot=v,tb=6000\r\n"
+                   "CMCD-Request: bl=21300,dl=18500,mtp=48100,nor=\"..%2F300kbps%2Ftrack.m4v\",nrr=\"12323-48763\",su\r\n"
+                   "CMCD-Session: cid=\"faec5fc2-ac30-11eabb37-0242ac130002\",pr=1.08,sf=d,"
+                   "sid=\"6e2fb550-c457-11e9-bb97-0800200c9a66\",st=v\r\n"
+                   "CMCD-Status: bs,rtp=12000\r\n");
+}
+
+/* Headers with no key are not sent; nothing at all gives "". */
+TEST(test_headers_only_nonempty)
+{
+    pf__cmcd c;
+    pf__cmcd_init(&c);
+    char out[256];
+    CHECK_EQ(pf__cmcd_headers(&c, out, sizeof out), 0);
+    CHECK_STR(out, "");
+    CHECK_EQ(pf__cmcd_query(&c, out, sizeof out), 0);
+    CHECK_STR(out, "");
+    c.su = 1;
+    c.st = 'v';
+    pf__cmcd_headers(&c, out, sizeof out);
+    CHECK_STR(out, "CMCD-Request: su\r\nCMCD-Session: st=v\r\n");
+}
+
+/* bl and dl to the nearest 100 ms, mtp to the nearest 100 kbps, br to the
+ * kbps; false booleans and unknown numbers left out. */
+TEST(test_rounding)
+{
+    pf__cmcd c;
+    pf__cmcd_init(&c);
+    char out[256];
+    c.bl_ms = 21349.9;
+    c.dl_ms = 18450;
+    c.mtp_kbps = 48149;
+    c.br_kbps = 3199.5;
+    c.bs = 0;
+    c.su = 0;
+    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
+    CHECK_STR(out, "bl=21300,br=3200,dl=18500,mtp=48100");
+    c.bl_ms = 49.9;
+    c.dl_ms = 50;
+    c.mtp_kbps = 150;
+    c.br_kbps = 0.4;
+    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
+    CHECK_STR(out, "bl=0,br=0,dl=100,mtp=200");
+    c.bl_ms = -1;
+    c.dl_ms = -0.5;
+    c.mtp_kbps = -100;
+    c.br_kbps = 1e30; /* clamped to 15 digits */
+    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
+    CHECK_STR(out, "br=999999999999999");
+}
+
+TEST(test_decimal_and_version)
+{
+    pf__cmcd c;
+    pf__cmcd_init(&c);
+    char out[256];
+    c.pr = 1.0; /* the default: left out */
+    c.v = 1;    /* version 1: left out */
+    CHECK_EQ(pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out), 0);
+    c.pr = 2;
+    c.v = 2;
+    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
+    CHECK_STR(out, "pr=2.0,v=2");
+    c.pr = 0.5;
+    c.v = 0;
+    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
+    CHECK_STR(out, "pr=0.5");
+    c.pr = 1.2345;
+    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
+    CHECK_STR(out, "pr=1.235");
+}
+
+/* Strings: '"' and '\' escaped; non-printable or over 64 characters
+ * (cid, sid) left out; tokens other than lowercase letters left out. */
+TEST(test_escaping)
+{
+    pf__cmcd c;
+    pf__cmcd_init(&c);
+    char out[512];
+    c.cid = "a\"b\\c";
+    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
+    CHECK_STR(out, "cid=\"a\\\"b\\\\c\"");
+    pf__cmcd_query(&c, out, sizeof out);
+    CHECK_STR(out, "CMCD=cid%3D%22a%5C%22b%5C%5Cc%22");
+    c.cid = "tab\there";
+    CHECK_EQ(pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out), 0);
+    char id[66];
+    memset(id, 'x', 65);
+    id[65] = 0;
+    c.cid = id;
+    CHECK_EQ(pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out), 0);
+    id[64] = 0;
+    CHECK_EQ(pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out), 64 + 6);
+    c.cid = NULL;
+    memcpy(c.ot, "A", 2);
+    CHECK_EQ(pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out), 0);
+    memcpy(c.ot, "av", 3);
+    c.sid = "s p";
+    pf__cmcd_query(&c, out, sizeof out);
+    CHECK_STR(out, "CMCD=ot%3Dav%2Csid%3D%22s%20p%22");
+}
+
+/* A buffer too small: PF_ERR_RANGE and an empty string, never a cut
+ * payload. */
+TEST(test_too_small)
+{
+    pf__cmcd c;
+    spec_example(&c);
+    char out[64];
+    memset(out, 'z', sizeof out);
+    CHECK_EQ(pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out), PF_ERR_RANGE);
+    CHECK_STR(out, "");
+    CHECK_EQ(pf__cmcd_query(&c, out, sizeof out), PF_ERR_RANGE);
+    CHECK_STR(out, "");
+    CHECK_EQ(pf__cmcd_headers(&c, out, sizeof out), PF_ERR_RANGE);
+    CHECK_STR(out, "");
+    char exact[8];
+    pf__cmcd_init(&c);
+    c.su = 1;
+    c.bs = 1;
+    CHECK_EQ(pf__cmcd_encode(&c, PF__CMCD_ALL, exact, 6), 5); /* "bs,su" + NUL */
+    CHECK_STR(exact, "bs,su");
+    CHECK_EQ(pf__cmcd_encode(&c, PF__CMCD_ALL, exact, 5), PF_ERR_RANGE);
+}
+
+TEST(test_session_id)
+{
+    char sid[37];
+    pf__cmcd_session_id(0x0123456789abcdefULL, 0xfedcba9876543210ULL, sid);
+    CHECK_STR(sid, "01234567-89ab-4def-bedc-ba9876543210");
+    pf__cmcd_session_id(0, 0, sid);
+    CHECK_STR(sid, "00000000-0000-4000-8000-000000000000");
+}
+
+/* ---- CMSD ----------------------------------------------------------- */
+
+TEST(test_cmsd_dynamic)
+{
+    pf__cmsd c;
+    pf__cmsd_init(&c);
+    const char *v = "\"cdn-a\";etp=12000;mb=3000";
+    CHECK_EQ(pf__cmsd_parse_dynamic(v, strlen(v), &c), 0);
+    CHECK_EQ(c.etp, 12000);
+    CHECK_EQ(c.mb, 3000);
+    CHECK_EQ(c.rtt, -1);
+    CHECK_EQ(c.rd, -1);
+    CHECK_EQ(c.du, 0);
+    /* Two servers: the rightmost (closest) wins per key, the other fills in. */
+    pf__cmsd_init(&c);
+    v = "\"origin\";etp=900;rtt=80;mb=8000, \"edge-7\";etp=48000;rtt=9;du";
+    CHECK_EQ(pf__cmsd_parse_dynamic(v, strlen(v), &c), 0);
+    CHECK_EQ(c.etp, 48000);
+    CHECK_EQ(c.rtt, 9);
+    CHECK_EQ(c.mb, 8000);
+    CHECK_EQ(c.du, 1);
+    /* A key of the wrong type, unknown keys and types: ignored. */
+    pf__cmsd_init(&c);
+    v = "edge;etp=1.5;mb=\"x\";rd=12;n=:AQID:;x-y=?0;*k=tok/en, (1 2.5 \"s\");etp=700";
+    CHECK_EQ(pf__cmsd_parse_dynamic(v, strlen(v), &c), 0);
+    CHECK_EQ(c.etp, 700);
+    CHECK_EQ(c.mb, -1);
+    CHECK_EQ(c.rd, 12);
+    /* Negative: ignored. */
+    pf__cmsd_init(&c);
+    v = "\"a\";etp=-5";
+    CHECK_EQ(pf__cmsd_parse_dynamic(v, strlen(v), &c), 0);
+    CHECK_EQ(c.etp, -1);
+}
+
+TEST(test_cmsd_malformed)
+{
+    static const char *bad[] = {
+        "\"cdn-a\";etp=12000,",       /* trailing comma */
+        "\"cdn-a\";etp=1234567890123456", /* 16 digits */
+        "\"unterminated;etp=1",
+        "\"a\";ETP=1",                  /* keys are lowercase */
+        "\"a\";etp=1.",                 /* decimal without fraction */
+        "\"a\";etp=1.2345",             /* 4 fractional digits */
+        "\"a\" \"b\"",                  /* no comma */
+        "\"a\\x\";etp=1",               /* bad escape */
+        "\"a\";etp=?2",
+        ":AQ=ID;etp=1",                 /* unterminated bytes */
+        "(1 2;etp=3",                   /* unterminated inner list */
+        "\"a\";etp=12000, ,\"b\"",
+        "\"a\";etp",                    /* ok: boolean etp, ignored */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pf__cmsd c;
+        pf__cmsd_init(&c);
+        c.etp = 42;
+        int rc = pf__cmsd_parse_dynamic(bad[i], strlen(bad[i]), &c);
+        if (i + 1 < sizeof bad / sizeof bad[0]) {
+            if (rc != PF_ERR_PARSE) fprintf(stderr, "accepted: %s\n", bad[i]);
+            CHECK_EQ(rc, PF_ERR_PARSE);
+        } else {
+            CHECK_EQ(rc, 0);
+        }
+        CHECK_EQ(c.etp, 42); /* untouched */
+    }
+    pf__cmsd c;
+    pf__cmsd_init(&c);
+    CHECK_EQ(pf__cmsd_parse_dynamic("", 0, &c), 0);
+    CHECK_EQ(pf__cmsd_parse_dynamic("   ", 3, &c), 0);
+    CHECK_EQ(c.etp, -1);
+    /* A NUL inside is not valid. */
+    CHECK_EQ(pf__cmsd_parse_dynamic("\"a\";etp=1\0", 10, &c), PF_ERR_PARSE);
+}
+
+TEST(test_cmsd_static)
+{
+    pf__cmsd c;
+    pf__cmsd_init(&c);
+    const char *v = "ot=v,sf=h,st=v,d=5000,br=2000,n=\"OriginProviderA\",su,nor=\"../seg2.m4s\"";
+    CHECK_EQ(pf__cmsd_parse_static(v, strlen(v), &c), 0);
+    CHECK_EQ(c.br, 2000);
+    CHECK_EQ(c.d, 5000);
+    CHECK_EQ(c.etp, -1);
+    v = "br=1,br=3"; /* the last of a key wins */
+    CHECK_EQ(pf__cmsd_parse_static(v, strlen(v), &c), 0);
+    CHECK_EQ(c.br, 3);
+    v = "br=1,=2";
+    CHECK_EQ(pf__cmsd_parse_static(v, strlen(v), &c), PF_ERR_PARSE);
+    CHECK_EQ(c.br, 3);
+    v = "etp=5"; /* a Dynamic key in Static: ignored */
+    CHECK_EQ(pf__cmsd_parse_static(v, strlen(v), &c), 0);
+    CHECK_EQ(c.etp, -1);
+}
+
+TEST(test_cmsd_headers)
+{
+    const char *h = "HTTP/1.1 206 Partial Content\r\n"
+                    "Server: nginx\r\n"
+                    "cmsd-static: br=3000,d=4000\r\n"
+                    "CMSD-Dynamic: \"origin\";etp=500;mb=900\r\n"
+                    "CMSD-Dynamic:   \"cdn-a\";etp=12000;mb=3000  \r\n"
+                    "CMSD-Dynamic: broken,\r\n"
+                    "X-CMSD-Dynamic: \"z\";etp=1\n"
+                    "\r\n";
+    pf__cmsd c;
+    pf__cmsd_init(&c);
+    CHECK_EQ(pf__cmsd_parse_headers(h, strlen(h), &c), 3);
+    CHECK_EQ(c.etp, 12000);
+    CHECK_EQ(c.mb, 3000);
+    CHECK_EQ(c.br, 3000);
+    CHECK_EQ(c.d, 4000);
+    pf__cmsd_init(&c);
+    CHECK_EQ(pf__cmsd_parse_headers("Server: x", 9, &c), 0);
+    CHECK_EQ(pf__cmsd_parse_headers("CMSD-Dynamic:\"a\";etp=7", 22, &c), 1);
+    CHECK_EQ(c.etp, 7);
+}
+
+TEST_MAIN(test_spec_query, test_spec_payload, test_spec_headers, test_headers_only_nonempty, test_rounding,
+          test_decimal_and_version, test_escaping, test_too_small, test_session_id, test_cmsd_dynamic,
+          test_cmsd_malformed, test_cmsd_static, test_cmsd_headers)
