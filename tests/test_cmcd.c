@@ -2,10 +2,12 @@
  * rounding, ordering, escaping; malformed CMSD. */
 #include <string.h>
 
+#include "engine_harness.h"
+#include "test.h"
+
 #include "core/media/cmcd.h"
 #include "core/media/cmsd.h"
-#include "peerflow/peerflow.h"
-#include "test.h"
+#include "core/swarm/swarm.h" /* white-box: the web seed's rate */
 
 /* The example of CTA-5004 section 3: every key of version 1. */
 static void spec_example(pf__cmcd *c)
@@ -314,6 +316,215 @@ TEST(test_cmsd_headers)
     CHECK_EQ(c.etp, 7);
 }
 
+/* ---- the engine: every web seed GET carries it ---------------------- */
+
+#define SEC PF_NS_PER_SEC
+#define MS PF_NS_PER_MS
+#define BR 200000.0 /* bytes/s: br=1600 */
+#define PLEN 65536u
+
+/* Percent-decoding of a query argument's value. */
+static void unescape(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && *s != '&' && n + 1 < cap; s++) {
+        if (*s == '%' && s[1] && s[2]) {
+            char hx[3] = {s[1], s[2], 0};
+            out[n++] = (char)strtol(hx, NULL, 16);
+            s += 2;
+        } else {
+            out[n++] = *s;
+        }
+    }
+    out[n] = 0;
+}
+
+/* key is one of the comma-separated keys of payload (bare or key=...). */
+static const char *cmcd_key(const char *payload, const char *key)
+{
+    size_t k = strlen(key);
+    for (const char *p = payload; p && *p;) {
+        if (strncmp(p, key, k) == 0 && (p[k] == '=' || p[k] == ',' || p[k] == 0 || p[k] == '\r')) return p;
+        p = strchr(p, ',');
+        if (p) p++;
+    }
+    return NULL;
+}
+
+typedef struct cdn_run {
+    hn_content c;
+    hn_net *n;
+    hn_node *vn;
+    hn_tor *v;
+    hn_player pl;
+} cdn_run;
+
+static int cdn_start_cid(cdn_run *x, uint32_t mode, const char *cid)
+{
+    memset(x, 0, sizeof *x);
+    if (hn_content_make(&x->c, 3000017, PLEN, 7, NULL) != 0) return 0; /* 15 s of media */
+    x->n = hn_new(7);
+    pf_session_settings set;
+    pf_session_settings_default(&set);
+    set.cmcd = mode;
+    x->vn = hn_add_node(x->n, &set);
+    x->vn->cdn.mode = HN_CDN_OK;
+    x->vn->cdn.latency_ns = 50 * MS;
+    x->vn->cdn.rate_bps = 4 * 1000 * 1000;
+    x->v = hn_add_torrent(x->vn, &x->c, HN_EMPTY, NULL);
+    if (!x->v || pf_torrent_add_webseed(x->v->t, "http://cdn.test/v/", 1.0) != 0) return 0;
+    if (hn_cdn_add_file(x->n, "http://cdn.test/v/content.bin", x->c.data, x->c.size, 0) != 0) return 0;
+    if (cid && pf_torrent_set_content_id(x->v->t, cid) != 0) return 0;
+    hn_settle(x->n);
+    return hn_player_open(&x->pl, x->v, 0, 0, BR, x->c.data) == 0;
+}
+
+static int cdn_start(cdn_run *x, uint32_t mode) { return cdn_start_cid(x, mode, NULL); }
+
+static int cdn_play(cdn_run *x, uint64_t max_ns)
+{
+    uint64_t end = x->n->now + max_ns;
+    hn_player_step(&x->pl);
+    while (!x->pl.done && x->n->now < end) {
+        hn_step(x->n);
+        hn_player_step(&x->pl);
+    }
+    return x->pl.done;
+}
+
+static void cdn_end(cdn_run *x)
+{
+    hn_player_close(&x->pl);
+    hn_free(x->n);
+    hn_content_free(&x->c);
+}
+
+/* Query mode (the default): every GET names the session, the content
+ * (the info-hash), the object; the first is a start-up with the bitrate,
+ * buffer and deadline; later ones are not start-ups and carry the
+ * measured throughput. */
+TEST(cmcd_engine_query)
+{
+    cdn_run x;
+    CHECK(cdn_start(&x, PF_CMCD_QUERY));
+    CHECK(cdn_play(&x, 40 * SEC));
+    CHECK_EQ(x.pl.mismatches, 0);
+    CHECK(x.vn->cdn.nreqs >= 2);
+    char ih[41], sid[64] = "";
+    for (int i = 0; i < 20; i++) snprintf(ih + 2 * i, 3, "%02x", pf_torrent_info_hash(x.v->t)[i]);
+    int later_no_su = 0, later_mtp = 0;
+    for (size_t i = 0; i < x.vn->cdn.nreqs; i++) {
+        const hn_cdn_req *r = &x.vn->cdn.reqs[i];
+        const char *q = strstr(r->url, "?CMCD=");
+        CHECK(q != NULL);
+        CHECK_STR(r->headers, "");
+        char p[1024];
+        unescape(q + 6, p, sizeof p);
+        if (getenv("HN_VERBOSE")) fprintf(stderr, "GET %zu: %s\n", i, p);
+        const char *cid = cmcd_key(p, "cid"), *s = cmcd_key(p, "sid");
+        CHECK(cid && strncmp(cid + 5, ih, 40) == 0 && cid[45] == '"');
+        CHECK(s && strlen(s) >= 5 + 36 + 1 && s[5 + 36] == '"');
+        if (i == 0) snprintf(sid, sizeof sid, "%.*s", 36, s + 5);
+        CHECK(strncmp(s + 5, sid, 36) == 0); /* one session id */
+        CHECK(cmcd_key(p, "ot") && cmcd_key(p, "st") && strstr(p, "st=v"));
+        CHECK(cmcd_key(p, "dl"));
+        CHECK(!cmcd_key(p, "sf")); /* no playlist in the torrent: not known */
+        if (i == 0) {
+            CHECK(cmcd_key(p, "su"));
+            CHECK(strstr(p, "br=1600") != NULL);
+            CHECK(cmcd_key(p, "bl"));
+            CHECK(!cmcd_key(p, "mtp")); /* nothing measured yet */
+        } else {
+            later_no_su += !cmcd_key(p, "su");
+            later_mtp += cmcd_key(p, "mtp") != NULL;
+        }
+    }
+    CHECK(later_no_su > 0);
+    CHECK(later_mtp > 0);
+    cdn_end(&x);
+}
+
+/* Header mode: the same data in the four headers, none in the URL; off:
+ * nothing at all. */
+TEST(cmcd_engine_headers_and_off)
+{
+    cdn_run x;
+    CHECK(cdn_start(&x, PF_CMCD_HEADERS));
+    CHECK(cdn_play(&x, 40 * SEC));
+    CHECK(x.vn->cdn.nreqs >= 2);
+    for (size_t i = 0; i < x.vn->cdn.nreqs; i++) {
+        const hn_cdn_req *r = &x.vn->cdn.reqs[i];
+        CHECK(strchr(r->url, '?') == NULL);
+        const char *rq = strstr(r->headers, "CMCD-Request: ");
+        const char *se = strstr(r->headers, "CMCD-Session: ");
+        const char *ob = strstr(r->headers, "CMCD-Object: ");
+        CHECK(rq && se && ob && cmcd_key(ob + 13, "ot"));
+        CHECK(cmcd_key(se + 14, "cid") && cmcd_key(se + 14, "sid"));
+        CHECK(cmcd_key(rq + 14, "dl"));
+        if (i == 0) CHECK(cmcd_key(rq + 14, "su") && strstr(r->headers, "br=1600"));
+    }
+    cdn_end(&x);
+    CHECK(cdn_start(&x, PF_CMCD_OFF));
+    CHECK(cdn_play(&x, 40 * SEC));
+    CHECK(x.vn->cdn.nreqs >= 1);
+    for (size_t i = 0; i < x.vn->cdn.nreqs; i++) {
+        CHECK(strchr(x.vn->cdn.reqs[i].url, '?') == NULL);
+        CHECK_STR(x.vn->cdn.reqs[i].headers, "");
+    }
+    cdn_end(&x);
+}
+
+/* The CDN's CMSD: etp and mb in the source's stats; etp the rate to plan
+ * by until a GET of its own is measured, then never again. */
+TEST(cmcd_engine_cmsd)
+{
+    cdn_run x;
+    CHECK(cdn_start(&x, PF_CMCD_QUERY));
+    hn_player_step(&x.pl);
+    for (int i = 0; i < 100 && x.vn->cdn.njobs == 0; i++) hn_step(x.n);
+    CHECK(x.vn->cdn.njobs > 0);
+    pf_job *j = x.vn->cdn.jobs[0].job;
+    pf__webseed *w = x.v->t->ws[0];
+    CHECK(w->src.ops->rate(&w->src, x.n->now, NULL) == 0); /* nothing known */
+    const char *h = "HTTP/1.1 206 Partial Content\r\nCMSD-Dynamic: \"cdn-a\";etp=12000;mb=3000\r\n\r\n";
+    CHECK_EQ(pf_torrent_job_headers(x.v->t, j, h, strlen(h), x.n->now), 0);
+    CHECK(w->src.ops->rate(&w->src, x.n->now, NULL) == 12000.0 * 1000 / 8);
+    pf_source_stats st[4];
+    size_t ns = pf_torrent_sources(x.v->t, st, 4);
+    CHECK(ns >= 1);
+    pf__ws_stats_cmsd(x.v->t, st, ns);
+    CHECK_EQ(st[0].cmsd_etp_kbps, 12000);
+    CHECK_EQ(st[0].cmsd_mb_kbps, 3000);
+    /* Not CMSD, or broken: what was said stays. */
+    h = "CMSD-Dynamic: \"cdn-a\";etp=,\r\nServer: x\r\n";
+    CHECK_EQ(pf_torrent_job_headers(x.v->t, j, h, strlen(h), x.n->now), 0);
+    CHECK_EQ(w->src.cmsd_etp_kbps, 12000);
+    CHECK_EQ(pf_torrent_job_headers(x.v->t, j, NULL, 0, x.n->now), 0);
+    CHECK(cdn_play(&x, 40 * SEC));
+    double r = w->src.ops->rate(&w->src, x.n->now, NULL);
+    CHECK(r > 0 && r != 12000.0 * 1000 / 8); /* measured now */
+    pf_job other = {.type = PF_JOB_READ};
+    CHECK_EQ(pf_torrent_job_headers(x.v->t, &other, h, strlen(h), x.n->now), PF_ERR_INVAL);
+    cdn_end(&x);
+}
+
+TEST(cmcd_content_id)
+{
+    cdn_run x;
+    CHECK(cdn_start_cid(&x, PF_CMCD_QUERY, "movie-42"));
+    char big[70];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    CHECK_EQ(pf_torrent_set_content_id(x.v->t, big), PF_ERR_INVAL);
+    CHECK_EQ(pf_torrent_set_content_id(x.v->t, "bad\n"), PF_ERR_INVAL);
+    CHECK(cdn_play(&x, 40 * SEC));
+    for (size_t i = 0; i < x.vn->cdn.nreqs; i++) {
+        CHECK(strstr(x.vn->cdn.reqs[i].url, "cid%3D%22movie-42%22%2C") != NULL);
+    }
+    cdn_end(&x);
+}
+
 TEST_MAIN(test_spec_query, test_spec_payload, test_spec_headers, test_headers_only_nonempty, test_rounding,
           test_decimal_and_version, test_escaping, test_too_small, test_session_id, test_cmsd_dynamic,
-          test_cmsd_malformed, test_cmsd_static, test_cmsd_headers)
+          test_cmsd_malformed, test_cmsd_static, test_cmsd_headers, cmcd_engine_query, cmcd_engine_headers_and_off,
+          cmcd_engine_cmsd, cmcd_content_id)

@@ -201,6 +201,12 @@ typedef struct pf_source_stats {
     uint64_t downloaded; /* payload bytes accepted from it */
     uint64_t uploaded;   /* payload bytes we sent it */
     double down_rate;
+    /* Appended.  What its server said of itself in CMSD-Dynamic
+     * (CTA-5006) on its last response that carried it: estimated
+     * throughput to us and the highest bitrate it suggests, kbps; 0: not
+     * said (a peer, a CDN without CMSD). */
+    uint32_t cmsd_etp_kbps;
+    uint32_t cmsd_mb_kbps;
 } pf_source_stats;
 
 /* The session's UDP socket (uTP, BEP 15 trackers): what came in and what

@@ -425,6 +425,13 @@ static int ws_data(void *ud, const uint8_t *p, size_t n)
     return rc < 0 ? rc : 0;
 }
 
+/* The CDN's response headers (its CMSD) to the engine. */
+static void ws_headers(void *ud, const char *h, size_t n)
+{
+    pf_hjob *hj = ud;
+    pf_torrent_job_headers(hj->ct->t, hj->job, h, n, now_ns(hj->c));
+}
+
 static void ws_done(void *ud, int err, long status, const uint8_t *body, size_t len)
 {
     (void)body;
@@ -456,6 +463,8 @@ static void run_http(pf_client *c, pf_client_torrent *ct, pf_job *j)
          * scheduler must get the blocks back to give them to someone else. */
         o.timeout_ms = 30000;
         o.follow = 1;
+        o.headers = j->headers; /* CMCD in header mode */
+        o.on_headers = ws_headers;
     } else {
         o.timeout_ms = 15000;
         o.connect_timeout_ms = 5000;
@@ -855,6 +864,7 @@ static int session_start(pf_client *c)
     ss.prefer_utp = c->set.prefer_utp;
     ss.utp_target_delay_us = c->set.utp_target_delay_us;
     ss.qoe_report_ms = c->set.qoe_report_ms;
+    ss.cmcd = c->set.cmcd;
     ss.upload_enabled = c->set.upload_enabled;
     ss.log = c->set.log;
     ss.log_ud = c->set.log_ud;

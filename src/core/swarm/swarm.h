@@ -266,6 +266,7 @@ struct pf_torrent {
     uint64_t trial_until;
     pf__fileqoe *qoe; /* per file, allocated on first stream */
     pf__fetch_hint fetch_hint; /* of the costly fetch being handed over (sched.c) */
+    pf__cmcd_torrent cmcd; /* CMCD session and content ids (webseed.c) */
     /* Payload accepted from costly sources (the CDNs) and free ones (the
      * peers), and the cost of the former (bytes x their cost). */
     uint64_t paid_downloaded, free_downloaded;
