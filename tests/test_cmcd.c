@@ -495,6 +495,12 @@ TEST(cmcd_engine_cmsd)
     pf__ws_stats_cmsd(x.v->t, st, ns);
     CHECK_EQ(st[0].cmsd_etp_kbps, 12000);
     CHECK_EQ(st[0].cmsd_mb_kbps, 3000);
+    pf_torrent_stats ts;
+    pf_torrent_get_stats(x.v->t, &ts);
+    CHECK_EQ(ts.cmsd_etp_kbps, 0); /* the engine's own call leaves them */
+    pf__ws_torrent_cmsd(x.v->t, &ts);
+    CHECK_EQ(ts.cmsd_etp_kbps, 12000);
+    CHECK_EQ(ts.cmsd_mb_kbps, 3000);
     /* Not CMSD, or broken: what was said stays. */
     h = "CMSD-Dynamic: \"cdn-a\";etp=,\r\nServer: x\r\n";
     CHECK_EQ(pf_torrent_job_headers(x.v->t, j, h, strlen(h), x.n->now), 0);

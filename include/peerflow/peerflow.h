@@ -167,6 +167,12 @@ typedef struct pf_torrent_stats {
     int ssl;
     uint32_t tls_peers;
     uint64_t tls_refused;
+    /* Appended.  The web seeds' own word in CMSD-Dynamic (CTA-5006; per
+     * source in pf_source_stats): the throughput they expect to give us,
+     * summed, and the lowest bitrate cap any of them suggested, kbps; 0:
+     * none said.  Filled by pf_client_torrent_stats. */
+    uint32_t cmsd_etp_kbps;
+    uint32_t cmsd_mb_kbps;
 } pf_torrent_stats;
 
 /* qoe_report_ms (pf_client_settings, pf_session_settings): no reports. */

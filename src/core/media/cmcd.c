@@ -119,7 +119,7 @@ static void encode_keys(cw *w, const pf__cmcd *c, unsigned g)
     if (obj) cw_int(w, "d", c->d_ms, 1);
     if (req) cw_int(w, "dl", c->dl_ms, 100);
     if (req) cw_int(w, "mtp", c->mtp_kbps, 100);
-    if (req) cw_string(w, "nor", c->nor, 4096);
+    if (req) cw_string(w, "nor", c->nor, PF__CMCD_NOR_MAX);
     if (req) cw_string(w, "nrr", c->nrr, 64);
     if (obj) cw_token(w, "ot", c->ot);
     if (ses) cw_decimal(w, "pr", c->pr);
@@ -157,7 +157,7 @@ static int uri_keep(unsigned char ch)
 long pf__cmcd_query(const pf__cmcd *c, char *out, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
-    char payload[2048];
+    char payload[4096]; /* enough for every key at its longest */
     if (!out || cap == 0) return PF_ERR_RANGE;
     out[0] = 0;
     long n = pf__cmcd_encode(c, PF__CMCD_ALL, payload, sizeof payload);

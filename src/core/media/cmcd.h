@@ -25,7 +25,8 @@
 #define PF__CMCD_STATUS 8u  /* CMCD-Status: bs, rtp */
 #define PF__CMCD_ALL 15u
 
-#define PF__CMCD_ID_MAX 64 /* cid and sid: longer ones are left out */
+#define PF__CMCD_ID_MAX 64    /* cid and sid: longer ones are left out */
+#define PF__CMCD_NOR_MAX 1024 /* nor: a longer one is left out (nrr: 64) */
 
 /* One request's data.  pf__cmcd_init leaves every key out; a number < 0,
  * a NULL string, an empty token is left out. */
