@@ -359,7 +359,7 @@ typedef struct cdn_run {
     hn_player pl;
 } cdn_run;
 
-static int cdn_start_cid(cdn_run *x, uint32_t mode, const char *cid)
+static int cdn_start_ws(cdn_run *x, uint32_t mode, const char *cid, const char *ws)
 {
     memset(x, 0, sizeof *x);
     if (hn_content_make(&x->c, 3000017, PLEN, 7, NULL) != 0) return 0; /* 15 s of media */
@@ -372,11 +372,16 @@ static int cdn_start_cid(cdn_run *x, uint32_t mode, const char *cid)
     x->vn->cdn.latency_ns = 50 * MS;
     x->vn->cdn.rate_bps = 4 * 1000 * 1000;
     x->v = hn_add_torrent(x->vn, &x->c, HN_EMPTY, NULL);
-    if (!x->v || pf_torrent_add_webseed(x->v->t, "http://cdn.test/v/", 1.0) != 0) return 0;
+    if (!x->v || pf_torrent_add_webseed(x->v->t, ws, 1.0) != 0) return 0;
     if (hn_cdn_add_file(x->n, "http://cdn.test/v/content.bin", x->c.data, x->c.size, 0) != 0) return 0;
     if (cid && pf_torrent_set_content_id(x->v->t, cid) != 0) return 0;
     hn_settle(x->n);
     return hn_player_open(&x->pl, x->v, 0, 0, BR, x->c.data) == 0;
+}
+
+static int cdn_start_cid(cdn_run *x, uint32_t mode, const char *cid)
+{
+    return cdn_start_ws(x, mode, cid, "http://cdn.test/v/");
 }
 
 static int cdn_start(cdn_run *x, uint32_t mode) { return cdn_start_cid(x, mode, NULL); }
@@ -514,6 +519,80 @@ TEST(cmcd_engine_cmsd)
     cdn_end(&x);
 }
 
+/* A web seed URL with a query of its own gets "&CMCD=". */
+TEST(cmcd_url_with_query)
+{
+    cdn_run x;
+    CHECK(cdn_start_ws(&x, PF_CMCD_QUERY, NULL, "http://cdn.test/v/content.bin?token=abc"));
+    CHECK(cdn_play(&x, 40 * SEC));
+    CHECK_EQ(x.pl.mismatches, 0);
+    for (size_t i = 0; i < x.vn->cdn.nreqs; i++)
+        CHECK(strncmp(x.vn->cdn.reqs[i].url, "http://cdn.test/v/content.bin?token=abc&CMCD=bl%3D", 50) == 0);
+    cdn_end(&x);
+}
+
+/* A packaged title: sf=h (an HLS playlist in the torrent), ot per file;
+ * a GET whose run goes on into the next segment names it (nor, nrr). */
+TEST(cmcd_next_object)
+{
+    const char *paths[3] = {"master.m3u8", "seg1.m4s", "seg2.m4s"};
+    const uint64_t sizes[3] = {1000, 300007, 200003};
+    hn_content c;
+    CHECK_EQ(hn_content_make_multi(&c, "title", paths, sizes, 3, 32768, 11, "http://cdn.test/t"), 0);
+    hn_net *n = hn_new(11);
+    hn_node *vn = hn_add_node(n, NULL);
+    vn->cdn.mode = HN_CDN_OK;
+    vn->cdn.latency_ns = 50 * MS;
+    vn->cdn.rate_bps = 4 * 1000 * 1000;
+    const char *urls[3] = {"http://cdn.test/t/title/master.m3u8", "http://cdn.test/t/title/seg1.m4s",
+                           "http://cdn.test/t/title/seg2.m4s"};
+    uint64_t off = 0;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(hn_cdn_add_file(n, urls[i], c.data + off, sizes[i], off), 0);
+        off += sizes[i];
+    }
+    hn_tor *v = hn_add_torrent(vn, &c, HN_EMPTY, NULL);
+    CHECK(v != NULL);
+    hn_settle(n);
+    hn_player pl;
+    memset(&pl, 0, sizeof pl);
+    CHECK_EQ(hn_player_open(&pl, v, 1, 0, 100000.0, c.data + sizes[0]), 0);
+    uint64_t end = n->now + 30 * SEC;
+    while (!pl.done && n->now < end) {
+        hn_step(n);
+        hn_player_step(&pl);
+    }
+    CHECK(pl.done);
+    CHECK_EQ(pl.mismatches, 0);
+    int with_nor = 0, seg = 0;
+    for (size_t i = 0; i < vn->cdn.nreqs; i++) {
+        const hn_cdn_req *r = &vn->cdn.reqs[i];
+        char p[1024];
+        const char *q = strstr(r->url, "?CMCD=");
+        CHECK(q != NULL);
+        unescape(q + 6, p, sizeof p);
+        if (getenv("HN_VERBOSE")) fprintf(stderr, "%s [%llu +%llu]: %s\n", urls[r->file], (unsigned long long)r->start,
+                                          (unsigned long long)r->len, p);
+        CHECK(strstr(p, "sf=h") != NULL);
+        if (r->file == 0) CHECK(strstr(p, "ot=m") && !cmcd_key(p, "bl") && !cmcd_key(p, "br"));
+        if (r->file > 0) CHECK(strstr(p, "ot=av") && strstr(p, "br=800,"));
+        seg += r->file > 0;
+        const char *nor = cmcd_key(p, "nor");
+        if (!nor) continue;
+        with_nor++;
+        /* The next file's name relative to this one, and the range of it. */
+        CHECK(r->file < 2);
+        CHECK(strncmp(nor, r->file == 0 ? "nor=\"seg1.m4s\"" : "nor=\"seg2.m4s\"", 14) == 0);
+        const char *nrr = cmcd_key(p, "nrr");
+        CHECK(nrr && strncmp(nrr, "nrr=\"0-", 7) == 0);
+    }
+    CHECK(seg > 0);
+    CHECK(with_nor > 0);
+    hn_player_close(&pl);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 TEST(cmcd_content_id)
 {
     cdn_run x;
@@ -533,4 +612,4 @@ TEST(cmcd_content_id)
 TEST_MAIN(test_spec_query, test_spec_payload, test_spec_headers, test_headers_only_nonempty, test_rounding,
           test_decimal_and_version, test_escaping, test_too_small, test_session_id, test_cmsd_dynamic,
           test_cmsd_malformed, test_cmsd_static, test_cmsd_headers, cmcd_engine_query, cmcd_engine_headers_and_off,
-          cmcd_engine_cmsd, cmcd_content_id)
+          cmcd_engine_cmsd, cmcd_content_id, cmcd_url_with_query, cmcd_next_object)

@@ -285,8 +285,9 @@ static void cmcd_next(pf_torrent *t, const pf__ws_run *r, const char *url, char 
  * deadline for its first byte (the hand-over's, less the time since, plus
  * the media time from the run's start when the bitrate is known), buffer,
  * start-up and starvation (as of the hand-over), the object's type and
- * bitrate (the reader's, for the GET of the file it reads), the web
- * seed's own measured throughput (never the CDN's estimate). */
+ * bitrate (the file's as the reader learnt it, else the one the
+ * scheduler planned the fetch with), the web seed's own measured
+ * throughput (never the CDN's estimate). */
 static void cmcd_fill(pf_torrent *t, const pf__ws_run *r, size_t f, uint64_t now, pf__cmcd *c)
 {
     const pf__fetch_hint *h = &r->hint;
@@ -298,12 +299,12 @@ static void cmcd_fill(pf_torrent *t, const pf__ws_run *r, size_t f, uint64_t now
     c->sf = t->cmcd.sf != '-' ? t->cmcd.sf : 0;
     c->st = 'v';
     pf__fetch_object_type(t, (uint32_t)f, c->ot);
-    int first = r->cursor == r->start; /* the GET of the reader's file */
     /* bl and br are for audio and video (CTA-5004): not for a manifest,
      * an init segment, captions, keys; "o" is a file we cannot name that
      * a reader plays. */
     int media = !strchr("mick", c->ot[0] ? c->ot[0] : 'x') && strcmp(c->ot, "tt") != 0;
-    if (first && media && h->bitrate > 0) c->br_kbps = h->bitrate * 8 / 1000;
+    double br = t->qoe && t->qoe[f].bitrate > 0 ? t->qoe[f].bitrate : h->bitrate;
+    if (media && br > 0) c->br_kbps = br * 8 / 1000;
     if (media && h->buffer_s >= 0) c->bl_ms = h->buffer_s * 1000;
     if (h->due_s >= 0) {
         double dl = h->due_s - (double)(now - r->hint_at) / 1e9;
@@ -311,7 +312,7 @@ static void cmcd_fill(pf_torrent *t, const pf__ws_run *r, size_t f, uint64_t now
         c->dl_ms = dl > 0 ? dl * 1000 : 0;
     }
     double mtp = w->xfer_bps > 0 ? w->xfer_bps : w->run_bps;
-    if (mtp > 0) c->mtp_kbps = mtp * 8 / 1000;
+    if (mtp * 8 / 1000 >= 50) c->mtp_kbps = mtp * 8 / 1000; /* not "0": a tiny GET's time is its RTT */
     c->su = h->startup;
     c->bs = h->starved;
 }
@@ -332,9 +333,13 @@ static int job_request(pf_torrent *t, pf__ws_run *r, size_t f, pf_job *j, uint64
         c.nor = nor[0] ? nor : NULL;
         c.nrr = nrr[0] ? nrr : NULL;
         int hdr = mode == PF_CMCD_HEADERS;
-        if (!hdr && strchr(url, '#')) n = 0; /* a query after a fragment would be lost */
-        else n = hdr ? pf__cmcd_headers(&c, cmcd, sizeof cmcd) : pf__cmcd_query(&c, cmcd, sizeof cmcd);
-        if (n < 0) n = 0; /* cannot happen with these bounds: sent without */
+        for (int pass = 0; pass < 2; pass++) {
+            if (!hdr && strchr(url, '#')) break; /* a query after a fragment would be lost */
+            n = hdr ? pf__cmcd_headers(&c, cmcd, sizeof cmcd) : pf__cmcd_query(&c, cmcd, sizeof cmcd);
+            if (n >= 0) break;
+            n = 0;
+            c.nor = c.nrr = NULL; /* too long with the next object's path: without it */
+        }
     }
     pf_buf b;
     pf_buf_init_mem(&b, t->s->mem);
