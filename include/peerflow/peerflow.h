@@ -210,7 +210,8 @@ typedef struct pf_source_stats {
     /* Appended.  What its server said of itself in CMSD-Dynamic
      * (CTA-5006) on its last response that carried it: estimated
      * throughput to us and the highest bitrate it suggests, kbps; 0: not
-     * said (a peer, a CDN without CMSD). */
+     * said (a peer, a CDN without CMSD).  Filled by
+     * pf_client_torrent_sources (pf_torrent_sources leaves them 0). */
     uint32_t cmsd_etp_kbps;
     uint32_t cmsd_mb_kbps;
 } pf_source_stats;
