@@ -102,7 +102,8 @@ su = [("su" in k) for k in rows]
 last_su = max(i for i, s in enumerate(su) if s)
 assert not all(su), "every GET says start-up"
 assert any(not s for s in su[last_su + 1:]), f"no GET after the start-up without su: {su}"
-assert sum(su) <= len(su) // 2 + 1, f"most GETs say start-up: {su}"
+# The start-up GETs come first (one may reach nginx out of order).
+assert sum(su[su.index(False):]) <= 1, f"start-up GETs after later ones: {su}"
 assert any("mtp" in k for k in rows[1:]), "no measured throughput (mtp) after the first GET"
 print(f"{mode}: {len(rows)} GETs, start-up ones {sum(su)} (the first {su.index(False)}), sid {sid}")
 for k in rows[:3]:
