@@ -79,7 +79,8 @@ enum {
 
 /* One PF_JOB_WEBSEED request as the CDN saw it. */
 typedef struct hn_cdn_req {
-    char url[512];
+    char url[1024];       /* with its CMCD= query argument */
+    char headers[1024];   /* the job's extra request headers (CMCD-*) */
     uint64_t start, len;  /* the Range asked for (file offsets) */
     uint64_t at;          /* fake time it arrived */
     uint64_t done_at;     /* fake time it was reported done; 0 while open */
@@ -802,10 +803,19 @@ static inline int hn_cdn_add_file(hn_net *n, const char *url, const uint8_t *dat
     return 0;
 }
 
+/* url is want, give or take a query (the CMCD= argument). */
+static inline int hn_url_path_is(const char *url, const char *want)
+{
+    size_t ul = strcspn(url, "?");
+    return strlen(want) == ul && strncmp(url, want, ul) == 0;
+}
+
+/* The file a GET names, as a static server finds it: by the URL without
+ * its query (the CMCD= argument). */
 static inline int64_t hn__cdn_file(const hn_net *n, const char *url)
 {
-    for (size_t i = 0; i < n->ncdn_files; i++)
-        if (url && strcmp(n->cdn_files[i].url, url) == 0) return (int64_t)i;
+    for (size_t i = 0; url && i < n->ncdn_files; i++)
+        if (hn_url_path_is(url, n->cdn_files[i].url)) return (int64_t)i;
     return -1;
 }
 
@@ -831,6 +841,7 @@ static inline void hn__cdn_request(hn_node *nd, pf_job *j)
     hn_cdn_req *rq = &cd->reqs[cd->nreqs];
     memset(rq, 0, sizeof *rq);
     snprintf(rq->url, sizeof rq->url, "%s", j->url ? j->url : "");
+    snprintf(rq->headers, sizeof rq->headers, "%s", j->headers ? j->headers : "");
     rq->start = j->range_start;
     rq->len = j->range_len;
     rq->at = n->now;

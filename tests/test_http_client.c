@@ -155,8 +155,11 @@ static int servers(void)
             " server {\n  listen 127.0.0.1:%d;\n  root %s/www;\n"
             "  location = /redir { return 302 /file.bin; }\n"
             "  location /slow/ { alias %s/www/; limit_rate 4k; }\n"
+            "  location /echo/ { alias %s/www/; add_header X-Got \"$http_cmcd_request|$http_x_two\" always;\n"
+            "    add_header CMSD-Dynamic '\"cdn-a\";etp=12000' always; }\n"
+            "  location = /redir-echo { return 302 /echo/file.bin; }\n"
             " }\n}\n",
-            g_dir, g_dir, g_dir, g_dir, g_dir, g_dir, g_dir, g_nginx_port, g_dir, g_dir);
+            g_dir, g_dir, g_dir, g_dir, g_dir, g_dir, g_dir, g_nginx_port, g_dir, g_dir, g_dir);
     fclose(f);
     char conf[512], prefix[512];
     snprintf(conf, sizeof conf, "%s/nginx.conf", g_dir);
@@ -719,6 +722,79 @@ TEST(test_reply_size_bound)
     g_huge_pid = 0;
 }
 
-TEST_MAIN(test_whole_file, test_range_and_status, test_range_fallback_200,
+/* Extra request headers go out; the final response's headers come back
+ * once, before the first body byte (after a redirect: only the last
+ * response's); an error status gets them too, before on_done. */
+typedef struct hdr_result {
+    result r;
+    int calls;
+    int data_before; /* body calls before the headers came */
+    char h[PF_HTTP_MAX_HEADERS + 1];
+} hdr_result;
+
+static void on_headers(void *ud, const char *h, size_t n)
+{
+    hdr_result *x = ud;
+    x->calls++;
+    x->data_before = x->r.data_calls;
+    memcpy(x->h, h, n);
+    x->h[n] = 0;
+}
+
+static int hdr_data(void *ud, const uint8_t *p, size_t n) { return on_data(&((hdr_result *)ud)->r, p, n); }
+static void hdr_done(void *ud, int err, long status, const uint8_t *body, size_t len)
+{
+    on_done(&((hdr_result *)ud)->r, err, status, body, len);
+}
+
+TEST(test_request_and_response_headers)
+{
+    CHECK_EQ(servers(), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    pf_http_client *c;
+    CHECK_EQ(pf_http_client_new(&c, &loop), 0);
+    static const char *paths[] = {"/echo/file.bin", "/redir-echo", "/echo/none.bin"};
+    for (int i = 0; i < 3; i++) {
+        char u[256];
+        url(u, sizeof u, g_nginx_port, paths[i]);
+        pf_http_opts o = {.url = u, .timeout_ms = 10000, .range_start = 100, .range_len = 1000, .follow = 1,
+                          .headers = "CMCD-Request: bl=2100,dl=0,su\r\n\r\nX-Two: 2\n", .on_headers = on_headers};
+        static hdr_result x;
+        memset(&x, 0, sizeof x);
+        CHECK_EQ(pf_http_get(c, &o, hdr_data, hdr_done, &x, NULL), 0);
+        CHECK_EQ(run_until(&loop, &x.r.done, 10000), 0);
+        CHECK_EQ(x.calls, 1);
+        CHECK_EQ(x.data_before, 0);
+        CHECK(strstr(x.h, "CMSD-Dynamic: \"cdn-a\";etp=12000\r\n") != NULL);
+        CHECK(strstr(x.h, "302") == NULL && strstr(x.h, "Location") == NULL);
+        if (i < 2) {
+            CHECK_EQ(x.r.err, 0);
+            CHECK_EQ(x.r.status, 206);
+            CHECK(strncmp(x.h, "HTTP/1.1 206", 12) == 0);
+            CHECK(strstr(x.h, "X-Got: bl=2100,dl=0,su|2\r\n") != NULL);
+            CHECK_EQ(x.r.len, 1000);
+            CHECK_MEM(x.r.data, g_file + 100, 1000);
+        } else {
+            CHECK_EQ(x.r.status, 404);
+            CHECK_EQ(x.r.len, 0);
+        }
+        reset(&x.r);
+    }
+    /* Without on_headers nothing is collected; a header line too long is
+     * refused. */
+    char u[256], big[1100];
+    url(u, sizeof u, g_nginx_port, "/file.bin");
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    memcpy(big, "X-A: ", 5);
+    pf_http_opts o = {.url = u, .headers = big};
+    result r;
+    memset(&r, 0, sizeof r);
+    CHECK_EQ(pf_http_get(c, &o, NULL, on_done, &r, NULL), PF_ERR_INVAL);
+    CHECK_EQ(finish_loop(&loop, c), 0);
+}
+
+TEST_MAIN(test_whole_file, test_request_and_response_headers, test_range_and_status, test_range_fallback_200,
           test_refused_and_timeout, test_cancel_and_abort, test_concurrent,
           test_reply_size_bound)

@@ -338,6 +338,8 @@ TEST(test_stats_json)
     snprintf(src[0].kind, sizeof src[0].kind, "webseed");
     src[0].cost = 1;
     src[0].downloaded = 1000;
+    src[0].cmsd_etp_kbps = 12000;
+    src[0].cmsd_mb_kbps = 3000;
     memset(src[1].name, 'a', sizeof src[1].name); /* not NUL-terminated */
     pf_buf b;
     pf_buf_init(&b);
@@ -354,6 +356,8 @@ TEST(test_stats_json)
     CHECK(contains(&b, "\"buffer_s\":null"));
     CHECK(contains(&b, "\"bytes_served\":42"));
     CHECK(contains(&b, "\"sources\":[{\"name\":\"cdn:http://cdn/x\",\"kind\":\"webseed\",\"cost\":1,\"downloaded\":1000"));
+    CHECK(contains(&b, "\"cmsd_etp_kbps\":12000,\"cmsd_mb_kbps\":3000}"));
+    CHECK(contains(&b, "\"cmsd_etp_kbps\":0,\"cmsd_mb_kbps\":0}"));
     CHECK_EQ(count(&b, "\"kind\":"), 2);
     pf_buf_free(&b);
 }
@@ -423,7 +427,15 @@ TEST(test_metrics)
     CHECK(contains(&b, "peerflow_hash_failures_total 2\n"));
     CHECK(contains(&b, "# TYPE peerflow_peers gauge\npeerflow_peers 5\n"));
     CHECK(contains(&b, "peerflow_download_rate_bytes 1234.5\n"));
+    CHECK(contains(&b, "# TYPE peerflow_cdn_cmsd_etp_kbps gauge\npeerflow_cdn_cmsd_etp_kbps 0\n"));
     CHECK(!contains(&b, "file=\"")); /* nothing read yet */
+    pf_buf_reset(&b);
+    st.cmsd_etp_kbps = 12000;
+    st.cmsd_mb_kbps = 3000;
+    CHECK_EQ(pf_media_metrics(&b, "x", &st, NULL, NULL, f, 4), 0);
+    CHECK(prom_well_formed(&b));
+    CHECK(contains(&b, "peerflow_cdn_cmsd_etp_kbps 12000\n"));
+    CHECK(contains(&b, "peerflow_cdn_cmsd_mb_kbps 3000\n"));
 
     f[1].has_qoe = f[3].has_qoe = 1;
     f[1].qoe.stalls = 2;

@@ -101,6 +101,9 @@ typedef struct pf_client_settings {
      * budget) to its HTTP tracker's /qoe this often and when it stops, for
      * the operator's fleet view; 0 = every 60 s; PF_QOE_REPORT_OFF: never. */
     uint32_t qoe_report_ms;
+    /* CMCD on web seed requests (pf_session_settings.cmcd): PF_CMCD_QUERY
+     * (0, the default), PF_CMCD_HEADERS or PF_CMCD_OFF. */
+    uint32_t cmcd;
 } pf_client_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the

@@ -167,6 +167,12 @@ typedef struct pf_torrent_stats {
     int ssl;
     uint32_t tls_peers;
     uint64_t tls_refused;
+    /* Appended.  The web seeds' own word in CMSD-Dynamic (CTA-5006; per
+     * source in pf_source_stats): the throughput they expect to give us,
+     * summed, and the lowest bitrate cap any of them suggested, kbps; 0:
+     * none said.  Filled by pf_client_torrent_stats. */
+    uint32_t cmsd_etp_kbps;
+    uint32_t cmsd_mb_kbps;
 } pf_torrent_stats;
 
 /* qoe_report_ms (pf_client_settings, pf_session_settings): no reports. */
@@ -237,6 +243,13 @@ typedef struct pf_source_stats {
     uint64_t downloaded; /* payload bytes accepted from it */
     uint64_t uploaded;   /* payload bytes we sent it */
     double down_rate;
+    /* Appended.  What its server said of itself in CMSD-Dynamic
+     * (CTA-5006) on its last response that carried it: estimated
+     * throughput to us and the highest bitrate it suggests, kbps; 0: not
+     * said (a peer, a CDN without CMSD).  Filled by
+     * pf_client_torrent_sources (pf_torrent_sources leaves them 0). */
+    uint32_t cmsd_etp_kbps;
+    uint32_t cmsd_mb_kbps;
 } pf_source_stats;
 
 /* The session's UDP socket (uTP, BEP 15 trackers): what came in and what

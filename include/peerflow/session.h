@@ -106,7 +106,17 @@ typedef struct pf_session_settings {
                                      (POST .../qoe) this often and when it
                                      stops; 0 = every 60 s;
                                      PF_QOE_REPORT_OFF: never */
+    /* CMCD (CTA-5004) on every web seed GET: the reader's deadline,
+     * buffer, start-up, starvation, the object's type and bitrate, the
+     * web seed's measured throughput, a session id (docs/API.md, "CMCD
+     * and CMSD").  PF_CMCD_QUERY (0, the default): a CMCD= query
+     * argument; PF_CMCD_HEADERS: the four CMCD-* request headers;
+     * PF_CMCD_OFF: none. */
+    uint32_t cmcd;
 } pf_session_settings;
+#define PF_CMCD_QUERY 0u
+#define PF_CMCD_HEADERS 1u
+#define PF_CMCD_OFF 2u
 #define PF_TRANSPORTS_TCP (1u << PF_TRANSPORT_TCP)
 #define PF_TRANSPORTS_UTP (1u << PF_TRANSPORT_UTP)
 
@@ -320,6 +330,10 @@ typedef struct pf_job {
     /* engine-private */
     uint32_t tag;
     struct pf_job *next;
+    /* Appended.  WEBSEED: request header lines to send besides the usual
+     * ones ("Name: value" lines, each ending in CRLF; the CMCD-* headers),
+     * or NULL.  Engine-owned (it lives and dies with url). */
+    char *headers;
 } pf_job;
 /* Reports a finished job; the engine takes ownership and frees it. */
 PF_EXTERN void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now);
@@ -327,10 +341,21 @@ PF_EXTERN void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now);
  * negative pf_err: the caller aborts the transfer and then reports
  * pf_torrent_job_done. */
 PF_EXTERN int pf_torrent_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
+/* The header block of a WEBSEED or HTTP job's final response (after any
+ * redirect: "Name: value" lines, CRLF or LF; the status line may be
+ * there), borrowed for the call, before its first body byte or its
+ * pf_torrent_job_done.  Optional: a web seed reads the CDN's CMSD
+ * (CTA-5006) from it (pf_source_stats.cmsd_*).  0, or PF_ERR_INVAL for a
+ * job of another type. */
+PF_EXTERN int pf_torrent_job_headers(pf_torrent *t, pf_job *j, const char *headers, size_t n, uint64_t now);
 
 /* ---- web seeds and streaming ------------------------------------------- */
 /* Adds a BEP 19 web seed (the CDN).  Torrents also take their url-list. */
 PF_EXTERN int pf_torrent_add_webseed(pf_torrent *t, const char *url, double cost);
+/* The CMCD content id (cid) its web seed requests carry (copied; NULL or
+ * "": the info-hash in hex, the default).  0, or PF_ERR_INVAL (over 64
+ * characters, or not printable ASCII). */
+PF_EXTERN int pf_torrent_set_content_id(pf_torrent *t, const char *cid);
 
 
 /* Opens a reader of file `file` at `offset`; *id names it.  PF_ERR_NOTFOUND

@@ -23,6 +23,8 @@ int pf_cmd_sim(int argc, char **argv);
 int pf_cli_transport(const char *cmd, const char *arg, pf_client_settings *cs);
 /* --utp-target MS: LEDBAT's target queueing delay in milliseconds. */
 int pf_cli_utp_target(const char *cmd, const char *arg, pf_client_settings *cs);
+/* --cmcd query|headers|off into settings.cmcd. */
+int pf_cli_cmcd(const char *cmd, const char *arg, pf_client_settings *cs);
 /* Uploads on the viewer's terms, shared by get, seed and play: the
  * options' ids (above every command's own), their getopt entries and
  * help, what they ask for. */
@@ -105,5 +107,10 @@ void pf_cli_upload_brief(pf_client *c, char *out, size_t cap);
     "                       uploads yield to this household's own traffic) or both\n" \
     "                       (dial both at once, keep uTP when a peer has it)\n"        \
     "      --utp-target MS  LEDBAT's target queueing delay (default 100)\n"
+
+#define PF_CLI_CMCD_HELP                                                                \
+    "      --cmcd M         CMCD (CTA-5004) on web seed requests: the deadline,\n"      \
+    "                       buffer, start-up, bitrate, throughput, a session id;\n"    \
+    "                       M = query (a CMCD= argument, default), headers, off\n"
 
 #endif

@@ -411,7 +411,7 @@ static void usage(FILE *f)
             "      --no-tracker       ignore the torrent's trackers\n"
             PF_CLI_TOKEN_HELP PF_CLI_TLS_HELP
             "      --webseed URL      add a web seed / CDN URL (repeatable)\n"
- PF_CLI_TRANSPORT_HELP
+ PF_CLI_TRANSPORT_HELP PF_CLI_CMCD_HELP
             "      --memory-limit SIZE  piece buffers the engine may hold (pieces in\n"
             "                         progress, read cache, write backlog), e.g. 16M\n"
             "                         for a TV; default: no limit\n"
@@ -449,7 +449,7 @@ typedef struct play_opts {
     double ws_cost[MAX_ARGS]; /* each --webseed's --webseed-cost (1) */
     long port;
     uint64_t up_rate, down_rate, cache_size, memory_limit;
-    pf_client_settings net; /* --transport, --utp-target (their fields only) */
+    pf_client_settings net; /* --transport, --utp-target, --cmcd (their fields only) */
     pf_cli_upload up;       /* --upload-budget, --upload-off-when, ... */
     char token[PF_TOKEN_MAX + 1]; /* --tracker-token; "" none */
     pf_cli_tls tls;               /* --ssl-cert, --ssl-key, --ssl-crl */
@@ -461,7 +461,8 @@ typedef struct play_opts {
 enum {
     O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
     O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
-    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST, O_MEMLIMIT, O_TRANSPORT, O_UTPTARGET, O_QOE
+    O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST, O_MEMLIMIT, O_TRANSPORT, O_UTPTARGET, O_QOE,
+    O_CMCD
 };
 
 /* --http-*-timeout S and --http-max-conns N into the media server's limits. */
@@ -514,6 +515,7 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
     case O_NOUP: o->no_upload = 1; return -1;
     case O_TRANSPORT: return pf_cli_transport("play", arg, &o->net) ? 2 : -1;
     case O_UTPTARGET: return pf_cli_utp_target("play", arg, &o->net) ? 2 : -1;
+    case O_CMCD: return pf_cli_cmcd("play", arg, &o->net) ? 2 : -1;
     case O_QOE: {
         end = NULL;
         double sec = strtod(arg, &end);
@@ -616,6 +618,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"no-tracker", 0, 0, O_NOTRACK}, {"webseed", 1, 0, O_WEBSEED},
         {"webseed-cost", 1, 0, O_WSCOST}, {"memory-limit", 1, 0, O_MEMLIMIT},
         {"transport", 1, 0, O_TRANSPORT}, {"utp-target", 1, 0, O_UTPTARGET}, {"qoe-report", 1, 0, O_QOE},
+        {"cmcd", 1, 0, O_CMCD},
         {"no-upload", 0, 0, O_NOUP},  {"upload-rate", 1, 0, O_UPRATE},
         {"download-rate", 1, 0, O_DOWNRATE}, {"cache-size", 1, 0, O_CACHE},
         {"player", 1, 0, O_PLAYER},   {"stats", 1, 0, O_STATS},
@@ -671,6 +674,7 @@ static int play_client(play *p, play_opts *o, cli_loop *lp)
     }
     cs.utp_target_delay_us = o->net.utp_target_delay_us;
     cs.qoe_report_ms = o->net.qoe_report_ms;
+    cs.cmcd = o->net.cmcd;
     cs.log = log_cb;
     cs.log_ud = p;
     cs.log_level = p->verbose > 1 ? PF_LOG_DEBUG : p->verbose ? PF_LOG_INFO : PF_LOG_WARN;

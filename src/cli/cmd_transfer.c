@@ -133,7 +133,7 @@ static void usage(const char *cmd, FILE *f)
                "      --local-share F  share of upload slots where they come first\n"
                "                       (0-1, default 0.5; 1 = most locality, more CDN)\n"
                "      --download-rate R  cap downloads from peers at R bytes/s\n" PF_CLI_UPLOAD_HELP
-               PF_CLI_TRANSPORT_HELP);
+               PF_CLI_TRANSPORT_HELP PF_CLI_CMCD_HELP);
     if (strcmp(cmd, "get") == 0) fprintf(f, "      --seed           keep seeding after the download\n");
     fprintf(f, "  -v, --verbose        log progress and protocol events (-vv: also peer\n"
                "                       connections closed and why)\n"
@@ -148,7 +148,7 @@ typedef struct transfer_opts {
     double local_share; /* < 0: default */
     long port, max_peers, slots, max_conns;
     uint64_t up_rate, down_rate;
-    pf_client_settings net; /* --transport, --utp-target (their fields only) */
+    pf_client_settings net; /* --transport, --utp-target, --cmcd (their fields only) */
     pf_cli_upload up;       /* --upload-budget, --upload-off-when, ... */
     char token[PF_TOKEN_MAX + 1]; /* --tracker-token; "" none */
     pf_cli_tls tls;               /* --ssl-cert, --ssl-key, --ssl-crl */
@@ -156,7 +156,7 @@ typedef struct transfer_opts {
 } transfer_opts;
 
 enum { O_BIND = 256, O_PEER, O_STATS, O_SEED, O_NOTRACK, O_TRACKER, O_MAXP, O_SLOTS, O_NOUP,
-       O_UPRATE, O_DOWNRATE, O_MAXCONN, O_LOCALNET, O_LOCALSHARE, O_TRANSPORT, O_UTPTARGET };
+       O_UPRATE, O_DOWNRATE, O_MAXCONN, O_LOCALNET, O_LOCALSHARE, O_TRANSPORT, O_UTPTARGET, O_CMCD };
 
 /* One option; returns -1 to go on, else the exit code. */
 static int transfer_option(transfer *x, transfer_opts *o, int ch, const char *arg)
@@ -170,6 +170,7 @@ static int transfer_option(transfer *x, transfer_opts *o, int ch, const char *ar
     case O_NOUP: o->no_upload = 1; return -1;
     case O_TRANSPORT: return pf_cli_transport(x->cmd, arg, &o->net) ? 2 : -1;
     case O_UTPTARGET: return pf_cli_utp_target(x->cmd, arg, &o->net) ? 2 : -1;
+    case O_CMCD: return pf_cli_cmcd(x->cmd, arg, &o->net) ? 2 : -1;
     case 'v': x->verbose++; return -1;
     case PF_CLI_O_BUDGET:
     case PF_CLI_O_BUDGET_FILE:
@@ -257,6 +258,7 @@ static int transfer_parse(transfer *x, transfer_opts *o, int argc, char **argv)
                                          {"local-share", 1, 0, O_LOCALSHARE},
                                          {"transport", 1, 0, O_TRANSPORT},
                                          {"utp-target", 1, 0, O_UTPTARGET},
+                                         {"cmcd", 1, 0, O_CMCD},
                                          PF_CLI_UPLOAD_LONGOPTS,
                                          PF_CLI_TOKEN_LONGOPT, PF_CLI_TLS_LONGOPTS,
                                          {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
@@ -315,6 +317,7 @@ static int transfer_start(transfer *x, transfer_opts *o, cli_loop *lp)
         cs.prefer_utp = o->net.prefer_utp;
     }
     cs.utp_target_delay_us = o->net.utp_target_delay_us;
+    cs.cmcd = o->net.cmcd;
     cs.log = log_cb;
     cs.log_ud = x;
     cs.log_level = x->verbose > 1 ? PF_LOG_DEBUG : x->verbose ? PF_LOG_INFO : PF_LOG_WARN;

@@ -37,6 +37,21 @@ int pf_cli_utp_target(const char *cmd, const char *arg, pf_client_settings *cs)
     return 0;
 }
 
+int pf_cli_cmcd(const char *cmd, const char *arg, pf_client_settings *cs)
+{
+    if (strcmp(arg, "query") == 0) {
+        cs->cmcd = PF_CMCD_QUERY;
+    } else if (strcmp(arg, "headers") == 0) {
+        cs->cmcd = PF_CMCD_HEADERS;
+    } else if (strcmp(arg, "off") == 0) {
+        cs->cmcd = PF_CMCD_OFF;
+    } else {
+        fprintf(stderr, "peerflow %s: --cmcd takes query, headers or off\n", cmd);
+        return 2;
+    }
+    return 0;
+}
+
 /* --- uploads on the viewer's terms ------------------------------------------ */
 
 int pf_cli_upload_option(const char *cmd, int ch, const char *arg, pf_cli_upload *u)

@@ -17,6 +17,7 @@
 
 #include "core/codec/magnet.h"
 #include "core/codec/metainfo.h"
+#include "core/sched/sched.h"
 #include "peerflow/session.h"
 #include "core/util/sha1.h"
 #include "net/client_internal.h"
@@ -425,6 +426,13 @@ static int ws_data(void *ud, const uint8_t *p, size_t n)
     return rc < 0 ? rc : 0;
 }
 
+/* The CDN's response headers (its CMSD) to the engine. */
+static void ws_headers(void *ud, const char *h, size_t n)
+{
+    pf_hjob *hj = ud;
+    pf_torrent_job_headers(hj->ct->t, hj->job, h, n, now_ns(hj->c));
+}
+
 static void ws_done(void *ud, int err, long status, const uint8_t *body, size_t len)
 {
     (void)body;
@@ -456,6 +464,8 @@ static void run_http(pf_client *c, pf_client_torrent *ct, pf_job *j)
          * scheduler must get the blocks back to give them to someone else. */
         o.timeout_ms = 30000;
         o.follow = 1;
+        o.headers = j->headers; /* CMCD in header mode */
+        o.on_headers = ws_headers;
     } else {
         o.timeout_ms = 15000;
         o.connect_timeout_ms = 5000;
@@ -855,6 +865,7 @@ static int session_start(pf_client *c)
     ss.prefer_utp = c->set.prefer_utp;
     ss.utp_target_delay_us = c->set.utp_target_delay_us;
     ss.qoe_report_ms = c->set.qoe_report_ms;
+    ss.cmcd = c->set.cmcd;
     ss.upload_enabled = c->set.upload_enabled;
     ss.log = c->set.log;
     ss.log_ud = c->set.log_ud;
@@ -1053,6 +1064,7 @@ int pf_client_torrent_set_tls_crl(pf_client_torrent *ct, const char *crl_pem)
 void pf_client_torrent_stats(const pf_client_torrent *ct, pf_torrent_stats *st)
 {
     pf_torrent_get_stats(ct->t, st);
+    pf__ws_torrent_cmsd(ct->t, st); /* pf_torrent_get_stats leaves them 0 */
     if (pf_torrent_paused(ct->t)) st->state = PF_TS_STOPPED;
 }
 

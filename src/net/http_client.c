@@ -55,7 +55,10 @@ struct pf_http_req {
     int added;         /* attached to the multi handle */
     int cancelled;     /* removal pending (cancel from inside curl) */
     int done;          /* on_done running */
-    struct curl_slist *headers; /* a POST's Content-Type */
+    struct curl_slist *headers; /* a POST's Content-Type, opts.headers */
+    void (*on_headers)(void *ud, const char *h, size_t n);
+    pf_buf resp_headers; /* the current response's, bounded */
+    int headers_told;    /* on_headers was called */
     pf_http_req *prev, *next;
 };
 
@@ -122,7 +125,16 @@ static void req_destroy(pf_http_client *c, pf_http_req *r)
     else c->reqs = r->next;
     if (r->next) r->next->prev = r->prev;
     pf_buf_free(&r->body);
+    pf_buf_free(&r->resp_headers);
     free(r);
+}
+
+/* The final response's headers to on_headers, once. */
+static void tell_headers(pf_http_req *r)
+{
+    if (!r->on_headers || r->headers_told) return;
+    r->headers_told = 1;
+    r->on_headers(r->ud, r->resp_headers.data ? (const char *)r->resp_headers.data : "", r->resp_headers.len);
 }
 
 /* ---- curl callbacks ----------------------------------------------------- */
@@ -254,6 +266,10 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
         classify(r, code);
         if (r->aborted) return 0;
     }
+    if (r->mode != MODE_DISCARD) {
+        tell_headers(r);
+        if (r->cancelled || r->aborted) return 0;
+    }
     const uint8_t *p = (const uint8_t *)ptr;
     switch (r->mode) {
     case MODE_DISCARD:
@@ -278,6 +294,11 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
     pf_http_req *r = ud;
     size_t n = size * nitems;
+    if (r->on_headers) {
+        if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) pf_buf_reset(&r->resp_headers);
+        if (n <= PF_HTTP_MAX_HEADERS - r->resp_headers.len && pf_buf_append(&r->resp_headers, buf, n) != 0)
+            pf_buf_reset(&r->resp_headers); /* no memory: no headers */
+    }
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
         r->cr_start = -1; /* new response (redirect, 100-continue) */
     } else if (n > 14 && strncasecmp(buf, "content-range:", 14) == 0) {
@@ -330,7 +351,8 @@ static void finish(pf_http_client *c, pf_http_req *r, CURLcode res)
         body = r->body.data ? r->body.data : (const uint8_t *)"";
         body_len = r->body.len;
     }
-    r->done = 1;
+    r->done = 1; /* from here pf_http_cancel is a no-op */
+    if (code > 0) tell_headers(r);
     r->on_done(r->ud, err, code, body, body_len);
     req_destroy(c, r);
 }
@@ -394,6 +416,27 @@ static void drive(pf_http_client *c, curl_socket_t s, int ev_bitmask)
     if (c->busy == 0 && c->free_pending) teardown(c);
 }
 
+/* opts.headers' lines into r->headers.  0, or 1 (no memory, or a line
+ * too long). */
+static int add_headers(pf_http_req *r, const char *h)
+{
+    while (h && *h) {
+        size_t n = strcspn(h, "\r\n");
+        if (n > 0) {
+            char line[1024];
+            if (n >= sizeof line) return 1;
+            memcpy(line, h, n);
+            line[n] = 0;
+            struct curl_slist *l = curl_slist_append(r->headers, line);
+            if (!l) return 1;
+            r->headers = l;
+        }
+        h += n;
+        h += strspn(h, "\r\n");
+    }
+    return 0;
+}
+
 /* ---- public API --------------------------------------------------------- */
 
 int pf_http_client_new(pf_http_client **out, uv_loop_t *loop)
@@ -441,6 +484,7 @@ int pf_http_get(pf_http_client *c, const pf_http_opts *o,
     r->max_body = o->max_body ? o->max_body : PF_HTTP_DEFAULT_MAX_BODY;
     if (r->max_body > PF_HTTP_MAX_BODY) r->max_body = PF_HTTP_MAX_BODY;
     pf_buf_init(&r->body);
+    pf_buf_init(&r->resp_headers);
     CURL *e = r->easy = curl_easy_init();
     if (!e) {
         free(r);
@@ -482,9 +526,12 @@ int pf_http_get(pf_http_client *c, const pf_http_opts *o,
             char h[160];
             snprintf(h, sizeof h, "Content-Type: %s", o->content_type);
             r->headers = curl_slist_append(NULL, h);
-            bad |= !r->headers || curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK;
+            bad |= !r->headers;
         }
     }
+    bad |= add_headers(r, o->headers);
+    if (r->headers) bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK;
+    r->on_headers = o->on_headers;
     if (bad) {
         curl_easy_cleanup(e);
         curl_slist_free_all(r->headers);

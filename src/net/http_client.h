@@ -32,7 +32,17 @@ typedef struct pf_http_opts {
                               instead of a GET */
     size_t post_len;
     const char *content_type; /* the POST's Content-Type (copied) */
+    const char *headers;   /* more request headers: "Name: value" lines
+                              ending in CRLF or LF (copied); NULL: none */
+    /* Called once, before the first body byte reaches on_data (or before
+     * on_done when none does), with the header block of the final
+     * response (after redirects): its status line and "Name: value\r\n"
+     * lines, the first PF_HTTP_MAX_HEADERS bytes of it.  NULL: not
+     * wanted.  h is valid for the call only. */
+    void (*on_headers)(void *ud, const char *h, size_t n);
 } pf_http_opts;
+
+#define PF_HTTP_MAX_HEADERS 8192 /* response header bytes kept for on_headers */
 
 /* Body bytes as they arrive; return 0 to continue, non-zero to abort (the
  * transfer then ends with on_done(err = the value if negative, else

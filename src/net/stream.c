@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/codec/media_probe.h"
+#include "core/sched/sched.h"
 #include "net/client_internal.h"
 
 #define PF__STREAM_READ_MAX (1024 * 1024)
@@ -76,7 +77,9 @@ int pf_client_torrent_media_qoe(const pf_client_torrent *ct, pf_media_qoe *q)
 
 size_t pf_client_torrent_sources(const pf_client_torrent *ct, pf_source_stats *out, size_t max)
 {
-    return pf_torrent_sources(ct->t, out, max);
+    size_t n = pf_torrent_sources(ct->t, out, max);
+    pf__ws_stats_cmsd(ct->t, out, n); /* CMSD figures (pf_torrent_sources leaves them 0) */
+    return n;
 }
 
 static void unlink_stream(pf_stream *s)

@@ -614,6 +614,9 @@ int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *s
                                 (unsigned long long)src[i].downloaded,
                                 (unsigned long long)src[i].uploaded);
         if (!rc) rc = json_num(out, src[i].down_rate, "%.0f");
+        if (!rc) /* CMSD (CTA-5006): what its server said; 0 nothing */
+            rc = pf_buf_appendf(out, ",\"cmsd_etp_kbps\":%u,\"cmsd_mb_kbps\":%u", (unsigned)src[i].cmsd_etp_kbps,
+                                (unsigned)src[i].cmsd_mb_kbps);
         if (!rc) rc = pf_buf_append_u8(out, '}');
     }
     if (!rc) rc = pf_buf_append_str(out, "]}\n");
@@ -823,6 +826,13 @@ int pf_media_metrics(pf_buf *out, const char *name, const pf_torrent_stats *st,
     if (!rc) rc = prom_gauge(out, "peerflow_pieces_have", "Verified pieces.", st->have);
     if (!rc) rc = prom_gauge(out, "peerflow_size_bytes", "Total size of the torrent.", (double)st->total_length);
     if (!rc) rc = prom_gauge(out, "peerflow_have_bytes", "Verified bytes.", (double)st->have_bytes);
+    if (!rc)
+        rc = prom_gauge(out, "peerflow_cdn_cmsd_etp_kbps",
+                        "Throughput the web seeds said (CMSD etp) they expect to give us, kbps; 0 none.",
+                        st->cmsd_etp_kbps);
+    if (!rc)
+        rc = prom_gauge(out, "peerflow_cdn_cmsd_mb_kbps",
+                        "Lowest maximum bitrate a web seed suggested (CMSD mb), kbps; 0 none.", st->cmsd_mb_kbps);
     if (!rc && up) rc = metrics_upload(out, up);
     if (!rc && dg) rc = metrics_datagrams(out, dg);
 

@@ -9,9 +9,23 @@
 #include "core/codec/metainfo.h"
 #include "core/sched/picker.h"
 #include "core/sched/source.h"
+#include "core/media/cmsd.h"
 #include "core/util/addr.h"
 #include "core/util/buf.h"
 #include "peerflow/session.h"
+
+/* What the scheduler knew of the reader a costly fetch is for, when it
+ * handed the fetch over (sched.c sets pf_torrent.fetch_hint just before
+ * ops->fetch): a CDN source passes it on as CMCD (CTA-5004) so that the
+ * CDN can serve urgent requests first.  Negative: unknown. */
+typedef struct pf__fetch_hint {
+    double due_s;    /* until the first block fetched is due (CMCD dl) */
+    double buffer_s; /* media buffered ahead of the playhead (bl) */
+    double bitrate;  /* media bytes/s of the file fetched (br) */
+    int startup;     /* the reader is starting up (su) */
+    int starved;     /* the reader is stalled now (bs) */
+    char ot[3];      /* object type: "v", "a", "av", "i", "m", "o", "" unknown */
+} pf__fetch_hint;
 
 /* BEP 19 web seed (a CDN edge, an ISP cache): a costly source that has
  * every piece.  Runs of claimed blocks become ranged GETs (webseed.c). */
@@ -29,6 +43,10 @@ typedef struct pf__ws_run {
     uint64_t first_at;   /* when its first bytes came (0: not yet) */
     uint64_t first_len;  /* how many came then */
     uint64_t job_cursor; /* cursor when the current GET went out */
+    /* What the scheduler said of this fetch (copied when it was handed
+     * over, at hint_at): each GET of the run tells the CDN (CMCD). */
+    pf__fetch_hint hint;
+    uint64_t hint_at;
 } pf__ws_run;
 
 typedef struct pf__webseed {
@@ -45,20 +63,19 @@ typedef struct pf__webseed {
      * first byte: a 64 KiB GET's rate is mostly the round trip's. */
     double xfer_bps;
     uint64_t ttfb_ns;
+    pf__cmsd cmsd; /* what its server last said in CMSD (cmsd.h) */
 } pf__webseed;
 
-/* What the scheduler knew of the reader a costly fetch is for, when it
- * handed the fetch over (sched.c sets pf_torrent.fetch_hint just before
- * ops->fetch): a CDN source passes it on as CMCD (CTA-5004) so that the
- * CDN can serve urgent requests first.  Negative: unknown. */
-typedef struct pf__fetch_hint {
-    double due_s;    /* until the first block fetched is due (CMCD dl) */
-    double buffer_s; /* media buffered ahead of the playhead (bl) */
-    double bitrate;  /* media bytes/s of the file fetched (br) */
-    int startup;     /* the reader is starting up (su) */
-    int starved;     /* the reader is stalled now (bs) */
-    char ot[3];      /* object type: "v", "a", "av", "i", "m", "o", "" unknown */
-} pf__fetch_hint;
+/* A torrent's CMCD session (webseed.c): the session id (random, made on
+ * its first GET), the content id (set, or the info-hash in hex) and the
+ * streaming format its files show ('h' HLS, 'd' DASH, '-' neither or
+ * both; 0 not looked at yet). */
+typedef struct pf__cmcd_torrent {
+    char sid[37];
+    char cid[65];
+    char sf;
+} pf__cmcd_torrent;
+
 
 /* A reader of one file (a player's HTTP request): its reads are the
  * playhead the deadline scheduler works for. */
@@ -166,6 +183,11 @@ int pf__ws_add(pf_torrent *t, const char *url, double cost);
 void pf__ws_free_all(pf_torrent *t);
 void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now);
 int pf__ws_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
+/* The sources' CMSD figures into stats entries filled by
+ * pf_torrent_sources (matched by name). */
+void pf__ws_stats_cmsd(const pf_torrent *t, pf_source_stats *out, size_t n);
+/* The torrent's CMSD figures (pf_torrent_stats.cmsd_*). */
+void pf__ws_torrent_cmsd(const pf_torrent *t, pf_torrent_stats *st);
 
 /* source.c: the torrent's sources, and its costly ones as the scheduler
  * sees them (every decision by cost, rate and deadline). */

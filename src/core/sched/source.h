@@ -98,6 +98,10 @@ struct pf_source {
     uint32_t notice_first, notice_end;
     uint64_t notice_at;
     const uint8_t *order_key; /* 20 bytes, or NULL */
+    /* What its server said of itself in CMSD-Dynamic (CTA-5006): the
+     * throughput it expects to give us and the bitrate it suggests at
+     * most, kbps; 0: nothing (webseed.c). */
+    uint32_t cmsd_etp_kbps, cmsd_mb_kbps;
     /* Its network address, if it has one a ban can name (a peer's); NULL
      * for an HTTP source. */
     const pf_addr *addr;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/media/cmcd.h"
 #include "core/swarm/swarm.h"
 #include "core/util/mem.h"
 
@@ -207,6 +208,160 @@ static void run_feed(pf_torrent *t, pf__ws_run *r, const uint8_t *data, size_t n
     }
 }
 
+/* CMCD (CTA-5004) ------------------------------------------------------------ */
+
+/* The torrent's CMCD session: a random session id on its first GET (from
+ * the session's RNG: deterministic runs stay deterministic), the content
+ * id (the info-hash unless the caller set one), the streaming format
+ * its files show. */
+static void cmcd_session(pf_torrent *t)
+{
+    pf__cmcd_torrent *c = &t->cmcd;
+    if (!c->sid[0]) {
+        uint64_t hi = pf_rand_next(&t->s->rng), lo = pf_rand_next(&t->s->rng);
+        pf__cmcd_session_id(hi, lo, c->sid);
+    }
+    if (!c->cid[0]) {
+        static const char hex[] = "0123456789abcdef";
+        for (int i = 0; i < 20; i++) {
+            c->cid[2 * i] = hex[t->info_hash[i] >> 4];
+            c->cid[2 * i + 1] = hex[t->info_hash[i] & 15];
+        }
+        c->cid[40] = 0;
+    }
+    if (!c->sf) {
+        int hls = 0, dash = 0;
+        for (size_t i = 0; i < t->mi->num_files; i++) {
+            const char *p = t->mi->files[i].path;
+            size_t n = p ? strlen(p) : 0;
+            hls |= n > 5 && strcmp(p + n - 5, ".m3u8") == 0;
+            dash |= n > 4 && strcmp(p + n - 4, ".mpd") == 0;
+        }
+        c->sf = hls && !dash ? 'h' : dash && !hls ? 'd' : '-';
+    }
+}
+
+int pf_torrent_set_content_id(pf_torrent *t, const char *cid)
+{
+    if (!t) return PF_ERR_INVAL;
+    size_t n = cid ? strlen(cid) : 0;
+    if (n >= sizeof t->cmcd.cid) return PF_ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)cid[i] < 0x20 || (unsigned char)cid[i] > 0x7e) return PF_ERR_INVAL;
+    if (n) memcpy(t->cmcd.cid, cid, n);
+    t->cmcd.cid[n] = 0; /* "": the info-hash again, at the next GET */
+    return 0;
+}
+
+/* The GET after this one, when the run goes on into another file: its
+ * URL relative to this one (when both are in one folder, the usual case)
+ * as nor, and its range as nrr. */
+static void cmcd_next(pf_torrent *t, const pf__ws_run *r, const char *url, char *nor, size_t nor_cap,
+                      char *nrr, size_t nrr_cap)
+{
+    const pf_metainfo *mi = t->mi;
+    nor[0] = nrr[0] = 0;
+    uint64_t off = r->seg_end;
+    size_t f = pf_metainfo_file_at(mi, off);
+    while (off < r->end && f < mi->num_files && mi->files[f].pad) {
+        off = mi->files[f].offset + mi->files[f].length;
+        f = pf_metainfo_file_at(mi, off);
+    }
+    if (off >= r->end || f >= mi->num_files) return;
+    const pf_file_entry *fe = &mi->files[f];
+    uint64_t end = fe->offset + fe->length < r->end ? fe->offset + fe->length : r->end;
+    char *next = file_url(t, r->ws->url, f);
+    const char *a = strrchr(url, '/'), *b = next ? strrchr(next, '/') : NULL;
+    if (next && a && b && a - url == b - next && memcmp(url, next, (size_t)(a - url)) == 0 &&
+        strlen(b + 1) < nor_cap) {
+        snprintf(nor, nor_cap, "%s", b + 1);
+        snprintf(nrr, nrr_cap, "%llu-%llu", (unsigned long long)(off - fe->offset),
+                 (unsigned long long)(end - 1 - fe->offset));
+    }
+    pf__free(t->s->mem, next);
+}
+
+/* What the GET of file f at r->cursor tells the CDN: the reader's
+ * deadline for its first byte (the hand-over's, less the time since, plus
+ * the media time from the run's start when the bitrate is known), buffer,
+ * start-up and starvation (as of the hand-over), the object's type and
+ * bitrate (the file's as the reader learnt it, else the one the
+ * scheduler planned the fetch with), the web seed's own measured
+ * throughput (never the CDN's estimate). */
+static void cmcd_fill(pf_torrent *t, const pf__ws_run *r, size_t f, uint64_t now, pf__cmcd *c)
+{
+    const pf__fetch_hint *h = &r->hint;
+    const pf__webseed *w = r->ws;
+    pf__cmcd_init(c);
+    cmcd_session(t);
+    c->sid = t->cmcd.sid;
+    c->cid = t->cmcd.cid;
+    c->sf = t->cmcd.sf != '-' ? t->cmcd.sf : 0;
+    c->st = 'v';
+    pf__fetch_object_type(t, (uint32_t)f, c->ot);
+    /* bl and br are for audio and video (CTA-5004): not for a manifest,
+     * an init segment, captions, keys; "o" is a file we cannot name that
+     * a reader plays. */
+    int media = !strchr("mick", c->ot[0] ? c->ot[0] : 'x') && strcmp(c->ot, "tt") != 0;
+    double br = t->qoe && t->qoe[f].bitrate > 0 ? t->qoe[f].bitrate : h->bitrate;
+    if (media && br > 0) c->br_kbps = br * 8 / 1000;
+    if (media && h->buffer_s >= 0) c->bl_ms = h->buffer_s * 1000;
+    if (h->due_s >= 0) {
+        double dl = h->due_s - (double)(now - r->hint_at) / 1e9;
+        if (h->bitrate > 0) dl += (double)(r->cursor - r->start) / h->bitrate;
+        c->dl_ms = dl > 0 ? dl * 1000 : 0;
+    }
+    double mtp = w->xfer_bps > 0 ? w->xfer_bps : w->run_bps;
+    if (mtp * 8 / 1000 >= 50) c->mtp_kbps = mtp * 8 / 1000; /* not "0": a tiny GET's time is its RTT */
+    c->su = h->startup;
+    c->bs = h->starved;
+}
+
+/* The GET's URL (with the CMCD= query argument) and its CMCD headers, in
+ * one allocation: j->url, then j->headers (freed with url). */
+static int job_request(pf_torrent *t, pf__ws_run *r, size_t f, pf_job *j, uint64_t now)
+{
+    char *url = file_url(t, r->ws->url, f);
+    if (!url) return PF_ERR_NOMEM;
+    uint32_t mode = t->s->set.cmcd;
+    char nor[512], nrr[48], cmcd[2560];
+    long n = 0;
+    if (mode != PF_CMCD_OFF) {
+        pf__cmcd c;
+        cmcd_fill(t, r, f, now, &c);
+        cmcd_next(t, r, url, nor, sizeof nor, nrr, sizeof nrr);
+        c.nor = nor[0] ? nor : NULL;
+        c.nrr = nrr[0] ? nrr : NULL;
+        int hdr = mode == PF_CMCD_HEADERS;
+        for (int pass = 0; pass < 2; pass++) {
+            if (!hdr && strchr(url, '#')) break; /* a query after a fragment would be lost */
+            n = hdr ? pf__cmcd_headers(&c, cmcd, sizeof cmcd) : pf__cmcd_query(&c, cmcd, sizeof cmcd);
+            if (n >= 0) break;
+            n = 0;
+            c.nor = c.nrr = NULL; /* too long with the next object's path: without it */
+        }
+    }
+    pf_buf b;
+    pf_buf_init_mem(&b, t->s->mem);
+    size_t ul = strlen(url);
+    int rc = pf_buf_append(&b, url, ul);
+    if (!rc && n > 0 && mode == PF_CMCD_QUERY) {
+        rc = pf_buf_append_u8(&b, strchr(url, '?') ? '&' : '?');
+        if (!rc) rc = pf_buf_append(&b, cmcd, (size_t)n);
+        ul = b.len;
+    }
+    if (!rc) rc = pf_buf_append_u8(&b, 0);
+    if (!rc && n > 0 && mode == PF_CMCD_HEADERS) rc = pf_buf_append(&b, cmcd, (size_t)n + 1);
+    pf__free(t->s->mem, url);
+    if (rc) {
+        pf_buf_free(&b);
+        return PF_ERR_NOMEM;
+    }
+    j->url = (char *)b.data;
+    j->headers = n > 0 && mode == PF_CMCD_HEADERS ? j->url + ul + 1 : NULL;
+    return 0;
+}
+
 /* Starts the HTTP job for the file segment at r->cursor (or synthesises
  * a pad file's zeros).  Returns 0, 1 when the run is complete, or < 0. */
 static int run_next(pf_torrent *t, pf__ws_run *r, uint64_t now)
@@ -228,8 +383,7 @@ static int run_next(pf_torrent *t, pf__ws_run *r, uint64_t now)
         }
         pf_job *j = pf__job_new(t, PF_JOB_WEBSEED);
         if (!j) return PF_ERR_NOMEM;
-        j->url = file_url(t, r->ws->url, f);
-        if (!j->url) {
+        if (job_request(t, r, f, j, now) != 0) {
             pf__free(t->s->mem, j);
             return PF_ERR_NOMEM;
         }
@@ -287,6 +441,8 @@ static int ws_fetch(pf_source *s, const pf_block_ref *blocks, uint32_t n, uint64
         r->ws = w;
         r->start = r->cursor = start;
         r->end = end;
+        r->hint = t->fetch_hint; /* set by the scheduler for this hand-over */
+        r->hint_at = now;
         w->runs[w->nruns++] = r;
         rc = run_next(t, r, now);
         if (rc != 0) {
@@ -355,6 +511,55 @@ int pf_torrent_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n,
     return pf__ws_job_data(t, j, data, n, now);
 }
 
+/* CMSD (CTA-5006): the CDN's own view, from a response that carries it
+ * (the last such response replaces what an earlier one said). */
+int pf_torrent_job_headers(pf_torrent *t, pf_job *j, const char *headers, size_t n, uint64_t now)
+{
+    (void)now;
+    if (!t || !j || (j->type != PF_JOB_WEBSEED && j->type != PF_JOB_HTTP)) return PF_ERR_INVAL;
+    pf__ws_run *r = (pf__ws_run *)j->buf;
+    if (j->type != PF_JOB_WEBSEED || !headers || !r || j->tag == UINT32_MAX || r->cancelled) return 0;
+    pf__webseed *w = r->ws;
+    pf__cmsd c;
+    pf__cmsd_init(&c);
+    if (pf__cmsd_parse_headers(headers, n, &c) == 0) return 0;
+    w->cmsd = c;
+    w->src.cmsd_etp_kbps = c.etp > 0 ? (c.etp < UINT32_MAX ? (uint32_t)c.etp : UINT32_MAX) : 0;
+    w->src.cmsd_mb_kbps = c.mb > 0 ? (c.mb < UINT32_MAX ? (uint32_t)c.mb : UINT32_MAX) : 0;
+    pf__log(t->s, PF_LOG_DEBUG, "cdn: %s says etp=%lld kbps mb=%lld kbps rtt=%lld ms", w->url, (long long)c.etp,
+            (long long)c.mb, (long long)c.rtt);
+    return 0;
+}
+
+void pf__ws_stats_cmsd(const pf_torrent *t, pf_source_stats *out, size_t n)
+{
+    char name[sizeof out->name];
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(out[i].kind, ws_ops.kind) != 0) continue;
+        for (uint32_t k = 0; k < t->nws; k++) {
+            const pf__webseed *w = t->ws[k];
+            w->src.ops->name(&w->src, name, sizeof name);
+            if (strcmp(name, out[i].name) != 0) continue;
+            out[i].cmsd_etp_kbps = w->src.cmsd_etp_kbps;
+            out[i].cmsd_mb_kbps = w->src.cmsd_mb_kbps;
+            break;
+        }
+    }
+}
+
+void pf__ws_torrent_cmsd(const pf_torrent *t, pf_torrent_stats *st)
+{
+    uint64_t etp = 0;
+    uint32_t mb = 0;
+    for (uint32_t k = 0; k < t->nws; k++) {
+        const pf_source *s = &t->ws[k]->src;
+        etp += s->cmsd_etp_kbps;
+        if (s->cmsd_mb_kbps && (!mb || s->cmsd_mb_kbps < mb)) mb = s->cmsd_mb_kbps;
+    }
+    st->cmsd_etp_kbps = etp < UINT32_MAX ? (uint32_t)etp : UINT32_MAX;
+    st->cmsd_mb_kbps = mb;
+}
+
 /* Its GETs that no reader's window wants any more (a seek left them
  * behind) are cancelled. */
 static void ws_prune(pf_source *s, uint64_t now)
@@ -405,13 +610,18 @@ static uint32_t ws_inflight(const pf_source *s)
 
 /* Its rate from a GET's first byte on, and that GET's time to first byte
  * (a 64 KiB GET's rate is mostly the round trip's); the last whole GET's
- * rate and no latency when that is all there is; 0: no GET yet. */
+ * rate and no latency when that is all there is.  Before any GET of its
+ * own was measured (completed, or cut short as late), what the CDN said
+ * it expects to give us (CMSD etp) is the rate to plan by; the first
+ * measurement replaces it for good.  0: neither. */
 static double ws_rate(const pf_source *s, uint64_t now, uint64_t *latency_ns)
 {
     (void)now;
     const pf__webseed *w = (const pf__webseed *)s;
     if (latency_ns) *latency_ns = w->xfer_bps > 0 ? w->ttfb_ns : 0;
-    return w->xfer_bps > 0 ? w->xfer_bps : w->run_bps;
+    if (w->xfer_bps > 0) return w->xfer_bps;
+    if (w->run_bps > 0) return w->run_bps;
+    return (double)s->cmsd_etp_kbps * 1000 / 8;
 }
 
 /* A GET that would bring piece later than deadline_s (at the pace it has

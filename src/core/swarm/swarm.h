@@ -270,6 +270,7 @@ struct pf_torrent {
     pf__fileqoe *qoe; /* per file, allocated on first stream */
     pf__timeline *tl; /* the media timeline (timeline.c); NULL: none */
     pf__fetch_hint fetch_hint; /* of the costly fetch being handed over (sched.c) */
+    pf__cmcd_torrent cmcd; /* CMCD session and content ids (webseed.c) */
     /* Payload accepted from costly sources (the CDNs) and free ones (the
      * peers), and the cost of the former (bytes x their cost). */
     uint64_t paid_downloaded, free_downloaded;
