@@ -497,13 +497,10 @@ TEST(cmcd_engine_cmsd)
     pf_source_stats st[4];
     size_t ns = pf_torrent_sources(x.v->t, st, 4);
     CHECK(ns >= 1);
-    pf__ws_stats_cmsd(x.v->t, st, ns);
     CHECK_EQ(st[0].cmsd_etp_kbps, 12000);
     CHECK_EQ(st[0].cmsd_mb_kbps, 3000);
     pf_torrent_stats ts;
     pf_torrent_get_stats(x.v->t, &ts);
-    CHECK_EQ(ts.cmsd_etp_kbps, 0); /* the engine's own call leaves them */
-    pf__ws_torrent_cmsd(x.v->t, &ts);
     CHECK_EQ(ts.cmsd_etp_kbps, 12000);
     CHECK_EQ(ts.cmsd_mb_kbps, 3000);
     /* Not CMSD, or broken: what was said stays. */

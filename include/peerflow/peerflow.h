@@ -170,7 +170,7 @@ typedef struct pf_torrent_stats {
     /* Appended.  The web seeds' own word in CMSD-Dynamic (CTA-5006; per
      * source in pf_source_stats): the throughput they expect to give us,
      * summed, and the lowest bitrate cap any of them suggested, kbps; 0:
-     * none said.  Filled by pf_client_torrent_stats. */
+     * none said. */
     uint32_t cmsd_etp_kbps;
     uint32_t cmsd_mb_kbps;
 } pf_torrent_stats;
@@ -246,8 +246,7 @@ typedef struct pf_source_stats {
     /* Appended.  What its server said of itself in CMSD-Dynamic
      * (CTA-5006) on its last response that carried it: estimated
      * throughput to us and the highest bitrate it suggests, kbps; 0: not
-     * said (a peer, a CDN without CMSD).  Filled by
-     * pf_client_torrent_sources (pf_torrent_sources leaves them 0). */
+     * said (a peer, a CDN without CMSD). */
     uint32_t cmsd_etp_kbps;
     uint32_t cmsd_mb_kbps;
 } pf_source_stats;

@@ -1064,7 +1064,6 @@ int pf_client_torrent_set_tls_crl(pf_client_torrent *ct, const char *crl_pem)
 void pf_client_torrent_stats(const pf_client_torrent *ct, pf_torrent_stats *st)
 {
     pf_torrent_get_stats(ct->t, st);
-    pf__ws_torrent_cmsd(ct->t, st); /* pf_torrent_get_stats leaves them 0 */
     if (pf_torrent_paused(ct->t)) st->state = PF_TS_STOPPED;
 }
 

@@ -77,9 +77,7 @@ int pf_client_torrent_media_qoe(const pf_client_torrent *ct, pf_media_qoe *q)
 
 size_t pf_client_torrent_sources(const pf_client_torrent *ct, pf_source_stats *out, size_t max)
 {
-    size_t n = pf_torrent_sources(ct->t, out, max);
-    pf__ws_stats_cmsd(ct->t, out, n); /* CMSD figures (pf_torrent_sources leaves them 0) */
-    return n;
+    return pf_torrent_sources(ct->t, out, max);
 }
 
 static void unlink_stream(pf_stream *s)

@@ -813,6 +813,8 @@ size_t pf_torrent_sources(const pf_torrent *t, pf_source_stats *out, size_t max)
             out[n].downloaded = q->downloaded;
             out[n].uploaded = q->uploaded;
             out[n].down_rate = q->down.bps;
+            out[n].cmsd_etp_kbps = q->cmsd_etp_kbps;
+            out[n].cmsd_mb_kbps = q->cmsd_mb_kbps;
             n++;
         }
     }

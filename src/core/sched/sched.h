@@ -183,11 +183,9 @@ int pf__ws_add(pf_torrent *t, const char *url, double cost);
 void pf__ws_free_all(pf_torrent *t);
 void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now);
 int pf__ws_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
-/* The sources' CMSD figures into stats entries filled by
- * pf_torrent_sources (matched by name). */
-void pf__ws_stats_cmsd(const pf_torrent *t, pf_source_stats *out, size_t n);
-/* The torrent's CMSD figures (pf_torrent_stats.cmsd_*). */
-void pf__ws_torrent_cmsd(const pf_torrent *t, pf_torrent_stats *st);
+/* What the costly sources' CDNs said of themselves (CMSD): etp summed,
+ * the lowest mb (0: none said). */
+void pf__sources_cmsd(const pf_torrent *t, pf_torrent_stats *st);
 
 /* source.c: the torrent's sources, and its costly ones as the scheduler
  * sees them (every decision by cost, rate and deadline). */

@@ -215,3 +215,16 @@ double pf__free_rate(const pf_torrent *t, int64_t piece, uint64_t now)
     }
     return r;
 }
+
+void pf__sources_cmsd(const pf_torrent *t, pf_torrent_stats *st)
+{
+    uint64_t etp = 0;
+    uint32_t mb = 0, it;
+    PF_SRC_FOREACH((pf_torrent *)t, s, it)
+    {
+        etp += s->cmsd_etp_kbps;
+        if (s->cmsd_mb_kbps && (!mb || s->cmsd_mb_kbps < mb)) mb = s->cmsd_mb_kbps;
+    }
+    st->cmsd_etp_kbps = etp < UINT32_MAX ? (uint32_t)etp : UINT32_MAX;
+    st->cmsd_mb_kbps = mb;
+}

@@ -531,35 +531,6 @@ int pf_torrent_job_headers(pf_torrent *t, pf_job *j, const char *headers, size_t
     return 0;
 }
 
-void pf__ws_stats_cmsd(const pf_torrent *t, pf_source_stats *out, size_t n)
-{
-    char name[sizeof out->name];
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(out[i].kind, ws_ops.kind) != 0) continue;
-        for (uint32_t k = 0; k < t->nws; k++) {
-            const pf__webseed *w = t->ws[k];
-            w->src.ops->name(&w->src, name, sizeof name);
-            if (strcmp(name, out[i].name) != 0) continue;
-            out[i].cmsd_etp_kbps = w->src.cmsd_etp_kbps;
-            out[i].cmsd_mb_kbps = w->src.cmsd_mb_kbps;
-            break;
-        }
-    }
-}
-
-void pf__ws_torrent_cmsd(const pf_torrent *t, pf_torrent_stats *st)
-{
-    uint64_t etp = 0;
-    uint32_t mb = 0;
-    for (uint32_t k = 0; k < t->nws; k++) {
-        const pf_source *s = &t->ws[k]->src;
-        etp += s->cmsd_etp_kbps;
-        if (s->cmsd_mb_kbps && (!mb || s->cmsd_mb_kbps < mb)) mb = s->cmsd_mb_kbps;
-    }
-    st->cmsd_etp_kbps = etp < UINT32_MAX ? (uint32_t)etp : UINT32_MAX;
-    st->cmsd_mb_kbps = mb;
-}
-
 /* Its GETs that no reader's window wants any more (a seek left them
  * behind) are cancelled. */
 static void ws_prune(pf_source *s, uint64_t now)

@@ -1195,6 +1195,7 @@ void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st)
     st->downloaded = t->downloaded;
     st->wasted = t->wasted;
     st->hash_failures = t->hash_failures;
+    pf__sources_cmsd(t, st);
     for (uint32_t i = 0; i < t->npeers; i++) {
         const pf_peer *p = t->peers[i];
         if (p->state != PF_PS_ACTIVE) continue;
