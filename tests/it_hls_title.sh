@@ -73,3 +73,15 @@ cdn=$(stats_json "$st" 'd["cdn_downloaded"]')
 peer=$(stats_json "$st" 'd["peer_downloaded"]')
 log "media QoE $(stats_json "$st" 'd["media"]'); CDN $cdn B, peers $peer B"
 [ "$peer" -gt "$cdn" ] || fail "the peer carried $peer B, not more than the CDN's $cdn B"
+
+# The CDN was told what each request is for (CMCD, CTA-5004): segments of
+# the video renditions as video (ot=v), the audio rendition's as audio.
+grep -q '"GET /title/chunk-stream[012]-[0-9]*\.m4s?CMCD=[^ ]*ot%3Dv' "$NGINX_LOG" ||
+    fail "no CDN request for a video segment carried CMCD ot=v: $(grep -m2 chunk-stream "$NGINX_LOG")"
+# (before the title's manifests are read, a segment is "av", by its name)
+grep -q '"GET /title/chunk-stream3-[0-9]*\.m4s?CMCD=[^ ]*ot%3Da%2C' "$NGINX_LOG" ||
+    fail "no CDN request for an audio segment carried CMCD ot=a"
+! grep '"GET /title/chunk-stream3-' "$NGINX_LOG" | grep -q 'ot%3Dv%2C' ||
+    fail "an audio segment's CDN request said ot=v"
+! grep '"GET /title/' "$NGINX_LOG" | grep -v -q 'CMCD=' || fail "a CDN request without CMCD: $(grep '"GET /title/' "$NGINX_LOG" | grep -v -m1 'CMCD=')"
+log "every CDN request carried CMCD; segments named video or audio by their track"

@@ -74,6 +74,17 @@ void pf__fetch_object_type(const pf_torrent *t, uint32_t file, char ot[3])
 {
     ot[0] = ot[1] = ot[2] = 0;
     if (file >= t->mi->num_files || !t->mi->files[file].path) return;
+    const pf__timeline *tl = t->tl;
+    if (tl && tl->file_track[file]) {
+        /* A segment: its track's kind ("v" alone when the title has audio
+         * tracks of its own, else video muxed with its audio). */
+        char kind = tl->tracks[tl->file_track[file] - 1].kind;
+        int audio = 0;
+        for (uint32_t i = 0; i < tl->ntracks; i++) audio |= tl->tracks[i].kind == 'a';
+        const char *k = kind == 'a' ? "a" : kind == 't' ? "tt" : audio ? "v" : "av";
+        memcpy(ot, k, strlen(k));
+        return;
+    }
     const char *p = t->mi->files[file].path;
     const char *base = strrchr(p, '/');
     base = base ? base + 1 : p;
