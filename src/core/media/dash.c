@@ -24,6 +24,7 @@ typedef struct dash_ctx {
     size_t caps[PF_MF_MAX_TRACKS]; /* capacity of each track's segment array */
     size_t total;                 /* segments in all */
     pf_mf_track *t;               /* the track being filled */
+    size_t rep_line;              /* the Representation's line (segments' messages) */
     int keep_init;                /* a later period: the track's init stays (checked equal) */
     size_t *cap;
 } dash_ctx;
@@ -213,7 +214,7 @@ static int add_seg(dash_ctx *c, int32_t node, const char *path, double start, do
     if (c->total >= PF_MF_MAX_SEGMENTS_ALL) return dash_err(c, node, PF_ERR_LIMIT, "more than %d segments in all", PF_MF_MAX_SEGMENTS_ALL);
     if (c->t->nseg && start < c->t->seg[c->t->nseg - 1].start_s)
         return dash_err(c, node, PF_ERR_PARSE, "segments out of presentation order");
-    int rc = pf__mf_add_seg(c->mem, c->t, c->cap, path, start, dur, off, len);
+    int rc = pf__mf_add_seg(c->mem, c->t, c->cap, path, start, dur, off, len, c->rep_line);
     if (rc == PF_ERR_LIMIT) return dash_err(c, node, rc, "more than %d segments", PF_MF_MAX_SEGMENTS);
     if (rc == 0) c->total++;
     return rc;
@@ -570,6 +571,7 @@ static int adaptation_set(dash_ctx *c, int32_t as, int first_period, size_t *see
         memcpy(c->base, base_as, sizeof base_as);
         c->base_is_file = file_as;
         c->lv[0] = rep;
+        c->rep_line = pf__xml_line(c->x, c->x->nodes[rep].offset);
         (*seen)++;
         if (!first_period) {
             if ((rc = rep_continue(c)) != 0) return rc;
