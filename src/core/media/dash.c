@@ -323,7 +323,9 @@ static int tpl_duration(dash_ctx *c, const dash_tpl *tp)
         return dash_err(c, tp->node, PF_ERR_PARSE, "times overflow");
     for (uint64_t i = 0; i < count; i++) {
         uint64_t t = tp->pto + i * tp->duration, d = tp->duration;
-        if ((double)(t + d) > end) d = (uint64_t)(end - (double)t);
+        double rem = end - (double)t; /* the last one ends with the period */
+        if (rem <= 0) break;
+        if (rem < (double)d) d = (uint64_t)rem;
         if (d == 0) break;
         if ((rc = tpl_seg(c, tp, tp->start_number + i, t, d)) != 0) return rc;
     }

@@ -68,7 +68,8 @@ typedef struct pf_manifest {
     pf_manifest_kind kind;
     pf_mf_track *tracks;
     size_t ntracks;
-    double duration_s; /* the longest track's (HLS); mediaPresentationDuration or the periods' sum (DASH) */
+    double duration_s; /* HLS media playlist: its track's (a master: 0, its tracks have no segments yet);
+                        * DASH: mediaPresentationDuration, or the periods' sum */
 } pf_manifest;
 
 /* Parses an HLS playlist, master or media (told apart by their tags).
