@@ -113,16 +113,13 @@ static int parse_range(const char *s, uint64_t *off, uint64_t *len)
     return 0;
 }
 
-/* The nearest of the Representation, AdaptationSet, Period that has a
- * child `local`: its index in lv and the child. */
-static int32_t nearest(dash_ctx *c, const char *local, int *level)
+/* The child `local` of the nearest of the Representation, its
+ * AdaptationSet, its Period that has one; -1 if none does. */
+static int32_t nearest(dash_ctx *c, const char *local)
 {
     for (int i = 0; i < 3; i++) {
         int32_t e = pf__xml_child(c->x, c->lv[i], local, -1);
-        if (e >= 0) {
-            if (level) *level = i;
-            return e;
-        }
+        if (e >= 0) return e;
     }
     return -1;
 }
@@ -333,7 +330,7 @@ static int tpl_duration(dash_ctx *c, const dash_tpl *tp)
 }
 
 /* The init segment of a template: @initialization or <Initialization sourceURL>. */
-static int tpl_init(dash_ctx *c, const dash_tpl *tp)
+static int tpl_init(dash_ctx *c)
 {
     char name[PF_MF_MAX_PATH], path[PF_MF_MAX_PATH];
     int32_t where = -1;
@@ -348,7 +345,7 @@ static int tpl_init(dash_ctx *c, const dash_tpl *tp)
 
 static int seg_template(dash_ctx *c)
 {
-    dash_tpl tp = {.node = nearest(c, "SegmentTemplate", NULL)};
+    dash_tpl tp = {.node = nearest(c, "SegmentTemplate")};
     int32_t where = tp.node;
     tp.media = inherited(c, "SegmentTemplate", "media", NULL);
     int rc = inherited_u64(c, "SegmentTemplate", "timescale", 1, &tp.timescale);
@@ -358,7 +355,7 @@ static int seg_template(dash_ctx *c)
     if (rc) return rc;
     if (!tp.media) return dash_err(c, where, PF_ERR_PARSE, "no @media");
     if (tp.timescale == 0) return dash_err(c, where, PF_ERR_PARSE, "@timescale 0");
-    if ((rc = tpl_init(c, &tp)) != 0) return rc;
+    if ((rc = tpl_init(c)) != 0) return rc;
     int32_t tl = -1;
     for (int i = 0; i < 3 && tl < 0; i++)
         tl = pf__xml_child(c->x, pf__xml_child(c->x, c->lv[i], "SegmentTemplate", -1), "SegmentTimeline", -1);
@@ -423,7 +420,7 @@ static int seg_list(dash_ctx *c)
         int32_t l = pf__xml_child(c->x, c->lv[i], "SegmentList", -1);
         if (pf__xml_child(c->x, l, "SegmentURL", -1) >= 0) list = l;
     }
-    if (list < 0) return dash_err(c, nearest(c, "SegmentList", NULL), PF_ERR_PARSE, "no SegmentURL");
+    if (list < 0) return dash_err(c, nearest(c, "SegmentList"), PF_ERR_PARSE, "no SegmentURL");
     uint64_t ts;
     int rc = inherited_u64(c, "SegmentList", "timescale", 1, &ts);
     if (rc) return rc;
@@ -455,7 +452,7 @@ static int seg_list(dash_ctx *c)
 /* SegmentBase, or a BaseURL alone: the whole file is one segment over the period. */
 static int seg_base(dash_ctx *c)
 {
-    int32_t sb = nearest(c, "SegmentBase", NULL), node = sb >= 0 ? sb : c->lv[0];
+    int32_t sb = nearest(c, "SegmentBase"), node = sb >= 0 ? sb : c->lv[0];
     if (!c->base_is_file) return dash_err(c, node, PF_ERR_PARSE, "no segment information (no SegmentTemplate, SegmentList, or BaseURL naming a file)");
     if (c->pdur < 0) return dash_err(c, node, PF_ERR_PARSE, "one segment for the period, whose duration is not known");
     int rc = init_elem(c, "SegmentBase");
@@ -527,8 +524,8 @@ static int rep_fields(dash_ctx *c, pf_mf_track *t)
 /* The segments of the Representation in c->lv into c->t. */
 static int rep_segments(dash_ctx *c)
 {
-    if (nearest(c, "SegmentTemplate", NULL) >= 0) return seg_template(c);
-    if (nearest(c, "SegmentList", NULL) >= 0) return seg_list(c);
+    if (nearest(c, "SegmentTemplate") >= 0) return seg_template(c);
+    if (nearest(c, "SegmentList") >= 0) return seg_list(c);
     return seg_base(c);
 }
 
@@ -544,8 +541,8 @@ static int rep_continue(dash_ctx *c)
     tmp.bandwidth = t->bandwidth;
     c->t = &tmp;
     int rc = apply_base(c, c->lv[0]);
-    if (!rc) rc = nearest(c, "SegmentTemplate", NULL) >= 0 ? tpl_init(c, &(dash_tpl){0})
-                  : init_elem(c, nearest(c, "SegmentList", NULL) >= 0 ? "SegmentList" : "SegmentBase");
+    if (!rc) rc = nearest(c, "SegmentTemplate") >= 0 ? tpl_init(c)
+                  : init_elem(c, nearest(c, "SegmentList") >= 0 ? "SegmentList" : "SegmentBase");
     int same = (!tmp.init && !t->init) ||
                (tmp.init && t->init && strcmp(tmp.init, t->init) == 0 && tmp.init_off == t->init_off && tmp.init_len == t->init_len);
     pf__free(c->mem, tmp.init);
