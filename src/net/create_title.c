@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "core/media/manifest.h"
 
@@ -98,7 +99,9 @@ static int title_read(title_job *tj, const char *rel, uint8_t **out, size_t *n)
         title_errf(tj, "%s: %s", rel, strerror(errno));
         return PF_ERR_IO;
     }
-    size_t cap = PF_MF_MAX_TEXT + 1;
+    struct stat st;
+    size_t cap = PF_MF_MAX_TEXT + 1; /* what is larger is refused by the parsers */
+    if (fstat(fileno(f), &st) == 0 && st.st_size >= 0 && (uint64_t)st.st_size < cap) cap = (size_t)st.st_size + 1;
     uint8_t *buf = malloc(cap);
     if (!buf) {
         fclose(f);
