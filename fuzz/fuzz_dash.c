@@ -4,8 +4,9 @@
  * and no manifest; what is accepted has only title-relative paths (no
  * "..", no leading '/'), segments in presentation order with finite
  * durations adding up to each track's, tracks with an id, within the
- * bounds.  Then the same parse with the k-th allocation failing (k from
- * the input) must fail cleanly or succeed, and leak nothing. */
+ * bounds.  Then (for an input of at most 50,000 allocations) the same
+ * parse with the k-th allocation failing (k from the input) must fail
+ * cleanly or succeed, and leak nothing. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run(&mem, data, size, 1);
     if (f.live != 0) abort();
     long total = f.count;
-    if (total == 0) return 0;
+    /* An MPD that expands to hundreds of thousands of segments takes
+     * seconds under ASan; failing one of its allocations finds nothing
+     * the small ones do not, and would halve the executions. */
+    if (total == 0 || total > 50000) return 0;
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 16777619u;
     fz_failing g = {.fail_at = 1 + (long)(h % (uint32_t)total)};

@@ -143,17 +143,31 @@ typedef struct pf_create_opts {
      * info dict as "ssl-cert"; peers then need a certificate it signed
      * (pf_cert_issue).  NULL = an ordinary torrent. */
     const char *ssl_cert;
+    /* A folder holding a packaged title (an HLS master playlist, a *.m3u8
+     * with EXT-X-STREAM-INF, and/or a DASH MPD, a *.mpd, at its top level)
+     * is checked (every playlist and segment the manifests name must be
+     * one of its files, none outside it) and its files are ordered by
+     * rendition (docs/CLI.md).  1: hash such a folder as plain files,
+     * sorted by path. */
+    int no_title;
+    /* Called once, before hashing, with a summary of a packaged title
+     * (manifests, tracks, bitrates, segments, durations; several lines);
+     * may be NULL. */
+    void (*title_summary)(void *ud, const char *text);
+    void *title_ud;
 } pf_create_opts;
 
 PF_EXTERN void pf_create_opts_init(pf_create_opts *o, size_t size);
 static inline void pf_create_opts_default(pf_create_opts *o) { pf_create_opts_init(o, sizeof *o); }
 
 /* Blocking: reads the file or walks the folder (sorted by path; symlinks
- * followed only to regular files inside it; special files skipped),
- * hashes the pieces on several threads and encodes a .torrent.  Returns 0
- * with *out (free it with pf_free) and *len, or a negative pf_err
- * (PF_ERR_IO, PF_ERR_INVAL, PF_ERR_UNSAFE_PATH, PF_ERR_LIMIT, PF_ERR_NOMEM)
- * with a message in err (errlen bytes, may be 0). */
+ * followed only to regular files inside it; special files skipped; a
+ * packaged title in the order of its renditions, see no_title), hashes the
+ * pieces on several threads and encodes a .torrent.  Returns 0 with *out
+ * (free it with pf_free) and *len, or a negative pf_err (PF_ERR_IO,
+ * PF_ERR_INVAL, PF_ERR_UNSAFE_PATH, PF_ERR_LIMIT, PF_ERR_NOMEM; for a
+ * title also PF_ERR_PARSE, PF_ERR_RANGE, PF_ERR_UNSUPPORTED,
+ * PF_ERR_NOTFOUND) with a message in err (errlen bytes, may be 0). */
 PF_EXTERN int pf_metainfo_create(const pf_create_opts *o, uint8_t **out, size_t *len, char *err,
                                  size_t errlen);
 

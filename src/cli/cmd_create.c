@@ -29,6 +29,10 @@ static void create_usage(FILE *f)
           "      --ssl-ca CA.pem    an SSL torrent (libtorrent's): peers talk TLS 1.3\n"
           "                         and need a certificate CA.pem signed for this\n"
           "                         torrent's name (peerflow cert issue); implies --private\n"
+          "      --no-title         hash a folder holding a packaged title (an HLS master\n"
+          "                         playlist or a DASH MPD at its top) as plain files:\n"
+          "                         by default the manifests are checked and the files\n"
+          "                         ordered rendition by rendition (docs/CLI.md)\n"
           "  -c, --comment TEXT     comment\n"
           "  -v, --verbose          show progress even when stderr is not a TTY\n"
           "  -h, --help             this help\n",
@@ -72,6 +76,20 @@ static void create_on_progress(void *ud, uint64_t done, uint64_t total)
     fflush(stderr);
 }
 
+/* A packaged title's summary (tracks, bitrates, segments, durations). */
+static void create_on_title(void *ud, const char *text)
+{
+    (void)ud;
+    char line[1024];
+    while (*text) { /* line by line: paths came from the manifests */
+        size_t l = strcspn(text, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)(l < sizeof line ? l : sizeof line - 1), text);
+        printf("%s\n", pf_cli_esc(line));
+        text += l + (text[l] == '\n');
+    }
+    fflush(stdout);
+}
+
 static int create_write(const char *path, const uint8_t *data, size_t len)
 {
     char tmp[PATH_MAX];
@@ -92,6 +110,23 @@ static int create_write(const char *path, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* PATH's name + ".torrent", in the current folder. */
+static int create_default_out(const char *path, char *out, size_t outlen)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        fprintf(stderr, "peerflow create: %s: %s\n", pf_cli_esc(path), strerror(errno));
+        return -1;
+    }
+    const char *base = strrchr(real, '/');
+    base = base && base[1] ? base + 1 : real;
+    if ((size_t)snprintf(out, outlen, "%s.torrent", base) >= outlen) {
+        fprintf(stderr, "peerflow create: output name too long\n");
+        return -1;
+    }
+    return 0;
+}
+
 int pf_cmd_create(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -102,6 +137,7 @@ int pf_cmd_create(int argc, char **argv)
         {"private", no_argument, NULL, 'P'},
         {"ssl-ca", required_argument, NULL, 'S'},
         {"comment", required_argument, NULL, 'c'},
+        {"no-title", no_argument, NULL, 'T'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -109,7 +145,7 @@ int pf_cmd_create(int argc, char **argv)
     const char *trackers[CREATE_MAX_URLS], *webseeds[CREATE_MAX_URLS];
     size_t ntr = 0, nws = 0;
     uint32_t piece_length = 0;
-    int private_flag = 0, verbose = 0, c;
+    int private_flag = 0, verbose = 0, no_title = 0, c;
     optind = 0; /* glibc: full reset, argv[0] is the subcommand */
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:t:w:p:c:vh", longopts, NULL)) != -1) {
@@ -153,6 +189,9 @@ int pf_cmd_create(int argc, char **argv)
         case 'c':
             comment = optarg;
             break;
+        case 'T':
+            no_title = 1;
+            break;
         case 'v':
             verbose = 1;
             break;
@@ -178,18 +217,7 @@ int pf_cmd_create(int argc, char **argv)
     const char *path = argv[optind];
     char default_out[PATH_MAX];
     if (!out_path) {
-        char real[PATH_MAX];
-        if (!realpath(path, real)) {
-            fprintf(stderr, "peerflow create: %s: %s\n", pf_cli_esc(path), strerror(errno));
-            return 1;
-        }
-        const char *base = strrchr(real, '/');
-        base = base && base[1] ? base + 1 : real;
-        if ((size_t)snprintf(default_out, sizeof default_out, "%s.torrent", base) >=
-            sizeof default_out) {
-            fprintf(stderr, "peerflow create: output name too long\n");
-            return 1;
-        }
+        if (create_default_out(path, default_out, sizeof default_out) != 0) return 1;
         out_path = default_out;
     }
 
@@ -205,6 +233,8 @@ int pf_cmd_create(int argc, char **argv)
     o.num_webseeds = nws;
     o.private_flag = private_flag;
     o.comment = comment;
+    o.no_title = no_title;
+    o.title_summary = create_on_title;
     char *ssl_pem = NULL;
     if (ssl_ca) {
         if (pf_cli_read_text("create", "--ssl-ca", ssl_ca, 64u << 10, &ssl_pem) != 0) return 1;

@@ -342,6 +342,39 @@ static int cr_hash(cr_job *j)
     return 0;
 }
 
+/* ---- packaged titles ---- */
+
+/* Reorders j->files (sorted by path) into a packaged title's order when
+ * the folder holds one (net/create_title.c); tells the caller what it found. */
+static int cr_title(cr_job *j, const pf_create_opts *o, char *errbuf, size_t errlen)
+{
+    size_t n = j->num_files;
+    const char **rel = malloc(n * sizeof *rel);
+    uint64_t *len = malloc(n * sizeof *len);
+    size_t *order = malloc(n * sizeof *order);
+    cr_file *sorted = malloc(n * sizeof *sorted);
+    pf_buf sum;
+    pf_buf_init(&sum);
+    int is_title = 0, rc = rel && len && order && sorted ? 0 : PF_ERR_NOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        rel[i] = j->files[i].rel;
+        len[i] = j->files[i].length;
+    }
+    if (!rc) rc = pf__title_order(j->root, rel, len, n, order, &is_title, &sum, errbuf, errlen);
+    if (rc == PF_ERR_NOMEM) cr_errf(errbuf, errlen, "out of memory");
+    if (!rc && is_title) {
+        for (size_t k = 0; k < n; k++) sorted[k] = j->files[order[k]];
+        memcpy(j->files, sorted, n * sizeof *sorted);
+        if (o->title_summary && pf_buf_nul(&sum) == 0) o->title_summary(o->title_ud, (const char *)sum.data);
+    }
+    pf_buf_free(&sum);
+    free(rel);
+    free(len);
+    free(order);
+    free(sorted);
+    return rc;
+}
+
 /* ---- entry point ---- */
 
 static const char *cr_basename(const char *p)
@@ -389,6 +422,7 @@ int pf_torrent_create(const pf_create_opts *o, pf_buf *out, char *errbuf,
         rc = cr_walk(j, j->root, "", 1, errbuf, errlen);
         if (!rc && j->num_files > 1)
             qsort(j->files, j->num_files, sizeof *j->files, cr_file_cmp);
+        if (!rc && j->num_files > 0 && !o->no_title) rc = cr_title(j, o, errbuf, errlen);
     } else {
         cr_errf(errbuf, errlen, "%s: not a regular file or folder", o->path);
         rc = PF_ERR_INVAL;

@@ -38,7 +38,7 @@ FFMPEG=${FFMPEG:-ffmpeg}
 src=(-f lavfi -i "testsrc2=size=1280x720:rate=25:duration=$secs"
      -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$secs")
 # Keyframe every 4 s (100 frames at 25 fps), no scene-cut keyframes.
-x264=(-c:v libx264 -preset veryfast -threads 1 -g 100 -keyint_min 100 -sc_threshold 0
+x264=(-c:v libx264 -preset ultrafast -threads 1 -g 100 -keyint_min 100 -sc_threshold 0
       -force_key_frames "expr:gte(t,n_forced*4)" -pix_fmt yuv420p)
 rates=(-filter_complex "[0:v]split=3[a][b][c];[a]scale=426:240[v0];[b]scale=854:480[v1];[c]scale=1280:720[v2]"
        -b:v:0 900k -maxrate:v:0 1000k -bufsize:v:0 2000k

@@ -24,6 +24,7 @@ typedef struct dash_ctx {
     size_t caps[PF_MF_MAX_TRACKS]; /* capacity of each track's segment array */
     size_t total;                 /* segments in all */
     pf_mf_track *t;               /* the track being filled */
+    size_t rep_line;              /* the Representation's line (segments' messages) */
     int keep_init;                /* a later period: the track's init stays (checked equal) */
     size_t *cap;
 } dash_ctx;
@@ -112,16 +113,13 @@ static int parse_range(const char *s, uint64_t *off, uint64_t *len)
     return 0;
 }
 
-/* The nearest of the Representation, AdaptationSet, Period that has a
- * child `local`: its index in lv and the child. */
-static int32_t nearest(dash_ctx *c, const char *local, int *level)
+/* The child `local` of the nearest of the Representation, its
+ * AdaptationSet, its Period that has one; -1 if none does. */
+static int32_t nearest(dash_ctx *c, const char *local)
 {
     for (int i = 0; i < 3; i++) {
         int32_t e = pf__xml_child(c->x, c->lv[i], local, -1);
-        if (e >= 0) {
-            if (level) *level = i;
-            return e;
-        }
+        if (e >= 0) return e;
     }
     return -1;
 }
@@ -213,7 +211,7 @@ static int add_seg(dash_ctx *c, int32_t node, const char *path, double start, do
     if (c->total >= PF_MF_MAX_SEGMENTS_ALL) return dash_err(c, node, PF_ERR_LIMIT, "more than %d segments in all", PF_MF_MAX_SEGMENTS_ALL);
     if (c->t->nseg && start < c->t->seg[c->t->nseg - 1].start_s)
         return dash_err(c, node, PF_ERR_PARSE, "segments out of presentation order");
-    int rc = pf__mf_add_seg(c->mem, c->t, c->cap, path, start, dur, off, len);
+    int rc = pf__mf_add_seg(c->mem, c->t, c->cap, path, start, dur, off, len, c->rep_line);
     if (rc == PF_ERR_LIMIT) return dash_err(c, node, rc, "more than %d segments", PF_MF_MAX_SEGMENTS);
     if (rc == 0) c->total++;
     return rc;
@@ -322,7 +320,9 @@ static int tpl_duration(dash_ctx *c, const dash_tpl *tp)
         return dash_err(c, tp->node, PF_ERR_PARSE, "times overflow");
     for (uint64_t i = 0; i < count; i++) {
         uint64_t t = tp->pto + i * tp->duration, d = tp->duration;
-        if ((double)(t + d) > end) d = (uint64_t)(end - (double)t);
+        double rem = end - (double)t; /* the last one ends with the period */
+        if (rem <= 0) break;
+        if (rem < (double)d) d = (uint64_t)rem;
         if (d == 0) break;
         if ((rc = tpl_seg(c, tp, tp->start_number + i, t, d)) != 0) return rc;
     }
@@ -330,7 +330,7 @@ static int tpl_duration(dash_ctx *c, const dash_tpl *tp)
 }
 
 /* The init segment of a template: @initialization or <Initialization sourceURL>. */
-static int tpl_init(dash_ctx *c, const dash_tpl *tp)
+static int tpl_init(dash_ctx *c)
 {
     char name[PF_MF_MAX_PATH], path[PF_MF_MAX_PATH];
     int32_t where = -1;
@@ -345,7 +345,7 @@ static int tpl_init(dash_ctx *c, const dash_tpl *tp)
 
 static int seg_template(dash_ctx *c)
 {
-    dash_tpl tp = {.node = nearest(c, "SegmentTemplate", NULL)};
+    dash_tpl tp = {.node = nearest(c, "SegmentTemplate")};
     int32_t where = tp.node;
     tp.media = inherited(c, "SegmentTemplate", "media", NULL);
     int rc = inherited_u64(c, "SegmentTemplate", "timescale", 1, &tp.timescale);
@@ -355,7 +355,7 @@ static int seg_template(dash_ctx *c)
     if (rc) return rc;
     if (!tp.media) return dash_err(c, where, PF_ERR_PARSE, "no @media");
     if (tp.timescale == 0) return dash_err(c, where, PF_ERR_PARSE, "@timescale 0");
-    if ((rc = tpl_init(c, &tp)) != 0) return rc;
+    if ((rc = tpl_init(c)) != 0) return rc;
     int32_t tl = -1;
     for (int i = 0; i < 3 && tl < 0; i++)
         tl = pf__xml_child(c->x, pf__xml_child(c->x, c->lv[i], "SegmentTemplate", -1), "SegmentTimeline", -1);
@@ -420,7 +420,7 @@ static int seg_list(dash_ctx *c)
         int32_t l = pf__xml_child(c->x, c->lv[i], "SegmentList", -1);
         if (pf__xml_child(c->x, l, "SegmentURL", -1) >= 0) list = l;
     }
-    if (list < 0) return dash_err(c, nearest(c, "SegmentList", NULL), PF_ERR_PARSE, "no SegmentURL");
+    if (list < 0) return dash_err(c, nearest(c, "SegmentList"), PF_ERR_PARSE, "no SegmentURL");
     uint64_t ts;
     int rc = inherited_u64(c, "SegmentList", "timescale", 1, &ts);
     if (rc) return rc;
@@ -452,7 +452,7 @@ static int seg_list(dash_ctx *c)
 /* SegmentBase, or a BaseURL alone: the whole file is one segment over the period. */
 static int seg_base(dash_ctx *c)
 {
-    int32_t sb = nearest(c, "SegmentBase", NULL), node = sb >= 0 ? sb : c->lv[0];
+    int32_t sb = nearest(c, "SegmentBase"), node = sb >= 0 ? sb : c->lv[0];
     if (!c->base_is_file) return dash_err(c, node, PF_ERR_PARSE, "no segment information (no SegmentTemplate, SegmentList, or BaseURL naming a file)");
     if (c->pdur < 0) return dash_err(c, node, PF_ERR_PARSE, "one segment for the period, whose duration is not known");
     int rc = init_elem(c, "SegmentBase");
@@ -524,8 +524,8 @@ static int rep_fields(dash_ctx *c, pf_mf_track *t)
 /* The segments of the Representation in c->lv into c->t. */
 static int rep_segments(dash_ctx *c)
 {
-    if (nearest(c, "SegmentTemplate", NULL) >= 0) return seg_template(c);
-    if (nearest(c, "SegmentList", NULL) >= 0) return seg_list(c);
+    if (nearest(c, "SegmentTemplate") >= 0) return seg_template(c);
+    if (nearest(c, "SegmentList") >= 0) return seg_list(c);
     return seg_base(c);
 }
 
@@ -541,8 +541,8 @@ static int rep_continue(dash_ctx *c)
     tmp.bandwidth = t->bandwidth;
     c->t = &tmp;
     int rc = apply_base(c, c->lv[0]);
-    if (!rc) rc = nearest(c, "SegmentTemplate", NULL) >= 0 ? tpl_init(c, &(dash_tpl){0})
-                  : init_elem(c, nearest(c, "SegmentList", NULL) >= 0 ? "SegmentList" : "SegmentBase");
+    if (!rc) rc = nearest(c, "SegmentTemplate") >= 0 ? tpl_init(c)
+                  : init_elem(c, nearest(c, "SegmentList") >= 0 ? "SegmentList" : "SegmentBase");
     int same = (!tmp.init && !t->init) ||
                (tmp.init && t->init && strcmp(tmp.init, t->init) == 0 && tmp.init_off == t->init_off && tmp.init_len == t->init_len);
     pf__free(c->mem, tmp.init);
@@ -570,6 +570,7 @@ static int adaptation_set(dash_ctx *c, int32_t as, int first_period, size_t *see
         memcpy(c->base, base_as, sizeof base_as);
         c->base_is_file = file_as;
         c->lv[0] = rep;
+        c->rep_line = pf__xml_line(c->x, c->x->nodes[rep].offset);
         (*seen)++;
         if (!first_period) {
             if ((rc = rep_continue(c)) != 0) return rc;

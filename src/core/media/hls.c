@@ -295,7 +295,7 @@ static int media_uri(hls_reader *r, hls_media *h, const char *base, const char *
     } else {
         h->next_off = 0;
     }
-    rc = pf__mf_add_seg(mem, &h->t, &h->cap, path, h->t_now, h->pending_dur, off, blen);
+    rc = pf__mf_add_seg(mem, &h->t, &h->cap, path, h->t_now, h->pending_dur, off, blen, r->lineno);
     if (rc == PF_ERR_LIMIT)
         pf__mf_errf(r->err, r->errlen, "line %zu: more than %d segments", r->lineno, PF_MF_MAX_SEGMENTS);
     if (rc) return rc;

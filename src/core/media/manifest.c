@@ -36,7 +36,7 @@ int pf__mf_add_track(const pf_mem *mem, pf_manifest *m, pf_mf_track **out)
 }
 
 int pf__mf_add_seg(const pf_mem *mem, pf_mf_track *t, size_t *cap, const char *path, double start_s,
-                   double duration_s, uint64_t off, uint64_t len)
+                   double duration_s, uint64_t off, uint64_t len, size_t line)
 {
     if (t->nseg >= PF_MF_MAX_SEGMENTS) return PF_ERR_LIMIT;
     if (t->nseg == *cap) {
@@ -55,6 +55,7 @@ int pf__mf_add_seg(const pf_mem *mem, pf_mf_track *t, size_t *cap, const char *p
     s->duration_s = duration_s;
     s->range_off = off;
     s->range_len = len;
+    s->line = line;
     t->duration_s += duration_s;
     return 0;
 }

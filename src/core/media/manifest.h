@@ -45,6 +45,7 @@ typedef struct pf_mf_segment {
     double start_s, duration_s;    /* presentation time of its start, its duration (from the
                                     * manifest, never guessed) */
     uint64_t range_off, range_len; /* EXT-X-BYTERANGE / SegmentURL@mediaRange; 0,0 = the whole file */
+    size_t line;                   /* HLS: its URI's line; DASH: its Representation's (for messages) */
 } pf_mf_segment;
 
 typedef struct pf_mf_track {
@@ -67,7 +68,8 @@ typedef struct pf_manifest {
     pf_manifest_kind kind;
     pf_mf_track *tracks;
     size_t ntracks;
-    double duration_s; /* the longest track's (HLS); mediaPresentationDuration or the periods' sum (DASH) */
+    double duration_s; /* HLS media playlist: its track's (a master: 0, its tracks have no segments yet);
+                        * DASH: mediaPresentationDuration, or the periods' sum */
 } pf_manifest;
 
 /* Parses an HLS playlist, master or media (told apart by their tags).
@@ -129,9 +131,9 @@ void pf__mf_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((
 pf_manifest *pf__mf_new(const pf_mem *mem, pf_manifest_kind kind);
 /* A new zeroed track at the end (PF_ERR_LIMIT past PF_MF_MAX_TRACKS). */
 int pf__mf_add_track(const pf_mem *mem, pf_manifest *m, pf_mf_track **out);
-/* Appends a segment (path copied); PF_ERR_LIMIT past PF_MF_MAX_SEGMENTS. */
+/* Appends a segment (path copied) declared at line; PF_ERR_LIMIT past PF_MF_MAX_SEGMENTS. */
 int pf__mf_add_seg(const pf_mem *mem, pf_mf_track *t, size_t *cap, const char *path, double start_s,
-                   double duration_s, uint64_t off, uint64_t len);
+                   double duration_s, uint64_t off, uint64_t len, size_t line);
 void pf__mf_track_clear(const pf_mem *mem, pf_mf_track *t);
 /* A decimal number "12", "4.000000", ".5" (no sign, exponent, inf or
  * nan; at most 18 digits) into *v; 0 or PF_ERR_PARSE. */

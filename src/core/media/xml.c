@@ -28,12 +28,16 @@ typedef struct xml_parser {
     size_t errlen;
 } xml_parser;
 
-size_t pf__xml_line(const pf_xml *x, size_t off)
+size_t pf__xml_line(pf_xml *x, size_t off)
 {
-    size_t line = 1;
-    for (size_t i = 0; i < off && i < x->n; i++)
-        if (x->text[i] == '\n') line++;
-    return line;
+    if (off < x->line_off) { /* behind the last answer: count again from the start */
+        x->line_off = 0;
+        x->line_no = 1;
+    }
+    for (size_t i = x->line_off; i < off && i < x->n; i++)
+        if (x->text[i] == '\n') x->line_no++;
+    x->line_off = off < x->n ? off : x->n;
+    return x->line_no;
 }
 
 static int xml_fail(xml_parser *p, int rc, const char *what)
@@ -358,6 +362,7 @@ int pf__xml_parse(const pf_mem *mem, const uint8_t *text, size_t n, pf_xml **out
     if (!x) return PF_ERR_NOMEM;
     x->text = (const char *)text;
     x->n = n;
+    x->line_no = 1;
     x->pool_cap = n + 64; /* decoding never grows a string: names, values and text fit */
     x->pool = pf__malloc(mem, x->pool_cap);
     if (!x->pool) {

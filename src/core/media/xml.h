@@ -28,6 +28,7 @@ typedef struct pf_xml {
     size_t pool_len, pool_cap;
     const char *text; /* the input, borrowed for the parse only (line numbers) */
     size_t n;
+    size_t line_off, line_no; /* the last pf__xml_line answer: counting goes on from there */
 } pf_xml;
 
 /* 0 and *out, or PF_ERR_PARSE / PF_ERR_LIMIT / PF_ERR_NOMEM with a reason
@@ -35,8 +36,8 @@ typedef struct pf_xml {
  * pf__xml_line, which needs the same text. */
 int pf__xml_parse(const pf_mem *mem, const uint8_t *text, size_t n, pf_xml **out, char *err, size_t errlen);
 void pf__xml_free(const pf_mem *mem, pf_xml *x);
-/* The 1-based line of byte off of the input. */
-size_t pf__xml_line(const pf_xml *x, size_t off);
+/* The 1-based line of byte off of the input (linear over increasing offsets). */
+size_t pf__xml_line(pf_xml *x, size_t off);
 /* The element's name without its namespace prefix. */
 const char *pf__xml_local(const pf_xml *x, int32_t node);
 /* An attribute's decoded value by qualified name; NULL if absent (or node < 0). */
