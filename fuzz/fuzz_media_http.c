@@ -186,6 +186,7 @@ static int ref_route(const char *p, size_t n, uint32_t *idx)
     if (EQ("/metrics")) return PF_MEDIA_ROUTE_METRICS;
     if (EQ("/control")) return PF_MEDIA_ROUTE_CONTROL;
 #undef EQ
+    if (n > 3 && memcmp(p, "/t/", 3) == 0) return PF_MEDIA_ROUTE_PATH;
     static const char *pre[] = {"/files/", "/stream/"};
     for (int k = 0; k < 2; k++) {
         size_t pl = strlen(pre[k]);
@@ -1035,10 +1036,25 @@ static void check_route(const char *p, size_t n)
 {
     uint32_t idx = 0xdeadbeef, ridx = 0;
     pf_media_route_kind k = pf_media_route(p, n, &idx);
-    CHECK(k >= PF_MEDIA_ROUTE_NONE && k <= PF_MEDIA_ROUTE_CONTROL);
+    CHECK(k >= PF_MEDIA_ROUTE_NONE && k <= PF_MEDIA_ROUTE_PATH);
     CHECK((int)k == ref_route(p, n, &ridx));
     if (k == PF_MEDIA_ROUTE_FILE) CHECK(idx == ridx && idx <= 999999999u);
     int safe = pf_media_path_safe(p, n);
+    /* A title path: decoded, never longer than its encoding, no NUL; a
+     * safe one has no "." or ".." segment left (the decoded path is what
+     * the server looks up among the torrent's files). */
+    char dec[256];
+    int drc = pf_media_path_decode(p, n, dec, sizeof dec);
+    CHECK(drc == 0 || drc == PF_ERR_PARSE || drc == PF_ERR_LIMIT);
+    if (drc == 0) {
+        size_t dl = strlen(dec);
+        CHECK(k == PF_MEDIA_ROUTE_PATH && dl >= 1 && dl <= n - 3);
+        if (safe) {
+            CHECK(strcmp(dec, ".") && strcmp(dec, "..") && strncmp(dec, "../", 3) && strncmp(dec, "./", 2));
+            CHECK(!strstr(dec, "/../") && !strstr(dec, "/./"));
+            CHECK(!(dl >= 3 && strcmp(dec + dl - 3, "/..") == 0) && !(dl >= 2 && strcmp(dec + dl - 2, "/.") == 0));
+        }
+    }
     if (safe != ref_path_safe(p, n)) {
         fprintf(stderr, "path safe %d, reference %d: \"%.*s\"\n", safe, !safe, (int)n, p);
         abort();
