@@ -129,7 +129,10 @@ static inline void pf_session_settings_default(pf_session_settings *s) { pf_sess
  * filled by pf_session_settings_default), PF_ERR_NOMEM. */
 PF_EXTERN int pf_session_new(const pf_session_settings *s, pf_session **out);
 /* Frees everything.  The caller must have closed its sockets first; peers
- * and jobs still outstanding are freed too. */
+ * still open and jobs still queued as events (not taken) are freed too.
+ * A job the caller took (PF_EV_JOB) is the caller's until it reports it
+ * with pf_torrent_job_done (any result, e.g. PF_ERR_SHUTDOWN): report
+ * every such job before this call, or it leaks. */
 PF_EXTERN void pf_session_free(pf_session *s);
 PF_EXTERN const uint8_t *pf_session_peer_id(const pf_session *s);
 
