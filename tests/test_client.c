@@ -324,6 +324,11 @@ static void ctl_watch(uv_timer_t *h)
 
 TEST(client_pause_resume_remove)
 {
+    /* The library leaves SIGPIPE alone (app_loop_posts_and_stop checks
+     * it); as its header asks of an application, the tests that move
+     * bytes between peers ignore it (a peer closed mid-write killed this
+     * test once under load). */
+    signal(SIGPIPE, SIG_IGN);
     static ctl_app a;
     memset(&a, 0, sizeof a);
     snprintf(a.dir, sizeof a.dir, "/tmp/pf-test-client-XXXXXX");

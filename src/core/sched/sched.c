@@ -253,6 +253,7 @@ typedef struct sched_pass {
     int cdn;    /* a costly source can take a fetch now */
     int usable; /* a costly source is there, not backing off */
     int hold;   /* a start-up holds the free sources back */
+    uint32_t hold_by; /* the reader whose start-up it is */
     uint32_t trial_start, trial_end; /* pieces on trial with free sources */
     uint64_t trial_until;
     pf_block_ref claim[256]; /* blocks claimed for the next costly fetch */
@@ -273,7 +274,21 @@ typedef struct reader_view {
     uint64_t start_end; /* end of its start-up prefix */
     uint32_t p0;        /* the piece it reads next */
     int head;           /* the costly source brings only a head of the prefix */
+    /* A media timeline's cursor: its track, and the presentation clock
+     * (-1: not running).  A segment's bytes are all due when it starts. */
+    const pf__mtrack *tr;
+    double clock;
 } reader_view;
+
+/* Seconds until the byte at torrent offset off is due. */
+static double view_due(const reader_view *v, uint64_t off)
+{
+    if (v->tr && v->clock >= 0) {
+        double t0 = pf__tl_seg_start(v->tr, off);
+        return t0 > v->clock ? t0 - v->clock : 0;
+    }
+    return off > v->play ? (double)(off - v->play) / v->br : 0;
+}
 
 /* The urgent-zone scan of one reader: its bounds and what it knows. */
 typedef struct urgent_scan {
@@ -317,17 +332,16 @@ static int cursor_view_init(sched_pass *sp, pf__stream *st, reader_view *v)
             }
     }
     v->play = v->rd;
+    v->tr = tr;
+    v->clock = -1;
     double p = pf__tl_now(t->tl, sp->now);
     if (st->started && p >= 0) {
         if (pf__tl_offset_at(tr, p) > v->rd && !pf__tl_group_reading(t, st)) {
             pf__tl_hold(t, pf__tl_time_of(tr, v->rd), sp->now);
             p = pf__tl_time_of(tr, v->rd);
         }
-        /* A player plays a segment only once it has all of it: every byte
-         * of a segment is due when the segment starts, which the linear
-         * deadlines below meet if playback is taken to be a segment ahead
-         * of the clock. */
-        uint64_t at = pf__tl_offset_at(tr, p + tr->maxdur);
+        v->clock = p;
+        uint64_t at = pf__tl_offset_at(tr, p);
         v->play = at < v->rd ? at : v->rd;
     }
     v->p0 = (uint32_t)(v->rd / sp->plen);
@@ -376,7 +390,8 @@ static void phase_window(sched_pass *sp, const reader_view *v)
     pf_picker_window *w = &sp->win[sp->nwin++];
     w->start = v->p0;
     w->end = (uint32_t)((pref_end - 1) / sp->plen) + 1;
-    w->due0_s = ((double)v->p0 * (double)sp->plen - (double)v->play) / v->br;
+    w->due0_s = v->tr ? view_due(v, (uint64_t)v->p0 * sp->plen)
+                      : ((double)v->p0 * (double)sp->plen - (double)v->play) / v->br;
     w->piece_s = (double)sp->plen / v->br;
     /* Pieces evicted by the cache limit, or of files fetched only when
      * read (a title's segments), are wanted here: peers holding them
@@ -417,8 +432,10 @@ static void phase_startup_prefix(sched_pass *sp, reader_view *v)
      * would share the viewer's downlink with the prefix and delay the
      * start (the CDN alone is the fastest start there is).  At most
      * startup_s, in case the CDN is slow rather than failing. */
-    if (!st->startup_done && sp->usable && sp->now < st->startup_at + (uint64_t)(ss->startup_s * 1e9))
+    if (!st->startup_done && sp->usable && sp->now < st->startup_at + (uint64_t)(ss->startup_s * 1e9)) {
         sp->hold = 1;
+        sp->hold_by = st->id;
+    }
 }
 
 /* Phase 2b: during a start-up, free sources are tried on the prefix
@@ -483,6 +500,8 @@ static int urgent_scan_init(sched_pass *sp, const reader_view *v, urgent_scan *u
     /* The urgent zone: from the read position, pieces due (by the media
      * clock) within urgent_s. */
     uint64_t urg_end = v->play + (uint64_t)(ss->urgent_s * v->br);
+    /* A title: the segments that start within urgent_s, whole. */
+    if (v->tr && v->clock >= 0) urg_end = pf__tl_seg_end(v->tr, pf__tl_offset_at(v->tr, v->clock + ss->urgent_s));
     if (!st->startup_done && urg_end < v->start_end) urg_end = v->start_end;
     if (urg_end > v->fend) urg_end = v->fend;
     /* Pieces no connected peer has are the CDN's whatever the media clock
@@ -709,7 +728,7 @@ static void phase_urgent(sched_pass *sp, reader_view *v)
     for (uint32_t p = v->p0; p <= u.pu && p < t->mi->num_pieces; p++) {
         if (pf_bitfield_get(&t->have, p) || pf_picker_is_pending(&t->picker, p)) continue;
         uint64_t pstart = (uint64_t)p * plen;
-        double due = pstart > v->play ? (double)(pstart - v->play) / v->br : 0;
+        double due = view_due(v, pstart);
         const pf_partial *pp = pf_picker_partial(&t->picker, p);
         int cdn_busy = 0; /* the CDN already covers its missing blocks */
         if (pp) {
@@ -749,6 +768,8 @@ static void phase_apply(sched_pass *sp)
     t->trial_start = sp->trial_start;
     t->trial_end = sp->hold ? sp->trial_end : sp->trial_start;
     t->trial_until = sp->trial_until;
+    if (t->startup_hold != sp->hold)
+        pf__log(t->s, PF_LOG_DEBUG, "start-up: peers %s (reader %u)", sp->hold ? "held" : "let go", sp->hold_by);
     if (t->startup_hold && !sp->hold) {
         t->startup_hold = 0;
         t->hold_released = now;

@@ -233,6 +233,11 @@ void pf__tl_served(pf_torrent *t, const pf__stream *st, uint64_t off, size_t n, 
 double pf__tl_time_of(const pf__mtrack *tr, uint64_t abs);
 /* Torrent offset of presentation time ts in track tr (its end past it). */
 uint64_t pf__tl_offset_at(const pf__mtrack *tr, double ts);
+/* The start time of the segment of track tr holding torrent offset abs
+ * (all its bytes are due then). */
+double pf__tl_seg_start(const pf__mtrack *tr, uint64_t abs);
+/* The end of the segment holding abs (abs itself if none does). */
+uint64_t pf__tl_seg_end(const pf__mtrack *tr, uint64_t abs);
 /* The presentation clock now (-1: not running). */
 double pf__tl_now(const pf__timeline *tl, uint64_t now);
 /* A segment reader's wait at file offset off: is the player's buffer

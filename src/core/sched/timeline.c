@@ -80,6 +80,31 @@ uint64_t pf__tl_offset_at(const pf__mtrack *tr, double ts)
     return s->abs + (uint64_t)((double)(s->end - s->abs) * (ts - s->t0) / s->dur);
 }
 
+double pf__tl_seg_start(const pf__mtrack *tr, uint64_t abs)
+{
+    if (!tr->nseg || abs < tr->seg[0].abs) return tr->nseg ? tr->seg[0].t0 : 0;
+    uint32_t lo = 0, hi = tr->nseg;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (tr->seg[mid].abs <= abs) lo = mid;
+        else hi = mid;
+    }
+    /* Between segments (another track's bytes): the next one's start. */
+    if (abs >= tr->seg[lo].end && lo + 1 < tr->nseg) return tr->seg[lo + 1].t0;
+    return tr->seg[lo].t0;
+}
+
+uint64_t pf__tl_seg_end(const pf__mtrack *tr, uint64_t abs)
+{
+    for (uint32_t lo = 0, hi = tr->nseg; lo < hi;) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (abs < tr->seg[mid].abs) hi = mid;
+        else if (abs >= tr->seg[mid].end) lo = mid + 1;
+        else return tr->seg[mid].end;
+    }
+    return abs;
+}
+
 double pf__tl_now(const pf__timeline *tl, uint64_t now)
 {
     if (!tl->running) return -1;
@@ -288,6 +313,15 @@ int pf__tl_open(pf_torrent *t, uint32_t reader_id, uint64_t now)
         /* The first of its kind: a start-up of its own, on the clock
          * another kind may already have set going. */
         cursor_restart(tl, c, abs, 0);
+        /* Joining a presentation already playing (the audio asked for
+         * after the first video segment): no start-up of its own, which
+         * would hold the peers back for everyone (a loopback seed sat idle
+         * for 3 s while a second video segment waited). */
+        if (tl->running) {
+            c->startup_done = 1;
+            c->started = 1;
+            c->clock_start = now;
+        }
         switch_record(tl, g, ts, tr);
     } else {
         /* A continuation asks for what follows what the player has
