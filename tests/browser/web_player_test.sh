@@ -29,7 +29,7 @@
 #    completes (`seeked`) and playback goes on past 38 s;
 #  * no fatal player error.
 [ -n "${WEB_LIB:-}" ] || { echo "WEB_LIB unset" >&2; exit 2; }
-pf_setup 150
+pf_setup 180   # about 85 s alone (make_title 35-40 s of it), 125 s beside the other browser test
 require_peerflow
 require_cmd ffmpeg
 require_cmd curl
