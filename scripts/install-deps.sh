@@ -2,7 +2,9 @@
 # Install everything peerflow needs to build, test and demo on Debian 12.
 # Idempotent: only missing packages are installed; safe to run repeatedly.
 #   scripts/install-deps.sh          build + demo dependencies
-#   scripts/install-deps.sh --test   also the interop peers used by the suite
+#   scripts/install-deps.sh --test   also the interop peers and the real
+#                                    players (Chromium + hls.js/dash.js
+#                                    from npm, mpv) used by the suite
 #   scripts/install-deps.sh --lab    --test's, plus python3-matplotlib for the
 #                                    lab's plots (peerflow lab, docs/LAB.md)
 set -euo pipefail
@@ -18,7 +20,8 @@ case "${1:-}" in
 esac
 if [ $test = 1 ]; then
     pkgs+=(python3-libtorrent transmission-cli opentracker aria2
-           iproute2 procps prometheus)
+           iproute2 procps prometheus util-linux
+           chromium mpv)   # real players: tests/it_browser_*.sh, it_mpv_hls.sh
     # Node may come from outside Debian (the image ships node 20 + npm 11);
     # Debian's npm conflicts with it, so add Debian's only when none exists.
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
@@ -53,4 +56,7 @@ for svc in "${installed_services[@]}"; do
         $SUDO invoke-rc.d "$svc" stop >/dev/null 2>&1 || true
     fi
 done
-if [ $test = 1 ]; then bash "$(dirname "$0")/install-node-peers.sh"; fi
+if [ $test = 1 ]; then
+    bash "$(dirname "$0")/install-node-peers.sh"
+    bash "$(dirname "$0")/install-browser-deps.sh"   # hls.js, dash.js, puppeteer-core
+fi

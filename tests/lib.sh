@@ -19,7 +19,8 @@ PF_SRC=${PF_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 PF_BUILD=${PF_BUILD:-$PF_SRC/build}
 PF_BIN=${PF_BIN:-$PF_BUILD/peerflow}
 PF_NODE_DIR=${PF_NODE_DIR:-$PF_SRC/.pf-node}
-export PF_SRC PF_BUILD PF_BIN PF_NODE_DIR
+PF_BROWSER_DIR=${PF_BROWSER_DIR:-$PF_SRC/.pf-browser}
+export PF_SRC PF_BUILD PF_BIN PF_NODE_DIR PF_BROWSER_DIR
 PY=/usr/bin/python3
 LT_PEER="$PY $PF_SRC/tests/peers/lt_peer.py"
 WT_PEER="node $PF_SRC/tests/peers/wt_peer.mjs"
@@ -44,6 +45,24 @@ fail() { log "FAIL: $*"; exit 1; }
 # scripts/install-deps.sh --test and scripts/install-node-peers.sh; a missing
 # one is a failure, not a skip).
 skip() { echo "SKIP: $TEST_NAME: $*"; _PF_SKIPPED=1; exit 0; }
+
+# pf_netns_enter "$@": first thing in a test (before pf_setup), re-runs the
+# test in a network namespace of its own that has only `lo` (brought up):
+# `unshare -n` as root, `unshare -rn` (a user namespace) otherwise.  For
+# tests that start programs which talk to outside addresses on their own
+# (Chromium's update checks and the like): every server the test needs is
+# started inside too, so nothing leaves loopback.
+pf_netns_enter() {
+    if [ -n "${PF_IN_NETNS:-}" ]; then
+        [ "$(ip -o link show | wc -l)" = 1 ] || fail "pf_netns_enter: more than lo in the namespace"
+        return 0
+    fi
+    command -v unshare >/dev/null 2>&1 || fail "unshare missing (util-linux)"
+    command -v ip >/dev/null 2>&1 || fail "ip missing (iproute2)"
+    local u=-n
+    [ "$(id -u)" = 0 ] || u=-rn
+    PF_IN_NETNS=1 exec unshare "$u" -- bash -c 'ip link set lo up && exec bash "$@"' bash "$0" "$@"
+}
 
 # pf_setup [BUDGET_SECONDS]: temp dir $T (+ $T/logs), cleanup trap, watchdog.
 pf_setup() {

@@ -66,6 +66,56 @@ TEST(test_routes)
     CHECK_EQ(route("", &i), PF_MEDIA_ROUTE_NONE);
 }
 
+static int player_name(const char *p, char *out, size_t outlen)
+{
+    return pf_media_player_name(p, strlen(p), out, outlen);
+}
+
+/* /player/<name>: one segment, a safe alphabet, no hidden files, only
+ * the page types; the route itself. */
+TEST(test_player_name)
+{
+    uint32_t i = 0;
+    char n[PF_MEDIA_PLAYER_NAME_MAX + 1];
+    CHECK_EQ(route("/player/hls.min.js", &i), PF_MEDIA_ROUTE_PLAYER);
+    CHECK_EQ(route("/player/", &i), PF_MEDIA_ROUTE_NONE);
+    CHECK_EQ(route("/player", &i), PF_MEDIA_ROUTE_NONE);
+    CHECK_EQ(player_name("/player/hls.min.js", n, sizeof n), 0);
+    CHECK(strcmp(n, "hls.min.js") == 0);
+    CHECK_EQ(player_name("/player/Player_1-a.HTML", n, sizeof n), 0);
+    CHECK_EQ(player_name("/player/dash.all.min.js.map", n, sizeof n), 0);
+    CHECK_EQ(player_name("/player/style.css", n, sizeof n), 0);
+    static const char *bad[] = {
+        "/player/", "/player/..", "/player/.", "/player/.hidden.js", "/player/../x.js",
+        "/player/a/b.js", "/player/%2e%2e", "/player/a%2fb.js", "/player/a%20b.js",
+        "/player/a\\b.js", "/player/movie.mp4", "/player/noext", "/player/x.php",
+        "/player/x.svg", "/player/x.js?y", "/player/a b.js", "/t/x.js", "/playerx.js",
+        "/player//etc/passwd.js",
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        int rc = player_name(bad[k], n, sizeof n);
+        if (rc == 0) fprintf(stderr, "  accepted %s\n", bad[k]);
+        CHECK(rc != 0);
+    }
+    char longname[8 + PF_MEDIA_PLAYER_NAME_MAX + 8];
+    memcpy(longname, "/player/", 8);
+    memset(longname + 8, 'a', PF_MEDIA_PLAYER_NAME_MAX);
+    memcpy(longname + 8 + PF_MEDIA_PLAYER_NAME_MAX - 3, ".js", 4);
+    CHECK_EQ(player_name(longname, n, sizeof n), 0);
+    longname[8 + PF_MEDIA_PLAYER_NAME_MAX - 3] = 'a';
+    memcpy(longname + 8 + PF_MEDIA_PLAYER_NAME_MAX - 2, ".js", 4); /* one byte over */
+    CHECK(player_name(longname, n, sizeof n) != 0);
+    CHECK_EQ(player_name("/player/abcdef.js", n, 4), PF_ERR_LIMIT);
+    CHECK(strcmp(pf_media_player_type("a.js"), "text/javascript; charset=utf-8") == 0);
+    CHECK(strcmp(pf_media_player_type("a.HTML"), "text/html; charset=utf-8") == 0);
+    CHECK(strcmp(pf_media_player_type("a.map"), "application/json") == 0);
+    CHECK(pf_media_player_type("a.mp4") == NULL);
+    CHECK(pf_media_player_type("js") == NULL);
+    /* the torrent's files never get a type a browser would run */
+    CHECK(strcmp(pf_media_content_type("x.js"), "application/octet-stream") == 0);
+    CHECK(strcmp(pf_media_content_type("x.html"), "application/octet-stream") == 0);
+}
+
 TEST(test_content_types)
 {
     CHECK_STR(pf_media_content_type("a/b/Movie.MP4"), "video/mp4");
@@ -627,6 +677,51 @@ static int write_file(const char *path, const void *p, size_t n)
 
 /* A 12 MiB file, its torrent, a client seeding it (no listener, no
  * tracker) and the media server with its default bind and short limits. */
+/* --player-dir: <ms_dir>/player with a page, a script, a hidden file, a
+ * directory with a served extension, and a link to a file outside. */
+static const char ms_page[] = "<!doctype html><title>player</title>";
+static int ms_player_setup(void)
+{
+    char p[600], q[600];
+    snprintf(p, sizeof p, "%s/player", ms_dir);
+    if (mkdir(p, 0700) != 0) return -1;
+    snprintf(q, sizeof q, "%s/movie.mp4", ms_dir);
+    if (pf_media_server_set_player_dir(ms_srv, "/nonexistent-pf-dir") != PF_ERR_INVAL ||
+        pf_media_server_set_player_dir(ms_srv, q) != PF_ERR_INVAL || /* a file */
+        pf_media_server_set_player_dir(ms_srv, "/") != PF_ERR_INVAL)
+        return -1;
+    snprintf(q, sizeof q, "%s/page.html", p);
+    if (write_file(q, ms_page, sizeof ms_page - 1)) return -1;
+    snprintf(q, sizeof q, "%s/app.js", p);
+    if (write_file(q, "1;", 2)) return -1;
+    snprintf(q, sizeof q, "%s/.hidden.js", p);
+    if (write_file(q, "2;", 2)) return -1;
+    snprintf(q, sizeof q, "%s/dir.js", p);
+    if (mkdir(q, 0700) != 0) return -1;
+    snprintf(q, sizeof q, "%s/secret.js", ms_dir);
+    if (write_file(q, "3;", 2)) return -1;
+    snprintf(q, sizeof q, "%s/out.js", p);
+    if (symlink("../secret.js", q) != 0) return -1;
+    /* a trailing slash and a "." in the directory's own path are fine */
+    snprintf(q, sizeof q, "%s/./player/", ms_dir);
+    return pf_media_server_set_player_dir(ms_srv, q);
+}
+
+static void ms_player_cleanup(void)
+{
+    static const char *names[] = {"player/page.html", "player/app.js", "player/.hidden.js",
+                                  "player/out.js", "secret.js"};
+    char p[600];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", ms_dir, names[i]);
+        unlink(p);
+    }
+    snprintf(p, sizeof p, "%s/player/dir.js", ms_dir);
+    rmdir(p);
+    snprintf(p, sizeof p, "%s/player", ms_dir);
+    rmdir(p);
+}
+
 static int ms_start(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -667,6 +762,7 @@ static int ms_start(void)
     lim.send_timeout_ms = MS_SEND_TIMEOUT_MS;
     lim.max_conns = MS_MAX_CONNS_TEST;
     pf_media_server_set_limits(ms_srv, &lim);
+    if (ms_player_setup() != 0) return -1;
     ms_port = pf_media_server_port(ms_srv);
     uv_async_init(loop, &ms_stop_async, ms_on_stop);
     return pthread_create(&ms_thr, NULL, ms_loop_main, NULL);
@@ -682,6 +778,7 @@ static void ms_stop(void)
     unlink(path);
     snprintf(path, sizeof path, "%s/movie.torrent", ms_dir);
     unlink(path);
+    ms_player_cleanup();
     rmdir(ms_dir);
     free(ms_data);
 }
@@ -864,6 +961,46 @@ TEST(test_ms_traversal)
     CHECK_EQ(status_of("HEAD /files/0/...? HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 200);
     CHECK_EQ(status_of("HEAD /files/1/movie.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 404);
     CHECK_EQ(status_of("HEAD /etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 404);
+}
+
+/* GET /player/<name>: the page with its type and nosniff; nothing
+ * hidden, no directory, no link out of the directory, no other type. */
+TEST(test_ms_player)
+{
+    resp r;
+    const char *get = "GET /player/page.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    CHECK_EQ(exchange(get, strlen(get), 0, &r, NULL), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK(strcasestr(r.head, "\r\nContent-Type: text/html; charset=utf-8\r\n") != NULL);
+    CHECK(strcasestr(r.head, "\r\nX-Content-Type-Options: nosniff\r\n") != NULL);
+    CHECK_EQ(r.body.len, sizeof ms_page - 1);
+    CHECK(r.body.len == sizeof ms_page - 1 && memcmp(r.body.data, ms_page, r.body.len) == 0);
+    pf_buf_free(&r.body);
+    get = "GET /player/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    CHECK_EQ(exchange(get, strlen(get), 0, &r, NULL), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK(strcasestr(r.head, "\r\nContent-Type: text/javascript; charset=utf-8\r\n") != NULL);
+    pf_buf_free(&r.body);
+    CHECK_EQ(status_of("HEAD /player/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 1), 200);
+    static const struct {
+        const char *path;
+        int status;
+    } no[] = {
+        {"/player/.hidden.js", 404}, {"/player/out.js", 404},   {"/player/dir.js", 404},
+        {"/player/missing.js", 404}, {"/player/", 404},         {"/player/secret.js", 404},
+        {"/player/player/app.js", 404}, {"/player/../secret.js", 400},
+        {"/player/%2e%2e/secret.js", 400}, {"/player/..%2fsecret.js", 400},
+        {"/player/%61pp.js", 404},   {"/player//etc/passwd", 400},
+    };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        char req[512];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", no[i].path);
+        int st = status_of(req, 0);
+        if (st != no[i].status) fprintf(stderr, "  %s: %d\n", no[i].path, st);
+        CHECK_EQ(st, no[i].status);
+    }
+    CHECK_EQ(status_of("POST /player/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "Content-Length: 0\r\n\r\n", 0), 405);
 }
 
 static int post_control(const char *extra_headers, const char *body, resp *r)
@@ -1224,7 +1361,8 @@ TEST(test_server)
              {"oversized", test_ms_oversized},
              {"slow_clients", test_ms_slow_clients},
              {"conn_cap", test_ms_conn_cap},
-             {"control", test_ms_control}};
+             {"control", test_ms_control},
+             {"player", test_ms_player}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         int before = pf_test_failures;
         t[i].fn();
@@ -1233,7 +1371,7 @@ TEST(test_server)
     ms_stop();
 }
 
-TEST_MAIN(test_routes, test_content_types, test_range_plan, test_hosts, test_file_url, test_m3u,
+TEST_MAIN(test_routes, test_player_name, test_content_types, test_range_plan, test_hosts, test_file_url, test_m3u,
           test_html_escapes, test_json_str, test_stats_json, test_prom_label, test_metrics,
           test_upload_state, test_control_parse,
           test_path_safe, test_range_plan_hostile, test_limits_init, test_server)

@@ -9,6 +9,9 @@
  *                               (their relative URIs resolve here); the
  *                               first manifest asked for loads the title's
  *                               media timeline
+ *   GET/HEAD /player/<name>     a web player's page and scripts, from the
+ *                               directory pf_media_server_set_player_dir
+ *                               names (404 without one)
  *   GET /playlist.m3u           every file, audio/video first
  *   GET /stats.json             torrent counters, per-file QoE, sources
  *   GET /metrics                Prometheus text format 0.0.4
@@ -162,6 +165,19 @@ PF_EXTERN int pf_media_server_file_url(const pf_media_server *ms, uint32_t i, pf
  * timeline in the engine (see pf_torrent_set_media).  Returns 0,
  * PF_ERR_NOTFOUND (no such manifest, or no metadata yet), PF_ERR_NOMEM. */
 PF_EXTERN int pf_media_server_title_url(const pf_media_server *ms, int hls, pf_buf *out);
+/* Serves dir's regular files at GET/HEAD /player/<name>, so that a web
+ * player (hls.js, dash.js) runs on the same origin as the title it plays.
+ * Only names of one path segment of [A-Za-z0-9._-], not starting with
+ * '.', with the extensions html/htm, js/mjs, css, map/json (served with
+ * their types, X-Content-Type-Options: nosniff and no caching); the
+ * resolved path (symbolic links followed) must lie inside dir's resolved
+ * path; no directory listing; files of at most 16 MiB, read whole on the
+ * loop thread when asked for (a page and its scripts, not media).  Off
+ * (404) until called; NULL turns it off again.  Whatever the page's
+ * scripts do runs with this origin's rights: it can read /stats.json,
+ * and POST /control refuses requests with an Origin header.  dir is
+ * copied.  Returns 0, PF_ERR_INVAL (not a directory), PF_ERR_NOMEM. */
+PF_EXTERN int pf_media_server_set_player_dir(pf_media_server *ms, const char *dir);
 /* 1 once every file (BEP 47 pad files aside) has been sent completely,
  * in one response or in pieces across several, else 0 (also while the
  * file list is unknown). */

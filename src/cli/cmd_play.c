@@ -430,6 +430,8 @@ static void usage(FILE *f)
             "      --cache-size SIZE  keep at most SIZE bytes of the torrent on disk\n"
             "      --player P         start mpv, vlc, ffplay or the command P on the first\n"
             "                         audio/video file; peerflow exits when it does\n"
+            "      --player-dir DIR   serve DIR's web player files (html, js, css, map)\n"
+            "                         at /player/<name>, same origin as the title\n"
             "      --stats FILE       write /stats.json's document every second and at exit\n"
             "      --qoe-report S     send the stream's QoE summary to the tracker every S\n"
             "                         seconds and at the end (default 60; 0 = never)\n"
@@ -437,13 +439,14 @@ static void usage(FILE *f)
             "  -v, --verbose          log progress and protocol events\n"
             "  -h, --help             this help\n\n"
             "routes: /files/<i>/<name> (Range), /stream/<i>, /playlist.m3u, /stats.json,\n"
-            "        /metrics (Prometheus), /; POST /control {\"upload\":\"off\"|\"on\"},\n"
+            "        /metrics (Prometheus), /player/<name> (--player-dir), /; POST /control {\"upload\":\"off\"|\"on\"},\n"
             "        {\"metered\":true|false} (from this machine, application/json)\n");
 }
 
 /* What the command line asks for, besides what `play` keeps. */
 typedef struct play_opts {
     const char *src, *dir;
+    const char *player_dir; /* --player-dir: served at /player/<name> */
     const char *peers[MAX_ARGS], *trackers[MAX_ARGS], *webseeds[MAX_ARGS], *nets[MAX_ARGS];
     int npeers, ntrackers, nwebseeds, nnets, no_tracker, no_upload;
     double ws_cost[MAX_ARGS]; /* each --webseed's --webseed-cost (1) */
@@ -460,7 +463,7 @@ typedef struct play_opts {
 
 enum {
     O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
-    O_DOWNRATE, O_CACHE, O_PLAYER, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
+    O_DOWNRATE, O_CACHE, O_PLAYER, O_PLAYERDIR, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
     O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST, O_MEMLIMIT, O_TRANSPORT, O_UTPTARGET, O_QOE,
     O_CMCD
 };
@@ -527,6 +530,7 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
         return -1;
     }
     case O_STATS: p->stats_path = arg; return -1;
+    case O_PLAYERDIR: o->player_dir = arg; return -1;
     case O_EXITDONE: p->exit_when_done = 1; return -1;
     case 'v': p->verbose++; return -1;
     case PF_CLI_O_BUDGET:
@@ -621,7 +625,8 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"cmcd", 1, 0, O_CMCD},
         {"no-upload", 0, 0, O_NOUP},  {"upload-rate", 1, 0, O_UPRATE},
         {"download-rate", 1, 0, O_DOWNRATE}, {"cache-size", 1, 0, O_CACHE},
-        {"player", 1, 0, O_PLAYER},   {"stats", 1, 0, O_STATS},
+        {"player", 1, 0, O_PLAYER},   {"player-dir", 1, 0, O_PLAYERDIR},
+        {"stats", 1, 0, O_STATS},
         {"exit-when-done", 0, 0, O_EXITDONE}, {"verbose", 0, 0, 'v'},
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
@@ -642,6 +647,11 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         return 2;
     }
     o->src = argv[optind];
+    struct stat pst;
+    if (o->player_dir && (stat(o->player_dir, &pst) != 0 || !S_ISDIR(pst.st_mode))) {
+        fprintf(stderr, "peerflow play: --player-dir %s: not a directory\n", pf_cli_esc(o->player_dir));
+        return 2;
+    }
     if (!o->dir) {
         if (default_cache_dir(o->dirbuf, sizeof o->dirbuf) != 0) {
             fprintf(stderr, "peerflow play: no cache directory: set HOME or use --dir\n");
@@ -765,6 +775,14 @@ static int play_serve(play *p, const play_opts *o)
         return rc == PF_ERR_INVAL ? 2 : 1;
     }
     pf_media_server_set_limits(p->ms, &o->lim);
+    rc = o->player_dir ? pf_media_server_set_player_dir(p->ms, o->player_dir) : 0;
+    if (rc != 0) { /* play_parse checked it is a directory */
+        fprintf(stderr, "peerflow play: --player-dir %s: %s\n", pf_cli_esc(o->player_dir),
+                pf_strerror(rc));
+        pf_media_server_stop(p->ms); /* as play_run's end does */
+        p->ms = NULL;
+        return 1;
+    }
     fprintf(stderr, "peerflow play: serving %s on %s/\n", pf_cli_esc(pf_client_torrent_name(p->t)),
             pf_media_server_base_url(p->ms));
     if (pf_client_torrent_num_files(p->t) == 0)

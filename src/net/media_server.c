@@ -1,8 +1,13 @@
 #include "net/media_server.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/media/media_http.h"
 #include "core/util/buf.h"
@@ -24,6 +29,7 @@
 #define MS_STALL_EVICT_MS 1000     /* at the cap: a stream unread this long */
 #define MS_MAX_SOURCES 512
 #define MS_COV_MAX 32 /* disjoint served intervals remembered per file */
+#define MS_PLAYER_FILE_MAX (16u << 20) /* a player page's file, read whole */
 #define MS_EXTRA "X-Content-Type-Options: nosniff\r\n"
 #define MS_NO_STORE MS_EXTRA "Cache-Control: no-store\r\n"
 
@@ -45,6 +51,7 @@ struct pf_media_server {
     ms_resp *resps; /* streaming file responses */
     ms_cov **cov;   /* per file, allocated on first bytes */
     ms_title *title; /* the packaged title its manifests describe (HLS, DASH) */
+    char *player_dir; /* realpath of --player-dir; NULL: /player/ is 404 */
     uint32_t ncov;
     int stopping;
 };
@@ -499,6 +506,70 @@ static int path_route(pf_media_server *ms, const pf_http_request *req, uint32_t 
     return 0;
 }
 
+/* --- a web player's files (/player/<name>) ----------------------------------- */
+
+/* Reads dir/name into *b if it resolves to a regular file inside dir.
+ * 0, or the HTTP status to answer. */
+static int player_read(const char *dir, const char *name, pf_buf *b)
+{
+    char path[PATH_MAX], real[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof path) return 404;
+    if (!realpath(path, real)) return 404;
+    size_t dl = strlen(dir);
+    if (strncmp(real, dir, dl) != 0 || real[dl] != '/') return 404; /* a link out */
+    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return 404;
+    struct stat st;
+    int status = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) status = 404;
+    else if ((uint64_t)st.st_size > MS_PLAYER_FILE_MAX) status = 403;
+    else if (pf_buf_reserve(b, (size_t)st.st_size + 1) != 0) status = 500;
+    while (!status && b->len < (size_t)st.st_size) {
+        ssize_t r = read(fd, b->data + b->len, (size_t)st.st_size - b->len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) status = 500; /* shrank or failed meanwhile */
+        else b->len += (size_t)r;
+    }
+    close(fd);
+    return status;
+}
+
+static void serve_player(pf_media_server *ms, pf_http_res *res, const pf_http_request *req)
+{
+    char name[PF_MEDIA_PLAYER_NAME_MAX + 1];
+    if (!ms->player_dir ||
+        pf_media_player_name(req->path.p, req->path.len, name, sizeof name) != 0) {
+        send_text(res, 404, NULL, MS_EXTRA);
+        return;
+    }
+    pf_buf b;
+    pf_buf_init(&b);
+    int status = player_read(ms->player_dir, name, &b);
+    if (status)
+        send_text(res, status, NULL, MS_EXTRA);
+    else
+        send_body(res, 200, pf_media_player_type(name), b.data, b.len, MS_NO_STORE);
+    pf_buf_free(&b);
+}
+
+int pf_media_server_set_player_dir(pf_media_server *ms, const char *dir)
+{
+    char *real = NULL;
+    if (dir) {
+        struct stat st;
+        real = realpath(dir, NULL);
+        if (!real && errno == ENOMEM) return PF_ERR_NOMEM;
+        if (!real || strcmp(real, "/") == 0 || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            free(real);
+            return PF_ERR_INVAL;
+        }
+    }
+    free(ms->player_dir);
+    ms->player_dir = real;
+    return 0;
+}
+
 static void on_request(pf_http_res *res, const pf_http_request *req, const uint8_t *body,
                        size_t body_len, void *ud)
 {
@@ -569,6 +640,9 @@ static void on_request(pf_http_res *res, const pf_http_request *req, const uint8
                  &b);
         return;
     }
+    case PF_MEDIA_ROUTE_PLAYER:
+        serve_player(ms, res, req);
+        return;
     case PF_MEDIA_ROUTE_STATS:
         rc = pf_media_stats_collect(ms->t, &b);
         send_buf(res, rc, "application/json", &b);
@@ -763,6 +837,7 @@ static void on_http_stopped(void *ud)
     for (uint32_t i = 0; i < ms->ncov; i++) free(ms->cov ? ms->cov[i] : NULL);
     free(ms->cov);
     ms_title_free(ms->title);
+    free(ms->player_dir);
     free(ms);
 }
 

@@ -77,6 +77,7 @@ pf_media_route_kind pf_media_route(const char *path, size_t len, uint32_t *index
     if (path_is(path, len, "/metrics")) return PF_MEDIA_ROUTE_METRICS;
     if (path_is(path, len, "/control")) return PF_MEDIA_ROUTE_CONTROL;
     if (len > 3 && memcmp(path, "/t/", 3) == 0) return PF_MEDIA_ROUTE_PATH;
+    if (len > 8 && memcmp(path, "/player/", 8) == 0) return PF_MEDIA_ROUTE_PLAYER;
     static const char *prefixes[] = {"/files/", "/stream/"};
     for (size_t k = 0; k < 2; k++) {
         size_t n = strlen(prefixes[k]);
@@ -106,6 +107,30 @@ int pf_media_path_decode(const char *path, size_t len, char *out, size_t outlen)
     }
     out[o] = 0;
     return o ? 0 : PF_ERR_PARSE;
+}
+
+static int player_name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+int pf_media_player_name(const char *path, size_t len, char *out, size_t outlen)
+{
+    if (len <= 8 || memcmp(path, "/player/", 8) != 0) return PF_ERR_PARSE;
+    const char *name = path + 8;
+    size_t n = len - 8;
+    if (n > PF_MEDIA_PLAYER_NAME_MAX || name[0] == '.') return PF_ERR_PARSE;
+    for (size_t i = 0; i < n; i++)
+        if (!player_name_char((unsigned char)name[i])) return PF_ERR_PARSE;
+    if (n + 1 > outlen) return PF_ERR_LIMIT;
+    memcpy(out, name, n);
+    out[n] = 0;
+    if (!pf_media_player_type(out)) {
+        out[0] = 0;
+        return PF_ERR_PARSE;
+    }
+    return 0;
 }
 
 /* --- content types ---------------------------------------------------- */
@@ -164,6 +189,26 @@ const char *pf_media_content_type(const char *path)
         for (size_t i = 0; i < sizeof mime_types / sizeof mime_types[0]; i++)
             if (ieq(ext, mime_types[i].ext)) return mime_types[i].type;
     return "application/octet-stream";
+}
+
+/* A web player's own files (--player-dir): served only with these types,
+ * and only on /player/, never from the torrent. */
+static const struct {
+    const char *ext, *type;
+} player_types[] = {
+    {"html", "text/html; charset=utf-8"},       {"htm", "text/html; charset=utf-8"},
+    {"js", "text/javascript; charset=utf-8"},   {"mjs", "text/javascript; charset=utf-8"},
+    {"css", "text/css; charset=utf-8"},         {"map", "application/json"},
+    {"json", "application/json"},
+};
+
+const char *pf_media_player_type(const char *name)
+{
+    const char *ext = name ? extension(name) : NULL;
+    if (ext)
+        for (size_t i = 0; i < sizeof player_types / sizeof player_types[0]; i++)
+            if (ieq(ext, player_types[i].ext)) return player_types[i].type;
+    return NULL;
 }
 
 int pf_media_is_video(const char *path)

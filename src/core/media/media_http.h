@@ -26,8 +26,10 @@ typedef enum pf_media_route_kind {
     PF_MEDIA_ROUTE_METRICS,  /* "/metrics" */
     PF_MEDIA_ROUTE_FILE,     /* "/files/<i>[/<name>]", "/stream/<i>" */
     PF_MEDIA_ROUTE_CONTROL,  /* "/control" (POST: uploads on/off) */
-    PF_MEDIA_ROUTE_PATH      /* "/t/<path in the torrent>": a packaged title's files
+    PF_MEDIA_ROUTE_PATH,     /* "/t/<path in the torrent>": a packaged title's files
                                 by name, so that its manifests' relative URIs work */
+    PF_MEDIA_ROUTE_PLAYER    /* "/player/<name>": a web player's files, from the
+                                directory pf_media_server_set_player_dir names */
 } pf_media_route_kind;
 
 /* 1 if a request path (still percent-encoded, without the query) is one
@@ -51,6 +53,19 @@ pf_media_route_kind pf_media_route(const char *path, size_t len, uint32_t *index
  * 0, PF_ERR_PARSE (not such a route, empty, a bad escape, NUL),
  * PF_ERR_LIMIT (out too small). */
 int pf_media_path_decode(const char *path, size_t len, char *out, size_t outlen);
+
+/* The file name of a PF_MEDIA_ROUTE_PLAYER request, copied to out: one
+ * path segment after "/player/", 1..PF_MEDIA_PLAYER_NAME_MAX bytes of
+ * [A-Za-z0-9._-], not starting with '.', with an extension
+ * pf_media_player_type knows.  No %-escapes, no '/', so no traversal and
+ * no hidden files; the server checks the resolved path too.  0,
+ * PF_ERR_PARSE (not such a name), PF_ERR_LIMIT (out too small). */
+#define PF_MEDIA_PLAYER_NAME_MAX 128
+int pf_media_player_name(const char *path, size_t len, char *out, size_t outlen);
+/* The type a web player's file is served with, by extension
+ * (case-insensitive): html/htm, js/mjs, css, map/json; NULL for any
+ * other (not served). */
+const char *pf_media_player_type(const char *name);
 
 /* --- content types ---------------------------------------------------- */
 
