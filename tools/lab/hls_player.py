@@ -203,7 +203,10 @@ class Player:
                 while True:
                     if self.stop:
                         raise IOError("stopped")
-                    d = resp.read1(CHUNK)
+                    # read(), not read1(): read1 never closes the response at
+                    # its Content-Length, and the next request on the
+                    # connection then fails (http.client's CannotSendRequest)
+                    d = resp.read(CHUNK)
                     if not d:
                         break
                     if self.first_byte is None:
