@@ -241,7 +241,9 @@ def write(rundir, sc, results):
     def row(label, fn):
         lines.append("| %s | %s |" % (label, " | ".join(fn(sums[m]) for m in modes)))
     row("viewers (players that ran)", lambda s: "%d (%d)" % (s["viewers"], s["players"]))
-    row("median startup, request -> %g s buffered (s)" % sc["player"]["startup_s"],
+    hls = r0.get("kind") == "hls"
+    row("median startup, request -> %s (s)" % ("the first segment in" if hls else
+                                                "%g s buffered" % sc["player"]["startup_s"]),
         lambda s: _f(s["startup_med"]))
     row("p90 startup (s)", lambda s: _f(s["startup_p90"]))
     row("median startup from arrival, incl. client start (s)", lambda s: _f(s["startup_arr_med"]))
@@ -254,7 +256,6 @@ def write(rundir, sc, results):
     row("stall time, total (s)", lambda s: "%.1f" % s["stall_s"])
     row("median seek wait (s)", lambda s: _f(s["seek_wait_med"]))
     row("media played, total (s)", lambda s: "%.0f" % s["played_s"])
-    hls = r0.get("kind") == "hls"
     if hls:
         row("mean bitrate played (declared BANDWIDTH, kbit/s)", lambda s: _f(
             s["mean_bitrate"] and s["mean_bitrate"] / 1e3, "%.0f"))
@@ -345,10 +346,11 @@ def write(rundir, sc, results):
                 _mb(v["up"]["same"] + v["up"]["other"]),
                 "yes" if p["mismatched_bytes"] == 0 else "NO"))
         lines.append("")
-    lines.append("Startup: from the player's first request to %g s of media buffered; CDN bytes: "
+    lines.append("Startup: from the player's first request to %s; CDN bytes: "
                  "nginx's body bytes; peer/upload bytes: wire bytes counted by the tc classes "
                  "on each viewer's link (TCP/IP headers included); bound: tools/lab/report.py."
-                 % sc["player"]["startup_s"])
+                 % ("the first segment (and its audio) in" if hls else
+                    "%g s of media buffered" % sc["player"]["startup_s"]))
     md = "\n".join(lines) + "\n"
     with open(os.path.join(rundir, "report.md"), "w") as f:
         f.write(md)
