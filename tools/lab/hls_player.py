@@ -14,14 +14,17 @@ rendition it starts at and the audio playlist, then init and segments by
 the relative URIs the playlists name.  --src is the title's folder on
 disk: every byte read is compared with the file of the same path.
 
-* One keep-alive HTTP connection, one request at a time, like hls.js's
-  fragment loader: video segment i, then the audio segments up to its end.
-* Buffer target: the next video segment is requested while less than
-  --buffer-s (30, hls.js's maxBufferLength) of media are buffered ahead of
-  the playhead.
+* Two loaders, as hls.js's stream controllers: video (playlists, init,
+  segments) on one keep-alive HTTP connection, audio (its init and
+  segments) on another, one request at a time each, each with its own
+  buffer; playback has what both hold (MSE's intersection).
+* Buffer target: each loader requests its next segment while less than
+  --buffer-s (30, hls.js's maxBufferLength) of its media are buffered
+  ahead of the playhead.
 * Throughput rule (hls.js's EwmaBandWidthEstimator with its VoD defaults):
   every video segment's download gives a sample, bits / (request -> last
-  byte), weighted by its duration in seconds, into two EWMAs with half-
+  byte; audio segments are not samples), weighted by its duration in
+  seconds, into two EWMAs with half-
   lives of 3 s and 9 s; the estimate is the lower of the two (500 kbit/s
   before any sample).  Before each segment the player picks the highest
   rendition whose BANDWIDTH <= --safety (0.8) x estimate, the lowest if
@@ -166,7 +169,7 @@ class Player:
         u = urllib.parse.urlsplit(self.base)
         self.host, self.port, self.path = u.hostname, u.port or 80, u.path
         self.lock = threading.Lock()
-        self.conn = None
+        self.conns = {}      # loader name -> its keep-alive HTTPConnection
         self.stop = False
         self.bytes = 0
         self.mismatch = 0
@@ -179,23 +182,34 @@ class Player:
         self.est = Estimator()
         # media state shared with the clock
         self.buffered = []   # [(start_s, end_s, level, bytes, fetch index)] in media order
-        self.buf_end = 0.0   # media seconds buffered (video and the audio covering it)
+        self.video_end = 0.0  # media seconds of video buffered
+        self.audio_end = None  # ... of audio (None: no audio playlist)
+        self.audio_done = True
+        self.audio_start = {}  # fetch index -> media start of an audio segment
         self.duration = None
         self.done = False    # every segment is in
         self.play_pos = 0.0
 
     # --- HTTP ---------------------------------------------------------------------
-    def get(self, rel, kind, level=None, seg=None):
-        """GETs BASE + rel to the end; retries until it has it or the player stops."""
+    @property
+    def buf_end(self):
+        """Media buffered: what both video and audio hold (MSE's intersection)."""
+        return self.video_end if self.audio_end is None else min(self.video_end, self.audio_end)
+
+    def get(self, rel, kind, level=None, seg=None, who="main"):
+        """GETs BASE + rel to the end on loader who's connection; retries until
+        it has it or the player stops.  (data, seconds, fetch index)."""
         while not self.stop:
             t_req = time.time()
             if self.first_request is None:
                 self.first_request = t_req
             try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-                self.conn.request("GET", self.path + rel)
-                resp = self.conn.getresponse()
+                conn = self.conns.get(who)
+                if conn is None:
+                    conn = self.conns[who] = http.client.HTTPConnection(self.host, self.port,
+                                                                         timeout=60)
+                conn.request("GET", self.path + rel)
+                resp = conn.getresponse()
                 if resp.status != 200:
                     resp.read()
                     raise IOError("HTTP %d for %s" % (resp.status, rel))
@@ -215,16 +229,17 @@ class Player:
                 data = b"".join(parts)
                 t_done = time.time()
                 self.check(rel, data)
-                self.bytes += len(data)
-                self.fetches.append([round(t_req, 3), round(t_done, 3), rel, len(data), kind,
-                                     level, seg, kind in ("playlist", "init")])
-                return data, t_done - t_req
+                with self.lock:
+                    self.bytes += len(data)
+                    self.fetches.append([round(t_req, 3), round(t_done, 3), rel, len(data), kind,
+                                         level, seg, kind in ("playlist", "init")])
+                    idx = len(self.fetches) - 1
+                return data, t_done - t_req, idx
             except Exception as e:  # noqa: BLE001 -- reconnect and retry
                 try:
-                    self.conn.close()
+                    self.conns.pop(who).close()
                 except Exception:  # noqa: BLE001
                     pass
-                self.conn = None
                 if self.stop:
                     break
                 if self.first_byte is None:
@@ -233,7 +248,7 @@ class Player:
                 else:
                     self.errors.append("%.1f %s: %s" % (time.time() - self.a.t0, rel, e))
                     time.sleep(0.2)
-        return None, 0.0
+        return None, 0.0, None
 
     def check(self, rel, data):
         try:
@@ -249,7 +264,7 @@ class Player:
     # --- the loader thread ---------------------------------------------------------
     def loader(self):
         a = self.a
-        text, _ = self.get("master.m3u8", "playlist")
+        text = self.get("master.m3u8", "playlist")[0]
         if text is None:
             return
         self.levels, audio_uri = parse_master(text.decode())
@@ -257,7 +272,7 @@ class Player:
 
         def playlist(uri):
             if uri not in media:
-                t, _ = self.get(uri, "playlist")
+                t = self.get(uri, "playlist")[0]
                 if t is None:
                     return None
                 media[uri] = parse_media(t.decode())
@@ -271,14 +286,16 @@ class Player:
         if pl is None or (audio_uri and audio is None):
             return
         self.duration = sum(s[2] for s in pl["segs"])
-        if audio and audio["init"]:
-            self.get(audio["init"], "init")
+        if audio:
+            with self.lock:
+                self.audio_end, self.audio_done = 0.0, False
+            th = threading.Thread(target=self.audio_loader, args=(audio,), daemon=True)
+            th.start()
         init_of = None
-        next_audio = 0
         i = 0
         while i < len(pl["segs"]) and not self.stop:
             with self.lock:
-                ahead = self.buf_end - self.play_pos
+                ahead = self.video_end - self.play_pos
             if ahead >= a.buffer_s:
                 time.sleep(TICK)
                 continue
@@ -296,25 +313,38 @@ class Player:
                     return
                 init_of = level
             uri, start, dur = pl["segs"][i]
-            data, secs = self.get(uri, "video", level, i)
+            data, secs, vfetch = self.get(uri, "video", level, i)
             if data is None:
                 return
             self.est.sample(secs, len(data))
-            vfetch = len(self.fetches) - 1
             end = start + dur
-            while audio and next_audio < len(audio["segs"]) and \
-                    (audio["segs"][next_audio][1] < end - 1e-6 or i == len(pl["segs"]) - 1):
-                au = audio["segs"][next_audio]
-                if self.get(au[0], "audio", None, next_audio)[0] is None:
-                    return
-                self.fetches[-1].append(au[1])  # media start, to mark it played
-                next_audio += 1
             with self.lock:
                 self.buffered.append((start, end, level, len(data), vfetch))
-                self.buf_end = end
+                self.video_end = end
                 if i == len(pl["segs"]) - 1:
                     self.done = True
             i += 1
+
+    def audio_loader(self, audio):
+        """The audio track on its own connection and buffer, as hls.js's
+        audio stream controller: not a throughput sample."""
+        if audio["init"] and self.get(audio["init"], "init", who="audio")[0] is None:
+            return
+        for j, (uri, start, dur) in enumerate(audio["segs"]):
+            while not self.stop:
+                with self.lock:
+                    ahead = self.audio_end - self.play_pos
+                if ahead < self.a.buffer_s:
+                    break
+                time.sleep(TICK)
+            data, _, idx = self.get(uri, "audio", None, j, who="audio")
+            if data is None:
+                return
+            with self.lock:
+                self.audio_start[idx] = start
+                self.audio_end = start + dur
+        with self.lock:
+            self.audio_done = True
 
     # --- the playback clock -----------------------------------------------------------
     def run(self):
@@ -341,7 +371,7 @@ class Player:
                 break  # the loader gave up before anything played
             with self.lock:
                 ahead = self.buf_end - self.play_pos
-                done = self.done
+                done = self.done and self.audio_done
             if state in ("startup", "stalled"):
                 ok = ahead > 0 if state == "startup" else (ahead >= a.rebuffer_s or
                                                            (done and ahead > 0))
@@ -392,18 +422,16 @@ class Player:
         if state == "stalled":
             stall_s += now - wait_since
         self.stop = True
-        c = self.conn
-        if c is not None and c.sock is not None:
-            try:
-                c.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        for c in list(self.conns.values()):
+            if c is not None and c.sock is not None:
+                try:
+                    c.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
         th.join(2)
         played_to = self.play_pos
-        for f in self.fetches:  # audio segments the playhead reached
-            if f[4] == "audio" and len(f) > 8:
-                f[7] = f[8] < played_to or (f[8] == 0 and played_to > 0)
-                del f[8:]
+        for idx, start in self.audio_start.items():  # audio segments the playhead reached
+            self.fetches[idx][7] = start < played_to or (start == 0 and played_to > 0)
         levels = getattr(self, "levels", [])
         played = sum(by_level.values())
         mean_bw = (sum(levels[lv]["bandwidth"] * s for lv, s in by_level.items()) / played
