@@ -58,7 +58,9 @@ def log(msg):
 # --- scenario -------------------------------------------------------------------
 
 DEFAULTS = {
-    "media": {"duration_s": 180, "bitrate_kbit": 2500, "piece_kib": 256},
+    # kind "progressive": one MP4 (player.py); "hls": a packaged title of
+    # three renditions by tests/media/make_title.sh (hls_player.py, ABR)
+    "media": {"kind": "progressive", "duration_s": 180, "bitrate_kbit": 2500, "piece_kib": 256},
     "net": {"queue_ms": 100},
     "cdn": {"capacity_mbit": 200, "down_mbit": 1000},
     "tracker": {"interval_s": 15},
@@ -157,6 +159,26 @@ def make_media(sc, cache_dir):
     return path
 
 
+def make_title(sc, cache_dir):
+    """A packaged HLS+DASH title (tests/media/make_title.sh), cached by length."""
+    secs = sc["media"]["duration_s"]
+    path = os.path.join(cache_dir, "pflab-title-%ds" % secs)
+    if not os.path.exists(os.path.join(path, "master.m3u8")):
+        os.makedirs(cache_dir, exist_ok=True)
+        log("make_title.sh encodes %s (%d s, 3 renditions)" % (path, secs))
+        tmp = path + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run(["nice", "-n", "10", "bash", os.path.join(REPO, "tests", "media",
+                        "make_title.sh"), "--seconds", str(secs), tmp], check=True)
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+    return path
+
+
+def dir_size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
 def bdecode_info_span(data):
     """(start, end) of the info dictionary's bytes in a .torrent."""
     def skip(i):
@@ -190,7 +212,8 @@ class ModeRun:
         self.media, self.torrent, self.ih = media, torrent, ih
         self.dir = os.path.join(rundir, mode)
         os.makedirs(self.dir, exist_ok=True)
-        self.size = os.path.getsize(media)
+        self.hls = sc["media"]["kind"] == "hls"
+        self.size = dir_size(media) if self.hls else os.path.getsize(media)
         self.bitrate = self.size / sc["media"]["duration_s"]
         self.procs = []
         self.samples = []
@@ -308,6 +331,8 @@ http {{
         client = None
         if self.mode == "cdn-only":
             url = "http://%s/%s" % (CDN_IP, os.path.basename(self.media))
+            if self.hls:
+                url += "/"
         elif self.mode.startswith("peerflow"):
             argv = [self.args.pf_bin, "play", "-d", cache, "--http-port", "8000", "-l", "6881",
                     "--stats", os.path.join(vd, "stats.json")]
@@ -325,7 +350,7 @@ http {{
             # e.g. PF_LAB_CLIENT_ARGS=-vv: a timed debug log per viewer
             argv += os.environ.get("PF_LAB_CLIENT_ARGS", "").split()
             client = self.spawn(lab, v["name"], argv + [self.torrent], v["name"] + "/client")
-            url = "http://127.0.0.1:8000/files/0"
+            url = "http://127.0.0.1:8000/t/" if self.hls else "http://127.0.0.1:8000/files/0"
         elif self.mode == "webtorrent":
             argv = [os.path.join(REPO, ".pf-node", "bin", "webtorrent-tcp"), "download",
                     self.torrent, "-o", cache, "-p", "8000", "-s", "0", "-q", "--keep-seeding"]
@@ -344,6 +369,16 @@ http {{
         else:
             raise ValueError("unknown mode " + self.mode)
         pl = self.sc["player"]
+        if self.hls:
+            argv = [PY, os.path.join(HERE, "hls_player.py"), "--base", url, "--src", self.media,
+                    "--out", os.path.join(vd, "player.json"),
+                    "--buffer-s", str(pl["max_buffer_s"]), "--rebuffer-s", str(pl["rebuffer_s"]),
+                    "--safety", str(pl.get("safety", 0.8)),
+                    "--start-level", str(pl.get("start_level", "lowest")),
+                    "--leave-s", str(v["watch_s"]), "--t0", "%.6f" % v["t0"]]
+            v["player"] = self.spawn(lab, v["name"], argv, v["name"] + "/player")
+            v["client"] = client
+            return
         argv = [PY, os.path.join(HERE, "player.py"), "--url", url, "--src", self.media,
                 "--bitrate", "%.1f" % self.bitrate, "--out", os.path.join(vd, "player.json"),
                 "--startup-s", str(pl["startup_s"]), "--rebuffer-s", str(pl["rebuffer_s"]),
@@ -412,7 +447,8 @@ http {{
 
     def collect(self, lab):
         res = {"mode": self.mode, "t_start": self.t_start, "t_end": self.t_end,
-               "size": self.size, "bitrate": self.bitrate, "viewers": []}
+               "size": self.size, "bitrate": self.bitrate, "kind": self.sc["media"]["kind"],
+               "viewers": []}
         for v in self.viewers:
             r = {"name": v["name"], "ip": v.get("ip"), "isp": v["group"]["isp"],
                  "arrive_s": v["arrive_s"], "watch_s": v["watch_s"], "actions": v["actions"],
@@ -541,18 +577,23 @@ def main():
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
-    src = make_media(sc, a.media_cache)
+    hls = sc["media"]["kind"] == "hls"
+    if hls and [m for m in modes if not m.startswith("peerflow") and m != "cdn-only"]:
+        sys.exit("peerflow lab: an hls title runs in cdn-only and peerflow modes only")
+    src = make_title(sc, a.media_cache) if hls else make_media(sc, a.media_cache)
     www = os.path.join(rundir, "www")
     os.makedirs(www, exist_ok=True)
     os.chmod(rundir, 0o755)
-    media = os.path.join(www, "video.mp4")
+    # hls: the folder "title" is the torrent's name, so BEP 19's multi-file
+    # web seed URL (base + name + '/' + path) is nginx's /title/<path>
+    media = os.path.join(www, "title" if hls else "video.mp4")
     if not os.path.exists(media):
-        shutil.copy(src, media)
-    torrent = os.path.join(rundir, "video.torrent")
+        (shutil.copytree if hls else shutil.copy)(src, media)
+    torrent = os.path.join(rundir, "title.torrent" if hls else "video.torrent")
     subprocess.run([a.pf_bin, "create", "-p", "%dK" % sc["media"]["piece_kib"],
                     "-t", "http://%s:6969/announce" % TRACKER_IP,
-                    "-w", "http://%s/video.mp4" % CDN_IP, "-o", torrent, media],
-                   check=True, stdout=subprocess.DEVNULL)
+                    "-w", "http://%s/%s" % (CDN_IP, "" if hls else "video.mp4"), "-o", torrent,
+                    media], check=True, stdout=subprocess.DEVNULL)
     with open(torrent, "rb") as f:
         data = f.read()
     s, e = bdecode_info_span(data)
@@ -561,9 +602,10 @@ def main():
     with open(os.path.join(rundir, "plan.json"), "w") as f:
         json.dump([{k: v[k] for k in ("name", "arrive_s", "watch_s", "actions")} for v in viewers],
                   f, indent=1)
+    msize = dir_size(media) if hls else os.path.getsize(media)
     log("%s: %d viewers, media %d s, %d B (%.0f kbit/s); modes %s" % (
-        sc["name"], len(viewers), sc["media"]["duration_s"], os.path.getsize(media),
-        os.path.getsize(media) * 8 / sc["media"]["duration_s"] / 1000, ", ".join(modes)))
+        sc["name"], len(viewers), sc["media"]["duration_s"], msize,
+        msize * 8 / sc["media"]["duration_s"] / 1000, ", ".join(modes)))
     results = {}
     rc = 0
     try:

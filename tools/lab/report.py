@@ -56,8 +56,57 @@ def _spread(bins, t0, ws, we, amount):
         b += 1
 
 
+def _upload_cap(res, v):
+    cap = v["up_mbit"] * 1e6 / 8
+    if v.get("upload_rate_kbyte"):
+        cap = min(cap, v["upload_rate_kbyte"] * 1000)
+    return 0 if res["mode"] == "cdn-only" else cap
+
+
+def fluid_bound_abr(sc, res):
+    """The bound for an ABR title (hls_player.py), per one-second bin t:
+    demand(t) = bytes of the files the players fetched during t and played
+                (playlists and init segments; a segment only if the playhead
+                reached it: what was played, at whichever rendition)
+    upload(t) = as fluid_bound's
+    novel(t)  = one copy of each file played by anyone, at the first
+                played fetch of it by anyone
+    bound(t)  = max(novel(t), demand(t) - upload(t), 0)"""
+    t0 = res["t_start"]
+    nbins = int(math.ceil(res["t_end"] - t0)) + 1
+    demand, playback, upload, novel = ([0.0] * nbins for _ in range(4))
+    seed_up = sc["seeders"]["count"] * sc["seeders"]["up_mbit"] * 1e6 / 8
+    first = {}
+    for v in res["viewers"]:
+        p = v.get("player")
+        if not p:
+            continue
+        cap = _upload_cap(res, v)
+        _spread(upload, t0, p["t0"], p["left"], cap * max(0.0, p["left"] - p["t0"]))
+        mean = (p.get("mean_media_bps") or 0) / 8
+        for ws, we, ms, me in p["play"]:
+            _spread(playback, t0, ws, we, mean * (me - ms))
+        for tr, td, path, n, kind, level, seg, played in p.get("fetches", []):
+            if not played:
+                continue
+            _spread(demand, t0, tr, td, n)
+            if path not in first or tr < first[path][0]:
+                first[path] = (tr, td, n)
+    if not sc["seeders"]["count"]:
+        for tr, td, n in first.values():
+            _spread(novel, t0, tr, td, n)
+    series, total = [], 0.0
+    for b in range(nbins):
+        bd = max(novel[b], demand[b] - upload[b] - seed_up, 0.0)
+        total += bd
+        series.append((b, bd, demand[b], upload[b] + seed_up, novel[b], playback[b]))
+    return series, total
+
+
 def fluid_bound(sc, res):
     """[(t_rel, bound, demand, upload, novel, playback)] per second (bytes), and the sum."""
+    if res.get("kind") == "hls":
+        return fluid_bound_abr(sc, res)
     rate = res["bitrate"]
     t0 = res["t_start"]
     nbins = int(math.ceil(res["t_end"] - t0)) + 1
@@ -138,6 +187,18 @@ def summarize(sc, res):
         "client_deaths": sum(1 for v in res["viewers"] if v.get("client_died") is not None),
         "series": series,
     }
+    if res.get("kind") == "hls":
+        played = sum(p["played_s"] for p in pl)
+        s["mean_bitrate"] = (sum((p["mean_bitrate_bps"] or 0) * p["played_s"] for p in pl) /
+                             played if played else None)
+        s["mean_media_bps"] = (sum((p["mean_media_bps"] or 0) * p["played_s"] for p in pl) /
+                               played if played else None)
+        s["switches"] = sum(p["switches"] for p in pl)
+        s["played_demand"] = sum(f[3] for p in pl for f in p["fetches"] if f[7])
+        nlev = max((len(p["levels"]) for p in pl), default=0)
+        s["played_by_level"] = [sum(p["played_s_by_level"].get(str(i), 0) for p in pl)
+                                for i in range(nlev)]
+        s["levels"] = next((p["levels"] for p in pl if p["levels"]), [])
     smp = [x["cpu"] for x in res["samples"] if x.get("cpu")]
     if len(smp) > 1 and smp[-1][1] > smp[0][1]:
         s["cpu_busy"] = (smp[-1][0] - smp[0][0]) / (smp[-1][1] - smp[0][1])
@@ -180,7 +241,9 @@ def write(rundir, sc, results):
     def row(label, fn):
         lines.append("| %s | %s |" % (label, " | ".join(fn(sums[m]) for m in modes)))
     row("viewers (players that ran)", lambda s: "%d (%d)" % (s["viewers"], s["players"]))
-    row("median startup, request -> %g s buffered (s)" % sc["player"]["startup_s"],
+    hls = r0.get("kind") == "hls"
+    row("median startup, request -> %s (s)" % ("the first segment in" if hls else
+                                                "%g s buffered" % sc["player"]["startup_s"]),
         lambda s: _f(s["startup_med"]))
     row("p90 startup (s)", lambda s: _f(s["startup_p90"]))
     row("median startup from arrival, incl. client start (s)", lambda s: _f(s["startup_arr_med"]))
@@ -193,6 +256,15 @@ def write(rundir, sc, results):
     row("stall time, total (s)", lambda s: "%.1f" % s["stall_s"])
     row("median seek wait (s)", lambda s: _f(s["seek_wait_med"]))
     row("media played, total (s)", lambda s: "%.0f" % s["played_s"])
+    if hls:
+        row("mean bitrate played (declared BANDWIDTH, kbit/s)", lambda s: _f(
+            s["mean_bitrate"] and s["mean_bitrate"] / 1e3, "%.0f"))
+        row("mean bitrate played (segments' own bytes, kbit/s)", lambda s: _f(
+            s["mean_media_bps"] and s["mean_media_bps"] / 1e3, "%.0f"))
+        row("rendition switches", lambda s: str(s["switches"]))
+        row("time played per rendition (s, low..high)", lambda s: " / ".join(
+            "%.0f" % x for x in s["played_by_level"]))
+        row("bytes of what was played (demand, MB)", lambda s: _mb(s["played_demand"]))
     row("bytes the players read (MB)", lambda s: _mb(s["read_bytes"]))
     row("CDN bytes (nginx body, MB)", lambda s: _mb(s["cdn_bytes"]))
     row("CDN requests", lambda s: str(s["cdn_requests"]))
@@ -226,13 +298,19 @@ def write(rundir, sc, results):
         t = []
         t.append("zero stalls: %s" % ("MET" if pf["stalls"] == 0 and pf["no_start"] == 0
                                       else "MISSED (%d)" % pf["stalls"]))
-        if base and pf["startup_med"] and base["startup_med"]:
+        if not hls and base and pf["startup_med"] and base["startup_med"]:
             r = pf["startup_med"] / base["startup_med"]
             t.append("median startup <= 1.2x CDN-only: %s (%.2fx)" % ("MET" if r <= 1.2 else
                                                                       "MISSED", r))
+        if hls and base and pf.get("mean_bitrate") and base.get("mean_bitrate"):
+            r = pf["mean_bitrate"] / base["mean_bitrate"]
+            t.append("mean bitrate >= CDN-only's: %s (%.0f vs %.0f kbit/s, %.2fx)" % (
+                "MET" if r >= 1 else "MISSED", pf["mean_bitrate"] / 1e3,
+                base["mean_bitrate"] / 1e3, r))
+        lim = 1.3 if hls else 1.25
         if pf["ratio"] is not None:
-            t.append("CDN <= 1.25x bound: %s (%.2fx)" % ("MET" if pf["ratio"] <= 1.25 else
-                                                          "MISSED", pf["ratio"]))
+            t.append("CDN <= %gx bound: %s (%.2fx)" % (lim, "MET" if pf["ratio"] <= lim else
+                                                        "MISSED", pf["ratio"]))
         for other in ("webtorrent", "libtorrent"):
             if other in sums:
                 o = sums[other]
@@ -248,6 +326,9 @@ def write(rundir, sc, results):
     for m, r in results.items():
         lines.append("#### %s, per viewer" % m)
         lines.append("")
+        if hls:
+            _abr_viewers(lines, r)
+            continue
         lines.append("| viewer | isp | arrive (s) | watch (s) | actions | startup (s) | from arrival (s) "
                      "| stalls (s) | read (MB) | CDN (MB) | peers (MB) | upload (MB) | exact |")
         lines.append("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -265,10 +346,11 @@ def write(rundir, sc, results):
                 _mb(v["up"]["same"] + v["up"]["other"]),
                 "yes" if p["mismatched_bytes"] == 0 else "NO"))
         lines.append("")
-    lines.append("Startup: from the player's first request to %g s of media buffered; CDN bytes: "
+    lines.append("Startup: from the player's first request to %s; CDN bytes: "
                  "nginx's body bytes; peer/upload bytes: wire bytes counted by the tc classes "
                  "on each viewer's link (TCP/IP headers included); bound: tools/lab/report.py."
-                 % sc["player"]["startup_s"])
+                 % ("the first segment (and its audio) in" if hls else
+                    "%g s of media buffered" % sc["player"]["startup_s"]))
     md = "\n".join(lines) + "\n"
     with open(os.path.join(rundir, "report.md"), "w") as f:
         f.write(md)
@@ -277,6 +359,31 @@ def write(rundir, sc, results):
                   f, indent=1)
     plots = plot(rundir, sc, results, sums)
     return {"markdown": md, "sums": sums, "plots": plots}
+
+
+def _abr_viewers(lines, r):
+    lines.append("| viewer | down/up (Mbit/s) | arrive (s) | startup (s) | stalls (s) | played (s) "
+                 "| mean kbit/s | switches | s per rendition | read (MB) | CDN (MB) | peers (MB) "
+                 "| upload (MB) | exact |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
+    for v in r["viewers"]:
+        p = v.get("player")
+        if not p:
+            lines.append("| %s | %g/%g | %.1f | no result |||||||||||" % (
+                v["name"], v["down_mbit"], v["up_mbit"], v["arrive_s"]))
+            continue
+        lines.append("| %s | %g/%g | %.1f | %s | %d (%.1f) | %.0f | %s | %d | %s | %s | %s | %s | %s "
+                     "| %s |" % (
+                         v["name"], v["down_mbit"], v["up_mbit"], v["arrive_s"], _f(p["startup_s"]),
+                         p["stalls"], p["stall_s"], p["played_s"],
+                         _f(p["mean_bitrate_bps"] and p["mean_bitrate_bps"] / 1e3, "%.0f"),
+                         p["switches"], " / ".join("%.0f" % p["played_s_by_level"].get(str(i), 0)
+                                                  for i in range(len(p["levels"]))),
+                         _mb(p["bytes"]), _mb(v["down"]["infra"]),
+                         _mb(v["down"]["same"] + v["down"]["other"]),
+                         _mb(v["up"]["same"] + v["up"]["other"]),
+                         "yes" if p["mismatched_bytes"] == 0 else "NO"))
+    lines.append("")
 
 
 def plot(rundir, sc, results, sums):
