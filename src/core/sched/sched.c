@@ -275,7 +275,7 @@ typedef struct reader_view {
     uint32_t p0;        /* the piece it reads next */
     int head;           /* the costly source brings only a head of the prefix */
     /* A media timeline's cursor: its track, and the presentation clock
-     * (-1: not running).  A segment's bytes are all due when it starts. */
+     * (-1: not running). */
     const pf__mtrack *tr;
     double clock;
 } reader_view;
@@ -283,10 +283,6 @@ typedef struct reader_view {
 /* Seconds until the byte at torrent offset off is due. */
 static double view_due(const reader_view *v, uint64_t off)
 {
-    if (v->tr && v->clock >= 0) {
-        double t0 = pf__tl_seg_start(v->tr, off);
-        return t0 > v->clock ? t0 - v->clock : 0;
-    }
     return off > v->play ? (double)(off - v->play) / v->br : 0;
 }
 
@@ -341,7 +337,14 @@ static int cursor_view_init(sched_pass *sp, pf__stream *st, reader_view *v)
             p = pf__tl_time_of(tr, v->rd);
         }
         v->clock = p;
-        uint64_t at = pf__tl_offset_at(tr, p);
+        /* A player plays a segment only once it holds all of it: every
+         * byte of a segment is due when the segment starts.  The linear
+         * deadlines meet that if playback is taken to be a segment ahead
+         * of the clock (the first bytes of a segment are then due a
+         * segment early: deadlines exactly at the segment's start let a
+         * player run dry while a 1.6x seed kept only a few segments
+         * ahead, dash.js's BUFFER_EMPTY in it_browser_dash). */
+        uint64_t at = pf__tl_offset_at(tr, p + tr->maxdur);
         v->play = at < v->rd ? at : v->rd;
     }
     v->p0 = (uint32_t)(v->rd / sp->plen);
@@ -500,8 +503,6 @@ static int urgent_scan_init(sched_pass *sp, const reader_view *v, urgent_scan *u
     /* The urgent zone: from the read position, pieces due (by the media
      * clock) within urgent_s. */
     uint64_t urg_end = v->play + (uint64_t)(ss->urgent_s * v->br);
-    /* A title: the segments that start within urgent_s, whole. */
-    if (v->tr && v->clock >= 0) urg_end = pf__tl_seg_end(v->tr, pf__tl_offset_at(v->tr, v->clock + ss->urgent_s));
     if (!st->startup_done && urg_end < v->start_end) urg_end = v->start_end;
     if (urg_end > v->fend) urg_end = v->fend;
     /* Pieces no connected peer has are the CDN's whatever the media clock
