@@ -162,7 +162,8 @@ PF_EXTERN int pf_media_server_file_url(const pf_media_server *ms, uint32_t i, pf
  * else the only top-level .m3u8; hls 0: the only top-level .mpd), whose
  * relative URIs then name the title's files on this server.  A player
  * given it plays the title adaptively, its segments following one media
- * timeline in the engine (see pf_torrent_set_media).  Returns 0,
+ * timeline in the engine (see pf_torrent_set_media), which this call
+ * starts loading (before a player asks).  Returns 0,
  * PF_ERR_NOTFOUND (no such manifest, or no metadata yet), PF_ERR_NOMEM. */
 PF_EXTERN int pf_media_server_title_url(const pf_media_server *ms, int hls, pf_buf *out);
 /* Serves dir's regular files at GET/HEAD /player/<name>, so that a web

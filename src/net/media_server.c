@@ -818,6 +818,9 @@ int pf_media_server_title_url(const pf_media_server *ms, int hls, pf_buf *out)
         count++;
     }
     if (pick < 0 || count != 1) return PF_ERR_NOTFOUND;
+    /* The timeline is loaded now, before a player asks: loaded while the
+     * player's first segments came, it started the presentation over. */
+    ms_title_kick(ms->title, (uint32_t)pick);
     const char *path = pf_client_torrent_file_path(ms->t, (uint32_t)pick);
     int rc = pf_buf_append_str(out, ms->base);
     if (!rc) rc = pf_buf_append_str(out, "/t/");
