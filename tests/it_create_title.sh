@@ -79,8 +79,8 @@ for name in init-stream2.m4s chunk-stream2-00001.m4s chunk-stream2-00002.m4s chu
     i=$(($(grep -nx "$name" "$T/title.torrent.files" | cut -d: -f1) - 1))
     fetch_same "$PLAY_BASE/files/$i" "$T/www/title/$name" 60
 done
-grep -Eq '"GET /title/chunk-stream2-00001\.m4s HTTP' "$NGINX_LOG" || fail "no request for /title/chunk-stream2-00001.m4s at the CDN"
-grep -Eq '"GET /title/manifest\.mpd HTTP' "$NGINX_LOG" || fail "no request for /title/manifest.mpd at the CDN"
+grep -Eq '"GET /title/chunk-stream2-00001\.m4s(\?[^ ]*)? HTTP' "$NGINX_LOG" || fail "no request for /title/chunk-stream2-00001.m4s at the CDN"
+grep -Eq '"GET /title/manifest\.mpd(\?[^ ]*)? HTTP' "$NGINX_LOG" || fail "no request for /title/manifest.mpd at the CDN"
 stop viewer
 
 # The TS variant: master.m3u8 and v0..v2/index.m3u8 with their segments.
