@@ -89,7 +89,10 @@ log "month 2031-01: the leecher got $got2 bytes in all (viewer1 >= $sent1, viewe
 [ "$left3" -lt 16384 ] || fail "uploads stopped with $left3 of the budget left"
 [ "$got2" -ge $((BUDGET - CHUNK - 2 * 16384)) ] ||
     fail "the leecher got $got2: the crash cost more than one chunk of the budget"
-curl -sS "$PLAY_BASE/metrics" | grep -qx 'peerflow_upload_off{reason="budget"} 1' ||
+# (into a variable first: grep -q ending the pipe early made curl fail
+# on the rest of /metrics, and pipefail failed the test)
+metrics=$(curl -sS "$PLAY_BASE/metrics")
+grep -qx 'peerflow_upload_off{reason="budget"} 1' <<<"$metrics" ||
     fail "/metrics: no peerflow_upload_off{reason=\"budget\"} 1"
 sleep 1
 [ "$(leech_down)" = "$got2" ] || fail "the leecher still receives after the budget was spent"

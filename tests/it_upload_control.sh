@@ -90,7 +90,8 @@ awk -v s="$stop_s" 'BEGIN { exit !(s < 1.0) }' || fail "uploads went on for $sto
 [ "$(json_get "$T/measure.json" ours_state)" = off ] || fail "/stats.json did not say off"
 [ "$(json_get "$T/measure.json" resume_s)" != None ] || fail "uploads did not resume when switched on"
 [ "$(stats_json "$PLAY_BASE/stats.json" 'd["upload"]["enabled"]')" = True ] || fail "/stats.json: not on again"
-curl -sS "$PLAY_BASE/metrics" | grep -qx 'peerflow_upload_enabled 1' || fail "/metrics: no peerflow_upload_enabled 1"
+metrics=$(curl -sS "$PLAY_BASE/metrics") # not piped: grep -q would cut curl short (pipefail)
+grep -qx 'peerflow_upload_enabled 1' <<<"$metrics" || fail "/metrics: no peerflow_upload_enabled 1"
 grep -q "peerflow play: info: uploads off: switched off" "$T/logs/viewer.log" || fail "no log line for the switch"
 
 # Refused.
