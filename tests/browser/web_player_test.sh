@@ -29,7 +29,7 @@
 #    completes (`seeked`) and playback goes on past 38 s;
 #  * no fatal player error.
 [ -n "${WEB_LIB:-}" ] || { echo "WEB_LIB unset" >&2; exit 2; }
-pf_setup 180   # about 85 s alone (make_title 35-40 s of it), 125 s beside the other browser test
+pf_setup 240   # about 85 s alone (make_title 35-40 s of it), 125 s beside the other browser test
 require_peerflow
 require_cmd ffmpeg
 require_cmd curl
@@ -81,9 +81,9 @@ EOF
 log "Chromium opens $page"
 t0=$(date +%s.%N)
 rc=0
-timeout 120 node "$PF_SRC/tests/browser/drive.cjs" "$page" --steady 8 \
+timeout 150 node "$PF_SRC/tests/browser/drive.cjs" "$page" --steady 8 \
     --throttle "bash $T/throttle.sh" --unthrottle "bash $T/unthrottle.sh" \
-    --seek 36 --switch-timeout 32 >"$T/drive.json" 2>"$T/logs/drive.log" || rc=$?
+    --seek 36 --switch-timeout 60 >"$T/drive.json" 2>"$T/logs/drive.log" || rc=$?
 log "the browser run took $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s"
 grep -v 'console.debug\|console.log' "$T/logs/drive.log" | tail -20 >&2 || true
 [ -s "$T/drive.json" ] || fail "the driver printed no summary (exit $rc)"
