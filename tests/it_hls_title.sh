@@ -32,6 +32,15 @@ mpd=$(wait_for_log viewer '^https?://[^ ]+/t/manifest\.mpd' 20)
 log "title: $master and $mpd"
 [ "$master" = "$PLAY_BASE/t/master.m3u8" ] || fail "master playlist URL $master"
 
+# The timeline is loaded when play prints the title's URLs; wait for it.
+# (A player that asks before the load is done races it: a timeline set
+# while segments are read starts the presentation over, and once in a CI
+# run ffmpeg reading every variant then hung for 60 s; issue 16, left.)
+for _ in $(seq 100); do
+    [ "$(stats_json "$PLAY_BASE/stats.json" 'd.get("media", {}).get("tracks", 0)')" = 4 ] && break
+    sleep 0.1
+done
+
 # ffmpeg's HLS demuxer: the master, every variant and the audio rendition.
 t0=$(date +%s.%N)
 timeout 60 ffmpeg -hide_banner -nostdin -v error -i "$master" -map 0 -c copy -f null - \
