@@ -232,6 +232,70 @@ static long raw_seed_piece(raw_seed *rs, const pf_msg *req, int corrupt)
     return rc;
 }
 
+/* A BEP 6 peer answers a CANCEL with a REJECT.  A block we cancelled and
+ * then asked for again is answered twice, in order: the REJECT of the
+ * cancelled request, then the block.  The first is not a reject of the new
+ * request: counted as one, 16 of them (a stream's start-up cancels and
+ * re-requests that many) put a seed on a 5 s rest while the CDN fetched
+ * what it held (bench/stream_hls: the second segment 4.6 s late). */
+TEST(engine_reject_of_cancelled_block)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 8 * 65536, 65536, 41, NULL), 0);
+    hn_net *n = hn_new(41);
+    hn_node *ln = hn_add_node(n, NULL);
+    hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+    CHECK(leech != NULL);
+    hn_settle(n);
+    raw_seed rs;
+    memset(&rs, 0, sizeof rs);
+    rs.c = &c;
+    rs.r = hn_raw_open(ln);
+    CHECK(rs.r && !rs.r->closed);
+    uint8_t hs[PF_HANDSHAKE_LEN];
+    hn_raw_handshake(hs, c.info_hash, "-XX0000-cancelreject", 1);
+    pf_buf b;
+    pf_buf_init(&b);
+    pf_buf_append(&b, hs, sizeof hs);
+    pf_msg_write_simple(&b, PF_MSG_HAVE_ALL);
+    pf_msg_write_simple(&b, PF_MSG_UNCHOKE);
+    CHECK_EQ(hn_raw_send(rs.r, pf_buf_head(&b), pf_buf_unread(&b)), (long)pf_buf_unread(&b));
+    pf_buf_free(&b);
+    hn_step(n);
+    pf_peer *p = rs.r->end.p;
+    static pf_msg reqs[256];
+    int nr = raw_seed_requests(&rs, reqs, 256);
+    CHECK(nr >= 16);
+    /* Every request is withdrawn (as when the CDN takes the blocks),
+     * then given back to this peer. */
+    for (int i = 0; i < nr; i++) pf__peer_cancel_block(p, reqs[i].index, reqs[i].begin);
+    pf__peer_fill_requests(p, n->now);
+    hn_step(n);
+    static pf_msg again[256];
+    int na = raw_seed_requests(&rs, again, 256);
+    CHECK(na >= 16);
+    /* The peer answers each CANCEL with a REJECT (the cancelled request)... */
+    pf_buf_init(&b);
+    for (int i = 0; i < nr; i++) pf_msg_write_req(&b, PF_MSG_REJECT, reqs[i].index, reqs[i].begin, reqs[i].length);
+    CHECK_EQ(hn_raw_send(rs.r, pf_buf_head(&b), pf_buf_unread(&b)), (long)pf_buf_unread(&b));
+    pf_buf_free(&b);
+    /* ...which leaves the new requests standing and the peer in use. */
+    CHECK(p->nreqs >= (uint32_t)na);
+    CHECK(p->no_requests_until <= n->now);
+    CHECK_EQ(p->rejects, 0);
+    /* Then it serves every request it has, and the torrent completes. */
+    for (int round = 0; round < 64 && leech->t->have.count < c.num_pieces; round++) {
+        for (int i = 0; i < na; i++) CHECK(raw_seed_piece(&rs, &again[i], 0) > 0);
+        hn_step(n);
+        na = raw_seed_requests(&rs, again, 256);
+        CHECK(na >= 0);
+    }
+    CHECK_EQ(leech->t->have.count, c.num_pieces);
+    CHECK_MEM(leech->data, c.data, c.size);
+    hn_free(n);
+    hn_content_free(&c);
+}
+
 /* Smart ban.
  *
  * Part 1, a swarm: a liar corrupts one byte of every piece, among two
@@ -1041,4 +1105,4 @@ TEST_MAIN(engine_one_seeder_one_leecher, engine_connection_limits, engine_smart_
           engine_corrupt_seeder, engine_magnet, engine_magnet_multi_piece_metadata,
           engine_request_timeout_reroute, engine_timeout_blocks_not_returned,
           engine_choking_upload_slots, engine_choking_prefers_local, engine_protocol_abuse,
-          engine_resume_half)
+          engine_resume_half, engine_reject_of_cancelled_block)

@@ -189,7 +189,8 @@ typedef struct fixture {
     hn_tor *s, *v;
 } fixture;
 
-static int fixture_make(fixture *x, uint64_t seed, uint64_t peer_bps, int interleave)
+/* media: set the timeline at once (else the test sets it, late). */
+static int fixture_make_at(fixture *x, uint64_t seed, uint64_t peer_bps, int interleave, int media)
 {
     memset(x, 0, sizeof *x);
     if (title_make(&x->ti, seed, interleave)) return -1;
@@ -205,7 +206,7 @@ static int fixture_make(fixture *x, uint64_t seed, uint64_t peer_bps, int interl
     if (!x->s || !x->v) return -2;
     if (cdn_files(x->n, &x->ti)) return -3;
     hn_settle(x->n);
-    int mrc = pf_torrent_set_media(x->v->t, x->ti.tracks, NTRACK, x->n->now);
+    int mrc = media ? pf_torrent_set_media(x->v->t, x->ti.tracks, NTRACK, x->n->now) : 0;
     if (mrc) {
         fprintf(stderr, "set_media: %d\n", mrc);
         return -1;
@@ -213,6 +214,11 @@ static int fixture_make(fixture *x, uint64_t seed, uint64_t peer_bps, int interl
     hn_add_peer(x->v, x->sn);
     hn_step(x->n);
     return 0;
+}
+
+static int fixture_make(fixture *x, uint64_t seed, uint64_t peer_bps, int interleave)
+{
+    return fixture_make_at(x, seed, peer_bps, interleave, 1);
 }
 
 static void dump_cdn(const fixture *x)
@@ -240,6 +246,26 @@ static uint64_t track_have(const fixture *x, uint32_t tr)
         got += verified_bytes(x->v, x->ti.off[f], x->ti.sizes[f]);
     }
     return got;
+}
+
+/* Each peer's count of pieces we want from it is the true one (it was
+ * undercounted by pieces verified after their window moved on, and a
+ * peer counted at 0 is told NOT_INTERESTED while it holds what we want). */
+static int interest_exact(const fixture *x)
+{
+    const pf_torrent *t = x->v->t;
+    for (uint32_t i = 0; i < t->npeers; i++) {
+        const pf_peer *p = t->peers[i];
+        if (!p->have.bits) continue;
+        uint32_t n = 0;
+        for (uint32_t k = 0; k < t->have.nbits; k++)
+            n += (p->is_seed || pf_bitfield_get(&p->have, k)) && !pf_bitfield_get(&t->have, k) && t->picker.prio[k];
+        if (n != p->interesting) {
+            fprintf(stderr, "peer %u: interesting %u, truly %u\n", p->id, p->interesting, n);
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static uint64_t cdn_bytes_since(const hn_node *nd, uint64_t since)
@@ -313,7 +339,12 @@ TEST(timeline_switch_moves_windows)
     sp_step(&sp);
     sp.switch_at = 3;
     sp.switch_to = 1;
-    sp_run(x.n, &sp, 60 * SEC);
+    int exact = 1;
+    for (int i = 0; i < 600; i++) {
+        sp_run(x.n, &sp, 100 * MS);
+        exact &= interest_exact(&x);
+    }
+    CHECK(exact);
     uint64_t lo_at_switch = sp.lo_have_at_switch;
     uint32_t first_hi = sp.switch_at;
     CHECK_EQ(sp.next, NSEG);
@@ -337,6 +368,7 @@ TEST(timeline_switch_moves_windows)
     CHECK(q.track_played_s[1] > 8);
     CHECK(q.mean_bitrate_bps > (double)x.ti.tracks[0].bandwidth);
     CHECK(q.mean_bitrate_bps < (double)x.ti.tracks[1].bandwidth);
+    CHECK(interest_exact(&x));
     fixture_free(&x);
 }
 
@@ -435,5 +467,92 @@ TEST(timeline_set_media_checks)
     fixture_free(&x);
 }
 
+/* The timeline arrives while the player is already reading (a player
+ * that asks before the manifests are loaded), then again, the same: the
+ * presentation goes on, with no seek, no second start-up and no stall. */
+TEST(timeline_set_while_reading)
+{
+    fixture x;
+    CHECK_EQ(fixture_make_at(&x, 306, 400000, 0, 0), 0);
+    seg_player sp;
+    memset(&sp, 0, sizeof sp);
+    sp.ht = x.v;
+    sp.ti = &x.ti;
+    sp.buffer_s = 12;
+    sp.last_at = x.n->now;
+    sp_step(&sp);
+    sp_run(x.n, &sp, 300 * MS);
+    CHECK(sp.reading);
+    CHECK_EQ(pf_torrent_set_media(x.v->t, x.ti.tracks, NTRACK, x.n->now), 0);
+    /* Before it, the torrent was an ordinary one: all of it wanted. */
+    uint64_t hi_at_set = track_have(&x, 1);
+    while (sp.next < 3) sp_run(x.n, &sp, 10 * MS);
+    pf_media_qoe q0;
+    CHECK_EQ(pf_torrent_media_qoe(x.v->t, x.n->now, &q0), 0);
+    CHECK(q0.position_s > 0);
+    uint32_t cursor = x.v->t->tl->cursor[0];
+    CHECK(cursor != 0);
+    CHECK_EQ(pf_torrent_set_media(x.v->t, x.ti.tracks, NTRACK, x.n->now), 0);
+    CHECK_EQ(x.v->t->tl->cursor[0], cursor);
+    pf_media_qoe q1;
+    CHECK_EQ(pf_torrent_media_qoe(x.v->t, x.n->now, &q1), 0);
+    CHECK(q1.position_s >= q0.position_s);
+    sp_run(x.n, &sp, 50 * SEC);
+    CHECK_EQ(sp.next, NSEG);
+    CHECK_EQ(sp.mismatches, 0);
+    CHECK_EQ(sp.stalls, 0);
+    for (uint32_t k = 5; k < NSEG; k++) CHECK_EQ(sp.have_at_open[k], x.ti.sizes[x.ti.seg[0][k].file]);
+    CHECK(track_have(&x, 1) <= hi_at_set + 2 * PLEN);
+    pf_media_qoe q;
+    CHECK_EQ(pf_torrent_media_qoe(x.v->t, x.n->now, &q), 0);
+    CHECK_EQ(q.seeks, 0);
+    CHECK_EQ(q.switches, 0);
+    CHECK_EQ(q.stalls, 0);
+    CHECK(q.track_played_s[0] > 30);
+    CHECK(interest_exact(&x));
+    fixture_free(&x);
+}
+
+/* A demuxer that opens the first segment of every rendition before the
+ * timeline is set, and reads them all (ffmpeg's HLS demuxer): every
+ * reader gets its bytes. */
+TEST(timeline_all_variants_before_set)
+{
+    fixture x;
+    CHECK_EQ(fixture_make_at(&x, 307, 400000, 0, 0), 0);
+    uint32_t id[NTRACK];
+    uint64_t pos[NTRACK] = {0};
+    for (uint32_t tr = 0; tr < NTRACK; tr++)
+        CHECK_EQ(pf_torrent_stream_open(x.v->t, x.ti.seg[tr][0].file, 0, x.n->now, &id[tr]), 0);
+    int set = 0;
+    uint64_t t0 = x.n->now, end = t0 + 30 * SEC;
+    uint32_t done = 0;
+    while (x.n->now < end && done < NTRACK) {
+        hn_step(x.n);
+        if (!set && x.n->now > t0 + 200 * MS) {
+            CHECK_EQ(pf_torrent_set_media(x.v->t, x.ti.tracks, NTRACK, x.n->now), 0);
+            set = 1;
+        }
+        done = 0;
+        for (uint32_t tr = 0; tr < NTRACK; tr++) {
+            uint32_t f = x.ti.seg[tr][0].file;
+            for (;;) {
+                if (pos[tr] >= x.ti.sizes[f]) break;
+                long a = pf_torrent_stream_avail(x.v->t, id[tr], pos[tr], 65536, x.n->now);
+                if (a <= 0) break;
+                CHECK(memcmp(x.v->data + x.ti.off[f] + pos[tr], x.ti.c.data + x.ti.off[f] + pos[tr], (size_t)a) == 0);
+                pf_torrent_stream_served(x.v->t, id[tr], pos[tr], (size_t)a, x.n->now);
+                pos[tr] += (uint64_t)a;
+            }
+            done += pos[tr] >= x.ti.sizes[f];
+        }
+    }
+    CHECK(set);
+    CHECK_EQ(done, NTRACK);
+    CHECK(x.n->now < end - 25 * SEC);
+    fixture_free(&x);
+}
+
 TEST_MAIN(timeline_prefetch_runs_on, timeline_switch_moves_windows, timeline_jump_is_seek,
-          timeline_interleaved_layout, timeline_set_media_checks)
+          timeline_interleaved_layout, timeline_set_media_checks, timeline_set_while_reading,
+          timeline_all_variants_before_set)

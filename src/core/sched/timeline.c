@@ -173,6 +173,21 @@ static void cursors_drop(pf_torrent *t)
         if (t->streams[i].cursor) pf__stream_remove(t, &t->streams[i]);
 }
 
+/* 1 if two timelines list the same tracks of the same segments. */
+static int tracks_same(const pf__timeline *a, const pf__timeline *b)
+{
+    if (a->ntracks != b->ntracks) return 0;
+    for (uint32_t i = 0; i < a->ntracks; i++) {
+        const pf__mtrack *x = &a->tracks[i], *y = &b->tracks[i];
+        if (x->nseg != y->nseg || x->kind != y->kind || x->bandwidth != y->bandwidth) return 0;
+        for (uint32_t k = 0; k < x->nseg; k++)
+            if (x->seg[k].file != y->seg[k].file || x->seg[k].abs != y->seg[k].abs || x->seg[k].end != y->seg[k].end ||
+                x->seg[k].t0 != y->seg[k].t0 || x->seg[k].dur != y->seg[k].dur)
+                return 0;
+    }
+    return 1;
+}
+
 int pf_torrent_set_media(pf_torrent *t, const pf_media_track *tracks, size_t n, uint64_t now)
 {
     if (!t->has_meta || !n || !tracks) return PF_ERR_INVAL;
@@ -192,6 +207,13 @@ int pf_torrent_set_media(pf_torrent *t, const pf_media_track *tracks, size_t n, 
         pf__tl_free(t);
         t->tl = old;
         return rc;
+    }
+    /* The same title again (a second load, the MPD after the
+     * playlists): the presentation in progress goes on as it is. */
+    if (old && tracks_same(old, tl)) {
+        pf__tl_free(t);
+        t->tl = old;
+        return 0;
     }
     t->tl = old;
     pf__tl_free(t);

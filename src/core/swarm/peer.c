@@ -284,6 +284,13 @@ void pf__peer_update_interest(pf_peer *p)
     if (p->state != PF_PS_ACTIVE || !p->t || !p->t->has_meta) return;
     int want = p->interesting > 0;
     if (want == p->am_interested) return;
+    /* Before saying NOT_INTERESTED, count again: an undercount would
+     * leave a seed idle while the CDN fetches what it holds. */
+    if (!want) {
+        recount_interesting(p);
+        want = p->interesting > 0;
+        if (want == p->am_interested) return;
+    }
     p->am_interested = want;
     pf_msg_write_simple(&p->out, want ? PF_MSG_INTERESTED : PF_MSG_NOT_INTERESTED);
     pf__peer_mark_write(p);
@@ -1007,6 +1014,13 @@ static int on_piece(pf_peer *p, const pf_msg *m, uint64_t now)
 
 static void on_reject(pf_peer *p, const pf_msg *m, uint64_t now)
 {
+    /* A peer answers each request once, in order: a block we cancelled
+     * and asked for again is answered first for the cancelled request
+     * (BEP 6: a CANCEL is answered by a REJECT).  That REJECT is not one
+     * of the new request: counted as one, the start-up's cancels and
+     * re-requests made a seed look like a rejecter, and it was given no
+     * request for 5 s while the CDN fetched what it held. */
+    if (withdrawn_take(p, m->index, m->begin)) return;
     int i = req_find(p, m->index, m->begin);
     if (i < 0) return;
     req_remove_at(p, (uint32_t)i);

@@ -619,7 +619,10 @@ static void piece_verified(pf_torrent *t, uint32_t piece, uint64_t now)
     t->have_bytes += pf_metainfo_piece_size(t->mi, piece);
     for (uint32_t i = 0; i < t->npeers; i++) {
         pf_peer *p = t->peers[i];
-        if (p->have.bits && (p->is_seed || pf_bitfield_get(&p->have, piece)) && p->interesting)
+        /* It was counted only if wanted (prio): a piece of a file fetched
+         * only when read, verified after its window moved on, was not. */
+        if (p->have.bits && (p->is_seed || pf_bitfield_get(&p->have, piece)) && p->interesting &&
+            t->picker.prio[piece])
             p->interesting--;
         pf__peer_send_have(p, piece);
         pf__peer_update_interest(p);
