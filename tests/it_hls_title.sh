@@ -78,6 +78,10 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' --path-as-is "$PLAY_BASE/t/../t/m
 
 tracks=$(stats_json "$st" 'd["media"]["tracks"]')
 [ "$tracks" = 4 ] || fail "media timeline has $tracks tracks, not 4 (3 video + audio): $(stats_json "$st" 'd.get("media")')"
+# Every rendition has a bitrate, the audio's (no BANDWIDTH in the master)
+# from its segments.
+[ "$(stats_json "$st" 'all(r["bandwidth"] > 0 for r in d["media"]["renditions"])')" = True ] ||
+    fail "a rendition without a bitrate: $(stats_json "$st" 'd["media"]["renditions"]')"
 cdn=$(stats_json "$st" 'd["cdn_downloaded"]')
 peer=$(stats_json "$st" 'd["peer_downloaded"]')
 log "media QoE $(stats_json "$st" 'd["media"]'); CDN $cdn B, peers $peer B"

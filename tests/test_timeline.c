@@ -20,22 +20,28 @@
 static const double track_br[NTRACK] = {50000.0, 150000.0};
 static const char *track_dir[NTRACK] = {"lo", "hi"};
 
+/* With inits, each track's init segment is a file of its own after all
+ * the segments: file NTRACK * NSEG + track. */
+#define NFILES (NTRACK * NSEG + NTRACK)
+#define INIT_LEN 900u
 typedef struct title {
     hn_content c;
-    char paths[NTRACK * NSEG][32];
-    uint64_t sizes[NTRACK * NSEG];
-    uint64_t off[NTRACK * NSEG];
+    char paths[NFILES][32];
+    uint64_t sizes[NFILES];
+    uint64_t off[NFILES];
     pf_media_segment seg[NTRACK][NSEG];
+    pf_media_segment init[NTRACK];
     pf_media_track tracks[NTRACK];
+    int inits;
 } title;
 
 static uint32_t file_of(uint32_t tr, uint32_t k) { return tr * NSEG + k; }
 
 /* Files lo/s0..s9 then hi/s0..s9, segment sizes varying a little (VBR).
  * interleave: lo/s0, hi/s0, lo/s1... (a layout peerflow create avoids). */
-static int title_make(title *ti, uint64_t seed, int interleave)
+static int title_make(title *ti, uint64_t seed, int interleave, int inits)
 {
-    const char *ptr[NTRACK * NSEG];
+    const char *ptr[NFILES];
     uint32_t order[NTRACK * NSEG];
     for (uint32_t tr = 0; tr < NTRACK; tr++)
         for (uint32_t k = 0; k < NSEG; k++) {
@@ -44,13 +50,19 @@ static int title_make(title *ti, uint64_t seed, int interleave)
             snprintf(ti->paths[f], sizeof ti->paths[f], "%s/s%u.m4s", track_dir[tr], k);
             ti->sizes[f] = (uint64_t)(track_br[tr] * SEG_S * (0.8 + 0.05 * (double)((k * 7 + tr) % 9)));
         }
+    ti->inits = inits;
+    uint32_t nfiles = NTRACK * NSEG + (inits ? NTRACK : 0);
+    for (uint32_t tr = 0; tr < NTRACK && inits; tr++) {
+        snprintf(ti->paths[NTRACK * NSEG + tr], sizeof ti->paths[0], "%s/init.mp4", track_dir[tr]);
+        ti->sizes[NTRACK * NSEG + tr] = INIT_LEN;
+    }
     uint64_t off = 0;
-    for (uint32_t f = 0; f < NTRACK * NSEG; f++) {
+    for (uint32_t f = 0; f < nfiles; f++) {
         ptr[f] = ti->paths[f];
         ti->off[f] = off;
         off += ti->sizes[f];
     }
-    if (hn_content_make_multi(&ti->c, "title", ptr, ti->sizes, NTRACK * NSEG, PLEN, seed, "http://cdn.test/t"))
+    if (hn_content_make_multi(&ti->c, "title", ptr, ti->sizes, nfiles, PLEN, seed, "http://cdn.test/t"))
         return -1;
     for (uint32_t tr = 0; tr < NTRACK; tr++) {
         for (uint32_t k = 0; k < NSEG; k++) {
@@ -64,13 +76,16 @@ static int title_make(title *ti, uint64_t seed, int interleave)
         ti->tracks[tr].bandwidth = (uint64_t)(track_br[tr] * 8);
         ti->tracks[tr].seg = ti->seg[tr];
         ti->tracks[tr].nseg = NSEG;
+        memset(&ti->init[tr], 0, sizeof ti->init[tr]);
+        ti->init[tr].file = NTRACK * NSEG + tr;
+        ti->tracks[tr].init = inits ? &ti->init[tr] : NULL;
     }
     return 0;
 }
 
 static int cdn_files(hn_net *n, const title *ti)
 {
-    for (uint32_t f = 0; f < NTRACK * NSEG; f++) {
+    for (uint32_t f = 0; f < NTRACK * NSEG + (ti->inits ? NTRACK : 0); f++) {
         char url[96];
         snprintf(url, sizeof url, "http://cdn.test/t/title/%s", ti->paths[f]);
         if (hn_cdn_add_file(n, url, ti->c.data + ti->off[f], ti->sizes[f], ti->off[f])) return -1;
@@ -101,6 +116,9 @@ typedef struct seg_player {
     uint64_t have_at_open[NSEG]; /* verified bytes of it then */
     uint64_t have_ahead[NSEG];   /* ...and of the segment 3 after it */
     uint64_t first_byte_at;
+    int in_init;            /* reading the new track's init segment */
+    uint64_t init_done_at;
+    uint32_t cursor_track_after_init; /* the video cursor's track + 1 then */
 } seg_player;
 
 static uint64_t verified_bytes(hn_tor *ht, uint64_t off, uint64_t len)
@@ -136,8 +154,9 @@ static void sp_step(seg_player *sp)
             if (sp->switch_at && sp->next == sp->switch_at && sp->track != sp->switch_to) {
                 sp->track = sp->switch_to;
                 sp->lo_have_at_switch = verified_bytes(sp->ht, 0, sp->ti->off[file_of(1, 0)]);
+                sp->in_init = sp->ti->inits;
             }
-            uint32_t f = sp->ti->seg[sp->track][sp->next].file;
+            uint32_t f = sp->in_init ? sp->ti->init[sp->track].file : sp->ti->seg[sp->track][sp->next].file;
             sp->opened_at[sp->next] = now;
             sp->have_at_open[sp->next] = verified_bytes(sp->ht, sp->ti->off[f], sp->ti->sizes[f]);
             if (sp->next + 3 < NSEG) {
@@ -148,7 +167,7 @@ static void sp_step(seg_player *sp)
             sp->reading = 1;
             sp->pos = 0;
         }
-        uint32_t f = sp->ti->seg[sp->track][sp->next].file;
+        uint32_t f = sp->in_init ? sp->ti->init[sp->track].file : sp->ti->seg[sp->track][sp->next].file;
         uint64_t flen = sp->ti->sizes[f];
         while (sp->pos < flen) {
             long a = pf_torrent_stream_avail(sp->ht->t, sp->id, sp->pos, 65536, now);
@@ -161,6 +180,15 @@ static void sp_step(seg_player *sp)
             sp->pos += (uint64_t)a;
         }
         pf_torrent_stream_close(sp->ht->t, sp->id, now);
+        if (sp->in_init) {
+            const pf_torrent *t = sp->ht->t;
+            const pf__stream *c = t->tl->cursor[0] ? pf__stream_find((pf_torrent *)t, t->tl->cursor[0]) : NULL;
+            sp->cursor_track_after_init = c ? c->mtrack : 0;
+            sp->init_done_at = now;
+            sp->in_init = 0;
+            sp->reading = 0;
+            continue;
+        }
         sp->done_at[sp->next] = now;
         if (getenv("HN_VERBOSE"))
             fprintf(stderr, "%8.3f seg %u.%u done (asked %.3f, had %llu of %llu) shown %.2f fetched %.2f\n",
@@ -191,11 +219,12 @@ typedef struct fixture {
     hn_tor *s, *v;
 } fixture;
 
-/* media: set the timeline at once (else the test sets it, late). */
+/* media: 1 set the timeline at once (else the test sets it, late); 2 the
+ * tracks have init segments. */
 static int fixture_make_at(fixture *x, uint64_t seed, uint64_t peer_bps, int interleave, int media)
 {
     memset(x, 0, sizeof *x);
-    if (title_make(&x->ti, seed, interleave)) return -1;
+    if (title_make(&x->ti, seed, interleave, media & 2)) return -1;
     x->n = hn_new(seed);
     x->sn = hn_add_node(x->n, NULL);
     x->vn = hn_add_node(x->n, NULL);
@@ -208,7 +237,7 @@ static int fixture_make_at(fixture *x, uint64_t seed, uint64_t peer_bps, int int
     if (!x->s || !x->v) return -2;
     if (cdn_files(x->n, &x->ti)) return -3;
     hn_settle(x->n);
-    int mrc = media ? pf_torrent_set_media(x->v->t, x->ti.tracks, NTRACK, x->n->now) : 0;
+    int mrc = media & 1 ? pf_torrent_set_media(x->v->t, x->ti.tracks, NTRACK, x->n->now) : 0;
     if (mrc) {
         fprintf(stderr, "set_media: %d\n", mrc);
         return -1;
@@ -508,6 +537,48 @@ TEST(timeline_asked_segment_is_due_now)
     fixture_free(&x);
 }
 
+/* A player switching rendition first asks for the new rendition's init
+ * segment: the windows move then, at the same presentation time, not at
+ * the first segment of the new rendition (the old window fetched on, and
+ * the init and the segment after it waited behind it: the lab's abr
+ * scenario stalled there). */
+TEST(timeline_init_moves_windows)
+{
+    fixture x;
+    CHECK_EQ(fixture_make_at(&x, 309, 100000, 0, 3), 0);
+    seg_player sp;
+    memset(&sp, 0, sizeof sp);
+    sp.ht = x.v;
+    sp.ti = &x.ti;
+    sp.buffer_s = 8;
+    sp.last_at = x.n->now;
+    sp_step(&sp);
+    sp.switch_at = 3;
+    sp.switch_to = 1;
+    sp_run(x.n, &sp, 60 * SEC);
+    CHECK_EQ(sp.next, NSEG);
+    CHECK_EQ(sp.mismatches, 0);
+    CHECK_EQ(sp.stalls, 0);
+    /* The init was read, and by then the cursor was on the new track. */
+    CHECK(sp.init_done_at > 0);
+    CHECK_EQ(sp.cursor_track_after_init, 2);
+    /* The old rendition: what was on its way at the switch, no more. */
+    CHECK(track_have(&x, 0) <= sp.lo_have_at_switch + 4 * PLEN);
+    pf_media_qoe q;
+    CHECK_EQ(pf_torrent_media_qoe(x.v->t, x.n->now, &q), 0);
+    CHECK_EQ(q.switches, 1);
+    CHECK_EQ(q.seeks, 0);
+    CHECK(q.track_played_s[0] > 8);
+    CHECK(q.track_played_s[1] > 8);
+    /* A track's init file outside the torrent is refused. */
+    pf_media_track bad[NTRACK];
+    memcpy(bad, x.ti.tracks, sizeof bad);
+    pf_media_segment init = {.file = 999};
+    bad[1].init = &init;
+    CHECK_EQ(pf_torrent_set_media(x.v->t, bad, NTRACK, x.n->now), PF_ERR_INVAL);
+    fixture_free(&x);
+}
+
 /* The timeline arrives while the player is already reading (a player
  * that asks before the manifests are loaded), then again, the same: the
  * presentation goes on, with no seek, no second start-up and no stall. */
@@ -596,4 +667,5 @@ TEST(timeline_all_variants_before_set)
 
 TEST_MAIN(timeline_prefetch_runs_on, timeline_switch_moves_windows, timeline_jump_is_seek,
           timeline_interleaved_layout, timeline_set_media_checks, timeline_set_while_reading,
-          timeline_all_variants_before_set, timeline_asked_segment_is_due_now)
+          timeline_all_variants_before_set, timeline_asked_segment_is_due_now,
+          timeline_init_moves_windows)

@@ -214,6 +214,10 @@ typedef struct pf_media_track {
     uint64_t bandwidth; /* bits/s as the manifest declares it (0: unknown) */
     const pf_media_segment *seg;
     size_t nseg;
+    /* Its init segment (HLS EXT-X-MAP, DASH Initialization; start and
+     * duration unused), or NULL.  A player asks for it when it switches
+     * to the track: the timeline's windows move then. */
+    const pf_media_segment *init;
 } pf_media_track;
 
 #define PF_MEDIA_MAX_TRACKS 32

@@ -137,8 +137,10 @@ static void title_apply(ms_title *ti)
     pf_manifest *m = ti->m;
     pf_media_track tracks[PF_MEDIA_MAX_TRACKS];
     pf_media_segment *segs[PF_MEDIA_MAX_TRACKS];
+    pf_media_segment inits[PF_MEDIA_MAX_TRACKS];
     size_t n = 0;
     int rc = 0;
+    double duration = m->duration_s; /* a master playlist's is its tracks' */
     for (size_t i = 0; i < m->ntracks && n < PF_MEDIA_MAX_TRACKS && rc == 0; i++) {
         const pf_mf_track *mt = &m->tracks[i];
         if (!mt->nseg) continue;
@@ -164,8 +166,32 @@ static void title_apply(ms_title *ti)
         if (rc) break;
         tracks[n].kind = mt->kind ? mt->kind : 'v';
         tracks[n].bandwidth = mt->bandwidth;
+        /* An HLS rendition group's audio (EXT-X-MEDIA) declares no
+         * BANDWIDTH: its mean bitrate from its segments, for QoE. */
+        double bytes = 0, secs = 0, end = 0;
+        for (size_t k = 0; k < mt->nseg; k++) {
+            uint64_t len = segs[n][k].length;
+            if (!len) {
+                uint64_t fsz = pf_client_torrent_file_size(ti->t, segs[n][k].file);
+                len = fsz > segs[n][k].offset ? fsz - segs[n][k].offset : 0;
+            }
+            bytes += (double)len;
+            secs += segs[n][k].duration_s;
+            if (segs[n][k].start_s + segs[n][k].duration_s > end) end = segs[n][k].start_s + segs[n][k].duration_s;
+        }
+        if (!tracks[n].bandwidth && secs > 0) tracks[n].bandwidth = (uint64_t)(bytes * 8 / secs);
+        if (end > duration) duration = end;
         tracks[n].seg = segs[n];
         tracks[n].nseg = mt->nseg;
+        tracks[n].init = NULL;
+        int64_t fi = mt->init ? file_by_path(ti, mt->init) : -1;
+        if (fi >= 0) {
+            memset(&inits[n], 0, sizeof inits[n]);
+            inits[n].file = (uint32_t)fi;
+            inits[n].offset = mt->init_off;
+            inits[n].length = mt->init_len;
+            tracks[n].init = &inits[n];
+        }
         n++;
     }
     if (rc == 0 && n == 0) {
@@ -176,7 +202,7 @@ static void title_apply(ms_title *ti)
     for (size_t i = 0; i < n; i++) free(segs[i]);
     if (rc == 0) {
         ti->state = MS_TITLE_READY;
-        mt_log(ti, PF_LOG_INFO, "media: a title of %zu tracks, %.1f s", n, m->duration_s);
+        mt_log(ti, PF_LOG_INFO, "media: a title of %zu tracks, %.1f s", n, duration);
         load_reset(ti);
     } else if (ti->state != MS_TITLE_FAILED) {
         fail(ti, "the timeline was refused: %s%s", pf_strerror(rc), "");

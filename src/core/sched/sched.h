@@ -139,6 +139,8 @@ typedef struct pf__timeline {
     uint32_t ntracks;
     uint32_t *file_track; /* per file: track index + 1 (0: none) */
     uint32_t *file_seg;   /* per file: its first segment in that track */
+    uint32_t *file_init;  /* per file: the track (index + 1) it is the init
+                           * segment of (0: none, UINT32_MAX: several) */
     /* The presentation clock: media time t_at at real time at, running
      * unless paused (a stall, or nobody reading past the buffer). */
     int running, paused;
