@@ -115,4 +115,12 @@ log "throttled: switched down $(j 'd["phases"]["switched"]["after_s"]') s after;
 switches=$(stats_json "$st" 'd["media"]["switches"]')
 log "engine media QoE: $(stats_json "$st" 'd["media"]')"
 [ "$switches" -ge 1 ] || fail "/stats.json media.switches = $switches after the player switched"
+# The engine counts the player's stalls, not each wait of its readers:
+# one stall however many reads (video, audio, piece after piece) wait in
+# it (it counted 16 where hls.js showed 2).  The player's: the moments it
+# ran dry after the start, the seek's own wait aside; one more allowed.
+player_stalls=$(j "len(set(round(e['ct']) for e in d['events'] if e['type'] in $stall_types and e['ct'] >= 4 and abs(e['ct'] - 36) > 0.5))")
+engine_stalls=$(stats_json "$st" 'd["media"]["stalls"]')
+log "stalls: the player's $player_stalls, the engine's $engine_stalls"
+[ "$engine_stalls" -le $((player_stalls + 1)) ] || fail "the engine counted $engine_stalls stalls, the player $player_stalls"
 is_running viewer || fail "peerflow play exited"

@@ -149,6 +149,16 @@ typedef struct pf__timeline {
     double acc_t; /* presentation time QoE has been counted up to */
     uint32_t cursor[PF__TL_GROUPS]; /* stream ids of the cursors (0: none) */
     uint64_t active_at[PF__TL_GROUPS]; /* the last segment read of the group */
+    /* Per group: the end of the presentation the player holds whole
+     * segments up to (any rendition's); a wait for a segment before it is
+     * not a stall (a demuxer probing another variant, a re-request). */
+    double held_t[PF__TL_GROUPS];
+    /* A stall of the presentation: from when the clock reached the start
+     * of a segment the player waits for (it plays whole segments) until it
+     * holds a whole segment of that kind at the clock's time. */
+    int dry;
+    uint8_t dry_group;
+    uint64_t dry_since;
     /* Where the played track changed (by presentation time), per group:
      * the last few switches the player asked for, oldest first. */
     struct pf__tl_switch {
