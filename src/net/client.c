@@ -547,9 +547,9 @@ static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
         pf_torrent_job_done(ct->t, j, now_ns(c));
         return;
     }
-    if (!ct->tags_ready) { /* the first disk job: the metadata is there */
-        const pf_metainfo *mi = pf_torrent_metainfo(ct->t);
-        pf__piece_tags_init(&ct->tags, mi ? mi->num_pieces : 0, c->tag_secret_ok ? c->tag_secret : NULL);
+    const pf_metainfo *mi = ct->tags_ready ? NULL : pf_torrent_metainfo(ct->t);
+    if (mi) { /* the first disk job (no tags: every read-back is SHA-1) */
+        pf__piece_tags_init(&ct->tags, mi->num_pieces, c->tag_secret_ok ? c->tag_secret : NULL);
         ct->tags_ready = 1;
     }
     w->c = c;
