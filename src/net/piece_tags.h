@@ -16,7 +16,10 @@
  * starts with none), 8 bytes per piece.  Thread-safe: each tag is one
  * atomic word; set/clear/verify may run from several workers at once.
  * The caller clears a piece's tag before it changes the piece on disk
- * (write, discard) and sets it only after the new bytes are written. */
+ * (write, discard) and sets it only after the new bytes are written.
+ * A tag is only ever taken from bytes that matched the piece's SHA-1, so
+ * every tag a piece gets has the same value: a tag left over from an
+ * older copy (a race, a missed clear) still accepts only the right bytes. */
 #ifndef PF_NET_PIECE_TAGS_H
 #define PF_NET_PIECE_TAGS_H
 
