@@ -31,6 +31,12 @@
 # before a change: the before/after of docs/BENCHMARKS.md), run after
 # peerflow in each round; a binary without --transport runs TCP only, one
 # without --ssl-cert no TLS.
+# BENCH_SEED_CHECK=1 removes peerflow's resume record before each seed
+# starts, so every seed hash-checks its data (not counted: see above)
+# instead of trusting the record from the run before: a seed that verified
+# every piece in this process, whose reads back are proved by their piece
+# tags (docs/ARCHITECTURE.md, "Verify on read: piece tags"), like one that
+# has served each piece before.  By default runs after the first fast-resume.
 # Runs alternate: for each run, each transport, each side.
 set -euo pipefail
 ONLY=
@@ -166,6 +172,7 @@ run_side() {  # run_side peerflow|peerflow2|libtorrent tcp|utp|tls|tls-utp RUN
     fi
     if [ "$side" != libtorrent ]; then
         rm -f "$T/pfseed_$run.json"
+        [ "${BENCH_SEED_CHECK:-0}" = 1 ] && rm -rf "$T/src/.peerflow"
         spawn "seed_$id" "$bin" seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker \
             "${tflag[@]}" "${seed_ssl[@]}" --stats "$T/pfseed_$run.json" "$torrent"
         port=$(port_of "seed_$id" 120)

@@ -11,7 +11,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-      libuv1-dev libssl-dev libcurl4-openssl-dev
+      libuv1-dev libssl-dev libcurl4-openssl-dev libxxhash-dev
       nginx-light ffmpeg curl python3)
 test=0
 case "${1:-}" in

@@ -298,6 +298,7 @@ static void work_run(uv_work_t *req)
     pf_work *w = req->data;
     pf_job *j = w->job;
     pf_storage *st = w->ct->st;
+    pf__piece_tags *tags = &w->ct->tags;
     if (!st) {
         j->result = PF_ERR_IO;
         return;
@@ -305,25 +306,29 @@ static void work_run(uv_work_t *req)
     switch (j->type) {
     case PF_JOB_READ:
         /* A piece is checked here, while it is hot in this core's cache,
-         * rather than on the loop (verify on read). */
+         * rather than on the loop (verify on read): against its tag when
+         * it has one, else its SHA-1 (net/piece_tags.h). */
         j->result = pf_storage_read(st, j->offset, j->buf, j->len);
         if (j->result == 0) {
-            if (hash_matches(j->buf, j->len, j->expect))
+            if (pf__piece_tags_verify(tags, j->piece, j->buf, j->len, j->expect))
                 j->verified = 1;
             else
                 j->result = PF_ERR_HASH;
         }
         break;
     case PF_JOB_DISCARD:
+        pf__piece_tags_clear(tags, j->piece); /* one whole piece */
         j->result = pf_storage_discard(st, j->offset, j->len);
         break;
     case PF_JOB_WRITE:
         if (!j->verified && !hash_matches(j->buf, j->len, j->expect))
             j->result = PF_ERR_HASH;
         else {
+            pf__piece_tags_clear(tags, j->piece);
             uv_mutex_lock(&w->ct->write_lock);
             j->result = pf_storage_write(st, j->offset, j->buf, j->len);
             uv_mutex_unlock(&w->ct->write_lock);
+            if (j->result == 0) pf__piece_tags_set(tags, j->piece, j->buf, j->len);
         }
         break;
     case PF_JOB_HASH: {
@@ -338,6 +343,10 @@ static void work_run(uv_work_t *req)
         }
         j->result = pf_storage_read(st, j->offset, buf, j->len);
         if (j->result == 0 && !hash_matches(buf, j->len, j->expect)) j->result = PF_ERR_HASH;
+        if (j->result == 0)
+            pf__piece_tags_set(tags, j->piece, buf, j->len);
+        else
+            pf__piece_tags_clear(tags, j->piece);
         free(buf);
         break;
     }
@@ -537,6 +546,11 @@ static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
         j->result = PF_ERR_NOMEM;
         pf_torrent_job_done(ct->t, j, now_ns(c));
         return;
+    }
+    const pf_metainfo *mi = ct->tags_ready ? NULL : pf_torrent_metainfo(ct->t);
+    if (mi) { /* the first disk job (no tags: every read-back is SHA-1) */
+        pf__piece_tags_init(&ct->tags, mi->num_pieces, c->tag_secret_ok ? c->tag_secret : NULL);
+        ct->tags_ready = 1;
     }
     w->c = c;
     w->ct = ct;
@@ -884,6 +898,8 @@ int pf_client_new(const pf_client_settings *set, pf_client **out)
         return rc;
     }
     pf__logger_init(&c->log, c->set.log, c->set.log_ud, c->set.log_level);
+    /* Without randomness, no piece tags: every read-back is SHA-1-checked. */
+    c->tag_secret_ok = pf__tag_secret_new(c->tag_secret) == 0;
     uv_mutex_init(&c->post_lock);
     c->loop = c->set.loop;
     if (!c->loop) {
@@ -966,6 +982,7 @@ static int add_finish(pf_client *c, pf_client_torrent *ct, int rc, pf_client_tor
 {
     if (rc != 0) {
         if (ct->st) pf_storage_close(ct->st);
+        pf__piece_tags_free(&ct->tags);
         uv_mutex_destroy(&ct->write_lock);
         free(ct->dir);
         free(ct);
@@ -1299,9 +1316,14 @@ static void on_stop_timer(uv_timer_t *t)
     /* Wait for disk jobs and the "stopped" announces, at most 3 s. */
     if (c->works > 0 && uv_now(c->loop) - c->stop_started < 3000) return;
     uv_timer_stop(t);
-    for (uint32_t i = 0; i < c->nts; i++)
-        if (c->ts[i]->st && pf__resume_save(c->ts[i]) != 0)
-            client_log(c, PF_LOG_DEBUG, "%s: no resume record saved", c->ts[i]->name);
+    for (uint32_t i = 0; i < c->nts; i++) {
+        pf_client_torrent *ct = c->ts[i];
+        if (ct->st && pf__resume_save(ct) != 0)
+            client_log(c, PF_LOG_DEBUG, "%s: no resume record saved", ct->name);
+        client_log(c, PF_LOG_DEBUG, "%s: verify on read: %llu pieces proved by their tag, %llu by SHA-1",
+                   ct->name, (unsigned long long)atomic_load(&ct->tags.tag_hits),
+                   (unsigned long long)atomic_load(&ct->tags.sha1_reads));
+    }
     pf__upload_stop(c); /* the budget not spent goes back to the file */
     close_all(c);
     c->stop_done = 1;
@@ -1339,6 +1361,7 @@ static void close_walk(uv_handle_t *h, void *arg)
 static void torrent_free(pf_client_torrent *ct)
 {
     if (ct->st) pf_storage_close(ct->st);
+    pf__piece_tags_free(&ct->tags);
     uv_mutex_destroy(&ct->write_lock);
     free(ct->dir);
     free(ct);

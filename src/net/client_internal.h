@@ -10,6 +10,7 @@
 #include "core/util/log.h"
 #include "net/budget.h"
 #include "net/http_client.h"
+#include "net/piece_tags.h"
 #include "net/storage.h"
 #include "peerflow/client.h"
 
@@ -48,6 +49,9 @@ struct pf_client_torrent {
     uint32_t works; /* threadpool jobs in flight */
     uv_mutex_t write_lock; /* one writer per torrent: concurrent pwrites to
                               one file only contend on its inode lock */
+    pf__piece_tags tags; /* verify on read: tags of verified pieces, set
+                            up by the first disk job (net/piece_tags.h) */
+    int tags_ready;
     struct pf_stream *streams; /* open readers (stream.c) */
     struct pf__probe *probes;  /* per file media probe state (stream.c) */
     int checked;     /* the data on disk was verified (PF_EV_CHECKED): a
@@ -120,6 +124,10 @@ struct pf_client {
     int udp_gso;                   /* the kernel takes UDP_SEGMENT (Linux) */
     /* Uploads on the viewer's terms (budget.c): switches, share, budget. */
     pf__upload up;
+    /* The key of the torrents' piece tags (net/piece_tags.h): random,
+     * drawn at pf_client_new, in memory only. */
+    uint8_t tag_secret[PF__TAG_SECRET_LEN];
+    int tag_secret_ok;
 };
 
 /* client.c */
