@@ -338,10 +338,8 @@ class Player(player_common.PlayerBase):
         leave_at = t0 + a.leave_s if a.leave_s else None
         th = threading.Thread(target=self.loader, daemon=True)
         th.start()
-        state = "startup"
+        clock = player_common.Clock()
         startup_at = None
-        stalls, stall_s, wait_since = 0, 0.0, None
-        play, cur = [], None
         by_level = {}
         changes = []
         last = time.time()
@@ -352,23 +350,20 @@ class Player(player_common.PlayerBase):
             dt, last = now - last, now
             if leave_at and now >= leave_at:
                 break
-            if not th.is_alive() and not self.buffered and state == "startup":
+            if not th.is_alive() and not self.buffered and clock.state == "startup":
                 break  # the loader gave up before anything played
             with self.lock:
                 ahead = self.buf_end - self.play_pos
                 done = self.done and self.audio_done
-            if state in ("startup", "stalled"):
-                ok = ahead > 0 if state == "startup" else (ahead >= a.rebuffer_s or
-                                                           (done and ahead > 0))
+            if clock.state in ("startup", "stalled"):
+                ok = ahead > 0 if clock.state == "startup" else (ahead >= a.rebuffer_s or
+                                                                 (done and ahead > 0))
                 if ok:
-                    if state == "startup":
+                    if clock.state == "startup":
                         startup_at = now
-                    else:
-                        stall_s += now - wait_since
-                    state = "playing"
-                    cur = [now, now, self.play_pos, self.play_pos]
+                    clock.resume(now, self.play_pos)
                 continue
-            if state != "playing":
+            if clock.state != "playing":
                 continue
             with self.lock:
                 p0 = self.play_pos
@@ -388,24 +383,15 @@ class Player(player_common.PlayerBase):
                 p = q
                 if p >= e - 1e-9:
                     seg_i += 1
-            cur[1], cur[3] = now, p1
+            clock.advance(now, p1)
             if done and p1 >= self.buf_end - 1e-9:
-                state = "ended"
-                play.append(cur)
-                cur = None
+                clock.end()
                 if not leave_at:
                     break
             elif p1 >= self.buf_end - 1e-9:
-                state = "stalled"
-                stalls += 1
-                wait_since = now
-                play.append(cur)
-                cur = None
+                clock.stall(now)
         now = time.time()
-        if cur:
-            play.append(cur)
-        if state == "stalled":
-            stall_s += now - wait_since
+        clock.finish(now)
         self.stop = True
         for c in list(self.conns.values()):
             if c is not None and c.sock is not None:
@@ -423,8 +409,8 @@ class Player(player_common.PlayerBase):
                    if played else None)
         seg_bytes = sum(b for s, e, lv, b, fi in self.buffered if self.fetches[fi][7])
         seg_secs = sum(e - s for s, e, lv, b, fi in self.buffered if self.fetches[fi][7])
-        res = self.result(self.base + "master.m3u8", startup_at, stalls, stall_s, state,
-                          played, play, now, head={"kind": "hls"}, tail={
+        res = self.result(self.base + "master.m3u8", startup_at, clock, played, now,
+                          head={"kind": "hls"}, tail={
                               "duration_s": self.duration,
                               "levels": levels,
                               "fetches": self.fetches,

@@ -154,16 +154,11 @@ class Player(player_common.PlayerBase):
         leave_at = t0 + a.leave_s if a.leave_s else None
         th = threading.Thread(target=self.reader, daemon=True)
         th.start()
-        state = "startup"   # startup, playing, stalled, seeking, paused, ended
+        clock = player_common.Clock()  # its states, and here seeking and paused
         startup_at = None
-        stalls = 0
-        stall_s = 0.0
         seeks = 0
         seek_wait = 0.0
-        wait_since = None
         pause_until = None
-        play = []           # [wall_start, wall_end, media_start, media_end]
-        cur = None
         last = time.time()
         while not STOP[0]:
             time.sleep(TICK)
@@ -174,71 +169,55 @@ class Player(player_common.PlayerBase):
                 break
             while actions and now >= t0 + actions[0]["t"]:
                 act = actions.pop(0)
-                if state == "ended":
+                if clock.state == "ended":
                     continue
-                if cur:
-                    play.append(cur)
-                    cur = None
+                clock.cut()
                 if act["op"] == "seek":
                     to = min(int(act["to_s"] * self.rate), self.size - 1)
                     self.seek(to)
                     seeks += 1
-                    if state == "stalled":
-                        stall_s += now - wait_since
-                    if state != "startup":
-                        state = "seeking"
-                        wait_since = now
-                elif act["op"] == "pause" and state == "playing":
-                    state = "paused"
+                    if clock.state == "stalled":
+                        clock.stall_s += now - clock.wait_since
+                    if clock.state != "startup":
+                        clock.state = "seeking"
+                        clock.wait_since = now
+                elif act["op"] == "pause" and clock.state == "playing":
+                    clock.state = "paused"
                     pause_until = now + act["dur_s"]
             with self.lock:
                 ahead = self.read_pos - self.play_pos
                 at_end = self.read_pos >= self.size
-            if state in ("startup", "stalled", "seeking"):
-                need = (a.startup_s if state == "startup" else a.rebuffer_s) * self.rate
+            if clock.state in ("startup", "stalled", "seeking"):
+                need = (a.startup_s if clock.state == "startup" else a.rebuffer_s) * self.rate
                 if ahead >= need or at_end:
-                    if state == "startup":
+                    if clock.state == "startup":
                         startup_at = now
-                    elif state == "stalled":
-                        stall_s += now - wait_since
-                    else:
-                        seek_wait += now - wait_since
-                    state = "playing"
-                    cur = [now, now, self.play_pos / self.rate, self.play_pos / self.rate]
+                    elif clock.state == "seeking":
+                        seek_wait += now - clock.wait_since
+                    clock.resume(now, self.play_pos / self.rate)
                 continue
-            if state == "paused":
+            if clock.state == "paused":
                 if now >= pause_until:
-                    state = "playing"
-                    cur = [now, now, self.play_pos / self.rate, self.play_pos / self.rate]
+                    clock.resume(now, self.play_pos / self.rate)
                 continue
-            if state != "playing":
+            if clock.state != "playing":
                 continue
             with self.lock:
                 self.play_pos = min(self.play_pos + dt * self.rate, float(self.read_pos))
                 pp, rp = self.play_pos, self.read_pos
-            cur[1], cur[3] = now, pp / self.rate
+            clock.advance(now, pp / self.rate)
             if pp >= self.size:
-                state = "ended"
-                play.append(cur)
-                cur = None
+                clock.end()
                 if not leave_at:
                     break
             elif pp >= rp:
-                state = "stalled"
-                stalls += 1
-                wait_since = now
-                play.append(cur)
-                cur = None
+                clock.stall(now)
         now = time.time()
-        if cur:
-            play.append(cur)
-        if state == "stalled":
-            stall_s += now - wait_since
+        clock.finish(now)
         self.stop_reading()
-        self.write(self.result(a.url, startup_at, stalls, stall_s, state,
-                               sum(p[3] - p[2] for p in play), play, now, seeks=seeks,
+        played = sum(p[3] - p[2] for p in clock.play)
+        self.write(self.result(a.url, startup_at, clock, played, now, seeks=seeks,
                                seek_wait_s=seek_wait, reads=self.reads))
-
 
 def main():
     ap = argparse.ArgumentParser()

@@ -32,6 +32,53 @@ def mismatched(want, data):
     return sum(1 for x, y in zip(want, data) if x != y) + abs(len(want) - len(data))
 
 
+class Clock:
+    """The playback clock's record, as both players keep it: the state
+    (startup, playing, stalled, ended; player.py adds seeking and paused),
+    the stalls and the seconds stalled, and the intervals played, play:
+    [[wall_start, wall_end, media_start_s, media_end_s], ...]."""
+
+    def __init__(self):
+        self.state = "startup"
+        self.stalls = 0
+        self.stall_s = 0.0
+        self.wait_since = None   # when the stall (or player.py's seek) began
+        self.play = []
+        self.cur = None          # the interval being played
+
+    def cut(self):
+        """Closes the interval being played, if any."""
+        if self.cur:
+            self.play.append(self.cur)
+            self.cur = None
+
+    def resume(self, now, media_s):
+        """Playback (re)starts at media second media_s; a stall ends."""
+        if self.state == "stalled":
+            self.stall_s += now - self.wait_since
+        self.state = "playing"
+        self.cur = [now, now, media_s, media_s]
+
+    def advance(self, now, media_s):
+        self.cur[1], self.cur[3] = now, media_s
+
+    def stall(self, now):
+        self.state = "stalled"
+        self.stalls += 1
+        self.wait_since = now
+        self.cut()
+
+    def end(self):
+        self.state = "ended"
+        self.cut()
+
+    def finish(self, now):
+        """At exit: the interval in progress closed, a stall in progress counted."""
+        self.cut()
+        if self.state == "stalled":
+            self.stall_s += now - self.wait_since
+
+
 class PlayerBase:
     def __init__(self, a):
         self.a = a
@@ -53,9 +100,10 @@ class PlayerBase:
             self.errors.append("%.1f %s" % (time.time() - self.a.t0, what))
             time.sleep(0.2)
 
-    def result(self, url, startup_at, stalls, stall_s, state, played_s, play, now,
-               seeks=0, seek_wait_s=0.0, reads=(), head=None, tail=None):
-        """The result JSON: url, head's fields, the common ones, tail's, left."""
+    def result(self, url, startup_at, clock, played_s, now, seeks=0, seek_wait_s=0.0, reads=(),
+               head=None, tail=None):
+        """The result JSON: url, head's fields, the common ones (clock's:
+        stalls, play...), tail's, left."""
         t0, fr = self.a.t0, self.first_request
         res = {"url": url}
         res.update(head or {})
@@ -65,18 +113,18 @@ class PlayerBase:
             "first_byte_s": (self.first_byte - fr) if self.first_byte and fr else None,
             "startup_s": (startup_at - fr) if startup_at and fr else None,
             "startup_from_arrival_s": (startup_at - t0) if startup_at else None,
-            "stalls": stalls,
-            "stall_s": round(stall_s, 3),
-            "stalled_at_exit": state == "stalled",
+            "stalls": clock.stalls,
+            "stall_s": round(clock.stall_s, 3),
+            "stalled_at_exit": clock.state == "stalled",
             "seeks": seeks,
             "seek_wait_s": round(seek_wait_s, 3),
             "bytes": self.bytes,
             "mismatched_bytes": self.mismatch,
             "played_s": round(played_s, 2),
-            "ended": state == "ended",
+            "ended": clock.state == "ended",
             "errors": self.errors[:20],
             "not_ready_retries": self.not_ready,
-            "play": [[round(x, 3) for x in p] for p in play],
+            "play": [[round(x, 3) for x in p] for p in clock.play],
             "reads": [[round(r[0], 3), round(r[1], 3), r[2], r[3]] for r in reads],
         })
         res.update(tail or {})
