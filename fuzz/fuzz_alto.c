@@ -19,6 +19,7 @@
 #include "core/tracker/alto.h"
 #include "core/tracker/proxy.h"
 #include "core/util/addr.h"
+#include "fuzz_util.h"
 #include "peerflow/peerflow.h"
 
 typedef struct ref {
@@ -197,10 +198,9 @@ static void check_map(const pf_alto_map *m, const char *net, size_t n1, const ch
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
-    const char *nul = memchr(s, 0, size);
-    size_t n1 = nul ? (size_t)(nul - s) : size;
-    const char *cost = nul ? nul + 1 : NULL;
-    size_t n2 = nul ? size - n1 - 1 : 0;
+    const uint8_t *rest;
+    size_t n2, n1 = fz_split_nul(data, size, &rest, &n2);
+    const char *cost = (const char *)rest;
     pf_alto_map *m = (pf_alto_map *)1;
     char why[300];
     int rc = pf_alto_load(s, n1, cost, n2, &m, why, sizeof why);

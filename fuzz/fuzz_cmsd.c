@@ -18,22 +18,15 @@
 #include "core/media/cmcd.h"
 #include "core/media/cmsd.h"
 #include "peerflow/peerflow.h"
-
-#define CHECK(c)                                                                      \
-    do {                                                                              \
-        if (!(c)) {                                                                   \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-            abort();                                                                  \
-        }                                                                             \
-    } while (0)
+#include "fuzz_util.h"
 
 #define MAX_IN 4096
 
 static void check_sane(const pf__cmsd *c)
 {
-    CHECK(c->etp >= -1 && c->mb >= -1 && c->rd >= -1 && c->rtt >= -1 && c->br >= -1 && c->d >= -1);
-    CHECK(c->etp <= 999999999999999LL && c->mb <= 999999999999999LL);
-    CHECK(c->du == 0 || c->du == 1);
+    FZ_CHECK(c->etp >= -1 && c->mb >= -1 && c->rd >= -1 && c->rtt >= -1 && c->br >= -1 && c->d >= -1);
+    FZ_CHECK(c->etp <= 999999999999999LL && c->mb <= 999999999999999LL);
+    FZ_CHECK(c->du == 0 || c->du == 1);
 }
 
 static void fuzz_dynamic(const char *v, size_t n)
@@ -43,16 +36,16 @@ static void fuzz_dynamic(const char *v, size_t n)
     pf__cmsd_init(&b);
     a.etp = 77;
     int rc = pf__cmsd_parse_dynamic(v, n, &a);
-    CHECK(rc == 0 || rc == PF_ERR_PARSE);
+    FZ_CHECK(rc == 0 || rc == PF_ERR_PARSE);
     if (rc) {
-        CHECK(a.etp == 77 && a.mb == -1 && a.rd == -1);
+        FZ_CHECK(a.etp == 77 && a.mb == -1 && a.rd == -1);
         return;
     }
     check_sane(&a);
-    CHECK(a.br == -1 && a.d == -1); /* Static keys never come from Dynamic */
+    FZ_CHECK(a.br == -1 && a.d == -1); /* Static keys never come from Dynamic */
     b.etp = 77;
-    CHECK(pf__cmsd_parse_dynamic(v, n, &b) == 0);
-    CHECK(memcmp(&a, &b, sizeof a) == 0);
+    FZ_CHECK(pf__cmsd_parse_dynamic(v, n, &b) == 0);
+    FZ_CHECK(memcmp(&a, &b, sizeof a) == 0);
     /* Appending a member keeps it a list; the appended etp is rightmost. */
     static char more[MAX_IN + 32];
     size_t k = 0;
@@ -65,8 +58,8 @@ static void fuzz_dynamic(const char *v, size_t n)
     k += strlen(tail);
     pf__cmsd c;
     pf__cmsd_init(&c);
-    CHECK(pf__cmsd_parse_dynamic(more, k, &c) == 0);
-    CHECK(c.etp == 5);
+    FZ_CHECK(pf__cmsd_parse_dynamic(more, k, &c) == 0);
+    FZ_CHECK(c.etp == 5);
 }
 
 static void fuzz_static(const char *v, size_t n)
@@ -75,13 +68,13 @@ static void fuzz_static(const char *v, size_t n)
     pf__cmsd_init(&a);
     a.br = 9;
     int rc = pf__cmsd_parse_static(v, n, &a);
-    CHECK(rc == 0 || rc == PF_ERR_PARSE);
+    FZ_CHECK(rc == 0 || rc == PF_ERR_PARSE);
     if (rc) {
-        CHECK(a.br == 9 && a.d == -1);
+        FZ_CHECK(a.br == 9 && a.d == -1);
         return;
     }
     check_sane(&a);
-    CHECK(a.etp == -1 && a.mb == -1);
+    FZ_CHECK(a.etp == -1 && a.mb == -1);
 }
 
 static void fuzz_headers(const char *v, size_t n)
@@ -89,7 +82,7 @@ static void fuzz_headers(const char *v, size_t n)
     pf__cmsd a;
     pf__cmsd_init(&a);
     int found = pf__cmsd_parse_headers(v, n, &a);
-    CHECK(found >= 0 && (size_t)found <= n);
+    FZ_CHECK(found >= 0 && (size_t)found <= n);
     check_sane(&a);
 }
 
@@ -127,26 +120,26 @@ static void fuzz_encoder(const uint8_t *p, size_t n)
     static char out[16384];
     for (unsigned g = 0; g <= 15; g++) {
         long k = pf__cmcd_encode(&c, g, out, sizeof out);
-        CHECK(k >= 0 && (size_t)k == strlen(out));
+        FZ_CHECK(k >= 0 && (size_t)k == strlen(out));
         pf__cmsd d;
         pf__cmsd_init(&d);
         if (pf__cmsd_parse_static(out, (size_t)k, &d) != 0) {
             fprintf(stderr, "not a dictionary: %s\n", out);
-            CHECK(0);
+            FZ_CHECK(0);
         }
     }
     long k = pf__cmcd_query(&c, out, sizeof out);
-    CHECK(k >= 0 && (size_t)k == strlen(out));
+    FZ_CHECK(k >= 0 && (size_t)k == strlen(out));
     for (long i = 0; i < k; i++) {
         char ch = out[i];
-        CHECK((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+        FZ_CHECK((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
               strchr("-_.!~*'()%=", ch));
     }
     k = pf__cmcd_headers(&c, out, sizeof out);
-    CHECK(k >= 0 && (size_t)k == strlen(out));
+    FZ_CHECK(k >= 0 && (size_t)k == strlen(out));
     /* A buffer one byte short is refused whole. */
     long full = pf__cmcd_encode(&c, 15, out, sizeof out);
-    if (full > 0) CHECK(pf__cmcd_encode(&c, 15, out, (size_t)full) < 0 && out[0] == 0);
+    if (full > 0) FZ_CHECK(pf__cmcd_encode(&c, 15, out, (size_t)full) < 0 && out[0] == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -40,17 +40,10 @@
 #include <string.h>
 
 #include "../tests/engine_harness.h"
+#include "fuzz_util.h"
 
 #define FX_FILES 300
 #define FX_PIECE 16384u
-
-#define FX_ASSERT(c)                                                                  \
-    do {                                                                              \
-        if (!(c)) {                                                                   \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-            abort();                                                                  \
-        }                                                                             \
-    } while (0)
 
 typedef struct fx_static {
     hn_content c;
@@ -96,15 +89,15 @@ static void check_output(fx_peer *fp, int *hs_seen)
     if (!*hs_seen) {
         if (o->len < PF_HANDSHAKE_LEN) return;
         pf_handshake hs;
-        FX_ASSERT(pf_handshake_parse(o->data, o->len, &hs) == PF_HANDSHAKE_LEN);
-        FX_ASSERT(memcmp(hs.info_hash, st->c.info_hash, 20) == 0);
+        FZ_CHECK(pf_handshake_parse(o->data, o->len, &hs) == PF_HANDSHAKE_LEN);
+        FZ_CHECK(memcmp(hs.info_hash, st->c.info_hash, 20) == 0);
         off = PF_HANDSHAKE_LEN;
         *hs_seen = 1;
     }
     for (;;) {
         pf_msg m;
         long n = pf_msg_parse(o->data + off, o->len - off, PF_MAX_MSG_LEN, &m);
-        FX_ASSERT(n >= 0);
+        FZ_CHECK(n >= 0);
         if (n == 0) break;
 #ifdef FUZZ_EXTENSION_DEBUG
         if (m.type == PF_MSG_EXTENDED)
@@ -113,18 +106,18 @@ static void check_output(fx_peer *fp, int *hs_seen)
 #endif
         if (m.type == PF_MSG_EXTENDED && m.ext_id == 0) {
             pf_ext_handshake h;
-            FX_ASSERT(pf_ext_handshake_parse(m.payload, m.payload_len, &h) == 0);
+            FZ_CHECK(pf_ext_handshake_parse(m.payload, m.payload_len, &h) == 0);
             fp->their_utm = h.ut_metadata;
         } else if (m.type == PF_MSG_EXTENDED && m.ext_id == 3) {
             /* Our raw peers advertise ut_metadata as 3 (see ext_hs). */
             pf_utm_msg u;
             if (pf_utm_parse(m.payload, m.payload_len, &u) == 0 && u.msg_type == PF_UTM_DATA) {
                 size_t at = (size_t)u.piece * PF_UTM_PIECE;
-                FX_ASSERT(at < st->mi->info_len);
+                FZ_CHECK(at < st->mi->info_len);
                 size_t want = st->mi->info_len - at;
                 if (want > PF_UTM_PIECE) want = PF_UTM_PIECE;
-                FX_ASSERT(u.total_size == (int64_t)st->mi->info_len);
-                FX_ASSERT(u.data_len == want && memcmp(u.data, st->mi->info_raw + at, want) == 0);
+                FZ_CHECK(u.total_size == (int64_t)st->mi->info_len);
+                FZ_CHECK(u.data_len == want && memcmp(u.data, st->mi->info_raw + at, want) == 0);
             }
         }
         off += (size_t)n;
@@ -317,10 +310,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             t->got_metadata, peers[0].r && peers[0].r->closed ? "closed" : "open",
             peers[0].r ? peers[0].r->err : 0, peers[0].their_utm);
 #endif
-    FX_ASSERT(n->anomalies == 0);
+    FZ_CHECK(n->anomalies == 0);
     const pf_metainfo *mi = pf_torrent_metainfo(t->t);
-    if (mi) FX_ASSERT(memcmp(mi->info_hash, st->c.info_hash, 20) == 0);
-    if (flags & 1) FX_ASSERT(t->got_metadata <= 1);
+    if (mi) FZ_CHECK(memcmp(mi->info_hash, st->c.info_hash, 20) == 0);
+    if (flags & 1) FZ_CHECK(t->got_metadata <= 1);
     pf_buf_free(&b);
     hn_free(n);
     return 0;

@@ -9,6 +9,7 @@
  * track's, within the bounds.  Then the same parse with the k-th
  * allocation failing (k from the input) must fail cleanly with
  * PF_ERR_NOMEM or succeed, and leak nothing. */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +20,8 @@
 
 static int run(const pf_mem *mem, const uint8_t *data, size_t size, int check)
 {
-    const uint8_t *nul = memchr(data, 0, size);
-    size_t n1 = nul ? (size_t)(nul - data) : size;
-    const uint8_t *media = nul ? nul + 1 : NULL;
-    size_t n2 = nul ? size - n1 - 1 : 0;
+    const uint8_t *media;
+    size_t n2, n1 = fz_split_nul(data, size, &media, &n2);
     pf_manifest *m = (pf_manifest *)1;
     char err[256];
     int rc = pf_hls_parse(mem, "title/hls/master.m3u8", data, n1, &m, err, sizeof err);
@@ -50,17 +49,6 @@ static int run(const pf_mem *mem, const uint8_t *data, size_t size, int check)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fz_failing f = {0};
-    pf_mem mem = {fz_malloc, fz_calloc, fz_realloc, fz_free, &f};
-    run(&mem, data, size, 1);
-    if (f.live != 0) abort();
-    long total = f.count;
-    if (total == 0) return 0;
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 16777619u;
-    fz_failing g = {.fail_at = 1 + (long)(h % (uint32_t)total)};
-    pf_mem gm = {fz_malloc, fz_calloc, fz_realloc, fz_free, &g};
-    run(&gm, data, size, 0);
-    if (g.live != 0) abort();
+    fz_run_failing(run, data, size, LONG_MAX);
     return 0;
 }

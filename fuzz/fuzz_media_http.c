@@ -29,15 +29,7 @@
 #include "core/util/buf.h"
 #include "core/codec/http_parse.h"
 #include "core/media/media_http.h"
-
-#define CHECK(c)                                                              \
-    do {                                                                      \
-        if (!(c)) {                                                           \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__,        \
-                    __LINE__, #c);                                            \
-            abort();                                                          \
-        }                                                                     \
-    } while (0)
+#include "fuzz_util.h"
 
 /* --- small helpers ------------------------------------------------------- */
 
@@ -161,10 +153,10 @@ static void ref_pct(pf_buf *out, const char *s)
     for (; *s; s++) {
         uint8_t c = (uint8_t)*s;
         if (is_unreserved(c)) {
-            CHECK(pf_buf_append_u8(out, c) == 0);
+            FZ_CHECK(pf_buf_append_u8(out, c) == 0);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            CHECK(pf_buf_append(out, e, 3) == 0);
+            FZ_CHECK(pf_buf_append(out, e, 3) == 0);
         }
     }
 }
@@ -448,7 +440,7 @@ static void put_utf8(pf_buf *o, uint32_t cp)
     else
         b[0] = (uint8_t)(0xf0 | cp >> 18), b[1] = (uint8_t)(0x80 | ((cp >> 12) & 63)),
         b[2] = (uint8_t)(0x80 | ((cp >> 6) & 63)), b[3] = (uint8_t)(0x80 | (cp & 63)), n = 4;
-    CHECK(pf_buf_append(o, b, n) == 0);
+    FZ_CHECK(pf_buf_append(o, b, n) == 0);
 }
 
 /* A string literal; decoded into out when out != NULL. */
@@ -495,7 +487,7 @@ static int j_string(jp *j, pf_buf *out)
         }
         size_t k = utf8_seq(j->p, (size_t)(j->end - j->p));
         if (!k) return -1; /* invalid UTF-8 in the text */
-        if (out) CHECK(pf_buf_append(out, j->p, k) == 0);
+        if (out) FZ_CHECK(pf_buf_append(out, j->p, k) == 0);
         j->p += k;
     }
 }
@@ -629,16 +621,16 @@ static void check_json_str(const char *s)
     pf_buf out, dec;
     pf_buf_init(&out);
     pf_buf_init(&dec);
-    CHECK(pf_media_json_str(&out, s) == 0);
+    FZ_CHECK(pf_media_json_str(&out, s) == 0);
     jp j = {out.data, out.data + out.len, 0, -1, -1, {0}, 0};
-    CHECK(j_string(&j, &dec) == 0);
-    CHECK(j.p == j.end);
+    FZ_CHECK(j_string(&j, &dec) == 0);
+    FZ_CHECK(j.p == j.end);
     size_t n = strlen(s);
-    CHECK(utf8_valid(dec.data, dec.len));
+    FZ_CHECK(utf8_valid(dec.data, dec.len));
     if (utf8_valid((const uint8_t *)s, n)) {
-        CHECK(dec.len == n && (n == 0 || memcmp(dec.data, s, n) == 0));
+        FZ_CHECK(dec.len == n && (n == 0 || memcmp(dec.data, s, n) == 0));
     } else {
-        CHECK(dec.len >= 3 && memmem(dec.data, dec.len, "\xef\xbf\xbd", 3) != NULL);
+        FZ_CHECK(dec.len >= 3 && memmem(dec.data, dec.len, "\xef\xbf\xbd", 3) != NULL);
     }
     pf_buf_free(&out);
     pf_buf_free(&dec);
@@ -664,9 +656,9 @@ static int prom_lvalue(const char **pp, const char *end, pf_buf *out)
             if (++p >= end) return -1;
             char c = *p == '\\' ? '\\' : *p == '"' ? '"' : *p == 'n' ? '\n' : 0;
             if (!c) return -1;
-            CHECK(pf_buf_append_u8(out, (uint8_t)c) == 0);
+            FZ_CHECK(pf_buf_append_u8(out, (uint8_t)c) == 0);
         } else {
-            CHECK(pf_buf_append_u8(out, (uint8_t)*p) == 0);
+            FZ_CHECK(pf_buf_append_u8(out, (uint8_t)*p) == 0);
         }
         p++;
     }
@@ -679,16 +671,16 @@ static void check_prom_label(const char *s)
     pf_buf out, dec;
     pf_buf_init(&out);
     pf_buf_init(&dec);
-    CHECK(pf_media_prom_label(&out, s) == 0);
-    CHECK(pf_buf_append_u8(&out, '"') == 0);
+    FZ_CHECK(pf_media_prom_label(&out, s) == 0);
+    FZ_CHECK(pf_buf_append_u8(&out, '"') == 0);
     const char *p = (const char *)out.data;
-    CHECK(prom_lvalue(&p, (const char *)out.data + out.len, &dec) == 0);
-    CHECK(p == (const char *)out.data + out.len);
+    FZ_CHECK(prom_lvalue(&p, (const char *)out.data + out.len, &dec) == 0);
+    FZ_CHECK(p == (const char *)out.data + out.len);
     /* Valid UTF-8 round-trips exactly; anything else comes out as valid
      * UTF-8 (U+FFFD for each bad byte), which Prometheus accepts. */
-    CHECK(utf8_valid(dec.data, dec.len));
+    FZ_CHECK(utf8_valid(dec.data, dec.len));
     if (utf8_valid((const uint8_t *)s, strlen(s)))
-        CHECK(dec.len == strlen(s) && (dec.len == 0 || memcmp(dec.data, s, dec.len) == 0));
+        FZ_CHECK(dec.len == strlen(s) && (dec.len == 0 || memcmp(dec.data, s, dec.len) == 0));
     pf_buf_free(&out);
     pf_buf_free(&dec);
 }
@@ -709,40 +701,40 @@ typedef struct prom_state {
 static void check_metrics(const pf_buf *b, const char *name, const pf_media_file *files, size_t n)
 {
     const char *p = (const char *)b->data, *end = p + b->len;
-    CHECK(b->len > 0 && end[-1] == '\n');
+    FZ_CHECK(b->len > 0 && end[-1] == '\n');
     prom_state st;
     memset(&st, 0, sizeof st);
     size_t with_qoe = 0;
     for (size_t i = 0; i < n; i++) with_qoe += files[i].has_qoe != 0;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
-        CHECK(eol);
+        FZ_CHECK(eol);
         if (p[0] == '#') {
             int help = eol - p > 7 && memcmp(p, "# HELP ", 7) == 0;
             int type = eol - p > 7 && memcmp(p, "# TYPE ", 7) == 0;
-            CHECK(help || type);
+            FZ_CHECK(help || type);
             const char *q = p + 7, *ns = q;
             while (q < eol && prom_name_char((uint8_t)*q, q == ns)) q++;
-            CHECK(q > ns && q < eol && *q == ' ' && (size_t)(q - ns) < sizeof st.fam);
+            FZ_CHECK(q > ns && q < eol && *q == ' ' && (size_t)(q - ns) < sizeof st.fam);
             char mname[64];
             memcpy(mname, ns, (size_t)(q - ns));
             mname[q - ns] = 0;
             if (type) {
                 const char *t = q + 1;
                 size_t tl = (size_t)(eol - t);
-                CHECK((tl == 7 && memcmp(t, "counter", 7) == 0) || (tl == 5 && memcmp(t, "gauge", 5) == 0));
-                for (int i = 0; i < st.nseen; i++) CHECK(strcmp(st.seen[i], mname) != 0);
-                CHECK(st.nseen < 64);
+                FZ_CHECK((tl == 7 && memcmp(t, "counter", 7) == 0) || (tl == 5 && memcmp(t, "gauge", 5) == 0));
+                for (int i = 0; i < st.nseen; i++) FZ_CHECK(strcmp(st.seen[i], mname) != 0);
+                FZ_CHECK(st.nseen < 64);
                 strcpy(st.seen[st.nseen++], mname);
                 strcpy(st.fam, mname);
                 memcpy(st.fam_type, t, tl);
                 st.fam_type[tl] = 0;
                 /* the 0.0.4 text format has no _total rule, the header does */
-                if (tl == 7) CHECK(strlen(mname) > 6 && strcmp(mname + strlen(mname) - 6, "_total") == 0);
+                if (tl == 7) FZ_CHECK(strlen(mname) > 6 && strcmp(mname + strlen(mname) - 6, "_total") == 0);
             } else {
                 /* HELP comes right before its TYPE */
                 const char *nx = eol + 1;
-                CHECK(nx < end && (size_t)(end - nx) > 7 + (size_t)(q - ns) &&
+                FZ_CHECK(nx < end && (size_t)(end - nx) > 7 + (size_t)(q - ns) &&
                       memcmp(nx, "# TYPE ", 7) == 0 && memcmp(nx + 7, ns, (size_t)(q - ns)) == 0 &&
                       nx[7 + (q - ns)] == ' ');
             }
@@ -752,7 +744,7 @@ static void check_metrics(const pf_buf *b, const char *name, const pf_media_file
         /* sample: name[{labels}] value */
         const char *q = p;
         while (q < eol && prom_name_char((uint8_t)*q, q == p)) q++;
-        CHECK(q > p && (size_t)(q - p) == strlen(st.fam) && memcmp(p, st.fam, (size_t)(q - p)) == 0);
+        FZ_CHECK(q > p && (size_t)(q - p) == strlen(st.fam) && memcmp(p, st.fam, (size_t)(q - p)) == 0);
         const char *lab = q;
         char lnames[4][32];
         int nl = 0;
@@ -763,19 +755,19 @@ static void check_metrics(const pf_buf *b, const char *name, const pf_media_file
             for (;;) {
                 const char *ls = q;
                 while (q < eol && prom_name_char((uint8_t)*q, q == ls) && *q != ':') q++;
-                CHECK(q > ls && q < eol && *q == '=' && (size_t)(q - ls) < 32 && nl < 4);
+                FZ_CHECK(q > ls && q < eol && *q == '=' && (size_t)(q - ls) < 32 && nl < 4);
                 memcpy(lnames[nl], ls, (size_t)(q - ls));
                 lnames[nl][q - ls] = 0;
-                for (int i = 0; i < nl; i++) CHECK(strcmp(lnames[i], lnames[nl]) != 0);
+                for (int i = 0; i < nl; i++) FZ_CHECK(strcmp(lnames[i], lnames[nl]) != 0);
                 q++;
-                CHECK(q < eol && *q == '"');
+                FZ_CHECK(q < eol && *q == '"');
                 q++;
-                CHECK(prom_lvalue(&q, eol, &vals[nl]) == 0);
-                CHECK(utf8_valid(vals[nl].data, vals[nl].len));
+                FZ_CHECK(prom_lvalue(&q, eol, &vals[nl]) == 0);
+                FZ_CHECK(utf8_valid(vals[nl].data, vals[nl].len));
                 nl++;
-                CHECK(q < eol);
+                FZ_CHECK(q < eol);
                 if (*q == '}') break;
-                CHECK(*q == ',');
+                FZ_CHECK(*q == ',');
                 q++;
             }
             q++;
@@ -783,63 +775,63 @@ static void check_metrics(const pf_buf *b, const char *name, const pf_media_file
         /* unique series */
         size_t sl = (size_t)(q - p);
         for (int i = 0; i < st.nseries; i++)
-            CHECK(!(strlen(st.series[i]) == sl && memcmp(st.series[i], p, sl) == 0));
+            FZ_CHECK(!(strlen(st.series[i]) == sl && memcmp(st.series[i], p, sl) == 0));
         if (st.nseries == st.capseries) {
             st.capseries = st.capseries ? st.capseries * 2 : 32;
             st.series = realloc(st.series, (size_t)st.capseries * sizeof *st.series);
-            CHECK(st.series);
+            FZ_CHECK(st.series);
         }
         st.series[st.nseries++] = dup_z((const uint8_t *)p, sl);
         (void)lab;
-        CHECK(q < eol && *q == ' ');
+        FZ_CHECK(q < eol && *q == ' ');
         q++;
         size_t vl = (size_t)(eol - q);
-        CHECK(vl > 0 && vl < 64);
+        FZ_CHECK(vl > 0 && vl < 64);
         char v[64];
         memcpy(v, q, vl);
         v[vl] = 0;
         if (strcmp(v, "NaN") && strcmp(v, "+Inf") && strcmp(v, "-Inf")) {
-            for (size_t i = 0; i < vl; i++) CHECK(strchr("0123456789+-.eE", v[i]));
+            for (size_t i = 0; i < vl; i++) FZ_CHECK(strchr("0123456789+-.eE", v[i]));
             char *e;
             double d = strtod(v, &e);
-            CHECK(*e == 0 && isfinite(d));
+            FZ_CHECK(*e == 0 && isfinite(d));
         }
         /* what the labels say */
         if (strcmp(st.fam, "peerflow_info") == 0) {
-            CHECK(nl == 2 && strcmp(lnames[0], "torrent") == 0 && strcmp(lnames[1], "version") == 0);
+            FZ_CHECK(nl == 2 && strcmp(lnames[0], "torrent") == 0 && strcmp(lnames[1], "version") == 0);
             if (utf8_valid((const uint8_t *)name, strlen(name))) /* else U+FFFD-repaired */
-                CHECK(vals[0].len == strlen(name) && (vals[0].len == 0 || memcmp(vals[0].data, name, vals[0].len) == 0));
+                FZ_CHECK(vals[0].len == strlen(name) && (vals[0].len == 0 || memcmp(vals[0].data, name, vals[0].len) == 0));
             st.torrent_ok++;
         } else if (strncmp(st.fam, "peerflow_file_info", 18) == 0) {
-            CHECK(nl == 2 && strcmp(lnames[0], "file") == 0 && strcmp(lnames[1], "path") == 0);
-            CHECK(pf_buf_nul(&vals[0]) == 0);
+            FZ_CHECK(nl == 2 && strcmp(lnames[0], "file") == 0 && strcmp(lnames[1], "path") == 0);
+            FZ_CHECK(pf_buf_nul(&vals[0]) == 0);
             char *e;
             unsigned long idx = strtoul((const char *)vals[0].data, &e, 10);
-            CHECK(*e == 0);
+            FZ_CHECK(*e == 0);
             const pf_media_file *f = NULL;
             for (size_t i = 0; i < n; i++)
                 if (files[i].index == idx) f = &files[i];
-            CHECK(f && f->has_qoe);
+            FZ_CHECK(f && f->has_qoe);
             if (utf8_valid((const uint8_t *)f->path, strlen(f->path)))
-                CHECK(vals[1].len == strlen(f->path) && (vals[1].len == 0 || memcmp(vals[1].data, f->path, vals[1].len) == 0));
+                FZ_CHECK(vals[1].len == strlen(f->path) && (vals[1].len == 0 || memcmp(vals[1].data, f->path, vals[1].len) == 0));
             st.file_info++;
         } else if (strcmp(st.fam, "peerflow_upload_off") == 0) {
             /* one sample per reason uploads may be off, 0 or 1 */
-            CHECK(nl == 1 && strcmp(lnames[0], "reason") == 0 && pf_buf_nul(&vals[0]) == 0);
+            FZ_CHECK(nl == 1 && strcmp(lnames[0], "reason") == 0 && pf_buf_nul(&vals[0]) == 0);
             const char *r = (const char *)vals[0].data;
-            CHECK(strcmp(r, "user") == 0 || strcmp(r, "metered") == 0 || strcmp(r, "battery") == 0 ||
+            FZ_CHECK(strcmp(r, "user") == 0 || strcmp(r, "metered") == 0 || strcmp(r, "battery") == 0 ||
                   strcmp(r, "budget") == 0);
-            CHECK(eol[-1] == '0' || eol[-1] == '1');
-            CHECK(eol[-2] == ' ');
+            FZ_CHECK(eol[-1] == '0' || eol[-1] == '1');
+            FZ_CHECK(eol[-2] == ' ');
         } else if (nl) {
-            CHECK(nl == 1 && (strcmp(lnames[0], "file") == 0 || strcmp(lnames[0], "source") == 0 ||
+            FZ_CHECK(nl == 1 && (strcmp(lnames[0], "file") == 0 || strcmp(lnames[0], "source") == 0 ||
                                strcmp(lnames[0], "direction") == 0));
         }
         for (int i = 0; i < 4; i++) pf_buf_free(&vals[i]);
         p = eol + 1;
     }
-    CHECK(st.torrent_ok == 1);
-    CHECK((size_t)st.file_info == with_qoe);
+    FZ_CHECK(st.torrent_ok == 1);
+    FZ_CHECK((size_t)st.file_info == with_qoe);
     for (int i = 0; i < st.nseries; i++) free(st.series[i]);
     free(st.series);
 }
@@ -848,7 +840,7 @@ static void check_metrics(const pf_buf *b, const char *name, const pf_media_file
 
 static void expect_url(pf_buf *e, const char *base, uint32_t index, const char *path)
 {
-    CHECK(pf_buf_appendf(e, "%s/files/%u/", base, (unsigned)index) == 0);
+    FZ_CHECK(pf_buf_appendf(e, "%s/files/%u/", base, (unsigned)index) == 0);
     ref_pct(e, ref_basename(path));
 }
 
@@ -856,26 +848,26 @@ static void check_m3u(const pf_buf *b, const char *base, const pf_media_file *fi
 {
     pf_buf e;
     pf_buf_init(&e);
-    CHECK(pf_buf_append_str(&e, "#EXTM3U\n") == 0);
+    FZ_CHECK(pf_buf_append_str(&e, "#EXTM3U\n") == 0);
     size_t lim = n > PF_MEDIA_MAX_LIST ? PF_MEDIA_MAX_LIST : n;
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < lim; i++) {
             if (pf_media_is_media(files[i].path) != (pass == 0)) continue;
-            CHECK(pf_buf_append_str(&e, "#EXTINF:-1,") == 0);
+            FZ_CHECK(pf_buf_append_str(&e, "#EXTINF:-1,") == 0);
             for (const char *s = files[i].path; *s; s++)
-                CHECK(pf_buf_append_u8(&e, (uint8_t)(*s == '\r' || *s == '\n' ? ' ' : *s)) == 0);
-            CHECK(pf_buf_append_u8(&e, '\n') == 0);
+                FZ_CHECK(pf_buf_append_u8(&e, (uint8_t)(*s == '\r' || *s == '\n' ? ' ' : *s)) == 0);
+            FZ_CHECK(pf_buf_append_u8(&e, '\n') == 0);
             expect_url(&e, base, files[i].index, files[i].path);
-            CHECK(pf_buf_append_u8(&e, '\n') == 0);
+            FZ_CHECK(pf_buf_append_u8(&e, '\n') == 0);
         }
-    CHECK(buf_eq(b, &e));
+    FZ_CHECK(buf_eq(b, &e));
     /* no line ends inside an entry: lines = 1 + 2 * entries, no CR */
     size_t lines = 0;
     for (size_t i = 0; i < b->len; i++) {
-        CHECK(b->data[i] != '\r');
+        FZ_CHECK(b->data[i] != '\r');
         lines += b->data[i] == '\n';
     }
-    CHECK(lines == 1 + 2 * lim);
+    FZ_CHECK(lines == 1 + 2 * lim);
     pf_buf_free(&e);
 }
 
@@ -893,15 +885,15 @@ static int html_unescape_eq(const char *t, size_t tl, const char *want)
             for (k = 0; k < 5; k++) {
                 size_t el = strlen(ents[k].ent);
                 if (tl - i >= el && memcmp(t + i, ents[k].ent, el) == 0) {
-                    CHECK(pf_buf_append_u8(&d, (uint8_t)ents[k].c) == 0);
+                    FZ_CHECK(pf_buf_append_u8(&d, (uint8_t)ents[k].c) == 0);
                     i += el;
                     break;
                 }
             }
-            CHECK(k < 5); /* a bare '&' */
+            FZ_CHECK(k < 5); /* a bare '&' */
         } else {
-            CHECK(t[i] != '<' && t[i] != '>');
-            CHECK(pf_buf_append_u8(&d, (uint8_t)t[i++]) == 0);
+            FZ_CHECK(t[i] != '<' && t[i] != '>');
+            FZ_CHECK(pf_buf_append_u8(&d, (uint8_t)t[i++]) == 0);
         }
     }
     int ok = d.len == strlen(want) && (d.len == 0 || memcmp(d.data, want, d.len) == 0);
@@ -930,48 +922,48 @@ static void check_html(const pf_buf *b, const char *name, const pf_media_file *f
         /* text run [text, p) */
         size_t tl = (size_t)(p - text);
         if (strcmp(last, "title") == 0) {
-            CHECK(html_unescape_eq(text, tl, name));
+            FZ_CHECK(html_unescape_eq(text, tl, name));
             titles++;
         } else if (strcmp(last, "h1") == 0) {
-            CHECK(html_unescape_eq(text, tl, name));
+            FZ_CHECK(html_unescape_eq(text, tl, name));
             h1s++;
         } else if (in_file_a) {
-            CHECK(li >= 1 && html_unescape_eq(text, tl, files[li - 1].path));
+            FZ_CHECK(li >= 1 && html_unescape_eq(text, tl, files[li - 1].path));
             in_file_a = 0;
         } else {
-            CHECK(memchr(text, '>', tl) == NULL);
+            FZ_CHECK(memchr(text, '>', tl) == NULL);
         }
         const char *gt = memchr(p, '>', (size_t)(end - p));
-        CHECK(gt);
+        FZ_CHECK(gt);
         size_t gl = (size_t)(gt - p - 1);
         const char *g = p + 1;
         size_t k;
         for (k = 0; k < sizeof tags / sizeof tags[0]; k++)
             if (strlen(tags[k]) == gl && memcmp(tags[k], g, gl) == 0) break;
         if (k < sizeof tags / sizeof tags[0]) {
-            CHECK(gl < sizeof last);
+            FZ_CHECK(gl < sizeof last);
             memcpy(last, g, gl);
             last[gl] = 0;
             if (strcmp(last, "li") == 0) li++;
         } else {
             /* <a href="..."> with a value of unreserved, '/', '.', %XX */
-            CHECK(gl > 9 && memcmp(g, "a href=\"", 8) == 0 && g[gl - 1] == '"');
+            FZ_CHECK(gl > 9 && memcmp(g, "a href=\"", 8) == 0 && g[gl - 1] == '"');
             const char *v = g + 8;
             size_t vl = gl - 9;
             for (size_t i = 0; i < vl; i++) {
                 uint8_t c = (uint8_t)v[i];
                 if (c == '%') {
-                    CHECK(i + 2 < vl && hexval((uint8_t)v[i + 1]) >= 0 && hexval((uint8_t)v[i + 2]) >= 0);
+                    FZ_CHECK(i + 2 < vl && hexval((uint8_t)v[i + 1]) >= 0 && hexval((uint8_t)v[i + 2]) >= 0);
                     i += 2;
                 } else {
-                    CHECK(is_unreserved(c) || c == '/');
+                    FZ_CHECK(is_unreserved(c) || c == '/');
                 }
             }
             if (strcmp(last, "li") == 0) {
                 pf_buf e;
                 pf_buf_init(&e);
                 expect_url(&e, "", files[li - 1].index, files[li - 1].path);
-                CHECK(e.len == vl && memcmp(e.data, v, vl) == 0);
+                FZ_CHECK(e.len == vl && memcmp(e.data, v, vl) == 0);
                 pf_buf_free(&e);
                 in_file_a = 1;
             }
@@ -980,7 +972,7 @@ static void check_html(const pf_buf *b, const char *name, const pf_media_file *f
         p = gt + 1;
         text = p;
     }
-    CHECK(titles == 1 && h1s == 1 && li == lim && !in_file_a);
+    FZ_CHECK(titles == 1 && h1s == 1 && li == lim && !in_file_a);
 }
 
 /* --- the target ----------------------------------------------------------- */
@@ -988,23 +980,23 @@ static void check_html(const pf_buf *b, const char *name, const pf_media_file *f
 static void check_content_type(const char *s)
 {
     const char *t = pf_media_content_type(s);
-    CHECK(t && strchr(t, '/'));
-    CHECK(!strstr(t, "html") && !strstr(t, "svg") && !strstr(t, "script"));
+    FZ_CHECK(t && strchr(t, '/'));
+    FZ_CHECK(!strstr(t, "html") && !strstr(t, "svg") && !strstr(t, "script"));
     int video = strncmp(t, "video/", 6) == 0, audio = strncmp(t, "audio/", 6) == 0;
-    CHECK(pf_media_is_video(s) == video);
-    CHECK(pf_media_is_media(s) == (video || audio));
+    FZ_CHECK(pf_media_is_video(s) == video);
+    FZ_CHECK(pf_media_is_media(s) == (video || audio));
     /* case-insensitive; only the last path component counts */
     size_t n = strlen(s);
     char *u = malloc(n + 3 + 5);
-    CHECK(u);
+    FZ_CHECK(u);
     for (size_t i = 0; i <= n; i++) u[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
-    CHECK(strcmp(pf_media_content_type(u), t) == 0);
+    FZ_CHECK(strcmp(pf_media_content_type(u), t) == 0);
     memcpy(u, "d/", 2);
     memcpy(u + 2, s, n + 1);
-    CHECK(strcmp(pf_media_content_type(u), t) == 0);
+    FZ_CHECK(strcmp(pf_media_content_type(u), t) == 0);
     if (n && s[n - 1] != '/') {
         memcpy(u + n + 2, ".mKv", 5);
-        CHECK(strcmp(pf_media_content_type(u), "video/x-matroska") == 0);
+        FZ_CHECK(strcmp(pf_media_content_type(u), "video/x-matroska") == 0);
     }
     free(u);
 }
@@ -1014,12 +1006,12 @@ static void check_range(const char *r, size_t rl, int if_range, uint64_t size)
     pf_media_range m;
     memset(&m, 0xa5, sizeof m);
     pf_media_range_plan(r, rl, if_range, size, &m);
-    CHECK(m.status == 200 || m.status == 206 || m.status == 416);
-    if (m.status == 200) CHECK(m.start == 0 && m.length == size);
-    if (m.status == 206) CHECK(size > 0 && m.length >= 1 && m.start < size && m.length <= size - m.start);
-    if (m.status == 416) CHECK(m.start == 0 && m.length == 0 && r && !if_range);
+    FZ_CHECK(m.status == 200 || m.status == 206 || m.status == 416);
+    if (m.status == 200) FZ_CHECK(m.start == 0 && m.length == size);
+    if (m.status == 206) FZ_CHECK(size > 0 && m.length >= 1 && m.start < size && m.length <= size - m.start);
+    if (m.status == 416) FZ_CHECK(m.start == 0 && m.length == 0 && r && !if_range);
     if (!r || if_range) {
-        CHECK(m.status == 200);
+        FZ_CHECK(m.status == 200);
         return;
     }
     uint64_t s = 0, l = size;
@@ -1029,30 +1021,30 @@ static void check_range(const char *r, size_t rl, int if_range, uint64_t size)
                 (unsigned long long)size, (int)rl, r);
         abort();
     }
-    if (want == 206) CHECK(m.start == s && m.length == l);
+    if (want == 206) FZ_CHECK(m.start == s && m.length == l);
 }
 
 static void check_route(const char *p, size_t n)
 {
     uint32_t idx = 0xdeadbeef, ridx = 0;
     pf_media_route_kind k = pf_media_route(p, n, &idx);
-    CHECK(k >= PF_MEDIA_ROUTE_NONE && k <= PF_MEDIA_ROUTE_PATH);
-    CHECK((int)k == ref_route(p, n, &ridx));
-    if (k == PF_MEDIA_ROUTE_FILE) CHECK(idx == ridx && idx <= 999999999u);
+    FZ_CHECK(k >= PF_MEDIA_ROUTE_NONE && k <= PF_MEDIA_ROUTE_PATH);
+    FZ_CHECK((int)k == ref_route(p, n, &ridx));
+    if (k == PF_MEDIA_ROUTE_FILE) FZ_CHECK(idx == ridx && idx <= 999999999u);
     int safe = pf_media_path_safe(p, n);
     /* A title path: decoded, never longer than its encoding, no NUL; a
      * safe one has no "." or ".." segment left (the decoded path is what
      * the server looks up among the torrent's files). */
     char dec[256];
     int drc = pf_media_path_decode(p, n, dec, sizeof dec);
-    CHECK(drc == 0 || drc == PF_ERR_PARSE || drc == PF_ERR_LIMIT);
+    FZ_CHECK(drc == 0 || drc == PF_ERR_PARSE || drc == PF_ERR_LIMIT);
     if (drc == 0) {
         size_t dl = strlen(dec);
-        CHECK(k == PF_MEDIA_ROUTE_PATH && dl >= 1 && dl <= n - 3);
+        FZ_CHECK(k == PF_MEDIA_ROUTE_PATH && dl >= 1 && dl <= n - 3);
         if (safe) {
-            CHECK(strcmp(dec, ".") && strcmp(dec, "..") && strncmp(dec, "../", 3) && strncmp(dec, "./", 2));
-            CHECK(!strstr(dec, "/../") && !strstr(dec, "/./"));
-            CHECK(!(dl >= 3 && strcmp(dec + dl - 3, "/..") == 0) && !(dl >= 2 && strcmp(dec + dl - 2, "/.") == 0));
+            FZ_CHECK(strcmp(dec, ".") && strcmp(dec, "..") && strncmp(dec, "../", 3) && strncmp(dec, "./", 2));
+            FZ_CHECK(!strstr(dec, "/../") && !strstr(dec, "/./"));
+            FZ_CHECK(!(dl >= 3 && strcmp(dec + dl - 3, "/..") == 0) && !(dl >= 2 && strcmp(dec + dl - 2, "/.") == 0));
         }
     }
     if (safe != ref_path_safe(p, n)) {
@@ -1060,15 +1052,15 @@ static void check_route(const char *p, size_t n)
         abort();
     }
     /* Whatever passes has no traversal in any spelling. */
-    if (safe) CHECK(!memmem(p, n, "/../", 4) && !memmem(p, n, "%00", 3));
+    if (safe) FZ_CHECK(!memmem(p, n, "/../", 4) && !memmem(p, n, "%00", 3));
 }
 
 static void check_host(const char *h, size_t n)
 {
     int v = pf_media_host_valid(h, n), lb = pf_media_host_is_loopback(h, n);
-    CHECK(v == ref_host_valid(h, n));
-    CHECK(lb == ref_loopback(h, n));
-    CHECK(!lb || v);
+    FZ_CHECK(v == ref_host_valid(h, n));
+    FZ_CHECK(lb == ref_loopback(h, n));
+    FZ_CHECK(!lb || v);
 }
 
 /* The request as the server sees it: route, Host and Range from a parsed
@@ -1078,18 +1070,18 @@ static void check_request(slice path, slice range, slice host, int no_range, int
 {
     pf_buf r;
     pf_buf_init(&r);
-    CHECK(pf_buf_append_str(&r, "GET ") == 0);
-    CHECK(pf_buf_append(&r, path.p, path.len) == 0);
-    CHECK(pf_buf_append_str(&r, " HTTP/1.1\r\nHost: ") == 0);
-    CHECK(pf_buf_append(&r, host.p, host.len) == 0);
-    CHECK(pf_buf_append_str(&r, "\r\n") == 0);
+    FZ_CHECK(pf_buf_append_str(&r, "GET ") == 0);
+    FZ_CHECK(pf_buf_append(&r, path.p, path.len) == 0);
+    FZ_CHECK(pf_buf_append_str(&r, " HTTP/1.1\r\nHost: ") == 0);
+    FZ_CHECK(pf_buf_append(&r, host.p, host.len) == 0);
+    FZ_CHECK(pf_buf_append_str(&r, "\r\n") == 0);
     if (!no_range) {
-        CHECK(pf_buf_append_str(&r, "Range: ") == 0);
-        CHECK(pf_buf_append(&r, range.p, range.len) == 0);
-        CHECK(pf_buf_append_str(&r, "\r\n") == 0);
+        FZ_CHECK(pf_buf_append_str(&r, "Range: ") == 0);
+        FZ_CHECK(pf_buf_append(&r, range.p, range.len) == 0);
+        FZ_CHECK(pf_buf_append_str(&r, "\r\n") == 0);
     }
-    if (if_range) CHECK(pf_buf_append_str(&r, "If-Range: \"x\"\r\n") == 0);
-    CHECK(pf_buf_append_str(&r, "\r\n") == 0);
+    if (if_range) FZ_CHECK(pf_buf_append_str(&r, "If-Range: \"x\"\r\n") == 0);
+    FZ_CHECK(pf_buf_append_str(&r, "\r\n") == 0);
     pf_http_request req;
     if (pf_http_request_parse(r.data, r.len, 0, &req) > 0) {
         char *p = dup_exact((const uint8_t *)req.path.p, req.path.len);
@@ -1184,37 +1176,37 @@ static void check_bodies(const char *name, const char *base, const char *srcname
     pf_buf b;
     pf_buf_init(&b);
     /* /stats.json: one valid JSON object with the right arrays */
-    CHECK(pf_media_stats_json(&b, name, &st, up, dg, files, n, src, nsrc) == 0);
+    FZ_CHECK(pf_media_stats_json(&b, name, &st, up, dg, files, n, src, nsrc) == 0);
     jp j = {b.data, b.data + b.len, 0, -1, -1, {0}, 0};
-    CHECK(b.len && b.data[0] == '{');
-    CHECK(j_value(&j, NULL) == 0);
+    FZ_CHECK(b.len && b.data[0] == '{');
+    FZ_CHECK(j_value(&j, NULL) == 0);
     j_ws(&j);
-    CHECK(j.p == j.end);
-    CHECK(j.files == (long)with_qoe && j.sources == (long)nsrc && j.have_name);
+    FZ_CHECK(j.p == j.end);
+    FZ_CHECK(j.files == (long)with_qoe && j.sources == (long)nsrc && j.have_name);
     if (utf8_valid((const uint8_t *)name, strlen(name)))
-        CHECK(j.name.len == strlen(name) && (j.name.len == 0 || memcmp(j.name.data, name, j.name.len) == 0));
+        FZ_CHECK(j.name.len == strlen(name) && (j.name.len == 0 || memcmp(j.name.data, name, j.name.len) == 0));
     pf_buf_free(&j.name);
     {
-        CHECK(pf_buf_nul(&b) == 0);
+        FZ_CHECK(pf_buf_nul(&b) == 0);
         const char *cs = strstr((const char *)b.data, ",\"cdn_share\":");
-        CHECK(cs);
+        FZ_CHECK(cs);
         double share = strtod(cs + 13, NULL);
-        CHECK(share >= 0.0 && share <= 1.0);
+        FZ_CHECK(share >= 0.0 && share <= 1.0);
     }
     pf_buf_reset(&b);
 
     /* /metrics */
-    CHECK(pf_media_metrics(&b, name, &st, up, dg, files, n) == 0);
+    FZ_CHECK(pf_media_metrics(&b, name, &st, up, dg, files, n) == 0);
     check_metrics(&b, name, files, n);
     pf_buf_reset(&b);
 
     /* /playlist.m3u */
-    CHECK(pf_media_m3u(&b, base, files, n) == 0);
+    FZ_CHECK(pf_media_m3u(&b, base, files, n) == 0);
     check_m3u(&b, base, files, n);
     pf_buf_reset(&b);
 
     /* index page */
-    CHECK(pf_media_html(&b, name, files, n) == 0);
+    FZ_CHECK(pf_media_html(&b, name, files, n) == 0);
     check_html(&b, name, files, n);
     pf_buf_free(&b);
 }
@@ -1232,10 +1224,10 @@ static void once(void)
         {"127.0.0", 0},          {"1127.0.0.1", 0},     {"localhostx", 0},  {"", 0},
     };
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
-        CHECK(pf_media_host_is_loopback(hosts[i].h, strlen(hosts[i].h)) == hosts[i].lb);
-    CHECK(strcmp(pf_media_content_type(NULL), "application/octet-stream") == 0);
-    CHECK(strcmp(pf_media_content_type("a/b.MP4"), "video/mp4") == 0);
-    CHECK(strcmp(pf_media_content_type("x.html"), "application/octet-stream") == 0);
+        FZ_CHECK(pf_media_host_is_loopback(hosts[i].h, strlen(hosts[i].h)) == hosts[i].lb);
+    FZ_CHECK(strcmp(pf_media_content_type(NULL), "application/octet-stream") == 0);
+    FZ_CHECK(strcmp(pf_media_content_type("a/b.MP4"), "video/mp4") == 0);
+    FZ_CHECK(strcmp(pf_media_content_type("x.html"), "application/octet-stream") == 0);
     check_range("bytes=0-", 8, 0, 10);
     check_range("bytes=-0", 8, 0, 10);
     check_range("bytes=5-1", 9, 0, 10);
@@ -1243,7 +1235,7 @@ static void once(void)
 
     size_t n = PF_MEDIA_MAX_LIST + 1;
     pf_media_file *f = calloc(n, sizeof *f);
-    CHECK(f);
+    FZ_CHECK(f);
     for (size_t i = 0; i < n; i++) {
         f[i].index = (uint32_t)i;
         f[i].path = i % 3 ? "a.mkv" : "b<&>.txt";
@@ -1251,10 +1243,10 @@ static void once(void)
     }
     pf_buf b;
     pf_buf_init(&b);
-    CHECK(pf_media_m3u(&b, "http://h", f, n) == 0);
+    FZ_CHECK(pf_media_m3u(&b, "http://h", f, n) == 0);
     check_m3u(&b, "http://h", f, n);
     pf_buf_reset(&b);
-    CHECK(pf_media_html(&b, "n", f, n) == 0);
+    FZ_CHECK(pf_media_html(&b, "n", f, n) == 0);
     check_html(&b, "n", f, n);
     pf_buf_free(&b);
     free(f);
@@ -1326,11 +1318,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pf_buf base;
     pf_buf_init(&base);
     if (pf_media_host_valid(hostz, strlen(hostz))) {
-        CHECK(pf_buf_appendf(&base, "http://%s", hostz) == 0);
+        FZ_CHECK(pf_buf_appendf(&base, "http://%s", hostz) == 0);
     } else {
-        CHECK(pf_buf_append_str(&base, "http://127.0.0.1:8080") == 0);
+        FZ_CHECK(pf_buf_append_str(&base, "http://127.0.0.1:8080") == 0);
     }
-    CHECK(pf_buf_nul(&base) == 0);
+    FZ_CHECK(pf_buf_nul(&base) == 0);
 
     pf_media_file files[MAX_FILES];
     char *fpath[MAX_FILES];
@@ -1369,16 +1361,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pf_buf u, e;
         pf_buf_init(&u);
         pf_buf_init(&e);
-        CHECK(pf_media_file_url(&u, (const char *)base.data, files[i].index, fpath[i]) == 0);
+        FZ_CHECK(pf_media_file_url(&u, (const char *)base.data, files[i].index, fpath[i]) == 0);
         expect_url(&e, (const char *)base.data, files[i].index, fpath[i]);
-        CHECK(buf_eq(&u, &e));
+        FZ_CHECK(buf_eq(&u, &e));
         /* the name part decodes back to the last path component */
         const char *bn = ref_basename(fpath[i]);
         size_t pre = base.len + (size_t)snprintf(NULL, 0, "/files/%u/", (unsigned)files[i].index);
         uint8_t *dec = malloc(strlen(bn) + 1);
         size_t dl;
-        CHECK(dec && pf_http_pct_decode((const char *)u.data + pre, u.len - pre, 0, dec, strlen(bn), &dl) == 0);
-        CHECK(dl == strlen(bn) && memcmp(dec, bn, dl) == 0);
+        FZ_CHECK(dec && pf_http_pct_decode((const char *)u.data + pre, u.len - pre, 0, dec, strlen(bn), &dl) == 0);
+        FZ_CHECK(dl == strlen(bn) && memcmp(dec, bn, dl) == 0);
         free(dec);
         pf_buf_free(&u);
         pf_buf_free(&e);
@@ -1386,8 +1378,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* NULL strings are documented as "" for these two */
     pf_buf z;
     pf_buf_init(&z);
-    CHECK(pf_media_json_str(&z, NULL) == 0 && pf_media_prom_label(&z, NULL) == 0);
-    CHECK(z.len == 2 && memcmp(z.data, "\"\"", 2) == 0);
+    FZ_CHECK(pf_media_json_str(&z, NULL) == 0 && pf_media_prom_label(&z, NULL) == 0);
+    FZ_CHECK(z.len == 2 && memcmp(z.data, "\"\"", 2) == 0);
     pf_buf_free(&z);
 
     check_bodies(name, (const char *)base.data, srcname, files, nfiles, state, &rng);

@@ -68,6 +68,7 @@
 #include "../tests/engine_harness.h"
 #include "core/swarm/swarm.h"
 #include "core/tls/tls.h"
+#include "fuzz_util.h"
 #include "peerflow/cert.h"
 
 #define FT_NAME "content.bin" /* the harness's torrent name */
@@ -76,14 +77,6 @@
 #define FT_SNI_A "0123456789abcdef0123456789abcdef01234567"
 #define FT_SNI_B "fedcba9876543210fedcba9876543210fedcba98"
 #define FT_PEER_ID "-FZ0001-tlsfuzztlsfz"
-
-#define FT_ASSERT(c)                                                                  \
-    do {                                                                              \
-        if (!(c)) {                                                                   \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-            abort();                                                                  \
-        }                                                                             \
-    } while (0)
 
 typedef struct ft_static {
     char *ca, *ca_key, *leaf, *leaf_key;
@@ -149,7 +142,7 @@ static void ft_take(ft *x)
     if (!p) return;
     pf_buf b;
     size_t got = pf_peer_take_output(p, &b);
-    FT_ASSERT(got == pf_buf_unread(&b));
+    FZ_CHECK(got == pf_buf_unread(&b));
     pf_buf_append(&x->r->out, pf_buf_head(&b), got);
     pf_buf_free(&b);
     x->unsent += got;
@@ -232,12 +225,12 @@ static int ft_open(ft *x, uint8_t flags, uint8_t seed, int with_b)
     if (!x->nd) return -1;
     x->t = hn_add_torrent(x->nd, &g->a, (flags & 4) ? HN_FULL : HN_EMPTY, NULL);
     hn_tor *p = hn_add_torrent(x->nd, &g->plain, HN_EMPTY, NULL);
-    FT_ASSERT(x->t && p && pf_torrent_is_ssl(x->t->t) && !pf_torrent_is_ssl(p->t));
-    FT_ASSERT(pf_torrent_set_tls_identity(x->t->t, g->leaf, g->leaf_key) == 0);
+    FZ_CHECK(x->t && p && pf_torrent_is_ssl(x->t->t) && !pf_torrent_is_ssl(p->t));
+    FZ_CHECK(pf_torrent_set_tls_identity(x->t->t, g->leaf, g->leaf_key) == 0);
     if (with_b) {
         hn_tor *b = hn_add_torrent(x->nd, &g->b, HN_EMPTY, NULL);
-        FT_ASSERT(b && pf_torrent_is_ssl(b->t));
-        FT_ASSERT(pf_torrent_set_tls_identity(b->t, g->leaf, g->leaf_key) == 0);
+        FZ_CHECK(b && pf_torrent_is_ssl(b->t));
+        FZ_CHECK(pf_torrent_set_tls_identity(b->t, g->leaf, g->leaf_key) == 0);
     }
     hn_settle(x->n); /* the check */
     x->r = hn_raw_open(x->nd);
@@ -250,7 +243,7 @@ static void ft_close(ft *x)
     if (x->nd) {
         ft_report(x, 1);
         for (int i = 0; i < 20; i++) ft_tick(x, 10 * PF_NS_PER_SEC);
-        FT_ASSERT(x->n->anomalies == 0);
+        FZ_CHECK(x->n->anomalies == 0);
 #ifdef FUZZ_TLS_DEBUG
         pf_torrent_stats st;
         pf_torrent_get_stats(x->t->t, &st);
@@ -315,7 +308,7 @@ static void ft_read_client(ft *x, ft_client *c)
 {
     if (pf_buf_unread(&x->r->out) > 0) {
         size_t n = pf_buf_unread(&x->r->out);
-        FT_ASSERT(BIO_write(c->rbio, pf_buf_head(&x->r->out), (int)n) == (int)n);
+        FZ_CHECK(BIO_write(c->rbio, pf_buf_head(&x->r->out), (int)n) == (int)n);
         pf_buf_consume(&x->r->out, n);
     }
     if (!SSL_is_init_finished(c->ssl) || c->failed) return;
@@ -335,7 +328,7 @@ static void ft_read_client(ft *x, ft_client *c)
             unsigned long err = ERR_peek_error();
             if (ERR_GET_LIB(err) != ERR_LIB_SSL || ERR_GET_REASON(err) < SSL_AD_REASON_OFFSET) {
                 ERR_print_errors_fp(stderr);
-                FT_ASSERT(!"the engine's TLS records do not decrypt");
+                FZ_CHECK(!"the engine's TLS records do not decrypt");
             }
             c->failed = 1;
         }
@@ -357,8 +350,8 @@ static void ft_client_handshake(ft *x, ft_client *c)
         if (done) break;
     }
     ERR_clear_error();
-    FT_ASSERT(SSL_is_init_finished(c->ssl));
-    FT_ASSERT(ft_peer(x) != NULL);
+    FZ_CHECK(SSL_is_init_finished(c->ssl));
+    FZ_CHECK(ft_peer(x) != NULL);
     ft_report(x, 1);
     x->rng = data_rng;
 }
@@ -372,7 +365,7 @@ static void ft_client_stream(ft *x, ft_client *c, uint8_t flags, const uint8_t *
     if (hs_mode == 1) {
         uint8_t hs[PF_HANDSHAKE_LEN];
         hn_raw_handshake(hs, g->a.info_hash, FT_PEER_ID, 1);
-        FT_ASSERT(SSL_write(c->ssl, hs, sizeof hs) == (int)sizeof hs);
+        FZ_CHECK(SSL_write(c->ssl, hs, sizeof hs) == (int)sizeof hs);
         ft_flush_client(x, c, 0);
         ft_read_client(x, c);
     } else if (hs_mode != 3 && n >= 48 && (patched = malloc(n))) {
@@ -410,8 +403,8 @@ static void ft_client_stream(ft *x, ft_client *c, uint8_t flags, const uint8_t *
     ERR_clear_error();
     /* Whatever the engine said over TLS began with its handshake. */
     if (c->nhead >= 48) {
-        FT_ASSERT(c->head[0] == 19 && memcmp(c->head + 1, "BitTorrent protocol", 19) == 0);
-        FT_ASSERT(memcmp(c->head + 28, g->a.info_hash, 20) == 0);
+        FZ_CHECK(c->head[0] == 19 && memcmp(c->head + 1, "BitTorrent protocol", 19) == 0);
+        FZ_CHECK(memcmp(c->head + 28, g->a.info_hash, 20) == 0);
     }
 }
 
@@ -443,19 +436,18 @@ static void ft_in_tls(const uint8_t *data, size_t size)
 static void ft_certs(const uint8_t *data, size_t size)
 {
     const ft_static *g = ft_get();
-    const uint8_t *a = data + 2, *nul = memchr(a, 0, size - 2);
-    size_t alen = nul ? (size_t)(nul - a) : size - 2;
+    const uint8_t *a = data + 2, *b;
+    size_t blen, alen = fz_split_nul(a, size - 2, &b, &blen);
     char *root = malloc(alen + 1), *crl = NULL;
     if (!root) return;
     memcpy(root, a, alen);
     root[alen] = 0;
-    if (nul) {
-        size_t blen = size - 2 - alen - 1;
+    if (b) {
         if (!(crl = malloc(blen + 1))) {
             free(root);
             return;
         }
-        memcpy(crl, nul + 1, blen);
+        memcpy(crl, b, blen);
         crl[blen] = 0;
     }
     int err = 0;
@@ -464,7 +456,7 @@ static void ft_certs(const uint8_t *data, size_t size)
     if (ctx) {
         /* Our leaf is the fixed CA's: only that CA takes it. */
         int id = pf_tls_ctx_set_identity(ctx, g->leaf, g->leaf_key);
-        FT_ASSERT(id == 0 || id == PF_ERR_INVAL);
+        FZ_CHECK(id == 0 || id == PF_ERR_INVAL);
         (void)pf_tls_ctx_set_crl(ctx, crl);
         pf_tls_ctx_free(ctx);
     }
@@ -473,11 +465,11 @@ static void ft_certs(const uint8_t *data, size_t size)
         hn_net *n = hn_new(3);
         hn_node *nd = n ? hn_add_node(n, NULL) : NULL;
         hn_tor *t = nd ? hn_add_torrent(nd, &c, HN_EMPTY, NULL) : NULL;
-        if (nd) FT_ASSERT((t != NULL) == readable);
+        if (nd) FZ_CHECK((t != NULL) == readable);
         if (t) {
-            FT_ASSERT(pf_torrent_is_ssl(t->t));
+            FZ_CHECK(pf_torrent_is_ssl(t->t));
             int id = pf_torrent_set_tls_identity(t->t, g->leaf, g->leaf_key);
-            FT_ASSERT(id == 0 || id == PF_ERR_INVAL);
+            FZ_CHECK(id == 0 || id == PF_ERR_INVAL);
             (void)pf_torrent_set_tls_crl(t->t, crl);
             hn_settle(n);
         }

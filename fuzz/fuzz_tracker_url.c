@@ -16,17 +16,10 @@
 
 #include "core/codec/http_parse.h"
 #include "core/codec/tracker_proto.h"
+#include "fuzz_util.h"
 #include "peerflow/peerflow.h"
 
 #define HDR 52
-
-#define CHECK(c)                                                                      \
-    do {                                                                              \
-        if (!(c)) {                                                                   \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-            abort();                                                                  \
-        }                                                                             \
-    } while (0)
 
 static uint64_t get_u64(const char *q, size_t len, const char *key, int *found)
 {
@@ -42,73 +35,73 @@ static void check_announce(const char *url, const pf_announce_req *r, const pf_b
 {
     size_t ulen = strcspn(url, "#");
     const char *s = (const char *)out->data;
-    CHECK(out->len > ulen && memcmp(s, url, ulen) == 0);
-    CHECK(strlen(s) == out->len); /* NUL-terminated, no NUL inside */
+    FZ_CHECK(out->len > ulen && memcmp(s, url, ulen) == 0);
+    FZ_CHECK(strlen(s) == out->len); /* NUL-terminated, no NUL inside */
     /* Our parameters start at "info_hash=" right after the separator. */
     const char *ours = s + ulen;
     if (*ours == '?' || *ours == '&') ours++;
-    CHECK(strncmp(ours, "info_hash=", 10) == 0);
+    FZ_CHECK(strncmp(ours, "info_hash=", 10) == 0);
     size_t qlen = out->len - (size_t)(ours - s);
     uint8_t got[32];
     size_t n = 0;
-    CHECK(pf_http_query_get(ours, qlen, "info_hash", got, sizeof got, &n) == 0);
-    CHECK(n == 20 && memcmp(got, r->info_hash, 20) == 0);
-    CHECK(pf_http_query_get(ours, qlen, "peer_id", got, sizeof got, &n) == 0);
-    CHECK(n == 20 && memcmp(got, r->peer_id, 20) == 0);
+    FZ_CHECK(pf_http_query_get(ours, qlen, "info_hash", got, sizeof got, &n) == 0);
+    FZ_CHECK(n == 20 && memcmp(got, r->info_hash, 20) == 0);
+    FZ_CHECK(pf_http_query_get(ours, qlen, "peer_id", got, sizeof got, &n) == 0);
+    FZ_CHECK(n == 20 && memcmp(got, r->peer_id, 20) == 0);
     int found;
-    CHECK(get_u64(ours, qlen, "port", &found) == r->port && found);
-    CHECK(get_u64(ours, qlen, "left", &found) == r->left && found);
+    FZ_CHECK(get_u64(ours, qlen, "port", &found) == r->port && found);
+    FZ_CHECK(get_u64(ours, qlen, "left", &found) == r->left && found);
     static const char *const events[] = {NULL, "started", "completed", "stopped"};
     char ev[16];
     n = 0;
     int rc = pf_http_query_get(ours, qlen, "event", (uint8_t *)ev, sizeof ev - 1, &n);
     if (events[r->event]) {
-        CHECK(rc == 0 && n == strlen(events[r->event]) && memcmp(ev, events[r->event], n) == 0);
+        FZ_CHECK(rc == 0 && n == strlen(events[r->event]) && memcmp(ev, events[r->event], n) == 0);
     } else {
-        CHECK(rc == PF_ERR_NOTFOUND);
+        FZ_CHECK(rc == PF_ERR_NOTFOUND);
     }
     if (r->trackerid && r->trackerid[0]) {
         char tid[64];
-        CHECK(pf_http_query_get(ours, qlen, "trackerid", (uint8_t *)tid, sizeof tid, &n) == 0);
-        CHECK(n == strlen(r->trackerid) && memcmp(tid, r->trackerid, n) == 0);
+        FZ_CHECK(pf_http_query_get(ours, qlen, "trackerid", (uint8_t *)tid, sizeof tid, &n) == 0);
+        FZ_CHECK(n == strlen(r->trackerid) && memcmp(tid, r->trackerid, n) == 0);
     }
 }
 
 static void check_scrape(const char *url, const uint8_t (*h)[20], size_t nh, const pf_buf *out)
 {
     const char *s = (const char *)out->data;
-    CHECK(strlen(s) == out->len);
+    FZ_CHECK(strlen(s) == out->len);
     size_t ulen = strcspn(url, "#");
     size_t plen = strcspn(url, "?#");
     /* The last path component: "announce..." became "scrape...". */
     const char *last = url + plen;
     while (last > url && last[-1] != '/') last--;
     size_t pre = (size_t)(last - url);
-    CHECK(strncmp(last, "announce", 8) == 0);
-    CHECK(out->len >= pre + 6 + (ulen - pre - 8));
-    CHECK(memcmp(s, url, pre) == 0 && memcmp(s + pre, "scrape", 6) == 0);
-    CHECK(memcmp(s + pre + 6, last + 8, ulen - pre - 8) == 0);
+    FZ_CHECK(strncmp(last, "announce", 8) == 0);
+    FZ_CHECK(out->len >= pre + 6 + (ulen - pre - 8));
+    FZ_CHECK(memcmp(s, url, pre) == 0 && memcmp(s + pre, "scrape", 6) == 0);
+    FZ_CHECK(memcmp(s + pre + 6, last + 8, ulen - pre - 8) == 0);
     if (nh == 0) {
-        CHECK(out->len == pre + 6 + (ulen - pre - 8));
+        FZ_CHECK(out->len == pre + 6 + (ulen - pre - 8));
         return;
     }
     /* Every info_hash we added, in order, after what the URL had. */
     const char *ours = s + ulen - 2; /* "scrape" is 2 shorter than "announce" */
     if (*ours == '?' || *ours == '&') ours++;
-    CHECK(strncmp(ours, "info_hash=", 10) == 0);
+    FZ_CHECK(strncmp(ours, "info_hash=", 10) == 0);
     pf_http_query_iter it;
     pf_http_str k, v;
     pf_http_query_init(&it, ours, out->len - (size_t)(ours - s));
     size_t i = 0;
     while (pf_http_query_next(&it, &k, &v)) {
-        CHECK(i < nh && k.len == 9 && memcmp(k.p, "info_hash", 9) == 0);
+        FZ_CHECK(i < nh && k.len == 9 && memcmp(k.p, "info_hash", 9) == 0);
         uint8_t d[20];
         size_t n = 0;
-        CHECK(pf_http_pct_decode(v.p, v.len, 0, d, sizeof d, &n) == 0 && n == 20);
-        CHECK(memcmp(d, h[i], 20) == 0);
+        FZ_CHECK(pf_http_pct_decode(v.p, v.len, 0, d, sizeof d, &n) == 0 && n == 20);
+        FZ_CHECK(memcmp(d, h[i], 20) == 0);
         i++;
     }
-    CHECK(i == nh);
+    FZ_CHECK(i == nh);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -138,12 +131,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pf_buf_init(&out);
     int rc = pf_announce_url(&out, url, &r);
     if (r.event == 4 || !url[0] || url[0] == '#') {
-        CHECK(rc == PF_ERR_INVAL);
+        FZ_CHECK(rc == PF_ERR_INVAL);
     } else {
-        CHECK(rc == 0);
+        FZ_CHECK(rc == 0);
         check_announce(url, &r, &out);
     }
-    CHECK(rc == 0 || out.len == 0); /* nothing left behind on failure */
+    FZ_CHECK(rc == 0 || out.len == 0); /* nothing left behind on failure */
 
     pf_buf_reset(&out);
     size_t nh = data[51] % 4;
@@ -152,8 +145,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t k = 0; k < 20; k++) hs[i][k] = (uint8_t)(data[(i * 20 + k) % 52] + i);
     rc = pf_scrape_url(&out, url, (const uint8_t(*)[20])hs, nh);
     if (rc == 0) check_scrape(url, (const uint8_t(*)[20])hs, nh, &out);
-    else CHECK(rc == PF_ERR_UNSUPPORTED || rc == PF_ERR_INVAL);
-    CHECK(rc == 0 || out.len == 0);
+    else FZ_CHECK(rc == PF_ERR_UNSUPPORTED || rc == PF_ERR_INVAL);
+    FZ_CHECK(rc == 0 || out.len == 0);
     pf_buf_free(&out);
     free(url);
     return 0;

@@ -14,15 +14,8 @@
 #include <string.h>
 
 #include "core/media/media_http.h"
+#include "fuzz_util.h"
 #include "net/budget.h"
-
-#define CHECK(c)                                                                      \
-    do {                                                                              \
-        if (!(c)) {                                                                   \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-            abort();                                                                  \
-        }                                                                             \
-    } while (0)
 
 /* --- /control: tokens, then the grammar ------------------------------------ */
 
@@ -125,13 +118,13 @@ static void check_control(const uint8_t *p, size_t len)
     int up, me;
     int ref = ref_control(d, len, &up, &me);
     if (ref == -2) {
-        CHECK(rc == PF_ERR_LIMIT);
+        FZ_CHECK(rc == PF_ERR_LIMIT);
     } else if (ref == 0) {
-        CHECK(rc == 0);
-        CHECK(c.upload == up && c.metered == me);
-        CHECK(c.upload != -1 || c.metered != -1);
+        FZ_CHECK(rc == 0);
+        FZ_CHECK(c.upload == up && c.metered == me);
+        FZ_CHECK(c.upload != -1 || c.metered != -1);
     } else {
-        CHECK(rc == PF_ERR_PARSE);
+        FZ_CHECK(rc == PF_ERR_PARSE);
     }
     free(d);
 }
@@ -186,13 +179,13 @@ static void check_budget(const uint8_t *p, size_t len)
     uint64_t used = 0, rused = 0;
     int rc = pf__budget_file_parse(d, len, period, &used);
     int ref = ref_budget(d, len, rperiod, &rused);
-    CHECK((rc == 0) == (ref == 0));
-    CHECK(rc == 0 || rc == PF_ERR_PARSE);
+    FZ_CHECK((rc == 0) == (ref == 0));
+    FZ_CHECK(rc == 0 || rc == PF_ERR_PARSE);
     if (rc == 0) {
-        CHECK(strcmp(period, rperiod) == 0 && used == rused);
+        FZ_CHECK(strcmp(period, rperiod) == 0 && used == rused);
         char out[PF__BUDGET_FILE_MAX];
         int n = pf__budget_file_format(out, sizeof out, period, used);
-        CHECK(n > 0 && (size_t)n == len && memcmp(out, d, len) == 0);
+        FZ_CHECK(n > 0 && (size_t)n == len && memcmp(out, d, len) == 0);
     }
     free(d);
 }

@@ -1,5 +1,5 @@
 /* Shared by fuzz_hls.c and fuzz_dash.c: what every manifest the readers
- * accept must satisfy, and an allocator that fails its k-th call. */
+ * accept must satisfy (the failing allocator is fuzz_util.h's). */
 #ifndef PF_FUZZ_MANIFEST_CHECK_H
 #define PF_FUZZ_MANIFEST_CHECK_H
 
@@ -9,41 +9,7 @@
 #include <string.h>
 
 #include "core/media/manifest.h"
-
-typedef struct fz_failing {
-    long count, fail_at, live;
-} fz_failing;
-
-static void *fz_malloc(size_t n, void *ud)
-{
-    fz_failing *f = ud;
-    if (++f->count == f->fail_at) return NULL;
-    void *p = malloc(n);
-    if (p) f->live++;
-    return p;
-}
-static void *fz_calloc(size_t k, size_t n, void *ud)
-{
-    fz_failing *f = ud;
-    if (++f->count == f->fail_at) return NULL;
-    void *p = calloc(k, n);
-    if (p) f->live++;
-    return p;
-}
-static void *fz_realloc(void *p, size_t n, void *ud)
-{
-    fz_failing *f = ud;
-    if (++f->count == f->fail_at) return NULL;
-    void *q = realloc(p, n);
-    if (q && !p) f->live++;
-    return q;
-}
-static void fz_free(void *p, void *ud)
-{
-    fz_failing *f = ud;
-    if (p) f->live--;
-    free(p);
-}
+#include "fuzz_util.h"
 
 /* A title-relative path: not empty, no leading '/', no "", "." or ".."
  * segment, no NUL-less control character, no '\\'. */

@@ -35,7 +35,7 @@ grep -q "^master.m3u8: HLS, 4 tracks, $nseg segments, 12.00 s\$" "$T/create.out"
 grep -Eq '^  video 1280x720 +4\.600 Mbit/s +3 segments +12\.00 s  2$' "$T/create.out" || fail "no 720p track line"
 
 # The order, from the .torrent itself (bencode read here, not by peerflow).
-$PY - "$T/title.torrent" "$T/www/title" <<'PY' || fail "file order (see above)"
+$PY - "$T/title.torrent" "$T/www/title" "$NGINX_URL/" <<'PY' || fail "file order or web seed (see above)"
 import os, re, sys
 data = open(sys.argv[1], "rb").read()
 def dec(i):
@@ -55,7 +55,10 @@ meta, _ = dec(0)
 files = ["/".join(p.decode() for p in f["path"]) for f in meta["info"]["files"]]
 on_disk = sorted(os.path.relpath(os.path.join(d, n), sys.argv[2]) for d, _, ns in os.walk(sys.argv[2]) for n in ns)
 assert sorted(files) == on_disk, ("files differ", files, on_disk)
-assert meta["url-list"] in (b"" , []) or True
+# The web seed (-w): BEP 19's url-list, the one URL given.
+ul = meta.get("url-list")
+ul = [ul] if isinstance(ul, bytes) else (ul or [])
+assert [u.decode() for u in ul] == [sys.argv[3]], ("url-list", ul, sys.argv[3])
 want = []
 for r in range(4):  # manifest.mpd first (sorted), its Representations 0..3: init, then segments by number
     want.append("init-stream%d.m4s" % r)

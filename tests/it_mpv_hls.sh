@@ -60,9 +60,9 @@ log "mpv's own buffering events: $buffering $(grep -o 'End buffering (waited [0-
 awk -v t="$took" -v s=$secs 'BEGIN{exit !(t >= s - 2)}' || fail "mpv took $took s for a $secs s title: not played at the native rate"
 awk -v t="$took" -v s=$secs 'BEGIN{exit !(t <= s + 20)}' || fail "mpv took $took s for a $secs s title: it waited on the network"
 
-log "engine media QoE: $(stats_json "$st" 'd["media"]')"
-tracks=$(stats_json "$st" 'd["media"]["tracks"]')
+tracks=$(stats_json "$st" 'd.get("media", {}).get("tracks", 0)')
 [ "$tracks" = 4 ] || fail "media timeline has $tracks tracks, not 4 (3 video + audio)"
+log "engine media QoE: $(stats_json "$st" 'd["media"]')"
 top=$(stats_json "$st" 'max(r["played_s"] for r in d["media"]["renditions"] if r["bandwidth"] == max(x["bandwidth"] for x in d["media"]["renditions"]))')
 played=$(stats_json "$st" 'd["media"]["played_s"]')
 stalls=$(stats_json "$st" 'd["media"]["stalls"]')

@@ -32,6 +32,13 @@ static void spec_example(pf__cmcd *c)
     c->tb_kbps = 6000;
 }
 
+/* c's payload, every key, in out. */
+static const char *payload(const pf__cmcd *c, char *out, size_t cap)
+{
+    pf__cmcd_encode(c, PF__CMCD_ALL, out, cap);
+    return out;
+}
+
 TEST(test_spec_query)
 {
     pf__cmcd c;
@@ -51,8 +58,7 @@ TEST(test_spec_payload)
     pf__cmcd c;
     spec_example(&c);
     char out[1024];
-    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
-    CHECK_STR(out, "bl=21300,br=3200,bs,cid=\"faec5fc2-ac30-11eabb37-0242ac130002\",d=4004,dl=18500,mtp=48100,"
+    CHECK_STR(payload(&c, out, sizeof out), "bl=21300,br=3200,bs,cid=\"faec5fc2-ac30-11eabb37-0242ac130002\",d=4004,dl=18500,mtp=48100,"
                    "nor=\"..%2F300kbps%2Ftrack.m4v\",nrr=\"12323-48763\",ot=v,pr=1.08,rtp=12000,sf=d,"
                    "sid=\"6e2fb550-c457-11e9-bb97-0800200c9a66\",st=v,su,tb=6000");
 }
@@ -100,20 +106,17 @@ TEST(test_rounding)
     c.br_kbps = 3199.5;
     c.bs = 0;
     c.su = 0;
-    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
-    CHECK_STR(out, "bl=21300,br=3200,dl=18500,mtp=48100");
+    CHECK_STR(payload(&c, out, sizeof out), "bl=21300,br=3200,dl=18500,mtp=48100");
     c.bl_ms = 49.9;
     c.dl_ms = 50;
     c.mtp_kbps = 150;
     c.br_kbps = 0.4;
-    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
-    CHECK_STR(out, "bl=0,br=0,dl=100,mtp=200");
+    CHECK_STR(payload(&c, out, sizeof out), "bl=0,br=0,dl=100,mtp=200");
     c.bl_ms = -1;
     c.dl_ms = -0.5;
     c.mtp_kbps = -100;
     c.br_kbps = 1e30; /* clamped to 15 digits */
-    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
-    CHECK_STR(out, "br=999999999999999");
+    CHECK_STR(payload(&c, out, sizeof out), "br=999999999999999");
 }
 
 TEST(test_decimal_and_version)
@@ -126,15 +129,12 @@ TEST(test_decimal_and_version)
     CHECK_EQ(pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out), 0);
     c.pr = 2;
     c.v = 2;
-    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
-    CHECK_STR(out, "pr=2.0,v=2");
+    CHECK_STR(payload(&c, out, sizeof out), "pr=2.0,v=2");
     c.pr = 0.5;
     c.v = 0;
-    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
-    CHECK_STR(out, "pr=0.5");
+    CHECK_STR(payload(&c, out, sizeof out), "pr=0.5");
     c.pr = 1.2345;
-    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
-    CHECK_STR(out, "pr=1.235");
+    CHECK_STR(payload(&c, out, sizeof out), "pr=1.235");
 }
 
 /* Strings: '"' and '\' escaped; non-printable or over 64 characters
@@ -145,8 +145,7 @@ TEST(test_escaping)
     pf__cmcd_init(&c);
     char out[512];
     c.cid = "a\"b\\c";
-    pf__cmcd_encode(&c, PF__CMCD_ALL, out, sizeof out);
-    CHECK_STR(out, "cid=\"a\\\"b\\\\c\"");
+    CHECK_STR(payload(&c, out, sizeof out), "cid=\"a\\\"b\\\\c\"");
     pf__cmcd_query(&c, out, sizeof out);
     CHECK_STR(out, "CMCD=cid%3D%22a%5C%22b%5C%5Cc%22");
     c.cid = "tab\there";
@@ -201,12 +200,23 @@ TEST(test_session_id)
 
 /* ---- CMSD ----------------------------------------------------------- */
 
+/* The CMSD-Dynamic / CMSD-Static value v (a C string) read into c. */
+static int cmsd_dynamic(const char *v, pf__cmsd *c)
+{
+    return pf__cmsd_parse_dynamic(v, strlen(v), c);
+}
+
+static int cmsd_static(const char *v, pf__cmsd *c)
+{
+    return pf__cmsd_parse_static(v, strlen(v), c);
+}
+
 TEST(test_cmsd_dynamic)
 {
     pf__cmsd c;
     pf__cmsd_init(&c);
     const char *v = "\"cdn-a\";etp=12000;mb=3000";
-    CHECK_EQ(pf__cmsd_parse_dynamic(v, strlen(v), &c), 0);
+    CHECK_EQ(cmsd_dynamic(v, &c), 0);
     CHECK_EQ(c.etp, 12000);
     CHECK_EQ(c.mb, 3000);
     CHECK_EQ(c.rtt, -1);
@@ -215,7 +225,7 @@ TEST(test_cmsd_dynamic)
     /* Two servers: the rightmost (closest) wins per key, the other fills in. */
     pf__cmsd_init(&c);
     v = "\"origin\";etp=900;rtt=80;mb=8000, \"edge-7\";etp=48000;rtt=9;du";
-    CHECK_EQ(pf__cmsd_parse_dynamic(v, strlen(v), &c), 0);
+    CHECK_EQ(cmsd_dynamic(v, &c), 0);
     CHECK_EQ(c.etp, 48000);
     CHECK_EQ(c.rtt, 9);
     CHECK_EQ(c.mb, 8000);
@@ -223,14 +233,14 @@ TEST(test_cmsd_dynamic)
     /* A key of the wrong type, unknown keys and types: ignored. */
     pf__cmsd_init(&c);
     v = "edge;etp=1.5;mb=\"x\";rd=12;n=:AQID:;x-y=?0;*k=tok/en, (1 2.5 \"s\");etp=700";
-    CHECK_EQ(pf__cmsd_parse_dynamic(v, strlen(v), &c), 0);
+    CHECK_EQ(cmsd_dynamic(v, &c), 0);
     CHECK_EQ(c.etp, 700);
     CHECK_EQ(c.mb, -1);
     CHECK_EQ(c.rd, 12);
     /* Negative: ignored. */
     pf__cmsd_init(&c);
     v = "\"a\";etp=-5";
-    CHECK_EQ(pf__cmsd_parse_dynamic(v, strlen(v), &c), 0);
+    CHECK_EQ(cmsd_dynamic(v, &c), 0);
     CHECK_EQ(c.etp, -1);
 }
 
@@ -255,7 +265,7 @@ TEST(test_cmsd_malformed)
         pf__cmsd c;
         pf__cmsd_init(&c);
         c.etp = 42;
-        int rc = pf__cmsd_parse_dynamic(bad[i], strlen(bad[i]), &c);
+        int rc = cmsd_dynamic(bad[i], &c);
         if (i + 1 < sizeof bad / sizeof bad[0]) {
             if (rc != PF_ERR_PARSE) fprintf(stderr, "accepted: %s\n", bad[i]);
             CHECK_EQ(rc, PF_ERR_PARSE);
@@ -278,18 +288,18 @@ TEST(test_cmsd_static)
     pf__cmsd c;
     pf__cmsd_init(&c);
     const char *v = "ot=v,sf=h,st=v,d=5000,br=2000,n=\"OriginProviderA\",su,nor=\"../seg2.m4s\"";
-    CHECK_EQ(pf__cmsd_parse_static(v, strlen(v), &c), 0);
+    CHECK_EQ(cmsd_static(v, &c), 0);
     CHECK_EQ(c.br, 2000);
     CHECK_EQ(c.d, 5000);
     CHECK_EQ(c.etp, -1);
     v = "br=1,br=3"; /* the last of a key wins */
-    CHECK_EQ(pf__cmsd_parse_static(v, strlen(v), &c), 0);
+    CHECK_EQ(cmsd_static(v, &c), 0);
     CHECK_EQ(c.br, 3);
     v = "br=1,=2";
-    CHECK_EQ(pf__cmsd_parse_static(v, strlen(v), &c), PF_ERR_PARSE);
+    CHECK_EQ(cmsd_static(v, &c), PF_ERR_PARSE);
     CHECK_EQ(c.br, 3);
     v = "etp=5"; /* a Dynamic key in Static: ignored */
-    CHECK_EQ(pf__cmsd_parse_static(v, strlen(v), &c), 0);
+    CHECK_EQ(cmsd_static(v, &c), 0);
     CHECK_EQ(c.etp, -1);
 }
 
@@ -351,6 +361,15 @@ static const char *cmcd_key(const char *payload, const char *key)
     return NULL;
 }
 
+/* The CMCD payload of url's query, decoded into p; 0 if it has none. */
+static int query_payload(const char *url, char *p, size_t cap)
+{
+    const char *q = strstr(url, "?CMCD=");
+    if (q == NULL) return 0;
+    unescape(q + 6, p, cap);
+    return 1;
+}
+
 typedef struct cdn_run {
     hn_content c;
     hn_net *n;
@@ -358,6 +377,25 @@ typedef struct cdn_run {
     hn_tor *v;
     hn_player pl;
 } cdn_run;
+
+/* vn's CDN answers, 50 ms away at 4 Mbit/s. */
+static void cdn_ok(hn_node *vn)
+{
+    vn->cdn.mode = HN_CDN_OK;
+    vn->cdn.latency_ns = 50 * MS;
+    vn->cdn.rate_bps = 4 * 1000 * 1000;
+}
+
+/* Steps the net and the player until it is done or max_ns have passed. */
+static int play_for(hn_net *n, hn_player *pl, uint64_t max_ns)
+{
+    uint64_t end = n->now + max_ns;
+    while (!pl->done && n->now < end) {
+        hn_step(n);
+        hn_player_step(pl);
+    }
+    return pl->done;
+}
 
 static int cdn_start_ws(cdn_run *x, uint32_t mode, const char *cid, const char *ws)
 {
@@ -368,9 +406,7 @@ static int cdn_start_ws(cdn_run *x, uint32_t mode, const char *cid, const char *
     pf_session_settings_default(&set);
     set.cmcd = mode;
     x->vn = hn_add_node(x->n, &set);
-    x->vn->cdn.mode = HN_CDN_OK;
-    x->vn->cdn.latency_ns = 50 * MS;
-    x->vn->cdn.rate_bps = 4 * 1000 * 1000;
+    cdn_ok(x->vn);
     x->v = hn_add_torrent(x->vn, &x->c, HN_EMPTY, NULL);
     if (!x->v || pf_torrent_add_webseed(x->v->t, ws, 1.0) != 0) return 0;
     if (hn_cdn_add_file(x->n, "http://cdn.test/v/content.bin", x->c.data, x->c.size, 0) != 0) return 0;
@@ -388,13 +424,8 @@ static int cdn_start(cdn_run *x, uint32_t mode) { return cdn_start_cid(x, mode, 
 
 static int cdn_play(cdn_run *x, uint64_t max_ns)
 {
-    uint64_t end = x->n->now + max_ns;
     hn_player_step(&x->pl);
-    while (!x->pl.done && x->n->now < end) {
-        hn_step(x->n);
-        hn_player_step(&x->pl);
-    }
-    return x->pl.done;
+    return play_for(x->n, &x->pl, max_ns);
 }
 
 static void cdn_end(cdn_run *x)
@@ -420,11 +451,9 @@ TEST(cmcd_engine_query)
     int later_no_su = 0, later_mtp = 0;
     for (size_t i = 0; i < x.vn->cdn.nreqs; i++) {
         const hn_cdn_req *r = &x.vn->cdn.reqs[i];
-        const char *q = strstr(r->url, "?CMCD=");
-        CHECK(q != NULL);
-        CHECK_STR(r->headers, "");
         char p[1024];
-        unescape(q + 6, p, sizeof p);
+        CHECK(query_payload(r->url, p, sizeof p));
+        CHECK_STR(r->headers, "");
         if (getenv("HN_VERBOSE")) fprintf(stderr, "GET %zu: %s\n", i, p);
         const char *cid = cmcd_key(p, "cid"), *s = cmcd_key(p, "sid");
         CHECK(cid && strncmp(cid + 5, ih, 40) == 0 && cid[45] == '"');
@@ -538,9 +567,7 @@ TEST(cmcd_next_object)
     CHECK_EQ(hn_content_make_multi(&c, "title", paths, sizes, 3, 32768, 11, "http://cdn.test/t"), 0);
     hn_net *n = hn_new(11);
     hn_node *vn = hn_add_node(n, NULL);
-    vn->cdn.mode = HN_CDN_OK;
-    vn->cdn.latency_ns = 50 * MS;
-    vn->cdn.rate_bps = 4 * 1000 * 1000;
+    cdn_ok(vn);
     const char *urls[3] = {"http://cdn.test/t/title/master.m3u8", "http://cdn.test/t/title/seg1.m4s",
                            "http://cdn.test/t/title/seg2.m4s"};
     uint64_t off = 0;
@@ -554,20 +581,13 @@ TEST(cmcd_next_object)
     hn_player pl;
     memset(&pl, 0, sizeof pl);
     CHECK_EQ(hn_player_open(&pl, v, 1, 0, 100000.0, c.data + sizes[0]), 0);
-    uint64_t end = n->now + 30 * SEC;
-    while (!pl.done && n->now < end) {
-        hn_step(n);
-        hn_player_step(&pl);
-    }
-    CHECK(pl.done);
+    CHECK(play_for(n, &pl, 30 * SEC));
     CHECK_EQ(pl.mismatches, 0);
     int with_nor = 0, seg = 0;
     for (size_t i = 0; i < vn->cdn.nreqs; i++) {
         const hn_cdn_req *r = &vn->cdn.reqs[i];
         char p[1024];
-        const char *q = strstr(r->url, "?CMCD=");
-        CHECK(q != NULL);
-        unescape(q + 6, p, sizeof p);
+        CHECK(query_payload(r->url, p, sizeof p));
         if (getenv("HN_VERBOSE")) fprintf(stderr, "%s [%llu +%llu]: %s\n", urls[r->file], (unsigned long long)r->start,
                                           (unsigned long long)r->len, p);
         CHECK(strstr(p, "sf=h") != NULL);

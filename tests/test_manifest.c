@@ -176,29 +176,30 @@ static const char TS_V0[] =
 typedef struct counting {
     long count, fail_at, live;
 } counting;
-static void *c_malloc(size_t n, void *ud)
+/* Counts the call: 1 if it is the one to fail. */
+static int c_fails(counting *c)
 {
-    counting *c = ud;
-    if (++c->count == c->fail_at) return NULL;
-    void *p = malloc(n);
+    return ++c->count == c->fail_at;
+}
+/* p, a new block, counted live. */
+static void *c_live(counting *c, void *p)
+{
     if (p) c->live++;
     return p;
+}
+static void *c_malloc(size_t n, void *ud)
+{
+    return c_fails(ud) ? NULL : c_live(ud, malloc(n));
 }
 static void *c_calloc(size_t k, size_t n, void *ud)
 {
-    counting *c = ud;
-    if (++c->count == c->fail_at) return NULL;
-    void *p = calloc(k, n);
-    if (p) c->live++;
-    return p;
+    return c_fails(ud) ? NULL : c_live(ud, calloc(k, n));
 }
 static void *c_realloc(void *p, size_t n, void *ud)
 {
-    counting *c = ud;
-    if (++c->count == c->fail_at) return NULL;
+    if (c_fails(ud)) return NULL;
     void *q = realloc(p, n);
-    if (q && !p) c->live++;
-    return q;
+    return p ? q : c_live(ud, q);
 }
 static void c_free(void *p, void *ud)
 {
@@ -209,39 +210,68 @@ static void c_free(void *p, void *ud)
 
 static char err[512];
 
-static pf_manifest *hls(const char *path, const char *text)
+/* pf_hls_parse or pf_dash_parse. */
+typedef int (*parse_fn)(const pf_mem *mem, const char *path, const uint8_t *text, size_t n, pf_manifest **out,
+                        char *err, size_t errlen);
+
+/* The manifest parse() makes of text, or NULL (the refusal printed). */
+static pf_manifest *parsed(parse_fn parse, const char *name, const char *path, const char *text)
 {
     pf_manifest *m = NULL;
-    int rc = pf_hls_parse(NULL, path, (const uint8_t *)text, strlen(text), &m, err, sizeof err);
-    if (rc) fprintf(stderr, "pf_hls_parse: %s: %s\n", pf_err_name(rc), err);
+    int rc = parse(NULL, path, (const uint8_t *)text, strlen(text), &m, err, sizeof err);
+    if (rc) fprintf(stderr, "%s: %s: %s\n", name, pf_err_name(rc), err);
     return m;
+}
+
+static pf_manifest *hls(const char *path, const char *text)
+{
+    return parsed(pf_hls_parse, "pf_hls_parse", path, text);
 }
 
 static pf_manifest *dash(const char *path, const char *text)
 {
-    pf_manifest *m = NULL;
-    int rc = pf_dash_parse(NULL, path, (const uint8_t *)text, strlen(text), &m, err, sizeof err);
-    if (rc) fprintf(stderr, "pf_dash_parse: %s: %s\n", pf_err_name(rc), err);
-    return m;
+    return parsed(pf_dash_parse, "pf_dash_parse", path, text);
 }
 
-/* The refusal's code; err holds its message. */
-static int hls_rc(const char *text)
+/* The refusal's code (99: a refusal that left *out set); err holds its message. */
+static int parse_rc(parse_fn parse, const char *path, const char *text)
 {
     pf_manifest *m = (pf_manifest *)1;
-    int rc = pf_hls_parse(NULL, "t/p.m3u8", (const uint8_t *)text, strlen(text), &m, err, sizeof err);
+    int rc = parse(NULL, path, (const uint8_t *)text, strlen(text), &m, err, sizeof err);
     if (rc == 0) pf_manifest_free(NULL, m);
     else if (m != NULL) return 99;
     return rc;
+}
+
+static int hls_rc(const char *text)
+{
+    return parse_rc(pf_hls_parse, "t/p.m3u8", text);
 }
 
 static int dash_rc(const char *text)
 {
-    pf_manifest *m = (pf_manifest *)1;
-    int rc = pf_dash_parse(NULL, "t/m.mpd", (const uint8_t *)text, strlen(text), &m, err, sizeof err);
-    if (rc == 0) pf_manifest_free(NULL, m);
-    else if (m != NULL) return 99;
-    return rc;
+    return parse_rc(pf_dash_parse, "t/m.mpd", text);
+}
+
+typedef struct refusal {
+    const char *text;
+    int rc;
+    const char *msg; /* a part of the message */
+} refusal;
+
+/* 1 if rc_of refuses every case with its code and a message holding its
+ * msg; else 0, the first case that does not printed. */
+static int refused_all(int (*rc_of)(const char *), const refusal *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = rc_of(cases[i].text);
+        if (rc != cases[i].rc || !strstr(err, cases[i].msg)) {
+            fprintf(stderr, "case %zu: %s \"%s\", wanted %s \"%s\"\n", i, pf_err_name(rc), err,
+                    pf_err_name(cases[i].rc), cases[i].msg);
+            return 0;
+        }
+    }
+    return 1;
 }
 
 #define NEAR(a, b) (fabs((a) - (b)) < 1e-9)
@@ -374,7 +404,7 @@ TEST(hls_byterange_and_renditions)
 
 TEST(hls_refusals)
 {
-    static const struct { const char *text; int rc; const char *msg; } cases[] = {
+    static const refusal cases[] = {
         {"", PF_ERR_PARSE, "empty"},
         {"#EXTM3X\n", PF_ERR_PARSE, "line 1: not an HLS playlist"},
         {"#EXTM3U\n#EXT-X-VERSION:3\n", PF_ERR_PARSE, "neither"},
@@ -411,14 +441,7 @@ TEST(hls_refusals)
         {"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\n#EXT-X-BYTERANGE:x@1\na.ts\n#EXT-X-ENDLIST\n", PF_ERR_PARSE,
          "line 4: bad EXT-X-BYTERANGE"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        int rc = hls_rc(cases[i].text);
-        if (rc != cases[i].rc || !strstr(err, cases[i].msg)) {
-            fprintf(stderr, "case %zu: %s \"%s\", wanted %s \"%s\"\n", i, pf_err_name(rc), err,
-                    pf_err_name(cases[i].rc), cases[i].msg);
-            CHECK(0);
-        }
-    }
+    CHECK(refused_all(hls_rc, cases, sizeof cases / sizeof *cases));
     /* A NUL byte, a line over 64 KiB, a text over 16 MiB. */
     pf_manifest *m = (pf_manifest *)1;
     CHECK_EQ(pf_hls_parse(NULL, "p", (const uint8_t *)"#EXTM3U\n#EXT\0\n", 14, &m, err, sizeof err), PF_ERR_PARSE);
@@ -624,7 +647,7 @@ TEST(dash_segment_list_periods)
 
 TEST(dash_refusals)
 {
-    static const struct { const char *text; int rc; const char *msg; } cases[] = {
+    static const refusal cases[] = {
         {"", PF_ERR_PARSE, "no root element"},
         {"<MPD type=\"dynamic\"><Period/></MPD>", PF_ERR_UNSUPPORTED, "line 1: <MPD>: type=\"dynamic\""},
         {"<MPX/>", PF_ERR_PARSE, "not MPD"},
@@ -688,14 +711,7 @@ TEST(dash_refusals)
          "initialization=\"i2.mp4\" media=\"b$Number$\" duration=\"1\"/></Representation></AdaptationSet></Period></MPD>",
          PF_ERR_UNSUPPORTED, "init segment differs"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        int rc = dash_rc(cases[i].text);
-        if (rc != cases[i].rc || !strstr(err, cases[i].msg)) {
-            fprintf(stderr, "case %zu: %s \"%s\", wanted %s \"%s\"\n", i, pf_err_name(rc), err,
-                    pf_err_name(cases[i].rc), cases[i].msg);
-            CHECK(0);
-        }
-    }
+    CHECK(refused_all(dash_rc, cases, sizeof cases / sizeof *cases));
 }
 
 TEST(dash_limits)

@@ -49,18 +49,17 @@ order), level_changes [[wall, media_s, level]], estimates [[wall, bps]].
 
 import argparse
 import http.client
-import json
 import math
 import os
-import signal
 import socket
 import sys
 import threading
 import time
 import urllib.parse
 
-TICK = 0.05
-CHUNK = 65536
+import player_common
+from player_common import CHUNK, STOP, TICK
+
 DEFAULT_ESTIMATE = 500e3  # hls.js abrEwmaDefaultEstimate, bit/s
 
 
@@ -162,21 +161,14 @@ def choose_level(levels, estimate, safety):
     return best
 
 
-class Player:
+class Player(player_common.PlayerBase):
     def __init__(self, a):
-        self.a = a
+        super().__init__(a)
         self.base = a.base if a.base.endswith("/") else a.base + "/"
         u = urllib.parse.urlsplit(self.base)
         self.host, self.port, self.path = u.hostname, u.port or 80, u.path
         self.lock = threading.Lock()
         self.conns = {}      # loader name -> its keep-alive HTTPConnection
-        self.stop = False
-        self.bytes = 0
-        self.mismatch = 0
-        self.errors = []
-        self.not_ready = 0
-        self.first_request = None
-        self.first_byte = None
         self.fetches = []
         self.estimates = []
         self.est = Estimator()
@@ -242,12 +234,7 @@ class Player:
                     pass
                 if self.stop:
                     break
-                if self.first_byte is None:
-                    self.not_ready += 1   # the client's server is not ready yet
-                    time.sleep(0.1)
-                else:
-                    self.errors.append("%.1f %s: %s" % (time.time() - self.a.t0, rel, e))
-                    time.sleep(0.2)
+                self.retry_pause("%s: %s" % (rel, e))
         return None, 0.0, None
 
     def check(self, rel, data):
@@ -257,9 +244,7 @@ class Player:
         except OSError:
             self.mismatch += len(data)
             return
-        if want != data:
-            self.mismatch += sum(1 for x, y in zip(want, data) if x != y) + \
-                abs(len(want) - len(data))
+        self.mismatch += player_common.mismatched(want, data)
 
     # --- the loader thread ---------------------------------------------------------
     def loader(self):
@@ -353,10 +338,8 @@ class Player:
         leave_at = t0 + a.leave_s if a.leave_s else None
         th = threading.Thread(target=self.loader, daemon=True)
         th.start()
-        state = "startup"
+        clock = player_common.Clock()
         startup_at = None
-        stalls, stall_s, wait_since = 0, 0.0, None
-        play, cur = [], None
         by_level = {}
         changes = []
         last = time.time()
@@ -367,23 +350,20 @@ class Player:
             dt, last = now - last, now
             if leave_at and now >= leave_at:
                 break
-            if not th.is_alive() and not self.buffered and state == "startup":
+            if not th.is_alive() and not self.buffered and clock.state == "startup":
                 break  # the loader gave up before anything played
             with self.lock:
                 ahead = self.buf_end - self.play_pos
                 done = self.done and self.audio_done
-            if state in ("startup", "stalled"):
-                ok = ahead > 0 if state == "startup" else (ahead >= a.rebuffer_s or
-                                                           (done and ahead > 0))
+            if clock.state in ("startup", "stalled"):
+                ok = ahead > 0 if clock.state == "startup" else (ahead >= a.rebuffer_s or
+                                                                 (done and ahead > 0))
                 if ok:
-                    if state == "startup":
+                    if clock.state == "startup":
                         startup_at = now
-                    else:
-                        stall_s += now - wait_since
-                    state = "playing"
-                    cur = [now, now, self.play_pos, self.play_pos]
+                    clock.resume(now, self.play_pos)
                 continue
-            if state != "playing":
+            if clock.state != "playing":
                 continue
             with self.lock:
                 p0 = self.play_pos
@@ -403,24 +383,15 @@ class Player:
                 p = q
                 if p >= e - 1e-9:
                     seg_i += 1
-            cur[1], cur[3] = now, p1
+            clock.advance(now, p1)
             if done and p1 >= self.buf_end - 1e-9:
-                state = "ended"
-                play.append(cur)
-                cur = None
+                clock.end()
                 if not leave_at:
                     break
             elif p1 >= self.buf_end - 1e-9:
-                state = "stalled"
-                stalls += 1
-                wait_since = now
-                play.append(cur)
-                cur = None
+                clock.stall(now)
         now = time.time()
-        if cur:
-            play.append(cur)
-        if state == "stalled":
-            stall_s += now - wait_since
+        clock.finish(now)
         self.stop = True
         for c in list(self.conns.values()):
             if c is not None and c.sock is not None:
@@ -438,80 +409,34 @@ class Player:
                    if played else None)
         seg_bytes = sum(b for s, e, lv, b, fi in self.buffered if self.fetches[fi][7])
         seg_secs = sum(e - s for s, e, lv, b, fi in self.buffered if self.fetches[fi][7])
-        fr = self.first_request
-        res = {
-            "url": self.base + "master.m3u8",
-            "kind": "hls",
-            "t0": t0,
-            "first_request": fr,
-            "first_byte_s": (self.first_byte - fr) if self.first_byte and fr else None,
-            "startup_s": (startup_at - fr) if startup_at and fr else None,
-            "startup_from_arrival_s": (startup_at - t0) if startup_at else None,
-            "stalls": stalls,
-            "stall_s": round(stall_s, 3),
-            "stalled_at_exit": state == "stalled",
-            "seeks": 0,
-            "seek_wait_s": 0.0,
-            "bytes": self.bytes,
-            "mismatched_bytes": self.mismatch,
-            "played_s": round(played, 2),
-            "ended": state == "ended",
-            "errors": self.errors[:20],
-            "not_ready_retries": self.not_ready,
-            "play": [[round(x, 3) for x in q] for q in play],
-            "reads": [],
-            "duration_s": self.duration,
-            "levels": levels,
-            "fetches": self.fetches,
-            "played_s_by_level": {str(k): round(v, 2) for k, v in sorted(by_level.items())},
-            "mean_bitrate_bps": round(mean_bw) if mean_bw else None,
-            "mean_media_bps": round(seg_bytes * 8 / seg_secs) if seg_secs else None,
-            "switches": max(0, len(changes) - 1),
-            "level_changes": changes,
-            "estimates": self.estimates,
-            "left": now,
-        }
-        tmp = a.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res, f)
-        os.replace(tmp, a.out)
+        res = self.result(self.base + "master.m3u8", startup_at, clock, played, now,
+                          head={"kind": "hls"}, tail={
+                              "duration_s": self.duration,
+                              "levels": levels,
+                              "fetches": self.fetches,
+                              "played_s_by_level": {str(k): round(v, 2)
+                                                    for k, v in sorted(by_level.items())},
+                              "mean_bitrate_bps": round(mean_bw) if mean_bw else None,
+                              "mean_media_bps": (round(seg_bytes * 8 / seg_secs) if seg_secs
+                                                 else None),
+                              "switches": max(0, len(changes) - 1),
+                              "level_changes": changes,
+                              "estimates": self.estimates,
+                          })
+        self.write(res)
         return res
-
-
-STOP = [False]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True, help="the title's folder URL")
     ap.add_argument("--src", required=True, help="the title's folder on disk")
-    ap.add_argument("--out", required=True)
     ap.add_argument("--buffer-s", type=float, default=30)
-    ap.add_argument("--rebuffer-s", type=float, default=2)
     ap.add_argument("--safety", type=float, default=0.8)
     ap.add_argument("--start-level", default="lowest")
-    ap.add_argument("--leave-s", type=float, default=0)
-    ap.add_argument("--t0", type=float, default=0)
-    ap.add_argument("--wait-url", type=float, default=60,
-                    help="wait up to S s for the URL's server to accept connections")
+    player_common.add_common_args(ap)
     a = ap.parse_args(argv)
-    if not a.t0:
-        a.t0 = time.time()
-    signal.signal(signal.SIGTERM, lambda *_: STOP.__setitem__(0, True))
-    signal.signal(signal.SIGINT, lambda *_: STOP.__setitem__(0, True))
-    u = urllib.parse.urlsplit(a.base)
-    end = time.time() + a.wait_url
-    while True:
-        try:
-            socket.create_connection((u.hostname, u.port or 80), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > end or STOP[0]:
-                print("hls_player: %s never accepted a connection" % a.base, file=sys.stderr)
-                return 1
-            time.sleep(0.02)
-    Player(a).run()
-    return 0
+    return player_common.main(a, a.base, "hls_player", Player)
 
 
 if __name__ == "__main__":

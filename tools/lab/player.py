@@ -29,19 +29,18 @@ import argparse
 import http.client
 import json
 import os
-import signal
 import sys
 import threading
 import time
 import urllib.parse
 
-TICK = 0.05
-CHUNK = 65536
+import player_common
+from player_common import CHUNK, STOP, TICK
 
 
-class Player:
+class Player(player_common.PlayerBase):
     def __init__(self, a):
-        self.a = a
+        super().__init__(a)
         self.url = urllib.parse.urlsplit(a.url)
         self.size = os.path.getsize(a.src)
         self.src = os.open(a.src, os.O_RDONLY)
@@ -51,13 +50,6 @@ class Player:
         self.read_pos = 0          # next byte the reader fetches
         self.play_pos = 0.0        # bytes played (float: media clock)
         self.conn = None
-        self.bytes = 0
-        self.mismatch = 0
-        self.errors = []
-        self.stop = False
-        self.first_request = None
-        self.first_byte = None
-        self.not_ready = 0
         self.reads = []            # [wall_from, wall_to, byte_from, byte_to]
         self.seg = None            # (wall_from, byte_from) of the reads in progress
 
@@ -100,10 +92,8 @@ class Player:
                         break
                     if self.first_byte is None:
                         self.first_byte = time.time()
-                    want = os.pread(self.src, len(data), pos)
-                    if want != data:
-                        self.mismatch += sum(1 for x, y in zip(want, data) if x != y) + \
-                            abs(len(want) - len(data))
+                    self.mismatch += player_common.mismatched(
+                        os.pread(self.src, len(data), pos), data)
                     now = time.time()
                     with self.lock:
                         if gen != self.gen or self.stop:
@@ -122,12 +112,7 @@ class Player:
                 with self.lock:
                     stale = gen != self.gen
                 if not self.stop and not stale:
-                    if self.first_byte is None:
-                        self.not_ready += 1   # the client's server is not ready yet
-                        time.sleep(0.1)
-                    else:
-                        self.errors.append("%.1f %s" % (time.time() - self.a.t0, e))
-                        time.sleep(0.2)
+                    self.retry_pause(e)
                 try:
                     conn.close()
                 except Exception:  # noqa: BLE001
@@ -169,16 +154,11 @@ class Player:
         leave_at = t0 + a.leave_s if a.leave_s else None
         th = threading.Thread(target=self.reader, daemon=True)
         th.start()
-        state = "startup"   # startup, playing, stalled, seeking, paused, ended
+        clock = player_common.Clock()  # its states, and here seeking and paused
         startup_at = None
-        stalls = 0
-        stall_s = 0.0
         seeks = 0
         seek_wait = 0.0
-        wait_since = None
         pause_until = None
-        play = []           # [wall_start, wall_end, media_start, media_end]
-        cur = None
         last = time.time()
         while not STOP[0]:
             time.sleep(TICK)
@@ -189,132 +169,67 @@ class Player:
                 break
             while actions and now >= t0 + actions[0]["t"]:
                 act = actions.pop(0)
-                if state == "ended":
+                if clock.state == "ended":
                     continue
-                if cur:
-                    play.append(cur)
-                    cur = None
+                clock.cut()
                 if act["op"] == "seek":
                     to = min(int(act["to_s"] * self.rate), self.size - 1)
                     self.seek(to)
                     seeks += 1
-                    if state == "stalled":
-                        stall_s += now - wait_since
-                    if state != "startup":
-                        state = "seeking"
-                        wait_since = now
-                elif act["op"] == "pause" and state == "playing":
-                    state = "paused"
+                    if clock.state == "stalled":
+                        clock.stall_s += now - clock.wait_since
+                    if clock.state != "startup":
+                        clock.state = "seeking"
+                        clock.wait_since = now
+                elif act["op"] == "pause" and clock.state == "playing":
+                    clock.state = "paused"
                     pause_until = now + act["dur_s"]
             with self.lock:
                 ahead = self.read_pos - self.play_pos
                 at_end = self.read_pos >= self.size
-            if state in ("startup", "stalled", "seeking"):
-                need = (a.startup_s if state == "startup" else a.rebuffer_s) * self.rate
+            if clock.state in ("startup", "stalled", "seeking"):
+                need = (a.startup_s if clock.state == "startup" else a.rebuffer_s) * self.rate
                 if ahead >= need or at_end:
-                    if state == "startup":
+                    if clock.state == "startup":
                         startup_at = now
-                    elif state == "stalled":
-                        stall_s += now - wait_since
-                    else:
-                        seek_wait += now - wait_since
-                    state = "playing"
-                    cur = [now, now, self.play_pos / self.rate, self.play_pos / self.rate]
+                    elif clock.state == "seeking":
+                        seek_wait += now - clock.wait_since
+                    clock.resume(now, self.play_pos / self.rate)
                 continue
-            if state == "paused":
+            if clock.state == "paused":
                 if now >= pause_until:
-                    state = "playing"
-                    cur = [now, now, self.play_pos / self.rate, self.play_pos / self.rate]
+                    clock.resume(now, self.play_pos / self.rate)
                 continue
-            if state != "playing":
+            if clock.state != "playing":
                 continue
             with self.lock:
                 self.play_pos = min(self.play_pos + dt * self.rate, float(self.read_pos))
                 pp, rp = self.play_pos, self.read_pos
-            cur[1], cur[3] = now, pp / self.rate
+            clock.advance(now, pp / self.rate)
             if pp >= self.size:
-                state = "ended"
-                play.append(cur)
-                cur = None
+                clock.end()
                 if not leave_at:
                     break
             elif pp >= rp:
-                state = "stalled"
-                stalls += 1
-                wait_since = now
-                play.append(cur)
-                cur = None
+                clock.stall(now)
         now = time.time()
-        if cur:
-            play.append(cur)
-        if state == "stalled":
-            stall_s += now - wait_since
+        clock.finish(now)
         self.stop_reading()
-        fr = self.first_request
-        res = {
-            "url": a.url,
-            "t0": t0,
-            "first_request": fr,
-            "first_byte_s": (self.first_byte - fr) if self.first_byte and fr else None,
-            "startup_s": (startup_at - fr) if startup_at and fr else None,
-            "startup_from_arrival_s": (startup_at - t0) if startup_at else None,
-            "stalls": stalls,
-            "stall_s": round(stall_s, 3),
-            "stalled_at_exit": state == "stalled",
-            "seeks": seeks,
-            "seek_wait_s": round(seek_wait, 3),
-            "bytes": self.bytes,
-            "mismatched_bytes": self.mismatch,
-            "played_s": round(sum(p[3] - p[2] for p in play), 2),
-            "ended": state == "ended",
-            "errors": self.errors[:20],
-            "not_ready_retries": self.not_ready,
-            "play": [[round(x, 3) for x in p] for p in play],
-            "reads": [[round(r[0], 3), round(r[1], 3), r[2], r[3]] for r in self.reads],
-            "left": now,
-        }
-        tmp = a.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res, f)
-        os.replace(tmp, a.out)
-
-
-STOP = [False]
-
+        played = sum(p[3] - p[2] for p in clock.play)
+        self.write(self.result(a.url, startup_at, clock, played, now, seeks=seeks,
+                               seek_wait_s=seek_wait, reads=self.reads))
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--src", required=True)
     ap.add_argument("--bitrate", type=float, required=True, help="bytes per second")
-    ap.add_argument("--out", required=True)
     ap.add_argument("--startup-s", type=float, default=4)
-    ap.add_argument("--rebuffer-s", type=float, default=2)
     ap.add_argument("--max-buffer-s", type=float, default=30)
-    ap.add_argument("--leave-s", type=float, default=0)
     ap.add_argument("--actions")
-    ap.add_argument("--t0", type=float, default=0)
-    ap.add_argument("--wait-url", type=float, default=60,
-                    help="wait up to S s for the URL's server to accept connections")
+    player_common.add_common_args(ap)
     a = ap.parse_args()
-    if not a.t0:
-        a.t0 = time.time()
-    signal.signal(signal.SIGTERM, lambda *_: STOP.__setitem__(0, True))
-    signal.signal(signal.SIGINT, lambda *_: STOP.__setitem__(0, True))
-    u = urllib.parse.urlsplit(a.url)
-    end = time.time() + a.wait_url
-    import socket
-    while True:
-        try:
-            socket.create_connection((u.hostname, u.port or 80), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > end or STOP[0]:
-                print("player: %s never accepted a connection" % a.url, file=sys.stderr)
-                return 1
-            time.sleep(0.02)
-    Player(a).run()
-    return 0
+    return player_common.main(a, a.url, "player", Player)
 
 
 if __name__ == "__main__":
