@@ -362,6 +362,9 @@ static inline int hn_content_make_multi(hn_content *c, const char *name, const c
         uint64_t v = hn__rand(&r);
         for (int k = 0; k < 8 && i + (uint64_t)k < size; k++) c->data[i + (uint64_t)k] = (uint8_t)(v >> (8 * k));
     }
+    /* A path ".pad/..." is a BEP 47 pad file: zeros. */
+    for (size_t i = 0, off = 0; i < nfiles; off += sizes[i], i++)
+        if (strncmp(paths[i], ".pad/", 5) == 0) memset(c->data + off, 0, sizes[i]);
     for (uint32_t i = 0; i < c->num_pieces; i++) {
         uint64_t off = (uint64_t)i * piece_len;
         uint64_t len = size - off < piece_len ? size - off : piece_len;
@@ -370,6 +373,7 @@ static inline int hn_content_make_multi(hn_content *c, const char *name, const c
     for (size_t i = 0; i < nfiles; i++) {
         fe[i].path = (char *)paths[i];
         fe[i].length = sizes[i];
+        fe[i].pad = strncmp(paths[i], ".pad/", 5) == 0;
     }
     const char *wss[1] = {webseed};
     pf_create_params p;

@@ -91,6 +91,9 @@ static void on_title(void *ud, const char *text)
 }
 
 /* Creates the torrent of g_dir; the files in order into names ("a,b,c"). */
+/* Of the last create: pad files, and other files not at a piece boundary. */
+static size_t g_pads, g_unaligned;
+
 static int create(int no_title, char *names, size_t cap, char *err, size_t errlen, int *calls)
 {
     pf_create_opts o;
@@ -109,9 +112,16 @@ static int create(int no_title, char *names, size_t cap, char *err, size_t errle
     pf_free(out);
     if (rc) return rc;
     names[0] = 0;
+    g_pads = 0;
+    g_unaligned = 0;
     for (size_t i = 0; i < pf_metainfo_num_files(mi); i++) {
+        if (pf_metainfo_file_is_pad(mi, i)) {
+            g_pads++;
+            continue;
+        }
+        if (pf_metainfo_file_offset(mi, i) % o.piece_length) g_unaligned++;
         size_t l = strlen(names);
-        snprintf(names + l, cap - l, "%s%s", i ? "," : "", pf_metainfo_file_path(mi, i));
+        snprintf(names + l, cap - l, "%s%s", l ? "," : "", pf_metainfo_file_path(mi, i));
     }
     pf_metainfo_free(mi);
     return 0;
@@ -132,6 +142,9 @@ TEST(title_order)
     CHECK_STR(names, "hi/init.mp4,hi/z.m4s,hi/y.m4s,x/only.mp4,audio/a2.aac,audio/a1.aac,lo/all.mp4,"
                      "manifest.mpd,master.m3u8,audio/a.m3u8,hi/v.m3u8,lo/v.m3u8,cover.jpg");
     CHECK_EQ(calls, 1);
+    /* Each file starts at a piece boundary (BEP 47 pad files between). */
+    CHECK(g_pads > 0);
+    CHECK_EQ(g_unaligned, 0);
     CHECK(strstr(g_summary, "manifest.mpd: DASH, 2 tracks, 3 segments, 8.00 s\n") != NULL);
     CHECK(strstr(g_summary, "master.m3u8: HLS, 3 tracks, 6 segments, 8.00 s\n") != NULL);
     CHECK(strstr(g_summary, "  video 1280x720    2.000 Mbit/s       2 segments      8.00 s  hi/v.m3u8\n") != NULL);
@@ -140,6 +153,7 @@ TEST(title_order)
     CHECK_EQ(create(1, names, sizeof names, err, sizeof err, &calls), 0);
     CHECK_EQ(calls, 0);
     CHECK(strncmp(names, "audio/a.m3u8,audio/a1.aac,", 26) == 0);
+    CHECK_EQ(g_pads, 0); /* plain files are not padded */
     rm_rf(g_dir);
 }
 

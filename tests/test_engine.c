@@ -296,6 +296,56 @@ TEST(engine_reject_of_cancelled_block)
     hn_content_free(&c);
 }
 
+/* BEP 47 pad files (peerflow create pads each file of a packaged title to
+ * a piece boundary): their zeros are put in place, never asked of a peer
+ * or the CDN, and the pieces verify. */
+TEST(engine_pad_files_not_fetched)
+{
+    static const char *paths[] = {"t/a", ".pad/16384", "t/b", ".pad/49152", "t/c"};
+    static const uint64_t sizes[] = {49152, 16384, 81920, 49152, 10240};
+    uint64_t data = 49152 + 81920 + 10240;
+    for (int via_cdn = 0; via_cdn < 2; via_cdn++) {
+        hn_content c;
+        CHECK_EQ(hn_content_make_multi(&c, "t", paths, sizes, 5, 65536, 51 + via_cdn, "http://cdn.test/t"), 0);
+        hn_net *n = hn_new(51);
+        hn_node *sn = hn_add_node(n, NULL), *ln = hn_add_node(n, NULL);
+        hn_tor *seed = via_cdn ? NULL : hn_add_torrent(sn, &c, HN_FULL, NULL);
+        hn_tor *leech = hn_add_torrent(ln, &c, HN_EMPTY, NULL);
+        CHECK(leech != NULL);
+        if (via_cdn) {
+            ln->cdn.mode = HN_CDN_OK;
+            static const char *urls[] = {"http://cdn.test/t/t/t/a", "http://cdn.test/t/t/t/b", "http://cdn.test/t/t/t/c"};
+            static const uint64_t offs[] = {0, 65536, 196608};
+            static const uint64_t lens[] = {49152, 81920, 10240};
+            for (int k = 0; k < 3; k++) CHECK_EQ(hn_cdn_add_file(n, urls[k], c.data + offs[k], lens[k], offs[k]), 0);
+        }
+        hn_settle(n);
+        if (!via_cdn) hn_add_peer(leech, sn);
+        hn_tor *all[] = {leech, NULL};
+        /* The CDN is a costly source: a reader of each file asks for it. */
+        for (uint32_t f = 0; via_cdn && f < 5; f += 2) {
+            uint32_t id;
+            CHECK_EQ(pf_torrent_stream_open(leech->t, f, 0, n->now, &id), 0);
+        }
+        int done = hn_run_until(n, hn_pred_all_complete, all, 60 * SEC);
+        if (!done) fprintf(stderr, "via_cdn %d: have %u of %u\n", via_cdn, leech->t->have.count, c.num_pieces);
+        CHECK(done);
+        CHECK_MEM(leech->data, c.data, c.size);
+        pf_torrent_stats ls;
+        pf_torrent_get_stats(leech->t, &ls);
+        CHECK_EQ(ls.hash_failures, 0);
+        CHECK_EQ(ls.wasted, 0);
+        if (via_cdn) {
+            CHECK_EQ(ln->cdn.bytes, data);
+        } else {
+            CHECK_EQ(ls.peer_downloaded, data);
+        }
+        (void)seed;
+        hn_free(n);
+        hn_content_free(&c);
+    }
+}
+
 /* Smart ban.
  *
  * Part 1, a swarm: a liar corrupts one byte of every piece, among two
@@ -1105,4 +1155,5 @@ TEST_MAIN(engine_one_seeder_one_leecher, engine_connection_limits, engine_smart_
           engine_corrupt_seeder, engine_magnet, engine_magnet_multi_piece_metadata,
           engine_request_timeout_reroute, engine_timeout_blocks_not_returned,
           engine_choking_upload_slots, engine_choking_prefers_local, engine_protocol_abuse,
-          engine_resume_half, engine_reject_of_cancelled_block)
+          engine_resume_half, engine_reject_of_cancelled_block,
+          engine_pad_files_not_fetched)

@@ -33,6 +33,8 @@ static void create_usage(FILE *f)
           "                         playlist or a DASH MPD at its top) as plain files:\n"
           "                         by default the manifests are checked and the files\n"
           "                         ordered rendition by rendition (docs/CLI.md)\n"
+          "      --no-align         a packaged title's files back to back, without the\n"
+          "                         BEP 47 pad files that start each at a piece boundary\n"
           "  -c, --comment TEXT     comment\n"
           "  -v, --verbose          show progress even when stderr is not a TTY\n"
           "  -h, --help             this help\n",
@@ -138,6 +140,7 @@ int pf_cmd_create(int argc, char **argv)
         {"ssl-ca", required_argument, NULL, 'S'},
         {"comment", required_argument, NULL, 'c'},
         {"no-title", no_argument, NULL, 'T'},
+        {"no-align", no_argument, NULL, 'A'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -145,7 +148,7 @@ int pf_cmd_create(int argc, char **argv)
     const char *trackers[CREATE_MAX_URLS], *webseeds[CREATE_MAX_URLS];
     size_t ntr = 0, nws = 0;
     uint32_t piece_length = 0;
-    int private_flag = 0, verbose = 0, no_title = 0, c;
+    int private_flag = 0, verbose = 0, no_title = 0, no_align = 0, c;
     optind = 0; /* glibc: full reset, argv[0] is the subcommand */
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:t:w:p:c:vh", longopts, NULL)) != -1) {
@@ -192,6 +195,9 @@ int pf_cmd_create(int argc, char **argv)
         case 'T':
             no_title = 1;
             break;
+        case 'A':
+            no_align = 1;
+            break;
         case 'v':
             verbose = 1;
             break;
@@ -234,6 +240,7 @@ int pf_cmd_create(int argc, char **argv)
     o.private_flag = private_flag;
     o.comment = comment;
     o.no_title = no_title;
+    o.no_align = no_align;
     o.title_summary = create_on_title;
     char *ssl_pem = NULL;
     if (ssl_ca) {

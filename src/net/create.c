@@ -34,12 +34,14 @@ typedef struct cr_file {
     char *abs;  /* path to open */
     uint64_t length;
     uint64_t offset;
+    int pad; /* a BEP 47 pad file: zeros, no abs */
 } cr_file;
 
 typedef struct cr_job {
     cr_file *files;
     size_t num_files, cap_files;
     int multi;
+    int is_title;        /* a packaged title (cr_title) */
     char root[PATH_MAX]; /* realpath of the root */
     uint64_t total;
     uint32_t piece_length;
@@ -211,6 +213,15 @@ static int cr_read(cr_worker *w, uint64_t off, uint8_t *dst, size_t len)
             return PF_ERR_IO;
         }
         cr_file *f = &j->files[fi];
+        if (f->pad) {
+            uint64_t in_pad = off - f->offset;
+            size_t take = f->length - in_pad < len ? (size_t)(f->length - in_pad) : len;
+            memset(dst, 0, take);
+            dst += take;
+            off += take;
+            len -= take;
+            continue;
+        }
         if (w->fd < 0 || w->fd_file != fi) {
             if (w->fd >= 0) close(w->fd);
             w->fd = open(f->abs, O_RDONLY | O_CLOEXEC);
@@ -362,6 +373,7 @@ static int cr_title(cr_job *j, const pf_create_opts *o, char *errbuf, size_t err
     }
     if (!rc) rc = pf__title_order(j->root, rel, len, n, order, &is_title, &sum, errbuf, errlen);
     if (rc == PF_ERR_NOMEM) cr_errf(errbuf, errlen, "out of memory");
+    j->is_title = is_title;
     if (!rc && is_title) {
         for (size_t k = 0; k < n; k++) sorted[k] = j->files[order[k]];
         memcpy(j->files, sorted, n * sizeof *sorted);
@@ -373,6 +385,44 @@ static int cr_title(cr_job *j, const pf_create_opts *o, char *errbuf, size_t err
     free(order);
     free(sorted);
     return rc;
+}
+
+/* Pads every file but the last to a piece boundary (BEP 47): after each,
+ * a pad file ".pad/N" of the N zero bytes to the next boundary. */
+static int cr_align(cr_job *j)
+{
+    size_t n = j->num_files, m = 0;
+    cr_file *out = calloc(2 * n, sizeof *out);
+    if (!out) return PF_ERR_NOMEM;
+    uint64_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[m++] = j->files[i];
+        off += j->files[i].length;
+        uint64_t gap = (j->piece_length - off % j->piece_length) % j->piece_length;
+        if (i + 1 == n || gap == 0 || j->files[i].length == 0) continue;
+        char name[32];
+        snprintf(name, sizeof name, ".pad/%llu", (unsigned long long)gap);
+        out[m].rel = strdup(name);
+        if (!out[m].rel) {
+            for (size_t k = 0; k < m; k++)
+                if (out[k].pad) free(out[k].rel);
+            free(out);
+            return PF_ERR_NOMEM;
+        }
+        out[m].length = gap;
+        out[m].pad = 1;
+        m++;
+        off += gap;
+    }
+    free(j->files);
+    j->files = out;
+    j->num_files = j->cap_files = m;
+    j->total = 0;
+    for (size_t i = 0; i < m; i++) {
+        j->files[i].offset = j->total;
+        j->total += j->files[i].length;
+    }
+    return 0;
 }
 
 /* ---- entry point ---- */
@@ -451,6 +501,10 @@ int pf_torrent_create(const pf_create_opts *o, pf_buf *out, char *errbuf,
         rc = PF_ERR_INVAL;
         goto done;
     }
+    if (j->is_title && !o->no_align && j->num_files > 1 && (rc = cr_align(j)) != 0) {
+        cr_errf(errbuf, errlen, "out of memory");
+        goto done;
+    }
     uint64_t np = (j->total + j->piece_length - 1) / j->piece_length;
     if (np > UINT32_MAX) {
         cr_errf(errbuf, errlen, "too many pieces; use a larger piece length");
@@ -469,6 +523,7 @@ int pf_torrent_create(const pf_create_opts *o, pf_buf *out, char *errbuf,
     for (size_t i = 0; i < j->num_files; i++) {
         entries[i].path = j->files[i].rel;
         entries[i].length = j->files[i].length;
+        entries[i].pad = j->files[i].pad;
     }
     pf_create_params p = {
         .name = name, .files = entries, .num_files = j->num_files,

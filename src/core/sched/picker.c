@@ -51,7 +51,27 @@ void pf_picker_free(pf_picker *p)
     pf__free(p->mem, p->avail);
     pf__free(p->mem, p->prio);
     pf__free(p->mem, p->partial_of);
+    pf__free(p->mem, p->pad_from);
     memset(p, 0, sizeof *p);
+}
+
+int pf_picker_set_pad(pf_picker *p, uint32_t piece, uint32_t from)
+{
+    if (piece >= p->num_pieces) return PF_ERR_INVAL;
+    if (!p->pad_from) {
+        p->pad_from = pf__malloc(p->mem, p->num_pieces * sizeof *p->pad_from);
+        if (!p->pad_from) return PF_ERR_NOMEM;
+        for (uint32_t i = 0; i < p->num_pieces; i++) p->pad_from[i] = UINT32_MAX;
+    }
+    if (from < p->pad_from[piece]) p->pad_from[piece] = from;
+    return 0;
+}
+
+int pf_picker_pad_block(const pf_picker *p, uint32_t piece, uint32_t begin)
+{
+    /* A piece all pad has nothing to verify against zeros alone: its
+     * blocks are fetched as any (never the case for `peerflow create`). */
+    return p->pad_from && piece < p->num_pieces && p->pad_from[piece] > 0 && begin >= p->pad_from[piece];
 }
 
 uint32_t pf_picker_piece_size(const pf_picker *p, uint32_t piece)
@@ -95,6 +115,8 @@ const pf_partial *pf_picker_partial(const pf_picker *p, uint32_t piece)
     return partial_get((pf_picker *)p, piece);
 }
 
+static uint32_t block_len(const pf_partial *pp, uint32_t b);
+
 static pf_partial *partial_new(pf_picker *p, uint32_t piece)
 {
     if (p->hard_max_partials && p->npartials >= p->hard_max_partials) return NULL; /* memory */
@@ -122,6 +144,13 @@ static pf_partial *partial_new(pf_picker *p, uint32_t piece)
         return NULL;
     }
     p->partial_of[piece] = (int32_t)p->npartials++;
+    /* Pad bytes are zeros: in place at once, asked of nobody. */
+    for (uint32_t b = 0; b < pp->nblocks; b++)
+        if (pf_picker_pad_block(p, piece, b * PF_BLOCK_SIZE)) {
+            memset(pp->buf + b * PF_BLOCK_SIZE, 0, block_len(pp, b));
+            pp->state[b] = 2;
+            pp->received++;
+        }
     return pp;
 }
 

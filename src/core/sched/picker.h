@@ -58,6 +58,10 @@ typedef struct pf_picker {
     uint16_t *avail;    /* free sources (peers) that have each piece */
     uint8_t *prio;      /* 0 = do not download, 1 = normal, higher = sooner */
     int32_t *partial_of; /* index into partials or -1 */
+    /* Per piece, where the zeros of a BEP 47 pad file at its tail begin
+     * (NULL: no pads): blocks from there on are zero-filled when the piece
+     * is started, never asked of anyone. */
+    uint32_t *pad_from;
     const pf_bitfield *have; /* our verified pieces (owned by the torrent) */
     pf_partial *partials;
     uint32_t npartials, cap_partials;
@@ -108,6 +112,10 @@ void pf_picker_unclaim(pf_picker *p, uint32_t piece, uint32_t begin);
 int pf_picker_init(pf_picker *p, const pf_mem *mem, uint32_t num_pieces, uint32_t piece_length,
                    uint64_t total_length, const pf_bitfield *have);
 void pf_picker_free(pf_picker *p);
+/* Piece `piece` holds pad bytes from `from` to its end.  0 or PF_ERR_NOMEM. */
+int pf_picker_set_pad(pf_picker *p, uint32_t piece, uint32_t from);
+/* 1 if the block at begin lies wholly in its piece's tail pad. */
+int pf_picker_pad_block(const pf_picker *p, uint32_t piece, uint32_t begin);
 
 uint32_t pf_picker_piece_size(const pf_picker *p, uint32_t piece);
 void pf_picker_add_have(pf_picker *p, uint32_t piece);

@@ -169,6 +169,7 @@ static void run_block(pf_torrent *t, pf__ws_run *r, uint64_t off, const uint8_t 
 {
     uint64_t plen = t->mi->piece_length;
     uint32_t piece = (uint32_t)(off / plen), begin = (uint32_t)(off % plen);
+    if (pf_picker_pad_block(&t->picker, piece, begin)) return; /* zeros, in place */
     pf__torrent_block_in(t, &r->ws->src, piece, begin, data, len, now);
 }
 

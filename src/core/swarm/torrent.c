@@ -91,6 +91,21 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
         pf_bitfield_free(&t->have);
         return rc;
     }
+    /* BEP 47 pad files at the tail of a piece: zeros nobody is asked for. */
+    for (size_t f = 0; f < mi->num_files && rc == 0; f++) {
+        const pf_file_entry *e = &mi->files[f];
+        if (!e->pad || e->length == 0) continue;
+        uint64_t plen = mi->piece_length, end = e->offset + e->length;
+        for (uint64_t p = e->offset / plen; p * plen < end && rc == 0; p++) {
+            uint64_t ps = p * plen, pe = ps + plen < mi->total_length ? ps + plen : mi->total_length;
+            if (end >= pe) rc = pf_picker_set_pad(&t->picker, (uint32_t)p, (uint32_t)((e->offset > ps ? e->offset : ps) - ps));
+        }
+    }
+    if (rc) {
+        pf_picker_free(&t->picker);
+        pf_bitfield_free(&t->have);
+        return rc;
+    }
     uint32_t ncache = size_buffers(t, mi->piece_length);
     t->cache = pf__calloc(t->s->mem, ncache, sizeof *t->cache);
     if (!t->cache) {
