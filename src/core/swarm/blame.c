@@ -282,7 +282,10 @@ void pf__blame_failed(pf_torrent *t, const pf_partial *pp, uint64_t now)
         su->has_addr = h.has_ep;
         if (h.has_ep) su->addr = h.ep;
         uint32_t off = b * PF_BLOCK_SIZE, len = pp->size - off < PF_BLOCK_SIZE ? pp->size - off : PF_BLOCK_SIZE;
-        pf_sha1(pp->buf + off, len, su->digest);
+        if (pp->buf)
+            pf_sha1(pp->buf + off, len, su->digest);
+        else
+            memset(su->digest, 0, sizeof su->digest); /* elided payload: nothing to compare */
     }
     uint64_t piece_blocks = pp->nblocks ? pp->nblocks : 1;
     if (all_known && worst && unique && *holder_fails(worst) >= 4 &&
@@ -321,8 +324,8 @@ void pf__blame_verified(pf_torrent *t, const pf_partial *pp, uint64_t now)
         if (off >= size) continue;
         uint32_t len = size - off < PF_BLOCK_SIZE ? size - off : PF_BLOCK_SIZE;
         uint8_t d[20];
-        pf_sha1(pp->buf + off, len, d);
-        if (memcmp(d, su->digest, 20) != 0) {
+        if (pp->buf) pf_sha1(pp->buf + off, len, d);
+        if (pp->buf && memcmp(d, su->digest, 20) != 0) {
             static const char why[] = "sent a block that differs from the verified piece";
             pf__holder h;
             if (holder_of(t, su->src_id, &h) && h.src)

@@ -54,6 +54,10 @@ struct pf_peer {
     int state;
     int close_queued;
     pf_buf in;  /* bytes of an incomplete message */
+    /* Payload elision: the PIECE message whose header came and whose
+     * payload is still due (el_left bytes of el_len, counted). */
+    uint32_t el_index, el_begin, el_len, el_left;
+    int el_due;
     pf_buf out; /* bytes not yet taken by the caller */
     /* PIECE payloads to send from the read cache without a copy, spliced
      * into `out` (see pf_peer_take_output_zc); sp_bytes is their total. */
