@@ -217,6 +217,11 @@ static void viewer_arrive(sim *w, uint32_t i)
     if (w->sc.max_peers) st.max_peers = w->sc.max_peers;
     if (w->sc.upload_slots) st.upload_slots = w->sc.upload_slots;
     st.memory_limit = w->sc.memory_limit;
+    if (!w->sc.payload_real) {
+        /* Pieces carry no bytes; every piece is true (verify NULL): the
+         * simulator has no liars yet. */
+        st.payload.elide = 1;
+    }
     pf_metainfo *mi = NULL;
     if (pf_session_new(&st, &nd->s) != 0 ||
         pf_metainfo_parse(w->torrent, w->torrent_len, &nd->mem.mem, &mi) != 0 ||

@@ -90,6 +90,15 @@ typedef struct sim_end {
     pf_peer *p;     /* NULL once closed */
     uint8_t *q;     /* taken from the engine, not yet serialized */
     size_t qoff, qlen, qcap;
+    /* Payload elided: the PIECE payloads in the backlog, as counts, each
+     * due before the byte of q at absolute position `at` (q[i] is at
+     * q_base + i); pay_bytes is their sum. */
+    struct sim_pay {
+        uint64_t at;
+        uint32_t len;
+    } *pay;
+    uint32_t pay_head, pay_n, pay_cap;
+    uint64_t pay_bytes, q_base;
     struct sim_end *lnext, *lprev; /* the node's ends */
 } sim_end;
 
@@ -123,6 +132,10 @@ struct sim_chunk {
     int side;            /* the sending end */
     sim_cdnjob *cj;      /* CH_CDN */
     uint64_t off;        /* CH_CDN: offset in the file */
+    /* CH_PEER with elided payload: nseg segments (uint32 each, before the
+     * bytes in data: the high bit marks a payload count, the rest its
+     * length), then the control bytes.  nseg 0: data is all bytes. */
+    uint32_t nseg;
     uint8_t data[];      /* CH_PEER */
 };
 
