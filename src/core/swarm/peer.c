@@ -60,6 +60,7 @@ void pf__peer_free(pf_peer *p)
     pf__free(p->s->mem, p->reqs);
     pf__free(p->s->mem, p->inq);
     pf__free(p->s->mem, p->upq);
+    pf__free(p->s->mem, p->withdrawn);
     pf__free(p->s->mem, p);
 }
 
@@ -392,9 +393,23 @@ static int dup_check(void *ud, uint32_t piece, uint32_t begin)
     return req_find(ud, piece, begin) >= 0;
 }
 
+#define PF__WITHDRAWN 128
 static void withdrawn_add(pf_peer *p, uint32_t piece, uint32_t begin)
 {
-    uint32_t cap = sizeof p->withdrawn / sizeof p->withdrawn[0];
+    if (p->nwithdrawn == p->withdrawn_cap && p->withdrawn_cap < PF__WITHDRAWN) {
+        /* Full and may grow: the entries in order from 0, the next after
+         * them (as the full-size ring would hold them). */
+        uint32_t cap = p->withdrawn_cap ? p->withdrawn_cap * 2 : 8;
+        uint64_t *w = pf__malloc(p->s->mem, cap * sizeof *w);
+        if (!w) return; /* not remembered: a late block is waste */
+        for (uint32_t k = 0; k < p->nwithdrawn; k++)
+            w[k] = p->withdrawn[(p->withdrawn_next + k) % p->withdrawn_cap];
+        pf__free(p->s->mem, p->withdrawn);
+        p->withdrawn = w;
+        p->withdrawn_cap = cap;
+        p->withdrawn_next = p->nwithdrawn;
+    }
+    uint32_t cap = p->withdrawn_cap;
     p->withdrawn[p->withdrawn_next] = (uint64_t)piece << 32 | begin;
     p->withdrawn_next = (p->withdrawn_next + 1) % cap;
     if (p->nwithdrawn < cap) p->nwithdrawn++;

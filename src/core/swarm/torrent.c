@@ -35,6 +35,7 @@ void pf__torrent_free(pf_torrent *t)
     if (t->has_meta) pf_picker_free(&t->picker);
     pf_bitfield_free(&t->have);
     pf_bitfield_free(&t->rotten);
+    pf__free(t->s->mem, t->suspects);
     if (t->mi) pf_metainfo_free(t->mi);
     pf__free(t->s->mem, t->meta);
     pf__free(t->s->mem, t->meta_got);
