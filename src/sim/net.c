@@ -102,8 +102,18 @@ static void push(sim *w, uint64_t t, uint32_t type, uint32_t a, void *p)
     if (sim_queue_push(&w->q, t, type, a, p)) sim_fail(w, "out of memory (event queue)");
 }
 
-void sim_chunk_free(sim_chunk *c)
+/* A chunk was allocated (c->alloc bytes): the simulator's own memory. */
+static void chunk_count(sim *w, const sim_chunk *c)
 {
+    w->chunks_live++;
+    w->chunk_bytes_live += c->alloc;
+    if (w->chunk_bytes_live > w->chunk_bytes_peak) w->chunk_bytes_peak = w->chunk_bytes_live;
+}
+
+void sim_chunk_free(sim *w, sim_chunk *c)
+{
+    w->chunks_live--;
+    w->chunk_bytes_live -= c->alloc;
     if (c->link) sim_link_unref(c->link);
     if (c->cj) sim_cdnjob_unref(c->cj);
     free(c);
@@ -154,6 +164,19 @@ static void ring_add(sim_ser *s, sim_flow *f)
     f->in_ring = 1;
 }
 
+/* A backlog starts this small (most hold a few control messages) and
+ * one drained above SIM_Q_KEEP is let go: 50 connections a viewer. */
+#define SIM_Q_MIN 256u
+#define SIM_Q_KEEP 16384u
+static void q_drained(sim_end *e)
+{
+    if (e->qoff != e->qlen || e->qcap <= SIM_Q_KEEP) return;
+    e->q_base += e->qoff;
+    free(e->q);
+    e->q = NULL;
+    e->qoff = e->qlen = e->qcap = 0;
+}
+
 #define SIM_SEG_PAY 0x80000000u
 #define SIM_MAX_SEGS 64
 
@@ -186,6 +209,7 @@ static sim_chunk *chunk_take_elided(sim_end *e, uint64_t len)
     sim_chunk *c = malloc(sizeof *c + nseg * sizeof seg[0] + ctl);
     if (!c) return NULL;
     memset(c, 0, sizeof *c);
+    c->alloc = (uint32_t)(sizeof *c + nseg * sizeof seg[0] + ctl);
     c->nseg = nseg;
     memcpy(c->data, seg, nseg * sizeof seg[0]);
     uint8_t *d = c->data + nseg * sizeof seg[0];
@@ -219,6 +243,7 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
         sim_cdnjob *cj = (sim_cdnjob *)f;
         c = calloc(1, sizeof *c);
         if (!c) return NULL;
+        c->alloc = sizeof *c;
         c->kind = CH_CDN;
         c->to = cj->node;
         c->cj = cj;
@@ -240,6 +265,7 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
         c = malloc(sizeof *c + len);
         if (!c) return NULL;
         memset(c, 0, sizeof *c);
+        c->alloc = (uint32_t)(sizeof *c + len);
         c->kind = CH_PEER;
         c->link = e->link;
         c->side = e->side;
@@ -250,6 +276,8 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
     }
     c->len = (uint32_t)len;
     f->inflight += len;
+    chunk_count(w, c);
+    if (!is_cdn) q_drained((sim_end *)f);
     return c;
 }
 
@@ -290,7 +318,7 @@ void sim_up_done(sim *w, uint32_t node)
     if (!c) return;
     sim_end *e = &c->link->end[c->side];
     if (!nd->alive || !e->p) { /* closed meanwhile: what was not out is lost */
-        sim_chunk_free(c);
+        sim_chunk_free(w, c);
         return;
     }
     pf_peer_sent(e->p, c->len, w->now);
@@ -306,7 +334,7 @@ void sim_cdn_done(sim *w)
     w->cdn.cur = NULL;
     if (!c) return;
     if (c->cj->dead) {
-        sim_chunk_free(c);
+        sim_chunk_free(w, c);
     } else {
         push(w, w->now + w->sc.cdn_latency_ns + node_latency(w, c->to), EV_DOWN_ARRIVE, 0, c);
     }
@@ -318,7 +346,7 @@ void sim_down_arrive(sim *w, sim_chunk *c)
 {
     sim_node *nd = &w->nodes[c->to];
     if (!nd->alive) {
-        sim_chunk_free(c);
+        sim_chunk_free(w, c);
         return;
     }
     uint64_t start = nd->down_busy > w->now ? nd->down_busy : w->now;
@@ -403,14 +431,14 @@ static void deliver_peer(sim *w, sim_chunk *c)
 void sim_deliver(sim *w, sim_chunk *c)
 {
     if (!w->nodes[c->to].alive) {
-        sim_chunk_free(c);
+        sim_chunk_free(w, c);
         return;
     }
     if (c->kind == CH_CDN)
         deliver_cdn(w, c);
     else
         deliver_peer(w, c);
-    sim_chunk_free(c);
+    sim_chunk_free(w, c);
 }
 
 /* ---- connections ------------------------------------------------------------------ */
@@ -472,6 +500,8 @@ void sim_end_close(sim *w, sim_end *e, int call_engine)
         if (!c) {
             sim_fail(w, "out of memory (FIN)");
         } else {
+            c->alloc = sizeof *c;
+            chunk_count(w, c);
             c->kind = CH_FIN;
             c->to = o->node;
             c->link = l;
@@ -588,7 +618,7 @@ static int q_reserve(sim_end *e, size_t n)
         e->q_base += e->qoff;
         e->qoff = 0;
     }
-    size_t cap = e->qcap ? e->qcap : 4096;
+    size_t cap = e->qcap ? e->qcap : SIM_Q_MIN;
     while (cap < e->qlen + n) cap *= 2;
     uint8_t *q = realloc(e->q, cap);
     if (!q) return -1;
@@ -669,7 +699,7 @@ void sim_end_take(sim *w, sim_end *e)
             e->qlen -= e->qoff;
             e->qoff = 0;
         }
-        size_t cap = e->qcap ? e->qcap : 4096;
+        size_t cap = e->qcap ? e->qcap : SIM_Q_MIN;
         while (cap < e->qlen + n) cap *= 2;
         uint8_t *q = realloc(e->q, cap);
         if (!q) {

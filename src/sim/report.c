@@ -234,8 +234,10 @@ void pf_sim_result_perf_json(const pf_sim_result *res, FILE *f)
     double run = res->wall_s - res->setup_s;
     fprintf(f, "{\"scenario\": \"%s\", \"viewers\": %u, \"wall_s\": %.3f, \"setup_s\": %.3f, "
                "\"events\": %llu, \"events_per_s\": %.0f, \"peak_rss_kb\": %llu, "
-               "\"peak_rss_per_viewer_kb\": %.1f}\n",
+               "\"peak_rss_per_viewer_kb\": %.1f, \"queue_peak_events\": %zu, \"queue_kb\": %zu, "
+               "\"chunk_peak_kb\": %llu}\n",
             w->sc.name, w->n, res->wall_s, res->setup_s, (unsigned long long)w->events,
             run > 0 ? (double)w->events / run : 0, (unsigned long long)res->maxrss_kb,
-            w->peak_present ? (double)res->maxrss_kb / w->peak_present : 0);
+            w->peak_present ? (double)res->maxrss_kb / w->peak_present : 0, w->q.peak,
+            w->q.cap * sizeof(sim_ev) / 1024, (unsigned long long)(w->chunk_bytes_peak / 1024));
 }

@@ -311,18 +311,18 @@ static void discard(sim *w, const sim_ev *ev)
 {
     switch (ev->type) {
     case EV_DOWN_ARRIVE:
-    case EV_DELIVER: sim_chunk_free(ev->p); break;
+    case EV_DELIVER: sim_chunk_free(w, ev->p); break;
     case EV_DIAL:
     case EV_DIAL_ACK: sim_link_unref(ev->p); break;
     case EV_HTTP: free(ev->p); break;
     case EV_CDN_START:
     case EV_CDN_FINISH: sim_cdnjob_unref(ev->p); break;
     case EV_UP_DONE:
-        if (w->nodes[ev->a].up.cur) sim_chunk_free(w->nodes[ev->a].up.cur);
+        if (w->nodes[ev->a].up.cur) sim_chunk_free(w, w->nodes[ev->a].up.cur);
         w->nodes[ev->a].up.cur = NULL;
         break;
     case EV_CDN_DONE:
-        if (w->cdn.cur) sim_chunk_free(w->cdn.cur);
+        if (w->cdn.cur) sim_chunk_free(w, w->cdn.cur);
         w->cdn.cur = NULL;
         break;
     default: break;

@@ -54,7 +54,7 @@ typedef struct sim_ev {
 
 typedef struct sim_queue {
     sim_ev *v;
-    size_t n, cap;
+    size_t n, cap, peak;
     uint64_t seq;
 } sim_queue;
 
@@ -128,6 +128,7 @@ struct sim_chunk {
     int kind;
     uint32_t to;         /* receiving viewer */
     uint32_t len;
+    uint32_t alloc;      /* bytes asked of malloc for it */
     sim_link *link;      /* CH_PEER, CH_FIN */
     int side;            /* the sending end */
     sim_cdnjob *cj;      /* CH_CDN */
@@ -214,6 +215,9 @@ typedef struct sim {
     uint64_t cdn_bytes, cdn_requests, cdn_cancels;
     uint64_t link_bytes, dials, refused, refused_accept, dials_other_port, dials_self, dials_unanswered, announces, datagrams_dropped;
     uint64_t heap_live, heap_peak;
+    /* the simulator's own: chunks on their way (count, bytes asked of
+     * malloc) now and at most; the event queue's most events */
+    uint64_t chunks_live, chunk_bytes_live, chunk_bytes_peak, queue_peak;
     /* live engine bytes by allocation size (bucket b: sizes in
      * [2^b, 2^(b+1))), now and when the sum peaked */
     uint64_t heap_by_size[SIM_HEAP_BUCKETS], heap_by_size_peak[SIM_HEAP_BUCKETS];
@@ -252,7 +256,7 @@ void sim_cdn_cancel(sim *w, pf_job *j);
 void sim_cdn_finish_ev(sim *w, sim_cdnjob *cj);
 void sim_cdn_drop_node(sim *w, uint32_t node);
 void sim_cdnjob_unref(sim_cdnjob *cj);
-void sim_chunk_free(sim_chunk *c);
+void sim_chunk_free(sim *w, sim_chunk *c);
 uint64_t sim_oneway(const sim *w, uint32_t a, uint32_t b);
 void sim_touch(sim *w, uint32_t node);
 
