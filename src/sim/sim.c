@@ -339,6 +339,7 @@ static void run_loop(sim *w)
         }
         w->now = ev.t;
         w->events++;
+        if (ev.type < SIM_EV_TYPES) w->events_by_type[ev.type]++;
         dispatch(w, &ev);
         while (w->ndirty && !w->failed) sim_node_drain(w, w->dirty[--w->ndirty]);
         if (w->progress && w->now >= w->next_progress) {

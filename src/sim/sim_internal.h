@@ -41,7 +41,8 @@ enum sim_ev_type {
     EV_DIAL_ACK,    /* p: link; the answer reaches the dialer */
     EV_HTTP,        /* a: viewer, p: pf_job; the tracker's answer */
     EV_CDN_START,   /* p: cdn job; the GET reaches the CDN */
-    EV_CDN_FINISH   /* p: cdn job; report it done (after its events) */
+    EV_CDN_FINISH,  /* p: cdn job; report it done (after its events) */
+    SIM_EV_TYPES
 };
 
 typedef struct sim_ev {
@@ -218,6 +219,7 @@ typedef struct sim {
     /* the simulator's own: chunks on their way (count, bytes asked of
      * malloc) now and at most; the event queue's most events */
     uint64_t chunks_live, chunk_bytes_live, chunk_bytes_peak, queue_peak;
+    uint64_t events_by_type[SIM_EV_TYPES];
     /* live engine bytes by allocation size (bucket b: sizes in
      * [2^b, 2^(b+1))), now and when the sum peaked */
     uint64_t heap_by_size[SIM_HEAP_BUCKETS], heap_by_size_peak[SIM_HEAP_BUCKETS];
