@@ -146,6 +146,9 @@ static int title_make(sim *w, const char *tmpdir, char *err, size_t errlen)
     o.num_webseeds = 1;
     char cerr[256] = "";
     int crc = pf_metainfo_create(&o, &w->torrent, &w->torrent_len, cerr, sizeof cerr);
+    /* Parsed once: every viewer's session holds a reference to it
+     * (read-only), not a copy of its piece hashes and info dict. */
+    if (!crc) crc = pf_metainfo_parse(w->torrent, w->torrent_len, NULL, &w->mi);
     if (crc)
         snprintf(err, errlen, "cannot make the title's .torrent: %s (%s)", pf_strerror(crc), cerr);
     else
@@ -224,7 +227,7 @@ static void viewer_arrive(sim *w, uint32_t i)
     }
     pf_metainfo *mi = NULL;
     if (pf_session_new(&st, &nd->s) != 0 ||
-        pf_metainfo_parse(w->torrent, w->torrent_len, &nd->mem.mem, &mi) != 0 ||
+        !(mi = pf_metainfo_ref(w->mi)) ||
         pf_session_add_torrent(nd->s, mi, &nd->t) != 0) {
         pf_metainfo_free(mi);
         pf_session_free(nd->s);
@@ -451,6 +454,7 @@ void pf_sim_result_free(pf_sim_result *r)
     free(w->novel);
     free(w->slots);
     pf_free(w->torrent);
+    pf_metainfo_free(w->mi);
     free(w->table);
     free(r);
 }

@@ -200,6 +200,7 @@ typedef struct sim {
     /* the title */
     uint8_t *torrent;
     size_t torrent_len;
+    pf_metainfo *mi; /* the title's, parsed once: each session holds a reference */
     uint64_t size;
     uint64_t content_key;
     uint8_t *table;     /* SIM_TABLE + SIM_SEG random bytes */
