@@ -8,7 +8,10 @@
  * Input layout:
  *   byte 0  flags: bit 0 we seed (storage full, checked), else we leech
  *                  (empty); bit 1 torrent added by magnet (no metadata);
- *                  bit 2 tiny chunks; bit 3 tick often
+ *                  bit 2 tiny chunks; bit 3 tick often; bit 4 payload
+ *                  elision (pf_payload_hooks: PIECE payloads counted, some
+ *                  chunks given as pf_peer_recv_payload counts; bit 5
+ *                  the verify hook fails every other piece)
  *   byte 1  chunking / clock PRNG seed
  *   byte 2  length L of the tail used as every HTTP (tracker) reply body
  *   [3, size - L)   bytes from the peer
@@ -61,6 +64,14 @@ static int fs_http(void *ud, hn_node *nd, const char *url, long *status, uint8_t
     return 0;
 }
 
+/* Payload elision's verdict: every other piece fails. */
+static int fs_verify(void *ud, const pf_torrent *t, uint32_t piece)
+{
+    (void)t;
+    (void)piece;
+    return (*(int *)ud)++ % 2 == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3) return 0;
@@ -80,6 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pf_session_settings_default(&set);
     set.request_timeout_s = 5;
     set.max_queue_in = 64;
+    int verdicts = 0;
+    if (flags & 16) {
+        set.payload.elide = 1;
+        set.payload.verify = (flags & 32) ? fs_verify : NULL;
+        set.payload.ud = &verdicts;
+    }
     hn_node *nd = hn_add_node(n, &set);
     if (!nd) {
         hn_free(n);
@@ -103,7 +120,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t k = (flags & 4) ? 1 + (size_t)(v % 7) : 1 + (size_t)(v % 1500);
         if ((v >> 32) % 5 == 0) k = 1 + (size_t)((v >> 16) % 70000);
         if (k > in_len - off) k = in_len - off;
-        hn_raw_send(r, in + off, k);
+        if ((flags & 16) && (v >> 48) % 3 == 0 && r->end.p) { /* a count, not bytes */
+            long rc = pf_peer_recv_payload(r->end.p, k, n->now);
+            if (rc < 0) {
+                r->err = rc;
+                hn__raw_close(r);
+            } else if ((size_t)rc != k) {
+                abort();
+            }
+        } else {
+            hn_raw_send(r, in + off, k);
+        }
         off += k;
         hn_settle(n);
         if ((flags & 8) || (v >> 40) % 4 == 0) hn_step(n);

@@ -1,5 +1,6 @@
 /* Fuzz target for src/core/wire.c: the input is a peer's byte stream
- * (optionally starting with a handshake), parsed message by message; every
+ * (optionally starting with a handshake), parsed message by message (and
+ * each PIECE's header alone, as payload elision parses it); every
  * extended payload also goes through the BEP 10/9/11 parsers.  Checks that
  * consumed lengths and payload pointers stay inside the input and that
  * re-encoding a parsed message reproduces its bytes. */
@@ -138,7 +139,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pf_msg m;
         const uint8_t *p = data + off;
         size_t left = size - off;
+        /* Payload elision's header parser agrees with the whole-message
+         * one on every PIECE message, and takes nothing else. */
+        pf_msg h;
+        long hn = pf_msg_parse_piece_header(p, left, max_len, &h);
+        FUZZ_ASSERT(hn == 0 || hn == PF_PIECE_HDR_LEN || hn == PF_ERR_NOTFOUND || hn == PF_ERR_LIMIT ||
+                    hn == PF_ERR_PROTO);
+        if (hn == PF_PIECE_HDR_LEN) FUZZ_ASSERT(left >= PF_PIECE_HDR_LEN && h.type == PF_MSG_PIECE && !h.payload);
         long n = pf_msg_parse(p, left, max_len, &m);
+        if (n > 0 && m.type == PF_MSG_PIECE)
+            FUZZ_ASSERT(hn == PF_PIECE_HDR_LEN && h.index == m.index && h.begin == m.begin &&
+                        h.payload_len == m.payload_len);
+        if (n > 0 && m.type != PF_MSG_PIECE) FUZZ_ASSERT(hn == PF_ERR_NOTFOUND);
         if (n == 0 || n == PF_ERR_LIMIT || n == PF_ERR_PROTO) break;
         FUZZ_ASSERT(n >= 4 && (size_t)n <= left && (size_t)n - 4 <= max_len);
         FUZZ_ASSERT(in_range(m.payload, m.payload_len, p, (size_t)n));

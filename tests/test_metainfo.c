@@ -401,6 +401,53 @@ TEST(mi_auto_piece_length)
     }
 }
 
+/* Shared read-only metainfo: each reference is dropped by a free, the
+ * last frees it (ASan and valgrind see no leak and no double free). */
+static int counting_frees;
+static void counting_free(void *p, void *ud)
+{
+    (void)ud;
+    if (p) counting_frees++;
+    free(p);
+}
+static void *counting_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    return malloc(n);
+}
+static void *counting_calloc(size_t n, size_t k, void *ud)
+{
+    (void)ud;
+    return calloc(n, k);
+}
+static void *counting_realloc(void *p, size_t n, void *ud)
+{
+    (void)ud;
+    return realloc(p, n);
+}
+
+TEST(mi_shared_references)
+{
+    pf_buf b;
+    make_single(&b);
+    pf_mem m = {.malloc = counting_malloc, .calloc = counting_calloc, .realloc = counting_realloc,
+                .free = counting_free};
+    pf_metainfo *mi = NULL;
+    CHECK_EQ(pf_metainfo_parse(b.data, b.len, &m, &mi), 0);
+    pf_buf_free(&b);
+    CHECK(pf_metainfo_ref(mi) == mi);
+    CHECK(pf_metainfo_ref(mi) == mi);
+    CHECK(pf_metainfo_ref(NULL) == NULL);
+    counting_frees = 0;
+    pf_metainfo_free(mi);
+    pf_metainfo_free(mi);
+    CHECK_EQ(counting_frees, 0); /* two references dropped, one left */
+    CHECK_STR(mi->name, "file.bin");
+    pf_metainfo_free(mi);
+    CHECK(counting_frees > 0); /* the last: freed */
+}
+
 TEST_MAIN(mi_single_handcrafted, mi_announce_only_and_url_list_forms,
           mi_multi_offsets_and_file_at, mi_path_safety, mi_rejections,
-          mi_build_roundtrip_multi, mi_build_single_exact_bytes, mi_auto_piece_length)
+          mi_build_roundtrip_multi, mi_build_single_exact_bytes, mi_auto_piece_length,
+          mi_shared_references)

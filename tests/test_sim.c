@@ -34,7 +34,8 @@ TEST(scenario_parses)
                        "player startup 2 rebuffer 1 buffer 20\n"
                        "engine max_peers 30 upload_slots 4 memory_limit 16M\n"
                        "end 1200\n"
-                       "departed silent\n";
+                       "departed silent\n"
+                       "payload real\n";
     CHECK_EQ(parse(text, &sc, err, sizeof err), 0);
     CHECK_STR(sc.name, "flash");
     CHECK_EQ(sc.seed, 42);
@@ -60,6 +61,7 @@ TEST(scenario_parses)
     CHECK_EQ(sc.memory_limit, 16 << 20);
     CHECK(sc.end_s == 1200);
     CHECK_EQ(sc.departed_silent, 1);
+    CHECK_EQ(sc.payload_real, 1);
     CHECK_EQ(parse("arrival burst\n", &sc, err, sizeof err), 0);
     CHECK(sc.arrival_s == 0);
 }
@@ -86,6 +88,7 @@ TEST(scenario_errors_name_the_line)
         {"title duration -5\n", "t.sim:1: title duration: bad time '-5'"},
         {"arrival sometimes 60\n", "t.sim:1: arrival: expects"},
         {"departed politely\n", "t.sim:1: departed: expects 'refuse' or 'silent'"},
+        {"payload fake\n", "t.sim:1: payload: expects 'elided' or 'real'"},
         {"cdn capacity 0\n", "t.sim:1: cdn capacity: bad rate '0'"},
         {"seed -1\n", "t.sim:1: seed: bad number '-1'"},
         {"player startup 40\n", "t.sim: player: startup and rebuffer must not exceed buffer"},
@@ -241,5 +244,55 @@ TEST(second_viewer_uses_the_first)
     pf_sim_result_free(r);
 }
 
+/* The JSON summary without the engines' heap (what elision changes). */
+static char *json_without_heap(const char *text)
+{
+    char *json = NULL;
+    pf_sim_result *r = run_text(text, &json);
+    pf_sim_result_free(r);
+    if (!json) return NULL;
+    char *o = json;
+    for (const char *line = json; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        if (!memmem(line, n, "heap", 4) && !memmem(line, n, "\"from\"", 6)) {
+            memmove(o, line, n);
+            o += n;
+        }
+        line += n;
+    }
+    *o = 0;
+    return json;
+}
+
+/* Payload elision (pf_payload_hooks) changes what the engines hold, not
+ * what they do: the same run with real bytes (stored, copied, hashed)
+ * gives the same summary, byte for byte, but for the heap, and holds
+ * several times more. */
+TEST(elided_payload_same_run)
+{
+    size_t n = strlen(SMALL);
+    char *real_sc = malloc(n + 32);
+    CHECK(real_sc != NULL);
+    memcpy(real_sc, SMALL, n);
+    strcpy(real_sc + n, "payload real\n");
+    char *el = json_without_heap(SMALL), *re = json_without_heap(real_sc);
+    CHECK(el && re);
+    if (strcmp(el, re) != 0) fprintf(stderr, "--- elided\n%s\n--- real\n%s\n", el, re);
+    CHECK_STR(el, re);
+    CHECK(json_num(el, "started") == 8);
+    char *je = NULL, *jr = NULL;
+    pf_sim_result *a = run_text(SMALL, &je), *b = run_text(real_sc, &jr);
+    CHECK(a && b && je && jr);
+    CHECK(json_num(je, "engine_heap_per_viewer_bytes") * 3 < json_num(jr, "engine_heap_per_viewer_bytes"));
+    pf_sim_result_free(a);
+    pf_sim_result_free(b);
+    free(je);
+    free(jr);
+    free(el);
+    free(re);
+    free(real_sc);
+}
+
 TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output, lone_viewer_timing,
-          second_viewer_uses_the_first)
+          second_viewer_uses_the_first, elided_payload_same_run)

@@ -42,7 +42,13 @@ PF_EXTERN int pf_metainfo_load(const char *path, pf_metainfo **out);
  * PF_ERR_TRACKER (a status other than 200), PF_ERR_INVAL (not http(s)). */
 PF_EXTERN int pf_metainfo_fetch(const char *url, long timeout_ms, pf_metainfo **out,
                                 long *http_status);
-PF_EXTERN void pf_metainfo_free(pf_metainfo *mi); /* NULL is a no-op */
+/* Drops a reference: the last frees it.  NULL is a no-op. */
+PF_EXTERN void pf_metainfo_free(pf_metainfo *mi);
+/* One more reference to mi (returned), dropped by pf_metainfo_free: many
+ * sessions (a simulator's viewers) may each own a reference to one
+ * read-only metainfo (pf_session_add_torrent takes one) instead of a copy
+ * each.  Thread-safe counting; the object never changes after parsing. */
+PF_EXTERN pf_metainfo *pf_metainfo_ref(pf_metainfo *mi);
 
 PF_EXTERN const char *pf_metainfo_name(const pf_metainfo *mi);
 PF_EXTERN const uint8_t *pf_metainfo_info_hash(const pf_metainfo *mi); /* 20 bytes */

@@ -46,6 +46,30 @@ typedef struct pf_stream_settings {
     double default_bitrate; /* bytes/s until known (500,000) */
 } pf_stream_settings;
 
+/* Payload elision (docs/API.md, "Payload elision"): a simulator of many
+ * sessions in one process moves PIECE payloads, web seed bodies and disk
+ * data as byte counts, not bytes.  With elide set:
+ *   - the payload of a PIECE message comes in through
+ *     pf_peer_recv_payload() (a count) or as bytes through pf_peer_recv()
+ *     (ignored: only their number counts), right after its header;
+ *   - pf_peer_take_output_zc() gives PIECE payloads as splices with
+ *     data == NULL (their length counts); pf_peer_take_output() and TLS
+ *     write zeros in their place;
+ *   - a web seed's body goes to pf_torrent_job_data() as data == NULL;
+ *   - PF_JOB_READ and PF_JOB_WRITE carry no buffer (buf NULL);
+ *   - no piece is hashed: verify gives the verdict on a piece once all its
+ *     blocks are in (1 good, 0 bad: blamed and fetched again as after a
+ *     failed SHA-1; NULL: every piece is good).  Called on the session's
+ *     thread, inside the call that delivered the last block;
+ *   - pf_torrent_read() returns PF_ERR_UNSUPPORTED (there are no bytes).
+ * Smart ban (comparing a failed piece's blocks with the good copy) needs
+ * the bytes and is off; strikes and parole still work. */
+typedef struct pf_payload_hooks {
+    int elide;
+    int (*verify)(void *ud, const pf_torrent *t, uint32_t piece);
+    void *ud;
+} pf_payload_hooks;
+
 /* Grows like pf_client_settings: new fields are appended and default to
  * what their zero means; pf_session_settings_default() records the size
  * of the struct the caller was built with, so a caller built against an
@@ -113,6 +137,9 @@ typedef struct pf_session_settings {
      * argument; PF_CMCD_HEADERS: the four CMCD-* request headers;
      * PF_CMCD_OFF: none. */
     uint32_t cmcd;
+    /* Payload elision, for a simulator (docs/SIM.md): zero (the default)
+     * changes nothing.  See pf_payload_hooks. */
+    pf_payload_hooks payload;
 } pf_session_settings;
 #define PF_CMCD_QUERY 0u
 #define PF_CMCD_HEADERS 1u
@@ -256,6 +283,13 @@ PF_EXTERN void pf_peer_connected(pf_peer *p, uint64_t now);
 /* Bytes from the socket.  Returns n (all consumed) or a negative pf_err:
  * the caller then closes the socket and calls pf_peer_closed(). */
 PF_EXTERN long pf_peer_recv(pf_peer *p, const uint8_t *data, size_t n, uint64_t now);
+/* Payload elision only (pf_payload_hooks.elide): n payload bytes of the
+ * PIECE message whose header came last through pf_peer_recv arrived, as
+ * a count.  Returns n, or a negative pf_err: PF_ERR_UNSUPPORTED in a
+ * session without elide (or on a TLS connection), PF_ERR_PROTO if no
+ * PIECE payload is due or n is more than is left of it; the caller then
+ * closes the socket and calls pf_peer_closed(). */
+PF_EXTERN long pf_peer_recv_payload(pf_peer *p, size_t n, uint64_t now);
 /* Moves all pending output into dst (dst must be empty or freed: it is
  * overwritten).  Returns the byte count; 0 if nothing to send. */
 PF_EXTERN size_t pf_peer_take_output(pf_peer *p, pf_buf *dst);
@@ -342,7 +376,9 @@ typedef struct pf_job {
 PF_EXTERN void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now);
 /* Body bytes of a WEBSEED job as they arrive.  Returns 0 to continue, or a
  * negative pf_err: the caller aborts the transfer and then reports
- * pf_torrent_job_done. */
+ * pf_torrent_job_done.  With payload elision data may be NULL (n counts
+ * the bytes, any data is ignored); without it a NULL data with n > 0 is
+ * PF_ERR_INVAL. */
 PF_EXTERN int pf_torrent_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uint64_t now);
 /* The header block of a WEBSEED or HTTP job's final response (after any
  * redirect: "Name: value" lines, CRLF or LF; the status line may be

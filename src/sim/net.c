@@ -102,8 +102,18 @@ static void push(sim *w, uint64_t t, uint32_t type, uint32_t a, void *p)
     if (sim_queue_push(&w->q, t, type, a, p)) sim_fail(w, "out of memory (event queue)");
 }
 
-void sim_chunk_free(sim_chunk *c)
+/* A chunk was allocated (c->alloc bytes): the simulator's own memory. */
+static void chunk_count(sim *w, const sim_chunk *c)
 {
+    w->chunks_live++;
+    w->chunk_bytes_live += c->alloc;
+    if (w->chunk_bytes_live > w->chunk_bytes_peak) w->chunk_bytes_peak = w->chunk_bytes_live;
+}
+
+void sim_chunk_free(sim *w, sim_chunk *c)
+{
+    w->chunks_live--;
+    w->chunk_bytes_live -= c->alloc;
     if (c->link) sim_link_unref(c->link);
     if (c->cj) sim_cdnjob_unref(c->cj);
     free(c);
@@ -117,7 +127,7 @@ static uint64_t flow_pending(sim_flow *f, int is_cdn)
         return cj->dead ? 0 : cj->len - cj->queued;
     }
     sim_end *e = (sim_end *)f;
-    return e->p ? e->qlen - e->qoff : 0;
+    return e->p ? e->qlen - e->qoff + e->pay_bytes : 0;
 }
 
 static int flow_ready(sim_flow *f, int is_cdn)
@@ -154,6 +164,75 @@ static void ring_add(sim_ser *s, sim_flow *f)
     f->in_ring = 1;
 }
 
+/* A backlog starts this small (most hold a few control messages) and
+ * one drained above SIM_Q_KEEP is let go: 50 connections a viewer. */
+#define SIM_Q_MIN 256u
+#define SIM_Q_KEEP 16384u
+static void q_drained(sim_end *e)
+{
+    if (e->qoff != e->qlen || e->qcap <= SIM_Q_KEEP) return;
+    e->q_base += e->qoff;
+    free(e->q);
+    e->q = NULL;
+    e->qoff = e->qlen = e->qcap = 0;
+}
+
+#define SIM_SEG_PAY 0x80000000u
+#define SIM_MAX_SEGS 64
+
+/* The next len bytes of e's backlog with elided payloads in it: control
+ * bytes and payload counts, in stream order (at most SIM_MAX_SEGS
+ * segments: len may come out shorter). */
+static sim_chunk *chunk_take_elided(sim_end *e, uint64_t len)
+{
+    uint32_t seg[SIM_MAX_SEGS], nseg = 0;
+    uint64_t left = len, pos = e->q_base + e->qoff, ctl = 0;
+    uint32_t mi = 0, used = 0; /* marks passed; bytes of mark mi already in */
+    while (left > 0 && nseg < SIM_MAX_SEGS) {
+        const struct sim_pay *m = mi < e->pay_n ? &e->pay[(e->pay_head + mi) % e->pay_cap] : NULL;
+        if (m && m->at == pos) {
+            uint64_t take = m->len - used < left ? m->len - used : left;
+            seg[nseg++] = SIM_SEG_PAY | (uint32_t)take;
+            left -= take;
+            used += (uint32_t)take;
+            if (used == m->len) mi++, used = 0;
+            continue;
+        }
+        uint64_t avail = (m ? m->at : e->q_base + e->qlen) - pos;
+        uint64_t take = avail < left ? avail : left;
+        seg[nseg++] = (uint32_t)take;
+        pos += take;
+        ctl += take;
+        left -= take;
+    }
+    len -= left;
+    sim_chunk *c = malloc(sizeof *c + nseg * sizeof seg[0] + ctl);
+    if (!c) return NULL;
+    memset(c, 0, sizeof *c);
+    c->alloc = (uint32_t)(sizeof *c + nseg * sizeof seg[0] + ctl);
+    c->nseg = nseg;
+    memcpy(c->data, seg, nseg * sizeof seg[0]);
+    uint8_t *d = c->data + nseg * sizeof seg[0];
+    for (uint32_t k = 0; k < nseg; k++) {
+        uint32_t n = seg[k] & ~SIM_SEG_PAY;
+        if (seg[k] & SIM_SEG_PAY) {
+            struct sim_pay *m = &e->pay[e->pay_head];
+            m->len -= n;
+            e->pay_bytes -= n;
+            if (m->len == 0) {
+                e->pay_head = (e->pay_head + 1) % e->pay_cap;
+                e->pay_n--;
+            }
+        } else {
+            memcpy(d, e->q + e->qoff, n);
+            d += n;
+            e->qoff += n;
+        }
+    }
+    c->len = (uint32_t)len;
+    return c;
+}
+
 /* The next chunk of flow f, taken off its backlog. */
 static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
 {
@@ -164,17 +243,29 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
         sim_cdnjob *cj = (sim_cdnjob *)f;
         c = calloc(1, sizeof *c);
         if (!c) return NULL;
+        c->alloc = sizeof *c;
         c->kind = CH_CDN;
         c->to = cj->node;
         c->cj = cj;
         c->off = cj->start + cj->queued;
         cj->queued += len;
         cj->refs++;
+    } else if (((sim_end *)f)->pay_n) {
+        sim_end *e = (sim_end *)f;
+        c = chunk_take_elided(e, len);
+        if (!c) return NULL;
+        len = c->len;
+        c->kind = CH_PEER;
+        c->link = e->link;
+        c->side = e->side;
+        c->to = e->link->end[!e->side].node;
+        e->link->refs++;
     } else {
         sim_end *e = (sim_end *)f;
         c = malloc(sizeof *c + len);
         if (!c) return NULL;
         memset(c, 0, sizeof *c);
+        c->alloc = (uint32_t)(sizeof *c + len);
         c->kind = CH_PEER;
         c->link = e->link;
         c->side = e->side;
@@ -185,6 +276,8 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
     }
     c->len = (uint32_t)len;
     f->inflight += len;
+    chunk_count(w, c);
+    if (!is_cdn) q_drained((sim_end *)f);
     return c;
 }
 
@@ -225,7 +318,7 @@ void sim_up_done(sim *w, uint32_t node)
     if (!c) return;
     sim_end *e = &c->link->end[c->side];
     if (!nd->alive || !e->p) { /* closed meanwhile: what was not out is lost */
-        sim_chunk_free(c);
+        sim_chunk_free(w, c);
         return;
     }
     pf_peer_sent(e->p, c->len, w->now);
@@ -241,7 +334,7 @@ void sim_cdn_done(sim *w)
     w->cdn.cur = NULL;
     if (!c) return;
     if (c->cj->dead) {
-        sim_chunk_free(c);
+        sim_chunk_free(w, c);
     } else {
         push(w, w->now + w->sc.cdn_latency_ns + node_latency(w, c->to), EV_DOWN_ARRIVE, 0, c);
     }
@@ -253,7 +346,7 @@ void sim_down_arrive(sim *w, sim_chunk *c)
 {
     sim_node *nd = &w->nodes[c->to];
     if (!nd->alive) {
-        sim_chunk_free(c);
+        sim_chunk_free(w, c);
         return;
     }
     uint64_t start = nd->down_busy > w->now ? nd->down_busy : w->now;
@@ -269,9 +362,14 @@ static void deliver_cdn(sim *w, sim_chunk *c)
     cj->flow.inflight -= c->len;
     if (cj->dead || !cj->job) return;
     sim_node *nd = &w->nodes[cj->node];
-    uint8_t buf[SIM_CHUNK];
-    sim_content_fill(w, c->off, buf, c->len);
-    int rc = pf_torrent_job_data(nd->t, cj->job, buf, c->len, w->now);
+    int rc;
+    if (w->sc.payload_real) {
+        uint8_t buf[SIM_CHUNK];
+        sim_content_fill(w, c->off, buf, c->len);
+        rc = pf_torrent_job_data(nd->t, cj->job, buf, c->len, w->now);
+    } else {
+        rc = pf_torrent_job_data(nd->t, cj->job, NULL, c->len, w->now); /* a count */
+    }
     sim_touch(w, cj->node);
     cj->delivered += c->len;
     w->cdn_bytes += c->len;
@@ -308,7 +406,23 @@ static void deliver_peer(sim *w, sim_chunk *c)
         sim_end_close(w, dst, 1);
         return;
     }
-    long rc = pf_peer_recv(dst->p, c->data, c->len, w->now);
+    long rc = 0;
+    if (c->nseg == 0) {
+        rc = pf_peer_recv(dst->p, c->data, c->len, w->now);
+    } else { /* control bytes and payload counts, in order */
+        const uint8_t *d = c->data + c->nseg * sizeof(uint32_t);
+        for (uint32_t k = 0; k < c->nseg && rc >= 0; k++) {
+            uint32_t s;
+            memcpy(&s, c->data + k * sizeof s, sizeof s);
+            uint32_t n = s & ~SIM_SEG_PAY;
+            if (s & SIM_SEG_PAY) {
+                rc = pf_peer_recv_payload(dst->p, n, w->now);
+            } else {
+                rc = pf_peer_recv(dst->p, d, n, w->now);
+                d += n;
+            }
+        }
+    }
     sim_touch(w, dst->node);
     if (rc < 0) sim_end_close(w, dst, 1);
 }
@@ -317,14 +431,14 @@ static void deliver_peer(sim *w, sim_chunk *c)
 void sim_deliver(sim *w, sim_chunk *c)
 {
     if (!w->nodes[c->to].alive) {
-        sim_chunk_free(c);
+        sim_chunk_free(w, c);
         return;
     }
     if (c->kind == CH_CDN)
         deliver_cdn(w, c);
     else
         deliver_peer(w, c);
-    sim_chunk_free(c);
+    sim_chunk_free(w, c);
 }
 
 /* ---- connections ------------------------------------------------------------------ */
@@ -333,6 +447,8 @@ void sim_link_unref(sim_link *l)
     if (--l->refs) return;
     free(l->end[0].q);
     free(l->end[1].q);
+    free(l->end[0].pay);
+    free(l->end[1].pay);
     free(l);
 }
 
@@ -369,6 +485,10 @@ void sim_end_close(sim *w, sim_end *e, int call_engine)
     free(e->q);
     e->q = NULL;
     e->qoff = e->qlen = e->qcap = 0;
+    free(e->pay);
+    e->pay = NULL;
+    e->pay_head = e->pay_n = e->pay_cap = 0;
+    e->pay_bytes = 0;
     end_list_remove(w, e);
     if (call_engine) {
         pf_peer_closed(p, w->now);
@@ -380,6 +500,8 @@ void sim_end_close(sim *w, sim_end *e, int call_engine)
         if (!c) {
             sim_fail(w, "out of memory (FIN)");
         } else {
+            c->alloc = sizeof *c;
+            chunk_count(w, c);
             c->kind = CH_FIN;
             c->to = o->node;
             c->link = l;
@@ -481,9 +603,87 @@ void sim_dial_ack(sim *w, sim_link *l)
     sim_link_unref(l);
 }
 
+/* Room for n more bytes at the end of e's backlog (what was serialized
+ * is dropped first).  0, or -1 out of memory. */
+static int q_reserve(sim_end *e, size_t n)
+{
+    if (e->qoff && e->qoff == e->qlen) {
+        e->q_base += e->qoff;
+        e->qoff = e->qlen = 0;
+    }
+    if (e->qlen + n <= e->qcap) return 0;
+    if (e->qoff) { /* compact first */
+        memmove(e->q, e->q + e->qoff, e->qlen - e->qoff);
+        e->qlen -= e->qoff;
+        e->q_base += e->qoff;
+        e->qoff = 0;
+    }
+    size_t cap = e->qcap ? e->qcap : SIM_Q_MIN;
+    while (cap < e->qlen + n) cap *= 2;
+    uint8_t *q = realloc(e->q, cap);
+    if (!q) return -1;
+    e->q = q;
+    e->qcap = cap;
+    return 0;
+}
+
+/* A payload count due before the next byte appended to e's backlog. */
+static int pay_push(sim_end *e, uint32_t len)
+{
+    if (e->pay_n == e->pay_cap) {
+        uint32_t cap = e->pay_cap ? e->pay_cap * 2 : 8;
+        struct sim_pay *p = malloc(cap * sizeof *p);
+        if (!p) return -1;
+        for (uint32_t i = 0; i < e->pay_n; i++) p[i] = e->pay[(e->pay_head + i) % e->pay_cap];
+        free(e->pay);
+        e->pay = p;
+        e->pay_cap = cap;
+        e->pay_head = 0;
+    }
+    e->pay[(e->pay_head + e->pay_n) % e->pay_cap] = (struct sim_pay){.at = e->q_base + e->qlen, .len = len};
+    e->pay_n++;
+    e->pay_bytes += len;
+    return 0;
+}
+
+/* PF_EV_WRITE with elided payload: the control bytes into the backlog,
+ * each PIECE payload (a splice of no bytes) as a count. */
+static void end_take_elided(sim *w, sim_end *e)
+{
+    pf_out o;
+    size_t n = pf_peer_take_output_zc(e->p, &o);
+    if (!n) {
+        pf_out_release(&o);
+        return;
+    }
+    const uint8_t *h = o.buf.data + o.buf.off;
+    size_t nctl = o.buf.len - o.buf.off, at = 0;
+    int bad = q_reserve(e, nctl);
+    for (size_t i = 0; i < o.nsp && !bad; i++) {
+        memcpy(e->q + e->qlen, h + at, o.sp[i].at - at);
+        e->qlen += o.sp[i].at - at;
+        at = o.sp[i].at;
+        if (o.sp[i].len) bad = pay_push(e, (uint32_t)o.sp[i].len);
+    }
+    if (!bad) {
+        memcpy(e->q + e->qlen, h + at, nctl - at);
+        e->qlen += nctl - at;
+    }
+    pf_out_release(&o);
+    if (bad) {
+        sim_fail(w, "out of memory (send queue)");
+        return;
+    }
+    sim_ser_add(w, &w->nodes[e->node].up, &e->flow, 0, e->node);
+}
+
 /* PF_EV_WRITE: take the engine's output into this side's backlog. */
 void sim_end_take(sim *w, sim_end *e)
 {
+    if (!w->sc.payload_real) {
+        end_take_elided(w, e);
+        return;
+    }
     pf_buf b;
     pf_buf_init(&b);
     size_t n = pf_peer_take_output(e->p, &b);
@@ -499,7 +699,7 @@ void sim_end_take(sim *w, sim_end *e)
             e->qlen -= e->qoff;
             e->qoff = 0;
         }
-        size_t cap = e->qcap ? e->qcap : 4096;
+        size_t cap = e->qcap ? e->qcap : SIM_Q_MIN;
         while (cap < e->qlen + n) cap *= 2;
         uint8_t *q = realloc(e->q, cap);
         if (!q) {

@@ -22,6 +22,7 @@ int sim_queue_push(sim_queue *q, uint64_t t, uint32_t type, uint32_t a, void *p)
     }
     sim_ev e = {t, q->seq++, p, type, a};
     size_t i = q->n++;
+    if (q->n > q->peak) q->peak = q->n;
     while (i > 0) {
         size_t up = (i - 1) / 2;
         if (!ev_less(&e, &q->v[up])) break;

@@ -234,8 +234,18 @@ void pf_sim_result_perf_json(const pf_sim_result *res, FILE *f)
     double run = res->wall_s - res->setup_s;
     fprintf(f, "{\"scenario\": \"%s\", \"viewers\": %u, \"wall_s\": %.3f, \"setup_s\": %.3f, "
                "\"events\": %llu, \"events_per_s\": %.0f, \"peak_rss_kb\": %llu, "
-               "\"peak_rss_per_viewer_kb\": %.1f}\n",
+               "\"peak_rss_per_viewer_kb\": %.1f, \"queue_peak_events\": %zu, \"queue_kb\": %zu, "
+               "\"chunk_peak_kb\": %llu",
             w->sc.name, w->n, res->wall_s, res->setup_s, (unsigned long long)w->events,
             run > 0 ? (double)w->events / run : 0, (unsigned long long)res->maxrss_kb,
-            w->peak_present ? (double)res->maxrss_kb / w->peak_present : 0);
+            w->peak_present ? (double)res->maxrss_kb / w->peak_present : 0, w->q.peak,
+            w->q.cap * sizeof(sim_ev) / 1024, (unsigned long long)(w->chunk_bytes_peak / 1024));
+    static const char *const names[SIM_EV_TYPES] = {"",         "arrive",   "depart",      "timer",
+                                                    "player",   "up_done",  "cdn_done",    "down_arrive",
+                                                    "deliver",  "dial",     "dial_ack",    "http",
+                                                    "cdn_start", "cdn_finish"};
+    fprintf(f, ", \"events_by_type\": {");
+    for (int k = 1; k < SIM_EV_TYPES; k++)
+        fprintf(f, "%s\"%s\": %llu", k > 1 ? ", " : "", names[k], (unsigned long long)w->events_by_type[k]);
+    fprintf(f, "}, \"stale_events\": %llu}\n", (unsigned long long)w->stale_events);
 }

@@ -347,6 +347,12 @@ static int sc_statement(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
         sc->departed_silent = strcmp(w[1], "silent") == 0;
         return 0;
     }
+    if (strcmp(w[0], "payload") == 0) {
+        if (n != 2 || (strcmp(w[1], "elided") && strcmp(w[1], "real")))
+            return sc_fail(c, "payload: expects 'elided' or 'real'");
+        sc->payload_real = strcmp(w[1], "real") == 0;
+        return 0;
+    }
     return sc_single(c, sc, w, n);
 }
 

@@ -146,6 +146,9 @@ static int title_make(sim *w, const char *tmpdir, char *err, size_t errlen)
     o.num_webseeds = 1;
     char cerr[256] = "";
     int crc = pf_metainfo_create(&o, &w->torrent, &w->torrent_len, cerr, sizeof cerr);
+    /* Parsed once: every viewer's session holds a reference to it
+     * (read-only), not a copy of its piece hashes and info dict. */
+    if (!crc) crc = pf_metainfo_parse(w->torrent, w->torrent_len, NULL, &w->mi);
     if (crc)
         snprintf(err, errlen, "cannot make the title's .torrent: %s (%s)", pf_strerror(crc), cerr);
     else
@@ -217,9 +220,14 @@ static void viewer_arrive(sim *w, uint32_t i)
     if (w->sc.max_peers) st.max_peers = w->sc.max_peers;
     if (w->sc.upload_slots) st.upload_slots = w->sc.upload_slots;
     st.memory_limit = w->sc.memory_limit;
+    if (!w->sc.payload_real) {
+        /* Pieces carry no bytes; every piece is true (verify NULL): the
+         * simulator has no liars yet. */
+        st.payload.elide = 1;
+    }
     pf_metainfo *mi = NULL;
     if (pf_session_new(&st, &nd->s) != 0 ||
-        pf_metainfo_parse(w->torrent, w->torrent_len, &nd->mem.mem, &mi) != 0 ||
+        !(mi = pf_metainfo_ref(w->mi)) ||
         pf_session_add_torrent(nd->s, mi, &nd->t) != 0) {
         pf_metainfo_free(mi);
         pf_session_free(nd->s);
@@ -306,18 +314,18 @@ static void discard(sim *w, const sim_ev *ev)
 {
     switch (ev->type) {
     case EV_DOWN_ARRIVE:
-    case EV_DELIVER: sim_chunk_free(ev->p); break;
+    case EV_DELIVER: sim_chunk_free(w, ev->p); break;
     case EV_DIAL:
     case EV_DIAL_ACK: sim_link_unref(ev->p); break;
     case EV_HTTP: free(ev->p); break;
     case EV_CDN_START:
     case EV_CDN_FINISH: sim_cdnjob_unref(ev->p); break;
     case EV_UP_DONE:
-        if (w->nodes[ev->a].up.cur) sim_chunk_free(w->nodes[ev->a].up.cur);
+        if (w->nodes[ev->a].up.cur) sim_chunk_free(w, w->nodes[ev->a].up.cur);
         w->nodes[ev->a].up.cur = NULL;
         break;
     case EV_CDN_DONE:
-        if (w->cdn.cur) sim_chunk_free(w->cdn.cur);
+        if (w->cdn.cur) sim_chunk_free(w, w->cdn.cur);
         w->cdn.cur = NULL;
         break;
     default: break;
@@ -334,6 +342,7 @@ static void run_loop(sim *w)
         }
         w->now = ev.t;
         w->events++;
+        if (ev.type < SIM_EV_TYPES) w->events_by_type[ev.type]++;
         dispatch(w, &ev);
         while (w->ndirty && !w->failed) sim_node_drain(w, w->dirty[--w->ndirty]);
         if (w->progress && w->now >= w->next_progress) {
@@ -445,6 +454,7 @@ void pf_sim_result_free(pf_sim_result *r)
     free(w->novel);
     free(w->slots);
     pf_free(w->torrent);
+    pf_metainfo_free(w->mi);
     free(w->table);
     free(r);
 }

@@ -54,6 +54,10 @@ typedef struct pf_sim_scenario {
     int departed_silent;   /* a dial to a viewer that left gets no answer
                               (its router drops the SYN; the engine times
                               out) instead of a refusal one round trip later */
+    int payload_real;      /* 1: real bytes move, are stored in piece
+                              buffers and hashed (as before payload
+                              elision); 0 (default): payloads are counts
+                              (pf_payload_hooks) */
 } pf_sim_scenario;
 
 /* The defaults every scenario starts from (docs/SIM.md). */

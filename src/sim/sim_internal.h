@@ -41,7 +41,8 @@ enum sim_ev_type {
     EV_DIAL_ACK,    /* p: link; the answer reaches the dialer */
     EV_HTTP,        /* a: viewer, p: pf_job; the tracker's answer */
     EV_CDN_START,   /* p: cdn job; the GET reaches the CDN */
-    EV_CDN_FINISH   /* p: cdn job; report it done (after its events) */
+    EV_CDN_FINISH,  /* p: cdn job; report it done (after its events) */
+    SIM_EV_TYPES
 };
 
 typedef struct sim_ev {
@@ -54,7 +55,7 @@ typedef struct sim_ev {
 
 typedef struct sim_queue {
     sim_ev *v;
-    size_t n, cap;
+    size_t n, cap, peak;
     uint64_t seq;
 } sim_queue;
 
@@ -90,6 +91,15 @@ typedef struct sim_end {
     pf_peer *p;     /* NULL once closed */
     uint8_t *q;     /* taken from the engine, not yet serialized */
     size_t qoff, qlen, qcap;
+    /* Payload elided: the PIECE payloads in the backlog, as counts, each
+     * due before the byte of q at absolute position `at` (q[i] is at
+     * q_base + i); pay_bytes is their sum. */
+    struct sim_pay {
+        uint64_t at;
+        uint32_t len;
+    } *pay;
+    uint32_t pay_head, pay_n, pay_cap;
+    uint64_t pay_bytes, q_base;
     struct sim_end *lnext, *lprev; /* the node's ends */
 } sim_end;
 
@@ -119,10 +129,15 @@ struct sim_chunk {
     int kind;
     uint32_t to;         /* receiving viewer */
     uint32_t len;
+    uint32_t alloc;      /* bytes asked of malloc for it */
     sim_link *link;      /* CH_PEER, CH_FIN */
     int side;            /* the sending end */
     sim_cdnjob *cj;      /* CH_CDN */
     uint64_t off;        /* CH_CDN: offset in the file */
+    /* CH_PEER with elided payload: nseg segments (uint32 each, before the
+     * bytes in data: the high bit marks a payload count, the rest its
+     * length), then the control bytes.  nseg 0: data is all bytes. */
+    uint32_t nseg;
     uint8_t data[];      /* CH_PEER */
 };
 
@@ -185,6 +200,7 @@ typedef struct sim {
     /* the title */
     uint8_t *torrent;
     size_t torrent_len;
+    pf_metainfo *mi; /* the title's, parsed once: each session holds a reference */
     uint64_t size;
     uint64_t content_key;
     uint8_t *table;     /* SIM_TABLE + SIM_SEG random bytes */
@@ -201,6 +217,10 @@ typedef struct sim {
     uint64_t cdn_bytes, cdn_requests, cdn_cancels;
     uint64_t link_bytes, dials, refused, refused_accept, dials_other_port, dials_self, dials_unanswered, announces, datagrams_dropped;
     uint64_t heap_live, heap_peak;
+    /* the simulator's own: chunks on their way (count, bytes asked of
+     * malloc) now and at most; the event queue's most events */
+    uint64_t chunks_live, chunk_bytes_live, chunk_bytes_peak, queue_peak;
+    uint64_t events_by_type[SIM_EV_TYPES];
     /* live engine bytes by allocation size (bucket b: sizes in
      * [2^b, 2^(b+1))), now and when the sum peaked */
     uint64_t heap_by_size[SIM_HEAP_BUCKETS], heap_by_size_peak[SIM_HEAP_BUCKETS];
@@ -239,7 +259,7 @@ void sim_cdn_cancel(sim *w, pf_job *j);
 void sim_cdn_finish_ev(sim *w, sim_cdnjob *cj);
 void sim_cdn_drop_node(sim *w, uint32_t node);
 void sim_cdnjob_unref(sim_cdnjob *cj);
-void sim_chunk_free(sim_chunk *c);
+void sim_chunk_free(sim *w, sim_chunk *c);
 uint64_t sim_oneway(const sim *w, uint32_t a, uint32_t b);
 void sim_touch(sim *w, uint32_t node);
 

@@ -53,9 +53,20 @@ static char *mi_dup_str(const pf_ben *v, const pf_mem *mem)
 
 static int mi_is_pow2(uint64_t v) { return v && (v & (v - 1)) == 0; }
 
+pf_metainfo *pf_metainfo_ref(pf_metainfo *mi)
+{
+    if (mi) atomic_fetch_add(&mi->extra_refs, 1);
+    return mi;
+}
+
 void pf_metainfo_free(pf_metainfo *mi)
 {
     if (!mi) return;
+    /* Not the last reference: one fewer.  (A CAS loop: two threads
+     * dropping the last two must not both see 1.) */
+    uint32_t r = atomic_load(&mi->extra_refs);
+    while (r > 0)
+        if (atomic_compare_exchange_weak(&mi->extra_refs, &r, r - 1)) return;
     pf__free(mi->mem, mi->name);
     pf__free(mi->mem, mi->piece_hashes);
     for (size_t i = 0; i < mi->num_files; i++) pf__free(mi->mem, mi->files[i].path);

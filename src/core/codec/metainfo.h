@@ -3,6 +3,7 @@
 #ifndef PF_CORE_METAINFO_H
 #define PF_CORE_METAINFO_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,10 @@ typedef struct pf_metainfo {
     int64_t creation_date; /* 0 if absent */
     uint8_t *info_raw;  /* the exact bencoded info dict (owned copy) */
     size_t info_len;
+    /* References besides the first (pf_metainfo_ref): pf_metainfo_free
+     * drops one, and frees at the last.  Atomic: sessions on several
+     * threads may share it. */
+    _Atomic uint32_t extra_refs;
 } pf_metainfo;
 
 /* Limits enforced while parsing (a crafted torrent cannot exhaust memory):

@@ -56,6 +56,23 @@ void pf_handshake_write(uint8_t out[PF_HANDSHAKE_LEN], const pf_handshake *hs)
 
 /* ---- messages ----------------------------------------------------------- */
 
+long pf_msg_parse_piece_header(const uint8_t *buf, size_t len, size_t max_len, pf_msg *out)
+{
+    if (len < 5 || buf[4] != PF_MSG_PIECE) return PF_ERR_NOTFOUND;
+    uint32_t n = pf_rd_be32(buf);
+    if (n == 0) return PF_ERR_NOTFOUND; /* a keep-alive; buf[4] is the next message's */
+    if (n > max_len) return PF_ERR_LIMIT;
+    if (n < PF_PIECE_HDR_LEN - 4) return PF_ERR_PROTO;
+    if (len < PF_PIECE_HDR_LEN) return 0;
+    memset(out, 0, sizeof *out);
+    out->type = PF_MSG_PIECE;
+    out->index = pf_rd_be32(buf + 5);
+    out->begin = pf_rd_be32(buf + 9);
+    out->payload_len = n - (PF_PIECE_HDR_LEN - 4);
+    out->length = (uint32_t)out->payload_len;
+    return PF_PIECE_HDR_LEN;
+}
+
 long pf_msg_parse(const uint8_t *buf, size_t len, size_t max_len, pf_msg *out)
 {
     if (len < 4) return 0;

@@ -73,6 +73,17 @@ typedef struct pf_msg {
  * exceeds max_len, PF_ERR_PROTO if a known message has the wrong size. */
 long pf_msg_parse(const uint8_t *buf, size_t len, size_t max_len, pf_msg *out);
 
+/* Payload elision (pf_payload_hooks): a PIECE message's payload is not
+ * in the byte stream, only its 13-byte header is.  If buf starts with a
+ * PIECE message, parses its header: returns PF_PIECE_HDR_LEN with out's
+ * index, begin and payload_len (= length, the bytes that follow as a
+ * count; payload NULL), 0 if the header is incomplete, PF_ERR_LIMIT if
+ * its length prefix exceeds max_len, PF_ERR_PROTO if it is too short for
+ * a PIECE.  Returns PF_ERR_NOTFOUND (nothing consumed) if buf starts with
+ * another message, or too few bytes are in to tell. */
+#define PF_PIECE_HDR_LEN 13
+long pf_msg_parse_piece_header(const uint8_t *buf, size_t len, size_t max_len, pf_msg *out);
+
 /* Encoders append one whole message (length prefix included). */
 int pf_msg_write_simple(pf_buf *b, pf_msg_type type); /* keepalive, choke,
     unchoke, interested, not interested, have all, have none */

@@ -136,10 +136,10 @@ static pf_partial *partial_new(pf_picker *p, uint32_t piece)
     pp->reqs = pf__calloc(p->mem, pp->nblocks, 1);
     pp->claimed = pf__calloc(p->mem, pp->nblocks, 1);
     pp->src = pf__calloc(p->mem, pp->nblocks, sizeof *pp->src);
-    pp->buf = pf__malloc(p->mem, pp->size);
+    pp->buf = p->elide ? NULL : pf__malloc(p->mem, pp->size);
     pp->created = p->seq++;
     pp->started = p->now;
-    if (!pp->state || !pp->reqs || !pp->claimed || !pp->src || !pp->buf) {
+    if (!pp->state || !pp->reqs || !pp->claimed || !pp->src || (!pp->buf && !p->elide)) {
         partial_release(p->mem, pp);
         return NULL;
     }
@@ -147,7 +147,7 @@ static pf_partial *partial_new(pf_picker *p, uint32_t piece)
     /* Pad bytes are zeros: in place at once, asked of nobody. */
     for (uint32_t b = 0; b < pp->nblocks; b++)
         if (pf_picker_pad_block(p, piece, b * PF_BLOCK_SIZE)) {
-            memset(pp->buf + b * PF_BLOCK_SIZE, 0, block_len(pp, b));
+            if (pp->buf) memset(pp->buf + b * PF_BLOCK_SIZE, 0, block_len(pp, b));
             pp->state[b] = 2;
             pp->received++;
         }
@@ -423,7 +423,7 @@ int pf_picker_block_in(pf_picker *p, uint32_t piece, uint32_t begin,
     uint32_t b = begin / PF_BLOCK_SIZE;
     if (b >= pp->nblocks || len != block_len(pp, b)) return -1;
     if (pp->state[b] == 2) return -1;
-    memcpy(pp->buf + begin, data, len);
+    if (pp->buf) memcpy(pp->buf + begin, data, len); /* elide: no bytes */
     pp->state[b] = 2;
     pp->claimed[b] = 0;
     if (pp->reqs[b] > 0) pp->reqs[b]--;

@@ -26,7 +26,7 @@ typedef struct pf_partial {
     uint8_t *reqs;     /* per block: outstanding requests (endgame dups) */
     uint8_t *claimed;  /* per block: 1 while a costly source's fetch covers
                           it (pf_picker_claim) */
-    uint8_t *buf;      /* piece data */
+    uint8_t *buf;      /* piece data; NULL when the picker elides */
     uint64_t created;  /* sequence number, oldest finishes first */
     uint64_t started;  /* picker clock (ns) when the piece was started */
     uint32_t *src;     /* per block: id of the source that sent it */
@@ -90,6 +90,9 @@ typedef struct pf_picker {
      * the next piece it spoils names it alone.  Pieces it owns are given
      * to no one else.  0: not on parole. */
     uint32_t parole_id;
+    /* Payload elision (pf_payload_hooks): partial pieces get no buffer
+     * and blocks are only marked received. */
+    int elide;
 } pf_picker;
 
 /* Source id's pieces are shared again (its parole ended, or it left or
@@ -139,13 +142,14 @@ uint32_t pf_picker_pick(pf_picker *p, const pf_bitfield *peer_has,
  * timeout, peer gone). */
 void pf_picker_unrequest(pf_picker *p, uint32_t piece, uint32_t begin);
 
-/* Stores a received block.  Returns 1 if it completed the piece (then
+/* Stores a received block (data NULL when the picker elides: only its
+ * arrival is recorded).  Returns 1 if it completed the piece (then
  * call pf_picker_take_piece), 0 if stored, -1 if not wanted (dup or
  * unknown: the caller counts it as waste). */
 int pf_picker_block_in(pf_picker *p, uint32_t piece, uint32_t begin,
                        const uint8_t *data, uint32_t len);
 /* Removes a complete partial piece, handing its buffer to the caller
- * (free()).  The piece is then "pending verification": not pickable. */
+ * (free(); NULL when the picker elides).  The piece is then "pending verification": not pickable. */
 uint8_t *pf_picker_take_piece(pf_picker *p, uint32_t piece);
 /* Verification failed or the write failed: piece becomes pickable again. */
 void pf_picker_piece_failed(pf_picker *p, uint32_t piece);

@@ -190,20 +190,20 @@ static void run_feed(pf_torrent *t, pf__ws_run *r, const uint8_t *data, size_t n
         uint32_t bl = block_len_at(t, blk_start);
         if (r->blk_fill == 0 && n >= bl) {
             run_block(t, r, blk_start, data, bl, now); /* whole block in place */
-            data += bl;
+            if (data) data += bl;
             n -= bl;
             r->cursor += bl;
             continue;
         }
         uint32_t take = bl - r->blk_fill;
         if (take > n) take = (uint32_t)n;
-        memcpy(r->blk + r->blk_fill, data, take);
+        if (data) memcpy(r->blk + r->blk_fill, data, take);
         r->blk_fill += take;
         r->cursor += take;
-        data += take;
+        if (data) data += take;
         n -= take;
         if (r->blk_fill == bl) {
-            run_block(t, r, blk_start, r->blk, bl, now);
+            run_block(t, r, blk_start, r->blk, bl, now); /* NULL: elided */
             r->blk_fill = 0;
         }
     }
@@ -432,8 +432,9 @@ static int ws_fetch(pf_source *s, const pf_block_ref *blocks, uint32_t n, uint64
             k++;
         }
         pf__ws_run *r = w->nruns < PF__WS_MAX_INFLIGHT && !w->disabled ? pf__calloc(t->s->mem, 1, sizeof *r) : NULL;
-        if (r) r->blk = pf__malloc(t->s->mem, PF_BLOCK_SIZE);
-        if (!r || !r->blk) {
+        int elide = t->s->set.payload.elide; /* bodies are counts: no staging */
+        if (r && !elide) r->blk = pf__malloc(t->s->mem, PF_BLOCK_SIZE);
+        if (!r || (!r->blk && !elide)) {
             if (r) run_free(t->s->mem, r);
             /* No room: hand these blocks back. */
             for (uint32_t q = i; q < n; q++) pf_picker_unclaim(&t->picker, blocks[q].piece, blocks[q].begin);
@@ -464,6 +465,10 @@ int pf__ws_job_data(pf_torrent *t, pf_job *j, const uint8_t *data, size_t n, uin
     pf__ws_run *r = (pf__ws_run *)j->buf;
     if (!r || j->tag == UINT32_MAX || r->cancelled) return PF_ERR_SHUTDOWN;
     if (n > r->seg_end - r->cursor) return PF_ERR_PROTO; /* more than asked for */
+    if (t->s->set.payload.elide)
+        data = NULL; /* a count: the bytes, if any, are not looked at */
+    else if (!data && n)
+        return PF_ERR_INVAL;
     if (!r->first_at && n > 0) {
         r->first_at = now;
         r->first_len = n;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/swarm/swarm.h"
+#include "core/util/mem.h"
 #include "core/util/sha1.h"
 
 /* Banned endpoints of a's host. */
@@ -269,8 +270,9 @@ void pf__blame_failed(pf_torrent *t, const pf_partial *pp, uint64_t now)
             unique = 0;
         }
     }
-    uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
-    for (uint32_t b = 0; b < pp->nblocks; b++) {
+    uint32_t cap = PF__SUSPECTS;
+    if (!t->suspects) t->suspects = pf__calloc(t->s->mem, cap, sizeof *t->suspects);
+    for (uint32_t b = 0; b < pp->nblocks && t->suspects; b++) {
         pf__holder h;
         if (!holder_of(t, pp->src[b], &h)) continue;
         struct pf__suspect *su = &t->suspects[t->suspect_next];
@@ -282,7 +284,10 @@ void pf__blame_failed(pf_torrent *t, const pf_partial *pp, uint64_t now)
         su->has_addr = h.has_ep;
         if (h.has_ep) su->addr = h.ep;
         uint32_t off = b * PF_BLOCK_SIZE, len = pp->size - off < PF_BLOCK_SIZE ? pp->size - off : PF_BLOCK_SIZE;
-        pf_sha1(pp->buf + off, len, su->digest);
+        if (pp->buf)
+            pf_sha1(pp->buf + off, len, su->digest);
+        else
+            memset(su->digest, 0, sizeof su->digest); /* elided payload: nothing to compare */
     }
     uint64_t piece_blocks = pp->nblocks ? pp->nblocks : 1;
     if (all_known && worst && unique && *holder_fails(worst) >= 4 &&
@@ -312,7 +317,7 @@ void pf__blame_verified(pf_torrent *t, const pf_partial *pp, uint64_t now)
         pf_picker_release_owner(&t->picker, first.src->id);
     }
     if (!t->nsuspects) return;
-    uint32_t cap = sizeof t->suspects / sizeof t->suspects[0];
+    uint32_t cap = PF__SUSPECTS;
     uint32_t size = pf_metainfo_piece_size(t->mi, piece);
     for (uint32_t k = 0; k < t->nsuspects; k++) {
         struct pf__suspect *su = &t->suspects[(t->suspect_next + cap - t->nsuspects + k) % cap];
@@ -321,8 +326,8 @@ void pf__blame_verified(pf_torrent *t, const pf_partial *pp, uint64_t now)
         if (off >= size) continue;
         uint32_t len = size - off < PF_BLOCK_SIZE ? size - off : PF_BLOCK_SIZE;
         uint8_t d[20];
-        pf_sha1(pp->buf + off, len, d);
-        if (memcmp(d, su->digest, 20) != 0) {
+        if (pp->buf) pf_sha1(pp->buf + off, len, d);
+        if (pp->buf && memcmp(d, su->digest, 20) != 0) {
             static const char why[] = "sent a block that differs from the verified piece";
             pf__holder h;
             if (holder_of(t, su->src_id, &h) && h.src)

@@ -60,6 +60,7 @@ void pf__peer_free(pf_peer *p)
     pf__free(p->s->mem, p->reqs);
     pf__free(p->s->mem, p->inq);
     pf__free(p->s->mem, p->upq);
+    pf__free(p->s->mem, p->withdrawn);
     pf__free(p->s->mem, p);
 }
 
@@ -171,7 +172,12 @@ int pf__out_flatten(pf_session *s, pf_out *o, pf_buf *dst)
     size_t at = 0;
     for (size_t i = 0; i < o->nsp; i++) {
         pf_buf_append(dst, h + at, o->sp[i].at - at);
-        pf_buf_append(dst, o->sp[i].data, o->sp[i].len);
+        if (o->sp[i].data) {
+            pf_buf_append(dst, o->sp[i].data, o->sp[i].len);
+        } else { /* elided payload: zeros in its place */
+            memset(dst->data + dst->len, 0, o->sp[i].len);
+            dst->len += o->sp[i].len;
+        }
         at = o->sp[i].at;
     }
     pf_buf_append(dst, h + at, pf_buf_unread(&o->buf) - at);
@@ -394,9 +400,23 @@ static int dup_check(void *ud, uint32_t piece, uint32_t begin)
     return req_find(ud, piece, begin) >= 0;
 }
 
+#define PF__WITHDRAWN 128
 static void withdrawn_add(pf_peer *p, uint32_t piece, uint32_t begin)
 {
-    uint32_t cap = sizeof p->withdrawn / sizeof p->withdrawn[0];
+    if (p->nwithdrawn == p->withdrawn_cap && p->withdrawn_cap < PF__WITHDRAWN) {
+        /* Full and may grow: the entries in order from 0, the next after
+         * them (as the full-size ring would hold them). */
+        uint32_t cap = p->withdrawn_cap ? p->withdrawn_cap * 2 : 8;
+        uint64_t *w = pf__malloc(p->s->mem, cap * sizeof *w);
+        if (!w) return; /* not remembered: a late block is waste */
+        for (uint32_t k = 0; k < p->nwithdrawn; k++)
+            w[k] = p->withdrawn[(p->withdrawn_next + k) % p->withdrawn_cap];
+        pf__free(p->s->mem, p->withdrawn);
+        p->withdrawn = w;
+        p->withdrawn_cap = cap;
+        p->withdrawn_next = p->nwithdrawn;
+    }
+    uint32_t cap = p->withdrawn_cap;
     p->withdrawn[p->withdrawn_next] = (uint64_t)piece << 32 | begin;
     p->withdrawn_next = (p->withdrawn_next + 1) % cap;
     if (p->nwithdrawn < cap) p->nwithdrawn++;
@@ -808,7 +828,7 @@ void pf__peer_serve(pf_peer *p, uint64_t now)
         /* The header is copied, the payload spliced in from the cache. */
         size_t mark = p->out.len;
         if (pf_msg_write_piece_header(&p->out, r->piece, r->begin, r->length) != 0) break;
-        if (splice_push(p, pb, pb->data + r->begin, r->length) != 0) {
+        if (splice_push(p, pb, pb->data ? pb->data + r->begin : NULL, r->length) != 0) { /* NULL: elided */
             p->out.len = mark;
             break;
         }
@@ -1204,12 +1224,39 @@ static int on_handshake(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now
     return PF_HANDSHAKE_LEN;
 }
 
+/* Payload elision: n more payload bytes of the PIECE message whose header
+ * came (n <= el_left); the whole payload in: the block goes in. */
+static int elided_payload_in(pf_peer *p, uint32_t n, uint64_t now)
+{
+    p->el_left -= n;
+    if (p->el_left) return 0;
+    p->el_due = 0;
+    pf_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = PF_MSG_PIECE;
+    m.index = p->el_index;
+    m.begin = p->el_begin;
+    m.length = p->el_len;
+    m.payload_len = p->el_len; /* payload NULL: elided */
+    return handle_msg(p, &m, now);
+}
+
 /* Parses as many whole messages (or the handshake) as buf holds; returns
- * bytes consumed or a negative pf_err. */
+ * bytes consumed or a negative pf_err.  With payload elision a PIECE
+ * message is its header, then its payload as a count (bytes here, or
+ * pf_peer_recv_payload). */
 static long parse_some(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now)
 {
     size_t off = 0;
+    int elide = p->s->set.payload.elide;
     while (off < len && p->state != PF_PS_CLOSING) {
+        if (p->el_due) { /* payload bytes as bytes: only their number counts */
+            uint32_t take = len - off < p->el_left ? (uint32_t)(len - off) : p->el_left;
+            off += take;
+            int rc = elided_payload_in(p, take, now);
+            if (rc < 0) return rc;
+            continue;
+        }
         if (!p->got_handshake) {
             int r = on_handshake(p, buf + off, len - off, now);
             if (r < 0) return r;
@@ -1218,6 +1265,23 @@ static long parse_some(pf_peer *p, const uint8_t *buf, size_t len, uint64_t now)
             continue;
         }
         pf_msg m;
+        if (elide) {
+            long h = pf_msg_parse_piece_header(buf + off, len - off, PF_MAX_MSG_LEN, &m);
+            if (h == 0) break;
+            if (h > 0) {
+                off += (size_t)h;
+                p->el_index = m.index;
+                p->el_begin = m.begin;
+                p->el_len = p->el_left = (uint32_t)m.payload_len;
+                p->el_due = 1;
+                if (p->el_left == 0) {
+                    int rc = elided_payload_in(p, 0, now);
+                    if (rc < 0) return rc;
+                }
+                continue;
+            }
+            if (h != PF_ERR_NOTFOUND) return h;
+        }
         long r = pf_msg_parse(buf + off, len - off, PF_MAX_MSG_LEN, &m);
         if (r < 0) return r;
         if (r == 0) break;
@@ -1236,6 +1300,8 @@ static size_t missing_bytes(const pf_peer *p)
     const uint8_t *h = pf_buf_head(&p->in);
     if (!p->got_handshake) return have < PF_HANDSHAKE_LEN ? PF_HANDSHAKE_LEN - have : 0;
     if (have < 4) return 4 - have;
+    if (p->s->set.payload.elide && have >= 5 && h[4] == PF_MSG_PIECE && pf_rd_be32(h) != 0)
+        return have < PF_PIECE_HDR_LEN ? PF_PIECE_HDR_LEN - have : 0; /* its payload is a count */
     uint64_t need = 4 + (uint64_t)pf_rd_be32(h);
     if (need > PF_MAX_MSG_LEN + 4) return 0; /* the parser reports it */
     return need > have ? (size_t)(need - have) : 0;
@@ -1280,6 +1346,17 @@ long pf__peer_recv_plain(pf_peer *p, const uint8_t *data, size_t n, uint64_t now
         return PF_ERR_LIMIT;
     }
     return (long)n;
+}
+
+long pf_peer_recv_payload(pf_peer *p, size_t n, uint64_t now)
+{
+    if (!p->s->set.payload.elide || p->tls) return PF_ERR_UNSUPPORTED;
+    if (now > p->s->now) p->s->now = now;
+    if (p->state == PF_PS_CLOSING) return (long)n;
+    if (!p->el_due || n > p->el_left || pf_buf_unread(&p->in)) return PF_ERR_PROTO;
+    p->last_recv = now;
+    int rc = elided_payload_in(p, (uint32_t)n, now);
+    return rc < 0 ? rc : (long)n;
 }
 
 /* The address other peers should dial for p: its listen port if it told

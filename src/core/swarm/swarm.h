@@ -54,6 +54,10 @@ struct pf_peer {
     int state;
     int close_queued;
     pf_buf in;  /* bytes of an incomplete message */
+    /* Payload elision: the PIECE message whose header came and whose
+     * payload is still due (el_left bytes of el_len, counted). */
+    uint32_t el_index, el_begin, el_len, el_left;
+    int el_due;
     pf_buf out; /* bytes not yet taken by the caller */
     /* PIECE payloads to send from the read cache without a copy, spliced
      * into `out` (see pf_peer_take_output_zc); sp_bytes is their total. */
@@ -93,9 +97,10 @@ struct pf_peer {
     uint64_t last_msg, last_request, last_upload, idle_choked_at, idle_since;
     uint64_t unsolicited; /* PIECE bytes it sent that we never asked for */
     /* Requests we withdrew (cancel, time-out, choke): a block already on
-     * its way is still welcome.  A ring of piece << 32 | begin. */
-    uint64_t withdrawn[128];
-    uint32_t nwithdrawn, withdrawn_next;
+     * its way is still welcome.  A ring of piece << 32 | begin, grown on
+     * demand (8 entries doubling) up to PF__WITHDRAWN (1 KiB). */
+    uint64_t *withdrawn;
+    uint32_t nwithdrawn, withdrawn_next, withdrawn_cap;
     uint32_t rejects;    /* REJECTs since its last block */
     uint64_t no_requests_until; /* it rejected much: ask it again then */
     uint32_t ss_depth;   /* slow-start pipeline depth: +1 per block in */
@@ -290,13 +295,16 @@ struct pf_torrent {
     /* Blocks of pieces that failed their hash with several senders: who
      * sent what (a digest per block).  When the piece later verifies, a
      * sender whose block differs from the good data is banned ("smart
-     * ban"); the others are cleared.  A ring. */
+     * ban"); the others are cleared.  A ring of PF__SUSPECTS, allocated at
+     * the first failed piece (7 KiB a torrent that never saw one does not
+     * hold). */
+#define PF__SUSPECTS 128
     struct pf__suspect {
         uint32_t piece, block, src_id; /* src_id 0: settled */
         int has_addr;                  /* addr: the sender was a peer */
         pf_addr addr;
         uint8_t digest[20];
-    } suspects[128];
+    } *suspects;
     uint32_t nsuspects, suspect_next;
     /* Blame outlives a connection (blame.c), as a peer list entry does in
      * libtorrent: the endpoints of peers that sent blocks and left (blocks

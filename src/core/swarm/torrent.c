@@ -35,6 +35,7 @@ void pf__torrent_free(pf_torrent *t)
     if (t->has_meta) pf_picker_free(&t->picker);
     pf_bitfield_free(&t->have);
     pf_bitfield_free(&t->rotten);
+    pf__free(t->s->mem, t->suspects);
     if (t->mi) pf_metainfo_free(t->mi);
     pf__free(t->s->mem, t->meta);
     pf__free(t->s->mem, t->meta_got);
@@ -91,6 +92,7 @@ int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now)
         pf_bitfield_free(&t->have);
         return rc;
     }
+    t->picker.elide = t->s->set.payload.elide;
     /* BEP 47 pad files at the tail of a piece: zeros nobody is asked for. */
     for (size_t f = 0; f < mi->num_files && rc == 0; f++) {
         const pf_file_entry *e = &mi->files[f];
@@ -394,8 +396,11 @@ pf__pbuf *pf__cache_get(pf_torrent *t, uint32_t piece, int start_load)
     if (!start_load || !victim || !pf_bitfield_get(&t->have, piece)) return NULL;
     uint32_t size = pf_metainfo_piece_size(t->mi, piece);
     pf_job *j = pf__job_new(t, PF_JOB_READ);
-    uint8_t *buf = pf__malloc(t->s->mem, size);
-    pf__pbuf *pb = buf ? pf__pbuf_new(t->s->mem, buf) : NULL;
+    /* Elided payload: the slot holds a buffer of no bytes (the splices of
+     * served blocks still count references to it). */
+    int elide = t->s->set.payload.elide;
+    uint8_t *buf = elide ? NULL : pf__malloc(t->s->mem, size);
+    pf__pbuf *pb = buf || elide ? pf__pbuf_new(t->s->mem, buf) : NULL;
     if (!j || !pb) {
         pf__free(t->s->mem, j);
         if (pb)
@@ -433,7 +438,7 @@ static void cache_insert(pf_torrent *t, uint32_t piece, uint8_t *buf)
         if (c->loading) continue;
         if (!victim || !c->pb || (victim->pb && c->used < victim->used)) victim = c;
     }
-    pf__pbuf *pb = victim ? pf__pbuf_new(t->s->mem, buf) : NULL;
+    pf__pbuf *pb = victim ? pf__pbuf_new(t->s->mem, buf) : NULL; /* buf NULL: elided */
     if (!pb) {
         pf__free(t->s->mem, buf);
         return;
@@ -509,6 +514,7 @@ long pf_torrent_read(pf_torrent *t, uint64_t off, uint8_t *dst, size_t max, uint
     if (max == 0) return 0;
     uint32_t piece = (uint32_t)(off / t->mi->piece_length);
     if (!pf_bitfield_get(&t->have, piece)) return PF_ERR_NOTFOUND;
+    if (t->s->set.payload.elide) return PF_ERR_UNSUPPORTED; /* no bytes */
     pf__pbuf *pb = pf__cache_get(t, piece, 1); /* or a verifying READ starts */
     (void)now;
     if (!pb) return 0;
@@ -559,10 +565,15 @@ void pf__torrent_block_in(pf_torrent *t, pf_source *src, uint32_t piece, uint32_
     PF_SRC_FOREACH(t, o, it)
     if (o != src && o->ops->cancel_block && o->ops->inflight(o)) o->ops->cancel_block(o, piece, begin);
     /* Hash while the block is still in cache: the blocks of a piece mostly
-     * arrive in order, so the digest is ready when the last one lands. */
+     * arrive in order, so the digest is ready when the last one lands.
+     * Elided payload: no bytes to hash; the caller's hook gives the
+     * verdict once the piece is complete. */
     pf_partial *pp = (pf_partial *)pf_picker_partial(&t->picker, piece);
     int verified = 0;
-    if (pp) {
+    if (pp && t->picker.elide) {
+        const pf_payload_hooks *h = &t->s->set.payload;
+        if (r == 1) verified = !h->verify || h->verify(h->ud, t, piece) ? 1 : -1;
+    } else if (pp) {
         if (!pp->sha) pp->sha = pf_sha1_new(t->s->mem);
         while (pp->sha && pp->hashed < pp->size && pp->state[pp->hashed / PF_BLOCK_SIZE] == 2) {
             uint32_t n = pp->size - pp->hashed < PF_BLOCK_SIZE ? pp->size - pp->hashed : PF_BLOCK_SIZE;
@@ -750,7 +761,7 @@ void pf_torrent_job_done(pf_torrent *t, pf_job *j, uint64_t now)
              * 1.9 GB/s: half a millisecond per MiB piece, which the caller
              * may spend off the loop, beside the read (j->verified). */
             if (j->result == PF_ERR_HASH ||
-                (j->result == 0 && !j->verified && !piece_hash_ok(t, j->piece, c->pb->data))) {
+                (j->result == 0 && !j->verified && c->pb->data && !piece_hash_ok(t, j->piece, c->pb->data))) {
                 j->result = PF_ERR_HASH;
                 rotten = 1;
             }
