@@ -252,6 +252,18 @@ static int fixture_make(fixture *x, uint64_t seed, uint64_t peer_bps, int interl
     return fixture_make_at(x, seed, peer_bps, interleave, 1);
 }
 
+/* A player of x's title from now on, keeping buffer_s of media ahead;
+ * it asks for its first segment at once. */
+static void sp_start(seg_player *sp, fixture *x, double buffer_s)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->ht = x->v;
+    sp->ti = &x->ti;
+    sp->buffer_s = buffer_s;
+    sp->last_at = x->n->now;
+    sp_step(sp);
+}
+
 static void dump_cdn(const fixture *x)
 {
     if (getenv("HN_VERBOSE"))
@@ -315,12 +327,7 @@ TEST(timeline_prefetch_runs_on)
     fixture x;
     CHECK_EQ(fixture_make(&x, 301, 400000, 0), 0);
     seg_player sp;
-    memset(&sp, 0, sizeof sp);
-    sp.ht = x.v;
-    sp.ti = &x.ti;
-    sp.buffer_s = 12;
-    sp.last_at = x.n->now;
-    sp_step(&sp);
+    sp_start(&sp, &x, 12);
     sp_run(x.n, &sp, 50 * SEC);
     CHECK_EQ(sp.next, NSEG);
     CHECK_EQ(sp.mismatches, 0);
@@ -369,12 +376,7 @@ TEST(timeline_switch_moves_windows)
     /* The peer sends 100 KB/s: enough for lo (50), not for hi (150). */
     CHECK_EQ(fixture_make(&x, 302, 100000, 0), 0);
     seg_player sp;
-    memset(&sp, 0, sizeof sp);
-    sp.ht = x.v;
-    sp.ti = &x.ti;
-    sp.buffer_s = 8;
-    sp.last_at = x.n->now;
-    sp_step(&sp);
+    sp_start(&sp, &x, 8);
     sp.switch_at = 3;
     sp.switch_to = 1;
     int exact = 1;
@@ -417,13 +419,7 @@ TEST(timeline_jump_is_seek)
     fixture x;
     CHECK_EQ(fixture_make(&x, 303, 30000, 0), 0); /* a slow peer */
     seg_player sp;
-    memset(&sp, 0, sizeof sp);
-    sp.ht = x.v;
-    sp.ti = &x.ti;
-    sp.buffer_s = 8;
-    sp.last_at = x.n->now;
-    sp.buffer_s = 4;
-    sp_step(&sp);
+    sp_start(&sp, &x, 4);
     while (sp.next < 2) sp_run(x.n, &sp, 100 * MS);
     while (sp.reading) sp_run(x.n, &sp, 10 * MS);
     CHECK(sp.next <= 3);
@@ -456,12 +452,7 @@ TEST(timeline_interleaved_layout)
     fixture x;
     CHECK_EQ(fixture_make(&x, 304, 400000, 1), 0);
     seg_player sp;
-    memset(&sp, 0, sizeof sp);
-    sp.ht = x.v;
-    sp.ti = &x.ti;
-    sp.buffer_s = 12;
-    sp.last_at = x.n->now;
-    sp_step(&sp);
+    sp_start(&sp, &x, 12);
     sp_run(x.n, &sp, 50 * SEC);
     CHECK_EQ(sp.next, NSEG);
     CHECK_EQ(sp.mismatches, 0);
@@ -517,12 +508,7 @@ TEST(timeline_asked_segment_is_due_now)
     fixture x;
     CHECK_EQ(fixture_make(&x, 308, 20000, 0), 0);
     seg_player sp;
-    memset(&sp, 0, sizeof sp);
-    sp.ht = x.v;
-    sp.ti = &x.ti;
-    sp.buffer_s = 24;
-    sp.last_at = x.n->now;
-    sp_step(&sp);
+    sp_start(&sp, &x, 24);
     sp_run(x.n, &sp, 40 * SEC);
     dump_cdn(&x);
     CHECK_EQ(sp.next, NSEG);
@@ -547,12 +533,7 @@ TEST(timeline_init_moves_windows)
     fixture x;
     CHECK_EQ(fixture_make_at(&x, 309, 100000, 0, 3), 0);
     seg_player sp;
-    memset(&sp, 0, sizeof sp);
-    sp.ht = x.v;
-    sp.ti = &x.ti;
-    sp.buffer_s = 8;
-    sp.last_at = x.n->now;
-    sp_step(&sp);
+    sp_start(&sp, &x, 8);
     sp.switch_at = 3;
     sp.switch_to = 1;
     sp_run(x.n, &sp, 60 * SEC);
@@ -622,12 +603,7 @@ TEST(timeline_set_while_reading)
     fixture x;
     CHECK_EQ(fixture_make_at(&x, 306, 400000, 0, 0), 0);
     seg_player sp;
-    memset(&sp, 0, sizeof sp);
-    sp.ht = x.v;
-    sp.ti = &x.ti;
-    sp.buffer_s = 12;
-    sp.last_at = x.n->now;
-    sp_step(&sp);
+    sp_start(&sp, &x, 12);
     sp_run(x.n, &sp, 300 * MS);
     CHECK(sp.reading);
     CHECK_EQ(pf_torrent_set_media(x.v->t, x.ti.tracks, NTRACK, x.n->now), 0);
