@@ -95,17 +95,4 @@ rot "$T/cache/video.mp4" $offs
 spawn rotten $PF_BIN seed -vv -d "$T/cache" -l 0 --bind 127.0.0.1 --no-tracker "$T/video.torrent"
 rotten_port=$(port_of rotten)
 wait_for_log rotten "fast resume" 10 >/dev/null
-spawn honest $PF_BIN seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker --upload-rate 2M "$T/video.torrent"
-honest_port=$(port_of honest)
-spawn lt_get $LT_PEER get --torrent "$T/video.torrent" --dir "$T/lt_get" --no-tracker \
-    --peer "127.0.0.1:$rotten_port" --peer "127.0.0.1:$honest_port" --stats-file "$T/lt.json" --timeout 40
-expect_exit0 lt_get 45
-assert_same_file "$T/src/video.mp4" "$T/lt_get/video.mp4"
-failed=$(json_get "$T/lt.json" failed)
-n_rot=$(grep -c "failed its hash check when read from disk" "$T/logs/rotten.log" || true)
-log "libtorrent: $(cat "$T/lt.json"); the rotten seed caught $n_rot rotten pieces"
-[ "$failed" = 0 ] || fail "libtorrent received $failed bytes of pieces that failed their hash check"
-[ "$n_rot" -ge 1 ] || fail "the rotten seed never read a rotten piece (the test proves nothing)"
-is_running rotten || fail "the rotten seed exited"
-stop rotten
-stop honest
+lt_beside_rotten "$T/video.torrent" "$T/src" video.mp4 2M

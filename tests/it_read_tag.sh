@@ -49,20 +49,7 @@ with open(sys.argv[1], "r+b") as f:
 PYEOF
 cmp -s "$T/rotten/movie.bin" "$T/src/movie.bin" && fail "rot: nothing changed"
 
-spawn honest $PF_BIN seed -d "$T/src" -l 0 --bind 127.0.0.1 --no-tracker --upload-rate 1M "$T/movie.torrent"
-honest_port=$(port_of honest)
-spawn lt_get $LT_PEER get --torrent "$T/movie.torrent" --dir "$T/lt_get" --no-tracker \
-    --peer "127.0.0.1:$rotten_port" --peer "127.0.0.1:$honest_port" --stats-file "$T/lt.json" --timeout 40
-expect_exit0 lt_get 45
-assert_same_file "$T/src/movie.bin" "$T/lt_get/movie.bin"
-failed=$(json_get "$T/lt.json" failed)
-n_rot=$(grep -c "failed its hash check when read from disk" "$T/logs/rotten.log" || true)
-log "libtorrent: $(cat "$T/lt.json"); the rotten seed caught $n_rot rotten pieces"
-[ "$failed" = 0 ] || fail "libtorrent received $failed bytes of pieces that failed their hash check"
-[ "$n_rot" -ge 1 ] || fail "the rotten seed never read a rotten piece (the test proves nothing)"
-is_running rotten || fail "the rotten seed exited"
-stop rotten
-stop honest
+lt_beside_rotten "$T/movie.torrent" "$T/src" movie.bin 1M
 line=$(grep -o "verify on read: [0-9]* pieces proved by their tag, [0-9]* by SHA-1" "$T/logs/rotten.log" | tail -1)
 log "rotten seed: $line"
 [ -n "$line" ] || fail "no verify-on-read summary in the seed's log"
@@ -71,4 +58,4 @@ sha=$(awk '{print $10}' <<<"$line")
 [ "$tags" -ge 1 ] || fail "no read-back was proved by its tag (the tags are not used)"
 # Each rotten piece read fails its tag and is confirmed by SHA-1; a good
 # piece never needs SHA-1 (each was tagged by the check).
-[ "$sha" -le "$n_rot" ] || fail "$sha read-backs needed SHA-1, but only $n_rot were rotten"
+[ "$sha" -le "$N_ROT" ] || fail "$sha read-backs needed SHA-1, but only $N_ROT were rotten"

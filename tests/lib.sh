@@ -561,3 +561,29 @@ fetch_same() {
     assert_same_file "$src" "$out"
     rm -f "$out"
 }
+
+# lt_beside_rotten TORRENT SRC_DIR FILE RATE: a real libtorrent leecher
+# (tests/peers) fetches TORRENT from the running seed "rotten" (its data
+# rotted on disk, $rotten_port) and an honest seed of SRC_DIR (upload
+# capped at RATE); it must get FILE byte-exact, never a byte of a piece
+# that fails its hash, and the rotten seed must have caught a rotten piece
+# (verify on read) and still run.  Stops both seeds.  Sets N_ROT: the
+# rotten pieces the seed caught.
+lt_beside_rotten() {
+    local torrent=$1 src=$2 file=$3 rate=$4 failed n_rot honest_port
+    spawn honest $PF_BIN seed -d "$src" -l 0 --bind 127.0.0.1 --no-tracker --upload-rate "$rate" "$torrent"
+    honest_port=$(port_of honest)
+    spawn lt_get $LT_PEER get --torrent "$torrent" --dir "$T/lt_get" --no-tracker \
+        --peer "127.0.0.1:$rotten_port" --peer "127.0.0.1:$honest_port" --stats-file "$T/lt.json" --timeout 40
+    expect_exit0 lt_get 45
+    assert_same_file "$src/$file" "$T/lt_get/$file"
+    failed=$(json_get "$T/lt.json" failed)
+    n_rot=$(grep -c "failed its hash check when read from disk" "$T/logs/rotten.log" || true)
+    log "libtorrent: $(cat "$T/lt.json"); the rotten seed caught $n_rot rotten pieces"
+    [ "$failed" = 0 ] || fail "libtorrent received $failed bytes of pieces that failed their hash check"
+    [ "$n_rot" -ge 1 ] || fail "the rotten seed never read a rotten piece (the test proves nothing)"
+    is_running rotten || fail "the rotten seed exited"
+    N_ROT=$n_rot
+    stop rotten
+    stop honest
+}
