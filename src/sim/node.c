@@ -125,12 +125,8 @@ void sim_http_answer(sim *w, uint32_t node, void *http)
     memcpy(body, head, (size_t)hl);
     size_t bl = (size_t)hl;
     for (size_t i = 0; i < np; i++) {
-        uint32_t a = picked[i] + 1;
         uint8_t *p = body + bl;
-        p[0] = 10;
-        p[1] = (uint8_t)(a >> 16);
-        p[2] = (uint8_t)(a >> 8);
-        p[3] = (uint8_t)a;
+        sim_node_addr(w, picked[i], p);
         p[4] = (uint8_t)(SIM_PORT >> 8);
         p[5] = (uint8_t)(SIM_PORT & 0xff);
         bl += 6;

@@ -15,7 +15,7 @@ typedef struct rep {
     double stall_s;
     uint64_t cdn_sent;   /* body bytes the CDN delivered */
     uint64_t cdn_bytes;  /* of those, accepted by the engines */
-    uint64_t peer_bytes, uploaded, wasted;
+    uint64_t peer_bytes, uploaded, wasted, remote_bytes;
     uint32_t hash_failures, log_errors;
     double offload;
     double demand, novel, upload_cap, bound, bound_total, ratio;
@@ -94,6 +94,7 @@ static void rep_viewers(const sim *w, rep *r, double *su, double *upl)
         r->peer_bytes += nd->peer_bytes;
         r->uploaded += nd->uploaded;
         r->wasted += nd->wasted;
+        r->remote_bytes += nd->remote_bytes;
         r->hash_failures += nd->hash_failures;
         r->log_errors += nd->log_errors;
         upl[nup++] = (double)nd->uploaded;
@@ -181,6 +182,16 @@ void pf_sim_result_json(const pf_sim_result *res, FILE *f)
     fprintf(f, "  \"announces\": %llu,\n  \"cdn_requests\": %llu,\n  \"cdn_cancels\": %llu,\n",
             (unsigned long long)w->announces, (unsigned long long)w->cdn_requests,
             (unsigned long long)w->cdn_cancels);
+    if (sc->nisp) {
+        fprintf(f, "  \"isps\": %u,\n  \"locality\": \"%s\",\n", sc->nisp, sc->locality_none ? "none" : "map");
+        fprintf(f, "  \"inter_isp_link_bytes\": %llu,\n  \"inter_isp_link_share\": %.4f,\n",
+                (unsigned long long)w->inter_isp_link_bytes,
+                w->link_bytes ? (double)w->inter_isp_link_bytes / (double)w->link_bytes : 0);
+        if (!sc->locality_none)
+            fprintf(f, "  \"inter_isp_peer_bytes\": %llu,\n  \"inter_isp_peer_share\": %.4f,\n",
+                    (unsigned long long)r.remote_bytes,
+                    r.peer_bytes ? (double)r.remote_bytes / (double)r.peer_bytes : 0);
+    }
     fprintf(f, "  \"peer_link_bytes\": %llu\n}\n", (unsigned long long)w->link_bytes);
 }
 
@@ -201,6 +212,11 @@ void pf_sim_result_text(const pf_sim_result *res, FILE *f)
     fprintf(f, "  %-34s %12.2f x\n", "CDN / bound", r.ratio);
     mb_row(f, "peers", (double)r.peer_bytes);
     fprintf(f, "  %-34s %12.1f %%\n", "offload (peers / all)", 100 * r.offload);
+    if (w->sc.nisp) {
+        mb_row(f, "inter-ISP (peer links)", (double)w->inter_isp_link_bytes);
+        fprintf(f, "  %-34s %12.1f %%\n", "inter-ISP of peer links",
+                w->link_bytes ? 100.0 * (double)w->inter_isp_link_bytes / (double)w->link_bytes : 0);
+    }
     fprintf(f, "  %-34s %12.3f s\n", "start-up p50", r.su_p50);
     fprintf(f, "  %-34s %12.3f s\n", "start-up p90", r.su_p90);
     fprintf(f, "  %-34s %12u\n", "not started", r.arrived - r.started);
@@ -216,15 +232,17 @@ void pf_sim_result_viewers_csv(const pf_sim_result *res, FILE *f)
 {
     const sim *w = &res->w;
     fprintf(f, "viewer,class,arrive_s,depart_s,startup_s,stalls,stall_s,cdn_bytes,peer_bytes,uploaded,"
-               "heap_peak\n");
+               "heap_peak%s\n", w->sc.nisp ? ",isp" : "");
     for (uint32_t i = 0; i < w->n; i++) {
         const sim_node *nd = &w->nodes[i];
         if (!nd->left) continue;
         double su = nd->pl.started ? (double)(nd->pl.started_at - nd->pl.opened_at) / 1e9 : -1;
-        fprintf(f, "%u,%u,%.3f,%.3f,%.3f,%u,%.3f,%llu,%llu,%llu,%llu\n", i, nd->cls,
+        fprintf(f, "%u,%u,%.3f,%.3f,%.3f,%u,%.3f,%llu,%llu,%llu,%llu", i, nd->cls,
                 (double)nd->arrive_at / 1e9, (double)nd->depart_at / 1e9, su, nd->pl.stalls, nd->pl.stall_s,
                 (unsigned long long)nd->cdn_bytes, (unsigned long long)nd->peer_bytes,
                 (unsigned long long)nd->uploaded, (unsigned long long)nd->heap_peak);
+        if (w->sc.nisp) fprintf(f, ",%u", nd->isp);
+        fputc('\n', f);
     }
 }
 

@@ -1,6 +1,7 @@
 /* A run of the simulator: the title and its .torrent, the viewers'
  * arrivals and departures, the event loop on the virtual clock. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -168,6 +169,29 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The time at which a share f (0-1) of the arrivals of a curve have come:
+ * the inverse of the rate's integral, piecewise linear between points. */
+static double curve_time(const pf_sim_scenario *sc, double f)
+{
+    double total = 0;
+    for (uint32_t k = 1; k < sc->ncurve; k++)
+        total += (sc->curve_rate[k] + sc->curve_rate[k - 1]) / 2 * (sc->curve_t[k] - sc->curve_t[k - 1]);
+    double a = f * total;
+    for (uint32_t k = 1; k < sc->ncurve; k++) {
+        double L = sc->curve_t[k] - sc->curve_t[k - 1], r0 = sc->curve_rate[k - 1], r1 = sc->curve_rate[k];
+        double seg = (r0 + r1) / 2 * L;
+        if (a < seg || k == sc->ncurve - 1) {
+            /* r0 x + (r1 - r0) / (2L) x^2 = a, solved without cancellation */
+            double kk = (r1 - r0) / L, disc = r0 * r0 + 2 * kk * (a < seg ? a : seg);
+            double x = disc > 0 && r0 + sqrt(disc) > 0 ? 2 * (a < seg ? a : seg) / (r0 + sqrt(disc)) : 0;
+            if (x > L) x = L;
+            return sc->curve_t[k - 1] + x;
+        }
+        a -= seg;
+    }
+    return 0;
+}
+
 /* Arrival times (sorted: viewer i is the i-th to arrive) and link classes. */
 static int viewers_plan(sim *w)
 {
@@ -177,7 +201,8 @@ static int viewers_plan(sim *w)
     for (uint32_t i = 0; i < w->n; i++) {
         double f = sc->arrival == PF_SIM_ARRIVAL_FIXED ? (double)i / w->n
                                                        : (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0;
-        at[i] = (uint64_t)(f * sc->arrival_s * 1e9);
+        at[i] = sc->arrival == PF_SIM_ARRIVAL_CURVE ? (uint64_t)(curve_time(sc, f) * 1e9)
+                                                    : (uint64_t)(f * sc->arrival_s * 1e9);
     }
     qsort(at, w->n, sizeof *at, cmp_u64);
     for (uint32_t i = 0; i < w->n; i++) {
@@ -196,6 +221,29 @@ static int viewers_plan(sim *w)
             }
         }
         nd->up.Bps = sc->cls[nd->cls].up_Bps;
+        if (sc->nwatch) { /* churn: drawn only then, so other runs keep their draws */
+            double u = (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0, wacc = 0, watch = sc->watch_s;
+            for (uint32_t k = 0; k < sc->nwatch; k++) {
+                wacc += sc->watch[k].share;
+                if (u < wacc) {
+                    watch = sc->watch[k].s;
+                    break;
+                }
+            }
+            nd->depart_at = at[i] + (uint64_t)(watch * 1e9);
+        }
+        if (sc->nisp) { /* likewise */
+            double u = (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0, iacc = 0;
+            nd->isp = (uint8_t)(sc->nisp - 1);
+            for (uint32_t k = 0; k < sc->nisp; k++) {
+                iacc += sc->isp[k].share;
+                if (u < iacc) {
+                    nd->isp = (uint8_t)k;
+                    break;
+                }
+            }
+            nd->isp_idx = w->isp_n[nd->isp]++;
+        }
         nd->mem.mem.malloc = mem_malloc;
         nd->mem.mem.calloc = mem_calloc;
         nd->mem.mem.realloc = mem_realloc;
@@ -238,6 +286,17 @@ static void viewer_arrive(sim *w, uint32_t i)
     nd->alive = 1;
     w->present++;
     if (w->present > w->peak_present) w->peak_present = w->present;
+    if (w->sc.nisp && !w->sc.locality_none) {
+        /* the ISP's network map: its /12 (sim_node_addr) */
+        pf_net net;
+        memset(&net, 0, sizeof net);
+        net.family = 4;
+        net.bits = 12;
+        net.ip[0] = 10;
+        net.ip[1] = (uint8_t)(nd->isp << 4);
+        if (pf_session_add_local_net(nd->s, &net) != 0) sim_fail(w, "cannot set a viewer's local network");
+        if (w->sc.isp[nd->isp].local_share >= 0) pf_session_set_local_share(nd->s, w->sc.isp[nd->isp].local_share);
+    }
     pf_torrent_skip_check(nd->t, w->now);
     sim_player_open(w, nd);
     sim_touch(w, i);
@@ -255,6 +314,7 @@ static void viewer_depart(sim *w, uint32_t i)
     nd->peer_bytes = ts.peer_downloaded;
     nd->uploaded = ts.uploaded;
     nd->wasted = ts.wasted;
+    nd->remote_bytes = ts.remote_downloaded;
     nd->hash_failures = ts.hash_failures;
     sim_player *pl = &nd->pl;
     if (pl->state == PL_STALLED) pl->stall_s += (double)(w->now - pl->stall_since) / 1e9;
@@ -377,6 +437,18 @@ static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char
         snprintf(err, errlen, "out of memory for %u viewers", w->n);
         return -1;
     }
+    for (uint32_t ik = 0; ik < sc->nisp; ik++) {
+        if (w->isp_n[ik] >= (1u << 20) - 1) {
+            snprintf(err, errlen, "isp %u: %u viewers, more than its /12 holds", ik + 1, w->isp_n[ik]);
+            return -1;
+        }
+        w->isp_nodes[ik] = malloc(sizeof(uint32_t) * (w->isp_n[ik] ? w->isp_n[ik] : 1));
+        if (!w->isp_nodes[ik]) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i < w->n && sc->nisp; i++) w->isp_nodes[w->nodes[i].isp][w->nodes[i].isp_idx] = i;
     uint64_t last = 0;
     for (uint32_t i = 0; i < w->n; i++)
         if (w->nodes[i].depart_at > last) last = w->nodes[i].depart_at;
@@ -450,6 +522,7 @@ void pf_sim_result_free(pf_sim_result *r)
     free(w->nodes);
     free(w->dirty);
     free(w->swarm);
+    for (uint32_t k = 0; k < PF_SIM_MAX_ISPS; k++) free(w->isp_nodes[k]);
     free(w->demand);
     free(w->novel);
     free(w->slots);
