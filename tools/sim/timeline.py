@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """A run's evening as a picture (docs/BENCHMARKS.md "Simulator"): from a
 `peerflow sim --out DIR` run's viewers.csv, the viewers present over
 time and the offload share of the viewers who arrived in each bin (their
