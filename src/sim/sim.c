@@ -192,6 +192,24 @@ static double curve_time(const pf_sim_scenario *sc, double f)
     return 0;
 }
 
+/* A uniform draw in [0, 1). */
+static double unit_rand(sim *w)
+{
+    return (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0;
+}
+
+/* Which of n shares (doubles `stride` bytes apart from *first, adding up
+ * to at most 1) a draw u falls in, or n if beyond them all. */
+static uint32_t share_pick(double u, const double *first, size_t stride, uint32_t n)
+{
+    double acc = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        acc += *(const double *)(const void *)((const char *)first + k * stride);
+        if (u < acc) return k;
+    }
+    return n;
+}
+
 /* Arrival times (sorted: viewer i is the i-th to arrive) and link classes. */
 static int viewers_plan(sim *w)
 {
@@ -200,7 +218,7 @@ static int viewers_plan(sim *w)
     if (!at) return -1;
     for (uint32_t i = 0; i < w->n; i++) {
         double f = sc->arrival == PF_SIM_ARRIVAL_FIXED ? (double)i / w->n
-                                                       : (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0;
+                                                       : unit_rand(w);
         at[i] = sc->arrival == PF_SIM_ARRIVAL_CURVE ? (uint64_t)(curve_time(sc, f) * 1e9)
                                                     : (uint64_t)(f * sc->arrival_s * 1e9);
     }
@@ -211,37 +229,16 @@ static int viewers_plan(sim *w)
         nd->trk_pos = -1;
         nd->arrive_at = at[i];
         nd->depart_at = at[i] + (uint64_t)(sc->watch_s * 1e9);
-        double r = (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0, acc = 0;
-        nd->cls = (uint8_t)(sc->ncls - 1);
-        for (uint32_t c = 0; c < sc->ncls; c++) {
-            acc += sc->cls[c].share;
-            if (r < acc) {
-                nd->cls = (uint8_t)c;
-                break;
-            }
-        }
+        uint32_t c = share_pick(unit_rand(w), &sc->cls[0].share, sizeof sc->cls[0], sc->ncls);
+        nd->cls = (uint8_t)(c < sc->ncls ? c : sc->ncls - 1);
         nd->up.Bps = sc->cls[nd->cls].up_Bps;
         if (sc->nwatch) { /* churn: drawn only then, so other runs keep their draws */
-            double u = (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0, wacc = 0, watch = sc->watch_s;
-            for (uint32_t k = 0; k < sc->nwatch; k++) {
-                wacc += sc->watch[k].share;
-                if (u < wacc) {
-                    watch = sc->watch[k].s;
-                    break;
-                }
-            }
-            nd->depart_at = at[i] + (uint64_t)(watch * 1e9);
+            uint32_t k = share_pick(unit_rand(w), &sc->watch[0].share, sizeof sc->watch[0], sc->nwatch);
+            nd->depart_at = at[i] + (uint64_t)((k < sc->nwatch ? sc->watch[k].s : sc->watch_s) * 1e9);
         }
         if (sc->nisp) { /* likewise */
-            double u = (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0, iacc = 0;
-            nd->isp = (uint8_t)(sc->nisp - 1);
-            for (uint32_t k = 0; k < sc->nisp; k++) {
-                iacc += sc->isp[k].share;
-                if (u < iacc) {
-                    nd->isp = (uint8_t)k;
-                    break;
-                }
-            }
+            uint32_t k = share_pick(unit_rand(w), &sc->isp[0].share, sizeof sc->isp[0], sc->nisp);
+            nd->isp = (uint8_t)(k < sc->nisp ? k : sc->nisp - 1);
             nd->isp_idx = w->isp_n[nd->isp]++;
         }
         nd->mem.mem.malloc = mem_malloc;
