@@ -81,6 +81,12 @@ TEST(scenario_parses)
     CHECK(sc.isp[0].share == 0.6 && sc.isp[0].local_share < 0);
     CHECK(sc.isp[1].share == 0.4 && sc.isp[1].local_share == 1);
     CHECK_EQ(sc.locality_none, 1);
+    CHECK_EQ(sc.titles, 1);
+    CHECK_EQ(parse("catalogue 1000 zipf 0.8\n", &sc, err, sizeof err), 0);
+    CHECK_EQ(sc.titles, 1000);
+    CHECK(sc.zipf_s == 0.8);
+    CHECK_EQ(parse("catalogue 50\n", &sc, err, sizeof err), 0);
+    CHECK(sc.titles == 50 && sc.zipf_s == 1.0);
 }
 
 /* Each bad scenario fails with an error naming its file and line. */
@@ -130,6 +136,9 @@ TEST(scenario_errors_name_the_line)
         {"viewers 5\nisp 60%\nisp 30%\n", "t.sim:2: isp: the shares of the 2 isp lines add up to 90%"},
         {"locality map\n", "t.sim:1: locality: no isp lines"},
         {"isp 100%\nlocality nearby\n", "t.sim:2: locality: expects 'map' or 'none'"},
+        {"viewers 5\ncatalogue 0\n", "t.sim:2: catalogue: bad count '0'"},
+        {"catalogue 10 zipf -1\n", "t.sim:1: catalogue zipf: bad exponent '-1'"},
+        {"catalogue 10 zpif 1\n", "t.sim:1: catalogue: expects TITLES [zipf S]"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         pf_sim_scenario sc;
@@ -392,6 +401,41 @@ TEST(churn_curve_isp_same_seed_same_output)
     free(c);
 }
 
+/* A catalogue: viewers pick titles by Zipf popularity, each title its own
+ * swarm (a lone viewer of a title has nobody to share with), and the run
+ * is deterministic. */
+TEST(catalogue_zipf)
+{
+    pf_sim_result *r = NULL;
+    char *out = run_output_of("viewers 2000\nend 1ms\ntitle bitrate 1M duration 20 piece 64k\ncatalogue 100 zipf 1\n",
+                              3, &r);
+    CHECK(out && r);
+    uint32_t first = 0, top10 = 0;
+    for (uint32_t i = 0; i < r->w.n; i++) {
+        first += r->w.nodes[i].title == 0;
+        top10 += r->w.nodes[i].title < 10;
+        CHECK(r->w.nodes[i].title < 100);
+    }
+    /* 1/H(100) = 19.3% for the first title, H(10)/H(100) = 56.5% for the top ten */
+    CHECK(first > 330 && first < 450);
+    CHECK(top10 > 1060 && top10 < 1200);
+    free(out);
+    pf_sim_result_free(r);
+    static const char *text = "viewers 12\narrival uniform 6\nwatch 16\ncatalogue 4 zipf 1\n"
+                              "title bitrate 1M duration 20 piece 64k\nlink up 2M down 8M\ncdn capacity 50M\n"
+                              "player startup 2 rebuffer 1 buffer 10\n";
+    char *a = run_output_of(text, 5, NULL), *b = run_output_of(text, 5, NULL);
+    CHECK(a && b);
+    CHECK_STR(a, b);
+    CHECK(json_num(a, "started") == 12);
+    CHECK(json_num(a, "titles") == 4);
+    CHECK(json_num(a, "titles_watched") >= 2);
+    CHECK(json_num(a, "peer_bytes") > 0);
+    CHECK(json_num(a, "hash_failures") == 0);
+    free(a);
+    free(b);
+}
+
 TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output, lone_viewer_timing,
           second_viewer_uses_the_first, elided_payload_same_run, churn_curve_isp_plan,
-          churn_curve_isp_same_seed_same_output)
+          churn_curve_isp_same_seed_same_output, catalogue_zipf)

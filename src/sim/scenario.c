@@ -52,6 +52,8 @@ void pf_sim_scenario_default(pf_sim_scenario *sc)
     sc->startup_s = 4;
     sc->rebuffer_s = 2;
     sc->buffer_s = 30;
+    sc->titles = 1;
+    sc->zipf_s = 1.0;
 }
 
 static int sc_fail(sc_ctx *c, const char *fmt, ...)
@@ -428,6 +430,17 @@ static int sc_statement(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
     if (strcmp(w[0], "arrival") == 0) return sc_arrival(c, sc, w, n);
     if (strcmp(w[0], "watch") == 0) return sc_watch(c, sc, w, n);
     if (strcmp(w[0], "isp") == 0) return sc_isp(c, sc, w, n);
+    if (strcmp(w[0], "catalogue") == 0) {
+        double x = 0, z = 1.0;
+        if ((n != 2 && n != 4) || (n == 4 && strcmp(w[2], "zipf") != 0))
+            return sc_fail(c, "catalogue: expects TITLES [zipf S] (e.g. 'catalogue 1000 zipf 1')");
+        if (sc_count(c, "catalogue", w[1], 1, 100000, &x)) return -1;
+        if (n == 4 && (sc_number(w[3], NULL, 1, &z) || z > 5))
+            return sc_fail(c, "catalogue zipf: bad exponent '%s' (from 0, uniform, to 5)", w[3]);
+        sc->titles = (uint32_t)x;
+        sc->zipf_s = z;
+        return 0;
+    }
     if (strcmp(w[0], "locality") == 0) {
         if (n != 2 || (strcmp(w[1], "map") && strcmp(w[1], "none")))
             return sc_fail(c, "locality: expects 'map' or 'none'");

@@ -162,6 +162,38 @@ out:
     return rc;
 }
 
+/* A catalogue's titles 1..: the same bytes (and piece hashes) as title 0
+ * under another name ("t" and 8 digits for "title.bin"), so each has its
+ * own info-hash, swarm and fluid bound, without hashing a title again. */
+static int titles_make(sim *w, char *err, size_t errlen)
+{
+    static const char key[] = "4:name9:title.bin";
+    uint8_t *at = memmem(w->torrent, w->torrent_len, key, sizeof key - 1);
+    uint8_t *copy = malloc(w->torrent_len);
+    w->tmi = calloc(w->sc.titles, sizeof *w->tmi);
+    int rc = -1;
+    if (!at || !copy || !w->tmi) {
+        snprintf(err, errlen, at ? "out of memory (titles)" : "cannot name the catalogue's titles");
+        goto out;
+    }
+    w->tmi[0] = w->mi;
+    memcpy(copy, w->torrent, w->torrent_len);
+    for (uint32_t t = 1; t < w->sc.titles; t++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%08u", t);
+        memcpy(copy + (at - w->torrent) + 8, name, 9);
+        int crc = pf_metainfo_parse(copy, w->torrent_len, NULL, &w->tmi[t]);
+        if (crc) {
+            snprintf(err, errlen, "cannot make title %u: %s", t, pf_strerror(crc));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(copy);
+    return rc;
+}
+
 /* ---- viewers ------------------------------------------------------------------------- */
 static int cmp_u64(const void *a, const void *b)
 {
@@ -236,6 +268,19 @@ static int viewers_plan(sim *w)
             uint32_t k = share_pick(unit_rand(w), &sc->watch[0].share, sizeof sc->watch[0], sc->nwatch);
             nd->depart_at = at[i] + (uint64_t)((k < sc->nwatch ? sc->watch[k].s : sc->watch_s) * 1e9);
         }
+        if (sc->titles > 1) { /* likewise: Zipf popularity */
+            double u = unit_rand(w) * w->zipf_cum[sc->titles - 1];
+            uint32_t lo = 0, hi = sc->titles - 1; /* the first title whose cumulative weight is above u */
+            while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (u < w->zipf_cum[mid])
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            nd->title = lo;
+        }
+        w->tn[nd->title]++; /* counted here, the swarms' room */
         if (sc->nisp) { /* likewise */
             uint32_t k = share_pick(unit_rand(w), &sc->isp[0].share, sizeof sc->isp[0], sc->nisp);
             nd->isp = (uint8_t)(k < sc->nisp ? k : sc->nisp - 1);
@@ -272,7 +317,7 @@ static void viewer_arrive(sim *w, uint32_t i)
     }
     pf_metainfo *mi = NULL;
     if (pf_session_new(&st, &nd->s) != 0 ||
-        !(mi = pf_metainfo_ref(w->mi)) ||
+        !(mi = pf_metainfo_ref(w->tmi ? w->tmi[nd->title] : w->mi)) ||
         pf_session_add_torrent(nd->s, mi, &nd->t) != 0) {
         pf_metainfo_free(mi);
         pf_session_free(nd->s);
@@ -430,7 +475,12 @@ static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char
     w->nodes = calloc(w->n, sizeof *w->nodes);
     w->dirty = calloc(w->n, sizeof *w->dirty);
     w->swarm = calloc(w->n, sizeof *w->swarm);
-    if (!w->nodes || !w->dirty || !w->swarm || viewers_plan(w)) {
+    w->tbase = calloc(sc->titles, sizeof *w->tbase);
+    w->tn = calloc(sc->titles, sizeof *w->tn);
+    w->zipf_cum = calloc(sc->titles, sizeof *w->zipf_cum);
+    for (uint32_t t = 0; w->zipf_cum && t < sc->titles; t++)
+        w->zipf_cum[t] = (t ? w->zipf_cum[t - 1] : 0) + pow((double)(t + 1), -sc->zipf_s);
+    if (!w->nodes || !w->dirty || !w->swarm || !w->tbase || !w->tn || !w->zipf_cum || viewers_plan(w)) {
         snprintf(err, errlen, "out of memory for %u viewers", w->n);
         return -1;
     }
@@ -445,6 +495,8 @@ static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char
             return -1;
         }
     }
+    for (uint32_t t = 1; t < sc->titles; t++) w->tbase[t] = w->tbase[t - 1] + w->tn[t - 1];
+    memset(w->tn, 0, sizeof *w->tn * sc->titles); /* now the swarms' sizes */
     for (uint32_t i = 0; i < w->n && sc->nisp; i++) w->isp_nodes[w->nodes[i].isp][w->nodes[i].isp_idx] = i;
     uint64_t last = 0;
     for (uint32_t i = 0; i < w->n; i++)
@@ -454,12 +506,13 @@ static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char
     w->nslots = (w->size + SIM_SLOT - 1) / SIM_SLOT;
     w->demand = calloc(w->nbins, sizeof *w->demand);
     w->novel = calloc(w->nbins, sizeof *w->novel);
-    w->slots = calloc(w->nslots / 8 + 1, 1);
+    w->slots = calloc((w->nslots / 8 + 1) * sc->titles, 1);
     if (!w->demand || !w->novel || !w->slots) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (title_make(w, tmpdir, err, errlen)) return -1;
+    if (sc->titles > 1 && titles_make(w, err, errlen)) return -1;
     for (uint32_t i = 0; i < w->n; i++) {
         if (sim_queue_push(&w->q, w->nodes[i].arrive_at, EV_ARRIVE, i, NULL) ||
             sim_queue_push(&w->q, w->nodes[i].depart_at, EV_DEPART, i, NULL)) {
@@ -519,6 +572,12 @@ void pf_sim_result_free(pf_sim_result *r)
     free(w->nodes);
     free(w->dirty);
     free(w->swarm);
+    free(w->tbase);
+    free(w->zipf_cum);
+    free(w->tn);
+    if (w->tmi)
+        for (uint32_t t = 1; t < w->sc.titles; t++) pf_metainfo_free(w->tmi[t]);
+    free(w->tmi);
     for (uint32_t k = 0; k < PF_SIM_MAX_ISPS; k++) free(w->isp_nodes[k]);
     free(w->demand);
     free(w->novel);

@@ -77,6 +77,8 @@ typedef struct pf_sim_scenario {
     int departed_silent;   /* a dial to a viewer that left gets no answer
                               (its router drops the SYN; the engine times
                               out) instead of a refusal one round trip later */
+    uint32_t titles;       /* a catalogue of this many titles, each like `title` (1: one title) */
+    double zipf_s;         /* each viewer picks title k (from 0) with weight 1/(k+1)^zipf_s */
     pf_sim_isp isp[PF_SIM_MAX_ISPS]; /* none: one network, no locality */
     uint32_t nisp;
     int locality_none;     /* ISPs' address blocks, but no viewer told its own */

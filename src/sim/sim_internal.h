@@ -171,6 +171,7 @@ typedef struct sim_node {
     int alive, left;
     uint8_t cls;
     uint8_t isp;        /* its ISP (0 without isp lines) */
+    uint32_t title;     /* the title it watches (0 without a catalogue) */
     uint32_t isp_idx;   /* its place among the ISP's viewers: its address */
     uint64_t arrive_at, depart_at;
     pf_session *s;
@@ -213,9 +214,11 @@ typedef struct sim {
     uint32_t *isp_nodes[PF_SIM_MAX_ISPS];
     uint32_t isp_n[PF_SIM_MAX_ISPS];
     uint64_t inter_isp_link_bytes; /* bytes on peer links between ISPs */
-    /* the tracker's swarm */
+    /* the tracker's swarms: title t's in swarm[tbase[t]..], tn[t] of them */
     uint32_t *swarm;
-    uint32_t nswarm;
+    uint32_t *tbase, *tn;
+    pf_metainfo **tmi; /* a catalogue's titles (tmi[0] is mi), NULL without one */
+    double *zipf_cum;   /* the titles' weights, 1/(k+1)^s, summed up to each */
     /* viewers whose session was called: their events are drained */
     uint32_t *dirty;
     uint32_t ndirty;
