@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sim/sim.h"
+#include "sim/sim_result.h" /* the viewers' plan, for the churn, curve and ISP checks */
 #include "test.h"
 
 static int parse(const char *text, pf_sim_scenario *sc, char *err, size_t errlen)
@@ -64,6 +65,28 @@ TEST(scenario_parses)
     CHECK_EQ(sc.payload_real, 1);
     CHECK_EQ(parse("arrival burst\n", &sc, err, sizeof err), 0);
     CHECK(sc.arrival_s == 0);
+    /* churn, a prime-time curve, ISPs */
+    CHECK_EQ(parse("watch 60 30%\nwatch 10m\nwatch 5 10%\narrival curve 0=1 30m=10 1h=2\n"
+                   "isp 60%\nisp 40% local_share 1\nlocality none\n",
+                   &sc, err, sizeof err),
+             0);
+    CHECK_EQ(sc.nwatch, 2);
+    CHECK(sc.watch[0].share == 0.3 && sc.watch[0].s == 60);
+    CHECK(sc.watch[1].share == 0.1 && sc.watch[1].s == 5);
+    CHECK(sc.watch_s == 600);
+    CHECK_EQ(sc.arrival, PF_SIM_ARRIVAL_CURVE);
+    CHECK_EQ(sc.ncurve, 3);
+    CHECK(sc.curve_t[1] == 1800 && sc.curve_rate[1] == 10 && sc.arrival_s == 3600);
+    CHECK_EQ(sc.nisp, 2);
+    CHECK(sc.isp[0].share == 0.6 && sc.isp[0].local_share < 0);
+    CHECK(sc.isp[1].share == 0.4 && sc.isp[1].local_share == 1);
+    CHECK_EQ(sc.locality_none, 1);
+    CHECK_EQ(sc.titles, 1);
+    CHECK_EQ(parse("catalogue 1000 zipf 0.8\n", &sc, err, sizeof err), 0);
+    CHECK_EQ(sc.titles, 1000);
+    CHECK(sc.zipf_s == 0.8);
+    CHECK_EQ(parse("catalogue 50\n", &sc, err, sizeof err), 0);
+    CHECK(sc.titles == 50 && sc.zipf_s == 1.0);
 }
 
 /* Each bad scenario fails with an error naming its file and line. */
@@ -96,6 +119,26 @@ TEST(scenario_errors_name_the_line)
         {"name a\"b\n", "t.sim:1: name: only letters"},
         {"viewers 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n", "t.sim:1: more than 16 words"},
         {"viewers 10\x01\n", "t.sim:1: control character"},
+        {"watch 60 half\n", "t.sim:1: watch: bad share 'half'"},
+        {"watch 60 30% 2\n", "t.sim:1: watch: expects TIME [SHARE%]"},
+        {"watch 0.5 30%\n", "t.sim:1: watch: at least 1 s"},
+        {"name a\nwatch 60 70%\nwatch 30 40%\n", "t.sim:2: watch: the shares of the 2 watch lines add up to 110%"},
+        {"arrival curve 0=1\n", "t.sim:1: arrival curve: expects at least two points"},
+        {"arrival curve 0=1 10m\n", "t.sim:1: arrival curve: bad point '10m'"},
+        {"arrival curve 5=1 10m=2\n", "t.sim:1: arrival curve: the first point is at time 0"},
+        {"\narrival curve 0=1 10m=2 5m=3\n", "t.sim:2: arrival curve: the times must increase ('5m'"},
+        {"arrival curve 0=1 10m=lots\n", "t.sim:1: arrival curve: bad rate 'lots'"},
+        {"arrival curve 0=0 10m=0\n", "t.sim:1: arrival curve: the rate is 0 everywhere"},
+        {"arrival curve 0=1 1e9=2\n", "t.sim:1: arrival curve: bad time '1e9'"},
+        {"isp 60\n", "t.sim:1: isp: bad share '60'"},
+        {"isp 60% local_share 2\n", "t.sim:1: isp local_share: bad value '2'"},
+        {"isp 60% nearby 1\n", "t.sim:1: isp: unknown key 'nearby'"},
+        {"viewers 5\nisp 60%\nisp 30%\n", "t.sim:2: isp: the shares of the 2 isp lines add up to 90%"},
+        {"locality map\n", "t.sim:1: locality: no isp lines"},
+        {"isp 100%\nlocality nearby\n", "t.sim:2: locality: expects 'map' or 'none'"},
+        {"viewers 5\ncatalogue 0\n", "t.sim:2: catalogue: bad count '0'"},
+        {"catalogue 10 zipf -1\n", "t.sim:1: catalogue zipf: bad exponent '-1'"},
+        {"catalogue 10 zpif 1\n", "t.sim:1: catalogue: expects TITLES [zipf S]"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         pf_sim_scenario sc;
@@ -120,11 +163,11 @@ static const char *SMALL = "name unit\n"
                            "player startup 2 rebuffer 1 buffer 10\n";
 
 /* The deterministic output of a run (JSON, text and CSV), malloc'd. */
-static char *run_output(uint64_t seed, pf_sim_result **keep)
+static char *run_output_of(const char *text, uint64_t seed, pf_sim_result **keep)
 {
     pf_sim_scenario sc;
     char err[256];
-    if (parse(SMALL, &sc, err, sizeof err)) {
+    if (parse(text, &sc, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         return NULL;
     }
@@ -148,6 +191,11 @@ static char *run_output(uint64_t seed, pf_sim_result **keep)
     else
         pf_sim_result_free(r);
     return buf;
+}
+
+static char *run_output(uint64_t seed, pf_sim_result **keep)
+{
+    return run_output_of(SMALL, seed, keep);
 }
 
 static double json_num(const char *json, const char *key)
@@ -294,5 +342,100 @@ TEST(elided_payload_same_run)
     free(real_sc);
 }
 
+/* Churn, a prime-time curve and ISPs are drawn from the seed like the
+ * rest: the plan of 2,000 viewers (a run stopped at once) follows the
+ * shares and the curve. */
+TEST(churn_curve_isp_plan)
+{
+    pf_sim_result *r = NULL;
+    char *out = run_output_of("viewers 2000\nend 1ms\ntitle bitrate 1M duration 20 piece 64k\n"
+                              "arrival curve 0=0 10=10 20=0 40=0\nwatch 100\nwatch 5 30%\nwatch 50 20%\n"
+                              "isp 75%\nisp 25%\n",
+                              3, &r);
+    CHECK(out && r);
+    uint32_t n5 = 0, n50 = 0, n100 = 0, mid = 0, late = 0, isp1 = 0;
+    for (uint32_t i = 0; i < r->w.n; i++) {
+        const sim_node *nd = &r->w.nodes[i];
+        double a = (double)nd->arrive_at / 1e9, d = (double)(nd->depart_at - nd->arrive_at) / 1e9;
+        n5 += d == 5;
+        n50 += d == 50;
+        n100 += d == 100;
+        mid += a >= 5 && a < 15; /* 75% of the triangle's area */
+        late += a >= 20;          /* the rate is 0 there */
+        isp1 += nd->isp == 1;
+        CHECK(r->w.isp_nodes[nd->isp][nd->isp_idx] == i);
+        uint8_t ip[4];
+        sim_node_addr(&r->w, i, ip);
+        CHECK(sim_addr_node(&r->w, ip) == i);
+        CHECK(ip[0] == 10 && ip[1] >> 4 == nd->isp);
+    }
+    CHECK_EQ(n5 + n50 + n100, 2000);
+    CHECK(n5 > 520 && n5 < 680);
+    CHECK(n50 > 330 && n50 < 470);
+    CHECK(mid > 1420 && mid < 1580);
+    CHECK_EQ(late, 0);
+    CHECK(isp1 > 420 && isp1 < 580);
+    free(out);
+    pf_sim_result_free(r);
+}
+
+/* A run with churn, a curve and two ISPs is deterministic too, and counts
+ * the bytes between ISPs. */
+TEST(churn_curve_isp_same_seed_same_output)
+{
+    static const char *text = "name isp\nviewers 10\narrival curve 0=0 3=10 6=0\nwatch 16\nwatch 4 40%\n"
+                              "title bitrate 1M duration 20 piece 64k\nlink up 2M down 8M\ncdn capacity 50M\n"
+                              "player startup 2 rebuffer 1 buffer 10\nisp 50%\nisp 50% local_share 1\n";
+    char *a = run_output_of(text, 5, NULL), *b = run_output_of(text, 5, NULL), *c = run_output_of(text, 6, NULL);
+    CHECK(a && b && c);
+    if (strcmp(a, b) != 0) fprintf(stderr, "--- first run\n%s\n--- second run\n%s\n", a, b);
+    CHECK_STR(a, b);
+    CHECK(strcmp(a, c) != 0);
+    CHECK(json_num(a, "viewers_arrived") == 10);
+    CHECK(json_num(a, "isps") == 2);
+    CHECK(json_num(a, "inter_isp_link_bytes") > 0);
+    CHECK(json_num(a, "inter_isp_link_bytes") < json_num(a, "peer_link_bytes"));
+    CHECK(json_num(a, "inter_isp_peer_bytes") <= json_num(a, "peer_bytes"));
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* A catalogue: viewers pick titles by Zipf popularity, each title its own
+ * swarm (a lone viewer of a title has nobody to share with), and the run
+ * is deterministic. */
+TEST(catalogue_zipf)
+{
+    pf_sim_result *r = NULL;
+    char *out = run_output_of("viewers 2000\nend 1ms\ntitle bitrate 1M duration 20 piece 64k\ncatalogue 100 zipf 1\n",
+                              3, &r);
+    CHECK(out && r);
+    uint32_t first = 0, top10 = 0;
+    for (uint32_t i = 0; i < r->w.n; i++) {
+        first += r->w.nodes[i].title == 0;
+        top10 += r->w.nodes[i].title < 10;
+        CHECK(r->w.nodes[i].title < 100);
+    }
+    /* 1/H(100) = 19.3% for the first title, H(10)/H(100) = 56.5% for the top ten */
+    CHECK(first > 330 && first < 450);
+    CHECK(top10 > 1060 && top10 < 1200);
+    free(out);
+    pf_sim_result_free(r);
+    static const char *text = "viewers 12\narrival uniform 6\nwatch 16\ncatalogue 4 zipf 1\n"
+                              "title bitrate 1M duration 20 piece 64k\nlink up 2M down 8M\ncdn capacity 50M\n"
+                              "player startup 2 rebuffer 1 buffer 10\n";
+    char *a = run_output_of(text, 5, NULL), *b = run_output_of(text, 5, NULL);
+    CHECK(a && b);
+    CHECK_STR(a, b);
+    CHECK(json_num(a, "started") == 12);
+    CHECK(json_num(a, "titles") == 4);
+    CHECK(json_num(a, "titles_watched") >= 2);
+    CHECK(json_num(a, "peer_bytes") > 0);
+    CHECK(json_num(a, "hash_failures") == 0);
+    free(a);
+    free(b);
+}
+
 TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output, lone_viewer_timing,
-          second_viewer_uses_the_first, elided_payload_same_run)
+          second_viewer_uses_the_first, elided_payload_same_run, churn_curve_isp_plan,
+          churn_curve_isp_same_seed_same_output, catalogue_zipf)

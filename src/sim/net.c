@@ -324,6 +324,7 @@ void sim_up_done(sim *w, uint32_t node)
     pf_peer_sent(e->p, c->len, w->now);
     sim_touch(w, node);
     w->link_bytes += c->len;
+    if (w->sc.nisp && w->nodes[c->to].isp != nd->isp) w->inter_isp_link_bytes += c->len;
     push(w, w->now + c->link->oneway_ns, EV_DOWN_ARRIVE, 0, c);
     sim_ser_kick(w, &nd->up, 0, node);
 }
@@ -513,6 +514,31 @@ void sim_end_close(sim *w, sim_end *e, int call_engine)
     sim_link_unref(l); /* this end's reference */
 }
 
+void sim_node_addr(const sim *w, uint32_t node, uint8_t ip[4])
+{
+    uint32_t a = node + 1;
+    ip[0] = 10;
+    ip[1] = (uint8_t)(a >> 16);
+    if (w->sc.nisp) {
+        a = w->nodes[node].isp_idx + 1; /* < 2^20 (sim_setup checks) */
+        ip[1] = (uint8_t)((uint32_t)w->nodes[node].isp << 4 | a >> 16);
+    }
+    ip[2] = (uint8_t)(a >> 8);
+    ip[3] = (uint8_t)a;
+}
+
+uint32_t sim_addr_node(const sim *w, const uint8_t ip[4])
+{
+    if (ip[0] != 10) return UINT32_MAX;
+    if (!w->sc.nisp) {
+        uint32_t a = (uint32_t)ip[1] << 16 | (uint32_t)ip[2] << 8 | ip[3];
+        return a && a - 1 < w->n ? a - 1 : UINT32_MAX;
+    }
+    uint32_t k = ip[1] >> 4, a = (uint32_t)(ip[1] & 15) << 16 | (uint32_t)ip[2] << 8 | ip[3];
+    if (k >= w->sc.nisp || !a || a - 1 >= w->isp_n[k]) return UINT32_MAX;
+    return w->isp_nodes[k][a - 1];
+}
+
 /* PF_EV_CONNECT from a viewer: the SYN leaves. */
 void sim_dial(sim *w, uint32_t from, pf_peer *p, const pf_endpoint *ep)
 {
@@ -525,8 +551,8 @@ void sim_dial(sim *w, uint32_t from, pf_peer *p, const pf_endpoint *ep)
         return;
     }
     const pf_addr *a = &ep->addr;
-    uint32_t to = ((uint32_t)a->ip[1] << 16 | (uint32_t)a->ip[2] << 8 | a->ip[3]) - 1;
-    int valid = a->family == 4 && a->ip[0] == 10 && a->port == SIM_PORT && to < w->n && to != from;
+    uint32_t to = a->family == 4 ? sim_addr_node(w, a->ip) : UINT32_MAX;
+    int valid = a->port == SIM_PORT && to < w->n && to != from;
     for (int s = 0; s < 2; s++) {
         l->end[s].link = l;
         l->end[s].side = s;
@@ -569,10 +595,7 @@ void sim_dial_arrive(sim *w, sim_link *l)
         memset(&ep, 0, sizeof ep);
         ep.transport = PF_TRANSPORT_TCP;
         ep.addr.family = 4;
-        ep.addr.ip[0] = 10;
-        ep.addr.ip[1] = (uint8_t)((from + 1) >> 16);
-        ep.addr.ip[2] = (uint8_t)((from + 1) >> 8);
-        ep.addr.ip[3] = (uint8_t)(from + 1);
+        sim_node_addr(w, from, ep.addr.ip);
         ep.addr.port = (uint16_t)(20000 + nf->next_port++ % 45000);
         pf_peer *p = pf_session_accept(nt->s, &ep, w->now);
         sim_touch(w, to);

@@ -35,8 +35,9 @@ void sim_tracker_remove(sim *w, uint32_t node)
 {
     sim_node *nd = &w->nodes[node];
     if (nd->trk_pos < 0) return;
-    uint32_t last = w->swarm[--w->nswarm];
-    w->swarm[nd->trk_pos] = last;
+    uint32_t *sw = w->swarm + w->tbase[nd->title];
+    uint32_t last = sw[--w->tn[nd->title]];
+    sw[nd->trk_pos] = last;
     w->nodes[last].trk_pos = nd->trk_pos;
     nd->trk_pos = -1;
 }
@@ -44,15 +45,17 @@ void sim_tracker_remove(sim *w, uint32_t node)
 /* Up to want viewers of the swarm other than node, chosen at random. */
 static size_t tracker_pick(sim *w, uint32_t node, size_t want, uint32_t *out)
 {
-    size_t others = w->nswarm - (w->nodes[node].trk_pos >= 0 ? 1 : 0);
+    uint32_t t = w->nodes[node].title, nsw = w->tn[t];
+    const uint32_t *sw = w->swarm + w->tbase[t];
+    size_t others = nsw - (w->nodes[node].trk_pos >= 0 ? 1 : 0);
     size_t n = 0;
     if (others <= want) {
-        for (uint32_t i = 0; i < w->nswarm; i++)
-            if (w->swarm[i] != node) out[n++] = w->swarm[i];
+        for (uint32_t i = 0; i < nsw; i++)
+            if (sw[i] != node) out[n++] = sw[i];
         return n;
     }
     while (n < want) {
-        uint32_t v = w->swarm[sim_rand(&w->rng) % w->nswarm];
+        uint32_t v = sw[sim_rand(&w->rng) % nsw];
         int dup = v == node;
         for (size_t k = 0; k < n && !dup; k++) dup = out[k] == v;
         if (!dup) out[n++] = v;
@@ -113,8 +116,8 @@ void sim_http_answer(sim *w, uint32_t node, void *http)
         sim_tracker_remove(w, node);
         want = 0;
     } else if (nd->trk_pos < 0) {
-        nd->trk_pos = w->nswarm;
-        w->swarm[w->nswarm++] = node;
+        nd->trk_pos = w->tn[nd->title];
+        w->swarm[w->tbase[nd->title] + w->tn[nd->title]++] = node;
     }
     uint32_t picked[200];
     size_t np = tracker_pick(w, node, want < 200 ? want : 200, picked);
@@ -125,12 +128,8 @@ void sim_http_answer(sim *w, uint32_t node, void *http)
     memcpy(body, head, (size_t)hl);
     size_t bl = (size_t)hl;
     for (size_t i = 0; i < np; i++) {
-        uint32_t a = picked[i] + 1;
         uint8_t *p = body + bl;
-        p[0] = 10;
-        p[1] = (uint8_t)(a >> 16);
-        p[2] = (uint8_t)(a >> 8);
-        p[3] = (uint8_t)a;
+        sim_node_addr(w, picked[i], p);
         p[4] = (uint8_t)(SIM_PORT >> 8);
         p[5] = (uint8_t)(SIM_PORT & 0xff);
         bl += 6;
@@ -312,15 +311,16 @@ void sim_player_open(sim *w, sim_node *nd)
 
 /* The demand of the fluid bound: bytes read now, and bytes nobody read
  * before (64 KiB slots, as the lab counts them). */
-static void note_read(sim *w, uint64_t off, uint64_t n)
+static void note_read(sim *w, uint32_t title, uint64_t off, uint64_t n)
 {
+    uint8_t *slots = w->slots + (size_t)title * (w->nslots / 8 + 1); /* each title its own */
     uint64_t bin = w->now / 1000000000ULL;
     if (bin >= w->nbins) bin = w->nbins - 1;
     w->demand[bin] += (double)n;
     uint64_t fresh = 0; /* bytes of the slots nobody read before (the last one is short) */
     for (uint64_t s = off / SIM_SLOT; s <= (off + n - 1) / SIM_SLOT && s < w->nslots; s++)
-        if (!(w->slots[s >> 3] & (1u << (s & 7)))) {
-            w->slots[s >> 3] |= (uint8_t)(1u << (s & 7));
+        if (!(slots[s >> 3] & (1u << (s & 7)))) {
+            slots[s >> 3] |= (uint8_t)(1u << (s & 7));
             fresh += w->size - s * SIM_SLOT < SIM_SLOT ? w->size - s * SIM_SLOT : SIM_SLOT;
         }
     if (fresh) w->novel[bin] += (double)(fresh < n + SIM_SLOT ? fresh : n + SIM_SLOT);
@@ -340,7 +340,7 @@ static void player_read(sim *w, sim_node *nd)
             break;
         }
         pf_torrent_stream_served(nd->t, pl->id, pl->read_pos, (size_t)a, w->now);
-        note_read(w, pl->read_pos, (uint64_t)a);
+        note_read(w, nd->title, pl->read_pos, (uint64_t)a);
         pl->read_pos += (uint64_t)a;
     }
     sim_touch(w, nd->idx);

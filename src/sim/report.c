@@ -15,7 +15,7 @@ typedef struct rep {
     double stall_s;
     uint64_t cdn_sent;   /* body bytes the CDN delivered */
     uint64_t cdn_bytes;  /* of those, accepted by the engines */
-    uint64_t peer_bytes, uploaded, wasted;
+    uint64_t peer_bytes, uploaded, wasted, remote_bytes;
     uint32_t hash_failures, log_errors;
     double offload;
     double demand, novel, upload_cap, bound, bound_total, ratio;
@@ -23,6 +23,8 @@ typedef struct rep {
     uint64_t heap_node_max;
     double heap_node_mean, heap_per_viewer;
 } rep;
+
+static void rep_catalogue(const sim *w, FILE *f);
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -94,6 +96,7 @@ static void rep_viewers(const sim *w, rep *r, double *su, double *upl)
         r->peer_bytes += nd->peer_bytes;
         r->uploaded += nd->uploaded;
         r->wasted += nd->wasted;
+        r->remote_bytes += nd->remote_bytes;
         r->hash_failures += nd->hash_failures;
         r->log_errors += nd->log_errors;
         upl[nup++] = (double)nd->uploaded;
@@ -181,7 +184,61 @@ void pf_sim_result_json(const pf_sim_result *res, FILE *f)
     fprintf(f, "  \"announces\": %llu,\n  \"cdn_requests\": %llu,\n  \"cdn_cancels\": %llu,\n",
             (unsigned long long)w->announces, (unsigned long long)w->cdn_requests,
             (unsigned long long)w->cdn_cancels);
+    if (sc->titles > 1) rep_catalogue(w, f);
+    if (sc->nisp) {
+        fprintf(f, "  \"isps\": %u,\n  \"locality\": \"%s\",\n", sc->nisp, sc->locality_none ? "none" : "map");
+        fprintf(f, "  \"inter_isp_link_bytes\": %llu,\n  \"inter_isp_link_share\": %.4f,\n",
+                (unsigned long long)w->inter_isp_link_bytes,
+                w->link_bytes ? (double)w->inter_isp_link_bytes / (double)w->link_bytes : 0);
+        if (!sc->locality_none)
+            fprintf(f, "  \"inter_isp_peer_bytes\": %llu,\n  \"inter_isp_peer_share\": %.4f,\n",
+                    (unsigned long long)r.remote_bytes,
+                    r.peer_bytes ? (double)r.remote_bytes / (double)r.peer_bytes : 0);
+    }
     fprintf(f, "  \"peer_link_bytes\": %llu\n}\n", (unsigned long long)w->link_bytes);
+}
+
+/* A catalogue's titles grouped by their audience (viewers who came):
+ * how many titles, viewers, CDN and peer bytes in each group. */
+#define CAT_GROUPS 7
+static const uint32_t CAT_FROM[CAT_GROUPS] = {1, 2, 4, 11, 31, 101, 301};
+
+static void rep_catalogue(const sim *w, FILE *f)
+{
+    uint32_t *aud = calloc(w->sc.titles, sizeof *aud);
+    double g[CAT_GROUPS][4] = {{0}}; /* titles, viewers, cdn, peers */
+    if (!aud) return;
+    uint32_t watched = 0;
+    for (uint32_t i = 0; i < w->n; i++)
+        if (w->nodes[i].left) watched += aud[w->nodes[i].title]++ == 0;
+    for (uint32_t i = 0; i < w->n; i++) {
+        const sim_node *nd = &w->nodes[i];
+        if (!nd->left) continue;
+        int k = CAT_GROUPS - 1;
+        while (k > 0 && aud[nd->title] < CAT_FROM[k]) k--;
+        g[k][1] += 1;
+        g[k][2] += (double)nd->cdn_bytes;
+        g[k][3] += (double)nd->peer_bytes;
+    }
+    for (uint32_t t = 0; t < w->sc.titles; t++) {
+        int k = CAT_GROUPS - 1;
+        if (!aud[t]) continue;
+        while (k > 0 && aud[t] < CAT_FROM[k]) k--;
+        g[k][0] += 1;
+    }
+    fprintf(f, "  \"titles\": %u,\n  \"zipf_s\": %.3f,\n  \"titles_watched\": %u,\n", w->sc.titles, w->sc.zipf_s,
+            watched);
+    fprintf(f, "  \"by_title_audience\": [");
+    for (int k = 0, first = 1; k < CAT_GROUPS; k++) {
+        if (!g[k][0]) continue;
+        double tot = g[k][2] + g[k][3];
+        fprintf(f, "%s\n    {\"viewers_from\": %u, \"titles\": %.0f, \"viewers\": %.0f, \"cdn_bytes\": %.0f, "
+                   "\"peer_bytes\": %.0f, \"offload\": %.4f}",
+                first ? "" : ",", CAT_FROM[k], g[k][0], g[k][1], g[k][2], g[k][3], tot > 0 ? g[k][3] / tot : 0);
+        first = 0;
+    }
+    fprintf(f, "\n  ],\n");
+    free(aud);
 }
 
 static void mb_row(FILE *f, const char *what, double bytes)
@@ -196,11 +253,17 @@ void pf_sim_result_text(const pf_sim_result *res, FILE *f)
     rep_make(w, &r);
     fprintf(f, "scenario %s, seed %llu: %u viewers (%u at most at once), %.0f s simulated\n", w->sc.name,
             (unsigned long long)w->sc.seed, r.arrived, w->peak_present, (double)w->end_at / 1e9);
+    if (w->sc.titles > 1) fprintf(f, "  a catalogue of %u titles, Zipf s=%.3g\n", w->sc.titles, w->sc.zipf_s);
     mb_row(f, "CDN", (double)r.cdn_sent);
     mb_row(f, "fluid bound (per second)", r.bound);
     fprintf(f, "  %-34s %12.2f x\n", "CDN / bound", r.ratio);
     mb_row(f, "peers", (double)r.peer_bytes);
     fprintf(f, "  %-34s %12.1f %%\n", "offload (peers / all)", 100 * r.offload);
+    if (w->sc.nisp) {
+        mb_row(f, "inter-ISP (peer links)", (double)w->inter_isp_link_bytes);
+        fprintf(f, "  %-34s %12.1f %%\n", "inter-ISP of peer links",
+                w->link_bytes ? 100.0 * (double)w->inter_isp_link_bytes / (double)w->link_bytes : 0);
+    }
     fprintf(f, "  %-34s %12.3f s\n", "start-up p50", r.su_p50);
     fprintf(f, "  %-34s %12.3f s\n", "start-up p90", r.su_p90);
     fprintf(f, "  %-34s %12u\n", "not started", r.arrived - r.started);
@@ -216,15 +279,18 @@ void pf_sim_result_viewers_csv(const pf_sim_result *res, FILE *f)
 {
     const sim *w = &res->w;
     fprintf(f, "viewer,class,arrive_s,depart_s,startup_s,stalls,stall_s,cdn_bytes,peer_bytes,uploaded,"
-               "heap_peak\n");
+               "heap_peak%s%s\n", w->sc.nisp ? ",isp" : "", w->sc.titles > 1 ? ",title" : "");
     for (uint32_t i = 0; i < w->n; i++) {
         const sim_node *nd = &w->nodes[i];
         if (!nd->left) continue;
         double su = nd->pl.started ? (double)(nd->pl.started_at - nd->pl.opened_at) / 1e9 : -1;
-        fprintf(f, "%u,%u,%.3f,%.3f,%.3f,%u,%.3f,%llu,%llu,%llu,%llu\n", i, nd->cls,
+        fprintf(f, "%u,%u,%.3f,%.3f,%.3f,%u,%.3f,%llu,%llu,%llu,%llu", i, nd->cls,
                 (double)nd->arrive_at / 1e9, (double)nd->depart_at / 1e9, su, nd->pl.stalls, nd->pl.stall_s,
                 (unsigned long long)nd->cdn_bytes, (unsigned long long)nd->peer_bytes,
                 (unsigned long long)nd->uploaded, (unsigned long long)nd->heap_peak);
+        if (w->sc.nisp) fprintf(f, ",%u", nd->isp);
+        if (w->sc.titles > 1) fprintf(f, ",%u", nd->title);
+        fputc('\n', f);
     }
 }
 

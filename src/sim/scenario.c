@@ -22,6 +22,9 @@ typedef struct sc_ctx {
     size_t errlen;
     unsigned link_line; /* first `link` line, for the shares check */
     int links_seen;
+    unsigned watch_line; /* first `watch T P%` line, for the shares check */
+    unsigned isp_line;   /* first `isp` line, for the shares check */
+    unsigned locality_line;
 } sc_ctx;
 
 void pf_sim_scenario_default(pf_sim_scenario *sc)
@@ -49,6 +52,8 @@ void pf_sim_scenario_default(pf_sim_scenario *sc)
     sc->startup_s = 4;
     sc->rebuffer_s = 2;
     sc->buffer_s = 30;
+    sc->titles = 1;
+    sc->zipf_s = 1.0;
 }
 
 static int sc_fail(sc_ctx *c, const char *fmt, ...)
@@ -274,19 +279,107 @@ static int sc_link(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
     return 0;
 }
 
+/* arrival curve TIME=RATE...: points from time 0, times increasing, the
+ * rate relative (viewers per second at the curve's scale: only its shape
+ * counts, `viewers` says how many arrive). */
+static int sc_curve(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
+{
+    if (n < 4) return sc_fail(c, "arrival curve: expects at least two points TIME=RATE (e.g. 0=1 30m=10 60m=2)");
+    if (n - 2 > PF_SIM_MAX_CURVE) return sc_fail(c, "arrival curve: at most %d points", PF_SIM_MAX_CURVE);
+    double area = 0;
+    for (int i = 2; i < n; i++) {
+        char tbuf[32];
+        const char *eq = strchr(w[i], '=');
+        double t = 0, r = 0;
+        if (!eq || eq == w[i] || (size_t)(eq - w[i]) >= sizeof tbuf)
+            return sc_fail(c, "arrival curve: bad point '%s' (TIME=RATE, e.g. 30m=10)", w[i]);
+        snprintf(tbuf, sizeof tbuf, "%.*s", (int)(eq - w[i]), w[i]);
+        if (sc_time(c, "arrival curve", tbuf, 86400, &t)) return -1;
+        if (sc_number(eq + 1, NULL, 1, &r) || r > 1e9)
+            return sc_fail(c, "arrival curve: bad rate '%s' in '%s' (a number, 0 or more)", eq + 1, w[i]);
+        uint32_t k = (uint32_t)(i - 2);
+        if (k == 0 && t != 0) return sc_fail(c, "arrival curve: the first point is at time 0, not '%s'", tbuf);
+        if (k > 0 && t <= sc->curve_t[k - 1])
+            return sc_fail(c, "arrival curve: the times must increase ('%s' after %.6g s)", tbuf, sc->curve_t[k - 1]);
+        if (k > 0) area += (r + sc->curve_rate[k - 1]) / 2 * (t - sc->curve_t[k - 1]);
+        sc->curve_t[k] = t;
+        sc->curve_rate[k] = r;
+    }
+    if (!(area > 0)) return sc_fail(c, "arrival curve: the rate is 0 everywhere");
+    sc->ncurve = (uint32_t)(n - 2);
+    sc->arrival = PF_SIM_ARRIVAL_CURVE;
+    sc->arrival_s = sc->curve_t[sc->ncurve - 1];
+    return 0;
+}
+
+/* A percentage "P%" into 0-1; -1 if it is not one (0 excluded). */
+static double sc_share(const char *s)
+{
+    size_t l = strlen(s);
+    char num[32];
+    double x = 0;
+    if (l < 2 || l > 20 || s[l - 1] != '%') return -1;
+    snprintf(num, sizeof num, "%.*s", (int)(l - 1), s);
+    if (sc_number(num, NULL, 1, &x) || x <= 0 || x > 100) return -1;
+    return x / 100;
+}
+
+/* isp SHARE% [local_share X] */
+static int sc_isp(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
+{
+    if (n != 2 && n != 4) return sc_fail(c, "isp: expects SHARE%% [local_share X] (e.g. 'isp 60%%')");
+    double share = sc_share(w[1]);
+    if (share < 0) return sc_fail(c, "isp: bad share '%s' (a percentage, e.g. 60%%)", w[1]);
+    if (sc->nisp >= PF_SIM_MAX_ISPS) return sc_fail(c, "isp: at most %d isp lines", PF_SIM_MAX_ISPS);
+    pf_sim_isp isp = {share, -1};
+    if (n == 4) {
+        double x = 0;
+        if (strcmp(w[2], "local_share") != 0) return sc_fail(c, "isp: unknown key '%s' (local_share)", w[2]);
+        if (sc_number(w[3], NULL, 1, &x) || x > 1)
+            return sc_fail(c, "isp local_share: bad value '%s' (from 0 to 1)", w[3]);
+        isp.local_share = x;
+    }
+    if (!sc->nisp) c->isp_line = c->line;
+    sc->isp[sc->nisp++] = isp;
+    return 0;
+}
+
 static int sc_arrival(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
 {
     double x = 0;
+    if (n >= 2 && strcmp(w[1], "curve") == 0) return sc_curve(c, sc, w, n);
     if (n == 2 && strcmp(w[1], "burst") == 0) {
         sc->arrival = PF_SIM_ARRIVAL_UNIFORM;
         sc->arrival_s = 0;
         return 0;
     }
     if (n != 3 || (strcmp(w[1], "uniform") && strcmp(w[1], "fixed")))
-        return sc_fail(c, "arrival: expects 'uniform SECONDS', 'fixed SECONDS' or 'burst'");
+        return sc_fail(c, "arrival: expects 'uniform SECONDS', 'fixed SECONDS', 'burst' or 'curve TIME=RATE...'");
     if (sc_time(c, "arrival", w[2], 86400, &x)) return -1;
     sc->arrival = strcmp(w[1], "fixed") == 0 ? PF_SIM_ARRIVAL_FIXED : PF_SIM_ARRIVAL_UNIFORM;
     sc->arrival_s = x;
+    return 0;
+}
+
+/* watch TIME [SHARE%]: without a share, how long everyone not in a share
+ * stays; with one, that share of the audience leaves after TIME (churn). */
+static int sc_watch(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
+{
+    double x = 0, share = 0;
+    if (n != 2 && n != 3) return sc_fail(c, "watch: expects TIME [SHARE%%] (e.g. 'watch 120', 'watch 60 30%%')");
+    if (sc_time(c, "watch", w[1], 86400, &x)) return -1;
+    if (x < 1) return sc_fail(c, "watch: at least 1 s");
+    if (n == 2) {
+        sc->watch_s = x;
+        return 0;
+    }
+    share = sc_share(w[2]);
+    if (share < 0) return sc_fail(c, "watch: bad share '%s' (a percentage, e.g. 30%%)", w[2]);
+    if (sc->nwatch >= PF_SIM_MAX_WATCH) return sc_fail(c, "watch: at most %d lines with a share", PF_SIM_MAX_WATCH);
+    if (!sc->nwatch) c->watch_line = c->line;
+    sc->watch[sc->nwatch].share = share;
+    sc->watch[sc->nwatch].s = x;
+    sc->nwatch++;
     return 0;
 }
 
@@ -315,12 +408,6 @@ static int sc_single(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
         sc->viewers = (uint32_t)x;
         return 0;
     }
-    if (strcmp(w[0], "watch") == 0) {
-        if (sc_time(c, "watch", w[1], 86400, &x)) return -1;
-        if (x < 1) return sc_fail(c, "watch: at least 1 s");
-        sc->watch_s = x;
-        return 0;
-    }
     if (strcmp(w[0], "end") == 0) {
         if (sc_time(c, "end", w[1], 7 * 86400, &x)) return -1;
         sc->end_s = x;
@@ -341,6 +428,26 @@ static int sc_statement(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
     if (strcmp(w[0], "player") == 0) return sc_pairs(c, sc, w, n, kv_player, NULL);
     if (strcmp(w[0], "engine") == 0) return sc_pairs(c, sc, w, n, kv_engine, NULL);
     if (strcmp(w[0], "arrival") == 0) return sc_arrival(c, sc, w, n);
+    if (strcmp(w[0], "watch") == 0) return sc_watch(c, sc, w, n);
+    if (strcmp(w[0], "isp") == 0) return sc_isp(c, sc, w, n);
+    if (strcmp(w[0], "catalogue") == 0) {
+        double x = 0, z = 1.0;
+        if ((n != 2 && n != 4) || (n == 4 && strcmp(w[2], "zipf") != 0))
+            return sc_fail(c, "catalogue: expects TITLES [zipf S] (e.g. 'catalogue 1000 zipf 1')");
+        if (sc_count(c, "catalogue", w[1], 1, 100000, &x)) return -1;
+        if (n == 4 && (sc_number(w[3], NULL, 1, &z) || z > 5))
+            return sc_fail(c, "catalogue zipf: bad exponent '%s' (from 0, uniform, to 5)", w[3]);
+        sc->titles = (uint32_t)x;
+        sc->zipf_s = z;
+        return 0;
+    }
+    if (strcmp(w[0], "locality") == 0) {
+        if (n != 2 || (strcmp(w[1], "map") && strcmp(w[1], "none")))
+            return sc_fail(c, "locality: expects 'map' or 'none'");
+        sc->locality_none = strcmp(w[1], "none") == 0;
+        if (!c->locality_line) c->locality_line = c->line;
+        return 0;
+    }
     if (strcmp(w[0], "departed") == 0) {
         if (n != 2 || (strcmp(w[1], "refuse") && strcmp(w[1], "silent")))
             return sc_fail(c, "departed: expects 'refuse' or 'silent'");
@@ -367,6 +474,23 @@ static int sc_finish(sc_ctx *c, pf_sim_scenario *sc)
                        sum * 100);
     }
     if (sc->ncls == 1) sc->cls[0].share = 1.0;
+    double wsum = 0;
+    for (uint32_t i = 0; i < sc->nwatch; i++) wsum += sc->watch[i].share;
+    if (wsum > 1.0 + 1e-6) {
+        c->line = c->watch_line;
+        return sc_fail(c, "watch: the shares of the %u watch lines add up to %.4g%%, more than 100%%", sc->nwatch,
+                       wsum * 100);
+    }
+    double isum = 0;
+    for (uint32_t i = 0; i < sc->nisp; i++) isum += sc->isp[i].share;
+    if (sc->nisp && fabs(isum - 1.0) > 1e-6) {
+        c->line = c->isp_line;
+        return sc_fail(c, "isp: the shares of the %u isp lines add up to %.4g%%, not 100%%", sc->nisp, isum * 100);
+    }
+    if (c->locality_line && !sc->nisp) {
+        c->line = c->locality_line;
+        return sc_fail(c, "locality: no isp lines (the map is the ISPs')");
+    }
     if (sc->rebuffer_s > sc->buffer_s || sc->startup_s > sc->buffer_s) {
         c->line = 0;
         return sc_fail(c, "player: startup and rebuffer must not exceed buffer (%.3g s)", sc->buffer_s);
@@ -386,7 +510,7 @@ static int sc_finish(sc_ctx *c, pf_sim_scenario *sc)
 int pf_sim_scenario_parse(const char *text, size_t len, const char *fname, pf_sim_scenario *sc,
                           char *err, size_t errlen)
 {
-    sc_ctx c = {fname ? fname : "scenario", 0, err, errlen, 0, 0};
+    sc_ctx c = {fname ? fname : "scenario", 0, err, errlen, 0, 0, 0, 0, 0};
     size_t pos = 0;
     while (pos < len) {
         size_t e = pos;

@@ -1,6 +1,7 @@
 /* A run of the simulator: the title and its .torrent, the viewers'
  * arrivals and departures, the event loop on the virtual clock. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -161,11 +162,84 @@ out:
     return rc;
 }
 
+/* A catalogue's titles 1..: the same bytes (and piece hashes) as title 0
+ * under another name ("t" and 8 digits for "title.bin"), so each has its
+ * own info-hash, swarm and fluid bound, without hashing a title again. */
+static int titles_make(sim *w, char *err, size_t errlen)
+{
+    static const char key[] = "4:name9:title.bin";
+    uint8_t *at = memmem(w->torrent, w->torrent_len, key, sizeof key - 1);
+    uint8_t *copy = malloc(w->torrent_len);
+    w->tmi = calloc(w->sc.titles, sizeof *w->tmi);
+    int rc = -1;
+    if (!at || !copy || !w->tmi) {
+        snprintf(err, errlen, at ? "out of memory (titles)" : "cannot name the catalogue's titles");
+        goto out;
+    }
+    w->tmi[0] = w->mi;
+    memcpy(copy, w->torrent, w->torrent_len);
+    for (uint32_t t = 1; t < w->sc.titles; t++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%08u", t);
+        memcpy(copy + (at - w->torrent) + 8, name, 9);
+        int crc = pf_metainfo_parse(copy, w->torrent_len, NULL, &w->tmi[t]);
+        if (crc) {
+            snprintf(err, errlen, "cannot make title %u: %s", t, pf_strerror(crc));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(copy);
+    return rc;
+}
+
 /* ---- viewers ------------------------------------------------------------------------- */
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* The time at which a share f (0-1) of the arrivals of a curve have come:
+ * the inverse of the rate's integral, piecewise linear between points. */
+static double curve_time(const pf_sim_scenario *sc, double f)
+{
+    double total = 0;
+    for (uint32_t k = 1; k < sc->ncurve; k++)
+        total += (sc->curve_rate[k] + sc->curve_rate[k - 1]) / 2 * (sc->curve_t[k] - sc->curve_t[k - 1]);
+    double a = f * total;
+    for (uint32_t k = 1; k < sc->ncurve; k++) {
+        double L = sc->curve_t[k] - sc->curve_t[k - 1], r0 = sc->curve_rate[k - 1], r1 = sc->curve_rate[k];
+        double seg = (r0 + r1) / 2 * L;
+        if (a < seg || k == sc->ncurve - 1) {
+            /* r0 x + (r1 - r0) / (2L) x^2 = a, solved without cancellation */
+            double kk = (r1 - r0) / L, disc = r0 * r0 + 2 * kk * (a < seg ? a : seg);
+            double x = disc > 0 && r0 + sqrt(disc) > 0 ? 2 * (a < seg ? a : seg) / (r0 + sqrt(disc)) : 0;
+            if (x > L) x = L;
+            return sc->curve_t[k - 1] + x;
+        }
+        a -= seg;
+    }
+    return 0;
+}
+
+/* A uniform draw in [0, 1). */
+static double unit_rand(sim *w)
+{
+    return (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0;
+}
+
+/* Which of n shares (doubles `stride` bytes apart from *first, adding up
+ * to at most 1) a draw u falls in, or n if beyond them all. */
+static uint32_t share_pick(double u, const double *first, size_t stride, uint32_t n)
+{
+    double acc = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        acc += *(const double *)(const void *)((const char *)first + k * stride);
+        if (u < acc) return k;
+    }
+    return n;
 }
 
 /* Arrival times (sorted: viewer i is the i-th to arrive) and link classes. */
@@ -176,8 +250,9 @@ static int viewers_plan(sim *w)
     if (!at) return -1;
     for (uint32_t i = 0; i < w->n; i++) {
         double f = sc->arrival == PF_SIM_ARRIVAL_FIXED ? (double)i / w->n
-                                                       : (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0;
-        at[i] = (uint64_t)(f * sc->arrival_s * 1e9);
+                                                       : unit_rand(w);
+        at[i] = sc->arrival == PF_SIM_ARRIVAL_CURVE ? (uint64_t)(curve_time(sc, f) * 1e9)
+                                                    : (uint64_t)(f * sc->arrival_s * 1e9);
     }
     qsort(at, w->n, sizeof *at, cmp_u64);
     for (uint32_t i = 0; i < w->n; i++) {
@@ -186,16 +261,31 @@ static int viewers_plan(sim *w)
         nd->trk_pos = -1;
         nd->arrive_at = at[i];
         nd->depart_at = at[i] + (uint64_t)(sc->watch_s * 1e9);
-        double r = (double)(sim_rand(&w->rng) >> 11) / 9007199254740992.0, acc = 0;
-        nd->cls = (uint8_t)(sc->ncls - 1);
-        for (uint32_t c = 0; c < sc->ncls; c++) {
-            acc += sc->cls[c].share;
-            if (r < acc) {
-                nd->cls = (uint8_t)c;
-                break;
-            }
-        }
+        uint32_t c = share_pick(unit_rand(w), &sc->cls[0].share, sizeof sc->cls[0], sc->ncls);
+        nd->cls = (uint8_t)(c < sc->ncls ? c : sc->ncls - 1);
         nd->up.Bps = sc->cls[nd->cls].up_Bps;
+        if (sc->nwatch) { /* churn: drawn only then, so other runs keep their draws */
+            uint32_t k = share_pick(unit_rand(w), &sc->watch[0].share, sizeof sc->watch[0], sc->nwatch);
+            nd->depart_at = at[i] + (uint64_t)((k < sc->nwatch ? sc->watch[k].s : sc->watch_s) * 1e9);
+        }
+        if (sc->titles > 1) { /* likewise: Zipf popularity */
+            double u = unit_rand(w) * w->zipf_cum[sc->titles - 1];
+            uint32_t lo = 0, hi = sc->titles - 1; /* the first title whose cumulative weight is above u */
+            while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (u < w->zipf_cum[mid])
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            nd->title = lo;
+        }
+        w->tn[nd->title]++; /* counted here, the swarms' room */
+        if (sc->nisp) { /* likewise */
+            uint32_t k = share_pick(unit_rand(w), &sc->isp[0].share, sizeof sc->isp[0], sc->nisp);
+            nd->isp = (uint8_t)(k < sc->nisp ? k : sc->nisp - 1);
+            nd->isp_idx = w->isp_n[nd->isp]++;
+        }
         nd->mem.mem.malloc = mem_malloc;
         nd->mem.mem.calloc = mem_calloc;
         nd->mem.mem.realloc = mem_realloc;
@@ -227,7 +317,7 @@ static void viewer_arrive(sim *w, uint32_t i)
     }
     pf_metainfo *mi = NULL;
     if (pf_session_new(&st, &nd->s) != 0 ||
-        !(mi = pf_metainfo_ref(w->mi)) ||
+        !(mi = pf_metainfo_ref(w->tmi ? w->tmi[nd->title] : w->mi)) ||
         pf_session_add_torrent(nd->s, mi, &nd->t) != 0) {
         pf_metainfo_free(mi);
         pf_session_free(nd->s);
@@ -238,6 +328,17 @@ static void viewer_arrive(sim *w, uint32_t i)
     nd->alive = 1;
     w->present++;
     if (w->present > w->peak_present) w->peak_present = w->present;
+    if (w->sc.nisp && !w->sc.locality_none) {
+        /* the ISP's network map: its /12 (sim_node_addr) */
+        pf_net net;
+        memset(&net, 0, sizeof net);
+        net.family = 4;
+        net.bits = 12;
+        net.ip[0] = 10;
+        net.ip[1] = (uint8_t)(nd->isp << 4);
+        if (pf_session_add_local_net(nd->s, &net) != 0) sim_fail(w, "cannot set a viewer's local network");
+        if (w->sc.isp[nd->isp].local_share >= 0) pf_session_set_local_share(nd->s, w->sc.isp[nd->isp].local_share);
+    }
     pf_torrent_skip_check(nd->t, w->now);
     sim_player_open(w, nd);
     sim_touch(w, i);
@@ -255,6 +356,7 @@ static void viewer_depart(sim *w, uint32_t i)
     nd->peer_bytes = ts.peer_downloaded;
     nd->uploaded = ts.uploaded;
     nd->wasted = ts.wasted;
+    nd->remote_bytes = ts.remote_downloaded;
     nd->hash_failures = ts.hash_failures;
     sim_player *pl = &nd->pl;
     if (pl->state == PL_STALLED) pl->stall_s += (double)(w->now - pl->stall_since) / 1e9;
@@ -373,10 +475,29 @@ static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char
     w->nodes = calloc(w->n, sizeof *w->nodes);
     w->dirty = calloc(w->n, sizeof *w->dirty);
     w->swarm = calloc(w->n, sizeof *w->swarm);
-    if (!w->nodes || !w->dirty || !w->swarm || viewers_plan(w)) {
+    w->tbase = calloc(sc->titles, sizeof *w->tbase);
+    w->tn = calloc(sc->titles, sizeof *w->tn);
+    w->zipf_cum = calloc(sc->titles, sizeof *w->zipf_cum);
+    for (uint32_t t = 0; w->zipf_cum && t < sc->titles; t++)
+        w->zipf_cum[t] = (t ? w->zipf_cum[t - 1] : 0) + pow((double)(t + 1), -sc->zipf_s);
+    if (!w->nodes || !w->dirty || !w->swarm || !w->tbase || !w->tn || !w->zipf_cum || viewers_plan(w)) {
         snprintf(err, errlen, "out of memory for %u viewers", w->n);
         return -1;
     }
+    for (uint32_t ik = 0; ik < sc->nisp; ik++) {
+        if (w->isp_n[ik] >= (1u << 20) - 1) {
+            snprintf(err, errlen, "isp %u: %u viewers, more than its /12 holds", ik + 1, w->isp_n[ik]);
+            return -1;
+        }
+        w->isp_nodes[ik] = malloc(sizeof(uint32_t) * (w->isp_n[ik] ? w->isp_n[ik] : 1));
+        if (!w->isp_nodes[ik]) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    for (uint32_t t = 1; t < sc->titles; t++) w->tbase[t] = w->tbase[t - 1] + w->tn[t - 1];
+    memset(w->tn, 0, sizeof *w->tn * sc->titles); /* now the swarms' sizes */
+    for (uint32_t i = 0; i < w->n && sc->nisp; i++) w->isp_nodes[w->nodes[i].isp][w->nodes[i].isp_idx] = i;
     uint64_t last = 0;
     for (uint32_t i = 0; i < w->n; i++)
         if (w->nodes[i].depart_at > last) last = w->nodes[i].depart_at;
@@ -385,12 +506,13 @@ static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char
     w->nslots = (w->size + SIM_SLOT - 1) / SIM_SLOT;
     w->demand = calloc(w->nbins, sizeof *w->demand);
     w->novel = calloc(w->nbins, sizeof *w->novel);
-    w->slots = calloc(w->nslots / 8 + 1, 1);
+    w->slots = calloc((w->nslots / 8 + 1) * sc->titles, 1);
     if (!w->demand || !w->novel || !w->slots) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (title_make(w, tmpdir, err, errlen)) return -1;
+    if (sc->titles > 1 && titles_make(w, err, errlen)) return -1;
     for (uint32_t i = 0; i < w->n; i++) {
         if (sim_queue_push(&w->q, w->nodes[i].arrive_at, EV_ARRIVE, i, NULL) ||
             sim_queue_push(&w->q, w->nodes[i].depart_at, EV_DEPART, i, NULL)) {
@@ -450,6 +572,13 @@ void pf_sim_result_free(pf_sim_result *r)
     free(w->nodes);
     free(w->dirty);
     free(w->swarm);
+    free(w->tbase);
+    free(w->zipf_cum);
+    free(w->tn);
+    if (w->tmi)
+        for (uint32_t t = 1; t < w->sc.titles; t++) pf_metainfo_free(w->tmi[t]);
+    free(w->tmi);
+    for (uint32_t k = 0; k < PF_SIM_MAX_ISPS; k++) free(w->isp_nodes[k]);
     free(w->demand);
     free(w->novel);
     free(w->slots);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #define PF_SIM_MAX_CLASSES 8
+#define PF_SIM_MAX_WATCH 8   /* `watch T P%` lines */
 
 /* A kind of viewer link: its share of the audience, its access capacity
  * and its one-way latency to the core of the network. */
@@ -25,7 +26,20 @@ typedef struct pf_sim_link_class {
     uint64_t latency_ns; /* one way, viewer to the core */
 } pf_sim_link_class;
 
-enum { PF_SIM_ARRIVAL_UNIFORM = 0, PF_SIM_ARRIVAL_FIXED = 1 };
+/* PF_SIM_ARRIVAL_CURVE: arrivals follow a rate given at points (time,
+ * relative rate), linear between them: a prime-time evening. */
+enum { PF_SIM_ARRIVAL_UNIFORM = 0, PF_SIM_ARRIVAL_FIXED = 1, PF_SIM_ARRIVAL_CURVE = 2 };
+#define PF_SIM_MAX_CURVE 14
+#define PF_SIM_MAX_ISPS 16
+
+/* An ISP: its share of the audience and its viewers' engines' local
+ * share (pf_session_set_local_share; < 0: the engine's default).  ISP k's
+ * viewers are in 10.(16k).0.0/12, which each of them is told is its own
+ * network (pf_session_add_local_net) unless `locality none`. */
+typedef struct pf_sim_isp {
+    double share;
+    double local_share;
+} pf_sim_isp;
 
 typedef struct pf_sim_scenario {
     char name[64];
@@ -33,7 +47,16 @@ typedef struct pf_sim_scenario {
     uint32_t viewers;
     int arrival;          /* PF_SIM_ARRIVAL_*: seeded uniform, or evenly spaced */
     double arrival_s;     /* arrivals spread over [0, arrival_s) */
-    double watch_s;       /* each viewer leaves this long after it arrived */
+    double curve_t[PF_SIM_MAX_CURVE];    /* PF_SIM_ARRIVAL_CURVE: its points' times, */
+    double curve_rate[PF_SIM_MAX_CURVE]; /* ... increasing from 0, and relative rates */
+    uint32_t ncurve;
+    double watch_s;       /* each viewer leaves this long after it arrived
+                             (those not in a share of watch[]) */
+    struct pf_sim_watch { /* churn: a share of the audience leaves earlier (or later) */
+        double share;     /* fraction of the viewers (0-1; all add up to at most 1) */
+        double s;         /* ... who leave this long after they arrived */
+    } watch[PF_SIM_MAX_WATCH];
+    uint32_t nwatch;
     double bitrate;       /* media, bits/s */
     double duration_s;    /* media length: the title is bitrate/8 x duration bytes */
     uint32_t piece_len;
@@ -54,6 +77,11 @@ typedef struct pf_sim_scenario {
     int departed_silent;   /* a dial to a viewer that left gets no answer
                               (its router drops the SYN; the engine times
                               out) instead of a refusal one round trip later */
+    uint32_t titles;       /* a catalogue of this many titles, each like `title` (1: one title) */
+    double zipf_s;         /* each viewer picks title k (from 0) with weight 1/(k+1)^zipf_s */
+    pf_sim_isp isp[PF_SIM_MAX_ISPS]; /* none: one network, no locality */
+    uint32_t nisp;
+    int locality_none;     /* ISPs' address blocks, but no viewer told its own */
     int payload_real;      /* 1: real bytes move, are stored in piece
                               buffers and hashed (as before payload
                               elision); 0 (default): payloads are counts

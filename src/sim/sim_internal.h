@@ -170,6 +170,9 @@ typedef struct sim_node {
     uint32_t idx;
     int alive, left;
     uint8_t cls;
+    uint8_t isp;        /* its ISP (0 without isp lines) */
+    uint32_t title;     /* the title it watches (0 without a catalogue) */
+    uint32_t isp_idx;   /* its place among the ISP's viewers: its address */
     uint64_t arrive_at, depart_at;
     pf_session *s;
     pf_torrent *t;
@@ -186,6 +189,7 @@ typedef struct sim_node {
     sim_player pl;
     /* results, kept after the session is gone */
     uint64_t cdn_bytes, peer_bytes, uploaded, wasted;
+    uint64_t remote_bytes; /* payload taken from peers outside its local nets */
     uint32_t hash_failures, log_errors;
     uint64_t heap_peak;
 } sim_node;
@@ -206,9 +210,15 @@ typedef struct sim {
     uint8_t *table;     /* SIM_TABLE + SIM_SEG random bytes */
     /* the CDN */
     sim_ser cdn;
-    /* the tracker's swarm */
+    /* ISP k's viewers by their isp_idx (with isp lines) */
+    uint32_t *isp_nodes[PF_SIM_MAX_ISPS];
+    uint32_t isp_n[PF_SIM_MAX_ISPS];
+    uint64_t inter_isp_link_bytes; /* bytes on peer links between ISPs */
+    /* the tracker's swarms: title t's in swarm[tbase[t]..], tn[t] of them */
     uint32_t *swarm;
-    uint32_t nswarm;
+    uint32_t *tbase, *tn;
+    pf_metainfo **tmi; /* a catalogue's titles (tmi[0] is mi), NULL without one */
+    double *zipf_cum;   /* the titles' weights, 1/(k+1)^s, summed up to each */
     /* viewers whose session was called: their events are drained */
     uint32_t *dirty;
     uint32_t ndirty;
@@ -261,6 +271,11 @@ void sim_cdn_drop_node(sim *w, uint32_t node);
 void sim_cdnjob_unref(sim_cdnjob *cj);
 void sim_chunk_free(sim *w, sim_chunk *c);
 uint64_t sim_oneway(const sim *w, uint32_t a, uint32_t b);
+/* A viewer's IPv4 address: 10.x.y.z for viewer x.y.z - 1, or with ISPs
+ * 10.(16k + a).b.c in ISP k's /12 for its isp_idx a.b.c - 1. */
+void sim_node_addr(const sim *w, uint32_t node, uint8_t ip[4]);
+/* The viewer at an address, or UINT32_MAX if none. */
+uint32_t sim_addr_node(const sim *w, const uint8_t ip[4]);
 void sim_touch(sim *w, uint32_t node);
 
 /* node.c */
