@@ -97,9 +97,17 @@ announces=$(sed -E 's/^announces=([0-9]+).*/\1/' <<<"$out")
 # --- 4. still serving -----------------------------------------------------------------
 gen_file 64K "$T/x.bin" flood
 $PF_BIN create -t "udp://127.0.0.1:$port/announce" -o "$T/x.torrent" "$T/x.bin" >/dev/null
-$PF_BIN info --scrape "$T/x.torrent" >"$T/scrape.out"
+# The flood came from this host's address too, and the tracker may still
+# be working through the packets queued in its socket (a loaded CI run:
+# "rate limited" to the first scrape): it must serve again within 5 s.
+for try in $(seq 10); do
+    $PF_BIN info --scrape "$T/x.torrent" >"$T/scrape.out"
+    grep -q "udp://127.0.0.1:$port/announce: 0 seeders, 0 leechers" "$T/scrape.out" && break
+    sleep 0.5
+done
 grep -q "udp://127.0.0.1:$port/announce: 0 seeders, 0 leechers" "$T/scrape.out" ||
     fail "after the floods: $(grep -A2 scrape: "$T/scrape.out")"
+[ "$try" = 1 ] || log "the scrape after the floods was served at try $try"
 stop tracker
 grep "peerflow tracker:" "$T/logs/tracker.log" | tail -3 >&2
 totals=$(grep -E "peerflow tracker: [0-9]+ torrents, [0-9]+ peers" "$T/logs/tracker.log" | tail -1)
