@@ -67,6 +67,8 @@ typedef struct hn_tor {
     uint32_t log_errors;
     int64_t watch_piece;   /* READ/HASH jobs touching this piece are counted */
     uint32_t watch_reads;
+    uint32_t fail_reads;   /* the next this many READ jobs end with fail_result */
+    int fail_result;
 } hn_tor;
 
 /* ---- fake CDN types --------------------------------------------------------- */
@@ -1144,7 +1146,10 @@ static inline void hn__job(hn_node *nd, pf_job *j)
     case PF_JOB_READ:
         if (ht) ht->reads++;
         if (ht && ht->watch_piece == (int64_t)j->piece) ht->watch_reads++;
-        if (!in_range)
+        if (ht && ht->fail_reads) {
+            ht->fail_reads--;
+            j->result = ht->fail_result;
+        } else if (!in_range)
             j->result = PF_ERR_IO;
         else if (!j->buf) { /* payload elision: no bytes, taken as read and true */
             j->verified = 1;

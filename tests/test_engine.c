@@ -296,6 +296,68 @@ TEST(engine_reject_of_cancelled_block)
     hn_content_free(&c);
 }
 
+/* Reads of queued blocks that fail (a disk error, or every read once the
+ * client is stopping) refuse those requests; they are never tried again at
+ * once: in a stop the next read fails at once too, and that loop never
+ * ended (it_swarm: a finished `peerflow get` spun at 100 % CPU until
+ * killed).  A piece the disk cannot give back is fetched again. */
+TEST(engine_failed_read_refuses_requests)
+{
+    const int results[] = {PF_ERR_IO, PF_ERR_SHUTDOWN};
+    for (int ri = 0; ri < 2; ri++) {
+        hn_content c;
+        CHECK_EQ(hn_content_make(&c, 8 * 65536, 65536, 43, NULL), 0);
+        hn_net *n = hn_new(43);
+        hn_node *sn = hn_add_node(n, NULL);
+        hn_tor *seed = hn_add_torrent(sn, &c, HN_FULL, NULL);
+        CHECK(seed != NULL);
+        hn_settle(n);
+        CHECK(pf_torrent_state(seed->t) == PF_TS_SEEDING);
+        hn_raw *r = hn_raw_open(sn);
+        CHECK(r && !r->closed);
+        uint8_t hs[PF_HANDSHAKE_LEN];
+        hn_raw_handshake(hs, c.info_hash, "-XX0000-failedreads1", 1);
+        pf_buf b;
+        pf_buf_init(&b);
+        pf_buf_append(&b, hs, sizeof hs);
+        pf_msg_write_simple(&b, PF_MSG_HAVE_NONE);
+        pf_msg_write_simple(&b, PF_MSG_INTERESTED);
+        CHECK_EQ(hn_raw_send(r, pf_buf_head(&b), pf_buf_unread(&b)), (long)pf_buf_unread(&b));
+        pf_buf_free(&b);
+        for (int i = 0; i < 80 && r->end.p->am_choking; i++) hn_step(n);
+        CHECK(!r->end.p->am_choking);
+        seed->fail_reads = 1000000;
+        seed->fail_result = results[ri];
+        uint32_t reads0 = seed->reads;
+        pf_buf_init(&b);
+        for (uint32_t k = 0; k < 4; k++) pf_msg_write_req(&b, PF_MSG_REQUEST, 2, k * 16384, 16384);
+        CHECK_EQ(hn_raw_send(r, pf_buf_head(&b), pf_buf_unread(&b)), (long)pf_buf_unread(&b));
+        pf_buf_free(&b);
+        for (int i = 0; i < 8; i++) hn_step(n);
+        CHECK(seed->reads - reads0 >= 1);
+        CHECK(seed->reads - reads0 <= 2);
+        int rejects = 0, pieces = 0;
+        CHECK(pf_buf_unread(&r->out) >= PF_HANDSHAKE_LEN);
+        pf_buf_consume(&r->out, PF_HANDSHAKE_LEN);
+        for (;;) {
+            pf_msg m;
+            long k = pf_msg_parse(pf_buf_head(&r->out), pf_buf_unread(&r->out), PF_MAX_MSG_LEN, &m);
+            CHECK(k >= 0);
+            if (k <= 0) break;
+            rejects += m.type == PF_MSG_REJECT && m.index == 2;
+            pieces += m.type == PF_MSG_PIECE;
+            pf_buf_consume(&r->out, (size_t)k);
+        }
+        CHECK_EQ(rejects, 4);
+        CHECK_EQ(pieces, 0);
+        CHECK_EQ(r->end.p->inq_len, 0);
+        /* A disk error loses the piece (fetched again); a stop does not. */
+        CHECK_EQ(pf_bitfield_get(&seed->t->have, 2), results[ri] == PF_ERR_SHUTDOWN);
+        hn_free(n);
+        hn_content_free(&c);
+    }
+}
+
 /* BEP 47 pad files (peerflow create pads each file of a packaged title to
  * a piece boundary): their zeros are put in place, never asked of a peer
  * or the CDN, and the pieces verify. */
@@ -1151,7 +1213,7 @@ TEST(engine_many_torrents_one_session)
     hn_content_free(&c3);
 }
 
-TEST_MAIN(engine_one_seeder_one_leecher, engine_connection_limits, engine_smart_ban, engine_many_torrents_one_session, engine_swarm_one_seeder_five_leechers,
+TEST_MAIN(engine_one_seeder_one_leecher, engine_failed_read_refuses_requests, engine_connection_limits, engine_smart_ban, engine_many_torrents_one_session, engine_swarm_one_seeder_five_leechers,
           engine_corrupt_seeder, engine_magnet, engine_magnet_multi_piece_metadata,
           engine_request_timeout_reroute, engine_timeout_blocks_not_returned,
           engine_choking_upload_slots, engine_choking_prefers_local, engine_protocol_abuse,

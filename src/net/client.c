@@ -1387,7 +1387,15 @@ void pf_client_free(pf_client *c)
         if (hs[i]->loop == c->loop) handle_close(c, hs[i]);
     /* Our close callbacks, the last disk jobs and stream reads (their
      * results go to the engine, which is still there). */
-    while (c->handles > 0 || c->nconns > 0 || c->pool_works > 0) uv_run(c->loop, UV_RUN_ONCE);
+    while (c->handles > 0 || c->nconns > 0 || c->pool_works > 0) {
+        if (uv_run(c->loop, UV_RUN_ONCE) == 0 && !uv_loop_alive(c->loop)) {
+            /* Nothing left that could bring them: a count is wrong.  Say
+             * so rather than spin here for ever. */
+            client_log(c, PF_LOG_ERROR, "free: %u handles, %u connections, %u disk jobs never ended",
+                       (unsigned)c->handles, (unsigned)c->nconns, (unsigned)c->pool_works);
+            break;
+        }
+    }
     if (c->owns_loop) { /* whatever else is on our own loop goes too */
         uv_walk(c->loop, close_walk, NULL);
         while (uv_run(c->loop, UV_RUN_DEFAULT) != 0) {

@@ -262,7 +262,7 @@ void pf_torrent_remove(pf_torrent *t, uint64_t now)
         if (c->removing) return;
         c->removing = 1;
     }
-    t->stopped = 1;
+    t->stopped = t->closing = 1;
     t->state = PF_TS_STOPPED; /* a check in progress stops too */
     t->cache_limit = 0;       /* no more evictions (discard jobs) */
     close_peers(t, "torrent removed");

@@ -779,7 +779,7 @@ static void upq_sent(pf_peer *p, uint64_t now)
 void pf__peer_serve(pf_peer *p, uint64_t now)
 {
     pf_torrent *t = p->t;
-    if (!t || !t->has_meta || p->state != PF_PS_ACTIVE || p->am_choking) return;
+    if (!t || !t->has_meta || t->closing || p->state != PF_PS_ACTIVE || p->am_choking) return;
     /* Keep about a quarter second of this peer's upload rate queued,
      * bounded.  The floor is 128 KiB until the torrent's upload rate is
      * known, then a quarter second of a fair share of it (at least a

@@ -217,6 +217,7 @@ struct pf_torrent {
     uint64_t write_backlog; /* bytes of verified pieces waiting for the disk */
     uint64_t max_backlog;   /* ...at most (settings, memory_limit) */
     int stopped;
+    int closing; /* pf_torrent_stop or remove: no disk read starts, nothing is served */
     /* The operator's word from the tracker (core/tracker/policy.h): P2P
      * off (no peer dialled or accepted, the CDN serves) and an upload cap
      * (bytes/s, 0 none), as of the last announce reply. */
