@@ -183,6 +183,18 @@ PF_EXTERN int pf_media_server_set_player_dir(pf_media_server *ms, const char *di
  * in one response or in pieces across several, else 0 (also while the
  * file list is unknown). */
 PF_EXTERN int pf_media_server_all_served(const pf_media_server *ms);
+/* Pacing of an adaptive title's segments (HLS, DASH with several
+ * renditions of a kind).  PF_MEDIA_PACE_AUTO, the default: such a
+ * segment goes to the player no faster than this viewer's network has
+ * shown it can bring (pf_torrent_stats.down_peak_rate, the best 2 s of
+ * download lately), even when the engine holds it already, so that the
+ * player's throughput estimate, and the rendition it picks, are what they
+ * would be from the CDN alone; nothing is paced before the engine has
+ * measured a rate.  Manifests, init segments, single-rendition tracks and
+ * /files/ reads of a progressive file are never paced.  PF_MEDIA_PACE_OFF:
+ * everything as fast as it is there. */
+enum { PF_MEDIA_PACE_AUTO = 0, PF_MEDIA_PACE_OFF = 1 };
+PF_EXTERN void pf_media_server_set_pacing(pf_media_server *ms, int mode);
 /* File responses being streamed right now. */
 PF_EXTERN size_t pf_media_server_busy(const pf_media_server *ms);
 /* Closes every stream at once and every connection; the memory is freed

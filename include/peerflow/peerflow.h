@@ -173,6 +173,11 @@ typedef struct pf_torrent_stats {
      * none said. */
     uint32_t cmsd_etp_kbps;
     uint32_t cmsd_mb_kbps;
+    /* Appended.  Bytes/s: the best 2 s of download from all sources
+     * lately (decaying with a 30 s half-life): what this viewer's network
+     * has shown it can bring, 0 before any.  The local media server paces
+     * an adaptive title's segments to it (see media_server.h). */
+    double down_peak_rate;
 } pf_torrent_stats;
 
 /* qoe_report_ms (pf_client_settings, pf_session_settings): no reports. */

@@ -54,6 +54,13 @@ struct pf_media_server {
     char *player_dir; /* realpath of --player-dir; NULL: /player/ is 404 */
     uint32_t ncov;
     int stopping;
+    /* Pacing (pf_media_server_set_pacing): the time, on uv_hrtime's
+     * clock, at which the segment bytes sent so far would have come over
+     * the network; responses waiting for it; the timer that wakes them. */
+    int pace_mode;
+    uint64_t pace_at;
+    uv_timer_t *pace_timer;
+    uint64_t paced_ns; /* waits imposed, in all */
 };
 
 /* One GET of a file being streamed. */
@@ -66,6 +73,8 @@ struct ms_resp {
     int reading;        /* a pf_stream_read is pending */
     int in_pump;
     int failed;
+    int paced;          /* a segment of an adaptive title: see pace_take */
+    int pace_waiting;   /* the pace timer resumes it */
     ms_resp *prev, *nextr;
 };
 
@@ -317,17 +326,63 @@ static void on_read(void *ud, int err, const uint8_t *data, size_t n)
     if (!r->in_pump) resp_pump(r);
 }
 
+/* Pacing.  An adaptive player (hls.js, dash.js, the lab's) picks the
+ * rendition from how fast its segments come.  A segment the engine has
+ * prefetched comes at loopback speed: timed so, it reads as hundreds of
+ * Mbit/s, the player steps up past what the network can carry, and the
+ * segments it then needs are late (the lab's ABR run: a 5 Mbit/s viewer
+ * given a 1.15 MB segment in 4 ms asked for the 4.7 Mbit/s rendition and
+ * stalled).  So such segments go no faster than this viewer's network has
+ * shown it can bring (pf_torrent_stats.down_peak_rate): the player sees
+ * what it would see from the CDN alone.  Bytes that wait for the network
+ * come at its pace anyway; at most MS_PACE_BURST of credit builds up
+ * while they do.  Before the engine has measured anything, no pacing. */
+#define MS_PACE_BURST_NS (100 * 1000000ULL)
+
+static void pace_wake(uv_timer_t *h);
+
+/* 0 if n more bytes may go now (they are charged), else the ns to wait. */
+static uint64_t pace_take(pf_media_server *ms, size_t n)
+{
+    pf_torrent_stats st;
+    memset(&st, 0, sizeof st);
+    pf_client_torrent_stats(ms->t, &st);
+    double rate = st.down_peak_rate;
+    if (rate <= 0 || !ms->pace_timer) return 0;
+    uint64_t now = uv_hrtime();
+    if (ms->pace_at + MS_PACE_BURST_NS < now) ms->pace_at = now - MS_PACE_BURST_NS;
+    if (ms->pace_at > now) return ms->pace_at - now;
+    ms->pace_at += (uint64_t)((double)n / rate * 1e9);
+    return 0;
+}
+
+static void pace_wait(pf_media_server *ms, ms_resp *r, uint64_t wait_ns)
+{
+    r->pace_waiting = 1;
+    ms->paced_ns += wait_ns;
+    uint64_t ms_wait = (wait_ns + 999999) / 1000000;
+    uint64_t due = uv_now(ms->loop) + ms_wait;
+    if (uv_is_active((uv_handle_t *)ms->pace_timer) && uv_timer_get_due_in(ms->pace_timer) + uv_now(ms->loop) <= due)
+        return;
+    uv_timer_start(ms->pace_timer, pace_wake, ms_wait, 0);
+}
+
 /* Issues reads while the socket has room; ends the response when all was
  * sent or a read failed.  The only place (besides the close callback) that
  * frees r. */
 static void resp_pump(ms_resp *r)
 {
-    if (r->failed == 2) return;
+    if (r->failed == 2 || r->pace_waiting) return;
     r->in_pump = 1;
     while (!r->failed && !r->reading && r->next < r->end) {
         if (pf_http_res_queued(r->res) > MS_HIGH_WATER) break; /* the drain callback resumes */
         uint64_t left = r->end - r->next;
         size_t want = left < MS_READ_CHUNK ? (size_t)left : MS_READ_CHUNK;
+        uint64_t wait = r->paced ? pace_take(r->ms, want) : 0;
+        if (wait) {
+            pace_wait(r->ms, r, wait);
+            break;
+        }
         r->reading = 1;
         int rc = pf_stream_read(r->st, r->next, want, on_read, r);
         if (rc) {
@@ -340,6 +395,18 @@ static void resp_pump(ms_resp *r)
     if (r->failed || (r->next >= r->end && !r->reading)) {
         pf_http_res_end(r->res); /* short of Content-Length: closes the connection */
         resp_free(r);
+    }
+}
+
+static void pace_wake(uv_timer_t *h)
+{
+    pf_media_server *ms = h->data;
+    ms_resp *r = ms->resps, *next;
+    for (; r; r = next) {
+        next = r->nextr; /* a pump may free r, never another */
+        if (!r->pace_waiting) continue;
+        r->pace_waiting = 0;
+        if (!r->reading && !r->in_pump) resp_pump(r);
     }
 }
 
@@ -416,6 +483,7 @@ static void serve_file(pf_media_server *ms, pf_http_res *res, const pf_http_requ
     r->file = idx;
     r->next = plan.start;
     r->end = plan.start + plan.length;
+    r->paced = ms->pace_mode == PF_MEDIA_PACE_AUTO && ms_title_abr_segment(ms->title, idx);
     r->nextr = ms->resps;
     if (ms->resps) ms->resps->prev = r;
     ms->resps = r;
@@ -720,6 +788,13 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
         return rc;
     }
     pf_media_server_set_limits(ms, &lim);
+    ms->pace_timer = malloc(sizeof *ms->pace_timer);
+    if (ms->pace_timer && uv_timer_init(loop, ms->pace_timer) == 0) {
+        ms->pace_timer->data = ms;
+    } else {
+        free(ms->pace_timer); /* no pacing, as before */
+        ms->pace_timer = NULL;
+    }
     ms->port = pf_http_server_port(ms->http);
     const char *host = bind;
     if (strcmp(bind, "0.0.0.0") == 0) host = "127.0.0.1";
@@ -844,10 +919,19 @@ static void on_http_stopped(void *ud)
     free(ms);
 }
 
+static void pace_timer_closed(uv_handle_t *h) { free(h); }
+
+void pf_media_server_set_pacing(pf_media_server *ms, int mode)
+{
+    if (ms) ms->pace_mode = mode == PF_MEDIA_PACE_OFF ? PF_MEDIA_PACE_OFF : PF_MEDIA_PACE_AUTO;
+}
+
 void pf_media_server_stop(pf_media_server *ms)
 {
     if (!ms || ms->stopping) return;
     ms->stopping = 1;
+    if (ms->pace_timer) uv_close((uv_handle_t *)ms->pace_timer, pace_timer_closed);
+    ms->pace_timer = NULL;
     /* Streams end now; the responses' close callbacks free the rest. */
     for (ms_resp *r = ms->resps; r; r = r->nextr) {
         if (r->st) pf_stream_close(r->st);

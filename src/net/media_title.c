@@ -26,6 +26,11 @@ struct ms_title {
     uint64_t size;
     pf_buf text;
     int reading, in_read;
+    /* Once ready: per file, 1 if it is a media segment of a track that
+     * has another rendition of its kind (an adaptive player chooses by
+     * how fast these come); NULL: none. */
+    uint8_t *abr_seg;
+    uint32_t nabr_seg;
 };
 
 static void mt_log(ms_title *ti, pf_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -81,6 +86,7 @@ void ms_title_free(ms_title *ti)
     if (!ti) return;
     load_reset(ti);
     free(ti->by_path);
+    free(ti->abr_seg);
     free(ti);
 }
 
@@ -132,6 +138,26 @@ static void fail(ms_title *ti, const char *fmt, const char *a, const char *b)
 
 /* The timeline from the parsed manifest: each track with segments, its
  * segments' paths as the torrent's files. */
+static void mark_abr_segments(ms_title *ti, const pf_media_track *tracks, size_t n)
+{
+    uint32_t nf = pf_client_torrent_num_files(ti->t);
+    free(ti->abr_seg);
+    ti->abr_seg = calloc(nf ? nf : 1, 1);
+    ti->nabr_seg = ti->abr_seg ? nf : 0;
+    for (size_t i = 0; i < n && ti->abr_seg; i++) {
+        int others = 0;
+        for (size_t k = 0; k < n; k++) others += k != i && tracks[k].kind == tracks[i].kind;
+        if (!others) continue;
+        for (size_t k = 0; k < tracks[i].nseg; k++)
+            if (tracks[i].seg[k].file < nf) ti->abr_seg[tracks[i].seg[k].file] = 1;
+    }
+}
+
+int ms_title_abr_segment(const ms_title *ti, uint32_t file)
+{
+    return ti && ti->state == MS_TITLE_READY && file < ti->nabr_seg && ti->abr_seg[file];
+}
+
 static void title_apply(ms_title *ti)
 {
     pf_manifest *m = ti->m;
@@ -199,6 +225,7 @@ static void title_apply(ms_title *ti)
         rc = PF_ERR_NOTFOUND;
     }
     if (rc == 0) rc = pf_client_torrent_set_media(ti->t, tracks, n);
+    if (rc == 0) mark_abr_segments(ti, tracks, n);
     for (size_t i = 0; i < n; i++) free(segs[i]);
     if (rc == 0) {
         ti->state = MS_TITLE_READY;

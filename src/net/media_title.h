@@ -29,5 +29,8 @@ ms_title_state ms_title_get_state(const ms_title *ti, const char **why);
 /* The file whose torrent path is path (decoded, '/'-separated), or -1
  * (also before the metadata is known). */
 int64_t ms_title_file(ms_title *ti, const char *path);
+/* 1 if the title is loaded and file is a media segment of a track with
+ * another rendition of its kind (what an adaptive player times). */
+int ms_title_abr_segment(const ms_title *ti, uint32_t file);
 
 #endif

@@ -607,6 +607,8 @@ int pf_media_stats_json(pf_buf *out, const char *name, const pf_torrent_stats *s
             st->hash_failures, st->peers, st->seeds, st->unchoked);
     if (!rc) rc = pf_buf_append_str(out, "\"down_rate\":");
     if (!rc) rc = json_num(out, st->down_rate, "%.0f");
+    if (!rc) rc = pf_buf_append_str(out, ",\"down_peak_rate\":");
+    if (!rc) rc = json_num(out, st->down_peak_rate, "%.0f");
     if (!rc) rc = pf_buf_append_str(out, ",\"up_rate\":");
     if (!rc) rc = json_num(out, st->up_rate, "%.0f");
     if (!rc)

@@ -203,6 +203,11 @@ struct pf_torrent {
     uint64_t remote_up, remote_down; /* with peers outside the local nets */
     uint32_t hash_failures;
     pf_rate down, up;
+    /* The download capacity seen: the best 2 s of download (all sources),
+     * decaying with a 30 s half-life (pf_torrent_stats.down_peak_rate). */
+    double down_peak;
+    uint64_t peak_bytes;
+    double peak_dt;
     uint64_t next_choke, next_optimistic;
     uint32_t optimistic_id;
     /* The pieces verified last (a ring; at == 0: empty), for the choker's

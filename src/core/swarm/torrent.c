@@ -1,5 +1,6 @@
 /* One torrent: its pieces, peers, candidates, read cache, checking,
  * completion and the choker. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1199,9 +1200,26 @@ static void cache_release_idle(pf_torrent *t, uint64_t now)
     }
 }
 
+/* The best the network has brought us lately, over 2 s windows (a
+ * quarter-second tick's count is too grainy: one 64 KiB read is 17 % of a
+ * 3 Mbit/s quarter second).  A window with idle time in it reads low and
+ * is simply not the peak. */
+static void peak_tick(pf_torrent *t, double dt)
+{
+    t->peak_bytes += t->down.pending;
+    t->peak_dt += dt;
+    if (t->peak_dt < 2.0) return;
+    double r = (double)t->peak_bytes / t->peak_dt;
+    t->down_peak *= exp2(-t->peak_dt / 30.0);
+    if (r > t->down_peak) t->down_peak = r;
+    t->peak_bytes = 0;
+    t->peak_dt = 0;
+}
+
 void pf__torrent_tick(pf_torrent *t, uint64_t now, double dt)
 {
     if (dt > 0) {
+        peak_tick(t, dt);
         pf__rate_tick(&t->down, dt);
         pf__rate_tick(&t->up, dt);
         pf__sources_tick(t, dt);
@@ -1243,6 +1261,7 @@ void pf_torrent_get_stats(const pf_torrent *t, pf_torrent_stats *st)
         if (!p->am_choking) st->unchoked++;
     }
     st->down_rate = t->down.bps;
+    st->down_peak_rate = t->down_peak;
     st->up_rate = t->up.bps;
     st->cdn_downloaded = t->paid_downloaded;
     st->peer_downloaded = t->free_downloaded;
