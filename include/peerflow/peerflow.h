@@ -173,10 +173,12 @@ typedef struct pf_torrent_stats {
      * none said. */
     uint32_t cmsd_etp_kbps;
     uint32_t cmsd_mb_kbps;
-    /* Appended.  Bytes/s: the best 2 s of download from all sources
-     * lately (decaying with a 30 s half-life): what this viewer's network
-     * has shown it can bring, 0 before any.  The local media server paces
-     * an adaptive title's segments to it (see media_server.h). */
+    /* Appended.  Bytes/s: what this viewer's link has shown it can
+     * bring: the best second of download (all sources) while the CDN was
+     * fetching (the link is the bottleneck then), or of any download when
+     * the CDN never was; decaying with a 2 min half-life; 0 before any.
+     * The local media server paces an adaptive title's segments to it
+     * (see media_server.h). */
     double down_peak_rate;
 } pf_torrent_stats;
 

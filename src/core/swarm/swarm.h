@@ -203,11 +203,15 @@ struct pf_torrent {
     uint64_t remote_up, remote_down; /* with peers outside the local nets */
     uint32_t hash_failures;
     pf_rate down, up;
-    /* The download capacity seen: the best 2 s of download (all sources),
-     * decaying with a 30 s half-life (pf_torrent_stats.down_peak_rate). */
-    double down_peak;
+    /* The download capacity seen (torrent.c, peak_tick): the best second
+     * of download while the CDN fetched, else of any download, decaying
+     * with a 2 min half-life (pf_torrent_stats.down_peak_rate). */
+    double down_peak, peak_wall;
     uint64_t peak_bytes;
     double peak_dt;
+    uint64_t recv_total;   /* every block in, waste included */
+    int busy_on;           /* a costly fetch is in flight */
+    uint64_t busy_since, busy_recv0, busy_ns, busy_bytes;
     uint64_t next_choke, next_optimistic;
     uint32_t optimistic_id;
     /* The pieces verified last (a ring; at == 0: empty), for the choker's
@@ -586,6 +590,9 @@ void pf__cache_slot_clear(pf__cache_slot *c);
  * requests for it are rejected, or a peer without BEP 6 is choked: a
  * HAVE cannot be taken back), and it is fetched again. */
 void pf__torrent_piece_lost(pf_torrent *t, uint32_t piece, uint64_t now);
+/* A costly fetch may have started or ended: the link-rate estimate
+ * (down_peak) counts time with one in flight. */
+void pf__peak_mark(pf_torrent *t, uint64_t now);
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now);
 void pf__torrent_choke(pf_torrent *t, uint64_t now);
 
