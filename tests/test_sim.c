@@ -87,6 +87,14 @@ TEST(scenario_parses)
     CHECK(sc.zipf_s == 0.8);
     CHECK_EQ(parse("catalogue 50\n", &sc, err, sizeof err), 0);
     CHECK(sc.titles == 50 && sc.zipf_s == 1.0);
+    /* a lab run's arrivals, over two lines; the count follows them */
+    CHECK_EQ(parse("arrival uniform 60\narrival at 0 2.5 1500ms\narrival at 7\n", &sc, err, sizeof err), 0);
+    CHECK_EQ(sc.arrival, PF_SIM_ARRIVAL_AT);
+    CHECK_EQ(sc.nat, 4);
+    CHECK_EQ(sc.viewers, 4);
+    CHECK(sc.at_s[1] == 2.5 && sc.at_s[2] == 1.5 && sc.at_s[3] == 7 && sc.arrival_s == 7);
+    CHECK_EQ(parse("viewers 2\narrival at 1 0\n", &sc, err, sizeof err), 0);
+    CHECK_EQ(sc.viewers, 2);
 }
 
 /* Each bad scenario fails with an error naming its file and line. */
@@ -139,6 +147,9 @@ TEST(scenario_errors_name_the_line)
         {"viewers 5\ncatalogue 0\n", "t.sim:2: catalogue: bad count '0'"},
         {"catalogue 10 zipf -1\n", "t.sim:1: catalogue zipf: bad exponent '-1'"},
         {"catalogue 10 zpif 1\n", "t.sim:1: catalogue: expects TITLES [zipf S]"},
+        {"arrival at\n", "t.sim:1: arrival at: expects one or more times"},
+        {"arrival at 0 soon\n", "t.sim:1: arrival at: bad time 'soon'"},
+        {"\nviewers 3\narrival at 0 1\n", "t.sim:2: viewers: 3, but 'arrival at' gives 2 times"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         pf_sim_scenario sc;
@@ -379,6 +390,27 @@ TEST(churn_curve_isp_plan)
     pf_sim_result_free(r);
 }
 
+/* `arrival at`: the viewers arrive at the times given (sorted), none drawn. */
+TEST(arrival_at_plan)
+{
+    pf_sim_result *r = NULL;
+    char *out = run_output_of("end 1ms\ntitle bitrate 1M duration 20 piece 64k\narrival at 3 0 1.25\narrival at 40\n",
+                              3, &r);
+    CHECK(out && r);
+    CHECK_EQ(r->w.n, 4);
+    static const uint64_t want[] = {0, 1250000000ULL, 3000000000ULL, 40000000000ULL};
+    for (uint32_t i = 0; i < 4 && i < r->w.n; i++) CHECK_EQ(r->w.nodes[i].arrive_at, want[i]);
+    free(out);
+    pf_sim_result_free(r);
+    /* --viewers cannot change an audience given by its times */
+    pf_sim_scenario sc;
+    char err[256];
+    CHECK_EQ(parse("arrival at 0 1\n", &sc, err, sizeof err), 0);
+    sc.viewers = 3;
+    CHECK_EQ(pf_sim_run(&sc, NULL, NULL, &r, err, sizeof err), -1);
+    CHECK(strstr(err, "3 viewers, but 'arrival at' gives 2 times") != NULL);
+}
+
 /* A run with churn, a curve and two ISPs is deterministic too, and counts
  * the bytes between ISPs. */
 TEST(churn_curve_isp_same_seed_same_output)
@@ -438,4 +470,4 @@ TEST(catalogue_zipf)
 
 TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output, lone_viewer_timing,
           second_viewer_uses_the_first, elided_payload_same_run, churn_curve_isp_plan,
-          churn_curve_isp_same_seed_same_output, catalogue_zipf)
+          churn_curve_isp_same_seed_same_output, catalogue_zipf, arrival_at_plan)

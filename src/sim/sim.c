@@ -249,6 +249,10 @@ static int viewers_plan(sim *w)
     uint64_t *at = malloc(sizeof *at * w->n);
     if (!at) return -1;
     for (uint32_t i = 0; i < w->n; i++) {
+        if (sc->arrival == PF_SIM_ARRIVAL_AT) { /* no draw: the times are given */
+            at[i] = (uint64_t)(sc->at_s[i] * 1e9 + 0.5);
+            continue;
+        }
         double f = sc->arrival == PF_SIM_ARRIVAL_FIXED ? (double)i / w->n
                                                        : unit_rand(w);
         at[i] = sc->arrival == PF_SIM_ARRIVAL_CURVE ? (uint64_t)(curve_time(sc, f) * 1e9)
@@ -461,6 +465,10 @@ static void run_loop(sim *w)
 
 static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char *err, size_t errlen)
 {
+    if (sc->arrival == PF_SIM_ARRIVAL_AT && sc->viewers != sc->nat) { /* --viewers with `arrival at` */
+        snprintf(err, errlen, "%u viewers, but 'arrival at' gives %u times", sc->viewers, sc->nat);
+        return -1;
+    }
     w->sc = *sc;
     w->n = sc->viewers;
     w->rng = sc->seed;
