@@ -148,6 +148,7 @@ TEST(scenario_errors_name_the_line)
         {"catalogue 10 zipf -1\n", "t.sim:1: catalogue zipf: bad exponent '-1'"},
         {"catalogue 10 zpif 1\n", "t.sim:1: catalogue: expects TITLES [zipf S]"},
         {"arrival at\n", "t.sim:1: arrival at: expects one or more times"},
+        {"player delay soon\n", "t.sim:1: player delay: bad time 'soon'"},
         {"arrival at 0 soon\n", "t.sim:1: arrival at: bad time 'soon'"},
         {"\nviewers 3\narrival at 0 1\n", "t.sim:2: viewers: 3, but 'arrival at' gives 2 times"},
     };
@@ -281,6 +282,42 @@ TEST(lone_viewer_timing)
     CHECK(json_num(js, "stalls") == 0);
     free(js);
     pf_sim_result_free(r);
+}
+
+/* `player delay`: the stream opens that long after the viewer arrived
+ * (the lab's player starts after its client), and start-up counts from
+ * the open; a viewer gone before its player came never started. */
+TEST(player_delay)
+{
+    char *js = NULL;
+    pf_sim_result *r = run_text("arrival at 0 3\nwatch 20\nwatch 1 50%\n"
+                                "title bitrate 1M duration 20 piece 64k\n"
+                                "link up 1M down 8M latency 10ms\ncdn capacity 1G latency 5ms\n"
+                                "player startup 2 rebuffer 1 buffer 10 delay 1.5\n",
+                                &js);
+    CHECK(r && js);
+    uint32_t opened = 0;
+    for (uint32_t i = 0; r && i < r->w.n; i++) {
+        const sim_node *nd = &r->w.nodes[i];
+        if (nd->depart_at - nd->arrive_at < 1500000000ULL) { /* left at 1 s */
+            CHECK(!nd->pl.open && !nd->pl.started);
+            continue;
+        }
+        opened++;
+        CHECK_EQ(nd->pl.opened_at, nd->arrive_at + 1500000000ULL);
+        double su = (double)(nd->pl.started_at - nd->pl.opened_at) / 1e9;
+        if (su < 0.25 || su > 0.45) fprintf(stderr, "start-up %.3f s\n", su);
+        CHECK(su >= 0.25 && su <= 0.45);
+    }
+    CHECK_EQ(json_num(js, "started") + json_num(js, "not_started"), 2);
+    CHECK_EQ(json_num(js, "started"), opened);
+    CHECK(opened == 1); /* seed 1: one of the two stays */
+    free(js);
+    pf_sim_result_free(r);
+    pf_sim_scenario sc;
+    char err[256];
+    CHECK_EQ(parse("player delay 100ms\n", &sc, err, sizeof err), 0);
+    CHECK(sc.player_delay_s == 0.1);
 }
 
 /* Two viewers 10 s apart: the second takes part of the stream from the
@@ -470,4 +507,4 @@ TEST(catalogue_zipf)
 
 TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output, lone_viewer_timing,
           second_viewer_uses_the_first, elided_payload_same_run, churn_curve_isp_plan,
-          churn_curve_isp_same_seed_same_output, catalogue_zipf, arrival_at_plan)
+          churn_curve_isp_same_seed_same_output, catalogue_zipf, arrival_at_plan, player_delay)

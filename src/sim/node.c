@@ -309,6 +309,20 @@ void sim_player_open(sim *w, sim_node *nd)
     sim_touch(w, nd->idx);
 }
 
+/* A viewer arrived: its player opens the stream now, or `player delay`
+ * later (the lab's player process starts after its client's). */
+void sim_player_arrive(sim *w, sim_node *nd)
+{
+    if (w->sc.player_delay_s <= 0) {
+        sim_player_open(w, nd);
+        return;
+    }
+    memset(&nd->pl, 0, sizeof nd->pl);
+    nd->pl.to_open = 1;
+    nd->pl.wake_at = w->now + (uint64_t)(w->sc.player_delay_s * 1e9 + 0.5);
+    push(w, nd->pl.wake_at, EV_PLAYER, nd->idx, NULL);
+}
+
 /* The demand of the fluid bound: bytes read now, and bytes nobody read
  * before (64 KiB slots, as the lab counts them). */
 static void note_read(sim *w, uint32_t title, uint64_t off, uint64_t n)

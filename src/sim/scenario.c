@@ -224,8 +224,9 @@ static int kv_player(sc_ctx *c, pf_sim_scenario *sc, void *ud, const char *k, co
     double *dst = strcmp(k, "startup") == 0    ? &sc->startup_s
                   : strcmp(k, "rebuffer") == 0 ? &sc->rebuffer_s
                   : strcmp(k, "buffer") == 0   ? &sc->buffer_s
+                  : strcmp(k, "delay") == 0    ? &sc->player_delay_s
                                                : NULL;
-    if (!dst) return sc_fail(c, "player: unknown key '%s' (startup, rebuffer, buffer)", k);
+    if (!dst) return sc_fail(c, "player: unknown key '%s' (startup, rebuffer, buffer, delay)", k);
     char what[32];
     snprintf(what, sizeof what, "player %s", k);
     return sc_time(c, what, v, 600, dst);

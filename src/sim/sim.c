@@ -344,7 +344,7 @@ static void viewer_arrive(sim *w, uint32_t i)
         if (w->sc.isp[nd->isp].local_share >= 0) pf_session_set_local_share(nd->s, w->sc.isp[nd->isp].local_share);
     }
     pf_torrent_skip_check(nd->t, w->now);
-    sim_player_open(w, nd);
+    sim_player_arrive(w, nd);
     sim_touch(w, i);
 }
 
@@ -400,7 +400,10 @@ static void dispatch(sim *w, const sim_ev *ev)
             break;
         }
         nd->pl.wake_at = 0;
-        sim_player_step(w, nd);
+        if (nd->pl.to_open)
+            sim_player_open(w, nd); /* clears to_open */
+        else
+            sim_player_step(w, nd);
         break;
     case EV_UP_DONE: sim_up_done(w, ev->a); break;
     case EV_CDN_DONE: sim_cdn_done(w); break;

@@ -73,6 +73,9 @@ typedef struct pf_sim_scenario {
     double startup_s;     /* media a player buffers before it plays */
     double rebuffer_s;    /* ... and after a stall before it plays again */
     double buffer_s;      /* media a player keeps read ahead at most */
+    double player_delay_s; /* the stream opens this long after the viewer
+                              arrived (the lab's player starts after its
+                              client: 0.06-0.25 s); start-up counts from it */
     double end_s;         /* 0: run until the last viewer left */
     uint32_t max_peers;   /* engine settings; 0 = the engine's default */
     uint32_t upload_slots;
