@@ -149,6 +149,7 @@ TEST(scenario_errors_name_the_line)
         {"catalogue 10 zpif 1\n", "t.sim:1: catalogue: expects TITLES [zipf S]"},
         {"arrival at\n", "t.sim:1: arrival at: expects one or more times"},
         {"player delay soon\n", "t.sim:1: player delay: bad time 'soon'"},
+        {"player probe lots\n", "t.sim:1: player probe: bad size 'lots'"},
         {"arrival at 0 soon\n", "t.sim:1: arrival at: bad time 'soon'"},
         {"\nviewers 3\narrival at 0 1\n", "t.sim:2: viewers: 3, but 'arrival at' gives 2 times"},
     };
@@ -318,6 +319,33 @@ TEST(player_delay)
     char err[256];
     CHECK_EQ(parse("player delay 100ms\n", &sc, err, sizeof err), 0);
     CHECK(sc.player_delay_s == 0.1);
+}
+
+/* `player probe`: the engine is told the bitrate once the player has read
+ * the container's header, not at open; until then it plans the start-up
+ * for the probe's prefix (512 KiB), and the viewer still starts. */
+TEST(player_probe)
+{
+    pf_sim_scenario sc;
+    char err[256];
+    CHECK_EQ(parse("player probe 100k\n", &sc, err, sizeof err), 0);
+    CHECK_EQ(sc.player_probe, 102400);
+    char *js = NULL;
+    pf_sim_result *r = run_text("viewers 3\narrival fixed 6\nwatch 16\n"
+                                "title bitrate 1M duration 20 piece 64k\n"
+                                "link up 1M down 8M latency 10ms\ncdn capacity 1G latency 5ms\n"
+                                "player startup 2 rebuffer 1 buffer 10 probe 100k\n",
+                                &js);
+    CHECK(r && js);
+    CHECK(json_num(js, "started") == 3);
+    CHECK(json_num(js, "stalls") == 0);
+    for (uint32_t i = 0; r && i < r->w.n; i++) CHECK(r->w.nodes[i].pl.told);
+    /* the first viewer is alone: its start-up is the CDN's, as without the probe */
+    double su = r ? (double)(r->w.nodes[0].pl.started_at - r->w.nodes[0].pl.opened_at) / 1e9 : 0;
+    if (su < 0.25 || su > 0.5) fprintf(stderr, "start-up %.3f s\n", su);
+    CHECK(su >= 0.25 && su <= 0.5);
+    free(js);
+    pf_sim_result_free(r);
 }
 
 /* Two viewers 10 s apart: the second takes part of the stream from the
@@ -507,4 +535,4 @@ TEST(catalogue_zipf)
 
 TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output, lone_viewer_timing,
           second_viewer_uses_the_first, elided_payload_same_run, churn_curve_isp_plan,
-          churn_curve_isp_same_seed_same_output, catalogue_zipf, arrival_at_plan, player_delay)
+          churn_curve_isp_same_seed_same_output, catalogue_zipf, arrival_at_plan, player_delay, player_probe)

@@ -221,12 +221,19 @@ static int kv_tracker(sc_ctx *c, pf_sim_scenario *sc, void *ud, const char *k, c
 static int kv_player(sc_ctx *c, pf_sim_scenario *sc, void *ud, const char *k, const char *v)
 {
     (void)ud;
+    if (strcmp(k, "probe") == 0) {
+        double x = 0;
+        if (sc_number(v, SIZE_UNITS, 1, &x) || x > 1e12 || x != floor(x))
+            return sc_fail(c, "player probe: bad size '%s' (bytes, e.g. 100k; 0: the bitrate is known at open)", v);
+        sc->player_probe = (uint64_t)x;
+        return 0;
+    }
     double *dst = strcmp(k, "startup") == 0    ? &sc->startup_s
                   : strcmp(k, "rebuffer") == 0 ? &sc->rebuffer_s
                   : strcmp(k, "buffer") == 0   ? &sc->buffer_s
                   : strcmp(k, "delay") == 0    ? &sc->player_delay_s
                                                : NULL;
-    if (!dst) return sc_fail(c, "player: unknown key '%s' (startup, rebuffer, buffer, delay)", k);
+    if (!dst) return sc_fail(c, "player: unknown key '%s' (startup, rebuffer, buffer, delay, probe)", k);
     char what[32];
     snprintf(what, sizeof what, "player %s", k);
     return sc_time(c, what, v, 600, dst);

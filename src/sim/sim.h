@@ -76,6 +76,10 @@ typedef struct pf_sim_scenario {
     double player_delay_s; /* the stream opens this long after the viewer
                               arrived (the lab's player starts after its
                               client: 0.06-0.25 s); start-up counts from it */
+    uint64_t player_probe; /* 0: the player tells the engine the bitrate as it
+                              opens the stream; else once it has read this
+                              many bytes (a container probe reading an MP4's
+                              header, as the CLI's media server does) */
     double end_s;         /* 0: run until the last viewer left */
     uint32_t max_peers;   /* engine settings; 0 = the engine's default */
     uint32_t upload_slots;

@@ -158,6 +158,7 @@ typedef struct sim_player {
     uint64_t wake_at;   /* its pending EV_PLAYER, 0 none */
     int waiting;        /* stream_avail said 0: STREAM_READY wakes it */
     int to_open;        /* `player delay`: its EV_PLAYER opens the stream */
+    int told;           /* the engine knows the bitrate (`player probe`) */
 } sim_player;
 
 /* Allocator of one session: counts what its engine holds. */

@@ -38,6 +38,33 @@ import lab  # noqa: E402  (the lab's scenario loader and plan)
 import report  # noqa: E402  (the lab's summary and fluid bound)
 
 
+def mp4_header(path):
+    """Bytes before the MP4's mdat (ftyp, moov: what the CLI's container
+    probe reads before it tells the engine the bitrate), or 0."""
+    import struct
+    try:
+        with open(path, "rb") as f:
+            off = 0
+            while True:
+                f.seek(off)
+                h = f.read(8)
+                if len(h) < 8:
+                    return 0
+                size, kind = struct.unpack(">I4s", h)
+                if kind == b"mdat":
+                    return off
+                if size < 8:
+                    return 0
+                off += size
+    except OSError:
+        return 0
+
+
+def media_path(sc):
+    m = sc["media"]
+    return os.path.join("/tmp/pflab-media", "pflab-%ds-%dk.mp4" % (m["duration_s"], m["bitrate_kbit"]))
+
+
 def media_size(sc):
     m = sc["media"]
     path = os.path.join("/tmp/pflab-media", "pflab-%ds-%dk.mp4" % (m["duration_s"], m["bitrate_kbit"]))
@@ -60,7 +87,7 @@ FRAMING = 1448 / 1514
 PLAYER_DELAY = 0.1
 
 
-def sim_text(sc, plan, size, latency, framing=FRAMING, delay=PLAYER_DELAY):
+def sim_text(sc, plan, size, latency, framing=FRAMING, delay=PLAYER_DELAY, probe=0):
     """The .sim mirroring a lab scenario `sc` (lab.load_scenario) and its
     plan (lab.plan_viewers or a run's plan.json)."""
     m = sc["media"]
@@ -90,7 +117,9 @@ def sim_text(sc, plan, size, latency, framing=FRAMING, delay=PLAYER_DELAY):
         "# The lab's arrivals (its plan), its links (no propagation delay in the",
         "# lab: one-way latencies of %s), its MP4's size (%d bytes);" % (latency, size),
         "# link and CDN rates x %.4f: the lab's tc counts Ethernet frames, the" % framing,
-        "# simulator payload (1448 bytes a 1514-byte frame).",
+        "# simulator payload (1448 bytes a 1514-byte frame).  The player starts",
+        "# after its client (delay) and the engine learns the bitrate from the",
+        "# MP4's header (probe: the bytes before its mdat), as in the lab.",
         "name %s" % ("lab-" + sc["name"]),
         "seed 1",
     ]
@@ -103,8 +132,8 @@ def sim_text(sc, plan, size, latency, framing=FRAMING, delay=PLAYER_DELAY):
         "link up %.4fM down %.4fM latency %s" % (up, down, latency),
         "cdn capacity %.4fM latency %s" % (sc["cdn"]["capacity_mbit"] * framing, latency),
         "tracker latency %s interval %d numwant 50" % (latency, sc["tracker"]["interval_s"]),
-        "player startup %g rebuffer %g buffer %g delay %.3f" % (pl["startup_s"], pl["rebuffer_s"],
-                                                                pl["max_buffer_s"], delay),
+        "player startup %g rebuffer %g buffer %g delay %.3f probe %d" % (
+            pl["startup_s"], pl["rebuffer_s"], pl["max_buffer_s"], delay, probe),
     ]
     return "\n".join(lines) + "\n"
 
@@ -195,7 +224,7 @@ def cmd_sim_file(a):
     if a.seed is not None:
         sc["seed"] = a.seed
     sys.stdout.write(sim_text(sc, lab.plan_viewers(sc), a.size or media_size(sc), a.latency, a.framing,
-                              a.delay))
+                              a.delay, mp4_header(media_path(sc))))
 
 
 def cmd_compare(a):
@@ -213,7 +242,8 @@ def cmd_compare(a):
             ds = sorted(v["player"]["first_request"] - v["player"]["t0"] for v in res["viewers"]
                         if v.get("player") and v["player"].get("first_request"))
             delay = ds[len(ds) // 2] if ds else PLAYER_DELAY
-        text = sim_text(sc, plan, res["size"], a.latency, a.framing, delay)
+        probe = mp4_header(os.path.join(rundir, "www", "video.mp4")) or mp4_header(media_path(sc))
+        text = sim_text(sc, plan, res["size"], a.latency, a.framing, delay, probe)
         simf = os.path.join(out, os.path.basename(rundir.rstrip("/")) + ".sim")
         with open(simf, "w") as f:
             f.write(text)
