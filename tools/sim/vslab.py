@@ -151,6 +151,7 @@ def lab_metrics(rundir):
         "bound_bytes": s.get("bound"),
         # the engines' own count, as the sim's (pf_torrent_stats.peer_downloaded)
         "peer_bytes": sum((v.get("client") or {}).get("peer_downloaded", 0) for v in vs),
+        "wasted_bytes": sum((v.get("client") or {}).get("wasted", 0) for v in vs),
         "read_bytes": sum(p["bytes"] for p in pl),
         "startup_p50_s": s["startup_med"],
         "startup_p90_s": s["startup_p90"],
@@ -168,6 +169,7 @@ def sim_metrics(js, delay):
         "cdn_over_bound": js["cdn_over_bound"],
         "bound_bytes": js["fluid_bound_bytes"],
         "peer_bytes": js["peer_bytes"],
+        "wasted_bytes": js["wasted_bytes"],
         "read_bytes": js["demand_bytes"],
         "startup_p50_s": js["startup_p50_s"],
         "startup_p90_s": js["startup_p90_s"],
@@ -184,6 +186,7 @@ ROWS = [
     ("CDN / fluid bound", "cdn_over_bound", 1),
     ("fluid bound (MB)", "bound_bytes", 1e-6),
     ("peer bytes (MB, the engines' count)", "peer_bytes", 1e-6),
+    ("wasted (MB, the engines' count)", "wasted_bytes", 1e-6),
     ("players' reads (MB)", "read_bytes", 1e-6),
     ("start-up p50 (s)", "startup_p50_s", 1),
     ("start-up p90 (s)", "startup_p90_s", 1),
