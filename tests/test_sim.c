@@ -87,6 +87,14 @@ TEST(scenario_parses)
     CHECK(sc.zipf_s == 0.8);
     CHECK_EQ(parse("catalogue 50\n", &sc, err, sizeof err), 0);
     CHECK(sc.titles == 50 && sc.zipf_s == 1.0);
+    /* a lab run's arrivals, over two lines; the count follows them */
+    CHECK_EQ(parse("arrival uniform 60\narrival at 0 2.5 1500ms\narrival at 7\n", &sc, err, sizeof err), 0);
+    CHECK_EQ(sc.arrival, PF_SIM_ARRIVAL_AT);
+    CHECK_EQ(sc.nat, 4);
+    CHECK_EQ(sc.viewers, 4);
+    CHECK(sc.at_s[1] == 2.5 && sc.at_s[2] == 1.5 && sc.at_s[3] == 7 && sc.arrival_s == 7);
+    CHECK_EQ(parse("viewers 2\narrival at 1 0\n", &sc, err, sizeof err), 0);
+    CHECK_EQ(sc.viewers, 2);
 }
 
 /* Each bad scenario fails with an error naming its file and line. */
@@ -139,6 +147,11 @@ TEST(scenario_errors_name_the_line)
         {"viewers 5\ncatalogue 0\n", "t.sim:2: catalogue: bad count '0'"},
         {"catalogue 10 zipf -1\n", "t.sim:1: catalogue zipf: bad exponent '-1'"},
         {"catalogue 10 zpif 1\n", "t.sim:1: catalogue: expects TITLES [zipf S]"},
+        {"arrival at\n", "t.sim:1: arrival at: expects one or more times"},
+        {"player delay soon\n", "t.sim:1: player delay: bad time 'soon'"},
+        {"player probe lots\n", "t.sim:1: player probe: bad size 'lots'"},
+        {"arrival at 0 soon\n", "t.sim:1: arrival at: bad time 'soon'"},
+        {"\nviewers 3\narrival at 0 1\n", "t.sim:2: viewers: 3, but 'arrival at' gives 2 times"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         pf_sim_scenario sc;
@@ -272,6 +285,69 @@ TEST(lone_viewer_timing)
     pf_sim_result_free(r);
 }
 
+/* `player delay`: the stream opens that long after the viewer arrived
+ * (the lab's player starts after its client), and start-up counts from
+ * the open; a viewer gone before its player came never started. */
+TEST(player_delay)
+{
+    char *js = NULL;
+    pf_sim_result *r = run_text("arrival at 0 3\nwatch 20\nwatch 1 50%\n"
+                                "title bitrate 1M duration 20 piece 64k\n"
+                                "link up 1M down 8M latency 10ms\ncdn capacity 1G latency 5ms\n"
+                                "player startup 2 rebuffer 1 buffer 10 delay 1.5\n",
+                                &js);
+    CHECK(r && js);
+    uint32_t opened = 0;
+    for (uint32_t i = 0; r && i < r->w.n; i++) {
+        const sim_node *nd = &r->w.nodes[i];
+        if (nd->depart_at - nd->arrive_at < 1500000000ULL) { /* left at 1 s */
+            CHECK(!nd->pl.open && !nd->pl.started);
+            continue;
+        }
+        opened++;
+        CHECK_EQ(nd->pl.opened_at, nd->arrive_at + 1500000000ULL);
+        double su = (double)(nd->pl.started_at - nd->pl.opened_at) / 1e9;
+        if (su < 0.25 || su > 0.45) fprintf(stderr, "start-up %.3f s\n", su);
+        CHECK(su >= 0.25 && su <= 0.45);
+    }
+    CHECK_EQ(json_num(js, "started") + json_num(js, "not_started"), 2);
+    CHECK_EQ(json_num(js, "started"), opened);
+    CHECK(opened == 1); /* seed 1: one of the two stays */
+    free(js);
+    pf_sim_result_free(r);
+    pf_sim_scenario sc;
+    char err[256];
+    CHECK_EQ(parse("player delay 100ms\n", &sc, err, sizeof err), 0);
+    CHECK(sc.player_delay_s == 0.1);
+}
+
+/* `player probe`: the engine is told the bitrate once the player has read
+ * the container's header, not at open; until then it plans the start-up
+ * for the probe's prefix (512 KiB), and the viewer still starts. */
+TEST(player_probe)
+{
+    pf_sim_scenario sc;
+    char err[256];
+    CHECK_EQ(parse("player probe 100k\n", &sc, err, sizeof err), 0);
+    CHECK_EQ(sc.player_probe, 102400);
+    char *js = NULL;
+    pf_sim_result *r = run_text("viewers 3\narrival fixed 6\nwatch 16\n"
+                                "title bitrate 1M duration 20 piece 64k\n"
+                                "link up 1M down 8M latency 10ms\ncdn capacity 1G latency 5ms\n"
+                                "player startup 2 rebuffer 1 buffer 10 probe 100k\n",
+                                &js);
+    CHECK(r && js);
+    CHECK(json_num(js, "started") == 3);
+    CHECK(json_num(js, "stalls") == 0);
+    for (uint32_t i = 0; r && i < r->w.n; i++) CHECK(r->w.nodes[i].pl.told);
+    /* the first viewer is alone: its start-up is the CDN's, as without the probe */
+    double su = r ? (double)(r->w.nodes[0].pl.started_at - r->w.nodes[0].pl.opened_at) / 1e9 : 0;
+    if (su < 0.25 || su > 0.5) fprintf(stderr, "start-up %.3f s\n", su);
+    CHECK(su >= 0.25 && su <= 0.5);
+    free(js);
+    pf_sim_result_free(r);
+}
+
 /* Two viewers 10 s apart: the second takes part of the stream from the
  * first, and the first uploads what the second takes. */
 TEST(second_viewer_uses_the_first)
@@ -379,6 +455,27 @@ TEST(churn_curve_isp_plan)
     pf_sim_result_free(r);
 }
 
+/* `arrival at`: the viewers arrive at the times given (sorted), none drawn. */
+TEST(arrival_at_plan)
+{
+    pf_sim_result *r = NULL;
+    char *out = run_output_of("end 1ms\ntitle bitrate 1M duration 20 piece 64k\narrival at 3 0 1.25\narrival at 40\n",
+                              3, &r);
+    CHECK(out && r);
+    CHECK_EQ(r->w.n, 4);
+    static const uint64_t want[] = {0, 1250000000ULL, 3000000000ULL, 40000000000ULL};
+    for (uint32_t i = 0; i < 4 && i < r->w.n; i++) CHECK_EQ(r->w.nodes[i].arrive_at, want[i]);
+    free(out);
+    pf_sim_result_free(r);
+    /* --viewers cannot change an audience given by its times */
+    pf_sim_scenario sc;
+    char err[256];
+    CHECK_EQ(parse("arrival at 0 1\n", &sc, err, sizeof err), 0);
+    sc.viewers = 3;
+    CHECK_EQ(pf_sim_run(&sc, NULL, NULL, &r, err, sizeof err), -1);
+    CHECK(strstr(err, "3 viewers, but 'arrival at' gives 2 times") != NULL);
+}
+
 /* A run with churn, a curve and two ISPs is deterministic too, and counts
  * the bytes between ISPs. */
 TEST(churn_curve_isp_same_seed_same_output)
@@ -438,4 +535,4 @@ TEST(catalogue_zipf)
 
 TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output, lone_viewer_timing,
           second_viewer_uses_the_first, elided_payload_same_run, churn_curve_isp_plan,
-          churn_curve_isp_same_seed_same_output, catalogue_zipf)
+          churn_curve_isp_same_seed_same_output, catalogue_zipf, arrival_at_plan, player_delay, player_probe)

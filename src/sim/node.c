@@ -297,7 +297,10 @@ void sim_player_open(sim *w, sim_node *nd)
     memset(pl, 0, sizeof *pl);
     pl->Bps = w->sc.bitrate / 8;
     pl->flen = w->size;
-    pf_torrent_set_bitrate(nd->t, 0, pl->Bps);
+    if (!w->sc.player_probe) { /* else once the header is read (player_read) */
+        pf_torrent_set_bitrate(nd->t, 0, pl->Bps);
+        pl->told = 1;
+    }
     if (pf_torrent_stream_open(nd->t, 0, 0, w->now, &pl->id) != 0) {
         pl->state = PL_ENDED; /* counted as never started */
         return;
@@ -307,6 +310,20 @@ void sim_player_open(sim *w, sim_node *nd)
     pl->opened_at = pl->last_at = w->now;
     sim_player_step(w, nd);
     sim_touch(w, nd->idx);
+}
+
+/* A viewer arrived: its player opens the stream now, or `player delay`
+ * later (the lab's player process starts after its client's). */
+void sim_player_arrive(sim *w, sim_node *nd)
+{
+    if (w->sc.player_delay_s <= 0) {
+        sim_player_open(w, nd);
+        return;
+    }
+    memset(&nd->pl, 0, sizeof nd->pl);
+    nd->pl.to_open = 1;
+    nd->pl.wake_at = w->now + (uint64_t)(w->sc.player_delay_s * 1e9 + 0.5);
+    push(w, nd->pl.wake_at, EV_PLAYER, nd->idx, NULL);
 }
 
 /* The demand of the fluid bound: bytes read now, and bytes nobody read
@@ -338,6 +355,12 @@ static void player_read(sim *w, sim_node *nd)
             pl->waiting = a == 0;
             if (a < 0) pl->state = PL_ENDED;
             break;
+        }
+        if (!pl->told && pl->read_pos + (uint64_t)a >= w->sc.player_probe) {
+            /* The container probe has the header (the CLI's media server
+             * feeds it before stream_served): the bitrate is known. */
+            pf_torrent_set_bitrate(nd->t, 0, pl->Bps);
+            pl->told = 1;
         }
         pf_torrent_stream_served(nd->t, pl->id, pl->read_pos, (size_t)a, w->now);
         note_read(w, nd->title, pl->read_pos, (uint64_t)a);

@@ -25,6 +25,8 @@ typedef struct sc_ctx {
     unsigned watch_line; /* first `watch T P%` line, for the shares check */
     unsigned isp_line;   /* first `isp` line, for the shares check */
     unsigned locality_line;
+    unsigned at_line;      /* first `arrival at` line, for the count check */
+    unsigned viewers_line; /* the `viewers` line, likewise */
 } sc_ctx;
 
 void pf_sim_scenario_default(pf_sim_scenario *sc)
@@ -219,11 +221,19 @@ static int kv_tracker(sc_ctx *c, pf_sim_scenario *sc, void *ud, const char *k, c
 static int kv_player(sc_ctx *c, pf_sim_scenario *sc, void *ud, const char *k, const char *v)
 {
     (void)ud;
+    if (strcmp(k, "probe") == 0) {
+        double x = 0;
+        if (sc_number(v, SIZE_UNITS, 1, &x) || x > 1e12 || x != floor(x))
+            return sc_fail(c, "player probe: bad size '%s' (bytes, e.g. 100k; 0: the bitrate is known at open)", v);
+        sc->player_probe = (uint64_t)x;
+        return 0;
+    }
     double *dst = strcmp(k, "startup") == 0    ? &sc->startup_s
                   : strcmp(k, "rebuffer") == 0 ? &sc->rebuffer_s
                   : strcmp(k, "buffer") == 0   ? &sc->buffer_s
+                  : strcmp(k, "delay") == 0    ? &sc->player_delay_s
                                                : NULL;
-    if (!dst) return sc_fail(c, "player: unknown key '%s' (startup, rebuffer, buffer)", k);
+    if (!dst) return sc_fail(c, "player: unknown key '%s' (startup, rebuffer, buffer, delay, probe)", k);
     char what[32];
     snprintf(what, sizeof what, "player %s", k);
     return sc_time(c, what, v, 600, dst);
@@ -344,17 +354,38 @@ static int sc_isp(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
     return 0;
 }
 
+/* arrival at TIME...: the arrival times themselves (a lab run's plan,
+ * tools/sim/vslab.py); several lines add to the list. */
+static int sc_at(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
+{
+    if (n < 3) return sc_fail(c, "arrival at: expects one or more times (e.g. 'arrival at 0 1.5 7.25')");
+    if (sc->arrival != PF_SIM_ARRIVAL_AT) sc->nat = 0; /* an earlier `arrival` of another kind */
+    for (int i = 2; i < n; i++) {
+        double t = 0;
+        if (sc->nat >= PF_SIM_MAX_AT) return sc_fail(c, "arrival at: at most %d times", PF_SIM_MAX_AT);
+        if (sc_time(c, "arrival at", w[i], 86400, &t)) return -1;
+        sc->at_s[sc->nat++] = t;
+    }
+    if (!c->at_line) c->at_line = c->line;
+    sc->arrival = PF_SIM_ARRIVAL_AT;
+    sc->arrival_s = 0;
+    for (uint32_t i = 0; i < sc->nat; i++)
+        if (sc->at_s[i] > sc->arrival_s) sc->arrival_s = sc->at_s[i];
+    return 0;
+}
+
 static int sc_arrival(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
 {
     double x = 0;
     if (n >= 2 && strcmp(w[1], "curve") == 0) return sc_curve(c, sc, w, n);
+    if (n >= 2 && strcmp(w[1], "at") == 0) return sc_at(c, sc, w, n);
     if (n == 2 && strcmp(w[1], "burst") == 0) {
         sc->arrival = PF_SIM_ARRIVAL_UNIFORM;
         sc->arrival_s = 0;
         return 0;
     }
     if (n != 3 || (strcmp(w[1], "uniform") && strcmp(w[1], "fixed")))
-        return sc_fail(c, "arrival: expects 'uniform SECONDS', 'fixed SECONDS', 'burst' or 'curve TIME=RATE...'");
+        return sc_fail(c, "arrival: expects 'uniform SECONDS', 'fixed SECONDS', 'burst', 'curve TIME=RATE...' or 'at TIME...'");
     if (sc_time(c, "arrival", w[2], 86400, &x)) return -1;
     sc->arrival = strcmp(w[1], "fixed") == 0 ? PF_SIM_ARRIVAL_FIXED : PF_SIM_ARRIVAL_UNIFORM;
     sc->arrival_s = x;
@@ -406,6 +437,7 @@ static int sc_single(sc_ctx *c, pf_sim_scenario *sc, char **w, int n)
     if (strcmp(w[0], "viewers") == 0) {
         if (sc_count(c, "viewers", w[1], 1, 10000000, &x)) return -1;
         sc->viewers = (uint32_t)x;
+        c->viewers_line = c->line;
         return 0;
     }
     if (strcmp(w[0], "end") == 0) {
@@ -487,6 +519,13 @@ static int sc_finish(sc_ctx *c, pf_sim_scenario *sc)
         c->line = c->isp_line;
         return sc_fail(c, "isp: the shares of the %u isp lines add up to %.4g%%, not 100%%", sc->nisp, isum * 100);
     }
+    if (sc->arrival == PF_SIM_ARRIVAL_AT) { /* the times are the audience */
+        if (c->viewers_line && sc->viewers != sc->nat) {
+            c->line = c->viewers_line;
+            return sc_fail(c, "viewers: %u, but 'arrival at' gives %u times", sc->viewers, sc->nat);
+        }
+        sc->viewers = sc->nat;
+    }
     if (c->locality_line && !sc->nisp) {
         c->line = c->locality_line;
         return sc_fail(c, "locality: no isp lines (the map is the ISPs')");
@@ -510,7 +549,7 @@ static int sc_finish(sc_ctx *c, pf_sim_scenario *sc)
 int pf_sim_scenario_parse(const char *text, size_t len, const char *fname, pf_sim_scenario *sc,
                           char *err, size_t errlen)
 {
-    sc_ctx c = {fname ? fname : "scenario", 0, err, errlen, 0, 0, 0, 0, 0};
+    sc_ctx c = {fname ? fname : "scenario", 0, err, errlen, 0, 0, 0, 0, 0, 0, 0};
     size_t pos = 0;
     while (pos < len) {
         size_t e = pos;

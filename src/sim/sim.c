@@ -249,6 +249,10 @@ static int viewers_plan(sim *w)
     uint64_t *at = malloc(sizeof *at * w->n);
     if (!at) return -1;
     for (uint32_t i = 0; i < w->n; i++) {
+        if (sc->arrival == PF_SIM_ARRIVAL_AT) { /* no draw: the times are given */
+            at[i] = (uint64_t)(sc->at_s[i] * 1e9 + 0.5);
+            continue;
+        }
         double f = sc->arrival == PF_SIM_ARRIVAL_FIXED ? (double)i / w->n
                                                        : unit_rand(w);
         at[i] = sc->arrival == PF_SIM_ARRIVAL_CURVE ? (uint64_t)(curve_time(sc, f) * 1e9)
@@ -340,7 +344,7 @@ static void viewer_arrive(sim *w, uint32_t i)
         if (w->sc.isp[nd->isp].local_share >= 0) pf_session_set_local_share(nd->s, w->sc.isp[nd->isp].local_share);
     }
     pf_torrent_skip_check(nd->t, w->now);
-    sim_player_open(w, nd);
+    sim_player_arrive(w, nd);
     sim_touch(w, i);
 }
 
@@ -396,7 +400,10 @@ static void dispatch(sim *w, const sim_ev *ev)
             break;
         }
         nd->pl.wake_at = 0;
-        sim_player_step(w, nd);
+        if (nd->pl.to_open)
+            sim_player_open(w, nd); /* clears to_open */
+        else
+            sim_player_step(w, nd);
         break;
     case EV_UP_DONE: sim_up_done(w, ev->a); break;
     case EV_CDN_DONE: sim_cdn_done(w); break;
@@ -461,6 +468,10 @@ static void run_loop(sim *w)
 
 static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char *err, size_t errlen)
 {
+    if (sc->arrival == PF_SIM_ARRIVAL_AT && sc->viewers != sc->nat) { /* --viewers with `arrival at` */
+        snprintf(err, errlen, "%u viewers, but 'arrival at' gives %u times", sc->viewers, sc->nat);
+        return -1;
+    }
     w->sc = *sc;
     w->n = sc->viewers;
     w->rng = sc->seed;

@@ -28,8 +28,9 @@ typedef struct pf_sim_link_class {
 
 /* PF_SIM_ARRIVAL_CURVE: arrivals follow a rate given at points (time,
  * relative rate), linear between them: a prime-time evening. */
-enum { PF_SIM_ARRIVAL_UNIFORM = 0, PF_SIM_ARRIVAL_FIXED = 1, PF_SIM_ARRIVAL_CURVE = 2 };
+enum { PF_SIM_ARRIVAL_UNIFORM = 0, PF_SIM_ARRIVAL_FIXED = 1, PF_SIM_ARRIVAL_CURVE = 2, PF_SIM_ARRIVAL_AT = 3 };
 #define PF_SIM_MAX_CURVE 14
+#define PF_SIM_MAX_AT 256 /* `arrival at` times: a lab run's plan replayed */
 #define PF_SIM_MAX_ISPS 16
 
 /* An ISP: its share of the audience and its viewers' engines' local
@@ -50,6 +51,8 @@ typedef struct pf_sim_scenario {
     double curve_t[PF_SIM_MAX_CURVE];    /* PF_SIM_ARRIVAL_CURVE: its points' times, */
     double curve_rate[PF_SIM_MAX_CURVE]; /* ... increasing from 0, and relative rates */
     uint32_t ncurve;
+    double at_s[PF_SIM_MAX_AT]; /* PF_SIM_ARRIVAL_AT: every viewer's arrival, */
+    uint32_t nat;               /* ... as many as viewers */
     double watch_s;       /* each viewer leaves this long after it arrived
                              (those not in a share of watch[]) */
     struct pf_sim_watch { /* churn: a share of the audience leaves earlier (or later) */
@@ -70,6 +73,13 @@ typedef struct pf_sim_scenario {
     double startup_s;     /* media a player buffers before it plays */
     double rebuffer_s;    /* ... and after a stall before it plays again */
     double buffer_s;      /* media a player keeps read ahead at most */
+    double player_delay_s; /* the stream opens this long after the viewer
+                              arrived (the lab's player starts after its
+                              client: 0.06-0.25 s); start-up counts from it */
+    uint64_t player_probe; /* 0: the player tells the engine the bitrate as it
+                              opens the stream; else once it has read this
+                              many bytes (a container probe reading an MP4's
+                              header, as the CLI's media server does) */
     double end_s;         /* 0: run until the last viewer left */
     uint32_t max_peers;   /* engine settings; 0 = the engine's default */
     uint32_t upload_slots;

@@ -157,6 +157,8 @@ typedef struct sim_player {
     double stall_s;
     uint64_t wake_at;   /* its pending EV_PLAYER, 0 none */
     int waiting;        /* stream_avail said 0: STREAM_READY wakes it */
+    int to_open;        /* `player delay`: its EV_PLAYER opens the stream */
+    int told;           /* the engine knows the bitrate (`player probe`) */
 } sim_player;
 
 /* Allocator of one session: counts what its engine holds. */
@@ -282,6 +284,7 @@ void sim_touch(sim *w, uint32_t node);
 void sim_node_drain(sim *w, uint32_t node);
 void sim_http_answer(sim *w, uint32_t node, void *http);
 void sim_player_open(sim *w, sim_node *nd);
+void sim_player_arrive(sim *w, sim_node *nd);
 void sim_player_step(sim *w, sim_node *nd);
 void sim_tracker_remove(sim *w, uint32_t node);
 /* A tracker request on its way (PF_JOB_HTTP); j NULL once cancelled. */
