@@ -781,7 +781,48 @@ TEST(timeline_asked_segment_has_the_link)
     fixture_free(&x);
 }
 
-TEST_MAIN(timeline_prefetch_runs_on, timeline_asked_segment_has_the_link, timeline_peak_rate_is_the_links, timeline_audio_beside_video, timeline_switch_moves_windows, timeline_jump_is_seek,
+/* While the CDN brings a segment the player waits for, the peers wait:
+ * their blocks would share the viewer's downlink with it (TCP splits a
+ * link evenly between connections).  At every step where the player waits
+ * for a segment and the CDN is fetching a piece of it, free sources are
+ * held (the start-up's hold), and released once it is in. */
+TEST(timeline_asked_segment_holds_peers)
+{
+    fixture x;
+    CHECK_EQ(fixture_make(&x, 319, 20000, 0), 0);
+    x.vn->cdn.rate_bps = 300000;
+    seg_player sp;
+    sp_start(&sp, &x, 30);
+    uint32_t fetching = 0, held = 0, released = 0;
+    uint64_t end = x.n->now + 40 * SEC;
+    while (x.n->now < end) {
+        hn_step(x.n);
+        sp_step(&sp);
+        if (!sp.reading) released += sp.next > 0 && !x.v->t->startup_hold; /* nobody waits: peers go on */
+        if (!sp.reading || sp.next == 0 || sp.next >= NSEG) continue;
+        uint32_t f = sp.ti->seg[sp.track][sp.next].file;
+        uint64_t a = x.ti.off[f] + sp.pos, b = x.ti.off[f] + x.ti.sizes[f];
+        int cdn_on_it = 0;
+        for (size_t k = 0; k < x.vn->cdn.njobs; k++) {
+            const hn_cdn_req *r = &x.vn->cdn.reqs[x.vn->cdn.jobs[k].req];
+            if (r->file < 0) continue;
+            uint64_t ra = x.ti.off[r->file] + r->start;
+            cdn_on_it |= ra < b && ra + r->len > a;
+        }
+        if (!cdn_on_it) continue;
+        fetching++;
+        held += x.v->t->startup_hold != 0;
+    }
+    if (getenv("HN_VERBOSE")) fprintf(stderr, "steps with the CDN on a waited-for segment %u, peers held %u; steps nobody waited, peers free %u\n", fetching, held, released);
+    CHECK_EQ(sp.next, NSEG);
+    CHECK_EQ(sp.mismatches, 0);
+    CHECK(fetching >= 5);
+    CHECK(held >= fetching - fetching / 4); /* the pass after the GET starts holds them */
+    CHECK(released > 0);
+    fixture_free(&x);
+}
+
+TEST_MAIN(timeline_prefetch_runs_on, timeline_asked_segment_holds_peers, timeline_asked_segment_has_the_link, timeline_peak_rate_is_the_links, timeline_audio_beside_video, timeline_switch_moves_windows, timeline_jump_is_seek,
           timeline_interleaved_layout, timeline_set_media_checks, timeline_set_while_reading,
           timeline_all_variants_before_set, timeline_asked_segment_is_due_now,
           timeline_init_moves_windows, timeline_padded_title_is_one_run)
