@@ -185,12 +185,13 @@ PF_EXTERN int pf_media_server_set_player_dir(pf_media_server *ms, const char *di
 PF_EXTERN int pf_media_server_all_served(const pf_media_server *ms);
 /* Pacing of an adaptive title's segments (HLS, DASH with several
  * renditions of a kind).  PF_MEDIA_PACE_AUTO, the default: such a
- * segment goes to the player no faster than this viewer's network has
- * shown it can bring (pf_torrent_stats.down_peak_rate: the best second
+ * segment goes to the player no faster than this viewer's
+ * network has shown it can bring (pf_torrent_stats.down_peak_rate: the best second
  * of download while the CDN was fetching, when the link is the
- * bottleneck), even when the engine holds it already, so that the
+ * bottleneck, or a long GET's own rate), even when the engine holds it already, so that the
  * player's throughput estimate, and the rendition it picks, are what they
- * would be from the CDN alone; nothing is paced before the engine has
+ * would be from the CDN alone (bytes the engine had to wait for are
+ * never held back); nothing is paced before the engine has
  * measured a rate.  Manifests, init segments, single-rendition tracks and
  * /files/ reads of a progressive file are never paced.  PF_MEDIA_PACE_OFF:
  * everything as fast as it is there. */

@@ -109,6 +109,10 @@ void pf_picker_set_windows(pf_picker *p, const pf_picker_window *w, uint32_t n);
  * Creates the partial if needed.  Returns how many blocks were written to
  * out. */
 uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32_t max);
+/* As pf_picker_claim, and also the blocks free sources were asked for and
+ * have not delivered (a player waits for the piece: the costly source
+ * brings it whole, in one range, and the first copy in is kept). */
+uint32_t pf_picker_claim_steal(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32_t max);
 /* The fetch covering this block ended without delivering it. */
 void pf_picker_unclaim(pf_picker *p, uint32_t piece, uint32_t begin);
 
