@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Pacing of an adaptive title's segments (issue 16): a segment the engine
-# already holds goes to the player no faster than the viewer's network has
-# shown it brings (down_peak_rate), so that an adaptive player's estimate
-# is what the CDN alone would give it; --no-pace sends it at once.  The
+# Pacing of an adaptive title's segments (issue 16): with --pace, a segment
+# the engine already holds goes to the player no faster than the viewer's
+# network has shown it brings (down_peak_rate), so that an adaptive
+# player never times it at loopback speed; by default it goes at once.  The
 # CDN is a real nginx capped per connection (limit_rate), the only source.
 # For each viewer: a segment of the top rendition is fetched (over the
 # capped CDN), then fetched again (from the engine).  Asserts: both fetches
 # are byte-exact; paced, the second takes at least 60 % of size/peak and
-# no more than the first took over the network (plus slack); with
-# --no-pace it takes under a quarter of size/peak; a manifest and the
+# no more than the first took over the network (plus slack); without
+# --pace it takes under a quarter of size/peak; a manifest and the
 # single-rendition audio are never paced.
 . "$(dirname "$0")/lib.sh"
 pf_setup 150
@@ -63,18 +63,22 @@ one_viewer() {
     stop "$name"
 }
 
-one_viewer paced
+one_viewer paced --pace
 p1=$T1 p2=$T2 ppeak=$PEAK
 log "paced: $seg ($size B) over the CDN in ${p1}s, again in ${p2}s; down_peak_rate $ppeak B/s = $(awk -v s="$size" -v r="$ppeak" 'BEGIN{printf "%.2f", s/r}')s for the segment"
-awk -v r="$ppeak" 'BEGIN { exit !(r > 0) }' || fail "paced: no down_peak_rate measured"
+# nginx gives each connection 400 KB/s and the engine runs a few GETs at
+# once: an estimate past 4 MB/s is not this network's (a GET's own rate
+# from its first byte read 516 MB/s: buffered bytes in a burst).
+awk -v r="$ppeak" 'BEGIN { exit !(r > 0 && r < 4000000) }' || fail "paced: down_peak_rate $ppeak B/s is not the network's"
+awk -v t="$p2" 'BEGIN { exit !(t >= 0.5) }' || fail "paced: the held 2.4 MB segment came in ${p2}s"
 awk -v t="$p2" -v s="$size" -v r="$ppeak" 'BEGIN { exit !(t >= 0.6 * s / r) }' ||
     fail "paced: the held segment came in ${p2}s, faster than 60 % of size/peak ($(awk -v s="$size" -v r="$ppeak" 'BEGIN{printf "%.2f", s/r}')s)"
 awk -v t="$p2" -v f="$p1" 'BEGIN { exit !(t <= 1.5 * f + 0.5) }' ||
     fail "paced: the held segment came in ${p2}s, slower than over the network (${p1}s)"
 
-one_viewer unpaced --no-pace
+one_viewer unpaced
 n1=$T1 n2=$T2 npeak=$PEAK
-log "--no-pace: $seg over the CDN in ${n1}s, again in ${n2}s; down_peak_rate $npeak B/s"
+log "unpaced (default): $seg over the CDN in ${n1}s, again in ${n2}s; down_peak_rate $npeak B/s"
 awk -v t="$n2" -v s="$size" -v r="$npeak" 'BEGIN { exit !(r > 0 && t < 0.25 * s / r) }' ||
-    fail "--no-pace: the held segment took ${n2}s (size/peak $(awk -v s="$size" -v r="$npeak" 'BEGIN{printf "%.2f", s/r}')s)"
+    fail "unpaced (default): the held segment took ${n2}s (size/peak $(awk -v s="$size" -v r="$npeak" 'BEGIN{printf "%.2f", s/r}')s)"
 log "PASS"

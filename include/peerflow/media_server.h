@@ -184,17 +184,19 @@ PF_EXTERN int pf_media_server_set_player_dir(pf_media_server *ms, const char *di
  * file list is unknown). */
 PF_EXTERN int pf_media_server_all_served(const pf_media_server *ms);
 /* Pacing of an adaptive title's segments (HLS, DASH with several
- * renditions of a kind).  PF_MEDIA_PACE_AUTO, the default: such a
- * segment goes to the player no faster than this viewer's
- * network has shown it can bring (pf_torrent_stats.down_peak_rate: the best second
- * of download while the CDN was fetching, when the link is the
- * bottleneck, or a long GET's own rate), even when the engine holds it already, so that the
- * player's throughput estimate, and the rendition it picks, are what they
- * would be from the CDN alone (bytes the engine had to wait for are
- * never held back); nothing is paced before the engine has
- * measured a rate.  Manifests, init segments, single-rendition tracks and
- * /files/ reads of a progressive file are never paced.  PF_MEDIA_PACE_OFF:
- * everything as fast as it is there. */
+ * renditions of a kind).  PF_MEDIA_PACE_OFF, the default: everything goes
+ * as fast as it is there.  PF_MEDIA_PACE_AUTO: such a segment goes to the
+ * player no faster than this viewer's network has shown it can bring
+ * (pf_torrent_stats.down_peak_rate: the best second of download while
+ * the CDN was fetching, when the link is the bottleneck), even when the engine holds it already, so that a
+ * throughput-based player never times a segment at loopback speed and
+ * steps up past what the network carries; bytes the engine had to wait
+ * for are never held back; nothing is paced before a rate is measured.
+ * Manifests, init segments, single-rendition tracks and progressive
+ * files are never paced.  Off by default: in the lab's abr scenario
+ * (docs/BENCHMARKS.md) it cost 4-5 % of the mean bitrate and no run
+ * without it stalled once the engine fetches a waited-for segment alone
+ * on the link. */
 enum { PF_MEDIA_PACE_AUTO = 0, PF_MEDIA_PACE_OFF = 1 };
 PF_EXTERN void pf_media_server_set_pacing(pf_media_server *ms, int mode);
 /* File responses being streamed right now. */

@@ -175,10 +175,10 @@ typedef struct pf_torrent_stats {
     uint32_t cmsd_mb_kbps;
     /* Appended.  Bytes/s: what this viewer's link has shown it can
      * bring: the best second of download (all sources) while the CDN was
-     * fetching (the link is the bottleneck then), or a long CDN GET's own
-     * rate from its first byte on, whichever is higher, or the best
-     * second of any download when the CDN never fetched; decaying with a
-     * 2 min half-life; 0 before any.
+     * fetching (the link is the bottleneck then; each GET's time to first
+     * byte included, as a player times a segment), or of any download
+     * when the CDN never fetched; decaying with a 2 min half-life; 0
+     * before any.
      * The local media server paces an adaptive title's segments to it
      * (see media_server.h). */
     double down_peak_rate;

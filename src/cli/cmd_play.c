@@ -432,10 +432,9 @@ static void usage(FILE *f)
             "                         audio/video file; peerflow exits when it does\n"
             "      --player-dir DIR   serve DIR's web player files (html, js, css, map)\n"
             "                         at /player/<name>, same origin as the title\n"
-            "      --no-pace          send an adaptive title's segments as fast as they are\n"
-            "                         there (default: no faster than this viewer's network\n"
-            "                         has shown it brings, so the player picks its rendition\n"
-            "                         as it would from the CDN)\n"
+            "      --pace             send an adaptive title's segments no faster than this\n"
+            "                         viewer's network has shown it brings, even when held\n"
+            "                         (default: as fast as they are there)\n"
             "      --stats FILE       write /stats.json's document every second and at exit\n"
             "      --qoe-report S     send the stream's QoE summary to the tracker every S\n"
             "                         seconds and at the end (default 60; 0 = never)\n"
@@ -451,7 +450,7 @@ static void usage(FILE *f)
 typedef struct play_opts {
     const char *src, *dir;
     const char *player_dir; /* --player-dir: served at /player/<name> */
-    int no_pace;            /* --no-pace */
+    int pace;               /* --pace */
     const char *peers[MAX_ARGS], *trackers[MAX_ARGS], *webseeds[MAX_ARGS], *nets[MAX_ARGS];
     int npeers, ntrackers, nwebseeds, nnets, no_tracker, no_upload;
     double ws_cost[MAX_ARGS]; /* each --webseed's --webseed-cost (1) */
@@ -468,7 +467,7 @@ typedef struct play_opts {
 
 enum {
     O_HTTPPORT = 256, O_BIND, O_PEER, O_TRACKER, O_NOTRACK, O_WEBSEED, O_NOUP, O_UPRATE,
-    O_DOWNRATE, O_CACHE, O_PLAYER, O_PLAYERDIR, O_NOPACE, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
+    O_DOWNRATE, O_CACHE, O_PLAYER, O_PLAYERDIR, O_PACE, O_STATS, O_EXITDONE, O_HDRTO, O_IDLETO, O_SENDTO,
     O_MAXCONNS, O_LOCALNET, O_LOCALSHARE, O_WSCOST, O_MEMLIMIT, O_TRANSPORT, O_UTPTARGET, O_QOE,
     O_CMCD
 };
@@ -536,7 +535,7 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
     }
     case O_STATS: p->stats_path = arg; return -1;
     case O_PLAYERDIR: o->player_dir = arg; return -1;
-    case O_NOPACE: o->no_pace = 1; return -1;
+    case O_PACE: o->pace = 1; return -1;
     case O_EXITDONE: p->exit_when_done = 1; return -1;
     case 'v': p->verbose++; return -1;
     case PF_CLI_O_BUDGET:
@@ -632,7 +631,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"no-upload", 0, 0, O_NOUP},  {"upload-rate", 1, 0, O_UPRATE},
         {"download-rate", 1, 0, O_DOWNRATE}, {"cache-size", 1, 0, O_CACHE},
         {"player", 1, 0, O_PLAYER},   {"player-dir", 1, 0, O_PLAYERDIR},
-        {"stats", 1, 0, O_STATS},     {"no-pace", 0, 0, O_NOPACE},
+        {"stats", 1, 0, O_STATS},     {"pace", 0, 0, O_PACE},
         {"exit-when-done", 0, 0, O_EXITDONE}, {"verbose", 0, 0, 'v'},
         {"http-header-timeout", 1, 0, O_HDRTO}, {"http-idle-timeout", 1, 0, O_IDLETO},
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
@@ -781,7 +780,7 @@ static int play_serve(play *p, const play_opts *o)
         return rc == PF_ERR_INVAL ? 2 : 1;
     }
     pf_media_server_set_limits(p->ms, &o->lim);
-    pf_media_server_set_pacing(p->ms, o->no_pace ? PF_MEDIA_PACE_OFF : PF_MEDIA_PACE_AUTO);
+    pf_media_server_set_pacing(p->ms, o->pace ? PF_MEDIA_PACE_AUTO : PF_MEDIA_PACE_OFF);
     rc = o->player_dir ? pf_media_server_set_player_dir(p->ms, o->player_dir) : 0;
     if (rc != 0) { /* play_parse checked it is a directory */
         fprintf(stderr, "peerflow play: --player-dir %s: %s\n", pf_cli_esc(o->player_dir),

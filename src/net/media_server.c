@@ -804,6 +804,7 @@ int pf_media_server_start(pf_media_server **out, uv_loop_t *loop, pf_client_torr
         return rc;
     }
     pf_media_server_set_limits(ms, &lim);
+    ms->pace_mode = PF_MEDIA_PACE_OFF; /* see pf_media_server_set_pacing */
     ms->pace_timer = malloc(sizeof *ms->pace_timer);
     if (ms->pace_timer && uv_timer_init(loop, ms->pace_timer) == 0) {
         ms->pace_timer->data = ms;
@@ -939,7 +940,7 @@ static void pace_timer_closed(uv_handle_t *h) { free(h); }
 
 void pf_media_server_set_pacing(pf_media_server *ms, int mode)
 {
-    if (ms) ms->pace_mode = mode == PF_MEDIA_PACE_OFF ? PF_MEDIA_PACE_OFF : PF_MEDIA_PACE_AUTO;
+    if (ms) ms->pace_mode = mode == PF_MEDIA_PACE_AUTO ? PF_MEDIA_PACE_AUTO : PF_MEDIA_PACE_OFF;
 }
 
 void pf_media_server_stop(pf_media_server *ms)

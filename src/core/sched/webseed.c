@@ -498,10 +498,6 @@ void pf__ws_job_done(pf_torrent *t, pf_job *j, uint64_t now)
     if (r->first_at > r->started && now > r->first_at && j->range_len > r->first_len) {
         r->ws->xfer_bps = (double)(j->range_len - r->first_len) / ((double)(now - r->first_at) / 1e9);
         r->ws->ttfb_ns = r->first_at - r->started;
-        /* A long enough GET, from its first byte on, is the link's rate (or
-         * less, beside other traffic): the best estimate of what this
-         * viewer's network brings (pf_torrent_stats.down_peak_rate). */
-        if (j->range_len - r->first_len >= PF__PEAK_MIN_GET) pf__peak_sample(t, r->ws->xfer_bps);
     }
     r->first_at = 0;
     pf__log(t->s, PF_LOG_DEBUG, "cdn: got bytes %llu-%llu in %.0f ms", (unsigned long long)r->start,

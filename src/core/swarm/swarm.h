@@ -593,10 +593,6 @@ void pf__torrent_piece_lost(pf_torrent *t, uint32_t piece, uint64_t now);
 /* A costly fetch may have started or ended: the link-rate estimate
  * (down_peak) counts time with one in flight. */
 void pf__peak_mark(pf_torrent *t, uint64_t now);
-/* A costly GET of at least PF__PEAK_MIN_GET bytes past its first ones ran
- * at bps from its first byte on. */
-#define PF__PEAK_MIN_GET (128u * 1024)
-void pf__peak_sample(pf_torrent *t, double bps);
 int pf__torrent_set_metadata(pf_torrent *t, pf_metainfo *mi, uint64_t now);
 void pf__torrent_choke(pf_torrent *t, uint64_t now);
 
