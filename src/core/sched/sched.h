@@ -111,6 +111,11 @@ typedef struct pf__stream {
      * torrent offsets; the segment readers only move it. */
     uint32_t mtrack;
     int cursor;
+    /* A cursor's bytes a player waits for, as of the last pass: their
+     * presentation time (-1: none) and whether some are still missing
+     * (sched.c, phase_yield). */
+    double blk_t;
+    int blk_missing;
 } pf__stream;
 
 /* timeline.c: a title's renditions and the presentation clock. */
