@@ -134,6 +134,22 @@ static uint64_t verified_bytes(hn_tor *ht, uint64_t off, uint64_t len)
     return got;
 }
 
+/* Reads what the engine has ready of file f for stream id from *pos on
+ * (as a media server would), counting bytes that differ from the source
+ * in *mism; returns 1 once the whole file was read. */
+static int read_ready(hn_tor *ht, const title *ti, uint32_t id, uint32_t f, uint64_t *pos, uint32_t *mism)
+{
+    hn_net *n = ht->node->net;
+    while (*pos < ti->sizes[f]) {
+        long a = pf_torrent_stream_avail(ht->t, id, *pos, 65536, n->now);
+        if (a <= 0) return 0;
+        if (memcmp(ht->data + ti->off[f] + *pos, ti->c.data + ti->off[f] + *pos, (size_t)a)) (*mism)++;
+        pf_torrent_stream_served(ht->t, id, *pos, (size_t)a, n->now);
+        *pos += (uint64_t)a;
+    }
+    return 1;
+}
+
 static void sp_step(seg_player *sp)
 {
     hn_net *n = sp->ht->node->net;
@@ -169,16 +185,10 @@ static void sp_step(seg_player *sp)
         }
         uint32_t f = sp->in_init ? sp->ti->init[sp->track].file : sp->ti->seg[sp->track][sp->next].file;
         uint64_t flen = sp->ti->sizes[f];
-        while (sp->pos < flen) {
-            long a = pf_torrent_stream_avail(sp->ht->t, sp->id, sp->pos, 65536, now);
-            if (a <= 0) return;
-            if (memcmp(sp->ht->data + sp->ti->off[f] + sp->pos, sp->ti->c.data + sp->ti->off[f] + sp->pos,
-                       (size_t)a))
-                sp->mismatches++;
-            pf_torrent_stream_served(sp->ht->t, sp->id, sp->pos, (size_t)a, now);
-            if (!sp->first_byte_at) sp->first_byte_at = now;
-            sp->pos += (uint64_t)a;
-        }
+        uint64_t pos0 = sp->pos;
+        int whole = read_ready(sp->ht, sp->ti, sp->id, f, &sp->pos, &sp->mismatches);
+        if (sp->pos > pos0 && !sp->first_byte_at) sp->first_byte_at = now;
+        if (!whole) return;
         pf_torrent_stream_close(sp->ht->t, sp->id, now);
         if (sp->in_init) {
             const pf_torrent *t = sp->ht->t;
@@ -254,14 +264,40 @@ static int fixture_make(fixture *x, uint64_t seed, uint64_t peer_bps, int interl
 
 /* A player of x's title from now on, keeping buffer_s of media ahead;
  * it asks for its first segment at once. */
-static void sp_start(seg_player *sp, fixture *x, double buffer_s)
+static void sp_init(seg_player *sp, fixture *x, uint32_t track, double buffer_s)
 {
     memset(sp, 0, sizeof *sp);
     sp->ht = x->v;
     sp->ti = &x->ti;
+    sp->track = track;
     sp->buffer_s = buffer_s;
     sp->last_at = x->n->now;
+}
+
+static void sp_start(seg_player *sp, fixture *x, double buffer_s)
+{
+    sp_init(sp, x, 0, buffer_s);
     sp_step(sp);
+}
+
+/* x's title with "lo" as the audio and "hi" as the video, set now; a
+ * player of each (keeping buffer_s ahead) asks for its first segment, the
+ * video's first.  Steps until the video's first segment is in (at most
+ * max_steps); 1 if it came. */
+static int av_start(fixture *x, seg_player *vid, seg_player *aud, double buffer_s, int max_steps)
+{
+    x->ti.tracks[0].kind = 'a';
+    if (pf_torrent_set_media(x->v->t, x->ti.tracks, NTRACK, x->n->now)) return 0;
+    sp_init(vid, x, 1, buffer_s);
+    sp_init(aud, x, 0, buffer_s);
+    sp_step(vid);
+    sp_step(aud);
+    for (int i = 0; i < max_steps && !vid->done_at[0]; i++) {
+        hn_step(x->n);
+        sp_step(vid);
+        sp_step(aud);
+    }
+    return vid->done_at[0] > 0;
 }
 
 static void dump_cdn(const fixture *x)
@@ -643,7 +679,7 @@ TEST(timeline_all_variants_before_set)
 {
     fixture x;
     CHECK_EQ(fixture_make_at(&x, 307, 400000, 0, 0), 0);
-    uint32_t id[NTRACK];
+    uint32_t id[NTRACK], mism = 0;
     uint64_t pos[NTRACK] = {0};
     for (uint32_t tr = 0; tr < NTRACK; tr++)
         CHECK_EQ(pf_torrent_stream_open(x.v->t, x.ti.seg[tr][0].file, 0, x.n->now, &id[tr]), 0);
@@ -657,19 +693,10 @@ TEST(timeline_all_variants_before_set)
             set = 1;
         }
         done = 0;
-        for (uint32_t tr = 0; tr < NTRACK; tr++) {
-            uint32_t f = x.ti.seg[tr][0].file;
-            for (;;) {
-                if (pos[tr] >= x.ti.sizes[f]) break;
-                long a = pf_torrent_stream_avail(x.v->t, id[tr], pos[tr], 65536, x.n->now);
-                if (a <= 0) break;
-                CHECK(memcmp(x.v->data + x.ti.off[f] + pos[tr], x.ti.c.data + x.ti.off[f] + pos[tr], (size_t)a) == 0);
-                pf_torrent_stream_served(x.v->t, id[tr], pos[tr], (size_t)a, x.n->now);
-                pos[tr] += (uint64_t)a;
-            }
-            done += pos[tr] >= x.ti.sizes[f];
-        }
+        for (uint32_t tr = 0; tr < NTRACK; tr++)
+            done += read_ready(x.v, &x.ti, id[tr], x.ti.seg[tr][0].file, &pos[tr], &mism);
     }
+    CHECK_EQ(mism, 0);
     CHECK(set);
     CHECK_EQ(done, NTRACK);
     CHECK(x.n->now < end - 25 * SEC);
@@ -685,26 +712,10 @@ TEST(timeline_audio_beside_video)
     fixture x;
     CHECK_EQ(fixture_make_at(&x, 311, 20000, 0, 0), 0);
     x.vn->cdn.rate_bps = 400000;
-    x.ti.tracks[0].kind = 'a'; /* "lo" is the audio, "hi" the video */
-    CHECK_EQ(pf_torrent_set_media(x.v->t, x.ti.tracks, NTRACK, x.n->now), 0);
     seg_player vid, aud;
-    memset(&vid, 0, sizeof vid);
-    vid.ht = x.v;
-    vid.ti = &x.ti;
-    vid.track = 1;
-    vid.buffer_s = 8;
-    vid.last_at = x.n->now;
-    aud = vid;
-    aud.track = 0;
-    sp_step(&vid);
-    sp_step(&aud);
-    for (int i = 0; i < 40 && !(vid.done_at[0] && aud.done_at[0]); i++) {
-        hn_step(x.n);
-        sp_step(&vid);
-        sp_step(&aud);
-    }
+    CHECK(av_start(&x, &vid, &aud, 8, 40));
     dump_cdn(&x);
-    CHECK(vid.done_at[0] && aud.done_at[0]);
+    CHECK(aud.done_at[0] > 0);
     double v_s = (double)(vid.done_at[0] - vid.opened_at[0]) / 1e9;
     double a_s = (double)(aud.done_at[0] - aud.opened_at[0]) / 1e9;
     if (getenv("HN_VERBOSE")) fprintf(stderr, "first video segment %.2f s, first audio segment %.2f s\n", v_s, a_s);
@@ -867,26 +878,9 @@ TEST(timeline_waits_in_presentation_order)
     fixture x;
     CHECK_EQ(fixture_make_at(&x, 331, 20000, 0, 0), 0);
     x.vn->cdn.rate_bps = 400000;
-    x.ti.tracks[0].kind = 'a';
-    CHECK_EQ(pf_torrent_set_media(x.v->t, x.ti.tracks, NTRACK, x.n->now), 0);
     seg_player vid, aud;
-    memset(&vid, 0, sizeof vid);
-    vid.ht = x.v;
-    vid.ti = &x.ti;
-    vid.track = 1;
-    vid.buffer_s = 30;
-    vid.last_at = x.n->now;
-    aud = vid;
-    aud.track = 0;
-    sp_step(&vid);
-    sp_step(&aud);
-    for (int i = 0; i < 80 && !vid.done_at[0]; i++) {
-        hn_step(x.n);
-        sp_step(&vid);
-        sp_step(&aud);
-    }
+    CHECK(av_start(&x, &vid, &aud, 30, 80));
     dump_cdn(&x);
-    CHECK(vid.done_at[0] > 0);
     uint32_t early = 0;
     for (size_t i = 0; i < x.vn->cdn.nreqs; i++) {
         const hn_cdn_req *r = &x.vn->cdn.reqs[i];
