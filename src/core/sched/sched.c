@@ -299,6 +299,7 @@ typedef struct reader_view {
      * start (-1: none). */
     uint64_t blk_end;
     double blk_t;
+    int yield; /* another track's waited-for segment comes first (phase_yield) */
 } reader_view;
 
 /* Seconds until the byte at torrent offset off is due by the media clock. */
@@ -500,8 +501,14 @@ static void phase_startup_trial(sched_pass *sp, reader_view *v)
      * (Upload-rich lab: the probe's 512 KiB from the CDN were 15 of the
      * 72 MB the CDN served, 29 viewers' worth, with peers there that could
      * bring them.) */
+    /* Not for a packaged title's cursor: its first segment's GET runs
+     * beside the audio's (a player asks for both), so a head GET measured
+     * the CDN at half the link, the start-up deadlines came late and slow
+     * peers on trial kept blocks the CDN would have brought sooner (the
+     * lab's abr scenario: a late 3 Mbit/s viewer's first segment in 3.06 s,
+     * CDN-only's 1.6). */
     if (!st->startup_done && !st->su_head && st->su_phase == 0 && sp->cdn && !pf__costly_inflight(t) &&
-        trial_peers(t, v->p0, now)) {
+        !st->cursor && trial_peers(t, v->p0, now)) {
         v->head = 1;
         st->su_head = 1;
     }
@@ -798,6 +805,7 @@ static void phase_urgent(sched_pass *sp, reader_view *v)
          * Mbit/s and stepped down. */
         if (pstart < v->blk_end) blocked_missing = 1;
         else if (blocked_missing && due > ss->critical_s) break;
+        if (v->yield && clock_due(v, pstart) > ss->critical_s) break;
         const pf_partial *pp = pf_picker_partial(&t->picker, p);
         int cdn_busy = 0; /* the CDN already covers its missing blocks */
         if (pp) {
@@ -827,7 +835,11 @@ static void phase_urgent(sched_pass *sp, reader_view *v)
 
 /* Phase 3-: a player waiting for segments of two tracks (a title's video
  * and audio) gets them in presentation order: the later waits while the
- * earlier is still coming, more than PF__YIELD_S after it.  hls.js-like
+ * earlier is still coming, more than PF__YIELD_S after it: meanwhile the
+ * CDN brings of it only what its clock makes due within critical_s, and
+ * its own waited-for bytes keep their rank once the other's are in
+ * (turning them into clock deadlines instead sent them as one GET per
+ * piece beside a stuck one: a 65 KB audio GET took 4.7 s in run 21).  hls.js-like
  * players fetch audio up to their buffer target while the first video
  * segment comes; the CDN fetched four more audio segments (4-20 s) beside
  * the first video segment (0 s), which took 2.46 s instead of 1.55 (the
@@ -844,7 +856,7 @@ static void phase_yield(sched_pass *sp, reader_view *v)
         const pf__stream *o = &t->streams[i];
         if (o == st || !o->cursor || !o->blk_missing || o->blk_t < 0) continue;
         if (v->blk_t > o->blk_t + PF__YIELD_S) {
-            v->blk_end = v->rd; /* this pass: due by the clock only */
+            v->yield = 1; /* this pass: the CDN brings only what the clock makes due */
             return;
         }
     }
@@ -859,7 +871,7 @@ static void phase_yield(sched_pass *sp, reader_view *v)
  * brings them in 1.5 s. */
 static void phase_blocked_hold(sched_pass *sp, const reader_view *v)
 {
-    if (!v->tr || sp->hold || v->blk_end <= v->rd) return;
+    if (!v->tr || sp->hold || v->yield || v->blk_end <= v->rd) return;
     if (!costly_in_range(sp->t, v->p0, v->blk_end)) return;
     sp->hold = 1;
     sp->hold_by = v->st->id;
