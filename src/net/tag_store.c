@@ -117,7 +117,13 @@ static int key_create(const char *path, const char **why)
     OPENSSL_cleanse(secret, sizeof secret);
     ok = ok && off == sizeof secret && fsync(fd) == 0;
     close(fd);
-    if (ok && link(tmp, path) != 0 && errno != EEXIST) ok = 0;
+    if (ok && link(tmp, path) != 0 && errno != EEXIST) {
+        /* A file system without hard links: rename (atomic, but it may
+         * replace a key another process made a moment ago, whose tag
+         * files are then refused: SHA-1 read-backs, nothing worse). */
+        int e = errno;
+        ok = (e == EPERM || e == ENOTSUP || e == EOPNOTSUPP) && rename(tmp, path) == 0;
+    }
     unlink(tmp);
     if (!ok) *why = "cannot be written";
     return ok ? 0 : -1;
