@@ -39,8 +39,8 @@ enum {
 #define PF_CLI_TAG_KEY_LONGOPTS \
     {"tag-key", 1, 0, PF_CLI_O_TAG_KEY}, {"no-tag-key", 0, 0, PF_CLI_O_NO_TAG_KEY}
 #define PF_CLI_TAG_KEY_HELP                                                              \
-    "      --tag-key F      key file of the piece tags kept beside resume records, so a\n" \
-    "                       restart reads data back without SHA-1 (default\n"            \
+    "      --tag-key F      key of the piece tags saved with resume records: after a\n"  \
+    "                       restart, data is read back without SHA-1 (default\n"        \
     "                       $XDG_STATE_HOME/peerflow/tag.key or\n"                      \
     "                       ~/.local/state/peerflow/tag.key; created when absent)\n"     \
     "      --no-tag-key     keep no tags across restarts\n"
