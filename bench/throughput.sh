@@ -36,7 +36,11 @@
 # instead of trusting the record from the run before: a seed that verified
 # every piece in this process, whose reads back are proved by their piece
 # tags (docs/ARCHITECTURE.md, "Verify on read: piece tags"), like one that
-# has served each piece before.  By default runs after the first fast-resume.
+# has served each piece before.  By default runs after the first fast-resume
+# from the record the run before left, and restore the piece tags saved
+# beside it (their key in the temp dir's state/, tests/lib.sh): a peerflow
+# built before the tags were kept, or run with --no-tag-key, pays SHA-1 on
+# each piece's first read instead.
 # Runs alternate: for each run, each transport, each side.
 set -euo pipefail
 ONLY=

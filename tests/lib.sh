@@ -64,12 +64,16 @@ pf_netns_enter() {
     PF_IN_NETNS=1 exec unshare "$u" -- bash -c 'ip link set lo up && exec bash "$@"' bash "$0" "$@"
 }
 
-# pf_setup [BUDGET_SECONDS]: temp dir $T (+ $T/logs), cleanup trap, watchdog.
+# pf_setup [BUDGET_SECONDS]: temp dir $T (+ $T/logs), XDG_STATE_HOME=$T/state,
+# cleanup trap, watchdog.
 pf_setup() {
     local budget=${1:-60}
     local base=${PF_TMP:-/tmp}
     T=$(mktemp -d "$base/pf-$TEST_NAME.XXXXXX")
     mkdir -p "$T/logs"
+    # The CLI's per-user state (the piece tag key, the upload budget's
+    # default file) in the test's own folder, never the user's.
+    export XDG_STATE_HOME=$T/state
     trap '_pf_cleanup $?' EXIT
     trap 'log "interrupted"; exit 130' INT
     trap 'log "watchdog: over the ${budget}s budget"; exit 124' USR1

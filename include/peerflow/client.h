@@ -104,6 +104,17 @@ typedef struct pf_client_settings {
     /* CMCD on web seed requests (pf_session_settings.cmcd): PF_CMCD_QUERY
      * (0, the default), PF_CMCD_HEADERS or PF_CMCD_OFF. */
     uint32_t cmcd;
+    /* Verify on read's piece tags kept across restarts (docs/ARCHITECTURE.md,
+     * "Verify on read: piece tags"): the installation's key file, read (or
+     * created: 192 random bytes, mode 0600, missing folders 0700) by
+     * pf_client_new, which borrows the string for the call only.  Keep it
+     * outside the data folders: whoever can read it can forge tags.  With
+     * it, each torrent's tags are saved beside its resume record and
+     * restored at a fast resume, so a restarted seed's first read-backs
+     * need no SHA-1.  NULL (the default): a fresh key each run, tags kept
+     * in memory only.  A key file that cannot be read or created is
+     * logged (warning) and treated as NULL. */
+    const char *tag_key_file;
 } pf_client_settings;
 
 /* Fills s with the defaults for a struct of `size` bytes (use the

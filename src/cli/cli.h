@@ -30,8 +30,30 @@ int pf_cli_cmcd(const char *cmd, const char *arg, pf_client_settings *cs);
  * help, what they ask for. */
 enum {
     PF_CLI_O_BUDGET = 1000, PF_CLI_O_BUDGET_FILE, PF_CLI_O_OFF_WHEN, PF_CLI_O_METERED_FILE,
-    PF_CLI_O_SHARE, PF_CLI_O_TOKEN, PF_CLI_O_SSL_CERT, PF_CLI_O_SSL_KEY, PF_CLI_O_SSL_CRL
+    PF_CLI_O_SHARE, PF_CLI_O_TOKEN, PF_CLI_O_SSL_CERT, PF_CLI_O_SSL_KEY, PF_CLI_O_SSL_CRL,
+    PF_CLI_O_TAG_KEY, PF_CLI_O_NO_TAG_KEY
 };
+/* Verify on read's piece tags across restarts: --tag-key FILE (the key
+ * file; default $XDG_STATE_HOME/peerflow/tag.key or
+ * ~/.local/state/peerflow/tag.key), --no-tag-key (tags in memory only). */
+#define PF_CLI_TAG_KEY_LONGOPTS \
+    {"tag-key", 1, 0, PF_CLI_O_TAG_KEY}, {"no-tag-key", 0, 0, PF_CLI_O_NO_TAG_KEY}
+#define PF_CLI_TAG_KEY_HELP                                                              \
+    "      --tag-key F      key of the piece tags saved with resume records: after a\n"  \
+    "                       restart, data is read back without SHA-1 (default\n"        \
+    "                       $XDG_STATE_HOME/peerflow/tag.key or\n"                      \
+    "                       ~/.local/state/peerflow/tag.key; created when absent)\n"     \
+    "      --no-tag-key     keep no tags across restarts\n"
+typedef struct pf_cli_tag_key {
+    const char *file;
+    int off;
+    char path[4096]; /* the default key file */
+} pf_cli_tag_key;
+/* One of the options above; 0, or 2 after a message. */
+int pf_cli_tag_key_option(const char *cmd, int ch, const char *arg, pf_cli_tag_key *k);
+/* Into settings.tag_key_file (the default path unless given or off; none
+ * without HOME). */
+void pf_cli_tag_key_settings(pf_cli_tag_key *k, pf_client_settings *cs);
 /* SSL torrents: --ssl-cert, --ssl-key (the viewer's certificate and key,
  * PEM) and --ssl-crl (the operator's revocation list, read again when the
  * file changes). */

@@ -421,7 +421,7 @@ static void usage(FILE *f)
             "      --no-upload        never upload to peers (POST /control turns uploads\n"
             "                         off and on while it runs)\n"
             "      --upload-rate R    cap uploads at R bytes/s (K/M/G suffixes)\n"
- PF_CLI_UPLOAD_HELP
+ PF_CLI_UPLOAD_HELP PF_CLI_TAG_KEY_HELP
             "      --local-net CIDR   a network of this viewer's ISP (repeatable): its\n"
             "                         peers are served first, bytes with others counted\n"
             "      --local-share F    share of upload slots where they come first\n"
@@ -460,6 +460,7 @@ typedef struct play_opts {
     pf_cli_upload up;       /* --upload-budget, --upload-off-when, ... */
     char token[PF_TOKEN_MAX + 1]; /* --tracker-token; "" none */
     pf_cli_tls tls;               /* --ssl-cert, --ssl-key, --ssl-crl */
+    pf_cli_tag_key tag_key;       /* --tag-key, --no-tag-key */
     double local_share; /* < 0: default */
     pf_media_server_limits lim;
     char dirbuf[4096];
@@ -550,6 +551,9 @@ static int play_option(play *p, play_opts *o, int ch, const char *arg)
         return pf_cli_tls_option("play", ch, arg, &o->tls) ? 2 : -1;
     case PF_CLI_O_TOKEN:
         return pf_cli_tracker_token("play", arg, o->token, sizeof o->token) ? 2 : -1;
+    case PF_CLI_O_TAG_KEY:
+    case PF_CLI_O_NO_TAG_KEY:
+        return pf_cli_tag_key_option("play", ch, arg, &o->tag_key) ? 2 : -1;
     case 'l':
     case O_HTTPPORT: {
         long v = strtol(arg, &end, 10);
@@ -637,7 +641,7 @@ static int play_parse(play *p, play_opts *o, int argc, char **argv)
         {"http-send-timeout", 1, 0, O_SENDTO}, {"http-max-conns", 1, 0, O_MAXCONNS},
         {"local-net", 1, 0, O_LOCALNET}, {"local-share", 1, 0, O_LOCALSHARE},
         PF_CLI_UPLOAD_LONGOPTS,       PF_CLI_TOKEN_LONGOPT, PF_CLI_TLS_LONGOPTS,
-        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+        PF_CLI_TAG_KEY_LONGOPTS,      {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     o->local_share = -1;
     pf_media_server_limits_default(&o->lim);
     optind = 1;
@@ -679,6 +683,7 @@ static int play_client(play *p, play_opts *o, cli_loop *lp)
     pf_client_settings_default(&cs);
     int rc = pf_cli_upload_settings("play", &o->up, &cs);
     if (rc) return rc;
+    pf_cli_tag_key_settings(&o->tag_key, &cs);
     cs.loop = &lp->loop;
     cs.listen_port = (uint16_t)o->port;
     cs.upload_enabled = !o->no_upload;

@@ -133,6 +133,7 @@ static void usage(const char *cmd, FILE *f)
                "      --local-share F  share of upload slots where they come first\n"
                "                       (0-1, default 0.5; 1 = most locality, more CDN)\n"
                "      --download-rate R  cap downloads from peers at R bytes/s\n" PF_CLI_UPLOAD_HELP
+               PF_CLI_TAG_KEY_HELP
                PF_CLI_TRANSPORT_HELP PF_CLI_CMCD_HELP);
     if (strcmp(cmd, "get") == 0) fprintf(f, "      --seed           keep seeding after the download\n");
     fprintf(f, "  -v, --verbose        log progress and protocol events (-vv: also peer\n"
@@ -152,6 +153,7 @@ typedef struct transfer_opts {
     pf_cli_upload up;       /* --upload-budget, --upload-off-when, ... */
     char token[PF_TOKEN_MAX + 1]; /* --tracker-token; "" none */
     pf_cli_tls tls;               /* --ssl-cert, --ssl-key, --ssl-crl */
+    pf_cli_tag_key tag_key;       /* --tag-key, --no-tag-key */
     char dirbuf[4096];
 } transfer_opts;
 
@@ -184,6 +186,9 @@ static int transfer_option(transfer *x, transfer_opts *o, int ch, const char *ar
         return pf_cli_tls_option(x->cmd, ch, arg, &o->tls) ? 2 : -1;
     case PF_CLI_O_TOKEN:
         return pf_cli_tracker_token(x->cmd, arg, o->token, sizeof o->token) ? 2 : -1;
+    case PF_CLI_O_TAG_KEY:
+    case PF_CLI_O_NO_TAG_KEY:
+        return pf_cli_tag_key_option(x->cmd, ch, arg, &o->tag_key) ? 2 : -1;
     case 'l':
         o->port = strtol(arg, &end, 10);
         if (*end || o->port < 0 || o->port > 65535) {
@@ -261,6 +266,7 @@ static int transfer_parse(transfer *x, transfer_opts *o, int argc, char **argv)
                                          {"cmcd", 1, 0, O_CMCD},
                                          PF_CLI_UPLOAD_LONGOPTS,
                                          PF_CLI_TOKEN_LONGOPT, PF_CLI_TLS_LONGOPTS,
+                                         PF_CLI_TAG_KEY_LONGOPTS,
                                          {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     o->local_share = -1;
     o->port = x->is_get ? 0 : 6881;
@@ -305,6 +311,7 @@ static int transfer_start(transfer *x, transfer_opts *o, cli_loop *lp)
     pf_client_settings_default(&cs);
     int rc = pf_cli_upload_settings(x->cmd, &o->up, &cs);
     if (rc) return rc;
+    pf_cli_tag_key_settings(&o->tag_key, &cs);
     cs.loop = &lp->loop;
     cs.bind_addr = o->bind;
     cs.listen_port = (uint16_t)o->port;

@@ -136,6 +136,34 @@ int pf_cli_upload_settings(const char *cmd, pf_cli_upload *u, pf_client_settings
     return 0;
 }
 
+int pf_cli_tag_key_option(const char *cmd, int ch, const char *arg, pf_cli_tag_key *k)
+{
+    if (ch == PF_CLI_O_NO_TAG_KEY) {
+        k->off = 1;
+        return 0;
+    }
+    if (!*arg) {
+        fprintf(stderr, "peerflow %s: --tag-key: empty file name\n", cmd);
+        return 2;
+    }
+    k->file = arg;
+    return 0;
+}
+
+void pf_cli_tag_key_settings(pf_cli_tag_key *k, pf_client_settings *cs)
+{
+    if (k->off) return;
+    if (!k->file) {
+        const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+        int n = xdg && xdg[0] == '/' ? snprintf(k->path, sizeof k->path, "%s/peerflow/tag.key", xdg)
+                : home && home[0]   ? snprintf(k->path, sizeof k->path, "%s/.local/state/peerflow/tag.key", home)
+                                    : -1;
+        if (n < 0 || (size_t)n >= sizeof k->path) return;
+        k->file = k->path;
+    }
+    cs->tag_key_file = k->file;
+}
+
 void pf_cli_upload_brief(pf_client *c, char *out, size_t cap)
 {
     pf_upload_status u;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <uv.h>
+#include <openssl/crypto.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -549,7 +550,7 @@ static void run_job(pf_client *c, pf_client_torrent *ct, pf_job *j)
     }
     const pf_metainfo *mi = ct->tags_ready ? NULL : pf_torrent_metainfo(ct->t);
     if (mi) { /* the first disk job (no tags: every read-back is SHA-1) */
-        pf__piece_tags_init(&ct->tags, mi->num_pieces, c->tag_secret_ok ? c->tag_secret : NULL);
+        pf__piece_tags_init(&ct->tags, mi->num_pieces, c->tag_secret_ok ? c->tag_key.secret : NULL);
         ct->tags_ready = 1;
     }
     w->c = c;
@@ -611,6 +612,12 @@ static void start_check(pf_client *c, pf_client_torrent *ct, int existed)
         if (rc == 0 && pf_torrent_resume(ct->t, have.bits, have.nbits, now_ns(c)) == 0) {
             client_log(c, PF_LOG_INFO, "%s: fast resume, %u of %u pieces", ct->name, have.count,
                        have.nbits);
+            const char *twhy = "";
+            int nt = c->tag_persist ? pf__resume_load_tags(ct, &have, &twhy) : 0;
+            if (c->tag_persist && nt >= 0)
+                client_log(c, PF_LOG_INFO, "%s: %d piece tags restored", ct->name, nt);
+            else if (c->tag_persist && nt != PF_ERR_NOTFOUND)
+                client_log(c, PF_LOG_WARN, "%s: piece tags not restored: tag file %s", ct->name, twhy);
             pf_bitfield_free(&have);
             return;
         }
@@ -888,6 +895,22 @@ static int session_start(pf_client *c)
     return rc ? rc : pf__upload_start(c);
 }
 
+/* The piece tags' key: the key file's, whose tags outlive the process
+ * (net/tag_store.h), or a random one for this process only.  Without
+ * randomness, no tags: every read-back is SHA-1-checked. */
+static void tag_key_start(pf_client *c)
+{
+    const char *why = NULL;
+    if (c->set.tag_key_file && pf__tag_key_load(c->set.tag_key_file, &c->tag_key, &why) == 0) {
+        c->tag_secret_ok = c->tag_persist = 1;
+        return;
+    }
+    if (c->set.tag_key_file)
+        client_log(c, PF_LOG_WARN, "piece tag key %s: %s; tags are not kept across restarts",
+                   c->set.tag_key_file, why);
+    c->tag_secret_ok = pf__tag_secret_new(c->tag_key.secret) == 0;
+}
+
 int pf_client_new(const pf_client_settings *set, pf_client **out)
 {
     pf_client *c = calloc(1, sizeof *c);
@@ -898,8 +921,7 @@ int pf_client_new(const pf_client_settings *set, pf_client **out)
         return rc;
     }
     pf__logger_init(&c->log, c->set.log, c->set.log_ud, c->set.log_level);
-    /* Without randomness, no piece tags: every read-back is SHA-1-checked. */
-    c->tag_secret_ok = pf__tag_secret_new(c->tag_secret) == 0;
+    tag_key_start(c);
     uv_mutex_init(&c->post_lock);
     c->loop = c->set.loop;
     if (!c->loop) {
@@ -1412,5 +1434,6 @@ void pf_client_free(pf_client *c)
     uv_mutex_destroy(&c->post_lock);
     pf__udp_free(c);
     free(c->rbuf);
+    OPENSSL_cleanse(&c->tag_key, sizeof c->tag_key);
     free(c);
 }

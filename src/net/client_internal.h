@@ -11,6 +11,7 @@
 #include "net/budget.h"
 #include "net/http_client.h"
 #include "net/piece_tags.h"
+#include "net/tag_store.h"
 #include "net/storage.h"
 #include "peerflow/client.h"
 
@@ -124,10 +125,12 @@ struct pf_client {
     int udp_gso;                   /* the kernel takes UDP_SEGMENT (Linux) */
     /* Uploads on the viewer's terms (budget.c): switches, share, budget. */
     pf__upload up;
-    /* The key of the torrents' piece tags (net/piece_tags.h): random,
-     * drawn at pf_client_new, in memory only. */
-    uint8_t tag_secret[PF__TAG_SECRET_LEN];
+    /* The key of the torrents' piece tags (net/piece_tags.h): the key
+     * file's (settings.tag_key_file: tags are then kept beside the resume
+     * records, net/tag_store.h), else random, drawn at pf_client_new. */
+    pf__tag_key tag_key;
     int tag_secret_ok;
+    int tag_persist; /* tag_key is the key file's */
 };
 
 /* client.c */
@@ -151,5 +154,9 @@ void pf__streams_close_all(pf_client_torrent *ct);
 /* Fast resume (resume.c): blocking; call from the loop at quiet moments. */
 int pf__resume_save(pf_client_torrent *ct);
 int pf__resume_load(pf_client_torrent *ct, pf_bitfield *have, const char **why);
+/* After a fast resume from `have`: the tags saved beside the record, into
+ * ct->tags (set up here), if the tag file holds (net/tag_store.h).
+ * Returns the pieces restored, or a negative error with *why. */
+int pf__resume_load_tags(pf_client_torrent *ct, const pf_bitfield *have, const char **why);
 
 #endif

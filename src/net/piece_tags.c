@@ -57,6 +57,21 @@ void pf__piece_tags_clear(pf__piece_tags *pt, uint32_t piece)
     atomic_store_explicit(&pt->tag[piece], 0, memory_order_relaxed);
 }
 
+int pf__piece_tags_snapshot(const pf__piece_tags *pt, uint64_t *out)
+{
+    if (!pt->tag) return 0;
+    for (uint32_t i = 0; i < pt->n; i++)
+        out[i] = atomic_load_explicit(&pt->tag[i], memory_order_relaxed);
+    return 1;
+}
+
+void pf__piece_tags_restore(pf__piece_tags *pt, const uint64_t *tags)
+{
+    if (!pt->tag) return;
+    for (uint32_t i = 0; i < pt->n; i++)
+        if (tags[i]) atomic_store_explicit(&pt->tag[i], tags[i], memory_order_relaxed);
+}
+
 int pf__piece_tags_verify(pf__piece_tags *pt, uint32_t piece, const uint8_t *buf, size_t len,
                           const uint8_t sha1[20])
 {
