@@ -119,6 +119,16 @@ void sim_chunk_free(sim *w, sim_chunk *c)
     free(c);
 }
 
+/* A serializer's batch not handed on (the run ended). */
+void sim_batch_free(sim *w, sim_ser *s)
+{
+    while (s->cur) {
+        sim_chunk *c = s->cur;
+        s->cur = c->next;
+        sim_chunk_free(w, c);
+    }
+}
+
 /* ---- serializers ---------------------------------------------------------------- */
 static uint64_t flow_pending(sim_flow *f, int is_cdn)
 {
@@ -281,26 +291,44 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
     return c;
 }
 
+/* A serializer moves a batch of chunks at a time: one chunk, and while
+ * the batch takes at most SIM_BATCH_NS, the chunks the round robin picks
+ * next, back to back.  Each chunk leaves at its own time (t_out: the
+ * timing is that of one chunk at a time); the batch's one event at its
+ * end hands them on and tells the senders (pf_peer_sent), so a sender
+ * hears of a small chunk at most SIM_BATCH_NS late, and a flow that
+ * becomes ready meanwhile joins the round robin at the batch's end. */
 void sim_ser_kick(sim *w, sim_ser *s, int is_cdn, uint32_t node)
 {
-    while (!s->cur && s->ring) {
+    if (s->cur) return;
+    uint64_t t = w->now;
+    sim_chunk **tail = &s->cur;
+    while (s->ring) {
         sim_flow *f = s->ring;
         if (!flow_ready(f, is_cdn)) {
             ring_remove(s, f);
             continue;
         }
+        if (s->cur) { /* another one in this batch if it fits */
+            uint64_t len = flow_pending(f, is_cdn);
+            if (len > SIM_CHUNK) len = SIM_CHUNK;
+            if (t + ser_ns(len, s->Bps) - w->now > SIM_BATCH_NS) break;
+        }
         sim_chunk *c = chunk_take(w, f, is_cdn);
         if (!c) {
             sim_fail(w, "out of memory (chunk)");
-            return;
+            break;
         }
         if (flow_ready(f, is_cdn))
             s->ring = f->next; /* round robin */
         else
             ring_remove(s, f);
-        s->cur = c;
-        push(w, w->now + ser_ns(c->len, s->Bps), is_cdn ? EV_CDN_DONE : EV_UP_DONE, node, NULL);
+        t += ser_ns(c->len, s->Bps);
+        c->t_out = t;
+        *tail = c;
+        tail = &c->next;
     }
+    if (s->cur) push(w, t, is_cdn ? EV_CDN_DONE : EV_UP_DONE, node, NULL);
 }
 
 void sim_ser_add(sim *w, sim_ser *s, sim_flow *f, int is_cdn, uint32_t node)
@@ -309,40 +337,57 @@ void sim_ser_add(sim *w, sim_ser *s, sim_flow *f, int is_cdn, uint32_t node)
     sim_ser_kick(w, s, is_cdn, node);
 }
 
-/* A viewer's uplink finished its chunk: the socket took it. */
+/* A chunk of a batch on its way to the receiver's downlink, leaving at
+ * its own time. */
+static void chunk_send(sim *w, sim_chunk *c, uint64_t lat)
+{
+    uint64_t t = c->t_out + lat;
+    c->next = NULL;
+    push(w, t > w->now ? t : w->now, EV_DOWN_ARRIVE, 0, c);
+}
+
+/* A viewer's uplink finished its batch: the socket took it. */
 void sim_up_done(sim *w, uint32_t node)
 {
     sim_node *nd = &w->nodes[node];
-    sim_chunk *c = nd->up.cur;
+    sim_chunk *c = nd->up.cur, *next;
     nd->up.cur = NULL;
-    if (!c) return;
-    sim_end *e = &c->link->end[c->side];
-    if (!nd->alive || !e->p) { /* closed meanwhile: what was not out is lost */
-        sim_chunk_free(w, c);
-        return;
+    for (; c; c = next) {
+        next = c->next;
+        sim_end *e = &c->link->end[c->side];
+        if (!nd->alive || !e->p) { /* closed meanwhile: what was not out is lost */
+            sim_chunk_free(w, c);
+            continue;
+        }
+        pf_peer_sent(e->p, c->len, w->now);
+        sim_touch(w, node);
+        w->link_bytes += c->len;
+        if (w->sc.nisp && w->nodes[c->to].isp != nd->isp) w->inter_isp_link_bytes += c->len;
+        chunk_send(w, c, c->link->oneway_ns);
     }
-    pf_peer_sent(e->p, c->len, w->now);
-    sim_touch(w, node);
-    w->link_bytes += c->len;
-    if (w->sc.nisp && w->nodes[c->to].isp != nd->isp) w->inter_isp_link_bytes += c->len;
-    push(w, w->now + c->link->oneway_ns, EV_DOWN_ARRIVE, 0, c);
-    sim_ser_kick(w, &nd->up, 0, node);
+    if (nd->alive) sim_ser_kick(w, &nd->up, 0, node);
 }
 
 void sim_cdn_done(sim *w)
 {
-    sim_chunk *c = w->cdn.cur;
+    sim_chunk *c = w->cdn.cur, *next;
     w->cdn.cur = NULL;
-    if (!c) return;
-    if (c->cj->dead) {
-        sim_chunk_free(w, c);
-    } else {
-        push(w, w->now + w->sc.cdn_latency_ns + node_latency(w, c->to), EV_DOWN_ARRIVE, 0, c);
+    for (; c; c = next) {
+        next = c->next;
+        if (c->cj->dead)
+            sim_chunk_free(w, c);
+        else
+            chunk_send(w, c, w->sc.cdn_latency_ns + node_latency(w, c->to));
     }
     sim_ser_kick(w, &w->cdn, 1, 0);
 }
 
-/* At the receiver's downlink: queue behind what arrived before. */
+/* At the receiver's downlink: a FIFO at its capacity that forwards a
+ * chunk as its bytes come in (cut-through): its first byte arrived one
+ * serialization at the sender earlier, and it is through once the
+ * downlink has moved it after what came before, and not before its last
+ * byte arrived.  A chunk through at once (the downlink was idle) is
+ * handed to the engine in this event; otherwise in an EV_DELIVER. */
 void sim_down_arrive(sim *w, sim_chunk *c)
 {
     sim_node *nd = &w->nodes[c->to];
@@ -350,9 +395,20 @@ void sim_down_arrive(sim *w, sim_chunk *c)
         sim_chunk_free(w, c);
         return;
     }
-    uint64_t start = nd->down_busy > w->now ? nd->down_busy : w->now;
-    nd->down_busy = start + ser_ns(c->len, w->sc.cls[nd->cls].down_Bps);
-    push(w, nd->down_busy, EV_DELIVER, 0, c);
+    uint64_t in = c->kind == CH_CDN    ? ser_ns(c->len, w->cdn.Bps)
+                  : c->kind == CH_PEER ? ser_ns(c->len, w->nodes[c->link->end[c->side].node].up.Bps)
+                                       : 0;
+    uint64_t first = in < w->now ? w->now - in : 0;
+    uint64_t start = nd->down_busy > first ? nd->down_busy : first;
+    uint64_t done = start + ser_ns(c->len, w->sc.cls[nd->cls].down_Bps);
+    if (done < w->now) done = w->now;
+    int idle = nd->down_busy < w->now; /* nothing ahead of it is still to be delivered */
+    nd->down_busy = done;
+    if (done == w->now && idle) {
+        sim_deliver(w, c);
+        return;
+    }
+    push(w, done, EV_DELIVER, 0, c);
 }
 
 static void cdn_finish(sim *w, sim_cdnjob *cj, int result, long status);

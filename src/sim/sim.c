@@ -422,14 +422,8 @@ static void discard(sim *w, const sim_ev *ev)
     case EV_HTTP: free(ev->p); break;
     case EV_CDN_START:
     case EV_CDN_FINISH: sim_cdnjob_unref(ev->p); break;
-    case EV_UP_DONE:
-        if (w->nodes[ev->a].up.cur) sim_chunk_free(w, w->nodes[ev->a].up.cur);
-        w->nodes[ev->a].up.cur = NULL;
-        break;
-    case EV_CDN_DONE:
-        if (w->cdn.cur) sim_chunk_free(w, w->cdn.cur);
-        w->cdn.cur = NULL;
-        break;
+    case EV_UP_DONE: sim_batch_free(w, &w->nodes[ev->a].up); break;
+    case EV_CDN_DONE: sim_batch_free(w, &w->cdn); break;
     default: break;
     }
 }

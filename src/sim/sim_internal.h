@@ -19,6 +19,7 @@
 
 #define SIM_CHUNK 16384u          /* bytes a serializer moves at once */
 #define SIM_MIN_WINDOW 65536u     /* a flow's bytes in flight, at least */
+#define SIM_BATCH_NS 2000000u     /* a serializer's batch of chunks takes at most this (or one chunk) */
 #define SIM_TABLE (1u << 20)     /* the title's bytes are runs of this table */
 #define SIM_SEG 65536u            /* ... each this long */
 #define SIM_SLOT 65536u           /* "first read by anyone" unit (as the lab's) */
@@ -78,7 +79,7 @@ typedef struct sim_chunk sim_chunk;
 typedef struct sim_ser {
     uint64_t Bps;
     sim_flow *ring;
-    sim_chunk *cur; /* being serialized */
+    sim_chunk *cur; /* the batch being serialized, linked by next */
 } sim_ser;
 
 /* ---- connections -------------------------------------------------------- */
@@ -134,6 +135,8 @@ struct sim_chunk {
     int side;            /* the sending end */
     sim_cdnjob *cj;      /* CH_CDN */
     uint64_t off;        /* CH_CDN: offset in the file */
+    uint64_t t_out;      /* serialized by then (in its serializer's batch) */
+    sim_chunk *next;     /* in its serializer's batch */
     /* CH_PEER with elided payload: nseg segments (uint32 each, before the
      * bytes in data: the high bit marks a payload count, the rest its
      * length), then the control bytes.  nseg 0: data is all bytes. */
@@ -270,6 +273,7 @@ void sim_cdn_finish_ev(sim *w, sim_cdnjob *cj);
 void sim_cdn_drop_node(sim *w, uint32_t node);
 void sim_cdnjob_unref(sim_cdnjob *cj);
 void sim_chunk_free(sim *w, sim_chunk *c);
+void sim_batch_free(sim *w, sim_ser *s);
 uint64_t sim_oneway(const sim *w, uint32_t a, uint32_t b);
 /* A viewer's IPv4 address: 10.x.y.z for viewer x.y.z - 1, or with ISPs
  * 10.(16k + a).b.c in ISP k's /12 for its isp_idx a.b.c - 1. */
