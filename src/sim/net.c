@@ -110,13 +110,51 @@ static void chunk_count(sim *w, const sim_chunk *c)
     if (w->chunk_bytes_live > w->chunk_bytes_peak) w->chunk_bytes_peak = w->chunk_bytes_live;
 }
 
+/* A chunk with room for n bytes after its header, the header zeroed.
+ * Small ones (control messages, CDN chunks, FINs: most of them) come from
+ * a free list of SIM_CHUNK_SMALL-byte blocks. */
+static sim_chunk *chunk_alloc(sim *w, size_t n)
+{
+    sim_chunk *c;
+    size_t size = sizeof *c + n;
+    if (size <= SIM_CHUNK_SMALL && w->chunk_pool) {
+        c = w->chunk_pool;
+        w->chunk_pool = c->next;
+        w->chunk_pool_n--;
+        size = SIM_CHUNK_SMALL;
+    } else {
+        if (size <= SIM_CHUNK_SMALL) size = SIM_CHUNK_SMALL;
+        c = malloc(size);
+        if (!c) return NULL;
+    }
+    memset(c, 0, sizeof *c);
+    c->alloc = (uint32_t)size;
+    return c;
+}
+
 void sim_chunk_free(sim *w, sim_chunk *c)
 {
     w->chunks_live--;
     w->chunk_bytes_live -= c->alloc;
     if (c->link) sim_link_unref(c->link);
     if (c->cj) sim_cdnjob_unref(c->cj);
+    if (c->alloc == SIM_CHUNK_SMALL && w->chunk_pool_n < SIM_CHUNK_POOL) {
+        c->next = w->chunk_pool;
+        w->chunk_pool = c;
+        w->chunk_pool_n++;
+        return;
+    }
     free(c);
+}
+
+void sim_chunk_pool_free(sim *w)
+{
+    while (w->chunk_pool) {
+        sim_chunk *c = w->chunk_pool;
+        w->chunk_pool = c->next;
+        free(c);
+    }
+    w->chunk_pool_n = 0;
 }
 
 /* A serializer's batch not handed on (the run ended). */
@@ -193,7 +231,7 @@ static void q_drained(sim_end *e)
 /* The next len bytes of e's backlog with elided payloads in it: control
  * bytes and payload counts, in stream order (at most SIM_MAX_SEGS
  * segments: len may come out shorter). */
-static sim_chunk *chunk_take_elided(sim_end *e, uint64_t len)
+static sim_chunk *chunk_take_elided(sim *w, sim_end *e, uint64_t len)
 {
     uint32_t seg[SIM_MAX_SEGS], nseg = 0;
     uint64_t left = len, pos = e->q_base + e->qoff, ctl = 0;
@@ -216,10 +254,8 @@ static sim_chunk *chunk_take_elided(sim_end *e, uint64_t len)
         left -= take;
     }
     len -= left;
-    sim_chunk *c = malloc(sizeof *c + nseg * sizeof seg[0] + ctl);
+    sim_chunk *c = chunk_alloc(w, nseg * sizeof seg[0] + ctl);
     if (!c) return NULL;
-    memset(c, 0, sizeof *c);
-    c->alloc = (uint32_t)(sizeof *c + nseg * sizeof seg[0] + ctl);
     c->nseg = nseg;
     memcpy(c->data, seg, nseg * sizeof seg[0]);
     uint8_t *d = c->data + nseg * sizeof seg[0];
@@ -243,17 +279,26 @@ static sim_chunk *chunk_take_elided(sim_end *e, uint64_t len)
     return c;
 }
 
+/* How much of flow f's backlog its next chunk takes: a peer's at most
+ * SIM_CHUNK (an uplink takes turns between its connections in 16 KiB
+ * steps); a CDN GET's half its window, at least SIM_CHUNK (the window's
+ * burst queues at the viewer's downlink, as TCP's does; a half is at least
+ * the bandwidth-delay product, so two keep the path full). */
+static uint64_t chunk_len(sim_flow *f, int is_cdn)
+{
+    uint64_t len = flow_pending(f, is_cdn), cap = is_cdn && f->window / 2 > SIM_CHUNK ? f->window / 2 : SIM_CHUNK;
+    return len < cap ? len : cap;
+}
+
 /* The next chunk of flow f, taken off its backlog. */
 static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
 {
-    uint64_t len = flow_pending(f, is_cdn);
-    if (len > SIM_CHUNK) len = SIM_CHUNK;
+    uint64_t len = chunk_len(f, is_cdn);
     sim_chunk *c;
     if (is_cdn) {
         sim_cdnjob *cj = (sim_cdnjob *)f;
-        c = calloc(1, sizeof *c);
+        c = chunk_alloc(w, 0);
         if (!c) return NULL;
-        c->alloc = sizeof *c;
         c->kind = CH_CDN;
         c->to = cj->node;
         c->cj = cj;
@@ -262,7 +307,7 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
         cj->refs++;
     } else if (((sim_end *)f)->pay_n) {
         sim_end *e = (sim_end *)f;
-        c = chunk_take_elided(e, len);
+        c = chunk_take_elided(w, e, len);
         if (!c) return NULL;
         len = c->len;
         c->kind = CH_PEER;
@@ -272,10 +317,8 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
         e->link->refs++;
     } else {
         sim_end *e = (sim_end *)f;
-        c = malloc(sizeof *c + len);
+        c = chunk_alloc(w, len);
         if (!c) return NULL;
-        memset(c, 0, sizeof *c);
-        c->alloc = (uint32_t)(sizeof *c + len);
         c->kind = CH_PEER;
         c->link = e->link;
         c->side = e->side;
@@ -310,9 +353,7 @@ void sim_ser_kick(sim *w, sim_ser *s, int is_cdn, uint32_t node)
             continue;
         }
         if (s->cur) { /* another one in this batch if it fits */
-            uint64_t len = flow_pending(f, is_cdn);
-            if (len > SIM_CHUNK) len = SIM_CHUNK;
-            if (t + ser_ns(len, s->Bps) - w->now > SIM_BATCH_NS) break;
+            if (t + ser_ns(chunk_len(f, is_cdn), s->Bps) - w->now > SIM_BATCH_NS) break;
         }
         sim_chunk *c = chunk_take(w, f, is_cdn);
         if (!c) {
@@ -420,10 +461,14 @@ static void deliver_cdn(sim *w, sim_chunk *c)
     if (cj->dead || !cj->job) return;
     sim_node *nd = &w->nodes[cj->node];
     int rc;
-    if (w->sc.payload_real) {
+    if (w->sc.payload_real) { /* in steps of SIM_CHUNK (a chunk is up to half a window) */
         uint8_t buf[SIM_CHUNK];
-        sim_content_fill(w, c->off, buf, c->len);
-        rc = pf_torrent_job_data(nd->t, cj->job, buf, c->len, w->now);
+        rc = 0;
+        for (uint32_t k = 0; k < c->len && rc >= 0; k += SIM_CHUNK) {
+            uint32_t n = c->len - k < SIM_CHUNK ? c->len - k : SIM_CHUNK;
+            sim_content_fill(w, c->off + k, buf, n);
+            rc = pf_torrent_job_data(nd->t, cj->job, buf, n, w->now);
+        }
     } else {
         rc = pf_torrent_job_data(nd->t, cj->job, NULL, c->len, w->now); /* a count */
     }
@@ -553,11 +598,10 @@ void sim_end_close(sim *w, sim_end *e, int call_engine)
     }
     sim_end *o = &l->end[!e->side];
     if (o->p) { /* the FIN follows what is on its way */
-        sim_chunk *c = calloc(1, sizeof *c);
+        sim_chunk *c = chunk_alloc(w, 0);
         if (!c) {
             sim_fail(w, "out of memory (FIN)");
         } else {
-            c->alloc = sizeof *c;
             chunk_count(w, c);
             c->kind = CH_FIN;
             c->to = o->node;

@@ -563,6 +563,7 @@ void pf_sim_result_free(pf_sim_result *r)
         for (uint32_t i = 0; i < w->n; i++)
             if (w->nodes[i].s) pf_session_free(w->nodes[i].s);
     sim_queue_free(&w->q);
+    sim_chunk_pool_free(w);
     free(w->nodes);
     free(w->dirty);
     free(w->swarm);
