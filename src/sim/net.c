@@ -364,7 +364,8 @@ void sim_ser_kick(sim *w, sim_ser *s, int is_cdn, uint32_t node)
             s->ring = f->next; /* round robin */
         else
             ring_remove(s, f);
-        t += ser_ns(c->len, s->Bps);
+        c->ser_ns = ser_ns(c->len, s->Bps);
+        t += c->ser_ns;
         c->t_out = t;
         *tail = c;
         tail = &c->next;
@@ -436,10 +437,7 @@ void sim_down_arrive(sim *w, sim_chunk *c)
         sim_chunk_free(w, c);
         return;
     }
-    uint64_t in = c->kind == CH_CDN    ? ser_ns(c->len, w->cdn.Bps)
-                  : c->kind == CH_PEER ? ser_ns(c->len, w->nodes[c->link->end[c->side].node].up.Bps)
-                                       : 0;
-    uint64_t first = in < w->now ? w->now - in : 0;
+    uint64_t first = c->ser_ns < w->now ? w->now - c->ser_ns : 0;
     uint64_t start = nd->down_busy > first ? nd->down_busy : first;
     uint64_t done = start + ser_ns(c->len, w->sc.cls[nd->cls].down_Bps);
     if (done < w->now) done = w->now;

@@ -138,6 +138,7 @@ struct sim_chunk {
     sim_cdnjob *cj;      /* CH_CDN */
     uint64_t off;        /* CH_CDN: offset in the file */
     uint64_t t_out;      /* serialized by then (in its serializer's batch) */
+    uint64_t ser_ns;     /* ... having taken this long (0: a FIN) */
     sim_chunk *next;     /* in its serializer's batch */
     /* CH_PEER with elided payload: nseg segments (uint32 each, before the
      * bytes in data: the high bit marks a payload count, the rest its
