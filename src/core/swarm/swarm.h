@@ -394,7 +394,7 @@ static inline int pf__endpoint_eq(const pf_addr *a, const pf_addr *b) { return p
 /* Same host: the address without the port. */
 static inline int pf__host_eq(const pf_addr *a, const pf_addr *b)
 {
-    return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+    return pf_addr_same_host(a, b);
 }
 /* The endpoint that names p: the address we dialled, or for an incoming
  * connection the listen port it gave in its extension handshake (BEP 10
