@@ -191,6 +191,10 @@ struct pf_torrent {
     uint32_t npeers, cap_peers;
     pf__candidate *cands;
     uint32_t ncands, cap_cands;
+    /* cands by address (cand_find): open addressing, 2 * cap_cands
+     * slots, each a candidate's index + 1 or 0; NULL (out of memory): a
+     * linear scan */
+    uint16_t *cand_index;
     pf__tracker *trackers;
     uint32_t ntrackers;
     uint32_t cur_tracker; /* index within the current tier walk */
