@@ -133,6 +133,9 @@ typedef struct pf__candidate {
     uint8_t connected;
     uint8_t seed; /* it had every piece: not dialled while we seed */
 } pf__candidate;
+/* Failures in a row after which a candidate is not dialled again
+ * (torrent.c's dial_more; timers.c wakes for no such candidate). */
+#define PF__DIAL_GIVE_UP 24
 
 typedef struct pf__tracker {
     char *url;

@@ -273,7 +273,6 @@ static pf__candidate *cand_find(pf_torrent *t, const pf_addr *a)
  * viewer took the whole film from the CDN meanwhile. */
 #define PF__DIAL_RETRY_NS (250 * PF_NS_PER_MS)
 #define PF__DIAL_RETRY_MAX_NS (60 * PF_NS_PER_SEC)
-#define PF__DIAL_GIVE_UP 24
 
 static uint64_t dial_backoff(uint32_t fails)
 {
