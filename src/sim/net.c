@@ -1,12 +1,14 @@
 /* The virtual network (docs/SIM.md "The model"):
  *
  * - A viewer's uplink and the CDN's egress are serializers: they move one
- *   chunk (at most 16 KiB) at a time at their capacity, taking turns
- *   between the flows that have bytes (round robin: connections share an
- *   uplink fairly, GETs share the CDN).
+ *   chunk at a time at their capacity (a peer's at most 16 KiB, a CDN
+ *   GET's half its window), taking turns between the flows that have
+ *   bytes (round robin: connections share an uplink fairly, GETs share
+ *   the CDN); chunks within 2 ms of each other make one batch, one event.
  * - A chunk then travels the path's latency (the sender's one-way latency
  *   plus the receiver's) and queues at the receiver's downlink, a FIFO at
- *   its capacity; then it is handed to the engine.
+ *   its capacity that forwards bytes as they come (cut-through); then it
+ *   is handed to the engine.
  * - A flow (one direction of a connection, one CDN GET) has at most a
  *   window of bytes in flight, twice the path's bandwidth-delay product
  *   and at least 64 KiB: what TCP's congestion window would settle at;

@@ -17,7 +17,7 @@
 #include "peerflow/session.h"
 #include "sim/sim.h"
 
-#define SIM_CHUNK 16384u          /* bytes a serializer moves at once */
+#define SIM_CHUNK 16384u          /* bytes an uplink moves at once (a CDN GET: half its window, at least this) */
 #define SIM_MIN_WINDOW 65536u     /* a flow's bytes in flight, at least */
 #define SIM_CHUNK_SMALL 256u      /* chunks this small (header included) are kept for reuse */
 #define SIM_CHUNK_POOL 65536u     /* ... at most this many */
