@@ -1,12 +1,14 @@
 /* The virtual network (docs/SIM.md "The model"):
  *
  * - A viewer's uplink and the CDN's egress are serializers: they move one
- *   chunk (at most 16 KiB) at a time at their capacity, taking turns
- *   between the flows that have bytes (round robin: connections share an
- *   uplink fairly, GETs share the CDN).
+ *   chunk at a time at their capacity (a peer's at most 16 KiB, a CDN
+ *   GET's half its window), taking turns between the flows that have
+ *   bytes (round robin: connections share an uplink fairly, GETs share
+ *   the CDN); chunks within 2 ms of each other make one batch, one event.
  * - A chunk then travels the path's latency (the sender's one-way latency
  *   plus the receiver's) and queues at the receiver's downlink, a FIFO at
- *   its capacity; then it is handed to the engine.
+ *   its capacity that forwards bytes as they come (cut-through); then it
+ *   is handed to the engine.
  * - A flow (one direction of a connection, one CDN GET) has at most a
  *   window of bytes in flight, twice the path's bandwidth-delay product
  *   and at least 64 KiB: what TCP's congestion window would settle at;
@@ -110,13 +112,61 @@ static void chunk_count(sim *w, const sim_chunk *c)
     if (w->chunk_bytes_live > w->chunk_bytes_peak) w->chunk_bytes_peak = w->chunk_bytes_live;
 }
 
+/* A chunk with room for n bytes after its header, the header zeroed.
+ * Small ones (control messages, CDN chunks, FINs: most of them) come from
+ * a free list of SIM_CHUNK_SMALL-byte blocks. */
+static sim_chunk *chunk_alloc(sim *w, size_t n)
+{
+    sim_chunk *c;
+    size_t size = sizeof *c + n;
+    if (size <= SIM_CHUNK_SMALL && w->chunk_pool) {
+        c = w->chunk_pool;
+        w->chunk_pool = c->next;
+        w->chunk_pool_n--;
+        size = SIM_CHUNK_SMALL;
+    } else {
+        if (size <= SIM_CHUNK_SMALL) size = SIM_CHUNK_SMALL;
+        c = malloc(size);
+        if (!c) return NULL;
+    }
+    memset(c, 0, sizeof *c);
+    c->alloc = (uint32_t)size;
+    return c;
+}
+
 void sim_chunk_free(sim *w, sim_chunk *c)
 {
     w->chunks_live--;
     w->chunk_bytes_live -= c->alloc;
     if (c->link) sim_link_unref(c->link);
     if (c->cj) sim_cdnjob_unref(c->cj);
+    if (c->alloc == SIM_CHUNK_SMALL && w->chunk_pool_n < SIM_CHUNK_POOL) {
+        c->next = w->chunk_pool;
+        w->chunk_pool = c;
+        w->chunk_pool_n++;
+        return;
+    }
     free(c);
+}
+
+void sim_chunk_pool_free(sim *w)
+{
+    while (w->chunk_pool) {
+        sim_chunk *c = w->chunk_pool;
+        w->chunk_pool = c->next;
+        free(c);
+    }
+    w->chunk_pool_n = 0;
+}
+
+/* A serializer's batch not handed on (the run ended). */
+void sim_batch_free(sim *w, sim_ser *s)
+{
+    while (s->cur) {
+        sim_chunk *c = s->cur;
+        s->cur = c->next;
+        sim_chunk_free(w, c);
+    }
 }
 
 /* ---- serializers ---------------------------------------------------------------- */
@@ -183,7 +233,7 @@ static void q_drained(sim_end *e)
 /* The next len bytes of e's backlog with elided payloads in it: control
  * bytes and payload counts, in stream order (at most SIM_MAX_SEGS
  * segments: len may come out shorter). */
-static sim_chunk *chunk_take_elided(sim_end *e, uint64_t len)
+static sim_chunk *chunk_take_elided(sim *w, sim_end *e, uint64_t len)
 {
     uint32_t seg[SIM_MAX_SEGS], nseg = 0;
     uint64_t left = len, pos = e->q_base + e->qoff, ctl = 0;
@@ -206,10 +256,8 @@ static sim_chunk *chunk_take_elided(sim_end *e, uint64_t len)
         left -= take;
     }
     len -= left;
-    sim_chunk *c = malloc(sizeof *c + nseg * sizeof seg[0] + ctl);
+    sim_chunk *c = chunk_alloc(w, nseg * sizeof seg[0] + ctl);
     if (!c) return NULL;
-    memset(c, 0, sizeof *c);
-    c->alloc = (uint32_t)(sizeof *c + nseg * sizeof seg[0] + ctl);
     c->nseg = nseg;
     memcpy(c->data, seg, nseg * sizeof seg[0]);
     uint8_t *d = c->data + nseg * sizeof seg[0];
@@ -233,17 +281,26 @@ static sim_chunk *chunk_take_elided(sim_end *e, uint64_t len)
     return c;
 }
 
+/* How much of flow f's backlog its next chunk takes: a peer's at most
+ * SIM_CHUNK (an uplink takes turns between its connections in 16 KiB
+ * steps); a CDN GET's half its window, at least SIM_CHUNK (the window's
+ * burst queues at the viewer's downlink, as TCP's does; a half is at least
+ * the bandwidth-delay product, so two keep the path full). */
+static uint64_t chunk_len(sim_flow *f, int is_cdn)
+{
+    uint64_t len = flow_pending(f, is_cdn), cap = is_cdn && f->window / 2 > SIM_CHUNK ? f->window / 2 : SIM_CHUNK;
+    return len < cap ? len : cap;
+}
+
 /* The next chunk of flow f, taken off its backlog. */
 static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
 {
-    uint64_t len = flow_pending(f, is_cdn);
-    if (len > SIM_CHUNK) len = SIM_CHUNK;
+    uint64_t len = chunk_len(f, is_cdn);
     sim_chunk *c;
     if (is_cdn) {
         sim_cdnjob *cj = (sim_cdnjob *)f;
-        c = calloc(1, sizeof *c);
+        c = chunk_alloc(w, 0);
         if (!c) return NULL;
-        c->alloc = sizeof *c;
         c->kind = CH_CDN;
         c->to = cj->node;
         c->cj = cj;
@@ -252,7 +309,7 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
         cj->refs++;
     } else if (((sim_end *)f)->pay_n) {
         sim_end *e = (sim_end *)f;
-        c = chunk_take_elided(e, len);
+        c = chunk_take_elided(w, e, len);
         if (!c) return NULL;
         len = c->len;
         c->kind = CH_PEER;
@@ -262,10 +319,8 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
         e->link->refs++;
     } else {
         sim_end *e = (sim_end *)f;
-        c = malloc(sizeof *c + len);
+        c = chunk_alloc(w, len);
         if (!c) return NULL;
-        memset(c, 0, sizeof *c);
-        c->alloc = (uint32_t)(sizeof *c + len);
         c->kind = CH_PEER;
         c->link = e->link;
         c->side = e->side;
@@ -281,26 +336,43 @@ static sim_chunk *chunk_take(sim *w, sim_flow *f, int is_cdn)
     return c;
 }
 
+/* A serializer moves a batch of chunks at a time: one chunk, and while
+ * the batch takes at most SIM_BATCH_NS, the chunks the round robin picks
+ * next, back to back.  Each chunk leaves at its own time (t_out: the
+ * timing is that of one chunk at a time); the batch's one event at its
+ * end hands them on and tells the senders (pf_peer_sent), so a sender
+ * hears of a small chunk at most SIM_BATCH_NS late, and a flow that
+ * becomes ready meanwhile joins the round robin at the batch's end. */
 void sim_ser_kick(sim *w, sim_ser *s, int is_cdn, uint32_t node)
 {
-    while (!s->cur && s->ring) {
+    if (s->cur) return;
+    uint64_t t = w->now;
+    sim_chunk **tail = &s->cur;
+    while (s->ring) {
         sim_flow *f = s->ring;
         if (!flow_ready(f, is_cdn)) {
             ring_remove(s, f);
             continue;
         }
+        if (s->cur) { /* another one in this batch if it fits */
+            if (t + ser_ns(chunk_len(f, is_cdn), s->Bps) - w->now > SIM_BATCH_NS) break;
+        }
         sim_chunk *c = chunk_take(w, f, is_cdn);
         if (!c) {
             sim_fail(w, "out of memory (chunk)");
-            return;
+            break;
         }
         if (flow_ready(f, is_cdn))
             s->ring = f->next; /* round robin */
         else
             ring_remove(s, f);
-        s->cur = c;
-        push(w, w->now + ser_ns(c->len, s->Bps), is_cdn ? EV_CDN_DONE : EV_UP_DONE, node, NULL);
+        c->ser_ns = ser_ns(c->len, s->Bps);
+        t += c->ser_ns;
+        c->t_out = t;
+        *tail = c;
+        tail = &c->next;
     }
+    if (s->cur) push(w, t, is_cdn ? EV_CDN_DONE : EV_UP_DONE, node, NULL);
 }
 
 void sim_ser_add(sim *w, sim_ser *s, sim_flow *f, int is_cdn, uint32_t node)
@@ -309,40 +381,57 @@ void sim_ser_add(sim *w, sim_ser *s, sim_flow *f, int is_cdn, uint32_t node)
     sim_ser_kick(w, s, is_cdn, node);
 }
 
-/* A viewer's uplink finished its chunk: the socket took it. */
+/* A chunk of a batch on its way to the receiver's downlink, leaving at
+ * its own time. */
+static void chunk_send(sim *w, sim_chunk *c, uint64_t lat)
+{
+    uint64_t t = c->t_out + lat;
+    c->next = NULL;
+    push(w, t > w->now ? t : w->now, EV_DOWN_ARRIVE, 0, c);
+}
+
+/* A viewer's uplink finished its batch: the socket took it. */
 void sim_up_done(sim *w, uint32_t node)
 {
     sim_node *nd = &w->nodes[node];
-    sim_chunk *c = nd->up.cur;
+    sim_chunk *c = nd->up.cur, *next;
     nd->up.cur = NULL;
-    if (!c) return;
-    sim_end *e = &c->link->end[c->side];
-    if (!nd->alive || !e->p) { /* closed meanwhile: what was not out is lost */
-        sim_chunk_free(w, c);
-        return;
+    for (; c; c = next) {
+        next = c->next;
+        sim_end *e = &c->link->end[c->side];
+        if (!nd->alive || !e->p) { /* closed meanwhile: what was not out is lost */
+            sim_chunk_free(w, c);
+            continue;
+        }
+        pf_peer_sent(e->p, c->len, w->now);
+        sim_touch(w, node);
+        w->link_bytes += c->len;
+        if (w->sc.nisp && w->nodes[c->to].isp != nd->isp) w->inter_isp_link_bytes += c->len;
+        chunk_send(w, c, c->link->oneway_ns);
     }
-    pf_peer_sent(e->p, c->len, w->now);
-    sim_touch(w, node);
-    w->link_bytes += c->len;
-    if (w->sc.nisp && w->nodes[c->to].isp != nd->isp) w->inter_isp_link_bytes += c->len;
-    push(w, w->now + c->link->oneway_ns, EV_DOWN_ARRIVE, 0, c);
-    sim_ser_kick(w, &nd->up, 0, node);
+    if (nd->alive) sim_ser_kick(w, &nd->up, 0, node);
 }
 
 void sim_cdn_done(sim *w)
 {
-    sim_chunk *c = w->cdn.cur;
+    sim_chunk *c = w->cdn.cur, *next;
     w->cdn.cur = NULL;
-    if (!c) return;
-    if (c->cj->dead) {
-        sim_chunk_free(w, c);
-    } else {
-        push(w, w->now + w->sc.cdn_latency_ns + node_latency(w, c->to), EV_DOWN_ARRIVE, 0, c);
+    for (; c; c = next) {
+        next = c->next;
+        if (c->cj->dead)
+            sim_chunk_free(w, c);
+        else
+            chunk_send(w, c, w->sc.cdn_latency_ns + node_latency(w, c->to));
     }
     sim_ser_kick(w, &w->cdn, 1, 0);
 }
 
-/* At the receiver's downlink: queue behind what arrived before. */
+/* At the receiver's downlink: a FIFO at its capacity that forwards a
+ * chunk as its bytes come in (cut-through): its first byte arrived one
+ * serialization at the sender earlier, and it is through once the
+ * downlink has moved it after what came before, and not before its last
+ * byte arrived.  A chunk through at once (the downlink was idle) is
+ * handed to the engine in this event; otherwise in an EV_DELIVER. */
 void sim_down_arrive(sim *w, sim_chunk *c)
 {
     sim_node *nd = &w->nodes[c->to];
@@ -350,9 +439,17 @@ void sim_down_arrive(sim *w, sim_chunk *c)
         sim_chunk_free(w, c);
         return;
     }
-    uint64_t start = nd->down_busy > w->now ? nd->down_busy : w->now;
-    nd->down_busy = start + ser_ns(c->len, w->sc.cls[nd->cls].down_Bps);
-    push(w, nd->down_busy, EV_DELIVER, 0, c);
+    uint64_t first = c->ser_ns < w->now ? w->now - c->ser_ns : 0;
+    uint64_t start = nd->down_busy > first ? nd->down_busy : first;
+    uint64_t done = start + ser_ns(c->len, w->sc.cls[nd->cls].down_Bps);
+    if (done < w->now) done = w->now;
+    int idle = nd->down_busy < w->now; /* nothing ahead of it is still to be delivered */
+    nd->down_busy = done;
+    if (done == w->now && idle) {
+        sim_deliver(w, c);
+        return;
+    }
+    push(w, done, EV_DELIVER, 0, c);
 }
 
 static void cdn_finish(sim *w, sim_cdnjob *cj, int result, long status);
@@ -364,10 +461,14 @@ static void deliver_cdn(sim *w, sim_chunk *c)
     if (cj->dead || !cj->job) return;
     sim_node *nd = &w->nodes[cj->node];
     int rc;
-    if (w->sc.payload_real) {
+    if (w->sc.payload_real) { /* in steps of SIM_CHUNK (a chunk is up to half a window) */
         uint8_t buf[SIM_CHUNK];
-        sim_content_fill(w, c->off, buf, c->len);
-        rc = pf_torrent_job_data(nd->t, cj->job, buf, c->len, w->now);
+        rc = 0;
+        for (uint32_t k = 0; k < c->len && rc >= 0; k += SIM_CHUNK) {
+            uint32_t n = c->len - k < SIM_CHUNK ? c->len - k : SIM_CHUNK;
+            sim_content_fill(w, c->off + k, buf, n);
+            rc = pf_torrent_job_data(nd->t, cj->job, buf, n, w->now);
+        }
     } else {
         rc = pf_torrent_job_data(nd->t, cj->job, NULL, c->len, w->now); /* a count */
     }
@@ -497,11 +598,10 @@ void sim_end_close(sim *w, sim_end *e, int call_engine)
     }
     sim_end *o = &l->end[!e->side];
     if (o->p) { /* the FIN follows what is on its way */
-        sim_chunk *c = calloc(1, sizeof *c);
+        sim_chunk *c = chunk_alloc(w, 0);
         if (!c) {
             sim_fail(w, "out of memory (FIN)");
         } else {
-            c->alloc = sizeof *c;
             chunk_count(w, c);
             c->kind = CH_FIN;
             c->to = o->node;

@@ -1,7 +1,8 @@
-/* The event queue: a binary min-heap keyed by (time, sequence number).
- * The sequence number makes the order of events at the same instant the
- * order they were scheduled in, so a run depends on nothing but its
- * inputs. */
+/* The event queue: a 4-ary min-heap keyed by (time, sequence number)
+ * (half the levels of a binary heap, a node's children side by side in
+ * memory).  The sequence number makes the order of events at the same
+ * instant the order they were scheduled in, so a run depends on nothing
+ * but its inputs (and not on the heap's shape: every key is unique). */
 #include <stdlib.h>
 
 #include "sim/sim_internal.h"
@@ -24,7 +25,7 @@ int sim_queue_push(sim_queue *q, uint64_t t, uint32_t type, uint32_t a, void *p)
     size_t i = q->n++;
     if (q->n > q->peak) q->peak = q->n;
     while (i > 0) {
-        size_t up = (i - 1) / 2;
+        size_t up = (i - 1) / 4;
         if (!ev_less(&e, &q->v[up])) break;
         q->v[i] = q->v[up];
         i = up;
@@ -40,9 +41,11 @@ int sim_queue_pop(sim_queue *q, sim_ev *out)
     sim_ev last = q->v[--q->n];
     size_t i = 0, n = q->n;
     for (;;) {
-        size_t c = 2 * i + 1;
+        size_t c = 4 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && ev_less(&q->v[c + 1], &q->v[c])) c++;
+        size_t end = c + 4 < n ? c + 4 : n;
+        for (size_t k = c + 1; k < end; k++)
+            if (ev_less(&q->v[k], &q->v[c])) c = k;
         if (!ev_less(&q->v[c], &last)) break;
         q->v[i] = q->v[c];
         i = c;

@@ -429,14 +429,8 @@ static void discard(sim *w, const sim_ev *ev)
     case EV_HTTP: free(ev->p); break;
     case EV_CDN_START:
     case EV_CDN_FINISH: sim_cdnjob_unref(ev->p); break;
-    case EV_UP_DONE:
-        if (w->nodes[ev->a].up.cur) sim_chunk_free(w, w->nodes[ev->a].up.cur);
-        w->nodes[ev->a].up.cur = NULL;
-        break;
-    case EV_CDN_DONE:
-        if (w->cdn.cur) sim_chunk_free(w, w->cdn.cur);
-        w->cdn.cur = NULL;
-        break;
+    case EV_UP_DONE: sim_batch_free(w, &w->nodes[ev->a].up); break;
+    case EV_CDN_DONE: sim_batch_free(w, &w->cdn); break;
     default: break;
     }
 }
@@ -580,6 +574,7 @@ void pf_sim_result_free(pf_sim_result *r)
         for (uint32_t i = 0; i < w->n; i++)
             if (w->nodes[i].s) pf_session_free(w->nodes[i].s);
     sim_queue_free(&w->q);
+    sim_chunk_pool_free(w);
     free(w->nodes);
     free(w->dirty);
     free(w->swarm);

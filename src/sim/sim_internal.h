@@ -1,5 +1,5 @@
 /* The simulator's parts (docs/SIM.md "The model"):
- *   queue.c   the event queue: a binary heap keyed by (time, sequence)
+ *   queue.c   the event queue: a 4-ary heap keyed by (time, sequence)
  *   net.c     connections between viewers, uplink and downlink
  *             serializers, the CDN's egress
  *   node.c    a viewer: its session's events and jobs, the announce
@@ -17,8 +17,11 @@
 #include "peerflow/session.h"
 #include "sim/sim.h"
 
-#define SIM_CHUNK 16384u          /* bytes a serializer moves at once */
+#define SIM_CHUNK 16384u          /* bytes an uplink moves at once (a CDN GET: half its window, at least this) */
 #define SIM_MIN_WINDOW 65536u     /* a flow's bytes in flight, at least */
+#define SIM_CHUNK_SMALL 256u      /* chunks this small (header included) are kept for reuse */
+#define SIM_CHUNK_POOL 65536u     /* ... at most this many */
+#define SIM_BATCH_NS 2000000u     /* a serializer's batch of chunks takes at most this (or one chunk) */
 #define SIM_TABLE (1u << 20)     /* the title's bytes are runs of this table */
 #define SIM_SEG 65536u            /* ... each this long */
 #define SIM_SLOT 65536u           /* "first read by anyone" unit (as the lab's) */
@@ -78,7 +81,7 @@ typedef struct sim_chunk sim_chunk;
 typedef struct sim_ser {
     uint64_t Bps;
     sim_flow *ring;
-    sim_chunk *cur; /* being serialized */
+    sim_chunk *cur; /* the batch being serialized, linked by next */
 } sim_ser;
 
 /* ---- connections -------------------------------------------------------- */
@@ -134,6 +137,9 @@ struct sim_chunk {
     int side;            /* the sending end */
     sim_cdnjob *cj;      /* CH_CDN */
     uint64_t off;        /* CH_CDN: offset in the file */
+    uint64_t t_out;      /* serialized by then (in its serializer's batch) */
+    uint64_t ser_ns;     /* ... having taken this long (0: a FIN) */
+    sim_chunk *next;     /* in its serializer's batch */
     /* CH_PEER with elided payload: nseg segments (uint32 each, before the
      * bytes in data: the high bit marks a payload count, the rest its
      * length), then the control bytes.  nseg 0: data is all bytes. */
@@ -232,6 +238,8 @@ typedef struct sim {
     /* the simulator's own: chunks on their way (count, bytes asked of
      * malloc) now and at most; the event queue's most events */
     uint64_t chunks_live, chunk_bytes_live, chunk_bytes_peak, queue_peak;
+    sim_chunk *chunk_pool; /* small chunks free for reuse, linked by next */
+    uint32_t chunk_pool_n;
     uint64_t events_by_type[SIM_EV_TYPES];
     /* live engine bytes by allocation size (bucket b: sizes in
      * [2^b, 2^(b+1))), now and when the sum peaked */
@@ -272,6 +280,8 @@ void sim_cdn_finish_ev(sim *w, sim_cdnjob *cj);
 void sim_cdn_drop_node(sim *w, uint32_t node);
 void sim_cdnjob_unref(sim_cdnjob *cj);
 void sim_chunk_free(sim *w, sim_chunk *c);
+void sim_batch_free(sim *w, sim_ser *s);
+void sim_chunk_pool_free(sim *w);
 uint64_t sim_oneway(const sim *w, uint32_t a, uint32_t b);
 /* A viewer's IPv4 address: 10.x.y.z for viewer x.y.z - 1, or with ISPs
  * 10.(16k + a).b.c in ISP k's /12 for its isp_idx a.b.c - 1. */

@@ -133,6 +133,9 @@ typedef struct pf__candidate {
     uint8_t connected;
     uint8_t seed; /* it had every piece: not dialled while we seed */
 } pf__candidate;
+/* Failures in a row after which a candidate is not dialled again
+ * (torrent.c's dial_more; timers.c wakes for no such candidate). */
+#define PF__DIAL_GIVE_UP 24
 
 typedef struct pf__tracker {
     char *url;
@@ -191,6 +194,10 @@ struct pf_torrent {
     uint32_t npeers, cap_peers;
     pf__candidate *cands;
     uint32_t ncands, cap_cands;
+    /* cands by address (cand_find): open addressing, 2 * cap_cands
+     * slots, each a candidate's index + 1 or 0; NULL (out of memory): a
+     * linear scan */
+    uint16_t *cand_index;
     pf__tracker *trackers;
     uint32_t ntrackers;
     uint32_t cur_tracker; /* index within the current tier walk */
@@ -403,7 +410,7 @@ static inline int pf__endpoint_eq(const pf_addr *a, const pf_addr *b) { return p
 /* Same host: the address without the port. */
 static inline int pf__host_eq(const pf_addr *a, const pf_addr *b)
 {
-    return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+    return pf_addr_same_host(a, b);
 }
 /* The endpoint that names p: the address we dialled, or for an incoming
  * connection the listen port it gave in its extension handshake (BEP 10

@@ -53,7 +53,10 @@ static uint64_t torrent_timer(const pf_torrent *t, uint64_t after)
     if (t->npeers < t->s->set.max_peers)
         for (uint32_t i = 0; i < t->ncands; i++) {
             const pf__candidate *c = &t->cands[i];
-            if (c->connected) continue;
+            /* Those dial_more passes over are no reason to wake: a given-up
+             * candidate, or a seed while we seed, once due, asked for a
+             * tick every millisecond for as long as we had room for peers. */
+            if (c->connected || c->fails >= PF__DIAL_GIVE_UP || (c->seed && t->state == PF_TS_SEEDING)) continue;
             uint64_t at = c->next_try > after ? c->next_try : after;
             if (at < next) next = at;
         }

@@ -9,7 +9,7 @@
 #include "core/util/mem.h"
 #include "core/util/sha1.h"
 
-#define PF__MAX_CANDIDATES 1000
+#define PF__MAX_CANDIDATES 1000 /* < 65535: cand_index holds uint16 */
 #define PF__CHECK_PARALLEL 4
 #define PF__DIALS_PER_TICK 8
 
@@ -29,6 +29,7 @@ void pf__torrent_free(pf_torrent *t)
     for (uint32_t i = 0; i < t->npeers; i++) pf__peer_free(t->peers[i]);
     pf__free(t->s->mem, t->peers);
     pf__free(t->s->mem, t->cands);
+    pf__free(t->s->mem, t->cand_index);
     for (uint32_t i = 0; i < t->ntrackers; i++) pf__free(t->s->mem, t->trackers[i].url);
     pf__free(t->s->mem, t->trackers);
     for (uint32_t i = 0; i < t->ncache; i++) pf__cache_slot_clear(&t->cache[i]);
@@ -219,8 +220,47 @@ int pf__torrent_attach_peer(pf_torrent *t, pf_peer *p, uint64_t now)
     return 0;
 }
 
+/* The candidate list is searched by address on every address a tracker
+ * or PEX gives (up to PF__MAX_CANDIDATES of them): an index of 2 slots a
+ * candidate (4 bytes beside its 40) replaces a linear scan.  Candidates
+ * are only ever appended, their addresses never change.  The hash covers
+ * what pf__endpoint_eq compares. */
+static uint32_t cand_hash(const pf_addr *a)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    h = (h ^ a->family) * 16777619u;
+    h = (h ^ (a->port & 0xff)) * 16777619u;
+    h = (h ^ (uint32_t)(a->port >> 8)) * 16777619u;
+    for (size_t i = 0; i < (a->family == 4 ? 4u : 16u); i++) h = (h ^ a->ip[i]) * 16777619u;
+    return h;
+}
+
+static void cand_index_put(pf_torrent *t, uint32_t i)
+{
+    uint32_t mask = 2 * t->cap_cands - 1, k = cand_hash(&t->cands[i].addr) & mask;
+    while (t->cand_index[k]) k = (k + 1) & mask;
+    t->cand_index[k] = (uint16_t)(i + 1);
+}
+
+/* (Re)builds the index for cap_cands candidates; without memory, none. */
+static void cand_index_build(pf_torrent *t)
+{
+    pf__free(t->s->mem, t->cand_index);
+    t->cand_index = pf__calloc(t->s->mem, 2 * t->cap_cands, sizeof *t->cand_index);
+    if (!t->cand_index) return;
+    for (uint32_t i = 0; i < t->ncands; i++) cand_index_put(t, i);
+}
+
 static pf__candidate *cand_find(pf_torrent *t, const pf_addr *a)
 {
+    if (t->cand_index) {
+        uint32_t mask = 2 * t->cap_cands - 1;
+        for (uint32_t k = cand_hash(a) & mask; t->cand_index[k]; k = (k + 1) & mask) {
+            pf__candidate *c = &t->cands[t->cand_index[k] - 1];
+            if (pf__endpoint_eq(&c->addr, a)) return c;
+        }
+        return NULL;
+    }
     for (uint32_t i = 0; i < t->ncands; i++)
         if (pf__endpoint_eq(&t->cands[i].addr, a)) return &t->cands[i];
     return NULL;
@@ -234,7 +274,6 @@ static pf__candidate *cand_find(pf_torrent *t, const pf_addr *a)
  * viewer took the whole film from the CDN meanwhile. */
 #define PF__DIAL_RETRY_NS (250 * PF_NS_PER_MS)
 #define PF__DIAL_RETRY_MAX_NS (60 * PF_NS_PER_SEC)
-#define PF__DIAL_GIVE_UP 24
 
 static uint64_t dial_backoff(uint32_t fails)
 {
@@ -321,11 +360,13 @@ void pf_torrent_add_peer(pf_torrent *t, const pf_endpoint *ep, uint64_t now)
         if (!n) return;
         t->cands = n;
         t->cap_cands = cap;
+        cand_index_build(t);
     }
     pf__candidate *c = &t->cands[t->ncands++];
     memset(c, 0, sizeof *c);
     c->addr = *a;
     c->transport = ep->transport;
+    if (t->cand_index) cand_index_put(t, t->ncands - 1);
     /* Dial now rather than at the next tick: a player is waiting. */
     dial_more(t, now);
 }

@@ -9,16 +9,30 @@
 #include "peerflow/peerflow.h"
 
 
+/* The address bytes of a and b (same family) are equal.  Fixed-size
+ * compares the compiler inlines: a memcmp of a size known only at run
+ * time is a libc call, and the candidate list's scan makes one per entry
+ * (13% of the simulator's time at 10,000 viewers). */
+static inline int pf__ip_eq(const pf_addr *a, const pf_addr *b)
+{
+    if (a->family == 4) {
+        uint32_t x, y;
+        memcpy(&x, a->ip, 4);
+        memcpy(&y, b->ip, 4);
+        return x == y;
+    }
+    return memcmp(a->ip, b->ip, 16) == 0;
+}
+
 static inline int pf_addr_eq(const pf_addr *a, const pf_addr *b)
 {
-    return a->family == b->family && a->port == b->port &&
-           memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+    return a->family == b->family && a->port == b->port && pf__ip_eq(a, b);
 }
 
 /* Same host (ports aside). */
 static inline int pf_addr_same_host(const pf_addr *a, const pf_addr *b)
 {
-    return a->family == b->family && memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+    return a->family == b->family && pf__ip_eq(a, b);
 }
 
 /* Same peer: endpoints name one peer when address and port agree, over
