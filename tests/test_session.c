@@ -277,6 +277,46 @@ TEST(session_settings_older_size)
     pf_session_free(s);
 }
 
-TEST_MAIN(session_memory_limit_bounds_piece_buffers, session_idle_seed_wakes_at_most_once_a_second, session_busy_ticks_four_times_a_second,
+/* A candidate the dialler has given up on (PF__DIAL_GIVE_UP refusals in a
+ * row) is no reason to wake: once due it asked for a tick every
+ * millisecond for as long as the torrent had room for peers (found by the
+ * simulator: 40 % of its ticks at target-100k's 100 viewers). */
+TEST(session_given_up_candidate_does_not_wake)
+{
+    hn_content c;
+    CHECK_EQ(hn_content_make(&c, 300000, 32768, 45, NULL), 0);
+    hn_net *n = hn_new(45);
+    hn_node *a = hn_add_node(n, NULL);
+    hn_tor *seed = hn_add_torrent(a, &c, HN_FULL, NULL);
+    CHECK(seed != NULL);
+    hn_settle(n);
+    CHECK_EQ(pf_torrent_state(seed->t), PF_TS_SEEDING);
+    pf_endpoint ep = {.addr = {.family = 4, .ip = {10, 9, 9, 8}, .port = 7001}, .transport = PF_TRANSPORT_TCP};
+    pf_torrent_add_peer(seed->t, &ep, n->now);
+    /* Every dial refused, until the dialler gives up. */
+    for (int round = 0; round < 10000 && seed->t->ncands == 1 && seed->t->cands[0].fails < PF__DIAL_GIVE_UP; round++) {
+        pf_event ev;
+        while (pf_session_next_event(a->s, &ev))
+            if (ev.type == PF_EV_CONNECT) pf_peer_closed(ev.peer, n->now);
+        uint64_t next = pf_session_next_timeout(a->s, n->now);
+        n->now = next > n->now ? next : n->now + MS;
+        pf_session_tick(a->s, n->now);
+    }
+    CHECK_EQ(seed->t->ncands, 1);
+    CHECK(seed->t->cands[0].fails >= PF__DIAL_GIVE_UP);
+    { /* drain what the last tick queued */
+        pf_event ev;
+        while (pf_session_next_event(a->s, &ev))
+            if (ev.type == PF_EV_CONNECT) pf_peer_closed(ev.peer, n->now);
+    }
+    uint64_t gap;
+    uint32_t wakes = count_wakeups(n, a, 60 * SEC, &gap);
+    if (getenv("HN_VERBOSE")) fprintf(stderr, "seed with a given-up candidate: %u wake-ups in 60 s\n", wakes);
+    CHECK(wakes <= 12); /* as alone: every 5 s */
+    hn_free(n);
+    hn_content_free(&c);
+}
+
+TEST_MAIN(session_memory_limit_bounds_piece_buffers, session_given_up_candidate_does_not_wake, session_idle_seed_wakes_at_most_once_a_second, session_busy_ticks_four_times_a_second,
           session_timer_due_soon_wins, session_datagrams_in_and_out, session_endpoint_of_a_peer,
           session_settings_older_size)
