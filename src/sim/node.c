@@ -21,7 +21,7 @@ static void push(sim *w, uint64_t t, uint32_t type, uint32_t a, void *p)
  * the bytes of the engine's GET as net/tracker_server.c feeds it, from
  * the viewer's virtual address, at virtual time.  One per run, made at
  * the first announce and freed once no viewer can announce again. */
-#define SIM_TRACKER_IH_SEED 0x747261636b6572ULL /* "tracker" */
+#define SIM_TRACKER_SALT 0x747261636b6572ULL /* "tracker": its seed is the scenario's salted */
 
 /* The ISPs' network map, as an operator would hand it to the tracker
  * (--alto-network-map): PID "ispK" holds ISP K's /12 (sim_node_addr).
@@ -56,7 +56,7 @@ static int tracker_make(sim *w)
     if (tc.max_torrents < w->sc.titles) tc.max_torrents = w->sc.titles;
     tc.ip_rate_per_min = PF_TRACKER_UNLIMITED; /* one announcer per address, no flood */
     tc.max_qoe_series = tc.max_qoe_streams = 1; /* QoE reports are off */
-    uint64_t s = w->sc.seed ^ SIM_TRACKER_IH_SEED;
+    uint64_t s = w->sc.seed ^ SIM_TRACKER_SALT;
     tc.seed = sim_rand(&s);
     if (!(w->trk = pf_tracker_new(&tc))) return -1;
     w->trk_expire_at = pf_tracker_expire_period_ns(w->trk);
