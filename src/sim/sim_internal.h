@@ -222,7 +222,9 @@ typedef struct sim {
     uint32_t *swarm;
     uint32_t *tbase, *tn;
     /* the tracker (node.c): the real core, made at the first announce;
-     * its ISP map; its next expiry tick; viewers gone */
+     * its ISP map; its next expiry tick; viewers gone.  (swarm, tbase,
+     * tn above and sim_node.trk_pos were the stand-in responder's: sim.c
+     * still fills them, nothing reads them.) */
     struct pf_tracker *trk;
     struct pf_alto_map *trk_alto;
     uint64_t trk_expire_at;
