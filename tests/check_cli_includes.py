@@ -14,6 +14,11 @@ import re
 import sys
 
 PENDING = set()
+# The simulator runs the tracker's sans-I/O core (docs/SIM.md "The
+# tracker"): the library exports no sans-I/O tracker, so src/sim/node.c
+# takes these from the static core.
+ALLOWED = {("node.c", "core/codec/http_parse.h"), ("node.c", "core/tracker/alto.h"),
+           ("node.c", "core/tracker/tracker.h"), ("node.c", "core/util/buf.h")}
 INCLUDE = re.compile(r'^\s*#\s*include\s*"((?:core|net)/[^"]+)"', re.M)
 
 
@@ -30,7 +35,7 @@ def main(src):
                 for m in INCLUDE.finditer(f.read()):
                     key = (name, m.group(1))
                     found.add(key)
-                    if key not in PENDING:
+                    if key not in PENDING and not (sub == "sim" and key in ALLOWED):
                         bad.append(f"src/{sub}/{name}: #include \"{m.group(1)}\" (internal header)")
     for name, inc in sorted(PENDING - found):
         bad.append(f"src/cli/{name} no longer includes \"{inc}\": remove it from PENDING")

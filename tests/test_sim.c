@@ -533,6 +533,98 @@ TEST(catalogue_zipf)
     free(b);
 }
 
+/* Announces answered by the real tracker core (core/tracker), as the
+ * engine's GET reaches it: the peers are other viewers (their addresses
+ * and port), never the announcer; with the ISPs' locality map the
+ * tracker lists the announcer's ISP first (45 of 50: a tenth kept for
+ * the other ISP), without it about as many from each. */
+static void announce_url(char *url, size_t cap, uint32_t node, uint32_t numwant)
+{
+    size_t n = (size_t)snprintf(url, cap, "%s?info_hash=", SIM_TRACKER_URL);
+    for (int i = 0; i < 20; i++) n += (size_t)snprintf(url + n, cap - n, "%%%02X", 0xA0 + i);
+    n += (size_t)snprintf(url + n, cap - n, "&peer_id=");
+    for (int i = 0; i < 20; i++) n += (size_t)snprintf(url + n, cap - n, "%%%02X", (node * 7 + (uint32_t)i) & 0xff);
+    snprintf(url + n, cap - n, "&port=%d&uploaded=0&downloaded=0&left=1000&compact=1&numwant=%u", SIM_PORT, numwant);
+}
+
+/* The viewers in body's compact "peers" (into out, at most max); -1 if
+ * one is not a viewer at SIM_PORT. */
+static int answer_peers(const sim *w, const pf_buf *body, uint32_t *out, int max)
+{
+    const char *b = (const char *)body->data, *p = NULL;
+    for (size_t i = 0; i + 7 <= body->len && !p; i++)
+        if (memcmp(b + i, "5:peers", 7) == 0 && i + 7 < body->len && b[i + 7] >= '0' && b[i + 7] <= '9') p = b + i + 7;
+    if (!p) return -1;
+    char *e;
+    long len = strtol(p, &e, 10);
+    if (*e != ':' || len % 6 || len / 6 > max) return -1;
+    const uint8_t *q = (const uint8_t *)e + 1;
+    for (long k = 0; k < len / 6; k++, q += 6) {
+        if ((q[4] << 8 | q[5]) != SIM_PORT) return -1;
+        out[k] = sim_addr_node(w, q);
+        if (out[k] == UINT32_MAX) return -1;
+    }
+    return (int)(len / 6);
+}
+
+static void tracker_locality(const char *text, int *same_out, int *total_out)
+{
+    pf_sim_result *r = NULL;
+    char *out = run_output_of(text, 3, &r);
+    CHECK(out && r);
+    *same_out = *total_out = 0;
+    if (!r) return;
+    sim *w = &r->w;
+    char url[512];
+    uint32_t peers[64];
+    for (uint32_t i = 0; i < w->n; i++) { /* everybody joins */
+        w->now = 1000000000ULL + i * 1000000ULL;
+        announce_url(url, sizeof url, i, 5);
+        pf_buf body;
+        pf_buf_init(&body);
+        CHECK_EQ(sim_tracker_ask(w, i, url, &body), 200);
+        int n = answer_peers(w, &body, peers, 64);
+        CHECK(n >= 0 && n <= 5 && (uint32_t)n == (i < 5 ? i : 5)); /* those before it */
+        for (int k = 0; k < n; k++) CHECK(peers[k] != i && peers[k] < i);
+        pf_buf_free(&body);
+    }
+    for (uint32_t i = 0; i < 20; i++) { /* and asks again */
+        w->now = 2000000000ULL + i * 1000000ULL;
+        announce_url(url, sizeof url, i, 50);
+        pf_buf body;
+        pf_buf_init(&body);
+        CHECK_EQ(sim_tracker_ask(w, i, url, &body), 200);
+        int n = answer_peers(w, &body, peers, 64);
+        CHECK_EQ(n, 50);
+        for (int k = 0; k < n; k++) {
+            CHECK(peers[k] != i);
+            *same_out += w->nodes[peers[k]].isp == w->nodes[i].isp;
+        }
+        *total_out += n > 0 ? n : 0;
+        pf_buf_free(&body);
+    }
+    sim_tracker_free(w);
+    free(out);
+    pf_sim_result_free(r);
+}
+
+TEST(tracker_core_answers)
+{
+    static const char *base = "viewers 400\nend 1ms\ntitle bitrate 1M duration 20 piece 64k\nisp 50%\nisp 50%\n";
+    char text[256];
+    int same = 0, total = 0;
+    tracker_locality(base, &same, &total);
+    CHECK_EQ(total, 20 * 50);
+    if (same != 20 * 45) fprintf(stderr, "locality map: %d of %d peers in the announcer's ISP\n", same, total);
+    CHECK_EQ(same, 20 * 45);
+    snprintf(text, sizeof text, "%slocality none\n", base);
+    tracker_locality(text, &same, &total);
+    CHECK_EQ(total, 20 * 50);
+    if (same < 350 || same > 650) fprintf(stderr, "no map: %d of %d peers in the announcer's ISP\n", same, total);
+    CHECK(same >= 350 && same <= 650);
+}
+
 TEST_MAIN(scenario_parses, scenario_errors_name_the_line, same_seed_same_output, lone_viewer_timing,
           second_viewer_uses_the_first, elided_payload_same_run, churn_curve_isp_plan,
-          churn_curve_isp_same_seed_same_output, catalogue_zipf, arrival_at_plan, player_delay, player_probe)
+          churn_curve_isp_same_seed_same_output, catalogue_zipf, arrival_at_plan, player_delay, player_probe,
+          tracker_core_answers)

@@ -1,8 +1,12 @@
-/* A viewer: what its session asks for (events and jobs), the announce
- * responder that stands in for a tracker, and the player. */
+/* A viewer: what its session asks for (events and jobs), the tracker
+ * that answers its announces (the real core), and the player. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/codec/http_parse.h"
+#include "core/tracker/alto.h"
+#include "core/tracker/tracker.h"
+#include "core/util/buf.h"
 #include "sim/sim_internal.h"
 
 #define SIM_READ_MAX (1024 * 1024)
@@ -12,55 +16,115 @@ static void push(sim *w, uint64_t t, uint32_t type, uint32_t a, void *p)
     if (sim_queue_push(&w->q, t, type, a, p)) sim_fail(w, "out of memory (event queue)");
 }
 
-/* ---- the announce responder ---------------------------------------------------- */
-/* The value of query parameter key in url (not decoded), or NULL. */
-static const char *qparam(const char *url, const char *key, size_t *len)
+/* ---- the tracker: the real core ------------------------------------------------- */
+/* The tracker is the core `peerflow tracker` runs (core/tracker), fed
+ * the bytes of the engine's GET as net/tracker_server.c feeds it, from
+ * the viewer's virtual address, at virtual time.  One per run, made at
+ * the first announce and freed once no viewer can announce again. */
+#define SIM_TRACKER_SALT 0x747261636b6572ULL /* "tracker": its seed is the scenario's salted */
+
+/* The ISPs' network map, as an operator would hand it to the tracker
+ * (--alto-network-map): PID "ispK" holds ISP K's /12 (sim_node_addr).
+ * No cost map: 0 within a PID, 1 between. */
+static int tracker_alto(sim *w)
 {
-    size_t kl = strlen(key);
-    const char *q = strchr(url, '?');
-    while (q) {
-        q++;
-        if (strncmp(q, key, kl) == 0 && q[kl] == '=') {
-            const char *v = q + kl + 1;
-            const char *e = strchr(v, '&');
-            *len = e ? (size_t)(e - v) : strlen(v);
-            return v;
-        }
-        q = strchr(q, '&');
-    }
-    return NULL;
+    char text[128 + PF_SIM_MAX_ISPS * 48];
+    int n = snprintf(text, sizeof text, "{\"meta\": {\"vtag\": {\"resource-id\": \"sim\", \"tag\": \"1\"}}, "
+                                        "\"network-map\": {");
+    for (uint32_t k = 0; k < w->sc.nisp && n > 0 && (size_t)n < sizeof text; k++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "%s\"isp%u\": {\"ipv4\": [\"10.%u.0.0/12\"]}",
+                      k ? ", " : "", k + 1, k << 4);
+    if (n > 0 && (size_t)n < sizeof text) n += snprintf(text + n, sizeof text - (size_t)n, "}}");
+    if (n <= 0 || (size_t)n >= sizeof text) return -1;
+    char why[256];
+    pf_alto_map *m = NULL;
+    if (pf_alto_load(text, (size_t)n, NULL, 0, &m, why, sizeof why) != 0) return -1;
+    w->trk_alto = m;
+    pf_tracker_set_alto(w->trk, m);
+    return 0;
 }
 
+static int tracker_make(sim *w)
+{
+    pf_tracker_config tc;
+    pf_tracker_config_default(&tc);
+    tc.interval_s = w->sc.tracker_interval_s; /* min interval: half of it, as the server's default */
+    tc.numwant_default = tc.numwant_max = w->sc.numwant;
+    size_t room = (size_t)w->n + 1; /* every viewer, distinct addresses: nobody evicted or refused */
+    if (tc.max_peers_per_torrent < room) tc.max_peers_per_torrent = room;
+    if (tc.max_peers_total < room) tc.max_peers_total = room;
+    if (tc.max_torrents < w->sc.titles) tc.max_torrents = w->sc.titles;
+    tc.ip_rate_per_min = PF_TRACKER_UNLIMITED; /* one announcer per address, no flood */
+    tc.max_qoe_series = tc.max_qoe_streams = 1; /* QoE reports are off */
+    uint64_t s = w->sc.seed ^ SIM_TRACKER_SALT;
+    tc.seed = sim_rand(&s);
+    if (!(w->trk = pf_tracker_new(&tc))) return -1;
+    w->trk_expire_at = pf_tracker_expire_period_ns(w->trk);
+    if (w->sc.nisp && !w->sc.locality_none && tracker_alto(w)) return -1;
+    return 0;
+}
+
+void sim_tracker_free(sim *w)
+{
+    pf_tracker_free(w->trk);
+    pf_alto_free(w->trk_alto);
+    w->trk = NULL;
+    w->trk_alto = NULL;
+}
+
+/* A viewer leaves.  Abruptly, as the application is closed: no "stopped"
+ * announce (the engine sends one only when a torrent is removed), so the
+ * tracker keeps listing it until it expires (pf_tracker_expire: twice
+ * the gap it left between announces, at least twice the interval; 600 s,
+ * twice client_floor_s, before its second announce).  The tracker is
+ * freed with the last viewer. */
 void sim_tracker_remove(sim *w, uint32_t node)
 {
-    sim_node *nd = &w->nodes[node];
-    if (nd->trk_pos < 0) return;
-    uint32_t *sw = w->swarm + w->tbase[nd->title];
-    uint32_t last = sw[--w->tn[nd->title]];
-    sw[nd->trk_pos] = last;
-    w->nodes[last].trk_pos = nd->trk_pos;
-    nd->trk_pos = -1;
+    (void)node;
+    w->trk_gone++;
+    if (w->trk && (w->trk_gone >= w->n || (w->now >= w->end_at && w->present <= 1))) sim_tracker_free(w);
 }
 
-/* Up to want viewers of the swarm other than node, chosen at random. */
-static size_t tracker_pick(sim *w, uint32_t node, size_t want, uint32_t *out)
+/* The server's expiry timer, every pf_tracker_expire_period_ns, run at
+ * its last tick before now (between ticks only announces look at the
+ * swarms). */
+static void tracker_expire(sim *w)
 {
-    uint32_t t = w->nodes[node].title, nsw = w->tn[t];
-    const uint32_t *sw = w->swarm + w->tbase[t];
-    size_t others = nsw - (w->nodes[node].trk_pos >= 0 ? 1 : 0);
-    size_t n = 0;
-    if (others <= want) {
-        for (uint32_t i = 0; i < nsw; i++)
-            if (sw[i] != node) out[n++] = sw[i];
-        return n;
+    uint64_t period = pf_tracker_expire_period_ns(w->trk);
+    if (w->now < w->trk_expire_at) return;
+    uint64_t tick = w->trk_expire_at + (w->now - w->trk_expire_at) / period * period;
+    pf_tracker_expire(w->trk, tick);
+    w->trk_expire_at = tick + period;
+}
+
+int sim_tracker_ask(sim *w, uint32_t node, const char *url, pf_buf *body)
+{
+    if (!w->trk && tracker_make(w)) {
+        sim_fail(w, "out of memory (tracker)");
+        return 500;
     }
-    while (n < want) {
-        uint32_t v = sw[sim_rand(&w->rng) % nsw];
-        int dup = v == node;
-        for (size_t k = 0; k < n && !dup; k++) dup = out[k] == v;
-        if (!dup) out[n++] = v;
+    tracker_expire(w);
+    const char *target = strstr(url, "://");
+    target = target ? strchr(target + 3, '/') : NULL;
+    if (!target) return 400;
+    pf_buf req;
+    pf_buf_init(&req);
+    int status = 400;
+    if (pf_buf_append(&req, "GET ", 4) || pf_buf_append(&req, target, strlen(target)) ||
+        pf_buf_append_str(&req, " HTTP/1.1\r\nHost: tracker.sim\r\n\r\n")) {
+        status = 500;
+    } else {
+        pf_http_request hr;
+        pf_addr from;
+        memset(&from, 0, sizeof from);
+        from.family = 4;
+        sim_node_addr(w, node, from.ip);
+        from.port = (uint16_t)(40000 + node % 20000); /* its ephemeral port: ignored */
+        if (pf_http_request_parse(req.data, req.len, 0, &hr) > 0 && hr.method == PF_HTTP_GET)
+            status = pf_tracker_handle_request(w->trk, &hr, &from, w->now, body);
     }
-    return n;
+    pf_buf_free(&req);
+    return status;
 }
 
 /* The tracker's answer reaches the viewer (an HTTP announce). */
@@ -102,44 +166,15 @@ void sim_http_answer(sim *w, uint32_t node, void *http)
     if (!j || !nd->alive) return;
     w->announces++;
     j->io = NULL;
-    size_t len = 0;
-    const char *ev = qparam(j->url ? j->url : "", "event", &len);
-    int stopped = ev && len == 7 && memcmp(ev, "stopped", 7) == 0;
-    size_t want = w->sc.numwant;
-    const char *nw = qparam(j->url ? j->url : "", "numwant", &len);
-    if (nw && len > 0 && len < 6) {
-        size_t v = 0;
-        for (size_t i = 0; i < len && nw[i] >= '0' && nw[i] <= '9'; i++) v = v * 10 + (size_t)(nw[i] - '0');
-        if (v < want) want = v;
-    }
-    if (stopped) {
-        sim_tracker_remove(w, node);
-        want = 0;
-    } else if (nd->trk_pos < 0) {
-        nd->trk_pos = w->tn[nd->title];
-        w->swarm[w->tbase[nd->title] + w->tn[nd->title]++] = node;
-    }
-    uint32_t picked[200];
-    size_t np = tracker_pick(w, node, want < 200 ? want : 200, picked);
-    char head[128];
-    int hl = snprintf(head, sizeof head, "d8:intervali%ue12:min intervali%ue5:peers%zu:",
-                      w->sc.tracker_interval_s, w->sc.tracker_interval_s, 6 * np);
-    uint8_t body[128 + 6 * 200 + 1];
-    memcpy(body, head, (size_t)hl);
-    size_t bl = (size_t)hl;
-    for (size_t i = 0; i < np; i++) {
-        uint8_t *p = body + bl;
-        sim_node_addr(w, picked[i], p);
-        p[4] = (uint8_t)(SIM_PORT >> 8);
-        p[5] = (uint8_t)(SIM_PORT & 0xff);
-        bl += 6;
-    }
-    body[bl++] = 'e';
+    pf_buf body;
+    pf_buf_init(&body);
+    int status = sim_tracker_ask(w, node, j->url ? j->url : "", &body);
     j->result = 0;
-    j->status = 200;
-    j->body = body;
-    j->body_len = bl;
-    pf_torrent_job_done(nd->t, j, w->now);
+    j->status = status;
+    j->body = body.data;
+    j->body_len = body.len;
+    pf_torrent_job_done(nd->t, j, w->now); /* the body is borrowed for the call */
+    pf_buf_free(&body);
     sim_touch(w, node);
 }
 

@@ -6,7 +6,9 @@
  *             responder, the player
  *   sim.c     the run: the title, arrivals, departures, the event loop
  *   report.c  the summary, the fluid bound
- * Only public headers of the library (the peerflow/ headers) are used. */
+ * Only public headers of the library (the peerflow/ headers) are used.
+ * Except: node.c runs the tracker's sans-I/O core (core/tracker), which
+ * the library does not export (docs/SIM.md "The tracker"). */
 #ifndef PF_SIM_INTERNAL_H
 #define PF_SIM_INTERNAL_H
 
@@ -225,6 +227,14 @@ typedef struct sim {
     /* the tracker's swarms: title t's in swarm[tbase[t]..], tn[t] of them */
     uint32_t *swarm;
     uint32_t *tbase, *tn;
+    /* the tracker (node.c): the real core, made at the first announce;
+     * its ISP map; its next expiry tick; viewers gone.  (swarm, tbase,
+     * tn above and sim_node.trk_pos were the stand-in responder's: sim.c
+     * still fills them, nothing reads them.) */
+    struct pf_tracker *trk;
+    struct pf_alto_map *trk_alto;
+    uint64_t trk_expire_at;
+    uint32_t trk_gone;
     pf_metainfo **tmi; /* a catalogue's titles (tmi[0] is mi), NULL without one */
     double *zipf_cum;   /* the titles' weights, 1/(k+1)^s, summed up to each */
     /* viewers whose session was called: their events are drained */
@@ -297,6 +307,12 @@ void sim_player_open(sim *w, sim_node *nd);
 void sim_player_arrive(sim *w, sim_node *nd);
 void sim_player_step(sim *w, sim_node *nd);
 void sim_tracker_remove(sim *w, uint32_t node);
+/* The tracker's answer to an announce (the engine's GET URL) from viewer
+ * node, at w->now, appended to body; returns the HTTP status.  The
+ * tracker is made at the first call; sim_tracker_free frees it (again:
+ * nothing). */
+int sim_tracker_ask(sim *w, uint32_t node, const char *url, pf_buf *body);
+void sim_tracker_free(sim *w);
 /* A tracker request on its way (PF_JOB_HTTP); j NULL once cancelled. */
 typedef struct sim_http {
     pf_job *j;
