@@ -262,7 +262,6 @@ static int viewers_plan(sim *w)
     for (uint32_t i = 0; i < w->n; i++) {
         sim_node *nd = &w->nodes[i];
         nd->idx = i;
-        nd->trk_pos = -1;
         nd->arrive_at = at[i];
         nd->depart_at = at[i] + (uint64_t)(sc->watch_s * 1e9);
         uint32_t c = share_pick(unit_rand(w), &sc->cls[0].share, sizeof sc->cls[0], sc->ncls);
@@ -284,8 +283,7 @@ static int viewers_plan(sim *w)
             }
             nd->title = lo;
         }
-        w->tn[nd->title]++; /* counted here, the swarms' room */
-        if (sc->nisp) { /* likewise */
+        if (sc->nisp) { /* drawn here, before the nodes are set up */
             uint32_t k = share_pick(unit_rand(w), &sc->isp[0].share, sizeof sc->isp[0], sc->nisp);
             nd->isp = (uint8_t)(k < sc->nisp ? k : sc->nisp - 1);
             nd->isp_idx = w->isp_n[nd->isp]++;
@@ -479,13 +477,10 @@ static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char
     w->cdn.Bps = sc->cdn_Bps;
     w->nodes = calloc(w->n, sizeof *w->nodes);
     w->dirty = calloc(w->n, sizeof *w->dirty);
-    w->swarm = calloc(w->n, sizeof *w->swarm);
-    w->tbase = calloc(sc->titles, sizeof *w->tbase);
-    w->tn = calloc(sc->titles, sizeof *w->tn);
     w->zipf_cum = calloc(sc->titles, sizeof *w->zipf_cum);
     for (uint32_t t = 0; w->zipf_cum && t < sc->titles; t++)
         w->zipf_cum[t] = (t ? w->zipf_cum[t - 1] : 0) + pow((double)(t + 1), -sc->zipf_s);
-    if (!w->nodes || !w->dirty || !w->swarm || !w->tbase || !w->tn || !w->zipf_cum || viewers_plan(w)) {
+    if (!w->nodes || !w->dirty || !w->zipf_cum || viewers_plan(w)) {
         snprintf(err, errlen, "out of memory for %u viewers", w->n);
         return -1;
     }
@@ -500,8 +495,6 @@ static int sim_setup(sim *w, const pf_sim_scenario *sc, const char *tmpdir, char
             return -1;
         }
     }
-    for (uint32_t t = 1; t < sc->titles; t++) w->tbase[t] = w->tbase[t - 1] + w->tn[t - 1];
-    memset(w->tn, 0, sizeof *w->tn * sc->titles); /* now the swarms' sizes */
     for (uint32_t i = 0; i < w->n && sc->nisp; i++) w->isp_nodes[w->nodes[i].isp][w->nodes[i].isp_idx] = i;
     uint64_t last = 0;
     for (uint32_t i = 0; i < w->n; i++)
@@ -577,10 +570,8 @@ void pf_sim_result_free(pf_sim_result *r)
     sim_chunk_pool_free(w);
     free(w->nodes);
     free(w->dirty);
-    free(w->swarm);
-    free(w->tbase);
+    sim_tracker_free(w); /* a run that failed, or ended before the last viewer left */
     free(w->zipf_cum);
-    free(w->tn);
     if (w->tmi)
         for (uint32_t t = 1; t < w->sc.titles; t++) pf_metainfo_free(w->tmi[t]);
     free(w->tmi);

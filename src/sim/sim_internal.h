@@ -195,7 +195,6 @@ typedef struct sim_node {
     sim_cdnjob *jobs;
     struct sim_http *https;
     uint32_t next_port;
-    int64_t trk_pos;     /* index in the tracker's swarm, -1 if not in it */
     sim_player pl;
     /* results, kept after the session is gone */
     uint64_t cdn_bytes, peer_bytes, uploaded, wasted;
@@ -224,13 +223,8 @@ typedef struct sim {
     uint32_t *isp_nodes[PF_SIM_MAX_ISPS];
     uint32_t isp_n[PF_SIM_MAX_ISPS];
     uint64_t inter_isp_link_bytes; /* bytes on peer links between ISPs */
-    /* the tracker's swarms: title t's in swarm[tbase[t]..], tn[t] of them */
-    uint32_t *swarm;
-    uint32_t *tbase, *tn;
     /* the tracker (node.c): the real core, made at the first announce;
-     * its ISP map; its next expiry tick; viewers gone.  (swarm, tbase,
-     * tn above and sim_node.trk_pos were the stand-in responder's: sim.c
-     * still fills them, nothing reads them.) */
+     * its ISP map; its next expiry tick; viewers gone. */
     struct pf_tracker *trk;
     struct pf_alto_map *trk_alto;
     uint64_t trk_expire_at;
