@@ -33,17 +33,7 @@ cp "$T/www/video.mp4" "$T/src/video.mp4"
 # rot FILE OFFSET...: flips a byte at each offset, size and mtime kept
 rot() {
     local f=$1; shift
-    touch -r "$f" "$T/stamp"
-    $PY - "$f" "$@" <<'EOF'
-import sys
-with open(sys.argv[1], "r+b") as f:
-    for off in map(int, sys.argv[2:]):
-        f.seek(off)
-        b = f.read(1)
-        f.seek(off)
-        f.write(bytes([b[0] ^ 0x5A]))
-EOF
-    touch -r "$T/stamp" "$f"
+    rot_bytes "$f" "$@"
     cmp -s "$f" "$T/src/video.mp4" && fail "rot: nothing changed"
     return 0
 }

@@ -38,15 +38,8 @@ offs=""
 for k in 1 4 9 13 17 22 27 31; do
     [ $((k * piece)) -lt "$size" ] && offs="$offs $((k * piece + 4321))"
 done
-$PY - "$T/rotten/movie.bin" $offs <<'PYEOF'
-import sys
-with open(sys.argv[1], "r+b") as f:
-    for off in map(int, sys.argv[2:]):
-        f.seek(off)
-        b = f.read(1)
-        f.seek(off)
-        f.write(bytes([b[0] ^ 0x5A]))
-PYEOF
+# shellcheck disable=SC2086 # one argument per offset
+rot_bytes "$T/rotten/movie.bin" $offs
 cmp -s "$T/rotten/movie.bin" "$T/src/movie.bin" && fail "rot: nothing changed"
 
 lt_beside_rotten "$T/movie.torrent" "$T/src" movie.bin 1M

@@ -68,20 +68,7 @@ checked_seed() {
 }
 
 # rot FILE OFFSET...: flips a byte at each offset, size and mtime kept.
-rot() {
-    local f=$1; shift
-    touch -r "$f" "$T/stamp"
-    $PY - "$f" "$@" <<'PYEOF'
-import sys
-with open(sys.argv[1], "r+b") as f:
-    for off in map(int, sys.argv[2:]):
-        f.seek(off)
-        b = f.read(1)
-        f.seek(off)
-        f.write(bytes([b[0] ^ 0x5A]))
-PYEOF
-    touch -r "$T/stamp" "$f"
-}
+rot() { rot_bytes "$@"; }
 
 # 0. First run: a full check tags every piece; a clean stop saves them.
 checked_seed first

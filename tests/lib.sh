@@ -566,6 +566,24 @@ fetch_same() {
     rm -f "$out"
 }
 
+# rot_bytes FILE OFFSET...: flips a byte at each offset (x ^ 0x5A), the
+# file's size and mtime kept (a disk that rots: a resume record still
+# vouches for the file).
+rot_bytes() {
+    local f=$1; shift
+    touch -r "$f" "$T/rot_stamp"
+    $PY - "$f" "$@" <<'PYEOF'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    for off in map(int, sys.argv[2:]):
+        f.seek(off)
+        b = f.read(1)
+        f.seek(off)
+        f.write(bytes([b[0] ^ 0x5A]))
+PYEOF
+    touch -r "$T/rot_stamp" "$f"
+}
+
 # lt_beside_rotten TORRENT SRC_DIR FILE RATE: a real libtorrent leecher
 # (tests/peers) fetches TORRENT from the running seed "rotten" (its data
 # rotted on disk, $rotten_port) and an honest seed of SRC_DIR (upload
