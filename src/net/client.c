@@ -1410,7 +1410,8 @@ void pf_client_free(pf_client *c)
     /* Our close callbacks, the last disk jobs and stream reads (their
      * results go to the engine, which is still there). */
     while (c->handles > 0 || c->nconns > 0 || c->pool_works > 0) {
-        if (uv_run(c->loop, UV_RUN_ONCE) == 0 && !uv_loop_alive(c->loop)) {
+        if (uv_run(c->loop, UV_RUN_ONCE) == 0 && !uv_loop_alive(c->loop) &&
+            (c->handles > 0 || c->nconns > 0 || c->pool_works > 0)) {
             /* Nothing left that could bring them: a count is wrong.  Say
              * so rather than spin here for ever. */
             client_log(c, PF_LOG_ERROR, "free: %u handles, %u connections, %u disk jobs never ended",
