@@ -9,14 +9,10 @@
 # variant first, 1-7 s here depending on the load; mpv's own buffering, "Enter buffering"
 # at -v, is counted and printed: a player that waited on the network for
 # long fails here); the engine's media timeline was loaded from the
-# manifests (4 tracks) and followed the player: at least half the
-# title's length played at the top rendition.  The timeline's own stall
-# count is printed, not asserted: it is the engine's model of the player
-# (FFmpeg's HLS demuxer opens every variant's first segment at start-up,
-# and each of those waits counts), 0.15-0.2 s in quiet runs here and up
-# to 5 s with the shared 2-core machine at a load of 6 while mpv itself
-# reported no buffering; it_hls_title holds the zero-stall check at the
-# native rate.  No seek here: mpv 0.35 with FFmpeg 5.1 (Debian 12) fails
+# manifests (4 tracks) and followed the player: it ends on the top
+# rendition with at least a third of the title's length played there
+# (FFmpeg's HLS demuxer reads every variant's first segment first); the
+# timeline's own stall count is at most mpv's own plus one.  No seek here: mpv 0.35 with FFmpeg 5.1 (Debian 12) fails
 # `--start=8` on this fMP4 HLS title from a plain HTTP server too
 # (python3 -m http.server: "partial file", "Invalid NAL unit size", exit
 # 2), so it would test their HLS demuxer, not peerflow; the browser tests
@@ -73,6 +69,14 @@ log "played $played s on the timeline, $top s of it at the top rendition, $stall
 # reading (6 "stalls" of 0.009 s in all, mpv buffering 0 times); one more
 # than mpv's own is allowed for a loaded machine.
 [ "$stalls" -le $((buffering + 1)) ] || fail "the engine counted $stalls stall(s), mpv buffered $buffering time(s)"
-awk -v p="$top" -v s=$secs 'BEGIN{exit !(p >= s / 2)}' || fail "only $top s played at the top rendition of a $secs s title"
+# FFmpeg's HLS demuxer reads the first segment of every variant before
+# it keeps to the top one, so the timeline may count the first one or two
+# segments (4-5 s each) at the lowest: of a 16 s title, 10.9-11.5 s at the
+# top in most runs, 5.9 s in one of three under ASan (2026-12-08).  What
+# must hold: the timeline ends on the top rendition and counts at least a
+# third of the title there.
+last=$(stats_json "$st" 'd["media"]["renditions"][d["media"]["track"]]["bandwidth"] == max(x["bandwidth"] for x in d["media"]["renditions"])')
+[ "$last" = True ] || fail "the timeline did not end on the top rendition (mpv played it): $(stats_json "$st" 'd["media"]')"
+awk -v p="$top" -v s=$secs 'BEGIN{exit !(p >= s / 3)}' || fail "only $top s played at the top rendition of a $secs s title"
 
 is_running viewer || fail "peerflow play exited"
