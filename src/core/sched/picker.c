@@ -368,7 +368,10 @@ void pf_picker_set_windows(pf_picker *p, const pf_picker_window *w, uint32_t n)
     p->nwin = n;
 }
 
-uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32_t max)
+/* pf_picker_claim and pf_picker_claim_steal: steal also takes blocks free
+ * sources were asked for (their request stands: the first copy in is
+ * kept). */
+static uint32_t claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32_t max, int steal)
 {
     if (piece >= p->num_pieces || pf_bitfield_get(p->have, piece) || p->partial_of[piece] < -1)
         return 0;
@@ -380,32 +383,10 @@ uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32
     pp->owner = 0;
     uint32_t n = 0;
     for (uint32_t b = 0; b < pp->nblocks && n < max; b++) {
-        if (pp->claimed[b] || pp->state[b] != 0) continue;
-        pp->claimed[b] = 1;
-        pp->state[b] = 1;
-        pp->reqs[b] = 1;
-        out[n].piece = piece;
-        out[n].begin = b * PF_BLOCK_SIZE;
-        out[n].length = block_len(pp, b);
-        n++;
-    }
-    return n;
-}
-
-uint32_t pf_picker_claim_steal(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32_t max)
-{
-    if (piece >= p->num_pieces || pf_bitfield_get(p->have, piece) || p->partial_of[piece] < -1)
-        return 0;
-    pf_partial *pp = partial_get(p, piece);
-    if (!pp) pp = partial_new(p, piece);
-    if (!pp) return 0;
-    pp->owner = 0;
-    uint32_t n = 0;
-    for (uint32_t b = 0; b < pp->nblocks && n < max; b++) {
-        if (pp->claimed[b] || pp->state[b] == 2) continue;
+        if (pp->claimed[b] || pp->state[b] == 2 || (pp->state[b] == 1 && !steal)) continue;
         pp->claimed[b] = 1;
         if (pp->state[b] == 1) {
-            pp->reqs[b]++; /* the peer's request stands: the first copy in is kept */
+            pp->reqs[b]++;
         } else {
             pp->state[b] = 1;
             pp->reqs[b] = 1;
@@ -416,6 +397,16 @@ uint32_t pf_picker_claim_steal(pf_picker *p, uint32_t piece, pf_block_ref *out, 
         n++;
     }
     return n;
+}
+
+uint32_t pf_picker_claim(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32_t max)
+{
+    return claim(p, piece, out, max, 0);
+}
+
+uint32_t pf_picker_claim_steal(pf_picker *p, uint32_t piece, pf_block_ref *out, uint32_t max)
+{
+    return claim(p, piece, out, max, 1);
 }
 
 void pf_picker_unclaim(pf_picker *p, uint32_t piece, uint32_t begin)
